@@ -1,0 +1,194 @@
+"""Checkpoint folders: model.safetensors + config.json (+ snapshots, log), written atomically, validated on load."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load as np_load_bytes
+from safetensors.numpy import save as np_save_bytes
+from safetensors.torch import load as torch_load_bytes
+from safetensors.torch import save as torch_save_bytes
+
+from llmcore.model import GPT, GPTConfig
+from llmcore.tokenizer import Tokenizer
+from llmcore.world import World, WorldError, world_from_dict
+
+FORMAT_VERSION = 1
+CONFIG = "config.json"
+WEIGHTS = "model.safetensors"
+SNAPSHOTS = "snapshots.safetensors"
+LOG = "train_log.jsonl"
+RESUME_DIR = ".resume"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "default"
+MAX_CONFIG_BYTES = 5_000_000
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used; the message names the folder and the problem."""
+
+
+@dataclass
+class Checkpoint:
+    """A loaded model with everything needed to read it: vocabulary, world, held-out pairs, metrics."""
+
+    model: GPT
+    tokenizer: Tokenizer
+    world: World
+    held_out: list[tuple[str, str]]
+    train_config: dict[str, Any]
+    metrics: dict[str, Any]
+    path: Path | None = None
+    content_hash: str = ""
+    snapshot_steps: list[int] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.path.name if self.path else "(in memory)"
+
+    def snapshots(self) -> np.ndarray:
+        """Input-embedding matrices saved during training, (n_snapshots, vocab, n_embd) float32."""
+        if self.path is None or not (self.path / SNAPSHOTS).is_file():
+            return np.zeros((0, len(self.tokenizer), self.model.config.n_embd), np.float32)
+        data = np_load_bytes((self.path / SNAPSHOTS).read_bytes())
+        return data["wte"].astype(np.float32)
+
+    def train_log(self) -> list[dict[str, Any]]:
+        """Evaluation records written during training, oldest first."""
+        if self.path is None or not (self.path / LOG).is_file():
+            return []
+        return [json.loads(line) for line in (self.path / LOG).read_text().splitlines() if line.strip()]
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write to a temp file in the same folder, fsync, then rename over the target."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(path: str | Path, model: GPT, tokenizer: Tokenizer, world_data: dict, held_out: list,
+                    train_config: dict, metrics: dict, snapshots: list[np.ndarray] | None = None,
+                    snapshot_steps: list[int] | None = None, log: list[dict] | None = None) -> Path:
+    """Write a checkpoint folder; config.json goes last and records the hash of every file it relies on."""
+    path = Path(path)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if k != "lm_head.weight"}
+    atomic_write(path / WEIGHTS, torch_save_bytes(state))
+    files = {WEIGHTS: sha256_file(path / WEIGHTS)}
+    if snapshots:
+        atomic_write(path / SNAPSHOTS, np_save_bytes({"wte": np.stack(snapshots).astype(np.float16)}))
+        files[SNAPSHOTS] = sha256_file(path / SNAPSHOTS)
+    if log is not None:
+        atomic_write(path / LOG, "".join(json.dumps(r) + "\n" for r in log).encode())
+    config = {
+        "format_version": FORMAT_VERSION, "model_config": model.config.to_dict(), "vocab": tokenizer.vocab,
+        "world": world_data, "world_hash": world_from_dict(world_data).content_hash,
+        "held_out": [list(p) for p in held_out], "train_config": train_config, "metrics": metrics,
+        "snapshot_steps": list(snapshot_steps or []), "files": files,
+    }
+    atomic_write(path / CONFIG, json.dumps(config, indent=1).encode())
+    return path
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """config.json of a checkpoint folder, checked for version and required keys."""
+    if not path.is_dir():
+        raise CheckpointError(f"{path}: no such checkpoint folder; train one with `llmcore train --out {path}`")
+    cfg_path = path / CONFIG
+    if not cfg_path.is_file():
+        raise CheckpointError(f"{path}: {CONFIG} is missing; this is not a complete checkpoint")
+    if cfg_path.stat().st_size > MAX_CONFIG_BYTES:
+        raise CheckpointError(f"{cfg_path}: is larger than {MAX_CONFIG_BYTES:,} bytes; refusing to read it")
+    try:
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{cfg_path}: is not valid JSON ({e}); the checkpoint is corrupt") from None
+    if not isinstance(cfg, dict):
+        raise CheckpointError(f"{cfg_path}: must hold a JSON object")
+    version = cfg.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f"{cfg_path}: format_version {version!r} is not supported (this llmcore reads "
+                              f"version {FORMAT_VERSION}); retrain or convert the checkpoint")
+    missing = [k for k in ("model_config", "vocab", "world", "held_out", "files") if k not in cfg]
+    if missing:
+        raise CheckpointError(f"{cfg_path}: missing keys {missing}")
+    for name in cfg["files"]:
+        if name not in (WEIGHTS, SNAPSHOTS):
+            raise CheckpointError(f"{cfg_path}: refers to {name!r}; only {WEIGHTS} and {SNAPSHOTS} are allowed")
+    return cfg
+
+
+def load_checkpoint(path: str | Path = DEFAULT_CHECKPOINT) -> Checkpoint:
+    """Load and validate a checkpoint folder; any problem raises CheckpointError naming it."""
+    path = Path(path)
+    cfg = read_config(path)
+    try:
+        config = GPTConfig.from_dict(cfg["model_config"])
+        tokenizer = Tokenizer(cfg["vocab"])
+        world = world_from_dict(cfg["world"], f"{path / CONFIG}:world")
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path / CONFIG}: {e}") from None
+    if config.vocab_size != len(tokenizer):
+        raise CheckpointError(f"{path}: model_config.vocab_size is {config.vocab_size} but the vocabulary has "
+                              f"{len(tokenizer)} words; the checkpoint is inconsistent")
+    weights = path / WEIGHTS
+    if not weights.is_file():
+        raise CheckpointError(f"{path}: {WEIGHTS} is missing")
+    for name, digest in cfg["files"].items():
+        if (path / name).is_file() and sha256_file(path / name) != digest:
+            raise CheckpointError(f"{path / name}: content does not match the hash in {CONFIG}; the file is "
+                                  "truncated, corrupt or from another checkpoint")
+    model = GPT(config)
+    _load_weights(model, weights)
+    model.eval()
+    return Checkpoint(model, tokenizer, world, [tuple(p) for p in cfg["held_out"]], cfg.get("train_config", {}),
+                      cfg.get("metrics", {}), path, cfg["files"][WEIGHTS][:16], cfg.get("snapshot_steps", []))
+
+
+def _load_weights(model: GPT, weights: Path) -> None:
+    try:
+        state = torch_load_bytes(weights.read_bytes())
+    except (SafetensorError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{weights}: cannot be read as safetensors ({e})") from None
+    expected = {k: v.shape for k, v in model.state_dict().items() if k != "lm_head.weight"}
+    if set(state) != set(expected):
+        diff = sorted(set(state) ^ set(expected))[:5]
+        raise CheckpointError(f"{weights}: tensor names do not match the model config (e.g. {diff})")
+    for k, shape in expected.items():
+        if state[k].shape != shape:
+            raise CheckpointError(f"{weights}: {k} has shape {tuple(state[k].shape)}, the config needs "
+                                  f"{tuple(shape)}")
+    state["lm_head.weight"] = state["transformer.wte.weight"]
+    model.load_state_dict(state, strict=True)
+
+
+def checkpoint_from_training(model: GPT, tokenizer: Tokenizer, world_data: dict, held_out: list) -> Checkpoint:
+    """An in-memory Checkpoint for a model that is still being trained (used by evaluation)."""
+    return Checkpoint(model, tokenizer, world_from_dict(world_data), [tuple(p) for p in held_out], {}, {})
+
+
+__all__ = ["Checkpoint", "CheckpointError", "WorldError", "load_checkpoint", "save_checkpoint", "atomic_write"]

@@ -1,0 +1,166 @@
+"""The `llmcore` command line: train, generate, corpus, info, dashboard."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from llmcore.checkpoint import DEFAULT_CHECKPOINT, REPO_ROOT, CheckpointError
+from llmcore.world import DEFAULT_WORLD, WorldError
+
+USER_ERRORS = (CheckpointError, WorldError, ValueError)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except USER_ERRORS as e:
+        print(f"llmcore {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"llmcore {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="llmcore", description="Train, trace and inspect small word-level GPTs.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model on a world file and write a checkpoint folder")
+    t.add_argument("--world", default=str(DEFAULT_WORLD), help="world file (TOML or JSON)")
+    t.add_argument("--out", required=True, help="checkpoint folder to write (an interrupted run there resumes)")
+    t.add_argument("--overwrite", action="store_true", help="replace a finished checkpoint in --out")
+    from llmcore.model import GPTConfig
+    from llmcore.train import TrainConfig
+
+    for cls in (GPTConfig, TrainConfig):
+        for f in fields(cls):
+            if f.name in ("vocab_size", "bias"):
+                continue
+            t.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=None, dest=f.name,
+                           help=f"default {f.default}")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_train)
+
+    g = sub.add_parser("generate", help="complete a prompt and show each step's candidates and sub-context")
+    g.add_argument("prompt")
+    g.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    g.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    g.add_argument("--top-k", type=int, default=None)
+    g.add_argument("--top-p", type=float, default=1.0)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--max-words", type=int, default=12)
+    g.add_argument("--json", action="store_true", help="print the trace summary as JSON")
+    g.add_argument("--save", help="also save the full trace (.npz)")
+    g.set_defaults(func=cmd_generate)
+
+    c = sub.add_parser("corpus", help="write the training sentences of a world to a file")
+    c.add_argument("--world", default=str(DEFAULT_WORLD))
+    c.add_argument("--out", required=True)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--sentences", type=int, default=None, help="default: the world's [corpus] sentences")
+    c.set_defaults(func=cmd_corpus)
+
+    i = sub.add_parser("info", help="describe a checkpoint folder")
+    i.add_argument("checkpoint", nargs="?", default=str(DEFAULT_CHECKPOINT))
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=cmd_info)
+
+    d = sub.add_parser("dashboard", help="open the Streamlit dashboard")
+    d.add_argument("--address", default="127.0.0.1", help="bind address (0.0.0.0 opens it to your network)")
+    d.add_argument("--port", type=int, default=8501)
+    d.set_defaults(func=cmd_dashboard)
+    return p
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from llmcore.model import GPTConfig
+    from llmcore.train import TqdmCallback, TrainConfig, Trainer, has_complete_checkpoint
+
+    out = Path(args.out)
+    if has_complete_checkpoint(out) and not args.overwrite:
+        raise CheckpointError(f"{out} already holds a finished checkpoint; pass --overwrite or choose another --out")
+    pick = lambda cls: {f.name: getattr(args, f.name) for f in fields(cls)  # noqa: E731
+                        if getattr(args, f.name, None) is not None}
+    trainer = Trainer(out, args.world, GPTConfig(**pick(GPTConfig)), TrainConfig(**pick(TrainConfig)),
+                      [] if args.quiet else [TqdmCallback()])
+    ckpt = trainer.run()
+    m = ckpt.metrics
+    print(f"wrote {out} after {m['steps_done']} steps in {m['train_seconds']} s: val loss {m.get('val_loss', 0):.3f}, "
+          f"habitat {m.get('habitat_mass', 0):.3f}, diet {m.get('diet_share', 0):.3f}, "
+          f"neighbours {m.get('neighbour_purity', 0):.3f}")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from llmcore.checkpoint import load_checkpoint
+    from llmcore.trace import SamplingConfig, trace_generation
+
+    sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
+                              max_new_words=args.max_words)
+    trace = trace_generation(load_checkpoint(args.checkpoint), args.prompt, sampling)
+    if args.save:
+        trace.save(args.save)
+    if args.json:
+        print(json.dumps(trace.summary(), indent=1))
+        return 0
+    for n in trace.notices:
+        print(f"note: {n}")
+    print(f"{' '.join(trace.prompt_words)} \033[1m{trace.completion}\033[0m" if sys.stdout.isatty() else trace.text)
+    for s in range(trace.n_steps):
+        cands = "  ".join(f"{w} {p:.2f}" for w, p in trace.candidates(s)[:5])
+        print(f"  step {s + 1:>2}: {trace.generated_words[s]:<12} [{trace.dominant_context(s):<9}]  {cands}")
+    return 0
+
+
+def cmd_corpus(args: argparse.Namespace) -> int:
+    from llmcore.checkpoint import atomic_write
+    from llmcore.world import generate_corpus, load_world
+
+    sentences = generate_corpus(load_world(args.world), args.seed, args.sentences)
+    atomic_write(Path(args.out), ("\n".join(sentences) + "\n").encode())
+    print(f"wrote {len(sentences):,} sentences, {sum(len(s.split()) for s in sentences):,} tokens to {args.out}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from llmcore.checkpoint import load_checkpoint
+
+    ck = load_checkpoint(args.checkpoint)
+    c = ck.model.config
+    info = {"path": str(ck.path), "content_hash": ck.content_hash, "parameters": ck.model.num_params(),
+            "model_config": c.to_dict(), "vocab_size": len(ck.tokenizer), "world_hash": ck.world.content_hash,
+            "sub_contexts": ck.world.contexts, "held_out": [list(p) for p in ck.held_out],
+            "snapshots": len(ck.snapshot_steps), "metrics": ck.metrics}
+    if args.json:
+        print(json.dumps(info, indent=1))
+        return 0
+    print(f"{ck.path}  ({ck.content_hash})")
+    print(f"  model     {c.n_layer} layers x {c.n_embd} wide, {c.n_head} heads, context {c.block_size} words, "
+          f"{info['parameters']:,} parameters, vocabulary {len(ck.tokenizer)}")
+    print(f"  world     {', '.join(ck.world.contexts)}  (hash {ck.world.content_hash})")
+    print(f"  held out  {len(ck.held_out)} (animal, food) pairs: "
+          + ", ".join(f"{a}+{f}" for a, f in ck.held_out))
+    keys = ("steps_done", "train_seconds", "val_loss", "heldout_loss", "habitat_mass", "habitat_top1",
+            "diet_share", "neighbour_purity")
+    print("  metrics   " + "  ".join(f"{k}={ck.metrics[k]:.4g}" for k in keys if k in ck.metrics))
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", args.address,
+           "--server.port", str(args.port), "--browser.gatherUsageStats", "false"]
+    os.chdir(REPO_ROOT if (REPO_ROOT / "dashboard").is_dir() else Path.cwd())
+    os.execv(sys.executable, cmd)
+    return 0  # pragma: no cover
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,201 @@
+"""A decoder-only transformer in the nanoGPT manner, with a KV cache and an activation cache for tracing."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn as nn
+from torch.nn import functional as F
+
+
+@dataclass
+class GPTConfig:
+    vocab_size: int = 160
+    block_size: int = 32
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    dropout: float = 0.0
+    bias: bool = True
+
+    def __post_init__(self) -> None:
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd={self.n_embd} must be divisible by n_head={self.n_head}")
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> GPTConfig:
+        return from_dict(cls, d)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def from_dict(cls: type, d: dict):
+    """Build a config dataclass, rejecting unknown keys so that typos fail loudly."""
+    known = {f.name for f in fields(cls)}
+    unknown = set(d) - known
+    if unknown:
+        raise ValueError(f"{cls.__name__} got unknown keys {sorted(unknown)}; known keys are {sorted(known)}")
+    return cls(**d)
+
+
+class KVCache:
+    """Per-layer keys and values of the positions seen so far, each (B, nh, T, hs)."""
+
+    def __init__(self, n_layer: int):
+        self.k: list[torch.Tensor | None] = [None] * n_layer
+        self.v: list[torch.Tensor | None] = [None] * n_layer
+
+    @property
+    def length(self) -> int:
+        return 0 if self.k[0] is None else self.k[0].size(2)
+
+    def append(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.k[layer] is not None:
+            k = torch.cat([self.k[layer], k], dim=2)
+            v = torch.cat([self.v[layer], v], dim=2)
+        self.k[layer], self.v[layer] = k, v
+        return k, v
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.attn_dropout = nn.Dropout(config.dropout)
+        self.resid_dropout = nn.Dropout(config.dropout)
+        self.n_head, self.n_embd, self.dropout = config.n_head, config.n_embd, config.dropout
+
+    def forward(self, x, layer: int, cache: KVCache | None = None, need_weights: bool = False):
+        B, T, C = x.size()
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
+        if cache is not None:
+            k, v = cache.append(layer, k, v)  # (B, nh, T_past + T, hs)
+        att = None
+        if need_weights:  # explicit softmax so the pattern can be returned; same maths as SDPA
+            att = (q @ k.transpose(-2, -1)) / math.sqrt(k.size(-1))  # (B, nh, T, T_all)
+            att = att.masked_fill(_causal_mask(T, k.size(2), x.device), float("-inf")).softmax(dim=-1)
+            y = self.attn_dropout(att) @ v
+        else:
+            mask = None if T == k.size(2) else ~_causal_mask(T, k.size(2), x.device)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None and T > 1,
+                                               dropout_p=self.dropout if self.training else 0.0)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.resid_dropout(self.c_proj(y)), att
+
+
+def _causal_mask(t_new: int, t_all: int, device) -> torch.Tensor:
+    """True where a query (one of the newest t_new positions) must not see a key."""
+    q_pos = torch.arange(t_all - t_new, t_all, device=device)[:, None]
+    return torch.arange(t_all, device=device)[None, :] > q_pos
+
+
+class MLP(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x):
+        return self.dropout(self.c_proj(F.gelu(self.c_fc(x))))
+
+
+class Block(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x, layer: int, cache: KVCache | None = None, need_weights: bool = False):
+        a, att = self.attn(self.ln_1(x), layer, cache, need_weights)
+        x = x + a
+        return x + self.mlp(self.ln_2(x)), att
+
+
+class ActivationCache(dict):
+    """Activations of one forward pass by name, TransformerLens style.
+
+    Names: `embed` (token + position embedding), `blocks.{i}.resid_post` (output of block i), `ln_f` (after the
+    final norm), each (B, T, C); and `blocks.{i}.attn.pattern`, (B, nh, T, T_all).
+    """
+
+    def residual_stack(self) -> torch.Tensor:
+        """Residual stream at every depth: embed, each block, ln_f -> (n_layer + 2, B, T, C)."""
+        n = sum(1 for k in self if k.endswith("resid_post"))
+        names = ["embed"] + [f"blocks.{i}.resid_post" for i in range(n)] + ["ln_f"]
+        return torch.stack([self[k] for k in names])
+
+    def attention_stack(self) -> torch.Tensor:
+        """Attention patterns of every layer -> (n_layer, B, nh, T, T_all)."""
+        n = sum(1 for k in self if k.endswith("attn.pattern"))
+        return torch.stack([self[f"blocks.{i}.attn.pattern"] for i in range(n)])
+
+
+class GPT(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        self.transformer = nn.ModuleDict(dict(
+            wte=nn.Embedding(config.vocab_size, config.n_embd),
+            wpe=nn.Embedding(config.block_size, config.n_embd),
+            drop=nn.Dropout(config.dropout),
+            h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
+            ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
+        ))
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.transformer.wte.weight = self.lm_head.weight  # weight tying: input and output embeddings are one map
+        self.apply(self._init_weights)
+        for pn, p in self.named_parameters():
+            if pn.endswith("c_proj.weight"):  # GPT-2's scaled init of residual projections
+                torch.nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                torch.nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, cache: KVCache | None = None,
+                capture: ActivationCache | None = None):
+        """Logits (B, T, vocab) and the loss if targets are given; fills `capture` with activations if given."""
+        B, T = idx.size()
+        past = 0 if cache is None else cache.length
+        if past + T > self.config.block_size:
+            raise ValueError(f"sequence of {past + T} tokens exceeds block_size {self.config.block_size}")
+        pos = torch.arange(past, past + T, dtype=torch.long, device=idx.device)
+        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # (B, T, C)
+        need_weights = capture is not None
+        if need_weights:
+            capture["embed"] = x
+        for i, block in enumerate(self.transformer.h):
+            x, att = block(x, i, cache, need_weights)
+            if need_weights:
+                capture[f"blocks.{i}.resid_post"], capture[f"blocks.{i}.attn.pattern"] = x, att
+        x = self.transformer.ln_f(x)
+        if need_weights:
+            capture["ln_f"] = x
+        logits = self.lm_head(x)
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
+        return logits, loss
+
+    def decode_residual(self, resid: torch.Tensor) -> torch.Tensor:
+        """Logit lens: a residual-stream vector read through the final norm and the head -> logits."""
+        return self.lm_head(self.transformer.ln_f(resid))

@@ -1,0 +1,313 @@
+"""Generation with every layer captured: `trace_generation` returns a `GenerationTrace` of NumPy arrays."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from llmcore.checkpoint import Checkpoint
+from llmcore.model import GPT, ActivationCache, KVCache, from_dict
+from llmcore.tokenizer import Tokenizer
+from llmcore.world import FUNCTION_CONTEXT, World
+
+MAX_NEW_WORDS = 64
+MAX_PROMPT_CHARS = 10_000
+
+
+class PromptError(ValueError):
+    """A prompt or sampling setting that cannot be used; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """How the next word is chosen. temperature 0 means greedy; top_k None and top_p 1.0 mean no cut."""
+
+    temperature: float = 0.0
+    top_k: int | None = None
+    top_p: float = 1.0
+    seed: int = 0
+    max_new_words: int = 12
+    stop_at_period: bool = True
+
+    def __post_init__(self) -> None:
+        t, k, p, n = self.temperature, self.top_k, self.top_p, self.max_new_words
+        if not isinstance(t, (int, float)) or not np.isfinite(t) or t < 0 or t > 100:
+            raise PromptError(f"temperature must be a number from 0 (greedy) to 100, got {t!r}")
+        if k is not None and (not isinstance(k, int) or isinstance(k, bool) or k < 1):
+            raise PromptError(f"top-k must be a whole number >= 1 (or off), got {k!r}")
+        if not isinstance(p, (int, float)) or not np.isfinite(p) or not 0 < p <= 1:
+            raise PromptError(f"top-p must be in (0, 1], got {p!r}")
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_NEW_WORDS:
+            raise PromptError(f"word limit must be a whole number from 1 to {MAX_NEW_WORDS}, got {n!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**63:
+            raise PromptError(f"seed must be a whole number from 0 to 2**63-1, got {self.seed!r}")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SamplingConfig:
+        return from_dict(cls, d)
+
+
+@dataclass
+class GenerationTrace:
+    """Everything one generation did, step by step. S steps, P prompt tokens, L depths, C width, G sub-contexts.
+
+    Depths (`layer_names`) are: embed, block 1 ... block n, final (after ln_f).
+    hidden: (S, L, C) state at the newest position of each step; prompt_hidden: (P, L, C).
+    topk_ids / topk_probs: (S, K) next-word candidates; chosen_probs: (S,) probability of the word taken.
+    context_probs: (S, G) next-word probability mass per sub-context.
+    lens_top_ids / lens_top_probs: (S, L, K') logit lens per depth; lens_context_probs: (S, L, G).
+    attention: (S, n_layer, n_head, W) the newest query's attention over the W positions of the window;
+    attention_start: (S,) index of the window's first token in prompt + generated tokens.
+    """
+
+    prompt_words: list[str]
+    prompt_ids: np.ndarray
+    generated_ids: np.ndarray
+    vocab: list[str]
+    layer_names: list[str]
+    context_names: list[str]
+    hidden: np.ndarray
+    prompt_hidden: np.ndarray
+    topk_ids: np.ndarray
+    topk_probs: np.ndarray
+    chosen_probs: np.ndarray
+    context_probs: np.ndarray
+    lens_top_ids: np.ndarray
+    lens_top_probs: np.ndarray
+    lens_context_probs: np.ndarray
+    attention: np.ndarray
+    attention_start: np.ndarray
+    sampling: dict[str, Any] = field(default_factory=dict)
+    unknown_words: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    stop_reason: str = ""
+
+    def __post_init__(self) -> None:
+        S, P, L = len(self.generated_ids), len(self.prompt_ids), len(self.layer_names)
+        C, G = self.hidden.shape[-1] if self.hidden.size else self.prompt_hidden.shape[-1], len(self.context_names)
+        checks = {"hidden": (self.hidden, (S, L, C)), "prompt_hidden": (self.prompt_hidden, (P, L, C)),
+                  "context_probs": (self.context_probs, (S, G)), "chosen_probs": (self.chosen_probs, (S,)),
+                  "lens_context_probs": (self.lens_context_probs, (S, L, G)),
+                  "attention_start": (self.attention_start, (S,))}
+        for name, (arr, shape) in checks.items():
+            if arr.shape != shape:
+                raise ValueError(f"GenerationTrace.{name} has shape {arr.shape}, expected {shape}")
+        if self.topk_ids.shape != self.topk_probs.shape or self.topk_ids.shape[0] != S:
+            raise ValueError("GenerationTrace.topk_ids and topk_probs must both be (S, K)")
+        if self.lens_top_ids.shape[:2] != (S, L) or self.attention.shape[0] != S:
+            raise ValueError("GenerationTrace.lens_top_ids must be (S, L, K) and attention (S, ...)")
+        if len(self.prompt_words) != P:
+            raise ValueError("GenerationTrace.prompt_words must have one word per prompt id")
+
+    # ---- readable views
+    @property
+    def n_steps(self) -> int:
+        return len(self.generated_ids)
+
+    @property
+    def generated_words(self) -> list[str]:
+        return [self.vocab[i] for i in self.generated_ids]
+
+    @property
+    def completion(self) -> str:
+        return " ".join(self.generated_words)
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.prompt_words + self.generated_words)
+
+    def candidates(self, step: int) -> list[tuple[str, float]]:
+        return [(self.vocab[i], float(p)) for i, p in zip(self.topk_ids[step], self.topk_probs[step])]
+
+    def dominant_context(self, step: int) -> str:
+        return self.context_names[int(np.argmax(self.context_probs[step]))]
+
+    def lens_top_words(self) -> list[list[str]]:
+        """Top word per (step, depth) of the logit lens."""
+        return [[self.vocab[i] for i in row[:, 0]] for row in self.lens_top_ids]
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-friendly digest: the completion and per step the candidates and dominant sub-context."""
+        steps = [{"step": s + 1, "word": self.vocab[self.generated_ids[s]], "p": round(float(self.chosen_probs[s]), 4),
+                  "dominant_context": self.dominant_context(s),
+                  "context_probs": {c: round(float(p), 4) for c, p in zip(self.context_names, self.context_probs[s])},
+                  "candidates": [{"word": w, "p": round(p, 4)} for w, p in self.candidates(s)]}
+                 for s in range(self.n_steps)]
+        return {"prompt": " ".join(self.prompt_words), "completion": self.completion, "text": self.text,
+                "unknown_words": self.unknown_words, "notices": self.notices, "stop_reason": self.stop_reason,
+                "sampling": self.sampling, "steps": steps}
+
+    # ---- persistence (NumPy .npz without pickle; strings travel in a JSON header)
+    _ARRAYS = ("prompt_ids", "generated_ids", "hidden", "prompt_hidden", "topk_ids", "topk_probs", "chosen_probs",
+               "context_probs", "lens_top_ids", "lens_top_probs", "lens_context_probs", "attention",
+               "attention_start")
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        meta = {k: v for k, v in asdict(self).items() if k not in self._ARRAYS}
+        arrays = {k: getattr(self, k) for k in self._ARRAYS}
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez_compressed(f, __meta__=np.array(json.dumps(meta)), **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> GenerationTrace:
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(str(z["__meta__"]))
+                arrays = {k: z[k] for k in cls._ARRAYS}
+        except (OSError, ValueError, KeyError) as e:
+            raise ValueError(f"{path}: not a readable trace file ({e})") from None
+        return cls(**meta, **arrays)
+
+
+def context_matrix(tokenizer: Tokenizer, world: World) -> tuple[list[str], np.ndarray]:
+    """Sub-context names (taxonomy order, then 'grammar') and a (vocab, G) 0/1 matrix mapping words to them."""
+    names = world.contexts + [FUNCTION_CONTEXT]
+    m = np.zeros((len(tokenizer), len(names)), np.float32)
+    for i, w in enumerate(tokenizer.vocab):
+        m[i, names.index(world.label(w)[0])] = 1.0
+    return names, m
+
+
+def encode_prompt(tokenizer: Tokenizer, prompt: str,
+                  block_size: int) -> tuple[list[int], list[str], list[str], list[str]]:
+    """Ids, words, unknown words and notices for a prompt; raises PromptError if nothing usable is left."""
+    if not isinstance(prompt, str):
+        raise PromptError(f"the prompt must be text, got {type(prompt).__name__}")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise PromptError(f"the prompt has {len(prompt):,} characters; use at most {MAX_PROMPT_CHARS:,}")
+    enc = tokenizer.encode(prompt)
+    if not enc.ids:
+        raise PromptError("the prompt is empty: type a few words, e.g. 'a dog devours pizza in'")
+    if len(enc.unknown) == len(enc.ids):
+        examples = ", ".join(w for w in ("cat", "dog", "eats", "pizza", "home") if w in tokenizer.stoi)
+        raise PromptError(f"none of the words are known to this model ({', '.join(enc.unknown[:8])}); "
+                          f"use words of its world, e.g. {examples}")
+    notices = []
+    if enc.unknown:
+        notices.append(f"unknown words read as <unk>: {', '.join(dict.fromkeys(enc.unknown))}")
+    ids, words = enc.ids, enc.words
+    if len(ids) > block_size:
+        notices.append(f"the prompt has {len(ids)} words but the model reads at most {block_size}; "
+                       f"kept the last {block_size}")
+        ids, words = ids[-block_size:], words[-block_size:]
+    words = [w if i != tokenizer.unk_id else tokenizer.vocab[i] for w, i in zip(words, ids)]
+    return ids, words, enc.unknown, notices
+
+
+def _pick(logits: torch.Tensor, s: SamplingConfig, gen: torch.Generator) -> int:
+    """Choose the next token id from (V,) logits under the sampling settings."""
+    if s.greedy:
+        return int(torch.argmax(logits))
+    logits = logits / s.temperature
+    if s.top_k is not None and s.top_k < logits.numel():
+        kth = torch.topk(logits, s.top_k).values[-1]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = logits.softmax(-1)
+    if s.top_p < 1.0:
+        sorted_p, order = torch.sort(probs, descending=True)
+        keep = torch.cumsum(sorted_p, 0) - sorted_p < s.top_p  # smallest set whose mass reaches top_p
+        probs = torch.zeros_like(probs).scatter(0, order[keep], sorted_p[keep])
+    return int(torch.multinomial(probs / probs.sum(), 1, generator=gen))
+
+
+def _steps(model: GPT, ids: list[int], s: SamplingConfig, stop_id: int | None,
+           capture: bool) -> Iterator[tuple[torch.Tensor, ActivationCache | None, int, int]]:
+    """The generation loop: yields (logits of the newest position, activations, chosen id, window start)."""
+    gen = torch.Generator().manual_seed(s.seed)
+    block = model.config.block_size
+    seq, start = list(ids), 0
+    cache, act = KVCache(model.config.n_layer), ActivationCache() if capture else None
+    logits, _ = model(torch.tensor([seq]), cache=cache, capture=act)
+    for step in range(s.max_new_words):
+        nxt = _pick(logits[0, -1], s, gen)
+        yield logits[0, -1], act, nxt, start
+        if nxt == stop_id and s.stop_at_period or step == s.max_new_words - 1:
+            return
+        seq.append(nxt)
+        act = ActivationCache() if capture else None
+        if cache.length < block:
+            logits, _ = model(torch.tensor([[nxt]]), cache=cache, capture=act)
+        else:  # context full: slide the window and rebuild the cache
+            start = len(seq) - block
+            cache = KVCache(model.config.n_layer)
+            logits, _ = model(torch.tensor([seq[start:]]), cache=cache, capture=act)
+
+
+@torch.no_grad()
+def generate(model: GPT, tokenizer: Tokenizer, prompt: str, sampling: SamplingConfig | None = None) -> list[str]:
+    """Plain KV-cached generation (nothing captured): the generated words."""
+    s = sampling or SamplingConfig()
+    ids, *_ = encode_prompt(tokenizer, prompt, model.config.block_size)
+    was_training = model.training
+    model.eval()
+    out = [tokenizer.vocab[nxt] for _, _, nxt, _ in _steps(model, ids, s, tokenizer.stoi.get("."), capture=False)]
+    model.train(was_training)
+    return out
+
+
+@torch.no_grad()
+def trace_generation(ckpt: Checkpoint, prompt: str, sampling: SamplingConfig | None = None,
+                     top_k: int = 10, lens_k: int = 5) -> GenerationTrace:
+    """Generate from a prompt and record every step at every depth (see GenerationTrace)."""
+    s = sampling or SamplingConfig()
+    model, tok = ckpt.model, ckpt.tokenizer
+    model.eval()
+    ids, words, unknown, notices = encode_prompt(tok, prompt, model.config.block_size)
+    stop_id = tok.stoi.get(".")
+    records = list(_steps(model, ids, s, stop_id, capture=True))
+    return _build_trace(ckpt, ids, words, unknown, notices, s, records, top_k, lens_k, stop_id)
+
+
+def _build_trace(ckpt: Checkpoint, ids, words, unknown, notices, s: SamplingConfig, records, top_k: int,
+                 lens_k: int, stop_id: int | None) -> GenerationTrace:
+    """Turn the per-step activations into arrays, batching the logit lens over all steps and depths."""
+    model, tok = ckpt.model, ckpt.tokenizer
+    names, cmat = context_matrix(tok, ckpt.world)
+    cmat_t = torch.from_numpy(cmat)
+    n_layer = model.config.n_layer
+    resid = torch.stack([r[1].residual_stack()[:, 0, -1] for r in records])  # (S, L, C)
+    logits = torch.stack([r[0] for r in records])  # (S, V)
+    probs = logits.softmax(-1)
+    lens_logits = torch.cat([model.decode_residual(resid[:, :-1]), model.lm_head(resid[:, -1:])], dim=1)
+    lens_probs = lens_logits.softmax(-1)  # (S, L, V)
+    k, lk = min(top_k, len(tok)), min(lens_k, len(tok))
+    tk, ltk = torch.topk(probs, k, dim=-1), torch.topk(lens_probs, lk, dim=-1)
+    chosen = torch.tensor([r[2] for r in records])
+    W = max(r[1]["blocks.0.attn.pattern"].shape[-1] for r in records)
+    attn = torch.zeros(len(records), n_layer, model.config.n_head, W)
+    for i, r in enumerate(records):
+        a = r[1].attention_stack()[:, 0, :, -1]  # (n_layer, nh, T_all)
+        attn[i, :, :, : a.shape[-1]] = a
+    last = records[-1][2]
+    reason = "period" if last == stop_id and s.stop_at_period else "word limit"
+    return GenerationTrace(
+        prompt_words=words, prompt_ids=np.array(ids, np.int64), generated_ids=chosen.numpy().astype(np.int64),
+        vocab=tok.vocab, layer_names=["embed"] + [f"block {i + 1}" for i in range(n_layer)] + ["final"],
+        context_names=names, hidden=resid.numpy().astype(np.float32),
+        prompt_hidden=records[0][1].residual_stack()[:, 0].transpose(0, 1).numpy().astype(np.float32),
+        topk_ids=tk.indices.numpy(), topk_probs=tk.values.numpy(),
+        chosen_probs=probs[torch.arange(len(records)), chosen].numpy(), context_probs=(probs @ cmat_t).numpy(),
+        lens_top_ids=ltk.indices.numpy(), lens_top_probs=ltk.values.numpy(),
+        lens_context_probs=(lens_probs @ cmat_t).numpy(), attention=attn.numpy(),
+        attention_start=np.array([r[3] for r in records], np.int64), sampling=asdict(s), unknown_words=unknown,
+        notices=notices, stop_reason=reason)

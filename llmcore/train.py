@@ -1,0 +1,331 @@
+"""Training: a seeded loop with callbacks, periodic evaluation, embedding snapshots and resumable checkpoints.
+
+Run as `llmcore train` or `python -m llmcore.train`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load as torch_load_bytes
+from safetensors.torch import save as torch_save_bytes
+
+from llmcore.checkpoint import (
+    CONFIG,
+    RESUME_DIR,
+    Checkpoint,
+    CheckpointError,
+    atomic_write,
+    load_checkpoint,
+    read_config,
+    save_checkpoint,
+)
+from llmcore.evaluate import evaluate_quality
+from llmcore.model import GPT, GPTConfig, from_dict
+from llmcore.tokenizer import Tokenizer
+from llmcore.world import DEFAULT_WORLD, World, article, generate_corpus, load_world, tomllib
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 1337
+    corpus_seed: int = 0
+    steps: int = 2000
+    batch_size: int = 64
+    lr: float = 3e-3
+    min_lr: float = 3e-4
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    eval_every: int = 250
+    checkpoint_every: int = 500
+    n_snapshots: int = 24
+    threads: int = 0  # 0: leave torch's default
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1 or self.eval_every < 1 or self.checkpoint_every < 1:
+            raise ValueError("steps, batch_size, eval_every and checkpoint_every must be >= 1")
+        if not 0 < self.lr or not 0 <= self.min_lr <= self.lr:
+            raise ValueError(f"need 0 < lr and 0 <= min_lr <= lr, got lr={self.lr}, min_lr={self.min_lr}")
+        if self.n_snapshots < 2:
+            raise ValueError("n_snapshots must be >= 2")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        return from_dict(cls, d)
+
+    def lr_at(self, step: int) -> float:
+        """Linear warmup, then cosine decay to min_lr."""
+        if step < self.warmup_steps:
+            return self.lr * (step + 1) / self.warmup_steps
+        frac = (step - self.warmup_steps) / max(1, self.steps - self.warmup_steps)
+        return self.min_lr + 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))) * (self.lr - self.min_lr)
+
+    def snapshot_steps(self) -> list[int]:
+        return sorted({int(round(s)) for s in np.linspace(0, self.steps, self.n_snapshots)})
+
+
+class TrainCallback:
+    """Hooks into the loop; the CLI's tqdm bar and the dashboard's progress bar are both callbacks."""
+
+    def on_train_start(self, trainer: Trainer) -> None: ...
+    def on_step_end(self, trainer: Trainer, step: int, loss: float) -> None: ...
+    def on_eval(self, trainer: Trainer, record: dict[str, Any]) -> None: ...
+    def on_checkpoint(self, trainer: Trainer, path: Path) -> None: ...
+    def on_train_end(self, trainer: Trainer) -> None: ...
+
+
+class TqdmCallback(TrainCallback):
+    """A progress bar on stderr with the latest loss and evaluation figures."""
+
+    def on_train_start(self, trainer: Trainer) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=trainer.config.steps, initial=trainer.step, desc="training", unit="step")
+
+    def on_step_end(self, trainer: Trainer, step: int, loss: float) -> None:
+        self.bar.update(1)
+        if step % 20 == 0:
+            self.bar.set_postfix(loss=f"{loss:.3f}")
+
+    def on_eval(self, trainer: Trainer, record: dict[str, Any]) -> None:
+        self.bar.write(f"step {record['step']:>5}  val {record['val_loss']:.3f}  held-out {record['heldout_loss']:.3f}"
+                       f"  habitat {record['habitat_mass']:.3f}  top1 {record['habitat_top1']:.3f}"
+                       f"  diet {record['diet_share']:.3f}  nn {record['neighbour_purity']:.3f}")
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        self.bar.close()
+
+
+@dataclass
+class CorpusData:
+    """Token ids of the training corpus with the offset of every sentence start."""
+
+    tokens: np.ndarray  # (N,) int64
+    starts: np.ndarray  # (S,) int64, sentence starts that leave room for a full window
+
+    @classmethod
+    def build(cls, tokenizer: Tokenizer, sentences: list[str], block_size: int) -> CorpusData:
+        tokens = np.array(tokenizer.encode_corpus(sentences), dtype=np.int64)
+        lengths = np.array([len(s.split()) for s in sentences])
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        return cls(tokens, starts[starts + block_size + 1 <= len(tokens)])
+
+    def batch(self, rng: np.random.Generator, batch_size: int, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Windows that begin at sentence starts, as prompts do at inference."""
+        s = self.starts[rng.integers(len(self.starts), size=batch_size)]
+        idx = s[:, None] + np.arange(block_size + 1)[None, :]
+        w = torch.from_numpy(self.tokens[idx])
+        return w[:, :-1], w[:, 1:]
+
+
+@torch.no_grad()
+def sentence_loss(model: GPT, tokenizer: Tokenizer, sentences: list[str], batch: int = 256) -> float:
+    """Mean next-token loss over whole sentences, each starting at position 0."""
+    total, count = 0.0, 0
+    for i in range(0, len(sentences), batch):
+        ids = [tokenizer.encode_corpus([s]) for s in sentences[i:i + batch]]
+        T = max(len(x) for x in ids)
+        x = torch.zeros(len(ids), T - 1, dtype=torch.long)
+        y = torch.full((len(ids), T - 1), -1, dtype=torch.long)
+        for r, seq in enumerate(ids):
+            x[r, :len(seq) - 1] = torch.tensor(seq[:-1])
+            y[r, :len(seq) - 1] = torch.tensor(seq[1:])
+        _, loss = model(x, y)
+        n = int((y >= 0).sum())
+        total, count = total + loss.item() * n, count + n
+    return total / max(count, 1)
+
+
+def heldout_sentences(world: World, pairs: list[tuple[str, str]]) -> list[str]:
+    """Sentences of the compositions that training never sees (one per pair, verb and habitat)."""
+    return [f"{article(a)} {a} {v} {f} in the {h} ." for a, f in pairs for v in world.recipe.eat_verbs
+            for h in world.animals[a].habitats]
+
+
+@dataclass
+class TrainState:
+    step: int = 0
+    snapshots: list[np.ndarray] = field(default_factory=list)
+    snapshot_steps: list[int] = field(default_factory=list)
+    log: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class Trainer:
+    """Trains a GPT on a world's corpus and writes a checkpoint folder, resuming one that was interrupted."""
+
+    def __init__(self, out_dir: str | Path, world_path: str | Path = DEFAULT_WORLD,
+                 model_config: GPTConfig | None = None, config: TrainConfig | None = None,
+                 callbacks: list[TrainCallback] | None = None):
+        self.out_dir, self.world_path = Path(out_dir), Path(world_path)
+        self.config = config or TrainConfig()
+        self.callbacks = callbacks or []
+        self.world = load_world(self.world_path)
+        self.world_data = _read_world_data(self.world_path)
+        self.held_out = self.world.held_out_pairs()
+        sentences = generate_corpus(self.world, self.config.corpus_seed)
+        self.tokenizer = Tokenizer.from_sentences(sentences)
+        base = model_config or GPTConfig()
+        self.model_config = GPTConfig(**{**base.to_dict(), "vocab_size": len(self.tokenizer)})
+        self.data = CorpusData.build(self.tokenizer, sentences, self.model_config.block_size)
+        self.val_sentences = generate_corpus(self.world, self.config.corpus_seed + 1, 2000)
+        self.heldout = heldout_sentences(self.world, self.held_out)
+        torch.manual_seed(self.config.seed)
+        self.model = GPT(self.model_config)
+        self.optimizer = self._make_optimizer()
+        self.state = TrainState()
+        self.stop_requested = False
+
+    @property
+    def step(self) -> int:
+        return self.state.step
+
+    def request_stop(self) -> None:
+        """Ask the loop to stop after the current step (it writes a resumable checkpoint first)."""
+        self.stop_requested = True
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        decay = [p for p in self.model.parameters() if p.dim() >= 2]
+        no_decay = [p for p in self.model.parameters() if p.dim() < 2]
+        groups = [{"params": decay, "weight_decay": self.config.weight_decay}, {"params": no_decay, "weight_decay": 0}]
+        return torch.optim.AdamW(groups, lr=self.config.lr, betas=(0.9, 0.95))
+
+    def run(self) -> Checkpoint:
+        if self.config.threads:
+            torch.set_num_threads(self.config.threads)
+        self._maybe_resume()
+        for cb in self.callbacks:
+            cb.on_train_start(self)
+        self.model.train()
+        t0 = time.perf_counter() - self.state.seconds
+        snap_at = set(self.config.snapshot_steps())
+        while self.state.step < self.config.steps and not self.stop_requested:
+            step = self.state.step
+            if step in snap_at and step not in self.state.snapshot_steps:
+                self._snapshot(step)
+            loss = self._train_step(step)
+            self.state.step = step + 1
+            self.state.seconds = time.perf_counter() - t0
+            for cb in self.callbacks:
+                cb.on_step_end(self, step + 1, loss)
+            if self.state.step % self.config.eval_every == 0 or self.state.step == self.config.steps:
+                self._evaluate()
+            if self.state.step % self.config.checkpoint_every == 0 and self.state.step < self.config.steps:
+                self._write(final=False)
+        done = self.state.step >= self.config.steps
+        if done and self.config.steps not in self.state.snapshot_steps:
+            self._snapshot(self.config.steps)
+        self._write(final=done)
+        for cb in self.callbacks:
+            cb.on_train_end(self)
+        return load_checkpoint(self.out_dir)
+
+    def _train_step(self, step: int) -> float:
+        rng = np.random.default_rng([self.config.seed, step])  # batch depends on (seed, step) only: resumable
+        x, y = self.data.batch(rng, self.config.batch_size, self.model_config.block_size)
+        for g in self.optimizer.param_groups:
+            g["lr"] = self.config.lr_at(step)
+        _, loss = self.model(x, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        return loss.item()
+
+    def _snapshot(self, step: int) -> None:
+        self.state.snapshots.append(self.model.transformer.wte.weight.detach().cpu().numpy().copy())
+        self.state.snapshot_steps.append(step)
+
+    def _evaluate(self) -> None:
+        self.model.eval()
+        quality = evaluate_quality(self.model, self.tokenizer, self.world, self.held_out)
+        record = {"step": self.state.step, "seconds": round(self.state.seconds, 2),
+                  "tokens": self.state.step * self.config.batch_size * self.model_config.block_size,
+                  "val_loss": sentence_loss(self.model, self.tokenizer, self.val_sentences),
+                  "heldout_loss": sentence_loss(self.model, self.tokenizer, self.heldout), **quality.to_dict()}
+        self.model.train()
+        self.state.log.append(record)
+        for cb in self.callbacks:
+            cb.on_eval(self, record)
+
+    def _write(self, final: bool) -> None:
+        metrics = dict(self.state.log[-1]) if self.state.log else {}
+        metrics.update(complete=final, steps_done=self.state.step, train_seconds=round(self.state.seconds, 1),
+                       corpus_tokens=int(len(self.data.tokens)), parameters=self.model.num_params())
+        save_checkpoint(self.out_dir, self.model, self.tokenizer, self.world_data, self.held_out,
+                        self._config_record(), metrics, self.state.snapshots, self.state.snapshot_steps,
+                        self.state.log)
+        if final:
+            shutil.rmtree(self.out_dir / RESUME_DIR, ignore_errors=True)
+        else:
+            self._write_resume_state()
+        for cb in self.callbacks:
+            cb.on_checkpoint(self, self.out_dir)
+
+    def _config_record(self) -> dict[str, Any]:
+        return {**asdict(self.config), "world_file": self.world_path.name}
+
+    def _write_resume_state(self) -> None:
+        opt = self.optimizer.state_dict()
+        tensors = {f"{i}.{k}": v.contiguous() for i, s in opt["state"].items() for k, v in s.items()}
+        d = self.out_dir / RESUME_DIR
+        atomic_write(d / "optimizer.safetensors", torch_save_bytes(tensors))
+        meta = {"step": self.state.step, "seconds": self.state.seconds, "train_config": self._config_record(),
+                "model_config": self.model_config.to_dict(), "world_hash": self.world.content_hash}
+        atomic_write(d / "state.json", json.dumps(meta).encode())
+
+    def _maybe_resume(self) -> None:
+        meta_path = self.out_dir / RESUME_DIR / "state.json"
+        if not meta_path.is_file():
+            return
+        meta = json.loads(meta_path.read_text())
+        cfg = read_config(self.out_dir)
+        same = (meta["train_config"] == self._config_record() and meta["model_config"] == self.model_config.to_dict()
+                and meta["world_hash"] == self.world.content_hash and cfg["metrics"].get("steps_done") == meta["step"])
+        if not same:
+            raise CheckpointError(f"{self.out_dir}: holds an interrupted run with other settings or another world; "
+                                  "resume with the same settings or choose another --out folder")
+        ckpt = load_checkpoint(self.out_dir)
+        self.model.load_state_dict(ckpt.model.state_dict())
+        self._load_optimizer(self.out_dir / RESUME_DIR / "optimizer.safetensors")
+        snaps = ckpt.snapshots()
+        self.state = TrainState(meta["step"], list(snaps), list(ckpt.snapshot_steps), ckpt.train_log(),
+                                meta["seconds"])
+
+    def _load_optimizer(self, path: Path) -> None:
+        tensors = torch_load_bytes(path.read_bytes())
+        opt = self.optimizer.state_dict()
+        params = [p for g in opt["param_groups"] for p in g["params"]]
+        opt["state"] = {i: {k.split(".", 1)[1]: v for k, v in tensors.items() if k.split(".", 1)[0] == str(i)}
+                        for i in params}
+        self.optimizer.load_state_dict(opt)
+
+
+def _read_world_data(path: Path) -> dict[str, Any]:
+    text = path.read_text(encoding="utf-8")
+    return json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+
+
+def has_complete_checkpoint(path: Path) -> bool:
+    """True if the folder holds a finished training run (not only an interrupted one)."""
+    if not (path / CONFIG).is_file() or (path / RESUME_DIR).exists():
+        return False
+    try:
+        return bool(read_config(path)["metrics"].get("complete"))
+    except (CheckpointError, KeyError, TypeError):
+        return False
+
+
+if __name__ == "__main__":
+    from llmcore.cli import main
+
+    raise SystemExit(main(["train"] + __import__("sys").argv[1:]))
