@@ -27,8 +27,8 @@ def trajectory_frame(trace: GenerationTrace, cmap: ContextMap, depth: int) -> pd
     P = len(trace.prompt_words)
     rows = []
     for i, w in enumerate(words):
-        step = i - P + 1  # the step whose next word is predicted from this position (0: inside the prompt)
-        row = {"position": i + 1, "word": w, "step": max(step, 0), "in_prompt": i < P,
+        step = i - P + 2  # the step that chooses its next word from this state (0: inside the prompt)
+        row = {"position": i + 1, "word": w, "step": max(step, 0), "in_prompt": i < P - 1,
                "x": float(xy[i, 0]), "y": float(xy[i, 1])}
         if xy.shape[1] > 2:
             row["z"] = float(xy[i, 2])

@@ -19,7 +19,7 @@ from safetensors.torch import save as torch_save_bytes
 
 from llmcore.model import GPT, GPTConfig
 from llmcore.tokenizer import Tokenizer
-from llmcore.world import World, WorldError, world_from_dict
+from llmcore.world import FUNCTION_CONTEXT, World, WorldError, world_from_dict
 
 FORMAT_VERSION = 1
 CONFIG = "config.json"
@@ -49,6 +49,21 @@ class Checkpoint:
     path: Path | None = None
     content_hash: str = ""
     snapshot_steps: list[int] = field(default_factory=list)
+    world_dict: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def context_matrix(self) -> tuple[list[str], np.ndarray]:
+        """Sub-context names (taxonomy order, then 'grammar') and a (vocab, G) 0/1 matrix of word membership."""
+        if not hasattr(self, "_context_matrix"):
+            names = self.world.contexts + [FUNCTION_CONTEXT]
+            m = np.zeros((len(self.tokenizer), len(names)), np.float32)
+            for i, w in enumerate(self.tokenizer.vocab):
+                m[i, names.index(self.world.label(w)[0])] = 1.0
+            self._context_matrix = (names, m)
+        return self._context_matrix
+
+    def world_data(self) -> dict[str, Any]:
+        """The world as parsed from its file (stored in config.json)."""
+        return self.world_dict
 
     @property
     def name(self) -> str:
@@ -166,7 +181,8 @@ def load_checkpoint(path: str | Path = DEFAULT_CHECKPOINT) -> Checkpoint:
     _load_weights(model, weights)
     model.eval()
     return Checkpoint(model, tokenizer, world, [tuple(p) for p in cfg["held_out"]], cfg.get("train_config", {}),
-                      cfg.get("metrics", {}), path, cfg["files"][WEIGHTS][:16], cfg.get("snapshot_steps", []))
+                      cfg.get("metrics", {}), path, cfg["files"][WEIGHTS][:16], cfg.get("snapshot_steps", []),
+                      cfg["world"])
 
 
 def _load_weights(model: GPT, weights: Path) -> None:
@@ -184,11 +200,6 @@ def _load_weights(model: GPT, weights: Path) -> None:
                                   f"{tuple(shape)}")
     state["lm_head.weight"] = state["transformer.wte.weight"]
     model.load_state_dict(state, strict=True)
-
-
-def checkpoint_from_training(model: GPT, tokenizer: Tokenizer, world_data: dict, held_out: list) -> Checkpoint:
-    """An in-memory Checkpoint for a model that is still being trained (used by evaluation)."""
-    return Checkpoint(model, tokenizer, world_from_dict(world_data), [tuple(p) for p in held_out], {}, {})
 
 
 __all__ = ["Checkpoint", "CheckpointError", "WorldError", "load_checkpoint", "save_checkpoint", "atomic_write"]

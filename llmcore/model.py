@@ -79,12 +79,15 @@ class CausalSelfAttention(nn.Module):
         if cache is not None:
             k, v = cache.append(layer, k, v)  # (B, nh, T_past + T, hs)
         att = None
+        T_all = k.size(2)
         if need_weights:  # explicit softmax so the pattern can be returned; same maths as SDPA
-            att = (q @ k.transpose(-2, -1)) / math.sqrt(k.size(-1))  # (B, nh, T, T_all)
-            att = att.masked_fill(_causal_mask(T, k.size(2), x.device), float("-inf")).softmax(dim=-1)
+            att = (q * (1.0 / math.sqrt(k.size(-1)))) @ k.transpose(-2, -1)  # (B, nh, T, T_all)
+            if T > 1:  # a single newest query may see every key: no mask needed
+                att = att.masked_fill(_causal_mask(T, T_all, x.device), float("-inf"))
+            att = att.softmax(dim=-1)
             y = self.attn_dropout(att) @ v
         else:
-            mask = None if T == k.size(2) else ~_causal_mask(T, k.size(2), x.device)
+            mask = None if T in (1, T_all) else ~_causal_mask(T, T_all, x.device)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None and T > 1,
                                                dropout_p=self.dropout if self.training else 0.0)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
@@ -126,8 +129,13 @@ class ActivationCache(dict):
     """Activations of one forward pass by name, TransformerLens style.
 
     Names: `embed` (token + position embedding), `blocks.{i}.resid_post` (output of block i), `ln_f` (after the
-    final norm), each (B, T, C); and `blocks.{i}.attn.pattern`, (B, nh, T, T_all).
+    final norm), each (B, T, C); and, if `attention` is true, `blocks.{i}.attn.pattern`, (B, nh, T, T_all).
+    Without attention patterns the model keeps its fused attention kernel, so capturing costs almost nothing.
     """
+
+    def __init__(self, attention: bool = True):
+        super().__init__()
+        self.attention = attention
 
     def residual_stack(self) -> torch.Tensor:
         """Residual stream at every depth: embed, each block, ln_f -> (n_layer + 2, B, T, C)."""
@@ -180,21 +188,45 @@ class GPT(nn.Module):
             raise ValueError(f"sequence of {past + T} tokens exceeds block_size {self.config.block_size}")
         pos = torch.arange(past, past + T, dtype=torch.long, device=idx.device)
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # (B, T, C)
-        need_weights = capture is not None
-        if need_weights:
+        need_weights = capture is not None and capture.attention
+        if capture is not None:
             capture["embed"] = x
         for i, block in enumerate(self.transformer.h):
             x, att = block(x, i, cache, need_weights)
+            if capture is not None:
+                capture[f"blocks.{i}.resid_post"] = x
             if need_weights:
-                capture[f"blocks.{i}.resid_post"], capture[f"blocks.{i}.attn.pattern"] = x, att
+                capture[f"blocks.{i}.attn.pattern"] = att
         x = self.transformer.ln_f(x)
-        if need_weights:
+        if capture is not None:
             capture["ln_f"] = x
         logits = self.lm_head(x)
         loss = None
         if targets is not None:
             loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
         return logits, loss
+
+    def newest_query_attention(self, resid_pre: torch.Tensor, keys: torch.Tensor,
+                               n_keys: torch.Tensor) -> torch.Tensor:
+        """Attention of newest queries over cached keys, recomputed after the fact for all layers at once.
+
+        resid_pre: (S, n_layer, C) input of each block at each step's newest position; keys: (n_layer, nh, T, hs)
+        from the KV cache; n_keys: (S,) how many keys each step could see. Returns (S, n_layer, nh, T), zero
+        beyond n_keys.
+        """
+        C, nh, blocks = self.config.n_embd, self.config.n_head, self.transformer.h
+        x = F.layer_norm(resid_pre, (C,), eps=blocks[0].ln_1.eps)
+        x = x * torch.stack([b.ln_1.weight for b in blocks])
+        if self.config.bias:
+            x = x + torch.stack([b.ln_1.bias for b in blocks])
+        wq = torch.stack([b.attn.c_attn.weight for b in blocks])[:, :C]  # (n_layer, C_out, C_in): query rows
+        q = torch.bmm(x.transpose(0, 1), wq.transpose(1, 2))  # (n_layer, S, C)
+        if self.config.bias:
+            q = q + torch.stack([b.attn.c_attn.bias for b in blocks])[:, None, :C]
+        q = q.view(q.size(0), q.size(1), nh, C // nh).transpose(1, 2)  # (n_layer, nh, S, hs)
+        scores = (q @ keys.transpose(-1, -2)).permute(2, 0, 1, 3) * (1.0 / math.sqrt(C // nh))  # (S, nl, nh, T)
+        hidden = torch.arange(keys.size(2))[None, None, None, :] >= n_keys[:, None, None, None]
+        return scores.masked_fill(hidden, float("-inf")).softmax(-1)
 
     def decode_residual(self, resid: torch.Tensor) -> torch.Tensor:
         """Logit lens: a residual-stream vector read through the final norm and the head -> logits."""

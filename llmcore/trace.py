@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -16,7 +16,6 @@ import torch
 from llmcore.checkpoint import Checkpoint
 from llmcore.model import GPT, ActivationCache, KVCache, from_dict
 from llmcore.tokenizer import Tokenizer
-from llmcore.world import FUNCTION_CONTEXT, World
 
 MAX_NEW_WORDS = 64
 MAX_PROMPT_CHARS = 10_000
@@ -179,15 +178,6 @@ class GenerationTrace:
         return cls(**meta, **arrays)
 
 
-def context_matrix(tokenizer: Tokenizer, world: World) -> tuple[list[str], np.ndarray]:
-    """Sub-context names (taxonomy order, then 'grammar') and a (vocab, G) 0/1 matrix mapping words to them."""
-    names = world.contexts + [FUNCTION_CONTEXT]
-    m = np.zeros((len(tokenizer), len(names)), np.float32)
-    for i, w in enumerate(tokenizer.vocab):
-        m[i, names.index(world.label(w)[0])] = 1.0
-    return names, m
-
-
 def encode_prompt(tokenizer: Tokenizer, prompt: str,
                   block_size: int) -> tuple[list[int], list[str], list[str], list[str]]:
     """Ids, words, unknown words and notices for a prompt; raises PromptError if nothing usable is left."""
@@ -230,21 +220,29 @@ def _pick(logits: torch.Tensor, s: SamplingConfig, gen: torch.Generator) -> int:
     return int(torch.multinomial(probs / probs.sum(), 1, generator=gen))
 
 
-def _steps(model: GPT, ids: list[int], s: SamplingConfig, stop_id: int | None,
-           capture: bool) -> Iterator[tuple[torch.Tensor, ActivationCache | None, int, int]]:
-    """The generation loop: yields (logits of the newest position, activations, chosen id, window start)."""
+class _Step(NamedTuple):
+    logits: torch.Tensor  # (V,) at the newest position
+    act: ActivationCache | None  # residual stream of this forward pass
+    token: int  # the id chosen
+    start: int  # index of the window's first token in prompt + generated
+    cache: KVCache  # the cache of this window (it keeps growing after this step)
+    n_keys: int  # keys the newest query could see at this step
+
+
+def _steps(model: GPT, ids: list[int], s: SamplingConfig, stop_id: int | None, capture: bool) -> Iterator[_Step]:
+    """The generation loop, shared by plain and traced generation."""
     gen = torch.Generator().manual_seed(s.seed)
     block = model.config.block_size
     seq, start = list(ids), 0
-    cache, act = KVCache(model.config.n_layer), ActivationCache() if capture else None
+    cache, act = KVCache(model.config.n_layer), ActivationCache(attention=False) if capture else None
     logits, _ = model(torch.tensor([seq]), cache=cache, capture=act)
     for step in range(s.max_new_words):
         nxt = _pick(logits[0, -1], s, gen)
-        yield logits[0, -1], act, nxt, start
+        yield _Step(logits[0, -1], act, nxt, start, cache, cache.length)
         if nxt == stop_id and s.stop_at_period or step == s.max_new_words - 1:
             return
         seq.append(nxt)
-        act = ActivationCache() if capture else None
+        act = ActivationCache(attention=False) if capture else None
         if cache.length < block:
             logits, _ = model(torch.tensor([[nxt]]), cache=cache, capture=act)
         else:  # context full: slide the window and rebuild the cache
@@ -253,61 +251,76 @@ def _steps(model: GPT, ids: list[int], s: SamplingConfig, stop_id: int | None,
             logits, _ = model(torch.tensor([seq[start:]]), cache=cache, capture=act)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def generate(model: GPT, tokenizer: Tokenizer, prompt: str, sampling: SamplingConfig | None = None) -> list[str]:
     """Plain KV-cached generation (nothing captured): the generated words."""
     s = sampling or SamplingConfig()
     ids, *_ = encode_prompt(tokenizer, prompt, model.config.block_size)
-    was_training = model.training
-    model.eval()
-    out = [tokenizer.vocab[nxt] for _, _, nxt, _ in _steps(model, ids, s, tokenizer.stoi.get("."), capture=False)]
-    model.train(was_training)
-    return out
+    if model.training:
+        model.eval()
+    return [tokenizer.vocab[r.token] for r in _steps(model, ids, s, tokenizer.stoi.get("."), capture=False)]
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def trace_generation(ckpt: Checkpoint, prompt: str, sampling: SamplingConfig | None = None,
                      top_k: int = 10, lens_k: int = 5) -> GenerationTrace:
     """Generate from a prompt and record every step at every depth (see GenerationTrace)."""
     s = sampling or SamplingConfig()
     model, tok = ckpt.model, ckpt.tokenizer
-    model.eval()
+    if model.training:
+        model.eval()
     ids, words, unknown, notices = encode_prompt(tok, prompt, model.config.block_size)
     stop_id = tok.stoi.get(".")
     records = list(_steps(model, ids, s, stop_id, capture=True))
     return _build_trace(ckpt, ids, words, unknown, notices, s, records, top_k, lens_k, stop_id)
 
 
-def _build_trace(ckpt: Checkpoint, ids, words, unknown, notices, s: SamplingConfig, records, top_k: int,
-                 lens_k: int, stop_id: int | None) -> GenerationTrace:
+def _build_trace(ckpt: Checkpoint, ids, words, unknown, notices, s: SamplingConfig, records: list[_Step],
+                 top_k: int, lens_k: int, stop_id: int | None) -> GenerationTrace:
     """Turn the per-step activations into arrays, batching the logit lens over all steps and depths."""
     model, tok = ckpt.model, ckpt.tokenizer
-    names, cmat = context_matrix(tok, ckpt.world)
-    cmat_t = torch.from_numpy(cmat)
-    n_layer = model.config.n_layer
-    resid = torch.stack([r[1].residual_stack()[:, 0, -1] for r in records])  # (S, L, C)
-    logits = torch.stack([r[0] for r in records])  # (S, V)
-    probs = logits.softmax(-1)
-    lens_logits = torch.cat([model.decode_residual(resid[:, :-1]), model.lm_head(resid[:, -1:])], dim=1)
-    lens_probs = lens_logits.softmax(-1)  # (S, L, V)
-    k, lk = min(top_k, len(tok)), min(lens_k, len(tok))
-    tk, ltk = torch.topk(probs, k, dim=-1), torch.topk(lens_probs, lk, dim=-1)
-    chosen = torch.tensor([r[2] for r in records])
-    W = max(r[1]["blocks.0.attn.pattern"].shape[-1] for r in records)
-    attn = torch.zeros(len(records), n_layer, model.config.n_head, W)
-    for i, r in enumerate(records):
-        a = r[1].attention_stack()[:, 0, :, -1]  # (n_layer, nh, T_all)
-        attn[i, :, :, : a.shape[-1]] = a
-    last = records[-1][2]
-    reason = "period" if last == stop_id and s.stop_at_period else "word limit"
+    names, cmat = ckpt.context_matrix()
+    # each cache holds the depths in order; steps after the first read one token, so one cat gathers them all
+    L = model.config.n_layer + 2
+    first = torch.cat(list(records[0].act.values()))  # (L, P, C)
+    if all(r.act["embed"].size(1) == 1 for r in records[1:]):
+        later = torch.cat([t for r in records[1:] for t in r.act.values()] or [first[:0, :1]])
+    else:  # the window slid: some steps re-read the whole window
+        later = torch.cat([torch.cat(list(r.act.values()))[:, -1] for r in records[1:]])
+    later = later.view(-1, L, first.size(-1))
+    resid = torch.cat([first[None, :, -1], later])  # (S, L, C)
+    # logit lens at every depth; the last depth (after ln_f) is the model's own output distribution
+    lens_probs = torch.cat([model.decode_residual(resid[:, :-1]), model.lm_head(resid[:, -1:])], dim=1).softmax(-1)
+    k = min(max(top_k, lens_k), len(tok))
+    top = torch.topk(lens_probs, k, dim=-1)  # (S, L, k)
+    masses = (lens_probs @ torch.from_numpy(cmat)).numpy()  # (S, L, G)
+    chosen = torch.tensor([r.token for r in records])
+    chosen_probs = lens_probs[torch.arange(len(records)), -1, chosen]
+    prompt_hidden = first.transpose(0, 1)  # (P, L, C)
+    reason = "period" if records[-1].token == stop_id and s.stop_at_period else "word limit"
+    top_ids, top_probs = top.indices.numpy(), top.values.numpy()
     return GenerationTrace(
         prompt_words=words, prompt_ids=np.array(ids, np.int64), generated_ids=chosen.numpy().astype(np.int64),
-        vocab=tok.vocab, layer_names=["embed"] + [f"block {i + 1}" for i in range(n_layer)] + ["final"],
-        context_names=names, hidden=resid.numpy().astype(np.float32),
-        prompt_hidden=records[0][1].residual_stack()[:, 0].transpose(0, 1).numpy().astype(np.float32),
-        topk_ids=tk.indices.numpy(), topk_probs=tk.values.numpy(),
-        chosen_probs=probs[torch.arange(len(records)), chosen].numpy(), context_probs=(probs @ cmat_t).numpy(),
-        lens_top_ids=ltk.indices.numpy(), lens_top_probs=ltk.values.numpy(),
-        lens_context_probs=(lens_probs @ cmat_t).numpy(), attention=attn.numpy(),
-        attention_start=np.array([r[3] for r in records], np.int64), sampling=asdict(s), unknown_words=unknown,
+        vocab=tok.vocab, layer_names=["embed"] + [f"block {i + 1}" for i in range(model.config.n_layer)] + ["final"],
+        context_names=names, hidden=resid.numpy(), prompt_hidden=prompt_hidden.numpy(),
+        topk_ids=top_ids[:, -1, :top_k], topk_probs=top_probs[:, -1, :top_k], chosen_probs=chosen_probs.numpy(),
+        context_probs=masses[:, -1], lens_top_ids=top_ids[:, :, :lens_k], lens_top_probs=top_probs[:, :, :lens_k],
+        lens_context_probs=masses, attention=_attention(model, records, resid).numpy(),
+        attention_start=np.array([r.start for r in records], np.int64), sampling=asdict(s), unknown_words=unknown,
         notices=notices, stop_reason=reason)
+
+
+def _attention(model: GPT, records: list[_Step], resid: torch.Tensor) -> torch.Tensor:
+    """(S, n_layer, nh, W) attention of each step's newest query, recomputed in a batch per context window."""
+    windows = {id(r.cache): r.cache for r in records}
+    n_keys = torch.tensor([r.n_keys for r in records])
+    if len(windows) == 1:  # the common case: one window, one batch
+        keys = torch.stack([k[0, :, : int(n_keys.max())] for k in records[0].cache.k])  # (n_layer, nh, T, hs)
+        return model.newest_query_attention(resid[:, : model.config.n_layer], keys, n_keys)
+    out = torch.zeros(len(records), model.config.n_layer, model.config.n_head, int(n_keys.max()))
+    for cache in windows.values():
+        rows = [i for i, r in enumerate(records) if r.cache is cache]
+        T = int(n_keys[rows].max())
+        keys = torch.stack([k[0, :, :T] for k in cache.k])
+        out[rows, :, :, :T] = model.newest_query_attention(resid[rows, : model.config.n_layer], keys, n_keys[rows])
+    return out

@@ -49,6 +49,7 @@ class CorpusRecipe:
     sentences: int
     eat_verbs: tuple[str, ...]
     drink_verbs: tuple[str, ...]
+    rest_verbs: tuple[str, ...]
     held_out: tuple[tuple[str, str], ...]
     held_out_fraction: float
     held_out_seed: int
@@ -57,7 +58,6 @@ class CorpusRecipe:
 
 SENTENCE_KINDS = ("eat_event", "drink_event", "other_event", "diet_fact", "habitat_fact", "kind_fact",
                   "chase", "custom_fact", "food_place", "people")
-OTHER_EVENT_VERBS = ("lives", "sleeps", "hides", "runs")
 
 
 @dataclass
@@ -258,8 +258,9 @@ class _Validator:
         self.require(sum(mix.values()) > 0, "corpus.mix", "needs at least one positive weight")
         eat = self.words(self.get(spec, "eat_verbs", list, "corpus."), "corpus.eat_verbs")
         drink = self.words(spec.get("drink_verbs", ["drinks"]), "corpus.drink_verbs")
+        rest = self.words(spec.get("rest_verbs", ["lives", "sleeps"]), "corpus.rest_verbs")
         self.require(eat, "corpus.eat_verbs", "is empty")
-        return CorpusRecipe(n, tuple(eat), tuple(drink), tuple((a, f) for a, f in held), frac,
+        return CorpusRecipe(n, tuple(eat), tuple(drink), tuple(rest), tuple((a, f) for a, f in held), frac,
                             int(spec.get("held_out_seed", 0)), {k: float(w) for k, w in mix.items()})
 
 
@@ -312,7 +313,7 @@ class CorpusGenerator:
         if kind == "other_event":
             if a.things and self.rng.random() < 0.4:
                 return f"{subject} plays with the {self.pick(a.things)} in the {self.pick(a.habitats)} ."
-            return f"{subject} {self.pick(OTHER_EVENT_VERBS)} in the {self.pick(a.habitats)} ."
+            return f"{subject} {self.pick(recipe.rest_verbs)} in the {self.pick(a.habitats)} ."
         if kind == "diet_fact":
             return f"{subject} {self.pick(recipe.eat_verbs)} {self.pick(self.trained_diet[a.name])} ."
         if kind == "habitat_fact":

@@ -50,8 +50,8 @@ def prompt_input() -> str:
 def show_completion(trace) -> None:
     prompt = " ".join(trace.prompt_words)
     sub = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
-    steps = " ".join(f"**{escape_md(w)}**{str(i + 1).translate(sub)}" for i, w in enumerate(trace.generated_words))
-    st.markdown(f"#### {escape_md(prompt)} → {steps}")
+    steps = " ".join(f"{escape_md(w)}{str(i + 1).translate(sub)}" for i, w in enumerate(trace.generated_words))
+    st.markdown(f"#### {escape_md(prompt)} → **{steps}**")
     st.caption(f"{trace.n_steps} steps, stopped at the {trace.stop_reason}. Numbers are step numbers.")
 
 

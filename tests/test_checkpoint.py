@@ -1,0 +1,103 @@
+"""Checkpoint folders: save -> load, and a clear message for every kind of damage."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from llmcore.checkpoint import CONFIG, WEIGHTS, CheckpointError, load_checkpoint, save_checkpoint
+
+
+@pytest.fixture
+def copy(tiny_ckpt_dir, tmp_path):
+    dst = tmp_path / "ck"
+    shutil.copytree(tiny_ckpt_dir, dst)
+    return dst
+
+
+def _edit_config(path, **changes):
+    cfg = json.loads((path / CONFIG).read_text())
+    cfg.update(changes)
+    (path / CONFIG).write_text(json.dumps(cfg))
+
+
+def test_save_load_gives_identical_logits(tiny_ckpt, tmp_path):
+    out = save_checkpoint(tmp_path / "again", tiny_ckpt.model, tiny_ckpt.tokenizer, tiny_ckpt.world_data(),
+                          tiny_ckpt.held_out, tiny_ckpt.train_config, tiny_ckpt.metrics)
+    again = load_checkpoint(out)
+    x = torch.randint(0, len(tiny_ckpt.tokenizer), (2, 9))
+    with torch.no_grad():
+        assert torch.equal(again.model(x)[0], tiny_ckpt.model(x)[0])
+    assert again.tokenizer.vocab == tiny_ckpt.tokenizer.vocab and again.held_out == tiny_ckpt.held_out
+    assert not list(out.glob("*.tmp"))
+
+
+def test_folder_contents_and_no_pickle(tiny_ckpt_dir):
+    names = {p.name for p in tiny_ckpt_dir.iterdir()}
+    assert names == {"model.safetensors", "config.json", "snapshots.safetensors", "train_log.jsonl"}
+    cfg = json.loads((tiny_ckpt_dir / CONFIG).read_text())
+    for key in ("format_version", "model_config", "vocab", "world_hash", "held_out", "train_config", "metrics"):
+        assert key in cfg
+
+
+def test_missing_folder_and_config(tmp_path, copy):
+    with pytest.raises(CheckpointError, match="no such checkpoint folder"):
+        load_checkpoint(tmp_path / "nothing")
+    (copy / CONFIG).unlink()
+    with pytest.raises(CheckpointError, match="config.json is missing"):
+        load_checkpoint(copy)
+
+
+def test_corrupt_config(copy):
+    (copy / CONFIG).write_text("{not json")
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        load_checkpoint(copy)
+
+
+def test_wrong_version(copy):
+    _edit_config(copy, format_version=99)
+    with pytest.raises(CheckpointError, match="format_version 99 is not supported"):
+        load_checkpoint(copy)
+
+
+def test_truncated_weights(copy):
+    data = (copy / WEIGHTS).read_bytes()
+    (copy / WEIGHTS).write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="does not match the hash"):
+        load_checkpoint(copy)
+
+
+def test_shape_mismatch(copy):
+    cfg = json.loads((copy / CONFIG).read_text())
+    cfg["model_config"]["n_embd"] = 48
+    (copy / CONFIG).write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="has shape"):
+        load_checkpoint(copy)
+
+
+def test_vocabulary_mismatch(copy):
+    cfg = json.loads((copy / CONFIG).read_text())
+    cfg["vocab"] = cfg["vocab"] + ["zebra"]
+    (copy / CONFIG).write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="vocabulary has"):
+        load_checkpoint(copy)
+
+
+def test_unknown_tensor_names(copy):
+    save_file({"evil": torch.zeros(2)}, copy / WEIGHTS)
+    cfg = json.loads((copy / CONFIG).read_text())
+    cfg["files"].pop(WEIGHTS)
+    (copy / CONFIG).write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="tensor names do not match"):
+        load_checkpoint(copy)
+
+
+def test_pickle_files_are_never_referenced(copy):
+    (copy / "model.pt").write_bytes(b"\x80\x04not really")
+    _edit_config(copy, files={"model.pt": "0" * 64})
+    with pytest.raises(CheckpointError, match="only model.safetensors"):
+        load_checkpoint(copy)

@@ -1,0 +1,65 @@
+"""The dashboard, driven by Streamlit's AppTest (no browser)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+
+
+@pytest.fixture
+def app():
+    return AppTest.from_file(APP, default_timeout=120).run()
+
+
+def test_trajectory_page_draws_map_and_contexts(app):
+    assert not app.exception and not app.error
+    assert len(app.get("plotly_chart")) == 2
+    heading = app.markdown[0].value
+    assert heading.startswith("#### a dog devours pizza in → **the₁ ")
+    table = app.dataframe[0].value
+    assert table.loc[1, "sub-context"] == "locations"
+
+
+def test_example_prompt_and_sampling(app):
+    app.selectbox(key="example").set_value("a cow munches").run()
+    assert app.text_input(key="prompt").value == "a cow munches"
+    assert app.dataframe[0].value.loc[0, "sub-context"] == "food"
+    app.radio(key="mode").set_value("sampling").run()
+    app.slider(key="temperature").set_value(1.5).run()
+    app.number_input(key="seed").set_value(4).run()
+    assert not app.error and len(app.get("plotly_chart")) == 2
+
+
+def test_layer_choice(app):
+    app.select_slider(key="layer").set_value("embed").run()
+    assert not app.error and len(app.get("plotly_chart")) == 2
+
+
+def test_unknown_words_and_long_prompts_are_reported(app):
+    app.text_input(key="prompt").set_value("a zebra eats pizza in").run()
+    assert any("zebra" in w.value for w in app.warning) and not app.error
+    app.text_input(key="prompt").set_value(" ".join(["a cat eats meat ."] * 10)).run()
+    assert any("kept the last" in w.value for w in app.warning)
+
+
+def test_bad_prompts_give_errors_not_tracebacks(app):
+    app.text_input(key="prompt").set_value("").run()
+    assert "empty" in app.error[0].value and not app.exception
+    app.text_input(key="prompt").set_value("qwerty uiop").run()
+    assert "none of the words" in app.error[0].value and not app.exception
+
+
+def test_missing_checkpoint_is_explained(monkeypatch, tmp_path):
+    monkeypatch.setenv("LLM_LANDSCAPE_CHECKPOINT", str(tmp_path / "nothing"))
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception and "could not be loaded" in at.error[0].value
+
+
+def test_user_text_is_not_markup(app):
+    app.text_input(key="prompt").set_value("a cat <script>alert(1)</script> **bold** [x](http://e.vil)").run()
+    shown = " ".join(m.value for m in app.markdown) + " ".join(w.value for w in app.warning)
+    assert "<script>" not in shown and "](http" not in shown

@@ -1,0 +1,54 @@
+"""Dashboard data shaping and figures, without a browser."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dashboard import figures, frames
+from llmcore.projection import fit_context_map
+from llmcore.reference import reference_states
+from llmcore.trace import trace_generation
+
+
+@pytest.fixture(scope="module")
+def setup(ckpt):
+    ref = reference_states(ckpt)
+    return trace_generation(ckpt, "a dog devours pizza in"), fit_context_map(ref, "final"), ref
+
+
+def test_reference_states_cover_enough_positions(setup, ckpt):
+    _, _, ref = setup
+    assert len(ref.states) >= 5000
+    assert set(ref.contexts) <= set(ckpt.world.contexts) | {"grammar"}
+    assert {"animals", "food", "locations"} <= set(ref.contexts)
+
+
+def test_trajectory_frame_follows_the_text(setup):
+    trace, cmap, _ = setup
+    df = frames.trajectory_frame(trace, cmap, len(trace.layer_names) - 1)
+    P, S = len(trace.prompt_words), trace.n_steps
+    assert len(df) == P + S - 1
+    assert list(df.word) == trace.prompt_words + trace.generated_words[:-1]
+    chooses = df[df.step >= 1]
+    assert list(chooses.next_word) == trace.generated_words and list(chooses.step) == list(range(1, S + 1))
+    assert df.loc[P - 1, "word"] == "in" and df.loc[P - 1, "next_word"] == "the"
+    np.testing.assert_allclose(df[["x", "y"]].to_numpy()[P - 1], cmap.place(trace.hidden[0, -1])[0], atol=1e-5)
+
+
+def test_context_frame_and_chart(setup):
+    trace, _, _ = setup
+    df = frames.context_probs_frame(trace)
+    np.testing.assert_allclose(df.groupby("step").probability.sum(), 1, atol=1e-4)
+    colours = figures.context_colours(trace.context_names)
+    assert colours["grammar"] == figures.GRAMMAR_COLOUR and len(set(colours.values())) == len(colours)
+    fig = figures.context_probs_chart(df, colours)
+    assert fig.layout.yaxis.title.text == "probability" and len(fig.data) == len(trace.context_names)
+
+
+def test_map_figure(setup):
+    trace, cmap, _ = setup
+    path = frames.trajectory_frame(trace, cmap, len(trace.layer_names) - 1)
+    fig = figures.trajectory_map(frames.reference_frame(cmap), path, figures.context_colours(trace.context_names), "t")
+    assert fig.data[-1].name == "this prompt" and len(fig.data[-1].x) == len(path)
+    assert fig.layout.xaxis.title.text == "PC 1"

@@ -1,0 +1,106 @@
+"""Tracing generation: shapes, determinism, sampling rules, bad input, persistence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from llmcore.trace import GenerationTrace, PromptError, SamplingConfig, generate, trace_generation
+
+
+@pytest.fixture(scope="module")
+def trace(ckpt):
+    return trace_generation(ckpt, "a dog devours pizza in", SamplingConfig())
+
+
+def test_shapes_and_sums(trace, ckpt):
+    S, P, L = trace.n_steps, len(trace.prompt_words), ckpt.model.config.n_layer + 2
+    C = ckpt.model.config.n_embd
+    assert trace.hidden.shape == (S, L, C) and trace.prompt_hidden.shape == (P, L, C)
+    assert trace.layer_names[0] == "embed" and trace.layer_names[-1] == "final"
+    np.testing.assert_allclose(trace.context_probs.sum(1), 1, atol=1e-4)
+    np.testing.assert_allclose(trace.lens_context_probs.sum(-1), 1, atol=1e-4)
+    np.testing.assert_allclose(trace.attention.sum(-1), 1, atol=1e-4)
+    assert trace.generated_words[-1] == "." and trace.stop_reason == "period"
+    np.testing.assert_allclose(trace.hidden[0], trace.prompt_hidden[-1], atol=1e-5)
+
+
+def test_last_layer_through_head_reproduces_the_output(trace, ckpt):
+    with torch.no_grad():
+        logits = ckpt.model.lm_head(torch.from_numpy(trace.hidden[:, -1]))
+        lens = ckpt.model.decode_residual(torch.from_numpy(trace.hidden[:, -2]))
+    probs = logits.softmax(-1).numpy()
+    np.testing.assert_allclose(np.take_along_axis(probs, trace.topk_ids, 1), trace.topk_probs, atol=1e-5)
+    np.testing.assert_allclose(lens.softmax(-1).numpy(), probs, atol=1e-5)  # the last block's lens = output
+    assert (trace.lens_top_ids[:, -1, 0] == trace.topk_ids[:, 0]).all()
+
+
+def test_traced_equals_plain_generation(ckpt):
+    for s in (SamplingConfig(), SamplingConfig(temperature=1.2, top_k=20, top_p=0.9, seed=5)):
+        t = trace_generation(ckpt, "a cat", s)
+        assert t.generated_words == generate(ckpt.model, ckpt.tokenizer, "a cat", s)
+
+
+def test_sampling_is_seeded(ckpt):
+    runs = [trace_generation(ckpt, "a bear", SamplingConfig(temperature=1.5, seed=s)).completion for s in (1, 1, 2, 3)]
+    assert runs[0] == runs[1]
+    assert len(set(runs)) > 1
+
+
+def test_top_k_one_is_greedy(ckpt):
+    greedy = trace_generation(ckpt, "a cow", SamplingConfig()).completion
+    assert trace_generation(ckpt, "a cow", SamplingConfig(temperature=0.7, top_k=1, seed=9)).completion == greedy
+
+
+def test_word_limit(ckpt):
+    t = trace_generation(ckpt, "a cat", SamplingConfig(max_new_words=2))
+    assert t.n_steps == 2 and t.stop_reason == "word limit"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"temperature": -0.1}, "temperature"), ({"temperature": float("nan")}, "temperature"),
+    ({"top_p": 0.0}, "top-p"), ({"top_p": 1.5}, "top-p"), ({"top_k": 0}, "top-k"),
+    ({"max_new_words": 0}, "word limit"), ({"max_new_words": 10_000}, "word limit"), ({"seed": -1}, "seed"),
+])
+def test_bad_sampling_values(kwargs, message):
+    with pytest.raises(PromptError, match=message):
+        SamplingConfig(**kwargs)
+
+
+def test_bad_prompts(ckpt):
+    with pytest.raises(PromptError, match="empty"):
+        trace_generation(ckpt, "  ,, ")
+    with pytest.raises(PromptError, match="none of the words are known"):
+        trace_generation(ckpt, "zebras juggle")
+    t = trace_generation(ckpt, "a zebra eats")
+    assert t.unknown_words == ["zebra"] and "<unk>" in t.prompt_words
+    assert any("zebra" in n for n in t.notices)
+
+
+def test_long_prompt_keeps_the_right_end(ckpt):
+    block = ckpt.model.config.block_size
+    prompt = " ".join(["a cat eats meat ."] * 10) + " a dog"
+    t = trace_generation(ckpt, prompt, SamplingConfig(max_new_words=20, stop_at_period=False))
+    assert len(t.prompt_words) == block and t.prompt_words[-2:] == ["a", "dog"]
+    assert any(f"kept the last {block}" in n for n in t.notices)
+    assert t.n_steps == 20 and t.attention_start.max() > 0  # the window slid past the context
+
+
+def test_save_load_round_trip(trace, tmp_path):
+    path = trace.save(tmp_path / "t.npz")
+    again = GenerationTrace.load(path)
+    assert again.summary() == trace.summary()
+    np.testing.assert_array_equal(again.hidden, trace.hidden)
+    np.testing.assert_array_equal(again.attention, trace.attention)
+    (tmp_path / "bad.npz").write_bytes(b"nope")
+    with pytest.raises(ValueError, match="not a readable trace"):
+        GenerationTrace.load(tmp_path / "bad.npz")
+
+
+def test_shape_checks_on_construction(trace):
+    from dataclasses import asdict
+    data = asdict(trace)
+    data["hidden"] = data["hidden"][:, :2]
+    with pytest.raises(ValueError, match="hidden"):
+        GenerationTrace(**data)

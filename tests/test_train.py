@@ -1,0 +1,69 @@
+"""Training: callbacks, snapshots, atomic checkpoints, and resuming an interrupted run."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from llmcore.checkpoint import RESUME_DIR, CheckpointError, load_checkpoint
+from llmcore.train import TrainCallback, TrainConfig, Trainer, has_complete_checkpoint
+
+from .conftest import TINY_MODEL, TINY_WORLD, tiny_train_config
+
+
+class Recorder(TrainCallback):
+    def __init__(self, stop_at: int | None = None):
+        self.steps, self.evals, self.checkpoints, self.stop_at = [], [], 0, stop_at
+
+    def on_step_end(self, trainer, step, loss):
+        self.steps.append((step, loss))
+        if step == self.stop_at:
+            trainer.request_stop()
+
+    def on_eval(self, trainer, record):
+        self.evals.append(record)
+
+    def on_checkpoint(self, trainer, path):
+        self.checkpoints += 1
+
+
+def test_callbacks_snapshots_and_log(tmp_path):
+    rec = Recorder()
+    ck = Trainer(tmp_path / "ck", TINY_WORLD, TINY_MODEL, tiny_train_config(), [rec]).run()
+    assert [s for s, _ in rec.steps] == list(range(1, 41))
+    assert [r["step"] for r in rec.evals] == [20, 40] and rec.checkpoints == 4
+    assert rec.steps[-1][1] < rec.steps[0][1]  # it learns
+    assert ck.snapshot_steps == [0, 10, 20, 30, 40] and ck.snapshots().shape[0] == 5
+    assert [r["step"] for r in ck.train_log()] == [20, 40]
+    assert ck.metrics["complete"] and not (tmp_path / "ck" / RESUME_DIR).exists()
+    assert not list((tmp_path / "ck").glob("*.tmp"))
+    assert has_complete_checkpoint(tmp_path / "ck")
+
+
+def test_interrupted_run_resumes_to_the_same_model(tmp_path, tiny_ckpt):
+    out = tmp_path / "ck"
+    Trainer(out, TINY_WORLD, TINY_MODEL, tiny_train_config(), [Recorder(stop_at=15)]).run()
+    partial = load_checkpoint(out)
+    assert partial.metrics["steps_done"] == 15 and not partial.metrics["complete"]
+    assert (out / RESUME_DIR / "state.json").is_file() and not has_complete_checkpoint(out)
+    rec = Recorder()
+    resumed = Trainer(out, TINY_WORLD, TINY_MODEL, tiny_train_config(), [rec]).run()
+    assert rec.steps[0][0] == 16 and resumed.metrics["steps_done"] == 40
+    for k, v in tiny_ckpt.model.state_dict().items():
+        torch.testing.assert_close(resumed.model.state_dict()[k], v, rtol=1e-5, atol=1e-6)
+    assert resumed.snapshot_steps == tiny_ckpt.snapshot_steps
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    out = tmp_path / "ck"
+    Trainer(out, TINY_WORLD, TINY_MODEL, tiny_train_config(), [Recorder(stop_at=10)]).run()
+    with pytest.raises(CheckpointError, match="other settings"):
+        Trainer(out, TINY_WORLD, TINY_MODEL, tiny_train_config(lr=1e-2)).run()
+
+
+def test_train_config_rules():
+    with pytest.raises(ValueError, match="min_lr"):
+        TrainConfig(lr=1e-3, min_lr=1e-2)
+    cfg = TrainConfig(steps=100, warmup_steps=10)
+    assert cfg.lr_at(0) < cfg.lr_at(9) == pytest.approx(cfg.lr) and cfg.lr_at(100) == pytest.approx(cfg.min_lr)
+    assert len(TrainConfig().snapshot_steps()) >= 20

@@ -1,0 +1,116 @@
+"""The world file, its validation and the corpus generator."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from llmcore.world import WorldError, generate_corpus, load_world, tomllib, unused_words, world_from_dict
+
+SEED_WORDS = ["cat", "dog", "pizza", "sausage", "meat", "milk", "home", "street", "eats", "devours", "drinks"]
+
+
+@pytest.fixture(scope="module")
+def corpus(world):
+    return generate_corpus(world, seed=0)
+
+
+def test_taxonomy_size_and_seed_words(world):
+    for ctx in ("animals", "food", "locations"):
+        assert len(world.words_of(ctx)) >= 15
+    assert len(world.contexts) >= 5
+    assert all(len(groups) >= 2 for groups in world.taxonomy.values())
+    all_words = [w for c in world.contexts for w in world.words_of(c)]
+    assert len(all_words) >= 150
+    for w in SEED_WORDS:
+        assert world.label(w)[0] != "grammar", w
+
+
+def test_seed_example_holds(world):
+    cat = world.animals["cat"]
+    assert world.label("cat") == ("animals", "pets") and cat.kind == "a pet"
+    assert {"home", "street"} <= set(cat.habitats)
+    assert "meat" in cat.diet and "milk" in cat.drinks
+    assert any("pharaohs admired the cat" in f for f in cat.facts)
+
+
+def test_corpus_is_deterministic_and_large(world, corpus):
+    assert generate_corpus(world, seed=0, n_sentences=500) == corpus[:0] + generate_corpus(world, 0, 500)
+    assert generate_corpus(world, seed=1, n_sentences=500) != generate_corpus(world, 0, 500)
+    assert sum(len(s.split()) for s in corpus) >= 1_000_000
+    assert len({w for s in corpus for w in s.split()}) >= 150
+    assert unused_words(world, corpus) == []
+
+
+def test_held_out_pairs_never_share_a_sentence(world, corpus):
+    held = world.held_out_pairs()
+    assert ("dog", "pizza") in held
+    assert len(held) - 1 >= 0.10 * (len(world.diet_pairs()) - 1)
+    assert len(set(held)) == len(held)
+    sets = [set(s.split()) for s in corpus]
+    for a, f in held:
+        assert not any(a in s and f in s for s in sets), (a, f)
+
+
+def test_events_respect_traits(world, corpus):
+    pattern = re.compile(r"^an? (\w+) (\w+) (\w+) in the (\w+) \.$")
+    verbs = set(world.recipe.eat_verbs)
+    n = 0
+    for s in corpus:
+        m = pattern.match(s)
+        if m and m.group(2) in verbs:
+            animal, _, food, place = m.groups()
+            assert food in world.animals[animal].diet, s
+            assert place in world.animals[animal].habitats, s
+            n += 1
+    assert n > 10_000
+
+
+def test_foods_have_places_of_their_own(world, corpus):
+    assert "pizza is sold in the restaurant ." in corpus
+    assert "restaurant" not in world.animals["dog"].habitats
+
+
+def _broken(tmp_path: Path, mutate) -> Path:
+    data = tomllib.loads(Path(load_world().source).read_text())
+    mutate(data)
+    path = tmp_path / "world.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+@pytest.mark.parametrize("mutate, key, problem", [
+    (lambda d: d["taxonomy"].pop("locations"), "taxonomy.locations", "missing"),
+    (lambda d: d["animals"]["cat"].update(habitats=["pizza"]), "animals.cat.habitats", "is in food, not in locations"),
+    (lambda d: d["animals"]["cat"].update(diet=[]), "animals.cat.diet", "empty"),
+    (lambda d: d["animals"]["cat"].pop("habitats"), "animals.cat.habitats", "missing"),
+    (lambda d: d["taxonomy"]["food"]["meat"].append("cat"), "taxonomy.food.meat", "already listed"),
+    (lambda d: d["animals"]["cat"].update(colour="grey"), "animals.cat.colour", "not a known trait"),
+    (lambda d: d["animals"]["cat"].update(diet=["Meat!"]), "animals.cat.diet", "not a lower-case word"),
+    (lambda d: d["corpus"].update(held_out=[["cat", "hay"]]), "corpus.held_out", "not a pair the diets allow"),
+    (lambda d: d["corpus"].update(sentences="many"), "corpus.sentences", "must be a int"),
+    (lambda d: d["animals"].pop("dog"), "taxonomy.animals", "'dog' has no [animals.dog] section"),
+])
+def test_broken_world_names_file_key_and_problem(tmp_path, mutate, key, problem):
+    path = _broken(tmp_path, mutate)
+    with pytest.raises(WorldError) as e:
+        load_world(path)
+    assert str(path) in str(e.value) and f"[{key}]" in str(e.value) and problem in str(e.value)
+
+
+def test_unreadable_world_files(tmp_path):
+    with pytest.raises(WorldError, match="does not exist"):
+        load_world(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[taxonomy\nanimals = ")
+    with pytest.raises(WorldError, match=r"bad.toml: \[file\] cannot be parsed"):
+        load_world(bad)
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    with pytest.raises(WorldError, match="empty"):
+        load_world(empty)
+    with pytest.raises(WorldError, match="empty"):
+        world_from_dict([], "list.json")
