@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from llmcore.projection import ContextMap
+from llmcore.maps import FittedMap
 from llmcore.trace import GenerationTrace
 
 
@@ -20,7 +20,7 @@ def path_states(trace: GenerationTrace, depth: int) -> tuple[np.ndarray, list[st
     return np.concatenate([prompt, later]), words
 
 
-def trajectory_frame(trace: GenerationTrace, cmap: ContextMap, depth: int) -> pd.DataFrame:
+def trajectory_frame(trace: GenerationTrace, cmap: FittedMap, depth: int) -> pd.DataFrame:
     """One row per position on the path: where it lands on the map and what the model predicted there."""
     states, words = path_states(trace, depth)
     xy = cmap.place(states)
@@ -59,12 +59,13 @@ def steps_table(trace: GenerationTrace, n_candidates: int = 5) -> pd.DataFrame:
     } for s in range(trace.n_steps)])
 
 
-def reference_frame(cmap: ContextMap, max_points: int = 6000, seed: int = 0) -> pd.DataFrame:
-    """The map's reference points (subsampled to max_points, deterministically)."""
+def reference_frame(cmap: FittedMap, max_points: int = 6000, seed: int = 0) -> pd.DataFrame:
+    """The map's reference points (subsampled to max_points, deterministically) with their labels."""
     n = len(cmap.coords)
     idx = np.arange(n) if n <= max_points else np.sort(np.random.default_rng(seed).choice(n, max_points, False))
-    df = pd.DataFrame({"x": cmap.coords[idx, 0], "y": cmap.coords[idx, 1], "context": cmap.contexts[idx],
-                       "word": cmap.words[idx], "next_word": cmap.next_words[idx]})
-    if cmap.coords.shape[1] > 2:
-        df["z"] = cmap.coords[idx, 2]
+    df = pd.DataFrame({k: cmap.coords[idx, i] for i, k in enumerate("xyz"[: cmap.coords.shape[1]])})
+    for k, v in cmap.reference.labels.items():
+        df[k] = v[idx]
+    if "next_word" not in df:
+        df["next_word"] = ""
     return df

@@ -8,8 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from llmcore.checkpoint import DEFAULT_CHECKPOINT, Checkpoint, load_checkpoint
-from llmcore.projection import ContextMap, fit_context_map
-from llmcore.reference import ReferenceStates, reference_states
+from llmcore.maps import FittedMap, MapBook
 
 CHECKPOINT_ENV = "LLM_LANDSCAPE_CHECKPOINT"
 
@@ -32,10 +31,15 @@ def current_checkpoint() -> Checkpoint:
 
 
 @st.cache_resource(max_entries=4, show_spinner="Running the model over reference sentences…")
-def get_reference(content_hash: str, _ckpt: Checkpoint) -> ReferenceStates:
-    return reference_states(_ckpt)
+def get_map_book(content_hash: str, _ckpt: Checkpoint) -> MapBook:
+    return MapBook(_ckpt)
 
 
-@st.cache_resource(max_entries=16, show_spinner="Fitting the map…")
-def get_context_map(content_hash: str, layer: str, n_components: int, _ckpt: Checkpoint) -> ContextMap:
-    return fit_context_map(get_reference(content_hash, _ckpt), layer, "pca", n_components)
+@st.cache_resource(max_entries=32, show_spinner=False)
+def get_map(content_hash: str, reference: str, method: str, n_components: int, _ckpt: Checkpoint) -> FittedMap:
+    """A map from the checkpoint's map cache; fitting a missing one shows its progress on the page."""
+    book = get_map_book(content_hash, _ckpt)
+    with st.status(f"Preparing the {method.upper()} map of {reference}…", expanded=False) as status:
+        fitted = book.get(reference, method, n_components, progress=status.write)
+        status.update(label=f"{method.upper()} map of {reference} ready", state="complete")
+    return fitted

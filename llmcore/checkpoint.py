@@ -26,6 +26,7 @@ CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
 SNAPSHOTS = "snapshots.safetensors"
 LOG = "train_log.jsonl"
+LANDSCAPE = "landscape.safetensors"
 RESUME_DIR = ".resume"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "default"
@@ -76,6 +77,14 @@ class Checkpoint:
         data = np_load_bytes((self.path / SNAPSHOTS).read_bytes())
         return data["wte"].astype(np.float32)
 
+    def loss_landscapes(self) -> dict:
+        """Loss landscapes computed at the end of training, by kind ('random', 'pca'); empty if none."""
+        from llmcore.landscape import load_landscapes
+
+        if self.path is None or not (self.path / LANDSCAPE).is_file():
+            return {}
+        return load_landscapes(self.path / LANDSCAPE)
+
     def train_log(self) -> list[dict[str, Any]]:
         """Evaluation records written during training, oldest first."""
         if self.path is None or not (self.path / LOG).is_file():
@@ -108,7 +117,8 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 def save_checkpoint(path: str | Path, model: GPT, tokenizer: Tokenizer, world_data: dict, held_out: list,
                     train_config: dict, metrics: dict, snapshots: list[np.ndarray] | None = None,
-                    snapshot_steps: list[int] | None = None, log: list[dict] | None = None) -> Path:
+                    snapshot_steps: list[int] | None = None, log: list[dict] | None = None,
+                    landscape: bytes | None = None) -> Path:
     """Write a checkpoint folder; config.json goes last and records the hash of every file it relies on."""
     path = Path(path)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if k != "lm_head.weight"}
@@ -117,6 +127,11 @@ def save_checkpoint(path: str | Path, model: GPT, tokenizer: Tokenizer, world_da
     if snapshots:
         atomic_write(path / SNAPSHOTS, np_save_bytes({"wte": np.stack(snapshots).astype(np.float16)}))
         files[SNAPSHOTS] = sha256_file(path / SNAPSHOTS)
+    if landscape is not None:
+        atomic_write(path / LANDSCAPE, landscape)
+        files[LANDSCAPE] = sha256_file(path / LANDSCAPE)
+    else:
+        (path / LANDSCAPE).unlink(missing_ok=True)  # a landscape of other weights must not stay behind
     if log is not None:
         atomic_write(path / LOG, "".join(json.dumps(r) + "\n" for r in log).encode())
     config = {
@@ -152,8 +167,9 @@ def read_config(path: Path) -> dict[str, Any]:
     if missing:
         raise CheckpointError(f"{cfg_path}: missing keys {missing}")
     for name in cfg["files"]:
-        if name not in (WEIGHTS, SNAPSHOTS):
-            raise CheckpointError(f"{cfg_path}: refers to {name!r}; only {WEIGHTS} and {SNAPSHOTS} are allowed")
+        if name not in (WEIGHTS, SNAPSHOTS, LANDSCAPE):
+            raise CheckpointError(f"{cfg_path}: refers to {name!r}; only {WEIGHTS}, {SNAPSHOTS} and {LANDSCAPE} "
+                                  "are allowed")
     return cfg
 
 

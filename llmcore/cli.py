@@ -72,6 +72,12 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=cmd_info)
 
+    m = sub.add_parser("maps", help="fit (or check) the cached 2D/3D maps of a checkpoint")
+    m.add_argument("checkpoint", nargs="?", default=str(DEFAULT_CHECKPOINT))
+    m.add_argument("--methods", default="pca,umap,tsne", help="comma-separated: pca, umap, tsne")
+    m.add_argument("--dims", default="2,3", help="comma-separated: 2, 3")
+    m.set_defaults(func=cmd_maps)
+
     d = sub.add_parser("dashboard", help="open the Streamlit dashboard")
     d.add_argument("--address", default="127.0.0.1", help="bind address (0.0.0.0 opens it to your network)")
     d.add_argument("--port", type=int, default=8501)
@@ -150,6 +156,22 @@ def cmd_info(args: argparse.Namespace) -> int:
     keys = ("steps_done", "train_seconds", "val_loss", "heldout_loss", "habitat_mass", "habitat_top1",
             "diet_share", "neighbour_purity")
     print("  metrics   " + "  ".join(f"{k}={ck.metrics[k]:.4g}" for k in keys if k in ck.metrics))
+    return 0
+
+
+def cmd_maps(args: argparse.Namespace) -> int:
+    import time
+
+    from llmcore.checkpoint import load_checkpoint
+    from llmcore.maps import MapBook
+
+    book = MapBook(load_checkpoint(args.checkpoint))
+    t0 = time.perf_counter()
+    say = lambda msg: print(f"[{time.perf_counter() - t0:6.1f} s] {msg}", flush=True)  # noqa: E731
+    methods = [x.strip() for x in args.methods.split(",") if x.strip()]
+    dims = [int(x) for x in args.dims.split(",") if x.strip()]
+    fitted = book.precompute(methods, dims, progress=say)
+    print(f"{fitted} maps fitted, the rest were cached, in {time.perf_counter() - t0:.0f} s")
     return 0
 
 

@@ -1,42 +1,22 @@
-"""Projections of high-dimensional states to 2D/3D maps, behind one scikit-learn-style interface."""
+"""Projections of high-dimensional points to 2D/3D maps, all behind one scikit-learn-style interface.
+
+Every projector has `fit(X, y=None)` returning self, `transform(X)` and `fit_transform(X)`, an explicit
+`random_state`, and learned state in attributes ending in `_`. PCA and semantic axes are linear maps. UMAP and
+t-SNE have no exact out-of-sample map; new points are placed by `NeighbourPlacement`: the inverse-distance
+weighted mean of the map positions of their k nearest reference points in the original space. That placement is
+deterministic and independent of what else is placed with it (see bench/bench_placement.py for the comparison
+with umap-learn's own `transform`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.decomposition import PCA
 
-from llmcore.reference import ReferenceStates
-
-METHODS = ("pca",)
-
-
-class PCAProjector:
-    """Exact PCA (scikit-learn); placement of new points is a fixed linear map, so it is deterministic."""
-
-    def __init__(self, n_components: int = 2, random_state: int = 0):
-        self.n_components = n_components
-        self.random_state = random_state
-
-    def fit(self, X: np.ndarray) -> PCAProjector:
-        X = _check_matrix(X)
-        if not 1 <= self.n_components <= min(X.shape):
-            raise ValueError(f"n_components must be between 1 and {min(X.shape)}, got {self.n_components}")
-        self.pca_ = PCA(n_components=self.n_components, svd_solver="full", random_state=self.random_state).fit(X)
-        self.explained_variance_ratio_ = self.pca_.explained_variance_ratio_
-        return self
-
-    def transform(self, X: np.ndarray) -> np.ndarray:
-        if not hasattr(self, "pca_"):
-            raise RuntimeError("PCAProjector is not fitted yet; call fit first")
-        return self.pca_.transform(_check_matrix(X, self.pca_.n_features_in_)).astype(np.float32)
-
-    def fit_transform(self, X: np.ndarray) -> np.ndarray:
-        return self.fit(X).transform(X)
-
-    def inverse_transform(self, Y: np.ndarray) -> np.ndarray:
-        return self.pca_.inverse_transform(Y).astype(np.float32)
+METHODS = ("pca", "umap", "tsne", "axes")
+Progress = Callable[[str], None]
 
 
 def _check_matrix(X: np.ndarray, n_features: int | None = None) -> np.ndarray:
@@ -50,38 +30,196 @@ def _check_matrix(X: np.ndarray, n_features: int | None = None) -> np.ndarray:
     return X
 
 
-def make_projector(method: str = "pca", n_components: int = 2, random_state: int = 0) -> PCAProjector:
-    """The projector for a method name."""
+class _Projector:
+    n_components: int
+    random_state: int
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "embedding_") and not hasattr(self, "components_"):
+            raise RuntimeError(f"{type(self).__name__} is not fitted yet; call fit first")
+
+    def fit_transform(self, X: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
+        return self.fit(X, y).transform(X)
+
+
+class PCAProjector(_Projector):
+    """Exact PCA by eigendecomposition of the covariance (float64), signs fixed so that fits are reproducible."""
+
+    def __init__(self, n_components: int = 2, random_state: int = 0):
+        self.n_components, self.random_state = n_components, random_state
+
+    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> PCAProjector:
+        X = _check_matrix(X)
+        if not 1 <= self.n_components <= min(X.shape):
+            raise ValueError(f"n_components must be between 1 and {min(X.shape)}, got {self.n_components}")
+        mean = X.mean(0, dtype=np.float64)
+        Xc = X.astype(np.float64) - mean
+        cov = Xc.T @ Xc / max(len(X) - 1, 1)
+        w, V = np.linalg.eigh(cov)
+        order = np.argsort(w)[::-1][: self.n_components]
+        comps = V[:, order].T
+        comps *= np.sign(comps[np.arange(len(comps)), np.argmax(np.abs(comps), axis=1)])[:, None]
+        self.mean_, self.components_ = mean.astype(np.float32), comps.astype(np.float32)
+        self.explained_variance_ratio_ = (w[order] / max(w.sum(), 1e-12)).astype(np.float32)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        self._check_fitted()
+        return ((_check_matrix(X, self.n_features_in_) - self.mean_) @ self.components_.T).astype(np.float32)
+
+    def inverse_transform(self, Y: np.ndarray) -> np.ndarray:
+        """Points of the plane back in the original space (the closest point of the fitted subspace)."""
+        self._check_fitted()
+        return (np.asarray(Y, np.float32) @ self.components_ + self.mean_).astype(np.float32)
+
+
+class SemanticAxesProjector(_Projector):
+    """Custom axes, as in the TensorFlow Embedding Projector: axis i runs from the centroid of label group
+    `axes[i][0]` to that of `axes[i][1]` (e.g. animals → food against home → nature). Needs labels in fit."""
+
+    def __init__(self, axes: list[tuple[str, str]], n_components: int = 2, random_state: int = 0):
+        if len(axes) < n_components:
+            raise ValueError(f"{n_components} axes need {n_components} (from, to) label pairs, got {len(axes)}")
+        self.axes, self.n_components, self.random_state = list(axes), n_components, random_state
+
+    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> SemanticAxesProjector:
+        X = _check_matrix(X)
+        if y is None:
+            raise ValueError("semantic axes need the label of every point (fit(X, labels))")
+        y = np.asarray(y)
+        vectors = []
+        for a, b in self.axes[: self.n_components]:
+            for label in (a, b):
+                if not np.any(y == label):
+                    raise ValueError(f"no point is labelled {label!r}; choose labels from {sorted(set(y))[:12]}")
+            v = X[y == b].mean(0) - X[y == a].mean(0)
+            vectors.append(v / max(np.linalg.norm(v), 1e-12))
+        self.mean_, self.components_ = X.mean(0), np.stack(vectors).astype(np.float32)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        self._check_fitted()
+        return ((_check_matrix(X, self.n_features_in_) - self.mean_) @ self.components_.T).astype(np.float32)
+
+
+class NeighbourPlacement(_Projector):
+    """Places new points at the weighted mean map position of their k nearest reference points (original space)."""
+
+    placement_k = 10
+
+    def set_reference(self, X: np.ndarray, embedding: np.ndarray) -> NeighbourPlacement:
+        """Use a map computed elsewhere (e.g. loaded from the cache) for placement."""
+        from sklearn.neighbors import NearestNeighbors
+
+        self.X_ref_ = _check_matrix(X)
+        self.embedding_ = np.asarray(embedding, np.float32)
+        self.n_features_in_ = self.X_ref_.shape[1]
+        self.nn_ = NearestNeighbors(n_neighbors=min(self.placement_k, len(X)), algorithm="brute").fit(self.X_ref_)
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        self._check_fitted()
+        X = _check_matrix(X, self.n_features_in_)
+        dist, idx = self.nn_.kneighbors(X)
+        w = 1.0 / np.maximum(dist, 1e-6) ** 2
+        w[dist < 1e-6] = 1e12  # a reference point lands exactly on its own position
+        w /= w.sum(1, keepdims=True)
+        return np.einsum("nk,nkd->nd", w, self.embedding_[idx]).astype(np.float32)
+
+    def fit_transform(self, X: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
+        self.fit(X, y)
+        return self.embedding_.copy()
+
+
+class UMAPProjector(NeighbourPlacement):
+    """UMAP (umap-learn). Imported lazily: its numba compilation costs seconds on the first fit in a process."""
+
+    def __init__(self, n_components: int = 2, random_state: int = 0, n_neighbors: int = 15, min_dist: float = 0.1,
+                 progress: Progress | None = None):
+        self.n_components, self.random_state = n_components, random_state
+        self.n_neighbors, self.min_dist, self.progress = n_neighbors, min_dist, progress
+
+    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> UMAPProjector:
+        X = _check_matrix(X)
+        _say(self.progress, "loading umap-learn (the first fit in a process compiles it with numba)")
+        try:
+            import umap
+        except ImportError as e:  # pragma: no cover - umap-learn is a core dependency
+            raise ImportError("UMAP maps need umap-learn: pip install umap-learn") from e
+        _say(self.progress, f"fitting UMAP on {len(X):,} points")
+        model = umap.UMAP(n_components=self.n_components, n_neighbors=min(self.n_neighbors, len(X) - 1),
+                          min_dist=self.min_dist, random_state=self.random_state, init="spectral" if len(X) > 50
+                          else "random", n_jobs=1, low_memory=True)
+        emb = model.fit_transform(X)
+        return self.set_reference(X, emb)
+
+
+class TSNEProjector(NeighbourPlacement):
+    """t-SNE (openTSNE: FFT-accelerated in 2D, Barnes-Hut in 3D)."""
+
+    def __init__(self, n_components: int = 2, random_state: int = 0, perplexity: float = 30.0,
+                 progress: Progress | None = None):
+        self.n_components, self.random_state = n_components, random_state
+        self.perplexity, self.progress = perplexity, progress
+
+    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> TSNEProjector:
+        X = _check_matrix(X)
+        try:
+            from openTSNE import TSNE
+        except ImportError as e:
+            raise ImportError("t-SNE maps need openTSNE: pip install openTSNE") from e
+        _say(self.progress, f"fitting t-SNE on {len(X):,} points")
+        perplexity = min(self.perplexity, max(2.0, (len(X) - 1) / 3))
+        method = "fft" if self.n_components <= 2 else "bh"
+        emb = TSNE(n_components=self.n_components, perplexity=perplexity, random_state=self.random_state,
+                   negative_gradient_method=method, n_jobs=1, verbose=False).fit(X.astype(np.float64))
+        return self.set_reference(X, np.asarray(emb))
+
+
+def _say(progress: Progress | None, message: str) -> None:
+    if progress is not None:
+        progress(message)
+
+
+def make_projector(method: str = "pca", n_components: int = 2, random_state: int = 0, **params) -> _Projector:
+    """The projector for a method name: 'pca', 'umap', 'tsne' or 'axes' (needs axes=[(from, to), ...])."""
     if method not in METHODS:
         raise ValueError(f"unknown projection method {method!r}; use one of {METHODS}")
     if n_components not in (2, 3):
         raise ValueError(f"maps are 2D or 3D, got n_components={n_components}")
-    return PCAProjector(n_components, random_state)
+    cls = {"pca": PCAProjector, "umap": UMAPProjector, "tsne": TSNEProjector, "axes": SemanticAxesProjector}[method]
+    return cls(n_components=n_components, random_state=random_state, **params)
 
 
-@dataclass
-class ContextMap:
-    """A fitted map of reference states at one depth. coords: (N, d) float32; labels per point."""
+@dataclass(frozen=True)
+class MapQuality:
+    """How faithful a map is. trustworthiness and knn_preservation are in [0, 1]; explained_variance only for PCA."""
 
-    layer: str
-    method: str
-    coords: np.ndarray
-    contexts: np.ndarray
-    words: np.ndarray
-    next_words: np.ndarray
-    projector: PCAProjector
+    trustworthiness: float
+    knn_preservation: float
+    n_neighbors: int
+    explained_variance: float | None = None
 
-    @property
-    def explained_variance(self) -> float:
-        return float(np.sum(getattr(self.projector, "explained_variance_ratio_", [np.nan])))
-
-    def place(self, states: np.ndarray) -> np.ndarray:
-        """Coordinates of new states (n, C) in this map."""
-        return self.projector.transform(np.asarray(states).reshape(-1, self.projector.pca_.n_features_in_))
+    def to_dict(self) -> dict:
+        return {"trustworthiness": self.trustworthiness, "knn_preservation": self.knn_preservation,
+                "n_neighbors": self.n_neighbors, "explained_variance": self.explained_variance}
 
 
-def fit_context_map(ref: ReferenceStates, layer: str, method: str = "pca", n_components: int = 2,
-                    random_state: int = 0) -> ContextMap:
-    proj = make_projector(method, n_components, random_state)
-    coords = proj.fit_transform(ref.layer(layer))
-    return ContextMap(layer, method, coords, ref.contexts, ref.words, ref.next_words, proj)
+def map_quality(X: np.ndarray, Y: np.ndarray, n_neighbors: int = 10, sample: int = 2000, random_state: int = 0,
+                explained_variance: float | None = None) -> MapQuality:
+    """Trustworthiness (scikit-learn) and the share of each point's k nearest neighbours that the map keeps."""
+    from sklearn.manifold import trustworthiness
+    from sklearn.neighbors import NearestNeighbors
+
+    X, Y = np.asarray(X, np.float32), np.asarray(Y, np.float32)
+    if len(X) > sample:
+        idx = np.sort(np.random.default_rng(random_state).choice(len(X), sample, replace=False))
+        X, Y = X[idx], Y[idx]
+    k = min(n_neighbors, len(X) // 2 - 1)
+    tw = float(trustworthiness(X, Y, n_neighbors=k))
+    nx = NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(X, return_distance=False)[:, 1:]
+    ny = NearestNeighbors(n_neighbors=k + 1).fit(Y).kneighbors(Y, return_distance=False)[:, 1:]
+    kept = np.mean([len(set(a) & set(b)) / k for a, b in zip(nx, ny)])
+    return MapQuality(tw, float(kept), k, explained_variance)

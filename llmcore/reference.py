@@ -39,23 +39,43 @@ class ReferenceStates:
 
 @torch.no_grad()
 def reference_states(ckpt: Checkpoint, n_positions: int = 6000, seed: int = 12345) -> ReferenceStates:
-    """Hidden states at about `n_positions` positions of fresh corpus sentences (each run from position 0)."""
+    """Hidden states at `n_positions` distinct corpus positions (each sentence run from position 0).
+
+    Positions whose words so far repeat an earlier one are skipped: their states would be identical copies.
+    """
     model, tok, world = ckpt.model, ckpt.tokenizer, ckpt.world
     model.eval()
-    sentences = generate_corpus(world, seed, max(1, n_positions // 6))
-    ids = [tok.encode_corpus([s]) for s in sentences]
-    ids = [x[: model.config.block_size] for x in ids]
+    ids = _distinct_prefix_sentences(ckpt, n_positions, seed)
     states, words, nexts = [], [], []
-    for T in sorted({len(x) for x in ids}):  # batch sentences of equal length: no padding needed
-        batch = [x for x in ids if len(x) == T]
-        act = ActivationCache()
-        model(torch.tensor(batch), capture=act)
-        stack = act.residual_stack()[:, :, :-1]  # (L, B, T-1, C): positions that have a next word
-        states.append(stack.permute(1, 2, 0, 3).reshape(-1, stack.shape[0], stack.shape[-1]).numpy())
-        words += [tok.vocab[t] for x in batch for t in x[:-1]]
-        nexts += [tok.vocab[t] for x in batch for t in x[1:]]
+    for T in sorted({len(x) for x, _ in ids}):  # batch sentences of equal length: no padding needed
+        batch = [(x, keep) for x, keep in ids if len(x) == T]
+        act = ActivationCache(attention=False)
+        model(torch.tensor([x for x, _ in batch]), capture=act)
+        stack = act.residual_stack()  # (L, B, T, C)
+        for b, (x, keep) in enumerate(batch):
+            states.append(stack[:, b, keep].transpose(0, 1).numpy())
+            words += [tok.vocab[x[t]] for t in keep]
+            nexts += [tok.vocab[x[t + 1]] for t in keep]
     label = np.vectorize(lambda w: world.label(w)[0], otypes=[object])
     n = model.config.n_layer
     return ReferenceStates(np.concatenate(states).astype(np.float32), np.array(words, object),
                            np.array(nexts, object), label(np.array(words, object)), label(np.array(nexts, object)),
                            ["embed"] + [f"block {i + 1}" for i in range(n)] + ["final"])
+
+
+def _distinct_prefix_sentences(ckpt: Checkpoint, n_positions: int, seed: int) -> list[tuple[list[int], list[int]]]:
+    """Sentences as ids with the positions (that have a next word) whose prefix is new, until n_positions."""
+    tok, block = ckpt.tokenizer, ckpt.model.config.block_size
+    seen: set[tuple[int, ...]] = set()
+    out, total = [], 0
+    for sentence in generate_corpus(ckpt.world, seed, max(200, n_positions * 3)):
+        x = tok.encode_corpus([sentence])[:block]
+        keep = [t for t in range(len(x) - 1) if tuple(x[: t + 1]) not in seen]
+        seen.update(tuple(x[: t + 1]) for t in keep)
+        keep = keep[: n_positions - total]
+        if keep:
+            out.append((x, keep))
+            total += len(keep)
+        if total >= n_positions:
+            break
+    return out

@@ -15,8 +15,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors.numpy import load as np_load
+from safetensors.numpy import save as np_save
 from safetensors.torch import load as torch_load_bytes
 from safetensors.torch import save as torch_save_bytes
+from torch.nn.utils import parameters_to_vector
 
 from llmcore.checkpoint import (
     CONFIG,
@@ -29,6 +32,8 @@ from llmcore.checkpoint import (
     save_checkpoint,
 )
 from llmcore.evaluate import evaluate_quality
+from llmcore.landscape import eval_batch, landscapes_bytes, path_loss_landscape, random_loss_landscape
+from llmcore.maps import MAPS_DIR
 from llmcore.model import GPT, GPTConfig, from_dict
 from llmcore.tokenizer import Tokenizer
 from llmcore.world import DEFAULT_WORLD, World, article, generate_corpus, load_world, tomllib
@@ -48,6 +53,7 @@ class TrainConfig:
     eval_every: int = 250
     checkpoint_every: int = 500
     n_snapshots: int = 24
+    landscape_grid: int = 21  # loss landscape resolution at the end of training; 0 skips it
     threads: int = 0  # 0: leave torch's default
 
     def __post_init__(self) -> None:
@@ -156,6 +162,7 @@ class TrainState:
     step: int = 0
     snapshots: list[np.ndarray] = field(default_factory=list)
     snapshot_steps: list[int] = field(default_factory=list)
+    weights: list[np.ndarray] = field(default_factory=list)  # flat weight vectors at the snapshot steps
     log: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -203,6 +210,8 @@ class Trainer:
         if self.config.threads:
             torch.set_num_threads(self.config.threads)
         self._maybe_resume()
+        if self.state.step == 0:  # a fresh run: maps cached for earlier weights in this folder are stale
+            shutil.rmtree(self.out_dir / MAPS_DIR, ignore_errors=True)
         for cb in self.callbacks:
             cb.on_train_start(self)
         self.model.train()
@@ -243,6 +252,8 @@ class Trainer:
 
     def _snapshot(self, step: int) -> None:
         self.state.snapshots.append(self.model.transformer.wte.weight.detach().cpu().numpy().copy())
+        if self.config.landscape_grid:
+            self.state.weights.append(parameters_to_vector(self.model.parameters()).detach().numpy().copy())
         self.state.snapshot_steps.append(step)
 
     def _evaluate(self) -> None:
@@ -261,15 +272,26 @@ class Trainer:
         metrics = dict(self.state.log[-1]) if self.state.log else {}
         metrics.update(complete=final, steps_done=self.state.step, train_seconds=round(self.state.seconds, 1),
                        corpus_tokens=int(len(self.data.tokens)), parameters=self.model.num_params())
+        landscape = self._landscapes() if final and self.config.landscape_grid else None
         save_checkpoint(self.out_dir, self.model, self.tokenizer, self.world_data, self.held_out,
                         self._config_record(), metrics, self.state.snapshots, self.state.snapshot_steps,
-                        self.state.log)
+                        self.state.log, landscape)
         if final:
             shutil.rmtree(self.out_dir / RESUME_DIR, ignore_errors=True)
         else:
             self._write_resume_state()
         for cb in self.callbacks:
             cb.on_checkpoint(self, self.out_dir)
+
+    def _landscapes(self) -> bytes:
+        """Loss landscapes around the final weights (random plane and the training path's PCA plane)."""
+        batch = eval_batch(self.world, self.tokenizer, self.model_config.block_size)
+        n = self.config.landscape_grid
+        kinds = [random_loss_landscape(self.model, batch, n=n, seed=self.config.seed)]
+        if len(self.state.weights) >= 3:
+            kinds.append(path_loss_landscape(self.model, batch, np.stack(self.state.weights),
+                                             self.state.snapshot_steps, n=n))
+        return landscapes_bytes(kinds)
 
     def _config_record(self) -> dict[str, Any]:
         return {**asdict(self.config), "world_file": self.world_path.name}
@@ -279,6 +301,8 @@ class Trainer:
         tensors = {f"{i}.{k}": v.contiguous() for i, s in opt["state"].items() for k, v in s.items()}
         d = self.out_dir / RESUME_DIR
         atomic_write(d / "optimizer.safetensors", torch_save_bytes(tensors))
+        if self.state.weights:
+            atomic_write(d / "weights.safetensors", np_save({"w": np.stack(self.state.weights).astype(np.float16)}))
         meta = {"step": self.state.step, "seconds": self.state.seconds, "train_config": self._config_record(),
                 "model_config": self.model_config.to_dict(), "world_hash": self.world.content_hash}
         atomic_write(d / "state.json", json.dumps(meta).encode())
@@ -298,7 +322,9 @@ class Trainer:
         self.model.load_state_dict(ckpt.model.state_dict())
         self._load_optimizer(self.out_dir / RESUME_DIR / "optimizer.safetensors")
         snaps = ckpt.snapshots()
-        self.state = TrainState(meta["step"], list(snaps), list(ckpt.snapshot_steps), ckpt.train_log(),
+        weights = self.out_dir / RESUME_DIR / "weights.safetensors"
+        w = list(np_load(weights.read_bytes())["w"].astype(np.float32)) if weights.is_file() else []
+        self.state = TrainState(meta["step"], list(snaps), list(ckpt.snapshot_steps), w, ckpt.train_log(),
                                 meta["seconds"])
 
     def _load_optimizer(self, path: Path) -> None:

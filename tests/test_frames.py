@@ -6,15 +6,14 @@ import numpy as np
 import pytest
 
 from dashboard import figures, frames
-from llmcore.projection import fit_context_map
-from llmcore.reference import reference_states
+from llmcore.maps import MapBook
 from llmcore.trace import trace_generation
 
 
 @pytest.fixture(scope="module")
 def setup(ckpt):
-    ref = reference_states(ckpt)
-    return trace_generation(ckpt, "a dog devours pizza in"), fit_context_map(ref, "final"), ref
+    book = MapBook(ckpt)
+    return trace_generation(ckpt, "a dog devours pizza in"), book.get("context:final"), book.states
 
 
 def test_reference_states_cover_enough_positions(setup, ckpt):

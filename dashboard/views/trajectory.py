@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import figures, frames
-from dashboard.state import current_checkpoint, get_context_map
+from dashboard.state import current_checkpoint, get_map
 from dashboard.text import escape_md
 from llmcore.checkpoint import CheckpointError
 from llmcore.trace import MAX_NEW_WORDS, PromptError, SamplingConfig, trace_generation
@@ -79,11 +79,12 @@ def render() -> None:
     depth_names = trace.layer_names
     layer = st.select_slider("Layer shown on the map", depth_names, value=depth_names[-1], key="layer")
     depth = depth_names.index(layer)
-    cmap = get_context_map(ckpt.content_hash, layer, 2, ckpt)
+    cmap = get_map(ckpt.content_hash, f"context:{layer}", "pca", 2, ckpt)
     colours = figures.context_colours(trace.context_names)
     path = frames.trajectory_frame(trace, cmap, depth)
     title = (f"States at '{layer}' — PCA of {len(cmap.coords):,} corpus positions "
-             f"({cmap.explained_variance:.0%} of variance shown)")
+             f"({cmap.quality.explained_variance:.0%} of variance shown, "
+             f"trustworthiness {cmap.quality.trustworthiness:.2f})")
     st.plotly_chart(figures.trajectory_map(frames.reference_frame(cmap), path, colours, title), key="map")
     st.plotly_chart(figures.context_probs_chart(frames.context_probs_frame(trace), colours), key="contexts")
     st.dataframe(frames.steps_table(trace), hide_index=True)

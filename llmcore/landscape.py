@@ -1,0 +1,210 @@
+"""Landscapes: where on a PCA plane the model would send the next word (decision landscape), and the training
+loss around the trained weights (loss landscape, Li et al. 2018) with the optimiser's path on it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from safetensors.numpy import load as np_load
+from safetensors.numpy import save as np_save
+from torch.nn.utils import parameters_to_vector, vector_to_parameters
+
+from llmcore.checkpoint import Checkpoint
+from llmcore.model import GPT
+from llmcore.projection import PCAProjector
+from llmcore.tokenizer import Tokenizer
+from llmcore.world import World, generate_corpus
+
+LANDSCAPE_FILE = "landscape.safetensors"
+EVAL_SEED = 777
+
+
+# ---------------------------------------------------------------------------------------- decision landscape
+@dataclass
+class DecisionLandscape:
+    """Decoding of a grid on a layer's PCA plane. x: (nx,), y: (ny,); context_probs: (ny, nx, G);
+    top_ids / top_probs: (ny, nx) most likely next word; entropy: (ny, nx) in nats.
+
+    It is a slice: each grid point is mapped back to the hidden space by the PCA inverse (the plane through the
+    mean of the reference states), which keeps only `explained_variance` of how states vary.
+    """
+
+    layer: str
+    x: np.ndarray
+    y: np.ndarray
+    context_names: list[str]
+    context_probs: np.ndarray
+    top_ids: np.ndarray
+    top_probs: np.ndarray
+    entropy: np.ndarray
+    explained_variance: float
+
+    def __post_init__(self) -> None:
+        ny, nx = len(self.y), len(self.x)
+        if self.context_probs.shape != (ny, nx, len(self.context_names)) or self.top_ids.shape != (ny, nx):
+            raise ValueError("DecisionLandscape arrays do not match the grid")
+
+
+@torch.no_grad()
+def decode_states(ckpt: Checkpoint, layer: str, H: np.ndarray) -> np.ndarray:
+    """Next-word probabilities (n, V) of hidden states at a depth: the logit lens (final norm, then the head)."""
+    model = ckpt.model
+    h = torch.from_numpy(np.asarray(H, np.float32))
+    logits = model.lm_head(h) if layer == "final" else model.decode_residual(h)
+    return logits.softmax(-1).numpy()
+
+
+def decision_landscape(ckpt: Checkpoint, layer: str, pca: PCAProjector, extent: np.ndarray,
+                       grid: int = 60) -> DecisionLandscape:
+    """Decode every point of a grid over extent [[xmin, ymin], [xmax, ymax]] of a 2D PCA map of `layer`."""
+    if pca.components_.shape[0] != 2:
+        raise ValueError("the decision landscape is drawn on a 2D PCA map")
+    x = np.linspace(extent[0][0], extent[1][0], grid, dtype=np.float32)
+    y = np.linspace(extent[0][1], extent[1][1], grid, dtype=np.float32)
+    gx, gy = np.meshgrid(x, y)
+    probs = decode_states(ckpt, layer, pca.inverse_transform(np.stack([gx.ravel(), gy.ravel()], 1)))
+    names, cmat = ckpt.context_matrix()
+    ent = -(probs * np.log(np.clip(probs, 1e-12, None))).sum(1)
+    return DecisionLandscape(layer, x, y, names, (probs @ cmat).reshape(grid, grid, -1),
+                             probs.argmax(1).reshape(grid, grid), probs.max(1).reshape(grid, grid),
+                             ent.reshape(grid, grid).astype(np.float32), float(pca.explained_variance_ratio_.sum()))
+
+
+# ---------------------------------------------------------------------------------------- loss landscape
+@dataclass
+class LossLandscape:
+    """Training loss on a plane of weight space. alphas: (n,), betas: (m,), loss: (m, n) with loss[j, i] at
+    θ* + alphas[i]·d1 + betas[j]·d2; centre_loss: the loss at θ*. For kind 'pca' the plane is spanned by the first
+    two principal directions of the saved weight snapshots and path: (T, 2) are those snapshots on it, with
+    path_loss: (T,) and path_steps: (T,); `explained` is the variance share of the two directions."""
+
+    kind: str
+    alphas: np.ndarray
+    betas: np.ndarray
+    loss: np.ndarray
+    centre_loss: float
+    path: np.ndarray
+    path_loss: np.ndarray
+    path_steps: np.ndarray
+    explained: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.loss.shape != (len(self.betas), len(self.alphas)):
+            raise ValueError(f"loss grid {self.loss.shape} does not match {len(self.betas)} x {len(self.alphas)}")
+        if self.path.shape != (len(self.path_loss), 2) or len(self.path_steps) != len(self.path_loss):
+            raise ValueError("path, path_loss and path_steps must describe the same snapshots")
+
+
+def eval_batch(world: World, tokenizer: Tokenizer, block_size: int, n: int = 32,
+               seed: int = EVAL_SEED) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed evaluation batch: n fresh sentences, each from position 0, padded with ignored targets."""
+    sents = generate_corpus(world, seed, n)
+    ids = [tokenizer.encode_corpus([s])[: block_size + 1] for s in sents]
+    T = max(len(s) for s in ids) - 1
+    x = torch.zeros(n, T, dtype=torch.long)
+    y = torch.full((n, T), -1, dtype=torch.long)
+    for r, s in enumerate(ids):
+        x[r, : len(s) - 1], y[r, : len(s) - 1] = torch.tensor(s[:-1]), torch.tensor(s[1:])
+    return x, y
+
+
+@torch.no_grad()
+def batch_loss(model: GPT, batch: tuple[torch.Tensor, torch.Tensor]) -> float:
+    was = model.training
+    model.eval()
+    loss = model(*batch)[1].item()
+    model.train(was)
+    return loss
+
+
+def filter_normalized_direction(model: GPT, generator: torch.Generator) -> torch.Tensor:
+    """A random direction (flat, like parameters_to_vector) with each filter (row) scaled to its weights' norm;
+    biases and norm parameters get no component (Li et al. 2018, 'ignore biasbn')."""
+    parts = []
+    for p in model.parameters():
+        d = torch.randn(p.shape, generator=generator)
+        if p.dim() <= 1:
+            d.zero_()
+        else:
+            d2, p2 = d.reshape(d.shape[0], -1), p.detach().reshape(p.shape[0], -1)
+            d = (d2 * (p2.norm(dim=1, keepdim=True) / d2.norm(dim=1, keepdim=True).clamp_min(1e-10))).reshape(p.shape)
+        parts.append(d.reshape(-1))
+    return torch.cat(parts)
+
+
+@torch.no_grad()
+def loss_on_plane(model: GPT, batch, d1: torch.Tensor, d2: torch.Tensor, alphas: np.ndarray,
+                  betas: np.ndarray) -> np.ndarray:
+    """(len(betas), len(alphas)) losses at θ + a·d1 + b·d2; the weights are restored afterwards, whatever happens."""
+    theta = parameters_to_vector(model.parameters()).clone()
+    out = np.zeros((len(betas), len(alphas)), np.float32)
+    try:
+        for j, b in enumerate(betas):
+            for i, a in enumerate(alphas):
+                vector_to_parameters(theta + float(a) * d1 + float(b) * d2, model.parameters())
+                out[j, i] = batch_loss(model, batch)
+    finally:
+        vector_to_parameters(theta, model.parameters())
+    return out
+
+
+def random_loss_landscape(model: GPT, batch, n: int = 21, span: float = 1.0, seed: int = 0) -> LossLandscape:
+    """The loss over [-span, span]² along two filter-normalised random directions."""
+    g = torch.Generator().manual_seed(seed)
+    d1, d2 = filter_normalized_direction(model, g), filter_normalized_direction(model, g)
+    grid = np.linspace(-span, span, n).astype(np.float32)
+    loss = loss_on_plane(model, batch, d1, d2, grid, grid)
+    empty = np.zeros((0, 2), np.float32)
+    return LossLandscape("random", grid, grid, loss, batch_loss(model, batch), empty, np.zeros(0, np.float32),
+                         np.zeros(0, np.int64), np.full(2, np.nan, np.float32))
+
+
+def path_loss_landscape(model: GPT, batch, snapshots: np.ndarray, steps: list[int], n: int = 21,
+                        margin: float = 0.25) -> LossLandscape:
+    """The loss on the plane of the first two principal directions of (snapshot − final weights), with the path.
+
+    snapshots: (T, P) flat weight vectors (parameters_to_vector order) saved during training; the model holds
+    the final weights.
+    """
+    theta = parameters_to_vector(model.parameters()).detach().numpy().astype(np.float64)
+    D = np.asarray(snapshots, np.float64) - theta
+    _, s, vt = np.linalg.svd(D, full_matrices=False)
+    dirs = vt[:2]
+    path = (D @ dirs.T).astype(np.float32)  # dirs are orthonormal: coordinates are projections
+    lo, hi = path.min(0), path.max(0)
+    pad = margin * np.maximum(hi - lo, 1e-6)
+    alphas = np.linspace(lo[0] - pad[0], hi[0] + pad[0], n).astype(np.float32)
+    betas = np.linspace(lo[1] - pad[1], hi[1] + pad[1], n).astype(np.float32)
+    d1, d2 = (torch.from_numpy(d.astype(np.float32)) for d in dirs)
+    loss = loss_on_plane(model, batch, d1, d2, alphas, betas)
+    path_loss = np.array([loss_on_plane(model, batch, d1, d2, [a], [b])[0, 0] for a, b in path], np.float32)
+    explained = (s[:2] ** 2 / max((s**2).sum(), 1e-12)).astype(np.float32)
+    return LossLandscape("pca", alphas, betas, loss, batch_loss(model, batch), path, path_loss,
+                         np.asarray(steps, np.int64), explained)
+
+
+def landscapes_bytes(landscapes: list[LossLandscape]) -> bytes:
+    """Loss landscapes as one safetensors file (arrays, with the centre loss in the metadata)."""
+    tensors, meta = {}, {}
+    for ls in landscapes:
+        for k, v in asdict(ls).items():
+            if isinstance(v, np.ndarray):
+                tensors[f"{ls.kind}.{k}"] = np.ascontiguousarray(v)
+        meta[ls.kind] = json.dumps({"centre_loss": ls.centre_loss})
+    return np_save(tensors, metadata=meta)
+
+
+def load_landscapes(path) -> dict[str, LossLandscape]:
+    """Loss landscapes saved with a checkpoint, by kind ('random', 'pca')."""
+    raw = open(path, "rb").read()
+    tensors = np_load(raw)
+    n = int.from_bytes(raw[:8], "little")
+    meta = json.loads(raw[8:8 + n]).get("__metadata__", {})
+    out = {}
+    for kind, m in meta.items():
+        arrays = {k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith(kind + ".")}
+        out[kind] = LossLandscape(kind=kind, centre_loss=json.loads(m)["centre_loss"], **arrays)
+    return out

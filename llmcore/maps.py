@@ -1,0 +1,255 @@
+"""Maps: reference sets (the word map, one context map per layer), fitted once, cached on disk, placed into.
+
+A map is keyed by the checkpoint's content hash, the reference set (its name and which points it holds), the
+method and its parameters. The shipped checkpoint carries its maps in `checkpoints/default/maps/`, so opening
+the dashboard fits nothing; other checkpoints get theirs computed on first use (with progress) and cached next to
+them, or under ~/.cache/llm-landscape when their folder is read-only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load as np_load
+from safetensors.numpy import save as np_save
+
+from llmcore.checkpoint import Checkpoint, atomic_write
+from llmcore.projection import (
+    MapQuality,
+    NeighbourPlacement,
+    PCAProjector,
+    Progress,
+    SemanticAxesProjector,
+    make_projector,
+    map_quality,
+)
+from llmcore.reference import ReferenceStates, reference_states
+from llmcore.tokenizer import UNK
+
+MAPS_DIR = "maps"
+AXIS_LABELS = {"pca": "PC", "umap": "UMAP", "tsne": "t-SNE", "axes": "axis"}
+
+
+@dataclass
+class ReferenceSet:
+    """Points a map is fitted on. X: (N, C) float32; labels: name -> (N,) array (word, context, subgroup, ...)."""
+
+    name: str
+    X: np.ndarray
+    labels: dict[str, np.ndarray]
+
+    def __post_init__(self) -> None:
+        for k, v in self.labels.items():
+            if len(v) != len(self.X):
+                raise ValueError(f"ReferenceSet {self.name}: label {k!r} has {len(v)} entries for {len(self.X)} points")
+
+    @property
+    def digest(self) -> str:
+        """Which points these are (names and words, not float values, which differ in the last bits by machine)."""
+        h = hashlib.sha256(self.name.encode())
+        h.update("\x1f".join(map(str, self.labels["word"])).encode())
+        return h.hexdigest()[:16]
+
+
+def word_reference(ckpt: Checkpoint) -> ReferenceSet:
+    """The input embeddings of the vocabulary (the model ties them to the output embeddings, so they are one map)."""
+    tok, world = ckpt.tokenizer, ckpt.world
+    words = [w for w in tok.vocab if w != UNK]
+    wte = ckpt.model.transformer.wte.weight.detach().cpu().numpy()
+    X = wte[[tok.stoi[w] for w in words]].astype(np.float32)
+    labels = [world.label(w) for w in words]
+    return ReferenceSet("words", X, {"word": np.array(words, object),
+                                     "context": np.array([c for c, _ in labels], object),
+                                     "subgroup": np.array([g for _, g in labels], object)})
+
+
+def context_reference(ref: ReferenceStates, layer: str) -> ReferenceSet:
+    """Hidden states at corpus positions at one depth, labelled by their word and the word that follows."""
+    return ReferenceSet(f"context:{layer}", ref.layer(layer), {
+        "word": ref.words, "context": ref.contexts, "next_word": ref.next_words, "next_context": ref.next_contexts})
+
+
+@dataclass
+class FittedMap:
+    """A map of a reference set. coords: (N, d) float32. `place` puts new points into it deterministically."""
+
+    reference: ReferenceSet
+    method: str
+    n_components: int
+    params: dict[str, Any]
+    coords: np.ndarray
+    projector: Any
+    quality: MapQuality
+    key: str = ""
+    from_cache: bool = field(default=False, compare=False)
+
+    @property
+    def axis_label(self) -> str:
+        return AXIS_LABELS[self.method]
+
+    def place(self, X: np.ndarray) -> np.ndarray:
+        """Coordinates (n, d) of new points (n, C); the same point lands on the same spot in any batch."""
+        return self.projector.transform(np.asarray(X, np.float32).reshape(-1, self.reference.X.shape[1]))
+
+
+def map_key(ckpt: Checkpoint, ref: ReferenceSet, method: str, n_components: int, random_state: int,
+            params: dict[str, Any]) -> str:
+    spec = {"checkpoint": ckpt.content_hash, "reference": ref.name, "digest": ref.digest, "method": method,
+            "n_components": n_components, "random_state": random_state, "params": params, "version": 1}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def default_cache_dir(ckpt: Checkpoint) -> Path:
+    """The checkpoint's own maps/ folder if it can be written (or already holds maps), else a user cache."""
+    if ckpt.path is not None:
+        d = ckpt.path / MAPS_DIR
+        if d.is_dir() or os.access(ckpt.path, os.W_OK):
+            return d
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "llm-landscape" / ckpt.content_hash
+
+
+def get_map(ckpt: Checkpoint, ref: ReferenceSet, method: str = "pca", n_components: int = 2, random_state: int = 0,
+            params: dict[str, Any] | None = None, cache_dir: Path | None = None,
+            progress: Progress | None = None) -> FittedMap:
+    """The map from the disk cache if a valid one is there, else fitted now (reporting progress) and cached."""
+    params = dict(params or {})
+    key = map_key(ckpt, ref, method, n_components, random_state, params)
+    path = (cache_dir or default_cache_dir(ckpt)) / f"{key}.safetensors"
+    cached = _load(path, key, ckpt, ref, method, n_components, params)
+    if cached is not None:
+        return cached
+    fitted = fit_map(ref, method, n_components, random_state, params, progress)
+    fitted.key = key
+    try:
+        _save(path, fitted, ckpt)
+    except OSError:  # a read-only place: the map still works, it is just not cached
+        pass
+    return fitted
+
+
+def fit_map(ref: ReferenceSet, method: str, n_components: int = 2, random_state: int = 0,
+            params: dict[str, Any] | None = None, progress: Progress | None = None) -> FittedMap:
+    """Fit a projector on a reference set and measure how faithful the map is."""
+    params = dict(params or {})
+    proj_params = {k: v for k, v in params.items() if k != "label"}
+    if method == "axes":
+        proj_params["axes"] = [tuple(a) for a in proj_params.get("axes", [])]
+    extra = {"progress": progress} if method in ("umap", "tsne") else {}
+    proj = make_projector(method, n_components, random_state, **proj_params, **extra)
+    labels = ref.labels[params.get("label", "context")] if method == "axes" else None
+    coords = proj.fit_transform(ref.X, labels)
+    if progress:
+        progress("measuring trustworthiness")
+    ev = float(proj.explained_variance_ratio_.sum()) if isinstance(proj, PCAProjector) else None
+    return FittedMap(ref, method, n_components, params, coords, proj, map_quality(ref.X, coords, explained_variance=ev))
+
+
+def _save(path: Path, m: FittedMap, ckpt: Checkpoint) -> None:
+    tensors = {"coords": m.coords.astype(np.float32)}
+    if isinstance(m.projector, (PCAProjector, SemanticAxesProjector)):
+        tensors.update(mean=m.projector.mean_, components=m.projector.components_)
+    if isinstance(m.projector, PCAProjector):
+        tensors["evr"] = m.projector.explained_variance_ratio_
+    meta = {"key": m.key, "checkpoint": ckpt.content_hash, "reference": m.reference.name,
+            "digest": m.reference.digest, "method": m.method, "n_components": str(m.n_components),
+            "params": json.dumps(m.params, sort_keys=True), "quality": json.dumps(m.quality.to_dict()),
+            "coords_sha": hashlib.sha256(tensors["coords"].tobytes()).hexdigest()}
+    atomic_write(path, np_save(tensors, metadata=meta))
+
+
+def _load(path: Path, key: str, ckpt: Checkpoint, ref: ReferenceSet, method: str, n_components: int,
+          params: dict[str, Any]) -> FittedMap | None:
+    """A cached map, or None if it is missing, corrupt, stale or from another checkpoint (never trusted blindly)."""
+    if not path.is_file():
+        return None
+    try:
+        raw = path.read_bytes()
+        tensors = np_load(raw)
+        meta = _metadata(raw)
+    except (SafetensorError, ValueError, OSError):
+        return None
+    coords = tensors.get("coords")
+    expected = {"key": key, "checkpoint": ckpt.content_hash, "reference": ref.name, "digest": ref.digest,
+                "method": method}
+    if (coords is None or any(meta.get(k) != v for k, v in expected.items())
+            or coords.shape != (len(ref.X), n_components)
+            or hashlib.sha256(coords.astype(np.float32).tobytes()).hexdigest() != meta.get("coords_sha")):
+        return None
+    proj = _restore_projector(method, n_components, params, tensors, ref.X, coords)
+    q = json.loads(meta["quality"])
+    return FittedMap(ref, method, n_components, params, coords, proj, MapQuality(**q), key, from_cache=True)
+
+
+def _metadata(raw: bytes) -> dict[str, str]:
+    n = int.from_bytes(raw[:8], "little")
+    return json.loads(raw[8:8 + n]).get("__metadata__", {})
+
+
+def _restore_projector(method: str, n_components: int, params: dict, tensors: dict, X: np.ndarray,
+                       coords: np.ndarray):
+    if method == "pca":
+        p = PCAProjector(n_components)
+        p.mean_, p.components_, p.explained_variance_ratio_ = tensors["mean"], tensors["components"], tensors["evr"]
+        p.n_features_in_ = X.shape[1]
+        return p
+    if method == "axes":
+        p = SemanticAxesProjector([tuple(a) for a in params["axes"]], n_components)
+        p.mean_, p.components_, p.n_features_in_ = tensors["mean"], tensors["components"], X.shape[1]
+        return p
+    p = make_projector(method, n_components, **{k: v for k, v in params.items() if k != "label"})
+    assert isinstance(p, NeighbourPlacement)
+    return p.set_reference(X, coords)
+
+
+class MapBook:
+    """The reference sets of one checkpoint and their maps, computed lazily and shared."""
+
+    def __init__(self, ckpt: Checkpoint, cache_dir: Path | None = None):
+        self.ckpt, self.cache_dir = ckpt, cache_dir
+        self._states: ReferenceStates | None = None
+        self._refs: dict[str, ReferenceSet] = {}
+
+    @property
+    def states(self) -> ReferenceStates:
+        if self._states is None:
+            self._states = reference_states(self.ckpt)
+        return self._states
+
+    @property
+    def layer_names(self) -> list[str]:
+        n = self.ckpt.model.config.n_layer
+        return ["embed"] + [f"block {i + 1}" for i in range(n)] + ["final"]
+
+    def reference(self, name: str) -> ReferenceSet:
+        """'words' or 'context:<layer>'."""
+        if name not in self._refs:
+            if name == "words":
+                self._refs[name] = word_reference(self.ckpt)
+            elif name.startswith("context:") and name[8:] in self.layer_names:
+                self._refs[name] = context_reference(self.states, name[8:])
+            else:
+                raise ValueError(f"unknown reference set {name!r}; use 'words' or 'context:<layer>' with a layer "
+                                 f"from {self.layer_names}")
+        return self._refs[name]
+
+    def get(self, name: str, method: str = "pca", n_components: int = 2, params: dict | None = None,
+            progress: Progress | None = None) -> FittedMap:
+        return get_map(self.ckpt, self.reference(name), method, n_components, 0, params, self.cache_dir, progress)
+
+    def precompute(self, methods=("pca", "umap", "tsne"), dims=(2, 3), progress: Progress | None = None) -> int:
+        """Fit (or load) every standard map; returns how many were fitted now."""
+        fitted = 0
+        for name in ["words"] + [f"context:{layer}" for layer in self.layer_names]:
+            for method in methods:
+                for d in dims:
+                    if progress:
+                        progress(f"{name} {method} {d}D")
+                    fitted += not self.get(name, method, d, progress=progress).from_cache
+        return fitted

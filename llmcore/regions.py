@@ -1,0 +1,92 @@
+"""Sub-context regions on a 2D map (densities on a grid, labels, terrain) and sub-context membership of states.
+
+Densities are kernel density estimates on a grid (binned Gaussian KDE). "Which sub-context is this state in" is
+answered in the original space by k nearest reference states, never from 2D distances.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import gaussian_filter, map_coordinates
+from sklearn.neighbors import KNeighborsClassifier
+
+
+@dataclass
+class RegionMap:
+    """Densities of each sub-context over a grid of the map.
+
+    x: (nx,), y: (ny,) grid coordinates; density: (G, ny, nx), each sub-context's KDE scaled to peak 1;
+    dominant: (ny, nx) index of the densest sub-context (-1 where no sub-context has mass); height: (ny, nx);
+    centres: (G, 2) label position of each sub-context (its densest grid point); counts: (G,) points per sub-context.
+    """
+
+    contexts: list[str]
+    x: np.ndarray
+    y: np.ndarray
+    density: np.ndarray
+    dominant: np.ndarray
+    height: np.ndarray
+    centres: np.ndarray
+    counts: np.ndarray
+
+    def __post_init__(self) -> None:
+        G, ny, nx = len(self.contexts), len(self.y), len(self.x)
+        if self.density.shape != (G, ny, nx) or self.dominant.shape != (ny, nx) or self.centres.shape != (G, 2):
+            raise ValueError("RegionMap arrays do not match the grid and the sub-contexts")
+
+    def lift(self, xy: np.ndarray) -> np.ndarray:
+        """Terrain height under points (n, 2), bilinear, so a trajectory can be drawn on the surface."""
+        xy = np.asarray(xy, np.float64).reshape(-1, 2)
+        col = (xy[:, 0] - self.x[0]) / (self.x[1] - self.x[0])
+        row = (xy[:, 1] - self.y[0]) / (self.y[1] - self.y[0])
+        return map_coordinates(self.height, [row, col], order=1, mode="nearest").astype(np.float32)
+
+
+def region_map(coords: np.ndarray, labels: np.ndarray, contexts: list[str], grid: int = 120,
+               bandwidth: float = 0.03, margin: float = 0.05) -> RegionMap:
+    """KDE of each sub-context's points on a grid; bandwidth is a fraction of the map's extent."""
+    coords = np.asarray(coords, np.float64)[:, :2]
+    lo, hi = coords.min(0), coords.max(0)
+    span = np.maximum(hi - lo, 1e-9)
+    lo, hi = lo - margin * span, hi + margin * span
+    x, y = np.linspace(lo[0], hi[0], grid), np.linspace(lo[1], hi[1], grid)
+    sigma = bandwidth * grid / (1 + 2 * margin)
+    dens = np.zeros((len(contexts), grid, grid))
+    counts = np.zeros(len(contexts), np.int64)
+    for g, ctx in enumerate(contexts):
+        pts = coords[np.asarray(labels) == ctx]
+        counts[g] = len(pts)
+        if len(pts):
+            h, _, _ = np.histogram2d(pts[:, 1], pts[:, 0], bins=grid, range=[[lo[1], hi[1]], [lo[0], hi[0]]])
+            d = gaussian_filter(h, sigma)
+            dens[g] = d / max(d.max(), 1e-12)
+    height = dens.max(0)
+    dominant = np.where(height > 1e-3, dens.argmax(0), -1)
+    peak = dens.reshape(len(contexts), -1).argmax(1)
+    centres = np.stack([x[peak % grid], y[peak // grid]], 1)
+    return RegionMap(list(contexts), x.astype(np.float32), y.astype(np.float32), dens.astype(np.float32),
+                     dominant, height.astype(np.float32), centres.astype(np.float32), counts)
+
+
+class SubContextClassifier:
+    """Sub-context probabilities of hidden states from their k nearest reference states (original space)."""
+
+    def __init__(self, n_neighbors: int = 15):
+        self.n_neighbors = n_neighbors
+
+    def fit(self, X: np.ndarray, labels: np.ndarray) -> SubContextClassifier:
+        self.knn_ = KNeighborsClassifier(n_neighbors=min(self.n_neighbors, len(X)), weights="distance",
+                                         algorithm="brute").fit(np.asarray(X, np.float32), np.asarray(labels, str))
+        self.classes_ = list(self.knn_.classes_)
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """(n, G) probabilities in the order of `classes_`."""
+        if not hasattr(self, "knn_"):
+            raise RuntimeError("SubContextClassifier is not fitted yet; call fit first")
+        return self.knn_.predict_proba(np.asarray(X, np.float32).reshape(len(X), -1))
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(self.classes_)[self.predict_proba(X).argmax(1)]
