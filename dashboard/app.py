@@ -1,7 +1,8 @@
-"""LLM Landscape dashboard: routing only; each page lives in dashboard/views."""
+"""LLM Landscape dashboard: routing and the model picker only; each page lives in dashboard/views."""
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -9,13 +10,36 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source tree without installing
 
-from dashboard.views import trajectory  # noqa: E402
+from dashboard.state import available_checkpoints, default_checkpoint_path  # noqa: E402
+from dashboard.views import compare, embeddings, landscape, model_card, training, trajectory  # noqa: E402
+
+PAGES = [(trajectory.render, "Trajectory", "trajectory", "🧭"), (embeddings.render, "Embeddings", "embeddings", "🔤"),
+         (landscape.render, "Landscape", "landscape", "⛰️"), (training.render, "Training", "training", "📈"),
+         (compare.render, "Compare", "compare", "⚖️"), (model_card.render, "Model card", "model-card", "📇")]
+
+
+def model_picker() -> None:
+    """Choose among the bundled model and models trained here; the choice holds on every page."""
+    paths = [str(p) for p in available_checkpoints()]
+    default = str(default_checkpoint_path())
+    if st.session_state.get("checkpoint") not in paths:
+        st.session_state.checkpoint = default
+    st.sidebar.selectbox("Model", paths, key="checkpoint",
+                         format_func=lambda p: f"{Path(p).name} (bundled)" if p == default else Path(p).name)
 
 
 def main() -> None:
     st.set_page_config(page_title="LLM Landscape", page_icon="🗺️", layout="wide")
-    page = st.navigation([st.Page(trajectory.render, title="Trajectory", url_path="trajectory", default=True)])
-    page.run()
+    pages = [st.Page(fn, title=title, url_path=url, icon=icon, default=i == 0)
+             for i, (fn, title, url, icon) in enumerate(PAGES)]
+    page = st.navigation(pages)
+    model_picker()
+    try:
+        page.run()
+    except Exception as e:  # last line of defence: a message, never a traceback (Streamlit's own stop/rerun pass)
+        logging.getLogger("llm_landscape").exception("page failed")
+        st.error(f"Something went wrong on this page ({type(e).__name__}). Try other settings or reload; "
+                 "the details are in the server log.")
 
 
 main()

@@ -23,39 +23,256 @@ def context_colours(names: list[str]) -> dict[str, str]:
 
 
 def trajectory_map(ref: pd.DataFrame, path: pd.DataFrame, colours: dict[str, str], title: str,
-                   axis_label: str = "PC") -> go.Figure:
-    """Reference states coloured by sub-context, with the prompt's path drawn over them, numbered by step."""
+                   axis_label: str = "PC", regions=None, candidates: pd.DataFrame | None = None,
+                   layer_path: pd.DataFrame | None = None, selected_step: int | None = None,
+                   colour_by: str = "context") -> go.Figure:
+    """Reference states coloured by sub-context, the prompt's path over them (numbered by step, with play/pause),
+    and at the selected step its candidate next words and its path through the layers."""
+    three_d = "z" in ref
+    fig = go.Figure()
+    if regions is not None and not three_d:
+        region_contours(fig, regions, colours)
+    for ctx in colours:
+        part = ref[ref[colour_by] == ctx]
+        if len(part):
+            fig.add_trace(_scatter(part, three_d, mode="markers", name=str(ctx), legendgroup="reference",
+                                   marker=dict(size=3 if three_d else 4, color=colours.get(ctx, GRAMMAR_COLOUR),
+                                               opacity=0.5),
+                                   customdata=part[["word", "next_word"]],
+                                   hovertemplate="%{customdata[0]} → %{customdata[1]}<extra>" + str(ctx) + "</extra>"))
+    if layer_path is not None:
+        fig.add_trace(_scatter(layer_path, three_d, mode="lines+markers+text", name="through the layers",
+                               text=layer_path.layer, textposition="bottom center",
+                               line=dict(color="#7F7F7F", width=2, dash="dot"),
+                               marker=dict(size=7, color="#7F7F7F", symbol="square" if three_d else "diamond"),
+                               customdata=layer_path[["layer", "top_word"]],
+                               hovertemplate="%{customdata[0]}: the lens reads '%{customdata[1]}'<extra></extra>"))
+    if candidates is not None and len(candidates):
+        fig.add_trace(_scatter(candidates, three_d, mode="markers+text", name="candidate next words",
+                               text=[f"{w} {p:.2f}" for w, p in zip(candidates.word, candidates.p)],
+                               textposition="bottom center",
+                               marker=dict(size=(8 + 30 * candidates.p.clip(0, 1)).tolist(), color="#D55E00",
+                                           symbol="diamond" if three_d else "star", line=dict(width=1, color="#000")),
+                               hovertemplate="if the next word were %{text}, the state would land here"
+                               "<extra></extra>"))
+    labels = [w if step == 0 else f"{w} → {nxt}" for w, step, nxt in zip(path.word, path.step, path.next_word)]
+    sizes = [16 if selected_step is not None and st_ == selected_step else 9 if p else 12
+             for st_, p in zip(path.step, path.in_prompt)]
+    path_kw = dict(mode="lines+markers+text", name="this prompt", text=labels, textposition="top center",
+                   line=dict(color="#222222", width=3 if three_d else 2),
+                   marker=dict(size=[s * (0.6 if three_d else 1) for s in sizes], color="#222222", line=dict(width=2),
+                               symbol=["circle-open" if p else "circle" for p in path.in_prompt]),
+                   customdata=path[["word", "next_word", "step"]],
+                   hovertemplate="after reading '%{customdata[0]}' the next word is '%{customdata[1]}'"
+                   "<extra>step %{customdata[2]}</extra>")
+    fig.add_trace(go.Scatter3d(x=path.x, y=path.y, z=path.z, **path_kw) if three_d
+                  else go.Scatter(x=path.x, y=path.y, **path_kw))
+    _add_play(fig, path, three_d, path_kw)
+    _axes(fig, axis_label, three_d)
+    if not three_d:  # frame the reference map and the prompt's path; far-off layer states may fall outside
+        pts = pd.concat([ref[["x", "y"]], path[["x", "y"]]])
+        lo, hi = pts.min(), pts.max()
+        pad = 0.06 * (hi - lo)
+        fig.update_xaxes(range=[lo.x - pad.x, hi.x + pad.x])
+        fig.update_yaxes(range=[lo.y - pad.y, hi.y + pad.y])
+    fig.update_layout(title=title, legend_title_text="sub-context of the word read", legend_itemsizing="constant",
+                      height=640, margin=dict(l=10, r=10, t=50, b=10))
+    return fig
+
+
+def _add_play(fig: go.Figure, path: pd.DataFrame, three_d: bool, kw: dict) -> None:
+    """Play/pause buttons that grow the path one position at a time."""
+    idx = len(fig.data) - 1
+    frames = []
+    for k in range(1, len(path) + 1):
+        part = path.iloc[:k]
+        trace_kw = {**kw, "text": kw["text"][:k], "customdata": part[["word", "next_word", "step"]],
+                    "marker": {**kw["marker"], "size": kw["marker"]["size"][:k], "symbol": kw["marker"]["symbol"][:k]}}
+        t = (go.Scatter3d(x=part.x, y=part.y, z=part.z, **trace_kw) if three_d
+             else go.Scatter(x=part.x, y=part.y, **trace_kw))
+        frames.append(go.Frame(data=[t], traces=[idx], name=str(k)))
+    fig.frames = frames
+    fig.update_layout(updatemenus=[dict(type="buttons", direction="left", x=0.0, y=-0.02, xanchor="left",
+                                        yanchor="top", showactive=False, buttons=[
+        dict(label="▶ play", method="animate", args=[None, dict(frame=dict(duration=700, redraw=three_d),
+                                                                fromcurrent=False, transition=dict(duration=0))]),
+        dict(label="❚❚ pause", method="animate", args=[[None], dict(mode="immediate", frame=dict(duration=0))]),
+    ])])
+
+
+def context_probs_chart(frame: pd.DataFrame, colours: dict[str, str]) -> go.Figure:
+    """Stacked areas: at each step, how the next-word probability splits across sub-contexts."""
     fig = go.Figure()
     for ctx in colours:
-        part = ref[ref.context == ctx]
-        fig.add_trace(go.Scattergl(
-            x=part.x, y=part.y, mode="markers", name=str(ctx), legendgroup="reference",
-            marker=dict(size=4, color=colours.get(ctx, GRAMMAR_COLOUR), opacity=0.55),
-            customdata=part[["word", "next_word"]], hovertemplate="%{customdata[0]} → %{customdata[1]}<extra>"
-            + str(ctx) + "</extra>"))
-    labels = [w if step == 0 else f"{w} → {nxt}" for w, step, nxt in zip(path.word, path.step, path.next_word)]
-    fig.add_trace(go.Scatter(
-        x=path.x, y=path.y, mode="lines+markers+text", name="this prompt", text=labels,
-        textposition="top center", line=dict(color="#222222", width=2),
-        marker=dict(size=[9 if p else 13 for p in path.in_prompt], color="#222222",
-                    symbol=["circle-open" if p else "circle" for p in path.in_prompt], line=dict(width=2)),
-        customdata=path[["word", "next_word", "step"]],
-        hovertemplate="after reading '%{customdata[0]}' the next word is '%{customdata[1]}'"
-        "<extra>step %{customdata[2]}</extra>"))
-    fig.update_layout(title=title, xaxis_title=f"{axis_label} 1", yaxis_title=f"{axis_label} 2",
-                      legend_title_text="sub-context of the word read", legend_itemsizing="constant", height=600,
+        part = frame[frame.context == ctx]
+        fig.add_trace(go.Scatter(x=part.label, y=part.probability, name=str(ctx), stackgroup="one", mode="lines",
+                                 line=dict(width=0.5, color=colours.get(ctx)), fillcolor=colours.get(ctx),
+                                 hovertemplate="%{x}<br>" + str(ctx) + ": %{y:.3f}<extra></extra>"))
+    fig.update_layout(title="Next-word probability by sub-context, per step",
+                      xaxis_title="step: word chosen", yaxis_title="probability", yaxis_range=[0, 1],
+                      legend_title_text="sub-context", height=380, margin=dict(l=10, r=10, t=50, b=10))
+    return fig
+
+
+# Paul Tol's muted and light qualitative schemes: colour-blind safe, 18 colours for subgroups and other long lists.
+MANY = ["#CC6677", "#332288", "#DDCC77", "#117733", "#88CCEE", "#882255", "#44AA99", "#999933", "#AA4499",
+        "#77AADD", "#EE8866", "#EEDD88", "#FFAABB", "#99DDFF", "#44BB99", "#BBCC33", "#AAAA00", "#DDDDDD"]
+SYMBOLS = ["circle", "square", "diamond", "cross", "x"]  # the symbols 3D scatter plots can draw too
+
+
+def category_styles(names: list[str]) -> dict[str, tuple[str, str]]:
+    """(colour, marker symbol) per category; past 18 categories the symbol changes, so none look alike."""
+    return {n: (MANY[i % len(MANY)], SYMBOLS[(i // len(MANY)) % len(SYMBOLS)]) for i, n in enumerate(names)}
+
+
+def _scatter(df: pd.DataFrame, three_d: bool, **kw):
+    if three_d:
+        return go.Scatter3d(x=df.x, y=df.y, z=df.z, **kw)
+    return go.Scattergl(x=df.x, y=df.y, **kw)
+
+
+def word_map(df: pd.DataFrame, colour_by: str, title: str, axis_label: str, highlight: list[str] | None = None,
+             context_colours: dict[str, str] | None = None) -> go.Figure:
+    """The word map: one labelled point per word, coloured by sub-context or subgroup; highlighted words ringed."""
+    three_d = "z" in df
+    cats = list(dict.fromkeys(df[colour_by]))
+    styles = ({c: (context_colours.get(c, GRAMMAR_COLOUR), "circle") for c in cats}
+              if colour_by == "context" and context_colours else category_styles(cats))
+    fig = go.Figure()
+    for cat in cats:
+        part = df[df[colour_by] == cat]
+        colour, symbol = styles[cat]
+        fig.add_trace(_scatter(part, three_d, mode="markers+text", name=str(cat), text=part.word,
+                               textposition="top center", textfont=dict(size=10),
+                               marker=dict(size=6 if three_d else 8, color=colour, symbol=symbol,
+                                           line=dict(width=0.5, color="#444")),
+                               hovertemplate="%{text}<extra>" + str(cat) + "</extra>"))
+    if highlight:
+        part = df[df.word.isin(highlight)]
+        fig.add_trace(_scatter(part, three_d, mode="markers", name="selected", hoverinfo="skip",
+                               marker=dict(size=14 if three_d else 18, color="rgba(0,0,0,0)",
+                                           line=dict(width=2.5, color="#000000"))))
+    _axes(fig, axis_label, three_d)
+    fig.update_layout(title=title, legend_title_text=colour_by, height=640, margin=dict(l=10, r=10, t=50, b=10))
+    return fig
+
+
+def _axes(fig: go.Figure, label: str, three_d: bool) -> None:
+    if three_d:
+        fig.update_layout(scene=dict(xaxis_title=f"{label} 1", yaxis_title=f"{label} 2", zaxis_title=f"{label} 3"))
+    else:
+        fig.update_layout(xaxis_title=f"{label} 1", yaxis_title=f"{label} 2")
+
+
+def region_contours(fig: go.Figure, regions, colours: dict[str, str]) -> go.Figure:
+    """Outline each sub-context's region (its density at half its peak) and label it at its centre."""
+    for g, ctx in enumerate(regions.contexts):
+        if regions.counts[g] == 0 or ctx == "grammar":
+            continue
+        c = colours.get(ctx, GRAMMAR_COLOUR)
+        fig.add_trace(go.Contour(x=regions.x, y=regions.y, z=regions.density[g], showscale=False,
+                                 contours=dict(start=0.5, end=0.5, size=1, coloring="none"),
+                                 line=dict(color=c, width=2), hoverinfo="skip", name=f"{ctx} region",
+                                 showlegend=False))
+        fig.add_annotation(x=float(regions.centres[g, 0]), y=float(regions.centres[g, 1]), text=f"<b>{ctx}</b>",
+                           showarrow=False, font=dict(color=c, size=14), bgcolor="rgba(255,255,255,0.6)")
+    return fig
+
+
+def lens_heatmap(words: list[list[str]], contexts: list[list[str]], probs: list[list[float]],
+                 layer_names: list[str], step_labels: list[str], colours: dict[str, str]) -> go.Figure:
+    """Logit lens: for each depth (rows) and step (columns) the top word, coloured by its sub-context."""
+    names = list(colours)
+    z = [[names.index(c) for c in row] for row in contexts]
+    scale = []
+    for i, n in enumerate(names):
+        lo, hi = i / len(names), (i + 1) / len(names)
+        scale += [[lo, colours[n]], [hi, colours[n]]]
+    text = [[f"{w}<br>{p:.2f}" for w, p in zip(rw, rp)] for rw, rp in zip(words, probs)]
+    fig = go.Figure(go.Heatmap(z=z, x=step_labels, y=layer_names, text=text, texttemplate="%{text}",
+                               colorscale=scale, zmin=-0.5, zmax=len(names) - 0.5, showscale=False,
+                               hovertemplate="%{y}, %{x}: %{text}<extra></extra>"))
+    fig.update_layout(title="Logit lens: the top next word read out at each layer (colour: its sub-context)",
+                      xaxis_title="step: word chosen", yaxis_title="layer", height=80 + 48 * len(layer_names),
                       margin=dict(l=10, r=10, t=50, b=10))
     return fig
 
 
-def context_probs_chart(frame: pd.DataFrame, colours: dict[str, str]) -> go.Figure:
-    """Stacked bars: at each step, how the next-word probability splits across sub-contexts."""
-    fig = go.Figure()
-    for ctx in colours:
-        part = frame[frame.context == ctx]
-        fig.add_trace(go.Bar(x=part.label, y=part.probability, name=str(ctx), marker_color=colours.get(ctx),
-                             hovertemplate="%{x}<br>" + str(ctx) + ": %{y:.3f}<extra></extra>"))
-    fig.update_layout(barmode="stack", title="Next-word probability by sub-context, per step",
-                      xaxis_title="step: word chosen", yaxis_title="probability", yaxis_range=[0, 1],
-                      legend_title_text="sub-context", height=380, margin=dict(l=10, r=10, t=50, b=10))
+def attention_heatmaps(att, key_words: list[str], title: str) -> go.Figure:
+    """Attention of the newest word over the words it can see: one row per (layer, head)."""
+    L, H, W = att.shape
+    z = att.reshape(L * H, W)
+    rows = [f"layer {i + 1} head {h + 1}" for i in range(L) for h in range(H)]
+    fig = go.Figure(go.Heatmap(z=z, x=[f"{j + 1}: {w}" for j, w in enumerate(key_words)], y=rows,
+                               colorscale="Blues", zmin=0, zmax=1, colorbar=dict(title="weight"),
+                               hovertemplate="%{y} → %{x}: %{z:.2f}<extra></extra>"))
+    fig.update_layout(title=title, xaxis_title="word attended to", yaxis_title="layer and head",
+                      height=120 + 22 * L * H, margin=dict(l=10, r=10, t=50, b=10), yaxis_autorange="reversed")
+    return fig
+
+
+def terrain_figure(regions, colours: dict[str, str], path: pd.DataFrame | None = None) -> go.Figure:
+    """Sub-context densities as hills, coloured by the dominant sub-context, with a trajectory on the surface."""
+    names = regions.contexts
+    scale = []
+    for i, n in enumerate(names):
+        lo, hi = i / len(names), (i + 1) / len(names)
+        scale += [[lo, colours.get(n, GRAMMAR_COLOUR)], [hi, colours.get(n, GRAMMAR_COLOUR)]]
+    dom = regions.dominant.astype(float)
+    dom[dom < 0] = names.index("grammar") if "grammar" in names else 0
+    fig = go.Figure(go.Surface(x=regions.x, y=regions.y, z=regions.height, surfacecolor=dom, colorscale=scale,
+                               cmin=-0.5, cmax=len(names) - 0.5, showscale=False, opacity=0.9,
+                               hovertemplate="height %{z:.2f}<extra></extra>", name="terrain"))
+    for g, ctx in enumerate(names):
+        if regions.counts[g]:
+            fig.add_trace(go.Scatter3d(x=[regions.centres[g, 0]], y=[regions.centres[g, 1]], z=[1.08],
+                                       mode="text", text=[ctx], textfont=dict(color=colours.get(ctx), size=13),
+                                       showlegend=False, hoverinfo="skip"))
+    if path is not None and len(path):
+        fig.add_trace(go.Scatter3d(x=path.x, y=path.y, z=path.z + 0.03, mode="lines+markers+text",
+                                   text=path.label, line=dict(color="#111", width=6), marker=dict(size=4, color="#111"),
+                                   name="this prompt"))
+    fig.update_layout(title="Sub-context terrain: hills are regions where states of one sub-context gather",
+                      scene=dict(xaxis_title="PC 1", yaxis_title="PC 2", zaxis_title="density (peak = 1)"),
+                      height=640, margin=dict(l=10, r=10, t=50, b=10))
+    return fig
+
+
+def decision_figure(d, vocab: list[str], colours: dict[str, str], path: pd.DataFrame | None = None) -> go.Figure:
+    """Decision landscape: which sub-context the model would predict next from each point of the plane."""
+    names = d.context_names
+    dominant = d.context_probs.argmax(-1)
+    scale = []
+    for i, n in enumerate(names):
+        lo, hi = i / len(names), (i + 1) / len(names)
+        scale += [[lo, colours.get(n, GRAMMAR_COLOUR)], [hi, colours.get(n, GRAMMAR_COLOUR)]]
+    text = [[f"{vocab[i]} {p:.2f}" for i, p in zip(ri, rp)] for ri, rp in zip(d.top_ids, d.top_probs)]
+    fig = go.Figure(go.Heatmap(x=d.x, y=d.y, z=dominant, text=text, colorscale=scale, zmin=-0.5,
+                               zmax=len(names) - 0.5, showscale=False, opacity=0.85,
+                               hovertemplate="next word: %{text}<extra></extra>"))
+    if path is not None and len(path):
+        fig.add_trace(go.Scatter(x=path.x, y=path.y, mode="lines+markers+text", text=path.label,
+                                 textposition="top center", line=dict(color="#111", width=2),
+                                 marker=dict(color="#111", size=9), name="this prompt"))
+    fig.update_layout(title=f"Decision landscape at '{d.layer}': sub-context of the predicted next word "
+                      f"(a slice showing {d.explained_variance:.0%} of the variance)",
+                      xaxis_title="PC 1", yaxis_title="PC 2", height=560, margin=dict(l=10, r=10, t=50, b=10))
+    return fig
+
+
+def loss_figure(land) -> go.Figure:
+    """Loss landscape as filled contours, with the training path where there is one."""
+    fig = go.Figure(go.Contour(x=land.alphas, y=land.betas, z=land.loss, colorscale="Viridis",
+                               colorbar=dict(title="loss"), contours=dict(showlabels=True),
+                               hovertemplate="α %{x:.2f}, β %{y:.2f}: loss %{z:.3f}<extra></extra>"))
+    if len(land.path):
+        fig.add_trace(go.Scatter(x=land.path[:, 0], y=land.path[:, 1], mode="lines+markers",
+                                 marker=dict(color="#fff", size=7, line=dict(color="#000", width=1)),
+                                 line=dict(color="#fff", width=2), name="training path",
+                                 text=[f"step {s}: loss {v:.3f}" for s, v in zip(land.path_steps, land.path_loss)],
+                                 hovertemplate="%{text}<extra></extra>"))
+    kind = ("two filter-normalised random directions" if land.kind == "random" else
+            f"the first two principal directions of the training path ({land.explained.sum():.0%} of its variance)")
+    fig.update_layout(title=f"Loss around the trained weights along {kind}", xaxis_title="α (direction 1)",
+                      yaxis_title="β (direction 2)", height=520, margin=dict(l=10, r=10, t=50, b=10))
     return fig

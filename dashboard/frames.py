@@ -32,6 +32,7 @@ def trajectory_frame(trace: GenerationTrace, cmap: FittedMap, depth: int) -> pd.
                "x": float(xy[i, 0]), "y": float(xy[i, 1])}
         if xy.shape[1] > 2:
             row["z"] = float(xy[i, 2])
+        row["label"] = w if step < 1 else f"{step}: {w}"
         if step >= 1:
             s = step - 1
             row.update(next_word=trace.generated_words[s], p_next=float(trace.chosen_probs[s]),
@@ -69,3 +70,55 @@ def reference_frame(cmap: FittedMap, max_points: int = 6000, seed: int = 0) -> p
     if "next_word" not in df:
         df["next_word"] = ""
     return df
+
+
+def candidates_frame(words: list[str], probs: np.ndarray, coords: np.ndarray) -> pd.DataFrame:
+    """Candidate next words with their probability and where each would take the state on the map."""
+    df = pd.DataFrame({"word": words, "p": probs.astype(float), "x": coords[:, 0], "y": coords[:, 1]})
+    if coords.shape[1] > 2:
+        df["z"] = coords[:, 2]
+    return df
+
+
+def layer_path_frame(trace: GenerationTrace, step: int, cmap: FittedMap) -> pd.DataFrame:
+    """The state of one step at every depth (embed → blocks → final), placed on a map of the shared residual space."""
+    xy = cmap.place(trace.hidden[step])
+    df = pd.DataFrame({"layer": trace.layer_names, "x": xy[:, 0], "y": xy[:, 1],
+                       "top_word": [trace.vocab[i] for i in trace.lens_top_ids[step, :, 0]]})
+    if xy.shape[1] > 2:
+        df["z"] = xy[:, 2]
+    return df
+
+
+def step_captions(trace: GenerationTrace, regions: list[str], region_probs: np.ndarray) -> list[str]:
+    """One plain-language sentence per step: where the state is, where it came from, the top next words.
+
+    regions / region_probs: (S,) the sub-context region each step's state is in and its probability, decided in
+    the original space.
+    """
+    out, words = [], trace.prompt_words + trace.generated_words
+    for s in range(trace.n_steps):
+        read = words[len(trace.prompt_words) - 1 + s]
+        moved = ("" if s == 0 else f"; it stayed in {regions[s]}" if regions[s] == regions[s - 1]
+                 else f"; it moved from {regions[s - 1]} to {regions[s]}")
+        tops = ", ".join(f"{w} {p:.2f}" for w, p in trace.candidates(s)[:4])
+        out.append(f"Step {s + 1}: after reading '{read}' the state is in the {regions[s]} region "
+                   f"({region_probs[s]:.2f}){moved}. Top next words: {tops}. Chosen: '{trace.generated_words[s]}'.")
+    return out
+
+
+def lens_grid(trace: GenerationTrace, context_of: dict[str, str]) -> tuple[list[list[str]], list[list[str]],
+                                                                          list[list[float]]]:
+    """Logit lens as (depth × step) grids of the top word, its sub-context and its probability."""
+    top = trace.lens_top_ids[:, :, 0].T  # (L, S)
+    words = [[trace.vocab[i] for i in row] for row in top]
+    contexts = [[context_of.get(w, "grammar") for w in row] for row in words]
+    return words, contexts, trace.lens_top_probs[:, :, 0].T.astype(float).tolist()
+
+
+def attention_keys(trace: GenerationTrace, step: int) -> list[str]:
+    """The words the newest query of a step could attend to, in order."""
+    words = trace.prompt_words + trace.generated_words
+    start, n = int(trace.attention_start[step]), int((trace.attention[step, 0, 0] > 0).sum())
+    n = max(n, len(trace.prompt_words) + step - start)
+    return words[start : start + n]

@@ -73,6 +73,14 @@ def decision_landscape(ckpt: Checkpoint, layer: str, pca: PCAProjector, extent: 
                              ent.reshape(grid, grid).astype(np.float32), float(pca.explained_variance_ratio_.sum()))
 
 
+def slice_agreement(ckpt: Checkpoint, layer: str, pca: PCAProjector, X: np.ndarray) -> float:
+    """Share of states X whose predicted sub-context survives the round trip through the plane: decoding the
+    inverse of their 2D position agrees with decoding the state itself."""
+    _, cmat = ckpt.context_matrix()
+    on_plane = decode_states(ckpt, layer, pca.inverse_transform(pca.transform(X))) @ cmat
+    return float(np.mean(on_plane.argmax(1) == (decode_states(ckpt, layer, X) @ cmat).argmax(1)))
+
+
 # ---------------------------------------------------------------------------------------- loss landscape
 @dataclass
 class LossLandscape:

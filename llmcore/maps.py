@@ -253,3 +253,19 @@ class MapBook:
                         progress(f"{name} {method} {d}D")
                     fitted += not self.get(name, method, d, progress=progress).from_cache
         return fitted
+
+
+def nearest_neighbours(ref: ReferenceSet, index: int, k: int = 10, metric: str = "cosine") -> tuple[np.ndarray,
+                                                                                                   np.ndarray]:
+    """The k points nearest to point `index` in the original space: (indices, distances), nearest first."""
+    if metric not in ("cosine", "euclidean"):
+        raise ValueError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
+    X = ref.X.astype(np.float64)
+    if metric == "cosine":
+        Xn = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+        d = 1.0 - Xn @ Xn[index]
+    else:
+        d = np.linalg.norm(X - X[index], axis=1)
+    d[index] = np.inf
+    order = np.argsort(d, kind="stable")[: min(k, len(X) - 1)]
+    return order, d[order]

@@ -324,3 +324,19 @@ def _attention(model: GPT, records: list[_Step], resid: torch.Tensor) -> torch.T
         keys = torch.stack([k[0, :, :T] for k in cache.k])
         out[rows, :, :, :T] = model.newest_query_attention(resid[rows, : model.config.n_layer], keys, n_keys[rows])
     return out
+
+
+@torch.inference_mode()
+def candidate_states(ckpt: Checkpoint, trace: GenerationTrace, step: int, k: int = 5) -> tuple[list[str], np.ndarray,
+                                                                                              np.ndarray]:
+    """Where each of a step's top-k candidates would take the state: (words, probabilities (k,), states (k, L, C)),
+    the residual stream at every depth after reading the candidate instead of the word that was chosen."""
+    if not 0 <= step < trace.n_steps:
+        raise ValueError(f"step must be in 0..{trace.n_steps - 1}, got {step}")
+    block = ckpt.model.config.block_size
+    before = (list(trace.prompt_ids) + list(trace.generated_ids[:step]))[-(block - 1):]
+    ids = [int(i) for i in trace.topk_ids[step, :k]]
+    act = ActivationCache(attention=False)
+    ckpt.model(torch.tensor([before + [c] for c in ids]), capture=act)
+    states = act.residual_stack()[:, :, -1].transpose(0, 1).numpy()  # (k, L, C)
+    return [trace.vocab[i] for i in ids], trace.topk_probs[step, :k].copy(), states

@@ -17,7 +17,7 @@ def app():
 
 def test_trajectory_page_draws_map_and_contexts(app):
     assert not app.exception and not app.error
-    assert len(app.get("plotly_chart")) == 2
+    assert [c.key for c in app.get("plotly_chart")] == ["map", "contexts", "lens", "attention"]
     heading = app.markdown[0].value
     assert heading.startswith("#### a dog devours pizza in → **the₁ ")
     table = app.dataframe[0].value
@@ -28,15 +28,32 @@ def test_example_prompt_and_sampling(app):
     app.selectbox(key="example").set_value("a cow munches").run()
     assert app.text_input(key="prompt").value == "a cow munches"
     assert app.dataframe[0].value.loc[0, "sub-context"] == "food"
-    app.radio(key="mode").set_value("sampling").run()
+    app.radio(key="mode").set_value("sample").run()
     app.slider(key="temperature").set_value(1.5).run()
     app.number_input(key="seed").set_value(4).run()
-    assert not app.error and len(app.get("plotly_chart")) == 2
+    assert not app.error and len(app.get("plotly_chart")) == 4
 
 
-def test_layer_choice(app):
+def test_layer_method_view_and_step(app):
     app.select_slider(key="layer").set_value("embed").run()
-    assert not app.error and len(app.get("plotly_chart")) == 2
+    assert not app.error and len(app.get("plotly_chart")) == 4
+    app.radio(key="dims").set_value(3).run()
+    app.selectbox(key="method").set_value("tsne").run()
+    assert not app.error and not app.exception
+    app.slider(key="step").set_value(2).run()
+    caption = app.info[0].value.replace("\\", "")
+    assert caption.startswith("Step 2: after reading 'the'") and "Chosen: 'yard'" in caption
+
+
+def test_view_state_lives_in_the_url():
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update({"prompt": "a cow munches", "layer": "block 2", "step": "2", "method": "umap"})
+    at.run()
+    assert at.text_input(key="prompt").value == "a cow munches"
+    assert at.select_slider(key="layer").value == "block 2" and at.slider(key="step").value == 2
+    assert at.selectbox(key="method").value == "umap" and not at.error
+    at.text_input(key="prompt").set_value("a cat").run()
+    assert at.query_params["prompt"] == ["a cat"] or at.query_params["prompt"] == "a cat"
 
 
 def test_unknown_words_and_long_prompts_are_reported(app):

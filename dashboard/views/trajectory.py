@@ -2,35 +2,42 @@
 
 from __future__ import annotations
 
+import json
+
 import streamlit as st
 
-from dashboard import figures, frames
-from dashboard.state import current_checkpoint, get_map
+from dashboard import figures, frames, urlstate
+from dashboard.state import current_checkpoint, get_map, get_map_book, get_regions, get_trace, regions_of_states
 from dashboard.text import escape_md
 from llmcore.checkpoint import CheckpointError
-from llmcore.trace import MAX_NEW_WORDS, PromptError, SamplingConfig, trace_generation
+from llmcore.trace import MAX_NEW_WORDS, PromptError, SamplingConfig, candidate_states
 
+SEED_PROMPT = "a dog devours pizza in"
 EXAMPLES = {
-    "a dog devours pizza in": "held out: the model never saw a dog with pizza",
+    SEED_PROMPT: "held out: the model never saw a dog with pizza",
     "a cat eats sausage in": "seen in training",
     "a cow munches": "what does a cow eat?",
     "the pharaohs admired": "history facts",
     "an otter": "open ended",
     "a bear": "open ended",
 }
+METHODS = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
+DEFAULTS = {"prompt": SEED_PROMPT, "mode": "greedy", "temperature": 1.0, "top_k": 0, "top_p": 1.0, "seed": 0,
+            "limit": 12, "method": "pca", "dims": 2, "layer": "final", "step": 1, "layers": False}
 
 
 def sampling_controls() -> SamplingConfig:
     """Sidebar widgets for the sampling settings; raises PromptError on impossible values."""
     with st.sidebar:
         st.subheader("Sampling")
-        mode = st.radio("Choose the next word by", ["greedy (most likely)", "sampling"], key="mode")
-        greedy = mode.startswith("greedy")
-        temperature = st.slider("temperature", 0.05, 2.0, 1.0, 0.05, disabled=greedy, key="temperature")
-        top_k = st.number_input("top-k (0 = off)", 0, 200, 0, key="top_k", disabled=greedy)
-        top_p = st.slider("top-p", 0.05, 1.0, 1.0, 0.05, disabled=greedy, key="top_p")
-        seed = st.number_input("seed", 0, 2**31 - 1, 0, key="seed", disabled=greedy)
-        limit = st.slider("word limit", 1, MAX_NEW_WORDS, 12, key="limit")
+        mode = st.radio("Choose the next word by", ["greedy", "sample"], key="mode", horizontal=True,
+                        help="greedy: always the most likely word; sample: draw from the distribution")
+        greedy = mode == "greedy"
+        temperature = st.slider("temperature", 0.05, 2.0, step=0.05, disabled=greedy, key="temperature")
+        top_k = st.number_input("top-k (0 = off)", 0, 200, key="top_k", disabled=greedy)
+        top_p = st.slider("top-p", 0.05, 1.0, step=0.05, disabled=greedy, key="top_p")
+        seed = st.number_input("seed", 0, 2**31 - 1, key="seed", disabled=greedy)
+        limit = st.slider("word limit", 1, MAX_NEW_WORDS, key="limit")
     return SamplingConfig(temperature=0.0 if greedy else float(temperature), top_k=int(top_k) or None,
                           top_p=float(top_p), seed=int(seed), max_new_words=int(limit))
 
@@ -40,9 +47,8 @@ def _use_example() -> None:
 
 
 def prompt_input() -> str:
-    st.session_state.setdefault("prompt", next(iter(EXAMPLES)))
-    st.selectbox("Example prompts", list(EXAMPLES), key="example", on_change=_use_example,
-                 format_func=lambda p: f"{p}  ({EXAMPLES[p]})")
+    st.selectbox("Example prompts", list(EXAMPLES), key="example", on_change=_use_example, index=None,
+                 placeholder="Pick an example…", format_func=lambda p: f"{p}  ({EXAMPLES[p]})")
     return st.text_input("Prompt", key="prompt", max_chars=2000,
                          help="Words of the model's world; unknown words are read as <unk>.")
 
@@ -52,39 +58,95 @@ def show_completion(trace) -> None:
     sub = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
     steps = " ".join(f"{escape_md(w)}{str(i + 1).translate(sub)}" for i, w in enumerate(trace.generated_words))
     st.markdown(f"#### {escape_md(prompt)} → **{steps}**")
-    st.caption(f"{trace.n_steps} steps, stopped at the {trace.stop_reason}. Numbers are step numbers.")
+    held = prompt.strip() == SEED_PROMPT
+    st.caption(f"{trace.n_steps} steps, stopped at the {trace.stop_reason}. Numbers are step numbers."
+               + (" This composition (dog + pizza) is held out: the model never saw it in training." if held else ""))
+
+
+def map_controls(layer_names: list[str]) -> tuple[str, int, str]:
+    c1, c2, c3 = st.columns([1, 1, 3])
+    method = c1.selectbox("Map", list(METHODS), format_func=METHODS.get, key="method")
+    dims = c2.radio("View", [2, 3], format_func=lambda d: f"{d}D", key="dims", horizontal=True)
+    if st.session_state.get("layer") not in layer_names:
+        st.session_state.layer = layer_names[-1]
+    layer = c3.select_slider("Layer shown on the map", layer_names, key="layer")
+    return method, dims, layer
 
 
 def render() -> None:
     st.title("Trajectory")
     st.caption("The model completes a prompt word by word. Each dot is the model's internal state after reading "
                "a word, placed on a map of states from its training world and coloured by sub-context.")
+    urlstate.restore(DEFAULTS)
     try:
         ckpt = current_checkpoint()
     except CheckpointError as e:
         st.error(f"The model could not be loaded: {escape_md(str(e))}")
-        st.info("Retrain the bundled model with `make train-default`, or point LLM_LANDSCAPE_CHECKPOINT at a "
-                "checkpoint folder.")
+        st.info("Retrain the bundled model with `make train-default`, or pick another model in the sidebar.")
         return
     prompt = prompt_input()
     try:
         sampling = sampling_controls()
-        trace = trace_generation(ckpt, prompt, sampling)
+        trace = get_trace(ckpt.content_hash, prompt, sampling, ckpt)
     except PromptError as e:
         st.error(escape_md(str(e)))
         return
     for notice in trace.notices:
         st.warning(escape_md(notice))
     show_completion(trace)
-    depth_names = trace.layer_names
-    layer = st.select_slider("Layer shown on the map", depth_names, value=depth_names[-1], key="layer")
-    depth = depth_names.index(layer)
-    cmap = get_map(ckpt.content_hash, f"context:{layer}", "pca", 2, ckpt)
+    method, dims, layer = map_controls(trace.layer_names)
+    st.session_state.step = min(max(int(st.session_state.get("step", 1)), 1), trace.n_steps)
+    step = st.slider("Step", 1, max(trace.n_steps, 2), key="step", disabled=trace.n_steps < 2,
+                     help="The step whose candidates, caption, layers and attention are shown") if trace.n_steps > 1 \
+        else 1
+    draw(ckpt, trace, method, dims, layer, step)
+    urlstate.publish(list(DEFAULTS))
+
+
+def draw(ckpt, trace, method: str, dims: int, layer: str, step: int) -> None:
+    depth = trace.layer_names.index(layer)
+    fmap = get_map(ckpt.content_hash, f"context:{layer}", method, dims, ckpt)
     colours = figures.context_colours(trace.context_names)
-    path = frames.trajectory_frame(trace, cmap, depth)
-    title = (f"States at '{layer}' — PCA of {len(cmap.coords):,} corpus positions "
-             f"({cmap.quality.explained_variance:.0%} of variance shown, "
-             f"trustworthiness {cmap.quality.trustworthiness:.2f})")
-    st.plotly_chart(figures.trajectory_map(frames.reference_frame(cmap), path, colours, title), key="map")
+    regions = get_regions(ckpt.content_hash, f"context:{layer}", method, tuple(trace.context_names), fmap) \
+        if dims == 2 else None
+    path = frames.trajectory_frame(trace, fmap, depth)
+    words, probs, states = candidate_states(ckpt, trace, step - 1)
+    cands = frames.candidates_frame(words, probs, fmap.place(states[:, depth]))
+    show_layers = st.toggle("Show the step's path through the layers (embedding → blocks → final) on this map",
+                            key="layers")
+    layers = frames.layer_path_frame(trace, step - 1, fmap) if show_layers else None
+    q = fmap.quality
+    faith = (f"{q.explained_variance:.0%} of variance shown, " if q.explained_variance is not None else "") + \
+        f"trustworthiness {q.trustworthiness:.2f}, {q.knn_preservation:.0%} of 10 nearest neighbours kept"
+    title = f"States at '{layer}' — {METHODS[method]} of {len(fmap.coords):,} corpus positions ({faith})"
+    fig = figures.trajectory_map(frames.reference_frame(fmap), path, colours, title, fmap.axis_label, regions, cands,
+                                 layers, step)
+    st.plotly_chart(fig, key="map")
+    book = get_map_book(ckpt.content_hash, ckpt)
+    where, how_sure = regions_of_states(ckpt.content_hash, layer, book, trace.hidden[:, depth])
+    captions = frames.step_captions(trace, where, how_sure)
+    st.info(escape_md(captions[step - 1]))
     st.plotly_chart(figures.context_probs_chart(frames.context_probs_frame(trace), colours), key="contexts")
+    with st.expander("Every step in words", expanded=False):
+        for c in captions:
+            st.markdown(f"- {escape_md(c)}")
+    context_of = {w: ckpt.world.label(w)[0] for w in ckpt.tokenizer.vocab}
+    lw, lc, lp = frames.lens_grid(trace, context_of)
+    labels = [f"{i + 1}: {w}" for i, w in enumerate(trace.generated_words)]
+    st.plotly_chart(figures.lens_heatmap(lw, lc, lp, trace.layer_names, labels, colours), key="lens")
+    keys = frames.attention_keys(trace, step - 1)
+    att = trace.attention[step - 1, :, :, : len(keys)]
+    st.plotly_chart(figures.attention_heatmaps(att, keys, f"Attention at step {step} (choosing "
+                                               f"'{trace.generated_words[step - 1]}')"), key="attention")
     st.dataframe(frames.steps_table(trace), hide_index=True)
+    downloads(trace, path, fig)
+
+
+def downloads(trace, path, fig) -> None:
+    c1, c2, c3 = st.columns(3)
+    c1.download_button("Trajectory (CSV)", lambda: path.to_csv(index=False), "trajectory.csv", "text/csv",
+                       on_click="ignore")
+    c2.download_button("Trace (JSON)", lambda: json.dumps(trace.summary(), indent=1), "trace.json",
+                       "application/json", on_click="ignore")
+    c3.download_button("Map (standalone HTML)", lambda: fig.to_html(include_plotlyjs=True), "map.html", "text/html",
+                       on_click="ignore")

@@ -1,0 +1,97 @@
+"""Compare page: two prompts, two sampling settings or two checkpoints side by side on one map."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from dashboard import figures, frames, urlstate
+from dashboard.state import available_checkpoints, checkpoint_at, current_checkpoint, get_map, get_trace
+from dashboard.text import escape_md
+from llmcore.checkpoint import CheckpointError
+from llmcore.trace import PromptError, SamplingConfig
+
+DEFAULTS = {"cmp_a": "a dog devours pizza in", "cmp_b": "a cow munches", "cmp_temp_a": 0.0, "cmp_temp_b": 0.0,
+            "cmp_seed_b": 1}
+SIDE_COLOURS = ("#0072B2", "#D55E00")
+
+
+def side(col, label: str, key: str, temp_key: str, seed_key: str | None, ckpt_paths: list[str]):
+    """Widgets of one side: checkpoint, prompt, temperature (0 = greedy), seed."""
+    col.markdown(f"**{label}**")
+    ck = col.selectbox("Model", ckpt_paths, key=f"{key}_ckpt", format_func=lambda p: Path(p).name)
+    prompt = col.text_input("Prompt", key=key, max_chars=2000)
+    temp = col.slider("temperature (0 = greedy)", 0.0, 2.0, step=0.1, key=temp_key)
+    seed = col.number_input("seed", 0, 2**31 - 1, key=seed_key) if seed_key else 0
+    return ck, prompt, SamplingConfig(temperature=float(temp), seed=int(seed))
+
+
+def render() -> None:
+    st.title("Compare")
+    st.caption("Two runs on one map: different prompts, different sampling settings, or different models. The map "
+               "is the left model's final-layer PCA; the right model's states are placed on it when both models "
+               "share a width, after aligning their spaces on the same reference sentences.")
+    urlstate.restore(DEFAULTS)
+    try:
+        base = current_checkpoint()
+    except CheckpointError as e:
+        st.error(f"The model could not be loaded: {escape_md(str(e))}")
+        return
+    paths = [str(p) for p in available_checkpoints()]
+    left, right = st.columns(2)
+    runs = [side(left, "Left", "cmp_a", "cmp_temp_a", None, paths),
+            side(right, "Right", "cmp_b", "cmp_temp_b", "cmp_seed_b", paths)]
+    traces, ckpts = [], []
+    for (path, prompt, sampling), col in zip(runs, (left, right)):
+        try:
+            ck = checkpoint_at(Path(path))
+            t = get_trace(ck.content_hash, prompt, sampling, ck)
+        except (CheckpointError, PromptError) as e:
+            col.error(escape_md(str(e)))
+            return
+        col.markdown(f"{escape_md(' '.join(t.prompt_words))} → **{escape_md(t.completion)}**")
+        traces.append(t)
+        ckpts.append(ck)
+    fmap = get_map(ckpts[0].content_hash, "context:final", "pca", 2, ckpts[0])
+    colours = figures.context_colours(base.context_matrix()[0])
+    fig = figures.trajectory_map(frames.reference_frame(fmap), frames.trajectory_frame(traces[0], fmap, -1), colours,
+                                 "Both runs on the left model's final-layer map", fmap.axis_label)
+    fig.data[-1].name, fig.data[-1].line.color, fig.data[-1].marker.color = "left", SIDE_COLOURS[0], SIDE_COLOURS[0]
+    fig.frames, fig.layout.updatemenus = (), ()
+    other = aligned_path(ckpts, traces[1], fmap)
+    if other is None:
+        st.warning("The two models differ in width or in their world, so their states cannot share one map.")
+    else:
+        fig.add_trace(go.Scatter(x=other.x, y=other.y, mode="lines+markers+text", name="right", text=other.label,
+                                 textposition="bottom center", line=dict(color=SIDE_COLOURS[1], width=2, dash="dash"),
+                                 marker=dict(color=SIDE_COLOURS[1], size=10)))
+    st.plotly_chart(fig, key="compare_map")
+    table = pd.DataFrame({"step": range(1, max(t.n_steps for t in traces) + 1)})
+    for name, t in zip(("left", "right"), traces):
+        table[name] = pd.Series([f"{w} ({t.dominant_context(s)})" for s, w in enumerate(t.generated_words)])
+    st.dataframe(table.fillna(""), hide_index=True)
+    urlstate.publish(list(DEFAULTS))
+
+
+def aligned_path(ckpts, trace, fmap) -> pd.DataFrame | None:
+    """The right run's path on the left model's map; another model's space is first rotated onto the left's."""
+    path = frames.trajectory_frame(trace, fmap, -1) if ckpts[1] is ckpts[0] else None
+    if path is not None:
+        return path
+    if ckpts[1].model.config.n_embd != ckpts[0].model.config.n_embd:
+        return None
+    from llmcore.alignment import procrustes_map
+    from llmcore.maps import MapBook
+
+    a, b = MapBook(ckpts[0]).states, MapBook(ckpts[1]).states
+    if len(a.words) != len(b.words) or not np.array_equal(a.words, b.words):
+        return None  # other worlds: no shared reference sentences to align the spaces on
+    rot = procrustes_map(b.layer("final"), a.layer("final"))
+    states, words = frames.path_states(trace, -1)
+    xy = fmap.place(rot(states))
+    return pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "label": words, "word": words,
+                         "z": np.zeros(len(words))})

@@ -1,0 +1,116 @@
+"""Embeddings page: the word map, search, nearest neighbours in the original space, custom semantic axes."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import streamlit as st
+
+from dashboard import figures, frames, urlstate
+from dashboard.state import current_checkpoint, get_map, get_map_book
+from dashboard.text import escape_md
+from llmcore.checkpoint import CheckpointError
+from llmcore.maps import nearest_neighbours
+
+METHODS = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE", "axes": "custom axes"}
+DEFAULTS = {"emb_method": "pca", "emb_dims": 2, "emb_colour": "context", "emb_search": "", "emb_word": "cat",
+            "emb_metric": "cosine", "emb_k": 8, "emb_isolate": False}
+
+
+def axes_controls(ref) -> dict:
+    """Two (from, to) label pairs for the semantic axes; defaults to animals→food against home→nature."""
+    kind = st.radio("Axes between centroids of", ["context", "subgroup"], horizontal=True, key="emb_axes_kind",
+                    format_func=lambda k: "sub-contexts" if k == "context" else "subgroups")
+    groups = sorted(set(ref.labels[kind]))
+    defaults = (["animals", "food", "locations", "actions"] if kind == "context"
+                else ["pets", "meat", "home", "nature"])
+    pick = [g if g in groups else groups[0] for g in defaults]
+    c = st.columns(4)
+    names = ["x from", "x to", "y from", "y to"]
+    chosen = [c[i].selectbox(names[i], groups, index=groups.index(pick[i]), key=f"emb_ax{i}") for i in range(4)]
+    return {"axes": [chosen[:2], chosen[2:]], "label": kind}
+
+
+def matches(words: np.ndarray, pattern: str) -> list[str]:
+    """Words equal to the search text, or matching it as a regular expression."""
+    if not pattern:
+        return []
+    if len(pattern) > 100:
+        raise ValueError("the search is longer than 100 characters")
+    try:
+        rx = re.compile(pattern, re.IGNORECASE)
+    except re.error as e:
+        raise ValueError(f"'{pattern}' is not a valid regular expression ({e})") from None
+    return [w for w in words if rx.fullmatch(w) or w == pattern.lower()]
+
+
+def render() -> None:
+    st.title("Embeddings")
+    st.caption("Every word of the vocabulary as a point: words the model uses alike sit together. Neighbours are "
+               "computed in the original 128-dimensional space, not on the map.")
+    urlstate.restore(DEFAULTS)
+    try:
+        ckpt = current_checkpoint()
+    except CheckpointError as e:
+        st.error(f"The model could not be loaded: {escape_md(str(e))}")
+        return
+    book = get_map_book(ckpt.content_hash, ckpt)
+    ref = book.reference("words")
+    c1, c2, c3 = st.columns([2, 1, 2])
+    method = c1.selectbox("Map", list(METHODS), format_func=METHODS.get, key="emb_method")
+    dims = c2.radio("View", [2, 3], format_func=lambda d: f"{d}D", key="emb_dims", horizontal=True,
+                    disabled=method == "axes")
+    colour_by = c3.radio("Colour by", ["context", "subgroup"], key="emb_colour", horizontal=True,
+                         format_func=lambda k: "sub-context" if k == "context" else "subgroup")
+    params = axes_controls(ref) if method == "axes" else None
+    dims = 2 if method == "axes" else dims
+    try:
+        fmap = get_map(ckpt.content_hash, "words", method, dims, ckpt, json.dumps(params) if params else "")
+    except ValueError as e:
+        st.error(escape_md(str(e)))
+        return
+    words = ref.labels["word"]
+    s1, s2, s3, s4 = st.columns([2, 2, 1, 1])
+    search = s1.text_input("Search (a word or a regular expression)", key="emb_search", max_chars=100)
+    word_list = sorted(words)
+    if st.session_state.get("emb_word") not in word_list:
+        st.session_state.emb_word = "cat" if "cat" in word_list else word_list[0]
+    focus = s2.selectbox("Nearest neighbours of", word_list, key="emb_word")
+    metric = s3.radio("Distance", ["cosine", "euclidean"], key="emb_metric")
+    k = s4.number_input("How many", 1, 50, key="emb_k")
+    try:
+        found = matches(words, search)
+    except ValueError as e:
+        st.warning(escape_md(str(e)))
+        found = []
+    if search and not found:
+        st.warning(f"No word matches '{escape_md(search)}'.")
+    idx, dist = nearest_neighbours(ref, int(np.flatnonzero(words == focus)[0]), int(k), metric)
+    neighbours = [str(words[i]) for i in idx]
+    selection = set(found) | set(neighbours) | {focus}
+    isolate = st.toggle("Show only the selection (search matches, the word and its neighbours)", key="emb_isolate")
+    df = frames.reference_frame(fmap)
+    shown = df[df.word.isin(selection)] if isolate else df
+    q = fmap.quality
+    faith = (f"explained variance {q.explained_variance:.0%} · " if q.explained_variance is not None else "") + \
+        f"trustworthiness {q.trustworthiness:.2f} · 10-NN kept {q.knn_preservation:.0%}"
+    colours = figures.context_colours(ckpt.context_matrix()[0])
+    left, right = st.columns([3, 1])
+    fig = figures.word_map(shown, colour_by, f"{METHODS[method]} map of {len(df)} words — {faith}",
+                           fmap.axis_label, sorted(selection), colours)
+    left.plotly_chart(fig, key="wordmap")
+    with right:
+        st.metric("Trustworthiness", f"{q.trustworthiness:.2f}", help="1 = every neighbour on the map is a "
+                  "neighbour in the original space (scikit-learn's trustworthiness, 10 neighbours)")
+        st.metric("Neighbours kept", f"{q.knn_preservation:.0%}", help="share of each word's 10 nearest words "
+                  "that stay among its 10 nearest on the map")
+        if q.explained_variance is not None:
+            st.metric("Variance shown", f"{q.explained_variance:.0%}")
+        st.markdown(f"**Nearest to '{escape_md(focus)}'** ({metric})")
+        st.dataframe({"word": neighbours, "distance": np.round(dist, 3),
+                      "sub-context": [ckpt.world.label(w)[0] for w in neighbours]}, hide_index=True)
+    st.download_button("Coordinates (CSV)", lambda: df.to_csv(index=False), "word_map.csv", "text/csv",
+                       on_click="ignore")
+    urlstate.publish(list(DEFAULTS))

@@ -1,0 +1,71 @@
+"""Model card: architecture, training data, held-out compositions with proof, measured generalisation."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.state import current_checkpoint
+from dashboard.text import escape_md
+from llmcore.checkpoint import CheckpointError
+from llmcore.world import generate_corpus
+
+
+@st.cache_data(max_entries=4, show_spinner="Regenerating the training corpus to check it…")
+def corpus_check(content_hash: str, _ckpt) -> dict:
+    """Recreate the exact training corpus and count sentences in which each held-out pair occurs (should be 0)."""
+    sentences = generate_corpus(_ckpt.world, int(_ckpt.train_config.get("corpus_seed", 0)))
+    sets = [set(s.split()) for s in sentences]
+    counts = {f"{a} + {f}": sum(1 for s in sets if a in s and f in s) for a, f in _ckpt.held_out}
+    with_animal = {a: sum(1 for s in sets if a in s) for a, _ in _ckpt.held_out}
+    return {"sentences": len(sentences), "tokens": sum(len(s.split()) for s in sentences), "counts": counts,
+            "with_animal": with_animal}
+
+
+def render() -> None:
+    st.title("Model card")
+    try:
+        ckpt = current_checkpoint()
+    except CheckpointError as e:
+        st.error(f"The model could not be loaded: {escape_md(str(e))}")
+        return
+    c, m, w = ckpt.model.config, ckpt.metrics, ckpt.world
+    st.subheader("Architecture")
+    cols = st.columns(5)
+    cols[0].metric("Layers", c.n_layer)
+    cols[1].metric("Width", c.n_embd)
+    cols[2].metric("Heads", c.n_head)
+    cols[3].metric("Context", f"{c.block_size} words")
+    cols[4].metric("Parameters", f"{ckpt.model.num_params():,}")
+    st.caption(f"Decoder-only transformer (nanoGPT style), tied input/output embeddings, vocabulary of "
+               f"{len(ckpt.tokenizer)} words. Checkpoint {escape_md(ckpt.name)}, content hash {ckpt.content_hash}.")
+    st.subheader("Training data")
+    check = corpus_check(ckpt.content_hash, ckpt)
+    cols = st.columns(4)
+    cols[0].metric("Sentences", f"{check['sentences']:,}")
+    cols[1].metric("Tokens", f"{check['tokens']:,}")
+    cols[2].metric("Training steps", f"{m.get('steps_done', 0):,}")
+    cols[3].metric("Training time", f"{m.get('train_seconds', 0):.0f} s")
+    st.dataframe(pd.DataFrame([{"sub-context": ctx, "subgroups": ", ".join(groups),
+                                "words": sum(len(v) for v in groups.values())} for ctx, groups in w.taxonomy.items()]),
+                 hide_index=True)
+    st.subheader("Held-out compositions")
+    st.markdown("These (animal, food) pairs never appear together in any training sentence. The table is computed "
+                "now, by regenerating the exact training corpus from the world and its seed.")
+    st.dataframe(pd.DataFrame([{"pair": k, "training sentences with both": v,
+                                "sentences with the animal": check["with_animal"][k.split(" + ")[0]]}
+                               for k, v in check["counts"].items()]), hide_index=True)
+    if all(v == 0 for v in check["counts"].values()):
+        st.success(f"Proof: none of the {len(ckpt.held_out)} held-out pairs occurs in any of the "
+                   f"{check['sentences']:,} training sentences.")
+    else:
+        st.error("Some held-out pairs occur in the training corpus: this checkpoint's claims do not hold.")
+    st.subheader("Measured generalisation")
+    rows = [("Held-out prompts 'a <animal> <verb> <food> in the': probability on the animal's habitats",
+             m.get("habitat_mass"), "≥ 0.85"),
+            ("… share whose most likely place is a habitat of the animal", m.get("habitat_top1"), "≥ 0.95"),
+            ("After 'a <animal> eats': share of food probability on its diet", m.get("diet_share"), "≥ 0.90"),
+            ("Content words whose 5 nearest neighbours share their sub-context", m.get("neighbour_purity"), "≥ 0.90"),
+            ("Validation loss", m.get("val_loss"), ""), ("Loss on held-out sentences", m.get("heldout_loss"), "")]
+    st.dataframe(pd.DataFrame([{"measure": a, "value": None if v is None else round(float(v), 4), "bar": b}
+                               for a, v, b in rows]), hide_index=True)

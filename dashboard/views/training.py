@@ -1,0 +1,140 @@
+"""Training page: loss and generalisation curves, the aligned embedding replay, and training a new model from an
+edited world, with progress and a cancel button."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from dashboard import figures, jobs
+from dashboard.state import current_checkpoint
+from dashboard.text import escape_md
+from llmcore.alignment import snapshot_coords
+from llmcore.checkpoint import CheckpointError
+from llmcore.tokenizer import UNK
+from llmcore.world import DEFAULT_WORLD, WorldError
+
+JOBS: dict[str, jobs.TrainingJob] = {}  # server-wide: a run goes on while pages change
+
+
+def curves(log: list[dict]) -> go.Figure:
+    df = pd.DataFrame(log)
+    fig = go.Figure()
+    for col, name, axis in [("val_loss", "validation loss", "y"), ("heldout_loss", "loss on held-out sentences", "y"),
+                            ("habitat_mass", "held-out: probability on habitats", "y2"),
+                            ("diet_share", "diet share after 'eats'", "y2"),
+                            ("neighbour_purity", "embedding neighbours in sub-context", "y2")]:
+        if col in df:
+            fig.add_trace(go.Scatter(x=df.step, y=df[col], name=name, yaxis=axis, mode="lines+markers",
+                                     line=dict(dash="dot" if axis == "y2" else "solid")))
+    fig.update_layout(title="Loss (left) and generalisation measures (right) during training",
+                      xaxis_title="training step", yaxis=dict(title="loss (nats per word)"),
+                      yaxis2=dict(title="share", overlaying="y", side="right", range=[0, 1.02]), height=440,
+                      legend=dict(orientation="h", y=-0.25), margin=dict(l=10, r=10, t=50, b=10))
+    return fig
+
+
+@st.cache_data(max_entries=6, show_spinner="Aligning the snapshots…")
+def replay_coords(content_hash: str, aligned: bool, _ckpt):
+    return snapshot_coords(_ckpt.snapshots(), 2, aligned=aligned)
+
+
+def replay_figure(coords, words: list[str], contexts: list[str], steps: list[int], colours: dict) -> go.Figure:
+    """Embedding replay: one frame per snapshot, a slider and play/pause."""
+    keep = [i for i, w in enumerate(words) if w != UNK]
+
+    def traces(t: int) -> list[go.Scatter]:
+        out = []
+        for ctx in colours:
+            idx = [i for i in keep if contexts[i] == ctx]
+            out.append(go.Scatter(x=coords[t, idx, 0], y=coords[t, idx, 1], mode="markers+text", name=ctx,
+                                  text=[words[i] for i in idx], textposition="top center", textfont=dict(size=9),
+                                  marker=dict(color=colours[ctx], size=7)))
+        return out
+
+    fig = go.Figure(data=traces(len(steps) - 1), frames=[go.Frame(data=traces(t), name=str(s))
+                                                          for t, s in enumerate(steps)])
+    lo, hi = coords[:, keep].min((0, 1)), coords[:, keep].max((0, 1))
+    fig.update_layout(
+        title="Embeddings during training (Procrustes-aligned, so words move and the axes stay)",
+        xaxis=dict(title="PC 1", range=[lo[0] * 1.05, hi[0] * 1.05]),
+        yaxis=dict(title="PC 2", range=[lo[1] * 1.05, hi[1] * 1.05]), height=620, margin=dict(l=10, r=10, t=50, b=10),
+        updatemenus=[dict(type="buttons", direction="left", x=0, y=-0.08, xanchor="left", showactive=False, buttons=[
+            dict(label="▶ play", method="animate", args=[None, dict(frame=dict(duration=400, redraw=False),
+                                                                    fromcurrent=True)]),
+            dict(label="❚❚ pause", method="animate", args=[[None], dict(mode="immediate")])])],
+        sliders=[dict(active=len(steps) - 1, currentvalue=dict(prefix="training step "), pad=dict(t=40),
+                      steps=[dict(label=str(s), method="animate", args=[[str(s)], dict(mode="immediate",
+                              frame=dict(duration=0, redraw=False))]) for s in steps])])
+    return fig
+
+
+def train_form() -> None:
+    st.subheader("Train a new model")
+    st.caption("Edit the world (sub-contexts, animals, traits), name the model and train it here. It appears in "
+               "the sidebar's model picker for every page when done. A run of 300 steps takes about a minute.")
+    if "world_text" not in st.session_state:
+        st.session_state.world_text = DEFAULT_WORLD.read_text()
+    with st.form("train"):
+        text = st.text_area("World file (TOML)", key="world_text", height=300)
+        c1, c2 = st.columns(2)
+        name = c1.text_input("Model name", value="my-world", max_chars=40)
+        steps = c2.number_input("Training steps", 20, 20_000, 300, step=20)
+        go_ = st.form_submit_button("Start training", type="primary")
+    if go_:
+        if name in JOBS and not JOBS[name].finished:
+            st.warning(f"'{escape_md(name)}' is already training.")
+            return
+        try:
+            JOBS[name] = jobs.start_training(name, text, int(steps))
+            st.session_state.train_job = name
+        except (WorldError, ValueError) as e:
+            st.error(escape_md(str(e)))
+
+
+@st.fragment(run_every=1.0)
+def job_progress() -> None:
+    name = st.session_state.get("train_job")
+    job = JOBS.get(name) if name else None
+    if job is None:
+        return
+    st.progress(min(job.step / job.total, 1.0), text=f"'{job.name}': step {job.step:,} of {job.total:,} · "
+                f"loss {job.loss:.3f} · {job.state}")
+    if job.evals:
+        r = job.evals[-1]
+        st.caption(f"last evaluation at step {r['step']}: validation loss {r['val_loss']:.3f}, held-out habitat "
+                   f"probability {r['habitat_mass']:.2f}, diet share {r['diet_share']:.2f}")
+    if not job.finished:
+        if st.button("Cancel training", key="cancel"):
+            job.cancel()
+    elif job.state == "done":
+        st.success(f"'{escape_md(job.name)}' is trained: pick it in the sidebar's model picker.")
+    elif job.state == "cancelled":
+        st.warning(f"'{escape_md(job.name)}' was cancelled at step {job.step}; its last checkpoint is kept and "
+                   "training it again with the same settings resumes from there.")
+    else:
+        st.error(f"Training '{escape_md(job.name)}' failed: {escape_md(job.message)}")
+
+
+def render() -> None:
+    st.title("Training")
+    try:
+        ckpt = current_checkpoint()
+    except CheckpointError as e:
+        st.error(f"The model could not be loaded: {escape_md(str(e))}")
+        ckpt = None
+    if ckpt is not None:
+        log = ckpt.train_log()
+        if log:
+            st.plotly_chart(curves(log), key="curves")
+        if len(ckpt.snapshot_steps) >= 2:
+            aligned = st.toggle("Align the snapshots (Procrustes)", value=True, key="replay_aligned",
+                                help="Off: a separate PCA per snapshot, whose axes flip and spin between frames")
+            coords = replay_coords(ckpt.content_hash, aligned, ckpt)
+            words = ckpt.tokenizer.vocab
+            contexts = [ckpt.world.label(w)[0] for w in words]
+            colours = figures.context_colours(ckpt.context_matrix()[0])
+            st.plotly_chart(replay_figure(coords, words, contexts, ckpt.snapshot_steps, colours), key="replay")
+    train_form()
+    job_progress()

@@ -1,0 +1,66 @@
+"""Decision and loss landscapes."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.nn.utils import parameters_to_vector
+
+from llmcore.landscape import (
+    batch_loss,
+    decision_landscape,
+    decode_states,
+    eval_batch,
+    loss_on_plane,
+    random_loss_landscape,
+    slice_agreement,
+)
+from llmcore.maps import MapBook
+from llmcore.projection import PCAProjector
+
+
+def test_inverse_decode_agrees_with_decoding_the_states(ckpt):
+    ref = MapBook(ckpt).reference("context:block 3")
+    X = ref.X[:500]
+    full = PCAProjector(X.shape[1]).fit(ref.X)  # all components: the inverse is exact
+    np.testing.assert_allclose(decode_states(ckpt, "block 3", full.inverse_transform(full.transform(X))),
+                               decode_states(ckpt, "block 3", X), atol=1e-3)
+
+
+def test_decision_landscape_on_a_2d_map(ckpt):
+    m = MapBook(ckpt).get("context:final", "pca", 2)
+    extent = np.stack([m.coords.min(0), m.coords.max(0)])
+    d = decision_landscape(ckpt, "final", m.projector, extent, grid=30)
+    assert d.context_probs.shape == (30, 30, len(d.context_names))
+    np.testing.assert_allclose(d.context_probs.sum(-1), 1, atol=1e-4)
+    assert d.explained_variance == m.quality.explained_variance and 0 < d.explained_variance < 1
+    assert (d.entropy >= 0).all() and len(set(d.context_probs.argmax(-1).ravel())) >= 2
+    # at the reference points the plane predicts the same sub-context as the states themselves, mostly
+    assert slice_agreement(ckpt, "final", m.projector, m.reference.X) >= 0.85
+
+
+def test_shipped_loss_landscapes(ckpt):
+    ls = ckpt.loss_landscapes()
+    assert set(ls) == {"random", "pca"}
+    batch = eval_batch(ckpt.world, ckpt.tokenizer, ckpt.model.config.block_size)
+    evaluated = batch_loss(ckpt.model, batch)
+    for land in ls.values():
+        assert land.loss.shape[0] >= 21 and land.loss.shape[1] >= 21
+        assert abs(land.centre_loss - evaluated) < 1e-4
+    r = ls["random"]
+    assert abs(r.loss[10, 10] - evaluated) < 1e-4 and r.loss.min() >= evaluated - 0.05
+    p = ls["pca"]
+    np.testing.assert_allclose(p.path[-1], 0, atol=1e-3)  # the last snapshot is the trained model
+    assert abs(p.path_loss[-1] - evaluated) < 1e-3 and p.path_loss[0] > p.path_loss[-1]
+    assert len(p.path) == len(ckpt.snapshot_steps) and 0 < p.explained.sum() <= 1
+
+
+def test_loss_on_plane_restores_the_weights(tiny_ckpt):
+    model = tiny_ckpt.model
+    before = parameters_to_vector(model.parameters()).clone()
+    batch = eval_batch(tiny_ckpt.world, tiny_ckpt.tokenizer, model.config.block_size, n=8)
+    land = random_loss_landscape(model, batch, n=3)
+    assert torch.equal(parameters_to_vector(model.parameters()), before)
+    assert abs(land.loss[1, 1] - land.centre_loss) < 1e-5
+    d = torch.zeros_like(before)
+    assert np.allclose(loss_on_plane(model, batch, d, d, np.zeros(2), np.zeros(1)), land.centre_loss, atol=1e-5)

@@ -1,0 +1,86 @@
+"""Maps: shipped and cached, faithful, deterministic placement, and caches that are never trusted blindly."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import numpy as np
+import pytest
+
+from llmcore.checkpoint import load_checkpoint
+from llmcore.maps import MAPS_DIR, MapBook, get_map, nearest_neighbours
+
+REFERENCES = ["words", "context:embed", "context:block 1", "context:block 2", "context:block 3",
+              "context:block 4", "context:final"]
+# Trustworthiness floors, per kind of map (measured values are in the README).
+FLOOR = {("words", "pca"): 0.75, "default": 0.85}
+
+
+@pytest.fixture(scope="module")
+def book(ckpt):
+    return MapBook(ckpt)
+
+
+def test_reference_sets(book, ckpt):
+    words = book.reference("words")
+    assert len(words.X) == len(ckpt.tokenizer) - 1 and {"context", "subgroup"} <= set(words.labels)
+    ctx = book.reference("context:final")
+    assert len(ctx.X) >= 5000 and {"context", "next_context", "next_word"} <= set(ctx.labels)
+    with pytest.raises(ValueError, match="unknown reference set"):
+        book.reference("context:block 9")
+
+
+@pytest.mark.parametrize("name", REFERENCES)
+@pytest.mark.parametrize("method", ["pca", "umap", "tsne"])
+@pytest.mark.parametrize("dims", [2, 3])
+def test_shipped_maps_load_without_fitting_and_are_faithful(book, name, method, dims):
+    t0 = time.perf_counter()
+    m = book.get(name, method, dims, progress=lambda msg: pytest.fail(f"a shipped map was refitted: {msg}"))
+    assert m.from_cache and time.perf_counter() - t0 < 5
+    assert m.coords.dtype == np.float32 and m.coords.shape == (len(book.reference(name).X), dims)
+    floor = FLOOR.get(("words" if name == "words" else "context", method), FLOOR["default"])
+    assert m.quality.trustworthiness >= floor, (name, method, dims, m.quality)
+    if method == "pca":
+        assert 0 < m.quality.explained_variance < 1
+
+
+@pytest.mark.parametrize("method", ["pca", "umap", "tsne"])
+def test_placement_is_deterministic(book, method):
+    m = book.get("context:block 2", method, 2)
+    X = book.reference("context:block 2").X
+    new = X[:20] + 0.01
+    alone = np.concatenate([m.place(new[i]) for i in range(20)])
+    np.testing.assert_array_equal(alone, m.place(new))
+    np.testing.assert_array_equal(m.place(np.concatenate([new, X[500:900]]))[:20], m.place(new))
+
+
+def test_cache_is_checked_and_recomputed(tmp_path, tiny_ckpt_dir):
+    folder = tmp_path / "ck"
+    shutil.copytree(tiny_ckpt_dir, folder)
+    ck = load_checkpoint(folder)
+    ref = MapBook(ck).reference("context:final")
+    first = get_map(ck, ref, "pca", 2)
+    assert not first.from_cache and (folder / MAPS_DIR / f"{first.key}.safetensors").is_file()
+    assert get_map(ck, ref, "pca", 2).from_cache
+    path = folder / MAPS_DIR / f"{first.key}.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-8:] = b"\x00" * 8  # corrupt the coordinates
+    path.write_bytes(bytes(data))
+    again = get_map(ck, ref, "pca", 2)
+    assert not again.from_cache
+    np.testing.assert_allclose(again.coords, first.coords, atol=1e-5)
+    ck.content_hash = "another-model"  # a map cached for other weights is never used
+    assert not get_map(ck, ref, "pca", 2).from_cache
+
+
+def test_nearest_neighbours_in_the_original_space(book):
+    ref = book.reference("words")
+    words = list(ref.labels["word"])
+    idx, dist = nearest_neighbours(ref, words.index("cat"), 5, "cosine")
+    assert words.index("cat") not in idx and np.all(np.diff(dist) >= 0)
+    assert sum(ref.labels["context"][i] == "animals" for i in idx) >= 4
+    e_idx, _ = nearest_neighbours(ref, words.index("cat"), 5, "euclidean")
+    assert len(e_idx) == 5
+    with pytest.raises(ValueError, match="metric"):
+        nearest_neighbours(ref, 0, 5, "manhattan")

@@ -1,0 +1,79 @@
+"""The other dashboard pages, driven by AppTest: widgets in, the right elements and data out."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+
+def _page_script(module: str) -> None:
+    import importlib
+
+    import streamlit as st
+
+    st.set_page_config(layout="wide")
+    importlib.import_module(f"dashboard.views.{module}").render()
+
+
+def open_page(module: str, **params) -> AppTest:
+    """One page rendered alone (its thin render function), as the app's router would."""
+    at = AppTest.from_function(_page_script, args=(module,), default_timeout=180)
+    at.query_params.update(params)
+    return at.run()
+
+
+@pytest.fixture
+def embeddings():
+    return open_page("embeddings")
+
+
+def test_embeddings_page(embeddings):
+    at = embeddings
+    assert not at.exception and not at.error
+    assert [c.key for c in at.get("plotly_chart")] == ["wordmap"]
+    table = at.dataframe[0].value
+    assert len(table) == 8 and (table["sub-context"] == "animals").sum() >= 6
+    at.text_input(key="emb_search").set_value("c.*t").run()
+    at.toggle(key="emb_isolate").set_value(True).run()
+    assert not at.error and len(at.get("plotly_chart")) == 1
+    at.text_input(key="emb_search").set_value("[unclosed").run()
+    assert any("not a valid regular expression" in w.value for w in at.warning)
+    at.selectbox(key="emb_method").set_value("axes").run()
+    assert not at.error and len(at.get("plotly_chart")) == 1
+
+
+def test_landscape_page():
+    at = open_page("landscape")
+    assert not at.exception and not at.error
+    assert [c.key for c in at.get("plotly_chart")] == ["terrain", "decision", "loss_random", "loss_pca"]
+    at.text_input(key="land_prompt").set_value("").run()
+    assert "empty" in at.error[0].value
+
+
+def test_model_card_proves_the_held_out_pairs():
+    at = open_page("model_card")
+    assert not at.exception and not at.error
+    assert any("Proof: none of the" in s.value for s in at.success)
+    held = at.dataframe[1].value
+    assert (held["training sentences with both"] == 0).all() and "dog + pizza" in list(held.pair)
+
+
+def test_training_page_shows_curves_and_replay():
+    at = open_page("training")
+    assert not at.exception and not at.error
+    assert [c.key for c in at.get("plotly_chart")] == ["curves", "replay"]
+
+
+def test_training_form_rejects_a_broken_world():
+    at = open_page("training")
+    at.text_area(key="world_text").set_value("[taxonomy\n")
+    at.button[0].click().run()  # the form's submit button
+    assert any("cannot be parsed" in e.value for e in at.error)
+
+
+def test_compare_page():
+    at = open_page("compare")
+    assert not at.exception and not at.error
+    assert [c.key for c in at.get("plotly_chart")] == ["compare_map"]
+    at.slider(key="cmp_temp_b").set_value(1.5).run()
+    assert not at.error and len(at.dataframe[0].value) >= 2
