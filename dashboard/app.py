@@ -13,9 +13,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a so
 from dashboard.state import available_checkpoints, default_checkpoint_path  # noqa: E402
 from dashboard.views import compare, embeddings, landscape, model_card, training, trajectory  # noqa: E402
 
-PAGES = [(trajectory.render, "Trajectory", "trajectory", "🧭"), (embeddings.render, "Embeddings", "embeddings", "🔤"),
-         (landscape.render, "Landscape", "landscape", "⛰️"), (training.render, "Training", "training", "📈"),
-         (compare.render, "Compare", "compare", "⚖️"), (model_card.render, "Model card", "model-card", "📇")]
+PAGES = [(trajectory.render, "Trajectory", "trajectory", ":material/route:"),
+         (embeddings.render, "Embeddings", "embeddings", ":material/scatter_plot:"),
+         (landscape.render, "Landscape", "landscape", ":material/landscape:"),
+         (training.render, "Training", "training", ":material/monitoring:"),
+         (compare.render, "Compare", "compare", ":material/compare:"),
+         (model_card.render, "Model card", "model-card", ":material/badge:")]
 
 
 def model_picker() -> None:

@@ -271,8 +271,8 @@ def loss_figure(land) -> go.Figure:
                                  line=dict(color="#fff", width=2), name="training path",
                                  text=[f"step {s}: loss {v:.3f}" for s, v in zip(land.path_steps, land.path_loss)],
                                  hovertemplate="%{text}<extra></extra>"))
-    kind = ("two filter-normalised random directions" if land.kind == "random" else
-            f"the first two principal directions of the training path ({land.explained.sum():.0%} of its variance)")
-    fig.update_layout(title=f"Loss around the trained weights along {kind}", xaxis_title="α (direction 1)",
+    title = ("Loss along 2 filter-normalised random directions" if land.kind == "random" else
+             f"Loss on the training path's plane (PCA, {land.explained.sum():.0%} of its variance)")
+    fig.update_layout(title=title, xaxis_title="α (direction 1)",
                       yaxis_title="β (direction 2)", height=520, margin=dict(l=10, r=10, t=50, b=10))
     return fig

@@ -19,19 +19,21 @@ JOBS: dict[str, jobs.TrainingJob] = {}  # server-wide: a run goes on while pages
 
 
 def curves(log: list[dict]) -> go.Figure:
+    """Loss (left) and the generalisation measures (right) at each evaluation during training."""
+    from plotly.subplots import make_subplots
+
     df = pd.DataFrame(log)
-    fig = go.Figure()
-    for col, name, axis in [("val_loss", "validation loss", "y"), ("heldout_loss", "loss on held-out sentences", "y"),
-                            ("habitat_mass", "held-out: probability on habitats", "y2"),
-                            ("diet_share", "diet share after 'eats'", "y2"),
-                            ("neighbour_purity", "embedding neighbours in sub-context", "y2")]:
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Generalisation measures"))
+    series = [("val_loss", "validation loss", 1), ("heldout_loss", "loss on held-out sentences", 1),
+              ("habitat_mass", "held-out prompts: probability on habitats", 2),
+              ("diet_share", "diet share after 'eats'", 2), ("neighbour_purity", "embedding neighbours in sub-context", 2)]
+    for col, name, panel in series:
         if col in df:
-            fig.add_trace(go.Scatter(x=df.step, y=df[col], name=name, yaxis=axis, mode="lines+markers",
-                                     line=dict(dash="dot" if axis == "y2" else "solid")))
-    fig.update_layout(title="Loss (left) and generalisation measures (right) during training",
-                      xaxis_title="training step", yaxis=dict(title="loss (nats per word)"),
-                      yaxis2=dict(title="share", overlaying="y", side="right", range=[0, 1.02]), height=440,
-                      legend=dict(orientation="h", y=-0.25), margin=dict(l=10, r=10, t=50, b=10))
+            fig.add_trace(go.Scatter(x=df.step, y=df[col], name=name, mode="lines+markers"), row=1, col=panel)
+    fig.update_xaxes(title_text="training step")
+    fig.update_yaxes(title_text="loss (nats per word)", row=1, col=1)
+    fig.update_yaxes(title_text="share", range=[0, 1.02], row=1, col=2)
+    fig.update_layout(height=440, legend=dict(orientation="h", y=-0.3), margin=dict(l=10, r=10, t=50, b=10))
     return fig
 
 
