@@ -26,7 +26,8 @@ def curves(log: list[dict]) -> go.Figure:
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Generalisation measures"))
     series = [("val_loss", "validation loss", 1), ("heldout_loss", "loss on held-out sentences", 1),
               ("habitat_mass", "held-out prompts: probability on habitats", 2),
-              ("diet_share", "diet share after 'eats'", 2), ("neighbour_purity", "embedding neighbours in sub-context", 2)]
+              ("diet_share", "diet share after 'eats'", 2),
+              ("neighbour_purity", "embedding neighbours in sub-context", 2)]
     for col, name, panel in series:
         if col in df:
             fig.add_trace(go.Scatter(x=df.step, y=df[col], name=name, mode="lines+markers"), row=1, col=panel)
