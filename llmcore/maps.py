@@ -160,7 +160,7 @@ def _save(path: Path, m: FittedMap, ckpt: Checkpoint) -> None:
     meta = {"key": m.key, "checkpoint": ckpt.content_hash, "reference": m.reference.name,
             "digest": m.reference.digest, "method": m.method, "n_components": str(m.n_components),
             "params": json.dumps(m.params, sort_keys=True), "quality": json.dumps(m.quality.to_dict()),
-            "coords_sha": hashlib.sha256(tensors["coords"].tobytes()).hexdigest()}
+            "sha": _tensors_sha(tensors)}
     atomic_write(path, np_save(tensors, metadata=meta))
 
 
@@ -180,11 +180,20 @@ def _load(path: Path, key: str, ckpt: Checkpoint, ref: ReferenceSet, method: str
                 "method": method}
     if (coords is None or any(meta.get(k) != v for k, v in expected.items())
             or coords.shape != (len(ref.X), n_components)
-            or hashlib.sha256(coords.astype(np.float32).tobytes()).hexdigest() != meta.get("coords_sha")):
+            or _tensors_sha(tensors) != meta.get("sha")):
         return None
     proj = _restore_projector(method, n_components, params, tensors, ref.X, coords)
     q = json.loads(meta["quality"])
     return FittedMap(ref, method, n_components, params, coords, proj, MapQuality(**q), key, from_cache=True)
+
+
+def _tensors_sha(tensors: dict[str, np.ndarray]) -> str:
+    """One hash over every array of a cached map, so damage anywhere in the file is noticed."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(tensors[name]).tobytes())
+    return h.hexdigest()
 
 
 def _metadata(raw: bytes) -> dict[str, str]:

@@ -66,7 +66,7 @@ class PCAProjector(_Projector):
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         self._check_fitted()
-        return ((_check_matrix(X, self.n_features_in_) - self.mean_) @ self.components_.T).astype(np.float32)
+        return _rowwise_project(_check_matrix(X, self.n_features_in_) - self.mean_, self.components_)
 
     def inverse_transform(self, Y: np.ndarray) -> np.ndarray:
         """Points of the plane back in the original space (the closest point of the fitted subspace)."""
@@ -101,7 +101,13 @@ class SemanticAxesProjector(_Projector):
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         self._check_fitted()
-        return ((_check_matrix(X, self.n_features_in_) - self.mean_) @ self.components_.T).astype(np.float32)
+        return _rowwise_project(_check_matrix(X, self.n_features_in_) - self.mean_, self.components_)
+
+
+def _rowwise_project(Xc: np.ndarray, components: np.ndarray) -> np.ndarray:
+    """(n, d) projections computed row by row without BLAS, so a point's coordinates never depend on the batch
+    it arrives in (BLAS kernels sum in a batch-dependent order and differ in the last bits)."""
+    return np.einsum("nc,dc->nd", Xc, components, optimize=False).astype(np.float32)
 
 
 class NeighbourPlacement(_Projector):
@@ -111,22 +117,24 @@ class NeighbourPlacement(_Projector):
 
     def set_reference(self, X: np.ndarray, embedding: np.ndarray) -> NeighbourPlacement:
         """Use a map computed elsewhere (e.g. loaded from the cache) for placement."""
-        from sklearn.neighbors import NearestNeighbors
-
         self.X_ref_ = _check_matrix(X)
         self.embedding_ = np.asarray(embedding, np.float32)
         self.n_features_in_ = self.X_ref_.shape[1]
-        self.nn_ = NearestNeighbors(n_neighbors=min(self.placement_k, len(X)), algorithm="brute").fit(self.X_ref_)
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         self._check_fitted()
         X = _check_matrix(X, self.n_features_in_)
-        dist, idx = self.nn_.kneighbors(X)
-        w = 1.0 / np.maximum(dist, 1e-6) ** 2
-        w[dist < 1e-6] = 1e12  # a reference point lands exactly on its own position
-        w /= w.sum(1, keepdims=True)
-        return np.einsum("nk,nkd->nd", w, self.embedding_[idx]).astype(np.float32)
+        k = min(self.placement_k, len(self.X_ref_))
+        out = np.empty((len(X), self.embedding_.shape[1]), np.float32)
+        for i, x in enumerate(X):  # one point at a time: its position cannot depend on the others
+            d = np.sqrt(np.square(self.X_ref_ - x).sum(1))
+            idx = np.argpartition(d, k - 1)[:k]
+            idx = idx[np.lexsort((idx, d[idx]))]
+            w = 1.0 / np.maximum(d[idx], 1e-6) ** 2
+            w[d[idx] < 1e-6] = 1e12  # a reference point lands exactly on its own position
+            out[i] = (w / w.sum()) @ self.embedding_[idx]
+        return out
 
     def fit_transform(self, X: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
         self.fit(X, y)
