@@ -43,7 +43,7 @@ class _Projector:
 
 
 class PCAProjector(_Projector):
-    """Exact PCA by eigendecomposition of the covariance (float64), signs fixed so that fits are reproducible."""
+    """Exact PCA by eigendecomposition of the covariance, signs fixed so that fits are reproducible."""
 
     def __init__(self, n_components: int = 2, random_state: int = 0):
         self.n_components, self.random_state = n_components, random_state
@@ -53,8 +53,8 @@ class PCAProjector(_Projector):
         if not 1 <= self.n_components <= min(X.shape):
             raise ValueError(f"n_components must be between 1 and {min(X.shape)}, got {self.n_components}")
         mean = X.mean(0, dtype=np.float64)
-        Xc = X.astype(np.float64) - mean
-        cov = Xc.T @ Xc / max(len(X) - 1, 1)
+        Xc = X - mean.astype(np.float32)  # centred first, so float32 products lose nothing that matters
+        cov = (Xc.T @ Xc).astype(np.float64) / max(len(X) - 1, 1)
         w, V = np.linalg.eigh(cov)
         order = np.argsort(w)[::-1][: self.n_components]
         comps = V[:, order].T
