@@ -80,3 +80,16 @@ def test_user_text_is_not_markup(app):
     app.text_input(key="prompt").set_value("a cat <script>alert(1)</script> **bold** [x](http://e.vil)").run()
     shown = " ".join(m.value for m in app.markdown) + " ".join(w.value for w in app.warning)
     assert "<script>" not in shown and "](http" not in shown
+
+
+def test_scenarios_round_trip_and_reject_bad_files():
+    import json
+
+    from dashboard.views.trajectory import DEFAULTS, scenario_from_json
+
+    view = {**DEFAULTS, "prompt": "a cow munches", "step": 2, "temperature": 1}
+    assert scenario_from_json(json.dumps(view).encode())["temperature"] == 1.0
+    for bad, message in [(b"{", "not valid JSON"), (b"[1]", "JSON object"), (b'{"colour": 1}', "unknown setting"),
+                         (b'{"step": "two"}', "must be a int"), (b"x" * 70_000, "larger than")]:
+        with pytest.raises(ValueError, match=message):
+            scenario_from_json(bad)

@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import figures, frames, urlstate
+from dashboard.downloads import figure_html
 from dashboard.state import available_checkpoints, checkpoint_at, current_checkpoint, get_map, get_trace
 from dashboard.text import escape_md
 from llmcore.checkpoint import CheckpointError
@@ -70,6 +71,7 @@ def render() -> None:
                                  textposition="bottom center", line=dict(color=SIDE_COLOURS[1], width=2, dash="dash"),
                                  marker=dict(color=SIDE_COLOURS[1], size=10)))
     st.plotly_chart(fig, key="compare_map")
+    figure_html(fig, "compare_map")
     table = pd.DataFrame({"step": range(1, max(t.n_steps for t in traces) + 1)})
     for name, t in zip(("left", "right"), traces):
         table[name] = pd.Series([f"{w} ({t.dominant_context(s)})" for s, w in enumerate(t.generated_words)])

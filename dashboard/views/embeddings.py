@@ -9,6 +9,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard import figures, frames, urlstate
+from dashboard.downloads import figure_html
 from dashboard.state import current_checkpoint, get_map, get_map_book
 from dashboard.text import escape_md
 from llmcore.checkpoint import CheckpointError
@@ -111,6 +112,8 @@ def render() -> None:
         st.markdown(f"**Nearest to '{escape_md(focus)}'** ({metric})")
         st.dataframe({"word": neighbours, "distance": np.round(dist, 3),
                       "sub-context": [ckpt.world.label(w)[0] for w in neighbours]}, hide_index=True)
-    st.download_button("Coordinates (CSV)", lambda: df.to_csv(index=False), "word_map.csv", "text/csv",
+    c1, c2 = st.columns(2)
+    c1.download_button("Coordinates (CSV)", lambda: df.to_csv(index=False), "word_map.csv", "text/csv",
                        on_click="ignore")
+    figure_html(fig, "word_map", container=c2)
     urlstate.publish(list(DEFAULTS))

@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard import figures, frames, urlstate
+from dashboard.downloads import figure_html
 from dashboard.state import current_checkpoint, get_map, get_regions, get_trace
 from dashboard.text import escape_md
 from llmcore.checkpoint import CheckpointError
@@ -50,9 +51,13 @@ def render() -> None:
     regions = get_regions(ckpt.content_hash, f"context:{layer}", "pca", tuple(names), fmap)
     path = frames.trajectory_frame(trace, fmap, depth)
     path["z"] = regions.lift(path[["x", "y"]].to_numpy())
-    st.plotly_chart(figures.terrain_figure(regions, colours, path), key="terrain")
+    terrain = figures.terrain_figure(regions, colours, path)
+    st.plotly_chart(terrain, key="terrain")
+    figure_html(terrain, "terrain", "Terrain (standalone HTML)")
     d = _decision(ckpt.content_hash, layer, ckpt, fmap)
-    st.plotly_chart(figures.decision_figure(d, ckpt.tokenizer.vocab, colours, path), key="decision")
+    decision = figures.decision_figure(d, ckpt.tokenizer.vocab, colours, path)
+    st.plotly_chart(decision, key="decision")
+    figure_html(decision, "decision_landscape", "Decision landscape (standalone HTML)")
     st.caption(f"The decision landscape is a slice: each point of the plane is mapped back to the model's "
                f"{ckpt.model.config.n_embd}-dimensional space by the PCA inverse, which keeps "
                f"{d.explained_variance:.0%} of how its states vary, then read out through the final norm and head.")
@@ -62,5 +67,7 @@ def render() -> None:
         return
     cols = st.columns(len(lands))
     for col, kind in zip(cols, sorted(lands, reverse=True)):
-        col.plotly_chart(figures.loss_figure(lands[kind]), key=f"loss_{kind}")
+        fig = figures.loss_figure(lands[kind])
+        col.plotly_chart(fig, key=f"loss_{kind}")
+        figure_html(fig, f"loss_landscape_{kind}", container=col)
     urlstate.publish(list(DEFAULTS))

@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import figures, jobs
+from dashboard.downloads import figure_html
 from dashboard.state import current_checkpoint
 from dashboard.text import escape_md
 from llmcore.alignment import snapshot_coords
@@ -138,6 +139,8 @@ def render() -> None:
             words = ckpt.tokenizer.vocab
             contexts = [ckpt.world.label(w)[0] for w in words]
             colours = figures.context_colours(ckpt.context_matrix()[0])
-            st.plotly_chart(replay_figure(coords, words, contexts, ckpt.snapshot_steps, colours), key="replay")
+            replay = replay_figure(coords, words, contexts, ckpt.snapshot_steps, colours)
+            st.plotly_chart(replay, key="replay")
+            figure_html(replay, "embedding_replay", "Replay (standalone HTML)")
     train_form()
     job_progress()

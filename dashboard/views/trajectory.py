@@ -7,6 +7,7 @@ import json
 import streamlit as st
 
 from dashboard import figures, frames, urlstate
+from dashboard.downloads import figure_html
 from dashboard.state import current_checkpoint, get_map, get_map_book, get_regions, get_trace, regions_of_states
 from dashboard.text import escape_md
 from llmcore.checkpoint import CheckpointError
@@ -142,11 +143,59 @@ def draw(ckpt, trace, method: str, dims: int, layer: str, step: int) -> None:
     downloads(trace, path, fig)
 
 
+MAX_SCENARIO_BYTES = 64_000
+
+
+def scenario_from_json(raw: bytes) -> dict:
+    """A saved view, checked key by key against the page's settings; raises ValueError naming the problem."""
+    if len(raw) > MAX_SCENARIO_BYTES:
+        raise ValueError(f"the scenario file is larger than {MAX_SCENARIO_BYTES:,} bytes")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"the scenario file is not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise ValueError("a scenario must be a JSON object of settings")
+    out = {}
+    for key, value in data.items():
+        if key not in DEFAULTS:
+            raise ValueError(f"unknown setting {key!r} in the scenario; known: {', '.join(DEFAULTS)}")
+        kind = type(DEFAULTS[key])
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ValueError(f"setting {key!r} must be a {kind.__name__}, got {value!r}")
+        out[key] = value
+    return out
+
+
+def _load_scenario() -> None:
+    file = st.session_state.get("scenario_file")
+    if file is None:
+        return
+    try:
+        st.session_state.update(scenario_from_json(file.getvalue()))
+        st.session_state.scenario_error = ""
+    except ValueError as e:
+        st.session_state.scenario_error = str(e)
+
+
+def scenarios() -> None:
+    """Save the current view as JSON, or load one saved earlier."""
+    with st.expander("Scenarios: save or load this view as JSON"):
+        view = {k: st.session_state.get(k, v) for k, v in DEFAULTS.items()}
+        st.download_button("Save scenario (JSON)", json.dumps(view, indent=1), "scenario.json", "application/json",
+                           on_click="ignore")
+        st.file_uploader("Load a scenario", type=["json"], key="scenario_file", on_change=_load_scenario)
+        if st.session_state.get("scenario_error"):
+            st.error(escape_md(st.session_state.scenario_error))
+
+
 def downloads(trace, path, fig) -> None:
+    scenarios()
     c1, c2, c3 = st.columns(3)
     c1.download_button("Trajectory (CSV)", lambda: path.to_csv(index=False), "trajectory.csv", "text/csv",
                        on_click="ignore")
     c2.download_button("Trace (JSON)", lambda: json.dumps(trace.summary(), indent=1), "trace.json",
                        "application/json", on_click="ignore")
-    c3.download_button("Map (standalone HTML)", lambda: fig.to_html(include_plotlyjs=True), "map.html", "text/html",
-                       on_click="ignore")
+    figure_html(fig, "trajectory_map", "Map (standalone HTML)", container=c3)

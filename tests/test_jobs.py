@@ -1,0 +1,58 @@
+"""Training from the browser: a background job with progress, cancel, and a checkpoint the picker then lists."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from dashboard import jobs
+
+from .conftest import TINY_WORLD
+
+
+@pytest.fixture
+def sandbox(tmp_path, monkeypatch):
+    monkeypatch.setattr(jobs, "CHECKPOINTS_DIR", tmp_path / "checkpoints")
+    monkeypatch.setattr(jobs, "DATA_DIR", tmp_path / "data")
+    return tmp_path
+
+
+def _wait(job, timeout=120):
+    deadline = time.time() + timeout
+    while not job.finished and time.time() < deadline:
+        time.sleep(0.2)
+    assert job.finished, job.state
+
+
+@pytest.mark.slow
+def test_a_job_trains_a_checkpoint_and_reports_progress(sandbox):
+    job = jobs.start_training("tiny", TINY_WORLD.read_text(), steps=20)
+    _wait(job)
+    assert job.state == "done", job.message
+    assert job.step == 20 and job.evals and (sandbox / "checkpoints" / "tiny" / "config.json").is_file()
+    assert (sandbox / "data" / "worlds" / "tiny.toml").read_text() == TINY_WORLD.read_text()
+
+
+@pytest.mark.slow
+def test_a_job_can_be_cancelled(sandbox):
+    job = jobs.start_training("stopped", TINY_WORLD.read_text(), steps=5000)
+    while job.step < 3 and not job.finished:
+        time.sleep(0.05)
+    job.cancel()
+    _wait(job)
+    assert job.state == "cancelled" and job.step < 5000
+    assert (sandbox / "checkpoints" / "stopped" / ".resume" / "state.json").is_file()
+
+
+@pytest.mark.parametrize("name, message", [("default", "bundled"), ("../evil", "lower-case"), ("", "lower-case"),
+                                           ("A" * 3, "lower-case")])
+def test_names_that_would_escape_or_overwrite_are_refused(sandbox, name, message):
+    with pytest.raises(ValueError, match=message):
+        jobs.start_training(name, TINY_WORLD.read_text(), steps=20)
+
+
+def test_a_broken_world_is_refused_before_anything_runs(sandbox):
+    with pytest.raises(jobs.WorldError, match="cannot be parsed"):
+        jobs.start_training("ok", "[taxonomy\n", steps=20)
+    assert not (sandbox / "checkpoints").exists()
