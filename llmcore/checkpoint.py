@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,8 @@ SNAPSHOTS = "snapshots.safetensors"
 LOG = "train_log.jsonl"
 LANDSCAPE = "landscape.safetensors"
 RESUME_DIR = ".resume"
+PENDING = ".new"  # suffix of a file written in full but not yet committed
+RESUME_FILES = ("optimizer.safetensors", "state.json", "weights.safetensors")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "default"
 MAX_CONFIG_BYTES = 5_000_000
@@ -51,6 +54,13 @@ class Checkpoint:
     content_hash: str = ""
     snapshot_steps: list[int] = field(default_factory=list)
     world_dict: dict[str, Any] = field(default_factory=dict, repr=False)
+    files: dict[str, str] = field(default_factory=dict, repr=False)  # file name -> SHA-256 from config.json
+
+    def _file(self, name: str) -> Path | None:
+        """The committed copy of one of the checkpoint's files, or None if the checkpoint has none."""
+        if self.path is None or name not in self.files:
+            return None
+        return committed_file(self.path, name, self.files[name])
 
     def context_matrix(self) -> tuple[list[str], np.ndarray]:
         """Sub-context names (taxonomy order, then 'grammar') and a (vocab, G) 0/1 matrix of word membership."""
@@ -72,18 +82,18 @@ class Checkpoint:
 
     def snapshots(self) -> np.ndarray:
         """Input-embedding matrices saved during training, (n_snapshots, vocab, n_embd) float32."""
-        if self.path is None or not (self.path / SNAPSHOTS).is_file():
+        f = self._file(SNAPSHOTS)
+        if f is None:
             return np.zeros((0, len(self.tokenizer), self.model.config.n_embd), np.float32)
-        data = np_load_bytes((self.path / SNAPSHOTS).read_bytes())
+        data = np_load_bytes(f.read_bytes())
         return data["wte"].astype(np.float32)
 
     def loss_landscapes(self) -> dict:
         """Loss landscapes computed at the end of training, by kind ('random', 'pca'); empty if none."""
         from llmcore.landscape import load_landscapes
 
-        if self.path is None or not (self.path / LANDSCAPE).is_file():
-            return {}
-        return load_landscapes(self.path / LANDSCAPE)
+        f = self._file(LANDSCAPE)
+        return {} if f is None else load_landscapes(f)
 
     def train_log(self) -> list[dict[str, Any]]:
         """Evaluation records written during training, oldest first."""
@@ -118,30 +128,54 @@ def atomic_write(path: Path, data: bytes) -> None:
 def save_checkpoint(path: str | Path, model: GPT, tokenizer: Tokenizer, world_data: dict, held_out: list,
                     train_config: dict, metrics: dict, snapshots: list[np.ndarray] | None = None,
                     snapshot_steps: list[int] | None = None, log: list[dict] | None = None,
-                    landscape: bytes | None = None) -> Path:
-    """Write a checkpoint folder; config.json goes last and records the hash of every file it relies on."""
+                    landscape: bytes | None = None, resume: dict[str, bytes] | None = None) -> Path:
+    """Write a checkpoint folder so that a crash at any moment leaves a loadable one.
+
+    Every file is first written in full as `<name>.new`; writing config.json, which records the SHA-256 of each
+    file, is the commit; then the `.new` files are renamed into place. Whenever the process dies, config.json
+    matches either the files in place or their `.new` versions, and loading picks whichever matches.
+    `resume` holds the trainer's state files (under .resume/), committed in the same step; None removes them.
+    """
     path = Path(path)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if k != "lm_head.weight"}
-    atomic_write(path / WEIGHTS, torch_save_bytes(state))
-    files = {WEIGHTS: sha256_file(path / WEIGHTS)}
+    blobs = {WEIGHTS: torch_save_bytes(state)}
     if snapshots:
-        atomic_write(path / SNAPSHOTS, np_save_bytes({"wte": np.stack(snapshots).astype(np.float16)}))
-        files[SNAPSHOTS] = sha256_file(path / SNAPSHOTS)
+        blobs[SNAPSHOTS] = np_save_bytes({"wte": np.stack(snapshots).astype(np.float16)})
     if landscape is not None:
-        atomic_write(path / LANDSCAPE, landscape)
-        files[LANDSCAPE] = sha256_file(path / LANDSCAPE)
-    else:
-        (path / LANDSCAPE).unlink(missing_ok=True)  # a landscape of other weights must not stay behind
-    if log is not None:
-        atomic_write(path / LOG, "".join(json.dumps(r) + "\n" for r in log).encode())
+        blobs[LANDSCAPE] = landscape
+    for name, data in (resume or {}).items():
+        blobs[f"{RESUME_DIR}/{name}"] = data
+    for name, data in blobs.items():
+        atomic_write(path / (name + PENDING), data)
     config = {
         "format_version": FORMAT_VERSION, "model_config": model.config.to_dict(), "vocab": tokenizer.vocab,
         "world": world_data, "world_hash": world_from_dict(world_data).content_hash,
         "held_out": [list(p) for p in held_out], "train_config": train_config, "metrics": metrics,
-        "snapshot_steps": list(snapshot_steps or []), "files": files,
+        "snapshot_steps": list(snapshot_steps or []),
+        "files": {name: hashlib.sha256(data).hexdigest() for name, data in blobs.items()},
     }
-    atomic_write(path / CONFIG, json.dumps(config, indent=1).encode())
+    atomic_write(path / CONFIG, json.dumps(config, indent=1).encode())  # the commit point
+    for name in blobs:
+        os.replace(path / (name + PENDING), path / name)
+    if LANDSCAPE not in blobs:
+        (path / LANDSCAPE).unlink(missing_ok=True)  # a landscape of other weights must not stay behind
+    if resume is None:
+        shutil.rmtree(path / RESUME_DIR, ignore_errors=True)
+    if log is not None:
+        atomic_write(path / LOG, "".join(json.dumps(r) + "\n" for r in log).encode())
     return path
+
+
+def committed_file(path: Path, name: str, digest: str) -> Path:
+    """The copy of a checkpoint file whose content matches config.json: in place, or a `.new` one that a crash
+    left before its rename. Raises CheckpointError if neither matches."""
+    for candidate in (path / name, path / (name + PENDING)):
+        if candidate.is_file() and sha256_file(candidate) == digest:
+            return candidate
+    if not (path / name).is_file():
+        raise CheckpointError(f"{path}: {name} is missing")
+    raise CheckpointError(f"{path / name}: content does not match the hash in {CONFIG}; the file is truncated, "
+                          "corrupt or from another checkpoint")
 
 
 def read_config(path: Path) -> dict[str, Any]:
@@ -166,8 +200,9 @@ def read_config(path: Path) -> dict[str, Any]:
     missing = [k for k in ("model_config", "vocab", "world", "held_out", "files") if k not in cfg]
     if missing:
         raise CheckpointError(f"{cfg_path}: missing keys {missing}")
+    allowed = {WEIGHTS, SNAPSHOTS, LANDSCAPE} | {f"{RESUME_DIR}/{n}" for n in RESUME_FILES}
     for name in cfg["files"]:
-        if name not in (WEIGHTS, SNAPSHOTS, LANDSCAPE):
+        if name not in allowed:
             raise CheckpointError(f"{cfg_path}: refers to {name!r}; only {WEIGHTS}, {SNAPSHOTS} and {LANDSCAPE} "
                                   "are allowed")
     return cfg
@@ -186,19 +221,18 @@ def load_checkpoint(path: str | Path = DEFAULT_CHECKPOINT) -> Checkpoint:
     if config.vocab_size != len(tokenizer):
         raise CheckpointError(f"{path}: model_config.vocab_size is {config.vocab_size} but the vocabulary has "
                               f"{len(tokenizer)} words; the checkpoint is inconsistent")
-    weights = path / WEIGHTS
-    if not weights.is_file():
-        raise CheckpointError(f"{path}: {WEIGHTS} is missing")
-    for name, digest in cfg["files"].items():
-        if (path / name).is_file() and sha256_file(path / name) != digest:
-            raise CheckpointError(f"{path / name}: content does not match the hash in {CONFIG}; the file is "
-                                  "truncated, corrupt or from another checkpoint")
+    if WEIGHTS not in cfg["files"]:
+        raise CheckpointError(f"{path / CONFIG}: records no hash for {WEIGHTS}")
+    weights = committed_file(path, WEIGHTS, cfg["files"][WEIGHTS])
+    for name in (SNAPSHOTS, LANDSCAPE):
+        if name in cfg["files"]:
+            committed_file(path, name, cfg["files"][name])
     model = GPT(config)
     _load_weights(model, weights)
     model.eval()
     return Checkpoint(model, tokenizer, world, [tuple(p) for p in cfg["held_out"]], cfg.get("train_config", {}),
                       cfg.get("metrics", {}), path, cfg["files"][WEIGHTS][:16], cfg.get("snapshot_steps", []),
-                      cfg["world"])
+                      cfg["world"], cfg["files"])
 
 
 def _load_weights(model: GPT, weights: Path) -> None:

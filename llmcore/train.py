@@ -26,7 +26,7 @@ from llmcore.checkpoint import (
     RESUME_DIR,
     Checkpoint,
     CheckpointError,
-    atomic_write,
+    committed_file,
     load_checkpoint,
     read_config,
     save_checkpoint,
@@ -273,13 +273,13 @@ class Trainer:
         metrics.update(complete=final, steps_done=self.state.step, train_seconds=round(self.state.seconds, 1),
                        corpus_tokens=int(len(self.data.tokens)), parameters=self.model.num_params())
         landscape = self._landscapes() if final and self.config.landscape_grid else None
-        save_checkpoint(self.out_dir, self.model, self.tokenizer, self.world_data, self.held_out,
-                        self._config_record(), metrics, self.state.snapshots, self.state.snapshot_steps,
-                        self.state.log, landscape)
-        if final:
-            shutil.rmtree(self.out_dir / RESUME_DIR, ignore_errors=True)
-        else:
-            self._write_resume_state()
+        try:
+            save_checkpoint(self.out_dir, self.model, self.tokenizer, self.world_data, self.held_out,
+                            self._config_record(), metrics, self.state.snapshots, self.state.snapshot_steps,
+                            self.state.log, landscape, None if final else self._resume_blobs())
+        except OSError as e:
+            raise CheckpointError(f"{self.out_dir}: cannot write the checkpoint at step {self.state.step} "
+                                  f"({e.strerror or e}); the last checkpoint written there is intact") from None
         for cb in self.callbacks:
             cb.on_checkpoint(self, self.out_dir)
 
@@ -296,23 +296,28 @@ class Trainer:
     def _config_record(self) -> dict[str, Any]:
         return {**asdict(self.config), "world_file": self.world_path.name}
 
-    def _write_resume_state(self) -> None:
+    def _resume_blobs(self) -> dict[str, bytes]:
+        """The optimizer state, the weight snapshots and the step: what resuming needs beyond the checkpoint."""
         opt = self.optimizer.state_dict()
         tensors = {f"{i}.{k}": v.contiguous() for i, s in opt["state"].items() for k, v in s.items()}
-        d = self.out_dir / RESUME_DIR
-        atomic_write(d / "optimizer.safetensors", torch_save_bytes(tensors))
-        if self.state.weights:
-            atomic_write(d / "weights.safetensors", np_save({"w": np.stack(self.state.weights).astype(np.float16)}))
         meta = {"step": self.state.step, "seconds": self.state.seconds, "train_config": self._config_record(),
                 "model_config": self.model_config.to_dict(), "world_hash": self.world.content_hash}
-        atomic_write(d / "state.json", json.dumps(meta).encode())
+        blobs = {"optimizer.safetensors": torch_save_bytes(tensors), "state.json": json.dumps(meta).encode()}
+        if self.state.weights:
+            blobs["weights.safetensors"] = np_save({"w": np.stack(self.state.weights).astype(np.float16)})
+        return blobs
 
     def _maybe_resume(self) -> None:
-        meta_path = self.out_dir / RESUME_DIR / "state.json"
-        if not meta_path.is_file():
+        """Continue an interrupted run in out_dir (its config.json names the resume files and their hashes)."""
+        if not (self.out_dir / CONFIG).is_file():
             return
-        meta = json.loads(meta_path.read_text())
         cfg = read_config(self.out_dir)
+        resume = {n: self.out_dir / RESUME_DIR / n for n in ("optimizer.safetensors", "state.json")}
+        keys = {n: f"{RESUME_DIR}/{n}" for n in resume}
+        if cfg["metrics"].get("complete") or not all(k in cfg["files"] for k in keys.values()):
+            return
+        files = {n: committed_file(self.out_dir, k, cfg["files"][k]) for n, k in keys.items()}
+        meta = json.loads(files["state.json"].read_text())
         same = (meta["train_config"] == self._config_record() and meta["model_config"] == self.model_config.to_dict()
                 and meta["world_hash"] == self.world.content_hash and cfg["metrics"].get("steps_done") == meta["step"])
         if not same:
@@ -320,11 +325,11 @@ class Trainer:
                                   "resume with the same settings or choose another --out folder")
         ckpt = load_checkpoint(self.out_dir)
         self.model.load_state_dict(ckpt.model.state_dict())
-        self._load_optimizer(self.out_dir / RESUME_DIR / "optimizer.safetensors")
-        snaps = ckpt.snapshots()
-        weights = self.out_dir / RESUME_DIR / "weights.safetensors"
-        w = list(np_load(weights.read_bytes())["w"].astype(np.float32)) if weights.is_file() else []
-        self.state = TrainState(meta["step"], list(snaps), list(ckpt.snapshot_steps), w, ckpt.train_log(),
+        self._load_optimizer(files["optimizer.safetensors"])
+        w_key = f"{RESUME_DIR}/weights.safetensors"
+        w = (list(np_load(committed_file(self.out_dir, w_key, cfg["files"][w_key]).read_bytes())["w"]
+                  .astype(np.float32)) if w_key in cfg["files"] else [])
+        self.state = TrainState(meta["step"], list(ckpt.snapshots()), list(ckpt.snapshot_steps), w, ckpt.train_log(),
                                 meta["seconds"])
 
     def _load_optimizer(self, path: Path) -> None:
@@ -343,7 +348,7 @@ def _read_world_data(path: Path) -> dict[str, Any]:
 
 def has_complete_checkpoint(path: Path) -> bool:
     """True if the folder holds a finished training run (not only an interrupted one)."""
-    if not (path / CONFIG).is_file() or (path / RESUME_DIR).exists():
+    if not (path / CONFIG).is_file():
         return False
     try:
         return bool(read_config(path)["metrics"].get("complete"))

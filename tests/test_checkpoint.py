@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from llmcore.checkpoint import CONFIG, WEIGHTS, CheckpointError, load_checkpoint, save_checkpoint
+from llmcore.checkpoint import CONFIG, WEIGHTS, CheckpointError, load_checkpoint, save_checkpoint, sha256_file
 
 
 @pytest.fixture
@@ -91,7 +91,7 @@ def test_vocabulary_mismatch(copy):
 def test_unknown_tensor_names(copy):
     save_file({"evil": torch.zeros(2)}, copy / WEIGHTS)
     cfg = json.loads((copy / CONFIG).read_text())
-    cfg["files"].pop(WEIGHTS)
+    cfg["files"][WEIGHTS] = sha256_file(copy / WEIGHTS)
     (copy / CONFIG).write_text(json.dumps(cfg))
     with pytest.raises(CheckpointError, match="tensor names do not match"):
         load_checkpoint(copy)
