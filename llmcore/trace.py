@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -25,6 +26,14 @@ class PromptError(ValueError):
     """A prompt or sampling setting that cannot be used; the message says what to change."""
 
 
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _is_whole(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
 @dataclass(frozen=True)
 class SamplingConfig:
     """How the next word is chosen. temperature 0 means greedy; top_k None and top_p 1.0 mean no cut."""
@@ -38,15 +47,15 @@ class SamplingConfig:
 
     def __post_init__(self) -> None:
         t, k, p, n = self.temperature, self.top_k, self.top_p, self.max_new_words
-        if not isinstance(t, (int, float)) or not np.isfinite(t) or t < 0 or t > 100:
+        if not _is_number(t) or not 0 <= t <= 100:
             raise PromptError(f"temperature must be a number from 0 (greedy) to 100, got {t!r}")
-        if k is not None and (not isinstance(k, int) or isinstance(k, bool) or k < 1):
+        if k is not None and (not _is_whole(k) or k < 1):
             raise PromptError(f"top-k must be a whole number >= 1 (or off), got {k!r}")
-        if not isinstance(p, (int, float)) or not np.isfinite(p) or not 0 < p <= 1:
+        if not _is_number(p) or not 0 < p <= 1:
             raise PromptError(f"top-p must be in (0, 1], got {p!r}")
-        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_NEW_WORDS:
+        if not _is_whole(n) or not 1 <= n <= MAX_NEW_WORDS:
             raise PromptError(f"word limit must be a whole number from 1 to {MAX_NEW_WORDS}, got {n!r}")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**63:
+        if not _is_whole(self.seed) or not 0 <= self.seed < 2**63:
             raise PromptError(f"seed must be a whole number from 0 to 2**63-1, got {self.seed!r}")
 
     @property

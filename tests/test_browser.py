@@ -27,6 +27,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class Server(str):
+    """The server's URL, with the process id for memory readings."""
+
+    def __new__(cls, url: str, pid: int):
+        obj = super().__new__(cls, url)
+        obj.pid = pid
+        return obj
+
+
 @pytest.fixture(scope="module")
 def server():
     port = _free_port()
@@ -44,7 +53,7 @@ def server():
     else:
         proc.kill()
         pytest.fail("streamlit did not become healthy within 60 s")
-    yield url
+    yield Server(url, proc.pid)
     proc.terminate()
     proc.wait(10)
 

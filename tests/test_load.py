@@ -1,0 +1,74 @@
+"""Load: the core API from 8 threads, 8 concurrent dashboard sessions, and bit-identical repeats."""
+
+from __future__ import annotations
+
+import itertools
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from llmcore.trace import SamplingConfig, trace_generation
+
+from .test_browser import _no_errors, _open, _wait_charts, browser, server  # noqa: F401  (fixtures)
+
+PROMPTS = [f"{a} {v}" for a, v in itertools.product(["a cat", "a dog", "a cow", "an otter", "a fox"],
+                                                      ["eats", "devours", "drinks", "lives in the", "chases the"])]
+
+
+def _run(ckpt, prompt: str, seed: int):
+    t = trace_generation(ckpt, prompt, SamplingConfig(temperature=1.0, top_p=0.95, seed=seed))
+    return t.completion, t.hidden, t.attention
+
+
+def test_same_seed_gives_a_bit_identical_trace(ckpt):
+    a = trace_generation(ckpt, "a bear", SamplingConfig(temperature=1.3, top_k=30, seed=11))
+    b = trace_generation(ckpt, "a bear", SamplingConfig(temperature=1.3, top_k=30, seed=11))
+    assert a.completion == b.completion
+    for name in GenerationTraceArrays:
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+
+
+GenerationTraceArrays = ("hidden", "prompt_hidden", "topk_ids", "topk_probs", "context_probs", "lens_top_ids",
+                         "lens_context_probs", "attention")
+
+
+@pytest.mark.slow
+def test_eight_threads_give_the_same_results_as_one(ckpt):
+    jobs = [(p, seed) for seed in range(2) for p in PROMPTS[:20]]  # 40 seeded sampled generations
+    alone = [_run(ckpt, p, s) for p, s in jobs]
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(lambda job: _run(ckpt, *job), jobs))
+    for (c1, h1, a1), (c2, h2, a2) in zip(alone, together):
+        assert c1 == c2 and np.array_equal(h1, h2) and np.array_equal(a1, a2)
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_eight_concurrent_dashboard_sessions(server, browser, ckpt):  # noqa: F811
+    from bench.bench_dashboard import rss_mb
+
+    pages = [_open(browser, server) for _ in range(8)]
+    for page, _ in pages:
+        _wait_charts(page, 4)
+    rss = []
+    for round_ in range(25):
+        sent = []
+        for i, (page, _) in enumerate(pages):  # every session sends its prompt before any answer is awaited
+            prompt = PROMPTS[(round_ * 8 + i) % len(PROMPTS)]
+            box = page.get_by_label("Prompt", exact=True)
+            box.fill(prompt)
+            box.press("Enter")
+            sent.append(prompt)
+        for (page, _), prompt in zip(pages, sent):
+            expected = trace_generation(ckpt, prompt).completion
+            page.get_by_text(f"{prompt} →").first.wait_for(timeout=120_000)
+            heading = page.locator("h4").filter(has_text=f"{prompt} →").first.inner_text()
+            shown = heading.split("→", 1)[1]
+            assert [w.rstrip("₀₁₂₃₄₅₆₇₈₉") for w in shown.split()] == expected.split()
+        if round_ in (4, 24):
+            rss.append(rss_mb(server.pid))
+    for page, errors in pages:
+        _no_errors(page, errors)
+        page.close()
+    assert rss[1] <= 1.10 * rss[0], rss  # memory stays flat
