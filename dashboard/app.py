@@ -31,12 +31,31 @@ def model_picker() -> None:
                          format_func=lambda p: f"{Path(p).name} (bundled)" if p == default else Path(p).name)
 
 
+def add_model() -> None:
+    """Upload a checkpoint (config.json + model.safetensors); it is checked, then kept under data/checkpoints/."""
+    from dashboard.text import escape_md
+    from dashboard.uploads import UploadError, install_checkpoint
+
+    with st.sidebar.expander("Add a model"):
+        files = st.file_uploader("config.json and model.safetensors (+ snapshots, landscape)",
+                                 accept_multiple_files=True, type=["json", "safetensors"], key="upload_ckpt")
+        name = st.text_input("Name", key="upload_name", max_chars=40)
+        if st.button("Add", key="upload_add", disabled=not files or not name):
+            try:
+                path = install_checkpoint({f.name: f.getvalue() for f in files}, name)
+                st.session_state.checkpoint = str(path)
+                st.success(f"Added '{escape_md(name)}'.")
+            except UploadError as e:
+                st.error(escape_md(str(e)))
+
+
 def main() -> None:
     st.set_page_config(page_title="LLM Landscape", page_icon="🗺️", layout="wide")
     pages = [st.Page(fn, title=title, url_path=url, icon=icon, default=i == 0)
              for i, (fn, title, url, icon) in enumerate(PAGES)]
     page = st.navigation(pages)
     model_picker()
+    add_model()
     try:
         page.run()
     except Exception as e:  # last line of defence: a message, never a traceback (Streamlit's own stop/rerun pass)

@@ -25,9 +25,12 @@ def default_checkpoint_path() -> Path:
 
 def available_checkpoints() -> list[Path]:
     """The default checkpoint first, then every other checkpoint folder under checkpoints/."""
+    from dashboard.uploads import uploaded_checkpoints_dir
+
     found = [default_checkpoint_path()]
-    if USER_CHECKPOINTS.is_dir():
-        found += sorted(p for p in USER_CHECKPOINTS.iterdir() if (p / "config.json").is_file() and p not in found)
+    for folder in (USER_CHECKPOINTS, uploaded_checkpoints_dir()):
+        if folder.is_dir():
+            found += sorted(p for p in folder.iterdir() if (p / "config.json").is_file() and p not in found)
     return found
 
 

@@ -176,6 +176,24 @@ class GenerationTrace:
             raise
         return path
 
+    def to_json(self) -> str:
+        """Every field as JSON (arrays as nested lists with their dtype), for tools that do not read .npz."""
+        data = {k: v for k, v in asdict(self).items() if k not in self._ARRAYS}
+        data["arrays"] = {k: {"dtype": str(getattr(self, k).dtype), "shape": list(getattr(self, k).shape),
+                              "data": getattr(self, k).tolist()} for k in self._ARRAYS}
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> GenerationTrace:
+        """A trace from `to_json`'s text; shapes are checked on construction."""
+        try:
+            data = json.loads(text)
+            arrays = {k: np.array(v["data"], dtype=v["dtype"]).reshape(v["shape"])
+                      for k, v in data.pop("arrays").items()}
+            return cls(**data, **arrays)
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
+            raise ValueError(f"not a trace in JSON ({type(e).__name__}: {e})") from None
+
     @classmethod
     def load(cls, path: str | Path) -> GenerationTrace:
         try:

@@ -13,6 +13,7 @@ from dashboard.downloads import figure_html
 from dashboard.state import current_checkpoint, get_map, get_map_book
 from dashboard.text import escape_md
 from llmcore.checkpoint import CheckpointError
+from llmcore.formats import FormatError, projector_files, read_projector_files, zip_files
 from llmcore.maps import nearest_neighbours
 
 METHODS = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE", "axes": "custom axes"}
@@ -45,6 +46,38 @@ def matches(words: np.ndarray, pattern: str) -> list[str]:
     except re.error as e:
         raise ValueError(f"'{pattern}' is not a valid regular expression ({e})") from None
     return [w for w in words if rx.fullmatch(w) or w == pattern.lower()]
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _own_map(vectors: bytes, metadata: bytes | None, method: str):
+    from llmcore.maps import fit_map
+
+    ref = read_projector_files(vectors, metadata)
+    with st.status(f"Fitting a {METHODS[method]} map of {len(ref.X):,} points…") as status:
+        fitted = fit_map(ref, method, 2, progress=status.write)
+        status.update(label="Map ready", state="complete", expanded=False)
+    return fitted
+
+
+def own_embeddings(colours: dict) -> None:
+    """Explore embeddings a user brings, in the TensorFlow Embedding Projector's format."""
+    with st.expander("Explore your own embeddings (Embedding Projector files)"):
+        c1, c2, c3 = st.columns([2, 2, 1])
+        vec = c1.file_uploader("vectors.tsv", type=["tsv", "txt"], key="own_vectors")
+        meta = c2.file_uploader("metadata.tsv (optional)", type=["tsv", "txt"], key="own_metadata")
+        method = c3.selectbox("Map", ["pca", "umap", "tsne"], format_func=METHODS.get, key="own_method")
+        if vec is None:
+            return
+        try:
+            fitted = _own_map(vec.getvalue(), meta.getvalue() if meta else None, method)
+        except FormatError as e:
+            st.error(escape_md(str(e)))
+            return
+        df = frames.reference_frame(fitted)
+        q = fitted.quality
+        st.plotly_chart(figures.word_map(df, "context", f"{METHODS[method]} map of {len(df):,} uploaded points — "
+                                         f"trustworthiness {q.trustworthiness:.2f}", fitted.axis_label),
+                        key="own_map")
 
 
 def render() -> None:
@@ -112,8 +145,12 @@ def render() -> None:
         st.markdown(f"**Nearest to '{escape_md(focus)}'** ({metric})")
         st.dataframe({"word": neighbours, "distance": np.round(dist, 3),
                       "sub-context": [ckpt.world.label(w)[0] for w in neighbours]}, hide_index=True)
-    c1, c2 = st.columns(2)
+    c1, c2, c3 = st.columns(3)
     c1.download_button("Coordinates (CSV)", lambda: df.to_csv(index=False), "word_map.csv", "text/csv",
                        on_click="ignore")
     figure_html(fig, "word_map", container=c2)
+    c3.download_button("Embedding Projector files (ZIP)", lambda: zip_files(projector_files(ref)),
+                       "projector.zip", "application/zip", on_click="ignore",
+                       help="vectors.tsv, metadata.tsv and projector_config.json for projector.tensorflow.org")
+    own_embeddings(colours)
     urlstate.publish(list(DEFAULTS))

@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import figures, jobs
+from dashboard import figures, jobs, uploads
 from dashboard.downloads import figure_html
 from dashboard.state import current_checkpoint
 from dashboard.text import escape_md
@@ -74,12 +74,29 @@ def replay_figure(coords, words: list[str], contexts: list[str], steps: list[int
     return fig
 
 
+def _load_world_file() -> None:
+    file = st.session_state.get("world_upload")
+    st.session_state.world_upload_error = ""
+    if file is None:
+        return
+    try:
+        text = uploads.save_world_upload(file.getvalue(), file.name)
+        jobs.validate_world_text(text, file.name)
+        st.session_state.world_text = text
+    except (uploads.UploadError, WorldError) as e:
+        st.session_state.world_upload_error = str(e)
+
+
 def train_form() -> None:
     st.subheader("Train a new model")
     st.caption("Edit the world (sub-contexts, animals, traits), name the model and train it here. It appears in "
                "the sidebar's model picker for every page when done. A run of 300 steps takes about a minute.")
     if "world_text" not in st.session_state:
         st.session_state.world_text = DEFAULT_WORLD.read_text()
+    st.file_uploader("Start from a world file (TOML, at most 2 MB)", type=["toml"], key="world_upload",
+                     on_change=_load_world_file)
+    if st.session_state.get("world_upload_error"):
+        st.error(escape_md(st.session_state.world_upload_error))
     with st.form("train"):
         text = st.text_area("World file (TOML)", key="world_text", height=300)
         c1, c2 = st.columns(2)

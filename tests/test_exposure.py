@@ -1,0 +1,56 @@
+"""Exposure: the dashboard listens on 127.0.0.1 unless a user opens it on purpose."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from llmcore.cli import _parser
+from llmcore.world import tomllib
+
+from .test_browser import _free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_defaults_are_loopback():
+    cfg = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert cfg["server"]["address"] == "127.0.0.1" and cfg["browser"]["gatherUsageStats"] is False
+    assert "ADDRESS ?= 127.0.0.1" in (ROOT / "Makefile").read_text()
+    assert _parser().parse_args(["dashboard"]).address == "127.0.0.1"
+    assert "0.0.0.0" in (ROOT / "README.md").read_text()  # the README says how to open it to a classroom
+
+
+def _listening(port: int) -> list[str]:
+    """Local addresses (hex, as in /proc/net/tcp*) that listen on a port."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            if state == "0A" and int(local.split(":")[1], 16) == port:
+                found.append(local.split(":")[0])
+    return found
+
+
+@pytest.mark.slow
+def test_a_server_started_with_the_project_config_listens_on_loopback_only():
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port",
+                             str(port)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.2)
+        addresses = _listening(port)
+        assert addresses and all(a == "0100007F" for a in addresses), addresses  # 127.0.0.1, nothing else
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -1,0 +1,91 @@
+"""Uploads and foreign formats: size limits, validation before use, storage only under data/."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from dashboard import jobs, uploads
+from llmcore.checkpoint import CONFIG, WEIGHTS, load_checkpoint
+from llmcore.formats import FormatError, projector_files, read_projector_files, trace_lens_frame, trace_steps_frame
+from llmcore.maps import MapBook
+from llmcore.trace import GenerationTrace, trace_generation
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    monkeypatch.setattr(jobs, "DATA_DIR", tmp_path / "data")
+    monkeypatch.setattr(uploads, "DATA_DIR", tmp_path / "data")
+    return tmp_path / "data"
+
+
+def _files(folder):
+    return {n: (folder / n).read_bytes() for n in (CONFIG, WEIGHTS, "snapshots.safetensors", "landscape.safetensors")}
+
+
+def test_a_valid_checkpoint_is_installed_under_data(data_dir, tiny_ckpt_dir):
+    path = uploads.install_checkpoint(_files(tiny_ckpt_dir), "mine")
+    assert path == data_dir / "checkpoints" / "mine" and load_checkpoint(path).held_out == [("dog", "pizza")]
+    assert not [p for p in (data_dir / "uploads").iterdir()]  # no staging left behind
+    with pytest.raises(uploads.UploadError, match="already uploaded"):
+        uploads.install_checkpoint(_files(tiny_ckpt_dir), "mine")
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda f: f.update({"model.pt": b"\x80\x04."}), "never accepted"),
+    (lambda f: f.pop(WEIGHTS), "lacks model.safetensors"),
+    (lambda f: f.update({WEIGHTS: f[WEIGHTS][:100]}), "does not match the hash"),
+    (lambda f: f.update({CONFIG: b"{"}), "not valid JSON"),
+])
+def test_bad_checkpoints_are_refused_and_leave_nothing(data_dir, tiny_ckpt_dir, change, message):
+    files = _files(tiny_ckpt_dir)
+    change(files)
+    with pytest.raises(uploads.UploadError, match=message):
+        uploads.install_checkpoint(files, "bad")
+    assert not (data_dir / "checkpoints" / "bad").exists()
+
+
+@pytest.mark.parametrize("name", ["../../etc", "Bad Name", "", "a" * 41])
+def test_upload_names_cannot_escape_data(data_dir, tiny_ckpt_dir, name):
+    with pytest.raises(uploads.UploadError, match="lower-case"):
+        uploads.install_checkpoint(_files(tiny_ckpt_dir), name)
+
+
+def test_size_limits():
+    with pytest.raises(uploads.UploadError, match="over the limit"):
+        uploads.save_world_upload(b"x" * (uploads.MAX_WORLD_BYTES + 1), "w.toml")
+    with pytest.raises(uploads.UploadError, match="empty"):
+        uploads.save_world_upload(b"", "w.toml")
+
+
+def test_projector_files_round_trip(ckpt):
+    ref = MapBook(ckpt).reference("words")
+    files = projector_files(ref)
+    assert json.loads(files["projector_config.json"])["embeddings"][0]["tensorShape"] == list(ref.X.shape)
+    back = read_projector_files(files["vectors.tsv"], files["metadata.tsv"])
+    np.testing.assert_allclose(back.X, ref.X, rtol=1e-5, atol=1e-6)
+    assert list(back.labels["word"]) == list(ref.labels["word"])
+    assert list(back.labels["context"]) == list(ref.labels["context"])
+
+
+@pytest.mark.parametrize("vectors, message", [(b"1\t2\n3\n", "same length"), (b"a\tb\n" * 6, "must be a number"),
+                                              (b"nan\t1\n" * 6, "NaN"), (b"", "must hold")])
+def test_bad_projector_files(vectors, message):
+    with pytest.raises(FormatError, match=message):
+        read_projector_files(vectors)
+    with pytest.raises(FormatError, match="rows for"):
+        read_projector_files(b"1\t2\n" * 6, b"a\nb\n")
+
+
+def test_trace_json_and_frames(ckpt):
+    t = trace_generation(ckpt, "a dog devours pizza in")
+    again = GenerationTrace.from_json(t.to_json())
+    assert again.summary() == t.summary() and np.array_equal(again.hidden, t.hidden)
+    with pytest.raises(ValueError, match="not a trace"):
+        GenerationTrace.from_json("{}")
+    steps = trace_steps_frame(t)
+    assert list(steps.word) == t.generated_words and np.allclose(steps.filter(like="p_").sum(1), 1, atol=1e-4)
+    lens = trace_lens_frame(t)
+    assert len(lens) == t.lens_top_ids.size and set(lens.layer) == set(t.layer_names)
