@@ -31,12 +31,31 @@ def model_picker() -> None:
                          format_func=lambda p: f"{Path(p).name} (bundled)" if p == default else Path(p).name)
 
 
+def _open_local() -> None:
+    raw = st.session_state.get("local_path", "").strip()
+    st.session_state.local_error = ""
+    if not raw:
+        return
+    path = Path(raw).expanduser()
+    if not (path / "config.json").is_file():
+        st.session_state.local_error = f"{raw}: no config.json there; point to a checkpoint or a model folder"
+        return
+    st.session_state.setdefault("local_models", [])
+    if str(path) not in st.session_state.local_models:
+        st.session_state.local_models.append(str(path))
+    st.session_state.checkpoint = str(path)
+
+
 def add_model() -> None:
     """Upload a checkpoint (config.json + model.safetensors); it is checked, then kept under data/checkpoints/."""
     from dashboard.text import escape_md
     from dashboard.uploads import UploadError, install_checkpoint
 
     with st.sidebar.expander("Add a model"):
+        st.text_input("Open a local folder (a checkpoint or a Hugging Face model)", key="local_path",
+                      on_change=_open_local, help="A folder on this machine; nothing is downloaded")
+        if st.session_state.get("local_error"):
+            st.error(escape_md(st.session_state.local_error))
         files = st.file_uploader("config.json and model.safetensors (+ snapshots, landscape)",
                                  accept_multiple_files=True, type=["json", "safetensors"], key="upload_ckpt")
         name = st.text_input("Name", key="upload_name", max_chars=40)

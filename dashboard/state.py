@@ -31,12 +31,23 @@ def available_checkpoints() -> list[Path]:
     for folder in (USER_CHECKPOINTS, uploaded_checkpoints_dir()):
         if folder.is_dir():
             found += sorted(p for p in folder.iterdir() if (p / "config.json").is_file() and p not in found)
+    found += [Path(p) for p in st.session_state.get("local_models", []) if Path(p) not in found]
     return found
 
 
 @st.cache_resource(max_entries=6, show_spinner="Loading the model…")
 def get_checkpoint(path: str, mtime_ns: int) -> Checkpoint:
-    """Loaded once per folder and modification time (a retrained folder reloads)."""
+    """Loaded once per folder and modification time (a retrained folder reloads); our checkpoints and local
+    Hugging Face model folders alike."""
+    from llmcore.hf import is_hf_folder
+
+    if is_hf_folder(path):
+        from llmcore.hf import load_hf_checkpoint
+
+        try:
+            return load_hf_checkpoint(path)
+        except ImportError as e:
+            raise CheckpointError(str(e)) from None
     return load_checkpoint(path)
 
 

@@ -32,7 +32,22 @@ RESUME_DIR = ".resume"
 PENDING = ".new"  # suffix of a file written in full but not yet committed
 RESUME_FILES = ("optimizer.safetensors", "state.json", "weights.safetensors")
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "default"
+
+
+def _default_checkpoint() -> Path:
+    """checkpoints/default of a source tree, or the copy an installed wheel carries (package llmcore_checkpoints)."""
+    source = REPO_ROOT / "checkpoints" / "default"
+    if (source / "config.json").is_file():
+        return source
+    try:
+        from importlib.resources import files
+
+        return Path(str(files("llmcore_checkpoints") / "default"))
+    except (ImportError, TypeError):  # pragma: no cover - neither a source tree nor an installed wheel
+        return source
+
+
+DEFAULT_CHECKPOINT = _default_checkpoint()
 MAX_CONFIG_BYTES = 5_000_000
 
 

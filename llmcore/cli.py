@@ -94,9 +94,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CheckpointError(f"{out} already holds a finished checkpoint; pass --overwrite or choose another --out")
     pick = lambda cls: {f.name: getattr(args, f.name) for f in fields(cls)  # noqa: E731
                         if getattr(args, f.name, None) is not None}
+    rank = int(os.environ.get("RANK", "0"))  # under torchrun, only rank 0 reports
     trainer = Trainer(out, args.world, GPTConfig(**pick(GPTConfig)), TrainConfig(**pick(TrainConfig)),
-                      [] if args.quiet else [TqdmCallback()])
+                      [] if args.quiet or rank else [TqdmCallback()])
     ckpt = trainer.run()
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    if rank:
+        return 0
     m = ckpt.metrics
     print(f"wrote {out} after {m['steps_done']} steps in {m['train_seconds']} s: val loss {m.get('val_loss', 0):.3f}, "
           f"habitat {m.get('habitat_mass', 0):.3f}, diet {m.get('diet_share', 0):.3f}, "

@@ -40,9 +40,9 @@ def next_word_probs(model: GPT, tokenizer: Tokenizer, prompts: list[str]) -> np.
     for i, ids in enumerate(encoded):
         by_len.setdefault(len(ids), []).append(i)
     for idxs in by_len.values():
-        x = torch.tensor([encoded[i] for i in idxs])
+        x = torch.tensor([encoded[i] for i in idxs], device=model.lm_head.weight.device)
         logits, _ = model(x)
-        out[idxs] = logits[:, -1].softmax(-1).numpy()
+        out[idxs] = logits[:, -1].softmax(-1).cpu().numpy()
     return out
 
 

@@ -123,7 +123,8 @@ def eval_batch(world: World, tokenizer: Tokenizer, block_size: int, n: int = 32,
 def batch_loss(model: GPT, batch: tuple[torch.Tensor, torch.Tensor]) -> float:
     was = model.training
     model.eval()
-    loss = model(*batch)[1].item()
+    dev = model.lm_head.weight.device
+    loss = model(batch[0].to(dev), batch[1].to(dev))[1].item()
     model.train(was)
     return loss
 
@@ -133,7 +134,7 @@ def filter_normalized_direction(model: GPT, generator: torch.Generator) -> torch
     biases and norm parameters get no component (Li et al. 2018, 'ignore biasbn')."""
     parts = []
     for p in model.parameters():
-        d = torch.randn(p.shape, generator=generator)
+        d = torch.randn(p.shape, generator=generator).to(p.device)
         if p.dim() <= 1:
             d.zero_()
         else:
@@ -177,7 +178,7 @@ def path_loss_landscape(model: GPT, batch, snapshots: np.ndarray, steps: list[in
     snapshots: (T, P) flat weight vectors (parameters_to_vector order) saved during training; the model holds
     the final weights.
     """
-    theta = parameters_to_vector(model.parameters()).detach().numpy().astype(np.float64)
+    theta = parameters_to_vector(model.parameters()).detach().cpu().numpy().astype(np.float64)
     D = np.asarray(snapshots, np.float64) - theta
     _, s, vt = np.linalg.svd(D, full_matrices=False)
     dirs = vt[:2]
@@ -186,7 +187,7 @@ def path_loss_landscape(model: GPT, batch, snapshots: np.ndarray, steps: list[in
     pad = margin * np.maximum(hi - lo, 1e-6)
     alphas = np.linspace(lo[0] - pad[0], hi[0] + pad[0], n).astype(np.float32)
     betas = np.linspace(lo[1] - pad[1], hi[1] + pad[1], n).astype(np.float32)
-    d1, d2 = (torch.from_numpy(d.astype(np.float32)) for d in dirs)
+    d1, d2 = (torch.from_numpy(d.astype(np.float32)).to(model.lm_head.weight.device) for d in dirs)
     loss = loss_on_plane(model, batch, d1, d2, alphas, betas)
     path_loss = np.array([loss_on_plane(model, batch, d1, d2, [a], [b])[0, 0] for a, b in path], np.float32)
     explained = (s[:2] ** 2 / max((s**2).sum(), 1e-12)).astype(np.float32)

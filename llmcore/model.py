@@ -176,6 +176,9 @@ class GPT(nn.Module):
         elif isinstance(module, nn.Embedding):
             torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
+    def new_cache(self) -> KVCache:
+        return KVCache(self.config.n_layer)
+
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 

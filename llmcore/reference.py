@@ -68,7 +68,9 @@ def _distinct_prefix_sentences(ckpt: Checkpoint, n_positions: int, seed: int) ->
     tok, block = ckpt.tokenizer, ckpt.model.config.block_size
     seen: set[tuple[int, ...]] = set()
     out, total = [], 0
-    for sentence in generate_corpus(ckpt.world, seed, max(200, n_positions * 3)):
+    n = max(200, n_positions * 3)
+    make = getattr(ckpt.world, "reference_sentences", None)  # a foreign model's word lists bring their own
+    for sentence in (make(seed, n) if make else generate_corpus(ckpt.world, seed, n)):
         x = tok.encode_corpus([sentence])[:block]
         keep = [t for t in range(len(x) - 1) if tuple(x[: t + 1]) not in seen]
         seen.update(tuple(x[: t + 1]) for t in keep)

@@ -261,7 +261,7 @@ def _steps(model: GPT, ids: list[int], s: SamplingConfig, stop_id: int | None, c
     gen = torch.Generator().manual_seed(s.seed)
     block = model.config.block_size
     seq, start = list(ids), 0
-    cache, act = KVCache(model.config.n_layer), ActivationCache(attention=False) if capture else None
+    cache, act = model.new_cache(), ActivationCache(attention=False) if capture else None
     logits, _ = model(torch.tensor([seq]), cache=cache, capture=act)
     for step in range(s.max_new_words):
         nxt = _pick(logits[0, -1], s, gen)
@@ -274,7 +274,7 @@ def _steps(model: GPT, ids: list[int], s: SamplingConfig, stop_id: int | None, c
             logits, _ = model(torch.tensor([[nxt]]), cache=cache, capture=act)
         else:  # context full: slide the window and rebuild the cache
             start = len(seq) - block
-            cache = KVCache(model.config.n_layer)
+            cache = model.new_cache()
             logits, _ = model(torch.tensor([seq[start:]]), cache=cache, capture=act)
 
 
@@ -308,12 +308,13 @@ def _build_trace(ckpt: Checkpoint, ids, words, unknown, notices, s: SamplingConf
     model, tok = ckpt.model, ckpt.tokenizer
     names, cmat = ckpt.context_matrix()
     # each cache holds the depths in order; steps after the first read one token, so one cat gathers them all
-    L = model.config.n_layer + 2
-    first = torch.cat(list(records[0].act.values()))  # (L, P, C)
+    depths = ["embed"] + [f"blocks.{i}.resid_post" for i in range(model.config.n_layer)] + ["ln_f"]
+    L = len(depths)
+    first = torch.cat([records[0].act[n] for n in depths])  # (L, P, C)
     if all(r.act["embed"].size(1) == 1 for r in records[1:]):
-        later = torch.cat([t for r in records[1:] for t in r.act.values()] or [first[:0, :1]])
+        later = torch.cat([r.act[n] for r in records[1:] for n in depths] or [first[:0, :1]])
     else:  # the window slid: some steps re-read the whole window
-        later = torch.cat([torch.cat(list(r.act.values()))[:, -1] for r in records[1:]])
+        later = torch.cat([torch.cat([r.act[n] for n in depths])[:, -1] for r in records[1:]])
     later = later.view(-1, L, first.size(-1))
     resid = torch.cat([first[None, :, -1], later])  # (S, L, C)
     # logit lens at every depth; the last depth (after ln_f) is the model's own output distribution
@@ -338,7 +339,15 @@ def _build_trace(ckpt: Checkpoint, ids, words, unknown, notices, s: SamplingConf
 
 
 def _attention(model: GPT, records: list[_Step], resid: torch.Tensor) -> torch.Tensor:
-    """(S, n_layer, nh, W) attention of each step's newest query, recomputed in a batch per context window."""
+    """(S, n_layer, nh, W) attention of each step's newest query, recomputed in a batch per context window
+    (or taken from the patterns the model captured, for models that hand them back)."""
+    if "blocks.0.attn.pattern" in records[0].act:
+        W = max(r.n_keys for r in records)
+        out = torch.zeros(len(records), model.config.n_layer, model.config.n_head, W)
+        for i, r in enumerate(records):
+            pat = torch.stack([r.act[f"blocks.{j}.attn.pattern"][0, :, -1] for j in range(model.config.n_layer)])
+            out[i, :, :, : pat.shape[-1]] = pat
+        return out
     windows = {id(r.cache): r.cache for r in records}
     n_keys = torch.tensor([r.n_keys for r in records])
     if len(windows) == 1:  # the common case: one window, one batch

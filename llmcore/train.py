@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -145,7 +146,8 @@ def sentence_loss(model: GPT, tokenizer: Tokenizer, sentences: list[str], batch:
         for r, seq in enumerate(ids):
             x[r, :len(seq) - 1] = torch.tensor(seq[:-1])
             y[r, :len(seq) - 1] = torch.tensor(seq[1:])
-        _, loss = model(x, y)
+        dev = model.lm_head.weight.device
+        _, loss = model(x.to(dev), y.to(dev))
         n = int((y >= 0).sum())
         total, count = total + loss.item() * n, count + n
     return total / max(count, 1)
@@ -186,8 +188,17 @@ class Trainer:
         self.data = CorpusData.build(self.tokenizer, sentences, self.model_config.block_size)
         self.val_sentences = generate_corpus(self.world, self.config.corpus_seed + 1, 2000)
         self.heldout = heldout_sentences(self.world, self.held_out)
+        self.rank, self.world_size, self.device = distributed_setup()
         torch.manual_seed(self.config.seed)
-        self.model = GPT(self.model_config)
+        self.model = GPT(self.model_config).to(self.device)
+        self.net = self.model  # what the training step calls: the model itself, or its DDP wrapper
+        if self.world_size > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.net = DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.index
+                                               is not None else None)
+        if self.rank != 0:
+            self.callbacks = []  # progress and checkpoints are rank 0's job
         self.optimizer = self._make_optimizer()
         self.state = TrainState()
         self.stop_requested = False
@@ -226,24 +237,32 @@ class Trainer:
             self.state.seconds = time.perf_counter() - t0
             for cb in self.callbacks:
                 cb.on_step_end(self, step + 1, loss)
-            if self.state.step % self.config.eval_every == 0 or self.state.step == self.config.steps:
+            if self.rank == 0 and (self.state.step % self.config.eval_every == 0
+                                   or self.state.step == self.config.steps):
                 self._evaluate()
-            if self.state.step % self.config.checkpoint_every == 0 and self.state.step < self.config.steps:
+            if self.rank == 0 and self.state.step % self.config.checkpoint_every == 0 \
+                    and self.state.step < self.config.steps:
                 self._write(final=False)
         done = self.state.step >= self.config.steps
         if done and self.config.steps not in self.state.snapshot_steps:
             self._snapshot(self.config.steps)
-        self._write(final=done)
+        if self.rank == 0:
+            self._write(final=done)
         for cb in self.callbacks:
             cb.on_train_end(self)
+        if self.world_size > 1:
+            torch.distributed.barrier()  # the others wait for rank 0's final checkpoint
         return load_checkpoint(self.out_dir)
 
     def _train_step(self, step: int) -> float:
-        rng = np.random.default_rng([self.config.seed, step])  # batch depends on (seed, step) only: resumable
-        x, y = self.data.batch(rng, self.config.batch_size, self.model_config.block_size)
+        # the batch depends on (seed, step[, rank]) only, so a resumed run sees the batches it would have seen;
+        # with N processes each takes 1/N of the batch, so the global batch and the schedule stay the same
+        key = [self.config.seed, step] + ([self.rank] if self.world_size > 1 else [])
+        size = max(1, self.config.batch_size // self.world_size)
+        x, y = self.data.batch(np.random.default_rng(key), size, self.model_config.block_size)
         for g in self.optimizer.param_groups:
             g["lr"] = self.config.lr_at(step)
-        _, loss = self.model(x, y)
+        _, loss = self.net(x.to(self.device), y.to(self.device))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
@@ -253,7 +272,7 @@ class Trainer:
     def _snapshot(self, step: int) -> None:
         self.state.snapshots.append(self.model.transformer.wte.weight.detach().cpu().numpy().copy())
         if self.config.landscape_grid:
-            self.state.weights.append(parameters_to_vector(self.model.parameters()).detach().numpy().copy())
+            self.state.weights.append(parameters_to_vector(self.model.parameters()).detach().cpu().numpy().copy())
         self.state.snapshot_steps.append(step)
 
     def _evaluate(self) -> None:
@@ -339,6 +358,22 @@ class Trainer:
         opt["state"] = {i: {k.split(".", 1)[1]: v for k, v in tensors.items() if k.split(".", 1)[0] == str(i)}
                         for i in params}
         self.optimizer.load_state_dict(opt)
+
+
+def distributed_setup() -> tuple[int, int, torch.device]:
+    """(rank, world size, device) from torchrun's environment; starts the process group when there are several.
+
+    `torchrun --nproc_per_node 2 -m llmcore.train ...` needs no other change: gloo on CPUs, NCCL on GPUs, one
+    GPU per process (LOCAL_RANK) when there are GPUs.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    device = torch.device(f"cuda:{local}") if torch.cuda.is_available() else torch.device("cpu")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if world > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return rank, world, device
 
 
 def _read_world_data(path: Path) -> dict[str, Any]:

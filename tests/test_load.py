@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -52,6 +53,7 @@ def test_eight_concurrent_dashboard_sessions(server, browser, ckpt):  # noqa: F8
     for page, _ in pages:
         _wait_charts(page, 4)
     rss = []
+    t0 = time.perf_counter()
     for round_ in range(25):
         sent = []
         for i, (page, _) in enumerate(pages):  # every session sends its prompt before any answer is awaited
@@ -68,7 +70,9 @@ def test_eight_concurrent_dashboard_sessions(server, browser, ckpt):  # noqa: F8
             assert [w.rstrip("₀₁₂₃₄₅₆₇₈₉") for w in shown.split()] == expected.split()
         if round_ in (4, 24):
             rss.append(rss_mb(server.pid))
+    print(f"8 sessions x 25 prompts in {time.perf_counter() - t0:.0f} s")
     for page, errors in pages:
         _no_errors(page, errors)
         page.close()
+    print(f"server RSS after 5 rounds {rss[0]:.0f} MB, after 25 rounds {rss[1]:.0f} MB")
     assert rss[1] <= 1.10 * rss[0], rss  # memory stays flat

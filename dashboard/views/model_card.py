@@ -39,6 +39,13 @@ def render() -> None:
     cols[4].metric("Parameters", f"{ckpt.model.num_params():,}")
     st.caption(f"Decoder-only transformer (nanoGPT style), tied input/output embeddings, vocabulary of "
                f"{len(ckpt.tokenizer)} words. Checkpoint {escape_md(ckpt.name)}, content hash {ckpt.content_hash}.")
+    if ckpt.metrics.get("source") == "huggingface":
+        st.info(f"A Hugging Face model ({escape_md(str(ckpt.metrics.get('model_type')))}) loaded from a local "
+                "folder: it was not trained here, so there is no training corpus or held-out list to show. Its "
+                f"sub-contexts come from the word lists in {escape_md(str(getattr(w, 'source', '')))}.")
+        st.dataframe(pd.DataFrame([{"sub-context": c, "words": ", ".join(w.words_of(c))} for c in w.contexts]),
+                     hide_index=True)
+        return
     st.subheader("Training data")
     check = corpus_check(ckpt.content_hash, ckpt)
     cols = st.columns(4)

@@ -1,0 +1,228 @@
+"""Local Hugging Face causal LMs (GPT-2 style, Llama style) behind the interface the tracer and the maps use.
+
+Needs the optional extra: `pip install llm-landscape[hf]`. Nothing is downloaded: a model is loaded from a local
+folder (`save_pretrained` output) with `local_files_only=True`. Sub-contexts for a foreign vocabulary come from a
+small word-list file (TOML) mapped onto the model's tokens; see llmcore/data/hf_contexts.toml.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+
+from llmcore.checkpoint import Checkpoint, CheckpointError
+from llmcore.model import ActivationCache
+from llmcore.tokenizer import Encoding
+from llmcore.world import FUNCTION_CONTEXT, tomllib
+
+DEFAULT_CONTEXTS = Path(__file__).parent / "data" / "hf_contexts.toml"
+NORM_PATHS = ("transformer.ln_f", "model.norm", "gpt_neox.final_layer_norm", "model.final_layernorm")
+_MARKS = re.compile(r"^(Ġ|▁|##)+")
+
+
+def _transformers():
+    try:
+        import transformers
+    except ImportError as e:
+        raise ImportError("Hugging Face models need the 'hf' extra: pip install 'llm-landscape[hf]'") from e
+    return transformers
+
+
+def is_hf_folder(path: str | Path) -> bool:
+    """True for a folder written by `save_pretrained` (config.json with a model_type, and weights)."""
+    p = Path(path)
+    if not (p / "config.json").is_file():
+        return False
+    try:
+        data = json.loads((p / "config.json").read_text())
+    except (ValueError, OSError):
+        return False
+    return isinstance(data, dict) and "model_type" in data and "format_version" not in data
+
+
+@dataclass
+class TokenTaxonomy:
+    """Sub-contexts of a foreign vocabulary: word lists, matched to tokens by their text without the sub-word
+    marks (Ġ, ▁, ##) and lower-cased. Stands in for a World wherever the dashboard needs labels."""
+
+    taxonomy: dict[str, dict[str, list[str]]]
+    sentences: list[str]
+    source: str = ""
+    _lookup: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._lookup = {w.lower(): c for c, groups in self.taxonomy.items() for ws in groups.values() for w in ws}
+        self.content_hash = hashlib.sha256(repr(sorted(self._lookup.items())).encode()).hexdigest()[:16]
+        self.animals, self.held_out = {}, []
+
+    @property
+    def contexts(self) -> list[str]:
+        return list(self.taxonomy)
+
+    def label(self, token: str) -> tuple[str, str]:
+        ctx = self._lookup.get(_MARKS.sub("", token).strip().lower())
+        return (ctx, ctx) if ctx else (FUNCTION_CONTEXT, FUNCTION_CONTEXT)
+
+    def words_of(self, context: str) -> list[str]:
+        return [w for ws in self.taxonomy[context].values() for w in ws]
+
+    def reference_sentences(self, seed: int, n: int) -> list[str]:
+        """The file's sentences, repeated as needed (a foreign model has no corpus of ours)."""
+        return [self.sentences[i % len(self.sentences)] for i in range(min(n, 20 * len(self.sentences)))]
+
+
+def load_contexts(path: str | Path = DEFAULT_CONTEXTS) -> TokenTaxonomy:
+    """A word-list file: [contexts] name = [words...] and optional [reference] sentences = [...]."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        contexts = data["contexts"]
+        assert isinstance(contexts, dict) and contexts and all(isinstance(v, list) for v in contexts.values())
+    except (OSError, tomllib.TOMLDecodeError, KeyError, AssertionError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not a word-list file ([contexts] name = [words]): {e}") from None
+    sentences = data.get("reference", {}).get("sentences") or [" ".join(ws) for ws in contexts.values()]
+    return TokenTaxonomy({c: {c: [str(w) for w in ws]} for c, ws in contexts.items()}, list(sentences), str(path))
+
+
+class HFTokenizer:
+    """A Hugging Face tokenizer with the word tokenizer's interface; tokens keep their sub-word marks."""
+
+    def __init__(self, tok, vocab_size: int):
+        self.hf = tok
+        names = tok.convert_ids_to_tokens(list(range(len(tok))))
+        self.vocab = [str(t) for t in names] + [f"<unused {i}>" for i in range(len(names), vocab_size)]
+        self.stoi = {t: i for i, t in enumerate(self.vocab)}
+        for stop in (".", "Ġ."):
+            if stop in self.stoi:
+                self.stoi["."] = self.stoi[stop]
+                break
+        self.unk_id = tok.unk_token_id if tok.unk_token_id is not None else -1
+
+    def __len__(self) -> int:
+        return len(self.vocab)
+
+    def encode(self, text: str) -> Encoding:
+        ids = self.hf.encode(text, add_special_tokens=False)
+        unknown = [self.vocab[i] for i in ids if i == self.unk_id]
+        return Encoding(ids, [self.vocab[i] for i in ids], unknown)
+
+    def encode_corpus(self, sentences: list[str]) -> list[int]:
+        return [i for s in sentences for i in self.encode(s).ids]
+
+    def decode(self, ids: list[int]) -> str:
+        return self.hf.decode(ids)
+
+
+class HFCache:
+    """The model's own KV cache object, with the length the generation loop asks for."""
+
+    def __init__(self):
+        self.past = None
+
+    @property
+    def length(self) -> int:
+        return 0 if self.past is None else int(self.past.get_seq_length())
+
+
+class HFCausalLM:
+    """Adapts a transformers causal LM to the tracer: forward(idx, cache=, capture=) filling an ActivationCache with
+    `embed`, `blocks.{i}.resid_post` (the last one taken before the final norm), `ln_f` and attention patterns."""
+
+    def __init__(self, model):
+        self.hf = model.eval()
+        c = model.config
+        n_pos = getattr(c, "n_positions", None) or getattr(c, "max_position_embeddings", 1024)
+        self.config = SimpleNamespace(n_layer=c.num_hidden_layers, n_head=c.num_attention_heads,
+                                      n_embd=c.hidden_size, block_size=int(min(n_pos, 512)),
+                                      vocab_size=c.vocab_size)
+        self.lm_head = model.get_output_embeddings()
+        self.final_norm = next((model.get_submodule(p) for p in NORM_PATHS if _has(model, p)), None)
+        if self.final_norm is None:
+            raise CheckpointError(f"{type(model).__name__}: cannot find the final norm ({', '.join(NORM_PATHS)})")
+        params = inspect.signature(model.forward).parameters
+        self._cache_kw = "cache" if "cache" in params else "past_key_values"
+        self.training = False
+        self.transformer = SimpleNamespace(wte=model.get_input_embeddings())
+
+    def eval(self) -> HFCausalLM:
+        return self
+
+    def new_cache(self) -> HFCache:
+        return HFCache()
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.hf.parameters())
+
+    def parameters(self):
+        return self.hf.parameters()
+
+    def decode_residual(self, resid: torch.Tensor) -> torch.Tensor:
+        return self.lm_head(self.final_norm(resid))
+
+    @torch.no_grad()
+    def __call__(self, idx: torch.Tensor, targets=None, cache: HFCache | None = None,
+                 capture: ActivationCache | None = None):
+        seen: dict[str, torch.Tensor] = {}
+        hook = self.final_norm.register_forward_hook(lambda m, args, out: seen.__setitem__("pre", args[0]))
+        try:
+            kw = {self._cache_kw: cache.past} if cache is not None and cache.past is not None else {}
+            out = self.hf(input_ids=idx, use_cache=cache is not None, output_hidden_states=capture is not None,
+                          output_attentions=capture is not None, **kw)
+        finally:
+            hook.remove()
+        if cache is not None:
+            cache.past = out.get("cache", None) or out.get("past_key_values", None)
+        if capture is not None:
+            hs, n = out.hidden_states, self.config.n_layer
+            capture["embed"] = hs[0]
+            for i in range(n):
+                capture[f"blocks.{i}.resid_post"] = hs[i + 1] if i < n - 1 else seen["pre"]
+            capture["ln_f"] = hs[-1]
+            for i, a in enumerate(out.attentions):
+                capture[f"blocks.{i}.attn.pattern"] = a
+        return out.logits, None
+
+
+def _has(model, path: str) -> bool:
+    try:
+        model.get_submodule(path)
+        return True
+    except AttributeError:
+        return False
+
+
+def load_hf_checkpoint(path: str | Path, contexts: str | Path = DEFAULT_CONTEXTS) -> Checkpoint:
+    """A local Hugging Face causal LM as a Checkpoint the tracer, the maps and the dashboard can use."""
+    tf = _transformers()
+    path = Path(path)
+    if not is_hf_folder(path):
+        raise CheckpointError(f"{path}: not a Hugging Face model folder (config.json with a model_type, weights)")
+    try:
+        model = tf.AutoModelForCausalLM.from_pretrained(path, local_files_only=True, attn_implementation="eager",
+                                                        use_safetensors=True)
+        tok = tf.AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: cannot be loaded as a causal LM ({e})") from None
+    weights = sorted(path.glob("*.safetensors"))
+    digest = hashlib.sha256(b"".join(w.read_bytes()[:1 << 20] + str(w.stat().st_size).encode() for w in weights))
+    adapter = HFCausalLM(model)
+    ckpt = Checkpoint(adapter, HFTokenizer(tok, adapter.config.vocab_size), load_contexts(contexts), [], {},
+                      {"source": "huggingface", "model_type": model.config.model_type}, path,
+                      digest.hexdigest()[:16])
+    return ckpt
+
+
+def any_checkpoint(path: str | Path) -> Checkpoint:
+    """Our checkpoint folders and local Hugging Face folders alike."""
+    from llmcore.checkpoint import load_checkpoint
+
+    return load_hf_checkpoint(path) if is_hf_folder(path) else load_checkpoint(path)
+
+

@@ -1,0 +1,101 @@
+"""Hugging Face causal LMs: tiny random GPT-2 and Llama models, saved locally and loaded from there (no download)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("transformers", reason="the hf extra is not installed: pip install 'llm-landscape[hf]'")
+
+from llmcore.hf import any_checkpoint, is_hf_folder, load_contexts, load_hf_checkpoint  # noqa: E402
+from llmcore.maps import MapBook  # noqa: E402
+from llmcore.trace import SamplingConfig, trace_generation  # noqa: E402
+
+TEXT = load_contexts().sentences * 3
+
+
+def _tokenizer(folder):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(TEXT, trainers.BpeTrainer(vocab_size=300, special_tokens=["<unk>", "<eos>"],
+                                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", eos_token="<eos>")
+    fast.save_pretrained(folder)
+    return len(fast)
+
+
+@pytest.fixture(scope="module", params=["gpt2", "llama"])
+def hf_folder(request, tmp_path_factory):
+    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
+    folder = tmp_path_factory.mktemp(request.param)
+    vocab = _tokenizer(folder)
+    torch.manual_seed(0)
+    if request.param == "gpt2":
+        model = GPT2LMHeadModel(GPT2Config(n_layer=2, n_head=2, n_embd=32, vocab_size=vocab, n_positions=64,
+                                           bos_token_id=1, eos_token_id=1))
+    else:
+        model = LlamaForCausalLM(LlamaConfig(num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
+                                             hidden_size=32, intermediate_size=64, vocab_size=vocab,
+                                             max_position_embeddings=64, bos_token_id=1, eos_token_id=1))
+    model.save_pretrained(folder)
+    return folder
+
+
+def test_trace_a_local_model(hf_folder):
+    assert is_hf_folder(hf_folder)
+    ck = any_checkpoint(hf_folder)
+    t = trace_generation(ck, "the cat drinks milk at", SamplingConfig(max_new_words=5, stop_at_period=False))
+    L = ck.model.config.n_layer + 2
+    assert t.hidden.shape == (5, L, 32) and t.attention.shape[:3] == (5, 2, 2)
+    assert any(w.startswith("Ġ") for w in t.prompt_words)  # sub-word tokens are shown as such
+    np.testing.assert_allclose(t.attention.sum(-1), 1, atol=1e-4)
+    np.testing.assert_allclose(t.context_probs.sum(1), 1, atol=1e-4)
+    # the last block read through the model's own final norm and head is the model's output
+    assert (t.lens_top_ids[:, -2, 0] == t.topk_ids[:, 0]).all()
+    assert "animals" in t.context_names and ck.world.label("Ġcat")[0] == "animals"
+
+
+def test_kv_cache_matches_a_full_forward(hf_folder):
+    ck = load_hf_checkpoint(hf_folder)
+    ids = ck.tokenizer.encode("the dog eats meat in the street").ids
+    full = ck.model(torch.tensor([ids]))[0]
+    cache = ck.model.new_cache()
+    first = ck.model(torch.tensor([ids[:3]]), cache=cache)[0]
+    rest = [ck.model(torch.tensor([[i]]), cache=cache)[0] for i in ids[3:]]
+    torch.testing.assert_close(torch.cat([first] + rest, 1), full, atol=1e-4, rtol=1e-4)
+
+
+def test_maps_of_a_local_model(hf_folder):
+    ck = load_hf_checkpoint(hf_folder)
+    book = MapBook(ck, cache_dir=hf_folder / "maps")
+    m = book.get("context:final", "pca", 2)
+    assert len(m.coords) > 50 and m.quality.trustworthiness > 0.5
+    assert len(book.get("words", "pca", 2).coords) == len(ck.tokenizer) - 1  # all tokens but <unk>
+
+
+def test_missing_extra_or_folder_is_explained(tmp_path):
+    from llmcore.checkpoint import CheckpointError
+
+    with pytest.raises(CheckpointError, match="not a Hugging Face model folder"):
+        load_hf_checkpoint(tmp_path)
+
+
+def test_the_dashboard_pages_work_on_a_local_model(hf_folder, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from .test_pages import open_page
+
+    monkeypatch.setenv("LLM_LANDSCAPE_CHECKPOINT", str(hf_folder))
+    at = AppTest.from_file(str(__import__("pathlib").Path(__file__).parent.parent / "dashboard" / "app.py"),
+                           default_timeout=180).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert [c.key for c in at.get("plotly_chart")] == ["map", "contexts", "lens", "attention"]
+    for page in ("embeddings", "landscape", "model_card"):
+        p = open_page(page)
+        assert not p.exception and not p.error, (page, [e.value for e in p.error])

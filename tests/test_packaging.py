@@ -1,0 +1,51 @@
+"""Packaging: a wheel whose installed llmcore finds the bundled model and whose dashboard starts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .test_browser import _free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_the_wheel_carries_the_model_and_the_dashboard(tmp_path):
+    dist, target = tmp_path / "dist", tmp_path / "site"
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)],
+                           capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stderr[-2000:]
+    wheel = next(dist.glob("llm_landscape-*.whl"))
+    inst = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target),
+                           str(wheel)], capture_output=True, text=True, timeout=300)
+    assert inst.returncode == 0, inst.stderr[-2000:]
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    info = subprocess.run([sys.executable, "-m", "llmcore.cli", "info", "--json"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert info.returncode == 0, info.stderr[-2000:]
+    assert str(target) in info.stdout and "dog" in info.stdout  # the installed copy, not the source tree
+    gen = subprocess.run([sys.executable, "-m", "llmcore.cli", "generate", "a dog devours pizza in"], cwd=tmp_path,
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert gen.returncode == 0 and gen.stdout.startswith("a dog devours pizza in the")
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "llmcore.cli", "dashboard", "--port", str(port)], cwd=tmp_path,
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            try:
+                if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("the installed dashboard did not start")
+    finally:
+        server.terminate()
+        server.wait(10)
