@@ -25,7 +25,7 @@ def context_colours(names: list[str]) -> dict[str, str]:
 def trajectory_map(ref: pd.DataFrame, path: pd.DataFrame, colours: dict[str, str], title: str,
                    axis_label: str = "PC", regions=None, candidates: pd.DataFrame | None = None,
                    layer_path: pd.DataFrame | None = None, selected_step: int | None = None,
-                   colour_by: str = "context") -> go.Figure:
+                   colour_by: str = "context", ink: str = "#222222") -> go.Figure:
     """Reference states coloured by sub-context, the prompt's path over them (numbered by step, with play/pause),
     and at the selected step its candidate next words and its path through the layers."""
     three_d = "z" in ref
@@ -59,8 +59,8 @@ def trajectory_map(ref: pd.DataFrame, path: pd.DataFrame, colours: dict[str, str
     sizes = [16 if selected_step is not None and st_ == selected_step else 9 if p else 12
              for st_, p in zip(path.step, path.in_prompt)]
     path_kw = dict(mode="lines+markers+text", name="this prompt", text=labels, textposition="top center",
-                   line=dict(color="#222222", width=3 if three_d else 2),
-                   marker=dict(size=[s * (0.6 if three_d else 1) for s in sizes], color="#222222", line=dict(width=2),
+                   line=dict(color=ink, width=3 if three_d else 2),
+                   marker=dict(size=[s * (0.6 if three_d else 1) for s in sizes], color=ink, line=dict(width=2),
                                symbol=["circle-open" if p else "circle" for p in path.in_prompt]),
                    customdata=path[["word", "next_word", "step"]],
                    hovertemplate="after reading '%{customdata[0]}' the next word is '%{customdata[1]}'"
@@ -175,7 +175,7 @@ def region_contours(fig: go.Figure, regions, colours: dict[str, str]) -> go.Figu
                                  line=dict(color=c, width=2), hoverinfo="skip", name=f"{ctx} region",
                                  showlegend=False))
         fig.add_annotation(x=float(regions.centres[g, 0]), y=float(regions.centres[g, 1]), text=f"<b>{ctx}</b>",
-                           showarrow=False, font=dict(color=c, size=14), bgcolor="rgba(255,255,255,0.6)")
+                           showarrow=False, font=dict(color=c, size=14), bgcolor="rgba(128,128,128,0.18)")
     return fig
 
 
@@ -211,7 +211,8 @@ def attention_heatmaps(att, key_words: list[str], title: str) -> go.Figure:
     return fig
 
 
-def terrain_figure(regions, colours: dict[str, str], path: pd.DataFrame | None = None) -> go.Figure:
+def terrain_figure(regions, colours: dict[str, str], path: pd.DataFrame | None = None,
+                   ink: str = "#111111") -> go.Figure:
     """Sub-context densities as hills, coloured by the dominant sub-context, with a trajectory on the surface."""
     names = regions.contexts
     scale = []
@@ -230,7 +231,7 @@ def terrain_figure(regions, colours: dict[str, str], path: pd.DataFrame | None =
                                        showlegend=False, hoverinfo="skip"))
     if path is not None and len(path):
         fig.add_trace(go.Scatter3d(x=path.x, y=path.y, z=path.z + 0.03, mode="lines+markers+text",
-                                   text=path.label, line=dict(color="#111", width=6), marker=dict(size=4, color="#111"),
+                                   text=path.label, line=dict(color=ink, width=6), marker=dict(size=4, color=ink),
                                    name="this prompt"))
     fig.update_layout(title="Sub-context terrain: hills are regions where states of one sub-context gather",
                       scene=dict(xaxis_title="PC 1", yaxis_title="PC 2", zaxis_title="density (peak = 1)"),
@@ -238,7 +239,8 @@ def terrain_figure(regions, colours: dict[str, str], path: pd.DataFrame | None =
     return fig
 
 
-def decision_figure(d, vocab: list[str], colours: dict[str, str], path: pd.DataFrame | None = None) -> go.Figure:
+def decision_figure(d, vocab: list[str], colours: dict[str, str], path: pd.DataFrame | None = None,
+                    ink: str = "#111111") -> go.Figure:
     """Decision landscape: which sub-context the model would predict next from each point of the plane."""
     names = d.context_names
     dominant = d.context_probs.argmax(-1)
@@ -252,8 +254,8 @@ def decision_figure(d, vocab: list[str], colours: dict[str, str], path: pd.DataF
                                hovertemplate="next word: %{text}<extra></extra>"))
     if path is not None and len(path):
         fig.add_trace(go.Scatter(x=path.x, y=path.y, mode="lines+markers+text", text=path.label,
-                                 textposition="top center", line=dict(color="#111", width=2),
-                                 marker=dict(color="#111", size=9), name="this prompt"))
+                                 textposition="top center", line=dict(color=ink, width=2),
+                                 marker=dict(color=ink, size=9), name="this prompt"))
     fig.update_layout(title=f"Decision landscape at '{d.layer}': sub-context of the predicted next word "
                       f"(a slice showing {d.explained_variance:.0%} of the variance)",
                       xaxis_title="PC 1", yaxis_title="PC 2", height=560, margin=dict(l=10, r=10, t=50, b=10))

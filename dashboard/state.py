@@ -68,6 +68,18 @@ def current_checkpoint() -> Checkpoint:
         raise
 
 
+def checkpoint_or_error() -> Checkpoint | None:
+    """The current checkpoint, or None after showing what is wrong and what to do (every page starts here)."""
+    try:
+        return current_checkpoint()
+    except CheckpointError as e:
+        from dashboard.text import escape_md
+
+        st.error(f"The model could not be loaded: {escape_md(str(e))}")
+        st.info("Retrain the bundled model with `make train-default`, or pick another model in the sidebar.")
+        return None
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def get_trace(content_hash: str, prompt: str, sampling: SamplingConfig, _ckpt: Checkpoint) -> GenerationTrace:
     return trace_generation(_ckpt, prompt, sampling)
@@ -126,3 +138,11 @@ def regions_of_states(content_hash: str, layer: str, book: MapBook, states: np.n
     proba = clf.predict_proba(states)
     best = proba.argmax(1)
     return [clf.classes_[i] for i in best], proba[np.arange(len(best)), best]
+
+
+def ink() -> str:
+    """The colour of paths drawn over maps: dark on a light theme, light on a dark one."""
+    try:
+        return "#EEEEEE" if st.context.theme.type == "dark" else "#222222"
+    except AttributeError:  # older Streamlit: no theme information
+        return "#222222"

@@ -11,7 +11,7 @@ import streamlit as st
 
 from dashboard import figures, frames, urlstate
 from dashboard.downloads import figure_html
-from dashboard.state import available_checkpoints, checkpoint_at, current_checkpoint, get_map, get_trace
+from dashboard.state import available_checkpoints, checkpoint_at, checkpoint_or_error, get_map, get_trace
 from dashboard.text import escape_md
 from llmcore.checkpoint import CheckpointError
 from llmcore.trace import PromptError, SamplingConfig
@@ -37,10 +37,8 @@ def render() -> None:
                "is the left model's final-layer PCA; the right model's states are placed on it when both models "
                "share a width, after aligning their spaces on the same reference sentences.")
     urlstate.restore(DEFAULTS)
-    try:
-        base = current_checkpoint()
-    except CheckpointError as e:
-        st.error(f"The model could not be loaded: {escape_md(str(e))}")
+    base = checkpoint_or_error()
+    if base is None:
         return
     paths = [str(p) for p in available_checkpoints()]
     left, right = st.columns(2)

@@ -10,9 +10,8 @@ import streamlit as st
 
 from dashboard import figures, frames, urlstate
 from dashboard.downloads import figure_html
-from dashboard.state import current_checkpoint, get_map, get_map_book
+from dashboard.state import checkpoint_or_error, get_map, get_map_book
 from dashboard.text import escape_md
-from llmcore.checkpoint import CheckpointError
 from llmcore.formats import FormatError, projector_files, read_projector_files, zip_files
 from llmcore.maps import nearest_neighbours
 
@@ -85,10 +84,8 @@ def render() -> None:
     st.caption("Every word of the vocabulary as a point: words the model uses alike sit together. Neighbours are "
                "computed in the original 128-dimensional space, not on the map.")
     urlstate.restore(DEFAULTS)
-    try:
-        ckpt = current_checkpoint()
-    except CheckpointError as e:
-        st.error(f"The model could not be loaded: {escape_md(str(e))}")
+    ckpt = checkpoint_or_error()
+    if ckpt is None:
         return
     book = get_map_book(ckpt.content_hash, ckpt)
     ref = book.reference("words")

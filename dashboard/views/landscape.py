@@ -7,9 +7,8 @@ import streamlit as st
 
 from dashboard import figures, frames, urlstate
 from dashboard.downloads import figure_html
-from dashboard.state import current_checkpoint, get_map, get_regions, get_trace
+from dashboard.state import checkpoint_or_error, get_map, get_regions, get_trace, ink
 from dashboard.text import escape_md
-from llmcore.checkpoint import CheckpointError
 from llmcore.landscape import decision_landscape
 from llmcore.trace import PromptError, SamplingConfig
 
@@ -28,10 +27,8 @@ def render() -> None:
                "shows where on the plane the model would send the next word; the loss landscape shows the "
                "training loss around the trained weights.")
     urlstate.restore({**DEFAULTS, "land_prompt": st.session_state.get("shared_prompt", DEFAULTS["land_prompt"])})
-    try:
-        ckpt = current_checkpoint()
-    except CheckpointError as e:
-        st.error(f"The model could not be loaded: {escape_md(str(e))}")
+    ckpt = checkpoint_or_error()
+    if ckpt is None:
         return
     c1, c2 = st.columns([3, 2])
     prompt = c1.text_input("Prompt drawn on the landscapes", key="land_prompt", max_chars=2000)
@@ -51,11 +48,11 @@ def render() -> None:
     regions = get_regions(ckpt.content_hash, f"context:{layer}", "pca", tuple(names), fmap)
     path = frames.trajectory_frame(trace, fmap, depth)
     path["z"] = regions.lift(path[["x", "y"]].to_numpy())
-    terrain = figures.terrain_figure(regions, colours, path)
+    terrain = figures.terrain_figure(regions, colours, path, ink=ink())
     st.plotly_chart(terrain, key="terrain")
     figure_html(terrain, "terrain", "Terrain (standalone HTML)")
     d = _decision(ckpt.content_hash, layer, ckpt, fmap)
-    decision = figures.decision_figure(d, ckpt.tokenizer.vocab, colours, path)
+    decision = figures.decision_figure(d, ckpt.tokenizer.vocab, colours, path, ink=ink())
     st.plotly_chart(decision, key="decision")
     figure_html(decision, "decision_landscape", "Decision landscape (standalone HTML)")
     st.caption(f"The decision landscape is a slice: each point of the plane is mapped back to the model's "

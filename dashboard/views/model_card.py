@@ -5,9 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard.state import current_checkpoint
+from dashboard.state import checkpoint_or_error
 from dashboard.text import escape_md
-from llmcore.checkpoint import CheckpointError
 from llmcore.world import generate_corpus
 
 
@@ -24,10 +23,8 @@ def corpus_check(content_hash: str, _ckpt) -> dict:
 
 def render() -> None:
     st.title("Model card")
-    try:
-        ckpt = current_checkpoint()
-    except CheckpointError as e:
-        st.error(f"The model could not be loaded: {escape_md(str(e))}")
+    ckpt = checkpoint_or_error()
+    if ckpt is None:
         return
     c, m, w = ckpt.model.config, ckpt.metrics, ckpt.world
     st.subheader("Architecture")

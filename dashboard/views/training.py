@@ -9,10 +9,9 @@ import streamlit as st
 
 from dashboard import figures, jobs, uploads
 from dashboard.downloads import figure_html
-from dashboard.state import current_checkpoint
+from dashboard.state import checkpoint_or_error
 from dashboard.text import escape_md
 from llmcore.alignment import snapshot_coords
-from llmcore.checkpoint import CheckpointError
 from llmcore.tokenizer import UNK
 from llmcore.world import DEFAULT_WORLD, WorldError
 
@@ -140,11 +139,7 @@ def job_progress() -> None:
 
 def render() -> None:
     st.title("Training")
-    try:
-        ckpt = current_checkpoint()
-    except CheckpointError as e:
-        st.error(f"The model could not be loaded: {escape_md(str(e))}")
-        ckpt = None
+    ckpt = checkpoint_or_error()
     if ckpt is not None:
         log = ckpt.train_log()
         if log:

@@ -8,9 +8,8 @@ import streamlit as st
 
 from dashboard import figures, frames, urlstate
 from dashboard.downloads import figure_html
-from dashboard.state import current_checkpoint, get_map, get_map_book, get_regions, get_trace, regions_of_states
+from dashboard.state import checkpoint_or_error, get_map, get_map_book, get_regions, get_trace, ink, regions_of_states
 from dashboard.text import escape_md
-from llmcore.checkpoint import CheckpointError
 from llmcore.trace import MAX_NEW_WORDS, PromptError, SamplingConfig, candidate_states
 
 SEED_PROMPT = "a dog devours pizza in"
@@ -79,11 +78,8 @@ def render() -> None:
     st.caption("The model completes a prompt word by word. Each dot is the model's internal state after reading "
                "a word, placed on a map of states from its training world and coloured by sub-context.")
     urlstate.restore(DEFAULTS)
-    try:
-        ckpt = current_checkpoint()
-    except CheckpointError as e:
-        st.error(f"The model could not be loaded: {escape_md(str(e))}")
-        st.info("Retrain the bundled model with `make train-default`, or pick another model in the sidebar.")
+    ckpt = checkpoint_or_error()
+    if ckpt is None:
         return
     prompt = prompt_input()
     try:
@@ -121,7 +117,7 @@ def draw(ckpt, trace, method: str, dims: int, layer: str, step: int) -> None:
         f"trustworthiness {q.trustworthiness:.2f}, {q.knn_preservation:.0%} of 10 nearest neighbours kept"
     title = f"States at '{layer}' — {METHODS[method]} of {len(fmap.coords):,} corpus positions ({faith})"
     fig = figures.trajectory_map(frames.reference_frame(fmap), path, colours, title, fmap.axis_label, regions, cands,
-                                 layers, step)
+                                 layers, step, ink=ink())
     st.plotly_chart(fig, key="map")
     book = get_map_book(ckpt.content_hash, ckpt)
     where, how_sure = regions_of_states(ckpt.content_hash, layer, book, trace.hidden[:, depth])
