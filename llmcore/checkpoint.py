@@ -35,16 +35,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _default_checkpoint() -> Path:
-    """checkpoints/default of a source tree, or the copy an installed wheel carries (package llmcore_checkpoints)."""
+    """checkpoints/default of a source tree, or the copy an installed wheel carries next to the llmcore package
+    (site-packages/llmcore_checkpoints/default)."""
     source = REPO_ROOT / "checkpoints" / "default"
-    if (source / "config.json").is_file():
-        return source
-    try:
-        from importlib.resources import files
-
-        return Path(str(files("llmcore_checkpoints") / "default"))
-    except (ImportError, TypeError):  # pragma: no cover - neither a source tree nor an installed wheel
-        return source
+    installed = REPO_ROOT / "llmcore_checkpoints" / "default"
+    return installed if not (source / "config.json").is_file() and (installed / "config.json").is_file() else source
 
 
 DEFAULT_CHECKPOINT = _default_checkpoint()

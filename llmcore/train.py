@@ -218,8 +218,16 @@ class Trainer:
         return torch.optim.AdamW(groups, lr=self.config.lr, betas=(0.9, 0.95))
 
     def run(self) -> Checkpoint:
+        """Train to the end (or until a stop is requested) and return the checkpoint written."""
+        threads = torch.get_num_threads()
         if self.config.threads:
             torch.set_num_threads(self.config.threads)
+        try:
+            return self._run()
+        finally:
+            torch.set_num_threads(threads)  # a run must not change the thread count of its host (the dashboard)
+
+    def _run(self) -> Checkpoint:
         self._maybe_resume()
         if self.state.step == 0:  # a fresh run: maps cached for earlier weights in this folder are stale
             shutil.rmtree(self.out_dir / MAPS_DIR, ignore_errors=True)

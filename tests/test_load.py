@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+import torch
 
 from llmcore.trace import SamplingConfig, trace_generation
 
@@ -38,7 +39,8 @@ GenerationTraceArrays = ("hidden", "prompt_hidden", "topk_ids", "topk_probs", "c
 def test_eight_threads_give_the_same_results_as_one(ckpt):
     jobs = [(p, seed) for seed in range(2) for p in PROMPTS[:20]]  # 40 seeded sampled generations
     alone = [_run(ckpt, p, s) for p, s in jobs]
-    with ThreadPoolExecutor(8) as pool:
+    threads = torch.get_num_threads()  # each worker splits its work like the main thread, so sums add up alike
+    with ThreadPoolExecutor(8, initializer=torch.set_num_threads, initargs=(threads,)) as pool:
         together = list(pool.map(lambda job: _run(ckpt, *job), jobs))
     for (c1, h1, a1), (c2, h2, a2) in zip(alone, together):
         assert c1 == c2 and np.array_equal(h1, h2) and np.array_equal(a1, a2)
