@@ -6,32 +6,61 @@ from typing import Any
 
 import streamlit as st
 
+Allowed = dict[str, Any]  # key -> a collection of allowed values, or a (low, high) tuple for numbers
 
-def restore(defaults: dict[str, Any]) -> None:
-    """On a page's first run in a session, seed widget keys from the URL (falling back to defaults)."""
-    flag = f"_restored_{st.session_state.get('_page', '')}_{','.join(defaults)}"
+
+def restore(defaults: dict[str, Any], allowed: Allowed | None = None) -> list[str]:
+    """On a page's first run in a session, seed widget keys from the URL (falling back to defaults).
+
+    A value of the wrong type or outside what its widget allows is ignored; the names of ignored settings are
+    returned so the page can say so.
+    """
+    flag = f"_restored_{','.join(defaults)}"
     if st.session_state.get(flag):
-        return
+        return []
     st.session_state[flag] = True
+    ignored = []
     for key, default in defaults.items():
         raw = st.query_params.get(key)
         if raw is None or key in st.session_state:
             st.session_state.setdefault(key, default)
             continue
-        st.session_state[key] = _parse(raw, default)
+        value = _parse(raw, default)
+        if value is None or not _fits(value, (allowed or {}).get(key)):
+            ignored.append(key)
+            value = default
+        st.session_state[key] = value
+    return ignored
+
+
+def restore_with_notice(defaults: dict[str, Any], allowed: Allowed | None = None) -> None:
+    """`restore`, then a warning naming the settings of the link that were ignored."""
+    ignored = restore(defaults, allowed)
+    if ignored:
+        st.warning(f"Ignored settings from the link that are out of range: {', '.join(ignored)}.")
 
 
 def _parse(raw: str, default: Any) -> Any:
+    """The URL text as the default's type, or None if it is not one."""
     try:
         if isinstance(default, bool):
-            return raw.lower() in ("1", "true", "yes")
+            return {"true": True, "1": True, "false": False, "0": False}.get(raw.lower())
         if isinstance(default, int):
             return int(raw)
         if isinstance(default, float):
-            return float(raw)
+            value = float(raw)
+            return value if value == value else None  # NaN is not a setting
     except ValueError:
-        return default
+        return None
     return raw
+
+
+def _fits(value: Any, rule: Any) -> bool:
+    if rule is None:
+        return True
+    if isinstance(rule, tuple) and len(rule) == 2 and all(isinstance(r, (int, float)) for r in rule):
+        return rule[0] <= value <= rule[1]
+    return value in rule
 
 
 def publish(keys: list[str]) -> None:

@@ -93,3 +93,15 @@ def test_scenarios_round_trip_and_reject_bad_files():
                          (b'{"step": "two"}', "must be a int"), (b"x" * 70_000, "larger than")]:
         with pytest.raises(ValueError, match=message):
             scenario_from_json(bad)
+
+
+def test_bad_values_in_a_shared_link_are_ignored_with_a_notice():
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update({"method": "foo", "dims": "7", "temperature": "50", "limit": "-3", "step": "abc",
+                            "mode": "x", "top_p": "nan", "prompt": "a cow munches"})
+    at.run()
+    assert not at.exception and not at.error
+    notice = at.warning[0].value
+    for key in ("method", "dims", "temperature", "limit", "step", "mode", "top_p"):
+        assert key in notice
+    assert at.text_input(key="prompt").value == "a cow munches" and len(at.get("plotly_chart")) == 4

@@ -36,7 +36,8 @@ def render() -> None:
     st.caption("Two runs on one map: different prompts, different sampling settings, or different models. The map "
                "is the left model's final-layer PCA; the right model's states are placed on it when both models "
                "share a width, after aligning their spaces on the same reference sentences.")
-    urlstate.restore(DEFAULTS)
+    urlstate.restore_with_notice(DEFAULTS, {"cmp_temp_a": (0.0, 2.0), "cmp_temp_b": (0.0, 2.0),
+                                          "cmp_seed_b": (0, 2**31 - 1)})
     base = checkpoint_or_error()
     if base is None:
         return

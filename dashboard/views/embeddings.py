@@ -18,6 +18,8 @@ from llmcore.maps import nearest_neighbours
 METHODS = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE", "axes": "custom axes"}
 DEFAULTS = {"emb_method": "pca", "emb_dims": 2, "emb_colour": "context", "emb_search": "", "emb_word": "cat",
             "emb_metric": "cosine", "emb_k": 8, "emb_isolate": False}
+ALLOWED = {"emb_method": tuple(METHODS), "emb_dims": (2, 3), "emb_colour": ("context", "subgroup"),
+           "emb_metric": ("cosine", "euclidean"), "emb_k": (1, 50)}
 
 
 def axes_controls(ref) -> dict:
@@ -83,7 +85,7 @@ def render() -> None:
     st.title("Embeddings")
     st.caption("Every word of the vocabulary as a point: words the model uses alike sit together. Neighbours are "
                "computed in the original 128-dimensional space, not on the map.")
-    urlstate.restore(DEFAULTS)
+    urlstate.restore_with_notice(DEFAULTS, ALLOWED)
     ckpt = checkpoint_or_error()
     if ckpt is None:
         return

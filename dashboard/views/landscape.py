@@ -26,7 +26,10 @@ def render() -> None:
     st.caption("Hills are regions where the model's states for one sub-context gather; the decision landscape "
                "shows where on the plane the model would send the next word; the loss landscape shows the "
                "training loss around the trained weights.")
-    urlstate.restore({**DEFAULTS, "land_prompt": st.session_state.get("shared_prompt", DEFAULTS["land_prompt"])})
+    shared = st.session_state.get("shared_prompt")
+    urlstate.restore({**DEFAULTS, "land_prompt": shared or DEFAULTS["land_prompt"]})
+    if shared and shared != st.session_state.get("_land_seen"):  # follow the prompt last typed on Trajectory
+        st.session_state.land_prompt = st.session_state._land_seen = shared
     ckpt = checkpoint_or_error()
     if ckpt is None:
         return

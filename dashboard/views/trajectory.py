@@ -24,6 +24,9 @@ EXAMPLES = {
 METHODS = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
 DEFAULTS = {"prompt": SEED_PROMPT, "mode": "greedy", "temperature": 1.0, "top_k": 0, "top_p": 1.0, "seed": 0,
             "limit": 12, "method": "pca", "dims": 2, "layer": "final", "step": 1, "layers": False}
+ALLOWED = {"mode": ("greedy", "sample"), "temperature": (0.05, 2.0), "top_k": (0, 200), "top_p": (0.05, 1.0),
+           "seed": (0, 2**31 - 1), "limit": (1, MAX_NEW_WORDS), "method": tuple(METHODS), "dims": (2, 3),
+           "step": (1, MAX_NEW_WORDS)}
 
 
 def sampling_controls() -> SamplingConfig:
@@ -77,11 +80,12 @@ def render() -> None:
     st.title("Trajectory")
     st.caption("The model completes a prompt word by word. Each dot is the model's internal state after reading "
                "a word, placed on a map of states from its training world and coloured by sub-context.")
-    urlstate.restore(DEFAULTS)
+    urlstate.restore_with_notice(DEFAULTS, ALLOWED)
     ckpt = checkpoint_or_error()
     if ckpt is None:
         return
     prompt = prompt_input()
+    st.session_state.shared_prompt = prompt  # the Landscape page draws the same prompt
     try:
         sampling = sampling_controls()
         trace = get_trace(ckpt.content_hash, prompt, sampling, ckpt)
