@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -13,7 +10,7 @@ import pytest
 from llmcore.cli import _parser
 from llmcore.world import tomllib
 
-from .test_browser import _free_port
+from .servers import free_port, running_server
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,18 +36,8 @@ def _listening(port: int) -> list[str]:
 
 @pytest.mark.slow
 def test_a_server_started_with_the_project_config_listens_on_loopback_only():
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port",
-                             str(port)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(200):
-            try:
-                if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.2)
+    port = free_port()
+    cmd = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port)]
+    with running_server(cmd, port, ROOT):
         addresses = _listening(port)
-        assert addresses and all(a == "0100007F" for a in addresses), addresses  # 127.0.0.1, nothing else
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    assert addresses and all(a == "0100007F" for a in addresses), addresses  # 127.0.0.1, nothing else

@@ -5,13 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from .test_browser import _free_port
+from .servers import free_port, running_server
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,18 +32,7 @@ def test_the_wheel_carries_the_model_and_the_dashboard(tmp_path):
     gen = subprocess.run([sys.executable, "-m", "llmcore.cli", "generate", "a dog devours pizza in"], cwd=tmp_path,
                          env=env, capture_output=True, text=True, timeout=120)
     assert gen.returncode == 0 and gen.stdout.startswith("a dog devours pizza in the")
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "llmcore.cli", "dashboard", "--port", str(port)], cwd=tmp_path,
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(300):
-            try:
-                if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("the installed dashboard did not start")
-    finally:
-        server.terminate()
-        server.wait(10)
+    port = free_port()
+    with running_server([sys.executable, "-m", "llmcore.cli", "dashboard", "--port", str(port)], port, tmp_path,
+                        env=env, timeout=90):
+        pass  # healthy: the installed dashboard serves
