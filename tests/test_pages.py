@@ -77,3 +77,30 @@ def test_compare_page():
     assert [c.key for c in at.get("plotly_chart")] == ["compare_map"]
     at.slider(key="cmp_temp_b").set_value(1.5).run()
     assert not at.error and len(at.dataframe[0].value) >= 2
+
+
+@pytest.mark.slow
+def test_training_a_model_in_the_browser(tmp_path, monkeypatch):
+    import time
+
+    from dashboard import jobs
+    from dashboard.views import training
+    from llmcore.checkpoint import load_checkpoint
+
+    from .conftest import TINY_WORLD
+
+    monkeypatch.setattr(jobs, "CHECKPOINTS_DIR", tmp_path / "checkpoints")
+    monkeypatch.setattr(jobs, "DATA_DIR", tmp_path / "data")
+    at = open_page("training")
+    at.text_area(key="world_text").set_value(TINY_WORLD.read_text())
+    at.text_input[0].set_value("from-browser")
+    at.number_input[0].set_value(20)
+    at.button[0].click().run()
+    assert not at.error, [e.value for e in at.error]
+    job = training.JOBS["from-browser"]
+    deadline = time.time() + 120
+    while not job.finished and time.time() < deadline:
+        time.sleep(0.2)
+    at.run()
+    assert job.state == "done" and any("is trained" in s.value for s in at.success)
+    assert load_checkpoint(tmp_path / "checkpoints" / "from-browser").metrics["steps_done"] == 20
