@@ -86,6 +86,6 @@ def test_trace_json_and_frames(ckpt):
     with pytest.raises(ValueError, match="not a trace"):
         GenerationTrace.from_json("{}")
     steps = trace_steps_frame(t)
-    assert list(steps.word) == t.generated_words and np.allclose(steps.filter(like="p_").sum(1), 1, atol=1e-4)
+    assert list(steps.word) == t.generated_words and np.allclose(steps.filter(like="p_").sum(axis=1), 1, atol=1e-4)
     lens = trace_lens_frame(t)
     assert len(lens) == t.lens_top_ids.size and set(lens.layer) == set(t.layer_names)
