@@ -52,10 +52,11 @@ def reference_states(ckpt: Checkpoint, n_positions: int = 6000, seed: int = 1234
         act = ActivationCache(attention=False)
         model(torch.tensor([x for x, _ in batch]), capture=act)
         stack = act.residual_stack()  # (L, B, T, C)
-        for b, (x, keep) in enumerate(batch):
-            states.append(stack[:, b, keep].transpose(0, 1).numpy())
-            words += [tok.vocab[x[t]] for t in keep]
-            nexts += [tok.vocab[x[t + 1]] for t in keep]
+        rows = torch.tensor([b for b, (_, keep) in enumerate(batch) for _ in keep])
+        cols = torch.tensor([t for _, keep in batch for t in keep])
+        states.append(stack[:, rows, cols].transpose(0, 1).numpy())  # (n_kept, L, C), one gather per batch
+        words += [tok.vocab[x[t]] for x, keep in batch for t in keep]
+        nexts += [tok.vocab[x[t + 1]] for x, keep in batch for t in keep]
     label = np.vectorize(lambda w: world.label(w)[0], otypes=[object])
     n = model.config.n_layer
     return ReferenceStates(np.concatenate(states).astype(np.float32), np.array(words, object),
