@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import orthogonal_procrustes
 
 from llmcore.projection import PCAProjector
 
@@ -14,6 +13,8 @@ def align_snapshots(snapshots: np.ndarray, reference: int = -1) -> np.ndarray:
     Rotations and reflections do not change distances between words, so nothing a map shows is lost; what goes
     away is the arbitrary spin of the whole cloud from one snapshot to the next.
     """
+    from scipy.linalg import orthogonal_procrustes
+
     S = np.asarray(snapshots, np.float64)
     S = S - S.mean(1, keepdims=True)
     target = S[reference]
@@ -47,6 +48,8 @@ def frame_displacement(coords: np.ndarray) -> np.ndarray:
 def procrustes_map(source: np.ndarray, target: np.ndarray):
     """A function taking points of the source space onto the target space: the orthogonal rotation (plus the
     shift of means) that best matches paired points `source[i]` ↔ `target[i]`."""
+    from scipy.linalg import orthogonal_procrustes
+
     n = min(len(source), len(target))
     s_mean, t_mean = source[:n].mean(0), target[:n].mean(0)
     R, _ = orthogonal_procrustes(source[:n] - s_mean, target[:n] - t_mean)

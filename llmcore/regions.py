@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.ndimage import gaussian_filter, map_coordinates
-from sklearn.neighbors import KNeighborsClassifier
 
 
 @dataclass
@@ -77,6 +76,8 @@ class SubContextClassifier:
         self.n_neighbors = n_neighbors
 
     def fit(self, X: np.ndarray, labels: np.ndarray) -> SubContextClassifier:
+        from sklearn.neighbors import KNeighborsClassifier  # imported when needed: it costs ~0.5 s at start-up
+
         self.knn_ = KNeighborsClassifier(n_neighbors=min(self.n_neighbors, len(X)), weights="distance",
                                          algorithm="brute").fit(np.asarray(X, np.float32), np.asarray(labels, str))
         self.classes_ = list(self.knn_.classes_)

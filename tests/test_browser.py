@@ -34,7 +34,7 @@ def server():
     port = free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true"]
-    with running_server(cmd, port, ROOT) as proc:
+    with running_server(cmd, port, ROOT, env={**os.environ, "MALLOC_ARENA_MAX": "2"}) as proc:  # as `make run`
         yield Server(f"http://127.0.0.1:{port}", proc.pid)
 
 
