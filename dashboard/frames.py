@@ -119,6 +119,4 @@ def lens_grid(trace: GenerationTrace, context_of: dict[str, str]) -> tuple[list[
 def attention_keys(trace: GenerationTrace, step: int) -> list[str]:
     """The words the newest query of a step could attend to, in order."""
     words = trace.prompt_words + trace.generated_words
-    start, n = int(trace.attention_start[step]), int((trace.attention[step, 0, 0] > 0).sum())
-    n = max(n, len(trace.prompt_words) + step - start)
-    return words[start : start + n]
+    return words[int(trace.attention_start[step]) : len(trace.prompt_words) + step]  # up to the newest position

@@ -11,7 +11,7 @@ import streamlit as st
 
 from dashboard import figures, frames, urlstate
 from dashboard.downloads import figure_html
-from dashboard.state import available_checkpoints, checkpoint_at, checkpoint_or_error, get_map, get_trace
+from dashboard.state import available_checkpoints, checkpoint_at, checkpoint_or_error, get_map, get_map_book, get_trace
 from dashboard.text import escape_md
 from llmcore.checkpoint import CheckpointError
 from llmcore.trace import PromptError, SamplingConfig
@@ -80,15 +80,13 @@ def render() -> None:
 
 def aligned_path(ckpts, trace, fmap) -> pd.DataFrame | None:
     """The right run's path on the left model's map; another model's space is first rotated onto the left's."""
-    path = frames.trajectory_frame(trace, fmap, -1) if ckpts[1] is ckpts[0] else None
-    if path is not None:
-        return path
+    if ckpts[1] is ckpts[0]:
+        return frames.trajectory_frame(trace, fmap, -1)
     if ckpts[1].model.config.n_embd != ckpts[0].model.config.n_embd:
         return None
     from llmcore.alignment import procrustes_map
-    from llmcore.maps import MapBook
 
-    a, b = MapBook(ckpts[0]).states, MapBook(ckpts[1]).states
+    a, b = (get_map_book(ck.content_hash, ck).states for ck in ckpts)  # cached: not recomputed per rerun
     if len(a.words) != len(b.words) or not np.array_equal(a.words, b.words):
         return None  # other worlds: no shared reference sentences to align the spaces on
     rot = procrustes_map(b.layer("final"), a.layer("final"))
