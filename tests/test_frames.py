@@ -51,3 +51,11 @@ def test_map_figure(setup):
     fig = figures.trajectory_map(frames.reference_frame(cmap), path, figures.context_colours(trace.context_names), "t")
     assert fig.data[-1].name == "this prompt" and len(fig.data[-1].x) == len(path)
     assert fig.layout.xaxis.title.text == "PC 1"
+
+
+def test_attention_keys_are_the_window_up_to_the_newest_word(setup):
+    trace, _, _ = setup
+    for s in range(trace.n_steps):
+        keys = frames.attention_keys(trace, s)
+        assert keys[-1] == (trace.prompt_words + trace.generated_words)[len(trace.prompt_words) - 1 + s]
+        assert trace.attention[s, :, :, len(keys):].sum() == 0 and trace.attention[s, :, :, len(keys) - 1].all()
