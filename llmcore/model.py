@@ -72,26 +72,28 @@ class CausalSelfAttention(nn.Module):
         self.resid_dropout = nn.Dropout(config.dropout)
         self.n_head, self.n_embd, self.dropout = config.n_head, config.n_embd, config.dropout
 
-    def forward(self, x, layer: int, cache: KVCache | None = None, need_weights: bool = False):
+    def forward(self, x, layer: int, cache: KVCache | None = None, capture: ActivationCache | None = None):
         B, T, C = x.size()
         q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
+        if capture is not None:
+            capture[f"blocks.{layer}.attn.q"] = q  # (B, T, C): the heads side by side
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
         if cache is not None:
             k, v = cache.append(layer, k, v)  # (B, nh, T_past + T, hs)
-        att = None
         T_all = k.size(2)
-        if need_weights:  # explicit softmax so the pattern can be returned; same maths as SDPA
+        if capture is not None and capture.attention:  # explicit softmax so the pattern can be kept; SDPA's maths
             att = (q * (1.0 / math.sqrt(k.size(-1)))) @ k.transpose(-2, -1)  # (B, nh, T, T_all)
             if T > 1:  # a single newest query may see every key: no mask needed
                 att = att.masked_fill(_causal_mask(T, T_all, x.device), float("-inf"))
             att = att.softmax(dim=-1)
+            capture[f"blocks.{layer}.attn.pattern"] = att
             y = self.attn_dropout(att) @ v
         else:
             mask = None if T in (1, T_all) else ~_causal_mask(T, T_all, x.device)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None and T > 1,
                                                dropout_p=self.dropout if self.training else 0.0)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
-        return self.resid_dropout(self.c_proj(y)), att
+        return self.resid_dropout(self.c_proj(y))
 
 
 def _causal_mask(t_new: int, t_all: int, device) -> torch.Tensor:
@@ -119,17 +121,20 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.mlp = MLP(config)
 
-    def forward(self, x, layer: int, cache: KVCache | None = None, need_weights: bool = False):
-        a, att = self.attn(self.ln_1(x), layer, cache, need_weights)
-        x = x + a
-        return x + self.mlp(self.ln_2(x)), att
+    def forward(self, x, layer: int, cache: KVCache | None = None, capture: ActivationCache | None = None):
+        x = x + self.attn(self.ln_1(x), layer, cache, capture)
+        x = x + self.mlp(self.ln_2(x))
+        if capture is not None:
+            capture[f"blocks.{layer}.resid_post"] = x
+        return x
 
 
 class ActivationCache(dict):
     """Activations of one forward pass by name, TransformerLens style.
 
     Names: `embed` (token + position embedding), `blocks.{i}.resid_post` (output of block i), `ln_f` (after the
-    final norm), each (B, T, C); and, if `attention` is true, `blocks.{i}.attn.pattern`, (B, nh, T, T_all).
+    final norm), and `blocks.{i}.attn.q` (the queries, heads side by side), each (B, T, C); if `attention` is true,
+    `blocks.{i}.attn.pattern`, (B, nh, T, T_all).
     Without attention patterns the model keeps its fused attention kernel, so capturing costs almost nothing.
     """
 
@@ -191,15 +196,10 @@ class GPT(nn.Module):
             raise ValueError(f"sequence of {past + T} tokens exceeds block_size {self.config.block_size}")
         pos = torch.arange(past, past + T, dtype=torch.long, device=idx.device)
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # (B, T, C)
-        need_weights = capture is not None and capture.attention
         if capture is not None:
             capture["embed"] = x
         for i, block in enumerate(self.transformer.h):
-            x, att = block(x, i, cache, need_weights)
-            if capture is not None:
-                capture[f"blocks.{i}.resid_post"] = x
-            if need_weights:
-                capture[f"blocks.{i}.attn.pattern"] = att
+            x = block(x, i, cache, capture)
         x = self.transformer.ln_f(x)
         if capture is not None:
             capture["ln_f"] = x
@@ -209,27 +209,17 @@ class GPT(nn.Module):
             loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
         return logits, loss
 
-    def newest_query_attention(self, resid_pre: torch.Tensor, keys: torch.Tensor,
-                               n_keys: torch.Tensor) -> torch.Tensor:
-        """Attention of newest queries over cached keys, recomputed after the fact for all layers at once.
+    def newest_query_attention(self, q: torch.Tensor, keys: torch.Tensor, n_keys: torch.Tensor) -> torch.Tensor:
+        """Attention of newest queries over cached keys, computed after the fact for all steps and layers at once.
 
-        resid_pre: (S, n_layer, C) input of each block at each step's newest position; keys: (n_layer, nh, T, hs)
-        from the KV cache; n_keys: (S,) how many keys each step could see. Returns (S, n_layer, nh, T), zero
-        beyond n_keys.
+        q: (S, n_layer, C) each step's newest query (captured as `blocks.{i}.attn.q`); keys: (n_layer, nh, T, hs)
+        from the KV cache; n_keys: (S,) how many keys each step could see. Returns (S, n_layer, nh, T), zero beyond
+        n_keys: the pattern the fused attention kernel used without handing it back.
         """
-        C, nh, blocks = self.config.n_embd, self.config.n_head, self.transformer.h
-        x = F.layer_norm(resid_pre, (C,), eps=blocks[0].ln_1.eps)
-        x = x * torch.stack([b.ln_1.weight for b in blocks])
-        if self.config.bias:
-            x = x + torch.stack([b.ln_1.bias for b in blocks])
-        wq = torch.stack([b.attn.c_attn.weight for b in blocks])[:, :C]  # (n_layer, C_out, C_in): query rows
-        q = torch.bmm(x.transpose(0, 1), wq.transpose(1, 2))  # (n_layer, S, C)
-        if self.config.bias:
-            q = q + torch.stack([b.attn.c_attn.bias for b in blocks])[:, None, :C]
-        q = q.view(q.size(0), q.size(1), nh, C // nh).transpose(1, 2)  # (n_layer, nh, S, hs)
-        scores = (q @ keys.transpose(-1, -2)).permute(2, 0, 1, 3) * (1.0 / math.sqrt(C // nh))  # (S, nl, nh, T)
-        hidden = torch.arange(keys.size(2))[None, None, None, :] >= n_keys[:, None, None, None]
-        return scores.masked_fill(hidden, float("-inf")).softmax(-1)
+        S, n_layer, nh, T, hs = q.size(0), q.size(1), keys.size(1), keys.size(2), keys.size(3)
+        q = q.view(S, n_layer, nh, hs).permute(1, 2, 0, 3) * (1.0 / math.sqrt(hs))  # (n_layer, nh, S, hs)
+        scores = (q @ keys.transpose(-1, -2)).permute(2, 0, 1, 3)  # (S, n_layer, nh, T)
+        return scores.masked_fill(torch.arange(T) >= n_keys[:, None, None, None], float("-inf")).softmax(-1)
 
     def decode_residual(self, resid: torch.Tensor) -> torch.Tensor:
         """Logit lens: a residual-stream vector read through the final norm and the head -> logits."""

@@ -305,60 +305,69 @@ def trace_generation(ckpt: Checkpoint, prompt: str, sampling: SamplingConfig | N
 def _build_trace(ckpt: Checkpoint, ids, words, unknown, notices, s: SamplingConfig, records: list[_Step],
                  top_k: int, lens_k: int, stop_id: int | None) -> GenerationTrace:
     """Turn the per-step activations into arrays, batching the logit lens over all steps and depths."""
-    model, tok = ckpt.model, ckpt.tokenizer
+    model, tok, n_layer = ckpt.model, ckpt.tokenizer, ckpt.model.config.n_layer
     names, cmat = ckpt.context_matrix()
-    # each cache holds the depths in order; steps after the first read one token, so one cat gathers them all
-    depths = ["embed"] + [f"blocks.{i}.resid_post" for i in range(model.config.n_layer)] + ["ln_f"]
-    L = len(depths)
-    first = torch.cat([records[0].act[n] for n in depths])  # (L, P, C)
-    if all(r.act["embed"].size(1) == 1 for r in records[1:]):
-        later = torch.cat([r.act[n] for r in records[1:] for n in depths] or [first[:0, :1]])
-    else:  # the window slid: some steps re-read the whole window
-        later = torch.cat([torch.cat([r.act[n] for n in depths])[:, -1] for r in records[1:]])
-    later = later.view(-1, L, first.size(-1))
-    resid = torch.cat([first[None, :, -1], later])  # (S, L, C)
-    # logit lens at every depth; the last depth (after ln_f) is the model's own output distribution
-    lens_probs = torch.cat([model.decode_residual(resid[:, :-1]), model.lm_head(resid[:, -1:])], dim=1).softmax(-1)
-    k = min(max(top_k, lens_k), len(tok))
-    top = torch.topk(lens_probs, k, dim=-1)  # (S, L, k)
-    masses = (lens_probs @ torch.from_numpy(cmat)).numpy()  # (S, L, G)
-    chosen = torch.tensor([r.token for r in records])
-    chosen_probs = lens_probs[torch.arange(len(records)), -1, chosen]
-    prompt_hidden = first.transpose(0, 1)  # (P, L, C)
+    depths = ["embed"] + [f"blocks.{i}.resid_post" for i in range(n_layer)] + ["ln_f"]
+    queries = [f"blocks.{i}.attn.q" for i in range(n_layer)]
+    newest = _newest(records, depths + queries if queries[0] in records[0].act else depths)
+    resid = newest[:, : len(depths)]  # (S, L, C)
+    # logit lens at every depth up to the last block; read through the final norm and the head, the last block's
+    # state gives the model's own output distribution, which is therefore also the lens of the final depth
+    probs = model.decode_residual(resid[:, :-1]).softmax(-1)  # (S, L - 1, V)
+    top = torch.topk(probs, min(max(top_k, lens_k), len(tok)), dim=-1)  # (S, L - 1, k)
+    probs, top_ids, top_probs = (_with_final(t.numpy()) for t in (probs, top.indices, top.values))  # (S, L, ...)
+    masses = (probs.reshape(-1, probs.shape[-1]) @ cmat).reshape(*probs.shape[:2], -1)  # (S, L, G)
+    chosen = np.fromiter((r.token for r in records), np.int64, len(records))
     reason = "period" if records[-1].token == stop_id and s.stop_at_period else "word limit"
-    top_ids, top_probs = top.indices.numpy(), top.values.numpy()
     return GenerationTrace(
-        prompt_words=words, prompt_ids=np.array(ids, np.int64), generated_ids=chosen.numpy().astype(np.int64),
-        vocab=tok.vocab, layer_names=["embed"] + [f"block {i + 1}" for i in range(model.config.n_layer)] + ["final"],
-        context_names=names, hidden=resid.numpy(), prompt_hidden=prompt_hidden.numpy(),
-        topk_ids=top_ids[:, -1, :top_k], topk_probs=top_probs[:, -1, :top_k], chosen_probs=chosen_probs.numpy(),
-        context_probs=masses[:, -1], lens_top_ids=top_ids[:, :, :lens_k], lens_top_probs=top_probs[:, :, :lens_k],
-        lens_context_probs=masses, attention=_attention(model, records, resid).numpy(),
+        prompt_words=words, prompt_ids=np.array(ids, np.int64), generated_ids=chosen, vocab=tok.vocab,
+        layer_names=["embed"] + [f"block {i + 1}" for i in range(n_layer)] + ["final"], context_names=names,
+        hidden=resid.numpy(), prompt_hidden=torch.stack([records[0].act[n][0] for n in depths], dim=1).numpy(),
+        topk_ids=top_ids[:, -1, :top_k], topk_probs=top_probs[:, -1, :top_k],
+        chosen_probs=probs[np.arange(len(records)), -1, chosen], context_probs=masses[:, -1],
+        lens_top_ids=top_ids[:, :, :lens_k], lens_top_probs=top_probs[:, :, :lens_k], lens_context_probs=masses,
+        attention=_attention(model, records, newest[:, len(depths):]).numpy(),
         attention_start=np.array([r.start for r in records], np.int64), sampling=asdict(s), unknown_words=unknown,
         notices=notices, stop_reason=reason)
 
 
-def _attention(model: GPT, records: list[_Step], resid: torch.Tensor) -> torch.Tensor:
-    """(S, n_layer, nh, W) attention of each step's newest query, recomputed in a batch per context window
-    (or taken from the patterns the model captured, for models that hand them back)."""
+def _with_final(a: np.ndarray) -> np.ndarray:
+    """(S, L - 1, ...) per depth up to the last block -> (S, L, ...) with the final depth equal to the last block."""
+    return np.concatenate([a, a[:, -1:]], axis=1)
+
+
+def _newest(records: list[_Step], names: list[str]) -> torch.Tensor:
+    """(S, len(names), C) the named activations, each (B=1, T, C), at each step's newest position."""
+    first = [records[0].act[n][:, -1:] for n in names]
+    if all(r.act[names[0]].size(1) == 1 for r in records[1:]):  # one token read per step: one cat gathers all
+        parts = first + [r.act[n] for r in records[1:] for n in names]
+    else:  # the window slid: some steps re-read the whole window
+        parts = first + [r.act[n][:, -1:] for r in records[1:] for n in names]
+    return torch.cat(parts).view(len(records), len(names), -1)
+
+
+def _attention(model: GPT, records: list[_Step], q: torch.Tensor) -> torch.Tensor:
+    """(S, n_layer, nh, W) attention of each step's newest query: from the captured queries and the KV cache, in a
+    batch per context window (or taken from the patterns the model captured, for models that hand them back)."""
+    n_layer = model.config.n_layer
     if "blocks.0.attn.pattern" in records[0].act:
         W = max(r.n_keys for r in records)
-        out = torch.zeros(len(records), model.config.n_layer, model.config.n_head, W)
+        out = torch.zeros(len(records), n_layer, model.config.n_head, W)
         for i, r in enumerate(records):
-            pat = torch.stack([r.act[f"blocks.{j}.attn.pattern"][0, :, -1] for j in range(model.config.n_layer)])
+            pat = torch.stack([r.act[f"blocks.{j}.attn.pattern"][0, :, -1] for j in range(n_layer)])
             out[i, :, :, : pat.shape[-1]] = pat
         return out
-    windows = {id(r.cache): r.cache for r in records}
     n_keys = torch.tensor([r.n_keys for r in records])
+    windows = {id(r.cache): r.cache for r in records}
     if len(windows) == 1:  # the common case: one window, one batch
         keys = torch.stack([k[0, :, : int(n_keys.max())] for k in records[0].cache.k])  # (n_layer, nh, T, hs)
-        return model.newest_query_attention(resid[:, : model.config.n_layer], keys, n_keys)
-    out = torch.zeros(len(records), model.config.n_layer, model.config.n_head, int(n_keys.max()))
+        return model.newest_query_attention(q, keys, n_keys)
+    out = torch.zeros(len(records), n_layer, model.config.n_head, int(n_keys.max()))
     for cache in windows.values():
         rows = [i for i, r in enumerate(records) if r.cache is cache]
         T = int(n_keys[rows].max())
         keys = torch.stack([k[0, :, :T] for k in cache.k])
-        out[rows, :, :, :T] = model.newest_query_attention(resid[rows, : model.config.n_layer], keys, n_keys[rows])
+        out[rows, :, :, :T] = model.newest_query_attention(q[rows], keys, n_keys[rows])
     return out
 
 

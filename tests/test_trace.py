@@ -104,3 +104,23 @@ def test_shape_checks_on_construction(trace):
     data["hidden"] = data["hidden"][:, :2]
     with pytest.raises(ValueError, match="hidden"):
         GenerationTrace(**data)
+
+
+@pytest.mark.parametrize("prompt, words", [("a dog devours pizza in", 12), (" ".join(["a cat eats meat ."] * 6), 20)])
+def test_attention_and_states_match_a_full_forward_pass(ckpt, prompt, words):
+    """What the KV-cached loop captured (states at every depth, attention of the newest query) is what one plain
+    forward pass over each step's context window computes with explicit attention patterns."""
+    from llmcore.model import ActivationCache
+    t = trace_generation(ckpt, prompt, SamplingConfig(max_new_words=words, stop_at_period=False))
+    ids = list(t.prompt_ids) + list(t.generated_ids)
+    P = len(t.prompt_ids)
+    for step in range(t.n_steps):
+        window = ids[t.attention_start[step]: P + step]
+        act = ActivationCache(attention=True)
+        with torch.no_grad():
+            ckpt.model(torch.tensor([window]), capture=act)
+        pattern = act.attention_stack()[:, 0, :, -1]  # (n_layer, nh, T)
+        np.testing.assert_allclose(t.attention[step, :, :, : len(window)], pattern.numpy(), atol=1e-5)
+        assert not t.attention[step, :, :, len(window):].any()
+        np.testing.assert_allclose(t.hidden[step], act.residual_stack()[:, 0, -1].numpy(), atol=1e-4)
+    assert (t.attention_start > 0).any() == (P + t.n_steps - 1 > ckpt.model.config.block_size)
