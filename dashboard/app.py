@@ -49,7 +49,7 @@ def _open_local() -> None:
 def add_model() -> None:
     """Upload a checkpoint (config.json + model.safetensors); it is checked, then kept under data/checkpoints/."""
     from dashboard.text import escape_md
-    from dashboard.uploads import UploadError, install_checkpoint
+    from dashboard.uploads import MAX_CHECKPOINT_BYTES, UploadError, install_checkpoint
 
     with st.sidebar.expander("Add a model"):
         st.text_input("Open a local folder (a checkpoint or a Hugging Face model)", key="local_path",
@@ -57,7 +57,8 @@ def add_model() -> None:
         if st.session_state.get("local_error"):
             st.error(escape_md(st.session_state.local_error))
         files = st.file_uploader("config.json and model.safetensors (+ snapshots, landscape)",
-                                 accept_multiple_files=True, type=["json", "safetensors"], key="upload_ckpt")
+                                 accept_multiple_files=True, type=["json", "safetensors"], key="upload_ckpt",
+                                 max_upload_size=MAX_CHECKPOINT_BYTES // 2**20)
         name = st.text_input("Name", key="upload_name", max_chars=40)
         if st.button("Add", key="upload_add", disabled=not files or not name):
             try:

@@ -51,8 +51,9 @@ def trajectory_map(ref: pd.DataFrame, path: pd.DataFrame, colours: dict[str, str
         fig.add_trace(_scatter(candidates, three_d, mode="markers+text", name="candidate next words",
                                text=[f"{w} {p:.2f}" for w, p in zip(candidates.word, candidates.p)],
                                textposition="bottom center",
-                               marker=dict(size=(8 + 30 * candidates.p.clip(0, 1)).tolist(), color="#D55E00",
-                                           symbol="diamond" if three_d else "star", line=dict(width=1, color="#000")),
+                               marker=dict(size=(8 + 30 * candidates.p.clip(0, 1)).tolist(), color="#FFFFFF",
+                                           symbol="diamond" if three_d else "star",
+                                           line=dict(width=1.5, color="#000000")),
                                hovertemplate="if the next word were %{text}, the state would land here"
                                "<extra></extra>"))
     labels = [w if step == 0 else f"{w} → {nxt}" for w, step, nxt in zip(path.word, path.step, path.next_word)]
@@ -101,14 +102,14 @@ def _add_play(fig: go.Figure, path: pd.DataFrame, three_d: bool, kw: dict) -> No
 
 
 def context_probs_chart(frame: pd.DataFrame, colours: dict[str, str]) -> go.Figure:
-    """Stacked areas: at each step, how the next-word probability splits across sub-contexts."""
+    """Stacked bars, one per step: how the next-word probability splits across sub-contexts."""
     fig = go.Figure()
     for ctx in colours:
         part = frame[frame.context == ctx]
-        fig.add_trace(go.Scatter(x=part.label, y=part.probability, name=str(ctx), stackgroup="one", mode="lines",
-                                 line=dict(width=0.5, color=colours.get(ctx)), fillcolor=colours.get(ctx),
-                                 hovertemplate="%{x}<br>" + str(ctx) + ": %{y:.3f}<extra></extra>"))
-    fig.update_layout(title="Next-word probability by sub-context, per step",
+        fig.add_trace(go.Bar(x=part.label, y=part.probability, name=str(ctx), marker_color=colours.get(ctx),
+                             hovertemplate="%{x}<br>" + str(ctx) + ": %{y:.3f}<extra></extra>"))
+    fig.update_layout(title="Next-word probability by sub-context, per step", barmode="stack", bargap=0.15,
+                      legend_traceorder="normal",
                       xaxis_title="step: word chosen", yaxis_title="probability", yaxis_range=[0, 1],
                       legend_title_text="sub-context", height=380, margin=dict(l=10, r=10, t=50, b=10))
     return fig
@@ -162,6 +163,18 @@ def _axes(fig: go.Figure, label: str, three_d: bool) -> None:
         fig.update_layout(scene=dict(xaxis_title=f"{label} 1", yaxis_title=f"{label} 2", zaxis_title=f"{label} 3"))
     else:
         fig.update_layout(xaxis_title=f"{label} 1", yaxis_title=f"{label} 2")
+
+
+def legend_swatches(fig: go.Figure, names: list[str], colours: dict[str, str], three_d: bool = False,
+                    title: str = "sub-context") -> go.Figure:
+    """Legend entries (no data) naming the colour of each sub-context, for figures whose colours are a surface."""
+    for n in names:
+        kw = dict(mode="markers", name=n, marker=dict(size=10, color=colours.get(n, GRAMMAR_COLOUR), symbol="square"),
+                  hoverinfo="skip", showlegend=True)
+        fig.add_trace(go.Scatter3d(x=[None], y=[None], z=[None], **kw) if three_d
+                      else go.Scatter(x=[None], y=[None], **kw))
+    fig.update_layout(legend_title_text=title, showlegend=True)
+    return fig
 
 
 def region_contours(fig: go.Figure, regions, colours: dict[str, str]) -> go.Figure:
@@ -232,7 +245,8 @@ def terrain_figure(regions, colours: dict[str, str], path: pd.DataFrame | None =
     if path is not None and len(path):
         fig.add_trace(go.Scatter3d(x=path.x, y=path.y, z=path.z + 0.03, mode="lines+markers+text",
                                    text=path.label, line=dict(color=ink, width=6), marker=dict(size=4, color=ink),
-                                   name="this prompt"))
+                                   textfont=dict(color=ink), name="this prompt"))
+    legend_swatches(fig, [n for g, n in enumerate(names) if regions.counts[g]], colours, three_d=True)
     fig.update_layout(title="Sub-context terrain: hills are regions where states of one sub-context gather",
                       scene=dict(xaxis_title="PC 1", yaxis_title="PC 2", zaxis_title="density (peak = 1)"),
                       height=640, margin=dict(l=10, r=10, t=50, b=10))
@@ -255,7 +269,10 @@ def decision_figure(d, vocab: list[str], colours: dict[str, str], path: pd.DataF
     if path is not None and len(path):
         fig.add_trace(go.Scatter(x=path.x, y=path.y, mode="lines+markers+text", text=path.label,
                                  textposition="top center", line=dict(color=ink, width=2),
-                                 marker=dict(color=ink, size=9), name="this prompt"))
+                                 textfont=dict(color=ink, size=13), marker=dict(color=ink, size=9),
+                                 name="this prompt"))
+    legend_swatches(fig, [names[g] for g in sorted(set(dominant.ravel().tolist()))], colours,
+                    title="sub-context of the predicted next word")
     fig.update_layout(title=f"Decision landscape at '{d.layer}': sub-context of the predicted next word "
                       f"(a slice showing {d.explained_variance:.0%} of the variance)",
                       xaxis_title="PC 1", yaxis_title="PC 2", height=560, margin=dict(l=10, r=10, t=50, b=10))

@@ -37,7 +37,7 @@ def restore_with_notice(defaults: dict[str, Any], allowed: Allowed | None = None
     """`restore`, then a warning naming the settings of the link that were ignored."""
     ignored = restore(defaults, allowed)
     if ignored:
-        st.warning(f"Ignored settings from the link that are out of range: {', '.join(ignored)}.")
+        st.warning(f"Ignored settings from the link that are not valid values (defaults used): {', '.join(ignored)}.")
 
 
 def _parse(raw: str, default: Any) -> Any:

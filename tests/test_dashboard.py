@@ -105,3 +105,35 @@ def test_bad_values_in_a_shared_link_are_ignored_with_a_notice():
     for key in ("method", "dims", "temperature", "limit", "step", "mode", "top_p"):
         assert key in notice
     assert at.text_input(key="prompt").value == "a cow munches" and len(at.get("plotly_chart")) == 4
+
+
+def test_a_failing_prompt_is_still_shared_by_the_url(app):
+    app.text_input(key="prompt").set_value("zebras juggle").run()
+    assert "none of the words" in app.error[0].value
+    assert app.query_params["prompt"] in ("zebras juggle", ["zebras juggle"])
+
+
+def test_out_of_range_numbers_are_reported_not_ignored(app):
+    app.radio(key="mode").set_value("sample").run()
+    app.number_input(key="top_k").set_value(-5).run()
+    assert "top-k must be a whole number" in app.error[0].value.replace("\\", "") and not app.exception
+    app.number_input(key="top_k").set_value(5000).run()  # more than the vocabulary: no cut, like off
+    assert not app.error and len(app.get("plotly_chart")) == 4
+    app.number_input(key="seed").set_value(-5).run()
+    assert "seed must be a whole number" in app.error[0].value.replace("\\", "") and not app.exception
+
+
+def test_typing_a_prompt_clears_the_example_box(app):
+    app.selectbox(key="example").set_value("a cow munches").run()
+    assert app.selectbox(key="example").value == "a cow munches"
+    app.text_input(key="prompt").set_value("a cat eats").run()
+    assert app.selectbox(key="example").value is None and app.text_input(key="prompt").value == "a cat eats"
+
+
+def test_every_held_out_pair_is_flagged(app, ckpt):
+    animal, food = next((a, f) for a, f in ckpt.held_out if (a, f) != ("dog", "pizza"))
+    app.text_input(key="prompt").set_value(f"a {animal} eats {food} in").run()
+    caption = " ".join(c.value for c in app.caption).replace("\\", "")
+    assert f"({animal} + {food}) is held out" in caption
+    app.text_input(key="prompt").set_value("a cat eats").run()
+    assert "held out" not in " ".join(c.value for c in app.caption)

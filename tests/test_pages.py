@@ -38,6 +38,7 @@ def test_embeddings_page(embeddings):
     assert not at.error and len(at.get("plotly_chart")) == 1
     at.text_input(key="emb_search").set_value("[unclosed").run()
     assert any("not a valid regular expression" in w.value for w in at.warning)
+    assert not any("No word matches" in w.value for w in at.warning)  # one message says what is wrong
     at.selectbox(key="emb_method").set_value("axes").run()
     assert not at.error and len(at.get("plotly_chart")) == 1
 
@@ -46,6 +47,8 @@ def test_landscape_page():
     at = open_page("landscape")
     assert not at.exception and not at.error
     assert [c.key for c in at.get("plotly_chart")] == ["terrain", "decision", "loss_random", "loss_pca"]
+    for chart in at.get("plotly_chart")[:2]:  # the colours of the terrain and the decision map are named
+        assert "sub-context" in chart.proto.spec and '"showlegend":true' in chart.proto.spec.replace(" ", "")
     at.text_input(key="land_prompt").set_value("").run()
     assert "empty" in at.error[0].value
 
@@ -54,6 +57,9 @@ def test_model_card_proves_the_held_out_pairs():
     at = open_page("model_card")
     assert not at.exception and not at.error
     assert any("Proof: none of the" in s.value for s in at.success)
+    vocab = at.dataframe[0].value
+    assert "cat" in ", ".join(vocab[vocab["sub-context"] == "animals"].words).split(", ")
+    assert "the" in vocab[vocab["sub-context"] == "grammar"].words.iloc[0].split(", ")
     held = at.dataframe[1].value
     assert (held["training sentences with both"] == 0).all() and "dog + pizza" in list(held.pair)
 

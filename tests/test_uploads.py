@@ -89,3 +89,15 @@ def test_trace_json_and_frames(ckpt):
     assert list(steps.word) == t.generated_words and np.allclose(steps.filter(like="p_").sum(axis=1), 1, atol=1e-4)
     lens = trace_lens_frame(t)
     assert len(lens) == t.lens_top_ids.size and set(lens.layer) == set(t.layer_names)
+
+
+def test_the_server_accepts_every_upload_the_pages_allow():
+    """Each uploader states its own limit; the server's limit must let all of them through."""
+    from pathlib import Path
+
+    from llmcore.formats import MAX_PROJECTOR_BYTES
+    from llmcore.world import tomllib
+
+    config = tomllib.loads((Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml").read_text())
+    limit = config["server"]["maxUploadSize"] * 2**20
+    assert limit >= max(uploads.MAX_CHECKPOINT_BYTES, MAX_PROJECTOR_BYTES, uploads.MAX_WORLD_BYTES)

@@ -12,7 +12,7 @@ from dashboard import figures, frames, urlstate
 from dashboard.downloads import figure_html
 from dashboard.state import checkpoint_or_error, get_map, get_map_book
 from dashboard.text import escape_md
-from llmcore.formats import FormatError, projector_files, read_projector_files, zip_files
+from llmcore.formats import MAX_PROJECTOR_BYTES, FormatError, projector_files, read_projector_files, zip_files
 from llmcore.maps import nearest_neighbours
 
 METHODS = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE", "axes": "custom axes"}
@@ -64,8 +64,9 @@ def own_embeddings(colours: dict) -> None:
     """Explore embeddings a user brings, in the TensorFlow Embedding Projector's format."""
     with st.expander("Explore your own embeddings (Embedding Projector files)"):
         c1, c2, c3 = st.columns([2, 2, 1])
-        vec = c1.file_uploader("vectors.tsv", type=["tsv", "txt"], key="own_vectors")
-        meta = c2.file_uploader("metadata.tsv (optional)", type=["tsv", "txt"], key="own_metadata")
+        mb = MAX_PROJECTOR_BYTES // 2**20
+        vec = c1.file_uploader("vectors.tsv", type=["tsv", "txt"], key="own_vectors", max_upload_size=mb)
+        meta = c2.file_uploader("metadata.tsv (optional)", type=["tsv", "txt"], key="own_metadata", max_upload_size=mb)
         method = c3.selectbox("Map", ["pca", "umap", "tsne"], format_func=METHODS.get, key="own_method")
         if vec is None:
             return
@@ -116,10 +117,11 @@ def render() -> None:
     try:
         found = matches(words, search)
     except ValueError as e:
-        st.warning(escape_md(str(e)))
-        found = []
-    if search and not found:
+        st.warning(escape_md(str(e)))  # says what is wrong with the search: no second message
+        found = None
+    if search and found == []:
         st.warning(f"No word matches '{escape_md(search)}'.")
+    found = found or []
     idx, dist = nearest_neighbours(ref, int(np.flatnonzero(words == focus)[0]), int(k), metric)
     neighbours = [str(words[i]) for i in idx]
     selection = set(found) | set(neighbours) | {focus}

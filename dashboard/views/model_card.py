@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard.state import checkpoint_or_error
 from dashboard.text import escape_md
+from llmcore.tokenizer import UNK
 from llmcore.world import generate_corpus
 
 
@@ -19,6 +20,16 @@ def corpus_check(content_hash: str, _ckpt) -> dict:
     with_animal = {a: sum(1 for s in sets if a in s) for a, _ in _ckpt.held_out}
     return {"sentences": len(sentences), "tokens": sum(len(s.split()) for s in sentences), "counts": counts,
             "with_animal": with_animal}
+
+
+def vocabulary_frame(ckpt) -> pd.DataFrame:
+    """One row per (sub-context, subgroup) with its words, then the function words of the grammar."""
+    rows = [{"sub-context": ctx, "subgroup": group, "count": len(words), "words": ", ".join(words)}
+            for ctx, groups in ckpt.world.taxonomy.items() for group, words in groups.items()]
+    content = {w for r in rows for w in r["words"].split(", ")}
+    grammar = [w for w in ckpt.tokenizer.vocab if w not in content and w != UNK]
+    return pd.DataFrame(rows + [{"sub-context": "grammar", "subgroup": "function words", "count": len(grammar),
+                                 "words": ", ".join(grammar)}])
 
 
 def render() -> None:
@@ -35,7 +46,8 @@ def render() -> None:
     cols[3].metric("Context", f"{c.block_size} words")
     cols[4].metric("Parameters", f"{ckpt.model.num_params():,}")
     st.caption(f"Decoder-only transformer (nanoGPT style), tied input/output embeddings, vocabulary of "
-               f"{len(ckpt.tokenizer)} words. Checkpoint {escape_md(ckpt.name)}, content hash {ckpt.content_hash}.")
+               f"{len(ckpt.tokenizer)} words (with {escape_md(UNK)} for words it does not know). Checkpoint "
+               f"{escape_md(ckpt.name)}, content hash {ckpt.content_hash}.")
     if ckpt.metrics.get("source") == "huggingface":
         st.info(f"A Hugging Face model ({escape_md(str(ckpt.metrics.get('model_type')))}) loaded from a local "
                 "folder: it was not trained here, so there is no training corpus or held-out list to show. Its "
@@ -50,9 +62,8 @@ def render() -> None:
     cols[1].metric("Tokens", f"{check['tokens']:,}")
     cols[2].metric("Training steps", f"{m.get('steps_done', 0):,}")
     cols[3].metric("Training time", f"{m.get('train_seconds', 0):.0f} s")
-    st.dataframe(pd.DataFrame([{"sub-context": ctx, "subgroups": ", ".join(groups),
-                                "words": sum(len(v) for v in groups.values())} for ctx, groups in w.taxonomy.items()]),
-                 hide_index=True)
+    st.markdown(f"The words the model knows, by sub-context (any other word is read as {escape_md(UNK)}):")
+    st.dataframe(vocabulary_frame(ckpt), hide_index=True)
     st.subheader("Held-out compositions")
     st.markdown("These (animal, food) pairs never appear together in any training sentence. The table is computed "
                 "now, by regenerating the exact training corpus from the world and its seed.")
@@ -71,5 +82,6 @@ def render() -> None:
             ("After 'a <animal> eats': share of food probability on its diet", m.get("diet_share"), "≥ 0.90"),
             ("Content words whose 5 nearest neighbours share their sub-context", m.get("neighbour_purity"), "≥ 0.90"),
             ("Validation loss", m.get("val_loss"), ""), ("Loss on held-out sentences", m.get("heldout_loss"), "")]
-    st.dataframe(pd.DataFrame([{"measure": a, "value": None if v is None else round(float(v), 4), "bar": b}
+    st.dataframe(pd.DataFrame([{"measure": a, "value": None if v is None else round(float(v), 4),
+                                "quality bar (tested)": b}
                                for a, v, b in rows]), hide_index=True)

@@ -28,9 +28,11 @@ def curves(log: list[dict]) -> go.Figure:
               ("habitat_mass", "held-out prompts: probability on habitats", 2),
               ("diet_share", "diet share after 'eats'", 2),
               ("neighbour_purity", "embedding neighbours in sub-context", 2)]
+    groups = {1: "left: loss", 2: "right: generalisation"}
     for col, name, panel in series:
         if col in df:
-            fig.add_trace(go.Scatter(x=df.step, y=df[col], name=name, mode="lines+markers"), row=1, col=panel)
+            fig.add_trace(go.Scatter(x=df.step, y=df[col], name=name, mode="lines+markers", legendgroup=groups[panel],
+                                     legendgrouptitle_text=groups[panel]), row=1, col=panel)
     fig.update_xaxes(title_text="training step")
     fig.update_yaxes(title_text="loss (nats per word)", row=1, col=1)
     fig.update_yaxes(title_text="share", range=[0, 1.02], row=1, col=2)
@@ -92,8 +94,8 @@ def train_form() -> None:
                "the sidebar's model picker for every page when done. A run of 300 steps takes about a minute.")
     if "world_text" not in st.session_state:
         st.session_state.world_text = DEFAULT_WORLD.read_text()
-    st.file_uploader("Start from a world file (TOML, at most 2 MB)", type=["toml"], key="world_upload",
-                     on_change=_load_world_file)
+    st.file_uploader("Start from a world file (TOML)", type=["toml"], key="world_upload",
+                     on_change=_load_world_file, max_upload_size=uploads.MAX_WORLD_BYTES // 2**20)
     if st.session_state.get("world_upload_error"):
         st.error(escape_md(st.session_state.world_upload_error))
     with st.form("train"):
@@ -139,11 +141,17 @@ def job_progress() -> None:
 
 def render() -> None:
     st.title("Training")
+    st.caption("How the selected model learned: its losses and generalisation measures at each evaluation, and its "
+               "word embeddings replayed from random to trained. Below, train a model of your own.")
     ckpt = checkpoint_or_error()
     if ckpt is not None:
         log = ckpt.train_log()
         if log:
             st.plotly_chart(curves(log), key="curves")
+            st.caption("The held-out loss counts every word of sentences like 'a dog devours pizza in the yard .', "
+                       "including the food, which training never shows after that animal: it rises as the model "
+                       "learns which foods it has seen each animal eat. Generalisation is the place after the food: "
+                       "the held-out habitat probability on the right.")
         if len(ckpt.snapshot_steps) >= 2:
             aligned = st.toggle("Align the snapshots (Procrustes)", value=True, key="replay_aligned",
                                 help="Off: a separate PCA per snapshot, whose axes flip and spin between frames")

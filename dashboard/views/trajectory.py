@@ -24,9 +24,9 @@ EXAMPLES = {
 METHODS = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
 DEFAULTS = {"prompt": SEED_PROMPT, "mode": "greedy", "temperature": 1.0, "top_k": 0, "top_p": 1.0, "seed": 0,
             "limit": 12, "method": "pca", "dims": 2, "layer": "final", "step": 1, "layers": False}
-ALLOWED = {"mode": ("greedy", "sample"), "temperature": (0.05, 2.0), "top_k": (0, 200), "top_p": (0.05, 1.0),
-           "seed": (0, 2**31 - 1), "limit": (1, MAX_NEW_WORDS), "method": tuple(METHODS), "dims": (2, 3),
-           "step": (1, MAX_NEW_WORDS)}
+ALLOWED = {"mode": ("greedy", "sample"), "temperature": (0.05, 2.0), "top_k": (0, 2**31 - 1),
+           "top_p": (0.05, 1.0), "seed": (0, 2**53 - 1), "limit": (1, MAX_NEW_WORDS), "method": tuple(METHODS),
+           "dims": (2, 3), "step": (1, MAX_NEW_WORDS)}
 
 
 def sampling_controls() -> SamplingConfig:
@@ -37,11 +37,14 @@ def sampling_controls() -> SamplingConfig:
                         help="greedy: always the most likely word; sample: draw from the distribution")
         greedy = mode == "greedy"
         temperature = st.slider("temperature", 0.05, 2.0, step=0.05, disabled=greedy, key="temperature")
-        top_k = st.number_input("top-k (0 = off)", 0, 200, key="top_k", disabled=greedy)
+        # no bounds on the number boxes: a value out of range is reported by SamplingConfig instead of ignored
+        top_k = st.number_input("top-k (0 = off)", step=1, key="top_k", disabled=greedy,
+                                help="sample only from the k most likely words")
         top_p = st.slider("top-p", 0.05, 1.0, step=0.05, disabled=greedy, key="top_p")
-        seed = st.number_input("seed", 0, 2**31 - 1, key="seed", disabled=greedy)
+        seed = st.number_input("seed", step=1, key="seed", disabled=greedy,
+                               help="a whole number from 0; the same seed gives the same completion")
         limit = st.slider("word limit", 1, MAX_NEW_WORDS, key="limit")
-    return SamplingConfig(temperature=0.0 if greedy else float(temperature), top_k=int(top_k) or None,
+    return SamplingConfig(temperature=0.0 if greedy else float(temperature), top_k=None if top_k == 0 else int(top_k),
                           top_p=float(top_p), seed=int(seed), max_new_words=int(limit))
 
 
@@ -49,21 +52,29 @@ def _use_example() -> None:
     st.session_state.prompt = st.session_state.example
 
 
+def _forget_example() -> None:
+    """Typing a prompt of one's own clears the example box, so it never names a prompt that is not shown."""
+    if st.session_state.get("example") != st.session_state.prompt:
+        st.session_state.example = None
+
+
 def prompt_input() -> str:
     st.selectbox("Example prompts", list(EXAMPLES), key="example", on_change=_use_example, index=None,
                  placeholder="Pick an example…", format_func=lambda p: f"{p}  ({EXAMPLES[p]})")
-    return st.text_input("Prompt", key="prompt", max_chars=2000,
+    return st.text_input("Prompt", key="prompt", max_chars=2000, on_change=_forget_example,
                          help="Words of the model's world; unknown words are read as <unk>.")
 
 
-def show_completion(trace) -> None:
+def show_completion(trace, held_out: list[tuple[str, str]]) -> None:
     prompt = " ".join(trace.prompt_words)
     sub = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
     steps = " ".join(f"{escape_md(w)}{str(i + 1).translate(sub)}" for i, w in enumerate(trace.generated_words))
     st.markdown(f"#### {escape_md(prompt)} → **{steps}**")
-    held = prompt.strip() == SEED_PROMPT
-    st.caption(f"{trace.n_steps} steps, stopped at the {trace.stop_reason}. Numbers are step numbers."
-               + (" This composition (dog + pizza) is held out: the model never saw it in training." if held else ""))
+    held = [f"{a} + {b}" for a, b in held_out if a in trace.prompt_words and b in trace.prompt_words]
+    count = f"{trace.n_steps} step" + ("s" if trace.n_steps != 1 else "")
+    st.caption(f"{count}, stopped at the {trace.stop_reason}. Numbers are step numbers."
+               + (f" This composition ({', '.join(held)}) is held out: the model never saw it in one training "
+                  "sentence." if held else ""))
 
 
 def map_controls(layer_names: list[str]) -> tuple[str, int, str]:
@@ -91,10 +102,11 @@ def render() -> None:
         trace = get_trace(ckpt.content_hash, prompt, sampling, ckpt)
     except PromptError as e:
         st.error(escape_md(str(e)))
+        urlstate.publish(list(DEFAULTS))  # a link to this page shows the same prompt and the same message
         return
     for notice in trace.notices:
         st.warning(escape_md(notice))
-    show_completion(trace)
+    show_completion(trace, ckpt.held_out)
     method, dims, layer = map_controls(trace.layer_names)
     st.session_state.step = min(max(int(st.session_state.get("step", 1)), 1), trace.n_steps)
     step = st.slider("Step", 1, max(trace.n_steps, 2), key="step", disabled=trace.n_steps < 2,
@@ -186,7 +198,8 @@ def scenarios() -> None:
         view = {k: st.session_state.get(k, v) for k, v in DEFAULTS.items()}
         st.download_button("Save scenario (JSON)", json.dumps(view, indent=1), "scenario.json", "application/json",
                            on_click="ignore")
-        st.file_uploader("Load a scenario", type=["json"], key="scenario_file", on_change=_load_scenario)
+        st.file_uploader(f"Load a scenario (JSON, at most {MAX_SCENARIO_BYTES // 1000} kB)", type=["json"],
+                         key="scenario_file", on_change=_load_scenario, max_upload_size=1)
         if st.session_state.get("scenario_error"):
             st.error(escape_md(st.session_state.scenario_error))
 
