@@ -59,3 +59,11 @@ def test_attention_keys_are_the_window_up_to_the_newest_word(setup):
         keys = frames.attention_keys(trace, s)
         assert keys[-1] == (trace.prompt_words + trace.generated_words)[len(trace.prompt_words) - 1 + s]
         assert trace.attention[s, :, :, len(keys):].sum() == 0 and trace.attention[s, :, :, len(keys) - 1].all()
+
+
+def test_region_labels_at_nearby_centres_are_moved_apart():
+    centres = np.array([[0.0, 0.0], [0.2, 0.1], [5.0, 5.0], [0.1, -0.1]])
+    shifts = figures.label_shifts(centres, (10.0, 10.0))
+    assert shifts[2] == 0  # far from the others: stays
+    close = [shifts[i] for i in (0, 1, 3)]
+    assert len(set(close)) == 3  # three labels in one spot: three lines
