@@ -311,11 +311,12 @@ def _build_trace(ckpt: Checkpoint, ids, words, unknown, notices, s: SamplingConf
     queries = [f"blocks.{i}.attn.q" for i in range(n_layer)]
     newest = _newest(records, depths + queries if queries[0] in records[0].act else depths)
     resid = newest[:, : len(depths)]  # (S, L, C)
-    # logit lens at every depth up to the last block; read through the final norm and the head, the last block's
-    # state gives the model's own output distribution, which is therefore also the lens of the final depth
-    probs = model.decode_residual(resid[:, :-1]).softmax(-1)  # (S, L - 1, V)
-    top = torch.topk(probs, min(max(top_k, lens_k), len(tok)), dim=-1)  # (S, L - 1, k)
-    probs, top_ids, top_probs = (_with_final(t.numpy()) for t in (probs, top.indices, top.values))  # (S, L, ...)
+    # logit lens at every depth up to the last block; the final depth is the distribution the words were drawn from
+    # (for our GPT the same as the last block's lens; for other models it may add e.g. a logit soft-cap)
+    lens = model.decode_residual(resid[:, :-1])  # (S, L - 1, V)
+    probs = torch.cat([lens, torch.stack([r.logits for r in records])[:, None]], dim=1).softmax(-1)  # (S, L, V)
+    top = torch.topk(probs, min(max(top_k, lens_k), len(tok)), dim=-1)  # (S, L, k)
+    probs, top_ids, top_probs = probs.numpy(), top.indices.numpy(), top.values.numpy()
     masses = (probs.reshape(-1, probs.shape[-1]) @ cmat).reshape(*probs.shape[:2], -1)  # (S, L, G)
     chosen = np.fromiter((r.token for r in records), np.int64, len(records))
     reason = "period" if records[-1].token == stop_id and s.stop_at_period else "word limit"
@@ -329,11 +330,6 @@ def _build_trace(ckpt: Checkpoint, ids, words, unknown, notices, s: SamplingConf
         attention=_attention(model, records, newest[:, len(depths):]).numpy(),
         attention_start=np.array([r.start for r in records], np.int64), sampling=asdict(s), unknown_words=unknown,
         notices=notices, stop_reason=reason)
-
-
-def _with_final(a: np.ndarray) -> np.ndarray:
-    """(S, L - 1, ...) per depth up to the last block -> (S, L, ...) with the final depth equal to the last block."""
-    return np.concatenate([a, a[:, -1:]], axis=1)
 
 
 def _newest(records: list[_Step], names: list[str]) -> torch.Tensor:

@@ -24,6 +24,9 @@ def test_shapes_and_sums(trace, ckpt):
     np.testing.assert_allclose(trace.attention.sum(-1), 1, atol=1e-4)
     assert trace.generated_words[-1] == "." and trace.stop_reason == "period"
     np.testing.assert_allclose(trace.hidden[0], trace.prompt_hidden[-1], atol=1e-5)
+    # greedy: each word taken is the top candidate of the distribution it was drawn from
+    assert (trace.topk_ids[:, 0] == trace.generated_ids).all()
+    np.testing.assert_allclose(trace.chosen_probs, trace.topk_probs[:, 0], atol=1e-6)
 
 
 def test_last_layer_through_head_reproduces_the_output(trace, ckpt):
