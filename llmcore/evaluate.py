@@ -27,8 +27,47 @@ class QualityReport:
 
 
 def generalisation_prompts(world: World, pairs: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
-    """(animal, verb, prompt) for every held-out pair and eating verb, ending just before the place word."""
-    return [(a, v, f"{article(a)} {a} {v} {f} in the") for a, f in pairs for v in world.recipe.eat_verbs]
+    """(animal, food, prompt) for every held-out pair and eating verb, ending just before the place word."""
+    return [(a, f, f"{article(a)} {a} {v} {f} in the") for a, f in pairs for v in world.recipe.eat_verbs]
+
+
+@dataclass
+class HeldOutBreakdown:
+    """Where the model sends the place word after each held-out prompt 'a <animal> <verb> <food> in the'.
+
+    One entry per prompt: top_place is the most likely location word and top_place_prob its probability;
+    habitat_mass the probability on the animal's habitats; food_place_mass the probability on places the food has
+    of its own in the world ('pizza is sold in a restaurant'; 0 where it has none); top_is_habitat whether the top
+    location is one of the animal's habitats.
+    """
+
+    prompts: list[str]
+    animals: list[str]
+    foods: list[str]
+    top_place: list[str]
+    top_place_prob: np.ndarray
+    habitat_mass: np.ndarray
+    food_place_mass: np.ndarray
+    top_is_habitat: np.ndarray
+
+
+def held_out_breakdown(model: GPT, tokenizer: Tokenizer, world: World,
+                       pairs: list[tuple[str, str]]) -> HeldOutBreakdown:
+    """Each held-out prompt's place-word distribution, summarised (see HeldOutBreakdown)."""
+    prompts = generalisation_prompts(world, pairs)
+    probs = next_word_probs(model, tokenizer, [p for _, _, p in prompts])
+    loc_ids = np.array([tokenizer.stoi[w] for w in world.words_of("locations") if w in tokenizer.stoi])
+    ids = tokenizer.stoi
+    top = loc_ids[np.argmax(probs[:, loc_ids], axis=1)] if len(prompts) else np.zeros(0, int)
+    habitats = [[ids[h] for h in world.animals[a].habitats] for a, _, _ in prompts]
+    own = [[ids[q] for q in world.food_places.get(f, ("", []))[1]] for _, f, _ in prompts]
+    rows = np.arange(len(prompts))
+    return HeldOutBreakdown(
+        prompts=[p for _, _, p in prompts], animals=[a for a, _, _ in prompts], foods=[f for _, f, _ in prompts],
+        top_place=[tokenizer.vocab[i] for i in top], top_place_prob=probs[rows, top],
+        habitat_mass=np.array([probs[r, h].sum() for r, h in zip(rows, habitats)], np.float32),
+        food_place_mass=np.array([probs[r, o].sum() for r, o in zip(rows, own)], np.float32),
+        top_is_habitat=np.array([t in h for t, h in zip(top, habitats)], bool))
 
 
 @torch.no_grad()
@@ -49,15 +88,8 @@ def next_word_probs(model: GPT, tokenizer: Tokenizer, prompts: list[str]) -> np.
 def measure_generalisation(model: GPT, tokenizer: Tokenizer, world: World,
                            pairs: list[tuple[str, str]]) -> tuple[float, float, int]:
     """Mean habitat probability and top-1 habitat rate over held-out prompts."""
-    prompts = generalisation_prompts(world, pairs)
-    probs = next_word_probs(model, tokenizer, [p for _, _, p in prompts])
-    loc_ids = np.array([tokenizer.stoi[w] for w in world.words_of("locations") if w in tokenizer.stoi])
-    mass, top1 = [], []
-    for (animal, _, _), p in zip(prompts, probs):
-        hab = [tokenizer.stoi[h] for h in world.animals[animal].habitats]
-        mass.append(p[hab].sum())
-        top1.append(loc_ids[np.argmax(p[loc_ids])] in hab)
-    return float(np.mean(mass)), float(np.mean(top1)), len(prompts)
+    b = held_out_breakdown(model, tokenizer, world, pairs)
+    return float(np.mean(b.habitat_mass)), float(np.mean(b.top_is_habitat)), len(b.prompts)
 
 
 def measure_diet(model: GPT, tokenizer: Tokenizer, world: World) -> float:

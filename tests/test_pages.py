@@ -53,7 +53,7 @@ def test_landscape_page():
     assert "empty" in at.error[0].value
 
 
-def test_model_card_proves_the_held_out_pairs():
+def test_model_card_proves_the_held_out_pairs(ckpt):
     at = open_page("model_card")
     assert not at.exception and not at.error
     assert any("Proof: none of the" in s.value for s in at.success)
@@ -61,6 +61,8 @@ def test_model_card_proves_the_held_out_pairs():
     assert "cat" in ", ".join(vocab[vocab["sub-context"] == "animals"].words).split(", ")
     assert "the" in vocab[vocab["sub-context"] == "grammar"].words.iloc[0].split(", ")
     held = at.dataframe[1].value
+    live = at.dataframe[2].value
+    assert len(live) == len(held) * len(ckpt.world.recipe.eat_verbs) and (live["a habitat of the animal?"] == "yes").mean() >= 0.95
     assert (held["training sentences with both"] == 0).all() and "dog + pizza" in list(held.pair)
 
 

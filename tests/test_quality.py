@@ -47,3 +47,20 @@ def test_shipped_checkpoint_size_and_training_time(ckpt):
     assert ckpt.metrics["complete"] and ckpt.metrics["train_seconds"] <= 300
     assert len(ckpt.snapshot_steps) >= 20
     assert ckpt.snapshots().shape == (len(ckpt.snapshot_steps), len(ckpt.tokenizer), ckpt.model.config.n_embd)
+
+
+def test_held_out_breakdown_per_prompt(ckpt):
+    from llmcore.evaluate import held_out_breakdown, measure_generalisation
+
+    b = held_out_breakdown(ckpt.model, ckpt.tokenizer, ckpt.world, ckpt.held_out)
+    n = len(ckpt.held_out) * len(ckpt.world.recipe.eat_verbs)
+    assert len(b.prompts) == len(b.top_place) == b.habitat_mass.shape[0] == b.food_place_mass.shape[0] == n
+    mass, top1, _ = measure_generalisation(ckpt.model, ckpt.tokenizer, ckpt.world, ckpt.held_out)
+    assert np.isclose(b.habitat_mass.mean(), mass) and np.isclose(b.top_is_habitat.mean(), top1)
+    locations = set(ckpt.world.words_of("locations"))
+    assert set(b.top_place) <= locations and (b.top_place_prob <= 1).all()
+    for a, place, hit in zip(b.animals, b.top_place, b.top_is_habitat):
+        assert hit == (place in ckpt.world.animals[a].habitats)
+    own = np.array([f in ckpt.world.food_places for f in b.foods])
+    assert own.any() and (b.food_place_mass[~own] == 0).all()
+    assert b.food_place_mass[own].mean() < 0.1  # the place comes from the animal, not from the food

@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard.state import checkpoint_or_error
 from dashboard.text import escape_md
+from llmcore.evaluate import held_out_breakdown
 from llmcore.tokenizer import UNK
 from llmcore.world import generate_corpus
 
@@ -20,6 +21,17 @@ def corpus_check(content_hash: str, _ckpt) -> dict:
     with_animal = {a: sum(1 for s in sets if a in s) for a, _ in _ckpt.held_out}
     return {"sentences": len(sentences), "tokens": sum(len(s.split()) for s in sentences), "counts": counts,
             "with_animal": with_animal}
+
+
+@st.cache_data(max_entries=4, show_spinner="Asking the model about every held-out prompt…")
+def held_out_frame(content_hash: str, _ckpt) -> pd.DataFrame:
+    """One row per held-out prompt: where the model sends the place word, computed now."""
+    b = held_out_breakdown(_ckpt.model, _ckpt.tokenizer, _ckpt.world, _ckpt.held_out)
+    return pd.DataFrame({"prompt": b.prompts, "most likely place": b.top_place,
+                         "its probability": b.top_place_prob.round(3),
+                         "a habitat of the animal?": ["yes" if h else "no" for h in b.top_is_habitat],
+                         "probability on the animal's habitats": b.habitat_mass.round(3),
+                         "on the food's own places": b.food_place_mass.round(3)})
 
 
 def vocabulary_frame(ckpt) -> pd.DataFrame:
@@ -75,6 +87,10 @@ def render() -> None:
                    f"{check['sentences']:,} training sentences.")
     else:
         st.error("Some held-out pairs occur in the training corpus: this checkpoint's claims do not hold.")
+    st.markdown("What the model does with them, asked now: after each held-out prompt, where does the place word "
+                "go? A model that learned where each animal lives sends it to the animal's habitats, not to the "
+                "places its food has of its own (pizza is sold in a restaurant).")
+    st.dataframe(held_out_frame(ckpt.content_hash, ckpt), hide_index=True)
     st.subheader("Measured generalisation")
     rows = [("Held-out prompts 'a <animal> <verb> <food> in the': probability on the animal's habitats",
              m.get("habitat_mass"), "≥ 0.85"),
