@@ -8,8 +8,8 @@ from pathlib import Path
 
 from dashboard.jobs import DATA_DIR, NAME_RE
 from llmcore.checkpoint import CONFIG, LANDSCAPE, SNAPSHOTS, WEIGHTS, CheckpointError, atomic_write, load_checkpoint
+from llmcore.world import MAX_WORLD_BYTES
 
-MAX_WORLD_BYTES = 2 * 2**20
 MAX_CHECKPOINT_BYTES = 64 * 2**20
 CHECKPOINT_FILES = (CONFIG, WEIGHTS, SNAPSHOTS, LANDSCAPE)
 

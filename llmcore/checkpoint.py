@@ -218,6 +218,19 @@ def read_config(path: Path) -> dict[str, Any]:
     return cfg
 
 
+def _check_held_out(held_out, world, tokenizer: Tokenizer, where: Path) -> None:
+    """The held-out list must name (animal, food) pairs of the checkpoint's own world and vocabulary."""
+    if not isinstance(held_out, list):
+        raise CheckpointError(f"{where}: held_out must be a list of [animal, food] pairs")
+    for pair in held_out:
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(w, str) for w in pair)):
+            raise CheckpointError(f"{where}: held_out entry {pair!r} is not an [animal, food] pair")
+        animal, food = pair
+        if animal not in getattr(world, "animals", {}) or food not in tokenizer.stoi:
+            raise CheckpointError(f"{where}: held_out pair {pair!r} names an animal or food that is not in the "
+                                  "checkpoint's world; the checkpoint is inconsistent")
+
+
 def load_checkpoint(path: str | Path = DEFAULT_CHECKPOINT) -> Checkpoint:
     """Load and validate a checkpoint folder; any problem raises CheckpointError naming it."""
     path = Path(path)
@@ -231,6 +244,7 @@ def load_checkpoint(path: str | Path = DEFAULT_CHECKPOINT) -> Checkpoint:
     if config.vocab_size != len(tokenizer):
         raise CheckpointError(f"{path}: model_config.vocab_size is {config.vocab_size} but the vocabulary has "
                               f"{len(tokenizer)} words; the checkpoint is inconsistent")
+    _check_held_out(cfg["held_out"], world, tokenizer, path / CONFIG)
     if WEIGHTS not in cfg["files"]:
         raise CheckpointError(f"{path / CONFIG}: records no hash for {WEIGHTS}")
     weights = committed_file(path, WEIGHTS, cfg["files"][WEIGHTS])

@@ -311,8 +311,8 @@ def _build_trace(ckpt: Checkpoint, ids, words, unknown, notices, s: SamplingConf
     queries = [f"blocks.{i}.attn.q" for i in range(n_layer)]
     newest = _newest(records, depths + queries if queries[0] in records[0].act else depths)
     resid = newest[:, : len(depths)]  # (S, L, C)
-    # logit lens at every depth up to the last block; the final depth is the distribution the words were drawn from
-    # (for our GPT the same as the last block's lens; for other models it may add e.g. a logit soft-cap)
+    # logit lens at every depth up to the last block; the final depth is the model's own output distribution (for
+    # our GPT the same as the last block's lens; other models may add e.g. a logit soft-cap)
     lens = model.decode_residual(resid[:, :-1])  # (S, L - 1, V)
     probs = torch.cat([lens, torch.stack([r.logits for r in records])[:, None]], dim=1).softmax(-1)  # (S, L, V)
     top = torch.topk(probs, min(max(top_k, lens_k), len(tok)), dim=-1)  # (S, L, k)

@@ -20,7 +20,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 DEFAULT_WORLD = Path(__file__).parent / "data" / "world.toml"
 REQUIRED_CONTEXTS = ("animals", "food", "locations")
 WORD_RE = re.compile(r"^[a-z]+$")
-MAX_WORLD_BYTES = 2_000_000
+MAX_WORLD_BYTES = 2 * 2**20  # 2 MB
 FUNCTION_CONTEXT = "grammar"  # label of words outside the taxonomy (a, the, in, ., ...)
 
 

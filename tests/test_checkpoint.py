@@ -102,3 +102,14 @@ def test_pickle_files_are_never_referenced(copy):
     _edit_config(copy, files={"model.pt": "0" * 64})
     with pytest.raises(CheckpointError, match="only model.safetensors"):
         load_checkpoint(copy)
+
+
+@pytest.mark.parametrize("held_out, message", [("dog", "must be a list"), ([["dog"]], "not an \\[animal, food\\] pair"),
+                                               ([["unicorn", "pizza"]], "not in the checkpoint's world"),
+                                               ([["dog", "ambrosia"]], "not in the checkpoint's world")])
+def test_held_out_list_must_fit_the_world(copy, held_out, message):
+    cfg = json.loads((copy / CONFIG).read_text())
+    cfg["held_out"] = held_out
+    (copy / CONFIG).write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(copy)

@@ -134,6 +134,14 @@ def test_every_held_out_pair_is_flagged(app, ckpt):
     animal, food = next((a, f) for a, f in ckpt.held_out if (a, f) != ("dog", "pizza"))
     app.text_input(key="prompt").set_value(f"a {animal} eats {food} in").run()
     caption = " ".join(c.value for c in app.caption).replace("\\", "")
-    assert f"({animal} + {food}) is held out" in caption
+    assert f"held-out pair ({animal} + {food})" in caption
     app.text_input(key="prompt").set_value("a cat eats").run()
     assert "held out" not in " ".join(c.value for c in app.caption)
+
+
+def test_a_bad_value_left_in_a_disabled_sampling_box_does_not_block_greedy(app):
+    app.radio(key="mode").set_value("sample").run()
+    app.number_input(key="top_k").set_value(-5).run()
+    assert app.error
+    app.radio(key="mode").set_value("greedy").run()
+    assert not app.error and len(app.get("plotly_chart")) == 4

@@ -67,3 +67,6 @@ def test_region_labels_at_nearby_centres_are_moved_apart():
     assert shifts[2] == 0  # far from the others: stays
     close = [shifts[i] for i in (0, 1, 3)]
     assert len(set(close)) == 3  # three labels in one spot: three lines
+    final = [y / 10 * 560 + sh for (_, y), sh in zip(centres[[0, 1, 3]], close)]
+    assert min(abs(a - b) for i, a in enumerate(final) for b in final[i + 1:]) >= 20
+    assert figures.label_shifts(np.array([[0.0, 0.0], [0.2, 0.3]]), (10.0, 10.0)) == [0, 20]  # moves away, up

@@ -62,7 +62,8 @@ def test_model_card_proves_the_held_out_pairs(ckpt):
     assert "the" in vocab[vocab["sub-context"] == "grammar"].words.iloc[0].split(", ")
     held = at.dataframe[1].value
     live = at.dataframe[2].value
-    assert len(live) == len(held) * len(ckpt.world.recipe.eat_verbs) and (live["a habitat of the animal?"] == "yes").mean() >= 0.95
+    assert len(live) == len(held) * len(ckpt.world.recipe.eat_verbs)
+    assert (live["a habitat of the animal?"] == "yes").mean() >= 0.95
     assert (held["training sentences with both"] == 0).all() and "dog + pizza" in list(held.pair)
 
 

@@ -57,10 +57,12 @@ def render() -> None:
     cols[2].metric("Heads", c.n_head)
     cols[3].metric("Context", f"{c.block_size} words")
     cols[4].metric("Parameters", f"{ckpt.model.num_params():,}")
-    st.caption(f"Decoder-only transformer (nanoGPT style), tied input/output embeddings, vocabulary of "
-               f"{len(ckpt.tokenizer)} words (with {escape_md(UNK)} for words it does not know). Checkpoint "
-               f"{escape_md(ckpt.name)}, content hash {ckpt.content_hash}.")
-    if ckpt.metrics.get("source") == "huggingface":
+    hf = ckpt.metrics.get("source") == "huggingface"
+    kind = (f"A Hugging Face causal language model, vocabulary of {len(ckpt.tokenizer):,} tokens" if hf else
+            f"Decoder-only transformer (nanoGPT style), tied input/output embeddings, vocabulary of "
+            f"{len(ckpt.tokenizer)} words (with {escape_md(UNK)} for words it does not know)")
+    st.caption(f"{kind}. Checkpoint {escape_md(ckpt.name)}, content hash {ckpt.content_hash}.")
+    if hf:
         st.info(f"A Hugging Face model ({escape_md(str(ckpt.metrics.get('model_type')))}) loaded from a local "
                 "folder: it was not trained here, so there is no training corpus or held-out list to show. Its "
                 f"sub-contexts come from the word lists in {escape_md(str(getattr(w, 'source', '')))}.")

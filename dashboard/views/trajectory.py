@@ -44,7 +44,9 @@ def sampling_controls() -> SamplingConfig:
         seed = st.number_input("seed", step=1, key="seed", disabled=greedy,
                                help="a whole number from 0; the same seed gives the same completion")
         limit = st.slider("word limit", 1, MAX_NEW_WORDS, key="limit")
-    return SamplingConfig(temperature=0.0 if greedy else float(temperature), top_k=None if top_k == 0 else int(top_k),
+    if greedy:  # the sampling boxes are disabled and do not apply, so a bad value left in them cannot block greedy
+        return SamplingConfig(max_new_words=int(limit))
+    return SamplingConfig(temperature=float(temperature), top_k=None if top_k == 0 else int(top_k),
                           top_p=float(top_p), seed=int(seed), max_new_words=int(limit))
 
 
@@ -73,8 +75,8 @@ def show_completion(trace, held_out: list[tuple[str, str]]) -> None:
     held = [f"{a} + {b}" for a, b in held_out if a in trace.prompt_words and b in trace.prompt_words]
     count = f"{trace.n_steps} step" + ("s" if trace.n_steps != 1 else "")
     st.caption(f"{count}, stopped at the {trace.stop_reason}. Numbers are step numbers."
-               + (f" This composition ({', '.join(held)}) is held out: the model never saw it in one training "
-                  "sentence." if held else ""))
+               + (f" The prompt holds a held-out pair ({', '.join(held)}): the model never saw these words in one "
+                  "training sentence." if held else ""))
 
 
 def map_controls(layer_names: list[str]) -> tuple[str, int, str]:
@@ -102,7 +104,7 @@ def render() -> None:
         trace = get_trace(ckpt.content_hash, prompt, sampling, ckpt)
     except PromptError as e:
         st.error(escape_md(str(e)))
-        urlstate.publish(list(DEFAULTS))  # a link to this page shows the same prompt and the same message
+        urlstate.publish(list(DEFAULTS))  # a link to this page opens the same prompt
         return
     for notice in trace.notices:
         st.warning(escape_md(notice))
