@@ -12,20 +12,35 @@ from pathlib import Path
 from llmcore.checkpoint import DEFAULT_CHECKPOINT, REPO_ROOT, CheckpointError
 from llmcore.world import DEFAULT_WORLD, WorldError
 
-USER_ERRORS = (CheckpointError, WorldError, ValueError)
+USER_ERRORS = (CheckpointError, WorldError, ValueError, OSError)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # inside the try: a reader that went away (`| head`) is not an error
+        return code
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
+        return 141  # 128 + SIGPIPE, as a shell reports it
     except USER_ERRORS as e:
         print(f"llmcore {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"llmcore {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def output_file(name: str) -> Path:
+    """A file path the user gave for writing, checked before any work: not a folder, in a folder that exists."""
+    path = Path(name)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder; give a file name, e.g. {path / 'out.txt'}")
+    if not path.parent.is_dir():
+        raise ValueError(f"the folder {path.parent} does not exist; create it first or write elsewhere")
+    return path
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,27 +64,33 @@ def _parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_train)
 
     g = sub.add_parser("generate", help="complete a prompt and show each step's candidates and sub-context")
-    g.add_argument("prompt")
-    g.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
-    g.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
-    g.add_argument("--top-k", type=int, default=None)
-    g.add_argument("--top-p", type=float, default=1.0)
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--max-words", type=int, default=12)
+    g.add_argument("prompt", help="words of the model's world, e.g. 'a dog devours pizza in'")
+    g.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="checkpoint folder (default: the bundled "
+                   "model) or a local Hugging Face model folder")
+    g.add_argument("--temperature", type=float, default=0.0, help="0 = greedy, always the likeliest word (default); "
+                   "higher samples more freely, up to 100")
+    g.add_argument("--top-k", type=int, default=None, help="sample only from the k likeliest words (default: leave "
+                   "the option out for no cut)")
+    g.add_argument("--top-p", type=float, default=1.0, help="sample only from the likeliest words that together hold "
+                   "this probability, in (0, 1] (default 1: no cut)")
+    g.add_argument("--seed", type=int, default=0, help="random seed for sampling (default 0); same seed, same words")
+    g.add_argument("--max-words", type=int, default=12, help="stop after this many words (1-64, default 12); "
+                   "generation also stops at '.'")
     g.add_argument("--json", action="store_true", help="print the trace summary as JSON")
-    g.add_argument("--save", help="also save the full trace (.npz)")
+    g.add_argument("--save", help="also save the full trace (.npz: every layer, lens, attention)")
     g.set_defaults(func=cmd_generate)
 
     c = sub.add_parser("corpus", help="write the training sentences of a world to a file")
-    c.add_argument("--world", default=str(DEFAULT_WORLD))
-    c.add_argument("--out", required=True)
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--world", default=str(DEFAULT_WORLD), help="world file (default: the bundled world)")
+    c.add_argument("--out", required=True, help="text file to write, one sentence per line")
+    c.add_argument("--seed", type=int, default=0, help="corpus seed (default 0, as the bundled model was trained)")
     c.add_argument("--sentences", type=int, default=None, help="default: the world's [corpus] sentences")
     c.set_defaults(func=cmd_corpus)
 
     i = sub.add_parser("info", help="describe a checkpoint folder")
-    i.add_argument("checkpoint", nargs="?", default=str(DEFAULT_CHECKPOINT))
-    i.add_argument("--json", action="store_true")
+    i.add_argument("checkpoint", nargs="?", default=str(DEFAULT_CHECKPOINT),
+                   help="checkpoint folder (default: the bundled model)")
+    i.add_argument("--json", action="store_true", help="print everything as JSON")
     i.set_defaults(func=cmd_info)
 
     m = sub.add_parser("maps", help="fit (or check) the cached 2D/3D maps of a checkpoint")
@@ -117,18 +138,23 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
                               max_new_words=args.max_words)
+    save = output_file(args.save) if args.save else None
     trace = trace_generation(load_checkpoint(args.checkpoint), args.prompt, sampling)
-    if args.save:
-        trace.save(args.save)
+    if save:
+        trace.save(save)
     if args.json:
         print(json.dumps(trace.summary(), indent=1))
         return 0
     for n in trace.notices:
         print(f"note: {n}")
     print(f"{' '.join(trace.prompt_words)} \033[1m{trace.completion}\033[0m" if sys.stdout.isatty() else trace.text)
+    print("  step: word taken, its probability | sub-context holding most next-word probability | top candidates")
     for s in range(trace.n_steps):
         cands = "  ".join(f"{w} {p:.2f}" for w, p in trace.candidates(s)[:5])
-        print(f"  step {s + 1:>2}: {trace.generated_words[s]:<12} [{trace.dominant_context(s):<9}]  {cands}")
+        ctx = trace.dominant_context(s)
+        mass = trace.context_probs[s, trace.context_names.index(ctx)]
+        print(f"  step {s + 1:>2}: {trace.generated_words[s]:<12} {trace.chosen_probs[s]:.2f} | {ctx:<9} {mass:.2f} "
+              f"| {cands}")
     return 0
 
 
@@ -136,8 +162,9 @@ def cmd_corpus(args: argparse.Namespace) -> int:
     from llmcore.checkpoint import atomic_write
     from llmcore.world import generate_corpus, load_world
 
+    out = output_file(args.out)
     sentences = generate_corpus(load_world(args.world), args.seed, args.sentences)
-    atomic_write(Path(args.out), ("\n".join(sentences) + "\n").encode())
+    atomic_write(out, ("\n".join(sentences) + "\n").encode())
     print(f"wrote {len(sentences):,} sentences, {sum(len(s.split()) for s in sentences):,} tokens to {args.out}")
     return 0
 

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from llmcore.checkpoint import Checkpoint
+from llmcore.checkpoint import Checkpoint, file_mode
 from llmcore.model import GPT, ActivationCache, KVCache, from_dict
 from llmcore.tokenizer import Tokenizer
 
@@ -168,6 +168,7 @@ class GenerationTrace:
         arrays = {k: getattr(self, k) for k in self._ARRAYS}
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
         try:
+            os.fchmod(fd, file_mode())
             with os.fdopen(fd, "wb") as f:
                 np.savez_compressed(f, __meta__=np.array(json.dumps(meta)), **arrays)
             os.replace(tmp, path)

@@ -11,7 +11,8 @@ def test_generate_text(capsys):
     assert main(["generate", "a dog devours pizza in"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("a dog devours pizza in the ")
-    assert "step  2" in out and "[locations]" in out
+    step2 = next(line for line in out.splitlines() if "step  2" in line)
+    assert "| locations" in step2  # the sub-context holding most of the next word's probability
 
 
 def test_generate_json_and_save(capsys, tmp_path):
@@ -43,3 +44,27 @@ def test_user_errors_exit_2(capsys, tmp_path):
 def test_train_refuses_to_overwrite_a_finished_checkpoint(capsys, tiny_ckpt_dir):
     assert main(["train", "--out", str(tiny_ckpt_dir), "--steps", "5"]) == 2
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_output_files_are_checked_before_work_and_readable(capsys, tmp_path):
+    assert main(["corpus", "--out", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    assert main(["generate", "a cat", "--save", str(tmp_path / "no" / "t.npz")]) == 2
+    assert "does not exist" in capsys.readouterr().err and not (tmp_path / "no").exists()
+    assert main(["generate", "a cat", "--save", str(tmp_path / "t.npz")]) == 0
+    from llmcore.checkpoint import file_mode
+    assert (tmp_path / "t.npz").stat().st_mode & 0o777 == file_mode()  # as the umask says, not a temp file's 0600
+
+
+def test_a_closed_pipe_is_not_a_traceback():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen([sys.executable, "-c", "from llmcore.cli import main; raise SystemExit(main())",
+                             "generate", "a cat", "--json", "--max-words", "64"], cwd=root,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # like `| head -c 0`: the reader is gone before anything is written
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) in (0, 141) and "Traceback" not in err
