@@ -155,7 +155,8 @@ def word_map(df: pd.DataFrame, colour_by: str, title: str, axis_label: str, high
                                marker=dict(size=14 if three_d else 18, color="rgba(0,0,0,0)",
                                            line=dict(width=2.5, color="#000000"))))
     _axes(fig, axis_label, three_d)
-    fig.update_layout(title=title, legend_title_text=colour_by, height=640, margin=dict(l=10, r=10, t=50, b=10))
+    fig.update_layout(title=title, legend_title_text={"context": "sub-context"}.get(colour_by, colour_by), height=640,
+                      margin=dict(l=10, r=10, t=50, b=10))
     return fig
 
 

@@ -98,9 +98,10 @@ def get_map(content_hash: str, reference: str, method: str, n_components: int, _
 
     book = get_map_book(content_hash, _ckpt)
     params = json.loads(params_key) if params_key else None
-    status = LazyStatus(f"Fitting the {method.upper()} map of {reference} (once; it is cached on disk)…")
+    name = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE", "axes": "custom-axes"}.get(method, method)
+    status = LazyStatus(f"Fitting the {name} map of {reference} (once; it is cached on disk)…")
     fitted = book.get(reference, method, n_components, params=params, progress=status)
-    status.done(f"{method.upper()} map of {reference} ready")
+    status.done(f"{name} map of {reference} ready")
     return fitted
 
 

@@ -33,11 +33,13 @@ def restore(defaults: dict[str, Any], allowed: Allowed | None = None) -> list[st
     return ignored
 
 
-def restore_with_notice(defaults: dict[str, Any], allowed: Allowed | None = None) -> None:
-    """`restore`, then a warning naming the settings of the link that were ignored."""
+def restore_with_notice(defaults: dict[str, Any], allowed: Allowed | None = None,
+                        names: dict[str, str] | None = None) -> None:
+    """`restore`, then a warning naming (by `names`, else by key) the settings of the link that were ignored."""
     ignored = restore(defaults, allowed)
     if ignored:
-        st.warning(f"Ignored settings from the link that are not valid values (defaults used): {', '.join(ignored)}.")
+        shown = ", ".join(f"{(names or {}).get(k, k)} ({k})" if names else k for k in ignored)
+        st.warning(f"Ignored settings from the link that are not valid values (defaults used): {shown}.")
 
 
 def _parse(raw: str, default: Any) -> Any:

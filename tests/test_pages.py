@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -41,6 +43,16 @@ def test_embeddings_page(embeddings):
     assert not any("No word matches" in w.value for w in at.warning)  # one message says what is wrong
     at.selectbox(key="emb_method").set_value("axes").run()
     assert not at.error and len(at.get("plotly_chart")) == 1
+    layout = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
+    assert layout["xaxis"]["title"]["text"] == "animals → food"  # the axes are named by the groups they join
+    at.selectbox(key="emb_ax1").set_value("animals").run()
+    assert any("every word lands at 0" in w.value for w in at.warning)
+
+
+def test_embeddings_link_notice_names_settings_as_the_page_does():
+    at = open_page("embeddings", emb_method="nope", emb_k="500")
+    notice = at.warning[0].value
+    assert "map (emb_method)" in notice and "how many (emb_k)" in notice
 
 
 def test_landscape_page():

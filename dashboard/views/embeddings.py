@@ -15,7 +15,9 @@ from dashboard.text import escape_md
 from llmcore.formats import MAX_PROJECTOR_BYTES, FormatError, projector_files, read_projector_files, zip_files
 from llmcore.maps import nearest_neighbours
 
-METHODS = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE", "axes": "custom axes"}
+METHODS = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE", "axes": "Custom axes"}
+NAMES = {"emb_method": "map", "emb_dims": "view", "emb_colour": "colour by", "emb_search": "search",
+         "emb_word": "nearest neighbours of", "emb_metric": "distance", "emb_k": "how many", "emb_isolate": "isolate"}
 DEFAULTS = {"emb_method": "pca", "emb_dims": 2, "emb_colour": "context", "emb_search": "", "emb_word": "cat",
             "emb_metric": "cosine", "emb_k": 8, "emb_isolate": False}
 ALLOWED = {"emb_method": tuple(METHODS), "emb_dims": (2, 3), "emb_colour": ("context", "subgroup"),
@@ -33,6 +35,10 @@ def axes_controls(ref) -> dict:
     c = st.columns(4)
     names = ["x from", "x to", "y from", "y to"]
     chosen = [c[i].selectbox(names[i], groups, index=groups.index(pick[i]), key=f"emb_ax{i}") for i in range(4)]
+    for axis, (a, b) in zip("xy", (chosen[:2], chosen[2:])):
+        if a == b:
+            st.warning(f"The {axis} axis runs from {escape_md(a)} to {escape_md(a)}: every word lands at 0 on it. "
+                       "Pick two different groups.")
     return {"axes": [chosen[:2], chosen[2:]], "label": kind}
 
 
@@ -77,16 +83,17 @@ def own_embeddings(colours: dict) -> None:
             return
         df = frames.reference_frame(fitted)
         q = fitted.quality
-        st.plotly_chart(figures.word_map(df, "context", f"{METHODS[method]} map of {len(df):,} uploaded points — "
-                                         f"trustworthiness {q.trustworthiness:.2f}", fitted.axis_label),
-                        key="own_map")
+        fig = figures.word_map(df, "context", f"{METHODS[method]} map of {len(df):,} uploaded points — "
+                               f"trustworthiness {q.trustworthiness:.2f}", fitted.axis_label)
+        fig.update_layout(legend_title_text="label (metadata.tsv)" if meta else "")
+        st.plotly_chart(fig, key="own_map")
 
 
 def render() -> None:
     st.title("Embeddings")
     st.caption("Every word of the vocabulary as a point: words the model uses alike sit together. Neighbours are "
                "computed in the original 128-dimensional space, not on the map.")
-    urlstate.restore_with_notice(DEFAULTS, ALLOWED)
+    urlstate.restore_with_notice(DEFAULTS, ALLOWED, NAMES)
     ckpt = checkpoint_or_error()
     if ckpt is None:
         return
@@ -133,8 +140,12 @@ def render() -> None:
         f"trustworthiness {q.trustworthiness:.2f} · 10-NN kept {q.knn_preservation:.0%}"
     colours = figures.context_colours(ckpt.context_matrix()[0])
     left, right = st.columns([3, 1])
-    fig = figures.word_map(shown, colour_by, f"{METHODS[method]} map of {len(df)} words — {faith}",
+    count = f"{len(shown)} of {len(df)} words" if isolate else f"{len(df)} words"
+    fig = figures.word_map(shown, colour_by, f"{METHODS[method]} map of {count} — {faith}",
                            fmap.axis_label, sorted(selection), colours)
+    if params:  # custom axes: name each axis by the groups it runs between
+        (xa, xb), (ya, yb) = params["axes"]
+        fig.update_layout(xaxis_title=f"{xa} → {xb}", yaxis_title=f"{ya} → {yb}")
     left.plotly_chart(fig, key="wordmap")
     with right:
         st.metric("Trustworthiness", f"{q.trustworthiness:.2f}", help="1 = every neighbour on the map is a "
