@@ -10,7 +10,7 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source tree without installing
 
-from dashboard.state import available_checkpoints, default_checkpoint_path  # noqa: E402
+from dashboard.state import available_checkpoints, checkpoint_label, default_checkpoint_path  # noqa: E402
 from dashboard.views import compare, embeddings, landscape, model_card, training, trajectory  # noqa: E402
 
 PAGES = [(trajectory.render, "Trajectory", "trajectory", ":material/route:"),
@@ -28,7 +28,7 @@ def model_picker() -> None:
     if st.session_state.get("checkpoint") not in paths:
         st.session_state.checkpoint = default
     st.sidebar.selectbox("Model", paths, key="checkpoint",
-                         format_func=lambda p: f"{Path(p).name} (bundled)" if p == default else Path(p).name)
+                         format_func=checkpoint_label)
 
 
 def _open_local() -> None:

@@ -23,6 +23,11 @@ def default_checkpoint_path() -> Path:
     return Path(os.environ.get(CHECKPOINT_ENV) or DEFAULT_CHECKPOINT)
 
 
+def checkpoint_label(path: str) -> str:
+    """How a checkpoint is named in every model picker: its folder, the bundled one marked."""
+    return f"{Path(path).name} (bundled)" if Path(path) == default_checkpoint_path() else Path(path).name
+
+
 def available_checkpoints() -> list[Path]:
     """The default checkpoint first, then every other checkpoint folder under checkpoints/."""
     from dashboard.uploads import uploaded_checkpoints_dir

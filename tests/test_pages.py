@@ -98,6 +98,13 @@ def test_compare_page():
     assert [c.key for c in at.get("plotly_chart")] == ["compare_map"]
     at.slider(key="cmp_temp_b").set_value(1.5).run()
     assert not at.error and len(at.dataframe[0].value) >= 2
+    assert at.number_input(key="cmp_seed_a").disabled and not at.number_input(key="cmp_seed_b").disabled
+    at.slider(key="cmp_temp_a").set_value(1.5).run()
+    runs = set()
+    for seed in (1, 2, 3):  # the left side can be re-seeded too
+        at.number_input(key="cmp_seed_a").set_value(seed).run()
+        runs.add(tuple(at.dataframe[0].value["left"]))
+    assert not at.error and len(runs) > 1
 
 
 @pytest.mark.slow

@@ -11,23 +11,34 @@ import streamlit as st
 
 from dashboard import figures, frames, urlstate
 from dashboard.downloads import figure_html
-from dashboard.state import available_checkpoints, checkpoint_at, checkpoint_or_error, get_map, get_map_book, get_trace
+from dashboard.state import (
+    available_checkpoints,
+    checkpoint_at,
+    checkpoint_label,
+    checkpoint_or_error,
+    get_map,
+    get_map_book,
+    get_trace,
+)
 from dashboard.text import escape_md
 from llmcore.checkpoint import CheckpointError
 from llmcore.trace import PromptError, SamplingConfig
 
 DEFAULTS = {"cmp_a": "a dog devours pizza in", "cmp_b": "a cow munches", "cmp_temp_a": 0.0, "cmp_temp_b": 0.0,
-            "cmp_seed_b": 1}
+            "cmp_seed_a": 0, "cmp_seed_b": 1}
 SIDE_COLOURS = ("#0072B2", "#D55E00")
 
 
-def side(col, label: str, key: str, temp_key: str, seed_key: str | None, ckpt_paths: list[str]):
+def side(col, label: str, key: str, temp_key: str, seed_key: str, ckpt_paths: list[str]):
     """Widgets of one side: checkpoint, prompt, temperature (0 = greedy), seed."""
     col.markdown(f"**{label}**")
-    ck = col.selectbox("Model", ckpt_paths, key=f"{key}_ckpt", format_func=lambda p: Path(p).name)
+    if st.session_state.get(f"{key}_ckpt") not in ckpt_paths:  # start from the model picked in the sidebar
+        st.session_state[f"{key}_ckpt"] = st.session_state.get("checkpoint", ckpt_paths[0])
+    ck = col.selectbox("Model", ckpt_paths, key=f"{key}_ckpt", format_func=checkpoint_label)
     prompt = col.text_input("Prompt", key=key, max_chars=2000)
     temp = col.slider("temperature (0 = greedy)", 0.0, 2.0, step=0.1, key=temp_key)
-    seed = col.number_input("seed", 0, 2**31 - 1, key=seed_key) if seed_key else 0
+    seed = col.number_input("seed", 0, 2**31 - 1, key=seed_key, disabled=temp == 0,
+                            help="used when sampling (temperature above 0)")
     return ck, prompt, SamplingConfig(temperature=float(temp), seed=int(seed))
 
 
@@ -37,13 +48,13 @@ def render() -> None:
                "is the left model's final-layer PCA; the right model's states are placed on it when both models "
                "share a width, after aligning their spaces on the same reference sentences.")
     urlstate.restore_with_notice(DEFAULTS, {"cmp_temp_a": (0.0, 2.0), "cmp_temp_b": (0.0, 2.0),
-                                          "cmp_seed_b": (0, 2**31 - 1)})
+                                          "cmp_seed_a": (0, 2**31 - 1), "cmp_seed_b": (0, 2**31 - 1)})
     base = checkpoint_or_error()
     if base is None:
         return
     paths = [str(p) for p in available_checkpoints()]
     left, right = st.columns(2)
-    runs = [side(left, "Left", "cmp_a", "cmp_temp_a", None, paths),
+    runs = [side(left, "Left", "cmp_a", "cmp_temp_a", "cmp_seed_a", paths),
             side(right, "Right", "cmp_b", "cmp_temp_b", "cmp_seed_b", paths)]
     traces, ckpts = [], []
     for (path, prompt, sampling), col in zip(runs, (left, right)):
@@ -75,6 +86,8 @@ def render() -> None:
     for name, t in zip(("left", "right"), traces):
         table[name] = pd.Series([f"{w} ({t.dominant_context(s)})" for s, w in enumerate(t.generated_words)])
     st.dataframe(table.fillna(""), hide_index=True)
+    st.caption("Each cell: the word taken at that step and, in brackets, the sub-context that held most of the "
+               "probability for that next word.")
     urlstate.publish(list(DEFAULTS))
 
 
