@@ -161,8 +161,9 @@ def word_map(df: pd.DataFrame, colour_by: str, title: str, axis_label: str, high
 
 
 def _axes(fig: go.Figure, label: str, three_d: bool) -> None:
-    if three_d:
-        fig.update_layout(scene=dict(xaxis_title=f"{label} 1", yaxis_title=f"{label} 2", zaxis_title=f"{label} 3"))
+    if three_d:  # the camera a little further out than Plotly's default, so axis titles are not cut off
+        fig.update_layout(scene=dict(xaxis_title=f"{label} 1", yaxis_title=f"{label} 2", zaxis_title=f"{label} 3",
+                                     camera=dict(eye=dict(x=1.6, y=1.6, z=1.2))))
     else:
         fig.update_layout(xaxis_title=f"{label} 1", yaxis_title=f"{label} 2")
 
