@@ -38,7 +38,7 @@ def restore_with_notice(defaults: dict[str, Any], allowed: Allowed | None = None
     """`restore`, then a warning naming (by `names`, else by key) the settings of the link that were ignored."""
     ignored = restore(defaults, allowed)
     if ignored:
-        shown = ", ".join(f"{(names or {}).get(k, k)} ({k})" if names else k for k in ignored)
+        shown = ", ".join(f"{names[k]} ({k})" if names and k in names else k for k in ignored)
         st.warning(f"Ignored settings from the link that are not valid values (defaults used): {shown}.")
 
 

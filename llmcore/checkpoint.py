@@ -238,7 +238,7 @@ def _check_held_out(held_out, world, tokenizer: Tokenizer, where: Path) -> None:
         if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(w, str) for w in pair)):
             raise CheckpointError(f"{where}: held_out entry {pair!r} is not an [animal, food] pair")
         animal, food = pair
-        if animal not in getattr(world, "animals", {}) or food not in tokenizer.stoi:
+        if animal not in world.animals or food not in tokenizer.stoi:
             raise CheckpointError(f"{where}: held_out pair {pair!r} names an animal or food that is not in the "
                                   "checkpoint's world; the checkpoint is inconsistent")
 
