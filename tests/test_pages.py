@@ -105,6 +105,10 @@ def test_compare_page():
         at.number_input(key="cmp_seed_a").set_value(seed).run()
         runs.add(tuple(at.dataframe[0].value["left"]))
     assert not at.error and len(runs) > 1
+    at.text_input(key="cmp_a").set_value("zebras juggle").run()  # one side fails: the other is still drawn
+    assert "none of the words" in at.error[0].value and len(at.error) == 1
+    assert [c.key for c in at.get("plotly_chart")] == ["compare_map"]
+    assert (at.dataframe[0].value["left"] == "").all() and (at.dataframe[0].value["right"] != "").any()
 
 
 @pytest.mark.slow
@@ -132,3 +136,24 @@ def test_training_a_model_in_the_browser(tmp_path, monkeypatch):
     at.run()
     assert job.state == "done" and any("is trained" in s.value for s in at.success)
     assert load_checkpoint(tmp_path / "checkpoints" / "from-browser").metrics["steps_done"] == 20
+
+
+def test_another_model_is_rotated_onto_the_left_models_map(ckpt, tmp_path):
+    """A second copy of the same model, aligned on the shared reference sentences, lands where the first does."""
+    import shutil
+
+    import numpy as np
+
+    from dashboard import frames
+    from dashboard.views.compare import aligned_path
+    from llmcore.checkpoint import load_checkpoint
+    from llmcore.maps import MapBook
+    from llmcore.trace import trace_generation
+
+    shutil.copytree(ckpt.path, tmp_path / "copy")
+    other = load_checkpoint(tmp_path / "copy")
+    fmap = MapBook(ckpt).get("context:final", "pca", 2)
+    direct = frames.trajectory_frame(trace_generation(ckpt, "a cow munches"), fmap, -1)
+    rotated = aligned_path([ckpt, other], trace_generation(other, "a cow munches"), fmap)
+    np.testing.assert_allclose(rotated[["x", "y"]].to_numpy(), direct[["x", "y"]].to_numpy(), atol=1e-2)
+    assert list(rotated.next_word) == list(direct.next_word)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -60,35 +61,52 @@ def render() -> None:
     for (path, prompt, sampling), col in zip(runs, (left, right)):
         try:
             ck = checkpoint_at(Path(path))
-            t = get_trace(ck.content_hash, prompt, sampling, ck)
-        except (CheckpointError, PromptError) as e:
+        except CheckpointError as e:
             col.error(escape_md(str(e)))
             return
-        col.markdown(f"{escape_md(' '.join(t.prompt_words))} → **{escape_md(t.completion)}**")
+        try:
+            t = get_trace(ck.content_hash, prompt, sampling, ck)
+            col.markdown(f"{escape_md(' '.join(t.prompt_words))} → **{escape_md(t.completion)}**")
+        except PromptError as e:  # the other side is still drawn
+            col.error(escape_md(str(e)))
+            t = None
         traces.append(t)
         ckpts.append(ck)
+    if traces == [None, None]:
+        return
     fmap = get_map(ckpts[0].content_hash, "context:final", "pca", 2, ckpts[0])
-    colours = figures.context_colours(base.context_matrix()[0])
-    fig = figures.trajectory_map(frames.reference_frame(fmap), frames.trajectory_frame(traces[0], fmap, -1), colours,
-                                 "Both runs on the left model's final-layer map", fmap.axis_label)
-    fig.data[-1].name, fig.data[-1].line.color, fig.data[-1].marker.color = "left", SIDE_COLOURS[0], SIDE_COLOURS[0]
-    fig.frames, fig.layout.updatemenus = (), ()
-    other = aligned_path(ckpts, traces[1], fmap)
-    if other is None:
+    paths = [frames.trajectory_frame(traces[0], fmap, -1) if traces[0] else None,
+             aligned_path(ckpts, traces[1], fmap) if traces[1] else None]
+    if traces[1] and paths[1] is None:
         st.warning("The two models differ in width or in their world, so their states cannot share one map.")
-    else:
-        fig.add_trace(go.Scatter(x=other.x, y=other.y, mode="lines+markers+text", name="right", text=other.label,
-                                 textposition="bottom center", line=dict(color=SIDE_COLOURS[1], width=2, dash="dash"),
-                                 marker=dict(color=SIDE_COLOURS[1], size=10)))
-    st.plotly_chart(fig, key="compare_map")
-    figure_html(fig, "compare_map")
-    table = pd.DataFrame({"step": range(1, max(t.n_steps for t in traces) + 1)})
+    drawn = [(name, colour, p) for name, colour, p in zip(("left", "right"), SIDE_COLOURS, paths) if p is not None]
+    if drawn:
+        fig = compare_figure(fmap, drawn, figures.context_colours(base.context_matrix()[0]))
+        st.plotly_chart(fig, key="compare_map")
+        figure_html(fig, "compare_map")
+    table = pd.DataFrame({"step": range(1, max(t.n_steps for t in traces if t) + 1)})
     for name, t in zip(("left", "right"), traces):
-        table[name] = pd.Series([f"{w} ({t.dominant_context(s)})" for s, w in enumerate(t.generated_words)])
+        words = t.generated_words if t else []
+        table[name] = pd.Series([f"{w} ({t.dominant_context(s)})" for s, w in enumerate(words)], dtype=object)
     st.dataframe(table.fillna(""), hide_index=True)
     st.caption("Each cell: the word taken at that step and, in brackets, the sub-context that held most of the "
                "probability for that next word.")
     urlstate.publish(list(DEFAULTS))
+
+
+def compare_figure(fmap, drawn: list[tuple[str, str, pd.DataFrame]], colours: dict[str, str]) -> go.Figure:
+    """The reference map with each run's path in its side's colour, labelled alike (word → next word)."""
+    (name, colour, first), rest = drawn[0], drawn[1:]
+    fig = figures.trajectory_map(frames.reference_frame(fmap), first, colours,
+                                 "Both runs on the left model's final-layer map", fmap.axis_label)
+    fig.data[-1].name, fig.data[-1].line.color, fig.data[-1].marker.color = name, colour, colour
+    fig.frames, fig.layout.updatemenus = (), ()
+    for name, colour, path in rest:
+        labels = [w if step == 0 else f"{w} → {nxt}" for w, step, nxt in zip(path.word, path.step, path.next_word)]
+        fig.add_trace(go.Scatter(x=path.x, y=path.y, mode="lines+markers+text", name=name, text=labels,
+                                 textposition="bottom center", line=dict(color=colour, width=2, dash="dash"),
+                                 marker=dict(color=colour, size=10)))
+    return fig
 
 
 def aligned_path(ckpts, trace, fmap) -> pd.DataFrame | None:
@@ -103,7 +121,4 @@ def aligned_path(ckpts, trace, fmap) -> pd.DataFrame | None:
     if len(a.words) != len(b.words) or not np.array_equal(a.words, b.words):
         return None  # other worlds: no shared reference sentences to align the spaces on
     rot = procrustes_map(b.layer("final"), a.layer("final"))
-    states, words = frames.path_states(trace, -1)
-    xy = fmap.place(rot(states))
-    return pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "label": words, "word": words,
-                         "z": np.zeros(len(words))})
+    return frames.trajectory_frame(trace, SimpleNamespace(place=lambda states: fmap.place(rot(states))), -1)
