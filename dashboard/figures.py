@@ -57,7 +57,7 @@ def trajectory_map(ref: pd.DataFrame, path: pd.DataFrame, colours: dict[str, str
                                            line=dict(width=1.5, color="#000000")),
                                hovertemplate="if the next word were %{text}, the state would land here"
                                "<extra></extra>"))
-    labels = [w if step == 0 else f"{w} → {nxt}" for w, step, nxt in zip(path.word, path.step, path.next_word)]
+    labels = path_labels(path)
     sizes = [16 if selected_step is not None and st_ == selected_step else 9 if p else 12
              for st_, p in zip(path.step, path.in_prompt)]
     path_kw = dict(mode="lines+markers+text", name="this prompt", text=labels, textposition="top center",
@@ -160,6 +160,20 @@ def word_map(df: pd.DataFrame, colour_by: str, title: str, axis_label: str, high
     return fig
 
 
+def discrete_scale(names: list[str], colours: dict[str, str]) -> list:
+    """A Plotly colour scale of one flat band per category, for heatmaps and surfaces of category indices."""
+    scale = []
+    for i, n in enumerate(names):
+        c = colours.get(n, GRAMMAR_COLOUR)
+        scale += [[i / len(names), c], [(i + 1) / len(names), c]]
+    return scale
+
+
+def path_labels(path: pd.DataFrame) -> list[str]:
+    """A trajectory's point labels: prompt words as they are, generation steps as 'word → next word'."""
+    return [w if step == 0 else f"{w} → {nxt}" for w, step, nxt in zip(path.word, path.step, path.next_word)]
+
+
 def _axes(fig: go.Figure, label: str, three_d: bool) -> None:
     if three_d:  # the camera a little further out than Plotly's default, so axis titles are not cut off
         fig.update_layout(scene=dict(xaxis_title=f"{label} 1", yaxis_title=f"{label} 2", zaxis_title=f"{label} 3",
@@ -219,10 +233,7 @@ def lens_heatmap(words: list[list[str]], contexts: list[list[str]], probs: list[
     """Logit lens: for each depth (rows) and step (columns) the top word, coloured by its sub-context."""
     names = list(colours)
     z = [[names.index(c) for c in row] for row in contexts]
-    scale = []
-    for i, n in enumerate(names):
-        lo, hi = i / len(names), (i + 1) / len(names)
-        scale += [[lo, colours[n]], [hi, colours[n]]]
+    scale = discrete_scale(names, colours)
     text = [[f"{w}<br>{p:.2f}" for w, p in zip(rw, rp)] for rw, rp in zip(words, probs)]
     fig = go.Figure(go.Heatmap(z=z, x=step_labels, y=layer_names, text=text, texttemplate="%{text}",
                                colorscale=scale, zmin=-0.5, zmax=len(names) - 0.5, showscale=False,
@@ -250,10 +261,7 @@ def terrain_figure(regions, colours: dict[str, str], path: pd.DataFrame | None =
                    ink: str = "#111111") -> go.Figure:
     """Sub-context densities as hills, coloured by the dominant sub-context, with a trajectory on the surface."""
     names = regions.contexts
-    scale = []
-    for i, n in enumerate(names):
-        lo, hi = i / len(names), (i + 1) / len(names)
-        scale += [[lo, colours.get(n, GRAMMAR_COLOUR)], [hi, colours.get(n, GRAMMAR_COLOUR)]]
+    scale = discrete_scale(names, colours)
     dom = regions.dominant.astype(float)
     dom[dom < 0] = names.index("grammar") if "grammar" in names else 0
     fig = go.Figure(go.Surface(x=regions.x, y=regions.y, z=regions.height, surfacecolor=dom, colorscale=scale,
@@ -280,10 +288,7 @@ def decision_figure(d, vocab: list[str], colours: dict[str, str], path: pd.DataF
     """Decision landscape: which sub-context the model would predict next from each point of the plane."""
     names = d.context_names
     dominant = d.context_probs.argmax(-1)
-    scale = []
-    for i, n in enumerate(names):
-        lo, hi = i / len(names), (i + 1) / len(names)
-        scale += [[lo, colours.get(n, GRAMMAR_COLOUR)], [hi, colours.get(n, GRAMMAR_COLOUR)]]
+    scale = discrete_scale(names, colours)
     text = [[f"{vocab[i]} {p:.2f}" for i, p in zip(ri, rp)] for ri, rp in zip(d.top_ids, d.top_probs)]
     fig = go.Figure(go.Heatmap(x=d.x, y=d.y, z=dominant, text=text, colorscale=scale, zmin=-0.5,
                                zmax=len(names) - 0.5, showscale=False, opacity=0.85,

@@ -23,6 +23,9 @@ def default_checkpoint_path() -> Path:
     return Path(os.environ.get(CHECKPOINT_ENV) or DEFAULT_CHECKPOINT)
 
 
+METHOD_NAMES = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE", "axes": "Custom axes"}
+
+
 def checkpoint_label(path: str) -> str:
     """How a checkpoint is named in every model picker: its folder, the bundled one marked."""
     return f"{Path(path).name} (bundled)" if Path(path) == default_checkpoint_path() else Path(path).name
@@ -103,7 +106,7 @@ def get_map(content_hash: str, reference: str, method: str, n_components: int, _
 
     book = get_map_book(content_hash, _ckpt)
     params = json.loads(params_key) if params_key else None
-    name = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE", "axes": "custom-axes"}.get(method, method)
+    name = METHOD_NAMES.get(method, method)
     status = LazyStatus(f"Fitting the {name} map of {reference} (once; it is cached on disk)…")
     fitted = book.get(reference, method, n_components, params=params, progress=status)
     status.done(f"{name} map of {reference} ready")

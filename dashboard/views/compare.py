@@ -102,9 +102,9 @@ def compare_figure(fmap, drawn: list[tuple[str, str, pd.DataFrame]], colours: di
     fig.data[-1].name, fig.data[-1].line.color, fig.data[-1].marker.color = name, colour, colour
     fig.frames, fig.layout.updatemenus = (), ()
     for name, colour, path in rest:
-        labels = [w if step == 0 else f"{w} → {nxt}" for w, step, nxt in zip(path.word, path.step, path.next_word)]
-        fig.add_trace(go.Scatter(x=path.x, y=path.y, mode="lines+markers+text", name=name, text=labels,
-                                 textposition="bottom center", line=dict(color=colour, width=2, dash="dash"),
+        fig.add_trace(go.Scatter(x=path.x, y=path.y, mode="lines+markers+text", name=name,
+                                 text=figures.path_labels(path), textposition="bottom center",
+                                 line=dict(color=colour, width=2, dash="dash"),
                                  marker=dict(color=colour, size=10)))
     return fig
 

@@ -10,12 +10,12 @@ import streamlit as st
 
 from dashboard import figures, frames, urlstate
 from dashboard.downloads import figure_html
-from dashboard.state import checkpoint_or_error, get_map, get_map_book
+from dashboard.state import METHOD_NAMES, checkpoint_or_error, get_map, get_map_book
 from dashboard.text import escape_md
 from llmcore.formats import MAX_PROJECTOR_BYTES, FormatError, projector_files, read_projector_files, zip_files
 from llmcore.maps import nearest_neighbours
 
-METHODS = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE", "axes": "Custom axes"}
+METHODS = METHOD_NAMES
 NAMES = {"emb_method": "map", "emb_dims": "view", "emb_colour": "colour by", "emb_search": "search",
          "emb_word": "nearest neighbours of", "emb_metric": "distance", "emb_k": "how many", "emb_isolate": "isolate"}
 DEFAULTS = {"emb_method": "pca", "emb_dims": 2, "emb_colour": "context", "emb_search": "", "emb_word": "cat",

@@ -9,7 +9,7 @@ from dashboard.state import checkpoint_or_error
 from dashboard.text import escape_md
 from llmcore.evaluate import held_out_breakdown
 from llmcore.tokenizer import UNK
-from llmcore.world import generate_corpus
+from llmcore.world import FUNCTION_CONTEXT, generate_corpus
 
 
 @st.cache_data(max_entries=4, show_spinner="Regenerating the training corpus to check it…")
@@ -38,9 +38,8 @@ def vocabulary_frame(ckpt) -> pd.DataFrame:
     """One row per (sub-context, subgroup) with its words, then the function words of the grammar."""
     rows = [{"sub-context": ctx, "subgroup": group, "count": len(words), "words": ", ".join(words)}
             for ctx, groups in ckpt.world.taxonomy.items() for group, words in groups.items()]
-    content = {w for r in rows for w in r["words"].split(", ")}
-    grammar = [w for w in ckpt.tokenizer.vocab if w not in content and w != UNK]
-    return pd.DataFrame(rows + [{"sub-context": "grammar", "subgroup": "function words", "count": len(grammar),
+    grammar = [w for w in ckpt.tokenizer.vocab if w != UNK and ckpt.world.label(w)[0] == FUNCTION_CONTEXT]
+    return pd.DataFrame(rows + [{"sub-context": FUNCTION_CONTEXT, "subgroup": "function words", "count": len(grammar),
                                  "words": ", ".join(grammar)}])
 
 

@@ -8,7 +8,16 @@ import streamlit as st
 
 from dashboard import figures, frames, urlstate
 from dashboard.downloads import figure_html
-from dashboard.state import checkpoint_or_error, get_map, get_map_book, get_regions, get_trace, ink, regions_of_states
+from dashboard.state import (
+    METHOD_NAMES,
+    checkpoint_or_error,
+    get_map,
+    get_map_book,
+    get_regions,
+    get_trace,
+    ink,
+    regions_of_states,
+)
 from dashboard.text import escape_md
 from llmcore.trace import MAX_NEW_WORDS, PromptError, SamplingConfig, candidate_states
 
@@ -21,7 +30,7 @@ EXAMPLES = {
     "an otter": "open ended",
     "a bear": "open ended",
 }
-METHODS = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
+METHODS = {k: METHOD_NAMES[k] for k in ("pca", "umap", "tsne")}  # learned maps: no custom axes for states
 DEFAULTS = {"prompt": SEED_PROMPT, "mode": "greedy", "temperature": 1.0, "top_k": 0, "top_p": 1.0, "seed": 0,
             "limit": 12, "method": "pca", "dims": 2, "layer": "final", "step": 1, "layers": False}
 ALLOWED = {"mode": ("greedy", "sample"), "temperature": (0.05, 2.0), "top_k": (0, 2**31 - 1),
