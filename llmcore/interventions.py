@@ -1,0 +1,533 @@
+"""Interventions that show *why* a state goes where it goes: causal tracing (activation patching), a counterfactual
+grid over the world, direct logit attribution, ablation and steering vectors.
+
+Everything works on any Checkpoint, our GPT and the Hugging Face adapter alike, through forward hooks on the
+residual stream (a block's input and output), the attention output and the MLP output of each block. Hooks act
+only in the thread that installed them (the dashboard shares one model between sessions) and are removed in
+`finally`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from llmcore.checkpoint import Checkpoint
+from llmcore.evaluate import held_out_breakdown
+from llmcore.model import GPT
+from llmcore.reference import ReferenceStates, reference_states
+from llmcore.trace import GenerationTrace, PromptError, SamplingConfig, encode_prompt, trace_generation
+
+KINDS = ("resid", "attn", "mlp")  # what a patch restores: the residual stream, a block's attention or MLP output
+KIND_NAMES = {"resid": "residual stream", "attn": "attention output", "mlp": "MLP output"}
+ARTICLES = ("a", "an", "the")
+MAX_SEEDS = 100
+_MARKS = re.compile(r"^(Ġ|▁|##)+")
+Edit = Callable[[torch.Tensor], "torch.Tensor | None"]
+
+
+# ---------------------------------------------------------------- where to hook: the same sites in every model
+@dataclass
+class Sites:
+    """The modules of a pre-norm decoder that interventions hook: blocks, their attention and MLP, the attention's
+    output projection (its input holds the heads side by side), the final norm and the unembedding."""
+
+    blocks: list[nn.Module]
+    attn: list[nn.Module]
+    mlp: list[nn.Module]
+    proj: list[nn.Module]
+    norm: nn.Module
+    head: nn.Module
+    n_head: int
+
+    @property
+    def n_layer(self) -> int:
+        return len(self.blocks)
+
+
+def _child(module: nn.Module, names: Sequence[str]) -> nn.Module:
+    for n in names:
+        if hasattr(module, n):
+            return getattr(module, n)
+    raise ValueError(f"{type(module).__name__} has none of the sub-modules {', '.join(names)}")
+
+
+def model_sites(model) -> Sites:
+    """The hook sites of our GPT or of a Hugging Face causal LM behind llmcore.hf.HFCausalLM."""
+    if isinstance(model, GPT):
+        h = list(model.transformer.h)
+        return Sites(h, [b.attn for b in h], [b.mlp for b in h], [b.attn.c_proj for b in h],
+                     model.transformer.ln_f, model.lm_head, model.config.n_head)
+    hf = model.hf
+    blocks = next((hf.get_submodule(p) for p in ("transformer.h", "model.layers", "gpt_neox.layers")
+                   if _has(hf, p)), None)
+    if blocks is None:
+        raise ValueError(f"{type(hf).__name__}: cannot find the decoder blocks for interventions")
+    attn = [_child(b, ("attn", "self_attn", "attention")) for b in blocks]
+    return Sites(list(blocks), attn, [_child(b, ("mlp",)) for b in blocks],
+                 [_child(a, ("c_proj", "o_proj", "dense", "out_proj")) for a in attn], model.final_norm,
+                 model.lm_head, model.config.n_head)
+
+
+def _has(model: nn.Module, path: str) -> bool:
+    try:
+        model.get_submodule(path)
+        return True
+    except AttributeError:
+        return False
+
+
+def _site(sites: Sites, kind: str, layer: int) -> tuple[nn.Module, bool]:
+    """(module, hook its input?) of a site. Residual depth 0 is block 0's input, depth d the output of block d."""
+    if kind == "resid":
+        return (sites.blocks[0], True) if layer == 0 else (sites.blocks[layer - 1], False)
+    if kind == "proj":
+        return sites.proj[layer], True
+    if kind == "norm":
+        return sites.norm, True
+    return (sites.attn if kind == "attn" else sites.mlp)[layer], False
+
+
+def _guarded(edits: list[Edit], owner: int) -> Edit:
+    def apply(x: torch.Tensor):
+        if threading.get_ident() != owner:
+            return None
+        changed = None
+        for fn in edits:
+            y = fn(x if changed is None else changed)
+            changed = y if y is not None else changed
+        return changed
+    return apply
+
+
+def _register(module: nn.Module, pre: bool, fn: Edit):
+    """A hook that hands fn the main tensor (first argument or output, a tuple's first element) and puts back
+    what fn returns (None: leave it)."""
+    if pre:
+        def pre_hook(mod, args, kwargs):
+            x = args[0] if args else kwargs["hidden_states"]
+            y = fn(x)
+            if y is None:
+                return None
+            return ((y,) + tuple(args[1:]), kwargs) if args else (args, {**kwargs, "hidden_states": y})
+        return module.register_forward_pre_hook(pre_hook, with_kwargs=True)
+
+    def hook(mod, args, out):
+        y = fn(out[0] if isinstance(out, tuple) else out)
+        if y is None:
+            return None
+        return (y,) + tuple(out[1:]) if isinstance(out, tuple) else y
+    return module.register_forward_hook(hook)
+
+
+@contextmanager
+def hooked(sites: Sites, edits: dict[tuple[str, int], list[Edit]]) -> Iterator[None]:
+    """Install edits at sites ((kind, layer) -> functions of the site's (B, T, C) tensor) for one block of code."""
+    owner, handles = threading.get_ident(), []
+    try:
+        for (kind, layer), fns in edits.items():
+            module, pre = _site(sites, kind, layer)
+            handles.append(_register(module, pre, _guarded(fns, owner)))
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _depths(kind: str, n_layer: int) -> range:
+    """Layers of a kind's sites: residual depths 0..n (embed, block 1..n), attention/MLP of blocks 1..n."""
+    return range(n_layer + 1) if kind == "resid" else range(1, n_layer + 1)
+
+
+def _site_key(kind: str, depth: int) -> tuple[str, int]:
+    """(kind, layer) of a row: attention/MLP rows are numbered like the residual depth after their block."""
+    return (kind, depth) if kind == "resid" else (kind, depth - 1)
+
+
+# ---------------------------------------------------------------- inputs
+def word_ids(ckpt: Checkpoint, prompt: str, what: str = "prompt") -> list[int]:
+    """Token ids of a prompt in which every word is known; a PromptError names the unknown ones."""
+    ids, _, unknown, notices = encode_prompt(ckpt.tokenizer, prompt, ckpt.model.config.block_size)
+    if unknown:
+        raise PromptError(f"the {what} has words this model does not know: {', '.join(dict.fromkeys(unknown))}")
+    if notices:
+        raise PromptError(f"the {what} is longer than the model's context of {ckpt.model.config.block_size} words")
+    return ids
+
+
+def target_ids(ckpt: Checkpoint, target: Sequence[str] | None, prompt_words: list[str]) -> tuple[list[str], list[int]]:
+    """The target words and ids; by default the habitats of the prompt's first animal."""
+    if target is None:
+        animals = getattr(ckpt.world, "animals", {})
+        first = next((w for w in prompt_words if w in animals), None)
+        if first is None:
+            raise PromptError("no target words given and the prompt names no animal of the world; give target "
+                              "words, e.g. target=['home', 'yard']")
+        target = list(animals[first].habitats)
+    if isinstance(target, str) or not all(isinstance(w, str) for w in target):
+        raise PromptError("the target must be a list of words")
+    words = list(dict.fromkeys(w.strip() for w in target if w.strip()))
+    if not words:
+        raise PromptError("the target set is empty: give at least one word whose probability to trace")
+    stoi = ckpt.tokenizer.stoi
+    ids = [stoi.get(w, stoi.get(f"Ġ{w}", stoi.get(f"▁{w}"))) for w in words]
+    unknown = [w for w, i in zip(words, ids) if i is None]
+    if unknown:
+        raise PromptError(f"target words this model does not know: {', '.join(unknown)}")
+    return words, ids
+
+
+def _is_article(token: str) -> bool:
+    return _MARKS.sub("", token).strip().lower() in ARTICLES
+
+
+@dataclass(frozen=True)
+class Noise:
+    """Gaussian noise added to the embeddings of chosen positions, averaged over n_seeds draws (Meng et al. 2022).
+    scale None: three times the standard deviation of the token embeddings."""
+
+    positions: tuple[int, ...]
+    scale: float | None = None
+    n_seeds: int = 10
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.positions or not all(isinstance(p, int) and not isinstance(p, bool) for p in self.positions):
+            raise PromptError(f"noise positions must be a non-empty list of whole numbers, got {self.positions!r}")
+        if self.scale is not None and not (_finite(self.scale) and self.scale > 0):
+            raise PromptError(f"noise scale must be a finite number > 0, got {self.scale!r}")
+        if not isinstance(self.n_seeds, int) or not 1 <= self.n_seeds <= MAX_SEEDS:
+            raise PromptError(f"noise seeds must be a whole number from 1 to {MAX_SEEDS}, got {self.n_seeds!r}")
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+# ---------------------------------------------------------------- causal tracing
+@dataclass
+class CausalTrace:
+    """A clean run, a corrupted run, and every single-state patch between them. K = 3 kinds (KINDS), D = n_layer + 1
+    depths (embed, block 1 ... block n), T positions (the prompt plus the articles skipped before the target).
+
+    restored_prob: (K, D, T) target probability of the corrupted run with one clean state put back;
+    restored: (K, D, T) the same as a share, 0 = the corrupted run, 1 = the clean run (1 where both runs agree);
+    reverse_prob / reverse: (K, D, T) the clean run with one corrupted state put in, on the same scale.
+    Attention and MLP have no row at the embedding depth: row 0 of those kinds is NaN.
+    clean_states / corrupt_states / patched_states are not kept: see `patched_path` for a map path.
+    """
+
+    words: list[str]
+    corrupt_words: list[str]
+    target: list[str]
+    depth_names: list[str]
+    clean_prob: float
+    corrupt_prob: float
+    restored_prob: np.ndarray
+    restored: np.ndarray
+    reverse_prob: np.ndarray
+    reverse: np.ndarray
+    corruption: str
+    noise_positions: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        shape = (len(KINDS), len(self.depth_names), len(self.words))
+        for name in ("restored_prob", "restored", "reverse_prob", "reverse"):
+            if getattr(self, name).shape != shape:
+                raise ValueError(f"CausalTrace.{name} has shape {getattr(self, name).shape}, expected {shape}")
+        if len(self.corrupt_words) != len(self.words):
+            raise ValueError("CausalTrace.corrupt_words must have one word per position")
+
+    def share(self, kind: str, depth: int, position: int) -> float:
+        return float(self.restored[KINDS.index(kind), depth, position])
+
+    def to_dict(self) -> dict:
+        """JSON-friendly: shares rounded to 4 places, NaN as None."""
+        r = lambda a: [[None if math.isnan(v) else round(float(v), 4) for v in row] for row in a]  # noqa: E731
+        return {"words": self.words, "corrupt_words": self.corrupt_words, "target": self.target,
+                "corruption": self.corruption, "depths": self.depth_names,
+                "clean_prob": round(self.clean_prob, 4), "corrupt_prob": round(self.corrupt_prob, 4),
+                "restored": {k: r(self.restored[i]) for i, k in enumerate(KINDS)},
+                "reverse": {k: r(self.reverse[i]) for i, k in enumerate(KINDS)}}
+
+
+def _noise_scale(ckpt: Checkpoint, noise: Noise) -> float:
+    if noise.scale is not None:
+        return float(noise.scale)
+    return 3.0 * float(ckpt.model.transformer.wte.weight.detach().float().std())
+
+
+def _noise_edit(noise: Noise, T: int, C: int, scale: float, rows_per_seed: int) -> Edit:
+    """Adds seed j's noise to the noised positions of rows j*rows_per_seed ... (j+1)*rows_per_seed - 1."""
+    gen = torch.Generator().manual_seed(noise.seed)
+    eps = torch.randn(noise.n_seeds, len(noise.positions), C, generator=gen) * scale  # (n_seeds, P_noise, C)
+    pos = torch.tensor(noise.positions)
+
+    def add(x: torch.Tensor) -> torch.Tensor:
+        x = x.clone()
+        x[:, pos] += eps.to(x.dtype).repeat_interleave(rows_per_seed, dim=0)
+        return x
+    return add
+
+
+def _capture(model, sites: Sites, ids: torch.Tensor, extra: dict | None = None) -> tuple[dict, torch.Tensor]:
+    """Every site's tensor ((kind, layer) -> (B, T, C)) and the next-word probabilities (B, V) of one pass."""
+    keep: dict[tuple[str, int], torch.Tensor] = {}
+    edits: dict[tuple[str, int], list[Edit]] = {k: list(v) for k, v in (extra or {}).items()}
+    for kind in KINDS:
+        for d in _depths(kind, sites.n_layer):
+            key = _site_key(kind, d)
+            edits.setdefault(key, []).append(lambda x, key=key: keep.__setitem__(key, x.detach().clone()))
+    with hooked(sites, edits):
+        logits, _ = model(ids)
+    return keep, logits[:, -1].float().softmax(-1)
+
+
+def _patch_edit(rows: torch.Tensor, cols: torch.Tensor, source: torch.Tensor, src_rows: torch.Tensor) -> Edit:
+    """Puts source[src_rows, cols] into rows `rows` at positions `cols`."""
+    def put(x: torch.Tensor) -> torch.Tensor:
+        x = x.clone()
+        x[rows, cols] = source[src_rows, cols].to(x.dtype)
+        return x
+    return put
+
+
+def _patched_probs(model, sites: Sites, kind: str, *, ids: torch.Tensor, source: dict, n_seeds: int,
+                   base: dict | None = None) -> torch.Tensor:
+    """One forward pass: row 0 unpatched, then one row per (depth, position) of `kind` with that state taken from
+    `source` ((kind, layer) -> (n_seeds or 1, T, C)); every row repeated per seed. -> (n_seeds, 1 + D*T, V)."""
+    T = ids.shape[1]
+    depths = list(_depths(kind, sites.n_layer))
+    R = 1 + len(depths) * T
+    edits: dict[tuple[str, int], list[Edit]] = {k: list(v) for k, v in (base or {}).items()}
+    for j, d in enumerate(depths):
+        key = _site_key(kind, d)
+        local = torch.arange(1 + j * T, 1 + (j + 1) * T)
+        rows = (torch.arange(n_seeds)[:, None] * R + local[None]).reshape(-1)  # (n_seeds * T,)
+        cols = torch.arange(T).repeat(n_seeds)
+        src_rows = torch.arange(n_seeds).repeat_interleave(T) % source[key].shape[0]
+        edits.setdefault(key, []).append(_patch_edit(rows, cols, source[key], src_rows))
+    with hooked(sites, edits):
+        logits, _ = model(ids.repeat(n_seeds * R, 1))
+    return logits[:, -1].float().softmax(-1).view(n_seeds, R, -1)
+
+
+def _with_articles(model, ids: list[int], corrupt_ids: list[int], vocab: list[str],
+                   block: int) -> tuple[list[int], list[int]]:
+    """Both prompts extended by the articles the clean run would say next (at most two), so the target is read
+    where the content word comes, as the quality measure does with 'in the'."""
+    for _ in range(2):
+        if len(ids) >= block:
+            break
+        nxt = int(model(torch.tensor([ids]))[0][0, -1].argmax())
+        if not _is_article(vocab[nxt]):
+            break
+        ids, corrupt_ids = ids + [nxt], corrupt_ids + [nxt]
+    return ids, corrupt_ids
+
+
+def _share(p: torch.Tensor, clean: float, corrupt: float) -> np.ndarray:
+    """(p - corrupt) / (clean - corrupt); 1 where the two runs agree (nothing to restore)."""
+    den = clean - corrupt
+    p = p.numpy().astype(np.float64)
+    return np.ones_like(p) if abs(den) < 1e-7 else (p - corrupt) / den
+
+
+@torch.no_grad()
+def causal_trace(ckpt: Checkpoint, prompt: str, *, corrupt: str | Noise, target: Sequence[str] | None = None,
+                 skip_articles: bool = True) -> CausalTrace:
+    """Restore (and, in reverse, corrupt) one state at a time at every depth and position, for the residual
+    stream, the attention output and the MLP output; one batched forward pass per kind and direction.
+
+    corrupt: a counterfactual prompt of the same length ("an otter devours pizza in"), or Noise on positions.
+    target: words whose summed probability is read at the next word; default the prompt animal's habitats.
+    """
+    model, tok = ckpt.model, ckpt.tokenizer
+    sites = model_sites(model)
+    ids = word_ids(ckpt, prompt)
+    if isinstance(corrupt, Noise):
+        bad = [p for p in corrupt.positions if not 0 <= p < len(ids)]
+        if bad:
+            raise PromptError(f"noise positions {bad} are outside the prompt's {len(ids)} words (0..{len(ids) - 1})")
+        cids, n_seeds = list(ids), corrupt.n_seeds
+    elif isinstance(corrupt, str):
+        cids, n_seeds = word_ids(ckpt, corrupt, "corrupted prompt"), 1
+        if len(cids) != len(ids):
+            raise PromptError(f"the corrupted prompt has {len(cids)} words and the prompt {len(ids)}: a positional "
+                              "corruption needs the same number of words")
+    else:
+        raise PromptError("corrupt must be a prompt (text) or Noise(positions=...)")
+    words, target_id = target_ids(ckpt, target, [tok.vocab[i] for i in ids])
+    if skip_articles:
+        ids, cids = _with_articles(model, ids, cids, tok.vocab, model.config.block_size)
+    clean_x, corrupt_x = torch.tensor([ids]), torch.tensor([cids])
+    noise = {}
+    if isinstance(corrupt, Noise):
+        noise_for = lambda rows: {("resid", 0): [_noise_edit(corrupt, len(ids), model.config.n_embd,  # noqa: E731
+                                                              _noise_scale(ckpt, corrupt), rows)]}
+        noise = noise_for(1)
+    clean_states, clean_p = _capture(model, sites, clean_x)
+    corrupt_states, corrupt_p = _capture(model, sites, clean_x.repeat(n_seeds, 1) if noise else corrupt_x, noise)
+    tgt = torch.tensor(target_id)
+    p_clean, p_corrupt = float(clean_p[0, tgt].sum()), float(corrupt_p[:, tgt].sum(-1).mean())
+    D, T = sites.n_layer + 1, len(ids)
+    out = {n: np.full((len(KINDS), D, T), np.nan) for n in ("restored_prob", "reverse_prob")}
+    for k, kind in enumerate(KINDS):
+        R = 1 + len(_depths(kind, sites.n_layer)) * T
+        base = noise_for(R) if noise else None
+        fwd = _patched_probs(model, sites, kind, ids=clean_x if noise else corrupt_x, source=clean_states,
+                             n_seeds=n_seeds, base=base)[:, 1:, tgt].sum(-1).mean(0)
+        rev = _patched_probs(model, sites, kind, ids=clean_x, source=corrupt_states,
+                             n_seeds=n_seeds)[:, 1:, tgt].sum(-1).mean(0)
+        first = 0 if kind == "resid" else 1
+        out["restored_prob"][k, first:] = fwd.view(-1, T).numpy()
+        out["reverse_prob"][k, first:] = rev.view(-1, T).numpy()
+    return CausalTrace(
+        words=[tok.vocab[i] for i in ids], corrupt_words=[tok.vocab[i] for i in cids], target=words,
+        depth_names=["embed"] + [f"block {i + 1}" for i in range(sites.n_layer)], clean_prob=p_clean,
+        corrupt_prob=p_corrupt, restored_prob=out["restored_prob"],
+        restored=_share(torch.from_numpy(out["restored_prob"]), p_clean, p_corrupt),
+        reverse_prob=out["reverse_prob"], reverse=_share(torch.from_numpy(out["reverse_prob"]), p_clean, p_corrupt),
+        corruption=f"noise (x{n_seeds} seeds)" if noise else " ".join(tok.vocab[i] for i in cids),
+        noise_positions=list(corrupt.positions) if noise else [])
+
+
+# ---------------------------------------------------------------- direct logit attribution and ablation
+@dataclass
+class Attribution:
+    """Direct logit attribution at the last position to the mean logit of the target words, through the final norm
+    linearised (its scale frozen at the clean run's value). N components: embed, every head of every block, each
+    block's attention bias, each block's MLP, then the final norm's bias (and the head's bias, if any).
+
+    values: (N,) contributions; they add up to target_logit.
+    """
+
+    names: list[str]
+    values: np.ndarray
+    target_logit: float
+    target: list[str]
+    words: list[str]
+
+    def __post_init__(self) -> None:
+        if self.values.shape != (len(self.names),):
+            raise ValueError(f"Attribution.values has shape {self.values.shape}, expected ({len(self.names)},)")
+
+    def top(self, n: int = 5) -> list[tuple[str, float]]:
+        """The n components with the largest absolute contribution."""
+        order = np.argsort(-np.abs(self.values))[:n]
+        return [(self.names[i], float(self.values[i])) for i in order]
+
+
+def _norm_parts(norm: nn.Module, x: torch.Tensor) -> tuple[Callable[[torch.Tensor], torch.Tensor], torch.Tensor]:
+    """The final norm at input x (C,), linearised: a linear map of a component and the constant (bias) it adds."""
+    gamma = norm.weight.detach().float()
+    if isinstance(norm, nn.LayerNorm):
+        scale = gamma / torch.sqrt(x.var(unbiased=False) + norm.eps)
+        bias = norm.bias.detach().float() if norm.bias is not None else torch.zeros_like(gamma)
+        return lambda c: (c - c.mean(-1, keepdim=True)) * scale, bias
+    eps = getattr(norm, "variance_epsilon", getattr(norm, "eps", 1e-6)) or 1e-6  # RMSNorm: x / rms(x) * gamma
+    scale = gamma / torch.sqrt(x.pow(2).mean() + eps)
+    return lambda c: c * scale, torch.zeros_like(gamma)
+
+
+@torch.no_grad()
+def attribute(ckpt: Checkpoint, prompt: str, *, target: Sequence[str] | None = None,
+              skip_articles: bool = True) -> Attribution:
+    """Direct logit attribution of every head, MLP and the embeddings (see Attribution)."""
+    model, tok = ckpt.model, ckpt.tokenizer
+    sites = model_sites(model)
+    ids = word_ids(ckpt, prompt)
+    words, tid = target_ids(ckpt, target, [tok.vocab[i] for i in ids])
+    if skip_articles:
+        ids, _ = _with_articles(model, ids, ids, tok.vocab, model.config.block_size)
+    keep: dict[tuple[str, int], torch.Tensor] = {}
+    grab = lambda key: lambda x: keep.__setitem__(key, x[0, -1].detach().float())  # noqa: E731
+    edits = {("resid", 0): [grab(("resid", 0))], ("norm", 0): [grab(("norm", 0))]}
+    for i in range(sites.n_layer):
+        edits[("proj", i)], edits[("mlp", i)] = [grab(("proj", i))], [grab(("mlp", i))]
+    with hooked(sites, edits):
+        logits, _ = model(torch.tensor([ids]))
+    lin, norm_bias = _norm_parts(sites.norm, keep[("norm", 0)])
+    w_u = sites.head.weight.detach().float()[tid].mean(0)  # (C,) the mean target direction
+    C, nh = w_u.shape[0], sites.n_head
+    names, vecs = ["embed"], [keep[("resid", 0)]]
+    for i in range(sites.n_layer):
+        z, proj = keep[("proj", i)], sites.proj[i]
+        masked = torch.zeros(nh + 1, C, dtype=z.dtype)
+        for h in range(nh):
+            masked[h, h * C // nh:(h + 1) * C // nh] = z[h * C // nh:(h + 1) * C // nh]
+        out = proj(masked.to(sites.head.weight.dtype)).float()  # rows: each head alone, then nothing (the bias)
+        names += [f"block {i + 1} head {h + 1}" for h in range(nh)] + [f"block {i + 1} attention bias"]
+        vecs += list(out[:nh] - out[nh]) + [out[nh]]
+        names.append(f"block {i + 1} MLP")
+        vecs.append(keep[("mlp", i)])
+    values = [float(w_u @ lin(v)) for v in vecs] + [float(w_u @ norm_bias)]
+    names.append("final norm bias")
+    head_bias = getattr(sites.head, "bias", None)
+    if head_bias is not None:
+        names.append("unembedding bias")
+        values.append(float(head_bias.detach().float()[tid].mean()))
+    return Attribution(names=names, values=np.array(values), target_logit=float(logits[0, -1, tid].float().mean()),
+                       target=words, words=[tok.vocab[i] for i in ids])
+
+
+@dataclass
+class Ablation:
+    """Each head and MLP removed in turn, and the held-out generalisation measure (mean probability on the
+    animal's habitats over the held-out prompts, llmcore.evaluate) that is left. N components.
+
+    zero / mean: (N,) the measure with the component's output set to zero / to its mean over the prompts' positions.
+    """
+
+    names: list[str]
+    zero: np.ndarray
+    mean: np.ndarray
+    baseline: float
+    n_prompts: int
+
+    def __post_init__(self) -> None:
+        for name in ("zero", "mean"):
+            if getattr(self, name).shape != (len(self.names),):
+                raise ValueError(f"Ablation.{name} must have one value per component")
+
+
+@torch.no_grad()
+def ablate(ckpt: Checkpoint) -> Ablation:
+    """Zero- and mean-ablation of every head and MLP, measured on the held-out prompts (see Ablation)."""
+    if not ckpt.held_out or not getattr(ckpt.world, "animals", None):
+        raise ValueError("ablation is measured on held-out (animal, food) prompts; this model has none")
+    model, tok, world = ckpt.model, ckpt.tokenizer, ckpt.world
+    sites = model_sites(model)
+    measure = lambda: float(np.mean(held_out_breakdown(model, tok, world, ckpt.held_out).habitat_mass))  # noqa
+    means: dict[tuple[str, int], torch.Tensor] = {}
+    grab = lambda key: lambda x: means.__setitem__(key, x.reshape(-1, x.shape[-1]).mean(0))  # noqa: E731
+    with hooked(sites, {(k, i): [grab((k, i))] for k in ("proj", "mlp") for i in range(sites.n_layer)}):
+        baseline = measure()  # prompts of one length: the means are over all their positions
+    C, nh = model.config.n_embd, sites.n_head
+    names, zero, mean = [], [], []
+    for i in range(sites.n_layer):
+        parts = [(f"block {i + 1} head {h + 1}", ("proj", i), slice(h * C // nh, (h + 1) * C // nh))
+                 for h in range(nh)] + [(f"block {i + 1} MLP", ("mlp", i), slice(None))]
+        for name, key, sl in parts:
+            names.append(name)
+            for out, fill in ((zero, torch.zeros(C)), (mean, means[key])):
+                with hooked(sites, {key: [_fill_edit(sl, fill)]}):
+                    out.append(measure())
+    return Ablation(names=names, zero=np.array(zero), mean=np.array(mean), baseline=baseline,
+                    n_prompts=len(ckpt.held_out) * len(world.recipe.eat_verbs))
+
+
+def _fill_edit(sl: slice, fill: torch.Tensor) -> Edit:
+    def put(x: torch.Tensor) -> torch.Tensor:
+        x = x.clone()
+        x[..., sl] = fill[sl].to(x.dtype)
+        return x
+    return put
