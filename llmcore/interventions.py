@@ -531,3 +531,161 @@ def _fill_edit(sl: slice, fill: torch.Tensor) -> Edit:
         x[..., sl] = fill[sl].to(x.dtype)
         return x
     return put
+
+
+# ---------------------------------------------------------------- steering
+def group_names(ckpt: Checkpoint) -> list[str]:
+    """Sub-contexts and subgroups a steering vector can start or end at."""
+    tax = getattr(ckpt.world, "taxonomy", {})
+    return list(tax) + [g for groups in tax.values() for g in groups if g not in tax]
+
+
+def steering_vector(ckpt: Checkpoint, *, source: str, target: str, depth: int,
+                    reference: ReferenceStates | None = None) -> np.ndarray:
+    """centroid(target) - centroid(source) (C,) of the reference states at a depth whose word belongs to each group
+    (a sub-context or a subgroup)."""
+    n = ckpt.model.config.n_layer
+    if not isinstance(depth, int) or isinstance(depth, bool) or not 0 <= depth <= n:
+        raise PromptError(f"steering depth must be a whole number from 0 (embed) to {n} (block {n}), got {depth!r}")
+    ref = reference if reference is not None else reference_states(ckpt, n_positions=2000)
+    labels = [ckpt.world.label(str(w)) for w in ref.words]
+    centroids = []
+    for name in (source, target):
+        rows = [i for i, (c, g) in enumerate(labels) if name in (c, g)]
+        if name not in group_names(ckpt) or not rows:
+            raise PromptError(f"'{name}' is not a sub-context or subgroup with words in the reference states; "
+                              f"choose one of {', '.join(group_names(ckpt))}")
+        centroids.append(ref.states[rows, depth].mean(0))
+    return (centroids[1] - centroids[0]).astype(np.float32)
+
+
+def _steer_edit(vec: torch.Tensor, positions: Sequence[int] | None) -> Edit:
+    """Adds vec at absolute positions (None: at every position), following the generation loop's positions: the
+    first call reads the prompt (or one word), each later call one new word, a slid window its last T words."""
+    seen = [0]
+
+    def add(x: torch.Tensor) -> torch.Tensor | None:
+        T = x.shape[1]
+        total = seen[0] + (T if seen[0] == 0 else 1)
+        seen[0] = total
+        if positions is None:
+            return x + vec.to(x.dtype)
+        cols = [p - (total - T) for p in positions if total - T <= p < total]
+        if not cols:
+            return None
+        x = x.clone()
+        x[:, cols] += vec.to(x.dtype)
+        return x
+    return add
+
+
+def steer(ckpt: Checkpoint, prompt: str, *, vector: np.ndarray, depth: int, alpha: float,
+          positions: Sequence[int] | None = None, sampling: SamplingConfig | None = None) -> GenerationTrace:
+    """Generate with alpha * vector added to the residual stream at a depth (0 = embed ... n = block n) and
+    positions (None: every position, the generated ones too); a normal GenerationTrace of the steered run."""
+    n = ckpt.model.config.n_layer
+    if not _finite(alpha):
+        raise PromptError(f"alpha must be a finite number, got {alpha!r}")
+    if not isinstance(depth, int) or isinstance(depth, bool) or not 0 <= depth <= n:
+        raise PromptError(f"steering depth must be a whole number from 0 (embed) to {n} (block {n}), got {depth!r}")
+    vec = torch.as_tensor(np.asarray(vector, np.float32))
+    if vec.shape != (ckpt.model.config.n_embd,) or not torch.isfinite(vec).all():
+        raise PromptError(f"the steering vector must be {ckpt.model.config.n_embd} finite numbers")
+    if positions is not None:
+        P = len(word_ids(ckpt, prompt))
+        bad = [p for p in positions if not isinstance(p, int) or not 0 <= p < P]
+        if bad:
+            raise PromptError(f"steering positions {bad} are outside the prompt's {P} words (0..{P - 1})")
+    with hooked(model_sites(ckpt.model), {("resid", depth): [_steer_edit(alpha * vec, positions)]}):
+        return trace_generation(ckpt, prompt, sampling)
+
+
+# ---------------------------------------------------------------- counterfactual grid
+@dataclass
+class CounterfactualGrid:
+    """'a <animal> <verb> <food> in the' for every animal (A) and food (F) of the world: where the place goes.
+
+    top_place: (A, F) the most likely location word; follows: (A, F) 1 if it is one of the animal's habitats,
+    2 one of the food's own places, 3 both, 0 neither. comparable: (A, F) the food has places of its own and they
+    share none with the animal's habitats, so the place can follow only one of them.
+    change_animal / change_food / change_both: share of swaps (one prompt to another that differs in the animal,
+    the food, or both) whose top place changes.
+    """
+
+    animals: list[str]
+    foods: list[str]
+    verb: str
+    top_place: np.ndarray
+    place_prob: np.ndarray
+    follows: np.ndarray
+    comparable: np.ndarray
+    change_animal: float
+    change_food: float
+    change_both: float
+
+    def __post_init__(self) -> None:
+        shape = (len(self.animals), len(self.foods))
+        for name in ("top_place", "place_prob", "follows", "comparable"):
+            if getattr(self, name).shape != shape:
+                raise ValueError(f"CounterfactualGrid.{name} has shape {getattr(self, name).shape}, expected {shape}")
+
+    @property
+    def animal_share(self) -> float:
+        """Share of comparable prompts whose place is one of the animal's habitats."""
+        return float(np.mean(self.follows[self.comparable] & 1 > 0)) if self.comparable.any() else float("nan")
+
+    @property
+    def food_share(self) -> float:
+        return float(np.mean(self.follows[self.comparable] & 2 > 0)) if self.comparable.any() else float("nan")
+
+    def summary(self) -> str:
+        return (f"the place follows the animal in {self.animal_share:.0%} of swaps, the food in {self.food_share:.0%} "
+                f"({int(self.comparable.sum())} prompts whose food has places of its own, apart from the animal's "
+                f"habitats); swapping the animal changes the place in {self.change_animal:.0%} of swaps, swapping the "
+                f"food in {self.change_food:.0%}, both in {self.change_both:.0%}")
+
+
+def _change_rate(top: np.ndarray) -> tuple[float, float, float]:
+    """Share of animal swaps (same food), food swaps (same animal), and both, that change the top place."""
+    A, F = top.shape
+    _, codes = np.unique(top, return_inverse=True)
+    codes = codes.reshape(A, F)
+    onehot = np.eye(codes.max() + 1)[codes]  # (A, F, V)
+    same_col = (onehot.sum(0) ** 2).sum() - A * F  # ordered pairs of animals with the same place, per food
+    same_row = (onehot.sum(1) ** 2).sum() - A * F
+    same_all = (onehot.sum((0, 1)) ** 2).sum() - A * F
+    same_both = same_all - same_col - same_row  # both differ: all equal pairs minus those sharing a row or column
+    pairs_col, pairs_row = F * A * (A - 1), A * F * (F - 1)
+    pairs_both = A * F * (A - 1) * (F - 1)
+    return (1 - same_col / max(pairs_col, 1), 1 - same_row / max(pairs_row, 1), 1 - same_both / max(pairs_both, 1))
+
+
+@torch.no_grad()
+def counterfactual_grid(ckpt: Checkpoint, *, verb: str | None = None) -> CounterfactualGrid:
+    """Every animal with every food of the world, one batched forward pass (see CounterfactualGrid)."""
+    world, tok = ckpt.world, ckpt.tokenizer
+    if not getattr(world, "animals", None):
+        raise ValueError("the counterfactual grid needs a world with animals, foods and places")
+    verb = verb or world.recipe.eat_verbs[0]
+    if verb not in tok.stoi:
+        raise PromptError(f"'{verb}' is not a word of this model")
+    animals = [a for a in world.animals if a in tok.stoi]
+    foods = [f for f in world.words_of("food") if f in tok.stoi]
+    from llmcore.world import article
+
+    ids = torch.tensor([tok.encode(f"{article(a)} {a} {verb} {f} in the").ids for a in animals for f in foods])
+    probs = ckpt.model(ids)[0][:, -1].float().softmax(-1)
+    places = [p for p in world.words_of("locations") if p in tok.stoi]
+    pid = torch.tensor([tok.stoi[p] for p in places])
+    best = probs[:, pid].max(-1)
+    top = np.array([places[i] for i in best.indices.tolist()], object).reshape(len(animals), len(foods))
+    hab = [set(world.animals[a].habitats) for a in animals]
+    own = [set(world.food_places.get(f, ("", []))[1]) for f in foods]
+    follows = np.array([[int(top[i, j] in hab[i]) + 2 * int(top[i, j] in own[j]) for j in range(len(foods))]
+                        for i in range(len(animals))])
+    comparable = np.array([[bool(own[j]) and not own[j] & hab[i] for j in range(len(foods))]
+                           for i in range(len(animals))])
+    ca, cf, cb = _change_rate(top)
+    return CounterfactualGrid(animals=animals, foods=foods, verb=verb, top_place=top,
+                              place_prob=best.values.numpy().reshape(len(animals), len(foods)), follows=follows,
+                              comparable=comparable, change_animal=ca, change_food=cf, change_both=cb)
