@@ -18,6 +18,7 @@ from types import SimpleNamespace
 import torch
 
 from llmcore.checkpoint import Checkpoint, CheckpointError
+from llmcore.hooks import decoder_blocks
 from llmcore.model import ActivationCache
 from llmcore.tokenizer import Encoding
 from llmcore.world import FUNCTION_CONTEXT, tomllib
@@ -148,6 +149,7 @@ class HFCausalLM:
             raise CheckpointError(f"{type(model).__name__}: cannot find the final norm ({', '.join(NORM_PATHS)})")
         params = inspect.signature(model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
+        self.blocks = decoder_blocks(model)
         self.training = False
         self.transformer = SimpleNamespace(wte=model.get_input_embeddings())
 
@@ -170,20 +172,27 @@ class HFCausalLM:
     def __call__(self, idx: torch.Tensor, targets=None, cache: HFCache | None = None,
                  capture: ActivationCache | None = None):
         seen: dict[str, torch.Tensor] = {}
-        hook = self.final_norm.register_forward_hook(lambda m, args, out: seen.__setitem__("pre", args[0]))
+        hooks = [self.final_norm.register_forward_hook(lambda m, args, out: seen.__setitem__("pre", args[0]))]
+        if capture is not None:  # the residual stream as the blocks hand it on, after any intervention's hook
+            hooks.append(self.blocks[0].register_forward_pre_hook(
+                lambda m, args, kw: seen.__setitem__("embed", args[0] if args else kw["hidden_states"]),
+                with_kwargs=True))
+            hooks += [b.register_forward_hook(lambda m, args, out, i=i: seen.__setitem__(
+                i, out[0] if isinstance(out, tuple) else out)) for i, b in enumerate(self.blocks)]
         try:
             kw = {self._cache_kw: cache.past} if cache is not None and cache.past is not None else {}
             out = self.hf(input_ids=idx, use_cache=cache is not None, output_hidden_states=capture is not None,
                           output_attentions=capture is not None, **kw)
         finally:
-            hook.remove()
+            for h in hooks:
+                h.remove()
         if cache is not None:
             cache.past = out.get("cache", None) or out.get("past_key_values", None)
         if capture is not None:
             hs, n = out.hidden_states, self.config.n_layer
-            capture["embed"] = hs[0]
+            capture["embed"] = seen["embed"]
             for i in range(n):
-                capture[f"blocks.{i}.resid_post"] = hs[i + 1] if i < n - 1 else seen["pre"]
+                capture[f"blocks.{i}.resid_post"] = seen[i] if i < n - 1 else seen["pre"]
             capture["ln_f"] = hs[-1]
             for i, a in enumerate(out.attentions):
                 capture[f"blocks.{i}.attn.pattern"] = a

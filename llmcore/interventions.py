@@ -1,19 +1,15 @@
 """Interventions that show *why* a state goes where it goes: causal tracing (activation patching), a counterfactual
 grid over the world, direct logit attribution, ablation and steering vectors.
 
-Everything works on any Checkpoint, our GPT and the Hugging Face adapter alike, through forward hooks on the
-residual stream (a block's input and output), the attention output and the MLP output of each block. Hooks act
-only in the thread that installed them (the dashboard shares one model between sessions) and are removed in
-`finally`.
+Everything works on any Checkpoint, our GPT and the Hugging Face adapter alike, through the forward hooks of
+llmcore.hooks on the residual stream, the attention output and the MLP output of each block.
 """
 
 from __future__ import annotations
 
 import math
 import re
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,7 +18,7 @@ import torch.nn as nn
 
 from llmcore.checkpoint import Checkpoint
 from llmcore.evaluate import held_out_breakdown
-from llmcore.model import GPT
+from llmcore.hooks import Edit, Sites, hooked, model_sites
 from llmcore.reference import ReferenceStates, reference_states
 from llmcore.trace import GenerationTrace, PromptError, SamplingConfig, encode_prompt, trace_generation
 
@@ -31,115 +27,6 @@ KIND_NAMES = {"resid": "residual stream", "attn": "attention output", "mlp": "ML
 ARTICLES = ("a", "an", "the")
 MAX_SEEDS = 100
 _MARKS = re.compile(r"^(Ġ|▁|##)+")
-Edit = Callable[[torch.Tensor], "torch.Tensor | None"]
-
-
-# ---------------------------------------------------------------- where to hook: the same sites in every model
-@dataclass
-class Sites:
-    """The modules of a pre-norm decoder that interventions hook: blocks, their attention and MLP, the attention's
-    output projection (its input holds the heads side by side), the final norm and the unembedding."""
-
-    blocks: list[nn.Module]
-    attn: list[nn.Module]
-    mlp: list[nn.Module]
-    proj: list[nn.Module]
-    norm: nn.Module
-    head: nn.Module
-    n_head: int
-
-    @property
-    def n_layer(self) -> int:
-        return len(self.blocks)
-
-
-def _child(module: nn.Module, names: Sequence[str]) -> nn.Module:
-    for n in names:
-        if hasattr(module, n):
-            return getattr(module, n)
-    raise ValueError(f"{type(module).__name__} has none of the sub-modules {', '.join(names)}")
-
-
-def model_sites(model) -> Sites:
-    """The hook sites of our GPT or of a Hugging Face causal LM behind llmcore.hf.HFCausalLM."""
-    if isinstance(model, GPT):
-        h = list(model.transformer.h)
-        return Sites(h, [b.attn for b in h], [b.mlp for b in h], [b.attn.c_proj for b in h],
-                     model.transformer.ln_f, model.lm_head, model.config.n_head)
-    hf = model.hf
-    blocks = next((hf.get_submodule(p) for p in ("transformer.h", "model.layers", "gpt_neox.layers")
-                   if _has(hf, p)), None)
-    if blocks is None:
-        raise ValueError(f"{type(hf).__name__}: cannot find the decoder blocks for interventions")
-    attn = [_child(b, ("attn", "self_attn", "attention")) for b in blocks]
-    return Sites(list(blocks), attn, [_child(b, ("mlp",)) for b in blocks],
-                 [_child(a, ("c_proj", "o_proj", "dense", "out_proj")) for a in attn], model.final_norm,
-                 model.lm_head, model.config.n_head)
-
-
-def _has(model: nn.Module, path: str) -> bool:
-    try:
-        model.get_submodule(path)
-        return True
-    except AttributeError:
-        return False
-
-
-def _site(sites: Sites, kind: str, layer: int) -> tuple[nn.Module, bool]:
-    """(module, hook its input?) of a site. Residual depth 0 is block 0's input, depth d the output of block d."""
-    if kind == "resid":
-        return (sites.blocks[0], True) if layer == 0 else (sites.blocks[layer - 1], False)
-    if kind == "proj":
-        return sites.proj[layer], True
-    if kind == "norm":
-        return sites.norm, True
-    return (sites.attn if kind == "attn" else sites.mlp)[layer], False
-
-
-def _guarded(edits: list[Edit], owner: int) -> Edit:
-    def apply(x: torch.Tensor):
-        if threading.get_ident() != owner:
-            return None
-        changed = None
-        for fn in edits:
-            y = fn(x if changed is None else changed)
-            changed = y if y is not None else changed
-        return changed
-    return apply
-
-
-def _register(module: nn.Module, pre: bool, fn: Edit):
-    """A hook that hands fn the main tensor (first argument or output, a tuple's first element) and puts back
-    what fn returns (None: leave it)."""
-    if pre:
-        def pre_hook(mod, args, kwargs):
-            x = args[0] if args else kwargs["hidden_states"]
-            y = fn(x)
-            if y is None:
-                return None
-            return ((y,) + tuple(args[1:]), kwargs) if args else (args, {**kwargs, "hidden_states": y})
-        return module.register_forward_pre_hook(pre_hook, with_kwargs=True)
-
-    def hook(mod, args, out):
-        y = fn(out[0] if isinstance(out, tuple) else out)
-        if y is None:
-            return None
-        return (y,) + tuple(out[1:]) if isinstance(out, tuple) else y
-    return module.register_forward_hook(hook)
-
-
-@contextmanager
-def hooked(sites: Sites, edits: dict[tuple[str, int], list[Edit]]) -> Iterator[None]:
-    """Install edits at sites ((kind, layer) -> functions of the site's (B, T, C) tensor) for one block of code."""
-    owner, handles = threading.get_ident(), []
-    try:
-        for (kind, layer), fns in edits.items():
-            module, pre = _site(sites, kind, layer)
-            handles.append(_register(module, pre, _guarded(fns, owner)))
-        yield
-    finally:
-        for h in handles:
-            h.remove()
 
 
 def _depths(kind: str, n_layer: int) -> range:
@@ -352,28 +239,9 @@ def causal_trace(ckpt: Checkpoint, prompt: str, *, corrupt: str | Noise, target:
     """
     model, tok = ckpt.model, ckpt.tokenizer
     sites = model_sites(model)
-    ids = word_ids(ckpt, prompt)
-    if isinstance(corrupt, Noise):
-        bad = [p for p in corrupt.positions if not 0 <= p < len(ids)]
-        if bad:
-            raise PromptError(f"noise positions {bad} are outside the prompt's {len(ids)} words (0..{len(ids) - 1})")
-        cids, n_seeds = list(ids), corrupt.n_seeds
-    elif isinstance(corrupt, str):
-        cids, n_seeds = word_ids(ckpt, corrupt, "corrupted prompt"), 1
-        if len(cids) != len(ids):
-            raise PromptError(f"the corrupted prompt has {len(cids)} words and the prompt {len(ids)}: a positional "
-                              "corruption needs the same number of words")
-    else:
-        raise PromptError("corrupt must be a prompt (text) or Noise(positions=...)")
-    words, target_id = target_ids(ckpt, target, [tok.vocab[i] for i in ids])
-    if skip_articles:
-        ids, cids = _with_articles(model, ids, cids, tok.vocab, model.config.block_size)
+    ids, cids, words, target_id, n_seeds, noise_for = _prepare(ckpt, prompt, corrupt, target, skip_articles)
     clean_x, corrupt_x = torch.tensor([ids]), torch.tensor([cids])
-    noise = {}
-    if isinstance(corrupt, Noise):
-        noise_for = lambda rows: {("resid", 0): [_noise_edit(corrupt, len(ids), model.config.n_embd,  # noqa: E731
-                                                              _noise_scale(ckpt, corrupt), rows)]}
-        noise = noise_for(1)
+    noise = noise_for(1) if noise_for else {}
     clean_states, clean_p = _capture(model, sites, clean_x)
     corrupt_states, corrupt_p = _capture(model, sites, clean_x.repeat(n_seeds, 1) if noise else corrupt_x, noise)
     tgt = torch.tensor(target_id)
@@ -398,6 +266,64 @@ def causal_trace(ckpt: Checkpoint, prompt: str, *, corrupt: str | Noise, target:
         reverse_prob=out["reverse_prob"], reverse=_share(torch.from_numpy(out["reverse_prob"]), p_clean, p_corrupt),
         corruption=f"noise (x{n_seeds} seeds)" if noise else " ".join(tok.vocab[i] for i in cids),
         noise_positions=list(corrupt.positions) if noise else [])
+
+
+
+@dataclass
+class PatchedRun:
+    """One corrupted run with chosen clean states put back. states: (D, T, C) its residual stream at every depth
+    (embed, block 1 ... block n) and position (the first noise seed's, for noise); target_prob: mean over seeds."""
+
+    words: list[str]
+    states: np.ndarray
+    target_prob: float
+
+
+def _prepare(ckpt: Checkpoint, prompt: str, corrupt: str | Noise, target, skip_articles: bool):
+    """Checked ids of both runs, the target, the seed count and the noise edits (see causal_trace)."""
+    model, tok = ckpt.model, ckpt.tokenizer
+    ids = word_ids(ckpt, prompt)
+    if isinstance(corrupt, Noise):
+        bad = [p for p in corrupt.positions if not 0 <= p < len(ids)]
+        if bad:
+            raise PromptError(f"noise positions {bad} are outside the prompt's {len(ids)} words (0..{len(ids) - 1})")
+        cids = list(ids)
+    elif isinstance(corrupt, str):
+        cids = word_ids(ckpt, corrupt, "corrupted prompt")
+        if len(cids) != len(ids):
+            raise PromptError(f"the corrupted prompt has {len(cids)} words and the prompt {len(ids)}: a positional "
+                              "corruption needs the same number of words")
+    else:
+        raise PromptError("corrupt must be a prompt (text) or Noise(positions=...)")
+    words, tid = target_ids(ckpt, target, [tok.vocab[i] for i in ids])
+    if skip_articles:
+        ids, cids = _with_articles(model, ids, cids, tok.vocab, model.config.block_size)
+    if not isinstance(corrupt, Noise):
+        return ids, cids, words, tid, 1, None
+    scale = _noise_scale(ckpt, corrupt)
+    noise = lambda rows: {("resid", 0): [_noise_edit(corrupt, len(ids), model.config.n_embd, scale, rows)]}  # noqa
+    return ids, cids, words, tid, corrupt.n_seeds, noise
+
+
+@torch.no_grad()
+def patched_run(ckpt: Checkpoint, prompt: str, *, corrupt: str | Noise, restore: Sequence[tuple[str, int, int]] = (),
+                target: Sequence[str] | None = None, skip_articles: bool = True) -> PatchedRun:
+    """The corrupted run with the clean states (kind, depth, position) put back, all at once."""
+    model, sites = ckpt.model, model_sites(ckpt.model)
+    ids, cids, _, tid, n_seeds, noise = _prepare(ckpt, prompt, corrupt, target, skip_articles)
+    clean_states, _ = _capture(model, sites, torch.tensor([ids]))
+    edits = noise(1) if noise else {}
+    for kind, depth, pos in restore:
+        if kind not in KINDS or depth not in _depths(kind, sites.n_layer) or not 0 <= pos < len(ids):
+            raise PromptError(f"no state ({kind}, depth {depth}, position {pos}) to restore")
+        key = _site_key(kind, depth)
+        edits.setdefault(key, []).append(_patch_edit(torch.arange(n_seeds), torch.full((n_seeds,), pos),
+                                                     clean_states[key], torch.zeros(n_seeds, dtype=torch.long)))
+    x = torch.tensor([ids] if noise else [cids]).repeat(n_seeds, 1)
+    states, probs = _capture(model, sites, x, edits)
+    resid = torch.stack([states[("resid", d)][0] for d in range(sites.n_layer + 1)]).float().numpy()
+    return PatchedRun(words=[ckpt.tokenizer.vocab[i] for i in ids], states=resid,
+                      target_prob=float(probs[:, torch.tensor(tid)].sum(-1).mean()))
 
 
 # ---------------------------------------------------------------- direct logit attribution and ablation

@@ -123,10 +123,7 @@ class Block(nn.Module):
 
     def forward(self, x, layer: int, cache: KVCache | None = None, capture: ActivationCache | None = None):
         x = x + self.attn(self.ln_1(x), layer, cache, capture)
-        x = x + self.mlp(self.ln_2(x))
-        if capture is not None:
-            capture[f"blocks.{layer}.resid_post"] = x
-        return x
+        return x + self.mlp(self.ln_2(x))
 
 
 class ActivationCache(dict):
@@ -200,6 +197,8 @@ class GPT(nn.Module):
             capture["embed"] = x
         for i, block in enumerate(self.transformer.h):
             x = block(x, i, cache, capture)
+            if capture is not None:  # taken here, after any forward hook on the block (interventions) has acted
+                capture[f"blocks.{i}.resid_post"] = x
         x = self.transformer.ln_f(x)
         if capture is not None:
             capture["ln_f"] = x

@@ -99,3 +99,27 @@ def test_the_dashboard_pages_work_on_a_local_model(hf_folder, monkeypatch):
     for page in ("embeddings", "landscape", "model_card"):
         p = open_page(page)
         assert not p.exception and not p.error, (page, [e.value for e in p.error])
+
+
+def test_interventions_on_a_local_model(hf_folder):
+    from llmcore.interventions import attribute, causal_trace, patched_run, steer
+
+    ck = load_hf_checkpoint(hf_folder)
+    prompt, other = "the cat drinks milk at", "the dog drinks milk at"
+    target = [ck.tokenizer.vocab[i] for i in ck.tokenizer.encode("the cat").ids]  # tokens this vocabulary has
+    ct = causal_trace(ck, prompt, corrupt=other, target=target)
+    T = len(ct.words)
+    assert ct.restored.shape == (3, ck.model.config.n_layer + 1, T)
+    everything = patched_run(ck, prompt, corrupt=other, target=target, restore=[("resid", 0, t) for t in range(T)])
+    assert everything.target_prob == pytest.approx(ct.clean_prob, abs=1e-5)
+    same = causal_trace(ck, prompt, corrupt=prompt, target=target)
+    np.testing.assert_allclose(same.restored_prob[~np.isnan(same.restored_prob)], same.clean_prob, atol=1e-5)
+    at = attribute(ck, prompt, target=target)
+    assert at.values.sum() == pytest.approx(at.target_logit, abs=1e-3)
+    vec = np.random.default_rng(0).normal(size=32).astype(np.float32)
+    base = trace_generation(ck, prompt, SamplingConfig(max_new_words=3))
+    three = SamplingConfig(max_new_words=3)
+    assert steer(ck, prompt, vector=vec, depth=1, alpha=0.0, sampling=three).hidden.tobytes() == base.hidden.tobytes()
+    last = len(base.prompt_words) - 1
+    moved = steer(ck, prompt, vector=vec, depth=1, alpha=2.0, positions=[last], sampling=three)
+    np.testing.assert_allclose(moved.prompt_hidden[-1, 1] - base.prompt_hidden[-1, 1], 2.0 * vec, atol=1e-4)
