@@ -322,3 +322,83 @@ def loss_figure(land) -> go.Figure:
     fig.update_layout(title=title, xaxis_title="α (direction 1)",
                       yaxis_title="β (direction 2)", height=520, margin=dict(l=10, r=10, t=50, b=10))
     return fig
+
+
+# ---------------------------------------------------------------- Causes page
+def causal_heatmaps(ct, selected: tuple[int, int, int] | None = None) -> go.Figure:
+    """Depth × position restored share, one panel per kind (residual stream, attention output, MLP output), as in
+    Meng et al. 2022, figure 1; the selected (kind, depth, position) cell outlined."""
+    from plotly.subplots import make_subplots
+
+    from llmcore.interventions import KIND_NAMES, KINDS
+
+    fig = make_subplots(rows=1, cols=3, subplot_titles=[KIND_NAMES[k] for k in KINDS], shared_yaxes=True,
+                        horizontal_spacing=0.04)
+    xs = [f"{i + 1}: {w}" for i, w in enumerate(ct.words)]
+    for k in range(len(KINDS)):
+        z = ct.restored[k]
+        fig.add_trace(go.Heatmap(z=z, x=xs, y=ct.depth_names, zmin=0, zmax=1, colorscale="Purples",
+                                 showscale=k == 2, colorbar=dict(title="restored", tickformat=".0%"),
+                                 customdata=ct.restored_prob[k], name=KINDS[k],
+                                 hovertemplate="%{y}, %{x}: restores %{z:.0%} (p = %{customdata:.3f})"
+                                 "<extra>" + KIND_NAMES[KINDS[k]] + "</extra>"), row=1, col=k + 1)
+    if selected is not None:
+        k, d, t = selected
+        fig.add_shape(type="rect", x0=t - 0.5, x1=t + 0.5, y0=d - 0.5, y1=d + 0.5, line=dict(color="#D55E00", width=3),
+                      row=1, col=k + 1)
+    fig.update_yaxes(autorange="reversed", title_text="depth", row=1, col=1)
+    fig.update_xaxes(title_text="position", tickangle=-30)
+    fig.update_layout(height=340, margin=dict(l=10, r=10, t=40, b=10),
+                      title=dict(text=f"Share of p({'/'.join(ct.target)}) brought back by one clean state", y=0.99))
+    return fig
+
+
+def causes_map(ref: pd.DataFrame, paths: pd.DataFrame, colours: dict[str, str], title: str, axis_label: str,
+               run_colours: dict[str, str]) -> go.Figure:
+    """Reference states by sub-context and the runs' paths (clean, corrupted, patched, steered) over them."""
+    three_d = "z" in ref
+    fig = go.Figure()
+    for ctx in colours:
+        part = ref[ref.context == ctx]
+        if len(part):
+            fig.add_trace(_scatter(part, three_d, mode="markers", name=str(ctx), hoverinfo="skip",
+                                   marker=dict(size=3, color=colours[ctx], opacity=0.35)))
+    for run, part in paths.groupby("run", sort=False):
+        fig.add_trace(_scatter(part, three_d, mode="lines+markers+text", name=str(run), text=part.word,
+                               textposition="top center", line=dict(color=run_colours.get(run, "#222222"), width=2),
+                               marker=dict(size=6 if three_d else 9, color=run_colours.get(run, "#222222")),
+                               hovertemplate="%{text}<extra>" + str(run) + "</extra>"))
+    _axes(fig, axis_label, three_d)
+    fig.update_layout(title=title, height=520, legend_title_text="sub-context / run", legend_itemsizing="constant",
+                      margin=dict(l=10, r=10, t=50, b=10))
+    return fig
+
+
+def component_bars(frame: pd.DataFrame, target: str) -> go.Figure:
+    """Direct logit attribution of the largest components, as horizontal bars."""
+    colours = ["#0072B2" if v >= 0 else "#D55E00" for v in frame["logit"]]
+    fig = go.Figure(go.Bar(x=frame["logit"], y=frame["component"], orientation="h", marker_color=colours,
+                           hovertemplate="%{y}: %{x:+.3f}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(title=f"Direct contribution to the mean logit of {target}", height=380,
+                      xaxis_title="logit contribution (through the final norm, linearised)",
+                      margin=dict(l=10, r=10, t=50, b=10))
+    return fig
+
+
+def counterfactual_heatmap(grid) -> go.Figure:
+    """Animals × foods: whose places the top place word belongs to (animal, food, both, neither)."""
+    names = ["neither", "the animal's habitat", "the food's own place", "both"]
+    colours = ["#DDDDDD", "#0072B2", "#E69F00", "#009E73"]
+    scale = discrete_scale(names, dict(zip(names, colours)))
+    fig = go.Figure(go.Heatmap(z=grid.follows, x=grid.foods, y=grid.animals, zmin=-0.5, zmax=3.5, colorscale=scale,
+                               customdata=grid.top_place, showscale=False,
+                               hovertemplate="a %{y} " + grid.verb + " %{x} in the → %{customdata}<extra></extra>"))
+    for n, c in zip(names, colours):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=n, marker=dict(color=c, symbol="square",
+                                                                                        size=12)))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(title=f"'a <animal> {grid.verb} <food> in the': whose place is the most likely place word?",
+                      height=max(420, 16 * len(grid.animals) + 160), margin=dict(l=10, r=10, t=50, b=10),
+                      xaxis=dict(tickangle=-60), legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0))
+    return fig

@@ -120,3 +120,57 @@ def attention_keys(trace: GenerationTrace, step: int) -> list[str]:
     """The words the newest query of a step could attend to, in order."""
     words = trace.prompt_words + trace.generated_words
     return words[int(trace.attention_start[step]) : len(trace.prompt_words) + step]  # up to the newest position
+
+
+def run_path_frame(words: list[str], states: np.ndarray, cmap: FittedMap, run: str) -> pd.DataFrame:
+    """A run's states (T, C) at one depth placed on a map, one row per position, named by the run."""
+    xy = cmap.place(states)
+    df = pd.DataFrame({"run": run, "position": np.arange(1, len(words) + 1), "word": words,
+                       "x": xy[:, 0], "y": xy[:, 1]})
+    if xy.shape[1] > 2:
+        df["z"] = xy[:, 2]
+    return df
+
+
+def run_paths(runs: list[tuple[str, list[str], np.ndarray]], cmap: FittedMap) -> pd.DataFrame:
+    """Several runs (name, words, states (T, C)) placed on one map, one frame."""
+    return pd.concat([run_path_frame(words, states, cmap, name) for name, words, states in runs], ignore_index=True)
+
+
+def causal_captions(ct) -> list[str]:
+    """Plain sentences from a CausalTrace: the residual state that brings back most at each word, and the depth from
+    which the last position alone carries the answer."""
+    target = "/".join(ct.target)
+    resid = ct.restored[0]
+    out = [f"The clean prompt gives {target} a probability of {ct.clean_prob:.2f}; the corrupted one "
+           f"('{ct.corruption}') {ct.corrupt_prob:.2f}."]
+    if abs(ct.clean_prob - ct.corrupt_prob) < 1e-7:
+        return out + ["Both runs give the target the same probability: there is nothing to restore."]
+    changed = [t for t, (a, b) in enumerate(zip(ct.words, ct.corrupt_words)) if a != b] or list(ct.noise_positions)
+    parts = []
+    for t in dict.fromkeys(changed + [len(ct.words) - 1]):
+        d = int(np.nonzero(resid[:, t] >= resid[:, t].max() - 0.005)[0][0])  # the first depth that does (nearly) best
+        parts.append(f"restoring the state of '{ct.words[t]}' at {ct.depth_names[d]} brings back "
+                     f"{resid[d, t]:.0%} of the {target} probability")
+    others = [t for t in range(len(ct.words) - 1) if t not in changed]
+    if others:
+        best = max(others, key=lambda t: resid[:, t].max())
+        parts.append(f"no other word's state brings back more than {resid[:, best].max():.0%} "
+                     f"('{ct.words[best]}')")
+    out.append("In the residual stream, " + "; ".join(parts) + ".")
+    last = np.nonzero(resid[:, -1] >= 0.5)[0]
+    if len(last):
+        out.append(f"From {ct.depth_names[int(last[0])]} on, the last position ('{ct.words[-1]}') alone brings back at "
+                   f"least half: by then the information has moved there.")
+    return out
+
+
+def attribution_frame(attr, n: int = 12) -> pd.DataFrame:
+    """The n components with the largest direct logit attribution, largest first."""
+    return pd.DataFrame([{"component": name, "logit": v} for name, v in attr.top(n)])
+
+
+def ablation_frame(ab) -> pd.DataFrame:
+    """Per component: the held-out habitat probability left after zero- and mean-ablation."""
+    return pd.DataFrame({"component": ab.names, "zero-ablated": ab.zero, "mean-ablated": ab.mean,
+                         "drop (zero)": ab.baseline - ab.zero, "drop (mean)": ab.baseline - ab.mean})

@@ -155,3 +155,57 @@ def ink() -> str:
         return "#EEEEEE" if st.context.theme.type == "dark" else "#222222"
     except AttributeError:  # older Streamlit: no theme information
         return "#222222"
+
+
+# ---------------------------------------------------------------- Causes page (llmcore.interventions)
+@st.cache_data(max_entries=32, show_spinner=False)
+def get_causal_trace(content_hash: str, prompt: str, corrupt: str, target: tuple[str, ...], _ckpt: Checkpoint):
+    from llmcore.interventions import causal_trace
+
+    return causal_trace(_ckpt, prompt, corrupt=corrupt, target=list(target) or None)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def get_patched_run(content_hash: str, prompt: str, corrupt: str, target: tuple[str, ...],
+                    restore: tuple[tuple[str, int, int], ...], _ckpt: Checkpoint):
+    from llmcore.interventions import patched_run
+
+    return patched_run(_ckpt, prompt, corrupt=corrupt, restore=list(restore), target=list(target) or None)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def get_attribution(content_hash: str, prompt: str, target: tuple[str, ...], _ckpt: Checkpoint):
+    from llmcore.interventions import attribute
+
+    return attribute(_ckpt, prompt, target=list(target) or None)
+
+
+@st.cache_data(max_entries=6, show_spinner="Asking every animal with every food…")
+def get_counterfactual_grid(content_hash: str, _ckpt: Checkpoint):
+    from llmcore.interventions import counterfactual_grid
+
+    return counterfactual_grid(_ckpt)
+
+
+@st.cache_data(max_entries=6, show_spinner="Removing each head and MLP in turn…")
+def get_ablation(content_hash: str, _ckpt: Checkpoint):
+    from llmcore.interventions import ablate
+
+    return ablate(_ckpt)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def get_steering_vector(content_hash: str, source: str, target: str, depth: int, _ckpt: Checkpoint) -> np.ndarray:
+    from llmcore.interventions import steering_vector
+
+    book = get_map_book(content_hash, _ckpt)
+    return steering_vector(_ckpt, source=source, target=target, depth=depth, reference=book.states)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def get_steered_trace(content_hash: str, prompt: str, source: str, target: str, depth: int, alpha: float,
+                      _ckpt: Checkpoint) -> GenerationTrace:
+    from llmcore.interventions import steer
+
+    vec = get_steering_vector(content_hash, source, target, depth, _ckpt)
+    return steer(_ckpt, prompt, vector=vec, depth=depth, alpha=alpha)

@@ -615,3 +615,61 @@ def counterfactual_grid(ckpt: Checkpoint, *, verb: str | None = None) -> Counter
     return CounterfactualGrid(animals=animals, foods=foods, verb=verb, top_place=top,
                               place_prob=best.values.numpy().reshape(len(animals), len(foods)), follows=follows,
                               comparable=comparable, change_animal=ca, change_food=cf, change_both=cb)
+
+
+# ---------------------------------------------------------------- counterfactual prompts and the held-out finding
+def counterfactual_prompt(ckpt: Checkpoint, prompt: str) -> str | None:
+    """The prompt with its first animal swapped for the first animal of the world that shares none of its
+    habitats (with its article), or None when the prompt names no animal."""
+    animals = getattr(ckpt.world, "animals", {})
+    words = prompt.split()
+    i = next((k for k, w in enumerate(words) if w in animals), None)
+    if i is None:
+        return None
+    other = next((a for a in animals if not set(animals[a].habitats) & set(animals[words[i]].habitats)), None)
+    if other is None:
+        return None
+    from llmcore.world import article
+
+    if i > 0 and words[i - 1] in ("a", "an"):
+        words[i - 1] = article(other)
+    words[i] = other
+    return " ".join(words)
+
+
+@dataclass
+class RoleRestoration:
+    """Residual-stream restored shares over the held-out prompts, by role: animal, food and last position.
+    Each (n_prompts, D) over depths embed, block 1 ... block n."""
+
+    prompts: list[str]
+    depth_names: list[str]
+    animal: np.ndarray
+    food: np.ndarray
+    last: np.ndarray
+
+    def handover_depth(self) -> int:
+        """The first depth at which the last position restores more than the animal's position (mean over
+        prompts); -1 if none."""
+        later = np.nonzero(self.last.mean(0) > self.animal.mean(0))[0]
+        return int(later[0]) if len(later) else -1
+
+
+def held_out_restoration(ckpt: Checkpoint) -> RoleRestoration:
+    """Causal traces of every held-out prompt against a counterfactual animal from another habitat group."""
+    from llmcore.evaluate import generalisation_prompts
+
+    prompts, rows = [], {"animal": [], "food": [], "last": []}
+    for animal, food, prompt in generalisation_prompts(ckpt.world, ckpt.held_out):
+        other = counterfactual_prompt(ckpt, prompt)
+        if other is None:
+            continue
+        ct = causal_trace(ckpt, prompt, corrupt=other)
+        resid = ct.restored[0]
+        rows["animal"].append(resid[:, ct.words.index(animal)])
+        rows["food"].append(resid[:, ct.words.index(food)])
+        rows["last"].append(resid[:, -1])
+        prompts.append(prompt)
+    names = ["embed"] + [f"block {i + 1}" for i in range(ckpt.model.config.n_layer)]
+    return RoleRestoration(prompts, names, *(np.array(rows[k]).reshape(len(prompts), len(names))
+                                             for k in ("animal", "food", "last")))

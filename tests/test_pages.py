@@ -157,3 +157,27 @@ def test_another_model_is_rotated_onto_the_left_models_map(ckpt, tmp_path):
     rotated = aligned_path([ckpt, other], trace_generation(other, "a cow munches"), fmap)
     np.testing.assert_allclose(rotated[["x", "y"]].to_numpy(), direct[["x", "y"]].to_numpy(), atol=1e-2)
     assert list(rotated.next_word) == list(direct.next_word)
+
+
+def test_causes_page():
+    at = open_page("causes")
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert [c.key for c in at.get("plotly_chart")] == ["causal", "causes_map", "grid", "components", "steer_map"]
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert [d["type"] for d in spec["data"]] == ["heatmap"] * 3  # residual, attention, MLP
+    names = [d["name"] for d in json.loads(at.get("plotly_chart")[1].proto.spec)["data"]]
+    assert {"clean", "corrupted", "patched"} <= set(names)
+    at.slider(key="c_alpha").set_value(4.0).run()  # steering redraws the steered path with its completion
+    assert not at.error and any("Steered (+4.0" in m.value.replace("\\", "") for m in at.markdown)
+    assert at.query_params["c_alpha"] in ("4.0", ["4.0"])
+    at.text_input(key="c_corrupt").set_value("a fox eats").run()
+    assert any("same number of words" in e.value for e in at.error)
+    at.text_input(key="c_corrupt").set_value("").run()
+    at.text_input(key="c_target").set_value("moon").run()
+    assert any("does not know: moon" in e.value for e in at.error)
+
+
+def test_causes_link_restores_settings():
+    at = open_page("causes", c_kind="attn", c_depth="1", c_pos="6", c_alpha="99")
+    assert at.radio(key="c_kind").value == "attn" and at.session_state["c_depth"] == 1
+    assert any("c_alpha" in w.value for w in at.warning)  # out of range: default used, and said so

@@ -1,0 +1,169 @@
+"""Causes page: why the state goes where it goes. Causal tracing, the counterfactual grid, component attribution
+and steering, each drawn against the maps the other pages show."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import figures, frames, urlstate
+from dashboard.state import (
+    get_ablation,
+    get_attribution,
+    get_causal_trace,
+    get_counterfactual_grid,
+    get_map,
+    get_patched_run,
+    get_steered_trace,
+    get_trace,
+    ink,
+)
+from dashboard.text import escape_md
+from llmcore.interventions import KIND_NAMES, KINDS, counterfactual_prompt, group_names
+from llmcore.trace import PromptError, SamplingConfig
+
+SEED_PROMPT = "a dog devours pizza in"
+DEFAULTS = {"c_prompt": SEED_PROMPT, "c_corrupt": "", "c_target": "", "c_kind": "resid", "c_depth": 0, "c_pos": 2,
+            "c_layer": "block 1", "c_from": "home", "c_to": "water_places", "c_sdepth": 1, "c_alpha": 0.0}
+ALLOWED = {"c_kind": KINDS, "c_depth": (0, 64), "c_pos": (1, 64), "c_sdepth": (0, 64), "c_alpha": (-10.0, 10.0)}
+RUN_COLOURS = {"clean": "#222222", "corrupted": "#D55E00", "patched": "#0072B2", "unsteered": "#222222",
+               "steered": "#009E73"}
+
+
+def render() -> None:
+    st.title("Causes")
+    st.caption("Why the state goes where it goes: put one state of a clean run into a corrupted run (causal "
+               "tracing), swap the animal or the food, weigh each head and MLP, and push the state along a "
+               "direction (steering).")
+    urlstate.restore_with_notice(DEFAULTS, ALLOWED)
+    from dashboard.state import checkpoint_or_error
+
+    ckpt = checkpoint_or_error()
+    if ckpt is None:
+        return
+    prompt = st.text_input("Clean prompt", key="c_prompt", max_chars=500)
+    auto = counterfactual_prompt(ckpt, prompt) or ""
+    c1, c2 = st.columns(2)
+    corrupt = c1.text_input("Corrupted prompt (same number of words)", key="c_corrupt", max_chars=500,
+                            placeholder=auto or "another prompt of the same length",
+                            help="Empty: the prompt's animal swapped for one that shares none of its habitats")
+    target = c2.text_input("Target words (comma-separated)", key="c_target", max_chars=500,
+                           placeholder="the animal's habitats", help="Whose probability is traced at the next word")
+    target_words = tuple(w.strip() for w in target.split(",") if w.strip())
+    try:
+        if not (corrupt or auto):
+            raise PromptError("type a corrupted prompt: this prompt names no animal to swap")
+        ct = get_causal_trace(ckpt.content_hash, prompt, corrupt or auto, target_words, ckpt)
+    except PromptError as e:
+        st.error(escape_md(str(e)))
+        urlstate.publish(list(DEFAULTS))
+        return
+    trace_section(ckpt, prompt, corrupt or auto, target_words, ct)
+    grid_section(ckpt)
+    components_section(ckpt, prompt, target_words)
+    steering_section(ckpt, prompt)
+    urlstate.publish(list(DEFAULTS))
+
+
+def _cell(ct) -> tuple[int, int, int]:
+    """The (kind, depth, position) chosen in the widgets, kept inside the trace's table."""
+    D, T = len(ct.depth_names), len(ct.words)
+    c1, c2, c3 = st.columns([2, 2, 3])
+    kind = c1.radio("Restore", KINDS, format_func=KIND_NAMES.get, key="c_kind", horizontal=True)
+    lo = 0 if kind == "resid" else 1
+    st.session_state.c_depth = min(max(int(st.session_state.c_depth), lo), D - 1)
+    st.session_state.c_pos = min(max(int(st.session_state.c_pos), 1), T)
+    depth = c2.select_slider("at depth", list(range(lo, D)), format_func=lambda d: ct.depth_names[d], key="c_depth")
+    pos = c3.select_slider("of the word", list(range(1, T + 1)), key="c_pos",
+                           format_func=lambda t: f"{t}: {ct.words[t - 1]}")
+    return KINDS.index(kind), depth, pos - 1
+
+
+def trace_section(ckpt, prompt: str, corrupt: str, target: tuple[str, ...], ct) -> None:
+    st.subheader("Causal trace")
+    for line in frames.causal_captions(ct):
+        st.markdown(escape_md(line))
+    k, d, t = _cell(ct)
+    st.plotly_chart(figures.causal_heatmaps(ct, (k, d, t)), key="causal")
+    layers = ct.depth_names
+    if st.session_state.get("c_layer") not in layers:
+        st.session_state.c_layer = layers[min(1, len(layers) - 1)]
+    layer = st.select_slider("Map of states at", layers, key="c_layer")
+    depth = layers.index(layer)
+    restore = ((KINDS[k], d, t),)
+    runs = {"clean": get_patched_run(ckpt.content_hash, prompt, prompt, target, (), ckpt),
+            "corrupted": get_patched_run(ckpt.content_hash, prompt, corrupt, target, (), ckpt),
+            "patched": get_patched_run(ckpt.content_hash, prompt, corrupt, target, restore, ckpt)}
+    fmap = get_map(ckpt.content_hash, f"context:{layer}", "pca", 2, ckpt)
+    paths = frames.run_paths([(name, r.words, r.states[depth]) for name, r in runs.items()], fmap)
+    share = ct.restored[k, d, t]
+    title = (f"States at '{layer}' (PCA): clean, corrupted, and corrupted with the {KIND_NAMES[KINDS[k]]} of "
+             f"'{ct.words[t]}' at {ct.depth_names[d]} restored ({share:.0%} back)")
+    colours = figures.context_colours(ckpt.world.contexts + ["grammar"])
+    st.plotly_chart(figures.causes_map(frames.reference_frame(fmap, 3000), paths, colours, title, fmap.axis_label,
+                                       RUN_COLOURS), key="causes_map")
+    st.caption(f"p({'/'.join(ct.target)}) — clean {runs['clean'].target_prob:.3f}, corrupted "
+               f"{runs['corrupted'].target_prob:.3f}, patched {runs['patched'].target_prob:.3f}.")
+
+
+def grid_section(ckpt) -> None:
+    st.subheader("Counterfactual grid")
+    if not getattr(ckpt.world, "animals", None):
+        st.info("This model's world has no animals and foods, so there is no grid to ask.")
+        return
+    grid = get_counterfactual_grid(ckpt.content_hash, ckpt)
+    st.markdown(escape_md(grid.summary()[0].upper() + grid.summary()[1:] + "."))
+    st.plotly_chart(figures.counterfactual_heatmap(grid), key="grid")
+
+
+def components_section(ckpt, prompt: str, target: tuple[str, ...]) -> None:
+    st.subheader("Components")
+    attr = get_attribution(ckpt.content_hash, prompt, target, ckpt)
+    top = attr.top(1)[0]
+    st.markdown(escape_md(f"Of the mean {'/'.join(attr.target)} logit {attr.target_logit:.2f} after "
+                          f"'{' '.join(attr.words)}', the largest direct part comes from {top[0]} ({top[1]:+.2f})."))
+    st.plotly_chart(figures.component_bars(frames.attribution_frame(attr), "/".join(attr.target)), key="components")
+    if not ckpt.held_out:
+        return
+    ab = get_ablation(ckpt.content_hash, ckpt)
+    frame = frames.ablation_frame(ab)
+    worst = frame.loc[frame["drop (mean)"].idxmax()]
+    st.markdown(escape_md(f"Held-out habitat probability {ab.baseline:.2f} over {ab.n_prompts} prompts; "
+                          f"mean-ablating {worst.component} leaves {worst['mean-ablated']:.2f}, the largest drop."))
+    st.dataframe(frame.round(3), hide_index=True)
+
+
+def steering_section(ckpt, prompt: str) -> None:
+    st.subheader("Steering")
+    groups = group_names(ckpt)
+    if len(groups) < 2:
+        st.info("This model has no sub-contexts to steer between.")
+        return
+    for key, fallback in (("c_from", groups[0]), ("c_to", groups[-1])):
+        if st.session_state.get(key) not in groups:
+            st.session_state[key] = fallback
+    n = ckpt.model.config.n_layer
+    st.session_state.c_sdepth = min(max(int(st.session_state.c_sdepth), 0), n)
+    c1, c2, c3, c4 = st.columns(4)
+    source = c1.selectbox("from", groups, key="c_from")
+    to = c2.selectbox("towards", groups, key="c_to")
+    sdepth = c3.select_slider("at depth", list(range(n + 1)), key="c_sdepth",
+                              format_func=lambda d: "embed" if d == 0 else f"block {d}")
+    alpha = c4.slider("alpha", -10.0, 10.0, step=0.5, key="c_alpha",
+                      help="adds alpha × (centroid of 'towards' − centroid of 'from') at every position")
+    try:
+        plain = get_trace(ckpt.content_hash, prompt, SamplingConfig(), ckpt)
+        steered = get_steered_trace(ckpt.content_hash, prompt, source, to, sdepth, float(alpha), ckpt)
+    except PromptError as e:
+        st.error(escape_md(str(e)))
+        return
+    layer = steered.layer_names[sdepth]
+    fmap = get_map(ckpt.content_hash, f"context:{layer}", "pca", 2, ckpt)
+    paths = frames.run_paths([(name, words, states) for name, t in (("unsteered", plain), ("steered", steered))
+                              for states, words in [frames.path_states(t, sdepth)]], fmap)
+    same = "the same as" if steered.completion == plain.completion else "instead of"
+    st.markdown(escape_md(f"Steered ({alpha:+.1f} × {source} → {to} at "
+                          f"{'embed' if sdepth == 0 else f'block {sdepth}'}): '{steered.completion}', {same} "
+                          f"'{plain.completion}'."))
+    st.plotly_chart(figures.causes_map(frames.reference_frame(fmap, 3000), paths,
+                                       figures.context_colours(plain.context_names), f"States at '{layer}' (PCA)",
+                                       fmap.axis_label, {**RUN_COLOURS, "unsteered": ink()}), key="steer_map")
