@@ -342,6 +342,16 @@ def causal_heatmaps(ct, selected: tuple[int, int, int] | None = None) -> go.Figu
                                  customdata=ct.restored_prob[k], name=KINDS[k],
                                  hovertemplate="%{y}, %{x}: restores %{z:.0%} (p = %{customdata:.3f})"
                                  "<extra>" + KIND_NAMES[KINDS[k]] + "</extra>"), row=1, col=k + 1)
+        # transparent markers over the cells: Streamlit reports clicks on points, not on heatmap cells
+        rows = np.arange(0 if k == 0 else 1, len(ct.depth_names))
+        dd, tt = np.meshgrid(rows, np.arange(len(xs)), indexing="ij")
+        fig.add_trace(go.Scatter(x=[xs[t] for t in tt.ravel()], y=[ct.depth_names[d] for d in dd.ravel()],
+                                 mode="markers", showlegend=False, hovertemplate="%{text}<extra></extra>",
+                                 text=[f"{ct.depth_names[d]}, {xs[t]}: restores {z[d, t]:.0%} "
+                                       f"(p = {ct.restored_prob[k, d, t]:.3f}); click to draw it"
+                                       for d, t in zip(dd.ravel(), tt.ravel())],
+                                 customdata=np.stack([np.full(dd.size, k), dd.ravel(), tt.ravel()], 1),
+                                 marker=dict(size=30, symbol="square", color="rgba(0,0,0,0)")), row=1, col=k + 1)
     if selected is not None:
         k, d, t = selected
         fig.add_shape(type="rect", x0=t - 0.5, x1=t + 0.5, y0=d - 0.5, y1=d + 0.5, line=dict(color="#D55E00", width=3),
@@ -398,7 +408,9 @@ def counterfactual_heatmap(grid) -> go.Figure:
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=n, marker=dict(color=c, symbol="square",
                                                                                         size=12)))
     fig.update_yaxes(autorange="reversed")
-    fig.update_layout(title=f"'a <animal> {grid.verb} <food> in the': whose place is the most likely place word?",
-                      height=max(420, 16 * len(grid.animals) + 160), margin=dict(l=10, r=10, t=50, b=10),
-                      xaxis=dict(tickangle=-60), legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0))
+    fig.update_layout(title=dict(text=f"'a <animal> {grid.verb} <food> in the': whose place is the most likely "
+                                      "place word?", y=0.99, yanchor="top"),
+                      height=max(420, 16 * len(grid.animals) + 190), margin=dict(l=10, r=10, t=90, b=10),
+                      xaxis=dict(tickangle=-60), legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0),
+                      plot_bgcolor="rgba(0,0,0,0)")
     return fig

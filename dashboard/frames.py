@@ -149,7 +149,7 @@ def causal_captions(ct) -> list[str]:
     changed = [t for t, (a, b) in enumerate(zip(ct.words, ct.corrupt_words)) if a != b] or list(ct.noise_positions)
     parts = []
     for t in dict.fromkeys(changed + [len(ct.words) - 1]):
-        d = int(np.nonzero(resid[:, t] >= resid[:, t].max() - 0.005)[0][0])  # the first depth that does (nearly) best
+        d = int(np.nonzero(resid[:, t] >= resid[:, t].max() - 0.02)[0][0])  # the first depth that does (nearly) best
         parts.append(f"restoring the state of '{ct.words[t]}' at {ct.depth_names[d]} brings back "
                      f"{resid[d, t]:.0%} of the {target} probability")
     others = [t for t in range(len(ct.words) - 1) if t not in changed]
@@ -163,6 +163,21 @@ def causal_captions(ct) -> list[str]:
         out.append(f"From {ct.depth_names[int(last[0])]} on, the last position ('{ct.words[-1]}') alone brings back at "
                    f"least half: by then the information has moved there.")
     return out
+
+
+def clicked_cell(point: dict) -> tuple[str, int, int] | None:
+    """(kind, depth, 1-based position) of a clicked causal-trace cell, from the click point's customdata
+    [kind index, depth, 0-based position] (see figures.causal_heatmaps); None for anything else."""
+    from llmcore.interventions import KINDS
+
+    try:
+        data = point["customdata"]
+        if isinstance(data, dict):  # Streamlit hands an array over as {"0": ..., "1": ..., "2": ...}
+            data = [data[key] for key in sorted(data, key=int)]
+        k, d, t = (int(v) for v in data)
+        return KINDS[k], d, t + 1
+    except (KeyError, ValueError, IndexError, TypeError):
+        return None
 
 
 def attribution_frame(attr, n: int = 12) -> pd.DataFrame:

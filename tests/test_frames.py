@@ -70,3 +70,11 @@ def test_region_labels_at_nearby_centres_are_moved_apart():
     final = [y / 10 * 560 + sh for (_, y), sh in zip(centres[[0, 1, 3]], close)]
     assert min(abs(a - b) for i, a in enumerate(final) for b in final[i + 1:]) >= 20
     assert figures.label_shifts(np.array([[0.0, 0.0], [0.2, 0.3]]), (10.0, 10.0)) == [0, 20]  # moves away, up
+
+
+def test_a_clicked_causal_cell_is_read_back_from_its_customdata():
+    from dashboard.frames import clicked_cell
+
+    assert clicked_cell({"customdata": {"0": 2, "1": 4, "2": 5}}) == ("mlp", 4, 6)  # as Streamlit hands it over
+    assert clicked_cell({"customdata": [0, 1, 0]}) == ("resid", 1, 1)
+    assert clicked_cell({"x": 1}) is None and clicked_cell({"customdata": "x"}) is None

@@ -78,12 +78,23 @@ def _cell(ct) -> tuple[int, int, int]:
     return KINDS.index(kind), depth, pos - 1
 
 
+def _pick_cell() -> None:
+    """A click on a heatmap cell chooses that (kind, depth, word): the map redraws the patched run."""
+    points = st.session_state.get("causal", {}).get("selection", {}).get("points", [])
+    cell = frames.clicked_cell(points[0]) if points else None
+    if cell is not None and not (cell[0] != "resid" and cell[1] == 0):
+        st.session_state.c_kind, st.session_state.c_depth, st.session_state.c_pos = cell
+        st.session_state.c_layer = points[0].get("y", st.session_state.get("c_layer"))  # the map at that depth
+
+
 def trace_section(ckpt, prompt: str, corrupt: str, target: tuple[str, ...], ct) -> None:
     st.subheader("Causal trace")
+    st.caption("Click a cell (or use the controls) to draw that patched run on the map below.")
     for line in frames.causal_captions(ct):
         st.markdown(escape_md(line))
     k, d, t = _cell(ct)
-    st.plotly_chart(figures.causal_heatmaps(ct, (k, d, t)), key="causal")
+    st.plotly_chart(figures.causal_heatmaps(ct, (k, d, t)), key="causal", selection_mode="points",
+                    on_select=_pick_cell)
     layers = ct.depth_names
     if st.session_state.get("c_layer") not in layers:
         st.session_state.c_layer = layers[min(1, len(layers) - 1)]
