@@ -146,3 +146,24 @@ def test_every_page_loads(server, browser, path, charts, text):
     _no_errors(page, errors)
     _shot(page, path)
     page.close()
+
+
+def _titles(page) -> list[str]:
+    return [t.text_content() for t in page.locator(".gtitle").all()]
+
+
+def test_causes_page_click_and_steer(server, browser):
+    page, errors = _open(browser, f"{server}/causes")
+    _wait_charts(page, 5)
+    page.get_by_text("Click a cell").first.wait_for(timeout=60_000)
+    # a click on the MLP panel's bottom-right cell (last block, last word) draws that patched run on the map
+    panel = page.locator(".js-plotly-plot").first.locator(".nsewdrag").nth(2)
+    panel.scroll_into_view_if_needed()
+    box = panel.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.92, box["y"] + box["height"] * 0.9)
+    page.wait_for_function("() => [...document.querySelectorAll('.gtitle')].some(t => "
+                           "t.textContent.includes('MLP output of'))", timeout=60_000)
+    assert any("MLP output of" in t and t.startswith("States at 'block") for t in _titles(page))
+    _no_errors(page, errors)
+    _shot(page, "causes")
+    page.close()

@@ -164,7 +164,7 @@ def test_causes_page():
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert [c.key for c in at.get("plotly_chart")] == ["causal", "causes_map", "grid", "components", "steer_map"]
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-    assert [d["type"] for d in spec["data"]] == ["heatmap"] * 3  # residual, attention, MLP
+    assert [d["type"] for d in spec["data"]].count("heatmap") == 3  # residual, attention, MLP
     names = [d["name"] for d in json.loads(at.get("plotly_chart")[1].proto.spec)["data"]]
     assert {"clean", "corrupted", "patched"} <= set(names)
     at.slider(key="c_alpha").set_value(4.0).run()  # steering redraws the steered path with its completion

@@ -25,6 +25,7 @@ SEED_PROMPT = "a dog devours pizza in"
 DEFAULTS = {"c_prompt": SEED_PROMPT, "c_corrupt": "", "c_target": "", "c_kind": "resid", "c_depth": 0, "c_pos": 2,
             "c_layer": "block 1", "c_from": "home", "c_to": "water_places", "c_sdepth": 1, "c_alpha": 0.0}
 ALLOWED = {"c_kind": KINDS, "c_depth": (0, 64), "c_pos": (1, 64), "c_sdepth": (0, 64), "c_alpha": (-10.0, 10.0)}
+MAP_POINTS = 2000  # reference states drawn under the runs' paths: enough to show the regions, light to redraw
 RUN_COLOURS = {"clean": "#222222", "corrupted": "#D55E00", "patched": "#0072B2", "unsteered": "#222222",
                "steered": "#009E73"}
 
@@ -110,7 +111,7 @@ def trace_section(ckpt, prompt: str, corrupt: str, target: tuple[str, ...], ct) 
     title = (f"States at '{layer}' (PCA): clean, corrupted, and corrupted with the {KIND_NAMES[KINDS[k]]} of "
              f"'{ct.words[t]}' at {ct.depth_names[d]} restored ({share:.0%} back)")
     colours = figures.context_colours(ckpt.world.contexts + ["grammar"])
-    st.plotly_chart(figures.causes_map(frames.reference_frame(fmap, 3000), paths, colours, title, fmap.axis_label,
+    st.plotly_chart(figures.causes_map(frames.reference_frame(fmap, MAP_POINTS), paths, colours, title, fmap.axis_label,
                                        RUN_COLOURS), key="causes_map")
     st.caption(f"p({'/'.join(ct.target)}) — clean {runs['clean'].target_prob:.3f}, corrupted "
                f"{runs['corrupted'].target_prob:.3f}, patched {runs['patched'].target_prob:.3f}.")
@@ -143,7 +144,12 @@ def components_section(ckpt, prompt: str, target: tuple[str, ...]) -> None:
     st.dataframe(frame.round(3), hide_index=True)
 
 
+STEERING_KEYS = ["c_from", "c_to", "c_sdepth", "c_alpha"]
+
+
+@st.fragment
 def steering_section(ckpt, prompt: str) -> None:
+    """Its own fragment: moving the alpha slider reruns and redraws only this panel."""
     st.subheader("Steering")
     groups = group_names(ckpt)
     if len(groups) < 2:
@@ -175,6 +181,7 @@ def steering_section(ckpt, prompt: str) -> None:
     st.markdown(escape_md(f"Steered ({alpha:+.1f} × {source} → {to} at "
                           f"{'embed' if sdepth == 0 else f'block {sdepth}'}): '{steered.completion}', {same} "
                           f"'{plain.completion}'."))
-    st.plotly_chart(figures.causes_map(frames.reference_frame(fmap, 3000), paths,
+    st.plotly_chart(figures.causes_map(frames.reference_frame(fmap, MAP_POINTS), paths,
                                        figures.context_colours(plain.context_names), f"States at '{layer}' (PCA)",
                                        fmap.axis_label, {**RUN_COLOURS, "unsteered": ink()}), key="steer_map")
+    urlstate.publish(STEERING_KEYS)
