@@ -332,7 +332,7 @@ def causal_heatmaps(ct, selected: tuple[int, int, int] | None = None) -> go.Figu
 
     from llmcore.interventions import KIND_NAMES, KINDS
 
-    fig = make_subplots(rows=1, cols=3, subplot_titles=[KIND_NAMES[k] for k in KINDS], shared_yaxes=True,
+    fig = make_subplots(rows=1, cols=3, subplot_titles=[KIND_NAMES[k].split()[0] for k in KINDS], shared_yaxes=True,
                         horizontal_spacing=0.04)
     xs = [f"{i + 1}: {w}" for i, w in enumerate(ct.words)]
     for k in range(len(KINDS)):
@@ -359,7 +359,7 @@ def causal_heatmaps(ct, selected: tuple[int, int, int] | None = None) -> go.Figu
     fig.update_yaxes(autorange="reversed", title_text="depth", row=1, col=1)
     fig.update_xaxes(title_text="position", tickangle=-30)
     fig.update_layout(height=340, margin=dict(l=10, r=10, t=40, b=10),
-                      title=dict(text=f"Share of p({'/'.join(ct.target)}) brought back by one clean state", y=0.99))
+                      title=dict(text="Share brought back by one clean state", y=0.99))
     return fig
 
 
@@ -390,7 +390,7 @@ def component_bars(frame: pd.DataFrame, target: str) -> go.Figure:
     fig = go.Figure(go.Bar(x=frame["logit"], y=frame["component"], orientation="h", marker_color=colours,
                            hovertemplate="%{y}: %{x:+.3f}<extra></extra>"))
     fig.update_yaxes(autorange="reversed")
-    fig.update_layout(title=f"Direct contribution to the mean logit of {target}", height=380,
+    fig.update_layout(title=f"Direct logit attribution to {target}", height=380,
                       xaxis_title="logit contribution (through the final norm, linearised)",
                       margin=dict(l=10, r=10, t=50, b=10))
     return fig
@@ -408,8 +408,7 @@ def counterfactual_heatmap(grid) -> go.Figure:
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=n, marker=dict(color=c, symbol="square",
                                                                                         size=12)))
     fig.update_yaxes(autorange="reversed")
-    fig.update_layout(title=dict(text=f"'a <animal> {grid.verb} <food> in the': whose place is the most likely "
-                                      "place word?", y=0.99, yanchor="top"),
+    fig.update_layout(title=dict(text=f"a <animal> {grid.verb} <food> in the → whose place?", y=0.99, yanchor="top"),
                       height=max(420, 16 * len(grid.animals) + 190), margin=dict(l=10, r=10, t=90, b=10),
                       xaxis=dict(tickangle=-60), legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0),
                       plot_bgcolor="rgba(0,0,0,0)")

@@ -566,9 +566,10 @@ class CounterfactualGrid:
 
     def summary(self) -> str:
         return (f"the place follows the animal in {self.animal_share:.0%} of swaps, the food in {self.food_share:.0%} "
-                f"({int(self.comparable.sum())} prompts whose food has places of its own, apart from the animal's "
-                f"habitats); swapping the animal changes the place in {self.change_animal:.0%} of swaps, swapping the "
-                f"food in {self.change_food:.0%}, both in {self.change_both:.0%}")
+                f"(over the {int(self.comparable.sum())} animal-food prompts where the food has places of its own, "
+                f"none of them the animal's habitat); swapping the animal changes the place in "
+                f"{self.change_animal:.0%} of swaps, swapping the food in {self.change_food:.0%}, both in "
+                f"{self.change_both:.0%}")
 
 
 def _change_rate(top: np.ndarray) -> tuple[float, float, float]:

@@ -161,9 +161,8 @@ def test_causes_page_click_and_steer(server, browser):
     panel.scroll_into_view_if_needed()
     box = panel.bounding_box()
     page.mouse.click(box["x"] + box["width"] * 0.92, box["y"] + box["height"] * 0.9)
-    page.wait_for_function("() => [...document.querySelectorAll('.gtitle')].some(t => "
-                           "t.textContent.includes('MLP output of'))", timeout=60_000)
-    assert any("MLP output of" in t and t.startswith("States at 'block") for t in _titles(page))
+    page.get_by_text("with the MLP output of 'the' at block").first.wait_for(timeout=60_000)
+    assert any(t.startswith("States at 'block") for t in _titles(page))  # the map moved to the clicked depth
     _no_errors(page, errors)
     _shot(page, "causes")
     page.close()

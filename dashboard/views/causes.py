@@ -68,7 +68,7 @@ def render() -> None:
 def _cell(ct) -> tuple[int, int, int]:
     """The (kind, depth, position) chosen in the widgets, kept inside the trace's table."""
     D, T = len(ct.depth_names), len(ct.words)
-    c1, c2, c3 = st.columns([2, 2, 3])
+    c1, c2, c3 = st.columns([3, 2, 3])
     kind = c1.radio("Restore", KINDS, format_func=KIND_NAMES.get, key="c_kind", horizontal=True)
     lo = 0 if kind == "resid" else 1
     st.session_state.c_depth = min(max(int(st.session_state.c_depth), lo), D - 1)
@@ -108,13 +108,13 @@ def trace_section(ckpt, prompt: str, corrupt: str, target: tuple[str, ...], ct) 
     fmap = get_map(ckpt.content_hash, f"context:{layer}", "pca", 2, ckpt)
     paths = frames.run_paths([(name, r.words, r.states[depth]) for name, r in runs.items()], fmap)
     share = ct.restored[k, d, t]
-    title = (f"States at '{layer}' (PCA): clean, corrupted, and corrupted with the {KIND_NAMES[KINDS[k]]} of "
-             f"'{ct.words[t]}' at {ct.depth_names[d]} restored ({share:.0%} back)")
     colours = figures.context_colours(ckpt.world.contexts + ["grammar"])
-    st.plotly_chart(figures.causes_map(frames.reference_frame(fmap, MAP_POINTS), paths, colours, title, fmap.axis_label,
-                                       RUN_COLOURS), key="causes_map")
-    st.caption(f"p({'/'.join(ct.target)}) — clean {runs['clean'].target_prob:.3f}, corrupted "
-               f"{runs['corrupted'].target_prob:.3f}, patched {runs['patched'].target_prob:.3f}.")
+    st.plotly_chart(figures.causes_map(frames.reference_frame(fmap, MAP_POINTS), paths, colours,
+                                       f"States at '{layer}' (PCA)", fmap.axis_label, RUN_COLOURS), key="causes_map")
+    st.caption(f"Clean, corrupted, and patched: the corrupted run with the {KIND_NAMES[KINDS[k]]} of "
+               f"'{ct.words[t]}' at {ct.depth_names[d]} restored ({share:.0%} back). p({'/'.join(ct.target)}) — "
+               f"clean {runs['clean'].target_prob:.3f}, corrupted {runs['corrupted'].target_prob:.3f}, "
+               f"patched {runs['patched'].target_prob:.3f}.")
 
 
 def grid_section(ckpt) -> None:
