@@ -32,6 +32,7 @@ bench: setup                   ## print the benchmark ratios quoted in the READM
 	$(BIN)/python bench/bench_training.py
 	$(BIN)/python bench/bench_maps.py
 	$(BIN)/python bench/bench_dashboard.py
+	$(BIN)/python bench/bench_causes.py
 
 train-default: setup           ## retrain the bundled model as shipped (4 min on 2 cores) and refit its maps (10 min)
 	$(BIN)/llmcore train --out checkpoints/default --overwrite --threads 2
