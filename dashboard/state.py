@@ -202,6 +202,13 @@ def get_steering_vector(content_hash: str, source: str, target: str, depth: int,
     return steering_vector(_ckpt, source=source, target=target, depth=depth, reference=book.states)
 
 
+@st.cache_data(max_entries=6, show_spinner=False)
+def get_steering_groups(content_hash: str, _ckpt: Checkpoint) -> list[str]:
+    from llmcore.interventions import group_names
+
+    return group_names(_ckpt, get_map_book(content_hash, _ckpt).states)
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def get_steered_trace(content_hash: str, prompt: str, source: str, target: str, depth: int, alpha: float,
                       _ckpt: Checkpoint) -> GenerationTrace:

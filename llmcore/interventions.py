@@ -460,10 +460,15 @@ def _fill_edit(sl: slice, fill: torch.Tensor) -> Edit:
 
 
 # ---------------------------------------------------------------- steering
-def group_names(ckpt: Checkpoint) -> list[str]:
-    """Sub-contexts and subgroups a steering vector can start or end at."""
+def group_names(ckpt: Checkpoint, reference: ReferenceStates | None = None) -> list[str]:
+    """Sub-contexts and subgroups a steering vector can start or end at; given reference states, only those with
+    at least one state (a foreign tokenizer may split every word of a group into pieces)."""
     tax = getattr(ckpt.world, "taxonomy", {})
-    return list(tax) + [g for groups in tax.values() for g in groups if g not in tax]
+    names = list(tax) + [g for groups in tax.values() for g in groups if g not in tax]
+    if reference is None:
+        return names
+    present = {x for w in set(map(str, reference.words)) for x in ckpt.world.label(w)}
+    return [n for n in names if n in present]
 
 
 def steering_vector(ckpt: Checkpoint, *, source: str, target: str, depth: int,

@@ -68,3 +68,20 @@ def test_a_closed_pipe_is_not_a_traceback():
     proc.stdout.close()  # like `| head -c 0`: the reader is gone before anything is written
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) in (0, 141) and "Traceback" not in err
+
+
+def test_trace_causes(capsys, tiny_ckpt_dir):
+    args = ["trace-causes", "a dog devours pizza in", "--checkpoint", str(tiny_ckpt_dir)]
+    assert main(args + ["--corrupt", "a fox devours pizza in", "--json", "--top", "3"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    T = len(data["words"])
+    assert data["corrupt_words"][1] == "fox" and len(data["components"]) == 3
+    assert all(len(row) == T for kind in data["restored"].values() for row in kind)
+    assert len(data["restored"]["resid"]) == len(data["depths"]) and data["restored"]["attn"][0][0] is None
+    assert main(args) == 0  # noise on the animal by default
+    out = capsys.readouterr().out
+    assert "residual stream" in out and "MLP output" in out and "top components" in out
+    assert main(args + ["--corrupt", "a fox eats"]) == 2
+    assert "same number of words" in capsys.readouterr().err
+    assert main(args + ["--corrupt", "a fox devours pizza in", "--target", "moon"]) == 2
+    assert "does not know: moon" in capsys.readouterr().err

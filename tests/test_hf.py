@@ -123,3 +123,15 @@ def test_interventions_on_a_local_model(hf_folder):
     last = len(base.prompt_words) - 1
     moved = steer(ck, prompt, vector=vec, depth=1, alpha=2.0, positions=[last], sampling=three)
     np.testing.assert_allclose(moved.prompt_hidden[-1, 1] - base.prompt_hidden[-1, 1], 2.0 * vec, atol=1e-4)
+
+
+def test_the_causes_page_on_a_local_model(hf_folder, monkeypatch):
+    from .test_pages import open_page
+
+    monkeypatch.setenv("LLM_LANDSCAPE_CHECKPOINT", str(hf_folder))
+    tokens = ",".join(load_hf_checkpoint(hf_folder).tokenizer.vocab[i] for i in
+                      load_hf_checkpoint(hf_folder).tokenizer.encode("the cat").ids)
+    at = open_page("causes", c_prompt="the cat drinks milk at", c_corrupt="the dog drinks milk at", c_target=tokens)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert [c.key for c in at.get("plotly_chart")] == ["causal", "causes_map", "components", "steer_map"]
+    assert any("no animals and foods" in i.value for i in at.info)  # no grid to ask; said so

@@ -135,3 +135,34 @@ def test_counterfactual_grid_follows_from_the_world(tiny):
 def test_bad_input_gets_one_clear_error(tiny, call, rule):
     with pytest.raises(PromptError, match=rule):
         call(tiny)
+
+
+def test_hooks_act_only_in_their_own_thread_and_only_inside_the_block(tiny):
+    import threading
+
+    import torch
+
+    from llmcore.hooks import hooked, model_sites
+
+    x = torch.tensor([tiny.tokenizer.encode(PROMPT).ids])
+    plain = tiny.model(x)[0]
+    other = {}
+    with hooked(model_sites(tiny.model), {("resid", 1): [lambda h: torch.zeros_like(h)]}):
+        inside = tiny.model(x)[0]
+        t = threading.Thread(target=lambda: other.setdefault("logits", tiny.model(x)[0]))
+        t.start()
+        t.join()
+    assert not torch.equal(inside, plain)
+    assert torch.equal(other["logits"], plain) and torch.equal(tiny.model(x)[0], plain)
+
+
+def test_steering_groups_are_those_with_reference_states(tiny):
+    from llmcore.interventions import group_names
+    from llmcore.reference import reference_states
+
+    ref = reference_states(tiny, n_positions=300)
+    groups = group_names(tiny, ref)
+    assert set(groups) <= set(group_names(tiny)) and groups
+    words = set(map(str, ref.words))
+    for g in groups:
+        assert any(g in tiny.world.label(w) for w in words)

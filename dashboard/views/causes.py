@@ -14,11 +14,12 @@ from dashboard.state import (
     get_map,
     get_patched_run,
     get_steered_trace,
+    get_steering_groups,
     get_trace,
     ink,
 )
 from dashboard.text import escape_md
-from llmcore.interventions import KIND_NAMES, KINDS, counterfactual_prompt, group_names
+from llmcore.interventions import KIND_NAMES, KINDS, counterfactual_prompt
 from llmcore.trace import PromptError, SamplingConfig
 
 SEED_PROMPT = "a dog devours pizza in"
@@ -50,9 +51,12 @@ def render() -> None:
     target = c2.text_input("Target words (comma-separated)", key="c_target", max_chars=500,
                            placeholder="the animal's habitats", help="Whose probability is traced at the next word")
     target_words = tuple(w.strip() for w in target.split(",") if w.strip())
+    if not (corrupt or auto):
+        st.info("Type a corrupted prompt of the same length: this prompt names no animal of the model's world to "
+                "swap.")
+        urlstate.publish(list(DEFAULTS))
+        return
     try:
-        if not (corrupt or auto):
-            raise PromptError("type a corrupted prompt: this prompt names no animal to swap")
         ct = get_causal_trace(ckpt.content_hash, prompt, corrupt or auto, target_words, ckpt)
     except PromptError as e:
         st.error(escape_md(str(e)))
@@ -151,9 +155,10 @@ STEERING_KEYS = ["c_from", "c_to", "c_sdepth", "c_alpha"]
 def steering_section(ckpt, prompt: str) -> None:
     """Its own fragment: moving the alpha slider reruns and redraws only this panel."""
     st.subheader("Steering")
-    groups = group_names(ckpt)
+    groups = get_steering_groups(ckpt.content_hash, ckpt)
     if len(groups) < 2:
-        st.info("This model has no sub-contexts to steer between.")
+        st.info("Fewer than two sub-contexts of this model have reference states, so there is nothing to steer "
+                "between.")
         return
     for key, fallback in (("c_from", groups[0]), ("c_to", groups[-1])):
         if st.session_state.get(key) not in groups:
