@@ -109,7 +109,7 @@ class CausalTrace:
     restored: (K, D, T) the same as a share, 0 = the corrupted run, 1 = the clean run (1 where both runs agree);
     reverse_prob / reverse: (K, D, T) the clean run with one corrupted state put in, on the same scale.
     Attention and MLP have no row at the embedding depth: row 0 of those kinds is NaN.
-    clean_states / corrupt_states / patched_states are not kept: see `patched_path` for a map path.
+    States are not kept: `patched_run` gives the residual stream of a run with chosen states restored.
     """
 
     words: list[str]
