@@ -37,10 +37,10 @@ def test_restoring_everything_or_nothing(tiny):
     ct = causal_trace(tiny, PROMPT, corrupt=OTHER)
     T = len(ct.words)
     everything = patched_run(tiny, PROMPT, corrupt=OTHER, restore=[("resid", 0, t) for t in range(T)])
-    assert everything.target_prob == pytest.approx(ct.clean_prob, abs=1e-6)
-    np.testing.assert_allclose(everything.states, clean.states, atol=1e-6)
+    assert everything.target_prob == ct.clean_prob == clean.target_prob  # exactly: the same numbers, bit for bit
+    np.testing.assert_array_equal(everything.states, clean.states)
     nothing = patched_run(tiny, PROMPT, corrupt=OTHER)
-    assert nothing.target_prob == pytest.approx(ct.corrupt_prob, abs=1e-6)
+    assert nothing.target_prob == ct.corrupt_prob
     # the batched trace agrees with single patched runs, and restoring the last block's state at the last position
     # is the clean run's output
     for kind, depth, pos in (("resid", 1, 1), ("attn", 2, T - 1), ("mlp", 1, 0)):
