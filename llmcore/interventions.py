@@ -153,14 +153,16 @@ def _noise_scale(ckpt: Checkpoint, noise: Noise) -> float:
 
 
 def _noise_edit(noise: Noise, T: int, C: int, scale: float, rows_per_seed: int) -> Edit:
-    """Adds seed j's noise to the noised positions of rows j*rows_per_seed ... (j+1)*rows_per_seed - 1."""
+    """Adds seed j's noise to the noised positions of rows j*rows_per_seed ... (j+1)*rows_per_seed - 1 (rows past
+    n_seeds*rows_per_seed, e.g. a batch's clean half, are left alone)."""
     gen = torch.Generator().manual_seed(noise.seed)
     eps = torch.randn(noise.n_seeds, len(noise.positions), C, generator=gen) * scale  # (n_seeds, P_noise, C)
     pos = torch.tensor(noise.positions)
+    rows = eps.repeat_interleave(rows_per_seed, dim=0)  # (n_seeds * rows_per_seed, P_noise, C)
 
     def add(x: torch.Tensor) -> torch.Tensor:
         x = x.clone()
-        x[:, pos] += eps.to(x.dtype).repeat_interleave(rows_per_seed, dim=0)
+        x[: len(rows), pos] += rows.to(x.dtype)
         return x
     return add
 
@@ -187,24 +189,33 @@ def _patch_edit(rows: torch.Tensor, cols: torch.Tensor, source: torch.Tensor, sr
     return put
 
 
-def _patched_probs(model, sites: Sites, kind: str, *, ids: torch.Tensor, source: dict, n_seeds: int,
-                   base: dict | None = None) -> torch.Tensor:
-    """One forward pass: row 0 unpatched, then one row per (depth, position) of `kind` with that state taken from
-    `source` ((kind, layer) -> (n_seeds or 1, T, C)); every row repeated per seed. -> (n_seeds, 1 + D*T, V)."""
-    T = ids.shape[1]
+def _add_patches(edits: dict, sites: Sites, kind: str, *, T: int, n_seeds: int, source: dict, offset: int) -> int:
+    """Edits for a block of rows from `offset`: per seed, row 0 unpatched, then one row per (depth, position) of
+    `kind` with that state taken from `source` ((kind, layer) -> (n_seeds or 1, T, C)). Returns the block's rows."""
     depths = list(_depths(kind, sites.n_layer))
     R = 1 + len(depths) * T
-    edits: dict[tuple[str, int], list[Edit]] = {k: list(v) for k, v in (base or {}).items()}
     for j, d in enumerate(depths):
         key = _site_key(kind, d)
         local = torch.arange(1 + j * T, 1 + (j + 1) * T)
-        rows = (torch.arange(n_seeds)[:, None] * R + local[None]).reshape(-1)  # (n_seeds * T,)
+        rows = offset + (torch.arange(n_seeds)[:, None] * R + local[None]).reshape(-1)  # (n_seeds * T,)
         cols = torch.arange(T).repeat(n_seeds)
         src_rows = torch.arange(n_seeds).repeat_interleave(T) % source[key].shape[0]
         edits.setdefault(key, []).append(_patch_edit(rows, cols, source[key], src_rows))
+    return n_seeds * R
+
+
+def _kind_pass(model, sites: Sites, kind: str, *, restore_ids: torch.Tensor, clean_ids: torch.Tensor, clean: dict,
+               corrupt: dict, n_seeds: int, noise: dict | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One forward pass for a kind: the corrupted run with each clean state restored, then the clean run with each
+    corrupted state put in. -> next-word probabilities of both, each (n_seeds, 1 + D*T, V), row 0 unpatched."""
+    T = clean_ids.shape[1]
+    edits: dict[tuple[str, int], list[Edit]] = {k: list(v) for k, v in (noise or {}).items()}
+    n = _add_patches(edits, sites, kind, T=T, n_seeds=n_seeds, source=clean, offset=0)
+    _add_patches(edits, sites, kind, T=T, n_seeds=n_seeds, source=corrupt, offset=n)
     with hooked(sites, edits):
-        logits, _ = model(ids.repeat(n_seeds * R, 1))
-    return logits[:, -1].float().softmax(-1).view(n_seeds, R, -1)
+        logits, _ = model(torch.cat([restore_ids.repeat(n, 1), clean_ids.repeat(n, 1)]))
+    probs = logits[:, -1].float().softmax(-1).view(2, n_seeds, n // n_seeds, -1)
+    return probs[0], probs[1]
 
 
 def _with_articles(model, ids: list[int], corrupt_ids: list[int], vocab: list[str],
@@ -232,7 +243,7 @@ def _share(p: torch.Tensor, clean: float, corrupt: float) -> np.ndarray:
 def causal_trace(ckpt: Checkpoint, prompt: str, *, corrupt: str | Noise, target: Sequence[str] | None = None,
                  skip_articles: bool = True) -> CausalTrace:
     """Restore (and, in reverse, corrupt) one state at a time at every depth and position, for the residual
-    stream, the attention output and the MLP output; one batched forward pass per kind and direction.
+    stream, the attention output and the MLP output; one batched forward pass per kind, both directions in it.
 
     corrupt: a counterfactual prompt of the same length ("an otter devours pizza in"), or Noise on positions.
     target: words whose summed probability is read at the next word; default the prompt animal's habitats.
@@ -250,11 +261,10 @@ def causal_trace(ckpt: Checkpoint, prompt: str, *, corrupt: str | Noise, target:
     out = {n: np.full((len(KINDS), D, T), np.nan) for n in ("restored_prob", "reverse_prob")}
     for k, kind in enumerate(KINDS):
         R = 1 + len(_depths(kind, sites.n_layer)) * T
-        base = noise_for(R) if noise else None
-        fwd = _patched_probs(model, sites, kind, ids=clean_x if noise else corrupt_x, source=clean_states,
-                             n_seeds=n_seeds, base=base)[:, 1:, tgt].sum(-1).mean(0)
-        rev = _patched_probs(model, sites, kind, ids=clean_x, source=corrupt_states,
-                             n_seeds=n_seeds)[:, 1:, tgt].sum(-1).mean(0)
+        fwd, rev = _kind_pass(model, sites, kind, restore_ids=clean_x if noise else corrupt_x, clean_ids=clean_x,
+                              clean=clean_states, corrupt=corrupt_states, n_seeds=n_seeds,
+                              noise=noise_for(R) if noise else None)
+        fwd, rev = (p[:, 1:, tgt].sum(-1).mean(0) for p in (fwd, rev))
         first = 0 if kind == "resid" else 1
         out["restored_prob"][k, first:] = fwd.view(-1, T).numpy()
         out["reverse_prob"][k, first:] = rev.view(-1, T).numpy()
