@@ -175,7 +175,7 @@ def get_patched_run(content_hash: str, prompt: str, corrupt: str, target: tuple[
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def get_attribution(content_hash: str, prompt: str, target: tuple[str, ...], _ckpt: Checkpoint):
-    from llmcore.interventions import attribute
+    from llmcore.attribution import attribute
 
     return attribute(_ckpt, prompt, target=list(target) or None)
 
@@ -189,14 +189,14 @@ def get_counterfactual_grid(content_hash: str, _ckpt: Checkpoint):
 
 @st.cache_data(max_entries=6, show_spinner="Removing each head and MLP in turn…")
 def get_ablation(content_hash: str, _ckpt: Checkpoint):
-    from llmcore.interventions import ablate
+    from llmcore.attribution import ablate
 
     return ablate(_ckpt)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def get_steering_vector(content_hash: str, source: str, target: str, depth: int, _ckpt: Checkpoint) -> np.ndarray:
-    from llmcore.interventions import steering_vector
+    from llmcore.steering import steering_vector
 
     book = get_map_book(content_hash, _ckpt)
     return steering_vector(_ckpt, source=source, target=target, depth=depth, reference=book.states)
@@ -204,7 +204,7 @@ def get_steering_vector(content_hash: str, source: str, target: str, depth: int,
 
 @st.cache_data(max_entries=6, show_spinner=False)
 def get_steering_groups(content_hash: str, _ckpt: Checkpoint) -> list[str]:
-    from llmcore.interventions import group_names
+    from llmcore.steering import group_names
 
     return group_names(_ckpt, get_map_book(content_hash, _ckpt).states)
 
@@ -212,7 +212,7 @@ def get_steering_groups(content_hash: str, _ckpt: Checkpoint) -> list[str]:
 @st.cache_data(max_entries=64, show_spinner=False)
 def get_steered_trace(content_hash: str, prompt: str, source: str, target: str, depth: int, alpha: float,
                       _ckpt: Checkpoint) -> GenerationTrace:
-    from llmcore.interventions import steer
+    from llmcore.steering import steer
 
     vec = get_steering_vector(content_hash, source, target, depth, _ckpt)
     return steer(_ckpt, prompt, vector=vec, depth=depth, alpha=alpha)

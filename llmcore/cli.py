@@ -227,8 +227,9 @@ def _add_trace_causes(sub) -> None:
 
 
 def cmd_trace_causes(args: argparse.Namespace) -> int:
+    from llmcore.attribution import attribute
     from llmcore.hf import any_checkpoint
-    from llmcore.interventions import KIND_NAMES, KINDS, Noise, attribute, causal_trace, word_ids
+    from llmcore.interventions import KIND_NAMES, KINDS, Noise, causal_trace, word_ids
 
     if not 1 <= args.top <= 1000:
         raise ValueError(f"--top must be from 1 to 1000, got {args.top}")

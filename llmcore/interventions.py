@@ -1,5 +1,6 @@
-"""Interventions that show *why* a state goes where it goes: causal tracing (activation patching), a counterfactual
-grid over the world, direct logit attribution, ablation and steering vectors.
+"""Interventions that show *why* a state goes where it goes: causal tracing (activation patching), patched runs,
+the counterfactual grid over the world, and the held-out finding. Component attribution and ablation live in
+llmcore.attribution, steering vectors in llmcore.steering.
 
 Everything works on any Checkpoint, our GPT and the Hugging Face adapter alike, through the forward hooks of
 llmcore.hooks on the residual stream, the attention output and the MLP output of each block.
@@ -9,18 +10,15 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn as nn
 
 from llmcore.checkpoint import Checkpoint
-from llmcore.evaluate import held_out_breakdown
 from llmcore.hooks import Edit, Sites, hooked, model_sites
-from llmcore.reference import ReferenceStates, reference_states
-from llmcore.trace import GenerationTrace, PromptError, SamplingConfig, encode_prompt, trace_generation
+from llmcore.trace import PromptError, encode_prompt
 
 KINDS = ("resid", "attn", "mlp")  # what a patch restores: the residual stream, a block's attention or MLP output
 KIND_NAMES = {"resid": "residual stream", "attn": "attention output", "mlp": "MLP output"}
@@ -89,13 +87,13 @@ class Noise:
     def __post_init__(self) -> None:
         if not self.positions or not all(isinstance(p, int) and not isinstance(p, bool) for p in self.positions):
             raise PromptError(f"noise positions must be a non-empty list of whole numbers, got {self.positions!r}")
-        if self.scale is not None and not (_finite(self.scale) and self.scale > 0):
+        if self.scale is not None and not (finite(self.scale) and self.scale > 0):
             raise PromptError(f"noise scale must be a finite number > 0, got {self.scale!r}")
         if not isinstance(self.n_seeds, int) or not 1 <= self.n_seeds <= MAX_SEEDS:
             raise PromptError(f"noise seeds must be a whole number from 1 to {MAX_SEEDS}, got {self.n_seeds!r}")
 
 
-def _finite(x) -> bool:
+def finite(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
@@ -218,7 +216,7 @@ def _kind_pass(model, sites: Sites, kind: str, *, restore_ids: torch.Tensor, cle
     return probs[0], probs[1]
 
 
-def _with_articles(model, ids: list[int], corrupt_ids: list[int], vocab: list[str],
+def with_articles(model, ids: list[int], corrupt_ids: list[int], vocab: list[str],
                    block: int) -> tuple[list[int], list[int]]:
     """Both prompts extended by the articles the clean run would say next (at most two), so the target is read
     where the content word comes, as the quality measure does with 'in the'."""
@@ -307,7 +305,7 @@ def _prepare(ckpt: Checkpoint, prompt: str, corrupt: str | Noise, target, skip_a
         raise PromptError("corrupt must be a prompt (text) or Noise(positions=...)")
     words, tid = target_ids(ckpt, target, [tok.vocab[i] for i in ids])
     if skip_articles:
-        ids, cids = _with_articles(model, ids, cids, tok.vocab, model.config.block_size)
+        ids, cids = with_articles(model, ids, cids, tok.vocab, model.config.block_size)
     if not isinstance(corrupt, Noise):
         return ids, cids, words, tid, 1, None
     scale = _noise_scale(ckpt, corrupt)
@@ -334,211 +332,6 @@ def patched_run(ckpt: Checkpoint, prompt: str, *, corrupt: str | Noise, restore:
     resid = torch.stack([states[("resid", d)][0] for d in range(sites.n_layer + 1)]).float().numpy()
     return PatchedRun(words=[ckpt.tokenizer.vocab[i] for i in ids], states=resid,
                       target_prob=float(probs[:, torch.tensor(tid)].sum(-1).mean()))
-
-
-# ---------------------------------------------------------------- direct logit attribution and ablation
-@dataclass
-class Attribution:
-    """Direct logit attribution at the last position to the mean logit of the target words, through the final norm
-    linearised (its scale frozen at the clean run's value). N components: embed, every head of every block, each
-    block's attention bias, each block's MLP, then the final norm's bias (and the head's bias, if any).
-
-    values: (N,) contributions; they add up to target_logit.
-    """
-
-    names: list[str]
-    values: np.ndarray
-    target_logit: float
-    target: list[str]
-    words: list[str]
-
-    def __post_init__(self) -> None:
-        if self.values.shape != (len(self.names),):
-            raise ValueError(f"Attribution.values has shape {self.values.shape}, expected ({len(self.names)},)")
-
-    def top(self, n: int = 5) -> list[tuple[str, float]]:
-        """The n components with the largest absolute contribution."""
-        order = np.argsort(-np.abs(self.values))[:n]
-        return [(self.names[i], float(self.values[i])) for i in order]
-
-
-def _norm_parts(norm: nn.Module, x: torch.Tensor) -> tuple[Callable[[torch.Tensor], torch.Tensor], torch.Tensor]:
-    """The final norm at input x (C,), linearised: a linear map of a component and the constant (bias) it adds."""
-    gamma = norm.weight.detach().float()
-    if isinstance(norm, nn.LayerNorm):
-        scale = gamma / torch.sqrt(x.var(unbiased=False) + norm.eps)
-        bias = norm.bias.detach().float() if norm.bias is not None else torch.zeros_like(gamma)
-        return lambda c: (c - c.mean(-1, keepdim=True)) * scale, bias
-    eps = getattr(norm, "variance_epsilon", getattr(norm, "eps", 1e-6)) or 1e-6  # RMSNorm: x / rms(x) * gamma
-    scale = gamma / torch.sqrt(x.pow(2).mean() + eps)
-    return lambda c: c * scale, torch.zeros_like(gamma)
-
-
-@torch.no_grad()
-def attribute(ckpt: Checkpoint, prompt: str, *, target: Sequence[str] | None = None,
-              skip_articles: bool = True) -> Attribution:
-    """Direct logit attribution of every head, MLP and the embeddings (see Attribution)."""
-    model, tok = ckpt.model, ckpt.tokenizer
-    sites = model_sites(model)
-    ids = word_ids(ckpt, prompt)
-    words, tid = target_ids(ckpt, target, [tok.vocab[i] for i in ids])
-    if skip_articles:
-        ids, _ = _with_articles(model, ids, ids, tok.vocab, model.config.block_size)
-    keep: dict[tuple[str, int], torch.Tensor] = {}
-    grab = lambda key: lambda x: keep.__setitem__(key, x[0, -1].detach().float())  # noqa: E731
-    edits = {("resid", 0): [grab(("resid", 0))], ("norm", 0): [grab(("norm", 0))]}
-    for i in range(sites.n_layer):
-        edits[("proj", i)], edits[("mlp", i)] = [grab(("proj", i))], [grab(("mlp", i))]
-    with hooked(sites, edits):
-        logits, _ = model(torch.tensor([ids]))
-    lin, norm_bias = _norm_parts(sites.norm, keep[("norm", 0)])
-    w_u = sites.head.weight.detach().float()[tid].mean(0)  # (C,) the mean target direction
-    C, nh = w_u.shape[0], sites.n_head
-    names, vecs = ["embed"], [keep[("resid", 0)]]
-    for i in range(sites.n_layer):
-        z, proj = keep[("proj", i)], sites.proj[i]
-        masked = torch.zeros(nh + 1, C, dtype=z.dtype)
-        for h in range(nh):
-            masked[h, h * C // nh:(h + 1) * C // nh] = z[h * C // nh:(h + 1) * C // nh]
-        out = proj(masked.to(sites.head.weight.dtype)).float()  # rows: each head alone, then nothing (the bias)
-        names += [f"block {i + 1} head {h + 1}" for h in range(nh)] + [f"block {i + 1} attention bias"]
-        vecs += list(out[:nh] - out[nh]) + [out[nh]]
-        names.append(f"block {i + 1} MLP")
-        vecs.append(keep[("mlp", i)])
-    values = [float(w_u @ lin(v)) for v in vecs] + [float(w_u @ norm_bias)]
-    names.append("final norm bias")
-    head_bias = getattr(sites.head, "bias", None)
-    if head_bias is not None:
-        names.append("unembedding bias")
-        values.append(float(head_bias.detach().float()[tid].mean()))
-    return Attribution(names=names, values=np.array(values), target_logit=float(logits[0, -1, tid].float().mean()),
-                       target=words, words=[tok.vocab[i] for i in ids])
-
-
-@dataclass
-class Ablation:
-    """Each head and MLP removed in turn, and the held-out generalisation measure (mean probability on the
-    animal's habitats over the held-out prompts, llmcore.evaluate) that is left. N components.
-
-    zero / mean: (N,) the measure with the component's output set to zero / to its mean over the prompts' positions.
-    """
-
-    names: list[str]
-    zero: np.ndarray
-    mean: np.ndarray
-    baseline: float
-    n_prompts: int
-
-    def __post_init__(self) -> None:
-        for name in ("zero", "mean"):
-            if getattr(self, name).shape != (len(self.names),):
-                raise ValueError(f"Ablation.{name} must have one value per component")
-
-
-@torch.no_grad()
-def ablate(ckpt: Checkpoint) -> Ablation:
-    """Zero- and mean-ablation of every head and MLP, measured on the held-out prompts (see Ablation)."""
-    if not ckpt.held_out or not getattr(ckpt.world, "animals", None):
-        raise ValueError("ablation is measured on held-out (animal, food) prompts; this model has none")
-    model, tok, world = ckpt.model, ckpt.tokenizer, ckpt.world
-    sites = model_sites(model)
-    measure = lambda: float(np.mean(held_out_breakdown(model, tok, world, ckpt.held_out).habitat_mass))  # noqa
-    means: dict[tuple[str, int], torch.Tensor] = {}
-    grab = lambda key: lambda x: means.__setitem__(key, x.reshape(-1, x.shape[-1]).mean(0))  # noqa: E731
-    with hooked(sites, {(k, i): [grab((k, i))] for k in ("proj", "mlp") for i in range(sites.n_layer)}):
-        baseline = measure()  # prompts of one length: the means are over all their positions
-    C, nh = model.config.n_embd, sites.n_head
-    names, zero, mean = [], [], []
-    for i in range(sites.n_layer):
-        parts = [(f"block {i + 1} head {h + 1}", ("proj", i), slice(h * C // nh, (h + 1) * C // nh))
-                 for h in range(nh)] + [(f"block {i + 1} MLP", ("mlp", i), slice(None))]
-        for name, key, sl in parts:
-            names.append(name)
-            for out, fill in ((zero, torch.zeros(C)), (mean, means[key])):
-                with hooked(sites, {key: [_fill_edit(sl, fill)]}):
-                    out.append(measure())
-    return Ablation(names=names, zero=np.array(zero), mean=np.array(mean), baseline=baseline,
-                    n_prompts=len(ckpt.held_out) * len(world.recipe.eat_verbs))
-
-
-def _fill_edit(sl: slice, fill: torch.Tensor) -> Edit:
-    def put(x: torch.Tensor) -> torch.Tensor:
-        x = x.clone()
-        x[..., sl] = fill[sl].to(x.dtype)
-        return x
-    return put
-
-
-# ---------------------------------------------------------------- steering
-def group_names(ckpt: Checkpoint, reference: ReferenceStates | None = None) -> list[str]:
-    """Sub-contexts and subgroups a steering vector can start or end at; given reference states, only those with
-    at least one state (a foreign tokenizer may split every word of a group into pieces)."""
-    tax = getattr(ckpt.world, "taxonomy", {})
-    names = list(tax) + [g for groups in tax.values() for g in groups if g not in tax]
-    if reference is None:
-        return names
-    present = {x for w in set(map(str, reference.words)) for x in ckpt.world.label(w)}
-    return [n for n in names if n in present]
-
-
-def steering_vector(ckpt: Checkpoint, *, source: str, target: str, depth: int,
-                    reference: ReferenceStates | None = None) -> np.ndarray:
-    """centroid(target) - centroid(source) (C,) of the reference states at a depth whose word belongs to each group
-    (a sub-context or a subgroup)."""
-    n = ckpt.model.config.n_layer
-    if not isinstance(depth, int) or isinstance(depth, bool) or not 0 <= depth <= n:
-        raise PromptError(f"steering depth must be a whole number from 0 (embed) to {n} (block {n}), got {depth!r}")
-    ref = reference if reference is not None else reference_states(ckpt, n_positions=2000)
-    labels = [ckpt.world.label(str(w)) for w in ref.words]
-    centroids = []
-    for name in (source, target):
-        rows = [i for i, (c, g) in enumerate(labels) if name in (c, g)]
-        if name not in group_names(ckpt) or not rows:
-            raise PromptError(f"'{name}' is not a sub-context or subgroup with words in the reference states; "
-                              f"choose one of {', '.join(group_names(ckpt))}")
-        centroids.append(ref.states[rows, depth].mean(0))
-    return (centroids[1] - centroids[0]).astype(np.float32)
-
-
-def _steer_edit(vec: torch.Tensor, positions: Sequence[int] | None) -> Edit:
-    """Adds vec at absolute positions (None: at every position), following the generation loop's positions: the
-    first call reads the prompt (or one word), each later call one new word, a slid window its last T words."""
-    seen = [0]
-
-    def add(x: torch.Tensor) -> torch.Tensor | None:
-        T = x.shape[1]
-        total = seen[0] + (T if seen[0] == 0 else 1)
-        seen[0] = total
-        if positions is None:
-            return x + vec.to(x.dtype)
-        cols = [p - (total - T) for p in positions if total - T <= p < total]
-        if not cols:
-            return None
-        x = x.clone()
-        x[:, cols] += vec.to(x.dtype)
-        return x
-    return add
-
-
-def steer(ckpt: Checkpoint, prompt: str, *, vector: np.ndarray, depth: int, alpha: float,
-          positions: Sequence[int] | None = None, sampling: SamplingConfig | None = None) -> GenerationTrace:
-    """Generate with alpha * vector added to the residual stream at a depth (0 = embed ... n = block n) and
-    positions (None: every position, the generated ones too); a normal GenerationTrace of the steered run."""
-    n = ckpt.model.config.n_layer
-    if not _finite(alpha):
-        raise PromptError(f"alpha must be a finite number, got {alpha!r}")
-    if not isinstance(depth, int) or isinstance(depth, bool) or not 0 <= depth <= n:
-        raise PromptError(f"steering depth must be a whole number from 0 (embed) to {n} (block {n}), got {depth!r}")
-    vec = torch.as_tensor(np.asarray(vector, np.float32))
-    if vec.shape != (ckpt.model.config.n_embd,) or not torch.isfinite(vec).all():
-        raise PromptError(f"the steering vector must be {ckpt.model.config.n_embd} finite numbers")
-    if positions is not None:
-        P = len(word_ids(ckpt, prompt))
-        bad = [p for p in positions if not isinstance(p, int) or not 0 <= p < P]
-        if bad:
-            raise PromptError(f"steering positions {bad} are outside the prompt's {P} words (0..{P - 1})")
-    with hooked(model_sites(ckpt.model), {("resid", depth): [_steer_edit(alpha * vec, positions)]}):
-        return trace_generation(ckpt, prompt, sampling)
 
 
 # ---------------------------------------------------------------- counterfactual grid

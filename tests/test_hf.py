@@ -102,7 +102,9 @@ def test_the_dashboard_pages_work_on_a_local_model(hf_folder, monkeypatch):
 
 
 def test_interventions_on_a_local_model(hf_folder):
-    from llmcore.interventions import attribute, causal_trace, patched_run, steer
+    from llmcore.attribution import attribute
+    from llmcore.interventions import causal_trace, patched_run
+    from llmcore.steering import steer
 
     ck = load_hf_checkpoint(hf_folder)
     prompt, other = "the cat drinks milk at", "the dog drinks milk at"

@@ -8,18 +8,10 @@ import math
 import numpy as np
 import pytest
 
+from llmcore.attribution import ablate, attribute
 from llmcore.evaluate import measure_generalisation
-from llmcore.interventions import (
-    KINDS,
-    Noise,
-    ablate,
-    attribute,
-    causal_trace,
-    counterfactual_grid,
-    patched_run,
-    steer,
-    steering_vector,
-)
+from llmcore.interventions import KINDS, Noise, causal_trace, counterfactual_grid, patched_run
+from llmcore.steering import steer, steering_vector
 from llmcore.trace import PromptError, SamplingConfig, trace_generation
 
 PROMPT, OTHER = "a dog devours pizza in", "a fox devours pizza in"
@@ -157,8 +149,8 @@ def test_hooks_act_only_in_their_own_thread_and_only_inside_the_block(tiny):
 
 
 def test_steering_groups_are_those_with_reference_states(tiny):
-    from llmcore.interventions import group_names
     from llmcore.reference import reference_states
+    from llmcore.steering import group_names
 
     ref = reference_states(tiny, n_positions=300)
     groups = group_names(tiny, ref)
