@@ -149,6 +149,15 @@ def regions_of_states(content_hash: str, layer: str, book: MapBook, states: np.n
     return [clf.classes_[i] for i in best], proba[np.arange(len(best)), best]
 
 
+@st.cache_resource(max_entries=16, show_spinner="Aligning the two models on the sentences both can read…")
+def get_alignment(source_hash: str, target_hash: str, layer: str, _source: Checkpoint, _target: Checkpoint):
+    """The map from one model's states at a depth onto another's (llmcore.alignment.align_models); ValueError
+    when they share too few sentences."""
+    from llmcore.alignment import align_models
+
+    return align_models(_source, _target, layer)
+
+
 def ink() -> str:
     """The colour of paths drawn over maps: dark on a light theme, light on a dark one."""
     try:

@@ -138,22 +138,46 @@ def test_training_a_model_in_the_browser(tmp_path, monkeypatch):
     assert load_checkpoint(tmp_path / "checkpoints" / "from-browser").metrics["steps_done"] == 20
 
 
-def test_another_model_is_rotated_onto_the_left_models_map(ckpt, tmp_path):
-    """A second copy of the same model, aligned on the shared reference sentences, lands where the first does."""
+def test_another_model_is_aligned_onto_the_left_models_map(ckpt, tmp_path):
+    """A second copy of the same model, aligned on the shared sentences, lands where the first does."""
     import shutil
 
     import numpy as np
 
     from dashboard import frames
-    from dashboard.views.compare import aligned_path
+    from llmcore.alignment import align_models
     from llmcore.checkpoint import load_checkpoint
     from llmcore.maps import MapBook
     from llmcore.trace import trace_generation
 
     shutil.copytree(ckpt.path, tmp_path / "copy")
     other = load_checkpoint(tmp_path / "copy")
-    fmap = MapBook(ckpt).get("context:final", "pca", 2)
-    direct = frames.trajectory_frame(trace_generation(ckpt, "a cow munches"), fmap, -1)
-    rotated = aligned_path([ckpt, other], trace_generation(other, "a cow munches"), fmap)
+    fmap = MapBook(ckpt).get("context:block 2", "pca", 2)
+    al = align_models(other, ckpt, "block 2", n_sentences=60)
+    assert al.residual < 1e-3 and al.n_sentences == 60
+    direct = frames.trajectory_frame(trace_generation(ckpt, "a cow munches"), fmap, 2)  # depth 2: block 2
+    rotated = frames.trajectory_frame(trace_generation(other, "a cow munches"), frames.AlignedMap(fmap, al), 2)
     np.testing.assert_allclose(rotated[["x", "y"]].to_numpy(), direct[["x", "y"]].to_numpy(), atol=1e-2)
     assert list(rotated.next_word) == list(direct.next_word)
+
+
+def test_compare_page_aligns_a_model_of_another_world(tiny_ckpt_dir):
+    """The bundled model on the left, a tiny model of another world on the right: the right path is drawn after an
+    alignment whose size and residual the page states; depth and method can be changed."""
+    at = AppTest.from_function(_page_script, args=("compare",), default_timeout=180)
+    at.session_state["local_models"] = [str(tiny_ckpt_dir)]
+    at.run()
+    at.selectbox(key="cmp_b_ckpt").set_value(str(tiny_ckpt_dir)).run()
+    at.text_input(key="cmp_b").set_value("a cat eats").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    caption = next(c.value for c in at.caption if "Residual on held-back sentences" in c.value)
+    assert "CCA" in caption and " shared words in " in caption
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert [t.get("name") for t in spec["data"]][-2:] == ["left", "right"]
+    at.select_slider(key="cmp_layer").set_value("embed").run()
+    assert not at.error and "at 'embed'" in spec_title(at)
+    assert at.select_slider(key="cmp_layer").options == ["embed", "block 1", "block 2", "final"]
+
+
+def spec_title(at) -> str:
+    return json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["title"]["text"]
