@@ -122,6 +122,26 @@ MANY = ["#CC6677", "#332288", "#DDCC77", "#117733", "#88CCEE", "#882255", "#44AA
 SYMBOLS = ["circle", "square", "diamond", "cross", "x"]  # the symbols 3D scatter plots can draw too
 
 
+def subgroup_colours(pairs: list[tuple[str, str]], context_colours: dict[str, str],
+                     step: float = 0.06) -> dict[tuple[str, str], str]:
+    """A colour per (sub-context, subgroup): the sub-context's hue, each subgroup a shade of it, from darker to
+    lighter around the sub-context's own colour (HLS lightness `step` apart, at most ± 0.18), so a family reads
+    as one and no two subgroups share a colour; the sub-context colours themselves stay the colour-blind-safe
+    palette."""
+    import colorsys
+
+    out: dict[tuple[str, str], str] = {}
+    for ctx in dict.fromkeys(c for c, _ in pairs):
+        groups = list(dict.fromkeys(g for c, g in pairs if c == ctx))
+        h, lum, sat = colorsys.rgb_to_hls(*(_rgb(context_colours.get(ctx, GRAMMAR_COLOUR)) / 255))
+        spread = min(0.18, step * (len(groups) - 1) / 2)
+        offsets = np.linspace(-spread, spread, len(groups)) if len(groups) > 1 else [0.0]
+        for g, off in zip(groups, offsets):
+            r, gg, b = colorsys.hls_to_rgb(h, float(np.clip(lum + off, 0.12, 0.9)), sat)
+            out[(ctx, g)] = "#{:02X}{:02X}{:02X}".format(*(round(v * 255) for v in (r, gg, b)))
+    return out
+
+
 def category_styles(names: list[str]) -> dict[str, tuple[str, str]]:
     """(colour, marker symbol) per category; past 18 categories the symbol changes, so none look alike."""
     return {n: (MANY[i % len(MANY)], SYMBOLS[(i // len(MANY)) % len(SYMBOLS)]) for i, n in enumerate(names)}
@@ -137,23 +157,38 @@ def word_map(df: pd.DataFrame, colour_by: str, title: str, axis_label: str, high
              context_colours: dict[str, str] | None = None) -> go.Figure:
     """The word map: one labelled point per word, coloured by sub-context or subgroup; highlighted words ringed."""
     three_d = "z" in df
-    cats = list(dict.fromkeys(df[colour_by]))
-    styles = ({c: (context_colours.get(c, GRAMMAR_COLOUR), "circle") for c in cats}
-              if colour_by == "context" and context_colours else category_styles(cats))
+    family = {}
+    if colour_by == "subgroup" and context_colours and "context" in df:  # shades of the sub-context's hue
+        order = {c: i for i, c in enumerate(context_colours)}  # families in taxonomy order
+        df = df.assign(_key=list(zip(df["context"], df["subgroup"])), _order=df["context"].map(order).fillna(99))
+        df = df.sort_values("_order", kind="stable")
+        shades = subgroup_colours(list(dict.fromkeys(df._key)), context_colours)
+        styles = {k: (c, "circle") for k, c in shades.items()}
+        family = {k: k[0] for k in styles}
+        cats, col = list(styles), "_key"
+    else:
+        cats, col = list(dict.fromkeys(df[colour_by])), colour_by
+        styles = ({c: (context_colours.get(c, GRAMMAR_COLOUR), "circle") for c in cats}
+                  if colour_by == "context" and context_colours else category_styles(cats))
     fig = go.Figure()
     for cat in cats:
-        part = df[df[colour_by] == cat]
+        part = df[df[col].apply(lambda v, c=cat: v == c)]
         colour, symbol = styles[cat]
-        fig.add_trace(_scatter(part, three_d, mode="markers+text", name=str(cat), text=part.word,
-                               textposition="top center", textfont=dict(size=10),
+        name = cat[1] if family else str(cat)
+        sel = part.word.isin(highlight or [])
+        fig.add_trace(_scatter(part, three_d, mode="markers+text", name=name, text=part.word,
+                               textposition="top center",
+                               textfont=dict(size=[13 if s else 10 for s in sel], color=["#000000" if s else "#444444"
+                                                                                       for s in sel]),
                                marker=dict(size=6 if three_d else 8, color=colour, symbol=symbol,
                                            line=dict(width=0.5, color="#444")),
-                               hovertemplate="%{text}<extra>" + str(cat) + "</extra>"))
-    if highlight:
+                               legendgroup=family.get(cat), legendgrouptitle_text=family.get(cat),
+                               hovertemplate="%{text}<extra>" + name + "</extra>"))
+    if highlight:  # a ring below each selected word's point; its label above stays clear (bold, larger)
         part = df[df.word.isin(highlight)]
         fig.add_trace(_scatter(part, three_d, mode="markers", name="selected", hoverinfo="skip",
-                               marker=dict(size=14 if three_d else 18, color="rgba(0,0,0,0)",
-                                           line=dict(width=2.5, color="#000000"))))
+                               marker=dict(size=10 if three_d else 12, color="rgba(0,0,0,0)",
+                                           line=dict(width=2, color="#000000"))))
     _axes(fig, axis_label, three_d)
     fig.update_layout(title=title, legend_title_text={"context": "sub-context"}.get(colour_by, colour_by), height=640,
                       margin=dict(l=10, r=10, t=50, b=10))

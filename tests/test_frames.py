@@ -131,3 +131,28 @@ def test_decision_figure_colours_content_by_its_mass(ckpt):
     assert np.corrcoef(paleness.ravel(), content.ravel())[0, 1] < -0.5
     legend = [t.name for t in fig.data if t.type == "scatter" and t.x == (None,)]
     assert "grammar" not in legend and legend
+
+
+def test_subgroup_colours_are_shades_of_their_sub_context(ckpt):
+    import colorsys
+    import itertools
+
+    names = ckpt.context_matrix()[0]
+    top = figures.context_colours(names)
+    assert {c for n, c in top.items() if n != "grammar"} <= set(figures.PALETTE)  # Okabe & Ito: colour-blind safe
+    pairs = list(dict.fromkeys(ckpt.world.label(w) for w in ckpt.tokenizer.vocab[1:]))
+    shades = figures.subgroup_colours(pairs, top)
+    assert len(shades) == len(pairs) and len(set(shades.values())) == len(shades)  # no two subgroups share one
+    rgb = {k: figures._rgb(v) for k, v in shades.items()}
+    assert min(np.linalg.norm(rgb[a] - rgb[b]) for a, b in itertools.combinations(rgb, 2)) >= 20
+    for (ctx, _), c in shades.items():
+        if ctx != "grammar":
+            hue = colorsys.rgb_to_hls(*(figures._rgb(c) / 255))[0]
+            assert abs(hue - colorsys.rgb_to_hls(*(figures._rgb(top[ctx]) / 255))[0]) < 0.03  # the family's hue
+    df = frames.reference_frame(MapBook(ckpt).get("words"))
+    fig = figures.word_map(df, "subgroup", "t", "PC", highlight=["cat", "dog"], context_colours=top)
+    shown = {(t.legendgroup, t.name): t.marker.color for t in fig.data if t.name != "selected"}
+    assert len(shown) == len(pairs) and len(set(shown.values())) == len(pairs)
+    pets = next(t for t in fig.data if t.name == "pets")
+    sizes = dict(zip(pets.text, pets.textfont.size))
+    assert sizes["cat"] > sizes[next(w for w in pets.text if w not in ("cat", "dog"))]  # selected labels stand out
