@@ -17,8 +17,9 @@ from dashboard.state import (
     checkpoint_label,
     checkpoint_or_error,
     get_alignment,
-    get_map,
     get_trace,
+    map_progress,
+    map_when_ready,
 )
 from dashboard.text import escape_md
 from llmcore.checkpoint import CheckpointError
@@ -76,12 +77,14 @@ def render() -> None:
     if traces == [None, None]:
         return
     layer, method = map_controls(ckpts)
-    fmap = get_map(ckpts[0].content_hash, f"context:{layer}", method, 2, ckpts[0])
+    fmap, job = map_when_ready(ckpts[0].content_hash, f"context:{layer}", method, 2, ckpts[0])
+    if job is not None:
+        map_progress(job)
     paths = [frames.trajectory_frame(traces[0], fmap, traces[0].layer_names.index(layer)) if traces[0] else None,
              right_path(ckpts, traces[1], fmap, layer) if traces[1] else None]
     drawn = [(name, colour, p) for name, colour, p in zip(("left", "right"), SIDE_COLOURS, paths) if p is not None]
     if drawn:
-        title = f"Both runs on the left model's {METHOD_NAMES[method]} map at '{layer}'"
+        title = f"Both runs on the left model's {METHOD_NAMES[fmap.method]} map at '{layer}'"
         fig = compare_figure(fmap, drawn, figures.context_colours(base.context_matrix()[0]), title)
         st.plotly_chart(fig, key="compare_map")
         figure_html(fig, "compare_map")
