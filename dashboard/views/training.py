@@ -121,8 +121,9 @@ def job_progress() -> None:
     job = JOBS.get(name) if name else None
     if job is None:
         return
-    st.progress(min(job.step / job.total, 1.0), text=f"'{job.name}': step {job.step:,} of {job.total:,} · "
-                f"loss {job.loss:.3f} · {job.state}")
+    st.progress(min(job.step / job.total, 1.0), text=job.status_text())
+    for line in job.phase_lines():
+        st.caption(line)
     if job.evals:
         r = job.evals[-1]
         st.caption(f"last evaluation at step {r['step']}: validation loss {r['val_loss']:.3f}, held-out habitat "
