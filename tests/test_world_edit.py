@@ -72,5 +72,5 @@ def test_foods_and_places(data):
     with pytest.raises(we.EditError, match="lives only in field"):
         we.remove_place(only, "field")
     with pytest.raises(we.EditError) as e:
-        we.set_food(data, "zebra", group="dishes", eaten_by=[], places=[])
+        we.set_food(only, "zebra", group="dishes", eaten_by=[], places=[])  # an animal is not a food
     assert "name" in e.value.errors
