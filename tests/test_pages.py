@@ -88,7 +88,7 @@ def test_training_page_shows_curves_and_replay():
 def test_training_form_rejects_a_broken_world():
     at = open_page("training")
     at.text_area(key="world_text").set_value("[taxonomy\n")
-    at.button[0].click().run()  # the form's submit button
+    at.button(key="train_start").click().run()
     assert any("cannot be parsed" in e.value for e in at.error)
 
 
@@ -125,9 +125,9 @@ def test_training_a_model_in_the_browser(tmp_path, monkeypatch):
     monkeypatch.setattr(jobs, "DATA_DIR", tmp_path / "data")
     at = open_page("training")
     at.text_area(key="world_text").set_value(TINY_WORLD.read_text())
-    at.text_input[0].set_value("from-browser")
-    at.number_input[0].set_value(20)
-    at.button[0].click().run()
+    at.text_input(key="train_name").set_value("from-browser")
+    at.number_input(key="train_steps").set_value(20)
+    at.button(key="train_start").click().run()
     assert not at.error, [e.value for e in at.error]
     job = training.JOBS["from-browser"]
     deadline = time.time() + 120
@@ -181,3 +181,39 @@ def test_compare_page_aligns_a_model_of_another_world(tiny_ckpt_dir):
 
 def spec_title(at) -> str:
     return json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["title"]["text"]
+
+
+def test_world_editor_adds_changes_and_removes_with_errors_by_field():
+    from llmcore.world import tomllib, world_from_dict
+
+    at = open_page("training")
+    assert not at.exception and not at.error
+    k = "we_a_(a new one)_"
+    at.button(key=f"{k}save").click().run()  # nothing filled in: the name's problem is shown at the form
+    assert any("type the animal's name" in e.value for e in at.error)
+    at.text_input(key=f"{k}name").set_value("zebra")
+    at.selectbox(key=f"{k}group").set_value("wild")
+    at.multiselect(key=f"{k}habitats").set_value(["field"])
+    at.text_input(key=f"{k}habitats_new").set_value("savanna")
+    at.selectbox(key=f"{k}habitats_newgroup").set_value("nature")
+    at.multiselect(key=f"{k}diet").set_value(["grass", "hay"])
+    at.button(key=f"{k}save").click().run()
+    assert not at.error, [e.value for e in at.error]
+    world = world_from_dict(tomllib.loads(at.session_state["world_text"]))
+    assert world.animals["zebra"].habitats == ("field", "savanna") and world.label("savanna") == ("locations", "nature")
+    assert at.selectbox(key="we_animal").value == "zebra"  # the form now edits the new animal
+    at.selectbox(key="we_animal").set_value("dog").run()
+    at.button(key="we_a_dog_remove").click().run()
+    world = world_from_dict(tomllib.loads(at.session_state["world_text"]))
+    assert "dog" not in world.animals and "zebra" in world.animals
+    at.radio(key="we_what").set_value("place").run()
+    at.selectbox(key="we_place").set_value("field").run()
+    at.multiselect(key="we_p_field_home_of").unselect("zebra")
+    at.button(key="we_p_field_save").click().run()  # the zebra no longer lives in the field, still in the savanna
+    assert not at.error
+    assert world_from_dict(tomllib.loads(at.session_state["world_text"])).animals["zebra"].habitats == ("savanna",)
+    at.selectbox(key="we_place").set_value("savanna").run()
+    at.multiselect(key="we_p_savanna_home_of").unselect("zebra")
+    at.button(key="we_p_savanna_save").click().run()
+    assert any("nowhere left to live" in e.value for e in at.error)  # shown under the field, nothing changed
+    assert "savanna" in world_from_dict(tomllib.loads(at.session_state["world_text"])).animals["zebra"].habitats
