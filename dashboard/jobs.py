@@ -17,6 +17,7 @@ from llmcore.world import MAX_WORLD_BYTES, WorldError, tomllib, world_from_dict
 
 DATA_DIR = REPO_ROOT / "data"
 CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"
+LANDSCAPE_GRID = 11  # loss landscapes of a browser run: 11 × 11 (the bundled model's are 21 × 21, 4× the work)
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 
@@ -128,7 +129,8 @@ def start_training(name: str, world_text: str, steps: int, threads: int = 1) -> 
     atomic_write(world_path, world_text.encode())
     job = TrainingJob(name, out, steps)
     config = TrainConfig(steps=steps, eval_every=max(steps // 8, 10), checkpoint_every=max(steps // 4, 10),
-                         warmup_steps=min(100, steps // 10), threads=threads)
+                         warmup_steps=min(100, steps // 10), threads=threads,
+                         landscape_grid=LANDSCAPE_GRID)
 
     def run() -> None:
         try:

@@ -67,8 +67,8 @@ def test_progress_text_has_no_nan_and_a_measured_pace(tmp_path):
     job = TrainingJob("pace", tmp_path, 100)
     assert "nan" not in job.status_text() and "preparing" in job.status_text()
     start = time.time()
-    for step in range(1, 11):
-        job.on_step_end(None, step, 2.0 - step / 10)
+    for step in range(1, 21):
+        job.on_step_end(None, step, 2.0 - step / 20)
         job.last_step_at = job.first_step_at + (step - 1) * 0.05  # as if each step took 50 ms
     assert math.isclose(job.seconds_per_step, 0.05, rel_tol=1e-6)
     text = job.status_text()

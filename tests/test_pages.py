@@ -55,12 +55,19 @@ def test_embeddings_link_notice_names_settings_as_the_page_does():
     assert "map (emb_method)" in notice and "how many (emb_k)" in notice
 
 
-def test_landscape_page():
+def test_landscape_page(ckpt):
     at = open_page("landscape")
     assert not at.exception and not at.error
     assert [c.key for c in at.get("plotly_chart")] == ["terrain", "decision", "loss_random", "loss_pca"]
     for chart in at.get("plotly_chart")[:2]:  # the colours of the terrain and the decision map are named
         assert "sub-context" in chart.proto.spec and '"showlegend":true' in chart.proto.spec.replace(" ", "")
+    captions = " ".join(c.value for c in at.caption)
+    assert "hills (above 0.3 of the highest peak) cover" in captions and "Inside the dashed line" in captions
+    land = ckpt.loss_landscapes()["pca"]
+    assert f"loss {land.centre_loss:.2f}" in captions
+    assert f"{land.explained[0]:.0%} + {land.explained[1]:.0%}" in captions
+    at.toggle(key="land_loss_3d").set_value(True).run()
+    assert all('"type":"surface"' in c.proto.spec.replace(" ", "") for c in at.get("plotly_chart")[2:])
     at.text_input(key="land_prompt").set_value("").run()
     assert "empty" in at.error[0].value
 
