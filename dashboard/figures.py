@@ -318,8 +318,9 @@ def terrain_figure(regions, colours: dict[str, str], path: pd.DataFrame | None =
     if path is not None and len(path):
         _terrain_path(fig, path, ink, regions.lift)
     legend_swatches(fig, [names[g] for g in shown], colours, three_d=True, title="sub-context with most states here")
-    fig.update_layout(title="Sub-context terrain: hills where the model's states gather, plains where few do",
-                      scene=_terrain_scene(regions, path), height=680, margin=dict(l=10, r=10, t=50, b=10))
+    fig.update_layout(title="Terrain: hills where the model's states gather, plains where few do",
+                      scene=_terrain_scene(regions, path), height=680, margin=dict(l=10, r=10, t=50, b=10),
+                      legend=dict(orientation="h", y=0, yanchor="top"))
     return fig
 
 
@@ -447,8 +448,8 @@ def loss_figure(land, three_d: bool = False, every: int = 0) -> go.Figure:
                                    customdata=custom, hovertemplate=hover))
     if len(land.path):
         _loss_path(fig, land, lo, delta, three_d, every)
-    kind = ("two random directions, filter-normalised" if land.kind == "random" else
-            f"the path's plane ({land.explained[0]:.0%} + {land.explained[1]:.0%} of its movement)")
+    kind = ("random directions" if land.kind == "random" else
+            f"the training path's plane ({land.explained[0]:.0%} + {land.explained[1]:.0%})")
     axes = (("direction 1 (×weights)", "direction 2 (×weights)") if land.kind == "random" else
             ("1st direction of the path (weight units)", "2nd direction of the path (weight units)"))
     fig.update_layout(title=f"Loss on {kind}", height=560, margin=dict(l=10, r=10, t=50, b=10),
