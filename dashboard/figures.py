@@ -324,20 +324,24 @@ def terrain_figure(regions, colours: dict[str, str], path: pd.DataFrame | None =
     return fig
 
 
+TERRAIN_EYE = (0.9, -1.5, 1.25)  # the terrain's default camera
+
+
 def peak_label_heights(points: np.ndarray, peaks: np.ndarray, width: float, depth: float,
-                       near: float = 0.2, step: float = 0.2) -> list[float]:
-    """Height of each peak's label: just above its peak, lifted one `step` above every label already placed
-    within `near` of the map's size, so the labels of neighbouring peaks stack instead of covering each other."""
-    placed: list[tuple[float, float, float]] = []
+                       near: float = 0.12, step: float = 0.25) -> list[float]:
+    """Height of each peak's label: just above its peak, lifted one `step` above every label already placed that
+    the default camera would show within `near` of the map's size across the screen (labels one behind the other
+    from the camera collide too), so neighbouring peaks' labels stack instead of covering each other."""
+    across = np.array([-TERRAIN_EYE[1], TERRAIN_EYE[0]]) / np.hypot(*TERRAIN_EYE[:2])  # screen's left-right
+    placed: list[tuple[float, float]] = []
     out = []
     for (x, y), top in zip(np.asarray(points, float), np.asarray(peaks, float)):
+        sx = float(np.dot([x / max(width, 1e-12), y / max(depth, 1e-12)], across))
         z = float(top) + 0.1
-        close = sorted(pz for px, py, pz in placed
-                       if abs(px - x) < near * max(width, 1e-12) and abs(py - y) < near * max(depth, 1e-12))
-        for pz in close:
-            if abs(z - pz) < step:
+        for px, pz in sorted(placed, key=lambda p: p[1]):
+            if abs(px - sx) < near and abs(z - pz) < step:
                 z = pz + step
-        placed.append((float(x), float(y), z))
+        placed.append((sx, z))
         out.append(z)
     return out
 
@@ -374,9 +378,9 @@ def _terrain_scene(regions, path: pd.DataFrame | None) -> dict:
         xs += [path.x.min(), path.x.max()]
         ys += [path.y.min(), path.y.max()]
     return dict(xaxis=dict(title="PC 1", range=[min(xs), max(xs)]), yaxis=dict(title="PC 2", range=[min(ys), max(ys)]),
-                zaxis=dict(title="height: log of how many states", range=[0, 1.6]),
+                zaxis=dict(title="height: log of how many states", range=[0, 1.8]),
                 aspectmode="manual", aspectratio=dict(x=1.3, y=1.3, z=0.55),
-                camera=dict(eye=dict(x=0.9, y=-1.5, z=1.25), center=dict(x=0, y=0, z=-0.15)))
+                camera=dict(eye=dict(zip("xyz", TERRAIN_EYE)), center=dict(x=0, y=0, z=-0.15)))
 
 
 def _rgb(colour: str) -> np.ndarray:
