@@ -18,7 +18,7 @@ def world_editor() -> None:
     try:
         data = tomllib.loads(st.session_state.world_text)
     except tomllib.TOMLDecodeError:
-        st.info("The world file below does not parse; fix it there (or reload the page) to use the form.")
+        st.info("The world file does not parse; fix it there (or reload the page) to use the form.")
         return
     if st.session_state.get("we_notice"):
         st.success(escape_md(st.session_state.we_notice))
@@ -38,7 +38,7 @@ def _show(errors: dict[str, str], field: str) -> None:
 
 def _done(out: dict, notice: str, select_key: str, name: str) -> None:
     st.session_state.world_text = we.to_toml(out)
-    st.session_state.we_notice = notice
+    st.session_state.we_notice = notice + " The world file was rewritten from the world's data: its comments are not kept."
     st.session_state.we_errors, st.session_state.we_errors_for = {}, None
     st.session_state[select_key] = name
 
@@ -59,8 +59,8 @@ def _group(label: str, groups: list[str], current: str | None, key: str) -> None
 
 
 def _new_words(label: str, groups: list[str], k: str, field: str) -> None:
-    c1, c2 = st.columns([3, 2])
-    c1.text_input(f"New {label} (words, separated by commas)", key=f"{k}{field}_new",
+    c1, c2 = st.columns(2)
+    c1.text_input(f"New {label} (comma-separated)", key=f"{k}{field}_new",
                   help="Each is added to the world's taxonomy in the group on the right")
     c2.selectbox("in the group", groups, key=f"{k}{field}_newgroup")
 
@@ -94,8 +94,8 @@ def animal_form(data: dict) -> None:
         _show(errors, "drinks")
         _show(errors, "world")
         c1, c2 = st.columns(2)
-        c1.form_submit_button("Save the animal", on_click=_save_animal, args=(k, choice), key=f"{k}save")
-        c2.form_submit_button("Remove the animal", on_click=_remove, args=(k, we.remove_animal, choice, "we_animal"),
+        c1.form_submit_button("Save", on_click=_save_animal, args=(k, choice), key=f"{k}save")
+        c2.form_submit_button("Remove", on_click=_remove, args=(k, we.remove_animal, choice, "we_animal"),
                               disabled=new, key=f"{k}remove")
 
 
@@ -113,7 +113,7 @@ def _save_animal(k: str, choice: str) -> None:
         _failed(k, e)
         return
     name = name.strip().lower()
-    _done(out, f"Saved the animal '{name}' in the world below: train a model to see it learned.", "we_animal", name)
+    _done(out, f"Saved the animal '{name}' in the world file: train a model to see it learned.", "we_animal", name)
 
 
 def _remove(k: str, remove, choice: str, select_key: str) -> None:
@@ -122,7 +122,7 @@ def _remove(k: str, remove, choice: str, select_key: str) -> None:
     except we.EditError as e:
         _failed(k, e)
         return
-    _done(out, f"Removed '{choice}' from the world below.", select_key, NEW)
+    _done(out, f"Removed '{choice}' from the world file.", select_key, NEW)
 
 
 def food_form(data: dict) -> None:
@@ -147,8 +147,8 @@ def food_form(data: dict) -> None:
         _show(errors, "places")
         _show(errors, "world")
         c1, c2 = st.columns(2)
-        c1.form_submit_button("Save the food", on_click=_save_food, args=(k, choice), key=f"{k}save")
-        c2.form_submit_button("Remove the food", on_click=_remove, args=(k, we.remove_food, choice, "we_food"),
+        c1.form_submit_button("Save", on_click=_save_food, args=(k, choice), key=f"{k}save")
+        c2.form_submit_button("Remove", on_click=_remove, args=(k, we.remove_food, choice, "we_food"),
                               disabled=new, key=f"{k}remove")
 
 
@@ -162,7 +162,7 @@ def _save_food(k: str, choice: str) -> None:
         _failed(k, e)
         return
     name = name.strip().lower()
-    _done(out, f"Saved the food '{name}' in the world below.", "we_food", name)
+    _done(out, f"Saved the food '{name}' in the world file.", "we_food", name)
 
 
 def place_form(data: dict) -> None:
@@ -182,8 +182,8 @@ def place_form(data: dict) -> None:
         _show(errors, "home_of")
         _show(errors, "world")
         c1, c2 = st.columns(2)
-        c1.form_submit_button("Save the place", on_click=_save_place, args=(k, choice), key=f"{k}save")
-        c2.form_submit_button("Remove the place", on_click=_remove, args=(k, we.remove_place, choice, "we_place"),
+        c1.form_submit_button("Save", on_click=_save_place, args=(k, choice), key=f"{k}save")
+        c2.form_submit_button("Remove", on_click=_remove, args=(k, we.remove_place, choice, "we_place"),
                               disabled=new, key=f"{k}remove")
 
 
@@ -196,4 +196,4 @@ def _save_place(k: str, choice: str) -> None:
         _failed(k, e)
         return
     name = name.strip().lower()
-    _done(out, f"Saved the place '{name}' in the world below.", "we_place", name)
+    _done(out, f"Saved the place '{name}' in the world file.", "we_place", name)

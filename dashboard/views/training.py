@@ -100,7 +100,7 @@ def train_form() -> None:
                      on_change=_load_world_file, max_upload_size=uploads.MAX_WORLD_BYTES // 2**20)
     if st.session_state.get("world_upload_error"):
         st.error(escape_md(st.session_state.world_upload_error))
-    left, right = st.columns(2)
+    left, right = st.columns([3, 2])
     with left:
         world_editor()
     with right, st.form("train"):
