@@ -38,7 +38,7 @@ def _show(errors: dict[str, str], field: str) -> None:
 
 def _done(out: dict, notice: str, select_key: str, name: str) -> None:
     st.session_state.world_text = we.to_toml(out)
-    st.session_state.we_notice = notice + " The world file was rewritten from the world's data: its comments are not kept."
+    st.session_state.we_notice = f"{notice} The world file was rewritten from its data: comments are not kept."
     st.session_state.we_errors, st.session_state.we_errors_for = {}, None
     st.session_state[select_key] = name
 
