@@ -359,8 +359,9 @@ def _terrain_path(fig: go.Figure, path: pd.DataFrame, ink: str, lift) -> None:
     fig.add_trace(go.Scatter3d(x=xy[:, 0], y=xy[:, 1], z=z, mode="markers+text", text=path_labels(path),
                                textposition="top center", marker=dict(size=5, color=ink),
                                textfont=dict(color=ink, size=12), name="this prompt",
-                               customdata=path[["word", "next_word"]],
-                               hovertemplate="after '%{customdata[0]}' comes '%{customdata[1]}'<extra></extra>"))
+                               customdata=np.stack([np.arange(1, len(path) + 1), path.word, path.next_word], 1),
+                               hovertemplate="%{customdata[0]}. after '%{customdata[1]}' comes "
+                               "'%{customdata[2]}'<extra></extra>"))
     if len(xy) > 1:
         mid = ground[7::15][: len(xy) - 1]  # the middle sample of each segment
         d = ground[8::15][: len(xy) - 1] - ground[6::15][: len(xy) - 1]

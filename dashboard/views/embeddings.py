@@ -55,15 +55,13 @@ def matches(words: np.ndarray, pattern: str) -> list[str]:
     return [w for w in words if rx.fullmatch(w) or w == pattern.lower()]
 
 
-@st.cache_data(max_entries=4, show_spinner=False)
+@st.cache_data(max_entries=4, show_spinner="Fitting a map of your embeddings (UMAP and t-SNE take a while)…")
 def _own_map(vectors: bytes, metadata: bytes | None, method: str):
+    """No page element is drawn in here: a cached function's elements are replayed to later sessions, where a
+    progress box never finishes (the spinner above is not replayed)."""
     from llmcore.maps import fit_map
 
-    ref = read_projector_files(vectors, metadata)
-    with st.status(f"Fitting a {METHODS[method]} map of {len(ref.X):,} points…") as status:
-        fitted = fit_map(ref, method, 2, progress=status.write)
-        status.update(label="Map ready", state="complete", expanded=False)
-    return fitted
+    return fit_map(read_projector_files(vectors, metadata), method, 2)
 
 
 def own_embeddings(colours: dict) -> None:
