@@ -1,4 +1,5 @@
-"""Aligning embedding snapshots taken during training in one stable frame, so a replay shows words moving."""
+"""Aligning spaces: embedding snapshots taken during training in one stable frame (so a replay shows words moving),
+and one model's states onto another's on the text both can read (so two models share one map)."""
 
 from __future__ import annotations
 
@@ -45,17 +46,6 @@ def frame_displacement(coords: np.ndarray) -> np.ndarray:
     """(T-1,) mean distance a word moves between consecutive frames, relative to the map's overall size."""
     scale = np.linalg.norm(coords - coords.mean(1, keepdims=True), axis=-1).mean()
     return np.linalg.norm(np.diff(coords, axis=0), axis=-1).mean(1) / max(scale, 1e-12)
-
-
-def procrustes_map(source: np.ndarray, target: np.ndarray):
-    """A function taking points of the source space onto the target space: the orthogonal rotation (plus the
-    shift of means) that best matches paired points `source[i]` ↔ `target[i]`."""
-    from scipy.linalg import orthogonal_procrustes
-
-    n = min(len(source), len(target))
-    s_mean, t_mean = source[:n].mean(0), target[:n].mean(0)
-    R, _ = orthogonal_procrustes(source[:n] - s_mean, target[:n] - t_mean)
-    return lambda X: ((np.asarray(X) - s_mean) @ R + t_mean).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------------- two models' spaces
