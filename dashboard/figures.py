@@ -122,6 +122,26 @@ MANY = ["#CC6677", "#332288", "#DDCC77", "#117733", "#88CCEE", "#882255", "#44AA
 SYMBOLS = ["circle", "square", "diamond", "cross", "x"]  # the symbols 3D scatter plots can draw too
 
 
+def subgroup_colours(pairs: list[tuple[str, str]], context_colours: dict[str, str],
+                     step: float = 0.06) -> dict[tuple[str, str], str]:
+    """A colour per (sub-context, subgroup): the sub-context's hue, each subgroup a shade of it, from darker to
+    lighter around the sub-context's own colour (HLS lightness `step` apart, at most ± 0.18), so a family reads
+    as one and no two subgroups share a colour; the sub-context colours themselves stay the colour-blind-safe
+    palette."""
+    import colorsys
+
+    out: dict[tuple[str, str], str] = {}
+    for ctx in dict.fromkeys(c for c, _ in pairs):
+        groups = list(dict.fromkeys(g for c, g in pairs if c == ctx))
+        h, lum, sat = colorsys.rgb_to_hls(*(_rgb(context_colours.get(ctx, GRAMMAR_COLOUR)) / 255))
+        spread = min(0.18, step * (len(groups) - 1) / 2)
+        offsets = np.linspace(-spread, spread, len(groups)) if len(groups) > 1 else [0.0]
+        for g, off in zip(groups, offsets):
+            r, gg, b = colorsys.hls_to_rgb(h, float(np.clip(lum + off, 0.12, 0.9)), sat)
+            out[(ctx, g)] = "#{:02X}{:02X}{:02X}".format(*(round(v * 255) for v in (r, gg, b)))
+    return out
+
+
 def category_styles(names: list[str]) -> dict[str, tuple[str, str]]:
     """(colour, marker symbol) per category; past 18 categories the symbol changes, so none look alike."""
     return {n: (MANY[i % len(MANY)], SYMBOLS[(i // len(MANY)) % len(SYMBOLS)]) for i, n in enumerate(names)}
@@ -137,23 +157,38 @@ def word_map(df: pd.DataFrame, colour_by: str, title: str, axis_label: str, high
              context_colours: dict[str, str] | None = None) -> go.Figure:
     """The word map: one labelled point per word, coloured by sub-context or subgroup; highlighted words ringed."""
     three_d = "z" in df
-    cats = list(dict.fromkeys(df[colour_by]))
-    styles = ({c: (context_colours.get(c, GRAMMAR_COLOUR), "circle") for c in cats}
-              if colour_by == "context" and context_colours else category_styles(cats))
+    family = {}
+    if colour_by == "subgroup" and context_colours and "context" in df:  # shades of the sub-context's hue
+        order = {c: i for i, c in enumerate(context_colours)}  # families in taxonomy order
+        df = df.assign(_key=list(zip(df["context"], df["subgroup"])), _order=df["context"].map(order).fillna(99))
+        df = df.sort_values("_order", kind="stable")
+        shades = subgroup_colours(list(dict.fromkeys(df._key)), context_colours)
+        styles = {k: (c, "circle") for k, c in shades.items()}
+        family = {k: k[0] for k in styles}
+        cats, col = list(styles), "_key"
+    else:
+        cats, col = list(dict.fromkeys(df[colour_by])), colour_by
+        styles = ({c: (context_colours.get(c, GRAMMAR_COLOUR), "circle") for c in cats}
+                  if colour_by == "context" and context_colours else category_styles(cats))
     fig = go.Figure()
     for cat in cats:
-        part = df[df[colour_by] == cat]
+        part = df[df[col].apply(lambda v, c=cat: v == c)]
         colour, symbol = styles[cat]
-        fig.add_trace(_scatter(part, three_d, mode="markers+text", name=str(cat), text=part.word,
-                               textposition="top center", textfont=dict(size=10),
+        name = cat[1] if family else str(cat)
+        sel = part.word.isin(highlight or [])
+        fig.add_trace(_scatter(part, three_d, mode="markers+text", name=name, text=part.word,
+                               textposition="top center",
+                               textfont=dict(size=[13 if s else 10 for s in sel], color=["#000000" if s else "#444444"
+                                                                                       for s in sel]),
                                marker=dict(size=6 if three_d else 8, color=colour, symbol=symbol,
                                            line=dict(width=0.5, color="#444")),
-                               hovertemplate="%{text}<extra>" + str(cat) + "</extra>"))
-    if highlight:
+                               legendgroup=family.get(cat), legendgrouptitle_text=family.get(cat),
+                               hovertemplate="%{text}<extra>" + name + "</extra>"))
+    if highlight:  # a ring below each selected word's point; its label above stays clear (bold, larger)
         part = df[df.word.isin(highlight)]
         fig.add_trace(_scatter(part, three_d, mode="markers", name="selected", hoverinfo="skip",
-                               marker=dict(size=14 if three_d else 18, color="rgba(0,0,0,0)",
-                                           line=dict(width=2.5, color="#000000"))))
+                               marker=dict(size=10 if three_d else 12, color="rgba(0,0,0,0)",
+                                           line=dict(width=2, color="#000000"))))
     _axes(fig, axis_label, three_d)
     fig.update_layout(title=title, legend_title_text={"context": "sub-context"}.get(colour_by, colour_by), height=640,
                       margin=dict(l=10, r=10, t=50, b=10))
@@ -259,69 +294,203 @@ def attention_heatmaps(att, key_words: list[str], title: str) -> go.Figure:
 
 def terrain_figure(regions, colours: dict[str, str], path: pd.DataFrame | None = None,
                    ink: str = "#111111") -> go.Figure:
-    """Sub-context densities as hills, coloured by the dominant sub-context, with a trajectory on the surface."""
+    """Where states gather as hills and plains (the log-compressed density of all states), coloured by the
+    sub-context holding most states there, with the prompt's path on the surface (labelled as on Trajectory,
+    arrows pointing along it) and the peaks' labels lifted apart where they would collide."""
     names = regions.contexts
-    scale = discrete_scale(names, colours)
     dom = regions.dominant.astype(float)
-    dom[dom < 0] = names.index("grammar") if "grammar" in names else 0
-    fig = go.Figure(go.Surface(x=regions.x, y=regions.y, z=regions.height, surfacecolor=dom, colorscale=scale,
-                               cmin=-0.5, cmax=len(names) - 0.5, showscale=False, opacity=0.9,
-                               hovertemplate="height %{z:.2f}<extra></extra>", name="terrain"))
-    for g, ctx in enumerate(names):
-        if regions.counts[g]:
-            fig.add_trace(go.Scatter3d(x=[regions.centres[g, 0]], y=[regions.centres[g, 1]], z=[1.08],
-                                       mode="text", text=[ctx], textfont=dict(color=colours.get(ctx), size=13),
-                                       showlegend=False, hoverinfo="skip"))
+    none = dom < 0
+    dom[none] = names.index("grammar") if "grammar" in names else 0
+    where = np.where(none, "no states", np.asarray(names, object)[dom.astype(int)])
+    fig = go.Figure(go.Surface(x=regions.x, y=regions.y, z=regions.height, surfacecolor=dom,
+                               colorscale=discrete_scale(names, colours), cmin=-0.5, cmax=len(names) - 0.5,
+                               showscale=False, opacity=0.95, customdata=where, name="terrain",
+                               hovertemplate="%{customdata}: height %{z:.2f}<extra></extra>"))
+    shown = [g for g in range(len(names)) if regions.counts[g]]
+    peaks = regions.centres[shown]
+    z = peak_label_heights(peaks, regions.lift(peaks), float(np.ptp(regions.x)), float(np.ptp(regions.y)))
+    for g, zg in zip(shown, z):
+        fig.add_trace(go.Scatter3d(x=[regions.centres[g, 0]] * 2, y=[regions.centres[g, 1]] * 2,
+                                   z=[float(regions.lift(regions.centres[g:g + 1])[0]), zg], mode="lines+text",
+                                   text=["", f"<b>{names[g]}</b>"], line=dict(color=colours.get(names[g]), width=2),
+                                   textfont=dict(color=colours.get(names[g]), size=14), showlegend=False,
+                                   hoverinfo="skip"))
     if path is not None and len(path):
-        fig.add_trace(go.Scatter3d(x=path.x, y=path.y, z=path.z + 0.03, mode="lines+markers+text",
-                                   text=path.label, line=dict(color=ink, width=6), marker=dict(size=4, color=ink),
-                                   textfont=dict(color=ink), name="this prompt"))
-    legend_swatches(fig, [n for g, n in enumerate(names) if regions.counts[g]], colours, three_d=True)
-    fig.update_layout(title="Sub-context terrain: hills are regions where states of one sub-context gather",
-                      scene=dict(xaxis_title="PC 1", yaxis_title="PC 2", zaxis_title="density (peak = 1)"),
-                      height=640, margin=dict(l=10, r=10, t=50, b=10))
+        _terrain_path(fig, path, ink, regions.lift)
+    legend_swatches(fig, [names[g] for g in shown], colours, three_d=True, title="sub-context with most states here")
+    fig.update_layout(title="Terrain: hills where the model's states gather, plains where few do",
+                      scene=_terrain_scene(regions, path), height=680, margin=dict(l=10, r=10, t=50, b=10),
+                      legend=dict(orientation="h", y=0, yanchor="top"))
     return fig
+
+
+TERRAIN_EYE = (0.9, -1.5, 1.25)  # the terrain's default camera
+
+
+def peak_label_heights(points: np.ndarray, peaks: np.ndarray, width: float, depth: float,
+                       near: float = 0.12, step: float = 0.25) -> list[float]:
+    """Height of each peak's label: just above its peak, lifted one `step` above every label already placed that
+    the default camera would show within `near` of the map's size across the screen (labels one behind the other
+    from the camera collide too), so neighbouring peaks' labels stack instead of covering each other."""
+    across = np.array([-TERRAIN_EYE[1], TERRAIN_EYE[0]]) / np.hypot(*TERRAIN_EYE[:2])  # screen's left-right
+    placed: list[tuple[float, float]] = []
+    out = []
+    for (x, y), top in zip(np.asarray(points, float), np.asarray(peaks, float)):
+        sx = float(np.dot([x / max(width, 1e-12), y / max(depth, 1e-12)], across))
+        z = float(top) + 0.1
+        for px, pz in sorted(placed, key=lambda p: p[1]):
+            if abs(px - sx) < near and abs(z - pz) < step:
+                z = pz + step
+        placed.append((sx, z))
+        out.append(z)
+    return out
+
+
+def _terrain_path(fig: go.Figure, path: pd.DataFrame, ink: str, lift) -> None:
+    """The path along the surface (each segment follows the ground between its two states), its points labelled
+    as on Trajectory, and a cone in the middle of each segment pointing the way it goes."""
+    xy = path[["x", "y"]].to_numpy(np.float64)
+    t = np.linspace(0, 1, 16)[:-1, None]
+    ground = np.concatenate([xy[i] + t * (xy[i + 1] - xy[i]) for i in range(len(xy) - 1)] + [xy[-1:]])
+    gz = lift(ground) + 0.02
+    fig.add_trace(go.Scatter3d(x=ground[:, 0], y=ground[:, 1], z=gz, mode="lines", line=dict(color=ink, width=6),
+                               hoverinfo="skip", showlegend=False))
+    z = lift(xy) + 0.02
+    fig.add_trace(go.Scatter3d(x=xy[:, 0], y=xy[:, 1], z=z, mode="markers+text", text=path_labels(path),
+                               textposition="top center", marker=dict(size=5, color=ink),
+                               textfont=dict(color=ink, size=12), name="this prompt",
+                               customdata=np.stack([np.arange(1, len(path) + 1), path.word, path.next_word], 1),
+                               hovertemplate="%{customdata[0]}. after '%{customdata[1]}' comes "
+                               "'%{customdata[2]}'<extra></extra>"))
+    if len(xy) > 1:
+        mid = ground[7::15][: len(xy) - 1]  # the middle sample of each segment
+        d = ground[8::15][: len(xy) - 1] - ground[6::15][: len(xy) - 1]
+        d = d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12)
+        fig.add_trace(go.Cone(x=mid[:, 0], y=mid[:, 1], z=lift(mid) + 0.02, u=d[:, 0], v=d[:, 1],
+                              w=np.zeros(len(d)), sizemode="absolute", sizeref=0.03 * float(np.ptp(xy[:, 0]) or 1),
+                              anchor="center", showscale=False, colorscale=[[0, ink], [1, ink]], hoverinfo="skip",
+                              name="direction"))
+
+
+def _terrain_scene(regions, path: pd.DataFrame | None) -> dict:
+    """Axes that hold the whole surface and the whole path, seen from high enough that hills hide no step."""
+    xs, ys = [regions.x.min(), regions.x.max()], [regions.y.min(), regions.y.max()]
+    if path is not None and len(path):
+        xs += [path.x.min(), path.x.max()]
+        ys += [path.y.min(), path.y.max()]
+    return dict(xaxis=dict(title="PC 1", range=[min(xs), max(xs)]), yaxis=dict(title="PC 2", range=[min(ys), max(ys)]),
+                zaxis=dict(title="height: log of how many states", range=[0, 1.8]),
+                aspectmode="manual", aspectratio=dict(x=1.3, y=1.3, z=0.55),
+                camera=dict(eye=dict(zip("xyz", TERRAIN_EYE)), center=dict(x=0, y=0, z=-0.15)))
+
+
+def _rgb(colour: str) -> np.ndarray:
+    return np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)], np.float64)
 
 
 def decision_figure(d, vocab: list[str], colours: dict[str, str], path: pd.DataFrame | None = None,
-                    ink: str = "#111111") -> go.Figure:
-    """Decision landscape: which sub-context the model would predict next from each point of the plane."""
+                    ink: str = "#111111", function_context: str = "grammar") -> go.Figure:
+    """Decision landscape: at each point of the plane the content sub-context the model gives most next-word
+    probability, its colour pale where that sub-context's probability is small and full where it is large; a
+    dashed line encloses where function words ('grammar') hold more than half of the probability."""
     names = d.context_names
-    dominant = d.context_probs.argmax(-1)
-    scale = discrete_scale(names, colours)
-    text = [[f"{vocab[i]} {p:.2f}" for i, p in zip(ri, rp)] for ri, rp in zip(d.top_ids, d.top_probs)]
-    fig = go.Figure(go.Heatmap(x=d.x, y=d.y, z=dominant, text=text, colorscale=scale, zmin=-0.5,
-                               zmax=len(names) - 0.5, showscale=False, opacity=0.85,
-                               hovertemplate="next word: %{text}<extra></extra>"))
+    content = [g for g, n in enumerate(names) if n != function_context]
+    probs = d.context_probs[..., content]
+    best, mass = probs.argmax(-1), probs.max(-1)
+    rgb = np.stack([_rgb(colours.get(names[g], GRAMMAR_COLOUR)) for g in content])[best]
+    shade = (255 - (255 - rgb) * np.clip(mass, 0, 1)[..., None]).astype(np.uint8)
+    text = [[f"{names[content[b]]} {m:.2f}; top word {vocab[i]} {p:.2f}" for b, m, i, p in zip(rb, rm, ri, rp)]
+            for rb, rm, ri, rp in zip(best, mass, d.top_ids, d.top_probs)]
+    dx, dy = float(d.x[1] - d.x[0]), float(d.y[1] - d.y[0])
+    fig = go.Figure(go.Image(z=shade, x0=float(d.x[0]), dx=dx, y0=float(d.y[0]), dy=dy, hovertext=text,
+                             hovertemplate="%{hovertext}<extra></extra>", name="decision"))
+    if function_context in names:
+        g = names.index(function_context)
+        fig.add_trace(go.Contour(x=d.x, y=d.y, z=d.context_probs[..., g], showscale=False, hoverinfo="skip",
+                                 contours=dict(start=0.5, end=0.5, size=1, coloring="none"),
+                                 line=dict(color="#555555", width=2, dash="dash"), showlegend=True,
+                                 name=f"inside: {function_context} above 0.5"))
     if path is not None and len(path):
-        fig.add_trace(go.Scatter(x=path.x, y=path.y, mode="lines+markers+text", text=path.label,
+        fig.add_trace(go.Scatter(x=path.x, y=path.y, mode="lines+markers+text", text=path_labels(path),
                                  textposition="top center", line=dict(color=ink, width=2),
                                  textfont=dict(color=ink, size=13), marker=dict(color=ink, size=9),
                                  name="this prompt"))
-    legend_swatches(fig, [names[g] for g in sorted(set(dominant.ravel().tolist()))], colours,
-                    title="sub-context of the predicted next word")
-    fig.update_layout(title=f"Decision landscape at '{d.layer}': sub-context of the predicted next word "
+    legend_swatches(fig, [names[content[g]] for g in sorted(set(best.ravel().tolist()))], colours,
+                    title="content sub-context of the next word (pale: little probability)")
+    fig.update_layout(title=f"Decision landscape at '{d.layer}': which content the model would predict next "
                       f"(a slice showing {d.explained_variance:.0%} of the variance)",
-                      xaxis_title="PC 1", yaxis_title="PC 2", height=560, margin=dict(l=10, r=10, t=50, b=10))
+                      xaxis=dict(title="PC 1", range=[float(d.x[0]) - dx / 2, float(d.x[-1]) + dx / 2]),
+                      yaxis=dict(title="PC 2", range=[float(d.y[0]) - dy / 2, float(d.y[-1]) + dy / 2],
+                                 autorange=False),
+                      height=560, margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.15))
     return fig
 
 
-def loss_figure(land) -> go.Figure:
-    """Loss landscape as filled contours, with the training path where there is one."""
-    fig = go.Figure(go.Contour(x=land.alphas, y=land.betas, z=land.loss, colorscale="Viridis",
-                               colorbar=dict(title="loss"), contours=dict(showlabels=True),
-                               hovertemplate="α %{x:.2f}, β %{y:.2f}: loss %{z:.3f}<extra></extra>"))
+def loss_levels(loss: np.ndarray) -> tuple[np.ndarray, float, list[float]]:
+    """Loss mapped to log(loss − min + δ), δ 1 % of the range, so contour levels crowd near the minimum where the
+    training path descends; returns the mapped grid, δ, and round loss values to mark on the colour bar."""
+    lo, hi = float(np.min(loss)), float(np.max(loss))
+    delta = max(0.01 * (hi - lo), 1e-6)
+    ticks = sorted({round(float(v), 2) for v in lo + (hi - lo) * np.array([0, 0.005, 0.02, 0.05, 0.15, 0.4, 1])})
+    return np.log(np.asarray(loss, np.float64) - lo + delta), delta, ticks
+
+
+def loss_figure(land, three_d: bool = False, every: int = 0) -> go.Figure:
+    """Loss landscape as contours (or a 3D surface) with log-spaced levels, and the training path where there is
+    one: start and end marked, every `every`-th snapshot labelled with its step (0: about five labels)."""
+    z, delta, ticks = loss_levels(land.loss)
+    lo = float(np.min(land.loss))
+    tickvals = [float(np.log(t - lo + delta)) for t in ticks]
+    bar = dict(title="loss", tickvals=tickvals, ticktext=[f"{t:.2f}" for t in ticks])
+    custom = np.asarray(land.loss, np.float64)
+    hover = "x %{x:.2f}, y %{y:.2f}: loss %{customdata:.3f}<extra></extra>"
+    if three_d:
+        fig = go.Figure(go.Surface(x=land.alphas, y=land.betas, z=z, colorscale="Viridis", colorbar=bar,
+                                   customdata=custom, hovertemplate=hover, cmin=min(tickvals), cmax=max(tickvals),
+                                   contours=dict(z=dict(show=True, usecolormap=True, project=dict(z=True)))))
+    else:
+        fig = go.Figure(go.Contour(x=land.alphas, y=land.betas, z=z, colorscale="Viridis", colorbar=bar, ncontours=24,
+                                   customdata=custom, hovertemplate=hover))
     if len(land.path):
-        fig.add_trace(go.Scatter(x=land.path[:, 0], y=land.path[:, 1], mode="lines+markers",
-                                 marker=dict(color="#fff", size=7, line=dict(color="#000", width=1)),
-                                 line=dict(color="#fff", width=2), name="training path",
-                                 text=[f"step {s}: loss {v:.3f}" for s, v in zip(land.path_steps, land.path_loss)],
-                                 hovertemplate="%{text}<extra></extra>"))
-    title = ("Loss along 2 filter-normalised random directions" if land.kind == "random" else
-             f"Loss on the training path's plane (PCA, {land.explained.sum():.0%} of its variance)")
-    fig.update_layout(title=title, xaxis_title="α (direction 1)",
-                      yaxis_title="β (direction 2)", height=520, margin=dict(l=10, r=10, t=50, b=10))
+        _loss_path(fig, land, lo, delta, three_d, every)
+    kind = ("random directions" if land.kind == "random" else
+            f"the training path's plane ({land.explained[0]:.0%} + {land.explained[1]:.0%})")
+    axes = (("direction 1 (×weights)", "direction 2 (×weights)") if land.kind == "random" else
+            ("1st direction of the path (weight units)", "2nd direction of the path (weight units)"))
+    fig.update_layout(title=f"Loss on {kind}", height=560, margin=dict(l=10, r=10, t=50, b=10),
+                      legend=dict(orientation="h", y=-0.15))
+    if three_d:
+        fig.update_layout(scene=dict(xaxis_title=axes[0], yaxis_title=axes[1], zaxis=dict(
+            title="loss", tickvals=tickvals, ticktext=[f"{t:.2f}" for t in ticks])))
+    else:
+        fig.update_layout(xaxis_title=axes[0], yaxis_title=axes[1])
     return fig
+
+
+def _loss_path(fig: go.Figure, land, lo: float, delta: float, three_d: bool, every: int) -> None:
+    """The snapshots on the plane: a white line, a start and an end marker, every N-th labelled by its step."""
+    n = len(land.path)
+    every = every or max(1, round(n / 5))
+    label = [f"step {s}" if i % every == 0 and 0 < i < n - every / 2 else "" for i, s in enumerate(land.path_steps)]
+    text = [f"step {s}: loss {v:.3f}" for s, v in zip(land.path_steps, land.path_loss)]
+    zp = np.log(np.asarray(land.path_loss, np.float64) - lo + delta) + (0.05 if three_d else 0)
+
+    def pts(idx, **kw):
+        x, y = land.path[idx, 0], land.path[idx, 1]
+        return go.Scatter3d(x=x, y=y, z=zp[idx], **kw) if three_d else go.Scatter(x=x, y=y, **kw)
+
+    every_idx = np.arange(n)
+    fig.add_trace(pts(every_idx, mode="lines+markers+text", text=label, textposition="top right",
+                      textfont=dict(color="#FFFFFF" if not three_d else "#222222"),
+                      marker=dict(color="#FFFFFF", size=5, line=dict(color="#000000", width=1)),
+                      line=dict(color="#FFFFFF", width=3), name="training path", customdata=text,
+                      hovertemplate="%{customdata}<extra></extra>"))
+    fig.add_trace(pts([0], mode="markers", name=f"start (step {land.path_steps[0]}, loss {land.path_loss[0]:.2f})",
+                      marker=dict(color="#E69F00", size=14 if not three_d else 7, symbol="diamond",
+                                  line=dict(color="#000000", width=1))))
+    fig.add_trace(pts([n - 1], mode="markers", name=f"end: the trained model (loss {land.path_loss[-1]:.2f})",
+                      marker=dict(color="#D55E00", size=16 if not three_d else 8,
+                                  symbol="x" if three_d else "star", line=dict(color="#000000", width=1))))
 
 
 # ---------------------------------------------------------------- Causes page
@@ -413,3 +582,5 @@ def counterfactual_heatmap(grid) -> go.Figure:
                       xaxis=dict(tickangle=-60), legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0),
                       plot_bgcolor="rgba(0,0,0,0)")
     return fig
+
+

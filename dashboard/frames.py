@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -18,6 +21,17 @@ def path_states(trace: GenerationTrace, depth: int) -> tuple[np.ndarray, list[st
     later = trace.hidden[1:, depth]  # hidden[0] is the last prompt position, already in `prompt`
     words = trace.prompt_words + trace.generated_words[:-1]
     return np.concatenate([prompt, later]), words
+
+
+@dataclass
+class AlignedMap:
+    """Another model's states placed on a map: first taken into the map's model's space by an alignment."""
+
+    fitted: FittedMap
+    align: Callable[[np.ndarray], np.ndarray]
+
+    def place(self, X: np.ndarray) -> np.ndarray:
+        return self.fitted.place(self.align(X))
 
 
 def trajectory_frame(trace: GenerationTrace, cmap: FittedMap, depth: int) -> pd.DataFrame:

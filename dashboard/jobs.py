@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from llmcore.checkpoint import REPO_ROOT, atomic_write
+from llmcore.maps import MapBook
 from llmcore.model import GPTConfig
 from llmcore.train import TrainCallback, TrainConfig, Trainer
 from llmcore.world import MAX_WORLD_BYTES, WorldError, tomllib, world_from_dict
 
 DATA_DIR = REPO_ROOT / "data"
 CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"
+LANDSCAPE_GRID = 11  # loss landscapes of a browser run: 11 × 11 (the bundled model's are 21 × 21, 4× the work)
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 
@@ -50,14 +52,59 @@ class TrainingJob(TrainCallback):
     step: int = 0
     loss: float = float("nan")
     evals: list[dict[str, Any]] = field(default_factory=list)
-    state: str = "starting"  # starting, running, cancelling, done, cancelled, failed
+    state: str = "starting"  # starting, running, finishing, cancelling, done, cancelled, failed
     message: str = ""
     started: float = field(default_factory=time.time)
+    first_step_at: float | None = None  # when step `first_step` ended: the pace is measured from there
+    first_step: int = 0
+    last_step_at: float | None = None
+    phases: list[list] = field(default_factory=list)  # [name, started, ended or None] of end-of-training work
     trainer: Trainer | None = None
     thread: threading.Thread | None = None
 
     def on_step_end(self, trainer, step, loss):
-        self.step, self.loss, self.state = step, loss, "running" if self.state != "cancelling" else self.state
+        now = time.time()
+        if self.first_step_at is None:
+            self.first_step_at, self.first_step = now, step
+        self.step, self.loss, self.last_step_at = step, loss, now
+        if self.state == "starting":
+            self.state = "running"
+
+    def on_phase(self, trainer, phase):
+        self.begin_phase(phase)
+
+    def begin_phase(self, phase: str | None) -> None:
+        """Close the running phase of end-of-training work and start the next (None: all done)."""
+        now = time.time()
+        if self.phases and self.phases[-1][2] is None:
+            self.phases[-1][2] = now
+        if phase is not None:
+            self.phases.append([phase, now, None])
+            if self.state == "running":
+                self.state = "finishing"
+
+    @property
+    def seconds_per_step(self) -> float | None:
+        """Measured on the steps run so far (from the end of the first one, so start-up is not counted)."""
+        if self.first_step_at is None or self.step - self.first_step < 3:
+            return None
+        return (self.last_step_at - self.first_step_at) / (self.step - self.first_step)
+
+    def status_text(self) -> str:
+        """One line: what the run is doing, the loss, the measured pace and how long training has left."""
+        if self.step == 0:
+            return f"'{self.name}': preparing the corpus and the model ({time.time() - self.started:.0f} s)"
+        pace = self.seconds_per_step
+        text = f"'{self.name}': step {self.step:,} of {self.total:,} · loss {self.loss:.3f}"
+        if pace is not None and self.step < self.total and self.state in ("running", "cancelling"):
+            text += f" · {pace * 1000:.0f} ms a step, about {pace * (self.total - self.step):.0f} s of training left"
+        return text + f" · {self.state}"
+
+    def phase_lines(self) -> list[str]:
+        """One line per piece of end-of-training work: done with its time, or running for how long."""
+        now = time.time()
+        return [f"✓ {name}: {end - start:.1f} s" if end is not None else f"… {name}: running, {now - start:.0f} s"
+                for name, start, end in self.phases]
 
     def on_eval(self, trainer, record):
         self.evals.append(record)
@@ -82,14 +129,20 @@ def start_training(name: str, world_text: str, steps: int, threads: int = 1) -> 
     atomic_write(world_path, world_text.encode())
     job = TrainingJob(name, out, steps)
     config = TrainConfig(steps=steps, eval_every=max(steps // 8, 10), checkpoint_every=max(steps // 4, 10),
-                         warmup_steps=min(100, steps // 10), threads=threads)
+                         warmup_steps=min(100, steps // 10), threads=threads,
+                         landscape_grid=LANDSCAPE_GRID)
 
     def run() -> None:
         try:
             job.trainer = Trainer(out, world_path, GPTConfig(), config, [job])
-            job.trainer.run()
+            ckpt = job.trainer.run()
+            if not job.trainer.stop_requested:
+                job.begin_phase("maps: the model's states on reference sentences, PCA of every layer")
+                MapBook(ckpt).precompute(methods=("pca",), dims=(2,))
+            job.begin_phase(None)
             job.state = "cancelled" if job.trainer.stop_requested else "done"
         except Exception as e:  # reported on the page; the last good checkpoint stays on disk
+            job.begin_phase(None)
             job.state, job.message = "failed", f"{type(e).__name__}: {e}"
 
     job.thread = threading.Thread(target=run, name=f"train-{name}", daemon=True)

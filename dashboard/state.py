@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from dashboard import mapjobs
+from dashboard.mapjobs import MapJob
 from llmcore.checkpoint import DEFAULT_CHECKPOINT, REPO_ROOT, Checkpoint, CheckpointError, load_checkpoint
 from llmcore.maps import FittedMap, MapBook
 from llmcore.regions import RegionMap, SubContextClassifier, region_map
@@ -98,35 +100,48 @@ def get_map_book(content_hash: str, _ckpt: Checkpoint) -> MapBook:
     return MapBook(_ckpt)
 
 
-@st.cache_resource(max_entries=48, show_spinner=False)
+@st.cache_resource(max_entries=48, show_spinner="Preparing the map…")
 def get_map(content_hash: str, reference: str, method: str, n_components: int, _ckpt: Checkpoint,
             params_key: str = "") -> FittedMap:
-    """A map from the checkpoint's map cache; fitting a missing one shows its progress on the page."""
+    """A map from the checkpoint's map cache, or fitted now. No page element is drawn in here: a cached
+    function's elements are replayed to every later session, and a replayed progress box never finishes."""
     import json
 
     book = get_map_book(content_hash, _ckpt)
-    params = json.loads(params_key) if params_key else None
-    name = METHOD_NAMES.get(method, method)
-    status = LazyStatus(f"Fitting the {name} map of {reference} (once; it is cached on disk)…")
-    fitted = book.get(reference, method, n_components, params=params, progress=status)
-    status.done(f"{name} map of {reference} ready")
-    return fitted
+    return book.get(reference, method, n_components, params=json.loads(params_key) if params_key else None)
 
 
-class LazyStatus:
-    """A status box that appears only if there is progress to report (a map loaded from disk reports none)."""
+_READY: set[tuple[str, str, str, int]] = set()  # maps known to be on disk
 
-    def __init__(self, label: str):
-        self.label, self.box = label, None
 
-    def __call__(self, message: str) -> None:
-        if self.box is None:
-            self.box = st.status(self.label, expanded=True)
-        self.box.write(message)
+def map_when_ready(content_hash: str, reference: str, method: str, n_components: int,
+                   ckpt: Checkpoint) -> tuple[FittedMap, MapJob | None]:
+    """The map asked for, at once if it is PCA or already on disk. A UMAP or t-SNE map that is not is fitted in
+    the background (one server-wide job, whichever session asked first) and the PCA map stands in until it is
+    ready: returns the map to draw and the job to show progress of (None when the map is the one asked for)."""
+    key = (content_hash, reference, method, n_components)
+    if method in ("pca", "axes") or key in _READY:
+        return get_map(content_hash, reference, method, n_components, ckpt), None
+    book = get_map_book(content_hash, ckpt)
+    if book.cached(reference, method, n_components) is None:
+        label = f"Fitting the {METHOD_NAMES.get(method, method)} map of {reference} in the background"
+        job = mapjobs.request(ckpt, book.reference(reference), method, n_components, label, book.cache_dir)
+        if job.result is None:
+            return get_map(content_hash, reference, "pca", n_components, ckpt), job
+    _READY.add(key)
+    return get_map(content_hash, reference, method, n_components, ckpt), None
 
-    def done(self, label: str) -> None:
-        if self.box is not None:
-            self.box.update(label=label, state="complete", expanded=False)
+
+@st.fragment(run_every=1.0)
+def map_progress(job: MapJob) -> None:
+    """The background fit's progress and measured ETA, refreshed every second; the page reruns when it is done."""
+    if job.result is not None:
+        st.rerun()
+    if job.error:
+        st.error(f"The map could not be fitted: {job.error}")
+        return
+    st.progress(job.fraction, text=f"{job.status_line()}. The PCA map is shown meanwhile; this page updates "
+                "when the map is ready.")
 
 
 @st.cache_data(max_entries=48, show_spinner=False)
@@ -147,6 +162,15 @@ def regions_of_states(content_hash: str, layer: str, book: MapBook, states: np.n
     proba = clf.predict_proba(states)
     best = proba.argmax(1)
     return [clf.classes_[i] for i in best], proba[np.arange(len(best)), best]
+
+
+@st.cache_resource(max_entries=16, show_spinner="Aligning the two models on the sentences both can read…")
+def get_alignment(source_hash: str, target_hash: str, layer: str, _source: Checkpoint, _target: Checkpoint):
+    """The map from one model's states at a depth onto another's (llmcore.alignment.align_models); ValueError
+    when they share too few sentences."""
+    from llmcore.alignment import align_models
+
+    return align_models(_source, _target, layer)
 
 
 def ink() -> str:

@@ -145,6 +145,12 @@ def filter_normalized_direction(model: GPT, generator: torch.Generator) -> torch
 
 
 @torch.no_grad()
+def weights_norm(model: GPT) -> float:
+    """Euclidean length of all the model's parameters as one vector (the unit a loss plane is measured against)."""
+    return float(parameters_to_vector(model.parameters()).norm())
+
+
+@torch.no_grad()
 def loss_on_plane(model: GPT, batch, d1: torch.Tensor, d2: torch.Tensor, alphas: np.ndarray,
                   betas: np.ndarray) -> np.ndarray:
     """(len(betas), len(alphas)) losses at θ + a·d1 + b·d2; the weights are restored afterwards, whatever happens."""

@@ -115,6 +115,15 @@ def default_cache_dir(ckpt: Checkpoint) -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "llm-landscape" / ckpt.content_hash
 
 
+def cached_map(ckpt: Checkpoint, ref: ReferenceSet, method: str = "pca", n_components: int = 2,
+               params: dict[str, Any] | None = None, cache_dir: Path | None = None) -> FittedMap | None:
+    """The map from the disk cache if a valid one is there, else None (nothing is fitted)."""
+    params = dict(params or {})
+    key = map_key(ckpt, ref, method, n_components, 0, params)
+    return _load((cache_dir or default_cache_dir(ckpt)) / f"{key}.safetensors", key, ckpt, ref, method, n_components,
+                 params)
+
+
 def get_map(ckpt: Checkpoint, ref: ReferenceSet, method: str = "pca", n_components: int = 2, random_state: int = 0,
             params: dict[str, Any] | None = None, cache_dir: Path | None = None,
             progress: Progress | None = None) -> FittedMap:
@@ -251,6 +260,11 @@ class MapBook:
     def get(self, name: str, method: str = "pca", n_components: int = 2, params: dict | None = None,
             progress: Progress | None = None) -> FittedMap:
         return get_map(self.ckpt, self.reference(name), method, n_components, 0, params, self.cache_dir, progress)
+
+    def cached(self, name: str, method: str = "pca", n_components: int = 2,
+               params: dict | None = None) -> FittedMap | None:
+        """The map if it is already on disk, else None: nothing is fitted."""
+        return cached_map(self.ckpt, self.reference(name), method, n_components, params, self.cache_dir)
 
     def precompute(self, methods=("pca", "umap", "tsne"), dims=(2, 3), progress: Progress | None = None) -> int:
         """Fit (or load) every standard map; returns how many were fitted now."""

@@ -157,9 +157,11 @@ class UMAPProjector(NeighbourPlacement):
         except ImportError as e:  # pragma: no cover - umap-learn is a core dependency
             raise ImportError("UMAP maps need umap-learn: pip install umap-learn") from e
         _say(self.progress, f"fitting UMAP on {len(X):,} points")
+        kw = ({"tqdm_kwds": {"disable": False, "file": _EpochCounter(self.progress), "mininterval": 0.5}}
+              if hasattr(self.progress, "advance") else {})
         model = umap.UMAP(n_components=self.n_components, n_neighbors=min(self.n_neighbors, len(X) - 1),
                           min_dist=self.min_dist, random_state=self.random_state, init="spectral" if len(X) > 50
-                          else "random", n_jobs=1, low_memory=True)
+                          else "random", n_jobs=1, low_memory=True, **kw)
         emb = model.fit_transform(X)
         return self.set_reference(X, emb)
 
@@ -181,9 +183,44 @@ class TSNEProjector(NeighbourPlacement):
         _say(self.progress, f"fitting t-SNE on {len(X):,} points")
         perplexity = min(self.perplexity, max(2.0, (len(X) - 1) / 3))
         method = "fft" if self.n_components <= 2 else "bh"
+        kw = {"callbacks": _IterationCounter(self.progress, 750), "callbacks_every_iters": 10} \
+            if hasattr(self.progress, "advance") else {}
         emb = TSNE(n_components=self.n_components, perplexity=perplexity, random_state=self.random_state,
-                   negative_gradient_method=method, n_jobs=1, verbose=False).fit(X.astype(np.float64))
+                   negative_gradient_method=method, n_jobs=1, verbose=False, **kw).fit(X.astype(np.float64))
         return self.set_reference(X, np.asarray(emb))
+
+
+class _EpochCounter:
+    """A file for umap-learn's tqdm bar: reads 'n/total' from what it writes and reports the fraction done."""
+
+    def __init__(self, progress):
+        self.progress = progress
+
+    def write(self, text: str) -> None:
+        import re
+
+        found = re.findall(r"(\d+)/(\d+)", text)
+        if found:
+            done, total = map(int, found[-1])
+            self.progress.advance(done / max(total, 1))
+
+    def flush(self) -> None:
+        pass
+
+
+class _IterationCounter:
+    """An openTSNE callback: its two phases (250 iterations of early exaggeration, then 500) each count from 1;
+    reports the fraction of all iterations done and never asks to stop."""
+
+    def __init__(self, progress, total: int):
+        self.progress, self.total, self.offset, self.last = progress, total, 0, 0
+
+    def __call__(self, iteration: int, *_) -> bool:
+        if iteration < self.last:
+            self.offset += self.last
+        self.last = iteration
+        self.progress.advance(min((self.offset + iteration) / self.total, 1.0))
+        return False
 
 
 def _say(progress: Progress | None, message: str) -> None:

@@ -16,9 +16,11 @@ from scipy.ndimage import gaussian_filter, map_coordinates
 class RegionMap:
     """Densities of each sub-context over a grid of the map.
 
-    x: (nx,), y: (ny,) grid coordinates; density: (G, ny, nx), each sub-context's KDE scaled to peak 1;
-    dominant: (ny, nx) index of the densest sub-context (-1 where no sub-context has mass); height: (ny, nx);
-    centres: (G, 2) label position of each sub-context (its densest grid point); counts: (G,) points per sub-context.
+    x: (nx,), y: (ny,) grid coordinates; density: (G, ny, nx), each sub-context's KDE scaled to peak 1 (its
+    region is outlined at half of it); dominant: (ny, nx) index of the sub-context holding most states there (-1
+    where there are none); height: (ny, nx) the terrain, the density of all states together, log-compressed to peak
+    1 (`terrain_height`); centres: (G, 2) label position of each sub-context (its densest grid point); counts: (G,)
+    points per sub-context.
     """
 
     contexts: list[str]
@@ -43,16 +45,26 @@ class RegionMap:
         return map_coordinates(self.height, [row, col], order=1, mode="nearest").astype(np.float32)
 
 
+def terrain_height(total: np.ndarray, sigma: float) -> np.ndarray:
+    """Total density (a smoothed count of states per cell) compressed to [0, 1] by log(1 + d / d1), where d1 is
+    the peak a single state's kernel makes: a lone state rises to a low plain, a crowd to a hill, and the height
+    grows with the log of how many states gather, so thin spikes become hills with plains between them."""
+    single = 1.0 / (2 * np.pi * sigma**2)
+    return np.log1p(total / single) / np.log1p(max(float(total.max()), 1e-12) / single)
+
+
 def region_map(coords: np.ndarray, labels: np.ndarray, contexts: list[str], grid: int = 120,
-               bandwidth: float = 0.03, margin: float = 0.05) -> RegionMap:
-    """KDE of each sub-context's points on a grid; bandwidth is a fraction of the map's extent."""
+               bandwidth: float = 0.03, margin: float = 0.05, terrain_bandwidth: float = 0.06) -> RegionMap:
+    """KDE of each sub-context's points on a grid; bandwidths are fractions of the map's extent (the terrain is
+    smoothed more than the region outlines: it shows where states gather, not the regions' edges)."""
     coords = np.asarray(coords, np.float64)[:, :2]
     lo, hi = coords.min(0), coords.max(0)
     span = np.maximum(hi - lo, 1e-9)
     lo, hi = lo - margin * span, hi + margin * span
     x, y = np.linspace(lo[0], hi[0], grid), np.linspace(lo[1], hi[1], grid)
-    sigma = bandwidth * grid / (1 + 2 * margin)
+    sigma, t_sigma = (bw * grid / (1 + 2 * margin) for bw in (bandwidth, terrain_bandwidth))
     dens = np.zeros((len(contexts), grid, grid))
+    raw = np.zeros((len(contexts), grid, grid))  # counts smoothed like the terrain, for the dominant sub-context
     counts = np.zeros(len(contexts), np.int64)
     for g, ctx in enumerate(contexts):
         pts = coords[np.asarray(labels) == ctx]
@@ -61,8 +73,10 @@ def region_map(coords: np.ndarray, labels: np.ndarray, contexts: list[str], grid
             h, _, _ = np.histogram2d(pts[:, 1], pts[:, 0], bins=grid, range=[[lo[1], hi[1]], [lo[0], hi[0]]])
             d = gaussian_filter(h, sigma)
             dens[g] = d / max(d.max(), 1e-12)
-    height = dens.max(0)
-    dominant = np.where(height > 1e-3, dens.argmax(0), -1)
+            raw[g] = gaussian_filter(h, t_sigma)
+    total = raw.sum(0)
+    height = terrain_height(total, t_sigma)
+    dominant = np.where(total > 1e-3 / (2 * np.pi * t_sigma**2), raw.argmax(0), -1)
     peak = dens.reshape(len(contexts), -1).argmax(1)
     centres = np.stack([x[peak % grid], y[peak // grid]], 1)
     return RegionMap(list(contexts), x.astype(np.float32), y.astype(np.float32), dens.astype(np.float32),

@@ -87,6 +87,7 @@ class TrainCallback:
     def on_step_end(self, trainer: Trainer, step: int, loss: float) -> None: ...
     def on_eval(self, trainer: Trainer, record: dict[str, Any]) -> None: ...
     def on_checkpoint(self, trainer: Trainer, path: Path) -> None: ...
+    def on_phase(self, trainer: Trainer, phase: str) -> None: ...  # end-of-training work begins ('evaluation', ...)
     def on_train_end(self, trainer: Trainer) -> None: ...
 
 
@@ -247,6 +248,8 @@ class Trainer:
                 cb.on_step_end(self, step + 1, loss)
             if self.rank == 0 and (self.state.step % self.config.eval_every == 0
                                    or self.state.step == self.config.steps):
+                if self.state.step == self.config.steps:
+                    self._phase("evaluation")
                 self._evaluate()
             if self.rank == 0 and self.state.step % self.config.checkpoint_every == 0 \
                     and self.state.step < self.config.steps:
@@ -299,7 +302,11 @@ class Trainer:
         metrics = dict(self.state.log[-1]) if self.state.log else {}
         metrics.update(complete=final, steps_done=self.state.step, train_seconds=round(self.state.seconds, 1),
                        corpus_tokens=int(len(self.data.tokens)), parameters=self.model.num_params())
+        if final and self.config.landscape_grid:
+            self._phase("loss landscapes")
         landscape = self._landscapes() if final and self.config.landscape_grid else None
+        if final:
+            self._phase("writing the checkpoint")
         try:
             save_checkpoint(self.out_dir, self.model, self.tokenizer, self.world_data, self.held_out,
                             self._config_record(), metrics, self.state.snapshots, self.state.snapshot_steps,
@@ -309,6 +316,10 @@ class Trainer:
                                   f"({e.strerror or e}); the last checkpoint written there is intact") from None
         for cb in self.callbacks:
             cb.on_checkpoint(self, self.out_dir)
+
+    def _phase(self, phase: str) -> None:
+        for cb in self.callbacks:
+            cb.on_phase(self, phase)
 
     def _landscapes(self) -> bytes:
         """Loss landscapes around the final weights (random plane and the training path's PCA plane)."""

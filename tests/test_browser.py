@@ -174,3 +174,30 @@ def test_causes_page_click_and_steer(server, browser):
     _no_errors(page, errors)
     _shot(page, "causes")
     page.close()
+
+
+def test_a_new_models_landscape_finishes_in_two_sessions_at_once(browser, tiny_ckpt_dir, tmp_path):
+    """A model with no maps yet, opened on Landscape from two sessions of one server at the same time: both draw
+    every chart and no progress box is left spinning (a box drawn inside a cached function was replayed to the
+    second session and never finished)."""
+    import shutil
+
+    fresh = tmp_path / "fresh"
+    shutil.copytree(tiny_ckpt_dir, fresh)
+    shutil.rmtree(fresh / "maps", ignore_errors=True)
+    port = free_port()
+    cmd = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--server.headless", "true"]
+    env = {**os.environ, "MALLOC_ARENA_MAX": "2", "LLM_LANDSCAPE_CHECKPOINT": str(fresh)}
+    with running_server(cmd, port, ROOT, env=env):
+        pages = [_open(browser, f"http://127.0.0.1:{port}/landscape") for _ in range(2)]
+        for page, _ in pages:
+            _wait_charts(page, 4)
+            page.get_by_text("Loss landscape").first.wait_for(timeout=60_000)
+        time.sleep(3.0)
+        for i, (page, errors) in enumerate(pages):
+            assert page.locator("[data-testid='stExpanderIconSpinner']").count() == 0, f"session {i + 1}"
+            assert page.get_by_text("Fitting the").count() == 0, f"session {i + 1}"
+            _no_errors(page, errors)
+            _shot(page, f"landscape_new_model_session{i + 1}")
+            page.close()

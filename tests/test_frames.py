@@ -78,3 +78,94 @@ def test_a_clicked_causal_cell_is_read_back_from_its_customdata():
     assert clicked_cell({"customdata": {"0": 2, "1": 4, "2": 5}}) == ("mlp", 4, 6)  # as Streamlit hands it over
     assert clicked_cell({"customdata": [0, 1, 0]}) == ("resid", 1, 1)
     assert clicked_cell({"x": 1}) is None and clicked_cell({"customdata": "x"}) is None
+
+
+def test_peak_labels_of_neighbouring_hills_are_stacked_apart():
+    peaks = np.array([[0.0, 0.0], [0.5, 0.2], [9.0, 9.0], [0.3, -0.3]])
+    z = figures.peak_label_heights(peaks, np.array([0.9, 0.95, 0.5, 0.9]), 10.0, 10.0)
+    assert z[2] == pytest.approx(0.6)  # alone: just above its peak
+    close = sorted(z[i] for i in (0, 1, 3))
+    assert all(b - a >= 0.25 - 1e-9 for a, b in zip(close, close[1:]))
+    assert all(zi > p for zi, p in zip(z, (0.9, 0.95, 0.5, 0.9)))
+    # one behind the other as the camera sees them: far apart on the map, yet stacked
+    eye = np.array(figures.TERRAIN_EYE[:2]) / np.hypot(*figures.TERRAIN_EYE[:2])
+    behind = np.array([[0.0, 0.0], 6 * eye])
+    z = figures.peak_label_heights(behind, np.array([0.5, 0.5]), 10.0, 10.0)
+    assert abs(z[1] - z[0]) >= 0.25 - 1e-9
+
+
+def test_terrain_figure_keeps_the_whole_path_in_view(setup, ckpt):
+    trace, _, book = setup
+    from llmcore.maps import MapBook
+    from llmcore.regions import region_map
+
+    fmap = MapBook(ckpt).get("context:final", "pca", 2)
+    names = ckpt.context_matrix()[0]
+    regions = region_map(fmap.coords, fmap.reference.labels["context"], names)
+    path = frames.trajectory_frame(trace, fmap, -1)
+    fig = figures.terrain_figure(regions, figures.context_colours(names), path)
+    scene = fig.layout.scene
+    assert scene.xaxis.range[0] <= path.x.min() and scene.xaxis.range[1] >= path.x.max()
+    assert scene.yaxis.range[0] <= path.y.min() and scene.yaxis.range[1] >= path.y.max()
+    drawn = next(t for t in fig.data if t.name == "this prompt")
+    assert list(drawn.text) == figures.path_labels(path)  # labelled as on Trajectory
+    np.testing.assert_allclose(drawn.z, regions.lift(path[["x", "y"]].to_numpy()) + 0.02, atol=1e-5)  # on the ground
+    cones = next(t for t in fig.data if t.type == "cone")
+    assert len(cones.x) == len(path) - 1  # one arrow per step
+
+
+def test_loss_figure_marks_start_end_and_spreads_levels(ckpt):
+    land = ckpt.loss_landscapes()["pca"]
+    z, delta, ticks = figures.loss_levels(land.loss)
+    lo, hi = float(land.loss.min()), float(land.loss.max())
+    # the path's span of loss takes more of the colour range than of the raw loss range: the descent is visible
+    path_z = np.log(land.path_loss.astype(float) - lo + delta)
+    assert np.ptp(path_z) / np.ptp(z) > 2 * np.ptp(land.path_loss) / (hi - lo)
+    assert ticks[0] == pytest.approx(lo, abs=0.01) and ticks[-1] == pytest.approx(hi, abs=0.01)
+    for three_d in (False, True):
+        fig = figures.loss_figure(land, three_d=three_d)
+        names = [t.name for t in fig.data]
+        assert any(n and n.startswith("start (step 0") for n in names) and any(n and n.startswith("end") for n in names)
+        labelled = [t for t in fig.data if t.name == "training path"][0].text
+        assert sum(bool(s) for s in labelled) >= 3
+
+
+def test_decision_figure_colours_content_by_its_mass(ckpt):
+    from llmcore.landscape import decision_landscape
+
+    fmap = MapBook(ckpt).get("context:final", "pca", 2)
+    d = decision_landscape(ckpt, "final", fmap.projector, np.stack([fmap.coords.min(0), fmap.coords.max(0)]), grid=20)
+    colours = figures.context_colours(d.context_names)
+    fig = figures.decision_figure(d, ckpt.tokenizer.vocab, colours)
+    img = np.asarray(fig.data[0].z, float)
+    g = d.context_names.index("grammar")
+    content = np.delete(d.context_probs, g, axis=-1).max(-1)
+    paleness = img.mean(-1)  # whiter where the content sub-context has little probability
+    assert np.corrcoef(paleness.ravel(), content.ravel())[0, 1] < -0.5
+    legend = [t.name for t in fig.data if t.type == "scatter" and t.x == (None,)]
+    assert "grammar" not in legend and legend
+
+
+def test_subgroup_colours_are_shades_of_their_sub_context(ckpt):
+    import colorsys
+    import itertools
+
+    names = ckpt.context_matrix()[0]
+    top = figures.context_colours(names)
+    assert {c for n, c in top.items() if n != "grammar"} <= set(figures.PALETTE)  # Okabe & Ito: colour-blind safe
+    pairs = list(dict.fromkeys(ckpt.world.label(w) for w in ckpt.tokenizer.vocab[1:]))
+    shades = figures.subgroup_colours(pairs, top)
+    assert len(shades) == len(pairs) and len(set(shades.values())) == len(shades)  # no two subgroups share one
+    rgb = {k: figures._rgb(v) for k, v in shades.items()}
+    assert min(np.linalg.norm(rgb[a] - rgb[b]) for a, b in itertools.combinations(rgb, 2)) >= 20
+    for (ctx, _), c in shades.items():
+        if ctx != "grammar":
+            hue = colorsys.rgb_to_hls(*(figures._rgb(c) / 255))[0]
+            assert abs(hue - colorsys.rgb_to_hls(*(figures._rgb(top[ctx]) / 255))[0]) < 0.03  # the family's hue
+    df = frames.reference_frame(MapBook(ckpt).get("words"))
+    fig = figures.word_map(df, "subgroup", "t", "PC", highlight=["cat", "dog"], context_colours=top)
+    shown = {(t.legendgroup, t.name): t.marker.color for t in fig.data if t.name != "selected"}
+    assert len(shown) == len(pairs) and len(set(shown.values())) == len(pairs)
+    pets = next(t for t in fig.data if t.name == "pets")
+    sizes = dict(zip(pets.text, pets.textfont.size))
+    assert sizes["cat"] > sizes[next(w for w in pets.text if w not in ("cat", "dog"))]  # selected labels stand out

@@ -56,3 +56,26 @@ def test_a_broken_world_is_refused_before_anything_runs(sandbox):
     with pytest.raises(jobs.WorldError, match="cannot be parsed"):
         jobs.start_training("ok", "[taxonomy\n", steps=20)
     assert not (sandbox / "checkpoints").exists()
+
+
+def test_progress_text_has_no_nan_and_a_measured_pace(tmp_path):
+    import math
+    import time
+
+    from dashboard.jobs import TrainingJob
+
+    job = TrainingJob("pace", tmp_path, 100)
+    assert "nan" not in job.status_text() and "preparing" in job.status_text()
+    start = time.time()
+    for step in range(1, 21):
+        job.on_step_end(None, step, 2.0 - step / 20)
+        job.last_step_at = job.first_step_at + (step - 1) * 0.05  # as if each step took 50 ms
+    assert math.isclose(job.seconds_per_step, 0.05, rel_tol=1e-6)
+    text = job.status_text()
+    assert "50 ms a step" in text and "about 4 s of training left" in text and "nan" not in text
+    job.on_phase(None, "evaluation")
+    job.on_phase(None, "loss landscapes")
+    lines = job.phase_lines()
+    assert lines[0].startswith("✓ evaluation") and lines[1].startswith("… loss landscapes: running")
+    job.begin_phase(None)
+    assert all(line.startswith("✓") for line in job.phase_lines()) and time.time() >= start

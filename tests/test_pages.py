@@ -55,12 +55,19 @@ def test_embeddings_link_notice_names_settings_as_the_page_does():
     assert "map (emb_method)" in notice and "how many (emb_k)" in notice
 
 
-def test_landscape_page():
+def test_landscape_page(ckpt):
     at = open_page("landscape")
     assert not at.exception and not at.error
     assert [c.key for c in at.get("plotly_chart")] == ["terrain", "decision", "loss_random", "loss_pca"]
     for chart in at.get("plotly_chart")[:2]:  # the colours of the terrain and the decision map are named
         assert "sub-context" in chart.proto.spec and '"showlegend":true' in chart.proto.spec.replace(" ", "")
+    captions = " ".join(c.value for c in at.caption)
+    assert "hills (above 0.3 of the highest peak) cover" in captions and "Inside the dashed line" in captions
+    land = ckpt.loss_landscapes()["pca"]
+    assert f"loss {land.centre_loss:.2f}" in captions
+    assert f"{land.explained[0]:.0%} + {land.explained[1]:.0%}" in captions
+    at.toggle(key="land_loss_3d").set_value(True).run()
+    assert all('"type":"surface"' in c.proto.spec.replace(" ", "") for c in at.get("plotly_chart")[2:])
     at.text_input(key="land_prompt").set_value("").run()
     assert "empty" in at.error[0].value
 
@@ -88,7 +95,7 @@ def test_training_page_shows_curves_and_replay():
 def test_training_form_rejects_a_broken_world():
     at = open_page("training")
     at.text_area(key="world_text").set_value("[taxonomy\n")
-    at.button[0].click().run()  # the form's submit button
+    at.button(key="train_start").click().run()
     assert any("cannot be parsed" in e.value for e in at.error)
 
 
@@ -125,9 +132,9 @@ def test_training_a_model_in_the_browser(tmp_path, monkeypatch):
     monkeypatch.setattr(jobs, "DATA_DIR", tmp_path / "data")
     at = open_page("training")
     at.text_area(key="world_text").set_value(TINY_WORLD.read_text())
-    at.text_input[0].set_value("from-browser")
-    at.number_input[0].set_value(20)
-    at.button[0].click().run()
+    at.text_input(key="train_name").set_value("from-browser")
+    at.number_input(key="train_steps").set_value(20)
+    at.button(key="train_start").click().run()
     assert not at.error, [e.value for e in at.error]
     job = training.JOBS["from-browser"]
     deadline = time.time() + 120
@@ -138,23 +145,25 @@ def test_training_a_model_in_the_browser(tmp_path, monkeypatch):
     assert load_checkpoint(tmp_path / "checkpoints" / "from-browser").metrics["steps_done"] == 20
 
 
-def test_another_model_is_rotated_onto_the_left_models_map(ckpt, tmp_path):
-    """A second copy of the same model, aligned on the shared reference sentences, lands where the first does."""
+def test_another_model_is_aligned_onto_the_left_models_map(ckpt, tmp_path):
+    """A second copy of the same model, aligned on the shared sentences, lands where the first does."""
     import shutil
 
     import numpy as np
 
     from dashboard import frames
-    from dashboard.views.compare import aligned_path
+    from llmcore.alignment import align_models
     from llmcore.checkpoint import load_checkpoint
     from llmcore.maps import MapBook
     from llmcore.trace import trace_generation
 
     shutil.copytree(ckpt.path, tmp_path / "copy")
     other = load_checkpoint(tmp_path / "copy")
-    fmap = MapBook(ckpt).get("context:final", "pca", 2)
-    direct = frames.trajectory_frame(trace_generation(ckpt, "a cow munches"), fmap, -1)
-    rotated = aligned_path([ckpt, other], trace_generation(other, "a cow munches"), fmap)
+    fmap = MapBook(ckpt).get("context:block 2", "pca", 2)
+    al = align_models(other, ckpt, "block 2", n_sentences=60)
+    assert al.residual < 1e-3 and al.n_sentences == 60
+    direct = frames.trajectory_frame(trace_generation(ckpt, "a cow munches"), fmap, 2)  # depth 2: block 2
+    rotated = frames.trajectory_frame(trace_generation(other, "a cow munches"), frames.AlignedMap(fmap, al), 2)
     np.testing.assert_allclose(rotated[["x", "y"]].to_numpy(), direct[["x", "y"]].to_numpy(), atol=1e-2)
     assert list(rotated.next_word) == list(direct.next_word)
 
@@ -181,3 +190,61 @@ def test_causes_link_restores_settings():
     at = open_page("causes", c_kind="attn", c_depth="1", c_pos="6", c_alpha="99")
     assert at.radio(key="c_kind").value == "attn" and at.session_state["c_depth"] == 1
     assert any("c_alpha" in w.value for w in at.warning)  # out of range: default used, and said so
+
+
+def test_compare_page_aligns_a_model_of_another_world(tiny_ckpt_dir):
+    """The bundled model on the left, a tiny model of another world on the right: the right path is drawn after an
+    alignment whose size and residual the page states; depth and method can be changed."""
+    at = AppTest.from_function(_page_script, args=("compare",), default_timeout=180)
+    at.session_state["local_models"] = [str(tiny_ckpt_dir)]
+    at.run()
+    at.selectbox(key="cmp_b_ckpt").set_value(str(tiny_ckpt_dir)).run()
+    at.text_input(key="cmp_b").set_value("a cat eats").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    caption = next(c.value for c in at.caption if "Residual on held-back sentences" in c.value)
+    assert "CCA" in caption and " shared words in " in caption
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert [t.get("name") for t in spec["data"]][-2:] == ["left", "right"]
+    at.select_slider(key="cmp_layer").set_value("embed").run()
+    assert not at.error and "at 'embed'" in spec_title(at)
+    assert at.select_slider(key="cmp_layer").options == ["embed", "block 1", "block 2", "final"]
+
+
+def spec_title(at) -> str:
+    return json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["title"]["text"]
+
+
+def test_world_editor_adds_changes_and_removes_with_errors_by_field():
+    from llmcore.world import tomllib, world_from_dict
+
+    at = open_page("training")
+    assert not at.exception and not at.error
+    k = "we_a_(a new one)_"
+    at.button(key=f"{k}save").click().run()  # nothing filled in: the name's problem is shown at the form
+    assert any("type the animal's name" in e.value for e in at.error)
+    at.text_input(key=f"{k}name").set_value("zebra")
+    at.selectbox(key=f"{k}group").set_value("wild")
+    at.multiselect(key=f"{k}habitats").set_value(["field"])
+    at.text_input(key=f"{k}habitats_new").set_value("savanna")
+    at.selectbox(key=f"{k}habitats_newgroup").set_value("nature")
+    at.multiselect(key=f"{k}diet").set_value(["grass", "hay"])
+    at.button(key=f"{k}save").click().run()
+    assert not at.error, [e.value for e in at.error]
+    world = world_from_dict(tomllib.loads(at.session_state["world_text"]))
+    assert world.animals["zebra"].habitats == ("field", "savanna") and world.label("savanna") == ("locations", "nature")
+    assert at.selectbox(key="we_animal").value == "zebra"  # the form now edits the new animal
+    at.selectbox(key="we_animal").set_value("dog").run()
+    at.button(key="we_a_dog_remove").click().run()
+    world = world_from_dict(tomllib.loads(at.session_state["world_text"]))
+    assert "dog" not in world.animals and "zebra" in world.animals
+    at.radio(key="we_what").set_value("place").run()
+    at.selectbox(key="we_place").set_value("field").run()
+    at.multiselect(key="we_p_field_home_of").unselect("zebra")
+    at.button(key="we_p_field_save").click().run()  # the zebra no longer lives in the field, still in the savanna
+    assert not at.error
+    assert world_from_dict(tomllib.loads(at.session_state["world_text"])).animals["zebra"].habitats == ("savanna",)
+    at.selectbox(key="we_place").set_value("savanna").run()
+    at.multiselect(key="we_p_savanna_home_of").unselect("zebra")
+    at.button(key="we_p_savanna_save").click().run()
+    assert any("nowhere left to live" in e.value for e in at.error)  # shown under the field, nothing changed
+    assert "savanna" in world_from_dict(tomllib.loads(at.session_state["world_text"])).animals["zebra"].habitats

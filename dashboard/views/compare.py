@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -13,20 +11,23 @@ import streamlit as st
 from dashboard import figures, frames, urlstate
 from dashboard.downloads import figure_html
 from dashboard.state import (
+    METHOD_NAMES,
     available_checkpoints,
     checkpoint_at,
     checkpoint_label,
     checkpoint_or_error,
-    get_map,
-    get_map_book,
+    get_alignment,
     get_trace,
+    map_progress,
+    map_when_ready,
 )
 from dashboard.text import escape_md
 from llmcore.checkpoint import CheckpointError
 from llmcore.trace import PromptError, SamplingConfig
 
 DEFAULTS = {"cmp_a": "a dog devours pizza in", "cmp_b": "a cow munches", "cmp_temp_a": 0.0, "cmp_temp_b": 0.0,
-            "cmp_seed_a": 0, "cmp_seed_b": 1}
+            "cmp_seed_a": 0, "cmp_seed_b": 1, "cmp_layer": "final", "cmp_method": "pca"}
+MAP_METHODS = ["pca", "umap", "tsne"]
 SIDE_COLOURS = ("#0072B2", "#D55E00")
 
 
@@ -35,7 +36,7 @@ def side(col, label: str, key: str, temp_key: str, seed_key: str, ckpt_paths: li
     col.markdown(f"**{label}**")
     if st.session_state.get(f"{key}_ckpt") not in ckpt_paths:  # start from the model picked in the sidebar
         st.session_state[f"{key}_ckpt"] = st.session_state.get("checkpoint", ckpt_paths[0])
-    ck = col.selectbox("Model", ckpt_paths, key=f"{key}_ckpt", format_func=checkpoint_label)
+    ck = col.selectbox(f"{label} model", ckpt_paths, key=f"{key}_ckpt", format_func=checkpoint_label)
     prompt = col.text_input("Prompt", key=key, max_chars=2000)
     temp = col.slider("temperature (0 = greedy)", 0.0, 2.0, step=0.1, key=temp_key)
     seed = col.number_input("seed", 0, 2**31 - 1, key=seed_key, disabled=temp == 0,
@@ -46,10 +47,11 @@ def side(col, label: str, key: str, temp_key: str, seed_key: str, ckpt_paths: li
 def render() -> None:
     st.title("Compare")
     st.caption("Two runs on one map: different prompts, different sampling settings, or different models. The map "
-               "is the left model's final-layer PCA; the right model's states are placed on it when both models "
-               "share a width, after aligning their spaces on the same reference sentences.")
+               "is the left model's, at the depth and with the method chosen below; another model's states are first "
+               "taken into the left model's space, aligned on the sentences both models can read.")
     urlstate.restore_with_notice(DEFAULTS, {"cmp_temp_a": (0.0, 2.0), "cmp_temp_b": (0.0, 2.0),
-                                          "cmp_seed_a": (0, 2**31 - 1), "cmp_seed_b": (0, 2**31 - 1)})
+                                          "cmp_seed_a": (0, 2**31 - 1), "cmp_seed_b": (0, 2**31 - 1),
+                                          "cmp_method": MAP_METHODS})
     base = checkpoint_or_error()
     if base is None:
         return
@@ -74,14 +76,16 @@ def render() -> None:
         ckpts.append(ck)
     if traces == [None, None]:
         return
-    fmap = get_map(ckpts[0].content_hash, "context:final", "pca", 2, ckpts[0])
-    paths = [frames.trajectory_frame(traces[0], fmap, -1) if traces[0] else None,
-             aligned_path(ckpts, traces[1], fmap) if traces[1] else None]
-    if traces[1] and paths[1] is None:
-        st.warning("The two models differ in width or in their world, so their states cannot share one map.")
+    layer, method = map_controls(ckpts)
+    fmap, job = map_when_ready(ckpts[0].content_hash, f"context:{layer}", method, 2, ckpts[0])
+    if job is not None:
+        map_progress(job)
+    paths = [frames.trajectory_frame(traces[0], fmap, traces[0].layer_names.index(layer)) if traces[0] else None,
+             right_path(ckpts, traces[1], fmap, layer) if traces[1] else None]
     drawn = [(name, colour, p) for name, colour, p in zip(("left", "right"), SIDE_COLOURS, paths) if p is not None]
     if drawn:
-        fig = compare_figure(fmap, drawn, figures.context_colours(base.context_matrix()[0]))
+        title = f"Both runs on the left model's {METHOD_NAMES[fmap.method]} map at '{layer}'"
+        fig = compare_figure(fmap, drawn, figures.context_colours(base.context_matrix()[0]), title)
         st.plotly_chart(fig, key="compare_map")
         figure_html(fig, "compare_map")
     table = pd.DataFrame({"step": range(1, max(t.n_steps for t in traces if t) + 1)})
@@ -94,11 +98,26 @@ def render() -> None:
     urlstate.publish(list(DEFAULTS))
 
 
-def compare_figure(fmap, drawn: list[tuple[str, str, pd.DataFrame]], colours: dict[str, str]) -> go.Figure:
+def depth_names(ckpt) -> list[str]:
+    return ["embed"] + [f"block {i + 1}" for i in range(ckpt.model.config.n_layer)] + ["final"]
+
+
+def map_controls(ckpts) -> tuple[str, str]:
+    """Depth (those both models have) and map method of the shared map."""
+    shared = [n for n in depth_names(ckpts[0]) if n in depth_names(ckpts[1])]
+    if st.session_state.get("cmp_layer") not in shared:
+        st.session_state.cmp_layer = "final"
+    c1, c2 = st.columns([3, 1])
+    layer = c1.select_slider("Depth of the map (both models)", shared, key="cmp_layer")
+    method = c2.selectbox("Map", MAP_METHODS, key="cmp_method", format_func=METHOD_NAMES.get)
+    return layer, method
+
+
+def compare_figure(fmap, drawn: list[tuple[str, str, pd.DataFrame]], colours: dict[str, str],
+                   title: str) -> go.Figure:
     """The reference map with each run's path in its side's colour, labelled alike (word → next word)."""
     (name, colour, first), rest = drawn[0], drawn[1:]
-    fig = figures.trajectory_map(frames.reference_frame(fmap), first, colours,
-                                 "Both runs on the left model's final-layer map", fmap.axis_label)
+    fig = figures.trajectory_map(frames.reference_frame(fmap), first, colours, title, fmap.axis_label)
     fig.data[-1].name, fig.data[-1].line.color, fig.data[-1].marker.color = name, colour, colour
     fig.frames, fig.layout.updatemenus = (), ()
     for name, colour, path in rest:
@@ -109,16 +128,22 @@ def compare_figure(fmap, drawn: list[tuple[str, str, pd.DataFrame]], colours: di
     return fig
 
 
-def aligned_path(ckpts, trace, fmap) -> pd.DataFrame | None:
-    """The right run's path on the left model's map; another model's space is first rotated onto the left's."""
+def right_path(ckpts, trace, fmap, layer: str) -> pd.DataFrame | None:
+    """The right run's path on the left model's map; another model's states are aligned onto the left's first,
+    and the page says on how much text and how well."""
+    depth = trace.layer_names.index(layer)
     if ckpts[1] is ckpts[0]:
-        return frames.trajectory_frame(trace, fmap, -1)
-    if ckpts[1].model.config.n_embd != ckpts[0].model.config.n_embd:
+        return frames.trajectory_frame(trace, fmap, depth)
+    try:
+        al = get_alignment(ckpts[1].content_hash, ckpts[0].content_hash, layer, ckpts[1], ckpts[0])
+    except ValueError as e:
+        st.warning(f"The right model's path cannot be drawn on the left model's map: {escape_md(str(e))}.")
         return None
-    from llmcore.alignment import procrustes_map
-
-    a, b = (get_map_book(ck.content_hash, ck).states for ck in ckpts)  # cached: not recomputed per rerun
-    if len(a.words) != len(b.words) or not np.array_equal(a.words, b.words):
-        return None  # other worlds: no shared reference sentences to align the spaces on
-    rot = procrustes_map(b.layer("final"), a.layer("final"))
-    return frames.trajectory_frame(trace, SimpleNamespace(place=lambda states: fmap.place(rot(states))), -1)
+    how = ("Procrustes (a rotation and one scale; both are "
+           f"{ckpts[0].model.config.n_embd} wide)" if al.method == "procrustes" else
+           f"CCA (widths {ckpts[1].model.config.n_embd} and {ckpts[0].model.config.n_embd} differ)")
+    st.caption(f"The right model's states at '{layer}' are taken into the left model's space by {how}, fitted on "
+               f"{al.n_pairs:,} states of {al.n_words} shared words in {al.n_sentences} sentences both models can "
+               f"read. Residual on held-back sentences: {al.residual:.2f} (0 = exact, 1 = no better than the left "
+               "model's average state).")
+    return frames.trajectory_frame(trace, frames.AlignedMap(fmap, al), depth)

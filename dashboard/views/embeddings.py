@@ -10,7 +10,7 @@ import streamlit as st
 
 from dashboard import figures, frames, urlstate
 from dashboard.downloads import figure_html
-from dashboard.state import METHOD_NAMES, checkpoint_or_error, get_map, get_map_book
+from dashboard.state import METHOD_NAMES, checkpoint_or_error, get_map, get_map_book, map_progress, map_when_ready
 from dashboard.text import escape_md
 from llmcore.formats import MAX_PROJECTOR_BYTES, FormatError, projector_files, read_projector_files, zip_files
 from llmcore.maps import nearest_neighbours
@@ -55,15 +55,13 @@ def matches(words: np.ndarray, pattern: str) -> list[str]:
     return [w for w in words if rx.fullmatch(w) or w == pattern.lower()]
 
 
-@st.cache_data(max_entries=4, show_spinner=False)
+@st.cache_data(max_entries=4, show_spinner="Fitting a map of your embeddings (UMAP and t-SNE take a while)…")
 def _own_map(vectors: bytes, metadata: bytes | None, method: str):
+    """No page element is drawn in here: a cached function's elements are replayed to later sessions, where a
+    progress box never finishes (the spinner above is not replayed)."""
     from llmcore.maps import fit_map
 
-    ref = read_projector_files(vectors, metadata)
-    with st.status(f"Fitting a {METHODS[method]} map of {len(ref.X):,} points…") as status:
-        fitted = fit_map(ref, method, 2, progress=status.write)
-        status.update(label="Map ready", state="complete", expanded=False)
-    return fitted
+    return fit_map(read_projector_files(vectors, metadata), method, 2)
 
 
 def own_embeddings(colours: dict) -> None:
@@ -108,10 +106,15 @@ def render() -> None:
     params = axes_controls(ref) if method == "axes" else None
     dims = 2 if method == "axes" else dims
     try:
-        fmap = get_map(ckpt.content_hash, "words", method, dims, ckpt, json.dumps(params) if params else "")
+        if params:
+            fmap, job = get_map(ckpt.content_hash, "words", method, dims, ckpt, json.dumps(params)), None
+        else:
+            fmap, job = map_when_ready(ckpt.content_hash, "words", method, dims, ckpt)
     except ValueError as e:
         st.error(escape_md(str(e)))
         return
+    if job is not None:
+        map_progress(job)
     words = ref.labels["word"]
     s1, s2, s3, s4 = st.columns([2, 2, 1, 1])
     search = s1.text_input("Search (a word or a regular expression)", key="emb_search", max_chars=100)
@@ -141,7 +144,7 @@ def render() -> None:
     colours = figures.context_colours(ckpt.context_matrix()[0])
     left, right = st.columns([3, 1])
     count = f"{len(shown)} of {len(df)} words" if isolate else f"{len(df)} words"
-    fig = figures.word_map(shown, colour_by, f"{METHODS[method]} map of {count} — {faith}",
+    fig = figures.word_map(shown, colour_by, f"{METHODS[fmap.method]} map of {count} — {faith}",
                            fmap.axis_label, sorted(selection), colours)
     if params:  # custom axes: name each axis by the groups it runs between
         (xa, xb), (ya, yb) = params["axes"]

@@ -9,10 +9,11 @@ from dashboard import figures, frames, urlstate
 from dashboard.downloads import figure_html
 from dashboard.state import checkpoint_or_error, get_map, get_regions, get_trace, ink
 from dashboard.text import escape_md
-from llmcore.landscape import decision_landscape
+from llmcore.landscape import decision_landscape, weights_norm
 from llmcore.trace import PromptError, SamplingConfig
+from llmcore.world import FUNCTION_CONTEXT
 
-DEFAULTS = {"land_prompt": "a dog devours pizza in", "land_layer": "final"}
+DEFAULTS = {"land_prompt": "a dog devours pizza in", "land_layer": "final", "land_loss_3d": False}
 
 
 @st.cache_data(max_entries=16, show_spinner="Decoding the plane…")
@@ -50,24 +51,70 @@ def render() -> None:
     colours = figures.context_colours(names)
     regions = get_regions(ckpt.content_hash, f"context:{layer}", "pca", tuple(names), fmap)
     path = frames.trajectory_frame(trace, fmap, depth)
-    path["z"] = regions.lift(path[["x", "y"]].to_numpy())
     terrain = figures.terrain_figure(regions, colours, path, ink=ink())
     st.plotly_chart(terrain, key="terrain")
+    st.caption(terrain_caption(regions))
     figure_html(terrain, "terrain", "Terrain (standalone HTML)")
     d = _decision(ckpt.content_hash, layer, ckpt, fmap)
     decision = figures.decision_figure(d, ckpt.tokenizer.vocab, colours, path, ink=ink())
     st.plotly_chart(decision, key="decision")
     figure_html(decision, "decision_landscape", "Decision landscape (standalone HTML)")
-    st.caption(f"The decision landscape is a slice: each point of the plane is mapped back to the model's "
-               f"{ckpt.model.config.n_embd}-dimensional space by the PCA inverse, which keeps "
-               f"{d.explained_variance:.0%} of how its states vary, then read out through the final norm and head.")
+    st.caption(decision_caption(d, fmap.reference.labels["next_context"], ckpt.model.config.n_embd))
+    loss_section(ckpt)
+    urlstate.publish(list(DEFAULTS))
+
+
+def terrain_caption(regions) -> str:
+    hills, plains = float((regions.height >= 0.3).mean()), float((regions.height < 0.1).mean())
+    return (f"Height is the logarithm of how many of the model's states lie nearby: hills (above 0.3 of the highest "
+            f"peak) cover {hills:.0%} of the map, plains (below 0.1) {plains:.0%}. The colour is the sub-context "
+            "holding most states there; the path is the prompt's state after each word, lifted onto the surface.")
+
+
+def decision_caption(d, next_contexts: np.ndarray, width: int) -> str:
+    """Why the plane looks as it does, with the figures read off this plane and this model's reference text."""
+    g = d.context_names.index(FUNCTION_CONTEXT) if FUNCTION_CONTEXT in d.context_names else None
+    text = (f"The decision landscape is a slice: each point of the plane is mapped back to the model's {width}-"
+            f"dimensional space by the PCA inverse, which keeps {d.explained_variance:.0%} of how its states vary, "
+            "then read out through the final norm and head. ")
+    if g is None:
+        return text
+    inside = float((d.context_probs[..., g] > 0.5).mean())
+    follows = float(np.mean(np.asarray(next_contexts) == FUNCTION_CONTEXT))
+    text += (f"Inside the dashed line ({inside:.0%} of the plane) function words ('{FUNCTION_CONTEXT}': the, a, "
+             f"in, …) get more than half of the probability, because {follows:.0%} of the words that follow in the "
+             "reference text are function words; the colour there shows which content would come next among the "
+             "rest, pale where little probability is left for it.")
+    if inside > 0.9:
+        text += " Almost the whole plane is so: this model still predicts mostly function words (a short run does)."
+    return text
+
+
+def loss_section(ckpt) -> None:
     lands = ckpt.loss_landscapes()
     if not lands:
         st.info("This checkpoint has no loss landscape (it is computed at the end of `llmcore train`).")
         return
+    st.subheader("Loss landscape")
+    three_d = st.toggle("Show as a 3D surface", key="land_loss_3d")
     cols = st.columns(len(lands))
     for col, kind in zip(cols, sorted(lands, reverse=True)):
-        fig = figures.loss_figure(lands[kind])
+        fig = figures.loss_figure(lands[kind], three_d=three_d)
         col.plotly_chart(fig, key=f"loss_{kind}")
+        col.caption(loss_caption(lands[kind], weights_norm(ckpt.model)))
         figure_html(fig, f"loss_landscape_{kind}", container=col)
-    urlstate.publish(list(DEFAULTS))
+
+
+def loss_caption(land, norm: float) -> str:
+    """Two sentences on what the plane is, with its figures."""
+    if land.kind == "random":
+        return (f"The centre is the trained model, loss {land.centre_loss:.2f} on a fixed batch of evaluation "
+                "sentences; each axis is a random direction. One unit along an axis is a step as large as the "
+                "weights themselves, filter by filter (each row of each weight matrix moves by its own length), so "
+                "the bowl's width says how far the weights can move before the model gets worse.")
+    moved = float(np.linalg.norm(np.diff(land.path, axis=0), axis=1).sum())
+    return (f"The centre is the trained model (loss {land.centre_loss:.2f}); the path is its {len(land.path)} "
+            f"weight snapshots, from step {land.path_steps[0]} (loss {land.path_loss[0]:.2f}) to step "
+            f"{land.path_steps[-1]} (loss {land.path_loss[-1]:.2f}). The plane captures {land.explained[0]:.0%} + "
+            f"{land.explained[1]:.0%} of how the weights moved; one unit is a change of the weights of length 1 "
+            f"(the trained weights have length {norm:.0f}, the path on the plane {moved:.0f}).")

@@ -11,6 +11,7 @@ from dashboard import figures, jobs, uploads
 from dashboard.downloads import figure_html
 from dashboard.state import checkpoint_or_error
 from dashboard.text import escape_md
+from dashboard.world_form import world_editor
 from llmcore.alignment import snapshot_coords
 from llmcore.tokenizer import UNK
 from llmcore.world import DEFAULT_WORLD, WorldError
@@ -90,20 +91,24 @@ def _load_world_file() -> None:
 
 def train_form() -> None:
     st.subheader("Train a new model")
-    st.caption("Edit the world (sub-contexts, animals, traits), name the model and train it here. It appears in "
-               "the sidebar's model picker for every page when done. A run of 300 steps takes about a minute.")
+    st.caption("Change the world with the form on the left (or in its file on the right), name the model and train "
+               "it here. It appears in the sidebar's model picker for every page when done. The time a step takes "
+               "is measured once the run starts, and the page says how long is left.")
     if "world_text" not in st.session_state:
         st.session_state.world_text = DEFAULT_WORLD.read_text()
     st.file_uploader("Start from a world file (TOML)", type=["toml"], key="world_upload",
                      on_change=_load_world_file, max_upload_size=uploads.MAX_WORLD_BYTES // 2**20)
     if st.session_state.get("world_upload_error"):
         st.error(escape_md(st.session_state.world_upload_error))
-    with st.form("train"):
-        text = st.text_area("World file (TOML)", key="world_text", height=300)
+    left, right = st.columns([3, 2])
+    with left:
+        world_editor()
+    with right, st.form("train"):
+        text = st.text_area("World file (TOML)", key="world_text", height=560)
         c1, c2 = st.columns(2)
-        name = c1.text_input("Model name", value="my-world", max_chars=40)
-        steps = c2.number_input("Training steps", 20, 20_000, 300, step=20)
-        go_ = st.form_submit_button("Start training", type="primary")
+        name = c1.text_input("Model name", value="my-world", max_chars=40, key="train_name")
+        steps = c2.number_input("Training steps", 20, 20_000, 300, step=20, key="train_steps")
+        go_ = st.form_submit_button("Start training", type="primary", key="train_start")
     if go_:
         if name in JOBS and not JOBS[name].finished:
             st.warning(f"'{escape_md(name)}' is already training.")
@@ -121,8 +126,9 @@ def job_progress() -> None:
     job = JOBS.get(name) if name else None
     if job is None:
         return
-    st.progress(min(job.step / job.total, 1.0), text=f"'{job.name}': step {job.step:,} of {job.total:,} · "
-                f"loss {job.loss:.3f} · {job.state}")
+    st.progress(min(job.step / job.total, 1.0), text=job.status_text())
+    for line in job.phase_lines():
+        st.caption(line)
     if job.evals:
         r = job.evals[-1]
         st.caption(f"last evaluation at step {r['step']}: validation loss {r['val_loss']:.3f}, held-out habitat "

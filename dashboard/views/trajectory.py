@@ -11,11 +11,12 @@ from dashboard.downloads import figure_html
 from dashboard.state import (
     METHOD_NAMES,
     checkpoint_or_error,
-    get_map,
     get_map_book,
     get_regions,
     get_trace,
     ink,
+    map_progress,
+    map_when_ready,
     regions_of_states,
 )
 from dashboard.text import escape_md
@@ -129,7 +130,10 @@ def render() -> None:
 
 def draw(ckpt, trace, method: str, dims: int, layer: str, step: int) -> None:
     depth = trace.layer_names.index(layer)
-    fmap = get_map(ckpt.content_hash, f"context:{layer}", method, dims, ckpt)
+    fmap, job = map_when_ready(ckpt.content_hash, f"context:{layer}", method, dims, ckpt)
+    if job is not None:  # a new model's UMAP or t-SNE map: fitted in the background, PCA meanwhile
+        map_progress(job)
+        method = fmap.method
     colours = figures.context_colours(trace.context_names)
     regions = get_regions(ckpt.content_hash, f"context:{layer}", method, tuple(trace.context_names), fmap) \
         if dims == 2 else None
