@@ -23,7 +23,7 @@ def default_checkpoint_path() -> Path:
     return Path(os.environ.get(CHECKPOINT_ENV) or DEFAULT_CHECKPOINT)
 
 
-METHOD_NAMES = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE", "axes": "Custom axes"}
+METHOD_NAMES = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE", "axes": "Custom axes", "lda": "Story map (LDA)"}
 
 
 def checkpoint_label(path: str) -> str:
@@ -131,8 +131,20 @@ class LazyStatus:
 
 @st.cache_data(max_entries=48, show_spinner=False)
 def get_regions(content_hash: str, reference: str, method: str, contexts: tuple[str, ...],
-                _fitted: FittedMap) -> RegionMap:
-    return region_map(_fitted.coords[:, :2], _fitted.reference.labels["context"], list(contexts))
+                _fitted: FittedMap, label: str = "context") -> RegionMap:
+    """Regions of one reference label: 'context' (the read reading) or 'next_context' (the next reading)."""
+    return region_map(_fitted.coords[:, :2], _fitted.reference.labels[label], list(contexts))
+
+
+@st.cache_resource(max_entries=6, show_spinner="Measuring which map shows the story best…")
+def get_best_view(content_hash: str, _ckpt: Checkpoint):
+    """The measured default view (stored with the maps; measured on the linear maps where it is missing)."""
+    return get_map_book(content_hash, _ckpt).best_view()
+
+
+def contexts_of_words(ckpt: Checkpoint) -> dict[str, str]:
+    """The read reading of every vocabulary word: its sub-context in the world."""
+    return {w: ckpt.world.label(w)[0] for w in ckpt.tokenizer.vocab}
 
 
 @st.cache_resource(max_entries=12, show_spinner=False)

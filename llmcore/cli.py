@@ -95,7 +95,8 @@ def _parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("maps", help="fit (or check) the cached 2D/3D maps of a checkpoint")
     m.add_argument("checkpoint", nargs="?", default=str(DEFAULT_CHECKPOINT))
-    m.add_argument("--methods", default="pca,umap,tsne", help="comma-separated: pca, umap, tsne")
+    m.add_argument("--methods", default="pca,umap,tsne,lda", help="comma-separated: pca, umap, tsne, lda (the story "
+                   "map); the default view is measured over these methods' 2D maps")
     m.add_argument("--dims", default="2,3", help="comma-separated: 2, 3")
     m.set_defaults(func=cmd_maps)
 
@@ -205,7 +206,10 @@ def cmd_maps(args: argparse.Namespace) -> int:
     methods = [x.strip() for x in args.methods.split(",") if x.strip()]
     dims = [int(x) for x in args.dims.split(",") if x.strip()]
     fitted = book.precompute(methods, dims, progress=say)
+    view = book.best_view(methods, progress=say, remeasure=True)
     print(f"{fitted} maps fitted, the rest were cached, in {time.perf_counter() - t0:.0f} s")
+    print(f"default view: {view.method} at {view.layer} ({view.score:.0%} of {view.n_states} example states fall "
+          f"in their own word's region)")
     return 0
 
 

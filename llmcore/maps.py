@@ -22,6 +22,7 @@ from safetensors.numpy import save as np_save
 
 from llmcore.checkpoint import Checkpoint, atomic_write
 from llmcore.projection import (
+    LDAProjector,
     MapQuality,
     NeighbourPlacement,
     PCAProjector,
@@ -34,7 +35,7 @@ from llmcore.reference import ReferenceStates, reference_states
 from llmcore.tokenizer import UNK
 
 MAPS_DIR = "maps"
-AXIS_LABELS = {"pca": "PC", "umap": "UMAP", "tsne": "t-SNE", "axes": "axis"}
+AXIS_LABELS = {"pca": "PC", "umap": "UMAP", "tsne": "t-SNE", "axes": "axis", "lda": "LD"}
 
 
 @dataclass
@@ -143,7 +144,7 @@ def fit_map(ref: ReferenceSet, method: str, n_components: int = 2, random_state:
         proj_params["axes"] = [tuple(a) for a in proj_params.get("axes", [])]
     extra = {"progress": progress} if method in ("umap", "tsne") else {}
     proj = make_projector(method, n_components, random_state, **proj_params, **extra)
-    labels = ref.labels[params.get("label", "context")] if method == "axes" else None
+    labels = ref.labels[params.get("label", "context")] if method in ("axes", "lda") else None
     coords = proj.fit_transform(ref.X, labels)
     if progress:
         progress("measuring trustworthiness")
@@ -153,7 +154,7 @@ def fit_map(ref: ReferenceSet, method: str, n_components: int = 2, random_state:
 
 def _save(path: Path, m: FittedMap, ckpt: Checkpoint) -> None:
     tensors = {"coords": m.coords.astype(np.float32)}
-    if isinstance(m.projector, (PCAProjector, SemanticAxesProjector)):
+    if isinstance(m.projector, (PCAProjector, SemanticAxesProjector, LDAProjector)):
         tensors.update(mean=m.projector.mean_, components=m.projector.components_)
     if isinstance(m.projector, PCAProjector):
         tensors["evr"] = m.projector.explained_variance_ratio_
@@ -208,8 +209,9 @@ def _restore_projector(method: str, n_components: int, params: dict, tensors: di
         p.mean_, p.components_, p.explained_variance_ratio_ = tensors["mean"], tensors["components"], tensors["evr"]
         p.n_features_in_ = X.shape[1]
         return p
-    if method == "axes":
-        p = SemanticAxesProjector([tuple(a) for a in params["axes"]], n_components)
+    if method in ("axes", "lda"):
+        p = SemanticAxesProjector([tuple(a) for a in params["axes"]], n_components) if method == "axes" \
+            else LDAProjector(n_components)
         p.mean_, p.components_, p.n_features_in_ = tensors["mean"], tensors["components"], X.shape[1]
         return p
     p = make_projector(method, n_components, **{k: v for k, v in params.items() if k != "label"})
@@ -252,7 +254,22 @@ class MapBook:
             progress: Progress | None = None) -> FittedMap:
         return get_map(self.ckpt, self.reference(name), method, n_components, 0, params, self.cache_dir, progress)
 
-    def precompute(self, methods=("pca", "umap", "tsne"), dims=(2, 3), progress: Progress | None = None) -> int:
+    def best_view(self, methods=("pca", "lda"), progress: Progress | None = None, remeasure: bool = False):
+        """The measured default view (llmcore.bestview.BestView): stored with the maps, else measured now on the
+        given methods' maps and stored."""
+        from llmcore.bestview import load_best_view, measure_best_view, save_best_view
+
+        folder = self.cache_dir or default_cache_dir(self.ckpt)
+        view = None if remeasure else load_best_view(self.ckpt, folder)
+        if view is None:
+            view = measure_best_view(self, list(methods), progress)
+            try:
+                save_best_view(view, folder)
+            except OSError:  # a read-only place: measured again next time
+                pass
+        return view
+
+    def precompute(self, methods=("pca", "umap", "tsne", "lda"), dims=(2, 3), progress: Progress | None = None) -> int:
         """Fit (or load) every standard map; returns how many were fitted now."""
         fitted = 0
         for name in ["words"] + [f"context:{layer}" for layer in self.layer_names]:

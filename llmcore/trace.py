@@ -245,9 +245,15 @@ class GenerationTrace:
                   "context_probs": {c: round(float(p), 4) for c, p in zip(self.context_names, self.context_probs[s])},
                   "candidates": [{"word": w, "p": round(p, 4)} for w, p in self.candidates(s)]}
                  for s in range(self.n_steps)]
+        w = self.word_steps()
+        word_steps = [{"step": i + 1, "read": w.words[i], "next": w.next_words[i],
+                       "p_next": round(float(w.next_probs[i]), 4),
+                       "next_from": "generated" if w.generated(i) else "prompt", "next_context": w.next_context(i),
+                       "candidates": [{"word": a, "p": round(p, 4)} for a, p in w.candidates(i)]}
+                      for i in range(len(w))]
         return {"prompt": " ".join(self.prompt_words), "completion": self.completion, "text": self.text,
                 "unknown_words": self.unknown_words, "notices": self.notices, "stop_reason": self.stop_reason,
-                "sampling": self.sampling, "steps": steps}
+                "sampling": self.sampling, "steps": steps, "word_steps": word_steps}
 
     # ---- persistence (NumPy .npz without pickle; strings travel in a JSON header)
     _ARRAYS = ("prompt_ids", "generated_ids", "hidden", "prompt_hidden", "topk_ids", "topk_probs", "chosen_probs",
@@ -483,14 +489,16 @@ def _attention(model: GPT, records: list[_Step], P: int, q: torch.Tensor) -> tor
 @torch.inference_mode()
 def candidate_states(ckpt: Checkpoint, trace: GenerationTrace, step: int, k: int = 5) -> tuple[list[str], np.ndarray,
                                                                                               np.ndarray]:
-    """Where each of a step's top-k candidates would take the state: (words, probabilities (k,), states (k, L, C)),
-    the residual stream at every depth after reading the candidate instead of the word that was chosen."""
-    if not 0 <= step < trace.n_steps:
-        raise ValueError(f"step must be in 0..{trace.n_steps - 1}, got {step}")
+    """Where each of a word step's top-k candidates would take the state: (words, probabilities (k,), states
+    (k, L, C)), the residual stream at every depth after reading the candidate instead of the word that came next.
+    `step` indexes `trace.word_steps()` (0 = after the first word)."""
+    steps = trace.word_steps()
+    if not 0 <= step < len(steps):
+        raise ValueError(f"step must be in 0..{len(steps) - 1}, got {step}")
     block = ckpt.model.config.block_size
-    before = (list(trace.prompt_ids) + list(trace.generated_ids[:step]))[-(block - 1):]
-    ids = [int(i) for i in trace.topk_ids[step, :k]]
+    before = (list(trace.prompt_ids) + list(trace.generated_ids))[: step + 1][-(block - 1):]
+    ids = [int(i) for i in steps.topk_ids[step, :k]]
     act = ActivationCache(attention=False)
     ckpt.model(torch.tensor([before + [c] for c in ids]), capture=act)
     states = act.residual_stack()[:, :, -1].transpose(0, 1).numpy()  # (k, L, C)
-    return [trace.vocab[i] for i in ids], trace.topk_probs[step, :k].copy(), states
+    return [trace.vocab[i] for i in ids], steps.topk_probs[step, :k].copy(), states
