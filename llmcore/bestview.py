@@ -46,6 +46,9 @@ class BestView:
 def example_texts(ckpt: Checkpoint, n_held_out: int = 12, n_corpus: int = 12) -> list[str]:
     """Example sentences: held-out prompts completed greedily by the model (if the world has held-out pairs),
     then sentences of the world drawn with a seed of their own."""
+    make = getattr(ckpt.world, "reference_sentences", None)  # a foreign model's word lists bring their own
+    if make is not None:
+        return list(make(EXAMPLE_SEED, n_held_out + n_corpus))
     prompts = [p for _, _, p in generalisation_prompts(ckpt.world, list(ckpt.held_out))][:n_held_out]
     texts = [f"{p} {' '.join(generate(ckpt.model, ckpt.tokenizer, p, SamplingConfig(max_new_words=8)))}"
              for p in prompts]
@@ -66,6 +69,8 @@ def example_states(ckpt: Checkpoint, texts: list[str]) -> tuple[np.ndarray, np.n
         keep = [t for t, c in enumerate(ctx) if c != FUNCTION_CONTEXT]
         states.append(stack[keep])
         labels += [ctx[t] for t in keep]
+    if not labels:
+        raise ValueError("no example sentence holds a content word, so no map can be measured")
     return np.concatenate(states).astype(np.float32), np.array(labels, object)
 
 

@@ -84,3 +84,21 @@ def test_nearest_neighbours_in_the_original_space(book):
     assert len(e_idx) == 5
     with pytest.raises(ValueError, match="metric"):
         nearest_neighbours(ref, 0, 5, "manhattan")
+
+
+@pytest.mark.parametrize("name", REFERENCES)
+def test_shipped_story_maps_load_without_fitting(book, name):
+    for dims in (2, 3):
+        m = book.get(name, "lda", dims, progress=lambda msg: pytest.fail(f"a shipped map was refitted: {msg}"))
+        assert m.from_cache and m.coords.shape == (len(book.reference(name).X), dims)
+        X = book.reference(name).X[:5]
+        np.testing.assert_allclose(m.place(X), m.coords[:5], atol=1e-4)  # linear: placement is the map itself
+        assert 0.5 < m.quality.trustworthiness <= 1
+
+
+def test_the_default_view_is_measured_and_shipped(book, ckpt):
+    """The shipped best view belongs to this model, is the highest score, and covers every map method."""
+    view = book.best_view(progress=lambda msg: pytest.fail(f"the shipped best view was measured again: {msg}"))
+    assert view.content_hash == ckpt.content_hash and view.scores[f"{view.method}@{view.layer}"] == view.score
+    assert view.score == max(view.scores.values()) and view.n_states > 20
+    assert {k.split("@")[0] for k in view.scores} >= {"pca", "lda", "umap", "tsne"}

@@ -69,11 +69,14 @@ def test_model_card_proves_the_held_out_pairs(ckpt):
     at = open_page("model_card")
     assert not at.exception and not at.error
     assert any("Proof: none of the" in s.value for s in at.success)
-    vocab = at.dataframe[0].value
+    views = at.dataframe[0].value  # the measured default view of the Trajectory page, best first
+    assert list(views["share in own region"]) == sorted(views["share in own region"], reverse=True)
+    assert f"{views['share in own region'].iloc[0]:.0%}" in at.markdown[0].value.replace("\\", "")
+    vocab = at.dataframe[1].value
     assert "cat" in ", ".join(vocab[vocab["sub-context"] == "animals"].words).split(", ")
     assert "the" in vocab[vocab["sub-context"] == "grammar"].words.iloc[0].split(", ")
-    held = at.dataframe[1].value
-    live = at.dataframe[2].value
+    held = at.dataframe[2].value
+    live = at.dataframe[3].value
     assert len(live) == len(held) * len(ckpt.world.recipe.eat_verbs)
     assert (live["a habitat of the animal?"] == "yes").mean() >= 0.95
     assert (held["training sentences with both"] == 0).all() and "dog + pizza" in list(held.pair)
