@@ -76,13 +76,14 @@ def example_states(ckpt: Checkpoint, texts: list[str]) -> tuple[np.ndarray, np.n
 
 def share_in_own_region(coords: np.ndarray, ref_coords: np.ndarray, ref_labels: np.ndarray,
                         labels: np.ndarray, contexts: list[str]) -> float:
-    """Share of points (n, 2) whose grid cell's dominant region (of the reference map) is their own label's."""
+    """Share of points (n, 2) inside their own label's region as the map draws it: where that label's density
+    (of the reference map) is at least half its peak, the outline the Trajectory page draws."""
     regions = region_map(ref_coords[:, :2], ref_labels, contexts)
     col = np.clip(np.rint((coords[:, 0] - regions.x[0]) / (regions.x[1] - regions.x[0])), 0, len(regions.x) - 1)
     row = np.clip(np.rint((coords[:, 1] - regions.y[0]) / (regions.y[1] - regions.y[0])), 0, len(regions.y) - 1)
-    dom = regions.dominant[row.astype(int), col.astype(int)]
     own = np.array([contexts.index(c) for c in labels])
-    return float(np.mean(dom == own)) if len(own) else 0.0
+    inside = regions.density[own, row.astype(int), col.astype(int)] >= 0.5
+    return float(np.mean(inside)) if len(own) else 0.0
 
 
 def measure_best_view(book, methods: list[str], progress=None) -> BestView:
