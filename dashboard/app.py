@@ -11,9 +11,10 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source tree without installing
 
 from dashboard.state import available_checkpoints, checkpoint_label, default_checkpoint_path  # noqa: E402
-from dashboard.views import compare, embeddings, landscape, model_card, training, trajectory  # noqa: E402
+from dashboard.views import compare, embeddings, landscape, model_card, story, training, trajectory  # noqa: E402
 
 PAGES = [(trajectory.render, "Trajectory", "trajectory", ":material/route:"),
+         (story.render, "Story", "story", ":material/slideshow:"),
          (embeddings.render, "Embeddings", "embeddings", ":material/scatter_plot:"),
          (landscape.render, "Landscape", "landscape", ":material/landscape:"),
          (training.render, "Training", "training", ":material/monitoring:"),

@@ -160,3 +160,45 @@ def test_another_model_is_rotated_onto_the_left_models_map(ckpt, tmp_path):
     rotated = aligned_path([ckpt, other], trace_generation(other, "a cow munches"), fmap)
     np.testing.assert_allclose(rotated[["x", "y"]].to_numpy(), direct[["x", "y"]].to_numpy(), atol=1e-2)
     assert list(rotated.next_word) == list(direct.next_word)
+
+
+def _walk_the_story(at: AppTest) -> list[str]:
+    """Every scene via Next; returns each scene's header."""
+    headers = []
+    for n in range(1, 7):
+        assert not at.exception and not at.error, (n, [e.value for e in at.error])
+        headers.append(at.header[0].value)
+        assert headers[-1].startswith(f"{n}. ") and len(at.markdown) >= 1
+        if n < 6:
+            at.button(key="story_next").click().run()
+    assert at.button(key="story_next").disabled
+    return headers
+
+
+def test_story_page_walks_six_scenes_for_the_bundled_model(ckpt):
+    at = open_page("story")
+    headers = _walk_the_story(at)
+    assert len(set(headers)) == 6
+    text = " ".join(m.value for m in at.markdown).replace("\\", "")
+    assert "from 'block" in text or "from 'final'" in text or "from 'embed'" in text  # scene 6: where it settles
+    at.button(key="story_back").click().run()
+    assert at.header[0].value.startswith("5. ") and at.query_params["scene"] in ("5", ["5"])
+    at = open_page("story", scene="4")
+    said = " ".join(m.value for m in at.markdown).replace("\\", "")
+    a, f = ckpt.held_out[0]
+    assert f"{a} + {f} appears together in 0 of the" in said
+
+
+def test_story_page_for_a_world_without_held_out_pairs(tmp_path, monkeypatch):
+    from llmcore.train import Trainer
+
+    from .conftest import TINY_MODEL, TINY_WORLD, tiny_train_config
+
+    world = tmp_path / "world.toml"
+    world.write_text(TINY_WORLD.read_text().replace('held_out = [["dog", "pizza"]]', "held_out = []"))
+    Trainer(tmp_path / "ckpt", world, TINY_MODEL, tiny_train_config(steps=20)).run()
+    monkeypatch.setenv("LLM_LANDSCAPE_CHECKPOINT", str(tmp_path / "ckpt"))
+    at = open_page("story", story_prompt="a cat eats")
+    _walk_the_story(at)
+    at = open_page("story", story_prompt="a cat eats", scene="4")
+    assert "holds no pairs out of training" in " ".join(m.value for m in at.markdown).replace("\\", "")
