@@ -204,3 +204,21 @@ def test_a_bad_value_left_in_a_disabled_sampling_box_does_not_block_greedy(app):
     assert app.error
     app.radio(key="mode").set_value("greedy").run()
     assert not app.error and len(app.get("plotly_chart")) == 4
+
+
+def test_the_model_is_in_the_url_and_an_unknown_one_opens_the_bundled_model():
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update({"model": "no-such-model"})
+    at.run()
+    assert not at.exception and any("does not have (no-such-model)" in w.value.replace("\\", "") for w in at.warning)
+    assert at.query_params["model"] in ("default", ["default"]) and len(at.get("plotly_chart")) == 4
+
+
+def test_a_link_to_a_model_opens_that_model(tiny_ckpt_dir, monkeypatch):
+    from dashboard import state
+
+    monkeypatch.setattr(state, "USER_CHECKPOINTS", tiny_ckpt_dir.parent)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update({"model": tiny_ckpt_dir.name, "prompt": "a cat eats"})
+    at.run()
+    assert not at.exception and not at.warning and at.selectbox(key="checkpoint").value == str(tiny_ckpt_dir)
