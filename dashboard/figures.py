@@ -30,7 +30,7 @@ READING_LABELS = {"read": "context", "next": "next_context"}  # the reference la
 def trajectory_map(ref: pd.DataFrame, path: pd.DataFrame, colours: dict[str, str], title: str,
                    axis_label: str = "PC", regions=None, candidates: pd.DataFrame | None = None,
                    layer_path: pd.DataFrame | None = None, selected_step: int | None = None,
-                   reading: str = "read", ink: str = "#222222", width_px: int = 900) -> go.Figure:
+                   reading: str = "read", ink: str = "#222222", width_px: int = 640) -> go.Figure:
     """Reference states coloured by one reading ('read' or 'next'), the prompt's path over them (numbered steps,
     arrowheads, labels placed so they do not cover each other or the region labels) and, at the selected step, its
     candidate next words and its path through the layers."""
@@ -67,9 +67,25 @@ def trajectory_map(ref: pd.DataFrame, path: pd.DataFrame, colours: dict[str, str
     else:
         _label_2d(fig, ref, path, candidates, region_boxes, ink, width_px)
     fig.update_layout(title=dict(text=title, x=0, xanchor="left"), legend_title_text=f"{reading}: "
-                      f"{READINGS[reading]}", legend_itemsizing="constant", height=640,
-                      margin=dict(l=10, r=10, t=60, b=10))
+                      f"{READINGS[reading]}", legend_itemsizing="constant", height=700,
+                      margin=dict(l=10, r=10, t=60, b=10), **LEGEND_BELOW)
     return fig
+
+
+# The legend under the chart, in rows: the map keeps the whole width, also on a narrow screen.
+LEGEND_BELOW = dict(legend=dict(orientation="h", yanchor="top", y=-0.16, xanchor="left", x=0))
+
+
+def wrap_title(text: str, width: int = 60) -> str:
+    """A title broken into lines of at most `width` characters (Plotly does not wrap titles by itself)."""
+    lines, line = [], ""
+    for word in text.split():
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    return "<br>".join(lines + [line])
 
 
 def esc(text: str) -> str:
@@ -112,7 +128,7 @@ def _label_2d(fig: go.Figure, ref: pd.DataFrame, path: pd.DataFrame, candidates,
     xr, yr = (lo.x - pad.x, hi.x + pad.x), (lo.y - pad.y, hi.y + pad.y)
     fig.update_xaxes(range=list(xr))
     fig.update_yaxes(range=list(yr))
-    w, h = width_px - 200, 640 - 130  # plot area without legend and margins
+    w, h = width_px - 60, 700 - 230  # plot area without the legend below and the margins
     for (x0, y0), (x1, y1) in zip(path[["x", "y"]].to_numpy()[:-1], path[["x", "y"]].to_numpy()[1:]):
         fig.add_annotation(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y", text="",
                            showarrow=True, arrowhead=2, arrowsize=1.3, arrowwidth=1.5, arrowcolor=ink, standoff=8,
@@ -182,10 +198,12 @@ def context_probs_chart(frame: pd.DataFrame, colours: dict[str, str], reads: lis
     if selected_step is not None and 1 <= selected_step <= len(labels):
         fig.add_vrect(x0=selected_step - 1.5, x1=selected_step - 0.5, line_width=2, line_color="#555555",
                       fillcolor="rgba(0,0,0,0)")
-    fig.update_layout(title=dict(text="next: next-word probability by sub-context, per word read", x=0),
+    fig.update_layout(title=dict(text=wrap_title("next: next-word probability by sub-context, per word read "
+                                                 "(squares above: read, the word's own sub-context)"), x=0),
                       barmode="stack", bargap=0.15, legend_traceorder="normal",
                       xaxis_title="step: word read", yaxis_title="probability", yaxis_range=[0, 1.12],
-                      legend_title_text="sub-context", height=380, margin=dict(l=10, r=10, t=50, b=10))
+                      legend_title_text="sub-context", height=460, margin=dict(l=10, r=10, t=70, b=10),
+                      **LEGEND_BELOW)
     return fig
 
 
@@ -316,9 +334,10 @@ def lens_heatmap(words: list[list[str]], contexts: list[list[str]], probs: list[
     fig = go.Figure(go.Heatmap(z=z, x=step_labels, y=layer_names, text=text, texttemplate="%{text}",
                                colorscale=scale, zmin=-0.5, zmax=len(names) - 0.5, showscale=False,
                                hovertemplate="%{y}, %{x}: %{text}<extra></extra>"))
-    fig.update_layout(title="Logit lens: the top next word read out at each layer (colour: its sub-context)",
-                      xaxis_title="step: word read", yaxis_title="layer", height=80 + 48 * len(layer_names),
-                      margin=dict(l=10, r=10, t=50, b=10))
+    fig.update_layout(title=wrap_title("Logit lens: the top next word read out at each layer (colour: its "
+                                       "sub-context)"),
+                      xaxis_title="step: word read", yaxis_title="layer", height=100 + 48 * len(layer_names),
+                      margin=dict(l=10, r=10, t=70, b=10))
     return fig
 
 
@@ -330,8 +349,8 @@ def attention_heatmaps(att, key_words: list[str], title: str) -> go.Figure:
     fig = go.Figure(go.Heatmap(z=z, x=[f"{j + 1}: {w}" for j, w in enumerate(key_words)], y=rows,
                                colorscale="Blues", zmin=0, zmax=1, colorbar=dict(title="weight"),
                                hovertemplate="%{y} → %{x}: %{z:.2f}<extra></extra>"))
-    fig.update_layout(title=title, xaxis_title="word attended to", yaxis_title="layer and head",
-                      height=120 + 22 * L * H, margin=dict(l=10, r=10, t=50, b=10), yaxis_autorange="reversed")
+    fig.update_layout(title=wrap_title(title), xaxis_title="word attended to", yaxis_title="layer and head",
+                      height=140 + 22 * L * H, margin=dict(l=10, r=10, t=70, b=10), yaxis_autorange="reversed")
     return fig
 
 

@@ -32,7 +32,7 @@ EXAMPLES = {
     "a bear": "open ended",
 }
 METHODS = {k: METHOD_NAMES[k] for k in ("lda", "pca", "umap", "tsne")}  # learned maps: no custom axes for states
-READINGS = {"read": "read: the word just read", "next": "next: where the next word is headed"}
+READINGS = {"read": "read (word just read)", "next": "next (word expected)"}
 # "method" and "layer" are replaced on each page run by the view measured when the maps were built
 DEFAULTS = {"prompt": SEED_PROMPT, "mode": "greedy", "temperature": 1.0, "top_k": 0, "top_p": 1.0, "seed": 0,
             "limit": 12, "method": "lda", "dims": 2, "layer": "final", "step": 1, "layers": False,
@@ -95,15 +95,15 @@ def show_completion(trace, held_out: list[tuple[str, str]]) -> None:
 
 
 def map_controls(layer_names: list[str]) -> tuple[str, int, str, str]:
-    c1, c2, c3, c4 = st.columns([1.2, 0.6, 1.2, 2.4])
+    c1, c2, c3 = st.columns([1.3, 0.8, 1.9])
     method = c1.selectbox("Map", list(METHODS), format_func=METHODS.get, key="method")
     dims = c2.radio("View", [2, 3], format_func=lambda d: f"{d}D", key="dims", horizontal=True)
     reading = c3.radio("Colours and regions", list(READINGS), format_func=READINGS.get, key="reading",
-                       help="read: the sub-context of the word just read; next: the sub-context that the model's "
-                       "next-word distribution puts most mass on")
+                       horizontal=True, help="read: the sub-context of the word just read; next: the sub-context "
+                       "that the model's next-word distribution puts most mass on")
     if st.session_state.get("layer") not in layer_names:
         st.session_state.layer = layer_names[-1]
-    layer = c4.select_slider("Layer shown on the map", layer_names, key="layer")
+    layer = st.select_slider("Layer shown on the map", layer_names, key="layer")
     return method, dims, layer, reading
 
 
@@ -159,7 +159,7 @@ def step_view(ckpt, trace) -> None:
             st.session_state.playing = False
     st.session_state.step = step
     method, dims, layer, reading = map_controls(trace.layer_names)
-    c1, c2 = st.columns([6, 1])
+    c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
     c1.slider("Step (one per word read)", 1, max(n, 2), key="step", disabled=n < 2,
               help="The step whose caption, candidates, layers and attention are shown")
     c2.button("❚❚ Pause" if st.session_state.get("playing") else "▶ Play", on_click=_toggle_play, key="play",
