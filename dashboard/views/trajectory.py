@@ -138,33 +138,42 @@ def render() -> None:
     st.sidebar.slider("Candidate stars from probability", 0.0, 0.5, step=0.01, key="stars",
                       help="Stars show where the likeliest next words would take the state; only candidates at or "
                       "above this probability are drawn")
-    st.fragment(lambda: step_view(ckpt, trace), run_every=PLAY_SECONDS if st.session_state.get("playing") else None)()
+    playing = bool(st.session_state.get("playing"))
+    st.fragment(lambda: step_view(ckpt, trace, playing), run_every=PLAY_SECONDS if playing else None)()
+    # download buttons live outside the step view: files made in a rerun of only that part are dropped at once
+    if "_to_download" in st.session_state:
+        downloads(trace, *st.session_state._to_download)
     urlstate.publish(list(DEFAULTS))
 
 
 PLAY_SECONDS = 1.5
 
 
-def _toggle_play() -> None:
-    st.session_state.playing = not st.session_state.get("playing", False)
-
-
-def step_view(ckpt, trace) -> None:
-    """Everything that follows the selected step; while playing, each run advances the step by one."""
+def step_view(ckpt, trace, auto: bool) -> None:
+    """Everything that follows the selected step, rerun alone when a control in it changes. While playing
+    (`auto`: rerun every PLAY_SECONDS), each run advances the step by one; Play, Pause and the end of the walk
+    rerun the whole page, which starts or stops the timer."""
     n = len(trace.word_steps())
+    # the step being played is kept apart from the slider: a timer tick may carry the slider's older value
+    if auto:
+        st.session_state.step = st.session_state.get("play_pos", 1)
+        if not st.session_state.get("playing"):
+            st.rerun()  # paused or at the end: stop the timer
     step = min(max(int(st.session_state.get("step", 1)), 1), n)
     if st.session_state.get("playing"):
         step = step % n + 1
-        if step == n:
-            st.session_state.playing = False
+        st.session_state.playing = step < n
+        st.session_state.play_pos = step
     st.session_state.step = step
     method, dims, layer, reading = map_controls(trace.layer_names)
     c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
     c1.slider("Step (one per word read)", 1, max(n, 2), key="step", disabled=n < 2,
               help="The step whose caption, candidates, layers and attention are shown")
-    c2.button("❚❚ Pause" if st.session_state.get("playing") else "▶ Play", on_click=_toggle_play, key="play",
-              help="Advance the step every 1.5 s: the map's highlighted point, the caption, the stars and the bars "
-              "move together")
+    if c2.button("❚❚ Pause" if st.session_state.get("playing") else "▶ Play", key="play",
+                 help="Advance the step every 1.5 s: the map's highlighted point, the caption, the stars and the "
+                 "bars move together"):
+        st.session_state.playing = not st.session_state.get("playing", False)
+        st.rerun()
     draw(ckpt, trace, method, dims, layer, min(st.session_state.step, n), reading)
     urlstate.publish(list(DEFAULTS))
 
@@ -213,7 +222,7 @@ def draw(ckpt, trace, method: str, dims: int, layer: str, step: int, reading: st
         for c in captions:
             st.markdown(f"- {escape_md(c)}")
     details(ckpt, trace, step, context_of, colours)
-    downloads(trace, path, fig, context_of)
+    st.session_state._to_download = (path, fig)  # offered after the step view, outside its reruns
 
 
 def details(ckpt, trace, step: int, context_of: dict[str, str], colours: dict[str, str]) -> None:
@@ -278,7 +287,7 @@ def scenarios() -> None:
             st.error(escape_md(st.session_state.scenario_error))
 
 
-def downloads(trace, path, fig, context_of: dict[str, str]) -> None:
+def downloads(trace, path, fig) -> None:
     scenarios()
     c1, c2, c3 = st.columns(3)
     c1.download_button("Trajectory (CSV)", lambda: path.to_csv(index=False), "trajectory.csv", "text/csv",
