@@ -219,6 +219,32 @@ def _restore_projector(method: str, n_components: int, params: dict, tensors: di
     return p.set_reference(X, coords)
 
 
+STATES_FILE = "reference_states.safetensors"  # a cache (not shipped: 18 MB); rebuilt from the model when missing
+
+
+def _save_states(path: Path, ref: ReferenceStates, ckpt: Checkpoint) -> None:
+    texts = {k: "\x1f".join(map(str, getattr(ref, k))) for k in ("words", "next_words", "contexts", "next_contexts")}
+    states = np.ascontiguousarray(ref.states)  # safetensors writes the raw buffer: it must be in C order
+    meta = {"checkpoint": ckpt.content_hash, "layers": json.dumps(ref.layer_names), **texts,
+            "sha": _tensors_sha({"states": states})}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, np_save({"states": states}, metadata=meta))
+
+
+def _load_states(path: Path, ckpt: Checkpoint) -> ReferenceStates | None:
+    """The cached reference states, or None if missing, damaged or another model's."""
+    try:
+        raw = path.read_bytes()
+        tensors, meta = np_load(raw), _metadata(raw)
+        if meta.get("checkpoint") != ckpt.content_hash or _tensors_sha(tensors) != meta.get("sha"):
+            return None
+        texts = {k: np.array(meta[k].split("\x1f"), object) for k in ("words", "next_words", "contexts",
+                                                                        "next_contexts")}
+        return ReferenceStates(tensors["states"], **texts, layer_names=json.loads(meta["layers"]))
+    except (OSError, SafetensorError, ValueError, KeyError):
+        return None
+
+
 class MapBook:
     """The reference sets of one checkpoint and their maps, computed lazily and shared."""
 
@@ -229,8 +255,17 @@ class MapBook:
 
     @property
     def states(self) -> ReferenceStates:
+        """The reference states: from the on-disk copy next to the maps when it is this model's, else computed
+        (seconds) and written there, so a later start of the dashboard skips the model run."""
         if self._states is None:
-            self._states = reference_states(self.ckpt)
+            path = (self.cache_dir or default_cache_dir(self.ckpt)) / STATES_FILE
+            self._states = _load_states(path, self.ckpt)
+            if self._states is None:
+                self._states = reference_states(self.ckpt)
+                try:
+                    _save_states(path, self._states, self.ckpt)
+                except OSError:  # a read-only place: computed again next time
+                    pass
         return self._states
 
     @property

@@ -159,7 +159,7 @@ def test_default_page_at_two_widths_and_play(server, browser, width):
 def test_shared_url_opens_the_same_view(server, browser):
     page, errors = _open(browser, f"{server}/?prompt=a+cow+munches&layer=block+2&step=2&method=umap")
     _wait_charts(page, 4)
-    page.get_by_text("States at 'block 2': UMAP").first.wait_for(timeout=30_000)
+    page.get_by_text("States at 'block 2': UMAP (2D)").first.wait_for(timeout=30_000)
     page.get_by_text("Step 2: after reading 'cow'").first.wait_for(timeout=30_000)
     _no_errors(page, errors)
     _shot(page, "shared_url")

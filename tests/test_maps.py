@@ -102,3 +102,22 @@ def test_the_default_view_is_measured_and_shipped(book, ckpt):
     assert view.content_hash == ckpt.content_hash and view.scores[f"{view.method}@{view.layer}"] == view.score
     assert view.score == max(view.scores.values()) and view.n_states > 20
     assert {k.split("@")[0] for k in view.scores} >= {"pca", "lda", "umap", "tsne"}
+
+
+def test_reference_states_are_cached_next_to_the_maps(tmp_path, tiny_ckpt_dir):
+    from llmcore.maps import STATES_FILE
+    from llmcore.reference import reference_states
+
+    shutil.copytree(tiny_ckpt_dir, tmp_path / "ck")
+    ck = load_checkpoint(tmp_path / "ck")
+    first = MapBook(ck).states
+    path = tmp_path / "ck" / MAPS_DIR / STATES_FILE
+    assert path.is_file()
+    again = MapBook(ck).states
+    fresh = reference_states(ck)
+    np.testing.assert_array_equal(again.states, fresh.states)
+    assert list(again.next_contexts) == list(fresh.next_contexts) and again.layer_names == first.layer_names
+    raw = bytearray(path.read_bytes())
+    raw[-10] ^= 0xFF  # damage: the copy is not used, the states are computed again
+    path.write_bytes(bytes(raw))
+    np.testing.assert_array_equal(MapBook(ck).states.states, fresh.states)

@@ -208,7 +208,8 @@ def draw(ckpt, trace, method: str, dims: int, layer: str, step: int, reading: st
     view = get_best_view(ckpt.content_hash, ckpt)
     best = (f" This is the measured default view: {view.score:.0%} of example states fall in their own word's region "
             "here." if (view.method, view.layer) == (method, layer) else "")
-    st.markdown(f"**States at '{escape_md(layer)}': {METHODS[method]} of {len(fmap.coords):,} corpus positions**")
+    st.markdown(f"**States at '{escape_md(layer)}': {METHODS[method]} ({dims}D) of {len(fmap.coords):,} corpus "
+                "positions**")
     st.caption(f"Faithfulness: {faithfulness(fmap, method)}.{best}")
     fig = figures.trajectory_map(frames.reference_frame(fmap), path, colours, f"{METHODS[method]}, {layer}",
                                  fmap.axis_label, regions, cands, layers, step, reading=reading, ink=ink())
