@@ -129,10 +129,9 @@ def _label_2d(fig: go.Figure, ref: pd.DataFrame, path: pd.DataFrame, candidates,
     fig.update_xaxes(range=list(xr))
     fig.update_yaxes(range=list(yr))
     w, h = width_px - 60, 700 - 230  # plot area without the legend below and the margins
-    for (x0, y0), (x1, y1) in zip(path[["x", "y"]].to_numpy()[:-1], path[["x", "y"]].to_numpy()[1:]):
-        fig.add_annotation(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y", text="",
-                           showarrow=True, arrowhead=2, arrowsize=1.3, arrowwidth=1.5, arrowcolor=ink, standoff=8,
-                           startstandoff=6)
+    notes = [dict(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y", text="", showarrow=True,
+                  arrowhead=2, arrowsize=1.3, arrowwidth=1.5, arrowcolor=ink, standoff=8, startstandoff=6)
+             for (x0, y0), (x1, y1) in zip(path[["x", "y"]].to_numpy()[:-1], path[["x", "y"]].to_numpy()[1:])]
     xy = path[["x", "y"]].to_numpy()
     texts = [f"{s} {w_}" for s, w_ in zip(path.step, path.word)]
     if candidates is not None and len(candidates):
@@ -143,9 +142,10 @@ def _label_2d(fig: go.Figure, ref: pd.DataFrame, path: pd.DataFrame, candidates,
     shifts = place_labels(px, texts, boxes, bounds=(0, 0, w, h))
     for (x, y), text, (dx, dy), i in zip(xy, texts, shifts, range(len(texts))):
         star = i >= len(path)
-        fig.add_annotation(x=x, y=y, xshift=dx, yshift=dy, showarrow=False, text=esc(text) if star else
-                           f"<b>{text.split(' ', 1)[0]}</b> {esc(text.split(' ', 1)[1])}",
-                           font=dict(size=12, color=ink), bgcolor="rgba(255,255,255,0.6)" if not star else None)
+        notes.append(dict(x=x, y=y, xshift=dx, yshift=dy, showarrow=False, text=esc(text) if star else
+                          f"<b>{text.split(' ', 1)[0]}</b> {esc(text.split(' ', 1)[1])}",
+                          font=dict(size=12, color=ink), bgcolor="rgba(255,255,255,0.6)" if not star else None))
+    fig.update_layout(annotations=list(fig.layout.annotations) + notes)  # at once: add_annotation is quadratic
 
 
 def _data_box_to_px(box, xr, yr, w, h):
