@@ -86,8 +86,8 @@ def build_scene(n: int, ckpt, trace) -> story.Scene:
             breakdown = held_out_breakdown(ckpt.model, ckpt.tokenizer, ckpt.world, ckpt.held_out)
         check = corpus_check(ckpt.content_hash, ckpt) if ckpt.held_out else None
         return story.scene_held_out(ckpt, check, breakdown)
-    if n == 5:
-        layer = get_best_view(ckpt.content_hash, ckpt).layer
+    if n == 5:  # the output depth: the head reads the next word from there (a mid-depth plane decodes as noise)
+        layer = trace.layer_names[-1]
         fmap = get_map(ckpt.content_hash, f"context:{layer}", "pca", 2, ckpt)
         path = frames.trajectory_frame(trace, fmap, trace.layer_names.index(layer), context_of)
         d = _decision(ckpt.content_hash, layer, ckpt, fmap)
