@@ -90,7 +90,7 @@ def scene_loop(ckpt, book, trace) -> Scene:
     says = [f"The prompt '{' '.join(trace.prompt_words)}' is {len(trace.prompt_words)} words. Each becomes its "
             f"embedding plus a position vector, and passes through {c.n_layer} blocks of attention and MLP.",
             f"The final state of the last word, '{steps.words[b]}', is read out as a probability for each of the "
-            f"{len(ckpt.tokenizer)} words: the likeliest is '{top}' ({p:.2f}).",
+            f"{len(ckpt.tokenizer)} entries of its vocabulary: the likeliest is '{top}' ({p:.2f}).",
             f"The chosen word is appended and the loop repeats: {trace.n_steps} times here, ending with "
             f"'{trace.generated_words[-1]}' ({trace.stop_reason}). Completion: '{trace.completion}'."]
     fmap = book.get("context:final", "pca", 2)

@@ -105,9 +105,8 @@ def render() -> None:
         st.markdown(PRESENTER_CSS, unsafe_allow_html=True)  # fixed CSS of our own; no user text in it
     components.html(KEYS_JS, height=0)
     st.title("The story")
-    c1, c2 = st.columns([3, 1])
-    c1.text_input("Prompt of the story", key="story_prompt", max_chars=200)
-    c2.toggle("Presenter mode", key="presenter", help="Large type, no sidebar; ← and → go back and next")
+    st.text_input("Prompt of the story", key="story_prompt", max_chars=200)
+    st.toggle("Presenter mode", key="presenter", help="Large type, no sidebar; ← and → go back and next")
     try:
         trace = get_trace(ckpt.content_hash, st.session_state.story_prompt, SamplingConfig(), ckpt)
     except PromptError as e:
