@@ -140,7 +140,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
                               max_new_words=args.max_words)
     save = output_file(args.save) if args.save else None
-    trace = trace_generation(load_checkpoint(args.checkpoint), args.prompt, sampling)
+    ckpt = load_checkpoint(args.checkpoint)
+    trace = trace_generation(ckpt, args.prompt, sampling)
     if save:
         trace.save(save)
     if args.json:
@@ -149,13 +150,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
     for n in trace.notices:
         print(f"note: {n}")
     print(f"{' '.join(trace.prompt_words)} \033[1m{trace.completion}\033[0m" if sys.stdout.isatty() else trace.text)
-    print("  step: word taken, its probability | sub-context holding most next-word probability | top candidates")
-    for s in range(trace.n_steps):
-        cands = "  ".join(f"{w} {p:.2f}" for w, p in trace.candidates(s)[:5])
-        ctx = trace.dominant_context(s)
-        mass = trace.context_probs[s, trace.context_names.index(ctx)]
-        print(f"  step {s + 1:>2}: {trace.generated_words[s]:<12} {trace.chosen_probs[s]:.2f} | {ctx:<9} {mass:.2f} "
-              f"| {cands}")
+    print("  step: word read (read: its sub-context) → next word, its probability | next: sub-context holding most "
+          "next-word probability | top candidates")
+    w, world = trace.word_steps(), ckpt.world
+    for i in range(len(w)):
+        if i == w.boundary:
+            print("  ---- the prompt ends; from here the model chooses the next word ----")
+        cands = "  ".join(f"{c} {p:.2f}" for c, p in w.candidates(i)[:5])
+        ctx = w.next_context(i)
+        read = f"{w.words[i]} ({world.label(w.words[i])[0]})"
+        print(f"  step {i + 1:>2}: {read:<22} → {w.next_words[i]:<10} {w.next_probs[i]:.2f} | {ctx:<9} "
+              f"{w.context_probs[i].max():.2f} | {cands}")
     return 0
 
 
