@@ -6,12 +6,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import streamlit as st
 
 from llmcore.checkpoint import DEFAULT_CHECKPOINT, REPO_ROOT, Checkpoint, CheckpointError, load_checkpoint
 from llmcore.maps import FittedMap, MapBook
-from llmcore.regions import RegionMap, SubContextClassifier, region_map
+from llmcore.regions import RegionMap, region_map
 from llmcore.trace import GenerationTrace, SamplingConfig, trace_generation
 
 CHECKPOINT_ENV = "LLM_LANDSCAPE_CHECKPOINT"
@@ -145,20 +144,6 @@ def get_best_view(content_hash: str, _ckpt: Checkpoint):
 def contexts_of_words(ckpt: Checkpoint) -> dict[str, str]:
     """The read reading of every vocabulary word: its sub-context in the world."""
     return {w: ckpt.world.label(w)[0] for w in ckpt.tokenizer.vocab}
-
-
-@st.cache_resource(max_entries=12, show_spinner=False)
-def get_classifier(content_hash: str, reference: str, _book: MapBook) -> SubContextClassifier:
-    ref = _book.reference(reference)
-    return SubContextClassifier().fit(ref.X, ref.labels["context"])
-
-
-def regions_of_states(content_hash: str, layer: str, book: MapBook, states: np.ndarray) -> tuple[list[str], np.ndarray]:
-    """Sub-context region of each state (n, C), decided by its nearest reference states in the original space."""
-    clf = get_classifier(content_hash, f"context:{layer}", book)
-    proba = clf.predict_proba(states)
-    best = proba.argmax(1)
-    return [clf.classes_[i] for i in best], proba[np.arange(len(best)), best]
 
 
 def ink() -> str:
