@@ -11,9 +11,11 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source tree without installing
 
 from dashboard.state import available_checkpoints, checkpoint_label, default_checkpoint_path  # noqa: E402
-from dashboard.views import causes, compare, embeddings, landscape, model_card, training, trajectory  # noqa: E402
+from dashboard.text import escape_md  # noqa: E402
+from dashboard.views import causes, compare, embeddings, landscape, model_card, story, training, trajectory  # noqa: E402
 
 PAGES = [(trajectory.render, "Trajectory", "trajectory", ":material/route:"),
+         (story.render, "Story", "story", ":material/slideshow:"),
          (embeddings.render, "Embeddings", "embeddings", ":material/scatter_plot:"),
          (landscape.render, "Landscape", "landscape", ":material/landscape:"),
          (training.render, "Training", "training", ":material/monitoring:"),
@@ -23,13 +25,24 @@ PAGES = [(trajectory.render, "Trajectory", "trajectory", ":material/route:"),
 
 
 def model_picker() -> None:
-    """Choose among the bundled model and models trained here; the choice holds on every page."""
+    """Choose among the bundled model and models trained here; the choice holds on every page and is in the URL
+    (?model=<folder name>); a link to a model this server lacks opens the bundled one with a notice."""
     paths = [str(p) for p in available_checkpoints()]
     default = str(default_checkpoint_path())
+    if not st.session_state.get("_model_from_url"):
+        st.session_state._model_from_url = True
+        wanted = st.query_params.get("model")
+        by_name = {Path(p).name: p for p in reversed(paths)}  # the first path wins a shared name
+        if wanted is not None and wanted in by_name:
+            st.session_state.checkpoint = by_name[wanted]
+        elif wanted is not None:
+            st.warning(f"The link names a model this server does not have ({escape_md(wanted[:80])}); the bundled "
+                       "model is shown instead.")
     if st.session_state.get("checkpoint") not in paths:
         st.session_state.checkpoint = default
     st.sidebar.selectbox("Model", paths, key="checkpoint",
                          format_func=checkpoint_label)
+    st.query_params["model"] = Path(st.session_state.checkpoint).name
 
 
 def _open_local() -> None:
@@ -49,7 +62,6 @@ def _open_local() -> None:
 
 def add_model() -> None:
     """Upload a checkpoint (config.json + model.safetensors); it is checked, then kept under data/checkpoints/."""
-    from dashboard.text import escape_md
     from dashboard.uploads import MAX_CHECKPOINT_BYTES, UploadError, install_checkpoint
 
     with st.sidebar.expander("Add a model"):

@@ -23,18 +23,22 @@ def context_colours(names: list[str]) -> dict[str, str]:
     return out
 
 
+READINGS = {"read": "sub-context of the word read", "next": "sub-context the next-word distribution favours"}
+READING_LABELS = {"read": "context", "next": "next_context"}  # the reference label each reading colours by
+
+
 def trajectory_map(ref: pd.DataFrame, path: pd.DataFrame, colours: dict[str, str], title: str,
                    axis_label: str = "PC", regions=None, candidates: pd.DataFrame | None = None,
                    layer_path: pd.DataFrame | None = None, selected_step: int | None = None,
-                   colour_by: str = "context", ink: str = "#222222") -> go.Figure:
-    """Reference states coloured by sub-context, the prompt's path over them (numbered by step, with play/pause),
-    and at the selected step its candidate next words and its path through the layers."""
-    three_d = "z" in ref
+                   reading: str = "read", ink: str = "#222222", width_px: int = 640) -> go.Figure:
+    """Reference states coloured by one reading ('read' or 'next'), the prompt's path over them (numbered steps,
+    arrowheads, labels placed so they do not cover each other or the region labels) and, at the selected step, its
+    candidate next words and its path through the layers."""
+    three_d, label_col = "z" in ref, READING_LABELS[reading]
     fig = go.Figure()
-    if regions is not None and not three_d:
-        region_contours(fig, regions, colours)
+    region_boxes = region_contours(fig, regions, colours) if regions is not None and not three_d else []
     for ctx in colours:
-        part = ref[ref[colour_by] == ctx]
+        part = ref[ref[label_col] == ctx] if label_col in ref else ref.iloc[:0]
         if len(part):
             fig.add_trace(_scatter(part, three_d, mode="markers", name=str(ctx), legendgroup="reference",
                                    marker=dict(size=3 if three_d else 4, color=colours.get(ctx, GRAMMAR_COLOUR),
@@ -48,71 +52,158 @@ def trajectory_map(ref: pd.DataFrame, path: pd.DataFrame, colours: dict[str, str
                                marker=dict(size=7, color="#7F7F7F", symbol="square" if three_d else "diamond"),
                                customdata=layer_path[["layer", "top_word"]],
                                hovertemplate="%{customdata[0]}: the lens reads '%{customdata[1]}'<extra></extra>"))
+    _add_path(fig, path, colours, reading, selected_step, three_d, ink)
     if candidates is not None and len(candidates):
-        fig.add_trace(_scatter(candidates, three_d, mode="markers+text", name="candidate next words",
-                               text=[f"{w} {p:.2f}" for w, p in zip(candidates.word, candidates.p)],
-                               textposition="bottom center",
+        fig.add_trace(_scatter(candidates, three_d, mode="markers", name="candidate next words (★)",
+                               text=[f"{esc(w)} {p:.2f}" for w, p in zip(candidates.word, candidates.p)],
                                marker=dict(size=(8 + 30 * candidates.p.clip(0, 1)).tolist(), color="#FFFFFF",
                                            symbol="diamond" if three_d else "star",
                                            line=dict(width=1.5, color="#000000")),
                                hovertemplate="if the next word were %{text}, the state would land here"
                                "<extra></extra>"))
-    labels = path_labels(path)
-    sizes = [16 if selected_step is not None and st_ == selected_step else 9 if p else 12
-             for st_, p in zip(path.step, path.in_prompt)]
-    path_kw = dict(mode="lines+markers+text", name="this prompt", text=labels, textposition="top center",
-                   line=dict(color=ink, width=3 if three_d else 2),
-                   marker=dict(size=[s * (0.6 if three_d else 1) for s in sizes], color=ink, line=dict(width=2),
-                               symbol=["circle-open" if p else "circle" for p in path.in_prompt]),
-                   customdata=path[["word", "next_word", "step"]],
-                   hovertemplate="after reading '%{customdata[0]}' the next word is '%{customdata[1]}'"
-                   "<extra>step %{customdata[2]}</extra>")
-    fig.add_trace(go.Scatter3d(x=path.x, y=path.y, z=path.z, **path_kw) if three_d
-                  else go.Scatter(x=path.x, y=path.y, **path_kw))
-    _add_play(fig, path, three_d, path_kw)
     _axes(fig, axis_label, three_d)
-    if not three_d:  # frame the reference map and the prompt's path; far-off layer states may fall outside
-        pts = pd.concat([ref[["x", "y"]], path[["x", "y"]]])
-        lo, hi = pts.min(), pts.max()
-        pad = 0.06 * (hi - lo)
-        fig.update_xaxes(range=[lo.x - pad.x, hi.x + pad.x])
-        fig.update_yaxes(range=[lo.y - pad.y, hi.y + pad.y])
-    fig.update_layout(title=title, legend_title_text="sub-context of the word read", legend_itemsizing="constant",
-                      height=640, margin=dict(l=10, r=10, t=50, b=10))
+    if three_d:
+        _label_3d(fig, path, candidates, ink)
+    else:
+        _label_2d(fig, ref, path, candidates, region_boxes, ink, width_px)
+    fig.update_layout(title=dict(text=title, x=0, xanchor="left"), legend_title_text=f"{reading}: "
+                      f"{READINGS[reading]}", legend_itemsizing="constant", height=700,
+                      margin=dict(l=10, r=10, t=60, b=10), **LEGEND_BELOW)
     return fig
 
 
-def _add_play(fig: go.Figure, path: pd.DataFrame, three_d: bool, kw: dict) -> None:
-    """Play/pause buttons that grow the path one position at a time."""
-    idx = len(fig.data) - 1
-    frames = []
-    for k in range(1, len(path) + 1):
-        part = path.iloc[:k]
-        trace_kw = {**kw, "text": kw["text"][:k], "customdata": part[["word", "next_word", "step"]],
-                    "marker": {**kw["marker"], "size": kw["marker"]["size"][:k], "symbol": kw["marker"]["symbol"][:k]}}
-        t = (go.Scatter3d(x=part.x, y=part.y, z=part.z, **trace_kw) if three_d
-             else go.Scatter(x=part.x, y=part.y, **trace_kw))
-        frames.append(go.Frame(data=[t], traces=[idx], name=str(k)))
-    fig.frames = frames
-    fig.update_layout(updatemenus=[dict(type="buttons", direction="left", x=0.0, y=-0.02, xanchor="left",
-                                        yanchor="top", showactive=False, buttons=[
-        dict(label="▶ play", method="animate", args=[None, dict(frame=dict(duration=700, redraw=three_d),
-                                                                fromcurrent=False, transition=dict(duration=0))]),
-        dict(label="❚❚ pause", method="animate", args=[[None], dict(mode="immediate", frame=dict(duration=0))]),
-    ])])
+# The legend under the chart, in rows: the map keeps the whole width, also on a narrow screen.
+LEGEND_BELOW = dict(legend=dict(orientation="h", yanchor="top", y=-0.16, xanchor="left", x=0))
 
 
-def context_probs_chart(frame: pd.DataFrame, colours: dict[str, str]) -> go.Figure:
-    """Stacked bars, one per step: how the next-word probability splits across sub-contexts."""
+def wrap_title(text: str, width: int = 60) -> str:
+    """A title broken into lines of at most `width` characters (Plotly does not wrap titles by itself)."""
+    lines, line = [], ""
+    for word in text.split():
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    return "<br>".join(lines + [line])
+
+
+def esc(text: str) -> str:
+    """Text shown literally by Plotly (which reads a few HTML tags): <unk> stays <unk>."""
+    import html
+
+    return html.escape(str(text), quote=False)
+
+
+def _add_path(fig: go.Figure, path: pd.DataFrame, colours: dict[str, str], reading: str,
+              selected_step: int | None, three_d: bool, ink: str) -> None:
+    """The path: a line, one marker per word read coloured by its reading (open: the next word is the prompt's),
+    the selected step ringed."""
+    cols = [colours.get(c, GRAMMAR_COLOUR) for c in path[reading]] if reading in path else ink
+    sel = [s == selected_step for s in path.step]
+    size = [18 if s else 11 for s in sel]
+    custom = np.stack([path.step, path.word, path.read if "read" in path else path.word, path.next_word,
+                       path.next, path.next_mass.round(2)], 1) if "next" in path else None
+    kw = dict(mode="lines+markers", name="this prompt (● generated next, ○ prompt next)",
+              line=dict(color=ink, width=3 if three_d else 2),
+              marker=dict(size=[v * (0.6 if three_d else 1) for v in size], color=cols,
+                          line=dict(width=2 if three_d else [4 if s else 1.5 for s in sel], color=ink),
+                          symbol=["circle" if not p or s else "circle-open" for p, s in zip(path.in_prompt, sel)]))
+    if custom is not None:
+        kw.update(customdata=custom, hovertemplate="step %{customdata[0]}: after reading '%{customdata[1]}' "
+                  "(read: %{customdata[2]})<br>next word '%{customdata[3]}' (next: %{customdata[4]} "
+                  "%{customdata[5]})<extra></extra>")
+    fig.add_trace(go.Scatter3d(x=path.x, y=path.y, z=path.z, **kw) if three_d
+                  else go.Scatter(x=path.x, y=path.y, **kw))
+
+
+def _label_2d(fig: go.Figure, ref: pd.DataFrame, path: pd.DataFrame, candidates, region_boxes, ink: str,
+              width_px: int) -> None:
+    """Frame the map, add an arrowhead per step and place the labels of steps and stars greedily."""
+    from dashboard.labels import place_labels, to_pixels
+
+    pts = pd.concat([ref[["x", "y"]], path[["x", "y"]]])
+    lo, hi = pts.min(), pts.max()
+    pad = 0.06 * (hi - lo)
+    xr, yr = (lo.x - pad.x, hi.x + pad.x), (lo.y - pad.y, hi.y + pad.y)
+    fig.update_xaxes(range=list(xr))
+    fig.update_yaxes(range=list(yr))
+    w, h = width_px - 60, 700 - 230  # plot area without the legend below and the margins
+    notes = [dict(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y", text="", showarrow=True,
+                  arrowhead=2, arrowsize=1.3, arrowwidth=1.5, arrowcolor=ink, standoff=8, startstandoff=6)
+             for (x0, y0), (x1, y1) in zip(path[["x", "y"]].to_numpy()[:-1], path[["x", "y"]].to_numpy()[1:])]
+    xy = path[["x", "y"]].to_numpy()
+    texts = [f"{s} {w_}" for s, w_ in zip(path.step, path.word)]
+    if candidates is not None and len(candidates):
+        xy = np.concatenate([xy, candidates[["x", "y"]].to_numpy()])
+        texts += [f"★ {w_} {p:.2f}" for w_, p in zip(candidates.word, candidates.p)]
+    px = to_pixels(xy, xr, yr, w, h)
+    boxes = [_data_box_to_px(b, xr, yr, w, h) for b in region_boxes]
+    shifts = place_labels(px, texts, boxes, bounds=(0, 0, w, h))
+    for (x, y), text, (dx, dy), i in zip(xy, texts, shifts, range(len(texts))):
+        star = i >= len(path)
+        notes.append(dict(x=x, y=y, xshift=dx, yshift=dy, showarrow=False, text=esc(text) if star else
+                          f"<b>{text.split(' ', 1)[0]}</b> {esc(text.split(' ', 1)[1])}",
+                          font=dict(size=12, color=ink), bgcolor="rgba(255,255,255,0.6)" if not star else None))
+    fig.update_layout(annotations=list(fig.layout.annotations) + notes)  # at once: add_annotation is quadratic
+
+
+def _data_box_to_px(box, xr, yr, w, h):
+    """A region label's box, given as (x, y, yshift px, text) in data units, as a pixel box."""
+    from dashboard.labels import text_box, to_pixels
+
+    x, y, yshift, text = box
+    (px, py), = to_pixels(np.array([[x, y]]), xr, yr, w, h)
+    return text_box(px, py + yshift, text, 14)
+
+
+def _label_3d(fig: go.Figure, path: pd.DataFrame, candidates, ink: str) -> None:
+    """3D: step labels alternating above and below the markers, and a cone as arrowhead on each step."""
+    pos = ["top center" if i % 2 == 0 else "bottom center" for i in range(len(path))]
+    fig.add_trace(go.Scatter3d(x=path.x, y=path.y, z=path.z, mode="text", text=[f"{s} {esc(w)}" for s, w in
+                                                                               zip(path.step, path.word)],
+                               textposition=pos, textfont=dict(color=ink, size=12), hoverinfo="skip",
+                               showlegend=False))
+    if candidates is not None and len(candidates):
+        fig.add_trace(go.Scatter3d(x=candidates.x, y=candidates.y, z=candidates.z, mode="text", hoverinfo="skip",
+                                   text=[f"★ {esc(w)} {p:.2f}" for w, p in zip(candidates.word, candidates.p)],
+                                   textposition="bottom center", showlegend=False))
+    xyz = path[["x", "y", "z"]].to_numpy(np.float64)
+    if len(xyz) < 2:
+        return
+    d = np.diff(xyz, axis=0)
+    span = float(np.ptp(xyz, axis=0).max()) or 1.0
+    unit = d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12) * 0.05 * span
+    tip = xyz[:-1] + 0.85 * d
+    fig.add_trace(go.Cone(x=tip[:, 0], y=tip[:, 1], z=tip[:, 2], u=unit[:, 0], v=unit[:, 1], w=unit[:, 2],
+                          anchor="tip", sizemode="absolute", sizeref=1, showscale=False, hoverinfo="skip",
+                          colorscale=[[0, ink], [1, ink]], name="direction", showlegend=False))
+
+
+def context_probs_chart(frame: pd.DataFrame, colours: dict[str, str], reads: list[str] | None = None,
+                        selected_step: int | None = None) -> go.Figure:
+    """Stacked bars, one per word read: the `next` reading, how the next-word probability splits across
+    sub-contexts; above each bar a square in the colour of the `read` reading (the word's own sub-context)."""
     fig = go.Figure()
     for ctx in colours:
         part = frame[frame.context == ctx]
         fig.add_trace(go.Bar(x=part.label, y=part.probability, name=str(ctx), marker_color=colours.get(ctx),
-                             hovertemplate="%{x}<br>" + str(ctx) + ": %{y:.3f}<extra></extra>"))
-    fig.update_layout(title="Next-word probability by sub-context, per step", barmode="stack", bargap=0.15,
-                      legend_traceorder="normal",
-                      xaxis_title="step: word chosen", yaxis_title="probability", yaxis_range=[0, 1],
-                      legend_title_text="sub-context", height=380, margin=dict(l=10, r=10, t=50, b=10))
+                             hovertemplate="%{x}<br>next: " + str(ctx) + " %{y:.3f}<extra></extra>"))
+    labels = list(dict.fromkeys(frame.label))
+    if reads is not None:
+        fig.add_trace(go.Scatter(x=labels, y=[1.06] * len(labels), mode="markers", name="read (square above)",
+                                 marker=dict(symbol="square", size=12, color=[colours.get(c, GRAMMAR_COLOUR)
+                                                                              for c in reads]),
+                                 customdata=reads, hovertemplate="%{x}<br>read: %{customdata}<extra></extra>"))
+    if selected_step is not None and 1 <= selected_step <= len(labels):
+        fig.add_vrect(x0=selected_step - 1.5, x1=selected_step - 0.5, line_width=2, line_color="#555555",
+                      fillcolor="rgba(0,0,0,0)")
+    fig.update_layout(title=dict(text=wrap_title("next: next-word probability by sub-context, per word read "
+                                                 "(squares above: read, the word's own sub-context)"), x=0),
+                      barmode="stack", bargap=0.15, legend_traceorder="normal",
+                      xaxis_title="step: word read", yaxis_title="probability", yaxis_range=[0, 1.12],
+                      legend_title_text="sub-context", height=460, margin=dict(l=10, r=10, t=70, b=10),
+                      **LEGEND_BELOW)
     return fig
 
 
@@ -205,8 +296,9 @@ def discrete_scale(names: list[str], colours: dict[str, str]) -> list:
 
 
 def path_labels(path: pd.DataFrame) -> list[str]:
-    """A trajectory's point labels: prompt words as they are, generation steps as 'word → next word'."""
-    return [w if step == 0 else f"{w} → {nxt}" for w, step, nxt in zip(path.word, path.step, path.next_word)]
+    """A trajectory's point labels: 'step: word' where the prompt gave the next word, else 'step: word → next'."""
+    return [f"{step}: {esc(w)}" if p else f"{step}: {esc(w)} → {esc(nxt)}"
+            for w, step, nxt, p in zip(path.word, path.step, path.next_word, path.in_prompt)]
 
 
 def _axes(fig: go.Figure, label: str, three_d: bool) -> None:
@@ -229,20 +321,28 @@ def legend_swatches(fig: go.Figure, names: list[str], colours: dict[str, str], t
     return fig
 
 
-def region_contours(fig: go.Figure, regions, colours: dict[str, str]) -> go.Figure:
-    """Outline each sub-context's region (its density at half its peak) and label it at its centre."""
+def region_contours(fig: go.Figure, regions, colours: dict[str, str],
+                    stride: int = 2) -> list[tuple[float, float, int, str]]:
+    """Outline each sub-context's region (its density at half its peak) and label it at its centre. The outline
+    is drawn from every `stride`-th grid point (the densities are smooth over several points; a quarter of the
+    grid makes the page a quarter as heavy).
+
+    Returns where each label went, (x, y, yshift in pixels, text), so other labels can keep clear of them."""
     shown = [g for g, ctx in enumerate(regions.contexts) if regions.counts[g] and ctx != "grammar"]
     shifts = label_shifts(regions.centres[shown], (float(np.ptp(regions.x)), float(np.ptp(regions.y))))
+    placed = []
     for g, shift in zip(shown, shifts):
         ctx, c = regions.contexts[g], colours.get(regions.contexts[g], GRAMMAR_COLOUR)
-        fig.add_trace(go.Contour(x=regions.x, y=regions.y, z=regions.density[g], showscale=False,
+        fig.add_trace(go.Contour(x=regions.x[::stride], y=regions.y[::stride],
+                                 z=regions.density[g, ::stride, ::stride], showscale=False,
                                  contours=dict(start=0.5, end=0.5, size=1, coloring="none"),
                                  line=dict(color=c, width=2), hoverinfo="skip", name=f"{ctx} region",
                                  showlegend=False))
         fig.add_annotation(x=float(regions.centres[g, 0]), y=float(regions.centres[g, 1]), text=f"<b>{ctx}</b>",
                            showarrow=False, font=dict(color=c, size=14), bgcolor="rgba(128,128,128,0.18)",
                            yshift=shift)
-    return fig
+        placed.append((float(regions.centres[g, 0]), float(regions.centres[g, 1]), shift, ctx))
+    return placed
 
 
 def label_shifts(points, extent: tuple[float, float], step: int = 20, height_px: int = 560) -> list[int]:
@@ -273,9 +373,10 @@ def lens_heatmap(words: list[list[str]], contexts: list[list[str]], probs: list[
     fig = go.Figure(go.Heatmap(z=z, x=step_labels, y=layer_names, text=text, texttemplate="%{text}",
                                colorscale=scale, zmin=-0.5, zmax=len(names) - 0.5, showscale=False,
                                hovertemplate="%{y}, %{x}: %{text}<extra></extra>"))
-    fig.update_layout(title="Logit lens: the top next word read out at each layer (colour: its sub-context)",
-                      xaxis_title="step: word chosen", yaxis_title="layer", height=80 + 48 * len(layer_names),
-                      margin=dict(l=10, r=10, t=50, b=10))
+    fig.update_layout(title=wrap_title("Logit lens: the top next word read out at each layer (colour: its "
+                                       "sub-context)"),
+                      xaxis_title="step: word read", yaxis_title="layer", height=100 + 48 * len(layer_names),
+                      margin=dict(l=10, r=10, t=70, b=10))
     return fig
 
 
@@ -287,8 +388,8 @@ def attention_heatmaps(att, key_words: list[str], title: str) -> go.Figure:
     fig = go.Figure(go.Heatmap(z=z, x=[f"{j + 1}: {w}" for j, w in enumerate(key_words)], y=rows,
                                colorscale="Blues", zmin=0, zmax=1, colorbar=dict(title="weight"),
                                hovertemplate="%{y} → %{x}: %{z:.2f}<extra></extra>"))
-    fig.update_layout(title=title, xaxis_title="word attended to", yaxis_title="layer and head",
-                      height=120 + 22 * L * H, margin=dict(l=10, r=10, t=50, b=10), yaxis_autorange="reversed")
+    fig.update_layout(title=wrap_title(title), xaxis_title="word attended to", yaxis_title="layer and head",
+                      height=140 + 22 * L * H, margin=dict(l=10, r=10, t=70, b=10), yaxis_autorange="reversed")
     return fig
 
 

@@ -10,17 +10,13 @@ import pandas as pd
 
 from llmcore.maps import FittedMap
 from llmcore.trace import GenerationTrace
+from llmcore.world import FUNCTION_CONTEXT
 
 
 def path_states(trace: GenerationTrace, depth: int) -> tuple[np.ndarray, list[str]]:
-    """States along the text at one depth: every prompt position, then each generated word that was read.
-
-    Returns (n, C) states and the word at each position; the last one is the state of the final step.
-    """
-    prompt = trace.prompt_hidden[:, depth]
-    later = trace.hidden[1:, depth]  # hidden[0] is the last prompt position, already in `prompt`
-    words = trace.prompt_words + trace.generated_words[:-1]
-    return np.concatenate([prompt, later]), words
+    """States along the text at one depth, one per word read (prompt and completion): (n, C) and the words."""
+    steps = trace.word_steps()
+    return steps.hidden[:, depth], steps.words
 
 
 @dataclass
@@ -34,44 +30,43 @@ class AlignedMap:
         return self.fitted.place(self.align(X))
 
 
-def trajectory_frame(trace: GenerationTrace, cmap: FittedMap, depth: int) -> pd.DataFrame:
-    """One row per position on the path: where it lands on the map and what the model predicted there."""
-    states, words = path_states(trace, depth)
-    xy = cmap.place(states)
-    P = len(trace.prompt_words)
-    rows = []
-    for i, w in enumerate(words):
-        step = i - P + 2  # the step that chooses its next word from this state (0: inside the prompt)
-        row = {"position": i + 1, "word": w, "step": max(step, 0), "in_prompt": i < P - 1,
-               "x": float(xy[i, 0]), "y": float(xy[i, 1])}
-        if xy.shape[1] > 2:
-            row["z"] = float(xy[i, 2])
-        row["label"] = w if step < 1 else f"{step}: {w}"
-        if step >= 1:
-            s = step - 1
-            row.update(next_word=trace.generated_words[s], p_next=float(trace.chosen_probs[s]),
-                       context=trace.dominant_context(s))
-        else:
-            row.update(next_word=(trace.prompt_words + trace.generated_words)[i + 1], p_next=np.nan, context="")
-        rows.append(row)
-    return pd.DataFrame(rows)
+def trajectory_frame(trace: GenerationTrace, cmap: FittedMap, depth: int,
+                     context_of: dict[str, str] | None = None) -> pd.DataFrame:
+    """One row per word read (step 1 = after the first word): where its state lands on the map, the word that came
+    next and the two readings of the state, `read` (sub-context of the word read, from `context_of`) and `next`
+    (the sub-context holding most next-word probability). in_prompt: the next word was given by the prompt."""
+    steps = trace.word_steps()
+    xy = cmap.place(steps.hidden[:, depth])
+    nxt = [steps.next_context(i) for i in range(len(steps))]
+    df = pd.DataFrame({"step": np.arange(1, len(steps) + 1), "word": steps.words, "next_word": steps.next_words,
+                       "p_next": steps.next_probs.astype(float), "in_prompt": np.arange(len(steps)) < steps.boundary,
+                       "read": [(context_of or {}).get(w, "") for w in steps.words], "next": nxt,
+                       "next_mass": steps.context_probs.max(1).astype(float), "x": xy[:, 0], "y": xy[:, 1]})
+    if xy.shape[1] > 2:
+        df["z"] = xy[:, 2]
+    df["label"] = [f"{s}: {w}" for s, w in zip(df.step, df.word)]
+    df["context"] = nxt  # the older name of the `next` reading
+    return df
 
 
 def context_probs_frame(trace: GenerationTrace) -> pd.DataFrame:
-    """Long frame: step, the word chosen, sub-context, probability mass."""
-    rows = [{"step": s + 1, "label": f"{s + 1}: {w}", "word": w, "context": c,
-             "probability": float(trace.context_probs[s, j])}
-            for s, w in enumerate(trace.generated_words) for j, c in enumerate(trace.context_names)]
-    return pd.DataFrame(rows)
+    """Long frame, one row per (word step, sub-context): the next-word probability mass on that sub-context."""
+    steps = trace.word_steps()
+    return pd.DataFrame([{"step": i + 1, "label": f"{i + 1}: {w}", "word": w, "context": c,
+                          "probability": float(steps.context_probs[i, j])}
+                         for i, w in enumerate(steps.words) for j, c in enumerate(steps.context_names)])
 
 
-def steps_table(trace: GenerationTrace, n_candidates: int = 5) -> pd.DataFrame:
-    """One row per step: the chosen word, its probability, the dominant sub-context and the top candidates."""
+def steps_table(trace: GenerationTrace, context_of: dict[str, str], n_candidates: int = 5) -> pd.DataFrame:
+    """One row per word read: both readings, the word that came next (from the prompt or generated), top candidates."""
+    s = trace.word_steps()
     return pd.DataFrame([{
-        "step": s + 1, "word": trace.generated_words[s], "p": round(float(trace.chosen_probs[s]), 3),
-        "sub-context": trace.dominant_context(s),
-        "top candidates": ", ".join(f"{w} {p:.2f}" for w, p in trace.candidates(s)[:n_candidates]),
-    } for s in range(trace.n_steps)])
+        "step": i + 1, "read word": s.words[i], "read": context_of.get(s.words[i], ""),
+        "next": s.next_context(i), "next mass": round(float(s.context_probs[i].max()), 3),
+        "next word": s.next_words[i], "from": "generated" if s.generated(i) else "prompt",
+        "p": round(float(s.next_probs[i]), 3),
+        "top candidates": ", ".join(f"{w} {p:.2f}" for w, p in s.candidates(i)[:n_candidates]),
+    } for i in range(len(s))])
 
 
 def reference_frame(cmap: FittedMap, max_points: int = 6000, seed: int = 0) -> pd.DataFrame:
@@ -95,45 +90,45 @@ def candidates_frame(words: list[str], probs: np.ndarray, coords: np.ndarray) ->
 
 
 def layer_path_frame(trace: GenerationTrace, step: int, cmap: FittedMap) -> pd.DataFrame:
-    """The state of one step at every depth (embed → blocks → final), placed on a map of the shared residual space."""
-    xy = cmap.place(trace.hidden[step])
+    """The state of one word step at every depth (embed → blocks → final), on a map of the shared residual space."""
+    steps = trace.word_steps()
+    xy = cmap.place(steps.hidden[step])
     df = pd.DataFrame({"layer": trace.layer_names, "x": xy[:, 0], "y": xy[:, 1],
-                       "top_word": [trace.vocab[i] for i in trace.lens_top_ids[step, :, 0]]})
+                       "top_word": [trace.vocab[i] for i in steps.lens_top_ids[step, :, 0]]})
     if xy.shape[1] > 2:
         df["z"] = xy[:, 2]
     return df
 
 
-def step_captions(trace: GenerationTrace, regions: list[str], region_probs: np.ndarray) -> list[str]:
-    """One plain-language sentence per step: where the state is, where it came from, the top next words.
-
-    regions / region_probs: (S,) the sub-context region each step's state is in and its probability, decided in
-    the original space.
-    """
-    out, words = [], trace.prompt_words + trace.generated_words
-    for s in range(trace.n_steps):
-        read = words[len(trace.prompt_words) - 1 + s]
-        moved = ("" if s == 0 else f"; it stayed in {regions[s]}" if regions[s] == regions[s - 1]
-                 else f"; it moved from {regions[s - 1]} to {regions[s]}")
-        tops = ", ".join(f"{w} {p:.2f}" for w, p in trace.candidates(s)[:4])
-        out.append(f"Step {s + 1}: after reading '{read}' the state is in the {regions[s]} region "
-                   f"({region_probs[s]:.2f}){moved}. Top next words: {tops}. Chosen: '{trace.generated_words[s]}'.")
+def step_captions(trace: GenerationTrace, context_of: dict[str, str], n_candidates: int = 3) -> list[str]:
+    """One sentence per word read, computed from the numbers: the `read` reading (the sub-context of the word just
+    read), the `next` reading (the sub-context holding most next-word probability, as in the bars) with the top
+    candidates, and the word that came next."""
+    s, out = trace.word_steps(), []
+    for i in range(len(s)):
+        tops = ", ".join(f"{w} {p:.2f}" for w, p in s.candidates(i)[:n_candidates])
+        source = "generated" if s.generated(i) else "given by the prompt"
+        out.append(f"Step {i + 1}: after reading '{s.words[i]}' (read: {context_of.get(s.words[i], '?')}), the "
+                   f"model expects {s.next_context(i)} next (next: {s.context_probs[i].max():.2f} of the "
+                   f"probability): {tops} …; the next word, {source}, is '{s.next_words[i]}' "
+                   f"({s.next_probs[i]:.2f}).")
     return out
 
 
 def lens_grid(trace: GenerationTrace, context_of: dict[str, str]) -> tuple[list[list[str]], list[list[str]],
                                                                           list[list[float]]]:
-    """Logit lens as (depth × step) grids of the top word, its sub-context and its probability."""
-    top = trace.lens_top_ids[:, :, 0].T  # (L, S)
+    """Logit lens as (depth × word step) grids of the top word, its sub-context and its probability."""
+    steps = trace.word_steps()
+    top = steps.lens_top_ids[:, :, 0].T  # (L, N)
     words = [[trace.vocab[i] for i in row] for row in top]
-    contexts = [[context_of.get(w, "grammar") for w in row] for row in words]
-    return words, contexts, trace.lens_top_probs[:, :, 0].T.astype(float).tolist()
+    contexts = [[context_of.get(w, FUNCTION_CONTEXT) for w in row] for row in words]
+    return words, contexts, steps.lens_top_probs[:, :, 0].T.astype(float).tolist()
 
 
 def attention_keys(trace: GenerationTrace, step: int) -> list[str]:
-    """The words the newest query of a step could attend to, in order."""
+    """The words the query of a word step could attend to, in order (up to the word it just read)."""
     words = trace.prompt_words + trace.generated_words
-    return words[int(trace.attention_start[step]) : len(trace.prompt_words) + step]  # up to the newest position
+    return words[int(trace.word_steps().attention_start[step]) : step + 1]
 
 
 def run_path_frame(words: list[str], states: np.ndarray, cmap: FittedMap, run: str) -> pd.DataFrame:

@@ -13,7 +13,7 @@ from dashboard import mapjobs
 from dashboard.mapjobs import MapJob
 from llmcore.checkpoint import DEFAULT_CHECKPOINT, REPO_ROOT, Checkpoint, CheckpointError, load_checkpoint
 from llmcore.maps import FittedMap, MapBook
-from llmcore.regions import RegionMap, SubContextClassifier, region_map
+from llmcore.regions import RegionMap, region_map
 from llmcore.trace import GenerationTrace, SamplingConfig, trace_generation
 
 CHECKPOINT_ENV = "LLM_LANDSCAPE_CHECKPOINT"
@@ -25,7 +25,7 @@ def default_checkpoint_path() -> Path:
     return Path(os.environ.get(CHECKPOINT_ENV) or DEFAULT_CHECKPOINT)
 
 
-METHOD_NAMES = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE", "axes": "Custom axes"}
+METHOD_NAMES = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE", "axes": "Custom axes", "lda": "Story map (LDA)"}
 
 
 def checkpoint_label(path: str) -> str:
@@ -116,11 +116,12 @@ _READY: set[tuple[str, str, str, int]] = set()  # maps known to be on disk
 
 def map_when_ready(content_hash: str, reference: str, method: str, n_components: int,
                    ckpt: Checkpoint) -> tuple[FittedMap, MapJob | None]:
-    """The map asked for, at once if it is PCA or already on disk. A UMAP or t-SNE map that is not is fitted in
-    the background (one server-wide job, whichever session asked first) and the PCA map stands in until it is
-    ready: returns the map to draw and the job to show progress of (None when the map is the one asked for)."""
+    """The map asked for, at once if it is PCA, the story map (LDA) or already on disk. A UMAP or t-SNE map that
+    is not is fitted in the background (one server-wide job, whichever session asked first) and the PCA map stands
+    in until it is ready: returns the map to draw and the job to show progress of (None when the map is the one
+    asked for)."""
     key = (content_hash, reference, method, n_components)
-    if method in ("pca", "axes") or key in _READY:
+    if method in ("pca", "lda", "axes") or key in _READY:
         return get_map(content_hash, reference, method, n_components, ckpt), None
     book = get_map_book(content_hash, ckpt)
     if book.cached(reference, method, n_components) is None:
@@ -146,22 +147,20 @@ def map_progress(job: MapJob) -> None:
 
 @st.cache_data(max_entries=48, show_spinner=False)
 def get_regions(content_hash: str, reference: str, method: str, contexts: tuple[str, ...],
-                _fitted: FittedMap) -> RegionMap:
-    return region_map(_fitted.coords[:, :2], _fitted.reference.labels["context"], list(contexts))
+                _fitted: FittedMap, label: str = "context") -> RegionMap:
+    """Regions of one reference label: 'context' (the read reading) or 'next_context' (the next reading)."""
+    return region_map(_fitted.coords[:, :2], _fitted.reference.labels[label], list(contexts))
 
 
-@st.cache_resource(max_entries=12, show_spinner=False)
-def get_classifier(content_hash: str, reference: str, _book: MapBook) -> SubContextClassifier:
-    ref = _book.reference(reference)
-    return SubContextClassifier().fit(ref.X, ref.labels["context"])
+@st.cache_resource(max_entries=6, show_spinner="Measuring which map shows the story best…")
+def get_best_view(content_hash: str, _ckpt: Checkpoint):
+    """The measured default view (stored with the maps; measured on the linear maps where it is missing)."""
+    return get_map_book(content_hash, _ckpt).best_view()
 
 
-def regions_of_states(content_hash: str, layer: str, book: MapBook, states: np.ndarray) -> tuple[list[str], np.ndarray]:
-    """Sub-context region of each state (n, C), decided by its nearest reference states in the original space."""
-    clf = get_classifier(content_hash, f"context:{layer}", book)
-    proba = clf.predict_proba(states)
-    best = proba.argmax(1)
-    return [clf.classes_[i] for i in best], proba[np.arange(len(best)), best]
+def contexts_of_words(ckpt: Checkpoint) -> dict[str, str]:
+    """The read reading of every vocabulary word: its sub-context in the world."""
+    return {w: ckpt.world.label(w)[0] for w in ckpt.tokenizer.vocab}
 
 
 @st.cache_resource(max_entries=16, show_spinner="Aligning the two models on the sentences both can read…")

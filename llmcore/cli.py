@@ -95,7 +95,8 @@ def _parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("maps", help="fit (or check) the cached 2D/3D maps of a checkpoint")
     m.add_argument("checkpoint", nargs="?", default=str(DEFAULT_CHECKPOINT))
-    m.add_argument("--methods", default="pca,umap,tsne", help="comma-separated: pca, umap, tsne")
+    m.add_argument("--methods", default="pca,umap,tsne,lda", help="comma-separated: pca, umap, tsne, lda (the story "
+                   "map); the default view is measured over these methods' 2D maps")
     m.add_argument("--dims", default="2,3", help="comma-separated: 2, 3")
     m.set_defaults(func=cmd_maps)
 
@@ -141,7 +142,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
                               max_new_words=args.max_words)
     save = output_file(args.save) if args.save else None
-    trace = trace_generation(load_checkpoint(args.checkpoint), args.prompt, sampling)
+    ckpt = load_checkpoint(args.checkpoint)
+    trace = trace_generation(ckpt, args.prompt, sampling)
     if save:
         trace.save(save)
     if args.json:
@@ -150,13 +152,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
     for n in trace.notices:
         print(f"note: {n}")
     print(f"{' '.join(trace.prompt_words)} \033[1m{trace.completion}\033[0m" if sys.stdout.isatty() else trace.text)
-    print("  step: word taken, its probability | sub-context holding most next-word probability | top candidates")
-    for s in range(trace.n_steps):
-        cands = "  ".join(f"{w} {p:.2f}" for w, p in trace.candidates(s)[:5])
-        ctx = trace.dominant_context(s)
-        mass = trace.context_probs[s, trace.context_names.index(ctx)]
-        print(f"  step {s + 1:>2}: {trace.generated_words[s]:<12} {trace.chosen_probs[s]:.2f} | {ctx:<9} {mass:.2f} "
-              f"| {cands}")
+    print("  step: word read (read: its sub-context) → next word, its probability | next: sub-context holding most "
+          "next-word probability | top candidates")
+    w, world = trace.word_steps(), ckpt.world
+    for i in range(len(w)):
+        if i == w.boundary:
+            print("  ---- the prompt ends; from here the model chooses the next word ----")
+        cands = "  ".join(f"{c} {p:.2f}" for c, p in w.candidates(i)[:5])
+        ctx = w.next_context(i)
+        read = f"{w.words[i]} ({world.label(w.words[i])[0]})"
+        print(f"  step {i + 1:>2}: {read:<22} → {w.next_words[i]:<10} {w.next_probs[i]:.2f} | {ctx:<9} "
+              f"{w.context_probs[i].max():.2f} | {cands}")
     return 0
 
 
@@ -207,7 +213,10 @@ def cmd_maps(args: argparse.Namespace) -> int:
     methods = [x.strip() for x in args.methods.split(",") if x.strip()]
     dims = [int(x) for x in args.dims.split(",") if x.strip()]
     fitted = book.precompute(methods, dims, progress=say)
+    view = book.best_view(methods, progress=say, remeasure=True)
     print(f"{fitted} maps fitted, the rest were cached, in {time.perf_counter() - t0:.0f} s")
+    print(f"default view: {view.method} at {view.layer} ({view.score:.0%} of {view.n_states} example states fall "
+          f"in their own word's region)")
     return 0
 
 

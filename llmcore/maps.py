@@ -22,6 +22,7 @@ from safetensors.numpy import save as np_save
 
 from llmcore.checkpoint import Checkpoint, atomic_write
 from llmcore.projection import (
+    LDAProjector,
     MapQuality,
     NeighbourPlacement,
     PCAProjector,
@@ -34,7 +35,7 @@ from llmcore.reference import ReferenceStates, reference_states
 from llmcore.tokenizer import UNK
 
 MAPS_DIR = "maps"
-AXIS_LABELS = {"pca": "PC", "umap": "UMAP", "tsne": "t-SNE", "axes": "axis"}
+AXIS_LABELS = {"pca": "PC", "umap": "UMAP", "tsne": "t-SNE", "axes": "axis", "lda": "LD"}
 
 
 @dataclass
@@ -152,7 +153,7 @@ def fit_map(ref: ReferenceSet, method: str, n_components: int = 2, random_state:
         proj_params["axes"] = [tuple(a) for a in proj_params.get("axes", [])]
     extra = {"progress": progress} if method in ("umap", "tsne") else {}
     proj = make_projector(method, n_components, random_state, **proj_params, **extra)
-    labels = ref.labels[params.get("label", "context")] if method == "axes" else None
+    labels = ref.labels[params.get("label", "context")] if method in ("axes", "lda") else None
     coords = proj.fit_transform(ref.X, labels)
     if progress:
         progress("measuring trustworthiness")
@@ -162,7 +163,7 @@ def fit_map(ref: ReferenceSet, method: str, n_components: int = 2, random_state:
 
 def _save(path: Path, m: FittedMap, ckpt: Checkpoint) -> None:
     tensors = {"coords": m.coords.astype(np.float32)}
-    if isinstance(m.projector, (PCAProjector, SemanticAxesProjector)):
+    if isinstance(m.projector, (PCAProjector, SemanticAxesProjector, LDAProjector)):
         tensors.update(mean=m.projector.mean_, components=m.projector.components_)
     if isinstance(m.projector, PCAProjector):
         tensors["evr"] = m.projector.explained_variance_ratio_
@@ -217,13 +218,40 @@ def _restore_projector(method: str, n_components: int, params: dict, tensors: di
         p.mean_, p.components_, p.explained_variance_ratio_ = tensors["mean"], tensors["components"], tensors["evr"]
         p.n_features_in_ = X.shape[1]
         return p
-    if method == "axes":
-        p = SemanticAxesProjector([tuple(a) for a in params["axes"]], n_components)
+    if method in ("axes", "lda"):
+        p = SemanticAxesProjector([tuple(a) for a in params["axes"]], n_components) if method == "axes" \
+            else LDAProjector(n_components)
         p.mean_, p.components_, p.n_features_in_ = tensors["mean"], tensors["components"], X.shape[1]
         return p
     p = make_projector(method, n_components, **{k: v for k, v in params.items() if k != "label"})
     assert isinstance(p, NeighbourPlacement)
     return p.set_reference(X, coords)
+
+
+STATES_FILE = "reference_states.safetensors"  # a cache (not shipped: 18 MB); rebuilt from the model when missing
+
+
+def _save_states(path: Path, ref: ReferenceStates, ckpt: Checkpoint) -> None:
+    texts = {k: "\x1f".join(map(str, getattr(ref, k))) for k in ("words", "next_words", "contexts", "next_contexts")}
+    states = np.ascontiguousarray(ref.states)  # safetensors writes the raw buffer: it must be in C order
+    meta = {"checkpoint": ckpt.content_hash, "layers": json.dumps(ref.layer_names), **texts,
+            "sha": _tensors_sha({"states": states})}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, np_save({"states": states}, metadata=meta))
+
+
+def _load_states(path: Path, ckpt: Checkpoint) -> ReferenceStates | None:
+    """The cached reference states, or None if missing, damaged or another model's."""
+    try:
+        raw = path.read_bytes()
+        tensors, meta = np_load(raw), _metadata(raw)
+        if meta.get("checkpoint") != ckpt.content_hash or _tensors_sha(tensors) != meta.get("sha"):
+            return None
+        texts = {k: np.array(meta[k].split("\x1f"), object) for k in ("words", "next_words", "contexts",
+                                                                        "next_contexts")}
+        return ReferenceStates(tensors["states"], **texts, layer_names=json.loads(meta["layers"]))
+    except (OSError, SafetensorError, ValueError, KeyError):
+        return None
 
 
 class MapBook:
@@ -236,8 +264,17 @@ class MapBook:
 
     @property
     def states(self) -> ReferenceStates:
+        """The reference states: from the on-disk copy next to the maps when it is this model's, else computed
+        (seconds) and written there, so a later start of the dashboard skips the model run."""
         if self._states is None:
-            self._states = reference_states(self.ckpt)
+            path = (self.cache_dir or default_cache_dir(self.ckpt)) / STATES_FILE
+            self._states = _load_states(path, self.ckpt)
+            if self._states is None:
+                self._states = reference_states(self.ckpt)
+                try:
+                    _save_states(path, self._states, self.ckpt)
+                except OSError:  # a read-only place: computed again next time
+                    pass
         return self._states
 
     @property
@@ -266,7 +303,22 @@ class MapBook:
         """The map if it is already on disk, else None: nothing is fitted."""
         return cached_map(self.ckpt, self.reference(name), method, n_components, params, self.cache_dir)
 
-    def precompute(self, methods=("pca", "umap", "tsne"), dims=(2, 3), progress: Progress | None = None) -> int:
+    def best_view(self, methods=("pca", "lda"), progress: Progress | None = None, remeasure: bool = False):
+        """The measured default view (llmcore.bestview.BestView): stored with the maps, else measured now on the
+        given methods' maps and stored."""
+        from llmcore.bestview import load_best_view, measure_best_view, save_best_view
+
+        folder = self.cache_dir or default_cache_dir(self.ckpt)
+        view = None if remeasure else load_best_view(self.ckpt, folder)
+        if view is None:
+            view = measure_best_view(self, list(methods), progress)
+            try:
+                save_best_view(view, folder)
+            except OSError:  # a read-only place: measured again next time
+                pass
+        return view
+
+    def precompute(self, methods=("pca", "umap", "tsne", "lda"), dims=(2, 3), progress: Progress | None = None) -> int:
         """Fit (or load) every standard map; returns how many were fitted now."""
         fitted = 0
         for name in ["words"] + [f"context:{layer}" for layer in self.layer_names]:

@@ -1,7 +1,8 @@
 """Projections of high-dimensional points to 2D/3D maps, all behind one scikit-learn-style interface.
 
 Every projector has `fit(X, y=None)` returning self, `transform(X)` and `fit_transform(X)`, an explicit
-`random_state`, and learned state in attributes ending in `_`. PCA and semantic axes are linear maps. UMAP and
+`random_state`, and learned state in attributes ending in `_`. PCA, semantic axes and the story map (linear
+discriminant analysis of the sub-context labels) are linear maps. UMAP and
 t-SNE have no exact out-of-sample map; new points are placed by `NeighbourPlacement`: the inverse-distance
 weighted mean of the map positions of their k nearest reference points in the original space. That placement is
 deterministic and independent of what else is placed with it (see bench/bench_placement.py for the comparison
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-METHODS = ("pca", "umap", "tsne", "axes")
+METHODS = ("pca", "umap", "tsne", "axes", "lda")
 Progress = Callable[[str], None]
 
 
@@ -97,6 +98,42 @@ class SemanticAxesProjector(_Projector):
             vectors.append(v / max(np.linalg.norm(v), 1e-12))
         self.mean_, self.components_ = X.mean(0), np.stack(vectors).astype(np.float32)
         self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        self._check_fitted()
+        return _rowwise_project(_check_matrix(X, self.n_features_in_) - self.mean_, self.components_)
+
+
+class LDAProjector(_Projector):
+    """The story map: scikit-learn's LinearDiscriminantAnalysis on the points' labels, i.e. the linear axes that
+    best separate the labelled groups (animals, food, places, ...). Linear, so placement is exact and instant.
+    With fewer than n_components + 1 groups, the missing axes are the principal axes of what is left."""
+
+    def __init__(self, n_components: int = 2, random_state: int = 0):
+        self.n_components, self.random_state = n_components, random_state
+
+    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> LDAProjector:
+        from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+        X = _check_matrix(X)
+        if y is None:
+            raise ValueError("the story map (LDA) needs the label of every point (fit(X, labels))")
+        y = np.asarray(y, str)
+        if len(y) != len(X) or len(set(y)) < 2:
+            raise ValueError(f"the story map needs one label per point and at least 2 groups, got {len(set(y))}")
+        k = min(self.n_components, len(set(y)) - 1)
+        lda = LinearDiscriminantAnalysis(solver="svd", n_components=k).fit(X.astype(np.float64), y)
+        comps = lda.scalings_[:, :k].T.astype(np.float64)
+        if k < self.n_components:  # fill with the main directions left after removing the discriminant ones
+            q, _ = np.linalg.qr(comps.T)
+            rest = (X - X.mean(0)) - (X - X.mean(0)) @ q @ q.T
+            _, _, vt = np.linalg.svd(rest.astype(np.float64), full_matrices=False)
+            scale = np.linalg.norm(comps, axis=1).mean()
+            comps = np.concatenate([comps, vt[: self.n_components - k] * scale])
+        comps *= np.sign(comps[np.arange(len(comps)), np.argmax(np.abs(comps), axis=1)])[:, None]
+        self.mean_, self.components_ = lda.xbar_.astype(np.float32), np.ascontiguousarray(comps, np.float32)
+        self.classes_, self.n_features_in_ = list(lda.classes_), X.shape[1]
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
@@ -229,12 +266,14 @@ def _say(progress: Progress | None, message: str) -> None:
 
 
 def make_projector(method: str = "pca", n_components: int = 2, random_state: int = 0, **params) -> _Projector:
-    """The projector for a method name: 'pca', 'umap', 'tsne' or 'axes' (needs axes=[(from, to), ...])."""
+    """The projector for a method name: 'pca', 'umap', 'tsne', 'lda' (the story map; labels in fit) or 'axes'
+    (needs axes=[(from, to), ...])."""
     if method not in METHODS:
         raise ValueError(f"unknown projection method {method!r}; use one of {METHODS}")
     if n_components not in (2, 3):
         raise ValueError(f"maps are 2D or 3D, got n_components={n_components}")
-    cls = {"pca": PCAProjector, "umap": UMAPProjector, "tsne": TSNEProjector, "axes": SemanticAxesProjector}[method]
+    cls = {"pca": PCAProjector, "umap": UMAPProjector, "tsne": TSNEProjector, "axes": SemanticAxesProjector,
+           "lda": LDAProjector}[method]
     return cls(n_components=n_components, random_state=random_state, **params)
 
 

@@ -68,6 +68,59 @@ class SamplingConfig:
 
 
 @dataclass
+class WordSteps:
+    """A trace as one step per word read, prompt and completion alike. N = P - 1 + S steps.
+
+    Step i (0-based) is the state after reading words[i]; next_words[i] is the word that followed it (the prompt's
+    own for i < n_prompt - 1, else the one generated). hidden: (N, L, C); topk_ids / topk_probs: (N, K);
+    next_probs: (N,) probability given to next_words[i]; context_probs: (N, G) next-word mass per sub-context;
+    lens_*: (N, L, ...) logit lens; attention: (N, n_layer, n_head, W); attention_start: (N,).
+    """
+
+    words: list[str]
+    next_words: list[str]
+    n_prompt: int
+    vocab: list[str]
+    layer_names: list[str]
+    context_names: list[str]
+    hidden: np.ndarray
+    topk_ids: np.ndarray
+    topk_probs: np.ndarray
+    next_probs: np.ndarray
+    context_probs: np.ndarray
+    lens_top_ids: np.ndarray
+    lens_top_probs: np.ndarray
+    lens_context_probs: np.ndarray
+    attention: np.ndarray
+    attention_start: np.ndarray
+
+    def __post_init__(self) -> None:
+        N = len(self.words)
+        for name in ("next_words", "hidden", "topk_ids", "next_probs", "context_probs", "lens_top_ids", "attention",
+                     "attention_start"):
+            if len(getattr(self, name)) != N:
+                raise ValueError(f"WordSteps.{name} has {len(getattr(self, name))} rows for {N} words")
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    @property
+    def boundary(self) -> int:
+        """Index of the first step whose next word was generated (the prompt's last word)."""
+        return self.n_prompt - 1
+
+    def generated(self, i: int) -> bool:
+        return i >= self.boundary
+
+    def candidates(self, i: int) -> list[tuple[str, float]]:
+        return [(self.vocab[j], float(p)) for j, p in zip(self.topk_ids[i], self.topk_probs[i])]
+
+    def next_context(self, i: int) -> str:
+        """The 'next' reading: the sub-context holding most of the next-word probability at step i."""
+        return self.context_names[int(np.argmax(self.context_probs[i]))]
+
+
+@dataclass
 class GenerationTrace:
     """Everything one generation did, step by step. S steps, P prompt tokens, L depths, C width, G sub-contexts.
 
@@ -78,6 +131,9 @@ class GenerationTrace:
     lens_top_ids / lens_top_probs: (S, L, K') logit lens per depth; lens_context_probs: (S, L, G).
     attention: (S, n_layer, n_head, W) the newest query's attention over the W positions of the window;
     attention_start: (S,) index of the window's first token in prompt + generated tokens.
+    prompt_*: the same readings at the P - 1 prompt positions before the last one (the last one is step 1), where
+    the next word is the prompt's own: prompt_next_probs (P-1,) is the probability the model gave it.
+    `word_steps()` joins prompt positions and generation steps into one sequence: every word read is a step.
     """
 
     prompt_words: list[str]
@@ -97,6 +153,14 @@ class GenerationTrace:
     lens_context_probs: np.ndarray
     attention: np.ndarray
     attention_start: np.ndarray
+    prompt_topk_ids: np.ndarray
+    prompt_topk_probs: np.ndarray
+    prompt_next_probs: np.ndarray
+    prompt_context_probs: np.ndarray
+    prompt_lens_top_ids: np.ndarray
+    prompt_lens_top_probs: np.ndarray
+    prompt_lens_context_probs: np.ndarray
+    prompt_attention: np.ndarray
     sampling: dict[str, Any] = field(default_factory=dict)
     unknown_words: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
@@ -108,10 +172,19 @@ class GenerationTrace:
         checks = {"hidden": (self.hidden, (S, L, C)), "prompt_hidden": (self.prompt_hidden, (P, L, C)),
                   "context_probs": (self.context_probs, (S, G)), "chosen_probs": (self.chosen_probs, (S,)),
                   "lens_context_probs": (self.lens_context_probs, (S, L, G)),
-                  "attention_start": (self.attention_start, (S,))}
+                  "attention_start": (self.attention_start, (S,)),
+                  "prompt_context_probs": (self.prompt_context_probs, (P - 1, G)),
+                  "prompt_next_probs": (self.prompt_next_probs, (P - 1,)),
+                  "prompt_topk_probs": (self.prompt_topk_probs, (P - 1, self.topk_probs.shape[1])),
+                  "prompt_lens_top_probs": (self.prompt_lens_top_probs, (P - 1, *self.lens_top_probs.shape[1:])),
+                  "prompt_lens_context_probs": (self.prompt_lens_context_probs, (P - 1, L, G)),
+                  "prompt_attention": (self.prompt_attention, (P - 1, *self.attention.shape[1:]))}
         for name, (arr, shape) in checks.items():
             if arr.shape != shape:
                 raise ValueError(f"GenerationTrace.{name} has shape {arr.shape}, expected {shape}")
+        if self.prompt_topk_ids.shape != self.prompt_topk_probs.shape or \
+                self.prompt_lens_top_ids.shape != self.prompt_lens_top_probs.shape:
+            raise ValueError("GenerationTrace.prompt_topk_ids / prompt_lens_top_ids must match their probabilities")
         if self.topk_ids.shape != self.topk_probs.shape or self.topk_ids.shape[0] != S:
             raise ValueError("GenerationTrace.topk_ids and topk_probs must both be (S, K)")
         if self.lens_top_ids.shape[:2] != (S, L) or self.attention.shape[0] != S:
@@ -142,6 +215,25 @@ class GenerationTrace:
     def dominant_context(self, step: int) -> str:
         return self.context_names[int(np.argmax(self.context_probs[step]))]
 
+    def word_steps(self) -> WordSteps:
+        """Every word read as one step: the prompt's positions, then each generated word read (see WordSteps)."""
+        P = len(self.prompt_words)
+        join = np.concatenate
+        return WordSteps(
+            words=self.prompt_words + self.generated_words[:-1],
+            next_words=self.prompt_words[1:] + self.generated_words, n_prompt=P, vocab=self.vocab,
+            layer_names=self.layer_names, context_names=self.context_names,
+            hidden=join([self.prompt_hidden[:-1], self.hidden]),
+            topk_ids=join([self.prompt_topk_ids, self.topk_ids]), topk_probs=join([self.prompt_topk_probs,
+                                                                                   self.topk_probs]),
+            next_probs=join([self.prompt_next_probs, self.chosen_probs]),
+            context_probs=join([self.prompt_context_probs, self.context_probs]),
+            lens_top_ids=join([self.prompt_lens_top_ids, self.lens_top_ids]),
+            lens_top_probs=join([self.prompt_lens_top_probs, self.lens_top_probs]),
+            lens_context_probs=join([self.prompt_lens_context_probs, self.lens_context_probs]),
+            attention=join([self.prompt_attention, self.attention]),
+            attention_start=join([np.zeros(P - 1, np.int64), self.attention_start]))
+
     def lens_top_words(self) -> list[list[str]]:
         """Top word per (step, depth) of the logit lens."""
         return [[self.vocab[i] for i in row[:, 0]] for row in self.lens_top_ids]
@@ -153,14 +245,22 @@ class GenerationTrace:
                   "context_probs": {c: round(float(p), 4) for c, p in zip(self.context_names, self.context_probs[s])},
                   "candidates": [{"word": w, "p": round(p, 4)} for w, p in self.candidates(s)]}
                  for s in range(self.n_steps)]
+        w = self.word_steps()
+        word_steps = [{"step": i + 1, "read": w.words[i], "next": w.next_words[i],
+                       "p_next": round(float(w.next_probs[i]), 4),
+                       "next_from": "generated" if w.generated(i) else "prompt", "next_context": w.next_context(i),
+                       "candidates": [{"word": a, "p": round(p, 4)} for a, p in w.candidates(i)]}
+                      for i in range(len(w))]
         return {"prompt": " ".join(self.prompt_words), "completion": self.completion, "text": self.text,
                 "unknown_words": self.unknown_words, "notices": self.notices, "stop_reason": self.stop_reason,
-                "sampling": self.sampling, "steps": steps}
+                "sampling": self.sampling, "steps": steps, "word_steps": word_steps}
 
     # ---- persistence (NumPy .npz without pickle; strings travel in a JSON header)
     _ARRAYS = ("prompt_ids", "generated_ids", "hidden", "prompt_hidden", "topk_ids", "topk_probs", "chosen_probs",
                "context_probs", "lens_top_ids", "lens_top_probs", "lens_context_probs", "attention",
-               "attention_start")
+               "attention_start", "prompt_topk_ids", "prompt_topk_probs", "prompt_next_probs",
+               "prompt_context_probs", "prompt_lens_top_ids", "prompt_lens_top_probs", "prompt_lens_context_probs",
+               "prompt_attention")
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
@@ -250,6 +350,7 @@ def _pick(logits: torch.Tensor, s: SamplingConfig, gen: torch.Generator) -> int:
 
 class _Step(NamedTuple):
     logits: torch.Tensor  # (V,) at the newest position
+    window_logits: torch.Tensor  # (T, V) at every position read by this forward pass
     act: ActivationCache | None  # residual stream of this forward pass
     token: int  # the id chosen
     start: int  # index of the window's first token in prompt + generated
@@ -266,7 +367,7 @@ def _steps(model: GPT, ids: list[int], s: SamplingConfig, stop_id: int | None, c
     logits, _ = model(torch.tensor([seq]), cache=cache, capture=act)
     for step in range(s.max_new_words):
         nxt = _pick(logits[0, -1], s, gen)
-        yield _Step(logits[0, -1], act, nxt, start, cache, cache.length)
+        yield _Step(logits[0, -1], logits[0], act, nxt, start, cache, cache.length)
         if nxt == stop_id and s.stop_at_period or step == s.max_new_words - 1:
             return
         seq.append(nxt)
@@ -305,65 +406,82 @@ def trace_generation(ckpt: Checkpoint, prompt: str, sampling: SamplingConfig | N
 
 def _build_trace(ckpt: Checkpoint, ids, words, unknown, notices, s: SamplingConfig, records: list[_Step],
                  top_k: int, lens_k: int, stop_id: int | None) -> GenerationTrace:
-    """Turn the per-step activations into arrays, batching the logit lens over all steps and depths."""
+    """Turn the activations into arrays, batching the logit lens over every position read and every depth.
+
+    Rows are the P prompt positions (the first forward pass) followed by the newest position of steps 2..S; the
+    rows from P - 1 on are the generation steps, the ones before are the prompt's own positions.
+    """
     model, tok, n_layer = ckpt.model, ckpt.tokenizer, ckpt.model.config.n_layer
     names, cmat = ckpt.context_matrix()
     depths = ["embed"] + [f"blocks.{i}.resid_post" for i in range(n_layer)] + ["ln_f"]
     queries = [f"blocks.{i}.attn.q" for i in range(n_layer)]
-    newest = _newest(records, depths + queries if queries[0] in records[0].act else depths)
-    resid = newest[:, : len(depths)]  # (S, L, C)
+    P = len(ids)
+    rows = _rows(records, depths + queries if queries[0] in records[0].act else depths)
+    resid = rows[:, : len(depths)]  # (N, L, C)
     # logit lens at every depth up to the last block; the final depth is the model's own output distribution (for
     # our GPT the same as the last block's lens; other models may add e.g. a logit soft-cap)
-    lens = model.decode_residual(resid[:, :-1])  # (S, L - 1, V)
-    probs = torch.cat([lens, torch.stack([r.logits for r in records])[:, None]], dim=1).softmax(-1)  # (S, L, V)
-    top = torch.topk(probs, min(max(top_k, lens_k), len(tok)), dim=-1)  # (S, L, k)
+    lens = model.decode_residual(resid[:, :-1])  # (N, L - 1, V)
+    out = torch.cat([records[0].window_logits] + [r.logits[None] for r in records[1:]])  # (N, V)
+    probs = torch.cat([lens, out[:, None]], dim=1).softmax(-1)  # (N, L, V)
+    top = torch.topk(probs, min(max(top_k, lens_k), len(tok)), dim=-1)  # (N, L, k)
     probs, top_ids, top_probs = probs.numpy(), top.indices.numpy(), top.values.numpy()
-    masses = (probs.reshape(-1, probs.shape[-1]) @ cmat).reshape(*probs.shape[:2], -1)  # (S, L, G)
+    masses = (probs.reshape(-1, probs.shape[-1]) @ cmat).reshape(*probs.shape[:2], -1)  # (N, L, G)
     chosen = np.fromiter((r.token for r in records), np.int64, len(records))
+    nexts = np.concatenate([np.array(ids[1:], np.int64), chosen])
+    next_probs = probs[np.arange(len(nexts)), -1, nexts]
+    attention = _attention(model, records, P, rows[:, len(depths):]).numpy()
     reason = "period" if records[-1].token == stop_id and s.stop_at_period else "word limit"
+    g, p = slice(P - 1, None), slice(0, P - 1)  # generation steps, prompt positions before the last
     return GenerationTrace(
         prompt_words=words, prompt_ids=np.array(ids, np.int64), generated_ids=chosen, vocab=tok.vocab,
         layer_names=["embed"] + [f"block {i + 1}" for i in range(n_layer)] + ["final"], context_names=names,
-        hidden=resid.numpy(), prompt_hidden=torch.stack([records[0].act[n][0] for n in depths], dim=1).numpy(),
-        topk_ids=top_ids[:, -1, :top_k], topk_probs=top_probs[:, -1, :top_k],
-        chosen_probs=probs[np.arange(len(records)), -1, chosen], context_probs=masses[:, -1],
-        lens_top_ids=top_ids[:, :, :lens_k], lens_top_probs=top_probs[:, :, :lens_k], lens_context_probs=masses,
-        attention=_attention(model, records, newest[:, len(depths):]).numpy(),
-        attention_start=np.array([r.start for r in records], np.int64), sampling=asdict(s), unknown_words=unknown,
-        notices=notices, stop_reason=reason)
+        hidden=resid[g].numpy(), prompt_hidden=resid[:P].numpy(),
+        topk_ids=top_ids[g, -1, :top_k], topk_probs=top_probs[g, -1, :top_k], chosen_probs=next_probs[g],
+        context_probs=masses[g, -1], lens_top_ids=top_ids[g, :, :lens_k], lens_top_probs=top_probs[g, :, :lens_k],
+        lens_context_probs=masses[g], attention=attention[g],
+        attention_start=np.array([r.start for r in records], np.int64),
+        prompt_topk_ids=top_ids[p, -1, :top_k], prompt_topk_probs=top_probs[p, -1, :top_k],
+        prompt_next_probs=next_probs[p], prompt_context_probs=masses[p, -1],
+        prompt_lens_top_ids=top_ids[p, :, :lens_k], prompt_lens_top_probs=top_probs[p, :, :lens_k],
+        prompt_lens_context_probs=masses[p], prompt_attention=attention[p],
+        sampling=asdict(s), unknown_words=unknown, notices=notices, stop_reason=reason)
 
 
-def _newest(records: list[_Step], names: list[str]) -> torch.Tensor:
-    """(S, len(names), C) the named activations, each (B=1, T, C), at each step's newest position."""
-    first = [records[0].act[n][:, -1:] for n in names]
+def _rows(records: list[_Step], names: list[str]) -> torch.Tensor:
+    """(P + S - 1, len(names), C) the named activations, each (B=1, T, C): every position of the first forward
+    pass (the prompt), then the newest position of each later step."""
+    first = [records[0].act[n][0] for n in names]  # each (P, C)
+    P = first[0].size(0)
+    head = torch.stack(first, dim=1)  # (P, len(names), C)
+    if len(records) == 1:
+        return head
     if all(r.act[names[0]].size(1) == 1 for r in records[1:]):  # one token read per step: one cat gathers all
-        parts = first + [r.act[n] for r in records[1:] for n in names]
+        parts = [r.act[n] for r in records[1:] for n in names]
     else:  # the window slid: some steps re-read the whole window
-        parts = first + [r.act[n][:, -1:] for r in records[1:] for n in names]
-    return torch.cat(parts).view(len(records), len(names), -1)
+        parts = [r.act[n][:, -1:] for r in records[1:] for n in names]
+    return torch.cat([head, torch.cat(parts).view(len(records) - 1, len(names), -1)]) if P else head
 
 
-def _attention(model: GPT, records: list[_Step], q: torch.Tensor) -> torch.Tensor:
-    """(S, n_layer, nh, W) attention of each step's newest query: from the captured queries and the KV cache, in a
-    batch per context window (or taken from the patterns the model captured, for models that hand them back)."""
+def _attention(model: GPT, records: list[_Step], P: int, q: torch.Tensor) -> torch.Tensor:
+    """(N, n_layer, nh, W) attention of each row's query (the P prompt positions, then each later step's newest):
+    from the captured queries and the KV cache, in a batch per context window (or taken from the patterns the model
+    captured, for models that hand them back)."""
     n_layer = model.config.n_layer
+    caches = [records[0].cache] * P + [r.cache for r in records[1:]]
+    n_keys = torch.tensor(list(range(1, P + 1)) + [r.n_keys for r in records[1:]])
+    out = torch.zeros(len(caches), n_layer, model.config.n_head, int(n_keys.max()))
     if "blocks.0.attn.pattern" in records[0].act:
-        W = max(r.n_keys for r in records)
-        out = torch.zeros(len(records), n_layer, model.config.n_head, W)
-        for i, r in enumerate(records):
-            pat = torch.stack([r.act[f"blocks.{j}.attn.pattern"][0, :, -1] for j in range(n_layer)])
-            out[i, :, :, : pat.shape[-1]] = pat
+        pats = [torch.stack([r.act[f"blocks.{j}.attn.pattern"][0, :, -1] for j in range(n_layer)])
+                for r in records[1:]]
+        first = torch.stack([records[0].act[f"blocks.{j}.attn.pattern"][0] for j in range(n_layer)])  # (nl,nh,P,P)
+        pats = [first[:, :, t, : t + 1] for t in range(P)] + pats
+        for i, pat in enumerate(pats):
+            out[i, :, :, : pat.shape[-1]] = pat[..., : int(n_keys[i])]
         return out
-    n_keys = torch.tensor([r.n_keys for r in records])
-    windows = {id(r.cache): r.cache for r in records}
-    if len(windows) == 1:  # the common case: one window, one batch
-        keys = torch.stack([k[0, :, : int(n_keys.max())] for k in records[0].cache.k])  # (n_layer, nh, T, hs)
-        return model.newest_query_attention(q, keys, n_keys)
-    out = torch.zeros(len(records), n_layer, model.config.n_head, int(n_keys.max()))
-    for cache in windows.values():
-        rows = [i for i, r in enumerate(records) if r.cache is cache]
+    for cache in {id(c): c for c in caches}.values():
+        rows = [i for i, c in enumerate(caches) if c is cache]
         T = int(n_keys[rows].max())
-        keys = torch.stack([k[0, :, :T] for k in cache.k])
+        keys = torch.stack([k[0, :, :T] for k in cache.k])  # (n_layer, nh, T, hs)
         out[rows, :, :, :T] = model.newest_query_attention(q[rows], keys, n_keys[rows])
     return out
 
@@ -371,14 +489,16 @@ def _attention(model: GPT, records: list[_Step], q: torch.Tensor) -> torch.Tenso
 @torch.inference_mode()
 def candidate_states(ckpt: Checkpoint, trace: GenerationTrace, step: int, k: int = 5) -> tuple[list[str], np.ndarray,
                                                                                               np.ndarray]:
-    """Where each of a step's top-k candidates would take the state: (words, probabilities (k,), states (k, L, C)),
-    the residual stream at every depth after reading the candidate instead of the word that was chosen."""
-    if not 0 <= step < trace.n_steps:
-        raise ValueError(f"step must be in 0..{trace.n_steps - 1}, got {step}")
+    """Where each of a word step's top-k candidates would take the state: (words, probabilities (k,), states
+    (k, L, C)), the residual stream at every depth after reading the candidate instead of the word that came next.
+    `step` indexes `trace.word_steps()` (0 = after the first word)."""
+    steps = trace.word_steps()
+    if not 0 <= step < len(steps):
+        raise ValueError(f"step must be in 0..{len(steps) - 1}, got {step}")
     block = ckpt.model.config.block_size
-    before = (list(trace.prompt_ids) + list(trace.generated_ids[:step]))[-(block - 1):]
-    ids = [int(i) for i in trace.topk_ids[step, :k]]
+    before = (list(trace.prompt_ids) + list(trace.generated_ids))[: step + 1][-(block - 1):]
+    ids = [int(i) for i in steps.topk_ids[step, :k]]
     act = ActivationCache(attention=False)
     ckpt.model(torch.tensor([before + [c] for c in ids]), capture=act)
     states = act.residual_stack()[:, :, -1].transpose(0, 1).numpy()  # (k, L, C)
-    return [trace.vocab[i] for i in ids], trace.topk_probs[step, :k].copy(), states
+    return [trace.vocab[i] for i in ids], steps.topk_probs[step, :k].copy(), states

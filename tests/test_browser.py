@@ -100,41 +100,75 @@ def _shot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
+def _caption(page) -> str:
+    return page.locator("[data-testid='stAlertContentInfo']").first.inner_text()
+
+
+def _titles_fit(page) -> None:
+    """No chart title runs past its chart's edge (Plotly does not wrap titles)."""
+    cut = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].flatMap(p => {
+        const box = p.getBoundingClientRect();
+        return [...p.querySelectorAll('.gtitle')].map(t => t.getBoundingClientRect())
+            .filter(r => r.right > box.right + 1 || r.left < box.left - 1).map(r => p.id); })""")
+    assert not cut, cut
+
+
 def test_trajectory_page_in_a_real_browser(server, browser):
     page, errors = _open(browser, server)
     _wait_charts(page, 4)
-    page.get_by_text("a dog devours pizza in →").first.wait_for(timeout=30_000)
+    page.get_by_text("Step 1: after reading 'a'").first.wait_for(timeout=30_000)
     box = page.get_by_label("Prompt", exact=True)
     box.fill("a cat eats sausage in")
     box.press("Enter")
-    page.get_by_text("a cat eats sausage in →").first.wait_for(timeout=30_000)
+    page.get_by_text("the completion").first.wait_for(timeout=30_000)
+    page.wait_for_function("() => [...document.querySelectorAll('h4')].some(h => h.innerText.includes('sausage'))",
+                           timeout=30_000)
     _wait_charts(page, 4)
     time.sleep(1.0)
-    # prompt positions (5) and one per later step that was read: "the", the place word
+    # one marker per word read: the prompt's 5 words and the generated words read after them ("the", a place)
     assert _path_points(page) == 5 + 2
-    page.get_by_text("Step 1: after reading 'in'").first.wait_for(timeout=30_000)
     step = page.locator("[data-testid='stSlider']").filter(has_text="Step").get_by_role("slider")
     step.focus()
     step.press("ArrowRight")
-    page.get_by_text("Step 2: after reading 'the'").first.wait_for(timeout=30_000)
+    page.get_by_text("Step 2: after reading 'cat'").first.wait_for(timeout=30_000)
     _no_errors(page, errors)
     _shot(page, "trajectory")
+    page.close()
+
+
+@pytest.mark.parametrize("width", [1400, 800])
+def test_default_page_at_two_widths_and_play(server, browser, width):
+    """At a wide and a narrow window: no error, no title cut off, and Play moves the caption on."""
+    page, errors = _open(browser, server)
+    page.set_viewport_size({"width": width, "height": 1100})
+    _wait_charts(page, 4)
+    page.get_by_text("Step 1: after reading").first.wait_for(timeout=30_000)
+    time.sleep(1.0)
+    _titles_fit(page)
+    before = _caption(page)
+    page.get_by_role("button", name="▶ Play").click()
+    page.wait_for_function("(old) => { const c = document.querySelector(\"[data-testid='stAlertContentInfo']\");"
+                           " return c && c.innerText !== old && c.innerText.startsWith('Step 3'); }",
+                           arg=before, timeout=30_000)
+    page.get_by_role("button", name="❚❚ Pause").click()
+    _no_errors(page, errors)
+    _shot(page, f"trajectory_{width}")
     page.close()
 
 
 def test_shared_url_opens_the_same_view(server, browser):
     page, errors = _open(browser, f"{server}/?prompt=a+cow+munches&layer=block+2&step=2&method=umap")
     _wait_charts(page, 4)
-    page.get_by_text("a cow munches →").first.wait_for(timeout=30_000)
-    page.get_by_text("States at 'block 2' — UMAP").first.wait_for(timeout=30_000)
-    page.get_by_text("Step 2: after reading").first.wait_for(timeout=30_000)
+    page.get_by_text("States at 'block 2': UMAP (2D)").first.wait_for(timeout=30_000)
+    page.get_by_text("Step 2: after reading 'cow'").first.wait_for(timeout=30_000)
     _no_errors(page, errors)
     _shot(page, "shared_url")
     page.close()
 
 
 @pytest.mark.parametrize("path, charts, text", [
-    ("embeddings", 1, "Nearest to 'cat'"), ("landscape", 4, "Decision landscape"),
+    ("story", 1, "1. Words become embeddings"), ("embeddings", 1, "Nearest to 'cat'"),
+    ("landscape", 4, "Decision landscape"),
     ("training", 2, "Train a new model"), ("compare", 1, "Both runs"), ("model-card", 0, "Proof: none of the"),
 ])
 def test_every_page_loads(server, browser, path, charts, text):

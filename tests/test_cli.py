@@ -11,8 +11,11 @@ def test_generate_text(capsys):
     assert main(["generate", "a dog devours pizza in"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("a dog devours pizza in the ")
-    step2 = next(line for line in out.splitlines() if "step  2" in line)
-    assert "| locations" in step2  # the sub-context holding most of the next word's probability
+    steps = [line for line in out.splitlines() if line.lstrip().startswith("step ")]
+    assert len(steps) >= 6 and steps[1].split(":", 1)[1].split()[0] == "dog"  # every word read is a step
+    after_the = next(line for line in steps if line.split(":", 1)[1].split()[0] == "the")
+    assert "| locations" in after_the  # the sub-context holding most of the next word's probability
+    assert "(animals)" in steps[1] and "the prompt ends" in out
 
 
 def test_generate_json_and_save(capsys, tmp_path):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -15,19 +18,70 @@ def app():
     return AppTest.from_file(APP, default_timeout=120).run()
 
 
-def test_trajectory_page_draws_map_and_contexts(app):
+CAPTION = re.compile(r"Step (\d+): after reading '(.+?)' \(read: (\w+)\), the model expects (\w+) next")
+
+
+def _captions(app) -> list[tuple[int, str, str, str]]:
+    """(step, word, read, next) of every caption in 'Every step in words'."""
+    found = [CAPTION.match(m.value.replace("\\", "").lstrip("- ")) for m in app.markdown]
+    return [(int(m[1]), m[2], m[3], m[4]) for m in found if m]
+
+
+def _values(v) -> np.ndarray:
+    """A Plotly array from a figure's JSON (a list, or typed-array {'dtype', 'bdata'})."""
+    if isinstance(v, dict):
+        import base64
+
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
+    return np.asarray(v, float)
+
+
+def _bars(app) -> tuple[list[str], list[str]]:
+    """Per step, the argmax sub-context of the stacked `next` bars and the `read` square's sub-context."""
+    spec = json.loads(next(c for c in app.get("plotly_chart") if c.key == "contexts").proto.spec)
+    bars = [t for t in spec["data"] if t["type"] == "bar"]
+    heights = np.array([_values(t["y"]) for t in bars])  # (G, steps)
+    reads = next(t for t in spec["data"] if t["type"] == "scatter")["customdata"]
+    return [bars[g]["name"] for g in heights.argmax(0)], reads
+
+
+def test_default_page_tells_the_story_one_step_per_word(app, ckpt):
+    """Every word read is a step, and the captions say which sub-context each word is read as, from the world."""
     assert not app.exception and not app.error
     assert [c.key for c in app.get("plotly_chart")] == ["map", "contexts", "lens", "attention"]
-    heading = app.markdown[0].value
-    assert heading.startswith("#### a dog devours pizza in → **the₁ ")
+    prompt = app.text_input(key="prompt").value.split()
+    caps = _captions(app)
     table = app.dataframe[0].value
-    assert table.loc[1, "sub-context"] == "locations"
+    assert [c[0] for c in caps] == list(range(1, len(table) + 1))
+    assert [c[1] for c in caps][: len(prompt)] == prompt  # step n is after the n-th word of the prompt
+    read = {w: r for _, w, r, _ in caps}
+    label = {w: ckpt.world.label(w)[0] for w in read}
+    assert read == label
+    for context in ("animals", "food", "locations"):  # the story: an animal, a food, a place
+        assert context in read.values()
+    assert app.slider(key="step").max == len(caps)
+
+
+def test_captions_never_contradict_the_bars(app):
+    for reading in ("read", "next"):
+        app.radio(key="reading").set_value(reading).run()
+        caps = _captions(app)
+        nexts, reads = _bars(app)
+        assert [c[3] for c in caps] == nexts and [c[2] for c in caps] == reads
+
+
+def test_the_default_view_is_the_measured_best(app, ckpt):
+    from llmcore.maps import MapBook
+
+    view = MapBook(ckpt).best_view()
+    assert app.selectbox(key="method").value == view.method and app.select_slider(key="layer").value == view.layer
+    assert view.score == max(view.scores.values()) and "embed" not in {k.split("@")[1] for k in view.scores}
+    assert any("measured default view" in c.value for c in app.caption)
 
 
 def test_example_prompt_and_sampling(app):
     app.selectbox(key="example").set_value("a cow munches").run()
     assert app.text_input(key="prompt").value == "a cow munches"
-    assert app.dataframe[0].value.loc[0, "sub-context"] == "food"
     app.radio(key="mode").set_value("sample").run()
     app.slider(key="temperature").set_value(1.5).run()
     app.number_input(key="seed").set_value(4).run()
@@ -38,11 +92,16 @@ def test_layer_method_view_and_step(app):
     app.select_slider(key="layer").set_value("embed").run()
     assert not app.error and len(app.get("plotly_chart")) == 4
     app.radio(key="dims").set_value(3).run()
-    app.selectbox(key="method").set_value("tsne").run()
+    app.selectbox(key="method").set_value("pca").run()
     assert not app.error and not app.exception
     app.slider(key="step").set_value(2).run()
     caption = app.info[0].value.replace("\\", "")
-    assert caption.startswith("Step 2: after reading 'the'") and "Chosen: 'yard'" in caption
+    assert caption.startswith("Step 2: after reading 'dog'")
+
+
+def test_play_advances_the_step(app):
+    app.button(key="play").click().run()
+    assert app.slider(key="step").value == 2 and app.info[0].value.replace("\\", "").startswith("Step 2:")
 
 
 def test_view_state_lives_in_the_url():
@@ -145,3 +204,21 @@ def test_a_bad_value_left_in_a_disabled_sampling_box_does_not_block_greedy(app):
     assert app.error
     app.radio(key="mode").set_value("greedy").run()
     assert not app.error and len(app.get("plotly_chart")) == 4
+
+
+def test_the_model_is_in_the_url_and_an_unknown_one_opens_the_bundled_model():
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update({"model": "no-such-model"})
+    at.run()
+    assert not at.exception and any("does not have (no-such-model)" in w.value.replace("\\", "") for w in at.warning)
+    assert at.query_params["model"] in ("default", ["default"]) and len(at.get("plotly_chart")) == 4
+
+
+def test_a_link_to_a_model_opens_that_model(tiny_ckpt_dir, monkeypatch):
+    from dashboard import state
+
+    monkeypatch.setattr(state, "USER_CHECKPOINTS", tiny_ckpt_dir.parent)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update({"model": tiny_ckpt_dir.name, "prompt": "a cat eats"})
+    at.run()
+    assert not at.exception and not at.warning and at.selectbox(key="checkpoint").value == str(tiny_ckpt_dir)

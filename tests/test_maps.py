@@ -84,3 +84,40 @@ def test_nearest_neighbours_in_the_original_space(book):
     assert len(e_idx) == 5
     with pytest.raises(ValueError, match="metric"):
         nearest_neighbours(ref, 0, 5, "manhattan")
+
+
+@pytest.mark.parametrize("name", REFERENCES)
+def test_shipped_story_maps_load_without_fitting(book, name):
+    for dims in (2, 3):
+        m = book.get(name, "lda", dims, progress=lambda msg: pytest.fail(f"a shipped map was refitted: {msg}"))
+        assert m.from_cache and m.coords.shape == (len(book.reference(name).X), dims)
+        X = book.reference(name).X[:5]
+        np.testing.assert_allclose(m.place(X), m.coords[:5], atol=1e-4)  # linear: placement is the map itself
+        assert 0.5 < m.quality.trustworthiness <= 1
+
+
+def test_the_default_view_is_measured_and_shipped(book, ckpt):
+    """The shipped best view belongs to this model, is the highest score, and covers every map method."""
+    view = book.best_view(progress=lambda msg: pytest.fail(f"the shipped best view was measured again: {msg}"))
+    assert view.content_hash == ckpt.content_hash and view.scores[f"{view.method}@{view.layer}"] == view.score
+    assert view.score == max(view.scores.values()) and view.n_states > 20
+    assert {k.split("@")[0] for k in view.scores} >= {"pca", "lda", "umap", "tsne"}
+
+
+def test_reference_states_are_cached_next_to_the_maps(tmp_path, tiny_ckpt_dir):
+    from llmcore.maps import STATES_FILE
+    from llmcore.reference import reference_states
+
+    shutil.copytree(tiny_ckpt_dir, tmp_path / "ck")
+    ck = load_checkpoint(tmp_path / "ck")
+    first = MapBook(ck).states
+    path = tmp_path / "ck" / MAPS_DIR / STATES_FILE
+    assert path.is_file()
+    again = MapBook(ck).states
+    fresh = reference_states(ck)
+    np.testing.assert_array_equal(again.states, fresh.states)
+    assert list(again.next_contexts) == list(fresh.next_contexts) and again.layer_names == first.layer_names
+    raw = bytearray(path.read_bytes())
+    raw[-10] ^= 0xFF  # damage: the copy is not used, the states are computed again
+    path.write_bytes(bytes(raw))
+    np.testing.assert_array_equal(MapBook(ck).states.states, fresh.states)

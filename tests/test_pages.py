@@ -76,11 +76,14 @@ def test_model_card_proves_the_held_out_pairs(ckpt):
     at = open_page("model_card")
     assert not at.exception and not at.error
     assert any("Proof: none of the" in s.value for s in at.success)
-    vocab = at.dataframe[0].value
+    views = at.dataframe[0].value  # the measured default view of the Trajectory page, best first
+    assert list(views["share in own region"]) == sorted(views["share in own region"], reverse=True)
+    assert f"{views['share in own region'].iloc[0]:.0%}" in at.markdown[0].value.replace("\\", "")
+    vocab = at.dataframe[1].value
     assert "cat" in ", ".join(vocab[vocab["sub-context"] == "animals"].words).split(", ")
     assert "the" in vocab[vocab["sub-context"] == "grammar"].words.iloc[0].split(", ")
-    held = at.dataframe[1].value
-    live = at.dataframe[2].value
+    held = at.dataframe[2].value
+    live = at.dataframe[3].value
     assert len(live) == len(held) * len(ckpt.world.recipe.eat_verbs)
     assert (live["a habitat of the animal?"] == "yes").mean() >= 0.95
     assert (held["training sentences with both"] == 0).all() and "dog + pizza" in list(held.pair)
@@ -248,3 +251,45 @@ def test_world_editor_adds_changes_and_removes_with_errors_by_field():
     at.button(key="we_p_savanna_save").click().run()
     assert any("nowhere left to live" in e.value for e in at.error)  # shown under the field, nothing changed
     assert "savanna" in world_from_dict(tomllib.loads(at.session_state["world_text"])).animals["zebra"].habitats
+
+
+def _walk_the_story(at: AppTest) -> list[str]:
+    """Every scene via Next; returns each scene's header."""
+    headers = []
+    for n in range(1, 7):
+        assert not at.exception and not at.error, (n, [e.value for e in at.error])
+        headers.append(at.header[0].value)
+        assert headers[-1].startswith(f"{n}. ") and len(at.markdown) >= 1
+        if n < 6:
+            at.button(key="story_next").click().run()
+    assert at.button(key="story_next").disabled
+    return headers
+
+
+def test_story_page_walks_six_scenes_for_the_bundled_model(ckpt):
+    at = open_page("story")
+    headers = _walk_the_story(at)
+    assert len(set(headers)) == 6
+    text = " ".join(m.value for m in at.markdown).replace("\\", "")
+    assert "from 'block" in text or "from 'final'" in text or "from 'embed'" in text  # scene 6: where it settles
+    at.button(key="story_back").click().run()
+    assert at.header[0].value.startswith("5. ") and at.query_params["scene"] in ("5", ["5"])
+    at = open_page("story", scene="4")
+    said = " ".join(m.value for m in at.markdown).replace("\\", "")
+    a, f = ckpt.held_out[0]
+    assert f"{a} + {f} appears together in 0 of the" in said
+
+
+def test_story_page_for_a_world_without_held_out_pairs(tmp_path, monkeypatch):
+    from llmcore.train import Trainer
+
+    from .conftest import TINY_MODEL, TINY_WORLD, tiny_train_config
+
+    world = tmp_path / "world.toml"
+    world.write_text(TINY_WORLD.read_text().replace('held_out = [["dog", "pizza"]]', "held_out = []"))
+    Trainer(tmp_path / "ckpt", world, TINY_MODEL, tiny_train_config(steps=20)).run()
+    monkeypatch.setenv("LLM_LANDSCAPE_CHECKPOINT", str(tmp_path / "ckpt"))
+    at = open_page("story", story_prompt="a cat eats")
+    _walk_the_story(at)
+    at = open_page("story", story_prompt="a cat eats", scene="4")
+    assert "holds no pairs out of training" in " ".join(m.value for m in at.markdown).replace("\\", "")

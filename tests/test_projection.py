@@ -90,3 +90,37 @@ def test_nonlinear_maps_fit_and_place(blobs, cls):
     Y = p.fit_transform(X)
     assert Y.shape == (320, 2) and map_quality(X, Y).trustworthiness > 0.85
     np.testing.assert_array_equal(p.transform(X[:3] + 0.1), p.transform(X[:3] + 0.1))
+
+
+def test_story_map_is_scikit_learns_lda_and_separates_the_labels(blobs):
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    from llmcore.projection import LDAProjector
+
+    X, labels = blobs
+    noisy = X.copy()
+    noisy[:, 0] += np.random.default_rng(1).normal(scale=60, size=len(X))  # most variance has nothing to do with labels
+    lda = LDAProjector(2).fit(noisy, labels)
+    Y = lda.transform(noisy)
+    ref = LinearDiscriminantAnalysis(n_components=2).fit(noisy.astype(np.float64), labels.astype(str)).transform(noisy)
+    for i in range(2):  # the same axes as scikit-learn's, up to sign
+        assert abs(np.corrcoef(Y[:, i], ref[:, i])[0, 1]) > 0.999
+    np.testing.assert_array_equal(lda.transform(noisy[:7]), Y[:7])  # linear: a point lands alone as in a batch
+    pca = PCAProjector(2).fit_transform(noisy)
+
+    def separation(Z):  # between-group spread over within-group spread
+        groups = [Z[labels == g] for g in set(labels)]
+        return np.var([g.mean(0) for g in groups], axis=0).sum() / np.mean([g.var(0).sum() for g in groups])
+    assert separation(Y) > 3 * separation(pca)
+    with pytest.raises(ValueError, match="label of every point"):
+        LDAProjector(2).fit(noisy)
+
+
+def test_story_map_with_fewer_groups_than_axes_fills_them(blobs):
+    from llmcore.projection import LDAProjector
+
+    X, labels = blobs
+    two = np.where(labels == "a", "a", "b")  # 2 groups give 1 discriminant axis; the others come from PCA
+    Y = make_projector("lda", 3).fit_transform(X, two)
+    assert Y.shape == (len(X), 3) and np.isfinite(Y).all() and np.linalg.matrix_rank(Y) == 3
+    assert isinstance(make_projector("lda", 2), LDAProjector)

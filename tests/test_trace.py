@@ -127,3 +127,29 @@ def test_attention_and_states_match_a_full_forward_pass(ckpt, prompt, words):
         assert not t.attention[step, :, :, len(window):].any()
         np.testing.assert_allclose(t.hidden[step], act.residual_stack()[:, 0, -1].numpy(), atol=1e-4)
     assert (t.attention_start > 0).any() == (P + t.n_steps - 1 > ckpt.model.config.block_size)
+
+
+def test_every_word_read_is_a_step(trace, ckpt):
+    """The prompt's own positions are steps too: their states, next-word distributions and attention are what one
+    forward pass over the prompt computes, and the steps join the generation without a gap."""
+    from llmcore.model import ActivationCache
+    w = trace.word_steps()
+    P = len(trace.prompt_words)
+    assert len(w) == P - 1 + trace.n_steps and w.boundary == P - 1
+    assert w.words == trace.prompt_words + trace.generated_words[:-1]
+    assert w.next_words[: P - 1] == trace.prompt_words[1:] and w.next_words[P - 1:] == trace.generated_words
+    act = ActivationCache(attention=True)
+    with torch.no_grad():
+        logits, _ = ckpt.model(torch.tensor([list(trace.prompt_ids)]), capture=act)
+    probs = logits[0].softmax(-1).numpy()
+    np.testing.assert_allclose(w.hidden[:P], act.residual_stack()[:, 0].transpose(0, 1).numpy(), atol=1e-4)
+    np.testing.assert_allclose(w.next_probs[: P - 1], probs[np.arange(P - 1), trace.prompt_ids[1:]], atol=1e-5)
+    np.testing.assert_allclose(np.take_along_axis(probs[: P - 1], w.topk_ids[: P - 1], 1), w.topk_probs[: P - 1],
+                               atol=1e-5)
+    pattern = act.attention_stack()[:, 0].numpy()  # (n_layer, nh, P, P)
+    for t in range(P):
+        np.testing.assert_allclose(w.attention[t, :, :, : t + 1], pattern[:, :, t, : t + 1], atol=1e-5)
+        assert not w.attention[t, :, :, t + 1:].any()
+    np.testing.assert_allclose(w.context_probs.sum(1), 1, atol=1e-4)
+    assert [w.next_context(i) for i in range(P - 1, len(w))] == [trace.dominant_context(s)
+                                                                  for s in range(trace.n_steps)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard.state import checkpoint_or_error
+from dashboard.state import METHOD_NAMES, checkpoint_or_error, get_best_view
 from dashboard.text import escape_md
 from llmcore.evaluate import held_out_breakdown
 from llmcore.tokenizer import UNK
@@ -43,6 +43,20 @@ def vocabulary_frame(ckpt) -> pd.DataFrame:
                                  "words": ", ".join(grammar)}])
 
 
+def default_view(ckpt) -> None:
+    """The Trajectory page's default map and depth, and the measurement that chose it."""
+    view = get_best_view(ckpt.content_hash, ckpt)
+    st.subheader("Default view of the Trajectory page")
+    st.markdown(f"**{METHOD_NAMES.get(view.method, view.method)} at '{escape_md(view.layer)}'**: on this map "
+                f"{view.score:.0%} of the states after each content word of {len(view.examples)} example sentences "
+                f"({view.n_states} states) fall in their own word's sub-context region, the most of any map and "
+                "depth measured when the maps were built (the embedding depth is left out: there a state is the "
+                "word itself).")
+    rows = [{"map": METHOD_NAMES.get(k.split("@")[0], k), "depth": k.split("@")[1], "share in own region": round(v, 3)}
+            for k, v in sorted(view.scores.items(), key=lambda kv: -kv[1])]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key="best_views")
+
+
 def render() -> None:
     st.title("Model card")
     ckpt = checkpoint_or_error()
@@ -61,6 +75,7 @@ def render() -> None:
             f"Decoder-only transformer (nanoGPT style), tied input/output embeddings, vocabulary of "
             f"{len(ckpt.tokenizer)} words (with {escape_md(UNK)} for words it does not know)")
     st.caption(f"{kind}. Checkpoint {escape_md(ckpt.name)}, content hash {ckpt.content_hash}.")
+    default_view(ckpt)
     if hf:
         st.info(f"A Hugging Face model ({escape_md(str(ckpt.metrics.get('model_type')))}) loaded from a local "
                 "folder: it was not trained here, so there is no training corpus or held-out list to show. Its "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import streamlit as st
 
 from dashboard import figures, frames, urlstate
@@ -11,13 +12,13 @@ from dashboard.downloads import figure_html
 from dashboard.state import (
     METHOD_NAMES,
     checkpoint_or_error,
-    get_map_book,
+    contexts_of_words,
+    get_best_view,
     get_regions,
     get_trace,
     ink,
     map_progress,
     map_when_ready,
-    regions_of_states,
 )
 from dashboard.text import escape_md
 from llmcore.trace import MAX_NEW_WORDS, PromptError, SamplingConfig, candidate_states
@@ -31,12 +32,15 @@ EXAMPLES = {
     "an otter": "open ended",
     "a bear": "open ended",
 }
-METHODS = {k: METHOD_NAMES[k] for k in ("pca", "umap", "tsne")}  # learned maps: no custom axes for states
+METHODS = {k: METHOD_NAMES[k] for k in ("lda", "pca", "umap", "tsne")}  # learned maps: no custom axes for states
+READINGS = {"read": "read (word just read)", "next": "next (word expected)"}
+# "method" and "layer" are replaced on each page run by the view measured when the maps were built
 DEFAULTS = {"prompt": SEED_PROMPT, "mode": "greedy", "temperature": 1.0, "top_k": 0, "top_p": 1.0, "seed": 0,
-            "limit": 12, "method": "pca", "dims": 2, "layer": "final", "step": 1, "layers": False}
+            "limit": 12, "method": "lda", "dims": 2, "layer": "final", "step": 1, "layers": False,
+            "reading": "read", "stars": 0.02}
 ALLOWED = {"mode": ("greedy", "sample"), "temperature": (0.05, 2.0), "top_k": (0, 2**31 - 1),
            "top_p": (0.05, 1.0), "seed": (0, 2**53 - 1), "limit": (1, MAX_NEW_WORDS), "method": tuple(METHODS),
-           "dims": (2, 3), "step": (1, MAX_NEW_WORDS)}
+           "dims": (2, 3), "step": (1, MAX_NEW_WORDS + 10_000), "reading": tuple(READINGS), "stars": (0.0, 1.0)}
 
 
 def sampling_controls() -> SamplingConfig:
@@ -80,33 +84,46 @@ def prompt_input() -> str:
 def show_completion(trace, held_out: list[tuple[str, str]]) -> None:
     prompt = " ".join(trace.prompt_words)
     sub = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
-    steps = " ".join(f"{escape_md(w)}{str(i + 1).translate(sub)}" for i, w in enumerate(trace.generated_words))
-    st.markdown(f"#### {escape_md(prompt)} → **{steps}**")
+    P = len(trace.prompt_words)
+    numbered = [f"{escape_md(w)}{str(i + 1).translate(sub)}" for i, w in enumerate(trace.prompt_words)]
+    steps = " ".join(f"{escape_md(w)}{str(P + i + 1).translate(sub)}" for i, w in enumerate(trace.generated_words))
+    st.markdown(f"#### {' '.join(numbered)} ┃ **{steps}**")
     held = [f"{a} + {b}" for a, b in held_out if a in trace.prompt_words and b in trace.prompt_words]
-    count = f"{trace.n_steps} step" + ("s" if trace.n_steps != 1 else "")
-    st.caption(f"{count}, stopped at the {trace.stop_reason}. Numbers are step numbers."
+    st.caption(f"The prompt ({len(prompt.split())} words) ┃ the completion ({trace.n_steps} words, stopped at the "
+               f"{trace.stop_reason}). Every word read is a step: step n is the state after reading word n."
                + (f" The prompt holds a held-out pair ({', '.join(held)}): the model never saw these words in one "
                   "training sentence." if held else ""))
 
 
-def map_controls(layer_names: list[str]) -> tuple[str, int, str]:
-    c1, c2, c3 = st.columns([1, 1, 3])
+def map_controls(layer_names: list[str]) -> tuple[str, int, str, str]:
+    c1, c2, c3 = st.columns([1.3, 0.8, 1.9])
     method = c1.selectbox("Map", list(METHODS), format_func=METHODS.get, key="method")
     dims = c2.radio("View", [2, 3], format_func=lambda d: f"{d}D", key="dims", horizontal=True)
+    reading = c3.radio("Colours and regions", list(READINGS), format_func=READINGS.get, key="reading",
+                       horizontal=True, help="read: the sub-context of the word just read; next: the sub-context "
+                       "that the model's next-word distribution puts most mass on")
     if st.session_state.get("layer") not in layer_names:
         st.session_state.layer = layer_names[-1]
-    layer = c3.select_slider("Layer shown on the map", layer_names, key="layer")
-    return method, dims, layer
+    layer = st.select_slider("Layer shown on the map", layer_names, key="layer")
+    return method, dims, layer, reading
+
+
+def _measured_defaults(ckpt) -> dict:
+    """The page's defaults with the map and layer that showed the story best when the maps were built."""
+    view = get_best_view(ckpt.content_hash, ckpt)
+    return {**DEFAULTS, "method": view.method, "layer": view.layer}
 
 
 def render() -> None:
     st.title("Trajectory")
-    st.caption("The model completes a prompt word by word. Each dot is the model's internal state after reading "
-               "a word, placed on a map of states from its training world and coloured by sub-context.")
-    urlstate.restore_with_notice(DEFAULTS, ALLOWED)
+    st.caption("The model reads a prompt and completes it word by word. Each dot is the model's internal state "
+               "after reading a word, placed on a map of states from its training world. Two readings of a state "
+               "are named everywhere: **read** (the sub-context of the word just read) and **next** (the "
+               "sub-context the model's next-word distribution favours).")
     ckpt = checkpoint_or_error()
     if ckpt is None:
         return
+    urlstate.restore_with_notice(_measured_defaults(ckpt), ALLOWED)
     prompt = prompt_input()
     st.session_state.shared_prompt = prompt  # the Landscape page draws the same prompt
     try:
@@ -119,55 +136,111 @@ def render() -> None:
     for notice in trace.notices:
         st.warning(escape_md(notice))
     show_completion(trace, ckpt.held_out)
-    method, dims, layer = map_controls(trace.layer_names)
-    st.session_state.step = min(max(int(st.session_state.get("step", 1)), 1), trace.n_steps)
-    step = st.slider("Step", 1, max(trace.n_steps, 2), key="step", disabled=trace.n_steps < 2,
-                     help="The step whose candidates, caption, layers and attention are shown") if trace.n_steps > 1 \
-        else 1
-    draw(ckpt, trace, method, dims, layer, step)
+    st.sidebar.slider("Candidate stars from probability", 0.0, 0.5, step=0.01, key="stars",
+                      help="Stars show where the likeliest next words would take the state; only candidates at or "
+                      "above this probability are drawn")
+    playing = bool(st.session_state.get("playing"))
+    st.fragment(lambda: step_view(ckpt, trace, playing), run_every=PLAY_SECONDS if playing else None)()
+    # download buttons live outside the step view: files made in a rerun of only that part are dropped at once
+    if "_to_download" in st.session_state:
+        downloads(trace, *st.session_state._to_download)
     urlstate.publish(list(DEFAULTS))
 
 
-def draw(ckpt, trace, method: str, dims: int, layer: str, step: int) -> None:
+PLAY_SECONDS = 1.5
+
+
+def step_view(ckpt, trace, auto: bool) -> None:
+    """Everything that follows the selected step, rerun alone when a control in it changes. While playing
+    (`auto`: rerun every PLAY_SECONDS), each run advances the step by one; Play, Pause and the end of the walk
+    rerun the whole page, which starts or stops the timer."""
+    n = len(trace.word_steps())
+    # the step being played is kept apart from the slider: a timer tick may carry the slider's older value
+    if auto:
+        st.session_state.step = st.session_state.get("play_pos", 1)
+        if not st.session_state.get("playing"):
+            st.rerun()  # paused or at the end: stop the timer
+    step = min(max(int(st.session_state.get("step", 1)), 1), n)
+    if st.session_state.get("playing"):
+        step = step % n + 1
+        st.session_state.playing = step < n
+        st.session_state.play_pos = step
+    st.session_state.step = step
+    method, dims, layer, reading = map_controls(trace.layer_names)
+    c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
+    c1.slider("Step (one per word read)", 1, max(n, 2), key="step", disabled=n < 2,
+              help="The step whose caption, candidates, layers and attention are shown")
+    if c2.button("❚❚ Pause" if st.session_state.get("playing") else "▶ Play", key="play",
+                 help="Advance the step every 1.5 s: the map's highlighted point, the caption, the stars and the "
+                 "bars move together"):
+        st.session_state.playing = not st.session_state.get("playing", False)
+        st.rerun()
+    draw(ckpt, trace, method, dims, layer, min(st.session_state.step, n), reading)
+    urlstate.publish(list(DEFAULTS))
+
+
+def faithfulness(fmap, method: str) -> str:
+    """The map's faithfulness badge, in words."""
+    q = fmap.quality
+    text = (f"{q.explained_variance:.0%} of variance shown, " if q.explained_variance is not None else "") + \
+        f"trustworthiness {q.trustworthiness:.2f}, {q.knn_preservation:.0%} of 10 nearest neighbours kept"
+    if method == "lda":
+        text += (". The axes were chosen to separate the sub-context labels (linear discriminant analysis), so the "
+                 "groups look further apart than distances alone would show them")
+    return text
+
+
+def draw(ckpt, trace, method: str, dims: int, layer: str, step: int, reading: str) -> None:
     depth = trace.layer_names.index(layer)
     fmap, job = map_when_ready(ckpt.content_hash, f"context:{layer}", method, dims, ckpt)
     if job is not None:  # a new model's UMAP or t-SNE map: fitted in the background, PCA meanwhile
         map_progress(job)
         method = fmap.method
     colours = figures.context_colours(trace.context_names)
-    regions = get_regions(ckpt.content_hash, f"context:{layer}", method, tuple(trace.context_names), fmap) \
-        if dims == 2 else None
-    path = frames.trajectory_frame(trace, fmap, depth)
+    label = figures.READING_LABELS[reading]
+    regions = get_regions(ckpt.content_hash, f"context:{layer}", method, tuple(trace.context_names), fmap,
+                          label) if dims == 2 else None
+    context_of = contexts_of_words(ckpt)
+    path = frames.trajectory_frame(trace, fmap, depth, context_of)
     words, probs, states = candidate_states(ckpt, trace, step - 1)
-    cands = frames.candidates_frame(words, probs, fmap.place(states[:, depth]))
+    keep = probs >= float(st.session_state.get("stars", 0.02))
+    cands = frames.candidates_frame([w for w, k in zip(words, keep) if k], probs[keep],
+                                    fmap.place(states[keep][:, depth]) if keep.any() else np.zeros((0, dims)))
     show_layers = st.toggle("Show the step's path through the layers (embedding → blocks → final) on this map",
                             key="layers")
     layers = frames.layer_path_frame(trace, step - 1, fmap) if show_layers else None
-    q = fmap.quality
-    faith = (f"{q.explained_variance:.0%} of variance shown, " if q.explained_variance is not None else "") + \
-        f"trustworthiness {q.trustworthiness:.2f}, {q.knn_preservation:.0%} of 10 nearest neighbours kept"
-    title = f"States at '{layer}' — {METHODS[method]} of {len(fmap.coords):,} corpus positions ({faith})"
-    fig = figures.trajectory_map(frames.reference_frame(fmap), path, colours, title, fmap.axis_label, regions, cands,
-                                 layers, step, ink=ink())
+    view = get_best_view(ckpt.content_hash, ckpt)
+    best = (f" This is the measured default view: {view.score:.0%} of example states fall in their own word's region "
+            "here." if (view.method, view.layer) == (method, layer) else "")
+    st.markdown(f"**States at '{escape_md(layer)}': {METHODS[method]} ({dims}D) of {len(fmap.coords):,} corpus "
+                "positions**")
+    st.caption(f"Faithfulness: {faithfulness(fmap, method)}.{best}")
+    fig = figures.trajectory_map(frames.reference_frame(fmap), path, colours, f"{METHODS[method]}, {layer}",
+                                 fmap.axis_label, regions, cands, layers, step, reading=reading, ink=ink())
     st.plotly_chart(fig, key="map")
-    book = get_map_book(ckpt.content_hash, ckpt)
-    where, how_sure = regions_of_states(ckpt.content_hash, layer, book, trace.hidden[:, depth])
-    captions = frames.step_captions(trace, where, how_sure)
+    captions = frames.step_captions(trace, context_of)
     st.info(escape_md(captions[step - 1]))
-    st.plotly_chart(figures.context_probs_chart(frames.context_probs_frame(trace), colours), key="contexts")
+    reads = [context_of.get(w, "") for w in trace.word_steps().words]
+    st.plotly_chart(figures.context_probs_chart(frames.context_probs_frame(trace), colours, reads, step),
+                    key="contexts")
     with st.expander("Every step in words", expanded=False):
         for c in captions:
             st.markdown(f"- {escape_md(c)}")
-    context_of = {w: ckpt.world.label(w)[0] for w in ckpt.tokenizer.vocab}
+    details(ckpt, trace, step, context_of, colours)
+    st.session_state._to_download = (path, fig)  # offered after the step view, outside its reruns
+
+
+def details(ckpt, trace, step: int, context_of: dict[str, str], colours: dict[str, str]) -> None:
+    """Logit lens over every step, the attention of the selected step and the table of steps."""
     lw, lc, lp = frames.lens_grid(trace, context_of)
-    labels = [f"{i + 1}: {w}" for i, w in enumerate(trace.generated_words)]
+    steps = trace.word_steps()
+    labels = [f"{i + 1}: {w}" for i, w in enumerate(steps.words)]
     st.plotly_chart(figures.lens_heatmap(lw, lc, lp, trace.layer_names, labels, colours), key="lens")
     keys = frames.attention_keys(trace, step - 1)
-    att = trace.attention[step - 1, :, :, : len(keys)]
-    st.plotly_chart(figures.attention_heatmaps(att, keys, f"Attention at step {step} (choosing "
-                                               f"'{trace.generated_words[step - 1]}')"), key="attention")
-    st.dataframe(frames.steps_table(trace), hide_index=True)
-    downloads(trace, path, fig)
+    att = steps.attention[step - 1, :, :, : len(keys)]
+    st.plotly_chart(figures.attention_heatmaps(att, keys, f"Attention at step {step} (after reading "
+                                               f"'{steps.words[step - 1]}')"), key="attention")
+    st.dataframe(frames.steps_table(trace, context_of), hide_index=True)
 
 
 MAX_SCENARIO_BYTES = 64_000

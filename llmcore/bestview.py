@@ -1,0 +1,129 @@
+"""The default view, chosen by measurement: the (depth, method) map on which example sentences' states fall in
+their own word's sub-context region most often. Measured when the maps are built and stored next to them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from llmcore.checkpoint import Checkpoint, atomic_write
+from llmcore.evaluate import generalisation_prompts
+from llmcore.model import ActivationCache
+from llmcore.regions import region_map
+from llmcore.trace import SamplingConfig, generate
+from llmcore.world import FUNCTION_CONTEXT, generate_corpus
+
+BEST_VIEW_FILE = "best_view.json"
+EXAMPLE_SEED = 4242  # not the training corpus seed: the example sentences are drawn anew
+
+
+@dataclass
+class BestView:
+    """The measured default view. scores: 'method@layer' -> share of example states inside their word's region."""
+
+    layer: str
+    method: str
+    score: float
+    scores: dict[str, float]
+    n_states: int
+    examples: list[str]
+    content_hash: str
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> BestView:
+        data = json.loads(text)
+        return cls(**{k: data[k] for k in ("layer", "method", "score", "scores", "n_states", "examples",
+                                           "content_hash")})
+
+
+def example_texts(ckpt: Checkpoint, n_held_out: int = 12, n_corpus: int = 12) -> list[str]:
+    """Example sentences: held-out prompts completed greedily by the model (if the world has held-out pairs),
+    then sentences of the world drawn with a seed of their own."""
+    make = getattr(ckpt.world, "reference_sentences", None)  # a foreign model's word lists bring their own
+    if make is not None:
+        return list(make(EXAMPLE_SEED, n_held_out + n_corpus))
+    prompts = [p for _, _, p in generalisation_prompts(ckpt.world, list(ckpt.held_out))][:n_held_out]
+    texts = [f"{p} {' '.join(generate(ckpt.model, ckpt.tokenizer, p, SamplingConfig(max_new_words=8)))}"
+             for p in prompts]
+    return texts + generate_corpus(ckpt.world, EXAMPLE_SEED, n_corpus)
+
+
+@torch.no_grad()
+def example_states(ckpt: Checkpoint, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """States (n, L, C) after every content word of the texts (function words have no region) and their labels."""
+    states, labels = [], []
+    block = ckpt.model.config.block_size
+    for text in texts:
+        ids = ckpt.tokenizer.encode(text).ids[:block]
+        act = ActivationCache(attention=False)
+        ckpt.model(torch.tensor([ids]), capture=act)
+        stack = act.residual_stack()[:, 0].transpose(0, 1).numpy()  # (T, L, C)
+        ctx = [ckpt.world.label(ckpt.tokenizer.vocab[i])[0] for i in ids]
+        keep = [t for t, c in enumerate(ctx) if c != FUNCTION_CONTEXT]
+        states.append(stack[keep])
+        labels += [ctx[t] for t in keep]
+    if not labels:
+        raise ValueError("no example sentence holds a content word, so no map can be measured")
+    return np.concatenate(states).astype(np.float32), np.array(labels, object)
+
+
+def share_in_own_region(coords: np.ndarray, ref_coords: np.ndarray, ref_labels: np.ndarray,
+                        labels: np.ndarray, contexts: list[str]) -> float:
+    """Share of points (n, 2) inside their own label's region as the map draws it: where that label's density
+    (of the reference map) is at least half its peak, the outline the Trajectory page draws."""
+    regions = region_map(ref_coords[:, :2], ref_labels, contexts)
+    col = np.clip(np.rint((coords[:, 0] - regions.x[0]) / (regions.x[1] - regions.x[0])), 0, len(regions.x) - 1)
+    row = np.clip(np.rint((coords[:, 1] - regions.y[0]) / (regions.y[1] - regions.y[0])), 0, len(regions.y) - 1)
+    own = np.array([contexts.index(c) for c in labels])
+    inside = regions.density[own, row.astype(int), col.astype(int)] >= 0.5
+    return float(np.mean(inside)) if len(own) else 0.0
+
+
+def measure_best_view(book, methods: list[str], progress=None) -> BestView:
+    """Score every 2D context map of `book` (a MapBook) for `methods` at every depth after the embedding; the best
+    is the default. The embedding depth is left out: there a state is the word's own vector, in its own region by
+    construction, so it would win without showing anything the model computed."""
+    ckpt = book.ckpt
+    texts = example_texts(ckpt)
+    states, labels = example_states(ckpt, texts)
+    contexts = ckpt.context_matrix()[0]
+    scores = {}
+    for depth, layer in enumerate(book.layer_names):
+        for method in methods if depth else ():
+            fmap = book.get(f"context:{layer}", method, 2, progress=progress)
+            xy = fmap.place(states[:, depth])
+            scores[f"{method}@{layer}"] = share_in_own_region(xy, fmap.coords, fmap.reference.labels["context"],
+                                                              labels, contexts)
+            if progress:
+                progress(f"best view: {method} at {layer}: {scores[f'{method}@{layer}']:.2f}")
+    best = max(scores, key=lambda k: (scores[k], k))
+    method, layer = best.split("@", 1)
+    return BestView(layer, method, scores[best], scores, len(states), texts, ckpt.content_hash)
+
+
+def best_view_path(cache_dir: Path) -> Path:
+    return Path(cache_dir) / BEST_VIEW_FILE
+
+
+def save_best_view(view: BestView, cache_dir: Path) -> Path:
+    path = best_view_path(cache_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, view.to_json().encode())
+    return path
+
+
+def load_best_view(ckpt: Checkpoint, cache_dir: Path) -> BestView | None:
+    """The stored best view of this checkpoint, or None if there is none or it belongs to another model."""
+    path = best_view_path(cache_dir)
+    try:
+        view = BestView.from_json(path.read_text())
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return view if view.content_hash == ckpt.content_hash else None
