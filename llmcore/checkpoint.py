@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from safetensors import SafetensorError
 from safetensors.numpy import load as np_load_bytes
 from safetensors.numpy import save as np_save_bytes
@@ -198,28 +199,32 @@ def save_checkpoint(path: str | Path, model: GPT, tokenizer: Tokenizer, world_da
 
 def committed_file(path: Path, name: str, digest: str) -> Path:
     """The copy of a checkpoint file whose content matches config.json: in place, or a `.new` one that a crash
-    left before its rename. Raises CheckpointError if neither matches."""
+    left before its rename. Raises CheckpointError if neither matches. Sizes are checked before hashing."""
+    problem = None
     for candidate in (path / name, path / (name + PENDING)):
         if candidate.is_symlink():
             raise CheckpointError(f"{candidate}: is a symbolic link; a checkpoint may hold only plain files")
-        if candidate.is_file() and _size_ok(candidate) and sha256_file(candidate) == digest:
+        if not candidate.is_file():
+            continue
+        problem = _size_problem(candidate)
+        if problem is None and sha256_file(candidate) == digest:
             return candidate
     if not (path / name).is_file():
         raise CheckpointError(f"{path}: {name} is missing")
-    raise CheckpointError(f"{path / name}: content does not match the hash in {CONFIG}; the file is truncated, "
-                          "corrupt or from another checkpoint")
+    raise CheckpointError(f"{path / name}: " + (problem or f"content does not match the hash in {CONFIG}; the file "
+                                                "is truncated, corrupt or from another checkpoint"))
 
 
-def _size_ok(path: Path) -> bool:
-    """A file small enough to hash, whose size (for safetensors) is what its header declares; else CheckpointError."""
+def _size_problem(path: Path) -> str | None:
+    """Why a file is too big to hash or (for safetensors) not the size its header declares; None if it is fine."""
     try:
         if path.suffix == ".safetensors":
             inputs.safetensors_header(path)
         elif path.stat().st_size > inputs.MAX_FILE_BYTES:
             raise inputs.InputError(f"is larger than {inputs.MAX_FILE_BYTES:,} bytes")
     except inputs.InputError as e:
-        raise CheckpointError(f"{path}: {e}") from None
-    return True
+        return str(e)
+    return None
 
 
 def check_links(path: Path) -> None:
@@ -273,8 +278,8 @@ def _check_types(cfg: dict, cfg_path: Path) -> None:
     """Each key of config.json has the type its readers expect (optional keys may be absent)."""
     for key, kind in CONFIG_TYPES.items():
         if key in cfg and not isinstance(cfg[key], kind):
-            raise CheckpointError(f"{cfg_path}: [{key}] must be a JSON {'object' if kind is dict else 'array'}, "
-                                  f"got {type(cfg[key]).__name__}")
+            raise CheckpointError(f"{cfg_path}: [{key}] must be a {'table (JSON object)' if kind is dict else 'list'}"
+                                  f", got {type(cfg[key]).__name__}")
     if not all(isinstance(v, str) for v in cfg["files"].values()):
         raise CheckpointError(f"{cfg_path}: [files] must map file names to SHA-256 hex digests")
     if not all(inputs.is_whole(s) and 0 <= s <= 10**8 for s in cfg.get("snapshot_steps", [])):
@@ -324,16 +329,18 @@ def load_checkpoint(path: str | Path = DEFAULT_CHECKPOINT) -> Checkpoint:
 
 
 def _check_declared_size(weights: Path, config: GPTConfig) -> None:
-    """The weights file must declare as many numbers as the config's model has, checked before building it."""
+    """The weights file's header must name the config's tensors with their shapes; checked before any tensor is
+    made (the expected shapes come from a model on the meta device, which allocates nothing)."""
     header = inputs.safetensors_header(weights)
-    declared = 0
-    for name, t in header.items():
-        shape = t.get("shape") if isinstance(t, dict) else None
-        if name != "__metadata__" and isinstance(shape, list) and all(inputs.is_whole(d) for d in shape):
-            declared += int(np.prod(shape, dtype=object))
-    if declared != config.param_count():
-        raise CheckpointError(f"{weights}: holds {declared:,} numbers but the model config needs "
-                              f"{config.param_count():,}; the weights do not belong to this config")
+    with torch.device("meta"):
+        expected = {k: list(v.shape) for k, v in GPT(config).state_dict().items() if k != "lm_head.weight"}
+    declared = {k: t.get("shape") if isinstance(t, dict) else None for k, t in header.items() if k != "__metadata__"}
+    if set(declared) != set(expected):
+        diff = sorted(set(declared) ^ set(expected))[:5]
+        raise CheckpointError(f"{weights}: tensor names do not match the model config (e.g. {diff})")
+    for k, shape in expected.items():
+        if declared[k] != shape:
+            raise CheckpointError(f"{weights}: {k} has shape {declared[k]}, the config needs {tuple(shape)}")
 
 
 def _load_weights(model: GPT, weights: Path) -> None:
