@@ -242,10 +242,10 @@ def read_config(path: Path) -> dict[str, Any]:
     """config.json of a checkpoint folder, checked for version and required keys."""
     if not path.is_dir():
         raise CheckpointError(f"{path}: no such checkpoint folder; train one with `llmcore train --out {path}`")
+    check_links(path)
     cfg_path = path / CONFIG
     if not cfg_path.is_file():
         raise CheckpointError(f"{path}: {CONFIG} is missing; this is not a complete checkpoint")
-    check_links(path)
     if cfg_path.stat().st_size > MAX_CONFIG_BYTES:
         raise CheckpointError(f"{cfg_path}: is larger than {MAX_CONFIG_BYTES:,} bytes; refusing to read it")
     try:

@@ -32,25 +32,32 @@ def decode_text(raw: bytes) -> str:
     return text[1:] if text.startswith(BOM) else text
 
 
-def text_depth(text: str) -> int:
-    """The deepest nesting of [ and { in JSON or TOML text, not counting brackets inside strings or comments.
+def text_depth(text: str, toml: bool = False) -> int:
+    """The deepest nesting of [ and { in JSON or TOML text, not counting brackets inside strings or comments; for
+    TOML each dot of a dotted key (`a.b.c = 1`, `[a.b.c]`) counts as a level too.
 
-    A linear scan, so a file nested thousands of levels deep is refused before a recursive parser sees it.
+    A linear scan, so a file nested thousands of levels deep is refused before a parser sees it (Python's JSON and
+    TOML parsers recurse per level, and tomllib takes quadratic time over a dotted key's parts).
     """
-    depth = deepest = i = 0
+    depth = deepest = dots = i = 0
     n = len(text)
     while i < n:
         c = text[i]
         if c in "[{":
             depth += 1
-            deepest = max(deepest, depth)
         elif c in "]}":
             depth = max(0, depth - 1)
         elif c == "#":  # a TOML comment (never outside a string in JSON)
             end = text.find("\n", i)
             i = n if end < 0 else end
+            continue
         elif c in "\"'":
             i = _string_end(text, i)
+        elif c == "." and toml:
+            dots += 1
+        if c in ",=[]{}\n":
+            dots = 0
+        deepest = max(deepest, depth + dots)
         i += 1
     return deepest
 
@@ -103,7 +110,7 @@ def parse_json(text: str) -> Any:
 def parse_toml(text: str) -> dict:
     """TOML text parsed after the nesting check; raises InputError for bad nesting or bad TOML."""
     text = text[1:] if text.startswith(BOM) else text
-    if text_depth(text) > MAX_DEPTH:
+    if text_depth(text, toml=True) > MAX_DEPTH:
         raise InputError(f"nests deeper than {MAX_DEPTH} levels")
     try:
         return check_depth(tomllib.loads(text))

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from llmcore.checkpoint import Checkpoint, file_mode
-from llmcore.inputs import is_number, is_whole
+from llmcore.inputs import InputError, is_number, is_whole, parse_json
 from llmcore.model import GPT, ActivationCache, KVCache, from_dict
 from llmcore.tokenizer import Tokenizer
 
@@ -189,11 +189,11 @@ class GenerationTrace:
     def from_json(cls, text: str) -> GenerationTrace:
         """A trace from `to_json`'s text; shapes are checked on construction."""
         try:
-            data = json.loads(text)
+            data = parse_json(text)  # nesting checked before parsing
             arrays = {k: np.array(v["data"], dtype=v["dtype"]).reshape(v["shape"])
                       for k, v in data.pop("arrays").items()}
             return cls(**data, **arrays)
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
+        except (InputError, KeyError, TypeError, AttributeError) as e:
             raise ValueError(f"not a trace in JSON ({type(e).__name__}: {e})") from None
 
     @classmethod

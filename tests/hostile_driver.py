@@ -33,9 +33,9 @@ def main() -> None:
                 code = e.code
             except BaseException as e:  # noqa: BLE001 - the point is to report anything that escapes
                 code = f"{type(e).__name__}: {e}"[:300]
-        print(json.dumps({"name": case.name, "expected": case.code, "code": code, "says": case.says,
-                          "stderr": err.getvalue()[-600:], "seconds": round(time.perf_counter() - t0, 2)}),
-              flush=True)
+        seconds = round(time.perf_counter() - t0, 2)
+        print(json.dumps({"name": case.name, "argv0": case.argv[0], "expected": case.code, "code": code,
+                          "says": case.says, "stderr": err.getvalue()[-600:], "seconds": seconds}), flush=True)
     print(json.dumps({"name": "nothing written through .resume", "left": sorted(p.name for p in elsewhere.iterdir())}))
 
 
