@@ -1,7 +1,10 @@
 """Bad input, fuzzed with hypothesis: only the project's own clear errors come out; nothing crashes or hangs.
 
 Cases per run (hypothesis max_examples): tokenizer 400, prompts 300, sampling settings 400, world files 200,
-CLI 60 — about 1,360 in all.
+CLI 60; round 2: nested TOML worlds 120, nested JSON (worlds, scenarios, traces, HF folders) 120, nested
+config.json 150, model-config numbers 200, train-config numbers 200, extreme sampling floats 400, links inside
+checkpoints 18 (every name, to a file or a folder) — 2,568 in all; and the 30 hostile CLI cases of tests/hostile.py
+under a 2 GB address-space limit.
 """
 
 from __future__ import annotations
