@@ -111,6 +111,8 @@ class TqdmCallback(TrainCallback):
         self.corpus_bar.update(done - self.corpus_bar.n)
         if done >= total:
             self.corpus_bar.close()
+            if total >= 200_000:  # reading a big corpus into tokens takes a while too (about 10 s per million)
+                self.corpus_bar.write(f"tokenizing {total:,} sentences ...")
 
     def on_train_start(self, trainer: Trainer) -> None:
         from tqdm.auto import tqdm
