@@ -229,8 +229,8 @@ def _size_problem(path: Path) -> str | None:
 
 def check_links(path: Path) -> None:
     """Refuse symbolic links among the entries a checkpoint folder may hold (its files, their pending copies,
-    .resume/ and what is in it), so that neither writing nor reading follows one out of the folder."""
-    names = [CONFIG, LOG, RESUME_DIR] + [n + s for n in (WEIGHTS, SNAPSHOTS, LANDSCAPE) for s in ("", PENDING)]
+    .resume/ and what is in it, the maps/ cache), so that neither writing nor reading follows one out of it."""
+    names = [CONFIG, LOG, RESUME_DIR, "maps"] + [n + s for n in (WEIGHTS, SNAPSHOTS, LANDSCAPE) for s in ("", PENDING)]
     names += [f"{RESUME_DIR}/{n}{s}" for n in RESUME_FILES for s in ("", PENDING)]
     try:
         inputs.check_no_links(path, names)

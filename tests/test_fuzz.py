@@ -3,7 +3,7 @@
 Cases per run (hypothesis max_examples): tokenizer 400, prompts 300, sampling settings 400, world files 200,
 CLI 60; round 2: nested TOML worlds 120, nested JSON (worlds, scenarios, traces, HF folders) 120, nested
 config.json 150, model-config numbers 200, train-config numbers 200, extreme sampling floats 400, links inside
-checkpoints 18 (every name, to a file or a folder) — 2,568 in all; and the 30 hostile CLI cases of tests/hostile.py
+checkpoints 20 (every name, to a file or a folder) — 2,570 in all; and the 30 hostile CLI cases of tests/hostile.py
 under a 2 GB address-space limit.
 """
 
@@ -272,7 +272,7 @@ _LOGITS = np.random.default_rng(0).normal(size=160).astype(np.float32) * 3
 
 
 LINK_NAMES = ("config.json", "model.safetensors", "snapshots.safetensors", "landscape.safetensors", ".resume",
-              ".resume/state.json", ".resume/optimizer.safetensors", "model.safetensors.new", "train_log.jsonl")
+              ".resume/state.json", ".resume/optimizer.safetensors", "model.safetensors.new", "train_log.jsonl", "maps")
 
 
 @fast(40)
