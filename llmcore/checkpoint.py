@@ -320,6 +320,8 @@ def load_checkpoint(path: str | Path = DEFAULT_CHECKPOINT) -> Checkpoint:
     for name in (SNAPSHOTS, LANDSCAPE):
         if name in cfg["files"]:
             committed_file(path, name, cfg["files"][name])
+    if SNAPSHOTS in cfg["files"]:
+        _check_snapshots(committed_file(path, SNAPSHOTS, cfg["files"][SNAPSHOTS]), config)
     model = GPT(config)
     _load_weights(model, weights)
     model.eval()
@@ -341,6 +343,19 @@ def _check_declared_size(weights: Path, config: GPTConfig) -> None:
     for k, shape in expected.items():
         if declared[k] != shape:
             raise CheckpointError(f"{weights}: {k} has shape {declared[k]}, the config needs {tuple(shape)}")
+
+
+MAX_SNAPSHOTS = 200  # TrainConfig.n_snapshots allows at most this many
+
+
+def _check_snapshots(snapshots: Path, config: GPTConfig) -> None:
+    """The embedding snapshots must be (n <= MAX_SNAPSHOTS, vocab, n_embd), so reading them stays bounded."""
+    t = inputs.safetensors_header(snapshots).get("wte")
+    shape = t.get("shape") if isinstance(t, dict) else None
+    if not (isinstance(shape, list) and len(shape) == 3 and shape[1:] == [config.vocab_size, config.n_embd]
+            and inputs.is_whole(shape[0]) and 0 < shape[0] <= MAX_SNAPSHOTS):
+        raise CheckpointError(f"{snapshots}: must hold 'wte' of shape (1 to {MAX_SNAPSHOTS}, {config.vocab_size}, "
+                              f"{config.n_embd}), got {shape}")
 
 
 def _load_weights(model: GPT, weights: Path) -> None:

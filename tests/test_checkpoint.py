@@ -186,3 +186,15 @@ def test_config_nested_thousands_deep_and_bom(copy):
     (copy / CONFIG).write_text(cfg[:-1] + ', "extra": ' + "[" * 5000 + "]" * 5000 + "}")
     with pytest.raises(CheckpointError, match="nests deeper"):
         load_checkpoint(copy)
+
+
+def test_snapshots_of_another_shape_are_refused_before_reading(copy):
+    import numpy as np
+    from safetensors.numpy import save_file as save_np
+
+    vocab, width = load_checkpoint(copy).snapshots().shape[1:]
+    save_np({"wte": np.zeros((201, vocab, width), np.float16)}, str(copy / "snapshots.safetensors"))
+    _edit_config(copy, files={**json.loads((copy / CONFIG).read_text())["files"],
+                              "snapshots.safetensors": sha256_file(copy / "snapshots.safetensors")})
+    with pytest.raises(CheckpointError, match="must hold 'wte' of shape"):
+        load_checkpoint(copy)
