@@ -9,16 +9,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from llmcore import inputs
 from llmcore.checkpoint import REPO_ROOT, atomic_write
 from llmcore.maps import MapBook
 from llmcore.model import GPTConfig
 from llmcore.train import TrainCallback, TrainConfig, Trainer
-from llmcore.world import MAX_WORLD_BYTES, WorldError, tomllib, world_from_dict
+from llmcore.world import MAX_WORLD_BYTES, WorldError, world_from_dict
 
 DATA_DIR = REPO_ROOT / "data"
 CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"
 LANDSCAPE_GRID = 11  # loss landscapes of a browser run: 11 × 11 (the bundled model's are 21 × 21, 4× the work)
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")  # used with fullmatch: `$` would let "abc\n" through
+RESERVED_NAMES = ("default",)  # the bundled model
 
 
 def validate_world_text(text: str, source: str = "edited world") -> dict:
@@ -26,18 +28,18 @@ def validate_world_text(text: str, source: str = "edited world") -> dict:
     if len(text.encode()) > MAX_WORLD_BYTES:
         raise WorldError(source, "file", f"is larger than {MAX_WORLD_BYTES:,} bytes")
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise WorldError(source, "file", f"cannot be parsed: {e}") from None
+        data = inputs.parse_toml(text)  # nesting checked before parsing; a BOM is dropped
+    except inputs.InputError as e:
+        raise WorldError(source, "file", str(e)) from None
     world_from_dict(data, source)
     return data
 
 
 def checkpoint_dir_for(name: str) -> Path:
     """checkpoints/<name> for a new model; the name is checked so nothing lands outside the project."""
-    if not NAME_RE.match(name or ""):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise ValueError(f"model name {name!r}: use 1-40 lower-case letters, digits, '-' or '_'")
-    if name == "default":
+    if name in RESERVED_NAMES:
         raise ValueError("'default' is the bundled model; choose another name")
     return CHECKPOINTS_DIR / name
 

@@ -6,8 +6,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from dashboard.jobs import DATA_DIR, NAME_RE
+from dashboard.jobs import DATA_DIR, NAME_RE, RESERVED_NAMES
 from llmcore.checkpoint import CONFIG, LANDSCAPE, SNAPSHOTS, WEIGHTS, CheckpointError, atomic_write, load_checkpoint
+from llmcore.inputs import decode_text
 from llmcore.world import MAX_WORLD_BYTES
 
 MAX_CHECKPOINT_BYTES = 64 * 2**20
@@ -33,8 +34,10 @@ def uploaded_checkpoints_dir() -> Path:
 def install_checkpoint(files: dict[str, bytes], name: str) -> Path:
     """Validate an uploaded checkpoint (config.json + model.safetensors, optionally snapshots and landscape) in a
     temporary folder under data/, then move it to data/checkpoints/<name>. Nothing is written anywhere else."""
-    if not NAME_RE.match(name or ""):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise UploadError(f"model name {name!r}: use 1-40 lower-case letters, digits, '-' or '_'")
+    if name in RESERVED_NAMES:
+        raise UploadError(f"model name '{name}' is the bundled model's; choose another name")
     unknown = sorted(set(files) - set(CHECKPOINT_FILES))
     if unknown:
         raise UploadError(f"{', '.join(unknown)}: a checkpoint holds only {', '.join(CHECKPOINT_FILES)} "
@@ -56,7 +59,7 @@ def install_checkpoint(files: dict[str, bytes], name: str) -> Path:
         load_checkpoint(tmp)  # every check a checkpoint on disk gets: version, hashes, shapes, vocabulary
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp.rename(target)
-    except CheckpointError as e:
+    except CheckpointError as e:  # load_checkpoint turns every problem of a file into one (tests/test_fuzz.py)
         raise UploadError(str(e).replace(str(tmp), "uploaded checkpoint")) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -67,6 +70,6 @@ def save_world_upload(data: bytes, name: str) -> str:
     """A world file's text after the size check; the caller validates it (jobs.validate_world_text)."""
     check_size(name, data, MAX_WORLD_BYTES)
     try:
-        return data.decode("utf-8")
+        return decode_text(data)  # without a BOM
     except UnicodeDecodeError:
         raise UploadError(f"{name}: not UTF-8 text") from None

@@ -26,7 +26,7 @@ def restore(defaults: dict[str, Any], allowed: Allowed | None = None) -> list[st
             st.session_state.setdefault(key, default)
             continue
         value = _parse(raw, default)
-        if value is None or not _fits(value, (allowed or {}).get(key)):
+        if value is None or not fits(value, (allowed or {}).get(key)):
             ignored.append(key)
             value = default
         st.session_state[key] = value
@@ -57,11 +57,12 @@ def _parse(raw: str, default: Any) -> Any:
     return raw
 
 
-def _fits(value: Any, rule: Any) -> bool:
+def fits(value: Any, rule: Any) -> bool:
+    """Whether a value keeps to its rule: a (low, high) range for numbers (NaN never fits), else a collection."""
     if rule is None:
         return True
     if isinstance(rule, tuple) and len(rule) == 2 and all(isinstance(r, (int, float)) for r in rule):
-        return rule[0] <= value <= rule[1]
+        return isinstance(value, (int, float)) and rule[0] <= value <= rule[1]
     return value in rule
 
 

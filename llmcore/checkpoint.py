@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from safetensors import SafetensorError
 from safetensors.numpy import load as np_load_bytes
 from safetensors.numpy import save as np_save_bytes
 from safetensors.torch import load as torch_load_bytes
 from safetensors.torch import save as torch_save_bytes
 
+from llmcore import inputs
 from llmcore.model import GPT, GPTConfig
 from llmcore.tokenizer import Tokenizer
 from llmcore.world import FUNCTION_CONTEXT, World, WorldError, world_from_dict
@@ -106,10 +108,15 @@ class Checkpoint:
         return {} if f is None else load_landscapes(f)
 
     def train_log(self) -> list[dict[str, Any]]:
-        """Evaluation records written during training, oldest first."""
-        if self.path is None or not (self.path / LOG).is_file():
+        """Evaluation records written during training, oldest first (a log that cannot be read counts as none)."""
+        log = None if self.path is None else self.path / LOG
+        if log is None or log.is_symlink() or not log.is_file() or log.stat().st_size > MAX_CONFIG_BYTES:
             return []
-        return [json.loads(line) for line in (self.path / LOG).read_text().splitlines() if line.strip()]
+        try:
+            records = [inputs.parse_json(line) for line in log.read_text().splitlines() if line.strip()]
+        except (ValueError, UnicodeDecodeError):
+            return []
+        return [r for r in records if isinstance(r, dict)]
 
 
 def sha256_file(path: Path) -> str:
@@ -159,6 +166,8 @@ def save_checkpoint(path: str | Path, model: GPT, tokenizer: Tokenizer, world_da
     `resume` holds the trainer's state files (under .resume/), committed in the same step; None removes them.
     """
     path = Path(path)
+    if path.is_dir():  # a link inside the folder would send these writes elsewhere
+        check_links(path)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if k != "lm_head.weight"}
     blobs = {WEIGHTS: torch_save_bytes(state)}
     if snapshots:
@@ -190,29 +199,59 @@ def save_checkpoint(path: str | Path, model: GPT, tokenizer: Tokenizer, world_da
 
 def committed_file(path: Path, name: str, digest: str) -> Path:
     """The copy of a checkpoint file whose content matches config.json: in place, or a `.new` one that a crash
-    left before its rename. Raises CheckpointError if neither matches."""
+    left before its rename. Raises CheckpointError if neither matches. Sizes are checked before hashing."""
+    problem = None
     for candidate in (path / name, path / (name + PENDING)):
-        if candidate.is_file() and sha256_file(candidate) == digest:
+        if candidate.is_symlink():
+            raise CheckpointError(f"{candidate}: is a symbolic link; a checkpoint may hold only plain files")
+        if not candidate.is_file():
+            continue
+        problem = _size_problem(candidate)
+        if problem is None and sha256_file(candidate) == digest:
             return candidate
     if not (path / name).is_file():
         raise CheckpointError(f"{path}: {name} is missing")
-    raise CheckpointError(f"{path / name}: content does not match the hash in {CONFIG}; the file is truncated, "
-                          "corrupt or from another checkpoint")
+    raise CheckpointError(f"{path / name}: " + (problem or f"content does not match the hash in {CONFIG}; the file "
+                                                "is truncated, corrupt or from another checkpoint"))
+
+
+def _size_problem(path: Path) -> str | None:
+    """Why a file is too big to hash or (for safetensors) not the size its header declares; None if it is fine."""
+    try:
+        if path.suffix == ".safetensors":
+            inputs.safetensors_header(path)
+        elif path.stat().st_size > inputs.MAX_FILE_BYTES:
+            raise inputs.InputError(f"is larger than {inputs.MAX_FILE_BYTES:,} bytes")
+    except inputs.InputError as e:
+        return str(e)
+    return None
+
+
+def check_links(path: Path) -> None:
+    """Refuse symbolic links among the entries a checkpoint folder may hold (its files, their pending copies,
+    .resume/ and what is in it, the maps/ cache), so that neither writing nor reading follows one out of it."""
+    names = [CONFIG, LOG, RESUME_DIR, "maps"] + [n + s for n in (WEIGHTS, SNAPSHOTS, LANDSCAPE) for s in ("", PENDING)]
+    names += [f"{RESUME_DIR}/{n}{s}" for n in RESUME_FILES for s in ("", PENDING)]
+    try:
+        inputs.check_no_links(path, names)
+    except inputs.InputError as e:
+        raise CheckpointError(str(e)) from None
 
 
 def read_config(path: Path) -> dict[str, Any]:
     """config.json of a checkpoint folder, checked for version and required keys."""
     if not path.is_dir():
         raise CheckpointError(f"{path}: no such checkpoint folder; train one with `llmcore train --out {path}`")
+    check_links(path)
     cfg_path = path / CONFIG
     if not cfg_path.is_file():
         raise CheckpointError(f"{path}: {CONFIG} is missing; this is not a complete checkpoint")
     if cfg_path.stat().st_size > MAX_CONFIG_BYTES:
         raise CheckpointError(f"{cfg_path}: is larger than {MAX_CONFIG_BYTES:,} bytes; refusing to read it")
     try:
-        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{cfg_path}: is not valid JSON ({e}); the checkpoint is corrupt") from None
+        cfg = inputs.parse_json(inputs.decode_text(cfg_path.read_bytes()))
+    except (UnicodeDecodeError, inputs.InputError) as e:
+        raise CheckpointError(f"{cfg_path}: {e}; the checkpoint is corrupt") from None
     if not isinstance(cfg, dict):
         raise CheckpointError(f"{cfg_path}: must hold a JSON object")
     version = cfg.get("format_version")
@@ -222,12 +261,29 @@ def read_config(path: Path) -> dict[str, Any]:
     missing = [k for k in ("model_config", "vocab", "world", "held_out", "files") if k not in cfg]
     if missing:
         raise CheckpointError(f"{cfg_path}: missing keys {missing}")
+    _check_types(cfg, cfg_path)
     allowed = {WEIGHTS, SNAPSHOTS, LANDSCAPE} | {f"{RESUME_DIR}/{n}" for n in RESUME_FILES}
     for name in cfg["files"]:
         if name not in allowed:
             raise CheckpointError(f"{cfg_path}: refers to {name!r}; only {WEIGHTS}, {SNAPSHOTS} and {LANDSCAPE} "
                                   "are allowed")
     return cfg
+
+
+CONFIG_TYPES = {"model_config": dict, "vocab": list, "world": dict, "held_out": list, "files": dict,
+                "metrics": dict, "train_config": dict, "snapshot_steps": list}
+
+
+def _check_types(cfg: dict, cfg_path: Path) -> None:
+    """Each key of config.json has the type its readers expect (optional keys may be absent)."""
+    for key, kind in CONFIG_TYPES.items():
+        if key in cfg and not isinstance(cfg[key], kind):
+            raise CheckpointError(f"{cfg_path}: [{key}] must be a {'table (JSON object)' if kind is dict else 'list'}"
+                                  f", got {type(cfg[key]).__name__}")
+    if not all(isinstance(v, str) for v in cfg["files"].values()):
+        raise CheckpointError(f"{cfg_path}: [files] must map file names to SHA-256 hex digests")
+    if not all(inputs.is_whole(s) and 0 <= s <= 10**8 for s in cfg.get("snapshot_steps", [])):
+        raise CheckpointError(f"{cfg_path}: [snapshot_steps] must list whole numbers of steps")
 
 
 def _check_held_out(held_out, world, tokenizer: Tokenizer, where: Path) -> None:
@@ -260,15 +316,46 @@ def load_checkpoint(path: str | Path = DEFAULT_CHECKPOINT) -> Checkpoint:
     if WEIGHTS not in cfg["files"]:
         raise CheckpointError(f"{path / CONFIG}: records no hash for {WEIGHTS}")
     weights = committed_file(path, WEIGHTS, cfg["files"][WEIGHTS])
+    _check_declared_size(weights, config)
     for name in (SNAPSHOTS, LANDSCAPE):
         if name in cfg["files"]:
             committed_file(path, name, cfg["files"][name])
+    if SNAPSHOTS in cfg["files"]:
+        _check_snapshots(committed_file(path, SNAPSHOTS, cfg["files"][SNAPSHOTS]), config)
     model = GPT(config)
     _load_weights(model, weights)
     model.eval()
     return Checkpoint(model, tokenizer, world, [tuple(p) for p in cfg["held_out"]], cfg.get("train_config", {}),
                       cfg.get("metrics", {}), path, cfg["files"][WEIGHTS][:16], cfg.get("snapshot_steps", []),
                       cfg["world"], cfg["files"])
+
+
+def _check_declared_size(weights: Path, config: GPTConfig) -> None:
+    """The weights file's header must name the config's tensors with their shapes; checked before any tensor is
+    made (the expected shapes come from a model on the meta device, which allocates nothing)."""
+    header = inputs.safetensors_header(weights)
+    with torch.device("meta"):
+        expected = {k: list(v.shape) for k, v in GPT(config).state_dict().items() if k != "lm_head.weight"}
+    declared = {k: t.get("shape") if isinstance(t, dict) else None for k, t in header.items() if k != "__metadata__"}
+    if set(declared) != set(expected):
+        diff = sorted(set(declared) ^ set(expected))[:5]
+        raise CheckpointError(f"{weights}: tensor names do not match the model config (e.g. {diff})")
+    for k, shape in expected.items():
+        if declared[k] != shape:
+            raise CheckpointError(f"{weights}: {k} has shape {declared[k]}, the config needs {tuple(shape)}")
+
+
+MAX_SNAPSHOTS = 200  # TrainConfig.n_snapshots allows at most this many
+
+
+def _check_snapshots(snapshots: Path, config: GPTConfig) -> None:
+    """The embedding snapshots must be (n <= MAX_SNAPSHOTS, vocab, n_embd), so reading them stays bounded."""
+    t = inputs.safetensors_header(snapshots).get("wte")
+    shape = t.get("shape") if isinstance(t, dict) else None
+    if not (isinstance(shape, list) and len(shape) == 3 and shape[1:] == [config.vocab_size, config.n_embd]
+            and inputs.is_whole(shape[0]) and 0 < shape[0] <= MAX_SNAPSHOTS):
+        raise CheckpointError(f"{snapshots}: must hold 'wte' of shape (1 to {MAX_SNAPSHOTS}, {config.vocab_size}, "
+                              f"{config.n_embd}), got {shape}")
 
 
 def _load_weights(model: GPT, weights: Path) -> None:

@@ -10,7 +10,8 @@ from dataclasses import fields
 from pathlib import Path
 
 from llmcore.checkpoint import DEFAULT_CHECKPOINT, REPO_ROOT, CheckpointError
-from llmcore.world import DEFAULT_WORLD, WorldError
+from llmcore.inputs import port
+from llmcore.world import DEFAULT_WORLD, MAX_SENTENCES, WorldError
 
 USER_ERRORS = (CheckpointError, WorldError, ValueError, OSError)
 
@@ -40,7 +41,46 @@ def output_file(name: str) -> Path:
         raise ValueError(f"{path} is a folder; give a file name, e.g. {path / 'out.txt'}")
     if not path.parent.is_dir():
         raise ValueError(f"the folder {path.parent} does not exist; create it first or write elsewhere")
+    if not os.access(path.parent, os.W_OK):
+        raise ValueError(f"{path}: the folder {path.parent} cannot be written; write elsewhere")
     return path
+
+
+def write_output(path: Path, write) -> None:
+    """Run `write(path)`; a failure is reported with the user's path, not a temporary file's name."""
+    try:
+        write(path)
+    except OSError as e:
+        raise ValueError(f"{path}: cannot write it ({e.strerror or type(e).__name__})") from None
+
+
+def sentence_count(text: str) -> int:
+    """--sentences: a whole number in the range a world's corpus may have."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= n <= MAX_SENTENCES:
+        raise argparse.ArgumentTypeError(f"{n} is out of range; use 1 to {MAX_SENTENCES:,}")
+    return n
+
+
+def seed_number(text: str) -> int:
+    """--seed: a whole number from 0 to 2**63-1."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= n < 2**63:
+        raise argparse.ArgumentTypeError(f"{n} is out of range; use 0 to 2**63-1")
+    return n
+
+
+def port_number(text: str) -> int:
+    try:
+        return port(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -73,7 +113,8 @@ def _parser() -> argparse.ArgumentParser:
                    "the option out for no cut)")
     g.add_argument("--top-p", type=float, default=1.0, help="sample only from the likeliest words that together hold "
                    "this probability, in (0, 1] (default 1: no cut)")
-    g.add_argument("--seed", type=int, default=0, help="random seed for sampling (default 0); same seed, same words")
+    g.add_argument("--seed", type=seed_number, default=0,
+                   help="random seed for sampling (default 0); same seed, same words")
     g.add_argument("--max-words", type=int, default=12, help="stop after this many words (1-64, default 12); "
                    "generation also stops at '.'")
     g.add_argument("--json", action="store_true", help="print the trace summary as JSON")
@@ -83,8 +124,11 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("corpus", help="write the training sentences of a world to a file")
     c.add_argument("--world", default=str(DEFAULT_WORLD), help="world file (default: the bundled world)")
     c.add_argument("--out", required=True, help="text file to write, one sentence per line")
-    c.add_argument("--seed", type=int, default=0, help="corpus seed (default 0, as the bundled model was trained)")
-    c.add_argument("--sentences", type=int, default=None, help="default: the world's [corpus] sentences")
+    c.add_argument("--seed", type=seed_number, default=0,
+                   help="corpus seed (default 0, as the bundled model was trained)")
+    c.add_argument("--sentences", type=sentence_count, default=None,
+                   help=f"1 to {MAX_SENTENCES:,} (default: the world's [corpus] sentences)")
+    c.add_argument("--quiet", action="store_true", help="no progress bar")
     c.set_defaults(func=cmd_corpus)
 
     i = sub.add_parser("info", help="describe a checkpoint folder")
@@ -104,7 +148,7 @@ def _parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("dashboard", help="open the Streamlit dashboard")
     d.add_argument("--address", default="127.0.0.1", help="bind address (0.0.0.0 opens it to your network)")
-    d.add_argument("--port", type=int, default=8501)
+    d.add_argument("--port", type=port_number, default=8501, help="1 to 65535 (default 8501)")
     d.set_defaults(func=cmd_dashboard)
     return p
 
@@ -129,9 +173,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if rank:
         return 0
     m = ckpt.metrics
+    habitat = (f"habitat {m['habitat_mass']:.3f}" if "habitat_mass" in m
+               else "habitat: nothing to measure (the world holds no pairs out)")
     print(f"wrote {out} after {m['steps_done']} steps in {m['train_seconds']} s: val loss {m.get('val_loss', 0):.3f}, "
-          f"habitat {m.get('habitat_mass', 0):.3f}, diet {m.get('diet_share', 0):.3f}, "
-          f"neighbours {m.get('neighbour_purity', 0):.3f}")
+          f"{habitat}, diet {m.get('diet_share', 0):.3f}, neighbours {m.get('neighbour_purity', 0):.3f}")
     return 0
 
 
@@ -145,7 +190,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     ckpt = load_checkpoint(args.checkpoint)
     trace = trace_generation(ckpt, args.prompt, sampling)
     if save:
-        trace.save(save)
+        write_output(save, trace.save)
     if args.json:
         print(json.dumps(trace.summary(), indent=1))
         return 0
@@ -167,12 +212,23 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_corpus(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
     from llmcore.checkpoint import atomic_write
     from llmcore.world import generate_corpus, load_world
 
     out = output_file(args.out)
-    sentences = generate_corpus(load_world(args.world), args.seed, args.sentences)
-    atomic_write(out, ("\n".join(sentences) + "\n").encode())
+    world = load_world(args.world)
+    bar = None if args.quiet else tqdm(desc="corpus", unit="sentence", unit_scale=True, file=sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    sentences = generate_corpus(world, args.seed, args.sentences, progress if bar is not None else None)
+    if bar is not None:
+        bar.close()
+    write_output(out, lambda p: atomic_write(p, ("\n".join(sentences) + "\n").encode()))
     print(f"wrote {len(sentences):,} sentences, {sum(len(s.split()) for s in sentences):,} tokens to {args.out}")
     return 0
 
@@ -207,11 +263,16 @@ def cmd_maps(args: argparse.Namespace) -> int:
     from llmcore.checkpoint import load_checkpoint
     from llmcore.maps import MapBook
 
+    methods = [x.strip() for x in args.methods.split(",") if x.strip()]
+    if not methods or any(m not in ("pca", "umap", "tsne") for m in methods):
+        raise ValueError(f"--methods {args.methods!r}: use a comma-separated list of pca, umap, tsne")
+    dims = [x.strip() for x in args.dims.split(",") if x.strip()]
+    if not dims or any(d not in ("2", "3") for d in dims):
+        raise ValueError(f"--dims {args.dims!r}: use 2, 3 or 2,3")
+    dims = [int(d) for d in dims]
     book = MapBook(load_checkpoint(args.checkpoint))
     t0 = time.perf_counter()
     say = lambda msg: print(f"[{time.perf_counter() - t0:6.1f} s] {msg}", flush=True)  # noqa: E731
-    methods = [x.strip() for x in args.methods.split(",") if x.strip()]
-    dims = [int(x) for x in args.dims.split(",") if x.strip()]
     fitted = book.precompute(methods, dims, progress=say)
     view = book.best_view(methods, progress=say, remeasure=True)
     print(f"{fitted} maps fitted, the rest were cached, in {time.perf_counter() - t0:.0f} s")

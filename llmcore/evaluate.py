@@ -16,14 +16,16 @@ from llmcore.world import World, article
 class QualityReport:
     """Figures the quality bars are stated in (see README)."""
 
-    habitat_mass: float  # mean probability on the animal's habitats after "a <animal> <verb> <food> in the"
-    habitat_top1: float  # share of those prompts whose most likely location is a habitat of the animal
+    # habitat_*: None when the world holds no pair out (nothing to measure)
+    habitat_mass: float | None  # mean probability on the animal's habitats after "a <animal> <verb> <food> in the"
+    habitat_top1: float | None  # share of those prompts whose most likely location is a habitat of the animal
     diet_share: float  # after "a <animal> eats": share of food probability that falls on the animal's diet
     neighbour_purity: float  # share of 5 nearest neighbours (cosine) that share a content word's sub-context
     n_generalisation_prompts: int
 
     def to_dict(self) -> dict[str, float]:
-        return asdict(self)
+        """The measures taken (those with nothing to measure are left out)."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 def generalisation_prompts(world: World, pairs: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
@@ -86,8 +88,10 @@ def next_word_probs(model: GPT, tokenizer: Tokenizer, prompts: list[str]) -> np.
 
 
 def measure_generalisation(model: GPT, tokenizer: Tokenizer, world: World,
-                           pairs: list[tuple[str, str]]) -> tuple[float, float, int]:
-    """Mean habitat probability and top-1 habitat rate over held-out prompts."""
+                           pairs: list[tuple[str, str]]) -> tuple[float | None, float | None, int]:
+    """Mean habitat probability and top-1 habitat rate over held-out prompts (None, None, 0 if there are none)."""
+    if not pairs:
+        return None, None, 0
     b = held_out_breakdown(model, tokenizer, world, pairs)
     return float(np.mean(b.habitat_mass)), float(np.mean(b.top_is_habitat)), len(b.prompts)
 

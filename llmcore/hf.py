@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +18,10 @@ import torch
 
 from llmcore.checkpoint import Checkpoint, CheckpointError
 from llmcore.hooks import decoder_blocks
+from llmcore.inputs import decode_text, parse_json, parse_toml
 from llmcore.model import ActivationCache
 from llmcore.tokenizer import Encoding
-from llmcore.world import FUNCTION_CONTEXT, tomllib
+from llmcore.world import FUNCTION_CONTEXT
 
 DEFAULT_CONTEXTS = Path(__file__).parent / "data" / "hf_contexts.toml"
 NORM_PATHS = ("transformer.ln_f", "model.norm", "gpt_neox.final_layer_norm", "model.final_layernorm")
@@ -42,7 +42,9 @@ def is_hf_folder(path: str | Path) -> bool:
     if not (p / "config.json").is_file():
         return False
     try:
-        data = json.loads((p / "config.json").read_text())
+        if (p / "config.json").stat().st_size > 5_000_000:
+            return False
+        data = parse_json(decode_text((p / "config.json").read_bytes()))  # nesting checked before parsing
     except (ValueError, OSError):
         return False
     return isinstance(data, dict) and "model_type" in data and "format_version" not in data
@@ -83,10 +85,10 @@ def load_contexts(path: str | Path = DEFAULT_CONTEXTS) -> TokenTaxonomy:
     """A word-list file: [contexts] name = [words...] and optional [reference] sentences = [...]."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = parse_toml(decode_text(path.read_bytes()))
         contexts = data["contexts"]
         assert isinstance(contexts, dict) and contexts and all(isinstance(v, list) for v in contexts.values())
-    except (OSError, tomllib.TOMLDecodeError, KeyError, AssertionError, UnicodeDecodeError) as e:
+    except (OSError, ValueError, KeyError, AssertionError) as e:  # InputError and UnicodeDecodeError are ValueErrors
         raise ValueError(f"{path}: not a word-list file ([contexts] name = [words]): {e}") from None
     sentences = data.get("reference", {}).get("sentences") or [" ".join(ws) for ws in contexts.values()]
     return TokenTaxonomy({c: {c: [str(w) for w in ws]} for c, ws in contexts.items()}, list(sentences), str(path))

@@ -203,13 +203,15 @@ def path_loss_landscape(model: GPT, batch, snapshots: np.ndarray, steps: list[in
 
 def landscapes_bytes(landscapes: list[LossLandscape]) -> bytes:
     """Loss landscapes as one safetensors file (arrays, with the centre loss in the metadata)."""
-    tensors, meta = {}, {}
+    tensors, kinds = {}, {}
     for ls in landscapes:
         for k, v in asdict(ls).items():
             if isinstance(v, np.ndarray):
                 tensors[f"{ls.kind}.{k}"] = np.ascontiguousarray(v)
-        meta[ls.kind] = json.dumps({"centre_loss": ls.centre_loss})
-    return np_save(tensors, metadata=meta)
+        kinds[ls.kind] = {"centre_loss": ls.centre_loss}
+    # one metadata key: safetensors writes its metadata map in a random order, so several keys would make the
+    # bytes (and the file's hash) differ between two runs that computed the same landscapes
+    return np_save(tensors, metadata={"landscapes": json.dumps(kinds)})
 
 
 def load_landscapes(path) -> dict[str, LossLandscape]:
@@ -218,8 +220,9 @@ def load_landscapes(path) -> dict[str, LossLandscape]:
     tensors = np_load(raw)
     n = int.from_bytes(raw[:8], "little")
     meta = json.loads(raw[8:8 + n]).get("__metadata__", {})
+    kinds = json.loads(meta["landscapes"]) if "landscapes" in meta else {k: json.loads(m) for k, m in meta.items()}
     out = {}
-    for kind, m in meta.items():
+    for kind, m in kinds.items():  # files before the single key held one metadata key per kind
         arrays = {k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith(kind + ".")}
-        out[kind] = LossLandscape(kind=kind, centre_loss=json.loads(m)["centre_loss"], **arrays)
+        out[kind] = LossLandscape(kind=kind, centre_loss=m["centre_loss"], **arrays)
     return out

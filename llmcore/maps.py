@@ -21,6 +21,7 @@ from safetensors.numpy import load as np_load
 from safetensors.numpy import save as np_save
 
 from llmcore.checkpoint import Checkpoint, atomic_write
+from llmcore.inputs import parse_json
 from llmcore.projection import (
     LDAProjector,
     MapQuality,
@@ -192,9 +193,13 @@ def _load(path: Path, key: str, ckpt: Checkpoint, ref: ReferenceSet, method: str
             or coords.shape != (len(ref.X), n_components)
             or _tensors_sha(tensors) != meta.get("sha")):
         return None
+    try:
+        q = parse_json(meta["quality"])  # nesting checked: the file may come from anywhere
+        quality = MapQuality(**q)
+    except (KeyError, TypeError, ValueError):
+        return None
     proj = _restore_projector(method, n_components, params, tensors, ref.X, coords)
-    q = json.loads(meta["quality"])
-    return FittedMap(ref, method, n_components, params, coords, proj, MapQuality(**q), key, from_cache=True)
+    return FittedMap(ref, method, n_components, params, coords, proj, quality, key, from_cache=True)
 
 
 def _tensors_sha(tensors: dict[str, np.ndarray]) -> str:

@@ -9,6 +9,11 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
+from llmcore.inputs import number, whole
+
+LIMITS = {"vocab_size": 200_000, "block_size": 2048, "n_layer": 48, "n_head": 64, "n_embd": 4096}
+MAX_PARAMS = 100_000_000  # 400 MB of float32 weights; the bundled model has under a million
+
 
 @dataclass
 class GPTConfig:
@@ -21,11 +26,24 @@ class GPTConfig:
     bias: bool = True
 
     def __post_init__(self) -> None:
+        # checked before any tensor exists: a config from a file must not allocate gigabytes before it fails
+        for name, hi in LIMITS.items():
+            setattr(self, name, whole(getattr(self, name), name, 1, hi))
+        self.dropout = number(self.dropout, "dropout", 0.0, 0.9)
+        if not isinstance(self.bias, bool):
+            raise ValueError(f"bias must be true or false, got {self.bias!r}")
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd={self.n_embd} must be divisible by n_head={self.n_head}")
-        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.param_count() > MAX_PARAMS:
+            raise ValueError(f"this config makes {self.param_count():,} parameters; at most {MAX_PARAMS:,} are "
+                             "allowed")
+
+    def param_count(self) -> int:
+        """Parameters the model will have (tied embedding and head counted once), computed without building it."""
+        C, b = self.n_embd, int(self.bias)
+        # two layer norms, attention (qkv + projection), MLP (up + down)
+        block = 2 * (C + C * b) + (4 * C * C + 4 * C * b) + (8 * C * C + 5 * C * b)
+        return (self.vocab_size + self.block_size) * C + self.n_layer * block + C + C * b
 
     @classmethod
     def from_dict(cls, d: dict) -> GPTConfig:

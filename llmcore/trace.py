@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ import numpy as np
 import torch
 
 from llmcore.checkpoint import Checkpoint, file_mode
+from llmcore.inputs import InputError, is_number, is_whole, parse_json
 from llmcore.model import GPT, ActivationCache, KVCache, from_dict
 from llmcore.tokenizer import Tokenizer
 
@@ -26,12 +26,7 @@ class PromptError(ValueError):
     """A prompt or sampling setting that cannot be used; the message says what to change."""
 
 
-def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def _is_whole(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
+_is_number, _is_whole = is_number, is_whole  # Python or NumPy scalars; bools are not numbers here
 
 
 @dataclass(frozen=True)
@@ -57,6 +52,12 @@ class SamplingConfig:
             raise PromptError(f"word limit must be a whole number from 1 to {MAX_NEW_WORDS}, got {n!r}")
         if not _is_whole(self.seed) or not 0 <= self.seed < 2**63:
             raise PromptError(f"seed must be a whole number from 0 to 2**63-1, got {self.seed!r}")
+        if not isinstance(self.stop_at_period, (bool, np.bool_)):
+            raise PromptError(f"stop_at_period must be true or false, got {self.stop_at_period!r}")
+        # NumPy scalars become Python numbers, so the settings stay JSON-friendly in the trace
+        for name, cast in (("temperature", float), ("top_p", float), ("seed", int), ("max_new_words", int),
+                           ("stop_at_period", bool)) + ((("top_k", int),) if k is not None else ()):
+            object.__setattr__(self, name, cast(getattr(self, name)))
 
     @property
     def greedy(self) -> bool:
@@ -288,11 +289,11 @@ class GenerationTrace:
     def from_json(cls, text: str) -> GenerationTrace:
         """A trace from `to_json`'s text; shapes are checked on construction."""
         try:
-            data = json.loads(text)
+            data = parse_json(text)  # nesting checked before parsing
             arrays = {k: np.array(v["data"], dtype=v["dtype"]).reshape(v["shape"])
                       for k, v in data.pop("arrays").items()}
             return cls(**data, **arrays)
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
+        except (InputError, KeyError, TypeError, AttributeError) as e:
             raise ValueError(f"not a trace in JSON ({type(e).__name__}: {e})") from None
 
     @classmethod
@@ -316,6 +317,8 @@ def encode_prompt(tokenizer: Tokenizer, prompt: str,
     enc = tokenizer.encode(prompt)
     if not enc.ids:
         raise PromptError("the prompt is empty: type a few words, e.g. 'a dog devours pizza in'")
+    if all(w in ".!?" for w in enc.words):
+        raise PromptError("the prompt is only punctuation: type a few words, e.g. 'a dog devours pizza in'")
     if len(enc.unknown) == len(enc.ids):
         examples = ", ".join(w for w in ("cat", "dog", "eats", "pizza", "home") if w in tokenizer.stoi)
         raise PromptError(f"none of the words are known to this model ({', '.join(enc.unknown[:8])}); "
@@ -336,7 +339,9 @@ def _pick(logits: torch.Tensor, s: SamplingConfig, gen: torch.Generator) -> int:
     """Choose the next token id from (V,) logits under the sampling settings."""
     if s.greedy:
         return int(torch.argmax(logits))
-    logits = logits / s.temperature
+    # float64, and the largest logit moved to 0 before dividing: finite for every temperature down to 5e-324
+    logits = logits.double()
+    logits = (logits - logits.max()) / s.temperature
     if s.top_k is not None and s.top_k < logits.numel():
         kth = torch.topk(logits, s.top_k).values[-1]
         logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -344,6 +349,7 @@ def _pick(logits: torch.Tensor, s: SamplingConfig, gen: torch.Generator) -> int:
     if s.top_p < 1.0:
         sorted_p, order = torch.sort(probs, descending=True)
         keep = torch.cumsum(sorted_p, 0) - sorted_p < s.top_p  # smallest set whose mass reaches top_p
+        keep[0] = True  # the likeliest word always stays, however small top_p is
         probs = torch.zeros_like(probs).scatter(0, order[keep], sorted_p[keep])
     return int(torch.multinomial(probs / probs.sum(), 1, generator=gen))
 
@@ -395,6 +401,10 @@ def trace_generation(ckpt: Checkpoint, prompt: str, sampling: SamplingConfig | N
                      top_k: int = 10, lens_k: int = 5) -> GenerationTrace:
     """Generate from a prompt and record every step at every depth (see GenerationTrace)."""
     s = sampling or SamplingConfig()
+    for name, k in (("top_k", top_k), ("lens_k", lens_k)):
+        if not is_whole(k) or not 1 <= k <= 1000:
+            raise PromptError(f"{name} must be a whole number from 1 to 1000, got {k!r}")
+    top_k, lens_k = int(top_k), int(lens_k)
     model, tok = ckpt.model, ckpt.tokenizer
     if model.training:
         model.eval()

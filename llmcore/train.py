@@ -33,11 +33,18 @@ from llmcore.checkpoint import (
     save_checkpoint,
 )
 from llmcore.evaluate import evaluate_quality
+from llmcore.inputs import number, parse_json, whole
 from llmcore.landscape import eval_batch, landscapes_bytes, path_loss_landscape, random_loss_landscape
 from llmcore.maps import MAPS_DIR
 from llmcore.model import GPT, GPTConfig, from_dict
 from llmcore.tokenizer import Tokenizer
-from llmcore.world import DEFAULT_WORLD, World, article, generate_corpus, load_world, tomllib
+from llmcore.world import DEFAULT_WORLD, World, article, generate_corpus, load_world, read_world_data
+
+TRAIN_LIMITS = {"seed": (0, 2**63 - 1), "corpus_seed": (0, 2**63 - 1), "steps": (1, 10_000_000),
+                "batch_size": (1, 1024), "lr": (0.0, 10.0), "min_lr": (0.0, 10.0), "warmup_steps": (0, 10_000_000),
+                "weight_decay": (0.0, 10.0), "grad_clip": (1e-6, 1e6), "eval_every": (1, 10_000_000),
+                "checkpoint_every": (1, 10_000_000), "n_snapshots": (2, 200), "landscape_grid": (0, 51),
+                "threads": (0, 1024), "checkpoint_seconds": (1.0, 86_400.0)}
 
 
 @dataclass
@@ -56,14 +63,16 @@ class TrainConfig:
     n_snapshots: int = 24
     landscape_grid: int = 21  # loss landscape resolution at the end of training; 0 skips it
     threads: int = 0  # 0: leave torch's default
+    checkpoint_seconds: float = 60.0  # also write a resumable checkpoint this often (whichever comes first)
 
     def __post_init__(self) -> None:
-        if self.steps < 1 or self.batch_size < 1 or self.eval_every < 1 or self.checkpoint_every < 1:
-            raise ValueError("steps, batch_size, eval_every and checkpoint_every must be >= 1")
+        for name, (lo, hi) in TRAIN_LIMITS.items():  # types and ranges, before any work (values may come from files)
+            value = getattr(self, name)
+            setattr(self, name, whole(value, name, lo, hi) if isinstance(lo, int) else number(value, name, lo, hi))
         if not 0 < self.lr or not 0 <= self.min_lr <= self.lr:
             raise ValueError(f"need 0 < lr and 0 <= min_lr <= lr, got lr={self.lr}, min_lr={self.min_lr}")
-        if self.n_snapshots < 2:
-            raise ValueError("n_snapshots must be >= 2")
+        if self.landscape_grid and self.landscape_grid < 3:
+            raise ValueError(f"landscape_grid must be 0 (off) or 3 to 51, got {self.landscape_grid}")
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
@@ -83,6 +92,7 @@ class TrainConfig:
 class TrainCallback:
     """Hooks into the loop; the CLI's tqdm bar and the dashboard's progress bar are both callbacks."""
 
+    def on_corpus(self, trainer: Trainer, done: int, total: int) -> None: ...  # before training: sentences made
     def on_train_start(self, trainer: Trainer) -> None: ...
     def on_step_end(self, trainer: Trainer, step: int, loss: float) -> None: ...
     def on_eval(self, trainer: Trainer, record: dict[str, Any]) -> None: ...
@@ -93,6 +103,17 @@ class TrainCallback:
 
 class TqdmCallback(TrainCallback):
     """A progress bar on stderr with the latest loss and evaluation figures."""
+
+    def on_corpus(self, trainer: Trainer, done: int, total: int) -> None:
+        from tqdm.auto import tqdm
+
+        if not hasattr(self, "corpus_bar"):
+            self.corpus_bar = tqdm(total=total, desc="corpus", unit="sentence", unit_scale=True)
+        self.corpus_bar.update(done - self.corpus_bar.n)
+        if done >= total:
+            self.corpus_bar.close()
+            if total >= 200_000:  # reading a big corpus into tokens takes a while too (about 10 s per million)
+                self.corpus_bar.write(f"tokenizing {total:,} sentences ...")
 
     def on_train_start(self, trainer: Trainer) -> None:
         from tqdm.auto import tqdm
@@ -105,8 +126,9 @@ class TqdmCallback(TrainCallback):
             self.bar.set_postfix(loss=f"{loss:.3f}")
 
     def on_eval(self, trainer: Trainer, record: dict[str, Any]) -> None:
-        self.bar.write(f"step {record['step']:>5}  val {record['val_loss']:.3f}  held-out {record['heldout_loss']:.3f}"
-                       f"  habitat {record['habitat_mass']:.3f}  top1 {record['habitat_top1']:.3f}"
+        held = (f"  held-out {record['heldout_loss']:.3f}  habitat {record['habitat_mass']:.3f}  top1 "
+                f"{record['habitat_top1']:.3f}" if "habitat_mass" in record else "  (no held-out pairs to measure)")
+        self.bar.write(f"step {record['step']:>5}  val {record['val_loss']:.3f}{held}"
                        f"  diet {record['diet_share']:.3f}  nn {record['neighbour_purity']:.3f}")
 
     def on_train_end(self, trainer: Trainer) -> None:
@@ -180,9 +202,9 @@ class Trainer:
         self.config = config or TrainConfig()
         self.callbacks = callbacks or []
         self.world = load_world(self.world_path)
-        self.world_data = _read_world_data(self.world_path)
+        self.world_data = read_world_data(self.world_path)
         self.held_out = self.world.held_out_pairs()
-        sentences = generate_corpus(self.world, self.config.corpus_seed)
+        sentences = generate_corpus(self.world, self.config.corpus_seed, progress=self._corpus_progress)
         self.tokenizer = Tokenizer.from_sentences(sentences)
         base = model_config or GPTConfig()
         self.model_config = GPTConfig(**{**base.to_dict(), "vocab_size": len(self.tokenizer)})
@@ -207,6 +229,10 @@ class Trainer:
     @property
     def step(self) -> int:
         return self.state.step
+
+    def _corpus_progress(self, done: int, total: int) -> None:
+        for cb in self.callbacks:
+            cb.on_corpus(self, done, total)
 
     def request_stop(self) -> None:
         """Ask the loop to stop after the current step (it writes a resumable checkpoint first)."""
@@ -236,6 +262,7 @@ class Trainer:
             cb.on_train_start(self)
         self.model.train()
         t0 = time.perf_counter() - self.state.seconds
+        last_write = time.monotonic()
         snap_at = set(self.config.snapshot_steps())
         while self.state.step < self.config.steps and not self.stop_requested:
             step = self.state.step
@@ -251,9 +278,11 @@ class Trainer:
                 if self.state.step == self.config.steps:
                     self._phase("evaluation")
                 self._evaluate()
-            if self.rank == 0 and self.state.step % self.config.checkpoint_every == 0 \
-                    and self.state.step < self.config.steps:
+            due = (self.state.step % self.config.checkpoint_every == 0
+                   or time.monotonic() - last_write >= self.config.checkpoint_seconds)  # whichever comes first
+            if self.rank == 0 and due and self.state.step < self.config.steps:
                 self._write(final=False)
+                last_write = time.monotonic()
         done = self.state.step >= self.config.steps
         if done and self.config.steps not in self.state.snapshot_steps:
             self._snapshot(self.config.steps)
@@ -283,7 +312,9 @@ class Trainer:
     def _snapshot(self, step: int) -> None:
         self.state.snapshots.append(self.model.transformer.wte.weight.detach().cpu().numpy().copy())
         if self.config.landscape_grid:
-            self.state.weights.append(parameters_to_vector(self.model.parameters()).detach().cpu().numpy().copy())
+            # kept as float16 values, as the resume file stores them: a resumed run then fits the same path plane
+            vec = parameters_to_vector(self.model.parameters()).detach().cpu().numpy()
+            self.state.weights.append(vec.astype(np.float16).astype(np.float32))
         self.state.snapshot_steps.append(step)
 
     def _evaluate(self) -> None:
@@ -291,8 +322,9 @@ class Trainer:
         quality = evaluate_quality(self.model, self.tokenizer, self.world, self.held_out)
         record = {"step": self.state.step, "seconds": round(self.state.seconds, 2),
                   "tokens": self.state.step * self.config.batch_size * self.model_config.block_size,
-                  "val_loss": sentence_loss(self.model, self.tokenizer, self.val_sentences),
-                  "heldout_loss": sentence_loss(self.model, self.tokenizer, self.heldout), **quality.to_dict()}
+                  "val_loss": sentence_loss(self.model, self.tokenizer, self.val_sentences), **quality.to_dict()}
+        if self.heldout:  # a world that holds nothing out has no held-out loss to report
+            record["heldout_loss"] = sentence_loss(self.model, self.tokenizer, self.heldout)
         self.model.train()
         self.state.log.append(record)
         for cb in self.callbacks:
@@ -352,12 +384,13 @@ class Trainer:
         cfg = read_config(self.out_dir)
         resume = {n: self.out_dir / RESUME_DIR / n for n in ("optimizer.safetensors", "state.json")}
         keys = {n: f"{RESUME_DIR}/{n}" for n in resume}
-        if cfg["metrics"].get("complete") or not all(k in cfg["files"] for k in keys.values()):
+        metrics = cfg.get("metrics", {})
+        if metrics.get("complete") or not all(k in cfg["files"] for k in keys.values()):
             return
         files = {n: committed_file(self.out_dir, k, cfg["files"][k]) for n, k in keys.items()}
-        meta = json.loads(files["state.json"].read_text())
+        meta = _resume_state(files["state.json"])
         same = (meta["train_config"] == self._config_record() and meta["model_config"] == self.model_config.to_dict()
-                and meta["world_hash"] == self.world.content_hash and cfg["metrics"].get("steps_done") == meta["step"])
+                and meta["world_hash"] == self.world.content_hash and metrics.get("steps_done") == meta["step"])
         if not same:
             raise CheckpointError(f"{self.out_dir}: holds an interrupted run with other settings or another world; "
                                   "resume with the same settings or choose another --out folder")
@@ -395,9 +428,20 @@ def distributed_setup() -> tuple[int, int, torch.device]:
     return rank, world, device
 
 
-def _read_world_data(path: Path) -> dict[str, Any]:
-    text = path.read_text(encoding="utf-8")
-    return json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+
+
+def _resume_state(path: Path) -> dict[str, Any]:
+    """.resume/state.json, checked for the keys and types resuming reads."""
+    kinds = {"step": int, "seconds": float, "train_config": dict, "model_config": dict, "world_hash": str}
+    try:
+        meta = parse_json(path.read_text(encoding="utf-8"))
+        ok = isinstance(meta, dict) and all(isinstance(meta.get(k), t) for k, t in kinds.items())
+    except (ValueError, OSError):
+        ok = False
+    if not ok:
+        raise CheckpointError(f"{path}: not a resume state ({', '.join(kinds)}); delete the folder's .resume to "
+                              "start over")
+    return meta
 
 
 def has_complete_checkpoint(path: Path) -> bool:

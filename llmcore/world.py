@@ -5,21 +5,21 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sys
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
+from llmcore import inputs
+from llmcore.inputs import tomllib  # noqa: F401 - re-exported: train, jobs and hf import it from here
 
 DEFAULT_WORLD = Path(__file__).parent / "data" / "world.toml"
 REQUIRED_CONTEXTS = ("animals", "food", "locations")
-WORD_RE = re.compile(r"^[a-z]+$")
+WORD_RE = re.compile(r"[a-z]+")  # used with fullmatch: `$` would let a trailing newline through
+MIN_SENTENCES, MAX_SENTENCES = 100, 5_000_000
 MAX_WORLD_BYTES = 2 * 2**20  # 2 MB
 FUNCTION_CONTEXT = "grammar"  # label of words outside the taxonomy (a, the, in, ., ...)
 
@@ -93,19 +93,32 @@ class World:
         return [(a.name, f) for a in self.animals.values() for f in a.diet]
 
     def held_out_pairs(self) -> list[tuple[str, str]]:
-        """The explicit held-out pairs plus a seeded share of the other allowed pairs, kept out of training."""
-        held = list(self.recipe.held_out)
-        target = len(held) + int(np.ceil(self.recipe.held_out_fraction * (len(self.diet_pairs()) - len(held))))
+        """The explicit held-out pairs plus a seeded share of the other allowed pairs, kept out of training.
+
+        A pair is taken only if its animal keeps more than two foods and its food more than one eater; the counts
+        are kept up to date as pairs are taken, so this is linear in the number of pairs.
+        """
+        held, pairs = list(self.recipe.held_out), self.diet_pairs()
+        target = len(held) + int(np.ceil(self.recipe.held_out_fraction * (len(pairs) - len(held))))
         rng = np.random.default_rng(self.recipe.held_out_seed)
-        candidates = [p for p in self.diet_pairs() if p not in held]
+        taken = set(held)
+        copies = Counter(pairs)  # a diet may list a food twice; each copy counts, as it did in the list scans
+        foods, eaters = Counter(), Counter()
+        for pair in pairs:
+            if pair not in taken:
+                foods[pair[0]] += 1
+                eaters[pair[1]] += 1
+        candidates = [p for p in pairs if p not in taken]
         for i in rng.permutation(len(candidates)):
             if len(held) >= target:
                 break
             animal, food = candidates[i]
-            trained_foods = [f for f in self.animals[animal].diet if (animal, f) not in held]
-            eaters = [a for a, f in self.diet_pairs() if f == food and (a, food) not in held]
-            if len(trained_foods) > 2 and len(eaters) > 1:
+            if foods[animal] > 2 and eaters[food] > 1:
                 held.append((animal, food))
+                if (animal, food) not in taken:
+                    taken.add((animal, food))
+                    foods[animal] -= copies[animal, food]
+                    eaters[food] -= copies[animal, food]
         return held
 
 
@@ -119,15 +132,22 @@ def load_world(path: str | Path = DEFAULT_WORLD) -> World:
     source = str(path)
     if not path.is_file():
         raise WorldError(source, "file", "does not exist or is not a file; pass a TOML or JSON world file")
-    raw = path.read_bytes()
-    if len(raw) > MAX_WORLD_BYTES:
-        raise WorldError(source, "file", f"is {len(raw):,} bytes; a world file may be at most {MAX_WORLD_BYTES:,}")
+    return world_from_dict(read_world_data(path), source)
+
+
+def read_world_data(path: Path) -> dict[str, Any]:
+    """A world file's parsed data: size, encoding (a BOM is dropped) and nesting checked before parsing."""
+    source = str(path)
+    if path.stat().st_size > MAX_WORLD_BYTES:
+        raise WorldError(source, "file", f"is {path.stat().st_size:,} bytes; a world file may be at most "
+                         f"{MAX_WORLD_BYTES:,}")
     try:
-        text = raw.decode("utf-8")
-        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError, tomllib.TOMLDecodeError) as e:
-        raise WorldError(source, "file", f"cannot be parsed: {e}") from None
-    return world_from_dict(data, source)
+        text = inputs.decode_text(path.read_bytes())
+        return inputs.parse_json(text) if path.suffix.lower() == ".json" else inputs.parse_toml(text)
+    except UnicodeDecodeError as e:
+        raise WorldError(source, "file", f"is not UTF-8 text ({e})") from None
+    except inputs.InputError as e:
+        raise WorldError(source, "file", str(e)) from None
 
 
 def world_hash(data: dict[str, Any]) -> str:
@@ -139,6 +159,7 @@ def world_from_dict(data: Any, source: str = "<dict>") -> World:
     """Build a World from parsed data, raising WorldError on the first problem found."""
     v = _Validator(source)
     v.require(isinstance(data, dict) and data, "file", "is empty or not a table of sections")
+    v.require(inputs.value_depth(data) <= inputs.MAX_DEPTH, "file", f"nests deeper than {inputs.MAX_DEPTH} levels")
     taxonomy = v.taxonomy(v.get(data, "taxonomy", dict))
     labels = {w: c for c, groups in taxonomy.items() for ws in groups.values() for w in ws}
     animals = {name: v.animal(name, spec, labels) for name, spec in v.get(data, "animals", dict).items()}
@@ -149,8 +170,13 @@ def world_from_dict(data: Any, source: str = "<dict>") -> World:
     people = {p: v.people(p, spec, labels) for p, spec in data.get("people", {}).items()}
     recipe = v.recipe(v.get(data, "corpus", dict), animals)
     world = World(taxonomy, animals, food_places, people, recipe, source, world_hash(data))
+    allowed = set(world.diet_pairs())
     for a, f in recipe.held_out:
-        v.require((a, f) in world.diet_pairs(), "corpus.held_out", f"({a}, {f}) is not a pair the diets allow")
+        v.require((a, f) in allowed, "corpus.held_out", f"({a}, {f}) is not a pair the diets allow")
+    held = set(recipe.held_out)
+    for a in animals.values():
+        v.require(any((a.name, f) not in held for f in a.diet), "corpus.held_out",
+                  f"holds out every food of {a.name}'s diet; leave at least one for training")
     return world
 
 
@@ -174,7 +200,7 @@ class _Validator:
     def words(self, value: Any, key: str, labels: dict[str, str] | None = None, context: str = "") -> list[str]:
         self.require(isinstance(value, list), key, "must be a list of words")
         for w in value:
-            self.require(isinstance(w, str) and WORD_RE.match(w), key, f"{w!r} is not a lower-case word (a-z only)")
+            self.require(isinstance(w, str) and WORD_RE.fullmatch(w), key, f"{w!r} is not a lower-case word (a-z only)")
             if labels is not None:
                 self.require(w in labels, key, f"'{w}' is not in the taxonomy; add it under [taxonomy.{context}]")
                 self.require(labels[w] == context, key, f"'{w}' is in {labels[w]}, not in {context}")
@@ -219,13 +245,13 @@ class _Validator:
 
     def kind(self, spec: dict, key: str) -> str:
         kind = self.get(spec, "kind", str, key + ".")
-        self.require(all(WORD_RE.match(w) for w in kind.split()) and kind, key + ".kind", "must be words (a-z)")
+        self.require(all(WORD_RE.fullmatch(w) for w in kind.split()) and kind, key + ".kind", "must be words (a-z)")
         return kind
 
     def sentence(self, s: Any, key: str, labels: dict[str, str]) -> list[str]:
         self.require(isinstance(s, str) and s.strip(), key, f"{s!r} must be a non-empty sentence")
         for w in s.split():
-            self.require(WORD_RE.match(w), key, f"{s!r}: '{w}' is not a lower-case word (a-z only)")
+            self.require(WORD_RE.fullmatch(w), key, f"{s!r}: '{w}' is not a lower-case word (a-z only)")
         return s.split()
 
     def food_place(self, food: str, spec: Any, labels: dict[str, str]) -> tuple[str, list[str]]:
@@ -245,23 +271,31 @@ class _Validator:
 
     def recipe(self, spec: dict, animals: dict[str, Animal]) -> CorpusRecipe:
         n = self.get(spec, "sentences", int, "corpus.")
-        self.require(100 <= n <= 5_000_000, "corpus.sentences", f"is {n}; use 100 to 5,000,000")
-        frac = float(spec.get("held_out_fraction", 0.0))
-        self.require(0.0 <= frac < 0.5, "corpus.held_out_fraction", f"is {frac}; use 0 to 0.5")
+        self.require(not isinstance(n, bool) and MIN_SENTENCES <= n <= MAX_SENTENCES, "corpus.sentences",
+                     f"is {n}; use {MIN_SENTENCES} to {MAX_SENTENCES:,}")
+        frac = spec.get("held_out_fraction", 0.0)
+        self.require(inputs.is_number(frac) and 0.0 <= frac < 0.5, "corpus.held_out_fraction",
+                     f"is {frac!r}; use a number from 0 to below 0.5")
+        seed = spec.get("held_out_seed", 0)
+        self.require(inputs.is_whole(seed) and 0 <= seed < 2**63, "corpus.held_out_seed",
+                     f"is {seed!r}; use a whole number from 0 to 2**63-1")
         held = spec.get("held_out", [])
-        self.require(isinstance(held, list) and all(isinstance(p, list) and len(p) == 2 for p in held),
-                     "corpus.held_out", "must be a list of [animal, food] pairs")
+        self.require(isinstance(held, list) and all(isinstance(p, list) and len(p) == 2
+                                                    and all(isinstance(w, str) for w in p) for p in held),
+                     "corpus.held_out", "must be a list of [animal, food] pairs of words")
         mix = self.get(spec, "mix", dict, "corpus.")
         for k, w in mix.items():
             self.require(k in SENTENCE_KINDS, f"corpus.mix.{k}", f"is not a sentence kind; use {SENTENCE_KINDS}")
-            self.require(isinstance(w, (int, float)) and w >= 0, f"corpus.mix.{k}", "must be a number >= 0")
+            self.require(inputs.is_number(w) and 0 <= w <= 1e6, f"corpus.mix.{k}",
+                         f"is {w!r}; use a number from 0 to 1,000,000")
         self.require(sum(mix.values()) > 0, "corpus.mix", "needs at least one positive weight")
         eat = self.words(self.get(spec, "eat_verbs", list, "corpus."), "corpus.eat_verbs")
         drink = self.words(spec.get("drink_verbs", ["drinks"]), "corpus.drink_verbs")
         rest = self.words(spec.get("rest_verbs", ["lives", "sleeps"]), "corpus.rest_verbs")
-        self.require(eat, "corpus.eat_verbs", "is empty")
-        return CorpusRecipe(n, tuple(eat), tuple(drink), tuple(rest), tuple((a, f) for a, f in held), frac,
-                            int(spec.get("held_out_seed", 0)), {k: float(w) for k, w in mix.items()})
+        for key, verbs in (("eat_verbs", eat), ("drink_verbs", drink), ("rest_verbs", rest)):
+            self.require(verbs, f"corpus.{key}", "is empty; list at least one verb")
+        return CorpusRecipe(n, tuple(eat), tuple(drink), tuple(rest), tuple((a, f) for a, f in held), float(frac),
+                            int(seed), {k: float(w) for k, w in mix.items()})
 
 
 class CorpusGenerator:
@@ -278,6 +312,7 @@ class CorpusGenerator:
         kinds = [k for k in SENTENCE_KINDS if world.recipe.mix.get(k, 0) > 0 and self._possible(k)]
         weights = np.array([world.recipe.mix[k] for k in kinds])
         self.kinds, self.p = kinds, weights / weights.sum()
+        self.pools: dict[str, list[str]] = {}
 
     def _possible(self, kind: str) -> bool:
         animals = self.world.animals.values()
@@ -295,8 +330,9 @@ class CorpusGenerator:
         if kind == "food_place":
             food, verb, place = self.pick(self.food_places)
             return f"{food} {verb} {place} ."
-        pool = [n for n in self.animal_names if self._fits(kind, self.world.animals[n])]
-        return self._animal_sentence(kind, self.world.animals[self.pick(pool)])
+        if kind not in self.pools:  # the animals a kind of sentence can be about, listed once per kind
+            self.pools[kind] = [n for n in self.animal_names if self._fits(kind, self.world.animals[n])]
+        return self._animal_sentence(kind, self.world.animals[self.pick(self.pools[kind])])
 
     @staticmethod
     def _fits(kind: str, a: Animal) -> bool:
@@ -324,15 +360,30 @@ class CorpusGenerator:
             return f"{subject} {self.pick(('chases', 'watches', 'hunts'))} the {self.pick(a.chases)} ."
         raise ValueError(f"unknown sentence kind {kind!r}")
 
-    def sentences(self, n: int | None = None) -> list[str]:
+    def sentences(self, n: int | None = None, progress: Progress | None = None) -> list[str]:
         n = self.world.recipe.sentences if n is None else n
         kinds = self.rng.choice(len(self.kinds), size=n, p=self.p)
-        return [self.sentence(self.kinds[k]) for k in kinds]
+        if progress is None:
+            return [self.sentence(self.kinds[k]) for k in kinds]
+        out: list[str] = []
+        for i in range(0, n, PROGRESS_EVERY):  # the same draws in the same order, reported as they go
+            out.extend(self.sentence(self.kinds[k]) for k in kinds[i:i + PROGRESS_EVERY])
+            progress(len(out), n)
+        return out
 
 
-def generate_corpus(world: World, seed: int = 0, n_sentences: int | None = None) -> list[str]:
-    """The training sentences of a world, deterministic for a seed."""
-    return CorpusGenerator(world, seed).sentences(n_sentences)
+Progress = Callable[[int, int], None]  # (sentences done, sentences in all)
+PROGRESS_EVERY = 20_000
+
+
+def generate_corpus(world: World, seed: int = 0, n_sentences: int | None = None,
+                    progress: Progress | None = None) -> list[str]:
+    """The training sentences of a world, deterministic for a seed; `progress(done, total)` is called as they
+    are made (about every 0.2 s)."""
+    n = world.recipe.sentences if n_sentences is None else n_sentences
+    if not inputs.is_whole(n) or not 1 <= n <= MAX_SENTENCES:
+        raise ValueError(f"the number of sentences must be a whole number from 1 to {MAX_SENTENCES:,}, got {n!r}")
+    return CorpusGenerator(world, seed).sentences(int(n), progress)
 
 
 def unused_words(world: World, sentences: list[str]) -> list[str]:

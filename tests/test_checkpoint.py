@@ -68,7 +68,7 @@ def test_wrong_version(copy):
 def test_truncated_weights(copy):
     data = (copy / WEIGHTS).read_bytes()
     (copy / WEIGHTS).write_bytes(data[: len(data) // 2])
-    with pytest.raises(CheckpointError, match="does not match the hash"):
+    with pytest.raises(CheckpointError, match="truncated"):
         load_checkpoint(copy)
 
 
@@ -112,4 +112,89 @@ def test_held_out_list_must_fit_the_world(copy, held_out, message):
     cfg["held_out"] = held_out
     (copy / CONFIG).write_text(json.dumps(cfg))
     with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(copy)
+
+
+@pytest.mark.parametrize("name", [CONFIG, WEIGHTS, "snapshots.safetensors", "landscape.safetensors",
+                                  WEIGHTS + ".new"])
+def test_links_inside_a_checkpoint_are_refused_on_read(copy, tmp_path, name):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    real = copy / name if (copy / name).exists() else copy / WEIGHTS
+    shutil.copy(real, outside / "file")
+    (copy / name).unlink(missing_ok=True)
+    (copy / name).symlink_to(outside / "file")
+    with pytest.raises(CheckpointError, match="symbolic link"):
+        load_checkpoint(copy)
+
+
+@pytest.mark.parametrize("link", [".resume", ".resume/state.json", "config.json", "model.safetensors.new"])
+def test_links_inside_a_checkpoint_are_refused_on_write(tiny_ckpt, tmp_path, link):
+    out, outside = tmp_path / "out", tmp_path / "outside"
+    outside.mkdir()
+    (out / ".resume").mkdir(parents=True)
+    target = outside if link == ".resume" else outside / "victim"
+    if link == ".resume":
+        (out / ".resume").rmdir()
+    (out / link).symlink_to(target)
+    with pytest.raises(CheckpointError, match="symbolic link"):
+        save_checkpoint(out, tiny_ckpt.model, tiny_ckpt.tokenizer, tiny_ckpt.world_dict, tiny_ckpt.held_out, {}, {},
+                        resume={"state.json": b"{}", "optimizer.safetensors": b""})
+    assert list(outside.iterdir()) == []  # nothing was written through the link
+    assert not (out / CONFIG).is_file() or (out / CONFIG).is_symlink()
+
+
+def test_a_sparse_huge_weights_file_is_refused_before_hashing(copy):
+    with open(copy / WEIGHTS, "r+b") as f:
+        f.truncate(60 * 2**30)  # 60 GB on paper, nothing on disk
+    with pytest.raises(CheckpointError, match="at most"):
+        load_checkpoint(copy)
+
+
+def test_padding_after_the_declared_tensors_is_refused(copy):
+    with open(copy / WEIGHTS, "ab") as f:
+        f.write(b"\0" * 100)
+    with pytest.raises(CheckpointError, match="header declares"):
+        load_checkpoint(copy)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("n_embd", 32.0, "n_embd must be a whole number"), ("block_size", 8_000_000, "block_size must be"),
+    ("block_size", 10**11, "block_size must be"), ("n_layer", True, "n_layer must be"),
+    ("dropout", "x", "dropout must be"), ("n_head", None, "n_head must be"),
+])
+def test_model_config_types_and_sizes(copy, key, value, message):
+    cfg = json.loads((copy / CONFIG).read_text())
+    cfg["model_config"][key] = value
+    (copy / CONFIG).write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(copy)
+
+
+@pytest.mark.parametrize("key, value", [("metrics", []), ("train_config", "x"), ("files", {WEIGHTS: 7}),
+                                        ("snapshot_steps", [1.5]), ("vocab", {}), ("world", [])])
+def test_config_keys_have_their_types(copy, key, value):
+    _edit_config(copy, **{key: value})
+    with pytest.raises(CheckpointError, match=rf"\[{key}\]"):
+        load_checkpoint(copy)
+
+
+def test_config_nested_thousands_deep_and_bom(copy):
+    cfg = (copy / CONFIG).read_text()
+    (copy / CONFIG).write_bytes(b"\xef\xbb\xbf" + cfg.encode())
+    assert load_checkpoint(copy).content_hash  # a BOM is dropped
+    (copy / CONFIG).write_text(cfg[:-1] + ', "extra": ' + "[" * 5000 + "]" * 5000 + "}")
+    with pytest.raises(CheckpointError, match="nests deeper"):
+        load_checkpoint(copy)
+
+
+def test_snapshots_of_another_shape_are_refused_before_reading(copy):
+    import numpy as np
+    from safetensors.numpy import save_file as save_np
+
+    vocab, width = load_checkpoint(copy).snapshots().shape[1:]
+    save_np({"wte": np.zeros((201, vocab, width), np.float16)}, str(copy / "snapshots.safetensors"))
+    _edit_config(copy, files={**json.loads((copy / CONFIG).read_text())["files"],
+                              "snapshots.safetensors": sha256_file(copy / "snapshots.safetensors")})
+    with pytest.raises(CheckpointError, match="must hold 'wte' of shape"):
         load_checkpoint(copy)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from llmcore.cli import main
 
 
@@ -88,3 +90,41 @@ def test_trace_causes(capsys, tiny_ckpt_dir):
     assert "same number of words" in capsys.readouterr().err
     assert main(args + ["--corrupt", "a fox devours pizza in", "--target", "moon"]) == 2
     assert "does not know: moon" in capsys.readouterr().err
+
+
+def test_flags_out_of_range_exit_2_before_any_work(capsys, tmp_path):
+    for argv, says in [(["dashboard", "--port", "99999"], "1 to 65535"), (["dashboard", "--port", "0"], "1 to 65535"),
+                       (["corpus", "--out", str(tmp_path / "c"), "--sentences", "1000000000000"], "5,000,000"),
+                       (["corpus", "--out", str(tmp_path / "c"), "--sentences", "-5"], "5,000,000"),
+                       (["corpus", "--out", str(tmp_path / "c"), "--seed", "-7"], "2**63-1"),
+                       (["generate", "a cat", "--seed", "99999999999999999999"], "2**63-1")]:
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2 and says in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
+    assert main(["maps", "--dims", "7"]) == 2 and "--dims" in capsys.readouterr().err
+    assert main(["maps", "--methods", "kmeans"]) == 2 and "--methods" in capsys.readouterr().err
+
+
+def test_write_failures_name_the_users_path(capsys, tmp_path, monkeypatch):
+    import llmcore.trace as trace
+
+    def refuse(self, path):
+        raise PermissionError(13, "Permission denied", str(tmp_path / ".tmp123.npz.tmp"))
+
+    monkeypatch.setattr(trace.GenerationTrace, "save", refuse)
+    assert main(["generate", "a cat", "--save", str(tmp_path / "t.npz")]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "t.npz") in err and ".tmp123" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_train_says_when_there_is_nothing_to_measure(capsys, tmp_path):
+    from .conftest import TINY_WORLD
+
+    world = tmp_path / "w.toml"
+    world.write_text(TINY_WORLD.read_text().replace('held_out = [["dog", "pizza"]]', "held_out = []"))
+    assert main(["train", "--world", str(world), "--out", str(tmp_path / "ck"), "--steps", "3", "--eval-every", "3",
+                 "--landscape-grid", "0", "--block-size", "16", "--n-layer", "1", "--n-embd", "16", "--n-head", "2",
+                 "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "nothing to measure" in out and "nan" not in out

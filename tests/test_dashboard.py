@@ -148,8 +148,12 @@ def test_scenarios_round_trip_and_reject_bad_files():
 
     view = {**DEFAULTS, "prompt": "a cow munches", "step": 2, "temperature": 1}
     assert scenario_from_json(json.dumps(view).encode())["temperature"] == 1.0
+    assert scenario_from_json(b"\xef\xbb\xbf" + json.dumps(view).encode())["step"] == 2  # a BOM is dropped
     for bad, message in [(b"{", "not valid JSON"), (b"[1]", "JSON object"), (b'{"colour": 1}', "unknown setting"),
-                         (b'{"step": "two"}', "must be a int"), (b"x" * 70_000, "larger than")]:
+                         (b'{"step": "two"}', "must be a int"), (b"x" * 70_000, "larger than"),
+                         (b"[" * 20_000 + b"]" * 20_000, "nests deeper"), (b'{"temperature": 50}', "allowed"),
+                         (b'{"temperature": NaN}', "allowed"), (b'{"dims": 7}', "allowed"), (b"\xff", "UTF-8"),
+                         (b'{"mode": "wild"}', "allowed")]:
         with pytest.raises(ValueError, match=message):
             scenario_from_json(bad)
 

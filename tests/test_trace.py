@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
+
 import numpy as np
 import pytest
 import torch
@@ -79,6 +82,37 @@ def test_bad_prompts(ckpt):
     t = trace_generation(ckpt, "a zebra eats")
     assert t.unknown_words == ["zebra"] and "<unk>" in t.prompt_words
     assert any("zebra" in n for n in t.notices)
+    for prompt in ("...", ". ! ?", "?"):
+        with pytest.raises(PromptError, match="only punctuation"):
+            trace_generation(ckpt, prompt)
+
+
+def test_numpy_scalars_are_accepted_as_numbers(ckpt):
+    s = SamplingConfig(temperature=np.float32(0.7), top_k=np.int64(5), top_p=np.float64(0.9), seed=np.uint8(3),
+                       max_new_words=np.int32(4))
+    assert s == SamplingConfig(temperature=float(np.float32(0.7)), top_k=5, top_p=0.9, seed=3, max_new_words=4)
+    assert all(type(v) in (int, float, bool) for v in asdict(s).values())  # JSON-friendly in the trace
+    t = trace_generation(ckpt, "a cat", s, top_k=np.int64(3), lens_k=np.int16(2))
+    assert t.topk_ids.shape[1] == 3 and t.lens_top_ids.shape[2] == 2
+    json.dumps(t.summary())
+    with pytest.raises(PromptError, match="seed"):
+        SamplingConfig(seed=np.bool_(True))
+
+
+@pytest.mark.parametrize("kwargs", [{"top_k": -1}, {"lens_k": -3}, {"top_k": 0}, {"lens_k": 2.5}, {"top_k": True}])
+def test_trace_sizes_are_checked(ckpt, kwargs):
+    with pytest.raises(PromptError, match=next(iter(kwargs))):
+        trace_generation(ckpt, "a cat", **kwargs)
+
+
+@pytest.mark.parametrize("temperature, top_p, top_k", [(1e-38, 1.0, None), (5e-324, 1.0, None), (1.0, 1e-46, None),
+                                                       (100.0, 5e-324, None), (5e-324, 5e-324, 1), (100.0, 1.0, 1)])
+def test_extreme_valid_sampling_stays_finite(ckpt, temperature, top_p, top_k):
+    s = SamplingConfig(temperature=temperature, top_p=top_p, top_k=top_k, max_new_words=3, seed=1)
+    t = trace_generation(ckpt, "a dog", s)
+    assert t.n_steps >= 1 and np.isfinite(t.chosen_probs).all()
+    if temperature < 1e-30 or top_p < 1e-30 or top_k == 1:  # so cold or so cut that only the likeliest word is left
+        assert t.generated_words == trace_generation(ckpt, "a dog", SamplingConfig(max_new_words=3)).generated_words
 
 
 def test_long_prompt_keeps_the_right_end(ckpt):

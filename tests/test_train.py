@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from llmcore.checkpoint import RESUME_DIR, CheckpointError, load_checkpoint
+from llmcore.checkpoint import LANDSCAPE, RESUME_DIR, SNAPSHOTS, WEIGHTS, CheckpointError, load_checkpoint
 from llmcore.train import TrainCallback, TrainConfig, Trainer, has_complete_checkpoint
 
 from .conftest import TINY_MODEL, TINY_WORLD, tiny_train_config
@@ -52,6 +52,8 @@ def test_interrupted_run_resumes_to_the_same_model(tmp_path, tiny_ckpt):
     for k, v in tiny_ckpt.model.state_dict().items():
         torch.testing.assert_close(resumed.model.state_dict()[k], v, rtol=1e-5, atol=1e-6)
     assert resumed.snapshot_steps == tiny_ckpt.snapshot_steps
+    for name in (WEIGHTS, SNAPSHOTS, LANDSCAPE):  # the landscape too: byte for byte, as an uninterrupted run's
+        assert (out / name).read_bytes() == (tiny_ckpt.path / name).read_bytes(), name
 
 
 def test_resume_with_other_settings_is_refused(tmp_path):
@@ -67,3 +69,41 @@ def test_train_config_rules():
     cfg = TrainConfig(steps=100, warmup_steps=10)
     assert cfg.lr_at(0) < cfg.lr_at(9) == pytest.approx(cfg.lr) and cfg.lr_at(100) == pytest.approx(cfg.min_lr)
     assert len(TrainConfig().snapshot_steps()) >= 20
+
+
+def test_checkpoints_also_by_time(tmp_path, monkeypatch):
+    import itertools
+
+    import llmcore.train as train
+
+    cfg = tiny_train_config(steps=6, checkpoint_every=1000, eval_every=1000, landscape_grid=0)
+    rec = Recorder()
+    Trainer(tmp_path / "a", TINY_WORLD, TINY_MODEL, cfg, [rec]).run()
+    assert rec.checkpoints == 1  # the final one: no step count reached, no minute passed
+    clock = itertools.count(0.0, 61.0)  # every reading of the clock is a minute after the last
+    monkeypatch.setattr(train.time, "monotonic", lambda: next(clock))
+    rec = Recorder()
+    Trainer(tmp_path / "b", TINY_WORLD, TINY_MODEL, cfg, [rec]).run()
+    assert rec.checkpoints == 6  # one after each of steps 1-5 (a minute had passed), then the final one
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"steps": 2.5}, "steps must be a whole number"), ({"batch_size": 10**9}, "batch_size"),
+    ({"n_snapshots": 10**9}, "n_snapshots"), ({"lr": float("nan")}, "lr must be"), ({"seed": -1}, "seed"),
+    ({"landscape_grid": 1}, "landscape_grid"), ({"checkpoint_seconds": 0}, "checkpoint_seconds"),
+    ({"threads": "4"}, "threads"),
+])
+def test_train_config_types_and_ranges(change, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**change)
+
+
+def test_a_world_that_holds_nothing_out_says_so(tmp_path):
+    world = tmp_path / "w.toml"
+    world.write_text(TINY_WORLD.read_text().replace('held_out = [["dog", "pizza"]]', "held_out = []"))
+    rec = Recorder()
+    ck = Trainer(tmp_path / "ck", world, TINY_MODEL, tiny_train_config(steps=4, eval_every=4, landscape_grid=0),
+                 [rec]).run()
+    assert ck.held_out == [] and rec.evals
+    for record in (rec.evals[-1], ck.metrics):  # nothing to measure: no NaN and no 0 stand in for a measure
+        assert "habitat_mass" not in record and "heldout_loss" not in record and "diet_share" in record

@@ -36,7 +36,7 @@ def test_a_valid_checkpoint_is_installed_under_data(data_dir, tiny_ckpt_dir):
 @pytest.mark.parametrize("change, message", [
     (lambda f: f.update({"model.pt": b"\x80\x04."}), "never accepted"),
     (lambda f: f.pop(WEIGHTS), "lacks model.safetensors"),
-    (lambda f: f.update({WEIGHTS: f[WEIGHTS][:100]}), "does not match the hash"),
+    (lambda f: f.update({WEIGHTS: f[WEIGHTS][:100]}), "cannot be read as safetensors"),
     (lambda f: f.update({CONFIG: b"{"}), "not valid JSON"),
 ])
 def test_bad_checkpoints_are_refused_and_leave_nothing(data_dir, tiny_ckpt_dir, change, message):
@@ -47,10 +47,48 @@ def test_bad_checkpoints_are_refused_and_leave_nothing(data_dir, tiny_ckpt_dir, 
     assert not (data_dir / "checkpoints" / "bad").exists()
 
 
-@pytest.mark.parametrize("name", ["../../etc", "Bad Name", "", "a" * 41])
+@pytest.mark.parametrize("name", ["../../etc", "Bad Name", "", "a" * 41, "abc\n", "abc\n\n", None])
 def test_upload_names_cannot_escape_data(data_dir, tiny_ckpt_dir, name):
     with pytest.raises(uploads.UploadError, match="lower-case"):
         uploads.install_checkpoint(_files(tiny_ckpt_dir), name)
+    with pytest.raises(ValueError, match="lower-case"):
+        jobs.checkpoint_dir_for(name)
+    assert not (data_dir / "checkpoints").exists() or not list((data_dir / "checkpoints").iterdir())
+
+
+def test_the_bundled_models_name_is_reserved(data_dir, tiny_ckpt_dir):
+    with pytest.raises(uploads.UploadError, match="bundled"):
+        uploads.install_checkpoint(_files(tiny_ckpt_dir), "default")
+
+
+def _with_config(folder, edit) -> dict:
+    files = _files(folder)
+    cfg = json.loads(files[CONFIG])
+    edit(cfg)
+    files[CONFIG] = json.dumps(cfg).encode()
+    return files
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c["model_config"].update(n_embd=32.0), "n_embd must be a whole number"),
+    (lambda c: c["model_config"].update(block_size=8_000_000), "block_size must be"),
+    (lambda c: c.update(metrics=[]), r"\[metrics\]"),
+    (lambda c: c.update(extra=json.loads("[" * 900 + "]" * 900)), "nests deeper"),
+    (lambda c: c["world"].update(extra=json.loads("[" * 900 + "]" * 900)), "nests deeper"),
+])
+def test_hostile_configs_are_upload_errors(data_dir, tiny_ckpt_dir, edit, message):
+    with pytest.raises(uploads.UploadError, match=message):
+        uploads.install_checkpoint(_with_config(tiny_ckpt_dir, edit), "hostile")
+    assert not (data_dir / "checkpoints" / "hostile").exists()
+
+
+def test_world_uploads_drop_a_bom_and_refuse_deep_nesting():
+    from llmcore.world import DEFAULT_WORLD, WorldError
+
+    text = uploads.save_world_upload(b"\xef\xbb\xbf" + DEFAULT_WORLD.read_bytes(), "w.toml")
+    assert jobs.validate_world_text(text, "w.toml")["corpus"]
+    with pytest.raises(WorldError, match=r"w.toml: \[file\] nests deeper"):
+        jobs.validate_world_text(text + "\n[" + ".".join(["a"] * 2000) + "]\nx = 1\n", "w.toml")
 
 
 def test_size_limits():

@@ -93,6 +93,16 @@ def _broken(tmp_path: Path, mutate) -> Path:
     (lambda d: d["corpus"].update(held_out=[["cat", "hay"]]), "corpus.held_out", "not a pair the diets allow"),
     (lambda d: d["corpus"].update(sentences="many"), "corpus.sentences", "must be a int"),
     (lambda d: d["animals"].pop("dog"), "taxonomy.animals", "'dog' has no [animals.dog] section"),
+    (lambda d: d["corpus"].update(held_out_fraction="x"), "corpus.held_out_fraction", "use a number"),
+    (lambda d: d["corpus"].update(held_out_seed=-7), "corpus.held_out_seed", "use a whole number"),
+    (lambda d: d["corpus"].update(held_out_seed=1.5), "corpus.held_out_seed", "use a whole number"),
+    (lambda d: d["corpus"]["mix"].update(eat_event=float("inf")), "corpus.mix.eat_event", "use a number"),
+    (lambda d: d["corpus"].update(held_out=[["cat", f] for f in d["animals"]["cat"]["diet"]]), "corpus.held_out",
+     "every food of cat's diet"),
+    (lambda d: d["corpus"].update(held_out=[[1, 2]]), "corpus.held_out", "pairs of words"),
+    (lambda d: d["corpus"].update(drink_verbs=[]), "corpus.drink_verbs", "is empty"),
+    (lambda d: d["animals"]["cat"].update(diet=["meat\n"]), "animals.cat.diet", "not a lower-case word"),
+    (lambda d: d.update(notes=json.loads("[" * 40 + "]" * 40)), "file", "nests deeper than 32"),
 ])
 def test_broken_world_names_file_key_and_problem(tmp_path, mutate, key, problem):
     path = _broken(tmp_path, mutate)
@@ -114,3 +124,65 @@ def test_unreadable_world_files(tmp_path):
         load_world(empty)
     with pytest.raises(WorldError, match="empty"):
         world_from_dict([], "list.json")
+
+
+def test_a_byte_order_mark_is_dropped(tmp_path):
+    bom = tmp_path / "bom.toml"
+    bom.write_bytes(b"\xef\xbb\xbf" + Path(load_world().source).read_bytes())
+    assert load_world(bom).content_hash == load_world().content_hash
+
+
+def test_deep_files_are_refused_before_parsing(tmp_path):
+    header = tmp_path / "deep.toml"  # 17 kB: a 2,000-level table header
+    header.write_text(Path(load_world().source).read_text() + "\n[" + ".".join(["a"] * 2000) + "]\nx = 1\n")
+    inline = tmp_path / "inline.toml"
+    inline.write_text("x = " + "[" * 5000 + "]" * 5000)
+    deep_json = tmp_path / "deep.json"
+    deep_json.write_text("[" * 100_000 + "]" * 100_000)
+    for path in (header, inline, deep_json):
+        with pytest.raises(WorldError, match=r"\[file\] nests deeper than 32 levels"):
+            load_world(path)
+
+
+def _held_out_reference(world) -> list[tuple[str, str]]:
+    """The selection as it was written first (quadratic): the linear one must pick exactly these pairs."""
+    import numpy as np
+
+    held = list(world.recipe.held_out)
+    target = len(held) + int(np.ceil(world.recipe.held_out_fraction * (len(world.diet_pairs()) - len(held))))
+    rng = np.random.default_rng(world.recipe.held_out_seed)
+    candidates = [p for p in world.diet_pairs() if p not in held]
+    for i in rng.permutation(len(candidates)):
+        if len(held) >= target:
+            break
+        animal, food = candidates[i]
+        trained = [f for f in world.animals[animal].diet if (animal, f) not in held]
+        eaters = [a for a, f in world.diet_pairs() if f == food and (a, food) not in held]
+        if len(trained) > 2 and len(eaters) > 1:
+            held.append((animal, food))
+    return held
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_linear_held_out_selection_picks_what_the_quadratic_one_did(world, seed):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    data = tomllib.loads(Path(world.source).read_text())
+    foods = [w for ws in data["taxonomy"]["food"].values() for w in ws]
+    for spec in data["animals"].values():  # random diets, some with a food listed twice
+        spec["diet"] = list(rng.choice(foods, size=int(rng.integers(1, 8))))
+    data["corpus"].update(held_out=[], held_out_fraction=float(rng.uniform(0, 0.49)), held_out_seed=seed)
+    w = world_from_dict(data)
+    assert w.held_out_pairs() == _held_out_reference(w)
+    assert world.held_out_pairs() == _held_out_reference(world)
+
+
+def test_corpus_reports_progress_and_checks_its_size(world):
+    calls = []
+    sentences = generate_corpus(world, 0, 45_000, progress=lambda done, total: calls.append((done, total)))
+    assert sentences == generate_corpus(world, 0, 45_000)  # reporting does not change the draws
+    assert calls == [(20_000, 45_000), (40_000, 45_000), (45_000, 45_000)]
+    for n in (0, -5, 10**12, 2.5, True):
+        with pytest.raises(ValueError, match="number of sentences"):
+            generate_corpus(world, 0, n)

@@ -131,8 +131,10 @@ def job_progress() -> None:
         st.caption(line)
     if job.evals:
         r = job.evals[-1]
-        st.caption(f"last evaluation at step {r['step']}: validation loss {r['val_loss']:.3f}, held-out habitat "
-                   f"probability {r['habitat_mass']:.2f}, diet share {r['diet_share']:.2f}")
+        habitat = (f"held-out habitat probability {r['habitat_mass']:.2f}" if "habitat_mass" in r
+                   else "no held-out pairs to measure")
+        st.caption(f"last evaluation at step {r['step']}: validation loss {r['val_loss']:.3f}, {habitat}, diet share "
+                   f"{r['diet_share']:.2f}")
     if not job.finished:
         if st.button("Cancel training", key="cancel"):
             job.cancel()

@@ -21,7 +21,8 @@ from dashboard.state import (
     map_when_ready,
 )
 from dashboard.text import escape_md
-from llmcore.trace import MAX_NEW_WORDS, PromptError, SamplingConfig, candidate_states
+from llmcore.inputs import InputError, decode_text, parse_json
+from llmcore.trace import MAX_NEW_WORDS, MAX_PROMPT_CHARS, PromptError, SamplingConfig, candidate_states
 
 SEED_PROMPT = "a dog devours pizza in"
 EXAMPLES = {
@@ -251,9 +252,11 @@ def scenario_from_json(raw: bytes) -> dict:
     if len(raw) > MAX_SCENARIO_BYTES:
         raise ValueError(f"the scenario file is larger than {MAX_SCENARIO_BYTES:,} bytes")
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"the scenario file is not valid JSON ({e})") from None
+        data = parse_json(decode_text(raw))  # nesting checked before parsing
+    except UnicodeDecodeError:
+        raise ValueError("the scenario file is not UTF-8 text") from None
+    except InputError as e:
+        raise ValueError(f"the scenario file {e}") from None
     if not isinstance(data, dict):
         raise ValueError("a scenario must be a JSON object of settings")
     out = {}
@@ -265,6 +268,9 @@ def scenario_from_json(raw: bytes) -> dict:
             value = float(value)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise ValueError(f"setting {key!r} must be a {kind.__name__}, got {value!r}")
+        if not urlstate.fits(value, ALLOWED.get(key)) or (key == "prompt" and len(value) > MAX_PROMPT_CHARS):
+            rule = ALLOWED.get(key, f"at most {MAX_PROMPT_CHARS:,} characters")
+            raise ValueError(f"setting {key!r} is {value!r}; allowed: {rule}")
         out[key] = value
     return out
 

@@ -1,0 +1,191 @@
+"""Guards for everything that comes from outside (files, flags, uploads): nesting, BOM, numbers, sizes, links.
+
+Each check runs before any parsing or allocation that the input could blow up, and raises `InputError` (a
+ValueError) whose message states the rule; callers prefix the file and key, or wrap it in their own error class.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import sys
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+MAX_DEPTH = 32  # the deepest legitimate file (a checkpoint's config.json holding a world) nests 5 levels
+BOM = "\ufeff"
+
+
+class InputError(ValueError):
+    """An outside value that breaks a rule; the message states the rule."""
+
+
+def decode_text(raw: bytes) -> str:
+    """UTF-8 text without a leading byte-order mark (editors on Windows write one)."""
+    text = raw.decode("utf-8")
+    return text[1:] if text.startswith(BOM) else text
+
+
+def text_depth(text: str, toml: bool = False) -> int:
+    """The deepest nesting of [ and { in JSON or TOML text, not counting brackets inside strings or comments; for
+    TOML each dot of a dotted key (`a.b.c = 1`, `[a.b.c]`) counts as a level too.
+
+    A linear scan, so a file nested thousands of levels deep is refused before a parser sees it (Python's JSON and
+    TOML parsers recurse per level, and tomllib takes quadratic time over a dotted key's parts).
+    """
+    depth = deepest = dots = i = 0
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c in "[{":
+            depth += 1
+        elif c in "]}":
+            depth = max(0, depth - 1)
+        elif c == "#":  # a TOML comment (never outside a string in JSON)
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+            continue
+        elif c in "\"'":
+            i = _string_end(text, i)
+        elif c == "." and toml:
+            dots += 1
+        if c in ",=[]{}\n":
+            dots = 0
+        deepest = max(deepest, depth + dots)
+        i += 1
+    return deepest
+
+
+def _string_end(text: str, i: int) -> int:
+    """Index of the closing quote of the string opened at i (TOML's ''' and \"\"\" included)."""
+    q = text[i]
+    if text.startswith(q * 3, i):
+        end = text.find(q * 3, i + 3)
+        return len(text) if end < 0 else end + 2
+    j = i + 1
+    while j < len(text) and text[j] != q and text[j] != "\n":
+        j += 2 if text[j] == "\\" and q == '"' else 1
+    return j
+
+
+def value_depth(value: Any) -> int:
+    """The nesting depth of parsed data (dicts and lists), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, dict):
+            v = list(v.values())
+        if isinstance(v, (list, tuple)):
+            deepest = max(deepest, d)
+            if d > MAX_DEPTH:
+                return d
+            stack.extend((x, d + 1) for x in v)
+    return deepest
+
+
+def check_depth(value: Any) -> Any:
+    """Parsed data back, if it nests at most MAX_DEPTH levels (TOML's dotted keys nest without brackets)."""
+    if value_depth(value) > MAX_DEPTH:
+        raise InputError(f"nests deeper than {MAX_DEPTH} levels")
+    return value
+
+
+def parse_json(text: str) -> Any:
+    """JSON text parsed after the nesting check; raises InputError for bad nesting or bad JSON."""
+    text = text[1:] if text.startswith(BOM) else text
+    if text_depth(text) > MAX_DEPTH:
+        raise InputError(f"nests deeper than {MAX_DEPTH} levels")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"is not valid JSON ({e})") from None
+
+
+def parse_toml(text: str) -> dict:
+    """TOML text parsed after the nesting check; raises InputError for bad nesting or bad TOML."""
+    text = text[1:] if text.startswith(BOM) else text
+    if text_depth(text, toml=True) > MAX_DEPTH:
+        raise InputError(f"nests deeper than {MAX_DEPTH} levels")
+    try:
+        return check_depth(tomllib.loads(text))
+    except tomllib.TOMLDecodeError as e:
+        raise InputError(f"cannot be parsed as TOML: {e}") from None
+
+
+def is_whole(x: Any) -> bool:
+    """An integer (Python or NumPy), not a bool."""
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool) and type(x).__name__ != "bool_"
+
+
+def is_number(x: Any) -> bool:
+    """A finite real number (Python or NumPy int or float), not a bool."""
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and type(x).__name__ != "bool_" \
+        and math.isfinite(float(x))
+
+
+def whole(x: Any, name: str, lo: int, hi: int) -> int:
+    """x as a Python int if it is a whole number in [lo, hi]; else InputError naming `name` and the range."""
+    if not is_whole(x) or not lo <= x <= hi:
+        raise InputError(f"{name} must be a whole number from {lo:,} to {hi:,}, got {x!r}")
+    return int(x)
+
+
+def number(x: Any, name: str, lo: float, hi: float) -> float:
+    """x as a Python float if it is a finite number in [lo, hi]; else InputError naming `name` and the range."""
+    if not is_number(x) or not lo <= x <= hi:
+        raise InputError(f"{name} must be a number from {lo:g} to {hi:g}, got {x!r}")
+    return float(x)
+
+
+def port(text: str) -> int:
+    """A TCP port from a command-line flag (argparse `type=`)."""
+    try:
+        p = int(text)
+    except ValueError:
+        raise InputError(f"{text!r} is not a port number") from None
+    if not 1 <= p <= 65535:
+        raise InputError(f"port {p} is out of range; use 1 to 65535")
+    return p
+
+
+def check_no_links(folder: Path, names: list[str] | tuple[str, ...]) -> None:
+    """Refuse symbolic links among a folder's entries, so that no write or read through them leaves the folder."""
+    for name in names:
+        p = folder / name
+        if p.is_symlink():
+            raise InputError(f"{p} is a symbolic link; a checkpoint folder may hold only plain files and folders")
+
+
+MAX_FILE_BYTES = 2**30  # any one file of a checkpoint; the largest model allowed needs 400 MB
+MAX_HEADER_BYTES = 4 * 2**20
+
+
+def safetensors_header(path: Path) -> dict[str, Any]:
+    """The JSON header of a .safetensors file, after checking that the file's size is within MAX_FILE_BYTES and
+    equals what the header declares (so a sparse or padded file is refused before anything hashes or reads it)."""
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise InputError(f"is {size:,} bytes; a checkpoint file may be at most {MAX_FILE_BYTES:,}")
+    with open(path, "rb") as f:
+        head = f.read(8)
+        n = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if not 2 <= n <= min(MAX_HEADER_BYTES, size - 8):
+            raise InputError("cannot be read as safetensors (bad header length)")
+        try:
+            header = parse_json(decode_text(f.read(n)))
+        except (InputError, UnicodeDecodeError) as e:
+            raise InputError(f"cannot be read as safetensors (header: {e})") from None
+    if not isinstance(header, dict):
+        raise InputError("cannot be read as safetensors (the header is not a JSON object)")
+    offsets = [t.get("data_offsets") for k, t in header.items() if k != "__metadata__" and isinstance(t, dict)]
+    declared = 8 + n + max([o[1] for o in offsets if isinstance(o, list) and len(o) == 2 and is_whole(o[1])],
+                           default=0)
+    if declared != size:
+        raise InputError(f"is {size:,} bytes but its header declares {declared:,}; the file is truncated or padded")
+    return header
