@@ -264,8 +264,8 @@ def cmd_maps(args: argparse.Namespace) -> int:
     from llmcore.maps import MapBook
 
     methods = [x.strip() for x in args.methods.split(",") if x.strip()]
-    if not methods or any(m not in ("pca", "umap", "tsne") for m in methods):
-        raise ValueError(f"--methods {args.methods!r}: use a comma-separated list of pca, umap, tsne")
+    if not methods or any(m not in ("pca", "umap", "tsne", "lda") for m in methods):
+        raise ValueError(f"--methods {args.methods!r}: use a comma-separated list of pca, umap, tsne, lda")
     dims = [x.strip() for x in args.dims.split(",") if x.strip()]
     if not dims or any(d not in ("2", "3") for d in dims):
         raise ValueError(f"--dims {args.dims!r}: use 2, 3 or 2,3")
