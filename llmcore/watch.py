@@ -3,8 +3,8 @@ prompt traced with every snapshot's weights, so a step slider moves them all tog
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from llmcore.checkpoint import RESUME_DIR, CheckpointError, load_checkpoint
+from llmcore.snapshots import snapshot_metrics
 from llmcore.train import TrainCallback, TrainConfig, Trainer, has_complete_checkpoint
 
 from .conftest import TINY_MODEL, TINY_WORLD, tiny_train_config
@@ -52,6 +53,7 @@ def test_interrupted_run_resumes_to_the_same_model(tmp_path, tiny_ckpt):
     for k, v in tiny_ckpt.model.state_dict().items():
         torch.testing.assert_close(resumed.model.state_dict()[k], v, rtol=1e-5, atol=1e-6)
     assert resumed.snapshot_steps == tiny_ckpt.snapshot_steps
+    assert snapshot_metrics(resumed) == snapshot_metrics(tiny_ckpt)  # weight snapshots survive the interruption
 
 
 def test_resume_with_other_settings_is_refused(tmp_path):
