@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from llmcore.maps import FittedMap
 from llmcore.trace import GenerationTrace
+
+if TYPE_CHECKING:
+    from llmcore.watch import PromptOverTraining, TrainingFrames
 
 
 def path_states(trace: GenerationTrace, depth: int) -> tuple[np.ndarray, list[str]]:
@@ -120,3 +125,28 @@ def attention_keys(trace: GenerationTrace, step: int) -> list[str]:
     """The words the newest query of a step could attend to, in order."""
     words = trace.prompt_words + trace.generated_words
     return words[int(trace.attention_start[step]) : len(trace.prompt_words) + step]  # up to the newest position
+
+
+def watch_reference_frame(tf: TrainingFrames, t: int) -> pd.DataFrame:
+    """Snapshot t's reference states on its context map (aligned to the final one), with their labels."""
+    xy = tf.context_coords[t]
+    return pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "context": tf.contexts, "word": tf.words,
+                         "next_word": tf.next_words})
+
+
+def completions_table(watch: PromptOverTraining, steps: list[int], current: int) -> pd.DataFrame:
+    """One row per snapshot: its training step and the prompt's completion; the current one marked ▶."""
+    return pd.DataFrame({"now": ["▶" if s == current else "" for s in steps], "training step": steps,
+                         "completion": [f"{watch.prompt} → {c}" for c in watch.completions]})
+
+
+def metrics_frame(table: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Long frame of the snapshot measures: step, measure, value."""
+    return pd.DataFrame([{"step": int(s), "measure": k, "value": float(v[i])}
+                         for k, v in table.items() if k != "step" for i, s in enumerate(table["step"])])
+
+
+def path_point_at(land, step: int) -> tuple[float, float]:
+    """Where the loss landscape's training path is at a step, linear between its saved points."""
+    steps = np.asarray(land.path_steps, float)
+    return float(np.interp(step, steps, land.path[:, 0])), float(np.interp(step, steps, land.path[:, 1]))

@@ -155,3 +155,20 @@ def ink() -> str:
         return "#EEEEEE" if st.context.theme.type == "dark" else "#222222"
     except AttributeError:  # older Streamlit: no theme information
         return "#222222"
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the weight snapshots and placing their context maps in "
+                   "the final one's frame (once per model and depth)…")
+def get_training_frames(content_hash: str, layer: str, _ckpt: Checkpoint):
+    """Every weight snapshot's word map and context map at one depth (llmcore.watch.TrainingFrames)."""
+    from llmcore.watch import training_frames
+
+    return training_frames(_ckpt, layer)
+
+
+@st.cache_resource(max_entries=16, show_spinner="Tracing the prompt with every snapshot's weights…")
+def get_prompt_over_training(content_hash: str, layer: str, prompt: str, _frames):
+    """The prompt traced at every snapshot and placed on its aligned context map (llmcore.watch)."""
+    from llmcore.watch import prompt_over_training
+
+    return prompt_over_training(_frames, prompt)

@@ -18,12 +18,26 @@ WATCH_POSITIONS = 1500  # reference positions per snapshot's context map
 
 
 @dataclass
+class AlignedPlacement:
+    """Places one snapshot's states on the final snapshot's context map: rotated onto the final states
+    (Procrustes; None for the naive map), then projected by a PCA."""
+
+    pca: PCAProjector
+    rotate: Callable[[np.ndarray], np.ndarray] | None = None
+
+    def place(self, X: np.ndarray) -> np.ndarray:
+        """(n, C) states to (n, 2) map coordinates."""
+        X = np.asarray(X, np.float32).reshape(-1, self.pca.n_features_in_)
+        return self.pca.transform(self.rotate(X) if self.rotate else X)
+
+
+@dataclass
 class TrainingFrames:
     """T snapshots of one checkpoint at one depth. N reference positions (the same positions in every snapshot).
 
     steps: (T,); models: T checkpoints with the snapshot weights; word_coords: (T, V, 2) Procrustes-aligned word
     map; context_coords: (T, N, 2) each snapshot's context map in the final one's frame; contexts / words /
-    next_words: (N,) labels of the reference positions; placers: T functions taking (n, C) states to (n, 2).
+    next_words: (N,) labels of the reference positions; placers: where each snapshot's (n, C) states land.
     """
 
     layer: str
@@ -34,7 +48,7 @@ class TrainingFrames:
     contexts: np.ndarray
     words: np.ndarray
     next_words: np.ndarray
-    placers: list[Callable[[np.ndarray], np.ndarray]]
+    placers: list[AlignedPlacement]
 
     def __post_init__(self) -> None:
         T = len(self.steps)
@@ -59,15 +73,9 @@ def aligned_context_maps(states: list[np.ndarray], aligned: bool = True):
     """
     final = np.asarray(states[-1], np.float32)
     pca = PCAProjector(2).fit(final)
-    placers = []
-    for X in states:
-        if aligned:
-            rotate = procrustes_map(np.asarray(X, np.float32), final)
-            placers.append(lambda Y, r=rotate: pca.transform(r(Y)))
-        else:
-            own = PCAProjector(2).fit(np.asarray(X, np.float32))
-            placers.append(own.transform)
-    return np.stack([p(X) for p, X in zip(placers, states)]).astype(np.float32), placers
+    placers = [AlignedPlacement(pca, procrustes_map(np.asarray(X, np.float32), final)) if aligned
+               else AlignedPlacement(PCAProjector(2).fit(np.asarray(X, np.float32))) for X in states]
+    return np.stack([p.place(X) for p, X in zip(placers, states)]).astype(np.float32), placers
 
 
 def training_frames(ckpt: Checkpoint, layer: str = "final", n_positions: int = WATCH_POSITIONS) -> TrainingFrames:
@@ -86,7 +94,7 @@ def training_frames(ckpt: Checkpoint, layer: str = "final", n_positions: int = W
 
 @dataclass
 class PromptOverTraining:
-    """One prompt traced at every snapshot. traces: T GenerationTraces; paths: T arrays (P + S_t, 2) of the prompt's
+    """One prompt traced at every snapshot. traces: T GenerationTraces; paths: T arrays (P + S_t - 1, 2): the prompt's
     states then each generated step's, placed on that snapshot's aligned context map; place_step: the generation
     step whose next word the final model puts in the place sub-context (else its last step); place_probs: (T, G)
     next-word probability per sub-context at that step."""
@@ -114,8 +122,9 @@ def prompt_over_training(frames: TrainingFrames, prompt: str, sampling: Sampling
     """Trace the prompt with every snapshot's weights (raises PromptError for a prompt the model cannot read)."""
     traces = [trace_generation(m, prompt, sampling) for m in frames.models]
     li = traces[-1].layer_names.index(frames.layer)
-    paths = [place(np.concatenate([t.prompt_hidden[:, li], t.hidden[:, li]]))
-             for place, t in zip(frames.placers, traces)]
+    # the prompt's states, then each generated word's (hidden[0] is the last prompt position, already there)
+    paths = [p.place(np.concatenate([t.prompt_hidden[:, li], t.hidden[1:, li]]))
+             for p, t in zip(frames.placers, traces)]
     final, target = traces[-1], place_context(frames.models[-1])
     chosen = [frames.models[-1].world.label(w)[0] for w in final.generated_words]
     step = chosen.index(target) if target in chosen else max(final.n_steps - 1, 0)

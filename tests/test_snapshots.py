@@ -93,7 +93,7 @@ def test_a_prompt_over_training_has_one_path_per_snapshot(tiny_ckpt):
     assert len(watch.traces) == len(watch.paths) == T and watch.place_probs.shape == (T, len(watch.context_names))
     assert np.allclose(watch.place_probs.sum(1), 1, atol=1e-3)
     for path, trace in zip(watch.paths, watch.traces):
-        assert path.shape == (len(trace.prompt_ids) + trace.n_steps, 2)
+        assert path.shape == (len(trace.prompt_ids) + trace.n_steps - 1, 2)
     assert not np.allclose(watch.paths[0][-1], watch.paths[-1][-1])  # training moved the path
 
 
