@@ -172,3 +172,10 @@ def get_prompt_over_training(content_hash: str, layer: str, prompt: str, _frames
     from llmcore.watch import prompt_over_training
 
     return prompt_over_training(_frames, prompt)
+
+
+@st.cache_resource(max_entries=512, show_spinner=False)
+def built_once(key: tuple, _build):
+    """A figure (or what it is drawn from) built once per key: Watch training draws one per snapshot, prompt,
+    depth and chart, so moving the step slider only sends figures that are ready."""
+    return _build()

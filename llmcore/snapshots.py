@@ -8,6 +8,7 @@ steps and the measures taken at each (computed with llmcore.evaluate while train
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -96,15 +97,18 @@ class SnapshotRecorder:
         self.steps = list(steps)
         self.weights: dict[int, dict[str, np.ndarray]] = {}
         self.metrics: dict[int, SnapshotMetrics] = {}
+        self.seconds = 0.0  # time spent taking snapshots in this process (the benchmark reports it)
 
     def due(self, step: int) -> bool:
         return step in self.steps and step not in self.weights
 
     def record(self, ckpt: Checkpoint, step: int) -> None:
         """Snapshot the model of `ckpt` (the trainer's live model) at `step`."""
+        t0 = time.perf_counter()
         self.weights[step] = {k: v.detach().cpu().numpy().astype(np.float16)
                               for k, v in ckpt.model.state_dict().items() if k != "lm_head.weight"}
         self.metrics[step] = measure_snapshot(ckpt, step)
+        self.seconds += time.perf_counter() - t0
 
     def to_bytes(self) -> bytes | None:
         if not self.weights:

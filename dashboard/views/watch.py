@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import figures, frames
-from dashboard.state import get_prompt_over_training, get_training_frames, ink
+from dashboard.state import built_once, get_prompt_over_training, get_training_frames, ink
 from dashboard.text import escape_md
 from llmcore.checkpoint import Checkpoint
 from llmcore.snapshots import GENERALISED_TOP1, generalisation_step, snapshot_metrics, weight_snapshot_steps
@@ -53,6 +53,9 @@ def render(ckpt: Checkpoint) -> None:
     except PromptError as e:
         st.error(escape_md(str(e)))
         return
+    with st.spinner("Drawing every snapshot's charts (once per prompt and depth)…"):
+        for t in range(len(steps)):
+            step_charts(ckpt, tf, watch, metrics, t)
     if st.session_state.get("watch_step") not in steps:
         st.session_state.watch_step = steps[-1]
     playing = st.session_state.get("watch_playing", False)
@@ -88,54 +91,62 @@ def _frame(ckpt: Checkpoint, tf, watch, metrics) -> None:
     step = s.select_slider("Training step", options=steps, key="watch_step",
                            help="Every chart below shows the model with the weights it had at this step")
     t = steps.index(step)
-    _maps(ckpt, tf, watch, t)
-    _probabilities_and_curves(ckpt, tf, watch, metrics, t)
-    _landscape(ckpt, step)
+    charts = step_charts(ckpt, tf, watch, metrics, t)
+    left, right = st.columns(2)
+    left.plotly_chart(charts["words"], key="watch_words")
+    right.plotly_chart(charts["path"], key="watch_path")
+    right.caption(f"'{escape_md(watch.prompt)}' traced with the weights of step {step}, on that step's context map "
+                  f"at {tf.layer}, rotated onto the final snapshot's map so the path moves instead of the frame.")
+    left, right = st.columns(2)
+    left.plotly_chart(charts["probs"], key="watch_probs")
+    final, place = watch.traces[-1], place_context(ckpt)
+    named = final.n_steps and ckpt.world.label(final.generated_words[watch.place_step])[0] == place
+    where = (f"where the trained model's completion names a {place} word" if named else
+             f"the last one: the trained model's completion names no {place} word")
+    top = int(watch.place_probs[t].argmax())
+    left.caption(f"Generation step {watch.place_step + 1}, {where}. At step {step} the model puts "
+                 f"{watch.place_probs[t, top]:.2f} there on {watch.context_names[top]}.")
+    right.plotly_chart(charts["curves"], key="watch_curves")
+    if "landscape" in charts:
+        st.plotly_chart(charts["landscape"], key="watch_landscape")
+        land = charts["landscape_data"]
+        st.caption(f"The star is step {step} on the training path: the path was saved at {len(land.path_steps)} "
+                   f"steps from {land.path_steps[0]} to {land.path_steps[-1]}, and the star lies on the straight "
+                   "line between the two saved points around it.")
+    else:
+        st.caption("This checkpoint has no loss landscape of its training path, so there is no marker to show.")
     st.markdown("**The prompt's completion at every snapshot** (▶ marks the step on the slider)")
     table = frames.completions_table(watch, steps, step)
     st.dataframe(table.style.apply(lambda r: ["background-color: #FFE9A8" if r["now"] else "" for _ in r], axis=1),
-                 hide_index=True)
+                 hide_index=True, height=35 * (len(table) + 1) + 3)
 
 
-def _maps(ckpt: Checkpoint, tf, watch, t: int) -> None:
-    step = tf.steps[t]
-    words = ckpt.tokenizer.vocab
-    contexts = [ckpt.world.label(w)[0] for w in words]
+def step_charts(ckpt: Checkpoint, tf, watch, metrics, t: int) -> dict:
+    """Every chart of snapshot t, built once per (checkpoint, depth, prompt, step, theme) and kept."""
+    key = (ckpt.content_hash, tf.layer, watch.prompt, tf.steps[t], ink())
+    return built_once(key, lambda: _build_charts(ckpt, tf, watch, metrics, t))
+
+
+def _build_charts(ckpt: Checkpoint, tf, watch, metrics, t: int) -> dict:
+    step, words = tf.steps[t], ckpt.tokenizer.vocab
     colours = figures.context_colours(ckpt.context_matrix()[0])
     keep = [i for i, w in enumerate(words) if w != UNK]
     wc = tf.word_coords[:, keep]
     extent = (wc.reshape(-1, 2).min(0), wc.reshape(-1, 2).max(0))
-    left, right = st.columns(2)
-    left.plotly_chart(figures.watch_word_map(wc[t], [words[i] for i in keep], [contexts[i] for i in keep], colours,
-                                             extent, step), key="watch_words")
+    out = {"words": figures.watch_word_map(wc[t], [words[i] for i in keep],
+                                           [ckpt.world.label(words[i])[0] for i in keep], colours, extent, step)}
     path = frames.trajectory_frame(watch.traces[t], tf.placers[t], watch.traces[t].layer_names.index(tf.layer))
-    title = f"'{watch.prompt}' at step {step}: context map at {tf.layer}, aligned to the final snapshot"
-    fig = figures.trajectory_map(frames.watch_reference_frame(tf, t), path, colours, title, ink=ink())
-    right.plotly_chart(fig, key="watch_path")
-
-
-def _probabilities_and_curves(ckpt: Checkpoint, tf, watch, metrics, t: int) -> None:
-    step = tf.steps[t]
+    out["path"] = figures.trajectory_map(frames.watch_reference_frame(tf, t), path, colours,
+                                         f"The prompt's path at step {step} ({tf.layer})", ink=ink())
     trace = watch.traces[t]
     s = min(watch.place_step, trace.n_steps - 1)
     read = (trace.prompt_words + trace.generated_words)[len(trace.prompt_words) - 1 + s]
-    colours = figures.context_colours(watch.context_names)
-    left, right = st.columns(2)
-    title = (f"Step {step}: next word after '{read}' (generation step {s + 1}, where the trained model names a "
-             f"{place_context(ckpt)} word)")
-    left.plotly_chart(figures.place_probs_chart(watch.context_names, watch.place_probs[t], colours, title),
-                      key="watch_probs")
-    df = frames.metrics_frame(metric_table(ckpt))
-    right.plotly_chart(figures.snapshot_curves(df, step, generalisation_step(metrics)), key="watch_curves")
-
-
-def _landscape(ckpt: Checkpoint, step: int) -> None:
+    out["probs"] = figures.place_probs_chart(watch.context_names, watch.place_probs[t], colours,
+                                             f"Step {step}: the next word after '{read}', by sub-context")
+    out["curves"] = figures.snapshot_curves(frames.metrics_frame(metric_table(ckpt)), step,
+                                            generalisation_step(metrics))
     land = ckpt.loss_landscapes().get("pca")
-    if land is None or len(land.path) < 2:
-        st.caption("This checkpoint has no loss landscape of its training path, so there is no marker to show.")
-        return
-    xy = frames.path_point_at(land, step)
-    st.plotly_chart(figures.loss_figure_at(land, xy, step), key="watch_landscape")
-    st.caption(f"The star is step {step} on the training path: the path was saved at {len(land.path_steps)} steps "
-               f"from {land.path_steps[0]} to {land.path_steps[-1]}, and the star lies on the straight line between "
-               "the two saved points around it.")
+    if land is not None and len(land.path) >= 2:
+        out["landscape"] = figures.loss_figure_at(land, frames.path_point_at(land, step), step)
+        out["landscape_data"] = land
+    return out
