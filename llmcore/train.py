@@ -66,6 +66,8 @@ class TrainConfig:
             raise ValueError(f"need 0 < lr and 0 <= min_lr <= lr, got lr={self.lr}, min_lr={self.min_lr}")
         if self.n_snapshots < 2:
             raise ValueError("n_snapshots must be >= 2")
+        if not 0 <= self.weight_snapshots <= 64:
+            raise ValueError(f"weight_snapshots must be from 0 (none) to 64, got {self.weight_snapshots}")
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:

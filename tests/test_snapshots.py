@@ -18,6 +18,7 @@ from llmcore.snapshots import (
     weight_snapshot_steps,
 )
 from llmcore.trace import trace_generation
+from llmcore.train import TrainConfig
 from llmcore.watch import aligned_context_maps, context_states, prompt_over_training, training_frames
 
 # float16 weights (11 significant bits) move hidden states by well under 1 % of their scale
@@ -32,6 +33,8 @@ def test_schedule_is_log_spaced_and_dense_early():
     assert (np.diff(gaps) >= -1).all()  # gaps grow: dense early
     assert steps[1] <= 50 and sum(s <= 200 for s in steps) >= 6
     assert snapshot_schedule(2000, 0) == []
+    with pytest.raises(ValueError, match="weight_snapshots"):
+        TrainConfig(weight_snapshots=-1)
 
 
 def test_snapshot_at_the_final_step_traces_like_the_checkpoint(tiny_ckpt_dir, tiny_ckpt):

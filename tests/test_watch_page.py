@@ -4,9 +4,11 @@ completion row; a checkpoint without weight snapshots gets a notice, not an erro
 from __future__ import annotations
 
 import json
+import shutil
 
 from streamlit.testing.v1 import AppTest
 
+from llmcore.checkpoint import CONFIG, WEIGHT_SNAPSHOTS
 from llmcore.snapshots import weight_snapshot_steps
 
 from .test_pages import _page_script
@@ -44,10 +46,15 @@ def test_the_step_slider_moves_the_path_and_the_highlighted_row(monkeypatch, tin
     assert not at.exception and at.session_state["watch_playing"]
 
 
-def test_a_checkpoint_without_snapshots_gets_a_notice(monkeypatch, ckpt):
-    if weight_snapshot_steps(ckpt):
-        return  # the bundled checkpoint after a retrain has snapshots; the tiny world covers the watch itself
-    at = _open(monkeypatch, ckpt.path)
+def test_a_checkpoint_without_snapshots_gets_a_notice(monkeypatch, tmp_path, tiny_ckpt_dir):
+    older = tmp_path / "older"  # the same checkpoint as written before weight snapshots existed
+    shutil.copytree(tiny_ckpt_dir, older)
+    cfg = json.loads((older / CONFIG).read_text())
+    del cfg["files"][WEIGHT_SNAPSHOTS]
+    (older / CONFIG).write_text(json.dumps(cfg))
+    (older / WEIGHT_SNAPSHOTS).unlink()
+    at = _open(monkeypatch, older)
     assert not at.exception and not at.error
-    assert any(ckpt.name in i.value for i in at.info)
+    assert any("older" in i.value for i in at.info)
+    assert [c.key for c in at.get("plotly_chart")][:2] == ["curves", "replay"]
     assert not any(c.key.startswith("watch_") for c in at.get("plotly_chart"))
