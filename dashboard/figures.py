@@ -336,7 +336,7 @@ def watch_word_map(coords: np.ndarray, words: list[str], contexts: list[str], co
                                      marker=dict(color=colours[ctx], size=7)))
     lo, hi = extent
     pad = 0.05 * (hi - lo)
-    fig.update_layout(title=f"Word map at step {step} (aligned to the final snapshot)", legend_title_text="sub-context",
+    fig.update_layout(title=f"Word map, step {step}", legend_title_text="sub-context",
                       xaxis=dict(title="PC 1", range=[lo[0] - pad[0], hi[0] + pad[0]]),
                       yaxis=dict(title="PC 2", range=[lo[1] - pad[1], hi[1] + pad[1]]),
                       height=520, margin=dict(l=10, r=10, t=50, b=10))
@@ -358,7 +358,7 @@ def snapshot_curves(df: pd.DataFrame, step: int, generalised_at: int | None) -> 
     generalisation appears."""
     fig = go.Figure()
     for i, (name, part) in enumerate(df.groupby("measure", sort=False)):
-        sep = name.startswith("separability")
+        sep = "separability" in name
         fig.add_trace(go.Scatter(x=part.step, y=part.value, name=name, mode="lines+markers",
                                  line=dict(color=(MANY if sep else PALETTE)[i % len(MANY if sep else PALETTE)],
                                            dash="dot" if sep else "solid"),
@@ -368,7 +368,7 @@ def snapshot_curves(df: pd.DataFrame, step: int, generalised_at: int | None) -> 
     if generalised_at is not None:
         fig.add_vline(x=generalised_at, line=dict(color="#009E73", width=1, dash="dash"),
                       annotation_text=f"generalises at {generalised_at}", annotation_position="bottom right")
-    fig.update_layout(title="Measures at every weight snapshot", xaxis_title="training step", yaxis_title="share",
+    fig.update_layout(title="Measures at every snapshot", xaxis_title="training step", yaxis_title="share",
                       yaxis_range=[0, 1.05], legend=dict(orientation="h", y=-0.25), height=460,
                       margin=dict(l=10, r=10, t=50, b=10))
     return fig
@@ -380,4 +380,5 @@ def loss_figure_at(land, xy: tuple[float, float], step: int) -> go.Figure:
     fig.add_trace(go.Scatter(x=[xy[0]], y=[xy[1]], mode="markers+text", name=f"step {step}",
                              text=[f"step {step}"], textposition="top center", textfont=dict(color="#fff"),
                              marker=dict(symbol="star", size=18, color="#D55E00", line=dict(color="#fff", width=1))))
+    fig.update_layout(legend=dict(orientation="h", y=-0.18))  # clear of the colour bar
     return fig

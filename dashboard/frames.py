@@ -140,9 +140,15 @@ def completions_table(watch: PromptOverTraining, steps: list[int], current: int)
                          "completion": [f"{watch.prompt} → {c}" for c in watch.completions]})
 
 
+MEASURE_NAMES = {"habitat_mass": "held-out: probability on habitats", "habitat_top1": "held-out: top-1 is a habitat",
+                 "food_place_mass": "held-out: probability on the food's places",
+                 "diet_share": "diet share after 'eats'", "neighbour_purity": "embedding neighbours in sub-context"}
+
+
 def metrics_frame(table: dict[str, np.ndarray]) -> pd.DataFrame:
-    """Long frame of the snapshot measures: step, measure, value."""
-    return pd.DataFrame([{"step": int(s), "measure": k, "value": float(v[i])}
+    """Long frame of the snapshot measures: step, measure (a readable name), value."""
+    name = lambda k: MEASURE_NAMES.get(k, k.replace("separability ", "k-NN separability, "))  # noqa: E731
+    return pd.DataFrame([{"step": int(s), "measure": name(k), "value": float(v[i])}
                          for k, v in table.items() if k != "step" for i, s in enumerate(table["step"])])
 
 

@@ -84,7 +84,7 @@ def _frame(ckpt: Checkpoint, tf, watch, metrics) -> None:
     playing = st.session_state.get("watch_playing", False)
     if playing:
         _advance(steps)
-    b, s = st.columns([1, 8])
+    b, s = st.columns([1, 4], vertical_alignment="bottom")
     if b.button("❚❚ pause" if playing else "▶ play", key="watch_play"):
         _toggle_play(steps)
         st.rerun(scope="app")
@@ -94,6 +94,7 @@ def _frame(ckpt: Checkpoint, tf, watch, metrics) -> None:
     charts = step_charts(ckpt, tf, watch, metrics, t)
     left, right = st.columns(2)
     left.plotly_chart(charts["words"], key="watch_words")
+    left.caption("Every word's input embedding at this step, Procrustes-aligned to the final snapshot.")
     right.plotly_chart(charts["path"], key="watch_path")
     right.caption(f"'{escape_md(watch.prompt)}' traced with the weights of step {step}, on that step's context map "
                   f"at {tf.layer}, rotated onto the final snapshot's map so the path moves instead of the frame.")
@@ -104,7 +105,8 @@ def _frame(ckpt: Checkpoint, tf, watch, metrics) -> None:
     where = (f"where the trained model's completion names a {place} word" if named else
              f"the last one: the trained model's completion names no {place} word")
     top = int(watch.place_probs[t].argmax())
-    left.caption(f"Generation step {watch.place_step + 1}, {where}. At step {step} the model puts "
+    left.caption(f"Next-word probability by sub-context at generation step {watch.place_step + 1}, {where}. "
+                 f"At training step {step} the model puts "
                  f"{watch.place_probs[t, top]:.2f} there on {watch.context_names[top]}.")
     right.plotly_chart(charts["curves"], key="watch_curves")
     if "landscape" in charts:
@@ -137,12 +139,12 @@ def _build_charts(ckpt: Checkpoint, tf, watch, metrics, t: int) -> dict:
                                            [ckpt.world.label(words[i])[0] for i in keep], colours, extent, step)}
     path = frames.trajectory_frame(watch.traces[t], tf.placers[t], watch.traces[t].layer_names.index(tf.layer))
     out["path"] = figures.trajectory_map(frames.watch_reference_frame(tf, t), path, colours,
-                                         f"The prompt's path at step {step} ({tf.layer})", ink=ink())
+                                         f"Prompt's path, step {step}", ink=ink())
     trace = watch.traces[t]
     s = min(watch.place_step, trace.n_steps - 1)
     read = (trace.prompt_words + trace.generated_words)[len(trace.prompt_words) - 1 + s]
     out["probs"] = figures.place_probs_chart(watch.context_names, watch.place_probs[t], colours,
-                                             f"Step {step}: the next word after '{read}', by sub-context")
+                                             f"Next word after '{read}', step {step}")
     out["curves"] = figures.snapshot_curves(frames.metrics_frame(metric_table(ckpt)), step,
                                             generalisation_step(metrics))
     land = ckpt.loss_landscapes().get("pca")
