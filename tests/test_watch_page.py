@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from llmcore.checkpoint import CONFIG, WEIGHT_SNAPSHOTS
@@ -58,3 +59,13 @@ def test_a_checkpoint_without_snapshots_gets_a_notice(monkeypatch, tmp_path, tin
     assert any("older" in i.value for i in at.info)
     assert [c.key for c in at.get("plotly_chart")][:2] == ["curves", "replay"]
     assert not any(c.key.startswith("watch_") for c in at.get("plotly_chart"))
+
+
+def test_the_landscape_marker_is_on_the_training_path(tiny_ckpt):
+    from dashboard.frames import path_point_at
+
+    land = tiny_ckpt.loss_landscapes()["pca"]
+    for i, s in enumerate(land.path_steps):
+        assert np.allclose(path_point_at(land, int(s)), land.path[i], atol=1e-5)
+    mid = (int(land.path_steps[0]) + int(land.path_steps[1])) / 2
+    assert np.allclose(path_point_at(land, mid), land.path[:2].mean(0), atol=1e-5)
