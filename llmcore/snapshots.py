@@ -107,6 +107,10 @@ class SnapshotRecorder:
         t0 = time.perf_counter()
         self.weights[step] = {k: v.detach().cpu().numpy().astype(np.float16)
                               for k, v in ckpt.model.state_dict().items() if k != "lm_head.weight"}
+        if ckpt.model.lm_head.weight.device.type != "cpu":  # the measures run on a CPU copy (as the maps do)
+            cpu = GPT(ckpt.model.config)
+            cpu.load_state_dict(ckpt.model.state_dict())
+            ckpt = replace(ckpt, model=cpu)
         self.metrics[step] = measure_snapshot(ckpt, step)
         self.seconds += time.perf_counter() - t0
 
