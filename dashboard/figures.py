@@ -654,6 +654,56 @@ def causes_map(ref: pd.DataFrame, paths: pd.DataFrame, colours: dict[str, str], 
     return fig
 
 
+def watch_word_map(coords: np.ndarray, words: list[str], contexts: list[str], colours: dict[str, str],
+                   extent: tuple[np.ndarray, np.ndarray], step: int) -> go.Figure:
+    """The word map of one snapshot (Procrustes-aligned), on axes fixed over all snapshots."""
+    fig = go.Figure()
+    for ctx in colours:
+        idx = [i for i, c in enumerate(contexts) if c == ctx]
+        if idx:
+            fig.add_trace(go.Scatter(x=coords[idx, 0], y=coords[idx, 1], mode="markers+text", name=str(ctx),
+                                     text=[words[i] for i in idx], textposition="top center", textfont=dict(size=9),
+                                     marker=dict(color=colours[ctx], size=7)))
+    lo, hi = extent
+    pad = 0.05 * (hi - lo)
+    fig.update_layout(title=f"Word map, step {step}", legend_title_text="sub-context",
+                      xaxis=dict(title="PC 1", range=[lo[0] - pad[0], hi[0] + pad[0]]),
+                      yaxis=dict(title="PC 2", range=[lo[1] - pad[1], hi[1] + pad[1]]),
+                      height=520, margin=dict(l=10, r=10, t=50, b=10))
+    return fig
+
+
+def place_probs_chart(names: list[str], probs: np.ndarray, colours: dict[str, str], title: str) -> go.Figure:
+    """Next-word probability per sub-context at one generation step, one bar each, on a fixed 0-1 axis."""
+    fig = go.Figure(go.Bar(x=list(names), y=probs.astype(float), marker_color=[colours.get(n) for n in names],
+                           text=[f"{p:.2f}" for p in probs], textposition="outside",
+                           hovertemplate="%{x}: %{y:.3f}<extra></extra>"))
+    fig.update_layout(title=title, xaxis_title="sub-context of the next word", yaxis_title="probability",
+                      yaxis_range=[0, 1.1], height=380, margin=dict(l=10, r=10, t=50, b=10))
+    return fig
+
+
+def snapshot_curves(df: pd.DataFrame, step: int, generalised_at: int | None) -> go.Figure:
+    """The snapshot measures over training, with a marker line at the slider's step and one where
+    generalisation appears."""
+    fig = go.Figure()
+    for i, (name, part) in enumerate(df.groupby("measure", sort=False)):
+        sep = "separability" in name
+        fig.add_trace(go.Scatter(x=part.step, y=part.value, name=name, mode="lines+markers",
+                                 line=dict(color=(MANY if sep else PALETTE)[i % len(MANY if sep else PALETTE)],
+                                           dash="dot" if sep else "solid"),
+                                 hovertemplate="step %{x}: %{y:.3f}<extra>" + name + "</extra>"))
+    fig.add_vline(x=step, line=dict(color="#000000", width=2), annotation_text=f"step {step}",
+                  annotation_position="top left")
+    if generalised_at is not None:
+        fig.add_vline(x=generalised_at, line=dict(color="#009E73", width=1, dash="dash"),
+                      annotation_text=f"generalises at {generalised_at}", annotation_position="bottom right")
+    fig.update_layout(title="Measures at every snapshot", xaxis_title="training step", yaxis_title="share",
+                      yaxis_range=[0, 1.05], legend=dict(orientation="h", y=-0.25), height=460,
+                      margin=dict(l=10, r=10, t=50, b=10))
+    return fig
+
+
 def component_bars(frame: pd.DataFrame, target: str) -> go.Figure:
     """Direct logit attribution of the largest components, as horizontal bars."""
     colours = ["#0072B2" if v >= 0 else "#D55E00" for v in frame["logit"]]
@@ -685,3 +735,11 @@ def counterfactual_heatmap(grid) -> go.Figure:
     return fig
 
 
+def loss_figure_at(land, xy: tuple[float, float], step: int) -> go.Figure:
+    """The loss landscape with its training path and a marker where the path is at `step`."""
+    fig = loss_figure(land)
+    fig.add_trace(go.Scatter(x=[xy[0]], y=[xy[1]], mode="markers+text", name=f"step {step}",
+                             text=[f"step {step}"], textposition="top center", textfont=dict(color="#fff"),
+                             marker=dict(symbol="star", size=18, color="#D55E00", line=dict(color="#fff", width=1))))
+    fig.update_layout(legend=dict(orientation="h", y=-0.18))  # clear of the colour bar
+    return fig

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,9 @@ import pandas as pd
 from llmcore.maps import FittedMap
 from llmcore.trace import GenerationTrace
 from llmcore.world import FUNCTION_CONTEXT
+
+if TYPE_CHECKING:
+    from llmcore.watch import PromptOverTraining, TrainingFrames
 
 
 def path_states(trace: GenerationTrace, depth: int) -> tuple[np.ndarray, list[str]]:
@@ -198,3 +202,34 @@ def ablation_frame(ab) -> pd.DataFrame:
     """Per component: the held-out habitat probability left after zero- and mean-ablation."""
     return pd.DataFrame({"component": ab.names, "zero-ablated": ab.zero, "mean-ablated": ab.mean,
                          "drop (zero)": ab.baseline - ab.zero, "drop (mean)": ab.baseline - ab.mean})
+
+
+def watch_reference_frame(tf: TrainingFrames, t: int) -> pd.DataFrame:
+    """Snapshot t's reference states on its context map (aligned to the final one), with their labels."""
+    xy = tf.context_coords[t]
+    return pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "context": tf.contexts, "word": tf.words,
+                         "next_word": tf.next_words})
+
+
+def completions_table(watch: PromptOverTraining, steps: list[int], current: int) -> pd.DataFrame:
+    """One row per snapshot: its training step and the prompt's completion; the current one marked ▶."""
+    return pd.DataFrame({"now": ["▶" if s == current else "" for s in steps], "training step": steps,
+                         "completion": [f"{watch.prompt} → {c}" for c in watch.completions]})
+
+
+MEASURE_NAMES = {"habitat_mass": "held-out: probability on habitats", "habitat_top1": "held-out: top-1 is a habitat",
+                 "food_place_mass": "held-out: probability on the food's places",
+                 "diet_share": "diet share after 'eats'", "neighbour_purity": "embedding neighbours in sub-context"}
+
+
+def metrics_frame(table: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Long frame of the snapshot measures: step, measure (a readable name), value."""
+    name = lambda k: MEASURE_NAMES.get(k, k.replace("separability ", "k-NN separability, "))  # noqa: E731
+    return pd.DataFrame([{"step": int(s), "measure": name(k), "value": float(v[i])}
+                         for k, v in table.items() if k != "step" for i, s in enumerate(table["step"])])
+
+
+def path_point_at(land, step: int) -> tuple[float, float]:
+    """Where the loss landscape's training path is at a step, linear between its saved points."""
+    steps = np.asarray(land.path_steps, float)
+    return float(np.interp(step, steps, land.path[:, 0])), float(np.interp(step, steps, land.path[:, 1]))

@@ -239,3 +239,27 @@ def get_steered_trace(content_hash: str, prompt: str, source: str, target: str, 
 
     vec = get_steering_vector(content_hash, source, target, depth, _ckpt)
     return steer(_ckpt, prompt, vector=vec, depth=depth, alpha=alpha)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the weight snapshots and placing their context maps in "
+                   "the final one's frame (once per model and depth)…")
+def get_training_frames(content_hash: str, layer: str, _ckpt: Checkpoint):
+    """Every weight snapshot's word map and context map at one depth (llmcore.watch.TrainingFrames)."""
+    from llmcore.watch import training_frames
+
+    return training_frames(_ckpt, layer)
+
+
+@st.cache_resource(max_entries=16, show_spinner="Tracing the prompt with every snapshot's weights…")
+def get_prompt_over_training(content_hash: str, layer: str, prompt: str, _frames):
+    """The prompt traced at every snapshot and placed on its aligned context map (llmcore.watch)."""
+    from llmcore.watch import prompt_over_training
+
+    return prompt_over_training(_frames, prompt)
+
+
+@st.cache_resource(max_entries=512, show_spinner=False)
+def built_once(key: tuple, _build):
+    """A figure (or what it is drawn from) built once per key: Watch training draws one per snapshot, prompt,
+    depth and chart, so moving the step slider only sends figures that are ready."""
+    return _build()

@@ -33,6 +33,7 @@ LANDSCAPE = "landscape.safetensors"
 RESUME_DIR = ".resume"
 PENDING = ".new"  # suffix of a file written in full but not yet committed
 RESUME_FILES = ("optimizer.safetensors", "state.json", "weights.safetensors")
+WEIGHT_SNAPSHOTS = "weight_snapshots.safetensors"  # whole-model snapshots (llmcore.snapshots)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -157,13 +158,15 @@ def atomic_write(path: Path, data: bytes) -> None:
 def save_checkpoint(path: str | Path, model: GPT, tokenizer: Tokenizer, world_data: dict, held_out: list,
                     train_config: dict, metrics: dict, snapshots: list[np.ndarray] | None = None,
                     snapshot_steps: list[int] | None = None, log: list[dict] | None = None,
-                    landscape: bytes | None = None, resume: dict[str, bytes] | None = None) -> Path:
+                    landscape: bytes | None = None, resume: dict[str, bytes] | None = None,
+                    extra: dict[str, bytes] | None = None) -> Path:
     """Write a checkpoint folder so that a crash at any moment leaves a loadable one.
 
     Every file is first written in full as `<name>.new`; writing config.json, which records the SHA-256 of each
     file, is the commit; then the `.new` files are renamed into place. Whenever the process dies, config.json
     matches either the files in place or their `.new` versions, and loading picks whichever matches.
     `resume` holds the trainer's state files (under .resume/), committed in the same step; None removes them.
+    `extra`: further files by name (the weight snapshots), committed alike.
     """
     path = Path(path)
     if path.is_dir():  # a link inside the folder would send these writes elsewhere
@@ -176,6 +179,7 @@ def save_checkpoint(path: str | Path, model: GPT, tokenizer: Tokenizer, world_da
         blobs[LANDSCAPE] = landscape
     for name, data in (resume or {}).items():
         blobs[f"{RESUME_DIR}/{name}"] = data
+    blobs.update(extra or {})
     for name, data in blobs.items():
         atomic_write(path / (name + PENDING), data)
     config = {
@@ -190,6 +194,8 @@ def save_checkpoint(path: str | Path, model: GPT, tokenizer: Tokenizer, world_da
         os.replace(path / (name + PENDING), path / name)
     if LANDSCAPE not in blobs:
         (path / LANDSCAPE).unlink(missing_ok=True)  # a landscape of other weights must not stay behind
+    if WEIGHT_SNAPSHOTS not in blobs:
+        (path / WEIGHT_SNAPSHOTS).unlink(missing_ok=True)
     if resume is None:
         shutil.rmtree(path / RESUME_DIR, ignore_errors=True)
     if log is not None:
@@ -262,11 +268,11 @@ def read_config(path: Path) -> dict[str, Any]:
     if missing:
         raise CheckpointError(f"{cfg_path}: missing keys {missing}")
     _check_types(cfg, cfg_path)
-    allowed = {WEIGHTS, SNAPSHOTS, LANDSCAPE} | {f"{RESUME_DIR}/{n}" for n in RESUME_FILES}
+    allowed = {WEIGHTS, SNAPSHOTS, LANDSCAPE, WEIGHT_SNAPSHOTS} | {f"{RESUME_DIR}/{n}" for n in RESUME_FILES}
     for name in cfg["files"]:
         if name not in allowed:
-            raise CheckpointError(f"{cfg_path}: refers to {name!r}; only {WEIGHTS}, {SNAPSHOTS} and {LANDSCAPE} "
-                                  "are allowed")
+            raise CheckpointError(f"{cfg_path}: refers to {name!r}; only {WEIGHTS}, {SNAPSHOTS}, {LANDSCAPE} "
+                                  f"and {WEIGHT_SNAPSHOTS} are allowed")
     return cfg
 
 
@@ -299,8 +305,11 @@ def _check_held_out(held_out, world, tokenizer: Tokenizer, where: Path) -> None:
                                   "checkpoint's world; the checkpoint is inconsistent")
 
 
-def load_checkpoint(path: str | Path = DEFAULT_CHECKPOINT) -> Checkpoint:
-    """Load and validate a checkpoint folder; any problem raises CheckpointError naming it."""
+def load_checkpoint(path: str | Path = DEFAULT_CHECKPOINT, step: int | None = None) -> Checkpoint:
+    """Load and validate a checkpoint folder; any problem raises CheckpointError naming it.
+
+    step: the weights of the snapshot taken at that training step instead of the final ones.
+    """
     path = Path(path)
     cfg = read_config(path)
     try:
@@ -317,7 +326,7 @@ def load_checkpoint(path: str | Path = DEFAULT_CHECKPOINT) -> Checkpoint:
         raise CheckpointError(f"{path / CONFIG}: records no hash for {WEIGHTS}")
     weights = committed_file(path, WEIGHTS, cfg["files"][WEIGHTS])
     _check_declared_size(weights, config)
-    for name in (SNAPSHOTS, LANDSCAPE):
+    for name in (SNAPSHOTS, LANDSCAPE, WEIGHT_SNAPSHOTS):
         if name in cfg["files"]:
             committed_file(path, name, cfg["files"][name])
     if SNAPSHOTS in cfg["files"]:
@@ -325,9 +334,14 @@ def load_checkpoint(path: str | Path = DEFAULT_CHECKPOINT) -> Checkpoint:
     model = GPT(config)
     _load_weights(model, weights)
     model.eval()
-    return Checkpoint(model, tokenizer, world, [tuple(p) for p in cfg["held_out"]], cfg.get("train_config", {}),
+    ckpt = Checkpoint(model, tokenizer, world, [tuple(p) for p in cfg["held_out"]], cfg.get("train_config", {}),
                       cfg.get("metrics", {}), path, cfg["files"][WEIGHTS][:16], cfg.get("snapshot_steps", []),
                       cfg["world"], cfg["files"])
+    if step is None:
+        return ckpt
+    from llmcore.snapshots import at_step
+
+    return at_step(ckpt, step)
 
 
 def _check_declared_size(weights: Path, config: GPTConfig) -> None:

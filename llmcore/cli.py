@@ -117,6 +117,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="random seed for sampling (default 0); same seed, same words")
     g.add_argument("--max-words", type=int, default=12, help="stop after this many words (1-64, default 12); "
                    "generation also stops at '.'")
+    g.add_argument("--step", type=int, default=None, help="use the weights of the snapshot at this training step "
+                   "(`llmcore info` lists them; default: the trained model)")
     g.add_argument("--json", action="store_true", help="print the trace summary as JSON")
     g.add_argument("--save", help="also save the full trace (.npz: every layer, lens, attention)")
     g.set_defaults(func=cmd_generate)
@@ -187,7 +189,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
                               max_new_words=args.max_words)
     save = output_file(args.save) if args.save else None
-    ckpt = load_checkpoint(args.checkpoint)
+    ckpt = load_checkpoint(args.checkpoint, step=args.step)
     trace = trace_generation(ckpt, args.prompt, sampling)
     if save:
         write_output(save, trace.save)
@@ -235,13 +237,16 @@ def cmd_corpus(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     from llmcore.checkpoint import load_checkpoint
+    from llmcore.snapshots import generalisation_step, snapshot_metrics
 
     ck = load_checkpoint(args.checkpoint)
+    snaps = snapshot_metrics(ck)
     c = ck.model.config
     info = {"path": str(ck.path), "content_hash": ck.content_hash, "parameters": ck.model.num_params(),
             "model_config": c.to_dict(), "vocab_size": len(ck.tokenizer), "world_hash": ck.world.content_hash,
             "sub_contexts": ck.world.contexts, "held_out": [list(p) for p in ck.held_out],
-            "snapshots": len(ck.snapshot_steps), "metrics": ck.metrics}
+            "snapshots": len(ck.snapshot_steps), "metrics": ck.metrics,
+            "weight_snapshots": [m.to_dict() for m in snaps], "generalisation_step": generalisation_step(snaps)}
     if args.json:
         print(json.dumps(info, indent=1))
         return 0
@@ -254,7 +259,27 @@ def cmd_info(args: argparse.Namespace) -> int:
     keys = ("steps_done", "train_seconds", "val_loss", "heldout_loss", "habitat_mass", "habitat_top1",
             "diet_share", "neighbour_purity")
     print("  metrics   " + "  ".join(f"{k}={ck.metrics[k]:.4g}" for k in keys if k in ck.metrics))
+    _print_snapshots(snaps)
     return 0
+
+
+def _print_snapshots(snaps: list) -> None:
+    """The weight snapshots (`generate --step N` uses one) with their measures, one line each."""
+    from llmcore.snapshots import GENERALISED_TOP1, generalisation_step
+
+    if not snaps:
+        print("  snapshots none of the whole model (trained before they were saved); `generate --step` needs them")
+        return
+    print(f"  snapshots {len(snaps)} of the whole model; held-out habitat probability, top-1, probability on the "
+          "food's own places, diet share, neighbour purity, k-NN separability per depth")
+    print(f"  {'step':>6} {'habitat':>8} {'top1':>6} {'food pl':>8} {'diet':>6} {'nn':>6}  separability "
+          f"({', '.join(snaps[-1].layer_names)})")
+    for m in snaps:
+        print(f"  {m.step:>6} {m.habitat_mass:>8.3f} {m.habitat_top1:>6.3f} {m.food_place_mass:>8.3f} "
+              f"{m.diet_share:>6.3f} {m.neighbour_purity:>6.3f}  {' '.join(f'{x:.2f}' for x in m.separability)}")
+    step = generalisation_step(snaps)
+    print(f"  generalisation appears at step {step} (first snapshot with held-out top-1 >= {GENERALISED_TOP1:.0%})"
+          if step is not None else f"  no snapshot reaches held-out top-1 >= {GENERALISED_TOP1:.0%}")
 
 
 def cmd_maps(args: argparse.Namespace) -> int:

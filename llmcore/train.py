@@ -37,6 +37,7 @@ from llmcore.inputs import number, parse_json, whole
 from llmcore.landscape import eval_batch, landscapes_bytes, path_loss_landscape, random_loss_landscape
 from llmcore.maps import MAPS_DIR
 from llmcore.model import GPT, GPTConfig, from_dict
+from llmcore.snapshots import WEIGHT_SNAPSHOTS, SnapshotRecorder, snapshot_schedule
 from llmcore.tokenizer import Tokenizer
 from llmcore.world import DEFAULT_WORLD, World, article, generate_corpus, load_world, read_world_data
 
@@ -61,6 +62,7 @@ class TrainConfig:
     eval_every: int = 250
     checkpoint_every: int = 500
     n_snapshots: int = 24
+    weight_snapshots: int = 15  # whole-model snapshots with their measures, log-spaced; 0 skips them
     landscape_grid: int = 21  # loss landscape resolution at the end of training; 0 skips it
     threads: int = 0  # 0: leave torch's default
     checkpoint_seconds: float = 60.0  # also write a resumable checkpoint this often (whichever comes first)
@@ -73,6 +75,10 @@ class TrainConfig:
             raise ValueError(f"need 0 < lr and 0 <= min_lr <= lr, got lr={self.lr}, min_lr={self.min_lr}")
         if self.landscape_grid and self.landscape_grid < 3:
             raise ValueError(f"landscape_grid must be 0 (off) or 3 to 51, got {self.landscape_grid}")
+        if self.n_snapshots < 2:
+            raise ValueError("n_snapshots must be >= 2")
+        if not 0 <= self.weight_snapshots <= 64:
+            raise ValueError(f"weight_snapshots must be from 0 (none) to 64, got {self.weight_snapshots}")
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
@@ -224,6 +230,7 @@ class Trainer:
             self.callbacks = []  # progress and checkpoints are rank 0's job
         self.optimizer = self._make_optimizer()
         self.state = TrainState()
+        self.weight_snaps = SnapshotRecorder(snapshot_schedule(self.config.steps, self.config.weight_snapshots))
         self.stop_requested = False
 
     @property
@@ -268,6 +275,7 @@ class Trainer:
             step = self.state.step
             if step in snap_at and step not in self.state.snapshot_steps:
                 self._snapshot(step)
+            self._weight_snapshot(step)
             loss = self._train_step(step)
             self.state.step = step + 1
             self.state.seconds = time.perf_counter() - t0
@@ -286,6 +294,8 @@ class Trainer:
         done = self.state.step >= self.config.steps
         if done and self.config.steps not in self.state.snapshot_steps:
             self._snapshot(self.config.steps)
+        if done:
+            self._weight_snapshot(self.config.steps)
         if self.rank == 0:
             self._write(final=done)
         for cb in self.callbacks:
@@ -317,6 +327,12 @@ class Trainer:
             self.state.weights.append(vec.astype(np.float16).astype(np.float32))
         self.state.snapshot_steps.append(step)
 
+    def _weight_snapshot(self, step: int) -> None:
+        """The whole model and its measures at the scheduled steps (rank 0's job: the weights are the same)."""
+        if self.rank == 0 and self.weight_snaps.due(step):
+            live = Checkpoint(self.model, self.tokenizer, self.world, self.held_out, {}, {})
+            self.weight_snaps.record(live, step)
+
     def _evaluate(self) -> None:
         self.model.eval()
         quality = evaluate_quality(self.model, self.tokenizer, self.world, self.held_out)
@@ -342,7 +358,8 @@ class Trainer:
         try:
             save_checkpoint(self.out_dir, self.model, self.tokenizer, self.world_data, self.held_out,
                             self._config_record(), metrics, self.state.snapshots, self.state.snapshot_steps,
-                            self.state.log, landscape, None if final else self._resume_blobs())
+                            self.state.log, landscape, None if final else self._resume_blobs(),
+                            extra=self._weight_snapshot_blobs())
         except OSError as e:
             raise CheckpointError(f"{self.out_dir}: cannot write the checkpoint at step {self.state.step} "
                                   f"({e.strerror or e}); the last checkpoint written there is intact") from None
@@ -352,6 +369,10 @@ class Trainer:
     def _phase(self, phase: str) -> None:
         for cb in self.callbacks:
             cb.on_phase(self, phase)
+
+    def _weight_snapshot_blobs(self) -> dict[str, bytes]:
+        raw = self.weight_snaps.to_bytes()
+        return {WEIGHT_SNAPSHOTS: raw} if raw else {}
 
     def _landscapes(self) -> bytes:
         """Loss landscapes around the final weights (random plane and the training path's PCA plane)."""
@@ -402,6 +423,9 @@ class Trainer:
                   .astype(np.float32)) if w_key in cfg["files"] else [])
         self.state = TrainState(meta["step"], list(ckpt.snapshots()), list(ckpt.snapshot_steps), w, ckpt.train_log(),
                                 meta["seconds"])
+        if WEIGHT_SNAPSHOTS in cfg["files"]:
+            self.weight_snaps.restore(committed_file(self.out_dir, WEIGHT_SNAPSHOTS,
+                                                     cfg["files"][WEIGHT_SNAPSHOTS]).read_bytes())
 
     def _load_optimizer(self, path: Path) -> None:
         tensors = torch_load_bytes(path.read_bytes())

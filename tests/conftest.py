@@ -17,7 +17,7 @@ TINY_MODEL = GPTConfig(block_size=16, n_layer=2, n_head=2, n_embd=32)
 
 def tiny_train_config(**kw) -> TrainConfig:
     base = dict(steps=40, batch_size=16, eval_every=20, checkpoint_every=10, n_snapshots=5, warmup_steps=5,
-                landscape_grid=5)
+                landscape_grid=5, weight_snapshots=5)
     return TrainConfig(**{**base, **kw})
 
 

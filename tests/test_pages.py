@@ -92,7 +92,7 @@ def test_model_card_proves_the_held_out_pairs(ckpt):
 def test_training_page_shows_curves_and_replay():
     at = open_page("training")
     assert not at.exception and not at.error
-    assert [c.key for c in at.get("plotly_chart")] == ["curves", "replay"]
+    assert [c.key for c in at.get("plotly_chart")][:2] == ["curves", "replay"]
 
 
 def test_training_form_rejects_a_broken_world():

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from llmcore.checkpoint import LANDSCAPE, RESUME_DIR, SNAPSHOTS, WEIGHTS, CheckpointError, load_checkpoint
+from llmcore.snapshots import snapshot_metrics
 from llmcore.train import TrainCallback, TrainConfig, Trainer, has_complete_checkpoint
 
 from .conftest import TINY_MODEL, TINY_WORLD, tiny_train_config
@@ -54,6 +55,7 @@ def test_interrupted_run_resumes_to_the_same_model(tmp_path, tiny_ckpt):
     assert resumed.snapshot_steps == tiny_ckpt.snapshot_steps
     for name in (WEIGHTS, SNAPSHOTS, LANDSCAPE):  # the landscape too: byte for byte, as an uninterrupted run's
         assert (out / name).read_bytes() == (tiny_ckpt.path / name).read_bytes(), name
+    assert snapshot_metrics(resumed) == snapshot_metrics(tiny_ckpt)  # weight snapshots survive the interruption
 
 
 def test_resume_with_other_settings_is_refused(tmp_path):

@@ -11,6 +11,7 @@ from dashboard import figures, jobs, uploads
 from dashboard.downloads import figure_html
 from dashboard.state import checkpoint_or_error
 from dashboard.text import escape_md
+from dashboard.views import watch
 from dashboard.world_form import world_editor
 from llmcore.alignment import snapshot_coords
 from llmcore.tokenizer import UNK
@@ -170,5 +171,6 @@ def render() -> None:
             replay = replay_figure(coords, words, contexts, ckpt.snapshot_steps, colours)
             st.plotly_chart(replay, key="replay")
             figure_html(replay, "embedding_replay", "Replay (standalone HTML)")
+        watch.render(ckpt)
     train_form()
     job_progress()

@@ -1,0 +1,86 @@
+"""Watch training in a real browser: time from moving the step slider to the redrawn page (issue 15: p50 <= 0.7 s).
+
+usage: python bench/bench_training_watch.py CHECKPOINT [--moves 20]
+CHECKPOINT must hold weight snapshots (a checkpoint trained by this llmcore). Starts `streamlit run` on a free
+port with that checkpoint, drives Debian's Chromium with Playwright, opens the Training page, waits until the
+snapshots are loaded once, then moves the slider one snapshot at a time with the arrow keys and prints the median
+and 90th percentile of the redraw times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.bench_dashboard import FLAGS  # noqa: E402
+
+DRAWN = ("() => !document.querySelector('[data-testid=\"stStatusWidget\"]') && "
+         "document.querySelectorAll('.js-plotly-plot .main-svg').length >= {n}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("checkpoint")
+    ap.add_argument("--moves", type=int, default=20)
+    a = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    from llmcore.checkpoint import load_checkpoint
+    from llmcore.snapshots import weight_snapshot_steps
+
+    steps = weight_snapshot_steps(load_checkpoint(a.checkpoint))
+    if len(steps) < 2:
+        raise SystemExit(f"{a.checkpoint} holds no weight snapshots; train one with `llmcore train`")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "MALLOC_ARENA_MAX": "2", "LLM_LANDSCAPE_CHECKPOINT": str(Path(a.checkpoint).resolve())}
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port",
+                               str(port), "--server.headless", "true"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, env=env)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            t0 = time.perf_counter()
+            while True:
+                try:
+                    page.goto(f"http://127.0.0.1:{port}/training", wait_until="domcontentloaded")
+                    break
+                except Exception:
+                    time.sleep(0.2)
+            page.get_by_text("The prompt's completion at every snapshot").wait_for(timeout=600_000)
+            page.wait_for_function(DRAWN.format(n=7), timeout=600_000)
+            print(f"first open of Watch training (server start, snapshots loaded, prompt traced): "
+                  f"{time.perf_counter() - t0:.1f} s")
+            thumb = page.locator('[data-testid="stSlider"]').filter(has_text="Training step").get_by_role("slider")
+            times, k, direction = [], len(steps) - 1, -1
+            for _ in range(a.moves):
+                if not 0 <= k + direction < len(steps):
+                    direction = -direction
+                k += direction
+                thumb.focus()
+                t = time.perf_counter()
+                thumb.press("ArrowLeft" if direction < 0 else "ArrowRight")
+                page.get_by_text(f"traced with the weights of step {steps[k]} ").first.wait_for(timeout=60_000)
+                page.wait_for_function(DRAWN.format(n=7), timeout=60_000)
+                times.append(time.perf_counter() - t)
+            print(f"slider move to redrawn page over {len(times)} moves: median {statistics.median(times):.2f} s, "
+                  f"p90 {sorted(times)[int(0.9 * len(times)) - 1]:.2f} s   (target median <= 0.7 s)")
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+if __name__ == "__main__":
+    main()

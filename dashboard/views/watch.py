@@ -1,0 +1,154 @@
+"""Training page, "Watch training": one step slider (with play) that moves the word map, a prompt's path on each
+snapshot's aligned context map, its next-word probabilities at the place step, markers on the measure curves and
+on the loss landscape's training path, and the completion table, all from the checkpoint's weight snapshots."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import figures, frames
+from dashboard.state import built_once, get_prompt_over_training, get_training_frames, ink
+from dashboard.text import escape_md
+from llmcore.checkpoint import Checkpoint
+from llmcore.snapshots import GENERALISED_TOP1, generalisation_step, snapshot_metrics, weight_snapshot_steps
+from llmcore.tokenizer import UNK
+from llmcore.trace import PromptError
+from llmcore.watch import metric_table, place_context
+from llmcore.world import article
+
+PLAY_SECONDS = 1.0  # one snapshot per second while playing
+
+
+def default_prompt(ckpt: Checkpoint) -> str:
+    """A held-out pair stopped before the place word ('a dog devours pizza in'), from the model's own world."""
+    if ckpt.held_out:
+        a, f = ckpt.held_out[0]
+        return f"{article(a)} {a} {ckpt.world.recipe.eat_verbs[0]} {f} in"
+    a = next(iter(ckpt.world.animals))
+    return f"{article(a)} {a} eats"
+
+
+def render(ckpt: Checkpoint) -> None:
+    st.subheader("Watch training")
+    steps = weight_snapshot_steps(ckpt)
+    if len(steps) < 2:
+        st.info(f"'{escape_md(ckpt.name)}' holds no snapshots of the whole model, so training cannot be replayed "
+                "here: it was trained before `llmcore train` saved them, or it was not trained by llmcore (a Hugging "
+                "Face model). Train a model below (or retrain this one) to watch its training.")
+        return
+    metrics = snapshot_metrics(ckpt)
+    at = generalisation_step(metrics)
+    st.caption(f"{len(steps)} snapshots of the whole model, from step {steps[0]} to step {steps[-1]}, denser early "
+               "when most of the change happens. " +
+               (f"**Generalisation appears at step {at}**: the first snapshot where the likeliest place after every "
+                f"held-out prompt is one of the animal's habitats in at least {GENERALISED_TOP1:.0%} of them."
+                if at is not None else f"No snapshot reaches {GENERALISED_TOP1:.0%} held-out top-1."))
+    c1, c2 = st.columns([3, 1])
+    prompt = c1.text_input("Prompt to watch", value=default_prompt(ckpt), key="watch_prompt", max_chars=200)
+    layers = ["embed"] + [f"block {i + 1}" for i in range(ckpt.model.config.n_layer)] + ["final"]
+    layer = c2.selectbox("Depth of the context map", layers, index=len(layers) - 1, key="watch_layer")
+    tf = get_training_frames(ckpt.content_hash, layer, ckpt)
+    try:
+        watch = get_prompt_over_training(ckpt.content_hash, layer, prompt, tf)
+    except PromptError as e:
+        st.error(escape_md(str(e)))
+        return
+    with st.spinner("Drawing every snapshot's charts (once per prompt and depth)…"):
+        for t in range(len(steps)):
+            step_charts(ckpt, tf, watch, metrics, t)
+    if st.session_state.get("watch_step") not in steps:
+        st.session_state.watch_step = steps[-1]
+    playing = st.session_state.get("watch_playing", False)
+    st.fragment(_frame, run_every=PLAY_SECONDS if playing else None)(ckpt, tf, watch, metrics)
+
+
+def _toggle_play(steps: list[int]) -> None:
+    playing = not st.session_state.get("watch_playing", False)
+    st.session_state.watch_playing = playing
+    if playing and st.session_state.get("watch_step") == steps[-1]:
+        st.session_state.watch_step = steps[0]  # play from the start
+
+
+def _advance(steps: list[int]) -> None:
+    """While playing, each timed rerun moves the slider one snapshot on; at the last one it stops."""
+    i = steps.index(st.session_state.watch_step)
+    if i + 1 < len(steps):
+        st.session_state.watch_step = steps[i + 1]
+    else:
+        st.session_state.watch_playing = False
+        st.rerun(scope="app")  # the fragment's timer is set by the full page
+
+
+def _frame(ckpt: Checkpoint, tf, watch, metrics) -> None:
+    steps = tf.steps
+    playing = st.session_state.get("watch_playing", False)
+    if playing:
+        _advance(steps)
+    b, s = st.columns([1, 4], vertical_alignment="bottom")
+    if b.button("❚❚ pause" if playing else "▶ play", key="watch_play"):
+        _toggle_play(steps)
+        st.rerun(scope="app")
+    step = s.select_slider("Training step", options=steps, key="watch_step",
+                           help="Every chart below shows the model with the weights it had at this step")
+    t = steps.index(step)
+    charts = step_charts(ckpt, tf, watch, metrics, t)
+    left, right = st.columns(2)
+    left.plotly_chart(charts["words"], key="watch_words")
+    left.caption("Every word's input embedding at this step, Procrustes-aligned to the final snapshot.")
+    right.plotly_chart(charts["path"], key="watch_path")
+    right.caption(f"'{escape_md(watch.prompt)}' traced with the weights of step {step}, on that step's context map "
+                  f"at {tf.layer}, rotated onto the final snapshot's map so the path moves instead of the frame.")
+    left, right = st.columns(2)
+    left.plotly_chart(charts["probs"], key="watch_probs")
+    final, place = watch.traces[-1], place_context(ckpt)
+    named = final.n_steps and ckpt.world.label(final.generated_words[watch.place_step])[0] == place
+    where = (f"where the trained model's completion names a {place} word" if named else
+             f"the last one: the trained model's completion names no {place} word")
+    top = int(watch.place_probs[t].argmax())
+    left.caption(f"Next-word probability by sub-context at generation step {watch.place_step + 1}, {where}. "
+                 f"At training step {step} the model puts "
+                 f"{watch.place_probs[t, top]:.2f} there on {watch.context_names[top]}.")
+    right.plotly_chart(charts["curves"], key="watch_curves")
+    if "landscape" in charts:
+        st.plotly_chart(charts["landscape"], key="watch_landscape")
+        land = charts["landscape_data"]
+        st.caption(f"The star is step {step} on the training path: the path was saved at {len(land.path_steps)} "
+                   f"steps from {land.path_steps[0]} to {land.path_steps[-1]}, and the star lies on the straight "
+                   "line between the two saved points around it.")
+    else:
+        st.caption("This checkpoint has no loss landscape of its training path, so there is no marker to show.")
+    st.markdown("**The prompt's completion at every snapshot** (▶ marks the step on the slider)")
+    table = frames.completions_table(watch, steps, step)
+    st.dataframe(table.style.apply(lambda r: ["background-color: #FFE9A8" if r["now"] else "" for _ in r], axis=1),
+                 hide_index=True, height=35 * (len(table) + 1) + 3)
+
+
+def step_charts(ckpt: Checkpoint, tf, watch, metrics, t: int) -> dict:
+    """Every chart of snapshot t, built once per (checkpoint, depth, prompt, step, theme) and kept."""
+    key = (ckpt.content_hash, tf.layer, watch.prompt, tf.steps[t], ink())
+    return built_once(key, lambda: _build_charts(ckpt, tf, watch, metrics, t))
+
+
+def _build_charts(ckpt: Checkpoint, tf, watch, metrics, t: int) -> dict:
+    step, words = tf.steps[t], ckpt.tokenizer.vocab
+    colours = figures.context_colours(ckpt.context_matrix()[0])
+    keep = [i for i, w in enumerate(words) if w != UNK]
+    wc = tf.word_coords[:, keep]
+    extent = (wc.reshape(-1, 2).min(0), wc.reshape(-1, 2).max(0))
+    out = {"words": figures.watch_word_map(wc[t], [words[i] for i in keep],
+                                           [ckpt.world.label(words[i])[0] for i in keep], colours, extent, step)}
+    path = frames.trajectory_frame(watch.traces[t], tf.placers[t], watch.traces[t].layer_names.index(tf.layer))
+    out["path"] = figures.trajectory_map(frames.watch_reference_frame(tf, t), path, colours,
+                                         f"Prompt's path, step {step}", ink=ink())
+    trace = watch.traces[t]
+    s = min(watch.place_step, trace.n_steps - 1)
+    read = (trace.prompt_words + trace.generated_words)[len(trace.prompt_words) - 1 + s]
+    out["probs"] = figures.place_probs_chart(watch.context_names, watch.place_probs[t], colours,
+                                             f"Next word after '{read}', step {step}")
+    out["curves"] = figures.snapshot_curves(frames.metrics_frame(metric_table(ckpt)), step,
+                                            generalisation_step(metrics))
+    land = ckpt.loss_landscapes().get("pca")
+    if land is not None and len(land.path) >= 2:
+        out["landscape"] = figures.loss_figure_at(land, frames.path_point_at(land, step), step)
+        out["landscape_data"] = land
+    return out

@@ -1,0 +1,192 @@
+"""Weight snapshots: the whole model at log-spaced training steps (float16), the quality measures of each, and
+loading one as a normal Checkpoint.
+
+One safetensors file holds every snapshot: tensors `<step>.<parameter>` in float16 and, in its metadata, the
+steps and the measures taken at each (computed with llmcore.evaluate while training ran).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.numpy import load as np_load
+from safetensors.numpy import save as np_save
+
+from llmcore.checkpoint import WEIGHT_SNAPSHOTS, Checkpoint, CheckpointError, committed_file
+from llmcore.evaluate import content_embeddings, held_out_breakdown, measure_diet, neighbour_purity
+from llmcore.model import GPT
+
+GENERALISED_TOP1 = 0.95  # "generalisation appears" at the first snapshot whose held-out top-1 reaches this
+SEPARABILITY_POSITIONS = 1200  # reference positions per snapshot for the k-NN separability (half fit, half test)
+
+
+def snapshot_schedule(steps: int, n: int) -> list[int]:
+    """Step 0, then n-1 steps log-spaced up to `steps` (dense early, when most of the change happens)."""
+    if n <= 1:
+        return [steps] if n == 1 else []
+    later = np.geomspace(max(1.0, steps / 80), steps, n - 1)
+    return sorted({0, steps, *(int(round(s)) for s in later)})
+
+
+@dataclass
+class SnapshotMetrics:
+    """Quality of the model at one snapshot step. separability: (L,) k-NN accuracy of each depth's sub-contexts."""
+
+    step: int
+    habitat_mass: float  # held-out prompts: probability on the animal's habitats
+    habitat_top1: float  # held-out prompts: share whose likeliest location is a habitat
+    food_place_mass: float  # held-out prompts: probability on the food's own places (the wrong generalisation)
+    diet_share: float
+    neighbour_purity: float
+    separability: list[float]
+    layer_names: list[str]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def region_separability(ckpt: Checkpoint, n_positions: int = SEPARABILITY_POSITIONS) -> tuple[list[str], list[float]]:
+    """Per depth: share of held-out reference states whose k nearest states (the regions' classifier) name their
+    own sub-context. Reference positions alternate between the fitted half and the tested half."""
+    from llmcore.reference import reference_states
+    from llmcore.regions import SubContextClassifier
+
+    was_training = ckpt.model.training
+    ref = reference_states(ckpt, n_positions)
+    ckpt.model.train(was_training)
+    labels = np.asarray(ref.contexts, str)
+    fit, test = np.arange(0, len(labels), 2), np.arange(1, len(labels), 2)
+    scores = []
+    for i in range(len(ref.layer_names)):
+        X = ref.layer(i)
+        clf = SubContextClassifier().fit(X[fit], labels[fit])
+        scores.append(float(np.mean(clf.predict(X[test]) == labels[test])))
+    return ref.layer_names, scores
+
+
+def measure_snapshot(ckpt: Checkpoint, step: int) -> SnapshotMetrics:
+    """Every stored measure of the model as it is now, with llmcore.evaluate's functions."""
+    model = ckpt.model
+    was_training = model.training
+    model.eval()
+    b = held_out_breakdown(model, ckpt.tokenizer, ckpt.world, ckpt.held_out)
+    diet = measure_diet(model, ckpt.tokenizer, ckpt.world)
+    _, emb, labels = content_embeddings(model, ckpt.tokenizer, ckpt.world)
+    names, sep = region_separability(ckpt)
+    model.train(was_training)
+    mean = lambda a: float(np.mean(a)) if len(a) else 0.0  # noqa: E731
+    return SnapshotMetrics(step, mean(b.habitat_mass), mean(b.top_is_habitat), mean(b.food_place_mass), diet,
+                           neighbour_purity(emb, labels), sep, names)
+
+
+def generalisation_step(metrics: list[SnapshotMetrics], threshold: float = GENERALISED_TOP1) -> int | None:
+    """The first snapshot step whose held-out top-1 reaches the threshold, or None if none does."""
+    return next((m.step for m in sorted(metrics, key=lambda m: m.step) if m.habitat_top1 >= threshold), None)
+
+
+class SnapshotRecorder:
+    """Collects float16 weights and measures at the scheduled steps during training; resumable from its file."""
+
+    def __init__(self, steps: list[int]):
+        self.steps = list(steps)
+        self.weights: dict[int, dict[str, np.ndarray]] = {}
+        self.metrics: dict[int, SnapshotMetrics] = {}
+        self.seconds = 0.0  # time spent taking snapshots in this process (the benchmark reports it)
+
+    def due(self, step: int) -> bool:
+        return step in self.steps and step not in self.weights
+
+    def record(self, ckpt: Checkpoint, step: int) -> None:
+        """Snapshot the model of `ckpt` (the trainer's live model) at `step`."""
+        t0 = time.perf_counter()
+        self.weights[step] = {k: v.detach().cpu().numpy().astype(np.float16)
+                              for k, v in ckpt.model.state_dict().items() if k != "lm_head.weight"}
+        if ckpt.model.lm_head.weight.device.type != "cpu":  # the measures run on a CPU copy (as the maps do)
+            cpu = GPT(ckpt.model.config)
+            cpu.load_state_dict(ckpt.model.state_dict())
+            ckpt = replace(ckpt, model=cpu)
+        self.metrics[step] = measure_snapshot(ckpt, step)
+        self.seconds += time.perf_counter() - t0
+
+    def to_bytes(self) -> bytes | None:
+        if not self.weights:
+            return None
+        tensors = {f"{s}.{k}": v for s, w in self.weights.items() for k, v in w.items()}
+        meta = {"steps": json.dumps(sorted(self.weights)),
+                "metrics": json.dumps([self.metrics[s].to_dict() for s in sorted(self.weights)])}
+        return np_save(tensors, metadata=meta)
+
+    def restore(self, raw: bytes) -> None:
+        """Take back the snapshots of an interrupted run (its checkpoint's file)."""
+        steps, metrics, tensors = _parse(raw, "resume")
+        self.metrics = {m.step: m for m in metrics}
+        self.weights = {s: {k.split(".", 1)[1]: v for k, v in tensors.items() if k.split(".", 1)[0] == str(s)}
+                        for s in steps}
+
+
+def _parse(raw: bytes, where: str) -> tuple[list[int], list[SnapshotMetrics], dict[str, np.ndarray]]:
+    try:
+        tensors = np_load(raw)
+        n = int.from_bytes(raw[:8], "little")
+        meta = json.loads(raw[8:8 + n]).get("__metadata__", {})
+        steps = [int(s) for s in json.loads(meta["steps"])]
+        metrics = [SnapshotMetrics(**m) for m in json.loads(meta["metrics"])]
+    except (SafetensorError, ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{where}: {WEIGHT_SNAPSHOTS} cannot be read ({e})") from None
+    return steps, metrics, tensors
+
+
+def _snapshot_file(ckpt: Checkpoint) -> Path | None:
+    files = getattr(ckpt, "files", {}) or {}
+    if ckpt.path is None or WEIGHT_SNAPSHOTS not in files:
+        return None
+    return committed_file(ckpt.path, WEIGHT_SNAPSHOTS, files[WEIGHT_SNAPSHOTS])
+
+
+def _read_meta(path: Path) -> dict:
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        return json.loads(f.read(n)).get("__metadata__", {})
+
+
+def weight_snapshot_steps(ckpt: Checkpoint) -> list[int]:
+    """Steps at which the checkpoint holds the whole model (empty for older checkpoints and foreign models)."""
+    f = _snapshot_file(ckpt)
+    return [] if f is None else [int(s) for s in json.loads(_read_meta(f)["steps"])]
+
+
+def snapshot_metrics(ckpt: Checkpoint) -> list[SnapshotMetrics]:
+    """The measures stored at every weight snapshot, oldest first (empty without snapshots)."""
+    f = _snapshot_file(ckpt)
+    return [] if f is None else [SnapshotMetrics(**m) for m in json.loads(_read_meta(f)["metrics"])]
+
+
+def at_step(ckpt: Checkpoint, step: int) -> Checkpoint:
+    """The checkpoint with the weights it had at a snapshot step: a new Checkpoint, its own content hash."""
+    f = _snapshot_file(ckpt)
+    if f is None:
+        raise CheckpointError(f"{ckpt.path}: holds no weight snapshots (trained before they were saved, or not "
+                              "trained by llmcore); train it again to scrub through training")
+    steps, metrics, tensors = _parse(f.read_bytes(), str(f))
+    if step not in steps:
+        raise CheckpointError(f"{ckpt.path}: no weight snapshot at step {step}; snapshots are at steps "
+                              f"{', '.join(map(str, steps))}")
+    model = GPT(ckpt.model.config)
+    state = {k.split(".", 1)[1]: torch.from_numpy(v.astype(np.float32)) for k, v in tensors.items()
+             if k.split(".", 1)[0] == str(step)}
+    state["lm_head.weight"] = state["transformer.wte.weight"]
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise CheckpointError(f"{f}: snapshot at step {step} does not fit the model ({e})") from None
+    model.eval()
+    m = next(m for m in metrics if m.step == step).to_dict()
+    measured = {k: v for k, v in m.items() if isinstance(v, float)}
+    metrics = {"snapshot_step": step, "steps_done": step, "complete": False, **measured}
+    return replace(ckpt, model=model, metrics=metrics, content_hash=f"{ckpt.content_hash}@{step}")

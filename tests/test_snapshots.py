@@ -1,0 +1,114 @@
+"""Weight snapshots: the schedule, float16 storage that traces like float32, stored measures that recompute, loading
+a step as a normal checkpoint, context maps aligned across snapshots, and the CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from llmcore.alignment import frame_displacement
+from llmcore.checkpoint import CheckpointError, load_checkpoint
+from llmcore.cli import main
+from llmcore.snapshots import (
+    SnapshotMetrics,
+    generalisation_step,
+    measure_snapshot,
+    snapshot_metrics,
+    snapshot_schedule,
+    weight_snapshot_steps,
+)
+from llmcore.trace import trace_generation
+from llmcore.train import TrainConfig
+from llmcore.watch import aligned_context_maps, context_states, prompt_over_training, training_frames
+
+# float16 weights (11 significant bits) move hidden states by well under 1 % of their scale
+STATE_TOLERANCE = 0.01
+PROB_TOLERANCE = 0.01
+
+
+def test_schedule_is_log_spaced_and_dense_early():
+    steps = snapshot_schedule(2000, 16)
+    assert steps[0] == 0 and steps[-1] == 2000 and len(steps) == 16
+    gaps = np.diff(steps[1:])
+    assert (np.diff(gaps) >= -1).all()  # gaps grow: dense early
+    assert steps[1] <= 50 and sum(s <= 200 for s in steps) >= 6
+    assert snapshot_schedule(2000, 0) == []
+    with pytest.raises(ValueError, match="weight_snapshots"):
+        TrainConfig(weight_snapshots=-1)
+
+
+def test_snapshot_at_the_final_step_traces_like_the_checkpoint(tiny_ckpt_dir, tiny_ckpt):
+    steps = weight_snapshot_steps(tiny_ckpt)
+    assert steps[0] == 0 and steps[-1] == tiny_ckpt.metrics["steps_done"]
+    snap = load_checkpoint(tiny_ckpt_dir, step=steps[-1])
+    assert snap.content_hash != tiny_ckpt.content_hash and snap.tokenizer.vocab == tiny_ckpt.tokenizer.vocab
+    prompt = f"a {tiny_ckpt.held_out[0][0]} eats"
+    a, b = trace_generation(tiny_ckpt, prompt), trace_generation(snap, prompt)
+    assert (a.generated_ids == b.generated_ids).all()
+    scale = np.abs(a.hidden).max()
+    assert np.abs(a.hidden - b.hidden).max() <= STATE_TOLERANCE * scale
+    assert np.abs(a.topk_probs - b.topk_probs).max() <= PROB_TOLERANCE
+    first = load_checkpoint(tiny_ckpt_dir, step=0)
+    assert not np.allclose(first.model.transformer.wte.weight.detach(), snap.model.transformer.wte.weight.detach())
+
+
+def test_stored_measures_equal_recomputed_ones(tiny_ckpt_dir, tiny_ckpt):
+    stored = snapshot_metrics(tiny_ckpt)
+    assert [m.step for m in stored] == weight_snapshot_steps(tiny_ckpt)
+    for m in (stored[0], stored[-1]):
+        again = measure_snapshot(load_checkpoint(tiny_ckpt_dir, step=m.step), m.step)
+        for k in ("habitat_mass", "habitat_top1", "food_place_mass", "diet_share", "neighbour_purity"):
+            assert getattr(again, k) == pytest.approx(getattr(m, k), abs=PROB_TOLERANCE), k
+        assert np.allclose(again.separability, m.separability, atol=0.03)
+        assert again.layer_names == m.layer_names and len(m.separability) == len(m.layer_names)
+    assert all(0 <= x <= 1 for m in stored for x in m.separability)
+
+
+def test_generalisation_step_is_the_first_snapshot_at_the_threshold():
+    def m(step, top1):
+        return SnapshotMetrics(step, 0.0, top1, 0.0, 0.0, 0.0, [], [])
+
+    assert generalisation_step([m(0, 0.0), m(10, 0.96), m(5, 0.5), m(20, 1.0)]) == 10
+    assert generalisation_step([m(0, 0.0), m(10, 0.94)]) is None
+
+
+def test_loading_a_missing_step_or_a_checkpoint_without_snapshots_says_so(tiny_ckpt_dir, ckpt):
+    with pytest.raises(CheckpointError, match="no weight snapshot at step 7"):
+        load_checkpoint(tiny_ckpt_dir, step=7)
+    if not weight_snapshot_steps(ckpt):  # the bundled checkpoint until it is retrained
+        with pytest.raises(CheckpointError, match="holds no weight snapshots"):
+            load_checkpoint(ckpt.path, step=0)
+
+
+def test_aligned_context_maps_move_less_than_unaligned(tiny_ckpt):
+    frames = training_frames(tiny_ckpt, "final")
+    states = [context_states(m, "final")[0] for m in frames.models]
+    aligned, _ = aligned_context_maps(states)
+    naive, _ = aligned_context_maps(states, aligned=False)
+    assert frame_displacement(aligned).mean() < frame_displacement(naive).mean()
+    assert np.allclose(aligned, frames.context_coords, atol=1e-4)
+
+
+def test_a_prompt_over_training_has_one_path_per_snapshot(tiny_ckpt):
+    frames = training_frames(tiny_ckpt, "final")
+    watch = prompt_over_training(frames, f"a {tiny_ckpt.held_out[0][0]} eats")
+    T = len(frames.steps)
+    assert len(watch.traces) == len(watch.paths) == T and watch.place_probs.shape == (T, len(watch.context_names))
+    assert np.allclose(watch.place_probs.sum(1), 1, atol=1e-3)
+    for path, trace in zip(watch.paths, watch.traces):
+        assert path.shape == (len(trace.prompt_ids) + trace.n_steps - 1, 2)
+    assert not np.allclose(watch.paths[0][-1], watch.paths[-1][-1])  # training moved the path
+
+
+def test_cli_generate_at_a_step_and_info_lists_snapshots(capsys, tiny_ckpt_dir, tiny_ckpt):
+    steps = weight_snapshot_steps(tiny_ckpt)
+    assert main(["generate", "a dog eats", "--checkpoint", str(tiny_ckpt_dir), "--step", str(steps[1])]) == 0
+    assert capsys.readouterr().out.startswith("a dog eats")
+    assert main(["generate", "a dog eats", "--checkpoint", str(tiny_ckpt_dir), "--step", "9999"]) == 2
+    assert "9999" in capsys.readouterr().err
+    assert main(["info", str(tiny_ckpt_dir)]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.split() and line.split()[0].isdigit()]
+    assert [int(r[0]) for r in rows] == steps
+    expected = generalisation_step(snapshot_metrics(tiny_ckpt))
+    assert (f"appears at step {expected} " in out) if expected is not None else "no snapshot reaches" in out
