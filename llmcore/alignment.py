@@ -79,6 +79,17 @@ class SpaceAlignment:
         return ((np.asarray(X, np.float64) - self.source_mean) @ self.matrix + self.target_mean).astype(np.float32)
 
 
+def procrustes_map(source: np.ndarray, target: np.ndarray):
+    """A function taking points of the source space onto the target space: the orthogonal rotation (plus the
+    shift of means) that best matches paired points `source[i]` ↔ `target[i]`."""
+    from scipy.linalg import orthogonal_procrustes
+
+    n = min(len(source), len(target))
+    s_mean, t_mean = source[:n].mean(0), target[:n].mean(0)
+    R, _ = orthogonal_procrustes(source[:n] - s_mean, target[:n] - t_mean)
+    return lambda X: ((np.asarray(X) - s_mean) @ R + t_mean).astype(np.float32)
+
+
 def _inv_sqrt(C: np.ndarray, ridge: float) -> tuple[np.ndarray, np.ndarray]:
     """C^(-1/2) and C^(1/2) of a covariance, with a ridge of `ridge` × its mean eigenvalue."""
     w, V = np.linalg.eigh(C)

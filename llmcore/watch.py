@@ -122,9 +122,7 @@ def prompt_over_training(frames: TrainingFrames, prompt: str, sampling: Sampling
     """Trace the prompt with every snapshot's weights (raises PromptError for a prompt the model cannot read)."""
     traces = [trace_generation(m, prompt, sampling) for m in frames.models]
     li = traces[-1].layer_names.index(frames.layer)
-    # the prompt's states, then each generated word's (hidden[0] is the last prompt position, already there)
-    paths = [p.place(np.concatenate([t.prompt_hidden[:, li], t.hidden[1:, li]]))
-             for p, t in zip(frames.placers, traces)]
+    paths = [p.place(t.word_steps().hidden[:, li]) for p, t in zip(frames.placers, traces)]  # one state per word read
     final, target = traces[-1], place_context(frames.models[-1])
     chosen = [frames.models[-1].world.label(w)[0] for w in final.generated_words]
     step = chosen.index(target) if target in chosen else max(final.n_steps - 1, 0)

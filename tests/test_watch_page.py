@@ -24,7 +24,7 @@ def _path(at: AppTest) -> list:
     """x, y of the prompt's path on the trajectory chart."""
     chart = next(c for c in at.get("plotly_chart") if c.key == "watch_path")
     spec = json.loads(chart.proto.spec)
-    trace = next(t for t in spec["data"] if t.get("name") == "this prompt")
+    trace = next(t for t in spec["data"] if str(t.get("name", "")).startswith("this prompt"))
     return [trace["x"], trace["y"]]
 
 
