@@ -32,6 +32,7 @@ from llmcore.checkpoint import (
     read_config,
     save_checkpoint,
 )
+from llmcore.corpus import fix_articles
 from llmcore.evaluate import evaluate_quality
 from llmcore.landscape import eval_batch, landscapes_bytes, path_loss_landscape, random_loss_landscape
 from llmcore.maps import MAPS_DIR
@@ -154,9 +155,10 @@ def sentence_loss(model: GPT, tokenizer: Tokenizer, sentences: list[str], batch:
 
 
 def heldout_sentences(world: World, pairs: list[tuple[str, str]]) -> list[str]:
-    """Sentences of the compositions that training never sees (one per pair, verb and habitat)."""
-    return [f"{article(a)} {a} {v} {f} in the {h} ." for a, f in pairs for v in world.recipe.eat_verbs
-            for h in world.animals[a].habitats]
+    """Sentences of the compositions that training never sees (one per pair, verb and habitat, the habitat named
+    the first way the world names it: 'in the forest', 'at home')."""
+    return [" ".join(fix_articles(f"{article(a)} {a} {v} {f} {world.grammar.place_phrases(h)[0]} {h} .".split()))
+            for a, f in pairs for v in world.recipe.eat_verbs for h in world.animals[a].habitats]
 
 
 @dataclass
@@ -285,7 +287,8 @@ class Trainer:
 
     def _evaluate(self) -> None:
         self.model.eval()
-        quality = evaluate_quality(self.model, self.tokenizer, self.world, self.held_out)
+        final = self.state.step >= self.config.steps  # the control pairs are measured once, at the end
+        quality = evaluate_quality(self.model, self.tokenizer, self.world, self.held_out, controls=final)
         record = {"step": self.state.step, "seconds": round(self.state.seconds, 2),
                   "tokens": self.state.step * self.config.batch_size * self.model_config.block_size,
                   "val_loss": sentence_loss(self.model, self.tokenizer, self.val_sentences),
