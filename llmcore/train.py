@@ -45,7 +45,7 @@ from llmcore.world import DEFAULT_WORLD, World, article, generate_corpus, load_w
 class TrainConfig:
     seed: int = 1337
     corpus_seed: int = 0
-    steps: int = 2000
+    steps: int = 1500
     batch_size: int = 64
     lr: float = 3e-3
     min_lr: float = 3e-4
@@ -57,6 +57,7 @@ class TrainConfig:
     n_snapshots: int = 24
     landscape_grid: int = 21  # loss landscape resolution at the end of training; 0 skips it
     threads: int = 0  # 0: leave torch's default
+    inflection_tie: float = 0.2  # weight of 1 - cos(e(cat), e(cats)) over the world's inflection pairs (README)
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.eval_every < 1 or self.checkpoint_every < 1:
@@ -107,7 +108,8 @@ class TqdmCallback(TrainCallback):
     def on_eval(self, trainer: Trainer, record: dict[str, Any]) -> None:
         self.bar.write(f"step {record['step']:>5}  val {record['val_loss']:.3f}  held-out {record['heldout_loss']:.3f}"
                        f"  habitat {record['habitat_mass']:.3f}  top1 {record['habitat_top1']:.3f}"
-                       f"  diet {record['diet_share']:.3f}  nn {record['neighbour_purity']:.3f}")
+                       f"  diet {record['diet_share']:.3f}  nn {record['neighbour_purity']:.3f}"
+                       f"  forms {record.get('inflection_neighbours', float('nan')):.3f}")
 
     def on_train_end(self, trainer: Trainer) -> None:
         self.bar.close()
@@ -169,6 +171,7 @@ class TrainState:
     weights: list[np.ndarray] = field(default_factory=list)  # flat weight vectors at the snapshot steps
     log: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # CPU time of the process (all threads): the cost of training, whatever else runs
 
 
 class Trainer:
@@ -190,6 +193,9 @@ class Trainer:
         self.data = CorpusData.build(self.tokenizer, sentences, self.model_config.block_size)
         self.val_sentences = generate_corpus(self.world, self.config.corpus_seed + 1, 2000)
         self.heldout = heldout_sentences(self.world, self.held_out)
+        stoi = self.tokenizer.stoi
+        pairs = [(stoi[a], stoi[b]) for a, b in self.world.inflection_pairs() if a in stoi and b in stoi]
+        self.tie_pairs = torch.tensor(pairs, dtype=torch.long).reshape(-1, 2).T
         self.rank, self.world_size, self.device = distributed_setup()
         torch.manual_seed(self.config.seed)
         self.model = GPT(self.model_config).to(self.device)
@@ -237,6 +243,7 @@ class Trainer:
             cb.on_train_start(self)
         self.model.train()
         t0 = time.perf_counter() - self.state.seconds
+        c0 = time.process_time() - self.state.cpu_seconds
         snap_at = set(self.config.snapshot_steps())
         while self.state.step < self.config.steps and not self.stop_requested:
             step = self.state.step
@@ -245,6 +252,7 @@ class Trainer:
             loss = self._train_step(step)
             self.state.step = step + 1
             self.state.seconds = time.perf_counter() - t0
+            self.state.cpu_seconds = time.process_time() - c0
             for cb in self.callbacks:
                 cb.on_step_end(self, step + 1, loss)
             if self.rank == 0 and (self.state.step % self.config.eval_every == 0
@@ -273,11 +281,19 @@ class Trainer:
         for g in self.optimizer.param_groups:
             g["lr"] = self.config.lr_at(step)
         _, loss = self.net(x.to(self.device), y.to(self.device))
+        total = loss + self.config.inflection_tie * self._tie_loss() if self.config.inflection_tie else loss
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        total.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()
         return loss.item()
+
+    def _tie_loss(self) -> torch.Tensor:
+        """Mean 1 - cosine between the embeddings of a word and its inflected form ('cat' / 'cats', 'eats' / 'eat'):
+        the world says they are one word, so their points should sit together on the word map."""
+        e = self.model.transformer.wte.weight
+        i, j = self.tie_pairs.to(e.device)
+        return (1 - torch.nn.functional.cosine_similarity(e[i], e[j], dim=-1)).mean()
 
     def _snapshot(self, step: int) -> None:
         self.state.snapshots.append(self.model.transformer.wte.weight.detach().cpu().numpy().copy())
@@ -301,6 +317,7 @@ class Trainer:
     def _write(self, final: bool) -> None:
         metrics = dict(self.state.log[-1]) if self.state.log else {}
         metrics.update(complete=final, steps_done=self.state.step, train_seconds=round(self.state.seconds, 1),
+                       train_cpu_seconds=round(self.state.cpu_seconds, 1),
                        corpus_tokens=int(len(self.data.tokens)), parameters=self.model.num_params())
         landscape = self._landscapes() if final and self.config.landscape_grid else None
         try:
@@ -330,7 +347,8 @@ class Trainer:
         """The optimizer state, the weight snapshots and the step: what resuming needs beyond the checkpoint."""
         opt = self.optimizer.state_dict()
         tensors = {f"{i}.{k}": v.contiguous() for i, s in opt["state"].items() for k, v in s.items()}
-        meta = {"step": self.state.step, "seconds": self.state.seconds, "train_config": self._config_record(),
+        meta = {"step": self.state.step, "seconds": self.state.seconds, "cpu_seconds": self.state.cpu_seconds,
+                "train_config": self._config_record(),
                 "model_config": self.model_config.to_dict(), "world_hash": self.world.content_hash}
         blobs = {"optimizer.safetensors": torch_save_bytes(tensors), "state.json": json.dumps(meta).encode()}
         if self.state.weights:
@@ -360,7 +378,7 @@ class Trainer:
         w = (list(np_load(committed_file(self.out_dir, w_key, cfg["files"][w_key]).read_bytes())["w"]
                   .astype(np.float32)) if w_key in cfg["files"] else [])
         self.state = TrainState(meta["step"], list(ckpt.snapshots()), list(ckpt.snapshot_steps), w, ckpt.train_log(),
-                                meta["seconds"])
+                                meta["seconds"], meta.get("cpu_seconds", 0.0))
 
     def _load_optimizer(self, path: Path) -> None:
         tensors = torch_load_bytes(path.read_bytes())

@@ -57,8 +57,9 @@ def test_view_state_lives_in_the_url():
 
 
 def test_unknown_words_and_long_prompts_are_reported(app):
-    app.text_input(key="prompt").set_value("a zebra eats pizza in").run()
-    assert any("zebra" in w.value for w in app.warning) and not app.error
+    app.text_input(key="prompt").set_value("a dogz eats pizza in").run()  # a misspelt word gets its closest words
+    assert any("dogz (did you mean dog" in w.value and "world file" in w.value for w in app.warning)
+    assert not app.error
     app.text_input(key="prompt").set_value(" ".join(["a cat eats meat ."] * 10)).run()
     assert any("kept the last" in w.value for w in app.warning)
 
