@@ -92,7 +92,7 @@ def test_shape_mismatch(copy):
 
 def test_vocabulary_mismatch(copy):
     cfg = json.loads((copy / CONFIG).read_text())
-    cfg["vocab"] = cfg["vocab"] + ["zebra"]
+    cfg["vocab"] = cfg["vocab"] + ["xylophone"]
     (copy / CONFIG).write_text(json.dumps(cfg))
     with pytest.raises(CheckpointError, match="vocabulary has"):
         load_checkpoint(copy)
