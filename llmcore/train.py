@@ -281,7 +281,8 @@ class Trainer:
         for g in self.optimizer.param_groups:
             g["lr"] = self.config.lr_at(step)
         _, loss = self.net(x.to(self.device), y.to(self.device))
-        total = loss + self.config.inflection_tie * self._tie_loss() if self.config.inflection_tie else loss
+        tie = self.config.inflection_tie and self.tie_pairs.shape[1]  # a world without plurals has nothing to tie
+        total = loss + self.config.inflection_tie * self._tie_loss() if tie else loss
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)

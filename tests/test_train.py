@@ -67,3 +67,17 @@ def test_train_config_rules():
     cfg = TrainConfig(steps=100, warmup_steps=10)
     assert cfg.lr_at(0) < cfg.lr_at(9) == pytest.approx(cfg.lr) and cfg.lr_at(100) == pytest.approx(cfg.min_lr)
     assert len(TrainConfig().snapshot_steps()) >= 20
+
+
+@pytest.mark.slow
+def test_inflection_tie_pulls_a_word_and_its_form_together(tmp_path):
+    from llmcore.world import DEFAULT_WORLD
+
+    ties = {}
+    for tie in (0.0, 1.0):
+        config = tiny_train_config(steps=30, eval_every=30, checkpoint_every=30, landscape_grid=0, inflection_tie=tie)
+        trainer = Trainer(tmp_path / f"tie{tie}", DEFAULT_WORLD, TINY_MODEL, config)
+        assert trainer.tie_pairs.shape[1] >= 150  # cat/cats, eats/eat, ... of the bundled world
+        trainer.run()
+        ties[tie] = float(trainer._tie_loss())
+    assert ties[1.0] < 0.5 * ties[0.0]
