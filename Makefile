@@ -34,7 +34,7 @@ bench: setup                   ## print the benchmark ratios quoted in the READM
 	$(BIN)/python bench/bench_dashboard.py
 	$(BIN)/python bench/bench_causes.py
 
-train-default: setup           ## retrain the bundled model as shipped (4 min on 2 cores) and refit its maps (10 min)
+train-default: setup           ## retrain the bundled model as shipped (about 370 CPU s: 3-4 min on 2 idle cores) and refit its maps (about 700 CPU s)
 	$(BIN)/llmcore train --out checkpoints/default --overwrite --threads 2
 	$(BIN)/llmcore maps checkpoints/default
 

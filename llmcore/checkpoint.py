@@ -263,7 +263,8 @@ def read_config(path: Path) -> dict[str, Any]:
     version = cfg.get("format_version")
     if version != FORMAT_VERSION:
         raise CheckpointError(f"{cfg_path}: format_version {version!r} is not supported (this llmcore reads "
-                              f"version {FORMAT_VERSION}); retrain or convert the checkpoint")
+                              f"version {FORMAT_VERSION}); retrain with `llmcore train --out {path}` (add --world "
+                              "FILE for your own world)")
     missing = [k for k in ("model_config", "vocab", "world", "held_out", "files") if k not in cfg]
     if missing:
         raise CheckpointError(f"{cfg_path}: missing keys {missing}")

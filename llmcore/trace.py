@@ -16,6 +16,7 @@ import torch
 from llmcore.checkpoint import Checkpoint, file_mode
 from llmcore.inputs import InputError, is_number, is_whole, parse_json
 from llmcore.model import GPT, ActivationCache, KVCache, from_dict
+from llmcore.suggest import ADD_A_WORD, unknown_words_message
 from llmcore.tokenizer import Tokenizer
 
 MAX_NEW_WORDS = 64
@@ -321,11 +322,13 @@ def encode_prompt(tokenizer: Tokenizer, prompt: str,
         raise PromptError("the prompt is only punctuation: type a few words, e.g. 'a dog devours pizza in'")
     if len(enc.unknown) == len(enc.ids):
         examples = ", ".join(w for w in ("cat", "dog", "eats", "pizza", "home") if w in tokenizer.stoi)
-        raise PromptError(f"none of the words are known to this model ({', '.join(enc.unknown[:8])}); "
-                          f"use words of its world, e.g. {examples}")
+        raise PromptError(f"none of the words are known to this model: "
+                          f"{unknown_words_message(enc.unknown[:8], tokenizer.vocab)}; use words of its world, "
+                          f"e.g. {examples}; {ADD_A_WORD}")
     notices = []
     if enc.unknown:
-        notices.append(f"unknown words read as <unk>: {', '.join(dict.fromkeys(enc.unknown))}")
+        notices.append(f"unknown words read as <unk>: {unknown_words_message(enc.unknown, tokenizer.vocab)}; "
+                       f"{ADD_A_WORD}")
     ids, words = enc.ids, enc.words
     if len(ids) > block_size:
         notices.append(f"the prompt has {len(ids)} words but the model reads at most {block_size}; "

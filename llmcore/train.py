@@ -32,6 +32,7 @@ from llmcore.checkpoint import (
     read_config,
     save_checkpoint,
 )
+from llmcore.corpus import fix_articles
 from llmcore.evaluate import evaluate_quality
 from llmcore.inputs import number, parse_json, whole
 from llmcore.landscape import eval_batch, landscapes_bytes, path_loss_landscape, random_loss_landscape
@@ -52,7 +53,7 @@ TRAIN_LIMITS = {"seed": (0, 2**63 - 1), "corpus_seed": (0, 2**63 - 1), "steps": 
 class TrainConfig:
     seed: int = 1337
     corpus_seed: int = 0
-    steps: int = 2000
+    steps: int = 1500
     batch_size: int = 64
     lr: float = 3e-3
     min_lr: float = 3e-4
@@ -66,6 +67,7 @@ class TrainConfig:
     landscape_grid: int = 21  # loss landscape resolution at the end of training; 0 skips it
     threads: int = 0  # 0: leave torch's default
     checkpoint_seconds: float = 60.0  # also write a resumable checkpoint this often (whichever comes first)
+    inflection_tie: float = 0.2  # weight of 1 - cos(e(cat), e(cats)) over the world's inflection pairs (README)
 
     def __post_init__(self) -> None:
         for name, (lo, hi) in TRAIN_LIMITS.items():  # types and ranges, before any work (values may come from files)
@@ -135,7 +137,8 @@ class TqdmCallback(TrainCallback):
         held = (f"  held-out {record['heldout_loss']:.3f}  habitat {record['habitat_mass']:.3f}  top1 "
                 f"{record['habitat_top1']:.3f}" if "habitat_mass" in record else "  (no held-out pairs to measure)")
         self.bar.write(f"step {record['step']:>5}  val {record['val_loss']:.3f}{held}"
-                       f"  diet {record['diet_share']:.3f}  nn {record['neighbour_purity']:.3f}")
+                       f"  diet {record['diet_share']:.3f}  nn {record['neighbour_purity']:.3f}"
+                       f"  forms {record.get('inflection_neighbours', float('nan')):.3f}")
 
     def on_train_end(self, trainer: Trainer) -> None:
         self.bar.close()
@@ -183,9 +186,10 @@ def sentence_loss(model: GPT, tokenizer: Tokenizer, sentences: list[str], batch:
 
 
 def heldout_sentences(world: World, pairs: list[tuple[str, str]]) -> list[str]:
-    """Sentences of the compositions that training never sees (one per pair, verb and habitat)."""
-    return [f"{article(a)} {a} {v} {f} in the {h} ." for a, f in pairs for v in world.recipe.eat_verbs
-            for h in world.animals[a].habitats]
+    """Sentences of the compositions that training never sees (one per pair, verb and habitat, the habitat named
+    the first way the world names it: 'in the forest', 'at home')."""
+    return [" ".join(fix_articles(f"{article(a)} {a} {v} {f} {world.grammar.place_phrases(h)[0]} {h} .".split()))
+            for a, f in pairs for v in world.recipe.eat_verbs for h in world.animals[a].habitats]
 
 
 @dataclass
@@ -196,6 +200,7 @@ class TrainState:
     weights: list[np.ndarray] = field(default_factory=list)  # flat weight vectors at the snapshot steps
     log: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # CPU time of the process (all threads): the cost of training, whatever else runs
 
 
 class Trainer:
@@ -217,6 +222,9 @@ class Trainer:
         self.data = CorpusData.build(self.tokenizer, sentences, self.model_config.block_size)
         self.val_sentences = generate_corpus(self.world, self.config.corpus_seed + 1, 2000)
         self.heldout = heldout_sentences(self.world, self.held_out)
+        stoi = self.tokenizer.stoi
+        pairs = [(stoi[a], stoi[b]) for a, b in self.world.inflection_pairs() if a in stoi and b in stoi]
+        self.tie_pairs = torch.tensor(pairs, dtype=torch.long).reshape(-1, 2).T
         self.rank, self.world_size, self.device = distributed_setup()
         torch.manual_seed(self.config.seed)
         self.model = GPT(self.model_config).to(self.device)
@@ -270,6 +278,7 @@ class Trainer:
         self.model.train()
         t0 = time.perf_counter() - self.state.seconds
         last_write = time.monotonic()
+        c0 = time.process_time() - self.state.cpu_seconds
         snap_at = set(self.config.snapshot_steps())
         while self.state.step < self.config.steps and not self.stop_requested:
             step = self.state.step
@@ -279,6 +288,7 @@ class Trainer:
             loss = self._train_step(step)
             self.state.step = step + 1
             self.state.seconds = time.perf_counter() - t0
+            self.state.cpu_seconds = time.process_time() - c0
             for cb in self.callbacks:
                 cb.on_step_end(self, step + 1, loss)
             if self.rank == 0 and (self.state.step % self.config.eval_every == 0
@@ -313,11 +323,20 @@ class Trainer:
         for g in self.optimizer.param_groups:
             g["lr"] = self.config.lr_at(step)
         _, loss = self.net(x.to(self.device), y.to(self.device))
+        tie = self.config.inflection_tie and self.tie_pairs.shape[1]  # a world without plurals has nothing to tie
+        total = loss + self.config.inflection_tie * self._tie_loss() if tie else loss
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        total.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()
         return loss.item()
+
+    def _tie_loss(self) -> torch.Tensor:
+        """Mean 1 - cosine between the embeddings of a word and its inflected form ('cat' / 'cats', 'eats' / 'eat'):
+        the world says they are one word, so their points should sit together on the word map."""
+        e = self.model.transformer.wte.weight
+        i, j = self.tie_pairs.to(e.device)
+        return (1 - torch.nn.functional.cosine_similarity(e[i], e[j], dim=-1)).mean()
 
     def _snapshot(self, step: int) -> None:
         self.state.snapshots.append(self.model.transformer.wte.weight.detach().cpu().numpy().copy())
@@ -335,7 +354,8 @@ class Trainer:
 
     def _evaluate(self) -> None:
         self.model.eval()
-        quality = evaluate_quality(self.model, self.tokenizer, self.world, self.held_out)
+        final = self.state.step >= self.config.steps  # the control pairs are measured once, at the end
+        quality = evaluate_quality(self.model, self.tokenizer, self.world, self.held_out, controls=final)
         record = {"step": self.state.step, "seconds": round(self.state.seconds, 2),
                   "tokens": self.state.step * self.config.batch_size * self.model_config.block_size,
                   "val_loss": sentence_loss(self.model, self.tokenizer, self.val_sentences), **quality.to_dict()}
@@ -349,6 +369,7 @@ class Trainer:
     def _write(self, final: bool) -> None:
         metrics = dict(self.state.log[-1]) if self.state.log else {}
         metrics.update(complete=final, steps_done=self.state.step, train_seconds=round(self.state.seconds, 1),
+                       train_cpu_seconds=round(self.state.cpu_seconds, 1),
                        corpus_tokens=int(len(self.data.tokens)), parameters=self.model.num_params())
         if final and self.config.landscape_grid:
             self._phase("loss landscapes")
@@ -391,7 +412,8 @@ class Trainer:
         """The optimizer state, the weight snapshots and the step: what resuming needs beyond the checkpoint."""
         opt = self.optimizer.state_dict()
         tensors = {f"{i}.{k}": v.contiguous() for i, s in opt["state"].items() for k, v in s.items()}
-        meta = {"step": self.state.step, "seconds": self.state.seconds, "train_config": self._config_record(),
+        meta = {"step": self.state.step, "seconds": self.state.seconds, "cpu_seconds": self.state.cpu_seconds,
+                "train_config": self._config_record(),
                 "model_config": self.model_config.to_dict(), "world_hash": self.world.content_hash}
         blobs = {"optimizer.safetensors": torch_save_bytes(tensors), "state.json": json.dumps(meta).encode()}
         if self.state.weights:
@@ -422,7 +444,7 @@ class Trainer:
         w = (list(np_load(committed_file(self.out_dir, w_key, cfg["files"][w_key]).read_bytes())["w"]
                   .astype(np.float32)) if w_key in cfg["files"] else [])
         self.state = TrainState(meta["step"], list(ckpt.snapshots()), list(ckpt.snapshot_steps), w, ckpt.train_log(),
-                                meta["seconds"])
+                                meta["seconds"], meta.get("cpu_seconds", 0.0))
         if WEIGHT_SNAPSHOTS in cfg["files"]:
             self.weight_snaps.restore(committed_file(self.out_dir, WEIGHT_SNAPSHOTS,
                                                      cfg["files"][WEIGHT_SNAPSHOTS]).read_bytes())

@@ -1,4 +1,7 @@
-"""The world a model learns: a taxonomy of sub-contexts, animals with traits, and a seeded corpus generator."""
+"""The world a model learns: a taxonomy of sub-contexts, a small grammar, and animals with traits.
+
+The corpus generator lives in `llmcore.corpus`; `generate_corpus` here is the entry point everybody imports.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +24,9 @@ REQUIRED_CONTEXTS = ("animals", "food", "locations")
 WORD_RE = re.compile(r"[a-z]+")  # used with fullmatch: `$` would let a trailing newline through
 MIN_SENTENCES, MAX_SENTENCES = 100, 5_000_000
 MAX_WORLD_BYTES = 2 * 2**20  # 2 MB
+MIN_SENTENCES, MAX_SENTENCES = 100, 5_000_000
 FUNCTION_CONTEXT = "grammar"  # label of words outside the taxonomy (a, the, in, ., ...)
+EVENT_PREPOSITIONS = ("in", "at", "on")  # the prepositions whose places the quality bars measure
 
 
 class WorldError(ValueError):
@@ -45,6 +50,42 @@ class Animal:
 
 
 @dataclass(frozen=True)
+class Person:
+    """People who admire, keep or feed animals and cook foods, with the adjectives said before them."""
+
+    name: str
+    adjectives: tuple[str, ...] = ()
+    animals: tuple[str, ...] = ()
+    foods: tuple[str, ...] = ()
+    places: tuple[str, ...] = ()
+    sentences: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Grammar:
+    """Function words and how places and things are named. A world without a [grammar] section gets these
+    defaults: singular subjects only, "a <animal>", "in the <place>", "with the <thing>"."""
+
+    prepositions: tuple[str, ...] = ("in", "with")
+    articles: tuple[str, ...] = ("the",)
+    singular_determiners: tuple[str, ...] = ("a",)
+    plural_determiners: tuple[str, ...] = ()
+    conjunction: str = ""
+    adjectives: tuple[str, ...] = ()
+    thing_adjectives: tuple[str, ...] = ()
+    places: dict[str, tuple[str, ...]] = field(default_factory=lambda: {"default": ("in the",)})
+    things: dict[str, tuple[str, ...]] = field(default_factory=lambda: {"default": ("with the",)})
+    declared: bool = False  # True when the world file has a [grammar] section
+
+    def place_phrases(self, place: str) -> tuple[str, ...]:
+        """How a place is named after an event: 'in the', 'at', 'on a' ... ('a' turns into 'an' before a vowel)."""
+        return self.places.get(place, self.places["default"])
+
+    def thing_phrases(self, thing: str) -> tuple[str, ...]:
+        return self.things.get(thing, self.things["default"])
+
+
+@dataclass(frozen=True)
 class CorpusRecipe:
     sentences: int
     eat_verbs: tuple[str, ...]
@@ -54,6 +95,18 @@ class CorpusRecipe:
     held_out_fraction: float
     held_out_seed: int
     mix: dict[str, float]
+    chase_verbs: tuple[str, ...] = ("chases", "watches", "hunts")
+    people_animal_verbs: tuple[str, ...] = ()
+    people_food_verbs: tuple[str, ...] = ()
+    plural_share: float = 0.0
+    adjective_share: float = 0.0
+    and_share: float = 0.0
+
+    def conjugated_verbs(self) -> dict[str, tuple[str, ...]]:
+        """Verb lists whose verbs take a plural form, by their key under [corpus]."""
+        return {"eat_verbs": self.eat_verbs, "drink_verbs": self.drink_verbs, "rest_verbs": self.rest_verbs,
+                "chase_verbs": self.chase_verbs, "people_animal_verbs": self.people_animal_verbs,
+                "people_food_verbs": self.people_food_verbs}
 
 
 SENTENCE_KINDS = ("eat_event", "drink_event", "other_event", "diet_fact", "habitat_fact", "kind_fact",
@@ -62,19 +115,25 @@ SENTENCE_KINDS = ("eat_event", "drink_event", "other_event", "diet_fact", "habit
 
 @dataclass
 class World:
-    """A parsed, validated world. `taxonomy[context][subgroup]` lists words."""
+    """A parsed, validated world. `taxonomy[context][subgroup]` lists words (base forms)."""
 
     taxonomy: dict[str, dict[str, list[str]]]
     animals: dict[str, Animal]
     food_places: dict[str, tuple[str, list[str]]]
-    people: dict[str, list[str]]
+    people: dict[str, Person]
     recipe: CorpusRecipe
     source: str = "<dict>"
     content_hash: str = ""
+    grammar: Grammar = field(default_factory=Grammar)
+    plurals: dict[str, str] = field(default_factory=dict)  # singular -> plural
+    verb_forms: dict[str, str] = field(default_factory=dict)  # he/she/it form -> they form
     _labels: dict[str, tuple[str, str]] = field(default_factory=dict, repr=False)
+    _lemmas: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
+        self._lemmas = {v: k for k, v in {**self.plurals, **self.verb_forms}.items() if v != k}
         self._labels = {w: (c, g) for c, groups in self.taxonomy.items() for g, ws in groups.items() for w in ws}
+        self._labels.update({f: self._labels[b] for f, b in self._lemmas.items() if b in self._labels})
 
     @property
     def contexts(self) -> list[str]:
@@ -82,11 +141,31 @@ class World:
         return list(self.taxonomy)
 
     def label(self, word: str) -> tuple[str, str]:
-        """(sub-context, subgroup) of a word; function words get ('grammar', 'grammar')."""
+        """(sub-context, subgroup) of a word or of its base form; function words get ('grammar', 'grammar')."""
         return self._labels.get(word, (FUNCTION_CONTEXT, FUNCTION_CONTEXT))
+
+    def lemma(self, word: str) -> str:
+        """The base form of a word: 'cats' -> 'cat', 'eat' -> 'eats'; other words are their own base form."""
+        return self._lemmas.get(word, word)
+
+    def forms(self, word: str) -> list[str]:
+        """A base form and its plural or 'they' form, if it has one that differs."""
+        other = self.plurals.get(word, self.verb_forms.get(word, word))
+        return [word] if other == word else [word, other]
+
+    def inflection_pairs(self) -> list[tuple[str, str]]:
+        """(base, inflected) for every taxonomy word with a second form."""
+        return [(w, f) for c in self.contexts for w in self.words_of(c) for f in self.forms(w)[1:]]
 
     def words_of(self, context: str) -> list[str]:
         return [w for ws in self.taxonomy[context].values() for w in ws]
+
+    def kind_plural(self, kind: str) -> str:
+        """'a pet' -> 'pets', 'an aquatic animal' -> 'aquatic animals', 'livestock' -> 'livestock'."""
+        words = kind.split()
+        if words[0] not in ("a", "an"):
+            return kind
+        return " ".join(words[1:-1] + [self.plurals.get(words[-1], words[-1])])
 
     def diet_pairs(self) -> list[tuple[str, str]]:
         """Every (animal, food) pair the diets allow, in file order."""
@@ -157,19 +236,28 @@ def world_hash(data: dict[str, Any]) -> str:
 
 def world_from_dict(data: Any, source: str = "<dict>") -> World:
     """Build a World from parsed data, raising WorldError on the first problem found."""
-    v = _Validator(source)
+    from llmcore.world_check import Validator
+
+    v = Validator(source)
     v.require(isinstance(data, dict) and data, "file", "is empty or not a table of sections")
     v.require(inputs.value_depth(data) <= inputs.MAX_DEPTH, "file", f"nests deeper than {inputs.MAX_DEPTH} levels")
     taxonomy = v.taxonomy(v.get(data, "taxonomy", dict))
     labels = {w: c for c, groups in taxonomy.items() for ws in groups.values() for w in ws}
-    animals = {name: v.animal(name, spec, labels) for name, spec in v.get(data, "animals", dict).items()}
+    animals = {name: v.animal(name, spec, labels) for name, spec in v.get_table(data, "animals").items()}
     for name in labels:
         v.require(labels[name] != "animals" or name in animals, "taxonomy.animals",
                   f"'{name}' has no [animals.{name}] section with its traits")
-    food_places = {f: v.food_place(f, spec, labels) for f, spec in data.get("food_places", {}).items()}
-    people = {p: v.people(p, spec, labels) for p, spec in data.get("people", {}).items()}
+    food_places = {f: v.food_place(f, spec, labels) for f, spec in v.get_table(data, "food_places", {}).items()}
+    people = {p: v.person(p, spec, labels) for p, spec in v.get_table(data, "people", {}).items()}
     recipe = v.recipe(v.get(data, "corpus", dict), animals)
-    world = World(taxonomy, animals, food_places, people, recipe, source, world_hash(data))
+    for key, verbs in (("animals", recipe.people_animal_verbs), ("foods", recipe.people_food_verbs)):
+        who = [p.name for p in people.values() if getattr(p, key)]
+        name = "people_animal_verbs" if key == "animals" else "people_food_verbs"
+        v.require(verbs or not who, f"corpus.{name}", f"is empty, but [people.{who[0] if who else ''}] names {key}")
+    grammar = v.grammar(data.get("grammar"), labels)
+    plurals, verb_forms = v.inflections(data, labels, animals, recipe, grammar.declared)
+    world = World(taxonomy, animals, food_places, people, recipe, source, world_hash(data), grammar, plurals,
+                  verb_forms)
     allowed = set(world.diet_pairs())
     for a, f in recipe.held_out:
         v.require((a, f) in allowed, "corpus.held_out", f"({a}, {f}) is not a pair the diets allow")
@@ -180,198 +268,6 @@ def world_from_dict(data: Any, source: str = "<dict>") -> World:
     return world
 
 
-class _Validator:
-    """Small helpers that raise WorldError with the file and key."""
-
-    def __init__(self, source: str):
-        self.source = source
-
-    def require(self, ok: Any, key: str, problem: str) -> None:
-        if not ok:
-            raise WorldError(self.source, key, problem)
-
-    def get(self, table: dict, key: str, kind: type, prefix: str = "") -> Any:
-        full = f"{prefix}{key}"
-        self.require(key in table, full, "is missing")
-        value = table[key]
-        self.require(isinstance(value, kind), full, f"must be a {kind.__name__}, got {type(value).__name__}")
-        return value
-
-    def words(self, value: Any, key: str, labels: dict[str, str] | None = None, context: str = "") -> list[str]:
-        self.require(isinstance(value, list), key, "must be a list of words")
-        for w in value:
-            self.require(isinstance(w, str) and WORD_RE.fullmatch(w), key, f"{w!r} is not a lower-case word (a-z only)")
-            if labels is not None:
-                self.require(w in labels, key, f"'{w}' is not in the taxonomy; add it under [taxonomy.{context}]")
-                self.require(labels[w] == context, key, f"'{w}' is in {labels[w]}, not in {context}")
-        return list(value)
-
-    def taxonomy(self, tax: dict) -> dict[str, dict[str, list[str]]]:
-        for c in REQUIRED_CONTEXTS:
-            self.require(c in tax, f"taxonomy.{c}", "is missing; a world needs animals, food and locations")
-        seen: dict[str, str] = {}
-        out: dict[str, dict[str, list[str]]] = {}
-        for c, groups in tax.items():
-            self.require(isinstance(groups, dict) and groups, f"taxonomy.{c}", "must be a table of subgroups")
-            out[c] = {}
-            for g, ws in groups.items():
-                out[c][g] = self.words(ws, f"taxonomy.{c}.{g}")
-                for w in ws:
-                    self.require(w not in seen, f"taxonomy.{c}.{g}", f"'{w}' is already listed in {seen.get(w)}")
-                    seen[w] = f"taxonomy.{c}.{g}"
-            self.require(any(out[c].values()), f"taxonomy.{c}", "has no words")
-        return out
-
-    def animal(self, name: str, spec: Any, labels: dict[str, str]) -> Animal:
-        key = f"animals.{name}"
-        self.require(isinstance(spec, dict), key, "must be a table")
-        self.require(labels.get(name) == "animals", key, f"'{name}' is not listed under [taxonomy.animals]")
-        known = {"kind", "habitats", "diet", "drinks", "chases", "things", "facts"}
-        for k in spec:
-            self.require(k in known, f"{key}.{k}", f"is not a known trait; use one of {sorted(known)}")
-        habitats = self.words(self.get(spec, "habitats", list, key + "."), key + ".habitats", labels, "locations")
-        diet = self.words(self.get(spec, "diet", list, key + "."), key + ".diet", labels, "food")
-        self.require(habitats, key + ".habitats", "is empty; every animal needs at least one habitat")
-        self.require(diet, key + ".diet", "is empty; every animal needs a diet")
-        facts = spec.get("facts", [])
-        self.require(isinstance(facts, list), key + ".facts", "must be a list of sentences")
-        for s in facts:
-            self.sentence(s, key + ".facts", labels)
-        return Animal(name, self.kind(spec, key), tuple(habitats), tuple(diet),
-                      tuple(self.words(spec.get("drinks", []), key + ".drinks", labels, "food")),
-                      tuple(self.words(spec.get("chases", []), key + ".chases", labels, "animals")),
-                      tuple(self.words(spec.get("things", []), key + ".things", labels, "things")),
-                      tuple(facts))
-
-    def kind(self, spec: dict, key: str) -> str:
-        kind = self.get(spec, "kind", str, key + ".")
-        self.require(all(WORD_RE.fullmatch(w) for w in kind.split()) and kind, key + ".kind", "must be words (a-z)")
-        return kind
-
-    def sentence(self, s: Any, key: str, labels: dict[str, str]) -> list[str]:
-        self.require(isinstance(s, str) and s.strip(), key, f"{s!r} must be a non-empty sentence")
-        for w in s.split():
-            self.require(WORD_RE.fullmatch(w), key, f"{s!r}: '{w}' is not a lower-case word (a-z only)")
-        return s.split()
-
-    def food_place(self, food: str, spec: Any, labels: dict[str, str]) -> tuple[str, list[str]]:
-        key = f"food_places.{food}"
-        self.require(isinstance(spec, dict), key, "must be a table with verb and places")
-        self.require(labels.get(food) == "food", key, f"'{food}' is not listed under [taxonomy.food]")
-        verb = " ".join(self.sentence(self.get(spec, "verb", str, key + "."), key + ".verb", labels))
-        places = self.words(self.get(spec, "places", list, key + "."), key + ".places", labels, "locations")
-        self.require(places, key + ".places", "is empty")
-        return verb, places
-
-    def people(self, who: str, spec: Any, labels: dict[str, str]) -> list[str]:
-        key = f"people.{who}"
-        self.require(isinstance(spec, dict), key, "must be a table with sentences")
-        sentences = self.get(spec, "sentences", list, key + ".")
-        return [" ".join(self.sentence(s, key + ".sentences", labels)) for s in sentences]
-
-    def recipe(self, spec: dict, animals: dict[str, Animal]) -> CorpusRecipe:
-        n = self.get(spec, "sentences", int, "corpus.")
-        self.require(not isinstance(n, bool) and MIN_SENTENCES <= n <= MAX_SENTENCES, "corpus.sentences",
-                     f"is {n}; use {MIN_SENTENCES} to {MAX_SENTENCES:,}")
-        frac = spec.get("held_out_fraction", 0.0)
-        self.require(inputs.is_number(frac) and 0.0 <= frac < 0.5, "corpus.held_out_fraction",
-                     f"is {frac!r}; use a number from 0 to below 0.5")
-        seed = spec.get("held_out_seed", 0)
-        self.require(inputs.is_whole(seed) and 0 <= seed < 2**63, "corpus.held_out_seed",
-                     f"is {seed!r}; use a whole number from 0 to 2**63-1")
-        held = spec.get("held_out", [])
-        self.require(isinstance(held, list) and all(isinstance(p, list) and len(p) == 2
-                                                    and all(isinstance(w, str) for w in p) for p in held),
-                     "corpus.held_out", "must be a list of [animal, food] pairs of words")
-        mix = self.get(spec, "mix", dict, "corpus.")
-        for k, w in mix.items():
-            self.require(k in SENTENCE_KINDS, f"corpus.mix.{k}", f"is not a sentence kind; use {SENTENCE_KINDS}")
-            self.require(inputs.is_number(w) and 0 <= w <= 1e6, f"corpus.mix.{k}",
-                         f"is {w!r}; use a number from 0 to 1,000,000")
-        self.require(sum(mix.values()) > 0, "corpus.mix", "needs at least one positive weight")
-        eat = self.words(self.get(spec, "eat_verbs", list, "corpus."), "corpus.eat_verbs")
-        drink = self.words(spec.get("drink_verbs", ["drinks"]), "corpus.drink_verbs")
-        rest = self.words(spec.get("rest_verbs", ["lives", "sleeps"]), "corpus.rest_verbs")
-        for key, verbs in (("eat_verbs", eat), ("drink_verbs", drink), ("rest_verbs", rest)):
-            self.require(verbs, f"corpus.{key}", "is empty; list at least one verb")
-        return CorpusRecipe(n, tuple(eat), tuple(drink), tuple(rest), tuple((a, f) for a, f in held), float(frac),
-                            int(seed), {k: float(w) for k, w in mix.items()})
-
-
-class CorpusGenerator:
-    """Seeded sentences from a world; (animal, food) pairs in `held_out` never share a sentence."""
-
-    def __init__(self, world: World, seed: int = 0):
-        self.world, self.rng = world, np.random.default_rng(seed)
-        held = set(world.held_out_pairs())
-        self.trained_diet = {a.name: [f for f in a.diet if (a.name, f) not in held] for a in world.animals.values()}
-        self.animal_names = list(world.animals)
-        self.custom = [s for a in world.animals.values() for s in a.facts]
-        self.people = [s for ss in world.people.values() for s in ss]
-        self.food_places = [(f, verb, p) for f, (verb, ps) in world.food_places.items() for p in ps]
-        kinds = [k for k in SENTENCE_KINDS if world.recipe.mix.get(k, 0) > 0 and self._possible(k)]
-        weights = np.array([world.recipe.mix[k] for k in kinds])
-        self.kinds, self.p = kinds, weights / weights.sum()
-        self.pools: dict[str, list[str]] = {}
-
-    def _possible(self, kind: str) -> bool:
-        animals = self.world.animals.values()
-        return {"custom_fact": bool(self.custom), "people": bool(self.people), "food_place": bool(self.food_places),
-                "chase": any(a.chases for a in animals), "drink_event": any(a.drinks for a in animals)}.get(kind, True)
-
-    def pick(self, seq: Any) -> Any:
-        return seq[int(self.rng.integers(len(seq)))]
-
-    def sentence(self, kind: str) -> str:
-        if kind == "custom_fact":
-            return self.pick(self.custom) + " ."
-        if kind == "people":
-            return self.pick(self.people) + " ."
-        if kind == "food_place":
-            food, verb, place = self.pick(self.food_places)
-            return f"{food} {verb} {place} ."
-        if kind not in self.pools:  # the animals a kind of sentence can be about, listed once per kind
-            self.pools[kind] = [n for n in self.animal_names if self._fits(kind, self.world.animals[n])]
-        return self._animal_sentence(kind, self.world.animals[self.pick(self.pools[kind])])
-
-    @staticmethod
-    def _fits(kind: str, a: Animal) -> bool:
-        return {"drink_event": bool(a.drinks), "chase": bool(a.chases)}.get(kind, True)
-
-    def _animal_sentence(self, kind: str, a: Animal) -> str:
-        subject = f"{article(a.name)} {a.name}"
-        recipe = self.world.recipe
-        if kind == "eat_event":
-            food, place = self.pick(self.trained_diet[a.name]), self.pick(a.habitats)
-            return f"{subject} {self.pick(recipe.eat_verbs)} {food} in the {place} ."
-        if kind == "drink_event":
-            return f"{subject} {self.pick(recipe.drink_verbs)} {self.pick(a.drinks)} in the {self.pick(a.habitats)} ."
-        if kind == "other_event":
-            if a.things and self.rng.random() < 0.4:
-                return f"{subject} plays with the {self.pick(a.things)} in the {self.pick(a.habitats)} ."
-            return f"{subject} {self.pick(recipe.rest_verbs)} in the {self.pick(a.habitats)} ."
-        if kind == "diet_fact":
-            return f"{subject} {self.pick(recipe.eat_verbs)} {self.pick(self.trained_diet[a.name])} ."
-        if kind == "habitat_fact":
-            return f"{subject} lives in the {self.pick(a.habitats)} ."
-        if kind == "kind_fact":
-            return f"{subject} is {a.kind} ." if self.rng.random() < 0.6 else f"{subject} is an animal ."
-        if kind == "chase":
-            return f"{subject} {self.pick(('chases', 'watches', 'hunts'))} the {self.pick(a.chases)} ."
-        raise ValueError(f"unknown sentence kind {kind!r}")
-
-    def sentences(self, n: int | None = None, progress: Progress | None = None) -> list[str]:
-        n = self.world.recipe.sentences if n is None else n
-        kinds = self.rng.choice(len(self.kinds), size=n, p=self.p)
-        if progress is None:
-            return [self.sentence(self.kinds[k]) for k in kinds]
-        out: list[str] = []
-        for i in range(0, n, PROGRESS_EVERY):  # the same draws in the same order, reported as they go
-            out.extend(self.sentence(self.kinds[k]) for k in kinds[i:i + PROGRESS_EVERY])
-            progress(len(out), n)
-        return out
-
-
 Progress = Callable[[int, int], None]  # (sentences done, sentences in all)
 PROGRESS_EVERY = 20_000
 
@@ -380,6 +276,8 @@ def generate_corpus(world: World, seed: int = 0, n_sentences: int | None = None,
                     progress: Progress | None = None) -> list[str]:
     """The training sentences of a world, deterministic for a seed; `progress(done, total)` is called as they
     are made (about every 0.2 s)."""
+    from llmcore.corpus import CorpusGenerator
+
     n = world.recipe.sentences if n_sentences is None else n_sentences
     if not inputs.is_whole(n) or not 1 <= n <= MAX_SENTENCES:
         raise ValueError(f"the number of sentences must be a whole number from 1 to {MAX_SENTENCES:,}, got {n!r}")
@@ -387,6 +285,6 @@ def generate_corpus(world: World, seed: int = 0, n_sentences: int | None = None,
 
 
 def unused_words(world: World, sentences: list[str]) -> list[str]:
-    """Taxonomy words that never occur in the sentences (their embeddings would stay untrained)."""
+    """Taxonomy words and their forms that never occur in the sentences (their embeddings would stay untrained)."""
     seen = {w for s in sentences for w in s.split()}
-    return [w for c in world.taxonomy for w in world.words_of(c) if w not in seen]
+    return [f for c in world.taxonomy for w in world.words_of(c) for f in world.forms(w) if f not in seen]

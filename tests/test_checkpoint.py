@@ -61,8 +61,18 @@ def test_corrupt_config(copy):
 
 def test_wrong_version(copy):
     _edit_config(copy, format_version=99)
-    with pytest.raises(CheckpointError, match="format_version 99 is not supported"):
+    with pytest.raises(CheckpointError, match="format_version 99 is not supported.*retrain with `llmcore train --out"):
         load_checkpoint(copy)
+
+
+def test_a_checkpoint_of_a_world_without_grammar_still_loads(tiny_ckpt):
+    # worlds written before World 2.0 have no [grammar], [plurals] or [verb_forms]; they load and keep their
+    # singular-only sentences, and every quality figure is still measured on them
+    from llmcore.evaluate import evaluate_quality
+
+    assert "grammar" not in tiny_ckpt.world_data() and not tiny_ckpt.world.grammar.declared
+    q = evaluate_quality(tiny_ckpt.model, tiny_ckpt.tokenizer, tiny_ckpt.world, tiny_ckpt.held_out)
+    assert q.n_generalisation_prompts > 0 and 0 <= q.habitat_mass <= 1
 
 
 def test_truncated_weights(copy):
@@ -82,7 +92,7 @@ def test_shape_mismatch(copy):
 
 def test_vocabulary_mismatch(copy):
     cfg = json.loads((copy / CONFIG).read_text())
-    cfg["vocab"] = cfg["vocab"] + ["zebra"]
+    cfg["vocab"] = cfg["vocab"] + ["xylophone"]
     (copy / CONFIG).write_text(json.dumps(cfg))
     with pytest.raises(CheckpointError, match="vocabulary has"):
         load_checkpoint(copy)

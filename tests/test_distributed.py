@@ -20,12 +20,12 @@ def test_two_processes_reach_the_quality_bars(tmp_path):
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or "torchrun"
     out = tmp_path / "ddp"
     cmd = [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "llmcore.train", "--out", str(out),
-           "--steps", "600", "--eval-every", "300", "--checkpoint-every", "300", "--landscape-grid", "0",
+           "--steps", "900", "--eval-every", "450", "--checkpoint-every", "450", "--landscape-grid", "0",
            "--threads", "1", "--quiet"]
     run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     ck = load_checkpoint(out)
-    assert ck.metrics["complete"] and ck.metrics["steps_done"] == 600
+    assert ck.metrics["complete"] and ck.metrics["steps_done"] == 900
     q = evaluate_quality(ck.model, ck.tokenizer, ck.world, ck.held_out)
     assert q.habitat_mass >= 0.85 and q.habitat_top1 >= 0.95 and q.diet_share >= 0.90
     assert q.neighbour_purity >= 0.90

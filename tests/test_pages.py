@@ -73,6 +73,8 @@ def test_landscape_page(ckpt):
 
 
 def test_model_card_proves_the_held_out_pairs(ckpt):
+    from llmcore.evaluate import generalisation_prompts
+
     at = open_page("model_card")
     assert not at.exception and not at.error
     assert any("Proof: none of the" in s.value for s in at.success)
@@ -84,7 +86,7 @@ def test_model_card_proves_the_held_out_pairs(ckpt):
     assert "the" in vocab[vocab["sub-context"] == "grammar"].words.iloc[0].split(", ")
     held = at.dataframe[2].value
     live = at.dataframe[3].value
-    assert len(live) == len(held) * len(ckpt.world.recipe.eat_verbs)
+    assert len(live) == len(generalisation_prompts(ckpt.world, ckpt.held_out))
     assert (live["a habitat of the animal?"] == "yes").mean() >= 0.95
     assert (held["training sentences with both"] == 0).all() and "dog + pizza" in list(held.pair)
 
@@ -115,7 +117,7 @@ def test_compare_page():
         at.number_input(key="cmp_seed_a").set_value(seed).run()
         runs.add(tuple(at.dataframe[0].value["left"]))
     assert not at.error and len(runs) > 1
-    at.text_input(key="cmp_a").set_value("zebras juggle").run()  # one side fails: the other is still drawn
+    at.text_input(key="cmp_a").set_value("xylophones juggle").run()  # one side fails: the other is still drawn
     assert "none of the words" in at.error[0].value and len(at.error) == 1
     assert [c.key for c in at.get("plotly_chart")] == ["compare_map"]
     assert (at.dataframe[0].value["left"] == "").all() and (at.dataframe[0].value["right"] != "").any()

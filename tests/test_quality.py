@@ -3,48 +3,93 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from llmcore.checkpoint import DEFAULT_CHECKPOINT
-from llmcore.evaluate import content_embeddings, evaluate_quality, neighbour_purity
+from llmcore.evaluate import (
+    content_embeddings,
+    control_pairs,
+    evaluate_quality,
+    generalisation_prompts,
+    held_out_breakdown,
+    neighbour_purity,
+    next_word_probs,
+)
 from llmcore.trace import trace_generation
 from llmcore.world import generate_corpus
 
 
+@pytest.fixture(scope="module")
+def quality(ckpt):
+    return evaluate_quality(ckpt.model, ckpt.tokenizer, ckpt.world, ckpt.held_out)
+
+
 def test_seed_prompt_goes_to_a_dog_place(ckpt):
     t = trace_generation(ckpt, "a dog devours pizza in")
-    assert t.generated_words[0] == "the"
+    assert t.generated_words[0] in ("the", "a")
     assert t.generated_words[1] in ckpt.world.animals["dog"].habitats
     assert t.dominant_context(1) == "locations"
 
 
-def test_generalisation_diet_and_neighbours(ckpt):
-    q = evaluate_quality(ckpt.model, ckpt.tokenizer, ckpt.world, ckpt.held_out)
-    assert q.n_generalisation_prompts == len(ckpt.held_out) * len(ckpt.world.recipe.eat_verbs)
-    assert q.habitat_mass >= 0.85
-    assert q.habitat_top1 >= 0.95
-    assert q.diet_share >= 0.90
-    assert q.neighbour_purity >= 0.90
+def test_held_out_generalisation_in_every_form(ckpt, quality):
+    prompts = generalisation_prompts(ckpt.world, ckpt.held_out)
+    assert quality.n_generalisation_prompts == len(prompts)
+    forms = {(p.plural, bool(p.adjective), p.preposition, p.article) for p in prompts}
+    assert {True, False} == {f[0] for f in forms} == {f[1] for f in forms} == {bool(f[3]) for f in forms}
+    assert {"in", "at", "on"} <= {f[2] for f in forms}
+    assert quality.habitat_mass >= 0.85
+    assert quality.habitat_top1 >= 0.95
+
+
+def test_control_pairs_meet_the_same_bars(ckpt, quality):
+    controls = control_pairs(ckpt.world, ckpt.held_out)
+    assert len(controls) == len(ckpt.held_out) and not set(controls) & set(ckpt.held_out)
+    assert quality.control_habitat_mass >= 0.85
+    assert quality.control_habitat_top1 >= 0.95
+
+
+def test_diet_and_neighbours(quality):
+    assert quality.diet_share >= 0.90  # after 'a <animal> eats' and '<animals> eat'
+    assert quality.neighbour_purity >= 0.90
+    assert quality.inflection_neighbours >= 0.90  # cat / cats, eats / eat are each other's neighbours
 
 
 def test_neighbour_purity_is_not_trivial(ckpt):
     words, emb, labels = content_embeddings(ckpt.model, ckpt.tokenizer, ckpt.world)
+    assert {"cats", "eat"} <= set(words)  # inflected forms count as content words
     shuffled = list(np.random.default_rng(0).permutation(labels))
     assert neighbour_purity(emb, shuffled) < 0.6
 
 
-def test_held_out_list_ships_and_was_never_seen(ckpt):
+def test_the_story_is_answered_as_the_world_says(ckpt):
+    w, tok = ckpt.world, ckpt.tokenizer
+    questions = {"a cat eats sausage at": w.animals["cat"].habitats,
+                 "a dog devours pizza in a": w.animals["dog"].habitats,
+                 "cats drink": w.animals["cat"].drinks,
+                 "the egyptian pharaohs admired the": w.people["pharaoh"].animals,
+                 "a cat is an": ["animal"], "a cat is a": [w.animals["cat"].kind.split()[-1]]}
+    probs = next_word_probs(ckpt.model, tok, list(questions))
+    for (prompt, answers), p in zip(questions.items(), probs):
+        assert not tok.encode(prompt).unknown
+        assert tok.vocab[int(np.argmax(p))] in answers, prompt
+
+
+def test_held_out_list_ships_and_was_never_seen_in_any_form(ckpt):
     assert ("dog", "pizza") in ckpt.held_out
     assert ckpt.held_out == ckpt.world.held_out_pairs()
     corpus = generate_corpus(ckpt.world, ckpt.train_config["corpus_seed"])
-    sets = [set(s.split()) for s in corpus]
+    sets = [{ckpt.world.lemma(w) for w in s.split()} for s in corpus]
     for a, f in ckpt.held_out:
         assert not any(a in s and f in s for s in sets)
 
 
 def test_shipped_checkpoint_size_and_training_time(ckpt):
     size = sum(p.stat().st_size for p in DEFAULT_CHECKPOINT.rglob("*") if p.is_file())
-    assert size <= 10 * 2**20
-    assert ckpt.metrics["complete"] and ckpt.metrics["train_seconds"] <= 300
+    assert size <= 32 * 2**20
+    # 5 minutes on 2 cores: wall seconds when the run had the cores to itself, or, when other work shared them,
+    # the run's CPU seconds over both cores (2 x 300 s); README: Training quotes both
+    m = ckpt.metrics
+    assert m["complete"] and (m["train_seconds"] <= 300 or m.get("train_cpu_seconds", 601) <= 2 * 300)
     assert len(ckpt.snapshot_steps) >= 20
     assert ckpt.snapshots().shape == (len(ckpt.snapshot_steps), len(ckpt.tokenizer), ckpt.model.config.n_embd)
 
@@ -52,20 +97,26 @@ def test_shipped_checkpoint_size_and_training_time(ckpt):
 def test_held_out_breakdown_per_prompt(ckpt):
     import torch
 
-    from llmcore.evaluate import held_out_breakdown
-
     b = held_out_breakdown(ckpt.model, ckpt.tokenizer, ckpt.world, ckpt.held_out)
-    n = len(ckpt.held_out) * len(ckpt.world.recipe.eat_verbs)
+    n = len(generalisation_prompts(ckpt.world, ckpt.held_out))
     assert len(b.prompts) == len(b.top_place) == b.habitat_mass.shape[0] == b.food_place_mass.shape[0] == n
     stoi, locations = ckpt.tokenizer.stoi, ckpt.world.words_of("locations")
-    for i in (0, n // 2, n - 1):  # recomputed by hand from one forward pass of the prompt
+    with_article = [i for i, p in enumerate(b.prompts) if p.endswith(" the")]
+    bare = [i for i, p in enumerate(b.prompts) if not p.endswith(" the")]
+
+    def probs(text):
         with torch.no_grad():
-            logits, _ = ckpt.model(torch.tensor([ckpt.tokenizer.encode(b.prompts[i]).ids]))
-        p = logits[0, -1].softmax(-1).numpy()
+            logits, _ = ckpt.model(torch.tensor([ckpt.tokenizer.encode(text).ids]))
+        return logits[0, -1].softmax(-1).numpy()
+
+    for i in with_article[:: len(with_article) // 3] + bare[:1]:  # recomputed by hand from forward passes
+        p = probs(b.prompts[i])
+        if i in bare:  # the place may come at once ('at home') or after an article ('at the park')
+            p = p + sum(p[stoi[a]] * probs(f"{b.prompts[i]} {a}") for a in ("the", "a", "an"))
         habitats = ckpt.world.animals[b.animals[i]].habitats
-        assert np.isclose(b.habitat_mass[i], sum(p[stoi[h]] for h in habitats), atol=1e-5)
+        assert np.isclose(b.habitat_mass[i], sum(p[stoi[h]] for h in habitats), atol=1e-4)
         top = max(locations, key=lambda w: p[stoi[w]])
-        assert b.top_place[i] == top and np.isclose(b.top_place_prob[i], p[stoi[top]], atol=1e-5)
+        assert b.top_place[i] == top and np.isclose(b.top_place_prob[i], p[stoi[top]], atol=1e-4)
         assert b.top_is_habitat[i] == (top in habitats)
     own = np.array([f in ckpt.world.food_places for f in b.foods])
     assert own.any() and (b.food_place_mass[~own] == 0).all()

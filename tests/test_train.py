@@ -109,3 +109,17 @@ def test_a_world_that_holds_nothing_out_says_so(tmp_path):
     assert ck.held_out == [] and rec.evals
     for record in (rec.evals[-1], ck.metrics):  # nothing to measure: no NaN and no 0 stand in for a measure
         assert "habitat_mass" not in record and "heldout_loss" not in record and "diet_share" in record
+
+
+@pytest.mark.slow
+def test_inflection_tie_pulls_a_word_and_its_form_together(tmp_path):
+    from llmcore.world import DEFAULT_WORLD
+
+    ties = {}
+    for tie in (0.0, 1.0):
+        config = tiny_train_config(steps=30, eval_every=30, checkpoint_every=30, landscape_grid=0, inflection_tie=tie)
+        trainer = Trainer(tmp_path / f"tie{tie}", DEFAULT_WORLD, TINY_MODEL, config)
+        assert trainer.tie_pairs.shape[1] >= 150  # cat/cats, eats/eat, ... of the bundled world
+        trainer.run()
+        ties[tie] = float(trainer._tie_loss())
+    assert ties[1.0] < 0.5 * ties[0.0]

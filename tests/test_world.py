@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from llmcore.corpus import mentions_held_out
 from llmcore.world import WorldError, generate_corpus, load_world, tomllib, unused_words, world_from_dict
 
 SEED_WORDS = ["cat", "dog", "pizza", "sausage", "meat", "milk", "home", "street", "eats", "devours", "drinks"]
@@ -18,13 +19,16 @@ def corpus(world):
     return generate_corpus(world, seed=0)
 
 
-def test_taxonomy_size_and_seed_words(world):
+def test_taxonomy_size_and_seed_words(world, corpus):
     for ctx in ("animals", "food", "locations"):
         assert len(world.words_of(ctx)) >= 15
     assert len(world.contexts) >= 5
     assert all(len(groups) >= 2 for groups in world.taxonomy.values())
-    all_words = [w for c in world.contexts for w in world.words_of(c)]
-    assert len(all_words) >= 150
+    assert len(world.animals) >= 40
+    for a in world.animals.values():
+        assert a.habitats and a.diet and a.drinks, a.name
+    assert sum(bool(a.things) for a in world.animals.values()) >= 30
+    assert len({w for s in corpus for w in s.split()}) >= 600  # the vocabulary, inflections included
     for w in SEED_WORDS:
         assert world.label(w)[0] != "grammar", w
 
@@ -34,39 +38,111 @@ def test_seed_example_holds(world):
     assert world.label("cat") == ("animals", "pets") and cat.kind == "a pet"
     assert {"home", "street"} <= set(cat.habitats)
     assert "meat" in cat.diet and "milk" in cat.drinks
-    assert any("pharaohs admired the cat" in f for f in cat.facts)
+    assert "cat" in world.people["pharaoh"].animals and "egyptian" in world.people["pharaoh"].adjectives
+    assert world.label("cats") == world.label("cat") and world.lemma("cats") == "cat" and world.lemma("eat") == "eats"
 
 
 def test_corpus_is_deterministic_and_large(world, corpus):
     assert generate_corpus(world, seed=0, n_sentences=500) == corpus[:0] + generate_corpus(world, 0, 500)
     assert generate_corpus(world, seed=1, n_sentences=500) != generate_corpus(world, 0, 500)
     assert sum(len(s.split()) for s in corpus) >= 1_000_000
-    assert len({w for s in corpus for w in s.split()}) >= 150
-    assert unused_words(world, corpus) == []
+    assert unused_words(world, corpus) == []  # every word and every form of it is trained
 
 
-def test_held_out_pairs_never_share_a_sentence(world, corpus):
+def test_held_out_pairs_never_share_a_sentence_in_any_form(world, corpus):
     held = world.held_out_pairs()
     assert ("dog", "pizza") in held
     assert len(held) - 1 >= 0.10 * (len(world.diet_pairs()) - 1)
     assert len(set(held)) == len(held)
-    sets = [set(s.split()) for s in corpus]
+    lemmas = [{world.lemma(w) for w in s.split()} for s in corpus]  # 'dogs' counts as 'dog', 'sausages' as 'sausage'
     for a, f in held:
-        assert not any(a in s and f in s for s in sets), (a, f)
+        assert not any(a in s and f in s for s in lemmas), (a, f)
+    # the animals of held-out pairs do occur in every form: singular, plural, with adjectives, with each preposition
+    dog = [s for s in corpus if {"dog", "dogs"} & set(s.split())]
+    assert any("dogs" in s.split() for s in dog) and any(" at " in s for s in dog) and any(" on " in s for s in dog)
+    assert any(s.split()[1] in world.grammar.adjectives for s in dog if s.split()[2] in ("dog", "dogs"))
+
+
+def test_held_out_check_sees_every_form(world):
+    held = {("dog", "pizza"), ("cat", "sausage")}
+    assert mentions_held_out(world, "two hungry dogs devour pizza in a street .", held)
+    assert mentions_held_out(world, "the cats eat sausages at home .", held)
+    assert not mentions_held_out(world, "the cats eat pizza at home .", held)
+
+
+EVENT = re.compile(r"^(?:\w+ )?(?:\w+ )?(\w+) (\w+) (\w+) (in|at|on|by|near|under) (?:the |an? )?(\w+) \.$")
 
 
 def test_events_respect_traits(world, corpus):
-    pattern = re.compile(r"^an? (\w+) (\w+) (\w+) in the (\w+) \.$")
-    verbs = set(world.recipe.eat_verbs)
+    verbs = {f for v in world.recipe.eat_verbs for f in world.forms(v)}
     n = 0
     for s in corpus:
-        m = pattern.match(s)
-        if m and m.group(2) in verbs:
-            animal, _, food, place = m.groups()
+        m = EVENT.match(s)
+        if m and m.group(2) in verbs and world.lemma(m.group(1)) in world.animals:
+            animal, _, food, prep, place = m.groups()
+            animal, food = world.lemma(animal), world.lemma(food)
             assert food in world.animals[animal].diet, s
             assert place in world.animals[animal].habitats, s
+            assert any(p.split()[0] == prep for p in world.grammar.place_phrases(place)), s
             n += 1
     assert n > 10_000
+
+
+def _agreement_errors(world, sentence: str) -> list[str]:
+    """Number agreement read off a sentence by the world's word lists, independently of the generator."""
+    g, words, errors = world.grammar, sentence.split(), []
+    verbs = set(world.verb_forms) | set(world.verb_forms.values()) | {"is", "are", "grows"}
+    plurals, singular_dets = set(world.plurals.values()), set(g.singular_determiners) | {"an"}
+    for i, w in enumerate(words[:-1]):
+        nxt = words[i + 1]
+        if w in ("a", "an") and w != ("an" if nxt[0] in "aeiou" else "a"):
+            errors.append(f"'{w} {nxt}'")
+    v = next((i for i, w in enumerate(words) if w in verbs), None)
+    if v is None:
+        return errors + ["no verb"]
+    subject = words[:v]
+    plural = g.conjunction in subject or subject[-1] in plurals
+    if subject[0] in singular_dets - {"the", "my", "your", "his", "her", "their"} and plural and \
+            g.conjunction not in subject:
+        errors.append(f"singular determiner '{subject[0]}' before a plural")
+    if subject[0] in set(g.plural_determiners) - singular_dets and not plural:
+        errors.append(f"plural determiner '{subject[0]}' before a singular")
+    verb = words[v]
+    if verb in world.verb_forms and world.verb_forms[verb] == verb:
+        ok = True  # 'admired' is both
+    else:
+        ok = (verb in set(world.verb_forms) | {"is", "grows"}) != plural
+    if not ok:
+        errors.append(f"'{' '.join(subject)}' takes the other form of '{verb}'")
+    return errors
+
+
+def test_every_sentence_of_a_50k_sample_agrees(world):
+    sample = generate_corpus(world, seed=3, n_sentences=50_000)
+    bad = [(s, e) for s in sample for e in _agreement_errors(world, s)]
+    assert not bad, bad[:5]
+    words = [s.split() for s in sample]
+    assert sum(w[0] in ("two", "three") for w in words) > 500 and sum("and" in w for w in words) > 1000
+
+
+def test_agreement_check_catches_mistakes(world):
+    for s in ["a dogs eats meat .", "two dog eat meat .", "cats eats fish .", "a cat eat fish .",
+              "a cat and a dog eats meat .", "an cat is an animal .", "cats is animals ."]:
+        assert _agreement_errors(world, s), s
+    for s in ["a cat eats sausage at home .", "cats drink milk .", "the egyptian pharaohs admired the cat .",
+              "a cat is an animal .", "a cat and two dogs sleep at home ."]:
+        assert not _agreement_errors(world, s), s
+
+
+def test_story_sentences_use_words_of_the_world(world, corpus):
+    vocab = {w for s in corpus for w in s.split()}
+    for s in ["a cat eats sausage at home", "a dog devours pizza in a street", "cats drink milk",
+              "the egyptian pharaohs admired the cat", "a cat is an animal", "a cat is a pet",
+              "my cat sleeps on the sofa", "two dogs devour pizza in"]:
+        assert set(s.split()) <= vocab, s
+    assert "sausage" in world.animals["cat"].diet and "home" in world.animals["cat"].habitats
+    assert "street" in world.animals["dog"].habitats and "in a" in world.grammar.place_phrases("street")
+    assert "milk" in world.animals["cat"].drinks and "cat" in world.people["pharaoh"].animals
 
 
 def test_foods_have_places_of_their_own(world, corpus):
@@ -103,6 +179,17 @@ def _broken(tmp_path: Path, mutate) -> Path:
     (lambda d: d["corpus"].update(drink_verbs=[]), "corpus.drink_verbs", "is empty"),
     (lambda d: d["animals"]["cat"].update(diet=["meat\n"]), "animals.cat.diet", "not a lower-case word"),
     (lambda d: d.update(notes=json.loads("[" * 40 + "]" * 40)), "file", "nests deeper than 32"),
+    (lambda d: d["plurals"].update(kat="cats"), "plurals.kat", "plural without a base word: 'kat' is not a word"),
+    (lambda d: d["plurals"].pop("cat"), "plurals", "animal 'cat' has no plural"),
+    (lambda d: d["taxonomy"]["things"]["toys"].append("balls"), "plurals.ball", "'balls' is listed in the taxonomy"),
+    (lambda d: d["verb_forms"].pop("devours"), "verb_forms", "'devours' (corpus.eat_verbs) has no plural form"),
+    (lambda d: d["grammar"]["places"].update(home=["inside"]), "grammar.places.home",
+     "'inside' is used but not declared"),
+    (lambda d: d["grammar"]["things"].update(sofa=["on an"]), "grammar.things.sofa", "not one of the [grammar] art"),
+    (lambda d: d["grammar"]["places"].update(pizza=["in the"]), "grammar.places.pizza", "not a word under"),
+    (lambda d: d["grammar"].update(adjectives=["hungri"]), "grammar.adjectives", "'hungri' is not in the taxonomy"),
+    (lambda d: d["corpus"].update(plural_share=2), "corpus.plural_share", "use a number from 0 to 1"),
+    (lambda d: d["people"]["pharaoh"].update(animals=["pizza"]), "people.pharaoh.animals", "is in food"),
 ])
 def test_broken_world_names_file_key_and_problem(tmp_path, mutate, key, problem):
     path = _broken(tmp_path, mutate)

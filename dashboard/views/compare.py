@@ -69,6 +69,8 @@ def render() -> None:
         try:
             t = get_trace(ck.content_hash, prompt, sampling, ck)
             col.markdown(f"{escape_md(' '.join(t.prompt_words))} → **{escape_md(t.completion)}**")
+            for notice in t.notices:
+                col.warning(escape_md(notice))
         except PromptError as e:  # the other side is still drawn
             col.error(escape_md(str(e)))
             t = None

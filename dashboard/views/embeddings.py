@@ -14,6 +14,7 @@ from dashboard.state import METHOD_NAMES, checkpoint_or_error, get_map, get_map_
 from dashboard.text import escape_md
 from llmcore.formats import MAX_PROJECTOR_BYTES, FormatError, projector_files, read_projector_files, zip_files
 from llmcore.maps import nearest_neighbours
+from llmcore.suggest import ADD_A_WORD, unknown_words_message
 
 METHODS = METHOD_NAMES
 NAMES = {"emb_method": "map", "emb_dims": "view", "emb_colour": "colour by", "emb_search": "search",
@@ -130,7 +131,8 @@ def render() -> None:
         st.warning(escape_md(str(e)))  # says what is wrong with the search: no second message
         found = None
     if search and found == []:
-        st.warning(f"No word matches '{escape_md(search)}'.")
+        help_ = f": {unknown_words_message([search], words)}; {ADD_A_WORD}." if search.isalpha() else "."
+        st.warning(f"No word matches '{escape_md(search)}'{escape_md(help_)}")
     found = found or []
     idx, dist = nearest_neighbours(ref, int(np.flatnonzero(words == focus)[0]), int(k), metric)
     neighbours = [str(words[i]) for i in idx]

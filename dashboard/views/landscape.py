@@ -45,6 +45,8 @@ def render() -> None:
     except PromptError as e:
         st.error(escape_md(str(e)))
         return
+    for notice in trace.notices:
+        st.warning(escape_md(notice))
     depth = layer_names.index(layer)
     fmap = get_map(ckpt.content_hash, f"context:{layer}", "pca", 2, ckpt)
     names = ckpt.context_matrix()[0]

@@ -14,9 +14,10 @@ from llmcore.world import FUNCTION_CONTEXT, generate_corpus
 
 @st.cache_data(max_entries=4, show_spinner="Regenerating the training corpus to check it…")
 def corpus_check(content_hash: str, _ckpt) -> dict:
-    """Recreate the exact training corpus and count sentences in which each held-out pair occurs (should be 0)."""
+    """Recreate the exact training corpus and count sentences in which each held-out pair occurs in any form
+    ('dogs' counts as 'dog'; should be 0)."""
     sentences = generate_corpus(_ckpt.world, int(_ckpt.train_config.get("corpus_seed", 0)))
-    sets = [set(s.split()) for s in sentences]
+    sets = [{_ckpt.world.lemma(w) for w in s.split()} for s in sentences]
     counts = {f"{a} + {f}": sum(1 for s in sets if a in s and f in s) for a, f in _ckpt.held_out}
     with_animal = {a: sum(1 for s in sets if a in s) for a, _ in _ckpt.held_out}
     return {"sentences": len(sentences), "tokens": sum(len(s.split()) for s in sentences), "counts": counts,
@@ -108,11 +109,18 @@ def render() -> None:
                 "places its food has of its own (pizza is sold in a restaurant).")
     st.dataframe(held_out_frame(ckpt.content_hash, ckpt), hide_index=True)
     st.subheader("Measured generalisation")
-    rows = [("Held-out prompts 'a <animal> <verb> <food> in the': probability on the animal's habitats",
+    rows = [(f"Held-out prompts 'a <animal> <verb> <food> in the', in all {m.get('n_generalisation_prompts', 0):,} "
+             "forms (plural, adjective, in/at/on, with or without an article): probability on the animal's habitats",
              m.get("habitat_mass"), "≥ 0.85"),
             ("… share whose most likely place is a habitat of the animal", m.get("habitat_top1"), "≥ 0.95"),
-            ("After 'a <animal> eats': share of food probability on its diet", m.get("diet_share"), "≥ 0.90"),
+            ("The same on as many trained (animal, food) pairs: probability on the habitats",
+             m.get("control_habitat_mass"), "≥ 0.85"),
+            ("… share whose most likely place is a habitat", m.get("control_habitat_top1"), "≥ 0.95"),
+            ("After 'a <animal> eats' and '<animals> eat': share of food probability on its diet",
+             m.get("diet_share"), "≥ 0.90"),
             ("Content words whose 5 nearest neighbours share their sub-context", m.get("neighbour_purity"), "≥ 0.90"),
+            ("Word pairs like cat / cats that are among each other's 5 nearest neighbours",
+             m.get("inflection_neighbours"), "≥ 0.90"),
             ("Validation loss", m.get("val_loss"), ""), ("Loss on held-out sentences", m.get("heldout_loss"), "")]
     st.dataframe(pd.DataFrame([{"measure": a, "value": None if v is None else round(float(v), 4),
                                 "quality bar (tested)": b}

@@ -27,9 +27,12 @@ from llmcore.trace import MAX_NEW_WORDS, MAX_PROMPT_CHARS, PromptError, Sampling
 SEED_PROMPT = "a dog devours pizza in"
 EXAMPLES = {
     SEED_PROMPT: "held out: the model never saw a dog with pizza",
-    "a cat eats sausage in": "seen in training",
+    "two hungry dogs devour pizza on the": "held out too, in the plural with an adjective",
+    "a cat eats sausage at": "seen in training",
     "a cow munches": "what does a cow eat?",
-    "the pharaohs admired": "history facts",
+    "cats drink": "plural subject, plural verb",
+    "the egyptian pharaohs admired the": "history facts",
+    "my cat sleeps on the": "things an animal sleeps on",
     "an otter": "open ended",
     "a bear": "open ended",
 }
