@@ -24,9 +24,10 @@ PAGES = [(trajectory.render, "Trajectory", "trajectory", ":material/route:"),
          (model_card.render, "Model card", "model-card", ":material/badge:")]
 
 
-def model_picker() -> None:
+def model_picker(show: bool = True) -> None:
     """Choose among the bundled model and models trained here; the choice holds on every page and is in the URL
-    (?model=<folder name>); a link to a model this server lacks opens the bundled one with a notice."""
+    (?model=<folder name>); a link to a model this server lacks opens the bundled one with a notice. show=False (the
+    Compare page, whose two sides have pickers of their own) names the model instead of offering a third picker."""
     paths = [str(p) for p in available_checkpoints()]
     default = str(default_checkpoint_path())
     if not st.session_state.get("_model_from_url"):
@@ -40,8 +41,12 @@ def model_picker() -> None:
                        "model is shown instead.")
     if st.session_state.get("checkpoint") not in paths:
         st.session_state.checkpoint = default
-    st.sidebar.selectbox("Model", paths, key="checkpoint",
-                         format_func=checkpoint_label)
+    if show:
+        st.sidebar.selectbox("Model", paths, key="checkpoint", format_func=checkpoint_label)
+    else:
+        st.session_state.checkpoint = st.session_state.checkpoint  # keeps the choice while its picker is hidden
+        st.sidebar.caption(f"Model: {escape_md(checkpoint_label(st.session_state.checkpoint))}. On this page each "
+                           "side has its own model picker.")
     st.query_params["model"] = Path(st.session_state.checkpoint).name
 
 
@@ -69,7 +74,7 @@ def add_model() -> None:
                       on_change=_open_local, help="A folder on this machine; nothing is downloaded")
         if st.session_state.get("local_error"):
             st.error(escape_md(st.session_state.local_error))
-        files = st.file_uploader("config.json and model.safetensors (+ snapshots, landscape)",
+        files = st.file_uploader("config.json and model.safetensors (+ snapshots, landscape, weight snapshots)",
                                  accept_multiple_files=True, type=["json", "safetensors"], key="upload_ckpt",
                                  max_upload_size=MAX_CHECKPOINT_BYTES // 2**20)
         name = st.text_input("Name", key="upload_name", max_chars=40)
@@ -87,7 +92,7 @@ def main() -> None:
     pages = [st.Page(fn, title=title, url_path=url, icon=icon, default=i == 0)
              for i, (fn, title, url, icon) in enumerate(PAGES)]
     page = st.navigation(pages)
-    model_picker()
+    model_picker(show=page.url_path != "compare")
     add_model()
     try:
         page.run()

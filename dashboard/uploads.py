@@ -7,12 +7,21 @@ import tempfile
 from pathlib import Path
 
 from dashboard.jobs import DATA_DIR, NAME_RE, RESERVED_NAMES
-from llmcore.checkpoint import CONFIG, LANDSCAPE, SNAPSHOTS, WEIGHTS, CheckpointError, atomic_write, load_checkpoint
+from llmcore.checkpoint import (
+    CONFIG,
+    LANDSCAPE,
+    SNAPSHOTS,
+    WEIGHT_SNAPSHOTS,
+    WEIGHTS,
+    CheckpointError,
+    atomic_write,
+    load_checkpoint,
+)
 from llmcore.inputs import decode_text
 from llmcore.world import MAX_WORLD_BYTES
 
 MAX_CHECKPOINT_BYTES = 64 * 2**20
-CHECKPOINT_FILES = (CONFIG, WEIGHTS, SNAPSHOTS, LANDSCAPE)
+CHECKPOINT_FILES = (CONFIG, WEIGHTS, SNAPSHOTS, LANDSCAPE, WEIGHT_SNAPSHOTS)
 
 
 class UploadError(ValueError):

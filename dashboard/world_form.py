@@ -74,6 +74,9 @@ def animal_form(data: dict) -> None:
     with st.form(f"form_{k}"):
         st.text_input("Name", value="" if new else choice, key=f"{k}name", disabled=not new)
         _show(errors, "name")
+        st.text_input("Plural", value=data.get("plurals", {}).get(choice, ""), key=f"{k}plural",
+                      help="Empty: the regular English plural (cats, foxes, ponies)")
+        _show(errors, "plural")
         where = None if new else next((g for g in we.subgroups(data, "animals")
                                        if choice in data["taxonomy"]["animals"][g]), None)
         _group("Group", we.subgroups(data, "animals"), where, f"{k}group")
@@ -108,7 +111,7 @@ def _save_animal(k: str, choice: str) -> None:
     try:
         out = we.set_animal(tomllib.loads(s.world_text), name, group=s[f"{k}group"],
                             kind=kind, habitats=s[f"{k}habitats"], diet=s[f"{k}diet"], drinks=s[f"{k}drinks"],
-                            new_words=new_words)
+                            new_words=new_words, plural=s.get(f"{k}plural", "").strip() or None)
     except we.EditError as e:
         _failed(k, e)
         return

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 
 from llmcore.checkpoint import Checkpoint
-from llmcore.evaluate import held_out_breakdown
+from llmcore.evaluate import generalisation_prompts, held_out_breakdown
 from llmcore.hooks import Edit, hooked, model_sites
 from llmcore.interventions import target_ids, with_articles, word_ids
 
@@ -125,7 +125,7 @@ def ablate(ckpt: Checkpoint) -> Ablation:
     means: dict[tuple[str, int], torch.Tensor] = {}
     grab = lambda key: lambda x: means.__setitem__(key, x.reshape(-1, x.shape[-1]).mean(0))  # noqa: E731
     with hooked(sites, {(k, i): [grab((k, i))] for k in ("proj", "mlp") for i in range(sites.n_layer)}):
-        baseline = measure()  # prompts of one length: the means are over all their positions
+        baseline = measure()  # the means are over every position of every held-out prompt
     C, nh = model.config.n_embd, sites.n_head
     names, zero, mean = [], [], []
     for i in range(sites.n_layer):
@@ -137,7 +137,7 @@ def ablate(ckpt: Checkpoint) -> Ablation:
                 with hooked(sites, {key: [_fill_edit(sl, fill)]}):
                     out.append(measure())
     return Ablation(names=names, zero=np.array(zero), mean=np.array(mean), baseline=baseline,
-                    n_prompts=len(ckpt.held_out) * len(world.recipe.eat_verbs))
+                    n_prompts=len(generalisation_prompts(world, ckpt.held_out)))
 
 
 def _fill_edit(sl: slice, fill: torch.Tensor) -> Edit:

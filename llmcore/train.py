@@ -63,7 +63,7 @@ class TrainConfig:
     eval_every: int = 250
     checkpoint_every: int = 500
     n_snapshots: int = 24
-    weight_snapshots: int = 15  # whole-model snapshots with their measures, log-spaced; 0 skips them
+    weight_snapshots: int = 12  # whole-model snapshots with their measures, log-spaced; 0 skips them
     landscape_grid: int = 21  # loss landscape resolution at the end of training; 0 skips it
     threads: int = 0  # 0: leave torch's default
     checkpoint_seconds: float = 60.0  # also write a resumable checkpoint this often (whichever comes first)

@@ -1,6 +1,6 @@
 """Editing a world as data: add, change or remove an animal, a food or a place in the parsed world file (its
-taxonomy, animals and food_places tables), each problem reported against the field that caused it, and the result
-written back as TOML."""
+taxonomy, animals and food_places tables, and in a World 2.0 file its plurals, grammar and people), each problem
+reported against the field that caused it, and the result written back as TOML."""
 
 from __future__ import annotations
 
@@ -38,6 +38,15 @@ def split_new_words(text: str) -> list[str]:
     return list(dict.fromkeys(w.strip().lower() for w in text.replace(",", " ").split() if w.strip()))
 
 
+def regular_plural(word: str) -> str:
+    """The regular English plural: 'fox' -> 'foxes', 'pony' -> 'ponies', 'cat' -> 'cats'."""
+    if word.endswith(("s", "x", "z", "ch", "sh")):
+        return word + "es"
+    if word.endswith("y") and len(word) > 1 and word[-2] not in "aeiou":
+        return word[:-1] + "ies"
+    return word + "s"
+
+
 def _context_of(data: dict, word: str) -> tuple[str, str] | None:
     for c, groups in data.get("taxonomy", {}).items():
         for g, ws in groups.items():
@@ -46,9 +55,67 @@ def _context_of(data: dict, word: str) -> tuple[str, str] | None:
     return None
 
 
+def _labels(data: dict) -> dict[str, str]:
+    return {w: c for c, groups in data.get("taxonomy", {}).items() for ws in groups.values() for w in ws}
+
+
+def _form_of(data: dict, word: str) -> str | None:
+    """The base word whose plural or 'they' form this word is (other than itself), if any."""
+    for table in ("plurals", "verb_forms"):
+        for base, form in data.get(table, {}).items():
+            if form == word and base != word:
+                return base
+    return None
+
+
+def _declared(data: dict) -> bool:
+    """A World 2.0 file: its [grammar] makes plurals of animals (and 'a <noun>' kinds) required."""
+    return isinstance(data.get("grammar"), dict)
+
+
+def _wants_plural(data: dict, context: str) -> bool:
+    """Whether a new word of this context gets a plural: always for animals of a World 2.0 file, else when most
+    words of the context already have one."""
+    if context == "animals" and _declared(data):
+        return True
+    plurals, words = data.get("plurals", {}), words_in(data, context)
+    return bool(words) and sum(w in plurals for w in words) * 2 > len(words)
+
+
+def _plural_problem(data: dict, word: str, plural: str) -> str | None:
+    if not WORD_RE.fullmatch(plural or "-"):
+        return f"the plural of '{word}' must be one lower-case word (a-z only)"
+    if plural == word:
+        return f"the plural of '{word}' must differ from it"
+    if plural in _labels(data):
+        return f"'{plural}' (the plural of '{word}') is already a word of the world; type another plural"
+    other = _form_of(data, plural)
+    if other is not None and other != word:
+        return f"'{plural}' is already the form of '{other}'; type another plural"
+    return None
+
+
+def _give_plural(data: dict, word: str, plural: str | None, field: str, errors: dict[str, str],
+                 required: bool) -> None:
+    """Give a word a plural (the typed one, else its present one, else the regular one). A plural that cannot be
+    used is an error on the field only when it was typed or is required."""
+    current = data.get("plurals", {}).get(word)
+    if plural is None and current is not None:
+        return
+    typed = plural is not None and plural.strip() != ""
+    plural = plural.strip().lower() if typed else regular_plural(word)
+    problem = _plural_problem(data, word, plural)
+    if problem is not None:
+        if typed or required:
+            errors[field] = problem
+        return
+    data.setdefault("plurals", {})[word] = plural
+
+
 def _place_word(data: dict, word: str, context: str, group: str, field: str, errors: dict[str, str]) -> None:
-    """Put a word under taxonomy[context][group] unless it is already in that sub-context."""
-    if not WORD_RE.match(word):
+    """Put a word under taxonomy[context][group] unless it is already in that sub-context; it gets a plural if
+    the world gives its context's words one."""
+    if not WORD_RE.fullmatch(word):
         errors[field] = f"'{word}' is not a lower-case word (a-z only)"
         return
     where = _context_of(data, word)
@@ -56,10 +123,26 @@ def _place_word(data: dict, word: str, context: str, group: str, field: str, err
         if where[0] != context:
             errors[field] = f"'{word}' is already a word of {where[0]} ({where[1]}), not of {context}"
         return
+    if (base := _form_of(data, word)) is not None:
+        errors[field] = f"'{word}' is already a form of '{base}'"
+        return
     if group not in subgroups(data, context):
         errors[field] = f"choose a group of {context} for the new word '{word}'"
         return
     data["taxonomy"][context][group].append(word)
+    if _wants_plural(data, context):
+        _give_plural(data, word, None, field, errors, required=False)
+
+
+def _name_problem(data: dict, name: str, context: str, what: str) -> str | None:
+    if not WORD_RE.fullmatch(name or "-"):
+        return f"type the {what}: one lower-case word (a-z only)"
+    where = _context_of(data, name)
+    if where is not None and where[0] != context:
+        return f"'{name}' is already a word of {where[0]}"
+    if where is None and (base := _form_of(data, name)) is not None:
+        return f"'{name}' is already a form of '{base}'"
+    return None
 
 
 def _remove_word(data: dict, word: str) -> None:
@@ -75,17 +158,88 @@ def _drop_held_out(data: dict, word: str) -> None:
         corpus["held_out"] = [p for p in corpus["held_out"] if word not in p]
 
 
+def _forget(data: dict, word: str) -> None:
+    """Remove a word and every reference to it: the taxonomy, held-out pairs, sentences that say it (in any form),
+    its grammar entry; the tidying after it drops the rest (its plural, lists that name it)."""
+    forms = {word, data.get("plurals", {}).get(word, word)}
+    _remove_word(data, word)
+    _drop_held_out(data, word)
+
+    def keep(sentences: list) -> list:
+        return [s for s in sentences if not (isinstance(s, str) and forms & set(s.split()))]
+
+    for spec in data.get("animals", {}).values():
+        if isinstance(spec, dict) and "facts" in spec:
+            spec["facts"] = keep(spec["facts"])
+    for spec in data.get("people", {}).values():
+        if isinstance(spec, dict) and "sentences" in spec:
+            spec["sentences"] = keep(spec["sentences"])
+    for key in ("places", "things"):
+        table = data.get("grammar", {}).get(key) if isinstance(data.get("grammar"), dict) else None
+        if isinstance(table, dict) and word != "default":
+            table.pop(word, None)
+
+
+PEOPLE_LISTS = {"animals": "animals", "foods": "food", "places": "locations"}
+
+
+def _tidy(data: dict) -> None:
+    """Drop what no longer refers to a word of the right context: chases, food places, people's lists, grammar
+    entries and adjectives, plurals and verb forms without their base word, held-out pairs the diets no longer
+    allow. Raises EditError when a person would be left saying nothing."""
+    labels = _labels(data)
+    animals = data.get("animals", {})
+    for spec in animals.values():
+        if isinstance(spec, dict) and "chases" in spec:
+            spec["chases"] = [a for a in spec["chases"] if labels.get(a) == "animals"]
+    for food, spec in list(data.get("food_places", {}).items()):
+        if labels.get(food) != "food":
+            del data["food_places"][food]
+        elif isinstance(spec, dict) and isinstance(spec.get("places"), list):
+            spec["places"] = [p for p in spec["places"] if labels.get(p) == "locations"]
+            if not spec["places"]:
+                del data["food_places"][food]
+    for who, spec in data.get("people", {}).items():
+        if not isinstance(spec, dict):
+            continue
+        for key, context in PEOPLE_LISTS.items():
+            if isinstance(spec.get(key), list):
+                spec[key] = [w for w in spec[key] if labels.get(w) == context]
+        if not (spec.get("animals") or spec.get("foods")):
+            spec.pop("places", None)
+            if not spec.get("sentences"):
+                raise EditError({"name": f"[people.{who}] would name nothing: give {who} another animal or food "
+                                         "first"})
+    grammar = data.get("grammar")
+    if isinstance(grammar, dict):
+        for key, context in (("places", "locations"), ("things", "things")):
+            if isinstance(grammar.get(key), dict):
+                grammar[key] = {n: v for n, v in grammar[key].items() if n == "default" or labels.get(n) == context}
+        for key in ("adjectives", "thing_adjectives"):
+            if isinstance(grammar.get(key), list):
+                grammar[key] = [w for w in grammar[key] if w in labels]
+    kind_nouns = {s["kind"].split()[-1] for s in animals.values()
+                  if isinstance(s, dict) and isinstance(s.get("kind"), str) and s["kind"].split()} | {"animal"}
+    for key, extra in (("plurals", kind_nouns), ("verb_forms", set())):
+        if isinstance(data.get(key), dict):
+            data[key] = {b: f for b, f in data[key].items() if b in labels or b in extra}
+    corpus = data.get("corpus", {})
+    if isinstance(corpus, dict) and isinstance(corpus.get("held_out"), list):
+        allowed = {(a, f) for a, s in animals.items() if isinstance(s, dict) for f in s.get("diet", [])}
+        corpus["held_out"] = [p for p in corpus["held_out"] if not isinstance(p, list) or tuple(p) in allowed]
+
+
 def set_animal(data: dict, name: str, *, group: str, kind: str, habitats: list[str], diet: list[str],
-               drinks: list[str], new_words: dict[str, tuple[list[str], str]] | None = None) -> dict:
+               drinks: list[str], new_words: dict[str, tuple[list[str], str]] | None = None,
+               plural: str | None = None) -> dict:
     """The world with this animal added or changed. new_words: field ('habitats', 'diet', 'drinks') → (words,
-    group) of words to add to the taxonomy (locations or food) and to that trait. Raises EditError by field."""
+    group) of words to add to the taxonomy (locations or food) and to that trait. plural: its plural (None or
+    empty: the one it has, else the regular English one). Raises EditError by field."""
     out, errors = copy.deepcopy(data), {}
     name = name.strip().lower()
-    if not WORD_RE.match(name or "-"):
-        errors["name"] = "type the animal's name: one lower-case word (a-z only)"
-    elif (where := _context_of(out, name)) is not None and where[0] != "animals":
-        errors["name"] = f"'{name}' is already a word of {where[0]}"
-    if not kind.strip() or not all(WORD_RE.match(w) for w in kind.split()):
+    if (problem := _name_problem(out, name, "animals", "animal's name")) is not None:
+        errors["name"] = problem
+    if not kind.strip() or not all(WORD_RE.fullmatch(w) for w in kind.split()):
         errors["kind"] = "describe the kind in lower-case words, e.g. 'a pet' or 'wild'"
     traits = {"habitats": list(habitats), "diet": list(diet), "drinks": list(drinks)}
     for field, (words, new_group) in (new_words or {}).items():
@@ -106,44 +260,58 @@ def set_animal(data: dict, name: str, *, group: str, kind: str, habitats: list[s
     elif _context_of(out, name)[1] != group and group in subgroups(out, "animals"):
         _remove_word(out, name)
         out["taxonomy"]["animals"][group].append(name)
+    kind = " ".join(kind.split())
+    if _declared(out) or plural or "plurals" in out:
+        _give_plural(out, name, plural, "plural", errors, required=_declared(out) or bool(plural))
+    noun = kind.split()[-1]
+    if _declared(out) and kind.split()[0] in ("a", "an") and noun not in out.get("plurals", {}):
+        problem = _plural_problem(out, noun, regular_plural(noun))
+        if problem is not None:
+            errors["kind"] = f"'{noun}' needs a plural: {problem}"
+        else:
+            out.setdefault("plurals", {})[noun] = regular_plural(noun)
+    if errors:
+        raise EditError(errors)
     spec = dict(out.setdefault("animals", {}).get(name, {}))
-    spec.update(kind=" ".join(kind.split()), **traits)
+    spec.update(kind=kind, **traits)
     out["animals"][name] = spec
+    _tidy(out)
     return checked(out)
 
 
 def remove_animal(data: dict, name: str) -> dict:
-    """The world without this animal: its word, its traits, other animals' chasing it and its held-out pairs."""
+    """The world without this animal: its word, traits and plural, and every reference to it (other animals'
+    chases, people's lists, held-out pairs, sentences that say it)."""
     out = copy.deepcopy(data)
     if name not in out.get("animals", {}):
         raise EditError({"name": f"'{name}' is not an animal of this world"})
     del out["animals"][name]
-    _remove_word(out, name)
-    _drop_held_out(out, name)
-    for spec in out["animals"].values():
-        if name in spec.get("chases", []):
-            spec["chases"] = [a for a in spec["chases"] if a != name]
+    _forget(out, name)
+    _tidy(out)
     return checked(out)
 
 
 def set_food(data: dict, name: str, *, group: str, eaten_by: list[str], places: list[str],
-             verb: str = "is sold in the") -> dict:
+             verb: str = "is sold in the", plural: str | None = None) -> dict:
     """The world with this food added or changed: its group, the animals whose diet holds it, and the places of
-    its own (an empty list: none)."""
+    its own (an empty list: none). A new food gets a plural when most foods of the world have one; plural: one
+    typed for it."""
     out, errors = copy.deepcopy(data), {}
     name = name.strip().lower()
-    if not WORD_RE.match(name or "-"):
-        errors["name"] = "type the food: one lower-case word (a-z only)"
-    elif (where := _context_of(out, name)) is not None and where[0] != "food":
-        errors["name"] = f"'{name}' is already a word of {where[0]}"
-    elif where is None and group not in subgroups(out, "food"):
+    if (problem := _name_problem(out, name, "food", "food")) is not None:
+        errors["name"] = problem
+    elif _context_of(out, name) is None and group not in subgroups(out, "food"):
         errors["group"] = "choose the food's group"
-    if places and (not verb.strip() or not all(WORD_RE.match(w) for w in verb.split())):
+    if places and (not verb.strip() or not all(WORD_RE.fullmatch(w) for w in verb.split())):
         errors["verb"] = "the words before the place, in lower case, e.g. 'is sold in the'"
     if errors:
         raise EditError(errors)
     if _context_of(out, name) is None:
         out["taxonomy"]["food"][group].append(name)
+        if plural is None and _wants_plural(out, "food"):
+            _give_plural(out, name, None, "plural", errors, required=False)
+    if plural:
+        _give_plural(out, name, plural, "plural", errors, required=True)
     for animal, spec in out.get("animals", {}).items():
         diet = [f for f in spec.get("diet", []) if f != name]
         spec["diet"] = diet + [name] if animal in eaten_by else diet
@@ -156,66 +324,74 @@ def set_food(data: dict, name: str, *, group: str, eaten_by: list[str], places: 
         food_places[name] = {"verb": " ".join(verb.split()), "places": list(places)}
     else:
         food_places.pop(name, None)
+    _tidy(out)
     return checked(out)
 
 
 def remove_food(data: dict, name: str) -> dict:
-    """The world without this food: out of every diet and drink, its places of its own and held-out pairs."""
+    """The world without this food: out of every diet and drink, people's lists, its places of its own, held-out
+    pairs, its plural and sentences that say it."""
     out = copy.deepcopy(data)
     if name not in words_in(out, "food"):
         raise EditError({"name": f"'{name}' is not a food of this world"})
-    _remove_word(out, name)
-    _drop_held_out(out, name)
-    out.get("food_places", {}).pop(name, None)
     for animal, spec in out.get("animals", {}).items():
         spec["diet"] = [f for f in spec.get("diet", []) if f != name]
         spec["drinks"] = [f for f in spec.get("drinks", []) if f != name]
         if not spec["diet"]:
             raise EditError({"name": f"'{animal}' eats only {name}: give it another food first"})
+    _forget(out, name)
+    _tidy(out)
     return checked(out)
 
 
-def set_place(data: dict, name: str, *, group: str, home_of: list[str]) -> dict:
-    """The world with this place added or changed: its group and the animals that live there."""
+def set_place(data: dict, name: str, *, group: str, home_of: list[str], phrases: list[str] | None = None) -> dict:
+    """The world with this place added or changed: its group and the animals that live there. phrases: how an
+    event names it in a World 2.0 file ('at', 'on the', ...); None leaves it to [grammar.places] default."""
     out, errors = copy.deepcopy(data), {}
     name = name.strip().lower()
-    if not WORD_RE.match(name or "-"):
-        errors["name"] = "type the place: one lower-case word (a-z only)"
-    elif (where := _context_of(out, name)) is not None and where[0] != "locations":
-        errors["name"] = f"'{name}' is already a word of {where[0]}"
-    elif where is None and group not in subgroups(out, "locations"):
+    if (problem := _name_problem(out, name, "locations", "place")) is not None:
+        errors["name"] = problem
+    elif _context_of(out, name) is None and group not in subgroups(out, "locations"):
         errors["group"] = "choose the place's group"
+    if phrases is not None and not _declared(out):
+        errors["phrases"] = "this world has no [grammar]: its places are all named 'in the'"
     if errors:
         raise EditError(errors)
     if _context_of(out, name) is None:
         out["taxonomy"]["locations"][group].append(name)
+        if _wants_plural(out, "locations"):
+            _give_plural(out, name, None, "name", errors, required=False)
+    elif _context_of(out, name)[1] != group and group in subgroups(out, "locations"):
+        _remove_word(out, name)
+        out["taxonomy"]["locations"][group].append(name)
+    if phrases is not None:
+        out["grammar"].setdefault("places", {"default": ["in the"]})[name] = list(phrases)
     for animal, spec in out.get("animals", {}).items():
         homes = [p for p in spec.get("habitats", []) if p != name]
         spec["habitats"] = homes + [name] if animal in home_of else homes
         if not spec["habitats"]:
             raise EditError({"home_of": f"'{animal}' would have nowhere left to live"})
+    _tidy(out)
     return checked(out)
 
 
 def remove_place(data: dict, name: str) -> dict:
-    """The world without this place: out of every habitat and every food's places."""
+    """The world without this place: out of every habitat, every food's places, people's places, its grammar entry
+    and sentences that say it."""
     out = copy.deepcopy(data)
     if name not in words_in(out, "locations"):
         raise EditError({"name": f"'{name}' is not a place of this world"})
-    _remove_word(out, name)
     for animal, spec in out.get("animals", {}).items():
         spec["habitats"] = [p for p in spec.get("habitats", []) if p != name]
         if not spec["habitats"]:
             raise EditError({"name": f"'{animal}' lives only in {name}: give it another place first"})
-    for food, spec in list(out.get("food_places", {}).items()):
-        spec["places"] = [p for p in spec.get("places", []) if p != name]
-        if not spec["places"]:
-            del out["food_places"][food]
+    _forget(out, name)
+    _tidy(out)
     return checked(out)
 
 
 FIELD_OF_KEY = (("habitats", "habitats"), ("diet", "diet"), ("drinks", "drinks"), (".kind", "kind"),
-                ("places", "places"), ("verb", "verb"))
+                ("grammar.places", "phrases"), ("places", "places"), ("verb", "verb"), ("plurals", "plural"))
 
 
 def checked(data: dict) -> dict:
@@ -223,7 +399,7 @@ def checked(data: dict) -> dict:
     try:
         world_from_dict(data, "edited world")
     except WorldError as e:
-        field = next((f for k, f in FIELD_OF_KEY if k in e.key), "world")
+        field = "kind" if ".kind)" in e.problem else next((f for k, f in FIELD_OF_KEY if k in e.key), "world")
         raise EditError({field: str(e)}) from None
     return data
 

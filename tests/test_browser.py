@@ -178,6 +178,9 @@ def test_every_page_loads(server, browser, path, charts, text):
     page.get_by_text(text).first.wait_for(timeout=60_000)
     time.sleep(1.0)
     _no_errors(page, errors)
+    sidebar_pickers = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').filter(
+        has=page.get_by_text("Model", exact=True)).count()
+    assert sidebar_pickers == (0 if path == "compare" else 1)  # Compare: one picker per side, none in the sidebar
     _shot(page, path)
     page.close()
 

@@ -23,7 +23,7 @@ from .conftest import TINY_MODEL, TINY_WORLD, tiny_train_config
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOWN = {"model.safetensors", "config.json", "snapshots.safetensors", "train_log.jsonl", "landscape.safetensors",
-         ".resume"}
+         "weight_snapshots.safetensors", ".resume"}
 
 
 def _train_cmd(out: Path, steps: int) -> list[str]:

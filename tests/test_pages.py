@@ -220,39 +220,53 @@ def spec_title(at) -> str:
 
 
 def test_world_editor_adds_changes_and_removes_with_errors_by_field():
+    from llmcore import world_edit as we
     from llmcore.world import tomllib, world_from_dict
 
     at = open_page("training")
     assert not at.exception and not at.error
+    data = tomllib.loads(at.session_state["world_text"])
+    taken = {w for groups in data["taxonomy"].values() for ws in groups.values() for w in ws}
+    taken |= set(data.get("plurals", {}).values())
+    name = next(c for c in ("okapi", "zebra", "gnu", "ibex", "tapir") if c not in taken)
+    new_place = next(c for c in ("steppe", "tundra", "prairie", "savanna") if c not in taken)
+    model = next((a for a, s in data["animals"].items() if "wild" in s["kind"].split()), next(iter(data["animals"])))
+    group = next(g for g, ws in data["taxonomy"]["animals"].items() if model in ws)
+    place = data["animals"][model]["habitats"][0]
+    place_group = next(g for g, ws in data["taxonomy"]["locations"].items() if place in ws)
+    gone = next(a for a in data["animals"] if a != model)
     k = "we_a_(a new one)_"
     at.button(key=f"{k}save").click().run()  # nothing filled in: the name's problem is shown at the form
     assert any("type the animal's name" in e.value for e in at.error)
-    at.text_input(key=f"{k}name").set_value("zebra")
-    at.selectbox(key=f"{k}group").set_value("wild")
-    at.multiselect(key=f"{k}habitats").set_value(["field"])
-    at.text_input(key=f"{k}habitats_new").set_value("savanna")
-    at.selectbox(key=f"{k}habitats_newgroup").set_value("nature")
-    at.multiselect(key=f"{k}diet").set_value(["grass", "hay"])
+    at.text_input(key=f"{k}name").set_value(name)
+    at.selectbox(key=f"{k}group").set_value(group)
+    at.multiselect(key=f"{k}habitats").set_value([place])
+    at.text_input(key=f"{k}habitats_new").set_value(new_place)
+    at.selectbox(key=f"{k}habitats_newgroup").set_value(place_group)
+    at.multiselect(key=f"{k}diet").set_value(data["animals"][model]["diet"][:2])
     at.button(key=f"{k}save").click().run()
     assert not at.error, [e.value for e in at.error]
     world = world_from_dict(tomllib.loads(at.session_state["world_text"]))
-    assert world.animals["zebra"].habitats == ("field", "savanna") and world.label("savanna") == ("locations", "nature")
-    assert at.selectbox(key="we_animal").value == "zebra"  # the form now edits the new animal
-    at.selectbox(key="we_animal").set_value("dog").run()
-    at.button(key="we_a_dog_remove").click().run()
+    assert world.animals[name].habitats == (place, new_place)
+    assert world.label(new_place) == ("locations", place_group)
+    assert world.plurals.get(name, we.regular_plural(name)) == we.regular_plural(name)
+    assert at.selectbox(key="we_animal").value == name  # the form now edits the new animal
+    at.selectbox(key="we_animal").set_value(gone).run()
+    at.button(key=f"we_a_{gone}_remove").click().run()
+    assert not at.error, [e.value for e in at.error]
     world = world_from_dict(tomllib.loads(at.session_state["world_text"]))
-    assert "dog" not in world.animals and "zebra" in world.animals
+    assert gone not in world.animals and name in world.animals
     at.radio(key="we_what").set_value("place").run()
-    at.selectbox(key="we_place").set_value("field").run()
-    at.multiselect(key="we_p_field_home_of").unselect("zebra")
-    at.button(key="we_p_field_save").click().run()  # the zebra no longer lives in the field, still in the savanna
-    assert not at.error
-    assert world_from_dict(tomllib.loads(at.session_state["world_text"])).animals["zebra"].habitats == ("savanna",)
-    at.selectbox(key="we_place").set_value("savanna").run()
-    at.multiselect(key="we_p_savanna_home_of").unselect("zebra")
-    at.button(key="we_p_savanna_save").click().run()
+    at.selectbox(key="we_place").set_value(place).run()
+    at.multiselect(key=f"we_p_{place}_home_of").unselect(name)
+    at.button(key=f"we_p_{place}_save").click().run()  # it no longer lives there, still in the new place
+    assert not at.error, [e.value for e in at.error]
+    assert world_from_dict(tomllib.loads(at.session_state["world_text"])).animals[name].habitats == (new_place,)
+    at.selectbox(key="we_place").set_value(new_place).run()
+    at.multiselect(key=f"we_p_{new_place}_home_of").unselect(name)
+    at.button(key=f"we_p_{new_place}_save").click().run()
     assert any("nowhere left to live" in e.value for e in at.error)  # shown under the field, nothing changed
-    assert "savanna" in world_from_dict(tomllib.loads(at.session_state["world_text"])).animals["zebra"].habitats
+    assert new_place in world_from_dict(tomllib.loads(at.session_state["world_text"])).animals[name].habitats
 
 
 def _walk_the_story(at: AppTest) -> list[str]:

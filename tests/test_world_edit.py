@@ -2,15 +2,44 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from llmcore import world_edit as we
 from llmcore.world import DEFAULT_WORLD, tomllib, world_from_dict
 
+TINY_WORLD = Path(__file__).parent / "data" / "tiny_world.toml"
+
 
 @pytest.fixture
 def data():
     return tomllib.loads(DEFAULT_WORLD.read_text())
+
+
+def _group_of(data: dict, context: str, word: str) -> str:
+    return next(g for g, ws in data["taxonomy"][context].items() if word in ws)
+
+
+def _unused(data: dict, candidates: list[str]) -> str:
+    """The first candidate that is no word (nor form of a word) of the world."""
+    taken = {w for groups in data["taxonomy"].values() for ws in groups.values() for w in ws}
+    taken |= set(data.get("plurals", {}).values()) | set(data.get("verb_forms", {}).values())
+    return next(c for c in candidates if c not in taken)
+
+
+@pytest.fixture
+def wild(data):
+    """A wild-like animal of the world (its kind says 'wild' if any does) and what a new one like it needs."""
+    animals = data["animals"]
+    model = next((a for a, s in animals.items() if "wild" in s["kind"].split()), next(iter(animals)))
+    spec = animals[model]
+    return dict(name=_unused(data, ["okapi", "zebra", "gnu", "ibex", "yak", "tapir"]),
+                group=_group_of(data, "animals", model), kind=spec["kind"], habitat=spec["habitats"][0],
+                food=spec["diet"][0], place_group=_group_of(data, "locations", spec["habitats"][0]),
+                food_group=_group_of(data, "food", spec["diet"][0]),
+                new_place=_unused(data, ["steppe", "tundra", "prairie", "savanna", "glade"]),
+                new_food=_unused(data, ["shoots", "lichen", "moss", "leaves", "tofu"]))
 
 
 def test_toml_written_back_reads_as_the_same_world(data):
@@ -19,58 +48,165 @@ def test_toml_written_back_reads_as_the_same_world(data):
     assert world_from_dict(tomllib.loads(text)).content_hash == world_from_dict(data).content_hash
 
 
-def test_adding_an_animal_with_new_words_puts_each_word_in_its_group(data):
+def test_regular_plural():
+    assert [we.regular_plural(w) for w in ("cat", "fox", "bus", "finch", "fish", "pony", "donkey", "buzz")] == \
+        ["cats", "foxes", "buses", "finches", "fishes", "ponies", "donkeys", "buzzes"]
+
+
+def test_adding_an_animal_with_new_words_puts_each_word_in_its_group(data, wild):
     before = we.to_toml(data)
-    out = we.set_animal(data, "Zebra", group="wild", kind="wild", habitats=["field"], diet=["grass"], drinks=["water"],
-                        new_words={"habitats": (["savanna"], "nature"), "diet": (["leaves"], "plant")})
+    w = wild
+    out = we.set_animal(data, w["name"].capitalize(), group=w["group"], kind=w["kind"], habitats=[w["habitat"]],
+                        diet=[w["food"]], drinks=[], new_words={"habitats": ([w["new_place"]], w["place_group"]),
+                                                                "diet": ([w["new_food"]], w["food_group"])})
     assert we.to_toml(data) == before  # the input is left as it was
     world = world_from_dict(out)
-    assert world.label("zebra") == ("animals", "wild") and world.label("savanna") == ("locations", "nature")
-    assert world.label("leaves") == ("food", "plant")
-    zebra = world.animals["zebra"]
-    assert zebra.habitats == ("field", "savanna") and zebra.diet == ("grass", "leaves") and zebra.kind == "wild"
+    assert world.label(w["name"]) == ("animals", w["group"])
+    assert world.label(w["new_place"]) == ("locations", w["place_group"])
+    assert world.label(w["new_food"]) == ("food", w["food_group"])
+    animal = world.animals[w["name"]]
+    assert animal.habitats == (w["habitat"], w["new_place"]) and animal.diet == (w["food"], w["new_food"])
+    assert animal.kind == w["kind"]
+    assert world.plurals[w["name"]] == we.regular_plural(w["name"])  # every animal of a World 2.0 file has one
+
+
+def test_adding_an_animal_and_nothing_else_validates(data, wild):
+    w = wild
+    out = we.set_animal(data, w["name"], group=w["group"], kind=w["kind"], habitats=[w["habitat"]],
+                        diet=[w["food"]], drinks=[])
+    world = world_from_dict(out)
+    assert w["name"] in world.animals and world.plurals[w["name"]] == we.regular_plural(w["name"])
+    out = we.set_animal(data, w["name"], group=w["group"], kind="a grazer", habitats=[w["habitat"]],
+                        diet=[w["food"]], drinks=[], plural=w["name"] + "z")
+    world = world_from_dict(out)
+    assert world.plurals[w["name"]] == w["name"] + "z"  # a typed plural
+    assert world.kind_plural("a grazer") == "grazers"  # a new kind noun gets its plural
+    assert "grazer" not in we.remove_animal(out, w["name"]).get("plurals", {})  # and loses it with its animal
 
 
 def test_changing_an_animal_keeps_its_other_traits(data):
-    out = we.set_animal(data, "cat", group="pets", kind="a pet", habitats=["home"], diet=["fish"], drinks=["milk"])
-    cat = world_from_dict(out).animals["cat"]
-    assert cat.habitats == ("home",) and cat.diet == ("fish",) and "mouse" in cat.chases and cat.facts
+    name, spec = next((a, s) for a, s in data["animals"].items() if s.get("chases") and s.get("things"))
+    habitat, food, drink = spec["habitats"][-1], spec["diet"][-1], spec["drinks"][:1]
+    out = we.set_animal(data, name, group=_group_of(data, "animals", name), kind=spec["kind"], habitats=[habitat],
+                        diet=[food], drinks=drink)
+    animal = world_from_dict(out).animals[name]
+    assert animal.habitats == (habitat,) and animal.diet == (food,) and tuple(drink) == animal.drinks
+    assert animal.chases == tuple(spec["chases"]) and animal.things == tuple(spec["things"])
+    assert out["plurals"][name] == data["plurals"][name]
 
 
-@pytest.mark.parametrize("kw, field", [
-    (dict(name="Big cat"), "name"), (dict(name="pizza"), "name"), (dict(habitats=[]), "habitats"),
-    (dict(diet=[]), "diet"), (dict(kind="?!"), "kind"),
-    (dict(new_words={"habitats": (["dog"], "nature")}), "habitats"),  # an animal is not a place
-    (dict(new_words={"diet": (["sp4m"], "plant")}), "diet"),
-])
-def test_each_problem_is_reported_on_its_field(data, kw, field):
-    args = dict(name="zebra", group="wild", kind="wild", habitats=["field"], diet=["grass"], drinks=[])
+def _problem_cases():
+    data = tomllib.loads(DEFAULT_WORLD.read_text())
+    dish = next(iter(data["taxonomy"]["food"].values()))[0]
+    place_group = next(iter(data["taxonomy"]["locations"]))
+    food_group = next(iter(data["taxonomy"]["food"]))
+    animal = next(iter(data["animals"]))
+    return [
+        (dict(name="Big cat"), "name"), (dict(name=dish), "name"), (dict(habitats=[]), "habitats"),
+        (dict(diet=[]), "diet"), (dict(kind="?!"), "kind"),
+        (dict(name=data["plurals"][animal]), "name"),  # a form of another word
+        (dict(new_words={"habitats": ([animal], place_group)}), "habitats"),  # an animal is not a place
+        (dict(new_words={"diet": (["sp4m"], food_group)}), "diet"),
+        (dict(plural=data["plurals"][animal]), "plural"),  # already the plural of another animal
+        (dict(plural="Two Words"), "plural"),
+    ]
+
+
+@pytest.mark.parametrize("kw, field", _problem_cases())
+def test_each_problem_is_reported_on_its_field(data, wild, kw, field):
+    w = wild
+    args = dict(name=w["name"], group=w["group"], kind=w["kind"], habitats=[w["habitat"]], diet=[w["food"]],
+                drinks=[])
     with pytest.raises(we.EditError) as e:
         we.set_animal(data, **{**args, **kw})
     assert field in e.value.errors, e.value.errors
 
 
+def _refers_to(out: dict, word: str) -> bool:
+    """Whether any taxonomy list, or any key, list or sentence outside the taxonomy and meta, still names the word."""
+    plural = out.get("plurals", {}).get(word, word)
+
+    def walk(v) -> bool:
+        if isinstance(v, dict):
+            return any(k in (word, plural) or walk(x) for k, x in v.items())
+        if isinstance(v, list):
+            return any(walk(x) for x in v)
+        return isinstance(v, str) and bool({word, plural} & set(v.split()))
+    return walk([out["taxonomy"][c][g] for c in out["taxonomy"] for g in out["taxonomy"][c]]) or \
+        walk({k: v for k, v in out.items() if k not in ("taxonomy", "meta")})
+
+
 def test_removing_an_animal_removes_what_refers_to_it(data):
-    out = we.remove_animal(data, "dog")
+    name = next(a for a, s in data["animals"].items()
+                if any(a in p.get("animals", []) for p in data.get("people", {}).values())
+                and any(a in o.get("chases", []) for o in data["animals"].values()))
+    out = we.remove_animal(data, name)
     world = world_from_dict(out)
-    assert "dog" not in world.animals and world.label("dog")[0] == "grammar"
-    assert all("dog" not in a.chases for a in world.animals.values())
-    assert all("dog" not in pair for pair in world.recipe.held_out)
+    assert name not in world.animals and world.label(name)[0] == "grammar"
+    assert all(name not in a.chases for a in world.animals.values())
+    assert all(name not in p.animals for p in world.people.values())
+    assert all(name not in pair for pair in world.recipe.held_out)
+    assert name not in world.plurals and not _refers_to(out, name)
 
 
-def test_foods_and_places(data):
-    out = we.set_food(data, "tofu", group="dishes", eaten_by=["dog", "cat"], places=["market"])
+def test_every_animal_of_the_bundled_world_can_be_removed(data):
+    for name in data["animals"]:
+        out = we.remove_animal(data, name)
+        assert name not in world_from_dict(out).animals and not _refers_to(out, name), name
+
+
+def test_every_place_can_be_removed_unless_an_animal_lives_only_there(data):
+    for place in we.words_in(data, "locations"):
+        only = [a for a, s in data["animals"].items() if s["habitats"] == [place]]
+        if only:
+            with pytest.raises(we.EditError, match="lives only in"):
+                we.remove_place(data, place)
+        else:
+            out = we.remove_place(data, place)
+            assert not _refers_to(out, place), place
+
+
+def test_foods_and_places(data, wild):
+    w = wild
+    dishes = _group_of(data, "food", next(iter(data["food_places"])))
+    eaters = list(data["animals"])[:2]
+    market = next(iter(data["food_places"].values()))["places"][0]
+    out = we.set_food(data, w["new_food"], group=dishes, eaten_by=eaters, places=[market])
     world = world_from_dict(out)
-    assert "tofu" in world.animals["dog"].diet and world.food_places["tofu"][1] == ["market"]
-    out = we.remove_food(out, "tofu")
-    assert "tofu" not in world_from_dict(out).animals["dog"].diet
-    out = we.set_place(data, "savanna", group="nature", home_of=["lion"])
-    assert "savanna" in world_from_dict(out).animals["lion"].habitats
-    out = we.remove_place(data, "restaurant")
-    assert all("restaurant" not in p for _, p in world_from_dict(out).food_places.values())
-    only = we.set_animal(data, "zebra", group="wild", kind="wild", habitats=["field"], diet=["grass"], drinks=[])
-    with pytest.raises(we.EditError, match="lives only in field"):
-        we.remove_place(only, "field")
+    assert w["new_food"] in world.animals[eaters[0]].diet and world.food_places[w["new_food"]][1] == [market]
+    out = we.remove_food(out, w["new_food"])
+    assert w["new_food"] not in world_from_dict(out).animals[eaters[0]].diet and not _refers_to(out, w["new_food"])
+    lion = next(a for a in data["animals"] if w["habitat"] not in data["animals"][a]["habitats"])
+    out = we.set_place(data, w["new_place"], group=w["place_group"], home_of=[lion], phrases=["on the"])
+    world = world_from_dict(out)
+    assert w["new_place"] in world.animals[lion].habitats
+    assert world.grammar.place_phrases(w["new_place"]) == ("on the",)
+    with pytest.raises(we.EditError) as e:  # a preposition the world does not declare
+        we.set_place(data, w["new_place"], group=w["place_group"], home_of=[lion], phrases=["beyond the"])
+    assert "phrases" in e.value.errors
+    sold = next(p for s in data["food_places"].values() for p in s["places"])
+    out = we.remove_place(data, sold)
+    assert all(sold not in p for _, p in world_from_dict(out).food_places.values())
+    only = we.set_animal(data, w["name"], group=w["group"], kind=w["kind"], habitats=[w["habitat"]],
+                         diet=[w["food"]], drinks=[])
+    with pytest.raises(we.EditError, match=f"lives only in {w['habitat']}"):
+        we.remove_place(only, w["habitat"])
     with pytest.raises(we.EditError) as e:
-        we.set_food(only, "zebra", group="dishes", eaten_by=[], places=[])  # an animal is not a food
+        we.set_food(only, w["name"], group=dishes, eaten_by=[], places=[])  # an animal is not a food
     assert "name" in e.value.errors
+
+
+def test_edits_of_an_old_world_without_grammar_or_plurals():
+    data = tomllib.loads(TINY_WORLD.read_text())
+    assert "grammar" not in data and "plurals" not in data
+    group = next(iter(data["taxonomy"]["animals"]))
+    place, food = we.words_in(data, "locations")[0], we.words_in(data, "food")[0]
+    out = we.set_animal(data, "owl", group=group, kind="a bird", habitats=[place], diet=[food], drinks=[])
+    assert "owl" in world_from_dict(out).animals and "plurals" not in out
+    for name in data["animals"]:
+        assert name not in world_from_dict(we.remove_animal(data, name)).animals
+    out = we.set_place(out, "cave", group=next(iter(data["taxonomy"]["locations"])), home_of=["owl"])
+    assert "cave" in world_from_dict(out).animals["owl"].habitats
+    with pytest.raises(we.EditError) as e:  # no [grammar] to name it in
+        we.set_place(out, "cave", group=next(iter(data["taxonomy"]["locations"])), home_of=["owl"], phrases=["at"])
+    assert "phrases" in e.value.errors
