@@ -49,7 +49,10 @@ def example_texts(ckpt: Checkpoint, n_held_out: int = 12, n_corpus: int = 12) ->
     make = getattr(ckpt.world, "reference_sentences", None)  # a foreign model's word lists bring their own
     if make is not None:
         return list(make(EXAMPLE_SEED, n_held_out + n_corpus))
-    prompts = [p for _, _, p in generalisation_prompts(ckpt.world, list(ckpt.held_out))][:n_held_out]
+    first = {}  # one prompt per held-out pair: its first (plainest) form
+    for p in generalisation_prompts(ckpt.world, list(ckpt.held_out)):
+        first.setdefault((p.animal, p.food), p.text)
+    prompts = list(first.values())[:n_held_out]
     texts = [f"{p} {' '.join(generate(ckpt.model, ckpt.tokenizer, p, SamplingConfig(max_new_words=8)))}"
              for p in prompts]
     return texts + generate_corpus(ckpt.world, EXAMPLE_SEED, n_corpus)

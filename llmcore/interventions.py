@@ -469,7 +469,12 @@ def held_out_restoration(ckpt: Checkpoint) -> RoleRestoration:
     from llmcore.evaluate import generalisation_prompts
 
     prompts, rows = [], {"animal": [], "food": [], "last": []}
-    for animal, food, prompt in generalisation_prompts(ckpt.world, ckpt.held_out):
+    forms = {}  # "a <animal> <verb> <food> <preposition> the": one per pair, verb and preposition
+    for p in generalisation_prompts(ckpt.world, ckpt.held_out):
+        if not p.plural and not p.adjective and p.article:
+            forms.setdefault(p.text, p)
+    for p in forms.values():
+        animal, food, prompt = p.animal, p.food, p.text
         other = counterfactual_prompt(ckpt, prompt)
         if other is None:
             continue
