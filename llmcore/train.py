@@ -46,7 +46,8 @@ TRAIN_LIMITS = {"seed": (0, 2**63 - 1), "corpus_seed": (0, 2**63 - 1), "steps": 
                 "batch_size": (1, 1024), "lr": (0.0, 10.0), "min_lr": (0.0, 10.0), "warmup_steps": (0, 10_000_000),
                 "weight_decay": (0.0, 10.0), "grad_clip": (1e-6, 1e6), "eval_every": (1, 10_000_000),
                 "checkpoint_every": (1, 10_000_000), "n_snapshots": (2, 200), "landscape_grid": (0, 51),
-                "threads": (0, 1024), "checkpoint_seconds": (1.0, 86_400.0)}
+                "threads": (0, 1024), "checkpoint_seconds": (1.0, 86_400.0), "weight_snapshots": (0, 64),
+                "inflection_tie": (0.0, 100.0)}
 
 
 @dataclass
@@ -79,8 +80,6 @@ class TrainConfig:
             raise ValueError(f"landscape_grid must be 0 (off) or 3 to 51, got {self.landscape_grid}")
         if self.n_snapshots < 2:
             raise ValueError("n_snapshots must be >= 2")
-        if not 0 <= self.weight_snapshots <= 64:
-            raise ValueError(f"weight_snapshots must be from 0 (none) to 64, got {self.weight_snapshots}")
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:

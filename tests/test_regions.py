@@ -25,11 +25,11 @@ def test_regions_of_separated_blobs():
 
 
 def test_terrain_has_hills_and_plains(ckpt):
-    """The shipped model's terrain on every layer's PCA map (the one the Landscape page draws): at least 30 % of
+    """The shipped model's terrain on every depth's PCA map (the one the Landscape page draws): at least 30 % of
     the grid is hill (above 0.3 of the peak) and at least 20 % plain (below 0.1), not thin spikes."""
     book = MapBook(ckpt)
     names = ckpt.context_matrix()[0]
-    for layer in ("embed", "block 2", "final"):
+    for layer in book.layer_names:  # every depth
         m = book.get(f"context:{layer}", "pca", 2)
         r = region_map(m.coords, m.reference.labels["context"], names)
         assert r.height.max() == pytest.approx(1.0, abs=1e-5)
