@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 
 from llmcore.checkpoint import Checkpoint
-from llmcore.evaluate import generalisation_prompts, held_out_breakdown
+from llmcore.evaluate import held_out_breakdown
 from llmcore.hooks import Edit, hooked, model_sites
 from llmcore.interventions import target_ids, with_articles, word_ids
 
@@ -121,7 +121,9 @@ def ablate(ckpt: Checkpoint) -> Ablation:
         raise ValueError("ablation is measured on held-out (animal, food) prompts; this model has none")
     model, tok, world = ckpt.model, ckpt.tokenizer, ckpt.world
     sites = model_sites(model)
-    measure = lambda: float(np.mean(held_out_breakdown(model, tok, world, ckpt.held_out).habitat_mass))  # noqa
+    # the plain forms ('a dog devours pizza in the'): every head and MLP is measured twice, so all 4,000+ forms of
+    # a large world would make the Causes page wait a minute
+    measure = lambda: float(np.mean(held_out_breakdown(model, tok, world, ckpt.held_out, plain=True).habitat_mass))  # noqa
     means: dict[tuple[str, int], torch.Tensor] = {}
     grab = lambda key: lambda x: means.__setitem__(key, x.reshape(-1, x.shape[-1]).mean(0))  # noqa: E731
     with hooked(sites, {(k, i): [grab((k, i))] for k in ("proj", "mlp") for i in range(sites.n_layer)}):
@@ -137,7 +139,7 @@ def ablate(ckpt: Checkpoint) -> Ablation:
                 with hooked(sites, {key: [_fill_edit(sl, fill)]}):
                     out.append(measure())
     return Ablation(names=names, zero=np.array(zero), mean=np.array(mean), baseline=baseline,
-                    n_prompts=len(generalisation_prompts(world, ckpt.held_out)))
+                    n_prompts=len(held_out_breakdown(model, tok, world, ckpt.held_out, plain=True).prompts))
 
 
 def _fill_edit(sl: slice, fill: torch.Tensor) -> Edit:

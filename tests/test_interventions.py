@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from llmcore.attribution import ablate, attribute
-from llmcore.evaluate import measure_generalisation
+from llmcore.evaluate import held_out_breakdown
 from llmcore.interventions import KINDS, Noise, causal_trace, counterfactual_grid, patched_run
 from llmcore.steering import steer, steering_vector
 from llmcore.trace import PromptError, SamplingConfig, trace_generation
@@ -67,8 +67,8 @@ def test_logit_attribution_adds_up(tiny):
 
 def test_ablation_measures_the_held_out_score(tiny):
     ab = ablate(tiny)
-    mass, _, n = measure_generalisation(tiny.model, tiny.tokenizer, tiny.world, tiny.held_out)
-    assert ab.baseline == pytest.approx(mass, abs=1e-6) and ab.n_prompts == n
+    b = held_out_breakdown(tiny.model, tiny.tokenizer, tiny.world, tiny.held_out, plain=True)
+    assert ab.baseline == pytest.approx(float(np.mean(b.habitat_mass)), abs=1e-6) and ab.n_prompts == len(b.prompts)
     assert len(ab.names) == 2 * (2 + 1) and ((0 <= ab.zero) & (ab.zero <= 1)).all()
 
 
