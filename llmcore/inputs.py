@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,12 @@ def decode_text(raw: bytes) -> str:
     return text[1:] if text.startswith(BOM) else text
 
 
+# One token of JSON or TOML that matters for nesting: a whole string (triple-quoted, basic with escapes, literal;
+# an unclosed one ends with its line), a comment, or a bracket, dot or separator. Everything else is skipped in C.
+_NESTING_TOKEN = re.compile(r'"""[\s\S]*?(?:"""|\Z)|\'\'\'[\s\S]*?(?:\'\'\'|\Z)|"(?:[^"\\\n]|\\[\s\S]|\\\Z)*(?:"|\n|\Z)'
+                            r"|'[^'\n]*(?:'|\n|\Z)|#[^\n]*|[\[\]{}.,=\n]")
+
+
 def text_depth(text: str, toml: bool = False) -> int:
     """The deepest nesting of [ and { in JSON or TOML text, not counting brackets inside strings or comments; for
     TOML each dot of a dotted key (`a.b.c = 1`, `[a.b.c]`) counts as a level too.
@@ -39,39 +46,19 @@ def text_depth(text: str, toml: bool = False) -> int:
     A linear scan, so a file nested thousands of levels deep is refused before a parser sees it (Python's JSON and
     TOML parsers recurse per level, and tomllib takes quadratic time over a dotted key's parts).
     """
-    depth = deepest = dots = i = 0
-    n = len(text)
-    while i < n:
-        c = text[i]
+    depth = deepest = dots = 0
+    for m in _NESTING_TOKEN.finditer(text):
+        c = m.group()
         if c in "[{":
             depth += 1
         elif c in "]}":
             depth = max(0, depth - 1)
-        elif c == "#":  # a TOML comment (never outside a string in JSON)
-            end = text.find("\n", i)
-            i = n if end < 0 else end
-            continue
-        elif c in "\"'":
-            i = _string_end(text, i)
         elif c == "." and toml:
             dots += 1
         if c in ",=[]{}\n":
             dots = 0
         deepest = max(deepest, depth + dots)
-        i += 1
     return deepest
-
-
-def _string_end(text: str, i: int) -> int:
-    """Index of the closing quote of the string opened at i (TOML's ''' and \"\"\" included)."""
-    q = text[i]
-    if text.startswith(q * 3, i):
-        end = text.find(q * 3, i + 3)
-        return len(text) if end < 0 else end + 2
-    j = i + 1
-    while j < len(text) and text[j] != q and text[j] != "\n":
-        j += 2 if text[j] == "\\" and q == '"' else 1
-    return j
 
 
 def value_depth(value: Any) -> int:

@@ -45,6 +45,23 @@ class GPTConfig:
         block = 2 * (C + C * b) + (4 * C * C + 4 * C * b) + (8 * C * C + 5 * C * b)
         return (self.vocab_size + self.block_size) * C + self.n_layer * block + C + C * b
 
+    def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The state dict's tensor shapes (the tied head left out), computed without building the model: a model
+        on torch's meta device would cost seconds of one-time setup on the dashboard's first page."""
+        C, V = self.n_embd, self.vocab_size
+        layers = {"ln_1": (C,), "attn.c_attn": (3 * C, C), "attn.c_proj": (C, C), "ln_2": (C,),
+                  "mlp.c_fc": (4 * C, C), "mlp.c_proj": (C, 4 * C)}
+        shapes = {"transformer.wte.weight": (V, C), "transformer.wpe.weight": (self.block_size, C)}
+        for i in range(self.n_layer):
+            for name, shape in layers.items():
+                shapes[f"transformer.h.{i}.{name}.weight"] = shape
+                if self.bias:
+                    shapes[f"transformer.h.{i}.{name}.bias"] = shape[:1]
+        shapes["transformer.ln_f.weight"] = (C,)
+        if self.bias:
+            shapes["transformer.ln_f.bias"] = (C,)
+        return shapes
+
     @classmethod
     def from_dict(cls, d: dict) -> GPTConfig:
         return from_dict(cls, d)

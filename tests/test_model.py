@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -64,3 +66,12 @@ def test_config_from_dict_rejects_unknown_keys():
         GPTConfig.from_dict({**cfg.to_dict(), "n_layers": 3})
     with pytest.raises(ValueError, match="divisible"):
         GPTConfig(n_embd=30, n_head=4)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_parameter_shapes_match_the_built_model(bias):
+    """The shapes the checkpoint loader checks a weights file against, without building a model, are the model's."""
+    config = GPTConfig(vocab_size=37, block_size=9, n_layer=3, n_head=2, n_embd=12, bias=bias)
+    built = {k: tuple(v.shape) for k, v in GPT(config).state_dict().items() if k != "lm_head.weight"}
+    assert config.parameter_shapes() == built
+    assert sum(math.prod(s) for s in built.values()) == config.param_count()
