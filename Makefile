@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	touch $@
 
 run: setup                     ## open the dashboard on the bundled model at http://127.0.0.1:8501
-	MALLOC_ARENA_MAX=2 $(BIN)/streamlit run dashboard/app.py --server.address $(ADDRESS) --server.port $(PORT)
+	MALLOC_ARENA_MAX=2 $(BIN)/python -m dashboard --server.address $(ADDRESS) --server.port $(PORT)
 
 test: setup                    ## run the whole test suite (slow and browser tests included) and the linter
 	$(BIN)/ruff check .

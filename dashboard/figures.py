@@ -37,10 +37,13 @@ def trajectory_map(ref: pd.DataFrame, path: pd.DataFrame, colours: dict[str, str
     three_d, label_col = "z" in ref, READING_LABELS[reading]
     fig = go.Figure()
     region_boxes = region_contours(fig, regions, colours) if regions is not None and not three_d else []
+    total = ref.attrs.get("total", len(ref))
+    group = f"reference states ({len(ref):,} of {total:,} drawn)" if total > len(ref) else "reference states"
     for ctx in colours:
         part = ref[ref[label_col] == ctx] if label_col in ref else ref.iloc[:0]
         if len(part):
             fig.add_trace(_scatter(part, three_d, mode="markers", name=str(ctx), legendgroup="reference",
+                                   legendgrouptitle_text=group,
                                    marker=dict(size=3 if three_d else 4, color=colours.get(ctx, GRAMMAR_COLOUR),
                                                opacity=0.5),
                                    customdata=part[["word", "next_word"]],
@@ -239,9 +242,11 @@ def category_styles(names: list[str]) -> dict[str, tuple[str, str]]:
 
 
 def _scatter(df: pd.DataFrame, three_d: bool, **kw):
+    """SVG in 2D: the maps draw at most frames.MAP_POINTS points, which SVG draws several times faster than WebGL
+    sets itself up (where WebGL runs in software, as in many classroom machines and our CI browser)."""
     if three_d:
         return go.Scatter3d(x=df.x, y=df.y, z=df.z, **kw)
-    return go.Scattergl(x=df.x, y=df.y, **kw)
+    return go.Scatter(x=df.x, y=df.y, **kw)
 
 
 def word_map(df: pd.DataFrame, colour_by: str, title: str, axis_label: str, highlight: list[str] | None = None,
@@ -321,11 +326,9 @@ def legend_swatches(fig: go.Figure, names: list[str], colours: dict[str, str], t
     return fig
 
 
-def region_contours(fig: go.Figure, regions, colours: dict[str, str],
-                    stride: int = 2) -> list[tuple[float, float, int, str]]:
-    """Outline each sub-context's region (its density at half its peak) and label it at its centre. The outline
-    is drawn from every `stride`-th grid point (the densities are smooth over several points; a quarter of the
-    grid makes the page a quarter as heavy).
+def region_contours(fig: go.Figure, regions, colours: dict[str, str]) -> list[tuple[float, float, int, str]]:
+    """Outline each sub-context's region (its density at half its peak, as line segments computed on the server)
+    and label it at its centre.
 
     Returns where each label went, (x, y, yshift in pixels, text), so other labels can keep clear of them."""
     shown = [g for g, ctx in enumerate(regions.contexts) if regions.counts[g] and ctx != "grammar"]
@@ -333,11 +336,9 @@ def region_contours(fig: go.Figure, regions, colours: dict[str, str],
     placed = []
     for g, shift in zip(shown, shifts):
         ctx, c = regions.contexts[g], colours.get(regions.contexts[g], GRAMMAR_COLOUR)
-        fig.add_trace(go.Contour(x=regions.x[::stride], y=regions.y[::stride],
-                                 z=regions.density[g, ::stride, ::stride], showscale=False,
-                                 contours=dict(start=0.5, end=0.5, size=1, coloring="none"),
-                                 line=dict(color=c, width=2), hoverinfo="skip", name=f"{ctx} region",
-                                 showlegend=False))
+        xs, ys = regions.outline(g)
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=c, width=2), hoverinfo="skip",
+                                 name=f"{ctx} region", showlegend=False))
         fig.add_annotation(x=float(regions.centres[g, 0]), y=float(regions.centres[g, 1]), text=f"<b>{ctx}</b>",
                            showarrow=False, font=dict(color=c, size=14), bgcolor="rgba(128,128,128,0.18)",
                            yshift=shift)

@@ -73,11 +73,18 @@ def steps_table(trace: GenerationTrace, context_of: dict[str, str], n_candidates
     } for i in range(len(s))])
 
 
-def reference_frame(cmap: FittedMap, max_points: int = 6000, seed: int = 0) -> pd.DataFrame:
-    """The map's reference points (subsampled to max_points, deterministically) with their labels."""
+# Reference states drawn on a map: a deterministic sample, enough to show each sub-context's cloud; the regions
+# and every measure use all of them. Drawing fewer is most of what makes a map redraw fast (bench_dashboard.py).
+MAP_POINTS = 1500
+
+
+def reference_frame(cmap: FittedMap, max_points: int = MAP_POINTS, seed: int = 0) -> pd.DataFrame:
+    """The map's reference points (subsampled to max_points, deterministically) with their labels; attrs["total"]
+    is how many the map has."""
     n = len(cmap.coords)
     idx = np.arange(n) if n <= max_points else np.sort(np.random.default_rng(seed).choice(n, max_points, False))
     df = pd.DataFrame({k: cmap.coords[idx, i] for i, k in enumerate("xyz"[: cmap.coords.shape[1]])})
+    df.attrs["total"] = n
     for k, v in cmap.reference.labels.items():
         df[k] = v[idx]
     if "next_word" not in df:

@@ -362,8 +362,7 @@ def cmd_trace_causes(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", args.address,
+    cmd = [sys.executable, "-m", "dashboard", "--server.address", args.address,  # dashboard/__main__.py: warm-up
            "--server.port", str(args.port), "--browser.gatherUsageStats", "false"]
     os.chdir(REPO_ROOT if (REPO_ROOT / "dashboard").is_dir() else Path.cwd())
     # Streamlit runs every rerun in a new thread; few malloc arenas keep the server's memory flat over hours

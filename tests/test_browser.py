@@ -32,9 +32,9 @@ class Server(str):
 @pytest.fixture(scope="module")
 def server():
     port = free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
+    cmd = [sys.executable, "-m", "dashboard", "--server.port", str(port),  # as `make run` starts it (with warm-up)
            "--server.address", "127.0.0.1", "--server.headless", "true"]
-    with running_server(cmd, port, ROOT, env={**os.environ, "MALLOC_ARENA_MAX": "2"}) as proc:  # as `make run`
+    with running_server(cmd, port, ROOT, env={**os.environ, "MALLOC_ARENA_MAX": "2"}) as proc:
         yield Server(f"http://127.0.0.1:{port}", proc.pid)
 
 

@@ -35,9 +35,11 @@ def _listening(port: int) -> list[str]:
 
 
 @pytest.mark.slow
-def test_a_server_started_with_the_project_config_listens_on_loopback_only():
+@pytest.mark.parametrize("launch", [["streamlit", "run", "dashboard/app.py"], ["dashboard"]])
+def test_a_server_started_with_the_project_config_listens_on_loopback_only(launch):
+    """Both ways to start it: plain `streamlit run`, and `python -m dashboard` (`make run`, with its warm-up)."""
     port = free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port)]
+    cmd = [sys.executable, "-m", *launch, "--server.port", str(port)]
     with running_server(cmd, port, ROOT):
         addresses = _listening(port)
     assert addresses and all(a == "0100007F" for a in addresses), addresses  # 127.0.0.1, nothing else

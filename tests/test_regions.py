@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from llmcore.maps import MapBook
-from llmcore.regions import SubContextClassifier, region_map
+from llmcore.regions import RegionMap, SubContextClassifier, region_map
 
 
 def test_regions_of_separated_blobs():
@@ -49,3 +49,20 @@ def test_membership_is_decided_in_the_original_space(ckpt):
     np.testing.assert_allclose(proba.sum(1), 1, atol=1e-6)
     accuracy = (clf.predict(ref.X[test]) == ref.labels["context"][test].astype(str)).mean()
     assert accuracy > 0.8
+
+
+def test_region_outline_is_the_closed_half_peak_line():
+    """Marching squares on a round bump: every segment end lies on the half-peak circle, each end is shared by
+    exactly two segments (a closed line), and a grid without the level has no outline."""
+    x, y = np.linspace(-3, 3, 61), np.linspace(-2, 2, 41)
+    density = np.exp(-(x[None, :] ** 2 + y[:, None] ** 2))[None]
+    rm = RegionMap(["bump"], x, y, density, np.zeros((41, 61), int), density[0], np.zeros((1, 2)), np.ones(1))
+    xs, ys = rm.outline(0)
+    assert len(xs) % 3 == 0 and np.isnan(xs[2::3]).all()
+    ends = np.stack([np.delete(xs, np.s_[2::3]), np.delete(ys, np.s_[2::3])], 1)
+    radius = np.hypot(ends[:, 0], ends[:, 1])
+    assert len(ends) > 40 and np.allclose(radius, np.sqrt(np.log(2)), atol=0.01)
+    _, shared = np.unique(ends.round(9), axis=0, return_counts=True)
+    assert (shared == 2).all()
+    flat = RegionMap(["bump"], x, y, density * 0.4, np.zeros((41, 61), int), density[0], np.zeros((1, 2)), np.ones(1))
+    assert flat.outline(0)[0].size == 0

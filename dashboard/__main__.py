@@ -1,0 +1,61 @@
+"""Start the dashboard: `python -m dashboard [streamlit flags]` (what `make run` and `llmcore dashboard` do).
+
+Streamlit runs a page's script only when a browser connects, so the first visitor would wait for torch, the
+plotting libraries and the model to load. Here a background thread loads them into the server's process-wide
+cache while the server starts and the browser loads the page's own code; the first chart then waits on little.
+A failure in the warm-up is not an error: the page loads the same things itself and reports any problem there.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from pathlib import Path
+
+APP = Path(__file__).resolve().parent / "app.py"
+THREAD = "dashboard-warm-up"
+
+
+class _QuietWarmUp(logging.Filter):
+    """Streamlit warns when a thread without a page session calls a cached function; the warm-up does so on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.args and isinstance(record.args, tuple) and record.args[0] == THREAD)
+
+
+def warm_up(wait_s: float = 30.0) -> None:
+    """Import what the first page imports, load the model it opens and its default map (into `state`'s
+    process-wide resource cache, which every session shares)."""
+    try:
+        import torch  # noqa: F401  (the slowest import; it needs no server)
+        from streamlit import runtime
+
+        import llmcore.checkpoint  # noqa: F401
+
+        deadline = time.monotonic() + wait_s
+        while not runtime.exists() and time.monotonic() < deadline:  # cached functions bind to the server's caches
+            time.sleep(0.02)
+        logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(_QuietWarmUp())
+        from dashboard import state
+        from dashboard.views import trajectory  # noqa: F401  (its figures, frames and labels modules too)
+
+        ckpt = state.checkpoint_at(state.default_checkpoint_path())
+        view = state.get_best_view(ckpt.content_hash, ckpt)
+        state.map_when_ready(ckpt.content_hash, f"context:{view.layer}", view.method, 2, ckpt)
+    except Exception:  # noqa: BLE001 - the page repeats the work and shows its own message
+        return
+
+
+def main(argv: list[str] | None = None) -> int:
+    sys.path.insert(0, str(APP.parent.parent))  # run from a source tree without installing
+    threading.Thread(target=warm_up, name=THREAD, daemon=True).start()
+    from streamlit.web import cli
+
+    sys.argv = ["streamlit", "run", str(APP), *(sys.argv[1:] if argv is None else argv)]
+    return cli.main()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
