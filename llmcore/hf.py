@@ -144,7 +144,7 @@ class HFConfig:
     n_layer: int
     n_head: int
     n_embd: int
-    block_size: int  # the model's positions, at most 512: the tracer keeps every step's states
+    block_size: int  # the model's positions, capped at 512
     vocab_size: int
     model_type: str
 

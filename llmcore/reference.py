@@ -51,8 +51,8 @@ def reference_states(ckpt: Checkpoint, n_positions: int = 6000, seed: int = 1234
         act = ActivationCache(attention=False)
         model(torch.tensor([x for x, _ in batch], device=model.device), capture=act)
         stack, labels = act.residual_stack()  # (L, B, T, C) and the depths' labels
-        rows = torch.tensor([b for b, (_, keep) in enumerate(batch) for _ in keep])
-        cols = torch.tensor([t for _, keep in batch for t in keep])
+        rows = torch.tensor([b for b, (_, keep) in enumerate(batch) for _ in keep], device=stack.device)
+        cols = torch.tensor([t for _, keep in batch for t in keep], device=stack.device)
         states.append(stack[:, rows, cols].transpose(0, 1).cpu().numpy())  # (n_kept, L, C), one gather per batch
         words += [tok.vocab[x[t]] for x, keep in batch for t in keep]
         nexts += [tok.vocab[x[t + 1]] for x, keep in batch for t in keep]
