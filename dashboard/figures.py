@@ -6,16 +6,18 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from llmcore.world import FUNCTION_CONTEXT
+
 # Okabe & Ito's colour-blind-safe palette, in an order that keeps the first three sub-contexts far apart.
 PALETTE = ["#E69F00", "#0072B2", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442"]
 GRAMMAR_COLOUR = "#BBBBBB"
 
 
 def context_colours(names: list[str]) -> dict[str, str]:
-    """A stable colour per sub-context; 'grammar' (function words) is grey."""
+    """A stable colour per sub-context; function words (FUNCTION_CONTEXT) are grey."""
     out, i = {}, 0
     for n in names:
-        if n == "grammar":
+        if n == FUNCTION_CONTEXT:
             out[n] = GRAMMAR_COLOUR
         else:
             out[n] = PALETTE[i % len(PALETTE)]
@@ -331,7 +333,7 @@ def region_contours(fig: go.Figure, regions, colours: dict[str, str]) -> list[tu
     and label it at its centre.
 
     Returns where each label went, (x, y, yshift in pixels, text), so other labels can keep clear of them."""
-    shown = [g for g, ctx in enumerate(regions.contexts) if regions.counts[g] and ctx != "grammar"]
+    shown = [g for g, ctx in enumerate(regions.contexts) if regions.counts[g] and ctx != FUNCTION_CONTEXT]
     shifts = label_shifts(regions.centres[shown], (float(np.ptp(regions.x)), float(np.ptp(regions.y))))
     placed = []
     for g, shift in zip(shown, shifts):
@@ -402,7 +404,7 @@ def terrain_figure(regions, colours: dict[str, str], path: pd.DataFrame | None =
     names = regions.contexts
     dom = regions.dominant.astype(float)
     none = dom < 0
-    dom[none] = names.index("grammar") if "grammar" in names else 0
+    dom[none] = names.index(FUNCTION_CONTEXT) if FUNCTION_CONTEXT in names else 0
     where = np.where(none, "no states", np.asarray(names, object)[dom.astype(int)])
     fig = go.Figure(go.Surface(x=regions.x, y=regions.y, z=regions.height, surfacecolor=dom,
                                colorscale=discrete_scale(names, colours), cmin=-0.5, cmax=len(names) - 0.5,
@@ -491,10 +493,10 @@ def _rgb(colour: str) -> np.ndarray:
 
 
 def decision_figure(d, vocab: list[str], colours: dict[str, str], path: pd.DataFrame | None = None,
-                    ink: str = "#111111", function_context: str = "grammar") -> go.Figure:
+                    ink: str = "#111111", function_context: str = FUNCTION_CONTEXT) -> go.Figure:
     """Decision landscape: at each point of the plane the content sub-context the model gives most next-word
     probability, its colour pale where that sub-context's probability is small and full where it is large; a
-    dashed line encloses where function words ('grammar') hold more than half of the probability."""
+    dashed line encloses where function words (FUNCTION_CONTEXT) hold more than half of the probability."""
     names = d.context_names
     content = [g for g, n in enumerate(names) if n != function_context]
     probs = d.context_probs[..., content]

@@ -11,7 +11,8 @@ import streamlit as st
 
 from dashboard import mapjobs
 from dashboard.mapjobs import MapJob
-from llmcore.checkpoint import DEFAULT_CHECKPOINT, REPO_ROOT, Checkpoint, CheckpointError, load_checkpoint
+from llmcore.checkpoint import DEFAULT_CHECKPOINT, REPO_ROOT, Checkpoint, CheckpointError
+from llmcore.hf import any_checkpoint
 from llmcore.maps import FittedMap, MapBook
 from llmcore.regions import RegionMap, region_map
 from llmcore.trace import GenerationTrace, SamplingConfig, trace_generation
@@ -49,16 +50,7 @@ def available_checkpoints() -> list[Path]:
 def get_checkpoint(path: str, mtime_ns: int) -> Checkpoint:
     """Loaded once per folder and modification time (a retrained folder reloads); our checkpoints and local
     Hugging Face model folders alike."""
-    from llmcore.hf import is_hf_folder
-
-    if is_hf_folder(path):
-        from llmcore.hf import load_hf_checkpoint
-
-        try:
-            return load_hf_checkpoint(path)
-        except ImportError as e:
-            raise CheckpointError(str(e)) from None
-    return load_checkpoint(path)
+    return any_checkpoint(path)
 
 
 def checkpoint_at(path: Path) -> Checkpoint:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from llmcore.depths import FINAL, depth_named
 from llmcore.projection import PCAProjector
 
 
@@ -148,7 +149,6 @@ def align_states(source: np.ndarray, target: np.ndarray, sentence_of: np.ndarray
 def shared_sentences(a, b, n: int = 300, seed: int = 4242) -> list[str]:
     """Sentences from both models' worlds whose every word is one token in both vocabularies (in the order found,
     each once, at most n): the text two models can both read word for word."""
-    from llmcore.world import generate_corpus
 
     def usable(ck, s: str) -> bool:
         enc = ck.tokenizer.encode(s)
@@ -156,8 +156,7 @@ def shared_sentences(a, b, n: int = 300, seed: int = 4242) -> list[str]:
 
     out: dict[str, None] = {}
     for ck in (a, b):
-        make = getattr(ck.world, "reference_sentences", None)
-        for s in (make(seed, 4 * n) if make else generate_corpus(ck.world, seed, 4 * n)):
+        for s in ck.world.reference_sentences(seed, 4 * n):
             if len(out) < n and s not in out and usable(a, s) and usable(b, s):
                 out[s] = None
     return list(out)
@@ -169,20 +168,18 @@ def sentence_states(ckpt, sentences: list[str], layer: str) -> np.ndarray:
 
     from llmcore.model import ActivationCache
 
-    names = ["embed"] + [f"block {i + 1}" for i in range(ckpt.model.config.n_layer)] + ["final"]
-    if layer not in names:
-        raise ValueError(f"depth {layer!r}: this model has {', '.join(names)}")
+    depth = depth_named(layer, ckpt.model.config.n_layer)
     out = []
     ckpt.model.eval()
     with torch.no_grad():
         for s in sentences:
             act = ActivationCache(attention=False)
-            ckpt.model(torch.tensor([ckpt.tokenizer.encode(s).ids]), capture=act)
-            out.append(act.residual_stack()[names.index(layer), 0].float().numpy())
+            ckpt.model(torch.tensor([ckpt.tokenizer.encode(s).ids], device=ckpt.model.device), capture=act)
+            out.append(act[depth.hook][0].float().cpu().numpy())
     return np.concatenate(out).astype(np.float32)
 
 
-def align_models(source, target, layer: str = "final", method: str = "auto", n_sentences: int = 300) -> SpaceAlignment:
+def align_models(source, target, layer: str = FINAL, method: str = "auto", n_sentences: int = 300) -> SpaceAlignment:
     """The map from `source`'s states at a depth onto `target`'s, fitted on the states of the shared words in the
     shared sentences (Procrustes for equal widths, CCA where widths differ)."""
     sents = shared_sentences(source, target, n_sentences)

@@ -11,6 +11,7 @@ import torch
 import torch.nn as nn
 
 from llmcore.checkpoint import Checkpoint
+from llmcore.depths import depths
 from llmcore.evaluate import held_out_breakdown
 from llmcore.hooks import Edit, hooked, model_sites
 from llmcore.interventions import target_ids, with_articles, word_ids
@@ -62,7 +63,7 @@ def attribute(ckpt: Checkpoint, prompt: str, *, target: Sequence[str] | None = N
     ids = word_ids(ckpt, prompt)
     words, tid = target_ids(ckpt, target, [tok.vocab[i] for i in ids])
     if skip_articles:
-        ids, _ = with_articles(model, ids, ids, tok.vocab, model.config.block_size)
+        ids, _ = with_articles(model, ids, ids, vocab=tok.vocab, block=model.config.block_size)
     keep: dict[tuple[str, int], torch.Tensor] = {}
     grab = lambda key: lambda x: keep.__setitem__(key, x[0, -1].detach().float())  # noqa: E731
     edits = {("resid", 0): [grab(("resid", 0))], ("norm", 0): [grab(("norm", 0))]}
@@ -73,16 +74,17 @@ def attribute(ckpt: Checkpoint, prompt: str, *, target: Sequence[str] | None = N
     lin, norm_bias = _norm_parts(sites.norm, keep[("norm", 0)])
     w_u = sites.head.weight.detach().float()[tid].mean(0)  # (C,) the mean target direction
     C, nh = w_u.shape[0], sites.n_head
-    names, vecs = ["embed"], [keep[("resid", 0)]]
+    stack = depths(sites.n_layer)
+    names, vecs = [stack[0].label], [keep[("resid", 0)]]
     for i in range(sites.n_layer):
-        z, proj = keep[("proj", i)], sites.proj[i]
+        z, proj, block = keep[("proj", i)], sites.proj[i], stack[i + 1].label
         masked = torch.zeros(nh + 1, C, dtype=z.dtype)
         for h in range(nh):
             masked[h, h * C // nh:(h + 1) * C // nh] = z[h * C // nh:(h + 1) * C // nh]
         out = proj(masked.to(sites.head.weight.dtype)).float()  # rows: each head alone, then nothing (the bias)
-        names += [f"block {i + 1} head {h + 1}" for h in range(nh)] + [f"block {i + 1} attention bias"]
+        names += [f"{block} head {h + 1}" for h in range(nh)] + [f"{block} attention bias"]
         vecs += list(out[:nh] - out[nh]) + [out[nh]]
-        names.append(f"block {i + 1} MLP")
+        names.append(f"{block} MLP")
         vecs.append(keep[("mlp", i)])
     values = [float(w_u @ lin(v)) for v in vecs] + [float(w_u @ norm_bias)]
     names.append("final norm bias")
@@ -117,7 +119,7 @@ class Ablation:
 @torch.no_grad()
 def ablate(ckpt: Checkpoint) -> Ablation:
     """Zero- and mean-ablation of every head and MLP, measured on the held-out prompts (see Ablation)."""
-    if not ckpt.held_out or not getattr(ckpt.world, "animals", None):
+    if not ckpt.held_out or not ckpt.world.animals:
         raise ValueError("ablation is measured on held-out (animal, food) prompts; this model has none")
     model, tok, world = ckpt.model, ckpt.tokenizer, ckpt.world
     sites = model_sites(model)
@@ -131,8 +133,9 @@ def ablate(ckpt: Checkpoint) -> Ablation:
     C, nh = model.config.n_embd, sites.n_head
     names, zero, mean = [], [], []
     for i in range(sites.n_layer):
-        parts = [(f"block {i + 1} head {h + 1}", ("proj", i), slice(h * C // nh, (h + 1) * C // nh))
-                 for h in range(nh)] + [(f"block {i + 1} MLP", ("mlp", i), slice(None))]
+        block = depths(sites.n_layer)[i + 1].label
+        parts = [(f"{block} head {h + 1}", ("proj", i), slice(h * C // nh, (h + 1) * C // nh))
+                 for h in range(nh)] + [(f"{block} MLP", ("mlp", i), slice(None))]
         for name, key, sl in parts:
             names.append(name)
             for out, fill in ((zero, torch.zeros(C)), (mean, means[key])):

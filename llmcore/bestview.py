@@ -15,7 +15,7 @@ from llmcore.evaluate import generalisation_prompts
 from llmcore.model import ActivationCache
 from llmcore.regions import region_map
 from llmcore.trace import SamplingConfig, generate
-from llmcore.world import FUNCTION_CONTEXT, generate_corpus
+from llmcore.world import FUNCTION_CONTEXT
 
 BEST_VIEW_FILE = "best_view.json"
 EXAMPLE_SEED = 4242  # not the training corpus seed: the example sentences are drawn anew
@@ -46,16 +46,15 @@ class BestView:
 def example_texts(ckpt: Checkpoint, n_held_out: int = 12, n_corpus: int = 12) -> list[str]:
     """Example sentences: held-out prompts completed greedily by the model (if the world has held-out pairs),
     then sentences of the world drawn with a seed of their own."""
-    make = getattr(ckpt.world, "reference_sentences", None)  # a foreign model's word lists bring their own
-    if make is not None:
-        return list(make(EXAMPLE_SEED, n_held_out + n_corpus))
+    if not ckpt.world.animals:  # word lists of a foreign model: no held-out prompts, their own sentences
+        return ckpt.world.reference_sentences(EXAMPLE_SEED, n_held_out + n_corpus)
     first = {}  # one prompt per held-out pair: its first (plainest) form
     for p in generalisation_prompts(ckpt.world, list(ckpt.held_out)):
         first.setdefault((p.animal, p.food), p.text)
     prompts = list(first.values())[:n_held_out]
     texts = [f"{p} {' '.join(generate(ckpt.model, ckpt.tokenizer, p, SamplingConfig(max_new_words=8)))}"
              for p in prompts]
-    return texts + generate_corpus(ckpt.world, EXAMPLE_SEED, n_corpus)
+    return texts + ckpt.world.reference_sentences(EXAMPLE_SEED, n_corpus)
 
 
 @torch.no_grad()
@@ -66,8 +65,8 @@ def example_states(ckpt: Checkpoint, texts: list[str]) -> tuple[np.ndarray, np.n
     for text in texts:
         ids = ckpt.tokenizer.encode(text).ids[:block]
         act = ActivationCache(attention=False)
-        ckpt.model(torch.tensor([ids]), capture=act)
-        stack = act.residual_stack()[:, 0].transpose(0, 1).numpy()  # (T, L, C)
+        ckpt.model(torch.tensor([ids], device=ckpt.model.device), capture=act)
+        stack = act.residual_stack()[0][:, 0].transpose(0, 1).cpu().numpy()  # (T, L, C)
         ctx = [ckpt.world.label(ckpt.tokenizer.vocab[i])[0] for i in ids]
         keep = [t for t, c in enumerate(ctx) if c != FUNCTION_CONTEXT]
         states.append(stack[keep])

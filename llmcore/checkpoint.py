@@ -20,8 +20,9 @@ from safetensors.torch import save as torch_save_bytes
 
 from llmcore import inputs
 from llmcore.model import GPT, GPTConfig
+from llmcore.protocols import Labeller, LanguageModel
 from llmcore.tokenizer import Tokenizer
-from llmcore.world import FUNCTION_CONTEXT, World, WorldError, world_from_dict
+from llmcore.world import FUNCTION_CONTEXT, WorldError, world_from_dict
 
 FORMAT_VERSION = 1
 CONFIG = "config.json"
@@ -56,9 +57,9 @@ class CheckpointError(ValueError):
 class Checkpoint:
     """A loaded model with everything needed to read it: vocabulary, world, held-out pairs, metrics."""
 
-    model: GPT
+    model: LanguageModel  # our GPT, or a Hugging Face model behind llmcore.hf
     tokenizer: Tokenizer
-    world: World
+    world: Labeller  # a World, or word lists for a foreign vocabulary
     held_out: list[tuple[str, str]]
     train_config: dict[str, Any]
     metrics: dict[str, Any]

@@ -183,13 +183,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from llmcore.checkpoint import load_checkpoint
+    from llmcore.hf import any_checkpoint
     from llmcore.trace import SamplingConfig, trace_generation
 
     sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
                               max_new_words=args.max_words)
     save = output_file(args.save) if args.save else None
-    ckpt = load_checkpoint(args.checkpoint, step=args.step)
+    ckpt = any_checkpoint(args.checkpoint, step=args.step)
     trace = trace_generation(ckpt, args.prompt, sampling)
     if save:
         write_output(save, trace.save)
@@ -236,10 +236,10 @@ def cmd_corpus(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from llmcore.checkpoint import load_checkpoint
+    from llmcore.hf import any_checkpoint
     from llmcore.snapshots import generalisation_step, snapshot_metrics
 
-    ck = load_checkpoint(args.checkpoint)
+    ck = any_checkpoint(args.checkpoint)
     snaps = snapshot_metrics(ck)
     c = ck.model.config
     info = {"path": str(ck.path), "content_hash": ck.content_hash, "parameters": ck.model.num_params(),
@@ -285,7 +285,7 @@ def _print_snapshots(snaps: list) -> None:
 def cmd_maps(args: argparse.Namespace) -> int:
     import time
 
-    from llmcore.checkpoint import load_checkpoint
+    from llmcore.hf import any_checkpoint
     from llmcore.maps import MapBook
 
     methods = [x.strip() for x in args.methods.split(",") if x.strip()]
@@ -295,7 +295,7 @@ def cmd_maps(args: argparse.Namespace) -> int:
     if not dims or any(d not in ("2", "3") for d in dims):
         raise ValueError(f"--dims {args.dims!r}: use 2, 3 or 2,3")
     dims = [int(d) for d in dims]
-    book = MapBook(load_checkpoint(args.checkpoint))
+    book = MapBook(any_checkpoint(args.checkpoint))
     t0 = time.perf_counter()
     say = lambda msg: print(f"[{time.perf_counter() - t0:6.1f} s] {msg}", flush=True)  # noqa: E731
     fitted = book.precompute(methods, dims, progress=say)
@@ -333,8 +333,7 @@ def cmd_trace_causes(args: argparse.Namespace) -> int:
     corrupt = args.corrupt
     if corrupt is None:
         words = [ckpt.tokenizer.vocab[i] for i in word_ids(ckpt, args.prompt)]
-        animals = getattr(ckpt.world, "animals", {})
-        first = next((i for i, w in enumerate(words) if w in animals), None)
+        first = next((i for i, w in enumerate(words) if w in ckpt.world.animals), None)
         if first is None:
             raise ValueError("the prompt names no animal to put noise on; give --corrupt 'another prompt'")
         corrupt = Noise(positions=(first,))

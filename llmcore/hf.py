@@ -10,18 +10,20 @@ from __future__ import annotations
 import hashlib
 import inspect
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 
 import torch
+import torch.nn as nn
+from torch.nn import functional as F
 
 from llmcore.checkpoint import Checkpoint, CheckpointError
-from llmcore.hooks import decoder_blocks
+from llmcore.depths import EMBED_HOOK, FINAL_HOOK, pattern_hook, resid_hook
+from llmcore.hooks import Sites, decoder_blocks, hf_sites
 from llmcore.inputs import decode_text, parse_json, parse_toml
 from llmcore.model import ActivationCache
 from llmcore.tokenizer import Encoding
-from llmcore.world import FUNCTION_CONTEXT
+from llmcore.world import FUNCTION_CONTEXT, Animal
 
 DEFAULT_CONTEXTS = Path(__file__).parent / "data" / "hf_contexts.toml"
 NORM_PATHS = ("transformer.ln_f", "model.norm", "gpt_neox.final_layer_norm", "model.final_layernorm")
@@ -53,17 +55,18 @@ def is_hf_folder(path: str | Path) -> bool:
 @dataclass
 class TokenTaxonomy:
     """Sub-contexts of a foreign vocabulary: word lists, matched to tokens by their text without the sub-word
-    marks (Ġ, ▁, ##) and lower-cased. Stands in for a World wherever the dashboard needs labels."""
+    marks (Ġ, ▁, ##) and lower-cased. A llmcore.protocols.Labeller, as a World is; it has no animals."""
 
     taxonomy: dict[str, dict[str, list[str]]]
     sentences: list[str]
     source: str = ""
+    animals: dict[str, Animal] = field(default_factory=dict, init=False)  # word lists name no animal prompts
+    content_hash: str = field(default="", init=False)
     _lookup: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self._lookup = {w.lower(): c for c, groups in self.taxonomy.items() for ws in groups.values() for w in ws}
         self.content_hash = hashlib.sha256(repr(sorted(self._lookup.items())).encode()).hexdigest()[:16]
-        self.animals, self.held_out = {}, []
 
     @property
     def contexts(self) -> list[str]:
@@ -134,53 +137,69 @@ class HFCache:
         return 0 if self.past is None else int(self.past.get_seq_length())
 
 
-class HFCausalLM:
-    """Adapts a transformers causal LM to the tracer: forward(idx, cache=, capture=) filling an ActivationCache with
-    `embed`, `blocks.{i}.resid_post` (the last one taken before the final norm), `ln_f` and attention patterns."""
+@dataclass(frozen=True)
+class HFConfig:
+    """The numbers of a Hugging Face model's config under the names llmcore.protocols.ModelConfig reads."""
+
+    n_layer: int
+    n_head: int
+    n_embd: int
+    block_size: int  # the model's positions, capped at 512
+    vocab_size: int
+    model_type: str
+
+    @classmethod
+    def of(cls, c) -> HFConfig:
+        n_pos = getattr(c, "n_positions", None) or getattr(c, "max_position_embeddings", 1024)
+        return cls(n_layer=c.num_hidden_layers, n_head=c.num_attention_heads, n_embd=c.hidden_size,
+                   block_size=int(min(n_pos, 512)), vocab_size=c.vocab_size, model_type=str(c.model_type))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class HFCausalLM(nn.Module):
+    """A transformers causal LM as a llmcore.protocols.LanguageModel: forward(idx, targets=, cache=, capture=)
+    filling an ActivationCache with `embed`, `blocks.{i}.resid_post` (the last one taken before the final norm),
+    `ln_f` and the attention patterns."""
 
     def __init__(self, model):
+        super().__init__()
         self.hf = model.eval()
-        c = model.config
-        n_pos = getattr(c, "n_positions", None) or getattr(c, "max_position_embeddings", 1024)
-        self.config = SimpleNamespace(n_layer=c.num_hidden_layers, n_head=c.num_attention_heads,
-                                      n_embd=c.hidden_size, block_size=int(min(n_pos, 512)),
-                                      vocab_size=c.vocab_size)
+        self.config = HFConfig.of(model.config)
         self.lm_head = model.get_output_embeddings()
         self.final_norm = next((model.get_submodule(p) for p in NORM_PATHS if _has(model, p)), None)
         if self.final_norm is None:
             raise CheckpointError(f"{type(model).__name__}: cannot find the final norm ({', '.join(NORM_PATHS)})")
         params = inspect.signature(model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
-        self.blocks = decoder_blocks(model)
-        self.training = False
-        self.transformer = SimpleNamespace(wte=model.get_input_embeddings())
-
-    def eval(self) -> HFCausalLM:
-        return self
+        self.blocks = decoder_blocks(model)  # a plain list: the modules are registered under self.hf
+        self.train(False)
 
     def new_cache(self) -> HFCache:
         return HFCache()
 
     def num_params(self) -> int:
-        return sum(p.numel() for p in self.hf.parameters())
+        return sum(p.numel() for p in self.parameters())
 
-    def parameters(self):
-        return self.hf.parameters()
+    @property
+    def device(self) -> torch.device:
+        return self.lm_head.weight.device
+
+    def input_embeddings(self) -> torch.Tensor:
+        return self.hf.get_input_embeddings().weight
+
+    def sites(self) -> Sites:
+        return hf_sites(self.hf, self.final_norm, self.lm_head, self.config.n_head)
 
     def decode_residual(self, resid: torch.Tensor) -> torch.Tensor:
         return self.lm_head(self.final_norm(resid))
 
     @torch.no_grad()
-    def __call__(self, idx: torch.Tensor, targets=None, cache: HFCache | None = None,
-                 capture: ActivationCache | None = None):
-        seen: dict[str, torch.Tensor] = {}
-        hooks = [self.final_norm.register_forward_hook(lambda m, args, out: seen.__setitem__("pre", args[0]))]
-        if capture is not None:  # the residual stream as the blocks hand it on, after any intervention's hook
-            hooks.append(self.blocks[0].register_forward_pre_hook(
-                lambda m, args, kw: seen.__setitem__("embed", args[0] if args else kw["hidden_states"]),
-                with_kwargs=True))
-            hooks += [b.register_forward_hook(lambda m, args, out, i=i: seen.__setitem__(
-                i, out[0] if isinstance(out, tuple) else out)) for i, b in enumerate(self.blocks)]
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, cache: HFCache | None = None,
+                capture: ActivationCache | None = None):
+        seen: dict = {}
+        hooks = self._capture_hooks(seen, capture is not None)
         try:
             kw = {self._cache_kw: cache.past} if cache is not None and cache.past is not None else {}
             out = self.hf(input_ids=idx, use_cache=cache is not None, output_hidden_states=capture is not None,
@@ -191,14 +210,28 @@ class HFCausalLM:
         if cache is not None:
             cache.past = out.get("cache", None) or out.get("past_key_values", None)
         if capture is not None:
-            hs, n = out.hidden_states, self.config.n_layer
-            capture["embed"] = seen["embed"]
-            for i in range(n):
-                capture[f"blocks.{i}.resid_post"] = seen[i] if i < n - 1 else seen["pre"]
-            capture["ln_f"] = hs[-1]
+            capture[EMBED_HOOK] = seen[EMBED_HOOK]
+            for i in range(self.config.n_layer):
+                capture[resid_hook(i)] = seen[i] if i < self.config.n_layer - 1 else seen["pre"]
+            capture[FINAL_HOOK] = out.hidden_states[-1]
             for i, a in enumerate(out.attentions):
-                capture[f"blocks.{i}.attn.pattern"] = a
-        return out.logits, None
+                capture[pattern_hook(i)] = a
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(out.logits.reshape(-1, out.logits.size(-1)), targets.reshape(-1), ignore_index=-1)
+        return out.logits, loss
+
+    def _capture_hooks(self, seen: dict, capture: bool) -> list:
+        """Hooks that keep the final norm's input and, to capture, the residual stream as the blocks hand it on
+        (after any intervention's hook)."""
+        hooks = [self.final_norm.register_forward_hook(lambda m, args, out: seen.__setitem__("pre", args[0]))]
+        if capture:
+            hooks.append(self.blocks[0].register_forward_pre_hook(
+                lambda m, args, kw: seen.__setitem__(EMBED_HOOK, args[0] if args else kw["hidden_states"]),
+                with_kwargs=True))
+            hooks += [b.register_forward_hook(lambda m, args, out, i=i: seen.__setitem__(
+                i, out[0] if isinstance(out, tuple) else out)) for i, b in enumerate(self.blocks)]
+        return hooks
 
 
 def _has(model, path: str) -> bool:
@@ -224,16 +257,22 @@ def load_hf_checkpoint(path: str | Path, contexts: str | Path = DEFAULT_CONTEXTS
     weights = sorted(path.glob("*.safetensors"))
     digest = hashlib.sha256(b"".join(w.read_bytes()[:1 << 20] + str(w.stat().st_size).encode() for w in weights))
     adapter = HFCausalLM(model)
-    ckpt = Checkpoint(adapter, HFTokenizer(tok, adapter.config.vocab_size), load_contexts(contexts), [], {},
-                      {"source": "huggingface", "model_type": model.config.model_type}, path,
-                      digest.hexdigest()[:16])
-    return ckpt
+    return Checkpoint(model=adapter, tokenizer=HFTokenizer(tok, adapter.config.vocab_size),
+                      world=load_contexts(contexts), held_out=[], train_config={},
+                      metrics={"source": "huggingface", "model_type": model.config.model_type}, path=path,
+                      content_hash=digest.hexdigest()[:16])
 
 
-def any_checkpoint(path: str | Path) -> Checkpoint:
-    """Our checkpoint folders and local Hugging Face folders alike."""
+def any_checkpoint(path: str | Path, step: int | None = None) -> Checkpoint:
+    """Our checkpoint folders (at a weight snapshot's step, if given) and local Hugging Face folders alike; a
+    missing 'hf' extra is a CheckpointError that says what to install."""
     from llmcore.checkpoint import load_checkpoint
 
-    return load_hf_checkpoint(path) if is_hf_folder(path) else load_checkpoint(path)
-
-
+    if not is_hf_folder(path):
+        return load_checkpoint(path, step=step)
+    if step is not None:
+        raise CheckpointError(f"{path}: a Hugging Face model folder has no weight snapshots to choose a step from")
+    try:
+        return load_hf_checkpoint(path)
+    except ImportError as e:
+        raise CheckpointError(str(e)) from None

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from llmcore.model import GPT
-
 BLOCK_PATHS = ("transformer.h", "model.layers", "gpt_neox.layers")
 Edit = Callable[[torch.Tensor], "torch.Tensor | None"]  # a site's (B, T, C) tensor -> a replacement, or None
 
@@ -46,16 +44,16 @@ def _child(module: nn.Module, names: Sequence[str]) -> nn.Module:
 
 
 def model_sites(model) -> Sites:
-    """The hook sites of our GPT or of a Hugging Face causal LM behind llmcore.hf.HFCausalLM."""
-    if isinstance(model, GPT):
-        h = list(model.transformer.h)
-        return Sites(model.transformer.drop, h, [b.attn for b in h], [b.mlp for b in h], [b.attn.c_proj for b in h],
-                     model.transformer.ln_f, model.lm_head, model.config.n_head)
-    blocks = decoder_blocks(model.hf)
+    """The hook sites of any llmcore.protocols.LanguageModel (our GPT, llmcore.hf.HFCausalLM)."""
+    return model.sites()
+
+
+def hf_sites(hf: nn.Module, final_norm: nn.Module, head: nn.Module, n_head: int) -> Sites:
+    """The hook sites of a Hugging Face causal LM: its decoder blocks, their attention, MLP and output projection."""
+    blocks = decoder_blocks(hf)
     attn = [_child(b, ("attn", "self_attn", "attention")) for b in blocks]
     return Sites(None, blocks, attn, [_child(b, ("mlp",)) for b in blocks],
-                 [_child(a, ("c_proj", "o_proj", "dense", "out_proj")) for a in attn], model.final_norm,
-                 model.lm_head, model.config.n_head)
+                 [_child(a, ("c_proj", "o_proj", "dense", "out_proj")) for a in attn], final_norm, head, n_head)
 
 
 def decoder_blocks(hf: nn.Module) -> list[nn.Module]:

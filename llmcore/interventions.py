@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from llmcore.checkpoint import Checkpoint
+from llmcore.depths import depth_labels
 from llmcore.hooks import Edit, Sites, hooked, model_sites
 from llmcore.trace import PromptError, encode_prompt
 
@@ -51,7 +52,7 @@ def word_ids(ckpt: Checkpoint, prompt: str, what: str = "prompt") -> list[int]:
 def target_ids(ckpt: Checkpoint, target: Sequence[str] | None, prompt_words: list[str]) -> tuple[list[str], list[int]]:
     """The target words and ids; by default the habitats of the prompt's first animal."""
     if target is None:
-        animals = getattr(ckpt.world, "animals", {})
+        animals = ckpt.world.animals
         first = next((w for w in prompt_words if w in animals), None)
         if first is None:
             raise PromptError("no target words given and the prompt names no animal of the world; give target "
@@ -147,10 +148,10 @@ class CausalTrace:
 def _noise_scale(ckpt: Checkpoint, noise: Noise) -> float:
     if noise.scale is not None:
         return float(noise.scale)
-    return 3.0 * float(ckpt.model.transformer.wte.weight.detach().float().std())
+    return 3.0 * float(ckpt.model.input_embeddings().detach().float().std())
 
 
-def _noise_edit(noise: Noise, T: int, C: int, scale: float, rows_per_seed: int) -> Edit:
+def _noise_edit(noise: Noise, *, C: int, scale: float, rows_per_seed: int) -> Edit:
     """Adds seed j's noise to the noised positions of rows j*rows_per_seed ... (j+1)*rows_per_seed - 1 (rows past
     n_seeds*rows_per_seed, e.g. a batch's clean half, are left alone)."""
     gen = torch.Generator().manual_seed(noise.seed)
@@ -216,8 +217,8 @@ def _kind_pass(model, sites: Sites, kind: str, *, restore_ids: torch.Tensor, cle
     return probs[0], probs[1]
 
 
-def with_articles(model, ids: list[int], corrupt_ids: list[int], vocab: list[str],
-                   block: int) -> tuple[list[int], list[int]]:
+def with_articles(model, ids: list[int], corrupt_ids: list[int], *, vocab: list[str],
+                  block: int) -> tuple[list[int], list[int]]:
     """Both prompts extended by the articles the clean run would say next (at most two), so the target is read
     where the content word comes, as the quality measure does with 'in the'."""
     for _ in range(2):
@@ -248,7 +249,8 @@ def causal_trace(ckpt: Checkpoint, prompt: str, *, corrupt: str | Noise, target:
     """
     model, tok = ckpt.model, ckpt.tokenizer
     sites = model_sites(model)
-    ids, cids, words, target_id, n_seeds, noise_for = _prepare(ckpt, prompt, corrupt, target, skip_articles)
+    ids, cids, words, target_id, n_seeds, noise_for = _prepare(ckpt, prompt, corrupt=corrupt, target=target,
+                                                               skip_articles=skip_articles)
     clean_x, corrupt_x = torch.tensor([ids]), torch.tensor([cids])
     noise = noise_for(1) if noise_for else {}
     clean_states, clean_p = _capture(model, sites, clean_x)
@@ -268,7 +270,7 @@ def causal_trace(ckpt: Checkpoint, prompt: str, *, corrupt: str | Noise, target:
         out["reverse_prob"][k, first:] = rev.view(-1, T).numpy()
     return CausalTrace(
         words=[tok.vocab[i] for i in ids], corrupt_words=[tok.vocab[i] for i in cids], target=words,
-        depth_names=["embed"] + [f"block {i + 1}" for i in range(sites.n_layer)], clean_prob=p_clean,
+        depth_names=depth_labels(sites.n_layer)[:-1], clean_prob=p_clean,
         corrupt_prob=p_corrupt, restored_prob=out["restored_prob"],
         restored=_share(torch.from_numpy(out["restored_prob"]), p_clean, p_corrupt),
         reverse_prob=out["reverse_prob"], reverse=_share(torch.from_numpy(out["reverse_prob"]), p_clean, p_corrupt),
@@ -287,7 +289,7 @@ class PatchedRun:
     target_prob: float
 
 
-def _prepare(ckpt: Checkpoint, prompt: str, corrupt: str | Noise, target, skip_articles: bool):
+def _prepare(ckpt: Checkpoint, prompt: str, *, corrupt: str | Noise, target, skip_articles: bool):
     """Checked ids of both runs, the target, the seed count and the noise edits (see causal_trace)."""
     model, tok = ckpt.model, ckpt.tokenizer
     ids = word_ids(ckpt, prompt)
@@ -305,11 +307,12 @@ def _prepare(ckpt: Checkpoint, prompt: str, corrupt: str | Noise, target, skip_a
         raise PromptError("corrupt must be a prompt (text) or Noise(positions=...)")
     words, tid = target_ids(ckpt, target, [tok.vocab[i] for i in ids])
     if skip_articles:
-        ids, cids = with_articles(model, ids, cids, tok.vocab, model.config.block_size)
+        ids, cids = with_articles(model, ids, cids, vocab=tok.vocab, block=model.config.block_size)
     if not isinstance(corrupt, Noise):
         return ids, cids, words, tid, 1, None
     scale = _noise_scale(ckpt, corrupt)
-    noise = lambda rows: {("resid", 0): [_noise_edit(corrupt, len(ids), model.config.n_embd, scale, rows)]}  # noqa
+    noise = lambda rows: {("resid", 0): [_noise_edit(corrupt, C=model.config.n_embd, scale=scale,  # noqa: E731
+                                                     rows_per_seed=rows)]}
     return ids, cids, words, tid, corrupt.n_seeds, noise
 
 
@@ -318,7 +321,8 @@ def patched_run(ckpt: Checkpoint, prompt: str, *, corrupt: str | Noise, restore:
                 target: Sequence[str] | None = None, skip_articles: bool = True) -> PatchedRun:
     """The corrupted run with the clean states (kind, depth, position) put back, all at once."""
     model, sites = ckpt.model, model_sites(ckpt.model)
-    ids, cids, _, tid, n_seeds, noise = _prepare(ckpt, prompt, corrupt, target, skip_articles)
+    ids, cids, _, tid, n_seeds, noise = _prepare(ckpt, prompt, corrupt=corrupt, target=target,
+                                                 skip_articles=skip_articles)
     clean_states, _ = _capture(model, sites, torch.tensor([ids]))
     edits = noise(1) if noise else {}
     for kind, depth, pos in restore:
@@ -399,7 +403,7 @@ def _change_rate(top: np.ndarray) -> tuple[float, float, float]:
 def counterfactual_grid(ckpt: Checkpoint, *, verb: str | None = None) -> CounterfactualGrid:
     """Every animal with every food of the world, one batched forward pass (see CounterfactualGrid)."""
     world, tok = ckpt.world, ckpt.tokenizer
-    if not getattr(world, "animals", None):
+    if not world.animals:
         raise ValueError("the counterfactual grid needs a world with animals, foods and places")
     verb = verb or world.recipe.eat_verbs[0]
     if verb not in tok.stoi:
@@ -430,7 +434,7 @@ def counterfactual_grid(ckpt: Checkpoint, *, verb: str | None = None) -> Counter
 def counterfactual_prompt(ckpt: Checkpoint, prompt: str) -> str | None:
     """The prompt with its first animal swapped for the first animal of the world that shares none of its
     habitats (with its article), or None when the prompt names no animal."""
-    animals = getattr(ckpt.world, "animals", {})
+    animals = ckpt.world.animals
     words = prompt.split()
     i = next((k for k, w in enumerate(words) if w in animals), None)
     if i is None:
@@ -484,6 +488,6 @@ def held_out_restoration(ckpt: Checkpoint) -> RoleRestoration:
         rows["food"].append(resid[:, ct.words.index(food)])
         rows["last"].append(resid[:, -1])
         prompts.append(prompt)
-    names = ["embed"] + [f"block {i + 1}" for i in range(ckpt.model.config.n_layer)]
+    names = depth_labels(ckpt.model.config.n_layer)[:-1]  # the residual depths a patch restores
     return RoleRestoration(prompts, names, *(np.array(rows[k]).reshape(len(prompts), len(names))
                                              for k in ("animal", "food", "last")))

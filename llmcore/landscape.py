@@ -13,6 +13,7 @@ from safetensors.numpy import save as np_save
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from llmcore.checkpoint import Checkpoint
+from llmcore.depths import depth_named
 from llmcore.model import GPT
 from llmcore.projection import PCAProjector
 from llmcore.tokenizer import Tokenizer
@@ -52,9 +53,10 @@ class DecisionLandscape:
 def decode_states(ckpt: Checkpoint, layer: str, H: np.ndarray) -> np.ndarray:
     """Next-word probabilities (n, V) of hidden states at a depth: the logit lens (final norm, then the head)."""
     model = ckpt.model
-    h = torch.from_numpy(np.asarray(H, np.float32))
-    logits = model.lm_head(h) if layer == "final" else model.decode_residual(h)
-    return logits.softmax(-1).numpy()
+    h = torch.from_numpy(np.asarray(H, np.float32)).to(model.device)
+    normed = depth_named(layer, model.config.n_layer).normed  # the final depth is already through the final norm
+    logits = model.lm_head(h) if normed else model.decode_residual(h)
+    return logits.softmax(-1).cpu().numpy()
 
 
 def decision_landscape(ckpt: Checkpoint, layer: str, pca: PCAProjector, extent: np.ndarray,

@@ -21,6 +21,7 @@ from safetensors.numpy import load as np_load
 from safetensors.numpy import save as np_save
 
 from llmcore.checkpoint import Checkpoint, atomic_write
+from llmcore.depths import depth_labels
 from llmcore.inputs import parse_json
 from llmcore.projection import (
     LDAProjector,
@@ -64,7 +65,7 @@ def word_reference(ckpt: Checkpoint) -> ReferenceSet:
     """The input embeddings of the vocabulary (the model ties them to the output embeddings, so they are one map)."""
     tok, world = ckpt.tokenizer, ckpt.world
     words = [w for w in tok.vocab if w != UNK]
-    wte = ckpt.model.transformer.wte.weight.detach().cpu().numpy()
+    wte = ckpt.model.input_embeddings().detach().float().cpu().numpy()
     X = wte[[tok.stoi[w] for w in words]].astype(np.float32)
     labels = [world.label(w) for w in words]
     return ReferenceSet("words", X, {"word": np.array(words, object),
@@ -284,8 +285,7 @@ class MapBook:
 
     @property
     def layer_names(self) -> list[str]:
-        n = self.ckpt.model.config.n_layer
-        return ["embed"] + [f"block {i + 1}" for i in range(n)] + ["final"]
+        return depth_labels(self.ckpt.model.config.n_layer)
 
     def reference(self, name: str) -> ReferenceSet:
         """'words' or 'context:<layer>'."""

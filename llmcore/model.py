@@ -9,6 +9,8 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
+from llmcore.depths import EMBED_HOOK, FINAL_HOOK, depths, pattern_hook, query_hook, resid_hook
+from llmcore.hooks import Sites
 from llmcore.inputs import number, whole
 
 LIMITS = {"vocab_size": 200_000, "block_size": 2048, "n_layer": 48, "n_head": 64, "n_embd": 4096}
@@ -111,7 +113,7 @@ class CausalSelfAttention(nn.Module):
         B, T, C = x.size()
         q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
         if capture is not None:
-            capture[f"blocks.{layer}.attn.q"] = q  # (B, T, C): the heads side by side
+            capture[query_hook(layer)] = q  # (B, T, C): the heads side by side
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
         if cache is not None:
             k, v = cache.append(layer, k, v)  # (B, nh, T_past + T, hs)
@@ -121,7 +123,7 @@ class CausalSelfAttention(nn.Module):
             if T > 1:  # a single newest query may see every key: no mask needed
                 att = att.masked_fill(_causal_mask(T, T_all, x.device), float("-inf"))
             att = att.softmax(dim=-1)
-            capture[f"blocks.{layer}.attn.pattern"] = att
+            capture[pattern_hook(layer)] = att
             y = self.attn_dropout(att) @ v
         else:
             mask = None if T in (1, T_all) else ~_causal_mask(T, T_all, x.device)
@@ -174,16 +176,29 @@ class ActivationCache(dict):
         super().__init__()
         self.attention = attention
 
-    def residual_stack(self) -> torch.Tensor:
-        """Residual stream at every depth: embed, each block, ln_f -> (n_layer + 2, B, T, C)."""
-        n = sum(1 for k in self if k.endswith("resid_post"))
-        names = ["embed"] + [f"blocks.{i}.resid_post" for i in range(n)] + ["ln_f"]
-        return torch.stack([self[k] for k in names])
+    def residual_stack(self) -> tuple[torch.Tensor, list[str]]:
+        """Residual stream at every depth (llmcore.depths) -> (n_layer + 2, B, T, C) and the depths' labels."""
+        ds = depths(sum(1 for k in self if k.endswith(".resid_post")))
+        return torch.stack([self[d.hook] for d in ds]), [d.label for d in ds]
 
     def attention_stack(self) -> torch.Tensor:
         """Attention patterns of every layer -> (n_layer, B, nh, T, T_all)."""
         n = sum(1 for k in self if k.endswith("attn.pattern"))
-        return torch.stack([self[f"blocks.{i}.attn.pattern"] for i in range(n)])
+        return torch.stack([self[pattern_hook(i)] for i in range(n)])
+
+
+def newest_query_attention(q: torch.Tensor, keys: torch.Tensor, n_keys: torch.Tensor) -> torch.Tensor:
+    """Attention of newest queries over cached keys, computed after the fact for all steps and layers at once.
+
+    q: (S, n_layer, C) each step's newest query (captured as `blocks.{i}.attn.q`); keys: (n_layer, nh, T, hs)
+    from the KV cache; n_keys: (S,) how many keys each step could see. Returns (S, n_layer, nh, T), zero beyond
+    n_keys: the pattern the fused attention kernel used without handing it back.
+    """
+    S, n_layer, nh, T, hs = q.size(0), q.size(1), keys.size(1), keys.size(2), keys.size(3)
+    q = q.view(S, n_layer, nh, hs).permute(1, 2, 0, 3) * (1.0 / math.sqrt(hs))  # (n_layer, nh, S, hs)
+    scores = (q @ keys.transpose(-1, -2)).permute(2, 0, 1, 3)  # (S, n_layer, nh, T)
+    beyond = torch.arange(T, device=scores.device) >= n_keys.to(scores.device)[:, None, None, None]
+    return scores.masked_fill(beyond, float("-inf")).softmax(-1)
 
 
 class GPT(nn.Module):
@@ -219,6 +234,20 @@ class GPT(nn.Module):
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
+    @property
+    def device(self) -> torch.device:
+        return self.lm_head.weight.device
+
+    def input_embeddings(self) -> torch.Tensor:
+        """The token embedding matrix (vocab, C); tied to the head."""
+        return self.transformer.wte.weight
+
+    def sites(self) -> Sites:
+        """The modules interventions hook (llmcore.hooks)."""
+        h = list(self.transformer.h)
+        return Sites(self.transformer.drop, h, [b.attn for b in h], [b.mlp for b in h], [b.attn.c_proj for b in h],
+                     self.transformer.ln_f, self.lm_head, self.config.n_head)
+
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, cache: KVCache | None = None,
                 capture: ActivationCache | None = None):
         """Logits (B, T, vocab) and the loss if targets are given; fills `capture` with activations if given."""
@@ -229,31 +258,19 @@ class GPT(nn.Module):
         pos = torch.arange(past, past + T, dtype=torch.long, device=idx.device)
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # (B, T, C)
         if capture is not None:
-            capture["embed"] = x
+            capture[EMBED_HOOK] = x
         for i, block in enumerate(self.transformer.h):
             x = block(x, i, cache, capture)
             if capture is not None:  # taken here, after any forward hook on the block (interventions) has acted
-                capture[f"blocks.{i}.resid_post"] = x
+                capture[resid_hook(i)] = x
         x = self.transformer.ln_f(x)
         if capture is not None:
-            capture["ln_f"] = x
+            capture[FINAL_HOOK] = x
         logits = self.lm_head(x)
         loss = None
         if targets is not None:
             loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
         return logits, loss
-
-    def newest_query_attention(self, q: torch.Tensor, keys: torch.Tensor, n_keys: torch.Tensor) -> torch.Tensor:
-        """Attention of newest queries over cached keys, computed after the fact for all steps and layers at once.
-
-        q: (S, n_layer, C) each step's newest query (captured as `blocks.{i}.attn.q`); keys: (n_layer, nh, T, hs)
-        from the KV cache; n_keys: (S,) how many keys each step could see. Returns (S, n_layer, nh, T), zero beyond
-        n_keys: the pattern the fused attention kernel used without handing it back.
-        """
-        S, n_layer, nh, T, hs = q.size(0), q.size(1), keys.size(1), keys.size(2), keys.size(3)
-        q = q.view(S, n_layer, nh, hs).permute(1, 2, 0, 3) * (1.0 / math.sqrt(hs))  # (n_layer, nh, S, hs)
-        scores = (q @ keys.transpose(-1, -2)).permute(2, 0, 1, 3)  # (S, n_layer, nh, T)
-        return scores.masked_fill(torch.arange(T) >= n_keys[:, None, None, None], float("-inf")).softmax(-1)
 
     def decode_residual(self, resid: torch.Tensor) -> torch.Tensor:
         """Logit lens: a residual-stream vector read through the final norm and the head -> logits."""

@@ -9,7 +9,6 @@ import torch
 
 from llmcore.checkpoint import Checkpoint
 from llmcore.model import ActivationCache
-from llmcore.world import generate_corpus
 
 
 @dataclass
@@ -46,22 +45,21 @@ def reference_states(ckpt: Checkpoint, n_positions: int = 6000, seed: int = 1234
     model, tok, world = ckpt.model, ckpt.tokenizer, ckpt.world
     model.eval()
     ids = _distinct_prefix_sentences(ckpt, n_positions, seed)
-    states, words, nexts = [], [], []
+    states, words, nexts, labels = [], [], [], []
     for T in sorted({len(x) for x, _ in ids}):  # batch sentences of equal length: no padding needed
         batch = [(x, keep) for x, keep in ids if len(x) == T]
         act = ActivationCache(attention=False)
-        model(torch.tensor([x for x, _ in batch]), capture=act)
-        stack = act.residual_stack()  # (L, B, T, C)
-        rows = torch.tensor([b for b, (_, keep) in enumerate(batch) for _ in keep])
-        cols = torch.tensor([t for _, keep in batch for t in keep])
-        states.append(stack[:, rows, cols].transpose(0, 1).numpy())  # (n_kept, L, C), one gather per batch
+        model(torch.tensor([x for x, _ in batch], device=model.device), capture=act)
+        stack, labels = act.residual_stack()  # (L, B, T, C) and the depths' labels
+        rows = torch.tensor([b for b, (_, keep) in enumerate(batch) for _ in keep], device=stack.device)
+        cols = torch.tensor([t for _, keep in batch for t in keep], device=stack.device)
+        states.append(stack[:, rows, cols].transpose(0, 1).cpu().numpy())  # (n_kept, L, C), one gather per batch
         words += [tok.vocab[x[t]] for x, keep in batch for t in keep]
         nexts += [tok.vocab[x[t + 1]] for x, keep in batch for t in keep]
     label = np.vectorize(lambda w: world.label(w)[0], otypes=[object])
-    n = model.config.n_layer
     return ReferenceStates(np.concatenate(states).astype(np.float32), np.array(words, object),
                            np.array(nexts, object), label(np.array(words, object)), label(np.array(nexts, object)),
-                           ["embed"] + [f"block {i + 1}" for i in range(n)] + ["final"])
+                           labels)
 
 
 def _distinct_prefix_sentences(ckpt: Checkpoint, n_positions: int, seed: int) -> list[tuple[list[int], list[int]]]:
@@ -70,8 +68,7 @@ def _distinct_prefix_sentences(ckpt: Checkpoint, n_positions: int, seed: int) ->
     seen: set[tuple[int, ...]] = set()
     out, total = [], 0
     n = max(200, n_positions * 3)
-    make = getattr(ckpt.world, "reference_sentences", None)  # a foreign model's word lists bring their own
-    for sentence in (make(seed, n) if make else generate_corpus(ckpt.world, seed, n)):
+    for sentence in ckpt.world.reference_sentences(seed, n):
         x = tok.encode_corpus([sentence])[:block]
         keep = [t for t in range(len(x) - 1) if tuple(x[: t + 1]) not in seen]
         seen.update(tuple(x[: t + 1]) for t in keep)

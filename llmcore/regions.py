@@ -103,7 +103,7 @@ def terrain_height(total: np.ndarray, sigma: float) -> np.ndarray:
     return np.log1p(total / plain) / np.log1p(max(float(total.max()), 1e-12) / plain)
 
 
-def region_map(coords: np.ndarray, labels: np.ndarray, contexts: list[str], grid: int = 120,
+def region_map(coords: np.ndarray, labels: np.ndarray, contexts: list[str], *, grid: int = 120,
                bandwidth: float = 0.03, margin: float = 0.05, terrain_bandwidth: float = 0.06) -> RegionMap:
     """KDE of each sub-context's points on a grid; bandwidths are fractions of the map's extent (the terrain is
     smoothed more than the region outlines: it shows where states gather, not the regions' edges)."""

@@ -18,7 +18,7 @@ from llmcore.trace import GenerationTrace, PromptError, SamplingConfig, trace_ge
 def group_names(ckpt: Checkpoint, reference: ReferenceStates | None = None) -> list[str]:
     """Sub-contexts and subgroups a steering vector can start or end at; given reference states, only those with
     at least one state (a foreign tokenizer may split every word of a group into pieces)."""
-    tax = getattr(ckpt.world, "taxonomy", {})
+    tax = ckpt.world.taxonomy
     names = list(tax) + [g for groups in tax.values() for g in groups if g not in tax]
     if reference is None:
         return names

@@ -14,8 +14,10 @@ import numpy as np
 import torch
 
 from llmcore.checkpoint import Checkpoint, file_mode
+from llmcore.depths import depths, pattern_hook, query_hook
 from llmcore.inputs import InputError, is_number, is_whole, parse_json
-from llmcore.model import GPT, ActivationCache, KVCache, from_dict
+from llmcore.model import ActivationCache, KVCache, from_dict, newest_query_attention
+from llmcore.protocols import LanguageModel
 from llmcore.suggest import ADD_A_WORD, unknown_words_message
 from llmcore.tokenizer import Tokenizer
 
@@ -308,8 +310,16 @@ class GenerationTrace:
         return cls(**meta, **arrays)
 
 
-def encode_prompt(tokenizer: Tokenizer, prompt: str,
-                  block_size: int) -> tuple[list[int], list[str], list[str], list[str]]:
+class EncodedPrompt(NamedTuple):
+    """A prompt as the model reads it: ids, words (unknown ones as <unk>), the unknown words, notices."""
+
+    ids: list[int]
+    words: list[str]
+    unknown: list[str]
+    notices: list[str]
+
+
+def encode_prompt(tokenizer: Tokenizer, prompt: str, block_size: int) -> EncodedPrompt:
     """Ids, words, unknown words and notices for a prompt; raises PromptError if nothing usable is left."""
     if not isinstance(prompt, str):
         raise PromptError(f"the prompt must be text, got {type(prompt).__name__}")
@@ -335,7 +345,7 @@ def encode_prompt(tokenizer: Tokenizer, prompt: str,
                        f"kept the last {block_size}")
         ids, words = ids[-block_size:], words[-block_size:]
     words = [w if i != tokenizer.unk_id else tokenizer.vocab[i] for w, i in zip(words, ids)]
-    return ids, words, enc.unknown, notices
+    return EncodedPrompt(ids, words, enc.unknown, notices)
 
 
 def _pick(logits: torch.Tensor, s: SamplingConfig, gen: torch.Generator) -> int:
@@ -367,40 +377,43 @@ class _Step(NamedTuple):
     n_keys: int  # keys the newest query could see at this step
 
 
-def _steps(model: GPT, ids: list[int], s: SamplingConfig, stop_id: int | None, capture: bool) -> Iterator[_Step]:
-    """The generation loop, shared by plain and traced generation."""
+def _steps(model: LanguageModel, ids: list[int], s: SamplingConfig, *, stop_id: int | None,
+           capture: bool) -> Iterator[_Step]:
+    """The generation loop, shared by plain and traced generation. Tensors live on the model's device; the choice
+    is made on the CPU, so a seed picks the same words on any device."""
     gen = torch.Generator().manual_seed(s.seed)
-    block = model.config.block_size
+    block, dev = model.config.block_size, model.device
     seq, start = list(ids), 0
     cache, act = model.new_cache(), ActivationCache(attention=False) if capture else None
-    logits, _ = model(torch.tensor([seq]), cache=cache, capture=act)
+    logits, _ = model(torch.tensor([seq], device=dev), cache=cache, capture=act)
     for step in range(s.max_new_words):
-        nxt = _pick(logits[0, -1], s, gen)
+        nxt = _pick(logits[0, -1].cpu(), s, gen)
         yield _Step(logits[0, -1], logits[0], act, nxt, start, cache, cache.length)
         if nxt == stop_id and s.stop_at_period or step == s.max_new_words - 1:
             return
         seq.append(nxt)
         act = ActivationCache(attention=False) if capture else None
         if cache.length < block:
-            logits, _ = model(torch.tensor([[nxt]]), cache=cache, capture=act)
+            logits, _ = model(torch.tensor([[nxt]], device=dev), cache=cache, capture=act)
         else:  # context full: slide the window and rebuild the cache
             start = len(seq) - block
             cache = model.new_cache()
-            logits, _ = model(torch.tensor([seq[start:]]), cache=cache, capture=act)
+            logits, _ = model(torch.tensor([seq[start:]], device=dev), cache=cache, capture=act)
 
 
 @torch.inference_mode()
-def generate(model: GPT, tokenizer: Tokenizer, prompt: str, sampling: SamplingConfig | None = None) -> list[str]:
+def generate(model: LanguageModel, tokenizer: Tokenizer, prompt: str,
+             sampling: SamplingConfig | None = None) -> list[str]:
     """Plain KV-cached generation (nothing captured): the generated words."""
     s = sampling or SamplingConfig()
     ids, *_ = encode_prompt(tokenizer, prompt, model.config.block_size)
     if model.training:
         model.eval()
-    return [tokenizer.vocab[r.token] for r in _steps(model, ids, s, tokenizer.stoi.get("."), capture=False)]
+    return [tokenizer.vocab[r.token] for r in _steps(model, ids, s, stop_id=tokenizer.stoi.get("."), capture=False)]
 
 
 @torch.inference_mode()
-def trace_generation(ckpt: Checkpoint, prompt: str, sampling: SamplingConfig | None = None,
+def trace_generation(ckpt: Checkpoint, prompt: str, sampling: SamplingConfig | None = None, *,
                      top_k: int = 10, lens_k: int = 5) -> GenerationTrace:
     """Generate from a prompt and record every step at every depth (see GenerationTrace)."""
     s = sampling or SamplingConfig()
@@ -411,13 +424,13 @@ def trace_generation(ckpt: Checkpoint, prompt: str, sampling: SamplingConfig | N
     model, tok = ckpt.model, ckpt.tokenizer
     if model.training:
         model.eval()
-    ids, words, unknown, notices = encode_prompt(tok, prompt, model.config.block_size)
+    enc = encode_prompt(tok, prompt, model.config.block_size)
     stop_id = tok.stoi.get(".")
-    records = list(_steps(model, ids, s, stop_id, capture=True))
-    return _build_trace(ckpt, ids, words, unknown, notices, s, records, top_k, lens_k, stop_id)
+    records = list(_steps(model, enc.ids, s, stop_id=stop_id, capture=True))
+    return _build_trace(ckpt, enc, records, sampling=s, top_k=top_k, lens_k=lens_k, stop_id=stop_id)
 
 
-def _build_trace(ckpt: Checkpoint, ids, words, unknown, notices, s: SamplingConfig, records: list[_Step],
+def _build_trace(ckpt: Checkpoint, enc: EncodedPrompt, records: list[_Step], *, sampling: SamplingConfig,
                  top_k: int, lens_k: int, stop_id: int | None) -> GenerationTrace:
     """Turn the activations into arrays, batching the logit lens over every position read and every depth.
 
@@ -425,29 +438,31 @@ def _build_trace(ckpt: Checkpoint, ids, words, unknown, notices, s: SamplingConf
     rows from P - 1 on are the generation steps, the ones before are the prompt's own positions.
     """
     model, tok, n_layer = ckpt.model, ckpt.tokenizer, ckpt.model.config.n_layer
+    ids, s = enc.ids, sampling
     names, cmat = ckpt.context_matrix()
-    depths = ["embed"] + [f"blocks.{i}.resid_post" for i in range(n_layer)] + ["ln_f"]
-    queries = [f"blocks.{i}.attn.q" for i in range(n_layer)]
+    stack = depths(n_layer)
+    hooks, queries = [d.hook for d in stack], [query_hook(i) for i in range(n_layer)]
     P = len(ids)
-    rows = _rows(records, depths + queries if queries[0] in records[0].act else depths)
-    resid = rows[:, : len(depths)]  # (N, L, C)
+    rows = _rows(records, hooks + queries if queries[0] in records[0].act else hooks)
+    resid = rows[:, : len(hooks)]  # (N, L, C)
     # logit lens at every depth up to the last block; the final depth is the model's own output distribution (for
     # our GPT the same as the last block's lens; other models may add e.g. a logit soft-cap)
     lens = model.decode_residual(resid[:, :-1])  # (N, L - 1, V)
     out = torch.cat([records[0].window_logits] + [r.logits[None] for r in records[1:]])  # (N, V)
     probs = torch.cat([lens, out[:, None]], dim=1).softmax(-1)  # (N, L, V)
     top = torch.topk(probs, min(max(top_k, lens_k), len(tok)), dim=-1)  # (N, L, k)
-    probs, top_ids, top_probs = probs.numpy(), top.indices.numpy(), top.values.numpy()
+    probs, top_ids, top_probs = probs.cpu().numpy(), top.indices.cpu().numpy(), top.values.cpu().numpy()
     masses = (probs.reshape(-1, probs.shape[-1]) @ cmat).reshape(*probs.shape[:2], -1)  # (N, L, G)
     chosen = np.fromiter((r.token for r in records), np.int64, len(records))
     nexts = np.concatenate([np.array(ids[1:], np.int64), chosen])
     next_probs = probs[np.arange(len(nexts)), -1, nexts]
-    attention = _attention(model, records, P, rows[:, len(depths):]).numpy()
+    attention = _attention(model, records, P, rows[:, len(hooks):]).cpu().numpy()
+    resid = resid.cpu()
     reason = "period" if records[-1].token == stop_id and s.stop_at_period else "word limit"
     g, p = slice(P - 1, None), slice(0, P - 1)  # generation steps, prompt positions before the last
     return GenerationTrace(
-        prompt_words=words, prompt_ids=np.array(ids, np.int64), generated_ids=chosen, vocab=tok.vocab,
-        layer_names=["embed"] + [f"block {i + 1}" for i in range(n_layer)] + ["final"], context_names=names,
+        prompt_words=enc.words, prompt_ids=np.array(ids, np.int64), generated_ids=chosen, vocab=tok.vocab,
+        layer_names=[d.label for d in stack], context_names=names,
         hidden=resid[g].numpy(), prompt_hidden=resid[:P].numpy(),
         topk_ids=top_ids[g, -1, :top_k], topk_probs=top_probs[g, -1, :top_k], chosen_probs=next_probs[g],
         context_probs=masses[g, -1], lens_top_ids=top_ids[g, :, :lens_k], lens_top_probs=top_probs[g, :, :lens_k],
@@ -457,7 +472,7 @@ def _build_trace(ckpt: Checkpoint, ids, words, unknown, notices, s: SamplingConf
         prompt_next_probs=next_probs[p], prompt_context_probs=masses[p, -1],
         prompt_lens_top_ids=top_ids[p, :, :lens_k], prompt_lens_top_probs=top_probs[p, :, :lens_k],
         prompt_lens_context_probs=masses[p], prompt_attention=attention[p],
-        sampling=asdict(s), unknown_words=unknown, notices=notices, stop_reason=reason)
+        sampling=asdict(s), unknown_words=enc.unknown, notices=enc.notices, stop_reason=reason)
 
 
 def _rows(records: list[_Step], names: list[str]) -> torch.Tensor:
@@ -475,18 +490,17 @@ def _rows(records: list[_Step], names: list[str]) -> torch.Tensor:
     return torch.cat([head, torch.cat(parts).view(len(records) - 1, len(names), -1)]) if P else head
 
 
-def _attention(model: GPT, records: list[_Step], P: int, q: torch.Tensor) -> torch.Tensor:
+def _attention(model: LanguageModel, records: list[_Step], P: int, q: torch.Tensor) -> torch.Tensor:
     """(N, n_layer, nh, W) attention of each row's query (the P prompt positions, then each later step's newest):
     from the captured queries and the KV cache, in a batch per context window (or taken from the patterns the model
     captured, for models that hand them back)."""
     n_layer = model.config.n_layer
     caches = [records[0].cache] * P + [r.cache for r in records[1:]]
     n_keys = torch.tensor(list(range(1, P + 1)) + [r.n_keys for r in records[1:]])
-    out = torch.zeros(len(caches), n_layer, model.config.n_head, int(n_keys.max()))
-    if "blocks.0.attn.pattern" in records[0].act:
-        pats = [torch.stack([r.act[f"blocks.{j}.attn.pattern"][0, :, -1] for j in range(n_layer)])
-                for r in records[1:]]
-        first = torch.stack([records[0].act[f"blocks.{j}.attn.pattern"][0] for j in range(n_layer)])  # (nl,nh,P,P)
+    out = torch.zeros(len(caches), n_layer, model.config.n_head, int(n_keys.max()), device=model.device)
+    if pattern_hook(0) in records[0].act:  # the model handed the patterns back
+        pats = [torch.stack([r.act[pattern_hook(j)][0, :, -1] for j in range(n_layer)]) for r in records[1:]]
+        first = torch.stack([records[0].act[pattern_hook(j)][0] for j in range(n_layer)])  # (nl, nh, P, P)
         pats = [first[:, :, t, : t + 1] for t in range(P)] + pats
         for i, pat in enumerate(pats):
             out[i, :, :, : pat.shape[-1]] = pat[..., : int(n_keys[i])]
@@ -495,7 +509,7 @@ def _attention(model: GPT, records: list[_Step], P: int, q: torch.Tensor) -> tor
         rows = [i for i, c in enumerate(caches) if c is cache]
         T = int(n_keys[rows].max())
         keys = torch.stack([k[0, :, :T] for k in cache.k])  # (n_layer, nh, T, hs)
-        out[rows, :, :, :T] = model.newest_query_attention(q[rows], keys, n_keys[rows])
+        out[rows, :, :, :T] = newest_query_attention(q[rows], keys, n_keys[rows])
     return out
 
 
@@ -512,6 +526,7 @@ def candidate_states(ckpt: Checkpoint, trace: GenerationTrace, step: int, k: int
     before = (list(trace.prompt_ids) + list(trace.generated_ids))[: step + 1][-(block - 1):]
     ids = [int(i) for i in steps.topk_ids[step, :k]]
     act = ActivationCache(attention=False)
-    ckpt.model(torch.tensor([before + [c] for c in ids]), capture=act)
-    states = act.residual_stack()[:, :, -1].transpose(0, 1).numpy()  # (k, L, C)
+    ckpt.model(torch.tensor([before + [c] for c in ids], device=ckpt.model.device), capture=act)
+    stack, _ = act.residual_stack()
+    states = stack[:, :, -1].transpose(0, 1).cpu().numpy()  # (k, L, C)
     return [trace.vocab[i] for i in ids], steps.topk_probs[step, :k].copy(), states

@@ -10,6 +10,7 @@ import numpy as np
 
 from llmcore.alignment import procrustes_map, snapshot_coords
 from llmcore.checkpoint import Checkpoint
+from llmcore.depths import FINAL
 from llmcore.projection import PCAProjector
 from llmcore.snapshots import at_step, snapshot_metrics, weight_snapshot_steps
 from llmcore.trace import GenerationTrace, SamplingConfig, trace_generation
@@ -78,7 +79,7 @@ def aligned_context_maps(states: list[np.ndarray], aligned: bool = True):
     return np.stack([p.place(X) for p, X in zip(placers, states)]).astype(np.float32), placers
 
 
-def training_frames(ckpt: Checkpoint, layer: str = "final", n_positions: int = WATCH_POSITIONS) -> TrainingFrames:
+def training_frames(ckpt: Checkpoint, layer: str = FINAL, n_positions: int = WATCH_POSITIONS) -> TrainingFrames:
     """Everything the step slider shows that does not depend on the prompt."""
     steps = weight_snapshot_steps(ckpt)
     if len(steps) < 2:

@@ -160,6 +160,10 @@ class World:
     def words_of(self, context: str) -> list[str]:
         return [w for ws in self.taxonomy[context].values() for w in ws]
 
+    def reference_sentences(self, seed: int, n: int) -> list[str]:
+        """n sentences of this world's corpus for a seed: the text whose states make the maps."""
+        return generate_corpus(self, seed, n)
+
     def kind_plural(self, kind: str) -> str:
         """'a pet' -> 'pets', 'an aquatic animal' -> 'aquatic animals', 'livestock' -> 'livestock'."""
         words = kind.split()

@@ -47,7 +47,10 @@ def test_capture_reproduces_logits_and_shapes(model):
         torch.testing.assert_close(captured, plain, atol=1e-5, rtol=1e-4)  # capturing changes nothing
         torch.testing.assert_close(model.lm_head(act["ln_f"]), plain, atol=1e-5, rtol=1e-4)
         torch.testing.assert_close(model.decode_residual(act["blocks.2.resid_post"]), plain, atol=1e-5, rtol=1e-4)
-    assert act.residual_stack().shape == (3 + 2, 2, 7, 32) and act["blocks.1.attn.q"].shape == (2, 7, 32)
+    stack, labels = act.residual_stack()
+    assert stack.shape == (3 + 2, 2, 7, 32) and act["blocks.1.attn.q"].shape == (2, 7, 32)
+    assert labels == ["embed", "block 1", "block 2", "block 3", "final"]  # the names the shipped maps are stored by
+    torch.testing.assert_close(stack[2], act["blocks.1.resid_post"])
     pattern = act.attention_stack()
     assert pattern.shape == (3, 2, 2, 7, 7)
     torch.testing.assert_close(pattern.sum(-1), torch.ones(3, 2, 2, 7))

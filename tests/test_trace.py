@@ -159,7 +159,7 @@ def test_attention_and_states_match_a_full_forward_pass(ckpt, prompt, words):
         pattern = act.attention_stack()[:, 0, :, -1]  # (n_layer, nh, T)
         np.testing.assert_allclose(t.attention[step, :, :, : len(window)], pattern.numpy(), atol=1e-5)
         assert not t.attention[step, :, :, len(window):].any()
-        np.testing.assert_allclose(t.hidden[step], act.residual_stack()[:, 0, -1].numpy(), atol=1e-4)
+        np.testing.assert_allclose(t.hidden[step], act.residual_stack()[0][:, 0, -1].numpy(), atol=1e-4)
     assert (t.attention_start > 0).any() == (P + t.n_steps - 1 > ckpt.model.config.block_size)
 
 
@@ -176,7 +176,7 @@ def test_every_word_read_is_a_step(trace, ckpt):
     with torch.no_grad():
         logits, _ = ckpt.model(torch.tensor([list(trace.prompt_ids)]), capture=act)
     probs = logits[0].softmax(-1).numpy()
-    np.testing.assert_allclose(w.hidden[:P], act.residual_stack()[:, 0].transpose(0, 1).numpy(), atol=1e-4)
+    np.testing.assert_allclose(w.hidden[:P], act.residual_stack()[0][:, 0].transpose(0, 1).numpy(), atol=1e-4)
     np.testing.assert_allclose(w.next_probs[: P - 1], probs[np.arange(P - 1), trace.prompt_ids[1:]], atol=1e-5)
     np.testing.assert_allclose(np.take_along_axis(probs[: P - 1], w.topk_ids[: P - 1], 1), w.topk_probs[: P - 1],
                                atol=1e-5)
@@ -187,3 +187,20 @@ def test_every_word_read_is_a_step(trace, ckpt):
     np.testing.assert_allclose(w.context_probs.sum(1), 1, atol=1e-4)
     assert [w.next_context(i) for i in range(P - 1, len(w))] == [trace.dominant_context(s)
                                                                   for s in range(trace.n_steps)]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_tracing_follows_the_model_to_its_device():
+    """A model moved to the GPU traces there: same words (the choice is made on the CPU), same states."""
+    from llmcore.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
+    from llmcore.reference import reference_states
+
+    ck = load_checkpoint(DEFAULT_CHECKPOINT)
+    s = SamplingConfig(temperature=0.8, seed=3, max_new_words=6)
+    cpu, cpu_ref = trace_generation(ck, "a dog devours pizza in", s), reference_states(ck, n_positions=200)
+    ck.model.to("cuda")
+    gpu, gpu_ref = trace_generation(ck, "a dog devours pizza in", s), reference_states(ck, n_positions=200)
+    assert gpu.generated_ids.tolist() == cpu.generated_ids.tolist()
+    for a, b in ((gpu.hidden, cpu.hidden), (gpu.attention, cpu.attention), (gpu.lens_top_probs, cpu.lens_top_probs),
+                 (gpu_ref.states, cpu_ref.states)):
+        np.testing.assert_allclose(a, b, atol=1e-3)

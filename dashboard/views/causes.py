@@ -19,8 +19,10 @@ from dashboard.state import (
     ink,
 )
 from dashboard.text import escape_md
+from llmcore.depths import depth_labels
 from llmcore.interventions import KIND_NAMES, KINDS, counterfactual_prompt
 from llmcore.trace import PromptError, SamplingConfig
+from llmcore.world import FUNCTION_CONTEXT
 
 SEED_PROMPT = "a dog devours pizza in"
 DEFAULTS = {"c_prompt": SEED_PROMPT, "c_corrupt": "", "c_target": "", "c_kind": "resid", "c_depth": 0, "c_pos": 2,
@@ -112,7 +114,7 @@ def trace_section(ckpt, prompt: str, corrupt: str, target: tuple[str, ...], ct) 
     fmap = get_map(ckpt.content_hash, f"context:{layer}", "pca", 2, ckpt)
     paths = frames.run_paths([(name, r.words, r.states[depth]) for name, r in runs.items()], fmap)
     share = ct.restored[k, d, t]
-    colours = figures.context_colours(ckpt.world.contexts + ["grammar"])
+    colours = figures.context_colours(ckpt.world.contexts + [FUNCTION_CONTEXT])
     st.plotly_chart(figures.causes_map(frames.reference_frame(fmap, MAP_POINTS), paths, colours,
                                        f"States at '{layer}' (PCA)", fmap.axis_label, RUN_COLOURS), key="causes_map")
     st.caption(f"Clean, corrupted, and patched: the corrupted run with the {KIND_NAMES[KINDS[k]]} of "
@@ -123,7 +125,7 @@ def trace_section(ckpt, prompt: str, corrupt: str, target: tuple[str, ...], ct) 
 
 def grid_section(ckpt) -> None:
     st.subheader("Counterfactual grid")
-    if not getattr(ckpt.world, "animals", None):
+    if not ckpt.world.animals:
         st.info("This model's world has no animals and foods, so there is no grid to ask.")
         return
     grid = get_counterfactual_grid(ckpt.content_hash, ckpt)
@@ -168,8 +170,8 @@ def steering_section(ckpt, prompt: str) -> None:
     c1, c2, c3, c4 = st.columns(4)
     source = c1.selectbox("from", groups, key="c_from")
     to = c2.selectbox("towards", groups, key="c_to")
-    sdepth = c3.select_slider("at depth", list(range(n + 1)), key="c_sdepth",
-                              format_func=lambda d: "embed" if d == 0 else f"block {d}")
+    labels = depth_labels(n)
+    sdepth = c3.select_slider("at depth", list(range(n + 1)), key="c_sdepth", format_func=labels.__getitem__)
     alpha = c4.slider("alpha", -10.0, 10.0, step=0.5, key="c_alpha",
                       help="adds alpha × (centroid of 'towards' − centroid of 'from') at every position")
     try:
@@ -184,7 +186,7 @@ def steering_section(ckpt, prompt: str) -> None:
                               for states, words in [frames.path_states(t, sdepth)]], fmap)
     same = "the same as" if steered.completion == plain.completion else "instead of"
     st.markdown(escape_md(f"Steered ({alpha:+.1f} × {source} → {to} at "
-                          f"{'embed' if sdepth == 0 else f'block {sdepth}'}): '{steered.completion}', {same} "
+                          f"{labels[sdepth]}): '{steered.completion}', {same} "
                           f"'{plain.completion}'."))
     st.plotly_chart(figures.causes_map(frames.reference_frame(fmap, MAP_POINTS), paths,
                                        figures.context_colours(plain.context_names), f"States at '{layer}' (PCA)",

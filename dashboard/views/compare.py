@@ -23,10 +23,11 @@ from dashboard.state import (
 )
 from dashboard.text import escape_md
 from llmcore.checkpoint import CheckpointError
+from llmcore.depths import FINAL, depth_labels
 from llmcore.trace import PromptError, SamplingConfig
 
 DEFAULTS = {"cmp_a": "a dog devours pizza in", "cmp_b": "a cow munches", "cmp_temp_a": 0.0, "cmp_temp_b": 0.0,
-            "cmp_seed_a": 0, "cmp_seed_b": 1, "cmp_layer": "final", "cmp_method": "pca"}
+            "cmp_seed_a": 0, "cmp_seed_b": 1, "cmp_layer": FINAL, "cmp_method": "pca"}
 MAP_METHODS = ["pca", "umap", "tsne"]
 SIDE_COLOURS = ("#0072B2", "#D55E00")
 
@@ -100,15 +101,12 @@ def render() -> None:
     urlstate.publish(list(DEFAULTS))
 
 
-def depth_names(ckpt) -> list[str]:
-    return ["embed"] + [f"block {i + 1}" for i in range(ckpt.model.config.n_layer)] + ["final"]
-
-
 def map_controls(ckpts) -> tuple[str, str]:
     """Depth (those both models have) and map method of the shared map."""
-    shared = [n for n in depth_names(ckpts[0]) if n in depth_names(ckpts[1])]
+    theirs = [depth_labels(ck.model.config.n_layer) for ck in ckpts]
+    shared = [n for n in theirs[0] if n in theirs[1]]
     if st.session_state.get("cmp_layer") not in shared:
-        st.session_state.cmp_layer = "final"
+        st.session_state.cmp_layer = FINAL
     c1, c2 = st.columns([3, 1])
     layer = c1.select_slider("Depth of the map (both models)", shared, key="cmp_layer")
     method = c2.selectbox("Map", MAP_METHODS, key="cmp_method", format_func=METHOD_NAMES.get)

@@ -9,11 +9,12 @@ from dashboard import figures, frames, urlstate
 from dashboard.downloads import figure_html
 from dashboard.state import checkpoint_or_error, get_map, get_regions, get_trace, ink
 from dashboard.text import escape_md
+from llmcore.depths import FINAL, depth_labels
 from llmcore.landscape import decision_landscape, weights_norm
 from llmcore.trace import PromptError, SamplingConfig
 from llmcore.world import FUNCTION_CONTEXT
 
-DEFAULTS = {"land_prompt": "a dog devours pizza in", "land_layer": "final", "land_loss_3d": False}
+DEFAULTS = {"land_prompt": "a dog devours pizza in", "land_layer": FINAL, "land_loss_3d": False}
 
 
 @st.cache_data(max_entries=16, show_spinner="Decoding the plane…")
@@ -36,9 +37,9 @@ def render() -> None:
         return
     c1, c2 = st.columns([3, 2])
     prompt = c1.text_input("Prompt drawn on the landscapes", key="land_prompt", max_chars=2000)
-    layer_names = ["embed"] + [f"block {i + 1}" for i in range(ckpt.model.config.n_layer)] + ["final"]
+    layer_names = depth_labels(ckpt.model.config.n_layer)
     if st.session_state.get("land_layer") not in layer_names:
-        st.session_state.land_layer = "final"
+        st.session_state.land_layer = FINAL
     layer = c2.select_slider("Layer", layer_names, key="land_layer")
     try:
         trace = get_trace(ckpt.content_hash, prompt, SamplingConfig(), ckpt)

@@ -80,7 +80,7 @@ def render() -> None:
     if hf:
         st.info(f"A Hugging Face model ({escape_md(str(ckpt.metrics.get('model_type')))}) loaded from a local "
                 "folder: it was not trained here, so there is no training corpus or held-out list to show. Its "
-                f"sub-contexts come from the word lists in {escape_md(str(getattr(w, 'source', '')))}.")
+                f"sub-contexts come from the word lists in {escape_md(str(w.source))}.")
         st.dataframe(pd.DataFrame([{"sub-context": c, "words": ", ".join(w.words_of(c))} for c in w.contexts]),
                      hide_index=True)
         return

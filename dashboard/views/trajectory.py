@@ -21,6 +21,7 @@ from dashboard.state import (
     map_when_ready,
 )
 from dashboard.text import escape_md
+from llmcore.depths import FINAL
 from llmcore.inputs import InputError, decode_text, parse_json
 from llmcore.trace import MAX_NEW_WORDS, MAX_PROMPT_CHARS, PromptError, SamplingConfig, candidate_states
 
@@ -40,7 +41,7 @@ METHODS = {k: METHOD_NAMES[k] for k in ("lda", "pca", "umap", "tsne")}  # learne
 READINGS = {"read": "read (word just read)", "next": "next (word expected)"}
 # "method" and "layer" are replaced on each page run by the view measured when the maps were built
 DEFAULTS = {"prompt": SEED_PROMPT, "mode": "greedy", "temperature": 1.0, "top_k": 0, "top_p": 1.0, "seed": 0,
-            "limit": 12, "method": "lda", "dims": 2, "layer": "final", "step": 1, "layers": False,
+            "limit": 12, "method": "lda", "dims": 2, "layer": FINAL, "step": 1, "layers": False,
             "reading": "read", "stars": 0.02}
 ALLOWED = {"mode": ("greedy", "sample"), "temperature": (0.05, 2.0), "top_k": (0, 2**31 - 1),
            "top_p": (0.05, 1.0), "seed": (0, 2**53 - 1), "limit": (1, MAX_NEW_WORDS), "method": tuple(METHODS),

@@ -10,6 +10,7 @@ from dashboard import figures, frames
 from dashboard.state import built_once, get_prompt_over_training, get_training_frames, ink
 from dashboard.text import escape_md
 from llmcore.checkpoint import Checkpoint
+from llmcore.depths import depth_labels
 from llmcore.snapshots import GENERALISED_TOP1, generalisation_step, snapshot_metrics, weight_snapshot_steps
 from llmcore.tokenizer import UNK
 from llmcore.trace import PromptError
@@ -45,7 +46,7 @@ def render(ckpt: Checkpoint) -> None:
                 if at is not None else f"No snapshot reaches {GENERALISED_TOP1:.0%} held-out top-1."))
     c1, c2 = st.columns([3, 1])
     prompt = c1.text_input("Prompt to watch", value=default_prompt(ckpt), key="watch_prompt", max_chars=200)
-    layers = ["embed"] + [f"block {i + 1}" for i in range(ckpt.model.config.n_layer)] + ["final"]
+    layers = depth_labels(ckpt.model.config.n_layer)
     layer = c2.selectbox("Depth of the context map", layers, index=len(layers) - 1, key="watch_layer")
     tf = get_training_frames(ckpt.content_hash, layer, ckpt)
     try:
