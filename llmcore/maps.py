@@ -24,14 +24,14 @@ from llmcore.checkpoint import Checkpoint, atomic_write
 from llmcore.depths import depth_labels
 from llmcore.inputs import parse_json
 from llmcore.projection import (
-    LDAProjector,
     MapQuality,
     NeighbourPlacement,
     PCAProjector,
     Progress,
-    SemanticAxesProjector,
+    Projector,
     make_projector,
     map_quality,
+    projector_class,
 )
 from llmcore.reference import ReferenceStates, reference_states
 from llmcore.tokenizer import UNK
@@ -88,7 +88,7 @@ class FittedMap:
     n_components: int
     params: dict[str, Any]
     coords: np.ndarray
-    projector: Any
+    projector: Projector
     quality: MapQuality
     key: str = ""
     from_cache: bool = field(default=False, compare=False)
@@ -102,8 +102,29 @@ class FittedMap:
         return self.projector.transform(np.asarray(X, np.float32).reshape(-1, self.reference.X.shape[1]))
 
 
-def map_key(ckpt: Checkpoint, ref: ReferenceSet, method: str, n_components: int, random_state: int,
+@dataclass(frozen=True)
+class _MapSpec:
+    """What a map is fitted with: the method, its dimensions and seed, and params (the projector's constructor
+    parameters, plus 'label', the reference label that axes and the story map are fitted on)."""
+
+    method: str
+    n_components: int
+    random_state: int
+    params: dict[str, Any]
+
+    def key_fields(self) -> dict[str, Any]:
+        return {"method": self.method, "n_components": self.n_components, "random_state": self.random_state,
+                "params": self.params}
+
+    def projector_params(self) -> dict[str, Any]:
+        """The constructor parameters, the same for a fit and for a restore from the cache."""
+        return {"n_components": self.n_components, "random_state": self.random_state,
+                **{k: v for k, v in self.params.items() if k != "label"}}
+
+
+def map_key(ckpt: Checkpoint, ref: ReferenceSet, *, method: str, n_components: int, random_state: int,
             params: dict[str, Any]) -> str:
+    """The cache key of a map: the checkpoint's content hash, which points, and the projector's settings."""
     spec = {"checkpoint": ckpt.content_hash, "reference": ref.name, "digest": ref.digest, "method": method,
             "n_components": n_components, "random_state": random_state, "params": params, "version": 1}
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:24]
@@ -118,26 +139,26 @@ def default_cache_dir(ckpt: Checkpoint) -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "llm-landscape" / ckpt.content_hash
 
 
-def cached_map(ckpt: Checkpoint, ref: ReferenceSet, method: str = "pca", n_components: int = 2,
+def cached_map(ckpt: Checkpoint, ref: ReferenceSet, method: str = "pca", n_components: int = 2, *,
                params: dict[str, Any] | None = None, cache_dir: Path | None = None) -> FittedMap | None:
     """The map from the disk cache if a valid one is there, else None (nothing is fitted)."""
-    params = dict(params or {})
-    key = map_key(ckpt, ref, method, n_components, 0, params)
-    return _load((cache_dir or default_cache_dir(ckpt)) / f"{key}.safetensors", key, ckpt, ref, method, n_components,
-                 params)
+    spec = _MapSpec(method, n_components, 0, dict(params or {}))
+    key = map_key(ckpt, ref, **spec.key_fields())
+    return _load((cache_dir or default_cache_dir(ckpt)) / f"{key}.safetensors", key=key, ckpt=ckpt, ref=ref,
+                 spec=spec)
 
 
-def get_map(ckpt: Checkpoint, ref: ReferenceSet, method: str = "pca", n_components: int = 2, random_state: int = 0,
-            params: dict[str, Any] | None = None, cache_dir: Path | None = None,
+def get_map(ckpt: Checkpoint, ref: ReferenceSet, method: str = "pca", n_components: int = 2, *,
+            random_state: int = 0, params: dict[str, Any] | None = None, cache_dir: Path | None = None,
             progress: Progress | None = None) -> FittedMap:
     """The map from the disk cache if a valid one is there, else fitted now (reporting progress) and cached."""
-    params = dict(params or {})
-    key = map_key(ckpt, ref, method, n_components, random_state, params)
+    spec = _MapSpec(method, n_components, random_state, dict(params or {}))
+    key = map_key(ckpt, ref, **spec.key_fields())
     path = (cache_dir or default_cache_dir(ckpt)) / f"{key}.safetensors"
-    cached = _load(path, key, ckpt, ref, method, n_components, params)
+    cached = _load(path, key=key, ckpt=ckpt, ref=ref, spec=spec)
     if cached is not None:
         return cached
-    fitted = fit_map(ref, method, n_components, random_state, params, progress)
+    fitted = fit_map(ref, method, n_components, random_state=random_state, params=spec.params, progress=progress)
     fitted.key = key
     try:
         _save(path, fitted, ckpt)
@@ -146,15 +167,13 @@ def get_map(ckpt: Checkpoint, ref: ReferenceSet, method: str = "pca", n_componen
     return fitted
 
 
-def fit_map(ref: ReferenceSet, method: str, n_components: int = 2, random_state: int = 0,
+def fit_map(ref: ReferenceSet, method: str, n_components: int = 2, *, random_state: int = 0,
             params: dict[str, Any] | None = None, progress: Progress | None = None) -> FittedMap:
     """Fit a projector on a reference set and measure how faithful the map is."""
     params = dict(params or {})
-    proj_params = {k: v for k, v in params.items() if k != "label"}
-    if method == "axes":
-        proj_params["axes"] = [tuple(a) for a in proj_params.get("axes", [])]
+    spec = _MapSpec(method, n_components, random_state, params)
     extra = {"progress": progress} if method in ("umap", "tsne") else {}
-    proj = make_projector(method, n_components, random_state, **proj_params, **extra)
+    proj = make_projector(method, **spec.projector_params(), **extra)
     labels = ref.labels[params.get("label", "context")] if method in ("axes", "lda") else None
     coords = proj.fit_transform(ref.X, labels)
     if progress:
@@ -163,12 +182,15 @@ def fit_map(ref: ReferenceSet, method: str, n_components: int = 2, random_state:
     return FittedMap(ref, method, n_components, params, coords, proj, map_quality(ref.X, coords, explained_variance=ev))
 
 
+# A linear projector's fitted arrays by their names in a cached map file. A placement projector's state is the
+# reference points (the reference set itself) and the coordinates ("coords"), which every map file holds.
+_FILE_NAMES = {"mean_": "mean", "components_": "components", "explained_variance_ratio_": "evr"}
+
+
 def _save(path: Path, m: FittedMap, ckpt: Checkpoint) -> None:
     tensors = {"coords": m.coords.astype(np.float32)}
-    if isinstance(m.projector, (PCAProjector, SemanticAxesProjector, LDAProjector)):
-        tensors.update(mean=m.projector.mean_, components=m.projector.components_)
-    if isinstance(m.projector, PCAProjector):
-        tensors["evr"] = m.projector.explained_variance_ratio_
+    if not isinstance(m.projector, NeighbourPlacement):
+        tensors.update({_FILE_NAMES[k]: v for k, v in m.projector.fitted_state().items()})
     meta = {"key": m.key, "checkpoint": ckpt.content_hash, "reference": m.reference.name,
             "digest": m.reference.digest, "method": m.method, "n_components": str(m.n_components),
             "params": json.dumps(m.params, sort_keys=True), "quality": json.dumps(m.quality.to_dict()),
@@ -176,9 +198,9 @@ def _save(path: Path, m: FittedMap, ckpt: Checkpoint) -> None:
     atomic_write(path, np_save(tensors, metadata=meta))
 
 
-def _load(path: Path, key: str, ckpt: Checkpoint, ref: ReferenceSet, method: str, n_components: int,
-          params: dict[str, Any]) -> FittedMap | None:
+def _load(path: Path, *, key: str, ckpt: Checkpoint, ref: ReferenceSet, spec: _MapSpec) -> FittedMap | None:
     """A cached map, or None if it is missing, corrupt, stale or from another checkpoint (never trusted blindly)."""
+    method, n_components = spec.method, spec.n_components
     if not path.is_file():
         return None
     try:
@@ -197,10 +219,10 @@ def _load(path: Path, key: str, ckpt: Checkpoint, ref: ReferenceSet, method: str
     try:
         q = parse_json(meta["quality"])  # nesting checked: the file may come from anywhere
         quality = MapQuality(**q)
+        proj = _restore_projector(spec, tensors, ref.X)
     except (KeyError, TypeError, ValueError):
         return None
-    proj = _restore_projector(method, n_components, params, tensors, ref.X, coords)
-    return FittedMap(ref, method, n_components, params, coords, proj, quality, key, from_cache=True)
+    return FittedMap(ref, method, n_components, spec.params, coords, proj, quality, key, from_cache=True)
 
 
 def _tensors_sha(tensors: dict[str, np.ndarray]) -> str:
@@ -217,21 +239,17 @@ def _metadata(raw: bytes) -> dict[str, str]:
     return json.loads(raw[8:8 + n]).get("__metadata__", {})
 
 
-def _restore_projector(method: str, n_components: int, params: dict, tensors: dict, X: np.ndarray,
-                       coords: np.ndarray):
-    if method == "pca":
-        p = PCAProjector(n_components)
-        p.mean_, p.components_, p.explained_variance_ratio_ = tensors["mean"], tensors["components"], tensors["evr"]
-        p.n_features_in_ = X.shape[1]
-        return p
-    if method in ("axes", "lda"):
-        p = SemanticAxesProjector([tuple(a) for a in params["axes"]], n_components) if method == "axes" \
-            else LDAProjector(n_components)
-        p.mean_, p.components_, p.n_features_in_ = tensors["mean"], tensors["components"], X.shape[1]
-        return p
-    p = make_projector(method, n_components, **{k: v for k, v in params.items() if k != "label"})
-    assert isinstance(p, NeighbourPlacement)
-    return p.set_reference(X, coords)
+def _restore_projector(spec: _MapSpec, tensors: dict[str, np.ndarray], X: np.ndarray) -> Projector:
+    """The fitted projector of a cached map, through its constructor and `Projector.restore` (ValueError when
+    the file's arrays do not make one): a linear map from its stored arrays, a placement from the reference
+    points and the stored coordinates."""
+    cls = projector_class(spec.method)
+    if issubclass(cls, NeighbourPlacement):
+        state = {"X_ref_": X, "embedding_": tensors["coords"]}
+    else:
+        stored = {v: k for k, v in _FILE_NAMES.items()}
+        state = {stored[name]: value for name, value in tensors.items() if name in stored}
+    return cls.restore(state, **spec.projector_params())
 
 
 STATES_FILE = "reference_states.safetensors"  # a cache (not shipped: 18 MB); rebuilt from the model when missing
@@ -299,14 +317,17 @@ class MapBook:
                                  f"from {self.layer_names}")
         return self._refs[name]
 
-    def get(self, name: str, method: str = "pca", n_components: int = 2, params: dict | None = None,
+    def get(self, name: str, method: str = "pca", n_components: int = 2, *, params: dict | None = None,
             progress: Progress | None = None) -> FittedMap:
-        return get_map(self.ckpt, self.reference(name), method, n_components, 0, params, self.cache_dir, progress)
+        """The map of reference set `name` ('words' or 'context:<layer>'): from the cache, else fitted now."""
+        return get_map(self.ckpt, self.reference(name), method, n_components, params=params,
+                       cache_dir=self.cache_dir, progress=progress)
 
-    def cached(self, name: str, method: str = "pca", n_components: int = 2,
+    def cached(self, name: str, method: str = "pca", n_components: int = 2, *,
                params: dict | None = None) -> FittedMap | None:
         """The map if it is already on disk, else None: nothing is fitted."""
-        return cached_map(self.ckpt, self.reference(name), method, n_components, params, self.cache_dir)
+        return cached_map(self.ckpt, self.reference(name), method, n_components, params=params,
+                          cache_dir=self.cache_dir)
 
     def best_view(self, methods=("pca", "lda"), progress: Progress | None = None, remeasure: bool = False):
         """The measured default view (llmcore.bestview.BestView): stored with the maps, else measured now on the

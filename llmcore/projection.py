@@ -1,58 +1,141 @@
-"""Projections of high-dimensional points to 2D/3D maps, all behind one scikit-learn-style interface.
+"""Projections of high-dimensional points to 2D/3D maps, all scikit-learn estimators behind one factory.
 
-Every projector has `fit(X, y=None)` returning self, `transform(X)` and `fit_transform(X)`, an explicit
-`random_state`, and learned state in attributes ending in `_`. PCA, semantic axes and the story map (linear
-discriminant analysis of the sub-context labels) are linear maps. UMAP and
-t-SNE have no exact out-of-sample map; new points are placed by `NeighbourPlacement`: the inverse-distance
-weighted mean of the map positions of their k nearest reference points in the original space. That placement is
-deterministic and independent of what else is placed with it (see bench/bench_placement.py for the comparison
-with umap-learn's own `transform`).
+Every projector is a scikit-learn transformer (`BaseEstimator`, `TransformerMixin`): `__init__` only stores its
+parameters, `fit(X, y=None)` checks them and returns self, `transform(X)` before `fit` raises `NotFittedError`,
+learned state ends in `_`, and `clone`, `get_params`/`set_params` and `Pipeline` work. A fitted projector is rebuilt
+without fitting by `Projector.restore(state, **params)` from its constructor parameters and the arrays of
+`fitted_state()` (how cached maps come back). PCA, semantic axes and the story map (linear discriminant analysis of
+the sub-context labels) are linear maps. UMAP and t-SNE have no exact out-of-sample map; new points are placed by
+`NeighbourPlacement`: the inverse-distance weighted mean of the map positions of their `placement_k` nearest
+reference points in the original space. That placement is deterministic and independent of what else is placed
+with it (bench/bench_maps.py compares it with umap-learn's own `transform`).
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_array, check_is_fitted
 
 METHODS = ("pca", "umap", "tsne", "axes", "lda")
 Progress = Callable[[str], None]
 
 
-def _check_matrix(X: np.ndarray, n_features: int | None = None) -> np.ndarray:
-    X = np.asarray(X, dtype=np.float32)
-    if X.ndim != 2:
-        raise ValueError(f"expected a 2-D array (points, features), got shape {X.shape}")
+def _check_matrix(X: np.ndarray, n_features: int | None = None, owner: str = "the projector") -> np.ndarray:
+    """X as a finite (points, features) float32 array; scikit-learn's messages (NaN, sparse, 1-D, empty)."""
+    X = check_array(X, dtype=np.float32)
     if n_features is not None and X.shape[1] != n_features:
-        raise ValueError(f"expected {n_features} features, got {X.shape[1]}")
-    if not np.isfinite(X).all():
-        raise ValueError("input contains NaN or infinite values")
+        raise ValueError(f"X has {X.shape[1]} features, but {owner} is expecting {n_features} features as input")
     return X
 
 
-class _Projector:
-    n_components: int
-    random_state: int
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+class Projector(TransformerMixin, BaseEstimator):
+    """What every projector shares: parameter checks, the fitted check, and the fitted state (save and restore)."""
+
+    _state: tuple[str, ...] = ()  # the learned arrays that define a fitted projector, in `fitted_state()`
+    _fit_needs_y = False  # labels (axes, LDA) or a map computed elsewhere (NeighbourPlacement)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = self._fit_needs_y
+        tags.transformer_tags.preserves_dtype = ["float32"]  # maps are float32 whatever the input
+        return tags
+
+    def _check_input(self, X: np.ndarray) -> np.ndarray:
+        """X to place: fitted first, then the fitted number of features (scikit-learn's message)."""
+        self._check_fitted()
+        return _check_matrix(X, self.n_features_in_, type(self).__name__)
+
+    def _require(self, name: str, ok: bool, rule: str) -> None:
+        if not ok:
+            raise ValueError(f"{type(self).__name__}: {name} must be {rule}, got {getattr(self, name)!r}")
+
+    def _check_params(self) -> None:
+        """Called by fit and restore (never by __init__, which only stores): one clear ValueError per bad value."""
+        self._require("n_components", _is_int(self.n_components) and self.n_components >= 1, "an integer >= 1")
+        self._require("random_state", _is_int(self.random_state) and self.random_state >= 0, "an integer >= 0")
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "embedding_") and not hasattr(self, "components_"):
-            raise RuntimeError(f"{type(self).__name__} is not fitted yet; call fit first")
+        check_is_fitted(self, list(self._state))
 
-    def fit_transform(self, X: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
-        return self.fit(X, y).transform(X)
+    def fitted_state(self) -> dict[str, np.ndarray]:
+        """The learned arrays, by attribute name: with the constructor parameters, all `restore` needs."""
+        self._check_fitted()
+        return {name: getattr(self, name) for name in self._state}
+
+    @classmethod
+    def restore(cls, state: dict[str, np.ndarray], **params) -> Projector:
+        """A fitted projector without fitting: `cls(**params)` given the arrays of `fitted_state()`. The
+        parameters and arrays are checked as fit checks them (ValueError naming the rule), e.g. for a cache file."""
+        projector = cls(**params)
+        projector._check_params()
+        projector._set_state(state)
+        return projector
+
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        """Take the learned arrays (fit and restore both end here): exactly `_state`, finite, consistent shapes."""
+        if set(state) != set(self._state):
+            raise ValueError(f"{type(self).__name__}: a fitted state holds the arrays {sorted(self._state)}, "
+                             f"got {sorted(state)}")
+        arrays = {name: np.asarray(value, np.float32) for name, value in state.items()}
+        for name, value in arrays.items():
+            if not np.isfinite(value).all():
+                raise ValueError(f"{type(self).__name__}: {name} contains NaN or infinite values")
+        self.n_features_in_ = self._check_shapes(arrays)
+        for name, value in arrays.items():
+            setattr(self, name, value)
+
+    def _check_shapes(self, arrays: dict[str, np.ndarray]) -> int:
+        """Raise ValueError unless the arrays fit together; return the number of input features."""
+        raise NotImplementedError
 
 
-class PCAProjector(_Projector):
+class _LinearProjector(Projector):
+    """A linear map: coordinates = (x - mean_) @ components_.T."""
+
+    _state = ("mean_", "components_")
+
+    def _check_shapes(self, arrays: dict[str, np.ndarray]) -> int:
+        mean, comps = arrays["mean_"], arrays["components_"]
+        if mean.ndim != 1 or comps.shape != (self.n_components, len(mean)):
+            raise ValueError(f"{type(self).__name__}: components_ must have shape (n_components={self.n_components}"
+                             f", {len(mean)} features) to match mean_ {mean.shape}, got {comps.shape}")
+        if "explained_variance_ratio_" in arrays and arrays["explained_variance_ratio_"].shape != (len(comps),):
+            raise ValueError(f"{type(self).__name__}: explained_variance_ratio_ must have shape ({len(comps)},), "
+                             f"got {arrays['explained_variance_ratio_'].shape}")
+        return len(mean)
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        return _rowwise_project(self._check_input(X) - self.mean_, self.components_)
+
+
+class PCAProjector(_LinearProjector):
     """Exact PCA by eigendecomposition of the covariance, signs fixed so that fits are reproducible."""
 
-    def __init__(self, n_components: int = 2, random_state: int = 0):
+    _state = ("mean_", "components_", "explained_variance_ratio_")
+
+    def __init__(self, n_components: int = 2, *, random_state: int = 0):
         self.n_components, self.random_state = n_components, random_state
 
     def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> PCAProjector:
+        self._check_params()
         X = _check_matrix(X)
-        if not 1 <= self.n_components <= min(X.shape):
-            raise ValueError(f"n_components must be between 1 and {min(X.shape)}, got {self.n_components}")
+        if self.n_components > min(X.shape):
+            raise ValueError(f"PCAProjector: n_components must be between 1 and {min(X.shape)} (points and features"
+                             f" of X), got {self.n_components}")
         mean = X.mean(0, dtype=np.float64)
         Xc = X - mean.astype(np.float32)  # centred first, so float32 products lose nothing that matters
         cov = (Xc.T @ Xc).astype(np.float64) / max(len(X) - 1, 1)
@@ -60,14 +143,9 @@ class PCAProjector(_Projector):
         order = np.argsort(w)[::-1][: self.n_components]
         comps = V[:, order].T
         comps *= np.sign(comps[np.arange(len(comps)), np.argmax(np.abs(comps), axis=1)])[:, None]
-        self.mean_, self.components_ = mean.astype(np.float32), comps.astype(np.float32)
-        self.explained_variance_ratio_ = (w[order] / max(w.sum(), 1e-12)).astype(np.float32)
-        self.n_features_in_ = X.shape[1]
+        self._set_state({"mean_": mean.astype(np.float32), "components_": comps.astype(np.float32),
+                         "explained_variance_ratio_": (w[order] / max(w.sum(), 1e-12)).astype(np.float32)})
         return self
-
-    def transform(self, X: np.ndarray) -> np.ndarray:
-        self._check_fitted()
-        return _rowwise_project(_check_matrix(X, self.n_features_in_) - self.mean_, self.components_)
 
     def inverse_transform(self, Y: np.ndarray) -> np.ndarray:
         """Points of the plane back in the original space (the closest point of the fitted subspace)."""
@@ -75,19 +153,28 @@ class PCAProjector(_Projector):
         return (np.asarray(Y, np.float32) @ self.components_ + self.mean_).astype(np.float32)
 
 
-class SemanticAxesProjector(_Projector):
+class SemanticAxesProjector(_LinearProjector):
     """Custom axes, as in the TensorFlow Embedding Projector: axis i runs from the centroid of label group
     `axes[i][0]` to that of `axes[i][1]` (e.g. animals → food against home → nature). Needs labels in fit."""
 
-    def __init__(self, axes: list[tuple[str, str]], n_components: int = 2, random_state: int = 0):
-        if len(axes) < n_components:
-            raise ValueError(f"{n_components} axes need {n_components} (from, to) label pairs, got {len(axes)}")
-        self.axes, self.n_components, self.random_state = list(axes), n_components, random_state
+    def __init__(self, axes: list[tuple[str, str]] | None = None, n_components: int = 2, *, random_state: int = 0):
+        self.axes, self.n_components, self.random_state = axes, n_components, random_state
+
+    _fit_needs_y = True
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        pairs = self.axes if isinstance(self.axes, (list, tuple)) else []
+        self._require("axes", len(pairs) >= self.n_components and all(
+            isinstance(p, (list, tuple)) and len(p) == 2 for p in pairs),
+            f"a list of at least n_components={self.n_components} (from, to) label pairs")
 
     def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> SemanticAxesProjector:
+        self._check_params()
         X = _check_matrix(X)
         if y is None:
-            raise ValueError("semantic axes need the label of every point (fit(X, labels))")
+            raise ValueError("SemanticAxesProjector requires y to be passed, but the target y is None: semantic axes "
+                             "need the label of every point (fit(X, labels))")
         y = np.asarray(y)
         vectors = []
         for a, b in self.axes[: self.n_components]:
@@ -96,32 +183,32 @@ class SemanticAxesProjector(_Projector):
                     raise ValueError(f"no point is labelled {label!r}; choose labels from {sorted(set(y))[:12]}")
             v = X[y == b].mean(0) - X[y == a].mean(0)
             vectors.append(v / max(np.linalg.norm(v), 1e-12))
-        self.mean_, self.components_ = X.mean(0), np.stack(vectors).astype(np.float32)
-        self.n_features_in_ = X.shape[1]
+        self._set_state({"mean_": X.mean(0), "components_": np.stack(vectors)})
         return self
 
-    def transform(self, X: np.ndarray) -> np.ndarray:
-        self._check_fitted()
-        return _rowwise_project(_check_matrix(X, self.n_features_in_) - self.mean_, self.components_)
 
-
-class LDAProjector(_Projector):
+class LDAProjector(_LinearProjector):
     """The story map: scikit-learn's LinearDiscriminantAnalysis on the points' labels, i.e. the linear axes that
     best separate the labelled groups (animals, food, places, ...). Linear, so placement is exact and instant.
     With fewer than n_components + 1 groups, the missing axes are the principal axes of what is left."""
 
-    def __init__(self, n_components: int = 2, random_state: int = 0):
+    def __init__(self, n_components: int = 2, *, random_state: int = 0):
         self.n_components, self.random_state = n_components, random_state
+
+    _fit_needs_y = True
 
     def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> LDAProjector:
         from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
+        self._check_params()
         X = _check_matrix(X)
         if y is None:
-            raise ValueError("the story map (LDA) needs the label of every point (fit(X, labels))")
+            raise ValueError("LDAProjector requires y to be passed, but the target y is None: the story map needs the "
+                             "label of every point (fit(X, labels))")
         y = np.asarray(y, str)
         if len(y) != len(X) or len(set(y)) < 2:
-            raise ValueError(f"the story map needs one label per point and at least 2 groups, got {len(set(y))}")
+            raise ValueError(f"the story map needs one label per point and at least 2 groups, got {len(y)} labels for "
+                             f"{len(X)} points in {len(set(y))} class(es)")
         k = min(self.n_components, len(set(y)) - 1)
         lda = LinearDiscriminantAnalysis(solver="svd", n_components=k).fit(X.astype(np.float64), y)
         comps = lda.scalings_[:, :k].T.astype(np.float64)
@@ -132,13 +219,9 @@ class LDAProjector(_Projector):
             scale = np.linalg.norm(comps, axis=1).mean()
             comps = np.concatenate([comps, vt[: self.n_components - k] * scale])
         comps *= np.sign(comps[np.arange(len(comps)), np.argmax(np.abs(comps), axis=1)])[:, None]
-        self.mean_, self.components_ = lda.xbar_.astype(np.float32), np.ascontiguousarray(comps, np.float32)
-        self.classes_, self.n_features_in_ = list(lda.classes_), X.shape[1]
+        self._set_state({"mean_": lda.xbar_, "components_": np.ascontiguousarray(comps, np.float32)})
+        self.classes_ = list(lda.classes_)
         return self
-
-    def transform(self, X: np.ndarray) -> np.ndarray:
-        self._check_fitted()
-        return _rowwise_project(_check_matrix(X, self.n_features_in_) - self.mean_, self.components_)
 
 
 def _rowwise_project(Xc: np.ndarray, components: np.ndarray) -> np.ndarray:
@@ -147,21 +230,45 @@ def _rowwise_project(Xc: np.ndarray, components: np.ndarray) -> np.ndarray:
     return np.einsum("nc,dc->nd", Xc, components, optimize=False).astype(np.float32)
 
 
-class NeighbourPlacement(_Projector):
-    """Places new points at the weighted mean map position of their k nearest reference points (original space)."""
+class NeighbourPlacement(Projector):
+    """Places new points at the weighted mean map position of their `placement_k` nearest reference points
+    (original space). `fit(X, Y)` takes a map Y of X computed elsewhere; UMAP and t-SNE compute Y themselves."""
 
-    placement_k = 10
+    _state = ("X_ref_", "embedding_")
 
-    def set_reference(self, X: np.ndarray, embedding: np.ndarray) -> NeighbourPlacement:
-        """Use a map computed elsewhere (e.g. loaded from the cache) for placement."""
-        self.X_ref_ = _check_matrix(X)
-        self.embedding_ = np.asarray(embedding, np.float32)
-        self.n_features_in_ = self.X_ref_.shape[1]
+    def __init__(self, placement_k: int = 10):
+        self.placement_k = placement_k
+
+    _fit_needs_y = True
+
+    def _check_params(self) -> None:
+        if hasattr(self, "n_components"):
+            super()._check_params()
+        self._require("placement_k", _is_int(self.placement_k) and self.placement_k >= 1, "an integer >= 1")
+
+    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> NeighbourPlacement:
+        """Use y, a map (N, d) of the reference points X (N, C) computed elsewhere, for placement."""
+        self._check_params()
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None: it needs the "
+                             "map positions of the reference points (fit(X, Y))")
+        self._set_state({"X_ref_": _check_matrix(X), "embedding_": check_array(y, dtype=np.float32)})
         return self
 
+    def set_reference(self, X: np.ndarray, embedding: np.ndarray) -> NeighbourPlacement:
+        """Use a map computed elsewhere for placement (`NeighbourPlacement.fit(X, embedding)`, for any subclass)."""
+        return NeighbourPlacement.fit(self, X, embedding)
+
+    def _check_shapes(self, arrays: dict[str, np.ndarray]) -> int:
+        X, emb = arrays["X_ref_"], arrays["embedding_"]
+        d = getattr(self, "n_components", emb.shape[-1])
+        if X.ndim != 2 or len(X) < 1 or emb.shape != (len(X), d):
+            raise ValueError(f"{type(self).__name__}: embedding_ must have shape ({len(X)} reference points, {d} "
+                             f"dimensions) to match X_ref_ {X.shape}, got {emb.shape}")
+        return X.shape[1]
+
     def transform(self, X: np.ndarray) -> np.ndarray:
-        self._check_fitted()
-        X = _check_matrix(X, self.n_features_in_)
+        X = self._check_input(X)
         k = min(self.placement_k, len(self.X_ref_))
         out = np.empty((len(X), self.embedding_.shape[1]), np.float32)
         for i, x in enumerate(X):  # one point at a time: its position cannot depend on the others
@@ -181,12 +288,21 @@ class NeighbourPlacement(_Projector):
 class UMAPProjector(NeighbourPlacement):
     """UMAP (umap-learn). Imported lazily: its numba compilation costs seconds on the first fit in a process."""
 
-    def __init__(self, n_components: int = 2, random_state: int = 0, n_neighbors: int = 15, min_dist: float = 0.1,
-                 progress: Progress | None = None):
-        self.n_components, self.random_state = n_components, random_state
+    def __init__(self, n_components: int = 2, *, random_state: int = 0, n_neighbors: int = 15,
+                 min_dist: float = 0.1, placement_k: int = 10, progress: Progress | None = None):
+        self.n_components, self.random_state, self.placement_k = n_components, random_state, placement_k
         self.n_neighbors, self.min_dist, self.progress = n_neighbors, min_dist, progress
 
+    _fit_needs_y = False
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        self._require("n_neighbors", _is_int(self.n_neighbors) and self.n_neighbors >= 2, "an integer >= 2")
+        self._require("min_dist", _is_real(self.min_dist) and self.min_dist >= 0, "a number >= 0")
+        self._require("progress", self.progress is None or callable(self.progress), "None or a callable")
+
     def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> UMAPProjector:
+        self._check_params()
         X = _check_matrix(X)
         _say(self.progress, "loading umap-learn (the first fit in a process compiles it with numba)")
         try:
@@ -199,19 +315,27 @@ class UMAPProjector(NeighbourPlacement):
         model = umap.UMAP(n_components=self.n_components, n_neighbors=min(self.n_neighbors, len(X) - 1),
                           min_dist=self.min_dist, random_state=self.random_state, init="spectral" if len(X) > 50
                           else "random", n_jobs=1, low_memory=True, **kw)
-        emb = model.fit_transform(X)
-        return self.set_reference(X, emb)
+        self._set_state({"X_ref_": X, "embedding_": model.fit_transform(X)})
+        return self
 
 
 class TSNEProjector(NeighbourPlacement):
     """t-SNE (openTSNE: FFT-accelerated in 2D, Barnes-Hut in 3D)."""
 
-    def __init__(self, n_components: int = 2, random_state: int = 0, perplexity: float = 30.0,
-                 progress: Progress | None = None):
-        self.n_components, self.random_state = n_components, random_state
+    def __init__(self, n_components: int = 2, *, random_state: int = 0, perplexity: float = 30.0,
+                 placement_k: int = 10, progress: Progress | None = None):
+        self.n_components, self.random_state, self.placement_k = n_components, random_state, placement_k
         self.perplexity, self.progress = perplexity, progress
 
+    _fit_needs_y = False
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        self._require("perplexity", _is_real(self.perplexity) and self.perplexity > 0, "a number > 0")
+        self._require("progress", self.progress is None or callable(self.progress), "None or a callable")
+
     def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> TSNEProjector:
+        self._check_params()
         X = _check_matrix(X)
         try:
             from openTSNE import TSNE
@@ -224,7 +348,8 @@ class TSNEProjector(NeighbourPlacement):
             if hasattr(self.progress, "advance") else {}
         emb = TSNE(n_components=self.n_components, perplexity=perplexity, random_state=self.random_state,
                    negative_gradient_method=method, n_jobs=1, verbose=False, **kw).fit(X.astype(np.float64))
-        return self.set_reference(X, np.asarray(emb))
+        self._set_state({"X_ref_": X, "embedding_": np.asarray(emb)})
+        return self
 
 
 class _EpochCounter:
@@ -265,15 +390,23 @@ def _say(progress: Progress | None, message: str) -> None:
         progress(message)
 
 
-def make_projector(method: str = "pca", n_components: int = 2, random_state: int = 0, **params) -> _Projector:
+PROJECTORS: dict[str, type[Projector]] = {"pca": PCAProjector, "umap": UMAPProjector, "tsne": TSNEProjector,
+                                           "axes": SemanticAxesProjector, "lda": LDAProjector}
+
+
+def projector_class(method: str) -> type[Projector]:
+    """The projector class of a method name: 'pca', 'umap', 'tsne', 'lda' (the story map) or 'axes'."""
+    if method not in PROJECTORS:
+        raise ValueError(f"unknown projection method {method!r}; use one of {METHODS}")
+    return PROJECTORS[method]
+
+
+def make_projector(method: str = "pca", n_components: int = 2, random_state: int = 0, **params) -> Projector:
     """The projector for a method name: 'pca', 'umap', 'tsne', 'lda' (the story map; labels in fit) or 'axes'
     (needs axes=[(from, to), ...])."""
-    if method not in METHODS:
-        raise ValueError(f"unknown projection method {method!r}; use one of {METHODS}")
+    cls = projector_class(method)
     if n_components not in (2, 3):
         raise ValueError(f"maps are 2D or 3D, got n_components={n_components}")
-    cls = {"pca": PCAProjector, "umap": UMAPProjector, "tsne": TSNEProjector, "axes": SemanticAxesProjector,
-           "lda": LDAProjector}[method]
     return cls(n_components=n_components, random_state=random_state, **params)
 
 
@@ -291,7 +424,7 @@ class MapQuality:
                 "n_neighbors": self.n_neighbors, "explained_variance": self.explained_variance}
 
 
-def map_quality(X: np.ndarray, Y: np.ndarray, n_neighbors: int = 10, sample: int = 2000, random_state: int = 0,
+def map_quality(X: np.ndarray, Y: np.ndarray, *, n_neighbors: int = 10, sample: int = 2000, random_state: int = 0,
                 explained_variance: float | None = None) -> MapQuality:
     """Trustworthiness (scikit-learn) and the share of each point's k nearest neighbours that the map keeps."""
     from sklearn.manifold import trustworthiness

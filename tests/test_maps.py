@@ -10,6 +10,7 @@ import pytest
 
 from llmcore.checkpoint import load_checkpoint
 from llmcore.maps import MAPS_DIR, MapBook, get_map, nearest_neighbours
+from llmcore.projection import projector_class
 
 REFERENCES = ["words", "context:embed", "context:block 1", "context:block 2", "context:block 3",
               "context:block 4", "context:final"]
@@ -75,6 +76,47 @@ def test_cache_is_checked_and_recomputed(tmp_path, tiny_ckpt_dir):
     np.testing.assert_allclose(again.coords, first.coords, atol=1e-5)
     ck.content_hash = "another-model"  # a map cached for other weights is never used
     assert not get_map(ck, ref, "pca", 2).from_cache
+
+
+@pytest.mark.parametrize("method", ["pca", "umap", "tsne", "lda"])
+@pytest.mark.parametrize("dims", [2, 3])
+def test_shipped_maps_restore_projectors_that_reproduce_the_stored_coordinates(book, method, dims):
+    """A cached map's projector is rebuilt by its constructor and Projector.restore (no refit): the shipped word
+    maps place their own reference points on the stored coordinates (words are distinct points)."""
+    m = book.get("words", method, dims, progress=lambda msg: pytest.fail(f"a shipped map was refitted: {msg}"))
+    assert m.from_cache and type(m.projector) is projector_class(method)
+    assert m.projector.get_params()["n_components"] == dims
+    scale = float(np.ptp(m.coords, axis=0).max())
+    np.testing.assert_allclose(m.place(m.reference.X), m.coords, atol=1e-5 * scale)
+
+
+@pytest.mark.parametrize("method", ["pca", "lda"])
+def test_shipped_linear_context_maps_restore_to_the_stored_coordinates(book, method):
+    m = book.get("context:final", method, 2, progress=lambda msg: pytest.fail(f"refitted: {msg}"))
+    scale = float(np.ptp(m.coords, axis=0).max())
+    np.testing.assert_allclose(m.place(m.reference.X), m.coords, atol=1e-4 * scale)  # states: this machine's bits
+
+
+def test_a_cached_map_whose_arrays_do_not_fit_together_is_refitted(tmp_path, tiny_ckpt_dir):
+    """A file with a valid checksum but a projector that cannot be rebuilt (components of the wrong shape) is
+    refused by Projector.restore, and the map is fitted again."""
+    from safetensors.numpy import load as np_load
+    from safetensors.numpy import save as np_save
+
+    from llmcore.maps import _metadata, _tensors_sha
+
+    shutil.copytree(tiny_ckpt_dir, tmp_path / "ck")
+    ck = load_checkpoint(tmp_path / "ck")
+    ref = MapBook(ck).reference("words")
+    first = get_map(ck, ref, "pca", 2, cache_dir=tmp_path / "maps")
+    path = tmp_path / "maps" / f"{first.key}.safetensors"
+    raw = path.read_bytes()
+    tensors, meta = np_load(raw), _metadata(raw)
+    tensors["components"] = np.ascontiguousarray(tensors["components"][:, :-1])
+    path.write_bytes(np_save(tensors, metadata={**meta, "sha": _tensors_sha(tensors)}))
+    again = get_map(ck, ref, "pca", 2, cache_dir=tmp_path / "maps")
+    assert not again.from_cache and again.projector.components_.shape == first.projector.components_.shape
+    assert get_map(ck, ref, "pca", 2, cache_dir=tmp_path / "maps").from_cache  # the refit was cached again
 
 
 def test_nearest_neighbours_in_the_original_space(book):

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.decomposition import PCA
+from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from llmcore.projection import (
+    LDAProjector,
     NeighbourPlacement,
     PCAProjector,
     SemanticAxesProjector,
@@ -15,6 +22,12 @@ from llmcore.projection import (
     make_projector,
     map_quality,
 )
+
+# One of each projector with parameters off their defaults, so a round trip that drops one is noticed.
+EXAMPLES = [PCAProjector(3, random_state=4), LDAProjector(3, random_state=1),
+            SemanticAxesProjector([("a", "b"), ("c", "d")], 2, random_state=2), NeighbourPlacement(placement_k=4),
+            UMAPProjector(3, random_state=5, n_neighbors=7, min_dist=0.3, placement_k=6),
+            TSNEProjector(2, random_state=6, perplexity=12.0, placement_k=3)]
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +53,7 @@ def test_pca_is_exact(blobs):
 
 def test_contract_errors(blobs):
     X, _ = blobs
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         PCAProjector().transform(X)
     with pytest.raises(ValueError, match="unknown projection method"):
         make_projector("mds")
@@ -124,3 +137,94 @@ def test_story_map_with_fewer_groups_than_axes_fills_them(blobs):
     Y = make_projector("lda", 3).fit_transform(X, two)
     assert Y.shape == (len(X), 3) and np.isfinite(Y).all() and np.linalg.matrix_rank(Y) == 3
     assert isinstance(make_projector("lda", 2), LDAProjector)
+
+
+@pytest.mark.parametrize("est", EXAMPLES, ids=lambda e: type(e).__name__)
+def test_projectors_are_scikit_learn_estimators(est, blobs):
+    """clone and get_params/set_params round-trip every constructor parameter; transform before fit raises."""
+    X, _ = blobs
+    params = est.get_params()
+    twin = clone(est)
+    assert type(twin) is type(est) and twin.get_params() == params and twin is not est
+    assert type(est)(**params).get_params() == params
+    changed = clone(est).set_params(random_state=9) if "random_state" in params else clone(est).set_params(
+        placement_k=2)
+    assert changed.get_params() != params and est.get_params() == params
+    with pytest.raises(NotFittedError):
+        est.transform(X)
+    with pytest.raises(NotFittedError):
+        est.fitted_state()
+
+
+@pytest.mark.parametrize("est", [PCAProjector(2), LDAProjector(2)], ids=lambda e: type(e).__name__)
+def test_linear_projectors_pass_scikit_learns_estimator_checks(est):
+    """All of check_estimator (about 47 checks; UMAP, t-SNE and axes need more than generic data, see above)."""
+    import warnings
+
+    from sklearn.utils.estimator_checks import check_estimator
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        failed = [r for r in check_estimator(est, on_fail=None) if r["status"] == "failed"]
+    assert not failed, [(r["check_name"], str(r["exception"])[:200]) for r in failed]
+
+
+def test_projectors_work_in_a_pipeline(blobs):
+    X, labels = blobs
+    scaled = StandardScaler().fit_transform(X)
+    pipe = make_pipeline(StandardScaler(), LDAProjector(2))
+    np.testing.assert_allclose(pipe.fit_transform(X, labels), LDAProjector(2).fit(scaled, labels).transform(scaled),
+                               atol=1e-4)
+    pca = make_pipeline(StandardScaler(), PCAProjector(2)).fit(X)
+    np.testing.assert_allclose(pca.transform(X[:9]), PCAProjector(2).fit(scaled).transform(scaled[:9]), atol=1e-4)
+    assert pca.named_steps["pcaprojector"].n_features_in_ == X.shape[1]
+
+
+@pytest.mark.parametrize("est, message", [
+    (PCAProjector(0), "PCAProjector: n_components must be an integer >= 1, got 0"),
+    (PCAProjector(2.5), "n_components must be an integer"),
+    (PCAProjector(40), "n_components must be between 1 and 16"),
+    (LDAProjector(2, random_state=-1), "random_state must be an integer >= 0, got -1"),
+    (SemanticAxesProjector([("a", "b")], 2), "axes must be a list of at least n_components=2"),
+    (SemanticAxesProjector(None), "axes must be"),
+    (NeighbourPlacement(placement_k=0), "placement_k must be an integer >= 1, got 0"),
+    (UMAPProjector(n_neighbors=1), "UMAPProjector: n_neighbors must be an integer >= 2, got 1"),
+    (UMAPProjector(min_dist=-0.5), "min_dist must be a number >= 0"),
+    (UMAPProjector(placement_k=2.0), "placement_k must be an integer"),
+    (TSNEProjector(perplexity=0), "TSNEProjector: perplexity must be a number > 0, got 0"),
+    (TSNEProjector(progress="loud"), "progress must be None or a callable"),
+], ids=lambda v: v if isinstance(v, str) else type(v).__name__)
+def test_parameters_are_checked_in_fit_not_in_init(est, message, blobs):
+    """Bad values construct (scikit-learn's __init__ only stores them) and fit names the parameter and the rule,
+    before any work (UMAP would compile with numba first)."""
+    X, labels = blobs
+    y = PCAProjector(2).fit_transform(X) if type(est) is NeighbourPlacement else labels
+    with pytest.raises(ValueError, match=re.escape(message)):
+        est.fit(X, y)
+
+
+@pytest.mark.parametrize("est", EXAMPLES[:4], ids=lambda e: type(e).__name__)
+def test_restore_rebuilds_a_fitted_projector_without_fitting(est, blobs):
+    X, labels = blobs
+    fitted = clone(est).fit(X, PCAProjector(2).fit_transform(X) if type(est) is NeighbourPlacement else labels)
+    state = fitted.fitted_state()
+    again = type(est).restore(state, **fitted.get_params())
+    assert again.get_params() == fitted.get_params() and again.n_features_in_ == X.shape[1]
+    np.testing.assert_array_equal(again.transform(X[:40] + 0.2), fitted.transform(X[:40] + 0.2))
+    name = next(iter(state))
+    with pytest.raises(ValueError, match="a fitted state holds the arrays"):
+        type(est).restore({k: v for k, v in state.items() if k != name}, **fitted.get_params())
+    with pytest.raises(ValueError, match="must have shape"):
+        type(est).restore({**state, name: state[name][:-1]}, **fitted.get_params())
+    with pytest.raises(ValueError, match="NaN"):
+        type(est).restore({**state, name: np.full_like(state[name], np.nan)}, **fitted.get_params())
+
+
+def test_placement_k_is_the_number_of_neighbours(blobs):
+    X, _ = blobs
+    Y = PCAProjector(2).fit_transform(X)
+    new = X[:10] + 0.3
+    one = NeighbourPlacement(placement_k=1).fit(X, Y).transform(new)
+    nearest = np.argmin(((X[None] - new[:, None]) ** 2).sum(-1), axis=1)
+    np.testing.assert_allclose(one, Y[nearest], atol=1e-6)  # k = 1: the nearest reference point's position
+    assert not np.allclose(NeighbourPlacement(placement_k=10).fit(X, Y).transform(new), one)
