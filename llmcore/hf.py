@@ -224,9 +224,10 @@ def load_hf_checkpoint(path: str | Path, contexts: str | Path = DEFAULT_CONTEXTS
     weights = sorted(path.glob("*.safetensors"))
     digest = hashlib.sha256(b"".join(w.read_bytes()[:1 << 20] + str(w.stat().st_size).encode() for w in weights))
     adapter = HFCausalLM(model)
-    ckpt = Checkpoint(adapter, HFTokenizer(tok, adapter.config.vocab_size), load_contexts(contexts), [], {},
-                      {"source": "huggingface", "model_type": model.config.model_type}, path,
-                      digest.hexdigest()[:16])
+    ckpt = Checkpoint(model=adapter, tokenizer=HFTokenizer(tok, adapter.config.vocab_size),
+                      world=load_contexts(contexts), held_out=[], train_config={},
+                      metrics={"source": "huggingface", "model_type": model.config.model_type}, path=path,
+                      content_hash=digest.hexdigest()[:16])
     return ckpt
 
 

@@ -3,22 +3,18 @@ loss around the trained weights (loss landscape, Li et al. 2018) with the optimi
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
-from safetensors.numpy import load as np_load
-from safetensors.numpy import save as np_save
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
-from llmcore.checkpoint import Checkpoint
+from llmcore.checkpoint import Checkpoint, LossLandscape
 from llmcore.model import GPT
 from llmcore.projection import PCAProjector
 from llmcore.tokenizer import Tokenizer
 from llmcore.world import World, generate_corpus
 
-LANDSCAPE_FILE = "landscape.safetensors"
 EVAL_SEED = 777
 
 
@@ -82,30 +78,6 @@ def slice_agreement(ckpt: Checkpoint, layer: str, pca: PCAProjector, X: np.ndarr
 
 
 # ---------------------------------------------------------------------------------------- loss landscape
-@dataclass
-class LossLandscape:
-    """Training loss on a plane of weight space. alphas: (n,), betas: (m,), loss: (m, n) with loss[j, i] at
-    θ* + alphas[i]·d1 + betas[j]·d2; centre_loss: the loss at θ*. For kind 'pca' the plane is spanned by the first
-    two principal directions of the saved weight snapshots and path: (T, 2) are those snapshots on it, with
-    path_loss: (T,) and path_steps: (T,); `explained` is the variance share of the two directions."""
-
-    kind: str
-    alphas: np.ndarray
-    betas: np.ndarray
-    loss: np.ndarray
-    centre_loss: float
-    path: np.ndarray
-    path_loss: np.ndarray
-    path_steps: np.ndarray
-    explained: np.ndarray
-
-    def __post_init__(self) -> None:
-        if self.loss.shape != (len(self.betas), len(self.alphas)):
-            raise ValueError(f"loss grid {self.loss.shape} does not match {len(self.betas)} x {len(self.alphas)}")
-        if self.path.shape != (len(self.path_loss), 2) or len(self.path_steps) != len(self.path_loss):
-            raise ValueError("path, path_loss and path_steps must describe the same snapshots")
-
-
 def eval_batch(world: World, tokenizer: Tokenizer, block_size: int, n: int = 32,
                seed: int = EVAL_SEED) -> tuple[torch.Tensor, torch.Tensor]:
     """A fixed evaluation batch: n fresh sentences, each from position 0, padded with ignored targets."""
@@ -173,8 +145,9 @@ def random_loss_landscape(model: GPT, batch, n: int = 21, span: float = 1.0, see
     grid = np.linspace(-span, span, n).astype(np.float32)
     loss = loss_on_plane(model, batch, d1, d2, grid, grid)
     empty = np.zeros((0, 2), np.float32)
-    return LossLandscape("random", grid, grid, loss, batch_loss(model, batch), empty, np.zeros(0, np.float32),
-                         np.zeros(0, np.int64), np.full(2, np.nan, np.float32))
+    return LossLandscape(kind="random", alphas=grid, betas=grid, loss=loss, centre_loss=batch_loss(model, batch),
+                         path=empty, path_loss=np.zeros(0, np.float32), path_steps=np.zeros(0, np.int64),
+                         explained=np.full(2, np.nan, np.float32))
 
 
 def path_loss_landscape(model: GPT, batch, snapshots: np.ndarray, steps: list[int], n: int = 21,
@@ -197,32 +170,5 @@ def path_loss_landscape(model: GPT, batch, snapshots: np.ndarray, steps: list[in
     loss = loss_on_plane(model, batch, d1, d2, alphas, betas)
     path_loss = np.array([loss_on_plane(model, batch, d1, d2, [a], [b])[0, 0] for a, b in path], np.float32)
     explained = (s[:2] ** 2 / max((s**2).sum(), 1e-12)).astype(np.float32)
-    return LossLandscape("pca", alphas, betas, loss, batch_loss(model, batch), path, path_loss,
-                         np.asarray(steps, np.int64), explained)
-
-
-def landscapes_bytes(landscapes: list[LossLandscape]) -> bytes:
-    """Loss landscapes as one safetensors file (arrays, with the centre loss in the metadata)."""
-    tensors, kinds = {}, {}
-    for ls in landscapes:
-        for k, v in asdict(ls).items():
-            if isinstance(v, np.ndarray):
-                tensors[f"{ls.kind}.{k}"] = np.ascontiguousarray(v)
-        kinds[ls.kind] = {"centre_loss": ls.centre_loss}
-    # one metadata key: safetensors writes its metadata map in a random order, so several keys would make the
-    # bytes (and the file's hash) differ between two runs that computed the same landscapes
-    return np_save(tensors, metadata={"landscapes": json.dumps(kinds)})
-
-
-def load_landscapes(path) -> dict[str, LossLandscape]:
-    """Loss landscapes saved with a checkpoint, by kind ('random', 'pca')."""
-    raw = open(path, "rb").read()
-    tensors = np_load(raw)
-    n = int.from_bytes(raw[:8], "little")
-    meta = json.loads(raw[8:8 + n]).get("__metadata__", {})
-    kinds = json.loads(meta["landscapes"]) if "landscapes" in meta else {k: json.loads(m) for k, m in meta.items()}
-    out = {}
-    for kind, m in kinds.items():  # files before the single key held one metadata key per kind
-        arrays = {k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith(kind + ".")}
-        out[kind] = LossLandscape(kind=kind, centre_loss=m["centre_loss"], **arrays)
-    return out
+    return LossLandscape(kind="pca", alphas=alphas, betas=betas, loss=loss, centre_loss=batch_loss(model, batch),
+                         path=path, path_loss=path_loss, path_steps=np.asarray(steps, np.int64), explained=explained)
