@@ -132,7 +132,7 @@ def start_training(name: str, world_text: str, steps: int, threads: int = 1) -> 
 
     def run() -> None:
         try:
-            job.trainer = Trainer(out, world_path, GPTConfig(), config, [job])
+            job.trainer = Trainer(out, world_path, GPTConfig(), config, callbacks=[job])
             ckpt = job.trainer.run()
             if not job.trainer.stop_requested:
                 job.begin_phase("maps: the model's states on reference sentences, PCA of every layer")

@@ -179,7 +179,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                         if getattr(args, f.name, None) is not None}
     rank = int(os.environ.get("RANK", "0"))  # under torchrun, only rank 0 reports
     trainer = Trainer(out, args.world, GPTConfig(**pick(GPTConfig)), TrainConfig(**pick(TrainConfig)),
-                      [] if args.quiet or rank else [TqdmCallback()])
+                      callbacks=[] if args.quiet or rank else [TqdmCallback()])
     ckpt = trainer.run()
     import torch.distributed as dist
 

@@ -110,7 +110,7 @@ class HeldOutBreakdown:
     top_is_habitat: np.ndarray
 
 
-def held_out_breakdown(model: GPT, tokenizer: Tokenizer, world: World, pairs: list[tuple[str, str]],
+def held_out_breakdown(model: GPT, tokenizer: Tokenizer, world: World, pairs: list[tuple[str, str]], *,
                        plain: bool = False) -> HeldOutBreakdown:
     """Each held-out prompt's place distribution, summarised (see HeldOutBreakdown). plain: only the singular forms
     without an adjective that end in an article ('a dog devours pizza in the'), a tenth of all forms."""
@@ -221,7 +221,7 @@ def content_embeddings(model: GPT, tokenizer: Tokenizer, world: World) -> tuple[
     return words, wte[[tokenizer.stoi[w] for w in words]], [world.label(w)[0] for w in words]
 
 
-def evaluate_quality(model: GPT, tokenizer: Tokenizer, world: World, held_out: list[tuple[str, str]],
+def evaluate_quality(model: GPT, tokenizer: Tokenizer, world: World, held_out: list[tuple[str, str]], *,
                      controls: bool = True) -> QualityReport:
     """Every quality figure; `controls=False` skips the control pairs (cheaper, for evaluations during training)."""
     was_training = model.training

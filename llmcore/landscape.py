@@ -53,7 +53,7 @@ def decode_states(ckpt: Checkpoint, layer: str, H: np.ndarray) -> np.ndarray:
     return logits.softmax(-1).numpy()
 
 
-def decision_landscape(ckpt: Checkpoint, layer: str, pca: PCAProjector, extent: np.ndarray,
+def decision_landscape(ckpt: Checkpoint, layer: str, pca: PCAProjector, extent: np.ndarray, *,
                        grid: int = 60) -> DecisionLandscape:
     """Decode every point of a grid over extent [[xmin, ymin], [xmax, ymax]] of a 2D PCA map of `layer`."""
     if pca.components_.shape[0] != 2:
@@ -69,16 +69,8 @@ def decision_landscape(ckpt: Checkpoint, layer: str, pca: PCAProjector, extent: 
                              ent.reshape(grid, grid).astype(np.float32), float(pca.explained_variance_ratio_.sum()))
 
 
-def slice_agreement(ckpt: Checkpoint, layer: str, pca: PCAProjector, X: np.ndarray) -> float:
-    """Share of states X whose predicted sub-context survives the round trip through the plane: decoding the
-    inverse of their 2D position agrees with decoding the state itself."""
-    _, cmat = ckpt.context_matrix()
-    on_plane = decode_states(ckpt, layer, pca.inverse_transform(pca.transform(X))) @ cmat
-    return float(np.mean(on_plane.argmax(1) == (decode_states(ckpt, layer, X) @ cmat).argmax(1)))
-
-
 # ---------------------------------------------------------------------------------------- loss landscape
-def eval_batch(world: World, tokenizer: Tokenizer, block_size: int, n: int = 32,
+def eval_batch(world: World, tokenizer: Tokenizer, block_size: int, *, n: int = 32,
                seed: int = EVAL_SEED) -> tuple[torch.Tensor, torch.Tensor]:
     """A fixed evaluation batch: n fresh sentences, each from position 0, padded with ignored targets."""
     sents = generate_corpus(world, seed, n)
@@ -123,7 +115,7 @@ def weights_norm(model: GPT) -> float:
 
 
 @torch.no_grad()
-def loss_on_plane(model: GPT, batch, d1: torch.Tensor, d2: torch.Tensor, alphas: np.ndarray,
+def loss_on_plane(model: GPT, batch, d1: torch.Tensor, d2: torch.Tensor, *, alphas: np.ndarray,
                   betas: np.ndarray) -> np.ndarray:
     """(len(betas), len(alphas)) losses at θ + a·d1 + b·d2; the weights are restored afterwards, whatever happens."""
     theta = parameters_to_vector(model.parameters()).clone()
@@ -138,19 +130,19 @@ def loss_on_plane(model: GPT, batch, d1: torch.Tensor, d2: torch.Tensor, alphas:
     return out
 
 
-def random_loss_landscape(model: GPT, batch, n: int = 21, span: float = 1.0, seed: int = 0) -> LossLandscape:
+def random_loss_landscape(model: GPT, batch, *, n: int = 21, span: float = 1.0, seed: int = 0) -> LossLandscape:
     """The loss over [-span, span]² along two filter-normalised random directions."""
     g = torch.Generator().manual_seed(seed)
     d1, d2 = filter_normalized_direction(model, g), filter_normalized_direction(model, g)
     grid = np.linspace(-span, span, n).astype(np.float32)
-    loss = loss_on_plane(model, batch, d1, d2, grid, grid)
+    loss = loss_on_plane(model, batch, d1, d2, alphas=grid, betas=grid)
     empty = np.zeros((0, 2), np.float32)
     return LossLandscape(kind="random", alphas=grid, betas=grid, loss=loss, centre_loss=batch_loss(model, batch),
                          path=empty, path_loss=np.zeros(0, np.float32), path_steps=np.zeros(0, np.int64),
                          explained=np.full(2, np.nan, np.float32))
 
 
-def path_loss_landscape(model: GPT, batch, snapshots: np.ndarray, steps: list[int], n: int = 21,
+def path_loss_landscape(model: GPT, batch, snapshots: np.ndarray, steps: list[int], *, n: int = 21,
                         margin: float = 0.25) -> LossLandscape:
     """The loss on the plane of the first two principal directions of (snapshot − final weights), with the path.
 
@@ -167,8 +159,9 @@ def path_loss_landscape(model: GPT, batch, snapshots: np.ndarray, steps: list[in
     alphas = np.linspace(lo[0] - pad[0], hi[0] + pad[0], n).astype(np.float32)
     betas = np.linspace(lo[1] - pad[1], hi[1] + pad[1], n).astype(np.float32)
     d1, d2 = (torch.from_numpy(d.astype(np.float32)).to(model.lm_head.weight.device) for d in dirs)
-    loss = loss_on_plane(model, batch, d1, d2, alphas, betas)
-    path_loss = np.array([loss_on_plane(model, batch, d1, d2, [a], [b])[0, 0] for a, b in path], np.float32)
+    loss = loss_on_plane(model, batch, d1, d2, alphas=alphas, betas=betas)
+    path_loss = np.array([loss_on_plane(model, batch, d1, d2, alphas=[a], betas=[b])[0, 0] for a, b in path],
+                         np.float32)
     explained = (s[:2] ** 2 / max((s**2).sum(), 1e-12)).astype(np.float32)
     return LossLandscape(kind="pca", alphas=alphas, betas=betas, loss=loss, centre_loss=batch_loss(model, batch),
                          path=path, path_loss=path_loss, path_steps=np.asarray(steps, np.int64), explained=explained)

@@ -5,7 +5,7 @@ Every projector has `fit(X, y=None)` returning self, `transform(X)` and `fit_tra
 discriminant analysis of the sub-context labels) are linear maps. UMAP and
 t-SNE have no exact out-of-sample map; new points are placed by `NeighbourPlacement`: the inverse-distance
 weighted mean of the map positions of their k nearest reference points in the original space. That placement is
-deterministic and independent of what else is placed with it (see bench/bench_placement.py for the comparison
+deterministic and independent of what else is placed with it (see bench/bench_maps.py for the comparison
 with umap-learn's own `transform`).
 """
 

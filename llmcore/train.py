@@ -206,7 +206,7 @@ class Trainer:
     """Trains a GPT on a world's corpus and writes a checkpoint folder, resuming one that was interrupted."""
 
     def __init__(self, out_dir: str | Path, world_path: str | Path = DEFAULT_WORLD,
-                 model_config: GPTConfig | None = None, config: TrainConfig | None = None,
+                 model_config: GPTConfig | None = None, config: TrainConfig | None = None, *,
                  callbacks: list[TrainCallback] | None = None):
         self.out_dir, self.world_path = Path(out_dir), Path(world_path)
         self.config = config or TrainConfig()

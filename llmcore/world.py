@@ -255,7 +255,7 @@ def world_from_dict(data: Any, source: str = "<dict>") -> World:
         name = "people_animal_verbs" if key == "animals" else "people_food_verbs"
         v.require(verbs or not who, f"corpus.{name}", f"is empty, but [people.{who[0] if who else ''}] names {key}")
     grammar = v.grammar(data.get("grammar"), labels)
-    plurals, verb_forms = v.inflections(data, labels, animals, recipe, grammar.declared)
+    plurals, verb_forms = v.inflections(data, labels, animals, recipe, declared=grammar.declared)
     world = World(taxonomy, animals, food_places, people, recipe, source, world_hash(data), grammar, plurals,
                   verb_forms)
     allowed = set(world.diet_pairs())
@@ -282,9 +282,3 @@ def generate_corpus(world: World, seed: int = 0, n_sentences: int | None = None,
     if not inputs.is_whole(n) or not 1 <= n <= MAX_SENTENCES:
         raise ValueError(f"the number of sentences must be a whole number from 1 to {MAX_SENTENCES:,}, got {n!r}")
     return CorpusGenerator(world, seed).sentences(int(n), progress)
-
-
-def unused_words(world: World, sentences: list[str]) -> list[str]:
-    """Taxonomy words and their forms that never occur in the sentences (their embeddings would stay untrained)."""
-    seen = {w for s in sentences for w in s.split()}
-    return [f for c in world.taxonomy for w in world.words_of(c) for f in world.forms(w) if f not in seen]

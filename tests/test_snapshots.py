@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from llmcore.alignment import frame_displacement
 from llmcore.checkpoint import CheckpointError, load_checkpoint
 from llmcore.cli import main
 from llmcore.snapshots import (
@@ -81,7 +80,7 @@ def test_loading_a_missing_step_or_a_checkpoint_without_snapshots_says_so(tiny_c
             at_step(load_checkpoint(ckpt.path), 0)
 
 
-def test_aligned_context_maps_move_less_than_unaligned(tiny_ckpt):
+def test_aligned_context_maps_move_less_than_unaligned(tiny_ckpt, frame_displacement):
     frames = training_frames(tiny_ckpt, "final")
     states = [context_states(m, "final")[0] for m in frames.models]
     aligned, _ = aligned_context_maps(states)
