@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from llmcore.world import PROGRESS_EVERY, SENTENCE_KINDS, Animal, Progress, World, article
+from llmcore.world_types import PROGRESS_EVERY, SENTENCE_KINDS, Animal, Progress, World, article
 
 EVENT_KINDS = ("eat_event", "drink_event", "other_event")
 

@@ -19,7 +19,7 @@ EVAL_SEED = 777
 
 
 # ---------------------------------------------------------------------------------------- decision landscape
-@dataclass
+@dataclass(kw_only=True)
 class DecisionLandscape:
     """Decoding of a grid on a layer's PCA plane. x: (nx,), y: (ny,); context_probs: (ny, nx, G);
     top_ids / top_probs: (ny, nx) most likely next word; entropy: (ny, nx) in nats.
@@ -64,9 +64,11 @@ def decision_landscape(ckpt: Checkpoint, layer: str, pca: PCAProjector, extent: 
     probs = decode_states(ckpt, layer, pca.inverse_transform(np.stack([gx.ravel(), gy.ravel()], 1)))
     names, cmat = ckpt.context_matrix()
     ent = -(probs * np.log(np.clip(probs, 1e-12, None))).sum(1)
-    return DecisionLandscape(layer, x, y, names, (probs @ cmat).reshape(grid, grid, -1),
-                             probs.argmax(1).reshape(grid, grid), probs.max(1).reshape(grid, grid),
-                             ent.reshape(grid, grid).astype(np.float32), float(pca.explained_variance_ratio_.sum()))
+    return DecisionLandscape(layer=layer, x=x, y=y, context_names=names,
+                             context_probs=(probs @ cmat).reshape(grid, grid, -1),
+                             top_ids=probs.argmax(1).reshape(grid, grid), top_probs=probs.max(1).reshape(grid, grid),
+                             entropy=ent.reshape(grid, grid).astype(np.float32),
+                             explained_variance=float(pca.explained_variance_ratio_.sum()))
 
 
 # ---------------------------------------------------------------------------------------- loss landscape

@@ -33,7 +33,7 @@ def snapshot_schedule(steps: int, n: int) -> list[int]:
     return sorted({0, steps, *(int(round(s)) for s in later)})
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SnapshotMetrics:
     """Quality of the model at one snapshot step. separability: (L,) k-NN accuracy of each depth's sub-contexts."""
 
@@ -80,8 +80,9 @@ def measure_snapshot(ckpt: Checkpoint, step: int) -> SnapshotMetrics:
     names, sep = region_separability(ckpt)
     model.train(was_training)
     mean = lambda a: float(np.mean(a)) if len(a) else 0.0  # noqa: E731
-    return SnapshotMetrics(step, mean(b.habitat_mass), mean(b.top_is_habitat), mean(b.food_place_mass), diet,
-                           neighbour_purity(emb, labels), sep, names)
+    return SnapshotMetrics(step=step, habitat_mass=mean(b.habitat_mass), habitat_top1=mean(b.top_is_habitat),
+                           food_place_mass=mean(b.food_place_mass), diet_share=diet,
+                           neighbour_purity=neighbour_purity(emb, labels), separability=sep, layer_names=names)
 
 
 def generalisation_step(metrics: list[SnapshotMetrics], threshold: float = GENERALISED_TOP1) -> int | None:

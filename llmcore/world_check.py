@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmcore import inputs
-from llmcore.world import (
+from llmcore.world_types import (
     MAX_SENTENCES,
     MIN_SENTENCES,
     REQUIRED_CONTEXTS,

@@ -66,7 +66,8 @@ def test_stored_measures_equal_recomputed_ones(tiny_ckpt_dir, tiny_ckpt):
 
 def test_generalisation_step_is_the_first_snapshot_at_the_threshold():
     def m(step, top1):
-        return SnapshotMetrics(step, 0.0, top1, 0.0, 0.0, 0.0, [], [])
+        return SnapshotMetrics(step=step, habitat_mass=0.0, habitat_top1=top1, food_place_mass=0.0, diet_share=0.0,
+                               neighbour_purity=0.0, separability=[], layer_names=[])
 
     assert generalisation_step([m(0, 0.0), m(10, 0.96), m(5, 0.5), m(20, 1.0)]) == 10
     assert generalisation_step([m(0, 0.0), m(10, 0.94)]) is None
