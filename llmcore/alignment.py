@@ -135,8 +135,9 @@ def align_states(source: np.ndarray, target: np.ndarray, sentence_of: np.ndarray
     spread = T[check] - T[train].mean(0)
     residual = float(np.sqrt((err**2).sum() / max(float((spread**2).sum()), 1e-12)))
     chosen, sm, tm, M = fit_linear_map(source, target, method)
-    return SpaceAlignment(chosen, sm, tm, M, len(set(np.asarray(words).tolist())), len(sentences), len(source),
-                          residual)
+    return SpaceAlignment(method=chosen, source_mean=sm, target_mean=tm, matrix=M,
+                          n_words=len(set(np.asarray(words).tolist())), n_sentences=len(sentences), n_pairs=len(source),
+                          residual=residual)
 
 
 def shared_sentences(a, b, n: int = 300, seed: int = 4242) -> list[str]:

@@ -108,7 +108,8 @@ def measure_best_view(book, methods: list[str], progress=None) -> BestView:
                 progress(f"best view: {method} at {layer}: {scores[f'{method}@{layer}']:.2f}")
     best = max(scores, key=lambda k: (scores[k], k))
     method, layer = best.split("@", 1)
-    return BestView(layer, method, scores[best], scores, len(states), texts, ckpt.content_hash)
+    return BestView(layer=layer, method=method, score=scores[best], scores=scores, n_states=len(states), examples=texts,
+                    content_hash=ckpt.content_hash)
 
 
 def best_view_path(cache_dir: Path) -> Path:

@@ -444,8 +444,9 @@ class Trainer:
         w_key = f"{RESUME_DIR}/weights.safetensors"
         w = (list(np_load(committed_file(self.out_dir, w_key, cfg["files"][w_key]).read_bytes())["w"]
                   .astype(np.float32)) if w_key in cfg["files"] else [])
-        self.state = TrainState(meta["step"], list(ckpt.snapshots()), list(ckpt.snapshot_steps), w, ckpt.train_log(),
-                                meta["seconds"], meta.get("cpu_seconds", 0.0))
+        self.state = TrainState(step=meta["step"], snapshots=list(ckpt.snapshots()),
+                                snapshot_steps=list(ckpt.snapshot_steps), weights=w, log=ckpt.train_log(),
+                                seconds=meta["seconds"], cpu_seconds=meta.get("cpu_seconds", 0.0))
         if WEIGHT_SNAPSHOTS in cfg["files"]:
             self.weight_snaps.restore(committed_file(self.out_dir, WEIGHT_SNAPSHOTS, cfg["files"][WEIGHT_SNAPSHOTS]))
 

@@ -88,11 +88,11 @@ class Validator:
         self.require(isinstance(facts, list), key + ".facts", "must be a list of sentences")
         for s in facts:
             self.sentence(s, key + ".facts")
-        return Animal(name, self.kind(spec, key), tuple(habitats), tuple(diet),
-                      tuple(self.words(spec.get("drinks", []), key + ".drinks", labels, "food")),
-                      tuple(self.words(spec.get("chases", []), key + ".chases", labels, "animals")),
-                      tuple(self.words(spec.get("things", []), key + ".things", labels, "things")),
-                      tuple(facts))
+        return Animal(name=name, kind=self.kind(spec, key), habitats=tuple(habitats), diet=tuple(diet),
+                      drinks=tuple(self.words(spec.get("drinks", []), key + ".drinks", labels, "food")),
+                      chases=tuple(self.words(spec.get("chases", []), key + ".chases", labels, "animals")),
+                      things=tuple(self.words(spec.get("things", []), key + ".things", labels, "things")),
+                      facts=tuple(facts))
 
     def kind(self, spec: dict, key: str) -> str:
         kind = self.get(spec, "kind", str, key + ".")
