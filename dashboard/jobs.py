@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dashboard.folders import CHECKPOINTS_DIR, DATA_DIR, NAME_RE, RESERVED_NAMES
 from llmcore import inputs
-from llmcore.checkpoint import REPO_ROOT, atomic_write
+from llmcore.checkpoint import atomic_write
 from llmcore.maps import MapBook
 from llmcore.model import GPTConfig
 from llmcore.train import TrainCallback, TrainConfig, Trainer
 from llmcore.world import MAX_WORLD_BYTES, WorldError, world_from_dict
 
-DATA_DIR = REPO_ROOT / "data"
-CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"
 LANDSCAPE_GRID = 11  # loss landscapes of a browser run: 11 × 11 (the bundled model's are 21 × 21, 4× the work)
-NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")  # used with fullmatch: `$` would let "abc\n" through
-RESERVED_NAMES = ("default",)  # the bundled model
 
 
 def validate_world_text(text: str, source: str = "edited world") -> dict:
@@ -136,7 +132,7 @@ def start_training(name: str, world_text: str, steps: int, threads: int = 1) -> 
 
     def run() -> None:
         try:
-            job.trainer = Trainer(out, world_path, GPTConfig(), config, [job])
+            job.trainer = Trainer(out, world_path, GPTConfig(), config, callbacks=[job])
             ckpt = job.trainer.run()
             if not job.trainer.stop_requested:
                 job.begin_phase("maps: the model's states on reference sentences, PCA of every layer")

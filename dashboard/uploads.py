@@ -6,7 +6,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from dashboard.jobs import DATA_DIR, NAME_RE, RESERVED_NAMES
+from dashboard.folders import DATA_DIR, NAME_RE, RESERVED_NAMES
 from llmcore.checkpoint import (
     CONFIG,
     LANDSCAPE,

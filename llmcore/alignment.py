@@ -43,12 +43,6 @@ def snapshot_coords(snapshots: np.ndarray, n_components: int = 2, aligned: bool 
     return np.stack([PCAProjector(n_components).fit_transform(E) for E in S])
 
 
-def frame_displacement(coords: np.ndarray) -> np.ndarray:
-    """(T-1,) mean distance a word moves between consecutive frames, relative to the map's overall size."""
-    scale = np.linalg.norm(coords - coords.mean(1, keepdims=True), axis=-1).mean()
-    return np.linalg.norm(np.diff(coords, axis=0), axis=-1).mean(1) / max(scale, 1e-12)
-
-
 # ---------------------------------------------------------------------------------------- two models' spaces
 @dataclass
 class SpaceAlignment:
@@ -124,7 +118,7 @@ def fit_linear_map(source: np.ndarray, target: np.ndarray, method: str = "auto",
     return method, sm, tm, ws @ U @ Vt @ ut
 
 
-def align_states(source: np.ndarray, target: np.ndarray, sentence_of: np.ndarray, words: np.ndarray,
+def align_states(source: np.ndarray, target: np.ndarray, sentence_of: np.ndarray, words: np.ndarray, *,
                  method: str = "auto", held_back: float = 0.2) -> SpaceAlignment:
     """Fit on the paired states of most sentences, measure the residual on the rest, then refit on all.
 
@@ -142,8 +136,9 @@ def align_states(source: np.ndarray, target: np.ndarray, sentence_of: np.ndarray
     spread = T[check] - T[train].mean(0)
     residual = float(np.sqrt((err**2).sum() / max(float((spread**2).sum()), 1e-12)))
     chosen, sm, tm, M = fit_linear_map(source, target, method)
-    return SpaceAlignment(chosen, sm, tm, M, len(set(np.asarray(words).tolist())), len(sentences), len(source),
-                          residual)
+    return SpaceAlignment(method=chosen, source_mean=sm, target_mean=tm, matrix=M,
+                          n_words=len(set(np.asarray(words).tolist())), n_sentences=len(sentences), n_pairs=len(source),
+                          residual=residual)
 
 
 def shared_sentences(a, b, n: int = 300, seed: int = 4242) -> list[str]:
@@ -179,7 +174,8 @@ def sentence_states(ckpt, sentences: list[str], layer: str) -> np.ndarray:
     return np.concatenate(out).astype(np.float32)
 
 
-def align_models(source, target, layer: str = FINAL, method: str = "auto", n_sentences: int = 300) -> SpaceAlignment:
+def align_models(source, target, layer: str = FINAL, *, method: str = "auto",
+                 n_sentences: int = 300) -> SpaceAlignment:
     """The map from `source`'s states at a depth onto `target`'s, fitted on the states of the shared words in the
     shared sentences (Procrustes for equal widths, CCA where widths differ)."""
     sents = shared_sentences(source, target, n_sentences)
@@ -189,4 +185,4 @@ def align_models(source, target, layer: str = FINAL, method: str = "auto", n_sen
     words = [w for s in sents for w in source.tokenizer.encode(s).words]
     sentence_of = np.repeat(np.arange(len(sents)), [len(source.tokenizer.encode(s).ids) for s in sents])
     return align_states(sentence_states(source, sents, layer), sentence_states(target, sents, layer), sentence_of,
-                        np.array(words, object), method)
+                        np.array(words, object), method=method)

@@ -77,7 +77,7 @@ def example_states(ckpt: Checkpoint, texts: list[str]) -> tuple[np.ndarray, np.n
 
 
 def share_in_own_region(coords: np.ndarray, ref_coords: np.ndarray, ref_labels: np.ndarray,
-                        labels: np.ndarray, contexts: list[str]) -> float:
+                        labels: np.ndarray, *, contexts: list[str]) -> float:
     """Share of points (n, 2) inside their own label's region as the map draws it: where that label's density
     (of the reference map) is at least half its peak, the outline the Trajectory page draws."""
     regions = region_map(ref_coords[:, :2], ref_labels, contexts)
@@ -102,12 +102,13 @@ def measure_best_view(book, methods: list[str], progress=None) -> BestView:
             fmap = book.get(f"context:{layer}", method, 2, progress=progress)
             xy = fmap.place(states[:, depth])
             scores[f"{method}@{layer}"] = share_in_own_region(xy, fmap.coords, fmap.reference.labels["context"],
-                                                              labels, contexts)
+                                                              labels, contexts=contexts)
             if progress:
                 progress(f"best view: {method} at {layer}: {scores[f'{method}@{layer}']:.2f}")
     best = max(scores, key=lambda k: (scores[k], k))
     method, layer = best.split("@", 1)
-    return BestView(layer, method, scores[best], scores, len(states), texts, ckpt.content_hash)
+    return BestView(layer=layer, method=method, score=scores[best], scores=scores, n_states=len(states), examples=texts,
+                    content_hash=ckpt.content_hash)
 
 
 def best_view_path(cache_dir: Path) -> Path:

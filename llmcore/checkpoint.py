@@ -7,12 +7,12 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.numpy import load as np_load_bytes
 from safetensors.numpy import save as np_save_bytes
 from safetensors.torch import load as torch_load_bytes
@@ -53,7 +53,7 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the message names the folder and the problem."""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Checkpoint:
     """A loaded model with everything needed to read it: vocabulary, world, held-out pairs, metrics."""
 
@@ -101,10 +101,8 @@ class Checkpoint:
         data = np_load_bytes(f.read_bytes())
         return data["wte"].astype(np.float32)
 
-    def loss_landscapes(self) -> dict:
+    def loss_landscapes(self) -> dict[str, LossLandscape]:
         """Loss landscapes computed at the end of training, by kind ('random', 'pca'); empty if none."""
-        from llmcore.landscape import load_landscapes
-
         f = self._file(LANDSCAPE)
         return {} if f is None else load_landscapes(f)
 
@@ -118,6 +116,58 @@ class Checkpoint:
         except (ValueError, UnicodeDecodeError):
             return []
         return [r for r in records if isinstance(r, dict)]
+
+
+@dataclass(kw_only=True)
+class LossLandscape:
+    """Training loss on a plane of weight space. alphas: (n,), betas: (m,), loss: (m, n) with loss[j, i] at
+    θ* + alphas[i]·d1 + betas[j]·d2; centre_loss: the loss at θ*. For kind 'pca' the plane is spanned by the first
+    two principal directions of the saved weight snapshots and path: (T, 2) are those snapshots on it, with
+    path_loss: (T,) and path_steps: (T,); `explained` is the variance share of the two directions.
+    Computed by llmcore.landscape; stored in a checkpoint's landscape.safetensors (landscapes_bytes)."""
+
+    kind: str
+    alphas: np.ndarray
+    betas: np.ndarray
+    loss: np.ndarray
+    centre_loss: float
+    path: np.ndarray
+    path_loss: np.ndarray
+    path_steps: np.ndarray
+    explained: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.loss.shape != (len(self.betas), len(self.alphas)):
+            raise ValueError(f"loss grid {self.loss.shape} does not match {len(self.betas)} x {len(self.alphas)}")
+        if self.path.shape != (len(self.path_loss), 2) or len(self.path_steps) != len(self.path_loss):
+            raise ValueError("path, path_loss and path_steps must describe the same snapshots")
+
+
+def landscapes_bytes(landscapes: list[LossLandscape]) -> bytes:
+    """Loss landscapes as one safetensors file (arrays, with the centre loss in the metadata)."""
+    tensors, kinds = {}, {}
+    for ls in landscapes:
+        for k, v in asdict(ls).items():
+            if isinstance(v, np.ndarray):
+                tensors[f"{ls.kind}.{k}"] = np.ascontiguousarray(v)
+        kinds[ls.kind] = {"centre_loss": ls.centre_loss}
+    # one metadata key: safetensors writes its metadata map in a random order, so several keys would make the
+    # bytes (and the file's hash) differ between two runs that computed the same landscapes
+    return np_save_bytes(tensors, metadata={"landscapes": json.dumps(kinds)})
+
+
+def load_landscapes(path: Path) -> dict[str, LossLandscape]:
+    """Loss landscapes saved with a checkpoint, by kind ('random', 'pca'); `path` is a committed file, whose size
+    and header were checked (committed_file)."""
+    with safe_open(path, framework="numpy") as f:
+        meta = f.metadata() or {}
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    kinds = json.loads(meta["landscapes"]) if "landscapes" in meta else {k: json.loads(m) for k, m in meta.items()}
+    out = {}
+    for kind, m in kinds.items():  # files before the single key held one metadata key per kind
+        arrays = {k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith(kind + ".")}
+        out[kind] = LossLandscape(kind=kind, centre_loss=m["centre_loss"], **arrays)
+    return out
 
 
 def sha256_file(path: Path) -> str:
@@ -155,7 +205,7 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def save_checkpoint(path: str | Path, model: GPT, tokenizer: Tokenizer, world_data: dict, held_out: list,
+def save_checkpoint(path: str | Path, *, model: GPT, tokenizer: Tokenizer, world_data: dict, held_out: list,
                     train_config: dict, metrics: dict, snapshots: list[np.ndarray] | None = None,
                     snapshot_steps: list[int] | None = None, log: list[dict] | None = None,
                     landscape: bytes | None = None, resume: dict[str, bytes] | None = None,
@@ -306,11 +356,9 @@ def _check_held_out(held_out, world, tokenizer: Tokenizer, where: Path) -> None:
                                   "checkpoint's world; the checkpoint is inconsistent")
 
 
-def load_checkpoint(path: str | Path = DEFAULT_CHECKPOINT, step: int | None = None) -> Checkpoint:
-    """Load and validate a checkpoint folder; any problem raises CheckpointError naming it.
-
-    step: the weights of the snapshot taken at that training step instead of the final ones.
-    """
+def load_checkpoint(path: str | Path = DEFAULT_CHECKPOINT) -> Checkpoint:
+    """Load and validate a checkpoint folder; any problem raises CheckpointError naming it (for the weights at a
+    training step, pass the result to llmcore.snapshots.at_step)."""
     path = Path(path)
     cfg = read_config(path)
     try:
@@ -335,14 +383,10 @@ def load_checkpoint(path: str | Path = DEFAULT_CHECKPOINT, step: int | None = No
     model = GPT(config)
     _load_weights(model, weights)
     model.eval()
-    ckpt = Checkpoint(model, tokenizer, world, [tuple(p) for p in cfg["held_out"]], cfg.get("train_config", {}),
-                      cfg.get("metrics", {}), path, cfg["files"][WEIGHTS][:16], cfg.get("snapshot_steps", []),
-                      cfg["world"], cfg["files"])
-    if step is None:
-        return ckpt
-    from llmcore.snapshots import at_step
-
-    return at_step(ckpt, step)
+    return Checkpoint(model=model, tokenizer=tokenizer, world=world, held_out=[tuple(p) for p in cfg["held_out"]],
+                      train_config=cfg.get("train_config", {}), metrics=cfg.get("metrics", {}), path=path,
+                      content_hash=cfg["files"][WEIGHTS][:16], snapshot_steps=cfg.get("snapshot_steps", []),
+                      world_dict=cfg["world"], files=cfg["files"])
 
 
 def _check_declared_size(weights: Path, config: GPTConfig) -> None:

@@ -1,4 +1,5 @@
-"""The `llmcore` command line: train, generate, corpus, info, dashboard."""
+"""The `llmcore` command line (also `python -m llmcore`): train, generate, corpus, info, maps, trace-causes,
+dashboard."""
 
 from __future__ import annotations
 
@@ -86,14 +87,19 @@ def port_number(text: str) -> int:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="llmcore", description="Train, trace and inspect small word-level GPTs.")
     sub = p.add_subparsers(dest="command", required=True)
+    for add in (_add_train, _add_generate, _add_corpus, _add_info, _add_maps, _add_trace_causes, _add_dashboard):
+        add(sub)
+    return p
+
+
+def _add_train(sub) -> None:
+    from llmcore.model import GPTConfig
+    from llmcore.train import TrainConfig
 
     t = sub.add_parser("train", help="train a model on a world file and write a checkpoint folder")
     t.add_argument("--world", default=str(DEFAULT_WORLD), help="world file (TOML or JSON)")
     t.add_argument("--out", required=True, help="checkpoint folder to write (an interrupted run there resumes)")
     t.add_argument("--overwrite", action="store_true", help="replace a finished checkpoint in --out")
-    from llmcore.model import GPTConfig
-    from llmcore.train import TrainConfig
-
     for cls in (GPTConfig, TrainConfig):
         for f in fields(cls):
             if f.name in ("vocab_size", "bias"):
@@ -103,6 +109,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
 
+
+def _add_generate(sub) -> None:
     g = sub.add_parser("generate", help="complete a prompt and show each step's candidates and sub-context")
     g.add_argument("prompt", help="words of the model's world, e.g. 'a dog devours pizza in'")
     g.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="checkpoint folder (default: the bundled "
@@ -123,6 +131,8 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--save", help="also save the full trace (.npz: every layer, lens, attention)")
     g.set_defaults(func=cmd_generate)
 
+
+def _add_corpus(sub) -> None:
     c = sub.add_parser("corpus", help="write the training sentences of a world to a file")
     c.add_argument("--world", default=str(DEFAULT_WORLD), help="world file (default: the bundled world)")
     c.add_argument("--out", required=True, help="text file to write, one sentence per line")
@@ -133,12 +143,16 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     c.set_defaults(func=cmd_corpus)
 
+
+def _add_info(sub) -> None:
     i = sub.add_parser("info", help="describe a checkpoint folder")
     i.add_argument("checkpoint", nargs="?", default=str(DEFAULT_CHECKPOINT),
                    help="checkpoint folder (default: the bundled model)")
     i.add_argument("--json", action="store_true", help="print everything as JSON")
     i.set_defaults(func=cmd_info)
 
+
+def _add_maps(sub) -> None:
     m = sub.add_parser("maps", help="fit (or check) the cached 2D/3D maps of a checkpoint")
     m.add_argument("checkpoint", nargs="?", default=str(DEFAULT_CHECKPOINT))
     m.add_argument("--methods", default="pca,umap,tsne,lda", help="comma-separated: pca, umap, tsne, lda (the story "
@@ -146,13 +160,12 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--dims", default="2,3", help="comma-separated: 2, 3")
     m.set_defaults(func=cmd_maps)
 
-    _add_trace_causes(sub)
 
+def _add_dashboard(sub) -> None:
     d = sub.add_parser("dashboard", help="open the Streamlit dashboard")
     d.add_argument("--address", default="127.0.0.1", help="bind address (0.0.0.0 opens it to your network)")
     d.add_argument("--port", type=port_number, default=8501, help="1 to 65535 (default 8501)")
     d.set_defaults(func=cmd_dashboard)
-    return p
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -166,7 +179,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                         if getattr(args, f.name, None) is not None}
     rank = int(os.environ.get("RANK", "0"))  # under torchrun, only rank 0 reports
     trainer = Trainer(out, args.world, GPTConfig(**pick(GPTConfig)), TrainConfig(**pick(TrainConfig)),
-                      [] if args.quiet or rank else [TqdmCallback()])
+                      callbacks=[] if args.quiet or rank else [TqdmCallback()])
     ckpt = trainer.run()
     import torch.distributed as dist
 

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import random
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from llmcore.world import PROGRESS_EVERY, SENTENCE_KINDS, Animal, Progress, World, article
+if TYPE_CHECKING:
+    from llmcore.world_types import Animal, World
+
+Progress = Callable[[int, int], None]  # (sentences done, sentences in all)
+PROGRESS_EVERY = 20_000
+SENTENCE_KINDS = ("eat_event", "drink_event", "other_event", "diet_fact", "habitat_fact", "kind_fact",
+                  "chase", "custom_fact", "food_place", "people")
+
+
+def article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
+
 
 EVENT_KINDS = ("eat_event", "drink_event", "other_event")
 

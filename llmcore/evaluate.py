@@ -68,7 +68,8 @@ def generalisation_prompts(world: World, pairs: list[tuple[str, str]]) -> list[P
                     verb = world.verb_forms.get(v, v) if plural else v
                     for prep, art in _prompt_forms(world, a):
                         text = " ".join(w for w in (subject, verb, f, prep, art) if w)
-                        out.append(PlacePrompt(a, f, text, plural, adj, prep, art))
+                        out.append(PlacePrompt(animal=a, food=f, text=text, plural=plural, adjective=adj,
+                                               preposition=prep, article=art))
     return out
 
 
@@ -110,7 +111,7 @@ class HeldOutBreakdown:
     top_is_habitat: np.ndarray
 
 
-def held_out_breakdown(model: GPT, tokenizer: Tokenizer, world: World, pairs: list[tuple[str, str]],
+def held_out_breakdown(model: GPT, tokenizer: Tokenizer, world: World, pairs: list[tuple[str, str]], *,
                        plain: bool = False) -> HeldOutBreakdown:
     """Each held-out prompt's place distribution, summarised (see HeldOutBreakdown). plain: only the singular forms
     without an adjective that end in an article ('a dog devours pizza in the'), a tenth of all forms."""
@@ -221,7 +222,7 @@ def content_embeddings(model: GPT, tokenizer: Tokenizer, world: World) -> tuple[
     return words, wte[[tokenizer.stoi[w] for w in words]], [world.label(w)[0] for w in words]
 
 
-def evaluate_quality(model: GPT, tokenizer: Tokenizer, world: World, held_out: list[tuple[str, str]],
+def evaluate_quality(model: GPT, tokenizer: Tokenizer, world: World, held_out: list[tuple[str, str]], *,
                      controls: bool = True) -> QualityReport:
     """Every quality figure; `controls=False` skips the control pairs (cheaper, for evaluations during training)."""
     was_training = model.training
@@ -232,5 +233,7 @@ def evaluate_quality(model: GPT, tokenizer: Tokenizer, world: World, held_out: l
     diet = measure_diet(model, tokenizer, world)
     words, emb, labels = content_embeddings(model, tokenizer, world)
     model.train(was_training)
-    return QualityReport(mass, top1, diet, neighbour_purity(emb, labels), n, c_mass, c_top1,
-                         inflection_neighbours(world, words, emb))
+    return QualityReport(habitat_mass=mass, habitat_top1=top1, diet_share=diet,
+                         neighbour_purity=neighbour_purity(emb, labels), n_generalisation_prompts=n,
+                         control_habitat_mass=c_mass, control_habitat_top1=c_top1,
+                         inflection_neighbours=inflection_neighbours(world, words, emb))

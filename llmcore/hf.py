@@ -267,9 +267,10 @@ def any_checkpoint(path: str | Path, step: int | None = None) -> Checkpoint:
     """Our checkpoint folders (at a weight snapshot's step, if given) and local Hugging Face folders alike; a
     missing 'hf' extra is a CheckpointError that says what to install."""
     from llmcore.checkpoint import load_checkpoint
+    from llmcore.snapshots import at_step
 
     if not is_hf_folder(path):
-        return load_checkpoint(path, step=step)
+        return load_checkpoint(path) if step is None else at_step(load_checkpoint(path), step)
     if step is not None:
         raise CheckpointError(f"{path}: a Hugging Face model folder has no weight snapshots to choose a step from")
     try:

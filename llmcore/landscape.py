@@ -3,28 +3,24 @@ loss around the trained weights (loss landscape, Li et al. 2018) with the optimi
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
-from safetensors.numpy import load as np_load
-from safetensors.numpy import save as np_save
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
-from llmcore.checkpoint import Checkpoint
+from llmcore.checkpoint import Checkpoint, LossLandscape
 from llmcore.depths import depth_named
 from llmcore.model import GPT
 from llmcore.projection import PCAProjector
 from llmcore.tokenizer import Tokenizer
 from llmcore.world import World, generate_corpus
 
-LANDSCAPE_FILE = "landscape.safetensors"
 EVAL_SEED = 777
 
 
 # ---------------------------------------------------------------------------------------- decision landscape
-@dataclass
+@dataclass(kw_only=True)
 class DecisionLandscape:
     """Decoding of a grid on a layer's PCA plane. x: (nx,), y: (ny,); context_probs: (ny, nx, G);
     top_ids / top_probs: (ny, nx) most likely next word; entropy: (ny, nx) in nats.
@@ -59,7 +55,7 @@ def decode_states(ckpt: Checkpoint, layer: str, H: np.ndarray) -> np.ndarray:
     return logits.softmax(-1).cpu().numpy()
 
 
-def decision_landscape(ckpt: Checkpoint, layer: str, pca: PCAProjector, extent: np.ndarray,
+def decision_landscape(ckpt: Checkpoint, layer: str, pca: PCAProjector, extent: np.ndarray, *,
                        grid: int = 60) -> DecisionLandscape:
     """Decode every point of a grid over extent [[xmin, ymin], [xmax, ymax]] of a 2D PCA map of `layer`."""
     if pca.components_.shape[0] != 2:
@@ -70,45 +66,15 @@ def decision_landscape(ckpt: Checkpoint, layer: str, pca: PCAProjector, extent: 
     probs = decode_states(ckpt, layer, pca.inverse_transform(np.stack([gx.ravel(), gy.ravel()], 1)))
     names, cmat = ckpt.context_matrix()
     ent = -(probs * np.log(np.clip(probs, 1e-12, None))).sum(1)
-    return DecisionLandscape(layer, x, y, names, (probs @ cmat).reshape(grid, grid, -1),
-                             probs.argmax(1).reshape(grid, grid), probs.max(1).reshape(grid, grid),
-                             ent.reshape(grid, grid).astype(np.float32), float(pca.explained_variance_ratio_.sum()))
-
-
-def slice_agreement(ckpt: Checkpoint, layer: str, pca: PCAProjector, X: np.ndarray) -> float:
-    """Share of states X whose predicted sub-context survives the round trip through the plane: decoding the
-    inverse of their 2D position agrees with decoding the state itself."""
-    _, cmat = ckpt.context_matrix()
-    on_plane = decode_states(ckpt, layer, pca.inverse_transform(pca.transform(X))) @ cmat
-    return float(np.mean(on_plane.argmax(1) == (decode_states(ckpt, layer, X) @ cmat).argmax(1)))
+    return DecisionLandscape(layer=layer, x=x, y=y, context_names=names,
+                             context_probs=(probs @ cmat).reshape(grid, grid, -1),
+                             top_ids=probs.argmax(1).reshape(grid, grid), top_probs=probs.max(1).reshape(grid, grid),
+                             entropy=ent.reshape(grid, grid).astype(np.float32),
+                             explained_variance=float(pca.explained_variance_ratio_.sum()))
 
 
 # ---------------------------------------------------------------------------------------- loss landscape
-@dataclass
-class LossLandscape:
-    """Training loss on a plane of weight space. alphas: (n,), betas: (m,), loss: (m, n) with loss[j, i] at
-    θ* + alphas[i]·d1 + betas[j]·d2; centre_loss: the loss at θ*. For kind 'pca' the plane is spanned by the first
-    two principal directions of the saved weight snapshots and path: (T, 2) are those snapshots on it, with
-    path_loss: (T,) and path_steps: (T,); `explained` is the variance share of the two directions."""
-
-    kind: str
-    alphas: np.ndarray
-    betas: np.ndarray
-    loss: np.ndarray
-    centre_loss: float
-    path: np.ndarray
-    path_loss: np.ndarray
-    path_steps: np.ndarray
-    explained: np.ndarray
-
-    def __post_init__(self) -> None:
-        if self.loss.shape != (len(self.betas), len(self.alphas)):
-            raise ValueError(f"loss grid {self.loss.shape} does not match {len(self.betas)} x {len(self.alphas)}")
-        if self.path.shape != (len(self.path_loss), 2) or len(self.path_steps) != len(self.path_loss):
-            raise ValueError("path, path_loss and path_steps must describe the same snapshots")
-
-
-def eval_batch(world: World, tokenizer: Tokenizer, block_size: int, n: int = 32,
+def eval_batch(world: World, tokenizer: Tokenizer, block_size: int, *, n: int = 32,
                seed: int = EVAL_SEED) -> tuple[torch.Tensor, torch.Tensor]:
     """A fixed evaluation batch: n fresh sentences, each from position 0, padded with ignored targets."""
     sents = generate_corpus(world, seed, n)
@@ -153,7 +119,7 @@ def weights_norm(model: GPT) -> float:
 
 
 @torch.no_grad()
-def loss_on_plane(model: GPT, batch, d1: torch.Tensor, d2: torch.Tensor, alphas: np.ndarray,
+def loss_on_plane(model: GPT, batch, d1: torch.Tensor, d2: torch.Tensor, *, alphas: np.ndarray,
                   betas: np.ndarray) -> np.ndarray:
     """(len(betas), len(alphas)) losses at θ + a·d1 + b·d2; the weights are restored afterwards, whatever happens."""
     theta = parameters_to_vector(model.parameters()).clone()
@@ -168,18 +134,19 @@ def loss_on_plane(model: GPT, batch, d1: torch.Tensor, d2: torch.Tensor, alphas:
     return out
 
 
-def random_loss_landscape(model: GPT, batch, n: int = 21, span: float = 1.0, seed: int = 0) -> LossLandscape:
+def random_loss_landscape(model: GPT, batch, *, n: int = 21, span: float = 1.0, seed: int = 0) -> LossLandscape:
     """The loss over [-span, span]² along two filter-normalised random directions."""
     g = torch.Generator().manual_seed(seed)
     d1, d2 = filter_normalized_direction(model, g), filter_normalized_direction(model, g)
     grid = np.linspace(-span, span, n).astype(np.float32)
-    loss = loss_on_plane(model, batch, d1, d2, grid, grid)
+    loss = loss_on_plane(model, batch, d1, d2, alphas=grid, betas=grid)
     empty = np.zeros((0, 2), np.float32)
-    return LossLandscape("random", grid, grid, loss, batch_loss(model, batch), empty, np.zeros(0, np.float32),
-                         np.zeros(0, np.int64), np.full(2, np.nan, np.float32))
+    return LossLandscape(kind="random", alphas=grid, betas=grid, loss=loss, centre_loss=batch_loss(model, batch),
+                         path=empty, path_loss=np.zeros(0, np.float32), path_steps=np.zeros(0, np.int64),
+                         explained=np.full(2, np.nan, np.float32))
 
 
-def path_loss_landscape(model: GPT, batch, snapshots: np.ndarray, steps: list[int], n: int = 21,
+def path_loss_landscape(model: GPT, batch, snapshots: np.ndarray, steps: list[int], *, n: int = 21,
                         margin: float = 0.25) -> LossLandscape:
     """The loss on the plane of the first two principal directions of (snapshot − final weights), with the path.
 
@@ -196,35 +163,9 @@ def path_loss_landscape(model: GPT, batch, snapshots: np.ndarray, steps: list[in
     alphas = np.linspace(lo[0] - pad[0], hi[0] + pad[0], n).astype(np.float32)
     betas = np.linspace(lo[1] - pad[1], hi[1] + pad[1], n).astype(np.float32)
     d1, d2 = (torch.from_numpy(d.astype(np.float32)).to(model.lm_head.weight.device) for d in dirs)
-    loss = loss_on_plane(model, batch, d1, d2, alphas, betas)
-    path_loss = np.array([loss_on_plane(model, batch, d1, d2, [a], [b])[0, 0] for a, b in path], np.float32)
+    loss = loss_on_plane(model, batch, d1, d2, alphas=alphas, betas=betas)
+    path_loss = np.array([loss_on_plane(model, batch, d1, d2, alphas=[a], betas=[b])[0, 0] for a, b in path],
+                         np.float32)
     explained = (s[:2] ** 2 / max((s**2).sum(), 1e-12)).astype(np.float32)
-    return LossLandscape("pca", alphas, betas, loss, batch_loss(model, batch), path, path_loss,
-                         np.asarray(steps, np.int64), explained)
-
-
-def landscapes_bytes(landscapes: list[LossLandscape]) -> bytes:
-    """Loss landscapes as one safetensors file (arrays, with the centre loss in the metadata)."""
-    tensors, kinds = {}, {}
-    for ls in landscapes:
-        for k, v in asdict(ls).items():
-            if isinstance(v, np.ndarray):
-                tensors[f"{ls.kind}.{k}"] = np.ascontiguousarray(v)
-        kinds[ls.kind] = {"centre_loss": ls.centre_loss}
-    # one metadata key: safetensors writes its metadata map in a random order, so several keys would make the
-    # bytes (and the file's hash) differ between two runs that computed the same landscapes
-    return np_save(tensors, metadata={"landscapes": json.dumps(kinds)})
-
-
-def load_landscapes(path) -> dict[str, LossLandscape]:
-    """Loss landscapes saved with a checkpoint, by kind ('random', 'pca')."""
-    raw = open(path, "rb").read()
-    tensors = np_load(raw)
-    n = int.from_bytes(raw[:8], "little")
-    meta = json.loads(raw[8:8 + n]).get("__metadata__", {})
-    kinds = json.loads(meta["landscapes"]) if "landscapes" in meta else {k: json.loads(m) for k, m in meta.items()}
-    out = {}
-    for kind, m in kinds.items():  # files before the single key held one metadata key per kind
-        arrays = {k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith(kind + ".")}
-        out[kind] = LossLandscape(kind=kind, centre_loss=m["centre_loss"], **arrays)
-    return out
+    return LossLandscape(kind="pca", alphas=alphas, betas=betas, loss=loss, centre_loss=batch_loss(model, batch),
+                         path=path, path_loss=path_loss, path_steps=np.asarray(steps, np.int64), explained=explained)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,6 +138,11 @@ def default_cache_dir(ckpt: Checkpoint) -> Path:
         if d.is_dir() or os.access(ckpt.path, os.W_OK):
             return d
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "llm-landscape" / ckpt.content_hash
+
+
+def clear_map_cache(folder: Path) -> None:
+    """Remove the maps cached in a checkpoint folder (a fresh training run there makes them stale)."""
+    shutil.rmtree(folder / MAPS_DIR, ignore_errors=True)
 
 
 def cached_map(ckpt: Checkpoint, ref: ReferenceSet, method: str = "pca", n_components: int = 2, *,

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.numpy import load as np_load
+from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save as np_save
 
 from llmcore.checkpoint import WEIGHT_SNAPSHOTS, Checkpoint, CheckpointError, committed_file
@@ -34,7 +33,7 @@ def snapshot_schedule(steps: int, n: int) -> list[int]:
     return sorted({0, steps, *(int(round(s)) for s in later)})
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SnapshotMetrics:
     """Quality of the model at one snapshot step. separability: (L,) k-NN accuracy of each depth's sub-contexts."""
 
@@ -81,8 +80,9 @@ def measure_snapshot(ckpt: Checkpoint, step: int) -> SnapshotMetrics:
     names, sep = region_separability(ckpt)
     model.train(was_training)
     mean = lambda a: float(np.mean(a)) if len(a) else 0.0  # noqa: E731
-    return SnapshotMetrics(step, mean(b.habitat_mass), mean(b.top_is_habitat), mean(b.food_place_mass), diet,
-                           neighbour_purity(emb, labels), sep, names)
+    return SnapshotMetrics(step=step, habitat_mass=mean(b.habitat_mass), habitat_top1=mean(b.top_is_habitat),
+                           food_place_mass=mean(b.food_place_mass), diet_share=diet,
+                           neighbour_purity=neighbour_purity(emb, labels), separability=sep, layer_names=names)
 
 
 def generalisation_step(metrics: list[SnapshotMetrics], threshold: float = GENERALISED_TOP1) -> int | None:
@@ -122,24 +122,34 @@ class SnapshotRecorder:
                 "metrics": json.dumps([self.metrics[s].to_dict() for s in sorted(self.weights)])}
         return np_save(tensors, metadata=meta)
 
-    def restore(self, raw: bytes) -> None:
-        """Take back the snapshots of an interrupted run (its checkpoint's file)."""
-        steps, metrics, tensors = _parse(raw, "resume")
+    def restore(self, path: Path) -> None:
+        """Take back the snapshots of an interrupted run (its checkpoint's committed file)."""
+        steps, metrics = _read_meta(path)
+        tensors = _read_tensors(path)
         self.metrics = {m.step: m for m in metrics}
         self.weights = {s: {k.split(".", 1)[1]: v for k, v in tensors.items() if k.split(".", 1)[0] == str(s)}
                         for s in steps}
 
 
-def _parse(raw: bytes, where: str) -> tuple[list[int], list[SnapshotMetrics], dict[str, np.ndarray]]:
+def _read_meta(path: Path) -> tuple[list[int], list[SnapshotMetrics]]:
+    """The steps and measures in a weight-snapshot file's metadata. `path` is a committed checkpoint file, whose
+    size and header were checked before (checkpoint.committed_file)."""
     try:
-        tensors = np_load(raw)
-        n = int.from_bytes(raw[:8], "little")
-        meta = json.loads(raw[8:8 + n]).get("__metadata__", {})
-        steps = [int(s) for s in json.loads(meta["steps"])]
-        metrics = [SnapshotMetrics(**m) for m in json.loads(meta["metrics"])]
-    except (SafetensorError, ValueError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{where}: {WEIGHT_SNAPSHOTS} cannot be read ({e})") from None
-    return steps, metrics, tensors
+        with safe_open(path, framework="numpy") as f:
+            meta = f.metadata() or {}
+        return ([int(s) for s in json.loads(meta["steps"])],
+                [SnapshotMetrics(**m) for m in json.loads(meta["metrics"])])
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{path}: {WEIGHT_SNAPSHOTS} cannot be read ({e})") from None
+
+
+def _read_tensors(path: Path, step: int | None = None) -> dict[str, np.ndarray]:
+    """The tensors `<step>.<parameter>` of a weight-snapshot file: every step's, or only those of `step`."""
+    try:
+        with safe_open(path, framework="numpy") as f:
+            return {k: f.get_tensor(k) for k in f.keys() if step is None or k.split(".", 1)[0] == str(step)}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: {WEIGHT_SNAPSHOTS} cannot be read ({e})") from None
 
 
 def _snapshot_file(ckpt: Checkpoint) -> Path | None:
@@ -149,22 +159,16 @@ def _snapshot_file(ckpt: Checkpoint) -> Path | None:
     return committed_file(ckpt.path, WEIGHT_SNAPSHOTS, files[WEIGHT_SNAPSHOTS])
 
 
-def _read_meta(path: Path) -> dict:
-    with open(path, "rb") as f:
-        n = int.from_bytes(f.read(8), "little")
-        return json.loads(f.read(n)).get("__metadata__", {})
-
-
 def weight_snapshot_steps(ckpt: Checkpoint) -> list[int]:
     """Steps at which the checkpoint holds the whole model (empty for older checkpoints and foreign models)."""
     f = _snapshot_file(ckpt)
-    return [] if f is None else [int(s) for s in json.loads(_read_meta(f)["steps"])]
+    return [] if f is None else _read_meta(f)[0]
 
 
 def snapshot_metrics(ckpt: Checkpoint) -> list[SnapshotMetrics]:
     """The measures stored at every weight snapshot, oldest first (empty without snapshots)."""
     f = _snapshot_file(ckpt)
-    return [] if f is None else [SnapshotMetrics(**m) for m in json.loads(_read_meta(f)["metrics"])]
+    return [] if f is None else _read_meta(f)[1]
 
 
 def at_step(ckpt: Checkpoint, step: int) -> Checkpoint:
@@ -173,13 +177,12 @@ def at_step(ckpt: Checkpoint, step: int) -> Checkpoint:
     if f is None:
         raise CheckpointError(f"{ckpt.path}: holds no weight snapshots (trained before they were saved, or not "
                               "trained by llmcore); train it again to scrub through training")
-    steps, metrics, tensors = _parse(f.read_bytes(), str(f))
+    steps, metrics = _read_meta(f)
     if step not in steps:
         raise CheckpointError(f"{ckpt.path}: no weight snapshot at step {step}; snapshots are at steps "
                               f"{', '.join(map(str, steps))}")
     model = GPT(ckpt.model.config)
-    state = {k.split(".", 1)[1]: torch.from_numpy(v.astype(np.float32)) for k, v in tensors.items()
-             if k.split(".", 1)[0] == str(step)}
+    state = {k.split(".", 1)[1]: torch.from_numpy(v.astype(np.float32)) for k, v in _read_tensors(f, step).items()}
     state["lm_head.weight"] = state["transformer.wte.weight"]
     try:
         model.load_state_dict(state, strict=True)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from llmcore.checkpoint import Checkpoint, file_mode
+from llmcore.checkpoint import Checkpoint, atomic_write
 from llmcore.depths import depths, pattern_hook, query_hook
 from llmcore.inputs import InputError, is_number, is_whole, parse_json
 from llmcore.model import ActivationCache, KVCache, from_dict, newest_query_attention
@@ -238,10 +237,6 @@ class GenerationTrace:
             attention=join([self.prompt_attention, self.attention]),
             attention_start=join([np.zeros(P - 1, np.int64), self.attention_start]))
 
-    def lens_top_words(self) -> list[list[str]]:
-        """Top word per (step, depth) of the logit lens."""
-        return [[self.vocab[i] for i in row[:, 0]] for row in self.lens_top_ids]
-
     def summary(self) -> dict[str, Any]:
         """A JSON-friendly digest: the completion and per step the candidates and dominant sub-context."""
         steps = [{"step": s + 1, "word": self.vocab[self.generated_ids[s]], "p": round(float(self.chosen_probs[s]), 4),
@@ -270,15 +265,9 @@ class GenerationTrace:
         path = Path(path)
         meta = {k: v for k, v in asdict(self).items() if k not in self._ARRAYS}
         arrays = {k: getattr(self, k) for k in self._ARRAYS}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-        try:
-            os.fchmod(fd, file_mode())
-            with os.fdopen(fd, "wb") as f:
-                np.savez_compressed(f, __meta__=np.array(json.dumps(meta)), **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        buf = io.BytesIO()
+        np.savez_compressed(buf, __meta__=np.array(json.dumps(meta)), **arrays)
+        atomic_write(path, buf.getvalue())
         return path
 
     def to_json(self) -> str:

@@ -1,6 +1,6 @@
 """Training: a seeded loop with callbacks, periodic evaluation, embedding snapshots and resumable checkpoints.
 
-Run as `llmcore train` or `python -m llmcore.train`.
+Run as `llmcore train` or `python -m llmcore train`.
 """
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from llmcore.checkpoint import (
     Checkpoint,
     CheckpointError,
     committed_file,
+    landscapes_bytes,
     load_checkpoint,
     read_config,
     save_checkpoint,
@@ -35,8 +35,8 @@ from llmcore.checkpoint import (
 from llmcore.corpus import fix_articles
 from llmcore.evaluate import evaluate_quality
 from llmcore.inputs import number, parse_json, whole
-from llmcore.landscape import eval_batch, landscapes_bytes, path_loss_landscape, random_loss_landscape
-from llmcore.maps import MAPS_DIR
+from llmcore.landscape import eval_batch, path_loss_landscape, random_loss_landscape
+from llmcore.maps import clear_map_cache
 from llmcore.model import GPT, GPTConfig, from_dict
 from llmcore.snapshots import WEIGHT_SNAPSHOTS, SnapshotRecorder, snapshot_schedule
 from llmcore.tokenizer import Tokenizer
@@ -206,7 +206,7 @@ class Trainer:
     """Trains a GPT on a world's corpus and writes a checkpoint folder, resuming one that was interrupted."""
 
     def __init__(self, out_dir: str | Path, world_path: str | Path = DEFAULT_WORLD,
-                 model_config: GPTConfig | None = None, config: TrainConfig | None = None,
+                 model_config: GPTConfig | None = None, config: TrainConfig | None = None, *,
                  callbacks: list[TrainCallback] | None = None):
         self.out_dir, self.world_path = Path(out_dir), Path(world_path)
         self.config = config or TrainConfig()
@@ -271,7 +271,7 @@ class Trainer:
     def _run(self) -> Checkpoint:
         self._maybe_resume()
         if self.state.step == 0:  # a fresh run: maps cached for earlier weights in this folder are stale
-            shutil.rmtree(self.out_dir / MAPS_DIR, ignore_errors=True)
+            clear_map_cache(self.out_dir)
         for cb in self.callbacks:
             cb.on_train_start(self)
         self.model.train()
@@ -348,7 +348,8 @@ class Trainer:
     def _weight_snapshot(self, step: int) -> None:
         """The whole model and its measures at the scheduled steps (rank 0's job: the weights are the same)."""
         if self.rank == 0 and self.weight_snaps.due(step):
-            live = Checkpoint(self.model, self.tokenizer, self.world, self.held_out, {}, {})
+            live = Checkpoint(model=self.model, tokenizer=self.tokenizer, world=self.world, held_out=self.held_out,
+                              train_config={}, metrics={})
             self.weight_snaps.record(live, step)
 
     def _evaluate(self) -> None:
@@ -376,10 +377,11 @@ class Trainer:
         if final:
             self._phase("writing the checkpoint")
         try:
-            save_checkpoint(self.out_dir, self.model, self.tokenizer, self.world_data, self.held_out,
-                            self._config_record(), metrics, self.state.snapshots, self.state.snapshot_steps,
-                            self.state.log, landscape, None if final else self._resume_blobs(),
-                            extra=self._weight_snapshot_blobs())
+            save_checkpoint(self.out_dir, model=self.model, tokenizer=self.tokenizer, world_data=self.world_data,
+                            held_out=self.held_out, train_config=self._config_record(), metrics=metrics,
+                            snapshots=self.state.snapshots, snapshot_steps=self.state.snapshot_steps,
+                            log=self.state.log, landscape=landscape,
+                            resume=None if final else self._resume_blobs(), extra=self._weight_snapshot_blobs())
         except OSError as e:
             raise CheckpointError(f"{self.out_dir}: cannot write the checkpoint at step {self.state.step} "
                                   f"({e.strerror or e}); the last checkpoint written there is intact") from None
@@ -442,11 +444,11 @@ class Trainer:
         w_key = f"{RESUME_DIR}/weights.safetensors"
         w = (list(np_load(committed_file(self.out_dir, w_key, cfg["files"][w_key]).read_bytes())["w"]
                   .astype(np.float32)) if w_key in cfg["files"] else [])
-        self.state = TrainState(meta["step"], list(ckpt.snapshots()), list(ckpt.snapshot_steps), w, ckpt.train_log(),
-                                meta["seconds"], meta.get("cpu_seconds", 0.0))
+        self.state = TrainState(step=meta["step"], snapshots=list(ckpt.snapshots()),
+                                snapshot_steps=list(ckpt.snapshot_steps), weights=w, log=ckpt.train_log(),
+                                seconds=meta["seconds"], cpu_seconds=meta.get("cpu_seconds", 0.0))
         if WEIGHT_SNAPSHOTS in cfg["files"]:
-            self.weight_snaps.restore(committed_file(self.out_dir, WEIGHT_SNAPSHOTS,
-                                                     cfg["files"][WEIGHT_SNAPSHOTS]).read_bytes())
+            self.weight_snaps.restore(committed_file(self.out_dir, WEIGHT_SNAPSHOTS, cfg["files"][WEIGHT_SNAPSHOTS]))
 
     def _load_optimizer(self, path: Path) -> None:
         tensors = torch_load_bytes(path.read_bytes())
@@ -460,7 +462,7 @@ class Trainer:
 def distributed_setup() -> tuple[int, int, torch.device]:
     """(rank, world size, device) from torchrun's environment; starts the process group when there are several.
 
-    `torchrun --nproc_per_node 2 -m llmcore.train ...` needs no other change: gloo on CPUs, NCCL on GPUs, one
+    `torchrun --nproc_per_node 2 -m llmcore train ...` needs no other change: gloo on CPUs, NCCL on GPUs, one
     GPU per process (LOCAL_RANK) when there are GPUs.
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -497,9 +499,3 @@ def has_complete_checkpoint(path: Path) -> bool:
         return bool(read_config(path)["metrics"].get("complete"))
     except (CheckpointError, KeyError, TypeError):
         return False
-
-
-if __name__ == "__main__":
-    from llmcore.cli import main
-
-    raise SystemExit(main(["train"] + __import__("sys").argv[1:]))

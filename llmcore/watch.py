@@ -89,8 +89,9 @@ def training_frames(ckpt: Checkpoint, layer: str = FINAL, n_positions: int = WAT
     states = [context_states(m, layer, n_positions) for m in models]
     coords, placers = aligned_context_maps([X for X, _ in states])
     ref = states[-1][1]
-    return TrainingFrames(layer, steps, models, snapshot_coords(wte, 2), coords, np.asarray(ref.contexts),
-                          np.asarray(ref.words), np.asarray(ref.next_words), placers)
+    return TrainingFrames(layer=layer, steps=steps, models=models, word_coords=snapshot_coords(wte, 2),
+                          context_coords=coords, contexts=np.asarray(ref.contexts), words=np.asarray(ref.words),
+                          next_words=np.asarray(ref.next_words), placers=placers)
 
 
 @dataclass
@@ -130,7 +131,8 @@ def prompt_over_training(frames: TrainingFrames, prompt: str, sampling: Sampling
     names = final.context_names
     probs = np.stack([t.context_probs[min(step, t.n_steps - 1)] if t.n_steps else np.zeros(len(names))
                       for t in traces]).astype(np.float32)
-    return PromptOverTraining(prompt, traces, paths, step, probs, names)
+    return PromptOverTraining(prompt=prompt, traces=traces, paths=paths, place_step=step, place_probs=probs,
+                              context_names=names)
 
 
 def metric_table(ckpt: Checkpoint) -> dict[str, np.ndarray]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmcore import inputs
-from llmcore.world import (
+from llmcore.world_types import (
     MAX_SENTENCES,
     MIN_SENTENCES,
     REQUIRED_CONTEXTS,
@@ -31,7 +31,7 @@ class Validator:
         if not ok:
             raise WorldError(self.source, key, problem)
 
-    def get(self, table: dict, key: str, kind: type, prefix: str = "", default: Any = _MISSING) -> Any:
+    def get(self, table: dict, key: str, kind: type, prefix: str = "", *, default: Any = _MISSING) -> Any:
         full = f"{prefix}{key}"
         if default is not _MISSING and key not in table:
             return default
@@ -88,11 +88,11 @@ class Validator:
         self.require(isinstance(facts, list), key + ".facts", "must be a list of sentences")
         for s in facts:
             self.sentence(s, key + ".facts")
-        return Animal(name, self.kind(spec, key), tuple(habitats), tuple(diet),
-                      tuple(self.words(spec.get("drinks", []), key + ".drinks", labels, "food")),
-                      tuple(self.words(spec.get("chases", []), key + ".chases", labels, "animals")),
-                      tuple(self.words(spec.get("things", []), key + ".things", labels, "things")),
-                      tuple(facts))
+        return Animal(name=name, kind=self.kind(spec, key), habitats=tuple(habitats), diet=tuple(diet),
+                      drinks=tuple(self.words(spec.get("drinks", []), key + ".drinks", labels, "food")),
+                      chases=tuple(self.words(spec.get("chases", []), key + ".chases", labels, "animals")),
+                      things=tuple(self.words(spec.get("things", []), key + ".things", labels, "things")),
+                      facts=tuple(facts))
 
     def kind(self, spec: dict, key: str) -> str:
         kind = self.get(spec, "kind", str, key + ".")
@@ -188,10 +188,10 @@ class Validator:
         self.require(not conj or WORD_RE.fullmatch(conj), "grammar.conjunction", f"{conj!r} is not a lower-case word")
         adjs = {k: tuple(self.words(spec.get(k, []), f"grammar.{k}", labels)) for k in
                 ("adjectives", "thing_adjectives")}
-        places = self.phrases(spec.get("places", {"default": ["in the"]}), "grammar.places", preps, articles,
-                              labels, "locations")
-        things = self.phrases(spec.get("things", {"default": ["with the"]}), "grammar.things", preps, articles,
-                              labels, "things")
+        places = self.phrases(spec.get("places", {"default": ["in the"]}), "grammar.places", preps=preps,
+                              articles=articles, labels=labels, context="locations")
+        things = self.phrases(spec.get("things", {"default": ["with the"]}), "grammar.things", preps=preps,
+                              articles=articles, labels=labels, context="things")
         return Grammar(preps, articles, conjunction=conj, places=places, things=things, declared=True,
                        **dets, **adjs)
 
@@ -199,7 +199,7 @@ class Validator:
         self.require(isinstance(value, list), key, "must be a list of words")
         return [d for d in value if d == "" or self.words([d], key)]
 
-    def phrases(self, spec: Any, key: str, preps: tuple[str, ...], articles: tuple[str, ...],
+    def phrases(self, spec: Any, key: str, *, preps: tuple[str, ...], articles: tuple[str, ...],
                 labels: dict[str, str], context: str) -> dict[str, tuple[str, ...]]:
         """'<preposition> [article]' phrases per place or thing; the preposition must be declared."""
         self.require(isinstance(spec, dict) and "default" in spec, key, "must be a table with a 'default' entry")
@@ -219,7 +219,7 @@ class Validator:
             out[name] = tuple(" ".join(p.split()) for p in phrases)
         return out
 
-    def inflections(self, data: dict, labels: dict[str, str], animals: dict[str, Animal], recipe: CorpusRecipe,
+    def inflections(self, data: dict, labels: dict[str, str], animals: dict[str, Animal], recipe: CorpusRecipe, *,
                     declared: bool) -> tuple[dict[str, str], dict[str, str]]:
         """[plurals] and [verb_forms]; a world with a [grammar] needs a plural for every animal and a 'they' form
         for every verb the corpus conjugates."""

@@ -95,7 +95,7 @@ def _plural_problem(data: dict, word: str, plural: str) -> str | None:
     return None
 
 
-def _give_plural(data: dict, word: str, plural: str | None, field: str, errors: dict[str, str],
+def _give_plural(data: dict, word: str, plural: str | None, field: str, *, errors: dict[str, str],
                  required: bool) -> None:
     """Give a word a plural (the typed one, else its present one, else the regular one). A plural that cannot be
     used is an error on the field only when it was typed or is required."""
@@ -112,7 +112,7 @@ def _give_plural(data: dict, word: str, plural: str | None, field: str, errors: 
     data.setdefault("plurals", {})[word] = plural
 
 
-def _place_word(data: dict, word: str, context: str, group: str, field: str, errors: dict[str, str]) -> None:
+def _place_word(data: dict, word: str, context: str, group: str, *, field: str, errors: dict[str, str]) -> None:
     """Put a word under taxonomy[context][group] unless it is already in that sub-context; it gets a plural if
     the world gives its context's words one."""
     if not WORD_RE.fullmatch(word):
@@ -131,7 +131,7 @@ def _place_word(data: dict, word: str, context: str, group: str, field: str, err
         return
     data["taxonomy"][context][group].append(word)
     if _wants_plural(data, context):
-        _give_plural(data, word, None, field, errors, required=False)
+        _give_plural(data, word, None, field, errors=errors, required=False)
 
 
 def _name_problem(data: dict, name: str, context: str, what: str) -> str | None:
@@ -245,7 +245,7 @@ def set_animal(data: dict, name: str, *, group: str, kind: str, habitats: list[s
     for field, (words, new_group) in (new_words or {}).items():
         context = "locations" if field == "habitats" else "food"
         for w in words:
-            _place_word(out, w, context, new_group, field, errors)
+            _place_word(out, w, context, new_group, field=field, errors=errors)
             if field not in errors and w not in traits[field]:
                 traits[field].append(w)
     for field, what in (("habitats", "place"), ("diet", "food")):
@@ -262,7 +262,7 @@ def set_animal(data: dict, name: str, *, group: str, kind: str, habitats: list[s
         out["taxonomy"]["animals"][group].append(name)
     kind = " ".join(kind.split())
     if _declared(out) or plural or "plurals" in out:
-        _give_plural(out, name, plural, "plural", errors, required=_declared(out) or bool(plural))
+        _give_plural(out, name, plural, "plural", errors=errors, required=_declared(out) or bool(plural))
     noun = kind.split()[-1]
     if _declared(out) and kind.split()[0] in ("a", "an") and noun not in out.get("plurals", {}):
         problem = _plural_problem(out, noun, regular_plural(noun))
@@ -309,9 +309,9 @@ def set_food(data: dict, name: str, *, group: str, eaten_by: list[str], places: 
     if _context_of(out, name) is None:
         out["taxonomy"]["food"][group].append(name)
         if plural is None and _wants_plural(out, "food"):
-            _give_plural(out, name, None, "plural", errors, required=False)
+            _give_plural(out, name, None, "plural", errors=errors, required=False)
     if plural:
-        _give_plural(out, name, plural, "plural", errors, required=True)
+        _give_plural(out, name, plural, "plural", errors=errors, required=True)
     for animal, spec in out.get("animals", {}).items():
         diet = [f for f in spec.get("diet", []) if f != name]
         spec["diet"] = diet + [name] if animal in eaten_by else diet
@@ -360,7 +360,7 @@ def set_place(data: dict, name: str, *, group: str, home_of: list[str], phrases:
     if _context_of(out, name) is None:
         out["taxonomy"]["locations"][group].append(name)
         if _wants_plural(out, "locations"):
-            _give_plural(out, name, None, "name", errors, required=False)
+            _give_plural(out, name, None, "name", errors=errors, required=False)
     elif _context_of(out, name)[1] != group and group in subgroups(out, "locations"):
         _remove_word(out, name)
         out["taxonomy"]["locations"][group].append(name)

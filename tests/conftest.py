@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from llmcore.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
@@ -41,3 +42,14 @@ def tiny_ckpt_dir(tmp_path_factory) -> Path:
 @pytest.fixture
 def tiny_ckpt(tiny_ckpt_dir):
     return load_checkpoint(tiny_ckpt_dir)
+
+
+@pytest.fixture(scope="session")
+def frame_displacement():
+    """A measure of replay steadiness: (T, n, 2) map frames -> (T-1,) mean distance a point moves between
+    consecutive frames, relative to the map's overall size."""
+    def measure(coords: np.ndarray) -> np.ndarray:
+        scale = np.linalg.norm(coords - coords.mean(1, keepdims=True), axis=-1).mean()
+        return np.linalg.norm(np.diff(coords, axis=0), axis=-1).mean(1) / max(scale, 1e-12)
+
+    return measure

@@ -7,7 +7,7 @@ import pytest
 from scipy.spatial.distance import pdist
 from scipy.stats import ortho_group
 
-from llmcore.alignment import align_snapshots, frame_displacement, snapshot_coords
+from llmcore.alignment import align_snapshots, snapshot_coords
 
 
 def test_alignment_undoes_a_rotation_and_keeps_distances():
@@ -19,7 +19,7 @@ def test_alignment_undoes_a_rotation_and_keeps_distances():
     np.testing.assert_allclose(pdist(aligned[0]), pdist(E), rtol=1e-4)
 
 
-def test_aligned_replay_moves_less_than_unaligned(ckpt):
+def test_aligned_replay_moves_less_than_unaligned(ckpt, frame_displacement):
     snaps = ckpt.snapshots()
     assert len(snaps) >= 20
     aligned = frame_displacement(snapshot_coords(snaps, aligned=True))

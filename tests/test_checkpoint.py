@@ -26,8 +26,9 @@ def _edit_config(path, **changes):
 
 
 def test_save_load_gives_identical_logits(tiny_ckpt, tmp_path):
-    out = save_checkpoint(tmp_path / "again", tiny_ckpt.model, tiny_ckpt.tokenizer, tiny_ckpt.world_data(),
-                          tiny_ckpt.held_out, tiny_ckpt.train_config, tiny_ckpt.metrics)
+    out = save_checkpoint(tmp_path / "again", model=tiny_ckpt.model, tokenizer=tiny_ckpt.tokenizer,
+                          world_data=tiny_ckpt.world_data(), held_out=tiny_ckpt.held_out,
+                          train_config=tiny_ckpt.train_config, metrics=tiny_ckpt.metrics)
     again = load_checkpoint(out)
     x = torch.randint(0, len(tiny_ckpt.tokenizer), (2, 9))
     with torch.no_grad():
@@ -148,7 +149,8 @@ def test_links_inside_a_checkpoint_are_refused_on_write(tiny_ckpt, tmp_path, lin
         (out / ".resume").rmdir()
     (out / link).symlink_to(target)
     with pytest.raises(CheckpointError, match="symbolic link"):
-        save_checkpoint(out, tiny_ckpt.model, tiny_ckpt.tokenizer, tiny_ckpt.world_dict, tiny_ckpt.held_out, {}, {},
+        save_checkpoint(out, model=tiny_ckpt.model, tokenizer=tiny_ckpt.tokenizer, world_data=tiny_ckpt.world_dict,
+                        held_out=tiny_ckpt.held_out, train_config={}, metrics={},
                         resume={"state.json": b"{}", "optimizer.safetensors": b""})
     assert list(outside.iterdir()) == []  # nothing was written through the link
     assert not (out / CONFIG).is_file() or (out / CONFIG).is_symlink()

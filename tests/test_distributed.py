@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_two_processes_reach_the_quality_bars(tmp_path):
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or "torchrun"
     out = tmp_path / "ddp"
-    cmd = [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "llmcore.train", "--out", str(out),
+    cmd = [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "llmcore", "train", "--out", str(out),
            "--steps", "900", "--eval-every", "450", "--checkpoint-every", "450", "--landscape-grid", "0",
            "--threads", "1", "--quiet"]
     run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)

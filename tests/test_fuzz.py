@@ -282,7 +282,8 @@ def test_links_inside_checkpoints_are_refused(tiny_ckpt, tmp_path_factory, name,
 
     tmp = tmp_path_factory.mktemp("link")
     out, outside = tmp / "out", tmp / "outside"
-    save_checkpoint(out, tiny_ckpt.model, tiny_ckpt.tokenizer, tiny_ckpt.world_dict, tiny_ckpt.held_out, {}, {},
+    save_checkpoint(out, model=tiny_ckpt.model, tokenizer=tiny_ckpt.tokenizer, world_data=tiny_ckpt.world_dict,
+                    held_out=tiny_ckpt.held_out, train_config={}, metrics={},
                     resume={"state.json": b"{}", "optimizer.safetensors": b""})
     outside.mkdir()
     (outside / "victim").write_bytes(b"keep")
@@ -290,7 +291,8 @@ def test_links_inside_checkpoints_are_refused(tiny_ckpt, tmp_path_factory, name,
     shutil.rmtree(out / name) if (out / name).is_dir() else (out / name).unlink(missing_ok=True)
     (out / name).symlink_to(target)
     with pytest.raises(CheckpointError, match="symbolic link"):
-        save_checkpoint(out, tiny_ckpt.model, tiny_ckpt.tokenizer, tiny_ckpt.world_dict, tiny_ckpt.held_out, {}, {},
+        save_checkpoint(out, model=tiny_ckpt.model, tokenizer=tiny_ckpt.tokenizer, world_data=tiny_ckpt.world_dict,
+                        held_out=tiny_ckpt.held_out, train_config={}, metrics={},
                         resume={"state.json": b"{}", "optimizer.safetensors": b""})
     with pytest.raises(CheckpointError, match="symbolic link"):
         read_config(out)  # what loading and resuming read first

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from llmcore.alignment import frame_displacement
 from llmcore.checkpoint import CheckpointError, load_checkpoint
 from llmcore.cli import main
 from llmcore.snapshots import (
     SnapshotMetrics,
+    at_step,
     generalisation_step,
     measure_snapshot,
     snapshot_metrics,
@@ -40,7 +40,7 @@ def test_schedule_is_log_spaced_and_dense_early():
 def test_snapshot_at_the_final_step_traces_like_the_checkpoint(tiny_ckpt_dir, tiny_ckpt):
     steps = weight_snapshot_steps(tiny_ckpt)
     assert steps[0] == 0 and steps[-1] == tiny_ckpt.metrics["steps_done"]
-    snap = load_checkpoint(tiny_ckpt_dir, step=steps[-1])
+    snap = at_step(load_checkpoint(tiny_ckpt_dir), steps[-1])
     assert snap.content_hash != tiny_ckpt.content_hash and snap.tokenizer.vocab == tiny_ckpt.tokenizer.vocab
     prompt = f"a {tiny_ckpt.held_out[0][0]} eats"
     a, b = trace_generation(tiny_ckpt, prompt), trace_generation(snap, prompt)
@@ -48,7 +48,7 @@ def test_snapshot_at_the_final_step_traces_like_the_checkpoint(tiny_ckpt_dir, ti
     scale = np.abs(a.hidden).max()
     assert np.abs(a.hidden - b.hidden).max() <= STATE_TOLERANCE * scale
     assert np.abs(a.topk_probs - b.topk_probs).max() <= PROB_TOLERANCE
-    first = load_checkpoint(tiny_ckpt_dir, step=0)
+    first = at_step(load_checkpoint(tiny_ckpt_dir), 0)
     assert not np.allclose(first.model.transformer.wte.weight.detach(), snap.model.transformer.wte.weight.detach())
 
 
@@ -56,7 +56,7 @@ def test_stored_measures_equal_recomputed_ones(tiny_ckpt_dir, tiny_ckpt):
     stored = snapshot_metrics(tiny_ckpt)
     assert [m.step for m in stored] == weight_snapshot_steps(tiny_ckpt)
     for m in (stored[0], stored[-1]):
-        again = measure_snapshot(load_checkpoint(tiny_ckpt_dir, step=m.step), m.step)
+        again = measure_snapshot(at_step(load_checkpoint(tiny_ckpt_dir), m.step), m.step)
         for k in ("habitat_mass", "habitat_top1", "food_place_mass", "diet_share", "neighbour_purity"):
             assert getattr(again, k) == pytest.approx(getattr(m, k), abs=PROB_TOLERANCE), k
         assert np.allclose(again.separability, m.separability, atol=0.03)
@@ -66,7 +66,8 @@ def test_stored_measures_equal_recomputed_ones(tiny_ckpt_dir, tiny_ckpt):
 
 def test_generalisation_step_is_the_first_snapshot_at_the_threshold():
     def m(step, top1):
-        return SnapshotMetrics(step, 0.0, top1, 0.0, 0.0, 0.0, [], [])
+        return SnapshotMetrics(step=step, habitat_mass=0.0, habitat_top1=top1, food_place_mass=0.0, diet_share=0.0,
+                               neighbour_purity=0.0, separability=[], layer_names=[])
 
     assert generalisation_step([m(0, 0.0), m(10, 0.96), m(5, 0.5), m(20, 1.0)]) == 10
     assert generalisation_step([m(0, 0.0), m(10, 0.94)]) is None
@@ -74,13 +75,13 @@ def test_generalisation_step_is_the_first_snapshot_at_the_threshold():
 
 def test_loading_a_missing_step_or_a_checkpoint_without_snapshots_says_so(tiny_ckpt_dir, ckpt):
     with pytest.raises(CheckpointError, match="no weight snapshot at step 7"):
-        load_checkpoint(tiny_ckpt_dir, step=7)
+        at_step(load_checkpoint(tiny_ckpt_dir), 7)
     if not weight_snapshot_steps(ckpt):  # the bundled checkpoint until it is retrained
         with pytest.raises(CheckpointError, match="holds no weight snapshots"):
-            load_checkpoint(ckpt.path, step=0)
+            at_step(load_checkpoint(ckpt.path), 0)
 
 
-def test_aligned_context_maps_move_less_than_unaligned(tiny_ckpt):
+def test_aligned_context_maps_move_less_than_unaligned(tiny_ckpt, frame_displacement):
     frames = training_frames(tiny_ckpt, "final")
     states = [context_states(m, "final")[0] for m in frames.models]
     aligned, _ = aligned_context_maps(states)

@@ -30,7 +30,7 @@ class Recorder(TrainCallback):
 
 def test_callbacks_snapshots_and_log(tmp_path):
     rec = Recorder()
-    ck = Trainer(tmp_path / "ck", TINY_WORLD, TINY_MODEL, tiny_train_config(), [rec]).run()
+    ck = Trainer(tmp_path / "ck", TINY_WORLD, TINY_MODEL, tiny_train_config(), callbacks=[rec]).run()
     assert [s for s, _ in rec.steps] == list(range(1, 41))
     assert [r["step"] for r in rec.evals] == [20, 40] and rec.checkpoints == 4
     assert rec.steps[-1][1] < rec.steps[0][1]  # it learns
@@ -43,12 +43,12 @@ def test_callbacks_snapshots_and_log(tmp_path):
 
 def test_interrupted_run_resumes_to_the_same_model(tmp_path, tiny_ckpt):
     out = tmp_path / "ck"
-    Trainer(out, TINY_WORLD, TINY_MODEL, tiny_train_config(), [Recorder(stop_at=15)]).run()
+    Trainer(out, TINY_WORLD, TINY_MODEL, tiny_train_config(), callbacks=[Recorder(stop_at=15)]).run()
     partial = load_checkpoint(out)
     assert partial.metrics["steps_done"] == 15 and not partial.metrics["complete"]
     assert (out / RESUME_DIR / "state.json").is_file() and not has_complete_checkpoint(out)
     rec = Recorder()
-    resumed = Trainer(out, TINY_WORLD, TINY_MODEL, tiny_train_config(), [rec]).run()
+    resumed = Trainer(out, TINY_WORLD, TINY_MODEL, tiny_train_config(), callbacks=[rec]).run()
     assert rec.steps[0][0] == 16 and resumed.metrics["steps_done"] == 40
     for k, v in tiny_ckpt.model.state_dict().items():
         torch.testing.assert_close(resumed.model.state_dict()[k], v, rtol=1e-5, atol=1e-6)
@@ -60,7 +60,7 @@ def test_interrupted_run_resumes_to_the_same_model(tmp_path, tiny_ckpt):
 
 def test_resume_with_other_settings_is_refused(tmp_path):
     out = tmp_path / "ck"
-    Trainer(out, TINY_WORLD, TINY_MODEL, tiny_train_config(), [Recorder(stop_at=10)]).run()
+    Trainer(out, TINY_WORLD, TINY_MODEL, tiny_train_config(), callbacks=[Recorder(stop_at=10)]).run()
     with pytest.raises(CheckpointError, match="other settings"):
         Trainer(out, TINY_WORLD, TINY_MODEL, tiny_train_config(lr=1e-2)).run()
 
@@ -80,12 +80,12 @@ def test_checkpoints_also_by_time(tmp_path, monkeypatch):
 
     cfg = tiny_train_config(steps=6, checkpoint_every=1000, eval_every=1000, landscape_grid=0)
     rec = Recorder()
-    Trainer(tmp_path / "a", TINY_WORLD, TINY_MODEL, cfg, [rec]).run()
+    Trainer(tmp_path / "a", TINY_WORLD, TINY_MODEL, cfg, callbacks=[rec]).run()
     assert rec.checkpoints == 1  # the final one: no step count reached, no minute passed
     clock = itertools.count(0.0, 61.0)  # every reading of the clock is a minute after the last
     monkeypatch.setattr(train.time, "monotonic", lambda: next(clock))
     rec = Recorder()
-    Trainer(tmp_path / "b", TINY_WORLD, TINY_MODEL, cfg, [rec]).run()
+    Trainer(tmp_path / "b", TINY_WORLD, TINY_MODEL, cfg, callbacks=[rec]).run()
     assert rec.checkpoints == 6  # one after each of steps 1-5 (a minute had passed), then the final one
 
 
@@ -105,7 +105,7 @@ def test_a_world_that_holds_nothing_out_says_so(tmp_path):
     world.write_text(TINY_WORLD.read_text().replace('held_out = [["dog", "pizza"]]', "held_out = []"))
     rec = Recorder()
     ck = Trainer(tmp_path / "ck", world, TINY_MODEL, tiny_train_config(steps=4, eval_every=4, landscape_grid=0),
-                 [rec]).run()
+                 callbacks=[rec]).run()
     assert ck.held_out == [] and rec.evals
     for record in (rec.evals[-1], ck.metrics):  # nothing to measure: no NaN and no 0 stand in for a measure
         assert "habitat_mass" not in record and "heldout_loss" not in record and "diet_share" in record
