@@ -84,7 +84,8 @@ def where_time_goes() -> list[tuple[str, float]]:
     context_of = {w: ckpt.world.label(w)[0] for w in ckpt.tokenizer.vocab}
     path = frames.trajectory_frame(trace, fmap, trace.layer_names.index(view.layer), context_of)
     fig = figures.trajectory_map(frames.reference_frame(fmap), path, figures.context_colours(trace.context_names),
-                                 "t", fmap.axis_label, regions, selected_step=1)
+                                 "t", options=figures.MapOptions(axis_label=fmap.axis_label, regions=regions,
+                                                                 selected_step=1))
     fig.to_json()
     lap("map figure")
     return laps

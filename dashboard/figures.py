@@ -2,19 +2,52 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 
+from llmcore.tokenizer import UNK
 from llmcore.world import FUNCTION_CONTEXT
 
 # Okabe & Ito's colour-blind-safe palette, in an order that keeps the first three sub-contexts far apart.
 PALETTE = ["#E69F00", "#0072B2", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442"]
 GRAMMAR_COLOUR = "#BBBBBB"
 
+# The layout every figure shares, registered once as a Plotly template. `styled` writes it into each figure's own
+# layout rather than naming it in layout.template: Streamlit's theme overrides a template's side margins and the
+# default trace colours with its own, so a figure would look different in the page and in its standalone HTML.
+TEMPLATE = "llm_landscape"
+pio.templates[TEMPLATE] = go.layout.Template(layout=dict(margin=dict(l=10, r=10, t=50, b=10)))
+# The legend under the chart, in rows: the map keeps the whole width, also on a narrow screen.
+LEGEND_BELOW = dict(legend=dict(orientation="h", yanchor="top", y=-0.16, xanchor="left", x=0))
+
+
+def styled(fig: go.Figure, **layout) -> go.Figure:
+    """The shared template's layout (margins), then this figure's own settings (height, title, axes, …)."""
+    fig.update_layout(pio.templates[TEMPLATE].layout)
+    fig.update_layout(**layout)
+    return fig
+
+
+def play_controls(frame_names: list[str], *, prefix: str, y: float = -0.08, duration_ms: int = 400) -> dict:
+    """Layout of an animated figure: ▶ play and ❚❚ pause buttons under the chart, and a slider with one stop per
+    frame (starting at the last), labelled `prefix` + the frame's name."""
+    still = dict(mode="immediate", frame=dict(duration=0, redraw=False))
+    buttons = [dict(label="▶ play", method="animate",
+                    args=[None, dict(frame=dict(duration=duration_ms, redraw=False), fromcurrent=True)]),
+               dict(label="❚❚ pause", method="animate", args=[[None], dict(mode="immediate")])]
+    return dict(updatemenus=[dict(type="buttons", direction="left", x=0, y=y, xanchor="left", showactive=False,
+                                  buttons=buttons)],
+                sliders=[dict(active=len(frame_names) - 1, currentvalue=dict(prefix=prefix), pad=dict(t=40),
+                              steps=[dict(label=n, method="animate", args=[[n], still]) for n in frame_names])])
+
 
 def context_colours(names: list[str]) -> dict[str, str]:
-    """A stable colour per sub-context; function words (FUNCTION_CONTEXT) are grey."""
+    """A stable colour per sub-context; the function words' sub-context (FUNCTION_CONTEXT) is grey."""
     out, i = {}, 0
     for n in names:
         if n == FUNCTION_CONTEXT:
@@ -29,16 +62,36 @@ READINGS = {"read": "sub-context of the word read", "next": "sub-context the nex
 READING_LABELS = {"read": "context", "next": "next_context"}  # the reference label each reading colours by
 
 
-def trajectory_map(ref: pd.DataFrame, path: pd.DataFrame, colours: dict[str, str], title: str,
-                   axis_label: str = "PC", regions=None, candidates: pd.DataFrame | None = None,
-                   layer_path: pd.DataFrame | None = None, selected_step: int | None = None,
-                   reading: str = "read", ink: str = "#222222", width_px: int = 640) -> go.Figure:
+@dataclass
+class MapOptions:
+    """What a trajectory map draws besides the reference states and the path.
+
+    regions: llmcore.regions.RegionMap outlined under a 2D map; candidates: frames.candidates_frame of the
+    selected step; layer_path: frames.layer_path_frame of the selected step; reading: 'read' or 'next' (what the
+    colours show); width_px: the chart's width, for placing labels; path_name / path_colour: the path's legend
+    entry and one colour for its line and markers (None: the ink, markers coloured by the reading)."""
+
+    axis_label: str = "PC"
+    regions: Any = None
+    candidates: pd.DataFrame | None = None
+    layer_path: pd.DataFrame | None = None
+    selected_step: int | None = None
+    reading: str = "read"
+    ink: str = "#222222"
+    width_px: int = 640
+    path_name: str = "this prompt (● generated next, ○ prompt next)"
+    path_colour: str | None = None
+
+
+def trajectory_map(ref: pd.DataFrame, path: pd.DataFrame, colours: dict[str, str], title: str, *,
+                   options: MapOptions | None = None) -> go.Figure:
     """Reference states coloured by one reading ('read' or 'next'), the prompt's path over them (numbered steps,
     arrowheads, labels placed so they do not cover each other or the region labels) and, at the selected step, its
     candidate next words and its path through the layers."""
-    three_d, label_col = "z" in ref, READING_LABELS[reading]
+    o = options or MapOptions()
+    three_d, label_col, candidates = "z" in ref, READING_LABELS[o.reading], o.candidates
     fig = go.Figure()
-    region_boxes = region_contours(fig, regions, colours) if regions is not None and not three_d else []
+    region_boxes = region_contours(fig, o.regions, colours) if o.regions is not None and not three_d else []
     total = ref.attrs.get("total", len(ref))
     group = f"reference states ({len(ref):,} of {total:,} drawn)" if total > len(ref) else "reference states"
     for ctx in colours:
@@ -50,14 +103,9 @@ def trajectory_map(ref: pd.DataFrame, path: pd.DataFrame, colours: dict[str, str
                                                opacity=0.5),
                                    customdata=part[["word", "next_word"]],
                                    hovertemplate="%{customdata[0]} → %{customdata[1]}<extra>" + str(ctx) + "</extra>"))
-    if layer_path is not None:
-        fig.add_trace(_scatter(layer_path, three_d, mode="lines+markers+text", name="through the layers",
-                               text=layer_path.layer, textposition="bottom center",
-                               line=dict(color="#7F7F7F", width=2, dash="dot"),
-                               marker=dict(size=7, color="#7F7F7F", symbol="square" if three_d else "diamond"),
-                               customdata=layer_path[["layer", "top_word"]],
-                               hovertemplate="%{customdata[0]}: the lens reads '%{customdata[1]}'<extra></extra>"))
-    _add_path(fig, path, colours, reading, selected_step, three_d, ink)
+    if o.layer_path is not None:
+        _add_layer_path(fig, o.layer_path, three_d)
+    _add_path(fig, path, colours, options=o, three_d=three_d)
     if candidates is not None and len(candidates):
         fig.add_trace(_scatter(candidates, three_d, mode="markers", name="candidate next words (★)",
                                text=[f"{esc(w)} {p:.2f}" for w, p in zip(candidates.word, candidates.p)],
@@ -66,19 +114,39 @@ def trajectory_map(ref: pd.DataFrame, path: pd.DataFrame, colours: dict[str, str
                                            line=dict(width=1.5, color="#000000")),
                                hovertemplate="if the next word were %{text}, the state would land here"
                                "<extra></extra>"))
-    _axes(fig, axis_label, three_d)
+    _axes(fig, o.axis_label, three_d)
     if three_d:
-        _label_3d(fig, path, candidates, ink)
+        _label_3d(fig, path, candidates, o.ink)
     else:
-        _label_2d(fig, ref, path, candidates, region_boxes, ink, width_px)
-    fig.update_layout(title=dict(text=title, x=0, xanchor="left"), legend_title_text=f"{reading}: "
-                      f"{READINGS[reading]}", legend_itemsizing="constant", height=700,
-                      margin=dict(l=10, r=10, t=60, b=10), **LEGEND_BELOW)
+        _label_2d(fig, ref, path, candidates=candidates, region_boxes=region_boxes, ink=o.ink, width_px=o.width_px)
+    return styled(fig, title=dict(text=title, x=0, xanchor="left"),
+                  legend_title_text=f"{o.reading}: {READINGS[o.reading]}", legend_itemsizing="constant", height=700,
+                  margin=dict(t=60), **LEGEND_BELOW)
+
+
+def _add_layer_path(fig: go.Figure, layer_path: pd.DataFrame, three_d: bool) -> None:
+    """The selected step's state at every depth, joined by a dotted line and named by depth."""
+    fig.add_trace(_scatter(layer_path, three_d, mode="lines+markers+text", name="through the layers",
+                           text=layer_path.layer, textposition="bottom center",
+                           line=dict(color="#7F7F7F", width=2, dash="dot"),
+                           marker=dict(size=7, color="#7F7F7F", symbol="square" if three_d else "diamond"),
+                           customdata=layer_path[["layer", "top_word"]],
+                           hovertemplate="%{customdata[0]}: the lens reads '%{customdata[1]}'<extra></extra>"))
+
+
+def compare_map(ref: pd.DataFrame, drawn: list[tuple[str, str, pd.DataFrame]], colours: dict[str, str], title: str,
+                *, axis_label: str) -> go.Figure:
+    """The reference map with each run's path, (name, colour, path) in `drawn`, in its own colour: the first drawn
+    as on the Trajectory page, the others dashed, all labelled alike (word → next word)."""
+    (name, colour, first), rest = drawn[0], drawn[1:]
+    fig = trajectory_map(ref, first, colours, title,
+                         options=MapOptions(axis_label=axis_label, path_name=name, path_colour=colour))
+    for name, colour, path in rest:
+        fig.add_trace(go.Scatter(x=path.x, y=path.y, mode="lines+markers+text", name=name,
+                                 text=path_labels(path), textposition="bottom center",
+                                 line=dict(color=colour, width=2, dash="dash"),
+                                 marker=dict(color=colour, size=10)))
     return fig
-
-
-# The legend under the chart, in rows: the map keeps the whole width, also on a narrow screen.
-LEGEND_BELOW = dict(legend=dict(orientation="h", yanchor="top", y=-0.16, xanchor="left", x=0))
 
 
 def wrap_title(text: str, width: int = 60) -> str:
@@ -100,17 +168,20 @@ def esc(text: str) -> str:
     return html.escape(str(text), quote=False)
 
 
-def _add_path(fig: go.Figure, path: pd.DataFrame, colours: dict[str, str], reading: str,
-              selected_step: int | None, three_d: bool, ink: str) -> None:
+def _add_path(fig: go.Figure, path: pd.DataFrame, colours: dict[str, str], *, options: MapOptions,
+              three_d: bool) -> None:
     """The path: a line, one marker per word read coloured by its reading (open: the next word is the prompt's),
-    the selected step ringed."""
+    the selected step ringed; line and markers in options.path_colour where one is given."""
+    reading, ink = options.reading, options.ink
     cols = [colours.get(c, GRAMMAR_COLOUR) for c in path[reading]] if reading in path else ink
-    sel = [s == selected_step for s in path.step]
+    if options.path_colour is not None:
+        cols = options.path_colour
+    sel = [s == options.selected_step for s in path.step]
     size = [18 if s else 11 for s in sel]
     custom = np.stack([path.step, path.word, path.read if "read" in path else path.word, path.next_word,
                        path.next, path.next_mass.round(2)], 1) if "next" in path else None
-    kw = dict(mode="lines+markers", name="this prompt (● generated next, ○ prompt next)",
-              line=dict(color=ink, width=3 if three_d else 2),
+    kw = dict(mode="lines+markers", name=options.path_name,
+              line=dict(color=options.path_colour or ink, width=3 if three_d else 2),
               marker=dict(size=[v * (0.6 if three_d else 1) for v in size], color=cols,
                           line=dict(width=2 if three_d else [4 if s else 1.5 for s in sel], color=ink),
                           symbol=["circle" if not p or s else "circle-open" for p, s in zip(path.in_prompt, sel)]))
@@ -122,7 +193,7 @@ def _add_path(fig: go.Figure, path: pd.DataFrame, colours: dict[str, str], readi
                   else go.Scatter(x=path.x, y=path.y, **kw))
 
 
-def _label_2d(fig: go.Figure, ref: pd.DataFrame, path: pd.DataFrame, candidates, region_boxes, ink: str,
+def _label_2d(fig: go.Figure, ref: pd.DataFrame, path: pd.DataFrame, *, candidates, region_boxes, ink: str,
               width_px: int) -> None:
     """Frame the map, add an arrowhead per step and place the labels of steps and stars greedily."""
     from dashboard.labels import place_labels, to_pixels
@@ -142,8 +213,8 @@ def _label_2d(fig: go.Figure, ref: pd.DataFrame, path: pd.DataFrame, candidates,
     if candidates is not None and len(candidates):
         xy = np.concatenate([xy, candidates[["x", "y"]].to_numpy()])
         texts += [f"★ {w_} {p:.2f}" for w_, p in zip(candidates.word, candidates.p)]
-    px = to_pixels(xy, xr, yr, w, h)
-    boxes = [_data_box_to_px(b, xr, yr, w, h) for b in region_boxes]
+    px = to_pixels(xy, xr, yr, width=w, height=h)
+    boxes = [_data_box_to_px(b, xr, yr, size=(w, h)) for b in region_boxes]
     shifts = place_labels(px, texts, boxes, bounds=(0, 0, w, h))
     for (x, y), text, (dx, dy), i in zip(xy, texts, shifts, range(len(texts))):
         star = i >= len(path)
@@ -153,12 +224,13 @@ def _label_2d(fig: go.Figure, ref: pd.DataFrame, path: pd.DataFrame, candidates,
     fig.update_layout(annotations=list(fig.layout.annotations) + notes)  # at once: add_annotation is quadratic
 
 
-def _data_box_to_px(box, xr, yr, w, h):
-    """A region label's box, given as (x, y, yshift px, text) in data units, as a pixel box."""
+def _data_box_to_px(box, xr, yr, *, size: tuple[float, float]):
+    """A region label's box, given as (x, y, yshift px, text) in data units, as a pixel box of a plot area `size`
+    (width, height) pixels."""
     from dashboard.labels import text_box, to_pixels
 
     x, y, yshift, text = box
-    (px, py), = to_pixels(np.array([[x, y]]), xr, yr, w, h)
+    (px, py), = to_pixels(np.array([[x, y]]), xr, yr, width=size[0], height=size[1])
     return text_box(px, py + yshift, text, 14)
 
 
@@ -203,12 +275,12 @@ def context_probs_chart(frame: pd.DataFrame, colours: dict[str, str], reads: lis
     if selected_step is not None and 1 <= selected_step <= len(labels):
         fig.add_vrect(x0=selected_step - 1.5, x1=selected_step - 0.5, line_width=2, line_color="#555555",
                       fillcolor="rgba(0,0,0,0)")
-    fig.update_layout(title=dict(text=wrap_title("next: next-word probability by sub-context, per word read "
-                                                 "(squares above: read, the word's own sub-context)"), x=0),
-                      barmode="stack", bargap=0.15, legend_traceorder="normal",
-                      xaxis_title="step: word read", yaxis_title="probability", yaxis_range=[0, 1.12],
-                      legend_title_text="sub-context", height=460, margin=dict(l=10, r=10, t=70, b=10),
-                      **LEGEND_BELOW)
+    styled(fig, title=dict(text=wrap_title("next: next-word probability by sub-context, per word read "
+                                           "(squares above: read, the word's own sub-context)"), x=0),
+                barmode="stack", bargap=0.15, legend_traceorder="normal",
+                xaxis_title="step: word read", yaxis_title="probability", yaxis_range=[0, 1.12],
+                legend_title_text="sub-context", height=460, margin=dict(t=70),
+                **LEGEND_BELOW)
     return fig
 
 
@@ -251,9 +323,11 @@ def _scatter(df: pd.DataFrame, three_d: bool, **kw):
     return go.Scatter(x=df.x, y=df.y, **kw)
 
 
-def word_map(df: pd.DataFrame, colour_by: str, title: str, axis_label: str, highlight: list[str] | None = None,
-             context_colours: dict[str, str] | None = None) -> go.Figure:
-    """The word map: one labelled point per word, coloured by sub-context or subgroup; highlighted words ringed."""
+def word_map(df: pd.DataFrame, colour_by: str, title: str, axis_label: str, *, highlight: list[str] | None = None,
+             context_colours: dict[str, str] | None = None, axis_titles: tuple[str, str] | None = None,
+             legend_title: str | None = None) -> go.Figure:
+    """The word map: one labelled point per word, coloured by sub-context or subgroup; highlighted words ringed.
+    Axes are titled `axis_label` 1, 2 (3) unless `axis_titles` names them (custom axes, 2D)."""
     three_d = "z" in df
     family = {}
     if colour_by == "subgroup" and context_colours and "context" in df:  # shades of the sub-context's hue
@@ -288,9 +362,11 @@ def word_map(df: pd.DataFrame, colour_by: str, title: str, axis_label: str, high
                                marker=dict(size=10 if three_d else 12, color="rgba(0,0,0,0)",
                                            line=dict(width=2, color="#000000"))))
     _axes(fig, axis_label, three_d)
-    fig.update_layout(title=title, legend_title_text={"context": "sub-context"}.get(colour_by, colour_by), height=640,
-                      margin=dict(l=10, r=10, t=50, b=10))
-    return fig
+    if axis_titles is not None:
+        fig.update_layout(xaxis_title=axis_titles[0], yaxis_title=axis_titles[1])
+    if legend_title is None:
+        legend_title = {"context": "sub-context"}.get(colour_by, colour_by)
+    return styled(fig, title=title, legend_title_text=legend_title, height=640)
 
 
 def discrete_scale(names: list[str], colours: dict[str, str]) -> list:
@@ -316,7 +392,7 @@ def _axes(fig: go.Figure, label: str, three_d: bool) -> None:
         fig.update_layout(xaxis_title=f"{label} 1", yaxis_title=f"{label} 2")
 
 
-def legend_swatches(fig: go.Figure, names: list[str], colours: dict[str, str], three_d: bool = False,
+def legend_swatches(fig: go.Figure, names: list[str], colours: dict[str, str], *, three_d: bool = False,
                     title: str = "sub-context") -> go.Figure:
     """Legend entries (no data) naming the colour of each sub-context, for figures whose colours are a surface."""
     for n in names:
@@ -366,7 +442,7 @@ def label_shifts(points, extent: tuple[float, float], step: int = 20, height_px:
     return shifts
 
 
-def lens_heatmap(words: list[list[str]], contexts: list[list[str]], probs: list[list[float]],
+def lens_heatmap(words: list[list[str]], contexts: list[list[str]], probs: list[list[float]], *,
                  layer_names: list[str], step_labels: list[str], colours: dict[str, str]) -> go.Figure:
     """Logit lens: for each depth (rows) and step (columns) the top word, coloured by its sub-context."""
     names = list(colours)
@@ -376,10 +452,10 @@ def lens_heatmap(words: list[list[str]], contexts: list[list[str]], probs: list[
     fig = go.Figure(go.Heatmap(z=z, x=step_labels, y=layer_names, text=text, texttemplate="%{text}",
                                colorscale=scale, zmin=-0.5, zmax=len(names) - 0.5, showscale=False,
                                hovertemplate="%{y}, %{x}: %{text}<extra></extra>"))
-    fig.update_layout(title=wrap_title("Logit lens: the top next word read out at each layer (colour: its "
-                                       "sub-context)"),
-                      xaxis_title="step: word read", yaxis_title="layer", height=100 + 48 * len(layer_names),
-                      margin=dict(l=10, r=10, t=70, b=10))
+    styled(fig, title=wrap_title("Logit lens: the top next word read out at each layer (colour: its "
+                                 "sub-context)"),
+                xaxis_title="step: word read", yaxis_title="layer", height=100 + 48 * len(layer_names),
+                margin=dict(t=70))
     return fig
 
 
@@ -391,13 +467,13 @@ def attention_heatmaps(att, key_words: list[str], title: str) -> go.Figure:
     fig = go.Figure(go.Heatmap(z=z, x=[f"{j + 1}: {w}" for j, w in enumerate(key_words)], y=rows,
                                colorscale="Blues", zmin=0, zmax=1, colorbar=dict(title="weight"),
                                hovertemplate="%{y} → %{x}: %{z:.2f}<extra></extra>"))
-    fig.update_layout(title=wrap_title(title), xaxis_title="word attended to", yaxis_title="layer and head",
-                      height=140 + 22 * L * H, margin=dict(l=10, r=10, t=70, b=10), yaxis_autorange="reversed")
+    styled(fig, title=wrap_title(title), xaxis_title="word attended to", yaxis_title="layer and head",
+                height=140 + 22 * L * H, margin=dict(t=70), yaxis_autorange="reversed")
     return fig
 
 
-def terrain_figure(regions, colours: dict[str, str], path: pd.DataFrame | None = None,
-                   ink: str = "#111111") -> go.Figure:
+def terrain_figure(regions, colours: dict[str, str], path: pd.DataFrame | None = None, *, ink: str = "#111111",
+                   axis_label: str = "PC") -> go.Figure:
     """Where states gather as hills and plains (the log-compressed density of all states), coloured by the
     sub-context holding most states there, with the prompt's path on the surface (labelled as on Trajectory,
     arrows pointing along it) and the peaks' labels lifted apart where they would collide."""
@@ -422,16 +498,16 @@ def terrain_figure(regions, colours: dict[str, str], path: pd.DataFrame | None =
     if path is not None and len(path):
         _terrain_path(fig, path, ink, regions.lift)
     legend_swatches(fig, [names[g] for g in shown], colours, three_d=True, title="sub-context with most states here")
-    fig.update_layout(title="Terrain: hills where the model's states gather, plains where few do",
-                      scene=_terrain_scene(regions, path), height=680, margin=dict(l=10, r=10, t=50, b=10),
-                      legend=dict(orientation="h", y=0, yanchor="top"))
+    styled(fig, title="Terrain: hills where the model's states gather, plains where few do",
+                scene=_terrain_scene(regions, path, axis_label), height=680,
+                legend=dict(orientation="h", y=0, yanchor="top"))
     return fig
 
 
 TERRAIN_EYE = (0.9, -1.5, 1.25)  # the terrain's default camera
 
 
-def peak_label_heights(points: np.ndarray, peaks: np.ndarray, width: float, depth: float,
+def peak_label_heights(points: np.ndarray, peaks: np.ndarray, width: float, depth: float, *,
                        near: float = 0.12, step: float = 0.25) -> list[float]:
     """Height of each peak's label: just above its peak, lifted one `step` above every label already placed that
     the default camera would show within `near` of the map's size across the screen (labels one behind the other
@@ -476,13 +552,14 @@ def _terrain_path(fig: go.Figure, path: pd.DataFrame, ink: str, lift) -> None:
                               name="direction"))
 
 
-def _terrain_scene(regions, path: pd.DataFrame | None) -> dict:
+def _terrain_scene(regions, path: pd.DataFrame | None, axis_label: str) -> dict:
     """Axes that hold the whole surface and the whole path, seen from high enough that hills hide no step."""
     xs, ys = [regions.x.min(), regions.x.max()], [regions.y.min(), regions.y.max()]
     if path is not None and len(path):
         xs += [path.x.min(), path.x.max()]
         ys += [path.y.min(), path.y.max()]
-    return dict(xaxis=dict(title="PC 1", range=[min(xs), max(xs)]), yaxis=dict(title="PC 2", range=[min(ys), max(ys)]),
+    return dict(xaxis=dict(title=f"{axis_label} 1", range=[min(xs), max(xs)]),
+                yaxis=dict(title=f"{axis_label} 2", range=[min(ys), max(ys)]),
                 zaxis=dict(title="height: log of how many states", range=[0, 1.8]),
                 aspectmode="manual", aspectratio=dict(x=1.3, y=1.3, z=0.55),
                 camera=dict(eye=dict(zip("xyz", TERRAIN_EYE)), center=dict(x=0, y=0, z=-0.15)))
@@ -492,11 +569,12 @@ def _rgb(colour: str) -> np.ndarray:
     return np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)], np.float64)
 
 
-def decision_figure(d, vocab: list[str], colours: dict[str, str], path: pd.DataFrame | None = None,
-                    ink: str = "#111111", function_context: str = FUNCTION_CONTEXT) -> go.Figure:
+def decision_figure(d, vocab: list[str], colours: dict[str, str], path: pd.DataFrame | None = None, *,
+                    ink: str = "#111111", function_context: str = FUNCTION_CONTEXT,
+                    axis_label: str = "PC") -> go.Figure:
     """Decision landscape: at each point of the plane the content sub-context the model gives most next-word
     probability, its colour pale where that sub-context's probability is small and full where it is large; a
-    dashed line encloses where function words (FUNCTION_CONTEXT) hold more than half of the probability."""
+    dashed line encloses where function words (`function_context`) hold more than half of the probability."""
     names = d.context_names
     content = [g for g, n in enumerate(names) if n != function_context]
     probs = d.context_probs[..., content]
@@ -521,12 +599,12 @@ def decision_figure(d, vocab: list[str], colours: dict[str, str], path: pd.DataF
                                  name="this prompt"))
     legend_swatches(fig, [names[content[g]] for g in sorted(set(best.ravel().tolist()))], colours,
                     title="content sub-context of the next word (pale: little probability)")
-    fig.update_layout(title=f"Decision landscape at '{d.layer}': which content the model would predict next "
-                      f"(a slice showing {d.explained_variance:.0%} of the variance)",
-                      xaxis=dict(title="PC 1", range=[float(d.x[0]) - dx / 2, float(d.x[-1]) + dx / 2]),
-                      yaxis=dict(title="PC 2", range=[float(d.y[0]) - dy / 2, float(d.y[-1]) + dy / 2],
-                                 autorange=False),
-                      height=560, margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.15))
+    styled(fig, title=f"Decision landscape at '{d.layer}': which content the model would predict next "
+                f"(a slice showing {d.explained_variance:.0%} of the variance)",
+                xaxis=dict(title=f"{axis_label} 1", range=[float(d.x[0]) - dx / 2, float(d.x[-1]) + dx / 2]),
+                yaxis=dict(title=f"{axis_label} 2", range=[float(d.y[0]) - dy / 2, float(d.y[-1]) + dy / 2],
+                           autorange=False),
+                height=560, legend=dict(orientation="h", y=-0.15))
     return fig
 
 
@@ -556,13 +634,13 @@ def loss_figure(land, three_d: bool = False, every: int = 0) -> go.Figure:
         fig = go.Figure(go.Contour(x=land.alphas, y=land.betas, z=z, colorscale="Viridis", colorbar=bar, ncontours=24,
                                    customdata=custom, hovertemplate=hover))
     if len(land.path):
-        _loss_path(fig, land, lo, delta, three_d, every)
+        _loss_path(fig, land, lo, delta, three_d=three_d, every=every)
     kind = ("random directions" if land.kind == "random" else
             f"the training path's plane ({land.explained[0]:.0%} + {land.explained[1]:.0%})")
     axes = (("direction 1 (×weights)", "direction 2 (×weights)") if land.kind == "random" else
             ("1st direction of the path (weight units)", "2nd direction of the path (weight units)"))
-    fig.update_layout(title=f"Loss on {kind}", height=560, margin=dict(l=10, r=10, t=50, b=10),
-                      legend=dict(orientation="h", y=-0.15))
+    styled(fig, title=f"Loss on {kind}", height=560,
+                legend=dict(orientation="h", y=-0.15))
     if three_d:
         fig.update_layout(scene=dict(xaxis_title=axes[0], yaxis_title=axes[1], zaxis=dict(
             title="loss", tickvals=tickvals, ticktext=[f"{t:.2f}" for t in ticks])))
@@ -571,7 +649,7 @@ def loss_figure(land, three_d: bool = False, every: int = 0) -> go.Figure:
     return fig
 
 
-def _loss_path(fig: go.Figure, land, lo: float, delta: float, three_d: bool, every: int) -> None:
+def _loss_path(fig: go.Figure, land, lo: float, delta: float, *, three_d: bool, every: int) -> None:
     """The snapshots on the plane: a white line, a start and an end marker, every N-th labelled by its step."""
     n = len(land.path)
     every = every or max(1, round(n / 5))
@@ -631,12 +709,12 @@ def causal_heatmaps(ct, selected: tuple[int, int, int] | None = None) -> go.Figu
                       row=1, col=k + 1)
     fig.update_yaxes(autorange="reversed", title_text="depth", row=1, col=1)
     fig.update_xaxes(title_text="position", tickangle=-30)
-    fig.update_layout(height=340, margin=dict(l=10, r=10, t=40, b=10),
-                      title=dict(text="Share brought back by one clean state", y=0.99))
+    styled(fig, height=340, margin=dict(t=40),
+                title=dict(text="Share brought back by one clean state", y=0.99))
     return fig
 
 
-def causes_map(ref: pd.DataFrame, paths: pd.DataFrame, colours: dict[str, str], title: str, axis_label: str,
+def causes_map(ref: pd.DataFrame, paths: pd.DataFrame, colours: dict[str, str], title: str, *, axis_label: str,
                run_colours: dict[str, str]) -> go.Figure:
     """Reference states by sub-context and the runs' paths (clean, corrupted, patched, steered) over them."""
     three_d = "z" in ref
@@ -652,13 +730,12 @@ def causes_map(ref: pd.DataFrame, paths: pd.DataFrame, colours: dict[str, str], 
                                marker=dict(size=6 if three_d else 9, color=run_colours.get(run, "#222222")),
                                hovertemplate="%{text}<extra>" + str(run) + "</extra>"))
     _axes(fig, axis_label, three_d)
-    fig.update_layout(title=title, height=520, legend_title_text="sub-context / run", legend_itemsizing="constant",
-                      margin=dict(l=10, r=10, t=50, b=10))
+    styled(fig, title=title, height=520, legend_title_text="sub-context / run", legend_itemsizing="constant")
     return fig
 
 
-def watch_word_map(coords: np.ndarray, words: list[str], contexts: list[str], colours: dict[str, str],
-                   extent: tuple[np.ndarray, np.ndarray], step: int) -> go.Figure:
+def watch_word_map(coords: np.ndarray, words: list[str], contexts: list[str], colours: dict[str, str], *,
+                   extent: tuple[np.ndarray, np.ndarray], step: int, axis_label: str = "PC") -> go.Figure:
     """The word map of one snapshot (Procrustes-aligned), on axes fixed over all snapshots."""
     fig = go.Figure()
     for ctx in colours:
@@ -669,10 +746,10 @@ def watch_word_map(coords: np.ndarray, words: list[str], contexts: list[str], co
                                      marker=dict(color=colours[ctx], size=7)))
     lo, hi = extent
     pad = 0.05 * (hi - lo)
-    fig.update_layout(title=f"Word map, step {step}", legend_title_text="sub-context",
-                      xaxis=dict(title="PC 1", range=[lo[0] - pad[0], hi[0] + pad[0]]),
-                      yaxis=dict(title="PC 2", range=[lo[1] - pad[1], hi[1] + pad[1]]),
-                      height=520, margin=dict(l=10, r=10, t=50, b=10))
+    styled(fig, title=f"Word map, step {step}", legend_title_text="sub-context",
+                xaxis=dict(title=f"{axis_label} 1", range=[lo[0] - pad[0], hi[0] + pad[0]]),
+                yaxis=dict(title=f"{axis_label} 2", range=[lo[1] - pad[1], hi[1] + pad[1]]),
+                height=520)
     return fig
 
 
@@ -681,8 +758,8 @@ def place_probs_chart(names: list[str], probs: np.ndarray, colours: dict[str, st
     fig = go.Figure(go.Bar(x=list(names), y=probs.astype(float), marker_color=[colours.get(n) for n in names],
                            text=[f"{p:.2f}" for p in probs], textposition="outside",
                            hovertemplate="%{x}: %{y:.3f}<extra></extra>"))
-    fig.update_layout(title=title, xaxis_title="sub-context of the next word", yaxis_title="probability",
-                      yaxis_range=[0, 1.1], height=380, margin=dict(l=10, r=10, t=50, b=10))
+    styled(fig, title=title, xaxis_title="sub-context of the next word", yaxis_title="probability",
+                yaxis_range=[0, 1.1], height=380)
     return fig
 
 
@@ -701,9 +778,8 @@ def snapshot_curves(df: pd.DataFrame, step: int, generalised_at: int | None) -> 
     if generalised_at is not None:
         fig.add_vline(x=generalised_at, line=dict(color="#009E73", width=1, dash="dash"),
                       annotation_text=f"generalises at {generalised_at}", annotation_position="bottom right")
-    fig.update_layout(title="Measures at every snapshot", xaxis_title="training step", yaxis_title="share",
-                      yaxis_range=[0, 1.05], legend=dict(orientation="h", y=-0.25), height=460,
-                      margin=dict(l=10, r=10, t=50, b=10))
+    styled(fig, title="Measures at every snapshot", xaxis_title="training step", yaxis_title="share",
+                yaxis_range=[0, 1.05], legend=dict(orientation="h", y=-0.25), height=460)
     return fig
 
 
@@ -713,9 +789,8 @@ def component_bars(frame: pd.DataFrame, target: str) -> go.Figure:
     fig = go.Figure(go.Bar(x=frame["logit"], y=frame["component"], orientation="h", marker_color=colours,
                            hovertemplate="%{y}: %{x:+.3f}<extra></extra>"))
     fig.update_yaxes(autorange="reversed")
-    fig.update_layout(title=f"Direct logit attribution to {target}", height=380,
-                      xaxis_title="logit contribution (through the final norm, linearised)",
-                      margin=dict(l=10, r=10, t=50, b=10))
+    styled(fig, title=f"Direct logit attribution to {target}", height=380,
+                xaxis_title="logit contribution (through the final norm, linearised)")
     return fig
 
 
@@ -731,10 +806,10 @@ def counterfactual_heatmap(grid) -> go.Figure:
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=n, marker=dict(color=c, symbol="square",
                                                                                         size=12)))
     fig.update_yaxes(autorange="reversed")
-    fig.update_layout(title=dict(text=f"a <animal> {grid.verb} <food> in the → whose place?", y=0.99, yanchor="top"),
-                      height=max(420, 16 * len(grid.animals) + 190), margin=dict(l=10, r=10, t=90, b=10),
-                      xaxis=dict(tickangle=-60), legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0),
-                      plot_bgcolor="rgba(0,0,0,0)")
+    styled(fig, title=dict(text=f"a <animal> {grid.verb} <food> in the → whose place?", y=0.99, yanchor="top"),
+                height=max(420, 16 * len(grid.animals) + 190), margin=dict(t=90),
+                xaxis=dict(tickangle=-60), legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0),
+                plot_bgcolor="rgba(0,0,0,0)")
     return fig
 
 
@@ -746,3 +821,49 @@ def loss_figure_at(land, xy: tuple[float, float], step: int) -> go.Figure:
                              marker=dict(symbol="star", size=18, color="#D55E00", line=dict(color="#fff", width=1))))
     fig.update_layout(legend=dict(orientation="h", y=-0.18))  # clear of the colour bar
     return fig
+
+
+# ---------------------------------------------------------------- Training page
+def training_curves(log: list[dict]) -> go.Figure:
+    """Loss (left) and the generalisation measures (right) at each evaluation during training."""
+    from plotly.subplots import make_subplots
+
+    df = pd.DataFrame(log)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Generalisation measures"))
+    series = [("val_loss", "validation loss", 1), ("heldout_loss", "loss on held-out sentences", 1),
+              ("habitat_mass", "held-out prompts: probability on habitats", 2),
+              ("diet_share", "diet share after 'eats'", 2),
+              ("neighbour_purity", "embedding neighbours in sub-context", 2)]
+    groups = {1: "left: loss", 2: "right: generalisation"}
+    for col, name, panel in series:
+        if col in df:
+            fig.add_trace(go.Scatter(x=df.step, y=df[col], name=name, mode="lines+markers", legendgroup=groups[panel],
+                                     legendgrouptitle_text=groups[panel]), row=1, col=panel)
+    fig.update_xaxes(title_text="training step")
+    fig.update_yaxes(title_text="loss (nats per word)", row=1, col=1)
+    fig.update_yaxes(title_text="share", range=[0, 1.02], row=1, col=2)
+    return styled(fig, height=440, legend=dict(orientation="h", y=-0.3))
+
+
+def replay_figure(coords: np.ndarray, words: list[str], contexts: list[str], steps: list[int], *,
+                  colours: dict[str, str], axis_label: str = "PC") -> go.Figure:
+    """Embedding replay: coords (T, V, 2) of every word at each of the T snapshots taken at `steps`, one frame per
+    snapshot, a slider and play/pause; the axes hold every frame."""
+    keep = [i for i, w in enumerate(words) if w != UNK]
+
+    def traces(t: int) -> list[go.Scatter]:
+        out = []
+        for ctx in colours:
+            idx = [i for i in keep if contexts[i] == ctx]
+            out.append(go.Scatter(x=coords[t, idx, 0], y=coords[t, idx, 1], mode="markers+text", name=ctx,
+                                  text=[words[i] for i in idx], textposition="top center", textfont=dict(size=9),
+                                  marker=dict(color=colours[ctx], size=7)))
+        return out
+
+    fig = go.Figure(data=traces(len(steps) - 1), frames=[go.Frame(data=traces(t), name=str(s))
+                                                          for t, s in enumerate(steps)])
+    lo, hi = coords[:, keep].min((0, 1)), coords[:, keep].max((0, 1))
+    return styled(fig, title="Embeddings during training (Procrustes-aligned, so words move and the axes stay)",
+                  xaxis=dict(title=f"{axis_label} 1", range=[lo[0] * 1.05, hi[0] * 1.05]),
+                  yaxis=dict(title=f"{axis_label} 2", range=[lo[1] * 1.05, hi[1] * 1.05]), height=620,
+                  **play_controls([str(s) for s in steps], prefix="training step "))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from llmcore.alignment import AlignedMap
 from llmcore.maps import FittedMap
 from llmcore.trace import GenerationTrace
 from llmcore.world import FUNCTION_CONTEXT
@@ -23,18 +22,7 @@ def path_states(trace: GenerationTrace, depth: int) -> tuple[np.ndarray, list[st
     return steps.hidden[:, depth], steps.words
 
 
-@dataclass
-class AlignedMap:
-    """Another model's states placed on a map: first taken into the map's model's space by an alignment."""
-
-    fitted: FittedMap
-    align: Callable[[np.ndarray], np.ndarray]
-
-    def place(self, X: np.ndarray) -> np.ndarray:
-        return self.fitted.place(self.align(X))
-
-
-def trajectory_frame(trace: GenerationTrace, cmap: FittedMap, depth: int,
+def trajectory_frame(trace: GenerationTrace, cmap: FittedMap | AlignedMap, depth: int,
                      context_of: dict[str, str] | None = None) -> pd.DataFrame:
     """One row per word read (step 1 = after the first word): where its state lands on the map, the word that came
     next and the two readings of the state, `read` (sub-context of the word read, from `context_of`) and `next`
@@ -240,3 +228,12 @@ def path_point_at(land, step: int) -> tuple[float, float]:
     """Where the loss landscape's training path is at a step, linear between its saved points."""
     steps = np.asarray(land.path_steps, float)
     return float(np.interp(step, steps, land.path[:, 0])), float(np.interp(step, steps, land.path[:, 1]))
+
+
+def held_out_table(b) -> pd.DataFrame:
+    """One row per held-out prompt (llmcore.evaluate.HeldOutBreakdown): where the model sends the place word."""
+    return pd.DataFrame({"prompt": b.prompts, "most likely place": b.top_place,
+                         "its probability": b.top_place_prob.round(3),
+                         "a habitat of the animal?": ["yes" if h else "no" for h in b.top_is_habitat],
+                         "probability on the animal's habitats": b.habitat_mass.round(3),
+                         "on the food's own places": b.food_place_mass.round(3)})

@@ -11,7 +11,7 @@ Box = tuple[float, float, float, float]  # (x0, y0, x1, y1) in pixels, y up
 DIRECTIONS = [(0, 1), (1, 0), (0, -1), (-1, 0), (1, 1), (-1, 1), (1, -1), (-1, -1)]
 
 
-def to_pixels(xy: np.ndarray, x_range: tuple[float, float], y_range: tuple[float, float], width: float,
+def to_pixels(xy: np.ndarray, x_range: tuple[float, float], y_range: tuple[float, float], *, width: float,
               height: float) -> np.ndarray:
     """Data coordinates (n, 2) as pixels of a plot area width × height (origin at the bottom left)."""
     xy = np.asarray(xy, np.float64).reshape(-1, 2)
@@ -36,7 +36,7 @@ def count_overlaps(boxes: list[Box]) -> int:
     return sum(overlap(a, b) > 0 for i, a in enumerate(boxes) for b in boxes[i + 1:])
 
 
-def place_labels(points: np.ndarray, texts: list[str], obstacles: list[Box] = (), font_px: float = 12,
+def place_labels(points: np.ndarray, texts: list[str], obstacles: list[Box] = (), *, font_px: float = 12,
                  gap: float = 4, marker_px: float = 7, bounds: Box | None = None) -> list[tuple[float, float]]:
     """Pixel offsets (dx, dy) of each label's centre from its point, chosen greedily in order.
 

@@ -58,8 +58,7 @@ _LOCK = threading.Lock()
 _ONE_AT_A_TIME = threading.Semaphore(1)  # fits share the machine's cores: run them in turn
 
 
-def request(ckpt, ref: ReferenceSet, method: str, n_components: int, label: str,
-            cache_dir=None) -> MapJob:
+def request(ckpt, ref: ReferenceSet, method: str, n_components: int, *, label: str, cache_dir=None) -> MapJob:
     """The job fitting this map, started if no session asked for it yet (a failed one is tried again)."""
     key = f"{ckpt.content_hash}|{ref.name}|{ref.digest}|{method}|{n_components}|{cache_dir}"
     with _LOCK:

@@ -118,7 +118,8 @@ def map_when_ready(content_hash: str, reference: str, method: str, n_components:
     book = get_map_book(content_hash, ckpt)
     if book.cached(reference, method, n_components) is None:
         label = f"Fitting the {METHOD_NAMES.get(method, method)} map of {reference} in the background"
-        job = mapjobs.request(ckpt, book.reference(reference), method, n_components, label, book.cache_dir)
+        job = mapjobs.request(ckpt, book.reference(reference), method, n_components, label=label,
+                              cache_dir=book.cache_dir)
         if job.result is None:
             return get_map(content_hash, reference, "pca", n_components, ckpt), job
     _READY.add(key)
@@ -255,3 +256,62 @@ def built_once(key: tuple, _build):
     """A figure (or what it is drawn from) built once per key: Watch training draws one per snapshot, prompt,
     depth and chart, so moving the step slider only sends figures that are ready."""
     return _build()
+
+
+# ---------------------------------------------------------------- moved here from views/ (issue 10: thin views)
+# The pages' own caches and the server-wide training jobs: every page reads them through the functions below.
+@st.cache_data(max_entries=6, show_spinner="Aligning the snapshots…")
+def get_replay_coords(content_hash: str, aligned: bool, _ckpt: Checkpoint) -> np.ndarray:
+    """(T, V, 2) every word at every embedding snapshot (llmcore.alignment.snapshot_coords)."""
+    from llmcore.alignment import snapshot_coords
+
+    return snapshot_coords(_ckpt.snapshots(), 2, aligned=aligned)
+
+
+@st.cache_data(max_entries=4, show_spinner="Regenerating the training corpus to check it…")
+def get_corpus_check(content_hash: str, _ckpt: Checkpoint) -> dict:
+    """Recreate the exact training corpus and count sentences in which each held-out pair occurs in any form
+    ('dogs' counts as 'dog'; should be 0)."""
+    from llmcore.world import generate_corpus
+
+    sentences = generate_corpus(_ckpt.world, int(_ckpt.train_config.get("corpus_seed", 0)))
+    sets = [{_ckpt.world.lemma(w) for w in s.split()} for s in sentences]
+    counts = {f"{a} + {f}": sum(1 for s in sets if a in s and f in s) for a, f in _ckpt.held_out}
+    with_animal = {a: sum(1 for s in sets if a in s) for a, _ in _ckpt.held_out}
+    return {"sentences": len(sentences), "tokens": sum(len(s.split()) for s in sentences), "counts": counts,
+            "with_animal": with_animal}
+
+
+@st.cache_data(max_entries=4, show_spinner="Asking the model about every held-out prompt…")
+def get_held_out_breakdown(content_hash: str, _ckpt: Checkpoint):
+    """Where the model sends the place word after every held-out prompt (llmcore.evaluate.held_out_breakdown)."""
+    from llmcore.evaluate import held_out_breakdown
+
+    return held_out_breakdown(_ckpt.model, _ckpt.tokenizer, _ckpt.world, _ckpt.held_out)
+
+
+@st.cache_data(max_entries=4, show_spinner="Fitting a map of your embeddings (UMAP and t-SNE take a while)…")
+def get_own_map(vectors: bytes, metadata: bytes | None, method: str) -> FittedMap:
+    """A map of embeddings a user brings (Embedding Projector files). No page element is drawn in here: a cached
+    function's elements are replayed to later sessions, where a progress box never finishes."""
+    from llmcore.formats import read_projector_files
+    from llmcore.maps import fit_map
+
+    return fit_map(read_projector_files(vectors, metadata), method, 2)
+
+
+@st.cache_data(max_entries=16, show_spinner="Decoding the plane…")
+def get_decision(content_hash: str, layer: str, _ckpt: Checkpoint, _fmap: FittedMap, *, grid: int):
+    """The decision landscape on a PCA map's plane, decoded on a grid × grid lattice over the map's extent."""
+    from llmcore.landscape import decision_landscape
+
+    extent = np.stack([_fmap.coords.min(0), _fmap.coords.max(0)])
+    return decision_landscape(_ckpt, layer, _fmap.projector, extent, grid=grid)
+
+
+_TRAINING_JOBS: dict = {}  # server-wide: a run goes on while pages change and sessions come and go
+
+
+def training_jobs() -> dict:
+    """The training runs started from the browser, by model name (dashboard.jobs.TrainingJob)."""
+    return _TRAINING_JOBS

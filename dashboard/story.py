@@ -62,8 +62,10 @@ def scene_embeddings(ckpt, book) -> Scene:
     axes = trait_axes(ckpt, anchor)
     if len(axes) < 2:
         says.append("This world has too few subgroups to draw two trait axes.")
-        fig = figures.word_map(frames.reference_frame(book.get("words", "pca", 2)), "context", "Word map (PCA)",
-                               "PC", [anchor, *near], figures.context_colours(ckpt.context_matrix()[0]))
+        words_map = book.get("words", "pca", 2)
+        colours = figures.context_colours(ckpt.context_matrix()[0])
+        fig = figures.word_map(frames.reference_frame(words_map), "context", "Word map (PCA)", words_map.axis_label,
+                               highlight=[anchor, *near], context_colours=colours)
         return Scene("Words become embeddings that capture traits", says, fig)
     fmap = book.get("words", "axes", 2, params={"axes": [list(a) for a in axes], "label": "subgroup"})
     df = frames.reference_frame(fmap)
@@ -76,8 +78,8 @@ def scene_embeddings(ckpt, book) -> Scene:
                 f"along {axes[1][0]} to {axes[1][1]}, nearer the {nearer[1]} end (each axis runs between the two "
                 "groups' average vectors).")
     fig = figures.word_map(df[keep | (df.word == anchor)], "subgroup", "Traits: words placed on two axes between "
-                           "groups", "axis", [anchor])
-    fig.update_layout(xaxis_title=f"{axes[0][0]} → {axes[0][1]}", yaxis_title=f"{axes[1][0]} → {axes[1][1]}")
+                           "groups", fmap.axis_label, highlight=[anchor],
+                           axis_titles=(f"{axes[0][0]} → {axes[0][1]}", f"{axes[1][0]} → {axes[1][1]}"))
     return Scene("Words become embeddings that capture traits", says, fig)
 
 
@@ -98,12 +100,13 @@ def scene_loop(ckpt, book, trace) -> Scene:
     path = frames.trajectory_frame(trace, fmap, len(trace.layer_names) - 1)
     layers = frames.layer_path_frame(trace, b, fmap)
     fig = figures.trajectory_map(frames.reference_frame(fmap), path.iloc[b: b + 1], colours,
-                                 f"Step {b + 1} through the depths (PCA of the final depth)", fmap.axis_label,
-                                 layer_path=layers, selected_step=b + 1)
+                                 f"Step {b + 1} through the depths (PCA of the final depth)",
+                                 options=figures.MapOptions(axis_label=fmap.axis_label, layer_path=layers,
+                                                            selected_step=b + 1))
     return Scene("The inference loop", says, fig)
 
 
-def scene_meander(book, trace, view, context_of: dict[str, str], method_title: str) -> Scene:
+def scene_meander(book, trace, view, *, context_of: dict[str, str], method_title: str) -> Scene:
     """Scene 3: the path through sub-contexts on the measured best map."""
     depth = trace.layer_names.index(view.layer)
     fmap = book.get(f"context:{view.layer}", view.method, 2)
@@ -118,7 +121,8 @@ def scene_meander(book, trace, view, context_of: dict[str, str], method_title: s
 
     regions = region_map(fmap.coords[:, :2], fmap.reference.labels["context"], trace.context_names)
     fig = figures.trajectory_map(frames.reference_frame(fmap), path, figures.context_colours(trace.context_names),
-                                 f"{method_title} at {view.layer}", fmap.axis_label, regions)
+                                 f"{method_title} at {view.layer}",
+                                 options=figures.MapOptions(axis_label=fmap.axis_label, regions=regions))
     return Scene("Meandering through sub-contexts", says, fig)
 
 
@@ -142,7 +146,7 @@ def scene_held_out(ckpt, check: dict | None, breakdown) -> Scene:
     return Scene("The never-seen pair", says)
 
 
-def scene_landscape(trace, d, path, colours: dict[str, str], vocab: list[str]) -> Scene:
+def scene_landscape(d, path, colours: dict[str, str], *, vocab: list[str], axis_label: str) -> Scene:
     """Scene 5: the decision landscape the prompt crosses."""
     col = np.clip(np.searchsorted(d.x, path.x.to_numpy()), 0, len(d.x) - 1)
     row = np.clip(np.searchsorted(d.y, path.y.to_numpy()), 0, len(d.y) - 1)
@@ -153,7 +157,7 @@ def scene_landscape(trace, d, path, colours: dict[str, str], vocab: list[str]) -
             f"The prompt's path crosses: {' → '.join(dict.fromkeys(crossed))}.",
             f"The plane is a slice ({d.explained_variance:.0%} of the variance): at {agree} of {len(path)} steps the "
             "colour under the state matches what the state itself predicts."]
-    fig = figures.decision_figure(d, vocab, colours, path)
+    fig = figures.decision_figure(d, vocab, colours, path, axis_label=axis_label)
     return Scene("The landscape the prompt crosses", says, fig)
 
 
@@ -170,5 +174,5 @@ def scene_decides(trace, context_of: dict[str, str], colours: dict[str, str]) ->
                     f"'{trace.layer_names[settled]}' on.")
     lw, lc, lp = frames.lens_grid(trace, context_of)
     labels = [f"{i + 1}: {w}" for i, w in enumerate(steps.words)]
-    fig = figures.lens_heatmap(lw, lc, lp, trace.layer_names, labels, colours)
+    fig = figures.lens_heatmap(lw, lc, lp, layer_names=trace.layer_names, step_labels=labels, colours=colours)
     return Scene("Where the model decides", says, fig)

@@ -3,7 +3,9 @@ and one model's states onto another's on the text both can read (so two models s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -186,3 +188,16 @@ def align_models(source, target, layer: str = FINAL, *, method: str = "auto",
     sentence_of = np.repeat(np.arange(len(sents)), [len(source.tokenizer.encode(s).ids) for s in sents])
     return align_states(sentence_states(source, sents, layer), sentence_states(target, sents, layer), sentence_of,
                         np.array(words, object), method=method)
+
+
+@dataclass
+class AlignedMap:
+    """Another model's states placed on a map of this model's states: each state is first taken into this model's
+    space by `align` (a SpaceAlignment from align_models), then placed by the map (a llmcore.maps.FittedMap)."""
+
+    fitted: Any
+    align: Callable[[np.ndarray], np.ndarray]
+
+    def place(self, X: np.ndarray) -> np.ndarray:
+        """(n, Cb) states of the other model → (n, d) coordinates on the map."""
+        return self.fitted.place(self.align(X))

@@ -227,3 +227,19 @@ def test_a_link_to_a_model_opens_that_model(tiny_ckpt_dir, monkeypatch):
     at.query_params.update({"model": tiny_ckpt_dir.name, "prompt": "a cat eats"})
     at.run()
     assert not at.exception and not at.warning and at.selectbox(key="checkpoint").value == str(tiny_ckpt_dir)
+
+
+def test_views_are_thin():
+    """Caching lives only in dashboard/state.py, figures come from figures.py, and no dashboard function passes 60
+    lines (read from the source, so a new page is held to it too)."""
+    import ast
+
+    root = Path(APP).parent
+    for file in sorted(root.rglob("*.py")):
+        tree = ast.parse(file.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                assert node.end_lineno - node.lineno < 60, f"{file.name}: {node.name} is over 60 lines"
+            if file.parent.name == "views" and isinstance(node, ast.Attribute):
+                assert node.attr not in ("cache_data", "cache_resource"), f"{file.name} caches: use state.py"
+                assert node.attr not in ("Figure", "make_subplots"), f"{file.name} builds a figure: use figures.py"

@@ -192,3 +192,48 @@ def test_subgroup_colours_are_shades_of_their_sub_context(ckpt):
     pets = next(t for t in fig.data if t.name == "pets")
     sizes = dict(zip(pets.text, pets.textfont.size))
     assert sizes["cat"] > sizes[next(w for w in pets.text if w not in ("cat", "dog"))]  # selected labels stand out
+
+
+def test_compare_map_styles_each_run_by_name_not_by_trace_order(setup):
+    """Each side's path carries its own name and colour (given to trajectory_map, not patched onto a trace after)."""
+    trace, cmap, _ = setup
+    path = frames.trajectory_frame(trace, cmap, len(trace.layer_names) - 1)
+    colours = figures.context_colours(trace.context_names)
+    fig = figures.compare_map(frames.reference_frame(cmap), [("left", "#0072B2", path), ("right", "#D55E00", path)],
+                              colours, "t", axis_label=cmap.axis_label)
+    left, right = (next(d for d in fig.data if d.name == n) for n in ("left", "right"))
+    assert left.line.color == left.marker.color == "#0072B2" and right.line.color == "#D55E00"
+    assert len(left.x) == len(right.x) == len(path) and fig.layout.xaxis.title.text == f"{cmap.axis_label} 1"
+    plain = figures.trajectory_map(frames.reference_frame(cmap), path, colours, "t")
+    drawn = next(d for d in plain.data if d.name.startswith("this prompt"))
+    assert drawn.line.color == figures.MapOptions().ink and list(drawn.marker.color) != ["#0072B2"] * len(path)
+
+
+def test_figures_share_the_template_and_take_axis_titles_from_the_map(ckpt):
+    from llmcore.landscape import decision_landscape
+    from llmcore.regions import region_map
+
+    shared = figures.pio.templates[figures.TEMPLATE].layout.margin
+    fmap = MapBook(ckpt).get("context:final", "pca", 2)
+    d = decision_landscape(ckpt, "final", fmap.projector, np.stack([fmap.coords.min(0), fmap.coords.max(0)]), grid=8)
+    colours = figures.context_colours(d.context_names)
+    regions = region_map(fmap.coords, fmap.reference.labels["context"], d.context_names)
+    figs = [figures.decision_figure(d, ckpt.tokenizer.vocab, colours, axis_label="LD"),
+            figures.terrain_figure(regions, colours, axis_label="LD"),
+            figures.training_curves(ckpt.train_log())]
+    for fig in figs:
+        assert (fig.layout.margin.l, fig.layout.margin.r, fig.layout.margin.b) == (shared.l, shared.r, shared.b)
+    assert figs[0].layout.xaxis.title.text == "LD 1" and figs[1].layout.scene.yaxis.title.text == "LD 2"
+
+
+def test_replay_figure_has_a_frame_and_a_slider_stop_per_snapshot(ckpt):
+    from llmcore.alignment import snapshot_coords
+
+    words = ckpt.tokenizer.vocab
+    coords = snapshot_coords(ckpt.snapshots()[-3:], 2)
+    steps = ckpt.snapshot_steps[-3:]
+    fig = figures.replay_figure(coords, words, [ckpt.world.label(w)[0] for w in words], steps,
+                                colours=figures.context_colours(ckpt.context_matrix()[0]))
+    assert [f.name for f in fig.frames] == [str(s) for s in steps]
+    assert [s.label for s in fig.layout.sliders[0].steps] == [str(s) for s in steps]
+    assert [b.label for b in fig.layout.updatemenus[0].buttons] == ["▶ play", "❚❚ pause"]

@@ -40,8 +40,8 @@ def test_progress_counters_report_fractions_in_order():
 def test_a_background_fit_reports_progress_and_is_shared(tiny_ckpt, tmp_path):
     book = MapBook(tiny_ckpt, cache_dir=tmp_path / "maps")
     ref = book.reference("words")
-    job = mapjobs.request(tiny_ckpt, ref, "tsne", 2, "t-SNE of words", tmp_path / "maps")
-    assert mapjobs.request(tiny_ckpt, ref, "tsne", 2, "again", tmp_path / "maps") is job  # one job per map
+    job = mapjobs.request(tiny_ckpt, ref, "tsne", 2, label="t-SNE of words", cache_dir=tmp_path / "maps")
+    assert mapjobs.request(tiny_ckpt, ref, "tsne", 2, label="again", cache_dir=tmp_path / "maps") is job  # one per map
     seen = set()
     deadline = time.time() + 120
     while not job.done and time.time() < deadline:

@@ -127,8 +127,7 @@ def test_compare_page():
 def test_training_a_model_in_the_browser(tmp_path, monkeypatch):
     import time
 
-    from dashboard import jobs
-    from dashboard.views import training
+    from dashboard import jobs, state
     from llmcore.checkpoint import load_checkpoint
 
     from .conftest import TINY_WORLD
@@ -141,7 +140,7 @@ def test_training_a_model_in_the_browser(tmp_path, monkeypatch):
     at.number_input(key="train_steps").set_value(20)
     at.button(key="train_start").click().run()
     assert not at.error, [e.value for e in at.error]
-    job = training.JOBS["from-browser"]
+    job = state.training_jobs()["from-browser"]
     deadline = time.time() + 120
     while not job.finished and time.time() < deadline:
         time.sleep(0.2)
@@ -157,7 +156,7 @@ def test_another_model_is_aligned_onto_the_left_models_map(ckpt, tmp_path):
     import numpy as np
 
     from dashboard import frames
-    from llmcore.alignment import align_models
+    from llmcore.alignment import AlignedMap, align_models
     from llmcore.checkpoint import load_checkpoint
     from llmcore.maps import MapBook
     from llmcore.trace import trace_generation
@@ -168,7 +167,7 @@ def test_another_model_is_aligned_onto_the_left_models_map(ckpt, tmp_path):
     al = align_models(other, ckpt, "block 2", n_sentences=60)
     assert al.residual < 1e-3 and al.n_sentences == 60
     direct = frames.trajectory_frame(trace_generation(ckpt, "a cow munches"), fmap, 2)  # depth 2: block 2
-    rotated = frames.trajectory_frame(trace_generation(other, "a cow munches"), frames.AlignedMap(fmap, al), 2)
+    rotated = frames.trajectory_frame(trace_generation(other, "a cow munches"), AlignedMap(fmap, al), 2)
     np.testing.assert_allclose(rotated[["x", "y"]].to_numpy(), direct[["x", "y"]].to_numpy(), atol=1e-2)
     assert list(rotated.next_word) == list(direct.next_word)
 

@@ -116,7 +116,8 @@ def trace_section(ckpt, prompt: str, corrupt: str, target: tuple[str, ...], ct) 
     share = ct.restored[k, d, t]
     colours = figures.context_colours(ckpt.world.contexts + [FUNCTION_CONTEXT])
     st.plotly_chart(figures.causes_map(frames.reference_frame(fmap, MAP_POINTS), paths, colours,
-                                       f"States at '{layer}' (PCA)", fmap.axis_label, RUN_COLOURS), key="causes_map")
+                                       f"States at '{layer}' (PCA)", axis_label=fmap.axis_label,
+                                       run_colours=RUN_COLOURS), key="causes_map")
     st.caption(f"Clean, corrupted, and patched: the corrupted run with the {KIND_NAMES[KINDS[k]]} of "
                f"'{ct.words[t]}' at {ct.depth_names[d]} restored ({share:.0%} back). p({'/'.join(ct.target)}) — "
                f"clean {runs['clean'].target_prob:.3f}, corrupted {runs['corrupted'].target_prob:.3f}, "
@@ -190,5 +191,6 @@ def steering_section(ckpt, prompt: str) -> None:
                           f"'{plain.completion}'."))
     st.plotly_chart(figures.causes_map(frames.reference_frame(fmap, MAP_POINTS), paths,
                                        figures.context_colours(plain.context_names), f"States at '{layer}' (PCA)",
-                                       fmap.axis_label, {**RUN_COLOURS, "unsteered": ink()}), key="steer_map")
+                                       axis_label=fmap.axis_label, run_colours={**RUN_COLOURS, "unsteered": ink()}),
+                    key="steer_map")
     urlstate.publish(STEERING_KEYS)

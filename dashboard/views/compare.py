@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import figures, frames, urlstate
@@ -22,6 +21,7 @@ from dashboard.state import (
     map_when_ready,
 )
 from dashboard.text import escape_md
+from llmcore.alignment import AlignedMap
 from llmcore.checkpoint import CheckpointError
 from llmcore.depths import FINAL, depth_labels
 from llmcore.trace import PromptError, SamplingConfig
@@ -32,8 +32,10 @@ MAP_METHODS = ["pca", "umap", "tsne"]
 SIDE_COLOURS = ("#0072B2", "#D55E00")
 
 
-def side(col, label: str, key: str, temp_key: str, seed_key: str, ckpt_paths: list[str]):
-    """Widgets of one side: checkpoint, prompt, temperature (0 = greedy), seed."""
+def side(col, label: str, suffix: str, ckpt_paths: list[str]):
+    """Widgets of one side (keys cmp_<suffix>, cmp_temp_<suffix>, cmp_seed_<suffix>, cmp_<suffix>_ckpt):
+    checkpoint, prompt, temperature (0 = greedy), seed."""
+    key, temp_key, seed_key = f"cmp_{suffix}", f"cmp_temp_{suffix}", f"cmp_seed_{suffix}"
     col.markdown(f"**{label}**")
     if st.session_state.get(f"{key}_ckpt") not in ckpt_paths:  # start from the model picked in the sidebar
         st.session_state[f"{key}_ckpt"] = st.session_state.get("checkpoint", ckpt_paths[0])
@@ -58,8 +60,7 @@ def render() -> None:
         return
     paths = [str(p) for p in available_checkpoints()]
     left, right = st.columns(2)
-    runs = [side(left, "Left", "cmp_a", "cmp_temp_a", "cmp_seed_a", paths),
-            side(right, "Right", "cmp_b", "cmp_temp_b", "cmp_seed_b", paths)]
+    runs = [side(left, "Left", "a", paths), side(right, "Right", "b", paths)]
     traces, ckpts = [], []
     for (path, prompt, sampling), col in zip(runs, (left, right)):
         try:
@@ -88,7 +89,8 @@ def render() -> None:
     drawn = [(name, colour, p) for name, colour, p in zip(("left", "right"), SIDE_COLOURS, paths) if p is not None]
     if drawn:
         title = f"Both runs on the left model's {METHOD_NAMES[fmap.method]} map at '{layer}'"
-        fig = compare_figure(fmap, drawn, figures.context_colours(base.context_matrix()[0]), title)
+        colours = figures.context_colours(base.context_matrix()[0])
+        fig = figures.compare_map(frames.reference_frame(fmap), drawn, colours, title, axis_label=fmap.axis_label)
         st.plotly_chart(fig, key="compare_map")
         figure_html(fig, "compare_map")
     table = pd.DataFrame({"step": range(1, max(t.n_steps for t in traces if t) + 1)})
@@ -113,21 +115,6 @@ def map_controls(ckpts) -> tuple[str, str]:
     return layer, method
 
 
-def compare_figure(fmap, drawn: list[tuple[str, str, pd.DataFrame]], colours: dict[str, str],
-                   title: str) -> go.Figure:
-    """The reference map with each run's path in its side's colour, labelled alike (word → next word)."""
-    (name, colour, first), rest = drawn[0], drawn[1:]
-    fig = figures.trajectory_map(frames.reference_frame(fmap), first, colours, title, fmap.axis_label)
-    fig.data[-1].name, fig.data[-1].line.color, fig.data[-1].marker.color = name, colour, colour
-    fig.frames, fig.layout.updatemenus = (), ()
-    for name, colour, path in rest:
-        fig.add_trace(go.Scatter(x=path.x, y=path.y, mode="lines+markers+text", name=name,
-                                 text=figures.path_labels(path), textposition="bottom center",
-                                 line=dict(color=colour, width=2, dash="dash"),
-                                 marker=dict(color=colour, size=10)))
-    return fig
-
-
 def right_path(ckpts, trace, fmap, layer: str) -> pd.DataFrame | None:
     """The right run's path on the left model's map; another model's states are aligned onto the left's first,
     and the page says on how much text and how well."""
@@ -146,4 +133,4 @@ def right_path(ckpts, trace, fmap, layer: str) -> pd.DataFrame | None:
                f"{al.n_pairs:,} states of {al.n_words} shared words in {al.n_sentences} sentences both models can "
                f"read. Residual on held-back sentences: {al.residual:.2f} (0 = exact, 1 = no better than the left "
                "model's average state).")
-    return frames.trajectory_frame(trace, frames.AlignedMap(fmap, al), depth)
+    return frames.trajectory_frame(trace, AlignedMap(fmap, al), depth)

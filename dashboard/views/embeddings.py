@@ -10,9 +10,17 @@ import streamlit as st
 
 from dashboard import figures, frames, urlstate
 from dashboard.downloads import figure_html
-from dashboard.state import METHOD_NAMES, checkpoint_or_error, get_map, get_map_book, map_progress, map_when_ready
+from dashboard.state import (
+    METHOD_NAMES,
+    checkpoint_or_error,
+    get_map,
+    get_map_book,
+    get_own_map,
+    map_progress,
+    map_when_ready,
+)
 from dashboard.text import escape_md
-from llmcore.formats import MAX_PROJECTOR_BYTES, FormatError, projector_files, read_projector_files, zip_files
+from llmcore.formats import MAX_PROJECTOR_BYTES, FormatError, projector_files, zip_files
 from llmcore.maps import nearest_neighbours
 from llmcore.suggest import ADD_A_WORD, unknown_words_message
 
@@ -56,16 +64,7 @@ def matches(words: np.ndarray, pattern: str) -> list[str]:
     return [w for w in words if rx.fullmatch(w) or w == pattern.lower()]
 
 
-@st.cache_data(max_entries=4, show_spinner="Fitting a map of your embeddings (UMAP and t-SNE take a while)…")
-def _own_map(vectors: bytes, metadata: bytes | None, method: str):
-    """No page element is drawn in here: a cached function's elements are replayed to later sessions, where a
-    progress box never finishes (the spinner above is not replayed)."""
-    from llmcore.maps import fit_map
-
-    return fit_map(read_projector_files(vectors, metadata), method, 2)
-
-
-def own_embeddings(colours: dict) -> None:
+def own_embeddings() -> None:
     """Explore embeddings a user brings, in the TensorFlow Embedding Projector's format."""
     with st.expander("Explore your own embeddings (Embedding Projector files)"):
         c1, c2, c3 = st.columns([2, 2, 1])
@@ -76,28 +75,62 @@ def own_embeddings(colours: dict) -> None:
         if vec is None:
             return
         try:
-            fitted = _own_map(vec.getvalue(), meta.getvalue() if meta else None, method)
+            fitted = get_own_map(vec.getvalue(), meta.getvalue() if meta else None, method)
         except FormatError as e:
             st.error(escape_md(str(e)))
             return
         df = frames.reference_frame(fitted)
         q = fitted.quality
         fig = figures.word_map(df, "context", f"{METHODS[method]} map of {len(df):,} uploaded points — "
-                               f"trustworthiness {q.trustworthiness:.2f}", fitted.axis_label)
-        fig.update_layout(legend_title_text="label (metadata.tsv)" if meta else "")
+                               f"trustworthiness {q.trustworthiness:.2f}", fitted.axis_label,
+                               legend_title="label (metadata.tsv)" if meta else "")
         st.plotly_chart(fig, key="own_map")
 
 
 def render() -> None:
     st.title("Embeddings")
-    st.caption("Every word of the vocabulary as a point: words the model uses alike sit together. Neighbours are "
-               "computed in the original 128-dimensional space, not on the map.")
-    urlstate.restore_with_notice(DEFAULTS, ALLOWED, NAMES)
     ckpt = checkpoint_or_error()
     if ckpt is None:
         return
-    book = get_map_book(ckpt.content_hash, ckpt)
-    ref = book.reference("words")
+    st.caption("Every word of the vocabulary as a point: words the model uses alike sit together. Neighbours are "
+               f"computed in the original {ckpt.model.config.n_embd}-dimensional space, not on the map.")
+    urlstate.restore_with_notice(DEFAULTS, ALLOWED, NAMES)
+    ref = get_map_book(ckpt.content_hash, ckpt).reference("words")
+    chosen = map_choice(ckpt, ref)
+    if chosen is None:
+        return
+    fmap, colour_by, params = chosen
+    words = ref.labels["word"]
+    focus, metric, k, found = search_controls(words)
+    idx, dist = nearest_neighbours(ref, int(np.flatnonzero(words == focus)[0]), int(k), metric)
+    neighbours = [str(words[i]) for i in idx]
+    selection = set(found) | set(neighbours) | {focus}
+    isolate = st.toggle("Show only the selection (search matches, the word and its neighbours)", key="emb_isolate")
+    df = frames.reference_frame(fmap)
+    shown = df[df.word.isin(selection)] if isolate else df
+    count = f"{len(shown)} of {len(df)} words" if isolate else f"{len(df)} words"
+    axes = tuple(f"{a} → {b}" for a, b in params["axes"]) if params else None  # custom axes: named by their groups
+    fig = figures.word_map(shown, colour_by, f"{METHODS[fmap.method]} map of {count} — {faithfulness(fmap.quality)}",
+                           fmap.axis_label, highlight=sorted(selection),
+                           context_colours=figures.context_colours(ckpt.context_matrix()[0]), axis_titles=axes)
+    left, right = st.columns([3, 1])
+    left.plotly_chart(fig, key="wordmap")
+    with right:
+        quality_and_neighbours(ckpt, fmap.quality, focus, metric, neighbours=neighbours, distances=dist)
+    c1, c2, c3 = st.columns(3)
+    c1.download_button("Coordinates (CSV)", lambda: df.to_csv(index=False), "word_map.csv", "text/csv",
+                       on_click="ignore")
+    figure_html(fig, "word_map", container=c2)
+    c3.download_button("Embedding Projector files (ZIP)", lambda: zip_files(projector_files(ref)),
+                       "projector.zip", "application/zip", on_click="ignore",
+                       help="vectors.tsv, metadata.tsv and projector_config.json for projector.tensorflow.org")
+    own_embeddings()
+    urlstate.publish(list(DEFAULTS))
+
+
+def map_choice(ckpt, ref):
+    """The map widgets (method, 2D/3D, colour, custom axes) and the map they ask for: (map, colour_by, axes
+    parameters or None), or None after showing why there is none."""
     c1, c2, c3 = st.columns([2, 1, 2])
     method = c1.selectbox("Map", list(METHODS), format_func=METHODS.get, key="emb_method")
     dims = c2.radio("View", [2, 3], format_func=lambda d: f"{d}D", key="emb_dims", horizontal=True,
@@ -113,10 +146,15 @@ def render() -> None:
             fmap, job = map_when_ready(ckpt.content_hash, "words", method, dims, ckpt)
     except ValueError as e:
         st.error(escape_md(str(e)))
-        return
+        return None
     if job is not None:
         map_progress(job)
-    words = ref.labels["word"]
+    return fmap, colour_by, params
+
+
+def search_controls(words: np.ndarray) -> tuple[str, str, int, list[str]]:
+    """Search box and nearest-neighbour widgets: (word, distance, how many, words the search matches); a search
+    that is not valid or matches nothing says so."""
     s1, s2, s3, s4 = st.columns([2, 2, 1, 1])
     search = s1.text_input("Search (a word or a regular expression)", key="emb_search", max_chars=100)
     word_list = sorted(words)
@@ -133,41 +171,23 @@ def render() -> None:
     if search and found == []:
         help_ = f": {unknown_words_message([search], words)}; {ADD_A_WORD}." if search.isalpha() else "."
         st.warning(f"No word matches '{escape_md(search)}'{escape_md(help_)}")
-    found = found or []
-    idx, dist = nearest_neighbours(ref, int(np.flatnonzero(words == focus)[0]), int(k), metric)
-    neighbours = [str(words[i]) for i in idx]
-    selection = set(found) | set(neighbours) | {focus}
-    isolate = st.toggle("Show only the selection (search matches, the word and its neighbours)", key="emb_isolate")
-    df = frames.reference_frame(fmap)
-    shown = df[df.word.isin(selection)] if isolate else df
-    q = fmap.quality
-    faith = (f"explained variance {q.explained_variance:.0%} · " if q.explained_variance is not None else "") + \
+    return focus, metric, int(k), found or []
+
+
+def faithfulness(q) -> str:
+    """A map's quality (llmcore.maps.MapQuality) in one line for its title."""
+    return (f"explained variance {q.explained_variance:.0%} · " if q.explained_variance is not None else "") + \
         f"trustworthiness {q.trustworthiness:.2f} · 10-NN kept {q.knn_preservation:.0%}"
-    colours = figures.context_colours(ckpt.context_matrix()[0])
-    left, right = st.columns([3, 1])
-    count = f"{len(shown)} of {len(df)} words" if isolate else f"{len(df)} words"
-    fig = figures.word_map(shown, colour_by, f"{METHODS[fmap.method]} map of {count} — {faith}",
-                           fmap.axis_label, sorted(selection), colours)
-    if params:  # custom axes: name each axis by the groups it runs between
-        (xa, xb), (ya, yb) = params["axes"]
-        fig.update_layout(xaxis_title=f"{xa} → {xb}", yaxis_title=f"{ya} → {yb}")
-    left.plotly_chart(fig, key="wordmap")
-    with right:
-        st.metric("Trustworthiness", f"{q.trustworthiness:.2f}", help="1 = every neighbour on the map is a "
-                  "neighbour in the original space (scikit-learn's trustworthiness, 10 neighbours)")
-        st.metric("Neighbours kept", f"{q.knn_preservation:.0%}", help="share of each word's 10 nearest words "
-                  "that stay among its 10 nearest on the map")
-        if q.explained_variance is not None:
-            st.metric("Variance shown", f"{q.explained_variance:.0%}")
-        st.markdown(f"**Nearest to '{escape_md(focus)}'** ({metric})")
-        st.dataframe({"word": neighbours, "distance": np.round(dist, 3),
-                      "sub-context": [ckpt.world.label(w)[0] for w in neighbours]}, hide_index=True)
-    c1, c2, c3 = st.columns(3)
-    c1.download_button("Coordinates (CSV)", lambda: df.to_csv(index=False), "word_map.csv", "text/csv",
-                       on_click="ignore")
-    figure_html(fig, "word_map", container=c2)
-    c3.download_button("Embedding Projector files (ZIP)", lambda: zip_files(projector_files(ref)),
-                       "projector.zip", "application/zip", on_click="ignore",
-                       help="vectors.tsv, metadata.tsv and projector_config.json for projector.tensorflow.org")
-    own_embeddings(colours)
-    urlstate.publish(list(DEFAULTS))
+
+
+def quality_and_neighbours(ckpt, q, focus: str, metric: str, *, neighbours: list[str], distances: np.ndarray) -> None:
+    """The map's quality measures and the table of the word's nearest neighbours in the original space."""
+    st.metric("Trustworthiness", f"{q.trustworthiness:.2f}", help="1 = every neighbour on the map is a "
+              "neighbour in the original space (scikit-learn's trustworthiness, 10 neighbours)")
+    st.metric("Neighbours kept", f"{q.knn_preservation:.0%}", help="share of each word's 10 nearest words "
+              "that stay among its 10 nearest on the map")
+    if q.explained_variance is not None:
+        st.metric("Variance shown", f"{q.explained_variance:.0%}")
+    st.markdown(f"**Nearest to '{escape_md(focus)}'** ({metric})")
+    st.dataframe({"word": neighbours, "distance": np.round(distances, 3),
+                  "sub-context": [ckpt.world.label(w)[0] for w in neighbours]}, hide_index=True)

@@ -7,20 +7,15 @@ import streamlit as st
 
 from dashboard import figures, frames, urlstate
 from dashboard.downloads import figure_html
-from dashboard.state import checkpoint_or_error, get_map, get_regions, get_trace, ink
+from dashboard.state import checkpoint_or_error, get_decision, get_map, get_regions, get_trace, ink
 from dashboard.text import escape_md
 from llmcore.depths import FINAL, depth_labels
-from llmcore.landscape import decision_landscape, weights_norm
+from llmcore.landscape import weights_norm
 from llmcore.trace import PromptError, SamplingConfig
 from llmcore.world import FUNCTION_CONTEXT
 
 DEFAULTS = {"land_prompt": "a dog devours pizza in", "land_layer": FINAL, "land_loss_3d": False}
-
-
-@st.cache_data(max_entries=16, show_spinner="Decoding the plane…")
-def _decision(content_hash: str, layer: str, _ckpt, _fmap):
-    extent = np.stack([_fmap.coords.min(0), _fmap.coords.max(0)])
-    return decision_landscape(_ckpt, layer, _fmap.projector, extent, grid=70)
+DECISION_GRID = 70  # points along each side of the decoded plane
 
 
 def render() -> None:
@@ -54,12 +49,12 @@ def render() -> None:
     colours = figures.context_colours(names)
     regions = get_regions(ckpt.content_hash, f"context:{layer}", "pca", tuple(names), fmap)
     path = frames.trajectory_frame(trace, fmap, depth)
-    terrain = figures.terrain_figure(regions, colours, path, ink=ink())
+    terrain = figures.terrain_figure(regions, colours, path, ink=ink(), axis_label=fmap.axis_label)
     st.plotly_chart(terrain, key="terrain")
     st.caption(terrain_caption(regions))
     figure_html(terrain, "terrain", "Terrain (standalone HTML)")
-    d = _decision(ckpt.content_hash, layer, ckpt, fmap)
-    decision = figures.decision_figure(d, ckpt.tokenizer.vocab, colours, path, ink=ink())
+    d = get_decision(ckpt.content_hash, layer, ckpt, fmap, grid=DECISION_GRID)
+    decision = figures.decision_figure(d, ckpt.tokenizer.vocab, colours, path, ink=ink(), axis_label=fmap.axis_label)
     st.plotly_chart(decision, key="decision")
     figure_html(decision, "decision_landscape", "Decision landscape (standalone HTML)")
     st.caption(decision_caption(d, fmap.reference.labels["next_context"], ckpt.model.config.n_embd))

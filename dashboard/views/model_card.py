@@ -5,34 +5,17 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard.state import METHOD_NAMES, checkpoint_or_error, get_best_view
+from dashboard import frames
+from dashboard.state import (
+    METHOD_NAMES,
+    checkpoint_or_error,
+    get_best_view,
+    get_corpus_check,
+    get_held_out_breakdown,
+)
 from dashboard.text import escape_md
-from llmcore.evaluate import held_out_breakdown
 from llmcore.tokenizer import UNK
-from llmcore.world import FUNCTION_CONTEXT, generate_corpus
-
-
-@st.cache_data(max_entries=4, show_spinner="Regenerating the training corpus to check it…")
-def corpus_check(content_hash: str, _ckpt) -> dict:
-    """Recreate the exact training corpus and count sentences in which each held-out pair occurs in any form
-    ('dogs' counts as 'dog'; should be 0)."""
-    sentences = generate_corpus(_ckpt.world, int(_ckpt.train_config.get("corpus_seed", 0)))
-    sets = [{_ckpt.world.lemma(w) for w in s.split()} for s in sentences]
-    counts = {f"{a} + {f}": sum(1 for s in sets if a in s and f in s) for a, f in _ckpt.held_out}
-    with_animal = {a: sum(1 for s in sets if a in s) for a, _ in _ckpt.held_out}
-    return {"sentences": len(sentences), "tokens": sum(len(s.split()) for s in sentences), "counts": counts,
-            "with_animal": with_animal}
-
-
-@st.cache_data(max_entries=4, show_spinner="Asking the model about every held-out prompt…")
-def held_out_frame(content_hash: str, _ckpt) -> pd.DataFrame:
-    """One row per held-out prompt: where the model sends the place word, computed now."""
-    b = held_out_breakdown(_ckpt.model, _ckpt.tokenizer, _ckpt.world, _ckpt.held_out)
-    return pd.DataFrame({"prompt": b.prompts, "most likely place": b.top_place,
-                         "its probability": b.top_place_prob.round(3),
-                         "a habitat of the animal?": ["yes" if h else "no" for h in b.top_is_habitat],
-                         "probability on the animal's habitats": b.habitat_mass.round(3),
-                         "on the food's own places": b.food_place_mass.round(3)})
+from llmcore.world import FUNCTION_CONTEXT
 
 
 def vocabulary_frame(ckpt) -> pd.DataFrame:
@@ -63,7 +46,27 @@ def render() -> None:
     ckpt = checkpoint_or_error()
     if ckpt is None:
         return
-    c, m, w = ckpt.model.config, ckpt.metrics, ckpt.world
+    hf = ckpt.metrics.get("source") == "huggingface"
+    architecture(ckpt, hf)
+    default_view(ckpt)
+    if hf:
+        w = ckpt.world
+        st.info(f"A Hugging Face model ({escape_md(str(ckpt.metrics.get('model_type')))}) loaded from a local "
+                "folder: it was not trained here, so there is no training corpus or held-out list to show. Its "
+                f"sub-contexts come from the word lists in {escape_md(str(w.source))}.")
+        st.dataframe(pd.DataFrame([{"sub-context": c, "words": ", ".join(w.words_of(c))} for c in w.contexts]),
+                     hide_index=True)
+        return
+    check = get_corpus_check(ckpt.content_hash, ckpt)
+    training_data(ckpt, check)
+    held_out_section(ckpt, check)
+    st.subheader("Measured generalisation")
+    st.dataframe(generalisation_frame(ckpt.metrics), hide_index=True)
+
+
+def architecture(ckpt, hf: bool) -> None:
+    """The model's size in five numbers and what kind of model it is."""
+    c = ckpt.model.config
     st.subheader("Architecture")
     cols = st.columns(5)
     cols[0].metric("Layers", c.n_layer)
@@ -71,21 +74,16 @@ def render() -> None:
     cols[2].metric("Heads", c.n_head)
     cols[3].metric("Context", f"{c.block_size} words")
     cols[4].metric("Parameters", f"{ckpt.model.num_params():,}")
-    hf = ckpt.metrics.get("source") == "huggingface"
     kind = (f"A Hugging Face causal language model, vocabulary of {len(ckpt.tokenizer):,} tokens" if hf else
             f"Decoder-only transformer (nanoGPT style), tied input/output embeddings, vocabulary of "
             f"{len(ckpt.tokenizer)} words (with {escape_md(UNK)} for words it does not know)")
     st.caption(f"{kind}. Checkpoint {escape_md(ckpt.name)}, content hash {ckpt.content_hash}.")
-    default_view(ckpt)
-    if hf:
-        st.info(f"A Hugging Face model ({escape_md(str(ckpt.metrics.get('model_type')))}) loaded from a local "
-                "folder: it was not trained here, so there is no training corpus or held-out list to show. Its "
-                f"sub-contexts come from the word lists in {escape_md(str(w.source))}.")
-        st.dataframe(pd.DataFrame([{"sub-context": c, "words": ", ".join(w.words_of(c))} for c in w.contexts]),
-                     hide_index=True)
-        return
+
+
+def training_data(ckpt, check: dict) -> None:
+    """The regenerated corpus in numbers and the vocabulary by sub-context."""
+    m = ckpt.metrics
     st.subheader("Training data")
-    check = corpus_check(ckpt.content_hash, ckpt)
     cols = st.columns(4)
     cols[0].metric("Sentences", f"{check['sentences']:,}")
     cols[1].metric("Tokens", f"{check['tokens']:,}")
@@ -93,6 +91,10 @@ def render() -> None:
     cols[3].metric("Training time", f"{m.get('train_seconds', 0):.0f} s")
     st.markdown(f"The words the model knows, by sub-context (any other word is read as {escape_md(UNK)}):")
     st.dataframe(vocabulary_frame(ckpt), hide_index=True)
+
+
+def held_out_section(ckpt, check: dict) -> None:
+    """The held-out pairs, the proof that no training sentence holds one, and what the model does with them."""
     st.subheader("Held-out compositions")
     st.markdown("These (animal, food) pairs never appear together in any training sentence. The table is computed "
                 "now, by regenerating the exact training corpus from the world and its seed.")
@@ -107,8 +109,11 @@ def render() -> None:
     st.markdown("What the model does with them, asked now: after each held-out prompt, where does the place word "
                 "go? A model that learned where each animal lives sends it to the animal's habitats, not to the "
                 "places its food has of its own (pizza is sold in a restaurant).")
-    st.dataframe(held_out_frame(ckpt.content_hash, ckpt), hide_index=True)
-    st.subheader("Measured generalisation")
+    st.dataframe(frames.held_out_table(get_held_out_breakdown(ckpt.content_hash, ckpt)), hide_index=True)
+
+
+def generalisation_frame(m: dict) -> pd.DataFrame:
+    """The checkpoint's measured generalisation, one row per measure with the quality bar its test holds it to."""
     rows = [(f"Held-out prompts 'a <animal> <verb> <food> in the', in all {m.get('n_generalisation_prompts', 0):,} "
              "forms (plural, adjective, in/at/on, with or without an article): probability on the animal's habitats",
              m.get("habitat_mass"), "≥ 0.85"),
@@ -122,6 +127,5 @@ def render() -> None:
             ("Word pairs like cat / cats that are among each other's 5 nearest neighbours",
              m.get("inflection_neighbours"), "≥ 0.90"),
             ("Validation loss", m.get("val_loss"), ""), ("Loss on held-out sentences", m.get("heldout_loss"), "")]
-    st.dataframe(pd.DataFrame([{"measure": a, "value": None if v is None else round(float(v), 4),
-                                "quality bar (tested)": b}
-                               for a, v, b in rows]), hide_index=True)
+    return pd.DataFrame([{"measure": a, "value": None if v is None else round(float(v), 4), "quality bar (tested)": b}
+                         for a, v, b in rows])

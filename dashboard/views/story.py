@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 import streamlit.components.v1 as components
 
@@ -12,6 +11,9 @@ from dashboard.state import (
     checkpoint_or_error,
     contexts_of_words,
     get_best_view,
+    get_corpus_check,
+    get_decision,
+    get_held_out_breakdown,
     get_map,
     get_map_book,
     get_trace,
@@ -22,6 +24,7 @@ from llmcore.trace import PromptError, SamplingConfig
 N_SCENES = 6
 DEFAULTS = {"scene": 1, "presenter": False, "story_prompt": "a dog devours pizza in"}
 ALLOWED = {"scene": (1, N_SCENES)}
+DECISION_GRID = 50  # points along each side of scene 5's decoded plane
 PRESENTER_CSS = """<style>
 [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"] {display: none;}
 [data-testid="stMainBlockContainer"] p, [data-testid="stMainBlockContainer"] li {font-size: 1.6rem; line-height: 1.5;}
@@ -56,14 +59,6 @@ def navigation() -> None:
               use_container_width=True)
 
 
-@st.cache_data(max_entries=4, show_spinner="Decoding the plane…")
-def _decision(content_hash: str, layer: str, _ckpt, _fmap):
-    from llmcore.landscape import decision_landscape
-
-    extent = np.stack([_fmap.coords.min(0), _fmap.coords.max(0)])
-    return decision_landscape(_ckpt, layer, _fmap.projector, extent, grid=50)
-
-
 def build_scene(n: int, ckpt, trace) -> story.Scene:
     """Scene n (1-6) for the loaded model and the story's prompt."""
     book = get_map_book(ckpt.content_hash, ckpt)
@@ -75,23 +70,19 @@ def build_scene(n: int, ckpt, trace) -> story.Scene:
         return story.scene_loop(ckpt, book, trace)
     if n == 3:
         view = get_best_view(ckpt.content_hash, ckpt)
-        return story.scene_meander(book, trace, view, context_of, METHOD_NAMES.get(view.method, view.method))
+        return story.scene_meander(book, trace, view, context_of=context_of,
+                                   method_title=METHOD_NAMES.get(view.method, view.method))
     if n == 4:
-        from dashboard.views.model_card import corpus_check
-
-        breakdown = None
-        if ckpt.held_out:
-            from llmcore.evaluate import held_out_breakdown
-
-            breakdown = held_out_breakdown(ckpt.model, ckpt.tokenizer, ckpt.world, ckpt.held_out)
-        check = corpus_check(ckpt.content_hash, ckpt) if ckpt.held_out else None
-        return story.scene_held_out(ckpt, check, breakdown)
+        if not ckpt.held_out:
+            return story.scene_held_out(ckpt, None, None)
+        return story.scene_held_out(ckpt, get_corpus_check(ckpt.content_hash, ckpt),
+                                    get_held_out_breakdown(ckpt.content_hash, ckpt))
     if n == 5:  # the output depth: the head reads the next word from there (a mid-depth plane decodes as noise)
         layer = trace.layer_names[-1]
         fmap = get_map(ckpt.content_hash, f"context:{layer}", "pca", 2, ckpt)
         path = frames.trajectory_frame(trace, fmap, trace.layer_names.index(layer), context_of)
-        d = _decision(ckpt.content_hash, layer, ckpt, fmap)
-        return story.scene_landscape(trace, d, path, colours, ckpt.tokenizer.vocab)
+        d = get_decision(ckpt.content_hash, layer, ckpt, fmap, grid=DECISION_GRID)
+        return story.scene_landscape(d, path, colours, vocab=ckpt.tokenizer.vocab, axis_label=fmap.axis_label)
     return story.scene_decides(trace, context_of, colours)
 
 

@@ -3,78 +3,16 @@ edited world, with progress and a cancel button."""
 
 from __future__ import annotations
 
-import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import figures, jobs, uploads
 from dashboard.downloads import figure_html
-from dashboard.state import checkpoint_or_error
+from dashboard.state import checkpoint_or_error, get_replay_coords, training_jobs
 from dashboard.text import escape_md
 from dashboard.views import watch
 from dashboard.world_form import world_editor
-from llmcore.alignment import snapshot_coords
-from llmcore.tokenizer import UNK
+from llmcore.maps import AXIS_LABELS
 from llmcore.world import DEFAULT_WORLD, WorldError
-
-JOBS: dict[str, jobs.TrainingJob] = {}  # server-wide: a run goes on while pages change
-
-
-def curves(log: list[dict]) -> go.Figure:
-    """Loss (left) and the generalisation measures (right) at each evaluation during training."""
-    from plotly.subplots import make_subplots
-
-    df = pd.DataFrame(log)
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Generalisation measures"))
-    series = [("val_loss", "validation loss", 1), ("heldout_loss", "loss on held-out sentences", 1),
-              ("habitat_mass", "held-out prompts: probability on habitats", 2),
-              ("diet_share", "diet share after 'eats'", 2),
-              ("neighbour_purity", "embedding neighbours in sub-context", 2)]
-    groups = {1: "left: loss", 2: "right: generalisation"}
-    for col, name, panel in series:
-        if col in df:
-            fig.add_trace(go.Scatter(x=df.step, y=df[col], name=name, mode="lines+markers", legendgroup=groups[panel],
-                                     legendgrouptitle_text=groups[panel]), row=1, col=panel)
-    fig.update_xaxes(title_text="training step")
-    fig.update_yaxes(title_text="loss (nats per word)", row=1, col=1)
-    fig.update_yaxes(title_text="share", range=[0, 1.02], row=1, col=2)
-    fig.update_layout(height=440, legend=dict(orientation="h", y=-0.3), margin=dict(l=10, r=10, t=50, b=10))
-    return fig
-
-
-@st.cache_data(max_entries=6, show_spinner="Aligning the snapshots…")
-def replay_coords(content_hash: str, aligned: bool, _ckpt):
-    return snapshot_coords(_ckpt.snapshots(), 2, aligned=aligned)
-
-
-def replay_figure(coords, words: list[str], contexts: list[str], steps: list[int], colours: dict) -> go.Figure:
-    """Embedding replay: one frame per snapshot, a slider and play/pause."""
-    keep = [i for i, w in enumerate(words) if w != UNK]
-
-    def traces(t: int) -> list[go.Scatter]:
-        out = []
-        for ctx in colours:
-            idx = [i for i in keep if contexts[i] == ctx]
-            out.append(go.Scatter(x=coords[t, idx, 0], y=coords[t, idx, 1], mode="markers+text", name=ctx,
-                                  text=[words[i] for i in idx], textposition="top center", textfont=dict(size=9),
-                                  marker=dict(color=colours[ctx], size=7)))
-        return out
-
-    fig = go.Figure(data=traces(len(steps) - 1), frames=[go.Frame(data=traces(t), name=str(s))
-                                                          for t, s in enumerate(steps)])
-    lo, hi = coords[:, keep].min((0, 1)), coords[:, keep].max((0, 1))
-    fig.update_layout(
-        title="Embeddings during training (Procrustes-aligned, so words move and the axes stay)",
-        xaxis=dict(title="PC 1", range=[lo[0] * 1.05, hi[0] * 1.05]),
-        yaxis=dict(title="PC 2", range=[lo[1] * 1.05, hi[1] * 1.05]), height=620, margin=dict(l=10, r=10, t=50, b=10),
-        updatemenus=[dict(type="buttons", direction="left", x=0, y=-0.08, xanchor="left", showactive=False, buttons=[
-            dict(label="▶ play", method="animate", args=[None, dict(frame=dict(duration=400, redraw=False),
-                                                                    fromcurrent=True)]),
-            dict(label="❚❚ pause", method="animate", args=[[None], dict(mode="immediate")])])],
-        sliders=[dict(active=len(steps) - 1, currentvalue=dict(prefix="training step "), pad=dict(t=40),
-                      steps=[dict(label=str(s), method="animate", args=[[str(s)], dict(mode="immediate",
-                              frame=dict(duration=0, redraw=False))]) for s in steps])])
-    return fig
 
 
 def _load_world_file() -> None:
@@ -111,11 +49,12 @@ def train_form() -> None:
         steps = c2.number_input("Training steps", 20, 20_000, 300, step=20, key="train_steps")
         go_ = st.form_submit_button("Start training", type="primary", key="train_start")
     if go_:
-        if name in JOBS and not JOBS[name].finished:
+        running = training_jobs()
+        if name in running and not running[name].finished:
             st.warning(f"'{escape_md(name)}' is already training.")
             return
         try:
-            JOBS[name] = jobs.start_training(name, text, int(steps))
+            running[name] = jobs.start_training(name, text, int(steps))
             st.session_state.train_job = name
         except (WorldError, ValueError) as e:
             st.error(escape_md(str(e)))
@@ -124,7 +63,7 @@ def train_form() -> None:
 @st.fragment(run_every=1.0)
 def job_progress() -> None:
     name = st.session_state.get("train_job")
-    job = JOBS.get(name) if name else None
+    job = training_jobs().get(name) if name else None
     if job is None:
         return
     st.progress(min(job.step / job.total, 1.0), text=job.status_text())
@@ -156,7 +95,7 @@ def render() -> None:
     if ckpt is not None:
         log = ckpt.train_log()
         if log:
-            st.plotly_chart(curves(log), key="curves")
+            st.plotly_chart(figures.training_curves(log), key="curves")
             st.caption("The held-out loss counts every word of sentences like 'a dog devours pizza in the yard .', "
                        "including the food, which training never shows after that animal: it rises as the model "
                        "learns which foods it has seen each animal eat. Generalisation is the place after the food: "
@@ -164,11 +103,12 @@ def render() -> None:
         if len(ckpt.snapshot_steps) >= 2:
             aligned = st.toggle("Align the snapshots (Procrustes)", value=True, key="replay_aligned",
                                 help="Off: a separate PCA per snapshot, whose axes flip and spin between frames")
-            coords = replay_coords(ckpt.content_hash, aligned, ckpt)
+            coords = get_replay_coords(ckpt.content_hash, aligned, ckpt)
             words = ckpt.tokenizer.vocab
             contexts = [ckpt.world.label(w)[0] for w in words]
-            colours = figures.context_colours(ckpt.context_matrix()[0])
-            replay = replay_figure(coords, words, contexts, ckpt.snapshot_steps, colours)
+            replay = figures.replay_figure(coords, words, contexts, ckpt.snapshot_steps,
+                                           colours=figures.context_colours(ckpt.context_matrix()[0]),
+                                           axis_label=AXIS_LABELS["pca"])
             st.plotly_chart(replay, key="replay")
             figure_html(replay, "embedding_replay", "Replay (standalone HTML)")
         watch.render(ckpt)

@@ -180,7 +180,7 @@ def step_view(ckpt, trace, auto: bool) -> None:
                  "bars move together"):
         st.session_state.playing = not st.session_state.get("playing", False)
         st.rerun()
-    draw(ckpt, trace, method, dims, layer, min(st.session_state.step, n), reading)
+    draw(ckpt, trace, method=method, dims=dims, layer=layer, step=min(st.session_state.step, n), reading=reading)
     urlstate.publish(list(DEFAULTS))
 
 
@@ -195,7 +195,7 @@ def faithfulness(fmap, method: str) -> str:
     return text
 
 
-def draw(ckpt, trace, method: str, dims: int, layer: str, step: int, reading: str) -> None:
+def draw(ckpt, trace, *, method: str, dims: int, layer: str, step: int, reading: str) -> None:
     depth = trace.layer_names.index(layer)
     fmap, job = map_when_ready(ckpt.content_hash, f"context:{layer}", method, dims, ckpt)
     if job is not None:  # a new model's UMAP or t-SNE map: fitted in the background, PCA meanwhile
@@ -220,8 +220,10 @@ def draw(ckpt, trace, method: str, dims: int, layer: str, step: int, reading: st
     st.markdown(f"**States at '{escape_md(layer)}': {METHODS[method]} ({dims}D) of {len(fmap.coords):,} corpus "
                 "positions**")
     st.caption(f"Faithfulness: {faithfulness(fmap, method)}.{best}")
+    options = figures.MapOptions(axis_label=fmap.axis_label, regions=regions, candidates=cands, layer_path=layers,
+                                 selected_step=step, reading=reading, ink=ink())
     fig = figures.trajectory_map(frames.reference_frame(fmap), path, colours, f"{METHODS[method]}, {layer}",
-                                 fmap.axis_label, regions, cands, layers, step, reading=reading, ink=ink())
+                                 options=options)
     st.plotly_chart(fig, key="map")
     captions = frames.step_captions(trace, context_of)
     st.info(escape_md(captions[step - 1]))
@@ -231,16 +233,17 @@ def draw(ckpt, trace, method: str, dims: int, layer: str, step: int, reading: st
     with st.expander("Every step in words", expanded=False):
         for c in captions:
             st.markdown(f"- {escape_md(c)}")
-    details(ckpt, trace, step, context_of, colours)
+    details(ckpt, trace, step, context_of=context_of, colours=colours)
     st.session_state._to_download = (path, fig)  # offered after the step view, outside its reruns
 
 
-def details(ckpt, trace, step: int, context_of: dict[str, str], colours: dict[str, str]) -> None:
+def details(ckpt, trace, step: int, *, context_of: dict[str, str], colours: dict[str, str]) -> None:
     """Logit lens over every step, the attention of the selected step and the table of steps."""
     lw, lc, lp = frames.lens_grid(trace, context_of)
     steps = trace.word_steps()
     labels = [f"{i + 1}: {w}" for i, w in enumerate(steps.words)]
-    st.plotly_chart(figures.lens_heatmap(lw, lc, lp, trace.layer_names, labels, colours), key="lens")
+    st.plotly_chart(figures.lens_heatmap(lw, lc, lp, layer_names=trace.layer_names, step_labels=labels,
+                                         colours=colours), key="lens")
     keys = frames.attention_keys(trace, step - 1)
     att = steps.attention[step - 1, :, :, : len(keys)]
     st.plotly_chart(figures.attention_heatmaps(att, keys, f"Attention at step {step} (after reading "

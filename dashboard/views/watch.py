@@ -137,10 +137,11 @@ def _build_charts(ckpt: Checkpoint, tf, watch, metrics, t: int) -> dict:
     wc = tf.word_coords[:, keep]
     extent = (wc.reshape(-1, 2).min(0), wc.reshape(-1, 2).max(0))
     out = {"words": figures.watch_word_map(wc[t], [words[i] for i in keep],
-                                           [ckpt.world.label(words[i])[0] for i in keep], colours, extent, step)}
+                                           [ckpt.world.label(words[i])[0] for i in keep], colours,
+                                           extent=extent, step=step)}
     path = frames.trajectory_frame(watch.traces[t], tf.placers[t], watch.traces[t].layer_names.index(tf.layer))
     out["path"] = figures.trajectory_map(frames.watch_reference_frame(tf, t), path, colours,
-                                         f"Prompt's path, step {step}", ink=ink())
+                                         f"Prompt's path, step {step}", options=figures.MapOptions(ink=ink()))
     trace = watch.traces[t]
     s = min(watch.place_step, trace.n_steps - 1)
     read = (trace.prompt_words + trace.generated_words)[len(trace.prompt_words) - 1 + s]
