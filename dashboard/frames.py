@@ -66,6 +66,18 @@ def steps_table(trace: GenerationTrace, context_of: dict[str, str], n_candidates
 MAP_POINTS = 1500
 
 
+def compare_steps_frame(traces: dict[str, GenerationTrace | None]) -> pd.DataFrame:
+    """Two runs side by side, one row per word read (prompt and completion alike): per run the word read, the word
+    that followed (✎ where the model generated it) and, in brackets, the sub-context its next-word distribution
+    favoured (the 'next' reading)."""
+    steps = {name: t.word_steps() for name, t in traces.items() if t is not None}
+    table = pd.DataFrame({"step": range(1, max(len(w) for w in steps.values()) + 1)})
+    for name, w in steps.items():
+        table[name] = pd.Series([f"{w.words[i]} → {w.next_words[i]}{' ✎' if w.generated(i) else ''} "
+                                 f"({w.next_context(i)})" for i in range(len(w))], dtype=object)
+    return table.fillna("")
+
+
 def reference_frame(cmap: FittedMap, max_points: int = MAP_POINTS, seed: int = 0) -> pd.DataFrame:
     """The map's reference points (subsampled to max_points, deterministically) with their labels; attrs["total"]
     is how many the map has."""
