@@ -385,9 +385,10 @@ def path_labels(path: pd.DataFrame) -> list[str]:
 
 
 def _axes(fig: go.Figure, label: str, three_d: bool) -> None:
-    if three_d:  # the camera a little further out than Plotly's default, so axis titles are not cut off
+    if three_d:  # the camera closer than Plotly's default: the cube fills the chart, axis titles still inside
         fig.update_layout(scene=dict(xaxis_title=f"{label} 1", yaxis_title=f"{label} 2", zaxis_title=f"{label} 3",
-                                     camera=dict(eye=dict(x=1.6, y=1.6, z=1.2))))
+                                     camera=dict(eye=dict(x=1.35, y=1.35, z=0.95), center=dict(x=0, y=0, z=-0.1)),
+                                     aspectmode="cube", domain=dict(x=[0, 1], y=[0, 1])))
     else:
         fig.update_layout(xaxis_title=f"{label} 1", yaxis_title=f"{label} 2")
 
