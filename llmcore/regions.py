@@ -45,7 +45,7 @@ class RegionMap:
         z = self.density[g]
         above = z >= level
         # crossing points on each cell's four edges: bottom, right, top, left (NaN where the edge is not crossed)
-        edges = [self._crossing(z, above, level, p, q) for p, q in (((0, 0), (0, 1)), ((0, 1), (1, 1)),
+        edges = [self._crossing(z, above, level=level, p=p, q=q) for p, q in (((0, 0), (0, 1)), ((0, 1), (1, 1)),
                                                                    ((1, 0), (1, 1)), ((0, 0), (1, 0)))]
         ex, ey = np.stack([e[0] for e in edges], -1), np.stack([e[1] for e in edges], -1)  # (ny-1, nx-1, 4)
         crossed = ~np.isnan(ex)
@@ -70,7 +70,7 @@ class RegionMap:
             ys.append(np.stack([ey[r, c, a], ey[r, c, b], nan], 1))
         return np.concatenate(xs).ravel(), np.concatenate(ys).ravel()
 
-    def _crossing(self, z: np.ndarray, above: np.ndarray, level: float, p: tuple[int, int],
+    def _crossing(self, z: np.ndarray, above: np.ndarray, *, level: float, p: tuple[int, int],
                   q: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         """Where the level crosses the edge from corner p to corner q ((row, col) offsets) of every cell."""
         ny, nx = z.shape
