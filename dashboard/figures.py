@@ -673,7 +673,8 @@ def causes_map(regions, paths: pd.DataFrame, colours: dict[str, str], title: str
     for axis, v in (("xaxis", np.r_[xs, paths.x]), ("yaxis", np.r_[ys, paths.y])):
         lo, hi = float(v.min()), float(v.max())
         fig.update_layout({axis: dict(range=[lo - 0.06 * (hi - lo), hi + 0.06 * (hi - lo)])})
-    fig.update_layout(title=title, height=520, legend_title_text="run", margin=dict(l=10, r=10, t=50, b=10))
+    fig.update_layout(title=title, height=520, margin=dict(l=10, r=10, t=70, b=10),  # legend over the map, full width
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1))
     return fig
 
 

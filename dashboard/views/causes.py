@@ -131,7 +131,7 @@ def noise_corruption(ckpt, prompt: str) -> tuple[tuple, tuple[str, ...]] | None:
              format_func=lambda t: f"{t + 1}: {words[t]}", on_change=_pick_noise_words)
     c1, c2, c3 = st.columns([2, 2, 3])
     unit = noise_unit(ckpt)
-    scale = c1.number_input("Noise scale", *NOISE_SCALE, step=0.5, key="c_nscale",
+    scale = c1.number_input("Noise scale (× embedding std)", *NOISE_SCALE, step=0.5, key="c_nscale",
                             help=f"Standard deviation of the noise, in standard deviations of the word embeddings "
                                  f"({unit:.3f} for this model); Meng et al. use 3")
     seeds = c2.number_input("Noise draws (seeds)", 1, MAX_SEEDS, step=1, key="c_seeds",
