@@ -1,12 +1,13 @@
 """The Causes page's work: a full causal trace, the counterfactual grid, a steering redraw in Chromium, and the
 held-out finding the README quotes.
 
-usage: python bench/bench_causes.py [--repeats 20] [--redraws 10] [--no-browser]
+usage: python bench/bench_causes.py [--repeats 20] [--redraws 10] [--no-browser | --no-library]
 Prints, side by side with their targets: the causal trace of a 6-word prompt at every depth and position, all three
 kinds, restore and reverse (median of --repeats); the same with Gaussian noise over 10 seeds; the counterfactual
-grid over the whole world; the median and 90th percentile time from a steering slider change to the redrawn
-steered completion in Chromium; and, over every held-out prompt against an animal from another habitat group, the
-residual-stream restored share at the animal's, the food's and the last position per depth.
+grid over the whole world; the median and 90th percentile time from a steering slider change (a key press on the
+alpha slider) until Chromium has drawn and painted the steering map with the new steered path (the new completion's
+text, which comes first, is timed too); and, over every held-out prompt against an animal from another habitat
+group, the residual-stream restored share at the animal's, the food's and the last position per depth.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ sys.path.insert(0, str(ROOT))
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PROMPT, CORRUPT = "a dog devours pizza in the", "an otter devours pizza in the"
+LAST_MAP = "() => { const g = document.querySelectorAll('.js-plotly-plot'); return g[g.length - 1]; }"
+# the steering map (the page's last chart) holds a figure other than the one before the key press, laid out and drawn
+REDRAWN = (f"() => {{ const g = ({LAST_MAP})(); return !!g && !!g.data && g.data !== window._old && !!g._fullLayout "
+           "&& !!g.calcdata && !g._replotting && !!g.querySelector('.main-svg'); }")
+PAINTED = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"  # the next frame is shown
 
 
 def timed(fn, repeats: int) -> float:
@@ -90,18 +96,21 @@ def browser(redraws: int) -> None:
             slider = page.locator("[data-testid='stSlider']").filter(has_text="alpha").get_by_role("slider")
             times, texts = [], []
             for i in range(1, redraws + 1):
+                time.sleep(0.5)  # the previous redraw settles
+                page.evaluate(f"() => {{ window._old = ({LAST_MAP})().data; }}")
                 slider.focus()
                 t = time.perf_counter()
                 slider.press("ArrowRight")  # +0.5: a new alpha, never cached
                 page.get_by_text(f"Steered (+{0.5 * i:.1f}").first.wait_for(timeout=60_000)
                 texts.append(time.perf_counter() - t)
-                page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-                                       timeout=60_000)
+                page.wait_for_function(REDRAWN, timeout=60_000, polling="raf")
+                page.evaluate(PAINTED)
                 times.append(time.perf_counter() - t)
             p90 = sorted(times)[max(int(0.9 * len(times)) - 1, 0)]
-            print(f"steering slider change to redrawn steered path in Chromium, {redraws} changes: median "
-                  f"{statistics.median(times):.2f} s, p90 {p90:.2f} s   (target p50 <= 0.5 s); the new completion "
-                  f"shown after {statistics.median(texts):.2f} s (median)")
+            print(f"steering slider change to the steering map redrawn and painted in Chromium, {redraws} changes: "
+                  f"median {statistics.median(times):.2f} s, p90 {p90:.2f} s   (target p50 <= 0.5 s; ratio "
+                  f"{statistics.median(times) / 0.5:.2f}); the new completion's text shown after "
+                  f"{statistics.median(texts):.2f} s (median)")
     finally:
         server.terminate()
         server.wait(10)
@@ -112,8 +121,10 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--redraws", type=int, default=10)
     ap.add_argument("--no-browser", action="store_true")
+    ap.add_argument("--no-library", action="store_true", help="only the steering redraw in Chromium")
     a = ap.parse_args()
-    library(a.repeats)
+    if not a.no_library:
+        library(a.repeats)
     if not a.no_browser:
         browser(a.redraws)
 

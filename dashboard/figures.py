@@ -715,23 +715,48 @@ def causal_heatmaps(ct, selected: tuple[int, int, int] | None = None) -> go.Figu
     return fig
 
 
-def causes_map(ref: pd.DataFrame, paths: pd.DataFrame, colours: dict[str, str], title: str, *, axis_label: str,
+def region_fill(fig: go.Figure, regions, colours: dict[str, str], stride: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Each sub-context's region (where its density is at least half its peak, inside the outline the Trajectory
+    page draws; the denser one where two overlap) as a flat tint, with its name at its centre: one heatmap and one
+    text trace, light to draw and to redraw. Function words (grammar) are everywhere and left out.
+    Returns the x and y of the tinted cells (the heatmap's empty grid would otherwise widen the axes)."""
+    names = regions.contexts
+    dens = regions.density[:, ::stride, ::stride].copy()
+    dens[[g for g, ctx in enumerate(names) if ctx == FUNCTION_CONTEXT]] = 0
+    z = np.where(dens.max(0) >= 0.5, dens.argmax(0), np.nan).astype(np.float32)
+    fig.add_trace(go.Heatmap(x=regions.x[::stride], y=regions.y[::stride], z=z, zmin=-0.5, zmax=len(names) - 0.5,
+                             colorscale=discrete_scale(names, colours), showscale=False, opacity=0.35,
+                             hoverinfo="skip", name="regions"))
+    shown = [g for g, ctx in enumerate(names) if regions.counts[g] and ctx != FUNCTION_CONTEXT]
+    extent = (float(np.ptp(regions.x)), float(np.ptp(regions.y)))
+    shifts = label_shifts(regions.centres[shown], extent, height_px=400)
+    fig.add_trace(go.Scatter(x=regions.centres[shown, 0], mode="text", showlegend=False, hoverinfo="skip",
+                             y=[regions.centres[g, 1] + sh / 400 * extent[1] for g, sh in zip(shown, shifts)],
+                             text=[f"<b>{esc(names[g])}</b>" for g in shown], name="region names",
+                             textfont=dict(size=13, color=[colours.get(names[g], GRAMMAR_COLOUR) for g in shown])))
+    rows, cols = np.nonzero(~np.isnan(z))
+    return regions.x[::stride][cols], regions.y[::stride][rows]
+
+
+def causes_map(regions, paths: pd.DataFrame, colours: dict[str, str], title: str, *, axis_label: str,
                run_colours: dict[str, str]) -> go.Figure:
-    """Reference states by sub-context and the runs' paths (clean, corrupted, patched, steered) over them."""
-    three_d = "z" in ref
+    """The runs' paths (clean, corrupted, patched; unsteered, steered) over the sub-context regions of the reference
+    states at their depth. Light on purpose (four or five SVG traces, no point cloud): a slider that moves a path
+    redraws it in a fraction of a second."""
     fig = go.Figure()
-    for ctx in colours:
-        part = ref[ref.context == ctx]
-        if len(part):
-            fig.add_trace(_scatter(part, three_d, mode="markers", name=str(ctx), hoverinfo="skip",
-                                   marker=dict(size=3, color=colours[ctx], opacity=0.35)))
+    xs, ys = region_fill(fig, regions, colours)
     for run, part in paths.groupby("run", sort=False):
-        fig.add_trace(_scatter(part, three_d, mode="lines+markers+text", name=str(run), text=part.word,
-                               textposition="top center", line=dict(color=run_colours.get(run, "#222222"), width=2),
-                               marker=dict(size=6 if three_d else 9, color=run_colours.get(run, "#222222")),
-                               hovertemplate="%{text}<extra>" + str(run) + "</extra>"))
-    _axes(fig, axis_label, three_d)
-    styled(fig, title=title, height=520, legend_title_text="sub-context / run", legend_itemsizing="constant")
+        c = run_colours.get(run, "#222222")
+        fig.add_trace(go.Scatter(x=part.x, y=part.y, mode="lines+markers+text", name=str(run),
+                                 text=[esc(w) for w in part.word], textposition="top center",
+                                 line=dict(color=c, width=2), marker=dict(size=9, color=c), textfont=dict(color=c),
+                                 hovertemplate="%{text}<extra>" + esc(str(run)) + "</extra>"))
+    _axes(fig, axis_label, False)
+    for axis, v in (("xaxis", np.r_[xs, paths.x]), ("yaxis", np.r_[ys, paths.y])):
+        lo, hi = float(v.min()), float(v.max())
+        fig.update_layout({axis: dict(range=[lo - 0.06 * (hi - lo), hi + 0.06 * (hi - lo)])})
+    styled(fig, title=title, height=520, margin=dict(l=10, r=10, t=70, b=10),  # legend over the map, full width
+           legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1))
     return fig
 
 

@@ -174,19 +174,38 @@ def ink() -> str:
 
 
 # ---------------------------------------------------------------- Causes page (llmcore.interventions)
-@st.cache_data(max_entries=32, show_spinner=False)
-def get_causal_trace(content_hash: str, prompt: str, corrupt: str, target: tuple[str, ...], _ckpt: Checkpoint):
+def _corruption(corrupt):
+    """A counterfactual prompt (text) as it is, or ('noise', positions, scale, seeds) as llmcore's Noise: the cached
+    functions take the tuple, which hashes by value."""
+    from llmcore.interventions import Noise
+
+    if isinstance(corrupt, tuple):
+        _, positions, scale, seeds = corrupt
+        return Noise(positions=tuple(positions), scale=scale, n_seeds=seeds)
+    return corrupt
+
+
+def noise_unit(ckpt: Checkpoint) -> float:
+    """The standard deviation of the word embeddings: the unit the page's noise scale is given in."""
+    return float(ckpt.model.transformer.wte.weight.detach().float().std())
+
+
+@st.cache_data(max_entries=32, show_spinner="Tracing every state of the run…")
+def get_causal_trace(content_hash: str, prompt: str, corrupt: str | tuple, target: tuple[str, ...],
+                     _ckpt: Checkpoint):
+    """corrupt: a counterfactual prompt, or ('noise', positions, scale, seeds)."""
     from llmcore.interventions import causal_trace
 
-    return causal_trace(_ckpt, prompt, corrupt=corrupt, target=list(target) or None)
+    return causal_trace(_ckpt, prompt, corrupt=_corruption(corrupt), target=list(target) or None)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def get_patched_run(content_hash: str, prompt: str, corrupt: str, target: tuple[str, ...],
+def get_patched_run(content_hash: str, prompt: str, corrupt: str | tuple, target: tuple[str, ...],
                     restore: tuple[tuple[str, int, int], ...], _ckpt: Checkpoint):
     from llmcore.interventions import patched_run
 
-    return patched_run(_ckpt, prompt, corrupt=corrupt, restore=list(restore), target=list(target) or None)
+    return patched_run(_ckpt, prompt, corrupt=_corruption(corrupt), restore=list(restore),
+                       target=list(target) or None)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

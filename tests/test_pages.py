@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -194,6 +195,38 @@ def test_causes_link_restores_settings():
     at = open_page("causes", c_kind="attn", c_depth="1", c_pos="6", c_alpha="99")
     assert at.radio(key="c_kind").value == "attn" and at.session_state["c_depth"] == 1
     assert any("c_alpha" in w.value for w in at.warning)  # out of range: default used, and said so
+
+
+def _heatmap_z(trace: dict) -> np.ndarray:
+    """A heatmap's z from a Plotly JSON spec (a list of rows, or a typed array in base64)."""
+    z = trace["z"]
+    if isinstance(z, dict):
+        import base64
+
+        shape = [int(n) for n in str(z["shape"]).split(",")]
+        return np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"]).reshape(shape)
+    return np.array(z, dtype=float)
+
+
+def test_causes_page_noise_mode():
+    at = open_page("causes", c_mode="noise", c_noise="2", c_seeds="3")
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.button_group(key="c_noise_pick").value == [1]  # word 2 of the link, 0-based
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    resid = _heatmap_z(next(d for d in spec["data"] if d.get("name") == "resid"))
+    # noise sits on word 2's embedding only: restoring that embedding restores the clean run, any other restores nothing
+    assert resid[0, 1] == pytest.approx(1, abs=1e-5)
+    np.testing.assert_allclose(np.delete(resid[0], 1), 0, atol=1e-5)
+    names = [d["name"] for d in json.loads(at.get("plotly_chart")[1].proto.spec)["data"]]
+    assert {"clean", "corrupted", "patched"} <= set(names)  # the click-to-patch map works for noise too
+    at.button_group(key="c_noise_pick").set_value([1, 3]).run()
+    assert not at.error and at.query_params["c_noise"] in ("2,4", ["2,4"])
+    at.button_group(key="c_noise_pick").set_value([]).run()
+    assert len(at.error) == 1 and len(at.get("plotly_chart")) == 0  # nothing to corrupt: said so, nothing drawn
+    bad = open_page("causes", c_mode="noise", c_noise="2,9,x", c_nscale="-1")
+    assert any("c_noise" in e.value.replace("\\", "") for e in bad.error)  # the words that are not there, named
+    assert any("c_nscale" in w.value.replace("\\", "") for w in bad.warning)  # a scale out of range: default used
+    assert bad.button_group(key="c_noise_pick").value == [1] and len(bad.get("plotly_chart")) == 5
 
 
 def test_compare_page_aligns_a_model_of_another_world(tiny_ckpt_dir):

@@ -13,22 +13,27 @@ from dashboard.state import (
     get_counterfactual_grid,
     get_map,
     get_patched_run,
+    get_regions,
     get_steered_trace,
     get_steering_groups,
     get_trace,
     ink,
+    noise_unit,
 )
 from dashboard.text import escape_md
 from llmcore.depths import depth_labels
-from llmcore.interventions import KIND_NAMES, KINDS, counterfactual_prompt
+from llmcore.interventions import KIND_NAMES, KINDS, MAX_SEEDS, counterfactual_prompt, word_ids
 from llmcore.trace import PromptError, SamplingConfig
-from llmcore.world import FUNCTION_CONTEXT
 
 SEED_PROMPT = "a dog devours pizza in"
-DEFAULTS = {"c_prompt": SEED_PROMPT, "c_corrupt": "", "c_target": "", "c_kind": "resid", "c_depth": 0, "c_pos": 2,
-            "c_layer": "block 1", "c_from": "home", "c_to": "water_places", "c_sdepth": 1, "c_alpha": 0.0}
-ALLOWED = {"c_kind": KINDS, "c_depth": (0, 64), "c_pos": (1, 64), "c_sdepth": (0, 64), "c_alpha": (-10.0, 10.0)}
-MAP_POINTS = 2000  # reference states drawn under the runs' paths: enough to show the regions, light to redraw
+MODES = {"prompt": "counterfactual prompt", "noise": "noise on chosen words"}
+DEFAULTS = {"c_prompt": SEED_PROMPT, "c_mode": "prompt", "c_corrupt": "", "c_noise": "animal", "c_nscale": 3.0,
+            "c_seeds": 10, "c_target": "", "c_kind": "resid", "c_depth": 0, "c_pos": 2, "c_layer": "block 1",
+            "c_from": "home", "c_to": "water_places", "c_sdepth": 1, "c_alpha": 0.0}
+MODE_KEYS = ("c_corrupt", "c_nscale", "c_seeds")
+NOISE_SCALE = (0.1, 20.0)  # noise standard deviation, in standard deviations of the word embeddings
+ALLOWED = {"c_mode": tuple(MODES), "c_nscale": NOISE_SCALE, "c_seeds": (1, MAX_SEEDS), "c_kind": KINDS,
+           "c_depth": (0, 64), "c_pos": (1, 64), "c_sdepth": (0, 64), "c_alpha": (-10.0, 10.0)}
 RUN_COLOURS = {"clean": "#222222", "corrupted": "#D55E00", "patched": "#0072B2", "unsteered": "#222222",
                "steered": "#009E73"}
 
@@ -44,31 +49,100 @@ def render() -> None:
     ckpt = checkpoint_or_error()
     if ckpt is None:
         return
+    for key in MODE_KEYS:  # the other mode's settings are kept while their widgets are hidden
+        st.session_state[key] = st.session_state.get(key, DEFAULTS[key])
     prompt = st.text_input("Clean prompt", key="c_prompt", max_chars=500)
+    mode = st.radio("Corrupt the prompt with", list(MODES), format_func=MODES.get, key="c_mode", horizontal=True,
+                    help="A counterfactual prompt of the same length, or Gaussian noise on the embeddings of chosen "
+                         "words averaged over several random draws (Meng et al. 2022)")
+    corruption = prompt_corruption(ckpt, prompt) if mode == "prompt" else noise_corruption(ckpt, prompt)
+    if corruption is None:
+        urlstate.publish(list(DEFAULTS))
+        return
+    corrupt, target_words = corruption
+    try:
+        ct = get_causal_trace(ckpt.content_hash, prompt, corrupt, target_words, ckpt)
+    except PromptError as e:
+        st.error(escape_md(str(e)))
+        urlstate.publish(list(DEFAULTS))
+        return
+    trace_section(ckpt, prompt, corrupt, target_words, ct)
+    grid_section(ckpt)
+    components_section(ckpt, prompt, target_words)
+    steering_section(ckpt, prompt)
+    urlstate.publish(list(DEFAULTS))
+
+
+def _target_input(column) -> tuple[str, ...]:
+    target = column.text_input("Target words (comma-separated)", key="c_target", max_chars=500,
+                               placeholder="the animal's habitats", help="Whose probability is traced at the next word")
+    return tuple(w.strip() for w in target.split(",") if w.strip())
+
+
+def prompt_corruption(ckpt, prompt: str) -> tuple[str, tuple[str, ...]] | None:
+    """The counterfactual prompt (typed, or the prompt's animal swapped) and the target words; None after saying
+    why there is nothing to trace."""
     auto = counterfactual_prompt(ckpt, prompt) or ""
     c1, c2 = st.columns(2)
     corrupt = c1.text_input("Corrupted prompt (same number of words)", key="c_corrupt", max_chars=500,
                             placeholder=auto or "another prompt of the same length",
                             help="Empty: the prompt's animal swapped for one that shares none of its habitats")
-    target = c2.text_input("Target words (comma-separated)", key="c_target", max_chars=500,
-                           placeholder="the animal's habitats", help="Whose probability is traced at the next word")
-    target_words = tuple(w.strip() for w in target.split(",") if w.strip())
+    target_words = _target_input(c2)
     if not (corrupt or auto):
         st.info("Type a corrupted prompt of the same length: this prompt names no animal of the model's world to "
                 "swap.")
-        urlstate.publish(list(DEFAULTS))
-        return
+        return None
+    return corrupt or auto, target_words
+
+
+def _noise_words(words: list[str], animals) -> tuple[list[int], list[str]]:
+    """The 0-based positions named by the c_noise setting ('animal', or word numbers '2,4') and the parts of it
+    that name no word of the prompt."""
+    raw = str(st.session_state.get("c_noise", ""))
+    if raw == "animal":
+        return [t for t, w in enumerate(words) if w in animals][:1], []
+    picked, bad = [], []
+    for part in (p.strip() for p in raw.split(",") if p.strip()):
+        ok = part.isdigit() and 1 <= int(part) <= len(words)
+        (picked if ok else bad).append(int(part) - 1 if ok else part)
+    return sorted(set(picked)), bad
+
+
+def _pick_noise_words() -> None:
+    st.session_state.c_noise = ",".join(str(t + 1) for t in sorted(st.session_state.c_noise_pick))
+
+
+def noise_corruption(ckpt, prompt: str) -> tuple[tuple, tuple[str, ...]] | None:
+    """Gaussian noise on the embeddings of the chosen words: ('noise', positions, scale, seeds) and the target
+    words; None after saying what is missing."""
     try:
-        ct = get_causal_trace(ckpt.content_hash, prompt, corrupt or auto, target_words, ckpt)
+        words = [ckpt.tokenizer.vocab[i] for i in word_ids(ckpt, prompt)]
     except PromptError as e:
         st.error(escape_md(str(e)))
-        urlstate.publish(list(DEFAULTS))
-        return
-    trace_section(ckpt, prompt, corrupt or auto, target_words, ct)
-    grid_section(ckpt)
-    components_section(ckpt, prompt, target_words)
-    steering_section(ckpt, prompt)
-    urlstate.publish(list(DEFAULTS))
+        return None
+    raw_default = st.session_state.get("c_noise") == "animal"
+    picked, bad = _noise_words(words, getattr(ckpt.world, "animals", {}))
+    if bad:
+        st.error(escape_md(f"Words to put noise on (c_noise): {', '.join(map(str, bad))} name no word of this "
+                           f"{len(words)}-word prompt; give word numbers from 1 to {len(words)}, e.g. 2 or 2,4. "
+                           "Ignored."))
+        st.session_state.c_noise = ",".join(str(t + 1) for t in picked)
+    st.session_state.c_noise_pick = picked
+    st.pills("Words to put noise on", list(range(len(words))), selection_mode="multi", key="c_noise_pick",
+             format_func=lambda t: f"{t + 1}: {words[t]}", on_change=_pick_noise_words)
+    c1, c2, c3 = st.columns([2, 2, 3])
+    unit = noise_unit(ckpt)
+    scale = c1.number_input("Noise scale (× embedding std)", *NOISE_SCALE, step=0.5, key="c_nscale",
+                            help=f"Standard deviation of the noise, in standard deviations of the word embeddings "
+                                 f"({unit:.3f} for this model); Meng et al. use 3")
+    seeds = c2.number_input("Noise draws (seeds)", 1, MAX_SEEDS, step=1, key="c_seeds",
+                            help="Every probability is the mean over this many random draws")
+    target_words = _target_input(c3)
+    if not picked:
+        st.error("Choose at least one word to put noise on." + (" This prompt names no animal of the model's world "
+                 "to choose by default." if raw_default else ""))
+        return None
+    return ("noise", tuple(picked), float(scale) * unit, int(seeds)), target_words
 
 
 def _cell(ct) -> tuple[int, int, int]:
@@ -94,7 +168,7 @@ def _pick_cell() -> None:
         st.session_state.c_layer = points[0].get("y", st.session_state.get("c_layer"))  # the map at that depth
 
 
-def trace_section(ckpt, prompt: str, corrupt: str, target: tuple[str, ...], ct) -> None:
+def trace_section(ckpt, prompt: str, corrupt, target: tuple[str, ...], ct) -> None:
     st.subheader("Causal trace")
     st.caption("Click a cell (or use the controls) to draw that patched run on the map below.")
     for line in frames.causal_captions(ct):
@@ -111,17 +185,25 @@ def trace_section(ckpt, prompt: str, corrupt: str, target: tuple[str, ...], ct) 
     runs = {"clean": get_patched_run(ckpt.content_hash, prompt, prompt, target, (), ckpt),
             "corrupted": get_patched_run(ckpt.content_hash, prompt, corrupt, target, (), ckpt),
             "patched": get_patched_run(ckpt.content_hash, prompt, corrupt, target, restore, ckpt)}
+    contexts = ckpt.world.contexts + ["grammar"]
     fmap = get_map(ckpt.content_hash, f"context:{layer}", "pca", 2, ckpt)
+    regions = get_regions(ckpt.content_hash, f"context:{layer}", "pca", tuple(contexts), fmap)
     paths = frames.run_paths([(name, r.words, r.states[depth]) for name, r in runs.items()], fmap)
     share = ct.restored[k, d, t]
-    colours = figures.context_colours(ckpt.world.contexts + [FUNCTION_CONTEXT])
-    st.plotly_chart(figures.causes_map(frames.reference_frame(fmap, MAP_POINTS), paths, colours,
+    st.plotly_chart(figures.causes_map(regions, paths, figures.context_colours(contexts),
                                        f"States at '{layer}' (PCA)", axis_label=fmap.axis_label,
                                        run_colours=RUN_COLOURS), key="causes_map")
+    drawn = (f" The map draws the first of the {ct_seeds(corrupt)} noise draws; the probabilities are means over "
+             "all of them." if ct.noise_positions else "")
     st.caption(f"Clean, corrupted, and patched: the corrupted run with the {KIND_NAMES[KINDS[k]]} of "
                f"'{ct.words[t]}' at {ct.depth_names[d]} restored ({share:.0%} back). p({'/'.join(ct.target)}) — "
                f"clean {runs['clean'].target_prob:.3f}, corrupted {runs['corrupted'].target_prob:.3f}, "
-               f"patched {runs['patched'].target_prob:.3f}.")
+               f"patched {runs['patched'].target_prob:.3f}.{drawn}")
+
+
+def ct_seeds(corrupt) -> int:
+    """How many noise draws a corruption averages over (1 for a counterfactual prompt)."""
+    return corrupt[3] if isinstance(corrupt, tuple) else 1
 
 
 def grid_section(ckpt) -> None:
@@ -183,14 +265,15 @@ def steering_section(ckpt, prompt: str) -> None:
         return
     layer = steered.layer_names[sdepth]
     fmap = get_map(ckpt.content_hash, f"context:{layer}", "pca", 2, ckpt)
-    paths = frames.run_paths([(name, words, states) for name, t in (("unsteered", plain), ("steered", steered))
+    regions = get_regions(ckpt.content_hash, f"context:{layer}", "pca", tuple(plain.context_names), fmap)
+    name = f"steered, alpha {alpha:+.1f}"
+    paths = frames.run_paths([(run, words, states) for run, t in (("unsteered", plain), (name, steered))
                               for states, words in [frames.path_states(t, sdepth)]], fmap)
     same = "the same as" if steered.completion == plain.completion else "instead of"
     st.markdown(escape_md(f"Steered ({alpha:+.1f} × {source} → {to} at "
                           f"{labels[sdepth]}): '{steered.completion}', {same} "
                           f"'{plain.completion}'."))
-    st.plotly_chart(figures.causes_map(frames.reference_frame(fmap, MAP_POINTS), paths,
-                                       figures.context_colours(plain.context_names), f"States at '{layer}' (PCA)",
-                                       axis_label=fmap.axis_label, run_colours={**RUN_COLOURS, "unsteered": ink()}),
-                    key="steer_map")
+    st.plotly_chart(figures.causes_map(regions, paths, figures.context_colours(plain.context_names),
+                                       f"States at '{layer}' (PCA)", axis_label=fmap.axis_label,
+                                       run_colours={"unsteered": ink(), name: RUN_COLOURS["steered"]}), key="steer_map")
     urlstate.publish(STEERING_KEYS)
