@@ -24,6 +24,7 @@ from dashboard.text import escape_md
 from llmcore.depths import depth_labels
 from llmcore.interventions import KIND_NAMES, KINDS, MAX_SEEDS, counterfactual_prompt, word_ids
 from llmcore.trace import PromptError, SamplingConfig
+from llmcore.world import FUNCTION_CONTEXT
 
 SEED_PROMPT = "a dog devours pizza in"
 MODES = {"prompt": "counterfactual prompt", "noise": "noise on chosen words"}
@@ -185,7 +186,7 @@ def trace_section(ckpt, prompt: str, corrupt, target: tuple[str, ...], ct) -> No
     runs = {"clean": get_patched_run(ckpt.content_hash, prompt, prompt, target, (), ckpt),
             "corrupted": get_patched_run(ckpt.content_hash, prompt, corrupt, target, (), ckpt),
             "patched": get_patched_run(ckpt.content_hash, prompt, corrupt, target, restore, ckpt)}
-    contexts = ckpt.world.contexts + ["grammar"]
+    contexts = ckpt.world.contexts + [FUNCTION_CONTEXT]
     fmap = get_map(ckpt.content_hash, f"context:{layer}", "pca", 2, ckpt)
     regions = get_regions(ckpt.content_hash, f"context:{layer}", "pca", tuple(contexts), fmap)
     paths = frames.run_paths([(name, r.words, r.states[depth]) for name, r in runs.items()], fmap)
