@@ -654,16 +654,32 @@ def causes_map(ref: pd.DataFrame, paths: pd.DataFrame, colours: dict[str, str], 
     return fig
 
 
+def without_webgl(fig: go.Figure) -> go.Figure:
+    """The figure with its 2D WebGL scatters drawn as SVG: for a few hundred points SVG redraws sooner than a WebGL
+    context starts, which counts where a slider redraws the chart on every move."""
+    traces = [go.Scatter({k: v for k, v in t.to_plotly_json().items() if k != "type"})
+              if isinstance(t, go.Scattergl) else t for t in fig.data]
+    fig.data = []
+    fig.add_traces(traces)
+    return fig
+
+
 def watch_word_map(coords: np.ndarray, words: list[str], contexts: list[str], colours: dict[str, str],
-                   extent: tuple[np.ndarray, np.ndarray], step: int) -> go.Figure:
-    """The word map of one snapshot (Procrustes-aligned), on axes fixed over all snapshots."""
+                   extent: tuple[np.ndarray, np.ndarray], step: int, labelled: set[str] | None = None) -> go.Figure:
+    """The word map of one snapshot (Procrustes-aligned), on axes fixed over all snapshots. labelled: the words
+    written on the map (default all; every word is named on hover)."""
     fig = go.Figure()
     for ctx in colours:
         idx = [i for i, c in enumerate(contexts) if c == ctx]
         if idx:
-            fig.add_trace(go.Scatter(x=coords[idx, 0], y=coords[idx, 1], mode="markers+text", name=str(ctx),
-                                     text=[words[i] for i in idx], textposition="top center", textfont=dict(size=9),
-                                     marker=dict(color=colours[ctx], size=7)))
+            fig.add_trace(go.Scatter(x=coords[idx, 0], y=coords[idx, 1], mode="markers", name=str(ctx),
+                                     hovertext=[words[i] for i in idx], marker=dict(color=colours[ctx], size=7),
+                                     hovertemplate="%{hovertext}<extra>" + esc(str(ctx)) + "</extra>"))
+    named = [i for i, w in enumerate(words) if labelled is None or w in labelled]
+    if named:  # one text trace: words without a label add no text nodes to redraw
+        fig.add_trace(go.Scatter(x=coords[named, 0], y=coords[named, 1], mode="text", showlegend=False,
+                                 text=[words[i] for i in named], textposition="top center", textfont=dict(size=11),
+                                 hoverinfo="skip"))
     lo, hi = extent
     pad = 0.05 * (hi - lo)
     fig.update_layout(title=f"Word map, step {step}", legend_title_text="sub-context",

@@ -220,6 +220,17 @@ def stored_watch_maps(ckpt: Checkpoint) -> WatchMaps | None:
     return WatchMaps.from_bytes(raw, ckpt.content_hash, weight_snapshot_steps(ckpt))
 
 
+def has_stored_watch_maps(ckpt: Checkpoint) -> bool:
+    """Whether this checkpoint's watch maps are stored (reads the file's header only; loading checks the rest)."""
+    try:
+        with open(watch_maps_path(ckpt), "rb") as f:
+            meta = json.loads(f.read(int.from_bytes(f.read(8), "little"))).get("__metadata__", {})
+        return (meta.get("checkpoint"), meta.get("version")) == (ckpt.content_hash, _VERSION) and json.loads(
+            meta.get("steps", "[]")) == weight_snapshot_steps(ckpt)
+    except (OSError, ValueError):
+        return False
+
+
 def store_watch_maps(ckpt: Checkpoint, models: list[Checkpoint] | None = None) -> WatchMaps:
     """Compute the watch maps and write them with the checkpoint (atomically); a read-only place keeps them only
     in memory."""
