@@ -665,9 +665,10 @@ def without_webgl(fig: go.Figure) -> go.Figure:
 
 
 def watch_word_map(coords: np.ndarray, words: list[str], contexts: list[str], colours: dict[str, str],
-                   extent: tuple[np.ndarray, np.ndarray], step: int, labelled: set[str] | None = None) -> go.Figure:
+                   extent: tuple[np.ndarray, np.ndarray], step: int, labelled: set[str] | None = None,
+                   ink: str = "#222222") -> go.Figure:
     """The word map of one snapshot (Procrustes-aligned), on axes fixed over all snapshots. labelled: the words
-    written on the map (default all; every word is named on hover)."""
+    written on the map (default all; every word is named on hover), ringed in `ink`."""
     fig = go.Figure()
     for ctx in colours:
         idx = [i for i, c in enumerate(contexts) if c == ctx]
@@ -677,15 +678,16 @@ def watch_word_map(coords: np.ndarray, words: list[str], contexts: list[str], co
                                      hovertemplate="%{hovertext}<extra>" + esc(str(ctx)) + "</extra>"))
     named = [i for i, w in enumerate(words) if labelled is None or w in labelled]
     if named:  # one text trace: words without a label add no text nodes to redraw
-        fig.add_trace(go.Scatter(x=coords[named, 0], y=coords[named, 1], mode="text", showlegend=False,
-                                 text=[words[i] for i in named], textposition="top center", textfont=dict(size=11),
-                                 hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=coords[named, 0], y=coords[named, 1], mode="markers+text", showlegend=False,
+                                 marker=dict(size=11, color="rgba(0,0,0,0)", line=dict(width=2, color=ink)),
+                                 text=[f"<b>{esc(words[i])}</b>" for i in named], textposition="top center",
+                                 textfont=dict(size=13, color=ink, shadow="auto"), hoverinfo="skip"))
     lo, hi = extent
     pad = 0.05 * (hi - lo)
-    fig.update_layout(title=f"Word map, step {step}", legend_title_text="sub-context",
+    fig.update_layout(title=f"Word map, step {step}", legend_title_text="sub-context", **LEGEND_BELOW,
                       xaxis=dict(title="PC 1", range=[lo[0] - pad[0], hi[0] + pad[0]]),
                       yaxis=dict(title="PC 2", range=[lo[1] - pad[1], hi[1] + pad[1]]),
-                      height=520, margin=dict(l=10, r=10, t=50, b=10))
+                      height=640, margin=dict(l=10, r=10, t=50, b=10))
     return fig
 
 

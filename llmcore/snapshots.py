@@ -98,6 +98,7 @@ class SnapshotRecorder:
         self.weights: dict[int, dict[str, np.ndarray]] = {}
         self.metrics: dict[int, SnapshotMetrics] = {}
         self.seconds = 0.0  # time spent taking snapshots in this process (the benchmark reports it)
+        self.map_seconds = 0.0  # time spent on the Watch training maps at the end of training (likewise)
 
     def due(self, step: int) -> bool:
         return step in self.steps and step not in self.weights

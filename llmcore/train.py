@@ -400,7 +400,7 @@ class Trainer:
             self._phase("watch-training maps")
             t0 = time.perf_counter()
             store_watch_maps(load_checkpoint(self.out_dir))
-            self.weight_snaps.seconds += time.perf_counter() - t0  # part of the snapshots' cost (bench_snapshots)
+            self.weight_snaps.map_seconds = time.perf_counter() - t0  # part of the snapshots' cost (bench/)
 
     def _weight_snapshot_blobs(self) -> dict[str, bytes]:
         raw = self.weight_snaps.to_bytes()

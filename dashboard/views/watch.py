@@ -143,7 +143,7 @@ def _build_charts(ckpt: Checkpoint, tf, watch, metrics, t: int) -> dict:
     trace = watch.traces[t]
     named = set(trace.prompt_words + trace.generated_words)
     out = {"words": figures.watch_word_map(wc[t], [words[i] for i in keep], [ckpt.world.label(words[i])[0]
-                                           for i in keep], colours, extent, step, labelled=named)}
+                                           for i in keep], colours, extent, step, labelled=named, ink=ink())}
     path = frames.trajectory_frame(trace, tf.placers[t], trace.layer_names.index(tf.layer))
     out["path"] = figures.without_webgl(figures.trajectory_map(frames.watch_reference_frame(tf, t), path, colours,
                                                                f"Prompt's path, step {step}", ink=ink()))
