@@ -760,22 +760,40 @@ def causes_map(regions, paths: pd.DataFrame, colours: dict[str, str], title: str
     return fig
 
 
+def without_webgl(fig: go.Figure) -> go.Figure:
+    """The figure with its 2D WebGL scatters drawn as SVG: for a few hundred points SVG redraws sooner than a WebGL
+    context starts, which counts where a slider redraws the chart on every move."""
+    traces = [go.Scatter({k: v for k, v in t.to_plotly_json().items() if k != "type"})
+              if isinstance(t, go.Scattergl) else t for t in fig.data]
+    fig.data = []
+    fig.add_traces(traces)
+    return fig
+
+
 def watch_word_map(coords: np.ndarray, words: list[str], contexts: list[str], colours: dict[str, str], *,
-                   extent: tuple[np.ndarray, np.ndarray], step: int, axis_label: str = "PC") -> go.Figure:
-    """The word map of one snapshot (Procrustes-aligned), on axes fixed over all snapshots."""
+                   extent: tuple[np.ndarray, np.ndarray], step: int, labelled: set[str] | None = None,
+                   ink: str = "#222222", axis_label: str = "PC") -> go.Figure:
+    """The word map of one snapshot (Procrustes-aligned), on axes fixed over all snapshots. labelled: the words
+    written on the map (default all; every word is named on hover), ringed in `ink`."""
     fig = go.Figure()
     for ctx in colours:
         idx = [i for i, c in enumerate(contexts) if c == ctx]
         if idx:
-            fig.add_trace(go.Scatter(x=coords[idx, 0], y=coords[idx, 1], mode="markers+text", name=str(ctx),
-                                     text=[words[i] for i in idx], textposition="top center", textfont=dict(size=9),
-                                     marker=dict(color=colours[ctx], size=7)))
+            fig.add_trace(go.Scatter(x=coords[idx, 0], y=coords[idx, 1], mode="markers", name=str(ctx),
+                                     hovertext=[words[i] for i in idx], marker=dict(color=colours[ctx], size=7),
+                                     hovertemplate="%{hovertext}<extra>" + esc(str(ctx)) + "</extra>"))
+    named = [i for i, w in enumerate(words) if labelled is None or w in labelled]
+    if named:  # one text trace: words without a label add no text nodes to redraw
+        fig.add_trace(go.Scatter(x=coords[named, 0], y=coords[named, 1], mode="markers+text", showlegend=False,
+                                 marker=dict(size=11, color="rgba(0,0,0,0)", line=dict(width=2, color=ink)),
+                                 text=[f"<b>{esc(words[i])}</b>" for i in named], textposition="top center",
+                                 textfont=dict(size=13, color=ink, shadow="auto"), hoverinfo="skip"))
     lo, hi = extent
     pad = 0.05 * (hi - lo)
-    styled(fig, title=f"Word map, step {step}", legend_title_text="sub-context",
-                xaxis=dict(title=f"{axis_label} 1", range=[lo[0] - pad[0], hi[0] + pad[0]]),
-                yaxis=dict(title=f"{axis_label} 2", range=[lo[1] - pad[1], hi[1] + pad[1]]),
-                height=520)
+    styled(fig, title=f"Word map, step {step}", legend_title_text="sub-context", **LEGEND_BELOW,
+           xaxis=dict(title=f"{axis_label} 1", range=[lo[0] - pad[0], hi[0] + pad[0]]),
+           yaxis=dict(title=f"{axis_label} 2", range=[lo[1] - pad[1], hi[1] + pad[1]]),
+           height=640, margin=dict(l=10, r=10, t=50, b=10))
     return fig
 
 

@@ -253,13 +253,27 @@ def get_steered_trace(content_hash: str, prompt: str, source: str, target: str, 
     return steer(_ckpt, prompt, vector=vec, depth=depth, alpha=alpha)
 
 
-@st.cache_resource(max_entries=4, show_spinner="Loading the weight snapshots and placing their context maps in "
-                   "the final one's frame (once per model and depth)…")
+@st.cache_resource(max_entries=4, show_spinner="Loading the weight snapshots…")
+def get_snapshot_models(content_hash: str, _ckpt: Checkpoint) -> list[Checkpoint]:
+    """Every weight snapshot as a Checkpoint (llmcore.snapshots.snapshot_checkpoints), from one read."""
+    from llmcore.snapshots import snapshot_checkpoints
+
+    return snapshot_checkpoints(_ckpt)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def get_watch_maps(content_hash: str, _ckpt: Checkpoint):
+    """The snapshots' word maps and aligned context maps at every depth: stored with the checkpoint, or computed
+    now (the view says so first) and stored for next time (llmcore.watch.watch_maps)."""
+    from llmcore.watch import watch_maps
+
+    return watch_maps(_ckpt, get_snapshot_models(content_hash, _ckpt))
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
 def get_training_frames(content_hash: str, layer: str, _ckpt: Checkpoint):
     """Every weight snapshot's word map and context map at one depth (llmcore.watch.TrainingFrames)."""
-    from llmcore.watch import training_frames
-
-    return training_frames(_ckpt, layer)
+    return get_watch_maps(content_hash, _ckpt).frames(layer, get_snapshot_models(content_hash, _ckpt))
 
 
 @st.cache_resource(max_entries=16, show_spinner="Tracing the prompt with every snapshot's weights…")

@@ -158,6 +158,9 @@ def _add_maps(sub) -> None:
     m.add_argument("--methods", default="pca,umap,tsne,lda", help="comma-separated: pca, umap, tsne, lda (the story "
                    "map); the default view is measured over these methods' 2D maps")
     m.add_argument("--dims", default="2,3", help="comma-separated: 2, 3")
+    m.add_argument("--watch-only", action="store_true", help="only the Watch training maps: every weight "
+                   "snapshot's context maps aligned to the final one (`llmcore train` writes them; this adds them "
+                   "to a checkpoint saved without them)")
     m.set_defaults(func=cmd_maps)
 
 
@@ -308,15 +311,35 @@ def cmd_maps(args: argparse.Namespace) -> int:
     if not dims or any(d not in ("2", "3") for d in dims):
         raise ValueError(f"--dims {args.dims!r}: use 2, 3 or 2,3")
     dims = [int(d) for d in dims]
-    book = MapBook(any_checkpoint(args.checkpoint))
+    ckpt = any_checkpoint(args.checkpoint)
     t0 = time.perf_counter()
     say = lambda msg: print(f"[{time.perf_counter() - t0:6.1f} s] {msg}", flush=True)  # noqa: E731
+    _watch_maps(ckpt, say)
+    if args.watch_only:
+        return 0
+    book = MapBook(ckpt)
     fitted = book.precompute(methods, dims, progress=say)
     view = book.best_view(methods, progress=say, remeasure=True)
     print(f"{fitted} maps fitted, the rest were cached, in {time.perf_counter() - t0:.0f} s")
     print(f"default view: {view.method} at {view.layer} ({view.score:.0%} of {view.n_states} example states fall "
           f"in their own word's region)")
     return 0
+
+
+def _watch_maps(ckpt, say) -> None:
+    """Store the Watch training maps of a checkpoint with weight snapshots, unless they are there already."""
+    from llmcore.snapshots import weight_snapshot_steps
+    from llmcore.watch import store_watch_maps, stored_watch_maps, watch_maps_path
+
+    if len(weight_snapshot_steps(ckpt)) < 2:
+        say("no weight snapshots: no Watch training maps to compute")
+    elif stored_watch_maps(ckpt) is not None:
+        say(f"Watch training maps already stored in {watch_maps_path(ckpt)}")
+    else:
+        store_watch_maps(ckpt)
+        path = watch_maps_path(ckpt)
+        say(f"Watch training maps written to {path} ({path.stat().st_size / 1e3:.0f} kB)" if path.exists()
+            else "Watch training maps computed, but the checkpoint's folder cannot be written")
 
 
 def _add_trace_causes(sub) -> None:

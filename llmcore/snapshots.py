@@ -98,6 +98,7 @@ class SnapshotRecorder:
         self.weights: dict[int, dict[str, np.ndarray]] = {}
         self.metrics: dict[int, SnapshotMetrics] = {}
         self.seconds = 0.0  # time spent taking snapshots in this process (the benchmark reports it)
+        self.map_seconds = 0.0  # time spent on the Watch training maps at the end of training (likewise)
 
     def due(self, step: int) -> bool:
         return step in self.steps and step not in self.weights
@@ -173,16 +174,36 @@ def snapshot_metrics(ckpt: Checkpoint) -> list[SnapshotMetrics]:
 
 def at_step(ckpt: Checkpoint, step: int) -> Checkpoint:
     """The checkpoint with the weights it had at a snapshot step: a new Checkpoint, its own content hash."""
-    f = _snapshot_file(ckpt)
-    if f is None:
-        raise CheckpointError(f"{ckpt.path}: holds no weight snapshots (trained before they were saved, or not "
-                              "trained by llmcore); train it again to scrub through training")
+    f = _snapshot_file_or_error(ckpt)
     steps, metrics = _read_meta(f)
     if step not in steps:
         raise CheckpointError(f"{ckpt.path}: no weight snapshot at step {step}; snapshots are at steps "
                               f"{', '.join(map(str, steps))}")
+    return _checkpoint_at(ckpt, f, step=step, metrics=metrics, tensors=_read_tensors(f, step))
+
+
+def snapshot_checkpoints(ckpt: Checkpoint) -> list[Checkpoint]:
+    """Every snapshot as a Checkpoint, oldest first, from one read of the snapshot file."""
+    f = _snapshot_file_or_error(ckpt)
+    steps, metrics = _read_meta(f)
+    tensors = _read_tensors(f)
+    return [_checkpoint_at(ckpt, f, step=s, metrics=metrics, tensors=tensors) for s in steps]
+
+
+def _snapshot_file_or_error(ckpt: Checkpoint) -> Path:
+    f = _snapshot_file(ckpt)
+    if f is None:
+        raise CheckpointError(f"{ckpt.path}: holds no weight snapshots (trained before they were saved, or not "
+                              "trained by llmcore); train it again to scrub through training")
+    return f
+
+
+def _checkpoint_at(ckpt: Checkpoint, f: Path, *, step: int, metrics: list[SnapshotMetrics],
+                   tensors: dict[str, np.ndarray]) -> Checkpoint:
+    """The checkpoint with one step's weights, from the snapshot file's tensors (`<step>.<parameter>`)."""
     model = GPT(ckpt.model.config)
-    state = {k.split(".", 1)[1]: torch.from_numpy(v.astype(np.float32)) for k, v in _read_tensors(f, step).items()}
+    state = {k.split(".", 1)[1]: torch.from_numpy(v.astype(np.float32)) for k, v in tensors.items()
+             if k.split(".", 1)[0] == str(step)}
     state["lm_head.weight"] = state["transformer.wte.weight"]
     try:
         model.load_state_dict(state, strict=True)
@@ -191,5 +212,5 @@ def at_step(ckpt: Checkpoint, step: int) -> Checkpoint:
     model.eval()
     m = next(m for m in metrics if m.step == step).to_dict()
     measured = {k: v for k, v in m.items() if isinstance(v, float)}
-    metrics = {"snapshot_step": step, "steps_done": step, "complete": False, **measured}
-    return replace(ckpt, model=model, metrics=metrics, content_hash=f"{ckpt.content_hash}@{step}")
+    info = {"snapshot_step": step, "steps_done": step, "complete": False, **measured}
+    return replace(ckpt, model=model, metrics=info, content_hash=f"{ckpt.content_hash}@{step}")

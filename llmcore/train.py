@@ -307,6 +307,8 @@ class Trainer:
             self._weight_snapshot(self.config.steps)
         if self.rank == 0:
             self._write(final=done)
+            if done:
+                self._watch_maps()
         for cb in self.callbacks:
             cb.on_train_end(self)
         if self.world_size > 1:
@@ -391,6 +393,16 @@ class Trainer:
     def _phase(self, phase: str) -> None:
         for cb in self.callbacks:
             cb.on_phase(self, phase)
+
+    def _watch_maps(self) -> None:
+        """Every snapshot's context maps aligned to the final one, stored in maps/ so Watch training opens fast."""
+        if len(self.weight_snaps.weights) >= 2:
+            from llmcore.watch import store_watch_maps
+
+            self._phase("watch-training maps")
+            t0 = time.perf_counter()
+            store_watch_maps(load_checkpoint(self.out_dir))
+            self.weight_snaps.map_seconds = time.perf_counter() - t0  # part of the snapshots' cost (bench/)
 
     def _weight_snapshot_blobs(self) -> dict[str, bytes]:
         raw = self.weight_snaps.to_bytes()

@@ -19,7 +19,17 @@ from llmcore.snapshots import (
 )
 from llmcore.trace import trace_generation
 from llmcore.train import TrainConfig
-from llmcore.watch import aligned_context_maps, context_states, prompt_over_training, training_frames
+from llmcore.watch import (
+    WatchMaps,
+    aligned_context_maps,
+    compute_watch_maps,
+    context_states,
+    prompt_over_training,
+    shown_positions,
+    stored_watch_maps,
+    training_frames,
+    watch_maps_path,
+)
 
 # float16 weights (11 significant bits) move hidden states by well under 1 % of their scale
 STATE_TOLERANCE = 0.01
@@ -87,7 +97,40 @@ def test_aligned_context_maps_move_less_than_unaligned(tiny_ckpt, frame_displace
     aligned, _ = aligned_context_maps(states)
     naive, _ = aligned_context_maps(states, aligned=False)
     assert frame_displacement(aligned).mean() < frame_displacement(naive).mean()
-    assert np.allclose(aligned, frames.context_coords, atol=1e-4)
+    shown = shown_positions(aligned.shape[1])
+    assert np.allclose(aligned[:, shown], frames.context_coords, atol=1e-3 * np.abs(aligned).max())  # float16
+
+
+def test_a_placement_is_the_rotation_onto_the_final_states_then_their_pca():
+    from scipy.linalg import orthogonal_procrustes
+    from scipy.stats import special_ortho_group
+
+    from llmcore.projection import PCAProjector
+
+    rng = np.random.default_rng(0)
+    final = rng.normal(size=(300, 8)).astype(np.float32) * np.arange(8, 0, -1)
+    source = (final @ special_ortho_group.rvs(8, random_state=1) + 2.0 + rng.normal(size=(300, 8)) * 0.05)
+    coords, placers = aligned_context_maps([source.astype(np.float32), final])
+    R, _ = orthogonal_procrustes(source - source.mean(0), final - final.mean(0))
+    explicit = PCAProjector(2).fit(final).transform(((source - source.mean(0)) @ R + final.mean(0)).astype(np.float32))
+    assert np.allclose(coords[0], explicit, atol=1e-3)
+    assert np.abs(coords[0] - coords[1]).max() < 0.05 * np.abs(coords[1]).max()  # a rotated copy lands in place
+    assert np.allclose(placers[0].place(source[:5]), coords[0][:5], atol=1e-5)
+
+
+def test_watch_maps_are_stored_by_training_and_a_stale_file_is_ignored(tiny_ckpt):
+    stored = stored_watch_maps(tiny_ckpt)
+    assert stored is not None and stored.steps == weight_snapshot_steps(tiny_ckpt)
+    fresh = compute_watch_maps(tiny_ckpt)
+    for k in ("word_coords", "context_coords", "weights", "biases"):
+        assert np.allclose(getattr(stored, k), getattr(fresh, k), atol=1e-5), k
+    assert (stored.contexts == fresh.contexts).all() and stored.layers == fresh.layers
+    raw = watch_maps_path(tiny_ckpt).read_bytes()
+    assert WatchMaps.from_bytes(raw, "another model", stored.steps) is None
+    assert WatchMaps.from_bytes(raw, tiny_ckpt.content_hash, stored.steps[:-1]) is None
+    damaged = raw[:-8] + bytes(8)
+    assert WatchMaps.from_bytes(damaged, tiny_ckpt.content_hash, stored.steps) is None
+    assert WatchMaps.from_bytes(b"not a file", tiny_ckpt.content_hash, stored.steps) is None
 
 
 def test_a_prompt_over_training_has_one_path_per_snapshot(tiny_ckpt):
@@ -107,6 +150,8 @@ def test_cli_generate_at_a_step_and_info_lists_snapshots(capsys, tiny_ckpt_dir, 
     assert capsys.readouterr().out.startswith("a dog eats")
     assert main(["generate", "a dog eats", "--checkpoint", str(tiny_ckpt_dir), "--step", "9999"]) == 2
     assert "9999" in capsys.readouterr().err
+    assert main(["maps", str(tiny_ckpt_dir), "--watch-only"]) == 0
+    assert "already stored" in capsys.readouterr().out
     assert main(["info", str(tiny_ckpt_dir)]) == 0
     out = capsys.readouterr().out
     rows = [line.split() for line in out.splitlines() if line.split() and line.split()[0].isdigit()]

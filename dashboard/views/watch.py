@@ -14,10 +14,11 @@ from llmcore.depths import depth_labels
 from llmcore.snapshots import GENERALISED_TOP1, generalisation_step, snapshot_metrics, weight_snapshot_steps
 from llmcore.tokenizer import UNK
 from llmcore.trace import PromptError
-from llmcore.watch import metric_table, place_context
+from llmcore.watch import has_stored_watch_maps, metric_table, place_context
 from llmcore.world import article
 
 PLAY_SECONDS = 1.0  # one snapshot per second while playing
+HIGHLIGHT = "#FFE9A8"  # the completion table's row at the slider's step
 
 
 def default_prompt(ckpt: Checkpoint) -> str:
@@ -48,7 +49,11 @@ def render(ckpt: Checkpoint) -> None:
     prompt = c1.text_input("Prompt to watch", value=default_prompt(ckpt), key="watch_prompt", max_chars=200)
     layers = depth_labels(ckpt.model.config.n_layer)
     layer = c2.selectbox("Depth of the context map", layers, index=len(layers) - 1, key="watch_layer")
-    tf = get_training_frames(ckpt.content_hash, layer, ckpt)
+    with st.spinner("Loading the weight snapshots…" if has_stored_watch_maps(ckpt) else
+                    "This checkpoint was saved without its Watch training maps, so every snapshot's context maps "
+                    "are being placed in the final one's frame now, once; they are then stored with the checkpoint "
+                    "(`llmcore maps --watch-only` does this ahead of time)…"):
+        tf = get_training_frames(ckpt.content_hash, layer, ckpt)
     try:
         watch = get_prompt_over_training(ckpt.content_hash, layer, prompt, tf)
     except PromptError as e:
@@ -95,7 +100,8 @@ def _frame(ckpt: Checkpoint, tf, watch, metrics) -> None:
     charts = step_charts(ckpt, tf, watch, metrics, t)
     left, right = st.columns(2)
     left.plotly_chart(charts["words"], key="watch_words")
-    left.caption("Every word's input embedding at this step, Procrustes-aligned to the final snapshot.")
+    left.caption("Every word's input embedding at this step, Procrustes-aligned to the final snapshot; the words "
+                 "of the prompt and of its completion at this step are named, every other word on hover.")
     right.plotly_chart(charts["path"], key="watch_path")
     right.caption(f"'{escape_md(watch.prompt)}' traced with the weights of step {step}, on that step's context map "
                   f"at {tf.layer}, rotated onto the final snapshot's map so the path moves instead of the frame.")
@@ -119,9 +125,8 @@ def _frame(ckpt: Checkpoint, tf, watch, metrics) -> None:
     else:
         st.caption("This checkpoint has no loss landscape of its training path, so there is no marker to show.")
     st.markdown("**The prompt's completion at every snapshot** (▶ marks the step on the slider)")
-    table = frames.completions_table(watch, steps, step)
-    st.dataframe(table.style.apply(lambda r: ["background-color: #FFE9A8" if r["now"] else "" for _ in r], axis=1),
-                 hide_index=True, height=35 * (len(table) + 1) + 3)
+    table = frames.completions_table(watch, steps, step).set_index("training step")
+    st.table(table.style.apply(lambda r: [f"background-color: {HIGHLIGHT}" if r["now"] else "" for _ in r], axis=1))
 
 
 def step_charts(ckpt: Checkpoint, tf, watch, metrics, t: int) -> dict:
@@ -136,13 +141,15 @@ def _build_charts(ckpt: Checkpoint, tf, watch, metrics, t: int) -> dict:
     keep = [i for i, w in enumerate(words) if w != UNK]
     wc = tf.word_coords[:, keep]
     extent = (wc.reshape(-1, 2).min(0), wc.reshape(-1, 2).max(0))
-    out = {"words": figures.watch_word_map(wc[t], [words[i] for i in keep],
-                                           [ckpt.world.label(words[i])[0] for i in keep], colours,
-                                           extent=extent, step=step)}
-    path = frames.trajectory_frame(watch.traces[t], tf.placers[t], watch.traces[t].layer_names.index(tf.layer))
-    out["path"] = figures.trajectory_map(frames.watch_reference_frame(tf, t), path, colours,
-                                         f"Prompt's path, step {step}", options=figures.MapOptions(ink=ink()))
     trace = watch.traces[t]
+    named = set(trace.prompt_words + trace.generated_words)
+    out = {"words": figures.watch_word_map(wc[t], [words[i] for i in keep], [ckpt.world.label(words[i])[0]
+                                           for i in keep], colours, extent=extent, step=step, labelled=named,
+                                           ink=ink())}
+    path = frames.trajectory_frame(trace, tf.placers[t], trace.layer_names.index(tf.layer))
+    out["path"] = figures.without_webgl(figures.trajectory_map(frames.watch_reference_frame(tf, t), path, colours,
+                                                               f"Prompt's path, step {step}",
+                                                               options=figures.MapOptions(ink=ink())))
     s = min(watch.place_step, trace.n_steps - 1)
     read = (trace.prompt_words + trace.generated_words)[len(trace.prompt_words) - 1 + s]
     out["probs"] = figures.place_probs_chart(watch.context_names, watch.place_probs[t], colours,
