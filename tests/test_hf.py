@@ -89,7 +89,7 @@ def test_missing_extra_or_folder_is_explained(tmp_path):
 def test_the_dashboard_pages_work_on_a_local_model(hf_folder, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from .test_pages import open_page
+    from .conftest import open_page
 
     monkeypatch.setenv("LLM_LANDSCAPE_CHECKPOINT", str(hf_folder))
     at = AppTest.from_file(str(__import__("pathlib").Path(__file__).parent.parent / "dashboard" / "app.py"),
@@ -128,7 +128,7 @@ def test_interventions_on_a_local_model(hf_folder):
 
 
 def test_the_causes_page_on_a_local_model(hf_folder, monkeypatch):
-    from .test_pages import open_page
+    from .conftest import open_page
 
     monkeypatch.setenv("LLM_LANDSCAPE_CHECKPOINT", str(hf_folder))
     tokens = ",".join(load_hf_checkpoint(hf_folder).tokenizer.vocab[i] for i in

@@ -59,7 +59,7 @@ def test_embeddings_page_shows_pca_while_tsne_fits_then_tsne(tiny_ckpt_dir, tmp_
 
     from streamlit.testing.v1 import AppTest
 
-    from .test_pages import _page_script
+    from .conftest import page_script as _page_script
 
     fresh = tmp_path / "fresh"
     shutil.copytree(tiny_ckpt_dir, fresh)

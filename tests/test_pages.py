@@ -7,21 +7,9 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from .conftest import open_page, page_script
 
-def _page_script(module: str) -> None:
-    import importlib
-
-    import streamlit as st
-
-    st.set_page_config(layout="wide")
-    importlib.import_module(f"dashboard.views.{module}").render()
-
-
-def open_page(module: str, **params) -> AppTest:
-    """One page rendered alone (its thin render function), as the app's router would."""
-    at = AppTest.from_function(_page_script, args=(module,), default_timeout=180)
-    at.query_params.update(params)
-    return at.run()
+_page_script = page_script  # the name other test files import
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from llmcore.checkpoint import CONFIG, WEIGHT_SNAPSHOTS
 from llmcore.snapshots import weight_snapshot_steps
 
-from .test_pages import _page_script
+from .conftest import page_script as _page_script
 
 
 def _open(monkeypatch, checkpoint) -> AppTest:
