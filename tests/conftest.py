@@ -52,6 +52,20 @@ def tiny_ckpt(tiny_ckpt_dir):
     return load_checkpoint(tiny_ckpt_dir)
 
 
+@pytest.fixture
+def job_sandbox(tmp_path, monkeypatch) -> Path:
+    """Training jobs started from the dashboard write under tmp_path and train the tiny model with the smallest
+    loss landscape: the job's flow (thread, progress, checkpoint, PCA maps) is what these tests check, and it is
+    the same for any model size."""
+    from dashboard import jobs
+
+    monkeypatch.setattr(jobs, "CHECKPOINTS_DIR", tmp_path / "checkpoints")
+    monkeypatch.setattr(jobs, "DATA_DIR", tmp_path / "data")
+    monkeypatch.setattr(jobs, "GPTConfig", lambda: TINY_MODEL)
+    monkeypatch.setattr(jobs, "LANDSCAPE_GRID", 5)
+    return tmp_path
+
+
 # ---- one dashboard page under AppTest (no browser)
 
 def page_script(module: str) -> None:

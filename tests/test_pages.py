@@ -113,17 +113,15 @@ def test_compare_page():
 
 
 @pytest.mark.slow
-def test_training_a_model_in_the_browser(tmp_path, monkeypatch):
+def test_training_a_model_in_the_browser(job_sandbox):
     import time
 
-    from dashboard import jobs
     from dashboard.views import training
     from llmcore.checkpoint import load_checkpoint
 
     from .conftest import TINY_WORLD
 
-    monkeypatch.setattr(jobs, "CHECKPOINTS_DIR", tmp_path / "checkpoints")
-    monkeypatch.setattr(jobs, "DATA_DIR", tmp_path / "data")
+    tmp_path = job_sandbox
     at = open_page("training")
     at.text_area(key="world_text").set_value(TINY_WORLD.read_text())
     at.text_input(key="train_name").set_value("from-browser")
