@@ -77,7 +77,8 @@ def test_model_card_proves_the_held_out_pairs(ckpt):
     live = at.dataframe[3].value
     assert len(live) == len(generalisation_prompts(ckpt.world, ckpt.held_out))
     assert (live["a habitat of the animal?"] == "yes").mean() >= 0.95
-    assert (held["training sentences with both"] == 0).all() and "dog + pizza" in list(held.pair)
+    assert (held["training sentences with both"] == 0).all()
+    assert {f"{a} + {f}" for a, f in ckpt.held_out} <= set(held.pair)
 
 
 def test_training_page_shows_curves_and_replay():
