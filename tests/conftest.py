@@ -160,10 +160,8 @@ def wait_charts(page, n: int = 2, timeout: float = 90_000) -> None:
 
 
 def wait_idle(page, timeout: float = 60_000) -> None:
-    """Until the app has finished its run: Streamlit's status widget no longer says it is running, and no
-    element is left stale (greyed) from the previous run."""
-    page.wait_for_function("""() => !document.querySelector("[data-testid='stStatusWidget'] [data-testid*='Running'],
-        [data-testid='stStatusWidgetRunningIcon']") && !document.querySelector("[data-stale='true']")""",
+    """Until the app's script run has finished (the attribute Streamlit's own end-to-end tests wait on)."""
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", state="attached",
                            timeout=timeout)
 
 
