@@ -1,7 +1,10 @@
-"""Shared fixtures: the shipped world and checkpoint, and a tiny model trained in seconds."""
+"""Shared fixtures: the shipped world and checkpoint, a tiny model trained in seconds, one page rendered by
+AppTest, and one dashboard server with one Chromium for the browser tests."""
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +15,14 @@ from llmcore.model import GPTConfig
 from llmcore.train import TrainConfig, Trainer
 from llmcore.world import load_world
 
+from .servers import free_port, running_server
+
+ROOT = Path(__file__).resolve().parent.parent
 TINY_WORLD = Path(__file__).parent / "data" / "tiny_world.toml"
 TINY_MODEL = GPTConfig(block_size=16, n_layer=2, n_head=2, n_embd=32)
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 def tiny_train_config(**kw) -> TrainConfig:
@@ -53,3 +62,121 @@ def frame_displacement():
         return np.linalg.norm(np.diff(coords, axis=0), axis=-1).mean(1) / max(scale, 1e-12)
 
     return measure
+@pytest.fixture
+def job_sandbox(tmp_path, monkeypatch) -> Path:
+    """Training jobs started from the dashboard write under tmp_path and train the tiny model with the smallest
+    loss landscape: the job's flow (thread, progress, checkpoint, PCA maps) is what these tests check, and it is
+    the same for any model size."""
+    from dashboard import jobs
+
+    monkeypatch.setattr(jobs, "CHECKPOINTS_DIR", tmp_path / "checkpoints")
+    monkeypatch.setattr(jobs, "DATA_DIR", tmp_path / "data")
+    monkeypatch.setattr(jobs, "GPTConfig", lambda: TINY_MODEL)
+    monkeypatch.setattr(jobs, "LANDSCAPE_GRID", 5)
+    return tmp_path
+
+
+# ---- one dashboard page under AppTest (no browser)
+
+def page_script(module: str) -> None:
+    """The script AppTest runs for one page: its thin render function, as the app's router would call it."""
+    import importlib
+
+    import streamlit as st
+
+    st.set_page_config(layout="wide")
+    importlib.import_module(f"dashboard.views.{module}").render()
+
+
+def open_page(module: str, **params):
+    """One page rendered alone under AppTest, with these query parameters."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(page_script, args=(module,), default_timeout=180)
+    at.query_params.update(params)
+    return at.run()
+
+
+# ---- a real browser against `streamlit run`
+
+class Server(str):
+    """The server's URL, with the process id for memory readings."""
+
+    def __new__(cls, url: str, pid: int):
+        obj = super().__new__(cls, url)
+        obj.pid = pid
+        return obj
+
+
+@pytest.fixture(scope="session")
+def server():
+    """One dashboard server on the bundled model for every browser test (started as `make run` starts it)."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "dashboard", "--server.port", str(port),  # with the warm-up, as `make run`
+           "--server.address", "127.0.0.1", "--server.headless", "true"]
+    with running_server(cmd, port, ROOT, env={**os.environ, "MALLOC_ARENA_MAX": "2"}) as proc:
+        yield Server(f"http://127.0.0.1:{port}", proc.pid)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium through Playwright (per module: Playwright's loop must not outlive the browser tests);
+    skipped where it is missing, except in CI."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("LLM_LANDSCAPE_REQUIRE_BROWSER"):
+            pytest.fail(f"{CHROMIUM} is missing; .ci/run installs it with apt-get install chromium")
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium); CI runs this test")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        yield b
+        b.close()
+
+
+# Streamlit's frontend first probes /_stcore/* relative to a page's path (e.g. /embeddings/_stcore/health), gets
+# a 404 and falls back to the root. Those two probes are its own, not the app's; every other failure counts.
+STREAMLIT_PROBE = ("/_stcore/health", "/_stcore/host-config")
+
+
+def open_in_browser(browser, url: str, width: int = 1400):
+    """A new tab on `url`, and the list that collects its console errors."""
+    page = browser.new_page(viewport={"width": width, "height": 1100})
+    errors: list[str] = []
+    probes: list[str] = []
+    page.on("response", lambda r: r.status == 404 and r.url.endswith(STREAMLIT_PROBE) and probes.append(r.url))
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    page.goto(url, wait_until="domcontentloaded")
+    page.probes = probes
+    return page, errors
+
+
+def real_errors(page, errors: list[str]) -> list[str]:
+    """Console errors, less the 404s of Streamlit's own probes."""
+    probe_404s = len(page.probes)
+    out = []
+    for e in errors:
+        if probe_404s and e.startswith("Failed to load resource") and "404" in e:
+            probe_404s -= 1
+            continue
+        out.append(e)
+    return out
+
+
+def wait_charts(page, n: int = 2, timeout: float = 90_000) -> None:
+    """Until at least n Plotly charts are drawn."""
+    page.wait_for_function(f"() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= {n}",
+                           timeout=timeout)
+
+
+def wait_idle(page, timeout: float = 60_000) -> None:
+    """Until the app's script run has finished (the attribute Streamlit's own end-to-end tests wait on)."""
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", state="attached",
+                           timeout=timeout)
+
+
+def no_errors(page, errors) -> None:
+    """No exception box, no error box and no console error on the page."""
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert page.locator("[data-testid='stAlertContentError']").count() == 0
+    assert not real_errors(page, errors), real_errors(page, errors)

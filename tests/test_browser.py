@@ -4,95 +4,23 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from .conftest import no_errors, open_in_browser, wait_charts, wait_idle
 from .servers import free_port, running_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SHOTS = ROOT / "artifacts" / "screenshots"
-
-
-class Server(str):
-    """The server's URL, with the process id for memory readings."""
-
-    def __new__(cls, url: str, pid: int):
-        obj = super().__new__(cls, url)
-        obj.pid = pid
-        return obj
-
-
-@pytest.fixture(scope="module")
-def server():
-    port = free_port()
-    cmd = [sys.executable, "-m", "dashboard", "--server.port", str(port),  # as `make run` starts it (with warm-up)
-           "--server.address", "127.0.0.1", "--server.headless", "true"]
-    with running_server(cmd, port, ROOT, env={**os.environ, "MALLOC_ARENA_MAX": "2"}) as proc:
-        yield Server(f"http://127.0.0.1:{port}", proc.pid)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("LLM_LANDSCAPE_REQUIRE_BROWSER"):
-            pytest.fail(f"{CHROMIUM} is missing; .ci/run installs it with apt-get install chromium")
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium); CI runs this test")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield b
-        b.close()
-
-
-# Streamlit's frontend first probes /_stcore/* relative to a page's path (e.g. /embeddings/_stcore/health), gets
-# a 404 and falls back to the root. Those two probes are its own, not the app's; every other failure counts.
-STREAMLIT_PROBE = ("/_stcore/health", "/_stcore/host-config")
-
-
-def _open(browser, url):
-    page = browser.new_page(viewport={"width": 1400, "height": 1100})
-    errors: list[str] = []
-    probes: list[str] = []
-    page.on("response", lambda r: r.status == 404 and r.url.endswith(STREAMLIT_PROBE) and probes.append(r.url))
-    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-    page.goto(url, wait_until="domcontentloaded")
-    page.probes = probes
-    return page, errors
-
-
-def _real_errors(page, errors: list[str]) -> list[str]:
-    probe_404s = len(page.probes)
-    out = []
-    for e in errors:
-        if probe_404s and e.startswith("Failed to load resource") and "404" in e:
-            probe_404s -= 1
-            continue
-        out.append(e)
-    return out
-
-
-def _wait_charts(page, n: int = 2, timeout: float = 90_000) -> None:
-    page.wait_for_function(f"() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= {n}",
-                           timeout=timeout)
+_open, _wait_charts, _no_errors = open_in_browser, wait_charts, no_errors  # the names other test files import
 
 
 def _path_points(page) -> int:
     """Markers of the prompt's path on the first map (the only SVG scatter trace; reference points are WebGL)."""
     return page.locator(".js-plotly-plot").first.locator(".scatterlayer .trace .points path.point").count()
-
-
-def _no_errors(page, errors) -> None:
-    assert page.locator("[data-testid='stException']").count() == 0
-    assert page.locator("[data-testid='stAlertContentError']").count() == 0
-    assert not _real_errors(page, errors), _real_errors(page, errors)
 
 
 def _shot(page, name: str) -> None:
@@ -113,46 +41,67 @@ def _titles_fit(page) -> None:
     assert not cut, cut
 
 
-def test_trajectory_page_in_a_real_browser(server, browser):
+def _wait_path_points(page, n: int, timeout: float = 30_000) -> None:
+    """Until the first map's path has n markers (the chart is redrawn after the page's run)."""
+    page.wait_for_function("(n) => document.querySelector('.js-plotly-plot')?.querySelectorAll("
+                           "'.scatterlayer .trace .points path.point').length === n", arg=n, timeout=timeout)
+
+
+def _play_until(page, step: int) -> None:
+    """Press Play, wait until the caption reaches `step` (it moves on by itself), and pause."""
+    before = _caption(page)
+    page.get_by_role("button", name="▶ Play").click()
+    page.wait_for_function("([old, want]) => { const c = document.querySelector("
+                           "\"[data-testid='stAlertContentInfo']\");"
+                           " return c && c.innerText !== old && c.innerText.startsWith(want); }",
+                           arg=[before, f"Step {step}"], timeout=30_000)
+    page.get_by_role("button", name="❚❚ Pause").click()
+
+
+def test_trajectory_page_in_a_real_browser(server, browser, ckpt):
+    """At 1400 px: no title cut off; a typed prompt draws one marker per word read; the step slider and Play move
+    the caption on."""
+    from llmcore.trace import trace_generation
+
     page, errors = _open(browser, server)
     _wait_charts(page, 4)
     page.get_by_text("Step 1: after reading 'a'").first.wait_for(timeout=30_000)
+    wait_idle(page)
+    _titles_fit(page)
+    prompt = "a cat eats sausage in"
     box = page.get_by_label("Prompt", exact=True)
-    box.fill("a cat eats sausage in")
+    box.fill(prompt)
     box.press("Enter")
     page.get_by_text("the completion").first.wait_for(timeout=30_000)
     page.wait_for_function("() => [...document.querySelectorAll('h4')].some(h => h.innerText.includes('sausage'))",
                            timeout=30_000)
     _wait_charts(page, 4)
-    time.sleep(1.0)
-    # one marker per word read: the prompt's 5 words and the generated words read after them ("the", a place)
-    assert _path_points(page) == 5 + 2
+    # one marker per word read: the prompt's words, then every generated word that is read again (all but the last)
+    trace = trace_generation(ckpt, prompt)  # the page's default settings: greedy, 12 words at most
+    expected = len(trace.word_steps())
+    assert expected == len(prompt.split()) + trace.n_steps - 1
+    _wait_path_points(page, expected)
+    assert _path_points(page) == expected
     step = page.locator("[data-testid='stSlider']").filter(has_text="Step").get_by_role("slider")
     step.focus()
     step.press("ArrowRight")
     page.get_by_text("Step 2: after reading 'cat'").first.wait_for(timeout=30_000)
+    _play_until(page, 4)  # two steps on by itself
     _no_errors(page, errors)
     _shot(page, "trajectory")
     page.close()
 
 
-@pytest.mark.parametrize("width", [1400, 800])
-def test_default_page_at_two_widths_and_play(server, browser, width):
-    """At a wide and a narrow window: no error, no title cut off, and Play moves the caption on."""
-    page, errors = _open(browser, server)
-    page.set_viewport_size({"width": width, "height": 1100})
+def test_default_page_at_a_narrow_width_and_play(server, browser):
+    """At 800 px: no error, no title cut off, and Play moves the caption on."""
+    page, errors = _open(browser, server, width=800)
     _wait_charts(page, 4)
     page.get_by_text("Step 1: after reading").first.wait_for(timeout=30_000)
-    time.sleep(1.0)
+    wait_idle(page)
     _titles_fit(page)
-    before = _caption(page)
-    page.get_by_role("button", name="▶ Play").click()
-    page.wait_for_function("(old) => { const c = document.querySelector(\"[data-testid='stAlertContentInfo']\");"
-                           " return c && c.innerText !== old && c.innerText.startsWith('Step 3'); }",
-                           arg=before, timeout=30_000)
-    page.get_by_role("button", name="❚❚ Pause").click()
+    _play_until(page, 3)
     _no_errors(page, errors)
-    _shot(page, f"trajectory_{width}")
+    _shot(page, "trajectory_800")
     page.close()
 
 
@@ -176,7 +125,7 @@ def test_every_page_loads(server, browser, path, charts, text):
     if charts:
         _wait_charts(page, charts)
     page.get_by_text(text).first.wait_for(timeout=60_000)
-    time.sleep(1.0)
+    wait_idle(page)  # the page's run has finished: any error it raises is on screen
     _no_errors(page, errors)
     sidebar_pickers = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').filter(
         has=page.get_by_text("Model", exact=True)).count()
@@ -189,15 +138,19 @@ def _titles(page) -> list[str]:
     return [t.text_content() for t in page.locator(".gtitle").all()]
 
 
-def test_causes_page_click_and_steer(server, browser):
+def test_causes_page_click_and_steer(server, browser, ckpt):
+    from dashboard.views.causes import SEED_PROMPT
+    from llmcore.interventions import causal_trace, counterfactual_prompt
+
+    last = causal_trace(ckpt, SEED_PROMPT, corrupt=counterfactual_prompt(ckpt, SEED_PROMPT)).words[-1]
     page, errors = _open(browser, f"{server}/causes")
     _wait_charts(page, 5)
     page.get_by_text("Click a cell").first.wait_for(timeout=60_000)
+    wait_idle(page)  # no redraw is pending that would swallow the click
     # a click on the MLP panel's bottom-right cell (last block, last word) draws that patched run on the map
     panel = page.locator(".js-plotly-plot").first.locator(".nsewdrag").nth(2)
     panel.scroll_into_view_if_needed()
-    time.sleep(1.0)  # let Plotly attach its click handlers after the redraw
-    done = page.get_by_text("with the MLP output of 'the' at block").first
+    done = page.get_by_text(f"with the MLP output of '{last}' at block").first
     for attempt in range(3):  # a click that lands while the chart is still being redrawn is lost; click again
         box = panel.bounding_box()
         page.mouse.click(box["x"] + box["width"] * 0.92, box["y"] + box["height"] * 0.9)
@@ -231,8 +184,8 @@ def test_a_new_models_landscape_finishes_in_two_sessions_at_once(browser, tiny_c
         for page, _ in pages:
             _wait_charts(page, 4)
             page.get_by_text("Loss landscape").first.wait_for(timeout=60_000)
-        time.sleep(3.0)
         for i, (page, errors) in enumerate(pages):
+            wait_idle(page)  # both runs are over: a box still spinning now would spin for ever
             assert page.locator("[data-testid='stExpanderIconSpinner']").count() == 0, f"session {i + 1}"
             assert page.get_by_text("Fitting the").count() == 0, f"session {i + 1}"
             _no_errors(page, errors)

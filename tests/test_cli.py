@@ -9,22 +9,43 @@ import pytest
 from llmcore.cli import main
 
 
-def test_generate_text(capsys):
-    assert main(["generate", "a dog devours pizza in"]) == 0
-    out = capsys.readouterr().out
-    assert out.startswith("a dog devours pizza in the ")
-    steps = [line for line in out.splitlines() if line.lstrip().startswith("step ")]
-    assert len(steps) >= 6 and steps[1].split(":", 1)[1].split()[0] == "dog"  # every word read is a step
-    after_the = next(line for line in steps if line.split(":", 1)[1].split()[0] == "the")
-    assert "| locations" in after_the  # the sub-context holding most of the next word's probability
-    assert "(animals)" in steps[1] and "the prompt ends" in out
+def test_generate_text(capsys, ckpt):
+    """The CLI prints trace_generation's text for the same settings, and one line per word read whose columns are
+    the trace's: the word read and its sub-context, the greedy next word, and the sub-context holding most of the
+    next word's probability."""
+    from llmcore.trace import trace_generation
+
+    prompt = "a dog devours pizza in"
+    assert main(["generate", prompt]) == 0
+    out = capsys.readouterr().out.splitlines()
+    trace = trace_generation(ckpt, prompt)  # the CLI's defaults: greedy, 12 words at most
+    assert out[0] == trace.text and trace.text.startswith(prompt + " ")
+    w = trace.word_steps()
+    steps = [line.split(":", 1)[1].split() for line in out if line.lstrip().startswith("step ")]
+    assert len(steps) == len(w) and w.boundary == len(prompt.split()) - 1  # every word read is a step
+    for i, cols in enumerate(steps):
+        assert cols[0] == w.words[i] and cols[1] == f"({ckpt.world.label(w.words[i])[0]})"
+        assert cols[3] == w.next_words[i] and cols[6] == w.next_context(i)
+        assert cols[9] == w.candidates(i)[0][0]  # the top candidate
+    for s in range(trace.n_steps):  # greedy: the chosen word is the most likely one
+        assert trace.generated_words[s] == trace.candidates(s)[0][0]
+    ends = out.index(next(line for line in out if "the prompt ends" in line))
+    assert out[ends - 1].lstrip().startswith(f"step {w.boundary:>2}:")  # printed before the first chosen word
 
 
-def test_generate_json_and_save(capsys, tmp_path):
+def test_generate_json_and_save(capsys, tmp_path, ckpt):
+    """--json prints the trace's summary for the same settings; --save writes the same trace."""
+    from llmcore.trace import GenerationTrace, trace_generation
+
     assert main(["generate", "a cat eats", "--json", "--save", str(tmp_path / "t.npz")]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["prompt"] == "a cat eats" and data["steps"][0]["dominant_context"] == "food"
-    assert (tmp_path / "t.npz").is_file()
+    trace = trace_generation(ckpt, "a cat eats")
+    assert data == json.loads(json.dumps(trace.summary()))
+    for step in data["steps"]:
+        probs = step["context_probs"]
+        assert step["dominant_context"] == max(probs, key=probs.get)
+    saved = GenerationTrace.load(tmp_path / "t.npz")
+    assert saved.completion == trace.completion and (saved.hidden == trace.hidden).all()
 
 
 def test_corpus_and_info(capsys, tmp_path, tiny_ckpt_dir):

@@ -96,7 +96,7 @@ def test_layer_method_view_and_step(app):
     assert not app.error and not app.exception
     app.slider(key="step").set_value(2).run()
     caption = app.info[0].value.replace("\\", "")
-    assert caption.startswith("Step 2: after reading 'dog'")
+    assert caption.startswith(f"Step 2: after reading '{app.text_input(key='prompt').value.split()[1]}'")
 
 
 def test_play_advances_the_step(app):

@@ -102,7 +102,7 @@ def test_every_page_on_a_local_model(hf_folder, page, monkeypatch):
     import re
     from pathlib import Path
 
-    from .test_pages import open_page
+    from .conftest import open_page
 
     app = (Path(__file__).parent.parent / "dashboard" / "app.py").read_text()
     assert set(re.findall(r"\((\w+)\.render, ", app)) == set(PAGES)  # every page the app routes is tested here
@@ -184,7 +184,7 @@ def test_interventions_on_a_local_model(hf_folder):
 
 
 def test_the_causes_page_on_a_local_model(hf_folder, monkeypatch):
-    from .test_pages import open_page
+    from .conftest import open_page
 
     monkeypatch.setenv("LLM_LANDSCAPE_CHECKPOINT", str(hf_folder))
     tokens = ",".join(load_hf_checkpoint(hf_folder).tokenizer.vocab[i] for i in

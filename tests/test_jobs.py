@@ -12,10 +12,8 @@ from .conftest import TINY_WORLD
 
 
 @pytest.fixture
-def sandbox(tmp_path, monkeypatch):
-    monkeypatch.setattr(jobs, "CHECKPOINTS_DIR", tmp_path / "checkpoints")
-    monkeypatch.setattr(jobs, "DATA_DIR", tmp_path / "data")
-    return tmp_path
+def sandbox(job_sandbox):
+    return job_sandbox
 
 
 def _wait(job, timeout=120):

@@ -12,7 +12,7 @@ import torch
 
 from llmcore.trace import SamplingConfig, trace_generation
 
-from .test_browser import _no_errors, _open, _wait_charts, browser, server  # noqa: F401  (fixtures)
+from .conftest import no_errors, open_in_browser, wait_charts
 
 PROMPTS = [f"{a} {v}" for a, v in itertools.product(["a cat", "a dog", "a cow", "an otter", "a fox"],
                                                       ["eats", "devours", "drinks", "lives in the", "chases the"])]
@@ -46,8 +46,6 @@ def test_eight_threads_give_the_same_results_as_one(ckpt):
         assert c1 == c2 and np.array_equal(h1, h2) and np.array_equal(a1, a2)
 
 
-@pytest.mark.slow
-@pytest.mark.browser
 def _completion_shown(page, prompt: str, timeout: float = 120.0) -> list[str]:
     """The completion in the page's heading 'a₁ cat₂ eats₃ ┃ fish₄ …' once its prompt side reads `prompt`."""
     plain = lambda text: [w.rstrip("₀₁₂₃₄₅₆₇₈₉") for w in text.split()]  # noqa: E731
@@ -61,12 +59,15 @@ def _completion_shown(page, prompt: str, timeout: float = 120.0) -> list[str]:
     raise AssertionError(f"no heading for {prompt!r} within {timeout:.0f} s")
 
 
-def test_eight_concurrent_dashboard_sessions(server, browser, ckpt):  # noqa: F811
+@pytest.mark.slow
+@pytest.mark.browser
+def test_eight_concurrent_dashboard_sessions(server, browser, ckpt):
     from bench.bench_dashboard import rss_mb
 
-    pages = [_open(browser, server) for _ in range(8)]
+    expected = {p: trace_generation(ckpt, p).completion.split() for p in PROMPTS}  # greedy: one answer per prompt
+    pages = [open_in_browser(browser, server) for _ in range(8)]
     for page, _ in pages:
-        _wait_charts(page, 4)
+        wait_charts(page, 4)
     rss = []
     t0 = time.perf_counter()
     for round_ in range(25):
@@ -78,13 +79,12 @@ def test_eight_concurrent_dashboard_sessions(server, browser, ckpt):  # noqa: F8
             box.press("Enter")
             sent.append(prompt)
         for (page, _), prompt in zip(pages, sent):
-            expected = trace_generation(ckpt, prompt).completion
-            assert _completion_shown(page, prompt) == expected.split()
+            assert _completion_shown(page, prompt) == expected[prompt]
         if round_ in (4, 24):
             rss.append(rss_mb(server.pid))
     print(f"8 sessions x 25 prompts in {time.perf_counter() - t0:.0f} s")
     for page, errors in pages:
-        _no_errors(page, errors)
+        no_errors(page, errors)
         page.close()
     print(f"server RSS after 5 rounds {rss[0]:.0f} MB, after 25 rounds {rss[1]:.0f} MB")
     assert rss[1] <= 1.10 * rss[0], rss  # memory stays flat

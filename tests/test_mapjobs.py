@@ -38,10 +38,12 @@ def test_progress_counters_report_fractions_in_order():
 
 @pytest.mark.slow
 def test_a_background_fit_reports_progress_and_is_shared(tiny_ckpt, tmp_path):
+    """A 3D t-SNE: the same job, counter and cache as a 2D one, fitted by Barnes-Hut, which on the tiny model's
+    hundred words takes seconds where 2D's FFT method takes minutes (test_projection fits a 2D t-SNE)."""
     book = MapBook(tiny_ckpt, cache_dir=tmp_path / "maps")
     ref = book.reference("words")
-    job = mapjobs.request(tiny_ckpt, ref, "tsne", 2, label="t-SNE of words", cache_dir=tmp_path / "maps")
-    assert mapjobs.request(tiny_ckpt, ref, "tsne", 2, label="again", cache_dir=tmp_path / "maps") is job  # one per map
+    job = mapjobs.request(tiny_ckpt, ref, "tsne", 3, label="t-SNE of words", cache_dir=tmp_path / "maps")
+    assert mapjobs.request(tiny_ckpt, ref, "tsne", 3, label="again", cache_dir=tmp_path / "maps") is job  # one per map
     seen = set()
     deadline = time.time() + 120
     while not job.done and time.time() < deadline:
@@ -50,7 +52,7 @@ def test_a_background_fit_reports_progress_and_is_shared(tiny_ckpt, tmp_path):
     assert job.result is not None and not job.error and job.fraction == 1.0
     assert any(0 < f < 1 for f in seen)  # progress between start and end was visible
     assert job.eta == pytest.approx(0.0, abs=1e-6) and "100%" in job.status_line()
-    assert book.cached("words", "tsne", 2) is not None  # written to the map cache for every later session
+    assert book.cached("words", "tsne", 3) is not None  # written to the map cache for every later session
 
 
 @pytest.mark.slow
@@ -59,7 +61,7 @@ def test_embeddings_page_shows_pca_while_tsne_fits_then_tsne(tiny_ckpt_dir, tmp_
 
     from streamlit.testing.v1 import AppTest
 
-    from .test_pages import _page_script
+    from .conftest import page_script as _page_script
 
     fresh = tmp_path / "fresh"
     shutil.copytree(tiny_ckpt_dir, fresh)

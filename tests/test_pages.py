@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from .conftest import open_page, page_script
 
-def _page_script(module: str) -> None:
-    import importlib
-
-    import streamlit as st
-
-    st.set_page_config(layout="wide")
-    importlib.import_module(f"dashboard.views.{module}").render()
-
-
-def open_page(module: str, **params) -> AppTest:
-    """One page rendered alone (its thin render function), as the app's router would."""
-    at = AppTest.from_function(_page_script, args=(module,), default_timeout=180)
-    at.query_params.update(params)
-    return at.run()
+_page_script = page_script  # the name other test files import
 
 
 @pytest.fixture
@@ -89,7 +78,8 @@ def test_model_card_proves_the_held_out_pairs(ckpt):
     live = at.dataframe[3].value
     assert len(live) == len(generalisation_prompts(ckpt.world, ckpt.held_out))
     assert (live["a habitat of the animal?"] == "yes").mean() >= 0.95
-    assert (held["training sentences with both"] == 0).all() and "dog + pizza" in list(held.pair)
+    assert (held["training sentences with both"] == 0).all()
+    assert {f"{a} + {f}" for a, f in ckpt.held_out} <= set(held.pair)
 
 
 def test_training_page_shows_curves_and_replay():
@@ -125,16 +115,15 @@ def test_compare_page():
 
 
 @pytest.mark.slow
-def test_training_a_model_in_the_browser(tmp_path, monkeypatch):
+def test_training_a_model_in_the_browser(job_sandbox):
     import time
 
-    from dashboard import jobs, state
+    from dashboard import state
     from llmcore.checkpoint import load_checkpoint
 
     from .conftest import TINY_WORLD
 
-    monkeypatch.setattr(jobs, "CHECKPOINTS_DIR", tmp_path / "checkpoints")
-    monkeypatch.setattr(jobs, "DATA_DIR", tmp_path / "data")
+    tmp_path = job_sandbox
     at = open_page("training")
     at.text_area(key="world_text").set_value(TINY_WORLD.read_text())
     at.text_input(key="train_name").set_value("from-browser")
@@ -173,7 +162,19 @@ def test_another_model_is_aligned_onto_the_left_models_map(ckpt, tmp_path):
     assert list(rotated.next_word) == list(direct.next_word)
 
 
-def test_causes_page():
+def _number(pattern: str, text: str) -> float:
+    return float(re.search(pattern, text)[1])
+
+
+def test_causes_page(ckpt):
+    """The default page draws its five charts, and what its sentences say is what the library computes for the
+    default settings: the patched run's probabilities and share, and the steered completion."""
+    from dashboard.views.causes import DEFAULTS, SEED_PROMPT
+    from llmcore.interventions import KINDS, causal_trace, counterfactual_prompt, patched_run
+    from llmcore.maps import MapBook
+    from llmcore.steering import steer, steering_vector
+    from llmcore.trace import trace_generation
+
     at = open_page("causes")
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert [c.key for c in at.get("plotly_chart")] == ["causal", "causes_map", "grid", "components", "steer_map"]
@@ -181,9 +182,29 @@ def test_causes_page():
     assert [d["type"] for d in spec["data"]].count("heatmap") == 3  # residual, attention, MLP
     names = [d["name"] for d in json.loads(at.get("plotly_chart")[1].proto.spec)["data"]]
     assert {"clean", "corrupted", "patched"} <= set(names)
+    corrupt = counterfactual_prompt(ckpt, SEED_PROMPT)
+    ct = causal_trace(ckpt, SEED_PROMPT, corrupt=corrupt)
+    kind, depth, t = DEFAULTS["c_kind"], DEFAULTS["c_depth"], DEFAULTS["c_pos"] - 1
+    runs = {name: patched_run(ckpt, SEED_PROMPT, corrupt=c, restore=r).target_prob
+            for name, c, r in [("clean", SEED_PROMPT, ()), ("corrupted", corrupt, ()),
+                               ("patched", corrupt, [(kind, depth, t)])]}
+    said = next(c.value for c in at.caption if "Clean, corrupted, and patched" in c.value).replace("\\", "")
+    assert f"'{ct.words[t]}' at {ct.depth_names[depth]}" in said
+    for name, p in runs.items():
+        assert _number(rf"{name} (\d\.\d+)", said) == pytest.approx(p, abs=5e-4)
+    share = (runs["patched"] - runs["corrupted"]) / (runs["clean"] - runs["corrupted"])
+    assert share == pytest.approx(ct.restored[KINDS.index(kind), depth, t], abs=1e-3)
+    assert _number(r"\((-?\d+)% back\)", said) == pytest.approx(100 * share, abs=0.51)
     at.slider(key="c_alpha").set_value(4.0).run()  # steering redraws the steered path with its completion
-    assert not at.error and any("Steered (+4.0" in m.value.replace("\\", "") for m in at.markdown)
-    assert at.query_params["c_alpha"] in ("4.0", ["4.0"])
+    assert not at.error and at.query_params["c_alpha"] in ("4.0", ["4.0"])
+    source, to, sdepth = DEFAULTS["c_from"], DEFAULTS["c_to"], DEFAULTS["c_sdepth"]
+    vec = steering_vector(ckpt, source=source, target=to, depth=sdepth, reference=MapBook(ckpt).states)
+    steered = steer(ckpt, SEED_PROMPT, vector=vec, depth=sdepth, alpha=4.0).completion
+    plain = trace_generation(ckpt, SEED_PROMPT).completion
+    line = next(m.value for m in at.markdown if m.value.startswith("Steered")).replace("\\", "")
+    at_depth = "embed" if sdepth == 0 else f"block {sdepth}"
+    assert line.startswith(f"Steered (+4.0 × {source} → {to} at {at_depth}): '{steered}', ")
+    assert line.endswith(f"{'the same as' if steered == plain else 'instead of'} '{plain}'.")
     at.text_input(key="c_corrupt").set_value("a fox eats").run()
     assert any("same number of words" in e.value for e in at.error)
     at.text_input(key="c_corrupt").set_value("").run()

@@ -1,10 +1,11 @@
-"""The README's Python examples run as written."""
+"""The README's Python examples run as written, and what block 0's comments say holds for the bundled model."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+import numpy as np
 import plotly.graph_objects as go
 import pytest
 
@@ -12,11 +13,48 @@ README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 BLOCKS = re.findall(r"```python\n(.*?)```", README, re.S)
 
 
-@pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
-def test_readme_python_blocks(code, monkeypatch, tmp_path):
+def _run(code: str, monkeypatch, tmp_path) -> tuple[dict, list]:
     monkeypatch.chdir(tmp_path)
     shown = []
     monkeypatch.setattr(go.Figure, "show", lambda self, *a, **k: shown.append(self))
-    exec(compile(code, "README.md", "exec"), {})
+    names: dict = {}
+    exec(compile(code, "README.md", "exec"), names)
+    return names, shown
+
+
+@pytest.mark.parametrize("code", BLOCKS[1:], ids=[f"block{i}" for i in range(1, len(BLOCKS))])
+def test_readme_python_blocks(code, monkeypatch, tmp_path):
+    """Every block but the first (which the next test runs and checks) runs as written."""
+    _, shown = _run(code, monkeypatch, tmp_path)
     if "fig.show()" in code:
         assert shown and shown[0].data
+
+
+def _comment(code: str, expression: str) -> str:
+    """The comment that the README writes after `expression` in a block."""
+    line = next(ln for ln in code.splitlines() if ln.startswith(expression + " ") or ln == expression)
+    return line.split("#", 1)[1].strip()
+
+
+def test_readme_block0_says_what_the_model_gives(monkeypatch, tmp_path):
+    """The shapes and the completion that block 0's comments state are the ones the library computes."""
+    from llmcore.trace import GenerationTrace
+
+    code = BLOCKS[0]
+    names, _ = _run(code, monkeypatch, tmp_path)
+    ckpt, trace, umap_map = names["ckpt"], names["trace"], names["umap_map"]
+    cfg, steps = ckpt.model.config, trace.n_steps
+    assert _comment(code, "trace.completion") == repr(trace.completion)
+    assert all(trace.generated_words[s] == trace.candidates(s)[0][0] for s in range(steps))  # greedy by default
+    blocks, width = re.fullmatch(r"\(steps, embed \+ (\d+) blocks \+ final, (\d+)\)",
+                                 _comment(code, "trace.hidden.shape")).groups()
+    assert (int(blocks), int(width)) == (cfg.n_layer, cfg.n_embd)
+    assert trace.hidden.shape == (steps, cfg.n_layer + 2, cfg.n_embd)
+    assert trace.context_probs.shape == (steps, len(trace.context_names))
+    np.testing.assert_allclose(trace.context_probs.sum(1), 1, atol=1e-4)  # the next-word mass, split by sub-context
+    placed = names["umap_map"].place(trace.hidden[:, -1])
+    assert placed.shape == (steps, 2) and np.isfinite(placed).all()
+    assert umap_map.from_cache  # "shipped, so nothing is fitted"
+    assert 0 <= umap_map.quality.trustworthiness <= 1 and 0 <= umap_map.quality.knn_preservation <= 1
+    saved = GenerationTrace.load(tmp_path / "trace.npz")
+    assert saved.completion == trace.completion and np.array_equal(saved.hidden, trace.hidden)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from llmcore.cli import main
 from llmcore.suggest import ADD_A_WORD, suggestions, unknown_words_message
-from tests.test_pages import open_page
+
+from .conftest import open_page
 
 VOCAB = ["cat", "cats", "dog", "dogs", "sofa", "cushion", "mouse", "mice", "eats", "eat"]
 

@@ -25,7 +25,9 @@ def test_shapes_and_sums(trace, ckpt):
     np.testing.assert_allclose(trace.context_probs.sum(1), 1, atol=1e-4)
     np.testing.assert_allclose(trace.lens_context_probs.sum(-1), 1, atol=1e-4)
     np.testing.assert_allclose(trace.attention.sum(-1), 1, atol=1e-4)
-    assert trace.generated_words[-1] == "." and trace.stop_reason == "period"
+    ended = trace.generated_words[-1] == "."  # it stops at the period, or at the word limit
+    assert (trace.stop_reason == "period") == ended and (ended or trace.n_steps == SamplingConfig().max_new_words)
+    assert "." not in trace.generated_words[:-1]
     np.testing.assert_allclose(trace.hidden[0], trace.prompt_hidden[-1], atol=1e-5)
     # greedy: each word taken is the top candidate of the distribution it was drawn from
     assert (trace.topk_ids[:, 0] == trace.generated_ids).all()

@@ -18,10 +18,10 @@ from llmcore.checkpoint import CONFIG, WEIGHT_SNAPSHOTS, load_checkpoint
 from llmcore.snapshots import weight_snapshot_steps
 from llmcore.watch import has_stored_watch_maps, stored_watch_maps, watch_maps_path
 
+from .conftest import open_in_browser as open_in_chromium
+from .conftest import page_script as _page_script
+from .conftest import real_errors as _real_errors
 from .servers import free_port, running_server
-from .test_browser import _open as open_in_chromium
-from .test_browser import _real_errors, browser  # noqa: F401  (its Chromium fixture)
-from .test_pages import _page_script
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -112,7 +112,7 @@ ROW_JS = """() => [...document.querySelectorAll('[data-testid="stTable"] tbody t
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_the_step_slider_in_a_real_browser(browser, tiny_ckpt_dir, tiny_ckpt):  # noqa: F811
+def test_the_step_slider_in_a_real_browser(browser, tiny_ckpt_dir, tiny_ckpt):
     steps = weight_snapshot_steps(tiny_ckpt)
     port = free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
