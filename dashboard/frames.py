@@ -69,12 +69,13 @@ MAP_POINTS = 1500
 def compare_steps_frame(traces: dict[str, GenerationTrace | None]) -> pd.DataFrame:
     """Two runs side by side, one row per word read (prompt and completion alike): per run the word read, the word
     that followed (✎ where the model generated it) and, in brackets, the sub-context its next-word distribution
-    favoured (the 'next' reading)."""
-    steps = {name: t.word_steps() for name, t in traces.items() if t is not None}
-    table = pd.DataFrame({"step": range(1, max(len(w) for w in steps.values()) + 1)})
+    favoured (the 'next' reading). A run that failed (None) keeps its column, empty."""
+    steps = {name: t.word_steps() if t is not None else None for name, t in traces.items()}
+    table = pd.DataFrame({"step": range(1, max(len(w) for w in steps.values() if w is not None) + 1)})
     for name, w in steps.items():
-        table[name] = pd.Series([f"{w.words[i]} → {w.next_words[i]}{' ✎' if w.generated(i) else ''} "
-                                 f"({w.next_context(i)})" for i in range(len(w))], dtype=object)
+        cells = [] if w is None else [f"{w.words[i]} → {w.next_words[i]}{' ✎' if w.generated(i) else ''} "
+                                      f"({w.next_context(i)})" for i in range(len(w))]
+        table[name] = pd.Series(cells, dtype=object)
     return table.fillna("")
 
 

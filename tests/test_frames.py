@@ -241,7 +241,7 @@ def test_replay_figure_has_a_frame_and_a_slider_stop_per_snapshot(ckpt):
 
 def test_compare_steps_frame_has_one_row_per_word_read(ckpt):
     """Every word read is a row (prompt words included), the completion's rows are marked as generated, and a run
-    missing on one side leaves its column out."""
+    missing on one side leaves its column empty."""
     from llmcore.trace import trace_generation
 
     left, right = trace_generation(ckpt, "a dog eats"), trace_generation(ckpt, "a cat drinks milk in")
@@ -250,4 +250,5 @@ def test_compare_steps_frame_has_one_row_per_word_read(ckpt):
     assert len(table) == max(len(lw), len(rw)) and list(table.columns) == ["step", "left", "right"]
     assert table.right[0].startswith(f"{rw.words[0]} → {rw.next_words[0]} (")
     assert sum("✎" in c for c in table.left) == len(lw) - lw.boundary
-    assert list(frames.compare_steps_frame({"left": left, "right": None}).columns) == ["step", "left"]
+    one_side = frames.compare_steps_frame({"left": left, "right": None})
+    assert list(one_side.columns) == ["step", "left", "right"] and (one_side.right == "").all()
