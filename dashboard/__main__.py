@@ -29,13 +29,10 @@ def warm_up(wait_s: float = 30.0) -> None:
     """Import what the first page imports, load the model it opens and its default map (into `state`'s
     process-wide resource cache, which every session shares)."""
     try:
-        import torch  # noqa: F401  (the slowest import; it needs no server)
         from streamlit import runtime
 
-        import llmcore.checkpoint  # noqa: F401
-
-        deadline = time.monotonic() + wait_s
-        while not runtime.exists() and time.monotonic() < deadline:  # cached functions bind to the server's caches
+        deadline = time.monotonic() + wait_s  # the server first: until it listens, the browser can load nothing
+        while not _serving(runtime) and time.monotonic() < deadline:
             time.sleep(0.02)
         logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(_QuietWarmUp())
         from dashboard import state
@@ -46,6 +43,12 @@ def warm_up(wait_s: float = 30.0) -> None:
         state.map_when_ready(ckpt.content_hash, f"context:{view.layer}", view.method, 2, ckpt)
     except Exception:  # noqa: BLE001 - the page repeats the work and shows its own message
         return
+
+
+def _serving(runtime) -> bool:
+    """Whether the server has started (its runtime has left the INITIAL state); cached functions called after
+    this bind to the server's caches."""
+    return runtime.exists() and runtime.get_instance().state.value != "INITIAL"
 
 
 def main(argv: list[str] | None = None) -> int:
