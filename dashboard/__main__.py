@@ -40,7 +40,7 @@ def warm_up(wait_s: float = 30.0) -> None:
 
         ckpt = state.checkpoint_at(state.default_checkpoint_path())
         view = state.get_best_view(ckpt.content_hash, ckpt)
-        state.map_when_ready(ckpt.content_hash, f"context:{view.layer}", view.method, 2, ckpt)
+        state.map_when_ready(ckpt.content_hash, f"context:{view.layer}", view.method, 2, ckpt=ckpt)
     except Exception:  # noqa: BLE001 - the page repeats the work and shows its own message
         return
 

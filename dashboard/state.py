@@ -93,7 +93,7 @@ def get_map_book(content_hash: str, _ckpt: Checkpoint) -> MapBook:
 
 
 @st.cache_resource(max_entries=48, show_spinner="Preparing the map…")
-def get_map(content_hash: str, reference: str, method: str, n_components: int, _ckpt: Checkpoint,
+def get_map(content_hash: str, reference: str, method: str, n_components: int, *, _ckpt: Checkpoint,
             params_key: str = "") -> FittedMap:
     """A map from the checkpoint's map cache, or fitted now. No page element is drawn in here: a cached
     function's elements are replayed to every later session, and a replayed progress box never finishes."""
@@ -107,23 +107,23 @@ _READY: set[tuple[str, str, str, int]] = set()  # maps known to be on disk
 
 
 def map_when_ready(content_hash: str, reference: str, method: str, n_components: int,
-                   ckpt: Checkpoint) -> tuple[FittedMap, MapJob | None]:
+                   *, ckpt: Checkpoint) -> tuple[FittedMap, MapJob | None]:
     """The map asked for, at once if it is PCA, the story map (LDA) or already on disk. A UMAP or t-SNE map that
     is not is fitted in the background (one server-wide job, whichever session asked first) and the PCA map stands
     in until it is ready: returns the map to draw and the job to show progress of (None when the map is the one
     asked for)."""
     key = (content_hash, reference, method, n_components)
     if method in ("pca", "lda", "axes") or key in _READY:
-        return get_map(content_hash, reference, method, n_components, ckpt), None
+        return get_map(content_hash, reference, method, n_components, _ckpt=ckpt), None
     book = get_map_book(content_hash, ckpt)
     if book.cached(reference, method, n_components) is None:
         label = f"Fitting the {METHOD_NAMES.get(method, method)} map of {reference} in the background"
         job = mapjobs.request(ckpt, book.reference(reference), method, n_components, label=label,
                               cache_dir=book.cache_dir)
         if job.result is None:
-            return get_map(content_hash, reference, "pca", n_components, ckpt), job
+            return get_map(content_hash, reference, "pca", n_components, _ckpt=ckpt), job
     _READY.add(key)
-    return get_map(content_hash, reference, method, n_components, ckpt), None
+    return get_map(content_hash, reference, method, n_components, _ckpt=ckpt), None
 
 
 @st.fragment(run_every=1.0)
@@ -140,7 +140,7 @@ def map_progress(job: MapJob) -> None:
 
 @st.cache_data(max_entries=48, show_spinner=False)
 def get_regions(content_hash: str, reference: str, method: str, contexts: tuple[str, ...],
-                _fitted: FittedMap, label: str = "context") -> RegionMap:
+                *, _fitted: FittedMap, label: str = "context") -> RegionMap:
     """Regions of one reference label: 'context' (the read reading) or 'next_context' (the next reading)."""
     return region_map(_fitted.coords[:, :2], _fitted.reference.labels[label], list(contexts))
 
@@ -157,7 +157,7 @@ def contexts_of_words(ckpt: Checkpoint) -> dict[str, str]:
 
 
 @st.cache_resource(max_entries=16, show_spinner="Aligning the two models on the sentences both can read…")
-def get_alignment(source_hash: str, target_hash: str, layer: str, _source: Checkpoint, _target: Checkpoint):
+def get_alignment(source_hash: str, target_hash: str, layer: str, *, _source: Checkpoint, _target: Checkpoint):
     """The map from one model's states at a depth onto another's (llmcore.alignment.align_models); ValueError
     when they share too few sentences."""
     from llmcore.alignment import align_models
@@ -192,7 +192,7 @@ def noise_unit(ckpt: Checkpoint) -> float:
 
 @st.cache_data(max_entries=32, show_spinner="Tracing every state of the run…")
 def get_causal_trace(content_hash: str, prompt: str, corrupt: str | tuple, target: tuple[str, ...],
-                     _ckpt: Checkpoint):
+                     *, _ckpt: Checkpoint):
     """corrupt: a counterfactual prompt, or ('noise', positions, scale, seeds)."""
     from llmcore.interventions import causal_trace
 
@@ -201,7 +201,7 @@ def get_causal_trace(content_hash: str, prompt: str, corrupt: str | tuple, targe
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def get_patched_run(content_hash: str, prompt: str, corrupt: str | tuple, target: tuple[str, ...],
-                    restore: tuple[tuple[str, int, int], ...], _ckpt: Checkpoint):
+                    *, restore: tuple[tuple[str, int, int], ...], _ckpt: Checkpoint):
     from llmcore.interventions import patched_run
 
     return patched_run(_ckpt, prompt, corrupt=_corruption(corrupt), restore=list(restore),
@@ -230,7 +230,7 @@ def get_ablation(content_hash: str, _ckpt: Checkpoint):
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def get_steering_vector(content_hash: str, source: str, target: str, depth: int, _ckpt: Checkpoint) -> np.ndarray:
+def get_steering_vector(content_hash: str, source: str, target: str, depth: int, *, _ckpt: Checkpoint) -> np.ndarray:
     from llmcore.steering import steering_vector
 
     book = get_map_book(content_hash, _ckpt)
@@ -245,11 +245,11 @@ def get_steering_groups(content_hash: str, _ckpt: Checkpoint) -> list[str]:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def get_steered_trace(content_hash: str, prompt: str, source: str, target: str, depth: int, alpha: float,
+def get_steered_trace(content_hash: str, prompt: str, source: str, target: str, *, depth: int, alpha: float,
                       _ckpt: Checkpoint) -> GenerationTrace:
     from llmcore.steering import steer
 
-    vec = get_steering_vector(content_hash, source, target, depth, _ckpt)
+    vec = get_steering_vector(content_hash, source, target, depth, _ckpt=_ckpt)
     return steer(_ckpt, prompt, vector=vec, depth=depth, alpha=alpha)
 
 

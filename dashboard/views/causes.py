@@ -62,12 +62,12 @@ def render() -> None:
         return
     corrupt, target_words = corruption
     try:
-        ct = get_causal_trace(ckpt.content_hash, prompt, corrupt, target_words, ckpt)
+        ct = get_causal_trace(ckpt.content_hash, prompt, corrupt, target_words, _ckpt=ckpt)
     except PromptError as e:
         st.error(escape_md(str(e)))
         urlstate.publish(list(DEFAULTS))
         return
-    trace_section(ckpt, prompt, corrupt, target_words, ct)
+    trace_section(ckpt, prompt, corrupt, target_words, ct=ct)
     grid_section(ckpt)
     components_section(ckpt, prompt, target_words)
     steering_section(ckpt, prompt)
@@ -169,7 +169,7 @@ def _pick_cell() -> None:
         st.session_state.c_layer = points[0].get("y", st.session_state.get("c_layer"))  # the map at that depth
 
 
-def trace_section(ckpt, prompt: str, corrupt, target: tuple[str, ...], ct) -> None:
+def trace_section(ckpt, prompt: str, corrupt, target: tuple[str, ...], *, ct) -> None:
     st.subheader("Causal trace")
     st.caption("Click a cell (or use the controls) to draw that patched run on the map below.")
     for line in frames.causal_captions(ct):
@@ -183,12 +183,12 @@ def trace_section(ckpt, prompt: str, corrupt, target: tuple[str, ...], ct) -> No
     layer = st.select_slider("Map of states at", layers, key="c_layer")
     depth = layers.index(layer)
     restore = ((KINDS[k], d, t),)
-    runs = {"clean": get_patched_run(ckpt.content_hash, prompt, prompt, target, (), ckpt),
-            "corrupted": get_patched_run(ckpt.content_hash, prompt, corrupt, target, (), ckpt),
-            "patched": get_patched_run(ckpt.content_hash, prompt, corrupt, target, restore, ckpt)}
+    runs = {"clean": get_patched_run(ckpt.content_hash, prompt, prompt, target, restore=(), _ckpt=ckpt),
+            "corrupted": get_patched_run(ckpt.content_hash, prompt, corrupt, target, restore=(), _ckpt=ckpt),
+            "patched": get_patched_run(ckpt.content_hash, prompt, corrupt, target, restore=restore, _ckpt=ckpt)}
     contexts = ckpt.world.contexts + [FUNCTION_CONTEXT]
-    fmap = get_map(ckpt.content_hash, f"context:{layer}", "pca", 2, ckpt)
-    regions = get_regions(ckpt.content_hash, f"context:{layer}", "pca", tuple(contexts), fmap)
+    fmap = get_map(ckpt.content_hash, f"context:{layer}", "pca", 2, _ckpt=ckpt)
+    regions = get_regions(ckpt.content_hash, f"context:{layer}", "pca", tuple(contexts), _fitted=fmap)
     paths = frames.run_paths([(name, r.words, r.states[depth]) for name, r in runs.items()], fmap)
     share = ct.restored[k, d, t]
     st.plotly_chart(figures.causes_map(regions, paths, figures.context_colours(contexts),
@@ -260,13 +260,13 @@ def steering_section(ckpt, prompt: str) -> None:
                       help="adds alpha × (centroid of 'towards' − centroid of 'from') at every position")
     try:
         plain = get_trace(ckpt.content_hash, prompt, SamplingConfig(), ckpt)
-        steered = get_steered_trace(ckpt.content_hash, prompt, source, to, sdepth, float(alpha), ckpt)
+        steered = get_steered_trace(ckpt.content_hash, prompt, source, to, depth=sdepth, alpha=float(alpha), _ckpt=ckpt)
     except PromptError as e:
         st.error(escape_md(str(e)))
         return
     layer = steered.layer_names[sdepth]
-    fmap = get_map(ckpt.content_hash, f"context:{layer}", "pca", 2, ckpt)
-    regions = get_regions(ckpt.content_hash, f"context:{layer}", "pca", tuple(plain.context_names), fmap)
+    fmap = get_map(ckpt.content_hash, f"context:{layer}", "pca", 2, _ckpt=ckpt)
+    regions = get_regions(ckpt.content_hash, f"context:{layer}", "pca", tuple(plain.context_names), _fitted=fmap)
     name = f"steered, alpha {alpha:+.1f}"
     paths = frames.run_paths([(run, words, states) for run, t in (("unsteered", plain), (name, steered))
                               for states, words in [frames.path_states(t, sdepth)]], fmap)

@@ -81,7 +81,7 @@ def render() -> None:
     if traces == [None, None]:
         return
     layer, method = map_controls(ckpts)
-    fmap, job = map_when_ready(ckpts[0].content_hash, f"context:{layer}", method, 2, ckpts[0])
+    fmap, job = map_when_ready(ckpts[0].content_hash, f"context:{layer}", method, 2, ckpt=ckpts[0])
     if job is not None:
         map_progress(job)
     paths = [frames.trajectory_frame(traces[0], fmap, traces[0].layer_names.index(layer)) if traces[0] else None,
@@ -119,7 +119,7 @@ def right_path(ckpts, trace, fmap, layer: str) -> pd.DataFrame | None:
     if ckpts[1] is ckpts[0]:
         return frames.trajectory_frame(trace, fmap, depth)
     try:
-        al = get_alignment(ckpts[1].content_hash, ckpts[0].content_hash, layer, ckpts[1], ckpts[0])
+        al = get_alignment(ckpts[1].content_hash, ckpts[0].content_hash, layer, _source=ckpts[1], _target=ckpts[0])
     except ValueError as e:
         st.warning(f"The right model's path cannot be drawn on the left model's map: {escape_md(str(e))}.")
         return None

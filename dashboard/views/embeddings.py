@@ -141,9 +141,10 @@ def map_choice(ckpt, ref):
     dims = 2 if method == "axes" else dims
     try:
         if params:
-            fmap, job = get_map(ckpt.content_hash, "words", method, dims, ckpt, json.dumps(params)), None
+            fmap = get_map(ckpt.content_hash, "words", method, dims, _ckpt=ckpt, params_key=json.dumps(params))
+            job = None
         else:
-            fmap, job = map_when_ready(ckpt.content_hash, "words", method, dims, ckpt)
+            fmap, job = map_when_ready(ckpt.content_hash, "words", method, dims, ckpt=ckpt)
     except ValueError as e:
         st.error(escape_md(str(e)))
         return None

@@ -44,10 +44,10 @@ def render() -> None:
     for notice in trace.notices:
         st.warning(escape_md(notice))
     depth = layer_names.index(layer)
-    fmap = get_map(ckpt.content_hash, f"context:{layer}", "pca", 2, ckpt)
+    fmap = get_map(ckpt.content_hash, f"context:{layer}", "pca", 2, _ckpt=ckpt)
     names = ckpt.context_matrix()[0]
     colours = figures.context_colours(names)
-    regions = get_regions(ckpt.content_hash, f"context:{layer}", "pca", tuple(names), fmap)
+    regions = get_regions(ckpt.content_hash, f"context:{layer}", "pca", tuple(names), _fitted=fmap)
     path = frames.trajectory_frame(trace, fmap, depth)
     terrain = figures.terrain_figure(regions, colours, path, ink=ink(), axis_label=fmap.axis_label)
     st.plotly_chart(terrain, key="terrain")

@@ -79,7 +79,7 @@ def build_scene(n: int, ckpt, trace) -> story.Scene:
                                     get_held_out_breakdown(ckpt.content_hash, ckpt))
     if n == 5:  # the output depth: the head reads the next word from there (a mid-depth plane decodes as noise)
         layer = trace.layer_names[-1]
-        fmap = get_map(ckpt.content_hash, f"context:{layer}", "pca", 2, ckpt)
+        fmap = get_map(ckpt.content_hash, f"context:{layer}", "pca", 2, _ckpt=ckpt)
         path = frames.trajectory_frame(trace, fmap, trace.layer_names.index(layer), context_of)
         d = get_decision(ckpt.content_hash, layer, ckpt, fmap, grid=DECISION_GRID)
         return story.scene_landscape(d, path, colours, vocab=ckpt.tokenizer.vocab, axis_label=fmap.axis_label)

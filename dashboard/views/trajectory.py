@@ -197,14 +197,14 @@ def faithfulness(fmap, method: str) -> str:
 
 def draw(ckpt, trace, *, method: str, dims: int, layer: str, step: int, reading: str) -> None:
     depth = trace.layer_names.index(layer)
-    fmap, job = map_when_ready(ckpt.content_hash, f"context:{layer}", method, dims, ckpt)
+    fmap, job = map_when_ready(ckpt.content_hash, f"context:{layer}", method, dims, ckpt=ckpt)
     if job is not None:  # a new model's UMAP or t-SNE map: fitted in the background, PCA meanwhile
         map_progress(job)
         method = fmap.method
     colours = figures.context_colours(trace.context_names)
     label = figures.READING_LABELS[reading]
-    regions = get_regions(ckpt.content_hash, f"context:{layer}", method, tuple(trace.context_names), fmap,
-                          label) if dims == 2 else None
+    regions = get_regions(ckpt.content_hash, f"context:{layer}", method, tuple(trace.context_names), _fitted=fmap,
+                          label=label) if dims == 2 else None
     context_of = contexts_of_words(ckpt)
     path = frames.trajectory_frame(trace, fmap, depth, context_of)
     words, probs, states = candidate_states(ckpt, trace, step - 1)

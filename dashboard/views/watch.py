@@ -61,7 +61,7 @@ def render(ckpt: Checkpoint) -> None:
         return
     with st.spinner("Drawing every snapshot's charts (once per prompt and depth)…"):
         for t in range(len(steps)):
-            step_charts(ckpt, tf, watch, metrics, t)
+            step_charts(ckpt, tf, watch, metrics, t=t)
     if st.session_state.get("watch_step") not in steps:
         st.session_state.watch_step = steps[-1]
     playing = st.session_state.get("watch_playing", False)
@@ -97,7 +97,7 @@ def _frame(ckpt: Checkpoint, tf, watch, metrics) -> None:
     step = s.select_slider("Training step", options=steps, key="watch_step",
                            help="Every chart below shows the model with the weights it had at this step")
     t = steps.index(step)
-    charts = step_charts(ckpt, tf, watch, metrics, t)
+    charts = step_charts(ckpt, tf, watch, metrics, t=t)
     left, right = st.columns(2)
     left.plotly_chart(charts["words"], key="watch_words")
     left.caption("Every word's input embedding at this step, Procrustes-aligned to the final snapshot; the words "
@@ -129,13 +129,13 @@ def _frame(ckpt: Checkpoint, tf, watch, metrics) -> None:
     st.table(table.style.apply(lambda r: [f"background-color: {HIGHLIGHT}" if r["now"] else "" for _ in r], axis=1))
 
 
-def step_charts(ckpt: Checkpoint, tf, watch, metrics, t: int) -> dict:
+def step_charts(ckpt: Checkpoint, tf, watch, metrics, *, t: int) -> dict:
     """Every chart of snapshot t, built once per (checkpoint, depth, prompt, step, theme) and kept."""
     key = (ckpt.content_hash, tf.layer, watch.prompt, tf.steps[t], ink())
-    return built_once(key, lambda: _build_charts(ckpt, tf, watch, metrics, t))
+    return built_once(key, lambda: _build_charts(ckpt, tf, watch, metrics, t=t))
 
 
-def _build_charts(ckpt: Checkpoint, tf, watch, metrics, t: int) -> dict:
+def _build_charts(ckpt: Checkpoint, tf, watch, metrics, *, t: int) -> dict:
     step, words = tf.steps[t], ckpt.tokenizer.vocab
     colours = figures.context_colours(ckpt.context_matrix()[0])
     keep = [i for i, w in enumerate(words) if w != UNK]
