@@ -18,9 +18,15 @@ SHOTS = ROOT / "artifacts" / "screenshots"
 _open, _wait_charts, _no_errors = open_in_browser, wait_charts, no_errors  # the names other test files import
 
 
+# Markers of the prompt's path on the first map: the points of its trace named "this prompt …" as Plotly drew it
+# (the reference states are SVG points too, so the DOM's points alone cannot tell them apart).
+PATH_POINTS = ("() => { const g = document.querySelector('.js-plotly-plot'); const i = (g?._fullData || [])"
+               ".findIndex(t => (t.name || '').startsWith('this prompt')); const cd = i < 0 ? null : g.calcdata[i];"
+               " return cd ? cd.filter(p => Number.isFinite(p.x) && Number.isFinite(p.y)).length : -1; }")
+
+
 def _path_points(page) -> int:
-    """Markers of the prompt's path on the first map (the only SVG scatter trace; reference points are WebGL)."""
-    return page.locator(".js-plotly-plot").first.locator(".scatterlayer .trace .points path.point").count()
+    return page.evaluate(PATH_POINTS)
 
 
 def _shot(page, name: str) -> None:
@@ -43,8 +49,7 @@ def _titles_fit(page) -> None:
 
 def _wait_path_points(page, n: int, timeout: float = 30_000) -> None:
     """Until the first map's path has n markers (the chart is redrawn after the page's run)."""
-    page.wait_for_function("(n) => document.querySelector('.js-plotly-plot')?.querySelectorAll("
-                           "'.scatterlayer .trace .points path.point').length === n", arg=n, timeout=timeout)
+    page.wait_for_function(f"(n) => ({PATH_POINTS})() === n", arg=n, timeout=timeout)
 
 
 def _play_until(page, step: int) -> None:

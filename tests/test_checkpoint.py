@@ -40,7 +40,9 @@ def test_save_load_gives_identical_logits(tiny_ckpt, tmp_path):
 def test_folder_contents_and_no_pickle(tiny_ckpt_dir):
     names = {p.name for p in tiny_ckpt_dir.iterdir()}
     assert names == {"model.safetensors", "config.json", "snapshots.safetensors", "train_log.jsonl",
-                     "landscape.safetensors", "weight_snapshots.safetensors"}
+                     "landscape.safetensors", "weight_snapshots.safetensors", "maps"}
+    # the map cache holds safetensors and JSON only (training stores the Watch training maps there)
+    assert {p.suffix for p in (tiny_ckpt_dir / "maps").rglob("*") if p.is_file()} <= {".safetensors", ".json"}
     cfg = json.loads((tiny_ckpt_dir / CONFIG).read_text())
     for key in ("format_version", "model_config", "vocab", "world_hash", "held_out", "train_config", "metrics"):
         assert key in cfg
