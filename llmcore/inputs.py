@@ -153,6 +153,25 @@ MAX_FILE_BYTES = 2**30  # any one file of a checkpoint; the largest model allowe
 MAX_HEADER_BYTES = 4 * 2**20
 
 
+def read_safetensors(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """A safetensors file's tensors (NumPy arrays) and metadata, read by safetensors itself once the size and
+    header guard (`safetensors_header`) has passed; raises InputError or safetensors' own error."""
+    from safetensors import safe_open
+
+    safetensors_header(path)
+    with safe_open(path, framework="numpy") as f:
+        return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
+
+
+def safetensors_metadata(path: Path) -> dict[str, str]:
+    """A safetensors file's metadata only (after the same guard)."""
+    from safetensors import safe_open
+
+    safetensors_header(path)
+    with safe_open(path, framework="numpy") as f:
+        return dict(f.metadata() or {})
+
+
 def safetensors_header(path: Path) -> dict[str, Any]:
     """The JSON header of a .safetensors file, after checking that the file's size is within MAX_FILE_BYTES and
     equals what the header declares (so a sparse or padded file is refused before anything hashes or reads it)."""

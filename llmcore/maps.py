@@ -18,12 +18,11 @@ from typing import Any
 
 import numpy as np
 from safetensors import SafetensorError
-from safetensors.numpy import load as np_load
 from safetensors.numpy import save as np_save
 
 from llmcore.checkpoint import Checkpoint, atomic_write
 from llmcore.depths import depth_labels
-from llmcore.inputs import parse_json
+from llmcore.inputs import parse_json, read_safetensors
 from llmcore.projection import (
     MapQuality,
     NeighbourPlacement,
@@ -210,9 +209,7 @@ def _load(path: Path, *, key: str, ckpt: Checkpoint, ref: ReferenceSet, spec: _M
     if not path.is_file():
         return None
     try:
-        raw = path.read_bytes()
-        tensors = np_load(raw)
-        meta = _metadata(raw)
+        tensors, meta = read_safetensors(path)
     except (SafetensorError, ValueError, OSError):
         return None
     coords = tensors.get("coords")
@@ -238,11 +235,6 @@ def _tensors_sha(tensors: dict[str, np.ndarray]) -> str:
         h.update(name.encode())
         h.update(np.ascontiguousarray(tensors[name]).tobytes())
     return h.hexdigest()
-
-
-def _metadata(raw: bytes) -> dict[str, str]:
-    n = int.from_bytes(raw[:8], "little")
-    return json.loads(raw[8:8 + n]).get("__metadata__", {})
 
 
 def _restore_projector(spec: _MapSpec, tensors: dict[str, np.ndarray], X: np.ndarray) -> Projector:
@@ -273,8 +265,7 @@ def _save_states(path: Path, ref: ReferenceStates, ckpt: Checkpoint) -> None:
 def _load_states(path: Path, ckpt: Checkpoint) -> ReferenceStates | None:
     """The cached reference states, or None if missing, damaged or another model's."""
     try:
-        raw = path.read_bytes()
-        tensors, meta = np_load(raw), _metadata(raw)
+        tensors, meta = read_safetensors(path)
         if meta.get("checkpoint") != ckpt.content_hash or _tensors_sha(tensors) != meta.get("sha"):
             return None
         texts = {k: np.array(meta[k].split("\x1f"), object) for k in ("words", "next_words", "contexts",

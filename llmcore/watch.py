@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 from safetensors import SafetensorError
-from safetensors.numpy import load as np_load
 from safetensors.numpy import save as np_save
 
 from llmcore.alignment import snapshot_coords
 from llmcore.checkpoint import Checkpoint, atomic_write
 from llmcore.depths import FINAL
+from llmcore.inputs import read_safetensors, safetensors_metadata
 from llmcore.projection import PCAProjector
 from llmcore.snapshots import snapshot_checkpoints, snapshot_metrics, weight_snapshot_steps
 from llmcore.trace import GenerationTrace, SamplingConfig, trace_generation
@@ -157,11 +157,10 @@ class WatchMaps:
         return np_save(self.tensors(), metadata=meta)
 
     @classmethod
-    def from_bytes(cls, raw: bytes, content_hash: str, steps: list[int]) -> WatchMaps | None:
-        """The stored maps, or None when damaged, of an older version, or another model's."""
+    def from_file(cls, path: Path, content_hash: str, steps: list[int]) -> WatchMaps | None:
+        """The stored maps, or None when missing, damaged, of an older version, or another model's."""
         try:
-            tensors = np_load(raw)
-            meta = json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")]).get("__metadata__", {})
+            tensors, meta = read_safetensors(path)
             if (meta.get("checkpoint"), meta.get("version"), meta.get("sha")) != (content_hash, _VERSION,
                                                                                      _sha(tensors)):
                 return None
@@ -170,7 +169,7 @@ class WatchMaps:
             f32 = {k: v.astype(np.float32) for k, v in tensors.items()}
             texts = {k: np.array(meta[k].split("\x1f"), object) for k in ("contexts", "words", "next_words")}
             return cls(steps, json.loads(meta["layers"]), **f32, **texts)
-        except (SafetensorError, ValueError, KeyError, TypeError):
+        except (SafetensorError, ValueError, KeyError, TypeError, OSError):
             return None
 
 
@@ -214,21 +213,16 @@ def watch_maps_path(ckpt: Checkpoint) -> Path:
 
 def stored_watch_maps(ckpt: Checkpoint) -> WatchMaps | None:
     """The watch maps stored with the checkpoint, or None (older checkpoints, other weights, a damaged file)."""
-    try:
-        raw = watch_maps_path(ckpt).read_bytes()
-    except OSError:
-        return None
-    return WatchMaps.from_bytes(raw, ckpt.content_hash, weight_snapshot_steps(ckpt))
+    return WatchMaps.from_file(watch_maps_path(ckpt), ckpt.content_hash, weight_snapshot_steps(ckpt))
 
 
 def has_stored_watch_maps(ckpt: Checkpoint) -> bool:
     """Whether this checkpoint's watch maps are stored (reads the file's header only; loading checks the rest)."""
     try:
-        with open(watch_maps_path(ckpt), "rb") as f:
-            meta = json.loads(f.read(int.from_bytes(f.read(8), "little"))).get("__metadata__", {})
+        meta = safetensors_metadata(watch_maps_path(ckpt))
         return (meta.get("checkpoint"), meta.get("version")) == (ckpt.content_hash, _VERSION) and json.loads(
             meta.get("steps", "[]")) == weight_snapshot_steps(ckpt)
-    except (OSError, ValueError):
+    except (OSError, ValueError, SafetensorError):
         return False
 
 

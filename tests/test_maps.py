@@ -100,18 +100,17 @@ def test_shipped_linear_context_maps_restore_to_the_stored_coordinates(book, met
 def test_a_cached_map_whose_arrays_do_not_fit_together_is_refitted(tmp_path, tiny_ckpt_dir):
     """A file with a valid checksum but a projector that cannot be rebuilt (components of the wrong shape) is
     refused by Projector.restore, and the map is fitted again."""
-    from safetensors.numpy import load as np_load
     from safetensors.numpy import save as np_save
 
-    from llmcore.maps import _metadata, _tensors_sha
+    from llmcore.inputs import read_safetensors
+    from llmcore.maps import _tensors_sha
 
     shutil.copytree(tiny_ckpt_dir, tmp_path / "ck")
     ck = load_checkpoint(tmp_path / "ck")
     ref = MapBook(ck).reference("words")
     first = get_map(ck, ref, "pca", 2, cache_dir=tmp_path / "maps")
     path = tmp_path / "maps" / f"{first.key}.safetensors"
-    raw = path.read_bytes()
-    tensors, meta = np_load(raw), _metadata(raw)
+    tensors, meta = read_safetensors(path)
     tensors["components"] = np.ascontiguousarray(tensors["components"][:, :-1])
     path.write_bytes(np_save(tensors, metadata={**meta, "sha": _tensors_sha(tensors)}))
     again = get_map(ck, ref, "pca", 2, cache_dir=tmp_path / "maps")

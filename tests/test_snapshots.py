@@ -118,19 +118,21 @@ def test_a_placement_is_the_rotation_onto_the_final_states_then_their_pca():
     assert np.allclose(placers[0].place(source[:5]), coords[0][:5], atol=1e-5)
 
 
-def test_watch_maps_are_stored_by_training_and_a_stale_file_is_ignored(tiny_ckpt):
+def test_watch_maps_are_stored_by_training_and_a_stale_file_is_ignored(tiny_ckpt, tmp_path):
     stored = stored_watch_maps(tiny_ckpt)
     assert stored is not None and stored.steps == weight_snapshot_steps(tiny_ckpt)
     fresh = compute_watch_maps(tiny_ckpt)
     for k in ("word_coords", "context_coords", "weights", "biases"):
         assert np.allclose(getattr(stored, k), getattr(fresh, k), atol=1e-5), k
     assert (stored.contexts == fresh.contexts).all() and stored.layers == fresh.layers
-    raw = watch_maps_path(tiny_ckpt).read_bytes()
-    assert WatchMaps.from_bytes(raw, "another model", stored.steps) is None
-    assert WatchMaps.from_bytes(raw, tiny_ckpt.content_hash, stored.steps[:-1]) is None
-    damaged = raw[:-8] + bytes(8)
-    assert WatchMaps.from_bytes(damaged, tiny_ckpt.content_hash, stored.steps) is None
-    assert WatchMaps.from_bytes(b"not a file", tiny_ckpt.content_hash, stored.steps) is None
+    path, other = watch_maps_path(tiny_ckpt), tmp_path / "watch.safetensors"
+    assert WatchMaps.from_file(path, "another model", stored.steps) is None
+    assert WatchMaps.from_file(path, tiny_ckpt.content_hash, stored.steps[:-1]) is None
+    other.write_bytes(path.read_bytes()[:-8] + bytes(8))  # damaged
+    assert WatchMaps.from_file(other, tiny_ckpt.content_hash, stored.steps) is None
+    other.write_bytes(b"not a file")
+    assert WatchMaps.from_file(other, tiny_ckpt.content_hash, stored.steps) is None
+    assert WatchMaps.from_file(tmp_path / "missing", tiny_ckpt.content_hash, stored.steps) is None
 
 
 def test_a_prompt_over_training_has_one_path_per_snapshot(tiny_ckpt):
