@@ -760,16 +760,6 @@ def causes_map(regions, paths: pd.DataFrame, colours: dict[str, str], title: str
     return fig
 
 
-def without_webgl(fig: go.Figure) -> go.Figure:
-    """The figure with its 2D WebGL scatters drawn as SVG: for a few hundred points SVG redraws sooner than a WebGL
-    context starts, which counts where a slider redraws the chart on every move."""
-    traces = [go.Scatter({k: v for k, v in t.to_plotly_json().items() if k != "type"})
-              if isinstance(t, go.Scattergl) else t for t in fig.data]
-    fig.data = []
-    fig.add_traces(traces)
-    return fig
-
-
 def watch_word_map(coords: np.ndarray, words: list[str], contexts: list[str], colours: dict[str, str], *,
                    extent: tuple[np.ndarray, np.ndarray], step: int, labelled: set[str] | None = None,
                    ink: str = "#222222", axis_label: str = "PC") -> go.Figure:

@@ -147,9 +147,8 @@ def _build_charts(ckpt: Checkpoint, tf, watch, metrics, *, t: int) -> dict:
                                            for i in keep], colours, extent=extent, step=step, labelled=named,
                                            ink=ink())}
     path = frames.trajectory_frame(trace, tf.placers[t], trace.layer_names.index(tf.layer))
-    out["path"] = figures.without_webgl(figures.trajectory_map(frames.watch_reference_frame(tf, t), path, colours,
-                                                               f"Prompt's path, step {step}",
-                                                               options=figures.MapOptions(ink=ink())))
+    out["path"] = figures.trajectory_map(frames.watch_reference_frame(tf, t), path, colours,
+                                         f"Prompt's path, step {step}", options=figures.MapOptions(ink=ink()))
     s = min(watch.place_step, trace.n_steps - 1)
     read = (trace.prompt_words + trace.generated_words)[len(trace.prompt_words) - 1 + s]
     out["probs"] = figures.place_probs_chart(watch.context_names, watch.place_probs[t], colours,
