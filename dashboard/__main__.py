@@ -1,8 +1,9 @@
 """Start the dashboard: `python -m dashboard [streamlit flags]` (what `make run` and `llmcore dashboard` do).
 
 Streamlit runs a page's script only when a browser connects, so the first visitor would wait for torch, the
-plotting libraries and the model to load. Here a background thread loads them into the server's process-wide
-cache while the server starts and the browser loads the page's own code; the first chart then waits on little.
+plotting libraries and the model to load. Here a background thread waits until the server listens (so the
+browser can start loading the page's own code at once), then loads them into the server's process-wide cache
+while the browser does so; the first page's run then finds them ready.
 A failure in the warm-up is not an error: the page loads the same things itself and reports any problem there.
 """
 
