@@ -5,10 +5,15 @@ plotting libraries and the model to load. Here a background thread waits until t
 browser can start loading the page's own code at once), then loads them into the server's process-wide cache
 while the browser does so; the first page's run then finds them ready.
 A failure in the warm-up is not an error: the page loads the same things itself and reports any problem there.
+
+Garbage collection: Streamlit's default full `gc.collect(2)` after every run walks every object of torch, the model
+and the maps (0.2-0.5 s, holding the GIL) after each slider move, so it is switched off (`runner.postScriptGC`),
+and what the warm-up loaded is frozen out of Python's own collections (`gc.freeze`), which still run as usual.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 import threading
@@ -42,6 +47,7 @@ def warm_up(wait_s: float = 30.0) -> None:
         ckpt = state.checkpoint_at(state.default_checkpoint_path())
         view = state.get_best_view(ckpt.content_hash, ckpt)
         state.map_when_ready(ckpt.content_hash, f"context:{view.layer}", view.method, 2, ckpt=ckpt)
+        gc.freeze()  # the libraries and the model live as long as the server: later collections skip them
     except Exception:  # noqa: BLE001 - the page repeats the work and shows its own message
         return
 
@@ -57,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     threading.Thread(target=warm_up, name=THREAD, daemon=True).start()
     from streamlit.web import cli
 
-    sys.argv = ["streamlit", "run", str(APP), *(sys.argv[1:] if argv is None else argv)]
+    sys.argv = ["streamlit", "run", str(APP), "--runner.postScriptGC", "false",
+                *(sys.argv[1:] if argv is None else argv)]
     return cli.main()
 
 
