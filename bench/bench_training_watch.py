@@ -1,10 +1,10 @@
 """Watch training in a real browser: time from moving the step slider to the redrawn page (issue 15: p50 <= 0.7 s).
 
 usage: python bench/bench_training_watch.py CHECKPOINT [--moves 20]
-CHECKPOINT must hold weight snapshots (a checkpoint trained by this llmcore). Starts `streamlit run` on a free
-port with that checkpoint, drives Debian's Chromium with Playwright, opens the Training page, waits until the
-snapshots are loaded once, then moves the slider one snapshot at a time with the arrow keys and prints the median
-and 90th percentile of the redraw times.
+CHECKPOINT must hold weight snapshots (a checkpoint trained by this llmcore). Starts the dashboard (`python -m
+dashboard`, as `make run` does) on a free port with that checkpoint, drives Debian's Chromium with Playwright, opens
+the Training page, waits until the snapshots are loaded once, then moves the slider one snapshot at a time with the
+arrow keys and prints the median and 90th percentile of the redraw times.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def main() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "MALLOC_ARENA_MAX": "2", "LLM_LANDSCAPE_CHECKPOINT": str(Path(a.checkpoint).resolve())}
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port",
+    server = subprocess.Popen([sys.executable, "-m", "dashboard", "--server.port",
                                str(port), "--server.headless", "true"], cwd=ROOT, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, env=env)
     try:
