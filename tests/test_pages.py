@@ -131,11 +131,13 @@ def test_training_a_model_in_the_browser(job_sandbox):
     at.button(key="train_start").click().run()
     assert not at.error, [e.value for e in at.error]
     job = state.training_jobs()["from-browser"]
+    assert job.finished or at.session_state["_job_timed"] == "from-browser"  # refreshed each second while it runs
     deadline = time.time() + 120
     while not job.finished and time.time() < deadline:
         time.sleep(0.2)
     at.run()
     assert job.state == "done" and any("is trained" in s.value for s in at.success)
+    assert "_job_timed" not in at.session_state or at.session_state["_job_timed"] is None  # no timer once done
     assert load_checkpoint(tmp_path / "checkpoints" / "from-browser").metrics["steps_done"] == 20
 
 

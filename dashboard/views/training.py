@@ -60,12 +60,21 @@ def train_form() -> None:
             st.error(escape_md(str(e)))
 
 
-@st.fragment(run_every=1.0)
 def job_progress() -> None:
+    """The training job's progress, refreshed every second while it runs. Only then: a timer on an idle page would
+    rerun it every second for nothing, in the way of every slider move on the Watch training charts above."""
     name = st.session_state.get("train_job")
     job = training_jobs().get(name) if name else None
-    if job is None:
-        return
+    if job is not None:
+        st.fragment(_job_status, run_every=None if job.finished else 1.0)(job)
+
+
+def _job_status(job) -> None:
+    if job.finished and st.session_state.get("_job_timed") == job.name:
+        st.session_state._job_timed = None
+        st.rerun(scope="app")  # the page's next run sets no timer
+    if not job.finished:
+        st.session_state._job_timed = job.name
     st.progress(min(job.step / job.total, 1.0), text=job.status_text())
     for line in job.phase_lines():
         st.caption(line)
