@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 from llmcore.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 from llmcore.model import GPTConfig
 from llmcore.train import TrainConfig, Trainer
-from llmcore.world import load_world
+from llmcore.world import generate_corpus, load_world
 
 from .servers import free_port, running_server
 
@@ -39,6 +40,24 @@ def world():
 @pytest.fixture(scope="session")
 def ckpt():
     return load_checkpoint(DEFAULT_CHECKPOINT)
+
+
+@pytest.fixture(scope="session")
+def corpus_of():
+    """corpus_of(world, seed, n=None): a world's training sentences, generated once per session for each world,
+    seed and count (the bundled world's take seconds, and several test files read the same ones). Read only. Two
+    worlds are the same when every field but `source` (the file they were read from) is equal."""
+    made: list[tuple] = []
+    same = lambda a, b: all(getattr(a, f.name) == getattr(b, f.name) for f in fields(a) if f.name != "source")  # noqa: E731
+
+    def get(world, seed: int, n: int | None = None) -> list[str]:
+        for w, s, count, sentences in made:
+            if (s, count) == (seed, n) and same(w, world):
+                return sentences
+        made.append((world, seed, n, generate_corpus(world, seed, n)))
+        return made[-1][3]
+
+    return get
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,6 @@ from llmcore.evaluate import (
     next_word_probs,
 )
 from llmcore.trace import trace_generation
-from llmcore.world import generate_corpus
 
 
 @pytest.fixture(scope="module")
@@ -74,10 +73,10 @@ def test_the_story_is_answered_as_the_world_says(ckpt):
         assert tok.vocab[int(np.argmax(p))] in answers, prompt
 
 
-def test_held_out_list_ships_and_was_never_seen_in_any_form(ckpt):
+def test_held_out_list_ships_and_was_never_seen_in_any_form(ckpt, corpus_of):
     assert ("dog", "pizza") in ckpt.held_out
     assert ckpt.held_out == ckpt.world.held_out_pairs()
-    corpus = generate_corpus(ckpt.world, ckpt.train_config["corpus_seed"])
+    corpus = corpus_of(ckpt.world, ckpt.train_config["corpus_seed"])
     sets = [{ckpt.world.lemma(w) for w in s.split()} for s in corpus]
     for a, f in ckpt.held_out:
         assert not any(a in s and f in s for s in sets)

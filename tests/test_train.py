@@ -112,12 +112,17 @@ def test_a_world_that_holds_nothing_out_says_so(tmp_path):
 
 
 @pytest.mark.slow
-def test_inflection_tie_pulls_a_word_and_its_form_together(tmp_path):
+def test_inflection_tie_pulls_a_word_and_its_form_together(tmp_path, monkeypatch, corpus_of):
+    import llmcore.train as train_module
     from llmcore.world import DEFAULT_WORLD
 
+    # both runs read the same corpus of the bundled world (as test_world and test_quality do): made once
+    monkeypatch.setattr(train_module, "generate_corpus", lambda world, seed, n=None, progress=None: corpus_of(
+        world, seed, n))
     ties = {}
     for tie in (0.0, 1.0):
-        config = tiny_train_config(steps=30, eval_every=30, checkpoint_every=30, landscape_grid=0, inflection_tie=tie)
+        config = tiny_train_config(steps=30, eval_every=30, checkpoint_every=30, landscape_grid=0, inflection_tie=tie,
+                                   n_snapshots=2, weight_snapshots=0)  # snapshots: not what this test reads
         trainer = Trainer(tmp_path / f"tie{tie}", DEFAULT_WORLD, TINY_MODEL, config)
         assert trainer.tie_pairs.shape[1] >= 150  # cat/cats, eats/eat, ... of the bundled world
         trainer.run()

@@ -15,8 +15,8 @@ SEED_WORDS = ["cat", "dog", "pizza", "sausage", "meat", "milk", "home", "street"
 
 
 @pytest.fixture(scope="module")
-def corpus(world):
-    return generate_corpus(world, seed=0)
+def corpus(world, corpus_of):
+    return corpus_of(world, 0)
 
 
 def test_taxonomy_size_and_seed_words(world, corpus):
