@@ -262,5 +262,5 @@ def test_tsne_on_a_subset_places_the_other_points_and_stays_faithful(blobs):
     np.testing.assert_array_equal(Y[rest], placed)
     assert map_quality(X, Y).trustworthiness > 0.85
     np.testing.assert_array_equal(TSNEProjector(n_components=2, random_state=0, fit_points=120).fit_transform(X), Y)
-    with pytest.raises(ValueError, match="fit_points must be an integer >= 10"):
+    with pytest.raises(ValueError, match="fit_points must be None or an integer >= 10"):
         TSNEProjector(fit_points=3).fit(X)
