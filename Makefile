@@ -34,11 +34,11 @@ bench: setup                   ## print the benchmark ratios quoted in the READM
 	$(BIN)/python bench/bench_dashboard.py
 	$(BIN)/python bench/bench_causes.py
 
-train-default: setup           ## retrain the bundled model as shipped, loss landscapes and Watch training maps included (about 4 min on 2 idle cores)
+train-default: setup           ## retrain the bundled model as shipped, loss landscapes and Watch training maps included (about 480 CPU s: 4 min 10 s on 2 idle cores)
 	$(BIN)/llmcore train --out checkpoints/default --overwrite --threads 2
 	@echo "The model is trained. Its 56 shipped maps and default view are refitted with: make maps-default"
 
-maps-default: setup            ## refit the bundled model's 56 maps (2 processes) and measure its default view (about 3 min on 2 idle cores)
+maps-default: setup            ## refit the bundled model's 56 maps (2 processes) and measure its default view (about 430 CPU s: ~4 min on 2 idle cores)
 	$(BIN)/llmcore maps checkpoints/default
 
 clean:

@@ -13,6 +13,8 @@ import json
 import os
 import re
 import shutil
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -405,9 +407,11 @@ class MapBook:
         order = sorted(todo, key=lambda t: (t[1] != "tsne", -t[2], t[0]))  # t-SNE 3D is the slowest kind
         _say(progress, f"fitting {len(order)} UMAP and t-SNE maps in {workers} processes")
         t0 = time.perf_counter()
+        refs = {name: self.reference(name).X for name, _, _ in order}
         with ProcessPoolExecutor(min(workers, len(order)), mp_context=multiprocessing.get_context("spawn")) as pool:
-            jobs = {pool.submit(fit_projection, self.reference(name).X, None, method, d): (name, method, d)
-                    for name, method, d in order}
+            with _workers_main():
+                jobs = {pool.submit(fit_projection, refs[name], None, method, d): (name, method, d)
+                        for name, method, d in order}
             for done, job in enumerate(as_completed(jobs), 1):
                 name, method, d = jobs[job]
                 coords, proj, quality = job.result()
@@ -418,6 +422,21 @@ class MapBook:
                       path=(self.cache_dir or default_cache_dir(self.ckpt)) / f"{key}.safetensors")
                 _say(progress, f"{name} {method} {d}D fitted ({done} of {len(order)}, {time.perf_counter() - t0:.0f}"
                                f" s into the parallel fits; trustworthiness {quality.trustworthiness:.3f})")
+
+
+@contextmanager
+def _workers_main():
+    """A spawned worker first runs its parent's `__main__` again: the `llmcore` script, but under Streamlit's AppTest
+    a page script that fails outside its page. The workers only need llmcore.projection (no torch), so while they
+    are started it stands in as `__main__`."""
+    import llmcore.projection
+
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = llmcore.projection
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 def _say(progress: Progress | None, message: str) -> None:
