@@ -158,6 +158,8 @@ def _add_maps(sub) -> None:
     m.add_argument("--methods", default="pca,umap,tsne,lda", help="comma-separated: pca, umap, tsne, lda (the story "
                    "map); the default view is measured over these methods' 2D maps")
     m.add_argument("--dims", default="2,3", help="comma-separated: 2, 3")
+    m.add_argument("--workers", type=int, default=None, help="processes fitting the UMAP and t-SNE maps (default: "
+                   "the cores this process may use, at most 4; 1 fits everything here, one map at a time)")
     m.add_argument("--watch-only", action="store_true", help="only the Watch training maps: every weight "
                    "snapshot's context maps aligned to the final one (`llmcore train` writes them; this adds them "
                    "to a checkpoint saved without them)")
@@ -302,7 +304,7 @@ def cmd_maps(args: argparse.Namespace) -> int:
     import time
 
     from llmcore.hf import any_checkpoint
-    from llmcore.maps import MapBook
+    from llmcore.maps import MapBook, default_cache_dir, remove_stale_maps
 
     methods = [x.strip() for x in args.methods.split(",") if x.strip()]
     if not methods or any(m not in ("pca", "umap", "tsne", "lda") for m in methods):
@@ -311,6 +313,10 @@ def cmd_maps(args: argparse.Namespace) -> int:
     if not dims or any(d not in ("2", "3") for d in dims):
         raise ValueError(f"--dims {args.dims!r}: use 2, 3 or 2,3")
     dims = [int(d) for d in dims]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    workers = args.workers if args.workers is not None else min(4, cores)
+    if not 1 <= workers <= 64:
+        raise ValueError(f"--workers {args.workers}: use a number of processes from 1 to 64")
     ckpt = any_checkpoint(args.checkpoint)
     t0 = time.perf_counter()
     say = lambda msg: print(f"[{time.perf_counter() - t0:6.1f} s] {msg}", flush=True)  # noqa: E731
@@ -318,8 +324,11 @@ def cmd_maps(args: argparse.Namespace) -> int:
     if args.watch_only:
         return 0
     book = MapBook(ckpt)
-    fitted = book.precompute(methods, dims, progress=say)
+    fitted = book.precompute(methods, dims, progress=say, workers=workers)
     view = book.best_view(methods, progress=say, remeasure=True)
+    removed = remove_stale_maps(ckpt, default_cache_dir(ckpt))
+    if removed:
+        say(f"removed {removed} map files this code no longer reads (another model's, or fitted by older code)")
     print(f"{fitted} maps fitted, the rest were cached, in {time.perf_counter() - t0:.0f} s")
     print(f"default view: {view.method} at {view.layer} ({view.score:.0%} of {view.n_states} example states fall "
           f"in their own word's region)")

@@ -11,7 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,15 +25,13 @@ from safetensors.numpy import save as np_save
 
 from llmcore.checkpoint import Checkpoint, atomic_write
 from llmcore.depths import depth_labels
-from llmcore.inputs import parse_json, read_safetensors
+from llmcore.inputs import parse_json, read_safetensors, safetensors_metadata
 from llmcore.projection import (
     MapQuality,
     NeighbourPlacement,
-    PCAProjector,
     Progress,
     Projector,
-    make_projector,
-    map_quality,
+    fit_projection,
     projector_class,
 )
 from llmcore.reference import ReferenceStates, reference_states
@@ -124,10 +125,39 @@ class _MapSpec:
 
 def map_key(ckpt: Checkpoint, ref: ReferenceSet, *, method: str, n_components: int, random_state: int,
             params: dict[str, Any]) -> str:
-    """The cache key of a map: the checkpoint's content hash, which points, and the projector's settings."""
-    spec = {"checkpoint": ckpt.content_hash, "reference": ref.name, "digest": ref.digest, "method": method,
-            "n_components": n_components, "random_state": random_state, "params": params, "version": 1}
+    """The cache key of a map: the checkpoint's content hash, which points, the projector's settings and the
+    version of its fit (a map cached by code that fitted it differently is refitted)."""
+    return _key(ckpt.content_hash, ref.name, ref.digest, method=method, n_components=n_components,
+                random_state=random_state, params=params)
+
+
+def _key(content_hash: str, reference: str, digest: str, *, method: str, n_components: int, random_state: int,
+         params: dict[str, Any]) -> str:
+    spec = {"checkpoint": content_hash, "reference": reference, "digest": digest, "method": method,
+            "n_components": n_components, "random_state": random_state, "params": params,
+            "version": projector_class(method).fit_version}
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def remove_stale_maps(ckpt: Checkpoint, folder: Path) -> int:
+    """Delete the map files in `folder` this code never reads: unreadable ones, another model's, and maps fitted by
+    an older version of their method's fit (their name is no longer their key). Returns how many were deleted.
+    Other files (reference states, Watch training maps, the best view) are left alone."""
+    removed = 0
+    for path in sorted(Path(folder).glob("*.safetensors")):
+        if not re.fullmatch(r"[0-9a-f]{24}", path.stem):
+            continue
+        try:
+            meta = safetensors_metadata(path)
+            key = _key(ckpt.content_hash, meta["reference"], meta["digest"], method=meta["method"],
+                       n_components=int(meta["n_components"]), random_state=0, params=json.loads(meta["params"]))
+            current = meta["checkpoint"] == ckpt.content_hash and path.stem == key == meta["key"]
+        except (SafetensorError, ValueError, OSError, KeyError, TypeError):
+            current = False
+        if not current:
+            path.unlink()
+            removed += 1
+    return removed
 
 
 def default_cache_dir(ckpt: Checkpoint) -> Path:
@@ -164,12 +194,17 @@ def get_map(ckpt: Checkpoint, ref: ReferenceSet, method: str = "pca", n_componen
     if cached is not None:
         return cached
     fitted = fit_map(ref, method, n_components, random_state=random_state, params=spec.params, progress=progress)
+    _keep(fitted, key=key, path=path, ckpt=ckpt)
+    return fitted
+
+
+def _keep(fitted: FittedMap, *, key: str, path: Path, ckpt: Checkpoint) -> None:
+    """Name a fitted map by its key and cache it (a read-only place: the map still works, it is just not cached)."""
     fitted.key = key
     try:
         _save(path, fitted, ckpt)
-    except OSError:  # a read-only place: the map still works, it is just not cached
+    except OSError:
         pass
-    return fitted
 
 
 def fit_map(ref: ReferenceSet, method: str, n_components: int = 2, *, random_state: int = 0,
@@ -177,14 +212,14 @@ def fit_map(ref: ReferenceSet, method: str, n_components: int = 2, *, random_sta
     """Fit a projector on a reference set and measure how faithful the map is."""
     params = dict(params or {})
     spec = _MapSpec(method, n_components, random_state, params)
-    extra = {"progress": progress} if method in ("umap", "tsne") else {}
-    proj = make_projector(method, **spec.projector_params(), **extra)
     labels = ref.labels[params.get("label", "context")] if method in ("axes", "lda") else None
-    coords = proj.fit_transform(ref.X, labels)
-    if progress:
-        progress("measuring trustworthiness")
-    ev = float(proj.explained_variance_ratio_.sum()) if isinstance(proj, PCAProjector) else None
-    return FittedMap(ref, method, n_components, params, coords, proj, map_quality(ref.X, coords, explained_variance=ev))
+    coords, proj, quality = fit_projection(ref.X, labels, method, n_components, random_state=random_state,
+                                           params=_without_random_state(spec), progress=progress)
+    return FittedMap(ref, method, n_components, params, coords, proj, quality)
+
+
+def _without_random_state(spec: _MapSpec) -> dict[str, Any]:
+    return {k: v for k, v in spec.projector_params().items() if k not in ("n_components", "random_state")}
 
 
 # A linear projector's fitted arrays by their names in a cached map file. A placement projector's state is the
@@ -341,16 +376,72 @@ class MapBook:
                 pass
         return view
 
-    def precompute(self, methods=("pca", "umap", "tsne", "lda"), dims=(2, 3), progress: Progress | None = None) -> int:
-        """Fit (or load) every standard map; returns how many were fitted now."""
-        fitted = 0
+    def precompute(self, methods=("pca", "umap", "tsne", "lda"), dims=(2, 3), progress: Progress | None = None,
+                   workers: int = 1) -> int:
+        """Fit (or load) every standard map; returns how many were fitted now. The linear maps (PCA, the story
+        map) are fitted here; UMAP and t-SNE maps in `workers` processes when more than 1, each fit the same map
+        as a serial one (same seed, one BLAS thread), reported as it ends."""
+        todo = []
         for name in ["words"] + [f"context:{layer}" for layer in self.layer_names]:
             for method in methods:
                 for d in dims:
-                    if progress:
-                        progress(f"{name} {method} {d}D")
-                    fitted += not self.get(name, method, d, progress=progress).from_cache
-        return fitted
+                    if self.cached(name, method, d) is None:
+                        todo.append((name, method, d))
+        _say(progress, f"{len(todo)} of {len(methods) * len(dims) * (len(self.layer_names) + 1)} maps to fit, "
+                       "the rest are cached")
+        slow = [t for t in todo if t[1] in ("umap", "tsne")] if workers > 1 else []
+        for i, (name, method, d) in enumerate([t for t in todo if t not in slow], 1):
+            _say(progress, f"{name} {method} {d}D ({i} of {len(todo) - len(slow)} fitted here)")
+            self.get(name, method, d, progress=progress)
+        if slow:
+            self._fit_in_processes(slow, workers, progress)
+        return len(todo)
+
+    def _fit_in_processes(self, todo: list[tuple[str, str, int]], workers: int, progress: Progress | None) -> None:
+        """Fit UMAP and t-SNE maps in worker processes (started fresh: no torch threads forked), slowest first, and
+        cache each as it arrives."""
+        import multiprocessing
+        import time
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        order = sorted(todo, key=lambda t: (t[1] != "tsne", -t[2], t[0]))  # t-SNE 3D is the slowest kind
+        _say(progress, f"fitting {len(order)} UMAP and t-SNE maps in {workers} processes")
+        t0 = time.perf_counter()
+        refs = {name: self.reference(name).X for name, _, _ in order}
+        with ProcessPoolExecutor(min(workers, len(order)), mp_context=multiprocessing.get_context("spawn")) as pool:
+            with _workers_main():
+                jobs = {pool.submit(fit_projection, refs[name], None, method, d): (name, method, d)
+                        for name, method, d in order}
+            for done, job in enumerate(as_completed(jobs), 1):
+                name, method, d = jobs[job]
+                coords, proj, quality = job.result()
+                ref = self.reference(name)
+                spec = _MapSpec(method, d, 0, {})
+                key = map_key(self.ckpt, ref, **spec.key_fields())
+                _keep(FittedMap(ref, method, d, {}, coords, proj, quality), key=key, ckpt=self.ckpt,
+                      path=(self.cache_dir or default_cache_dir(self.ckpt)) / f"{key}.safetensors")
+                _say(progress, f"{name} {method} {d}D fitted ({done} of {len(order)}, {time.perf_counter() - t0:.0f}"
+                               f" s into the parallel fits; trustworthiness {quality.trustworthiness:.3f})")
+
+
+@contextmanager
+def _workers_main():
+    """A spawned worker first runs its parent's `__main__` again: the `llmcore` script, but under Streamlit's AppTest
+    a page script that fails outside its page. The workers only need llmcore.projection (no torch), so while they
+    are started it stands in as `__main__`."""
+    import llmcore.projection
+
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = llmcore.projection
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
+def _say(progress: Progress | None, message: str) -> None:
+    if progress is not None:
+        progress(message)
 
 
 def nearest_neighbours(ref: ReferenceSet, index: int, k: int = 10, metric: str = "cosine") -> tuple[np.ndarray,

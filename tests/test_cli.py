@@ -125,6 +125,7 @@ def test_flags_out_of_range_exit_2_before_any_work(capsys, tmp_path):
     assert not (tmp_path / "c").exists()
     assert main(["maps", "--dims", "7"]) == 2 and "--dims" in capsys.readouterr().err
     assert main(["maps", "--methods", "kmeans"]) == 2 and "--methods" in capsys.readouterr().err
+    assert main(["maps", "--workers", "0"]) == 2 and "--workers" in capsys.readouterr().err
 
 
 def test_write_failures_name_the_users_path(capsys, tmp_path, monkeypatch):

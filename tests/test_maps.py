@@ -165,3 +165,39 @@ def test_reference_states_are_cached_next_to_the_maps(tmp_path, tiny_ckpt_dir):
     raw[-10] ^= 0xFF  # damage: the copy is not used, the states are computed again
     path.write_bytes(bytes(raw))
     np.testing.assert_array_equal(MapBook(ck).states.states, fresh.states)
+
+
+@pytest.mark.slow
+def test_the_parallel_refit_caches_the_maps_a_serial_fit_makes(tmp_path, tiny_ckpt_dir):
+    """`precompute` with 2 worker processes caches, for every reference set, the same UMAP and t-SNE maps (to the
+    bit) as fitting them one by one in this process, and reports each map as it is fitted."""
+    from llmcore.maps import fit_map
+
+    shutil.copytree(tiny_ckpt_dir, tmp_path / "ck")
+    book = MapBook(load_checkpoint(tmp_path / "ck"), cache_dir=tmp_path / "maps")
+    said = []
+    names = ["words"] + [f"context:{layer}" for layer in book.layer_names]
+    assert book.precompute(("umap", "tsne"), (2,), progress=said.append, workers=2) == 2 * len(names)
+    assert sum(" fitted (" in msg for msg in said) == 2 * len(names)
+    for name, method in (("words", "umap"), ("context:final", "tsne")):
+        cached = book.cached(name, method, 2)
+        assert cached is not None and cached.from_cache
+        np.testing.assert_array_equal(cached.coords, fit_map(book.reference(name), method, 2).coords)
+    assert book.precompute(("umap", "tsne"), (2,), workers=2) == 0  # all cached now
+
+
+def test_stale_map_files_are_removed_and_current_ones_kept(tmp_path, tiny_ckpt_dir):
+    from llmcore.maps import remove_stale_maps
+
+    shutil.copytree(tiny_ckpt_dir, tmp_path / "ck")
+    ck = load_checkpoint(tmp_path / "ck")
+    folder = tmp_path / "maps"
+    current = get_map(ck, MapBook(ck).reference("words"), "pca", 2, cache_dir=folder)
+    path = folder / f"{current.key}.safetensors"
+    shutil.copy(path, folder / f"{'0' * 24}.safetensors")  # a file whose name is not its key (older code's)
+    (folder / f"{'1' * 24}.safetensors").write_bytes(b"not a map")
+    (folder / "watch_maps.safetensors").write_bytes(b"left alone")
+    assert remove_stale_maps(ck, folder) == 2
+    assert sorted(p.name for p in folder.iterdir()) == sorted([path.name, "watch_maps.safetensors"])
+    ck.content_hash = "another-model"
+    assert remove_stale_maps(ck, folder) == 1 and not path.exists()

@@ -27,7 +27,7 @@ from llmcore.projection import (
 EXAMPLES = [PCAProjector(3, random_state=4), LDAProjector(3, random_state=1),
             SemanticAxesProjector([("a", "b"), ("c", "d")], 2, random_state=2), NeighbourPlacement(placement_k=4),
             UMAPProjector(3, random_state=5, n_neighbors=7, min_dist=0.3, placement_k=6),
-            TSNEProjector(2, random_state=6, perplexity=12.0, placement_k=3)]
+            TSNEProjector(2, random_state=6, perplexity=12.0, placement_k=3, fit_points=500)]
 
 
 @pytest.fixture(scope="module")
@@ -228,3 +228,39 @@ def test_placement_k_is_the_number_of_neighbours(blobs):
     nearest = np.argmin(((X[None] - new[:, None]) ** 2).sum(-1), axis=1)
     np.testing.assert_allclose(one, Y[nearest], atol=1e-6)  # k = 1: the nearest reference point's position
     assert not np.allclose(NeighbourPlacement(placement_k=10).fit(X, Y).transform(new), one)
+
+
+def test_exact_neighbours_match_a_brute_force_search_and_put_each_point_first():
+    from llmcore.projection import exact_neighbours
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(300, 8)).astype(np.float32)
+    X[7] = X[3]  # a duplicate: each of the two still comes first in its own list
+    idx, dist = exact_neighbours(X, 6, chunk=64)
+    assert idx.shape == dist.shape == (300, 6) and dist.dtype == np.float32
+    assert np.array_equal(idx[:, 0], np.arange(300)) and np.all(dist[:, 0] == 0) and idx[3, 1] == 7
+    d = np.linalg.norm(X[:, None].astype(np.float64) - X[None], axis=2)
+    np.fill_diagonal(d, -1)
+    ref = np.argsort(d, axis=1, kind="stable")[:, :6]
+    assert np.array_equal(idx, ref)
+    np.testing.assert_allclose(dist[:, 1:], np.take_along_axis(d, ref, 1)[:, 1:], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_tsne_on_a_subset_places_the_other_points_and_stays_faithful(blobs):
+    """t-SNE fitted on `fit_points` seeded points: the others get the k-NN placement of new points, the map is as
+    trustworthy, and the same seed gives the same map."""
+    from llmcore.projection import fit_subset
+
+    X, _ = blobs
+    p = TSNEProjector(n_components=2, random_state=0, fit_points=120)
+    Y = p.fit_transform(X)
+    fit = fit_subset(len(X), 120, 0)
+    rest = np.setdiff1d(np.arange(len(X)), fit)
+    assert len(fit) == 120 and Y.shape == (320, 2)
+    placed = NeighbourPlacement(10).fit(X[fit], Y[fit]).transform(X[rest])
+    np.testing.assert_array_equal(Y[rest], placed)
+    assert map_quality(X, Y).trustworthiness > 0.85
+    np.testing.assert_array_equal(TSNEProjector(n_components=2, random_state=0, fit_points=120).fit_transform(X), Y)
+    with pytest.raises(ValueError, match="fit_points must be None or an integer >= 10"):
+        TSNEProjector(fit_points=3).fit(X)
