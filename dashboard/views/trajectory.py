@@ -216,7 +216,7 @@ def draw(ckpt, trace, *, method: str, dims: int, layer: str, step: int, reading:
     layers = frames.layer_path_frame(trace, step - 1, fmap) if show_layers else None
     view = get_best_view(ckpt.content_hash, ckpt)
     best = (f" This is the measured default view: {view.score:.0%} of example states fall in their own word's region "
-            "here." if (view.method, view.layer) == (method, layer) else "")
+            "here." if (view.method, view.layer, 2) == (method, layer, dims) else "")  # measured on the 2D maps
     st.markdown(f"**States at '{escape_md(layer)}': {METHODS[method]} ({dims}D) of {len(fmap.coords):,} corpus "
                 "positions**")
     st.caption(f"Faithfulness: {faithfulness(fmap, method)}.{best}")
