@@ -89,9 +89,9 @@ def main() -> None:
                   f"median {statistics.median(times):.2f} s, "
                   f"p90 {sorted(times)[int(0.9 * len(times)) - 1]:.2f} s   (target median <= 0.7 s)")
             answer, first, second, n = (statistics.median(x) for x in zip(*phases))
-            print(f"  where it goes (medians): the server's answer reaches the charts after {answer:.0f} ms; the "
-                  f"{n:.0f} changed charts are unmounted and drawn anew ({first:.0f} ms), then drawn again at their "
-                  f"column's width ({second:.0f} ms)")
+            print(f"  where it goes (medians, ms after the key press): the server's answer reaches the charts at "
+                  f"{answer:.0f}; the {n:.0f} changed charts are unmounted and drawn anew over {first:.0f} ms, and "
+                  f"each drawn again at its column's width (these spans overlap) over {second:.0f} ms")
             browser.close()
     finally:
         server.terminate()
