@@ -288,8 +288,9 @@ def _print_snapshots(snaps: list) -> None:
     if not snaps:
         print("  snapshots none of the whole model (trained before they were saved); `generate --step` needs them")
         return
-    print(f"  snapshots {len(snaps)} of the whole model; held-out habitat probability, top-1, probability on the "
-          "food's own places, diet share, neighbour purity, k-NN separability per depth")
+    forms = "plain forms of the held-out prompts" if snaps[-1].held_out_forms == "plain" else "every held-out form"
+    print(f"  snapshots {len(snaps)} of the whole model; held-out habitat probability ({forms}), top-1, probability "
+          "on the food's own places, diet share, neighbour purity, k-NN separability per depth")
     print(f"  {'step':>6} {'habitat':>8} {'top1':>6} {'food pl':>8} {'diet':>6} {'nn':>6}  separability "
           f"({', '.join(snaps[-1].layer_names)})")
     for m in snaps:

@@ -62,13 +62,29 @@ def reference_states(ckpt: Checkpoint, n_positions: int = 6000, seed: int = 1234
                            labels)
 
 
+_SENTENCES: dict[tuple[str, int, int], list[str]] = {}  # the last few worlds' reference sentences
+
+
+def _reference_sentences(world, seed: int, n: int) -> list[str]:
+    """The world's reference sentences for a seed, generated once per world content (the weight snapshots measure
+    every snapshot on the same sentences); worlds without a content hash are generated each time."""
+    key = (world.content_hash, seed, n)
+    if not world.content_hash:
+        return world.reference_sentences(seed, n)
+    if key not in _SENTENCES:
+        if len(_SENTENCES) >= 4:
+            _SENTENCES.pop(next(iter(_SENTENCES)))
+        _SENTENCES[key] = world.reference_sentences(seed, n)
+    return _SENTENCES[key]
+
+
 def _distinct_prefix_sentences(ckpt: Checkpoint, n_positions: int, seed: int) -> list[tuple[list[int], list[int]]]:
     """Sentences as ids with the positions (that have a next word) whose prefix is new, until n_positions."""
     tok, block = ckpt.tokenizer, ckpt.model.config.block_size
     seen: set[tuple[int, ...]] = set()
     out, total = [], 0
     n = max(200, n_positions * 3)
-    for sentence in ckpt.world.reference_sentences(seed, n):
+    for sentence in _reference_sentences(ckpt.world, seed, n):
         x = tok.encode_corpus([sentence])[:block]
         keep = [t for t in range(len(x) - 1) if tuple(x[: t + 1]) not in seen]
         seen.update(tuple(x[: t + 1]) for t in keep)

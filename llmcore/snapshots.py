@@ -22,6 +22,7 @@ from llmcore.evaluate import content_embeddings, held_out_breakdown, measure_die
 from llmcore.model import GPT
 
 GENERALISED_TOP1 = 0.95  # "generalisation appears" at the first snapshot whose held-out top-1 reaches this
+HELD_OUT_FORMS = "plain"  # the held-out prompts each new snapshot measures (see measure_snapshot)
 SEPARABILITY_POSITIONS = 1200  # reference positions per snapshot for the k-NN separability (half fit, half test)
 
 
@@ -45,6 +46,11 @@ class SnapshotMetrics:
     neighbour_purity: float
     separability: list[float]
     layer_names: list[str]
+    held_out_forms: str = "all"  # which held-out prompts were measured: "plain" forms only, or "all" (older runs)
+
+    def __post_init__(self):
+        if self.held_out_forms not in ("plain", "all"):  # read from a file: checked before it is shown anywhere
+            raise ValueError(f"held_out_forms must be 'plain' or 'all', not {str(self.held_out_forms)[:40]!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -69,12 +75,16 @@ def region_separability(ckpt: Checkpoint, n_positions: int = SEPARABILITY_POSITI
     return ref.layer_names, scores
 
 
-def measure_snapshot(ckpt: Checkpoint, step: int) -> SnapshotMetrics:
-    """Every stored measure of the model as it is now, with llmcore.evaluate's functions."""
+def measure_snapshot(ckpt: Checkpoint, step: int, *, held_out_forms: str = HELD_OUT_FORMS) -> SnapshotMetrics:
+    """Every stored measure of the model as it is now, with llmcore.evaluate's functions. held_out_forms: "plain"
+    measures the held-out pairs in their plain form only ('a dog devours pizza in the', a tenth of all forms: the
+    snapshots' measures then cost a fraction of the training), "all" every form (checkpoints trained before)."""
+    if held_out_forms not in ("plain", "all"):
+        raise ValueError(f"held_out_forms must be 'plain' or 'all', not {held_out_forms!r}")
     model = ckpt.model
     was_training = model.training
     model.eval()
-    b = held_out_breakdown(model, ckpt.tokenizer, ckpt.world, ckpt.held_out)
+    b = held_out_breakdown(model, ckpt.tokenizer, ckpt.world, ckpt.held_out, plain=held_out_forms == "plain")
     diet = measure_diet(model, ckpt.tokenizer, ckpt.world)
     _, emb, labels = content_embeddings(model, ckpt.tokenizer, ckpt.world)
     names, sep = region_separability(ckpt)
@@ -82,7 +92,8 @@ def measure_snapshot(ckpt: Checkpoint, step: int) -> SnapshotMetrics:
     mean = lambda a: float(np.mean(a)) if len(a) else 0.0  # noqa: E731
     return SnapshotMetrics(step=step, habitat_mass=mean(b.habitat_mass), habitat_top1=mean(b.top_is_habitat),
                            food_place_mass=mean(b.food_place_mass), diet_share=diet,
-                           neighbour_purity=neighbour_purity(emb, labels), separability=sep, layer_names=names)
+                           neighbour_purity=neighbour_purity(emb, labels), separability=sep, layer_names=names,
+                           held_out_forms=held_out_forms)
 
 
 def generalisation_step(metrics: list[SnapshotMetrics], threshold: float = GENERALISED_TOP1) -> int | None:

@@ -66,12 +66,34 @@ def test_stored_measures_equal_recomputed_ones(tiny_ckpt_dir, tiny_ckpt):
     stored = snapshot_metrics(tiny_ckpt)
     assert [m.step for m in stored] == weight_snapshot_steps(tiny_ckpt)
     for m in (stored[0], stored[-1]):
-        again = measure_snapshot(at_step(load_checkpoint(tiny_ckpt_dir), m.step), m.step)
+        again = measure_snapshot(at_step(load_checkpoint(tiny_ckpt_dir), m.step), m.step,
+                                 held_out_forms=m.held_out_forms)
         for k in ("habitat_mass", "habitat_top1", "food_place_mass", "diet_share", "neighbour_purity"):
             assert getattr(again, k) == pytest.approx(getattr(m, k), abs=PROB_TOLERANCE), k
         assert np.allclose(again.separability, m.separability, atol=0.03)
         assert again.layer_names == m.layer_names and len(m.separability) == len(m.layer_names)
     assert all(0 <= x <= 1 for m in stored for x in m.separability)
+
+
+def test_new_snapshots_measure_the_plain_held_out_forms_and_older_files_say_all(tiny_ckpt_dir, tiny_ckpt):
+    """New runs measure the held-out pairs in their plain form only (a tenth of the forms, so the snapshots cost
+    little training time) and say so; measures stored before the field existed read as every form; a file naming
+    another set is refused before anything shows it."""
+    from llmcore.evaluate import held_out_breakdown
+
+    stored = snapshot_metrics(tiny_ckpt)
+    assert {m.held_out_forms for m in stored} == {"plain"}
+    snap = at_step(load_checkpoint(tiny_ckpt_dir), stored[-1].step)
+    plain = held_out_breakdown(snap.model, snap.tokenizer, snap.world, snap.held_out, plain=True)
+    every = held_out_breakdown(snap.model, snap.tokenizer, snap.world, snap.held_out)
+    assert 0 < len(plain.prompts) < len(every.prompts)
+    assert stored[-1].habitat_mass == pytest.approx(float(np.mean(plain.habitat_mass)), abs=PROB_TOLERANCE)
+    old = {k: v for k, v in stored[0].to_dict().items() if k != "held_out_forms"}
+    assert SnapshotMetrics(**old).held_out_forms == "all"
+    with pytest.raises(ValueError, match="held_out_forms"):
+        SnapshotMetrics(**{**old, "held_out_forms": "<b>some</b>"})
+    with pytest.raises(ValueError, match="held_out_forms"):
+        measure_snapshot(snap, 0, held_out_forms="most")
 
 
 def test_generalisation_step_is_the_first_snapshot_at_the_threshold():

@@ -30,6 +30,13 @@ def default_prompt(ckpt: Checkpoint) -> str:
     return f"{article(a)} {a} eats"
 
 
+def _forms(ckpt: Checkpoint, metrics) -> str:
+    """Which held-out prompts the snapshots measured, in words (older checkpoints measured every form)."""
+    if metrics[-1].held_out_forms != "plain" or not ckpt.held_out:
+        return ""
+    return f" (in their plain form, such as '{escape_md(default_prompt(ckpt))} the', the measure each snapshot took)"
+
+
 def render(ckpt: Checkpoint) -> None:
     st.subheader("Watch training")
     steps = weight_snapshot_steps(ckpt)
@@ -42,8 +49,9 @@ def render(ckpt: Checkpoint) -> None:
     at = generalisation_step(metrics)
     st.caption(f"{len(steps)} snapshots of the whole model, from step {steps[0]} to step {steps[-1]}, denser early "
                "when most of the change happens. " +
-               (f"**Generalisation appears at step {at}**: the first snapshot where the likeliest place after every "
-                f"held-out prompt is one of the animal's habitats in at least {GENERALISED_TOP1:.0%} of them."
+               (f"**Generalisation appears at step {at}**: the first snapshot where the likeliest place after the "
+                f"held-out prompts{_forms(ckpt, metrics)} is one of the "
+                f"animal's habitats in at least {GENERALISED_TOP1:.0%} of them."
                 if at is not None else f"No snapshot reaches {GENERALISED_TOP1:.0%} held-out top-1."))
     c1, c2 = st.columns([3, 1])
     prompt = c1.text_input("Prompt to watch", value=default_prompt(ckpt), key="watch_prompt", max_chars=200)
