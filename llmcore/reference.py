@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,6 +64,7 @@ def reference_states(ckpt: Checkpoint, n_positions: int = 6000, seed: int = 1234
 
 
 _SENTENCES: dict[tuple[str, int, int], list[str]] = {}  # the last few worlds' reference sentences
+_SENTENCES_LOCK = threading.Lock()  # training jobs and dashboard sessions read it from their own threads
 
 
 def _reference_sentences(world, seed: int, n: int) -> list[str]:
@@ -71,11 +73,15 @@ def _reference_sentences(world, seed: int, n: int) -> list[str]:
     key = (world.content_hash, seed, n)
     if not world.content_hash:
         return world.reference_sentences(seed, n)
-    if key not in _SENTENCES:
-        if len(_SENTENCES) >= 4:
+    with _SENTENCES_LOCK:
+        if key in _SENTENCES:
+            return _SENTENCES[key]
+    sentences = world.reference_sentences(seed, n)  # outside the lock: other worlds need not wait
+    with _SENTENCES_LOCK:
+        while len(_SENTENCES) >= 4:
             _SENTENCES.pop(next(iter(_SENTENCES)))
-        _SENTENCES[key] = world.reference_sentences(seed, n)
-    return _SENTENCES[key]
+        _SENTENCES[key] = sentences
+    return sentences
 
 
 def _distinct_prefix_sentences(ckpt: Checkpoint, n_positions: int, seed: int) -> list[tuple[list[int], list[int]]]:

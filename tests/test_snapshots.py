@@ -182,3 +182,19 @@ def test_cli_generate_at_a_step_and_info_lists_snapshots(capsys, tiny_ckpt_dir, 
     assert [int(r[0]) for r in rows] == steps
     expected = generalisation_step(snapshot_metrics(tiny_ckpt))
     assert (f"appears at step {expected} " in out) if expected is not None else "no snapshot reaches" in out
+
+
+def test_reference_sentences_are_generated_once_per_world_and_the_cache_stays_small(tiny_ckpt):
+    """Every snapshot's separability reads the same sentences: one generation per world content, at most 4 kept."""
+    from dataclasses import replace
+
+    from llmcore import reference
+
+    world = tiny_ckpt.world
+    first = reference._reference_sentences(world, 1, 50)
+    assert reference._reference_sentences(world, 1, 50) is first and first == world.reference_sentences(1, 50)
+    for seed in range(2, 8):
+        reference._reference_sentences(world, seed, 50)
+    assert len(reference._SENTENCES) <= 4
+    unhashed = replace(world, content_hash="")  # a world built in code: generated each time, never cached
+    assert reference._reference_sentences(unhashed, 1, 50) is not reference._reference_sentences(unhashed, 1, 50)
