@@ -94,9 +94,6 @@ def where_time_goes() -> list[tuple[str, float]]:
 HEADING = "() => [...document.querySelectorAll('strong')].map(e => e.innerText).find(t => t.startsWith('States at'))"
 
 
-# The map chart redrawn: Streamlit either hands the marked chart new data (Plotly then fires plotly_afterplot) or
-# replaces it with a new, unmarked chart that has drawn its SVG. Without this a redraw still in progress would be
-# counted in the next measurement instead (the heading and the status widget change before the chart is drawn).
 # Where a redraw's time goes in the browser: every Plotly call the page makes after a key press, with its start, end
 # and the width it was given. Streamlit 1.67 gives a chart whose figure changed a new element id, so it unmounts
 # the old chart (purge), draws the new one without a width, then again at its column's width.
@@ -135,6 +132,9 @@ def draw_phases(page) -> tuple[float, float, float, int]:
     return min((c["start"] for c in calls), default=0.0), span(first), span(second), len(first)
 
 
+# The map chart redrawn: Streamlit either hands the marked chart new data (Plotly then fires plotly_afterplot) or
+# replaces it with a new, unmarked chart that has drawn its SVG. Without this a redraw still in progress would be
+# counted in the next measurement instead (the heading and the status widget change before the chart is drawn).
 MARK_MAP = ("() => { const g = document.querySelector('.js-plotly-plot'); g.__marked = true; g.__drawn = false; "
             "g.on('plotly_afterplot', () => { g.__drawn = true; }); }")
 MAP_DRAWN = ("() => { const g = document.querySelector('.js-plotly-plot'); "

@@ -23,6 +23,7 @@ from llmcore.model import GPT
 
 GENERALISED_TOP1 = 0.95  # "generalisation appears" at the first snapshot whose held-out top-1 reaches this
 HELD_OUT_FORMS = "plain"  # the held-out prompts each new snapshot measures (see measure_snapshot)
+FORMS = ("plain", "all")  # the held-out prompt sets a snapshot's measures may cover
 SEPARABILITY_POSITIONS = 1200  # reference positions per snapshot for the k-NN separability (half fit, half test)
 
 
@@ -49,8 +50,7 @@ class SnapshotMetrics:
     held_out_forms: str = "all"  # which held-out prompts were measured: "plain" forms only, or "all" (older runs)
 
     def __post_init__(self):
-        if self.held_out_forms not in ("plain", "all"):  # read from a file: checked before it is shown anywhere
-            raise ValueError(f"held_out_forms must be 'plain' or 'all', not {str(self.held_out_forms)[:40]!r}")
+        _check_forms(self.held_out_forms)  # read from a file: checked before it is shown anywhere
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -75,12 +75,16 @@ def region_separability(ckpt: Checkpoint, n_positions: int = SEPARABILITY_POSITI
     return ref.layer_names, scores
 
 
+def _check_forms(value) -> None:
+    if value not in FORMS:
+        raise ValueError(f"held_out_forms must be 'plain' or 'all', not {str(value)[:40]!r}")
+
+
 def measure_snapshot(ckpt: Checkpoint, step: int, *, held_out_forms: str = HELD_OUT_FORMS) -> SnapshotMetrics:
     """Every stored measure of the model as it is now, with llmcore.evaluate's functions. held_out_forms: "plain"
     measures the held-out pairs in their plain form only ('a dog devours pizza in the', a tenth of all forms: the
     snapshots' measures then cost a fraction of the training), "all" every form (checkpoints trained before)."""
-    if held_out_forms not in ("plain", "all"):
-        raise ValueError(f"held_out_forms must be 'plain' or 'all', not {held_out_forms!r}")
+    _check_forms(held_out_forms)  # before any work
     model = ckpt.model
     was_training = model.training
     model.eval()
