@@ -12,6 +12,8 @@ from llmcore.hf import any_checkpoint, is_hf_folder, load_contexts, load_hf_chec
 from llmcore.maps import MapBook  # noqa: E402
 from llmcore.trace import SamplingConfig, trace_generation  # noqa: E402
 
+from .charts import charts
+
 TEXT = load_contexts().sentences * 3
 
 
@@ -109,7 +111,7 @@ def test_every_page_on_a_local_model(hf_folder, page, monkeypatch):
     monkeypatch.setenv("LLM_LANDSCAPE_CHECKPOINT", str(hf_folder))
     at = open_page(page)
     assert not at.exception and not at.error, (page, [e.value for e in at.exception] + [e.value for e in at.error])
-    assert [c.key for c in at.get("plotly_chart")] == CHARTS[page]
+    assert [c.key for c in charts(at)] == CHARTS[page]
     if not CHARTS[page]:  # nothing to draw for this model at the page's defaults: the page says why
         assert at.info, page
 
@@ -121,7 +123,7 @@ def test_the_app_opens_on_a_local_model(hf_folder, monkeypatch):
     at = AppTest.from_file(str(__import__("pathlib").Path(__file__).parent.parent / "dashboard" / "app.py"),
                            default_timeout=180).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert [c.key for c in at.get("plotly_chart")] == ["map", "contexts", "lens", "attention"]
+    assert [c.key for c in charts(at)] == ["map", "contexts", "lens", "attention"]
 
 
 def test_both_kinds_satisfy_the_protocols(hf_folder, tiny_ckpt):
@@ -191,5 +193,5 @@ def test_the_causes_page_on_a_local_model(hf_folder, monkeypatch):
                       load_hf_checkpoint(hf_folder).tokenizer.encode("the cat").ids)
     at = open_page("causes", c_prompt="the cat drinks milk at", c_corrupt="the dog drinks milk at", c_target=tokens)
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert [c.key for c in at.get("plotly_chart")] == ["causal", "causes_map", "components", "steer_map"]
+    assert [c.key for c in charts(at)] == ["causal", "causes_map", "components", "steer_map"]
     assert any("no animals and foods" in i.value for i in at.info)  # no grid to ask; said so

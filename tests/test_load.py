@@ -52,7 +52,7 @@ def test_eight_threads_give_the_same_results_as_one(ckpt):
         assert c1 == c2 and np.array_equal(h1, h2) and np.array_equal(a1, a2)
 
 
-NO_VALUE = {"button", "download_button", "file_uploader", "plotly_chart", "dataframe"}  # nothing held between runs
+NO_VALUE = {"button", "download_button", "file_uploader", "bidi_component", "dataframe"}  # nothing held between runs
 
 
 def widget_state(kind: str, w, held: WidgetState | None) -> WidgetState | None:

@@ -11,6 +11,8 @@ from dashboard import mapjobs
 from llmcore.maps import MapBook
 from llmcore.projection import _EpochCounter, _IterationCounter
 
+from .charts import charts
+
 
 class Recorder:
     def __init__(self):
@@ -74,7 +76,7 @@ def test_embeddings_page_shows_pca_while_tsne_fits_then_tsne(tiny_ckpt_dir, tmp_
     assert not at.exception and not at.error
 
     def title():
-        return json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["title"]["text"]
+        return json.loads(charts(at)[0].spec)["layout"]["title"]["text"]
 
     fitting = [p for p in at.get("progress") if "in the background" in p.proto.text]
     assert fitting, "the t-SNE map is not on disk: the first run shows the fit's progress"

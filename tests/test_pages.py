@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from .charts import charts
 from .conftest import open_page, page_script
 
 _page_script = page_script  # the name other test files import
@@ -22,18 +23,18 @@ def embeddings():
 def test_embeddings_page(embeddings):
     at = embeddings
     assert not at.exception and not at.error
-    assert [c.key for c in at.get("plotly_chart")] == ["wordmap"]
+    assert [c.key for c in charts(at)] == ["wordmap"]
     table = at.dataframe[0].value
     assert len(table) == 8 and (table["sub-context"] == "animals").sum() >= 6
     at.text_input(key="emb_search").set_value("c.*t").run()
     at.toggle(key="emb_isolate").set_value(True).run()
-    assert not at.error and len(at.get("plotly_chart")) == 1
+    assert not at.error and len(charts(at)) == 1
     at.text_input(key="emb_search").set_value("[unclosed").run()
     assert any("not a valid regular expression" in w.value for w in at.warning)
     assert not any("No word matches" in w.value for w in at.warning)  # one message says what is wrong
     at.selectbox(key="emb_method").set_value("axes").run()
-    assert not at.error and len(at.get("plotly_chart")) == 1
-    layout = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
+    assert not at.error and len(charts(at)) == 1
+    layout = json.loads(charts(at)[0].spec)["layout"]
     assert layout["xaxis"]["title"]["text"] == "animals → food"  # the axes are named by the groups they join
     at.selectbox(key="emb_ax1").set_value("animals").run()
     assert any("every word lands at 0" in w.value for w in at.warning)
@@ -48,16 +49,16 @@ def test_embeddings_link_notice_names_settings_as_the_page_does():
 def test_landscape_page(ckpt):
     at = open_page("landscape")
     assert not at.exception and not at.error
-    assert [c.key for c in at.get("plotly_chart")] == ["terrain", "decision", "loss_random", "loss_pca"]
-    for chart in at.get("plotly_chart")[:2]:  # the colours of the terrain and the decision map are named
-        assert "sub-context" in chart.proto.spec and '"showlegend":true' in chart.proto.spec.replace(" ", "")
+    assert [c.key for c in charts(at)] == ["terrain", "decision", "loss_random", "loss_pca"]
+    for chart in charts(at)[:2]:  # the colours of the terrain and the decision map are named
+        assert "sub-context" in chart.spec and '"showlegend":true' in chart.spec.replace(" ", "")
     captions = " ".join(c.value for c in at.caption)
     assert "hills (above 0.3 of the highest peak) cover" in captions and "Inside the dashed line" in captions
     land = ckpt.loss_landscapes()["pca"]
     assert f"loss {land.centre_loss:.2f}" in captions
     assert f"{land.explained[0]:.0%} + {land.explained[1]:.0%}" in captions
     at.toggle(key="land_loss_3d").set_value(True).run()
-    assert all('"type":"surface"' in c.proto.spec.replace(" ", "") for c in at.get("plotly_chart")[2:])
+    assert all('"type":"surface"' in c.spec.replace(" ", "") for c in charts(at)[2:])
     at.text_input(key="land_prompt").set_value("").run()
     assert "empty" in at.error[0].value
 
@@ -85,7 +86,7 @@ def test_model_card_proves_the_held_out_pairs(ckpt):
 def test_training_page_shows_curves_and_replay():
     at = open_page("training")
     assert not at.exception and not at.error
-    assert [c.key for c in at.get("plotly_chart")][:2] == ["curves", "replay"]
+    assert [c.key for c in charts(at)][:2] == ["curves", "replay"]
 
 
 def test_training_form_rejects_a_broken_world():
@@ -98,7 +99,7 @@ def test_training_form_rejects_a_broken_world():
 def test_compare_page():
     at = open_page("compare")
     assert not at.exception and not at.error
-    assert [c.key for c in at.get("plotly_chart")] == ["compare_map"]
+    assert [c.key for c in charts(at)] == ["compare_map"]
     at.slider(key="cmp_temp_b").set_value(1.5).run()
     assert not at.error and len(at.dataframe[0].value) >= 2
     assert at.number_input(key="cmp_seed_a").disabled and not at.number_input(key="cmp_seed_b").disabled
@@ -110,7 +111,7 @@ def test_compare_page():
     assert not at.error and len(runs) > 1
     at.text_input(key="cmp_a").set_value("xylophones juggle").run()  # one side fails: the other is still drawn
     assert "none of the words" in at.error[0].value and len(at.error) == 1
-    assert [c.key for c in at.get("plotly_chart")] == ["compare_map"]
+    assert [c.key for c in charts(at)] == ["compare_map"]
     assert (at.dataframe[0].value["left"] == "").all() and (at.dataframe[0].value["right"] != "").any()
 
 
@@ -179,10 +180,10 @@ def test_causes_page(ckpt):
 
     at = open_page("causes")
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert [c.key for c in at.get("plotly_chart")] == ["causal", "causes_map", "grid", "components", "steer_map"]
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert [c.key for c in charts(at)] == ["causal", "causes_map", "grid", "components", "steer_map"]
+    spec = json.loads(charts(at)[0].spec)
     assert [d["type"] for d in spec["data"]].count("heatmap") == 3  # residual, attention, MLP
-    names = [d["name"] for d in json.loads(at.get("plotly_chart")[1].proto.spec)["data"]]
+    names = [d["name"] for d in json.loads(charts(at)[1].spec)["data"]]
     assert {"clean", "corrupted", "patched"} <= set(names)
     corrupt = counterfactual_prompt(ckpt, SEED_PROMPT)
     ct = causal_trace(ckpt, SEED_PROMPT, corrupt=corrupt)
@@ -235,21 +236,21 @@ def test_causes_page_noise_mode():
     at = open_page("causes", c_mode="noise", c_noise="2", c_seeds="3")
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.button_group(key="c_noise_pick").value == [1]  # word 2 of the link, 0-based
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    spec = json.loads(charts(at)[0].spec)
     resid = _heatmap_z(next(d for d in spec["data"] if d.get("name") == "resid"))
     # noise sits on word 2's embedding only: restoring that embedding restores the clean run, any other restores nothing
     assert resid[0, 1] == pytest.approx(1, abs=1e-5)
     np.testing.assert_allclose(np.delete(resid[0], 1), 0, atol=1e-5)
-    names = [d["name"] for d in json.loads(at.get("plotly_chart")[1].proto.spec)["data"]]
+    names = [d["name"] for d in json.loads(charts(at)[1].spec)["data"]]
     assert {"clean", "corrupted", "patched"} <= set(names)  # the click-to-patch map works for noise too
     at.button_group(key="c_noise_pick").set_value([1, 3]).run()
     assert not at.error and at.query_params["c_noise"] in ("2,4", ["2,4"])
     at.button_group(key="c_noise_pick").set_value([]).run()
-    assert len(at.error) == 1 and len(at.get("plotly_chart")) == 0  # nothing to corrupt: said so, nothing drawn
+    assert len(at.error) == 1 and len(charts(at)) == 0  # nothing to corrupt: said so, nothing drawn
     bad = open_page("causes", c_mode="noise", c_noise="2,9,x", c_nscale="-1")
     assert any("c_noise" in e.value.replace("\\", "") for e in bad.error)  # the words that are not there, named
     assert any("c_nscale" in w.value.replace("\\", "") for w in bad.warning)  # a scale out of range: default used
-    assert bad.button_group(key="c_noise_pick").value == [1] and len(bad.get("plotly_chart")) == 5
+    assert bad.button_group(key="c_noise_pick").value == [1] and len(charts(bad)) == 5
 
 
 def test_compare_page_aligns_a_model_of_another_world(tiny_ckpt_dir):
@@ -263,7 +264,7 @@ def test_compare_page_aligns_a_model_of_another_world(tiny_ckpt_dir):
     assert not at.exception and not at.error, [e.value for e in at.error]
     caption = next(c.value for c in at.caption if "Residual on held-back sentences" in c.value)
     assert "CCA" in caption and " shared words in " in caption
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    spec = json.loads(charts(at)[0].spec)
     assert [t.get("name") for t in spec["data"]][-2:] == ["left", "right"]
     at.select_slider(key="cmp_layer").set_value("embed").run()
     assert not at.error and "at 'embed'" in spec_title(at)
@@ -271,7 +272,7 @@ def test_compare_page_aligns_a_model_of_another_world(tiny_ckpt_dir):
 
 
 def spec_title(at) -> str:
-    return json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["title"]["text"]
+    return json.loads(charts(at)[0].spec)["layout"]["title"]["text"]
 
 
 def test_world_editor_adds_changes_and_removes_with_errors_by_field():

@@ -18,6 +18,7 @@ from llmcore.checkpoint import CONFIG, WEIGHT_SNAPSHOTS, load_checkpoint
 from llmcore.snapshots import weight_snapshot_steps
 from llmcore.watch import has_stored_watch_maps, stored_watch_maps, watch_maps_path
 
+from .charts import charts
 from .conftest import open_in_browser as open_in_chromium
 from .conftest import page_script as _page_script
 from .conftest import real_errors as _real_errors
@@ -33,8 +34,8 @@ def _open(monkeypatch, checkpoint) -> AppTest:
 
 def _path(at: AppTest) -> list:
     """x, y of the prompt's path on the trajectory chart."""
-    chart = next(c for c in at.get("plotly_chart") if c.key == "watch_path")
-    spec = json.loads(chart.proto.spec)
+    chart = next(c for c in charts(at) if c.key == "watch_path")
+    spec = json.loads(chart.spec)
     trace = next(t for t in spec["data"] if str(t.get("name", "")).startswith("this prompt"))
     return [trace["x"], trace["y"]]
 
@@ -43,7 +44,7 @@ def test_the_step_slider_moves_the_path_and_the_highlighted_row(monkeypatch, tin
     steps = weight_snapshot_steps(tiny_ckpt)
     at = _open(monkeypatch, tiny_ckpt_dir)
     assert not at.exception and not at.error
-    keys = [c.key for c in at.get("plotly_chart")]
+    keys = [c.key for c in charts(at)]
     assert {"watch_words", "watch_path", "watch_probs", "watch_curves", "watch_landscape"} <= set(keys)
     table = at.table[-1].value
     assert list(table.index) == steps and table["now"].tolist().count("▶") == 1
@@ -68,8 +69,8 @@ def test_a_checkpoint_without_snapshots_gets_a_notice(monkeypatch, tmp_path, tin
     at = _open(monkeypatch, older)
     assert not at.exception and not at.error
     assert any("older" in i.value for i in at.info)
-    assert [c.key for c in at.get("plotly_chart")][:2] == ["curves", "replay"]
-    assert not any(c.key.startswith("watch_") for c in at.get("plotly_chart"))
+    assert [c.key for c in charts(at)][:2] == ["curves", "replay"]
+    assert not any(c.key.startswith("watch_") for c in charts(at))
 
 
 def test_the_landscape_marker_is_on_the_training_path(tiny_ckpt):
@@ -94,7 +95,7 @@ def test_a_checkpoint_saved_without_watch_maps_computes_them_once(monkeypatch, t
     get_training_frames.clear()
     at = _open(monkeypatch, older)
     assert not at.exception and not at.error
-    assert "watch_path" in [c.key for c in at.get("plotly_chart")]
+    assert "watch_path" in [c.key for c in charts(at)]
     again, first = stored_watch_maps(load_checkpoint(older)), stored_watch_maps(tiny_ckpt)  # stored for next time
     assert again is not None and all(np.allclose(getattr(again, k), getattr(first, k), atol=1e-5)
                                      for k in ("word_coords", "context_coords", "weights", "biases"))

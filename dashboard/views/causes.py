@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import figures, frames, urlstate
+from dashboard import chart, figures, frames, urlstate
 from dashboard.state import (
     get_ablation,
     get_attribution,
@@ -162,11 +162,11 @@ def _cell(ct) -> tuple[int, int, int]:
 
 def _pick_cell() -> None:
     """A click on a heatmap cell chooses that (kind, depth, word): the map redraws the patched run."""
-    points = st.session_state.get("causal", {}).get("selection", {}).get("points", [])
-    cell = frames.clicked_cell(points[0]) if points else None
+    point = chart.clicked("causal")
+    cell = frames.clicked_cell(point) if point else None
     if cell is not None and not (cell[0] != "resid" and cell[1] == 0):
         st.session_state.c_kind, st.session_state.c_depth, st.session_state.c_pos = cell
-        st.session_state.c_layer = points[0].get("y", st.session_state.get("c_layer"))  # the map at that depth
+        st.session_state.c_layer = point.get("y", st.session_state.get("c_layer"))  # the map at that depth
 
 
 def trace_section(ckpt, prompt: str, corrupt, target: tuple[str, ...], *, ct) -> None:
@@ -175,8 +175,7 @@ def trace_section(ckpt, prompt: str, corrupt, target: tuple[str, ...], *, ct) ->
     for line in frames.causal_captions(ct):
         st.markdown(escape_md(line))
     k, d, t = _cell(ct)
-    st.plotly_chart(figures.causal_heatmaps(ct, (k, d, t)), key="causal", selection_mode="points",
-                    on_select=_pick_cell)
+    chart.show(figures.causal_heatmaps(ct, (k, d, t)), key="causal", on_click=_pick_cell)
     layers = ct.depth_names
     if st.session_state.get("c_layer") not in layers:
         st.session_state.c_layer = layers[min(1, len(layers) - 1)]
@@ -191,9 +190,9 @@ def trace_section(ckpt, prompt: str, corrupt, target: tuple[str, ...], *, ct) ->
     regions = get_regions(ckpt.content_hash, f"context:{layer}", "pca", tuple(contexts), _fitted=fmap)
     paths = frames.run_paths([(name, r.words, r.states[depth]) for name, r in runs.items()], fmap)
     share = ct.restored[k, d, t]
-    st.plotly_chart(figures.causes_map(regions, paths, figures.context_colours(contexts),
-                                       f"States at '{layer}' (PCA)", axis_label=fmap.axis_label,
-                                       run_colours=RUN_COLOURS), key="causes_map")
+    chart.show(figures.causes_map(regions, paths, figures.context_colours(contexts),
+                                  f"States at '{layer}' (PCA)", axis_label=fmap.axis_label,
+                                  run_colours=RUN_COLOURS), key="causes_map")
     drawn = (f" The map draws the first of the {ct_seeds(corrupt)} noise draws; the probabilities are means over "
              "all of them." if ct.noise_positions else "")
     st.caption(f"Clean, corrupted, and patched: the corrupted run with the {KIND_NAMES[KINDS[k]]} of "
@@ -214,7 +213,7 @@ def grid_section(ckpt) -> None:
         return
     grid = get_counterfactual_grid(ckpt.content_hash, ckpt)
     st.markdown(escape_md(grid.summary()[0].upper() + grid.summary()[1:] + "."))
-    st.plotly_chart(figures.counterfactual_heatmap(grid), key="grid")
+    chart.show(figures.counterfactual_heatmap(grid), key="grid")
 
 
 def components_section(ckpt, prompt: str, target: tuple[str, ...]) -> None:
@@ -223,7 +222,7 @@ def components_section(ckpt, prompt: str, target: tuple[str, ...]) -> None:
     top = attr.top(1)[0]
     st.markdown(escape_md(f"Of the mean {'/'.join(attr.target)} logit {attr.target_logit:.2f} after "
                           f"'{' '.join(attr.words)}', the largest direct part comes from {top[0]} ({top[1]:+.2f})."))
-    st.plotly_chart(figures.component_bars(frames.attribution_frame(attr), "/".join(attr.target)), key="components")
+    chart.show(figures.component_bars(frames.attribution_frame(attr), "/".join(attr.target)), key="components")
     if not ckpt.held_out:
         return
     ab = get_ablation(ckpt.content_hash, ckpt)
@@ -274,7 +273,7 @@ def steering_section(ckpt, prompt: str) -> None:
     st.markdown(escape_md(f"Steered ({alpha:+.1f} × {source} → {to} at "
                           f"{labels[sdepth]}): '{steered.completion}', {same} "
                           f"'{plain.completion}'."))
-    st.plotly_chart(figures.causes_map(regions, paths, figures.context_colours(plain.context_names),
-                                       f"States at '{layer}' (PCA)", axis_label=fmap.axis_label,
-                                       run_colours={"unsteered": ink(), name: RUN_COLOURS["steered"]}), key="steer_map")
+    chart.show(figures.causes_map(regions, paths, figures.context_colours(plain.context_names),
+                                  f"States at '{layer}' (PCA)", axis_label=fmap.axis_label,
+                                  run_colours={"unsteered": ink(), name: RUN_COLOURS["steered"]}), key="steer_map")
     urlstate.publish(STEERING_KEYS)

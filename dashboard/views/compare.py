@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import figures, frames, urlstate
+from dashboard import chart, figures, frames, urlstate
 from dashboard.downloads import figure_html
 from dashboard.state import (
     METHOD_NAMES,
@@ -91,7 +91,7 @@ def render() -> None:
         title = f"Both runs on the left model's {METHOD_NAMES[fmap.method]} map at '{layer}'"
         colours = figures.context_colours(base.context_matrix()[0])
         fig = figures.compare_map(frames.reference_frame(fmap), drawn, colours, title, axis_label=fmap.axis_label)
-        st.plotly_chart(fig, key="compare_map")
+        chart.show(fig, key="compare_map")
         figure_html(fig, "compare_map")
     st.dataframe(frames.compare_steps_frame(dict(zip(("left", "right"), traces))), hide_index=True)
     st.caption("One row per word read, prompt and completion alike. Each cell: the word read → the word that "

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import streamlit as st
 
-from dashboard import figures, frames, urlstate
+from dashboard import chart, figures, frames, urlstate
 from dashboard.downloads import figure_html
 from dashboard.state import (
     METHOD_NAMES,
@@ -84,7 +84,7 @@ def own_embeddings() -> None:
         fig = figures.word_map(df, "context", f"{METHODS[method]} map of {len(df):,} uploaded points — "
                                f"trustworthiness {q.trustworthiness:.2f}", fitted.axis_label,
                                legend_title="label (metadata.tsv)" if meta else "")
-        st.plotly_chart(fig, key="own_map")
+        chart.show(fig, key="own_map")
 
 
 def render() -> None:
@@ -114,7 +114,7 @@ def render() -> None:
                            fmap.axis_label, highlight=sorted(selection),
                            context_colours=figures.context_colours(ckpt.context_matrix()[0]), axis_titles=axes)
     left, right = st.columns([3, 1])
-    left.plotly_chart(fig, key="wordmap")
+    chart.show(fig, key="wordmap", where=left)
     with right:
         quality_and_neighbours(ckpt, fmap.quality, focus, metric, neighbours=neighbours, distances=dist)
     c1, c2, c3 = st.columns(3)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from dashboard import figures, frames, urlstate
+from dashboard import chart, figures, frames, urlstate
 from dashboard.downloads import figure_html
 from dashboard.state import checkpoint_or_error, get_decision, get_map, get_regions, get_trace, ink
 from dashboard.text import escape_md
@@ -50,12 +50,12 @@ def render() -> None:
     regions = get_regions(ckpt.content_hash, f"context:{layer}", "pca", tuple(names), _fitted=fmap)
     path = frames.trajectory_frame(trace, fmap, depth)
     terrain = figures.terrain_figure(regions, colours, path, ink=ink(), axis_label=fmap.axis_label)
-    st.plotly_chart(terrain, key="terrain")
+    chart.show(terrain, key="terrain")
     st.caption(terrain_caption(regions))
     figure_html(terrain, "terrain", "Terrain (standalone HTML)")
     d = get_decision(ckpt.content_hash, layer, ckpt, fmap, grid=DECISION_GRID)
     decision = figures.decision_figure(d, ckpt.tokenizer.vocab, colours, path, ink=ink(), axis_label=fmap.axis_label)
-    st.plotly_chart(decision, key="decision")
+    chart.show(decision, key="decision")
     figure_html(decision, "decision_landscape", "Decision landscape (standalone HTML)")
     st.caption(decision_caption(d, fmap.reference.labels["next_context"], ckpt.model.config.n_embd))
     loss_section(ckpt)
@@ -98,7 +98,7 @@ def loss_section(ckpt) -> None:
     cols = st.columns(len(lands))
     for col, kind in zip(cols, sorted(lands, reverse=True)):
         fig = figures.loss_figure(lands[kind], three_d=three_d)
-        col.plotly_chart(fig, key=f"loss_{kind}")
+        chart.show(fig, key=f"loss_{kind}", where=col)
         col.caption(loss_caption(lands[kind], weights_norm(ckpt.model)))
         figure_html(fig, f"loss_landscape_{kind}", container=col)
 

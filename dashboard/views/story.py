@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 import streamlit.components.v1 as components
 
-from dashboard import figures, frames, story, urlstate
+from dashboard import chart, figures, frames, story, urlstate
 from dashboard.state import (
     METHOD_NAMES,
     checkpoint_or_error,
@@ -110,5 +110,5 @@ def render() -> None:
     for sentence in scene.sentences:
         st.markdown(f"- {escape_md(sentence)}")
     if scene.figure is not None:
-        st.plotly_chart(scene.figure, key=f"scene{n}")
+        chart.show(scene.figure, key=f"scene{n}")
     urlstate.publish(list(DEFAULTS))

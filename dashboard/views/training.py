@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import figures, jobs, uploads
+from dashboard import chart, figures, jobs, uploads
 from dashboard.downloads import figure_html
 from dashboard.state import checkpoint_or_error, get_replay_coords, training_jobs
 from dashboard.text import escape_md
@@ -104,7 +104,7 @@ def render() -> None:
     if ckpt is not None:
         log = ckpt.train_log()
         if log:
-            st.plotly_chart(figures.training_curves(log), key="curves")
+            chart.show(figures.training_curves(log), key="curves")
             st.caption("The held-out loss counts every word of sentences like 'a dog devours pizza in the yard .', "
                        "including the food, which training never shows after that animal: it rises as the model "
                        "learns which foods it has seen each animal eat. Generalisation is the place after the food: "
@@ -118,7 +118,7 @@ def render() -> None:
             replay = figures.replay_figure(coords, words, contexts, ckpt.snapshot_steps,
                                            colours=figures.context_colours(ckpt.context_matrix()[0]),
                                            axis_label=AXIS_LABELS["pca"])
-            st.plotly_chart(replay, key="replay")
+            chart.show(replay, key="replay")
             figure_html(replay, "embedding_replay", "Replay (standalone HTML)")
         watch.render(ckpt)
     train_form()

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import streamlit as st
 
-from dashboard import figures, frames, urlstate
+from dashboard import chart, figures, frames, urlstate
 from dashboard.downloads import figure_html
 from dashboard.state import (
     METHOD_NAMES,
@@ -224,12 +224,11 @@ def draw(ckpt, trace, *, method: str, dims: int, layer: str, step: int, reading:
                                  selected_step=step, reading=reading, ink=ink())
     fig = figures.trajectory_map(frames.reference_frame(fmap), path, colours, f"{METHODS[method]}, {layer}",
                                  options=options)
-    st.plotly_chart(fig, key="map")
+    chart.show(fig, key="map")
     captions = frames.step_captions(trace, context_of)
     st.info(escape_md(captions[step - 1]))
     reads = [context_of.get(w, "") for w in trace.word_steps().words]
-    st.plotly_chart(figures.context_probs_chart(frames.context_probs_frame(trace), colours, reads, step),
-                    key="contexts")
+    chart.show(figures.context_probs_chart(frames.context_probs_frame(trace), colours, reads, step), key="contexts")
     with st.expander("Every step in words", expanded=False):
         for c in captions:
             st.markdown(f"- {escape_md(c)}")
@@ -242,12 +241,12 @@ def details(ckpt, trace, step: int, *, context_of: dict[str, str], colours: dict
     lw, lc, lp = frames.lens_grid(trace, context_of)
     steps = trace.word_steps()
     labels = [f"{i + 1}: {w}" for i, w in enumerate(steps.words)]
-    st.plotly_chart(figures.lens_heatmap(lw, lc, lp, layer_names=trace.layer_names, step_labels=labels,
-                                         colours=colours), key="lens")
+    chart.show(figures.lens_heatmap(lw, lc, lp, layer_names=trace.layer_names, step_labels=labels, colours=colours),
+               key="lens")
     keys = frames.attention_keys(trace, step - 1)
     att = steps.attention[step - 1, :, :, : len(keys)]
-    st.plotly_chart(figures.attention_heatmaps(att, keys, f"Attention at step {step} (after reading "
-                                               f"'{steps.words[step - 1]}')"), key="attention")
+    chart.show(figures.attention_heatmaps(att, keys, f"Attention at step {step} (after reading "
+                                          f"'{steps.words[step - 1]}')"), key="attention")
     st.dataframe(frames.steps_table(trace, context_of), hide_index=True)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import figures, frames
+from dashboard import chart, figures, frames
 from dashboard.state import built_once, get_prompt_over_training, get_training_frames, ink
 from dashboard.text import escape_md
 from llmcore.checkpoint import Checkpoint
@@ -107,14 +107,14 @@ def _frame(ckpt: Checkpoint, tf, watch, metrics) -> None:
     t = steps.index(step)
     charts = step_charts(ckpt, tf, watch, metrics, t=t)
     left, right = st.columns(2)
-    left.plotly_chart(charts["words"], key="watch_words")
+    chart.show(charts["words"], key="watch_words", where=left)
     left.caption("Every word's input embedding at this step, Procrustes-aligned to the final snapshot; the words "
                  "of the prompt and of its completion at this step are named, every other word on hover.")
-    right.plotly_chart(charts["path"], key="watch_path")
+    chart.show(charts["path"], key="watch_path", where=right)
     right.caption(f"'{escape_md(watch.prompt)}' traced with the weights of step {step}, on that step's context map "
                   f"at {tf.layer}, rotated onto the final snapshot's map so the path moves instead of the frame.")
     left, right = st.columns(2)
-    left.plotly_chart(charts["probs"], key="watch_probs")
+    chart.show(charts["probs"], key="watch_probs", where=left)
     final, place = watch.traces[-1], place_context(ckpt)
     named = final.n_steps and ckpt.world.label(final.generated_words[watch.place_step])[0] == place
     where = (f"where the trained model's completion names a {place} word" if named else
@@ -123,9 +123,9 @@ def _frame(ckpt: Checkpoint, tf, watch, metrics) -> None:
     left.caption(f"Next-word probability by sub-context at generation step {watch.place_step + 1}, {where}. "
                  f"At training step {step} the model puts "
                  f"{watch.place_probs[t, top]:.2f} there on {watch.context_names[top]}.")
-    right.plotly_chart(charts["curves"], key="watch_curves")
+    chart.show(charts["curves"], key="watch_curves", where=right)
     if "landscape" in charts:
-        st.plotly_chart(charts["landscape"], key="watch_landscape")
+        chart.show(charts["landscape"], key="watch_landscape")
         land = charts["landscape_data"]
         st.caption(f"The star is step {step} on the training path: the path was saved at {len(land.path_steps)} "
                    f"steps from {land.path_steps[0]} to {land.path_steps[-1]}, and the star lies on the straight "

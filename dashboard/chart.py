@@ -1,0 +1,58 @@
+"""Plotly charts that are updated in place.
+
+`st.plotly_chart` gives a chart a new element id whenever its figure changes (the id hashes the figure), so the
+browser unmounts the chart and draws the new one twice: once without a width, hidden, then at its column's width.
+A slider move that changes five charts paid ten drawings (0.7-1.2 s on the 2-core machine). `show` keeps one chart
+per key and hands it the new figure, which Plotly.react draws once, at the column's width (chart.js).
+
+Plotly.js is served from the plotly Python package that built the figures, through Streamlit's route for a
+component's files; no file is copied and nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import plotly
+import plotly.graph_objects as go
+import plotly.io as pio
+import streamlit as st
+import streamlit.components.v1 as components_v1
+from streamlit import config
+
+NAME = "llm_landscape.chart"
+ASSETS = "plotly_js"  # registered as "dashboard.chart.plotly_js": Plotly's own files, served by Streamlit
+PLOTLY_DIR = Path(plotly.__file__).resolve().parent / "package_data"
+
+_render = st.components.v2.component(NAME, js=(Path(__file__).parent / "chart.js").read_text(),
+                                     isolate_styles=False)
+
+
+def _plotly_url() -> str:
+    """Where the browser loads plotly.min.js from (under the server's base path), registering the route."""
+    components_v1.declare_component(ASSETS, path=str(PLOTLY_DIR))
+    base = str(config.get_option("server.baseUrlPath") or "").strip("/")
+    return f"{'/' + base if base else ''}/component/{__name__}.{ASSETS}/plotly.min.js"
+
+
+def show(fig: go.Figure, *, key: str, where=None, on_click: Callable[[], None] | None = None) -> None:
+    """Draw `fig` in `where` (a column or container; the page by default) as the chart `key`: a later run with the
+    same key redraws that chart with the new figure. `on_click` makes points clickable: it runs on a click, with
+    the clicked point in `clicked(key)`."""
+    data = {"figure": json.loads(pio.to_json(fig, validate=False)), "src": _plotly_url(),
+            "clickable": on_click is not None}
+    callbacks = {"on_click_change": on_click} if on_click is not None else {}
+    if where is None:
+        _render(key=key, data=data, **callbacks)
+        return
+    with where:
+        _render(key=key, data=data, **callbacks)
+
+
+def clicked(key: str) -> dict | None:
+    """The point last clicked on chart `key` ({x, y, curve, customdata}), during the run its click started."""
+    value = st.session_state.get(key)
+    point = value.get("click") if isinstance(value, Mapping) else getattr(value, "click", None)
+    return point if isinstance(point, Mapping) else None
