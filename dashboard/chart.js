@@ -30,7 +30,7 @@ function themed(template, element) {
   L.paper_bgcolor = "rgba(0,0,0,0)";
   L.plot_bgcolor = "rgba(0,0,0,0)";
   L.font = { ...(L.font || {}), color: ink, family: v("--st-font", "sans-serif") };
-  const axis = (a) => ({ ...(a || {}), gridcolor: grid, zerolinecolor: grid, linecolor: grid });
+  const axis = (a) => ({ ...(a || {}), automargin: true, gridcolor: grid, zerolinecolor: grid, linecolor: grid });
   L.xaxis = axis(L.xaxis);
   L.yaxis = axis(L.yaxis);
   L.scene = { ...(L.scene || {}) };

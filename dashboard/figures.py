@@ -21,15 +21,15 @@ GRAMMAR_COLOUR = "#BBBBBB"
 # layout rather than naming it in layout.template: Streamlit's theme overrides a template's side margins and the
 # default trace colours with its own, so a figure would look different in the page and in its standalone HTML.
 TEMPLATE = "llm_landscape"
-pio.templates[TEMPLATE] = go.layout.Template(layout=dict(margin=dict(l=10, r=10, t=50, b=10)))
+TEMPLATE_LAYOUT = dict(margin=dict(l=10, r=10, t=50, b=10))
+pio.templates[TEMPLATE] = go.layout.Template(layout=TEMPLATE_LAYOUT)
 # The legend under the chart, in rows: the map keeps the whole width, also on a narrow screen.
 LEGEND_BELOW = dict(legend=dict(orientation="h", yanchor="top", y=-0.16, xanchor="left", x=0))
 
 
 def styled(fig: go.Figure, **layout) -> go.Figure:
     """The shared template's layout (margins), then this figure's own settings (height, title, axes, …)."""
-    fig.update_layout(pio.templates[TEMPLATE].layout)
-    fig.update_layout(**layout)
+    fig.update_layout(TEMPLATE_LAYOUT, **layout)
     return fig
 
 
@@ -94,15 +94,13 @@ def trajectory_map(ref: pd.DataFrame, path: pd.DataFrame, colours: dict[str, str
     region_boxes = region_contours(fig, o.regions, colours) if o.regions is not None and not three_d else []
     total = ref.attrs.get("total", len(ref))
     group = f"reference states ({len(ref):,} of {total:,} drawn)" if total > len(ref) else "reference states"
-    for ctx in colours:
-        part = ref[ref[label_col] == ctx] if label_col in ref else ref.iloc[:0]
-        if len(part):
-            fig.add_trace(_scatter(part, three_d, mode="markers", name=str(ctx), legendgroup="reference",
-                                   legendgrouptitle_text=group,
-                                   marker=dict(size=3 if three_d else 4, color=colours.get(ctx, GRAMMAR_COLOUR),
-                                               opacity=0.5),
-                                   customdata=part[["word", "next_word"]],
-                                   hovertemplate="%{customdata[0]} → %{customdata[1]}<extra>" + str(ctx) + "</extra>"))
+    parts = [(ctx, ref[ref[label_col] == ctx] if label_col in ref else ref.iloc[:0]) for ctx in colours]
+    fig.add_traces([_scatter(part, three_d, mode="markers", name=str(ctx), legendgroup="reference",
+                             legendgrouptitle_text=group,
+                             marker=dict(size=3 if three_d else 4, color=colours.get(ctx, GRAMMAR_COLOUR), opacity=0.5),
+                             customdata=part[["word", "next_word"]].to_numpy(),
+                             hovertemplate="%{customdata[0]} → %{customdata[1]}<extra>" + str(ctx) + "</extra>")
+                    for ctx, part in parts if len(part)])
     if o.layer_path is not None:
         _add_layer_path(fig, o.layer_path, three_d)
     _add_path(fig, path, colours, options=o, three_d=three_d)
@@ -118,7 +116,8 @@ def trajectory_map(ref: pd.DataFrame, path: pd.DataFrame, colours: dict[str, str
     if three_d:
         _label_3d(fig, path, candidates, o.ink)
     else:
-        _label_2d(fig, ref, path, candidates=candidates, region_boxes=region_boxes, ink=o.ink, width_px=o.width_px)
+        _label_2d(fig, ref, path, candidates=candidates, region_boxes=region_boxes, colours=colours, ink=o.ink,
+                  width_px=o.width_px)
     return styled(fig, title=dict(text=title, x=0, xanchor="left"),
                   legend_title_text=f"{o.reading}: {READINGS[o.reading]}", legend_itemsizing="constant", height=700,
                   margin=dict(t=60), **LEGEND_BELOW)
@@ -193,21 +192,18 @@ def _add_path(fig: go.Figure, path: pd.DataFrame, colours: dict[str, str], *, op
                   else go.Scatter(x=path.x, y=path.y, **kw))
 
 
-def _label_2d(fig: go.Figure, ref: pd.DataFrame, path: pd.DataFrame, *, candidates, region_boxes, ink: str,
-              width_px: int) -> None:
-    """Frame the map, add an arrowhead per step and place the labels of steps and stars greedily."""
+def _label_2d(fig: go.Figure, ref: pd.DataFrame, path: pd.DataFrame, *, candidates, region_boxes, colours,
+              ink: str, width_px: int) -> None:
+    """Frame the map, add an arrowhead per step and place the labels of steps and stars greedily (every label,
+    the regions' too, goes into the layout in one update: Plotly validates each one it is handed)."""
     from dashboard.labels import place_labels, to_pixels
 
     pts = pd.concat([ref[["x", "y"]], path[["x", "y"]]])
     lo, hi = pts.min(), pts.max()
     pad = 0.06 * (hi - lo)
     xr, yr = (lo.x - pad.x, hi.x + pad.x), (lo.y - pad.y, hi.y + pad.y)
-    fig.update_xaxes(range=list(xr))
-    fig.update_yaxes(range=list(yr))
     w, h = width_px - 60, 700 - 230  # plot area without the legend below and the margins
-    notes = [dict(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y", text="", showarrow=True,
-                  arrowhead=2, arrowsize=1.3, arrowwidth=1.5, arrowcolor=ink, standoff=8, startstandoff=6)
-             for (x0, y0), (x1, y1) in zip(path[["x", "y"]].to_numpy()[:-1], path[["x", "y"]].to_numpy()[1:])]
+    _arrowheads(fig, path[["x", "y"]].to_numpy(np.float64), xr, yr, size=(w, h), ink=ink)
     xy = path[["x", "y"]].to_numpy()
     texts = [f"{s} {w_}" for s, w_ in zip(path.step, path.word)]
     if candidates is not None and len(candidates):
@@ -216,12 +212,34 @@ def _label_2d(fig: go.Figure, ref: pd.DataFrame, path: pd.DataFrame, *, candidat
     px = to_pixels(xy, xr, yr, width=w, height=h)
     boxes = [_data_box_to_px(b, xr, yr, size=(w, h)) for b in region_boxes]
     shifts = place_labels(px, texts, boxes, bounds=(0, 0, w, h))
+    notes = region_notes(region_boxes, colours)
     for (x, y), text, (dx, dy), i in zip(xy, texts, shifts, range(len(texts))):
         star = i >= len(path)
         notes.append(dict(x=x, y=y, xshift=dx, yshift=dy, showarrow=False, text=esc(text) if star else
                           f"<b>{text.split(' ', 1)[0]}</b> {esc(text.split(' ', 1)[1])}",
                           font=dict(size=12, color=ink), bgcolor="rgba(255,255,255,0.6)" if not star else None))
-    fig.update_layout(annotations=list(fig.layout.annotations) + notes)  # at once: add_annotation is quadratic
+    fig.update_layout(annotations=notes, xaxis_range=list(xr), yaxis_range=list(yr))
+
+
+ARROW_PX = 16  # an arrowhead's centre sits this far before the step it points at (the step's marker is 11-18 px)
+
+
+def _arrowheads(fig: go.Figure, xy: np.ndarray, xr, yr, *, size: tuple[float, float], ink: str) -> None:
+    """One arrowhead per step of the path, as a marker turned along the step's direction on screen (one trace:
+    Chromium draws a marker far faster than an arrow annotation); halfway along a step too short for ARROW_PX."""
+    from dashboard.labels import to_pixels
+
+    if len(xy) < 2:
+        return
+    px = to_pixels(xy, xr, yr, width=size[0], height=size[1])
+    d = np.diff(px, axis=0)
+    length = np.maximum(np.linalg.norm(d, axis=1), 1e-9)
+    back = np.where(length > 2 * ARROW_PX, ARROW_PX / length, 0.5)[:, None]
+    tip = xy[1:] - back * np.diff(xy, axis=0)
+    angle = np.degrees(np.arctan2(d[:, 0], d[:, 1]))  # Plotly turns a marker clockwise from pointing up
+    fig.add_trace(go.Scatter(x=tip[:, 0], y=tip[:, 1], mode="markers", name="direction", showlegend=False,
+                             hoverinfo="skip", marker=dict(symbol="arrow", size=11, angle=angle.round(1),
+                                                           color=ink, line=dict(width=0))))
 
 
 def _data_box_to_px(box, xr, yr, *, size: tuple[float, float]):
@@ -319,8 +337,8 @@ def _scatter(df: pd.DataFrame, three_d: bool, **kw):
     """SVG in 2D: the maps draw at most frames.MAP_POINTS points, which SVG draws several times faster than WebGL
     sets itself up (where WebGL runs in software, as in many classroom machines and our CI browser)."""
     if three_d:
-        return go.Scatter3d(x=df.x, y=df.y, z=df.z, **kw)
-    return go.Scatter(x=df.x, y=df.y, **kw)
+        return go.Scatter3d(x=df.x.to_numpy(), y=df.y.to_numpy(), z=df.z.to_numpy(), **kw)
+    return go.Scatter(x=df.x.to_numpy(), y=df.y.to_numpy(), **kw)
 
 
 def word_map(df: pd.DataFrame, colour_by: str, title: str, axis_label: str, *, highlight: list[str] | None = None,
@@ -406,23 +424,27 @@ def legend_swatches(fig: go.Figure, names: list[str], colours: dict[str, str], *
 
 
 def region_contours(fig: go.Figure, regions, colours: dict[str, str]) -> list[tuple[float, float, int, str]]:
-    """Outline each sub-context's region (its density at half its peak, as line segments computed on the server)
-    and label it at its centre.
+    """Outline each sub-context's region (its density at half its peak, as polylines computed on the server) and
+    label it at its centre (the labels go into the layout with the figure's other annotations, in one update).
 
     Returns where each label went, (x, y, yshift in pixels, text), so other labels can keep clear of them."""
     shown = [g for g, ctx in enumerate(regions.contexts) if regions.counts[g] and ctx != FUNCTION_CONTEXT]
     shifts = label_shifts(regions.centres[shown], (float(np.ptp(regions.x)), float(np.ptp(regions.y))))
-    placed = []
+    placed, outlines = [], []
     for g, shift in zip(shown, shifts):
         ctx, c = regions.contexts[g], colours.get(regions.contexts[g], GRAMMAR_COLOUR)
         xs, ys = regions.outline(g)
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=c, width=2), hoverinfo="skip",
-                                 name=f"{ctx} region", showlegend=False))
-        fig.add_annotation(x=float(regions.centres[g, 0]), y=float(regions.centres[g, 1]), text=f"<b>{ctx}</b>",
-                           showarrow=False, font=dict(color=c, size=14), bgcolor="rgba(128,128,128,0.18)",
-                           yshift=shift)
+        outlines.append(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=c, width=2), hoverinfo="skip",
+                                   name=f"{ctx} region", showlegend=False))
         placed.append((float(regions.centres[g, 0]), float(regions.centres[g, 1]), shift, ctx))
+    fig.add_traces(outlines)
     return placed
+
+
+def region_notes(placed: list[tuple[float, float, int, str]], colours: dict[str, str]) -> list[dict]:
+    """The region labels region_contours placed, as annotations."""
+    return [dict(x=x, y=y, yshift=shift, text=f"<b>{ctx}</b>", showarrow=False, bgcolor="rgba(128,128,128,0.18)",
+                 font=dict(color=colours.get(ctx, GRAMMAR_COLOUR), size=14)) for x, y, shift, ctx in placed]
 
 
 def label_shifts(points, extent: tuple[float, float], step: int = 20, height_px: int = 560) -> list[int]:

@@ -38,10 +38,20 @@ class RegionMap:
             raise ValueError("RegionMap arrays do not match the grid and the sub-contexts")
 
     def outline(self, g: int, level: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
-        """Sub-context g's region border (its density at `level` of its peak) as line segments, found by marching
-        squares over the grid: x and y arrays with NaN between segments, ready to draw as one line. Computed here,
-        the browser draws a few hundred segments instead of tracing a contour itself (7 contour traces were the
-        second-largest cost of redrawing a map in Chromium)."""
+        """Sub-context g's region border (its density at `level` of its peak), found by marching squares over the
+        grid and joined into polylines: x and y arrays with one NaN between lines, ready to draw as one trace (a
+        closed line ends on its first point). Computed here, the browser draws a few long lines instead of tracing
+        a contour itself, or hundreds of loose segments (both cost Chromium far more)."""
+        sx, sy, ex_, ey_ = self._segments(g, level)
+        lines = chain_segments(np.stack([sx, sy], 1), np.stack([ex_, ey_], 1))
+        if not lines:
+            return np.empty(0), np.empty(0)
+        gap = np.full((1, 2), np.nan)
+        joined = np.concatenate([part for line in lines for part in (line, gap)][:-1])
+        return joined[:, 0], joined[:, 1]
+
+    def _segments(self, g: int, level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Marching squares: the start and end (x, y) of every border segment, one or two per crossed cell."""
         z = self.density[g]
         above = z >= level
         # crossing points on each cell's four edges: bottom, right, top, left (NaN where the edge is not crossed)
@@ -62,13 +72,11 @@ class RegionMap:
             joined = (centre / 4 >= level) == above[four[:, 0], four[:, 1]]
             pairs += [(four, np.where(joined, 0, 0), np.where(joined, 1, 3)),
                       (four, np.where(joined, 2, 1), np.where(joined, 3, 2))]
-        xs, ys = [np.empty((0, 3))], [np.empty((0, 3))]
+        out = [np.empty(0)] * 4
         for cells, a, b in pairs:
             r, c = cells[:, 0], cells[:, 1]
-            nan = np.full(len(cells), np.nan)
-            xs.append(np.stack([ex[r, c, a], ex[r, c, b], nan], 1))
-            ys.append(np.stack([ey[r, c, a], ey[r, c, b], nan], 1))
-        return np.concatenate(xs).ravel(), np.concatenate(ys).ravel()
+            out = [np.concatenate([o, v]) for o, v in zip(out, (ex[r, c, a], ey[r, c, a], ex[r, c, b], ey[r, c, b]))]
+        return tuple(out)
 
     def _crossing(self, z: np.ndarray, above: np.ndarray, *, level: float, p: tuple[int, int],
                   q: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -89,6 +97,40 @@ class RegionMap:
         col = (xy[:, 0] - self.x[0]) / (self.x[1] - self.x[0])
         row = (xy[:, 1] - self.y[0]) / (self.y[1] - self.y[0])
         return map_coordinates(self.height, [row, col], order=1, mode="nearest").astype(np.float32)
+
+
+def chain_segments(starts: np.ndarray, ends: np.ndarray) -> list[np.ndarray]:
+    """Segments (starts[i] to ends[i], each (n, 2)) joined end to end into polylines, each an (m, 2) array.
+
+    Marching squares computes a crossing on an edge two cells share with the same arithmetic from both cells, so
+    joined ends are equal exactly; every point is shared by at most two segments (a border never branches)."""
+    n = len(starts)
+    points, index = np.unique(np.concatenate([starts, ends]), axis=0, return_inverse=True)
+    index = index.reshape(-1)
+    a, b = index[:n], index[n:]
+    touching: list[list[int]] = [[] for _ in range(len(points))]
+    for i in range(n):
+        touching[a[i]].append(i)
+        touching[b[i]].append(i)
+    used = np.zeros(n, bool)
+    order = sorted(range(n), key=lambda i: min(len(touching[a[i]]), len(touching[b[i]])))  # open ends first
+    lines = []
+    for first in order:
+        if used[first]:
+            continue
+        used[first] = True
+        line = [a[first], b[first]]
+        for grow in (line, None):  # forwards from the last point, then backwards from the first
+            if grow is None:
+                line.reverse()
+            while True:
+                nxt = next((j for j in touching[line[-1]] if not used[j]), None)
+                if nxt is None:
+                    break
+                used[nxt] = True
+                line.append(b[nxt] if a[nxt] == line[-1] else a[nxt])
+        lines.append(points[line])
+    return lines
 
 
 PLAIN_STATES = 8  # this many states together still make a plain; a crowd of them makes a hill

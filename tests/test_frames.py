@@ -69,9 +69,13 @@ def test_map_figure(setup):
     fig = figures.trajectory_map(frames.reference_frame(cmap), path, figures.context_colours(trace.context_names), "t")
     line = next(d for d in fig.data if d.name.startswith("this prompt"))
     assert len(line.x) == len(path) and fig.layout.xaxis.title.text == "PC 1"
-    arrows = [a for a in fig.layout.annotations if a.showarrow]
-    assert len(arrows) == len(path) - 1  # one arrowhead per step
-    labels = [a.text for a in fig.layout.annotations if not a.showarrow]
+    arrows = next(d for d in fig.data if d.name == "direction")
+    assert len(arrows.x) == len(path) - 1 and arrows.marker.symbol == "arrow"  # one arrowhead per step
+    xy = path[["x", "y"]].to_numpy()
+    for (x0, y0), (x1, y1), ax, ay in zip(xy[:-1], xy[1:], arrows.x, arrows.y):  # on its step, near its end
+        t = np.dot([ax - x0, ay - y0], [x1 - x0, y1 - y0]) / max(np.dot([x1 - x0, y1 - y0], [x1 - x0, y1 - y0]), 1e-12)
+        assert 0.45 <= t < 1
+    labels = [a.text for a in fig.layout.annotations]
     assert [t.split("</b>")[0].removeprefix("<b>") for t in labels] == [str(s) for s in path.step]
 
 

@@ -52,17 +52,33 @@ def test_membership_is_decided_in_the_original_space(ckpt):
 
 
 def test_region_outline_is_the_closed_half_peak_line():
-    """Marching squares on a round bump: every segment end lies on the half-peak circle, each end is shared by
-    exactly two segments (a closed line), and a grid without the level has no outline."""
+    """Marching squares on a round bump: one polyline, closed (it ends on its first point), every point on the
+    half-peak circle; and a grid without the level has no outline."""
     x, y = np.linspace(-3, 3, 61), np.linspace(-2, 2, 41)
     density = np.exp(-(x[None, :] ** 2 + y[:, None] ** 2))[None]
     rm = RegionMap(["bump"], x, y, density, np.zeros((41, 61), int), density[0], np.zeros((1, 2)), np.ones(1))
     xs, ys = rm.outline(0)
-    assert len(xs) % 3 == 0 and np.isnan(xs[2::3]).all()
-    ends = np.stack([np.delete(xs, np.s_[2::3]), np.delete(ys, np.s_[2::3])], 1)
-    radius = np.hypot(ends[:, 0], ends[:, 1])
-    assert len(ends) > 40 and np.allclose(radius, np.sqrt(np.log(2)), atol=0.01)
-    _, shared = np.unique(ends.round(9), axis=0, return_counts=True)
-    assert (shared == 2).all()
+    assert not np.isnan(xs).any() and len(xs) > 40  # one line
+    assert (xs[0], ys[0]) == (xs[-1], ys[-1])  # closed
+    assert np.allclose(np.hypot(xs, ys), np.sqrt(np.log(2)), atol=0.01)
+    assert len(np.unique(np.stack([xs, ys], 1)[:-1], axis=0)) == len(xs) - 1  # no point visited twice
     flat = RegionMap(["bump"], x, y, density * 0.4, np.zeros((41, 61), int), density[0], np.zeros((1, 2)), np.ones(1))
     assert flat.outline(0)[0].size == 0
+
+
+def test_segments_are_chained_into_their_lines():
+    """Shuffled, randomly flipped segments of a closed square and of an open zig-zag come back as exactly those two
+    lines, every segment used once."""
+    from llmcore.regions import chain_segments
+
+    square = np.array([[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]], float)
+    zigzag = np.array([[5, 0], [6, 1], [7, 0], [8, 1]], float)
+    segs = [(p[i], p[i + 1]) for p in (square, zigzag) for i in range(len(p) - 1)]
+    rng = np.random.default_rng(0)
+    segs = [segs[i][::-1] if rng.random() < 0.5 else segs[i] for i in rng.permutation(len(segs))]
+    lines = chain_segments(np.array([s for s, _ in segs]), np.array([e for _, e in segs]))
+    assert sorted(len(line) for line in lines) == [4, 5]
+    closed = next(line for line in lines if len(line) == 5)
+    assert (closed[0] == closed[-1]).all() and {tuple(p) for p in closed} == {tuple(p) for p in square}
+    open_ = next(line for line in lines if len(line) == 4)
+    assert [tuple(p) for p in open_] in ([tuple(p) for p in zigzag], [tuple(p) for p in zigzag[::-1]])
