@@ -10,6 +10,10 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source tree without installing
 
+from dashboard import chart  # noqa: E402  (light: the browser starts loading Plotly.js before the imports below)
+
+chart.preload()
+
 from dashboard.state import available_checkpoints, checkpoint_label, default_checkpoint_path  # noqa: E402
 from dashboard.text import escape_md  # noqa: E402
 from dashboard.views import causes, compare, embeddings, landscape, model_card, story, training, trajectory  # noqa: E402

@@ -42,6 +42,11 @@ const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: [
 
 export default function (component) {
   const { data, parentElement, setTriggerValue } = component;
+  if (!data.figure) {
+    // chart.preload(): only start loading Plotly.js
+    plotly(data.src).catch(() => {});
+    return undefined;
+  }
   let gd = parentElement.querySelector(":scope > .llm-chart");
   if (!gd) {
     gd = document.createElement("div");

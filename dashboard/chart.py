@@ -14,13 +14,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import plotly
-import plotly.graph_objects as go
 import plotly.io as pio
 import streamlit as st
 import streamlit.components.v1 as components_v1
 from streamlit import config
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 NAME = "llm_landscape.chart"
 ASSETS = "plotly_js"  # registered as "dashboard.chart.plotly_js": Plotly's own files, served by Streamlit
@@ -49,6 +52,13 @@ def show(fig: go.Figure, *, key: str, where=None, on_click: Callable[[], None] |
         return
     with where:
         _render(key=key, data=data, **callbacks)
+
+
+def preload() -> None:
+    """Start the browser loading Plotly.js at once (app.py calls this before it imports the model's libraries),
+    so the first charts do not wait for it after the server's work; draws nothing."""
+    with st.sidebar:
+        _render(key="plotly_preload", data={"src": _plotly_url()}, height=0)
 
 
 def clicked(key: str) -> dict | None:

@@ -280,24 +280,27 @@ def context_probs_chart(frame: pd.DataFrame, colours: dict[str, str], reads: lis
     """Stacked bars, one per word read: the `next` reading, how the next-word probability splits across
     sub-contexts; above each bar a square in the colour of the `read` reading (the word's own sub-context)."""
     fig = go.Figure()
+    traces = []
     for ctx in colours:
         part = frame[frame.context == ctx]
-        fig.add_trace(go.Bar(x=part.label, y=part.probability, name=str(ctx), marker_color=colours.get(ctx),
+        traces.append(go.Bar(x=part.label.tolist(), y=part.probability.to_numpy(), name=str(ctx),
+                             marker_color=colours.get(ctx),
                              hovertemplate="%{x}<br>next: " + str(ctx) + " %{y:.3f}<extra></extra>"))
     labels = list(dict.fromkeys(frame.label))
     if reads is not None:
-        fig.add_trace(go.Scatter(x=labels, y=[1.06] * len(labels), mode="markers", name="read (square above)",
+        traces.append(go.Scatter(x=labels, y=[1.06] * len(labels), mode="markers", name="read (square above)",
                                  marker=dict(symbol="square", size=12, color=[colours.get(c, GRAMMAR_COLOUR)
                                                                               for c in reads]),
                                  customdata=reads, hovertemplate="%{x}<br>read: %{customdata}<extra></extra>"))
-    if selected_step is not None and 1 <= selected_step <= len(labels):
-        fig.add_vrect(x0=selected_step - 1.5, x1=selected_step - 0.5, line_width=2, line_color="#555555",
-                      fillcolor="rgba(0,0,0,0)")
+    fig.add_traces(traces)
+    shapes = [dict(type="rect", xref="x", yref="paper", x0=selected_step - 1.5, x1=selected_step - 0.5, y0=0, y1=1,
+                   line=dict(width=2, color="#555555"), fillcolor="rgba(0,0,0,0)")
+              ] if selected_step is not None and 1 <= selected_step <= len(labels) else []
     styled(fig, title=dict(text=wrap_title("next: next-word probability by sub-context, per word read "
                                            "(squares above: read, the word's own sub-context)"), x=0),
                 barmode="stack", bargap=0.15, legend_traceorder="normal",
                 xaxis_title="step: word read", yaxis_title="probability", yaxis_range=[0, 1.12],
-                legend_title_text="sub-context", height=460, margin=dict(t=70),
+                legend_title_text="sub-context", height=460, margin=dict(t=70), shapes=shapes,
                 **LEGEND_BELOW)
     return fig
 

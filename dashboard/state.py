@@ -138,7 +138,7 @@ def map_progress(job: MapJob) -> None:
                 "when the map is ready.")
 
 
-@st.cache_data(max_entries=48, show_spinner=False)
+@st.cache_resource(max_entries=48, show_spinner=False)  # shared, not copied: a RegionMap keeps its outlines
 def get_regions(content_hash: str, reference: str, method: str, contexts: tuple[str, ...],
                 *, _fitted: FittedMap, label: str = "context") -> RegionMap:
     """Regions of one reference label: 'context' (the read reading) or 'next_context' (the next reading)."""

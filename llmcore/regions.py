@@ -42,13 +42,20 @@ class RegionMap:
         grid and joined into polylines: x and y arrays with one NaN between lines, ready to draw as one trace (a
         closed line ends on its first point). Computed here, the browser draws a few long lines instead of tracing
         a contour itself, or hundreds of loose segments (both cost Chromium far more)."""
+        memo = self.__dict__.setdefault("_outlines", {})  # computed once per region and level (maps are redrawn often)
+        if (g, level) not in memo:
+            memo[g, level] = self._outline(g, level)
+        return memo[g, level]
+
+    def _outline(self, g: int, level: float) -> tuple[np.ndarray, np.ndarray]:
         sx, sy, ex_, ey_ = self._segments(g, level)
         lines = chain_segments(np.stack([sx, sy], 1), np.stack([ex_, ey_], 1))
         if not lines:
             return np.empty(0), np.empty(0)
         gap = np.full((1, 2), np.nan)
-        joined = np.concatenate([part for line in lines for part in (line, gap)][:-1])
-        return joined[:, 0], joined[:, 1]
+        joined = np.concatenate([part for line in lines for part in (line, gap)][:-1]).T.copy()
+        joined.setflags(write=False)  # shared by every later call
+        return joined[0], joined[1]
 
     def _segments(self, g: int, level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Marching squares: the start and end (x, y) of every border segment, one or two per crossed cell."""

@@ -25,6 +25,15 @@ PATH_POINTS = ("() => { const g = document.querySelector('.js-plotly-plot'); con
                " return cd ? cd.filter(p => Number.isFinite(p.x) && Number.isFinite(p.y)).length : -1; }")
 
 
+# Every Plotly call from here on, per chart element: the dashboard's charts stay mounted across reruns and are
+# redrawn in place (dashboard/chart.py), so a change draws each chart it changed once and unmounts none.
+COUNT_DRAWS = """() => { const P = window.Plotly; window.__draws = [];
+  document.querySelectorAll('.js-plotly-plot').forEach(g => { g.__kept = true; });
+  for (const name of ['react', 'newPlot', 'purge']) { const orig = P[name];
+    P[name] = function (gd, ...rest) { window.__draws.push([name, gd.__kept === true]);
+      return orig.call(this, gd, ...rest); }; } }"""
+
+
 def _path_points(page) -> int:
     return page.evaluate(PATH_POINTS)
 
@@ -73,6 +82,7 @@ def test_trajectory_page_in_a_real_browser(server, browser, ckpt):
     page.get_by_text("Step 1: after reading 'a'").first.wait_for(timeout=30_000)
     wait_idle(page)
     _titles_fit(page)
+    page.evaluate(COUNT_DRAWS)
     prompt = "a cat eats sausage in"
     box = page.get_by_label("Prompt", exact=True)
     box.fill(prompt)
@@ -87,6 +97,11 @@ def test_trajectory_page_in_a_real_browser(server, browser, ckpt):
     assert expected == len(prompt.split()) + trace.n_steps - 1
     _wait_path_points(page, expected)
     assert _path_points(page) == expected
+    wait_idle(page)
+    draws = page.evaluate("() => window.__draws")
+    assert draws and all(name == "react" and kept for name, kept in draws), draws  # the same charts, redrawn
+    assert len(draws) <= 4  # once each at most (the map, the bars, the lens, the attention)
+    assert page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot')].every(g => g.__kept)")
     step = page.locator("[data-testid='stSlider']").filter(has_text="Step").get_by_role("slider")
     step.focus()
     step.press("ArrowRight")
