@@ -19,22 +19,30 @@ function plotly(src) {
   return window.__llmLandscapePlotly;
 }
 
-// The app's theme (Streamlit's --st-* properties) as a template under the figure's own settings.
+// The app's theme (Streamlit's --st-* properties) as a template under the figure's own settings: the sizes and
+// placements of Streamlit's own Plotly theme (titles left and bold, legend titles above their items, grey ticks).
 function themed(template, element) {
   const css = getComputedStyle(element);
   const v = (name, fallback) => css.getPropertyValue(name).trim() || fallback;
   const ink = v("--st-text-color", "#31333F");
+  const faded = v("--st-gray-text-color", ink);
   const grid = v("--st-border-color-light", "rgba(128,128,128,0.2)");
+  const font = v("--st-font", "sans-serif");
   const t = JSON.parse(JSON.stringify(template || {}));
   const L = (t.layout = t.layout || {});
   L.paper_bgcolor = "rgba(0,0,0,0)";
   L.plot_bgcolor = "rgba(0,0,0,0)";
-  L.font = { ...(L.font || {}), color: ink, family: v("--st-font", "sans-serif") };
-  const axis = (a) => ({ ...(a || {}), automargin: true, gridcolor: grid, zerolinecolor: grid, linecolor: grid });
-  L.xaxis = axis(L.xaxis);
-  L.yaxis = axis(L.yaxis);
+  L.font = { ...(L.font || {}), color: ink, family: font, size: 12 };
+  L.title = { font: { family: v("--st-heading-font", font), size: 16, color: v("--st-heading-color", ink), weight: 600 },
+              x: 0, xanchor: "left", pad: { l: 2 } };
+  L.legend = { title: { font: { size: 12, color: faded }, side: "top" }, valign: "top", font: { size: 12 } };
+  L.hoverlabel = { font: { family: font, size: 12 } };
+  const axis = (a, standoff) => ({ ...(a || {}), automargin: true, gridcolor: grid, zerolinecolor: grid, linecolor: grid,
+    tickcolor: grid, tickfont: { color: faded, size: 12 }, title: { font: { color: faded, size: 14 }, standoff } });
+  L.xaxis = axis(L.xaxis, 16);
+  L.yaxis = axis(L.yaxis, 24);
   L.scene = { ...(L.scene || {}) };
-  for (const k of ["xaxis", "yaxis", "zaxis"]) L.scene[k] = { ...axis(L.scene[k]), backgroundcolor: "rgba(0,0,0,0)" };
+  for (const k of ["xaxis", "yaxis", "zaxis"]) L.scene[k] = { ...axis(L.scene[k], 8), backgroundcolor: "rgba(0,0,0,0)" };
   return t;
 }
 

@@ -42,7 +42,8 @@ def play_controls(frame_names: list[str], *, prefix: str, y: float = -0.08, dura
                dict(label="❚❚ pause", method="animate", args=[[None], dict(mode="immediate")])]
     return dict(updatemenus=[dict(type="buttons", direction="left", x=0, y=y, xanchor="left", showactive=False,
                                   buttons=buttons)],
-                sliders=[dict(active=len(frame_names) - 1, currentvalue=dict(prefix=prefix), pad=dict(t=40),
+                sliders=[dict(active=len(frame_names) - 1, currentvalue=dict(prefix=prefix, xanchor="right"),
+                              pad=dict(t=40),
                               steps=[dict(label=n, method="animate", args=[[n], still]) for n in frame_names])])
 
 
@@ -828,7 +829,10 @@ def snapshot_curves(df: pd.DataFrame, step: int, generalised_at: int | None) -> 
     fig = go.Figure()
     for i, (name, part) in enumerate(df.groupby("measure", sort=False)):
         sep = "separability" in name
-        fig.add_trace(go.Scatter(x=part.step, y=part.value, name=name, mode="lines+markers",
+        short = name.split(", ", 1)[-1] if sep else wrap_title(name, 26)  # the depth: the group names the measure
+        fig.add_trace(go.Scatter(x=part.step, y=part.value, name=short, mode="lines+markers",
+                                 legendgroup="separability" if sep else "measures",
+                                 legendgrouptitle_text=name.split(", ", 1)[0] if sep else None,
                                  line=dict(color=(MANY if sep else PALETTE)[i % len(MANY if sep else PALETTE)],
                                            dash="dot" if sep else "solid"),
                                  hovertemplate="step %{x}: %{y:.3f}<extra>" + name + "</extra>"))
@@ -838,7 +842,7 @@ def snapshot_curves(df: pd.DataFrame, step: int, generalised_at: int | None) -> 
         fig.add_vline(x=generalised_at, line=dict(color="#009E73", width=1, dash="dash"),
                       annotation_text=f"generalises at {generalised_at}", annotation_position="bottom right")
     styled(fig, title="Measures at every snapshot", xaxis_title="training step", yaxis_title="share",
-                yaxis_range=[0, 1.05], legend=dict(orientation="h", y=-0.25), height=460)
+                yaxis_range=[0, 1.05], legend=dict(orientation="h", y=-0.25), height=600)
     return fig
 
 
@@ -922,7 +926,9 @@ def replay_figure(coords: np.ndarray, words: list[str], contexts: list[str], ste
     fig = go.Figure(data=traces(len(steps) - 1), frames=[go.Frame(data=traces(t), name=str(s))
                                                           for t, s in enumerate(steps)])
     lo, hi = coords[:, keep].min((0, 1)), coords[:, keep].max((0, 1))
-    return styled(fig, title="Embeddings during training (Procrustes-aligned, so words move and the axes stay)",
+    return styled(fig, title=wrap_title("Embeddings during training (Procrustes-aligned, so words move and the axes "
+                                        "stay)", 50),
                   xaxis=dict(title=f"{axis_label} 1", range=[lo[0] * 1.05, hi[0] * 1.05]),
                   yaxis=dict(title=f"{axis_label} 2", range=[lo[1] * 1.05, hi[1] * 1.05]), height=620,
+                  margin=dict(t=70),
                   **play_controls([str(s) for s in steps], prefix="training step "))
