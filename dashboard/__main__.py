@@ -44,6 +44,9 @@ def warm_up(wait_s: float = 30.0) -> None:
         from dashboard import state
         from dashboard.views import trajectory  # noqa: F401  (its figures, frames and labels modules too)
 
+        import torch
+
+        torch.set_num_threads(1)  # a page's forward passes are tiny; a second thread only spins against the browser
         ckpt = state.checkpoint_at(state.default_checkpoint_path())
         view = state.get_best_view(ckpt.content_hash, ckpt)
         state.map_when_ready(ckpt.content_hash, f"context:{view.layer}", view.method, 2, ckpt=ckpt)
