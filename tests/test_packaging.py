@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,8 @@ def test_the_wheel_carries_the_model_and_the_dashboard(tmp_path, ckpt):
                            capture_output=True, text=True, timeout=600)
     assert built.returncode == 0, built.stderr[-2000:]
     wheel = next(dist.glob("llm_landscape-*.whl"))
+    with zipfile.ZipFile(wheel) as zf:
+        assert "dashboard/chart.js" in zf.namelist()  # the charts' browser side, read when the dashboard starts
     inst = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target),
                            str(wheel)], capture_output=True, text=True, timeout=300)
     assert inst.returncode == 0, inst.stderr[-2000:]
