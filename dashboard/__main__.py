@@ -41,10 +41,10 @@ def warm_up(wait_s: float = 30.0) -> None:
         while not _serving(runtime) and time.monotonic() < deadline:
             time.sleep(0.02)
         logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(_QuietWarmUp())
+        import torch
+
         from dashboard import state
         from dashboard.views import trajectory  # noqa: F401  (its figures, frames and labels modules too)
-
-        import torch
 
         torch.set_num_threads(1)  # a page's forward passes are tiny; a second thread only spins against the browser
         ckpt = state.checkpoint_at(state.default_checkpoint_path())
