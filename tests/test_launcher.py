@@ -32,13 +32,19 @@ def test_the_launcher_turns_off_the_full_collection_after_every_run(monkeypatch)
 
 @pytest.mark.slow
 def test_the_warm_up_freezes_what_it_loaded():
-    """Everything the warm-up loads lives as long as the server, so it is frozen out of later collections."""
+    """Everything the warm-up loads lives as long as the server, so it is frozen out of later collections; and the
+    server's torch runs its pages' tiny forward passes on one thread (a second spun against the browser)."""
+    import torch
+
+    threads = torch.get_num_threads()
     gc.unfreeze()
     try:
         launcher.warm_up(wait_s=0)
+        assert torch.get_num_threads() == 1
         assert gc.get_freeze_count() > 10_000
         frozen = gc.get_freeze_count()
         t = gc.collect(2)  # a full collection still works, and no longer walks the frozen objects
         assert t >= 0 and gc.get_freeze_count() == frozen
     finally:
         gc.unfreeze()
+        torch.set_num_threads(threads)
