@@ -218,8 +218,14 @@ def _label_2d(fig: go.Figure, ref: pd.DataFrame, path: pd.DataFrame, *, candidat
         star = i >= len(path)
         notes.append(dict(x=x, y=y, xshift=dx, yshift=dy, showarrow=False, text=esc(text) if star else
                           f"<b>{text.split(' ', 1)[0]}</b> {esc(text.split(' ', 1)[1])}",
-                          font=dict(size=12, color=ink), bgcolor="rgba(255,255,255,0.6)" if not star else None))
+                          font=dict(size=12, color=ink), bgcolor=halo(ink) if not star else None))
     fig.update_layout(annotations=notes, xaxis_range=list(xr), yaxis_range=list(yr))
+
+
+def halo(ink: str) -> str:
+    """A label's translucent background: light under dark ink, dark under light ink (a dark theme)."""
+    r, g, b = (int(ink.lstrip("#")[i:i + 2], 16) for i in (0, 2, 4))
+    return "rgba(14,17,23,0.6)" if 0.299 * r + 0.587 * g + 0.114 * b > 128 else "rgba(255,255,255,0.6)"
 
 
 ARROW_PX = 16  # an arrowhead's centre sits this far before the step it points at (the step's marker is 11-18 px)

@@ -256,3 +256,16 @@ def test_compare_steps_frame_has_one_row_per_word_read(ckpt):
     assert sum("✎" in c for c in table.left) == len(lw) - lw.boundary
     one_side = frames.compare_steps_frame({"left": left, "right": None})
     assert list(one_side.columns) == ["step", "left", "right"] and (one_side.right == "").all()
+
+
+def test_step_labels_stay_readable_on_a_dark_theme(setup):
+    """Step labels sit on a translucent background that contrasts with the ink: light under dark ink, dark under
+    the light ink of a dark theme."""
+    trace, cmap, _ = setup
+    path = frames.trajectory_frame(trace, cmap, len(trace.layer_names) - 1)
+    for ink in ("#222222", "#EEEEEE"):
+        fig = figures.trajectory_map(frames.reference_frame(cmap), path, figures.context_colours(trace.context_names),
+                                     "t", options=figures.MapOptions(ink=ink))
+        backs = {a.bgcolor for a in fig.layout.annotations}
+        level = [int(c) for c in next(iter(backs))[5:].split(",")[:3]]
+        assert len(backs) == 1 and (sum(level) > 382) == (ink == "#222222")
