@@ -24,5 +24,6 @@ def charts(at) -> list[Chart]:
     for el in at.get("bidi_component"):
         if el.proto.component_name == NAME:
             data = json.loads(el.proto.json or el.proto.mixed.json)
-            out.append(Chart(el.key, json.dumps(data["figure"], separators=(",", ":"))))
+            if "figure" in data:  # not app.py's chart.preload(), which only starts loading Plotly.js
+                out.append(Chart(el.key, json.dumps(data["figure"], separators=(",", ":"))))
     return out
