@@ -127,8 +127,8 @@ def chain_segments(starts: np.ndarray, ends: np.ndarray) -> list[np.ndarray]:
             continue
         used[first] = True
         line = [a[first], b[first]]
-        for grow in (line, None):  # forwards from the last point, then backwards from the first
-            if grow is None:
+        for backwards in (False, True):  # grow from the last point, then from the first
+            if backwards:
                 line.reverse()
             while True:
                 nxt = next((j for j in touching[line[-1]] if not used[j]), None)
