@@ -394,7 +394,9 @@ def word_map(df: pd.DataFrame, colour_by: str, title: str, axis_label: str, *, h
         fig.update_layout(xaxis_title=axis_titles[0], yaxis_title=axis_titles[1])
     if legend_title is None:
         legend_title = {"context": "sub-context"}.get(colour_by, colour_by)
-    return styled(fig, title=title, legend_title_text=legend_title, height=640)
+    lines = wrap_title(title, 40)  # the map's column is about 360 px wide at 800 px, and Plotly does not wrap
+    return styled(fig, title=lines, legend_title_text=legend_title, height=640,
+                  margin=dict(t=30 + 20 * (lines.count("<br>") + 1)))
 
 
 def discrete_scale(names: list[str], colours: dict[str, str]) -> list:
