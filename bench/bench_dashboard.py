@@ -133,8 +133,8 @@ def draw_phases(page) -> tuple[float, float, int]:
     return first, max(c["end"] for c in calls) - first, len(calls)
 
 
-# The map chart redrawn: Streamlit either hands the marked chart new data (Plotly then fires plotly_afterplot) or
-# replaces it with a new, unmarked chart that has drawn its SVG. Without this a redraw still in progress would be
+# The map chart redrawn: the marked chart gets new data (Plotly then fires plotly_afterplot), or a chart that is not
+# marked (a new one) has drawn its SVG. Without this a redraw still in progress would be
 # counted in the next measurement instead (the heading and the status widget change before the chart is drawn).
 MARK_MAP = ("() => { const g = document.querySelector('.js-plotly-plot'); g.__marked = true; g.__drawn = false; "
             "g.on('plotly_afterplot', () => { g.__drawn = true; }); }")
