@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from pathlib import Path
@@ -16,16 +17,26 @@ chart.preload()
 
 from dashboard.state import available_checkpoints, checkpoint_label, default_checkpoint_path  # noqa: E402
 from dashboard.text import escape_md  # noqa: E402
-from dashboard.views import causes, compare, embeddings, landscape, model_card, story, training, trajectory  # noqa: E402
 
-PAGES = [(trajectory.render, "Trajectory", "trajectory", ":material/route:"),
-         (story.render, "Story", "story", ":material/slideshow:"),
-         (embeddings.render, "Embeddings", "embeddings", ":material/scatter_plot:"),
-         (landscape.render, "Landscape", "landscape", ":material/landscape:"),
-         (training.render, "Training", "training", ":material/monitoring:"),
-         (compare.render, "Compare", "compare", ":material/compare:"),
-         (causes.render, "Causes", "causes", ":material/call_split:"),
-         (model_card.render, "Model card", "model-card", ":material/badge:")]
+# (view module in dashboard/views, title, URL path, icon). A view is imported when its page first runs, so a start
+# does not wait for the pages it does not show (training, interventions and the editor import much of llmcore).
+PAGES = [("trajectory", "Trajectory", "trajectory", ":material/route:"),
+         ("story", "Story", "story", ":material/slideshow:"),
+         ("embeddings", "Embeddings", "embeddings", ":material/scatter_plot:"),
+         ("landscape", "Landscape", "landscape", ":material/landscape:"),
+         ("training", "Training", "training", ":material/monitoring:"),
+         ("compare", "Compare", "compare", ":material/compare:"),
+         ("causes", "Causes", "causes", ":material/call_split:"),
+         ("model_card", "Model card", "model-card", ":material/badge:")]
+
+
+def view(module: str):
+    """The page function of a view in dashboard/views, importing it on first use."""
+    def render() -> None:
+        importlib.import_module(f"dashboard.views.{module}").render()
+
+    render.__name__ = module
+    return render
 
 
 def model_picker(show: bool = True) -> None:
@@ -93,8 +104,8 @@ def add_model() -> None:
 
 def main() -> None:
     st.set_page_config(page_title="LLM Landscape", page_icon="🗺️", layout="wide")
-    pages = [st.Page(fn, title=title, url_path=url, icon=icon, default=i == 0)
-             for i, (fn, title, url, icon) in enumerate(PAGES)]
+    pages = [st.Page(view(module), title=title, url_path=url, icon=icon, default=i == 0)
+             for i, (module, title, url, icon) in enumerate(PAGES)]
     page = st.navigation(pages)
     model_picker(show=page.url_path != "compare")
     add_model()

@@ -48,6 +48,120 @@ function themed(template, element) {
 
 const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
 
+// Layered 2D charts. Traces marked meta "base" (a map's reference states: the same for every prompt) are drawn once
+// in a chart underneath, and a new figure with the same base redraws only the chart on top (path, stars, labels,
+// regions, axes, legend), which costs a fraction: Plotly redraws every trace of a chart on any change, and in
+// software rendering 1,500 reference points are most of a map's redrawing. The top chart shows the base traces'
+// legend entries (legend clicks reach the base), forwards hovering away from its own points to the base, and the
+// base follows its plot area (margins, ranges: zoom, pan and resize). Only for figures with explicit axis ranges.
+const isBase = (t) => t.meta === "base";
+const layered = (fig) =>
+  !fig.layout.scene && fig.data.some(isBase) && fig.layout.xaxis?.range && fig.layout.yaxis?.range;
+const BASE_CONFIG = { displayModeBar: false, responsive: false, scrollZoom: false, staticPlot: false };
+
+function topData(fig) {
+  return fig.data.map((t) => isBase(t)
+    ? { type: "scatter", mode: "markers", x: [null], y: [null], name: t.name, legendgroup: t.legendgroup,
+        legendgrouptitle: t.legendgrouptitle, showlegend: t.showlegend, marker: t.marker, visible: t.visible,
+        hoverinfo: "skip", meta: "legend" }
+    : t);
+}
+
+function baseLayer(gd) {
+  if (!document.getElementById("llm-chart-base-style")) {
+    const style = document.createElement("style");
+    style.id = "llm-chart-base-style";
+    style.textContent = ".llm-chart-base, .llm-chart-base * { pointer-events: none !important; }";
+    document.head.appendChild(style);
+  }
+  let base = gd.parentElement.querySelector(":scope > .llm-chart-base");
+  if (!base) {
+    base = document.createElement("div");
+    base.className = "llm-chart-base";
+    base.style.cssText = "position:absolute;left:0;top:0;width:100%;z-index:0;pointer-events:none";
+    gd.parentElement.appendChild(base);  // after the top chart: it stays the page's first chart of this key
+  }
+  base.style.top = `${gd.offsetTop}px`;
+  return base;
+}
+
+function geometry(gd) {
+  const L = gd._fullLayout;
+  const s = L._size;
+  return { width: L.width, height: L.height, margin: { l: s.l, r: s.r, t: s.t, b: s.b, pad: 0, autoexpand: false },
+           x: L.xaxis.range.slice(), y: L.yaxis.range.slice() };
+}
+
+// Draw (or follow) the base under gd: only when its traces or gd's plot area changed.
+function syncBase(P, gd) {
+  const state = gd.__llmBase;
+  if (!state || !gd._fullLayout || !gd._fullLayout._size) return undefined;
+  const g = geometry(gd);
+  const key = `${state.key}|${JSON.stringify(g)}`;
+  const visible = state.indices.map((i) => gd.data[i].visible ?? true);
+  if (key === state.drawn) return syncVisible(P, state, visible);
+  state.drawn = key;
+  const layout = { width: g.width, height: g.height, autosize: false, margin: g.margin, showlegend: false,
+    hovermode: "closest", dragmode: false, template: state.template, paper_bgcolor: "rgba(0,0,0,0)",
+    plot_bgcolor: "rgba(0,0,0,0)", xaxis: { range: g.x, visible: false, fixedrange: true, automargin: false },
+    yaxis: { range: g.y, visible: false, fixedrange: true, automargin: false } };
+  const data = state.traces.map((t, i) => ({ ...t, visible: visible[i] }));
+  state.visible = visible;
+  return P.react(state.el, { data, layout, config: BASE_CONFIG });
+}
+
+function syncVisible(P, state, visible) {
+  const changed = visible.map((v, i) => (v !== state.visible[i] ? i : -1)).filter((i) => i >= 0);
+  state.visible = visible;
+  if (!changed.length) return undefined;
+  return P.restyle(state.el, { visible: changed.map((i) => visible[i]) }, changed);
+}
+
+function forwardHover(P, gd) {
+  const onTop = () => gd.querySelector(".hoverlayer .hovertext") !== null; // the top chart names a point of its own
+  gd.on("plotly_hover", () => { if (gd.__llmBase) P.Fx.unhover(gd.__llmBase.el); });
+  gd.on("plotly_relayout", () => syncBase(P, gd));
+  gd.on("plotly_restyle", () => syncBase(P, gd));
+  gd.addEventListener("mousemove", (e) => {
+    const state = gd.__llmBase;
+    if (!state || !state.drawn) return;
+    if (onTop()) {
+      P.Fx.unhover(state.el);
+      return;
+    }
+    const s = gd._fullLayout._size;
+    const r = gd.getBoundingClientRect();
+    const xpx = e.clientX - r.left - s.l;
+    const ypx = e.clientY - r.top - s.t;
+    if (xpx < 0 || ypx < 0 || xpx > s.w || ypx > s.h) P.Fx.unhover(state.el);
+    else P.Fx.hover(state.el, { xpx, ypx }, "xy");
+  });
+  gd.addEventListener("mouseleave", () => { if (gd.__llmBase) P.Fx.unhover(gd.__llmBase.el); });
+}
+
+function dropBase(P, gd) {
+  if (!gd.__llmBase) return;
+  P.purge(gd.__llmBase.el);
+  gd.__llmBase.el.remove();
+  gd.__llmBase = undefined;
+}
+
+function draw(P, gd, fig, layout) {
+  if (!layered(fig)) {
+    dropBase(P, gd);
+    return P.react(gd, { data: fig.data, layout, frames: fig.frames || [], config: CONFIG });
+  }
+  const traces = fig.data.filter(isBase);
+  const indices = fig.data.map((t, i) => (isBase(t) ? i : -1)).filter((i) => i >= 0);
+  const el = gd.__llmBase ? gd.__llmBase.el : baseLayer(gd);
+  const key = JSON.stringify(traces);
+  const old = gd.__llmBase;
+  gd.__llmBase = { el, traces, indices, key, template: layout.template,
+                   drawn: old && old.key === key ? old.drawn : undefined, visible: old ? old.visible : [] };
+  return P.react(gd, { data: topData(fig), layout, frames: fig.frames || [], config: CONFIG })
+    .then(() => { el.style.top = `${gd.offsetTop}px`; return syncBase(P, gd); });
+}
+
 export default function (component) {
   const { data, parentElement, setTriggerValue } = component;
   if (!data.figure) {
@@ -60,7 +174,8 @@ export default function (component) {
     gd = document.createElement("div");
     gd.className = "llm-chart";
     gd.setAttribute("data-testid", "llmChart");
-    gd.style.width = "100%";
+    gd.style.cssText = "width:100%;position:relative;z-index:1";
+    parentElement.style.position = "relative";
     parentElement.appendChild(gd);
   }
   const fig = data.figure;
@@ -73,7 +188,8 @@ export default function (component) {
       if (seq !== gd.__llmSeq) return undefined; // a newer figure has arrived: draw that one
       const first = !gd.__llmLib;
       gd.__llmLib = P;
-      return P.react(gd, { data: fig.data, layout, frames: fig.frames || [], config: CONFIG }).then(() => {
+      return draw(P, gd, fig, layout).then(() => {
+        if (first) forwardHover(P, gd);
         if (first && data.clickable) {
           gd.on("plotly_click", (ev) => {
             const p = ev.points[0];
@@ -97,6 +213,9 @@ export default function (component) {
     if (seq !== gd.__llmSeq) return;
     if (gd.__llmObserver) gd.__llmObserver.disconnect();
     gd.__llmObserver = undefined;
-    if (gd.__llmLib) gd.__llmLib.purge(gd);
+    if (gd.__llmLib) {
+      dropBase(gd.__llmLib, gd);
+      gd.__llmLib.purge(gd);
+    }
   };
 }

@@ -24,6 +24,9 @@ TEMPLATE = "llm_landscape"
 TEMPLATE_LAYOUT = dict(margin=dict(l=10, r=10, t=50, b=10))
 pio.templates[TEMPLATE] = go.layout.Template(layout=TEMPLATE_LAYOUT)
 # The legend under the chart, in rows: the map keeps the whole width, also on a narrow screen.
+# Traces the same for every prompt on a map (its reference states): dashboard/chart.js draws them once, in a chart
+# under the one a new prompt redraws.
+BASE = "base"
 LEGEND_BELOW = dict(legend=dict(orientation="h", yanchor="top", y=-0.16, xanchor="left", x=0))
 
 
@@ -97,7 +100,7 @@ def trajectory_map(ref: pd.DataFrame, path: pd.DataFrame, colours: dict[str, str
     group = f"reference states ({len(ref):,} of {total:,} drawn)" if total > len(ref) else "reference states"
     parts = [(ctx, ref[ref[label_col] == ctx] if label_col in ref else ref.iloc[:0]) for ctx in colours]
     fig.add_traces([_scatter(part, three_d, mode="markers", name=str(ctx), legendgroup="reference",
-                             legendgrouptitle_text=group,
+                             legendgrouptitle_text=group, meta=BASE,
                              marker=dict(size=3 if three_d else 4, color=colours.get(ctx, GRAMMAR_COLOUR), opacity=0.5),
                              customdata=part[["word", "next_word"]].to_numpy(),
                              hovertemplate="%{customdata[0]} → %{customdata[1]}<extra>" + str(ctx) + "</extra>")

@@ -112,6 +112,65 @@ def test_trajectory_page_in_a_real_browser(server, browser, ckpt):
     page.close()
 
 
+# The map's two layers (dashboard/chart.js): the reference states in a chart underneath, everything else on top.
+LAYERS = """() => { const top = document.querySelector('.js-plotly-plot');
+  const base = top.parentElement.querySelector(':scope > .llm-chart-base');
+  const r = (g, a) => g._fullLayout[a].range.map(v => Math.round(v * 1000) / 1000);
+  const box = (g) => { const s = g._fullLayout._size; return [s.l, s.t, s.w, s.h]; };
+  return { base: base ? base.querySelectorAll('.scatterlayer path.point').length : -1,
+           top: top.querySelectorAll('.scatterlayer .trace path.point').length,
+           same: !!base && JSON.stringify([r(top, 'xaxis'), r(top, 'yaxis'), box(top)]) ===
+                 JSON.stringify([r(base, 'xaxis'), r(base, 'yaxis'), box(base)]) }; }"""
+BASE_DRAWS = """() => { const base = document.querySelector('.llm-chart-base'); window.__baseDraws = 0;
+  base.on('plotly_afterplot', () => { window.__baseDraws += 1; }); }"""
+
+
+def test_map_reference_states_drawn_once_under_the_path(server, browser):
+    """The reference states are drawn once, under the chart a new prompt redraws: a new prompt leaves them as they
+    are, they stay under the same plot area when the top chart is zoomed, and hovering one names its word."""
+    page, errors = _open(browser, server)
+    _wait_charts(page, 4)
+    wait_idle(page)
+    layers = page.evaluate(LAYERS)
+    assert layers["base"] > 100 and layers["same"], layers  # the reference states, aligned with the top chart
+    assert layers["top"] < layers["base"]  # the top chart draws the path and stars, not the reference states
+    page.evaluate(BASE_DRAWS)
+    box = page.get_by_label("Prompt", exact=True)
+    box.fill("a cat eats sausage in")
+    box.press("Enter")
+    page.wait_for_function("() => [...document.querySelectorAll('h4')].some(h => h.innerText.includes('sausage'))",
+                           timeout=30_000)
+    wait_idle(page)
+    page.wait_for_timeout(500)
+    assert page.evaluate("() => window.__baseDraws") == 0  # same map: only the top chart was redrawn
+    page.evaluate("() => document.querySelector('.js-plotly-plot').scrollIntoView({block: 'center'})")
+    drag = page.evaluate("() => { const r = document.querySelector('.js-plotly-plot .nsewdrag')"
+                         ".getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; }")
+    x, y, w, h = drag
+    page.mouse.move(x + w * 0.3, y + h * 0.3)
+    page.mouse.down()
+    page.mouse.move(x + w * 0.6, y + h * 0.6, steps=5)
+    page.mouse.up()
+    page.wait_for_function("() => window.__baseDraws > 0", timeout=10_000)
+    assert page.evaluate(LAYERS)["same"]  # zoomed together
+    point = page.evaluate("""() => { const base = document.querySelector('.llm-chart-base');
+      const top = document.querySelector('.js-plotly-plot .nsewdrag').getBoundingClientRect();  // the plot area
+      const mid = (r) => [r.left + r.width / 2, r.top + r.height / 2];
+      const own = [...document.querySelector('.js-plotly-plot').querySelectorAll('.scatterlayer path.point')]
+        .map(p => mid(p.getBoundingClientRect()));  // the top chart's points, which it hovers itself
+      const inside = [...base.querySelectorAll('.scatterlayer path.point')].map(p => p.getBoundingClientRect())
+        .find(r => r.width && r.left > top.left + 10 && r.right < top.right - 10 && r.top > top.top + 10 &&
+              r.bottom < top.bottom - 10 &&
+              own.every(([x, y]) => Math.hypot(x - mid(r)[0], y - mid(r)[1]) > 40));
+      return inside ? [inside.left + inside.width / 2, inside.top + inside.height / 2] : null; }""")
+    assert point is not None
+    page.mouse.move(*point)
+    page.wait_for_function("() => document.querySelector('.llm-chart-base .hoverlayer .hovertext')", timeout=10_000)
+    assert "→" in page.evaluate("() => document.querySelector('.llm-chart-base .hoverlayer .hovertext').textContent")
+    _no_errors(page, errors)
+    page.close()
+
+
 def test_default_page_at_a_narrow_width_and_play(server, browser):
     """At 800 px: no error, no title cut off, and Play moves the caption on."""
     page, errors = _open(browser, server, width=800)
