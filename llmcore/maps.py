@@ -14,10 +14,11 @@ import os
 import re
 import shutil
 import sys
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from safetensors import SafetensorError
@@ -26,15 +27,11 @@ from safetensors.numpy import save as np_save
 from llmcore.checkpoint import Checkpoint, atomic_write
 from llmcore.depths import depth_labels
 from llmcore.inputs import parse_json, read_safetensors, safetensors_metadata
-from llmcore.projection import (
-    MapQuality,
-    NeighbourPlacement,
-    Progress,
-    Projector,
-    fit_projection,
-    projector_class,
-)
+from llmcore.placement import FIT_VERSIONS, NEIGHBOUR_METHODS, MapQuality, Placement
 from llmcore.reference import ReferenceStates, reference_states
+
+if TYPE_CHECKING:
+    from llmcore.projection import Progress, Projector
 from llmcore.tokenizer import UNK
 
 MAPS_DIR = "maps"
@@ -82,25 +79,45 @@ def context_reference(ref: ReferenceStates, layer: str) -> ReferenceSet:
 
 @dataclass
 class FittedMap:
-    """A map of a reference set. coords: (N, d) float32. `place` puts new points into it deterministically."""
+    """A map of a reference set. coords: (N, d) float32. `place` puts new points into it deterministically, with
+    NumPy alone (llmcore.placement); `projector`, the fitted scikit-learn estimator, is restored from the map's
+    arrays when first asked for (a map read from the cache places points without importing scikit-learn)."""
 
     reference: ReferenceSet
     method: str
     n_components: int
     params: dict[str, Any]
     coords: np.ndarray
-    projector: Projector
+    fitted: Projector | Callable[[], Projector] = field(repr=False)  # the estimator, or how to restore it
     quality: MapQuality
     key: str = ""
     from_cache: bool = field(default=False, compare=False)
+    placement: Placement | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.placement is None:
+            self.placement = placement_of(self.method, self.fitted)
 
     @property
     def axis_label(self) -> str:
         return AXIS_LABELS[self.method]
 
+    @property
+    def projector(self) -> Projector:
+        if callable(self.fitted):  # estimators are not callable: this is the restore of a cached map
+            self.fitted = self.fitted()
+        return self.fitted
+
     def place(self, X: np.ndarray) -> np.ndarray:
         """Coordinates (n, d) of new points (n, C); the same point lands on the same spot in any batch."""
-        return self.projector.transform(np.asarray(X, np.float32).reshape(-1, self.reference.X.shape[1]))
+        return self.placement.place(np.asarray(X, np.float32).reshape(-1, self.reference.X.shape[1]))
+
+
+def placement_of(method: str, projector: Projector) -> Placement:
+    """The arrays of a fitted projector that place new points (the same arithmetic as its `transform`)."""
+    if method in NEIGHBOUR_METHODS:
+        return Placement.neighbours(projector.X_ref_, projector.embedding_, projector.placement_k)
+    return Placement.linear(projector.mean_, projector.components_)
 
 
 @dataclass(frozen=True)
@@ -135,7 +152,7 @@ def _key(content_hash: str, reference: str, digest: str, *, method: str, n_compo
          params: dict[str, Any]) -> str:
     spec = {"checkpoint": content_hash, "reference": reference, "digest": digest, "method": method,
             "n_components": n_components, "random_state": random_state, "params": params,
-            "version": projector_class(method).fit_version}
+            "version": FIT_VERSIONS[method]}
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -210,6 +227,8 @@ def _keep(fitted: FittedMap, *, key: str, path: Path, ckpt: Checkpoint) -> None:
 def fit_map(ref: ReferenceSet, method: str, n_components: int = 2, *, random_state: int = 0,
             params: dict[str, Any] | None = None, progress: Progress | None = None) -> FittedMap:
     """Fit a projector on a reference set and measure how faithful the map is."""
+    from llmcore.projection import fit_projection
+
     params = dict(params or {})
     spec = _MapSpec(method, n_components, random_state, params)
     labels = ref.labels[params.get("label", "context")] if method in ("axes", "lda") else None
@@ -229,7 +248,7 @@ _FILE_NAMES = {"mean_": "mean", "components_": "components", "explained_variance
 
 def _save(path: Path, m: FittedMap, ckpt: Checkpoint) -> None:
     tensors = {"coords": m.coords.astype(np.float32)}
-    if not isinstance(m.projector, NeighbourPlacement):
+    if m.method not in NEIGHBOUR_METHODS:
         tensors.update({_FILE_NAMES[k]: v for k, v in m.projector.fitted_state().items()})
     meta = {"key": m.key, "checkpoint": ckpt.content_hash, "reference": m.reference.name,
             "digest": m.reference.digest, "method": m.method, "n_components": str(m.n_components),
@@ -257,10 +276,11 @@ def _load(path: Path, *, key: str, ckpt: Checkpoint, ref: ReferenceSet, spec: _M
     try:
         q = parse_json(meta["quality"])  # nesting checked: the file may come from anywhere
         quality = MapQuality(**q)
-        proj = _restore_projector(spec, tensors, ref.X)
+        placement = _placement(spec, tensors, ref.X)
     except (KeyError, TypeError, ValueError):
         return None
-    return FittedMap(ref, method, n_components, spec.params, coords, proj, quality, key, from_cache=True)
+    return FittedMap(ref, method, n_components, spec.params, coords, lambda: _restore_projector(spec, tensors, ref.X),
+                     quality, key, from_cache=True, placement=placement)
 
 
 def _tensors_sha(tensors: dict[str, np.ndarray]) -> str:
@@ -272,10 +292,24 @@ def _tensors_sha(tensors: dict[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
+def _placement(spec: _MapSpec, tensors: dict[str, np.ndarray], X: np.ndarray) -> Placement:
+    """What places new points on a cached map, from its file's arrays (ValueError when they do not make one, as
+    `_restore_projector` would raise: its parameters are checked the same way)."""
+    if spec.method in NEIGHBOUR_METHODS:
+        return Placement.neighbours(X, tensors["coords"], spec.params.get("placement_k", 10))
+    placement = Placement.linear(tensors["mean"], tensors["components"])
+    if placement.components.shape != (spec.n_components, X.shape[1]):
+        raise ValueError(f"components {placement.components.shape} do not map {X.shape[1]} features to "
+                         f"{spec.n_components} dimensions")
+    return placement
+
+
 def _restore_projector(spec: _MapSpec, tensors: dict[str, np.ndarray], X: np.ndarray) -> Projector:
     """The fitted projector of a cached map, through its constructor and `Projector.restore` (ValueError when
     the file's arrays do not make one): a linear map from its stored arrays, a placement from the reference
     points and the stored coordinates."""
+    from llmcore.projection import NeighbourPlacement, projector_class
+
     cls = projector_class(spec.method)
     if issubclass(cls, NeighbourPlacement):
         state = {"X_ref_": X, "embedding_": tensors["coords"]}
@@ -403,6 +437,8 @@ class MapBook:
         import multiprocessing
         import time
         from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        from llmcore.projection import fit_projection
 
         order = sorted(todo, key=lambda t: (t[1] != "tsne", -t[2], t[0]))  # t-SNE 3D is the slowest kind
         _say(progress, f"fitting {len(order)} UMAP and t-SNE maps in {workers} processes")

@@ -18,11 +18,12 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
+
+from llmcore.placement import FIT_VERSIONS, MapQuality, neighbour_place, rowwise_project
 
 METHODS = ("pca", "umap", "tsne", "axes", "lda")
 Progress = Callable[[str], None]
@@ -48,7 +49,7 @@ class Projector(TransformerMixin, BaseEstimator):
     """What every projector shares: parameter checks, the fitted check, and the fitted state (save and restore)."""
 
     _state: tuple[str, ...] = ()  # the learned arrays that define a fitted projector, in `fitted_state()`
-    fit_version = 1  # raised when the same parameters fit a different map, so maps cached by older code are refitted
+    fit_version = 1  # raised when the same parameters fit a different map (llmcore.placement.FIT_VERSIONS)
     _fit_needs_y = False  # labels (axes, LDA) or a map computed elsewhere (NeighbourPlacement)
 
     def __sklearn_tags__(self):
@@ -122,7 +123,7 @@ class _LinearProjector(Projector):
         return len(mean)
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        return _rowwise_project(self._check_input(X) - self.mean_, self.components_)
+        return rowwise_project(self._check_input(X) - self.mean_, self.components_)
 
 
 class PCAProjector(_LinearProjector):
@@ -227,12 +228,6 @@ class LDAProjector(_LinearProjector):
         return self
 
 
-def _rowwise_project(Xc: np.ndarray, components: np.ndarray) -> np.ndarray:
-    """(n, d) projections computed row by row without BLAS, so a point's coordinates never depend on the batch
-    it arrives in (BLAS kernels sum in a batch-dependent order and differ in the last bits)."""
-    return np.einsum("nc,dc->nd", Xc, components, optimize=False).astype(np.float32)
-
-
 class NeighbourPlacement(Projector):
     """Places new points at the weighted mean map position of their `placement_k` nearest reference points
     (original space). `fit(X, Y)` takes a map Y of X computed elsewhere; UMAP and t-SNE compute Y themselves."""
@@ -271,17 +266,7 @@ class NeighbourPlacement(Projector):
         return X.shape[1]
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        X = self._check_input(X)
-        k = min(self.placement_k, len(self.X_ref_))
-        out = np.empty((len(X), self.embedding_.shape[1]), np.float32)
-        for i, x in enumerate(X):  # one point at a time: its position cannot depend on the others
-            d = np.sqrt(np.square(self.X_ref_ - x).sum(1))
-            idx = np.argpartition(d, k - 1)[:k]
-            idx = idx[np.lexsort((idx, d[idx]))]
-            w = 1.0 / np.maximum(d[idx], 1e-6) ** 2
-            w[d[idx] < 1e-6] = 1e12  # a reference point lands exactly on its own position
-            out[i] = (w / w.sum()) @ self.embedding_[idx]
-        return out
+        return neighbour_place(self._check_input(X), self.X_ref_, self.embedding_, self.placement_k)
 
     def fit_transform(self, X: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
         self.fit(X, y)
@@ -292,7 +277,7 @@ class UMAPProjector(NeighbourPlacement):
     """UMAP (umap-learn) on exact nearest neighbours. Imported lazily: its numba compilation costs seconds on the
     first fit in a process."""
 
-    fit_version = 2  # 1: umap-learn's own (approximate, NN-descent) neighbours; 2: exact neighbours
+    fit_version = FIT_VERSIONS["umap"]
 
     def __init__(self, n_components: int = 2, *, random_state: int = 0, n_neighbors: int = 15,
                  min_dist: float = 0.1, placement_k: int = 10, progress: Progress | None = None):
@@ -358,7 +343,7 @@ class TSNEProjector(NeighbourPlacement):
     own word's region (0.73 against 0.80), and the 2D maps are the ones that choose the default view. At a few
     thousand points the Barnes-Hut gradient is faster than the FFT one, in 2D too (README, "Maps")."""
 
-    fit_version = 3  # 1: every point, FFT gradient in 2D; 2: at most 2,000 points (never shipped); 3: fit_points
+    fit_version = FIT_VERSIONS["tsne"]
 
     def __init__(self, n_components: int = 2, *, random_state: int = 0, perplexity: float = 30.0,
                  placement_k: int = 10, fit_points: int | None = None, progress: Progress | None = None):
@@ -482,20 +467,6 @@ def fit_projection(X: np.ndarray, labels: np.ndarray | None, method: str, n_comp
         ev = float(proj.explained_variance_ratio_.sum()) if isinstance(proj, PCAProjector) else None
         quality = map_quality(X, coords, explained_variance=ev)
     return coords, proj, quality
-
-
-@dataclass(frozen=True)
-class MapQuality:
-    """How faithful a map is. trustworthiness and knn_preservation are in [0, 1]; explained_variance only for PCA."""
-
-    trustworthiness: float
-    knn_preservation: float
-    n_neighbors: int
-    explained_variance: float | None = None
-
-    def to_dict(self) -> dict:
-        return {"trustworthiness": self.trustworthiness, "knn_preservation": self.knn_preservation,
-                "n_neighbors": self.n_neighbors, "explained_variance": self.explained_variance}
 
 
 def map_quality(X: np.ndarray, Y: np.ndarray, *, n_neighbors: int = 10, sample: int = 2000, random_state: int = 0,

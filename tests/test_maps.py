@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +14,8 @@ import pytest
 from llmcore.checkpoint import load_checkpoint
 from llmcore.maps import MAPS_DIR, MapBook, get_map, nearest_neighbours
 from llmcore.projection import projector_class
+
+ROOT = Path(__file__).resolve().parent.parent
 
 REFERENCES = ["words", "context:embed", "context:block 1", "context:block 2", "context:block 3",
               "context:block 4", "context:final"]
@@ -88,6 +93,24 @@ def test_shipped_maps_restore_projectors_that_reproduce_the_stored_coordinates(b
     assert m.projector.get_params()["n_components"] == dims
     scale = float(np.ptp(m.coords, axis=0).max())
     np.testing.assert_allclose(m.place(m.reference.X), m.coords, atol=1e-5 * scale)
+    new = m.reference.X[:7] + 0.01  # points that are not reference points: NumPy placement = the estimator's
+    np.testing.assert_array_equal(m.place(new), m.projector.transform(new))
+
+
+def test_a_cached_map_places_points_without_scikit_learn():
+    """Reading a map from the cache and placing points needs NumPy only (scikit-learn costs a second of a cold
+    start); the estimator is restored when asked for."""
+    code = ("import sys, numpy as np\n"
+            "from llmcore.checkpoint import load_checkpoint\n"
+            "from llmcore.maps import MapBook\n"
+            "book = MapBook(load_checkpoint())\n"
+            "m = book.get('words', 'tsne', 2, progress=lambda s: sys.exit('refitted'))\n"
+            "assert m.place(m.reference.X[:3] + 0.01).shape == (3, 2)\n"
+            "assert not [k for k in sys.modules if k.startswith('sklearn')], 'scikit-learn was imported'\n"
+            "m.projector\n"
+            "assert 'sklearn' in sys.modules\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 @pytest.mark.parametrize("method", ["pca", "lda"])
