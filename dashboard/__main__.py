@@ -1,9 +1,11 @@
 """Start the dashboard: `python -m dashboard [streamlit flags]` (what `make run` and `llmcore dashboard` do).
 
-Streamlit runs a page's script only when a browser connects, so the first visitor would wait for torch, the
-plotting libraries and the model to load. Here a background thread waits until the server listens (so the
-browser can start loading the page's own code at once), then loads them into the server's process-wide cache
-while the browser does so; the first page's run then finds them ready.
+Streamlit runs a page's script only when a browser connects, so the first visitor would wait for the plotting
+libraries, the model and its maps to load. Here a background thread waits until the server listens (so the browser
+can start loading the page's own code at once), then loads them into the server's process-wide cache while the
+browser does so; the first page's run then finds them ready. The first page needs no torch (its maps, its trace and
+candidates are read from files: llmcore.tracecache), so torch and the model's weights are loaded after that page
+has run (about two seconds of one core that would otherwise delay it): a visitor's next prompt finds them ready.
 A failure in the warm-up is not an error: the page loads the same things itself and reports any problem there.
 
 Garbage collection: Streamlit's default full `gc.collect(2)` after every run walks every object of torch, the model
@@ -22,6 +24,10 @@ from pathlib import Path
 
 APP = Path(__file__).resolve().parent / "app.py"
 THREAD = "dashboard-warm-up"
+# Seconds between the first page's run and torch's import: meanwhile the browser still fetches the page's code from
+# this server, and torch's import (about 2 s of Python) would hold the GIL against it. Measured with
+# bench/bench_dashboard.py's cold start: 0 s gave 7.45-7.8 s, 3 s gave 6.1-7.1 s over three runs each.
+SETTLE_S = 3.0
 
 
 class _QuietWarmUp(logging.Filter):
@@ -31,9 +37,10 @@ class _QuietWarmUp(logging.Filter):
         return not (record.args and isinstance(record.args, tuple) and record.args[0] == THREAD)
 
 
-def warm_up(wait_s: float = 30.0) -> None:
-    """Import what the first page imports, load the model it opens and its default map (into `state`'s
-    process-wide resource cache, which every session shares)."""
+def warm_up(wait_s: float = 30.0, page_wait_s: float | None = None, settle_s: float = SETTLE_S) -> None:
+    """Import what the first page imports, open the model it opens with its default map and kept trace (into
+    `state`'s process-wide resource cache, which every session shares); then, settle_s after a page has run (or
+    after page_wait_s, wait_s by default), import torch and read the model's weights."""
     try:
         from streamlit import runtime
 
@@ -41,15 +48,19 @@ def warm_up(wait_s: float = 30.0) -> None:
         while not _serving(runtime) and time.monotonic() < deadline:
             time.sleep(0.02)
         logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(_QuietWarmUp())
-        import torch
-
         from dashboard import state
-        from dashboard.views import trajectory  # noqa: F401  (its figures, frames and labels modules too)
+        from dashboard.views import trajectory  # its figures, frames and labels modules too
 
-        torch.set_num_threads(1)  # a page's forward passes are tiny; a second thread only spins against the browser
         ckpt = state.checkpoint_at(state.default_checkpoint_path())
         view = state.get_best_view(ckpt.content_hash, ckpt)
         state.map_when_ready(ckpt.content_hash, f"context:{view.layer}", view.method, 2, ckpt=ckpt)
+        state.PAGE_RAN.wait(wait_s if page_wait_s is None else page_wait_s)
+        time.sleep(settle_s)  # the browser is still fetching the page's code from this (GIL-bound) server
+        import torch
+
+        torch.set_num_threads(1)  # a page's forward passes are tiny; a second thread only spins against the browser
+        state.get_kept(ckpt.content_hash, trajectory.DEFAULTS["prompt"], trajectory.DEFAULT_SAMPLING, ckpt)
+        ckpt.model  # noqa: B018 - reads the weights
         gc.freeze()  # the libraries and the model live as long as the server: later collections skip them
     except Exception:  # noqa: BLE001 - the page repeats the work and shows its own message
         return

@@ -15,8 +15,9 @@ from dashboard import chart  # noqa: E402  (light: the browser starts loading Pl
 
 chart.preload()
 
-from dashboard.state import available_checkpoints, checkpoint_label, default_checkpoint_path  # noqa: E402
+from dashboard.state import PAGE_RAN, available_checkpoints, checkpoint_label, default_checkpoint_path  # noqa: E402
 from dashboard.text import escape_md  # noqa: E402
+from llmcore.checkpoint import CheckpointError  # noqa: E402
 
 # (view module in dashboard/views, title, URL path, icon). A view is imported when its page first runs, so a start
 # does not wait for the pages it does not show (training, interventions and the editor import much of llmcore).
@@ -111,10 +112,14 @@ def main() -> None:
     add_model()
     try:
         page.run()
+    except CheckpointError as e:  # e.g. weights read on first use (state.get_checkpoint opens models lazily)
+        st.error(escape_md(str(e)))
     except Exception as e:  # last line of defence: a message, never a traceback (Streamlit's own stop/rerun pass)
         logging.getLogger("llm_landscape").exception("page failed")
         st.error(f"Something went wrong on this page ({type(e).__name__}). Try other settings or reload; "
                  "the details are in the server log.")
+    finally:
+        PAGE_RAN.set()
 
 
 main()

@@ -1,23 +1,9 @@
 // One Plotly chart that stays in the page across reruns: a new figure is drawn over the old one with
 // Plotly.react (one drawing, at the column's width), instead of the chart being unmounted and drawn twice.
-// Plotly.js comes from the plotly Python package the figures were built with (data.src), loaded once per page.
+// Plotly.js comes from the plotly Python package the figures were built with (data.src), loaded once per page
+// (dashboard/plotly_loader.js; chart.preload() starts it early).
 
-function plotly(src) {
-  if (!window.__llmLandscapePlotly) {
-    window.__llmLandscapePlotly = new Promise((resolve, reject) => {
-      const script = document.createElement("script");
-      script.src = src;
-      script.async = true;
-      script.onload = () => resolve(window.Plotly);
-      script.onerror = () => {
-        window.__llmLandscapePlotly = undefined;
-        reject(new Error(`could not load Plotly from ${src}`));
-      };
-      document.head.appendChild(script);
-    });
-  }
-  return window.__llmLandscapePlotly;
-}
+const plotly = (src) => window.__llmLandscapePlotlyLoad(src); // dashboard/plotly_loader.js, prepended
 
 // The app's theme (Streamlit's --st-* properties) as a template under the figure's own settings: the sizes and
 // placements of Streamlit's own Plotly theme (titles left and bold, legend titles above their items, grey ticks).
@@ -164,11 +150,6 @@ function draw(P, gd, fig, layout) {
 
 export default function (component) {
   const { data, parentElement, setTriggerValue } = component;
-  if (!data.figure) {
-    // chart.preload(): only start loading Plotly.js
-    plotly(data.src).catch(() => {});
-    return undefined;
-  }
   let gd = parentElement.querySelector(":scope > .llm-chart");
   if (!gd) {
     gd = document.createElement("div");

@@ -32,7 +32,8 @@ ASSETS = "plotly_js"  # registered as "dashboard.chart.plotly_js": Plotly's own 
 ROUTE = f"{__name__}.{ASSETS}"
 PLOTLY_DIR = Path(plotly.__file__).resolve().parent / "package_data"
 
-_render = st.components.v2.component(NAME, js=(Path(__file__).parent / "chart.js").read_text(),
+LOADER = (Path(__file__).parent / "plotly_loader.js").read_text()
+_render = st.components.v2.component(NAME, js=LOADER + (Path(__file__).parent / "chart.js").read_text(),
                                      isolate_styles=False)
 
 
@@ -57,10 +58,12 @@ def show(fig: go.Figure, *, key: str, where=None, on_click: Callable[[], None] |
 
 
 def preload() -> None:
-    """Start the browser loading Plotly.js at once (app.py calls this before it imports the model's libraries),
-    so the first charts do not wait for it after the server's work; draws nothing."""
-    with st.sidebar:
-        _render(key="plotly_preload", data={"src": _plotly_url()}, height=0)
+    """Start the browser loading Plotly.js at once (app.py calls this first): an inline script (ours, fixed: no
+    user text), which the page runs as soon as the element arrives, while the chart component's own code is
+    loaded only later; evaluating Plotly.js takes the browser about a second, which then overlaps the page's run.
+    Draws nothing."""
+    src = json.dumps(_plotly_url())
+    st.sidebar.html(f"<script>{LOADER}\nwindow.__llmLandscapePlotlyLoad({src});</script>", unsafe_allow_javascript=True)
 
 
 def clicked(key: str) -> dict | None:

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from llmcore.alignment import AlignedMap
-from llmcore.maps import FittedMap
-from llmcore.trace import GenerationTrace
 from llmcore.world import FUNCTION_CONTEXT
 
 if TYPE_CHECKING:
+    from llmcore.alignment import AlignedMap
+    from llmcore.maps import FittedMap
+    from llmcore.trace import GenerationTrace
     from llmcore.watch import PromptOverTraining, TrainingFrames
 
 

@@ -4,7 +4,9 @@ pure and keyed by the checkpoint's content hash; entries are bounded."""
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import streamlit as st
@@ -12,12 +14,17 @@ import streamlit as st
 from dashboard import mapjobs
 from dashboard.mapjobs import MapJob
 from llmcore.checkpoint import DEFAULT_CHECKPOINT, REPO_ROOT, Checkpoint, CheckpointError
-from llmcore.hf import any_checkpoint
+from llmcore.loader import any_checkpoint
 from llmcore.maps import FittedMap, MapBook
 from llmcore.regions import RegionMap, region_map
 from llmcore.trace import GenerationTrace, SamplingConfig, trace_generation
 
+if TYPE_CHECKING:
+    from llmcore.tracecache import Candidates
+
 CHECKPOINT_ENV = "LLM_LANDSCAPE_CHECKPOINT"
+# Set once a page has run in this server: the launcher's warm-up loads torch after that, not during the first page.
+PAGE_RAN = threading.Event()
 USER_CHECKPOINTS = REPO_ROOT / "checkpoints"
 
 
@@ -50,7 +57,7 @@ def available_checkpoints() -> list[Path]:
 def get_checkpoint(path: str, mtime_ns: int) -> Checkpoint:
     """Loaded once per folder and modification time (a retrained folder reloads); our checkpoints and local
     Hugging Face model folders alike."""
-    return any_checkpoint(path)
+    return any_checkpoint(path, lazy=True)  # the weights are read when the model is first used
 
 
 def checkpoint_at(path: Path) -> Checkpoint:
@@ -85,6 +92,26 @@ def checkpoint_or_error() -> Checkpoint | None:
 @st.cache_data(max_entries=64, show_spinner=False)
 def get_trace(content_hash: str, prompt: str, sampling: SamplingConfig, _ckpt: Checkpoint) -> GenerationTrace:
     return trace_generation(_ckpt, prompt, sampling)
+
+
+@st.cache_resource(max_entries=6, show_spinner=False)
+def get_kept(content_hash: str, prompt: str, sampling: SamplingConfig, _ckpt: Checkpoint) -> tuple[GenerationTrace,
+                                                                                                  Candidates]:
+    """A page's default view: its trace and every step's candidates, read from beside the maps where they are kept
+    (llmcore.tracecache), so that a cold start draws it without torch; computed and kept there when missing."""
+    from llmcore.maps import default_cache_dir
+    from llmcore.tracecache import compute_candidates, load_trace, save_trace
+
+    folder = default_cache_dir(_ckpt)
+    kept = load_trace(folder, _ckpt, prompt, sampling)
+    if kept is None:
+        trace = trace_generation(_ckpt, prompt, sampling)
+        kept = trace, compute_candidates(_ckpt, trace)
+        try:
+            save_trace(folder, _ckpt, prompt, sampling, *kept)
+        except OSError:  # a read-only place: computed again after the next start
+            pass
+    return kept
 
 
 @st.cache_resource(max_entries=6, show_spinner="Running the model over reference sentences…")

@@ -8,11 +8,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from llmcore.checkpoint import Checkpoint, atomic_write
-from llmcore.evaluate import generalisation_prompts
-from llmcore.model import ActivationCache
 from llmcore.regions import region_map
 from llmcore.trace import SamplingConfig, generate
 from llmcore.world import FUNCTION_CONTEXT
@@ -46,6 +43,8 @@ class BestView:
 def example_texts(ckpt: Checkpoint, n_held_out: int = 12, n_corpus: int = 12) -> list[str]:
     """Example sentences: held-out prompts completed greedily by the model (if the world has held-out pairs),
     then sentences of the world drawn with a seed of their own."""
+    from llmcore.evaluate import generalisation_prompts
+
     if not ckpt.world.animals:  # word lists of a foreign model: no held-out prompts, their own sentences
         return ckpt.world.reference_sentences(EXAMPLE_SEED, n_held_out + n_corpus)
     first = {}  # one prompt per held-out pair: its first (plainest) form
@@ -57,15 +56,19 @@ def example_texts(ckpt: Checkpoint, n_held_out: int = 12, n_corpus: int = 12) ->
     return texts + ckpt.world.reference_sentences(EXAMPLE_SEED, n_corpus)
 
 
-@torch.no_grad()
 def example_states(ckpt: Checkpoint, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """States (n, L, C) after every content word of the texts (function words have no region) and their labels."""
+    import torch
+
+    from llmcore.model import ActivationCache
+
     states, labels = [], []
     block = ckpt.model.config.block_size
     for text in texts:
         ids = ckpt.tokenizer.encode(text).ids[:block]
         act = ActivationCache(attention=False)
-        ckpt.model(torch.tensor([ids], device=ckpt.model.device), capture=act)
+        with torch.no_grad():
+            ckpt.model(torch.tensor([ids], device=ckpt.model.device), capture=act)
         stack = act.residual_stack()[0][:, 0].transpose(0, 1).cpu().numpy()  # (T, L, C)
         ctx = [ckpt.world.label(ckpt.tokenizer.vocab[i])[0] for i in ids]
         keep = [t for t, c in enumerate(ctx) if c != FUNCTION_CONTEXT]

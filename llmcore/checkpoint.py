@@ -7,22 +7,24 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import load as np_load_bytes
 from safetensors.numpy import save as np_save_bytes
-from safetensors.torch import load as torch_load_bytes
-from safetensors.torch import save as torch_save_bytes
 
 from llmcore import inputs
-from llmcore.model import GPT, GPTConfig
-from llmcore.protocols import Labeller, LanguageModel
+from llmcore.modelconfig import GPTConfig
+from llmcore.protocols import Labeller, LanguageModel, ModelConfig
 from llmcore.tokenizer import Tokenizer
 from llmcore.world import FUNCTION_CONTEXT, WorldError, world_from_dict
+
+if TYPE_CHECKING:
+    from llmcore.model import GPT
 
 FORMAT_VERSION = 1
 CONFIG = "config.json"
@@ -55,7 +57,8 @@ class CheckpointError(ValueError):
 
 @dataclass(kw_only=True)
 class Checkpoint:
-    """A loaded model with everything needed to read it: vocabulary, world, held-out pairs, metrics."""
+    """A loaded model with everything needed to read it: vocabulary, world, held-out pairs, metrics. `model` may
+    be given as `Weights` (a checked weights file): it is read into a model when `model` is first used."""
 
     model: LanguageModel  # our GPT, or a Hugging Face model behind llmcore.hf
     tokenizer: Tokenizer
@@ -68,6 +71,14 @@ class Checkpoint:
     snapshot_steps: list[int] = field(default_factory=list)
     world_dict: dict[str, Any] = field(default_factory=dict, repr=False)
     files: dict[str, str] = field(default_factory=dict, repr=False)  # file name -> SHA-256 from config.json
+
+    def __post_init__(self) -> None:
+        self._model_lock = threading.Lock()
+
+    @property
+    def model_config(self) -> ModelConfig:
+        """The model's shape (layers, heads, width, context), read without loading lazy weights."""
+        return self.__dict__["_model"].config
 
     def _file(self, name: str) -> Path | None:
         """The committed copy of one of the checkpoint's files, or None if the checkpoint has none."""
@@ -97,7 +108,7 @@ class Checkpoint:
         """Input-embedding matrices saved during training, (n_snapshots, vocab, n_embd) float32."""
         f = self._file(SNAPSHOTS)
         if f is None:
-            return np.zeros((0, len(self.tokenizer), self.model.config.n_embd), np.float32)
+            return np.zeros((0, len(self.tokenizer), self.model_config.n_embd), np.float32)
         data = np_load_bytes(f.read_bytes())
         return data["wte"].astype(np.float32)
 
@@ -116,6 +127,39 @@ class Checkpoint:
         except (ValueError, UnicodeDecodeError):
             return []
         return [r for r in records if isinstance(r, dict)]
+
+
+@dataclass(frozen=True)
+class Weights:
+    """A checkpoint's weights file, checked against its config (names and shapes in its header, its SHA-256 in
+    config.json), read into a model when the model is first used: torch is imported then, not at the load."""
+
+    config: GPTConfig
+    path: Path
+
+    def load(self) -> GPT:
+        from llmcore.model import GPT
+
+        model = GPT(self.config)
+        _load_weights(model, self.path)
+        return model.eval()
+
+
+def _get_model(self: Checkpoint) -> LanguageModel:
+    model = self.__dict__["_model"]
+    if isinstance(model, Weights):
+        with self._model_lock:  # two sessions may ask at once: one load
+            model = self.__dict__["_model"]
+            if isinstance(model, Weights):
+                model = self.__dict__["_model"] = model.load()
+    return model
+
+
+def _set_model(self: Checkpoint, model: LanguageModel | Weights) -> None:
+    self.__dict__["_model"] = model
+
+
+Checkpoint.model = property(_get_model, _set_model, doc="the model (read from its Weights on first use)")
 
 
 @dataclass(kw_only=True)
@@ -222,6 +266,8 @@ def save_checkpoint(path: str | Path, *, model: GPT, tokenizer: Tokenizer, world
     if path.is_dir():  # a link inside the folder would send these writes elsewhere
         check_links(path)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if k != "lm_head.weight"}
+    from safetensors.torch import save as torch_save_bytes
+
     blobs = {WEIGHTS: torch_save_bytes(state)}
     if snapshots:
         blobs[SNAPSHOTS] = np_save_bytes({"wte": np.stack(snapshots).astype(np.float16)})
@@ -356,9 +402,26 @@ def _check_held_out(held_out, world, tokenizer: Tokenizer, where: Path) -> None:
                                   "checkpoint's world; the checkpoint is inconsistent")
 
 
-def load_checkpoint(path: str | Path = DEFAULT_CHECKPOINT) -> Checkpoint:
+def is_hf_folder(path: str | Path) -> bool:
+    """True for a folder written by `save_pretrained` (config.json with a model_type, and weights)."""
+    p = Path(path)
+    if not (p / "config.json").is_file():
+        return False
+    try:
+        if (p / "config.json").stat().st_size > 5_000_000:
+            return False
+        data = inputs.parse_json(inputs.decode_text((p / "config.json").read_bytes()))  # nesting checked first
+    except (ValueError, OSError):
+        return False
+    return isinstance(data, dict) and "model_type" in data and "format_version" not in data
+
+
+def load_checkpoint(path: str | Path = DEFAULT_CHECKPOINT, *, lazy: bool = False) -> Checkpoint:
     """Load and validate a checkpoint folder; any problem raises CheckpointError naming it (for the weights at a
-    training step, pass the result to llmcore.snapshots.at_step)."""
+    training step, pass the result to llmcore.snapshots.at_step). lazy: everything is checked but the weights are
+    read into the model when it is first used (torch imported then), so that a caller that needs only the
+    vocabulary, the world or the maps does without torch; a weights file that then fails to read raises
+    CheckpointError there."""
     path = Path(path)
     cfg = read_config(path)
     try:
@@ -380,11 +443,10 @@ def load_checkpoint(path: str | Path = DEFAULT_CHECKPOINT) -> Checkpoint:
             committed_file(path, name, cfg["files"][name])
     if SNAPSHOTS in cfg["files"]:
         _check_snapshots(committed_file(path, SNAPSHOTS, cfg["files"][SNAPSHOTS]), config)
-    model = GPT(config)
-    _load_weights(model, weights)
-    model.eval()
-    return Checkpoint(model=model, tokenizer=tokenizer, world=world, held_out=[tuple(p) for p in cfg["held_out"]],
-                      train_config=cfg.get("train_config", {}), metrics=cfg.get("metrics", {}), path=path,
+    model = Weights(config, weights)
+    return Checkpoint(model=model if lazy else model.load(), tokenizer=tokenizer, world=world,
+                      held_out=[tuple(p) for p in cfg["held_out"]], train_config=cfg.get("train_config", {}),
+                      metrics=cfg.get("metrics", {}), path=path,
                       content_hash=cfg["files"][WEIGHTS][:16], snapshot_steps=cfg.get("snapshot_steps", []),
                       world_dict=cfg["world"], files=cfg["files"])
 
@@ -417,6 +479,8 @@ def _check_snapshots(snapshots: Path, config: GPTConfig) -> None:
 
 
 def _load_weights(model: GPT, weights: Path) -> None:
+    from safetensors.torch import load as torch_load_bytes
+
     try:
         state = torch_load_bytes(weights.read_bytes())
     except (SafetensorError, ValueError, RuntimeError) as e:

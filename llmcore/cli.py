@@ -201,7 +201,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from llmcore.hf import any_checkpoint
+    from llmcore.loader import any_checkpoint
     from llmcore.trace import SamplingConfig, trace_generation
 
     sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
@@ -254,7 +254,7 @@ def cmd_corpus(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from llmcore.hf import any_checkpoint
+    from llmcore.loader import any_checkpoint
     from llmcore.snapshots import generalisation_step, snapshot_metrics
 
     ck = any_checkpoint(args.checkpoint)
@@ -304,7 +304,7 @@ def _print_snapshots(snaps: list) -> None:
 def cmd_maps(args: argparse.Namespace) -> int:
     import time
 
-    from llmcore.hf import any_checkpoint
+    from llmcore.loader import any_checkpoint
     from llmcore.maps import MapBook, default_cache_dir, remove_stale_maps
 
     methods = [x.strip() for x in args.methods.split(",") if x.strip()]
@@ -369,8 +369,8 @@ def _add_trace_causes(sub) -> None:
 
 def cmd_trace_causes(args: argparse.Namespace) -> int:
     from llmcore.attribution import attribute
-    from llmcore.hf import any_checkpoint
     from llmcore.interventions import KIND_NAMES, KINDS, Noise, causal_trace, word_ids
+    from llmcore.loader import any_checkpoint
 
     if not 1 <= args.top <= 1000:
         raise ValueError(f"--top must be from 1 to 1000, got {args.top}")

@@ -17,10 +17,10 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from llmcore.checkpoint import Checkpoint, CheckpointError
+from llmcore.checkpoint import Checkpoint, CheckpointError, is_hf_folder  # noqa: F401 - re-exported
 from llmcore.depths import EMBED_HOOK, FINAL_HOOK, pattern_hook, resid_hook
 from llmcore.hooks import Sites, decoder_blocks, hf_sites
-from llmcore.inputs import decode_text, parse_json, parse_toml
+from llmcore.inputs import decode_text, parse_toml
 from llmcore.model import ActivationCache
 from llmcore.tokenizer import Encoding
 from llmcore.world import FUNCTION_CONTEXT, Animal
@@ -36,20 +36,6 @@ def _transformers():
     except ImportError as e:
         raise ImportError("Hugging Face models need the 'hf' extra: pip install 'llm-landscape[hf]'") from e
     return transformers
-
-
-def is_hf_folder(path: str | Path) -> bool:
-    """True for a folder written by `save_pretrained` (config.json with a model_type, and weights)."""
-    p = Path(path)
-    if not (p / "config.json").is_file():
-        return False
-    try:
-        if (p / "config.json").stat().st_size > 5_000_000:
-            return False
-        data = parse_json(decode_text((p / "config.json").read_bytes()))  # nesting checked before parsing
-    except (ValueError, OSError):
-        return False
-    return isinstance(data, dict) and "model_type" in data and "format_version" not in data
 
 
 @dataclass
@@ -261,19 +247,3 @@ def load_hf_checkpoint(path: str | Path, contexts: str | Path = DEFAULT_CONTEXTS
                       world=load_contexts(contexts), held_out=[], train_config={},
                       metrics={"source": "huggingface", "model_type": model.config.model_type}, path=path,
                       content_hash=digest.hexdigest()[:16])
-
-
-def any_checkpoint(path: str | Path, step: int | None = None) -> Checkpoint:
-    """Our checkpoint folders (at a weight snapshot's step, if given) and local Hugging Face folders alike; a
-    missing 'hf' extra is a CheckpointError that says what to install."""
-    from llmcore.checkpoint import load_checkpoint
-    from llmcore.snapshots import at_step
-
-    if not is_hf_folder(path):
-        return load_checkpoint(path) if step is None else at_step(load_checkpoint(path), step)
-    if step is not None:
-        raise CheckpointError(f"{path}: a Hugging Face model folder has no weight snapshots to choose a step from")
-    try:
-        return load_hf_checkpoint(path)
-    except ImportError as e:
-        raise CheckpointError(str(e)) from None

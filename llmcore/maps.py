@@ -253,7 +253,7 @@ def _save(path: Path, m: FittedMap, ckpt: Checkpoint) -> None:
     meta = {"key": m.key, "checkpoint": ckpt.content_hash, "reference": m.reference.name,
             "digest": m.reference.digest, "method": m.method, "n_components": str(m.n_components),
             "params": json.dumps(m.params, sort_keys=True), "quality": json.dumps(m.quality.to_dict()),
-            "sha": _tensors_sha(tensors)}
+            "sha": tensors_sha(tensors)}
     atomic_write(path, np_save(tensors, metadata=meta))
 
 
@@ -271,7 +271,7 @@ def _load(path: Path, *, key: str, ckpt: Checkpoint, ref: ReferenceSet, spec: _M
                 "method": method}
     if (coords is None or any(meta.get(k) != v for k, v in expected.items())
             or coords.shape != (len(ref.X), n_components)
-            or _tensors_sha(tensors) != meta.get("sha")):
+            or tensors_sha(tensors) != meta.get("sha")):
         return None
     try:
         q = parse_json(meta["quality"])  # nesting checked: the file may come from anywhere
@@ -283,7 +283,7 @@ def _load(path: Path, *, key: str, ckpt: Checkpoint, ref: ReferenceSet, spec: _M
                      quality, key, from_cache=True, placement=placement)
 
 
-def _tensors_sha(tensors: dict[str, np.ndarray]) -> str:
+def tensors_sha(tensors: dict[str, np.ndarray]) -> str:
     """One hash over every array of a cached map, so damage anywhere in the file is noticed."""
     h = hashlib.sha256()
     for name in sorted(tensors):
@@ -326,7 +326,7 @@ def _save_states(path: Path, ref: ReferenceStates, ckpt: Checkpoint) -> None:
     texts = {k: "\x1f".join(map(str, getattr(ref, k))) for k in ("words", "next_words", "contexts", "next_contexts")}
     states = np.ascontiguousarray(ref.states)  # safetensors writes the raw buffer: it must be in C order
     meta = {"checkpoint": ckpt.content_hash, "layers": json.dumps(ref.layer_names), **texts,
-            "sha": _tensors_sha({"states": states})}
+            "sha": tensors_sha({"states": states})}
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, np_save({"states": states}, metadata=meta))
 
@@ -335,7 +335,7 @@ def _load_states(path: Path, ckpt: Checkpoint) -> ReferenceStates | None:
     """The cached reference states, or None if missing, damaged or another model's."""
     try:
         tensors, meta = read_safetensors(path)
-        if meta.get("checkpoint") != ckpt.content_hash or _tensors_sha(tensors) != meta.get("sha"):
+        if meta.get("checkpoint") != ckpt.content_hash or tensors_sha(tensors) != meta.get("sha"):
             return None
         texts = {k: np.array(meta[k].split("\x1f"), object) for k in ("words", "next_words", "contexts",
                                                                         "next_contexts")}
@@ -369,7 +369,7 @@ class MapBook:
 
     @property
     def layer_names(self) -> list[str]:
-        return depth_labels(self.ckpt.model.config.n_layer)
+        return depth_labels(self.ckpt.model_config.n_layer)
 
     def reference(self, name: str) -> ReferenceSet:
         """'words' or 'context:<layer>'."""

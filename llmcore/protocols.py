@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import torch
-
 if TYPE_CHECKING:
+    import torch
+
     from llmcore.hooks import Sites
     from llmcore.model import ActivationCache
     from llmcore.world import Animal

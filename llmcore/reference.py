@@ -6,10 +6,8 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from llmcore.checkpoint import Checkpoint
-from llmcore.model import ActivationCache
 
 
 @dataclass
@@ -37,12 +35,16 @@ class ReferenceStates:
         return self.states[:, i]
 
 
-@torch.no_grad()
 def reference_states(ckpt: Checkpoint, n_positions: int = 6000, seed: int = 12345) -> ReferenceStates:
     """Hidden states at `n_positions` distinct corpus positions (each sentence run from position 0).
 
     Positions whose words so far repeat an earlier one are skipped: their states would be identical copies.
+    torch is imported here, not with the module: the maps read cached states without it.
     """
+    import torch
+
+    from llmcore.model import ActivationCache
+
     model, tok, world = ckpt.model, ckpt.tokenizer, ckpt.world
     model.eval()
     ids = _distinct_prefix_sentences(ckpt, n_positions, seed)
@@ -50,7 +52,8 @@ def reference_states(ckpt: Checkpoint, n_positions: int = 6000, seed: int = 1234
     for T in sorted({len(x) for x, _ in ids}):  # batch sentences of equal length: no padding needed
         batch = [(x, keep) for x, keep in ids if len(x) == T]
         act = ActivationCache(attention=False)
-        model(torch.tensor([x for x, _ in batch], device=model.device), capture=act)
+        with torch.no_grad():
+            model(torch.tensor([x for x, _ in batch], device=model.device), capture=act)
         stack, labels = act.residual_stack()  # (L, B, T, C) and the depths' labels
         rows = torch.tensor([b for b, (_, keep) in enumerate(batch) for _ in keep], device=stack.device)
         cols = torch.tensor([t for _, keep in batch for t in keep], device=stack.device)

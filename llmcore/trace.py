@@ -7,18 +7,22 @@ import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-import torch
 
 from llmcore.checkpoint import Checkpoint, atomic_write
 from llmcore.depths import depths, pattern_hook, query_hook
 from llmcore.inputs import InputError, is_number, is_whole, parse_json
-from llmcore.model import ActivationCache, KVCache, from_dict, newest_query_attention
+from llmcore.modelconfig import from_dict
 from llmcore.protocols import LanguageModel
 from llmcore.suggest import ADD_A_WORD, unknown_words_message
 from llmcore.tokenizer import Tokenizer
+
+if TYPE_CHECKING:  # torch is imported by the functions that compute: a trace read from a file needs NumPy only
+    import torch
+
+    from llmcore.model import ActivationCache, KVCache
 
 MAX_NEW_WORDS = 64
 MAX_PROMPT_CHARS = 10_000
@@ -338,6 +342,8 @@ def encode_prompt(tokenizer: Tokenizer, prompt: str, block_size: int) -> Encoded
 
 
 def _pick(logits: torch.Tensor, s: SamplingConfig, gen: torch.Generator) -> int:
+    import torch
+
     """Choose the next token id from (V,) logits under the sampling settings."""
     if s.greedy:
         return int(torch.argmax(logits))
@@ -370,6 +376,10 @@ def _steps(model: LanguageModel, ids: list[int], s: SamplingConfig, *, stop_id: 
            capture: bool) -> Iterator[_Step]:
     """The generation loop, shared by plain and traced generation. Tensors live on the model's device; the choice
     is made on the CPU, so a seed picks the same words on any device."""
+    import torch
+
+    from llmcore.model import ActivationCache
+
     gen = torch.Generator().manual_seed(s.seed)
     block, dev = model.config.block_size, model.device
     seq, start = list(ids), 0
@@ -390,21 +400,25 @@ def _steps(model: LanguageModel, ids: list[int], s: SamplingConfig, *, stop_id: 
             logits, _ = model(torch.tensor([seq[start:]], device=dev), cache=cache, capture=act)
 
 
-@torch.inference_mode()
 def generate(model: LanguageModel, tokenizer: Tokenizer, prompt: str,
              sampling: SamplingConfig | None = None) -> list[str]:
     """Plain KV-cached generation (nothing captured): the generated words."""
+    import torch
+
     s = sampling or SamplingConfig()
     ids, *_ = encode_prompt(tokenizer, prompt, model.config.block_size)
     if model.training:
         model.eval()
-    return [tokenizer.vocab[r.token] for r in _steps(model, ids, s, stop_id=tokenizer.stoi.get("."), capture=False)]
+    with torch.inference_mode():
+        return [tokenizer.vocab[r.token] for r in _steps(model, ids, s, stop_id=tokenizer.stoi.get("."),
+                                                          capture=False)]
 
 
-@torch.inference_mode()
 def trace_generation(ckpt: Checkpoint, prompt: str, sampling: SamplingConfig | None = None, *,
                      top_k: int = 10, lens_k: int = 5) -> GenerationTrace:
     """Generate from a prompt and record every step at every depth (see GenerationTrace)."""
+    import torch
+
     s = sampling or SamplingConfig()
     for name, k in (("top_k", top_k), ("lens_k", lens_k)):
         if not is_whole(k) or not 1 <= k <= 1000:
@@ -415,8 +429,9 @@ def trace_generation(ckpt: Checkpoint, prompt: str, sampling: SamplingConfig | N
         model.eval()
     enc = encode_prompt(tok, prompt, model.config.block_size)
     stop_id = tok.stoi.get(".")
-    records = list(_steps(model, enc.ids, s, stop_id=stop_id, capture=True))
-    return _build_trace(ckpt, enc, records, sampling=s, top_k=top_k, lens_k=lens_k, stop_id=stop_id)
+    with torch.inference_mode():
+        records = list(_steps(model, enc.ids, s, stop_id=stop_id, capture=True))
+        return _build_trace(ckpt, enc, records, sampling=s, top_k=top_k, lens_k=lens_k, stop_id=stop_id)
 
 
 def _build_trace(ckpt: Checkpoint, enc: EncodedPrompt, records: list[_Step], *, sampling: SamplingConfig,
@@ -426,6 +441,8 @@ def _build_trace(ckpt: Checkpoint, enc: EncodedPrompt, records: list[_Step], *, 
     Rows are the P prompt positions (the first forward pass) followed by the newest position of steps 2..S; the
     rows from P - 1 on are the generation steps, the ones before are the prompt's own positions.
     """
+    import torch
+
     model, tok, n_layer = ckpt.model, ckpt.tokenizer, ckpt.model.config.n_layer
     ids, s = enc.ids, sampling
     names, cmat = ckpt.context_matrix()
@@ -467,6 +484,8 @@ def _build_trace(ckpt: Checkpoint, enc: EncodedPrompt, records: list[_Step], *, 
 def _rows(records: list[_Step], names: list[str]) -> torch.Tensor:
     """(P + S - 1, len(names), C) the named activations, each (B=1, T, C): every position of the first forward
     pass (the prompt), then the newest position of each later step."""
+    import torch
+
     first = [records[0].act[n][0] for n in names]  # each (P, C)
     P = first[0].size(0)
     head = torch.stack(first, dim=1)  # (P, len(names), C)
@@ -483,6 +502,10 @@ def _attention(model: LanguageModel, records: list[_Step], P: int, q: torch.Tens
     """(N, n_layer, nh, W) attention of each row's query (the P prompt positions, then each later step's newest):
     from the captured queries and the KV cache, in a batch per context window (or taken from the patterns the model
     captured, for models that hand them back)."""
+    import torch
+
+    from llmcore.model import newest_query_attention
+
     n_layer = model.config.n_layer
     caches = [records[0].cache] * P + [r.cache for r in records[1:]]
     n_keys = torch.tensor(list(range(1, P + 1)) + [r.n_keys for r in records[1:]])
@@ -502,12 +525,15 @@ def _attention(model: LanguageModel, records: list[_Step], P: int, q: torch.Tens
     return out
 
 
-@torch.inference_mode()
 def candidate_states(ckpt: Checkpoint, trace: GenerationTrace, step: int, k: int = 5) -> tuple[list[str], np.ndarray,
                                                                                               np.ndarray]:
     """Where each of a word step's top-k candidates would take the state: (words, probabilities (k,), states
     (k, L, C)), the residual stream at every depth after reading the candidate instead of the word that came next.
     `step` indexes `trace.word_steps()` (0 = after the first word)."""
+    import torch
+
+    from llmcore.model import ActivationCache
+
     steps = trace.word_steps()
     if not 0 <= step < len(steps):
         raise ValueError(f"step must be in 0..{len(steps) - 1}, got {step}")
@@ -515,7 +541,8 @@ def candidate_states(ckpt: Checkpoint, trace: GenerationTrace, step: int, k: int
     before = (list(trace.prompt_ids) + list(trace.generated_ids))[: step + 1][-(block - 1):]
     ids = [int(i) for i in steps.topk_ids[step, :k]]
     act = ActivationCache(attention=False)
-    ckpt.model(torch.tensor([before + [c] for c in ids], device=ckpt.model.device), capture=act)
+    with torch.inference_mode():
+        ckpt.model(torch.tensor([before + [c] for c in ids], device=ckpt.model.device), capture=act)
     stack, _ = act.residual_stack()
     states = stack[:, :, -1].transpose(0, 1).cpu().numpy()  # (k, L, C)
     return [trace.vocab[i] for i in ids], steps.topk_probs[step, :k].copy(), states

@@ -12,6 +12,8 @@ from streamlit.testing.v1 import AppTest
 
 from .charts import charts
 
+ROOT = Path(__file__).resolve().parent.parent
+
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 
 
@@ -245,3 +247,59 @@ def test_views_are_thin():
             if file.parent.name == "views" and isinstance(node, ast.Attribute):
                 assert node.attr not in ("cache_data", "cache_resource"), f"{file.name} caches: use state.py"
                 assert node.attr not in ("Figure", "make_subplots"), f"{file.name} builds a figure: use figures.py"
+
+
+FIRST_PAGE_WITHOUT_TORCH = """
+import sys
+
+class Refuse:  # any import of torch or scikit-learn fails
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "sklearn"):
+            raise ImportError(f"{name} was imported")
+
+sys.meta_path.insert(0, Refuse())
+
+def page():
+    import streamlit as st
+    from dashboard.views import trajectory
+    st.set_page_config(layout="wide")
+    trajectory.render()
+
+from streamlit.testing.v1 import AppTest
+from tests.charts import charts
+
+at = AppTest.from_function(page, default_timeout=120).run()
+assert not at.exception, [e.value for e in at.exception]
+assert not at.error, [e.value for e in at.error]
+assert [c.key for c in charts(at)][:2] == ["map", "contexts"], [c.key for c in charts(at)]
+at.slider(key="step").set_value(3).run()  # another step: its candidate stars come from the kept file too
+assert not at.exception and not at.error
+print("drawn without torch")
+"""
+
+
+@pytest.mark.slow
+def test_the_first_page_draws_without_torch(ckpt, tmp_path):
+    """A cold start's page (the bundled model's default view) is drawn from files: the maps, the kept trace and its
+    candidates (llmcore.tracecache); neither torch nor scikit-learn is imported, so the first chart does not wait
+    for them (about 3 s of a cold start on 2 cores). The kept trace is the one the model computes."""
+    import os
+    import subprocess
+    import sys
+
+    from dashboard.views.trajectory import DEFAULT_SAMPLING, DEFAULTS
+    from llmcore.maps import default_cache_dir
+    from llmcore.trace import trace_generation
+    from llmcore.tracecache import load_trace
+
+    prompt = DEFAULTS["prompt"]
+    kept = load_trace(default_cache_dir(ckpt), ckpt, prompt, DEFAULT_SAMPLING)
+    assert kept is not None, "the bundled model ships its default view's trace (run the dashboard once to keep it)"
+    fresh = trace_generation(ckpt, prompt, DEFAULT_SAMPLING)
+    np.testing.assert_allclose(kept[0].hidden, fresh.hidden, atol=1e-5)
+    assert kept[0].completion == fresh.completion
+    script = tmp_path / "first_page.py"  # AppTest reads the page function's source from a file
+    script.write_text(FIRST_PAGE_WITHOUT_TORCH)
+    done = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0 and "drawn without torch" in done.stdout, done.stderr[-3000:]

@@ -8,7 +8,8 @@ import torch
 
 pytest.importorskip("transformers", reason="the hf extra is not installed: pip install 'llm-landscape[hf]'")
 
-from llmcore.hf import any_checkpoint, is_hf_folder, load_contexts, load_hf_checkpoint  # noqa: E402
+from llmcore.hf import is_hf_folder, load_contexts, load_hf_checkpoint  # noqa: E402
+from llmcore.loader import any_checkpoint  # noqa: E402
 from llmcore.maps import MapBook  # noqa: E402
 from llmcore.trace import SamplingConfig, trace_generation  # noqa: E402
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from dashboard import __main__ as launcher
+from dashboard import state
 from llmcore.inputs import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,8 +40,10 @@ def test_the_warm_up_freezes_what_it_loaded():
     threads = torch.get_num_threads()
     gc.unfreeze()
     try:
-        launcher.warm_up(wait_s=0)
+        launcher.warm_up(wait_s=0, settle_s=0)
         assert torch.get_num_threads() == 1
+        ckpt = state.checkpoint_at(state.default_checkpoint_path())
+        assert type(ckpt.__dict__["_model"]).__name__ == "GPT"  # the weights were read after the page's run
         assert gc.get_freeze_count() > 10_000
         frozen = gc.get_freeze_count()
         t = gc.collect(2)  # a full collection still works, and no longer walks the frozen objects

@@ -126,7 +126,7 @@ def test_a_cached_map_whose_arrays_do_not_fit_together_is_refitted(tmp_path, tin
     from safetensors.numpy import save as np_save
 
     from llmcore.inputs import read_safetensors
-    from llmcore.maps import _tensors_sha
+    from llmcore.maps import tensors_sha
 
     shutil.copytree(tiny_ckpt_dir, tmp_path / "ck")
     ck = load_checkpoint(tmp_path / "ck")
@@ -135,7 +135,7 @@ def test_a_cached_map_whose_arrays_do_not_fit_together_is_refitted(tmp_path, tin
     path = tmp_path / "maps" / f"{first.key}.safetensors"
     tensors, meta = read_safetensors(path)
     tensors["components"] = np.ascontiguousarray(tensors["components"][:, :-1])
-    path.write_bytes(np_save(tensors, metadata={**meta, "sha": _tensors_sha(tensors)}))
+    path.write_bytes(np_save(tensors, metadata={**meta, "sha": tensors_sha(tensors)}))
     again = get_map(ck, ref, "pca", 2, cache_dir=tmp_path / "maps")
     assert not again.from_cache and again.projector.components_.shape == first.projector.components_.shape
     assert get_map(ck, ref, "pca", 2, cache_dir=tmp_path / "maps").from_cache  # the refit was cached again

@@ -23,7 +23,9 @@ def test_the_wheel_carries_the_model_and_the_dashboard(tmp_path, ckpt):
     assert built.returncode == 0, built.stderr[-2000:]
     wheel = next(dist.glob("llm_landscape-*.whl"))
     with zipfile.ZipFile(wheel) as zf:
-        assert "dashboard/chart.js" in zf.namelist()  # the charts' browser side, read when the dashboard starts
+        names = zf.namelist()
+        assert {"dashboard/chart.js", "dashboard/plotly_loader.js"} <= set(names)  # read when the dashboard starts
+        assert any(n.startswith("llmcore_checkpoints/default/maps/traces/") for n in names)  # the first page's trace
     inst = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target),
                            str(wheel)], capture_output=True, text=True, timeout=300)
     assert inst.returncode == 0, inst.stderr[-2000:]

@@ -206,3 +206,34 @@ def test_tracing_follows_the_model_to_its_device():
     for a, b in ((gpu.hidden, cpu.hidden), (gpu.attention, cpu.attention), (gpu.lens_top_probs, cpu.lens_top_probs),
                  (gpu_ref.states, cpu_ref.states)):
         np.testing.assert_allclose(a, b, atol=1e-3)
+
+
+def test_a_kept_trace_comes_back_with_its_candidates_and_only_for_its_own_view(ckpt, tmp_path):
+    """llmcore.tracecache: a trace kept beside the maps reads back equal, with every step's candidates equal to
+    candidate_states; another prompt, sampling or model, a damaged file or an oversized one reads as missing."""
+    from dataclasses import replace
+
+    from llmcore.trace import candidate_states
+    from llmcore.tracecache import MAX_BYTES, cache_path, compute_candidates, load_trace, save_trace
+
+    prompt, s = "a cat eats", SamplingConfig(max_new_words=4)
+    t = trace_generation(ckpt, prompt, s)
+    save_trace(tmp_path, ckpt, prompt, s, t, compute_candidates(ckpt, t))
+    back, cands = load_trace(tmp_path, ckpt, prompt, s)
+    assert back.completion == t.completion and np.array_equal(back.hidden, t.hidden)
+    for step in range(len(t.word_steps())):
+        words, probs, states = cands.at(back, step)
+        want = candidate_states(ckpt, t, step)
+        assert words == want[0] and np.array_equal(probs, want[1]) and np.array_equal(states, want[2])
+    assert load_trace(tmp_path, ckpt, "a cat drinks", s) is None
+    assert load_trace(tmp_path, ckpt, prompt, SamplingConfig(max_new_words=5)) is None
+    assert load_trace(tmp_path, replace(ckpt, content_hash="another model"), prompt, s) is None
+    path = cache_path(tmp_path, ckpt, prompt, s)
+    data = bytearray(path.read_bytes())
+    data[-50:] = b"\xff" * 50  # damaged arrays: the file still parses, its hash tells
+    path.write_bytes(bytes(data))
+    assert load_trace(tmp_path, ckpt, prompt, s) is None
+    path.write_bytes(b"\0" * (MAX_BYTES + 1))
+    assert load_trace(tmp_path, ckpt, prompt, s) is None
+    save_trace(tmp_path, ckpt, "a dog eats", s, t, compute_candidates(ckpt, t))  # the folder keeps one trace
+    assert [p.name for p in path.parent.iterdir()] == [cache_path(tmp_path, ckpt, "a dog eats", s).name]

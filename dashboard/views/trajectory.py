@@ -14,6 +14,7 @@ from dashboard.state import (
     checkpoint_or_error,
     contexts_of_words,
     get_best_view,
+    get_kept,
     get_regions,
     get_trace,
     ink,
@@ -67,6 +68,14 @@ def sampling_controls() -> SamplingConfig:
         return SamplingConfig(max_new_words=int(limit))
     return SamplingConfig(temperature=float(temperature), top_k=None if top_k == 0 else int(top_k),
                           top_p=float(top_p), seed=int(seed), max_new_words=int(limit))
+
+
+DEFAULT_SAMPLING = SamplingConfig(max_new_words=DEFAULTS["limit"])
+
+
+def _is_default(prompt: str, sampling: SamplingConfig) -> bool:
+    """The view a cold start opens: kept beside the maps with its candidates (state.get_kept)."""
+    return prompt == DEFAULTS["prompt"] and sampling == DEFAULT_SAMPLING
 
 
 def _use_example() -> None:
@@ -133,7 +142,8 @@ def render() -> None:
     st.session_state.shared_prompt = prompt  # the Landscape page draws the same prompt
     try:
         sampling = sampling_controls()
-        trace = get_trace(ckpt.content_hash, prompt, sampling, ckpt)
+        kept = get_kept(ckpt.content_hash, prompt, sampling, ckpt) if _is_default(prompt, sampling) else None
+        trace = kept[0] if kept else get_trace(ckpt.content_hash, prompt, sampling, ckpt)
     except PromptError as e:
         st.error(escape_md(str(e)))
         urlstate.publish(list(DEFAULTS))  # a link to this page opens the same prompt
@@ -145,7 +155,8 @@ def render() -> None:
                       help="Stars show where the likeliest next words would take the state; only candidates at or "
                       "above this probability are drawn")
     playing = bool(st.session_state.get("playing"))
-    st.fragment(lambda: step_view(ckpt, trace, playing), run_every=PLAY_SECONDS if playing else None)()
+    candidates = kept[1] if kept else None
+    st.fragment(lambda: step_view(ckpt, trace, playing, candidates), run_every=PLAY_SECONDS if playing else None)()
     # download buttons live outside the step view: files made in a rerun of only that part are dropped at once
     if "_to_download" in st.session_state:
         downloads(trace, *st.session_state._to_download)
@@ -155,7 +166,7 @@ def render() -> None:
 PLAY_SECONDS = 1.5
 
 
-def step_view(ckpt, trace, auto: bool) -> None:
+def step_view(ckpt, trace, auto: bool, candidates=None) -> None:
     """Everything that follows the selected step, rerun alone when a control in it changes. While playing
     (`auto`: rerun every PLAY_SECONDS), each run advances the step by one; Play, Pause and the end of the walk
     rerun the whole page, which starts or stops the timer."""
@@ -180,7 +191,8 @@ def step_view(ckpt, trace, auto: bool) -> None:
                  "bars move together"):
         st.session_state.playing = not st.session_state.get("playing", False)
         st.rerun()
-    draw(ckpt, trace, method=method, dims=dims, layer=layer, step=min(st.session_state.step, n), reading=reading)
+    draw(ckpt, trace, method=method, dims=dims, layer=layer, step=min(st.session_state.step, n), reading=reading,
+         candidates=candidates)
     urlstate.publish(list(DEFAULTS))
 
 
@@ -195,7 +207,9 @@ def faithfulness(fmap, method: str) -> str:
     return text
 
 
-def draw(ckpt, trace, *, method: str, dims: int, layer: str, step: int, reading: str) -> None:
+def draw(ckpt, trace, *, method: str, dims: int, layer: str, step: int, reading: str, candidates=None) -> None:
+    """The map and the step's readings; `candidates`: every step's candidate states where they were kept with
+    the trace (state.get_kept), else computed for the selected step."""
     depth = trace.layer_names.index(layer)
     fmap, job = map_when_ready(ckpt.content_hash, f"context:{layer}", method, dims, ckpt=ckpt)
     if job is not None:  # a new model's UMAP or t-SNE map: fitted in the background, PCA meanwhile
@@ -207,7 +221,8 @@ def draw(ckpt, trace, *, method: str, dims: int, layer: str, step: int, reading:
                           label=label) if dims == 2 else None
     context_of = contexts_of_words(ckpt)
     path = frames.trajectory_frame(trace, fmap, depth, context_of)
-    words, probs, states = candidate_states(ckpt, trace, step - 1)
+    words, probs, states = (candidates.at(trace, step - 1) if candidates is not None
+                            else candidate_states(ckpt, trace, step - 1))
     keep = probs >= float(st.session_state.get("stars", 0.02))
     cands = frames.candidates_frame([w for w, k in zip(words, keep) if k], probs[keep],
                                     fmap.place(states[keep][:, depth]) if keep.any() else np.zeros((0, dims)))
