@@ -42,7 +42,8 @@ const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: [
 // base follows its plot area (margins, ranges: zoom, pan and resize). Only for figures with explicit axis ranges.
 const isBase = (t) => t.meta === "base";
 const layered = (fig) =>
-  !fig.layout.scene && fig.data.some(isBase) && fig.layout.xaxis?.range && fig.layout.yaxis?.range;
+  !fig.layout.scene && !(fig.frames || []).length && fig.data.some(isBase) && fig.layout.xaxis?.range &&
+  fig.layout.yaxis?.range;
 const BASE_CONFIG = { displayModeBar: false, responsive: false, scrollZoom: false, staticPlot: false };
 
 function topData(fig) {
