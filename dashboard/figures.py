@@ -73,7 +73,9 @@ class MapOptions:
     regions: llmcore.regions.RegionMap outlined under a 2D map; candidates: frames.candidates_frame of the
     selected step; layer_path: frames.layer_path_frame of the selected step; reading: 'read' or 'next' (what the
     colours show); width_px: the chart's width, for placing labels; path_name / path_colour: the path's legend
-    entry and one colour for its line and markers (None: the ink, markers coloured by the reading)."""
+    entry and one colour for its line and markers (None: the ink, markers coloured by the reading); base: the
+    reference states' traces already built by `reference_traces` (the same for every prompt on a map: the page
+    keeps them, state.get_map_base), else built here."""
 
     axis_label: str = "PC"
     regions: Any = None
@@ -85,6 +87,7 @@ class MapOptions:
     width_px: int = 640
     path_name: str = "this prompt (● generated next, ○ prompt next)"
     path_colour: str | None = None
+    base: tuple | None = None
 
 
 def trajectory_map(ref: pd.DataFrame, path: pd.DataFrame, colours: dict[str, str], title: str, *,
@@ -93,18 +96,10 @@ def trajectory_map(ref: pd.DataFrame, path: pd.DataFrame, colours: dict[str, str
     arrowheads, labels placed so they do not cover each other or the region labels) and, at the selected step, its
     candidate next words and its path through the layers."""
     o = options or MapOptions()
-    three_d, label_col, candidates = "z" in ref, READING_LABELS[o.reading], o.candidates
+    three_d, candidates = "z" in ref, o.candidates
     fig = go.Figure()
     region_boxes = region_contours(fig, o.regions, colours) if o.regions is not None and not three_d else []
-    total = ref.attrs.get("total", len(ref))
-    group = f"reference states ({len(ref):,} of {total:,} drawn)" if total > len(ref) else "reference states"
-    parts = [(ctx, ref[ref[label_col] == ctx] if label_col in ref else ref.iloc[:0]) for ctx in colours]
-    fig.add_traces([_scatter(part, three_d, mode="markers", name=str(ctx), legendgroup="reference",
-                             legendgrouptitle_text=group, meta=BASE,
-                             marker=dict(size=3 if three_d else 4, color=colours.get(ctx, GRAMMAR_COLOUR), opacity=0.5),
-                             customdata=part[["word", "next_word"]].to_numpy(),
-                             hovertemplate="%{customdata[0]} → %{customdata[1]}<extra>" + str(ctx) + "</extra>")
-                    for ctx, part in parts if len(part)])
+    fig.add_traces(list(o.base) if o.base is not None else reference_traces(ref, colours, reading=o.reading))
     if o.layer_path is not None:
         _add_layer_path(fig, o.layer_path, three_d)
     _add_path(fig, path, colours, options=o, three_d=three_d)
@@ -125,6 +120,21 @@ def trajectory_map(ref: pd.DataFrame, path: pd.DataFrame, colours: dict[str, str
     return styled(fig, title=dict(text=title, x=0, xanchor="left"),
                   legend_title_text=f"{o.reading}: {READINGS[o.reading]}", legend_itemsizing="constant", height=700,
                   margin=dict(t=60), **LEGEND_BELOW)
+
+
+def reference_traces(ref: pd.DataFrame, colours: dict[str, str], *, reading: str = "read") -> list:
+    """The reference states of a map, one trace per sub-context of the reading (marked BASE: drawn once, under the
+    chart a new prompt redraws); 2D or 3D as `ref` has a z column."""
+    three_d, label_col = "z" in ref, READING_LABELS[reading]
+    total = ref.attrs.get("total", len(ref))
+    group = f"reference states ({len(ref):,} of {total:,} drawn)" if total > len(ref) else "reference states"
+    parts = [(ctx, ref[ref[label_col] == ctx] if label_col in ref else ref.iloc[:0]) for ctx in colours]
+    return [_scatter(part, three_d, mode="markers", name=str(ctx), legendgroup="reference",
+                     legendgrouptitle_text=group, meta=BASE,
+                     marker=dict(size=3 if three_d else 4, color=colours.get(ctx, GRAMMAR_COLOUR), opacity=0.5),
+                     customdata=part[["word", "next_word"]].to_numpy(),
+                     hovertemplate="%{customdata[0]} → %{customdata[1]}<extra>" + str(ctx) + "</extra>")
+            for ctx, part in parts if len(part)]
 
 
 def _add_layer_path(fig: go.Figure, layer_path: pd.DataFrame, three_d: bool) -> None:

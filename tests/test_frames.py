@@ -269,3 +269,19 @@ def test_step_labels_stay_readable_on_a_dark_theme(setup):
         backs = {a.bgcolor for a in fig.layout.annotations}
         level = [int(c) for c in next(iter(backs))[5:].split(",")[:3]]
         assert len(backs) == 1 and (sum(level) > 382) == (ink == "#222222")
+
+
+@pytest.mark.parametrize("reading", ["read", "next"])
+def test_a_map_drawn_with_kept_reference_traces_is_the_same_figure(setup, reading):
+    """The page keeps a map's reference-state traces (state.get_map_base) and hands them in with MapOptions.base:
+    the figure is the one built from scratch, its reference states marked to be drawn once, under the path."""
+    trace, cmap, _ = setup
+    ref, colours = frames.reference_frame(cmap), figures.context_colours(trace.context_names)
+    path = frames.trajectory_frame(trace, cmap, len(trace.layer_names) - 1)
+    base = tuple(figures.reference_traces(ref, colours, reading=reading))
+    fresh = figures.trajectory_map(ref, path, colours, "t", options=figures.MapOptions(reading=reading))
+    kept = figures.trajectory_map(ref, path, colours, "t", options=figures.MapOptions(reading=reading, base=base))
+    assert kept.to_json() == fresh.to_json()
+    marked = [t for t in fresh.data if t.meta == figures.BASE]
+    assert sum(len(t.x) for t in marked) == len(ref) and all(t.mode == "markers" for t in marked)
+    assert fresh.layout.xaxis.range is not None and fresh.layout.yaxis.range is not None  # chart.js layers it

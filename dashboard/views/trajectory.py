@@ -15,6 +15,7 @@ from dashboard.state import (
     contexts_of_words,
     get_best_view,
     get_kept,
+    get_map_base,
     get_regions,
     get_trace,
     ink,
@@ -235,8 +236,9 @@ def draw(ckpt, trace, *, method: str, dims: int, layer: str, step: int, reading:
     st.markdown(f"**States at '{escape_md(layer)}': {METHODS[method]} ({dims}D) of {len(fmap.coords):,} corpus "
                 "positions**")
     st.caption(f"Faithfulness: {faithfulness(fmap, method)}.{best}")
+    base = get_map_base(ckpt.content_hash, fmap.key, reading, tuple(colours.items()), _fmap=fmap) if fmap.key else None
     options = figures.MapOptions(axis_label=fmap.axis_label, regions=regions, candidates=cands, layer_path=layers,
-                                 selected_step=step, reading=reading, ink=ink())
+                                 selected_step=step, reading=reading, ink=ink(), base=base)
     fig = figures.trajectory_map(frames.reference_frame(fmap), path, colours, f"{METHODS[method]}, {layer}",
                                  options=options)
     chart.show(fig, key="map")
