@@ -64,16 +64,20 @@ def render() -> None:
     st.dataframe(generalisation_frame(ckpt.metrics), hide_index=True)
 
 
+def metrics(values: dict) -> None:
+    """Numbers side by side, each as wide as it needs, wrapping onto a new row on a narrow screen (in equal
+    columns a long number was cut short at 800 px)."""
+    with st.container(horizontal=True, gap="large"):
+        for label, value in values.items():
+            st.metric(label, value, width="content")
+
+
 def architecture(ckpt, hf: bool) -> None:
     """The model's size in five numbers and what kind of model it is."""
     c = ckpt.model.config
     st.subheader("Architecture")
-    cols = st.columns(5)
-    cols[0].metric("Layers", c.n_layer)
-    cols[1].metric("Width", c.n_embd)
-    cols[2].metric("Heads", c.n_head)
-    cols[3].metric("Context", f"{c.block_size} words")
-    cols[4].metric("Parameters", f"{ckpt.model.num_params():,}")
+    metrics({"Layers": c.n_layer, "Width": c.n_embd, "Heads": c.n_head, "Context": f"{c.block_size} words",
+             "Parameters": f"{ckpt.model.num_params():,}"})
     kind = (f"A Hugging Face causal language model, vocabulary of {len(ckpt.tokenizer):,} tokens" if hf else
             f"Decoder-only transformer (nanoGPT style), tied input/output embeddings, vocabulary of "
             f"{len(ckpt.tokenizer)} words (with {escape_md(UNK)} for words it does not know)")
@@ -84,11 +88,8 @@ def training_data(ckpt, check: dict) -> None:
     """The regenerated corpus in numbers and the vocabulary by sub-context."""
     m = ckpt.metrics
     st.subheader("Training data")
-    cols = st.columns(4)
-    cols[0].metric("Sentences", f"{check['sentences']:,}")
-    cols[1].metric("Tokens", f"{check['tokens']:,}")
-    cols[2].metric("Training steps", f"{m.get('steps_done', 0):,}")
-    cols[3].metric("Training time", f"{m.get('train_seconds', 0):.0f} s")
+    metrics({"Sentences": f"{check['sentences']:,}", "Tokens": f"{check['tokens']:,}",
+             "Training steps": f"{m.get('steps_done', 0):,}", "Training time": f"{m.get('train_seconds', 0):.0f} s"})
     st.markdown(f"The words the model knows, by sub-context (any other word is read as {escape_md(UNK)}):")
     st.dataframe(vocabulary_frame(ckpt), hide_index=True)
 
