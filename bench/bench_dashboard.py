@@ -194,6 +194,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def open_when_up(page, url: str, pause_s: float = 0.1) -> None:
+    """Open url in page as soon as the server starting behind it answers."""
+    while True:
+        try:
+            page.goto(url, wait_until="domcontentloaded")
+            return
+        except Exception:
+            time.sleep(pause_s)
+
+
 def launch(cmd: list[str], browser) -> tuple[subprocess.Popen, object, float]:
     """Start a server (cmd without its port) with a browser page already open; return the server, the page and the
     seconds from launch to the first chart drawn."""
@@ -203,12 +213,7 @@ def launch(cmd: list[str], browser) -> tuple[subprocess.Popen, object, float]:
     t0 = time.perf_counter()
     server = subprocess.Popen([*cmd, "--server.port", str(port), "--server.headless", "true"], cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    while True:
-        try:
-            page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded")
-            break
-        except Exception:
-            time.sleep(0.1)
+    open_when_up(page, f"http://127.0.0.1:{port}/")
     page.wait_for_function(FIRST_CHART, timeout=120_000)
     return server, page, time.perf_counter() - t0
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_dashboard import FLAGS, PLOTLY_CALLS, draw_phases, settled_ms  # noqa: E402
+from bench.bench_dashboard import FLAGS, PLOTLY_CALLS, draw_phases, free_port, open_when_up, settled_ms  # noqa: E402
 
 DRAWN = ("() => !document.querySelector('[data-testid=\"stStatusWidget\"]') && "
          "document.querySelectorAll('.js-plotly-plot .main-svg').length >= {n}")
@@ -51,9 +50,7 @@ def main() -> None:
     steps = weight_snapshot_steps(load_checkpoint(a.checkpoint))
     if len(steps) < 2:
         raise SystemExit(f"{a.checkpoint} holds no weight snapshots; train one with `llmcore train`")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "MALLOC_ARENA_MAX": "2", "LLM_LANDSCAPE_CHECKPOINT": str(Path(a.checkpoint).resolve())}
     server = subprocess.Popen([sys.executable, "-m", "dashboard", "--server.port",
                                str(port), "--server.headless", "true"], cwd=ROOT, stdout=subprocess.DEVNULL,
@@ -63,12 +60,7 @@ def main() -> None:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             t0 = time.perf_counter()
-            while True:
-                try:
-                    page.goto(f"http://127.0.0.1:{port}/training", wait_until="domcontentloaded")
-                    break
-                except Exception:
-                    time.sleep(0.2)
+            open_when_up(page, f"http://127.0.0.1:{port}/training", pause_s=0.2)
             page.get_by_text("The prompt's completion at every snapshot").wait_for(timeout=600_000)
             page.wait_for_function(DRAWN.format(n=7), timeout=600_000)
             print(f"first open of Watch training (server start, snapshots loaded, prompt traced): "

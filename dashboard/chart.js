@@ -65,7 +65,7 @@ function baseLayer(gd) {
   if (!base) {
     base = document.createElement("div");
     base.className = "llm-chart-base";
-    base.style.cssText = "position:absolute;left:0;top:0;width:100%;z-index:0;pointer-events:none";
+    base.style.cssText = "position:absolute;left:0;top:0;width:100%;z-index:0";
     gd.parentElement.appendChild(base);  // after the top chart: it stays the page's first chart of this key
   }
   base.style.top = `${gd.offsetTop}px`;

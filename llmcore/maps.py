@@ -27,7 +27,7 @@ from safetensors.numpy import save as np_save
 from llmcore.checkpoint import Checkpoint, atomic_write
 from llmcore.depths import depth_labels
 from llmcore.inputs import parse_json, read_safetensors, safetensors_metadata
-from llmcore.placement import FIT_VERSIONS, NEIGHBOUR_METHODS, MapQuality, Placement
+from llmcore.placement import FIT_VERSIONS, NEIGHBOUR_METHODS, PLACEMENT_K, MapQuality, Placement
 from llmcore.reference import ReferenceStates, reference_states
 
 if TYPE_CHECKING:
@@ -296,7 +296,7 @@ def _placement(spec: _MapSpec, tensors: dict[str, np.ndarray], X: np.ndarray) ->
     """What places new points on a cached map, from its file's arrays (ValueError when they do not make one, as
     `_restore_projector` would raise: its parameters are checked the same way)."""
     if spec.method in NEIGHBOUR_METHODS:
-        return Placement.neighbours(X, tensors["coords"], spec.params.get("placement_k", 10))
+        return Placement.neighbours(X, tensors["coords"], spec.params.get("placement_k", PLACEMENT_K))
     placement = Placement.linear(tensors["mean"], tensors["components"])
     if placement.components.shape != (spec.n_components, X.shape[1]):
         raise ValueError(f"components {placement.components.shape} do not map {X.shape[1]} features to "

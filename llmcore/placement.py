@@ -19,6 +19,7 @@ FIT_VERSIONS = {"pca": 1, "axes": 1, "lda": 1,
                 "umap": 2,  # 1: umap-learn's own (approximate, NN-descent) neighbours; 2: exact neighbours
                 "tsne": 3}  # 1: every point, FFT gradient in 2D; 2: at most 2,000 points (never shipped); 3: fit_points
 NEIGHBOUR_METHODS = ("umap", "tsne")  # no out-of-sample map of their own: new points are placed by neighbours
+PLACEMENT_K = 10  # reference neighbours a new point is placed among, unless a map's params say otherwise
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class Placement:
     components: np.ndarray | None = None
     X_ref: np.ndarray | None = None
     embedding: np.ndarray | None = None
-    k: int = 10
+    k: int = PLACEMENT_K
 
     @classmethod
     def linear(cls, mean: np.ndarray, components: np.ndarray) -> Placement:

@@ -23,7 +23,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from llmcore.placement import FIT_VERSIONS, MapQuality, neighbour_place, rowwise_project
+from llmcore.placement import FIT_VERSIONS, PLACEMENT_K, MapQuality, neighbour_place, rowwise_project
 
 METHODS = ("pca", "umap", "tsne", "axes", "lda")
 Progress = Callable[[str], None]
@@ -234,7 +234,7 @@ class NeighbourPlacement(Projector):
 
     _state = ("X_ref_", "embedding_")
 
-    def __init__(self, placement_k: int = 10):
+    def __init__(self, placement_k: int = PLACEMENT_K):
         self.placement_k = placement_k
 
     _fit_needs_y = True
@@ -280,7 +280,7 @@ class UMAPProjector(NeighbourPlacement):
     fit_version = FIT_VERSIONS["umap"]
 
     def __init__(self, n_components: int = 2, *, random_state: int = 0, n_neighbors: int = 15,
-                 min_dist: float = 0.1, placement_k: int = 10, progress: Progress | None = None):
+                 min_dist: float = 0.1, placement_k: int = PLACEMENT_K, progress: Progress | None = None):
         self.n_components, self.random_state, self.placement_k = n_components, random_state, placement_k
         self.n_neighbors, self.min_dist, self.progress = n_neighbors, min_dist, progress
 
@@ -346,7 +346,7 @@ class TSNEProjector(NeighbourPlacement):
     fit_version = FIT_VERSIONS["tsne"]
 
     def __init__(self, n_components: int = 2, *, random_state: int = 0, perplexity: float = 30.0,
-                 placement_k: int = 10, fit_points: int | None = None, progress: Progress | None = None):
+                 placement_k: int = PLACEMENT_K, fit_points: int | None = None, progress: Progress | None = None):
         self.n_components, self.random_state, self.placement_k = n_components, random_state, placement_k
         self.perplexity, self.fit_points, self.progress = perplexity, fit_points, progress
 

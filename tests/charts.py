@@ -24,6 +24,5 @@ def charts(at) -> list[Chart]:
     for el in at.get("bidi_component"):
         if el.proto.component_name == NAME:
             data = json.loads(el.proto.json or el.proto.mixed.json)
-            if "figure" in data:  # not app.py's chart.preload(), which only starts loading Plotly.js
-                out.append(Chart(el.key, json.dumps(data["figure"], separators=(",", ":"))))
+            out.append(Chart(el.key, json.dumps(data["figure"], separators=(",", ":"))))
     return out
