@@ -160,7 +160,7 @@ export default function (component) {
     parentElement.style.position = "relative";
     parentElement.appendChild(gd);
   }
-  const fig = data.figure;
+  const fig = typeof data.figure === "string" ? JSON.parse(data.figure) : data.figure; // chart.py sends JSON text
   const layout = { ...fig.layout, autosize: true, template: themed(fig.layout.template, parentElement) };
   delete layout.width;
   gd.style.height = `${layout.height || 450}px`;

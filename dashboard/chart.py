@@ -50,8 +50,9 @@ def show(fig: go.Figure, *, key: str, where=None, on_click: Callable[[], None] |
     """Draw `fig` in `where` (a column or container; the page by default) as the chart `key`: a later run with the
     same key redraws that chart with the new figure. `on_click` makes points clickable: it runs on a click, with
     the clicked point in `clicked(key)`."""
-    data = {"figure": json.loads(pio.to_json(fig, validate=False)), "src": _plotly_url(),
-            "clickable": on_click is not None}
+    # the figure as its JSON text, which the browser parses: as a dict it would be parsed here and encoded twice
+    # more by Streamlit (the message and the element's identity)
+    data = {"figure": pio.to_json(fig, validate=False), "src": _plotly_url(), "clickable": on_click is not None}
     callbacks = {"on_click_change": on_click} if on_click is not None else {}
     with where if where is not None else contextlib.nullcontext():
         _render(key=key, data=data, **callbacks)

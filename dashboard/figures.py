@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
+from plotly.colors import make_colorscale, sequential
 
 from llmcore.tokenizer import UNK
 from llmcore.world import FUNCTION_CONTEXT
@@ -34,6 +35,22 @@ def styled(fig: go.Figure, **layout) -> go.Figure:
     """The shared template's layout (margins), then this figure's own settings (height, title, axes, …)."""
     fig.update_layout(TEMPLATE_LAYOUT, **layout)
     return fig
+
+
+def figure(data: list[dict], layout: dict) -> go.Figure:
+    """A figure from Plotly.js JSON: traces and layout as plain nested dicts (no 'legend_title_text' shorthands),
+    the shared template's layout under this one's, wrapped without validation. plotly.py checks each property
+    it is handed; for the figures a new prompt redraws that took 0.1 s of the page's 0.18 s run (the map alone
+    50 ms; 5 ms as plain dicts). tests/test_frames.py validates every figure built this way."""
+    return go.Figure(dict(data=data, layout=merged(TEMPLATE_LAYOUT, layout)), _validate=False)
+
+
+def merged(base: dict, extra: dict) -> dict:
+    """`base` updated by `extra`, nested dicts merged key by key (as Plotly's update_layout merges them)."""
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 def play_controls(frame_names: list[str], *, prefix: str, y: float = -0.08, duration_ms: int = 400) -> dict:
@@ -94,35 +111,41 @@ def trajectory_map(ref: pd.DataFrame, path: pd.DataFrame, colours: dict[str, str
                    options: MapOptions | None = None) -> go.Figure:
     """Reference states coloured by one reading ('read' or 'next'), the prompt's path over them (numbered steps,
     arrowheads, labels placed so they do not cover each other or the region labels) and, at the selected step, its
-    candidate next words and its path through the layers."""
+    candidate next words and its path through the layers. Built as plain Plotly.js JSON (`figure`): a new prompt
+    redraws it."""
     o = options or MapOptions()
     three_d, candidates = "z" in ref, o.candidates
-    fig = go.Figure()
-    region_boxes = region_contours(fig, o.regions, colours) if o.regions is not None and not three_d else []
-    fig.add_traces(list(o.base) if o.base is not None else reference_traces(ref, colours, reading=o.reading))
+    data, region_boxes = [], []
+    if o.regions is not None and not three_d:
+        outlines, region_boxes = region_contours(o.regions, colours)
+        data += outlines
+    data += list(o.base) if o.base is not None else reference_traces(ref, colours, reading=o.reading)
     if o.layer_path is not None:
-        _add_layer_path(fig, o.layer_path, three_d)
-    _add_path(fig, path, colours, options=o, three_d=three_d)
+        data.append(_layer_path(o.layer_path, three_d))
+    data.append(_path(path, colours, options=o, three_d=three_d))
     if candidates is not None and len(candidates):
-        fig.add_trace(_scatter(candidates, three_d, mode="markers", name="candidate next words (★)",
-                               text=[f"{esc(w)} {p:.2f}" for w, p in zip(candidates.word, candidates.p)],
-                               marker=dict(size=(8 + 30 * candidates.p.clip(0, 1)).tolist(), color="#FFFFFF",
-                                           symbol="diamond" if three_d else "star",
-                                           line=dict(width=1.5, color="#000000")),
-                               hovertemplate="if the next word were %{text}, the state would land here"
-                               "<extra></extra>"))
-    _axes(fig, o.axis_label, three_d)
+        data.append(_scatter(candidates, three_d, mode="markers", name="candidate next words (★)",
+                             text=[f"{esc(w)} {p:.2f}" for w, p in zip(candidates.word, candidates.p)],
+                             marker=dict(size=(8 + 30 * candidates.p.clip(0, 1)).tolist(), color="#FFFFFF",
+                                         symbol="diamond" if three_d else "star",
+                                         line=dict(width=1.5, color="#000000")),
+                             hovertemplate="if the next word were %{text}, the state would land here"
+                             "<extra></extra>"))
+    layout = axes_layout(o.axis_label, three_d)
     if three_d:
-        _label_3d(fig, path, candidates, o.ink)
+        data += _labels_3d(path, candidates, o.ink)
     else:
-        _label_2d(fig, ref, path, candidates=candidates, region_boxes=region_boxes, colours=colours, ink=o.ink,
-                  width_px=o.width_px)
-    return styled(fig, title=dict(text=title, x=0, xanchor="left"),
-                  legend_title_text=f"{o.reading}: {READINGS[o.reading]}", legend_itemsizing="constant", height=700,
-                  margin=dict(t=60), **LEGEND_BELOW)
+        arrows, labels = _labels_2d(ref, path, candidates=candidates, region_boxes=region_boxes, colours=colours,
+                                    ink=o.ink, width_px=o.width_px)
+        data += arrows
+        layout = merged(layout, labels)
+    legend = dict(title=dict(text=f"{o.reading}: {READINGS[o.reading]}"), itemsizing="constant",
+                  **LEGEND_BELOW["legend"])
+    return figure(data, merged(layout, dict(title=dict(text=title, x=0, xanchor="left"), legend=legend,
+                                            height=700, margin=dict(t=60))))
 
 
-def reference_traces(ref: pd.DataFrame, colours: dict[str, str], *, reading: str = "read") -> list:
+def reference_traces(ref: pd.DataFrame, colours: dict[str, str], *, reading: str = "read") -> list[dict]:
     """The reference states of a map, one trace per sub-context of the reading (marked BASE: drawn once, under the
     chart a new prompt redraws); 2D or 3D as `ref` has a z column."""
     three_d, label_col = "z" in ref, READING_LABELS[reading]
@@ -130,21 +153,21 @@ def reference_traces(ref: pd.DataFrame, colours: dict[str, str], *, reading: str
     group = f"reference states ({len(ref):,} of {total:,} drawn)" if total > len(ref) else "reference states"
     parts = [(ctx, ref[ref[label_col] == ctx] if label_col in ref else ref.iloc[:0]) for ctx in colours]
     return [_scatter(part, three_d, mode="markers", name=str(ctx), legendgroup="reference",
-                     legendgrouptitle_text=group, meta=BASE,
+                     legendgrouptitle=dict(text=group), meta=BASE,
                      marker=dict(size=3 if three_d else 4, color=colours.get(ctx, GRAMMAR_COLOUR), opacity=0.5),
-                     customdata=part[["word", "next_word"]].to_numpy(),
-                     hovertemplate="%{customdata[0]} → %{customdata[1]}<extra>" + str(ctx) + "</extra>")
-            for ctx, part in parts if len(part)]
+                     text=[f"{esc(w)} → {esc(n)}" for w, n in zip(part.word, part.next_word)],
+                     hovertemplate="%{text}<extra>" + str(ctx) + "</extra>")  # one string a point: a new
+            for ctx, part in parts if len(part)]  # prompt sends these 1,500 again (customdata pairs: 3x the time)
 
 
-def _add_layer_path(fig: go.Figure, layer_path: pd.DataFrame, three_d: bool) -> None:
+def _layer_path(layer_path: pd.DataFrame, three_d: bool) -> dict:
     """The selected step's state at every depth, joined by a dotted line and named by depth."""
-    fig.add_trace(_scatter(layer_path, three_d, mode="lines+markers+text", name="through the layers",
-                           text=layer_path.layer, textposition="bottom center",
-                           line=dict(color="#7F7F7F", width=2, dash="dot"),
-                           marker=dict(size=7, color="#7F7F7F", symbol="square" if three_d else "diamond"),
-                           customdata=layer_path[["layer", "top_word"]],
-                           hovertemplate="%{customdata[0]}: the lens reads '%{customdata[1]}'<extra></extra>"))
+    return _scatter(layer_path, three_d, mode="lines+markers+text", name="through the layers",
+                    text=layer_path.layer.tolist(), textposition="bottom center",
+                    line=dict(color="#7F7F7F", width=2, dash="dot"),
+                    marker=dict(size=7, color="#7F7F7F", symbol="square" if three_d else "diamond"),
+                    customdata=layer_path[["layer", "top_word"]].to_numpy(),
+                    hovertemplate="%{customdata[0]}: the lens reads '%{customdata[1]}'<extra></extra>")
 
 
 def compare_map(ref: pd.DataFrame, drawn: list[tuple[str, str, pd.DataFrame]], colours: dict[str, str], title: str,
@@ -181,8 +204,7 @@ def esc(text: str) -> str:
     return html.escape(str(text), quote=False)
 
 
-def _add_path(fig: go.Figure, path: pd.DataFrame, colours: dict[str, str], *, options: MapOptions,
-              three_d: bool) -> None:
+def _path(path: pd.DataFrame, colours: dict[str, str], *, options: MapOptions, three_d: bool) -> dict:
     """The path: a line, one marker per word read coloured by its reading (open: the next word is the prompt's),
     the selected step ringed; line and markers in options.path_colour where one is given."""
     reading, ink = options.reading, options.ink
@@ -191,25 +213,23 @@ def _add_path(fig: go.Figure, path: pd.DataFrame, colours: dict[str, str], *, op
         cols = options.path_colour
     sel = [s == options.selected_step for s in path.step]
     size = [18 if s else 11 for s in sel]
-    custom = np.stack([path.step, path.word, path.read if "read" in path else path.word, path.next_word,
-                       path.next, path.next_mass.round(2)], 1) if "next" in path else None
     kw = dict(mode="lines+markers", name=options.path_name,
               line=dict(color=options.path_colour or ink, width=3 if three_d else 2),
               marker=dict(size=[v * (0.6 if three_d else 1) for v in size], color=cols,
                           line=dict(width=2 if three_d else [4 if s else 1.5 for s in sel], color=ink),
                           symbol=["circle" if not p or s else "circle-open" for p, s in zip(path.in_prompt, sel)]))
-    if custom is not None:
-        kw.update(customdata=custom, hovertemplate="step %{customdata[0]}: after reading '%{customdata[1]}' "
-                  "(read: %{customdata[2]})<br>next word '%{customdata[3]}' (next: %{customdata[4]} "
-                  "%{customdata[5]})<extra></extra>")
-    fig.add_trace(go.Scatter3d(x=path.x, y=path.y, z=path.z, **kw) if three_d
-                  else go.Scatter(x=path.x, y=path.y, **kw))
+    if "next" in path:
+        kw.update(customdata=np.stack([path.step, path.word, path.read if "read" in path else path.word,
+                                       path.next_word, path.next, path.next_mass.round(2)], 1),
+                  hovertemplate="step %{customdata[0]}: after reading '%{customdata[1]}' (read: %{customdata[2]})"
+                  "<br>next word '%{customdata[3]}' (next: %{customdata[4]} %{customdata[5]})<extra></extra>")
+    return _scatter(path, three_d, **kw)
 
 
-def _label_2d(fig: go.Figure, ref: pd.DataFrame, path: pd.DataFrame, *, candidates, region_boxes, colours,
-              ink: str, width_px: int) -> None:
-    """Frame the map, add an arrowhead per step and place the labels of steps and stars greedily (every label,
-    the regions' too, goes into the layout in one update: Plotly validates each one it is handed)."""
+def _labels_2d(ref: pd.DataFrame, path: pd.DataFrame, *, candidates, region_boxes, colours, ink: str,
+               width_px: int) -> tuple[list[dict], dict]:
+    """The map's frame, an arrowhead per step and the labels of steps and stars, placed greedily: the arrowheads'
+    trace and the layout (annotations, the regions' labels too, and axis ranges)."""
     from dashboard.labels import place_labels, to_pixels
 
     pts = pd.concat([ref[["x", "y"]], path[["x", "y"]]])
@@ -217,7 +237,7 @@ def _label_2d(fig: go.Figure, ref: pd.DataFrame, path: pd.DataFrame, *, candidat
     pad = 0.06 * (hi - lo)
     xr, yr = (lo.x - pad.x, hi.x + pad.x), (lo.y - pad.y, hi.y + pad.y)
     w, h = width_px - 60, 700 - 230  # plot area without the legend below and the margins
-    _arrowheads(fig, path[["x", "y"]].to_numpy(np.float64), xr, yr, size=(w, h), ink=ink)
+    arrows = _arrowheads(path[["x", "y"]].to_numpy(np.float64), xr, yr, size=(w, h), ink=ink)
     xy = path[["x", "y"]].to_numpy()
     texts = [f"{s} {w_}" for s, w_ in zip(path.step, path.word)]
     if candidates is not None and len(candidates):
@@ -229,10 +249,12 @@ def _label_2d(fig: go.Figure, ref: pd.DataFrame, path: pd.DataFrame, *, candidat
     notes = region_notes(region_boxes, colours)
     for (x, y), text, (dx, dy), i in zip(xy, texts, shifts, range(len(texts))):
         star = i >= len(path)
-        notes.append(dict(x=x, y=y, xshift=dx, yshift=dy, showarrow=False, text=esc(text) if star else
-                          f"<b>{text.split(' ', 1)[0]}</b> {esc(text.split(' ', 1)[1])}",
-                          font=dict(size=12, color=ink), bgcolor=halo(ink) if not star else None))
-    fig.update_layout(annotations=notes, xaxis_range=list(xr), yaxis_range=list(yr))
+        note = dict(x=float(x), y=float(y), xshift=float(dx), yshift=float(dy), showarrow=False,
+                    text=esc(text) if star else f"<b>{text.split(' ', 1)[0]}</b> {esc(text.split(' ', 1)[1])}",
+                    font=dict(size=12, color=ink))
+        notes.append(note if star else {**note, "bgcolor": halo(ink)})
+    return arrows, dict(annotations=notes, xaxis=dict(range=[float(xr[0]), float(xr[1])]),
+                        yaxis=dict(range=[float(yr[0]), float(yr[1])]))
 
 
 def halo(ink: str) -> str:
@@ -244,22 +266,22 @@ def halo(ink: str) -> str:
 ARROW_PX = 16  # an arrowhead's centre sits this far before the step it points at (the step's marker is 11-18 px)
 
 
-def _arrowheads(fig: go.Figure, xy: np.ndarray, xr, yr, *, size: tuple[float, float], ink: str) -> None:
+def _arrowheads(xy: np.ndarray, xr, yr, *, size: tuple[float, float], ink: str) -> list[dict]:
     """One arrowhead per step of the path, as a marker turned along the step's direction on screen (one trace:
     Chromium draws a marker far faster than an arrow annotation); halfway along a step too short for ARROW_PX."""
     from dashboard.labels import to_pixels
 
     if len(xy) < 2:
-        return
+        return []
     px = to_pixels(xy, xr, yr, width=size[0], height=size[1])
     d = np.diff(px, axis=0)
     length = np.maximum(np.linalg.norm(d, axis=1), 1e-9)
     back = np.where(length > 2 * ARROW_PX, ARROW_PX / length, 0.5)[:, None]
     tip = xy[1:] - back * np.diff(xy, axis=0)
     angle = np.degrees(np.arctan2(d[:, 0], d[:, 1]))  # Plotly turns a marker clockwise from pointing up
-    fig.add_trace(go.Scatter(x=tip[:, 0], y=tip[:, 1], mode="markers", name="direction", showlegend=False,
-                             hoverinfo="skip", marker=dict(symbol="arrow", size=11, angle=angle.round(1),
-                                                           color=ink, line=dict(width=0))))
+    return [dict(type="scatter", x=tip[:, 0], y=tip[:, 1], mode="markers", name="direction", showlegend=False,
+                 hoverinfo="skip", marker=dict(symbol="arrow", size=11, angle=angle.round(1), color=ink,
+                                               line=dict(width=0)))]
 
 
 def _data_box_to_px(box, xr, yr, *, size: tuple[float, float]):
@@ -272,57 +294,55 @@ def _data_box_to_px(box, xr, yr, *, size: tuple[float, float]):
     return text_box(px, py + yshift, text, 14)
 
 
-def _label_3d(fig: go.Figure, path: pd.DataFrame, candidates, ink: str) -> None:
+def _labels_3d(path: pd.DataFrame, candidates, ink: str) -> list[dict]:
     """3D: step labels alternating above and below the markers, and a cone as arrowhead on each step."""
     pos = ["top center" if i % 2 == 0 else "bottom center" for i in range(len(path))]
-    fig.add_trace(go.Scatter3d(x=path.x, y=path.y, z=path.z, mode="text", text=[f"{s} {esc(w)}" for s, w in
-                                                                               zip(path.step, path.word)],
-                               textposition=pos, textfont=dict(color=ink, size=12), hoverinfo="skip",
-                               showlegend=False))
+    out = [_scatter(path, True, mode="text", text=[f"{s} {esc(w)}" for s, w in zip(path.step, path.word)],
+                    textposition=pos, textfont=dict(color=ink, size=12), hoverinfo="skip", showlegend=False)]
     if candidates is not None and len(candidates):
-        fig.add_trace(go.Scatter3d(x=candidates.x, y=candidates.y, z=candidates.z, mode="text", hoverinfo="skip",
-                                   text=[f"★ {esc(w)} {p:.2f}" for w, p in zip(candidates.word, candidates.p)],
-                                   textposition="bottom center", showlegend=False))
+        out.append(_scatter(candidates, True, mode="text", hoverinfo="skip", textposition="bottom center",
+                            text=[f"★ {esc(w)} {p:.2f}" for w, p in zip(candidates.word, candidates.p)],
+                            showlegend=False))
     xyz = path[["x", "y", "z"]].to_numpy(np.float64)
     if len(xyz) < 2:
-        return
+        return out
     d = np.diff(xyz, axis=0)
     span = float(np.ptp(xyz, axis=0).max()) or 1.0
     unit = d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12) * 0.05 * span
     tip = xyz[:-1] + 0.85 * d
-    fig.add_trace(go.Cone(x=tip[:, 0], y=tip[:, 1], z=tip[:, 2], u=unit[:, 0], v=unit[:, 1], w=unit[:, 2],
-                          anchor="tip", sizemode="absolute", sizeref=1, showscale=False, hoverinfo="skip",
-                          colorscale=[[0, ink], [1, ink]], name="direction", showlegend=False))
+    return out + [dict(type="cone", x=tip[:, 0], y=tip[:, 1], z=tip[:, 2], u=unit[:, 0], v=unit[:, 1],
+                       w=unit[:, 2], anchor="tip", sizemode="absolute", sizeref=1, showscale=False, hoverinfo="skip",
+                       colorscale=[[0, ink], [1, ink]], name="direction", showlegend=False)]
 
 
 def context_probs_chart(frame: pd.DataFrame, colours: dict[str, str], reads: list[str] | None = None,
                         selected_step: int | None = None) -> go.Figure:
     """Stacked bars, one per word read: the `next` reading, how the next-word probability splits across
     sub-contexts; above each bar a square in the colour of the `read` reading (the word's own sub-context)."""
-    fig = go.Figure()
-    traces = []
+    data = []
     for ctx in colours:
         part = frame[frame.context == ctx]
-        traces.append(go.Bar(x=part.label.tolist(), y=part.probability.to_numpy(), name=str(ctx),
-                             marker_color=colours.get(ctx),
-                             hovertemplate="%{x}<br>next: " + str(ctx) + " %{y:.3f}<extra></extra>"))
+        data.append(dict(type="bar", x=part.label.tolist(), y=part.probability.to_numpy(), name=str(ctx),
+                         marker=dict(color=colours.get(ctx)),
+                         hovertemplate="%{x}<br>next: " + str(ctx) + " %{y:.3f}<extra></extra>"))
     labels = list(dict.fromkeys(frame.label))
     if reads is not None:
-        traces.append(go.Scatter(x=labels, y=[1.06] * len(labels), mode="markers", name="read (square above)",
-                                 marker=dict(symbol="square", size=12, color=[colours.get(c, GRAMMAR_COLOUR)
-                                                                              for c in reads]),
-                                 customdata=reads, hovertemplate="%{x}<br>read: %{customdata}<extra></extra>"))
-    fig.add_traces(traces)
+        data.append(dict(type="scatter", x=labels, y=[1.06] * len(labels), mode="markers",
+                         name="read (square above)", customdata=list(reads),
+                         marker=dict(symbol="square", size=12, color=[colours.get(c, GRAMMAR_COLOUR) for c in reads]),
+                         hovertemplate="%{x}<br>read: %{customdata}<extra></extra>"))
     shapes = [dict(type="rect", xref="x", yref="paper", x0=selected_step - 1.5, x1=selected_step - 0.5, y0=0, y1=1,
                    line=dict(width=2, color="#555555"), fillcolor="rgba(0,0,0,0)")
               ] if selected_step is not None and 1 <= selected_step <= len(labels) else []
-    styled(fig, title=dict(text=wrap_title("next: next-word probability by sub-context, per word read "
-                                           "(squares above: read, the word's own sub-context)"), x=0),
-                barmode="stack", bargap=0.15, legend_traceorder="normal",
-                xaxis_title="step: word read", yaxis_title="probability", yaxis_range=[0, 1.12],
-                legend_title_text="sub-context", height=460, margin=dict(t=70), shapes=shapes,
-                **LEGEND_BELOW)
-    return fig
+    title = wrap_title("next: next-word probability by sub-context, per word read (squares above: read, the word's "
+                       "own sub-context)")
+    return figure(data, dict(title=dict(text=title, x=0), barmode="stack", bargap=0.15,
+                             xaxis=dict(title=dict(text="step: word read")),
+                             yaxis=dict(title=dict(text="probability"), range=[0, 1.12]),
+                             legend=dict(traceorder="normal", title=dict(text="sub-context"),
+                                         **LEGEND_BELOW["legend"]),
+                             height=460, margin=dict(t=70), shapes=shapes))
+
 
 
 # Paul Tol's muted and light qualitative schemes: colour-blind safe, 18 colours for subgroups and other long lists.
@@ -356,12 +376,13 @@ def category_styles(names: list[str]) -> dict[str, tuple[str, str]]:
     return {n: (MANY[i % len(MANY)], SYMBOLS[(i // len(MANY)) % len(SYMBOLS)]) for i, n in enumerate(names)}
 
 
-def _scatter(df: pd.DataFrame, three_d: bool, **kw):
-    """SVG in 2D: the maps draw at most frames.MAP_POINTS points, which SVG draws several times faster than WebGL
-    sets itself up (where WebGL runs in software, as in many classroom machines and our CI browser)."""
+def _scatter(df: pd.DataFrame, three_d: bool, **kw) -> dict:
+    """A scatter trace of df's x, y (and z) as Plotly.js JSON (nested keys, no shorthands). SVG in 2D: the maps
+    draw at most frames.MAP_POINTS points, which SVG draws several times faster than WebGL sets itself up (where
+    WebGL runs in software, as in many classroom machines and our CI browser)."""
     if three_d:
-        return go.Scatter3d(x=df.x.to_numpy(), y=df.y.to_numpy(), z=df.z.to_numpy(), **kw)
-    return go.Scatter(x=df.x.to_numpy(), y=df.y.to_numpy(), **kw)
+        return dict(type="scatter3d", x=df.x.to_numpy(), y=df.y.to_numpy(), z=df.z.to_numpy(), **kw)
+    return dict(type="scatter", x=df.x.to_numpy(), y=df.y.to_numpy(), **kw)
 
 
 def word_map(df: pd.DataFrame, colour_by: str, title: str, axis_label: str, *, highlight: list[str] | None = None,
@@ -395,14 +416,14 @@ def word_map(df: pd.DataFrame, colour_by: str, title: str, axis_label: str, *, h
                                                                                        for s in sel]),
                                marker=dict(size=6 if three_d else 8, color=colour, symbol=symbol,
                                            line=dict(width=0.5, color="#444")),
-                               legendgroup=family.get(cat), legendgrouptitle_text=family.get(cat),
+                               legendgroup=family.get(cat), legendgrouptitle=dict(text=family.get(cat)),
                                hovertemplate="%{text}<extra>" + name + "</extra>"))
     if highlight:  # a ring below each selected word's point; its label above stays clear (bold, larger)
         part = df[df.word.isin(highlight)]
         fig.add_trace(_scatter(part, three_d, mode="markers", name="selected", hoverinfo="skip",
                                marker=dict(size=10 if three_d else 12, color="rgba(0,0,0,0)",
                                            line=dict(width=2, color="#000000"))))
-    _axes(fig, axis_label, three_d)
+    fig.update_layout(axes_layout(axis_label, three_d))
     if axis_titles is not None:
         fig.update_layout(xaxis_title=axis_titles[0], yaxis_title=axis_titles[1])
     if legend_title is None:
@@ -427,13 +448,14 @@ def path_labels(path: pd.DataFrame) -> list[str]:
             for w, step, nxt, p in zip(path.word, path.step, path.next_word, path.in_prompt)]
 
 
-def _axes(fig: go.Figure, label: str, three_d: bool) -> None:
-    if three_d:  # the camera closer than Plotly's default: the cube fills the chart, axis titles still inside
-        fig.update_layout(scene=dict(xaxis_title=f"{label} 1", yaxis_title=f"{label} 2", zaxis_title=f"{label} 3",
-                                     camera=dict(eye=dict(x=1.35, y=1.35, z=0.95), center=dict(x=0, y=0, z=-0.1)),
-                                     aspectmode="cube", domain=dict(x=[0, 1], y=[0, 1])))
-    else:
-        fig.update_layout(xaxis_title=f"{label} 1", yaxis_title=f"{label} 2")
+def axes_layout(label: str, three_d: bool) -> dict:
+    """Axis titles `label` 1, 2 (3) as layout; in 3D the camera closer than Plotly's default: the cube fills the
+    chart, axis titles still inside."""
+    titles = {f"{a}axis": dict(title=dict(text=f"{label} {i + 1}")) for i, a in enumerate("xyz" if three_d else "xy")}
+    if not three_d:
+        return titles
+    return dict(scene=dict(**titles, camera=dict(eye=dict(x=1.35, y=1.35, z=0.95), center=dict(x=0, y=0, z=-0.1)),
+                           aspectmode="cube", domain=dict(x=[0, 1], y=[0, 1])))
 
 
 def legend_swatches(fig: go.Figure, names: list[str], colours: dict[str, str], *, three_d: bool = False,
@@ -448,22 +470,22 @@ def legend_swatches(fig: go.Figure, names: list[str], colours: dict[str, str], *
     return fig
 
 
-def region_contours(fig: go.Figure, regions, colours: dict[str, str]) -> list[tuple[float, float, int, str]]:
+def region_contours(regions, colours: dict[str, str]) -> tuple[list[dict], list[tuple[float, float, int, str]]]:
     """Outline each sub-context's region (its density at half its peak, as polylines computed on the server) and
-    label it at its centre (the labels go into the layout with the figure's other annotations, in one update).
+    place its label at its centre (region_notes makes the labels, with the figure's other annotations).
 
-    Returns where each label went, (x, y, yshift in pixels, text), so other labels can keep clear of them."""
+    Returns the outlines' traces and where each label went, (x, y, yshift in pixels, text), so other labels can
+    keep clear of them."""
     shown = [g for g, ctx in enumerate(regions.contexts) if regions.counts[g] and ctx != FUNCTION_CONTEXT]
     shifts = label_shifts(regions.centres[shown], (float(np.ptp(regions.x)), float(np.ptp(regions.y))))
     placed, outlines = [], []
     for g, shift in zip(shown, shifts):
         ctx, c = regions.contexts[g], colours.get(regions.contexts[g], GRAMMAR_COLOUR)
         xs, ys = regions.outline(g)
-        outlines.append(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=c, width=2), hoverinfo="skip",
-                                   name=f"{ctx} region", showlegend=False))
+        outlines.append(dict(type="scatter", x=xs, y=ys, mode="lines", line=dict(color=c, width=2),
+                             hoverinfo="skip", name=f"{ctx} region", showlegend=False))
         placed.append((float(regions.centres[g, 0]), float(regions.centres[g, 1]), shift, ctx))
-    fig.add_traces(outlines)
-    return placed
+    return outlines, placed
 
 
 def region_notes(placed: list[tuple[float, float, int, str]], colours: dict[str, str]) -> list[dict]:
@@ -497,14 +519,16 @@ def lens_heatmap(words: list[list[str]], contexts: list[list[str]], probs: list[
     z = [[names.index(c) for c in row] for row in contexts]
     scale = discrete_scale(names, colours)
     text = [[f"{w}<br>{p:.2f}" for w, p in zip(rw, rp)] for rw, rp in zip(words, probs)]
-    fig = go.Figure(go.Heatmap(z=z, x=step_labels, y=layer_names, text=text, texttemplate="%{text}",
-                               colorscale=scale, zmin=-0.5, zmax=len(names) - 0.5, showscale=False,
-                               hovertemplate="%{y}, %{x}: %{text}<extra></extra>"))
-    styled(fig, title=wrap_title("Logit lens: the top next word read out at each layer (colour: its "
-                                 "sub-context)"),
-                xaxis_title="step: word read", yaxis_title="layer", height=100 + 48 * len(layer_names),
-                margin=dict(t=70))
-    return fig
+    heat = dict(type="heatmap", z=z, x=list(step_labels), y=list(layer_names), text=text, texttemplate="%{text}",
+                colorscale=scale, zmin=-0.5, zmax=len(names) - 0.5, showscale=False,
+                hovertemplate="%{y}, %{x}: %{text}<extra></extra>")
+    title = wrap_title("Logit lens: the top next word read out at each layer (colour: its sub-context)")
+    return figure([heat], dict(title=dict(text=title), xaxis=dict(title=dict(text="step: word read")),
+                               yaxis=dict(title=dict(text="layer")), height=100 + 48 * len(layer_names),
+                               margin=dict(t=70)))
+
+
+BLUES = make_colorscale(sequential.Blues)  # plotly.py's 'Blues' (Plotly.js has its own scale of that name)
 
 
 def attention_heatmaps(att, key_words: list[str], title: str) -> go.Figure:
@@ -512,12 +536,12 @@ def attention_heatmaps(att, key_words: list[str], title: str) -> go.Figure:
     L, H, W = att.shape
     z = att.reshape(L * H, W)
     rows = [f"layer {i + 1} head {h + 1}" for i in range(L) for h in range(H)]
-    fig = go.Figure(go.Heatmap(z=z, x=[f"{j + 1}: {w}" for j, w in enumerate(key_words)], y=rows,
-                               colorscale="Blues", zmin=0, zmax=1, colorbar=dict(title="weight"),
-                               hovertemplate="%{y} → %{x}: %{z:.2f}<extra></extra>"))
-    styled(fig, title=wrap_title(title), xaxis_title="word attended to", yaxis_title="layer and head",
-                height=140 + 22 * L * H, margin=dict(t=70), yaxis_autorange="reversed")
-    return fig
+    heat = dict(type="heatmap", z=z, x=[f"{j + 1}: {w}" for j, w in enumerate(key_words)], y=rows,
+                colorscale=BLUES, zmin=0, zmax=1, colorbar=dict(title=dict(text="weight")),
+                hovertemplate="%{y} → %{x}: %{z:.2f}<extra></extra>")
+    return figure([heat], dict(title=dict(text=wrap_title(title)), xaxis=dict(title=dict(text="word attended to")),
+                               yaxis=dict(title=dict(text="layer and head"), autorange="reversed"),
+                               height=140 + 22 * L * H, margin=dict(t=70)))
 
 
 def terrain_figure(regions, colours: dict[str, str], path: pd.DataFrame | None = None, *, ink: str = "#111111",
@@ -798,7 +822,7 @@ def causes_map(regions, paths: pd.DataFrame, colours: dict[str, str], title: str
                                  text=[esc(w) for w in part.word], textposition="top center",
                                  line=dict(color=c, width=2), marker=dict(size=9, color=c), textfont=dict(color=c),
                                  hovertemplate="%{text}<extra>" + esc(str(run)) + "</extra>"))
-    _axes(fig, axis_label, False)
+    fig.update_layout(axes_layout(axis_label, False))
     for axis, v in (("xaxis", np.r_[xs, paths.x]), ("yaxis", np.r_[ys, paths.y])):
         lo, hi = float(v.min()), float(v.max())
         fig.update_layout({axis: dict(range=[lo - 0.06 * (hi - lo), hi + 0.06 * (hi - lo)])})

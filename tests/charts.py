@@ -24,5 +24,7 @@ def charts(at) -> list[Chart]:
     for el in at.get("bidi_component"):
         if el.proto.component_name == NAME:
             data = json.loads(el.proto.json or el.proto.mixed.json)
-            out.append(Chart(el.key, json.dumps(data["figure"], separators=(",", ":"))))
+            fig = data["figure"]  # JSON text (chart.show), parsed by the browser
+            out.append(Chart(el.key, json.dumps(json.loads(fig) if isinstance(fig, str) else fig,
+                                                separators=(",", ":"))))
     return out

@@ -27,7 +27,8 @@ CAPTION = re.compile(r"Step (\d+): after reading '(.+?)' \(read: (\w+)\), the mo
 
 def _captions(app) -> list[tuple[int, str, str, str]]:
     """(step, word, read, next) of every caption in 'Every step in words'."""
-    found = [CAPTION.match(m.value.replace("\\", "").lstrip("- ")) for m in app.markdown]
+    lines = [line for m in app.markdown for line in m.value.splitlines()]
+    found = [CAPTION.match(line.replace("\\", "").lstrip("- ")) for line in lines]
     return [(int(m[1]), m[2], m[3], m[4]) for m in found if m]
 
 

@@ -285,3 +285,47 @@ def test_a_map_drawn_with_kept_reference_traces_is_the_same_figure(setup, readin
     marked = [t for t in fresh.data if t.meta == figures.BASE]
     assert sum(len(t.x) for t in marked) == len(ref) and all(t.mode == "markers" for t in marked)
     assert fresh.layout.xaxis.range is not None and fresh.layout.yaxis.range is not None  # chart.js layers it
+
+
+def _validated(fig) -> dict:
+    """The figure as plotly.py's validator makes it: every property checked (an unknown or misspelt one raises)."""
+    import json
+
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    return json.loads(pio.to_json(go.Figure(json.loads(pio.to_json(fig, validate=False)))))
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_figures_built_as_plain_json_are_valid_plotly(setup, ckpt, dims):
+    """The figures a new prompt redraws are built as plain Plotly.js JSON, unvalidated (figures.figure): the
+    validator accepts every property of each (regions, stars, the path through the layers, 2D and 3D) and changes
+    none of them."""
+    import json
+
+    import plotly.io as pio
+
+    from llmcore.regions import region_map
+    from llmcore.trace import candidate_states
+
+    trace, _, _ = setup
+    fmap = MapBook(ckpt).get("context:final", "pca", dims)
+    colours = figures.context_colours(trace.context_names)
+    path = frames.trajectory_frame(trace, fmap, len(trace.layer_names) - 1,
+                                   {w: ckpt.world.label(w)[0] for w in ckpt.tokenizer.vocab})
+    words, probs, states = candidate_states(ckpt, trace, 2)
+    stars = frames.candidates_frame(words, probs, fmap.place(states[:, -1]))
+    regions = region_map(fmap.coords[:, :2], fmap.reference.labels["context"], trace.context_names)
+    options = figures.MapOptions(regions=regions if dims == 2 else None, candidates=stars, selected_step=3,
+                                 layer_path=frames.layer_path_frame(trace, 2, fmap), reading="next")
+    steps = trace.word_steps()
+    lw, lc, lp = frames.lens_grid(trace, {})
+    built = [figures.trajectory_map(frames.reference_frame(fmap), path, colours, "t", options=options),
+             figures.context_probs_chart(frames.context_probs_frame(trace), colours, ["animals"] * len(steps.words), 2),
+             figures.lens_heatmap(lw, lc, lp, layer_names=trace.layer_names, step_labels=steps.words,
+                                  colours=colours),
+             figures.attention_heatmaps(steps.attention[2, :, :, :3], steps.words[:3], "a")]
+    assert len(built[0].layout.annotations or ()) >= (len(path) if dims == 2 else 0)
+    for fig in built:
+        assert _validated(fig) == json.loads(pio.to_json(fig, validate=False))

@@ -246,9 +246,8 @@ def draw(ckpt, trace, *, method: str, dims: int, layer: str, step: int, reading:
     st.info(escape_md(captions[step - 1]))
     reads = [context_of.get(w, "") for w in trace.word_steps().words]
     chart.show(figures.context_probs_chart(frames.context_probs_frame(trace), colours, reads, step), key="contexts")
-    with st.expander("Every step in words", expanded=False):
-        for c in captions:
-            st.markdown(f"- {escape_md(c)}")
+    with st.expander("Every step in words", expanded=False):  # one element: a new prompt re-renders less
+        st.markdown("\n".join(f"- {escape_md(c)}" for c in captions))
     details(ckpt, trace, step, context_of=context_of, colours=colours)
     st.session_state._to_download = (path, fig)  # offered after the step view, outside its reruns
 
