@@ -112,6 +112,43 @@ def test_trajectory_page_in_a_real_browser(server, browser, ckpt):
     page.close()
 
 
+HEADING_STARTS = ("(p) => [...document.querySelectorAll('h4')].some(h => "
+                  "h.innerText.replace(/[\u2080-\u2089]/g, '').startsWith(p))")  # step numbers are subscripts
+
+
+def _trace_download(page) -> dict:
+    import json
+
+    with page.expect_download(timeout=30_000) as download:
+        page.get_by_role("button", name="Trace (JSON)").click()
+    return json.loads(Path(download.value.path()).read_text())
+
+
+def test_a_new_prompt_keeps_the_sidebar_and_its_downloads_hold_it(server, browser):
+    """A new prompt reruns only the prompt's part of the page (views/trajectory.py): the downloads made in that
+    rerun hold the new prompt, and a sampling setting changed in the sidebar afterwards applies to it."""
+    page, errors = _open(browser, server)
+    _wait_charts(page, 4)
+    wait_idle(page)
+    box = page.get_by_label("Prompt", exact=True)
+    box.fill("a cow munches")
+    box.press("Enter")
+    page.wait_for_function(HEADING_STARTS, arg="a cow munches", timeout=30_000)
+    wait_idle(page)
+    first = _trace_download(page)
+    assert first["prompt"] == "a cow munches" and len(first["completion"].split()) > 1
+    limit = page.locator("[data-testid='stSidebar'] [data-testid='stSlider']").filter(has_text="word limit")
+    limit.get_by_role("slider").focus()
+    limit.get_by_role("slider").press("Home")  # one word at most
+    page.wait_for_function("() => [...document.querySelectorAll('h4')].some(h => h.innerText.split('┃')[1]?.trim()"
+                           ".split(/\\s+/).length === 1)", timeout=30_000)
+    wait_idle(page)
+    second = _trace_download(page)
+    assert second["prompt"] == "a cow munches" and len(second["completion"].split()) == 1
+    _no_errors(page, errors)
+    page.close()
+
+
 # The map's two layers (dashboard/chart.js): the reference states in a chart underneath, everything else on top.
 LAYERS = """() => { const top = document.querySelector('.js-plotly-plot');
   const base = top.parentElement.querySelector(':scope > .llm-chart-base');

@@ -139,10 +139,25 @@ def render() -> None:
     if ckpt is None:
         return
     urlstate.restore_with_notice(_measured_defaults(ckpt), ALLOWED)
+    try:
+        sampling, problem = sampling_controls(), None
+    except PromptError as e:
+        sampling, problem = None, str(e)
+    st.sidebar.slider("Candidate stars from probability", 0.0, 0.5, step=0.01, key="stars",
+                      help="Stars show where the likeliest next words would take the state; only candidates at or "
+                      "above this probability are drawn")
+    # a new prompt reruns only this part: the sidebar and the page's head are not sent to the browser again
+    st.fragment(lambda: prompt_view(ckpt, sampling, problem))()
+
+
+def prompt_view(ckpt, sampling: SamplingConfig | None, problem: str | None) -> None:
+    """The prompt, its completion and everything that follows from it; `problem`: why the sidebar's sampling
+    settings cannot be used (then `sampling` is None)."""
     prompt = prompt_input()
     st.session_state.shared_prompt = prompt  # the Landscape page draws the same prompt
     try:
-        sampling = sampling_controls()
+        if problem is not None:
+            raise PromptError(problem)
         kept = get_kept(ckpt.content_hash, prompt, sampling, ckpt) if _is_default(prompt, sampling) else None
         trace = kept[0] if kept else get_trace(ckpt.content_hash, prompt, sampling, ckpt)
     except PromptError as e:
@@ -152,9 +167,6 @@ def render() -> None:
     for notice in trace.notices:
         st.warning(escape_md(notice))
     show_completion(trace, ckpt.held_out)
-    st.sidebar.slider("Candidate stars from probability", 0.0, 0.5, step=0.01, key="stars",
-                      help="Stars show where the likeliest next words would take the state; only candidates at or "
-                      "above this probability are drawn")
     playing = bool(st.session_state.get("playing"))
     candidates = kept[1] if kept else None
     st.fragment(lambda: step_view(ckpt, trace, playing, candidates), run_every=PLAY_SECONDS if playing else None)()
