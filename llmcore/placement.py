@@ -11,6 +11,7 @@ deterministic and independent of the batch a point arrives in.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -42,18 +43,42 @@ def rowwise_project(Xc: np.ndarray, components: np.ndarray) -> np.ndarray:
     return np.einsum("nc,dc->nd", Xc, components, optimize=False).astype(np.float32)
 
 
-def neighbour_place(X: np.ndarray, X_ref: np.ndarray, embedding: np.ndarray, k: int) -> np.ndarray:
-    """Each row of X at the weighted mean map position (embedding) of its k nearest rows of X_ref."""
+def neighbour_place(X: np.ndarray, X_ref: np.ndarray, embedding: np.ndarray, k: int,
+                    index: NeighbourIndex | None = None) -> np.ndarray:
+    """Each row of X at the weighted mean map position (embedding) of its k nearest rows of X_ref.
+
+    One point at a time (its position cannot depend on the others). The nearest few dozen rows are found from
+    |r|^2 - 2 r.x + |x|^2 in float64 (one matrix-vector product: 6,000 reference states of 128 features, 0.2 ms a
+    point against 1.7 ms for every difference), then measured exactly, as every distance was before: the same
+    neighbours, distances and weights. `index`: X_ref's NeighbourIndex, kept by the caller."""
     k = min(k, len(X_ref))
+    index = index if index is not None else NeighbourIndex(X_ref)
+    m = min(len(X_ref), 4 * k + 16)
     out = np.empty((len(X), embedding.shape[1]), np.float32)
-    for i, x in enumerate(X):  # one point at a time: its position cannot depend on the others
-        d = np.sqrt(np.square(X_ref - x).sum(1))
-        idx = np.argpartition(d, k - 1)[:k]
-        idx = idx[np.lexsort((idx, d[idx]))]
-        w = 1.0 / np.maximum(d[idx], 1e-6) ** 2
-        w[d[idx] < 1e-6] = 1e12  # a reference point lands exactly on its own position
+    for i, x in enumerate(X):
+        near = index.nearest(x, m)
+        d = np.sqrt(np.square(X_ref[near] - x).sum(1))
+        order = np.lexsort((near, d))[:k]
+        idx, dk = near[order], d[order]
+        w = 1.0 / np.maximum(dk, 1e-6) ** 2
+        w[dk < 1e-6] = 1e12  # a reference point lands exactly on its own position
         out[i] = (w / w.sum()) @ embedding[idx]
     return out
+
+
+class NeighbourIndex:
+    """X_ref in float64 with its rows' squared norms, to find a point's nearest rows with one matrix-vector
+    product."""
+
+    def __init__(self, X_ref: np.ndarray):
+        self.ref = np.asarray(X_ref, np.float64)
+        self.norms = np.einsum("nc,nc->n", self.ref, self.ref)
+
+    def nearest(self, x: np.ndarray, m: int) -> np.ndarray:
+        """Indices of (at least) the m rows nearest to x, in no order."""
+        x = np.asarray(x, np.float64)
+        d2 = self.norms - 2.0 * (self.ref @ x) + x @ x
+        return np.argpartition(d2, m - 1)[:m] if m < len(d2) else np.arange(len(d2))
 
 
 @dataclass(frozen=True)
@@ -99,7 +124,12 @@ class Placement:
         _finite(X=X)
         if self.mean is not None:
             return rowwise_project(X - self.mean, self.components)
-        return neighbour_place(X, self.X_ref, self.embedding, self.k)
+        return neighbour_place(X, self.X_ref, self.embedding, self.k, self.index)
+
+    @cached_property
+    def index(self) -> NeighbourIndex:
+        """X_ref prepared for neighbour search, once per placement (neighbour placement only)."""
+        return NeighbourIndex(self.X_ref)
 
 
 def _finite(**arrays: np.ndarray) -> None:

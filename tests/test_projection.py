@@ -75,6 +75,27 @@ def test_neighbour_placement_is_deterministic(blobs):
     np.testing.assert_allclose(p.transform(X[:5]), p.embedding_[:5], atol=1e-5)  # reference points stay put
 
 
+def test_neighbour_placement_finds_the_neighbours_every_distance_would(blobs):
+    """The nearest rows come from one matrix-vector product, then are measured exactly: the positions are those of
+    measuring the distance to every reference row, to the bit (reference rows far from the origin, in clusters)."""
+    from llmcore.placement import neighbour_place
+
+    X, _ = blobs
+    ref = (np.concatenate([X, X[:30]]) * 7 + 40).astype(np.float32)  # duplicated rows, large norms
+    emb = np.random.default_rng(1).normal(size=(len(ref), 2)).astype(np.float32)
+    new = np.concatenate([ref[::7], ref[::11] + 0.05, ref[:40:3] * 1.01]).astype(np.float32)
+
+    def every_distance(x):
+        d = np.sqrt(np.square(ref - x).sum(1))
+        idx = np.argsort(d, kind="stable")[:10]
+        w = 1.0 / np.maximum(d[idx], 1e-6) ** 2
+        w[d[idx] < 1e-6] = 1e12
+        return (w / w.sum()) @ emb[idx]
+
+    expected = np.stack([every_distance(x) for x in new]).astype(np.float32)
+    np.testing.assert_array_equal(neighbour_place(new, ref, emb, 10), expected)
+
+
 def test_semantic_axes(blobs):
     X, labels = blobs
     axes = SemanticAxesProjector([("a", "b"), ("c", "d")]).fit(X, labels)
