@@ -319,10 +319,10 @@ def context_probs_chart(frame: pd.DataFrame, colours: dict[str, str], reads: lis
                         selected_step: int | None = None) -> go.Figure:
     """Stacked bars, one per word read: the `next` reading, how the next-word probability splits across
     sub-contexts; above each bar a square in the colour of the `read` reading (the word's own sub-context)."""
-    data = []
+    data, context, label, prob = [], frame.context.to_numpy(), frame.label.to_numpy(), frame.probability.to_numpy()
     for ctx in colours:
-        part = frame[frame.context == ctx]
-        data.append(dict(type="bar", x=part.label.tolist(), y=part.probability.to_numpy(), name=str(ctx),
+        part = context == ctx  # NumPy, not pandas: a new prompt redraws this chart
+        data.append(dict(type="bar", x=label[part].tolist(), y=prob[part], name=str(ctx),
                          marker=dict(color=colours.get(ctx)),
                          hovertemplate="%{x}<br>next: " + str(ctx) + " %{y:.3f}<extra></extra>"))
     labels = list(dict.fromkeys(frame.label))
