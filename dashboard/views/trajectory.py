@@ -222,60 +222,75 @@ def faithfulness(fmap, method: str) -> str:
 
 def draw(ckpt, trace, *, method: str, dims: int, layer: str, step: int, reading: str, candidates=None) -> None:
     """The map and the step's readings; `candidates`: every step's candidate states where they were kept with
-    the trace (state.get_kept), else computed for the selected step."""
+    the trace (state.get_kept), else computed for the selected step.
+
+    Everything is computed before the first of its elements is sent: the browser redraws the page for each burst
+    of elements that arrives (at most every 10 ms), which costs it 15-35 ms each time on the 2-core machine, so
+    elements sent in one burst are redrawn once."""
     depth = trace.layer_names.index(layer)
     fmap, job = map_when_ready(ckpt.content_hash, f"context:{layer}", method, dims, ckpt=ckpt)
     if job is not None:  # a new model's UMAP or t-SNE map: fitted in the background, PCA meanwhile
         map_progress(job)
         method = fmap.method
-    colours = figures.context_colours(trace.context_names)
-    label = figures.READING_LABELS[reading]
-    regions = get_regions(ckpt.content_hash, f"context:{layer}", method, tuple(trace.context_names), _fitted=fmap,
-                          label=label) if dims == 2 else None
-    context_of = contexts_of_words(ckpt)
+    show_layers = st.toggle("Show the step's path through the layers (embedding → blocks → final) on this map",
+                            key="layers")
+    colours, context_of = figures.context_colours(trace.context_names), contexts_of_words(ckpt)
     path = frames.trajectory_frame(trace, fmap, depth, context_of)
+    fig = map_figure(ckpt, trace, fmap, path, method=method, dims=dims, layer=layer, step=step, reading=reading,
+                     candidates=candidates, show_layers=show_layers)
+    view = get_best_view(ckpt.content_hash, ckpt)
+    best = (f" This is the measured default view: {view.score:.0%} of example states fall in their own word's region "
+            "here." if (view.method, view.layer, 2) == (method, layer, dims) else "")  # measured on the 2D maps
+    captions = frames.step_captions(trace, context_of)
+    reads = [context_of.get(w, "") for w in trace.word_steps().words]
+    bars = figures.context_probs_chart(frames.context_probs_frame(trace), colours, reads, step)
+    lens, attention, table = details(trace, step, context_of=context_of, colours=colours)
+    st.markdown(f"**States at '{escape_md(layer)}': {METHODS[method]} ({dims}D) of {len(fmap.coords):,} corpus "
+                "positions**")
+    st.caption(f"Faithfulness: {faithfulness(fmap, method)}.{best}")
+    chart.show(fig, key="map")
+    st.info(escape_md(captions[step - 1]))
+    chart.show(bars, key="contexts")
+    with st.expander("Every step in words", expanded=False):  # one element: a new prompt re-renders less
+        st.markdown("\n".join(f"- {escape_md(c)}" for c in captions))
+    chart.show(lens, key="lens")
+    chart.show(attention, key="attention")
+    st.dataframe(table, hide_index=True)
+    st.session_state._to_download = (path, fig)  # offered after the step view, outside its reruns
+
+
+def map_figure(ckpt, trace, fmap, path, *, method: str, dims: int, layer: str, step: int, reading: str,
+               candidates, show_layers: bool):
+    """The map of one step: reference states, regions (2D), the path, the step's candidate stars above the
+    sidebar's threshold and, if asked, its path through the layers."""
+    depth = trace.layer_names.index(layer)
+    colours = figures.context_colours(trace.context_names)
+    regions = get_regions(ckpt.content_hash, f"context:{layer}", method, tuple(trace.context_names), _fitted=fmap,
+                          label=figures.READING_LABELS[reading]) if dims == 2 else None
     words, probs, states = (candidates.at(trace, step - 1) if candidates is not None
                             else candidate_states(ckpt, trace, step - 1))
     keep = probs >= float(st.session_state.get("stars", 0.02))
     cands = frames.candidates_frame([w for w, k in zip(words, keep) if k], probs[keep],
                                     fmap.place(states[keep][:, depth]) if keep.any() else np.zeros((0, dims)))
-    show_layers = st.toggle("Show the step's path through the layers (embedding → blocks → final) on this map",
-                            key="layers")
     layers = frames.layer_path_frame(trace, step - 1, fmap) if show_layers else None
-    view = get_best_view(ckpt.content_hash, ckpt)
-    best = (f" This is the measured default view: {view.score:.0%} of example states fall in their own word's region "
-            "here." if (view.method, view.layer, 2) == (method, layer, dims) else "")  # measured on the 2D maps
-    st.markdown(f"**States at '{escape_md(layer)}': {METHODS[method]} ({dims}D) of {len(fmap.coords):,} corpus "
-                "positions**")
-    st.caption(f"Faithfulness: {faithfulness(fmap, method)}.{best}")
     base = get_map_base(ckpt.content_hash, fmap.key, reading, tuple(colours.items()), _fmap=fmap) if fmap.key else None
     options = figures.MapOptions(axis_label=fmap.axis_label, regions=regions, candidates=cands, layer_path=layers,
                                  selected_step=step, reading=reading, ink=ink(), base=base)
-    fig = figures.trajectory_map(frames.reference_frame(fmap), path, colours, f"{METHODS[method]}, {layer}",
-                                 options=options)
-    chart.show(fig, key="map")
-    captions = frames.step_captions(trace, context_of)
-    st.info(escape_md(captions[step - 1]))
-    reads = [context_of.get(w, "") for w in trace.word_steps().words]
-    chart.show(figures.context_probs_chart(frames.context_probs_frame(trace), colours, reads, step), key="contexts")
-    with st.expander("Every step in words", expanded=False):  # one element: a new prompt re-renders less
-        st.markdown("\n".join(f"- {escape_md(c)}" for c in captions))
-    details(ckpt, trace, step, context_of=context_of, colours=colours)
-    st.session_state._to_download = (path, fig)  # offered after the step view, outside its reruns
+    return figures.trajectory_map(frames.reference_frame(fmap), path, colours, f"{METHODS[method]}, {layer}",
+                                  options=options)
 
 
-def details(ckpt, trace, step: int, *, context_of: dict[str, str], colours: dict[str, str]) -> None:
+def details(trace, step: int, *, context_of: dict[str, str], colours: dict[str, str]):
     """Logit lens over every step, the attention of the selected step and the table of steps."""
     lw, lc, lp = frames.lens_grid(trace, context_of)
     steps = trace.word_steps()
     labels = [f"{i + 1}: {w}" for i, w in enumerate(steps.words)]
-    chart.show(figures.lens_heatmap(lw, lc, lp, layer_names=trace.layer_names, step_labels=labels, colours=colours),
-               key="lens")
+    lens = figures.lens_heatmap(lw, lc, lp, layer_names=trace.layer_names, step_labels=labels, colours=colours)
     keys = frames.attention_keys(trace, step - 1)
     att = steps.attention[step - 1, :, :, : len(keys)]
-    chart.show(figures.attention_heatmaps(att, keys, f"Attention at step {step} (after reading "
-                                          f"'{steps.words[step - 1]}')"), key="attention")
-    st.dataframe(frames.steps_table(trace, context_of), hide_index=True)
+    attention = figures.attention_heatmaps(att, keys, f"Attention at step {step} (after reading "
+                                           f"'{steps.words[step - 1]}')")
+    return lens, attention, frames.steps_table(trace, context_of)
 
 
 MAX_SCENARIO_BYTES = 64_000
