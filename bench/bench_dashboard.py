@@ -98,16 +98,20 @@ HEADING = "() => [...document.querySelectorAll('strong')].map(e => e.innerText).
 # Where a redraw's time goes in the browser: every Plotly call the page makes after a key press or click, with its
 # start and end on the page's clock. The dashboard's charts (dashboard/chart.py) stay mounted and redraw with one
 # Plotly.react each; `pending` counts drawings begun and not yet finished.
-PLOTLY_CALLS = """() => { if (window.__plotlyCalls) return; const P = window.Plotly; window.__plotlyCalls = [];
+PLOTLY_CALLS = """() => { if (window.__plotlyCalls) return; window.__plotlyCalls = [];
   window.__plotlyPending = 0;
   const mark = () => { window.__t0 = performance.now(); window.__plotlyCalls = []; };
   document.addEventListener('keydown', mark, true); document.addEventListener('pointerup', mark, true);
-  for (const name of ['react', 'newPlot', 'purge']) { const orig = P[name]; P[name] = function (gd, ...rest) {
-    const start = performance.now(); window.__plotlyPending += 1; const out = orig.call(this, gd, ...rest);
-    const done = () => { window.__plotlyPending -= 1; window.__plotlyCalls.push({name, start: start - window.__t0,
-      end: performance.now() - window.__t0}); };
-    Promise.resolve(out).then(done, done);
-    return out; }; } }"""
+  const wrap = (P) => { if (!P || P.__timed) return P; P.__timed = true;
+    for (const name of ['react', 'newPlot', 'purge']) { const orig = P[name]; P[name] = function (gd, ...rest) {
+      const start = performance.now(); window.__plotlyPending += 1; const out = orig.call(this, gd, ...rest);
+      const done = () => { window.__plotlyPending -= 1; window.__plotlyCalls.push({name, start: start - window.__t0,
+        end: performance.now() - window.__t0}); };
+      Promise.resolve(out).then(done, done);
+      return out; }; }
+    return P; };
+  wrap(window.Plotly);  // and each bundle loaded later (the full one, for 3D: dashboard/plotly_loader.js)
+  const load = window.__llmLandscapePlotlyLoad; window.__llmLandscapePlotlyLoad = (src) => load(src).then(wrap); }"""
 
 
 # Settled: a drawing has happened since the key press, none is in progress, the script run is over and nothing has
@@ -134,13 +138,13 @@ def draw_phases(page) -> tuple[float, float, int]:
     return first, max(c["end"] for c in calls) - first, len(calls)
 
 
-# The map chart redrawn: the marked chart gets new data (Plotly then fires plotly_afterplot), or a chart that is not
-# marked (a new one) has drawn its SVG. Without this a redraw still in progress would be
-# counted in the next measurement instead (the heading and the status widget change before the chart is drawn).
-MARK_MAP = ("() => { const g = document.querySelector('.js-plotly-plot'); g.__marked = true; g.__drawn = false; "
-            "g.on('plotly_afterplot', () => { g.__drawn = true; }); }")
-MAP_DRAWN = ("() => { const g = document.querySelector('.js-plotly-plot'); "
-             "return g && g.querySelector('.main-svg') && (!g.__marked || g.__drawn); }")
+# The map chart redrawn: the marked chart has finished drawing a newer figure (dashboard/chart.js counts them in
+# data-drawn), or a chart that is not marked (a new one) has drawn its SVG. Without this a redraw still in progress
+# would be counted in the next measurement instead (the heading and the status widget change before the chart is
+# drawn).
+MARK_MAP = "() => { const g = document.querySelector('.llm-chart'); g.__marked = g.dataset.drawn; }"
+MAP_DRAWN = ("() => { const g = document.querySelector('.llm-chart'); return g && g.querySelector('.main-svg') "
+             "&& (g.__marked === undefined || g.dataset.drawn !== g.__marked); }")
 
 
 def _switch(page, action) -> float:

@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a so
 
 from dashboard import chart  # noqa: E402  (light: the browser starts loading Plotly.js before the imports below)
 
-chart.preload()
+chart.preload(full_on=("landscape",))  # its first charts are 3D: the full Plotly bundle
 
 from dashboard.state import PAGE_RAN, available_checkpoints, checkpoint_label, default_checkpoint_path  # noqa: E402
 from dashboard.text import escape_md  # noqa: E402

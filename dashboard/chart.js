@@ -5,6 +5,19 @@
 
 const plotly = (src) => window.__llmLandscapePlotlyLoad(src); // dashboard/plotly_loader.js, prepended
 
+// The trace types of plotly.js's cartesian bundle (data.light); a figure with any other (3D) needs the full one.
+const LIGHT_TYPES = new Set(["bar", "box", "contour", "heatmap", "histogram", "histogram2d", "histogram2dcontour",
+  "image", "pie", "scatter", "scatterternary", "violin"]);
+// A 3D figure takes the full bundle; a chart keeps the bundle it was drawn with while it can; a new 2D chart takes
+// the full bundle if the page has asked for it already (no second bundle to load), else the cartesian one.
+const bundleFor = (fig, data, gd) => {
+  const traces = [...fig.data, ...(fig.frames || []).flatMap((f) => f.data || [])];
+  const lightOk = data.light && !fig.layout.scene && traces.every((t) => LIGHT_TYPES.has(t.type || "scatter"));
+  if (!lightOk) return data.src;
+  if (gd.__llmSrc) return gd.__llmSrc;
+  return (window.__llmLandscapePlotlyAsked || new Set()).has(data.src) ? data.src : data.light;
+};
+
 // The app's theme (Streamlit's --st-* properties) as a template under the figure's own settings: the sizes and
 // placements of Streamlit's own Plotly theme (titles left and bold, legend titles above their items, grey ticks).
 function themed(template, element) {
@@ -104,26 +117,33 @@ function syncVisible(P, state, visible) {
   return P.restyle(state.el, { visible: changed.map((i) => visible[i]) }, changed);
 }
 
+// The top chart's handlers for its base: Plotly's (bound again when another bundle draws the chart) and the page's
+// (bound once per chart; they use the bundle that draws it now).
 function forwardHover(P, gd) {
-  const onTop = () => gd.querySelector(".hoverlayer .hovertext") !== null; // the top chart names a point of its own
   gd.on("plotly_hover", () => { if (gd.__llmBase) P.Fx.unhover(gd.__llmBase.el); });
   gd.on("plotly_relayout", () => syncBase(P, gd));
   gd.on("plotly_restyle", () => syncBase(P, gd));
+  if (gd.__llmPointer) return;
+  gd.__llmPointer = true;
+  const onTop = () => gd.querySelector(".hoverlayer .hovertext") !== null; // the top chart names a point of its own
   gd.addEventListener("mousemove", (e) => {
     const state = gd.__llmBase;
-    if (!state || !state.drawn) return;
+    const lib = gd.__llmLib;
+    if (!state || !state.drawn || !lib) return;
     if (onTop()) {
-      P.Fx.unhover(state.el);
+      lib.Fx.unhover(state.el);
       return;
     }
     const s = gd._fullLayout._size;
     const r = gd.getBoundingClientRect();
     const xpx = e.clientX - r.left - s.l;
     const ypx = e.clientY - r.top - s.t;
-    if (xpx < 0 || ypx < 0 || xpx > s.w || ypx > s.h) P.Fx.unhover(state.el);
-    else P.Fx.hover(state.el, { xpx, ypx }, "xy");
+    if (xpx < 0 || ypx < 0 || xpx > s.w || ypx > s.h) lib.Fx.unhover(state.el);
+    else lib.Fx.hover(state.el, { xpx, ypx }, "xy");
   });
-  gd.addEventListener("mouseleave", () => { if (gd.__llmBase) P.Fx.unhover(gd.__llmBase.el); });
+  gd.addEventListener("mouseleave", () => {
+    if (gd.__llmBase && gd.__llmLib) gd.__llmLib.Fx.unhover(gd.__llmBase.el);
+  });
 }
 
 function dropBase(P, gd) {
@@ -165,11 +185,18 @@ export default function (component) {
   delete layout.width;
   gd.style.height = `${layout.height || 450}px`;
   const seq = (gd.__llmSeq = (gd.__llmSeq || 0) + 1);
-  plotly(data.src)
+  const src = bundleFor(fig, data, gd);
+  plotly(src)
     .then((P) => {
       if (seq !== gd.__llmSeq) return undefined; // a newer figure has arrived: draw that one
+      if (gd.__llmLib && gd.__llmLib !== P) { // drawn by the other bundle (2D <-> 3D): start again with this one
+        dropBase(gd.__llmLib, gd);
+        gd.__llmLib.purge(gd); // and its event handlers
+        gd.__llmLib = undefined;
+      }
       const first = !gd.__llmLib;
       gd.__llmLib = P;
+      gd.__llmSrc = src;
       return draw(P, gd, fig, layout).then(() => {
         if (first) forwardHover(P, gd);
         if (first && data.clickable) {
@@ -199,5 +226,6 @@ export default function (component) {
       dropBase(gd.__llmLib, gd);
       gd.__llmLib.purge(gd);
     }
+    gd.__llmLib = gd.__llmSrc = undefined; // drawn again, it is a first drawing (its Plotly handlers are gone)
   };
 }

@@ -5,14 +5,20 @@ browser unmounts the chart and draws the new one twice: once without a width, hi
 A slider move that changes five charts paid ten drawings (0.7-1.2 s on the 2-core machine). `show` keeps one chart
 per key and hands it the new figure, which Plotly.react draws once, at the column's width (chart.js).
 
-Plotly.js is served from the plotly Python package that built the figures, through Streamlit's route for a
-component's files; no file is copied and nothing is downloaded.
+Plotly.js is served through Streamlit's route for a component's files, nothing is downloaded: the plotly Python
+package's own full bundle, and plotly.js's official cartesian bundle of the same version (dashboard/plotly_light/,
+MIT), which draws every 2D chart of the dashboard (scatter, bar, heatmap, contour, image). The browser evaluates it
+in 0.5 s against 1.1 s for the full bundle, which a start spent before its first chart; the full bundle is loaded
+when a figure needs it (3D: scatter3d, cone, surface). The light bundle is used only while its version is the
+plotly package's.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,19 +37,50 @@ NAME = "llm_landscape.chart"
 ASSETS = "plotly_js"  # registered as "dashboard.chart.plotly_js": Plotly's own files, served by Streamlit
 ROUTE = f"{__name__}.{ASSETS}"
 PLOTLY_DIR = Path(plotly.__file__).resolve().parent / "package_data"
+LIGHT_ASSETS = "plotly_light"  # dashboard/plotly_light: plotly.js's cartesian bundle
+LIGHT_ROUTE = f"{__name__}.{LIGHT_ASSETS}"
+LIGHT_FILE = Path(__file__).parent / LIGHT_ASSETS / "plotly-cartesian.min.js"
 
 LOADER = (Path(__file__).parent / "plotly_loader.js").read_text()
 _render = st.components.v2.component(NAME, js=LOADER + (Path(__file__).parent / "chart.js").read_text(),
                                      isolate_styles=False)
 
 
-def _plotly_url() -> str:
-    """Where the browser loads plotly.min.js from (under the server's base path), registering the route once per
-    server (declaring it costs about 0.3 ms, and every chart of every run asks)."""
-    if not Runtime.exists() or Runtime.instance().component_registry.get_component_path(ROUTE) is None:
-        components_v1.declare_component(ASSETS, path=str(PLOTLY_DIR))
+def _url(name: str, route: str, folder: Path, file: str) -> str:
+    """Where the browser loads `file` of `folder` from (under the server's base path), registering the route once
+    per server (declaring it costs about 0.3 ms, and every chart of every run asks)."""
+    if not Runtime.exists() or Runtime.instance().component_registry.get_component_path(route) is None:
+        components_v1.declare_component(name, path=str(folder))
     base = str(config.get_option("server.baseUrlPath") or "").strip("/")
-    return f"{'/' + base if base else ''}/component/{ROUTE}/plotly.min.js"
+    return f"{'/' + base if base else ''}/component/{route}/{file}"
+
+
+def _plotly_url() -> str:
+    """The full Plotly.js bundle of the plotly package."""
+    return _url(ASSETS, ROUTE, PLOTLY_DIR, "plotly.min.js")
+
+
+def bundle_version(path: Path) -> str | None:
+    """The plotly.js version a bundle names in its first lines ('plotly.js … v4.1.1'), or None."""
+    try:
+        with path.open(encoding="utf-8") as f:
+            head = f.read(400)
+    except OSError:
+        return None
+    match = re.search(r"plotly\.js[^\n]*? v(\d+\.\d+\.\d+)", head)
+    return match.group(1) if match else None
+
+
+@functools.cache
+def light_available() -> bool:
+    """Whether the cartesian bundle is the plotly package's plotly.js version (a figure's JSON may use what that
+    version added)."""
+    return bundle_version(LIGHT_FILE) is not None and bundle_version(LIGHT_FILE) == bundle_version(
+        PLOTLY_DIR / "plotly.min.js")
+
+
+def _light_url() -> str | None:
+    return _url(LIGHT_ASSETS, LIGHT_ROUTE, LIGHT_FILE.parent, LIGHT_FILE.name) if light_available() else None
 
 
 def show(fig: go.Figure, *, key: str, where=None, on_click: Callable[[], None] | None = None) -> None:
@@ -52,19 +89,24 @@ def show(fig: go.Figure, *, key: str, where=None, on_click: Callable[[], None] |
     the clicked point in `clicked(key)`."""
     # the figure as its JSON text, which the browser parses: as a dict it would be parsed here and encoded twice
     # more by Streamlit (the message and the element's identity)
-    data = {"figure": pio.to_json(fig, validate=False), "src": _plotly_url(), "clickable": on_click is not None}
+    data = {"figure": pio.to_json(fig, validate=False), "src": _plotly_url(), "light": _light_url(),
+            "clickable": on_click is not None}
     callbacks = {"on_click_change": on_click} if on_click is not None else {}
     with where if where is not None else contextlib.nullcontext():
         _render(key=key, data=data, **callbacks)
 
 
-def preload() -> None:
+def preload(full_on: tuple[str, ...] = ()) -> None:
     """Start the browser loading Plotly.js at once (app.py calls this first): an inline script (ours, fixed: no
     user text), which the page runs as soon as the element arrives, while the chart component's own code is
-    loaded only later; evaluating Plotly.js takes the browser about a second, which then overlaps the page's run.
-    Draws nothing."""
-    src = json.dumps(_plotly_url())
-    st.sidebar.html(f"<script>{LOADER}\nwindow.__llmLandscapePlotlyLoad({src});</script>", unsafe_allow_javascript=True)
+    loaded only later; evaluating Plotly.js takes the browser 0.5 s (the cartesian bundle) to 1.1 s (the full one),
+    which then overlaps the page's run. The full bundle where the page's URL path ends in one of `full_on` (pages
+    whose first charts are 3D), else the cartesian one. Draws nothing."""
+    light, full = _light_url(), _plotly_url()
+    pages = "|".join(re.escape(p) for p in full_on) or "$^"
+    choose = (f"/\\/({pages})\\/?$/.test(location.pathname) ? {json.dumps(full)} : {json.dumps(light or full)}")
+    st.sidebar.html(f"<script>{LOADER}\nwindow.__llmLandscapePlotlyLoad({choose});</script>",
+                    unsafe_allow_javascript=True)
 
 
 def clicked(key: str) -> dict | None:

@@ -304,3 +304,20 @@ def test_the_first_page_draws_without_torch(ckpt, tmp_path):
     done = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0 and "drawn without torch" in done.stdout, done.stderr[-3000:]
+
+
+def test_the_cartesian_plotly_bundle_is_used_only_at_the_plotly_packages_version(tmp_path, monkeypatch):
+    """dashboard/plotly_light holds plotly.js's cartesian bundle: the dashboard uses it only while its version is
+    the plotly package's own plotly.js (a figure's JSON may use what a newer version added)."""
+    from dashboard import chart
+
+    ours, theirs = chart.bundle_version(chart.LIGHT_FILE), chart.bundle_version(chart.PLOTLY_DIR / "plotly.min.js")
+    assert ours and theirs and chart.light_available() == (ours == theirs)
+    other = tmp_path / "plotly-cartesian.min.js"
+    other.write_text("/**\n* plotly.js (cartesian - minified) v0.0.1\n*/\n")
+    monkeypatch.setattr(chart, "LIGHT_FILE", other)
+    chart.light_available.cache_clear()
+    try:
+        assert chart.bundle_version(other) == "0.0.1" and not chart.light_available() and chart._light_url() is None
+    finally:
+        chart.light_available.cache_clear()

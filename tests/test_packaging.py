@@ -24,7 +24,8 @@ def test_the_wheel_carries_the_model_and_the_dashboard(tmp_path, ckpt):
     wheel = next(dist.glob("llm_landscape-*.whl"))
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
-        assert {"dashboard/chart.js", "dashboard/plotly_loader.js"} <= set(names)  # read when the dashboard starts
+        assert {"dashboard/chart.js", "dashboard/plotly_loader.js", "dashboard/plotly_light/plotly-cartesian.min.js",
+                "dashboard/plotly_light/LICENSE"} <= set(names)  # read when the dashboard starts
         assert any(n.startswith("llmcore_checkpoints/default/maps/traces/") for n in names)  # the first page's trace
     inst = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target),
                            str(wheel)], capture_output=True, text=True, timeout=300)
