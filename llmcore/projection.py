@@ -23,7 +23,14 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from llmcore.placement import FIT_VERSIONS, PLACEMENT_K, MapQuality, neighbour_place, rowwise_project
+from llmcore.placement import (
+    FIT_VERSIONS,
+    PLACEMENT_K,
+    MapQuality,
+    NeighbourIndex,
+    neighbour_place,
+    rowwise_project,
+)
 
 METHODS = ("pca", "umap", "tsne", "axes", "lda")
 Progress = Callable[[str], None]
@@ -266,7 +273,14 @@ class NeighbourPlacement(Projector):
         return X.shape[1]
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        return neighbour_place(self._check_input(X), self.X_ref_, self.embedding_, self.placement_k)
+        return neighbour_place(self._check_input(X), self.X_ref_, self.embedding_, self.placement_k,
+                               self._neighbour_index())
+
+    def _neighbour_index(self) -> NeighbourIndex:
+        """X_ref_ prepared for neighbour search, kept while X_ref_ is the same array."""
+        if getattr(self, "_index_of", None) is not self.X_ref_:
+            self._index, self._index_of = NeighbourIndex(self.X_ref_), self.X_ref_
+        return self._index
 
     def fit_transform(self, X: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
         self.fit(X, y)
