@@ -75,8 +75,8 @@ def bundle_version(path: Path) -> str | None:
 def light_available() -> bool:
     """Whether the cartesian bundle is the plotly package's plotly.js version (a figure's JSON may use what that
     version added)."""
-    return bundle_version(LIGHT_FILE) is not None and bundle_version(LIGHT_FILE) == bundle_version(
-        PLOTLY_DIR / "plotly.min.js")
+    ours = bundle_version(LIGHT_FILE)
+    return ours is not None and ours == bundle_version(PLOTLY_DIR / "plotly.min.js")
 
 
 def _light_url() -> str | None:
