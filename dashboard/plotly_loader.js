@@ -11,6 +11,7 @@ window.__llmLandscapePlotlyLoad = window.__llmLandscapePlotlyLoad || (() => {
     const script = document.createElement("script");
     script.src = src;
     script.async = true;
+    script.fetchPriority = "high"; // ahead of the widgets' code, which the first page asks for at the same time
     script.onload = () => resolve(window.Plotly);
     script.onerror = () => reject(new Error(`could not load Plotly from ${src}`));
     document.head.appendChild(script);
