@@ -164,6 +164,9 @@ def test_2d_charts_load_the_cartesian_plotly_bundle_and_3d_the_full_one(server, 
     wait_idle(page)
     light = "plotly-cartesian.min.js" if chart.light_available() else "plotly.min.js"
     assert page.evaluate(BUNDLES) == [light]
+    # fetched ahead of the widgets' code, which the first page asks Streamlit for at the same time
+    assert page.evaluate("() => [...document.scripts].filter(s => /\\/plotly[^/]*\\.js/.test(s.src))"
+                         ".map(s => s.fetchPriority)") == ["high"]
     page.get_by_text("3D", exact=True).first.click()
     page.wait_for_function("() => { const g = document.querySelector('.llm-chart');"
                            " return g && g._fullLayout && g._fullLayout.scene && g.querySelector('canvas'); }",
