@@ -781,8 +781,8 @@ def causal_heatmaps(ct, selected: tuple[int, int, int] | None = None) -> go.Figu
                       row=1, col=k + 1)
     fig.update_yaxes(autorange="reversed", title_text="depth", row=1, col=1)
     fig.update_xaxes(title_text="position", tickangle=-30)
-    styled(fig, height=340, margin=dict(t=40),
-                title=dict(text="Share brought back by one clean state", y=0.99))
+    title = "Share brought back by one clean state" + ("" if ct.measurable else ": meaningless here")
+    styled(fig, height=340, margin=dict(t=40), title=dict(text=title, y=0.99))
     return fig
 
 

@@ -161,12 +161,18 @@ def run_paths(runs: list[tuple[str, list[str], np.ndarray]], cmap: FittedMap) ->
 def causal_captions(ct) -> list[str]:
     """Plain sentences from a CausalTrace: the residual state that brings back most at each word, and the depth from
     which the last position alone carries the answer."""
+    from llmcore.interventions import MIN_EFFECT
+
     target = "/".join(ct.target)
     resid = ct.restored[0]
     out = [f"The clean prompt gives {target} a probability of {ct.clean_prob:.2f}; the corrupted one "
            f"('{ct.corruption}') {ct.corrupt_prob:.2f}."]
-    if abs(ct.clean_prob - ct.corrupt_prob) < 1e-7:
+    if ct.clean_prob == ct.corrupt_prob:
         return out + ["Both runs give the target the same probability: there is nothing to restore."]
+    if not ct.measurable:
+        return out + [f"The corruption moves that probability by only {abs(ct.clean_prob - ct.corrupt_prob):.4f}, "
+                      f"less than {MIN_EFFECT}: the shares below divide tiny differences by that one and mean "
+                      "nothing. Choose a corruption that changes the answer."]
     changed = [t for t, (a, b) in enumerate(zip(ct.words, ct.corrupt_words)) if a != b] or list(ct.noise_positions)
     parts = []
     for t in dict.fromkeys(changed + [len(ct.words) - 1]):

@@ -369,7 +369,7 @@ def _add_trace_causes(sub) -> None:
 
 def cmd_trace_causes(args: argparse.Namespace) -> int:
     from llmcore.attribution import attribute
-    from llmcore.interventions import KIND_NAMES, KINDS, Noise, causal_trace, word_ids
+    from llmcore.interventions import KIND_NAMES, KINDS, MIN_EFFECT, Noise, causal_trace, word_ids
     from llmcore.loader import any_checkpoint
 
     if not 1 <= args.top <= 1000:
@@ -392,6 +392,9 @@ def cmd_trace_causes(args: argparse.Namespace) -> int:
         return 0
     print(f"clean: {' '.join(ct.words)}  ->  p({'|'.join(ct.target)}) = {ct.clean_prob:.3f}")
     print(f"corrupted: {ct.corruption}  ->  {ct.corrupt_prob:.3f}")
+    if not ct.measurable:
+        print(f"the corruption moves p by only {abs(ct.clean_prob - ct.corrupt_prob):.4f} (less than {MIN_EFFECT}): "
+              "the shares below mean nothing")
     print("restored share of the target probability (0 = corrupted run, 1 = clean run), one state put back:")
     width = max(8, *(len(w) + 1 for w in ct.words))
     for k, kind in enumerate(KINDS):
