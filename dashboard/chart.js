@@ -153,6 +153,46 @@ function dropBase(P, gd) {
   gd.__llmBase = undefined;
 }
 
+// Word labels that would print over one another are hidden: the text of every trace marked meta "declutter" (the
+// word maps' labels). Bigger labels (the selected words) are kept first, then the others in trace order, each only if
+// it overlaps none kept before. It runs after every drawing (zoom, pan and resize included), so zooming in on a
+// cluster names more of its words; hovering names every point.
+const CELL = 64; // px: kept labels are looked up in a grid of cells of this size
+function declutter(gd) {
+  const texts = [];
+  for (const g of gd.querySelectorAll(".scatterlayer .trace")) {
+    const trace = g.__data__ && g.__data__[0] && g.__data__[0].trace;
+    if (trace && trace.meta === "declutter") texts.push(...g.querySelectorAll(".textpoint text"));
+  }
+  if (!texts.length) return 0;
+  for (const t of texts) t.style.display = "";
+  const items = texts.map((t, i) => ({ t, i, r: t.getBoundingClientRect(), size: parseFloat(t.style.fontSize) || 0 }));
+  items.sort((a, b) => b.size - a.size || a.i - b.i);
+  const grid = new Map();
+  const cells = (r, visit) => {
+    for (let x = Math.floor(r.left / CELL); x <= Math.floor(r.right / CELL); x += 1) {
+      for (let y = Math.floor(r.top / CELL); y <= Math.floor(r.bottom / CELL); y += 1) {
+        if (visit(`${x},${y}`) === false) return false;
+      }
+    }
+    return true;
+  };
+  const meets = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+  let hidden = 0;
+  for (const { t, r } of items) {
+    if (!r.width) continue; // no text at this point
+    const free = cells(r, (key) => !(grid.get(key) || []).some((o) => meets(r, o)));
+    if (!free) {
+      t.style.display = "none";
+      hidden += 1;
+      continue;
+    }
+    cells(r, (key) => { grid.set(key, [...(grid.get(key) || []), r]); });
+  }
+  gd.dataset.hiddenLabels = String(hidden);
+  return hidden;
+}
+
 function draw(P, gd, fig, layout) {
   if (!layered(fig)) {
     dropBase(P, gd);
@@ -198,7 +238,11 @@ export default function (component) {
       gd.__llmLib = P;
       gd.__llmSrc = src;
       return draw(P, gd, fig, layout).then(() => {
-        if (first) forwardHover(P, gd);
+        if (first) {
+          forwardHover(P, gd);
+          gd.on("plotly_afterplot", () => declutter(gd));
+        }
+        declutter(gd);
         if (first && data.clickable) {
           gd.on("plotly_click", (ev) => {
             const p = ev.points[0];

@@ -28,6 +28,9 @@ pio.templates[TEMPLATE] = go.layout.Template(layout=TEMPLATE_LAYOUT)
 # Traces the same for every prompt on a map (its reference states): dashboard/chart.js draws them once, in a chart
 # under the one a new prompt redraws.
 BASE = "base"
+# Traces whose text labels dashboard/chart.js thins out in the browser so that none prints over another (a word map's
+# labels; zooming in names more words, hovering names every point).
+DECLUTTER = "declutter"
 LEGEND_BELOW = dict(legend=dict(orientation="h", yanchor="top", y=-0.16, xanchor="left", x=0))
 
 
@@ -417,7 +420,7 @@ def word_map(df: pd.DataFrame, colour_by: str, title: str, axis_label: str, *, h
                                marker=dict(size=6 if three_d else 8, color=colour, symbol=symbol,
                                            line=dict(width=0.5, color="#444")),
                                legendgroup=family.get(cat), legendgrouptitle=dict(text=family.get(cat)),
-                               hovertemplate="%{text}<extra>" + name + "</extra>"))
+                               meta=DECLUTTER, hovertemplate="%{text}<extra>" + name + "</extra>"))
     if highlight:  # a ring below each selected word's point; its label above stays clear (bold, larger)
         part = df[df.word.isin(highlight)]
         fig.add_trace(_scatter(part, three_d, mode="markers", name="selected", hoverinfo="skip",

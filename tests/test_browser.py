@@ -353,3 +353,44 @@ def test_model_card_numbers_are_whole_at_a_narrow_width(server, browser):
     assert page.locator("[data-testid='stMetricValue']").count() >= 9 and not cut, cut
     _no_errors(page, errors)
     page.close()
+
+
+# The word map's labels as drawn: [text, shown, box] of every label of the traces chart.js thins out.
+WORD_LABELS = """() => { const g = [...document.querySelectorAll('.llm-chart')].find(c =>
+    [...c.querySelectorAll('.scatterlayer .trace')].some(t => t.__data__[0].trace.meta === 'declutter'));
+  return [...g.querySelectorAll('.scatterlayer .trace')].filter(t => t.__data__[0].trace.meta === 'declutter')
+    .flatMap(t => [...t.querySelectorAll('.textpoint text')]).map(e => { const r = e.getBoundingClientRect();
+      const d = e.parentNode.__data__;
+      return [e.textContent, e.style.display !== 'none', [r.left, r.top, r.right, r.bottom], [d.x, d.y]]; }); }"""
+
+
+def _overlapping(labels) -> list[tuple[str, str]]:
+    shown = [(text, box) for text, on, box, _ in labels if on]
+    return [(a, b) for i, (a, p) in enumerate(shown) for b, q in shown[i + 1:]
+            if p[0] < q[2] and q[0] < p[2] and p[1] < q[3] and q[1] < p[3]]
+
+
+def test_word_map_labels_do_not_print_over_one_another(server, browser):
+    """The Embeddings page's 617 words: no shown label overlaps another, the selected word's label is shown, the
+    rest are thinned out (hovering still names them), and zooming in on a cluster names more of its words."""
+    page, errors = _open(browser, f"{server}/embeddings")
+    _wait_charts(page, 1)
+    wait_idle(page)
+    page.wait_for_function(f"() => ({WORD_LABELS})().length > 500", timeout=30_000)
+    labels = page.evaluate(WORD_LABELS)
+    shown = [text for text, on, _, _ in labels if on]
+    assert not _overlapping(labels), _overlapping(labels)[:5]
+    assert "cat" in shown and 30 < len(shown) < len(labels)  # the default anchor word, ringed and labelled
+    window = page.evaluate("""() => { const g = document.querySelector('.llm-chart');
+        const q = (r, a, b) => [r[0] + a * (r[1] - r[0]), r[0] + b * (r[1] - r[0])];
+        const win = [q(g._fullLayout.xaxis.range, 0.2, 0.6), q(g._fullLayout.yaxis.range, 0.3, 0.7)];
+        window.__zoomed = false; g.once('plotly_afterplot', () => { window.__zoomed = true; });
+        window.Plotly.relayout(g, {'xaxis.range': win[0], 'yaxis.range': win[1]}); return win; }""")
+    page.wait_for_function("() => window.__zoomed", timeout=30_000)
+    zoomed = page.evaluate(WORD_LABELS)
+    assert not _overlapping(zoomed), _overlapping(zoomed)[:5]
+    inside = lambda labels: sum(on and window[0][0] <= x <= window[0][1] and window[1][0] <= y <= window[1][1]  # noqa: E731
+                                for _, on, _, (x, y) in labels)
+    assert inside(zoomed) > inside(labels) > 0  # more words of that part of the map are named
+    _no_errors(page, errors)
+    page.close()
