@@ -674,8 +674,9 @@ def decision_figure(d, vocab: list[str], colours: dict[str, str], path: pd.DataF
                                  name="this prompt"))
     legend_swatches(fig, [names[content[g]] for g in sorted(set(best.ravel().tolist()))], colours,
                     title="content sub-context of the next word (pale: little probability)")
-    styled(fig, title=f"Decision landscape at '{d.layer}': which content the model would predict next "
-                f"(a slice showing {d.explained_variance:.0%} of the variance)",
+    title = wrap_title(f"Decision landscape at '{d.layer}': which content the model would predict next (a slice "
+                       f"showing {d.explained_variance:.0%} of the variance)", 60)  # 470 px wide at 800 px
+    styled(fig, title=title, margin=dict(t=36 + 22 * (title.count("<br>") + 1)),
                 xaxis=dict(title=f"{axis_label} 1", range=[float(d.x[0]) - dx / 2, float(d.x[-1]) + dx / 2]),
                 yaxis=dict(title=f"{axis_label} 2", range=[float(d.y[0]) - dy / 2, float(d.y[-1]) + dy / 2],
                            autorange=False),
@@ -713,9 +714,10 @@ def loss_figure(land, three_d: bool = False, every: int = 0) -> go.Figure:
     kind = ("random directions" if land.kind == "random" else
             f"the training path's plane ({land.explained[0]:.0%} + {land.explained[1]:.0%})")
     axes = (("direction 1 (×weights)", "direction 2 (×weights)") if land.kind == "random" else
-            ("1st direction of the path (weight units)", "2nd direction of the path (weight units)"))
-    styled(fig, title=f"Loss on {kind}", height=560,
-                legend=dict(orientation="h", y=-0.15))
+            ("path direction 1 (weight units)", "path direction 2 (weight units)"))
+    title = wrap_title(f"Loss on {kind}", 30)  # two charts side by side: 230 px wide each at 800 px
+    styled(fig, title=title, height=560, margin=dict(t=36 + 22 * (title.count("<br>") + 1)),
+           legend=dict(orientation="h", y=-0.15))
     if three_d:
         fig.update_layout(scene=dict(xaxis_title=axes[0], yaxis_title=axes[1], zaxis=dict(
             title="loss", tickvals=tickvals, ticktext=[f"{t:.2f}" for t in ticks])))

@@ -394,3 +394,14 @@ def test_word_map_labels_do_not_print_over_one_another(server, browser):
     assert inside(zoomed) > inside(labels) > 0  # more words of that part of the map are named
     _no_errors(page, errors)
     page.close()
+
+
+@pytest.mark.parametrize("path, charts", [("landscape", 4), ("story?scene=5", 1), ("causes", 4), ("embeddings", 1)])
+def test_no_chart_title_is_cut_off_at_800_px(server, browser, path, charts):
+    """Plotly does not wrap titles: the long ones are wrapped for a chart 230-470 px wide (figures.wrap_title)."""
+    page, errors = _open(browser, f"{server}/{path}", width=800)
+    _wait_charts(page, charts)
+    wait_idle(page)
+    _titles_fit(page)
+    _no_errors(page, errors)
+    page.close()
