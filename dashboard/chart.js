@@ -156,8 +156,14 @@ function dropBase(P, gd) {
 // Word labels that would print over one another are hidden: the text of every trace marked meta "declutter" (the
 // word maps' labels). Bigger labels (the selected words) are kept first, then the others in trace order, each only if
 // it overlaps none kept before. It runs after every drawing (zoom, pan and resize included), so zooming in on a
-// cluster names more of its words; hovering names every point.
+// cluster names more of its words; an animation hides them while it plays. Hovering names every point.
 const CELL = 64; // px: kept labels are looked up in a grid of cells of this size
+if (!document.getElementById("llm-chart-style")) {
+  const style = document.createElement("style");
+  style.id = "llm-chart-style";
+  style.textContent = ".llm-chart.llm-animating .textpoint { display: none; }";
+  document.head.appendChild(style);
+}
 function declutter(gd) {
   const texts = [];
   for (const g of gd.querySelectorAll(".scatterlayer .trace")) {
@@ -241,6 +247,12 @@ export default function (component) {
         if (first) {
           forwardHover(P, gd);
           gd.on("plotly_afterplot", () => declutter(gd));
+          // an animation (frames) moves the points without drawing the chart again, and Plotly shows every label
+          // of each frame: the labels are hidden while it plays and thinned out when it stops
+          gd.on("plotly_animatingframe", () => gd.classList.add("llm-animating"));
+          for (const stop of ["plotly_animated", "plotly_animationinterrupted"]) {
+            gd.on(stop, () => { gd.classList.remove("llm-animating"); declutter(gd); });
+          }
         }
         declutter(gd);
         if (first && data.clickable) {

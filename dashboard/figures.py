@@ -970,7 +970,7 @@ def replay_figure(coords: np.ndarray, words: list[str], contexts: list[str], ste
             idx = [i for i in keep if contexts[i] == ctx]
             out.append(go.Scatter(x=coords[t, idx, 0], y=coords[t, idx, 1], mode="markers+text", name=ctx,
                                   text=[words[i] for i in idx], textposition="top center", textfont=dict(size=9),
-                                  marker=dict(color=colours[ctx], size=7)))
+                                  marker=dict(color=colours[ctx], size=7), meta=DECLUTTER))
         return out
 
     fig = go.Figure(data=traces(len(steps) - 1), frames=[go.Frame(data=traces(t), name=str(s))

@@ -405,3 +405,23 @@ def test_no_chart_title_is_cut_off_at_800_px(server, browser, path, charts):
     _titles_fit(page)
     _no_errors(page, errors)
     page.close()
+
+
+def test_training_replay_hides_labels_while_playing_and_thins_them_out_after(server, browser):
+    """The embedding replay (Plotly frames): Plotly shows every label of each frame, so they are hidden while it
+    plays; when it stops, the labels are thinned out again for the last frame's positions."""
+    page, errors = _open(browser, f"{server}/training")
+    _wait_charts(page, 2)
+    wait_idle(page)
+    page.wait_for_function(f"() => ({WORD_LABELS})().length > 500", timeout=60_000)
+    labels = page.evaluate(WORD_LABELS)
+    assert not _overlapping(labels) and 20 < sum(on for _, on, _, _ in labels) < len(labels)
+    page.get_by_text("▶ play").first.click()
+    page.wait_for_function("() => document.querySelector('.llm-chart.llm-animating .textpoint text') !== null &&"
+                           " getComputedStyle(document.querySelector('.llm-chart.llm-animating .textpoint')).display"
+                           " === 'none'", timeout=30_000)
+    page.wait_for_function("() => !document.querySelector('.llm-chart.llm-animating')", timeout=60_000)
+    after = page.evaluate(WORD_LABELS)
+    assert not _overlapping(after) and 20 < sum(on for _, on, _, _ in after) < len(after)
+    _no_errors(page, errors)
+    page.close()
