@@ -249,7 +249,9 @@ export default function (component) {
           gd.on("plotly_afterplot", () => declutter(gd));
           // an animation (frames) moves the points without drawing the chart again, and Plotly shows every label
           // of each frame: the labels are hidden while it plays and thinned out when it stops
-          gd.on("plotly_animatingframe", () => gd.classList.add("llm-animating"));
+          gd.on("plotly_animatingframe", () => {
+            if ((gd.data || []).some((t) => t.meta === "declutter")) gd.classList.add("llm-animating");
+          });
           for (const stop of ["plotly_animated", "plotly_animationinterrupted"]) {
             gd.on(stop, () => { gd.classList.remove("llm-animating"); declutter(gd); });
           }
