@@ -46,7 +46,7 @@ def generate_without_cache(ckpt, prompt: str, s: SamplingConfig) -> list[str]:
 def capture_only(ckpt, prompt: str, s: SamplingConfig) -> list:
     """The traced loop up to the records: every layer captured, nothing analysed."""
     ids, *_ = encode_prompt(ckpt.tokenizer, prompt, ckpt.model.config.block_size)
-    return list(_steps(ckpt.model, ids, s, ckpt.tokenizer.stoi.get("."), capture=True))
+    return list(_steps(ckpt.model, ids, s, stop_id=ckpt.tokenizer.stoi.get("."), capture=True))
 
 
 def measure(fns: dict, rounds: int) -> dict[str, list[list[float]]]:
