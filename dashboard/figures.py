@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 from dataclasses import dataclass
 from typing import Any
 
@@ -431,9 +432,12 @@ def word_map(df: pd.DataFrame, colour_by: str, title: str, axis_label: str, *, h
         fig.update_layout(xaxis_title=axis_titles[0], yaxis_title=axis_titles[1])
     if legend_title is None:
         legend_title = {"context": "sub-context"}.get(colour_by, colour_by)
-    lines = wrap_title(title, 40)  # the map's column is about 360 px wide at 800 px, and Plotly does not wrap
-    return styled(fig, title=lines, legend_title_text=legend_title, height=640,
-                  margin=dict(t=30 + 20 * (lines.count("<br>") + 1)))
+    lines = wrap_title(title, 60)  # the page's column is about 470 px wide at 800 px, and Plotly does not wrap
+    legend = {} if three_d else LEGEND_BELOW  # below a 2D map, which keeps the column's width (on a narrow screen)
+    # the legend's height comes out of the chart's: subgroups stand in columns under their sub-context's name
+    rows = 2 + max(collections.Counter(family.values()).values()) if family else 3
+    return styled(fig, title=lines, legend_title_text=legend_title, height=640 + (20 * rows if legend else 0),
+                  margin=dict(t=30 + 20 * (lines.count("<br>") + 1)), **legend)
 
 
 def discrete_scale(names: list[str], colours: dict[str, str]) -> list:

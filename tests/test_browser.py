@@ -396,13 +396,20 @@ def test_word_map_labels_do_not_print_over_one_another(server, browser):
     page.close()
 
 
+# Buttons whose label is cut short (Streamlit ends it with an ellipsis when the button is narrower than its label).
+CUT_BUTTONS = """() => [...document.querySelectorAll('[data-testid="stMain"] button')].filter(b =>
+    [b, ...b.querySelectorAll('*')].some(e => e.scrollWidth > e.clientWidth + 1)).map(b => b.innerText)"""
+
+
 @pytest.mark.parametrize("path, charts", [("landscape", 4), ("story?scene=5", 1), ("causes", 4), ("embeddings", 1)])
-def test_no_chart_title_is_cut_off_at_800_px(server, browser, path, charts):
-    """Plotly does not wrap titles: the long ones are wrapped for a chart 230-470 px wide (figures.wrap_title)."""
+def test_no_chart_title_or_button_is_cut_off_at_800_px(server, browser, path, charts):
+    """Plotly does not wrap titles: the long ones are wrapped for a chart 230-470 px wide (figures.wrap_title).
+    Buttons keep their whole labels (a row of them wraps: st.container(horizontal=True))."""
     page, errors = _open(browser, f"{server}/{path}", width=800)
     _wait_charts(page, charts)
     wait_idle(page)
     _titles_fit(page)
+    assert not page.evaluate(CUT_BUTTONS), page.evaluate(CUT_BUTTONS)
     _no_errors(page, errors)
     page.close()
 

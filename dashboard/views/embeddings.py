@@ -113,17 +113,15 @@ def render() -> None:
     fig = figures.word_map(shown, colour_by, f"{METHODS[fmap.method]} map of {count} — {faithfulness(fmap.quality)}",
                            fmap.axis_label, highlight=sorted(selection),
                            context_colours=figures.context_colours(ckpt.context_matrix()[0]), axis_titles=axes)
-    left, right = st.columns([3, 1])
-    chart.show(fig, key="wordmap", where=left)
-    with right:
-        quality_and_neighbours(ckpt, fmap.quality, focus, metric, neighbours=neighbours, distances=dist)
-    c1, c2, c3 = st.columns(3)
-    c1.download_button("Coordinates (CSV)", lambda: df.to_csv(index=False), "word_map.csv", "text/csv",
-                       on_click="ignore")
-    figure_html(fig, "word_map", container=c2)
-    c3.download_button("Embedding Projector files (ZIP)", lambda: zip_files(projector_files(ref)),
-                       "projector.zip", "application/zip", on_click="ignore",
-                       help="vectors.tsv, metadata.tsv and projector_config.json for projector.tensorflow.org")
+    chart.show(fig, key="wordmap")  # the column's whole width: its measures and the neighbours below it
+    quality_and_neighbours(ckpt, fmap.quality, focus, metric, neighbours=neighbours, distances=dist)
+    row = st.container(horizontal=True)  # the buttons wrap onto a second line on a narrow screen
+    row.download_button("Coordinates (CSV)", lambda: df.to_csv(index=False), "word_map.csv", "text/csv",
+                        on_click="ignore")
+    figure_html(fig, "word_map", container=row)
+    row.download_button("Embedding Projector files (ZIP)", lambda: zip_files(projector_files(ref)),
+                        "projector.zip", "application/zip", on_click="ignore",
+                        help="vectors.tsv, metadata.tsv and projector_config.json for projector.tensorflow.org")
     own_embeddings()
     urlstate.publish(list(DEFAULTS))
 
@@ -156,7 +154,7 @@ def map_choice(ckpt, ref):
 def search_controls(words: np.ndarray) -> tuple[str, str, int, list[str]]:
     """Search box and nearest-neighbour widgets: (word, distance, how many, words the search matches); a search
     that is not valid or matches nothing says so."""
-    s1, s2, s3, s4 = st.columns([2, 2, 1, 1])
+    s1, s2, s3, s4 = st.columns([2, 2, 1.5, 1])  # "euclidean" on one line at 800 px
     search = s1.text_input("Search (a word or a regular expression)", key="emb_search", max_chars=100)
     word_list = sorted(words)
     if st.session_state.get("emb_word") not in word_list:
@@ -182,13 +180,15 @@ def faithfulness(q) -> str:
 
 
 def quality_and_neighbours(ckpt, q, focus: str, metric: str, *, neighbours: list[str], distances: np.ndarray) -> None:
-    """The map's quality measures and the table of the word's nearest neighbours in the original space."""
-    st.metric("Trustworthiness", f"{q.trustworthiness:.2f}", help="1 = every neighbour on the map is a "
+    """The map's quality measures (in a row) and the table of the word's nearest neighbours in the original
+    space."""
+    m1, m2, m3 = st.columns(3)
+    m1.metric("Trustworthiness", f"{q.trustworthiness:.2f}", help="1 = every neighbour on the map is a "
               "neighbour in the original space (scikit-learn's trustworthiness, 10 neighbours)")
-    st.metric("Neighbours kept", f"{q.knn_preservation:.0%}", help="share of each word's 10 nearest words "
+    m2.metric("Neighbours kept", f"{q.knn_preservation:.0%}", help="share of each word's 10 nearest words "
               "that stay among its 10 nearest on the map")
     if q.explained_variance is not None:
-        st.metric("Variance shown", f"{q.explained_variance:.0%}")
+        m3.metric("Variance shown", f"{q.explained_variance:.0%}")
     st.markdown(f"**Nearest to '{escape_md(focus)}'** ({metric})")
     st.dataframe({"word": neighbours, "distance": np.round(distances, 3),
                   "sub-context": [ckpt.world.label(w)[0] for w in neighbours]}, hide_index=True)
