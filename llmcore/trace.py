@@ -6,18 +6,21 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from llmcore.checkpoint import Checkpoint, atomic_write
+from llmcore.checkpoint import Checkpoint
 from llmcore.depths import depths, pattern_hook, query_hook
+from llmcore.files import atomic_write
 from llmcore.inputs import InputError, is_number, is_whole, parse_json
 from llmcore.modelconfig import from_dict
 from llmcore.protocols import LanguageModel
 from llmcore.suggest import ADD_A_WORD, unknown_words_message
 from llmcore.tokenizer import Tokenizer
+from llmcore.world import FUNCTION_CONTEXT
 
 if TYPE_CHECKING:  # torch is imported by the functions that compute: a trace read from a file needs NumPy only
     import torch
@@ -82,6 +85,9 @@ class WordSteps:
     own for i < n_prompt - 1, else the one generated). hidden: (N, L, C); topk_ids / topk_probs: (N, K);
     next_probs: (N,) probability given to next_words[i]; context_probs: (N, G) next-word mass per sub-context;
     lens_*: (N, L, ...) logit lens; attention: (N, n_layer, n_head, W); attention_start: (N,).
+    context_top_ids / context_top_probs: (N, G, m) the m likeliest next words of each sub-context (id -1 and
+    probability 0 where a sub-context has fewer words); word_ids: (W,) every word of a sub-context other than the
+    function words'; word_probs: (N, W) the next-word probability of each of them.
     """
 
     words: list[str]
@@ -100,11 +106,15 @@ class WordSteps:
     lens_context_probs: np.ndarray
     attention: np.ndarray
     attention_start: np.ndarray
+    context_top_ids: np.ndarray
+    context_top_probs: np.ndarray
+    word_ids: np.ndarray
+    word_probs: np.ndarray
 
     def __post_init__(self) -> None:
         N = len(self.words)
         for name in ("next_words", "hidden", "topk_ids", "next_probs", "context_probs", "lens_top_ids", "attention",
-                     "attention_start"):
+                     "attention_start", "context_top_ids", "word_probs"):
             if len(getattr(self, name)) != N:
                 raise ValueError(f"WordSteps.{name} has {len(getattr(self, name))} rows for {N} words")
 
@@ -126,6 +136,22 @@ class WordSteps:
         """The 'next' reading: the sub-context holding most of the next-word probability at step i."""
         return self.context_names[int(np.argmax(self.context_probs[i]))]
 
+    def context_top(self, i: int, context: str) -> list[tuple[str, float]]:
+        """The likeliest next words of one sub-context at step i, likeliest first, with their probabilities."""
+        g = self.context_names.index(context)
+        return [(self.vocab[j], float(p)) for j, p in zip(self.context_top_ids[i, g], self.context_top_probs[i, g])
+                if j >= 0]
+
+    @cached_property
+    def _columns(self) -> dict[str, int]:
+        return {self.vocab[j]: c for c, j in enumerate(self.word_ids)}
+
+    def word_prob(self, i: int, word: str) -> float | None:
+        """The next-word probability of a word of a sub-context at step i (None for a word not kept: function
+        words and words outside the vocabulary)."""
+        c = self._columns.get(word)
+        return None if c is None else float(self.word_probs[i, c])
+
 
 @dataclass
 class GenerationTrace:
@@ -138,6 +164,9 @@ class GenerationTrace:
     lens_top_ids / lens_top_probs: (S, L, K') logit lens per depth; lens_context_probs: (S, L, G).
     attention: (S, n_layer, n_head, W) the newest query's attention over the W positions of the window;
     attention_start: (S,) index of the window's first token in prompt + generated tokens.
+    context_top_ids / context_top_probs: (P - 1 + S, G, m) and word_ids (W,) / word_probs (P - 1 + S, W): on the
+    word steps' one axis (see WordSteps), the likeliest words of each sub-context and the probability of every word
+    of a sub-context other than the function words'.
     prompt_*: the same readings at the P - 1 prompt positions before the last one (the last one is step 1), where
     the next word is the prompt's own: prompt_next_probs (P-1,) is the probability the model gave it.
     `word_steps()` joins prompt positions and generation steps into one sequence: every word read is a step.
@@ -168,6 +197,10 @@ class GenerationTrace:
     prompt_lens_top_probs: np.ndarray
     prompt_lens_context_probs: np.ndarray
     prompt_attention: np.ndarray
+    context_top_ids: np.ndarray
+    context_top_probs: np.ndarray
+    word_ids: np.ndarray
+    word_probs: np.ndarray
     sampling: dict[str, Any] = field(default_factory=dict)
     unknown_words: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
@@ -185,7 +218,10 @@ class GenerationTrace:
                   "prompt_topk_probs": (self.prompt_topk_probs, (P - 1, self.topk_probs.shape[1])),
                   "prompt_lens_top_probs": (self.prompt_lens_top_probs, (P - 1, *self.lens_top_probs.shape[1:])),
                   "prompt_lens_context_probs": (self.prompt_lens_context_probs, (P - 1, L, G)),
-                  "prompt_attention": (self.prompt_attention, (P - 1, *self.attention.shape[1:]))}
+                  "prompt_attention": (self.prompt_attention, (P - 1, *self.attention.shape[1:])),
+                  "context_top_probs": (self.context_top_probs, (P - 1 + S, G, self.context_top_ids.shape[-1])),
+                  "context_top_ids": (self.context_top_ids, (P - 1 + S, G, self.context_top_ids.shape[-1])),
+                  "word_probs": (self.word_probs, (P - 1 + S, len(self.word_ids)))}
         for name, (arr, shape) in checks.items():
             if arr.shape != shape:
                 raise ValueError(f"GenerationTrace.{name} has shape {arr.shape}, expected {shape}")
@@ -239,7 +275,9 @@ class GenerationTrace:
             lens_top_probs=join([self.prompt_lens_top_probs, self.lens_top_probs]),
             lens_context_probs=join([self.prompt_lens_context_probs, self.lens_context_probs]),
             attention=join([self.prompt_attention, self.attention]),
-            attention_start=join([np.zeros(P - 1, np.int64), self.attention_start]))
+            attention_start=join([np.zeros(P - 1, np.int64), self.attention_start]),
+            context_top_ids=self.context_top_ids, context_top_probs=self.context_top_probs, word_ids=self.word_ids,
+            word_probs=self.word_probs)
 
     def summary(self) -> dict[str, Any]:
         """A JSON-friendly digest: the completion and per step the candidates and dominant sub-context."""
@@ -263,7 +301,7 @@ class GenerationTrace:
                "context_probs", "lens_top_ids", "lens_top_probs", "lens_context_probs", "attention",
                "attention_start", "prompt_topk_ids", "prompt_topk_probs", "prompt_next_probs",
                "prompt_context_probs", "prompt_lens_top_ids", "prompt_lens_top_probs", "prompt_lens_context_probs",
-               "prompt_attention")
+               "prompt_attention", "context_top_ids", "context_top_probs", "word_ids", "word_probs")
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
@@ -459,6 +497,8 @@ def _build_trace(ckpt: Checkpoint, enc: EncodedPrompt, records: list[_Step], *, 
     top = torch.topk(probs, min(max(top_k, lens_k), len(tok)), dim=-1)  # (N, L, k)
     probs, top_ids, top_probs = probs.cpu().numpy(), top.indices.cpu().numpy(), top.values.cpu().numpy()
     masses = (probs.reshape(-1, probs.shape[-1]) @ cmat).reshape(*probs.shape[:2], -1)  # (N, L, G)
+    top_in = context_tops(probs[:, -1], cmat)  # (N, G, m) twice
+    word_ids = np.flatnonzero(np.delete(cmat, names.index(FUNCTION_CONTEXT), axis=1).any(1))  # every named word
     chosen = np.fromiter((r.token for r in records), np.int64, len(records))
     nexts = np.concatenate([np.array(ids[1:], np.int64), chosen])
     next_probs = probs[np.arange(len(nexts)), -1, nexts]
@@ -478,7 +518,27 @@ def _build_trace(ckpt: Checkpoint, enc: EncodedPrompt, records: list[_Step], *, 
         prompt_next_probs=next_probs[p], prompt_context_probs=masses[p, -1],
         prompt_lens_top_ids=top_ids[p, :, :lens_k], prompt_lens_top_probs=top_probs[p, :, :lens_k],
         prompt_lens_context_probs=masses[p], prompt_attention=attention[p],
-        sampling=asdict(s), unknown_words=enc.unknown, notices=enc.notices, stop_reason=reason)
+        context_top_ids=top_in[0], context_top_probs=top_in[1], word_ids=word_ids.astype(np.int64),
+        word_probs=probs[:, -1, word_ids], sampling=asdict(s), unknown_words=enc.unknown, notices=enc.notices,
+        stop_reason=reason)
+
+
+CONTEXT_TOP = 5  # words kept per sub-context and word step
+
+
+def context_tops(probs: np.ndarray, cmat: np.ndarray, m: int = CONTEXT_TOP) -> tuple[np.ndarray, np.ndarray]:
+    """The m likeliest words of each sub-context in each row of probs (N, V), cmat (V, G) the 0/1 membership:
+    ids (N, G, m) and probabilities (N, G, m), likeliest first; id -1 and 0 where a sub-context has fewer."""
+    N, G = len(probs), cmat.shape[1]
+    ids, out = np.full((N, G, m), -1, np.int64), np.zeros((N, G, m), np.float32)
+    for g in range(G):
+        members = np.flatnonzero(cmat[:, g])
+        k = min(m, len(members))
+        if k:
+            part = probs[:, members]
+            order = np.argsort(-part, axis=1, kind="stable")[:, :k]
+            ids[:, g, :k], out[:, g, :k] = members[order], np.take_along_axis(part, order, 1)
+    return ids, out
 
 
 def _rows(records: list[_Step], names: list[str]) -> torch.Tensor:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -19,12 +20,13 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import save as np_save
 
-from llmcore.checkpoint import Checkpoint, atomic_write
-from llmcore.inputs import InputError, parse_json, read_safetensors
+from llmcore.checkpoint import Checkpoint
+from llmcore.files import atomic_write, remove_own_file
+from llmcore.inputs import InputError, parse_json, read_safetensors, safetensors_metadata
 from llmcore.maps import tensors_sha
 from llmcore.trace import GenerationTrace, SamplingConfig
 
-FORMAT = 1
+FORMAT = 2  # 2: the trace keeps each sub-context's likeliest words and every named word's probability
 MAX_BYTES = 16 << 20  # a trace of the dashboard's word limit is well under 1 MB
 CANDIDATES_K = 5  # candidate next words per step, as the Trajectory page draws them
 
@@ -72,13 +74,22 @@ def save_trace(folder: Path, ckpt: Checkpoint, prompt: str, sampling: SamplingCo
     tensors |= {"candidates.ids": candidates.ids, "candidates.probs": candidates.probs,
                 "candidates.states": np.ascontiguousarray(candidates.states)}
     path = cache_path(folder, ckpt, prompt, sampling)
-    path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"key": _key(ckpt, prompt, sampling), "trace": json.dumps(meta), "sha": tensors_sha(tensors)}
     atomic_write(path, np_save(tensors, metadata=meta))
     for old in path.parent.glob("*.safetensors"):
-        if old != path and not old.is_symlink():
-            old.unlink(missing_ok=True)
+        if old != path and _is_kept_trace(old):
+            remove_own_file(old)
     return path
+
+
+def _is_kept_trace(path: Path) -> bool:
+    """Whether `path` is a trace file this module wrote (by its name and its metadata), so it may be replaced."""
+    if not re.fullmatch(r"[0-9a-f]{24}", path.stem):
+        return False
+    try:
+        return {"key", "trace", "sha"} <= safetensors_metadata(path).keys()
+    except (OSError, SafetensorError, ValueError):
+        return False
 
 
 def load_trace(folder: Path, ckpt: Checkpoint, prompt: str,
@@ -86,7 +97,7 @@ def load_trace(folder: Path, ckpt: Checkpoint, prompt: str,
     """The kept trace of this prompt and sampling for this checkpoint, or None (missing, stale or damaged)."""
     path = cache_path(folder, ckpt, prompt, sampling)
     try:
-        if not path.is_file() or path.is_symlink() or path.stat().st_size > MAX_BYTES:
+        if not path.exists() or path.is_symlink() or path.stat().st_size > MAX_BYTES:
             return None
         tensors, meta = read_safetensors(path)
         if meta.get("key") != _key(ckpt, prompt, sampling) or meta.get("sha") != tensors_sha(tensors):
