@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from dashboard.text import prob
 from llmcore.world import FUNCTION_CONTEXT
 
 if TYPE_CHECKING:
@@ -114,17 +115,85 @@ def layer_path_frame(trace: GenerationTrace, step: int, cmap: FittedMap) -> pd.D
 
 def step_captions(trace: GenerationTrace, context_of: dict[str, str], n_candidates: int = 3) -> list[str]:
     """One sentence per word read, computed from the numbers: the `read` reading (the sub-context of the word just
-    read), the `next` reading (the sub-context holding most next-word probability, as in the bars) with the top
-    candidates, and the word that came next."""
+    read), the `next` reading (the sub-context holding most next-word probability, as in the bars) with that
+    sub-context's own likeliest words, the likeliest single word where it lies in another sub-context, and the word
+    that came next."""
     s, out = trace.word_steps(), []
+    ctx = lambda w: context_of.get(w, FUNCTION_CONTEXT)  # noqa: E731
     for i in range(len(s)):
-        tops = ", ".join(f"{w} {p:.2f}" for w, p in s.candidates(i)[:n_candidates])
+        nxt = s.next_context(i)
+        own = ", ".join(f"{w} {prob(p)}" for w, p in s.context_top(i, nxt)[:n_candidates])
+        top, p_top = s.candidates(i)[0]
+        single = (f" The likeliest single word, '{top}' ({prob(p_top)}), is one of the {ctx(top)}."
+                  if ctx(top) != nxt else "")
         source = "generated" if s.generated(i) else "given by the prompt"
-        out.append(f"Step {i + 1}: after reading '{s.words[i]}' (read: {context_of.get(s.words[i], '?')}), the "
-                   f"model expects {s.next_context(i)} next (next: {s.context_probs[i].max():.2f} of the "
-                   f"probability): {tops} …; the next word, {source}, is '{s.next_words[i]}' "
-                   f"({s.next_probs[i]:.2f}).")
+        out.append(f"Step {i + 1}: after reading '{s.words[i]}' (read: {ctx(s.words[i])}), the model expects "
+                   f"{nxt} next (next: {prob(float(s.context_probs[i].max()))} of the probability, led by {own})."
+                   f"{single} The next word, {source}, is '{s.next_words[i]}' "
+                   f"({ctx(s.next_words[i])}, {prob(float(s.next_probs[i]))}).")
     return out
+
+
+def why_this_word(trace: GenerationTrace, world, i: int, held_out=()) -> str | None:
+    """Why the model named a place or a food at word step i (0-based), from the world: whether it is one of the
+    places or foods of the last animal read, with the probability the step gives each of them, and the places of
+    the last food read. None where the step's next word was the prompt's, or is neither, or no animal was read."""
+    s = trace.word_steps()
+    animals = getattr(world, "animals", {})
+    if not s.generated(i) or not animals:
+        return None
+    read = [world.lemma(w) for w in s.words[: i + 1]]
+    named = [w for w in read if w in animals]
+    if not named:
+        return None
+    animal, word = animals[named[-1]], world.lemma(s.next_words[i])
+    food_places = getattr(world, "food_places", {})
+    foods = [w for w in read if w in food_places]
+    food = foods[-1] if foods else None
+    places = set(animal.habitats) | {p for _, ps in food_places.values() for p in ps}
+    if word in places or world.label(word)[0] in {world.label(h)[0] for h in animal.habitats}:
+        return _why_place(s, i, world, animal, word, food, held_out)
+    drinking = any(w in world.recipe.drink_verbs for w in read)
+    menu = animal.drinks if drinking else animal.diet
+    if word in menu or world.label(word)[0] in {world.label(f)[0] for f in menu}:
+        name = f"the {animal.name}'s {'drinks' if drinking else 'foods'}"
+        return f"{_member(s, i, word, menu, name)}{_held_out_note(animal.name, word, held_out)}."
+    return None
+
+
+def _listed(s, i: int, words) -> str:
+    """Words with the probability step i gives each, likeliest first."""
+    shown = sorted(dict.fromkeys(words), key=lambda w: -(s.word_prob(i, w) or 0.0))
+    return ", ".join(f"{w} {prob(s.word_prob(i, w) or 0.0)}" for w in shown)
+
+
+def _member(s, i: int, word: str, group, name: str) -> str:
+    """'kennel is one of the dog's places (kennel 0.41, yard 0.20, …; together 0.70)' or 'is not'."""
+    together = sum(s.word_prob(i, w) or 0.0 for w in dict.fromkeys(group))
+    verb = "is one of" if word in group else "is not one of"
+    return f"{word} {verb} {name} ({_listed(s, i, group)}; together {prob(together)})"
+
+
+def _held_out_note(animal: str, food: str | None, held_out) -> str:
+    return (f"; the model never saw a {animal} with {food} in one training sentence"
+            if food is not None and (animal, food) in {tuple(p) for p in held_out} else "")
+
+
+def _why_place(s, i: int, world, animal, word: str, food: str | None, held_out) -> str:
+    """The sentence for a place: the animal's places, then the food's own places."""
+    out = _member(s, i, word, animal.habitats, f"the {animal.name}'s places")
+    if food is not None:
+        phrase, own = world.food_places[food]
+        if word in own:
+            out += f"; {food} {phrase} {word} ({_listed(s, i, own)})"
+        else:
+            each = [f"the {p}" for p in own]
+            names = each[0] if len(each) == 1 else ", ".join(each[:-1]) + " and " + each[-1]
+            probs = [prob(s.word_prob(i, p) or 0.0) for p in own]
+            said = probs[0] if len(probs) == 1 else ", ".join(probs[:-1]) + " and " + probs[-1]
+            out += (f"; {food}'s own {'place' if len(own) == 1 else 'places'}, {names}, "
+                    f"{'gets' if len(own) == 1 else 'get'} {said}")
+    return out + _held_out_note(animal.name, food, held_out) + "."
 
 
 def lens_grid(trace: GenerationTrace, context_of: dict[str, str]) -> tuple[list[list[str]], list[list[str]],

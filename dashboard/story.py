@@ -12,6 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from dashboard import figures, frames
+from dashboard.text import count, prob, vocabulary_size
 from llmcore.maps import nearest_neighbours
 from llmcore.world import FUNCTION_CONTEXT
 
@@ -56,9 +57,10 @@ def scene_embeddings(ckpt, book) -> Scene:
     near = [str(words[i]) for i in idx]
     ctx = ckpt.world.label(anchor)[0]
     same = sum(ckpt.world.label(w)[0] == ctx for w in near)
-    says = [f"The model turns each of its {len(words)} words into a vector of {ref.X.shape[1]} numbers, learned "
-            f"from the training sentences alone.",
-            f"The 5 words nearest to '{anchor}' are {_words(near)}: {same} of 5 are {ctx}, like '{anchor}' itself."]
+    says = [f"The model turns each of its {vocabulary_size(ckpt.tokenizer.vocab)} into a vector of "
+            f"{count(ref.X.shape[1], 'number')}, learned from the training sentences alone.",
+            f"The {count(len(near), 'word')} nearest to '{anchor}' {'is' if len(near) == 1 else 'are'} "
+            f"{_words(near)}: {same} of {len(near)} {'is' if same == 1 else 'are'} {ctx}, like '{anchor}' itself."]
     axes = trait_axes(ckpt, anchor)
     if len(axes) < 2:
         says.append("This world has too few subgroups to draw two trait axes.")
@@ -89,11 +91,12 @@ def scene_loop(ckpt, book, trace) -> Scene:
     b = steps.boundary
     c = ckpt.model.config
     top, p = steps.candidates(b)[0]
-    says = [f"The prompt '{' '.join(trace.prompt_words)}' is {len(trace.prompt_words)} words. Each becomes its "
-            f"embedding plus a position vector, and passes through {c.n_layer} blocks of attention and MLP.",
-            f"The final state of the last word, '{steps.words[b]}', is read out as a probability for each of the "
-            f"{len(ckpt.tokenizer)} entries of its vocabulary: the likeliest is '{top}' ({p:.2f}).",
-            f"The chosen word is appended and the loop repeats: {trace.n_steps} times here, ending with "
+    says = [f"The prompt '{' '.join(trace.prompt_words)}' is {count(len(trace.prompt_words), 'word')}. Each "
+            f"becomes its embedding plus a position vector, and passes through {count(c.n_layer, 'block')} of "
+            "attention and MLP.",
+            f"The final state of the last word, '{steps.words[b]}', is read out as a probability for each of its "
+            f"{vocabulary_size(ckpt.tokenizer.vocab)}: the likeliest is '{top}' ({prob(p)}).",
+            f"The chosen word is appended and the loop repeats: {count(trace.n_steps, 'time')} here, ending with "
             f"'{trace.generated_words[-1]}' ({trace.stop_reason}). Completion: '{trace.completion}'."]
     fmap = book.get("context:final", "pca", 2)
     colours = figures.context_colours(trace.context_names)
@@ -132,16 +135,17 @@ def scene_held_out(ckpt, check: dict | None, breakdown) -> Scene:
         return Scene("The never-seen pair", ["This world holds no pairs out of training, so there is no never-seen "
                                              "combination to show: every pair the model knows was in its "
                                              "training sentences."])
-    (pair, count), = list(check["counts"].items())[:1]
-    says = [f"The pair {pair} appears together in {count} of the {check['sentences']:,} training sentences "
+    (pair, n), = list(check["counts"].items())[:1]
+    held, unseen = len(check["counts"]), sum(v == 0 for v in check["counts"].values())
+    says = [f"The pair {pair} appears together in {n} of the {count(check['sentences'], 'training sentence')} "
             f"(counted now by regenerating the corpus from the world and its seed); "
-            f"{len(check['counts'])} pairs were held out in all, and "
-            f"{sum(v == 0 for v in check['counts'].values())} of them occur in none."]
+            f"{count(held, 'pair')} {'was' if held == 1 else 'were'} held out in all, and {unseen} of "
+            f"{'it' if held == 1 else 'them'} {'occurs' if unseen == 1 else 'occur'} in none."]
     if breakdown is not None and len(breakdown.prompts):
         i = 0
         says.append(f"Asked '{breakdown.prompts[i]}', the model puts {breakdown.habitat_mass[i]:.2f} of the "
                     f"probability on places where a {breakdown.animals[i]} lives; its most likely place is "
-                    f"'{breakdown.top_place[i]}'. Over all {len(breakdown.prompts)} held-out prompts, "
+                    f"'{breakdown.top_place[i]}'. Over all {count(len(breakdown.prompts), 'held-out prompt')}, "
                     f"{np.mean(breakdown.top_is_habitat):.0%} send the place word to a habitat of the animal.")
     return Scene("The never-seen pair", says)
 

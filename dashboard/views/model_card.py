@@ -13,7 +13,7 @@ from dashboard.state import (
     get_corpus_check,
     get_held_out_breakdown,
 )
-from dashboard.text import escape_md
+from dashboard.text import escape_md, vocabulary_size
 from llmcore.tokenizer import UNK
 from llmcore.world import FUNCTION_CONTEXT
 
@@ -80,7 +80,7 @@ def architecture(ckpt, hf: bool) -> None:
              "Parameters": f"{ckpt.model.num_params():,}"})
     kind = (f"A Hugging Face causal language model, vocabulary of {len(ckpt.tokenizer):,} tokens" if hf else
             f"Decoder-only transformer (nanoGPT style), tied input/output embeddings, vocabulary of "
-            f"{len(ckpt.tokenizer)} words (with {escape_md(UNK)} for words it does not know)")
+            f"{escape_md(vocabulary_size(ckpt.tokenizer.vocab))} ({escape_md(UNK)} stands for words it does not know)")
     st.caption(f"{kind}. Checkpoint {escape_md(ckpt.name)}, content hash {ckpt.content_hash}.")
 
 

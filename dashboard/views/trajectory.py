@@ -22,7 +22,7 @@ from dashboard.state import (
     map_progress,
     map_when_ready,
 )
-from dashboard.text import escape_md
+from dashboard.text import count, escape_md
 from llmcore.depths import FINAL
 from llmcore.inputs import InputError, decode_text, parse_json
 from llmcore.trace import MAX_NEW_WORDS, MAX_PROMPT_CHARS, PromptError, SamplingConfig, candidate_states
@@ -104,8 +104,9 @@ def show_completion(trace, held_out: list[tuple[str, str]]) -> None:
     steps = " ".join(f"{escape_md(w)}{str(P + i + 1).translate(sub)}" for i, w in enumerate(trace.generated_words))
     st.markdown(f"#### {' '.join(numbered)} ┃ **{steps}**")
     held = [f"{a} + {b}" for a, b in held_out if a in trace.prompt_words and b in trace.prompt_words]
-    st.caption(f"The prompt ({len(prompt.split())} words) ┃ the completion ({trace.n_steps} words, stopped at the "
-               f"{trace.stop_reason}). Every word read is a step: step n is the state after reading word n."
+    st.caption(f"The prompt ({count(len(prompt.split()), 'word')}) ┃ the completion ({count(trace.n_steps, 'word')}, "
+               f"stopped at the {trace.stop_reason}). Every word read is a step: step n is the state after reading "
+               "word n."
                + (f" The prompt holds a held-out pair ({', '.join(held)}): the model never saw these words in one "
                   "training sentence." if held else ""))
 
@@ -241,7 +242,7 @@ def draw(ckpt, trace, *, method: str, dims: int, layer: str, step: int, reading:
     view = get_best_view(ckpt.content_hash, ckpt)
     best = (f" This is the measured default view: {view.score:.0%} of example states fall in their own word's region "
             "here." if (view.method, view.layer, 2) == (method, layer, dims) else "")  # measured on the 2D maps
-    captions = frames.step_captions(trace, context_of)
+    captions = step_sentences(ckpt, trace, context_of)
     reads = [context_of.get(w, "") for w in trace.word_steps().words]
     bars = figures.context_probs_chart(frames.context_probs_frame(trace), colours, reads, step)
     lens, attention, table = details(trace, step, context_of=context_of, colours=colours)
@@ -249,14 +250,21 @@ def draw(ckpt, trace, *, method: str, dims: int, layer: str, step: int, reading:
                 "positions**")
     st.caption(f"Faithfulness: {faithfulness(fmap, method)}.{best}")
     chart.show(fig, key="map")
-    st.info(escape_md(captions[step - 1]))
+    st.info(captions[step - 1])
     chart.show(bars, key="contexts")
     with st.expander("Every step in words", expanded=False):  # one element: a new prompt re-renders less
-        st.markdown("\n".join(f"- {escape_md(c)}" for c in captions))
+        st.markdown("\n".join(f"- {c}" for c in captions))
     chart.show(lens, key="lens")
     chart.show(attention, key="attention")
     st.dataframe(table, hide_index=True)
     st.session_state._to_download = (path, fig)  # offered after the step view, outside its reruns
+
+
+def step_sentences(ckpt, trace, context_of: dict[str, str]) -> list[str]:
+    """Each word step's caption as Markdown, then, where the model named a place or a food, why, from the world."""
+    whys = [frames.why_this_word(trace, ckpt.world, i, ckpt.held_out) for i in range(len(trace.word_steps()))]
+    return [escape_md(c) + (f"  \n**Why this word:** {escape_md(w)}" if w else "")
+            for c, w in zip(frames.step_captions(trace, context_of), whys)]
 
 
 def map_figure(ckpt, trace, fmap, path, *, method: str, dims: int, layer: str, step: int, reading: str,
