@@ -8,6 +8,10 @@ candidates are read from files: llmcore.tracecache), so torch and the model's we
 has run (about two seconds of one core that would otherwise delay it): a visitor's next prompt finds them ready.
 A failure in the warm-up is not an error: the page loads the same things itself and reports any problem there.
 
+Before any of that, the bind address is checked (dashboard/binding.py): an empty or malformed one is an error rather
+than Streamlit's fallback to every interface, none set anywhere means 127.0.0.1, and one that opens the dashboard to
+the network is said in a warning. `--classroom` (ours) turns classroom mode on (dashboard/classroom.py).
+
 Garbage collection: Streamlit's default full `gc.collect(2)` after every run walks every object of torch, the model
 and the maps (0.2-0.5 s, holding the GIL) after each slider move, so it is switched off (`runner.postScriptGC`),
 and what the warm-up loaded is frozen out of Python's own collections (`gc.freeze`), which still run as usual.
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import sys
 import threading
 import time
@@ -72,13 +77,71 @@ def _serving(runtime) -> bool:
     return runtime.exists() and runtime.get_instance().state.value != "INITIAL"
 
 
+ADDRESS_FLAG = "--server.address"
+CLASSROOM_FLAG = "--classroom"  # ours, not Streamlit's: classroom mode (dashboard/classroom.py)
+
+
+def _take_flag(args: list[str], flag: str, *, value: bool) -> tuple[list[str], str | None]:
+    """The arguments without `flag` (`flag X` or `flag=X` where it takes a value), and its last value: '' for a flag
+    given no value (the end, or another flag, follows it), None where it is absent."""
+    rest, found, i = [], None, 0
+    while i < len(args):
+        arg, i = args[i], i + 1
+        if arg == flag:
+            found = ""
+            if value and i < len(args) and not args[i].startswith("--"):
+                found, i = args[i], i + 1
+        elif value and arg.startswith(flag + "="):
+            found = arg[len(flag) + 1:]
+        else:
+            rest.append(arg)
+    return rest, found
+
+
+def _configured_address(environ: dict[str, str]) -> tuple[str, str]:
+    """The address Streamlit would bind without our flag, and where it was set: $STREAMLIT_SERVER_ADDRESS, else a
+    config.toml (this folder's .streamlit/ or the user's ~/.streamlit/), else 127.0.0.1 (never Streamlit's own
+    default, every interface)."""
+    if environ.get("STREAMLIT_SERVER_ADDRESS"):  # click ignores an empty one, as we do
+        return environ["STREAMLIT_SERVER_ADDRESS"], "STREAMLIT_SERVER_ADDRESS"
+    from streamlit import config
+
+    config.get_config_options(force_reparse=True)
+    value = config.get_option("server.address")
+    if value is None:
+        return "127.0.0.1", "the default"
+    return value, f"server.address in {config.get_where_defined('server.address')}"
+
+
+def launch_args(args: list[str], environ: dict[str, str]) -> tuple[list[str], str | None]:
+    """Streamlit's arguments with our --classroom taken out and the checked bind address last (LLM_LANDSCAPE_CLASSROOM
+    set in `environ` when classroom mode is on), and the warning to print when the address opens the dashboard to
+    the network (else None); raises ValueError naming the flag, variable or file and the rule."""
+    from dashboard import binding
+
+    args, classroom = _take_flag(args, CLASSROOM_FLAG, value=False)
+    on = classroom is not None or binding.setting(environ.get(binding.ENV))
+    args, flag = _take_flag(args, ADDRESS_FLAG, value=True)
+    value, where = (flag, ADDRESS_FLAG) if flag is not None else _configured_address(environ)
+    address, open_ = binding.check_address(value, where)
+    if on:
+        environ[binding.ENV] = "1"
+    return [*args, ADDRESS_FLAG, address], binding.open_warning(address, on) if open_ else None
+
+
 def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(APP.parent.parent))  # run from a source tree without installing
+    try:
+        args, warning = launch_args(list(sys.argv[1:] if argv is None else argv), os.environ)
+    except ValueError as e:
+        print(f"python -m dashboard: error: {e}", file=sys.stderr)
+        return 2
+    if warning:
+        print(warning, file=sys.stderr)
     threading.Thread(target=warm_up, name=THREAD, daemon=True).start()
     from streamlit.web import cli
 
-    sys.argv = ["streamlit", "run", str(APP), "--runner.postScriptGC", "false",
-                *(sys.argv[1:] if argv is None else argv)]
+    sys.argv = ["streamlit", "run", str(APP), "--runner.postScriptGC", "false", *args]
     return cli.main()
 
 

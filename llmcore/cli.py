@@ -168,13 +168,17 @@ def _add_maps(sub) -> None:
 
 def _add_dashboard(sub) -> None:
     d = sub.add_parser("dashboard", help="open the Streamlit dashboard")
-    d.add_argument("--address", default="127.0.0.1", help="bind address (0.0.0.0 opens it to your network)")
+    d.add_argument("--address", default="127.0.0.1", help="bind address: an IP address or host name of this machine "
+                   "(default 127.0.0.1, this machine only; 0.0.0.0 opens it to your network, with a warning)")
     d.add_argument("--port", type=port_number, default=8501, help="1 to 65535 (default 8501)")
     d.set_defaults(func=cmd_dashboard)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from llmcore.model import GPTConfig
+    d.add_argument("--classroom", action="store_true", help="classroom mode: visitors from other machines explore "
+                   "every page within limits but cannot train, upload, edit worlds or write files; this machine "
+                   "keeps everything (also LLM_LANDSCAPE_CLASSROOM=1)")
     from llmcore.train import TqdmCallback, TrainConfig, Trainer, has_complete_checkpoint
 
     out = Path(args.out)
@@ -411,7 +415,8 @@ def cmd_trace_causes(args: argparse.Namespace) -> int:
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
     cmd = [sys.executable, "-m", "dashboard", "--server.address", args.address,  # dashboard/__main__.py: warm-up
-           "--server.port", str(args.port), "--browser.gatherUsageStats", "false"]
+           "--server.port", str(args.port), "--browser.gatherUsageStats", "false",
+           *(["--classroom"] if args.classroom else [])]
     os.chdir(REPO_ROOT if (REPO_ROOT / "dashboard").is_dir() else Path.cwd())
     # Streamlit runs every rerun in a new thread; few malloc arenas keep the server's memory flat over hours
     os.environ.setdefault("MALLOC_ARENA_MAX", "2")
@@ -421,3 +426,6 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+    from dashboard.binding import check_address  # the launcher checks it again, and warns when it is open
+
+    check_address(args.address, "--address")  # before the server starts: never Streamlit's every-interface fallback
