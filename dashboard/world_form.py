@@ -7,18 +7,19 @@ import streamlit as st
 
 from dashboard.text import escape_md
 from llmcore import world_edit as we
-from llmcore.world import tomllib
 
 NEW = "(a new one)"
 OTHER_KIND = "another kind…"
 
 
 def world_editor() -> None:
-    """The form for what the teacher chose to edit, filled from the world text as it is now."""
+    """The form for what the teacher chose to edit, filled from the world text as it is now (read through the
+    guard of every outside file: size, nesting and numbers checked before it is parsed, then validated)."""
     try:
-        data = tomllib.loads(st.session_state.world_text)
-    except tomllib.TOMLDecodeError:
-        st.info("The world file does not parse; fix it there (or reload the page) to use the form.")
+        data = we.parse_world_text(st.session_state.world_text)
+    except we.EditError as e:
+        st.info(escape_md(f"The form needs a valid world file; fix it on the right (or reload the page). "
+                          f"{e.errors['world']}"))
         return
     if st.session_state.get("we_notice"):
         st.success(escape_md(st.session_state.we_notice))
@@ -54,6 +55,12 @@ def _pick(label: str, options: list[str], select_key: str) -> str:
     return st.selectbox(label, [NEW] + options, key=select_key)
 
 
+def _name_box(choice: str, k: str) -> None:
+    new = choice == NEW
+    st.text_input("Name", value="" if new else choice, key=f"{k}name", disabled=not new, max_chars=we.MAX_NAME,
+                  help=f"A new name: {we.NAME_RULE}, not yet a word of the world")
+
+
 def _group(label: str, groups: list[str], current: str | None, key: str) -> None:
     st.selectbox(label, groups, index=groups.index(current) if current in groups else 0, key=key)
 
@@ -72,7 +79,7 @@ def animal_form(data: dict) -> None:
     errors = _errors(k)
     places, foods, kinds = we.words_in(data, "locations"), we.words_in(data, "food"), we.kinds(data)
     with st.form(f"form_{k}"):
-        st.text_input("Name", value="" if new else choice, key=f"{k}name", disabled=not new)
+        _name_box(choice, k)
         _show(errors, "name")
         st.text_input("Plural", value=data.get("plurals", {}).get(choice, ""), key=f"{k}plural",
                       help="Empty: the regular English plural (cats, foxes, ponies)")
@@ -109,7 +116,7 @@ def _save_animal(k: str, choice: str) -> None:
     new_words = {f: (we.split_new_words(s.get(f"{k}{f}_new", "")), s.get(f"{k}{f}_newgroup", ""))
                  for f in ("habitats", "diet")}
     try:
-        out = we.set_animal(tomllib.loads(s.world_text), name, group=s[f"{k}group"],
+        out = we.set_animal(we.parse_world_text(s.world_text), name, new=choice == NEW, group=s[f"{k}group"],
                             kind=kind, habitats=s[f"{k}habitats"], diet=s[f"{k}diet"], drinks=s[f"{k}drinks"],
                             new_words=new_words, plural=s.get(f"{k}plural", "").strip() or None)
     except we.EditError as e:
@@ -121,7 +128,7 @@ def _save_animal(k: str, choice: str) -> None:
 
 def _remove(k: str, remove, choice: str, select_key: str) -> None:
     try:
-        out = remove(tomllib.loads(st.session_state.world_text), choice)
+        out = remove(we.parse_world_text(st.session_state.world_text), choice)
     except we.EditError as e:
         _failed(k, e)
         return
@@ -136,7 +143,7 @@ def food_form(data: dict) -> None:
     own = data.get("food_places", {}).get(choice, {})
     eaters = [a for a, spec in data.get("animals", {}).items() if choice in spec.get("diet", [])]
     with st.form(f"form_{k}"):
-        st.text_input("Name", value="" if new else choice, key=f"{k}name", disabled=not new)
+        _name_box(choice, k)
         _show(errors, "name")
         where = None if new else next(g for g in we.subgroups(data, "food") if choice in data["taxonomy"]["food"][g])
         _group("Group", we.subgroups(data, "food"), where, f"{k}group")
@@ -159,8 +166,8 @@ def _save_food(k: str, choice: str) -> None:
     s = st.session_state
     name = s[f"{k}name"] if choice == NEW else choice
     try:
-        out = we.set_food(tomllib.loads(s.world_text), name, group=s[f"{k}group"], eaten_by=s[f"{k}eaten_by"],
-                          places=s[f"{k}places"], verb=s[f"{k}verb"])
+        out = we.set_food(we.parse_world_text(s.world_text), name, new=choice == NEW, group=s[f"{k}group"],
+                          eaten_by=s[f"{k}eaten_by"], places=s[f"{k}places"], verb=s[f"{k}verb"])
     except we.EditError as e:
         _failed(k, e)
         return
@@ -175,7 +182,7 @@ def place_form(data: dict) -> None:
     errors = _errors(k)
     residents = [a for a, spec in data.get("animals", {}).items() if choice in spec.get("habitats", [])]
     with st.form(f"form_{k}"):
-        st.text_input("Name", value="" if new else choice, key=f"{k}name", disabled=not new)
+        _name_box(choice, k)
         _show(errors, "name")
         where = None if new else next(g for g in we.subgroups(data, "locations")
                                       if choice in data["taxonomy"]["locations"][g])
@@ -194,7 +201,8 @@ def _save_place(k: str, choice: str) -> None:
     s = st.session_state
     name = s[f"{k}name"] if choice == NEW else choice
     try:
-        out = we.set_place(tomllib.loads(s.world_text), name, group=s[f"{k}group"], home_of=s[f"{k}home_of"])
+        out = we.set_place(we.parse_world_text(s.world_text), name, new=choice == NEW, group=s[f"{k}group"],
+                           home_of=s[f"{k}home_of"])
     except we.EditError as e:
         _failed(k, e)
         return

@@ -83,26 +83,78 @@ def check_depth(value: Any) -> Any:
     return value
 
 
+MAX_DIGITS = 100  # a whole number's digits in any file we read: counts, seeds and offsets need at most 20
+
+
+class _LongWhole:
+    """A whole number of more than MAX_DIGITS digits in JSON text, kept as its length until its key is known."""
+
+    def __init__(self, digits: int):
+        self.digits = digits
+
+
+def _json_whole(text: str) -> int | _LongWhole:
+    digits = len(text.lstrip("-"))
+    return _LongWhole(digits) if digits > MAX_DIGITS else int(text)  # int() of 4,301 digits raises
+
+
+def _find(value: Any, hit) -> tuple[str, Any] | None:
+    """The key path ('a.b.0') and value of the first leaf for which hit(leaf) is true, without recursion."""
+    stack = [("", value)]
+    while stack:
+        path, v = stack.pop()
+        items = v.items() if isinstance(v, dict) else enumerate(v) if isinstance(v, list) else None
+        if items is None:
+            if hit(v):
+                return path, v
+            continue
+        stack.extend((f"{path}.{k}" if path else str(k), x) for k, x in reversed(list(items)))
+    return None
+
+
+def _too_long(path: str, digits: int) -> InputError:
+    where = f"[{path}]" if path else "the value"
+    return InputError(f"{where} is a whole number of {digits:,} digits; at most {MAX_DIGITS} are allowed")
+
+
 def parse_json(text: str) -> Any:
-    """JSON text parsed after the nesting check; raises InputError for bad nesting or bad JSON."""
+    """JSON text parsed after the nesting check; raises InputError for bad nesting, bad JSON or a whole number of
+    more than MAX_DIGITS digits (naming its key)."""
     text = text[1:] if text.startswith(BOM) else text
     if text_depth(text) > MAX_DEPTH:
         raise InputError(f"nests deeper than {MAX_DEPTH} levels")
     try:
-        return json.loads(text)
+        value = json.loads(text, parse_int=_json_whole)
     except json.JSONDecodeError as e:
         raise InputError(f"is not valid JSON ({e})") from None
+    long = _find(value, lambda v: isinstance(v, _LongWhole))
+    if long is not None:
+        raise _too_long(long[0], long[1].digits)
+    return value
+
+
+_DIGIT_RUN = re.compile(r"\d[\d_]*")
 
 
 def parse_toml(text: str) -> dict:
-    """TOML text parsed after the nesting check; raises InputError for bad nesting or bad TOML."""
+    """TOML text parsed after the nesting check; raises InputError for bad nesting, bad TOML or a whole number of
+    more than MAX_DIGITS digits (naming its key, or its line when Python cannot even read it)."""
     text = text[1:] if text.startswith(BOM) else text
     if text_depth(text, toml=True) > MAX_DEPTH:
         raise InputError(f"nests deeper than {MAX_DEPTH} levels")
     try:
-        return check_depth(tomllib.loads(text))
+        value = check_depth(tomllib.loads(text))
     except tomllib.TOMLDecodeError as e:
         raise InputError(f"cannot be parsed as TOML: {e}") from None
+    except ValueError:  # a whole number past Python's int() limit (4,300 digits)
+        line, digits = max(((i, len(m.group().replace("_", ""))) for i, ln in enumerate(text.splitlines(), 1)
+                            for m in _DIGIT_RUN.finditer(ln)), key=lambda x: x[1], default=(0, 0))
+        raise InputError(f"line {line} holds a whole number of {digits:,} digits; at most {MAX_DIGITS} are "
+                         "allowed") from None
+    long = _find(value, lambda v: is_whole(v) and abs(v) >= 10**MAX_DIGITS)
+    if long is not None:
+        raise _too_long(long[0], len(str(abs(long[1]))))
+    return value
 
 
 def is_whole(x: Any) -> bool:

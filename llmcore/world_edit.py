@@ -8,7 +8,12 @@ import copy
 import json
 from typing import Any
 
-from llmcore.world import WORD_RE, WorldError, world_from_dict
+from llmcore import inputs
+from llmcore.world import MAX_WORLD_BYTES, WORD_RE, WorldError, world_from_dict
+
+MAX_NAME = 24  # letters in a word typed into the editor; the bundled world's longest word has 12
+NAME_RULE = f"one lower-case word of 1 to {MAX_NAME} letters (a-z only)"
+CONTEXT_NOUNS = {"animals": "an animal", "food": "a food", "locations": "a place"}
 
 
 class EditError(ValueError):
@@ -17,6 +22,31 @@ class EditError(ValueError):
     def __init__(self, errors: dict[str, str]):
         self.errors = errors
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+
+
+def parse_world_text(text: str) -> dict:
+    """The editor's world text parsed through the guard (size, nesting and numbers checked before parsing) and
+    validated in full; raises EditError on the 'world' field naming the rule."""
+    if len(text) > MAX_WORLD_BYTES or len(text.encode()) > MAX_WORLD_BYTES:
+        raise EditError({"world": f"world file: is larger than {MAX_WORLD_BYTES:,} bytes"})
+    try:
+        data = inputs.parse_toml(text)
+    except inputs.InputError as e:
+        raise EditError({"world": f"world file: {e}"}) from None
+    try:
+        world_from_dict(data, "world file")
+    except WorldError as e:
+        raise EditError({"world": str(e)}) from None
+    return data
+
+
+def word_problem(word: str, longest: int = MAX_NAME) -> str | None:
+    """How a word breaks NAME_RULE ("'…' has 30 characters"), or None if it keeps it."""
+    if len(word) > longest:
+        return f"'{word[:longest]}…' has {len(word):,} characters"
+    if not WORD_RE.fullmatch(word):
+        return f"'{word}' has characters other than a-z" if word else "it is empty"
+    return None
 
 
 def words_in(data: dict, context: str) -> list[str]:
@@ -83,8 +113,8 @@ def _wants_plural(data: dict, context: str) -> bool:
 
 
 def _plural_problem(data: dict, word: str, plural: str) -> str | None:
-    if not WORD_RE.fullmatch(plural or "-"):
-        return f"the plural of '{word}' must be one lower-case word (a-z only)"
+    if word_problem(plural or "-", MAX_NAME + 2) is not None:  # 'es' after a name of MAX_NAME letters
+        return f"the plural of '{word}' must be one lower-case word of 1 to {MAX_NAME + 2} letters (a-z only)"
     if plural == word:
         return f"the plural of '{word}' must differ from it"
     if plural in _labels(data):
@@ -115,8 +145,8 @@ def _give_plural(data: dict, word: str, plural: str | None, field: str, *, error
 def _place_word(data: dict, word: str, context: str, group: str, *, field: str, errors: dict[str, str]) -> None:
     """Put a word under taxonomy[context][group] unless it is already in that sub-context; it gets a plural if
     the world gives its context's words one."""
-    if not WORD_RE.fullmatch(word):
-        errors[field] = f"'{word}' is not a lower-case word (a-z only)"
+    if (problem := word_problem(word)) is not None:
+        errors[field] = f"a new word must be {NAME_RULE}: {problem}"
         return
     where = _context_of(data, word)
     if where is not None:
@@ -134,10 +164,17 @@ def _place_word(data: dict, word: str, context: str, group: str, *, field: str, 
         _give_plural(data, word, None, field, errors=errors, required=False)
 
 
-def _name_problem(data: dict, name: str, context: str, what: str) -> str | None:
-    if not WORD_RE.fullmatch(name or "-"):
-        return f"type the {what}: one lower-case word (a-z only)"
+def _name_problem(data: dict, name: str, context: str, what: str, *, new: bool) -> str | None:
+    """Why `name` cannot be the edited entry's name: NAME_RULE broken, a word of another context or a form of
+    one, or (for a new entry) a word the world already has, which would be changed in its place."""
+    if not name:
+        return f"type the {what}: {NAME_RULE}"
+    if (problem := word_problem(name)) is not None:
+        return f"the {what} must be {NAME_RULE}: {problem}"
     where = _context_of(data, name)
+    if new and where is not None:
+        return (f"'{name}' is already {CONTEXT_NOUNS.get(where[0], 'a word of ' + where[0])} of this world: choose "
+                "it in the list to change it, or type another name")
     if where is not None and where[0] != context:
         return f"'{name}' is already a word of {where[0]}"
     if where is None and (base := _form_of(data, name)) is not None:
@@ -231,16 +268,17 @@ def _tidy(data: dict) -> None:
 
 def set_animal(data: dict, name: str, *, group: str, kind: str, habitats: list[str], diet: list[str],
                drinks: list[str], new_words: dict[str, tuple[list[str], str]] | None = None,
-               plural: str | None = None) -> dict:
+               plural: str | None = None, new: bool = False) -> dict:
     """The world with this animal added or changed. new_words: field ('habitats', 'diet', 'drinks') → (words,
     group) of words to add to the taxonomy (locations or food) and to that trait. plural: its plural (None or
-    empty: the one it has, else the regular English one). Raises EditError by field."""
+    empty: the one it has, else the regular English one). new: a new entry, refused if the name is taken. Raises
+    EditError by field."""
     out, errors = copy.deepcopy(data), {}
     name = name.strip().lower()
-    if (problem := _name_problem(out, name, "animals", "animal's name")) is not None:
+    if (problem := _name_problem(out, name, "animals", "animal's name", new=new)) is not None:
         errors["name"] = problem
-    if not kind.strip() or not all(WORD_RE.fullmatch(w) for w in kind.split()):
-        errors["kind"] = "describe the kind in lower-case words, e.g. 'a pet' or 'wild'"
+    if not kind.strip() or any(word_problem(w) for w in kind.split()):
+        errors["kind"] = f"describe the kind in lower-case words of 1 to {MAX_NAME} letters, e.g. 'a pet' or 'wild'"
     traits = {"habitats": list(habitats), "diet": list(diet), "drinks": list(drinks)}
     for field, (words, new_group) in (new_words or {}).items():
         context = "locations" if field == "habitats" else "food"
@@ -292,17 +330,17 @@ def remove_animal(data: dict, name: str) -> dict:
 
 
 def set_food(data: dict, name: str, *, group: str, eaten_by: list[str], places: list[str],
-             verb: str = "is sold in the", plural: str | None = None) -> dict:
+             verb: str = "is sold in the", plural: str | None = None, new: bool = False) -> dict:
     """The world with this food added or changed: its group, the animals whose diet holds it, and the places of
     its own (an empty list: none). A new food gets a plural when most foods of the world have one; plural: one
-    typed for it."""
+    typed for it. new: a new entry, refused if the name is taken."""
     out, errors = copy.deepcopy(data), {}
     name = name.strip().lower()
-    if (problem := _name_problem(out, name, "food", "food")) is not None:
+    if (problem := _name_problem(out, name, "food", "food", new=new)) is not None:
         errors["name"] = problem
     elif _context_of(out, name) is None and group not in subgroups(out, "food"):
         errors["group"] = "choose the food's group"
-    if places and (not verb.strip() or not all(WORD_RE.fullmatch(w) for w in verb.split())):
+    if places and (not verb.strip() or any(word_problem(w) for w in verb.split())):
         errors["verb"] = "the words before the place, in lower case, e.g. 'is sold in the'"
     if errors:
         raise EditError(errors)
@@ -344,12 +382,14 @@ def remove_food(data: dict, name: str) -> dict:
     return checked(out)
 
 
-def set_place(data: dict, name: str, *, group: str, home_of: list[str], phrases: list[str] | None = None) -> dict:
+def set_place(data: dict, name: str, *, group: str, home_of: list[str], phrases: list[str] | None = None,
+              new: bool = False) -> dict:
     """The world with this place added or changed: its group and the animals that live there. phrases: how an
-    event names it in a World 2.0 file ('at', 'on the', ...); None leaves it to [grammar.places] default."""
+    event names it in a World 2.0 file ('at', 'on the', ...); None leaves it to [grammar.places] default. new: a
+    new entry, refused if the name is taken."""
     out, errors = copy.deepcopy(data), {}
     name = name.strip().lower()
-    if (problem := _name_problem(out, name, "locations", "place")) is not None:
+    if (problem := _name_problem(out, name, "locations", "place", new=new)) is not None:
         errors["name"] = problem
     elif _context_of(out, name) is None and group not in subgroups(out, "locations"):
         errors["group"] = "choose the place's group"

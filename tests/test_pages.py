@@ -366,3 +366,36 @@ def test_story_page_for_a_world_without_held_out_pairs(tmp_path, monkeypatch):
     _walk_the_story(at)
     at = open_page("story", story_prompt="a cat eats", scene="4")
     assert "holds no pairs out of training" in " ".join(m.value for m in at.markdown).replace("\\", "")
+
+
+def test_world_text_box_and_editor_refuse_hostile_input_with_the_rule():
+    """The Training page's world box goes through the guard of every outside file (5,000 nested brackets and a
+    5,000-digit number are refused with the rule, in the editor and when training), and the editor's new entry
+    named like an animal of the world is refused on its name field instead of replacing that animal."""
+    from llmcore import world_edit as we
+
+    at = open_page("training")
+    world = at.session_state["world_text"]
+    data = we.parse_world_text(world)
+    dog = next(iter(data["animals"]))
+    k = "we_a_(a new one)_"
+    at.text_input(key=f"{k}name").set_value(dog.upper())
+    at.multiselect(key=f"{k}habitats").set_value(data["animals"][dog]["habitats"][-1:])
+    at.multiselect(key=f"{k}diet").set_value(data["animals"][dog]["diet"][-1:])
+    at.button(key=f"{k}save").click().run()
+    assert not at.exception and any(f"'{dog}' is already an animal" in e.value for e in at.error)
+    assert at.session_state["world_text"] == world  # the real one's habitats and diet are kept
+    at.text_input(key=f"{k}name").set_value("hot-dog")
+    at.button(key=f"{k}save").click().run()
+    shown = [e.value.replace("\\", "") for e in at.error]  # as written, less escape_md's backslashes
+    assert any("'hot-dog' has characters other than a-z" in e and we.NAME_RULE in e for e in shown), shown
+    at.text_input(key=f"{k}name").set_value("x" * 10_000)
+    at.button(key=f"{k}save").click().run()  # the box keeps MAX_NAME characters of it, a name that is allowed
+    after = we.parse_world_text(at.session_state["world_text"])
+    assert "x" * we.MAX_NAME in after["animals"] and after["animals"][dog] == data["animals"][dog]
+    for text, says in (("x = " + "[" * 5000 + "]" * 5000, "nests deeper"), ("a = " + "9" * 5000, "5,000 digits")):
+        at.text_area(key="world_text").set_value(text)
+        at.button(key="train_start").click().run()
+        assert not at.exception, at.exception
+        assert any(says in i.value for i in at.info)  # the editor says why it cannot show the form
+        assert any(says in e.value for e in at.error)  # and training refuses the text

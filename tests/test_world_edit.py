@@ -210,3 +210,70 @@ def test_edits_of_an_old_world_without_grammar_or_plurals():
     with pytest.raises(we.EditError) as e:  # no [grammar] to name it in
         we.set_place(out, "cave", group=next(iter(data["taxonomy"]["locations"])), home_of=["owl"], phrases=["at"])
     assert "phrases" in e.value.errors
+
+
+def _new_entry(data: dict, what: str, name: str, w: dict, new: bool = True) -> dict:
+    """A new animal, food or place named `name` (as the form's "(a new one)" entry saves it)."""
+    if what == "animal":
+        return we.set_animal(data, name, group=w["group"], kind=w["kind"], habitats=[w["habitat"]],
+                             diet=[w["food"]], drinks=[], new=new)
+    if what == "food":
+        return we.set_food(data, name, group=w["food_group"], eaten_by=[], places=[], new=new)
+    return we.set_place(data, name, group=w["place_group"], home_of=[], new=new)
+
+
+@pytest.mark.parametrize("what", ["animal", "food", "place"])
+def test_a_new_entry_never_replaces_a_word_of_the_world(data, wild, what):
+    """A new entry named like any word of the world (its own kind's above all: 'dog' for a new animal) is refused
+    on the name field, naming the word; the world is left as it was. Editing that word itself still works."""
+    before = we.to_toml(data)
+    existing = {"animal": next(iter(data["animals"])), "food": we.words_in(data, "food")[0],
+                "place": we.words_in(data, "locations")[0]}
+    for other, word in existing.items():
+        for typed in (word, f" {word.upper()} "):  # as typed: trimmed and lower-cased before the check
+            with pytest.raises(we.EditError) as e:
+                _new_entry(data, what, typed, wild)
+            assert set(e.value.errors) == {"name"} and f"'{word}' is already" in e.value.errors["name"], (other, e)
+    assert we.to_toml(data) == before
+    if what == "animal":  # the same name, edited rather than added, changes that animal
+        out = _new_entry(data, what, existing["animal"], wild, new=False)
+        assert out["animals"][existing["animal"]]["habitats"] == [wild["habitat"]]
+    assert wild["name"] in we.words_in(_new_entry(data, what, wild["name"], wild),
+                                       {"animal": "animals", "food": "food", "place": "locations"}[what])
+
+
+@pytest.mark.parametrize("typed, says", [
+    ("x" * 10_000, "has 10,000 characters"), ("a" * (we.MAX_NAME + 1), f"has {we.MAX_NAME + 1} characters"),
+    ("hot-dog", "characters other than a-z"), ("a1", "characters other than a-z"), ("zèbre", "other than a-z"),
+    ("two words", "other than a-z"), ("", "type the"),
+])
+@pytest.mark.parametrize("what", ["animal", "food", "place"])
+def test_new_names_are_bounded_and_the_error_states_the_rule(data, wild, what, typed, says):
+    with pytest.raises(we.EditError) as e:
+        _new_entry(data, what, typed, wild)
+    message = e.value.errors["name"]
+    assert we.NAME_RULE in message and says in message and len(message) < 200
+
+
+def test_a_name_of_the_longest_length_is_accepted_with_its_plural(data, wild):
+    name = "q" * (we.MAX_NAME - 1) + "x"  # its regular plural ('…xes') is two letters longer
+    out = _new_entry(data, "animal", name, wild)
+    assert world_from_dict(out).plurals[name] == name + "es"
+    with pytest.raises(we.EditError) as e:  # a new word for a trait follows the same rule
+        we.set_animal(data, wild["name"], group=wild["group"], kind=wild["kind"], habitats=[wild["habitat"]],
+                      diet=[wild["food"]], drinks=[], new=True,
+                      new_words={"diet": (["y" * (we.MAX_NAME + 1)], wild["food_group"])})
+    assert we.NAME_RULE in e.value.errors["diet"]
+
+
+@pytest.mark.parametrize("text, says", [
+    ("x = " + "[" * 5000 + "]" * 5000, "nests deeper"), ("a = " + "9" * 5000, "5,000 digits"),
+    ("animals = 5", "[taxonomy]"), ("= broken", "cannot be parsed as TOML"),
+])
+def test_the_editors_world_text_goes_through_the_guard(text, says):
+    with pytest.raises(we.EditError) as e:
+        we.parse_world_text(text)
+    assert says in e.value.errors["world"]
+    with pytest.raises(we.EditError, match="larger than"):
+        we.parse_world_text("#" * (we.MAX_WORLD_BYTES + 1))
+    assert we.parse_world_text(DEFAULT_WORLD.read_text()) == tomllib.loads(DEFAULT_WORLD.read_text())
