@@ -148,8 +148,9 @@ def why_this_word(trace: GenerationTrace, world, i: int, held_out=()) -> str | N
         return None
     animal, word = animals[named[-1]], world.lemma(s.next_words[i])
     food_places = getattr(world, "food_places", {})
-    foods = [w for w in read if w in food_places]
-    food = foods[-1] if foods else None
+    food_kind = {world.label(f)[0] for f in (*animal.diet, *food_places)}
+    foods = [w for w in read if w in food_places or world.label(w)[0] in food_kind]
+    food = foods[-1] if foods else None  # the last food read
     places = set(animal.habitats) | {p for _, ps in food_places.values() for p in ps}
     if word in places or world.label(word)[0] in {world.label(h)[0] for h in animal.habitats}:
         return _why_place(s, i, world, animal, word, food, held_out)
@@ -182,7 +183,7 @@ def _held_out_note(animal: str, food: str | None, held_out) -> str:
 def _why_place(s, i: int, world, animal, word: str, food: str | None, held_out) -> str:
     """The sentence for a place: the animal's places, then the food's own places."""
     out = _member(s, i, word, animal.habitats, f"the {animal.name}'s places")
-    if food is not None:
+    if food in world.food_places:
         phrase, own = world.food_places[food]
         if word in own:
             out += f"; {food} {phrase} {word} ({_listed(s, i, own)})"

@@ -1,0 +1,258 @@
+"""Every caption checked against its own numbers, over prompts generated from the world (and every example prompt):
+a named sub-context's listed words belong to it, every number equals the trace's and the bars' beside it, counts
+agree in number, one vocabulary size everywhere, and "why this word" names the world's places with the step's own
+probabilities. Captions are computed from traces, without a browser."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from dashboard import figures, frames, story
+from dashboard.text import count, prob, vocabulary_size
+from llmcore.trace import SamplingConfig, context_tops, trace_generation
+from llmcore.world import FUNCTION_CONTEXT
+
+from .charts import charts
+from .test_dashboard import APP, _values
+
+CAPTION = re.compile(
+    r"Step (?P<step>\d+): after reading '(?P<word>.+?)' \(read: (?P<read>\w+)\), the model expects (?P<next>\w+) "
+    r"next \(next: (?P<mass>[\d.]+) of the probability, led by (?P<led>.+?)\)\."
+    r"(?: The likeliest single word, '(?P<top>.+?)' \((?P<top_p>[^)]+)\), is one of the (?P<top_ctx>\w+)\.)?"
+    r" The next word, (?P<source>generated|given by the prompt), is '(?P<next_word>.+?)' "
+    r"\((?P<next_ctx>\w+), (?P<next_p>[^)]+)\)\.$")
+# a count of 1 with a plural noun, or any other count with a singular one
+DISAGREE = re.compile(r"(?<![\d.,])\b1 (words|steps|pairs|prompts|sentences|numbers|blocks|times|entries)\b|"
+                      r"(?<![\d.,])\b(0|[2-9]|\d{2,}) (word|step|pair|prompt|sentence|number|block|time|entry)\b")
+N_GENERATED = 240
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tracing hundreds of short prompts is fastest on one thread (no thread start-up per small matrix product)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def world_prompts(world, n: int, seed: int = 11) -> list[str]:
+    """n prompts from the world's own sentences, each cut after a seeded number of words (the period never kept)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for sentence in world.reference_sentences(seed, n):
+        words = sentence.split()[:-1]
+        out.append(" ".join(words[: int(rng.integers(1, len(words) + 1))]))
+    return out
+
+
+@pytest.fixture(scope="module")
+def traces(ckpt, one_thread):
+    from dashboard.views.trajectory import EXAMPLES
+
+    prompts = list(dict.fromkeys([*EXAMPLES, "the big cat drinks milk in", *world_prompts(ckpt.world, N_GENERATED)]))
+    assert len(prompts) >= 200
+    return [trace_generation(ckpt, p, SamplingConfig(max_new_words=3)) for p in prompts]
+
+
+def test_context_tops_are_each_sub_contexts_likeliest_words():
+    """llmcore.trace.context_tops against a brute-force sort, with a sub-context smaller than m and an empty one."""
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(12), size=7).astype(np.float32)  # (N, V)
+    member = rng.integers(0, 3, 12)
+    member[:2] = 0
+    cmat = np.zeros((12, 4), np.float32)
+    cmat[np.arange(12), member] = 1  # sub-context 3 has no words
+    ids, tops = context_tops(probs, cmat, m=5)
+    for i in range(7):
+        for g in range(4):
+            words = np.flatnonzero(member == g)
+            best = words[np.argsort(-probs[i, words], kind="stable")][:5]
+            assert list(ids[i, g, : len(best)]) == list(best) and (ids[i, g, len(best):] == -1).all()
+            np.testing.assert_array_equal(tops[i, g, : len(best)], probs[i, best])
+
+
+def test_a_trace_keeps_every_named_words_probability(ckpt, traces):
+    """The kept words of each sub-context other than the function words' add up to its bar, and each sub-context's
+    likeliest words are the likeliest of those kept."""
+    names, cmat = ckpt.context_matrix()
+    for trace in traces[:40]:
+        s = trace.word_steps()
+        kept = cmat[s.word_ids]  # (W, G)
+        for g, name in enumerate(names):
+            if name == FUNCTION_CONTEXT:
+                continue
+            np.testing.assert_allclose(s.word_probs @ kept[:, g], s.context_probs[:, g], atol=2e-4)
+            cols = np.flatnonzero(kept[:, g])
+            best = np.sort(s.word_probs[:, cols], axis=1)[:, ::-1][:, : s.context_top_probs.shape[-1]]
+            np.testing.assert_allclose(s.context_top_probs[:, g, : best.shape[1]], best, atol=1e-6)
+            assert all(ckpt.world.label(s.vocab[j])[0] == name for j in s.context_top_ids[:, g].ravel() if j >= 0)
+
+
+def _bar_heights(fig) -> tuple[list[str], np.ndarray]:
+    bars = [t for t in json.loads(fig.to_json())["data"] if t["type"] == "bar"]
+    return [b["name"] for b in bars], np.array([_values(b["y"]) for b in bars])  # (G, steps), as the browser gets them
+
+
+def test_every_caption_agrees_with_its_numbers(ckpt, traces):
+    """Over the example prompts and generated ones: each step's caption names the sub-context the bars beside it
+    put highest, with the bar's own value; the words it lists for that sub-context belong to it, are its likeliest
+    and carry the trace's probabilities; a likeliest single word from elsewhere is named with its sub-context; the
+    next word's sub-context and probability are the trace's."""
+    world = ckpt.world
+    context_of = {w: world.label(w)[0] for w in ckpt.tokenizer.vocab}
+    n_steps = 0
+    for trace in traces:
+        s = trace.word_steps()
+        colours = figures.context_colours(trace.context_names)
+        names, heights = _bar_heights(figures.context_probs_chart(frames.context_probs_frame(trace), colours))
+        for i, caption in enumerate(frames.step_captions(trace, context_of)):
+            m = CAPTION.match(caption)
+            assert m, caption
+            assert int(m["step"]) == i + 1 and m["word"] == s.words[i] and m["read"] == world.label(s.words[i])[0]
+            g = int(heights[:, i].argmax())
+            assert m["next"] == names[g] and m["mass"] == prob(heights[g, i]), caption
+            led = [item.split(" ", 1) for item in m["led"].split(", ")]
+            assert [w for w, _ in led] == [w for w, _ in s.context_top(i, m["next"])[: len(led)]], caption
+            for word, said in led:
+                assert world.label(word)[0] == m["next"], caption  # the listed words belong to the named one
+                kept = s.word_prob(i, word)
+                assert said == prob(kept if kept is not None else dict(s.context_top(i, m["next"]))[word]), caption
+            top, p_top = s.candidates(i)[0]
+            assert (m["top"] is not None) == (world.label(top)[0] != m["next"]), caption
+            if m["top"] is not None:
+                assert (m["top"], m["top_p"], m["top_ctx"]) == (top, prob(p_top), world.label(top)[0]), caption
+            assert m["next_word"] == s.next_words[i] and m["next_ctx"] == world.label(s.next_words[i])[0]
+            assert m["next_p"] == prob(float(s.next_probs[i])) and (m["source"] == "generated") == s.generated(i)
+            assert not DISAGREE.search(caption)
+            n_steps += 1
+    assert n_steps >= 1000
+
+
+def test_counts_agree_in_number():
+    assert [count(n, "word") for n in (0, 1, 2, 1000)] == ["0 words", "1 word", "2 words", "1,000 words"]
+    assert count(1, "entry", "entries") == "1 entry" and count(3, "entry", "entries") == "3 entries"
+    for p in (0.0, 0.5, 0.0123, 0.00999, 0.00012, 0.0000999, 1.0):
+        shown = prob(p)
+        assert shown == "under 0.0001" if 0 < p < 0.0001 else abs(float(shown) - p) <= 0.005 if p >= 0.01 \
+            else abs(float(shown) - p) <= 0.00005
+
+
+def test_story_and_model_card_state_one_vocabulary_size(ckpt):
+    """Story scenes 1 and 2 and the Model card say the vocabulary's size the same way: its words plus <unk>."""
+    from llmcore.maps import MapBook
+
+    book = MapBook(ckpt)
+    said = vocabulary_size(ckpt.tokenizer.vocab)
+    assert said == f"{len(ckpt.tokenizer) - 1} words plus <unk>"
+    trace = trace_generation(ckpt, "a dog devours pizza in")
+    scenes = [story.scene_embeddings(ckpt, book), story.scene_loop(ckpt, book, trace)]
+    for scene in scenes:
+        text = " ".join(scene.sentences)
+        assert said in text and not DISAGREE.search(text), text
+        assert not re.search(rf"\b{len(ckpt.tokenizer)}\b", text)  # the entries' count is never said another way
+    one = trace_generation(ckpt, "cats", SamplingConfig(max_new_words=1))
+    assert "is 1 word." in " ".join(story.scene_loop(ckpt, book, one).sentences)
+
+
+def why_prompts(world, held_out) -> list[tuple[str, str, str]]:
+    """(prompt, animal, food): 'a <animal> <verb> <food> in' for every animal, two foods of its diet each (one of
+    them held out where it has one) and the eat verbs in turn."""
+    verbs, out = world.recipe.eat_verbs, []
+    held = {a: f for a, f in held_out}
+    for k, (name, animal) in enumerate(world.animals.items()):
+        for food in dict.fromkeys([held.get(name, animal.diet[0]), animal.diet[-1]]):
+            out.append((f"a {name} {verbs[k % len(verbs)]} {food} in", name, food))
+    return out
+
+
+PLACES = re.compile(r"^(?P<word>\w+) (?P<verb>is one of|is not one of) the (?P<animal>\w+)'s places "
+                    r"\((?P<listed>[^;]+); together (?P<together>[^)]+)\)")
+FOOD_PLACES = re.compile(r"; (?P<food>\w+)'s own places?, (?P<names>.+?), gets? (?P<probs>.+?)(?:;|\.$)")
+FOOD_PLACE = re.compile(r"; (?P<food>\w+) (?P<phrase>[a-z ]+) (?P<word>\w+) \((?P<listed>[^)]+)\)")
+
+
+def _pairs(listed: str) -> dict[str, str]:
+    return dict(item.split(" ", 1) for item in listed.split(", "))
+
+
+def _and_list(text: str) -> list[str]:
+    return re.split(r", | and ", text)
+
+
+def _food_places_said(why: str, food: str, own, shown) -> None:
+    """The food's own places are named with the step's probabilities: as the food's places the word is not one
+    of, or as the place the food is sold or made where it is."""
+    m = FOOD_PLACES.search(why)
+    if m:
+        assert m["food"] == food and _and_list(m["names"]) == [f"the {p}" for p in own]
+        assert _and_list(m["probs"]) == [shown(p) for p in own], why
+        return
+    m = FOOD_PLACE.search(why)
+    assert m and m["food"] == food and m["word"] in own, why
+    assert _pairs(m["listed"]) == {p: shown(p) for p in own}, why
+
+
+def test_why_this_word_names_the_animals_places_with_the_steps_probabilities(ckpt, one_thread):
+    """For 'a <animal> <verb> <food> in': at the step where the model names a place, the sentence says whether it is
+    one of the animal's places, names every one of them from the world with the probability the trace gives it,
+    and the food's own places with theirs; a held-out pair is said to be one. Steps whose next word the prompt
+    gave, or that name neither a place nor a food, get no sentence."""
+    world, n_places = ckpt.world, 0
+    held = {tuple(p) for p in ckpt.held_out}
+    for prompt, animal, food in why_prompts(world, ckpt.held_out):
+        trace = trace_generation(ckpt, prompt, SamplingConfig(max_new_words=4))
+        s = trace.word_steps()
+        for i in range(len(s)):
+            why = frames.why_this_word(trace, world, i, ckpt.held_out)
+            named = world.lemma(s.next_words[i])
+            kind = world.label(named)[0]
+            if not s.generated(i) or kind not in ("locations", "food"):
+                assert why is None, (prompt, i, why)
+                continue
+            if kind == "food":
+                assert why is not None and why.startswith(f"{named} is ")
+                continue
+            shown = lambda w, s=s, i=i: prob(s.word_prob(i, w))  # noqa: E731
+            m = PLACES.match(why or "")
+            assert m, (prompt, why)
+            habitats = world.animals[animal].habitats
+            assert m["word"] == named and m["animal"] == animal
+            assert (m["verb"] == "is one of") == (named in habitats)
+            assert _pairs(m["listed"]) == {h: shown(h) for h in habitats}, why
+            assert m["together"] == prob(sum(s.word_prob(i, h) for h in habitats))
+            if food in world.food_places:
+                _food_places_said(why, food, world.food_places[food][1], shown)
+            else:
+                assert "own place" not in why and f"{food} " not in why.split(";", 1)[0]
+            assert ("never saw a" in why) == ((animal, food) in held)
+            n_places += 1
+    assert n_places >= len(world.animals)  # the model names a place for most of these prompts
+
+
+def test_the_trajectory_page_says_why_this_word(ckpt):
+    """On the default page, the step where the model names its place shows the world's reason beside the caption,
+    and 'Every step in words' holds it too."""
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard.views.trajectory import DEFAULT_SAMPLING, SEED_PROMPT
+
+    trace = trace_generation(ckpt, SEED_PROMPT, DEFAULT_SAMPLING)
+    whys = [frames.why_this_word(trace, ckpt.world, i, ckpt.held_out) for i in range(len(trace.word_steps()))]
+    step = next(i for i, w in enumerate(whys) if w) + 1
+    app = AppTest.from_file(APP, default_timeout=120).run()
+    app.slider(key="step").set_value(step).run()
+    info = app.info[0].value.replace("\\", "").replace("**", "")
+    assert info.startswith(f"Step {step}:") and f"Why this word: {whys[step - 1]}" in info
+    listed = "\n".join(m.value for m in app.markdown).replace("\\", "").replace("**", "")
+    assert sum("Why this word:" in line for line in listed.splitlines()) == sum(w is not None for w in whys)
+    assert [c.key for c in charts(app)][:2] == ["map", "contexts"]
+    app.slider(key="limit").set_value(1).run()
+    said = " ".join(c.value for c in app.caption)
+    assert "the completion (1 word, stopped at the word limit)" in said and not DISAGREE.search(said)
