@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dashboard import classroom
 from dashboard.folders import CHECKPOINTS_DIR, DATA_DIR, NAME_RE, RESERVED_NAMES
 from llmcore import inputs
-from llmcore.checkpoint import atomic_write
+from llmcore.files import atomic_write
 from llmcore.maps import MapBook
 from llmcore.model import GPTConfig
 from llmcore.train import TrainCallback, TrainConfig, Trainer
@@ -119,6 +120,8 @@ class TrainingJob(TrainCallback):
 
 def start_training(name: str, world_text: str, steps: int, threads: int = 1) -> TrainingJob:
     """Validate, save the world under data/worlds/, and train checkpoints/<name> in a background thread."""
+    if classroom.visitor():  # the page offers a visitor no training form; this holds whatever the page does
+        raise ValueError(classroom.refusal("models are trained"))
     out = checkpoint_dir_for(name)
     validate_world_text(world_text, f"world for '{name}'")
     if not 20 <= steps <= 20_000:

@@ -13,7 +13,7 @@ import streamlit as st
 
 from dashboard import mapjobs
 from dashboard.mapjobs import MapJob
-from llmcore.checkpoint import DEFAULT_CHECKPOINT, REPO_ROOT, Checkpoint, CheckpointError
+from llmcore.checkpoint import DEFAULT_CHECKPOINT, Checkpoint, CheckpointError
 from llmcore.loader import any_checkpoint
 from llmcore.maps import FittedMap, MapBook
 from llmcore.regions import RegionMap, region_map
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 CHECKPOINT_ENV = "LLM_LANDSCAPE_CHECKPOINT"
 # Set once a page has run in this server: the launcher's warm-up loads torch after that, not during the first page.
 PAGE_RAN = threading.Event()
-USER_CHECKPOINTS = REPO_ROOT / "checkpoints"
 
 
 def default_checkpoint_path() -> Path:
@@ -42,11 +41,13 @@ def checkpoint_label(path: str) -> str:
 
 
 def available_checkpoints() -> list[Path]:
-    """The default checkpoint first, then every other checkpoint folder under checkpoints/."""
+    """The default checkpoint first, then every other checkpoint folder: a source tree's checkpoints/, the models
+    trained and uploaded in the dashboard (the user data folder)."""
+    from dashboard import folders
     from dashboard.uploads import uploaded_checkpoints_dir
 
     found = [default_checkpoint_path()]
-    for folder in (USER_CHECKPOINTS, uploaded_checkpoints_dir()):
+    for folder in (folders.SOURCE_CHECKPOINTS, folders.CHECKPOINTS_DIR, uploaded_checkpoints_dir()):
         if folder.is_dir():
             found += sorted(p for p in folder.iterdir() if (p / "config.json").is_file() and p not in found)
     found += [Path(p) for p in st.session_state.get("local_models", []) if Path(p) not in found]
@@ -99,17 +100,17 @@ def get_kept(content_hash: str, prompt: str, sampling: SamplingConfig, _ckpt: Ch
                                                                                                   Candidates]:
     """A page's default view: its trace and every step's candidates, read from beside the maps where they are kept
     (llmcore.tracecache), so that a cold start draws it without torch; computed and kept there when missing."""
-    from llmcore.maps import default_cache_dir
+    from llmcore.inputs import InputError
+    from llmcore.maps import cache_dirs, default_cache_dir
     from llmcore.tracecache import compute_candidates, load_trace, save_trace
 
-    folder = default_cache_dir(_ckpt)
-    kept = load_trace(folder, _ckpt, prompt, sampling)
+    kept = next(filter(None, (load_trace(d, _ckpt, prompt, sampling) for d in cache_dirs(_ckpt))), None)
     if kept is None:
         trace = trace_generation(_ckpt, prompt, sampling)
         kept = trace, compute_candidates(_ckpt, trace)
         try:
-            save_trace(folder, _ckpt, prompt, sampling, *kept)
-        except OSError:  # a read-only place: computed again after the next start
+            save_trace(default_cache_dir(_ckpt), _ckpt, prompt, sampling, *kept)
+        except (OSError, InputError):  # a cache that cannot be written: computed again after the next start
             pass
     return kept
 

@@ -6,15 +6,19 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from llmcore.checkpoint import Checkpoint, atomic_write
+from llmcore.checkpoint import Checkpoint
+from llmcore.files import atomic_write
+from llmcore.inputs import parse_json, read_json_file
 from llmcore.regions import region_map
 from llmcore.trace import SamplingConfig, generate
 from llmcore.world import FUNCTION_CONTEXT
 
 BEST_VIEW_FILE = "best_view.json"
+MAX_VIEW_BYTES = 1 << 20  # the shipped view is about 3 kB
 EXAMPLE_SEED = 4242  # not the training corpus seed: the example sentences are drawn anew
 
 
@@ -35,9 +39,17 @@ class BestView:
 
     @classmethod
     def from_json(cls, text: str) -> BestView:
-        data = json.loads(text)
-        return cls(**{k: data[k] for k in ("layer", "method", "score", "scores", "n_states", "examples",
+        return cls.from_dict(parse_json(text))
+
+    @classmethod
+    def from_dict(cls, data: Any) -> BestView:
+        """Checked: a file of the wrong shape raises ValueError, KeyError or TypeError."""
+        view = cls(**{k: data[k] for k in ("layer", "method", "score", "scores", "n_states", "examples",
                                            "content_hash")})
+        if not (isinstance(view.layer, str) and isinstance(view.method, str) and isinstance(view.scores, dict)
+                and isinstance(view.examples, list) and isinstance(view.content_hash, str)):
+            raise TypeError("a best view holds strings, a dict of scores and a list of examples")
+        return view
 
 
 def example_texts(ckpt: Checkpoint, n_held_out: int = 12, n_corpus: int = 12) -> list[str]:
@@ -120,16 +132,25 @@ def best_view_path(cache_dir: Path) -> Path:
 
 def save_best_view(view: BestView, cache_dir: Path) -> Path:
     path = best_view_path(cache_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, view.to_json().encode())
     return path
 
 
-def load_best_view(ckpt: Checkpoint, cache_dir: Path) -> BestView | None:
-    """The stored best view of this checkpoint, or None if there is none or it belongs to another model."""
-    path = best_view_path(cache_dir)
+def _read_best_view(path: Path) -> BestView | None:
+    """The view stored in `path` (a regular file of at most MAX_VIEW_BYTES, nesting checked), or None."""
     try:
-        view = BestView.from_json(path.read_text())
+        return BestView.from_dict(read_json_file(path, MAX_VIEW_BYTES))
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return view if view.content_hash == ckpt.content_hash else None
+
+
+def is_best_view_file(path: Path) -> bool:
+    """Whether `path` is a best view this code wrote (so it may be deleted with the maps)."""
+    return _read_best_view(path) is not None
+
+
+def load_best_view(ckpt: Checkpoint, cache_dir: Path) -> BestView | None:
+    """The stored best view of this checkpoint, or None if there is none, it cannot be read (a special file, too
+    big, nested too deep, the wrong shape) or it belongs to another model."""
+    view = _read_best_view(best_view_path(cache_dir))
+    return view if view is not None and view.content_hash == ckpt.content_hash else None

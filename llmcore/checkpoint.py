@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
-import shutil
-import tempfile
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from safetensors.numpy import load as np_load_bytes
 from safetensors.numpy import save as np_save_bytes
 
 from llmcore import inputs
+from llmcore.files import atomic_write, remove_own_file, remove_temp_leftovers
 from llmcore.modelconfig import GPTConfig
 from llmcore.protocols import Labeller, LanguageModel, ModelConfig
 from llmcore.tokenizer import Tokenizer
@@ -206,7 +206,8 @@ def load_landscapes(path: Path) -> dict[str, LossLandscape]:
     with safe_open(path, framework="numpy") as f:
         meta = f.metadata() or {}
         tensors = {k: f.get_tensor(k) for k in f.keys()}
-    kinds = json.loads(meta["landscapes"]) if "landscapes" in meta else {k: json.loads(m) for k, m in meta.items()}
+    parse = inputs.parse_json  # metadata is outside input too: nesting checked before parsing
+    kinds = parse(meta["landscapes"]) if "landscapes" in meta else {k: parse(m) for k, m in meta.items()}
     out = {}
     for kind, m in kinds.items():  # files before the single key held one metadata key per kind
         arrays = {k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith(kind + ".")}
@@ -220,33 +221,6 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def file_mode() -> int:
-    """The mode a new file gets under this process's umask (mkstemp's temp files are 0600 until given this)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return 0o666 & ~int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    return 0o644
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, fsync, then rename over the target."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, file_mode())
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_checkpoint(path: str | Path, *, model: GPT, tokenizer: Tokenizer, world_data: dict, held_out: list,
@@ -276,8 +250,7 @@ def save_checkpoint(path: str | Path, *, model: GPT, tokenizer: Tokenizer, world
     for name, data in (resume or {}).items():
         blobs[f"{RESUME_DIR}/{name}"] = data
     blobs.update(extra or {})
-    for name, data in blobs.items():
-        atomic_write(path / (name + PENDING), data)
+    _write_pending(path, blobs)
     config = {
         "format_version": FORMAT_VERSION, "model_config": model.config.to_dict(), "vocab": tokenizer.vocab,
         "world": world_data, "world_hash": world_from_dict(world_data).content_hash,
@@ -285,18 +258,50 @@ def save_checkpoint(path: str | Path, *, model: GPT, tokenizer: Tokenizer, world
         "snapshot_steps": list(snapshot_steps or []),
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in blobs.items()},
     }
-    atomic_write(path / CONFIG, json.dumps(config, indent=1).encode())  # the commit point
+    try:
+        atomic_write(path / CONFIG, json.dumps(config, indent=1).encode())  # the commit point
+    except BaseException:
+        _remove_pending(path, blobs)
+        raise
     for name in blobs:
         os.replace(path / (name + PENDING), path / name)
-    if LANDSCAPE not in blobs:
-        (path / LANDSCAPE).unlink(missing_ok=True)  # a landscape of other weights must not stay behind
-    if WEIGHT_SNAPSHOTS not in blobs:
-        (path / WEIGHT_SNAPSHOTS).unlink(missing_ok=True)
+    for name in (LANDSCAPE, WEIGHT_SNAPSHOTS):
+        if name not in blobs:  # a landscape or snapshots of other weights must not stay behind
+            remove_own_file(path / name)
     if resume is None:
-        shutil.rmtree(path / RESUME_DIR, ignore_errors=True)
+        _remove_resume(path)
     if log is not None:
         atomic_write(path / LOG, "".join(json.dumps(r) + "\n" for r in log).encode())
     return path
+
+
+def _write_pending(path: Path, blobs: dict[str, bytes]) -> None:
+    """Write every blob as `<name>.new`; if one fails (a full disk), none of them is left behind."""
+    for folder in {path, path / RESUME_DIR}:
+        remove_temp_leftovers(folder)  # what an earlier, interrupted write left
+    try:
+        for name, data in blobs.items():
+            atomic_write(path / (name + PENDING), data)
+    except BaseException:
+        _remove_pending(path, blobs)
+        raise
+
+
+def _remove_pending(path: Path, blobs: dict[str, bytes]) -> None:
+    for name in blobs:
+        remove_own_file(path / (name + PENDING))
+
+
+def _remove_resume(path: Path) -> None:
+    """Delete the trainer's resume files (only those names), and .resume/ itself once it is empty."""
+    for name in RESUME_FILES:
+        for suffix in ("", PENDING):
+            remove_own_file(path / RESUME_DIR / (name + suffix))
+    remove_temp_leftovers(path / RESUME_DIR)
+    try:
+        (path / RESUME_DIR).rmdir()
+    except OSError:  # absent, or holding files that are not ours
+        pass
 
 
 def committed_file(path: Path, name: str, digest: str) -> Path:
@@ -317,11 +322,26 @@ def committed_file(path: Path, name: str, digest: str) -> Path:
                                                 "is truncated, corrupt or from another checkpoint"))
 
 
+_HEADERS: dict[tuple, dict[str, Any]] = {}
+
+
+def safetensors_header(path: Path) -> dict[str, Any]:
+    """inputs.safetensors_header, parsed once per version of a file (a load checks a file's size, then its tensors
+    against the config); the header returned is shared, never to be changed."""
+    st = path.stat()
+    key = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+    if key not in _HEADERS:
+        if len(_HEADERS) >= 64:
+            _HEADERS.clear()
+        _HEADERS[key] = inputs.safetensors_header(path)
+    return _HEADERS[key]
+
+
 def _size_problem(path: Path) -> str | None:
     """Why a file is too big to hash or (for safetensors) not the size its header declares; None if it is fine."""
     try:
         if path.suffix == ".safetensors":
-            inputs.safetensors_header(path)
+            safetensors_header(path)
         elif path.stat().st_size > inputs.MAX_FILE_BYTES:
             raise inputs.InputError(f"is larger than {inputs.MAX_FILE_BYTES:,} bytes")
     except inputs.InputError as e:
@@ -438,11 +458,12 @@ def load_checkpoint(path: str | Path = DEFAULT_CHECKPOINT, *, lazy: bool = False
         raise CheckpointError(f"{path / CONFIG}: records no hash for {WEIGHTS}")
     weights = committed_file(path, WEIGHTS, cfg["files"][WEIGHTS])
     _check_declared_size(weights, config)
+    tensor_checks = {SNAPSHOTS: _check_snapshots, WEIGHT_SNAPSHOTS: _check_weight_snapshots}
     for name in (SNAPSHOTS, LANDSCAPE, WEIGHT_SNAPSHOTS):
         if name in cfg["files"]:
-            committed_file(path, name, cfg["files"][name])
-    if SNAPSHOTS in cfg["files"]:
-        _check_snapshots(committed_file(path, SNAPSHOTS, cfg["files"][SNAPSHOTS]), config)
+            committed = committed_file(path, name, cfg["files"][name])
+            if name in tensor_checks:  # names, shapes and dtypes against the config, before any tensor is read
+                tensor_checks[name](committed, config)
     model = Weights(config, weights)
     return Checkpoint(model=model if lazy else model.load(), tokenizer=tokenizer, world=world,
                       held_out=[tuple(p) for p in cfg["held_out"]], train_config=cfg.get("train_config", {}),
@@ -451,31 +472,76 @@ def load_checkpoint(path: str | Path = DEFAULT_CHECKPOINT, *, lazy: bool = False
                       world_dict=cfg["world"], files=cfg["files"])
 
 
-def _check_declared_size(weights: Path, config: GPTConfig) -> None:
-    """The weights file's header must name the config's tensors with their shapes; checked before any tensor is
-    made (the expected shapes are computed from the config, which allocates nothing)."""
-    header = inputs.safetensors_header(weights)
-    expected = {k: list(shape) for k, shape in config.parameter_shapes().items()}
-    declared = {k: t.get("shape") if isinstance(t, dict) else None for k, t in header.items() if k != "__metadata__"}
+WEIGHT_DTYPES = ("F32",)  # the model's weights: what save_checkpoint writes and the model computes in
+SNAPSHOT_DTYPES = ("F16", "F32")  # embedding and whole-model snapshots: float16 (float32 read too)
+DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "U16": 2, "I16": 2, "F16": 2, "BF16": 2,
+               "U32": 4, "I32": 4, "F32": 4, "U64": 8, "I64": 8, "F64": 8}
+DTYPE_NAMES = {"F16": "float16", "BF16": "bfloat16", "F32": "float32", "F64": "float64"}
+
+
+def tensor_problem(info: Any, shape: list[int], dtypes: tuple[str, ...]) -> str | None:
+    """Why one tensor's header entry is not a tensor of this shape and one of these dtypes, with data of exactly
+    that many bytes (a weight re-labelled I32 is refused here, before any tensor is read); None if it is."""
+    if not isinstance(info, dict):
+        return "has no dtype, shape and data_offsets"
+    if info.get("shape") != list(shape):
+        return f"has shape {info.get('shape')}, the config needs {tuple(shape)}"
+    dtype = info.get("dtype")
+    if dtype not in dtypes:
+        allowed = " or ".join(f"{DTYPE_NAMES.get(d, d)} ({d})" for d in dtypes)
+        return f"has dtype {dtype!r}; it must be {allowed}"
+    offsets = info.get("data_offsets")
+    size = math.prod(shape) * DTYPE_BYTES[dtype]  # the shape is the config's: whole numbers
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)
+            and 0 <= offsets[0] and offsets[1] - offsets[0] == size):
+        return f"has data_offsets {offsets!r}; a {dtype} tensor of shape {tuple(shape)} takes {size:,} bytes"
+    return None
+
+
+def _check_tensors(path: Path, header: dict, expected: dict[str, tuple[int, ...]], dtypes: tuple[str, ...]) -> None:
+    """The tensors of a safetensors header are exactly `expected` (name -> shape), each of one of `dtypes`."""
+    declared = {k: t for k, t in header.items() if k != "__metadata__"}
     if set(declared) != set(expected):
         diff = sorted(set(declared) ^ set(expected))[:5]
-        raise CheckpointError(f"{weights}: tensor names do not match the model config (e.g. {diff})")
+        raise CheckpointError(f"{path}: tensor names do not match the model config (e.g. {diff})")
     for k, shape in expected.items():
-        if declared[k] != shape:
-            raise CheckpointError(f"{weights}: {k} has shape {declared[k]}, the config needs {tuple(shape)}")
+        if (problem := tensor_problem(declared[k], list(shape), dtypes)) is not None:
+            raise CheckpointError(f"{path}: tensor {k} {problem}")
+
+
+def _check_declared_size(weights: Path, config: GPTConfig) -> None:
+    """The weights file's header must name the config's tensors with their shapes, as float32 of the right byte
+    size; checked before any tensor is made (the expected shapes are computed from the config, which allocates
+    nothing)."""
+    _check_tensors(weights, safetensors_header(weights), config.parameter_shapes(), WEIGHT_DTYPES)
 
 
 MAX_SNAPSHOTS = 200  # TrainConfig.n_snapshots allows at most this many
 
 
 def _check_snapshots(snapshots: Path, config: GPTConfig) -> None:
-    """The embedding snapshots must be (n <= MAX_SNAPSHOTS, vocab, n_embd), so reading them stays bounded."""
-    t = inputs.safetensors_header(snapshots).get("wte")
+    """The embedding snapshots must be (n <= MAX_SNAPSHOTS, vocab, n_embd) float16 or float32, so reading them
+    stays bounded and gives numbers."""
+    header = safetensors_header(snapshots)
+    t = header.get("wte")
     shape = t.get("shape") if isinstance(t, dict) else None
     if not (isinstance(shape, list) and len(shape) == 3 and shape[1:] == [config.vocab_size, config.n_embd]
             and inputs.is_whole(shape[0]) and 0 < shape[0] <= MAX_SNAPSHOTS):
         raise CheckpointError(f"{snapshots}: must hold 'wte' of shape (1 to {MAX_SNAPSHOTS}, {config.vocab_size}, "
                               f"{config.n_embd}), got {shape}")
+    _check_tensors(snapshots, header, {"wte": tuple(shape)}, SNAPSHOT_DTYPES)
+
+
+def _check_weight_snapshots(path: Path, config: GPTConfig) -> None:
+    """Whole-model snapshots: tensors `<step>.<parameter>` (the config's parameters, the tied head left out), every
+    step holding all of them, float16 or float32, at most MAX_SNAPSHOTS steps."""
+    header = safetensors_header(path)
+    shapes = config.parameter_shapes()
+    steps = {k.split(".", 1)[0] for k in header if k != "__metadata__"}
+    if len(steps) > MAX_SNAPSHOTS or not all(s.isdigit() and len(s) <= 9 for s in steps):
+        raise CheckpointError(f"{path}: tensors must be named <step>.<parameter>, for at most {MAX_SNAPSHOTS} "
+                              f"steps; got {len(steps)} prefixes, e.g. {sorted(steps)[:3]}")
+    _check_tensors(path, header, {f"{s}.{k}": shape for s in steps for k, shape in shapes.items()}, SNAPSHOT_DTYPES)
 
 
 def _load_weights(model: GPT, weights: Path) -> None:
@@ -485,14 +551,14 @@ def _load_weights(model: GPT, weights: Path) -> None:
         state = torch_load_bytes(weights.read_bytes())
     except (SafetensorError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"{weights}: cannot be read as safetensors ({e})") from None
-    expected = {k: v.shape for k, v in model.state_dict().items() if k != "lm_head.weight"}
+    expected = {k: v for k, v in model.state_dict().items() if k != "lm_head.weight"}
     if set(state) != set(expected):
         diff = sorted(set(state) ^ set(expected))[:5]
         raise CheckpointError(f"{weights}: tensor names do not match the model config (e.g. {diff})")
-    for k, shape in expected.items():
-        if state[k].shape != shape:
-            raise CheckpointError(f"{weights}: {k} has shape {tuple(state[k].shape)}, the config needs "
-                                  f"{tuple(shape)}")
+    for k, want in expected.items():  # checked in the header before (a file changed since is caught here)
+        if state[k].shape != want.shape or state[k].dtype != want.dtype:
+            raise CheckpointError(f"{weights}: tensor {k} is {state[k].dtype} of shape {tuple(state[k].shape)}, "
+                                  f"the config needs {want.dtype} of shape {tuple(want.shape)}")
     state["lm_head.weight"] = state["transformer.wte.weight"]
     model.load_state_dict(state, strict=True)
 

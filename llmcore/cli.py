@@ -36,7 +36,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def output_file(name: str) -> Path:
-    """A file path the user gave for writing, checked before any work: not a folder, in a folder that exists."""
+    """A file path the user gave for writing, checked before any work: a name, not a folder, link or special file
+    (a FIFO, a device: a rename would replace it), in a folder that exists and can be written."""
+    from llmcore.files import check_write_target
+
+    if not name.strip():
+        raise ValueError("the output file name is empty; give a file to write")
     path = Path(name)
     if path.is_dir():
         raise ValueError(f"{path} is a folder; give a file name, e.g. {path / 'out.txt'}")
@@ -44,7 +49,7 @@ def output_file(name: str) -> Path:
         raise ValueError(f"the folder {path.parent} does not exist; create it first or write elsewhere")
     if not os.access(path.parent, os.W_OK):
         raise ValueError(f"{path}: the folder {path.parent} cannot be written; write elsewhere")
-    return path
+    return check_write_target(path)
 
 
 def write_output(path: Path, write) -> None:
@@ -171,17 +176,17 @@ def _add_dashboard(sub) -> None:
     d.add_argument("--address", default="127.0.0.1", help="bind address: an IP address or host name of this machine "
                    "(default 127.0.0.1, this machine only; 0.0.0.0 opens it to your network, with a warning)")
     d.add_argument("--port", type=port_number, default=8501, help="1 to 65535 (default 8501)")
+    d.add_argument("--classroom", action="store_true", help="classroom mode: visitors from other machines explore "
+                   "every page within limits but cannot train, upload, edit worlds or write files; this machine "
+                   "keeps everything (also LLM_LANDSCAPE_CLASSROOM=1)")
     d.set_defaults(func=cmd_dashboard)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from llmcore.model import GPTConfig
-    d.add_argument("--classroom", action="store_true", help="classroom mode: visitors from other machines explore "
-                   "every page within limits but cannot train, upload, edit worlds or write files; this machine "
-                   "keeps everything (also LLM_LANDSCAPE_CLASSROOM=1)")
-    from llmcore.train import TqdmCallback, TrainConfig, Trainer, has_complete_checkpoint
+    from llmcore.train import TqdmCallback, TrainConfig, Trainer, check_training_folder, has_complete_checkpoint
 
-    out = Path(args.out)
+    out = check_training_folder(args.out)  # before any work: a bad --out is found now, not after training
     if has_complete_checkpoint(out) and not args.overwrite:
         raise CheckpointError(f"{out} already holds a finished checkpoint; pass --overwrite or choose another --out")
     pick = lambda cls: {f.name: getattr(args, f.name) for f in fields(cls)  # noqa: E731
@@ -238,7 +243,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_corpus(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from llmcore.checkpoint import atomic_write
+    from llmcore.files import atomic_write
     from llmcore.world import generate_corpus, load_world
 
     out = output_file(args.out)
@@ -308,8 +313,8 @@ def _print_snapshots(snaps: list) -> None:
 def cmd_maps(args: argparse.Namespace) -> int:
     import time
 
+    from llmcore.files import FolderLock
     from llmcore.loader import any_checkpoint
-    from llmcore.maps import MapBook, default_cache_dir, remove_stale_maps
 
     methods = [x.strip() for x in args.methods.split(",") if x.strip()]
     if not methods or any(m not in ("pca", "umap", "tsne", "lda") for m in methods):
@@ -325,13 +330,44 @@ def cmd_maps(args: argparse.Namespace) -> int:
     ckpt = any_checkpoint(args.checkpoint)
     t0 = time.perf_counter()
     say = lambda msg: print(f"[{time.perf_counter() - t0:6.1f} s] {msg}", flush=True)  # noqa: E731
-    _watch_maps(ckpt, say)
-    if args.watch_only:
+    folder = maps_folder(ckpt, say)
+    waiting = lambda pid: say(f"waiting for process {pid}, which is computing maps into {folder}; its maps will be "  # noqa: E731
+                              "reused")
+    with FolderLock(folder, "llmcore maps", wait=True, on_wait=waiting):
+        return _compute_maps(ckpt, folder, say=say, methods=methods, dims=dims, workers=workers,
+                             watch_only=args.watch_only)
+
+
+def maps_folder(ckpt, say) -> Path:
+    """Where `llmcore maps` writes: the named checkpoint's own maps/ folder when it can be written and is not part of
+    an installed package (the user named it), else the user cache (said so)."""
+    from llmcore.checkpoint import is_hf_folder
+    from llmcore.files import is_installed
+    from llmcore.maps import MAPS_DIR, default_cache_dir
+
+    own = ckpt.path / MAPS_DIR if ckpt.path is not None and not is_hf_folder(ckpt.path) else None
+    if own is not None and not is_installed(own) and os.access(own if own.is_dir() else ckpt.path,
+                                                               os.W_OK | os.X_OK):
+        return own
+    why = "is part of the installed package" if own is not None and is_installed(own) else "cannot be written"
+    say(f"{ckpt.path} {why}; the maps go to the user cache, {default_cache_dir(ckpt)}")
+    return default_cache_dir(ckpt)
+
+
+def _compute_maps(ckpt, folder: Path, *, say, methods: list[str], dims: list[int], workers: int,
+                  watch_only: bool) -> int:
+    import time
+
+    from llmcore.maps import MapBook, remove_stale_maps
+
+    t0 = time.perf_counter()
+    _watch_maps(ckpt, folder, say)
+    if watch_only:
         return 0
-    book = MapBook(ckpt)
+    book = MapBook(ckpt, cache_dir=folder)
     fitted = book.precompute(methods, dims, progress=say, workers=workers)
     view = book.best_view(methods, progress=say, remeasure=True)
-    removed = remove_stale_maps(ckpt, default_cache_dir(ckpt))
+    removed = remove_stale_maps(ckpt, folder)
     if removed:
         say(f"removed {removed} map files this code no longer reads (another model's, or fitted by older code)")
     print(f"{fitted} maps fitted, the rest were cached, in {time.perf_counter() - t0:.0f} s")
@@ -340,8 +376,9 @@ def cmd_maps(args: argparse.Namespace) -> int:
     return 0
 
 
-def _watch_maps(ckpt, say) -> None:
-    """Store the Watch training maps of a checkpoint with weight snapshots, unless they are there already."""
+def _watch_maps(ckpt, folder: Path, say) -> None:
+    """Store the Watch training maps of a checkpoint with weight snapshots in `folder`, unless they are there
+    already."""
     from llmcore.snapshots import weight_snapshot_steps
     from llmcore.watch import store_watch_maps, stored_watch_maps, watch_maps_path
 
@@ -350,10 +387,8 @@ def _watch_maps(ckpt, say) -> None:
     elif stored_watch_maps(ckpt) is not None:
         say(f"Watch training maps already stored in {watch_maps_path(ckpt)}")
     else:
-        store_watch_maps(ckpt)
-        path = watch_maps_path(ckpt)
-        say(f"Watch training maps written to {path} ({path.stat().st_size / 1e3:.0f} kB)" if path.exists()
-            else "Watch training maps computed, but the checkpoint's folder cannot be written")
+        _, path = store_watch_maps(ckpt, cache_dir=folder)
+        say(f"Watch training maps written to {path} ({path.stat().st_size / 1e3:.0f} kB)")
 
 
 def _add_trace_causes(sub) -> None:
@@ -414,6 +449,9 @@ def cmd_trace_causes(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
+    from dashboard.binding import check_address  # the launcher checks it again, and warns when it is open
+
+    check_address(args.address, "--address")  # before the server starts: never Streamlit's every-interface fallback
     cmd = [sys.executable, "-m", "dashboard", "--server.address", args.address,  # dashboard/__main__.py: warm-up
            "--server.port", str(args.port), "--browser.gatherUsageStats", "false",
            *(["--classroom"] if args.classroom else [])]
@@ -426,6 +464,3 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-    from dashboard.binding import check_address  # the launcher checks it again, and warns when it is open
-
-    check_address(args.address, "--address")  # before the server starts: never Streamlit's every-interface fallback

@@ -20,12 +20,13 @@ from torch.nn import functional as F
 from llmcore.checkpoint import Checkpoint, CheckpointError, is_hf_folder  # noqa: F401 - re-exported
 from llmcore.depths import EMBED_HOOK, FINAL_HOOK, pattern_hook, resid_hook
 from llmcore.hooks import Sites, decoder_blocks, hf_sites
-from llmcore.inputs import decode_text, parse_toml
+from llmcore.inputs import decode_text, parse_toml, read_bytes
 from llmcore.model import ActivationCache
 from llmcore.tokenizer import Encoding
 from llmcore.world import FUNCTION_CONTEXT, Animal
 
 DEFAULT_CONTEXTS = Path(__file__).parent / "data" / "hf_contexts.toml"
+MAX_CONTEXTS_BYTES = 4 << 20  # a word-list file
 NORM_PATHS = ("transformer.ln_f", "model.norm", "gpt_neox.final_layer_norm", "model.final_layernorm")
 _MARKS = re.compile(r"^(Ġ|▁|##)+")
 
@@ -74,7 +75,7 @@ def load_contexts(path: str | Path = DEFAULT_CONTEXTS) -> TokenTaxonomy:
     """A word-list file: [contexts] name = [words...] and optional [reference] sentences = [...]."""
     path = Path(path)
     try:
-        data = parse_toml(decode_text(path.read_bytes()))
+        data = parse_toml(decode_text(read_bytes(path, MAX_CONTEXTS_BYTES)))
         contexts = data["contexts"]
         assert isinstance(contexts, dict) and contexts and all(isinstance(v, list) for v in contexts.values())
     except (OSError, ValueError, KeyError, AssertionError) as e:  # InputError and UnicodeDecodeError are ValueErrors

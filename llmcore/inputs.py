@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import os
 import re
+import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -93,9 +95,20 @@ class _LongWhole:
         self.digits = digits
 
 
-def _json_whole(text: str) -> int | _LongWhole:
-    digits = len(text.lstrip("-"))
-    return _LongWhole(digits) if digits > MAX_DIGITS else int(text)  # int() of 4,301 digits raises
+def _json_wholes(longs: list[_LongWhole]):
+    """json.loads' parse_int: int() for a number of at most MAX_DIGITS digits (int() of 4,301 raises); a longer one
+    becomes a _LongWhole, also kept in `longs` (so that the parsed value is searched only when there is one)."""
+
+    def whole(text: str) -> int | _LongWhole:
+        if len(text) <= MAX_DIGITS:
+            return int(text)
+        digits = len(text.lstrip("-"))
+        if digits <= MAX_DIGITS:
+            return int(text)
+        longs.append(_LongWhole(digits))
+        return longs[-1]
+
+    return whole
 
 
 def _find(value: Any, hit) -> tuple[str, Any] | None:
@@ -123,13 +136,14 @@ def parse_json(text: str) -> Any:
     text = text[1:] if text.startswith(BOM) else text
     if text_depth(text) > MAX_DEPTH:
         raise InputError(f"nests deeper than {MAX_DEPTH} levels")
+    longs: list[_LongWhole] = []
     try:
-        value = json.loads(text, parse_int=_json_whole)
+        value = json.loads(text, parse_int=_json_wholes(longs))
     except json.JSONDecodeError as e:
         raise InputError(f"is not valid JSON ({e})") from None
-    long = _find(value, lambda v: isinstance(v, _LongWhole))
-    if long is not None:
-        raise _too_long(long[0], long[1].digits)
+    if longs:
+        path, long = _find(value, lambda v: isinstance(v, _LongWhole))
+        raise _too_long(path, long.digits)
     return value
 
 
@@ -226,7 +240,10 @@ def safetensors_metadata(path: Path) -> dict[str, str]:
 
 def safetensors_header(path: Path) -> dict[str, Any]:
     """The JSON header of a .safetensors file, after checking that the file's size is within MAX_FILE_BYTES and
-    equals what the header declares (so a sparse or padded file is refused before anything hashes or reads it)."""
+    equals what the header declares (so a sparse or padded file is refused before anything hashes or reads it).
+    A FIFO, socket or device is refused unopened."""
+    if file_kind(path) != "a regular file":
+        raise InputError(f"is {file_kind(path) or 'missing'}; only regular files are read")
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
         raise InputError(f"is {size:,} bytes; a checkpoint file may be at most {MAX_FILE_BYTES:,}")
@@ -247,3 +264,54 @@ def safetensors_header(path: Path) -> dict[str, Any]:
     if declared != size:
         raise InputError(f"is {size:,} bytes but its header declares {declared:,}; the file is truncated or padded")
     return header
+
+
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"), (stat.S_ISLNK, "a symbolic link"))
+
+
+def file_kind(path: Path, *, follow: bool = True) -> str | None:
+    """'a regular file', 'a folder', 'a FIFO', 'a socket', 'a device', 'a symbolic link' (follow=False only), or
+    None if nothing is there (a dangling link, followed, is nothing)."""
+    try:
+        mode = (os.stat if follow else os.lstat)(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return next((name for test, name in _KINDS if test(mode)), "a regular file")
+
+
+def check_regular(path: Path, max_bytes: int) -> int:
+    """The size of `path` if it is a regular file (a link is followed) of at most `max_bytes`; else InputError.
+    A FIFO, socket or device is refused without being opened (opening a FIFO to read it waits for a writer)."""
+    kind = file_kind(path)
+    if kind != "a regular file":
+        raise InputError(f"is {kind or 'missing'}; only regular files are read")
+    size = os.stat(path).st_size
+    if size > max_bytes:
+        raise InputError(f"is {size:,} bytes; at most {max_bytes:,} are read")
+    return size
+
+
+def read_bytes(path: Path, max_bytes: int) -> bytes:
+    """A regular file's bytes, at most `max_bytes` (checked before and while reading: a file swapped or grown in
+    between is refused too, and a FIFO swapped in is opened without waiting)."""
+    check_regular(path, max_bytes)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InputError("is not a regular file; only regular files are read")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(max_bytes + 1)
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:
+        raise InputError(f"is more than {max_bytes:,} bytes; at most that many are read")
+    return data
+
+
+def read_json_file(path: Path, max_bytes: int) -> Any:
+    """A small JSON file (a cache's or a view's), read through `read_bytes` and `parse_json`."""
+    try:
+        return parse_json(decode_text(read_bytes(path, max_bytes)))
+    except UnicodeDecodeError as e:
+        raise InputError(f"is not UTF-8 text ({e})") from None

@@ -2,17 +2,16 @@
 
 A map is keyed by the checkpoint's content hash, the reference set (its name and which points it holds), the
 method and its parameters. The shipped checkpoint carries its maps in `checkpoints/default/maps/`, so opening
-the dashboard fits nothing; other checkpoints get theirs computed on first use (with progress) and cached next to
-them, or under ~/.cache/llm-landscape when their folder is read-only.
+the dashboard fits nothing; other maps are computed on first use (with progress) and cached in the user cache
+folder (`llmcore.files.user_cache_dir`), never in a checkpoint's folder unless a command names it
+(`llmcore maps CKPT`, training's `--out`). Cached files are looked for in the checkpoint's own maps/ first.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import shutil
 import sys
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -24,9 +23,10 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import save as np_save
 
-from llmcore.checkpoint import Checkpoint, atomic_write
+from llmcore.checkpoint import Checkpoint
 from llmcore.depths import depth_labels
-from llmcore.inputs import parse_json, read_safetensors, safetensors_metadata
+from llmcore.files import atomic_write, remove_own_file, remove_temp_leftovers, user_cache_dir
+from llmcore.inputs import InputError, parse_json, read_safetensors, safetensors_metadata
 from llmcore.placement import FIT_VERSIONS, NEIGHBOUR_METHODS, PLACEMENT_K, MapQuality, Placement
 from llmcore.reference import ReferenceStates, reference_states
 
@@ -157,38 +157,95 @@ def _key(content_hash: str, reference: str, digest: str, *, method: str, n_compo
 
 
 def remove_stale_maps(ckpt: Checkpoint, folder: Path) -> int:
-    """Delete the map files in `folder` this code never reads: unreadable ones, another model's, and maps fitted by
-    an older version of their method's fit (their name is no longer their key). Returns how many were deleted.
-    Other files (reference states, Watch training maps, the best view) are left alone."""
+    """Delete the map files in `folder` this code never reads: another model's, and maps fitted by an older version
+    of their method's fit (their name is no longer their key). Returns how many were deleted. Only files that are
+    ours by name and content (a map file's metadata) are deleted: an unreadable file, and every other file, is left
+    alone."""
     removed = 0
     for path in sorted(Path(folder).glob("*.safetensors")):
-        if not re.fullmatch(r"[0-9a-f]{24}", path.stem):
+        meta = _own_map_metadata(path)
+        if meta is None:
             continue
         try:
-            meta = safetensors_metadata(path)
             key = _key(ckpt.content_hash, meta["reference"], meta["digest"], method=meta["method"],
-                       n_components=int(meta["n_components"]), random_state=0, params=json.loads(meta["params"]))
+                       n_components=int(meta["n_components"]), random_state=0, params=parse_json(meta["params"]))
             current = meta["checkpoint"] == ckpt.content_hash and path.stem == key == meta["key"]
-        except (SafetensorError, ValueError, OSError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError):
             current = False
         if not current:
-            path.unlink()
-            removed += 1
+            removed += remove_own_file(path)
     return removed
 
 
+def _own_map_metadata(path: Path) -> dict[str, str] | None:
+    """A map file's metadata if `path` is one of ours (24-hex name, readable, our fields), else None."""
+    if not re.fullmatch(r"[0-9a-f]{24}", path.stem):
+        return None
+    try:
+        meta = safetensors_metadata(path)
+    except (SafetensorError, ValueError, OSError):
+        return None
+    return meta if {"key", "checkpoint", "method", "reference", "digest"} <= meta.keys() else None
+
+
 def default_cache_dir(ckpt: Checkpoint) -> Path:
-    """The checkpoint's own maps/ folder if it can be written (or already holds maps), else a user cache."""
-    if ckpt.path is not None:
-        d = ckpt.path / MAPS_DIR
-        if d.is_dir() or os.access(ckpt.path, os.W_OK):
-            return d
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "llm-landscape" / ckpt.content_hash
+    """Where a checkpoint's computed maps and caches are written unless a folder is named: its own folder in the
+    user cache (one per checkpoint content), never the checkpoint's folder, which may be the install."""
+    return user_cache_dir() / ckpt.content_hash
 
 
-def clear_map_cache(folder: Path) -> None:
-    """Remove the maps cached in a checkpoint folder (a fresh training run there makes them stale)."""
-    shutil.rmtree(folder / MAPS_DIR, ignore_errors=True)
+def cache_dirs(ckpt: Checkpoint, cache_dir: Path | None = None) -> list[Path]:
+    """Where a cached file of this checkpoint is looked for, in order: its own maps/ (the shipped maps), then the
+    folder it is written to (`cache_dir`, else `default_cache_dir`)."""
+    own = [ckpt.path / MAPS_DIR] if ckpt.path is not None else []
+    write = Path(cache_dir) if cache_dir is not None else default_cache_dir(ckpt)
+    return own + [write] if write not in own else own
+
+
+def find_cached(ckpt: Checkpoint, name: str, cache_dir: Path | None = None) -> Path:
+    """The first cached copy of file `name` (see `cache_dirs`); if none exists, where it would be written."""
+    dirs = cache_dirs(ckpt, cache_dir)
+    return next((d / name for d in dirs if (d / name).exists()), dirs[-1] / name)
+
+
+def write_path(ckpt: Checkpoint, name: str, cache_dir: Path | None = None) -> Path:
+    """Where a newly computed cache file `name` is written."""
+    return (Path(cache_dir) if cache_dir is not None else default_cache_dir(ckpt)) / name
+
+
+def clear_map_cache(folder: Path) -> int:
+    """Remove the cache files of ours in a checkpoint folder's maps/ (a fresh training run there makes them stale):
+    map files, reference states, Watch training maps, the best view and kept traces, each recognised by its name and
+    content; anything else there is left alone, and maps/ is removed only if that leaves it empty. Returns how
+    many files were removed."""
+    from llmcore.bestview import BEST_VIEW_FILE, is_best_view_file
+    from llmcore.watch import WATCH_FILE
+
+    maps = Path(folder) / MAPS_DIR
+    if not maps.is_dir() or maps.is_symlink():
+        return 0
+    removed = remove_temp_leftovers(maps) + remove_temp_leftovers(maps / "traces")
+    for path in maps.glob("*.safetensors"):
+        ours = _own_map_metadata(path) is not None or (path.name in (STATES_FILE, WATCH_FILE)
+                                                       and _has_checkpoint_metadata(path))
+        removed += ours and remove_own_file(path)
+    if is_best_view_file(maps / BEST_VIEW_FILE):
+        removed += remove_own_file(maps / BEST_VIEW_FILE)
+    for path in (maps / "traces").glob("*.safetensors") if (maps / "traces").is_dir() else []:
+        removed += _has_checkpoint_metadata(path, field="key") and remove_own_file(path)
+    for d in (maps / "traces", maps):
+        try:
+            d.rmdir()
+        except OSError:  # not empty: it holds files that are not ours
+            pass
+    return removed
+
+
+def _has_checkpoint_metadata(path: Path, field: str = "checkpoint") -> bool:
+    try:
+        return field in safetensors_metadata(path)
+    except (SafetensorError, ValueError, OSError):
+        return False
 
 
 def cached_map(ckpt: Checkpoint, ref: ReferenceSet, method: str = "pca", n_components: int = 2, *,
@@ -196,8 +253,7 @@ def cached_map(ckpt: Checkpoint, ref: ReferenceSet, method: str = "pca", n_compo
     """The map from the disk cache if a valid one is there, else None (nothing is fitted)."""
     spec = _MapSpec(method, n_components, 0, dict(params or {}))
     key = map_key(ckpt, ref, **spec.key_fields())
-    return _load((cache_dir or default_cache_dir(ckpt)) / f"{key}.safetensors", key=key, ckpt=ckpt, ref=ref,
-                 spec=spec)
+    return _load(find_cached(ckpt, f"{key}.safetensors", cache_dir), key=key, ckpt=ckpt, ref=ref, spec=spec)
 
 
 def get_map(ckpt: Checkpoint, ref: ReferenceSet, method: str = "pca", n_components: int = 2, *,
@@ -206,21 +262,21 @@ def get_map(ckpt: Checkpoint, ref: ReferenceSet, method: str = "pca", n_componen
     """The map from the disk cache if a valid one is there, else fitted now (reporting progress) and cached."""
     spec = _MapSpec(method, n_components, random_state, dict(params or {}))
     key = map_key(ckpt, ref, **spec.key_fields())
-    path = (cache_dir or default_cache_dir(ckpt)) / f"{key}.safetensors"
-    cached = _load(path, key=key, ckpt=ckpt, ref=ref, spec=spec)
+    cached = _load(find_cached(ckpt, f"{key}.safetensors", cache_dir), key=key, ckpt=ckpt, ref=ref, spec=spec)
     if cached is not None:
         return cached
     fitted = fit_map(ref, method, n_components, random_state=random_state, params=spec.params, progress=progress)
-    _keep(fitted, key=key, path=path, ckpt=ckpt)
+    _keep(fitted, key=key, path=write_path(ckpt, f"{key}.safetensors", cache_dir), ckpt=ckpt)
     return fitted
 
 
 def _keep(fitted: FittedMap, *, key: str, path: Path, ckpt: Checkpoint) -> None:
-    """Name a fitted map by its key and cache it (a read-only place: the map still works, it is just not cached)."""
+    """Name a fitted map by its key and cache it (a place that cannot be written: the map still works, it is just
+    not cached)."""
     fitted.key = key
     try:
         _save(path, fitted, ckpt)
-    except OSError:
+    except (OSError, InputError):
         pass
 
 
@@ -260,7 +316,7 @@ def _save(path: Path, m: FittedMap, ckpt: Checkpoint) -> None:
 def _load(path: Path, *, key: str, ckpt: Checkpoint, ref: ReferenceSet, spec: _MapSpec) -> FittedMap | None:
     """A cached map, or None if it is missing, corrupt, stale or from another checkpoint (never trusted blindly)."""
     method, n_components = spec.method, spec.n_components
-    if not path.is_file():
+    if not path.exists():
         return None
     try:
         tensors, meta = read_safetensors(path)
@@ -327,7 +383,6 @@ def _save_states(path: Path, ref: ReferenceStates, ckpt: Checkpoint) -> None:
     states = np.ascontiguousarray(ref.states)  # safetensors writes the raw buffer: it must be in C order
     meta = {"checkpoint": ckpt.content_hash, "layers": json.dumps(ref.layer_names), **texts,
             "sha": tensors_sha({"states": states})}
-    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, np_save({"states": states}, metadata=meta))
 
 
@@ -339,7 +394,7 @@ def _load_states(path: Path, ckpt: Checkpoint) -> ReferenceStates | None:
             return None
         texts = {k: np.array(meta[k].split("\x1f"), object) for k in ("words", "next_words", "contexts",
                                                                         "next_contexts")}
-        return ReferenceStates(tensors["states"], **texts, layer_names=json.loads(meta["layers"]))
+        return ReferenceStates(tensors["states"], **texts, layer_names=parse_json(meta["layers"]))
     except (OSError, SafetensorError, ValueError, KeyError):
         return None
 
@@ -357,13 +412,12 @@ class MapBook:
         """The reference states: from the on-disk copy next to the maps when it is this model's, else computed
         (seconds) and written there, so a later start of the dashboard skips the model run."""
         if self._states is None:
-            path = (self.cache_dir or default_cache_dir(self.ckpt)) / STATES_FILE
-            self._states = _load_states(path, self.ckpt)
+            self._states = _load_states(find_cached(self.ckpt, STATES_FILE, self.cache_dir), self.ckpt)
             if self._states is None:
                 self._states = reference_states(self.ckpt)
                 try:
-                    _save_states(path, self._states, self.ckpt)
-                except OSError:  # a read-only place: computed again next time
+                    _save_states(write_path(self.ckpt, STATES_FILE, self.cache_dir), self._states, self.ckpt)
+                except (OSError, InputError):  # a place that cannot be written: computed again next time
                     pass
         return self._states
 
@@ -400,14 +454,15 @@ class MapBook:
         given methods' maps and stored."""
         from llmcore.bestview import load_best_view, measure_best_view, save_best_view
 
-        folder = self.cache_dir or default_cache_dir(self.ckpt)
-        view = None if remeasure else load_best_view(self.ckpt, folder)
+        view = None if remeasure else next(filter(None, (load_best_view(self.ckpt, d)
+                                                          for d in cache_dirs(self.ckpt, self.cache_dir))), None)
         if view is None:
             view = measure_best_view(self, list(methods), progress)
             try:
-                save_best_view(view, folder)
-            except OSError:  # a read-only place: measured again next time
-                pass
+                save_best_view(view, self.cache_dir if self.cache_dir is not None else default_cache_dir(self.ckpt))
+            except (OSError, InputError):  # a place that cannot be written: measured again next time
+                if self.cache_dir is not None:
+                    raise  # a folder the user named: say so
         return view
 
     def precompute(self, methods=("pca", "umap", "tsne", "lda"), dims=(2, 3), progress: Progress | None = None,
@@ -455,7 +510,7 @@ class MapBook:
                 spec = _MapSpec(method, d, 0, {})
                 key = map_key(self.ckpt, ref, **spec.key_fields())
                 _keep(FittedMap(ref, method, d, {}, coords, proj, quality), key=key, ckpt=self.ckpt,
-                      path=(self.cache_dir or default_cache_dir(self.ckpt)) / f"{key}.safetensors")
+                      path=write_path(self.ckpt, f"{key}.safetensors", self.cache_dir))
                 _say(progress, f"{name} {method} {d}D fitted ({done} of {len(order)}, {time.perf_counter() - t0:.0f}"
                                f" s into the parallel fits; trustworthiness {quality.trustworthiness:.3f})")
 

@@ -19,6 +19,7 @@ from safetensors.numpy import save as np_save
 
 from llmcore.checkpoint import WEIGHT_SNAPSHOTS, Checkpoint, CheckpointError, committed_file
 from llmcore.evaluate import content_embeddings, held_out_breakdown, measure_diet, neighbour_purity
+from llmcore.inputs import parse_json
 from llmcore.model import GPT
 
 GENERALISED_TOP1 = 0.95  # "generalisation appears" at the first snapshot whose held-out top-1 reaches this
@@ -153,8 +154,8 @@ def _read_meta(path: Path) -> tuple[list[int], list[SnapshotMetrics]]:
     try:
         with safe_open(path, framework="numpy") as f:
             meta = f.metadata() or {}
-        return ([int(s) for s in json.loads(meta["steps"])],
-                [SnapshotMetrics(**m) for m in json.loads(meta["metrics"])])
+        return ([int(s) for s in parse_json(meta["steps"])],
+                [SnapshotMetrics(**m) for m in parse_json(meta["metrics"])])
     except (SafetensorError, OSError, ValueError, KeyError, TypeError) as e:
         raise CheckpointError(f"{path}: {WEIGHT_SNAPSHOTS} cannot be read ({e})") from None
 

@@ -332,13 +332,18 @@ class GenerationTrace:
 
     @classmethod
     def load(cls, path: str | Path) -> GenerationTrace:
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                meta = json.loads(str(z["__meta__"]))
+        from llmcore.inputs import parse_json, read_bytes
+
+        try:  # a regular file of bounded size, read without pickle; its JSON header's nesting checked first
+            with np.load(io.BytesIO(read_bytes(Path(path), MAX_TRACE_FILE_BYTES)), allow_pickle=False) as z:
+                meta = parse_json(str(z["__meta__"]))
                 arrays = {k: z[k] for k in cls._ARRAYS}
-        except (OSError, ValueError, KeyError) as e:
+            return cls(**meta, **arrays)
+        except (OSError, ValueError, KeyError, TypeError) as e:
             raise ValueError(f"{path}: not a readable trace file ({e})") from None
-        return cls(**meta, **arrays)
+
+
+MAX_TRACE_FILE_BYTES = 256 << 20  # a trace of the longest prompt and every layer is a few MB
 
 
 class EncodedPrompt(NamedTuple):

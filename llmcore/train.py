@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,9 +24,15 @@ from torch.nn.utils import parameters_to_vector
 
 from llmcore.checkpoint import (
     CONFIG,
+    LANDSCAPE,
+    LOG,
+    PENDING,
     RESUME_DIR,
+    SNAPSHOTS,
+    WEIGHTS,
     Checkpoint,
     CheckpointError,
+    check_links,
     committed_file,
     landscapes_bytes,
     load_checkpoint,
@@ -34,9 +41,10 @@ from llmcore.checkpoint import (
 )
 from llmcore.corpus import fix_articles
 from llmcore.evaluate import evaluate_quality
-from llmcore.inputs import number, parse_json, whole
+from llmcore.files import LOCK_FILE, TEMP_NAME, FolderLock
+from llmcore.inputs import InputError, file_kind, number, parse_json, whole
 from llmcore.landscape import eval_batch, path_loss_landscape, random_loss_landscape
-from llmcore.maps import clear_map_cache
+from llmcore.maps import MAPS_DIR, clear_map_cache
 from llmcore.model import GPT, GPTConfig, from_dict
 from llmcore.snapshots import WEIGHT_SNAPSHOTS, SnapshotRecorder, snapshot_schedule
 from llmcore.tokenizer import Tokenizer
@@ -208,7 +216,7 @@ class Trainer:
     def __init__(self, out_dir: str | Path, world_path: str | Path = DEFAULT_WORLD,
                  model_config: GPTConfig | None = None, config: TrainConfig | None = None, *,
                  callbacks: list[TrainCallback] | None = None):
-        self.out_dir, self.world_path = Path(out_dir), Path(world_path)
+        self.out_dir, self.world_path = check_training_folder(out_dir), Path(world_path)
         self.config = config or TrainConfig()
         self.callbacks = callbacks or []
         self.world = load_world(self.world_path)
@@ -235,6 +243,8 @@ class Trainer:
                                                is not None else None)
         if self.rank != 0:
             self.callbacks = []  # progress and checkpoints are rank 0's job
+        if self.rank == 0:
+            check_free_space(self.out_dir, checkpoint_bytes(self.model.num_params(), self.config))
         self.optimizer = self._make_optimizer()
         self.state = TrainState()
         self.weight_snaps = SnapshotRecorder(snapshot_schedule(self.config.steps, self.config.weight_snapshots))
@@ -264,7 +274,10 @@ class Trainer:
         if self.config.threads:
             torch.set_num_threads(self.config.threads)
         try:
-            return self._run()
+            if self.rank != 0:
+                return self._run()
+            with FolderLock(self.out_dir, "a training run"):  # a second run into this folder is refused, naming us
+                return self._run()
         finally:
             torch.set_num_threads(threads)  # a run must not change the thread count of its host (the dashboard)
 
@@ -384,9 +397,11 @@ class Trainer:
                             snapshots=self.state.snapshots, snapshot_steps=self.state.snapshot_steps,
                             log=self.state.log, landscape=landscape,
                             resume=None if final else self._resume_blobs(), extra=self._weight_snapshot_blobs())
-        except OSError as e:
+        except (OSError, InputError) as e:
+            kept = ("the last checkpoint written there is intact" if (self.out_dir / CONFIG).is_file()
+                    else "no checkpoint was written there")
             raise CheckpointError(f"{self.out_dir}: cannot write the checkpoint at step {self.state.step} "
-                                  f"({e.strerror or e}); the last checkpoint written there is intact") from None
+                                  f"({getattr(e, 'strerror', None) or e}); {kept}") from None
         for cb in self.callbacks:
             cb.on_checkpoint(self, self.out_dir)
 
@@ -401,7 +416,7 @@ class Trainer:
 
             self._phase("watch-training maps")
             t0 = time.perf_counter()
-            store_watch_maps(load_checkpoint(self.out_dir))
+            store_watch_maps(load_checkpoint(self.out_dir), cache_dir=self.out_dir / MAPS_DIR)
             self.weight_snaps.map_seconds = time.perf_counter() - t0  # part of the snapshots' cost (bench/)
 
     def _weight_snapshot_blobs(self) -> dict[str, bytes]:
@@ -501,6 +516,52 @@ def _resume_state(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: not a resume state ({', '.join(kinds)}); delete the folder's .resume to "
                               "start over")
     return meta
+
+
+# What a training folder may hold besides a checkpoint's own files: what training writes, and nothing else. A folder
+# holding anything more and no checkpoint is refused before any work (training never deletes what it did not make).
+_OWN_ENTRIES = {CONFIG, LOG, RESUME_DIR, MAPS_DIR, LOCK_FILE,
+                *(name + end for name in (WEIGHTS, SNAPSHOTS, LANDSCAPE, WEIGHT_SNAPSHOTS) for end in ("", PENDING))}
+
+
+def check_training_folder(out: str | Path) -> Path:
+    """The training folder (--out), checked before any work: a name, a folder or nothing yet (its nearest existing
+    parent a folder that can be written), empty, holding only what training writes, or a checkpoint; no links."""
+    if not str(out).strip():
+        raise CheckpointError("--out is empty; name the folder to write the checkpoint to")
+    path = Path(out)
+    kind = file_kind(path)
+    if kind not in (None, "a folder"):
+        raise CheckpointError(f"{path}: is {kind}; --out must be a folder (new or holding a checkpoint)")
+    if kind is None:
+        parent = next(p for p in path.absolute().parents if p.exists())
+        if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+            raise CheckpointError(f"{path}: its folder {parent} cannot be written; choose another --out")
+        return path
+    check_links(path)
+    foreign = sorted(e.name for e in path.iterdir() if e.name not in _OWN_ENTRIES and not TEMP_NAME.match(e.name))
+    if foreign and not (path / CONFIG).is_file():
+        raise CheckpointError(f"{path}: holds files that training did not write ({', '.join(foreign[:3])}"
+                              f"{', …' if len(foreign) > 3 else ''}) and no checkpoint; choose a new or empty folder")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise CheckpointError(f"{path}: cannot be written; choose another --out")
+    return path
+
+
+def checkpoint_bytes(n_params: int, config: TrainConfig) -> int:
+    """About how many bytes a run writes at its peak: weights, resume state (optimizer moments, weights) and weight
+    snapshots, each once in place and once as the `.new` copy of the next write, plus 16 MB for the rest."""
+    per_copy = 4 * n_params * 4 + 2 * n_params * (config.weight_snapshots + 1)
+    return 2 * per_copy + (16 << 20)
+
+
+def check_free_space(path: Path, need: int) -> None:
+    """Refuse a run whose folder's disk has less free space than it will write (found before training, not after)."""
+    existing = next(p for p in (path.absolute(), *path.absolute().parents) if p.exists())
+    free = shutil.disk_usage(existing).free
+    if free < need:
+        raise CheckpointError(f"{path}: {free / 1e6:,.1f} MB free on its disk, and training writes about "
+                              f"{need / 1e6:,.1f} MB; free some space or choose another --out")
 
 
 def has_complete_checkpoint(path: Path) -> bool:

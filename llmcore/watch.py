@@ -14,9 +14,10 @@ from safetensors import SafetensorError
 from safetensors.numpy import save as np_save
 
 from llmcore.alignment import snapshot_coords
-from llmcore.checkpoint import Checkpoint, atomic_write
+from llmcore.checkpoint import Checkpoint
 from llmcore.depths import FINAL
-from llmcore.inputs import read_safetensors, safetensors_metadata
+from llmcore.files import atomic_write
+from llmcore.inputs import InputError, parse_json, read_safetensors, safetensors_metadata
 from llmcore.projection import PCAProjector
 from llmcore.snapshots import snapshot_checkpoints, snapshot_metrics, weight_snapshot_steps
 from llmcore.trace import GenerationTrace, SamplingConfig, trace_generation
@@ -164,11 +165,11 @@ class WatchMaps:
             if (meta.get("checkpoint"), meta.get("version"), meta.get("sha")) != (content_hash, _VERSION,
                                                                                      _sha(tensors)):
                 return None
-            if json.loads(meta["steps"]) != steps:
+            if parse_json(meta["steps"]) != steps:
                 return None
             f32 = {k: v.astype(np.float32) for k, v in tensors.items()}
             texts = {k: np.array(meta[k].split("\x1f"), object) for k in ("contexts", "words", "next_words")}
-            return cls(steps, json.loads(meta["layers"]), **f32, **texts)
+            return cls(steps, parse_json(meta["layers"]), **f32, **texts)
         except (SafetensorError, ValueError, KeyError, TypeError, OSError):
             return None
 
@@ -205,10 +206,11 @@ def compute_watch_maps(ckpt: Checkpoint, models: list[Checkpoint] | None = None,
                      np.asarray(ref.contexts)[shown], np.asarray(ref.words)[shown], np.asarray(ref.next_words)[shown])
 
 
-def watch_maps_path(ckpt: Checkpoint) -> Path:
-    from llmcore.maps import default_cache_dir
+def watch_maps_path(ckpt: Checkpoint, cache_dir: Path | None = None) -> Path:
+    """The stored Watch training maps' file (the checkpoint's own maps/ first), or where they would be written."""
+    from llmcore.maps import find_cached
 
-    return default_cache_dir(ckpt) / WATCH_FILE
+    return find_cached(ckpt, WATCH_FILE, cache_dir)
 
 
 def stored_watch_maps(ckpt: Checkpoint) -> WatchMaps | None:
@@ -220,28 +222,32 @@ def has_stored_watch_maps(ckpt: Checkpoint) -> bool:
     """Whether this checkpoint's watch maps are stored (reads the file's header only; loading checks the rest)."""
     try:
         meta = safetensors_metadata(watch_maps_path(ckpt))
-        return (meta.get("checkpoint"), meta.get("version")) == (ckpt.content_hash, _VERSION) and json.loads(
+        return (meta.get("checkpoint"), meta.get("version")) == (ckpt.content_hash, _VERSION) and parse_json(
             meta.get("steps", "[]")) == weight_snapshot_steps(ckpt)
     except (OSError, ValueError, SafetensorError):
         return False
 
 
-def store_watch_maps(ckpt: Checkpoint, models: list[Checkpoint] | None = None) -> WatchMaps:
-    """Compute the watch maps and write them with the checkpoint (atomically); a read-only place keeps them only
-    in memory."""
+def store_watch_maps(ckpt: Checkpoint, models: list[Checkpoint] | None = None, *,
+                     cache_dir: Path | None = None) -> tuple[WatchMaps, Path | None]:
+    """Compute the watch maps and write them (atomically) to `cache_dir` (a folder the user named), else to the user
+    cache; returns them and the file written, None where it could not be written (they are kept in memory)."""
+    from llmcore.maps import write_path
+
     maps = compute_watch_maps(ckpt, models)
-    path = watch_maps_path(ckpt)
+    path = write_path(ckpt, WATCH_FILE, cache_dir)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, maps.to_bytes(ckpt.content_hash))
-    except OSError:
-        pass
-    return maps
+    except (OSError, InputError):
+        if cache_dir is not None:
+            raise  # a folder the user named: say so
+        return maps, None
+    return maps, path
 
 
 def watch_maps(ckpt: Checkpoint, models: list[Checkpoint] | None = None) -> WatchMaps:
     """The stored watch maps, else computed now and stored for next time."""
-    return stored_watch_maps(ckpt) or store_watch_maps(ckpt, models)
+    return stored_watch_maps(ckpt) or store_watch_maps(ckpt, models)[0]
 
 
 def training_frames(ckpt: Checkpoint, layer: str = FINAL, models: list[Checkpoint] | None = None,

@@ -3,8 +3,11 @@ AppTest, and one dashboard server with one Chromium for the browser tests."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from dataclasses import fields
 from pathlib import Path
 
@@ -17,6 +20,13 @@ from llmcore.train import TrainConfig, Trainer
 from llmcore.world import generate_corpus, load_world
 
 from .servers import free_port, running_server
+
+# Caches and user data of every process the tests start go to one temporary folder, never the user's own folders
+# or the checkout (a dashboard server started by a test inherits these).
+_SANDBOX = Path(tempfile.mkdtemp(prefix="llm-landscape-tests-"))
+atexit.register(shutil.rmtree, _SANDBOX, ignore_errors=True)
+os.environ.setdefault("LLM_LANDSCAPE_CACHE", str(_SANDBOX / "cache"))
+os.environ.setdefault("LLM_LANDSCAPE_DATA", str(_SANDBOX / "data"))
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_WORLD = Path(__file__).parent / "data" / "tiny_world.toml"
@@ -86,8 +96,9 @@ def job_sandbox(tmp_path, monkeypatch) -> Path:
     """Training jobs started from the dashboard write under tmp_path and train the tiny model with the smallest
     loss landscape: the job's flow (thread, progress, checkpoint, PCA maps) is what these tests check, and it is
     the same for any model size."""
-    from dashboard import jobs
+    from dashboard import folders, jobs
 
+    monkeypatch.setattr(folders, "CHECKPOINTS_DIR", tmp_path / "checkpoints")
     monkeypatch.setattr(jobs, "CHECKPOINTS_DIR", tmp_path / "checkpoints")
     monkeypatch.setattr(jobs, "DATA_DIR", tmp_path / "data")
     monkeypatch.setattr(jobs, "GPTConfig", lambda: TINY_MODEL)

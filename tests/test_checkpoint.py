@@ -40,7 +40,8 @@ def test_save_load_gives_identical_logits(tiny_ckpt, tmp_path):
 def test_folder_contents_and_no_pickle(tiny_ckpt_dir):
     names = {p.name for p in tiny_ckpt_dir.iterdir()}
     assert names == {"model.safetensors", "config.json", "snapshots.safetensors", "train_log.jsonl",
-                     "landscape.safetensors", "weight_snapshots.safetensors", "maps"}
+                     "landscape.safetensors", "weight_snapshots.safetensors", "maps",
+                     ".llm-landscape.lock"}  # the training run's lock (llmcore.files.FolderLock), kept for the next
     # the map cache holds safetensors and JSON only (training stores the Watch training maps there)
     assert {p.suffix for p in (tiny_ckpt_dir / "maps").rglob("*") if p.is_file()} <= {".safetensors", ".json"}
     cfg = json.loads((tiny_ckpt_dir / CONFIG).read_text())

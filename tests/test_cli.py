@@ -78,7 +78,7 @@ def test_output_files_are_checked_before_work_and_readable(capsys, tmp_path):
     assert main(["generate", "a cat", "--save", str(tmp_path / "no" / "t.npz")]) == 2
     assert "does not exist" in capsys.readouterr().err and not (tmp_path / "no").exists()
     assert main(["generate", "a cat", "--save", str(tmp_path / "t.npz")]) == 0
-    from llmcore.checkpoint import file_mode
+    from llmcore.files import file_mode
     assert (tmp_path / "t.npz").stat().st_mode & 0o777 == file_mode()  # as the umask says, not a temp file's 0600
 
 

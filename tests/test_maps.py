@@ -66,21 +66,23 @@ def test_placement_is_deterministic(book, method):
 def test_cache_is_checked_and_recomputed(tmp_path, tiny_ckpt_dir):
     folder = tmp_path / "ck"
     shutil.copytree(tiny_ckpt_dir, folder)
-    shutil.rmtree(folder / MAPS_DIR, ignore_errors=True)  # other tests may have fitted maps into the shared model
+    shutil.rmtree(folder / MAPS_DIR, ignore_errors=True)  # training stored its Watch training maps there
+    cache = tmp_path / "cache"  # a folder of this test's own (the user cache is shared by every test)
     ck = load_checkpoint(folder)
     ref = MapBook(ck).reference("context:final")
-    first = get_map(ck, ref, "pca", 2)
-    assert not first.from_cache and (folder / MAPS_DIR / f"{first.key}.safetensors").is_file()
-    assert get_map(ck, ref, "pca", 2).from_cache
-    path = folder / MAPS_DIR / f"{first.key}.safetensors"
+    first = get_map(ck, ref, "pca", 2, cache_dir=cache)
+    assert not first.from_cache and (cache / f"{first.key}.safetensors").is_file()
+    assert not (folder / MAPS_DIR).exists()  # nothing written into the checkpoint's folder
+    assert get_map(ck, ref, "pca", 2, cache_dir=cache).from_cache
+    path = cache / f"{first.key}.safetensors"
     data = bytearray(path.read_bytes())
     data[-8:] = b"\x00" * 8  # corrupt the coordinates
     path.write_bytes(bytes(data))
-    again = get_map(ck, ref, "pca", 2)
+    again = get_map(ck, ref, "pca", 2, cache_dir=cache)
     assert not again.from_cache
     np.testing.assert_allclose(again.coords, first.coords, atol=1e-5)
     ck.content_hash = "another-model"  # a map cached for other weights is never used
-    assert not get_map(ck, ref, "pca", 2).from_cache
+    assert not get_map(ck, ref, "pca", 2, cache_dir=cache).from_cache
 
 
 @pytest.mark.parametrize("method", ["pca", "umap", "tsne", "lda"])

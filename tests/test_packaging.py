@@ -45,3 +45,42 @@ def test_the_wheel_carries_the_model_and_the_dashboard(tmp_path, ckpt):
     with running_server([sys.executable, "-m", "llmcore.cli", "dashboard", "--port", str(port)], port, tmp_path,
                         env=env, timeout=90):
         pass  # healthy: the installed dashboard serves
+
+
+def _tree(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file under `folder` (Python's own __pycache__ aside) with its size and modification time."""
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts}
+
+
+@pytest.mark.slow
+def test_the_installed_package_is_never_written_to(tmp_path, browser):
+    """Every command and every page of an installed wheel leave the install as it was: caches go to the user cache
+    folder, models to the user data folder (both set here to folders of the test's own)."""
+    from .conftest import open_in_browser, wait_idle
+
+    dist, target = tmp_path / "dist", tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)], check=True,
+                   capture_output=True, timeout=600)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--no-compile", "--target",
+                    str(target), str(next(dist.glob("llm_landscape-*.whl")))], check=True, capture_output=True,
+                   timeout=300)
+    env = {**os.environ, "PYTHONPATH": str(target), "PYTHONDONTWRITEBYTECODE": "1",
+           "LLM_LANDSCAPE_CACHE": str(tmp_path / "cache"), "LLM_LANDSCAPE_DATA": str(tmp_path / "data")}
+    before = _tree(target)
+    for argv in (["info"], ["generate", "a dog devours pizza in", "--json"],
+                 ["maps", "--methods", "pca", "--dims", "2", "--workers", "1"]):
+        done = subprocess.run([sys.executable, "-m", "llmcore.cli", *argv], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, (argv, done.stderr[-2000:])
+    assert "part of the installed package" in done.stdout  # `maps` said where its files went instead
+    port = free_port()
+    with running_server([sys.executable, "-m", "llmcore.cli", "dashboard", "--port", str(port)], port, tmp_path,
+                        env=env, timeout=90):
+        for path in ("", "story", "embeddings", "landscape", "training", "compare", "causes", "model-card"):
+            page, _ = open_in_browser(browser, f"http://127.0.0.1:{port}/{path}")
+            wait_idle(page, timeout=180_000)
+            assert page.locator("[data-testid='stException']").count() == 0, path
+            page.close()
+    assert _tree(target) == before
+    assert any((tmp_path / "cache").rglob("*.safetensors"))  # the caches went to the user cache folder
