@@ -67,7 +67,11 @@ def model_picker(show: bool = True) -> None:
 
 
 def _open_local() -> None:
+    from dashboard import classroom
+
     raw = st.session_state.get("local_path", "").strip()
+    if classroom.visitor():  # never offered the box; nor does a crafted message open this machine's folders
+        return
     st.session_state.local_error = ""
     if not raw:
         return
@@ -83,9 +87,12 @@ def _open_local() -> None:
 
 def add_model() -> None:
     """Upload a checkpoint (config.json + model.safetensors); it is checked, then kept under data/checkpoints/."""
+    from dashboard import classroom
     from dashboard.uploads import MAX_CHECKPOINT_BYTES, UploadError, install_checkpoint
 
     with st.sidebar.expander("Add a model"):
+        if classroom.blocked("models are uploaded or opened from a folder"):
+            return
         st.text_input("Open a local folder (a checkpoint or a Hugging Face model)", key="local_path",
                       on_change=_open_local, help="A folder on this machine; nothing is downloaded")
         if st.session_state.get("local_error"):

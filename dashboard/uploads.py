@@ -6,6 +6,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from dashboard import classroom
 from dashboard.folders import DATA_DIR, NAME_RE, RESERVED_NAMES
 from llmcore.checkpoint import (
     CONFIG,
@@ -43,6 +44,8 @@ def uploaded_checkpoints_dir() -> Path:
 def install_checkpoint(files: dict[str, bytes], name: str) -> Path:
     """Validate an uploaded checkpoint (config.json + model.safetensors, optionally snapshots and landscape) in a
     temporary folder under data/, then move it to data/checkpoints/<name>. Nothing is written anywhere else."""
+    if classroom.visitor():  # the page offers a visitor no uploader; this holds whatever the page does
+        raise UploadError(classroom.refusal("models are uploaded"))
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise UploadError(f"model name {name!r}: use 1-40 lower-case letters, digits, '-' or '_'")
     if name in RESERVED_NAMES:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import chart, figures, frames, urlstate
+from dashboard import chart, classroom, figures, frames, urlstate
 from dashboard.state import (
     get_ablation,
     get_attribution,
@@ -62,6 +62,8 @@ def render() -> None:
         return
     corrupt, target_words = corruption
     try:
+        classroom.check_draws(ct_seeds(corrupt))
+        classroom.check_prompt(prompt, kind="causes", key=(prompt, corrupt, target_words))
         ct = get_causal_trace(ckpt.content_hash, prompt, corrupt, target_words, _ckpt=ckpt)
     except PromptError as e:
         st.error(escape_md(str(e)))
@@ -258,6 +260,7 @@ def steering_section(ckpt, prompt: str) -> None:
     alpha = c4.slider("alpha", -10.0, 10.0, step=0.5, key="c_alpha",
                       help="adds alpha × (centroid of 'towards' − centroid of 'from') at every position")
     try:
+        classroom.check_prompt(prompt, key=(prompt, source, to, sdepth, alpha))
         plain = get_trace(ckpt.content_hash, prompt, SamplingConfig(), ckpt)
         steered = get_steered_trace(ckpt.content_hash, prompt, source, to, depth=sdepth, alpha=float(alpha), _ckpt=ckpt)
     except PromptError as e:

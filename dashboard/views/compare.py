@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import chart, figures, frames, urlstate
+from dashboard import chart, classroom, figures, frames, urlstate
 from dashboard.downloads import figure_html
 from dashboard.state import (
     METHOD_NAMES,
@@ -69,6 +69,7 @@ def render() -> None:
             col.error(escape_md(str(e)))
             return
         try:
+            classroom.check_prompt(prompt, key=(path, prompt, sampling))
             t = get_trace(ck.content_hash, prompt, sampling, ck)
             col.markdown(f"{escape_md(' '.join(t.prompt_words))} → **{escape_md(t.completion)}**")
             for notice in t.notices:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from dashboard import chart, figures, frames, urlstate
+from dashboard import chart, classroom, figures, frames, urlstate
 from dashboard.downloads import figure_html
 from dashboard.state import checkpoint_or_error, get_decision, get_map, get_regions, get_trace, ink
 from dashboard.text import escape_md
@@ -37,6 +37,7 @@ def render() -> None:
         st.session_state.land_layer = FINAL
     layer = c2.select_slider("Layer", layer_names, key="land_layer")
     try:
+        classroom.check_prompt(prompt)
         trace = get_trace(ckpt.content_hash, prompt, SamplingConfig(), ckpt)
     except PromptError as e:
         st.error(escape_md(str(e)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 import streamlit.components.v1 as components
 
-from dashboard import chart, figures, frames, story, urlstate
+from dashboard import chart, classroom, figures, frames, story, urlstate
 from dashboard.state import (
     METHOD_NAMES,
     checkpoint_or_error,
@@ -99,6 +99,7 @@ def render() -> None:
     st.text_input("Prompt of the story", key="story_prompt", max_chars=200)
     st.toggle("Presenter mode", key="presenter", help="Large type, no sidebar; ← and → go back and next")
     try:
+        classroom.check_prompt(st.session_state.story_prompt)
         trace = get_trace(ckpt.content_hash, st.session_state.story_prompt, SamplingConfig(), ckpt)
     except PromptError as e:
         st.error(escape_md(str(e)))

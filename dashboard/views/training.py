@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import chart, figures, jobs, uploads
+from dashboard import chart, classroom, figures, jobs, uploads
 from dashboard.downloads import figure_html
 from dashboard.state import checkpoint_or_error, get_replay_coords, training_jobs
 from dashboard.text import escape_md
@@ -121,5 +121,7 @@ def render() -> None:
             chart.show(replay, key="replay")
             figure_html(replay, "embedding_replay", "Replay (standalone HTML)")
         watch.render(ckpt)
+    if classroom.blocked("models are trained, their worlds edited and world files uploaded"):
+        return
     train_form()
     job_progress()

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import streamlit as st
 
-from dashboard import chart, figures, frames, urlstate
+from dashboard import chart, classroom, figures, frames, urlstate
 from dashboard.downloads import figure_html
 from dashboard.state import (
     METHOD_NAMES,
@@ -159,6 +159,7 @@ def prompt_view(ckpt, sampling: SamplingConfig | None, problem: str | None) -> N
     try:
         if problem is not None:
             raise PromptError(problem)
+        classroom.check_prompt(prompt, words=sampling.max_new_words, key=(prompt, sampling))
         kept = get_kept(ckpt.content_hash, prompt, sampling, ckpt) if _is_default(prompt, sampling) else None
         trace = kept[0] if kept else get_trace(ckpt.content_hash, prompt, sampling, ckpt)
     except PromptError as e:

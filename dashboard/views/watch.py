@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import chart, figures, frames
+from dashboard import chart, classroom, figures, frames
 from dashboard.state import built_once, get_prompt_over_training, get_training_frames, ink
 from dashboard.text import escape_md
 from llmcore.checkpoint import Checkpoint
@@ -57,12 +57,15 @@ def render(ckpt: Checkpoint) -> None:
     prompt = c1.text_input("Prompt to watch", value=default_prompt(ckpt), key="watch_prompt", max_chars=200)
     layers = depth_labels(ckpt.model.config.n_layer)
     layer = c2.selectbox("Depth of the context map", layers, index=len(layers) - 1, key="watch_layer")
+    if not has_stored_watch_maps(ckpt) and classroom.blocked("a model's Watch training maps are computed and stored"):
+        return
     with st.spinner("Loading the weight snapshots…" if has_stored_watch_maps(ckpt) else
                     "This checkpoint was saved without its Watch training maps, so every snapshot's context maps "
                     "are being placed in the final one's frame now, once; they are then stored with the checkpoint "
                     "(`llmcore maps --watch-only` does this ahead of time)…"):
         tf = get_training_frames(ckpt.content_hash, layer, ckpt)
     try:
+        classroom.check_prompt(prompt, key=(prompt, layer, "watch"))
         watch = get_prompt_over_training(ckpt.content_hash, layer, prompt, tf)
     except PromptError as e:
         st.error(escape_md(str(e)))
