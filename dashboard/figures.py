@@ -34,6 +34,39 @@ BASE = "base"
 DECLUTTER = "declutter"
 LEGEND_BELOW = dict(legend=dict(orientation="h", yanchor="top", y=-0.16, xanchor="left", x=0))
 
+# The series of a multi-series line chart: each its own colour, dash and marker. Every colour keeps a WCAG contrast
+# of at least 3:1 against the light theme's background and the dark one's (Streamlit's), so no line disappears on
+# either; Okabe & Ito's and Paul Tol's hues, with their too-light members (orange, sky blue, yellow) left out.
+BACKGROUNDS = {"light": "#FFFFFF", "dark": "#0E1117"}
+SERIES_COLOURS = ["#0072B2", "#D55E00", "#009E73", "#AA4499", "#B8860B", "#7F7F7F", "#CC6677"]
+DASHES = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"]
+SERIES_SYMBOLS = ["circle", "square", "diamond", "triangle-up", "x", "star", "cross"]
+MIN_CONTRAST = 3.0
+
+
+def series_style(i: int) -> dict:
+    """Line and marker of series i: colour and dash differ from the series before it, and the (colour, dash) pair
+    from every other of the first 42."""
+    colour = SERIES_COLOURS[i % len(SERIES_COLOURS)]
+    return dict(line=dict(color=colour, width=2, dash=DASHES[i % len(DASHES)]),
+                marker=dict(color=colour, size=7, symbol=SERIES_SYMBOLS[i % len(SERIES_SYMBOLS)]))
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG contrast ratio of two '#RRGGBB' colours, from 1 (the same) to 21 (black on white)."""
+    def luminance(colour: str) -> float:
+        c = _rgb(colour) / 255
+        c = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+        return float(c @ [0.2126, 0.7152, 0.0722])
+
+    hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def readable(colour: str) -> bool:
+    """Whether a line in this colour stands out on both themes' backgrounds (MIN_CONTRAST)."""
+    return all(contrast(colour, bg) >= MIN_CONTRAST for bg in BACKGROUNDS.values())
+
 
 def styled(fig: go.Figure, **layout) -> go.Figure:
     """The shared template's layout (margins), then this figure's own settings (height, title, axes, …)."""
@@ -109,6 +142,7 @@ class MapOptions:
     path_name: str = "this prompt (● generated next, ○ prompt next)"
     path_colour: str | None = None
     base: tuple | None = None
+    font_px: int = 12
 
 
 def trajectory_map(ref: pd.DataFrame, path: pd.DataFrame, colours: dict[str, str], title: str, *,
@@ -124,7 +158,7 @@ def trajectory_map(ref: pd.DataFrame, path: pd.DataFrame, colours: dict[str, str
         outlines, region_boxes = region_contours(o.regions, colours)
         data += outlines
     data += list(o.base) if o.base is not None else reference_traces(ref, colours, reading=o.reading)
-    if o.layer_path is not None:
+    if o.layer_path is not None:  # in 2D its depths are labelled with the steps, none over another
         data.append(_layer_path(o.layer_path, three_d))
     data.append(_path(path, colours, options=o, three_d=three_d))
     if candidates is not None and len(candidates):
@@ -140,7 +174,7 @@ def trajectory_map(ref: pd.DataFrame, path: pd.DataFrame, colours: dict[str, str
         data += _labels_3d(path, candidates, o.ink)
     else:
         arrows, labels = _labels_2d(ref, path, candidates=candidates, region_boxes=region_boxes, colours=colours,
-                                    ink=o.ink, width_px=o.width_px)
+                                    ink=o.ink, width_px=o.width_px, layer_path=o.layer_path, font_px=o.font_px)
         data += arrows
         layout = merged(layout, labels)
     legend = dict(title=dict(text=f"{o.reading}: {READINGS[o.reading]}"), itemsizing="constant",
@@ -165,9 +199,10 @@ def reference_traces(ref: pd.DataFrame, colours: dict[str, str], *, reading: str
 
 
 def _layer_path(layer_path: pd.DataFrame, three_d: bool) -> dict:
-    """The selected step's state at every depth, joined by a dotted line and named by depth."""
-    return _scatter(layer_path, three_d, mode="lines+markers+text", name="through the layers",
-                    text=layer_path.layer.tolist(), textposition="bottom center",
+    """The selected step's state at every depth, joined by a dotted line and named by depth (in 2D by
+    `_labels_2d`, which keeps the names clear of the other labels)."""
+    return _scatter(layer_path, three_d, mode="lines+markers+text" if three_d else "lines+markers",
+                    name="through the layers", text=layer_path.layer.tolist(), textposition="bottom center",
                     line=dict(color="#7F7F7F", width=2, dash="dot"),
                     marker=dict(size=7, color="#7F7F7F", symbol="square" if three_d else "diamond"),
                     customdata=layer_path[["layer", "top_word"]].to_numpy(),
@@ -176,17 +211,32 @@ def _layer_path(layer_path: pd.DataFrame, three_d: bool) -> dict:
 
 def compare_map(ref: pd.DataFrame, drawn: list[tuple[str, str, pd.DataFrame]], colours: dict[str, str], title: str,
                 *, axis_label: str) -> go.Figure:
-    """The reference map with each run's path, (name, colour, path) in `drawn`, in its own colour: the first drawn
-    as on the Trajectory page, the others dashed, all labelled alike (word → next word)."""
-    (name, colour, first), rest = drawn[0], drawn[1:]
+    """The reference map with each run's path, (name, colour, path) in `drawn`, in its own colour (a series colour
+    where the one given would vanish on a theme) and dash: the first drawn as on the Trajectory page, solid, all
+    labelled alike (word → next word)."""
+    styles = run_styles([(name, colour) for name, colour, _ in drawn])
+    (name, _, first), rest = drawn[0], drawn[1:]
     fig = trajectory_map(ref, first, colours, title,
-                         options=MapOptions(axis_label=axis_label, path_name=name, path_colour=colour))
-    for name, colour, path in rest:
+                         options=MapOptions(axis_label=axis_label, path_name=name, path_colour=styles[name][0]))
+    for name, _, path in rest:
+        colour, dash = styles[name]
         fig.add_trace(go.Scatter(x=path.x, y=path.y, mode="lines+markers+text", name=name,
                                  text=path_labels(path), textposition="bottom center",
-                                 line=dict(color=colour, width=2, dash="dash"),
-                                 marker=dict(color=colour, size=10)))
+                                 line=dict(color=colour, width=2, dash=dash), marker=dict(color=colour, size=10)))
     return fig
+
+
+def run_styles(runs: list[tuple[str, str]]) -> dict[str, tuple[str, str]]:
+    """(colour, dash) of each named run: its own colour where it is readable on both themes and not taken, else the
+    first series colour no other run has; run i's dash is series i's (the first run solid)."""
+    given = [c if readable(c) else None for _, c in runs]
+    free = [c for c in SERIES_COLOURS if c not in given]
+    out = {}
+    for i, ((name, _), colour) in enumerate(zip(runs, given)):
+        if colour is None or colour in given[:i]:
+            colour = free.pop(0) if free else series_style(i)["line"]["color"]
+        out[name] = (colour, series_style(i)["line"]["dash"])
+    return out
 
 
 def wrap_title(text: str, width: int = 60) -> str:
@@ -231,12 +281,15 @@ def _path(path: pd.DataFrame, colours: dict[str, str], *, options: MapOptions, t
 
 
 def _labels_2d(ref: pd.DataFrame, path: pd.DataFrame, *, candidates, region_boxes, colours, ink: str,
-               width_px: int) -> tuple[list[dict], dict]:
-    """The map's frame, an arrowhead per step and the labels of steps and stars, placed greedily: the arrowheads'
-    trace and the layout (annotations, the regions' labels too, and axis ranges)."""
+               width_px: int, layer_path: pd.DataFrame | None = None,
+               font_px: int = 12) -> tuple[list[dict], dict]:
+    """The map's frame (around the reference states, the path and the depths of `layer_path`), an arrowhead per
+    step and the labels of steps, stars and depths, placed greedily: the arrowheads' trace and the layout
+    (annotations, the regions' labels too, and axis ranges)."""
     from dashboard.labels import place_labels, to_pixels
 
-    pts = pd.concat([ref[["x", "y"]], path[["x", "y"]]])
+    depths = layer_path if layer_path is not None else path.iloc[:0]
+    pts = pd.concat([ref[["x", "y"]], path[["x", "y"]], depths[["x", "y"]]])
     lo, hi = pts.min(), pts.max()
     pad = 0.06 * (hi - lo)
     xr, yr = (lo.x - pad.x, hi.x + pad.x), (lo.y - pad.y, hi.y + pad.y)
@@ -244,19 +297,26 @@ def _labels_2d(ref: pd.DataFrame, path: pd.DataFrame, *, candidates, region_boxe
     arrows = _arrowheads(path[["x", "y"]].to_numpy(np.float64), xr, yr, size=(w, h), ink=ink)
     xy = path[["x", "y"]].to_numpy()
     texts = [f"{s} {w_}" for s, w_ in zip(path.step, path.word)]
-    if candidates is not None and len(candidates):
+    n_stars = len(candidates) if candidates is not None else 0
+    if n_stars:
         xy = np.concatenate([xy, candidates[["x", "y"]].to_numpy()])
         texts += [f"★ {w_} {p:.2f}" for w_, p in zip(candidates.word, candidates.p)]
+    xy = np.concatenate([xy, depths[["x", "y"]].to_numpy()])
+    texts += [str(d) for d in (depths.layer if len(depths) else [])]
     px = to_pixels(xy, xr, yr, width=w, height=h)
     boxes = [_data_box_to_px(b, xr, yr, size=(w, h)) for b in region_boxes]
-    shifts = place_labels(px, texts, boxes, bounds=(0, 0, w, h))
+    shifts = place_labels(px, texts, boxes, bounds=(0, 0, w, h), font_px=font_px)
     notes = region_notes(region_boxes, colours)
     for (x, y), text, (dx, dy), i in zip(xy, texts, shifts, range(len(texts))):
-        star = i >= len(path)
         note = dict(x=float(x), y=float(y), xshift=float(dx), yshift=float(dy), showarrow=False,
-                    text=esc(text) if star else f"<b>{text.split(' ', 1)[0]}</b> {esc(text.split(' ', 1)[1])}",
-                    font=dict(size=12, color=ink))
-        notes.append(note if star else {**note, "bgcolor": halo(ink)})
+                    font=dict(size=font_px, color=ink))
+        if i >= len(path) + n_stars:  # a depth of the layer path
+            notes.append({**note, "text": f"<i>{esc(text)}</i>", "font": dict(size=font_px, color="#7F7F7F")})
+        elif i >= len(path):  # a candidate star
+            notes.append({**note, "text": esc(text)})
+        else:
+            notes.append({**note, "bgcolor": halo(ink),
+                          "text": f"<b>{text.split(' ', 1)[0]}</b> {esc(text.split(' ', 1)[1])}"})
     return arrows, dict(annotations=notes, xaxis=dict(range=[float(xr[0]), float(xr[1])]),
                         yaxis=dict(range=[float(yr[0]), float(yr[1])]))
 
@@ -688,6 +748,115 @@ def decision_figure(d, vocab: list[str], colours: dict[str, str], path: pd.DataF
     return fig
 
 
+def next_regions_figure(r, path: pd.DataFrame, colours: dict[str, str], *, title: str, ink: str = "#222222",
+                        font_px: int = 12, width_px: int = 1000, height: int = 620) -> go.Figure:
+    """What real states predict next (llmcore.landscape.NextWordRegions): each cell in the colour of the
+    sub-context most of its nearest reference states predict (fainter where fewer of them agree, blank where no
+    state is near), each region named, and the prompt's path (`frames.trajectory_frame` placed with r.place), each
+    step filled with the colour of its own prediction: where fill and ground differ, the picture would be wrong."""
+    from dashboard.labels import place_labels, text_box, to_pixels
+
+    names, shown = r.contexts, r.label >= 0
+    rgba = np.zeros(r.label.shape + (4,))
+    rgba[shown, :3] = np.stack([_rgb(colours.get(n, GRAMMAR_COLOUR)) for n in names])[r.label[shown]]
+    rgba[..., 3] = np.where(shown, 0.2 + 0.55 * r.share, 0.0).round(2)
+    dx, dy = float(r.x[1] - r.x[0]), float(r.y[1] - r.y[0])
+    xr, yr = (float(r.x[0]) - dx / 2, float(r.x[-1]) + dx / 2), (float(r.y[0]) - dy / 2, float(r.y[-1]) + dy / 2)
+    data = [dict(type="image", z=rgba.tolist(), colormodel="rgba", x0=float(r.x[0]), dx=dx, y0=float(r.y[0]),
+                 dy=dy, hoverinfo="skip", name="what real states predict")]
+    w, h = width_px - 80, height - 150  # the plot area without margins and the legend below
+    present = [g for g in range(len(names)) if (r.label == g).any()]
+    spots = [_region_spot(r, g) for g in present]
+    boxes = [text_box(px_, py_, names[g], font_px + 2) for g, (px_, py_) in
+             zip(present, to_pixels(np.array(spots).reshape(-1, 2), xr, yr, width=w, height=h))]
+    notes = [dict(x=x, y=y, text=f"<b>{esc(names[g])}</b>", showarrow=False, bgcolor=halo(ink),
+                  font=dict(size=font_px + 2, color=colours.get(names[g], GRAMMAR_COLOUR))) for g, (x, y) in
+             zip(present, spots)]
+    if len(path):
+        xy = path[["x", "y"]].to_numpy(np.float64)
+        texts = [f"{s} {w_}" for s, w_ in zip(path.step, path.word)]
+        shifts = place_labels(to_pixels(xy, xr, yr, width=w, height=h), texts, boxes, bounds=(0, 0, w, h),
+                              font_px=font_px)
+        notes += [dict(x=float(x), y=float(y), xshift=float(sx), yshift=float(sy), showarrow=False, bgcolor=halo(ink),
+                       text=f"<b>{s}</b> {esc(w_)}", font=dict(size=font_px, color=ink))
+                  for (x, y), (sx, sy), s, w_ in zip(xy, shifts, path.step, path.word)]
+        data.append(dict(type="scatter", x=xy[:, 0], y=xy[:, 1], mode="lines+markers", name="this prompt (fill: "
+                         "what the state itself predicts)", line=dict(color=ink, width=2),
+                         marker=dict(size=15, color=[colours.get(c, GRAMMAR_COLOUR) for c in path.next],
+                                     line=dict(width=2, color=ink)),
+                         customdata=np.stack([path.step, path.word, path.next, path.next_mass.round(2)], 1),
+                         hovertemplate="step %{customdata[0]}: after '%{customdata[1]}' the model predicts "
+                         "%{customdata[2]} next (%{customdata[3]})<extra></extra>"))
+    data += [dict(type="scatter", x=[None], y=[None], mode="markers", name=names[g], hoverinfo="skip",
+                  marker=dict(size=12, symbol="square", color=colours.get(names[g], GRAMMAR_COLOUR)))
+             for g in present]
+    axis = "discriminant axis {} (separates what the states predict)"
+    return figure(data, dict(
+        title=dict(text=wrap_title(title, 60)), height=height, annotations=notes, margin=dict(t=60),
+        xaxis=dict(title=dict(text=axis.format(1)), range=list(xr), showgrid=False, zeroline=False),
+        yaxis=dict(title=dict(text=axis.format(2)), range=list(yr), showgrid=False, zeroline=False),
+        legend=dict(title=dict(text="colour: the sub-context real states there predict next (fainter: fewer agree)"),
+                    **LEGEND_BELOW["legend"])))
+
+
+def _region_spot(r, g: int) -> tuple[float, float]:
+    """Where region g is named: its cell nearest the middle (median) of all its cells, so the name sits on it."""
+    rows, cols = np.nonzero(r.label == g)
+    xs, ys = r.x[cols], r.y[rows]
+    i = int(np.argmin((xs - np.median(xs)) ** 2 + (ys - np.median(ys)) ** 2))
+    return float(xs[i]), float(ys[i])
+
+
+def presenter_figure(fig: go.Figure, px: int = 16) -> go.Figure:
+    """The figure for a projector: every text (ticks, axis titles, legend, labels, annotations) at least `px`
+    pixels, and no title (the scene's heading and takeaway stand above the chart)."""
+    d = fig.to_plotly_json()
+    layout = d["layout"]
+    layout["font"] = _bigger(layout.get("font"), px)
+    layout["title"] = dict(text="")
+    layout["margin"] = {**layout.get("margin", {}), "t": 16}
+    for key, axis in list(layout.items()):
+        if key.startswith(("xaxis", "yaxis")) and isinstance(axis, dict):
+            layout[key] = _bigger_axis(axis, px)
+    if isinstance(layout.get("scene"), dict):
+        for k in ("xaxis", "yaxis", "zaxis"):
+            layout["scene"][k] = _bigger_axis(layout["scene"].get(k) or {}, px)
+    legend = dict(layout.get("legend") or {})
+    legend["font"] = _bigger(legend.get("font"), px)
+    legend["title"] = {**_titled(legend.get("title")), "font": _bigger(_titled(legend.get("title")).get("font"), px)}
+    layout["legend"] = legend
+    layout["hoverlabel"] = {**(layout.get("hoverlabel") or {}), "font": _bigger(None, px)}
+    layout["annotations"] = [{**a, "font": _bigger(a.get("font"), px)} for a in layout.get("annotations") or []]
+    for t in d["data"]:
+        t["textfont"] = _bigger(t.get("textfont"), px)
+        if "legendgrouptitle" in t:
+            t["legendgrouptitle"] = {**_titled(t["legendgrouptitle"]),
+                                     "font": _bigger(_titled(t["legendgrouptitle"]).get("font"), px)}
+    return go.Figure(d, _validate=False)
+
+
+def _titled(title) -> dict:
+    """A title as Plotly's nested form ({'text': …}), from a string or a dict."""
+    return dict(title) if isinstance(title, dict) else ({"text": title} if title else {})
+
+
+def _bigger(font: dict | None, px: int) -> dict:
+    """A font dict whose size (one number or one per point) is at least px."""
+    font = dict(font or {})
+    size = font.get("size")
+    if isinstance(size, (list, tuple, np.ndarray)):
+        font["size"] = [max(px, float(s)) for s in size]
+    else:
+        font["size"] = max(px, float(size or 0))
+    return font
+
+
+def _bigger_axis(axis: dict, px: int) -> dict:
+    title = _titled(axis.get("title"))
+    return {**axis, "tickfont": _bigger(axis.get("tickfont"), px), "title": {**title, "font": _bigger(title.get(
+        "font"), px)}}
+
+
 def loss_levels(loss: np.ndarray) -> tuple[np.ndarray, float, list[float]]:
     """Loss mapped to log(loss − min + δ), δ 1 % of the range, so contour levels crowd near the minimum where the
     training path descends; returns the mapped grid, δ, and round loss values to mark on the colour bar."""
@@ -825,11 +994,14 @@ def causes_map(regions, paths: pd.DataFrame, colours: dict[str, str], title: str
     redraws it in a fraction of a second."""
     fig = go.Figure()
     xs, ys = region_fill(fig, regions, colours)
+    runs = list(dict.fromkeys(paths.run))
+    styles = run_styles([(str(r), run_colours.get(r, SERIES_COLOURS[0])) for r in runs])
     for run, part in paths.groupby("run", sort=False):
-        c = run_colours.get(run, "#222222")
+        c, dash = styles[str(run)]
         fig.add_trace(go.Scatter(x=part.x, y=part.y, mode="lines+markers+text", name=str(run),
                                  text=[esc(w) for w in part.word], textposition="top center",
-                                 line=dict(color=c, width=2), marker=dict(size=9, color=c), textfont=dict(color=c),
+                                 line=dict(color=c, width=2, dash=dash), marker=dict(size=9, color=c),
+                                 textfont=dict(color=c),
                                  hovertemplate="%{text}<extra>" + esc(str(run)) + "</extra>"))
     fig.update_layout(axes_layout(axis_label, False))
     for axis, v in (("xaxis", np.r_[xs, paths.x]), ("yaxis", np.r_[ys, paths.y])):
@@ -886,11 +1058,9 @@ def snapshot_curves(df: pd.DataFrame, step: int, generalised_at: int | None) -> 
         short = name.split(", ", 1)[-1] if sep else wrap_title(name, 26)  # the depth: the group names the measure
         fig.add_trace(go.Scatter(x=part.step, y=part.value, name=short, mode="lines+markers",
                                  legendgroup="separability" if sep else "measures",
-                                 legendgrouptitle_text=name.split(", ", 1)[0] if sep else None,
-                                 line=dict(color=(MANY if sep else PALETTE)[i % len(MANY if sep else PALETTE)],
-                                           dash="dot" if sep else "solid"),
+                                 legendgrouptitle_text=name.split(", ", 1)[0] if sep else None, **series_style(i),
                                  hovertemplate="step %{x}: %{y:.3f}<extra>" + name + "</extra>"))
-    fig.add_vline(x=step, line=dict(color="#000000", width=2), annotation_text=f"step {step}",
+    fig.add_vline(x=step, line=dict(color="#7F7F7F", width=2), annotation_text=f"step {step}",  # both themes
                   annotation_position="top left")
     if generalised_at is not None:
         fig.add_vline(x=generalised_at, line=dict(color="#009E73", width=1, dash="dash"),
@@ -952,10 +1122,10 @@ def training_curves(log: list[dict]) -> go.Figure:
               ("diet_share", "diet share after 'eats'", 2),
               ("neighbour_purity", "embedding neighbours in sub-context", 2)]
     groups = {1: "left: loss", 2: "right: generalisation"}
-    for col, name, panel in series:
+    for i, (col, name, panel) in enumerate(series):
         if col in df:
             fig.add_trace(go.Scatter(x=df.step, y=df[col], name=name, mode="lines+markers", legendgroup=groups[panel],
-                                     legendgrouptitle_text=groups[panel]), row=1, col=panel)
+                                     legendgrouptitle_text=groups[panel], **series_style(i)), row=1, col=panel)
     fig.update_xaxes(title_text="training step")
     fig.update_yaxes(title_text="loss (nats per word)", row=1, col=1)
     fig.update_yaxes(title_text="share", range=[0, 1.02], row=1, col=2)
