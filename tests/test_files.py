@@ -352,3 +352,25 @@ def test_the_lock_file_is_not_a_link_or_special_file(tmp_path):
     with pytest.raises(InputError, match="FIFO"):
         with FolderLock(tmp_path, "x"):
             pass
+
+
+@pytest.mark.parametrize("kind", ["fifo", "deep nesting"])
+@pytest.mark.parametrize("module", ["trajectory", "model_card"])
+def test_pages_open_with_a_hostile_best_view_beside_the_model(tmp_path, tiny_ckpt_dir, monkeypatch, kind, module):
+    from dashboard import state
+    from tests.conftest import open_page
+
+    d = tmp_path / "ckpt"
+    shutil.copytree(tiny_ckpt_dir, d)
+    view = d / "maps" / "best_view.json"
+    if kind == "fifo":
+        os.mkfifo(view)
+    else:
+        view.write_text("[" * 100_000 + "]" * 100_000)
+    monkeypatch.setenv("LLM_LANDSCAPE_CHECKPOINT", str(d))
+    monkeypatch.setenv("LLM_LANDSCAPE_CACHE", str(tmp_path / "cache"))
+    state.get_best_view.clear()  # measured anew for this folder, not taken from an earlier test's memory
+    state.get_map_book.clear()
+    at = open_page(module)
+    assert not at.exception, at.exception
+    assert file_kind(view, follow=False) == ("a FIFO" if kind == "fifo" else "a regular file")  # left as it was
