@@ -256,3 +256,29 @@ def test_the_trajectory_page_says_why_this_word(ckpt):
     app.slider(key="limit").set_value(1).run()
     said = " ".join(c.value for c in app.caption)
     assert "the completion (1 word, stopped at the word limit)" in said and not DISAGREE.search(said)
+
+
+TRAINING = re.compile(r"(?P<what>Validation loss|The loss on held-out sentences) (?P<way>falls|rises|stays) from "
+                      r"(?P<a>[\d.]+) at step (?P<s0>\d+) to (?P<b>[\d.]+) at step (?P<s1>\d+)")
+
+
+@pytest.mark.parametrize("which", ["bundled", "tiny"])
+def test_training_sentences_read_the_log(which, ckpt, tiny_ckpt):
+    """The Training page's sentences under its curves: each loss's first and last value and its direction, and the
+    first evaluation whose held-out habitat probability reaches the bar, all read from the training log."""
+    c = ckpt if which == "bundled" else tiny_ckpt
+    log = c.train_log()
+    said = frames.training_sentences(log, c.held_out)
+    keys = {"Validation loss": "val_loss", "The loss on held-out sentences": "heldout_loss"}
+    losses = [m for m in map(TRAINING.match, said) if m]
+    assert len(losses) == sum(k in log[0] for k in keys.values()) >= 1
+    for m in losses:
+        k = keys[m["what"]]
+        a, b = log[0][k], log[-1][k]
+        assert (m["a"], m["b"]) == (f"{a:.2f}", f"{b:.2f}") and (int(m["s0"]), int(m["s1"])) == (log[0]["step"],
+                                                                                                   log[-1]["step"])
+        assert m["way"] == ("falls" if b < a else "rises" if b > a else "stays")
+    if "habitat_mass" in log[0]:
+        at = next((r["step"] for r in log if r["habitat_mass"] >= frames.GENERALISED), None)
+        text = said[-1]
+        assert (f"reaches {frames.GENERALISED} at step {at}" in text) if at is not None else "stays under" in text

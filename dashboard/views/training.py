@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import chart, classroom, figures, jobs, uploads
+from dashboard import chart, classroom, figures, frames, jobs, uploads
 from dashboard.downloads import figure_html
 from dashboard.state import checkpoint_or_error, get_replay_coords, training_jobs
 from dashboard.text import escape_md
@@ -105,10 +105,7 @@ def render() -> None:
         log = ckpt.train_log()
         if log:
             chart.show(figures.training_curves(log), key="curves")
-            st.caption("The held-out loss counts every word of sentences like 'a dog devours pizza in the yard .', "
-                       "including the food, which training never shows after that animal: it rises as the model "
-                       "learns which foods it has seen each animal eat. Generalisation is the place after the food: "
-                       "the held-out habitat probability on the right.")
+            st.caption(escape_md(" ".join(frames.training_sentences(log, ckpt.held_out))))
         if len(ckpt.snapshot_steps) >= 2:
             aligned = st.toggle("Align the snapshots (Procrustes)", value=True, key="replay_aligned",
                                 help="Off: a separate PCA per snapshot, whose axes flip and spin between frames")
