@@ -17,10 +17,10 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from llmcore.checkpoint import Checkpoint, CheckpointError, is_hf_folder  # noqa: F401 - re-exported
+from llmcore.checkpoint import Checkpoint, CheckpointError, is_hf_folder, safetensors_header  # noqa: F401 - re-exported
 from llmcore.depths import EMBED_HOOK, FINAL_HOOK, pattern_hook, resid_hook
 from llmcore.hooks import Sites, decoder_blocks, hf_sites
-from llmcore.inputs import decode_text, parse_toml, read_bytes
+from llmcore.inputs import InputError, decode_text, parse_toml, read_bytes
 from llmcore.model import ActivationCache
 from llmcore.tokenizer import Encoding
 from llmcore.world import FUNCTION_CONTEXT, Animal
@@ -229,12 +229,31 @@ def _has(model, path: str) -> bool:
         return False
 
 
+FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
+
+
+def _check_weight_files(path: Path) -> None:
+    """Each weights file of the folder passes the size guard, and its weights and biases are floating point:
+    transformers casts a weight re-labelled I32 into the model without a word, and the model then says nonsense."""
+    for f in sorted(path.glob("*.safetensors")):
+        try:
+            header = safetensors_header(f)
+        except InputError as e:
+            raise CheckpointError(f"{f}: {e}") from None
+        for name, info in header.items():
+            dtype = info.get("dtype") if isinstance(info, dict) else None
+            if name.endswith((".weight", ".bias")) and dtype not in FLOAT_DTYPES:
+                raise CheckpointError(f"{f}: tensor {name} has dtype {dtype!r}; a model's weights and biases must be "
+                                      f"floating point ({', '.join(FLOAT_DTYPES)})")
+
+
 def load_hf_checkpoint(path: str | Path, contexts: str | Path = DEFAULT_CONTEXTS) -> Checkpoint:
     """A local Hugging Face causal LM as a Checkpoint the tracer, the maps and the dashboard can use."""
     tf = _transformers()
     path = Path(path)
     if not is_hf_folder(path):
         raise CheckpointError(f"{path}: not a Hugging Face model folder (config.json with a model_type, weights)")
+    _check_weight_files(path)
     try:
         model = tf.AutoModelForCausalLM.from_pretrained(path, local_files_only=True, attn_implementation="eager",
                                                         use_safetensors=True)

@@ -213,3 +213,84 @@ def test_snapshots_of_another_shape_are_refused_before_reading(copy):
                               "snapshots.safetensors": sha256_file(copy / "snapshots.safetensors")})
     with pytest.raises(CheckpointError, match="must hold 'wte' of shape"):
         load_checkpoint(copy)
+
+
+def _relabel(path, dtype: str, pick=lambda name: True, shape=None) -> list[str]:
+    """Rewrite a safetensors file's header: the tensors `pick` chooses get `dtype` (and `shape`), their bytes kept
+    as they are (an I32 label over float32 bytes is the same size). Returns the names changed."""
+    raw = path.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    changed = [k for k in header if k != "__metadata__" and pick(k)]
+    for k in changed:
+        header[k]["dtype"] = dtype
+        if shape is not None:
+            header[k]["shape"] = shape(header[k]["shape"])
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(len(text).to_bytes(8, "little") + text + raw[8 + n:])
+    return changed
+
+
+def _rehash(folder, name) -> None:
+    cfg = json.loads((folder / CONFIG).read_text())
+    cfg["files"][name] = sha256_file(folder / name)
+    (folder / CONFIG).write_text(json.dumps(cfg))
+
+
+@pytest.mark.parametrize("name, dtype, says", [
+    (WEIGHTS, "I32", "has dtype 'I32'; it must be float32 (F32)"),  # same byte size: loaded silently before
+    (WEIGHTS, "F16", "has dtype 'F16'; it must be float32 (F32)"),
+    ("snapshots.safetensors", "I16", "has dtype 'I16'; it must be float16 (F16) or float32 (F32)"),
+    ("snapshots.safetensors", "F32", "data_offsets"),  # twice the bytes the file holds for it
+    ("weight_snapshots.safetensors", "I16", "has dtype 'I16'; it must be float16 (F16) or float32 (F32)"),
+    ("weight_snapshots.safetensors", "BOOL", "has dtype 'BOOL'"),
+])
+@pytest.mark.parametrize("lazy", [False, True])
+def test_tensor_dtypes_are_checked_against_the_config_before_loading(copy, name, dtype, says, lazy):
+    """A tensor re-labelled in its file's header (and the hash in config.json updated to match) is refused at the
+    load, naming the file, the tensor and the rule, lazily or not: before any tensor is read."""
+    changed = _relabel(copy / name, dtype, pick=lambda k: k.endswith("wte.weight") or k == "wte")
+    _rehash(copy, name)
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(copy, lazy=lazy)
+    message = str(e.value)
+    assert str(copy / name) in message and says in message and any(f"tensor {c} " in message for c in changed)
+
+
+def test_a_tensor_with_the_shape_of_another_is_refused(copy):
+    """wte stored transposed (same number of bytes): its shape is checked against the config before loading."""
+    _relabel(copy / WEIGHTS, "F32", pick=lambda k: k == "transformer.wte.weight", shape=lambda s: s[::-1])
+    _rehash(copy, WEIGHTS)
+    with pytest.raises(CheckpointError, match=r"tensor transformer\.wte\.weight has shape \[\d+, \d+\], the config "
+                                              r"needs \(\d+, \d+\)"):
+        load_checkpoint(copy, lazy=True)
+
+
+def test_weight_snapshots_must_hold_every_parameter_of_each_step(copy):
+    import numpy as np
+    from safetensors.numpy import load_file
+    from safetensors.numpy import save_file as save_np
+
+    name = "weight_snapshots.safetensors"
+    tensors = load_file(str(copy / name))
+    one = next(iter(tensors))
+    save_np({k: v for k, v in tensors.items() if k != one}, str(copy / name))  # one parameter of a step missing
+    _rehash(copy, name)
+    with pytest.raises(CheckpointError, match="tensor names do not match"):
+        load_checkpoint(copy, lazy=True)
+    save_np({**tensors, "x.wte": np.zeros(2, np.float16)}, str(copy / name))  # a step that is not a number
+    _rehash(copy, name)
+    with pytest.raises(CheckpointError, match="<step>.<parameter>"):
+        load_checkpoint(copy, lazy=True)
+
+
+def test_a_5000_digit_number_in_config_names_the_file_and_key(copy):
+    text = (copy / CONFIG).read_text()
+    cfg = json.loads(text)
+    (copy / CONFIG).write_text(text.replace(f'"n_embd": {cfg["model_config"]["n_embd"]}', '"n_embd": ' + "9" * 5000))
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(copy)
+    message = str(e.value)
+    assert str(copy / CONFIG) in message and "[model_config.n_embd]" in message and "5,000 digits" in message
+    assert len(message) < 400

@@ -198,3 +198,25 @@ def test_the_causes_page_on_a_local_model(hf_folder, monkeypatch):
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert [c.key for c in charts(at)] == ["causal", "causes_map", "components", "steer_map"]
     assert any("no animals and foods" in i.value for i in at.info)  # no grid to ask; said so
+
+
+def test_weights_relabelled_as_integers_are_refused(hf_folder, tmp_path):
+    """transformers casts an I32-labelled weight into the model silently (it then generates only <unk>): the folder's
+    weights and biases must be floating point, said with the file and the tensor."""
+    import json
+    import shutil
+
+    from llmcore.checkpoint import CheckpointError
+
+    folder = tmp_path / "relabelled"
+    shutil.copytree(hf_folder, folder)
+    f = folder / "model.safetensors"
+    raw = f.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    name = next(k for k in header if k.endswith(".weight"))
+    header[name]["dtype"] = "I32"
+    text = json.dumps(header).encode()
+    f.write_bytes(len(text).to_bytes(8, "little") + text + raw[8 + n:])
+    with pytest.raises(CheckpointError, match=rf"model\.safetensors: tensor {name} has dtype 'I32'; .* floating point"):
+        any_checkpoint(folder)

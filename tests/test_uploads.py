@@ -140,3 +140,31 @@ def test_the_server_accepts_every_upload_the_pages_allow():
     config = tomllib.loads((Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml").read_text())
     limit = config["server"]["maxUploadSize"] * 2**20
     assert limit >= max(uploads.MAX_CHECKPOINT_BYTES, MAX_PROJECTOR_BYTES, uploads.MAX_WORLD_BYTES)
+
+
+def test_an_upload_with_weights_relabelled_or_a_5000_digit_number_names_file_key_and_rule(data_dir, tiny_ckpt_dir):
+    """Weights whose header calls them I32 (the hash in config.json updated to match: they loaded and generated
+    only <unk> before) and an n_embd of 5,000 digits (a plain ValueError before) are refused with the rule."""
+    import hashlib
+
+    files = _files(tiny_ckpt_dir)
+    raw = files[WEIGHTS]
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    header["transformer.wte.weight"]["dtype"] = "I32"
+    text = json.dumps(header).encode()
+    files[WEIGHTS] = len(text).to_bytes(8, "little") + text + raw[8 + n:]
+    cfg = json.loads(files[CONFIG])
+    cfg["files"][WEIGHTS] = hashlib.sha256(files[WEIGHTS]).hexdigest()
+    files[CONFIG] = json.dumps(cfg).encode()
+    with pytest.raises(uploads.UploadError) as e:
+        uploads.install_checkpoint(files, "relabelled")
+    assert str(e.value).startswith("uploaded checkpoint/model.safetensors: tensor transformer.wte.weight has dtype "
+                                   "'I32'; it must be float32 (F32)"), e.value
+    files = _files(tiny_ckpt_dir)
+    files[CONFIG] = files[CONFIG].replace(b'"n_embd": ', b'"n_embd": ' + b"9" * 5000 + b", \"was\": ", 1)
+    with pytest.raises(uploads.UploadError) as e:
+        uploads.install_checkpoint(files, "digits")
+    assert str(e.value).startswith("uploaded checkpoint/config.json: [model_config.n_embd] is a whole number of "
+                                   "5,000 digits; at most 100 are allowed"), e.value
+    assert not (data_dir / "checkpoints").exists() or not list((data_dir / "checkpoints").iterdir())
