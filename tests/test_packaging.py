@@ -15,21 +15,31 @@ from .servers import free_port, running_server
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.slow
-def test_the_wheel_carries_the_model_and_the_dashboard(tmp_path, ckpt):
-    dist, target = tmp_path / "dist", tmp_path / "site"
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """The project built as a wheel, once for this module."""
+    dist = tmp_path_factory.mktemp("dist")
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)],
                            capture_output=True, text=True, timeout=600)
     assert built.returncode == 0, built.stderr[-2000:]
-    wheel = next(dist.glob("llm_landscape-*.whl"))
+    return next(dist.glob("llm_landscape-*.whl"))
+
+
+def _install(wheel: Path, target: Path) -> None:
+    inst = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--no-compile", "--target",
+                           str(target), str(wheel)], capture_output=True, text=True, timeout=300)
+    assert inst.returncode == 0, inst.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_the_wheel_carries_the_model_and_the_dashboard(tmp_path, ckpt, wheel):
+    target = tmp_path / "site"
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
         assert {"dashboard/chart.js", "dashboard/plotly_loader.js", "dashboard/plotly_light/plotly-cartesian.min.js",
                 "dashboard/plotly_light/LICENSE"} <= set(names)  # read when the dashboard starts
         assert any(n.startswith("llmcore_checkpoints/default/maps/traces/") for n in names)  # the first page's trace
-    inst = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target),
-                           str(wheel)], capture_output=True, text=True, timeout=300)
-    assert inst.returncode == 0, inst.stderr[-2000:]
+    _install(wheel, target)
     env = {**os.environ, "PYTHONPATH": str(target)}
     info = subprocess.run([sys.executable, "-m", "llmcore.cli", "info", "--json"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=120)
@@ -54,17 +64,13 @@ def _tree(folder: Path) -> dict[str, tuple[int, int]]:
 
 
 @pytest.mark.slow
-def test_the_installed_package_is_never_written_to(tmp_path, browser):
+def test_the_installed_package_is_never_written_to(tmp_path, browser, wheel):
     """Every command and every page of an installed wheel leave the install as it was: caches go to the user cache
     folder, models to the user data folder (both set here to folders of the test's own)."""
     from .conftest import open_in_browser, wait_idle
 
-    dist, target = tmp_path / "dist", tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)], check=True,
-                   capture_output=True, timeout=600)
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--no-compile", "--target",
-                    str(target), str(next(dist.glob("llm_landscape-*.whl")))], check=True, capture_output=True,
-                   timeout=300)
+    target = tmp_path / "site"
+    _install(wheel, target)
     env = {**os.environ, "PYTHONPATH": str(target), "PYTHONDONTWRITEBYTECODE": "1",
            "LLM_LANDSCAPE_CACHE": str(tmp_path / "cache"), "LLM_LANDSCAPE_DATA": str(tmp_path / "data")}
     before = _tree(target)
