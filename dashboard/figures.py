@@ -821,7 +821,8 @@ def presenter_figure(fig: go.Figure, px: int = 16) -> go.Figure:
     if isinstance(layout.get("scene"), dict):
         for k in ("xaxis", "yaxis", "zaxis"):
             layout["scene"][k] = _bigger_axis(layout["scene"].get(k) or {}, px)
-    legend = dict(layout.get("legend") or {})
+    legend = {**(layout.get("legend") or {}), "orientation": "v", "x": 1.02, "xanchor": "left", "y": 1,
+              "yanchor": "top"}  # at the right: a wide screen has room there, and the chart keeps its height
     legend["font"] = _bigger(legend.get("font"), px)
     legend["title"] = {**_titled(legend.get("title")), "font": _bigger(_titled(legend.get("title")).get("font"), px)}
     layout["legend"] = legend
@@ -1081,8 +1082,9 @@ def component_bars(frame: pd.DataFrame, target: str) -> go.Figure:
     return fig
 
 
-def counterfactual_heatmap(grid) -> go.Figure:
-    """Animals × foods: whose places the top place word belongs to (animal, food, both, neither)."""
+def counterfactual_heatmap(grid, found: tuple[str, str] | None = None) -> go.Figure:
+    """Animals × foods: whose places the top place word belongs to (animal, food, both, neither). Every row and
+    column is labelled; the found (animal, food) cell is outlined with its row and column, and named."""
     names = ["neither", "the animal's habitat", "the food's own place", "both"]
     colours = ["#DDDDDD", "#0072B2", "#E69F00", "#009E73"]
     scale = discrete_scale(names, dict(zip(names, colours)))
@@ -1093,11 +1095,29 @@ def counterfactual_heatmap(grid) -> go.Figure:
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=n, marker=dict(color=c, symbol="square",
                                                                                         size=12)))
     fig.update_yaxes(autorange="reversed")
+    bold = lambda words, w: [f"<b>{esc(x)}</b>" if x == w else esc(x) for x in words]  # noqa: E731
+    animal, food = found or (None, None)
+    axis = dict(tickmode="array", tickfont=dict(size=10), showgrid=False)  # every word, none skipped
     styled(fig, title=dict(text=f"a <animal> {grid.verb} <food> in the → whose place?", y=0.99, yanchor="top"),
                 height=max(420, 16 * len(grid.animals) + 190), margin=dict(t=90),
-                xaxis=dict(tickangle=-60), legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0),
-                plot_bgcolor="rgba(0,0,0,0)")
+                xaxis=dict(tickangle=-90, tickvals=grid.foods, ticktext=bold(grid.foods, food), **axis),
+                yaxis=dict(tickvals=grid.animals, ticktext=bold(grid.animals, animal), **axis),
+                legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0), plot_bgcolor="rgba(0,0,0,0)")
+    if animal in grid.animals and food in grid.foods:
+        _found_cell(fig, grid, animal, food)
     return fig
+
+
+def _found_cell(fig: go.Figure, grid, animal: str, food: str) -> None:
+    """The found cell's row and column outlined, the cell itself thicker, and its place written beside it."""
+    i, j = grid.animals.index(animal), grid.foods.index(food)
+    A, F = len(grid.animals), len(grid.foods)
+    for x0, x1, y0, y1, width in ((-0.5, F - 0.5, i - 0.5, i + 0.5, 1), (j - 0.5, j + 0.5, -0.5, A - 0.5, 1),
+                                  (j - 0.5, j + 0.5, i - 0.5, i + 0.5, 3)):
+        fig.add_shape(type="rect", x0=x0, x1=x1, y0=y0, y1=y1, line=dict(color="#000000", width=width))
+    fig.add_annotation(x=food, y=animal, text=f"<b>{esc(animal)} × {esc(food)} → {esc(grid.top_place[i, j])}</b>",
+                       showarrow=True, arrowhead=2, ax=60 if j < F / 2 else -60, ay=-30 if i > 2 else 30,
+                       bgcolor="#FFFFFF", bordercolor="#000000", font=dict(color="#000000", size=12))
 
 
 def loss_figure_at(land, xy: tuple[float, float], step: int) -> go.Figure:
@@ -1128,7 +1148,7 @@ def training_curves(log: list[dict]) -> go.Figure:
                                      legendgrouptitle_text=groups[panel], **series_style(i)), row=1, col=panel)
     fig.update_xaxes(title_text="training step")
     fig.update_yaxes(title_text="loss (nats per word)", row=1, col=1)
-    fig.update_yaxes(title_text="share", range=[0, 1.02], row=1, col=2)
+    fig.update_yaxes(title_text="share", range=[0, 1.1], row=1, col=2)  # lines at 1 clear of the panel title
     return styled(fig, height=440, legend=dict(orientation="h", y=-0.3))
 
 

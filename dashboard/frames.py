@@ -333,7 +333,7 @@ def training_sentences(log: list[dict], held_out) -> list[str]:
     if mass:
         at = next((step for step, m in mass if m >= GENERALISED), None)
         when = (f"reaches {GENERALISED} at step {at}" if at is not None else f"stays under {GENERALISED}")
-        out.append(f"Generalisation: on the held-out prompts the probability on the animal's habitats {when} "
+        out.append(f"On the held-out prompts, the probability on the animal's habitats {when} "
                    f"({mass[0][1]:.2f} at step {mass[0][0]}, {mass[-1][1]:.2f} at step {mass[-1][0]}).")
     return out
 
