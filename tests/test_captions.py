@@ -263,10 +263,10 @@ TRAINING = re.compile(r"(?P<what>Validation loss|The loss on held-out sentences)
 
 
 @pytest.mark.parametrize("which", ["bundled", "tiny"])
-def test_training_sentences_read_the_log(which, ckpt, tiny_ckpt):
+def test_training_sentences_read_the_log(which, request):
     """The Training page's sentences under its curves: each loss's first and last value and its direction, and the
     first evaluation whose held-out habitat probability reaches the bar, all read from the training log."""
-    c = ckpt if which == "bundled" else tiny_ckpt
+    c = request.getfixturevalue("ckpt" if which == "bundled" else "tiny_ckpt")  # the tiny model only when asked
     log = c.train_log()
     said = frames.training_sentences(log, c.held_out)
     keys = {"Validation loss": "val_loss", "The loss on held-out sentences": "heldout_loss"}
