@@ -199,6 +199,37 @@ function declutter(gd) {
   return hidden;
 }
 
+// An animation (frames) moves the points without drawing the chart again, and Plotly shows every label of each
+// frame: the labels are hidden while it plays and thinned out once it has stopped *and* its last frame has finished
+// moving. Plotly says the animation is over (plotly_animated) when the last frame's time is up, which on a busy
+// machine comes before that frame's transition has put the points in place (plotly_transitioned): thinning out
+// then measured labels still on their way. Each thinning-out after an animation counts in data-settled.
+// Bound at a chart's first drawing (again after a purge, which drops Plotly's handlers and any animation).
+function watchAnimation(gd) {
+  const anim = { playing: false, moving: false, pending: false };
+  gd.classList.remove("llm-animating");
+  const settle = () => {
+    if (anim.playing || anim.moving || !anim.pending) return;
+    anim.pending = false;
+    gd.classList.remove("llm-animating");
+    declutter(gd);
+    gd.dataset.settled = String(Number(gd.dataset.settled || 0) + 1);
+  };
+  const playing = () => {
+    anim.playing = anim.pending = true;
+    if ((gd.data || []).some((t) => t.meta === "declutter")) gd.classList.add("llm-animating");
+  };
+  gd.on("plotly_animating", playing);
+  gd.on("plotly_animatingframe", playing);
+  gd.on("plotly_transitioning", () => { anim.moving = true; });
+  for (const stop of ["plotly_animated", "plotly_animationinterrupted"]) {
+    gd.on(stop, () => { anim.playing = false; settle(); });
+  }
+  for (const still of ["plotly_transitioned", "plotly_transitioninterrupted"]) {
+    gd.on(still, () => { anim.moving = false; settle(); });
+  }
+}
+
 function draw(P, gd, fig, layout) {
   if (!layered(fig)) {
     dropBase(P, gd);
@@ -215,6 +246,14 @@ function draw(P, gd, fig, layout) {
     .then(() => { el.style.top = `${gd.offsetTop}px`; return syncBase(P, gd); });
 }
 
+// The height of a chart that fills the window below its top (fit: {below, min, max} pixels; chart.py's `fit`), measured
+// from the top of the scrolled page, so the chart fits the first screen whatever stands above it.
+function fittedHeight(gd, fit) {
+  let top = gd.getBoundingClientRect().top;
+  for (let el = gd.parentElement; el; el = el.parentElement) top += el.scrollTop || 0;
+  return Math.round(Math.max(fit.min, Math.min(fit.max, window.innerHeight - top - fit.below)));
+}
+
 export default function (component) {
   const { data, parentElement, setTriggerValue } = component;
   let gd = parentElement.querySelector(":scope > .llm-chart");
@@ -229,6 +268,8 @@ export default function (component) {
   const fig = typeof data.figure === "string" ? JSON.parse(data.figure) : data.figure; // chart.py sends JSON text
   const layout = { ...fig.layout, autosize: true, template: themed(fig.layout.template, parentElement) };
   delete layout.width;
+  gd.__llmFit = data.fit;
+  if (data.fit) layout.height = fittedHeight(gd, data.fit);
   gd.style.height = `${layout.height || 450}px`;
   const seq = (gd.__llmSeq = (gd.__llmSeq || 0) + 1);
   const src = bundleFor(fig, data, gd);
@@ -247,14 +288,7 @@ export default function (component) {
         if (first) {
           forwardHover(P, gd);
           gd.on("plotly_afterplot", () => declutter(gd));
-          // an animation (frames) moves the points without drawing the chart again, and Plotly shows every label
-          // of each frame: the labels are hidden while it plays and thinned out when it stops
-          gd.on("plotly_animatingframe", () => {
-            if ((gd.data || []).some((t) => t.meta === "declutter")) gd.classList.add("llm-animating");
-          });
-          for (const stop of ["plotly_animated", "plotly_animationinterrupted"]) {
-            gd.on(stop, () => { gd.classList.remove("llm-animating"); declutter(gd); });
-          }
+          watchAnimation(gd);
         }
         declutter(gd);
         if (first && data.clickable) {
@@ -271,15 +305,27 @@ export default function (component) {
     });
   if (!gd.__llmObserver && window.ResizeObserver) {
     gd.__llmObserver = new ResizeObserver(() => {
-      if (gd.__llmLib && gd.data) gd.__llmLib.Plots.resize(gd);
+      // not once the chart has left the page (a scene or page change): Plotly refuses an undisplayed chart
+      if (gd.__llmLib && gd.data && gd.isConnected) gd.__llmLib.Plots.resize(gd).catch(() => undefined);
     });
     gd.__llmObserver.observe(gd);
+  }
+  if (!gd.__llmOnWindow) { // a chart that fits the window follows its height
+    gd.__llmOnWindow = () => {
+      if (!gd.__llmFit || !gd.__llmLib || !gd.data || !gd.isConnected) return;
+      const height = fittedHeight(gd, gd.__llmFit);
+      gd.style.height = `${height}px`;
+      gd.__llmLib.relayout(gd, { height }).catch(() => undefined);
+    };
+    window.addEventListener("resize", gd.__llmOnWindow);
   }
   // Streamlit keeps the last call's clean-up for the unmount; an older call's (cancelled) clean-up does nothing
   return () => {
     if (seq !== gd.__llmSeq) return;
     if (gd.__llmObserver) gd.__llmObserver.disconnect();
     gd.__llmObserver = undefined;
+    window.removeEventListener("resize", gd.__llmOnWindow);
+    gd.__llmOnWindow = undefined;
     if (gd.__llmLib) {
       dropBase(gd.__llmLib, gd);
       gd.__llmLib.purge(gd);

@@ -83,14 +83,18 @@ def _light_url() -> str | None:
     return _url(LIGHT_ASSETS, LIGHT_ROUTE, LIGHT_FILE.parent, LIGHT_FILE.name) if light_available() else None
 
 
-def show(fig: go.Figure, *, key: str, where=None, on_click: Callable[[], None] | None = None) -> None:
+def show(fig: go.Figure, *, key: str, where=None, on_click: Callable[[], None] | None = None,
+         fit: Mapping[str, int] | None = None) -> None:
     """Draw `fig` in `where` (a column or container; the page by default) as the chart `key`: a later run with the
     same key redraws that chart with the new figure. `on_click` makes points clickable: it runs on a click, with
-    the clicked point in `clicked(key)`."""
+    the clicked point in `clicked(key)`. `fit` ({below, min, max} in pixels) makes the chart as tall as the window
+    leaves below its top, less `below`, within [min, max], instead of the figure's height (a projector's slide)."""
     # the figure as its JSON text, which the browser parses: as a dict it would be parsed here and encoded twice
     # more by Streamlit (the message and the element's identity)
     data = {"figure": pio.to_json(fig, validate=False), "src": _plotly_url(), "light": _light_url(),
             "clickable": on_click is not None}
+    if fit is not None:
+        data["fit"] = {k: int(fit[k]) for k in ("below", "min", "max")}
     callbacks = {"on_click_change": on_click} if on_click is not None else {}
     with where if where is not None else contextlib.nullcontext():
         _render(key=key, data=data, **callbacks)

@@ -285,11 +285,33 @@ def get_steering_groups(content_hash: str, _ckpt: Checkpoint) -> list[str]:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def get_steered_trace(content_hash: str, prompt: str, source: str, target: str, *, depth: int, alpha: float,
-                      _ckpt: Checkpoint) -> GenerationTrace:
+                      positions: tuple[int, ...] | None = None, _ckpt: Checkpoint) -> GenerationTrace:
     from llmcore.steering import steer
 
     vec = get_steering_vector(content_hash, source, target, depth, _ckpt=_ckpt)
-    return steer(_ckpt, prompt, vector=vec, depth=depth, alpha=alpha)
+    return steer(_ckpt, prompt, vector=vec, depth=depth, alpha=alpha, positions=positions)
+
+
+@st.cache_resource(max_entries=6, show_spinner=False)
+def get_grammar_pairs(content_hash: str, _ckpt: Checkpoint) -> frozenset[tuple[str, str]]:
+    from llmcore.steering import grammar_pairs
+
+    return grammar_pairs(_ckpt.world)
+
+
+@st.cache_data(max_entries=32, show_spinner="Measuring how far the push can go…")
+def get_steering_sweep(content_hash: str, source: str, target: str, depth: int, on_animal: bool, *,
+                       _ckpt: Checkpoint):
+    """The steering sweep (llmcore.steering.steering_sweep) over the world's prompts of the source group; None
+    when the world has no animals to make prompts from."""
+    from llmcore.steering import steering_sweep, sweep_prompts
+
+    prompts = sweep_prompts(_ckpt, source)
+    if not prompts:
+        return None
+    vec = get_steering_vector(content_hash, source, target, depth, _ckpt=_ckpt)
+    return steering_sweep(_ckpt, vector=vec, depth=depth, prompts=prompts, target=target,
+                          on_word=1 if on_animal else None, pairs=get_grammar_pairs(content_hash, _ckpt))
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the weight snapshots…")
@@ -379,6 +401,15 @@ def get_decision(content_hash: str, layer: str, _ckpt: Checkpoint, _fmap: Fitted
 
     extent = np.stack([_fmap.coords.min(0), _fmap.coords.max(0)])
     return decision_landscape(_ckpt, layer, _fmap.projector, extent, grid=grid)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def get_next_regions(content_hash: str, layer: str, _ckpt: Checkpoint):
+    """What the reference states at a depth predict next, on the plane that separates their predictions
+    (llmcore.landscape.NextWordRegions)."""
+    from llmcore.landscape import next_word_regions
+
+    return next_word_regions(_ckpt, layer, get_map_book(content_hash, _ckpt).reference(f"context:{layer}").X)
 
 
 _TRAINING_JOBS: dict = {}  # server-wide: a run goes on while pages change and sessions come and go

@@ -17,13 +17,56 @@ from llmcore.maps import nearest_neighbours
 from llmcore.world import FUNCTION_CONTEXT
 
 TRAIT_AXES = (("pets", "wild"), ("plant", "meat"))  # the traits the lesson names, where the world has them
+# The bars a figure's own faithfulness measure must reach to be shown (each Check names what it measures).
+AXIS_SIDE_BAR = 0.8  # scene 1: words on their own group's side of its axis
+TRUST_BAR = 0.8  # scene 2: trustworthiness of the plane (neighbours on it are neighbours in the model)
+REGION_BAR = 0.75  # scene 3: the prompt's content words whose state lies in their own word's region
+AGREEMENT_BAR = 0.85  # scene 5: steps where the colour under the state is the state's own prediction
+LENS_BAR = 1.0  # scene 6: the lens's last row is the model's own output at every step
+
+
+@dataclass
+class Check:
+    """A figure's own faithfulness measure: what was measured (with its counts), its value in [0, 1] and the bar
+    the value must reach for the figure to be shown."""
+
+    measure: str
+    value: float
+    bar: float
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.value >= self.bar)
+
+    def sentence(self) -> str:
+        """What was measured, said under a figure that is shown."""
+        return f"Checked: {self.measure} ({self.value:.0%}; a figure is shown only at {self.bar:.0%} or more)."
+
+    def reason(self) -> str:
+        """Why a figure is not shown."""
+        return (f"The figure is not shown: {self.measure} ({self.value:.0%}), below its bar of {self.bar:.0%}, so "
+                "it would picture something this model does not do.")
+
+
+def share_check(measure: str, hits: int, total: int, bar: float) -> Check:
+    """A Check of `hits` of `total` (a share; none of none fails)."""
+    return Check(f"{hits} of {measure}", hits / total if total else 0.0, bar)
 
 
 @dataclass
 class Scene:
+    """A scene: its title, the one sentence it teaches (above the chart), the rest, a figure and its check."""
+
     title: str
+    takeaway: str
     sentences: list[str]
     figure: go.Figure | None = None
+    check: Check | None = None
+
+    @property
+    def shown(self) -> go.Figure | None:
+        """The figure, unless its own check fails its bar."""
+        return self.figure if self.check is None or self.check.passed else None
 
 
 def _words(ws: list[str]) -> str:
@@ -57,10 +100,13 @@ def scene_embeddings(ckpt, book) -> Scene:
     near = [str(words[i]) for i in idx]
     ctx = ckpt.world.label(anchor)[0]
     same = sum(ckpt.world.label(w)[0] == ctx for w in near)
+    title = "Words become embeddings that capture traits"
+    takeaway = (f"Words that play the same part get similar vectors: {same} of the {count(len(near), 'word')} "
+                f"nearest to '{anchor}' {'is' if same == 1 else 'are'} {ctx}, like '{anchor}' itself.")
     says = [f"The model turns each of its {vocabulary_size(ckpt.tokenizer.vocab)} into a vector of "
             f"{count(ref.X.shape[1], 'number')}, learned from the training sentences alone.",
             f"The {count(len(near), 'word')} nearest to '{anchor}' {'is' if len(near) == 1 else 'are'} "
-            f"{_words(near)}: {same} of {len(near)} {'is' if same == 1 else 'are'} {ctx}, like '{anchor}' itself."]
+            f"{_words(near)}."]
     axes = trait_axes(ckpt, anchor)
     if len(axes) < 2:
         says.append("This world has too few subgroups to draw two trait axes.")
@@ -68,7 +114,9 @@ def scene_embeddings(ckpt, book) -> Scene:
         colours = figures.context_colours(ckpt.context_matrix()[0])
         fig = figures.word_map(frames.reference_frame(words_map), "context", "Word map (PCA)", words_map.axis_label,
                                highlight=[anchor, *near], context_colours=colours)
-        return Scene("Words become embeddings that capture traits", says, fig)
+        trust = Check("trustworthiness of the map: how often a word's nearest words on it are near in the model",
+                      words_map.quality.trustworthiness, TRUST_BAR)
+        return Scene(title, takeaway, says, fig, trust)
     fmap = book.get("words", "axes", 2, params={"axes": [list(a) for a in axes], "label": "subgroup"})
     df = frames.reference_frame(fmap)
     keep = df.subgroup.isin([g for pair in axes for g in pair])
@@ -82,22 +130,39 @@ def scene_embeddings(ckpt, book) -> Scene:
     fig = figures.word_map(df[keep | (df.word == anchor)], "subgroup", "Traits: words placed on two axes between "
                            "groups", fmap.axis_label, highlight=[anchor],
                            axis_titles=(f"{axes[0][0]} → {axes[0][1]}", f"{axes[1][0]} → {axes[1][1]}"))
-    return Scene("Words become embeddings that capture traits", says, fig)
+    return Scene(title, takeaway, says, fig, axis_side_check(df, axes))
 
 
-def scene_loop(ckpt, book, trace) -> Scene:
+def axis_side_check(df, axes: list[tuple[str, str]]) -> Check:
+    """Scene 1's figure says each group lies toward its own end of its axis: the words of the axes' groups that
+    lie on their own group's side of the axis's midpoint (between the two groups' averages), over all of them."""
+    hits = total = 0
+    for i, pair in enumerate(axes):
+        xs = [df[df.subgroup == g][["x", "y"]].to_numpy()[:, i] for g in pair]
+        mid, sign = (xs[0].mean() + xs[1].mean()) / 2, np.sign(xs[1].mean() - xs[0].mean())
+        hits += int((sign * (xs[0] - mid) < 0).sum() + (sign * (xs[1] - mid) > 0).sum())
+        total += len(xs[0]) + len(xs[1])
+    return share_check(f"{count(total, 'word')} of the four groups lie on their own group's side of its axis",
+                       hits, total, AXIS_SIDE_BAR)
+
+
+def scene_loop(ckpt, book, trace, *, font_px: int = 12) -> Scene:
     """Scene 2: the inference loop, on the path of the last prompt word through the depths."""
     steps = trace.word_steps()
     b = steps.boundary
     c = ckpt.model.config
     top, p = steps.candidates(b)[0]
+    takeaway = (f"Each word's state passes through {count(c.n_layer, 'block')}; the last word's final state becomes "
+                f"a guess for the next word ('{top}', {prob(p)}), which is appended, and the loop repeats.")
     says = [f"The prompt '{' '.join(trace.prompt_words)}' is {count(len(trace.prompt_words), 'word')}. Each "
             f"becomes its embedding plus a position vector, and passes through {count(c.n_layer, 'block')} of "
             "attention and MLP.",
             f"The final state of the last word, '{steps.words[b]}', is read out as a probability for each of its "
             f"{vocabulary_size(ckpt.tokenizer.vocab)}: the likeliest is '{top}' ({prob(p)}).",
             f"The chosen word is appended and the loop repeats: {count(trace.n_steps, 'time')} here, ending with "
-            f"'{trace.generated_words[-1]}' ({trace.stop_reason}). Completion: '{trace.completion}'."]
+            f"'{trace.generated_words[-1]}' ({trace.stop_reason}). Completion: '{trace.completion}'.",
+            f"The dotted line on the map is the state of '{steps.words[b]}' at every depth, from 'embed' to "
+            "'final', drawn on the plane of the final depth's principal components."]
     fmap = book.get("context:final", "pca", 2)
     colours = figures.context_colours(trace.context_names)
     path = frames.trajectory_frame(trace, fmap, len(trace.layer_names) - 1)
@@ -105,64 +170,94 @@ def scene_loop(ckpt, book, trace) -> Scene:
     fig = figures.trajectory_map(frames.reference_frame(fmap), path.iloc[b: b + 1], colours,
                                  f"Step {b + 1} through the depths (PCA of the final depth)",
                                  options=figures.MapOptions(axis_label=fmap.axis_label, layer_path=layers,
-                                                            selected_step=b + 1))
-    return Scene("The inference loop", says, fig)
+                                                            selected_step=b + 1, font_px=font_px))
+    trust = Check("trustworthiness of the plane: how often a state's nearest states on it are near in the model",
+                  fmap.quality.trustworthiness, TRUST_BAR)
+    return Scene("The inference loop", takeaway, says, fig, trust)
 
 
-def scene_meander(book, trace, view, *, context_of: dict[str, str], method_title: str) -> Scene:
+def scene_meander(book, trace, view, *, context_of: dict[str, str], method_title: str, font_px: int = 12) -> Scene:
     """Scene 3: the path through sub-contexts on the measured best map."""
+    from llmcore.regions import region_map
+
     depth = trace.layer_names.index(view.layer)
     fmap = book.get(f"context:{view.layer}", view.method, 2)
     path = frames.trajectory_frame(trace, fmap, depth, context_of)
-    reads = " → ".join(f"{w} ({r})" for w, r in zip(path.word, path.read) if r != FUNCTION_CONTEXT)
+    content = path[path.read != FUNCTION_CONTEXT]
+    reads = " → ".join(f"{w} ({r})" for w, r in zip(content.word, content.read))
     nexts = " → ".join(dict.fromkeys(path.next).keys()) if len(path) else ""
-    says = [f"Read word by word, the state passes through: {reads}.",
+    regions = region_map(fmap.coords[:, :2], fmap.reference.labels["context"], trace.context_names)
+    inside = regions.inside(content[["x", "y"]].to_numpy(), list(content.read))
+    takeaway = (f"Read word by word, the state moves from region to region: "
+                f"{' → '.join(_runs(list(content.read))) or 'no content word to follow'}.")
+    says = [f"Read word by word, the state passes through: {reads or 'function words only'}.",
             f"What the model expects next changes along the way (next reading, in order of appearance): {nexts}.",
             f"The map is {method_title} at '{view.layer}', chosen by "
             f"measurement: there {view.score:.0%} of example states lie in their own word's region."]
-    from llmcore.regions import region_map
-
-    regions = region_map(fmap.coords[:, :2], fmap.reference.labels["context"], trace.context_names)
     fig = figures.trajectory_map(frames.reference_frame(fmap), path, figures.context_colours(trace.context_names),
                                  f"{method_title} at {view.layer}",
-                                 options=figures.MapOptions(axis_label=fmap.axis_label, regions=regions))
-    return Scene("Meandering through sub-contexts", says, fig)
+                                 options=figures.MapOptions(axis_label=fmap.axis_label, regions=regions,
+                                                            font_px=font_px))
+    check = share_check(f"{count(len(content), 'content word')} of the prompt: the state lies inside its own "
+                        "word's region", int(inside.sum()), len(content), REGION_BAR)
+    return Scene("Meandering through sub-contexts", takeaway, says, fig, check)
+
+
+def _runs(names: list[str]) -> list[str]:
+    """The names with repeats in a row said once: a, a, b, a -> a, b, a."""
+    return [n for i, n in enumerate(names) if i == 0 or names[i - 1] != n]
 
 
 def scene_held_out(ckpt, check: dict | None, breakdown) -> Scene:
     """Scene 4: the never-seen pair and the proof that it was held out (or why this world has none)."""
+    title = "The never-seen pair"
     if not ckpt.held_out or check is None:
-        return Scene("The never-seen pair", ["This world holds no pairs out of training, so there is no never-seen "
-                                             "combination to show: every pair the model knows was in its "
-                                             "training sentences."])
+        return Scene(title, "This world holds no pairs out of training, so there is no never-seen combination to "
+                     "show.", ["Every pair the model knows was in its training sentences."])
     (pair, n), = list(check["counts"].items())[:1]
     held, unseen = len(check["counts"]), sum(v == 0 for v in check["counts"].values())
     says = [f"The pair {pair} appears together in {n} of the {count(check['sentences'], 'training sentence')} "
             f"(counted now by regenerating the corpus from the world and its seed); "
             f"{count(held, 'pair')} {'was' if held == 1 else 'were'} held out in all, and {unseen} of "
             f"{'it' if held == 1 else 'them'} {'occurs' if unseen == 1 else 'occur'} in none."]
+    takeaway = f"The model never read {pair} together: {n} of the {count(check['sentences'], 'training sentence')}."
     if breakdown is not None and len(breakdown.prompts):
         i = 0
+        share = float(np.mean(breakdown.top_is_habitat))
+        takeaway = (f"The model never read {pair} together ({n} of the {count(check['sentences'], 'sentence')}), "
+                    f"yet for {share:.0%} of the {count(len(breakdown.prompts), 'held-out prompt')} its likeliest "
+                    "place is a home of the animal.")
         says.append(f"Asked '{breakdown.prompts[i]}', the model puts {breakdown.habitat_mass[i]:.2f} of the "
                     f"probability on places where a {breakdown.animals[i]} lives; its most likely place is "
                     f"'{breakdown.top_place[i]}'. Over all {count(len(breakdown.prompts), 'held-out prompt')}, "
-                    f"{np.mean(breakdown.top_is_habitat):.0%} send the place word to a habitat of the animal.")
-    return Scene("The never-seen pair", says)
+                    f"{share:.0%} send the place word to a habitat of the animal.")
+    return Scene(title, takeaway, says)
 
 
-def scene_landscape(d, path, colours: dict[str, str], *, vocab: list[str], axis_label: str) -> Scene:
-    """Scene 5: the decision landscape the prompt crosses."""
-    col = np.clip(np.searchsorted(d.x, path.x.to_numpy()), 0, len(d.x) - 1)
-    row = np.clip(np.searchsorted(d.y, path.y.to_numpy()), 0, len(d.y) - 1)
-    crossed = [d.context_names[int(g)] for g in d.context_probs[row, col].argmax(-1)]
-    agree = sum(a == b for a, b in zip(crossed, path.next))
-    says = [f"Each point of this plane is decoded as if it were a state at '{d.layer}': its colour is the "
-            "sub-context of the next word the model would predict from there.",
-            f"The prompt's path crosses: {' → '.join(dict.fromkeys(crossed))}.",
-            f"The plane is a slice ({d.explained_variance:.0%} of the variance): at {agree} of {len(path)} steps the "
-            "colour under the state matches what the state itself predicts."]
-    fig = figures.decision_figure(d, vocab, colours, path, axis_label=axis_label)
-    return Scene("The landscape the prompt crosses", says, fig)
+def scene_landscape(r, path, colours: dict[str, str], *, ink: str = "#222222", font_px: int = 12,
+                    width_px: int = 1000) -> Scene:
+    """Scene 5: what real states predict next (llmcore.landscape.NextWordRegions) and the prompt's path over it,
+    each step checked: the colour under its state against the state's own prediction."""
+    shown = r.shown_at(path[["x", "y"]].to_numpy())
+    hits = [a == b for a, b in zip(shown, path.next)]
+    n_ref = len(r.predicted)
+    takeaway = (f"Coloured by what the model predicts next from real states, the prompt's path crosses "
+                f"{' → '.join(_runs([c or 'blank' for c in shown]))}.")
+    says = [f"Each of {count(n_ref, 'state')} of the model at '{r.layer}' (after the words of the world's own "
+            "sentences) is read through the output layer; it predicts the sub-context that gets most of its "
+            f"next-word probability. A spot's colour is what most of the {r.k} states nearest to it on this plane "
+            "predict; it is blank where no state is near.",
+            "The plane is the one that best separates those predictions (linear discriminant analysis), so states "
+            "that predict the same kind of word lie together."]
+    wrong = [f"step {s} ('{w}': predicts {n}, lies on {c or 'blank'})"
+             for s, w, n, c, ok in zip(path.step, path.word, path.next, shown, hits) if not ok]
+    if wrong:
+        says.append(f"Where the picture and the model disagree: {'; '.join(wrong)}.")
+    check = share_check(f"{count(len(path), 'step')}: the colour under the state is what the state itself predicts",
+                        sum(hits), len(path), AGREEMENT_BAR)
+    fig = figures.next_regions_figure(r, path, colours, ink=ink, font_px=font_px, width_px=width_px,
+                                      title=f"What real states at '{r.layer}' predict next, and the prompt's path")
+    return Scene("The landscape the prompt crosses", takeaway, says, fig, check)
 
 
 def scene_decides(trace, context_of: dict[str, str], colours: dict[str, str]) -> Scene:
@@ -171,12 +266,20 @@ def scene_decides(trace, context_of: dict[str, str], colours: dict[str, str]) ->
     lens = steps.lens_top_ids[:, :, 0]  # (N, L)
     says = ["The logit lens reads each depth's state through the final norm and the output layer, as if the "
             "model stopped there."]
+    settled = []
     for i in range(steps.boundary, len(steps)):
         final = lens[i, -1]
-        settled = next(d for d in range(lens.shape[1]) if (lens[i, d:] == final).all())
+        settled.append(next(d for d in range(lens.shape[1]) if (lens[i, d:] == final).all()))
         says.append(f"After '{steps.words[i]}' (step {i + 1}), '{trace.vocab[final]}' is the top word from "
-                    f"'{trace.layer_names[settled]}' on.")
+                    f"'{trace.layer_names[settled[-1]]}' on.")
+    median = int(np.median(settled))
+    takeaway = (f"Read depth by depth, the next word is settled from '{trace.layer_names[median]}' on (the median "
+                f"over the {count(len(settled), 'generated word')})"
+                + (": earlier depths still rank other words first." if median else "."))
     lw, lc, lp = frames.lens_grid(trace, context_of)
     labels = [f"{i + 1}: {w}" for i, w in enumerate(steps.words)]
     fig = figures.lens_heatmap(lw, lc, lp, layer_names=trace.layer_names, step_labels=labels, colours=colours)
-    return Scene("Where the model decides", says, fig)
+    own = int((lens[:, -1] == steps.topk_ids[:, 0]).sum())
+    check = share_check(f"{count(len(steps), 'step')}: the lens's last row is the word the model itself ranks "
+                        "first", own, len(steps), LENS_BAR)
+    return Scene("Where the model decides", takeaway, says, fig, check)

@@ -66,6 +66,23 @@ def fits(value: Any, rule: Any) -> bool:
     return value in rule
 
 
+def link(keys: list[str]) -> str:
+    """The address that opens the current view: the page's URL (st.context.url; a relative link where the browser
+    has not said it) with the URL's own settings and the current values of widget `keys`."""
+    from urllib.parse import urlencode
+
+    params = st.query_params.to_dict()
+    for key in keys:
+        value = st.session_state.get(key)
+        if value is not None:
+            params[key] = str(value)
+    try:
+        base = st.context.url or ""
+    except AttributeError:  # older Streamlit: no URL in the context
+        base = ""
+    return f"{base}?{urlencode(params)}"
+
+
 def publish(keys: list[str]) -> None:
     """Write the current values of widget keys to the URL."""
     for key in keys:

@@ -97,6 +97,18 @@ class RegionMap:
         y = np.interp(rows + p[0] + t * (q[0] - p[0]), np.arange(ny), self.y)
         return np.where(np.isnan(t), np.nan, x), np.where(np.isnan(t), np.nan, y)
 
+    def inside(self, xy: np.ndarray, contexts: list[str], level: float = 0.5) -> np.ndarray:
+        """(n,) whether each point (n, 2) lies inside the outline (`level`) of its own sub-context's region, read
+        at the grid point nearest it; False for a sub-context the map has no region of."""
+        xy = np.asarray(xy, np.float64).reshape(-1, 2)
+        col = np.abs(xy[:, :1] - self.x[None].astype(np.float64)).argmin(1)
+        row = np.abs(xy[:, 1:2] - self.y[None].astype(np.float64)).argmin(1)
+        g = np.array([self.contexts.index(c) if c in self.contexts else -1 for c in contexts], np.int64)
+        ok = g >= 0
+        out = np.zeros(len(xy), bool)
+        out[ok] = self.density[g[ok], row[ok], col[ok]] >= level
+        return out
+
     def lift(self, xy: np.ndarray) -> np.ndarray:
         """Terrain height under points (n, 2), bilinear, so a trajectory can be drawn on the surface."""
         xy = np.asarray(xy, np.float64).reshape(-1, 2)

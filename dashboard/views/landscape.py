@@ -8,7 +8,7 @@ import streamlit as st
 from dashboard import chart, classroom, figures, frames, urlstate
 from dashboard.downloads import figure_html
 from dashboard.state import checkpoint_or_error, get_decision, get_map, get_regions, get_trace, ink
-from dashboard.text import escape_md
+from dashboard.text import count, escape_md
 from llmcore.depths import FINAL, depth_labels
 from llmcore.landscape import weights_norm
 from llmcore.trace import PromptError, SamplingConfig
@@ -55,12 +55,36 @@ def render() -> None:
     st.caption(terrain_caption(regions))
     figure_html(terrain, "terrain", "Terrain (standalone HTML)")
     d = get_decision(ckpt.content_hash, layer, ckpt, fmap, grid=DECISION_GRID)
+    agreement_first(d, path)
     decision = figures.decision_figure(d, ckpt.tokenizer.vocab, colours, path, ink=ink(), axis_label=fmap.axis_label)
     chart.show(decision, key="decision")
     figure_html(decision, "decision_landscape", "Decision landscape (standalone HTML)")
     st.caption(decision_caption(d, fmap.reference.labels["next_context"], ckpt.model.config.n_embd))
     loss_section(ckpt)
     urlstate.publish(list(DEFAULTS))
+
+
+SLICE_BAR = 0.85  # the share of steps at which a picture of predictions must agree with the states' own
+
+
+def agreement_first(d, path) -> None:
+    """Before the decision plane: at how many of the prompt's steps its colour under the state is what the state
+    itself predicts (a slice can disagree: the states do not lie on the plane)."""
+    hits, n = slice_agreement(d, path)
+    text = (f"Agreement first: at {hits} of the prompt's {count(n, 'step')} ({hits / max(n, 1):.0%}) the colour under "
+            "the state is what the state itself predicts. The plane below is a slice through the model's space (its "
+            f"{d.explained_variance:.0%} of the variance), and the states do not lie on it")
+    if n and hits / n >= SLICE_BAR:
+        st.info(f"{text}.")
+    else:
+        st.warning(f"{text}: where colour and state disagree, the state is right. The Story's scene 5 draws what real "
+                   "states predict instead, checked at every step.")
+
+
+def slice_agreement(d, path) -> tuple[int, int]:
+    """(steps where the plane's colour under the state is the state's own next reading, steps)."""
+    shown = d.shown_at(path[["x", "y"]].to_numpy(), FUNCTION_CONTEXT)
+    return sum(a == b for a, b in zip(shown, path.next)), len(path)
 
 
 def terrain_caption(regions) -> str:

@@ -1,22 +1,23 @@
-"""Story page: a guided walk in six scenes for a lesson, with Back/Next and a presenter mode."""
+"""Story page: a guided walk in six scenes for a lesson: Back/Next and the keys a clicker sends, a link to each
+scene, and a presenter mode for a projector (each scene's chart on the first screen, under its one-sentence
+takeaway; the rest of the text folded below)."""
 
 from __future__ import annotations
 
 import streamlit as st
-import streamlit.components.v1 as components
 
-from dashboard import chart, classroom, figures, frames, story, urlstate
+from dashboard import chart, figures, frames, story, urlstate
 from dashboard.state import (
     METHOD_NAMES,
     checkpoint_or_error,
     contexts_of_words,
     get_best_view,
     get_corpus_check,
-    get_decision,
     get_held_out_breakdown,
-    get_map,
     get_map_book,
+    get_next_regions,
     get_trace,
+    ink,
 )
 from dashboard.text import escape_md
 from llmcore.trace import PromptError, SamplingConfig
@@ -24,24 +25,46 @@ from llmcore.trace import PromptError, SamplingConfig
 N_SCENES = 6
 DEFAULTS = {"scene": 1, "presenter": False, "story_prompt": "a dog devours pizza in"}
 ALLOWED = {"scene": (1, N_SCENES)}
-DECISION_GRID = 50  # points along each side of scene 5's decoded plane
-PRESENTER_CSS = """<style>
-[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"] {display: none;}
-[data-testid="stMainBlockContainer"] p, [data-testid="stMainBlockContainer"] li {font-size: 1.6rem; line-height: 1.5;}
+PRESENTER_PX = 16  # the smallest text on a chart in presenter mode (a projector's back row)
+# In presenter mode a chart fills the window below its takeaway: its height is the window's less what stands above
+# it and `below` pixels, within [min, max] (chart.js).
+PRESENTER_FIT = {"below": 12, "min": 300, "max": 1100}
+KEYS = "→ / PageDown / Space: next; ← / PageUp: back"
+STYLE = """<style>
+.st-key-story_takeaway p {font-size: 1.2rem; font-weight: 600;}
 </style>"""
-# Arrow keys press Back / Next (the component's frame shares the page's origin).
+PRESENTER_STYLE = """<style>
+[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stHeader"] {display: none;}
+[data-testid="stMainBlockContainer"] {padding: 0.5rem 1.5rem 2rem; max-width: 100%;}
+[data-testid="stMainBlockContainer"] p, [data-testid="stMainBlockContainer"] li {font-size: 1.3rem; line-height: 1.4;}
+.st-key-story_scene h2 {font-size: 1.9rem; padding: 0;}
+.st-key-story_takeaway p {font-size: 1.45rem; font-weight: 600;}
+</style>"""
+# The keys a clicker sends press Next and Back, whatever has the focus (a button just clicked, the presenter
+# switch), except in a text field and where Space has its own meaning (a switch, another button). On the page's
+# own window (st.html runs it there, not in a frame), once per page load; it acts only while the Story is shown.
 KEYS_JS = """<script>
-const doc = window.parent.document;
-if (!doc.__storyKeys) {
-  doc.__storyKeys = true;
-  doc.addEventListener('keydown', (e) => {
-    if (['INPUT', 'TEXTAREA'].includes(e.target.tagName)) return;
-    const label = e.key === 'ArrowRight' ? 'Next' : e.key === 'ArrowLeft' ? 'Back' : null;
-    if (!label) return;
-    const button = [...doc.querySelectorAll('button')].find(b => b.innerText.includes(label));
+(() => {
+  if (window.__llmStoryKeys) return;
+  window.__llmStoryKeys = true;
+  const NEXT = new Set(["ArrowRight", "PageDown", " "]);
+  const BACK = new Set(["ArrowLeft", "PageUp"]);
+  const typing = (el) => !!el && (el.isContentEditable || ["TEXTAREA", "SELECT"].includes(el.tagName) ||
+    (el.tagName === "INPUT" && !["checkbox", "radio", "button", "submit"].includes(el.type)));
+  const ours = (el) => !!el && !!el.closest && !!el.closest(".st-key-story_next, .st-key-story_back");
+  const ownSpace = (el) => !!el && el !== document.body && !ours(el) &&
+    (el.type === "checkbox" || el.type === "radio" || el.tagName === "BUTTON" || el.getAttribute("role") === "switch");
+  window.addEventListener("keydown", (e) => {
+    if (!/\\/story\\/?$/.test(location.pathname) || e.altKey || e.ctrlKey || e.metaKey) return;
+    const el = document.activeElement;
+    const next = NEXT.has(e.key);
+    if ((!next && !BACK.has(e.key)) || typing(el) || (e.key === " " && ownSpace(el))) return;
+    e.preventDefault();
+    e.stopPropagation();
+    const button = document.querySelector(`.st-key-story_${next ? "next" : "back"} button`);
     if (button && !button.disabled) button.click();
-  });
-}
+  }, true);
+})();
 </script>"""
 
 
@@ -49,41 +72,71 @@ def _move(delta: int) -> None:
     st.session_state.scene = min(max(int(st.session_state.scene) + delta, 1), N_SCENES)
 
 
-def navigation() -> None:
-    """Back and Next (also the arrow keys) and where in the walk we are."""
-    c1, c2, c3 = st.columns([1, 4, 1])
-    c1.button("◀ Back", on_click=_move, args=(-1,), key="story_back", disabled=st.session_state.scene <= 1,
-              use_container_width=True)
-    c2.progress(st.session_state.scene / N_SCENES, text=f"Scene {st.session_state.scene} of {N_SCENES}")
-    c3.button("Next ▶", on_click=_move, args=(1,), key="story_next", disabled=st.session_state.scene >= N_SCENES,
-              use_container_width=True)
+def controls(presenter: bool) -> None:
+    """The prompt, the presenter switch, Back / where we are / Next and the link to this scene: one line in
+    presenter mode, two otherwise."""
+    n = int(st.session_state.scene)
+    if presenter:
+        prompt, mode, back, where, nxt, link = st.columns([3.2, 2.1, 1, 1.5, 1, 1], vertical_alignment="center")
+    else:
+        prompt, mode = st.columns([4, 1.3], vertical_alignment="bottom")
+        back, where, nxt, link = st.columns([1, 3, 1, 1], vertical_alignment="center")
+    prompt.text_input("Prompt of the story", key="story_prompt", max_chars=200,
+                      label_visibility="collapsed" if presenter else "visible", placeholder="Prompt of the story")
+    mode.toggle("Presenter mode", key="presenter", help=f"Large type, no sidebar, each chart on one screen. Keys: "
+                f"{KEYS}.")
+    back.button("◀ Back", on_click=_move, args=(-1,), key="story_back", disabled=n <= 1, width="stretch")
+    where.progress(n / N_SCENES, text=f"Scene {n} of {N_SCENES}")
+    nxt.button("Next ▶", on_click=_move, args=(1,), key="story_next", disabled=n >= N_SCENES, width="stretch")
+    with link.popover("Link", icon=":material/link:", width="stretch",
+                      help="A link that opens this scene, with this prompt and mode"):
+        st.code(urlstate.link(list(DEFAULTS)), language=None, wrap_lines=True)
+        st.caption("Copy it with the button at its right; it opens this very scene.")
 
 
-def build_scene(n: int, ckpt, trace) -> story.Scene:
+def build_scene(n: int, ckpt, trace, *, presenter: bool) -> story.Scene:
     """Scene n (1-6) for the loaded model and the story's prompt."""
     book = get_map_book(ckpt.content_hash, ckpt)
     context_of = contexts_of_words(ckpt)
     colours = figures.context_colours(trace.context_names)
+    font_px = PRESENTER_PX if presenter else 12
     if n == 1:
         return story.scene_embeddings(ckpt, book)
     if n == 2:
-        return story.scene_loop(ckpt, book, trace)
+        return story.scene_loop(ckpt, book, trace, font_px=font_px)
     if n == 3:
         view = get_best_view(ckpt.content_hash, ckpt)
-        return story.scene_meander(book, trace, view, context_of=context_of,
+        return story.scene_meander(book, trace, view, context_of=context_of, font_px=font_px,
                                    method_title=METHOD_NAMES.get(view.method, view.method))
     if n == 4:
         if not ckpt.held_out:
             return story.scene_held_out(ckpt, None, None)
         return story.scene_held_out(ckpt, get_corpus_check(ckpt.content_hash, ckpt),
                                     get_held_out_breakdown(ckpt.content_hash, ckpt))
-    if n == 5:  # the output depth: the head reads the next word from there (a mid-depth plane decodes as noise)
-        layer = trace.layer_names[-1]
-        fmap = get_map(ckpt.content_hash, f"context:{layer}", "pca", 2, _ckpt=ckpt)
-        path = frames.trajectory_frame(trace, fmap, trace.layer_names.index(layer), context_of)
-        d = get_decision(ckpt.content_hash, layer, ckpt, fmap, grid=DECISION_GRID)
-        return story.scene_landscape(d, path, colours, vocab=ckpt.tokenizer.vocab, axis_label=fmap.axis_label)
+    if n == 5:  # the output depth: what the head reads the next word from
+        regions = get_next_regions(ckpt.content_hash, trace.layer_names[-1], ckpt)
+        path = frames.trajectory_frame(trace, regions, len(trace.layer_names) - 1, context_of)
+        return story.scene_landscape(regions, path, colours, ink=ink(), font_px=font_px,
+                                     width_px=1200 if presenter else 900)
     return story.scene_decides(trace, context_of, colours)
+
+
+def draw_scene(n: int, scene: story.Scene, presenter: bool) -> None:
+    """Heading, the takeaway, the chart (or why it is not shown) with its check, then the rest of the text."""
+    st.header(f"{n}. {scene.title}", anchor=False)
+    st.container(key="story_takeaway").markdown(escape_md(scene.takeaway))
+    figure = scene.shown
+    if figure is not None:
+        chart.show(figures.presenter_figure(figure, PRESENTER_PX) if presenter else figure, key=f"scene{n}",
+                   fit=PRESENTER_FIT if presenter else None)
+    if scene.check is not None:
+        if scene.check.passed:
+            st.caption(escape_md(scene.check.sentence()))
+        else:
+            st.warning(escape_md(scene.check.reason()))
+    with st.expander("More about this scene") if presenter else st.container():
+        for sentence in scene.sentences:
+            st.markdown(f"- {escape_md(sentence)}")
 
 
 def render() -> None:
@@ -91,25 +144,25 @@ def render() -> None:
     ckpt = checkpoint_or_error()
     if ckpt is None:
         return
-    presenter = st.session_state.get("presenter", False)
-    if presenter:
-        st.markdown(PRESENTER_CSS, unsafe_allow_html=True)  # fixed CSS of our own; no user text in it
-    components.html(KEYS_JS, height=0)
-    st.title("The story")
-    st.text_input("Prompt of the story", key="story_prompt", max_chars=200)
-    st.toggle("Presenter mode", key="presenter", help="Large type, no sidebar; ← and → go back and next")
+    presenter = bool(st.session_state.get("presenter", False))
+    st.html(PRESENTER_STYLE if presenter else STYLE)  # fixed CSS of our own (style only: takes no room)
+    st.sidebar.html(KEYS_JS, unsafe_allow_javascript=True)  # fixed script of our own; no user text in it
+    if not presenter:
+        st.title("The story")
+        st.caption(f"Six scenes of how the model reads a prompt and chooses the next word. Keys: {KEYS}.")
+    controls(presenter)
     try:
-        classroom.check_prompt(st.session_state.story_prompt)
         trace = get_trace(ckpt.content_hash, st.session_state.story_prompt, SamplingConfig(), ckpt)
     except PromptError as e:
         st.error(escape_md(str(e)))
         return
-    navigation()
     n = int(st.session_state.scene)
-    scene = build_scene(n, ckpt, trace)
-    st.header(f"{n}. {scene.title}")
-    for sentence in scene.sentences:
-        st.markdown(f"- {escape_md(sentence)}")
-    if scene.figure is not None:
-        chart.show(scene.figure, key=f"scene{n}")
+    fresh = st.session_state.get("_story_drawn") != n
+    area = st.empty() if fresh else None
+    if area is not None:  # a new scene: the last one goes at once, not shown (faded) while this one is computed
+        area.caption(f"Drawing scene {n} of {N_SCENES}…")
+    scene = build_scene(n, ckpt, trace, presenter=presenter)
+    with area.container(key="story_scene") if area is not None else st.container(key="story_scene"):
+        draw_scene(n, scene, presenter)
+    st.session_state._story_drawn = n
     urlstate.publish(list(DEFAULTS))
