@@ -336,3 +336,38 @@ def test_thirty_concurrent_classroom_sessions(classroom_server, ckpt):
     print(f"server RSS after the first round {report.rss[0]:.0f} MB, after the last {report.rss[1]:.0f} MB")
     assert len(report.prompts) == len(report.sliders) == 60
     assert report.rss[1] <= 1.10 * report.rss[0], report.rss  # memory stays flat
+
+
+def lan_address() -> str | None:
+    """An IPv4 address of this machine other than loopback (from the kernel's table of local addresses), or None."""
+    try:
+        lines = Path("/proc/net/fib_trie").read_text().splitlines()
+    except OSError:
+        return None
+    local = {prev.split()[-1] for prev, line in zip(lines, lines[1:]) if line.strip() == "/32 host LOCAL"}
+    return next((a for a in sorted(local) if not a.startswith("127.")), None)
+
+
+async def _over_the_network(port: int, lan: str) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        visitor = await _session(stack, f"http://{lan}:{port}", None)  # a real peer that is not loopback, no proxy
+        teacher = await _session(stack, f"http://127.0.0.1:{port}", None)
+        for s in (visitor, teacher):
+            await s.send()
+            assert await s.finish() and not s.errors
+        assert [t for t in visitor.infos if "classroom mode" in t] and not TEACHER_ONLY & set(visitor.shown)
+        assert not [t for t in teacher.infos if "classroom mode" in t] and "Add" in teacher.shown
+
+
+@pytest.mark.slow
+def test_a_browser_on_another_address_is_a_visitor_without_a_proxy():
+    """A classroom server on every interface: a browser reaching it through this machine's network address (a
+    peer other than loopback, as a student's machine is) is a visitor; one through 127.0.0.1 is the teacher."""
+    lan = lan_address()
+    if lan is None:
+        pytest.skip("this machine has no network address other than loopback")
+    port = free_port()
+    cmd = classroom_cmd(port)
+    cmd[cmd.index("127.0.0.1")] = "0.0.0.0"
+    with running_server(cmd, port, ROOT, env={**os.environ, "MALLOC_ARENA_MAX": "2"}):
+        asyncio.run(_over_the_network(port, lan))
