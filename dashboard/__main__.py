@@ -125,6 +125,7 @@ def launch_args(args: list[str], environ: dict[str, str]) -> tuple[list[str], st
     value, where = (flag, ADDRESS_FLAG) if flag is not None else _configured_address(environ)
     address, open_ = binding.check_address(value, where)
     if on:
+        binding.check_forwarding(environ)
         environ[binding.ENV] = "1"
     return [*args, ADDRESS_FLAG, address], binding.open_warning(address, on) if open_ else None
 

@@ -89,3 +89,13 @@ def setting(value: str | None) -> bool:
     if text in ON or text in OFF:
         return text in ON
     raise ValueError(f"{ENV}={value[:40]!r}: use 1 (classroom mode on) or 0 (off)")
+
+
+def check_forwarding(environ: dict[str, str]) -> None:
+    """For classroom mode: refuse FORWARDED_ALLOW_IPS='*' (uvicorn would then take any client's X-Forwarded-For,
+    so a visitor could name 127.0.0.1 and pass for the teacher); raises ValueError."""
+    trusted = [t.strip() for t in environ.get("FORWARDED_ALLOW_IPS", "").split(",")]
+    if "*" in trusted:
+        raise ValueError("FORWARDED_ALLOW_IPS='*' trusts every client's X-Forwarded-For, so classroom mode could not "
+                         "tell visitors from this machine; name your proxy's address instead (loopback is trusted "
+                         "by default)")

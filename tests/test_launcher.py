@@ -148,6 +148,15 @@ def wait_healthy(port: int, proc, timeout: float = 60) -> None:
             time.sleep(0.2)
 
 
+def test_classroom_mode_refuses_to_trust_every_clients_forwarded_address():
+    """uvicorn trusts X-Forwarded-For from the addresses in FORWARDED_ALLOW_IPS (loopback by default): with '*' a
+    visitor could send 127.0.0.1 and pass for the teacher."""
+    with pytest.raises(ValueError, match=r"^FORWARDED_ALLOW_IPS='\*' trusts every client"):
+        _launch(["--classroom"], {"FORWARDED_ALLOW_IPS": "127.0.0.1, *"})
+    assert _launch(["--server.address", "0.0.0.0", "--classroom"], {"FORWARDED_ALLOW_IPS": "10.0.0.5"})[1]
+    assert _launch(["--server.address", "0.0.0.0"], {"FORWARDED_ALLOW_IPS": "*"})[1]  # no classroom: nothing to tell
+
+
 def _refused(cmd: list[str]) -> str:
     """Run an entry point that must refuse to start: exit status 2, one line on stderr, nothing listening."""
     import subprocess
