@@ -68,8 +68,8 @@ def refusal(what: str) -> str:
 
 
 def blocked(what: str) -> bool:
-    """True, after showing the classroom sentence, where this session is a visitor; the caller then skips the
-    controls that would {what}."""
+    """True, after showing the classroom sentence in their place, where this session is a visitor; the caller then
+    skips the controls (`what`: what they do, e.g. 'models are uploaded')."""
     if not visitor():
         return False
     import streamlit as st

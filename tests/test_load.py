@@ -230,7 +230,8 @@ async def _session(stack: contextlib.AsyncExitStack, url: str, visitor: int | No
     address the proxy forwards (10.0.x.y)."""
     headers = None if visitor is None else {"X-Forwarded-For": f"10.0.{visitor // 250}.{visitor % 250 + 1}"}
     ws = await stack.enter_async_context(connect(url.replace("http://", "ws://") + "/_stcore/stream", max_size=None,
-                                                 subprotocols=["streamlit"], additional_headers=headers))
+                                                 subprotocols=["streamlit"], additional_headers=headers,
+                                                 ping_interval=None))  # a browser sends no pings of its own
     return Session(ws)
 
 
