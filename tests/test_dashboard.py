@@ -290,12 +290,11 @@ def test_the_first_page_draws_without_torch(ckpt, tmp_path):
     import sys
 
     from dashboard.views.trajectory import DEFAULT_SAMPLING, DEFAULTS
-    from llmcore.maps import default_cache_dir
     from llmcore.trace import trace_generation
     from llmcore.tracecache import load_trace
 
     prompt = DEFAULTS["prompt"]
-    kept = load_trace(default_cache_dir(ckpt), ckpt, prompt, DEFAULT_SAMPLING)
+    kept = load_trace(ckpt.path / "maps", ckpt, prompt, DEFAULT_SAMPLING)  # shipped in its own maps/
     assert kept is not None, "the bundled model ships its default view's trace (run the dashboard once to keep it)"
     fresh = trace_generation(ckpt, prompt, DEFAULT_SAMPLING)
     np.testing.assert_allclose(kept[0].hidden, fresh.hidden, atol=1e-5)
