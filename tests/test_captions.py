@@ -159,6 +159,17 @@ def test_story_and_model_card_state_one_vocabulary_size(ckpt):
         assert not re.search(rf"\b{len(ckpt.tokenizer)}\b", text)  # the entries' count is never said another way
     one = trace_generation(ckpt, "cats", SamplingConfig(max_new_words=1))
     assert "is 1 word." in " ".join(story.scene_loop(ckpt, book, one).sentences)
+    from dashboard.views.trajectory import EXAMPLES
+
+    for prompt in EXAMPLES:  # scene 2 on every example prompt: counts agree, the likeliest word is the trace's
+        t = trace_generation(ckpt, prompt)
+        text = " ".join(story.scene_loop(ckpt, book, t).sentences)
+        top, p = t.word_steps().candidates(t.word_steps().boundary)[0]
+        assert f"the likeliest is '{top}' ({prob(p)})" in text and not DISAGREE.search(text), text
+    from .conftest import open_page
+
+    card = open_page("model_card")
+    assert said in " ".join(c.value for c in card.caption).replace("\\", "")
 
 
 def why_prompts(world, held_out) -> list[tuple[str, str, str]]:
