@@ -167,3 +167,13 @@ def test_a_visitors_causal_traces_are_rate_limited_and_bounded(on, monkeypatch):
     at.radio(key="c_mode").set_value("noise").run()
     at.number_input(key="c_seeds").set_value(classroom.MAX_NOISE_DRAWS + 1).run()
     assert any(f"at most {classroom.MAX_NOISE_DRAWS} draws" in e for e in _errors(at))
+
+
+def test_a_visitor_explores_the_embeddings_but_uploads_none(on, monkeypatch):
+    at = open_page("embeddings")
+    assert not at.exception and not at.error and "emb_search" in _keys(at)
+    assert not {"own_vectors", "own_metadata", "own_method"} & _keys(at)
+    assert len(_said(at)) == 1 and "embeddings are uploaded and mapped" in _said(at)[0]
+    monkeypatch.setattr(classroom, "peer_ip", lambda: "::1")  # the teacher
+    at = open_page("embeddings")
+    assert {"own_vectors", "own_metadata", "own_method"} <= _keys(at) and not _said(at)

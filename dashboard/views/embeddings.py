@@ -8,7 +8,7 @@ import re
 import numpy as np
 import streamlit as st
 
-from dashboard import chart, figures, frames, urlstate
+from dashboard import chart, classroom, figures, frames, urlstate
 from dashboard.downloads import figure_html
 from dashboard.state import (
     METHOD_NAMES,
@@ -67,6 +67,8 @@ def matches(words: np.ndarray, pattern: str) -> list[str]:
 def own_embeddings() -> None:
     """Explore embeddings a user brings, in the TensorFlow Embedding Projector's format."""
     with st.expander("Explore your own embeddings (Embedding Projector files)"):
+        if classroom.blocked("embeddings are uploaded and mapped"):  # up to 50 MB held and fitted per session
+            return
         c1, c2, c3 = st.columns([2, 2, 1])
         mb = MAX_PROJECTOR_BYTES // 2**20
         vec = c1.file_uploader("vectors.tsv", type=["tsv", "txt"], key="own_vectors", max_upload_size=mb)
