@@ -235,5 +235,9 @@ def test_a_kept_trace_comes_back_with_its_candidates_and_only_for_its_own_view(c
     assert load_trace(tmp_path, ckpt, prompt, s) is None
     path.write_bytes(b"\0" * (MAX_BYTES + 1))
     assert load_trace(tmp_path, ckpt, prompt, s) is None
-    save_trace(tmp_path, ckpt, "a dog eats", s, t, compute_candidates(ckpt, t))  # the folder keeps one trace
-    assert [p.name for p in path.parent.iterdir()] == [cache_path(tmp_path, ckpt, "a dog eats", s).name]
+    save_trace(tmp_path, ckpt, "a dog eats", s, t, compute_candidates(ckpt, t))
+    dog = cache_path(tmp_path, ckpt, "a dog eats", s)
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted([path.name, dog.name])  # not ours: left alone
+    save_trace(tmp_path, ckpt, "a cow eats", s, t, compute_candidates(ckpt, t))  # the folder keeps one kept trace
+    cow = cache_path(tmp_path, ckpt, "a cow eats", s)
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted([path.name, cow.name])
