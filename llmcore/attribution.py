@@ -36,10 +36,31 @@ class Attribution:
         if self.values.shape != (len(self.names),):
             raise ValueError(f"Attribution.values has shape {self.values.shape}, expected ({len(self.names)},)")
 
+    def lead(self) -> str:
+        """The attribution in one plain sentence: the part that adds most to the target's score, and the one that
+        takes most away (the parts add up to the score)."""
+        up, down = int(np.argmax(self.values)), int(np.argmin(self.values))
+        text = (f"The model scores {'/'.join(self.target)} {self.target_logit:.2f} after '{' '.join(self.words)}'; "
+                f"of the parts that add up to that score, {plain_name(self.names[up])} adds the most "
+                f"({self.values[up]:+.2f})")
+        if self.values[down] < 0:
+            text += f" and {plain_name(self.names[down])} takes away the most ({self.values[down]:+.2f})"
+        return text + "."
+
     def top(self, n: int = 5) -> list[tuple[str, float]]:
         """The n components with the largest absolute contribution."""
         order = np.argsort(-np.abs(self.values))[:n]
         return [(self.names[i], float(self.values[i])) for i in order]
+
+
+def plain_name(component: str) -> str:
+    """A component's name in a sentence: 'the embeddings (the words themselves)', "block 2's MLP", ..."""
+    if component == depths(1)[0].label:
+        return "the embeddings (the words themselves)"
+    words = component.split(" ")
+    if words[0] == "block" and len(words) > 2:
+        return f"block {words[1]}'s {' '.join(words[2:])}"
+    return f"the {component}"
 
 
 def _norm_parts(norm: nn.Module, x: torch.Tensor) -> tuple[Callable[[torch.Tensor], torch.Tensor], torch.Tensor]:
@@ -109,6 +130,13 @@ class Ablation:
     mean: np.ndarray
     baseline: float
     n_prompts: int
+
+    def lead(self) -> str:
+        """The ablation in one plain sentence: the part whose removal (mean-ablation) costs the most."""
+        k = int(np.argmin(self.mean))
+        return (f"Switch off {plain_name(self.names[k])} (its output replaced by its average) and the probability "
+                f"of the animal's places on the {self.n_prompts} never-seen animal-food prompts falls from "
+                f"{self.baseline:.2f} to {self.mean[k]:.2f}, the largest fall of any head or MLP.")
 
     def __post_init__(self) -> None:
         for name in ("zero", "mean"):

@@ -290,14 +290,66 @@ def causal_trace(ckpt: Checkpoint, prompt: str, *, corrupt: str | Noise, target:
 
 
 
+# ---------------------------------------------------------------- the trace in one plain sentence
+ROLES = {"animals": "the animal", "food": "the food"}
+
+
+def changed_positions(ct: CausalTrace) -> list[int]:
+    """Positions whose word the corruption changed, or put noise on."""
+    return [t for t, (a, b) in enumerate(zip(ct.words, ct.corrupt_words)) if a != b] or list(ct.noise_positions)
+
+
+def best_restore(ct: CausalTrace, position: int) -> tuple[int, float]:
+    """(depth, share) of the residual state at a position that brings back most: the first depth within 0.02 of
+    the best."""
+    col = ct.restored[0][:, position]
+    d = int(np.nonzero(col >= np.nanmax(col) - 0.02)[0][0])
+    return d, float(col[d])
+
+
+def decides(ct: CausalTrace, position: int) -> bool:
+    """Whether the word at a position decides the answer: its state alone brings back at least half, and no other
+    word's state before the last brings back more."""
+    share = best_restore(ct, position)[1]
+    others = [np.nanmax(ct.restored[0][:, t]) for t in range(len(ct.words) - 1) if t != position]
+    return share >= 0.5 and all(share >= o for o in others)
+
+
+def _what(world, target: Sequence[str]) -> str:
+    """'the place' when every target word is a location of the world, else 'the answer'."""
+    return "the place" if all(world.label(w)[0] == "locations" for w in target) else "the answer"
+
+
+def trace_lead(ct: CausalTrace, world, *, clean_top: str, corrupt_top: str, patched_top: str) -> str:
+    """The trace in one plain sentence: what the corruption does to the next word, and what putting back the
+    changed word's best state brings back (patched_top: the next word of that patched run)."""
+    t = changed_positions(ct)[0]
+    word, target = ct.words[t], "/".join(ct.target)
+    verb = (f"Blur '{word}' with noise" if ct.noise_positions else f"Swap '{word}' for '{ct.corrupt_words[t]}'")
+    if not ct.measurable:
+        return (f"{verb} and the probability of {target} barely moves ({ct.clean_prob:.2f} → {ct.corrupt_prob:.2f}): "
+                "there is nothing to put back; choose a corruption that changes the answer.")
+    said = (f"the model says '{corrupt_top}' instead of '{clean_top}'" if corrupt_top != clean_top else
+            f"the model still says '{clean_top}', but {target} falls from {ct.clean_prob:.2f} to {ct.corrupt_prob:.2f}")
+    d, share = best_restore(ct, t)
+    again = " again" if patched_top == clean_top else ""
+    role = ROLES.get(world.label(word)[0], f"'{word}'")
+    verdict = "decides" if decides(ct, t) else "alone does not decide"
+    return (f"{verb} and {said}. Put back only the state of '{word}' (at {ct.depth_names[d]}) and it says "
+            f"'{patched_top}'{again}, with {share:.0%} of the {target} probability back: {role} {verdict} "
+            f"{_what(world, ct.target)}.")
+
+
 @dataclass
 class PatchedRun:
     """One corrupted run with chosen clean states put back. states: (D, T, C) its residual stream at every depth
-    (embed, block 1 ... block n) and position (the first noise seed's, for noise); target_prob: mean over seeds."""
+    (embed, block 1 ... block n) and position (the first noise seed's, for noise); target_prob: mean over seeds;
+    top_word: the most likely next word (of the probabilities averaged over seeds)."""
 
     words: list[str]
     states: np.ndarray
     target_prob: float
+    top_word: str = ""
 
 
 def _prepare(ckpt: Checkpoint, prompt: str, *, corrupt: str | Noise, target, skip_articles: bool):
@@ -346,7 +398,8 @@ def patched_run(ckpt: Checkpoint, prompt: str, *, corrupt: str | Noise, restore:
     states, probs = _capture(model, sites, x, edits)
     resid = torch.stack([states[("resid", d)][0] for d in range(sites.n_layer + 1)]).float().numpy()
     return PatchedRun(words=[ckpt.tokenizer.vocab[i] for i in ids], states=resid,
-                      target_prob=float(probs[:, torch.tensor(tid)].sum(-1).mean()))
+                      target_prob=float(probs[:, torch.tensor(tid)].sum(-1).mean()),
+                      top_word=ckpt.tokenizer.vocab[int(probs.mean(0).argmax())])
 
 
 # ---------------------------------------------------------------- counterfactual grid
@@ -354,9 +407,10 @@ def patched_run(ckpt: Checkpoint, prompt: str, *, corrupt: str | Noise, restore:
 class CounterfactualGrid:
     """'a <animal> <verb> <food> in the' for every animal (A) and food (F) of the world: where the place goes.
 
-    top_place: (A, F) the most likely location word; follows: (A, F) 1 if it is one of the animal's habitats,
-    2 one of the food's own places, 3 both, 0 neither. comparable: (A, F) the food has places of its own and they
-    share none with the animal's habitats, so the place can follow only one of them.
+    top_place: (A, F) the most likely location word; place_prob its probability; follows: (A, F) 1 if it is one of
+    the animal's habitats, 2 one of the food's own places, 3 both, 0 neither. comparable: (A, F) the food has
+    places of its own and they share none with the animal's habitats, so the place can follow only one of them.
+    own_place / own_prob: (A, F) the likeliest of the food's own places and its probability ('' and 0: none).
     change_animal / change_food / change_both: share of swaps (one prompt to another that differs in the animal,
     the food, or both) whose top place changes.
     """
@@ -371,10 +425,12 @@ class CounterfactualGrid:
     change_animal: float
     change_food: float
     change_both: float
+    own_place: np.ndarray
+    own_prob: np.ndarray
 
     def __post_init__(self) -> None:
         shape = (len(self.animals), len(self.foods))
-        for name in ("top_place", "place_prob", "follows", "comparable"):
+        for name in ("top_place", "place_prob", "follows", "comparable", "own_place", "own_prob"):
             if getattr(self, name).shape != shape:
                 raise ValueError(f"CounterfactualGrid.{name} has shape {getattr(self, name).shape}, expected {shape}")
 
@@ -386,6 +442,36 @@ class CounterfactualGrid:
     @property
     def food_share(self) -> float:
         return float(np.mean(self.follows[self.comparable] & 2 > 0)) if self.comparable.any() else float("nan")
+
+    def lead(self) -> str:
+        """The grid in one plain sentence: who decides the place."""
+        n, a, f = int(self.comparable.sum()), self.animal_share, self.food_share
+        if not n:
+            return ("No food of this world has places of its own apart from the animals' habitats, so the grid "
+                    "cannot tell whether the animal or the food decides the place.")
+        verdict = ("the animal decides the place" if a >= 0.5 and a > f else "the food decides the place"
+                   if f >= 0.5 and f > a else "neither the animal nor the food decides the place alone")
+        return (f"Where an animal's places and a food's own places differ ({n} of the {self.follows.size} prompts), "
+                f"the model names the animal's place in {a:.0%} of them and the food's in {f:.0%}: {verdict}.")
+
+    def cell(self, animal: str, food: str, world) -> str:
+        """One prompt of the grid in a sentence: the place the model names, whose place it is, and how likely the
+        food's own place is."""
+        i, j = self.animals.index(animal), self.foods.index(food)
+        top, habitats = self.top_place[i, j], world.animals[animal].habitats
+        own = list(world.food_places.get(food, ("", []))[1])
+        whose = {1: f"one of the {animal}'s places ({', '.join(habitats)})", 2: f"one of {food}'s own places",
+                 3: f"both one of the {animal}'s places and {food}'s own", 0: f"neither the {animal}'s place nor "
+                 f"{food}'s own"}[int(self.follows[i, j])]
+        text = (f"'{article_of(animal)} {animal} {self.verb} {food} in the' → {top} ({prob_text(self.place_prob[i, j])}"
+                f"): {whose}")
+        if not own:
+            return text + f"; {food} has no place of its own in this world."
+        if self.follows[i, j] & 2:
+            return text + "."
+        places = f"own place, the {own[0]}," if len(own) == 1 else f"own places ({', '.join(own)}): the " \
+            f"{self.own_place[i, j]}, the likeliest of them,"
+        return text + f"; {food}'s {places} gets {prob_text(self.own_prob[i, j])}."
 
     def summary(self) -> str:
         return (f"the place follows the animal in {self.animal_share:.0%} of swaps, the food in {self.food_share:.0%} "
@@ -436,9 +522,36 @@ def counterfactual_grid(ckpt: Checkpoint, *, verb: str | None = None) -> Counter
     comparable = np.array([[bool(own[j]) and not own[j] & hab[i] for j in range(len(foods))]
                            for i in range(len(animals))])
     ca, cf, cb = _change_rate(top)
+    own_place, own_prob = _own_places(probs.view(len(animals), len(foods), -1), [
+        [tok.stoi[p] for p in world.food_places.get(f, ("", []))[1] if p in tok.stoi] for f in foods], tok.vocab)
     return CounterfactualGrid(animals=animals, foods=foods, verb=verb, top_place=top,
                               place_prob=best.values.numpy().reshape(len(animals), len(foods)), follows=follows,
-                              comparable=comparable, change_animal=ca, change_food=cf, change_both=cb)
+                              comparable=comparable, change_animal=ca, change_food=cf, change_both=cb,
+                              own_place=own_place, own_prob=own_prob)
+
+
+def _own_places(probs: torch.Tensor, own_ids: list[list[int]], vocab: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(A, F) the likeliest of each food's own places and its probability, from next-word probabilities (A, F, V);
+    '' and 0 for a food without places."""
+    A, F, _ = probs.shape
+    name, prob = np.full((A, F), "", object), np.zeros((A, F))
+    for j, ids in enumerate(own_ids):
+        if ids:
+            p = probs[:, j, ids]  # (A, places of this food)
+            prob[:, j] = p.max(-1).values.numpy()
+            name[:, j] = [vocab[ids[k]] for k in p.argmax(-1).tolist()]
+    return name, prob
+
+
+def article_of(word: str) -> str:
+    from llmcore.world import article
+
+    return article(word)
+
+
+def prob_text(p: float) -> str:
+    """A probability as a reader takes it in: two decimals, four when small, 'under 0.0001' below that."""
+    return f"{p:.2f}" if p >= 0.01 else f"{p:.4f}" if p >= 0.0001 else "under 0.0001"
 
 
 # ---------------------------------------------------------------- counterfactual prompts and the held-out finding

@@ -182,3 +182,176 @@ def test_steering_groups_are_those_with_reference_states(tiny):
     words = set(map(str, ref.words))
     for g in groups:
         assert any(g in tiny.world.label(w) for w in words)
+
+
+# ---------------------------------------------------------------- the Causes page's plain sentences, as properties
+def _prompts(world, n: int, seed: int = 0) -> list[str]:
+    """n prompts 'a <animal> <eat verb> <food of its diet> in' drawn from the world."""
+    from llmcore.corpus import article
+
+    rng = np.random.default_rng(seed)
+    animals = list(world.animals)
+    out = []
+    for a in rng.choice(animals, n):
+        food = rng.choice(list(world.animals[a].diet))
+        out.append(f"{article(a)} {a} {rng.choice(world.recipe.eat_verbs)} {food} in")
+    return out
+
+
+def _lead(ckpt, prompt, corrupt):
+    from llmcore.interventions import best_restore, changed_positions, trace_lead
+
+    ct = causal_trace(ckpt, prompt, corrupt=corrupt)
+    t = changed_positions(ct)[0]
+    d, _ = best_restore(ct, t)
+    tops = [patched_run(ckpt, prompt, corrupt=c, restore=r).top_word
+            for c, r in ((prompt, ()), (corrupt, ()), (corrupt, (("resid", d, t),)))]
+    return ct, t, d, tops, trace_lead(ct, ckpt.world, clean_top=tops[0], corrupt_top=tops[1], patched_top=tops[2])
+
+
+@pytest.mark.parametrize("which", ["bundled", "tiny"])
+def test_the_trace_sentence_says_what_its_numbers_say(which, ckpt, tiny):
+    """Over prompts of the world, each with its animal swapped (and with noise on the animal): the sentence names the
+    words, the next words of the three runs, the share and depth that bring back most, and says the word decides
+    exactly when its state alone brings back at least half and more than any other word's."""
+    from llmcore.interventions import counterfactual_prompt, decides
+
+    model = ckpt if which == "bundled" else tiny
+    cases = [(p, counterfactual_prompt(model, p)) for p in _prompts(model.world, 12 if which == "bundled" else 4)]
+    cases += [(cases[0][0], Noise(positions=(1,), n_seeds=3))]
+    for prompt, corrupt in cases:
+        if corrupt is None:
+            continue
+        ct, t, d, tops, text = _lead(model, prompt, corrupt)
+        assert f"'{ct.words[t]}'" in text
+        if not ct.measurable:
+            assert "barely moves" in text and "decide" not in text
+            continue
+        said = f"'{tops[1]}' instead of '{tops[0]}'" if tops[1] != tops[0] else f"still says '{tops[0]}'"
+        assert said in text
+        assert f"says '{tops[2]}'" + (" again" if tops[2] == tops[0] else ",") in text
+        share = ct.restored[0, d, t]
+        assert f"(at {ct.depth_names[d]})" in text and f"with {share:.0%} of the" in text
+        col = ct.restored[0][:, t]
+        assert share >= np.nanmax(col) - 0.02 and (col[:d] < np.nanmax(col) - 0.02).all()  # the first best depth
+        others = [np.nanmax(ct.restored[0][:, u]) for u in range(len(ct.words) - 1) if u != t]
+        assert decides(ct, t) == (share >= 0.5 and all(share >= o for o in others))
+        assert ("alone does not decide" not in text) == decides(ct, t)
+
+
+def test_the_grid_sentences_agree_with_the_grid(ckpt):
+    """The grid's verdict follows its two shares; a cell's sentence names the place the model puts first with its
+    probability, whose place it is, and the food's own places with the likeliest one's probability — which is what
+    the model gives it."""
+    import re
+
+    import torch
+
+    from llmcore.interventions import prob_text
+
+    g, w = counterfactual_grid(ckpt), ckpt.world
+    a, f = g.animal_share, g.food_share
+    verdict = ("the animal decides" if a >= 0.5 and a > f else "the food decides" if f >= 0.5 and f > a else "neither")
+    assert verdict in g.lead() and f"{a:.0%}" in g.lead() and f"{f:.0%}" in g.lead()
+    rng = np.random.default_rng(1)
+    for i, j in zip(rng.integers(0, len(g.animals), 40), rng.integers(0, len(g.foods), 40)):
+        animal, food = g.animals[i], g.foods[j]
+        text = g.cell(animal, food, w)
+        assert f"→ {g.top_place[i, j]} ({prob_text(g.place_prob[i, j])})" in text
+        assert ("one of the" in text and f"{animal}'s places" in text) == bool(g.follows[i, j] & 1)
+        own = w.food_places.get(food, ("", []))[1]
+        assert all(p in text for p in own)
+        if own and not g.follows[i, j] & 2:
+            place = re.search(r"the (\w+)(, the likeliest of them)?, gets", text)[1]
+            assert place == g.own_place[i, j] and place in own
+            ids = ckpt.tokenizer.encode(f"a {animal} {g.verb} {food} in the").ids
+            with torch.no_grad():
+                p = ckpt.model(torch.tensor([ids]))[0][0, -1].float().softmax(-1)
+            assert g.own_prob[i, j] == pytest.approx(max(float(p[ckpt.tokenizer.stoi[x]]) for x in own), abs=1e-5)
+            assert text.endswith(f"gets {prob_text(g.own_prob[i, j])}.")
+
+
+def test_the_component_sentences_name_the_largest_parts(tiny):
+    from llmcore.attribution import plain_name
+
+    attr = attribute(tiny, PROMPT)
+    up, down = int(np.argmax(attr.values)), int(np.argmin(attr.values))
+    assert f"{plain_name(attr.names[up])} adds the most ({attr.values[up]:+.2f})" in attr.lead()
+    assert (f"{plain_name(attr.names[down])} takes away the most" in attr.lead()) == (attr.values[down] < 0)
+    ab = ablate(tiny)
+    k = int(np.argmin(ab.mean))
+    assert plain_name(ab.names[k]) in ab.lead() and f"to {ab.mean[k]:.2f}" in ab.lead()
+
+
+def test_the_grid_figure_labels_every_row_and_column_and_marks_the_found_cell(ckpt):
+    from dashboard import figures
+
+    g = counterfactual_grid(ckpt)
+    animal, food = g.animals[3], g.foods[-5]
+    fig = figures.counterfactual_heatmap(g, (animal, food)).to_plotly_json()
+    x, y = fig["layout"]["xaxis"], fig["layout"]["yaxis"]
+    assert list(x["tickvals"]) == g.foods and list(y["tickvals"]) == g.animals  # none skipped
+    assert [t for t in x["ticktext"] if t.startswith("<b>")] == [f"<b>{food}</b>"]
+    assert [t for t in y["ticktext"] if t.startswith("<b>")] == [f"<b>{animal}</b>"]
+    i, j = 3, len(g.foods) - 5
+    cells = [s for s in fig["layout"]["shapes"] if s["x1"] - s["x0"] == 1 and s["y1"] - s["y0"] == 1]
+    assert [(c["x0"] + 0.5, c["y0"] + 0.5) for c in cells] == [(j, i)]
+    note = fig["layout"]["annotations"][-1]
+    assert (note["x"], note["y"]) == (food, animal) and g.top_place[i, j] in note["text"]
+
+
+# ---------------------------------------------------------------- how far steering may push, measured
+def test_the_world_grammar_accepts_the_world_and_refuses_repeats(ckpt):
+    from llmcore.corpus import CorpusGenerator
+    from llmcore.steering import grammar_pairs, keeps_grammar
+
+    w = ckpt.world
+    pairs = grammar_pairs(w)
+    for sentence in CorpusGenerator(w, seed=99).sentences(300):  # sentences the pairs were not read from
+        words = sentence.split()
+        assert keeps_grammar(w, words, pairs), sentence
+    assert not keeps_grammar(w, ["in", "the", "sea", "sea", "sea", "."], pairs)  # a word kind repeated
+    assert not keeps_grammar(w, ["in", "the", "sea"], pairs)  # the sentence never ends
+
+
+def test_the_steering_range_and_start_are_measured(ckpt):
+    """The default direction for a pet's prompt goes to the animal group whose places share least with the pets';
+    over the world's prompts, every alpha up to the range's end keeps the grammar in at least GRAMMAR_BAR of the
+    completions, the next one (if any) does not, and the start moves at least MOVE_BAR of them (to the target's
+    places where it names any)."""
+    from llmcore.maps import MapBook
+    from llmcore.steering import (
+        GRAMMAR_BAR,
+        MOVE_BAR,
+        default_direction,
+        group_names,
+        group_places,
+        steering_sweep,
+        sweep_prompts,
+    )
+
+    w = ckpt.world
+    source, target = default_direction(w, "dog", group_names(ckpt))
+    assert source == w.label("dog")[1]
+    own = group_places(w, source)
+    jaccard = {g: len(own & group_places(w, g)) / len(own | group_places(w, g)) for g in w.taxonomy["animals"]
+               if g != source}
+    assert jaccard[target] == min(jaccard.values())
+    prompts = sweep_prompts(ckpt, source)
+    assert prompts and all(p.split()[1] in w.taxonomy["animals"][source] for p in prompts)
+    vec = steering_vector(ckpt, source=source, target=target, depth=0, reference=MapBook(ckpt).states)
+    sw = steering_sweep(ckpt, vector=vec, depth=0, prompts=prompts, target=target)
+    assert sw.changed[0] == 0
+    inside = sw.alphas <= sw.maximum
+    assert (sw.grammatical[inside] >= GRAMMAR_BAR).all()
+    if not inside.all():
+        assert sw.grammatical[~inside][0] < GRAMMAR_BAR
+    k = list(sw.alphas).index(sw.default)
+    moved = sw.lands if (sw.lands[inside] >= MOVE_BAR).any() else sw.changed  # to the target's places, if it can
+    assert 0 < sw.default <= sw.maximum and moved[k] >= MOVE_BAR
+    assert (moved[1:k] < MOVE_BAR).all()  # the smallest alpha that moves them
+    places = group_places(w, target)
+    assert sw.lands[k] == pytest.approx(np.mean([bool(places & set(c.split())) for c in sw.completions[k]]))
+    # the sweep's batched generation is steer()'s: the same completion for one prompt
+    one = steer(ckpt, prompts[0], vector=vec, depth=0, alpha=float(sw.default), positions=[1])
+    assert one.completion == sw.completions[k][0]

@@ -171,11 +171,30 @@ def _number(pattern: str, text: str) -> float:
 
 def test_causes_page(ckpt):
     """The default page draws its five charts, and what its sentences say is what the library computes for the
-    default settings: the patched run's probabilities and share, and the steered completion."""
+    default settings: the plain first sentence of each panel, the patched run's probabilities and share, the grid's
+    cell of the prompt's own animal and food, and the steered completion; the steering starts where it moves the
+    path."""
     from dashboard.views.causes import DEFAULTS, SEED_PROMPT
-    from llmcore.interventions import KINDS, causal_trace, counterfactual_prompt, patched_run
+    from llmcore.interventions import (
+        KINDS,
+        best_restore,
+        causal_trace,
+        changed_positions,
+        counterfactual_grid,
+        counterfactual_prompt,
+        patched_run,
+        trace_lead,
+    )
     from llmcore.maps import MapBook
-    from llmcore.steering import steer, steering_vector
+    from llmcore.steering import (
+        default_direction,
+        group_names,
+        steer,
+        steer_lead,
+        steering_sweep,
+        steering_vector,
+        sweep_prompts,
+    )
     from llmcore.trace import trace_generation
 
     at = open_page("causes")
@@ -185,29 +204,57 @@ def test_causes_page(ckpt):
     assert [d["type"] for d in spec["data"]].count("heatmap") == 3  # residual, attention, MLP
     names = [d["name"] for d in json.loads(charts(at)[1].spec)["data"]]
     assert {"clean", "corrupted", "patched"} <= set(names)
+    said = [m.value.replace("\\", "") for m in at.markdown]
+    glossary = next(m for m in said if m.startswith("**Clean run**"))
+    for word in ("Corruption", "Restore", "Attribution", "Steering"):
+        assert f"**{word}**" in glossary
     corrupt = counterfactual_prompt(ckpt, SEED_PROMPT)
     ct = causal_trace(ckpt, SEED_PROMPT, corrupt=corrupt)
+    t0 = changed_positions(ct)[0]
+    best = (("resid", best_restore(ct, t0)[0], t0),)
+    tops = [patched_run(ckpt, SEED_PROMPT, corrupt=c, restore=r).top_word
+            for c, r in ((SEED_PROMPT, ()), (corrupt, ()), (corrupt, best))]
+    assert trace_lead(ct, ckpt.world, clean_top=tops[0], corrupt_top=tops[1], patched_top=tops[2]) in said
     kind, depth, t = DEFAULTS["c_kind"], DEFAULTS["c_depth"], DEFAULTS["c_pos"] - 1
     runs = {name: patched_run(ckpt, SEED_PROMPT, corrupt=c, restore=r).target_prob
             for name, c, r in [("clean", SEED_PROMPT, ()), ("corrupted", corrupt, ()),
                                ("patched", corrupt, [(kind, depth, t)])]}
-    said = next(c.value for c in at.caption if "Clean, corrupted, and patched" in c.value).replace("\\", "")
-    assert f"'{ct.words[t]}' at {ct.depth_names[depth]}" in said
+    line = next(c.value for c in at.caption if "Clean, corrupted, and patched" in c.value).replace("\\", "")
+    assert f"'{ct.words[t]}' at {ct.depth_names[depth]}" in line
     for name, p in runs.items():
-        assert _number(rf"{name} (\d\.\d+)", said) == pytest.approx(p, abs=5e-4)
+        assert _number(rf"{name} (\d\.\d+)", line) == pytest.approx(p, abs=5e-4)
     share = (runs["patched"] - runs["corrupted"]) / (runs["clean"] - runs["corrupted"])
     assert share == pytest.approx(ct.restored[KINDS.index(kind), depth, t], abs=1e-3)
-    assert _number(r"\((-?\d+)% back\)", said) == pytest.approx(100 * share, abs=0.51)
-    at.slider(key="c_alpha").set_value(4.0).run()  # steering redraws the steered path with its completion
-    assert not at.error and at.query_params["c_alpha"] in ("4.0", ["4.0"])
-    source, to, sdepth = DEFAULTS["c_from"], DEFAULTS["c_to"], DEFAULTS["c_sdepth"]
-    vec = steering_vector(ckpt, source=source, target=to, depth=sdepth, reference=MapBook(ckpt).states)
-    steered = steer(ckpt, SEED_PROMPT, vector=vec, depth=sdepth, alpha=4.0).completion
-    plain = trace_generation(ckpt, SEED_PROMPT).completion
-    line = next(m.value for m in at.markdown if m.value.startswith("Steered")).replace("\\", "")
-    at_depth = "embed" if sdepth == 0 else f"block {sdepth}"
-    assert line.startswith(f"Steered (+4.0 × {source} → {to} at {at_depth}): '{steered}', ")
-    assert line.endswith(f"{'the same as' if steered == plain else 'instead of'} '{plain}'.")
+    assert _number(r"\((-?\d+)% back\)", line) == pytest.approx(100 * share, abs=0.51)
+    grid = counterfactual_grid(ckpt)
+    assert grid.lead() in said
+    animal, food = (w for w in SEED_PROMPT.split() if w in ckpt.world.animals or w in grid.foods)
+    assert (at.selectbox(key="c_ganimal").value, at.selectbox(key="c_gfood").value) == (animal, food)
+    assert grid.cell(animal, food, ckpt.world) in said  # the prompt's own cell, its food's own places named
+    # steering starts at the measured default for the prompt's animal, which moves the path
+    source, to = default_direction(ckpt.world, animal, group_names(ckpt, MapBook(ckpt).states))
+    assert (at.selectbox(key="c_from").value, at.selectbox(key="c_to").value) == (source, to)
+    vec = steering_vector(ckpt, source=source, target=to, depth=0, reference=MapBook(ckpt).states)
+    sweep = steering_sweep(ckpt, vector=vec, depth=0, prompts=sweep_prompts(ckpt, source), target=to)
+    assert at.slider(key="c_alpha").value == sweep.default and at.slider(key="c_alpha").max == sweep.maximum
+    assert sweep.summary(to) in [c.value.replace("\\", "") for c in at.caption]
+    steer_spec = json.loads(charts(at)[-1].spec)
+    paths = {d["name"]: np.c_[_heatmap_z(dict(z=d["x"])), _heatmap_z(dict(z=d["y"]))] for d in steer_spec["data"]
+             if d.get("mode") == "lines+markers+text"}
+    plain_xy, steered_xy = paths["unsteered"], paths[f"steered, alpha {sweep.default:g}"]
+    width = np.ptp(np.r_[plain_xy, steered_xy], axis=0)
+    moved = np.abs(plain_xy[: len(steered_xy)] - steered_xy[: len(plain_xy)]).max(0) / width
+    assert moved.max() >= 0.05 or len(plain_xy) != len(steered_xy)  # a twentieth of the map, or another length
+    at.slider(key="c_alpha").set_value(sweep.maximum).run()  # steering redraws the steered path with its completion
+    assert not at.error and at.query_params["c_alpha"] in (str(sweep.maximum), [str(sweep.maximum)])
+    steered = steer(ckpt, SEED_PROMPT, vector=vec, depth=0, alpha=sweep.maximum, positions=[1])
+    plain = trace_generation(ckpt, SEED_PROMPT)
+    lead = next(m.value for m in at.markdown if m.value.startswith("Push")).replace("\\", "")
+    assert lead.startswith(steer_lead(word=animal, source=source, target=to, alpha=sweep.maximum,
+                                      depth_name="embed", plain=plain.completion, steered=steered.completion,
+                                      nearer=None)[:40])
+    assert f"'{steered.completion}'" in lead and (f"instead of '{plain.completion}'" in lead) == (
+        steered.completion != plain.completion)
     at.text_input(key="c_corrupt").set_value("a fox eats").run()
     assert any("same number of words" in e.value for e in at.error)
     at.text_input(key="c_corrupt").set_value("").run()
@@ -222,13 +269,13 @@ def test_causes_link_restores_settings():
 
 
 def _heatmap_z(trace: dict) -> np.ndarray:
-    """A heatmap's z from a Plotly JSON spec (a list of rows, or a typed array in base64)."""
+    """A heatmap's z (or a trace's x or y) from a Plotly JSON spec (a list, or a typed array in base64)."""
     z = trace["z"]
     if isinstance(z, dict):
         import base64
 
-        shape = [int(n) for n in str(z["shape"]).split(",")]
-        return np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"]).reshape(shape)
+        flat = np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"])
+        return flat.reshape([int(n) for n in str(z["shape"]).split(",")]) if "shape" in z else flat
     return np.array(z, dtype=float)
 
 

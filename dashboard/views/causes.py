@@ -12,29 +12,44 @@ from dashboard.state import (
     get_causal_trace,
     get_counterfactual_grid,
     get_map,
+    get_map_book,
     get_patched_run,
     get_regions,
     get_steered_trace,
     get_steering_groups,
+    get_steering_sweep,
     get_trace,
     ink,
     noise_unit,
 )
 from dashboard.text import escape_md
 from llmcore.depths import depth_labels
-from llmcore.interventions import KIND_NAMES, KINDS, MAX_SEEDS, counterfactual_prompt, word_ids
+from llmcore.interventions import (
+    KIND_NAMES,
+    KINDS,
+    MAX_SEEDS,
+    best_restore,
+    changed_positions,
+    counterfactual_prompt,
+    trace_lead,
+    word_ids,
+)
+from llmcore.steering import SWEEP_ALPHAS, default_direction, nearer_centre, steer_lead
 from llmcore.trace import PromptError, SamplingConfig
 from llmcore.world import FUNCTION_CONTEXT
 
 SEED_PROMPT = "a dog devours pizza in"
 MODES = {"prompt": "counterfactual prompt", "noise": "noise on chosen words"}
+PUSH_ON = {"animal": "the animal's word", "all": "every word"}
 DEFAULTS = {"c_prompt": SEED_PROMPT, "c_mode": "prompt", "c_corrupt": "", "c_noise": "animal", "c_nscale": 3.0,
             "c_seeds": 10, "c_target": "", "c_kind": "resid", "c_depth": 0, "c_pos": 2, "c_layer": "block 1",
-            "c_from": "home", "c_to": "water_places", "c_sdepth": 1, "c_alpha": 0.0}
+            "c_from": "", "c_to": "", "c_sdepth": 0, "c_on": "animal", "c_alpha": 0.0}
 MODE_KEYS = ("c_corrupt", "c_nscale", "c_seeds")
 NOISE_SCALE = (0.1, 20.0)  # noise standard deviation, in standard deviations of the word embeddings
 ALLOWED = {"c_mode": tuple(MODES), "c_nscale": NOISE_SCALE, "c_seeds": (1, MAX_SEEDS), "c_kind": KINDS,
-           "c_depth": (0, 64), "c_pos": (1, 64), "c_sdepth": (0, 64), "c_alpha": (-10.0, 10.0)}
+           "c_depth": (0, 64), "c_pos": (1, 64), "c_sdepth": (0, 64), "c_on": tuple(PUSH_ON),
+           "c_alpha": (0.0, max(SWEEP_ALPHAS))}
+UNMEASURED_RANGE = (1.0, 2.0)  # alpha's start and end where the world has no animal sentences to measure them on
 RUN_COLOURS = {"clean": "#222222", "corrupted": "#D55E00", "patched": "#0072B2", "unsteered": "#222222",
                "steered": "#009E73"}
 
@@ -61,6 +76,7 @@ def render() -> None:
         urlstate.publish(list(DEFAULTS))
         return
     corrupt, target_words = corruption
+    glossary(ckpt, prompt, corrupt)
     try:
         classroom.check_draws(ct_seeds(corrupt))
         classroom.check_prompt(prompt, kind="causes", key=(prompt, corrupt, target_words))
@@ -70,10 +86,32 @@ def render() -> None:
         urlstate.publish(list(DEFAULTS))
         return
     trace_section(ckpt, prompt, corrupt, target_words, ct=ct)
-    grid_section(ckpt)
+    grid_section(ckpt, prompt)
     components_section(ckpt, prompt, target_words)
     steering_section(ckpt, prompt)
     urlstate.publish(list(DEFAULTS))
+
+
+def glossary(ckpt, prompt: str, corrupt) -> None:
+    """The page's words in plain language, each with an example from this prompt and model."""
+    cfg = ckpt.model.config
+    changed = (f"'{corrupt}'" if isinstance(corrupt, str) else
+               f"noise on word {', '.join(str(t + 1) for t in corrupt[1])}")
+    with st.popover("What do these words mean?"):
+        st.markdown(escape_md(
+            f"**Clean run**: the model reading your prompt as it is: '{prompt}'.\n\n"
+            f"**Corruption**: the same prompt changed so that the answer changes; here {changed}.\n\n"
+            f"**State**: the {cfg.n_embd} numbers the model keeps for a word at one depth: at 'embed' the word "
+            f"itself, after 'block k' what the first k of the model's {cfg.n_layer} blocks have added to it.\n\n"
+            "**Restore** (patch): run the corrupted prompt, but copy one state from the clean run into it. If the "
+            "clean answer comes back, that one state carried it: 0% back is nothing, 100% all of it.\n\n"
+            "**Head and MLP**: the two kinds of parts in a block. An attention head reads from other words; the MLP "
+            "reworks the word's own state.\n\n"
+            "**Attribution**: the model's score for a next word (its logit) is a sum of parts, one from each head "
+            "and MLP; attribution lists the parts.\n\n"
+            "**Ablation**: switch a part off (its output replaced by its average) and see what the model loses.\n\n"
+            "**Steering**: add alpha × (centre of one group's states − centre of another's) to a state, then let "
+            "the model go on; alpha 1 moves the state the whole way from one centre to the other."))
 
 
 def _target_input(column) -> tuple[str, ...]:
@@ -171,11 +209,21 @@ def _pick_cell() -> None:
         st.session_state.c_layer = point.get("y", st.session_state.get("c_layer"))  # the map at that depth
 
 
+def trace_lead_sentence(ckpt, prompt: str, corrupt, target: tuple[str, ...], *, ct) -> str:
+    """trace_lead for this trace: the next words of the clean, corrupted and best-patched runs."""
+    t = changed_positions(ct)[0]
+    best = (("resid", best_restore(ct, t)[0], t),)
+    tops = [get_patched_run(ckpt.content_hash, prompt, c, target, restore=r, _ckpt=ckpt).top_word
+            for c, r in ((prompt, ()), (corrupt, ()), (corrupt, best))]
+    return trace_lead(ct, ckpt.world, clean_top=tops[0], corrupt_top=tops[1], patched_top=tops[2])
+
+
 def trace_section(ckpt, prompt: str, corrupt, target: tuple[str, ...], *, ct) -> None:
     st.subheader("Causal trace")
-    st.caption("Click a cell (or use the controls) to draw that patched run on the map below.")
+    st.markdown(escape_md(trace_lead_sentence(ckpt, prompt, corrupt, target, ct=ct)))
     for line in frames.causal_captions(ct):
-        st.markdown(escape_md(line))
+        st.caption(escape_md(line))
+    st.caption("Click a cell (or use the controls) to draw that patched run on the map below.")
     k, d, t = _cell(ct)
     chart.show(figures.causal_heatmaps(ct, (k, d, t)), key="causal", on_click=_pick_cell)
     layers = ct.depth_names
@@ -208,34 +256,84 @@ def ct_seeds(corrupt) -> int:
     return corrupt[3] if isinstance(corrupt, tuple) else 1
 
 
-def grid_section(ckpt) -> None:
+def grid_section(ckpt, prompt: str) -> None:
     st.subheader("Counterfactual grid")
     if not ckpt.world.animals:
         st.info("This model's world has no animals and foods, so there is no grid to ask.")
         return
     grid = get_counterfactual_grid(ckpt.content_hash, ckpt)
-    st.markdown(escape_md(grid.summary()[0].upper() + grid.summary()[1:] + "."))
-    chart.show(figures.counterfactual_heatmap(grid), key="grid")
+    st.markdown(escape_md(grid.lead()))
+    words = prompt.split()
+    for key, names in (("c_ganimal", grid.animals), ("c_gfood", grid.foods)):  # the prompt's own, to begin with
+        if st.session_state.get(key) not in names:
+            st.session_state[key] = next((w for w in words if w in names), names[0])
+    c1, c2 = st.columns(2)
+    animal = c1.selectbox("Find an animal (row)", grid.animals, key="c_ganimal")
+    food = c2.selectbox("Find a food (column)", grid.foods, key="c_gfood")
+    st.markdown(escape_md(grid.cell(animal, food, ckpt.world)))
+    chart.show(figures.counterfactual_heatmap(grid, (animal, food)), key="grid")
+    st.caption(escape_md(grid.summary()[0].upper() + grid.summary()[1:] + "."))
 
 
 def components_section(ckpt, prompt: str, target: tuple[str, ...]) -> None:
     st.subheader("Components")
     attr = get_attribution(ckpt.content_hash, prompt, target, ckpt)
-    top = attr.top(1)[0]
-    st.markdown(escape_md(f"Of the mean {'/'.join(attr.target)} logit {attr.target_logit:.2f} after "
-                          f"'{' '.join(attr.words)}', the largest direct part comes from {top[0]} ({top[1]:+.2f})."))
+    st.markdown(escape_md(attr.lead()))
     chart.show(figures.component_bars(frames.attribution_frame(attr), "/".join(attr.target)), key="components")
     if not ckpt.held_out:
         return
     ab = get_ablation(ckpt.content_hash, ckpt)
-    frame = frames.ablation_frame(ab)
-    worst = frame.loc[frame["drop (mean)"].idxmax()]
-    st.markdown(escape_md(f"Held-out habitat probability {ab.baseline:.2f} over {ab.n_prompts} prompts; "
-                          f"mean-ablating {worst.component} leaves {worst['mean-ablated']:.2f}, the largest drop."))
-    st.dataframe(frame.round(3), hide_index=True)
+    st.markdown(escape_md(ab.lead()))
+    st.dataframe(frames.ablation_frame(ab).round(3), hide_index=True)
 
 
-STEERING_KEYS = ["c_from", "c_to", "c_sdepth", "c_alpha"]
+STEERING_KEYS = ["c_from", "c_to", "c_sdepth", "c_on", "c_alpha"]
+
+
+def _animal_position(ckpt, prompt: str) -> tuple[int, str] | tuple[None, None]:
+    """(0-based position, word) of the prompt's first animal of the world, or (None, None)."""
+    animals = getattr(ckpt.world, "animals", {})
+    words = [ckpt.tokenizer.vocab[i] for i in word_ids(ckpt, prompt)]
+    return next(((t, w) for t, w in enumerate(words) if w in animals), (None, None))
+
+
+def _steering_controls(ckpt, groups: list[str], animal: str | None) -> tuple[str, str, int, str]:
+    """from, towards, depth and where to push, the direction starting where the prompt's animal is."""
+    start = default_direction(ckpt.world, animal, groups)
+    if st.session_state.get("_c_dir_for", "") != animal:  # a new animal: the push starts from its own group
+        if "_c_dir_for" in st.session_state or "c_from" not in st.query_params:  # a link's own, on the first run
+            st.session_state.c_from, st.session_state.c_to = start
+        st.session_state._c_dir_for = animal
+    for key, fallback in (("c_from", start[0]), ("c_to", start[1])):
+        if st.session_state.get(key) not in groups:
+            st.session_state[key] = fallback
+    n = ckpt.model.config.n_layer
+    st.session_state.c_sdepth = min(max(int(st.session_state.c_sdepth), 0), n)
+    options = list(PUSH_ON) if animal else ["all"]
+    if st.session_state.get("c_on") not in options:
+        st.session_state.c_on = options[0]
+    c1, c2, c3, c4 = st.columns(4)
+    source = c1.selectbox("from", groups, key="c_from")
+    to = c2.selectbox("towards", groups, key="c_to")
+    labels = depth_labels(n)
+    depth = c3.select_slider("at depth", list(range(n + 1)), key="c_sdepth", format_func=labels.__getitem__)
+    on = c4.radio("push", options, format_func=PUSH_ON.get, key="c_on",
+                  help="The animal's word alone, or every word of the prompt and of the completion")
+    return source, to, depth, on
+
+
+def _alpha(sweep, direction: tuple) -> float:
+    """The alpha slider, from 0 to the end of the measured range, starting (for each new direction) at the
+    measured default; a link's own alpha is kept on the first run."""
+    start, end = (sweep.default, sweep.maximum) if sweep is not None else UNMEASURED_RANGE
+    if st.session_state.get("_c_alpha_for") != direction:
+        if st.session_state.get("_c_alpha_for") is not None or "c_alpha" not in st.query_params:
+            st.session_state.c_alpha = start
+        st.session_state._c_alpha_for = direction
+    st.session_state.c_alpha = min(max(float(st.session_state.c_alpha), 0.0), end)
+    return st.slider("alpha (how far to push)", 0.0, end, step=0.25, key="c_alpha",
+                     help="adds alpha × (centre of 'towards' − centre of 'from') to the state; 1 = the whole way "
+                          "from one centre to the other")
 
 
 @st.fragment
@@ -247,36 +345,37 @@ def steering_section(ckpt, prompt: str) -> None:
         st.info("Fewer than two sub-contexts of this model have reference states, so there is nothing to steer "
                 "between.")
         return
-    for key, fallback in (("c_from", groups[0]), ("c_to", groups[-1])):
-        if st.session_state.get(key) not in groups:
-            st.session_state[key] = fallback
-    n = ckpt.model.config.n_layer
-    st.session_state.c_sdepth = min(max(int(st.session_state.c_sdepth), 0), n)
-    c1, c2, c3, c4 = st.columns(4)
-    source = c1.selectbox("from", groups, key="c_from")
-    to = c2.selectbox("towards", groups, key="c_to")
-    labels = depth_labels(n)
-    sdepth = c3.select_slider("at depth", list(range(n + 1)), key="c_sdepth", format_func=labels.__getitem__)
-    alpha = c4.slider("alpha", -10.0, 10.0, step=0.5, key="c_alpha",
-                      help="adds alpha × (centroid of 'towards' − centroid of 'from') at every position")
     try:
-        classroom.check_prompt(prompt, key=(prompt, source, to, sdepth, alpha))
+        pos, animal = _animal_position(ckpt, prompt)
+    except PromptError as e:
+        st.error(escape_md(str(e)))
+        return
+    source, to, sdepth, on = _steering_controls(ckpt, groups, animal)
+    sweep = get_steering_sweep(ckpt.content_hash, source, to, sdepth, on == "animal", _ckpt=ckpt)
+    alpha = _alpha(sweep, (source, to, sdepth, on))
+    positions = (pos,) if on == "animal" else None
+    try:
         plain = get_trace(ckpt.content_hash, prompt, SamplingConfig(), ckpt)
-        steered = get_steered_trace(ckpt.content_hash, prompt, source, to, depth=sdepth, alpha=float(alpha), _ckpt=ckpt)
+        steered = get_steered_trace(ckpt.content_hash, prompt, source, to, depth=sdepth, alpha=float(alpha),
+                                    positions=positions, _ckpt=ckpt)
     except PromptError as e:
         st.error(escape_md(str(e)))
         return
     layer = steered.layer_names[sdepth]
+    nearer = (nearer_centre(ckpt, steered.prompt_hidden[pos, sdepth], (source, to), depth=sdepth,
+                            reference=get_map_book(ckpt.content_hash, ckpt).states) if positions else None)
+    st.markdown(escape_md(steer_lead(word=animal if positions else None, source=source, target=to, alpha=alpha,
+                                     depth_name=layer, plain=plain.completion, steered=steered.completion,
+                                     nearer=nearer)))
     fmap = get_map(ckpt.content_hash, f"context:{layer}", "pca", 2, _ckpt=ckpt)
     regions = get_regions(ckpt.content_hash, f"context:{layer}", "pca", tuple(plain.context_names), _fitted=fmap)
-    name = f"steered, alpha {alpha:+.1f}"
+    name = f"steered, alpha {alpha:g}"
     paths = frames.run_paths([(run, words, states) for run, t in (("unsteered", plain), (name, steered))
                               for states, words in [frames.path_states(t, sdepth)]], fmap)
-    same = "the same as" if steered.completion == plain.completion else "instead of"
-    st.markdown(escape_md(f"Steered ({alpha:+.1f} × {source} → {to} at "
-                          f"{labels[sdepth]}): '{steered.completion}', {same} "
-                          f"'{plain.completion}'."))
     chart.show(figures.causes_map(regions, paths, figures.context_colours(plain.context_names),
                                   f"States at '{layer}' (PCA)", axis_label=fmap.axis_label,
                                   run_colours={"unsteered": ink(), name: RUN_COLOURS["steered"]}), key="steer_map")
+    st.caption(escape_md(sweep.summary(to) if sweep is not None else
+                         f"This model's world has no animal sentences to measure how far a push stays grammatical "
+                         f"on; the slider runs to {UNMEASURED_RANGE[1]:g}."))
     urlstate.publish(STEERING_KEYS)
