@@ -100,11 +100,16 @@ def _parser() -> argparse.ArgumentParser:
 def _add_train(sub) -> None:
     from llmcore.model import GPTConfig
     from llmcore.train import TrainConfig
+    from llmcore.warmstart import WARM_DEFAULTS
 
     t = sub.add_parser("train", help="train a model on a world file and write a checkpoint folder")
     t.add_argument("--world", default=str(DEFAULT_WORLD), help="world file (TOML or JSON)")
     t.add_argument("--out", required=True, help="checkpoint folder to write (an interrupted run there resumes)")
     t.add_argument("--overwrite", action="store_true", help="replace a finished checkpoint in --out")
+    t.add_argument("--from", dest="warm_from", metavar="CHECKPOINT", help="warm start: train from this model when "
+                   "the world adds or changes a few of its entries (its shape is kept; the run stops when the quality "
+                   "bars hold, --steps at most; defaults: " + ", ".join(f"{k}={v}" for k, v in WARM_DEFAULTS.items())
+                   + ")")
     for cls in (GPTConfig, TrainConfig):
         for f in fields(cls):
             if f.name in ("vocab_size", "bias"):
@@ -192,8 +197,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     pick = lambda cls: {f.name: getattr(args, f.name) for f in fields(cls)  # noqa: E731
                         if getattr(args, f.name, None) is not None}
     rank = int(os.environ.get("RANK", "0"))  # under torchrun, only rank 0 reports
-    trainer = Trainer(out, args.world, GPTConfig(**pick(GPTConfig)), TrainConfig(**pick(TrainConfig)),
-                      callbacks=[] if args.quiet or rank else [TqdmCallback()])
+    base, train_config = None, TrainConfig(**pick(TrainConfig))
+    if args.warm_from:
+        base, train_config = _warm_base(args, pick(GPTConfig), pick(TrainConfig))
+    trainer = Trainer(out, args.world, GPTConfig(**pick(GPTConfig)), train_config,
+                      callbacks=[] if args.quiet or rank else [TqdmCallback()], warm_from=base)
     ckpt = trainer.run()
     import torch.distributed as dist
 
@@ -206,7 +214,32 @@ def cmd_train(args: argparse.Namespace) -> int:
                else "habitat: nothing to measure (the world holds no pairs out)")
     print(f"wrote {out} after {m['steps_done']} steps in {m['train_seconds']} s: val loss {m.get('val_loss', 0):.3f}, "
           f"{habitat}, diet {m.get('diet_share', 0):.3f}, neighbours {m.get('neighbour_purity', 0):.3f}")
+    if "warm_start" in m:
+        print(_warm_summary(m["warm_start"], m["steps_done"]))
     return 0
+
+
+def _warm_base(args: argparse.Namespace, model_flags: dict, train_flags: dict):
+    """The base checkpoint of `train --from` and the run's TrainConfig (warm defaults under the user's flags)."""
+    from llmcore.checkpoint import load_checkpoint
+    from llmcore.train import TrainConfig
+    from llmcore.warmstart import WARM_DEFAULTS
+
+    if model_flags:
+        given = ", ".join("--" + k.replace("_", "-") for k in model_flags)
+        raise ValueError(f"--from keeps the model's shape; leave out {given}")
+    return load_checkpoint(args.warm_from), TrainConfig(**{**WARM_DEFAULTS, **train_flags})
+
+
+def _warm_summary(warm: dict, steps: int) -> str:
+    """One paragraph on a warm run: the base, what changed, and whether the bars held."""
+    new = f"; new words: {', '.join(warm['new_words'][:8])}" if warm["new_words"] else ""
+    last = warm["checks"][-1] if warm["checks"] else {}
+    held = (f"every bar held at step {steps}" if warm["bars_held"]
+            else f"stopped at step {steps} with bars failing: {', '.join(last.get('failing', []))}")
+    base = ", ".join(f"{k} {v:.3f}" for k, v in warm["base_bars"].items())
+    return (f"warm start from {warm['from']}: {len(warm['changed'])} changed entries ({', '.join(warm['changed'][:8])})"
+            f"{new}; {held}; the base model's bars: {base}")
 
 
 def cmd_generate(args: argparse.Namespace) -> int:

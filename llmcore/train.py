@@ -48,6 +48,7 @@ from llmcore.maps import MAPS_DIR, clear_map_cache
 from llmcore.model import GPT, GPTConfig, from_dict
 from llmcore.snapshots import WEIGHT_SNAPSHOTS, SnapshotRecorder, snapshot_schedule
 from llmcore.tokenizer import Tokenizer
+from llmcore.warmstart import WarmStart, focus_corpus
 from llmcore.world import DEFAULT_WORLD, World, article, generate_corpus, load_world, read_world_data
 
 TRAIN_LIMITS = {"seed": (0, 2**63 - 1), "corpus_seed": (0, 2**63 - 1), "steps": (1, 10_000_000),
@@ -113,6 +114,7 @@ class TrainCallback:
     def on_eval(self, trainer: Trainer, record: dict[str, Any]) -> None: ...
     def on_checkpoint(self, trainer: Trainer, path: Path) -> None: ...
     def on_phase(self, trainer: Trainer, phase: str) -> None: ...  # end-of-training work begins ('evaluation', ...)
+    def on_warm_check(self, trainer: Trainer, record: dict[str, Any]) -> None: ...  # a warm run's bars measured
     def on_train_end(self, trainer: Trainer) -> None: ...
 
 
@@ -146,6 +148,11 @@ class TqdmCallback(TrainCallback):
         self.bar.write(f"step {record['step']:>5}  val {record['val_loss']:.3f}{held}"
                        f"  diet {record['diet_share']:.3f}  nn {record['neighbour_purity']:.3f}"
                        f"  forms {record.get('inflection_neighbours', float('nan')):.3f}")
+
+    def on_warm_check(self, trainer: Trainer, record: dict[str, Any]) -> None:
+        figures = "  ".join(f"{k} {v:.3f}" for k, v in record.items() if isinstance(v, float) and k != "seconds")
+        state = "every bar holds" if not record["failing"] else "failing: " + ", ".join(record["failing"])
+        self.bar.write(f"step {record['step']:>5}  {figures}  ({state})")
 
     def on_train_end(self, trainer: Trainer) -> None:
         self.bar.close()
@@ -215,17 +222,23 @@ class Trainer:
 
     def __init__(self, out_dir: str | Path, world_path: str | Path = DEFAULT_WORLD,
                  model_config: GPTConfig | None = None, config: TrainConfig | None = None, *,
-                 callbacks: list[TrainCallback] | None = None):
+                 callbacks: list[TrainCallback] | None = None, warm_from: Checkpoint | None = None):
+        """`warm_from`: a model that knows most of the world (llmcore.warmstart): training starts from it, replays
+        the changed entries more often and stops when the quality bars hold (`config.steps` is then the most)."""
         self.out_dir, self.world_path = check_training_folder(out_dir), Path(world_path)
         self.config = config or TrainConfig()
         self.callbacks = callbacks or []
-        self.world = load_world(self.world_path)
-        self.world_data = read_world_data(self.world_path)
+        self.world, self.world_data = load_world(self.world_path), read_world_data(self.world_path)
+        self.warm = WarmStart.prepare(warm_from, self.world, self.world_data, self.world_path) if warm_from else None
+        if self.warm:
+            self.world, self.world_data = self.warm.world, self.warm.world_data
         self.held_out = self.world.held_out_pairs()
         sentences = generate_corpus(self.world, self.config.corpus_seed, progress=self._corpus_progress)
         self.tokenizer = Tokenizer.from_sentences(sentences)
-        base = model_config or GPTConfig()
+        base = warm_from.model_config if warm_from else (model_config or GPTConfig())
         self.model_config = GPTConfig(**{**base.to_dict(), "vocab_size": len(self.tokenizer)})
+        if self.warm:
+            sentences = focus_corpus(sentences, self.warm.change.words, self.world, seed=self.config.corpus_seed)
         self.data = CorpusData.build(self.tokenizer, sentences, self.model_config.block_size)
         self.val_sentences = generate_corpus(self.world, self.config.corpus_seed + 1, 2000)
         self.heldout = heldout_sentences(self.world, self.held_out)
@@ -234,7 +247,8 @@ class Trainer:
         self.tie_pairs = torch.tensor(pairs, dtype=torch.long).reshape(-1, 2).T
         self.rank, self.world_size, self.device = distributed_setup()
         torch.manual_seed(self.config.seed)
-        self.model = GPT(self.model_config).to(self.device)
+        self.model = (self.warm.model(self.tokenizer, seed=self.config.seed) if self.warm
+                      else GPT(self.model_config)).to(self.device)
         self.net = self.model  # what the training step calls: the model itself, or its DDP wrapper
         if self.world_size > 1:
             from torch.nn.parallel import DistributedDataParallel
@@ -249,10 +263,16 @@ class Trainer:
         self.state = TrainState()
         self.weight_snaps = SnapshotRecorder(snapshot_schedule(self.config.steps, self.config.weight_snapshots))
         self.stop_requested = False
+        self.converged = False  # a warm run whose bars all hold stops before config.steps
 
     @property
     def step(self) -> int:
         return self.state.step
+
+    @property
+    def finished(self) -> bool:
+        """The run has done its work: every step, or (warm) until its bars held."""
+        return self.state.step >= self.config.steps or self.converged
 
     def _corpus_progress(self, done: int, total: int) -> None:
         for cb in self.callbacks:
@@ -292,7 +312,9 @@ class Trainer:
         last_write = time.monotonic()
         c0 = time.process_time() - self.state.cpu_seconds
         snap_at = set(self.config.snapshot_steps())
-        while self.state.step < self.config.steps and not self.stop_requested:
+        if self.rank == 0 and self.warm and not self.warm.history:
+            self.warm.check(self)  # where the run starts from: the bars before any step (it never stops here)
+        while not self.finished and not self.stop_requested:
             step = self.state.step
             if step in snap_at and step not in self.state.snapshot_steps:
                 self._snapshot(step)
@@ -303,21 +325,23 @@ class Trainer:
             self.state.cpu_seconds = time.process_time() - c0
             for cb in self.callbacks:
                 cb.on_step_end(self, step + 1, loss)
-            if self.rank == 0 and (self.state.step % self.config.eval_every == 0
-                                   or self.state.step == self.config.steps):
-                if self.state.step == self.config.steps:
+            if self.rank == 0 and self.warm and self.state.step % self.config.eval_every == 0:
+                self.converged = self.warm.check(self)  # the bars, measured cheaply; the full evaluation follows
+            if self.rank == 0 and (self.state.step % self.config.eval_every == 0 or self.finished) \
+                    and not (self.warm and not self.finished):
+                if self.finished:
                     self._phase("evaluation")
                 self._evaluate()
             due = (self.state.step % self.config.checkpoint_every == 0
                    or time.monotonic() - last_write >= self.config.checkpoint_seconds)  # whichever comes first
-            if self.rank == 0 and due and self.state.step < self.config.steps:
+            if self.rank == 0 and due and not self.finished:
                 self._write(final=False)
                 last_write = time.monotonic()
-        done = self.state.step >= self.config.steps
-        if done and self.config.steps not in self.state.snapshot_steps:
-            self._snapshot(self.config.steps)
+        done = self.finished
+        if done and self.state.step not in self.state.snapshot_steps:
+            self._snapshot(self.state.step)
         if done:
-            self._weight_snapshot(self.config.steps)
+            self._weight_snapshot(self.state.step)
         if self.rank == 0:
             self._write(final=done)
             if done:
@@ -369,7 +393,7 @@ class Trainer:
 
     def _evaluate(self) -> None:
         self.model.eval()
-        final = self.state.step >= self.config.steps  # the control pairs are measured once, at the end
+        final = self.finished  # the control pairs are measured once, at the end
         quality = evaluate_quality(self.model, self.tokenizer, self.world, self.held_out, controls=final)
         record = {"step": self.state.step, "seconds": round(self.state.seconds, 2),
                   "tokens": self.state.step * self.config.batch_size * self.model_config.block_size,
@@ -386,6 +410,8 @@ class Trainer:
         metrics.update(complete=final, steps_done=self.state.step, train_seconds=round(self.state.seconds, 1),
                        train_cpu_seconds=round(self.state.cpu_seconds, 1),
                        corpus_tokens=int(len(self.data.tokens)), parameters=self.model.num_params())
+        if self.warm:
+            metrics["warm_start"] = self.warm.summary(converged=self.converged)
         if final and self.config.landscape_grid:
             self._phase("loss landscapes")
         landscape = self._landscapes() if final and self.config.landscape_grid else None
