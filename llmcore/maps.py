@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 from llmcore.tokenizer import UNK
 
 MAPS_DIR = "maps"
+WATCH_FILE = "watch_maps.safetensors"  # llmcore.watch's maps, stored with the other caches
 AXIS_LABELS = {"pca": "PC", "umap": "UMAP", "tsne": "t-SNE", "axes": "axis", "lda": "LD"}
 
 
@@ -219,7 +220,6 @@ def clear_map_cache(folder: Path) -> int:
     content; anything else there is left alone, and maps/ is removed only if that leaves it empty. Returns how
     many files were removed."""
     from llmcore.bestview import BEST_VIEW_FILE, is_best_view_file
-    from llmcore.watch import WATCH_FILE
 
     maps = Path(folder) / MAPS_DIR
     if not maps.is_dir() or maps.is_symlink():

@@ -24,7 +24,6 @@ from llmcore.trace import GenerationTrace, SamplingConfig, trace_generation
 
 WATCH_POSITIONS = 1500  # reference positions per snapshot whose states align its context map to the final one
 SHOWN_POSITIONS = 600  # of those, the ones drawn behind the prompt's path (fewer points redraw faster)
-WATCH_FILE = "watch_maps.safetensors"  # in the checkpoint's maps/ folder, written at the end of training
 _VERSION = "1"
 
 
@@ -208,7 +207,7 @@ def compute_watch_maps(ckpt: Checkpoint, models: list[Checkpoint] | None = None,
 
 def watch_maps_path(ckpt: Checkpoint, cache_dir: Path | None = None) -> Path:
     """The stored Watch training maps' file (the checkpoint's own maps/ first), or where they would be written."""
-    from llmcore.maps import find_cached
+    from llmcore.maps import WATCH_FILE, find_cached
 
     return find_cached(ckpt, WATCH_FILE, cache_dir)
 
@@ -232,7 +231,7 @@ def store_watch_maps(ckpt: Checkpoint, models: list[Checkpoint] | None = None, *
                      cache_dir: Path | None = None) -> tuple[WatchMaps, Path | None]:
     """Compute the watch maps and write them (atomically) to `cache_dir` (a folder the user named), else to the user
     cache; returns them and the file written, None where it could not be written (they are kept in memory)."""
-    from llmcore.maps import write_path
+    from llmcore.maps import WATCH_FILE, write_path
 
     maps = compute_watch_maps(ckpt, models)
     path = write_path(ckpt, WATCH_FILE, cache_dir)

@@ -225,9 +225,9 @@ def test_the_model_is_in_the_url_and_an_unknown_one_opens_the_bundled_model():
 
 
 def test_a_link_to_a_model_opens_that_model(tiny_ckpt_dir, monkeypatch):
-    from dashboard import state
+    from dashboard import folders
 
-    monkeypatch.setattr(state, "USER_CHECKPOINTS", tiny_ckpt_dir.parent)
+    monkeypatch.setattr(folders, "SOURCE_CHECKPOINTS", tiny_ckpt_dir.parent)
     at = AppTest.from_file(APP, default_timeout=120)
     at.query_params.update({"model": tiny_ckpt_dir.name, "prompt": "a cat eats"})
     at.run()
