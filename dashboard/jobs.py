@@ -15,6 +15,7 @@ from llmcore.files import atomic_write
 from llmcore.maps import MapBook
 from llmcore.model import GPTConfig
 from llmcore.train import TrainCallback, TrainConfig, Trainer
+from llmcore.warmstart import WARM_DEFAULTS
 from llmcore.world import MAX_WORLD_BYTES, WorldError, world_from_dict
 
 LANDSCAPE_GRID = 11  # loss landscapes of a browser run: 11 × 11 (the bundled model's are 21 × 21, 4× the work)
@@ -48,6 +49,8 @@ class TrainingJob(TrainCallback):
     name: str
     out: Path
     total: int
+    warm: bool = False  # a warm start: `total` is the most steps, the run stops when its bars hold
+    checks: list[dict[str, Any]] = field(default_factory=list)  # a warm run's bar checks
     step: int = 0
     loss: float = float("nan")
     evals: list[dict[str, Any]] = field(default_factory=list)
@@ -94,7 +97,8 @@ class TrainingJob(TrainCallback):
         if self.step == 0:
             return f"'{self.name}': preparing the corpus and the model ({time.time() - self.started:.0f} s)"
         pace = self.seconds_per_step
-        text = f"'{self.name}': step {self.step:,} of {self.total:,} · loss {self.loss:.3f}"
+        most = "at most " if self.warm else ""
+        text = f"'{self.name}': step {self.step:,} of {most}{self.total:,} · loss {self.loss:.3f}"
         if pace is not None and self.step < self.total and self.state in ("running", "cancelling"):
             text += f" · {pace * 1000:.0f} ms a step, about {pace * (self.total - self.step):.0f} s of training left"
         return text + f" · {self.state}"
@@ -108,6 +112,18 @@ class TrainingJob(TrainCallback):
     def on_eval(self, trainer, record):
         self.evals.append(record)
 
+    def on_warm_check(self, trainer, record):
+        self.checks.append(record)
+
+    def check_line(self) -> str | None:
+        """A warm run's last check of its bars, in words (None before the first)."""
+        if not self.checks:
+            return None
+        r = self.checks[-1]
+        if not r["failing"]:
+            return f"at step {r['step']} every bar holds: the new facts are learned and the old ones kept"
+        return f"at step {r['step']} still learning: " + "; ".join(r["failing"])
+
     def cancel(self) -> None:
         if self.trainer is not None and self.state in ("starting", "running"):
             self.state = "cancelling"
@@ -118,24 +134,49 @@ class TrainingJob(TrainCallback):
         return self.state in ("done", "cancelled", "failed")
 
 
-def start_training(name: str, world_text: str, steps: int, threads: int = 1) -> TrainingJob:
-    """Validate, save the world under data/worlds/, and train checkpoints/<name> in a background thread."""
+def warm_start_plan(base, world_text: str) -> tuple[bool, str]:
+    """Whether a model trained from `world_text` can start from `base` (a warm start), and the sentence that says
+    so: what changed and what the run does, or why it trains from scratch."""
+    from llmcore.warmstart import warm_start_problem, world_change
+
+    if base is None or not hasattr(base, "world"):
+        return False, "The selected model is not one of ours; the new model trains from scratch."
+    try:
+        world = world_from_dict(validate_world_text(world_text))
+    except WorldError:
+        return False, "The world file has a problem (see below when you train)."
+    problem = warm_start_problem(base, world)
+    if problem:
+        return False, f"A warm start from '{base.name}' does not apply: {problem}."
+    change = world_change(base.world, world)
+    shown = ", ".join(change.words[:6]) + (" …" if len(change.words) > 6 else "")
+    return True, (f"Warm start from '{base.name}': it already knows every entry but {len(change.words)} "
+                  f"({shown}). Training starts from its weights, repeats the sentences about the change, and stops "
+                  "when the new facts are learned and the old ones still hold (the steps below are the most).")
+
+
+def start_training(name: str, world_text: str, steps: int, threads: int = 1, *,
+                   warm_from: Path | None = None) -> TrainingJob:
+    """Validate, save the world under data/worlds/, and train checkpoints/<name> in a background thread; with
+    `warm_from`, from that checkpoint (llmcore.warmstart), which is checked before the thread starts."""
     if classroom.visitor():  # the page offers a visitor no training form; this holds whatever the page does
         raise ValueError(classroom.refusal("models are trained"))
     out = checkpoint_dir_for(name)
     validate_world_text(world_text, f"world for '{name}'")
     if not 20 <= steps <= 20_000:
         raise ValueError(f"steps must be between 20 and 20,000, got {steps}")
+    base = _warm_base(warm_from, world_text) if warm_from is not None else None
     world_path = DATA_DIR / "worlds" / f"{name}.toml"
     atomic_write(world_path, world_text.encode())
-    job = TrainingJob(name, out, steps)
-    config = TrainConfig(steps=steps, eval_every=max(steps // 8, 10), checkpoint_every=max(steps // 4, 10),
-                         warmup_steps=min(100, steps // 10), threads=threads,
-                         landscape_grid=LANDSCAPE_GRID)
+    job = TrainingJob(name, out, steps, warm=base is not None)
+    config = (TrainConfig(**{**WARM_DEFAULTS, "steps": steps, "threads": threads}) if base is not None else
+              TrainConfig(steps=steps, eval_every=max(steps // 8, 10), checkpoint_every=max(steps // 4, 10),
+                          warmup_steps=min(100, steps // 10), threads=threads, landscape_grid=LANDSCAPE_GRID))
 
     def run() -> None:
         try:
-            job.trainer = Trainer(out, world_path, GPTConfig(), config, callbacks=[job])
+            job.trainer = Trainer(out, world_path, None if base else GPTConfig(), config, callbacks=[job],
+                                  warm_from=base)
             ckpt = job.trainer.run()
             if not job.trainer.stop_requested:
                 job.begin_phase("maps: the model's states on reference sentences, PCA of every layer")
@@ -149,3 +190,15 @@ def start_training(name: str, world_text: str, steps: int, threads: int = 1) -> 
     job.thread = threading.Thread(target=run, name=f"train-{name}", daemon=True)
     job.thread.start()
     return job
+
+
+def _warm_base(path: Path, world_text: str):
+    """The checkpoint a warm start begins from, checked against the world before any work."""
+    from llmcore.checkpoint import load_checkpoint
+    from llmcore.warmstart import warm_start_problem
+
+    base = load_checkpoint(path)
+    problem = warm_start_problem(base, world_from_dict(validate_world_text(world_text)))
+    if problem:
+        raise ValueError(f"cannot start from '{base.name}': {problem}")
+    return base

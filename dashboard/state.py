@@ -78,6 +78,14 @@ def current_checkpoint() -> Checkpoint:
         raise
 
 
+def current_checkpoint_or_none() -> Checkpoint | None:
+    """The current checkpoint, or None where it cannot be loaded (the page has said why already)."""
+    try:
+        return current_checkpoint()
+    except CheckpointError:
+        return None
+
+
 def checkpoint_or_error() -> Checkpoint | None:
     """The current checkpoint, or None after showing what is wrong and what to do (every page starts here)."""
     try:

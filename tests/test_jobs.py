@@ -77,3 +77,25 @@ def test_progress_text_has_no_nan_and_a_measured_pace(tmp_path):
     assert lines[0].startswith("✓ evaluation") and lines[1].startswith("… loss landscapes: running")
     job.begin_phase(None)
     assert all(line.startswith("✓") for line in job.phase_lines()) and time.time() >= start
+
+
+@pytest.mark.slow
+def test_a_warm_job_starts_from_the_selected_model_and_reports_its_bars(sandbox, tiny_ckpt_dir, tmp_path):
+    from llmcore.checkpoint import load_checkpoint
+    from llmcore.world import read_world_data
+    from llmcore.world_edit import set_animal, to_toml
+
+    text = to_toml(set_animal(read_world_data(TINY_WORLD), "wolf", group="wild", kind="wild", habitats=["forest"],
+                              diet=["meat", "sausage"], drinks=["milk"], new=True))
+    can, plan = jobs.warm_start_plan(load_checkpoint(tiny_ckpt_dir, lazy=True), text)
+    assert can and "wolf" in plan
+    job = jobs.start_training("warm", text, steps=200, warm_from=tiny_ckpt_dir)
+    _wait(job, timeout=300)
+    assert job.state == "done", job.message
+    assert job.warm and job.checks and job.checks[0]["step"] == 0 and job.check_line()
+    warm = load_checkpoint(sandbox / "checkpoints" / "warm").metrics["warm_start"]
+    assert warm["from"] == tiny_ckpt_dir.name and "wolf" in warm["changed"]
+    assert warm["bars_held"] == (not job.checks[-1]["failing"])
+    with pytest.raises(ValueError, match="nothing to learn"):  # checked before anything runs
+        jobs.start_training("same", TINY_WORLD.read_text(), steps=20, warm_from=tiny_ckpt_dir)
+    assert not (sandbox / "checkpoints" / "same").exists()

@@ -57,10 +57,41 @@ def test_landscape_page(ckpt):
     land = ckpt.loss_landscapes()["pca"]
     assert f"loss {land.centre_loss:.2f}" in captions
     assert f"{land.explained[0]:.0%} + {land.explained[1]:.0%}" in captions
+    order = _in_order(at.main)  # the slice's agreement with the states' own predictions is said before the slice
+    said = next(i for i, (kind, text) in enumerate(order) if kind in ("warning", "info") and "Agreement first" in text)
+    assert said < order.index(("bidi_component", "decision"))
     at.toggle(key="land_loss_3d").set_value(True).run()
     assert all('"type":"surface"' in c.spec.replace(" ", "") for c in charts(at)[2:])
     at.text_input(key="land_prompt").set_value("").run()
     assert "empty" in at.error[0].value
+
+
+def _in_order(node) -> list[tuple[str, str]]:
+    """The elements under an AppTest node (at.main: the page), in order: (type, chart key or text)."""
+    out = []
+    for child in getattr(node, "children", {}).values():
+        out.append((child.type, child.key if child.type == "bidi_component" else str(getattr(child, "value", ""))))
+        out += _in_order(child)
+    return out
+
+
+def test_landscape_page_states_the_slices_agreement_from_the_states(ckpt):
+    """The number the Landscape page states first is the slice's own: the colour under each step (function words
+    inside the dashed line, else the content colour) against the step's own next reading."""
+    from dashboard import frames
+    from dashboard.views.landscape import DECISION_GRID, slice_agreement
+    from llmcore.landscape import decision_landscape
+    from llmcore.maps import MapBook
+    from llmcore.trace import trace_generation
+
+    at = open_page("landscape", land_prompt="a cat eats sausage at")
+    fmap = MapBook(ckpt).get("context:final", "pca", 2)
+    d = decision_landscape(ckpt, "final", fmap.projector, np.stack([fmap.coords.min(0), fmap.coords.max(0)]),
+                           grid=DECISION_GRID)
+    trace = trace_generation(ckpt, "a cat eats sausage at")
+    hits, n = slice_agreement(d, frames.trajectory_frame(trace, fmap, len(trace.layer_names) - 1))
+    said = " ".join(a.value for a in [*at.warning, *at.info])
+    assert f"Agreement first: at {hits} of the prompt's {n} steps ({hits / n:.0%})" in said
 
 
 def test_model_card_proves_the_held_out_pairs(ckpt):
@@ -94,6 +125,22 @@ def test_training_form_rejects_a_broken_world():
     at.text_area(key="world_text").set_value("[taxonomy\n")
     at.button(key="train_start").click().run()
     assert any("cannot be parsed" in e.value for e in at.error)
+
+
+def test_training_page_offers_a_warm_start_when_the_world_changes_a_few_entries():
+    from llmcore.world import DEFAULT_WORLD, read_world_data
+    from llmcore.world_edit import set_animal, to_toml
+
+    at = open_page("training")
+    assert at.checkbox(key="train_warm_False").disabled  # the world the model was trained on: nothing to learn
+    assert any("nothing to learn" in c.value for c in at.caption)
+    lemur = set_animal(read_world_data(DEFAULT_WORLD), "lemur", group="exotic", kind="a wild animal",
+                       habitats=["jungle", "tree"], diet=["banana", "figs"], drinks=["water"], new=True)
+    at.session_state["world_text"] = to_toml(lemur)  # as the world editor leaves it
+    at.run()
+    warm = at.checkbox(key="train_warm_True")
+    assert not at.exception and warm.value and not warm.disabled  # offered, and on by default
+    assert any("Warm start from" in c.value and "lemur" in c.value for c in at.caption)
 
 
 def test_compare_page():
@@ -398,6 +445,49 @@ def test_story_page_walks_six_scenes_for_the_bundled_model(ckpt):
     said = " ".join(m.value for m in at.markdown).replace("\\", "")
     a, f = ckpt.held_out[0]
     assert f"{a} + {f} appears together in 0 of the" in said
+
+
+def test_every_story_figure_carries_its_check_and_a_failing_one_shows_the_reason(monkeypatch):
+    """A scene's figure is shown with what its own check measured; with a bar it cannot reach, the figure is
+    replaced by the reason (scene 5 here: the colour under each step against the step's own prediction)."""
+    from dashboard import story
+
+    for n in (1, 2, 3, 5, 6):
+        at = open_page("story", scene=str(n))
+        assert not at.exception and not at.error
+        keys = [c.key for c in charts(at)]
+        checked = [c.value for c in at.caption if c.value.replace("\\", "").startswith("Checked: ")]
+        reasons = [w.value for w in at.warning if "not shown" in w.value]
+        assert (keys == [f"scene{n}"] and len(checked) == 1 and not reasons) or (not keys and len(reasons) == 1)
+    monkeypatch.setattr(story, "AGREEMENT_BAR", 1.01)
+    at = open_page("story", scene="5")
+    assert not at.exception and not charts(at)
+    reason = " ".join(w.value for w in at.warning).replace("\\", "")
+    assert "The figure is not shown" in reason and "steps: the colour under the state is what the state itself" \
+        " predicts" in reason and "below its bar of 101%" in reason
+
+
+def test_story_presenter_mode_enlarges_chart_text_and_fits_the_window():
+    """Presenter mode: no page title, the controls on one line (one row of columns), every chart text at least
+    16 px, no chart title (the scene's heading and takeaway say it) and the chart told to fit the window."""
+    import json as _json
+
+    from dashboard.views.story import PRESENTER_FIT, PRESENTER_PX
+
+    at = open_page("story", scene="2", presenter="true")
+    assert not at.exception and not at.title
+    row = next(node for node in at.main.children.values() if node.type == "flex_container")
+    assert {"text_input", "toggle", "button", "popover"} <= {t for t, _ in _in_order(row)}
+    fig = charts(at)[0].figure
+    layout = fig["layout"]
+    sizes = [layout["font"]["size"], layout["legend"]["font"]["size"],
+             *[a["font"]["size"] for a in layout.get("annotations", [])],
+             *[layout[k]["tickfont"]["size"] for k in ("xaxis", "yaxis")],
+             *[layout[k]["title"]["font"]["size"] for k in ("xaxis", "yaxis")],
+             *[t["textfont"]["size"] for t in fig["data"] if not isinstance(t["textfont"]["size"], list)]]
+    assert min(sizes) >= PRESENTER_PX and not layout["title"]["text"]
+    data = next(_json.loads(el.proto.json or el.proto.mixed.json) for el in at.get("bidi_component"))
+    assert data["fit"] == PRESENTER_FIT
 
 
 def test_story_page_for_a_world_without_held_out_pairs(tmp_path, monkeypatch):

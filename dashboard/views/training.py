@@ -7,7 +7,7 @@ import streamlit as st
 
 from dashboard import chart, classroom, figures, frames, jobs, uploads
 from dashboard.downloads import figure_html
-from dashboard.state import checkpoint_or_error, get_replay_coords, training_jobs
+from dashboard.state import checkpoint_or_error, current_checkpoint_or_none, get_replay_coords, training_jobs
 from dashboard.text import escape_md
 from dashboard.views import watch
 from dashboard.world_form import world_editor
@@ -42,11 +42,18 @@ def train_form() -> None:
     left, right = st.columns([3, 2])
     with left:
         world_editor()
+    base = current_checkpoint_or_none()
+    can_warm, plan = jobs.warm_start_plan(base, st.session_state.world_text)
     with right, st.form("train"):
         text = st.text_area("World file (TOML)", key="world_text", height=560)
+        warm = st.checkbox("Start from the selected model (warm start)", value=can_warm, disabled=not can_warm,
+                           key=f"train_warm_{can_warm}",  # a new widget, on by default, whenever it comes to apply
+                           help="Seconds instead of minutes: the model already knows the rest of the world. Off: a "
+                           "new model from random weights.")
+        st.caption(escape_md(plan))
         c1, c2 = st.columns(2)
         name = c1.text_input("Model name", value="my-world", max_chars=40, key="train_name")
-        steps = c2.number_input("Training steps", 20, 20_000, 300, step=20, key="train_steps")
+        steps = c2.number_input("Training steps (at most, when warm)", 20, 20_000, 300, step=20, key="train_steps")
         go_ = st.form_submit_button("Start training", type="primary", key="train_start")
     if go_:
         running = training_jobs()
@@ -54,7 +61,8 @@ def train_form() -> None:
             st.warning(f"'{escape_md(name)}' is already training.")
             return
         try:
-            running[name] = jobs.start_training(name, text, int(steps))
+            running[name] = jobs.start_training(name, text, int(steps),
+                                                warm_from=base.path if warm and can_warm and base else None)
             st.session_state.train_job = name
         except (WorldError, ValueError) as e:
             st.error(escape_md(str(e)))
@@ -76,6 +84,8 @@ def _job_status(job) -> None:
     if not job.finished:
         st.session_state._job_timed = job.name
     st.progress(min(job.step / job.total, 1.0), text=job.status_text())
+    if job.check_line():
+        st.caption(escape_md(job.check_line()))
     for line in job.phase_lines():
         st.caption(line)
     if job.evals:
