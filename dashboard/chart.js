@@ -230,6 +230,47 @@ function watchAnimation(gd) {
   }
 }
 
+// Region labels (annotations named "region": figures.region_notes) placed by the server on an estimate of the chart's
+// size; here, after every drawing, each one found over a label kept before it (the other labels first, then the
+// region labels in order) moves to the nearest free place on a grid around it (half its width across, one line up
+// or down), inside the plot area. Nothing moves on a chart without region labels.
+function separateRegionLabels(gd) {
+  const L = gd._fullLayout;
+  if (!L || !(L.annotations || []).some((a) => a.name === "region")) return 0;
+  const notes = [...gd.querySelectorAll(".infolayer .annotation")];
+  for (const n of notes) n.removeAttribute("transform");
+  const isRegion = (n) => (L.annotations[+n.getAttribute("data-index")] || {}).name === "region";
+  const box = (el) => { const r = el.getBoundingClientRect(); return { l: r.left, t: r.top, r: r.right, b: r.bottom }; };
+  const meets = (a, b) => a.l < b.r && b.l < a.r && a.t < b.b && b.t < a.b;
+  const kept = [...gd.querySelectorAll(".scatterlayer .textpoint text")].map(box).filter((b) => b.r > b.l);
+  const plot = gd.querySelector(".nsewdrag") || gd;
+  const area = box(plot);
+  let moved = 0;
+  for (const n of [...notes.filter((x) => !isRegion(x)), ...notes.filter(isRegion)]) {
+    const b = box(n.querySelector(".cursor-pointer") || n);
+    const w = b.r - b.l, h = b.b - b.t;
+    if (!w) continue; // an annotation outside the axes' ranges: Plotly draws no text
+    const free = (dx, dy) => {
+      const c = { l: b.l + dx, t: b.t + dy, r: b.r + dx, b: b.b + dy };
+      const inside = c.l >= area.l && c.r <= area.r && c.t >= area.t && c.b <= area.b;
+      return (inside || (!dx && !dy)) && !kept.some((k) => meets(c, k)) ? c : null;
+    };
+    let place = free(0, 0);
+    if (!place && isRegion(n)) {
+      const steps = [];
+      for (let i = -4; i <= 4; i += 1) for (let j = -6; j <= 6; j += 1) steps.push([i * w / 2, j * (h + 2)]);
+      steps.sort((p, q) => Math.hypot(...p) - Math.hypot(...q) || p[1] - q[1]);
+      for (const [dx, dy] of steps) {
+        place = free(dx, dy);
+        if (place) { n.setAttribute("transform", `translate(${dx},${dy})`); moved += 1; break; }
+      }
+    }
+    kept.push(place || b);
+  }
+  gd.dataset.movedRegionLabels = String(moved);
+  return moved;
+}
+
 function draw(P, gd, fig, layout) {
   if (!layered(fig)) {
     dropBase(P, gd);
@@ -287,10 +328,11 @@ export default function (component) {
       return draw(P, gd, fig, layout).then(() => {
         if (first) {
           forwardHover(P, gd);
-          gd.on("plotly_afterplot", () => declutter(gd));
+          gd.on("plotly_afterplot", () => { declutter(gd); separateRegionLabels(gd); });
           watchAnimation(gd);
         }
         declutter(gd);
+        separateRegionLabels(gd);
         if (first && data.clickable) {
           gd.on("plotly_click", (ev) => {
             const p = ev.points[0];

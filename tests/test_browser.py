@@ -62,13 +62,15 @@ def _wait_path_points(page, n: int, timeout: float = 30_000) -> None:
 
 
 def _play_until(page, step: int) -> None:
-    """Press Play, wait until the caption reaches `step` (it moves on by itself), and pause."""
+    """Press Play, wait until the caption has reached `step` or gone past it (it moves on by itself, one step each
+    run: a busy machine may show a step for less time than a check takes), and pause."""
     before = _caption(page)
     page.get_by_role("button", name="▶ Play").click()
     page.wait_for_function("([old, want]) => { const c = document.querySelector("
                            "\"[data-testid='stAlertContentInfo']\");"
-                           " return c && c.innerText !== old && c.innerText.startsWith(want); }",
-                           arg=[before, f"Step {step}"], timeout=30_000)
+                           " const m = c && c.innerText !== old && /^Step (\\d+)/.exec(c.innerText);"
+                           " return m && Number(m[1]) >= want; }",
+                           arg=[before, step], timeout=60_000)
     page.get_by_role("button", name="❚❚ Pause").click()
 
 
@@ -191,7 +193,12 @@ LAYERS = """() => { const top = document.querySelector('.js-plotly-plot');
            same: !!base && JSON.stringify([r(top, 'xaxis'), r(top, 'yaxis'), box(top)]) ===
                  JSON.stringify([r(base, 'xaxis'), r(base, 'yaxis'), box(base)]) }; }"""
 BASE_DRAWS = """() => { const base = document.querySelector('.llm-chart-base'); window.__baseDraws = 0;
-  base.on('plotly_afterplot', () => { window.__baseDraws += 1; }); }"""
+  base.on('plotly_afterplot', () => { window.__baseDraws += 1; });
+  return Number(document.querySelector('.llm-chart').dataset.drawn || 0); }"""
+# The first chart has drawn the latest figure sent to it after the one numbered n (chart.js numbers each figure and
+# sets data-drawn once it, and the base under it, are drawn).
+REDRAWN_AFTER = """(n) => { const g = document.querySelector('.llm-chart');
+  return Number(g.dataset.drawn) > n && g.dataset.drawn === String(g.__llmSeq); }"""
 
 
 def test_map_reference_states_drawn_once_under_the_path(server, browser):
@@ -203,14 +210,14 @@ def test_map_reference_states_drawn_once_under_the_path(server, browser):
     layers = page.evaluate(LAYERS)
     assert layers["base"] > 100 and layers["same"], layers  # the reference states, aligned with the top chart
     assert layers["top"] < layers["base"]  # the top chart draws the path and stars, not the reference states
-    page.evaluate(BASE_DRAWS)
+    drawn = page.evaluate(BASE_DRAWS)
     box = page.get_by_label("Prompt", exact=True)
     box.fill("a cat eats sausage in")
     box.press("Enter")
     page.wait_for_function("() => [...document.querySelectorAll('h4')].some(h => h.innerText.includes('sausage'))",
                            timeout=30_000)
     wait_idle(page)
-    page.wait_for_timeout(500)
+    page.wait_for_function(REDRAWN_AFTER, arg=drawn, timeout=30_000)  # the new path is drawn, not a moment later
     assert page.evaluate("() => window.__baseDraws") == 0  # same map: only the top chart was redrawn
     page.evaluate("() => document.querySelector('.js-plotly-plot').scrollIntoView({block: 'center'})")
     drag = page.evaluate("() => { const r = document.querySelector('.js-plotly-plot .nsewdrag')"
@@ -220,8 +227,8 @@ def test_map_reference_states_drawn_once_under_the_path(server, browser):
     page.mouse.down()
     page.mouse.move(x + w * 0.6, y + h * 0.6, steps=5)
     page.mouse.up()
-    page.wait_for_function("() => window.__baseDraws > 0", timeout=10_000)
-    assert page.evaluate(LAYERS)["same"]  # zoomed together
+    # zoomed together: the base has followed the top chart (it may follow twice, when the zoom moves the margins)
+    page.wait_for_function(f"() => window.__baseDraws > 0 && ({LAYERS})().same", timeout=30_000)
     point = page.evaluate("""() => { const base = document.querySelector('.llm-chart-base');
       const top = document.querySelector('.js-plotly-plot .nsewdrag').getBoundingClientRect();  // the plot area
       const mid = (r) => [r.left + r.width / 2, r.top + r.height / 2];
@@ -286,6 +293,10 @@ def _titles(page) -> list[str]:
     return [t.text_content() for t in page.locator(".gtitle").all()]
 
 
+ALL_DRAWN = ("() => [...document.querySelectorAll('.llm-chart')].every(g => g.dataset.drawn !== undefined &&"
+             " g.dataset.drawn === String(g.__llmSeq))")
+
+
 def test_causes_page_click_and_steer(server, browser, ckpt):
     from dashboard.views.causes import SEED_PROMPT
     from llmcore.interventions import causal_trace, counterfactual_prompt
@@ -300,6 +311,7 @@ def test_causes_page_click_and_steer(server, browser, ckpt):
     panel.scroll_into_view_if_needed()
     done = page.get_by_text(f"with the MLP output of '{last}' at block").first
     for attempt in range(3):  # a click that lands while the chart is still being redrawn is lost; click again
+        page.wait_for_function(ALL_DRAWN, timeout=30_000)  # every chart has drawn the last figure sent to it
         box = panel.bounding_box()
         page.mouse.click(box["x"] + box["width"] * 0.92, box["y"] + box["height"] * 0.9)
         try:
@@ -414,20 +426,35 @@ def test_no_chart_title_or_button_is_cut_off_at_800_px(server, browser, path, ch
     page.close()
 
 
+# The chart whose labels chart.js thins out, and a record of each frame an animation of it shows: whether the labels
+# were hidden then (read in a handler bound after chart.js's own). Returns the animations it has settled so far.
+LABELLED_CHART = """() => [...document.querySelectorAll('.llm-chart')].find(c =>
+    [...c.querySelectorAll('.scatterlayer .trace')].some(t => t.__data__[0].trace.meta === 'declutter'))"""
+RECORD_FRAMES = f"""() => {{ const g = ({LABELLED_CHART})(); window.__hiddenAtFrame = [];
+  g.on('plotly_animatingframe', () => {{ const t = g.querySelector('.textpoint');
+    window.__hiddenAtFrame.push(t !== null && getComputedStyle(t).display === 'none'); }});
+  return Number(g.dataset.settled || 0); }}"""
+# The animation is over and its labels were thinned out after its last frame had finished moving (chart.js).
+SETTLED = f"""(n) => {{ const g = ({LABELLED_CHART})();
+  return Number(g.dataset.settled || 0) > n && !g.classList.contains('llm-animating'); }}"""
+
+
 def test_training_replay_hides_labels_while_playing_and_thins_them_out_after(server, browser):
-    """The embedding replay (Plotly frames): Plotly shows every label of each frame, so they are hidden while it
-    plays; when it stops, the labels are thinned out again for the last frame's positions."""
+    """The embedding replay (Plotly frames): Plotly shows every label of each frame, so they are hidden at every
+    frame while it plays; once it has stopped and its last frame is in place, the labels are thinned out again for
+    those positions. Waits on chart.js's own record of that, not on a moment of the animation (on a busy machine
+    the last frame was still moving when Plotly said the animation was over)."""
     page, errors = _open(browser, f"{server}/training")
     _wait_charts(page, 2)
     wait_idle(page)
     page.wait_for_function(f"() => ({WORD_LABELS})().length > 500", timeout=60_000)
     labels = page.evaluate(WORD_LABELS)
     assert not _overlapping(labels) and 20 < sum(on for _, on, _, _ in labels) < len(labels)
+    settled = page.evaluate(RECORD_FRAMES)
     page.get_by_text("▶ play").first.click()
-    page.wait_for_function("() => document.querySelector('.llm-chart.llm-animating .textpoint text') !== null &&"
-                           " getComputedStyle(document.querySelector('.llm-chart.llm-animating .textpoint')).display"
-                           " === 'none'", timeout=30_000)
-    page.wait_for_function("() => !document.querySelector('.llm-chart.llm-animating')", timeout=60_000)
+    page.wait_for_function(SETTLED, arg=settled, timeout=120_000)
+    hidden = page.evaluate("() => window.__hiddenAtFrame")
+    assert len(hidden) >= 2 and all(hidden), hidden  # every frame played with its labels hidden
     after = page.evaluate(WORD_LABELS)
     assert not _overlapping(after) and 20 < sum(on for _, on, _, _ in after) < len(after)
     _no_errors(page, errors)
