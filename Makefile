@@ -10,11 +10,18 @@ ADDRESS ?= 127.0.0.1
 
 setup: $(VENV)/.installed
 
+# uv installs the same packages several times faster than pip (README: Setup); pip is the fallback where uv cannot
+# be had. uv reads no pip configuration, so a local folder of wheels pip is told of (PIP_FIND_LINKS or pip.conf's
+# find-links: where CI keeps its CPU build of torch) is passed on.
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@links="$${PIP_FIND_LINKS:-$$($(BIN)/python -m pip config get global.find-links 2>/dev/null)}"; \
+	if $(BIN)/python -m pip install --quiet uv; then \
+	  env $${links:+UV_FIND_LINKS="$$links"} $(BIN)/uv pip install --quiet --python $(BIN)/python "$(TORCH)" && \
+	  $(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[dev]"; \
+	else false; fi || { echo "uv failed: installing with pip"; \
+	  $(BIN)/python -m pip install --quiet --upgrade pip && $(BIN)/python -m pip install --quiet "$(TORCH)" && \
+	  $(BIN)/python -m pip install --quiet -e ".[dev]"; }
 	touch $@
 
 run: setup                     ## open the dashboard on the bundled model at http://127.0.0.1:8501
