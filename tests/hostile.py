@@ -3,6 +3,7 @@ sparse files, symbolic links, out-of-range flags. Used by test_fuzz.py (in proce
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -43,6 +44,20 @@ def copy_checkpoint(dest: Path, **config_changes) -> Path:
     return dest
 
 
+def relabel(path: Path, dtype: str, tensor: str) -> None:
+    """Call one tensor of a safetensors file `dtype` in its header (its bytes unchanged: I32 over float32 is the same
+    size) and record the file's new hash in config.json beside it, so that only the dtype check can refuse it."""
+    raw = path.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    header[tensor]["dtype"] = dtype
+    text = json.dumps(header).encode()
+    path.write_bytes(len(text).to_bytes(8, "little") + text + raw[8 + n:])
+    cfg = json.loads((path.parent / CONFIG).read_text())
+    cfg["files"][path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    (path.parent / CONFIG).write_text(json.dumps(cfg))
+
+
 def deep_json(levels: int = DEEP) -> str:
     return "[" * levels + "]" * levels
 
@@ -67,7 +82,13 @@ def checkpoint_cases(tmp: Path) -> list[Case]:
           "huge_block": copy_checkpoint(tmp / "huge_block", **{"model_config.block_size": 8_000_000}),
           "giant_block": copy_checkpoint(tmp / "giant_block", **{"model_config.block_size": 10**11}),
           "metrics_list": copy_checkpoint(tmp / "metrics_list", metrics=[]),
-          "sparse": copy_checkpoint(tmp / "sparse"), "link": copy_checkpoint(tmp / "link")}
+          "sparse": copy_checkpoint(tmp / "sparse"), "link": copy_checkpoint(tmp / "link"),
+          "i32": copy_checkpoint(tmp / "i32"), "i16_snapshots": copy_checkpoint(tmp / "i16_snapshots"),
+          "digits": copy_checkpoint(tmp / "digits")}
+    relabel(ck["i32"] / WEIGHTS, "I32", "transformer.wte.weight")  # loaded silently, generated only <unk>
+    relabel(ck["i16_snapshots"] / SNAPSHOTS, "I16", "wte")
+    cfg = (ck["digits"] / CONFIG).read_text()  # an n_embd of 5,000 digits: Python's int() refuses over 4,300
+    (ck["digits"] / CONFIG).write_text(cfg.replace('"n_embd": ', '"n_embd": ' + "9" * 5000 + ', "was": ', 1))
     cfg = (ck["deep"] / CONFIG).read_text()
     (ck["deep"] / CONFIG).write_text(cfg[:-1] + f', "extra": {deep_json()}}}')
     with open(ck["sparse"] / WEIGHTS, "r+b") as f:  # 60 GB on paper, a few MB on disk
@@ -88,7 +109,13 @@ def checkpoint_cases(tmp: Path) -> list[Case]:
             Case("train: metrics is a list", ["train", "--world", str(TINY_WORLD), "--out", str(ck["metrics_list"]),
                                               "--steps", "2", "--quiet"], 2, "[metrics]"),
             Case("info: sparse 60 GB weights", ["info", str(ck["sparse"])], 2, "model.safetensors"),
-            Case("info: weights are a symbolic link", ["info", str(ck["link"])], 2, "symbolic link")]
+            Case("info: weights are a symbolic link", ["info", str(ck["link"])], 2, "symbolic link"),
+            Case("generate: weights re-labelled I32", ["generate", "a dog", "--checkpoint", str(ck["i32"])], 2,
+                 "tensor transformer.wte.weight has dtype 'I32'"),
+            Case("info: snapshots re-labelled I16", ["info", str(ck["i16_snapshots"])], 2, "has dtype 'I16'"),
+            Case("info: n_embd of 5,000 digits", ["info", str(ck["digits"])], 2, "[model_config.n_embd]"),
+            Case("maps: n_embd of 5,000 digits", ["maps", str(ck["digits"]), "--methods", "pca"], 2,
+                 "5,000 digits")]
 
 
 def resume_link_case(tmp: Path) -> tuple[Case, Path]:
@@ -128,7 +155,17 @@ def world_cases(tmp: Path) -> list[Case]:
                  "[corpus.held_out_seed]"),
             Case("corpus: a mix weight of inf", corpus(_mix_inf(tmp)), 2, "[corpus.mix."),
             Case("corpus: a whole diet held out", corpus(str(tmp / "whole_diet.toml")), 2, "every food of cat"),
-            Case("corpus: 25,000 animals", corpus(str(big)), 0)]
+            Case("corpus: 25,000 animals", corpus(str(big)), 0),
+            Case("corpus: a 5,000-digit held_out_seed", corpus(world_with(tmp, "d.toml", "held_out_seed = " +
+                                                                          "9" * 5000)), 2, "5,000 digits"),
+            Case("corpus: JSON world with a 5,000-digit number", corpus(_long_number_json(tmp)), 2,
+                 "[corpus.sentences] is a whole number of 5,000 digits")]
+
+
+def _long_number_json(tmp: Path) -> str:
+    (tmp / "digits.json").write_text(json.dumps(big_world(3)).replace('"sentences": 1000', '"sentences": ' +
+                                                                       "9" * 5000))
+    return str(tmp / "digits.json")
 
 
 def _mix_inf(tmp: Path) -> str:

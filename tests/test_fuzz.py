@@ -3,7 +3,8 @@
 Cases per run (hypothesis max_examples): tokenizer 400, prompts 300, sampling settings 400, world files 200,
 CLI 60; round 2: nested TOML worlds 120, nested JSON (worlds, scenarios, traces, HF folders) 120, nested
 config.json 150, model-config numbers 200, train-config numbers 200, extreme sampling floats 400, links inside
-checkpoints 20 (every name, to a file or a folder) — 2,570 in all; and the 30 hostile CLI cases of tests/hostile.py
+checkpoints 20 (every name, to a file or a folder); round 3: long whole numbers in JSON and TOML 150, re-labelled
+tensors 60, new names in the world editor 200 — 2,980 in all; and the 36 hostile CLI cases of tests/hostile.py
 under a 2 GB address-space limit.
 """
 
@@ -317,3 +318,117 @@ def test_every_cli_command_with_hostile_input_under_a_2_gb_memory_limit(tmp_path
         if c["expected"] == 2:  # one line naming the rule (argparse adds its usage lines before it)
             assert c["stderr"].strip().splitlines()[-1].startswith(f"llmcore {c['argv0']}: error: "), c
     assert links["left"] == [], "training wrote through the .resume link"
+
+
+# ---- round 3: long whole numbers anywhere in JSON and TOML, re-labelled tensors, new names in the world editor
+
+KEYS = st.text(alphabet="abcdefghij_", min_size=1, max_size=6)
+
+
+@fast(150)
+@given(path=st.lists(st.one_of(KEYS, st.integers(0, 2)), max_size=5),
+       digits=st.one_of(st.integers(1, 120), st.integers(4200, 6000)), negative=st.booleans())
+def test_long_whole_numbers_are_refused_naming_their_key(path, digits, negative):
+    """A whole number of more than MAX_DIGITS digits, wherever it sits in JSON or TOML, is an InputError naming its
+    key and the rule (Python's int() gives a bare ValueError from 4,301 digits); shorter ones parse."""
+    from llmcore.inputs import MAX_DIGITS, InputError, parse_json, parse_toml
+
+    number = ("-" if negative else "") + "9" * digits
+    value: object = "@@"
+    for step in reversed(path):  # an index: a list with the value at that place
+        value = [0] * step + [value] if isinstance(step, int) else {step: value}
+    text = json.dumps(value).replace('"@@"', number)
+    where = ".".join(map(str, path))
+    if digits <= MAX_DIGITS:
+        assert parse_json(text) is not None
+    else:
+        with pytest.raises(InputError, match=rf"{digits:,} digits; at most {MAX_DIGITS}") as e:
+            parse_json(text)
+        assert (f"[{where}]" if path else "the value") in str(e.value)
+    keys = [k for k in path if isinstance(k, str)] or ["x"]
+    toml = f"{'.'.join(keys)} = {number}\n"
+    if digits <= MAX_DIGITS:
+        assert parse_toml(toml) is not None
+    else:
+        with pytest.raises(InputError, match=rf"{digits:,} digits; at most {MAX_DIGITS}") as e:
+            parse_toml(toml)
+        assert f"[{'.'.join(keys)}]" in str(e.value) or "line 1 " in str(e.value)
+
+
+@pytest.fixture(scope="module")
+def weights_folder(tmp_path_factory):
+    """A copy of the bundled checkpoint's config.json and weights (a real copy: the tests rewrite the weights)."""
+    from llmcore.checkpoint import CONFIG, DEFAULT_CHECKPOINT, WEIGHTS
+
+    folder = tmp_path_factory.mktemp("dtypes") / "ck"
+    folder.mkdir()
+    cfg = json.loads((DEFAULT_CHECKPOINT / CONFIG).read_text())
+    cfg["files"] = {WEIGHTS: cfg["files"][WEIGHTS]}
+    (folder / CONFIG).write_text(json.dumps(cfg))
+    raw = (DEFAULT_CHECKPOINT / WEIGHTS).read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    return folder, json.loads(raw[8:8 + n]), raw[8 + n:]
+
+
+DTYPES = ["BOOL", "U8", "I8", "U16", "I16", "F16", "BF16", "U32", "I32", "F32", "U64", "I64", "F64", "F8_E4M3"]
+
+
+@fast(60)
+@given(data=st.data(), dtype=st.sampled_from(DTYPES), reshape=st.sampled_from(["same", "reversed", "grown"]))
+def test_relabelled_tensors_are_refused_or_load_as_they_are(weights_folder, data, dtype, reshape):
+    """Any tensor of model.safetensors given any dtype and a shape of the same or another size in its header (the
+    hash in config.json updated to match): it loads only as float32 of the config's shape, else CheckpointError
+    naming the file and the tensor."""
+    import hashlib
+
+    from llmcore.checkpoint import CONFIG, WEIGHTS, CheckpointError, load_checkpoint
+
+    folder, header, body = weights_folder
+    name = data.draw(st.sampled_from(sorted(k for k in header if k != "__metadata__")))
+    shape = list(header[name]["shape"])
+    new = {"same": shape, "reversed": shape[::-1], "grown": shape[:-1] + [shape[-1] + 1]}[reshape]
+    edited = {**header, name: {**header[name], "dtype": dtype, "shape": new}}
+    text = json.dumps(edited).encode()
+    blob = len(text).to_bytes(8, "little") + text + body
+    (folder / WEIGHTS).unlink(missing_ok=True)
+    (folder / WEIGHTS).write_bytes(blob)
+    cfg = json.loads((folder / CONFIG).read_text())
+    cfg["files"][WEIGHTS] = hashlib.sha256(blob).hexdigest()
+    (folder / CONFIG).write_text(json.dumps(cfg))
+    try:
+        load_checkpoint(folder, lazy=True)
+    except CheckpointError as e:
+        assert str(folder / WEIGHTS) in str(e) and (f"tensor {name} " in str(e) or "header" in str(e)), str(e)
+    else:
+        assert dtype == "F32" and new == shape
+
+
+@fast(200)
+@given(what=st.sampled_from(["animal", "food", "place"]), name=st.one_of(
+    st.text(max_size=40), st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=20, max_size=30),
+    st.sampled_from(["dog", "Dog", " dog ", "pizza", "yard", "cats", "the", "DOG\n"])))
+def test_a_new_world_entry_is_added_or_refused_never_replacing_one(what, name):
+    """Whatever is typed as a new entry's name, the world editor either adds a word that was not there, of 1 to
+    MAX_NAME letters a-z, leaving every existing animal as it was, or refuses with errors by field."""
+    from llmcore import world_edit as we
+    from llmcore.world import DEFAULT_WORLD
+
+    data = we.parse_world_text(DEFAULT_WORLD.read_text())
+    context = {"animal": "animals", "food": "food", "place": "locations"}[what]
+    groups = we.subgroups(data, context)
+    dog = data["animals"][next(iter(data["animals"]))]
+    try:
+        if what == "animal":
+            out = we.set_animal(data, name, group=groups[0], kind=dog["kind"], habitats=dog["habitats"],
+                                diet=dog["diet"], drinks=[], new=True)
+        elif what == "food":
+            out = we.set_food(data, name, group=groups[0], eaten_by=[], places=[], new=True)
+        else:
+            out = we.set_place(data, name, group=groups[0], home_of=[], new=True)
+    except we.EditError as e:
+        assert e.errors and all(isinstance(v, str) and v for v in e.errors.values())
+        return
+    word = name.strip().lower()
+    assert word not in we.words_in(data, context) and word in we.words_in(out, context)
+    assert 1 <= len(word) <= we.MAX_NAME and word.isascii() and word.isalpha()
+    assert all(out["animals"][a] == spec for a, spec in data["animals"].items())
