@@ -1083,26 +1083,36 @@ def component_bars(frame: pd.DataFrame, target: str) -> go.Figure:
 
 
 def counterfactual_heatmap(grid, found: tuple[str, str] | None = None) -> go.Figure:
-    """Animals × foods: whose places the top place word belongs to (animal, food, both, neither). Every row and
-    column is labelled; the found (animal, food) cell is outlined with its row and column, and named."""
+    """Foods (rows) × animals (columns): whose places the top place word belongs to (animal, food, both, neither).
+    Every row and column is labelled (the animals alternately below and above, so that their labels stay apart on
+    a narrow screen); the found (animal, food) cell is outlined with its row and column, and named."""
     names = ["neither", "the animal's habitat", "the food's own place", "both"]
     colours = ["#DDDDDD", "#0072B2", "#E69F00", "#009E73"]
     scale = discrete_scale(names, dict(zip(names, colours)))
-    fig = go.Figure(go.Heatmap(z=grid.follows, x=grid.foods, y=grid.animals, zmin=-0.5, zmax=3.5, colorscale=scale,
-                               customdata=grid.top_place, showscale=False,
-                               hovertemplate="a %{y} " + grid.verb + " %{x} in the → %{customdata}<extra></extra>"))
+    A, F = len(grid.animals), len(grid.foods)
+    fig = go.Figure(go.Heatmap(z=grid.follows.T, x=list(range(A)), y=list(range(F)), zmin=-0.5, zmax=3.5,
+                               colorscale=scale, customdata=np.array(grid.top_place.T), showscale=False,
+                               text=[[f"a {a} {grid.verb} {f} in the" for a in grid.animals] for f in grid.foods],
+                               hovertemplate="%{text} → %{customdata}<extra></extra>"))
     for n, c in zip(names, colours):
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=n, marker=dict(color=c, symbol="square",
                                                                                         size=12)))
-    fig.update_yaxes(autorange="reversed")
-    bold = lambda words, w: [f"<b>{esc(x)}</b>" if x == w else esc(x) for x in words]  # noqa: E731
+    fig.add_trace(go.Scatter(x=[0, A - 1], y=[0, 0], xaxis="x2", mode="markers", marker=dict(opacity=0),
+                             hoverinfo="skip", showlegend=False))  # Plotly draws the top axis only for a trace on it
     animal, food = found or (None, None)
-    axis = dict(tickmode="array", tickfont=dict(size=10), showgrid=False)  # every word, none skipped
-    styled(fig, title=dict(text=f"a <animal> {grid.verb} <food> in the → whose place?", y=0.99, yanchor="top"),
-                height=max(420, 16 * len(grid.animals) + 190), margin=dict(t=90),
-                xaxis=dict(tickangle=-90, tickvals=grid.foods, ticktext=bold(grid.foods, food), **axis),
-                yaxis=dict(tickvals=grid.animals, ticktext=bold(grid.animals, animal), **axis),
-                legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0), plot_bgcolor="rgba(0,0,0,0)")
+    bold = lambda words, w: [f"<b>{esc(x)}</b>" if x == w else esc(x) for x in words]  # noqa: E731
+    columns = bold(grid.animals, animal)
+    axis = dict(tickmode="array", tickfont=dict(size=10), showgrid=False, zeroline=False, tickangle=-90,
+                range=[-0.5, A - 0.5])  # every word, none skipped
+    styled(fig, title=dict(text=f"a <animal> {grid.verb} <food> in the → whose place?", y=0.995, yanchor="top"),
+                height=13 * F + 310, margin=dict(t=170, b=90),
+                xaxis=dict(tickvals=list(range(0, A, 2)), ticktext=columns[0::2], **axis),
+                xaxis2=dict(tickvals=list(range(1, A, 2)), ticktext=columns[1::2], overlaying="x", side="top",
+                            **axis),
+                yaxis=dict(tickmode="array", tickvals=list(range(F)), ticktext=bold(grid.foods, food),
+                           tickfont=dict(size=10), range=[F - 0.5, -0.5], showgrid=False, zeroline=False),
+                legend=dict(orientation="h", yref="container", y=1 - 40 / (13 * F + 310), yanchor="top", x=0),
+                plot_bgcolor="rgba(0,0,0,0)")  # the legend under the title, above the top labels
     if animal in grid.animals and food in grid.foods:
         _found_cell(fig, grid, animal, food)
     return fig
@@ -1112,11 +1122,11 @@ def _found_cell(fig: go.Figure, grid, animal: str, food: str) -> None:
     """The found cell's row and column outlined, the cell itself thicker, and its place written beside it."""
     i, j = grid.animals.index(animal), grid.foods.index(food)
     A, F = len(grid.animals), len(grid.foods)
-    for x0, x1, y0, y1, width in ((-0.5, F - 0.5, i - 0.5, i + 0.5, 1), (j - 0.5, j + 0.5, -0.5, A - 0.5, 1),
-                                  (j - 0.5, j + 0.5, i - 0.5, i + 0.5, 3)):
+    for x0, x1, y0, y1, width in ((-0.5, A - 0.5, j - 0.5, j + 0.5, 1), (i - 0.5, i + 0.5, -0.5, F - 0.5, 1),
+                                  (i - 0.5, i + 0.5, j - 0.5, j + 0.5, 3)):
         fig.add_shape(type="rect", x0=x0, x1=x1, y0=y0, y1=y1, line=dict(color="#000000", width=width))
-    fig.add_annotation(x=food, y=animal, text=f"<b>{esc(animal)} × {esc(food)} → {esc(grid.top_place[i, j])}</b>",
-                       showarrow=True, arrowhead=2, ax=60 if j < F / 2 else -60, ay=-30 if i > 2 else 30,
+    fig.add_annotation(x=i, y=j, text=f"<b>{esc(animal)} × {esc(food)} → {esc(grid.top_place[i, j])}</b>",
+                       showarrow=True, arrowhead=2, ax=70 if i < A / 2 else -70, ay=-30 if j > 2 else 30,
                        bgcolor="#FFFFFF", bordercolor="#000000", font=dict(color="#000000", size=12))
 
 

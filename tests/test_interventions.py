@@ -284,20 +284,28 @@ def test_the_component_sentences_name_the_largest_parts(tiny):
 
 
 def test_the_grid_figure_labels_every_row_and_column_and_marks_the_found_cell(ckpt):
+    """Foods are rows, animals columns (labelled alternately below and above): every word is a tick label, the
+    found animal and food in bold, their cell outlined at its place and named with its top place."""
     from dashboard import figures
 
     g = counterfactual_grid(ckpt)
-    animal, food = g.animals[3], g.foods[-5]
-    fig = figures.counterfactual_heatmap(g, (animal, food)).to_plotly_json()
-    x, y = fig["layout"]["xaxis"], fig["layout"]["yaxis"]
-    assert list(x["tickvals"]) == g.foods and list(y["tickvals"]) == g.animals  # none skipped
-    assert [t for t in x["ticktext"] if t.startswith("<b>")] == [f"<b>{food}</b>"]
-    assert [t for t in y["ticktext"] if t.startswith("<b>")] == [f"<b>{animal}</b>"]
     i, j = 3, len(g.foods) - 5
-    cells = [s for s in fig["layout"]["shapes"] if s["x1"] - s["x0"] == 1 and s["y1"] - s["y0"] == 1]
-    assert [(c["x0"] + 0.5, c["y0"] + 0.5) for c in cells] == [(j, i)]
-    note = fig["layout"]["annotations"][-1]
-    assert (note["x"], note["y"]) == (food, animal) and g.top_place[i, j] in note["text"]
+    animal, food = g.animals[i], g.foods[j]
+    fig = figures.counterfactual_heatmap(g, (animal, food)).to_plotly_json()
+    lay = fig["layout"]
+    ticks = {int(v): t for name in ("xaxis", "xaxis2") for v, t in zip(lay[name]["tickvals"], lay[name]["ticktext"])}
+    assert [ticks[k].replace("<b>", "").replace("</b>", "") for k in range(len(g.animals))] == g.animals
+    assert [t.replace("<b>", "").replace("</b>", "") for t in lay["yaxis"]["ticktext"]] == g.foods
+    assert list(lay["yaxis"]["tickvals"]) == list(range(len(g.foods)))  # none skipped
+    assert [t for t in ticks.values() if t.startswith("<b>")] == [f"<b>{animal}</b>"]
+    assert [t for t in lay["yaxis"]["ticktext"] if t.startswith("<b>")] == [f"<b>{food}</b>"]
+    assert lay["xaxis2"]["range"] == lay["xaxis"]["range"] and any(d.get("xaxis") == "x2" for d in fig["data"])
+    cells = [s for s in lay["shapes"] if s["x1"] - s["x0"] == 1 and s["y1"] - s["y0"] == 1]
+    assert [(c["x0"] + 0.5, c["y0"] + 0.5) for c in cells] == [(i, j)]
+    note = lay["annotations"][-1]
+    assert (note["x"], note["y"]) == (i, j) and g.top_place[i, j] in note["text"]
+    z = np.asarray(figures.counterfactual_heatmap(g).data[0].z)
+    assert z.shape == (len(g.foods), len(g.animals)) and z[j, i] == g.follows[i, j]
 
 
 # ---------------------------------------------------------------- how far steering may push, measured

@@ -268,8 +268,8 @@ def grid_section(ckpt, prompt: str) -> None:
         if st.session_state.get(key) not in names:
             st.session_state[key] = next((w for w in words if w in names), names[0])
     c1, c2 = st.columns(2)
-    animal = c1.selectbox("Find an animal (row)", grid.animals, key="c_ganimal")
-    food = c2.selectbox("Find a food (column)", grid.foods, key="c_gfood")
+    animal = c1.selectbox("Find an animal (column)", grid.animals, key="c_ganimal")
+    food = c2.selectbox("Find a food (row)", grid.foods, key="c_gfood")
     st.markdown(escape_md(grid.cell(animal, food, ckpt.world)))
     chart.show(figures.counterfactual_heatmap(grid, (animal, food)), key="grid")
     st.caption(escape_md(grid.summary()[0].upper() + grid.summary()[1:] + "."))
