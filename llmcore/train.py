@@ -48,7 +48,7 @@ from llmcore.maps import MAPS_DIR, clear_map_cache
 from llmcore.model import GPT, GPTConfig, from_dict
 from llmcore.snapshots import WEIGHT_SNAPSHOTS, SnapshotRecorder, snapshot_schedule
 from llmcore.tokenizer import Tokenizer
-from llmcore.warmstart import WarmStart, focus_corpus
+from llmcore.warmstart import WARM_SENTENCES, WarmStart, focus_corpus
 from llmcore.world import DEFAULT_WORLD, World, article, generate_corpus, load_world, read_world_data
 
 TRAIN_LIMITS = {"seed": (0, 2**63 - 1), "corpus_seed": (0, 2**63 - 1), "steps": (1, 10_000_000),
@@ -233,8 +233,10 @@ class Trainer:
         if self.warm:
             self.world, self.world_data = self.warm.world, self.warm.world_data
         self.held_out = self.world.held_out_pairs()
-        sentences = generate_corpus(self.world, self.config.corpus_seed, progress=self._corpus_progress)
-        self.tokenizer = Tokenizer.from_sentences(sentences)
+        n = min(self.world.recipe.sentences, WARM_SENTENCES) if self.warm else None  # a few hundred steps' worth
+        sentences = generate_corpus(self.world, self.config.corpus_seed, n, progress=self._corpus_progress)
+        known = [" ".join(warm_from.tokenizer.vocab[1:])] if self.warm else []  # every word the base knows stays
+        self.tokenizer = Tokenizer.from_sentences(sentences + known)
         base = warm_from.model_config if warm_from else (model_config or GPTConfig())
         self.model_config = GPTConfig(**{**base.to_dict(), "vocab_size": len(self.tokenizer)})
         if self.warm:

@@ -28,6 +28,7 @@ from llmcore.world import World, article, world_from_dict
 # A warm run's own defaults (the CLI's flags and the page override them): a short, gentle run that stops itself.
 WARM_DEFAULTS = {"steps": 400, "lr": 1e-3, "min_lr": 1e-4, "warmup_steps": 10, "eval_every": 20,
                  "checkpoint_every": 200, "n_snapshots": 2, "weight_snapshots": 0, "landscape_grid": 0}
+WARM_SENTENCES = 40_000  # a warm run's corpus: more than its steps read (400 × 64 windows), a fifth of a full one
 FOCUS_SHARE = 0.3  # share of the corpus's sentences that mention a changed entry (the rest replays the old world)
 MAX_CHANGED_SHARE = 0.15  # a warm start applies while at most this share of the world's words is new or changed
 HELD_OUT_SAMPLE = 24  # held-out pairs measured at each evaluation of a warm run (all of them at the end)
