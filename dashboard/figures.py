@@ -153,13 +153,16 @@ def trajectory_map(ref: pd.DataFrame, path: pd.DataFrame, colours: dict[str, str
     redraws it."""
     o = options or MapOptions()
     three_d, candidates = "z" in ref, o.candidates
-    data, region_boxes = [], []
+    data, region_labels = [], []
     if o.regions is not None and not three_d:
-        outlines, region_boxes = region_contours(o.regions, colours)
+        states = path[["x", "y"]].to_numpy(np.float64)
+        outlines, region_labels = region_contours(o.regions, colours, states=states,
+                                                  of=list(path[o.reading]) if o.reading in path else None)
         data += outlines
     data += list(o.base) if o.base is not None else reference_traces(ref, colours, reading=o.reading)
-    if o.layer_path is not None:  # in 2D its depths are labelled with the steps, none over another
-        data.append(_layer_path(o.layer_path, three_d))
+    layer = _layer_path(o.layer_path, three_d) if o.layer_path is not None else None
+    if layer is not None:  # its depths are labelled with the steps, none over another
+        data.append(layer)
     data.append(_path(path, colours, options=o, three_d=three_d))
     if candidates is not None and len(candidates):
         data.append(_scatter(candidates, three_d, mode="markers", name="candidate next words (★)",
@@ -171,9 +174,12 @@ def trajectory_map(ref: pd.DataFrame, path: pd.DataFrame, colours: dict[str, str
                              "<extra></extra>"))
     layout = axes_layout(o.axis_label, three_d)
     if three_d:
-        data += _labels_3d(path, candidates, o.ink)
+        ranges = _scene_ranges([ref, path, candidates, o.layer_path])
+        layout = merged(layout, dict(scene={f"{a}axis": dict(range=list(r)) for a, r in zip("xyz", ranges)}))
+        data += _labels_3d(path, candidates, o.ink, camera=(ranges, layout["scene"]["camera"]),
+                           layer_trace=layer)
     else:
-        arrows, labels = _labels_2d(ref, path, candidates=candidates, region_boxes=region_boxes, colours=colours,
+        arrows, labels = _labels_2d(ref, path, candidates=candidates, region_labels=region_labels, colours=colours,
                                     ink=o.ink, width_px=o.width_px, layer_path=o.layer_path, font_px=o.font_px)
         data += arrows
         layout = merged(layout, labels)
@@ -280,51 +286,57 @@ def _path(path: pd.DataFrame, colours: dict[str, str], *, options: MapOptions, t
     return _scatter(path, three_d, **kw)
 
 
-def _labels_2d(ref: pd.DataFrame, path: pd.DataFrame, *, candidates, region_boxes, colours, ink: str,
+def _labels_2d(ref: pd.DataFrame, path: pd.DataFrame, *, candidates, region_labels, colours, ink: str,
                width_px: int, layer_path: pd.DataFrame | None = None,
                font_px: int = 12) -> tuple[list[dict], dict]:
-    """The map's frame (around the reference states, the path and the depths of `layer_path`), an arrowhead per
-    step and the labels of steps, stars and depths, placed greedily: the arrowheads' trace and the layout
-    (annotations, the regions' labels too, and axis ranges)."""
-    from dashboard.labels import place_labels, to_pixels
+    """The map's frame (around the reference states, the path, the stars and the depths of `layer_path`), an
+    arrowhead per step, the regions' labels (`region_labels`: anchors from region_contours) placed on their regions
+    clear of each other and of the path's markers, then the labels of steps, stars and depths placed greedily
+    around them: the arrowheads' trace and the layout (annotations and axis ranges)."""
+    from dashboard.labels import joined, merge_coincident, place_labels, plain, to_pixels
 
     depths = layer_path if layer_path is not None else path.iloc[:0]
-    pts = pd.concat([ref[["x", "y"]], path[["x", "y"]], depths[["x", "y"]]])
+    stars = candidates if candidates is not None else path.iloc[:0]
+    pts = pd.concat([ref[["x", "y"]], path[["x", "y"]], stars[["x", "y"]], depths[["x", "y"]]])
     lo, hi = pts.min(), pts.max()
     pad = 0.06 * (hi - lo)
     xr, yr = (lo.x - pad.x, hi.x + pad.x), (lo.y - pad.y, hi.y + pad.y)
     w, h = width_px - 60, 700 - 230  # plot area without the legend below and the margins
     arrows = _arrowheads(path[["x", "y"]].to_numpy(np.float64), xr, yr, size=(w, h), ink=ink)
-    xy = path[["x", "y"]].to_numpy()
-    texts = [f"{s} {w_}" for s, w_ in zip(path.step, path.word)]
-    n_stars = len(candidates) if candidates is not None else 0
-    if n_stars:
-        xy = np.concatenate([xy, candidates[["x", "y"]].to_numpy()])
-        texts += [f"★ {w_} {p:.2f}" for w_, p in zip(candidates.word, candidates.p)]
-    xy = np.concatenate([xy, depths[["x", "y"]].to_numpy()])
-    texts += [str(d) for d in (depths.layer if len(depths) else [])]
+    kinds = [(path, [f"<b>{s}</b> {esc(w_)}" for s, w_ in zip(path.step, path.word)],
+              dict(bgcolor=halo(ink), font=dict(size=font_px, color=ink))),
+             (stars, [esc(f"★ {w_} {p:.2f}") for w_, p in zip(stars.word, stars.p)] if len(stars) else [],
+              dict(font=dict(size=font_px, color=ink))),
+             (depths, [f"<i>{esc(d)}</i>" for d in (depths.layer if len(depths) else [])],
+              dict(font=dict(size=font_px, color="#7F7F7F")))]
+    xy, texts, styles, optional = np.zeros((0, 2)), [], [], []
+    for k, (points, labels, style) in enumerate(kinds):  # labels of one kind at one spot joined into one
+        where = points[["x", "y"]].to_numpy(np.float64)
+        groups = merge_coincident(to_pixels(where, xr, yr, width=w, height=h))
+        xy = np.concatenate([xy, where[[g[0] for g in groups]].reshape(-1, 2)])
+        texts += [joined(labels, g, span=k == 2) for g in groups]
+        styles += [style] * len(groups)
+        optional += [k > 0] * len(groups)
     px = to_pixels(xy, xr, yr, width=w, height=h)
-    boxes = [_data_box_to_px(b, xr, yr, size=(w, h)) for b in region_boxes]
-    shifts = place_labels(px, texts, boxes, bounds=(0, 0, w, h), font_px=font_px)
-    notes = region_notes(region_boxes, colours)
-    for (x, y), text, (dx, dy), i in zip(xy, texts, shifts, range(len(texts))):
-        note = dict(x=float(x), y=float(y), xshift=float(dx), yshift=float(dy), showarrow=False,
-                    font=dict(size=font_px, color=ink))
-        if i >= len(path) + n_stars:  # a depth of the layer path
-            notes.append({**note, "text": f"<i>{esc(text)}</i>", "font": dict(size=font_px, color="#7F7F7F")})
-        elif i >= len(path):  # a candidate star
-            notes.append({**note, "text": esc(text)})
-        else:
-            notes.append({**note, "bgcolor": halo(ink),
-                          "text": f"<b>{text.split(' ', 1)[0]}</b> {esc(text.split(' ', 1)[1])}"})
+    notes, boxes = region_notes(region_labels, colours, ink=ink, frame=(xr, yr, w, h), markers=px)
+    # the steps' labels first; a star's or a depth's left out where it would cover another (hovering names it)
+    shifts = place_labels(px, [plain(t) for t in texts], boxes, bounds=(0, 0, w, h), font_px=font_px,
+                          optional=optional)
+    for (x, y), text, shift, style in zip(xy, texts, shifts, styles):
+        if shift is None:
+            continue
+        dx, dy = shift
+        notes.append(dict(x=float(x), y=float(y), xshift=float(dx), yshift=float(dy), showarrow=False, text=text,
+                          **style))
     return arrows, dict(annotations=notes, xaxis=dict(range=[float(xr[0]), float(xr[1])]),
                         yaxis=dict(range=[float(yr[0]), float(yr[1])]))
 
 
-def halo(ink: str) -> str:
-    """A label's translucent background: light under dark ink, dark under light ink (a dark theme)."""
+def halo(ink: str, alpha: float = 0.6) -> str:
+    """A label's background in the theme's own (translucent at `alpha`): light under dark ink, dark under light
+    ink (a dark theme)."""
     r, g, b = (int(ink.lstrip("#")[i:i + 2], 16) for i in (0, 2, 4))
-    return "rgba(14,17,23,0.6)" if 0.299 * r + 0.587 * g + 0.114 * b > 128 else "rgba(255,255,255,0.6)"
+    return f"rgba(14,17,23,{alpha})" if 0.299 * r + 0.587 * g + 0.114 * b > 128 else f"rgba(255,255,255,{alpha})"
 
 
 ARROW_PX = 16  # an arrowhead's centre sits this far before the step it points at (the step's marker is 11-18 px)
@@ -348,34 +360,67 @@ def _arrowheads(xy: np.ndarray, xr, yr, *, size: tuple[float, float], ink: str) 
                                                line=dict(width=0)))]
 
 
-def _data_box_to_px(box, xr, yr, *, size: tuple[float, float]):
-    """A region label's box, given as (x, y, yshift px, text) in data units, as a pixel box of a plot area `size`
-    (width, height) pixels."""
-    from dashboard.labels import text_box, to_pixels
+def _scene_ranges(parts: list[pd.DataFrame | None], pad: float = 0.06) -> list[tuple[float, float]]:
+    """x, y and z ranges of a 3D scene holding every point of `parts` (frames with x, y, z; None skipped), widened
+    by `pad` of each span on both sides, so the path, the stars and the depths stay inside the box."""
+    xyz = np.concatenate([p[["x", "y", "z"]].to_numpy(np.float64) for p in parts if p is not None and len(p)])
+    lo, hi = xyz.min(0), xyz.max(0)
+    margin = pad * np.maximum(hi - lo, 1e-9)
+    return [(float(a), float(b)) for a, b in zip(lo - margin, hi + margin)]
 
-    x, y, yshift, text = box
-    (px, py), = to_pixels(np.array([[x, y]]), xr, yr, width=size[0], height=size[1])
-    return text_box(px, py + yshift, text, 14)
 
+def _labels_3d(path: pd.DataFrame, candidates, ink: str, *, camera: tuple, layer_trace: dict | None = None
+               ) -> list[dict]:
+    """3D: the labels of steps, stars and depths (`layer_trace`: the layer path's trace, its text positions set
+    here) each on the side of its point where, seen from the default camera (`camera`: the scene's ranges and
+    camera), it covers no label before it and no other point (labels.pick_text_positions), and a cone as
+    arrowhead on each step."""
+    from dashboard.labels import camera_pixels, joined, merge_coincident, pick_text_positions, plain
 
-def _labels_3d(path: pd.DataFrame, candidates, ink: str) -> list[dict]:
-    """3D: step labels alternating above and below the markers, and a cone as arrowhead on each step."""
-    pos = ["top center" if i % 2 == 0 else "bottom center" for i in range(len(path))]
-    out = [_scatter(path, True, mode="text", text=[f"{s} {esc(w)}" for s, w in zip(path.step, path.word)],
-                    textposition=pos, textfont=dict(color=ink, size=12), hoverinfo="skip", showlegend=False)]
-    if candidates is not None and len(candidates):
-        out.append(_scatter(candidates, True, mode="text", hoverinfo="skip", textposition="bottom center",
-                            text=[f"★ {esc(w)} {p:.2f}" for w, p in zip(candidates.word, candidates.p)],
+    stars = candidates if candidates is not None and len(candidates) else path.iloc[:0]
+    kinds = [(path[["x", "y", "z"]].to_numpy(np.float64), [f"{s} {esc(w)}" for s, w in zip(path.step, path.word)]),
+             (stars[["x", "y", "z"]].to_numpy(np.float64),
+              [esc(f"★ {w} {p:.2f}") for w, p in zip(stars.word, stars.p)] if len(stars) else []),
+             (np.zeros((0, 3)) if layer_trace is None else np.stack([layer_trace[k] for k in "xyz"], 1),
+              [] if layer_trace is None else [esc(t) for t in layer_trace["text"]])]
+    ranges, cam = camera
+    eye, centre = tuple(cam["eye"].values()), tuple(cam["center"].values())
+    texts, firsts, px, kind = [], [], [], []
+    for k, (xyz, labels) in enumerate(kinds):  # labels of one kind at one spot on screen joined into one
+        at = camera_pixels(xyz, ranges, eye=eye, center=centre)
+        groups = merge_coincident(at)
+        shown = [""] * len(labels)
+        for g in groups:
+            shown[g[0]] = joined(labels, g, span=k == 2)
+        texts.append(shown)
+        firsts.append([g[0] for g in groups])
+        px.append(at[firsts[-1]].reshape(-1, 2))
+        kind += [k] * len(groups)
+    # the steps' labels first; a star's or a depth's left out where it would cover another (hovering names it)
+    pos = iter(pick_text_positions(np.concatenate(px), [plain(texts[k][i]) for k, f in enumerate(firsts) for i in f],
+                                   optional=[k > 0 for k in kind]))
+    sides = [["top center"] * len(shown) for shown in texts]
+    for k, first in enumerate(firsts):
+        for i in first:
+            side = next(pos)
+            sides[k][i] = side or "top center"
+            texts[k][i] = texts[k][i] if side else ""
+    out = [_scatter(path, True, mode="text", text=texts[0], textposition=sides[0],
+                    textfont=dict(color=ink, size=12), hoverinfo="skip", showlegend=False)]
+    if len(stars):
+        out.append(_scatter(stars, True, mode="text", hoverinfo="skip", textposition=sides[1], text=texts[1],
                             showlegend=False))
+    if layer_trace is not None:
+        layer_trace["text"], layer_trace["textposition"] = texts[2], sides[2]
     xyz = path[["x", "y", "z"]].to_numpy(np.float64)
     if len(xyz) < 2:
         return out
     d = np.diff(xyz, axis=0)
-    span = float(np.ptp(xyz, axis=0).max()) or 1.0
-    unit = d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12) * 0.05 * span
+    span = max(hi - lo for lo, hi in ranges) or 1.0  # a cone 4 % of the box long ("raw": drawn at its length)
+    unit = d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12) * 0.04 * span
     tip = xyz[:-1] + 0.85 * d
     return out + [dict(type="cone", x=tip[:, 0], y=tip[:, 1], z=tip[:, 2], u=unit[:, 0], v=unit[:, 1],
-                       w=unit[:, 2], anchor="tip", sizemode="absolute", sizeref=1, showscale=False, hoverinfo="skip",
+                       w=unit[:, 2], anchor="tip", sizemode="raw", sizeref=1, showscale=False, hoverinfo="skip",
                        colorscale=[[0, ink], [1, ink]], name="direction", showlegend=False)]
 
 
@@ -537,28 +582,56 @@ def legend_swatches(fig: go.Figure, names: list[str], colours: dict[str, str], *
     return fig
 
 
-def region_contours(regions, colours: dict[str, str]) -> tuple[list[dict], list[tuple[float, float, int, str]]]:
-    """Outline each sub-context's region (its density at half its peak, as polylines computed on the server) and
-    place its label at its centre (region_notes makes the labels, with the figure's other annotations).
+def region_contours(regions, colours: dict[str, str], *, states: np.ndarray | None = None,
+                    of: list[str] | None = None) -> tuple[list[dict], list[tuple[float, float, str]]]:
+    """Outline each sub-context's region (its density at half its local peak, as polylines computed on the
+    server) and say where its labels go: on its densest point, and on every other island of the region that holds
+    one of `states` (xy (n, 2)) whose sub-context (`of`, one name per state) it is, so that a state's own region is
+    named where the state lies. region_notes makes the labels, with the figure's other annotations.
 
-    Returns the outlines' traces and where each label went, (x, y, yshift in pixels, text), so other labels can
-    keep clear of them."""
+    Returns the outlines' traces and the labels' anchors (x, y, text)."""
     shown = [g for g, ctx in enumerate(regions.contexts) if regions.counts[g] and ctx != FUNCTION_CONTEXT]
-    shifts = label_shifts(regions.centres[shown], (float(np.ptp(regions.x)), float(np.ptp(regions.y))))
-    placed, outlines = [], []
-    for g, shift in zip(shown, shifts):
+    anchors, outlines = [], []
+    for g in shown:
         ctx, c = regions.contexts[g], colours.get(regions.contexts[g], GRAMMAR_COLOUR)
         xs, ys = regions.outline(g)
         outlines.append(dict(type="scatter", x=xs, y=ys, mode="lines", line=dict(color=c, width=2),
                              hoverinfo="skip", name=f"{ctx} region", showlegend=False))
-        placed.append((float(regions.centres[g, 0]), float(regions.centres[g, 1]), shift, ctx))
-    return outlines, placed
+        anchors.append((float(regions.centres[g, 0]), float(regions.centres[g, 1]), ctx))
+        named = regions.island(g, regions.centres[g])
+        for xy in [] if states is None or of is None else [p for p, name in zip(states, of) if name == ctx]:
+            part = regions.island(g, xy)
+            if part.any() and not (part & named).any():  # an island of its own: named at its densest cell
+                row, col = np.unravel_index(np.where(part, regions.density[g], -1).argmax(), part.shape)
+                anchors.append((float(regions.x[col]), float(regions.y[row]), ctx))
+                named |= part
+    return outlines, anchors
 
 
-def region_notes(placed: list[tuple[float, float, int, str]], colours: dict[str, str]) -> list[dict]:
-    """The region labels region_contours placed, as annotations."""
-    return [dict(x=x, y=y, yshift=shift, text=f"<b>{ctx}</b>", showarrow=False, bgcolor="rgba(128,128,128,0.18)",
-                 font=dict(color=colours.get(ctx, GRAMMAR_COLOUR), size=14)) for x, y, shift, ctx in placed]
+REGION_FONT_PX = 14
+
+
+def region_notes(anchors: list[tuple[float, float, str]], colours: dict[str, str], *, ink: str,
+                 frame: tuple, markers: np.ndarray | None = None) -> tuple[list[dict], list]:
+    """The region labels of region_contours' anchors as annotations (named "region": dashboard/chart.js moves one
+    that the browser finds over another label), each on a halo of the theme's background with its region's
+    colour as border, so no point or line shows through its text; placed on its anchor where free of the labels
+    placed before it and of `markers` (pixels), in a plot area `frame` = (x range, y range, width, height px).
+    Returns the annotations and their pixel boxes."""
+    from dashboard.labels import place_centred, text_box, to_pixels
+
+    xr, yr, w, h = frame
+    xy = np.array([(x, y) for x, y, _ in anchors], np.float64).reshape(-1, 2)
+    px = to_pixels(xy, xr, yr, width=w, height=h)
+    texts = [ctx for _, _, ctx in anchors]
+    shifts = place_centred(px, texts, font_px=REGION_FONT_PX + 2, bounds=(0, 0, w, h), markers=markers)
+    notes = [dict(x=x, y=y, xshift=round(dx, 1), yshift=round(dy, 1), text=f"<b>{esc(ctx)}</b>", showarrow=False,
+                  name="region", bgcolor=halo(ink, 0.9), bordercolor=colours.get(ctx, GRAMMAR_COLOUR), borderwidth=2,
+                  borderpad=2, font=dict(color=ink, size=REGION_FONT_PX))
+             for (x, y, ctx), (dx, dy) in zip(anchors, shifts)]
+    boxes = [text_box(px_ + dx, py + dy, ctx, REGION_FONT_PX + 2) for (px_, py), ctx, (dx, dy) in
+             zip(px, texts, shifts)]
+    return notes, boxes
 
 
 def label_shifts(points, extent: tuple[float, float], step: int = 20, height_px: int = 560) -> list[int]:
@@ -769,9 +842,9 @@ def next_regions_figure(r, path: pd.DataFrame, colours: dict[str, str], *, title
     spots = [_region_spot(r, g) for g in present]
     boxes = [text_box(px_, py_, names[g], font_px + 2) for g, (px_, py_) in
              zip(present, to_pixels(np.array(spots).reshape(-1, 2), xr, yr, width=w, height=h))]
-    notes = [dict(x=x, y=y, text=f"<b>{esc(names[g])}</b>", showarrow=False, bgcolor=halo(ink),
-                  font=dict(size=font_px + 2, color=colours.get(names[g], GRAMMAR_COLOUR))) for g, (x, y) in
-             zip(present, spots)]
+    notes = [dict(x=x, y=y, text=f"<b>{esc(names[g])}</b>", showarrow=False, bgcolor=halo(ink), borderwidth=2,
+                  bordercolor=colours.get(names[g], GRAMMAR_COLOUR), font=dict(size=font_px + 2, color=ink))
+             for g, (x, y) in zip(present, spots)]
     if len(path):
         xy = path[["x", "y"]].to_numpy(np.float64)
         texts = [f"{s} {w_}" for s, w_ in zip(path.step, path.word)]

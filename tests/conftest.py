@@ -169,9 +169,9 @@ def browser():
 STREAMLIT_PROBE = ("/_stcore/health", "/_stcore/host-config")
 
 
-def open_in_browser(browser, url: str, width: int = 1400):
-    """A new tab on `url`, and the list that collects its console errors."""
-    page = browser.new_page(viewport={"width": width, "height": 1100})
+def open_in_browser(browser, url: str, width: int = 1400, height: int = 1100):
+    """A new tab on `url` (a window of width × height), and the list that collects its console errors."""
+    page = browser.new_page(viewport={"width": width, "height": height})
     errors: list[str] = []
     probes: list[str] = []
     page.on("response", lambda r: r.status == 404 and r.url.endswith(STREAMLIT_PROBE) and probes.append(r.url))

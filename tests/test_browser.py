@@ -289,6 +289,155 @@ def test_every_page_loads(server, browser, path, charts, text):
     page.close()
 
 
+def _story_scene(page, n: int, timeout: float = 120_000) -> None:
+    """Until the Story shows scene n's heading."""
+    page.wait_for_function("(n) => ((document.querySelector('.st-key-story_scene h2') || {}).innerText || '')"
+                           ".startsWith(n + '. ')", arg=n, timeout=timeout)
+
+
+# Where a Story scene's main view lies once drawn: its chart (the latest figure sent, drawn) or, when the figure
+# failed its own check, the warning that says why; the takeaway's bottom and the smallest chart text. Null before.
+SCENE_VIEW = """() => { const s = document.querySelector('.st-key-story_scene');
+  const t = s && s.querySelector('.st-key-story_takeaway');
+  const g = s && s.querySelector('.llm-chart');
+  const c = g && g.dataset.drawn !== undefined && g.dataset.drawn === String(g.__llmSeq) ? g
+    : s && s.querySelector('[data-testid="stAlertContentWarning"]');
+  if (!t || !c) return null;
+  const r = c.getBoundingClientRect();
+  const sizes = [...c.querySelectorAll('svg text')].filter(e => e.textContent.trim())
+    .map(e => parseFloat(getComputedStyle(e).fontSize));
+  return { left: r.left, top: r.top, right: r.right, bottom: r.bottom, w: innerWidth, h: innerHeight,
+           takeaway: t.getBoundingClientRect().bottom, chart: c === g,
+           font: sizes.length ? Math.min(...sizes) : 0 }; }"""
+ON_SCREEN = (f"() => {{ const v = ({SCENE_VIEW})(); return !!v && v.left >= 0 && v.top >= 0 && v.right <= v.w &&"
+             " v.bottom <= v.h && v.takeaway <= v.top + 1 && (!v.chart || v.font >= 16); }")
+# Every state the Story's scene area shows from now on: its heading's number ('' for none), whether the
+# 'Drawing scene …' placeholder is there, and how many charts, one entry per change.
+RECORD_SCENES = """() => { window.__storySeen = [];
+  const note = () => { const h = document.querySelector('.st-key-story_scene h2');
+    const drawing = [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
+      .some(c => c.innerText.startsWith('Drawing scene'));
+    const rec = [h ? h.innerText.split('.')[0] : '', drawing, document.querySelectorAll('.llm-chart').length];
+    const last = window.__storySeen[window.__storySeen.length - 1];
+    if (JSON.stringify(last) !== JSON.stringify(rec)) window.__storySeen.push(rec); };
+  note();
+  new MutationObserver(note).observe(document.body, { subtree: true, childList: true, characterData: true }); }"""
+
+
+def test_story_presenter_mode_fits_each_scene_on_a_projector(server, browser):
+    """At 1280 × 720 in presenter mode each scene's chart (or the reason it is not shown) lies entirely in the
+    window under the scene's takeaway, with chart text of at least 16 px; the controls take one line; a scene
+    change removes the last scene before the next is drawn (nothing stale on screen), and no console error."""
+    page, errors = _open(browser, f"{server}/story?presenter=true&scene=1", width=1280, height=720)
+    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    for n in range(1, 7):
+        _story_scene(page, n)
+        if n == 4:  # the never-seen pair: words, no figure
+            page.wait_for_function("() => { const t = document.querySelector('.st-key-story_takeaway');"
+                                   " return t && t.getBoundingClientRect().bottom <= innerHeight; }", timeout=60_000)
+        else:
+            page.wait_for_function(ON_SCREEN, timeout=90_000)
+            view = page.evaluate(SCENE_VIEW)
+            assert view["bottom"] <= 720 and view["right"] <= 1280 and view["takeaway"] <= view["top"] + 1, view
+        wait_idle(page)
+        _shot(page, f"story_presenter_1280x720_scene{n}")
+        if n == 1:  # one line of controls: prompt, switch, Back, Next and the link share a row
+            tops = page.evaluate("""() => ['.st-key-story_prompt', '.st-key-presenter', '.st-key-story_back',
+              '.st-key-story_next', '[data-testid="stPopover"]'].map(q => document.querySelector(q)
+              .getBoundingClientRect()).map(r => r.top + r.height / 2)""")
+            assert max(tops) - min(tops) < 30, tops
+            assert page.locator("h1").count() == 0  # no page title: the scene's heading is the first line
+        if n == 2:
+            page.evaluate(RECORD_SCENES)
+        if n < 6:
+            page.keyboard.press("ArrowRight")
+        if n == 3:  # the change from 2 to 3: the placeholder replaced scene 2 before scene 3 arrived
+            seen = page.evaluate("() => window.__storySeen")
+            first_drawing = next(i for i, (_, drawing, _) in enumerate(seen) if drawing)
+            assert all(h == "2" for h, _, _ in seen[:first_drawing]), seen
+            assert all(h in ("", "3") for h, _, _ in seen[first_drawing:]), seen  # scene 2 never shown again
+            assert all(charts == 0 for h, drawing, charts in seen if drawing), seen  # nor its chart, faded
+    _no_errors(page, errors)
+    page.close()
+
+
+def test_story_keys_work_after_a_click_and_after_switching_presenter_mode(server, browser):
+    """The keys a clicker sends (→ PageDown Space: next; ← PageUp: back) move the story whatever has the focus: the
+    Next button just clicked, the presenter switch just turned on with Space; not while typing in the prompt box.
+    The link to the scene opens the same scene, prompt and mode."""
+    prompt = "a cat eats sausage at"
+    page, errors = _open(browser, f"{server}/story?scene=1&story_prompt={prompt.replace(' ', '+')}")
+    _story_scene(page, 1)
+    wait_idle(page)
+    page.locator(".st-key-story_next button").click()
+    _story_scene(page, 2)
+    for key, n in (("ArrowRight", 3), ("PageUp", 2), ("PageDown", 3), ("ArrowLeft", 2), (" ", 3), ("ArrowLeft", 2)):
+        wait_idle(page)
+        page.keyboard.press(key)
+        _story_scene(page, n)
+    wait_idle(page)
+    page.locator(".st-key-presenter input").focus()
+    page.keyboard.press(" ")  # Space on the switch turns presenter mode on (Space keeps its meaning there)
+    page.wait_for_function("() => document.querySelector('h1') === null", timeout=60_000)
+    wait_idle(page)
+    page.keyboard.press("ArrowRight")
+    _story_scene(page, 3)
+    wait_idle(page)
+    page.locator(".st-key-presenter input").focus()  # the switch has the focus: an arrow still turns the page
+    page.keyboard.press("PageUp")
+    _story_scene(page, 2)
+    assert page.locator("h1").count() == 0  # and presenter mode stayed on
+    wait_idle(page)
+    page.get_by_role("button", name="Link").click()
+    link = page.locator("[data-testid='stPopoverBody'] code").first
+    link.wait_for(timeout=30_000)
+    url = link.inner_text().strip()
+    page.keyboard.press("Escape")
+    box = page.locator(".st-key-story_prompt input")
+    box.click()
+    box.press("End")
+    for key in ("ArrowLeft", "ArrowLeft", "x"):  # the caret moves in the box; the story stays
+        box.press(key)
+    assert box.input_value() == prompt[:-2] + "x" + prompt[-2:]
+    assert page.locator(".st-key-story_scene h2").inner_text().startswith("2. ")
+    _no_errors(page, errors)
+    page.close()
+    other, errors = _open(browser, url)  # a new session: the link alone brings scene, prompt and mode
+    _story_scene(other, 2)
+    wait_idle(other)
+    other.wait_for_function("(p) => document.querySelector('.st-key-story_prompt input').value === p", arg=prompt,
+                            timeout=30_000)
+    assert other.locator("h1").count() == 0  # presenter mode
+    _no_errors(other, errors)
+    other.close()
+
+
+def test_every_story_scene_of_a_tiny_world_in_a_real_browser(browser, tiny_ckpt_dir, tmp_path):
+    """A model other than the bundled one (the tiny world, trained in seconds, no maps yet): every scene shows its
+    heading and either its chart or the reason it is not shown (scene 4: words), and no console error."""
+    import shutil
+
+    model = tmp_path / "tiny"
+    shutil.copytree(tiny_ckpt_dir, model)
+    port = free_port()
+    cmd = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--server.headless", "true"]
+    env = {**os.environ, "MALLOC_ARENA_MAX": "2", "LLM_LANDSCAPE_CHECKPOINT": str(model)}
+    with running_server(cmd, port, ROOT, env=env):
+        page, errors = _open(browser, f"http://127.0.0.1:{port}/story?story_prompt=a+cat+eats")
+        page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+        for n in range(1, 7):
+            _story_scene(page, n, timeout=180_000)
+            if n != 4:
+                page.wait_for_function(f"() => ({SCENE_VIEW})() !== null", timeout=120_000)
+            wait_idle(page, timeout=120_000)
+            _no_errors(page, errors)
+            if n < 6:
+                page.locator(".st-key-story_next button").click()
+        _shot(page, "story_tiny_world_scene6")
+        page.close()
+
+
 def _titles(page) -> list[str]:
     return [t.text_content() for t in page.locator(".gtitle").all()]
 
@@ -321,6 +470,21 @@ def test_causes_page_click_and_steer(server, browser, ckpt):
             if attempt == 2:
                 raise
     assert any(t.startswith("States at 'block") for t in _titles(page))  # the map moved to the clicked depth
+    # the glossary opens and explains the page's words in plain language
+    page.get_by_role("button", name="What do these words mean?").click()
+    for word in ("Corruption", "Restore", "Attribution", "Steering"):
+        page.locator("[data-testid='stPopoverBody']").get_by_text(word, exact=True).first.wait_for(timeout=30_000)
+    page.keyboard.press("Escape")
+    # one step of the alpha slider (0.25) redraws the steered run and its sentence
+    slider = page.locator("[data-testid='stSlider']").filter(has_text="alpha").get_by_role("slider")
+    start = float(slider.get_attribute("aria-valuenow"))
+    assert start > 0  # the push starts where it moves the path, not at 0
+    slider.focus()
+    slider.press("ArrowRight")
+    new = start + 0.25
+    how_far = f"{new:g} of the way" if new <= 1 else f"{new:g} times the distance"
+    page.get_by_text(f"Push the state of 'dog' {how_far}").first.wait_for(timeout=60_000)
+    page.get_by_text(f"steered, alpha {new:g}").first.wait_for(timeout=60_000)  # the map's legend
     _no_errors(page, errors)
     _shot(page, "causes")
     page.close()

@@ -68,3 +68,64 @@ def test_loss_on_plane_restores_the_weights(tiny_ckpt):
     d = torch.zeros_like(before)
     centre = loss_on_plane(model, batch, d, d, alphas=np.zeros(2), betas=np.zeros(1))
     assert np.allclose(centre, land.centre_loss, atol=1e-5)
+
+
+def _prompts(ckpt, n: int = 40) -> list[str]:
+    """The Trajectory page's example prompts and the starts of n sentences of the world (2 words and more)."""
+    from dashboard.views.trajectory import EXAMPLES
+
+    rng = np.random.default_rng(0)
+    starts = [s.split() for s in ckpt.world.reference_sentences(99, n)]
+    return list(EXAMPLES) + [" ".join(w[: rng.integers(2, max(3, len(w)))]) for w in starts]
+
+
+def test_next_word_regions_agree_with_the_states_own_predictions(ckpt):
+    """What real states predict next, on the plane of their predictions: the colour under a prompt's state is what
+    the state itself predicts at >= 85 % of the steps of many prompts (the decoded PCA slice: about half)."""
+    from llmcore.landscape import next_word_regions
+    from llmcore.trace import trace_generation
+
+    ref = MapBook(ckpt).reference("context:final")
+    r = next_word_regions(ckpt, "final", ref.X)
+    names, cmat = ckpt.context_matrix()
+    np.testing.assert_array_equal(r.predicted, (decode_states(ckpt, "final", ref.X) @ cmat).argmax(1))
+    np.testing.assert_allclose(r.place(ref.X), r.coords, atol=1e-4)
+    assert set(np.unique(r.label)) <= set(range(-1, len(names))) and (r.share[r.label >= 0] > 0).all()
+    # a blank cell has no reference state near it; a cell with a state on it is coloured
+    cells = np.stack(np.meshgrid(r.x, r.y), -1).reshape(-1, 2)
+    scale = np.ptp(r.coords, 0)
+    nearest = np.array([np.min(np.linalg.norm((r.coords - c) / scale, axis=1)) for c in cells[::37]])
+    assert (nearest[r.label.ravel()[::37] < 0] > 0.04 - 1e-9).all()
+    assert all(s != "" for s in r.shown_at(r.coords[::50]))
+    hits = total = 0
+    for prompt in _prompts(ckpt):
+        steps = trace_generation(ckpt, prompt).word_steps()
+        shown = r.shown_at(r.place(steps.hidden[:, -1]))
+        hits += sum(steps.next_context(i) == c for i, c in enumerate(shown))
+        total += len(steps)
+    assert hits / total >= 0.85, (hits, total)
+
+
+def test_next_word_regions_of_a_tiny_model(tiny_ckpt):
+    """Any model: the tiny one (which may predict one sub-context nearly everywhere) still gets a plane and cells."""
+    from llmcore.landscape import next_word_regions
+
+    ref = MapBook(tiny_ckpt).reference("context:final")
+    r = next_word_regions(tiny_ckpt, "final", ref.X, grid=40)
+    assert r.label.shape == (40, 40) and r.coords.shape == (len(ref.X), 2) and (r.label >= 0).any()
+
+
+def test_the_decision_slice_says_what_it_shows(ckpt):
+    """DecisionLandscape.shown_at reads the picture: the function words inside their dashed line, else the content
+    sub-context whose colour is there."""
+    from llmcore.world import FUNCTION_CONTEXT
+
+    m = MapBook(ckpt).get("context:final", "pca", 2)
+    d = decision_landscape(ckpt, "final", m.projector, np.stack([m.coords.min(0), m.coords.max(0)]), grid=20)
+    g = d.context_names.index(FUNCTION_CONTEXT)
+    xy = np.stack(np.meshgrid(d.x, d.y), -1).reshape(-1, 2)
+    shown = d.shown_at(xy, FUNCTION_CONTEXT)
+    probs = d.context_probs.reshape(-1, len(d.context_names))
+    for p, s in zip(probs, shown):
+        content = [i for i in range(len(p)) if i != g]
+        assert s == (FUNCTION_CONTEXT if p[g] > 0.5 else d.context_names[content[int(np.argmax(p[content]))]])

@@ -74,24 +74,26 @@ def _move(delta: int) -> None:
 
 def controls(presenter: bool) -> None:
     """The prompt, the presenter switch, Back / where we are / Next and the link to this scene: one line in
-    presenter mode, two otherwise."""
+    presenter mode; otherwise the prompt, then the switch and the link (a row that wraps), then Back and Next."""
     n = int(st.session_state.scene)
     if presenter:
         prompt, mode, back, where, nxt, link = st.columns([3.2, 2.1, 1, 1.5, 1, 1], vertical_alignment="center")
     else:
-        prompt, mode = st.columns([4, 1.3], vertical_alignment="bottom")
-        back, where, nxt, link = st.columns([1, 3, 1, 1], vertical_alignment="center")
+        prompt = st.container()
+        mode = link = st.container(horizontal=True, vertical_alignment="center")
+        back, where, nxt = st.columns([1, 3, 1], vertical_alignment="center")
     prompt.text_input("Prompt of the story", key="story_prompt", max_chars=200,
                       label_visibility="collapsed" if presenter else "visible", placeholder="Prompt of the story")
     mode.toggle("Presenter mode", key="presenter", help=f"Large type, no sidebar, each chart on one screen. Keys: "
                 f"{KEYS}.")
-    back.button("◀ Back", on_click=_move, args=(-1,), key="story_back", disabled=n <= 1, width="stretch")
-    where.progress(n / N_SCENES, text=f"Scene {n} of {N_SCENES}")
-    nxt.button("Next ▶", on_click=_move, args=(1,), key="story_next", disabled=n >= N_SCENES, width="stretch")
-    with link.popover("Link", icon=":material/link:", width="stretch",
+    with link.popover("Link" if presenter else "Link to this scene", icon=":material/link:",
+                      width="stretch" if presenter else "content",
                       help="A link that opens this scene, with this prompt and mode"):
         st.code(urlstate.link(list(DEFAULTS)), language=None, wrap_lines=True)
         st.caption("Copy it with the button at its right; it opens this very scene.")
+    back.button("◀ Back", on_click=_move, args=(-1,), key="story_back", disabled=n <= 1, width="stretch")
+    where.progress(n / N_SCENES, text=f"Scene {n} of {N_SCENES}")
+    nxt.button("Next ▶", on_click=_move, args=(1,), key="story_next", disabled=n >= N_SCENES, width="stretch")
 
 
 def build_scene(n: int, ckpt, trace, *, presenter: bool) -> story.Scene:
@@ -134,7 +136,7 @@ def draw_scene(n: int, scene: story.Scene, presenter: bool) -> None:
             st.caption(escape_md(scene.check.sentence()))
         else:
             st.warning(escape_md(scene.check.reason()))
-    with st.expander("More about this scene") if presenter else st.container():
+    with st.expander("More about this scene", expanded=figure is None) if presenter else st.container():
         for sentence in scene.sentences:
             st.markdown(f"- {escape_md(sentence)}")
 
