@@ -230,23 +230,29 @@ function watchAnimation(gd) {
   }
 }
 
-// Region labels (annotations named "region": figures.region_notes) placed by the server on an estimate of the chart's
-// size; here, after every drawing, each one found over a label kept before it (the other labels first, then the
-// region labels in order) moves to the nearest free place on a grid around it (half its width across, one line up
-// or down), inside the plot area. Nothing moves on a chart without region labels.
-function separateRegionLabels(gd) {
+// A map's labels (annotations named "step", "star", "depth" and "region": figures._labels_2d) are placed by the
+// server on an estimate of the chart's size. Here, after every drawing, each one the browser finds over a label kept
+// before it (in order: steps, stars, depths, then regions) moves to the nearest free place on a grid around it (half
+// its width across, a line up or down: a step's, star's or depth's at most one width and two lines, a region's
+// further), inside the plot area; a star's or depth's label with no free place is hidden (hovering names its point).
+// Nothing moves on a chart without region or step labels.
+const MAP_LABELS = ["step", "star", "depth", "region"];
+function separateMapLabels(gd) {
   const L = gd._fullLayout;
-  if (!L || !(L.annotations || []).some((a) => a.name === "region")) return 0;
+  if (!L || !(L.annotations || []).some((a) => a.name === "region" || a.name === "step")) return 0;
   const notes = [...gd.querySelectorAll(".infolayer .annotation")];
-  for (const n of notes) n.removeAttribute("transform");
-  const isRegion = (n) => (L.annotations[+n.getAttribute("data-index")] || {}).name === "region";
-  const box = (el) => { const r = el.getBoundingClientRect(); return { l: r.left, t: r.top, r: r.right, b: r.bottom }; };
+  const kind = (n) => (L.annotations[+n.getAttribute("data-index")] || {}).name;
+  const box = (el) => {
+    const r = el.getBoundingClientRect();
+    return { l: r.left, t: r.top, r: r.right, b: r.bottom };
+  };
   const meets = (a, b) => a.l < b.r && b.l < a.r && a.t < b.b && b.t < a.b;
+  for (const n of notes) { n.removeAttribute("transform"); n.style.display = ""; }
   const kept = [...gd.querySelectorAll(".scatterlayer .textpoint text")].map(box).filter((b) => b.r > b.l);
-  const plot = gd.querySelector(".nsewdrag") || gd;
-  const area = box(plot);
+  const area = box(gd.querySelector(".nsewdrag") || gd);
+  const order = MAP_LABELS.flatMap((k) => notes.filter((n) => kind(n) === k));
   let moved = 0;
-  for (const n of [...notes.filter((x) => !isRegion(x)), ...notes.filter(isRegion)]) {
+  for (const n of order) {
     const b = box(n.querySelector(".cursor-pointer") || n);
     const w = b.r - b.l, h = b.b - b.t;
     if (!w) continue; // an annotation outside the axes' ranges: Plotly draws no text
@@ -256,18 +262,22 @@ function separateRegionLabels(gd) {
       return (inside || (!dx && !dy)) && !kept.some((k) => meets(c, k)) ? c : null;
     };
     let place = free(0, 0);
-    if (!place && isRegion(n)) {
+    if (!place) {
+      const [across, lines] = kind(n) === "region" ? [4, 6] : [2, 2];
       const steps = [];
-      for (let i = -4; i <= 4; i += 1) for (let j = -6; j <= 6; j += 1) steps.push([i * w / 2, j * (h + 2)]);
+      for (let i = -across; i <= across; i += 1) {
+        for (let j = -lines; j <= lines; j += 1) steps.push([i * w / 2, j * (h + 2)]);
+      }
       steps.sort((p, q) => Math.hypot(...p) - Math.hypot(...q) || p[1] - q[1]);
       for (const [dx, dy] of steps) {
         place = free(dx, dy);
         if (place) { n.setAttribute("transform", `translate(${dx},${dy})`); moved += 1; break; }
       }
     }
+    if (!place && (kind(n) === "star" || kind(n) === "depth")) { n.style.display = "none"; continue; }
     kept.push(place || b);
   }
-  gd.dataset.movedRegionLabels = String(moved);
+  gd.dataset.movedLabels = String(moved);
   return moved;
 }
 
@@ -328,11 +338,11 @@ export default function (component) {
       return draw(P, gd, fig, layout).then(() => {
         if (first) {
           forwardHover(P, gd);
-          gd.on("plotly_afterplot", () => { declutter(gd); separateRegionLabels(gd); });
+          gd.on("plotly_afterplot", () => { declutter(gd); separateMapLabels(gd); });
           watchAnimation(gd);
         }
         declutter(gd);
-        separateRegionLabels(gd);
+        separateMapLabels(gd);
         if (first && data.clickable) {
           gd.on("plotly_click", (ev) => {
             const p = ev.points[0];

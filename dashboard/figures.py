@@ -304,11 +304,11 @@ def _labels_2d(ref: pd.DataFrame, path: pd.DataFrame, *, candidates, region_labe
     w, h = width_px - 60, 700 - 230  # plot area without the legend below and the margins
     arrows = _arrowheads(path[["x", "y"]].to_numpy(np.float64), xr, yr, size=(w, h), ink=ink)
     kinds = [(path, [f"<b>{s}</b> {esc(w_)}" for s, w_ in zip(path.step, path.word)],
-              dict(bgcolor=halo(ink), font=dict(size=font_px, color=ink))),
+              dict(name="step", bgcolor=halo(ink), font=dict(size=font_px, color=ink))),
              (stars, [esc(f"★ {w_} {p:.2f}") for w_, p in zip(stars.word, stars.p)] if len(stars) else [],
-              dict(font=dict(size=font_px, color=ink))),
+              dict(name="star", font=dict(size=font_px, color=ink))),
              (depths, [f"<i>{esc(d)}</i>" for d in (depths.layer if len(depths) else [])],
-              dict(font=dict(size=font_px, color="#7F7F7F")))]
+              dict(name="depth", font=dict(size=font_px, color="#7F7F7F")))]
     xy, texts, styles, optional = np.zeros((0, 2)), [], [], []
     for k, (points, labels, style) in enumerate(kinds):  # labels of one kind at one spot joined into one
         where = points[["x", "y"]].to_numpy(np.float64)

@@ -21,9 +21,41 @@ def to_pixels(xy: np.ndarray, x_range: tuple[float, float], y_range: tuple[float
 
 
 def text_box(cx: float, cy: float, text: str, font_px: float = 12) -> Box:
-    """The box a one-line label of `text` takes when centred at (cx, cy); characters are ~0.6 em wide."""
-    w, h = 0.6 * font_px * max(len(text), 1) + 4, font_px + 4
+    """The box a label of `text` (lines split by newlines) takes when centred at (cx, cy); characters are ~0.6 em
+    wide."""
+    lines = text.split("\n")
+    w, h = 0.6 * font_px * max(max(map(len, lines)), 1) + 4, (font_px + 4) * len(lines)
     return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+
+
+def plain(label: str) -> str:
+    """A Plotly label's text as shown: tags dropped, <br> as a newline, entities read (for measuring its box)."""
+    import html
+    import re
+
+    return html.unescape(re.sub(r"<[^>]+>", "", label.replace("<br>", "\n")))
+
+
+def merge_coincident(points: np.ndarray, tol: float = 3.0) -> list[list[int]]:
+    """Points (pixels (n, 2)) drawn within `tol` pixels of an earlier one, grouped with it (in order): their
+    labels are best joined into one, as several labels at one spot cover each other whatever side each takes."""
+    pts = np.asarray(points, np.float64).reshape(-1, 2)
+    groups: list[list[int]] = []
+    for i, p in enumerate(pts):
+        at = next((g for g in groups if np.abs(pts[g[0]] - p).max() <= tol), None)
+        if at is None:
+            groups.append([i])
+        else:
+            at.append(i)
+    return groups
+
+
+def joined(labels: list[str], group: list[int], *, span: bool = False) -> str:
+    """The labels of a group of points at one spot, a line each (Plotly's <br>); with `span`, a run of consecutive
+    ones (depths: block 1, block 2, … final) as 'first–last'."""
+    if span and len(group) > 2 and group == list(range(group[0], group[-1] + 1)):
+        return f"{labels[group[0]]}–{labels[group[-1]]}"
+    return "<br>".join(labels[i] for i in group)
 
 
 def overlap(a: Box, b: Box) -> float:
@@ -37,36 +69,123 @@ def count_overlaps(boxes: list[Box]) -> int:
 
 
 def place_labels(points: np.ndarray, texts: list[str], obstacles: list[Box] = (), *, font_px: float = 12,
-                 gap: float = 4, marker_px: float = 7, bounds: Box | None = None) -> list[tuple[float, float]]:
+                 gap: float = 4, marker_px: float = 7, bounds: Box | None = None,
+                 optional: list[bool] | None = None) -> list[tuple[float, float] | None]:
     """Pixel offsets (dx, dy) of each label's centre from its point, chosen greedily in order.
 
     Each label takes the first candidate position (8 directions at 1, 2 and 3 steps out) that overlaps no label
     placed before it, no obstacle, no other point's marker and stays inside `bounds`; if none is free, the one
-    with the least overlap.
+    with the least overlap, or None for a label marked `optional` that would cover a label or an obstacle there
+    (it is left out).
     """
     pts = np.asarray(points, np.float64).reshape(-1, 2)
     markers = [(x - marker_px, y - marker_px, x + marker_px, y + marker_px) for x, y in pts]
     taken: list[Box] = list(obstacles)
     out = []
     for i, ((x, y), text) in enumerate(zip(pts, texts)):
-        w, h = text_box(0, 0, text, font_px)[2] * 2, font_px + 4
-        best, best_cost = (0.0, h / 2 + marker_px), float("inf")
+        w, h = (2 * v for v in text_box(0, 0, text, font_px)[2:])
+        best, best_cost, covers = (0.0, h / 2 + marker_px), float("inf"), True
         for ring in (1, 2, 3):
             for ux, uy in DIRECTIONS:
                 dx = ux * (w / 2 + marker_px + gap * ring) if ux else 0.0
                 dy = uy * (h / 2 + marker_px + gap * ring + (ring - 1) * h) if uy else 0.0
                 box = text_box(x + dx, y + dy, text, font_px)
-                cost = sum(overlap(box, b) for b in taken)
-                cost += sum(overlap(box, m) for j, m in enumerate(markers) if j != i)
+                on_labels = sum(overlap(box, b) for b in taken)
+                cost = on_labels + sum(overlap(box, m) for j, m in enumerate(markers) if j != i)
                 if bounds is not None and not (box[0] >= bounds[0] and box[1] >= bounds[1]
                                                and box[2] <= bounds[2] and box[3] <= bounds[3]):
-                    cost += 1e6
+                    cost, on_labels = cost + 1e6, on_labels + 1e6
                 if cost < best_cost:
-                    best, best_cost = (dx, dy), cost
+                    best, best_cost, covers = (dx, dy), cost, on_labels > 0
                 if cost == 0:
                     break
             if best_cost == 0:
                 break
+        if covers and optional is not None and optional[i]:
+            out.append(None)
+            continue
         taken.append(text_box(x + best[0], y + best[1], text, font_px))
+        out.append(best)
+    return out
+
+
+def place_centred(points: np.ndarray, texts: list[str], obstacles: list[Box] = (), *, font_px: float = 14,
+                  bounds: Box | None = None, markers: np.ndarray | None = None,
+                  marker_px: float = 7) -> list[tuple[float, float]]:
+    """Pixel offsets (dx, dy) of labels meant to sit on their points (a region's name on the region), chosen
+    greedily in order: each takes the position nearest its point, on a grid of half a label's width across and
+    one line up or down (at most 2 and 4 steps), whose box overlaps no label placed before, no obstacle and no
+    marker of `markers` (pixels (m, 2)) and stays inside `bounds`; if none is free, the one with the least
+    overlap."""
+    pts = np.asarray(points, np.float64).reshape(-1, 2)
+    near = [] if markers is None else [(x - marker_px, y - marker_px, x + marker_px, y + marker_px)
+                                       for x, y in np.asarray(markers, np.float64).reshape(-1, 2)]
+    taken: list[Box] = list(obstacles)
+    out = []
+    for (x, y), text in zip(pts, texts):
+        w, h = 2 * text_box(0, 0, text, font_px)[2], font_px + 6
+        steps = sorted(((i * w / 2, j * h) for i in range(-2, 3) for j in range(-4, 5)),
+                       key=lambda d: (d[0] ** 2 + d[1] ** 2, -d[1]))  # nearest first, above before below
+        best, best_cost = (0.0, 0.0), float("inf")
+        for dx, dy in steps:
+            box = text_box(x + dx, y + dy, text, font_px)
+            cost = sum(overlap(box, b) for b in taken) + sum(overlap(box, m) for m in near)
+            if bounds is not None and not (box[0] >= bounds[0] and box[1] >= bounds[1] and box[2] <= bounds[2]
+                                           and box[3] <= bounds[3]):
+                cost += 1e6
+            if cost < best_cost:
+                best, best_cost = (dx, dy), cost
+            if cost == 0:
+                break
+        taken.append(text_box(x + best[0], y + best[1], text, font_px))
+        out.append(best)
+    return out
+
+
+def camera_pixels(xyz: np.ndarray, ranges: list[tuple[float, float]], *, eye: tuple[float, float, float],
+                  center: tuple[float, float, float] = (0, 0, 0), height_px: float = 360) -> np.ndarray:
+    """Where points (n, 3) of a Plotly 3D scene (aspectmode "cube", axis `ranges`) appear on screen, in pixels
+    (n, 2) from the scene's centre, y up: Plotly scales the box to [-0.5, 0.5] on each axis and looks from `eye`
+    at `center` (z up) through a 45° field of view spanning the scene's height (`height_px`)."""
+    lo, hi = np.array([r[0] for r in ranges], np.float64), np.array([r[1] for r in ranges], np.float64)
+    p = (np.asarray(xyz, np.float64).reshape(-1, 3) - (lo + hi) / 2) / np.maximum(hi - lo, 1e-12)
+    e, c = np.asarray(eye, np.float64), np.asarray(center, np.float64)
+    f = (c - e) / np.linalg.norm(c - e)
+    r = np.cross(f, [0.0, 0.0, 1.0])
+    r /= max(np.linalg.norm(r), 1e-12)
+    u = np.cross(r, f)
+    d = p - e
+    focal = 1 / np.tan(np.pi / 8) * height_px / 2  # pixels per unit of (across / ahead)
+    return np.stack([d @ r, d @ u], 1) / (d @ f)[:, None] * focal
+
+
+TEXT_POSITIONS = {"top center": (0, 1), "bottom center": (0, -1), "middle right": (1, 0), "middle left": (-1, 0),
+                  "top right": (1, 1), "top left": (-1, 1), "bottom right": (1, -1), "bottom left": (-1, -1)}
+
+
+def pick_text_positions(points: np.ndarray, texts: list[str], *, font_px: float = 12, marker_px: float = 6,
+                        optional: list[bool] | None = None) -> list[str | None]:
+    """Plotly textposition of each point's label, chosen greedily in order: the first of TEXT_POSITIONS whose box
+    (on screen, points in pixels (n, 2)) overlaps no label placed before it and no other point's marker, else the
+    one with the least overlap, or None for a label marked `optional` (it is left out; hovering names its point).
+    For a 3D scene, where Plotly offers only these positions."""
+    pts = np.asarray(points, np.float64).reshape(-1, 2)
+    markers = [(x - marker_px, y - marker_px, x + marker_px, y + marker_px) for x, y in pts]
+    taken: list[Box] = []
+    out: list[str | None] = []
+    for i, ((x, y), text) in enumerate(zip(pts, texts)):
+        w, h = (2 * v for v in text_box(0, 0, text, font_px)[2:])
+        best, best_box, best_cost = "top center", None, float("inf")
+        for name, (ux, uy) in TEXT_POSITIONS.items():
+            box = text_box(x + ux * (w / 2 + marker_px), y + uy * (h / 2 + marker_px), text, font_px)
+            cost = sum(overlap(box, b) for b in taken) + sum(overlap(box, m) for j, m in enumerate(markers) if j != i)
+            if cost < best_cost:
+                best, best_box, best_cost = name, box, cost
+            if cost == 0:
+                break
+        if best_cost > 0 and optional is not None and optional[i]:
+            out.append(None)
+            continue
+        taken.append(best_box)
         out.append(best)
     return out

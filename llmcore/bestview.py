@@ -94,7 +94,7 @@ def example_states(ckpt: Checkpoint, texts: list[str]) -> tuple[np.ndarray, np.n
 def share_in_own_region(coords: np.ndarray, ref_coords: np.ndarray, ref_labels: np.ndarray,
                         labels: np.ndarray, *, contexts: list[str]) -> float:
     """Share of points (n, 2) inside their own label's region as the map draws it: where that label's density
-    (of the reference map) is at least half its peak, the outline the Trajectory page draws."""
+    (of the reference map) is at least half its local peak, the outline the Trajectory page draws."""
     regions = region_map(ref_coords[:, :2], ref_labels, contexts)
     col = np.clip(np.rint((coords[:, 0] - regions.x[0]) / (regions.x[1] - regions.x[0])), 0, len(regions.x) - 1)
     row = np.clip(np.rint((coords[:, 1] - regions.y[0]) / (regions.y[1] - regions.y[0])), 0, len(regions.y) - 1)

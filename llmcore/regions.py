@@ -9,14 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 
 @dataclass
 class RegionMap:
     """Densities of each sub-context over a grid of the map.
 
-    x: (nx,), y: (ny,) grid coordinates; density: (G, ny, nx), each sub-context's KDE scaled to peak 1 (its
-    region is outlined at half of it); dominant: (ny, nx) index of the sub-context holding most states there (-1
+    x: (nx,), y: (ny,) grid coordinates; density: (G, ny, nx), each sub-context's KDE scaled by its local peak
+    (`local_peak_density`: every cluster of its states, not only the biggest, peaks at 1; its region is outlined at
+    half of it); dominant: (ny, nx) index of the sub-context holding most states there (-1
     where there are none); height: (ny, nx) the terrain, the density of all states together, log-compressed to peak
     1 (`terrain_height`); centres: (G, 2) label position of each sub-context (its densest grid point); counts: (G,)
     points per sub-context.
@@ -109,6 +111,25 @@ class RegionMap:
         out[ok] = self.density[g[ok], row[ok], col[ok]] >= level
         return out
 
+    def island(self, g: int, xy, level: float = 0.5) -> np.ndarray:
+        """(ny, nx) the part of sub-context g's region (its density at least `level`) that holds the point xy: the
+        grid cells joined to the cell nearest it through cells of the region (4-neighbours); all False when the
+        point is outside the region."""
+        inside = self.density[g] >= level
+        row, col = int(np.abs(self.y - xy[1]).argmin()), int(np.abs(self.x - xy[0]).argmin())
+        part = np.zeros_like(inside)
+        part[row, col] = inside[row, col]
+        while True:  # grow by one cell in each direction until nothing joins (a region is a few dozen cells across)
+            grown = part.copy()
+            grown[1:] |= part[:-1]
+            grown[:-1] |= part[1:]
+            grown[:, 1:] |= part[:, :-1]
+            grown[:, :-1] |= part[:, 1:]
+            grown &= inside
+            if (grown == part).all():
+                return part
+            part = grown
+
     def lift(self, xy: np.ndarray) -> np.ndarray:
         """Terrain height under points (n, 2), bilinear, so a trajectory can be drawn on the surface."""
         xy = np.asarray(xy, np.float64).reshape(-1, 2)
@@ -181,6 +202,23 @@ def gaussian_smooth(a: np.ndarray, sigma: float, truncate: float = 4.0) -> np.nd
     return out
 
 
+CLUSTER_STATES = 8  # a cluster of a sub-context's states is its region's own island once this many gather
+
+
+def local_peak_density(d: np.ndarray, sigma: float) -> np.ndarray:
+    """A smoothed count of one sub-context's states per cell (ny, nx) divided by its highest value within 3 kernel
+    widths (`sigma` cells), or by the peak CLUSTER_STATES states make together where that is higher: every cluster of
+    the sub-context peaks at 1, so half of it outlines a small cluster as well as the biggest (a state among a
+    dozen of its kind is in its region), while a few stray states stay below half. Where the sub-context has fewer
+    states than that in any one place, its densest point counts as the cluster (its region is not left out)."""
+    r = max(int(round(3 * sigma)), 1)
+    padded = np.pad(d, r, mode="constant")
+    near = sliding_window_view(padded, 2 * r + 1, axis=0).max(-1)  # max over a square: rows, then columns
+    near = sliding_window_view(near, 2 * r + 1, axis=1).max(-1)
+    floor = min(CLUSTER_STATES / (2 * np.pi * sigma**2), float(d.max()))
+    return d / np.maximum(near, max(floor, 1e-12))
+
+
 def region_map(coords: np.ndarray, labels: np.ndarray, contexts: list[str], *, grid: int = 120,
                bandwidth: float = 0.03, margin: float = 0.05, terrain_bandwidth: float = 0.06) -> RegionMap:
     """KDE of each sub-context's points on a grid; bandwidths are fractions of the map's extent (the terrain is
@@ -193,19 +231,19 @@ def region_map(coords: np.ndarray, labels: np.ndarray, contexts: list[str], *, g
     sigma, t_sigma = (bw * grid / (1 + 2 * margin) for bw in (bandwidth, terrain_bandwidth))
     dens = np.zeros((len(contexts), grid, grid))
     raw = np.zeros((len(contexts), grid, grid))  # counts smoothed like the terrain, for the dominant sub-context
-    counts = np.zeros(len(contexts), np.int64)
+    counts, peak = np.zeros(len(contexts), np.int64), np.zeros(len(contexts), np.int64)
     for g, ctx in enumerate(contexts):
         pts = coords[np.asarray(labels) == ctx]
         counts[g] = len(pts)
         if len(pts):
             h, _, _ = np.histogram2d(pts[:, 1], pts[:, 0], bins=grid, range=[[lo[1], hi[1]], [lo[0], hi[0]]])
             d = gaussian_smooth(h, sigma)
-            dens[g] = d / max(d.max(), 1e-12)
+            dens[g] = local_peak_density(d, sigma)
+            peak[g] = d.argmax()  # the label goes to the sub-context's densest point, its biggest cluster
             raw[g] = gaussian_smooth(h, t_sigma)
     total = raw.sum(0)
     height = terrain_height(total, t_sigma)
     dominant = np.where(total > 1e-3 / (2 * np.pi * t_sigma**2), raw.argmax(0), -1)
-    peak = dens.reshape(len(contexts), -1).argmax(1)
     centres = np.stack([x[peak % grid], y[peak // grid]], 1)
     return RegionMap(list(contexts), x.astype(np.float32), y.astype(np.float32), dens.astype(np.float32),
                      dominant, height.astype(np.float32), centres.astype(np.float32), counts)

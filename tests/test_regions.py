@@ -96,3 +96,22 @@ def test_gaussian_smoothing_is_scipys_without_importing_it(sigma):
     counts = np.histogram2d(rng.normal(size=500), rng.normal(size=500), bins=(120, 90))[0]
     for a in (counts, rng.normal(size=(37, 120))):
         np.testing.assert_allclose(gaussian_smooth(a, sigma), gaussian_filter(a, sigma), rtol=1e-10, atol=1e-12)
+
+
+def test_a_small_cluster_is_part_of_its_region_and_stray_states_are_not():
+    """A sub-context's region is outlined at half its local peak: a dozen of its states together far from its
+    biggest crowd are an island of the region (each cluster peaks at 1), while three lone states are not."""
+    rng = np.random.default_rng(1)
+    big = rng.normal(scale=0.3, size=(300, 2))
+    small = np.array([6.0, 6.0]) + rng.normal(scale=0.1, size=(12, 2))
+    stray = np.array([[-6.0, 6.0], [6.0, -6.0], [-6.0, -6.0]])
+    other = rng.uniform(-7, 7, size=(200, 2))  # another sub-context spanning the map
+    pts = np.concatenate([big, small, stray, other])
+    labels = np.array(["animals"] * (300 + 12 + 3) + ["food"] * 200)
+    r = region_map(pts, labels, ["animals", "food"])
+    inside = r.inside(np.array([[0.0, 0.0], [6.0, 6.0], *stray]), ["animals"] * 5)
+    assert inside.tolist() == [True, True, False, False, False]
+    main, island = r.island(0, (0.0, 0.0)), r.island(0, (6.0, 6.0))
+    assert main.any() and island.any() and not (main & island).any()  # two separate parts of one region
+    assert not r.island(0, (-6.0, 6.0)).any()
+    np.testing.assert_allclose(r.centres[0], [0, 0], atol=0.3)  # the label's spot: the biggest crowd

@@ -1,0 +1,79 @@
+"""The Trajectory map as the browser draws it: no label prints over another and no point shows through a region's
+label, on the default view and on the UMAP and t-SNE maps, at a wide and a narrow window."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+from .conftest import no_errors, open_in_browser, wait_charts, wait_idle
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+# Every label of the page's first map as drawn: annotations (regions, steps, stars, depths) and text points, with
+# their kind, whether they are shown and their box on screen.
+MAP_LABELS = """() => { const gd = document.querySelector('.llm-chart');
+  if (!gd || !gd._fullLayout || !gd.dataset.movedLabels) return null;
+  const L = gd._fullLayout, out = [];
+  const shown = (el) => { for (let e = el; e && e !== gd; e = e.parentElement) {
+    if (getComputedStyle(e).display === 'none') return false; } return true; };
+  const add = (el, text, kind) => { const r = el.getBoundingClientRect();
+    if (r.width && shown(el)) out.push({ text, kind, box: [r.left, r.top, r.right, r.bottom] }); };
+  for (const n of gd.querySelectorAll('.infolayer .annotation')) {
+    add(n.querySelector('.cursor-pointer') || n, n.textContent,
+        (L.annotations[+n.getAttribute('data-index')] || {}).name || ''); }
+  for (const t of gd.querySelectorAll('.scatterlayer .textpoint text')) add(t, t.textContent, 'text');
+  return { title: (L.title || {}).text || '', labels: out }; }"""
+OVERLAPS = """(labels) => { const out = [];
+  labels.forEach((a, i) => labels.slice(i + 1).forEach((b) => { const p = a.box, q = b.box;
+    if (p[0] < q[2] && q[0] < p[2] && p[1] < q[3] && q[1] < p[3]) out.push([a.text, b.text]); }));
+  return out; }"""
+
+
+def _overlaps(labels: list[dict]) -> list[tuple[str, str]]:
+    return [(a["text"], b["text"]) for i, a in enumerate(labels) for b in labels[i + 1:]
+            if a["box"][0] < b["box"][2] and b["box"][0] < a["box"][2] and a["box"][1] < b["box"][3]
+            and b["box"][1] < a["box"][3]]
+
+
+def _points_through(page, box: list[float]) -> int:
+    """Pixels inside a label's box (its border left out) in a strong colour: a reference point or an outline
+    showing through. The label's text is ink (grey) and its halo the background, both without colour."""
+    from PIL import Image
+
+    x0, y0, x1, y1 = box
+    shot = page.screenshot(clip=dict(x=x0 + 4, y=y0 + 4, width=max(x1 - x0 - 8, 1), height=max(y1 - y0 - 8, 1)))
+    rgb = np.asarray(Image.open(io.BytesIO(shot)).convert("RGB"), np.int16)
+    return int((rgb.max(-1) - rgb.min(-1) > 60).sum())
+
+
+@pytest.mark.parametrize("query, title, width", [("", "", 1400), ("?method=umap", "UMAP", 1400),
+                                                  ("?method=tsne", "t-SNE", 1400), ("", "", 800),
+                                                  ("?method=umap", "UMAP", 800), ("?method=tsne", "t-SNE", 800)])
+def test_trajectory_map_labels_neither_overlap_nor_show_points_through(server, browser, query, title, width):
+    """Region, step and star labels of the first map: no two boxes overlap (as drawn, after chart.js has moved
+    what the server's estimate left over another), every sub-context with a region outline is named, and inside
+    every region label no coloured pixel of a point or an outline shows (the label sits on an opaque halo above
+    them)."""
+    page, errors = open_in_browser(browser, f"{server}/{query}", width=width)
+    wait_charts(page, 1)
+    wait_idle(page)
+    page.wait_for_function(f"""(title) => {{ const m = ({MAP_LABELS})();
+        return m !== null && m.title.includes(title) && m.labels.some(l => l.kind === 'region')
+            && m.labels.some(l => l.kind === 'step') && ({OVERLAPS})(m.labels).length === 0; }}""",
+                           arg=title, timeout=60_000)
+    drawn = page.evaluate(MAP_LABELS)
+    labels = drawn["labels"]
+    assert not _overlaps(labels), _overlaps(labels)
+    outlined = set(page.evaluate("""() => document.querySelector('.llm-chart')._fullData
+        .filter(t => (t.name || '').endsWith(' region')).map(t => t.name.slice(0, -7))"""))
+    regions = [label for label in labels if label["kind"] == "region"]
+    assert outlined and {label["text"] for label in regions} == outlined
+    page.locator(".llm-chart").first.scroll_into_view_if_needed()
+    drawn = page.evaluate(MAP_LABELS)  # boxes where the page now shows them
+    for label in (x for x in drawn["labels"] if x["kind"] == "region"):
+        assert _points_through(page, label["box"]) == 0, label["text"]
+    no_errors(page, errors)
+    page.close()

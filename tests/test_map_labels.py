@@ -1,0 +1,186 @@
+"""Readable maps, on the figures' JSON: region labels on a halo above the points, no two labels over each other,
+every state of the path and its labels inside the axes (2D and 3D), and each prompt state's region named."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dashboard import figures, frames, labels
+from dashboard.labels import camera_pixels, count_overlaps, pick_text_positions, place_centred, plain, text_box
+from dashboard.views.trajectory import EXAMPLES
+from dashboard.views.trajectory import SEED_PROMPT as DEFAULT_PROMPT
+from llmcore.maps import MapBook
+from llmcore.regions import region_map
+from llmcore.trace import SamplingConfig, candidate_states, trace_generation
+from llmcore.world import FUNCTION_CONTEXT
+
+
+@pytest.fixture(scope="module")
+def book(ckpt):
+    return MapBook(ckpt)
+
+
+def _map(ckpt, book, prompt: str, *, method: str, layer: str, dims: int = 2, step: int = 3, ink: str = "#222222"):
+    """The Trajectory page's map of `prompt` (regions in 2D, the step's stars and its path through the layers)."""
+    trace = trace_generation(ckpt, prompt, SamplingConfig(max_new_words=12))
+    fmap = book.get(f"context:{layer}", method, dims)
+    depth = trace.layer_names.index(layer)
+    path = frames.trajectory_frame(trace, fmap, depth, {w: ckpt.world.label(w)[0] for w in ckpt.tokenizer.vocab})
+    words, probs, states = candidate_states(ckpt, trace, step - 1)
+    keep = probs >= 0.02
+    stars = frames.candidates_frame([w for w, k in zip(words, keep) if k], probs[keep],
+                                    fmap.place(states[keep][:, depth]))
+    regions = region_map(fmap.coords[:, :2], fmap.reference.labels["context"], trace.context_names)
+    options = figures.MapOptions(regions=regions if dims == 2 else None, candidates=stars, selected_step=step,
+                                 layer_path=frames.layer_path_frame(trace, step - 1, fmap), ink=ink)
+    fig = figures.trajectory_map(frames.reference_frame(fmap), path,
+                                 figures.context_colours(trace.context_names), "t", options=options)
+    return fig, path, stars, regions
+
+
+def _rgba(colour: str) -> tuple[tuple[int, int, int], float]:
+    parts = colour[colour.index("(") + 1:-1].split(",")
+    return tuple(int(p) for p in parts[:3]), float(parts[3])
+
+
+@pytest.mark.parametrize("ink, background", [("#222222", "#FFFFFF"), ("#EEEEEE", "#0E1117")])
+def test_region_labels_sit_on_a_halo_of_the_background_above_every_point(ckpt, book, ink, background):
+    """Region labels are annotations (Plotly draws them above every trace: the points and outlines stay under
+    them), on a nearly opaque box of the theme's background, bordered in the region's colour, in ink that reads
+    on that background (light and dark themes)."""
+    fig, _, _, regions = _map(ckpt, book, DEFAULT_PROMPT, method="pca", layer="final", ink=ink)
+    notes = [a for a in fig.layout.annotations if a.name == "region"]
+    drawn = {g for g, c in enumerate(regions.contexts) if regions.counts[g] and c != FUNCTION_CONTEXT}
+    assert {a.text.removeprefix("<b>").removesuffix("</b>") for a in notes} == {regions.contexts[g] for g in drawn}
+    colours = figures.context_colours(regions.contexts)
+    for a in notes:
+        rgb, alpha = _rgba(a.bgcolor)
+        assert "#{:02X}{:02X}{:02X}".format(*rgb) == background and alpha >= 0.85
+        assert a.bordercolor == colours[a.text.removeprefix("<b>").removesuffix("</b>")] and a.borderwidth >= 1
+        assert figures.contrast(a.font.color, background) >= 4.5
+    assert not any(t.mode == "text" for t in fig.data)  # no label drawn as a trace, under other traces
+
+
+@pytest.mark.parametrize("method", ["pca", "lda", "umap", "tsne"])
+def test_labels_of_a_map_do_not_cover_each_other_as_placed(ckpt, book, method):
+    """Region labels, step labels, stars and depths: as placed on the plot area the figure assumes, no two boxes
+    overlap, and every region label is clear of the path's markers (the browser test measures the drawn chart)."""
+    fig, path, stars, _ = _map(ckpt, book, DEFAULT_PROMPT, method=method, layer="final")
+    (x0, x1), (y0, y1) = fig.layout.xaxis.range, fig.layout.yaxis.range
+    w, h = 640 - 60, 700 - 230  # MapOptions.width_px's plot area, as _labels_2d takes it
+    boxes, regions = [], []
+    for a in fig.layout.annotations:
+        (px, py), = labels.to_pixels(np.array([[a.x, a.y]]), (x0, x1), (y0, y1), width=w, height=h)
+        text = plain(a.text)
+        size = a.font.size + (2 if a.name == "region" else 0)
+        box = text_box(px + (a.xshift or 0), py + (a.yshift or 0), text, size)
+        boxes.append(box)
+        if a.name == "region":
+            regions.append(box)
+    assert count_overlaps(boxes) == 0
+    points = np.concatenate([path[["x", "y"]].to_numpy(), stars[["x", "y"]].to_numpy()])
+    for x, y in labels.to_pixels(points, (x0, x1), (y0, y1), width=w, height=h):
+        marker = (x - 5, y - 5, x + 5, y + 5)
+        assert not any(min(r[2], marker[2]) > max(r[0], marker[0]) and min(r[3], marker[3]) > max(r[1], marker[1])
+                       for r in regions), (x, y)
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_axis_ranges_hold_the_path_the_stars_and_the_depths(ckpt, book, dims):
+    """Every step of the path, every star and every depth of the layer path lie inside the axes (2D: the layout's
+    ranges; 3D: the scene's), so nothing the page names is drawn outside the plot."""
+    fig, path, stars, _ = _map(ckpt, book, "two hungry dogs devour pizza on the", method="pca", layer="block 2",
+                               dims=dims)
+    layers = next(t for t in fig.data if t.name == "through the layers")
+    axes = [fig.layout.xaxis, fig.layout.yaxis] if dims == 2 else [fig.layout.scene.xaxis, fig.layout.scene.yaxis,
+                                                                     fig.layout.scene.zaxis]
+    for k, axis in zip("xyz", axes):
+        values = np.concatenate([path[k], stars[k], np.asarray(getattr(layers, k), float)])
+        lo, hi = axis.range
+        assert lo < values.min() and values.max() < hi, k
+
+
+def test_3d_labels_do_not_cover_each_other_from_the_default_camera(ckpt, book):
+    """In 3D, steps (then stars and depths) are labelled on the side of their point where, from the default
+    camera, no label covers another; labels of points at one spot are joined: no two steps' labels at one place."""
+    fig, path, stars, _ = _map(ckpt, book, DEFAULT_PROMPT, method="umap", layer="final", dims=3)
+    scene = fig.layout.scene
+    ranges = [scene.xaxis.range, scene.yaxis.range, scene.zaxis.range]
+    cam = scene.camera
+    texts = [t for t in fig.data if t.type == "scatter3d" and t.mode == "text"]
+    layers = next(t for t in fig.data if t.name == "through the layers")
+    boxes = []
+    for trace in [*texts, layers]:
+        xyz = np.stack([trace.x, trace.y, trace.z], 1)
+        px = camera_pixels(xyz, ranges, eye=(cam.eye.x, cam.eye.y, cam.eye.z),
+                           center=(cam.center.x, cam.center.y, cam.center.z))
+        for (x, y), text, pos in zip(px, trace.text, trace.textposition):
+            if not text:  # joined to the label of a point at the same spot
+                continue
+            ux, uy = labels.TEXT_POSITIONS[pos]
+            w, h = (2 * v for v in text_box(0, 0, plain(text))[2:])
+            boxes.append(text_box(x + ux * (w / 2 + 6), y + uy * (h / 2 + 6), plain(text)))
+    steps = [line for t in texts[0].text for line in plain(t).split("\n") if t]
+    assert steps == [f"{s} {w}" for s, w in zip(path.step, path.word)]  # every step named, once, in order
+    assert count_overlaps(boxes) == 0  # stars and depths whose label found no free side go unnamed (hover names them)
+
+
+def test_labels_of_points_at_one_place_take_different_sides():
+    """Four steps at the same spot (a state that barely moves) get four different sides; a lone one goes above."""
+    pts = np.array([[0.0, 0.0]] * 4 + [[300.0, 300.0]])
+    pos = pick_text_positions(pts, ["1 a", "2 dog", "3 devours", "4 pizza", "5 in"])
+    assert len(set(pos[:4])) == 4 and pos[4] == "top center"
+
+
+def test_camera_pixels_follow_the_camera():
+    """The box's centre projects to the screen's centre when the camera looks at it, up stays up, and from a
+    camera over the +x, +y corner the -x end of the y axis is on the right (as Plotly draws it: checked against
+    its own camera matrices when this was written)."""
+    ranges = [(0.0, 10.0)] * 3
+    centre, top, right, left = camera_pixels(np.array([[5.0, 5.0, 5.0], [5.0, 5.0, 10.0], [0.0, 10.0, 5.0],
+                                                       [10.0, 0.0, 5.0]]), ranges, eye=(1.25, 1.25, 1.25))
+    np.testing.assert_allclose(centre, 0, atol=1e-9)
+    assert top[1] > 0 and abs(top[0]) < 1e-9
+    assert right[0] > 0 > left[0]
+
+
+def test_centred_labels_stay_on_their_point_when_free_and_move_the_least_when_not():
+    pts = np.array([[100.0, 100.0], [104.0, 102.0], [400.0, 100.0]])
+    texts = ["animals", "food", "locations"]
+    shifts = place_centred(pts, texts, bounds=(0, 0, 600, 400))
+    assert shifts[0] == (0.0, 0.0) and shifts[2] == (0.0, 0.0)  # free: on the point
+    boxes = [text_box(x + dx, y + dy, t, 14) for (x, y), t, (dx, dy) in zip(pts, texts, shifts)]
+    assert count_overlaps(boxes) == 0 and abs(shifts[1][1]) <= 40  # moved one line or two, not across the map
+    marker = np.array([[400.0, 100.0]])
+    moved = place_centred(pts[2:], texts[2:], bounds=(0, 0, 600, 400), markers=marker)
+    assert moved[0] != (0.0, 0.0)  # off the path's marker it would hide
+
+
+@pytest.mark.parametrize("prompt", list(EXAMPLES))
+def test_every_state_inside_its_region_is_under_a_label_of_that_region(ckpt, book, prompt):
+    """On the default view, each state of the path that lies inside its own word's region (read reading) has a
+    label of that region on the same island of it: a small cluster holding the state is named, not only the
+    sub-context's biggest one."""
+    view = book.best_view()
+    fig, path, _, regions = _map(ckpt, book, prompt, method=view.method, layer=view.layer)
+    named = [(a.x, a.y, a.text.removeprefix("<b>").removesuffix("</b>")) for a in fig.layout.annotations
+              if a.name == "region"]
+    for (x, y), ctx, inside in zip(path[["x", "y"]].to_numpy(), path.read,
+                                   regions.inside(path[["x", "y"]].to_numpy(), list(path.read))):
+        if not inside or ctx == FUNCTION_CONTEXT:  # the function words' sub-context has no region drawn
+            continue
+        island = regions.island(regions.contexts.index(ctx), (x, y))
+        assert any(name == ctx and island[np.abs(regions.y - ly).argmin(), np.abs(regions.x - lx).argmin()]
+                   for lx, ly, name in named), (prompt, ctx, x, y)
+
+
+def test_the_default_view_shows_each_word_of_the_first_prompt_in_its_named_region(ckpt, book):
+    """The default view (measured: llmcore.bestview) is one where every content word of the page's first prompt
+    lies inside its own word's region, so the first map shows 'dog' among the animals, 'pizza' among the food."""
+    view = book.best_view()
+    _, path, _, regions = _map(ckpt, book, DEFAULT_PROMPT, method=view.method, layer=view.layer)
+    content = path[path.read != FUNCTION_CONTEXT]
+    assert len(content) >= 2
+    inside = regions.inside(content[["x", "y"]].to_numpy(), list(content.read))
+    assert inside.all(), list(content.word[~inside])
