@@ -1,13 +1,15 @@
 """The Causes page's work: a full causal trace, the counterfactual grid, a steering redraw in Chromium, and the
 held-out finding the README quotes.
 
-usage: python bench/bench_causes.py [--repeats 20] [--redraws 10] [--no-browser | --no-library]
+usage: python bench/bench_causes.py [--repeats 20] [--redraws 10] [--no-browser | --no-library] [--no-steering]
 Prints, side by side with their targets: the causal trace of a 6-word prompt at every depth and position, all three
 kinds, restore and reverse (median of --repeats); the same with Gaussian noise over 10 seeds; the counterfactual
 grid over the whole world; the median and 90th percentile time from a steering slider change (a key press on the
 alpha slider) until Chromium has drawn and painted the steering map with the new steered path (the new completion's
 text, which comes first, is timed too); and, over every held-out prompt against an animal from another habitat
-group, the residual-stream restored share at the animal's, the food's and the last position per depth.
+group, the residual-stream restored share at the animal's, the food's and the last position per depth; and the
+steering slider's measured range (grammatical, changed and target-place shares per alpha) for the page's default
+pushes.
 """
 
 from __future__ import annotations
@@ -71,6 +73,27 @@ def library(repeats: int) -> None:
     print(f"  the last position restores more than the animal's from {r.depth_names[d] if d >= 0 else 'no depth'}")
 
 
+def steering_range(ck) -> None:
+    """The steering slider's measured range (llmcore.steering.steering_sweep) for the page's default push from each
+    animal group, on the animal's word at embed, and for the old default (every word, home -> water_places)."""
+    from llmcore.maps import MapBook
+    from llmcore.steering import default_direction, group_names, steering_sweep, steering_vector, sweep_prompts
+
+    ref = MapBook(ck).states
+    groups = group_names(ck, ref)
+    cases = [(*default_direction(ck.world, ck.world.taxonomy["animals"][g][0], groups), 0, 1)
+             for g in ck.world.taxonomy["animals"]] + [("home", "water_places", 1, None)]
+    print("steering range (share of completions of the world's prompts: grammatical / changed / naming a target "
+          "place, per alpha):")
+    for source, target, depth, on in cases:
+        vec = steering_vector(ck, source=source, target=target, depth=depth, reference=ref)
+        sw = steering_sweep(ck, vector=vec, depth=depth, prompts=sweep_prompts(ck, source), target=target, on_word=on)
+        print(f"  {source} -> {target} at depth {depth}, {'the animal' if on else 'every word'}, "
+              f"{len(sw.prompts)} prompts: default {sw.default:g}, end {sw.maximum:g}")
+        for name in ("grammatical", "changed", "lands"):
+            print(f"    {name:<12}" + " ".join(f"{a:g}:{v:.2f}" for a, v in zip(sw.alphas, getattr(sw, name))))
+
+
 def browser(redraws: int) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -92,16 +115,19 @@ def browser(redraws: int) -> None:
                     time.sleep(0.1)
             page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= 5",
                                    timeout=180_000)
-            page.get_by_text("Steered (+0.0").first.wait_for(timeout=60_000)
+            page.get_by_text("Push the state of").first.wait_for(timeout=60_000)
             slider = page.locator("[data-testid='stSlider']").filter(has_text="alpha").get_by_role("slider")
+            start = float(slider.get_attribute("aria-valuenow"))  # the measured default
             times, texts = [], []
             for i in range(1, redraws + 1):
                 time.sleep(0.5)  # the previous redraw settles
                 page.evaluate(f"() => {{ window._old = ({LAST_MAP})().data; }}")
                 slider.focus()
                 t = time.perf_counter()
-                slider.press("ArrowRight")  # +0.5: a new alpha, never cached
-                page.get_by_text(f"Steered (+{0.5 * i:.1f}").first.wait_for(timeout=60_000)
+                slider.press("ArrowRight")  # +0.25: a new alpha, never cached
+                alpha = start + 0.25 * i
+                page.get_by_text(f"{alpha:g} of the way" if alpha <= 1 else f"{alpha:g} times the distance"
+                                 ).first.wait_for(timeout=60_000)
                 texts.append(time.perf_counter() - t)
                 page.wait_for_function(REDRAWN, timeout=60_000, polling="raf")
                 page.evaluate(PAINTED)
@@ -122,9 +148,14 @@ def main() -> None:
     ap.add_argument("--redraws", type=int, default=10)
     ap.add_argument("--no-browser", action="store_true")
     ap.add_argument("--no-library", action="store_true", help="only the steering redraw in Chromium")
+    ap.add_argument("--no-steering", action="store_true", help="without the steering slider's measured range")
     a = ap.parse_args()
     if not a.no_library:
         library(a.repeats)
+        if not a.no_steering:
+            from llmcore.checkpoint import load_checkpoint
+
+            steering_range(load_checkpoint())
     if not a.no_browser:
         browser(a.redraws)
 

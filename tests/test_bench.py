@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.slow
 @pytest.mark.parametrize("script, args, printed", [
     ("bench_generation.py", ["--rounds", "2"], ["traced / plain", "no cache / KV cache"]),
-    ("bench_causes.py", ["--no-browser", "--repeats", "1"], ["counterfactual grid", "last position"]),
+    ("bench_causes.py", ["--no-browser", "--repeats", "1", "--no-steering"], ["counterfactual grid", "last position"]),
     ("bench_world.py", ["--animals", "20", "--sentences", "2000"], ["held-out pairs"]),
 ])
 def test_a_benchmark_script_runs(script, args, printed):
