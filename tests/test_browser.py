@@ -609,8 +609,8 @@ def test_training_replay_hides_labels_while_playing_and_thins_them_out_after(ser
     those positions. Waits on chart.js's own record of that, not on a moment of the animation (on a busy machine
     the last frame was still moving when Plotly said the animation was over)."""
     page, errors = _open(browser, f"{server}/training")
-    _wait_charts(page, 2)
-    wait_idle(page)
+    _wait_charts(page, 2, timeout=180_000)  # a cold page on a machine busy with other work: minutes, not seconds
+    wait_idle(page, timeout=180_000)
     page.wait_for_function(f"() => ({WORD_LABELS})().length > 500", timeout=60_000)
     labels = page.evaluate(WORD_LABELS)
     assert not _overlapping(labels) and 20 < sum(on for _, on, _, _ in labels) < len(labels)
