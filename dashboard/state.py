@@ -411,7 +411,7 @@ def get_decision(content_hash: str, layer: str, _ckpt: Checkpoint, _fmap: Fitted
     return decision_landscape(_ckpt, layer, _fmap.projector, extent, grid=grid)
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
+@st.cache_resource(max_entries=4, show_spinner="Reading what the model predicts from each reference state…")
 def get_next_regions(content_hash: str, layer: str, _ckpt: Checkpoint):
     """What the reference states at a depth predict next, on the plane that separates their predictions
     (llmcore.landscape.NextWordRegions)."""
