@@ -119,7 +119,7 @@ def build_scene(n: int, ckpt, trace, *, presenter: bool) -> story.Scene:
         regions = get_next_regions(ckpt.content_hash, trace.layer_names[-1], ckpt)
         path = frames.trajectory_frame(trace, regions, len(trace.layer_names) - 1, context_of)
         return story.scene_landscape(regions, path, colours, ink=ink(), font_px=font_px,
-                                     width_px=1200 if presenter else 900)
+                                     width_px=1200 if presenter else 600)  # labels placed for a narrow column
     return story.scene_decides(trace, context_of, colours)
 
 
