@@ -461,23 +461,41 @@ SYMBOLS = ["circle", "square", "diamond", "cross", "x"]  # the symbols 3D scatte
 
 
 def subgroup_colours(pairs: list[tuple[str, str]], context_colours: dict[str, str],
-                     step: float = 0.06) -> dict[tuple[str, str], str]:
+                     step: float = 0.1) -> dict[tuple[str, str], str]:
     """A colour per (sub-context, subgroup): the sub-context's hue, each subgroup a shade of it, from darker to
-    lighter around the sub-context's own colour (HLS lightness `step` apart, at most ± 0.18), so a family reads
-    as one and no two subgroups share a colour; the sub-context colours themselves stay the colour-blind-safe
-    palette."""
+    lighter around the sub-context's own colour (HLS lightness `step` apart, at most ± 0.22, kept within
+    0.2-0.85), so a family reads as one and no two subgroups share a colour; the sub-context colours themselves
+    stay the colour-blind-safe palette."""
     import colorsys
 
     out: dict[tuple[str, str], str] = {}
     for ctx in dict.fromkeys(c for c, _ in pairs):
         groups = list(dict.fromkeys(g for c, g in pairs if c == ctx))
         h, lum, sat = colorsys.rgb_to_hls(*(_rgb(context_colours.get(ctx, GRAMMAR_COLOUR)) / 255))
-        spread = min(0.18, step * (len(groups) - 1) / 2)
+        spread = min(0.22, step * (len(groups) - 1) / 2)
+        centre = float(np.clip(lum, 0.2 + spread, 0.85 - spread))  # the whole family inside the readable band
         offsets = np.linspace(-spread, spread, len(groups)) if len(groups) > 1 else [0.0]
         for g, off in zip(groups, offsets):
-            r, gg, b = colorsys.hls_to_rgb(h, float(np.clip(lum + off, 0.12, 0.9)), sat)
+            r, gg, b = colorsys.hls_to_rgb(h, centre + off, sat)
             out[(ctx, g)] = "#{:02X}{:02X}{:02X}".format(*(round(v * 255) for v in (r, gg, b)))
     return out
+
+
+# a subgroup's marker within its sub-context: the shade tells the family, the symbol the member (2D has more
+# filled symbols; 3D scatter draws only these eight)
+SUBGROUP_SYMBOLS = {False: ["circle", "square", "diamond", "triangle-up", "star", "cross", "x", "hexagon",
+                            "pentagon", "triangle-down"],
+                    True: ["circle", "square", "diamond", "cross", "x", "circle-open", "square-open", "diamond-open"]}
+
+
+def subgroup_styles(pairs: list[tuple[str, str]], context_colours: dict[str, str], *,
+                    three_d: bool = False) -> dict[tuple[str, str], tuple[str, str]]:
+    """(colour, marker symbol) per (sub-context, subgroup): subgroup_colours' shade, and the i-th symbol for the
+    family's i-th subgroup, so that members of one family differ in symbol as well as in shade."""
+    shades, symbols = subgroup_colours(pairs, context_colours), SUBGROUP_SYMBOLS[three_d]
+    rank = {k: i for ctx in dict.fromkeys(c for c, _ in shades)
+            for i, k in enumerate(k for k in shades if k[0] == ctx)}
+    return {k: (c, symbols[rank[k] % len(symbols)]) for k, c in shades.items()}
 
 
 def category_styles(names: list[str]) -> dict[str, tuple[str, str]]:
@@ -496,17 +514,19 @@ def _scatter(df: pd.DataFrame, three_d: bool, **kw) -> dict:
 
 def word_map(df: pd.DataFrame, colour_by: str, title: str, axis_label: str, *, highlight: list[str] | None = None,
              context_colours: dict[str, str] | None = None, axis_titles: tuple[str, str] | None = None,
-             legend_title: str | None = None) -> go.Figure:
-    """The word map: one labelled point per word, coloured by sub-context or subgroup; highlighted words ringed.
-    Axes are titled `axis_label` 1, 2 (3) unless `axis_titles` names them (custom axes, 2D)."""
+             legend_title: str | None = None, subgroup_order: list[str] | None = None) -> go.Figure:
+    """The word map: one labelled point per word, coloured by sub-context or subgroup (a family's members in
+    `subgroup_order`, else as they come, each a shade and a symbol); highlighted words ringed. Axes are titled
+    `axis_label` 1, 2 (3) unless `axis_titles` names them (custom axes, 2D)."""
     three_d = "z" in df
     family = {}
     if colour_by == "subgroup" and context_colours and "context" in df:  # shades of the sub-context's hue
         order = {c: i for i, c in enumerate(context_colours)}  # families in taxonomy order
-        df = df.assign(_key=list(zip(df["context"], df["subgroup"])), _order=df["context"].map(order).fillna(99))
-        df = df.sort_values("_order", kind="stable")
-        shades = subgroup_colours(list(dict.fromkeys(df._key)), context_colours)
-        styles = {k: (c, "circle") for k, c in shades.items()}
+        rank = {g: i for i, g in enumerate(subgroup_order or [])}
+        df = df.assign(_key=list(zip(df["context"], df["subgroup"])), _order=df["context"].map(order).fillna(99),
+                       _rank=df["subgroup"].map(rank).fillna(len(rank)))
+        df = df.sort_values(["_order", "_rank"], kind="stable")
+        styles = subgroup_styles(list(dict.fromkeys(df._key)), context_colours, three_d=three_d)
         family = {k: k[0] for k in styles}
         cats, col = list(styles), "_key"
     else:

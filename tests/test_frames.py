@@ -198,6 +198,61 @@ def test_subgroup_colours_are_shades_of_their_sub_context(ckpt):
     assert sizes["cat"] > sizes[next(w for w in pets.text if w not in ("cat", "dog"))]  # selected labels stand out
 
 
+@pytest.mark.parametrize("three_d", [False, True])
+def test_subgroups_of_one_sub_context_are_told_apart_on_every_map(ckpt, three_d):
+    """Members of one family (the animals: pets, farm, woodland, …) differ in marker symbol (one repeats only
+    between shades 0.3 apart in lightness), and in shade by at least 24 RGB units and 0.05 in lightness; 3D maps
+    use symbols that scatter3d draws."""
+    import colorsys
+    import itertools
+
+    import plotly.graph_objects as go
+
+    top = figures.context_colours(ckpt.context_matrix()[0])
+    pairs = list(dict.fromkeys(ckpt.world.label(w) for w in ckpt.tokenizer.vocab[1:]))
+    styles = figures.subgroup_styles(pairs, top, three_d=three_d)
+    light = {k: colorsys.rgb_to_hls(*(figures._rgb(c) / 255))[1] for k, (c, _) in styles.items()}
+    for ctx in {c for c, _ in pairs}:
+        members = [k for k in styles if k[0] == ctx]
+        for a, b in itertools.combinations(members, 2):
+            assert styles[a][1] != styles[b][1] or abs(light[a] - light[b]) >= 0.3, (a, b)
+            assert np.linalg.norm(figures._rgb(styles[a][0]) - figures._rgb(styles[b][0])) >= 24, (a, b)
+        ordered = sorted(members, key=light.get)
+        for a, b in zip(ordered, ordered[1:]):
+            assert abs(light[a] - light[b]) >= 0.05
+    if three_d:
+        go.Scatter3d(marker=dict(symbol=[s for _, s in styles.values()]))  # plotly refuses a symbol 3D lacks
+    df = frames.reference_frame(MapBook(ckpt).get("words", "pca", 3 if three_d else 2))
+    order = [g for groups in ckpt.world.taxonomy.values() for g in groups]
+    fig = figures.word_map(df, "subgroup", "t", "PC", context_colours=top, subgroup_order=order)
+    animals = {t.name: (t.marker.color, t.marker.symbol) for t in fig.data if t.legendgroup == "animals"}
+    assert list(animals) == list(ckpt.world.taxonomy["animals"])  # the legend in the world's order
+    assert len(set(animals.values())) == len(animals)
+
+
+def test_an_axis_between_two_subgroups_puts_each_at_its_own_end(ckpt):
+    """For every pair of subgroups of one sub-context (pets → water, plants → meat, …), on the axis from the first
+    group's centre to the second's the second group's words lie higher on average, and at least 75 % of the two
+    groups' words lie on their own side of the midpoint (the Embeddings page's custom axes and the Story's first
+    scene)."""
+    import itertools
+
+    from llmcore.projection import SemanticAxesProjector
+
+    ref = MapBook(ckpt).reference("words")
+    labels = np.asarray(ref.labels["subgroup"])
+    checked = 0
+    for groups in ckpt.world.taxonomy.values():
+        for a, b in itertools.combinations([g for g in groups if (labels == g).any()], 2):
+            x = SemanticAxesProjector(axes=[(a, b), (a, b)]).fit(ref.X, labels).transform(ref.X)[:, 0]
+            pa, pb = x[labels == a], x[labels == b]
+            mid = (pa.mean() + pb.mean()) / 2
+            assert pb.mean() > pa.mean()
+            assert ((pa < mid).sum() + (pb > mid).sum()) / (len(pa) + len(pb)) >= 0.75, (a, b)
+            checked += 1
+    assert checked >= 10
+
+
 def test_compare_map_styles_each_run_by_name_not_by_trace_order(setup):
     """Each side's path carries its own name and colour (given to trajectory_map, not patched onto a trace after)."""
     trace, cmap, _ = setup

@@ -6,6 +6,7 @@ import json
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -33,11 +34,45 @@ def test_embeddings_page(embeddings):
     assert any("not a valid regular expression" in w.value for w in at.warning)
     assert not any("No word matches" in w.value for w in at.warning)  # one message says what is wrong
     at.selectbox(key="emb_method").set_value("axes").run()
+    at.radio(key="emb_axes_kind").set_value("context").run()
     assert not at.error and len(charts(at)) == 1
     layout = json.loads(charts(at)[0].spec)["layout"]
     assert layout["xaxis"]["title"]["text"] == "animals → food"  # the axes are named by the groups they join
     at.selectbox(key="emb_ax1").set_value("animals").run()
     assert any("every word lands at 0" in w.value for w in at.warning)
+
+
+def test_embeddings_custom_axes_between_subgroups(ckpt):
+    """The custom axes offer every subgroup of the world, start from the Story's first scene's own axes, and say
+    for each axis how many words of its two groups lie on their own side; which agrees with the map."""
+    from dashboard.story import anchor_word, trait_axes
+    from dashboard.views.embeddings import axes_sides
+
+    at = open_page("embeddings", emb_method="axes")
+    at.radio(key="emb_axes_kind").set_value("subgroup").run()
+    assert not at.exception and not at.error
+    offered = at.selectbox(key="emb_ax0").options
+    subgroups = [g for groups in ckpt.world.taxonomy.values() for g in groups]
+    assert [o.split(" (")[0] for o in offered][: len(subgroups)] == subgroups  # every subgroup, in taxonomy order
+    scene = trait_axes(ckpt, anchor_word(ckpt))
+    assert [at.selectbox(key=f"emb_ax{i}").value for i in range(4)] == [g for pair in scene for g in pair]
+    layout = json.loads(charts(at)[0].spec)["layout"]
+    assert layout["xaxis"]["title"]["text"] == f"{scene[0][0]} → {scene[0][1]}"
+    at.selectbox(key="emb_ax1").set_value("water").run()  # pets → water against the scene's second axis
+    at.selectbox(key="emb_ax2").set_value("plants").run()
+    at.selectbox(key="emb_ax3").set_value("meat").run()
+    spec = json.loads(charts(at)[0].spec)
+    assert spec["layout"]["xaxis"]["title"]["text"] == "pets → water"
+    assert spec["layout"]["yaxis"]["title"]["text"] == "plants → meat"
+    xy = {w: (x, y) for d in spec["data"] if d.get("text") is not None and d.get("name") != "selected"
+          for w, x, y in zip(d["text"], _heatmap_z(dict(z=d["x"])), _heatmap_z(dict(z=d["y"])))}
+    tax = ckpt.world.taxonomy
+    df = pd.DataFrame([(w, *xy[w], ckpt.world.label(w)[1]) for w in xy], columns=["word", "x", "y", "subgroup"])
+    said = next(c.value for c in at.caption if "own group's side" in c.value).replace("\\", "")
+    for a, b, k, n in axes_sides(df, {"axes": [["pets", "water"], ["plants", "meat"]], "label": "subgroup"}):
+        assert f"{a} → {b}: {k} of the {n} words" in said
+    assert np.mean([xy[w][0] for w in tax["animals"]["water"] if w in xy]) > np.mean(
+        [xy[w][0] for w in tax["animals"]["pets"] if w in xy])  # pets at the low end, water animals at the high
 
 
 def test_embeddings_link_notice_names_settings_as_the_page_does():

@@ -33,22 +33,58 @@ ALLOWED = {"emb_method": tuple(METHODS), "emb_dims": (2, 3), "emb_colour": ("con
            "emb_metric": ("cosine", "euclidean"), "emb_k": (1, 50)}
 
 
-def axes_controls(ref) -> dict:
-    """Two (from, to) label pairs for the semantic axes; defaults to animals→food against home→nature."""
-    kind = st.radio("Axes between centroids of", ["context", "subgroup"], horizontal=True, key="emb_axes_kind",
-                    format_func=lambda k: "sub-contexts" if k == "context" else "subgroups")
-    groups = sorted(set(ref.labels[kind]))
-    defaults = (["animals", "food", "locations", "actions"] if kind == "context"
-                else ["pets", "meat", "home", "nature"])
-    pick = [g if g in groups else groups[0] for g in defaults]
+AXES_KINDS = {"subgroup": "subgroups (pets, farm, meat, fish, …)", "context": "sub-contexts (animals, food, …)"}
+
+
+def axes_groups(ckpt, ref, kind: str) -> tuple[list[str], list[str], dict[str, str]]:
+    """The groups an axis can join (subgroups in the world's taxonomy order), the four default ends (Story scene
+    1's axes for subgroups; animals → food against locations → actions), and each subgroup's sub-context."""
+    from dashboard.story import anchor_word, trait_axes
+
+    present = set(map(str, ref.labels[kind]))
+    tax = ckpt.world.taxonomy
+    family = {g: c for c, groups in tax.items() for g in groups}
+    order = [g for g in family if g in present] if kind == "subgroup" else [c for c in tax if c in present]
+    groups = order + sorted(present - set(order))
+    defaults = ([g for pair in trait_axes(ckpt, anchor_word(ckpt)) for g in pair] if kind == "subgroup"
+                else ["animals", "food", "locations", "actions"])
+    return groups, [g if g in groups else groups[0] for g in defaults + groups[:4]][:4], family
+
+
+def axes_controls(ckpt, ref) -> dict:
+    """Two (from, to) pairs for the semantic axes: between subgroups (Story scene 1's axes to begin with) or
+    between sub-contexts."""
+    kind = st.radio("Axes between the centres of", list(AXES_KINDS), format_func=AXES_KINDS.get, horizontal=True,
+                    key="emb_axes_kind")
+    groups, pick, family = axes_groups(ckpt, ref, kind)
+    label = (lambda g: f"{g} ({family[g]})" if g in family else g) if kind == "subgroup" else str
     c = st.columns(4)
     names = ["x from", "x to", "y from", "y to"]
-    chosen = [c[i].selectbox(names[i], groups, index=groups.index(pick[i]), key=f"emb_ax{i}") for i in range(4)]
+    chosen = []
+    for i in range(4):
+        if st.session_state.get(f"emb_ax{i}") not in groups:  # a new kind: its own defaults
+            st.session_state[f"emb_ax{i}"] = pick[i]
+        chosen.append(c[i].selectbox(names[i], groups, format_func=label, key=f"emb_ax{i}"))
+    if kind == "subgroup" and chosen == pick:
+        st.caption(escape_md(f"The Story's first scene uses these axes: {pick[0]} → {pick[1]} against {pick[2]} → "
+                             f"{pick[3]}."))
     for axis, (a, b) in zip("xy", (chosen[:2], chosen[2:])):
         if a == b:
             st.warning(f"The {axis} axis runs from {escape_md(a)} to {escape_md(a)}: every word lands at 0 on it. "
                        "Pick two different groups.")
     return {"axes": [chosen[:2], chosen[2:]], "label": kind}
+
+
+def axes_sides(df, params: dict) -> list[tuple[str, str, int, int]]:
+    """Per axis (from, to, words on their own group's side of the midpoint between the two groups' centres, words
+    of the two groups): how well each axis tells its two groups apart on the map."""
+    out = []
+    for i, (a, b) in enumerate(params["axes"]):
+        col = "xy"[i]
+        pa, pb = (df[df[params["label"]] == g][col].to_numpy() for g in (a, b))
+        mid = (pa.mean() + pb.mean()) / 2 if len(pa) and len(pb) else 0.0
+        out.append((a, b, int((pa < mid).sum() + (pb > mid).sum()), len(pa) + len(pb)))
+    return out
 
 
 def matches(words: np.ndarray, pattern: str) -> list[str]:
@@ -114,8 +150,13 @@ def render() -> None:
     axes = tuple(f"{a} → {b}" for a, b in params["axes"]) if params else None  # custom axes: named by their groups
     fig = figures.word_map(shown, colour_by, f"{METHODS[fmap.method]} map of {count} — {faithfulness(fmap.quality)}",
                            fmap.axis_label, highlight=sorted(selection),
-                           context_colours=figures.context_colours(ckpt.context_matrix()[0]), axis_titles=axes)
+                           context_colours=figures.context_colours(ckpt.context_matrix()[0]), axis_titles=axes,
+                           subgroup_order=[g for groups in ckpt.world.taxonomy.values() for g in groups])
     chart.show(fig, key="wordmap")  # the column's whole width: its measures and the neighbours below it
+    if params and all(a != b for a, b in params["axes"]):
+        st.caption(escape_md("; ".join(f"{a} → {b}: {k} of the {n} words of {a} and {b} lie on their own group's "
+                                       "side of the midpoint between the two centres"
+                                       for a, b, k, n in axes_sides(df, params)) + "."))
     quality_and_neighbours(ckpt, fmap.quality, focus, metric, neighbours=neighbours, distances=dist)
     row = st.container(horizontal=True)  # the buttons wrap onto a second line on a narrow screen
     row.download_button("Coordinates (CSV)", lambda: df.to_csv(index=False), "word_map.csv", "text/csv",
@@ -137,7 +178,7 @@ def map_choice(ckpt, ref):
                     disabled=method == "axes")
     colour_by = c3.radio("Colour by", ["context", "subgroup"], key="emb_colour", horizontal=True,
                          format_func=lambda k: "sub-context" if k == "context" else "subgroup")
-    params = axes_controls(ref) if method == "axes" else None
+    params = axes_controls(ckpt, ref) if method == "axes" else None
     dims = 2 if method == "axes" else dims
     try:
         if params:
