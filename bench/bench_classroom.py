@@ -6,8 +6,9 @@ Streamlit's websocket with the messages a browser sends: the teacher (a session 
 (their addresses forwarded by a proxy on this machine). Each round every session types a prompt at the same moment,
 then every session moves the step slider at the same moment; every completion must equal the prompt run alone and
 every step's caption be the same in every session. Prints the time from each action's message to the end of its
-run (median, 90th percentile, worst: the wait a student has when the whole class acts at once) and the server's RSS
-after the first round and after the last. The machine's load counts: measure on an otherwise idle machine.
+run (median, 90th percentile, worst: the wait a student has when the whole class acts at once), the CPU time the
+server spent per action, and the server's RSS after the first round and after the last. The machine's load counts:
+measure on an otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def main() -> None:
         p50, p90 = np.percentile(times, [50, 90])
         print(f"redraw, {name:>12}: median {p50:.2f} s, p90 {p90:.2f} s, worst {max(times):.2f} s "
               f"({len(times)} actions)")
+    print(f"server CPU over the rounds {report.cpu_s:.1f} s: {report.cpu_s / len(every):.3f} s an action")
     print(f"server RSS after the first round {report.rss[0]:.0f} MB, after the last {report.rss[1]:.0f} MB")
 
 

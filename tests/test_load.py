@@ -267,15 +267,23 @@ def test_classroom_visitors_explore_but_cannot_train_or_add_models(classroom_ser
 
 @dataclass
 class LoadReport:
-    """Seconds from an action's message to its run's end (prompts typed, step sliders moved) and the server's RSS
-    in MB after the first round and after the last."""
+    """Seconds from an action's message to its run's end (prompts typed, step sliders moved), the server's RSS in
+    MB after the first round and after the last, and the CPU seconds the server spent over the rounds (its own
+    measure of the work, which other jobs on the machine change far less than the waits)."""
 
     prompts: list[float]
     sliders: list[float]
     rss: tuple[float, float]
+    cpu_s: float = 0.0
 
     def p90(self) -> float:
         return float(np.percentile(self.prompts + self.sliders, 90))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used, all its threads together (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 async def _timed(group: list[Session], actions: list[dict], times: list[float]) -> list:
@@ -305,7 +313,7 @@ async def classroom_load(url: str, pid: int, expected: dict[str, list[str]], *, 
         await asyncio.gather(*(s.finish(timeout=600) for s in group))
         for i, s in enumerate(group):  # every visitor, and only they, get the sentence instead of Add a model
             assert any("classroom mode" in t for t in s.infos) is (i > 0)
-        rss = []
+        rss, cpu0 = [], cpu_seconds(pid)
         for r in range(rounds):
             sent = [PROMPTS[(r * sessions + 7 * i) % len(PROMPTS)] for i in range(sessions)]
             shown = await _timed(group, [{"fragment_of": "Prompt", "Prompt": p} for p in sent], report.prompts)
@@ -319,6 +327,7 @@ async def classroom_load(url: str, pid: int, expected: dict[str, list[str]], *, 
             if r == 0:
                 rss.append(rss_mb(pid))
         rss.append(rss_mb(pid))
+        report.cpu_s = cpu_seconds(pid) - cpu0
         for s in group:
             assert not s.errors, s.errors
     assert all(len(c) == 1 for c in captions.values()), [c for c in captions.values() if len(c) > 1][:1]
@@ -334,7 +343,8 @@ def test_thirty_concurrent_classroom_sessions(classroom_server, ckpt):
     report = asyncio.run(classroom_load(classroom_server, classroom_server.pid, expected, sessions=30, rounds=2))
     print(f"30 classroom sessions x 2 rounds in {time.perf_counter() - t0:.0f} s: redraw p90 {report.p90():.2f} s "
           f"(prompts {np.percentile(report.prompts, 90):.2f} s, step slider {np.percentile(report.sliders, 90):.2f} s)")
-    print(f"server RSS after the first round {report.rss[0]:.0f} MB, after the last {report.rss[1]:.0f} MB")
+    print(f"server RSS after the first round {report.rss[0]:.0f} MB, after the last {report.rss[1]:.0f} MB; server "
+          f"CPU {report.cpu_s / 120:.2f} s an action")
     assert len(report.prompts) == len(report.sliders) == 60
     assert report.rss[1] <= 1.10 * report.rss[0], report.rss  # memory stays flat
 
