@@ -482,10 +482,10 @@ def subgroup_colours(pairs: list[tuple[str, str]], context_colours: dict[str, st
 
 
 # a subgroup's marker within its sub-context: the shade tells the family, the symbol the member (2D has more
-# filled symbols; 3D scatter draws only these eight)
+# filled symbols; 3D scatter draws five filled ones, its open ones vanish in pale shades)
 SUBGROUP_SYMBOLS = {False: ["circle", "square", "diamond", "triangle-up", "star", "cross", "x", "hexagon",
                             "pentagon", "triangle-down"],
-                    True: ["circle", "square", "diamond", "cross", "x", "circle-open", "square-open", "diamond-open"]}
+                    True: SYMBOLS}
 
 
 def subgroup_styles(pairs: list[tuple[str, str]], context_colours: dict[str, str], *,

@@ -201,8 +201,8 @@ def test_subgroup_colours_are_shades_of_their_sub_context(ckpt):
 @pytest.mark.parametrize("three_d", [False, True])
 def test_subgroups_of_one_sub_context_are_told_apart_on_every_map(ckpt, three_d):
     """Members of one family (the animals: pets, farm, woodland, …) differ in marker symbol (one repeats only
-    between shades 0.3 apart in lightness), and in shade by at least 24 RGB units and 0.05 in lightness; 3D maps
-    use symbols that scatter3d draws."""
+    between shades 0.25 apart in lightness: 3D has five filled symbols), and in shade by at least 24 RGB units and
+    0.05 in lightness; 3D maps use symbols that scatter3d draws."""
     import colorsys
     import itertools
 
@@ -215,7 +215,7 @@ def test_subgroups_of_one_sub_context_are_told_apart_on_every_map(ckpt, three_d)
     for ctx in {c for c, _ in pairs}:
         members = [k for k in styles if k[0] == ctx]
         for a, b in itertools.combinations(members, 2):
-            assert styles[a][1] != styles[b][1] or abs(light[a] - light[b]) >= 0.3, (a, b)
+            assert styles[a][1] != styles[b][1] or abs(light[a] - light[b]) >= 0.25, (a, b)
             assert np.linalg.norm(figures._rgb(styles[a][0]) - figures._rgb(styles[b][0])) >= 24, (a, b)
         ordered = sorted(members, key=light.get)
         for a, b in zip(ordered, ordered[1:]):
