@@ -306,9 +306,9 @@ def _labels_2d(ref: pd.DataFrame, path: pd.DataFrame, *, candidates, region_labe
     kinds = [(path, [f"<b>{s}</b> {esc(w_)}" for s, w_ in zip(path.step, path.word)],
               dict(name="step", bgcolor=halo(ink), font=dict(size=font_px, color=ink))),
              (stars, [esc(f"★ {w_} {p:.2f}") for w_, p in zip(stars.word, stars.p)] if len(stars) else [],
-              dict(name="star", font=dict(size=font_px, color=ink))),
+              dict(name="star", bgcolor=halo(ink), font=dict(size=font_px, color=ink))),
              (depths, [f"<i>{esc(d)}</i>" for d in (depths.layer if len(depths) else [])],
-              dict(name="depth", font=dict(size=font_px, color="#7F7F7F")))]
+              dict(name="depth", bgcolor=halo(ink), font=dict(size=font_px, color="#7F7F7F")))]
     xy, texts, styles, optional = np.zeros((0, 2)), [], [], []
     for k, (points, labels, style) in enumerate(kinds):  # labels of one kind at one spot joined into one
         where = points[["x", "y"]].to_numpy(np.float64)
@@ -628,7 +628,8 @@ def region_contours(regions, colours: dict[str, str], *, states: np.ndarray | No
     return outlines, anchors
 
 
-REGION_FONT_PX = 14
+REGION_FONT_PX = 14  # bold
+REGION_PAD_PX = 4  # the frame: border 2 px and padding 2 px on every side
 
 
 def region_notes(anchors: list[tuple[float, float, str]], colours: dict[str, str], *, ink: str,
@@ -644,12 +645,13 @@ def region_notes(anchors: list[tuple[float, float, str]], colours: dict[str, str
     xy = np.array([(x, y) for x, y, _ in anchors], np.float64).reshape(-1, 2)
     px = to_pixels(xy, xr, yr, width=w, height=h)
     texts = [ctx for _, _, ctx in anchors]
-    shifts = place_centred(px, texts, font_px=REGION_FONT_PX + 2, bounds=(0, 0, w, h), markers=markers)
+    shifts = place_centred(px, texts, font_px=REGION_FONT_PX + 1, pad=REGION_PAD_PX, bounds=(0, 0, w, h),
+                           markers=markers)
     notes = [dict(x=x, y=y, xshift=round(dx, 1), yshift=round(dy, 1), text=f"<b>{esc(ctx)}</b>", showarrow=False,
                   name="region", bgcolor=halo(ink, 0.9), bordercolor=colours.get(ctx, GRAMMAR_COLOUR), borderwidth=2,
                   borderpad=2, font=dict(color=ink, size=REGION_FONT_PX))
              for (x, y, ctx), (dx, dy) in zip(anchors, shifts)]
-    boxes = [text_box(px_ + dx, py + dy, ctx, REGION_FONT_PX + 2) for (px_, py), ctx, (dx, dy) in
+    boxes = [text_box(px_ + dx, py + dy, ctx, REGION_FONT_PX + 1, REGION_PAD_PX) for (px_, py), ctx, (dx, dy) in
              zip(px, texts, shifts)]
     return notes, boxes
 

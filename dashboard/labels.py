@@ -20,11 +20,11 @@ def to_pixels(xy: np.ndarray, x_range: tuple[float, float], y_range: tuple[float
     return np.stack([(xy[:, 0] - x_range[0]) * sx, (xy[:, 1] - y_range[0]) * sy], 1)
 
 
-def text_box(cx: float, cy: float, text: str, font_px: float = 12) -> Box:
+def text_box(cx: float, cy: float, text: str, font_px: float = 12, pad: float = 0) -> Box:
     """The box a label of `text` (lines split by newlines) takes when centred at (cx, cy); characters are ~0.6 em
-    wide."""
+    wide; `pad` pixels more on every side (a frame)."""
     lines = text.split("\n")
-    w, h = 0.6 * font_px * max(max(map(len, lines)), 1) + 4, (font_px + 4) * len(lines)
+    w, h = 0.6 * font_px * max(max(map(len, lines)), 1) + 4 + 2 * pad, (font_px + 4) * len(lines) + 2 * pad
     return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
 
 
@@ -110,25 +110,25 @@ def place_labels(points: np.ndarray, texts: list[str], obstacles: list[Box] = ()
 
 
 def place_centred(points: np.ndarray, texts: list[str], obstacles: list[Box] = (), *, font_px: float = 14,
-                  bounds: Box | None = None, markers: np.ndarray | None = None,
+                  pad: float = 0, bounds: Box | None = None, markers: np.ndarray | None = None,
                   marker_px: float = 7) -> list[tuple[float, float]]:
     """Pixel offsets (dx, dy) of labels meant to sit on their points (a region's name on the region), chosen
     greedily in order: each takes the position nearest its point, on a grid of half a label's width across and
     one line up or down (at most 2 and 4 steps), whose box overlaps no label placed before, no obstacle and no
     marker of `markers` (pixels (m, 2)) and stays inside `bounds`; if none is free, the one with the least
-    overlap."""
+    overlap. Boxes are `pad` pixels wider on every side than the text (text_box)."""
     pts = np.asarray(points, np.float64).reshape(-1, 2)
     near = [] if markers is None else [(x - marker_px, y - marker_px, x + marker_px, y + marker_px)
                                        for x, y in np.asarray(markers, np.float64).reshape(-1, 2)]
     taken: list[Box] = list(obstacles)
     out = []
     for (x, y), text in zip(pts, texts):
-        w, h = 2 * text_box(0, 0, text, font_px)[2], font_px + 6
+        w, h = (2 * v for v in text_box(0, 0, text, font_px, pad)[2:])
         steps = sorted(((i * w / 2, j * h) for i in range(-2, 3) for j in range(-4, 5)),
                        key=lambda d: (d[0] ** 2 + d[1] ** 2, -d[1]))  # nearest first, above before below
         best, best_cost = (0.0, 0.0), float("inf")
         for dx, dy in steps:
-            box = text_box(x + dx, y + dy, text, font_px)
+            box = text_box(x + dx, y + dy, text, font_px, pad)
             cost = sum(overlap(box, b) for b in taken) + sum(overlap(box, m) for m in near)
             if bounds is not None and not (box[0] >= bounds[0] and box[1] >= bounds[1] and box[2] <= bounds[2]
                                            and box[3] <= bounds[3]):
@@ -137,7 +137,7 @@ def place_centred(points: np.ndarray, texts: list[str], obstacles: list[Box] = (
                 best, best_cost = (dx, dy), cost
             if cost == 0:
                 break
-        taken.append(text_box(x + best[0], y + best[1], text, font_px))
+        taken.append(text_box(x + best[0], y + best[1], text, font_px, pad))
         out.append(best)
     return out
 

@@ -73,8 +73,8 @@ def test_labels_of_a_map_do_not_cover_each_other_as_placed(ckpt, book, method):
     for a in fig.layout.annotations:
         (px, py), = labels.to_pixels(np.array([[a.x, a.y]]), (x0, x1), (y0, y1), width=w, height=h)
         text = plain(a.text)
-        size = a.font.size + (2 if a.name == "region" else 0)
-        box = text_box(px + (a.xshift or 0), py + (a.yshift or 0), text, size)
+        frame = (a.borderwidth or 0) + (a.borderpad or 0) if a.name == "region" else 0
+        box = text_box(px + (a.xshift or 0), py + (a.yshift or 0), text, a.font.size + (a.name == "region"), frame)
         boxes.append(box)
         if a.name == "region":
             regions.append(box)
