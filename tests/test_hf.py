@@ -114,6 +114,9 @@ def test_every_page_on_a_local_model(hf_folder, page, monkeypatch):
     monkeypatch.setenv("LLM_LANDSCAPE_CHECKPOINT", str(hf_folder))
     at = open_page(page)
     assert not at.exception and not at.error, (page, [e.value for e in at.exception] + [e.value for e in at.error])
+    if page == "story" and not charts(at):  # an untrained model's words lie anywhere: scene 1's own check fails
+        assert any("The figure is not shown" in w.value.replace("\\", "") for w in at.warning)
+        return
     assert [c.key for c in charts(at)] == CHARTS[page]
     if not CHARTS[page]:  # nothing to draw for this model at the page's defaults: the page says why
         assert at.info, page
