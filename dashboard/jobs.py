@@ -137,9 +137,9 @@ class TrainingJob(TrainCallback):
 def warm_start_plan(base, world_text: str) -> tuple[bool, str]:
     """Whether a model trained from `world_text` can start from `base` (a warm start), and the sentence that says
     so: what changed and what the run does, or why it trains from scratch."""
-    from llmcore.warmstart import warm_start_problem, world_change
+    from llmcore.warmstart import is_warm_base, warm_start_problem, world_change
 
-    if base is None or not hasattr(base, "world"):
+    if base is None or not is_warm_base(base):
         return False, "The selected model is not one of ours; the new model trains from scratch."
     try:
         world = world_from_dict(validate_world_text(world_text))

@@ -238,9 +238,15 @@ def _diet_share(model: GPT, tokenizer: Tokenizer, world: World, animals: tuple[s
     return float(np.mean(shares))
 
 
+def is_warm_base(base: Any) -> bool:
+    """Whether a warm start can begin from `base`: one of our GPT checkpoints, with a world (not a Hugging Face
+    model, whose words carry no world)."""
+    return isinstance(getattr(base, "world", None), World) and isinstance(base.model_config, GPTConfig)
+
+
 def check_base(base: Checkpoint) -> Checkpoint:
     """The base of a warm start: one of our GPT checkpoints (its world, tokenizer and weights)."""
-    if not hasattr(base, "world") or not isinstance(base.model_config, GPTConfig):
+    if not is_warm_base(base):
         raise CheckpointError(f"{base.name}: a warm start needs a model trained by llmcore (with its world)")
     return base
 
