@@ -1060,11 +1060,12 @@ def causal_heatmaps(ct, selected: tuple[int, int, int] | None = None) -> go.Figu
     return fig
 
 
-def region_fill(fig: go.Figure, regions, colours: dict[str, str], stride: int = 2) -> tuple[np.ndarray, np.ndarray]:
+def region_fill(fig: go.Figure, regions, colours: dict[str, str],
+                stride: int = 2) -> tuple[np.ndarray, np.ndarray, list[tuple[float, float, str]]]:
     """Each sub-context's region (where its density is at least half its peak, inside the outline the Trajectory
-    page draws; the denser one where two overlap) as a flat tint, with its name at its centre: one heatmap and one
-    text trace, light to draw and to redraw. Function words (grammar) are everywhere and left out.
-    Returns the x and y of the tinted cells (the heatmap's empty grid would otherwise widen the axes)."""
+    page draws; the denser one where two overlap) as a flat tint: one heatmap, light to draw and to redraw.
+    Function words (grammar) are everywhere and left out. Returns the x and y of the tinted cells (the heatmap's
+    empty grid would otherwise widen the axes) and each named region's centre (x, y, name) for its label."""
     names = regions.contexts
     dens = regions.density[:, ::stride, ::stride].copy()
     dens[[g for g, ctx in enumerate(names) if ctx == FUNCTION_CONTEXT]] = 0
@@ -1073,38 +1074,61 @@ def region_fill(fig: go.Figure, regions, colours: dict[str, str], stride: int = 
                              colorscale=discrete_scale(names, colours), showscale=False, opacity=0.35,
                              hoverinfo="skip", name="regions"))
     shown = [g for g, ctx in enumerate(names) if regions.counts[g] and ctx != FUNCTION_CONTEXT]
-    extent = (float(np.ptp(regions.x)), float(np.ptp(regions.y)))
-    shifts = label_shifts(regions.centres[shown], extent, height_px=400)
-    fig.add_trace(go.Scatter(x=regions.centres[shown, 0], mode="text", showlegend=False, hoverinfo="skip",
-                             y=[regions.centres[g, 1] + sh / 400 * extent[1] for g, sh in zip(shown, shifts)],
-                             text=[f"<b>{esc(names[g])}</b>" for g in shown], name="region names",
-                             textfont=dict(size=13, color=[colours.get(names[g], GRAMMAR_COLOUR) for g in shown])))
     rows, cols = np.nonzero(~np.isnan(z))
-    return regions.x[::stride][cols], regions.y[::stride][rows]
+    anchors = [(float(regions.centres[g, 0]), float(regions.centres[g, 1]), names[g]) for g in shown]
+    return regions.x[::stride][cols], regions.y[::stride][rows], anchors
+
+
+CAUSES_MAP_PX = (1000, 440)  # the causes map's plot area at full width (the browser moves labels that meet there)
+
+
+def _repeated_labels(paths: pd.DataFrame, runs: list, extent: np.ndarray) -> dict:
+    """Per run after the first, which of its labels repeat the first run's (the same word at the same step, within
+    1 % of the map): only the words where a run has gone elsewhere are written twice."""
+    first = paths[paths.run == runs[0]][["word", "x", "y"]].to_numpy()
+    out = {}
+    for run in runs[1:]:
+        part = paths[paths.run == run][["word", "x", "y"]].to_numpy()
+        out[run] = [i < len(first) and part[i, 0] == first[i, 0] and
+                    bool((np.abs(part[i, 1:].astype(float) - first[i, 1:].astype(float)) <= 0.01 * extent).all())
+                    for i in range(len(part))]
+    return out
 
 
 def causes_map(regions, paths: pd.DataFrame, colours: dict[str, str], title: str, *, axis_label: str,
-               run_colours: dict[str, str]) -> go.Figure:
+               run_colours: dict[str, str], ink: str = "#222222") -> go.Figure:
     """The runs' paths (clean, corrupted, patched; unsteered, steered) over the sub-context regions of the reference
-    states at their depth. Light on purpose (four or five SVG traces, no point cloud): a slider that moves a path
-    redraws it in a fraction of a second."""
+    states at their depth, the regions named on labels placed clear of the paths' (chart.js moves any that still
+    meet one); the first run's words above its points, the others' below theirs. Light on purpose (four or five
+    SVG traces, no point cloud): a slider that moves a path redraws it in a fraction of a second."""
+    from dashboard.labels import to_pixels
+
     fig = go.Figure()
-    xs, ys = region_fill(fig, regions, colours)
+    xs, ys, anchors = region_fill(fig, regions, colours)
     runs = list(dict.fromkeys(paths.run))
     styles = run_styles([(str(r), run_colours.get(r, SERIES_COLOURS[0])) for r in runs])
+    ranges = []
+    for v in (np.r_[xs, paths.x], np.r_[ys, paths.y]):
+        lo, hi = float(v.min()), float(v.max())
+        ranges.append((lo - 0.06 * (hi - lo), hi + 0.06 * (hi - lo)))
+    repeated = _repeated_labels(paths, runs, np.array([r[1] - r[0] for r in ranges]))
     for run, part in paths.groupby("run", sort=False):
         c, dash = styles[str(run)]
+        same = repeated.get(run, [False] * len(part))
         fig.add_trace(go.Scatter(x=part.x, y=part.y, mode="lines+markers+text", name=str(run),
-                                 text=[esc(w) for w in part.word], textposition="top center",
+                                 text=["" if rep else esc(w) for w, rep in zip(part.word, same)],
+                                 hovertext=[esc(w) for w in part.word],
+                                 textposition="top center" if run == runs[0] else "bottom center",
                                  line=dict(color=c, width=2, dash=dash), marker=dict(size=9, color=c),
                                  textfont=dict(color=c),
-                                 hovertemplate="%{text}<extra>" + esc(str(run)) + "</extra>"))
+                                 hovertemplate="%{hovertext}<extra>" + esc(str(run)) + "</extra>"))
     fig.update_layout(axes_layout(axis_label, False))
-    for axis, v in (("xaxis", np.r_[xs, paths.x]), ("yaxis", np.r_[ys, paths.y])):
-        lo, hi = float(v.min()), float(v.max())
-        fig.update_layout({axis: dict(range=[lo - 0.06 * (hi - lo), hi + 0.06 * (hi - lo)])})
+    fig.update_layout(xaxis=dict(range=list(ranges[0])), yaxis=dict(range=list(ranges[1])))
+    markers = to_pixels(paths[["x", "y"]].to_numpy(float), ranges[0], ranges[1], width=CAUSES_MAP_PX[0],
+                        height=CAUSES_MAP_PX[1])
+    notes, _ = region_notes(anchors, colours, ink=ink, frame=(*ranges, *CAUSES_MAP_PX), markers=markers)
     styled(fig, title=title, height=520, margin=dict(l=10, r=10, t=70, b=10),  # legend over the map, full width
-           legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1))
+           legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1), annotations=notes)
     return fig
 
 

@@ -115,3 +115,23 @@ def test_compare_maps_runs(ckpt):
         drawn = [(name, c, p) for name, c, p in zip(("left", "right"), side_colours, paths)]
         fig = figures.compare_map(frames.reference_frame(fmap), drawn, colours, "both", axis_label=fmap.axis_label)
         assert_distinct_and_readable(fig, n_min=2)
+
+
+def test_causes_map_names_regions_on_labels_and_writes_a_repeated_word_once(ckpt):
+    """Region names are annotations named "region" (chart.js moves one that meets another label), one per region
+    with states; a later run's label is left out only where it repeats the first run's word at the same spot."""
+    from llmcore.regions import region_map
+
+    rng = np.random.default_rng(1)
+    names = ["animals", "food", "grammar"]
+    regions = region_map(rng.normal(size=(300, 2)), np.array(rng.choice(names, 300)), names)
+    paths = _paths(["unsteered", "steered"], rng)
+    moved = paths.run == "steered"
+    paths.loc[moved, ["x", "y"]] = paths.loc[~moved, ["x", "y"]].to_numpy()  # the same path ...
+    paths.loc[moved & (paths.position == 5), "x"] += 3.0  # ... but for its last step
+    fig = figures.causes_map(regions, paths, figures.context_colours(names), "t", axis_label="PC",
+                             run_colours={"unsteered": "#222222", "steered": "#009E73"})
+    notes = [a for a in fig.layout.annotations if a.name == "region"]
+    assert sorted(a.text for a in notes) == ["<b>animals</b>", "<b>food</b>"]  # grammar is everywhere: unnamed
+    texts = {t.name: list(t.text) for t in fig.data if t.name in ("unsteered", "steered")}
+    assert texts["unsteered"] == list("abcde") and texts["steered"] == ["", "", "", "", "e"]

@@ -242,7 +242,7 @@ def trace_section(ckpt, prompt: str, corrupt, target: tuple[str, ...], *, ct) ->
     share = ct.restored[k, d, t]
     chart.show(figures.causes_map(regions, paths, figures.context_colours(contexts),
                                   f"States at '{layer}' (PCA)", axis_label=fmap.axis_label,
-                                  run_colours=RUN_COLOURS), key="causes_map")
+                                  run_colours=RUN_COLOURS, ink=ink()), key="causes_map")
     drawn = (f" The map draws the first of the {ct_seeds(corrupt)} noise draws; the probabilities are means over "
              "all of them." if ct.noise_positions else "")
     st.caption(f"Clean, corrupted, and patched: the corrupted run with the {KIND_NAMES[KINDS[k]]} of "
@@ -374,7 +374,8 @@ def steering_section(ckpt, prompt: str) -> None:
                               for states, words in [frames.path_states(t, sdepth)]], fmap)
     chart.show(figures.causes_map(regions, paths, figures.context_colours(plain.context_names),
                                   f"States at '{layer}' (PCA)", axis_label=fmap.axis_label,
-                                  run_colours={"unsteered": ink(), name: RUN_COLOURS["steered"]}), key="steer_map")
+                                  run_colours={"unsteered": ink(), name: RUN_COLOURS["steered"]}, ink=ink()),
+               key="steer_map")
     st.caption(escape_md(sweep.summary(to) if sweep is not None else
                          f"This model's world has no animal sentences to measure how far a push stays grammatical "
                          f"on; the slider runs to {UNMEASURED_RANGE[1]:g}."))
