@@ -1054,7 +1054,8 @@ def causal_heatmaps(ct, selected: tuple[int, int, int] | None = None) -> go.Figu
         fig.add_shape(type="rect", x0=t - 0.5, x1=t + 0.5, y0=d - 0.5, y1=d + 0.5, line=dict(color="#D55E00", width=3),
                       row=1, col=k + 1)
     fig.update_yaxes(autorange="reversed", title_text="depth", row=1, col=1)
-    fig.update_xaxes(title_text="position", tickangle=-30)
+    fig.update_xaxes(title_text="position", tickangle=-60, tickmode="array", tickvals=xs, ticktext=xs,
+                     tickfont=dict(size=10))  # every word: Plotly skips some where the panels are narrow
     title = "Share brought back by one clean state" + ("" if ct.measurable else ": meaningless here")
     styled(fig, height=340, margin=dict(t=40), title=dict(text=title, y=0.99))
     return fig

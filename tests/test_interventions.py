@@ -363,3 +363,12 @@ def test_the_steering_range_and_start_are_measured(ckpt):
     # the sweep's batched generation is steer()'s: the same completion for one prompt
     one = steer(ckpt, prompts[0], vector=vec, depth=0, alpha=float(sw.default), positions=[1])
     assert one.completion == sw.completions[k][0]
+
+
+def test_the_causal_heatmaps_label_every_position(tiny):
+    from dashboard import figures
+
+    ct = causal_trace(tiny, PROMPT, corrupt=OTHER)
+    fig = figures.causal_heatmaps(ct, (0, 0, 1))
+    for axis in ("xaxis", "xaxis2", "xaxis3"):
+        assert list(fig.layout[axis].ticktext) == [f"{i + 1}: {w}" for i, w in enumerate(ct.words)]
