@@ -117,7 +117,7 @@ def browser(redraws: int) -> None:
                                    timeout=180_000)
             page.get_by_text("Push the state of").first.wait_for(timeout=60_000)
             slider = page.locator("[data-testid='stSlider']").filter(has_text="alpha").get_by_role("slider")
-            start = float(slider.get_attribute("aria-valuenow"))  # the measured default
+            start = float(slider.get_attribute("aria-valuetext"))  # the measured default
             times, texts = [], []
             for i in range(1, redraws + 1):
                 time.sleep(0.5)  # the previous redraw settles

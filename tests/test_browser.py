@@ -472,12 +472,13 @@ def test_causes_page_click_and_steer(server, browser, ckpt):
     assert any(t.startswith("States at 'block") for t in _titles(page))  # the map moved to the clicked depth
     # the glossary opens and explains the page's words in plain language
     page.get_by_role("button", name="What do these words mean?").click()
-    for word in ("Corruption", "Restore", "Attribution", "Steering"):
-        page.locator("[data-testid='stPopoverBody']").get_by_text(word, exact=True).first.wait_for(timeout=30_000)
+    for word in ("Corruption", "Restore (patch)", "Attribution", "Steering"):  # in bold: the markdown is rendered
+        page.locator("[data-testid='stPopoverBody'] strong").get_by_text(word, exact=True).first.wait_for(
+            timeout=30_000)
     page.keyboard.press("Escape")
     # one step of the alpha slider (0.25) redraws the steered run and its sentence
     slider = page.locator("[data-testid='stSlider']").filter(has_text="alpha").get_by_role("slider")
-    start = float(slider.get_attribute("aria-valuenow"))
+    start = float(slider.get_attribute("aria-valuetext"))
     assert start > 0  # the push starts where it moves the path, not at 0
     slider.focus()
     slider.press("ArrowRight")

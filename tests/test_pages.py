@@ -287,9 +287,9 @@ def test_causes_page(ckpt):
     names = [d["name"] for d in json.loads(charts(at)[1].spec)["data"]]
     assert {"clean", "corrupted", "patched"} <= set(names)
     said = [m.value.replace("\\", "") for m in at.markdown]
-    glossary = next(m for m in said if m.startswith("**Clean run**"))
-    for word in ("Corruption", "Restore", "Attribution", "Steering"):
-        assert f"**{word}**" in glossary
+    glossary = next(m.value for m in at.markdown if m.value.startswith("**Clean run**"))  # bold, not escaped
+    for word in ("Corruption", "Restore (patch)", "Attribution", "Steering"):
+        assert f"\n\n**{word}**: " in glossary
     corrupt = counterfactual_prompt(ckpt, SEED_PROMPT)
     ct = causal_trace(ckpt, SEED_PROMPT, corrupt=corrupt)
     t0 = changed_positions(ct)[0]

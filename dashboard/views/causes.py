@@ -93,25 +93,32 @@ def render() -> None:
 
 
 def glossary(ckpt, prompt: str, corrupt) -> None:
-    """The page's words in plain language, each with an example from this prompt and model."""
+    """The page's words in plain language, in a popover."""
+    with st.popover("What do these words mean?"):
+        st.markdown("\n\n".join(f"**{term}**: {escape_md(text)}"
+                                  for term, text in glossary_terms(ckpt, prompt, corrupt).items()))
+
+
+def glossary_terms(ckpt, prompt: str, corrupt) -> dict[str, str]:
+    """Each word of the page in plain language, with an example from this prompt and model where it has one."""
     cfg = ckpt.model.config
     changed = (f"'{corrupt}'" if isinstance(corrupt, str) else
                f"noise on word {', '.join(str(t + 1) for t in corrupt[1])}")
-    with st.popover("What do these words mean?"):
-        st.markdown(escape_md(
-            f"**Clean run**: the model reading your prompt as it is: '{prompt}'.\n\n"
-            f"**Corruption**: the same prompt changed so that the answer changes; here {changed}.\n\n"
-            f"**State**: the {cfg.n_embd} numbers the model keeps for a word at one depth: at 'embed' the word "
-            f"itself, after 'block k' what the first k of the model's {cfg.n_layer} blocks have added to it.\n\n"
-            "**Restore** (patch): run the corrupted prompt, but copy one state from the clean run into it. If the "
-            "clean answer comes back, that one state carried it: 0% back is nothing, 100% all of it.\n\n"
-            "**Head and MLP**: the two kinds of parts in a block. An attention head reads from other words; the MLP "
-            "reworks the word's own state.\n\n"
-            "**Attribution**: the model's score for a next word (its logit) is a sum of parts, one from each head "
-            "and MLP; attribution lists the parts.\n\n"
-            "**Ablation**: switch a part off (its output replaced by its average) and see what the model loses.\n\n"
-            "**Steering**: add alpha × (centre of one group's states − centre of another's) to a state, then let "
-            "the model go on; alpha 1 moves the state the whole way from one centre to the other."))
+    terms = {
+        "Clean run": f"the model reading your prompt as it is: '{prompt}'.",
+        "Corruption": f"the same prompt changed so that the answer changes; here {changed}.",
+        "State": f"the {cfg.n_embd} numbers the model keeps for a word at one depth: at 'embed' the word itself, after "
+                 f"'block k' what the first k of the model's {cfg.n_layer} blocks have added to it.",
+        "Restore (patch)": "run the corrupted prompt, but copy one state from the clean run into it. If the clean "
+                           "answer comes back, that one state carried it: 0% back is nothing, 100% all of it.",
+        "Head and MLP": "the two kinds of parts in a block. An attention head reads from other words; the MLP "
+                        "reworks the word's own state.",
+        "Attribution": "the model's score for a next word (its logit) is a sum of parts, one from each head and MLP; "
+                       "attribution lists the parts.",
+        "Ablation": "switch a part off (its output replaced by its average) and see what the model loses.",
+        "Steering": "add alpha × (centre of one group's states − centre of another's) to a state, then let the "
+                    "model go on; alpha 1 moves the state the whole way from one centre to the other."}
+    return terms
 
 
 def _target_input(column) -> tuple[str, ...]:
