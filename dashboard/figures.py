@@ -710,7 +710,8 @@ def terrain_figure(regions, colours: dict[str, str], path: pd.DataFrame | None =
                    axis_label: str = "PC") -> go.Figure:
     """Where states gather as hills and plains (the log-compressed density of all states), coloured by the
     sub-context holding most states there, with the prompt's path on the surface (labelled as on Trajectory,
-    arrows pointing along it) and the peaks' labels lifted apart where they would collide."""
+    arrows pointing along it) and the peaks' labels lifted or moved aside where they would cover the path's labels
+    or each other (left out where no place is free)."""
     names = regions.contexts
     dom = regions.dominant.astype(float)
     none = dom < 0
@@ -722,56 +723,102 @@ def terrain_figure(regions, colours: dict[str, str], path: pd.DataFrame | None =
                                hovertemplate="%{customdata}: height %{z:.2f}<extra></extra>"))
     shown = [g for g in range(len(names)) if regions.counts[g]]
     peaks = regions.centres[shown]
-    z = peak_label_heights(peaks, regions.lift(peaks), float(np.ptp(regions.x)), float(np.ptp(regions.y)))
-    for g, zg in zip(shown, z):
+    scene = _terrain_scene(regions, path, axis_label)
+    project = terrain_projection(scene)
+    steps = _terrain_labels(path, regions.lift, project) if path is not None and len(path) else None
+    placed, _ = peak_label_heights(peaks, regions.lift(peaks), [names[g] for g in shown], project=project,
+                                   obstacles=steps[2] if steps else [])
+    for g, (zg, side) in ((g, p) for g, p in zip(shown, placed) if p is not None):
         fig.add_trace(go.Scatter3d(x=[regions.centres[g, 0]] * 2, y=[regions.centres[g, 1]] * 2,
                                    z=[float(regions.lift(regions.centres[g:g + 1])[0]), zg], mode="lines+text",
-                                   text=["", f"<b>{names[g]}</b>"], line=dict(color=colours.get(names[g]), width=2),
+                                   text=["", f"<b>{names[g]}</b>"], textposition=side,
+                                   line=dict(color=colours.get(names[g]), width=2),
                                    textfont=dict(color=colours.get(names[g]), size=14), showlegend=False,
                                    hoverinfo="skip"))
-    if path is not None and len(path):
-        _terrain_path(fig, path, ink, regions.lift)
+    if steps:
+        _terrain_path(fig, path, ink, regions.lift, labels=steps[:2])
     legend_swatches(fig, [names[g] for g in shown], colours, three_d=True, title="sub-context with most states here")
-    styled(fig, title="Terrain: hills where the model's states gather, plains where few do",
-                scene=_terrain_scene(regions, path, axis_label), height=680,
+    styled(fig, title="Terrain: hills where the model's states gather, plains where few do", scene=scene, height=680,
                 legend=dict(orientation="h", y=0, yanchor="top"))
     return fig
 
 
 TERRAIN_EYE = (0.9, -1.5, 1.25)  # the terrain's default camera
+TERRAIN_TOP = 1.75  # the highest a peak's label goes (the scene's z axis ends at 1.8)
 
 
-def peak_label_heights(points: np.ndarray, peaks: np.ndarray, width: float, depth: float, *,
-                       near: float = 0.12, step: float = 0.25) -> list[float]:
-    """Height of each peak's label: just above its peak, lifted one `step` above every label already placed that
-    the default camera would show within `near` of the map's size across the screen (labels one behind the other
-    from the camera collide too), so neighbouring peaks' labels stack instead of covering each other."""
-    across = np.array([-TERRAIN_EYE[1], TERRAIN_EYE[0]]) / np.hypot(*TERRAIN_EYE[:2])  # screen's left-right
-    placed: list[tuple[float, float]] = []
+def terrain_projection(scene: dict, height_px: float = 560):
+    """Where points (n, 3) of the terrain's scene (`_terrain_scene`) appear from its default camera, in pixels
+    (labels.camera_pixels; the scene about `height_px` tall in a 680 px chart with its legend below)."""
+    from dashboard.labels import camera_pixels
+
+    ranges = [scene[f"{a}axis"]["range"] for a in "xyz"]
+    cam = scene["camera"]
+    return lambda xyz: camera_pixels(xyz, ranges, eye=tuple(cam["eye"].values()), center=tuple(cam["center"].values()),
+                                     height_px=height_px, aspect=tuple(scene["aspectratio"].values()))
+
+
+PEAK_SIDES = {"middle center": 0, "middle right": 1, "middle left": -1}  # a peak label's side of its pole's top
+
+
+def peak_label_heights(points: np.ndarray, peaks: np.ndarray, texts: list[str], *, project, step: float = 0.02,
+                       font_px: int = 14, obstacles: list = ()) -> tuple[list[tuple[float, str] | None], list]:
+    """Height and side (PEAK_SIDES) of each peak's label (`texts`, at (x, y) `points`, over hills `peaks` high): the
+    lowest, from just above its peak up to TERRAIN_TOP in `step`s, centred on its pole or beside it, where seen
+    from the default camera (`project`: terrain_projection) its box covers no label placed before it and no box of
+    `obstacles` (the path's labels, which have less room to move), labels one behind the other from the camera
+    included; None where there is none (the legend and the surface's hover name that sub-context). Returns them
+    and the placed labels' boxes on screen."""
+    from dashboard.labels import overlap, text_box
+
+    placed: list = list(obstacles)
     out = []
-    for (x, y), top in zip(np.asarray(points, float), np.asarray(peaks, float)):
-        sx = float(np.dot([x / max(width, 1e-12), y / max(depth, 1e-12)], across))
-        z = float(top) + 0.1
-        for px, pz in sorted(placed, key=lambda p: p[1]):
-            if abs(px - sx) < near and abs(z - pz) < step:
-                z = pz + step
-        placed.append((sx, z))
-        out.append(z)
-    return out
+    for (x, y), top, text in zip(np.asarray(points, float), np.asarray(peaks, float), texts):
+        heights = np.arange(float(top) + 0.1, max(TERRAIN_TOP, float(top) + 0.1) + 1e-9, step)
+        pixels = project(np.column_stack([np.full(len(heights), x), np.full(len(heights), y), heights]))
+        half = text_box(0, 0, text, font_px)[2] + 4
+        options = [(z, side, text_box(px + u * half, py, text, font_px))
+                   for z, (px, py) in zip(heights, pixels) for side, u in PEAK_SIDES.items()]
+        k = next((i for i, (_, _, box) in enumerate(options) if not any(overlap(box, b) for b in placed)), None)
+        if k is not None:
+            placed.append(options[k][2])
+        out.append(None if k is None else (round(float(options[k][0]), 4), options[k][1]))
+    return out, placed[len(obstacles):]
 
 
-def _terrain_path(fig: go.Figure, path: pd.DataFrame, ink: str, lift) -> None:
+def _terrain_labels(path: pd.DataFrame, lift, project) -> tuple[list[str], list[str], list]:
+    """The path's labels on the terrain (as on Trajectory; labels of steps at one spot joined): each on the side
+    above its point (in WebGL the ground nearer the camera, drawn below a point, would hide a label there) that
+    covers no label before it from the default camera (`project`: terrain_projection). Returns each point's text
+    and textposition, and the labels' boxes on screen."""
+    from dashboard.labels import TEXT_POSITIONS, joined, merge_coincident, pick_text_positions, plain, text_box
+
+    xy = path[["x", "y"]].to_numpy(np.float64)
+    px = project(np.column_stack([xy, lift(xy) + 0.02]))
+    labels, groups = path_labels(path), merge_coincident(px)
+    texts, sides, boxes = [""] * len(xy), ["top center"] * len(xy), []
+    picked = pick_text_positions(px[[g[0] for g in groups]], [plain(joined(labels, g)) for g in groups],
+                                 sides=("top center", "top right", "top left"))
+    for g, side in zip(groups, picked):
+        texts[g[0]], sides[g[0]], text = joined(labels, g), side, plain(joined(labels, g))
+        (x, y), (ux, uy) = px[g[0]], TEXT_POSITIONS[side]
+        w, h = (2 * v for v in text_box(0, 0, text)[2:])
+        boxes.append(text_box(x + ux * (w / 2 + 6), y + uy * (h / 2 + 6), text))
+    return texts, sides, boxes
+
+
+def _terrain_path(fig: go.Figure, path: pd.DataFrame, ink: str, lift, *, labels: tuple[list[str], list[str]]) -> None:
     """The path along the surface (each segment follows the ground between its two states), its points labelled
-    as on Trajectory, and a cone in the middle of each segment pointing the way it goes."""
+    (`labels`: texts and textpositions from _terrain_labels), and a cone in the middle of each segment pointing the
+    way it goes."""
     xy = path[["x", "y"]].to_numpy(np.float64)
     t = np.linspace(0, 1, 16)[:-1, None]
     ground = np.concatenate([xy[i] + t * (xy[i + 1] - xy[i]) for i in range(len(xy) - 1)] + [xy[-1:]])
     gz = lift(ground) + 0.02
     fig.add_trace(go.Scatter3d(x=ground[:, 0], y=ground[:, 1], z=gz, mode="lines", line=dict(color=ink, width=6),
                                hoverinfo="skip", showlegend=False))
-    z = lift(xy) + 0.02
-    fig.add_trace(go.Scatter3d(x=xy[:, 0], y=xy[:, 1], z=z, mode="markers+text", text=path_labels(path),
-                               textposition="top center", marker=dict(size=5, color=ink),
+    fig.add_trace(go.Scatter3d(x=xy[:, 0], y=xy[:, 1], z=lift(xy) + 0.02, mode="markers+text", text=labels[0],
+                               textposition=labels[1], marker=dict(size=5, color=ink),
                                textfont=dict(color=ink, size=12), name="this prompt",
                                customdata=np.stack([np.arange(1, len(path) + 1), path.word, path.next_word], 1),
                                hovertemplate="%{customdata[0]}. after '%{customdata[1]}' comes "
@@ -794,7 +841,7 @@ def _terrain_scene(regions, path: pd.DataFrame | None, axis_label: str) -> dict:
         ys += [path.y.min(), path.y.max()]
     return dict(xaxis=dict(title=f"{axis_label} 1", range=[min(xs), max(xs)]),
                 yaxis=dict(title=f"{axis_label} 2", range=[min(ys), max(ys)]),
-                zaxis=dict(title="height: log of how many states", range=[0, 1.8]),
+                zaxis=dict(title="height: log of how many states", range=[0, TERRAIN_TOP + 0.05]),
                 aspectmode="manual", aspectratio=dict(x=1.3, y=1.3, z=0.55),
                 camera=dict(eye=dict(zip("xyz", TERRAIN_EYE)), center=dict(x=0, y=0, z=-0.15)))
 

@@ -143,12 +143,14 @@ def place_centred(points: np.ndarray, texts: list[str], obstacles: list[Box] = (
 
 
 def camera_pixels(xyz: np.ndarray, ranges: list[tuple[float, float]], *, eye: tuple[float, float, float],
-                  center: tuple[float, float, float] = (0, 0, 0), height_px: float = 360) -> np.ndarray:
-    """Where points (n, 3) of a Plotly 3D scene (aspectmode "cube", axis `ranges`) appear on screen, in pixels
-    (n, 2) from the scene's centre, y up: Plotly scales the box to [-0.5, 0.5] on each axis and looks from `eye`
-    at `center` (z up) through a 45° field of view spanning the scene's height (`height_px`)."""
+                  center: tuple[float, float, float] = (0, 0, 0), height_px: float = 360,
+                  aspect: tuple[float, float, float] = (1, 1, 1)) -> np.ndarray:
+    """Where points (n, 3) of a Plotly 3D scene (axis `ranges`, `aspect` its aspectratio: 1, 1, 1 for aspectmode
+    "cube") appear on screen, in pixels (n, 2) from the scene's centre, y up: Plotly scales the box to [-a/2, a/2]
+    on each axis and looks from `eye` at `center` (z up) through a 45° field of view spanning the scene's height
+    (`height_px`)."""
     lo, hi = np.array([r[0] for r in ranges], np.float64), np.array([r[1] for r in ranges], np.float64)
-    p = (np.asarray(xyz, np.float64).reshape(-1, 3) - (lo + hi) / 2) / np.maximum(hi - lo, 1e-12)
+    p = (np.asarray(xyz, np.float64).reshape(-1, 3) - (lo + hi) / 2) / np.maximum(hi - lo, 1e-12) * np.asarray(aspect)
     e, c = np.asarray(eye, np.float64), np.asarray(center, np.float64)
     f = (c - e) / np.linalg.norm(c - e)
     r = np.cross(f, [0.0, 0.0, 1.0])
@@ -163,20 +165,22 @@ TEXT_POSITIONS = {"top center": (0, 1), "bottom center": (0, -1), "middle right"
                   "top right": (1, 1), "top left": (-1, 1), "bottom right": (1, -1), "bottom left": (-1, -1)}
 
 
-def pick_text_positions(points: np.ndarray, texts: list[str], *, font_px: float = 12, marker_px: float = 6,
-                        optional: list[bool] | None = None) -> list[str | None]:
-    """Plotly textposition of each point's label, chosen greedily in order: the first of TEXT_POSITIONS whose box
-    (on screen, points in pixels (n, 2)) overlaps no label placed before it and no other point's marker, else the
-    one with the least overlap, or None for a label marked `optional` (it is left out; hovering names its point).
-    For a 3D scene, where Plotly offers only these positions."""
+def pick_text_positions(points: np.ndarray, texts: list[str], obstacles: list[Box] = (), *, font_px: float = 12,
+                        marker_px: float = 6, optional: list[bool] | None = None,
+                        sides: tuple[str, ...] = tuple(TEXT_POSITIONS)) -> list[str | None]:
+    """Plotly textposition of each point's label, chosen greedily in order: the first of `sides` whose box
+    (on screen, points in pixels (n, 2)) overlaps no label placed before it, no obstacle and no other point's
+    marker, else the one with the least overlap, or None for a label marked `optional` (it is left out; hovering
+    names its point). For a 3D scene, where Plotly offers only these positions."""
     pts = np.asarray(points, np.float64).reshape(-1, 2)
     markers = [(x - marker_px, y - marker_px, x + marker_px, y + marker_px) for x, y in pts]
-    taken: list[Box] = []
+    taken: list[Box] = list(obstacles)
     out: list[str | None] = []
     for i, ((x, y), text) in enumerate(zip(pts, texts)):
         w, h = (2 * v for v in text_box(0, 0, text, font_px)[2:])
         best, best_box, best_cost = "top center", None, float("inf")
-        for name, (ux, uy) in TEXT_POSITIONS.items():
+        for name in sides:
+            ux, uy = TEXT_POSITIONS[name]
             box = text_box(x + ux * (w / 2 + marker_px), y + uy * (h / 2 + marker_px), text, font_px)
             cost = sum(overlap(box, b) for b in taken) + sum(overlap(box, m) for j, m in enumerate(markers) if j != i)
             if cost < best_cost:

@@ -108,17 +108,26 @@ def test_a_clicked_causal_cell_is_read_back_from_its_customdata():
 
 
 def test_peak_labels_of_neighbouring_hills_are_stacked_apart():
-    peaks = np.array([[0.0, 0.0], [0.5, 0.2], [9.0, 9.0], [0.3, -0.3]])
-    z = figures.peak_label_heights(peaks, np.array([0.9, 0.95, 0.5, 0.9]), 10.0, 10.0)
-    assert z[2] == pytest.approx(0.6)  # alone: just above its peak
-    close = sorted(z[i] for i in (0, 1, 3))
-    assert all(b - a >= 0.25 - 1e-9 for a, b in zip(close, close[1:]))
-    assert all(zi > p for zi, p in zip(z, (0.9, 0.95, 0.5, 0.9)))
-    # one behind the other as the camera sees them: far apart on the map, yet stacked
+    """Peak labels start just above their peak and rise until, seen from the terrain's camera, none covers a label
+    placed before it: neighbours stack, a lone one stays low, and two one behind the other (far apart on the map,
+    together on screen) are stacked too."""
+    from dashboard.labels import count_overlaps
+
+    scene = dict(xaxis=dict(range=[0, 10]), yaxis=dict(range=[0, 10]), zaxis=dict(range=[0, 1.8]),
+                 aspectratio=dict(x=1.3, y=1.3, z=0.55), camera=dict(eye=dict(zip("xyz", figures.TERRAIN_EYE)),
+                                                                     center=dict(x=0, y=0, z=-0.15)))
+    project = figures.terrain_projection(scene)
+    peaks = np.array([[5.0, 5.0], [5.3, 5.1], [0.5, 9.5], [5.2, 4.8]])
+    placed, boxes = figures.peak_label_heights(peaks, np.array([0.9, 0.95, 0.5, 0.9]),
+                                               ["animals", "food", "people", "locations"], project=project)
+    z = [h for h, _ in placed]
+    assert placed[2] == (pytest.approx(0.6), "middle center")  # alone: just above its peak, on its pole
+    assert z[0] == pytest.approx(1.0) and min(z[1], z[3]) >= 1.0  # the neighbours beside or above the first
+    assert count_overlaps(boxes) == 0 and all(zi > p for zi, p in zip(z, (0.9, 0.95, 0.5, 0.9)))
     eye = np.array(figures.TERRAIN_EYE[:2]) / np.hypot(*figures.TERRAIN_EYE[:2])
-    behind = np.array([[0.0, 0.0], 6 * eye])
-    z = figures.peak_label_heights(behind, np.array([0.5, 0.5]), 10.0, 10.0)
-    assert abs(z[1] - z[0]) >= 0.25 - 1e-9
+    behind = np.array([[5.0, 5.0], 5.0 - 3 * eye])  # one behind the other from the camera
+    _, boxes = figures.peak_label_heights(behind, np.array([0.5, 0.5]), ["animals", "food"], project=project)
+    assert count_overlaps(boxes) == 0
 
 
 def test_terrain_figure_keeps_the_whole_path_in_view(setup, ckpt):

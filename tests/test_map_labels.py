@@ -184,3 +184,33 @@ def test_the_default_view_shows_each_word_of_the_first_prompt_in_its_named_regio
     assert len(content) >= 2
     inside = regions.inside(content[["x", "y"]].to_numpy(), list(content.read))
     assert inside.all(), list(content.word[~inside])
+
+
+def test_terrain_path_labels_cover_neither_each_other_nor_the_peaks_labels(ckpt, book):
+    """The Landscape page's terrain: seen from its default camera, the path's step labels (above their points,
+    where the ground nearer the camera cannot hide them) cover no other step label and no peak's label."""
+    trace = trace_generation(ckpt, DEFAULT_PROMPT, SamplingConfig(max_new_words=12))
+    fmap = book.get("context:final", "pca", 2)
+    names = ckpt.context_matrix()[0]
+    regions = region_map(fmap.coords, fmap.reference.labels["context"], names)
+    path = frames.trajectory_frame(trace, fmap, -1)
+    fig = figures.terrain_figure(regions, figures.context_colours(names), path)
+    project = figures.terrain_projection(fig.layout.scene.to_plotly_json())
+    peaks = [t for t in fig.data if t.type == "scatter3d" and t.mode == "lines+text"]
+    boxes = []
+    for t in peaks:  # each at the top of its pole, centred or beside it
+        (x, y), = project(np.array([[t.x[1], t.y[1], t.z[1]]]))
+        u = figures.PEAK_SIDES[t.textposition or "middle center"] * (text_box(0, 0, plain(t.text[1]), 14)[2] + 4)
+        boxes.append(text_box(x + u, y, plain(t.text[1]), 14))
+    assert count_overlaps(boxes) == 0  # the peaks' labels, stacked apart
+    drawn = next(t for t in fig.data if t.name == "this prompt")
+    for (x, y), text, side in zip(project(np.stack([drawn.x, drawn.y, drawn.z], 1)), drawn.text, drawn.textposition):
+        if not text:
+            continue
+        assert side.startswith("top")
+        ux, uy = labels.TEXT_POSITIONS[side]
+        w, h = (2 * v for v in text_box(0, 0, plain(text))[2:])
+        boxes.append(text_box(x + ux * (w / 2 + 6), y + uy * (h / 2 + 6), plain(text)))
+    assert count_overlaps(boxes) == 0
+    assert [line for t in drawn.text if t for line in plain(t).split("\n")] == [plain(t) for t in
+                                                                                  figures.path_labels(path)]
