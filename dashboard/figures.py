@@ -656,24 +656,6 @@ def region_notes(anchors: list[tuple[float, float, str]], colours: dict[str, str
     return notes, boxes
 
 
-def label_shifts(points, extent: tuple[float, float], step: int = 20, height_px: int = 560) -> list[int]:
-    """Vertical pixel offsets (Plotly's yshift, up is positive) that keep region labels from covering each other.
-
-    Each label takes the smallest offset, alternating down and up, at which it is at least one line (`step` pixels)
-    from every label placed before it that is within 12 % of the width; the map is taken as `height_px` tall.
-    """
-    placed: list[tuple[float, float]] = []  # (x in data units, final y in pixels)
-    shifts = []
-    for x, y in points:
-        y_px = float(y) / max(extent[1], 1e-12) * height_px
-        near = [py for px, py in placed if abs(px - float(x)) < 0.12 * extent[0]]
-        shift = next(sh for sh in (k * sgn * step for k in range(len(placed) + 1) for sgn in (-1, 1))
-                     if all(abs(y_px + sh - py) >= step for py in near))
-        placed.append((float(x), y_px + shift))
-        shifts.append(shift)
-    return shifts
-
-
 def lens_heatmap(words: list[list[str]], contexts: list[list[str]], probs: list[list[float]], *,
                  layer_names: list[str], step_labels: list[str], colours: dict[str, str]) -> go.Figure:
     """Logit lens: for each depth (rows) and step (columns) the top word, coloured by its sub-context."""

@@ -88,17 +88,6 @@ def test_attention_keys_are_the_window_up_to_the_newest_word(setup):
         assert steps.attention[s, :, :, len(keys):].sum() == 0 and steps.attention[s, :, :, len(keys) - 1].all()
 
 
-def test_region_labels_at_nearby_centres_are_moved_apart():
-    centres = np.array([[0.0, 0.0], [0.2, 0.1], [5.0, 5.0], [0.1, -0.1]])
-    shifts = figures.label_shifts(centres, (10.0, 10.0))
-    assert shifts[2] == 0  # far from the others: stays
-    close = [shifts[i] for i in (0, 1, 3)]
-    assert len(set(close)) == 3  # three labels in one spot: three lines
-    final = [y / 10 * 560 + sh for (_, y), sh in zip(centres[[0, 1, 3]], close)]
-    assert min(abs(a - b) for i, a in enumerate(final) for b in final[i + 1:]) >= 20
-    assert figures.label_shifts(np.array([[0.0, 0.0], [0.2, 0.3]]), (10.0, 10.0)) == [0, 20]  # moves away, up
-
-
 def test_a_clicked_causal_cell_is_read_back_from_its_customdata():
     from dashboard.frames import clicked_cell
 
