@@ -142,6 +142,7 @@ class MapOptions:
     path_name: str = "this prompt (● generated next, ○ prompt next)"
     path_colour: str | None = None
     base: tuple | None = None
+    keep_in_view: pd.DataFrame | None = None  # more points (x, y) the axes hold: a compare map's other runs
     font_px: int = 12
 
 
@@ -179,8 +180,9 @@ def trajectory_map(ref: pd.DataFrame, path: pd.DataFrame, colours: dict[str, str
         data += _labels_3d(path, candidates, o.ink, camera=(ranges, layout["scene"]["camera"]),
                            layer_trace=layer)
     else:
-        arrows, labels = _labels_2d(ref, path, candidates=candidates, region_labels=region_labels, colours=colours,
-                                    ink=o.ink, width_px=o.width_px, layer_path=o.layer_path, font_px=o.font_px)
+        arrows, labels = _labels_2d(ref if o.keep_in_view is None else pd.concat([ref, o.keep_in_view]), path,
+                                    candidates=candidates, region_labels=region_labels, colours=colours, ink=o.ink,
+                                    width_px=o.width_px, layer_path=o.layer_path, font_px=o.font_px)
         data += arrows
         layout = merged(layout, labels)
     legend = dict(title=dict(text=f"{o.reading}: {READINGS[o.reading]}"), itemsizing="constant",
@@ -218,17 +220,34 @@ def _layer_path(layer_path: pd.DataFrame, three_d: bool) -> dict:
 def compare_map(ref: pd.DataFrame, drawn: list[tuple[str, str, pd.DataFrame]], colours: dict[str, str], title: str,
                 *, axis_label: str) -> go.Figure:
     """The reference map with each run's path, (name, colour, path) in `drawn`, in its own colour (a series colour
-    where the one given would vanish on a theme) and dash: the first drawn as on the Trajectory page, solid, all
-    labelled alike (word → next word)."""
+    where the one given would vanish on a theme) and dash: the first drawn as on the Trajectory page, solid, the
+    others' steps labelled (word → next word) in their colour where they cover no label placed before them; the
+    axes hold every run."""
+    from dashboard.labels import place_labels, plain, text_box, to_pixels
+
     styles = run_styles([(name, colour) for name, colour, _ in drawn])
     (name, _, first), rest = drawn[0], drawn[1:]
-    fig = trajectory_map(ref, first, colours, title,
-                         options=MapOptions(axis_label=axis_label, path_name=name, path_colour=styles[name][0]))
+    others = pd.concat([p[["x", "y"]] for _, _, p in rest]) if rest else None
+    o = MapOptions(axis_label=axis_label, path_name=name, path_colour=styles[name][0], keep_in_view=others)
+    fig = trajectory_map(ref, first, colours, title, options=o)
+    xr, yr, (w, h) = fig.layout.xaxis.range, fig.layout.yaxis.range, (o.width_px - 60, 700 - 230)
+    frame = dict(x_range=xr, y_range=yr, width=w, height=h)
+    taken = [text_box(*(to_pixels(np.array([[a.x, a.y]]), **frame)[0] + [a.xshift or 0, a.yshift or 0]),
+                      plain(a.text), a.font.size) for a in fig.layout.annotations]
     for name, _, path in rest:
         colour, dash = styles[name]
-        fig.add_trace(go.Scatter(x=path.x, y=path.y, mode="lines+markers+text", name=name,
-                                 text=path_labels(path), textposition="bottom center",
+        px, texts = to_pixels(path[["x", "y"]].to_numpy(np.float64), **frame), path_labels(path)
+        fig.add_trace(go.Scatter(x=path.x, y=path.y, mode="lines+markers", name=name, text=texts,
+                                 hovertemplate="%{text}<extra>" + esc(name) + "</extra>",
                                  line=dict(color=colour, width=2, dash=dash), marker=dict(color=colour, size=10)))
+        for (x, y), text, shift in zip(path[["x", "y"]].to_numpy(), texts,
+                                       place_labels(px, [plain(t) for t in texts], taken, bounds=(0, 0, w, h),
+                                                    optional=[True] * len(texts))):
+            if shift is not None:  # one that would cover another is left out: hovering names its point
+                fig.add_annotation(x=float(x), y=float(y), xshift=shift[0], yshift=shift[1], text=text, name="step",
+                                   showarrow=False, bgcolor=halo(o.ink), font=dict(size=o.font_px, color=colour))
+                taken.append(text_box(*(to_pixels(np.array([[x, y]]), **frame)[0] + shift), plain(text),
+                                      o.font_px))
     return fig
 
 

@@ -77,3 +77,18 @@ def test_trajectory_map_labels_neither_overlap_nor_show_points_through(server, b
         assert _points_through(page, label["box"]) == 0, label["text"]
     no_errors(page, errors)
     page.close()
+
+
+@pytest.mark.parametrize("width", [1400, 800])
+def test_compare_map_labels_do_not_overlap(server, browser, width):
+    """The Compare page's map of two runs: the step labels of both runs, as drawn, cover none another."""
+    page, errors = open_in_browser(browser, f"{server}/compare", width=width)
+    wait_charts(page, 1)
+    wait_idle(page)
+    page.wait_for_function(f"""() => {{ const m = ({MAP_LABELS})();
+        return m !== null && m.title.startsWith('Both runs') && m.labels.filter(l => l.kind === 'step').length > 8
+            && ({OVERLAPS})(m.labels).length === 0; }}""", timeout=60_000)
+    labels = page.evaluate(MAP_LABELS)["labels"]
+    assert not _overlaps(labels), _overlaps(labels)
+    no_errors(page, errors)
+    page.close()

@@ -4,6 +4,7 @@ every state of the path and its labels inside the axes (2D and 3D), and each pro
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from dashboard import figures, frames, labels
@@ -214,3 +215,27 @@ def test_terrain_path_labels_cover_neither_each_other_nor_the_peaks_labels(ckpt,
     assert count_overlaps(boxes) == 0
     assert [line for t in drawn.text if t for line in plain(t).split("\n")] == [plain(t) for t in
                                                                                   figures.path_labels(path)]
+
+
+def test_compare_map_holds_every_run_and_its_labels_cover_none_another(ckpt, book):
+    """Two runs on one map: the axes hold both paths, the second run's steps are labelled in its colour where they
+    cover no label (as placed on the plot area the figure assumes), and none of its labels is a text trace."""
+    fmap = book.get("context:final", "pca", 2)
+    paths = [frames.trajectory_frame(trace_generation(ckpt, p, SamplingConfig(max_new_words=12)), fmap, -1)
+             for p in (DEFAULT_PROMPT, "a cow munches")]
+    fig = figures.compare_map(frames.reference_frame(fmap), [("left", "#0072B2", paths[0]), ("right", "#D55E00",
+                                                                                              paths[1])],
+                              figures.context_colours(ckpt.context_matrix()[0]), "t", axis_label=fmap.axis_label)
+    both = pd.concat(paths)
+    for k in "xy":
+        lo, hi = fig.layout[f"{k}axis"].range
+        assert lo < both[k].min() and both[k].max() < hi
+    (x0, x1), (y0, y1) = fig.layout.xaxis.range, fig.layout.yaxis.range
+    boxes = []
+    for a in fig.layout.annotations:
+        (px, py), = labels.to_pixels(np.array([[a.x, a.y]]), (x0, x1), (y0, y1), width=580, height=470)
+        boxes.append(text_box(px + (a.xshift or 0), py + (a.yshift or 0), plain(a.text), a.font.size))
+    assert count_overlaps(boxes) == 0
+    right = [a for a in fig.layout.annotations if a.font.color == "#D55E00"]
+    assert len(right) >= len(paths[1]) // 2 and all(a.name == "step" for a in right)
+    assert not any(t.mode and "text" in t.mode for t in fig.data)
