@@ -173,23 +173,23 @@ def test_the_default_view_is_measured_and_shipped(book, ckpt):
     assert {k.split("@")[0] for k in view.scores} >= {"pca", "lda", "umap", "tsne"}
 
 
-def test_reference_states_are_cached_next_to_the_maps(tmp_path, tiny_ckpt_dir):
+def test_reference_states_are_cached_with_the_maps_never_in_the_checkpoint(tmp_path, tiny_ckpt_dir):
     from llmcore.maps import STATES_FILE
     from llmcore.reference import reference_states
 
     shutil.copytree(tiny_ckpt_dir, tmp_path / "ck")
-    ck = load_checkpoint(tmp_path / "ck")
-    first = MapBook(ck).states
-    path = tmp_path / "ck" / MAPS_DIR / STATES_FILE
-    assert path.is_file()
-    again = MapBook(ck).states
+    ck, cache = load_checkpoint(tmp_path / "ck"), tmp_path / "cache"
+    first = MapBook(ck, cache_dir=cache).states
+    path = cache / STATES_FILE
+    assert path.is_file() and not (tmp_path / "ck" / MAPS_DIR / STATES_FILE).exists()
+    again = MapBook(ck, cache_dir=cache).states
     fresh = reference_states(ck)
     np.testing.assert_array_equal(again.states, fresh.states)
     assert list(again.next_contexts) == list(fresh.next_contexts) and again.layer_names == first.layer_names
     raw = bytearray(path.read_bytes())
     raw[-10] ^= 0xFF  # damage: the copy is not used, the states are computed again
     path.write_bytes(bytes(raw))
-    np.testing.assert_array_equal(MapBook(ck).states.states, fresh.states)
+    np.testing.assert_array_equal(MapBook(ck, cache_dir=cache).states.states, fresh.states)
 
 
 @pytest.mark.slow
@@ -220,9 +220,10 @@ def test_stale_map_files_are_removed_and_current_ones_kept(tmp_path, tiny_ckpt_d
     current = get_map(ck, MapBook(ck).reference("words"), "pca", 2, cache_dir=folder)
     path = folder / f"{current.key}.safetensors"
     shutil.copy(path, folder / f"{'0' * 24}.safetensors")  # a file whose name is not its key (older code's)
-    (folder / f"{'1' * 24}.safetensors").write_bytes(b"not a map")
+    (folder / f"{'1' * 24}.safetensors").write_bytes(b"not a map")  # not ours by content: never deleted
     (folder / "watch_maps.safetensors").write_bytes(b"left alone")
-    assert remove_stale_maps(ck, folder) == 2
-    assert sorted(p.name for p in folder.iterdir()) == sorted([path.name, "watch_maps.safetensors"])
+    assert remove_stale_maps(ck, folder) == 1
+    assert sorted(p.name for p in folder.iterdir()) == sorted([path.name, f"{'1' * 24}.safetensors",
+                                                                "watch_maps.safetensors"])
     ck.content_hash = "another-model"
     assert remove_stale_maps(ck, folder) == 1 and not path.exists()
