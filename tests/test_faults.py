@@ -22,7 +22,8 @@ from llmcore.train import Trainer
 from .conftest import TINY_MODEL, TINY_WORLD, tiny_train_config
 
 ROOT = Path(__file__).resolve().parent.parent
-KNOWN = {"model.safetensors", "config.json", "snapshots.safetensors", "train_log.jsonl", "landscape.safetensors",
+KNOWN = {".llm-landscape.lock",  # the run's folder lock (llmcore.files.FolderLock): a load never reads it
+         "model.safetensors", "config.json", "snapshots.safetensors", "train_log.jsonl", "landscape.safetensors",
          "weight_snapshots.safetensors", ".resume"}
 
 
