@@ -53,7 +53,8 @@ def train_form() -> None:
         st.caption(escape_md(plan))
         c1, c2 = st.columns(2)
         name = c1.text_input("Model name", value="my-world", max_chars=40, key="train_name")
-        steps = c2.number_input("Training steps (at most, when warm)", 20, 20_000, 300, step=20, key="train_steps")
+        steps = c2.number_input("Training steps", 20, 20_000, 300, step=20, key="train_steps",
+                                help="A warm start takes at most this many and stops as soon as its bars hold")
         go_ = st.form_submit_button("Start training", type="primary", key="train_start")
     if go_:
         running = training_jobs()
