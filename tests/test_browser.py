@@ -185,12 +185,13 @@ def test_2d_charts_load_the_cartesian_plotly_bundle_and_3d_the_full_one(server, 
 
 # The map's two layers (dashboard/chart.js): the reference states in a chart underneath, everything else on top.
 LAYERS = """() => { const top = document.querySelector('.js-plotly-plot');
+  if (!top || !top._fullLayout) return { base: -1, top: -1, same: false };  // not drawn yet (a rerun redraws it)
   const base = top.parentElement.querySelector(':scope > .llm-chart-base');
   const r = (g, a) => g._fullLayout[a].range.map(v => Math.round(v * 1000) / 1000);
   const box = (g) => { const s = g._fullLayout._size; return [s.l, s.t, s.w, s.h]; };
   return { base: base ? base.querySelectorAll('.scatterlayer path.point').length : -1,
            top: top.querySelectorAll('.scatterlayer .trace path.point').length,
-           same: !!base && JSON.stringify([r(top, 'xaxis'), r(top, 'yaxis'), box(top)]) ===
+           same: !!base && !!base._fullLayout && JSON.stringify([r(top, 'xaxis'), r(top, 'yaxis'), box(top)]) ===
                  JSON.stringify([r(base, 'xaxis'), r(base, 'yaxis'), box(base)]) }; }"""
 BASE_DRAWS = """() => { const base = document.querySelector('.llm-chart-base'); window.__baseDraws = 0;
   base.on('plotly_afterplot', () => { window.__baseDraws += 1; });
@@ -198,7 +199,7 @@ BASE_DRAWS = """() => { const base = document.querySelector('.llm-chart-base'); 
 # The first chart has drawn the latest figure sent to it after the one numbered n (chart.js numbers each figure and
 # sets data-drawn once it, and the base under it, are drawn).
 REDRAWN_AFTER = """(n) => { const g = document.querySelector('.llm-chart');
-  return Number(g.dataset.drawn) > n && g.dataset.drawn === String(g.__llmSeq); }"""
+  return !!g && Number(g.dataset.drawn) > n && g.dataset.drawn === String(g.__llmSeq); }"""
 
 
 def test_map_reference_states_drawn_once_under_the_path(server, browser):
@@ -405,8 +406,8 @@ def test_story_keys_work_after_a_click_and_after_switching_presenter_mode(server
     other, errors = _open(browser, url)  # a new session: the link alone brings scene, prompt and mode
     _story_scene(other, 2)
     wait_idle(other)
-    other.wait_for_function("(p) => document.querySelector('.st-key-story_prompt input').value === p", arg=prompt,
-                            timeout=30_000)
+    other.wait_for_function("(p) => { const box = document.querySelector('.st-key-story_prompt input');"
+                            " return !!box && box.value === p; }", arg=prompt, timeout=30_000)  # null while redrawn
     assert other.locator("h1").count() == 0  # presenter mode
     _no_errors(other, errors)
     other.close()
