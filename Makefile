@@ -40,6 +40,8 @@ bench: setup                   ## print the benchmark ratios quoted in the READM
 	$(BIN)/python bench/bench_maps.py
 	$(BIN)/python bench/bench_dashboard.py
 	$(BIN)/python bench/bench_causes.py
+	$(BIN)/python bench/bench_warmstart.py --threads 2
+	$(BIN)/python bench/bench_felt_speed.py
 
 train-default: setup           ## retrain the bundled model as shipped, loss landscapes and Watch training maps included (about 480 CPU s: 4 min 10 s on 2 idle cores)
 	$(BIN)/llmcore train --out checkpoints/default --overwrite --threads 2
