@@ -63,7 +63,9 @@ def where_time_goes() -> list[tuple[str, float]]:
     lap("import streamlit")
     import torch  # noqa: F401
     lap("import torch")
-    from dashboard import figures, frames
+    from dashboard import frames
+    from dashboard.figures import maps as map_figures
+    from dashboard.figures import theme
     from llmcore.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
     from llmcore.maps import MapBook
     from llmcore.regions import region_map
@@ -84,8 +86,8 @@ def where_time_goes() -> list[tuple[str, float]]:
     lap("trace and candidates")
     context_of = {w: ckpt.world.label(w)[0] for w in ckpt.tokenizer.vocab}
     path = frames.trajectory_frame(trace, fmap, trace.layer_names.index(view.layer), context_of)
-    fig = figures.trajectory_map(frames.reference_frame(fmap), path, figures.context_colours(trace.context_names),
-                                 "t", options=figures.MapOptions(axis_label=fmap.axis_label, regions=regions,
+    fig = map_figures.trajectory_map(frames.reference_frame(fmap), path, theme.context_colours(trace.context_names),
+                                 "t", options=map_figures.MapOptions(axis_label=fmap.axis_label, regions=regions,
                                                                  selected_step=1))
     fig.to_json()
     lap("map figure")

@@ -264,7 +264,7 @@ def causal_captions(ct) -> list[str]:
 
 def clicked_cell(point: dict) -> tuple[str, int, int] | None:
     """(kind, depth, 1-based position) of a clicked causal-trace cell, from the click point's customdata
-    [kind index, depth, 0-based position] (see figures.causal_heatmaps); None for anything else."""
+    [kind index, depth, 0-based position] (see dashboard.figures.causes.causal_heatmaps); None for anything else."""
     from llmcore.interventions import KINDS
 
     try:

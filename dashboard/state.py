@@ -142,12 +142,13 @@ def get_map(content_hash: str, reference: str, method: str, n_components: int, *
 @st.cache_resource(max_entries=16, show_spinner=False)
 def get_map_base(content_hash: str, map_key: str, reading: str, colours: tuple[tuple[str, str], ...], *,
                  _fmap: FittedMap) -> tuple:
-    """A map's reference-state traces (figures.reference_traces) for one reading and colouring, built once: they
+    """A map's reference-state traces (map_figures.reference_traces) for one reading and colouring, built once: they
     are the same for every prompt drawn on that map (map_key: FittedMap.key, which names the map's checkpoint,
     points, method and settings)."""
-    from dashboard import figures, frames
+    from dashboard import frames
+    from dashboard.figures import maps as map_figures
 
-    return tuple(figures.reference_traces(frames.reference_frame(_fmap), dict(colours), reading=reading))
+    return tuple(map_figures.reference_traces(frames.reference_frame(_fmap), dict(colours), reading=reading))
 
 
 _READY: set[tuple[str, str, str, int]] = set()  # maps known to be on disk

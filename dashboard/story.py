@@ -11,7 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
-from dashboard import figures, frames
+from dashboard import frames
+from dashboard.figures import landscapes as landscape_figures
+from dashboard.figures import maps as map_figures
+from dashboard.figures import theme
 from dashboard.text import count, prob, vocabulary_size
 from llmcore.maps import nearest_neighbours
 from llmcore.world import FUNCTION_CONTEXT
@@ -111,8 +114,8 @@ def scene_embeddings(ckpt, book) -> Scene:
     if len(axes) < 2:
         says.append("This world has too few subgroups to draw two trait axes.")
         words_map = book.get("words", "pca", 2)
-        colours = figures.context_colours(ckpt.context_matrix()[0])
-        fig = figures.word_map(frames.reference_frame(words_map), "context", "Word map (PCA)", words_map.axis_label,
+        colours = theme.context_colours(ckpt.context_matrix()[0])
+        fig = map_figures.word_map(frames.reference_frame(words_map), "context", "Word map (PCA)", words_map.axis_label,
                                highlight=[anchor, *near], context_colours=colours)
         trust = Check("trustworthiness of the map: how often a word's nearest words on it are near in the model",
                       words_map.quality.trustworthiness, TRUST_BAR)
@@ -127,7 +130,7 @@ def scene_embeddings(ckpt, book) -> Scene:
     says.append(f"Along the axis from {axes[0][0]} to {axes[0][1]}, '{anchor}' lies nearer the {nearer[0]} end; "
                 f"along {axes[1][0]} to {axes[1][1]}, nearer the {nearer[1]} end (each axis runs between the two "
                 "groups' average vectors).")
-    fig = figures.word_map(df[keep | (df.word == anchor)], "subgroup", "Traits: words placed on two axes between "
+    fig = map_figures.word_map(df[keep | (df.word == anchor)], "subgroup", "Traits: words placed on two axes between "
                            "groups", fmap.axis_label, highlight=[anchor],
                            axis_titles=(f"{axes[0][0]} → {axes[0][1]}", f"{axes[1][0]} → {axes[1][1]}"))
     return Scene(title, takeaway, says, fig, axis_side_check(df, axes))
@@ -164,12 +167,12 @@ def scene_loop(ckpt, book, trace, *, font_px: int = 12) -> Scene:
             f"The dotted line on the map is the state of '{steps.words[b]}' at every depth, from 'embed' to "
             "'final', drawn on the plane of the final depth's principal components."]
     fmap = book.get("context:final", "pca", 2)
-    colours = figures.context_colours(trace.context_names)
+    colours = theme.context_colours(trace.context_names)
     path = frames.trajectory_frame(trace, fmap, len(trace.layer_names) - 1)
     layers = frames.layer_path_frame(trace, b, fmap)
-    fig = figures.trajectory_map(frames.reference_frame(fmap), path.iloc[b: b + 1], colours,
+    fig = map_figures.trajectory_map(frames.reference_frame(fmap), path.iloc[b: b + 1], colours,
                                  f"Step {b + 1} through the depths (PCA of the final depth)",
-                                 options=figures.MapOptions(axis_label=fmap.axis_label, layer_path=layers,
+                                 options=map_figures.MapOptions(axis_label=fmap.axis_label, layer_path=layers,
                                                             selected_step=b + 1, font_px=font_px))
     trust = Check("trustworthiness of the plane: how often a state's nearest states on it are near in the model",
                   fmap.quality.trustworthiness, TRUST_BAR)
@@ -194,9 +197,9 @@ def scene_meander(book, trace, view, *, context_of: dict[str, str], method_title
             f"What the model expects next changes along the way (next reading, in order of appearance): {nexts}.",
             f"The map is {method_title} at '{view.layer}', chosen by "
             f"measurement: there {view.score:.0%} of example states lie in their own word's region."]
-    fig = figures.trajectory_map(frames.reference_frame(fmap), path, figures.context_colours(trace.context_names),
+    fig = map_figures.trajectory_map(frames.reference_frame(fmap), path, theme.context_colours(trace.context_names),
                                  f"{method_title} at {view.layer}",
-                                 options=figures.MapOptions(axis_label=fmap.axis_label, regions=regions,
+                                 options=map_figures.MapOptions(axis_label=fmap.axis_label, regions=regions,
                                                             font_px=font_px))
     check = share_check(f"{count(len(content), 'content word')} of the prompt: the state lies inside its own "
                         "word's region", int(inside.sum()), len(content), REGION_BAR)
@@ -255,7 +258,7 @@ def scene_landscape(r, path, colours: dict[str, str], *, ink: str = "#222222", f
         says.append(f"Where the picture and the model disagree: {'; '.join(wrong)}.")
     check = share_check(f"{count(len(path), 'step')}: the colour under the state is what the state itself predicts",
                         sum(hits), len(path), AGREEMENT_BAR)
-    fig = figures.next_regions_figure(r, path, colours, ink=ink, font_px=font_px, width_px=width_px,
+    fig = landscape_figures.next_regions_figure(r, path, colours, ink=ink, font_px=font_px, width_px=width_px,
                                       title=f"What real states at '{r.layer}' predict next, and the prompt's path")
     return Scene("The landscape the prompt crosses", takeaway, says, fig, check)
 
@@ -278,7 +281,7 @@ def scene_decides(trace, context_of: dict[str, str], colours: dict[str, str]) ->
                 + (": earlier depths still rank other words first." if median else "."))
     lw, lc, lp = frames.lens_grid(trace, context_of)
     labels = [f"{i + 1}: {w}" for i, w in enumerate(steps.words)]
-    fig = figures.lens_heatmap(lw, lc, lp, layer_names=trace.layer_names, step_labels=labels, colours=colours)
+    fig = map_figures.lens_heatmap(lw, lc, lp, layer_names=trace.layer_names, step_labels=labels, colours=colours)
     own = int((lens[:, -1] == steps.topk_ids[:, 0]).sum())
     check = share_check(f"{count(len(steps), 'step')}: the lens's last row is the word the model itself ranks "
                         "first", own, len(steps), LENS_BAR)

@@ -581,7 +581,7 @@ CUT_BUTTONS = """() => [...document.querySelectorAll('[data-testid="stMain"] but
 
 @pytest.mark.parametrize("path, charts", [("landscape", 4), ("story?scene=5", 1), ("causes", 4), ("embeddings", 1)])
 def test_no_chart_title_or_button_is_cut_off_at_800_px(server, browser, path, charts):
-    """Plotly does not wrap titles: the long ones are wrapped for a chart 230-470 px wide (figures.wrap_title).
+    """Plotly does not wrap titles: the long ones are wrapped for a chart 230-470 px wide (theme.wrap_title).
     Buttons keep their whole labels (a row of them wraps: st.container(horizontal=True))."""
     page, errors = _open(browser, f"{server}/{path}", width=800)
     _wait_charts(page, charts)

@@ -11,7 +11,9 @@ import re
 import numpy as np
 import pytest
 
-from dashboard import figures, frames, story
+from dashboard import frames, story
+from dashboard.figures import maps as map_figures
+from dashboard.figures import theme
 from dashboard.text import count, prob, vocabulary_size
 from llmcore.trace import SamplingConfig, context_tops, trace_generation
 from llmcore.world import FUNCTION_CONTEXT
@@ -110,8 +112,8 @@ def test_every_caption_agrees_with_its_numbers(ckpt, traces):
     n_steps = 0
     for trace in traces:
         s = trace.word_steps()
-        colours = figures.context_colours(trace.context_names)
-        names, heights = _bar_heights(figures.context_probs_chart(frames.context_probs_frame(trace), colours))
+        colours = theme.context_colours(trace.context_names)
+        names, heights = _bar_heights(map_figures.context_probs_chart(frames.context_probs_frame(trace), colours))
         for i, caption in enumerate(frames.step_captions(trace, context_of)):
             m = CAPTION.match(caption)
             assert m, caption

@@ -10,7 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard import figures, frames
+from dashboard import frames
+from dashboard.figures import causes as causes_figures
+from dashboard.figures import maps as map_figures
+from dashboard.figures import theme
+from dashboard.figures import training as training_figures
 
 LIGHT, DARK = "#FFFFFF", "#0E1117"  # Streamlit's two themes' backgrounds
 
@@ -31,7 +35,7 @@ def line_series(fig) -> list[dict]:
     (a map's region outlines and reference states are not series)."""
     data = json.loads(fig.to_json())["data"]
     return [t for t in data if t.get("type", "scatter") in ("scatter", "scattergl") and "lines" in t.get("mode", "")
-            and t.get("showlegend", True) is not False and t.get("meta") != figures.BASE]
+            and t.get("showlegend", True) is not False and t.get("meta") != theme.BASE]
 
 
 def assert_distinct_and_readable(fig, n_min: int = 2) -> None:
@@ -46,27 +50,27 @@ def assert_distinct_and_readable(fig, n_min: int = 2) -> None:
 
 
 def test_the_contrast_ratio_is_wcags():
-    assert figures.contrast("#000000", "#FFFFFF") == pytest.approx(21)
-    assert figures.contrast("#777777", "#777777") == pytest.approx(1)
-    for c in figures.SERIES_COLOURS + ["#E69F00", "#222222", "#EEEEEE"]:
-        assert figures.contrast(c, DARK) == pytest.approx(wcag_contrast(c, DARK))
-        assert figures.readable(c) == (min(wcag_contrast(c, LIGHT), wcag_contrast(c, DARK)) >= 3)
+    assert theme.contrast("#000000", "#FFFFFF") == pytest.approx(21)
+    assert theme.contrast("#777777", "#777777") == pytest.approx(1)
+    for c in theme.SERIES_COLOURS + ["#E69F00", "#222222", "#EEEEEE"]:
+        assert theme.contrast(c, DARK) == pytest.approx(wcag_contrast(c, DARK))
+        assert theme.readable(c) == (min(wcag_contrast(c, LIGHT), wcag_contrast(c, DARK)) >= 3)
 
 
 def test_series_styles_are_distinct_and_readable_on_both_themes():
-    styles = [figures.series_style(i) for i in range(42)]
+    styles = [theme.series_style(i) for i in range(42)]
     pairs = [(s["line"]["color"], s["line"]["dash"]) for s in styles]
     assert len(set(pairs)) == len(pairs)
     for a, b in zip(styles, styles[1:]):  # neighbours differ in colour, dash and marker
         assert a["line"]["color"] != b["line"]["color"] and a["line"]["dash"] != b["line"]["dash"]
         assert a["marker"]["symbol"] != b["marker"]["symbol"]
-    assert all(figures.readable(c) for c in figures.SERIES_COLOURS)
+    assert all(theme.readable(c) for c in theme.SERIES_COLOURS)
 
 
 def test_training_curves(ckpt, tiny_ckpt):
     """The Training page's Loss and Generalisation lines, for the bundled model and a tiny one."""
     for c in (ckpt, tiny_ckpt):
-        fig = figures.training_curves(c.train_log())
+        fig = training_figures.training_curves(c.train_log())
         assert_distinct_and_readable(fig, n_min=4)
 
 
@@ -75,7 +79,7 @@ def test_snapshot_curves(ckpt):
     from llmcore.watch import metric_table
 
     table = frames.metrics_frame(metric_table(ckpt))
-    fig = figures.snapshot_curves(table, int(table.step.iloc[-1]), generalisation_step(snapshot_metrics(ckpt)))
+    fig = training_figures.snapshot_curves(table, int(table.step.iloc[-1]), generalisation_step(snapshot_metrics(ckpt)))
     assert_distinct_and_readable(fig, n_min=table.measure.nunique())
 
 
@@ -92,12 +96,14 @@ def test_causes_maps_runs(ckpt):
     rng = np.random.default_rng(0)
     names = ["animals", "food", "grammar"]
     regions = region_map(rng.normal(size=(300, 2)), np.array(rng.choice(names, 300)), names)
-    colours = figures.context_colours(names)
-    fig = figures.causes_map(regions, _paths(["clean", "corrupted", "patched"], rng), colours, "runs", axis_label="PC",
+    colours = theme.context_colours(names)
+    fig = causes_figures.causes_map(regions, _paths(["clean", "corrupted", "patched"], rng), colours, "runs",
+                                    axis_label="PC",
                              run_colours=RUN_COLOURS)
     assert_distinct_and_readable(fig, n_min=3)
     for ink in ("#222222", "#EEEEEE"):
-        fig = figures.causes_map(regions, _paths(["unsteered", "steered"], rng), colours, "steer", axis_label="PC",
+        fig = causes_figures.causes_map(regions, _paths(["unsteered", "steered"], rng), colours, "steer",
+                                        axis_label="PC",
                                  run_colours={"unsteered": ink, "steered": RUN_COLOURS["steered"]})
         assert_distinct_and_readable(fig, n_min=2)
 
@@ -110,10 +116,10 @@ def test_compare_maps_runs(ckpt):
     fmap = MapBook(ckpt).get("context:final", "pca", 2)
     depth = -1
     paths = [frames.trajectory_frame(trace_generation(ckpt, p), fmap, depth) for p in ("a dog eats", "a cat drinks")]
-    colours = figures.context_colours(ckpt.context_matrix()[0])
+    colours = theme.context_colours(ckpt.context_matrix()[0])
     for side_colours in (SIDE_COLOURS, ("#222222", "#EEEEEE")):
         drawn = [(name, c, p) for name, c, p in zip(("left", "right"), side_colours, paths)]
-        fig = figures.compare_map(frames.reference_frame(fmap), drawn, colours, "both", axis_label=fmap.axis_label)
+        fig = map_figures.compare_map(frames.reference_frame(fmap), drawn, colours, "both", axis_label=fmap.axis_label)
         assert_distinct_and_readable(fig, n_min=2)
 
 
@@ -129,7 +135,7 @@ def test_causes_map_names_regions_on_labels_and_writes_a_repeated_word_once(ckpt
     moved = paths.run == "steered"
     paths.loc[moved, ["x", "y"]] = paths.loc[~moved, ["x", "y"]].to_numpy()  # the same path ...
     paths.loc[moved & (paths.position == 5), "x"] += 3.0  # ... but for its last step
-    fig = figures.causes_map(regions, paths, figures.context_colours(names), "t", axis_label="PC",
+    fig = causes_figures.causes_map(regions, paths, theme.context_colours(names), "t", axis_label="PC",
                              run_colours={"unsteered": "#222222", "steered": "#009E73"})
     notes = [a for a in fig.layout.annotations if a.name == "region"]
     assert sorted(a.text for a in notes) == ["<b>animals</b>", "<b>food</b>"]  # grammar is everywhere: unnamed

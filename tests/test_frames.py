@@ -5,7 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dashboard import figures, frames
+from dashboard import frames
+from dashboard.figures import geometry, theme
+from dashboard.figures import landscapes as landscape_figures
+from dashboard.figures import maps as map_figures
+from dashboard.figures import training as training_figures
 from llmcore.maps import MapBook
 from llmcore.trace import trace_generation
 
@@ -57,16 +61,17 @@ def test_context_frame_and_chart(setup):
     trace, _, _ = setup
     df = frames.context_probs_frame(trace)
     np.testing.assert_allclose(df.groupby("step").probability.sum(), 1, atol=1e-4)
-    colours = figures.context_colours(trace.context_names)
-    assert colours["grammar"] == figures.GRAMMAR_COLOUR and len(set(colours.values())) == len(colours)
-    fig = figures.context_probs_chart(df, colours)
+    colours = theme.context_colours(trace.context_names)
+    assert colours["grammar"] == theme.GRAMMAR_COLOUR and len(set(colours.values())) == len(colours)
+    fig = map_figures.context_probs_chart(df, colours)
     assert fig.layout.yaxis.title.text == "probability" and len(fig.data) == len(trace.context_names)
 
 
 def test_map_figure(setup):
     trace, cmap, _ = setup
     path = frames.trajectory_frame(trace, cmap, len(trace.layer_names) - 1)
-    fig = figures.trajectory_map(frames.reference_frame(cmap), path, figures.context_colours(trace.context_names), "t")
+    fig = map_figures.trajectory_map(frames.reference_frame(cmap), path, theme.context_colours(trace.context_names),
+                                     "t")
     line = next(d for d in fig.data if d.name.startswith("this prompt"))
     assert len(line.x) == len(path) and fig.layout.xaxis.title.text == "PC 1"
     arrows = next(d for d in fig.data if d.name == "direction")
@@ -103,19 +108,20 @@ def test_peak_labels_of_neighbouring_hills_are_stacked_apart():
     from dashboard.labels import count_overlaps
 
     scene = dict(xaxis=dict(range=[0, 10]), yaxis=dict(range=[0, 10]), zaxis=dict(range=[0, 1.8]),
-                 aspectratio=dict(x=1.3, y=1.3, z=0.55), camera=dict(eye=dict(zip("xyz", figures.TERRAIN_EYE)),
+                 aspectratio=dict(x=1.3, y=1.3, z=0.55), camera=dict(eye=dict(zip("xyz",
+                                                                                  landscape_figures.TERRAIN_EYE)),
                                                                      center=dict(x=0, y=0, z=-0.15)))
-    project = figures.terrain_projection(scene)
+    project = geometry.terrain_projection(scene)
     peaks = np.array([[5.0, 5.0], [5.3, 5.1], [0.5, 9.5], [5.2, 4.8]])
-    placed, boxes = figures.peak_label_heights(peaks, np.array([0.9, 0.95, 0.5, 0.9]),
+    placed, boxes = geometry.peak_label_heights(peaks, np.array([0.9, 0.95, 0.5, 0.9]),
                                                ["animals", "food", "people", "locations"], project=project)
     z = [h for h, _ in placed]
     assert placed[2] == (pytest.approx(0.6), "middle center")  # alone: just above its peak, on its pole
     assert z[0] == pytest.approx(1.0) and min(z[1], z[3]) >= 1.0  # the neighbours beside or above the first
     assert count_overlaps(boxes) == 0 and all(zi > p for zi, p in zip(z, (0.9, 0.95, 0.5, 0.9)))
-    eye = np.array(figures.TERRAIN_EYE[:2]) / np.hypot(*figures.TERRAIN_EYE[:2])
+    eye = np.array(landscape_figures.TERRAIN_EYE[:2]) / np.hypot(*landscape_figures.TERRAIN_EYE[:2])
     behind = np.array([[5.0, 5.0], 5.0 - 3 * eye])  # one behind the other from the camera
-    _, boxes = figures.peak_label_heights(behind, np.array([0.5, 0.5]), ["animals", "food"], project=project)
+    _, boxes = geometry.peak_label_heights(behind, np.array([0.5, 0.5]), ["animals", "food"], project=project)
     assert count_overlaps(boxes) == 0
 
 
@@ -128,12 +134,12 @@ def test_terrain_figure_keeps_the_whole_path_in_view(setup, ckpt):
     names = ckpt.context_matrix()[0]
     regions = region_map(fmap.coords, fmap.reference.labels["context"], names)
     path = frames.trajectory_frame(trace, fmap, -1)
-    fig = figures.terrain_figure(regions, figures.context_colours(names), path)
+    fig = landscape_figures.terrain_figure(regions, theme.context_colours(names), path)
     scene = fig.layout.scene
     assert scene.xaxis.range[0] <= path.x.min() and scene.xaxis.range[1] >= path.x.max()
     assert scene.yaxis.range[0] <= path.y.min() and scene.yaxis.range[1] >= path.y.max()
     drawn = next(t for t in fig.data if t.name == "this prompt")
-    assert list(drawn.text) == figures.path_labels(path)  # labelled as on Trajectory
+    assert list(drawn.text) == geometry.path_labels(path)  # labelled as on Trajectory
     np.testing.assert_allclose(drawn.z, regions.lift(path[["x", "y"]].to_numpy()) + 0.02, atol=1e-5)  # on the ground
     cones = next(t for t in fig.data if t.type == "cone")
     assert len(cones.x) == len(path) - 1  # one arrow per step
@@ -141,14 +147,14 @@ def test_terrain_figure_keeps_the_whole_path_in_view(setup, ckpt):
 
 def test_loss_figure_marks_start_end_and_spreads_levels(ckpt):
     land = ckpt.loss_landscapes()["pca"]
-    z, delta, ticks = figures.loss_levels(land.loss)
+    z, delta, ticks = landscape_figures.loss_levels(land.loss)
     lo, hi = float(land.loss.min()), float(land.loss.max())
     # the path's span of loss takes more of the colour range than of the raw loss range: the descent is visible
     path_z = np.log(land.path_loss.astype(float) - lo + delta)
     assert np.ptp(path_z) / np.ptp(z) > 2 * np.ptp(land.path_loss) / (hi - lo)
     assert ticks[0] == pytest.approx(lo, abs=0.01) and ticks[-1] == pytest.approx(hi, abs=0.01)
     for three_d in (False, True):
-        fig = figures.loss_figure(land, three_d=three_d)
+        fig = landscape_figures.loss_figure(land, three_d=three_d)
         names = [t.name for t in fig.data]
         assert any(n and n.startswith("start (step 0") for n in names) and any(n and n.startswith("end") for n in names)
         labelled = [t for t in fig.data if t.name == "training path"][0].text
@@ -160,8 +166,8 @@ def test_decision_figure_colours_content_by_its_mass(ckpt):
 
     fmap = MapBook(ckpt).get("context:final", "pca", 2)
     d = decision_landscape(ckpt, "final", fmap.projector, np.stack([fmap.coords.min(0), fmap.coords.max(0)]), grid=20)
-    colours = figures.context_colours(d.context_names)
-    fig = figures.decision_figure(d, ckpt.tokenizer.vocab, colours)
+    colours = theme.context_colours(d.context_names)
+    fig = landscape_figures.decision_figure(d, ckpt.tokenizer.vocab, colours)
     img = np.asarray(fig.data[0].z, float)
     g = d.context_names.index("grammar")
     content = np.delete(d.context_probs, g, axis=-1).max(-1)
@@ -176,19 +182,19 @@ def test_subgroup_colours_are_shades_of_their_sub_context(ckpt):
     import itertools
 
     names = ckpt.context_matrix()[0]
-    top = figures.context_colours(names)
-    assert {c for n, c in top.items() if n != "grammar"} <= set(figures.PALETTE)  # Okabe & Ito: colour-blind safe
+    top = theme.context_colours(names)
+    assert {c for n, c in top.items() if n != "grammar"} <= set(theme.PALETTE)  # Okabe & Ito: colour-blind safe
     pairs = list(dict.fromkeys(ckpt.world.label(w) for w in ckpt.tokenizer.vocab[1:]))
-    shades = figures.subgroup_colours(pairs, top)
+    shades = theme.subgroup_colours(pairs, top)
     assert len(shades) == len(pairs) and len(set(shades.values())) == len(shades)  # no two subgroups share one
-    rgb = {k: figures._rgb(v) for k, v in shades.items()}
+    rgb = {k: theme.hex_rgb(v) for k, v in shades.items()}
     assert min(np.linalg.norm(rgb[a] - rgb[b]) for a, b in itertools.combinations(rgb, 2)) >= 20
     for (ctx, _), c in shades.items():
         if ctx != "grammar":
-            hue = colorsys.rgb_to_hls(*(figures._rgb(c) / 255))[0]
-            assert abs(hue - colorsys.rgb_to_hls(*(figures._rgb(top[ctx]) / 255))[0]) < 0.03  # the family's hue
+            hue = colorsys.rgb_to_hls(*(theme.hex_rgb(c) / 255))[0]
+            assert abs(hue - colorsys.rgb_to_hls(*(theme.hex_rgb(top[ctx]) / 255))[0]) < 0.03  # family's hue
     df = frames.reference_frame(MapBook(ckpt).get("words"))
-    fig = figures.word_map(df, "subgroup", "t", "PC", highlight=["cat", "dog"], context_colours=top)
+    fig = map_figures.word_map(df, "subgroup", "t", "PC", highlight=["cat", "dog"], context_colours=top)
     shown = {(t.legendgroup, t.name): t.marker.color for t in fig.data if t.name != "selected"}
     assert len(shown) == len(pairs) and len(set(shown.values())) == len(pairs)
     pets = next(t for t in fig.data if t.name == "pets")
@@ -206,15 +212,15 @@ def test_subgroups_of_one_sub_context_are_told_apart_on_every_map(ckpt, three_d)
 
     import plotly.graph_objects as go
 
-    top = figures.context_colours(ckpt.context_matrix()[0])
+    top = theme.context_colours(ckpt.context_matrix()[0])
     pairs = list(dict.fromkeys(ckpt.world.label(w) for w in ckpt.tokenizer.vocab[1:]))
-    styles = figures.subgroup_styles(pairs, top, three_d=three_d)
-    light = {k: colorsys.rgb_to_hls(*(figures._rgb(c) / 255))[1] for k, (c, _) in styles.items()}
+    styles = theme.subgroup_styles(pairs, top, three_d=three_d)
+    light = {k: colorsys.rgb_to_hls(*(theme.hex_rgb(c) / 255))[1] for k, (c, _) in styles.items()}
     for ctx in {c for c, _ in pairs}:
         members = [k for k in styles if k[0] == ctx]
         for a, b in itertools.combinations(members, 2):
             assert styles[a][1] != styles[b][1] or abs(light[a] - light[b]) >= 0.25, (a, b)
-            assert np.linalg.norm(figures._rgb(styles[a][0]) - figures._rgb(styles[b][0])) >= 24, (a, b)
+            assert np.linalg.norm(theme.hex_rgb(styles[a][0]) - theme.hex_rgb(styles[b][0])) >= 24, (a, b)
         ordered = sorted(members, key=light.get)
         for a, b in zip(ordered, ordered[1:]):
             assert abs(light[a] - light[b]) >= 0.05
@@ -222,7 +228,7 @@ def test_subgroups_of_one_sub_context_are_told_apart_on_every_map(ckpt, three_d)
         go.Scatter3d(marker=dict(symbol=[s for _, s in styles.values()]))  # plotly refuses a symbol 3D lacks
     df = frames.reference_frame(MapBook(ckpt).get("words", "pca", 3 if three_d else 2))
     order = [g for groups in ckpt.world.taxonomy.values() for g in groups]
-    fig = figures.word_map(df, "subgroup", "t", "PC", context_colours=top, subgroup_order=order)
+    fig = map_figures.word_map(df, "subgroup", "t", "PC", context_colours=top, subgroup_order=order)
     animals = {t.name: (t.marker.color, t.marker.symbol) for t in fig.data if t.legendgroup == "animals"}
     assert list(animals) == list(ckpt.world.taxonomy["animals"])  # the legend in the world's order
     assert len(set(animals.values())) == len(animals)
@@ -255,29 +261,29 @@ def test_compare_map_styles_each_run_by_name_not_by_trace_order(setup):
     """Each side's path carries its own name and colour (given to trajectory_map, not patched onto a trace after)."""
     trace, cmap, _ = setup
     path = frames.trajectory_frame(trace, cmap, len(trace.layer_names) - 1)
-    colours = figures.context_colours(trace.context_names)
-    fig = figures.compare_map(frames.reference_frame(cmap), [("left", "#0072B2", path), ("right", "#D55E00", path)],
+    colours = theme.context_colours(trace.context_names)
+    fig = map_figures.compare_map(frames.reference_frame(cmap), [("left", "#0072B2", path), ("right", "#D55E00", path)],
                               colours, "t", axis_label=cmap.axis_label)
     left, right = (next(d for d in fig.data if d.name == n) for n in ("left", "right"))
     assert left.line.color == left.marker.color == "#0072B2" and right.line.color == "#D55E00"
     assert len(left.x) == len(right.x) == len(path) and fig.layout.xaxis.title.text == f"{cmap.axis_label} 1"
-    plain = figures.trajectory_map(frames.reference_frame(cmap), path, colours, "t")
+    plain = map_figures.trajectory_map(frames.reference_frame(cmap), path, colours, "t")
     drawn = next(d for d in plain.data if d.name.startswith("this prompt"))
-    assert drawn.line.color == figures.MapOptions().ink and list(drawn.marker.color) != ["#0072B2"] * len(path)
+    assert drawn.line.color == map_figures.MapOptions().ink and list(drawn.marker.color) != ["#0072B2"] * len(path)
 
 
 def test_figures_share_the_template_and_take_axis_titles_from_the_map(ckpt):
     from llmcore.landscape import decision_landscape
     from llmcore.regions import region_map
 
-    shared = figures.pio.templates[figures.TEMPLATE].layout.margin
+    shared = theme.pio.templates[theme.TEMPLATE].layout.margin
     fmap = MapBook(ckpt).get("context:final", "pca", 2)
     d = decision_landscape(ckpt, "final", fmap.projector, np.stack([fmap.coords.min(0), fmap.coords.max(0)]), grid=8)
-    colours = figures.context_colours(d.context_names)
+    colours = theme.context_colours(d.context_names)
     regions = region_map(fmap.coords, fmap.reference.labels["context"], d.context_names)
-    figs = [figures.decision_figure(d, ckpt.tokenizer.vocab, colours, axis_label="LD"),
-            figures.terrain_figure(regions, colours, axis_label="LD"),
-            figures.training_curves(ckpt.train_log())]
+    figs = [landscape_figures.decision_figure(d, ckpt.tokenizer.vocab, colours, axis_label="LD"),
+            landscape_figures.terrain_figure(regions, colours, axis_label="LD"),
+            training_figures.training_curves(ckpt.train_log())]
     for fig in figs:
         assert (fig.layout.margin.l, fig.layout.margin.r, fig.layout.margin.b) == (shared.l, shared.r, shared.b)
     assert figs[0].layout.xaxis.title.text == "LD 1" and figs[1].layout.scene.yaxis.title.text == "LD 2"
@@ -289,8 +295,8 @@ def test_replay_figure_has_a_frame_and_a_slider_stop_per_snapshot(ckpt):
     words = ckpt.tokenizer.vocab
     coords = snapshot_coords(ckpt.snapshots()[-3:], 2)
     steps = ckpt.snapshot_steps[-3:]
-    fig = figures.replay_figure(coords, words, [ckpt.world.label(w)[0] for w in words], steps,
-                                colours=figures.context_colours(ckpt.context_matrix()[0]))
+    fig = training_figures.replay_figure(coords, words, [ckpt.world.label(w)[0] for w in words], steps,
+                                colours=theme.context_colours(ckpt.context_matrix()[0]))
     assert [f.name for f in fig.frames] == [str(s) for s in steps]
     assert [s.label for s in fig.layout.sliders[0].steps] == [str(s) for s in steps]
     assert [b.label for b in fig.layout.updatemenus[0].buttons] == ["▶ play", "❚❚ pause"]
@@ -317,8 +323,8 @@ def test_step_labels_stay_readable_on_a_dark_theme(setup):
     trace, cmap, _ = setup
     path = frames.trajectory_frame(trace, cmap, len(trace.layer_names) - 1)
     for ink in ("#222222", "#EEEEEE"):
-        fig = figures.trajectory_map(frames.reference_frame(cmap), path, figures.context_colours(trace.context_names),
-                                     "t", options=figures.MapOptions(ink=ink))
+        fig = map_figures.trajectory_map(frames.reference_frame(cmap), path, theme.context_colours(trace.context_names),
+                                     "t", options=map_figures.MapOptions(ink=ink))
         backs = {a.bgcolor for a in fig.layout.annotations}
         level = [int(c) for c in next(iter(backs))[5:].split(",")[:3]]
         assert len(backs) == 1 and (sum(level) > 382) == (ink == "#222222")
@@ -329,13 +335,14 @@ def test_a_map_drawn_with_kept_reference_traces_is_the_same_figure(setup, readin
     """The page keeps a map's reference-state traces (state.get_map_base) and hands them in with MapOptions.base:
     the figure is the one built from scratch, its reference states marked to be drawn once, under the path."""
     trace, cmap, _ = setup
-    ref, colours = frames.reference_frame(cmap), figures.context_colours(trace.context_names)
+    ref, colours = frames.reference_frame(cmap), theme.context_colours(trace.context_names)
     path = frames.trajectory_frame(trace, cmap, len(trace.layer_names) - 1)
-    base = tuple(figures.reference_traces(ref, colours, reading=reading))
-    fresh = figures.trajectory_map(ref, path, colours, "t", options=figures.MapOptions(reading=reading))
-    kept = figures.trajectory_map(ref, path, colours, "t", options=figures.MapOptions(reading=reading, base=base))
+    base = tuple(map_figures.reference_traces(ref, colours, reading=reading))
+    fresh = map_figures.trajectory_map(ref, path, colours, "t", options=map_figures.MapOptions(reading=reading))
+    kept = map_figures.trajectory_map(ref, path, colours, "t", options=map_figures.MapOptions(reading=reading,
+                                                                                              base=base))
     assert kept.to_json() == fresh.to_json()
-    marked = [t for t in fresh.data if t.meta == figures.BASE]
+    marked = [t for t in fresh.data if t.meta == theme.BASE]
     assert sum(len(t.x) for t in marked) == len(ref) and all(t.mode == "markers" for t in marked)
     assert fresh.layout.xaxis.range is not None and fresh.layout.yaxis.range is not None  # chart.js layers it
 
@@ -352,7 +359,7 @@ def _validated(fig) -> dict:
 
 @pytest.mark.parametrize("dims", [2, 3])
 def test_figures_built_as_plain_json_are_valid_plotly(setup, ckpt, dims):
-    """The figures a new prompt redraws are built as plain Plotly.js JSON, unvalidated (figures.figure): the
+    """The figures a new prompt redraws are built as plain Plotly.js JSON, unvalidated (theme.figure): the
     validator accepts every property of each (regions, stars, the path through the layers, 2D and 3D) and changes
     none of them."""
     import json
@@ -364,21 +371,22 @@ def test_figures_built_as_plain_json_are_valid_plotly(setup, ckpt, dims):
 
     trace, _, _ = setup
     fmap = MapBook(ckpt).get("context:final", "pca", dims)
-    colours = figures.context_colours(trace.context_names)
+    colours = theme.context_colours(trace.context_names)
     path = frames.trajectory_frame(trace, fmap, len(trace.layer_names) - 1,
                                    {w: ckpt.world.label(w)[0] for w in ckpt.tokenizer.vocab})
     words, probs, states = candidate_states(ckpt, trace, 2)
     stars = frames.candidates_frame(words, probs, fmap.place(states[:, -1]))
     regions = region_map(fmap.coords[:, :2], fmap.reference.labels["context"], trace.context_names)
-    options = figures.MapOptions(regions=regions if dims == 2 else None, candidates=stars, selected_step=3,
+    options = map_figures.MapOptions(regions=regions if dims == 2 else None, candidates=stars, selected_step=3,
                                  layer_path=frames.layer_path_frame(trace, 2, fmap), reading="next")
     steps = trace.word_steps()
     lw, lc, lp = frames.lens_grid(trace, {})
-    built = [figures.trajectory_map(frames.reference_frame(fmap), path, colours, "t", options=options),
-             figures.context_probs_chart(frames.context_probs_frame(trace), colours, ["animals"] * len(steps.words), 2),
-             figures.lens_heatmap(lw, lc, lp, layer_names=trace.layer_names, step_labels=steps.words,
+    built = [map_figures.trajectory_map(frames.reference_frame(fmap), path, colours, "t", options=options),
+             map_figures.context_probs_chart(frames.context_probs_frame(trace), colours,
+                                             ["animals"] * len(steps.words), 2),
+             map_figures.lens_heatmap(lw, lc, lp, layer_names=trace.layer_names, step_labels=steps.words,
                                   colours=colours),
-             figures.attention_heatmaps(steps.attention[2, :, :, :3], steps.words[:3], "a")]
+             map_figures.attention_heatmaps(steps.attention[2, :, :, :3], steps.words[:3], "a")]
     assert len(built[0].layout.annotations or ()) >= (len(path) if dims == 2 else 0)
     for fig in built:
         assert _validated(fig) == json.loads(pio.to_json(fig, validate=False))

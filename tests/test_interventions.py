@@ -50,7 +50,8 @@ def test_shares_of_a_corruption_that_barely_moves_the_answer_are_not_read_out(ti
     import json
     from dataclasses import replace
 
-    from dashboard import figures, frames
+    from dashboard import frames
+    from dashboard.figures import causes as causes_figures
     from llmcore.interventions import MIN_EFFECT
 
     ct = causal_trace(tiny, PROMPT, corrupt=OTHER)
@@ -60,7 +61,7 @@ def test_shares_of_a_corruption_that_barely_moves_the_answer_are_not_read_out(ti
     said = {name: " ".join(frames.causal_captions(c)) for name, c in (("strong", strong), ("weak", weak))}
     assert "brings back" in said["strong"] and "mean nothing" not in said["strong"]
     assert "brings back" not in said["weak"] and "0.0001" in said["weak"] and "mean nothing" in said["weak"]
-    title = {name: json.loads(figures.causal_heatmaps(c).to_json())["layout"]["title"]["text"]
+    title = {name: json.loads(causes_figures.causal_heatmaps(c).to_json())["layout"]["title"]["text"]
              for name, c in (("strong", strong), ("weak", weak))}
     assert "meaningless" in title["weak"] and "meaningless" not in title["strong"]
     assert weak.to_dict()["measurable"] is False and strong.to_dict()["measurable"] is True
@@ -286,12 +287,12 @@ def test_the_component_sentences_name_the_largest_parts(tiny):
 def test_the_grid_figure_labels_every_row_and_column_and_marks_the_found_cell(ckpt):
     """Foods are rows, animals columns (labelled alternately below and above): every word is a tick label, the
     found animal and food in bold, their cell outlined at its place and named with its top place."""
-    from dashboard import figures
+    from dashboard.figures import causes as causes_figures
 
     g = counterfactual_grid(ckpt)
     i, j = 3, len(g.foods) - 5
     animal, food = g.animals[i], g.foods[j]
-    fig = figures.counterfactual_heatmap(g, (animal, food)).to_plotly_json()
+    fig = causes_figures.counterfactual_heatmap(g, (animal, food)).to_plotly_json()
     lay = fig["layout"]
     ticks = {int(v): t for name in ("xaxis", "xaxis2") for v, t in zip(lay[name]["tickvals"], lay[name]["ticktext"])}
     assert [ticks[k].replace("<b>", "").replace("</b>", "") for k in range(len(g.animals))] == g.animals
@@ -304,7 +305,7 @@ def test_the_grid_figure_labels_every_row_and_column_and_marks_the_found_cell(ck
     assert [(c["x0"] + 0.5, c["y0"] + 0.5) for c in cells] == [(i, j)]
     note = lay["annotations"][-1]
     assert (note["x"], note["y"]) == (i, j) and g.top_place[i, j] in note["text"]
-    z = np.asarray(figures.counterfactual_heatmap(g).data[0].z)
+    z = np.asarray(causes_figures.counterfactual_heatmap(g).data[0].z)
     assert z.shape == (len(g.foods), len(g.animals)) and z[j, i] == g.follows[i, j]
 
 
@@ -366,9 +367,9 @@ def test_the_steering_range_and_start_are_measured(ckpt):
 
 
 def test_the_causal_heatmaps_label_every_position(tiny):
-    from dashboard import figures
+    from dashboard.figures import causes as causes_figures
 
     ct = causal_trace(tiny, PROMPT, corrupt=OTHER)
-    fig = figures.causal_heatmaps(ct, (0, 0, 1))
+    fig = causes_figures.causal_heatmaps(ct, (0, 0, 1))
     for axis in ("xaxis", "xaxis2", "xaxis3"):
         assert list(fig.layout[axis].ticktext) == [f"{i + 1}: {w}" for i, w in enumerate(ct.words)]

@@ -7,7 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard import figures, frames, labels
+from dashboard import frames, labels
+from dashboard.figures import geometry, theme
+from dashboard.figures import landscapes as landscape_figures
+from dashboard.figures import maps as map_figures
 from dashboard.labels import camera_pixels, count_overlaps, pick_text_positions, place_centred, plain, text_box
 from dashboard.views.trajectory import EXAMPLES
 from dashboard.views.trajectory import SEED_PROMPT as DEFAULT_PROMPT
@@ -33,10 +36,10 @@ def _map(ckpt, book, prompt: str, *, method: str, layer: str, dims: int = 2, ste
     stars = frames.candidates_frame([w for w, k in zip(words, keep) if k], probs[keep],
                                     fmap.place(states[keep][:, depth]))
     regions = region_map(fmap.coords[:, :2], fmap.reference.labels["context"], trace.context_names)
-    options = figures.MapOptions(regions=regions if dims == 2 else None, candidates=stars, selected_step=step,
+    options = map_figures.MapOptions(regions=regions if dims == 2 else None, candidates=stars, selected_step=step,
                                  layer_path=frames.layer_path_frame(trace, step - 1, fmap), ink=ink)
-    fig = figures.trajectory_map(frames.reference_frame(fmap), path,
-                                 figures.context_colours(trace.context_names), "t", options=options)
+    fig = map_figures.trajectory_map(frames.reference_frame(fmap), path,
+                                 theme.context_colours(trace.context_names), "t", options=options)
     return fig, path, stars, regions
 
 
@@ -54,12 +57,12 @@ def test_region_labels_sit_on_a_halo_of_the_background_above_every_point(ckpt, b
     notes = [a for a in fig.layout.annotations if a.name == "region"]
     drawn = {g for g, c in enumerate(regions.contexts) if regions.counts[g] and c != FUNCTION_CONTEXT}
     assert {a.text.removeprefix("<b>").removesuffix("</b>") for a in notes} == {regions.contexts[g] for g in drawn}
-    colours = figures.context_colours(regions.contexts)
+    colours = theme.context_colours(regions.contexts)
     for a in notes:
         rgb, alpha = _rgba(a.bgcolor)
         assert "#{:02X}{:02X}{:02X}".format(*rgb) == background and alpha >= 0.85
         assert a.bordercolor == colours[a.text.removeprefix("<b>").removesuffix("</b>")] and a.borderwidth >= 1
-        assert figures.contrast(a.font.color, background) >= 4.5
+        assert theme.contrast(a.font.color, background) >= 4.5
     assert not any(t.mode == "text" for t in fig.data)  # no label drawn as a trace, under other traces
 
 
@@ -195,13 +198,13 @@ def test_terrain_path_labels_cover_neither_each_other_nor_the_peaks_labels(ckpt,
     names = ckpt.context_matrix()[0]
     regions = region_map(fmap.coords, fmap.reference.labels["context"], names)
     path = frames.trajectory_frame(trace, fmap, -1)
-    fig = figures.terrain_figure(regions, figures.context_colours(names), path)
-    project = figures.terrain_projection(fig.layout.scene.to_plotly_json())
+    fig = landscape_figures.terrain_figure(regions, theme.context_colours(names), path)
+    project = geometry.terrain_projection(fig.layout.scene.to_plotly_json())
     peaks = [t for t in fig.data if t.type == "scatter3d" and t.mode == "lines+text"]
     boxes = []
     for t in peaks:  # each at the top of its pole, centred or beside it
         (x, y), = project(np.array([[t.x[1], t.y[1], t.z[1]]]))
-        u = figures.PEAK_SIDES[t.textposition or "middle center"] * (text_box(0, 0, plain(t.text[1]), 14)[2] + 4)
+        u = geometry.PEAK_SIDES[t.textposition or "middle center"] * (text_box(0, 0, plain(t.text[1]), 14)[2] + 4)
         boxes.append(text_box(x + u, y, plain(t.text[1]), 14))
     assert count_overlaps(boxes) == 0  # the peaks' labels, stacked apart
     drawn = next(t for t in fig.data if t.name == "this prompt")
@@ -214,7 +217,7 @@ def test_terrain_path_labels_cover_neither_each_other_nor_the_peaks_labels(ckpt,
         boxes.append(text_box(x + ux * (w / 2 + 6), y + uy * (h / 2 + 6), plain(text)))
     assert count_overlaps(boxes) == 0
     assert [line for t in drawn.text if t for line in plain(t).split("\n")] == [plain(t) for t in
-                                                                                  figures.path_labels(path)]
+                                                                                  geometry.path_labels(path)]
 
 
 def test_compare_map_holds_every_run_and_its_labels_cover_none_another(ckpt, book):
@@ -223,9 +226,9 @@ def test_compare_map_holds_every_run_and_its_labels_cover_none_another(ckpt, boo
     fmap = book.get("context:final", "pca", 2)
     paths = [frames.trajectory_frame(trace_generation(ckpt, p, SamplingConfig(max_new_words=12)), fmap, -1)
              for p in (DEFAULT_PROMPT, "a cow munches")]
-    fig = figures.compare_map(frames.reference_frame(fmap), [("left", "#0072B2", paths[0]), ("right", "#D55E00",
+    fig = map_figures.compare_map(frames.reference_frame(fmap), [("left", "#0072B2", paths[0]), ("right", "#D55E00",
                                                                                               paths[1])],
-                              figures.context_colours(ckpt.context_matrix()[0]), "t", axis_label=fmap.axis_label)
+                              theme.context_colours(ckpt.context_matrix()[0]), "t", axis_label=fmap.axis_label)
     both = pd.concat(paths)
     for k in "xy":
         lo, hi = fig.layout[f"{k}axis"].range

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import chart, classroom, figures, frames, urlstate
+from dashboard import chart, classroom, frames, urlstate
+from dashboard.figures import causes as causes_figures
+from dashboard.figures import theme
 from dashboard.state import (
     get_ablation,
     get_attribution,
@@ -232,7 +234,7 @@ def trace_section(ckpt, prompt: str, corrupt, target: tuple[str, ...], *, ct) ->
         st.caption(escape_md(line))
     st.caption("Click a cell (or use the controls) to draw that patched run on the map below.")
     k, d, t = _cell(ct)
-    chart.show(figures.causal_heatmaps(ct, (k, d, t)), key="causal", on_click=_pick_cell)
+    chart.show(causes_figures.causal_heatmaps(ct, (k, d, t)), key="causal", on_click=_pick_cell)
     layers = ct.depth_names
     if st.session_state.get("c_layer") not in layers:
         st.session_state.c_layer = layers[min(1, len(layers) - 1)]
@@ -247,7 +249,7 @@ def trace_section(ckpt, prompt: str, corrupt, target: tuple[str, ...], *, ct) ->
     regions = get_regions(ckpt.content_hash, f"context:{layer}", "pca", tuple(contexts), _fitted=fmap)
     paths = frames.run_paths([(name, r.words, r.states[depth]) for name, r in runs.items()], fmap)
     share = ct.restored[k, d, t]
-    chart.show(figures.causes_map(regions, paths, figures.context_colours(contexts),
+    chart.show(causes_figures.causes_map(regions, paths, theme.context_colours(contexts),
                                   f"States at '{layer}' (PCA)", axis_label=fmap.axis_label,
                                   run_colours=RUN_COLOURS, ink=ink()), key="causes_map")
     drawn = (f" The map draws the first of the {ct_seeds(corrupt)} noise draws; the probabilities are means over "
@@ -278,7 +280,7 @@ def grid_section(ckpt, prompt: str) -> None:
     animal = c1.selectbox("Find an animal (column)", grid.animals, key="c_ganimal")
     food = c2.selectbox("Find a food (row)", grid.foods, key="c_gfood")
     st.markdown(escape_md(grid.cell(animal, food, ckpt.world)))
-    chart.show(figures.counterfactual_heatmap(grid, (animal, food)), key="grid")
+    chart.show(causes_figures.counterfactual_heatmap(grid, (animal, food)), key="grid")
     st.caption(escape_md(grid.summary()[0].upper() + grid.summary()[1:] + "."))
 
 
@@ -286,7 +288,7 @@ def components_section(ckpt, prompt: str, target: tuple[str, ...]) -> None:
     st.subheader("Components")
     attr = get_attribution(ckpt.content_hash, prompt, target, ckpt)
     st.markdown(escape_md(attr.lead()))
-    chart.show(figures.component_bars(frames.attribution_frame(attr), "/".join(attr.target)), key="components")
+    chart.show(causes_figures.component_bars(frames.attribution_frame(attr), "/".join(attr.target)), key="components")
     if not ckpt.held_out:
         return
     ab = get_ablation(ckpt.content_hash, ckpt)
@@ -379,7 +381,7 @@ def steering_section(ckpt, prompt: str) -> None:
     name = f"steered, alpha {alpha:g}"
     paths = frames.run_paths([(run, words, states) for run, t in (("unsteered", plain), (name, steered))
                               for states, words in [frames.path_states(t, sdepth)]], fmap)
-    chart.show(figures.causes_map(regions, paths, figures.context_colours(plain.context_names),
+    chart.show(causes_figures.causes_map(regions, paths, theme.context_colours(plain.context_names),
                                   f"States at '{layer}' (PCA)", axis_label=fmap.axis_label,
                                   run_colours={"unsteered": ink(), name: RUN_COLOURS["steered"]}, ink=ink()),
                key="steer_map")

@@ -7,8 +7,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import chart, classroom, figures, frames, urlstate
+from dashboard import chart, classroom, frames, urlstate
 from dashboard.downloads import figure_html
+from dashboard.figures import maps as map_figures
+from dashboard.figures import theme
 from dashboard.state import (
     METHOD_NAMES,
     available_checkpoints,
@@ -90,8 +92,8 @@ def render() -> None:
     drawn = [(name, colour, p) for name, colour, p in zip(("left", "right"), SIDE_COLOURS, paths) if p is not None]
     if drawn:
         title = f"Both runs on the left model's {METHOD_NAMES[fmap.method]} map at '{layer}'"
-        colours = figures.context_colours(base.context_matrix()[0])
-        fig = figures.compare_map(frames.reference_frame(fmap), drawn, colours, title, axis_label=fmap.axis_label)
+        colours = theme.context_colours(base.context_matrix()[0])
+        fig = map_figures.compare_map(frames.reference_frame(fmap), drawn, colours, title, axis_label=fmap.axis_label)
         chart.show(fig, key="compare_map")
         figure_html(fig, "compare_map")
     st.dataframe(frames.compare_steps_frame(dict(zip(("left", "right"), traces))), hide_index=True)

@@ -8,8 +8,10 @@ import re
 import numpy as np
 import streamlit as st
 
-from dashboard import chart, classroom, figures, frames, urlstate
+from dashboard import chart, classroom, frames, urlstate
 from dashboard.downloads import figure_html
+from dashboard.figures import maps as map_figures
+from dashboard.figures import theme
 from dashboard.state import (
     METHOD_NAMES,
     checkpoint_or_error,
@@ -119,7 +121,7 @@ def own_embeddings() -> None:
             return
         df = frames.reference_frame(fitted)
         q = fitted.quality
-        fig = figures.word_map(df, "context", f"{METHODS[method]} map of {len(df):,} uploaded points — "
+        fig = map_figures.word_map(df, "context", f"{METHODS[method]} map of {len(df):,} uploaded points — "
                                f"trustworthiness {q.trustworthiness:.2f}", fitted.axis_label,
                                legend_title="label (metadata.tsv)" if meta else "")
         chart.show(fig, key="own_map")
@@ -148,9 +150,10 @@ def render() -> None:
     shown = df[df.word.isin(selection)] if isolate else df
     count = f"{len(shown)} of {len(df)} words" if isolate else f"{len(df)} words"
     axes = tuple(f"{a} → {b}" for a, b in params["axes"]) if params else None  # custom axes: named by their groups
-    fig = figures.word_map(shown, colour_by, f"{METHODS[fmap.method]} map of {count} — {faithfulness(fmap.quality)}",
+    fig = map_figures.word_map(shown, colour_by,
+                               f"{METHODS[fmap.method]} map of {count} — {faithfulness(fmap.quality)}",
                            fmap.axis_label, highlight=sorted(selection),
-                           context_colours=figures.context_colours(ckpt.context_matrix()[0]), axis_titles=axes,
+                           context_colours=theme.context_colours(ckpt.context_matrix()[0]), axis_titles=axes,
                            subgroup_order=[g for groups in ckpt.world.taxonomy.values() for g in groups])
     chart.show(fig, key="wordmap")  # the column's whole width: its measures and the neighbours below it
     if params and all(a != b for a, b in params["axes"]):

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from dashboard import chart, classroom, figures, frames, urlstate
+from dashboard import chart, classroom, frames, urlstate
 from dashboard.downloads import figure_html
+from dashboard.figures import landscapes as landscape_figures
+from dashboard.figures import theme
 from dashboard.state import checkpoint_or_error, get_decision, get_map, get_regions, get_trace, ink
 from dashboard.text import count, escape_md
 from llmcore.depths import FINAL, depth_labels
@@ -47,16 +49,17 @@ def render() -> None:
     depth = layer_names.index(layer)
     fmap = get_map(ckpt.content_hash, f"context:{layer}", "pca", 2, _ckpt=ckpt)
     names = ckpt.context_matrix()[0]
-    colours = figures.context_colours(names)
+    colours = theme.context_colours(names)
     regions = get_regions(ckpt.content_hash, f"context:{layer}", "pca", tuple(names), _fitted=fmap)
     path = frames.trajectory_frame(trace, fmap, depth)
-    terrain = figures.terrain_figure(regions, colours, path, ink=ink(), axis_label=fmap.axis_label)
+    terrain = landscape_figures.terrain_figure(regions, colours, path, ink=ink(), axis_label=fmap.axis_label)
     chart.show(terrain, key="terrain")
     st.caption(terrain_caption(regions))
     figure_html(terrain, "terrain", "Terrain (standalone HTML)")
     d = get_decision(ckpt.content_hash, layer, ckpt, fmap, grid=DECISION_GRID)
     agreement_first(d, path)
-    decision = figures.decision_figure(d, ckpt.tokenizer.vocab, colours, path, ink=ink(), axis_label=fmap.axis_label)
+    decision = landscape_figures.decision_figure(d, ckpt.tokenizer.vocab, colours, path, ink=ink(),
+                                                 axis_label=fmap.axis_label)
     chart.show(decision, key="decision")
     figure_html(decision, "decision_landscape", "Decision landscape (standalone HTML)")
     st.caption(decision_caption(d, fmap.reference.labels["next_context"], ckpt.model.config.n_embd))
@@ -122,7 +125,7 @@ def loss_section(ckpt) -> None:
     three_d = st.toggle("Show as a 3D surface", key="land_loss_3d")
     cols = st.columns(len(lands))
     for col, kind in zip(cols, sorted(lands, reverse=True)):
-        fig = figures.loss_figure(lands[kind], three_d=three_d)
+        fig = landscape_figures.loss_figure(lands[kind], three_d=three_d)
         chart.show(fig, key=f"loss_{kind}", where=col)
         col.caption(loss_caption(lands[kind], weights_norm(ckpt.model)))
         figure_html(fig, f"loss_landscape_{kind}", container=col)

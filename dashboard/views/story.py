@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import chart, figures, frames, story, urlstate
+from dashboard import chart, frames, story, urlstate
+from dashboard.figures import theme
 from dashboard.state import (
     METHOD_NAMES,
     checkpoint_or_error,
@@ -100,7 +101,7 @@ def build_scene(n: int, ckpt, trace, *, presenter: bool) -> story.Scene:
     """Scene n (1-6) for the loaded model and the story's prompt."""
     book = get_map_book(ckpt.content_hash, ckpt)
     context_of = contexts_of_words(ckpt)
-    colours = figures.context_colours(trace.context_names)
+    colours = theme.context_colours(trace.context_names)
     font_px = PRESENTER_PX if presenter else 12
     if n == 1:
         return story.scene_embeddings(ckpt, book)
@@ -129,7 +130,7 @@ def draw_scene(n: int, scene: story.Scene, presenter: bool) -> None:
     st.container(key="story_takeaway").markdown(escape_md(scene.takeaway))
     figure = scene.shown
     if figure is not None:
-        chart.show(figures.presenter_figure(figure, PRESENTER_PX) if presenter else figure, key=f"scene{n}",
+        chart.show(theme.presenter_figure(figure, PRESENTER_PX) if presenter else figure, key=f"scene{n}",
                    fit=PRESENTER_FIT if presenter else None)
     if scene.check is not None:
         if scene.check.passed:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import chart, classroom, figures, frames, jobs, uploads
+from dashboard import chart, classroom, frames, jobs, uploads
 from dashboard.downloads import figure_html
+from dashboard.figures import theme
+from dashboard.figures import training as training_figures
 from dashboard.state import checkpoint_or_error, current_checkpoint_or_none, get_replay_coords, training_jobs
 from dashboard.text import escape_md
 from dashboard.views import watch
@@ -115,7 +117,7 @@ def render() -> None:
     if ckpt is not None:
         log = ckpt.train_log()
         if log:
-            chart.show(figures.training_curves(log), key="curves")
+            chart.show(training_figures.training_curves(log), key="curves")
             st.caption(escape_md(" ".join(frames.training_sentences(log, ckpt.held_out))))
         if len(ckpt.snapshot_steps) >= 2:
             aligned = st.toggle("Align the snapshots (Procrustes)", value=True, key="replay_aligned",
@@ -123,8 +125,8 @@ def render() -> None:
             coords = get_replay_coords(ckpt.content_hash, aligned, ckpt)
             words = ckpt.tokenizer.vocab
             contexts = [ckpt.world.label(w)[0] for w in words]
-            replay = figures.replay_figure(coords, words, contexts, ckpt.snapshot_steps,
-                                           colours=figures.context_colours(ckpt.context_matrix()[0]),
+            replay = training_figures.replay_figure(coords, words, contexts, ckpt.snapshot_steps,
+                                           colours=theme.context_colours(ckpt.context_matrix()[0]),
                                            axis_label=AXIS_LABELS["pca"])
             chart.show(replay, key="replay")
             figure_html(replay, "embedding_replay", "Replay (standalone HTML)")

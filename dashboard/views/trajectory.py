@@ -7,8 +7,10 @@ import json
 import numpy as np
 import streamlit as st
 
-from dashboard import chart, classroom, figures, frames, urlstate
+from dashboard import chart, classroom, frames, urlstate
 from dashboard.downloads import figure_html
+from dashboard.figures import maps as map_figures
+from dashboard.figures import theme
 from dashboard.state import (
     METHOD_NAMES,
     checkpoint_or_error,
@@ -236,7 +238,7 @@ def draw(ckpt, trace, *, method: str, dims: int, layer: str, step: int, reading:
         method = fmap.method
     show_layers = st.toggle("Show the step's path through the layers (embedding → blocks → final) on this map",
                             key="layers")
-    colours, context_of = figures.context_colours(trace.context_names), contexts_of_words(ckpt)
+    colours, context_of = theme.context_colours(trace.context_names), contexts_of_words(ckpt)
     path = frames.trajectory_frame(trace, fmap, depth, context_of)
     fig = map_figure(ckpt, trace, fmap, path, method=method, dims=dims, layer=layer, step=step, reading=reading,
                      candidates=candidates, show_layers=show_layers)
@@ -245,7 +247,7 @@ def draw(ckpt, trace, *, method: str, dims: int, layer: str, step: int, reading:
             "here." if (view.method, view.layer, 2) == (method, layer, dims) else "")  # measured on the 2D maps
     captions = step_sentences(ckpt, trace, context_of)
     reads = [context_of.get(w, "") for w in trace.word_steps().words]
-    bars = figures.context_probs_chart(frames.context_probs_frame(trace), colours, reads, step)
+    bars = map_figures.context_probs_chart(frames.context_probs_frame(trace), colours, reads, step)
     lens, attention, table = details(trace, step, context_of=context_of, colours=colours)
     st.markdown(f"**States at '{escape_md(layer)}': {METHODS[method]} ({dims}D) of {len(fmap.coords):,} corpus "
                 "positions**")
@@ -273,9 +275,9 @@ def map_figure(ckpt, trace, fmap, path, *, method: str, dims: int, layer: str, s
     """The map of one step: reference states, regions (2D), the path, the step's candidate stars above the
     sidebar's threshold and, if asked, its path through the layers."""
     depth = trace.layer_names.index(layer)
-    colours = figures.context_colours(trace.context_names)
+    colours = theme.context_colours(trace.context_names)
     regions = get_regions(ckpt.content_hash, f"context:{layer}", method, tuple(trace.context_names), _fitted=fmap,
-                          label=figures.READING_LABELS[reading]) if dims == 2 else None
+                          label=map_figures.READING_LABELS[reading]) if dims == 2 else None
     words, probs, states = (candidates.at(trace, step - 1) if candidates is not None
                             else candidate_states(ckpt, trace, step - 1))
     keep = probs >= float(st.session_state.get("stars", 0.02))
@@ -283,9 +285,9 @@ def map_figure(ckpt, trace, fmap, path, *, method: str, dims: int, layer: str, s
                                     fmap.place(states[keep][:, depth]) if keep.any() else np.zeros((0, dims)))
     layers = frames.layer_path_frame(trace, step - 1, fmap) if show_layers else None
     base = get_map_base(ckpt.content_hash, fmap.key, reading, tuple(colours.items()), _fmap=fmap) if fmap.key else None
-    options = figures.MapOptions(axis_label=fmap.axis_label, regions=regions, candidates=cands, layer_path=layers,
+    options = map_figures.MapOptions(axis_label=fmap.axis_label, regions=regions, candidates=cands, layer_path=layers,
                                  selected_step=step, reading=reading, ink=ink(), base=base)
-    return figures.trajectory_map(frames.reference_frame(fmap), path, colours, f"{METHODS[method]}, {layer}",
+    return map_figures.trajectory_map(frames.reference_frame(fmap), path, colours, f"{METHODS[method]}, {layer}",
                                   options=options)
 
 
@@ -294,10 +296,10 @@ def details(trace, step: int, *, context_of: dict[str, str], colours: dict[str, 
     lw, lc, lp = frames.lens_grid(trace, context_of)
     steps = trace.word_steps()
     labels = [f"{i + 1}: {w}" for i, w in enumerate(steps.words)]
-    lens = figures.lens_heatmap(lw, lc, lp, layer_names=trace.layer_names, step_labels=labels, colours=colours)
+    lens = map_figures.lens_heatmap(lw, lc, lp, layer_names=trace.layer_names, step_labels=labels, colours=colours)
     keys = frames.attention_keys(trace, step - 1)
     att = steps.attention[step - 1, :, :, : len(keys)]
-    attention = figures.attention_heatmaps(att, keys, f"Attention at step {step} (after reading "
+    attention = map_figures.attention_heatmaps(att, keys, f"Attention at step {step} (after reading "
                                            f"'{steps.words[step - 1]}')")
     return lens, attention, frames.steps_table(trace, context_of)
 

@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import chart, classroom, figures, frames
+from dashboard import chart, classroom, frames
+from dashboard.figures import causes as causes_figures
+from dashboard.figures import landscapes as landscape_figures
+from dashboard.figures import maps as map_figures
+from dashboard.figures import theme
+from dashboard.figures import training as training_figures
 from dashboard.state import built_once, get_prompt_over_training, get_training_frames, ink
 from dashboard.text import escape_md
 from llmcore.checkpoint import Checkpoint
@@ -148,26 +153,26 @@ def step_charts(ckpt: Checkpoint, tf, watch, metrics, *, t: int) -> dict:
 
 def _build_charts(ckpt: Checkpoint, tf, watch, metrics, *, t: int) -> dict:
     step, words = tf.steps[t], ckpt.tokenizer.vocab
-    colours = figures.context_colours(ckpt.context_matrix()[0])
+    colours = theme.context_colours(ckpt.context_matrix()[0])
     keep = [i for i, w in enumerate(words) if w != UNK]
     wc = tf.word_coords[:, keep]
     extent = (wc.reshape(-1, 2).min(0), wc.reshape(-1, 2).max(0))
     trace = watch.traces[t]
     named = set(trace.prompt_words + trace.generated_words)
-    out = {"words": figures.watch_word_map(wc[t], [words[i] for i in keep], [ckpt.world.label(words[i])[0]
+    out = {"words": training_figures.watch_word_map(wc[t], [words[i] for i in keep], [ckpt.world.label(words[i])[0]
                                            for i in keep], colours, extent=extent, step=step, labelled=named,
                                            ink=ink())}
     path = frames.trajectory_frame(trace, tf.placers[t], trace.layer_names.index(tf.layer))
-    out["path"] = figures.trajectory_map(frames.watch_reference_frame(tf, t), path, colours,
-                                         f"Prompt's path, step {step}", options=figures.MapOptions(ink=ink()))
+    out["path"] = map_figures.trajectory_map(frames.watch_reference_frame(tf, t), path, colours,
+                                         f"Prompt's path, step {step}", options=map_figures.MapOptions(ink=ink()))
     s = min(watch.place_step, trace.n_steps - 1)
     read = (trace.prompt_words + trace.generated_words)[len(trace.prompt_words) - 1 + s]
-    out["probs"] = figures.place_probs_chart(watch.context_names, watch.place_probs[t], colours,
+    out["probs"] = causes_figures.place_probs_chart(watch.context_names, watch.place_probs[t], colours,
                                              f"Next word after '{read}', step {step}")
-    out["curves"] = figures.snapshot_curves(frames.metrics_frame(metric_table(ckpt)), step,
+    out["curves"] = training_figures.snapshot_curves(frames.metrics_frame(metric_table(ckpt)), step,
                                             generalisation_step(metrics))
     land = ckpt.loss_landscapes().get("pca")
     if land is not None and len(land.path) >= 2:
-        out["landscape"] = figures.loss_figure_at(land, frames.path_point_at(land, step), step)
+        out["landscape"] = landscape_figures.loss_figure_at(land, frames.path_point_at(land, step), step)
         out["landscape_data"] = land
     return out

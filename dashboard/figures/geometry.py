@@ -1,0 +1,228 @@
+"""Where labels, arrowheads and peak names go on a chart: label geometry in data and pixel space."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from dashboard.figures.theme import GRAMMAR_COLOUR, esc, halo, scatter
+
+
+def labels_2d(ref: pd.DataFrame, path: pd.DataFrame, *, candidates, region_labels, colours, ink: str,
+               width_px: int, layer_path: pd.DataFrame | None = None,
+               font_px: int = 12) -> tuple[list[dict], dict]:
+    """The map's frame (around the reference states, the path, the stars and the depths of `layer_path`), an
+    arrowhead per step, the regions' labels (`region_labels`: anchors from region_contours) placed on their regions
+    clear of each other and of the path's markers, then the labels of steps, stars and depths placed greedily
+    around them: the arrowheads' trace and the layout (annotations and axis ranges)."""
+    from dashboard.labels import joined, merge_coincident, place_labels, plain, to_pixels
+
+    depths = layer_path if layer_path is not None else path.iloc[:0]
+    stars = candidates if candidates is not None else path.iloc[:0]
+    pts = pd.concat([ref[["x", "y"]], path[["x", "y"]], stars[["x", "y"]], depths[["x", "y"]]])
+    lo, hi = pts.min(), pts.max()
+    pad = 0.06 * (hi - lo)
+    xr, yr = (lo.x - pad.x, hi.x + pad.x), (lo.y - pad.y, hi.y + pad.y)
+    w, h = width_px - 60, 700 - 230  # plot area without the legend below and the margins
+    arrows = _arrowheads(path[["x", "y"]].to_numpy(np.float64), xr, yr, size=(w, h), ink=ink)
+    kinds = [(path, [f"<b>{s}</b> {esc(w_)}" for s, w_ in zip(path.step, path.word)],
+              dict(name="step", bgcolor=halo(ink), font=dict(size=font_px, color=ink))),
+             (stars, [esc(f"★ {w_} {p:.2f}") for w_, p in zip(stars.word, stars.p)] if len(stars) else [],
+              dict(name="star", bgcolor=halo(ink), font=dict(size=font_px, color=ink))),
+             (depths, [f"<i>{esc(d)}</i>" for d in (depths.layer if len(depths) else [])],
+              dict(name="depth", bgcolor=halo(ink), font=dict(size=font_px, color="#7F7F7F")))]
+    xy, texts, styles, optional = np.zeros((0, 2)), [], [], []
+    for k, (points, labels, style) in enumerate(kinds):  # labels of one kind at one spot joined into one
+        where = points[["x", "y"]].to_numpy(np.float64)
+        groups = merge_coincident(to_pixels(where, xr, yr, width=w, height=h))
+        xy = np.concatenate([xy, where[[g[0] for g in groups]].reshape(-1, 2)])
+        texts += [joined(labels, g, span=k == 2) for g in groups]
+        styles += [style] * len(groups)
+        optional += [k > 0] * len(groups)
+    px = to_pixels(xy, xr, yr, width=w, height=h)
+    notes, boxes = region_notes(region_labels, colours, ink=ink, frame=(xr, yr, w, h), markers=px)
+    # the steps' labels first; a star's or a depth's left out where it would cover another (hovering names it)
+    shifts = place_labels(px, [plain(t) for t in texts], boxes, bounds=(0, 0, w, h), font_px=font_px,
+                          optional=optional)
+    for (x, y), text, shift, style in zip(xy, texts, shifts, styles):
+        if shift is None:
+            continue
+        dx, dy = shift
+        notes.append(dict(x=float(x), y=float(y), xshift=float(dx), yshift=float(dy), showarrow=False, text=text,
+                          **style))
+    return arrows, dict(annotations=notes, xaxis=dict(range=[float(xr[0]), float(xr[1])]),
+                        yaxis=dict(range=[float(yr[0]), float(yr[1])]))
+
+
+ARROW_PX = 16  # an arrowhead's centre sits this far before the step it points at (the step's marker is 11-18 px)
+
+
+def _arrowheads(xy: np.ndarray, xr, yr, *, size: tuple[float, float], ink: str) -> list[dict]:
+    """One arrowhead per step of the path, as a marker turned along the step's direction on screen (one trace:
+    Chromium draws a marker far faster than an arrow annotation); halfway along a step too short for ARROW_PX."""
+    from dashboard.labels import to_pixels
+
+    if len(xy) < 2:
+        return []
+    px = to_pixels(xy, xr, yr, width=size[0], height=size[1])
+    d = np.diff(px, axis=0)
+    length = np.maximum(np.linalg.norm(d, axis=1), 1e-9)
+    back = np.where(length > 2 * ARROW_PX, ARROW_PX / length, 0.5)[:, None]
+    tip = xy[1:] - back * np.diff(xy, axis=0)
+    angle = np.degrees(np.arctan2(d[:, 0], d[:, 1]))  # Plotly turns a marker clockwise from pointing up
+    return [dict(type="scatter", x=tip[:, 0], y=tip[:, 1], mode="markers", name="direction", showlegend=False,
+                 hoverinfo="skip", marker=dict(symbol="arrow", size=11, angle=angle.round(1), color=ink,
+                                               line=dict(width=0)))]
+
+
+def scene_ranges(parts: list[pd.DataFrame | None], pad: float = 0.06) -> list[tuple[float, float]]:
+    """x, y and z ranges of a 3D scene holding every point of `parts` (frames with x, y, z; None skipped), widened
+    by `pad` of each span on both sides, so the path, the stars and the depths stay inside the box."""
+    xyz = np.concatenate([p[["x", "y", "z"]].to_numpy(np.float64) for p in parts if p is not None and len(p)])
+    lo, hi = xyz.min(0), xyz.max(0)
+    margin = pad * np.maximum(hi - lo, 1e-9)
+    return [(float(a), float(b)) for a, b in zip(lo - margin, hi + margin)]
+
+
+def labels_3d(path: pd.DataFrame, candidates, ink: str, *, camera: tuple, layer_trace: dict | None = None
+               ) -> list[dict]:
+    """3D: the labels of steps, stars and depths (`layer_trace`: the layer path's trace, its text positions set
+    here) each on the side of its point where, seen from the default camera (`camera`: the scene's ranges and
+    camera), it covers no label before it and no other point (labels.pick_text_positions), and a cone as
+    arrowhead on each step."""
+    from dashboard.labels import camera_pixels, joined, merge_coincident, pick_text_positions, plain
+
+    stars = candidates if candidates is not None and len(candidates) else path.iloc[:0]
+    kinds = [(path[["x", "y", "z"]].to_numpy(np.float64), [f"{s} {esc(w)}" for s, w in zip(path.step, path.word)]),
+             (stars[["x", "y", "z"]].to_numpy(np.float64),
+              [esc(f"★ {w} {p:.2f}") for w, p in zip(stars.word, stars.p)] if len(stars) else []),
+             (np.zeros((0, 3)) if layer_trace is None else np.stack([layer_trace[k] for k in "xyz"], 1),
+              [] if layer_trace is None else [esc(t) for t in layer_trace["text"]])]
+    ranges, cam = camera
+    eye, centre = tuple(cam["eye"].values()), tuple(cam["center"].values())
+    texts, firsts, px, kind = [], [], [], []
+    for k, (xyz, labels) in enumerate(kinds):  # labels of one kind at one spot on screen joined into one
+        at = camera_pixels(xyz, ranges, eye=eye, center=centre)
+        groups = merge_coincident(at)
+        shown = [""] * len(labels)
+        for g in groups:
+            shown[g[0]] = joined(labels, g, span=k == 2)
+        texts.append(shown)
+        firsts.append([g[0] for g in groups])
+        px.append(at[firsts[-1]].reshape(-1, 2))
+        kind += [k] * len(groups)
+    # the steps' labels first; a star's or a depth's left out where it would cover another (hovering names it)
+    pos = iter(pick_text_positions(np.concatenate(px), [plain(texts[k][i]) for k, f in enumerate(firsts) for i in f],
+                                   optional=[k > 0 for k in kind]))
+    sides = [["top center"] * len(shown) for shown in texts]
+    for k, first in enumerate(firsts):
+        for i in first:
+            side = next(pos)
+            sides[k][i] = side or "top center"
+            texts[k][i] = texts[k][i] if side else ""
+    out = [scatter(path, True, mode="text", text=texts[0], textposition=sides[0],
+                    textfont=dict(color=ink, size=12), hoverinfo="skip", showlegend=False)]
+    if len(stars):
+        out.append(scatter(stars, True, mode="text", hoverinfo="skip", textposition=sides[1], text=texts[1],
+                            showlegend=False))
+    if layer_trace is not None:
+        layer_trace["text"], layer_trace["textposition"] = texts[2], sides[2]
+    xyz = path[["x", "y", "z"]].to_numpy(np.float64)
+    if len(xyz) < 2:
+        return out
+    d = np.diff(xyz, axis=0)
+    span = max(hi - lo for lo, hi in ranges) or 1.0  # a cone 4 % of the box long ("raw": drawn at its length)
+    unit = d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12) * 0.04 * span
+    tip = xyz[:-1] + 0.85 * d
+    return out + [dict(type="cone", x=tip[:, 0], y=tip[:, 1], z=tip[:, 2], u=unit[:, 0], v=unit[:, 1],
+                       w=unit[:, 2], anchor="tip", sizemode="raw", sizeref=1, showscale=False, hoverinfo="skip",
+                       colorscale=[[0, ink], [1, ink]], name="direction", showlegend=False)]
+
+
+def path_labels(path: pd.DataFrame) -> list[str]:
+    """A trajectory's point labels: 'step: word' where the prompt gave the next word, else 'step: word → next'."""
+    return [f"{step}: {esc(w)}" if p else f"{step}: {esc(w)} → {esc(nxt)}"
+            for w, step, nxt, p in zip(path.word, path.step, path.next_word, path.in_prompt)]
+
+
+REGION_FONT_PX = 14  # bold
+
+
+REGION_PAD_PX = 4  # the frame: border 2 px and padding 2 px on every side
+
+
+def region_notes(anchors: list[tuple[float, float, str]], colours: dict[str, str], *, ink: str,
+                 frame: tuple, markers: np.ndarray | None = None) -> tuple[list[dict], list]:
+    """The region labels of region_contours' anchors as annotations (named "region": dashboard/chart.js moves one
+    that the browser finds over another label), each on a halo of the theme's background with its region's
+    colour as border, so no point or line shows through its text; placed on its anchor where free of the labels
+    placed before it and of `markers` (pixels), in a plot area `frame` = (x range, y range, width, height px).
+    Returns the annotations and their pixel boxes."""
+    from dashboard.labels import place_centred, text_box, to_pixels
+
+    xr, yr, w, h = frame
+    xy = np.array([(x, y) for x, y, _ in anchors], np.float64).reshape(-1, 2)
+    px = to_pixels(xy, xr, yr, width=w, height=h)
+    texts = [ctx for _, _, ctx in anchors]
+    shifts = place_centred(px, texts, font_px=REGION_FONT_PX + 1, pad=REGION_PAD_PX, bounds=(0, 0, w, h),
+                           markers=markers)
+    notes = [dict(x=x, y=y, xshift=round(dx, 1), yshift=round(dy, 1), text=f"<b>{esc(ctx)}</b>", showarrow=False,
+                  name="region", bgcolor=halo(ink, 0.9), bordercolor=colours.get(ctx, GRAMMAR_COLOUR), borderwidth=2,
+                  borderpad=2, font=dict(color=ink, size=REGION_FONT_PX))
+             for (x, y, ctx), (dx, dy) in zip(anchors, shifts)]
+    boxes = [text_box(px_ + dx, py + dy, ctx, REGION_FONT_PX + 1, REGION_PAD_PX) for (px_, py), ctx, (dx, dy) in
+             zip(px, texts, shifts)]
+    return notes, boxes
+
+
+def terrain_projection(scene: dict, height_px: float = 560):
+    """Where points (n, 3) of the terrain's scene (`_terrain_scene`) appear from its default camera, in pixels
+    (labels.camera_pixels; the scene about `height_px` tall in a 680 px chart with its legend below)."""
+    from dashboard.labels import camera_pixels
+
+    ranges = [scene[f"{a}axis"]["range"] for a in "xyz"]
+    cam = scene["camera"]
+    return lambda xyz: camera_pixels(xyz, ranges, eye=tuple(cam["eye"].values()), center=tuple(cam["center"].values()),
+                                     height_px=height_px, aspect=tuple(scene["aspectratio"].values()))
+
+
+TERRAIN_TOP = 1.75  # the highest a peak's label goes (the scene's z axis ends at 1.8)
+PEAK_SIDES = {"middle center": 0, "middle right": 1, "middle left": -1}  # a peak label's side of its pole's top
+
+
+def peak_label_heights(points: np.ndarray, peaks: np.ndarray, texts: list[str], *, project, step: float = 0.02,
+                       font_px: int = 14, obstacles: list = ()) -> tuple[list[tuple[float, str] | None], list]:
+    """Height and side (PEAK_SIDES) of each peak's label (`texts`, at (x, y) `points`, over hills `peaks` high): the
+    lowest, from just above its peak up to TERRAIN_TOP in `step`s, centred on its pole or beside it, where seen
+    from the default camera (`project`: terrain_projection) its box covers no label placed before it and no box of
+    `obstacles` (the path's labels, which have less room to move), labels one behind the other from the camera
+    included; None where there is none (the legend and the surface's hover name that sub-context). Returns them
+    and the placed labels' boxes on screen."""
+    from dashboard.labels import overlap, text_box
+
+    placed: list = list(obstacles)
+    out = []
+    for (x, y), top, text in zip(np.asarray(points, float), np.asarray(peaks, float), texts):
+        heights = np.arange(float(top) + 0.1, max(TERRAIN_TOP, float(top) + 0.1) + 1e-9, step)
+        pixels = project(np.column_stack([np.full(len(heights), x), np.full(len(heights), y), heights]))
+        half = text_box(0, 0, text, font_px)[2] + 4
+        options = [(z, side, text_box(px + u * half, py, text, font_px))
+                   for z, (px, py) in zip(heights, pixels) for side, u in PEAK_SIDES.items()]
+        k = next((i for i, (_, _, box) in enumerate(options) if not any(overlap(box, b) for b in placed)), None)
+        if k is not None:
+            placed.append(options[k][2])
+        out.append(None if k is None else (round(float(options[k][0]), 4), options[k][1]))
+    return out, placed[len(obstacles):]
+
+
+def repeated_labels(paths: pd.DataFrame, runs: list, extent: np.ndarray) -> dict:
+    """Per run after the first, which of its labels repeat the first run's (the same word at the same step, within
+    1 % of the map): only the words where a run has gone elsewhere are written twice."""
+    first = paths[paths.run == runs[0]][["word", "x", "y"]].to_numpy()
+    out = {}
+    for run in runs[1:]:
+        part = paths[paths.run == run][["word", "x", "y"]].to_numpy()
+        out[run] = [i < len(first) and part[i, 0] == first[i, 0] and
+                    bool((np.abs(part[i, 1:].astype(float) - first[i, 1:].astype(float)) <= 0.01 * extent).all())
+                    for i in range(len(part))]
+    return out

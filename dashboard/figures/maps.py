@@ -1,0 +1,328 @@
+"""Maps of states and words: the trajectory map, compare map, word map, regions, lens and attention heatmaps."""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from dashboard.figures.geometry import labels_2d, labels_3d, path_labels, scene_ranges
+from dashboard.figures.theme import (
+    BASE,
+    BLUES,
+    DECLUTTER,
+    GRAMMAR_COLOUR,
+    LEGEND_BELOW,
+    axes_layout,
+    category_styles,
+    discrete_scale,
+    esc,
+    figure,
+    halo,
+    merged,
+    run_styles,
+    scatter,
+    styled,
+    subgroup_styles,
+    wrap_title,
+)
+from llmcore.world import FUNCTION_CONTEXT
+
+READINGS = {"read": "sub-context of the word read", "next": "sub-context the next-word distribution favours"}
+
+
+READING_LABELS = {"read": "context", "next": "next_context"}  # the reference label each reading colours by
+
+
+@dataclass
+class MapOptions:
+    """What a trajectory map draws besides the reference states and the path.
+
+    regions: llmcore.regions.RegionMap outlined under a 2D map; candidates: frames.candidates_frame of the
+    selected step; layer_path: frames.layer_path_frame of the selected step; reading: 'read' or 'next' (what the
+    colours show); width_px: the chart's width, for placing labels; path_name / path_colour: the path's legend
+    entry and one colour for its line and markers (None: the ink, markers coloured by the reading); base: the
+    reference states' traces already built by `reference_traces` (the same for every prompt on a map: the page
+    keeps them, state.get_map_base), else built here."""
+
+    axis_label: str = "PC"
+    regions: Any = None
+    candidates: pd.DataFrame | None = None
+    layer_path: pd.DataFrame | None = None
+    selected_step: int | None = None
+    reading: str = "read"
+    ink: str = "#222222"
+    width_px: int = 640
+    path_name: str = "this prompt (● generated next, ○ prompt next)"
+    path_colour: str | None = None
+    base: tuple | None = None
+    keep_in_view: pd.DataFrame | None = None  # more points (x, y) the axes hold: a compare map's other runs
+    font_px: int = 12
+
+
+def trajectory_map(ref: pd.DataFrame, path: pd.DataFrame, colours: dict[str, str], title: str, *,
+                   options: MapOptions | None = None) -> go.Figure:
+    """Reference states coloured by one reading ('read' or 'next'), the prompt's path over them (numbered steps,
+    arrowheads, labels placed so they do not cover each other or the region labels) and, at the selected step, its
+    candidate next words and its path through the layers. Built as plain Plotly.js JSON (`figure`): a new prompt
+    redraws it."""
+    o = options or MapOptions()
+    three_d, candidates = "z" in ref, o.candidates
+    data, region_labels = [], []
+    if o.regions is not None and not three_d:
+        states = path[["x", "y"]].to_numpy(np.float64)
+        outlines, region_labels = region_contours(o.regions, colours, states=states,
+                                                  of=list(path[o.reading]) if o.reading in path else None)
+        data += outlines
+    data += list(o.base) if o.base is not None else reference_traces(ref, colours, reading=o.reading)
+    layer = _layer_path(o.layer_path, three_d) if o.layer_path is not None else None
+    if layer is not None:  # its depths are labelled with the steps, none over another
+        data.append(layer)
+    data.append(_path(path, colours, options=o, three_d=three_d))
+    if candidates is not None and len(candidates):
+        data.append(scatter(candidates, three_d, mode="markers", name="candidate next words (★)",
+                             text=[f"{esc(w)} {p:.2f}" for w, p in zip(candidates.word, candidates.p)],
+                             marker=dict(size=(8 + 30 * candidates.p.clip(0, 1)).tolist(), color="#FFFFFF",
+                                         symbol="diamond" if three_d else "star",
+                                         line=dict(width=1.5, color="#000000")),
+                             hovertemplate="if the next word were %{text}, the state would land here"
+                             "<extra></extra>"))
+    layout = axes_layout(o.axis_label, three_d)
+    if three_d:
+        ranges = scene_ranges([ref, path, candidates, o.layer_path])
+        layout = merged(layout, dict(scene={f"{a}axis": dict(range=list(r)) for a, r in zip("xyz", ranges)}))
+        data += labels_3d(path, candidates, o.ink, camera=(ranges, layout["scene"]["camera"]),
+                           layer_trace=layer)
+    else:
+        arrows, labels = labels_2d(ref if o.keep_in_view is None else pd.concat([ref, o.keep_in_view]), path,
+                                    candidates=candidates, region_labels=region_labels, colours=colours, ink=o.ink,
+                                    width_px=o.width_px, layer_path=o.layer_path, font_px=o.font_px)
+        data += arrows
+        layout = merged(layout, labels)
+    legend = dict(title=dict(text=f"{o.reading}: {READINGS[o.reading]}"), itemsizing="constant",
+                  **LEGEND_BELOW["legend"])
+    return figure(data, merged(layout, dict(title=dict(text=title, x=0, xanchor="left"), legend=legend,
+                                            height=700, margin=dict(t=60))))
+
+
+def reference_traces(ref: pd.DataFrame, colours: dict[str, str], *, reading: str = "read") -> list[dict]:
+    """The reference states of a map, one trace per sub-context of the reading (marked BASE: drawn once, under the
+    chart a new prompt redraws); 2D or 3D as `ref` has a z column."""
+    three_d, label_col = "z" in ref, READING_LABELS[reading]
+    total = ref.attrs.get("total", len(ref))
+    group = f"reference states ({len(ref):,} of {total:,} drawn)" if total > len(ref) else "reference states"
+    parts = [(ctx, ref[ref[label_col] == ctx] if label_col in ref else ref.iloc[:0]) for ctx in colours]
+    return [scatter(part, three_d, mode="markers", name=str(ctx), legendgroup="reference",
+                     legendgrouptitle=dict(text=group), meta=BASE,
+                     marker=dict(size=3 if three_d else 4, color=colours.get(ctx, GRAMMAR_COLOUR), opacity=0.5),
+                     text=[f"{esc(w)} → {esc(n)}" for w, n in zip(part.word, part.next_word)],
+                     hovertemplate="%{text}<extra>" + str(ctx) + "</extra>")  # one string a point: a new
+            for ctx, part in parts if len(part)]  # prompt sends these 1,500 again (customdata pairs: 3x the time)
+
+
+def _layer_path(layer_path: pd.DataFrame, three_d: bool) -> dict:
+    """The selected step's state at every depth, joined by a dotted line and named by depth (in 2D by
+    `labels_2d`, which keeps the names clear of the other labels)."""
+    return scatter(layer_path, three_d, mode="lines+markers+text" if three_d else "lines+markers",
+                    name="through the layers", text=layer_path.layer.tolist(), textposition="bottom center",
+                    line=dict(color="#7F7F7F", width=2, dash="dot"),
+                    marker=dict(size=7, color="#7F7F7F", symbol="square" if three_d else "diamond"),
+                    customdata=layer_path[["layer", "top_word"]].to_numpy(),
+                    hovertemplate="%{customdata[0]}: the lens reads '%{customdata[1]}'<extra></extra>")
+
+
+def compare_map(ref: pd.DataFrame, drawn: list[tuple[str, str, pd.DataFrame]], colours: dict[str, str], title: str,
+                *, axis_label: str) -> go.Figure:
+    """The reference map with each run's path, (name, colour, path) in `drawn`, in its own colour (a series colour
+    where the one given would vanish on a theme) and dash: the first drawn as on the Trajectory page, solid, the
+    others' steps labelled (word → next word) in their colour where they cover no label placed before them; the
+    axes hold every run."""
+    from dashboard.labels import place_labels, plain, text_box, to_pixels
+
+    styles = run_styles([(name, colour) for name, colour, _ in drawn])
+    (name, _, first), rest = drawn[0], drawn[1:]
+    others = pd.concat([p[["x", "y"]] for _, _, p in rest]) if rest else None
+    o = MapOptions(axis_label=axis_label, path_name=name, path_colour=styles[name][0], keep_in_view=others)
+    fig = trajectory_map(ref, first, colours, title, options=o)
+    xr, yr, (w, h) = fig.layout.xaxis.range, fig.layout.yaxis.range, (o.width_px - 60, 700 - 230)
+    frame = dict(x_range=xr, y_range=yr, width=w, height=h)
+    taken = [text_box(*(to_pixels(np.array([[a.x, a.y]]), **frame)[0] + [a.xshift or 0, a.yshift or 0]),
+                      plain(a.text), a.font.size) for a in fig.layout.annotations]
+    for name, _, path in rest:
+        colour, dash = styles[name]
+        px, texts = to_pixels(path[["x", "y"]].to_numpy(np.float64), **frame), path_labels(path)
+        fig.add_trace(go.Scatter(x=path.x, y=path.y, mode="lines+markers", name=name, text=texts,
+                                 hovertemplate="%{text}<extra>" + esc(name) + "</extra>",
+                                 line=dict(color=colour, width=2, dash=dash), marker=dict(color=colour, size=10)))
+        for (x, y), text, shift in zip(path[["x", "y"]].to_numpy(), texts,
+                                       place_labels(px, [plain(t) for t in texts], taken, bounds=(0, 0, w, h),
+                                                    optional=[True] * len(texts))):
+            if shift is not None:  # one that would cover another is left out: hovering names its point
+                fig.add_annotation(x=float(x), y=float(y), xshift=shift[0], yshift=shift[1], text=text, name="step",
+                                   showarrow=False, bgcolor=halo(o.ink), font=dict(size=o.font_px, color=colour))
+                taken.append(text_box(*(to_pixels(np.array([[x, y]]), **frame)[0] + shift), plain(text),
+                                      o.font_px))
+    return fig
+
+
+def _path(path: pd.DataFrame, colours: dict[str, str], *, options: MapOptions, three_d: bool) -> dict:
+    """The path: a line, one marker per word read coloured by its reading (open: the next word is the prompt's),
+    the selected step ringed; line and markers in options.path_colour where one is given."""
+    reading, ink = options.reading, options.ink
+    cols = [colours.get(c, GRAMMAR_COLOUR) for c in path[reading]] if reading in path else ink
+    if options.path_colour is not None:
+        cols = options.path_colour
+    sel = [s == options.selected_step for s in path.step]
+    size = [18 if s else 11 for s in sel]
+    kw = dict(mode="lines+markers", name=options.path_name,
+              line=dict(color=options.path_colour or ink, width=3 if three_d else 2),
+              marker=dict(size=[v * (0.6 if three_d else 1) for v in size], color=cols,
+                          line=dict(width=2 if three_d else [4 if s else 1.5 for s in sel], color=ink),
+                          symbol=["circle" if not p or s else "circle-open" for p, s in zip(path.in_prompt, sel)]))
+    if "next" in path:
+        kw.update(customdata=np.stack([path.step, path.word, path.read if "read" in path else path.word,
+                                       path.next_word, path.next, path.next_mass.round(2)], 1),
+                  hovertemplate="step %{customdata[0]}: after reading '%{customdata[1]}' (read: %{customdata[2]})"
+                  "<br>next word '%{customdata[3]}' (next: %{customdata[4]} %{customdata[5]})<extra></extra>")
+    return scatter(path, three_d, **kw)
+
+
+def context_probs_chart(frame: pd.DataFrame, colours: dict[str, str], reads: list[str] | None = None,
+                        selected_step: int | None = None) -> go.Figure:
+    """Stacked bars, one per word read: the `next` reading, how the next-word probability splits across
+    sub-contexts; above each bar a square in the colour of the `read` reading (the word's own sub-context)."""
+    data, context, label, prob = [], frame.context.to_numpy(), frame.label.to_numpy(), frame.probability.to_numpy()
+    for ctx in colours:
+        part = context == ctx  # NumPy, not pandas: a new prompt redraws this chart
+        data.append(dict(type="bar", x=label[part].tolist(), y=prob[part], name=str(ctx),
+                         marker=dict(color=colours.get(ctx)),
+                         hovertemplate="%{x}<br>next: " + str(ctx) + " %{y:.3f}<extra></extra>"))
+    labels = list(dict.fromkeys(frame.label))
+    if reads is not None:
+        data.append(dict(type="scatter", x=labels, y=[1.06] * len(labels), mode="markers",
+                         name="read (square above)", customdata=list(reads),
+                         marker=dict(symbol="square", size=12, color=[colours.get(c, GRAMMAR_COLOUR) for c in reads]),
+                         hovertemplate="%{x}<br>read: %{customdata}<extra></extra>"))
+    shapes = [dict(type="rect", xref="x", yref="paper", x0=selected_step - 1.5, x1=selected_step - 0.5, y0=0, y1=1,
+                   line=dict(width=2, color="#555555"), fillcolor="rgba(0,0,0,0)")
+              ] if selected_step is not None and 1 <= selected_step <= len(labels) else []
+    title = wrap_title("next: next-word probability by sub-context, per word read (squares above: read, the word's "
+                       "own sub-context)")
+    return figure(data, dict(title=dict(text=title, x=0), barmode="stack", bargap=0.15,
+                             xaxis=dict(title=dict(text="step: word read")),
+                             yaxis=dict(title=dict(text="probability"), range=[0, 1.12]),
+                             legend=dict(traceorder="normal", title=dict(text="sub-context"),
+                                         **LEGEND_BELOW["legend"]),
+                             height=460, margin=dict(t=70), shapes=shapes))
+
+
+def word_map(df: pd.DataFrame, colour_by: str, title: str, axis_label: str, *, highlight: list[str] | None = None,
+             context_colours: dict[str, str] | None = None, axis_titles: tuple[str, str] | None = None,
+             legend_title: str | None = None, subgroup_order: list[str] | None = None) -> go.Figure:
+    """The word map: one labelled point per word, coloured by sub-context or subgroup (a family's members in
+    `subgroup_order`, else as they come, each a shade and a symbol); highlighted words ringed. Axes are titled
+    `axis_label` 1, 2 (3) unless `axis_titles` names them (custom axes, 2D)."""
+    three_d = "z" in df
+    family = {}
+    if colour_by == "subgroup" and context_colours and "context" in df:  # shades of the sub-context's hue
+        order = {c: i for i, c in enumerate(context_colours)}  # families in taxonomy order
+        rank = {g: i for i, g in enumerate(subgroup_order or [])}
+        df = df.assign(_key=list(zip(df["context"], df["subgroup"])), _order=df["context"].map(order).fillna(99),
+                       _rank=df["subgroup"].map(rank).fillna(len(rank)))
+        df = df.sort_values(["_order", "_rank"], kind="stable")
+        styles = subgroup_styles(list(dict.fromkeys(df._key)), context_colours, three_d=three_d)
+        family = {k: k[0] for k in styles}
+        cats, col = list(styles), "_key"
+    else:
+        cats, col = list(dict.fromkeys(df[colour_by])), colour_by
+        styles = ({c: (context_colours.get(c, GRAMMAR_COLOUR), "circle") for c in cats}
+                  if colour_by == "context" and context_colours else category_styles(cats))
+    fig = go.Figure()
+    for cat in cats:
+        part = df[df[col].apply(lambda v, c=cat: v == c)]
+        colour, symbol = styles[cat]
+        name = cat[1] if family else str(cat)
+        sel = part.word.isin(highlight or [])
+        fig.add_trace(scatter(part, three_d, mode="markers+text", name=name, text=part.word,
+                               textposition="top center",
+                               textfont=dict(size=[13 if s else 10 for s in sel], color=["#000000" if s else "#444444"
+                                                                                       for s in sel]),
+                               marker=dict(size=6 if three_d else 8, color=colour, symbol=symbol,
+                                           line=dict(width=0.5, color="#444")),
+                               legendgroup=family.get(cat), legendgrouptitle=dict(text=family.get(cat)),
+                               meta=DECLUTTER, hovertemplate="%{text}<extra>" + name + "</extra>"))
+    if highlight:  # a ring below each selected word's point; its label above stays clear (bold, larger)
+        part = df[df.word.isin(highlight)]
+        fig.add_trace(scatter(part, three_d, mode="markers", name="selected", hoverinfo="skip",
+                               marker=dict(size=10 if three_d else 12, color="rgba(0,0,0,0)",
+                                           line=dict(width=2, color="#000000"))))
+    fig.update_layout(axes_layout(axis_label, three_d))
+    if axis_titles is not None:
+        fig.update_layout(xaxis_title=axis_titles[0], yaxis_title=axis_titles[1])
+    if legend_title is None:
+        legend_title = {"context": "sub-context"}.get(colour_by, colour_by)
+    lines = wrap_title(title, 60)  # the page's column is about 470 px wide at 800 px, and Plotly does not wrap
+    legend = {} if three_d else LEGEND_BELOW  # below a 2D map, which keeps the column's width (on a narrow screen)
+    # the legend's height comes out of the chart's: subgroups stand in columns under their sub-context's name
+    rows = 2 + max(collections.Counter(family.values()).values()) if family else 3
+    return styled(fig, title=lines, legend_title_text=legend_title, height=640 + (20 * rows if legend else 0),
+                  margin=dict(t=30 + 20 * (lines.count("<br>") + 1)), **legend)
+
+
+def region_contours(regions, colours: dict[str, str], *, states: np.ndarray | None = None,
+                    of: list[str] | None = None) -> tuple[list[dict], list[tuple[float, float, str]]]:
+    """Outline each sub-context's region (its density at half its local peak, as polylines computed on the
+    server) and say where its labels go: on its densest point, and on every other island of the region that holds
+    one of `states` (xy (n, 2)) whose sub-context (`of`, one name per state) it is, so that a state's own region is
+    named where the state lies. region_notes makes the labels, with the figure's other annotations.
+
+    Returns the outlines' traces and the labels' anchors (x, y, text)."""
+    shown = [g for g, ctx in enumerate(regions.contexts) if regions.counts[g] and ctx != FUNCTION_CONTEXT]
+    anchors, outlines = [], []
+    for g in shown:
+        ctx, c = regions.contexts[g], colours.get(regions.contexts[g], GRAMMAR_COLOUR)
+        xs, ys = regions.outline(g)
+        outlines.append(dict(type="scatter", x=xs, y=ys, mode="lines", line=dict(color=c, width=2),
+                             hoverinfo="skip", name=f"{ctx} region", showlegend=False))
+        anchors.append((float(regions.centres[g, 0]), float(regions.centres[g, 1]), ctx))
+        named = regions.island(g, regions.centres[g])
+        for xy in [] if states is None or of is None else [p for p, name in zip(states, of) if name == ctx]:
+            part = regions.island(g, xy)
+            if part.any() and not (part & named).any():  # an island of its own: named at its densest cell
+                row, col = np.unravel_index(np.where(part, regions.density[g], -1).argmax(), part.shape)
+                anchors.append((float(regions.x[col]), float(regions.y[row]), ctx))
+                named |= part
+    return outlines, anchors
+
+
+def lens_heatmap(words: list[list[str]], contexts: list[list[str]], probs: list[list[float]], *,
+                 layer_names: list[str], step_labels: list[str], colours: dict[str, str]) -> go.Figure:
+    """Logit lens: for each depth (rows) and step (columns) the top word, coloured by its sub-context."""
+    names = list(colours)
+    z = [[names.index(c) for c in row] for row in contexts]
+    scale = discrete_scale(names, colours)
+    text = [[f"{w}<br>{p:.2f}" for w, p in zip(rw, rp)] for rw, rp in zip(words, probs)]
+    heat = dict(type="heatmap", z=z, x=list(step_labels), y=list(layer_names), text=text, texttemplate="%{text}",
+                colorscale=scale, zmin=-0.5, zmax=len(names) - 0.5, showscale=False,
+                hovertemplate="%{y}, %{x}: %{text}<extra></extra>")
+    title = wrap_title("Logit lens: the top next word read out at each layer (colour: its sub-context)")
+    return figure([heat], dict(title=dict(text=title), xaxis=dict(title=dict(text="step: word read")),
+                               yaxis=dict(title=dict(text="layer")), height=100 + 48 * len(layer_names),
+                               margin=dict(t=70)))
+
+
+def attention_heatmaps(att, key_words: list[str], title: str) -> go.Figure:
+    """Attention of the newest word over the words it can see: one row per (layer, head)."""
+    L, H, W = att.shape
+    z = att.reshape(L * H, W)
+    rows = [f"layer {i + 1} head {h + 1}" for i in range(L) for h in range(H)]
+    heat = dict(type="heatmap", z=z, x=[f"{j + 1}: {w}" for j, w in enumerate(key_words)], y=rows,
+                colorscale=BLUES, zmin=0, zmax=1, colorbar=dict(title=dict(text="weight")),
+                hovertemplate="%{y} → %{x}: %{z:.2f}<extra></extra>")
+    return figure([heat], dict(title=dict(text=wrap_title(title)), xaxis=dict(title=dict(text="word attended to")),
+                               yaxis=dict(title=dict(text="layer and head"), autorange="reversed"),
+                               height=140 + 22 * L * H, margin=dict(t=70)))

@@ -1,0 +1,106 @@
+"""Training figures: loss curves, weight-snapshot curves, the Watch word map and the replay."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from dashboard.figures.theme import DECLUTTER, LEGEND_BELOW, esc, play_controls, series_style, styled, wrap_title
+from llmcore.tokenizer import UNK
+
+
+def watch_word_map(coords: np.ndarray, words: list[str], contexts: list[str], colours: dict[str, str], *,
+                   extent: tuple[np.ndarray, np.ndarray], step: int, labelled: set[str] | None = None,
+                   ink: str = "#222222", axis_label: str = "PC") -> go.Figure:
+    """The word map of one snapshot (Procrustes-aligned), on axes fixed over all snapshots. labelled: the words
+    written on the map (default all; every word is named on hover), ringed in `ink`."""
+    fig = go.Figure()
+    for ctx in colours:
+        idx = [i for i, c in enumerate(contexts) if c == ctx]
+        if idx:
+            fig.add_trace(go.Scatter(x=coords[idx, 0], y=coords[idx, 1], mode="markers", name=str(ctx),
+                                     hovertext=[words[i] for i in idx], marker=dict(color=colours[ctx], size=7),
+                                     hovertemplate="%{hovertext}<extra>" + esc(str(ctx)) + "</extra>"))
+    named = [i for i, w in enumerate(words) if labelled is None or w in labelled]
+    if named:  # one text trace: words without a label add no text nodes to redraw
+        fig.add_trace(go.Scatter(x=coords[named, 0], y=coords[named, 1], mode="markers+text", showlegend=False,
+                                 marker=dict(size=11, color="rgba(0,0,0,0)", line=dict(width=2, color=ink)),
+                                 text=[f"<b>{esc(words[i])}</b>" for i in named], textposition="top center",
+                                 textfont=dict(size=13, color=ink, shadow="auto"), hoverinfo="skip"))
+    lo, hi = extent
+    pad = 0.05 * (hi - lo)
+    styled(fig, title=f"Word map, step {step}", legend_title_text="sub-context", **LEGEND_BELOW,
+           xaxis=dict(title=f"{axis_label} 1", range=[lo[0] - pad[0], hi[0] + pad[0]]),
+           yaxis=dict(title=f"{axis_label} 2", range=[lo[1] - pad[1], hi[1] + pad[1]]),
+           height=640, margin=dict(l=10, r=10, t=50, b=10))
+    return fig
+
+
+def snapshot_curves(df: pd.DataFrame, step: int, generalised_at: int | None) -> go.Figure:
+    """The snapshot measures over training, with a marker line at the slider's step and one where
+    generalisation appears."""
+    fig = go.Figure()
+    for i, (name, part) in enumerate(df.groupby("measure", sort=False)):
+        sep = "separability" in name
+        short = name.split(", ", 1)[-1] if sep else wrap_title(name, 26)  # the depth: the group names the measure
+        fig.add_trace(go.Scatter(x=part.step, y=part.value, name=short, mode="lines+markers",
+                                 legendgroup="separability" if sep else "measures",
+                                 legendgrouptitle_text=name.split(", ", 1)[0] if sep else None, **series_style(i),
+                                 hovertemplate="step %{x}: %{y:.3f}<extra>" + name + "</extra>"))
+    fig.add_vline(x=step, line=dict(color="#7F7F7F", width=2), annotation_text=f"step {step}",  # both themes
+                  annotation_position="top left")
+    if generalised_at is not None:
+        fig.add_vline(x=generalised_at, line=dict(color="#009E73", width=1, dash="dash"),
+                      annotation_text=f"generalises at {generalised_at}", annotation_position="bottom right")
+    styled(fig, title="Measures at every snapshot", xaxis_title="training step", yaxis_title="share",
+                yaxis_range=[0, 1.05], legend=dict(orientation="h", y=-0.25), height=600)
+    return fig
+
+
+# ---------------------------------------------------------------- Training page
+def training_curves(log: list[dict]) -> go.Figure:
+    """Loss (left) and the generalisation measures (right) at each evaluation during training."""
+    from plotly.subplots import make_subplots
+
+    df = pd.DataFrame(log)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Generalisation measures"))
+    series = [("val_loss", "validation loss", 1), ("heldout_loss", "loss on held-out sentences", 1),
+              ("habitat_mass", "held-out prompts: probability on habitats", 2),
+              ("diet_share", "diet share after 'eats'", 2),
+              ("neighbour_purity", "embedding neighbours in sub-context", 2)]
+    groups = {1: "left: loss", 2: "right: generalisation"}
+    for i, (col, name, panel) in enumerate(series):
+        if col in df:
+            fig.add_trace(go.Scatter(x=df.step, y=df[col], name=name, mode="lines+markers", legendgroup=groups[panel],
+                                     legendgrouptitle_text=groups[panel], **series_style(i)), row=1, col=panel)
+    fig.update_xaxes(title_text="training step")
+    fig.update_yaxes(title_text="loss (nats per word)", row=1, col=1)
+    fig.update_yaxes(title_text="share", range=[0, 1.1], row=1, col=2)  # lines at 1 clear of the panel title
+    return styled(fig, height=440, legend=dict(orientation="h", y=-0.3))
+
+
+def replay_figure(coords: np.ndarray, words: list[str], contexts: list[str], steps: list[int], *,
+                  colours: dict[str, str], axis_label: str = "PC") -> go.Figure:
+    """Embedding replay: coords (T, V, 2) of every word at each of the T snapshots taken at `steps`, one frame per
+    snapshot, a slider and play/pause; the axes hold every frame."""
+    keep = [i for i, w in enumerate(words) if w != UNK]
+
+    def traces(t: int) -> list[go.Scatter]:
+        out = []
+        for ctx in colours:
+            idx = [i for i in keep if contexts[i] == ctx]
+            out.append(go.Scatter(x=coords[t, idx, 0], y=coords[t, idx, 1], mode="markers+text", name=ctx,
+                                  text=[words[i] for i in idx], textposition="top center", textfont=dict(size=9),
+                                  marker=dict(color=colours[ctx], size=7), meta=DECLUTTER))
+        return out
+
+    fig = go.Figure(data=traces(len(steps) - 1), frames=[go.Frame(data=traces(t), name=str(s))
+                                                          for t, s in enumerate(steps)])
+    lo, hi = coords[:, keep].min((0, 1)), coords[:, keep].max((0, 1))
+    return styled(fig, title=wrap_title("Embeddings during training (Procrustes-aligned, so words move and the axes "
+                                        "stay)", 50),
+                  xaxis=dict(title=f"{axis_label} 1", range=[lo[0] * 1.05, hi[0] * 1.05]),
+                  yaxis=dict(title=f"{axis_label} 2", range=[lo[1] * 1.05, hi[1] * 1.05]), height=620,
+                  margin=dict(t=70),
+                  **play_controls([str(s) for s in steps], prefix="training step "))

@@ -1,0 +1,1 @@
+"""Reading the model's states: traces, lenses, probes, evaluations and interventions."""
