@@ -1,0 +1,125 @@
+// The browser side of llmnotebook's widgets (an anywidget ES module): draws the figure the kernel sends with
+// Plotly.react in the notebook's own colours, and sends back the theme, box/lasso selections and clicks.
+// Plotly.js is asked of the kernel once per page (the plotly package's own bundle, sent as a buffer): no CDN, and
+// the notebook's saved widget state keeps only figures.
+
+const PLOTLY_KEY = "__llmLandscapePlotly";
+
+function loadPlotly(model) {
+  if (!globalThis[PLOTLY_KEY]) {
+    globalThis[PLOTLY_KEY] = new Promise((resolve, reject) => {
+      const onMessage = async (msg, buffers) => {
+        if (!msg || msg.type !== "plotly") return;
+        model.off("msg:custom", onMessage);
+        // the bundle is UMD: given a `module` it exports Plotly there and leaves the page's globals alone
+        const src = `const module = { exports: {} };\n${new TextDecoder().decode(buffers[0])}\n` +
+          "export default module.exports;";
+        const url = URL.createObjectURL(new Blob([src], { type: "text/javascript" }));
+        try {
+          resolve((await import(url)).default);
+        } catch (e) {
+          globalThis[PLOTLY_KEY] = null;
+          reject(e);
+        } finally {
+          URL.revokeObjectURL(url);
+        }
+      };
+      model.on("msg:custom", onMessage);
+      model.send({ type: "plotly?" });
+    });
+  }
+  return globalThis[PLOTLY_KEY];
+}
+
+// The notebook's theme from the colour of its text: light text is a dark theme (JupyterLab, Notebook 7, VS Code
+// and Colab all set it on the output area), as the dashboard reads Streamlit's theme.
+function colours(el) {
+  const css = getComputedStyle(el);
+  const [r, g, b] = (css.color.match(/[\d.]+/g) || [0, 0, 0]).map(Number);
+  const dark = (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255 > 0.5;
+  return { theme: dark ? "dark" : "light", ink: css.color, family: css.fontFamily || "sans-serif" };
+}
+
+// The figure's layout over a template in those colours (transparent backgrounds, grey grid), as chart.js does.
+function themed(layout, c) {
+  const grid = "rgba(128,128,128,0.25)";
+  const axis = (a) => ({ gridcolor: grid, zerolinecolor: grid, linecolor: grid, tickcolor: grid, ...(a || {}) });
+  const template = {
+    layout: {
+      paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
+      font: { color: c.ink, family: c.family, size: 12 }, xaxis: axis(), yaxis: axis(),
+      scene: { xaxis: axis(), yaxis: axis(), zaxis: axis() },
+    },
+  };
+  return { ...layout, template, autosize: true, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)" };
+}
+
+// What Python needs of a selected or clicked point: its trace, its index there and the trace's name.
+const pointsOf = (event) =>
+  (event && event.points ? event.points : []).map((p) => ({
+    curve: p.curveNumber, index: p.pointNumber ?? p.pointIndex ?? null, name: (p.data && p.data.name) || "",
+    meta: (p.data && p.data.meta) || null, x: p.x ?? null, y: p.y ?? null, customdata: p.customdata ?? null,
+  }));
+
+async function render({ model, el }) {
+  const gd = document.createElement("div");
+  gd.className = "llm-notebook-figure";
+  gd.dataset.drawn = "0";
+  el.appendChild(gd);
+  let Plotly;
+  try {
+    Plotly = await loadPlotly(model);
+  } catch (e) {
+    gd.textContent = `The figure could not be drawn: Plotly.js did not load (${e}).`;
+    return;
+  }
+  const c = colours(el);
+  if (model.get("theme") !== c.theme) {
+    model.set("theme", c.theme);
+    model.save_changes();
+  }
+
+  async function draw() {
+    const text = model.get("figure");
+    if (!text) return;
+    const fig = JSON.parse(text);
+    await Plotly.react(gd, fig.data, themed(fig.layout, colours(el)),
+                       { displaylogo: false, responsive: true, scrollZoom: false });
+    gd.dataset.drawn = String(Number(gd.dataset.drawn) + 1);
+    const asked = model.get("asked_at");  // the kernel's clock when the change was asked for (same machine)
+    if (asked > 0) {
+      model.set("redraw_ms", Date.now() - asked);
+      model.save_changes();
+    }
+  }
+  await draw();
+  model.on("change:figure", draw);
+  gd.on("plotly_selected", (event) => {
+    model.set("selected", pointsOf(event));
+    model.save_changes();
+  });
+  gd.on("plotly_deselect", () => {
+    model.set("selected", []);
+    model.save_changes();
+  });
+  gd.on("plotly_click", (event) => {
+    model.set("clicked", { ...(pointsOf(event)[0] || {}), n: (model.get("clicked").n || 0) + 1 });
+    model.save_changes();
+  });
+  // a theme switched later (JupyterLab's menu, VS Code's colour theme) redraws in the new colours
+  const watch = new MutationObserver(() => {
+    const now = colours(el);
+    if (now.theme !== model.get("theme")) {
+      model.set("theme", now.theme);
+      model.save_changes();
+    }
+  });
+  watch.observe(document.body, { attributes: true, attributeFilter: ["class", "data-jp-theme-light"] });
+  return () => {
+    watch.disconnect();
+    model.off("change:figure", draw);
+    Plotly.purge(gd);
+  };
+}
+
+export default { render };
