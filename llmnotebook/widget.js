@@ -40,15 +40,20 @@ function colours(el) {
   return { theme: dark ? "dark" : "light", ink: css.color, family: css.fontFamily || "sans-serif" };
 }
 
-// The figure's layout over a template in those colours (transparent backgrounds, grey grid), as chart.js does.
+// The figure's layout over a template in those colours, with the sizes and placements dashboard/chart.js gives
+// Streamlit's theme (titles left and bold, grey grid and ticks, axes that make room for their labels).
 function themed(layout, c) {
-  const grid = "rgba(128,128,128,0.25)";
-  const axis = (a) => ({ gridcolor: grid, zerolinecolor: grid, linecolor: grid, tickcolor: grid, ...(a || {}) });
+  const grid = "rgba(128,128,128,0.25)", faded = "rgba(128,128,128,1)";
+  const axis = (standoff) => ({ automargin: true, gridcolor: grid, zerolinecolor: grid, linecolor: grid,
+    tickcolor: grid, tickfont: { color: faded, size: 12 }, title: { font: { color: faded, size: 14 }, standoff } });
   const template = {
     layout: {
       paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
-      font: { color: c.ink, family: c.family, size: 12 }, xaxis: axis(), yaxis: axis(),
-      scene: { xaxis: axis(), yaxis: axis(), zaxis: axis() },
+      font: { color: c.ink, family: c.family, size: 12 },
+      title: { font: { size: 16, color: c.ink, weight: 600 }, x: 0, xanchor: "left", pad: { l: 2 } },
+      legend: { title: { font: { size: 12, color: faded }, side: "top" }, valign: "top", font: { size: 12 } },
+      xaxis: axis(16), yaxis: axis(24),
+      scene: { xaxis: axis(8), yaxis: axis(8), zaxis: axis(8) },
     },
   };
   return { ...layout, template, autosize: true, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)" };
@@ -88,6 +93,7 @@ async function render({ model, el }) {
     gd.dataset.drawn = String(Number(gd.dataset.drawn) + 1);
     const asked = model.get("asked_at");  // the kernel's clock when the change was asked for (same machine)
     if (asked > 0) {
+      gd.dataset.redrawMs = String(Date.now() - asked);
       model.set("redraw_ms", Date.now() - asked);
       model.save_changes();
     }

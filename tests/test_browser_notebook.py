@@ -1,0 +1,82 @@
+"""The notebook widget in a real JupyterLab (started here, in tmp_path) and Chromium: it renders, a change made in
+Python redraws it, and a box selection dragged in the browser reaches `w.selection` in the kernel."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.jupyter import DRAWN, FIGURE, open_and_run, python_value, run_python, running_jupyterlab, write_notebook
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+# the path's words as drawn: the path trace's customdata rows are (step, word read, …)
+DRAWN_WORDS = f"""() => {{ const g = document.querySelector('{FIGURE}');
+  const t = g && g.data && g.data.find(t => (t.name || '').startsWith('this prompt'));
+  return t ? t.customdata.map(r => String(r[1])) : null; }}"""
+
+# the pixel box (page coordinates) around the middle half of the drawn food states, and that box in data units
+FOOD_BOX = f"""() => {{ const g = document.querySelector('{FIGURE}'); const L = g._fullLayout;
+  const food = g._fullData.find(t => t.meta === 'base' && t.name === 'food');
+  const q = (v, f) => {{ const s = [...v].sort((a, b) => a - b); return s[Math.floor(f * (s.length - 1))]; }};
+  const x0 = q(food.x, 0.25), x1 = q(food.x, 0.75), y0 = q(food.y, 0.25), y1 = q(food.y, 0.75);
+  const r = g.querySelector('.nsewdrag').getBoundingClientRect();
+  const px = (x) => r.left + L.xaxis.l2p(x), py = (y) => r.top + L.yaxis.l2p(y);
+  return {{ from: [px(x0), py(y1)], to: [px(x1), py(y0)] }}; }}"""
+
+# what the browser selected: every drawn point of the map's reference and path traces inside the dragged range
+INSIDE = f"""(range) => {{ const g = document.querySelector('{FIGURE}'); let n = 0;
+  for (const t of g._fullData) {{
+    if (t.meta !== 'base' && !(t.name || '').startsWith('this prompt')) continue;
+    t.x.forEach((x, i) => {{ const y = t.y[i];
+      if (x >= range.x[0] && x <= range.x[1] && y >= range.y[0] && y <= range.y[1]) n += 1; }});
+  }}
+  return n; }}"""
+
+
+def test_the_widget_renders_redraws_from_python_and_returns_a_box_selection(tmp_path, browser):
+    with running_jupyterlab(tmp_path) as lab:
+        write_notebook(lab.root / "probe.ipynb",
+                       ["from llmnotebook import trajectory\nw = trajectory('a dog devours pizza in')\nw"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        open_and_run(page, lab, "probe.ipynb")
+        page.wait_for_function(DRAWN, arg=1, timeout=180_000)  # rendered: Plotly.js came from the kernel
+        kernel = lab.kernel()
+        try:
+            assert page.evaluate(DRAWN_WORDS) == python_value(kernel, "w.trace.word_steps().words")
+            page.screenshot(path=str(tmp_path / "notebook_widget.png"))
+
+            run_python(kernel, "w.prompt = 'a cat eats sausage at'")
+            words = python_value(kernel, "w.trace.word_steps().words")
+            assert words[:4] == ["a", "cat", "eats", "sausage"]
+            page.wait_for_function(f"(words) => JSON.stringify(({DRAWN_WORDS})()) === JSON.stringify(words)",
+                                   arg=words, timeout=60_000)
+
+            box = page.evaluate(FOOD_BOX)
+            page.mouse.move(*box["from"])
+            page.mouse.down()
+            page.mouse.move(*box["to"], steps=12)
+            page.mouse.up()
+            page.wait_for_function(f"() => document.querySelector('{FIGURE}')._fullLayout.selections.length",
+                                   timeout=30_000)
+            chosen = _selection_when_sent(kernel)
+            ranges = page.evaluate(f"() => {{ const L = document.querySelector('{FIGURE}')._fullLayout; const s = "
+                                   "L.selections[0]; return { x: [Math.min(s.x0, s.x1), Math.max(s.x0, s.x1)], "
+                                   "y: [Math.min(s.y0, s.y1), Math.max(s.y0, s.y1)] }; }")
+            assert len(chosen["x"]) == page.evaluate(INSIDE, ranges) > 0  # every point in the box, and only those
+            assert all(ranges["x"][0] <= x <= ranges["x"][1] for x in chosen["x"])
+            assert all(ranges["y"][0] <= y <= ranges["y"][1] for y in chosen["y"])
+            assert max(set(chosen["sub_context"]), key=chosen["sub_context"].count) == "food"
+        finally:
+            kernel.stop_channels()
+
+
+def _selection_when_sent(kernel, timeout: float = 30) -> dict:
+    """w.selection once the browser's selection has reached the kernel (asked again until then: the kernel takes
+    the widget's message between two executions), its columns as lists."""
+    deadline = time.time() + timeout
+    while not python_value(kernel, "len(w.selection)"):
+        assert time.time() < deadline, "the browser's selection never reached w.selection"
+        time.sleep(0.1)
+    return python_value(kernel, "w.selection[['x', 'y', 'sub_context']].to_dict('list')")
