@@ -49,8 +49,8 @@ def timed(fn, repeats: int) -> float:
 def library(repeats: int) -> None:
     import numpy as np
 
-    from llmcore.checkpoint import load_checkpoint
-    from llmcore.interventions import Noise, causal_trace, counterfactual_grid, held_out_restoration
+    from llmcore.analysis.interventions import Noise, causal_trace, counterfactual_grid, held_out_restoration
+    from llmcore.model.checkpoint import load_checkpoint
 
     ck = load_checkpoint()
     n = len(causal_trace(ck, PROMPT, corrupt=CORRUPT).words)
@@ -74,10 +74,11 @@ def library(repeats: int) -> None:
 
 
 def steering_range(ck) -> None:
-    """The steering slider's measured range (llmcore.steering.steering_sweep) for the page's default push from each
+    """The steering slider's measured range (llmcore.analysis.steering.steering_sweep) for the page's default push
+    from each
     animal group, on the animal's word at embed, and for the old default (every word, home -> water_places)."""
-    from llmcore.maps import MapBook
-    from llmcore.steering import default_direction, group_names, steering_sweep, steering_vector, sweep_prompts
+    from llmcore.analysis.steering import default_direction, group_names, steering_sweep, steering_vector, sweep_prompts
+    from llmcore.maps.store import MapBook
 
     ref = MapBook(ck).states
     groups = group_names(ck, ref)
@@ -153,7 +154,7 @@ def main() -> None:
     if not a.no_library:
         library(a.repeats)
         if not a.no_steering:
-            from llmcore.checkpoint import load_checkpoint
+            from llmcore.model.checkpoint import load_checkpoint
 
             steering_range(load_checkpoint())
     if not a.no_browser:

@@ -33,8 +33,8 @@ def main() -> None:
     args = ap.parse_args()
     if not 2 <= args.sessions <= 500 or not 1 <= args.rounds <= 25:  # 25: under a visitor's 30 new prompts a minute
         ap.error("--sessions must be 2 to 500 and --rounds 1 to 25")
-    from llmcore.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
-    from llmcore.trace import trace_generation
+    from llmcore.analysis.trace import trace_generation
+    from llmcore.model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
     from tests.servers import free_port, running_server
     from tests.test_load import PROMPTS, classroom_cmd, classroom_load
 

@@ -42,7 +42,8 @@ def rss_mb(pid: int) -> float:
 
 
 def prompts(n: int) -> list[str]:
-    from llmcore.world import article, load_world
+    from llmcore.world.corpus import article
+    from llmcore.world.load import load_world
 
     w = load_world()
     verbs = list(w.recipe.eat_verbs) + ["drinks", "lives in the", "sleeps in the", "chases the"]
@@ -66,10 +67,10 @@ def where_time_goes() -> list[tuple[str, float]]:
     from dashboard import frames
     from dashboard.figures import maps as map_figures
     from dashboard.figures import theme
-    from llmcore.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
-    from llmcore.maps import MapBook
-    from llmcore.regions import region_map
-    from llmcore.trace import candidate_states, trace_generation
+    from llmcore.analysis.trace import candidate_states, trace_generation
+    from llmcore.maps.regions import region_map
+    from llmcore.maps.store import MapBook
+    from llmcore.model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
     lap("import plotly, pandas, scipy, llmcore")
     ckpt = load_checkpoint(DEFAULT_CHECKPOINT)
     lap("load the model")

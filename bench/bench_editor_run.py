@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dashboard import jobs  # noqa: E402
-from llmcore.world import DEFAULT_WORLD  # noqa: E402
+from llmcore.world.load import DEFAULT_WORLD  # noqa: E402
 
 
 def main() -> None:

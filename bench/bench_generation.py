@@ -20,8 +20,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from llmcore.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
-from llmcore.trace import SamplingConfig, _pick, _steps, encode_prompt, generate, trace_generation  # noqa: E402
+from llmcore.analysis.trace import SamplingConfig, _pick, _steps, encode_prompt, generate, trace_generation  # noqa: E402
+from llmcore.model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
 
 PROMPTS = ["a dog devours pizza in", "a cat", "the pharaohs admired", "a cow munches", "an otter eats fish in",
            "a bear", "a fox chases the", "pizza is sold in the"]

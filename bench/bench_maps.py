@@ -16,7 +16,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from llmcore.projection import NeighbourPlacement, PCAProjector  # noqa: E402
+from llmcore.maps.projection import NeighbourPlacement, PCAProjector  # noqa: E402
 
 
 def median_time(fn, repeats: int = 7) -> float:

@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from llmcore.model import GPTConfig  # noqa: E402
-from llmcore.train import TrainConfig, Trainer  # noqa: E402
+from llmcore.model.config import GPTConfig  # noqa: E402
+from llmcore.training.trainer import TrainConfig, Trainer  # noqa: E402
 
 TINY_WORLD = Path(__file__).resolve().parent.parent / "tests" / "data" / "tiny_world.toml"
 

@@ -15,7 +15,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from llmcore.model import GPT, GPTConfig  # noqa: E402
+from llmcore.model.config import GPTConfig  # noqa: E402
+from llmcore.model.gpt import GPT  # noqa: E402
 
 
 def matmul_flops(n: int = 1024, repeats: int = 20) -> float:

@@ -44,8 +44,8 @@ def main() -> None:
     a = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
-    from llmcore.checkpoint import load_checkpoint
-    from llmcore.snapshots import weight_snapshot_steps
+    from llmcore.model.checkpoint import load_checkpoint
+    from llmcore.training.snapshots import weight_snapshot_steps
 
     steps = weight_snapshot_steps(load_checkpoint(a.checkpoint))
     if len(steps) < 2:

@@ -18,9 +18,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dashboard import jobs  # noqa: E402
-from llmcore.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
-from llmcore.world import DEFAULT_WORLD, read_world_data  # noqa: E402
-from llmcore.world_edit import set_animal, to_toml  # noqa: E402
+from llmcore.model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
+from llmcore.world.edit import set_animal, to_toml  # noqa: E402
+from llmcore.world.load import DEFAULT_WORLD, read_world_data  # noqa: E402
 
 LEMUR = dict(group="exotic", kind="a wild animal", habitats=["jungle", "forest", "tree"],
              diet=["banana", "mango", "figs", "berries"], drinks=["water"])

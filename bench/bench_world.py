@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from llmcore.world import generate_corpus, world_from_dict  # noqa: E402
+from llmcore.world.load import generate_corpus, world_from_dict  # noqa: E402
 
 
 def letters(i: int) -> str:

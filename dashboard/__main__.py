@@ -4,7 +4,7 @@ Streamlit runs a page's script only when a browser connects, so the first visito
 libraries, the model and its maps to load. Here a background thread waits until the server listens (so the browser
 can start loading the page's own code at once), then loads them into the server's process-wide cache while the
 browser does so; the first page's run then finds them ready. The first page needs no torch (its maps, its trace and
-candidates are read from files: llmcore.tracecache), so torch and the model's weights are loaded after that page
+candidates are read from files: llmcore.maps.tracecache), so torch and the model's weights are loaded after that page
 has run (about two seconds of one core that would otherwise delay it): a visitor's next prompt finds them ready.
 A failure in the warm-up is not an error: the page loads the same things itself and reports any problem there.
 
@@ -26,6 +26,13 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+# One BLAS and OpenMP thread, set before NumPy loads: a page's arrays are small, and on a shared machine (another
+# busy process, other sessions) a second BLAS thread spins waiting for a core. Measured on 2 cores with other jobs
+# running: the Training page's Procrustes alignment of 24 snapshots took 17.4 s with two OpenBLAS threads, 0.77 s
+# with one. A training run started from the browser sets its own torch threads (TrainConfig.threads).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 APP = Path(__file__).resolve().parent / "app.py"
 THREAD = "dashboard-warm-up"

@@ -17,7 +17,7 @@ chart.preload(full_on=("landscape",))  # its first charts are 3D: the full Plotl
 
 from dashboard.state import PAGE_RAN, available_checkpoints, checkpoint_label, default_checkpoint_path  # noqa: E402
 from dashboard.text import escape_md  # noqa: E402
-from llmcore.checkpoint import CheckpointError  # noqa: E402
+from llmcore.model.checkpoint import CheckpointError  # noqa: E402
 
 # (view module in dashboard/views, title, URL path, icon). A view is imported when its page first runs, so a start
 # does not wait for the pages it does not show (training, interventions and the editor import much of llmcore).

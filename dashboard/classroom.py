@@ -1,7 +1,9 @@
 """Classroom mode: visitors (every session whose browser is not on this machine) explore every page within
 per-session limits on prompts and work, but do not train, upload, edit worlds or write files; the teacher on this
 machine (localhost) keeps everything. Pages ask `blocked` before drawing such controls and `check_prompt` before
-work; the launcher turns the mode on (dashboard/binding.py)."""
+work; the launcher turns the mode on (dashboard/binding.py). Whatever a page does, nothing a visitor's page runs
+writes a file (`write_refusal`, asked by llmcore.files before every write: caches are then kept in memory only) or
+starts a map fit (dashboard/state.py shows the stored maps)."""
 
 from __future__ import annotations
 
@@ -10,11 +12,13 @@ import os
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from dashboard.binding import ENV, loopback, setting
-from llmcore.trace import PromptError
+from llmcore.analysis.trace import PromptError
+from llmcore.files import refuse_writes_when
 
-MAX_PROMPT_CHARS = 200  # a visitor's prompt; the teacher's limit is llmcore.trace.MAX_PROMPT_CHARS
+MAX_PROMPT_CHARS = 200  # a visitor's prompt; the teacher's limit is llmcore.analysis.trace.MAX_PROMPT_CHARS
 MAX_NEW_WORDS = 32  # words a visitor's completion may run to (the Trajectory page's word limit goes to 64)
 MAX_NOISE_DRAWS = 10  # random draws a visitor's noise corruption may average over (Causes; the teacher's: 100)
 # new requests a visitor's session may make per window of seconds: "prompt" traces a prompt or setting not asked for
@@ -59,6 +63,24 @@ def visitor() -> bool:
         return not loopback(ipaddress.ip_address((peer_ip() or "").split("%")[0]))
     except ValueError:
         return True
+
+
+def visitor_page() -> bool:
+    """Whether this thread runs a visitor's page (or fragment): the server's own threads (its warm-up, a map fit or
+    a training run the teacher started) run no page and are the teacher's."""
+    if not enabled():
+        return False
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    return get_script_run_ctx(suppress_warning=True) is not None and visitor()
+
+
+def write_refusal(path: Path) -> str | None:
+    """Why `path` may not be written from this thread (a visitor's page), else None."""
+    return f"{path}: {refusal('files are written')}" if visitor_page() else None
+
+
+pass  # TEMP
 
 
 def refusal(what: str) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from llmcore.checkpoint import REPO_ROOT
 from llmcore.files import user_data_dir
+from llmcore.model.checkpoint import REPO_ROOT
 
 DATA_DIR = user_data_dir()  # uploads (checkpoints/), the editor's worlds (worlds/), staging (uploads/)
 CHECKPOINTS_DIR = DATA_DIR / "trained"  # models trained from the Training page

@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 
 from dashboard.text import prob
-from llmcore.world import FUNCTION_CONTEXT
+from llmcore.world.types import FUNCTION_CONTEXT
 
 if TYPE_CHECKING:
-    from llmcore.alignment import AlignedMap
-    from llmcore.maps import FittedMap
-    from llmcore.trace import GenerationTrace
-    from llmcore.watch import PromptOverTraining, TrainingFrames
+    from llmcore.analysis.trace import GenerationTrace
+    from llmcore.maps.alignment import AlignedMap
+    from llmcore.maps.store import FittedMap
+    from llmcore.maps.watch import PromptOverTraining, TrainingFrames
 
 
 def path_states(trace: GenerationTrace, depth: int) -> tuple[np.ndarray, list[str]]:
@@ -231,7 +231,7 @@ def run_paths(runs: list[tuple[str, list[str], np.ndarray]], cmap: FittedMap) ->
 def causal_captions(ct) -> list[str]:
     """Plain sentences from a CausalTrace: the residual state that brings back most at each word, and the depth from
     which the last position alone carries the answer."""
-    from llmcore.interventions import MIN_EFFECT
+    from llmcore.analysis.interventions import MIN_EFFECT
 
     target = "/".join(ct.target)
     resid = ct.restored[0]
@@ -265,7 +265,7 @@ def causal_captions(ct) -> list[str]:
 def clicked_cell(point: dict) -> tuple[str, int, int] | None:
     """(kind, depth, 1-based position) of a clicked causal-trace cell, from the click point's customdata
     [kind index, depth, 0-based position] (see dashboard.figures.causes.causal_heatmaps); None for anything else."""
-    from llmcore.interventions import KINDS
+    from llmcore.analysis.interventions import KINDS
 
     try:
         data = point["customdata"]
@@ -351,7 +351,8 @@ def path_point_at(land, step: int) -> tuple[float, float]:
 
 
 def held_out_table(b) -> pd.DataFrame:
-    """One row per held-out prompt (llmcore.evaluate.HeldOutBreakdown): where the model sends the place word."""
+    """One row per held-out prompt (llmcore.analysis.evaluate.HeldOutBreakdown): where the model sends the place
+    word."""
     return pd.DataFrame({"prompt": b.prompts, "most likely place": b.top_place,
                          "its probability": b.top_place_prob.round(3),
                          "a habitat of the animal?": ["yes" if h else "no" for h in b.top_is_habitat],

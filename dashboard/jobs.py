@@ -12,11 +12,13 @@ from dashboard import classroom
 from dashboard.folders import CHECKPOINTS_DIR, DATA_DIR, NAME_RE, RESERVED_NAMES
 from llmcore import inputs
 from llmcore.files import atomic_write
-from llmcore.maps import MapBook
-from llmcore.model import GPTConfig
-from llmcore.train import TrainCallback, TrainConfig, Trainer
-from llmcore.warmstart import WARM_DEFAULTS
-from llmcore.world import MAX_WORLD_BYTES, WorldError, world_from_dict
+from llmcore.maps.callbacks import MapCacheCallback
+from llmcore.maps.store import MapBook
+from llmcore.model.config import GPTConfig
+from llmcore.training.trainer import TrainCallback, TrainConfig, Trainer
+from llmcore.training.warmstart import WARM_DEFAULTS
+from llmcore.world.load import MAX_WORLD_BYTES, world_from_dict
+from llmcore.world.types import WorldError
 
 LANDSCAPE_GRID = 11  # loss landscapes of a browser run: 11 × 11 (the bundled model's are 21 × 21, 4× the work)
 
@@ -137,7 +139,7 @@ class TrainingJob(TrainCallback):
 def warm_start_plan(base, world_text: str) -> tuple[bool, str]:
     """Whether a model trained from `world_text` can start from `base` (a warm start), and the sentence that says
     so: what changed and what the run does, or why it trains from scratch."""
-    from llmcore.warmstart import is_warm_base, warm_start_problem, world_change
+    from llmcore.training.warmstart import is_warm_base, warm_start_problem, world_change
 
     if base is None or not is_warm_base(base):
         return False, "The selected model is not one of ours; the new model trains from scratch."
@@ -158,7 +160,7 @@ def warm_start_plan(base, world_text: str) -> tuple[bool, str]:
 def start_training(name: str, world_text: str, steps: int, threads: int = 1, *,
                    warm_from: Path | None = None) -> TrainingJob:
     """Validate, save the world under data/worlds/, and train checkpoints/<name> in a background thread; with
-    `warm_from`, from that checkpoint (llmcore.warmstart), which is checked before the thread starts."""
+    `warm_from`, from that checkpoint (llmcore.training.warmstart), which is checked before the thread starts."""
     if classroom.visitor():  # the page offers a visitor no training form; this holds whatever the page does
         raise ValueError(classroom.refusal("models are trained"))
     out = checkpoint_dir_for(name)
@@ -175,7 +177,8 @@ def start_training(name: str, world_text: str, steps: int, threads: int = 1, *,
 
     def run() -> None:
         try:
-            job.trainer = Trainer(out, world_path, None if base else GPTConfig(), config, callbacks=[job],
+            job.trainer = Trainer(out, world_path, None if base else GPTConfig(), config,
+                                  callbacks=[MapCacheCallback(), job],
                                   warm_from=base)
             ckpt = job.trainer.run()
             if not job.trainer.stop_requested:
@@ -194,8 +197,8 @@ def start_training(name: str, world_text: str, steps: int, threads: int = 1, *,
 
 def _warm_base(path: Path, world_text: str):
     """The checkpoint a warm start begins from, checked against the world before any work."""
-    from llmcore.checkpoint import load_checkpoint
-    from llmcore.warmstart import warm_start_problem
+    from llmcore.model.checkpoint import load_checkpoint
+    from llmcore.training.warmstart import warm_start_problem
 
     base = load_checkpoint(path)
     problem = warm_start_problem(base, world_from_dict(validate_world_text(world_text)))

@@ -1,5 +1,6 @@
 """UMAP and t-SNE maps fitted in a background thread, one at a time, shared by every session of the server; pages
-show the PCA map meanwhile and a progress line with a measured ETA."""
+show the PCA map meanwhile and a progress line with a measured ETA. A classroom visitor starts none: it may only
+`find` a job the teacher started (dashboard/state.py)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from llmcore.maps import FittedMap, ReferenceSet, get_map
+from llmcore.maps.store import FittedMap, ReferenceSet, get_map
 
 FIT_SHARE = 0.9  # of the progress bar: the fit itself; the rest is measuring trustworthiness
 
 
 @dataclass
 class MapJob:
-    """One map being fitted; the page reads its fields while it runs (progress, then the map or an error)."""
+    """One map being fitted; the page reads its fields while it runs (progress, then the map or an error). A job
+    that was not started (`refused`: the sentence saying why the PCA map stands in) is never done."""
 
     label: str
     message: str = "waiting for another map to finish"
@@ -22,6 +24,7 @@ class MapJob:
     started: float | None = None
     result: FittedMap | None = None
     error: str = ""
+    refused: str = ""
     thread: threading.Thread | None = field(default=None, repr=False)
 
     def __call__(self, message: str) -> None:
@@ -58,9 +61,19 @@ _LOCK = threading.Lock()
 _ONE_AT_A_TIME = threading.Semaphore(1)  # fits share the machine's cores: run them in turn
 
 
+def _key(ckpt, ref: ReferenceSet, method: str, n_components: int, cache_dir) -> str:
+    return f"{ckpt.content_hash}|{ref.name}|{ref.digest}|{method}|{n_components}|{cache_dir}"
+
+
+def find(ckpt, ref: ReferenceSet, method: str, n_components: int, *, cache_dir=None) -> MapJob | None:
+    """The job fitting this map if a session started one (running, done or failed), else None: nothing starts."""
+    with _LOCK:
+        return _JOBS.get(_key(ckpt, ref, method, n_components, cache_dir))
+
+
 def request(ckpt, ref: ReferenceSet, method: str, n_components: int, *, label: str, cache_dir=None) -> MapJob:
     """The job fitting this map, started if no session asked for it yet (a failed one is tried again)."""
-    key = f"{ckpt.content_hash}|{ref.name}|{ref.digest}|{method}|{n_components}|{cache_dir}"
+    key = _key(ckpt, ref, method, n_components, cache_dir)
     with _LOCK:
         job = _JOBS.get(key)
         if job is not None and not job.error:

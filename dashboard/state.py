@@ -11,16 +11,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 import streamlit as st
 
-from dashboard import mapjobs
+from dashboard import classroom, mapjobs
 from dashboard.mapjobs import MapJob
-from llmcore.checkpoint import DEFAULT_CHECKPOINT, Checkpoint, CheckpointError
+from llmcore.analysis.trace import GenerationTrace, SamplingConfig, trace_generation
 from llmcore.loader import any_checkpoint
-from llmcore.maps import FittedMap, MapBook
-from llmcore.regions import RegionMap, region_map
-from llmcore.trace import GenerationTrace, SamplingConfig, trace_generation
+from llmcore.maps.regions import RegionMap, region_map
+from llmcore.maps.results import model_result
+from llmcore.maps.store import FittedMap, MapBook
+from llmcore.model.checkpoint import DEFAULT_CHECKPOINT, Checkpoint, CheckpointError
 
 if TYPE_CHECKING:
-    from llmcore.tracecache import Candidates
+    from llmcore.maps.tracecache import Candidates
 
 CHECKPOINT_ENV = "LLM_LANDSCAPE_CHECKPOINT"
 # Set once a page has run in this server: the launcher's warm-up loads torch after that, not during the first page.
@@ -107,10 +108,10 @@ def get_trace(content_hash: str, prompt: str, sampling: SamplingConfig, _ckpt: C
 def get_kept(content_hash: str, prompt: str, sampling: SamplingConfig, _ckpt: Checkpoint) -> tuple[GenerationTrace,
                                                                                                   Candidates]:
     """A page's default view: its trace and every step's candidates, read from beside the maps where they are kept
-    (llmcore.tracecache), so that a cold start draws it without torch; computed and kept there when missing."""
+    (llmcore.maps.tracecache), so that a cold start draws it without torch; computed and kept there when missing."""
     from llmcore.inputs import InputError
-    from llmcore.maps import cache_dirs, default_cache_dir
-    from llmcore.tracecache import compute_candidates, load_trace, save_trace
+    from llmcore.maps.store import cache_dirs, default_cache_dir
+    from llmcore.maps.tracecache import compute_candidates, load_trace, save_trace
 
     kept = next(filter(None, (load_trace(d, _ckpt, prompt, sampling) for d in cache_dirs(_ckpt))), None)
     if kept is None:
@@ -159,23 +160,48 @@ def map_when_ready(content_hash: str, reference: str, method: str, n_components:
     """The map asked for, at once if it is PCA, the story map (LDA) or already on disk. A UMAP or t-SNE map that
     is not is fitted in the background (one server-wide job, whichever session asked first) and the PCA map stands
     in until it is ready: returns the map to draw and the job to show progress of (None when the map is the one
-    asked for)."""
+    asked for). A classroom visitor starts no fit: it sees a job the teacher started, else a refused one saying
+    why the PCA map stands in."""
     key = (content_hash, reference, method, n_components)
     if method in ("pca", "lda", "axes") or key in _READY:
         return get_map(content_hash, reference, method, n_components, _ckpt=ckpt), None
     book = get_map_book(content_hash, ckpt)
     if book.cached(reference, method, n_components) is None:
-        label = f"Fitting the {METHOD_NAMES.get(method, method)} map of {reference} in the background"
-        job = mapjobs.request(ckpt, book.reference(reference), method, n_components, label=label,
-                              cache_dir=book.cache_dir)
+        ref = book.reference(reference)
+        if classroom.visitor_page():
+            job = mapjobs.find(ckpt, ref, method, n_components, cache_dir=book.cache_dir) or MapJob(
+                "", refused=not_stored(book, reference, method, n_components))
+        else:
+            label = f"Fitting the {METHOD_NAMES.get(method, method)} map of {reference} in the background"
+            job = mapjobs.request(ckpt, ref, method, n_components, label=label, cache_dir=book.cache_dir)
         if job.result is None:
             return get_map(content_hash, reference, "pca", n_components, _ckpt=ckpt), job
     _READY.add(key)
     return get_map(content_hash, reference, method, n_components, _ckpt=ckpt), None
 
 
-@st.fragment(run_every=1.0)
+def not_stored(book: MapBook, reference: str, method: str, n_components: int) -> str:
+    """What a classroom visitor reads where a map is neither stored with the model nor fitted by the teacher: which
+    map is missing, why it is not fitted now, and which other non-linear map of it is stored."""
+    what = "the words" if reference == "words" else f"the states at depth '{reference.removeprefix('context:')}'"
+    others = [METHOD_NAMES[m] for m in ("umap", "tsne")  # the one other non-linear method
+              if m != method and book.cached(reference, m, n_components) is not None]
+    also = f" Its {others[0]} map is stored: choose it for a non-linear map." if others else ""
+    return (f"This model's {n_components}D {METHOD_NAMES.get(method, method)} map of {what} is not stored with it, "
+            "and on a classroom server only the teacher's own machine fits new maps: the PCA map is shown "
+            f"instead.{also}")
+
+
 def map_progress(job: MapJob) -> None:
+    """Why the PCA map stands in: a background fit's progress, or the sentence saying why none was started."""
+    if job.refused:
+        st.info(job.refused)
+    else:
+        _fit_progress(job)
+
+
+@st.fragment(run_every=1.0)
+def _fit_progress(job: MapJob) -> None:
     """The background fit's progress and measured ETA, refreshed every second; the page reruns when it is done."""
     if job.result is not None:
         st.rerun()
@@ -206,9 +232,9 @@ def contexts_of_words(ckpt: Checkpoint) -> dict[str, str]:
 
 @st.cache_resource(max_entries=16, show_spinner="Aligning the two models on the sentences both can read…")
 def get_alignment(source_hash: str, target_hash: str, layer: str, *, _source: Checkpoint, _target: Checkpoint):
-    """The map from one model's states at a depth onto another's (llmcore.alignment.align_models); ValueError
+    """The map from one model's states at a depth onto another's (llmcore.maps.alignment.align_models); ValueError
     when they share too few sentences."""
-    from llmcore.alignment import align_models
+    from llmcore.maps.alignment import align_models
 
     return align_models(_source, _target, layer)
 
@@ -221,11 +247,11 @@ def ink() -> str:
         return "#222222"
 
 
-# ---------------------------------------------------------------- Causes page (llmcore.interventions)
+# ---------------------------------------------------------------- Causes page (llmcore.analysis.interventions)
 def _corruption(corrupt):
     """A counterfactual prompt (text) as it is, or ('noise', positions, scale, seeds) as llmcore's Noise: the cached
     functions take the tuple, which hashes by value."""
-    from llmcore.interventions import Noise
+    from llmcore.analysis.interventions import Noise
 
     if isinstance(corrupt, tuple):
         _, positions, scale, seeds = corrupt
@@ -242,7 +268,7 @@ def noise_unit(ckpt: Checkpoint) -> float:
 def get_causal_trace(content_hash: str, prompt: str, corrupt: str | tuple, target: tuple[str, ...],
                      *, _ckpt: Checkpoint):
     """corrupt: a counterfactual prompt, or ('noise', positions, scale, seeds)."""
-    from llmcore.interventions import causal_trace
+    from llmcore.analysis.interventions import causal_trace
 
     return causal_trace(_ckpt, prompt, corrupt=_corruption(corrupt), target=list(target) or None)
 
@@ -250,7 +276,7 @@ def get_causal_trace(content_hash: str, prompt: str, corrupt: str | tuple, targe
 @st.cache_data(max_entries=64, show_spinner=False)
 def get_patched_run(content_hash: str, prompt: str, corrupt: str | tuple, target: tuple[str, ...],
                     *, restore: tuple[tuple[str, int, int], ...], _ckpt: Checkpoint):
-    from llmcore.interventions import patched_run
+    from llmcore.analysis.interventions import patched_run
 
     return patched_run(_ckpt, prompt, corrupt=_corruption(corrupt), restore=list(restore),
                        target=list(target) or None)
@@ -258,28 +284,24 @@ def get_patched_run(content_hash: str, prompt: str, corrupt: str | tuple, target
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def get_attribution(content_hash: str, prompt: str, target: tuple[str, ...], _ckpt: Checkpoint):
-    from llmcore.attribution import attribute
+    from llmcore.analysis.attribution import attribute
 
     return attribute(_ckpt, prompt, target=list(target) or None)
 
 
 @st.cache_data(max_entries=6, show_spinner="Asking every animal with every food…")
 def get_counterfactual_grid(content_hash: str, _ckpt: Checkpoint):
-    from llmcore.interventions import counterfactual_grid
-
-    return counterfactual_grid(_ckpt)
+    return model_result(_ckpt, "counterfactual_grid")
 
 
 @st.cache_data(max_entries=6, show_spinner="Removing each head and MLP in turn…")
 def get_ablation(content_hash: str, _ckpt: Checkpoint):
-    from llmcore.attribution import ablate
-
-    return ablate(_ckpt)
+    return model_result(_ckpt, "ablation")
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def get_steering_vector(content_hash: str, source: str, target: str, depth: int, *, _ckpt: Checkpoint) -> np.ndarray:
-    from llmcore.steering import steering_vector
+    from llmcore.analysis.steering import steering_vector
 
     book = get_map_book(content_hash, _ckpt)
     return steering_vector(_ckpt, source=source, target=target, depth=depth, reference=book.states)
@@ -287,7 +309,7 @@ def get_steering_vector(content_hash: str, source: str, target: str, depth: int,
 
 @st.cache_data(max_entries=6, show_spinner=False)
 def get_steering_groups(content_hash: str, _ckpt: Checkpoint) -> list[str]:
-    from llmcore.steering import group_names
+    from llmcore.analysis.steering import group_names
 
     return group_names(_ckpt, get_map_book(content_hash, _ckpt).states)
 
@@ -295,7 +317,7 @@ def get_steering_groups(content_hash: str, _ckpt: Checkpoint) -> list[str]:
 @st.cache_data(max_entries=64, show_spinner=False)
 def get_steered_trace(content_hash: str, prompt: str, source: str, target: str, *, depth: int, alpha: float,
                       positions: tuple[int, ...] | None = None, _ckpt: Checkpoint) -> GenerationTrace:
-    from llmcore.steering import steer
+    from llmcore.analysis.steering import steer
 
     vec = get_steering_vector(content_hash, source, target, depth, _ckpt=_ckpt)
     return steer(_ckpt, prompt, vector=vec, depth=depth, alpha=alpha, positions=positions)
@@ -303,17 +325,15 @@ def get_steered_trace(content_hash: str, prompt: str, source: str, target: str, 
 
 @st.cache_resource(max_entries=6, show_spinner=False)
 def get_grammar_pairs(content_hash: str, _ckpt: Checkpoint) -> frozenset[tuple[str, str]]:
-    from llmcore.steering import grammar_pairs
-
-    return grammar_pairs(_ckpt.world)
+    return frozenset((a, b) for a, b in model_result(_ckpt, "grammar_pairs"))
 
 
 @st.cache_data(max_entries=32, show_spinner="Measuring how far the push can go…")
 def get_steering_sweep(content_hash: str, source: str, target: str, depth: int, on_animal: bool, *,
                        _ckpt: Checkpoint):
-    """The steering sweep (llmcore.steering.steering_sweep) over the world's prompts of the source group; None
+    """The steering sweep (llmcore.analysis.steering.steering_sweep) over the world's prompts of the source group; None
     when the world has no animals to make prompts from."""
-    from llmcore.steering import steering_sweep, sweep_prompts
+    from llmcore.analysis.steering import steering_sweep, sweep_prompts
 
     prompts = sweep_prompts(_ckpt, source)
     if not prompts:
@@ -325,8 +345,8 @@ def get_steering_sweep(content_hash: str, source: str, target: str, depth: int, 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the weight snapshots…")
 def get_snapshot_models(content_hash: str, _ckpt: Checkpoint) -> list[Checkpoint]:
-    """Every weight snapshot as a Checkpoint (llmcore.snapshots.snapshot_checkpoints), from one read."""
-    from llmcore.snapshots import snapshot_checkpoints
+    """Every weight snapshot as a Checkpoint (llmcore.training.snapshots.snapshot_checkpoints), from one read."""
+    from llmcore.training.snapshots import snapshot_checkpoints
 
     return snapshot_checkpoints(_ckpt)
 
@@ -334,22 +354,22 @@ def get_snapshot_models(content_hash: str, _ckpt: Checkpoint) -> list[Checkpoint
 @st.cache_resource(max_entries=4, show_spinner=False)
 def get_watch_maps(content_hash: str, _ckpt: Checkpoint):
     """The snapshots' word maps and aligned context maps at every depth: stored with the checkpoint, or computed
-    now (the view says so first) and stored for next time (llmcore.watch.watch_maps)."""
-    from llmcore.watch import watch_maps
+    now (the view says so first) and stored for next time (llmcore.maps.watch.watch_maps)."""
+    from llmcore.maps.watch import watch_maps
 
     return watch_maps(_ckpt, get_snapshot_models(content_hash, _ckpt))
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def get_training_frames(content_hash: str, layer: str, _ckpt: Checkpoint):
-    """Every weight snapshot's word map and context map at one depth (llmcore.watch.TrainingFrames)."""
+    """Every weight snapshot's word map and context map at one depth (llmcore.maps.watch.TrainingFrames)."""
     return get_watch_maps(content_hash, _ckpt).frames(layer, get_snapshot_models(content_hash, _ckpt))
 
 
 @st.cache_resource(max_entries=16, show_spinner="Tracing the prompt with every snapshot's weights…")
 def get_prompt_over_training(content_hash: str, layer: str, prompt: str, _frames):
-    """The prompt traced at every snapshot and placed on its aligned context map (llmcore.watch)."""
-    from llmcore.watch import prompt_over_training
+    """The prompt traced at every snapshot and placed on its aligned context map (llmcore.maps.watch)."""
+    from llmcore.maps.watch import prompt_over_training
 
     return prompt_over_training(_frames, prompt)
 
@@ -365,30 +385,23 @@ def built_once(key: tuple, _build):
 # The pages' own caches and the server-wide training jobs: every page reads them through the functions below.
 @st.cache_data(max_entries=6, show_spinner="Aligning the snapshots…")
 def get_replay_coords(content_hash: str, aligned: bool, _ckpt: Checkpoint) -> np.ndarray:
-    """(T, V, 2) every word at every embedding snapshot (llmcore.alignment.snapshot_coords)."""
-    from llmcore.alignment import snapshot_coords
-
-    return snapshot_coords(_ckpt.snapshots(), 2, aligned=aligned)
+    """(T, V, 2) every word at every embedding snapshot (llmcore.maps.alignment.snapshot_coords), kept with the
+    maps (llmcore.maps.results)."""
+    return model_result(_ckpt, "replay_aligned" if aligned else "replay_naive")
 
 
 @st.cache_data(max_entries=4, show_spinner="Regenerating the training corpus to check it…")
 def get_corpus_check(content_hash: str, _ckpt: Checkpoint) -> dict:
     """Recreate the exact training corpus and count sentences in which each held-out pair occurs in any form
-    ('dogs' counts as 'dog'; should be 0)."""
-    from llmcore.world import generate_corpus
-
-    sentences = generate_corpus(_ckpt.world, int(_ckpt.train_config.get("corpus_seed", 0)))
-    sets = [{_ckpt.world.lemma(w) for w in s.split()} for s in sentences]
-    counts = {f"{a} + {f}": sum(1 for s in sets if a in s and f in s) for a, f in _ckpt.held_out}
-    with_animal = {a: sum(1 for s in sets if a in s) for a, _ in _ckpt.held_out}
-    return {"sentences": len(sentences), "tokens": sum(len(s.split()) for s in sentences), "counts": counts,
-            "with_animal": with_animal}
+    ('dogs' counts as 'dog'; should be 0): llmcore.maps.results.corpus_check, kept with the maps."""
+    return model_result(_ckpt, "corpus_check")
 
 
 @st.cache_data(max_entries=4, show_spinner="Asking the model about every held-out prompt…")
 def get_held_out_breakdown(content_hash: str, _ckpt: Checkpoint):
-    """Where the model sends the place word after every held-out prompt (llmcore.evaluate.held_out_breakdown)."""
-    from llmcore.evaluate import held_out_breakdown
+    """Where the model sends the place word after every held-out prompt
+    (llmcore.analysis.evaluate.held_out_breakdown)."""
+    from llmcore.analysis.evaluate import held_out_breakdown
 
     return held_out_breakdown(_ckpt.model, _ckpt.tokenizer, _ckpt.world, _ckpt.held_out)
 
@@ -397,8 +410,8 @@ def get_held_out_breakdown(content_hash: str, _ckpt: Checkpoint):
 def get_own_map(vectors: bytes, metadata: bytes | None, method: str) -> FittedMap:
     """A map of embeddings a user brings (Embedding Projector files). No page element is drawn in here: a cached
     function's elements are replayed to later sessions, where a progress box never finishes."""
-    from llmcore.formats import read_projector_files
-    from llmcore.maps import fit_map
+    from llmcore.maps.formats import read_projector_files
+    from llmcore.maps.store import fit_map
 
     return fit_map(read_projector_files(vectors, metadata), method, 2)
 
@@ -406,7 +419,7 @@ def get_own_map(vectors: bytes, metadata: bytes | None, method: str) -> FittedMa
 @st.cache_data(max_entries=16, show_spinner="Decoding the plane…")
 def get_decision(content_hash: str, layer: str, _ckpt: Checkpoint, _fmap: FittedMap, *, grid: int):
     """The decision landscape on a PCA map's plane, decoded on a grid × grid lattice over the map's extent."""
-    from llmcore.landscape import decision_landscape
+    from llmcore.maps.landscape import decision_landscape
 
     extent = np.stack([_fmap.coords.min(0), _fmap.coords.max(0)])
     return decision_landscape(_ckpt, layer, _fmap.projector, extent, grid=grid)
@@ -415,8 +428,8 @@ def get_decision(content_hash: str, layer: str, _ckpt: Checkpoint, _fmap: Fitted
 @st.cache_resource(max_entries=4, show_spinner="Reading what the model predicts from each reference state…")
 def get_next_regions(content_hash: str, layer: str, _ckpt: Checkpoint):
     """What the reference states at a depth predict next, on the plane that separates their predictions
-    (llmcore.landscape.NextWordRegions)."""
-    from llmcore.landscape import next_word_regions
+    (llmcore.maps.landscape.NextWordRegions)."""
+    from llmcore.maps.landscape import next_word_regions
 
     return next_word_regions(_ckpt, layer, get_map_book(content_hash, _ckpt).reference(f"context:{layer}").X)
 

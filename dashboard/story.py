@@ -16,8 +16,8 @@ from dashboard.figures import landscapes as landscape_figures
 from dashboard.figures import maps as map_figures
 from dashboard.figures import theme
 from dashboard.text import count, prob, vocabulary_size
-from llmcore.maps import nearest_neighbours
-from llmcore.world import FUNCTION_CONTEXT
+from llmcore.maps.store import nearest_neighbours
+from llmcore.world.types import FUNCTION_CONTEXT
 
 TRAIT_AXES = (("pets", "wild"), ("plant", "meat"))  # the traits the lesson names, where the world has them
 # The bars a figure's own faithfulness measure must reach to be shown (each Check names what it measures).
@@ -181,7 +181,7 @@ def scene_loop(ckpt, book, trace, *, font_px: int = 12) -> Scene:
 
 def scene_meander(book, trace, view, *, context_of: dict[str, str], method_title: str, font_px: int = 12) -> Scene:
     """Scene 3: the path through sub-contexts on the measured best map."""
-    from llmcore.regions import region_map
+    from llmcore.maps.regions import region_map
 
     depth = trace.layer_names.index(view.layer)
     fmap = book.get(f"context:{view.layer}", view.method, 2)
@@ -239,7 +239,7 @@ def scene_held_out(ckpt, check: dict | None, breakdown) -> Scene:
 
 def scene_landscape(r, path, colours: dict[str, str], *, ink: str = "#222222", font_px: int = 12,
                     width_px: int = 1000) -> Scene:
-    """Scene 5: what real states predict next (llmcore.landscape.NextWordRegions) and the prompt's path over it,
+    """Scene 5: what real states predict next (llmcore.maps.landscape.NextWordRegions) and the prompt's path over it,
     each step checked: the colour under its state against the state's own prediction."""
     shown = r.shown_at(path[["x", "y"]].to_numpy())
     hits = [a == b for a, b in zip(shown, path.next)]

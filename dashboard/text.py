@@ -29,7 +29,7 @@ def prob(p: float) -> str:
 def vocabulary_size(vocab: list[str]) -> str:
     """The size of a model's vocabulary, as every page says it: '617 words plus <unk>' (the unknown-word entry is
     not a word)."""
-    from llmcore.tokenizer import UNK
+    from llmcore.model.tokenizer import UNK
 
     words = sum(w != UNK for w in vocab)
     return count(words, "word") + (f" plus {UNK}" if UNK in vocab else "")

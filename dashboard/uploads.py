@@ -8,18 +8,18 @@ from pathlib import Path
 
 from dashboard import classroom
 from dashboard.folders import DATA_DIR, NAME_RE, RESERVED_NAMES
-from llmcore.checkpoint import (
+from llmcore.files import atomic_write
+from llmcore.inputs import decode_text
+from llmcore.model.checkpoint import (
     CONFIG,
     LANDSCAPE,
     SNAPSHOTS,
     WEIGHT_SNAPSHOTS,
     WEIGHTS,
     CheckpointError,
-    atomic_write,
     load_checkpoint,
 )
-from llmcore.inputs import decode_text
-from llmcore.world import MAX_WORLD_BYTES
+from llmcore.world.load import MAX_WORLD_BYTES
 
 MAX_CHECKPOINT_BYTES = 64 * 2**20
 CHECKPOINT_FILES = (CONFIG, WEIGHTS, SNAPSHOTS, LANDSCAPE, WEIGHT_SNAPSHOTS)

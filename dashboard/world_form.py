@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.text import escape_md
-from llmcore import world_edit as we
+from llmcore.world import edit as we
 
 NEW = "(a new one)"
 OTHER_KIND = "another kind…"

@@ -10,9 +10,10 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from llmcore.checkpoint import DEFAULT_CHECKPOINT, REPO_ROOT, CheckpointError
 from llmcore.inputs import port
-from llmcore.world import DEFAULT_WORLD, MAX_SENTENCES, WorldError
+from llmcore.model.checkpoint import DEFAULT_CHECKPOINT, REPO_ROOT, CheckpointError
+from llmcore.world.load import DEFAULT_WORLD
+from llmcore.world.types import MAX_SENTENCES, WorldError
 
 USER_ERRORS = (CheckpointError, WorldError, ValueError, OSError)
 
@@ -98,9 +99,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_train(sub) -> None:
-    from llmcore.model import GPTConfig
-    from llmcore.train import TrainConfig
-    from llmcore.warmstart import WARM_DEFAULTS
+    from llmcore.model.config import GPTConfig
+    from llmcore.training.trainer import TrainConfig
+    from llmcore.training.warmstart import WARM_DEFAULTS
 
     t = sub.add_parser("train", help="train a model on a world file and write a checkpoint folder")
     t.add_argument("--world", default=str(DEFAULT_WORLD), help="world file (TOML or JSON)")
@@ -188,8 +189,15 @@ def _add_dashboard(sub) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from llmcore.model import GPTConfig
-    from llmcore.train import TqdmCallback, TrainConfig, Trainer, check_training_folder, has_complete_checkpoint
+    from llmcore.maps.callbacks import MapCacheCallback
+    from llmcore.model.config import GPTConfig
+    from llmcore.training.trainer import (
+        TqdmCallback,
+        TrainConfig,
+        Trainer,
+        check_training_folder,
+        has_complete_checkpoint,
+    )
 
     out = check_training_folder(args.out)  # before any work: a bad --out is found now, not after training
     if has_complete_checkpoint(out) and not args.overwrite:
@@ -201,7 +209,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.warm_from:
         base, train_config = _warm_base(args, pick(GPTConfig), pick(TrainConfig))
     trainer = Trainer(out, args.world, GPTConfig(**pick(GPTConfig)), train_config,
-                      callbacks=[] if args.quiet or rank else [TqdmCallback()], warm_from=base)
+                      callbacks=[MapCacheCallback()] + ([] if args.quiet or rank else [TqdmCallback()]),
+                      warm_from=base)
     ckpt = trainer.run()
     import torch.distributed as dist
 
@@ -221,9 +230,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _warm_base(args: argparse.Namespace, model_flags: dict, train_flags: dict):
     """The base checkpoint of `train --from` and the run's TrainConfig (warm defaults under the user's flags)."""
-    from llmcore.checkpoint import load_checkpoint
-    from llmcore.train import TrainConfig
-    from llmcore.warmstart import WARM_DEFAULTS
+    from llmcore.model.checkpoint import load_checkpoint
+    from llmcore.training.trainer import TrainConfig
+    from llmcore.training.warmstart import WARM_DEFAULTS
 
     if model_flags:
         given = ", ".join("--" + k.replace("_", "-") for k in model_flags)
@@ -243,8 +252,8 @@ def _warm_summary(warm: dict, steps: int) -> str:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    from llmcore.analysis.trace import SamplingConfig, trace_generation
     from llmcore.loader import any_checkpoint
-    from llmcore.trace import SamplingConfig, trace_generation
 
     sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
                               max_new_words=args.max_words)
@@ -277,7 +286,7 @@ def cmd_corpus(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from llmcore.files import atomic_write
-    from llmcore.world import generate_corpus, load_world
+    from llmcore.world.load import generate_corpus, load_world
 
     out = output_file(args.out)
     world = load_world(args.world)
@@ -297,7 +306,7 @@ def cmd_corpus(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     from llmcore.loader import any_checkpoint
-    from llmcore.snapshots import generalisation_step, snapshot_metrics
+    from llmcore.training.snapshots import generalisation_step, snapshot_metrics
 
     ck = any_checkpoint(args.checkpoint)
     snaps = snapshot_metrics(ck)
@@ -325,7 +334,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def _print_snapshots(snaps: list) -> None:
     """The weight snapshots (`generate --step N` uses one) with their measures, one line each."""
-    from llmcore.snapshots import GENERALISED_TOP1, generalisation_step
+    from llmcore.training.snapshots import GENERALISED_TOP1, generalisation_step
 
     if not snaps:
         print("  snapshots none of the whole model (trained before they were saved); `generate --step` needs them")
@@ -374,9 +383,9 @@ def cmd_maps(args: argparse.Namespace) -> int:
 def maps_folder(ckpt, say) -> Path:
     """Where `llmcore maps` writes: the named checkpoint's own maps/ folder when it can be written and is not part of
     an installed package (the user named it), else the user cache (said so)."""
-    from llmcore.checkpoint import is_hf_folder
     from llmcore.files import is_installed
-    from llmcore.maps import MAPS_DIR, default_cache_dir
+    from llmcore.maps.store import MAPS_DIR, default_cache_dir
+    from llmcore.model.checkpoint import is_hf_folder
 
     own = ckpt.path / MAPS_DIR if ckpt.path is not None and not is_hf_folder(ckpt.path) else None
     if own is not None and not is_installed(own) and os.access(own if own.is_dir() else ckpt.path,
@@ -391,7 +400,8 @@ def _compute_maps(ckpt, folder: Path, *, say, methods: list[str], dims: list[int
                   watch_only: bool) -> int:
     import time
 
-    from llmcore.maps import MapBook, remove_stale_maps
+    from llmcore.maps.results import keep_model_results, remove_stale_results
+    from llmcore.maps.store import MapBook, remove_stale_maps
 
     t0 = time.perf_counter()
     _watch_maps(ckpt, folder, say)
@@ -400,7 +410,9 @@ def _compute_maps(ckpt, folder: Path, *, say, methods: list[str], dims: list[int
     book = MapBook(ckpt, cache_dir=folder)
     fitted = book.precompute(methods, dims, progress=say, workers=workers)
     view = book.best_view(methods, progress=say, remeasure=True)
-    removed = remove_stale_maps(ckpt, folder)
+    kept = keep_model_results(ckpt, folder, say)
+    say(f"{kept} page results computed and kept (llmcore.maps.results); the others were kept already")
+    removed = remove_stale_maps(ckpt, folder) + remove_stale_results(ckpt, folder)
     if removed:
         say(f"removed {removed} map files this code no longer reads (another model's, or fitted by older code)")
     print(f"{fitted} maps fitted, the rest were cached, in {time.perf_counter() - t0:.0f} s")
@@ -412,8 +424,8 @@ def _compute_maps(ckpt, folder: Path, *, say, methods: list[str], dims: list[int
 def _watch_maps(ckpt, folder: Path, say) -> None:
     """Store the Watch training maps of a checkpoint with weight snapshots in `folder`, unless they are there
     already."""
-    from llmcore.snapshots import weight_snapshot_steps
-    from llmcore.watch import store_watch_maps, stored_watch_maps, watch_maps_path
+    from llmcore.maps.watch import store_watch_maps, stored_watch_maps, watch_maps_path
+    from llmcore.training.snapshots import weight_snapshot_steps
 
     if len(weight_snapshot_steps(ckpt)) < 2:
         say("no weight snapshots: no Watch training maps to compute")
@@ -440,8 +452,8 @@ def _add_trace_causes(sub) -> None:
 
 
 def cmd_trace_causes(args: argparse.Namespace) -> int:
-    from llmcore.attribution import attribute
-    from llmcore.interventions import KIND_NAMES, KINDS, MIN_EFFECT, Noise, causal_trace, word_ids
+    from llmcore.analysis.attribution import attribute
+    from llmcore.analysis.interventions import KIND_NAMES, KINDS, MIN_EFFECT, Noise, causal_trace, word_ids
     from llmcore.loader import any_checkpoint
 
     if not 1 <= args.top <= 1000:

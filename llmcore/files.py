@@ -11,6 +11,7 @@ import re
 import stat
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from llmcore.inputs import InputError, file_kind
@@ -23,6 +24,21 @@ TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")  # atomic_write's temporary
 
 class FolderBusy(InputError):
     """Another process holds the folder's lock; the message names its pid."""
+
+
+class WriteRefused(PermissionError):
+    """A write this process refuses by its own rule (`refuse_writes_when`); caches that cannot be written are
+    computed again next time, as for any folder that cannot be written."""
+
+
+_WRITE_CHECKS: list[Callable[[Path], str | None]] = []
+
+
+def refuse_writes_when(check: Callable[[Path], str | None]) -> None:
+    """Ask `check(path)` before every write (a file, a lock): a message it returns refuses the write with
+    WriteRefused. The dashboard's classroom mode adds one, so that nothing a visitor's page runs writes a file."""
+    if check not in _WRITE_CHECKS:
+        _WRITE_CHECKS.append(check)
 
 
 def file_mode() -> int:
@@ -42,6 +58,9 @@ def check_write_target(path: Path) -> Path:
     path = Path(path)
     if str(path) in ("", "."):
         raise InputError("an empty path is not a file name")
+    for check in _WRITE_CHECKS:
+        if reason := check(path):
+            raise WriteRefused(reason)
     kind = file_kind(path, follow=False)
     if kind not in (None, "a regular file"):
         raise InputError(f"{path} is {kind}; only regular files are written, and nothing else is replaced")

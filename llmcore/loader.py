@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from llmcore.checkpoint import Checkpoint, CheckpointError, is_hf_folder, load_checkpoint
+from llmcore.model.checkpoint import Checkpoint, CheckpointError, is_hf_folder, load_checkpoint
 
 
 def any_checkpoint(path: str | Path, step: int | None = None, *, lazy: bool = False) -> Checkpoint:
@@ -15,13 +15,13 @@ def any_checkpoint(path: str | Path, step: int | None = None, *, lazy: bool = Fa
     if not is_hf_folder(path):
         if step is None:
             return load_checkpoint(path, lazy=lazy)
-        from llmcore.snapshots import at_step
+        from llmcore.training.snapshots import at_step
 
         return at_step(load_checkpoint(path), step)
     if step is not None:
         raise CheckpointError(f"{path}: a Hugging Face model folder has no weight snapshots to choose a step from")
     try:
-        from llmcore.hf import load_hf_checkpoint
+        from llmcore.model.hf import load_hf_checkpoint
 
         return load_hf_checkpoint(path)
     except ImportError as e:

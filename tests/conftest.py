@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from llmcore.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
-from llmcore.model import GPTConfig
-from llmcore.train import TrainConfig, Trainer
-from llmcore.world import generate_corpus, load_world
+from llmcore.maps.callbacks import MapCacheCallback
+from llmcore.model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
+from llmcore.model.config import GPTConfig
+from llmcore.training.trainer import TrainConfig, Trainer
+from llmcore.world.load import generate_corpus, load_world
 
 from .servers import free_port, running_server
 
@@ -73,7 +74,7 @@ def corpus_of():
 @pytest.fixture(scope="session")
 def tiny_ckpt_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny") / "ckpt"
-    Trainer(out, TINY_WORLD, TINY_MODEL, tiny_train_config()).run()
+    Trainer(out, TINY_WORLD, TINY_MODEL, tiny_train_config(), callbacks=[MapCacheCallback()]).run()  # as the CLI does
     return out
 
 

@@ -10,7 +10,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmcore.checkpoint import CONFIG, DEFAULT_CHECKPOINT, LANDSCAPE, SNAPSHOTS, WEIGHTS
+from llmcore.model.checkpoint import CONFIG, DEFAULT_CHECKPOINT, LANDSCAPE, SNAPSHOTS, WEIGHTS
 
 TINY_WORLD = Path(__file__).parent / "data" / "tiny_world.toml"
 DEEP = 3000  # levels: far past the interpreter's recursion limit of 1000

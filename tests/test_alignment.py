@@ -7,7 +7,7 @@ import pytest
 from scipy.spatial.distance import pdist
 from scipy.stats import ortho_group
 
-from llmcore.alignment import align_snapshots, snapshot_coords
+from llmcore.maps.alignment import align_snapshots, snapshot_coords
 
 
 def test_alignment_undoes_a_rotation_and_keeps_distances():
@@ -29,7 +29,7 @@ def test_aligned_replay_moves_less_than_unaligned(ckpt, frame_displacement):
 
 
 def test_a_model_aligned_with_itself_is_the_identity(tiny_ckpt):
-    from llmcore.alignment import align_models
+    from llmcore.maps.alignment import align_models
 
     for method in ("procrustes", "cca"):
         al = align_models(tiny_ckpt, tiny_ckpt, "block 1", method=method)
@@ -41,8 +41,8 @@ def test_a_model_aligned_with_itself_is_the_identity(tiny_ckpt):
 @pytest.fixture(scope="module")
 def other_world_model(tmp_path_factory):
     """A tiny model of another world: the fox is replaced by a wolf, and a cow that eats bread at home is added."""
-    from llmcore.checkpoint import load_checkpoint
-    from llmcore.train import Trainer
+    from llmcore.model.checkpoint import load_checkpoint
+    from llmcore.training.trainer import Trainer
 
     from .conftest import TINY_MODEL, TINY_WORLD, tiny_train_config
 
@@ -61,7 +61,7 @@ def test_models_of_different_worlds_align_on_their_shared_words(tiny_ckpt, other
     """Aligned on the sentences both can read, the other world's model lands near the first's states: the residual
     on held-back sentences is below 0.6 (of the target's spread; 0.37 at embed and 0.47 at final when written)
     and well below the 1.0 that pairing the states at random gives."""
-    from llmcore.alignment import align_models, align_states, sentence_states, shared_sentences
+    from llmcore.maps.alignment import align_models, align_states, sentence_states, shared_sentences
 
     for layer in ("embed", "final"):
         al = align_models(other_world_model, tiny_ckpt, layer)

@@ -77,7 +77,7 @@ def _play_until(page, step: int) -> None:
 def test_trajectory_page_in_a_real_browser(server, browser, ckpt):
     """At 1400 px: no title cut off; a typed prompt draws one marker per word read; the step slider and Play move
     the caption on."""
-    from llmcore.trace import trace_generation
+    from llmcore.analysis.trace import trace_generation
 
     page, errors = _open(browser, server)
     _wait_charts(page, 4)
@@ -449,7 +449,7 @@ ALL_DRAWN = ("() => [...document.querySelectorAll('.llm-chart')].every(g => g.da
 
 def test_causes_page_click_and_steer(server, browser, ckpt):
     from dashboard.views.causes import SEED_PROMPT
-    from llmcore.interventions import causal_trace, counterfactual_prompt
+    from llmcore.analysis.interventions import causal_trace, counterfactual_prompt
 
     last = causal_trace(ckpt, SEED_PROMPT, corrupt=counterfactual_prompt(ckpt, SEED_PROMPT)).words[-1]
     page, errors = _open(browser, f"{server}/causes")

@@ -15,8 +15,8 @@ from dashboard import frames, story
 from dashboard.figures import maps as map_figures
 from dashboard.figures import theme
 from dashboard.text import count, prob, vocabulary_size
-from llmcore.trace import SamplingConfig, context_tops, trace_generation
-from llmcore.world import FUNCTION_CONTEXT
+from llmcore.analysis.trace import SamplingConfig, context_tops, trace_generation
+from llmcore.world.types import FUNCTION_CONTEXT
 
 from .charts import charts
 from .test_dashboard import APP, _values
@@ -64,7 +64,8 @@ def traces(ckpt, one_thread):
 
 
 def test_context_tops_are_each_sub_contexts_likeliest_words():
-    """llmcore.trace.context_tops against a brute-force sort, with a sub-context smaller than m and an empty one."""
+    """llmcore.analysis.trace.context_tops against a brute-force sort, with a sub-context smaller than m and an empty
+    one."""
     rng = np.random.default_rng(0)
     probs = rng.dirichlet(np.ones(12), size=7).astype(np.float32)  # (N, V)
     member = rng.integers(0, 3, 12)
@@ -148,7 +149,7 @@ def test_counts_agree_in_number():
 
 def test_story_and_model_card_state_one_vocabulary_size(ckpt):
     """Story scenes 1 and 2 and the Model card say the vocabulary's size the same way: its words plus <unk>."""
-    from llmcore.maps import MapBook
+    from llmcore.maps.store import MapBook
 
     book = MapBook(ckpt)
     said = vocabulary_size(ckpt.tokenizer.vocab)

@@ -9,8 +9,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from llmcore.checkpoint import CONFIG, WEIGHTS, CheckpointError, load_checkpoint, save_checkpoint, sha256_file
 from llmcore.files import LOCK_FILE
+from llmcore.model.checkpoint import CONFIG, WEIGHTS, CheckpointError, load_checkpoint, save_checkpoint, sha256_file
 
 
 @pytest.fixture
@@ -75,7 +75,7 @@ def test_wrong_version(copy):
 def test_a_checkpoint_of_a_world_without_grammar_still_loads(tiny_ckpt):
     # worlds written before World 2.0 have no [grammar], [plurals] or [verb_forms]; they load and keep their
     # singular-only sentences, and every quality figure is still measured on them
-    from llmcore.evaluate import evaluate_quality
+    from llmcore.analysis.evaluate import evaluate_quality
 
     assert "grammar" not in tiny_ckpt.world_data() and not tiny_ckpt.world.grammar.declared
     q = evaluate_quality(tiny_ckpt.model, tiny_ckpt.tokenizer, tiny_ckpt.world, tiny_ckpt.held_out)

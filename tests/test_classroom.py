@@ -177,3 +177,111 @@ def test_a_visitor_explores_the_embeddings_but_uploads_none(on, monkeypatch):
     monkeypatch.setattr(classroom, "peer_ip", lambda: "::1")  # the teacher
     at = open_page("embeddings")
     assert {"own_vectors", "own_metadata", "own_method"} <= _keys(at) and not _said(at)
+
+
+# ---- maps: a visitor sees what is stored and starts no fit; nothing a visitor's page runs writes a file
+
+@pytest.fixture
+def fresh_model(tiny_ckpt_dir, tmp_path, monkeypatch):
+    """A model with no stored maps, an empty cache folder, and no map in memory or being fitted: every map the
+    page draws is computed now."""
+    import shutil
+
+    import streamlit as st
+
+    from dashboard import mapjobs, state
+
+    fresh = tmp_path / "fresh"
+    shutil.copytree(tiny_ckpt_dir, fresh)
+    shutil.rmtree(fresh / "maps", ignore_errors=True)
+    monkeypatch.setenv("LLM_LANDSCAPE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(mapjobs, "_JOBS", {})
+    monkeypatch.setattr(state, "_READY", set())
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    return fresh
+
+
+def _embeddings(model: Path, method: str, dims: int) -> AppTest:
+    from .conftest import page_script
+
+    at = AppTest.from_function(page_script, args=("embeddings",), default_timeout=180)
+    at.session_state["checkpoint"] = str(model)
+    at.session_state["emb_method"] = method
+    at.session_state["emb_dims"] = dims
+    return at.run()
+
+
+def _files(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+
+
+def test_a_visitor_starts_no_map_fit_and_writes_no_cache(on, fresh_model, tmp_path):
+    import json
+
+    from dashboard import mapjobs
+
+    from .charts import charts
+
+    at = _embeddings(fresh_model, "tsne", 3)
+    assert not at.exception and not at.error
+    assert not mapjobs._JOBS and not at.get("progress")  # nothing fitted in the background
+    said = [m.value for m in at.info if "is not stored" in m.value]
+    assert len(said) == 1 and "3D t-SNE map of the words" in said[0] and "PCA map is shown" in said[0]
+    assert json.loads(charts(at)[0].spec)["layout"]["title"]["text"].startswith("PCA map")  # as the sentence says
+    at = open_page_on(fresh_model, "trajectory")  # context maps: the model's reference states, best view, kept trace
+    assert not at.exception and not at.error
+    assert not _files(tmp_path / "cache") and not (fresh_model / "maps").exists()  # computed, kept in memory only
+
+
+def test_a_visitor_sees_the_teachers_fit_and_the_teacher_starts_it(on, fresh_model, monkeypatch):
+    from dashboard import mapjobs
+
+    monkeypatch.setattr(classroom, "peer_ip", lambda: "127.0.0.1")
+    at = _embeddings(fresh_model, "tsne", 3)
+    assert len(mapjobs._JOBS) == 1 and not [m for m in at.info if "is not stored" in m.value]
+    job = next(iter(mapjobs._JOBS.values()))
+    monkeypatch.setattr(classroom, "peer_ip", lambda: "192.0.2.7")  # a visitor asking for the same map
+    at = _embeddings(fresh_model, "tsne", 3)
+    assert len(mapjobs._JOBS) == 1 and not [m for m in at.info if "is not stored" in m.value]
+    assert job.done or at.get("progress")  # the teacher's job: its progress, or its map
+    job.thread.join(120)
+    assert job.result is not None
+
+
+def open_page_on(model: Path, module: str) -> AppTest:
+    from .conftest import page_script
+
+    at = AppTest.from_function(page_script, args=(module,), default_timeout=180)
+    at.session_state["checkpoint"] = str(model)
+    return at.run()
+
+
+def test_a_visitors_write_is_refused_whatever_asks_it(on, tmp_path, monkeypatch):
+    """The rule sits in llmcore.files' one write function: a visitor's page writes nothing, the server's own
+    threads (no page running) and the teacher write as usual."""
+    from llmcore.files import WriteRefused, atomic_write
+
+    from .conftest import page_script  # noqa: F401  (AppTest runs the function below in a page's thread)
+
+    target = tmp_path / "cache" / "x.bin"
+    atomic_write(target, b"1")  # no page runs in this thread: the server's own work
+    assert target.read_bytes() == b"1"
+    at = AppTest.from_function(_write_from_a_page, args=(str(target),), default_timeout=60).run()
+    assert "refused" in at.markdown[0].value and WriteRefused.__name__ in at.markdown[0].value
+    assert target.read_bytes() == b"1" and _files(tmp_path / "cache") == [target]  # no temporary file left
+    monkeypatch.setattr(classroom, "peer_ip", lambda: "127.0.0.1")
+    at = AppTest.from_function(_write_from_a_page, args=(str(target),), default_timeout=60).run()
+    assert at.markdown[0].value == "written" and target.read_bytes() == b"2"
+
+
+def _write_from_a_page(target: str) -> None:
+    import streamlit as st
+
+    from llmcore.files import atomic_write
+
+    try:
+        atomic_write(target, b"2")
+        st.markdown("written")
+    except OSError as e:
+        st.markdown(f"refused: {type(e).__name__}: {e}")

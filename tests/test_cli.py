@@ -13,7 +13,7 @@ def test_generate_text(capsys, ckpt):
     """The CLI prints trace_generation's text for the same settings, and one line per word read whose columns are
     the trace's: the word read and its sub-context, the greedy next word, and the sub-context holding most of the
     next word's probability."""
-    from llmcore.trace import trace_generation
+    from llmcore.analysis.trace import trace_generation
 
     prompt = "a dog devours pizza in"
     assert main(["generate", prompt]) == 0
@@ -35,7 +35,7 @@ def test_generate_text(capsys, ckpt):
 
 def test_generate_json_and_save(capsys, tmp_path, ckpt):
     """--json prints the trace's summary for the same settings; --save writes the same trace."""
-    from llmcore.trace import GenerationTrace, trace_generation
+    from llmcore.analysis.trace import GenerationTrace, trace_generation
 
     assert main(["generate", "a cat eats", "--json", "--save", str(tmp_path / "t.npz")]) == 0
     data = json.loads(capsys.readouterr().out)
@@ -129,7 +129,7 @@ def test_flags_out_of_range_exit_2_before_any_work(capsys, tmp_path):
 
 
 def test_write_failures_name_the_users_path(capsys, tmp_path, monkeypatch):
-    import llmcore.trace as trace
+    import llmcore.analysis.trace as trace
 
     def refuse(self, path):
         raise PermissionError(13, "Permission denied", str(tmp_path / ".tmp123.npz.tmp"))

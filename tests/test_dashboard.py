@@ -76,7 +76,7 @@ def test_captions_never_contradict_the_bars(app):
 
 
 def test_the_default_view_is_the_measured_best(app, ckpt):
-    from llmcore.maps import MapBook
+    from llmcore.maps.store import MapBook
 
     view = MapBook(ckpt).best_view()
     assert app.selectbox(key="method").value == view.method and app.select_slider(key="layer").value == view.layer
@@ -283,7 +283,7 @@ print("drawn without torch")
 @pytest.mark.slow
 def test_the_first_page_draws_without_torch(ckpt, tmp_path):
     """A cold start's page (the bundled model's default view) is drawn from files: the maps, the kept trace and its
-    candidates (llmcore.tracecache); neither torch nor scikit-learn nor SciPy is imported, so the first chart does
+    candidates (llmcore.maps.tracecache); neither torch nor scikit-learn nor SciPy is imported, so the first chart does
     not wait for them (about 3 s of a cold start on 2 cores; SciPy's ndimage 0.24 s). The kept trace is the one the
     model computes."""
     import os
@@ -291,8 +291,8 @@ def test_the_first_page_draws_without_torch(ckpt, tmp_path):
     import sys
 
     from dashboard.views.trajectory import DEFAULT_SAMPLING, DEFAULTS
-    from llmcore.trace import trace_generation
-    from llmcore.tracecache import load_trace
+    from llmcore.analysis.trace import trace_generation
+    from llmcore.maps.tracecache import load_trace
 
     prompt = DEFAULTS["prompt"]
     kept = load_trace(ckpt.path / "maps", ckpt, prompt, DEFAULT_SAMPLING)  # shipped in its own maps/

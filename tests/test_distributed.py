@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from llmcore.checkpoint import load_checkpoint
-from llmcore.evaluate import evaluate_quality
+from llmcore.analysis.evaluate import evaluate_quality
+from llmcore.model.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 

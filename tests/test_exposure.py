@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from llmcore.cli import _parser
-from llmcore.world import tomllib
+from llmcore.inputs import tomllib
 
 from .servers import free_port, running_server
 

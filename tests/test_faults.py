@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-import llmcore.checkpoint as checkpoint_module
-from llmcore.checkpoint import CONFIG, WEIGHTS, CheckpointError, load_checkpoint, sha256_file
-from llmcore.train import Trainer
+import llmcore.model.checkpoint as checkpoint_module
+from llmcore.model.checkpoint import CONFIG, WEIGHTS, CheckpointError, load_checkpoint, sha256_file
+from llmcore.training.trainer import Trainer
 
 from .conftest import TINY_MODEL, TINY_WORLD, tiny_train_config
 
@@ -109,7 +109,8 @@ def test_pickle_payloads_are_refused_without_running(tmp_path, tiny_ckpt_dir):
 
 
 def test_huge_world_file_is_refused(tmp_path):
-    from llmcore.world import WorldError, load_world
+    from llmcore.world.load import load_world
+    from llmcore.world.types import WorldError
 
     big = tmp_path / "big.toml"
     big.write_text("# " + "x" * 3_000_000)

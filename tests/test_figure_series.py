@@ -75,8 +75,8 @@ def test_training_curves(ckpt, tiny_ckpt):
 
 
 def test_snapshot_curves(ckpt):
-    from llmcore.snapshots import generalisation_step, snapshot_metrics
-    from llmcore.watch import metric_table
+    from llmcore.maps.watch import metric_table
+    from llmcore.training.snapshots import generalisation_step, snapshot_metrics
 
     table = frames.metrics_frame(metric_table(ckpt))
     fig = training_figures.snapshot_curves(table, int(table.step.iloc[-1]), generalisation_step(snapshot_metrics(ckpt)))
@@ -91,7 +91,7 @@ def _paths(runs: list[str], rng) -> pd.DataFrame:
 def test_causes_maps_runs(ckpt):
     """The Causes page's runs (clean, corrupted, patched; unsteered in either theme's ink, steered)."""
     from dashboard.views.causes import RUN_COLOURS
-    from llmcore.regions import region_map
+    from llmcore.maps.regions import region_map
 
     rng = np.random.default_rng(0)
     names = ["animals", "food", "grammar"]
@@ -110,8 +110,8 @@ def test_causes_maps_runs(ckpt):
 
 def test_compare_maps_runs(ckpt):
     from dashboard.views.compare import SIDE_COLOURS
-    from llmcore.maps import MapBook
-    from llmcore.trace import trace_generation
+    from llmcore.analysis.trace import trace_generation
+    from llmcore.maps.store import MapBook
 
     fmap = MapBook(ckpt).get("context:final", "pca", 2)
     depth = -1
@@ -126,7 +126,7 @@ def test_compare_maps_runs(ckpt):
 def test_causes_map_names_regions_on_labels_and_writes_a_repeated_word_once(ckpt):
     """Region names are annotations named "region" (chart.js moves one that meets another label), one per region
     with states; a later run's label is left out only where it repeats the first run's word at the same spot."""
-    from llmcore.regions import region_map
+    from llmcore.maps.regions import region_map
 
     rng = np.random.default_rng(1)
     names = ["animals", "food", "grammar"]

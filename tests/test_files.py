@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llmcore.checkpoint import CheckpointError, load_checkpoint
 from llmcore.files import FolderBusy, FolderLock, atomic_write, user_cache_dir
 from llmcore.inputs import InputError, file_kind, read_bytes
+from llmcore.model.checkpoint import CheckpointError, load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 KINDS = ["absent", "regular", "link to regular", "dangling link", "fifo", "folder", "socket", "link to fifo"]
@@ -124,8 +124,8 @@ def test_a_hostile_best_view_is_ignored_at_once(tmp_path, ckpt, kind):
                                     "examples": {}, "content_hash": ckpt.content_hash}))
     done = _run_limited(f"""
 import time
-from llmcore.bestview import load_best_view
-from llmcore.checkpoint import load_checkpoint
+from llmcore.maps.bestview import load_best_view
+from llmcore.model.checkpoint import load_checkpoint
 ckpt = load_checkpoint({str(ckpt.path)!r}, lazy=True)
 t0 = time.perf_counter()
 assert load_best_view(ckpt, {str(maps)!r}) is None
@@ -138,8 +138,8 @@ print(time.perf_counter() - t0)
 @pytest.mark.parametrize("name", ["watch_maps.safetensors", "reference_states.safetensors",
                                   "0123456789abcdef01234567.safetensors"])
 def test_a_fifo_among_the_cached_maps_is_skipped_without_waiting(tmp_path, tiny_ckpt, name):
-    from llmcore.maps import MapBook
-    from llmcore.watch import stored_watch_maps
+    from llmcore.maps.store import MapBook
+    from llmcore.maps.watch import stored_watch_maps
 
     cache = tmp_path / "cache"
     cache.mkdir()
@@ -147,15 +147,15 @@ def test_a_fifo_among_the_cached_maps_is_skipped_without_waiting(tmp_path, tiny_
     book = MapBook(tiny_ckpt, cache_dir=cache)
     if name.startswith("watch"):
         assert stored_watch_maps(tiny_ckpt) is not None  # the checkpoint's own copy; the FIFO is never opened
-        from llmcore.watch import WatchMaps
+        from llmcore.maps.watch import WatchMaps
 
         assert WatchMaps.from_file(cache / name, tiny_ckpt.content_hash, []) is None
     elif name.startswith("reference"):
-        from llmcore.maps import _load_states
+        from llmcore.maps.store import _load_states
 
         assert _load_states(cache / name, tiny_ckpt) is None
     else:
-        from llmcore.maps import remove_stale_maps
+        from llmcore.maps.store import remove_stale_maps
 
         assert remove_stale_maps(tiny_ckpt, cache) == 0  # not ours (unreadable): left alone
         assert file_kind(cache / name, follow=False) == "a FIFO"
@@ -165,7 +165,7 @@ def test_a_fifo_among_the_cached_maps_is_skipped_without_waiting(tmp_path, tiny_
 def test_nested_json_in_a_cached_maps_metadata_is_not_a_traceback(tmp_path, tiny_ckpt):
     from safetensors.numpy import save_file
 
-    from llmcore.maps import remove_stale_maps
+    from llmcore.maps.store import remove_stale_maps
 
     path = tmp_path / "0123456789abcdef01234567.safetensors"
     import numpy as np
@@ -179,7 +179,7 @@ def test_nested_json_in_a_cached_maps_metadata_is_not_a_traceback(tmp_path, tiny
 # ---- the training folder
 
 def test_training_refuses_a_folder_holding_other_files_before_any_work(tmp_path):
-    from llmcore.train import check_training_folder
+    from llmcore.training.trainer import check_training_folder
 
     d = tmp_path / "D"
     (d / "maps").mkdir(parents=True)
@@ -199,7 +199,7 @@ def test_training_refuses_a_folder_holding_other_files_before_any_work(tmp_path)
 
 
 def test_a_fresh_run_removes_only_its_own_cached_files(tmp_path, tiny_ckpt_dir):
-    from llmcore.maps import clear_map_cache
+    from llmcore.maps.store import clear_map_cache
 
     d = tmp_path / "ckpt"
     shutil.copytree(tiny_ckpt_dir, d)
@@ -242,7 +242,7 @@ def test_the_cli_never_replaces_a_link_or_special_file(tmp_path, capsys, command
 
 
 def test_a_full_disk_leaves_no_pending_file(tmp_path, tiny_ckpt, monkeypatch):
-    import llmcore.checkpoint as checkpoint
+    import llmcore.model.checkpoint as checkpoint
 
     real, calls = checkpoint.atomic_write, []
 
@@ -262,7 +262,7 @@ def test_a_full_disk_leaves_no_pending_file(tmp_path, tiny_ckpt, monkeypatch):
 
 
 def test_too_little_free_space_is_found_before_training(tmp_path, monkeypatch):
-    import llmcore.train as train
+    import llmcore.training.trainer as train
     from tests.conftest import TINY_MODEL, TINY_WORLD, tiny_train_config
 
     monkeypatch.setattr(train.shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 10**9 - 2**20, 2**20))
@@ -308,7 +308,7 @@ def test_a_waiting_lock_gets_the_folder_when_the_holder_is_done(tmp_path):
 
 
 def test_two_trainings_into_one_folder_do_not_run_at_once(tmp_path, monkeypatch):
-    from llmcore.train import Trainer
+    from llmcore.training.trainer import Trainer
     from tests.conftest import TINY_MODEL, TINY_WORLD, tiny_train_config
 
     out = tmp_path / "out"
@@ -322,7 +322,7 @@ def test_two_trainings_into_one_folder_do_not_run_at_once(tmp_path, monkeypatch)
 # ---- caches and user files outside the install
 
 def test_caches_go_to_the_user_cache_folder_never_the_checkpoint(tmp_path, tiny_ckpt_dir, monkeypatch):
-    from llmcore.maps import MapBook, default_cache_dir
+    from llmcore.maps.store import MapBook, default_cache_dir
 
     monkeypatch.setenv("LLM_LANDSCAPE_CACHE", str(tmp_path / "cache"))
     ro = tmp_path / "install" / "ckpt"
@@ -340,7 +340,7 @@ def test_caches_go_to_the_user_cache_folder_never_the_checkpoint(tmp_path, tiny_
 
 def test_the_dashboard_keeps_user_models_in_the_user_data_folder():
     from dashboard import folders
-    from llmcore.checkpoint import REPO_ROOT
+    from llmcore.model.checkpoint import REPO_ROOT
 
     assert folders.DATA_DIR == Path(os.environ["LLM_LANDSCAPE_DATA"])
     assert REPO_ROOT not in (folders.DATA_DIR, *folders.DATA_DIR.parents)

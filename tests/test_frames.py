@@ -10,8 +10,8 @@ from dashboard.figures import geometry, theme
 from dashboard.figures import landscapes as landscape_figures
 from dashboard.figures import maps as map_figures
 from dashboard.figures import training as training_figures
-from llmcore.maps import MapBook
-from llmcore.trace import trace_generation
+from llmcore.analysis.trace import trace_generation
+from llmcore.maps.store import MapBook
 
 
 @pytest.fixture(scope="module")
@@ -127,8 +127,8 @@ def test_peak_labels_of_neighbouring_hills_are_stacked_apart():
 
 def test_terrain_figure_keeps_the_whole_path_in_view(setup, ckpt):
     trace, _, book = setup
-    from llmcore.maps import MapBook
-    from llmcore.regions import region_map
+    from llmcore.maps.regions import region_map
+    from llmcore.maps.store import MapBook
 
     fmap = MapBook(ckpt).get("context:final", "pca", 2)
     names = ckpt.context_matrix()[0]
@@ -162,7 +162,7 @@ def test_loss_figure_marks_start_end_and_spreads_levels(ckpt):
 
 
 def test_decision_figure_colours_content_by_its_mass(ckpt):
-    from llmcore.landscape import decision_landscape
+    from llmcore.maps.landscape import decision_landscape
 
     fmap = MapBook(ckpt).get("context:final", "pca", 2)
     d = decision_landscape(ckpt, "final", fmap.projector, np.stack([fmap.coords.min(0), fmap.coords.max(0)]), grid=20)
@@ -241,7 +241,7 @@ def test_an_axis_between_two_subgroups_puts_each_at_its_own_end(ckpt):
     scene)."""
     import itertools
 
-    from llmcore.projection import SemanticAxesProjector
+    from llmcore.maps.projection import SemanticAxesProjector
 
     ref = MapBook(ckpt).reference("words")
     labels = np.asarray(ref.labels["subgroup"])
@@ -273,8 +273,8 @@ def test_compare_map_styles_each_run_by_name_not_by_trace_order(setup):
 
 
 def test_figures_share_the_template_and_take_axis_titles_from_the_map(ckpt):
-    from llmcore.landscape import decision_landscape
-    from llmcore.regions import region_map
+    from llmcore.maps.landscape import decision_landscape
+    from llmcore.maps.regions import region_map
 
     shared = theme.pio.templates[theme.TEMPLATE].layout.margin
     fmap = MapBook(ckpt).get("context:final", "pca", 2)
@@ -290,7 +290,7 @@ def test_figures_share_the_template_and_take_axis_titles_from_the_map(ckpt):
 
 
 def test_replay_figure_has_a_frame_and_a_slider_stop_per_snapshot(ckpt):
-    from llmcore.alignment import snapshot_coords
+    from llmcore.maps.alignment import snapshot_coords
 
     words = ckpt.tokenizer.vocab
     coords = snapshot_coords(ckpt.snapshots()[-3:], 2)
@@ -305,7 +305,7 @@ def test_replay_figure_has_a_frame_and_a_slider_stop_per_snapshot(ckpt):
 def test_compare_steps_frame_has_one_row_per_word_read(ckpt):
     """Every word read is a row (prompt words included), the completion's rows are marked as generated, and a run
     missing on one side leaves its column empty."""
-    from llmcore.trace import trace_generation
+    from llmcore.analysis.trace import trace_generation
 
     left, right = trace_generation(ckpt, "a dog eats"), trace_generation(ckpt, "a cat drinks milk in")
     table = frames.compare_steps_frame({"left": left, "right": right})
@@ -366,8 +366,8 @@ def test_figures_built_as_plain_json_are_valid_plotly(setup, ckpt, dims):
 
     import plotly.io as pio
 
-    from llmcore.regions import region_map
-    from llmcore.trace import candidate_states
+    from llmcore.analysis.trace import candidate_states
+    from llmcore.maps.regions import region_map
 
     trace, _, _ = setup
     fmap = MapBook(ckpt).get("context:final", "pca", dims)

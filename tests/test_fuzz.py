@@ -25,10 +25,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from llmcore.analysis.trace import MAX_NEW_WORDS, PromptError, SamplingConfig, trace_generation
 from llmcore.cli import main as cli
 from llmcore.inputs import MAX_DEPTH, text_depth
-from llmcore.trace import MAX_NEW_WORDS, PromptError, SamplingConfig, trace_generation
-from llmcore.world import WorldError, world_from_dict
+from llmcore.training.trainer import TrainConfig
+from llmcore.world.load import world_from_dict
+from llmcore.world.types import WorldError
 
 
 def fast(n: int) -> settings:
@@ -139,7 +141,7 @@ def _world_text() -> str:
 @given(snippet=nested_toml(), where=st.sampled_from(["end", "start"]))
 def test_nested_toml_worlds_give_world_errors(tmp_path, snippet, where):
     from dashboard.jobs import validate_world_text
-    from llmcore.world import load_world
+    from llmcore.world.load import load_world
 
     text = _world_text() + "\n" + snippet + "\n" if where == "end" else snippet + "\n" + _world_text()
     (tmp_path / "w.toml").write_text(text)
@@ -154,9 +156,9 @@ def test_nested_toml_worlds_give_world_errors(tmp_path, snippet, where):
 @given(nested_json())
 def test_nested_json_worlds_scenarios_and_traces_give_clear_errors(tmp_path, text):
     from dashboard.views.trajectory import scenario_from_json
-    from llmcore.hf import is_hf_folder
-    from llmcore.trace import GenerationTrace
-    from llmcore.world import load_world
+    from llmcore.analysis.trace import GenerationTrace
+    from llmcore.model.checkpoint import is_hf_folder
+    from llmcore.world.load import load_world
 
     (tmp_path / "w.json").write_text(text)
     (tmp_path / "config.json").write_text(text)
@@ -172,7 +174,7 @@ def test_nested_json_worlds_scenarios_and_traces_give_clear_errors(tmp_path, tex
 @pytest.fixture(scope="module")
 def ckpt_folder(tmp_path_factory):
     """A copy of the bundled checkpoint whose config.json the tests rewrite (weights hard-linked, not copied)."""
-    from llmcore.checkpoint import CONFIG, DEFAULT_CHECKPOINT, WEIGHTS
+    from llmcore.model.checkpoint import CONFIG, DEFAULT_CHECKPOINT, WEIGHTS
 
     folder = tmp_path_factory.mktemp("fuzz") / "ck"
     folder.mkdir()
@@ -187,7 +189,7 @@ CONFIG_PLACES = ("extra", "metrics", "train_config", "world", "world.extra", "mo
 @fast(150)
 @given(text=nested_json(), place=st.sampled_from(CONFIG_PLACES))
 def test_nested_config_json_gives_checkpoint_errors(ckpt_folder, text, place):
-    from llmcore.checkpoint import CONFIG, CheckpointError, load_checkpoint
+    from llmcore.model.checkpoint import CONFIG, CheckpointError, load_checkpoint
 
     folder, cfg = ckpt_folder
     raw = json.dumps({**cfg, "files": {"model.safetensors": cfg["files"]["model.safetensors"]}})
@@ -216,8 +218,8 @@ CONFIG_NUMBERS = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.in
 @given(key=st.sampled_from(["vocab_size", "block_size", "n_layer", "n_head", "n_embd", "dropout", "bias"]),
        value=CONFIG_NUMBERS)
 def test_non_integer_model_config_numbers(ckpt_folder, key, value):
-    from llmcore.checkpoint import CONFIG, CheckpointError, load_checkpoint
-    from llmcore.model import GPTConfig
+    from llmcore.model.checkpoint import CONFIG, CheckpointError, load_checkpoint
+    from llmcore.model.config import GPTConfig
 
     folder, cfg = ckpt_folder
     try:
@@ -234,10 +236,10 @@ def test_non_integer_model_config_numbers(ckpt_folder, key, value):
 
 
 @fast(200)
-@given(key=st.sampled_from([f.name for f in dataclasses.fields(__import__("llmcore.train").train.TrainConfig)]),
+@given(key=st.sampled_from([f.name for f in dataclasses.fields(TrainConfig)]),
        value=CONFIG_NUMBERS)
 def test_non_integer_train_config_numbers(key, value):
-    from llmcore.train import TrainConfig
+    from llmcore.training.trainer import TrainConfig
 
     try:
         TrainConfig(**{key: value})
@@ -257,7 +259,7 @@ EXTREME_POSITIVE = st.one_of(st.floats(5e-324, 1e-30), st.floats(1e-30, 100.0), 
 def test_extreme_valid_sampling_values_stay_finite(ckpt, temperature, top_p, top_k, scale, numpy, seed):
     import torch
 
-    from llmcore.trace import _pick
+    from llmcore.analysis.trace import _pick
 
     cast = (np.float32 if temperature > 1e-37 else np.float64) if numpy else float
     s = SamplingConfig(temperature=cast(temperature), top_p=np.float64(top_p) if numpy else top_p,
@@ -279,7 +281,7 @@ LINK_NAMES = ("config.json", "model.safetensors", "snapshots.safetensors", "land
 @fast(40)
 @given(name=st.sampled_from(LINK_NAMES), to_folder=st.booleans())
 def test_links_inside_checkpoints_are_refused(tiny_ckpt, tmp_path_factory, name, to_folder):
-    from llmcore.checkpoint import CheckpointError, read_config, save_checkpoint
+    from llmcore.model.checkpoint import CheckpointError, read_config, save_checkpoint
 
     tmp = tmp_path_factory.mktemp("link")
     out, outside = tmp / "out", tmp / "outside"
@@ -358,7 +360,7 @@ def test_long_whole_numbers_are_refused_naming_their_key(path, digits, negative)
 @pytest.fixture(scope="module")
 def weights_folder(tmp_path_factory):
     """A copy of the bundled checkpoint's config.json and weights (a real copy: the tests rewrite the weights)."""
-    from llmcore.checkpoint import CONFIG, DEFAULT_CHECKPOINT, WEIGHTS
+    from llmcore.model.checkpoint import CONFIG, DEFAULT_CHECKPOINT, WEIGHTS
 
     folder = tmp_path_factory.mktemp("dtypes") / "ck"
     folder.mkdir()
@@ -381,7 +383,7 @@ def test_relabelled_tensors_are_refused_or_load_as_they_are(weights_folder, data
     naming the file and the tensor."""
     import hashlib
 
-    from llmcore.checkpoint import CONFIG, WEIGHTS, CheckpointError, load_checkpoint
+    from llmcore.model.checkpoint import CONFIG, WEIGHTS, CheckpointError, load_checkpoint
 
     folder, header, body = weights_folder
     name = data.draw(st.sampled_from(sorted(k for k in header if k != "__metadata__")))
@@ -410,8 +412,8 @@ def test_relabelled_tensors_are_refused_or_load_as_they_are(weights_folder, data
 def test_a_new_world_entry_is_added_or_refused_never_replacing_one(what, name):
     """Whatever is typed as a new entry's name, the world editor either adds a word that was not there, of 1 to
     MAX_NAME letters a-z, leaving every existing animal as it was, or refuses with errors by field."""
-    from llmcore import world_edit as we
-    from llmcore.world import DEFAULT_WORLD
+    from llmcore.world import edit as we
+    from llmcore.world.load import DEFAULT_WORLD
 
     data = we.parse_world_text(DEFAULT_WORLD.read_text())
     context = {"animal": "animals", "food": "food", "place": "locations"}[what]

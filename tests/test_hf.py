@@ -8,10 +8,11 @@ import torch
 
 pytest.importorskip("transformers", reason="the hf extra is not installed: pip install 'llm-landscape[hf]'")
 
-from llmcore.hf import is_hf_folder, load_contexts, load_hf_checkpoint  # noqa: E402
+from llmcore.analysis.trace import SamplingConfig, trace_generation  # noqa: E402
 from llmcore.loader import any_checkpoint  # noqa: E402
-from llmcore.maps import MapBook  # noqa: E402
-from llmcore.trace import SamplingConfig, trace_generation  # noqa: E402
+from llmcore.maps.store import MapBook  # noqa: E402
+from llmcore.model.checkpoint import is_hf_folder  # noqa: E402
+from llmcore.model.hf import load_contexts, load_hf_checkpoint  # noqa: E402
 
 from .charts import charts
 
@@ -83,7 +84,7 @@ def test_maps_of_a_local_model(hf_folder):
 
 
 def test_missing_extra_or_folder_is_explained(tmp_path):
-    from llmcore.checkpoint import CheckpointError
+    from llmcore.model.checkpoint import CheckpointError
 
     with pytest.raises(CheckpointError, match="not a Hugging Face model folder"):
         load_hf_checkpoint(tmp_path)
@@ -100,7 +101,8 @@ PAGES = tuple(CHARTS)
 @pytest.mark.slow
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_on_a_local_model(hf_folder, page, monkeypatch):
-    """A new model kind needs one class that satisfies llmcore.protocols.LanguageModel: each page of the app runs on
+    """A new model kind needs one class that satisfies llmcore.model.protocols.LanguageModel: each page of the app
+    runs on
     a Hugging Face folder, with no code of its own for that kind, and draws its charts."""
     import ast
     from pathlib import Path
@@ -133,7 +135,7 @@ def test_the_app_opens_on_a_local_model(hf_folder, monkeypatch):
 
 
 def test_both_kinds_satisfy_the_protocols(hf_folder, tiny_ckpt):
-    from llmcore.protocols import Labeller, LanguageModel
+    from llmcore.model.protocols import Labeller, LanguageModel
 
     ck = any_checkpoint(hf_folder)
     for c in (ck, tiny_ckpt):
@@ -166,9 +168,9 @@ def test_cli_reads_a_local_model(hf_folder, capsys):
 
 
 def test_interventions_on_a_local_model(hf_folder):
-    from llmcore.attribution import attribute
-    from llmcore.interventions import causal_trace, patched_run
-    from llmcore.steering import steer
+    from llmcore.analysis.attribution import attribute
+    from llmcore.analysis.interventions import causal_trace, patched_run
+    from llmcore.analysis.steering import steer
 
     ck = load_hf_checkpoint(hf_folder)
     prompt, other = "the cat drinks milk at", "the dog drinks milk at"
@@ -209,7 +211,7 @@ def test_weights_relabelled_as_integers_are_refused(hf_folder, tmp_path):
     import json
     import shutil
 
-    from llmcore.checkpoint import CheckpointError
+    from llmcore.model.checkpoint import CheckpointError
 
     folder = tmp_path / "relabelled"
     shutil.copytree(hf_folder, folder)

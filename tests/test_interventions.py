@@ -8,18 +8,18 @@ import math
 import numpy as np
 import pytest
 
-from llmcore.attribution import ablate, attribute
-from llmcore.evaluate import held_out_breakdown
-from llmcore.interventions import KINDS, Noise, causal_trace, counterfactual_grid, patched_run
-from llmcore.steering import steer, steering_vector
-from llmcore.trace import PromptError, SamplingConfig, trace_generation
+from llmcore.analysis.attribution import ablate, attribute
+from llmcore.analysis.evaluate import held_out_breakdown
+from llmcore.analysis.interventions import KINDS, Noise, causal_trace, counterfactual_grid, patched_run
+from llmcore.analysis.steering import steer, steering_vector
+from llmcore.analysis.trace import PromptError, SamplingConfig, trace_generation
 
 PROMPT, OTHER = "a dog devours pizza in", "a fox devours pizza in"
 
 
 @pytest.fixture(scope="module")
 def tiny(tiny_ckpt_dir):
-    from llmcore.checkpoint import load_checkpoint
+    from llmcore.model.checkpoint import load_checkpoint
 
     return load_checkpoint(tiny_ckpt_dir)
 
@@ -52,7 +52,7 @@ def test_shares_of_a_corruption_that_barely_moves_the_answer_are_not_read_out(ti
 
     from dashboard import frames
     from dashboard.figures import causes as causes_figures
-    from llmcore.interventions import MIN_EFFECT
+    from llmcore.analysis.interventions import MIN_EFFECT
 
     ct = causal_trace(tiny, PROMPT, corrupt=OTHER)
     strong = replace(ct, clean_prob=0.9, corrupt_prob=0.1)
@@ -159,7 +159,7 @@ def test_hooks_act_only_in_their_own_thread_and_only_inside_the_block(tiny):
 
     import torch
 
-    from llmcore.hooks import hooked, model_sites
+    from llmcore.model.hooks import hooked, model_sites
 
     x = torch.tensor([tiny.tokenizer.encode(PROMPT).ids])
     plain = tiny.model(x)[0]
@@ -174,8 +174,8 @@ def test_hooks_act_only_in_their_own_thread_and_only_inside_the_block(tiny):
 
 
 def test_steering_groups_are_those_with_reference_states(tiny):
-    from llmcore.reference import reference_states
-    from llmcore.steering import group_names
+    from llmcore.analysis.reference import reference_states
+    from llmcore.analysis.steering import group_names
 
     ref = reference_states(tiny, n_positions=300)
     groups = group_names(tiny, ref)
@@ -188,7 +188,7 @@ def test_steering_groups_are_those_with_reference_states(tiny):
 # ---------------------------------------------------------------- the Causes page's plain sentences, as properties
 def _prompts(world, n: int, seed: int = 0) -> list[str]:
     """n prompts 'a <animal> <eat verb> <food of its diet> in' drawn from the world."""
-    from llmcore.corpus import article
+    from llmcore.world.corpus import article
 
     rng = np.random.default_rng(seed)
     animals = list(world.animals)
@@ -200,7 +200,7 @@ def _prompts(world, n: int, seed: int = 0) -> list[str]:
 
 
 def _lead(ckpt, prompt, corrupt):
-    from llmcore.interventions import best_restore, changed_positions, trace_lead
+    from llmcore.analysis.interventions import best_restore, changed_positions, trace_lead
 
     ct = causal_trace(ckpt, prompt, corrupt=corrupt)
     t = changed_positions(ct)[0]
@@ -215,7 +215,7 @@ def test_the_trace_sentence_says_what_its_numbers_say(which, ckpt, tiny):
     """Over prompts of the world, each with its animal swapped (and with noise on the animal): the sentence names the
     words, the next words of the three runs, the share and depth that bring back most, and says the word decides
     exactly when its state alone brings back at least half and more than any other word's."""
-    from llmcore.interventions import counterfactual_prompt, decides
+    from llmcore.analysis.interventions import counterfactual_prompt, decides
 
     model = ckpt if which == "bundled" else tiny
     cases = [(p, counterfactual_prompt(model, p)) for p in _prompts(model.world, 12 if which == "bundled" else 4)]
@@ -248,7 +248,7 @@ def test_the_grid_sentences_agree_with_the_grid(ckpt):
 
     import torch
 
-    from llmcore.interventions import prob_text
+    from llmcore.analysis.interventions import prob_text
 
     g, w = counterfactual_grid(ckpt), ckpt.world
     a, f = g.animal_share, g.food_share
@@ -273,7 +273,7 @@ def test_the_grid_sentences_agree_with_the_grid(ckpt):
 
 
 def test_the_component_sentences_name_the_largest_parts(tiny):
-    from llmcore.attribution import plain_name
+    from llmcore.analysis.attribution import plain_name
 
     attr = attribute(tiny, PROMPT)
     up, down = int(np.argmax(attr.values)), int(np.argmin(attr.values))
@@ -311,8 +311,8 @@ def test_the_grid_figure_labels_every_row_and_column_and_marks_the_found_cell(ck
 
 # ---------------------------------------------------------------- how far steering may push, measured
 def test_the_world_grammar_accepts_the_world_and_refuses_repeats(ckpt):
-    from llmcore.corpus import CorpusGenerator
-    from llmcore.steering import grammar_pairs, keeps_grammar
+    from llmcore.analysis.steering import grammar_pairs, keeps_grammar
+    from llmcore.world.corpus import CorpusGenerator
 
     w = ckpt.world
     pairs = grammar_pairs(w)
@@ -328,8 +328,7 @@ def test_the_steering_range_and_start_are_measured(ckpt):
     over the world's prompts, every alpha up to the range's end keeps the grammar in at least GRAMMAR_BAR of the
     completions, the next one (if any) does not, and the start moves at least MOVE_BAR of them (to the target's
     places where it names any)."""
-    from llmcore.maps import MapBook
-    from llmcore.steering import (
+    from llmcore.analysis.steering import (
         GRAMMAR_BAR,
         MOVE_BAR,
         default_direction,
@@ -338,6 +337,7 @@ def test_the_steering_range_and_start_are_measured(ckpt):
         steering_sweep,
         sweep_prompts,
     )
+    from llmcore.maps.store import MapBook
 
     w = ckpt.world
     source, target = default_direction(w, "dog", group_names(ckpt))

@@ -81,9 +81,9 @@ def test_progress_text_has_no_nan_and_a_measured_pace(tmp_path):
 
 @pytest.mark.slow
 def test_a_warm_job_starts_from_the_selected_model_and_reports_its_bars(sandbox, tiny_ckpt_dir, tmp_path):
-    from llmcore.checkpoint import load_checkpoint
-    from llmcore.world import read_world_data
-    from llmcore.world_edit import set_animal, to_toml
+    from llmcore.model.checkpoint import load_checkpoint
+    from llmcore.world.edit import set_animal, to_toml
+    from llmcore.world.load import read_world_data
 
     text = to_toml(set_animal(read_world_data(TINY_WORLD), "wolf", group="wild", kind="wild", habitats=["forest"],
                               diet=["meat", "sausage"], drinks=["milk"], new=True))

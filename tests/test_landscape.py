@@ -6,16 +6,10 @@ import numpy as np
 import torch
 from torch.nn.utils import parameters_to_vector
 
-from llmcore.landscape import (
-    batch_loss,
-    decision_landscape,
-    decode_states,
-    eval_batch,
-    loss_on_plane,
-    random_loss_landscape,
-)
-from llmcore.maps import MapBook
-from llmcore.projection import PCAProjector
+from llmcore.maps.landscape import decision_landscape, decode_states
+from llmcore.maps.projection import PCAProjector
+from llmcore.maps.store import MapBook
+from llmcore.training.losslandscape import batch_loss, eval_batch, loss_on_plane, random_loss_landscape
 
 
 def test_inverse_decode_agrees_with_decoding_the_states(ckpt):
@@ -82,8 +76,8 @@ def _prompts(ckpt, n: int = 40) -> list[str]:
 def test_next_word_regions_agree_with_the_states_own_predictions(ckpt):
     """What real states predict next, on the plane of their predictions: the colour under a prompt's state is what
     the state itself predicts at >= 85 % of the steps of many prompts (the decoded PCA slice: about half)."""
-    from llmcore.landscape import next_word_regions
-    from llmcore.trace import trace_generation
+    from llmcore.analysis.trace import trace_generation
+    from llmcore.maps.landscape import next_word_regions
 
     ref = MapBook(ckpt).reference("context:final")
     r = next_word_regions(ckpt, "final", ref.X)
@@ -108,7 +102,7 @@ def test_next_word_regions_agree_with_the_states_own_predictions(ckpt):
 
 def test_next_word_regions_of_a_tiny_model(tiny_ckpt):
     """Any model: the tiny one (which may predict one sub-context nearly everywhere) still gets a plane and cells."""
-    from llmcore.landscape import next_word_regions
+    from llmcore.maps.landscape import next_word_regions
 
     ref = MapBook(tiny_ckpt).reference("context:final")
     r = next_word_regions(tiny_ckpt, "final", ref.X, grid=40)
@@ -118,7 +112,7 @@ def test_next_word_regions_of_a_tiny_model(tiny_ckpt):
 def test_the_decision_slice_says_what_it_shows(ckpt):
     """DecisionLandscape.shown_at reads the picture: the function words inside their dashed line, else the content
     sub-context whose colour is there."""
-    from llmcore.world import FUNCTION_CONTEXT
+    from llmcore.world.types import FUNCTION_CONTEXT
 
     m = MapBook(ckpt).get("context:final", "pca", 2)
     d = decision_landscape(ckpt, "final", m.projector, np.stack([m.coords.min(0), m.coords.max(0)]), grid=20)

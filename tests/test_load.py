@@ -23,7 +23,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 from websockets.asyncio.client import connect
 
-from llmcore.trace import SamplingConfig, trace_generation
+from llmcore.analysis.trace import SamplingConfig, trace_generation
 
 from .servers import free_port, running_server
 

@@ -14,10 +14,10 @@ from dashboard.figures import maps as map_figures
 from dashboard.labels import camera_pixels, count_overlaps, pick_text_positions, place_centred, plain, text_box
 from dashboard.views.trajectory import EXAMPLES
 from dashboard.views.trajectory import SEED_PROMPT as DEFAULT_PROMPT
-from llmcore.maps import MapBook
-from llmcore.regions import region_map
-from llmcore.trace import SamplingConfig, candidate_states, trace_generation
-from llmcore.world import FUNCTION_CONTEXT
+from llmcore.analysis.trace import SamplingConfig, candidate_states, trace_generation
+from llmcore.maps.regions import region_map
+from llmcore.maps.store import MapBook
+from llmcore.world.types import FUNCTION_CONTEXT
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +180,7 @@ def test_every_state_inside_its_region_is_under_a_label_of_that_region(ckpt, boo
 
 
 def test_the_default_view_shows_each_word_of_the_first_prompt_in_its_named_region(ckpt, book):
-    """The default view (measured: llmcore.bestview) is one where every content word of the page's first prompt
+    """The default view (measured: llmcore.maps.bestview) is one where every content word of the page's first prompt
     lies inside its own word's region, so the first map shows 'dog' among the animals, 'pizza' among the food."""
     view = book.best_view()
     _, path, _, regions = _map(ckpt, book, DEFAULT_PROMPT, method=view.method, layer=view.layer)

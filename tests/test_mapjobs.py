@@ -8,8 +8,8 @@ import time
 import pytest
 
 from dashboard import mapjobs
-from llmcore.maps import MapBook
-from llmcore.projection import _EpochCounter, _IterationCounter
+from llmcore.maps.projection import _EpochCounter, _IterationCounter
+from llmcore.maps.store import MapBook
 
 from .charts import charts
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from llmcore.checkpoint import load_checkpoint
-from llmcore.maps import MAPS_DIR, MapBook, get_map, nearest_neighbours
-from llmcore.projection import projector_class
+from llmcore.maps.projection import projector_class
+from llmcore.maps.store import MAPS_DIR, MapBook, get_map, nearest_neighbours
+from llmcore.model.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -103,8 +103,8 @@ def test_a_cached_map_places_points_without_scikit_learn():
     """Reading a map from the cache and placing points needs NumPy only (scikit-learn costs a second of a cold
     start); the estimator is restored when asked for."""
     code = ("import sys, numpy as np\n"
-            "from llmcore.checkpoint import load_checkpoint\n"
-            "from llmcore.maps import MapBook\n"
+            "from llmcore.model.checkpoint import load_checkpoint\n"
+            "from llmcore.maps.store import MapBook\n"
             "book = MapBook(load_checkpoint())\n"
             "m = book.get('words', 'tsne', 2, progress=lambda s: sys.exit('refitted'))\n"
             "assert m.place(m.reference.X[:3] + 0.01).shape == (3, 2)\n"
@@ -128,7 +128,7 @@ def test_a_cached_map_whose_arrays_do_not_fit_together_is_refitted(tmp_path, tin
     from safetensors.numpy import save as np_save
 
     from llmcore.inputs import read_safetensors
-    from llmcore.maps import tensors_sha
+    from llmcore.maps.store import tensors_sha
 
     shutil.copytree(tiny_ckpt_dir, tmp_path / "ck")
     ck = load_checkpoint(tmp_path / "ck")
@@ -174,8 +174,8 @@ def test_the_default_view_is_measured_and_shipped(book, ckpt):
 
 
 def test_reference_states_are_cached_with_the_maps_never_in_the_checkpoint(tmp_path, tiny_ckpt_dir):
-    from llmcore.maps import STATES_FILE
-    from llmcore.reference import reference_states
+    from llmcore.analysis.reference import reference_states
+    from llmcore.maps.store import STATES_FILE
 
     shutil.copytree(tiny_ckpt_dir, tmp_path / "ck")
     ck, cache = load_checkpoint(tmp_path / "ck"), tmp_path / "cache"
@@ -196,7 +196,7 @@ def test_reference_states_are_cached_with_the_maps_never_in_the_checkpoint(tmp_p
 def test_the_parallel_refit_caches_the_maps_a_serial_fit_makes(tmp_path, tiny_ckpt_dir):
     """`precompute` with 2 worker processes caches, for every reference set, the same UMAP and t-SNE maps (to the
     bit) as fitting them one by one in this process, and reports each map as it is fitted."""
-    from llmcore.maps import fit_map
+    from llmcore.maps.store import fit_map
 
     shutil.copytree(tiny_ckpt_dir, tmp_path / "ck")
     book = MapBook(load_checkpoint(tmp_path / "ck"), cache_dir=tmp_path / "maps")
@@ -212,7 +212,7 @@ def test_the_parallel_refit_caches_the_maps_a_serial_fit_makes(tmp_path, tiny_ck
 
 
 def test_stale_map_files_are_removed_and_current_ones_kept(tmp_path, tiny_ckpt_dir):
-    from llmcore.maps import remove_stale_maps
+    from llmcore.maps.store import remove_stale_maps
 
     shutil.copytree(tiny_ckpt_dir, tmp_path / "ck")
     ck = load_checkpoint(tmp_path / "ck")

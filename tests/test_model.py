@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from llmcore.model import GPT, ActivationCache, GPTConfig, KVCache
+from llmcore.model.config import GPTConfig
+from llmcore.model.gpt import GPT, ActivationCache, KVCache
 
 
 @pytest.fixture(scope="module")

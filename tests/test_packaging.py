@@ -37,7 +37,7 @@ def test_the_wheel_carries_the_model_and_the_dashboard(tmp_path, ckpt, wheel):
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
         assert {"dashboard/chart.js", "dashboard/plotly_loader.js", "dashboard/plotly_light/plotly-cartesian.min.js",
-                "dashboard/plotly_light/LICENSE"} <= set(names)  # read when the dashboard starts
+                "dashboard/plotly_light/LICENSE", "llmnotebook/widget.js"} <= set(names)  # read when it starts
         assert any(n.startswith("llmcore_checkpoints/default/maps/traces/") for n in names)  # the first page's trace
     _install(wheel, target)
     env = {**os.environ, "PYTHONPATH": str(target)}
@@ -47,7 +47,7 @@ def test_the_wheel_carries_the_model_and_the_dashboard(tmp_path, ckpt, wheel):
     assert str(target) in info.stdout and "dog" in info.stdout  # the installed copy, not the source tree
     gen = subprocess.run([sys.executable, "-m", "llmcore.cli", "generate", "a dog devours pizza in"], cwd=tmp_path,
                          env=env, capture_output=True, text=True, timeout=120)
-    from llmcore.trace import trace_generation
+    from llmcore.analysis.trace import trace_generation
 
     assert gen.returncode == 0, gen.stderr[-2000:]  # the installed model completes as the source tree's does
     assert gen.stdout.splitlines()[0] == trace_generation(ckpt, "a dog devours pizza in").text

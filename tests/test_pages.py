@@ -115,9 +115,9 @@ def test_landscape_page_states_the_slices_agreement_from_the_states(ckpt):
     inside the dashed line, else the content colour) against the step's own next reading."""
     from dashboard import frames
     from dashboard.views.landscape import DECISION_GRID, slice_agreement
-    from llmcore.landscape import decision_landscape
-    from llmcore.maps import MapBook
-    from llmcore.trace import trace_generation
+    from llmcore.analysis.trace import trace_generation
+    from llmcore.maps.landscape import decision_landscape
+    from llmcore.maps.store import MapBook
 
     at = open_page("landscape", land_prompt="a cat eats sausage at")
     fmap = MapBook(ckpt).get("context:final", "pca", 2)
@@ -130,7 +130,7 @@ def test_landscape_page_states_the_slices_agreement_from_the_states(ckpt):
 
 
 def test_model_card_proves_the_held_out_pairs(ckpt):
-    from llmcore.evaluate import generalisation_prompts
+    from llmcore.analysis.evaluate import generalisation_prompts
 
     at = open_page("model_card")
     assert not at.exception and not at.error
@@ -163,8 +163,8 @@ def test_training_form_rejects_a_broken_world():
 
 
 def test_training_page_offers_a_warm_start_when_the_world_changes_a_few_entries():
-    from llmcore.world import DEFAULT_WORLD, read_world_data
-    from llmcore.world_edit import set_animal, to_toml
+    from llmcore.world.edit import set_animal, to_toml
+    from llmcore.world.load import DEFAULT_WORLD, read_world_data
 
     at = open_page("training")
     assert at.checkbox(key="train_warm_False").disabled  # the world the model was trained on: nothing to learn
@@ -202,7 +202,7 @@ def test_training_a_model_in_the_browser(job_sandbox):
     import time
 
     from dashboard import state
-    from llmcore.checkpoint import load_checkpoint
+    from llmcore.model.checkpoint import load_checkpoint
 
     from .conftest import TINY_WORLD
 
@@ -231,10 +231,10 @@ def test_another_model_is_aligned_onto_the_left_models_map(ckpt, tmp_path):
     import numpy as np
 
     from dashboard import frames
-    from llmcore.alignment import AlignedMap, align_models
-    from llmcore.checkpoint import load_checkpoint
-    from llmcore.maps import MapBook
-    from llmcore.trace import trace_generation
+    from llmcore.analysis.trace import trace_generation
+    from llmcore.maps.alignment import AlignedMap, align_models
+    from llmcore.maps.store import MapBook
+    from llmcore.model.checkpoint import load_checkpoint
 
     shutil.copytree(ckpt.path, tmp_path / "copy")
     other = load_checkpoint(tmp_path / "copy")
@@ -257,7 +257,7 @@ def test_causes_page(ckpt):
     cell of the prompt's own animal and food, and the steered completion; the steering starts where it moves the
     path."""
     from dashboard.views.causes import DEFAULTS, SEED_PROMPT
-    from llmcore.interventions import (
+    from llmcore.analysis.interventions import (
         KINDS,
         best_restore,
         causal_trace,
@@ -267,8 +267,7 @@ def test_causes_page(ckpt):
         patched_run,
         trace_lead,
     )
-    from llmcore.maps import MapBook
-    from llmcore.steering import (
+    from llmcore.analysis.steering import (
         default_direction,
         group_names,
         steer,
@@ -277,7 +276,8 @@ def test_causes_page(ckpt):
         steering_vector,
         sweep_prompts,
     )
-    from llmcore.trace import trace_generation
+    from llmcore.analysis.trace import trace_generation
+    from llmcore.maps.store import MapBook
 
     at = open_page("causes")
     assert not at.exception and not at.error, [e.value for e in at.error]
@@ -406,8 +406,9 @@ def spec_title(at) -> str:
 
 
 def test_world_editor_adds_changes_and_removes_with_errors_by_field():
-    from llmcore import world_edit as we
-    from llmcore.world import tomllib, world_from_dict
+    from llmcore.inputs import tomllib
+    from llmcore.world import edit as we
+    from llmcore.world.load import world_from_dict
 
     at = open_page("training")
     assert not at.exception and not at.error
@@ -526,7 +527,7 @@ def test_story_presenter_mode_enlarges_chart_text_and_fits_the_window():
 
 
 def test_story_page_for_a_world_without_held_out_pairs(tmp_path, monkeypatch):
-    from llmcore.train import Trainer
+    from llmcore.training.trainer import Trainer
 
     from .conftest import TINY_MODEL, TINY_WORLD, tiny_train_config
 
@@ -544,7 +545,7 @@ def test_world_text_box_and_editor_refuse_hostile_input_with_the_rule():
     """The Training page's world box goes through the guard of every outside file (5,000 nested brackets and a
     5,000-digit number are refused with the rule, in the editor and when training), and the editor's new entry
     named like an animal of the world is refused on its name field instead of replacing that animal."""
-    from llmcore import world_edit as we
+    from llmcore.world import edit as we
 
     at = open_page("training")
     world = at.session_state["world_text"]

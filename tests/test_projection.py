@@ -12,7 +12,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from llmcore.projection import (
+from llmcore.maps.projection import (
     LDAProjector,
     NeighbourPlacement,
     PCAProjector,
@@ -78,7 +78,7 @@ def test_neighbour_placement_is_deterministic(blobs):
 def test_neighbour_placement_finds_the_neighbours_every_distance_would(blobs):
     """The nearest rows come from one matrix-vector product, then are measured exactly: the positions are those of
     measuring the distance to every reference row, to the bit (reference rows far from the origin, in clusters)."""
-    from llmcore.placement import neighbour_place
+    from llmcore.maps.placement import neighbour_place
 
     X, _ = blobs
     ref = (np.concatenate([X, X[:30]]) * 7 + 40).astype(np.float32)  # duplicated rows, large norms
@@ -129,7 +129,7 @@ def test_nonlinear_maps_fit_and_place(blobs, cls):
 def test_story_map_is_scikit_learns_lda_and_separates_the_labels(blobs):
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
-    from llmcore.projection import LDAProjector
+    from llmcore.maps.projection import LDAProjector
 
     X, labels = blobs
     noisy = X.copy()
@@ -151,7 +151,7 @@ def test_story_map_is_scikit_learns_lda_and_separates_the_labels(blobs):
 
 
 def test_story_map_with_fewer_groups_than_axes_fills_them(blobs):
-    from llmcore.projection import LDAProjector
+    from llmcore.maps.projection import LDAProjector
 
     X, labels = blobs
     two = np.where(labels == "a", "a", "b")  # 2 groups give 1 discriminant axis; the others come from PCA
@@ -252,7 +252,7 @@ def test_placement_k_is_the_number_of_neighbours(blobs):
 
 
 def test_exact_neighbours_match_a_brute_force_search_and_put_each_point_first():
-    from llmcore.projection import exact_neighbours
+    from llmcore.maps.projection import exact_neighbours
 
     rng = np.random.default_rng(3)
     X = rng.normal(size=(300, 8)).astype(np.float32)
@@ -271,7 +271,7 @@ def test_exact_neighbours_match_a_brute_force_search_and_put_each_point_first():
 def test_tsne_on_a_subset_places_the_other_points_and_stays_faithful(blobs):
     """t-SNE fitted on `fit_points` seeded points: the others get the k-NN placement of new points, the map is as
     trustworthy, and the same seed gives the same map."""
-    from llmcore.projection import fit_subset
+    from llmcore.maps.projection import fit_subset
 
     X, _ = blobs
     p = TSNEProjector(n_components=2, random_state=0, fit_points=120)

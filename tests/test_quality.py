@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from llmcore.checkpoint import DEFAULT_CHECKPOINT
-from llmcore.evaluate import (
+from llmcore.analysis.evaluate import (
     content_embeddings,
     control_pairs,
     evaluate_quality,
@@ -15,7 +14,8 @@ from llmcore.evaluate import (
     neighbour_purity,
     next_word_probs,
 )
-from llmcore.trace import trace_generation
+from llmcore.analysis.trace import trace_generation
+from llmcore.model.checkpoint import DEFAULT_CHECKPOINT
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def test_held_out_list_ships_and_was_never_seen_in_any_form(ckpt, corpus_of):
 
 
 def test_shipped_checkpoint_size_and_training_time(ckpt):
-    from llmcore.maps import STATES_FILE
+    from llmcore.maps.store import STATES_FILE
 
     shipped = [p for p in DEFAULT_CHECKPOINT.rglob("*") if p.is_file() and p.name != STATES_FILE]  # a local cache
     size = sum(p.stat().st_size for p in shipped)

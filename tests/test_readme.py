@@ -38,7 +38,7 @@ def _comment(code: str, expression: str) -> str:
 
 def test_readme_block0_says_what_the_model_gives(monkeypatch, tmp_path):
     """The shapes and the completion that block 0's comments state are the ones the library computes."""
-    from llmcore.trace import GenerationTrace
+    from llmcore.analysis.trace import GenerationTrace
 
     code = BLOCKS[0]
     names, _ = _run(code, monkeypatch, tmp_path)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from llmcore.maps import MapBook
-from llmcore.regions import RegionMap, SubContextClassifier, region_map
+from llmcore.analysis.reference import SubContextClassifier
+from llmcore.maps.regions import RegionMap, region_map
+from llmcore.maps.store import MapBook
 
 
 def test_regions_of_separated_blobs():
@@ -69,7 +70,7 @@ def test_region_outline_is_the_closed_half_peak_line():
 def test_segments_are_chained_into_their_lines():
     """Shuffled, randomly flipped segments of a closed square and of an open zig-zag come back as exactly those two
     lines, every segment used once."""
-    from llmcore.regions import chain_segments
+    from llmcore.maps.regions import chain_segments
 
     square = np.array([[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]], float)
     zigzag = np.array([[5, 0], [6, 1], [7, 0], [8, 1]], float)
@@ -90,7 +91,7 @@ def test_gaussian_smoothing_is_scipys_without_importing_it(sigma):
     scipy.ndimage.gaussian_filter, edges and kernel radius included, on counts like a map's and on noise."""
     from scipy.ndimage import gaussian_filter
 
-    from llmcore.regions import gaussian_smooth
+    from llmcore.maps.regions import gaussian_smooth
 
     rng = np.random.default_rng(0)
     counts = np.histogram2d(rng.normal(size=500), rng.normal(size=500), bins=(120, 90))[0]

@@ -6,20 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from llmcore.checkpoint import CheckpointError, load_checkpoint
+from llmcore.analysis.trace import trace_generation
 from llmcore.cli import main
-from llmcore.snapshots import (
-    SnapshotMetrics,
-    at_step,
-    generalisation_step,
-    measure_snapshot,
-    snapshot_metrics,
-    snapshot_schedule,
-    weight_snapshot_steps,
-)
-from llmcore.trace import trace_generation
-from llmcore.train import TrainConfig
-from llmcore.watch import (
+from llmcore.maps.watch import (
     WatchMaps,
     aligned_context_maps,
     compute_watch_maps,
@@ -30,6 +19,17 @@ from llmcore.watch import (
     training_frames,
     watch_maps_path,
 )
+from llmcore.model.checkpoint import CheckpointError, load_checkpoint
+from llmcore.training.snapshots import (
+    SnapshotMetrics,
+    at_step,
+    generalisation_step,
+    measure_snapshot,
+    snapshot_metrics,
+    snapshot_schedule,
+    weight_snapshot_steps,
+)
+from llmcore.training.trainer import TrainConfig
 
 # float16 weights (11 significant bits) move hidden states by well under 1 % of their scale
 STATE_TOLERANCE = 0.01
@@ -79,7 +79,7 @@ def test_new_snapshots_measure_the_plain_held_out_forms_and_older_files_say_all(
     """New runs measure the held-out pairs in their plain form only (a tenth of the forms, so the snapshots cost
     little training time) and say so; measures stored before the field existed read as every form; a file naming
     another set is refused before anything shows it."""
-    from llmcore.evaluate import held_out_breakdown
+    from llmcore.analysis.evaluate import held_out_breakdown
 
     stored = snapshot_metrics(tiny_ckpt)
     assert {m.held_out_forms for m in stored} == {"plain"}
@@ -127,7 +127,7 @@ def test_a_placement_is_the_rotation_onto_the_final_states_then_their_pca():
     from scipy.linalg import orthogonal_procrustes
     from scipy.stats import special_ortho_group
 
-    from llmcore.projection import PCAProjector
+    from llmcore.maps.projection import PCAProjector
 
     rng = np.random.default_rng(0)
     final = rng.normal(size=(300, 8)).astype(np.float32) * np.arange(8, 0, -1)
@@ -188,7 +188,7 @@ def test_reference_sentences_are_generated_once_per_world_and_the_cache_stays_sm
     """Every snapshot's separability reads the same sentences: one generation per world content, at most 4 kept."""
     from dataclasses import replace
 
-    from llmcore import reference
+    from llmcore.analysis import reference
 
     world = tiny_ckpt.world
     first = reference._reference_sentences(world, 1, 50)

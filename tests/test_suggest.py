@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from llmcore.cli import main
-from llmcore.suggest import ADD_A_WORD, suggestions, unknown_words_message
+from llmcore.world.suggest import ADD_A_WORD, suggestions, unknown_words_message
 
 from .conftest import open_page
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmcore.tokenizer import UNK, Tokenizer, split_words
+from llmcore.model.tokenizer import UNK, Tokenizer, split_words
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from llmcore.trace import GenerationTrace, PromptError, SamplingConfig, generate, trace_generation
+from llmcore.analysis.trace import GenerationTrace, PromptError, SamplingConfig, generate, trace_generation
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +149,7 @@ def test_shape_checks_on_construction(trace):
 def test_attention_and_states_match_a_full_forward_pass(ckpt, prompt, words):
     """What the KV-cached loop captured (states at every depth, attention of the newest query) is what one plain
     forward pass over each step's context window computes with explicit attention patterns."""
-    from llmcore.model import ActivationCache
+    from llmcore.model.gpt import ActivationCache
     t = trace_generation(ckpt, prompt, SamplingConfig(max_new_words=words, stop_at_period=False))
     ids = list(t.prompt_ids) + list(t.generated_ids)
     P = len(t.prompt_ids)
@@ -168,7 +168,7 @@ def test_attention_and_states_match_a_full_forward_pass(ckpt, prompt, words):
 def test_every_word_read_is_a_step(trace, ckpt):
     """The prompt's own positions are steps too: their states, next-word distributions and attention are what one
     forward pass over the prompt computes, and the steps join the generation without a gap."""
-    from llmcore.model import ActivationCache
+    from llmcore.model.gpt import ActivationCache
     w = trace.word_steps()
     P = len(trace.prompt_words)
     assert len(w) == P - 1 + trace.n_steps and w.boundary == P - 1
@@ -194,8 +194,8 @@ def test_every_word_read_is_a_step(trace, ckpt):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_tracing_follows_the_model_to_its_device():
     """A model moved to the GPU traces there: same words (the choice is made on the CPU), same states."""
-    from llmcore.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
-    from llmcore.reference import reference_states
+    from llmcore.analysis.reference import reference_states
+    from llmcore.model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 
     ck = load_checkpoint(DEFAULT_CHECKPOINT)
     s = SamplingConfig(temperature=0.8, seed=3, max_new_words=6)
@@ -209,12 +209,12 @@ def test_tracing_follows_the_model_to_its_device():
 
 
 def test_a_kept_trace_comes_back_with_its_candidates_and_only_for_its_own_view(ckpt, tmp_path):
-    """llmcore.tracecache: a trace kept beside the maps reads back equal, with every step's candidates equal to
+    """llmcore.maps.tracecache: a trace kept beside the maps reads back equal, with every step's candidates equal to
     candidate_states; another prompt, sampling or model, a damaged file or an oversized one reads as missing."""
     from dataclasses import replace
 
-    from llmcore.trace import candidate_states
-    from llmcore.tracecache import MAX_BYTES, cache_path, compute_candidates, load_trace, save_trace
+    from llmcore.analysis.trace import candidate_states
+    from llmcore.maps.tracecache import MAX_BYTES, cache_path, compute_candidates, load_trace, save_trace
 
     prompt, s = "a cat eats", SamplingConfig(max_new_words=4)
     t = trace_generation(ckpt, prompt, s)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from llmcore.checkpoint import LANDSCAPE, RESUME_DIR, SNAPSHOTS, WEIGHTS, CheckpointError, load_checkpoint
-from llmcore.snapshots import snapshot_metrics
-from llmcore.train import TrainCallback, TrainConfig, Trainer, has_complete_checkpoint
+from llmcore.model.checkpoint import LANDSCAPE, RESUME_DIR, SNAPSHOTS, WEIGHTS, CheckpointError, load_checkpoint
+from llmcore.training.snapshots import snapshot_metrics
+from llmcore.training.trainer import TrainCallback, TrainConfig, Trainer, has_complete_checkpoint
 
 from .conftest import TINY_MODEL, TINY_WORLD, tiny_train_config
 
@@ -76,7 +76,7 @@ def test_train_config_rules():
 def test_checkpoints_also_by_time(tmp_path, monkeypatch):
     import itertools
 
-    import llmcore.train as train
+    import llmcore.training.trainer as train
 
     cfg = tiny_train_config(steps=6, checkpoint_every=1000, eval_every=1000, landscape_grid=0)
     rec = Recorder()
@@ -113,8 +113,8 @@ def test_a_world_that_holds_nothing_out_says_so(tmp_path):
 
 @pytest.mark.slow
 def test_inflection_tie_pulls_a_word_and_its_form_together(tmp_path, monkeypatch, corpus_of):
-    import llmcore.train as train_module
-    from llmcore.world import DEFAULT_WORLD
+    import llmcore.training.trainer as train_module
+    from llmcore.world.load import DEFAULT_WORLD
 
     # both runs read the same corpus of the bundled world (as test_world and test_quality do): made once
     monkeypatch.setattr(train_module, "generate_corpus", lambda world, seed, n=None, progress=None: corpus_of(
@@ -128,3 +128,80 @@ def test_inflection_tie_pulls_a_word_and_its_form_together(tmp_path, monkeypatch
         trainer.run()
         ties[tie] = float(trainer._tie_loss())
     assert ties[1.0] < 0.5 * ties[0.0]
+
+
+# ---- resume files checked against the model before any tensor is read
+
+@pytest.fixture(scope="module")
+def stopped_run(tmp_path_factory):
+    """A run stopped at step 10: its folder holds the resume files (optimizer state, weight vectors)."""
+    out = tmp_path_factory.mktemp("stopped") / "ck"
+    Trainer(out, TINY_WORLD, TINY_MODEL, tiny_train_config(), callbacks=[Recorder(stop_at=10)]).run()
+    return out
+
+
+def _craft(folder, name: str, change) -> None:
+    """Rewrite one resume file with change(tensors) applied and record its new hash in config.json, as a hostile
+    or broken folder would hold it (so the hash check alone cannot catch it)."""
+    import json
+
+    import numpy as np
+    from safetensors.numpy import load, save
+
+    from llmcore.model.checkpoint import sha256_file
+
+    path = folder / RESUME_DIR / name
+    tensors = {k: np.array(v) for k, v in load(path.read_bytes()).items()}
+    change(tensors)
+    path.write_bytes(save(tensors))
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["files"][f"{RESUME_DIR}/{name}"] = sha256_file(path)
+    (folder / "config.json").write_text(json.dumps(cfg))
+
+
+def _as(key: str, dtype):
+    def change(t):
+        t[key] = t[key].view(dtype)  # the same bytes under another dtype
+    return change
+
+
+@pytest.mark.parametrize("name, change, key, rule", [
+    ("optimizer.safetensors", _as("0.exp_avg", "int32"), "0.exp_avg", "has dtype 'I32'; it must be float32"),
+    ("optimizer.safetensors", lambda t: t.update({"0.exp_avg_sq": t["0.exp_avg_sq"].T.copy()}), "0.exp_avg_sq",
+     "has shape"),
+    ("optimizer.safetensors", lambda t: t.update({"1.step": t["1.step"].reshape(1)}), "1.step", "has shape [1]"),
+    ("optimizer.safetensors", lambda t: t.pop("2.exp_avg"), "2.exp_avg", "is missing"),
+    ("optimizer.safetensors", lambda t: t.update({"99.exp_avg": t["0.exp_avg"]}), "99.exp_avg",
+     "not one of this model's"),
+    ("weights.safetensors", _as("w", "int16"), "w", "has dtype 'I16'; it must be float16"),
+    ("weights.safetensors", lambda t: t.update(w=t["w"].astype("float32")), "w", "has dtype 'F32'"),
+    ("weights.safetensors", lambda t: t.update(w=t["w"][:-1].copy()), "w", "has shape"),
+])
+def test_a_wrong_resume_tensor_is_refused_before_any_is_read(stopped_run, tmp_path, monkeypatch, name, change, key,
+                                                              rule):
+    import shutil
+
+    import llmcore.training.trainer as train
+
+    out = tmp_path / "ck"
+    shutil.copytree(stopped_run, out)
+    _craft(out, name, change)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    for reader in ("torch_load_bytes", "np_load", "load_checkpoint"):  # nothing is read before the check
+        monkeypatch.setattr(train, reader, lambda *a, **k: pytest.fail("a resume tensor was read before the check"))
+    with pytest.raises(CheckpointError) as e:
+        Trainer(out, TINY_WORLD, TINY_MODEL, tiny_train_config()).run()
+    message = str(e.value)
+    assert str(out / RESUME_DIR / name) in message and f"tensor {key}" in message.replace("'", "")
+    assert rule in message and "to start over" in message and "\n" not in message
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # nothing written or removed
+
+
+def test_the_resume_files_as_written_pass_the_check(stopped_run, tmp_path):
+    import shutil
+
+    out = tmp_path / "ck"
+    shutil.copytree(stopped_run, out)
+    rec = Recorder(stop_at=12)
+    Trainer(out, TINY_WORLD, TINY_MODEL, tiny_train_config(), callbacks=[rec]).run()
+    assert rec.steps[0][0] == 11  # resumed where it stopped

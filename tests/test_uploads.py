@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from dashboard import jobs, uploads
-from llmcore.checkpoint import CONFIG, WEIGHTS, load_checkpoint
-from llmcore.formats import FormatError, projector_files, read_projector_files, trace_lens_frame, trace_steps_frame
-from llmcore.maps import MapBook
-from llmcore.trace import GenerationTrace, trace_generation
+from llmcore.analysis.trace import GenerationTrace, trace_generation
+from llmcore.maps.formats import FormatError, projector_files, read_projector_files, trace_lens_frame, trace_steps_frame
+from llmcore.maps.store import MapBook
+from llmcore.model.checkpoint import CONFIG, WEIGHTS, load_checkpoint
 
 
 @pytest.fixture
@@ -84,7 +84,8 @@ def test_hostile_configs_are_upload_errors(data_dir, tiny_ckpt_dir, edit, messag
 
 
 def test_world_uploads_drop_a_bom_and_refuse_deep_nesting():
-    from llmcore.world import DEFAULT_WORLD, WorldError
+    from llmcore.world.load import DEFAULT_WORLD
+    from llmcore.world.types import WorldError
 
     text = uploads.save_world_upload(b"\xef\xbb\xbf" + DEFAULT_WORLD.read_bytes(), "w.toml")
     assert jobs.validate_world_text(text, "w.toml")["corpus"]
@@ -134,8 +135,8 @@ def test_the_server_accepts_every_upload_the_pages_allow():
     """Each uploader states its own limit; the server's limit must let all of them through."""
     from pathlib import Path
 
-    from llmcore.formats import MAX_PROJECTOR_BYTES
-    from llmcore.world import tomllib
+    from llmcore.inputs import tomllib
+    from llmcore.maps.formats import MAX_PROJECTOR_BYTES
 
     config = tomllib.loads((Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml").read_text())
     limit = config["server"]["maxUploadSize"] * 2**20

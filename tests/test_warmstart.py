@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from llmcore.checkpoint import load_checkpoint
-from llmcore.tokenizer import Tokenizer
-from llmcore.train import TrainConfig, Trainer
-from llmcore.warmstart import (
+from llmcore.model.checkpoint import load_checkpoint
+from llmcore.model.tokenizer import Tokenizer
+from llmcore.training.trainer import TrainConfig, Trainer
+from llmcore.training.warmstart import (
     FOCUS_SHARE,
     WARM_DEFAULTS,
     focus_corpus,
@@ -19,8 +19,8 @@ from llmcore.warmstart import (
     warm_start_problem,
     world_change,
 )
-from llmcore.world import generate_corpus, load_world, read_world_data
-from llmcore.world_edit import set_animal, to_toml
+from llmcore.world.edit import set_animal, to_toml
+from llmcore.world.load import generate_corpus, load_world, read_world_data
 
 from .conftest import TINY_WORLD
 

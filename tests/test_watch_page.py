@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from llmcore.checkpoint import CONFIG, WEIGHT_SNAPSHOTS, load_checkpoint
-from llmcore.snapshots import weight_snapshot_steps
-from llmcore.watch import has_stored_watch_maps, stored_watch_maps, watch_maps_path
+from llmcore.maps.watch import has_stored_watch_maps, stored_watch_maps, watch_maps_path
+from llmcore.model.checkpoint import CONFIG, WEIGHT_SNAPSHOTS, load_checkpoint
+from llmcore.training.snapshots import weight_snapshot_steps
 
 from .charts import charts
 from .conftest import open_in_browser as open_in_chromium

@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from llmcore.corpus import mentions_held_out
-from llmcore.world import WorldError, generate_corpus, load_world, tomllib, world_from_dict
+from llmcore.inputs import tomllib
+from llmcore.world.check import MAX_WORD
+from llmcore.world.corpus import mentions_held_out
+from llmcore.world.load import generate_corpus, load_world, world_from_dict
+from llmcore.world.types import WorldError
 
 SEED_WORDS = ["cat", "dog", "pizza", "sausage", "meat", "milk", "home", "street", "eats", "devours", "drinks"]
 
@@ -277,3 +280,44 @@ def test_corpus_reports_progress_and_checks_its_size(world):
     for n in (0, -5, 10**12, 2.5, True):
         with pytest.raises(ValueError, match="number of sentences"):
             generate_corpus(world, 0, n)
+
+
+LONG = "a" * 10_000
+
+
+@pytest.mark.parametrize("mutate, key", [
+    (lambda d: d["taxonomy"]["food"]["meat"].append(LONG), "taxonomy.food.meat"),  # a listed word
+    (lambda d: d["taxonomy"]["food"].update({LONG: ["quinoa"]}), f"taxonomy.food.{'a' * MAX_WORD}…"),  # a subgroup
+    (lambda d: d["taxonomy"].update({LONG: {"g": ["quinoa"]}}), f"taxonomy.{'a' * MAX_WORD}…"),  # a sub-context
+    (lambda d: d["animals"].update({LONG: d["animals"]["cat"]}), f"animals.{'a' * MAX_WORD}…"),  # an animal's name
+    (lambda d: d["animals"]["cat"].update(kind=f"a {LONG}"), "animals.cat.kind"),
+    (lambda d: d["animals"]["cat"].update(facts=[f"the cat is {LONG}"]), "animals.cat.facts"),  # a sentence's word
+    (lambda d: d["plurals"].update(cat=LONG), "plurals.cat"),
+    (lambda d: d["grammar"].update(conjunction=LONG), "grammar.conjunction"),
+])
+def test_a_world_files_words_and_names_are_bounded(tmp_path, mutate, key):
+    """A word or name over MAX_WORD characters is refused by the first check that meets it, naming the file, the
+    key and the rule, and quoting at most MAX_WORD of its characters."""
+    path = _broken(tmp_path, mutate)
+    with pytest.raises(WorldError) as e:
+        load_world(path)
+    message = str(e.value)
+    assert str(path) in message and f"[{key}]" in message and f"at most {MAX_WORD}" in message
+    assert "10,000 characters" in message and len(message) < len(str(path)) + 4 * MAX_WORD + 100
+
+
+def test_a_word_of_the_bound_is_a_word(tmp_path):
+    longest = "q" * MAX_WORD
+    assert load_world(_broken(tmp_path, lambda d: d["taxonomy"]["food"]["meat"].append(longest))).label(longest)
+    with pytest.raises(WorldError, match=f"has {MAX_WORD + 1} characters"):
+        load_world(_broken(tmp_path, lambda d: d["taxonomy"]["food"]["meat"].append(longest + "q")))
+
+
+def test_the_world_editor_text_and_every_name_it_writes_keep_the_bound():
+    from llmcore.world.edit import MAX_NAME, EditError, parse_world_text
+
+    assert MAX_NAME + 2 <= MAX_WORD  # a name the editor accepts, and its plural, pass the file's check
+    text = Path(load_world().source).read_text().replace('pets = ["cat"', f'pets = ["{LONG}", "cat"', 1)
+    with pytest.raises(EditError) as e:
+        parse_world_text(text)
+    assert "[taxonomy.animals.pets]" in str(e.value) and f"at most {MAX_WORD}" in str(e.value)

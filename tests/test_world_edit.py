@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from llmcore import world_edit as we
-from llmcore.world import DEFAULT_WORLD, tomllib, world_from_dict
+from llmcore.inputs import tomllib
+from llmcore.world import edit as we
+from llmcore.world.load import DEFAULT_WORLD, world_from_dict
 
 TINY_WORLD = Path(__file__).parent / "data" / "tiny_world.toml"
 

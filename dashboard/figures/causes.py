@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 
 from dashboard.figures.geometry import region_notes, repeated_labels
 from dashboard.figures.theme import SERIES_COLOURS, axes_layout, discrete_scale, esc, run_styles, styled
-from llmcore.world import FUNCTION_CONTEXT
+from llmcore.world.types import FUNCTION_CONTEXT
 
 
 # ---------------------------------------------------------------- Causes page
@@ -17,7 +17,7 @@ def causal_heatmaps(ct, selected: tuple[int, int, int] | None = None) -> go.Figu
     Meng et al. 2022, figure 1; the selected (kind, depth, position) cell outlined."""
     from plotly.subplots import make_subplots
 
-    from llmcore.interventions import KIND_NAMES, KINDS
+    from llmcore.analysis.interventions import KIND_NAMES, KINDS
 
     fig = make_subplots(rows=1, cols=3, subplot_titles=[KIND_NAMES[k].split()[0] for k in KINDS], shared_yaxes=True,
                         horizontal_spacing=0.04)

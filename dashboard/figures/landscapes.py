@@ -19,7 +19,7 @@ from dashboard.figures.theme import (
     styled,
     wrap_title,
 )
-from llmcore.world import FUNCTION_CONTEXT
+from llmcore.world.types import FUNCTION_CONTEXT
 
 
 def terrain_figure(regions, colours: dict[str, str], path: pd.DataFrame | None = None, *, ink: str = "#111111",
@@ -166,7 +166,7 @@ def decision_figure(d, vocab: list[str], colours: dict[str, str], path: pd.DataF
 
 def next_regions_figure(r, path: pd.DataFrame, colours: dict[str, str], *, title: str, ink: str = "#222222",
                         font_px: int = 12, width_px: int = 1000, height: int = 620) -> go.Figure:
-    """What real states predict next (llmcore.landscape.NextWordRegions): each cell in the colour of the
+    """What real states predict next (llmcore.maps.landscape.NextWordRegions): each cell in the colour of the
     sub-context most of its nearest reference states predict (fainter where fewer of them agree, blank where no
     state is near), each region named, and the prompt's path (`frames.trajectory_frame` placed with r.place), each
     step filled with the colour of its own prediction: where fill and ground differ, the picture would be wrong."""

@@ -30,7 +30,7 @@ from dashboard.figures.theme import (
     subgroup_styles,
     wrap_title,
 )
-from llmcore.world import FUNCTION_CONTEXT
+from llmcore.world.types import FUNCTION_CONTEXT
 
 READINGS = {"read": "sub-context of the word read", "next": "sub-context the next-word distribution favours"}
 
@@ -42,7 +42,7 @@ READING_LABELS = {"read": "context", "next": "next_context"}  # the reference la
 class MapOptions:
     """What a trajectory map draws besides the reference states and the path.
 
-    regions: llmcore.regions.RegionMap outlined under a 2D map; candidates: frames.candidates_frame of the
+    regions: llmcore.maps.regions.RegionMap outlined under a 2D map; candidates: frames.candidates_frame of the
     selected step; layer_path: frames.layer_path_frame of the selected step; reading: 'read' or 'next' (what the
     colours show); width_px: the chart's width, for placing labels; path_name / path_colour: the path's legend
     entry and one colour for its line and markers (None: the ink, markers coloured by the reading); base: the

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.colors import make_colorscale, sequential
 
-from llmcore.world import FUNCTION_CONTEXT
+from llmcore.world.types import FUNCTION_CONTEXT
 
 # Okabe & Ito's colour-blind-safe palette, in an order that keeps the first three sub-contexts far apart.
 PALETTE = ["#E69F00", "#0072B2", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442"]

@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.figures.theme import DECLUTTER, LEGEND_BELOW, esc, play_controls, series_style, styled, wrap_title
-from llmcore.tokenizer import UNK
+from llmcore.model.tokenizer import UNK
 
 
 def watch_word_map(coords: np.ndarray, words: list[str], contexts: list[str], colours: dict[str, str], *,

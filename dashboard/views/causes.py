@@ -25,8 +25,7 @@ from dashboard.state import (
     noise_unit,
 )
 from dashboard.text import escape_md
-from llmcore.depths import depth_labels
-from llmcore.interventions import (
+from llmcore.analysis.interventions import (
     KIND_NAMES,
     KINDS,
     MAX_SEEDS,
@@ -36,9 +35,10 @@ from llmcore.interventions import (
     trace_lead,
     word_ids,
 )
-from llmcore.steering import SWEEP_ALPHAS, default_direction, nearer_centre, steer_lead
-from llmcore.trace import PromptError, SamplingConfig
-from llmcore.world import FUNCTION_CONTEXT
+from llmcore.analysis.steering import SWEEP_ALPHAS, default_direction, nearer_centre, steer_lead
+from llmcore.analysis.trace import PromptError, SamplingConfig
+from llmcore.model.depths import depth_labels
+from llmcore.world.types import FUNCTION_CONTEXT
 
 SEED_PROMPT = "a dog devours pizza in"
 MODES = {"prompt": "counterfactual prompt", "noise": "noise on chosen words"}

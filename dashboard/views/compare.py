@@ -23,10 +23,10 @@ from dashboard.state import (
     map_when_ready,
 )
 from dashboard.text import escape_md
-from llmcore.alignment import AlignedMap
-from llmcore.checkpoint import CheckpointError
-from llmcore.depths import FINAL, depth_labels
-from llmcore.trace import PromptError, SamplingConfig
+from llmcore.analysis.trace import PromptError, SamplingConfig
+from llmcore.maps.alignment import AlignedMap
+from llmcore.model.checkpoint import CheckpointError
+from llmcore.model.depths import FINAL, depth_labels
 
 DEFAULTS = {"cmp_a": "a dog devours pizza in", "cmp_b": "a cow munches", "cmp_temp_a": 0.0, "cmp_temp_b": 0.0,
             "cmp_seed_a": 0, "cmp_seed_b": 1, "cmp_layer": FINAL, "cmp_method": "pca"}

@@ -22,9 +22,9 @@ from dashboard.state import (
     map_when_ready,
 )
 from dashboard.text import escape_md
-from llmcore.formats import MAX_PROJECTOR_BYTES, FormatError, projector_files, zip_files
-from llmcore.maps import nearest_neighbours
-from llmcore.suggest import ADD_A_WORD, unknown_words_message
+from llmcore.maps.formats import MAX_PROJECTOR_BYTES, FormatError, projector_files, zip_files
+from llmcore.maps.store import nearest_neighbours
+from llmcore.world.suggest import ADD_A_WORD, unknown_words_message
 
 METHODS = METHOD_NAMES
 NAMES = {"emb_method": "map", "emb_dims": "view", "emb_colour": "colour by", "emb_search": "search",
@@ -220,7 +220,7 @@ def search_controls(words: np.ndarray) -> tuple[str, str, int, list[str]]:
 
 
 def faithfulness(q) -> str:
-    """A map's quality (llmcore.maps.MapQuality) in one line for its title."""
+    """A map's quality (llmcore.maps.store.MapQuality) in one line for its title."""
     return (f"explained variance {q.explained_variance:.0%} · " if q.explained_variance is not None else "") + \
         f"trustworthiness {q.trustworthiness:.2f} · 10-NN kept {q.knn_preservation:.0%}"
 

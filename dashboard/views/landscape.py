@@ -11,10 +11,10 @@ from dashboard.figures import landscapes as landscape_figures
 from dashboard.figures import theme
 from dashboard.state import checkpoint_or_error, get_decision, get_map, get_regions, get_trace, ink
 from dashboard.text import count, escape_md
-from llmcore.depths import FINAL, depth_labels
-from llmcore.landscape import weights_norm
-from llmcore.trace import PromptError, SamplingConfig
-from llmcore.world import FUNCTION_CONTEXT
+from llmcore.analysis.trace import PromptError, SamplingConfig
+from llmcore.model.depths import FINAL, depth_labels
+from llmcore.training.losslandscape import weights_norm
+from llmcore.world.types import FUNCTION_CONTEXT
 
 DEFAULTS = {"land_prompt": "a dog devours pizza in", "land_layer": FINAL, "land_loss_3d": False}
 DECISION_GRID = 70  # points along each side of the decoded plane

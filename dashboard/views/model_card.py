@@ -14,8 +14,8 @@ from dashboard.state import (
     get_held_out_breakdown,
 )
 from dashboard.text import escape_md, vocabulary_size
-from llmcore.tokenizer import UNK
-from llmcore.world import FUNCTION_CONTEXT
+from llmcore.model.tokenizer import UNK
+from llmcore.world.types import FUNCTION_CONTEXT
 
 
 def vocabulary_frame(ckpt) -> pd.DataFrame:

@@ -21,7 +21,7 @@ from dashboard.state import (
     ink,
 )
 from dashboard.text import escape_md
-from llmcore.trace import PromptError, SamplingConfig
+from llmcore.analysis.trace import PromptError, SamplingConfig
 
 N_SCENES = 6
 DEFAULTS = {"scene": 1, "presenter": False, "story_prompt": "a dog devours pizza in"}

@@ -13,8 +13,9 @@ from dashboard.state import checkpoint_or_error, current_checkpoint_or_none, get
 from dashboard.text import escape_md
 from dashboard.views import watch
 from dashboard.world_form import world_editor
-from llmcore.maps import AXIS_LABELS
-from llmcore.world import DEFAULT_WORLD, WorldError
+from llmcore.maps.store import AXIS_LABELS
+from llmcore.world.load import DEFAULT_WORLD
+from llmcore.world.types import WorldError
 
 
 def _load_world_file() -> None:

@@ -25,9 +25,9 @@ from dashboard.state import (
     map_when_ready,
 )
 from dashboard.text import count, escape_md
-from llmcore.depths import FINAL
+from llmcore.analysis.trace import MAX_NEW_WORDS, MAX_PROMPT_CHARS, PromptError, SamplingConfig, candidate_states
 from llmcore.inputs import InputError, decode_text, parse_json
-from llmcore.trace import MAX_NEW_WORDS, MAX_PROMPT_CHARS, PromptError, SamplingConfig, candidate_states
+from llmcore.model.depths import FINAL
 
 SEED_PROMPT = "a dog devours pizza in"
 EXAMPLES = {

@@ -14,13 +14,13 @@ from dashboard.figures import theme
 from dashboard.figures import training as training_figures
 from dashboard.state import built_once, get_prompt_over_training, get_training_frames, ink
 from dashboard.text import escape_md
-from llmcore.checkpoint import Checkpoint
-from llmcore.depths import depth_labels
-from llmcore.snapshots import GENERALISED_TOP1, generalisation_step, snapshot_metrics, weight_snapshot_steps
-from llmcore.tokenizer import UNK
-from llmcore.trace import PromptError
-from llmcore.watch import has_stored_watch_maps, metric_table, place_context
-from llmcore.world import article
+from llmcore.analysis.trace import PromptError
+from llmcore.maps.watch import has_stored_watch_maps, metric_table, place_context
+from llmcore.model.checkpoint import Checkpoint
+from llmcore.model.depths import depth_labels
+from llmcore.model.tokenizer import UNK
+from llmcore.training.snapshots import GENERALISED_TOP1, generalisation_step, snapshot_metrics, weight_snapshot_steps
+from llmcore.world.corpus import article
 
 PLAY_SECONDS = 1.0  # one snapshot per second while playing
 HIGHLIGHT = "#FFE9A8"  # the completion table's row at the slider's step

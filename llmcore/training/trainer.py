@@ -1,0 +1,627 @@
+"""Training: a seeded loop with callbacks, periodic evaluation, embedding snapshots and resumable checkpoints.
+
+Run as `llmcore train` or `python -m llmcore train`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.numpy import load as np_load
+from safetensors.numpy import save as np_save
+from safetensors.torch import load as torch_load_bytes
+from safetensors.torch import save as torch_save_bytes
+from torch.nn.utils import parameters_to_vector
+
+from llmcore.analysis.evaluate import evaluate_quality
+from llmcore.files import LOCK_FILE, TEMP_NAME, FolderLock
+from llmcore.inputs import InputError, file_kind, number, parse_json, safetensors_header, whole
+from llmcore.model.checkpoint import (
+    CONFIG,
+    LANDSCAPE,
+    LOG,
+    MAPS_DIR,
+    PENDING,
+    RESUME_DIR,
+    SNAPSHOTS,
+    WEIGHT_SNAPSHOTS,
+    WEIGHTS,
+    Checkpoint,
+    CheckpointError,
+    check_links,
+    committed_file,
+    landscapes_bytes,
+    load_checkpoint,
+    read_config,
+    save_checkpoint,
+    tensor_problem,
+)
+from llmcore.model.config import GPTConfig, from_dict
+from llmcore.model.gpt import GPT
+from llmcore.model.tokenizer import Tokenizer
+from llmcore.training.losslandscape import eval_batch, path_loss_landscape, random_loss_landscape
+from llmcore.training.snapshots import SnapshotRecorder, snapshot_schedule
+from llmcore.training.warmstart import WARM_SENTENCES, WarmStart, focus_corpus
+from llmcore.world.corpus import article, fix_articles
+from llmcore.world.load import DEFAULT_WORLD, generate_corpus, load_world, read_world_data
+from llmcore.world.types import World
+
+TRAIN_LIMITS = {"seed": (0, 2**63 - 1), "corpus_seed": (0, 2**63 - 1), "steps": (1, 10_000_000),
+                "batch_size": (1, 1024), "lr": (0.0, 10.0), "min_lr": (0.0, 10.0), "warmup_steps": (0, 10_000_000),
+                "weight_decay": (0.0, 10.0), "grad_clip": (1e-6, 1e6), "eval_every": (1, 10_000_000),
+                "checkpoint_every": (1, 10_000_000), "n_snapshots": (2, 200), "landscape_grid": (0, 51),
+                "threads": (0, 1024), "checkpoint_seconds": (1.0, 86_400.0), "weight_snapshots": (0, 64),
+                "inflection_tie": (0.0, 100.0)}
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 1337
+    corpus_seed: int = 0
+    steps: int = 1500
+    batch_size: int = 64
+    lr: float = 3e-3
+    min_lr: float = 3e-4
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    eval_every: int = 250
+    checkpoint_every: int = 500
+    n_snapshots: int = 24
+    weight_snapshots: int = 12  # whole-model snapshots with their measures, log-spaced; 0 skips them
+    landscape_grid: int = 21  # loss landscape resolution at the end of training; 0 skips it
+    threads: int = 0  # 0: leave torch's default
+    checkpoint_seconds: float = 60.0  # also write a resumable checkpoint this often (whichever comes first)
+    inflection_tie: float = 0.2  # weight of 1 - cos(e(cat), e(cats)) over the world's inflection pairs (README)
+
+    def __post_init__(self) -> None:
+        for name, (lo, hi) in TRAIN_LIMITS.items():  # types and ranges, before any work (values may come from files)
+            value = getattr(self, name)
+            setattr(self, name, whole(value, name, lo, hi) if isinstance(lo, int) else number(value, name, lo, hi))
+        if not 0 < self.lr or not 0 <= self.min_lr <= self.lr:
+            raise ValueError(f"need 0 < lr and 0 <= min_lr <= lr, got lr={self.lr}, min_lr={self.min_lr}")
+        if self.landscape_grid and self.landscape_grid < 3:
+            raise ValueError(f"landscape_grid must be 0 (off) or 3 to 51, got {self.landscape_grid}")
+        if self.n_snapshots < 2:
+            raise ValueError("n_snapshots must be >= 2")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        return from_dict(cls, d)
+
+    def lr_at(self, step: int) -> float:
+        """Linear warmup, then cosine decay to min_lr."""
+        if step < self.warmup_steps:
+            return self.lr * (step + 1) / self.warmup_steps
+        frac = (step - self.warmup_steps) / max(1, self.steps - self.warmup_steps)
+        return self.min_lr + 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))) * (self.lr - self.min_lr)
+
+    def snapshot_steps(self) -> list[int]:
+        return sorted({int(round(s)) for s in np.linspace(0, self.steps, self.n_snapshots)})
+
+
+class TrainCallback:
+    """Hooks into the loop; the CLI's tqdm bar and the dashboard's progress bar are both callbacks."""
+
+    def on_corpus(self, trainer: Trainer, done: int, total: int) -> None: ...  # before training: sentences made
+    def on_train_start(self, trainer: Trainer) -> None: ...
+    def on_step_end(self, trainer: Trainer, step: int, loss: float) -> None: ...
+    def on_eval(self, trainer: Trainer, record: dict[str, Any]) -> None: ...
+    def on_checkpoint(self, trainer: Trainer, path: Path) -> None: ...
+    def on_phase(self, trainer: Trainer, phase: str) -> None: ...  # end-of-training work begins ('evaluation', ...)
+    def on_warm_check(self, trainer: Trainer, record: dict[str, Any]) -> None: ...  # a warm run's bars measured
+    def on_train_end(self, trainer: Trainer) -> None: ...
+
+
+class TqdmCallback(TrainCallback):
+    """A progress bar on stderr with the latest loss and evaluation figures."""
+
+    def on_corpus(self, trainer: Trainer, done: int, total: int) -> None:
+        from tqdm.auto import tqdm
+
+        if not hasattr(self, "corpus_bar"):
+            self.corpus_bar = tqdm(total=total, desc="corpus", unit="sentence", unit_scale=True)
+        self.corpus_bar.update(done - self.corpus_bar.n)
+        if done >= total:
+            self.corpus_bar.close()
+            if total >= 200_000:  # reading a big corpus into tokens takes a while too (about 10 s per million)
+                self.corpus_bar.write(f"tokenizing {total:,} sentences ...")
+
+    def on_train_start(self, trainer: Trainer) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=trainer.config.steps, initial=trainer.step, desc="training", unit="step")
+
+    def on_step_end(self, trainer: Trainer, step: int, loss: float) -> None:
+        self.bar.update(1)
+        if step % 20 == 0:
+            self.bar.set_postfix(loss=f"{loss:.3f}")
+
+    def on_eval(self, trainer: Trainer, record: dict[str, Any]) -> None:
+        held = (f"  held-out {record['heldout_loss']:.3f}  habitat {record['habitat_mass']:.3f}  top1 "
+                f"{record['habitat_top1']:.3f}" if "habitat_mass" in record else "  (no held-out pairs to measure)")
+        self.bar.write(f"step {record['step']:>5}  val {record['val_loss']:.3f}{held}"
+                       f"  diet {record['diet_share']:.3f}  nn {record['neighbour_purity']:.3f}"
+                       f"  forms {record.get('inflection_neighbours', float('nan')):.3f}")
+
+    def on_warm_check(self, trainer: Trainer, record: dict[str, Any]) -> None:
+        figures = "  ".join(f"{k} {v:.3f}" for k, v in record.items() if isinstance(v, float) and k != "seconds")
+        state = "every bar holds" if not record["failing"] else "failing: " + ", ".join(record["failing"])
+        self.bar.write(f"step {record['step']:>5}  {figures}  ({state})")
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        self.bar.close()
+
+
+@dataclass
+class CorpusData:
+    """Token ids of the training corpus with the offset of every sentence start."""
+
+    tokens: np.ndarray  # (N,) int64
+    starts: np.ndarray  # (S,) int64, sentence starts that leave room for a full window
+
+    @classmethod
+    def build(cls, tokenizer: Tokenizer, sentences: list[str], block_size: int) -> CorpusData:
+        tokens = np.array(tokenizer.encode_corpus(sentences), dtype=np.int64)
+        lengths = np.array([len(s.split()) for s in sentences])
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        return cls(tokens, starts[starts + block_size + 1 <= len(tokens)])
+
+    def batch(self, rng: np.random.Generator, batch_size: int, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Windows that begin at sentence starts, as prompts do at inference."""
+        s = self.starts[rng.integers(len(self.starts), size=batch_size)]
+        idx = s[:, None] + np.arange(block_size + 1)[None, :]
+        w = torch.from_numpy(self.tokens[idx])
+        return w[:, :-1], w[:, 1:]
+
+
+@torch.no_grad()
+def sentence_loss(model: GPT, tokenizer: Tokenizer, sentences: list[str], batch: int = 256) -> float:
+    """Mean next-token loss over whole sentences, each starting at position 0."""
+    total, count = 0.0, 0
+    for i in range(0, len(sentences), batch):
+        ids = [tokenizer.encode_corpus([s]) for s in sentences[i:i + batch]]
+        T = max(len(x) for x in ids)
+        x = torch.zeros(len(ids), T - 1, dtype=torch.long)
+        y = torch.full((len(ids), T - 1), -1, dtype=torch.long)
+        for r, seq in enumerate(ids):
+            x[r, :len(seq) - 1] = torch.tensor(seq[:-1])
+            y[r, :len(seq) - 1] = torch.tensor(seq[1:])
+        dev = model.lm_head.weight.device
+        _, loss = model(x.to(dev), y.to(dev))
+        n = int((y >= 0).sum())
+        total, count = total + loss.item() * n, count + n
+    return total / max(count, 1)
+
+
+def heldout_sentences(world: World, pairs: list[tuple[str, str]]) -> list[str]:
+    """Sentences of the compositions that training never sees (one per pair, verb and habitat, the habitat named
+    the first way the world names it: 'in the forest', 'at home')."""
+    return [" ".join(fix_articles(f"{article(a)} {a} {v} {f} {world.grammar.place_phrases(h)[0]} {h} .".split()))
+            for a, f in pairs for v in world.recipe.eat_verbs for h in world.animals[a].habitats]
+
+
+@dataclass
+class TrainState:
+    step: int = 0
+    snapshots: list[np.ndarray] = field(default_factory=list)
+    snapshot_steps: list[int] = field(default_factory=list)
+    weights: list[np.ndarray] = field(default_factory=list)  # flat weight vectors at the snapshot steps
+    log: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0  # CPU time of the process (all threads): the cost of training, whatever else runs
+
+
+class Trainer:
+    """Trains a GPT on a world's corpus and writes a checkpoint folder, resuming one that was interrupted."""
+
+    def __init__(self, out_dir: str | Path, world_path: str | Path = DEFAULT_WORLD,
+                 model_config: GPTConfig | None = None, config: TrainConfig | None = None, *,
+                 callbacks: list[TrainCallback] | None = None, warm_from: Checkpoint | None = None):
+        """`warm_from`: a model that knows most of the world (llmcore.training.warmstart): training starts from it,
+        replays
+        the changed entries more often and stops when the quality bars hold (`config.steps` is then the most)."""
+        self.out_dir, self.world_path = check_training_folder(out_dir), Path(world_path)
+        self.config = config or TrainConfig()
+        self.callbacks = callbacks or []
+        self.world, self.world_data = load_world(self.world_path), read_world_data(self.world_path)
+        self.warm = WarmStart.prepare(warm_from, self.world, self.world_data, self.world_path) if warm_from else None
+        if self.warm:
+            self.world, self.world_data = self.warm.world, self.warm.world_data
+        self.held_out = self.world.held_out_pairs()
+        n = min(self.world.recipe.sentences, WARM_SENTENCES) if self.warm else None  # a few hundred steps' worth
+        sentences = generate_corpus(self.world, self.config.corpus_seed, n, progress=self._corpus_progress)
+        known = [" ".join(warm_from.tokenizer.vocab[1:])] if self.warm else []  # every word the base knows stays
+        self.tokenizer = Tokenizer.from_sentences(sentences + known)
+        base = warm_from.model_config if warm_from else (model_config or GPTConfig())
+        self.model_config = GPTConfig(**{**base.to_dict(), "vocab_size": len(self.tokenizer)})
+        if self.warm:
+            sentences = focus_corpus(sentences, self.warm.change.words, self.world, seed=self.config.corpus_seed)
+        self.data = CorpusData.build(self.tokenizer, sentences, self.model_config.block_size)
+        self.val_sentences = generate_corpus(self.world, self.config.corpus_seed + 1, 2000)
+        self.heldout = heldout_sentences(self.world, self.held_out)
+        stoi = self.tokenizer.stoi
+        pairs = [(stoi[a], stoi[b]) for a, b in self.world.inflection_pairs() if a in stoi and b in stoi]
+        self.tie_pairs = torch.tensor(pairs, dtype=torch.long).reshape(-1, 2).T
+        self.rank, self.world_size, self.device = distributed_setup()
+        torch.manual_seed(self.config.seed)
+        self.model = (self.warm.model(self.tokenizer, seed=self.config.seed) if self.warm
+                      else GPT(self.model_config)).to(self.device)
+        self.net = self.model  # what the training step calls: the model itself, or its DDP wrapper
+        if self.world_size > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.net = DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.index
+                                               is not None else None)
+        if self.rank != 0:
+            self.callbacks = []  # progress and checkpoints are rank 0's job
+        if self.rank == 0:
+            check_free_space(self.out_dir, checkpoint_bytes(self.model.num_params(), self.config))
+        self.optimizer = self._make_optimizer()
+        self.state = TrainState()
+        self.weight_snaps = SnapshotRecorder(snapshot_schedule(self.config.steps, self.config.weight_snapshots))
+        self.stop_requested = False
+        self.converged = False  # a warm run whose bars all hold stops before config.steps
+
+    @property
+    def step(self) -> int:
+        return self.state.step
+
+    @property
+    def finished(self) -> bool:
+        """The run has done its work: every step, or (warm) until its bars held."""
+        return self.state.step >= self.config.steps or self.converged
+
+    def _corpus_progress(self, done: int, total: int) -> None:
+        for cb in self.callbacks:
+            cb.on_corpus(self, done, total)
+
+    def request_stop(self) -> None:
+        """Ask the loop to stop after the current step (it writes a resumable checkpoint first)."""
+        self.stop_requested = True
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        decay = [p for p in self.model.parameters() if p.dim() >= 2]
+        no_decay = [p for p in self.model.parameters() if p.dim() < 2]
+        groups = [{"params": decay, "weight_decay": self.config.weight_decay}, {"params": no_decay, "weight_decay": 0}]
+        return torch.optim.AdamW(groups, lr=self.config.lr, betas=(0.9, 0.95))
+
+    def run(self) -> Checkpoint:
+        """Train to the end (or until a stop is requested) and return the checkpoint written."""
+        threads = torch.get_num_threads()
+        if self.config.threads:
+            torch.set_num_threads(self.config.threads)
+        try:
+            if self.rank != 0:
+                return self._run()
+            with FolderLock(self.out_dir, "a training run"):  # a second run into this folder is refused, naming us
+                return self._run()
+        finally:
+            torch.set_num_threads(threads)  # a run must not change the thread count of its host (the dashboard)
+
+    def _run(self) -> Checkpoint:
+        self._maybe_resume()
+        for cb in self.callbacks:
+            cb.on_train_start(self)
+        self.model.train()
+        t0 = time.perf_counter() - self.state.seconds
+        last_write = time.monotonic()
+        c0 = time.process_time() - self.state.cpu_seconds
+        snap_at = set(self.config.snapshot_steps())
+        if self.rank == 0 and self.warm and not self.warm.history:
+            self.warm.check(self)  # where the run starts from: the bars before any step (it never stops here)
+        while not self.finished and not self.stop_requested:
+            step = self.state.step
+            if step in snap_at and step not in self.state.snapshot_steps:
+                self._snapshot(step)
+            self._weight_snapshot(step)
+            loss = self._train_step(step)
+            self.state.step = step + 1
+            self.state.seconds = time.perf_counter() - t0
+            self.state.cpu_seconds = time.process_time() - c0
+            for cb in self.callbacks:
+                cb.on_step_end(self, step + 1, loss)
+            if self.rank == 0 and self.warm and self.state.step % self.config.eval_every == 0:
+                self.converged = self.warm.check(self)  # the bars, measured cheaply; the full evaluation follows
+            if self.rank == 0 and (self.state.step % self.config.eval_every == 0 or self.finished) \
+                    and not (self.warm and not self.finished):
+                if self.finished:
+                    self.phase("evaluation")
+                self._evaluate()
+            due = (self.state.step % self.config.checkpoint_every == 0
+                   or time.monotonic() - last_write >= self.config.checkpoint_seconds)  # whichever comes first
+            if self.rank == 0 and due and not self.finished:
+                self._write(final=False)
+                last_write = time.monotonic()
+        done = self.finished
+        if done and self.state.step not in self.state.snapshot_steps:
+            self._snapshot(self.state.step)
+        if done:
+            self._weight_snapshot(self.state.step)
+        if self.rank == 0:
+            self._write(final=done)
+        for cb in self.callbacks:
+            cb.on_train_end(self)
+        if self.world_size > 1:
+            torch.distributed.barrier()  # the others wait for rank 0's final checkpoint
+        return load_checkpoint(self.out_dir)
+
+    def _train_step(self, step: int) -> float:
+        # the batch depends on (seed, step[, rank]) only, so a resumed run sees the batches it would have seen;
+        # with N processes each takes 1/N of the batch, so the global batch and the schedule stay the same
+        key = [self.config.seed, step] + ([self.rank] if self.world_size > 1 else [])
+        size = max(1, self.config.batch_size // self.world_size)
+        x, y = self.data.batch(np.random.default_rng(key), size, self.model_config.block_size)
+        for g in self.optimizer.param_groups:
+            g["lr"] = self.config.lr_at(step)
+        _, loss = self.net(x.to(self.device), y.to(self.device))
+        tie = self.config.inflection_tie and self.tie_pairs.shape[1]  # a world without plurals has nothing to tie
+        total = loss + self.config.inflection_tie * self._tie_loss() if tie else loss
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        return loss.item()
+
+    def _tie_loss(self) -> torch.Tensor:
+        """Mean 1 - cosine between the embeddings of a word and its inflected form ('cat' / 'cats', 'eats' / 'eat'):
+        the world says they are one word, so their points should sit together on the word map."""
+        e = self.model.transformer.wte.weight
+        i, j = self.tie_pairs.to(e.device)
+        return (1 - torch.nn.functional.cosine_similarity(e[i], e[j], dim=-1)).mean()
+
+    def _snapshot(self, step: int) -> None:
+        self.state.snapshots.append(self.model.transformer.wte.weight.detach().cpu().numpy().copy())
+        if self.config.landscape_grid:
+            # kept as float16 values, as the resume file stores them: a resumed run then fits the same path plane
+            vec = parameters_to_vector(self.model.parameters()).detach().cpu().numpy()
+            self.state.weights.append(vec.astype(np.float16).astype(np.float32))
+        self.state.snapshot_steps.append(step)
+
+    def _weight_snapshot(self, step: int) -> None:
+        """The whole model and its measures at the scheduled steps (rank 0's job: the weights are the same)."""
+        if self.rank == 0 and self.weight_snaps.due(step):
+            live = Checkpoint(model=self.model, tokenizer=self.tokenizer, world=self.world, held_out=self.held_out,
+                              train_config={}, metrics={})
+            self.weight_snaps.record(live, step)
+
+    def _evaluate(self) -> None:
+        self.model.eval()
+        final = self.finished  # the control pairs are measured once, at the end
+        quality = evaluate_quality(self.model, self.tokenizer, self.world, self.held_out, controls=final)
+        record = {"step": self.state.step, "seconds": round(self.state.seconds, 2),
+                  "tokens": self.state.step * self.config.batch_size * self.model_config.block_size,
+                  "val_loss": sentence_loss(self.model, self.tokenizer, self.val_sentences), **quality.to_dict()}
+        if self.heldout:  # a world that holds nothing out has no held-out loss to report
+            record["heldout_loss"] = sentence_loss(self.model, self.tokenizer, self.heldout)
+        self.model.train()
+        self.state.log.append(record)
+        for cb in self.callbacks:
+            cb.on_eval(self, record)
+
+    def _write(self, final: bool) -> None:
+        metrics = dict(self.state.log[-1]) if self.state.log else {}
+        metrics.update(complete=final, steps_done=self.state.step, train_seconds=round(self.state.seconds, 1),
+                       train_cpu_seconds=round(self.state.cpu_seconds, 1),
+                       corpus_tokens=int(len(self.data.tokens)), parameters=self.model.num_params())
+        if self.warm:
+            metrics["warm_start"] = self.warm.summary(converged=self.converged)
+        if final and self.config.landscape_grid:
+            self.phase("loss landscapes")
+        landscape = self._landscapes() if final and self.config.landscape_grid else None
+        if final:
+            self.phase("writing the checkpoint")
+        try:
+            save_checkpoint(self.out_dir, model=self.model, tokenizer=self.tokenizer, world_data=self.world_data,
+                            held_out=self.held_out, train_config=self._config_record(), metrics=metrics,
+                            snapshots=self.state.snapshots, snapshot_steps=self.state.snapshot_steps,
+                            log=self.state.log, landscape=landscape,
+                            resume=None if final else self._resume_blobs(), extra=self._weight_snapshot_blobs())
+        except (OSError, InputError) as e:
+            kept = ("the last checkpoint written there is intact" if (self.out_dir / CONFIG).is_file()
+                    else "no checkpoint was written there")
+            raise CheckpointError(f"{self.out_dir}: cannot write the checkpoint at step {self.state.step} "
+                                  f"({getattr(e, 'strerror', None) or e}); {kept}") from None
+        for cb in self.callbacks:
+            cb.on_checkpoint(self, self.out_dir)
+
+    def phase(self, phase: str) -> None:
+        """Tell the callbacks that a piece of end-of-training work begins (a callback's own work too)."""
+        for cb in self.callbacks:
+            cb.on_phase(self, phase)
+
+    def _weight_snapshot_blobs(self) -> dict[str, bytes]:
+        raw = self.weight_snaps.to_bytes()
+        return {WEIGHT_SNAPSHOTS: raw} if raw else {}
+
+    def _landscapes(self) -> bytes:
+        """Loss landscapes around the final weights (random plane and the training path's PCA plane)."""
+        batch = eval_batch(self.world, self.tokenizer, self.model_config.block_size)
+        n = self.config.landscape_grid
+        kinds = [random_loss_landscape(self.model, batch, n=n, seed=self.config.seed)]
+        if len(self.state.weights) >= 3:
+            kinds.append(path_loss_landscape(self.model, batch, np.stack(self.state.weights),
+                                             self.state.snapshot_steps, n=n))
+        return landscapes_bytes(kinds)
+
+    def _config_record(self) -> dict[str, Any]:
+        return {**asdict(self.config), "world_file": self.world_path.name}
+
+    def _resume_blobs(self) -> dict[str, bytes]:
+        """The optimizer state, the weight snapshots and the step: what resuming needs beyond the checkpoint."""
+        opt = self.optimizer.state_dict()
+        tensors = {f"{i}.{k}": v.contiguous() for i, s in opt["state"].items() for k, v in s.items()}
+        meta = {"step": self.state.step, "seconds": self.state.seconds, "cpu_seconds": self.state.cpu_seconds,
+                "train_config": self._config_record(),
+                "model_config": self.model_config.to_dict(), "world_hash": self.world.content_hash}
+        blobs = {"optimizer.safetensors": torch_save_bytes(tensors), "state.json": json.dumps(meta).encode()}
+        if self.state.weights:
+            blobs["weights.safetensors"] = np_save({"w": np.stack(self.state.weights).astype(np.float16)})
+        return blobs
+
+    def _maybe_resume(self) -> None:
+        """Continue an interrupted run in out_dir (its config.json names the resume files and their hashes)."""
+        if not (self.out_dir / CONFIG).is_file():
+            return
+        cfg = read_config(self.out_dir)
+        resume = {n: self.out_dir / RESUME_DIR / n for n in ("optimizer.safetensors", "state.json")}
+        keys = {n: f"{RESUME_DIR}/{n}" for n in resume}
+        metrics = cfg.get("metrics", {})
+        if metrics.get("complete") or not all(k in cfg["files"] for k in keys.values()):
+            return
+        files = {n: committed_file(self.out_dir, k, cfg["files"][k]) for n, k in keys.items()}
+        meta = _resume_state(files["state.json"])
+        same = (meta["train_config"] == self._config_record() and meta["model_config"] == self.model_config.to_dict()
+                and meta["world_hash"] == self.world.content_hash and metrics.get("steps_done") == meta["step"])
+        if not same:
+            raise CheckpointError(f"{self.out_dir}: holds an interrupted run with other settings or another world; "
+                                  "resume with the same settings or choose another --out folder")
+        w_key = f"{RESUME_DIR}/weights.safetensors"
+        w_file = committed_file(self.out_dir, w_key, cfg["files"][w_key]) if w_key in cfg["files"] else None
+        self._check_resume_files(files["optimizer.safetensors"], w_file, len(cfg.get("snapshot_steps", [])))
+        ckpt = load_checkpoint(self.out_dir)
+        self.model.load_state_dict(ckpt.model.state_dict())
+        self._load_optimizer(files["optimizer.safetensors"])
+        w = list(np_load(w_file.read_bytes())["w"].astype(np.float32)) if w_file is not None else []
+        self.state = TrainState(step=meta["step"], snapshots=list(ckpt.snapshots()),
+                                snapshot_steps=list(ckpt.snapshot_steps), weights=w, log=ckpt.train_log(),
+                                seconds=meta["seconds"], cpu_seconds=meta.get("cpu_seconds", 0.0))
+        if WEIGHT_SNAPSHOTS in cfg["files"]:
+            self.weight_snaps.restore(committed_file(self.out_dir, WEIGHT_SNAPSHOTS, cfg["files"][WEIGHT_SNAPSHOTS]))
+
+    def _check_resume_files(self, optimizer: Path, weights: Path | None, n_snapshots: int) -> None:
+        """Every tensor of the resume files named, shaped and typed as this model's, before any is read: AdamW's
+        step, exp_avg and exp_avg_sq of each parameter (float32), and one float16 vector of all the weights per
+        snapshot taken; raises CheckpointError naming the file and the tensor."""
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        expected = {f"{i}.{k}": (() if k == "step" else tuple(p.shape))
+                    for i, p in enumerate(params) for k in RESUME_MOMENTS}
+        _check_resume_tensors(optimizer, expected, RESUME_DTYPES["optimizer"])
+        if weights is not None:
+            n_weights = sum(p.numel() for p in params)
+            _check_resume_tensors(weights, {"w": (n_snapshots, n_weights)}, RESUME_DTYPES["weights"])
+
+    def _load_optimizer(self, path: Path) -> None:
+        tensors = torch_load_bytes(path.read_bytes())
+        opt = self.optimizer.state_dict()
+        params = [p for g in opt["param_groups"] for p in g["params"]]
+        opt["state"] = {i: {k.split(".", 1)[1]: v for k, v in tensors.items() if k.split(".", 1)[0] == str(i)}
+                        for i in params}
+        self.optimizer.load_state_dict(opt)
+
+
+def distributed_setup() -> tuple[int, int, torch.device]:
+    """(rank, world size, device) from torchrun's environment; starts the process group when there are several.
+
+    `torchrun --nproc_per_node 2 -m llmcore train ...` needs no other change: gloo on CPUs, NCCL on GPUs, one
+    GPU per process (LOCAL_RANK) when there are GPUs.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    device = torch.device(f"cuda:{local}") if torch.cuda.is_available() else torch.device("cpu")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if world > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return rank, world, device
+
+
+
+
+RESUME_MOMENTS = ("step", "exp_avg", "exp_avg_sq")  # AdamW's state of each parameter, as _resume_blobs writes it
+RESUME_DTYPES = {"optimizer": ("F32",), "weights": ("F16",)}  # what _resume_blobs writes
+
+
+def _check_resume_tensors(path: Path, expected: dict[str, tuple[int, ...]], dtypes: tuple[str, ...]) -> None:
+    """A resume file's header holds exactly these tensors (name -> shape), each of one of `dtypes`."""
+    start_over = f"delete the folder's {RESUME_DIR} to start over"
+    try:
+        header = safetensors_header(path)
+    except InputError as e:
+        raise CheckpointError(f"{path}: {e}; {start_over}") from None
+    declared = {k: t for k, t in header.items() if k != "__metadata__"}
+    for k in sorted(set(declared) ^ set(expected))[:1]:
+        what = "is missing" if k in expected else "is not one of this model's"
+        raise CheckpointError(f"{path}: tensor {k[:60]!r} {what}; {start_over}")
+    for k, shape in expected.items():
+        if (problem := tensor_problem(declared[k], list(shape), dtypes)) is not None:
+            raise CheckpointError(f"{path}: tensor {k} {problem}; {start_over}")
+
+
+def _resume_state(path: Path) -> dict[str, Any]:
+    """.resume/state.json, checked for the keys and types resuming reads."""
+    kinds = {"step": int, "seconds": float, "train_config": dict, "model_config": dict, "world_hash": str}
+    try:
+        meta = parse_json(path.read_text(encoding="utf-8"))
+        ok = isinstance(meta, dict) and all(isinstance(meta.get(k), t) for k, t in kinds.items())
+    except (ValueError, OSError):
+        ok = False
+    if not ok:
+        raise CheckpointError(f"{path}: not a resume state ({', '.join(kinds)}); delete the folder's .resume to "
+                              "start over")
+    return meta
+
+
+# What a training folder may hold besides a checkpoint's own files: what training writes, and nothing else. A folder
+# holding anything more and no checkpoint is refused before any work (training never deletes what it did not make).
+_OWN_ENTRIES = {CONFIG, LOG, RESUME_DIR, MAPS_DIR, LOCK_FILE,
+                *(name + end for name in (WEIGHTS, SNAPSHOTS, LANDSCAPE, WEIGHT_SNAPSHOTS) for end in ("", PENDING))}
+
+
+def check_training_folder(out: str | Path) -> Path:
+    """The training folder (--out), checked before any work: a name, a folder or nothing yet (its nearest existing
+    parent a folder that can be written), empty, holding only what training writes, or a checkpoint; no links."""
+    if not str(out).strip():
+        raise CheckpointError("--out is empty; name the folder to write the checkpoint to")
+    path = Path(out)
+    kind = file_kind(path)
+    if kind not in (None, "a folder"):
+        raise CheckpointError(f"{path}: is {kind}; --out must be a folder (new or holding a checkpoint)")
+    if kind is None:
+        parent = next(p for p in path.absolute().parents if p.exists())
+        if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+            raise CheckpointError(f"{path}: its folder {parent} cannot be written; choose another --out")
+        return path
+    check_links(path)
+    foreign = sorted(e.name for e in path.iterdir() if e.name not in _OWN_ENTRIES and not TEMP_NAME.match(e.name))
+    if foreign and not (path / CONFIG).is_file():
+        raise CheckpointError(f"{path}: holds files that training did not write ({', '.join(foreign[:3])}"
+                              f"{', …' if len(foreign) > 3 else ''}) and no checkpoint; choose a new or empty folder")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise CheckpointError(f"{path}: cannot be written; choose another --out")
+    return path
+
+
+def checkpoint_bytes(n_params: int, config: TrainConfig) -> int:
+    """About how many bytes a run writes at its peak: weights, resume state (optimizer moments, weights) and weight
+    snapshots, each once in place and once as the `.new` copy of the next write, plus 16 MB for the rest."""
+    per_copy = 4 * n_params * 4 + 2 * n_params * (config.weight_snapshots + 1)
+    return 2 * per_copy + (16 << 20)
+
+
+def check_free_space(path: Path, need: int) -> None:
+    """Refuse a run whose folder's disk has less free space than it will write (found before training, not after)."""
+    existing = next(p for p in (path.absolute(), *path.absolute().parents) if p.exists())
+    free = shutil.disk_usage(existing).free
+    if free < need:
+        raise CheckpointError(f"{path}: {free / 1e6:,.1f} MB free on its disk, and training writes about "
+                              f"{need / 1e6:,.1f} MB; free some space or choose another --out")
+
+
+def has_complete_checkpoint(path: Path) -> bool:
+    """True if the folder holds a finished training run (not only an interrupted one)."""
+    if not (path / CONFIG).is_file():
+        return False
+    try:
+        return bool(read_config(path)["metrics"].get("complete"))
+    except (CheckpointError, KeyError, TypeError):
+        return False
