@@ -80,7 +80,7 @@ def write_refusal(path: Path) -> str | None:
     return f"{path}: {refusal('files are written')}" if visitor_page() else None
 
 
-pass  # TEMP
+refuse_writes_when(write_refusal)
 
 
 def refusal(what: str) -> str:
