@@ -43,10 +43,11 @@ SETTLE_S = 3.0
 
 
 class _QuietWarmUp(logging.Filter):
-    """Streamlit warns when a thread without a page session calls a cached function; the warm-up does so on purpose."""
+    """Streamlit warns when a thread without a page session calls a cached function; the warm-up and the charts built
+    ahead (state.built_later), threads named dashboard-*, do so on purpose."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.args and isinstance(record.args, tuple) and record.args[0] == THREAD)
+        return not (record.args and isinstance(record.args, tuple) and str(record.args[0]).startswith("dashboard-"))
 
 
 def warm_up(wait_s: float = 30.0, page_wait_s: float | None = None, settle_s: float = SETTLE_S) -> None:

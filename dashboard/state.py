@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -381,6 +382,29 @@ def built_once(key: tuple, _build):
     return _build()
 
 
+_LATER: set[tuple] = set()
+_LATER_LOCK = threading.Lock()
+
+
+def built_later(key: tuple, builds: list, *, pause_s: float = 1.0) -> None:
+    """Run `builds` (each calls built_once) in one server thread, once per key, pause_s after the page's run has
+    begun sending: what a control may show next is ready when it is moved, and the first draw does not wait."""
+    with _LATER_LOCK:
+        if key in _LATER:
+            return
+        _LATER.add(key)
+
+    def run() -> None:
+        time.sleep(pause_s)
+        for build in builds:
+            try:
+                build()
+            except Exception:  # noqa: BLE001 - the page builds it again when shown, and reports any problem there
+                return
+
+    threading.Thread(target=run, name="dashboard-built-later", daemon=True).start()
+
+
 # ---------------------------------------------------------------- moved here from views/ (issue 10: thin views)
 # The pages' own caches and the server-wide training jobs: every page reads them through the functions below.
 @st.cache_data(max_entries=6, show_spinner="Aligning the snapshots…")
@@ -400,10 +424,8 @@ def get_corpus_check(content_hash: str, _ckpt: Checkpoint) -> dict:
 @st.cache_data(max_entries=4, show_spinner="Asking the model about every held-out prompt…")
 def get_held_out_breakdown(content_hash: str, _ckpt: Checkpoint):
     """Where the model sends the place word after every held-out prompt
-    (llmcore.analysis.evaluate.held_out_breakdown)."""
-    from llmcore.analysis.evaluate import held_out_breakdown
-
-    return held_out_breakdown(_ckpt.model, _ckpt.tokenizer, _ckpt.world, _ckpt.held_out)
+    (llmcore.analysis.evaluate.held_out_breakdown), kept with the maps."""
+    return model_result(_ckpt, "held_out_breakdown")
 
 
 @st.cache_data(max_entries=4, show_spinner="Fitting a map of your embeddings (UMAP and t-SNE take a while)…")
