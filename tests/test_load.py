@@ -268,13 +268,20 @@ def test_classroom_visitors_explore_but_cannot_train_or_add_models(classroom_ser
 @dataclass
 class LoadReport:
     """Seconds from an action's message to its run's end (prompts typed, step sliders moved), the server's RSS in
-    MB after the first round and after the last, and the CPU seconds the server spent over the rounds (its own
-    measure of the work, which other jobs on the machine change far less than the waits)."""
+    MB after the first round and after the last, the CPU seconds the server spent over the rounds (its own
+    measure of the work, which other jobs on the machine change far less than the waits), and its RSS with the
+    teacher's session alone open and with every session open (each having drawn the first page)."""
 
     prompts: list[float]
     sliders: list[float]
     rss: tuple[float, float]
     cpu_s: float = 0.0
+    rss_open: tuple[float, float] = (0.0, 0.0)
+    sessions: int = 2
+
+    def per_session_mb(self) -> float:
+        """The server memory one more session takes: RSS growth from one session open to all, per session."""
+        return (self.rss_open[1] - self.rss_open[0]) / (self.sessions - 1)
 
     def p90(self) -> float:
         return float(np.percentile(self.prompts + self.sliders, 90))
@@ -305,12 +312,18 @@ async def classroom_load(url: str, pid: int, expected: dict[str, list[str]], *, 
     the prompt run alone, every step's captions are the same in every session, no error and no exception."""
     from bench.bench_dashboard import rss_mb
 
-    report, captions = LoadReport([], [], (0.0, 0.0)), defaultdict(set)
+    report, captions = LoadReport([], [], (0.0, 0.0), sessions=sessions), defaultdict(set)
     async with contextlib.AsyncExitStack() as stack:
         group = [await _session(stack, url, i - 1 if i else None) for i in range(sessions)]
-        for s in group:
+        await group[0].send()  # the teacher's page and a prompt first, alone: the server's memory with one session,
+        await group[0].finish(timeout=600)  # the model loaded
+        await group[0].send(fragment_of="Prompt", Prompt=PROMPTS[-1])
+        assert await group[0].finish(timeout=600)
+        opened = rss_mb(pid)
+        for s in group[1:]:
             await s.send()
-        await asyncio.gather(*(s.finish(timeout=600) for s in group))
+        await asyncio.gather(*(s.finish(timeout=600) for s in group[1:]))
+        report.rss_open = (opened, rss_mb(pid))
         for i, s in enumerate(group):  # every visitor, and only they, get the sentence instead of Add a model
             assert any("classroom mode" in t for t in s.infos) is (i > 0)
         rss, cpu0 = [], cpu_seconds(pid)
