@@ -12,10 +12,10 @@ import pandas as pd
 from dashboard import frames
 from dashboard.figures import maps as map_figures
 from llmcore.analysis.trace import GenerationTrace, SamplingConfig, candidate_states, trace_generation
+from llmcore.loader import any_checkpoint
 from llmcore.maps.regions import RegionMap, region_map
 from llmcore.maps.store import FittedMap, MapBook
 from llmcore.model.checkpoint import DEFAULT_CHECKPOINT, Checkpoint
-from llmcore.loader import any_checkpoint
 
 METHODS = {"lda": "Story map (LDA)", "pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}  # the Trajectory page's maps
 KEPT = 64  # traces kept per model

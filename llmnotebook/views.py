@@ -70,7 +70,7 @@ class PromptView(FigureView):
 
     @property
     def n_steps(self) -> int:
-        return len(self._trace.word_steps())
+        return len(self._trace)
 
     @property
     def colours(self) -> dict[str, str]:
@@ -206,7 +206,7 @@ class ContextBars(PromptView):
     sets `step`."""
 
     def build(self) -> go.Figure:
-        reads = [self.land.contexts_of_words.get(w, "") for w in self._trace.word_steps().words]
+        reads = [self.land.contexts_of_words.get(w, "") for w in self._trace.words]
         return map_figures.context_probs_chart(frames.context_probs_frame(self._trace), self.colours, reads,
                                                self.step)
 
@@ -222,7 +222,7 @@ class LogitLens(PromptView):
 
     def build(self) -> go.Figure:
         lw, lc, lp = frames.lens_grid(self._trace, self.land.contexts_of_words)
-        labels = [f"{i + 1}: {w}" for i, w in enumerate(self._trace.word_steps().words)]
+        labels = [f"{i + 1}: {w}" for i, w in enumerate(self._trace.words)]
         return map_figures.lens_heatmap(lw, lc, lp, layer_names=self._trace.layer_names, step_labels=labels,
                                         colours=self.colours)
 

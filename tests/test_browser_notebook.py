@@ -44,11 +44,11 @@ def test_the_widget_renders_redraws_from_python_and_returns_a_box_selection(tmp_
         page.wait_for_function(DRAWN, arg=1, timeout=180_000)  # rendered: Plotly.js came from the kernel
         kernel = lab.kernel()
         try:
-            assert page.evaluate(DRAWN_WORDS) == python_value(kernel, "w.trace.word_steps().words")
+            assert page.evaluate(DRAWN_WORDS) == python_value(kernel, "w.trace.words")
             page.screenshot(path=str(tmp_path / "notebook_widget.png"))
 
             run_python(kernel, "w.prompt = 'a cat eats sausage at'")
-            words = python_value(kernel, "w.trace.word_steps().words")
+            words = python_value(kernel, "w.trace.words")
             assert words[:4] == ["a", "cat", "eats", "sausage"]
             page.wait_for_function(f"(words) => JSON.stringify(({DRAWN_WORDS})()) === JSON.stringify(words)",
                                    arg=words, timeout=60_000)

@@ -1,0 +1,201 @@
+"""llmnotebook: the widgets draw what the dashboard's figure builders draw from the same frames, redraw when set
+from Python, turn the browser's selections and clicks into DataFrames, steps, cells and patched runs, export a
+standalone page; the example notebooks run top to bottom with nbclient."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tomllib
+
+from dashboard import frames
+from dashboard.figures import maps as map_figures
+from dashboard.figures.theme import BASE
+from llmcore.analysis.interventions import patched_run
+from llmcore.analysis.trace import PromptError
+from llmnotebook import causal_trace, generalisation, open_model, save_html, trajectory
+from llmnotebook.widget import INK
+
+ROOT = Path(__file__).resolve().parent.parent
+PATH = map_figures.MapOptions.path_name
+
+
+@pytest.fixture(scope="module")
+def land():
+    return open_model()
+
+
+@pytest.fixture(scope="module")
+def w(land):
+    return trajectory("a dog devours pizza in", model=land, method="pca", layer="final")
+
+
+def drawn(widget) -> list[dict]:
+    return json.loads(widget.figure)["data"]
+
+
+def path_trace(widget) -> dict:
+    return next(t for t in drawn(widget) if t.get("name") == PATH)
+
+
+def test_the_map_is_the_dashboards_figure_of_the_dashboards_frames(w, land):
+    fmap = land.map("final", "pca")
+    expected = frames.trajectory_frame(w.trace, fmap, w.trace.layer_names.index("final"), land.contexts_of_words)
+    p = path_trace(w)
+    assert [row[1] for row in p["customdata"]] == list(expected.word)
+    assert np.allclose(_numbers(p["x"]), expected.x) and np.allclose(_numbers(p["y"]), expected.y)
+    ref = frames.reference_frame(fmap)
+    built = map_figures.reference_traces(ref, w.colours, reading="read")
+    base = [t for t in drawn(w) if t.get("meta") == BASE]
+    assert [t["name"] for t in base] == [t["name"] for t in built]
+    assert all(np.allclose(_numbers(a["x"]), b["x"]) for a, b in zip(base, built))
+
+
+def _numbers(v) -> np.ndarray:
+    """A coordinate array as plotly.io writes it: a list, or base64 with its dtype."""
+    if isinstance(v, dict):
+        import base64
+
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+    return np.asarray(v, dtype=float)
+
+
+def test_settings_from_python_redraw_and_bad_ones_are_refused_naming_the_rule(w):
+    before = w.figure
+    w.prompt = "a cat eats sausage at"
+    assert w.figure != before and [r[1] for r in path_trace(w)["customdata"]] == w.trace.words
+    w.step = 3
+    assert path_trace(w)["marker"]["size"][2] == max(path_trace(w)["marker"]["size"])  # the step ringed
+    for name, value, rule in (("step", 99, "is not a word read"), ("method", "mds", "is not one of"),
+                              ("layer", "block 99", "is not one of the model's depths")):
+        with pytest.raises(ValueError, match=rule):
+            setattr(w, name, value)
+    with pytest.raises(PromptError):
+        w.prompt = "zzz qqq"
+    assert w.prompt == "a cat eats sausage at" and w.step == 3  # kept as it was
+    w.prompt = "a cow munches"  # a shorter text keeps a step inside it
+    assert 1 <= w.step <= w.n_steps
+
+
+def test_a_box_selection_becomes_a_dataframe_and_fires_the_observer(w, land):
+    seen = []
+    w.observe(lambda c: seen.append(c["new"]), names="selection")
+    ref = land.reference_frame(w.layer, w.method)
+    food = ref[ref.context == "food"]
+    w.selected = [{"curve": 0, "index": 2, "name": "food", "meta": BASE},
+                  {"curve": 1, "index": 0, "name": PATH, "meta": None}]
+    sel = w.selection
+    assert len(seen) == 1 and list(sel.columns) == ["word", "sub_context", "next_word", "x", "y", "depth", "step"]
+    assert (sel.word[0], sel.sub_context[0], sel.x[0], sel.y[0]) == (food.word.iloc[2], "food", food.x.iloc[2],
+                                                                     food.y.iloc[2])
+    assert sel.step.isna()[0] and sel.step[1] == 1 and sel.word[1] == w.trace.words[0]
+    assert set(sel.depth) == {w.layer}
+    w.selected = []
+    assert w.selection.empty
+
+
+def test_clicks_set_the_step_and_the_lens_sets_the_maps_layer(w):
+    w.prompt, w.step = "a dog devours pizza in", 1
+    w.clicked = {"name": PATH, "index": 3, "n": 1}
+    assert w.step == 4
+    bars, lens = w.bars(), w.lens()
+    bars.clicked = {"x": "2: dog", "n": 1}
+    assert w.step == bars.step == lens.step == 2
+    lens.clicked = {"x": "5: in", "y": w.trace.layer_names[1], "n": 1}
+    assert w.step == 5 and w.layer == w.trace.layer_names[1]
+    w.prompt = "a cat eats sausage at"
+    assert bars.prompt == lens.prompt == w.prompt and bars.figure != "" and "cat" in bars.figure
+
+
+def test_a_dark_notebook_draws_the_path_in_light_ink_and_the_page_in_dark(w):
+    w.theme = "dark"
+    assert path_trace(w)["line"]["color"] == INK["dark"]
+    page = w.printed()
+    assert next(t for t in page["data"] if t.get("name") == PATH)["line"]["color"] == INK["light"]
+    w.theme = "light"
+
+
+def test_a_clicked_causal_cell_returns_that_patched_run(land):
+    c = causal_trace("a dog devours pizza in", model=land)
+    assert c.patched is not None and c.captions
+    got = []
+    c.observe(lambda ch: got.append(ch["new"]), names="patched")
+    c.clicked = {"customdata": [0, 2, 1], "n": 1}  # the residual stream at block 2 of word 2
+    assert c.cell == ("resid", 2, 1) and got and got[-1] is c.patched
+    again = patched_run(land.ckpt, c.prompt, corrupt=c.corrupt, restore=[("resid", 2, 1)])
+    assert c.patched.target_prob == pytest.approx(again.target_prob) and c.patched.words == again.words
+    assert np.allclose(c.patched.states, again.states)
+    with pytest.raises(ValueError, match="is not a"):
+        c.cell = ("mlp", 0, 1)  # an MLP has no output at the embedding
+
+
+@pytest.mark.slow  # the grid asks every animal with every food
+def test_the_generalisation_grid_outlines_a_held_out_pair_and_clicks_choose_another(land):
+    g = generalisation(model=land)
+    assert tuple(g.found) in {tuple(p) for p in land.ckpt.held_out}
+    g.clicked = {"x": 0, "y": 1, "n": 1}
+    assert g.found == (g.grid.animals[0], g.grid.foods[1]) and g.grid.foods[1] in g.cell_text
+
+
+def test_save_html_writes_one_standalone_page_and_replaces_nothing_unasked(w, tmp_path):
+    page = save_html(tmp_path / "views.html", w, w.bars(), title="<b>a dog</b>")
+    text = page.read_text()
+    assert text.count('class="plotly-graph-div"') == 2 and "<script src" not in text  # Plotly.js inline
+    assert "&lt;b&gt;a dog&lt;/b&gt;" in text and "<b>a dog</b>" not in text
+    with pytest.raises(FileExistsError):
+        w.save_html(page)
+    w.save_html(page, overwrite=True)
+    (tmp_path / "target.html").write_text("not ours")
+    os.symlink(tmp_path / "target.html", tmp_path / "link.html")
+    with pytest.raises(ValueError):
+        w.save_html(tmp_path / "link.html", overwrite=True)
+    assert (tmp_path / "target.html").read_text() == "not ours"
+    with pytest.raises(ValueError, match=r"\.html"):
+        w.save_html(tmp_path / "views.txt")
+
+
+def test_the_base_install_gets_no_notebook_dependency():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    base = " ".join(project["dependencies"]).lower()
+    assert not any(name in base for name in ("anywidget", "jupyter", "ipykernel", "nbclient", "ipywidgets"))
+    assert "anywidget" in " ".join(project["optional-dependencies"]["notebook"])
+    assert "notebook" in project["optional-dependencies"]["dev"][0]
+
+
+def _widget_states(nb) -> dict[str, dict]:
+    state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    return {k: m["state"] for k, m in state.items() if m["model_name"] == "AnyModel"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["lesson", "explore"])
+def test_the_example_notebooks_run_top_to_bottom(name, tmp_path):
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(shutil.copy(ROOT / "examples" / f"{name}.ipynb", tmp_path), as_version=4)
+    start = time.perf_counter()
+    NotebookClient(nb, timeout=120, kernel_name="python3", store_widget_state=True,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    print(f"{name}.ipynb ran in {time.perf_counter() - start:.1f} s")
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    states = _widget_states(nb)
+    shown = [o.data["application/vnd.jupyter.widget-view+json"]["model_id"] for o in outputs
+             if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert shown and set(shown) <= set(states)  # every widget shown has its state saved in the notebook
+    for model_id in shown:
+        fig = json.loads(states[model_id]["figure"])
+        assert fig["data"] and fig["layout"]  # drawn by the kernel, ready for the browser
+    prompts = {s["prompt"] for s in states.values() if "prompt" in s}
+    assert prompts and all(p.strip() for p in prompts)
+    if name == "lesson":
+        assert (tmp_path / "lesson.html").is_file()
+        maps = [s for s in states.values() if "method" in s]
+        assert maps and all(json.loads(s["figure"])["layout"]["title"]["text"].endswith(s["layer"]) for s in maps)
