@@ -374,3 +374,81 @@ def test_pages_open_with_a_hostile_best_view_beside_the_model(tmp_path, tiny_ckp
     at = open_page(module)
     assert not at.exception, at.exception
     assert file_kind(view, follow=False) == ("a FIFO" if kind == "fifo" else "a regular file")  # left as it was
+
+
+def test_a_first_checkpoint_that_cannot_be_written_says_none_was(tmp_path, monkeypatch):
+    """A full disk at the first checkpoint: the message says no checkpoint was written (never that one is intact)."""
+    import errno
+
+    import llmcore.model.checkpoint as checkpoint
+    from llmcore.training.trainer import Trainer
+    from tests.conftest import TINY_MODEL, TINY_WORLD, tiny_train_config
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint, "atomic_write", full)
+    with pytest.raises(CheckpointError) as e:
+        Trainer(tmp_path / "out", TINY_WORLD, TINY_MODEL, tiny_train_config()).run()
+    assert "no checkpoint was written there" in str(e.value) and "intact" not in str(e.value)
+    assert "No space left" in str(e.value) and str(tmp_path / "out") in str(e.value)
+
+
+def _maps_cli(folder: Path, *flags: str) -> list[str]:
+    return [sys.executable, "-c", "import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30)); "
+            "from llmcore.cli import main; sys.exit(main(sys.argv[1:]))", "maps", str(folder), "--methods", "pca",
+            "--dims", "2", "--workers", "1", *flags]
+
+
+@pytest.mark.slow
+def test_llmcore_maps_passes_a_fifo_and_nested_metadata_in_its_folder(tmp_path, tiny_ckpt_dir):
+    """`llmcore maps` on a folder whose maps/ holds FIFOs where its caches go and a map file whose metadata nests
+    100,000 deep: it ends (no hang, no traceback, under a 2 GB address-space limit) and leaves the FIFOs as they
+    were; a cache it cannot write there is named, or computed and not kept."""
+    d = tmp_path / "ckpt"
+    shutil.copytree(tiny_ckpt_dir, d)
+    fifos = [d / "maps" / "reference_states.safetensors", d / "maps" / "best_view.json"]
+    for f in fifos:
+        f.unlink(missing_ok=True)
+        os.mkfifo(f)
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    save_file({"coords": np.zeros((2, 2), np.float32)}, d / "maps" / "0123456789abcdef01234567.safetensors",
+              metadata={"key": "x", "checkpoint": "y", "method": "pca", "reference": "words", "digest": "d",
+                        "n_components": "2", "params": "[" * 100_000 + "]" * 100_000})
+    done = subprocess.run(_maps_cli(d), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode in (0, 2) and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert done.returncode == 0 or any(str(f) in done.stderr for f in fifos), done.stderr[-2000:]
+    assert all(file_kind(f, follow=False) == "a FIFO" for f in fifos)
+
+
+@pytest.mark.slow
+def test_a_second_llmcore_maps_waits_for_the_first_and_reuses_its_maps(tmp_path, tiny_ckpt_dir):
+    """While one `llmcore maps` holds a checkpoint's map folder, a second one says it waits for that process, then
+    finds every map the first computed and fits none itself."""
+    import queue
+
+    from llmcore.cli import _compute_maps
+
+    d = tmp_path / "ckpt"
+    shutil.copytree(tiny_ckpt_dir, d)
+    shutil.rmtree(d / "maps")
+    folder = d / "maps"
+    with FolderLock(folder, "llmcore maps"):  # the first run, in this process
+        second = subprocess.Popen(_maps_cli(d), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        lines: queue.Queue[str] = queue.Queue()
+        reader = threading.Thread(target=lambda: [lines.put(ln) for ln in second.stdout], daemon=True)
+        reader.start()
+        said = ""
+        while "waiting for process" not in said:
+            said = lines.get(timeout=120)
+        assert f"waiting for process {os.getpid()}" in said and "reused" in said
+        assert _compute_maps(load_checkpoint(d), folder, say=lambda m: None, methods=["pca"], dims=[2],
+                             workers=1, watch_only=False) == 0
+    assert second.wait(300) == 0
+    reader.join(30)
+    rest = []
+    while not lines.empty():
+        rest.append(lines.get())
+    assert any(ln.startswith("0 maps fitted") for ln in rest), rest
