@@ -211,14 +211,14 @@ def open_when_up(page, url: str, pause_s: float = 0.1) -> None:
             time.sleep(pause_s)
 
 
-def launch(cmd: list[str], browser) -> tuple[subprocess.Popen, object, float]:
-    """Start a server (cmd without its port) with a browser page already open; return the server, the page and the
-    seconds from launch to the first chart drawn."""
+def launch(cmd: list[str], browser, cwd: Path = ROOT) -> tuple[subprocess.Popen, object, float]:
+    """Start a server (cmd without its port, in source tree `cwd`) with a browser page already open; return the
+    server, the page and the seconds from launch to the first chart drawn."""
     port = free_port()
     page = browser.new_page(viewport={"width": 1400, "height": 1000})  # the visitor's browser is already open
     env = {**os.environ, "MALLOC_ARENA_MAX": "2"}  # as `make run` and `llmcore dashboard` start it
     t0 = time.perf_counter()
-    server = subprocess.Popen([*cmd, "--server.port", str(port), "--server.headless", "true"], cwd=ROOT,
+    server = subprocess.Popen([*cmd, "--server.port", str(port), "--server.headless", "true"], cwd=cwd,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     open_when_up(page, f"http://127.0.0.1:{port}/")
     page.wait_for_function(FIRST_CHART, timeout=120_000)

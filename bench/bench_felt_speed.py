@@ -1,10 +1,10 @@
 """Felt speed, idle and with one other busy core, side by side in one run: what a teacher waits for in a lesson.
 
-usage: python bench/bench_felt_speed.py [--rounds 2] [--moves 10]
+usage: python bench/bench_felt_speed.py [--rounds 2] [--moves 10] [--before OLDER_SOURCE_TREE]
 For each condition (idle; one `while 1: pass` process), alternating over the rounds: the cold start until the
-Trajectory map's points are drawn (server launch, browser already open), the depth slider (bench_dashboard's
-switches: key press to every changed chart drawn, median over the moves; the step slider is not measured yet: its
-redraw is not seen by bench_dashboard's Plotly-call hook), and every page's first draw (open its URL in a new tab
+Trajectory map's points are drawn (server launch, browser already open), the step slider (key press to the map
+chart's next drawing and every changed chart drawn, median over the moves) and the depth slider (bench_dashboard's
+switches), and every page's first draw (open its URL in a new tab
 on the running server until its script run ends with its heading and every chart it began drawn). Targets from
 issue 27: first chart <= 6 s, step and depth <= 0.7 s median, every page <= 5 s, all under one busy core.
 """
@@ -12,6 +12,7 @@ issue 27: first chart <= 6 s, step and depth <= 0.7 s median, every page <= 5 s,
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_dashboard import FLAGS, IDLE, launch, switches  # noqa: E402
+from bench_dashboard import FLAGS, IDLE, MAP_DRAWN, MARK_MAP, PLOTLY_CALLS, ROOT, launch, settled_ms, switches  # noqa: E402
 
 PAGES = ["story", "embeddings", "landscape", "training", "compare", "causes", "model-card"]
 # The Trajectory map's points drawn: a scatter trace with points in the first dashboard chart.
@@ -31,6 +32,26 @@ PAGE_DRAWN = ("() => { const app = document.querySelector(\"[data-testid='stApp'
               "app.dataset.testScriptState === 'notRunning' && "
               "!!document.querySelector(\"[data-testid='stMain'] h1, [data-testid='stMain'] h2\") && "
               "[...document.querySelectorAll('.js-plotly-plot')].every(g => g.querySelector('.main-svg')); }")
+
+
+def step_moves(page, n: int) -> list[float]:
+    """Seconds from a key press on the Step slider to every chart it changed drawn, n moves (right, then left at
+    the end). The step changes no heading: the redraw is seen as the map chart's own count of drawings
+    (dashboard/chart.js's data-drawn) moving on, then the page settled (no script run, no drawing for 150 ms)."""
+    slider = page.locator("[data-testid='stSlider']").filter(has_text="Step (one per word").get_by_role("slider")
+    out, key = [], "ArrowRight"
+    for _ in range(n):
+        if slider.get_attribute("aria-valuenow") == slider.get_attribute("aria-valuemax"):
+            key = "ArrowLeft"
+        elif slider.get_attribute("aria-valuenow") == slider.get_attribute("aria-valuemin"):
+            key = "ArrowRight"
+        page.evaluate(MARK_MAP)
+        page.evaluate(PLOTLY_CALLS)
+        slider.focus()
+        slider.press(key)
+        page.wait_for_function(MAP_DRAWN, timeout=60_000, polling=50)
+        out.append(settled_ms(page) / 1000)
+    return out
 
 
 def page_draws(browser, url: str) -> dict[str, float]:
@@ -45,21 +66,22 @@ def page_draws(browser, url: str) -> dict[str, float]:
     return out
 
 
-def measure(browser, moves: int) -> dict[str, float]:
-    server, page, to_first_svg = launch([sys.executable, "-m", "dashboard"], browser)
+def measure(browser, moves: int, tree: Path) -> dict[str, float]:
+    server, page, to_first_svg = launch([sys.executable, "-m", "dashboard"], browser, cwd=tree)
     try:
         t0 = time.perf_counter()
         page.wait_for_function(MAP_POINTS, timeout=120_000, polling=50)
         first = to_first_svg + time.perf_counter() - t0  # from the server's launch to the map's points
         page.wait_for_function(IDLE, timeout=120_000)
         depth = statistics.median(switches(page, moves)["depth"])
+        step = statistics.median(step_moves(page, moves))
         url = "/".join(page.url.split("/")[:3])  # http://127.0.0.1:<port>
         pages = page_draws(browser, url)
     finally:
         page.close()
         server.terminate()
         server.wait(10)
-    return {"first chart (map points drawn)": first, "depth slider (median)": depth,
+    return {"first chart (map points drawn)": first, "step slider (median)": step, "depth slider (median)": depth,
             **{f"page {k}": v for k, v in pages.items()}}
 
 
@@ -67,28 +89,38 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--moves", type=int, default=10)
+    ap.add_argument("--before", type=Path, help="another source tree (a git worktree of an older commit) measured "
+                    "alongside, in the same rounds: before/after columns")
     a = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
-    results: dict[str, list[dict[str, float]]] = {"idle": [], "one busy core": []}
+    trees = {"before": a.before, "after": ROOT} if a.before else {"": ROOT}
+    cols = [(t, c) for t in trees for c in ("idle", "busy")]
+    results: dict[tuple[str, str], list[dict[str, float]]] = {col: [] for col in cols}
+    load = [os.getloadavg()]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
         for _ in range(a.rounds):
-            results["idle"].append(measure(browser, a.moves))
-            busy = subprocess.Popen([sys.executable, "-c", "while 1: pass"])
-            try:
-                results["one busy core"].append(measure(browser, a.moves))
-            finally:
-                busy.kill()
-                busy.wait()
+            for name, tree in trees.items():
+                results[name, "idle"].append(measure(browser, a.moves, tree))
+                busy = subprocess.Popen([sys.executable, "-c", "while 1: pass"])
+                try:
+                    results[name, "busy"].append(measure(browser, a.moves, tree))
+                finally:
+                    busy.kill()
+                    busy.wait()
         browser.close()
-    targets = {"first chart (map points drawn)": 6.0, "depth slider (median)": 0.7}
-    print(f"{'':34} {'idle':>8} {'busy':>8}  target   (medians over {a.rounds} rounds, seconds)")
-    for key in results["idle"][0]:
-        idle = statistics.median(r[key] for r in results["idle"])
-        busy = statistics.median(r[key] for r in results["one busy core"])
+    load.append(os.getloadavg())
+    targets = {"first chart (map points drawn)": 6.0, "step slider (median)": 0.7, "depth slider (median)": 0.7}
+    print(f"load average (1, 5, 15 min) at the start {load[0][0]:.2f} {load[0][1]:.2f} {load[0][2]:.2f}, at the end "
+          f"{load[1][0]:.2f} {load[1][1]:.2f} {load[1][2]:.2f} (the busy core included while it ran)")
+    print(f"{'':34} " + " ".join(f"{(t + ' ' + c).strip():>12}" for t, c in cols) +
+          f"  target   (medians over {a.rounds} rounds, seconds)")
+    for key in results[cols[0]][0]:
+        values = [statistics.median(r[key] for r in results[col]) for col in cols]
         target = targets.get(key, 5.0)
-        print(f"{key:34} {idle:8.2f} {busy:8.2f}  <= {target:.1f}{'' if busy <= target else '  (missed)'}")
+        print(f"{key:34} " + " ".join(f"{v:12.2f}" for v in values) +
+              f"  <= {target:.1f}{'' if values[-1] <= target else '  (missed)'}")
 
 
 if __name__ == "__main__":

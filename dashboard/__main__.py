@@ -5,7 +5,9 @@ libraries, the model and its maps to load. Here a background thread waits until 
 can start loading the page's own code at once), then loads them into the server's process-wide cache while the
 browser does so; the first page's run then finds them ready. The first page needs no torch (its maps, its trace and
 candidates are read from files: llmcore.maps.tracecache), so torch and the model's weights are loaded after that page
-has run (about two seconds of one core that would otherwise delay it): a visitor's next prompt finds them ready.
+has run (about two seconds of one core that would otherwise delay it): a visitor's next prompt finds them ready;
+then the other pages' views are imported (scikit-learn, SciPy and the training code among them), so that a page's
+first draw does not wait for its imports.
 A failure in the warm-up is not an error: the page loads the same things itself and reports any problem there.
 
 Before any of that, the bind address is checked (dashboard/binding.py): an empty or malformed one is an error rather
@@ -20,6 +22,7 @@ and what the warm-up loaded is frozen out of Python's own collections (`gc.freez
 from __future__ import annotations
 
 import gc
+import importlib
 import logging
 import os
 import sys
@@ -40,6 +43,8 @@ THREAD = "dashboard-warm-up"
 # this server, and torch's import (about 2 s of Python) would hold the GIL against it. Measured with
 # bench/bench_dashboard.py's cold start: 0 s gave 7.45-7.8 s, 3 s gave 6.1-7.1 s over three runs each.
 SETTLE_S = 3.0
+# The other pages' views, imported after torch (most first visited first); the Trajectory page's is imported first.
+OTHER_PAGES = ("story", "embeddings", "landscape", "causes", "training", "model_card", "compare")
 
 
 class _QuietWarmUp(logging.Filter):
@@ -74,6 +79,8 @@ def warm_up(wait_s: float = 30.0, page_wait_s: float | None = None, settle_s: fl
         torch.set_num_threads(1)  # a page's forward passes are tiny; a second thread only spins against the browser
         state.get_kept(ckpt.content_hash, trajectory.DEFAULTS["prompt"], trajectory.DEFAULT_SAMPLING, ckpt)
         ckpt.model  # noqa: B018 - reads the weights
+        for page in OTHER_PAGES:  # their imports (scikit-learn, SciPy, training): 2-4 s a page's first draw skips
+            importlib.import_module(f"dashboard.views.{page}")
         gc.freeze()  # the libraries and the model live as long as the server: later collections skip them
     except Exception:  # noqa: BLE001 - the page repeats the work and shows its own message
         return
