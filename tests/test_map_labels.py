@@ -242,3 +242,36 @@ def test_compare_map_holds_every_run_and_its_labels_cover_none_another(ckpt, boo
     right = [a for a in fig.layout.annotations if a.font.color == "#D55E00"]
     assert len(right) >= len(paths[1]) // 2 and all(a.name == "step" for a in right)
     assert not any(t.mode and "text" in t.mode for t in fig.data)
+
+
+@pytest.mark.parametrize("method", ["pca", "umap"])
+def test_3d_word_map_prints_only_labels_that_cover_none_from_the_default_camera(ckpt, book, method):
+    """The Embeddings page's 3D word map: Plotly draws 3D text in WebGL, which the page cannot thin out, so the
+    figure prints only labels that, seen from the default camera, cover no other printed label (the selected words
+    considered first, in their larger font), and hovering names every point."""
+    fmap = book.get("words", method, 3)
+    df = frames.reference_frame(fmap)
+    chosen = list(df.word[:3])
+    fig = map_figures.word_map(df, "context", "t", fmap.axis_label, highlight=chosen,
+                               context_colours=theme.context_colours(ckpt.context_matrix()[0]))
+    scene = fig.layout.scene
+    ranges = [scene.xaxis.range, scene.yaxis.range, scene.zaxis.range]
+    eye, centre = scene.camera.eye, scene.camera.center
+    words = [t for t in fig.data if t.type == "scatter3d" and t.mode == "markers+text"]
+    boxes, printed, hovered = [], [], []
+    for trace in words:
+        xyz = np.stack([trace.x, trace.y, trace.z], 1)
+        px = camera_pixels(xyz, ranges, eye=(eye.x, eye.y, eye.z), center=(centre.x, centre.y, centre.z),
+                           height_px=520)
+        hovered += list(trace.hovertext)
+        for (x, y), text in zip(px, trace.text):
+            if text:
+                printed.append(text)
+                size = 13 if text in chosen else 10
+                h = 2 * text_box(0, 0, text, size)[3]
+                boxes.append(text_box(x, y + 4 + h / 2, text, size))
+    assert sorted(hovered) == sorted(df.word)  # every point named on hover
+    assert chosen[0] in printed  # the first selected word is considered first
+    assert 0 < len(printed) < len(df)  # thinned, not emptied
+    assert count_overlaps(boxes) == 0
+    np.testing.assert_array_less(np.array([r[0] for r in ranges]), df[["x", "y", "z"]].min().to_numpy())

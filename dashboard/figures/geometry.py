@@ -139,6 +139,29 @@ def labels_3d(path: pd.DataFrame, candidates, ink: str, *, camera: tuple, layer_
                        colorscale=[[0, ink], [1, ink]], name="direction", showlegend=False)]
 
 
+def thin_3d_words(points: np.ndarray, texts: list[str], *, first: np.ndarray, camera: tuple,
+                  font_px: tuple[float, float] = (10, 13), marker_px: float = 4, height_px: float = 520) -> np.ndarray:
+    """Which word labels of a 3D word map to print (bool (n,)): seen from the default camera (`camera`: the scene's
+    ranges and camera), each label above its point is kept only if its box covers no label kept before it, the
+    labels marked `first` (the selected words, in the larger of `font_px`) considered first. Plotly draws 3D text
+    in WebGL, where the page cannot measure and hide it as chart.js does in 2D; hovering names every point."""
+    from dashboard.labels import camera_pixels, overlap, text_box
+
+    ranges, cam = camera
+    px = camera_pixels(points, ranges, eye=tuple(cam["eye"].values()), center=tuple(cam["center"].values()),
+                       height_px=height_px)
+    keep = np.zeros(len(texts), bool)
+    taken: list[tuple[float, float, float, float]] = []
+    for i in sorted(range(len(texts)), key=lambda i: (not first[i], i)):
+        size = font_px[bool(first[i])]
+        h = text_box(0, 0, texts[i], size)[3] * 2
+        box = text_box(px[i, 0], px[i, 1] + marker_px + h / 2, texts[i], size)
+        if not any(overlap(box, b) > 0 for b in taken):
+            taken.append(box)
+            keep[i] = True
+    return keep
+
+
 def path_labels(path: pd.DataFrame) -> list[str]:
     """A trajectory's point labels: 'step: word' where the prompt gave the next word, else 'step: word → next'."""
     return [f"{step}: {esc(w)}" if p else f"{step}: {esc(w)} → {esc(nxt)}"

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.figures.geometry import labels_2d, labels_3d, path_labels, scene_ranges
+from dashboard.figures.geometry import labels_2d, labels_3d, path_labels, scene_ranges, thin_3d_words
 from dashboard.figures.theme import (
     BASE,
     BLUES,
@@ -242,25 +242,35 @@ def word_map(df: pd.DataFrame, colour_by: str, title: str, axis_label: str, *, h
         styles = ({c: (context_colours.get(c, GRAMMAR_COLOUR), "circle") for c in cats}
                   if colour_by == "context" and context_colours else category_styles(cats))
     fig = go.Figure()
+    layout = axes_layout(axis_label, three_d)
+    if three_d:  # WebGL text cannot be thinned in the page: only labels that cover none before them are printed
+        ranges = scene_ranges([df])
+        for k, r in zip(("xaxis", "yaxis", "zaxis"), ranges):
+            layout["scene"][k] = {**layout["scene"].get(k, {}), "range": list(r)}
+        shown = thin_3d_words(df[["x", "y", "z"]].to_numpy(np.float64), [str(w) for w in df.word],
+                              first=df.word.isin(highlight or []).to_numpy(),
+                              camera=(ranges, layout["scene"]["camera"]))
+        df = df.assign(_label=np.where(shown, df.word, ""))
     for cat in cats:
         part = df[df[col].apply(lambda v, c=cat: v == c)]
         colour, symbol = styles[cat]
         name = cat[1] if family else str(cat)
         sel = part.word.isin(highlight or [])
-        fig.add_trace(scatter(part, three_d, mode="markers+text", name=name, text=part.word,
+        fig.add_trace(scatter(part, three_d, mode="markers+text", name=name,
+                               text=part["_label"] if three_d else part.word, hovertext=part.word,
                                textposition="top center",
                                textfont=dict(size=[13 if s else 10 for s in sel], color=["#000000" if s else "#444444"
                                                                                        for s in sel]),
                                marker=dict(size=6 if three_d else 8, color=colour, symbol=symbol,
                                            line=dict(width=0.5, color="#444")),
                                legendgroup=family.get(cat), legendgrouptitle=dict(text=family.get(cat)),
-                               meta=DECLUTTER, hovertemplate="%{text}<extra>" + name + "</extra>"))
+                               meta=DECLUTTER, hovertemplate="%{hovertext}<extra>" + name + "</extra>"))
     if highlight:  # a ring below each selected word's point; its label above stays clear (bold, larger)
         part = df[df.word.isin(highlight)]
         fig.add_trace(scatter(part, three_d, mode="markers", name="selected", hoverinfo="skip",
                                marker=dict(size=10 if three_d else 12, color="rgba(0,0,0,0)",
                                            line=dict(width=2, color="#000000"))))
-    fig.update_layout(axes_layout(axis_label, three_d))
+    fig.update_layout(layout)
     if axis_titles is not None:
         fig.update_layout(xaxis_title=axis_titles[0], yaxis_title=axis_titles[1])
     if legend_title is None:
