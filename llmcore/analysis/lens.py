@@ -155,6 +155,7 @@ def fit_lens(ckpt: Checkpoint, *, n_sentences: int = 2000, steps: int = 150, bat
         weight = torch.zeros(n_layer, C, C, device=states.device, requires_grad=True)
         bias = torch.zeros(n_layer, C, device=states.device, requires_grad=True)
         opt = torch.optim.Adam([weight, bias], lr=lr)
+        decay = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1 - s / steps)  # linear to 0: no late overshoot
         gen = torch.Generator().manual_seed(seed)
         for step in range(steps):
             rows = torch.randint(len(states), (min(batch, len(states)),), generator=gen).to(states.device)
@@ -163,6 +164,7 @@ def fit_lens(ckpt: Checkpoint, *, n_sentences: int = 2000, steps: int = 150, bat
             opt.zero_grad(set_to_none=True)
             weight.grad, bias.grad = torch.autograd.grad(loss, [weight, bias])
             opt.step()
+            decay.step()
             if progress is not None:
                 progress(step + 1, steps)
         report = _evaluate(ckpt, held, weight.detach(), bias.detach(), n_train=len(states))
@@ -170,6 +172,17 @@ def fit_lens(ckpt: Checkpoint, *, n_sentences: int = 2000, steps: int = 150, bat
         model.train(was_training)
     return TunedLens(weight.detach().cpu().numpy(), bias.detach().cpu().numpy(), ckpt.content_hash, report,
                      seconds=time.perf_counter() - t0)
+
+
+def measure_lens(ckpt: Checkpoint, lens: TunedLens, *, n_sentences: int = 2000) -> LensReport:
+    """KL(final ‖ logit lens) and KL(final ‖ this lens) per depth on the held-back sentences of `lens_states` (the
+    ones fit_lens never trains on)."""
+    import torch
+
+    _, held = lens_states(ckpt, n_sentences)
+    dev = held.device
+    return _evaluate(ckpt, held, torch.from_numpy(lens.weight).to(dev), torch.from_numpy(lens.bias).to(dev),
+                     n_train=lens.report.n_train)
 
 
 def _evaluate(ckpt: Checkpoint, states: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, *,
@@ -190,17 +203,27 @@ def _evaluate(ckpt: Checkpoint, states: torch.Tensor, weight: torch.Tensor, bias
 
 
 # ---------------------------------------------------------------- the file
-def lens_bytes(lens: TunedLens) -> bytes:
-    """The lens as one safetensors file: translators and KL figures as tensors, what it was fitted to in the
-    metadata (one key)."""
-    from safetensors.numpy import save
-
+def lens_tensors(lens: TunedLens) -> dict[str, np.ndarray]:
+    """The lens file's tensors: the translators and the KL figures."""
     r = lens.report
-    tensors = {"weight": lens.weight.astype(np.float32), "bias": lens.bias.astype(np.float32),
-               "kl_logit": r.kl_logit.astype(np.float64), "kl_tuned": r.kl_tuned.astype(np.float64)}
+    return {"weight": lens.weight.astype(np.float32), "bias": lens.bias.astype(np.float32),
+            "kl_logit": r.kl_logit.astype(np.float64), "kl_tuned": r.kl_tuned.astype(np.float64)}
+
+
+def lens_metadata(lens: TunedLens) -> dict[str, str]:
+    """The lens file's metadata: one key (safetensors writes several in a random order) naming the weights it was
+    fitted to."""
+    r = lens.report
     meta = {"format": LENS_FORMAT, "checkpoint": lens.checkpoint, "layer_names": r.layer_names,
             "train_positions": r.n_train, "eval_positions": r.n_eval, "seconds": round(lens.seconds, 2)}
-    return save(tensors, metadata={META_KEY: json.dumps(meta)})
+    return {META_KEY: json.dumps(meta)}
+
+
+def lens_bytes(lens: TunedLens) -> bytes:
+    """The lens as one safetensors file."""
+    from safetensors.numpy import save
+
+    return save(lens_tensors(lens), metadata=lens_metadata(lens))
 
 
 def lens_dirs(ckpt: Checkpoint) -> list[Path]:
