@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 import json
-import time
 from pathlib import Path
 
 import anywidget
@@ -28,16 +27,13 @@ class FigureView(anywidget.AnyWidget):
     """A Plotly figure drawn in the notebook and redrawn in place (Plotly.react) whenever `figure` changes.
 
     The browser reports the notebook's theme (`theme`), box and lasso selections (`selected`: trace, index and name
-    of each point) and clicks (`clicked`); subclasses turn those into their own attributes. `redraw_ms`: from
-    the kernel asking for the last change to the browser having drawn it."""
+    of each point) and clicks (`clicked`); subclasses turn those into their own attributes."""
 
     _esm = HERE / "widget.js"
     figure = traitlets.Unicode("").tag(sync=True)  # the figure as Plotly.js JSON
     theme = traitlets.Unicode("light").tag(sync=True)
     selected = traitlets.List().tag(sync=True)
     clicked = traitlets.Dict().tag(sync=True)
-    asked_at = traitlets.Float(0.0).tag(sync=True)
-    redraw_ms = traitlets.Float(-1.0).tag(sync=True)
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -61,7 +57,6 @@ class FigureView(anywidget.AnyWidget):
 
     def redraw(self) -> None:
         """Build the figure again and send it; the browser redraws it in place."""
-        self.asked_at = time.time() * 1000
         self.figure = pio.to_json(self.build(), validate=False)
 
     def printed(self) -> dict:

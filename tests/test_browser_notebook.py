@@ -1,5 +1,6 @@
 """The notebook widget in a real JupyterLab (started here, in tmp_path) and Chromium: it renders, a change made in
-Python redraws it, and a box selection dragged in the browser reaches `w.selection` in the kernel."""
+Python redraws it, a box selection dragged in the browser reaches `w.selection` in the kernel, and JupyterLab's
+dark theme redraws the path in the dark theme's ink."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import time
 
 import pytest
 
+from llmnotebook.widget import INK
 from tests.jupyter import DRAWN, FIGURE, open_and_run, python_value, run_python, running_jupyterlab, write_notebook
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -68,6 +70,15 @@ def test_the_widget_renders_redraws_from_python_and_returns_a_box_selection(tmp_
             assert all(ranges["x"][0] <= x <= ranges["x"][1] for x in chosen["x"])
             assert all(ranges["y"][0] <= y <= ranges["y"][1] for y in chosen["y"])
             assert max(set(chosen["sub_context"]), key=chosen["sub_context"].count) == "food"
+
+            # JupyterLab's dark theme: the widget tells the kernel, which redraws the path in the light ink
+            page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', "
+                          "{ theme: 'JupyterLab Dark' })")
+            page.wait_for_function(f"(ink) => {{ const g = document.querySelector('{FIGURE}'); const t = g && "
+                                   "g.data.find(t => (t.name || '').startsWith('this prompt')); "
+                                   "return t && t.line.color === ink; }", arg=INK["dark"], timeout=60_000)
+            assert python_value(kernel, "w.theme") == "dark"
+            page.screenshot(path=str(tmp_path / "notebook_widget_dark.png"))
         finally:
             kernel.stop_channels()
 
