@@ -58,26 +58,34 @@ def snapshot(folder: Path) -> dict[str, tuple]:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(kind=st.sampled_from(KINDS), parent=st.sampled_from(["exists", "missing", "is a file"]))
+@given(kind=st.sampled_from(KINDS), parent=st.sampled_from(["exists", "missing", "is a file", "read-only"]))
 def test_a_write_makes_a_regular_file_or_changes_nothing(tmp_path_factory, kind, parent):
+    """A read-only folder refuses the write with the system's own error (root writes there: both are fine), naming
+    the path; no other rule depends on it."""
     tmp = tmp_path_factory.mktemp("w")
     folder = tmp / "d"
-    if parent == "exists":
+    if parent in ("exists", "read-only"):
         folder.mkdir()
     elif parent == "is a file":
         folder.write_bytes(b"user file")
     target = folder / "out.bin"
-    if parent == "exists":
+    if parent in ("exists", "read-only"):
         make(target, kind)
+    if parent == "read-only":
+        folder.chmod(0o555)
     before = snapshot(tmp)
     try:
         atomic_write(target, b"ours")
-    except InputError as e:
+    except (InputError, PermissionError) as e:
         assert str(target) in str(e) or str(folder) in str(e)
         assert snapshot(tmp) == before  # refused: nothing replaced, nothing left
-        assert kind not in ("absent", "regular") or parent == "is a file"
+        assert kind not in ("absent", "regular") or parent in ("is a file", "read-only")
+        assert isinstance(e, InputError) or parent == "read-only"
         return
-    assert kind in ("absent", "regular") or parent != "exists"
+    finally:
+        if parent == "read-only":
+            folder.chmod(0o755)
+    assert kind in ("absent", "regular") or parent in ("missing", "is a file")
     assert file_kind(target, follow=False) == "a regular file" and target.read_bytes() == b"ours"
     assert not list(target.parent.glob("*.tmp"))
 
@@ -105,13 +113,16 @@ def _run_limited(code: str, timeout: float = 20) -> subprocess.CompletedProcess:
                           timeout=timeout)
 
 
-@pytest.mark.parametrize("kind", ["fifo", "sparse 10 GB", "deep nesting", "not JSON", "wrong shape"])
+@pytest.mark.parametrize("kind", ["fifo", "link to /dev/zero", "sparse 10 GB", "deep nesting", "not JSON",
+                                  "wrong shape"])
 def test_a_hostile_best_view_is_ignored_at_once(tmp_path, ckpt, kind):
     maps = tmp_path / "maps"
     maps.mkdir()
     view = maps / "best_view.json"
     if kind == "fifo":
         os.mkfifo(view)
+    elif kind == "link to /dev/zero":
+        view.symlink_to("/dev/zero")  # read through the link only: nothing is written to the device
     elif kind == "sparse 10 GB":
         with open(view, "wb") as f:
             f.truncate(10 * 2**30)
@@ -127,12 +138,12 @@ import time
 from llmcore.maps.bestview import load_best_view
 from llmcore.model.checkpoint import load_checkpoint
 ckpt = load_checkpoint({str(ckpt.path)!r}, lazy=True)
-t0 = time.perf_counter()
+t0 = time.process_time()
 assert load_best_view(ckpt, {str(maps)!r}) is None
-print(time.perf_counter() - t0)
+print(time.process_time() - t0)
 """)
     assert done.returncode == 0, done.stderr[-1500:]
-    assert float(done.stdout.split()[-1]) < 1.0
+    assert float(done.stdout.split()[-1]) < 1.0  # CPU seconds (a busy machine stretches the wall clock, not this)
 
 
 @pytest.mark.parametrize("name", ["watch_maps.safetensors", "reference_states.safetensors",
