@@ -1,0 +1,71 @@
+"""Data of the Features page as tables: a step's active features, the traits a word's state carries, a feature's
+top examples; plain functions of llmcore's results, tested without a browser."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from llmcore.analysis.corpus_states import ROLES
+from llmcore.analysis.features import Features, PromptFeatures
+
+
+def active_table(f: Features, pf: PromptFeatures, step: int, depth: int) -> pd.DataFrame:
+    """The features active at a step and depth, strongest first, with their graded labels."""
+    g = f.grades
+    rows = [{"feature": j, "activation": round(v, 3), "label": g.label(depth, j), "grade": g.quality(depth, j),
+             "F1": round(float(g.f1[depth, j]), 2), "precision": round(float(g.precision[depth, j]), 2),
+             "recall": round(float(g.recall[depth, j]), 2)} for j, v in pf.active(step, depth)]
+    return pd.DataFrame(rows, columns=["feature", "activation", "label", "grade", "F1", "precision", "recall"])
+
+
+def word_role(world, word: str) -> int | None:
+    """The probe position a word stands in: an animal's word, a verb, a food, a preposition; None for others."""
+    if world.lemma(word) in getattr(world, "animals", {}):
+        return ROLES.index("animal")
+    ctx = world.label(word)[0]
+    if word in world.grammar.prepositions:
+        return ROLES.index("preposition")
+    return {"actions": ROLES.index("verb"), "food": ROLES.index("food")}.get(ctx)
+
+
+def trait_table(f: Features, pf: PromptFeatures, step: int, role: int) -> pd.DataFrame:
+    """Per trait: what the probes read from the step's state at each depth (yes / no), and the first depth at
+    which the probe reads it at least 95 % right on animals it never saw."""
+    p = f.probes
+    scores = p.read(pf.hidden[step], role)  # (K, L)
+    rows = []
+    for k, t in enumerate(p.traits):
+        first = p.first_readable(k, role)
+        row = {"trait": t.name, "readable from": p.layer_names[first] if first is not None else "never (< 95 %)",
+               "held-back accuracy": round(float(p.accuracy[k, role].max()), 2)}
+        row.update({name: "yes" if scores[k, d] > 0 else "no" for d, name in enumerate(p.layer_names)})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def carried_traits(f: Features, pf: PromptFeatures, step: int, role: int) -> list[tuple[str, str]]:
+    """(trait, depth) of the traits the state reads 'yes' at the first depth where their probe is reliable."""
+    p = f.probes
+    scores = p.read(pf.hidden[step], role)
+    out = []
+    for k, t in enumerate(p.traits):
+        first = p.first_readable(k, role)
+        if first is not None and scores[k, first:].min() > 0:
+            out.append((t.name, p.layer_names[first]))
+    return out
+
+
+def examples_table(f: Features, depth: int, feature: int) -> pd.DataFrame:
+    """A feature's strongest examples: the sentence with the word it fired on marked in brackets."""
+    rows = []
+    for sentence, pos, value in f.examples.of(depth, feature):
+        words = sentence.split()
+        words[pos] = f"[{words[pos]}]"
+        rows.append({"activation": round(value, 3), "where it fired": " ".join(words)})
+    return pd.DataFrame(rows, columns=["activation", "where it fired"])
+
+
+def probe_grid(f: Features, trait: int) -> np.ndarray:
+    """(R, L) held-back accuracy of one trait's probes by position and depth."""
+    return f.probes.accuracy[trait]

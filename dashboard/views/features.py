@@ -1,0 +1,113 @@
+"""Features page: which traits a state carries. Each word step's active sparse-autoencoder features with labels
+graded against the world, the traits the probes read from a word and from which depth, where a trait is known,
+and steering with one feature's direction."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import feature_frames, urlstate
+from dashboard.figures import features as feature_figures
+from dashboard.state import checkpoint_or_error, get_feature_steered, get_features, get_prompt_features, get_trace
+from dashboard.text import escape_md
+from llmcore.analysis.features import logit_effect
+from llmcore.analysis.trace import PromptError, SamplingConfig
+
+DEFAULTS = {"f_prompt": "a dog devours pizza in", "f_step": 2, "f_depth": "block 2",
+            "f_trait": "lives in: water_places",
+            "f_feature": -1, "f_alpha": 0.0}
+ALLOWED = {"f_step": (1, 64), "f_feature": (-1, 65536), "f_alpha": (-20.0, 20.0)}
+KEYS = list(DEFAULTS)
+
+
+def render() -> None:
+    st.title("Features")
+    st.caption("What a state carries: features a sparse autoencoder finds at each depth, each labelled with the "
+               "world category that best matches the words it fires on and graded by F1; and linear probes for "
+               "the traits the world gives its animals, scored on animals they never saw.")
+    ckpt = checkpoint_or_error()
+    if ckpt is None:
+        return
+    f = get_features(ckpt.content_hash, ckpt)
+    if isinstance(f, Exception):
+        st.error(str(f))
+        return
+    urlstate.restore_with_notice(DEFAULTS, {**ALLOWED, "f_depth": f.sae.layer_names, "f_trait": f.probes.names})
+    prompt = st.text_input("Prompt", key="f_prompt")
+    try:
+        pf = get_prompt_features(ckpt.content_hash, prompt, _ckpt=ckpt, _features=f)
+    except PromptError as e:
+        st.error(str(e))
+        return
+    st.session_state["f_step"] = min(st.session_state["f_step"], len(pf.words))
+    left, right = st.columns(2)
+    step = left.slider("Word step", 1, len(pf.words), key="f_step") - 1
+    depth = f.sae.layer_names.index(right.selectbox("Depth", f.sae.layer_names, key="f_depth"))
+    _active(f, pf, step, depth)
+    _traits(ckpt, f, pf, step)
+    _where_known(f)
+    _feature(ckpt, f, pf, prompt, step, depth)
+    urlstate.publish(KEYS)
+
+
+def _active(f, pf, step: int, depth: int) -> None:
+    st.subheader(f"Step {step + 1}: after '{pf.words[step]}' (next: '{pf.next_words[step]}')")
+    table = feature_frames.active_table(f, pf, step, depth)
+    good = int((table["grade"] == "good").sum())
+    st.write(escape_md(f"{len(table)} features fire at {f.sae.layer_names[depth]}; {good} of them carry a label "
+                       f"that matches the world with F1 at least 0.8 (graded 'good'). A 'poor' one matches no "
+                       "world category well and is shown as unexplained."))
+    st.dataframe(table, hide_index=True, use_container_width=True)
+
+
+def _traits(ckpt, f, pf, step: int) -> None:
+    role = feature_frames.word_role(ckpt.world, pf.words[step])
+    word = pf.words[step]
+    st.subheader(f"Traits the state of '{word}' carries")
+    if role is None:
+        st.write(escape_md(f"'{word}' is not an animal, verb, food or preposition: the probes read only those "
+                           "positions. Pick another step."))
+        return
+    carried = feature_frames.carried_traits(f, pf, step, role)
+    said = "; ".join(f"'{t}' (from {d})" for t, d in carried) or "none of the reliable traits"
+    st.write(escape_md(f"Read as the {f.probes.roles[role]}'s word, its state says yes to: {said}. Each trait is "
+                       "named from the first depth whose probe scores at least 95 % on held-back animals."))
+    with st.expander("Every trait at every depth"):
+        st.dataframe(feature_frames.trait_table(f, pf, step, role), hide_index=True, use_container_width=True)
+
+
+def _where_known(f) -> None:
+    st.subheader("Where is a trait known?")
+    trait = st.selectbox("Trait", f.probes.names, key="f_trait")
+    k = f.probes.trait_index(trait)
+    st.plotly_chart(feature_figures.probe_heatmap(f.probes.accuracy[k], f.probes.roles, f.probes.layer_names, trait),
+                    use_container_width=True)
+    st.write(escape_md(f.probes.sentence(k)))
+
+
+def _feature(ckpt, f, pf, prompt: str, step: int, depth: int) -> None:
+    active = [j for j, _ in pf.active(step, depth)]
+    if not active:
+        return
+    st.subheader("One feature")
+    if st.session_state["f_feature"] not in active:
+        st.session_state["f_feature"] = active[0]
+    j = st.selectbox("Feature", active, key="f_feature", format_func=lambda x: f"#{x}: {f.grades.label(depth, x)}")
+    g = f.grades
+    st.write(escape_md(f"Feature #{j} at {f.sae.layer_names[depth]} fires on {f.scores.frequency[depth, j]:.1%} of "
+                       f"the grading words; label: {g.label(depth, j)} (precision {g.precision[depth, j]:.2f}, "
+                       f"recall {g.recall[depth, j]:.2f}, F1 {g.f1[depth, j]:.2f}: {g.quality(depth, j)})."))
+    st.dataframe(feature_frames.examples_table(f, depth, j), hide_index=True, use_container_width=True)
+    up, down = logit_effect(ckpt, f, depth, j)
+    st.write(escape_md("Its direction raises the logits of " + ", ".join(f"'{w}'" for w, _ in up)
+                       + " most and lowers " + ", ".join(f"'{w}'" for w, _ in down) + " most."))
+    if depth >= len(f.sae.layer_names) - 1:
+        return
+    alpha = st.slider("Steer: add this many times the feature's direction at every position", -20.0, 20.0,
+                      key="f_alpha", step=1.0)
+    plain = get_trace(ckpt.content_hash, prompt, SamplingConfig(), ckpt).completion
+    if alpha:
+        steered = get_feature_steered(ckpt.content_hash, prompt, depth, j, alpha, _ckpt=ckpt, _features=f)
+        verb = "still says" if steered == plain else "now says"
+        st.write(escape_md(f"Without steering the model says '{plain}'; with {alpha:g} × feature #{j} it {verb} "
+                           f"'{steered}'."))
