@@ -28,6 +28,7 @@ PAGES = [("trajectory", "Trajectory", "trajectory", ":material/route:"),
          ("training", "Training", "training", ":material/monitoring:"),
          ("compare", "Compare", "compare", ":material/compare:"),
          ("causes", "Causes", "causes", ":material/call_split:"),
+         ("features", "Features", "features", ":material/category:"),
          ("model_card", "Model card", "model-card", ":material/badge:")]
 
 
