@@ -168,6 +168,18 @@ def test_the_base_install_gets_no_notebook_dependency():
     assert "notebook" in project["optional-dependencies"]["dev"][0]
 
 
+def test_the_widgets_load_no_streamlit():
+    """The figure code and frames the widgets share with the dashboard import no Streamlit (a fresh process)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, llmnotebook; llmnotebook.trajectory('a cat eats sausage at').bars(); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'streamlit'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
+
+
 def _widget_states(nb) -> dict[str, dict]:
     state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     return {k: m["state"] for k, m in state.items() if m["model_name"] == "AnyModel"}
