@@ -168,6 +168,7 @@ def test_the_base_install_gets_no_notebook_dependency():
     assert "notebook" in project["optional-dependencies"]["dev"][0]
 
 
+@pytest.mark.slow  # a fresh interpreter imports torch and the figures
 def test_the_widgets_load_no_streamlit():
     """The figure code and frames the widgets share with the dashboard import no Streamlit (a fresh process)."""
     import subprocess
