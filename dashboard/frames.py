@@ -11,6 +11,7 @@ from dashboard.text import prob
 from llmcore.world.types import FUNCTION_CONTEXT
 
 if TYPE_CHECKING:
+    from llmcore.analysis.lens import LensReadings
     from llmcore.analysis.trace import GenerationTrace
     from llmcore.maps.alignment import AlignedMap
     from llmcore.maps.store import FittedMap
@@ -19,47 +20,49 @@ if TYPE_CHECKING:
 
 def path_states(trace: GenerationTrace, depth: int) -> tuple[np.ndarray, list[str]]:
     """States along the text at one depth, one per word read (prompt and completion): (n, C) and the words."""
-    steps = trace.word_steps()
-    return steps.hidden[:, depth], steps.words
+    return trace.hidden[:, depth], trace.words
 
 
 def trajectory_frame(trace: GenerationTrace, cmap: FittedMap | AlignedMap, depth: int,
-                     context_of: dict[str, str] | None = None) -> pd.DataFrame:
+                     context_of: dict[str, str] | None = None, readings: LensReadings | None = None) -> pd.DataFrame:
     """One row per word read (step 1 = after the first word): where its state lands on the map, the word that came
     next and the two readings of the state, `read` (sub-context of the word read, from `context_of`) and `next`
-    (the sub-context holding most next-word probability). in_prompt: the next word was given by the prompt."""
-    steps = trace.word_steps()
-    xy = cmap.place(steps.hidden[:, depth])
-    nxt = [steps.next_context(i) for i in range(len(steps))]
-    df = pd.DataFrame({"step": np.arange(1, len(steps) + 1), "word": steps.words, "next_word": steps.next_words,
-                       "p_next": steps.next_probs.astype(float), "in_prompt": np.arange(len(steps)) < steps.boundary,
-                       "read": [(context_of or {}).get(w, "") for w in steps.words], "next": nxt,
-                       "next_mass": steps.context_probs.max(1).astype(float), "x": xy[:, 0], "y": xy[:, 1]})
+    (the sub-context holding most next-word probability). in_prompt: the next word was given by the prompt.
+    With a lens's `readings`: settled (the prediction depth's index), settled_at (its name) and settled_share
+    (its index over the last depth's: 0 settled from the embedding on, 1 only at the final depth)."""
+    xy = cmap.place(trace.hidden[:, depth])
+    nxt = [trace.next_context(i) for i in range(len(trace))]
+    df = pd.DataFrame({"step": np.arange(1, len(trace) + 1), "word": trace.words, "next_word": trace.next_words,
+                       "p_next": trace.next_probs.astype(float), "in_prompt": np.arange(len(trace)) < trace.boundary,
+                       "read": [(context_of or {}).get(w, "") for w in trace.words], "next": nxt,
+                       "next_mass": trace.context_probs.max(1).astype(float), "x": xy[:, 0], "y": xy[:, 1]})
     if xy.shape[1] > 2:
         df["z"] = xy[:, 2]
     df["label"] = [f"{s}: {w}" for s, w in zip(df.step, df.word)]
     df["context"] = nxt  # the older name of the `next` reading
+    if readings is not None:
+        df["settled"] = readings.settled
+        df["settled_at"] = [readings.settled_label(i) for i in range(len(df))]
+        df["settled_share"] = readings.settled / max(len(readings.layer_names) - 1, 1)
     return df
 
 
 def context_probs_frame(trace: GenerationTrace) -> pd.DataFrame:
     """Long frame, one row per (word step, sub-context): the next-word probability mass on that sub-context."""
-    steps = trace.word_steps()
     return pd.DataFrame([{"step": i + 1, "label": f"{i + 1}: {w}", "word": w, "context": c,
-                          "probability": float(steps.context_probs[i, j])}
-                         for i, w in enumerate(steps.words) for j, c in enumerate(steps.context_names)])
+                          "probability": float(trace.context_probs[i, j])}
+                         for i, w in enumerate(trace.words) for j, c in enumerate(trace.context_names)])
 
 
 def steps_table(trace: GenerationTrace, context_of: dict[str, str], n_candidates: int = 5) -> pd.DataFrame:
     """One row per word read: both readings, the word that came next (from the prompt or generated), top candidates."""
-    s = trace.word_steps()
     return pd.DataFrame([{
-        "step": i + 1, "read word": s.words[i], "read": context_of.get(s.words[i], ""),
-        "next": s.next_context(i), "next mass": round(float(s.context_probs[i].max()), 3),
-        "next word": s.next_words[i], "from": "generated" if s.generated(i) else "prompt",
-        "p": round(float(s.next_probs[i]), 3),
-        "top candidates": ", ".join(f"{w} {p:.2f}" for w, p in s.candidates(i)[:n_candidates]),
-    } for i in range(len(s))])
+        "step": i + 1, "read word": trace.words[i], "read": context_of.get(trace.words[i], ""),
+        "next": trace.next_context(i), "next mass": round(float(trace.context_probs[i].max()), 3),
+        "next word": trace.next_words[i], "from": "generated" if trace.generated(i) else "prompt",
+        "p": round(float(trace.next_probs[i]), 3),
+        "top candidates": ", ".join(f"{w} {p:.2f}" for w, p in trace.candidates(i)[:n_candidates]),
+    } for i in range(len(trace))])
 
 
 # Reference states drawn on a map: a deterministic sample, enough to show each sub-context's cloud; the regions
@@ -71,7 +74,7 @@ def compare_steps_frame(traces: dict[str, GenerationTrace | None]) -> pd.DataFra
     """Two runs side by side, one row per word read (prompt and completion alike): per run the word read, the word
     that followed (✎ where the model generated it) and, in brackets, the sub-context its next-word distribution
     favoured (the 'next' reading). A run that failed (None) keeps its column, empty."""
-    steps = {name: t.word_steps() if t is not None else None for name, t in traces.items()}
+    steps = traces
     table = pd.DataFrame({"step": range(1, max(len(w) for w in steps.values() if w is not None) + 1)})
     for name, w in steps.items():
         cells = [] if w is None else [f"{w.words[i]} → {w.next_words[i]}{' ✎' if w.generated(i) else ''} "
@@ -104,61 +107,73 @@ def candidates_frame(words: list[str], probs: np.ndarray, coords: np.ndarray) ->
 
 def layer_path_frame(trace: GenerationTrace, step: int, cmap: FittedMap) -> pd.DataFrame:
     """The state of one word step at every depth (embed → blocks → final), on a map of the shared residual space."""
-    steps = trace.word_steps()
-    xy = cmap.place(steps.hidden[step])
+    xy = cmap.place(trace.hidden[step])
     df = pd.DataFrame({"layer": trace.layer_names, "x": xy[:, 0], "y": xy[:, 1],
-                       "top_word": [trace.vocab[i] for i in steps.lens_top_ids[step, :, 0]]})
+                       "top_word": [trace.vocab[i] for i in trace.lens_top_ids[step, :, 0]]})
     if xy.shape[1] > 2:
         df["z"] = xy[:, 2]
     return df
 
 
-def step_captions(trace: GenerationTrace, context_of: dict[str, str], n_candidates: int = 3) -> list[str]:
+def step_captions(trace: GenerationTrace, context_of: dict[str, str], n_candidates: int = 3,
+                  readings: LensReadings | None = None) -> list[str]:
     """One sentence per word read, computed from the numbers: the `read` reading (the sub-context of the word just
     read), the `next` reading (the sub-context holding most next-word probability, as in the bars) with that
     sub-context's own likeliest words, the likeliest single word where it lies in another sub-context, and the word
-    that came next."""
-    s, out = trace.word_steps(), []
+    that came next; with a lens's `readings`, the depth from which the likeliest word is settled."""
+    out = []
     ctx = lambda w: context_of.get(w, FUNCTION_CONTEXT)  # noqa: E731
-    for i in range(len(s)):
-        nxt = s.next_context(i)
-        own = ", ".join(f"{w} {prob(p)}" for w, p in s.context_top(i, nxt)[:n_candidates])
-        top, p_top = s.candidates(i)[0]
+    for i in range(len(trace)):
+        nxt = trace.next_context(i)
+        own = ", ".join(f"{w} {prob(p)}" for w, p in trace.context_top(i, nxt)[:n_candidates])
+        top, p_top = trace.candidates(i)[0]
         single = (f" The likeliest single word, '{top}' ({prob(p_top)}), is one of the {ctx(top)}."
                   if ctx(top) != nxt else "")
-        source = "generated" if s.generated(i) else "given by the prompt"
-        out.append(f"Step {i + 1}: after reading '{s.words[i]}' (read: {ctx(s.words[i])}), the model expects "
-                   f"{nxt} next (next: {prob(float(s.context_probs[i].max()))} of the probability, led by {own})."
-                   f"{single} The next word, {source}, is '{s.next_words[i]}' "
-                   f"({ctx(s.next_words[i])}, {prob(float(s.next_probs[i]))}).")
+        source = "generated" if trace.generated(i) else "given by the prompt"
+        out.append(f"Step {i + 1}: after reading '{trace.words[i]}' (read: {ctx(trace.words[i])}), the model expects "
+                   f"{nxt} next (next: {prob(float(trace.context_probs[i].max()))} of the probability, led by {own})."
+                   f"{single} The next word, {source}, is '{trace.next_words[i]}' "
+                   f"({ctx(trace.next_words[i])}, {prob(float(trace.next_probs[i]))}).")
+        if readings is not None:
+            out[-1] += " " + settled_sentence(trace, readings, i)
     return out
+
+
+def settled_sentence(trace: GenerationTrace, readings: LensReadings, i: int) -> str:
+    """Where step i's likeliest word is decided: read depth by depth by the lens, its top word is the final one
+    from which depth on."""
+    top = trace.vocab[int(readings.top_ids[i, -1, 0])]
+    d = int(readings.settled[i])
+    if d == len(readings.layer_names) - 1:
+        return f"Read depth by depth ({readings.lens} lens), '{top}' leads only at the final depth."
+    return (f"Read depth by depth ({readings.lens} lens), '{top}' is settled at {readings.layer_names[d]}: the top "
+            "word from there on.")
 
 
 def why_this_word(trace: GenerationTrace, world, i: int, held_out=()) -> str | None:
     """Why the model named a place or a food at word step i (0-based), from the world: whether it is one of the
     places or foods of the last animal read, with the probability the step gives each of them, and the places of
     the last food read. None where the step's next word was the prompt's, or is neither, or no animal was read."""
-    s = trace.word_steps()
     animals = getattr(world, "animals", {})
-    if not s.generated(i) or not animals:
+    if not trace.generated(i) or not animals:
         return None
-    read = [world.lemma(w) for w in s.words[: i + 1]]
+    read = [world.lemma(w) for w in trace.words[: i + 1]]
     named = [w for w in read if w in animals]
     if not named:
         return None
-    animal, word = animals[named[-1]], world.lemma(s.next_words[i])
+    animal, word = animals[named[-1]], world.lemma(trace.next_words[i])
     food_places = getattr(world, "food_places", {})
     food_kind = {world.label(f)[0] for f in (*animal.diet, *food_places)}
     foods = [w for w in read if w in food_places or world.label(w)[0] in food_kind]
     food = foods[-1] if foods else None  # the last food read
     places = set(animal.habitats) | {p for _, ps in food_places.values() for p in ps}
     if word in places or world.label(word)[0] in {world.label(h)[0] for h in animal.habitats}:
-        return _why_place(s, i, world, animal, word, food, held_out)
+        return _why_place(trace, i, world, animal, word, food, held_out)
     drinking = any(w in world.recipe.drink_verbs for w in read)
     menu = animal.drinks if drinking else animal.diet
     if word in menu or world.label(word)[0] in {world.label(f)[0] for f in menu}:
         name = f"the {animal.name}'s {'drinks' if drinking else 'foods'}"
-        return f"{_member(s, i, word, menu, name)}{_held_out_note(animal.name, word, held_out)}."
+        return f"{_member(trace, i, word, menu, name)}{_held_out_note(animal.name, word, held_out)}."
     return None
 
 
@@ -197,20 +212,21 @@ def _why_place(s, i: int, world, animal, word: str, food: str | None, held_out) 
     return out + _held_out_note(animal.name, food, held_out) + "."
 
 
-def lens_grid(trace: GenerationTrace, context_of: dict[str, str]) -> tuple[list[list[str]], list[list[str]],
-                                                                          list[list[float]]]:
-    """Logit lens as (depth × word step) grids of the top word, its sub-context and its probability."""
-    steps = trace.word_steps()
-    top = steps.lens_top_ids[:, :, 0].T  # (L, N)
-    words = [[trace.vocab[i] for i in row] for row in top]
+def lens_grid(trace: GenerationTrace, context_of: dict[str, str], readings: LensReadings | None = None
+              ) -> tuple[list[list[str]], list[list[str]], list[list[float]]]:
+    """A lens as (depth × word step) grids of the top word, its sub-context and its probability: the logit lens the
+    trace recorded, or the lens of `readings`."""
+    ids, probs = (trace.lens_top_ids, trace.lens_top_probs) if readings is None else (readings.top_ids,
+                                                                                      readings.top_probs)
+    words = [[trace.vocab[i] for i in row] for row in ids[:, :, 0].T]  # (L, N)
     contexts = [[context_of.get(w, FUNCTION_CONTEXT) for w in row] for row in words]
-    return words, contexts, steps.lens_top_probs[:, :, 0].T.astype(float).tolist()
+    return words, contexts, probs[:, :, 0].T.astype(float).tolist()
 
 
 def attention_keys(trace: GenerationTrace, step: int) -> list[str]:
     """The words the query of a word step could attend to, in order (up to the word it just read)."""
     words = trace.prompt_words + trace.generated_words
-    return words[int(trace.word_steps().attention_start[step]) : step + 1]
+    return words[int(trace.attention_start[step]) : step + 1]
 
 
 def run_path_frame(words: list[str], states: np.ndarray, cmap: FittedMap, run: str) -> pd.DataFrame:

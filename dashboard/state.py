@@ -16,6 +16,7 @@ from dashboard import classroom, mapjobs
 from dashboard.mapjobs import MapJob
 from llmcore.analysis.trace import GenerationTrace, SamplingConfig, trace_generation
 from llmcore.loader import any_checkpoint
+from llmcore.maps.methods import MAP_METHODS, method_names
 from llmcore.maps.regions import RegionMap, region_map
 from llmcore.maps.results import model_result
 from llmcore.maps.store import FittedMap, MapBook
@@ -34,7 +35,7 @@ def default_checkpoint_path() -> Path:
     return Path(os.environ.get(CHECKPOINT_ENV) or DEFAULT_CHECKPOINT)
 
 
-METHOD_NAMES = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE", "axes": "Custom axes", "lda": "Story map (LDA)"}
+METHOD_NAMES = {name: m.title for name, m in MAP_METHODS.items()}  # what the pages call each map method
 
 
 def checkpoint_label(path: str) -> str:
@@ -105,6 +106,28 @@ def get_trace(content_hash: str, prompt: str, sampling: SamplingConfig, _ckpt: C
     return trace_generation(_ckpt, prompt, sampling)
 
 
+@st.cache_resource(max_entries=6, show_spinner="Fitting the tuned lens of this model (once per model)…")
+def get_lens(content_hash: str, _ckpt: Checkpoint):
+    """The model's tuned lens (llmcore.analysis.lens): beside the model or in the user cache; fitted into the user
+    cache now where there is none fitted to these weights (a stale file, or one that is not a lens, is passed over
+    and left as it is)."""
+    from llmcore.analysis.lens import ensure_lens
+    from llmcore.files import user_cache_dir
+
+    return ensure_lens(_ckpt, folder=user_cache_dir() / content_hash)[0]
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def get_lens_readings(content_hash: str, trace_key: str, lens: str, *, _trace: GenerationTrace, _ckpt: Checkpoint):
+    """What the logit or tuned lens reads at every word step of a trace, with each step's prediction depth
+    (llmcore.analysis.lens.LensReadings); the logit lens needs no model (the trace recorded it). trace_key: what
+    makes the trace (its text and sampling settings)."""
+    from llmcore.analysis.lens import trace_readings
+
+    tuned = get_lens(content_hash, _ckpt) if lens == "tuned" else None
+    return trace_readings(_trace, lens=tuned, ckpt=_ckpt)
+
+
 @st.cache_resource(max_entries=6, show_spinner=False)
 def get_kept(content_hash: str, prompt: str, sampling: SamplingConfig, _ckpt: Checkpoint) -> tuple[GenerationTrace,
                                                                                                   Candidates]:
@@ -164,7 +187,7 @@ def map_when_ready(content_hash: str, reference: str, method: str, n_components:
     asked for). A classroom visitor starts no fit: it sees a job the teacher started, else a refused one saying
     why the PCA map stands in."""
     key = (content_hash, reference, method, n_components)
-    if method in ("pca", "lda", "axes") or key in _READY:
+    if MAP_METHODS[method].linear or key in _READY:
         return get_map(content_hash, reference, method, n_components, _ckpt=ckpt), None
     book = get_map_book(content_hash, ckpt)
     if book.cached(reference, method, n_components) is None:
@@ -185,7 +208,7 @@ def not_stored(book: MapBook, reference: str, method: str, n_components: int) ->
     """What a classroom visitor reads where a map is neither stored with the model nor fitted by the teacher: which
     map is missing, why it is not fitted now, and which other non-linear map of it is stored."""
     what = "the words" if reference == "words" else f"the states at depth '{reference.removeprefix('context:')}'"
-    others = [METHOD_NAMES[m] for m in ("umap", "tsne")  # the one other non-linear method
+    others = [METHOD_NAMES[m] for m in method_names(neighbour_placed=True)  # the one other non-linear method
               if m != method and book.cached(reference, m, n_components) is not None]
     also = f" Its {others[0]} map is stored: choose it for a non-linear map." if others else ""
     return (f"This model's {n_components}D {METHOD_NAMES.get(method, method)} map of {what} is not stored with it, "
@@ -462,3 +485,37 @@ _TRAINING_JOBS: dict = {}  # server-wide: a run goes on while pages change and s
 def training_jobs() -> dict:
     """The training runs started from the browser, by model name (dashboard.jobs.TrainingJob)."""
     return _TRAINING_JOBS
+
+
+# ---------------------------------------------------------------- Features page
+@st.cache_resource(max_entries=6, show_spinner="Reading the model's features…")
+def get_features(content_hash: str, _ckpt: Checkpoint):
+    """The checkpoint's stored features (llmcore.analysis.features), or the FeaturesError that says why there are
+    none usable (never fitted, stale, bad file): returned, not raised, so the page can say it."""
+    from llmcore.analysis.features import FeaturesError, load_features
+
+    try:
+        f = load_features(_ckpt)
+    except FeaturesError as e:
+        return e
+    return f if f is not None else FeaturesError(
+        f"{_ckpt.path}: has no features yet; fit them with `llmcore features --fit {_ckpt.path}`")
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def get_prompt_features(content_hash: str, prompt: str, *, _ckpt: Checkpoint, _features):
+    """The active features of every word step of a prompt's greedy completion."""
+    from llmcore.analysis.features import features_of_states, trace_word_states
+
+    trace = get_trace(content_hash, prompt, SamplingConfig(), _ckpt)
+    return features_of_states(_features, *trace_word_states(trace))
+
+
+@st.cache_data(max_entries=64, show_spinner="Steering with the feature…")
+def get_feature_steered(content_hash: str, prompt: str, depth: int, feature: int, alpha: float, *, _ckpt: Checkpoint,
+                        _features) -> str:
+    """The completion with alpha times a feature's decoder direction added at its depth at every position."""
+    from llmcore.analysis.steering import steer
+
+    vec = _features.sae.direction(depth, feature)
+    return steer(_ckpt, prompt, vector=vec, depth=depth, alpha=alpha).completion

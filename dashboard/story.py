@@ -151,20 +151,19 @@ def axis_side_check(df, axes: list[tuple[str, str]]) -> Check:
 
 def scene_loop(ckpt, book, trace, *, font_px: int = 12) -> Scene:
     """Scene 2: the inference loop, on the path of the last prompt word through the depths."""
-    steps = trace.word_steps()
-    b = steps.boundary
+    b = trace.boundary
     c = ckpt.model.config
-    top, p = steps.candidates(b)[0]
+    top, p = trace.candidates(b)[0]
     takeaway = (f"Each word's state passes through {count(c.n_layer, 'block')}; the last word's final state becomes "
                 f"a guess for the next word ('{top}', {prob(p)}), which is appended, and the loop repeats.")
     says = [f"The prompt '{' '.join(trace.prompt_words)}' is {count(len(trace.prompt_words), 'word')}. Each "
             f"becomes its embedding plus a position vector, and passes through {count(c.n_layer, 'block')} of "
             "attention and MLP.",
-            f"The final state of the last word, '{steps.words[b]}', is read out as a probability for each of its "
+            f"The final state of the last word, '{trace.words[b]}', is read out as a probability for each of its "
             f"{vocabulary_size(ckpt.tokenizer.vocab)}: the likeliest is '{top}' ({prob(p)}).",
             f"The chosen word is appended and the loop repeats: {count(trace.n_steps, 'time')} here, ending with "
             f"'{trace.generated_words[-1]}' ({trace.stop_reason}). Completion: '{trace.completion}'.",
-            f"The dotted line on the map is the state of '{steps.words[b]}' at every depth, from 'embed' to "
+            f"The dotted line on the map is the state of '{trace.words[b]}' at every depth, from 'embed' to "
             "'final', drawn on the plane of the final depth's principal components."]
     fmap = book.get("context:final", "pca", 2)
     colours = theme.context_colours(trace.context_names)
@@ -263,26 +262,35 @@ def scene_landscape(r, path, colours: dict[str, str], *, ink: str = "#222222", f
     return Scene("The landscape the prompt crosses", takeaway, says, fig, check)
 
 
-def scene_decides(trace, context_of: dict[str, str], colours: dict[str, str]) -> Scene:
-    """Scene 6: where the model decides, from the logit lens."""
-    steps = trace.word_steps()
-    lens = steps.lens_top_ids[:, :, 0]  # (N, L)
-    says = ["The logit lens reads each depth's state through the final norm and the output layer, as if the "
-            "model stopped there."]
-    settled = []
-    for i in range(steps.boundary, len(steps)):
-        final = lens[i, -1]
-        settled.append(next(d for d in range(lens.shape[1]) if (lens[i, d:] == final).all()))
-        says.append(f"After '{steps.words[i]}' (step {i + 1}), '{trace.vocab[final]}' is the top word from "
-                    f"'{trace.layer_names[settled[-1]]}' on.")
+def scene_decides(trace, context_of: dict[str, str], colours: dict[str, str], readings, report=None) -> Scene:
+    """Scene 6: where the model decides, from a lens's `readings` (llmcore.analysis.lens.LensReadings: the logit
+    lens, or the tuned lens with its `report`, the KL figures measured when it was fitted)."""
+    lens = readings.top_ids[:, :, 0]  # (N, L)
+    says = [_lens_sentence(readings.lens, report)]
+    settled = readings.settled[trace.boundary:]
+    for i in range(trace.boundary, len(trace)):
+        says.append(f"After '{trace.words[i]}' (step {i + 1}), '{trace.vocab[lens[i, -1]]}' is the top word from "
+                    f"'{readings.settled_label(i)}' on.")
     median = int(np.median(settled))
-    takeaway = (f"Read depth by depth, the next word is settled from '{trace.layer_names[median]}' on (the median "
-                f"over the {count(len(settled), 'generated word')})"
+    takeaway = (f"Read depth by depth ({readings.lens} lens), the next word is settled from "
+                f"'{trace.layer_names[median]}' on (the median over the {count(len(settled), 'generated word')})"
                 + (": earlier depths still rank other words first." if median else "."))
-    lw, lc, lp = frames.lens_grid(trace, context_of)
-    labels = [f"{i + 1}: {w}" for i, w in enumerate(steps.words)]
-    fig = map_figures.lens_heatmap(lw, lc, lp, layer_names=trace.layer_names, step_labels=labels, colours=colours)
-    own = int((lens[:, -1] == steps.topk_ids[:, 0]).sum())
-    check = share_check(f"{count(len(steps), 'step')}: the lens's last row is the word the model itself ranks "
-                        "first", own, len(steps), LENS_BAR)
+    lw, lc, lp = frames.lens_grid(trace, context_of, readings)
+    labels = [f"{i + 1}: {w}" for i, w in enumerate(trace.words)]
+    fig = map_figures.lens_heatmap(lw, lc, lp, layer_names=trace.layer_names, step_labels=labels, colours=colours,
+                                   lens=readings.lens, settled=readings.settled)
+    own = int((lens[:, -1] == trace.topk_ids[:, 0]).sum())
+    check = share_check(f"{count(len(trace), 'step')}: the lens's last row is the word the model itself ranks "
+                        "first", own, len(trace), LENS_BAR)
     return Scene("Where the model decides", takeaway, says, fig, check)
+
+
+def _lens_sentence(lens: str, report) -> str:
+    """What the lens does, and for the tuned lens how much closer to the output it reads the first depth."""
+    if lens == "logit" or report is None:
+        return ("The logit lens reads each depth's state through the final norm and the output layer, as if the "
+                "model stopped there.")
+    return (f"The tuned lens first passes each depth's state through a translator fitted for that depth, then reads it "
+            f"through the final norm and the output layer. On sentences it was not fitted on, its reading at "
+            f"'{report.layer_names[0]}' is {report.kl_tuned[0]:.2f} nats from the model's output, against "
+            f"{report.kl_logit[0]:.2f} for the logit lens (KL divergence; 0 would be the output itself).")

@@ -10,6 +10,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
+from llmcore.analysis.features_command import add_features
 from llmcore.inputs import port
 from llmcore.model.checkpoint import DEFAULT_CHECKPOINT, REPO_ROOT, CheckpointError
 from llmcore.world.load import DEFAULT_WORLD
@@ -93,7 +94,8 @@ def port_number(text: str) -> int:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="llmcore", description="Train, trace and inspect small word-level GPTs.")
     sub = p.add_subparsers(dest="command", required=True)
-    for add in (_add_train, _add_generate, _add_corpus, _add_info, _add_maps, _add_trace_causes, _add_dashboard):
+    for add in (_add_train, _add_generate, _add_corpus, _add_info, _add_maps, _add_trace_causes, _add_lens,
+                add_features, _add_dashboard):
         add(sub)
     return p
 
@@ -138,6 +140,9 @@ def _add_generate(sub) -> None:
                    "generation also stops at '.'")
     g.add_argument("--step", type=int, default=None, help="use the weights of the snapshot at this training step "
                    "(`llmcore info` lists them; default: the trained model)")
+    g.add_argument("--lens", choices=("logit", "tuned"), default=None, help="also show what each depth predicts, "
+                   "read by the logit lens (the final norm and the head) or the tuned lens (a translator per depth "
+                   "first; `llmcore lens` fits it), and the depth where each step's word is settled")
     g.add_argument("--json", action="store_true", help="print the trace summary as JSON")
     g.add_argument("--save", help="also save the full trace (.npz: every layer, lens, attention)")
     g.set_defaults(func=cmd_generate)
@@ -191,6 +196,7 @@ def _add_dashboard(sub) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from llmcore.maps.callbacks import MapCacheCallback
     from llmcore.model.config import GPTConfig
+    from llmcore.training.lens_phase import TunedLensCallback
     from llmcore.training.trainer import (
         TqdmCallback,
         TrainConfig,
@@ -208,8 +214,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     base, train_config = None, TrainConfig(**pick(TrainConfig))
     if args.warm_from:
         base, train_config = _warm_base(args, pick(GPTConfig), pick(TrainConfig))
+    lens = TunedLensCallback()
     trainer = Trainer(out, args.world, GPTConfig(**pick(GPTConfig)), train_config,
-                      callbacks=[MapCacheCallback()] + ([] if args.quiet or rank else [TqdmCallback()]),
+                      callbacks=[MapCacheCallback(), lens] + ([] if args.quiet or rank else [TqdmCallback()]),
                       warm_from=base)
     ckpt = trainer.run()
     import torch.distributed as dist
@@ -225,6 +232,10 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"{habitat}, diet {m.get('diet_share', 0):.3f}, neighbours {m.get('neighbour_purity', 0):.3f}")
     if "warm_start" in m:
         print(_warm_summary(m["warm_start"], m["steps_done"]))
+    if lens.lens is not None:
+        r = lens.lens.report
+        print(f"tuned lens fitted in {lens.lens.seconds:.1f} s: KL to the output at '{r.layer_names[0]}' "
+              f"{r.kl_tuned[0]:.3f} (logit lens {r.kl_logit[0]:.3f}); `llmcore lens {out}` shows every depth")
     return 0
 
 
@@ -270,16 +281,62 @@ def cmd_generate(args: argparse.Namespace) -> int:
     print(f"{' '.join(trace.prompt_words)} \033[1m{trace.completion}\033[0m" if sys.stdout.isatty() else trace.text)
     print("  step: word read (read: its sub-context) → next word, its probability | next: sub-context holding most "
           "next-word probability | top candidates")
-    w, world = trace.word_steps(), ckpt.world
-    for i in range(len(w)):
-        if i == w.boundary:
+    world = ckpt.world
+    for i in range(len(trace)):
+        if i == trace.boundary:
             print("  ---- the prompt ends; from here the model chooses the next word ----")
-        cands = "  ".join(f"{c} {p:.2f}" for c, p in w.candidates(i)[:5])
-        ctx = w.next_context(i)
-        read = f"{w.words[i]} ({world.label(w.words[i])[0]})"
-        print(f"  step {i + 1:>2}: {read:<22} → {w.next_words[i]:<10} {w.next_probs[i]:.2f} | {ctx:<9} "
-              f"{w.context_probs[i].max():.2f} | {cands}")
+        cands = "  ".join(f"{c} {p:.2f}" for c, p in trace.candidates(i)[:5])
+        ctx = trace.next_context(i)
+        read = f"{trace.words[i]} ({world.label(trace.words[i])[0]})"
+        print(f"  step {i + 1:>2}: {read:<22} → {trace.next_words[i]:<10} {trace.next_probs[i]:.2f} | {ctx:<9} "
+              f"{trace.context_probs[i].max():.2f} | {cands}")
+    if args.lens:
+        _print_lens(ckpt, trace, args.lens)
     return 0
+
+
+def _add_lens(sub) -> None:
+    ln = sub.add_parser("lens", help="fit (if missing) a checkpoint's tuned lens and print, per depth, how far the "
+                        "logit lens and the tuned lens are from the model's output (KL on held-back sentences)")
+    ln.add_argument("checkpoint", nargs="?", default=str(DEFAULT_CHECKPOINT),
+                    help="checkpoint folder (default: the bundled model)")
+    ln.add_argument("--refit", action="store_true", help="fit again even if the folder holds a lens for these weights")
+    ln.add_argument("--json", action="store_true", help="print the table as JSON")
+    ln.set_defaults(func=cmd_lens)
+
+
+def cmd_lens(args: argparse.Namespace) -> int:
+    from llmcore.analysis.lens import ensure_lens
+    from llmcore.loader import any_checkpoint
+
+    ckpt = any_checkpoint(args.checkpoint)
+    lens, path, fitted = ensure_lens(ckpt, refit=args.refit)
+    r = lens.report
+    if args.json:
+        print(json.dumps({"file": str(path), "fitted_now": fitted, "seconds": round(lens.seconds, 2),
+                          "checkpoint": lens.checkpoint, **r.to_dict()}, indent=1))
+        return 0
+    print(f"{'fitted' if fitted else 'read'} {path} ({'in' if fitted else 'fitted in'} {lens.seconds:.1f} s, on "
+          f"{r.n_train:,} positions; measured on {r.n_eval:,} positions of held-back sentences)")
+    print("  KL(final ‖ lens) in nats, per depth: lower means the depth's reading is closer to the model's output")
+    print(f"  {'depth':<10} {'logit lens':>11} {'tuned lens':>11}")
+    for name, a, b, t in zip(r.layer_names, r.kl_logit, r.kl_tuned, r.translated):
+        print(f"  {name:<10} {a:>11.4f} {b:>11.4f}" + ("" if t else "  (read as it is: no translator)"))
+    return 0
+
+
+def _print_lens(ckpt, trace, lens_name: str) -> None:
+    """Each step's top word at every depth by the chosen lens, and the depth from which it is settled."""
+    from llmcore.analysis.lens import load_lens, settled_phrase, trace_readings
+
+    tuned = load_lens(ckpt) if lens_name == "tuned" else None
+    if lens_name == "tuned" and tuned is None:
+        raise ValueError(f"{ckpt.path} has no tuned lens; fit it with `llmcore lens {ckpt.path}`")
+    r = trace_readings(trace, lens=tuned, ckpt=ckpt)
+    print(f"  {lens_name} lens: the top word at each depth ({', '.join(r.layer_names)}) and where it is settled")
+    for i in range(len(r.settled)):
+        tops = " ".join(trace.vocab[j] for j in r.top_ids[i, :, 0])
+        print(f"  step {i + 1:>2}: {trace.words[i]:<12} {tops}  ({settled_phrase(r, i)})")
 
 
 def cmd_corpus(args: argparse.Namespace) -> int:
@@ -357,10 +414,12 @@ def cmd_maps(args: argparse.Namespace) -> int:
 
     from llmcore.files import FolderLock
     from llmcore.loader import any_checkpoint
+    from llmcore.maps.methods import method_names
 
     methods = [x.strip() for x in args.methods.split(",") if x.strip()]
-    if not methods or any(m not in ("pca", "umap", "tsne", "lda") for m in methods):
-        raise ValueError(f"--methods {args.methods!r}: use a comma-separated list of pca, umap, tsne, lda")
+    if not methods or any(m not in method_names(from_states=True) for m in methods):
+        raise ValueError(f"--methods {args.methods!r}: use a comma-separated list of "
+                         f"{', '.join(method_names(from_states=True))}")
     dims = [x.strip() for x in args.dims.split(",") if x.strip()]
     if not dims or any(d not in ("2", "3") for d in dims):
         raise ValueError(f"--dims {args.dims!r}: use 2, 3 or 2,3")

@@ -86,7 +86,7 @@ def test_a_trace_keeps_every_named_words_probability(ckpt, traces):
     likeliest words are the likeliest of those kept."""
     names, cmat = ckpt.context_matrix()
     for trace in traces[:40]:
-        s = trace.word_steps()
+        s = trace
         kept = cmat[s.word_ids]  # (W, G)
         for g, name in enumerate(names):
             if name == FUNCTION_CONTEXT:
@@ -112,7 +112,7 @@ def test_every_caption_agrees_with_its_numbers(ckpt, traces):
     context_of = {w: world.label(w)[0] for w in ckpt.tokenizer.vocab}
     n_steps = 0
     for trace in traces:
-        s = trace.word_steps()
+        s = trace
         colours = theme.context_colours(trace.context_names)
         names, heights = _bar_heights(map_figures.context_probs_chart(frames.context_probs_frame(trace), colours))
         for i, caption in enumerate(frames.step_captions(trace, context_of)):
@@ -167,7 +167,7 @@ def test_story_and_model_card_state_one_vocabulary_size(ckpt):
     for prompt in EXAMPLES:  # scene 2 on every example prompt: counts agree, the likeliest word is the trace's
         t = trace_generation(ckpt, prompt)
         text = " ".join(story.scene_loop(ckpt, book, t).sentences)
-        top, p = t.word_steps().candidates(t.word_steps().boundary)[0]
+        top, p = t.candidates(t.boundary)[0]
         assert f"the likeliest is '{top}' ({prob(p)})" in text and not DISAGREE.search(text), text
     from .conftest import open_page
 
@@ -222,7 +222,7 @@ def test_why_this_word_names_the_animals_places_with_the_steps_probabilities(ckp
     held = {tuple(p) for p in ckpt.held_out}
     for prompt, animal, food in why_prompts(world, ckpt.held_out):
         trace = trace_generation(ckpt, prompt, SamplingConfig(max_new_words=4))
-        s = trace.word_steps()
+        s = trace
         for i in range(len(s)):
             why = frames.why_this_word(trace, world, i, ckpt.held_out)
             named = world.lemma(s.next_words[i])
@@ -258,7 +258,7 @@ def test_the_trajectory_page_says_why_this_word(ckpt):
     from dashboard.views.trajectory import DEFAULT_SAMPLING, SEED_PROMPT
 
     trace = trace_generation(ckpt, SEED_PROMPT, DEFAULT_SAMPLING)
-    whys = [frames.why_this_word(trace, ckpt.world, i, ckpt.held_out) for i in range(len(trace.word_steps()))]
+    whys = [frames.why_this_word(trace, ckpt.world, i, ckpt.held_out) for i in range(len(trace))]
     step = next(i for i, w in enumerate(whys) if w) + 1
     app = AppTest.from_file(APP, default_timeout=120).run()
     app.slider(key="step").set_value(step).run()

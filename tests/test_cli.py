@@ -20,7 +20,7 @@ def test_generate_text(capsys, ckpt):
     out = capsys.readouterr().out.splitlines()
     trace = trace_generation(ckpt, prompt)  # the CLI's defaults: greedy, 12 words at most
     assert out[0] == trace.text and trace.text.startswith(prompt + " ")
-    w = trace.word_steps()
+    w = trace
     steps = [line.split(":", 1)[1].split() for line in out if line.lstrip().startswith("step ")]
     assert len(steps) == len(w) and w.boundary == len(prompt.split()) - 1  # every word read is a step
     for i, cols in enumerate(steps):
@@ -28,7 +28,7 @@ def test_generate_text(capsys, ckpt):
         assert cols[3] == w.next_words[i] and cols[6] == w.next_context(i)
         assert cols[9] == w.candidates(i)[0][0]  # the top candidate
     for s in range(trace.n_steps):  # greedy: the chosen word is the most likely one
-        assert trace.generated_words[s] == trace.candidates(s)[0][0]
+        assert trace.generated_words[s] == trace.candidates(trace.boundary + s)[0][0]
     ends = out.index(next(line for line in out if "the prompt ends" in line))
     assert out[ends - 1].lstrip().startswith(f"step {w.boundary:>2}:")  # printed before the first chosen word
 

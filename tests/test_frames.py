@@ -37,9 +37,9 @@ def test_trajectory_frame_follows_the_text(setup, ckpt):
     assert list(df.next_word) == trace.prompt_words[1:] + trace.generated_words
     assert list(df.in_prompt) == [True] * (P - 1) + [False] * S  # the boundary: where the model takes over
     assert list(df.read) == [context_of[w] for w in df.word]
-    steps = trace.word_steps()
+    steps = trace
     assert list(df.next) == [trace.context_names[i] for i in steps.context_probs.argmax(1)]
-    np.testing.assert_allclose(df[["x", "y"]].to_numpy()[P - 1], cmap.place(trace.hidden[0, -1])[0], atol=1e-5)
+    np.testing.assert_allclose(df[["x", "y"]].to_numpy()[P - 1], cmap.place(trace.hidden[P - 1, -1])[0], atol=1e-5)
 
 
 def test_labels_are_placed_clear_of_each_other_and_of_region_labels():
@@ -86,7 +86,7 @@ def test_map_figure(setup):
 
 def test_attention_keys_are_the_window_up_to_the_newest_word(setup):
     trace, _, _ = setup
-    steps = trace.word_steps()
+    steps = trace
     for s in range(len(steps)):  # every word read, the prompt's too
         keys = frames.attention_keys(trace, s)
         assert keys[-1] == steps.words[s] and len(keys) == s + 1
@@ -309,7 +309,7 @@ def test_compare_steps_frame_has_one_row_per_word_read(ckpt):
 
     left, right = trace_generation(ckpt, "a dog eats"), trace_generation(ckpt, "a cat drinks milk in")
     table = frames.compare_steps_frame({"left": left, "right": right})
-    lw, rw = left.word_steps(), right.word_steps()
+    lw, rw = left, right
     assert len(table) == max(len(lw), len(rw)) and list(table.columns) == ["step", "left", "right"]
     assert table.right[0].startswith(f"{rw.words[0]} → {rw.next_words[0]} (")
     assert sum("✎" in c for c in table.left) == len(lw) - lw.boundary
@@ -379,7 +379,7 @@ def test_figures_built_as_plain_json_are_valid_plotly(setup, ckpt, dims):
     regions = region_map(fmap.coords[:, :2], fmap.reference.labels["context"], trace.context_names)
     options = map_figures.MapOptions(regions=regions if dims == 2 else None, candidates=stars, selected_step=3,
                                  layer_path=frames.layer_path_frame(trace, 2, fmap), reading="next")
-    steps = trace.word_steps()
+    steps = trace
     lw, lc, lp = frames.lens_grid(trace, {})
     built = [map_figures.trajectory_map(frames.reference_frame(fmap), path, colours, "t", options=options),
              map_figures.context_probs_chart(frames.context_probs_frame(trace), colours,

@@ -190,7 +190,7 @@ def test_interventions_on_a_local_model(hf_folder):
     assert steer(ck, prompt, vector=vec, depth=1, alpha=0.0, sampling=three).hidden.tobytes() == base.hidden.tobytes()
     last = len(base.prompt_words) - 1
     moved = steer(ck, prompt, vector=vec, depth=1, alpha=2.0, positions=[last], sampling=three)
-    np.testing.assert_allclose(moved.prompt_hidden[-1, 1] - base.prompt_hidden[-1, 1], 2.0 * vec, atol=1e-4)
+    np.testing.assert_allclose(moved.hidden[last, 1] - base.hidden[last, 1], 2.0 * vec, atol=1e-4)
 
 
 def test_the_causes_page_on_a_local_model(hf_folder, monkeypatch):

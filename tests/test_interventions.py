@@ -111,8 +111,8 @@ def test_steering(tiny):
     # steering only the last prompt position leaves the earlier ones alone, and moves the last one by alpha * vec
     last = len(base.prompt_words) - 1
     moved = steer(tiny, PROMPT, vector=vec, depth=1, alpha=2.0, positions=[last])
-    np.testing.assert_array_equal(moved.prompt_hidden[:last], base.prompt_hidden[:last])
-    np.testing.assert_allclose(moved.prompt_hidden[last, 1] - base.prompt_hidden[last, 1], 2.0 * vec, atol=1e-5)
+    np.testing.assert_array_equal(moved.hidden[:last], base.hidden[:last])
+    np.testing.assert_allclose(moved.hidden[last, 1] - base.hidden[last, 1], 2.0 * vec, atol=1e-5)
     # the steered model runs afterwards as before: the hook is gone
     np.testing.assert_array_equal(trace_generation(tiny, PROMPT).hidden, base.hidden)
 

@@ -46,7 +46,7 @@ def test_same_seed_gives_a_bit_identical_trace(ckpt):
         assert np.array_equal(getattr(a, name), getattr(b, name)), name
 
 
-GenerationTraceArrays = ("hidden", "prompt_hidden", "topk_ids", "topk_probs", "context_probs", "lens_top_ids",
+GenerationTraceArrays = ("hidden", "next_probs", "topk_ids", "topk_probs", "context_probs", "lens_top_ids",
                          "lens_context_probs", "attention")
 
 

@@ -227,3 +227,24 @@ def test_stale_map_files_are_removed_and_current_ones_kept(tmp_path, tiny_ckpt_d
                                                                 "watch_maps.safetensors"])
     ck.content_hash = "another-model"
     assert remove_stale_maps(ck, folder) == 1 and not path.exists()
+
+
+def test_map_methods_are_one_registry_that_the_projectors_agree_with():
+    """Every method is named once (llmcore.maps.methods); each projector class points to its entry, and the
+    capabilities say what the class is: neighbour-placed methods place by neighbours, linear ones by projection."""
+    from llmcore.maps.methods import MAP_METHODS, map_method, method_names
+    from llmcore.maps.projection import PROJECTORS, NeighbourPlacement, make_projector
+
+    assert set(PROJECTORS) == set(MAP_METHODS) and all(cls.method.name == n for n, cls in PROJECTORS.items())
+    for name, m in MAP_METHODS.items():
+        cls = PROJECTORS[name]
+        assert m.neighbour_placed == issubclass(cls, NeighbourPlacement) == (not m.linear)
+        assert m.needs_labels == cls._fit_needs_y
+    assert set(method_names(neighbour_placed=True)) == {"umap", "tsne"} and "axes" not in method_names(from_states=True)
+    assert method_names() == tuple(MAP_METHODS)
+    with pytest.raises(ValueError, match="unknown projection method 'isomap'"):
+        make_projector("isomap")
+    with pytest.raises(ValueError, match="use one of"):
+        map_method("isomap")
+    with pytest.raises(TypeError, match="no map capability"):
+        method_names(fast=True)

@@ -27,7 +27,7 @@ def test_seed_prompt_goes_to_a_dog_place(ckpt):
     t = trace_generation(ckpt, "a dog devours pizza in")
     assert t.generated_words[0] in ("the", "a")
     assert t.generated_words[1] in ckpt.world.animals["dog"].habitats
-    assert t.dominant_context(1) == "locations"
+    assert t.next_context(t.boundary + 1) == "locations"  # the step that names the place
 
 
 def test_held_out_generalisation_in_every_form(ckpt, quality):

@@ -19,8 +19,8 @@ def trace(ckpt):
 
 def test_shapes_and_sums(trace, ckpt):
     S, P, L = trace.n_steps, len(trace.prompt_words), ckpt.model.config.n_layer + 2
-    C = ckpt.model.config.n_embd
-    assert trace.hidden.shape == (S, L, C) and trace.prompt_hidden.shape == (P, L, C)
+    C, g = ckpt.model.config.n_embd, slice(trace.boundary, None)  # g: the steps whose next word was generated
+    assert trace.hidden.shape == (P - 1 + S, L, C) and len(trace) == P - 1 + S  # one axis: every word read
     assert trace.layer_names[0] == "embed" and trace.layer_names[-1] == "final"
     np.testing.assert_allclose(trace.context_probs.sum(1), 1, atol=1e-4)
     np.testing.assert_allclose(trace.lens_context_probs.sum(-1), 1, atol=1e-4)
@@ -28,10 +28,9 @@ def test_shapes_and_sums(trace, ckpt):
     ended = trace.generated_words[-1] == "."  # it stops at the period, or at the word limit
     assert (trace.stop_reason == "period") == ended and (ended or trace.n_steps == SamplingConfig().max_new_words)
     assert "." not in trace.generated_words[:-1]
-    np.testing.assert_allclose(trace.hidden[0], trace.prompt_hidden[-1], atol=1e-5)
     # greedy: each word taken is the top candidate of the distribution it was drawn from
-    assert (trace.topk_ids[:, 0] == trace.generated_ids).all()
-    np.testing.assert_allclose(trace.chosen_probs, trace.topk_probs[:, 0], atol=1e-6)
+    assert (trace.topk_ids[g, 0] == trace.generated_ids).all()
+    np.testing.assert_allclose(trace.next_probs[g], trace.topk_probs[g, 0], atol=1e-6)
 
 
 def test_last_layer_through_head_reproduces_the_output(trace, ckpt):
@@ -112,7 +111,7 @@ def test_trace_sizes_are_checked(ckpt, kwargs):
 def test_extreme_valid_sampling_stays_finite(ckpt, temperature, top_p, top_k):
     s = SamplingConfig(temperature=temperature, top_p=top_p, top_k=top_k, max_new_words=3, seed=1)
     t = trace_generation(ckpt, "a dog", s)
-    assert t.n_steps >= 1 and np.isfinite(t.chosen_probs).all()
+    assert t.n_steps >= 1 and np.isfinite(t.next_probs).all()
     if temperature < 1e-30 or top_p < 1e-30 or top_k == 1:  # so cold or so cut that only the likeliest word is left
         assert t.generated_words == trace_generation(ckpt, "a dog", SamplingConfig(max_new_words=3)).generated_words
 
@@ -154,7 +153,7 @@ def test_attention_and_states_match_a_full_forward_pass(ckpt, prompt, words):
     ids = list(t.prompt_ids) + list(t.generated_ids)
     P = len(t.prompt_ids)
     for step in range(t.n_steps):
-        window = ids[t.attention_start[step]: P + step]
+        window, step = ids[t.attention_start[t.boundary + step]: P + step], t.boundary + step
         act = ActivationCache(attention=True)
         with torch.no_grad():
             ckpt.model(torch.tensor([window]), capture=act)
@@ -169,26 +168,26 @@ def test_every_word_read_is_a_step(trace, ckpt):
     """The prompt's own positions are steps too: their states, next-word distributions and attention are what one
     forward pass over the prompt computes, and the steps join the generation without a gap."""
     from llmcore.model.gpt import ActivationCache
-    w = trace.word_steps()
     P = len(trace.prompt_words)
-    assert len(w) == P - 1 + trace.n_steps and w.boundary == P - 1
-    assert w.words == trace.prompt_words + trace.generated_words[:-1]
-    assert w.next_words[: P - 1] == trace.prompt_words[1:] and w.next_words[P - 1:] == trace.generated_words
+    assert len(trace) == P - 1 + trace.n_steps and trace.boundary == P - 1
+    assert trace.words == trace.prompt_words + trace.generated_words[:-1]
+    assert trace.next_words[: P - 1] == trace.prompt_words[1:] and trace.next_words[P - 1:] == trace.generated_words
     act = ActivationCache(attention=True)
     with torch.no_grad():
         logits, _ = ckpt.model(torch.tensor([list(trace.prompt_ids)]), capture=act)
     probs = logits[0].softmax(-1).numpy()
-    np.testing.assert_allclose(w.hidden[:P], act.residual_stack()[0][:, 0].transpose(0, 1).numpy(), atol=1e-4)
-    np.testing.assert_allclose(w.next_probs[: P - 1], probs[np.arange(P - 1), trace.prompt_ids[1:]], atol=1e-5)
-    np.testing.assert_allclose(np.take_along_axis(probs[: P - 1], w.topk_ids[: P - 1], 1), w.topk_probs[: P - 1],
+    np.testing.assert_allclose(trace.hidden[:P], act.residual_stack()[0][:, 0].transpose(0, 1).numpy(), atol=1e-4)
+    np.testing.assert_allclose(trace.next_probs[: P - 1], probs[np.arange(P - 1), trace.prompt_ids[1:]], atol=1e-5)
+    np.testing.assert_allclose(np.take_along_axis(probs[: P - 1], trace.topk_ids[: P - 1], 1),
+                               trace.topk_probs[: P - 1],
                                atol=1e-5)
     pattern = act.attention_stack()[:, 0].numpy()  # (n_layer, nh, P, P)
     for t in range(P):
-        np.testing.assert_allclose(w.attention[t, :, :, : t + 1], pattern[:, :, t, : t + 1], atol=1e-5)
-        assert not w.attention[t, :, :, t + 1:].any()
-    np.testing.assert_allclose(w.context_probs.sum(1), 1, atol=1e-4)
-    assert [w.next_context(i) for i in range(P - 1, len(w))] == [trace.dominant_context(s)
-                                                                  for s in range(trace.n_steps)]
+        np.testing.assert_allclose(trace.attention[t, :, :, : t + 1], pattern[:, :, t, : t + 1], atol=1e-5)
+        assert not trace.attention[t, :, :, t + 1:].any()
+    np.testing.assert_allclose(trace.context_probs.sum(1), 1, atol=1e-4)
+    assert [trace.summary()["steps"][s]["dominant_context"] for s in range(trace.n_steps)] == \
+        [trace.next_context(i) for i in range(P - 1, len(trace))]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -221,7 +220,7 @@ def test_a_kept_trace_comes_back_with_its_candidates_and_only_for_its_own_view(c
     save_trace(tmp_path, ckpt, prompt, s, t, compute_candidates(ckpt, t))
     back, cands = load_trace(tmp_path, ckpt, prompt, s)
     assert back.completion == t.completion and np.array_equal(back.hidden, t.hidden)
-    for step in range(len(t.word_steps())):
+    for step in range(len(t)):
         words, probs, states = cands.at(back, step)
         want = candidate_states(ckpt, t, step)
         assert words == want[0] and np.array_equal(probs, want[1]) and np.array_equal(states, want[2])
@@ -241,3 +240,45 @@ def test_a_kept_trace_comes_back_with_its_candidates_and_only_for_its_own_view(c
     save_trace(tmp_path, ckpt, "a cow eats", s, t, compute_candidates(ckpt, t))  # the folder keeps one kept trace
     cow = cache_path(tmp_path, ckpt, "a cow eats", s)
     assert sorted(p.name for p in path.parent.iterdir()) == sorted([path.name, cow.name])
+
+
+def _as_format_1(trace) -> tuple[dict, dict]:
+    """The header and arrays a trace had in format 1: prompt positions (prompt_*) and generation steps apart."""
+    b, P = trace.boundary, trace.n_prompt
+    meta = {k: getattr(trace, k) for k in ("prompt_words", "vocab", "layer_names", "context_names", "sampling",
+                                           "unknown_words", "notices", "stop_reason")}
+    arrays = {"prompt_ids": trace.prompt_ids, "generated_ids": trace.generated_ids,
+              "prompt_hidden": trace.hidden[:P], "hidden": trace.hidden[b:], "chosen_probs": trace.next_probs[b:],
+              "prompt_next_probs": trace.next_probs[:b], "attention_start": trace.attention_start[b:],
+              "context_top_ids": trace.context_top_ids, "context_top_probs": trace.context_top_probs,
+              "word_ids": trace.word_ids, "word_probs": trace.word_probs}
+    for name in ("topk_ids", "topk_probs", "context_probs", "lens_top_ids", "lens_top_probs", "lens_context_probs",
+                 "attention"):
+        arrays[name], arrays[f"prompt_{name}"] = getattr(trace, name)[b:], getattr(trace, name)[:b]
+    return meta, arrays
+
+
+def test_trace_files_carry_a_format_and_older_ones_are_read_on_one_axis(trace, tmp_path):
+    """A trace file names its format; a format-1 file (prompt positions apart) is read joined into word steps, equal
+    to the trace it was written from; a format this version does not know is refused, naming the file and format."""
+    import io
+    import json
+
+    from llmcore.analysis.trace import TRACE_FORMAT, GenerationTrace
+
+    path = trace.save(tmp_path / "t.npz")
+    with np.load(path) as z:
+        assert json.loads(str(z["__meta__"]))["format"] == TRACE_FORMAT and "prompt_hidden" not in z.files
+    meta, arrays = _as_format_1(trace)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, __meta__=np.array(json.dumps(meta)), **arrays)
+    (tmp_path / "old.npz").write_bytes(buf.getvalue())
+    old = GenerationTrace.load(tmp_path / "old.npz")
+    assert old.words == trace.words and old.summary() == trace.summary()
+    for name in GenerationTrace._ARRAYS:
+        np.testing.assert_array_equal(getattr(old, name), getattr(trace, name), err_msg=name)
+    future = json.loads(trace.to_json())
+    future["format"] = TRACE_FORMAT + 1
+    with pytest.raises(ValueError, match=f"format {TRACE_FORMAT + 1}"):
+        GenerationTrace.from_json(json.dumps(future))
+    assert GenerationTrace.from_json(trace.to_json()).summary() == trace.summary()

@@ -371,7 +371,7 @@ def steering_section(ckpt, prompt: str) -> None:
         st.error(escape_md(str(e)))
         return
     layer = steered.layer_names[sdepth]
-    nearer = (nearer_centre(ckpt, steered.prompt_hidden[pos, sdepth], (source, to), depth=sdepth,
+    nearer = (nearer_centre(ckpt, steered.hidden[pos, sdepth], (source, to), depth=sdepth,
                             reference=get_map_book(ckpt.content_hash, ckpt).states) if positions else None)
     st.markdown(escape_md(steer_lead(word=animal if positions else None, source=source, target=to, alpha=alpha,
                                      depth_name=layer, plain=plain.completion, steered=steered.completion,

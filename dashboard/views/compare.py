@@ -25,12 +25,13 @@ from dashboard.state import (
 from dashboard.text import escape_md
 from llmcore.analysis.trace import PromptError, SamplingConfig
 from llmcore.maps.alignment import AlignedMap
+from llmcore.maps.methods import method_names
 from llmcore.model.checkpoint import CheckpointError
 from llmcore.model.depths import FINAL, depth_labels
 
 DEFAULTS = {"cmp_a": "a dog devours pizza in", "cmp_b": "a cow munches", "cmp_temp_a": 0.0, "cmp_temp_b": 0.0,
             "cmp_seed_a": 0, "cmp_seed_b": 1, "cmp_layer": FINAL, "cmp_method": "pca"}
-MAP_METHODS = ["pca", "umap", "tsne"]
+MAP_METHODS = list(method_names(needs_labels=False))  # the maps of any two models' states
 SIDE_COLOURS = ("#0072B2", "#D55E00")
 
 

@@ -23,6 +23,7 @@ from dashboard.state import (
 )
 from dashboard.text import escape_md
 from llmcore.maps.formats import MAX_PROJECTOR_BYTES, FormatError, projector_files, zip_files
+from llmcore.maps.methods import method_names
 from llmcore.maps.store import nearest_neighbours
 from llmcore.world.suggest import ADD_A_WORD, unknown_words_message
 
@@ -111,7 +112,7 @@ def own_embeddings() -> None:
         mb = MAX_PROJECTOR_BYTES // 2**20
         vec = c1.file_uploader("vectors.tsv", type=["tsv", "txt"], key="own_vectors", max_upload_size=mb)
         meta = c2.file_uploader("metadata.tsv (optional)", type=["tsv", "txt"], key="own_metadata", max_upload_size=mb)
-        method = c3.selectbox("Map", ["pca", "umap", "tsne"], format_func=METHODS.get, key="own_method")
+        method = c3.selectbox("Map", method_names(needs_labels=False), format_func=METHODS.get, key="own_method")
         if vec is None:
             return
         try:

@@ -13,7 +13,7 @@ from dashboard.state import checkpoint_or_error, current_checkpoint_or_none, get
 from dashboard.text import escape_md
 from dashboard.views import watch
 from dashboard.world_form import world_editor
-from llmcore.maps.store import AXIS_LABELS
+from llmcore.maps.methods import MAP_METHODS
 from llmcore.world.load import DEFAULT_WORLD
 from llmcore.world.types import WorldError
 
@@ -128,7 +128,7 @@ def render() -> None:
             contexts = [ckpt.world.label(w)[0] for w in words]
             replay = training_figures.replay_figure(coords, words, contexts, ckpt.snapshot_steps,
                                            colours=theme.context_colours(ckpt.context_matrix()[0]),
-                                           axis_label=AXIS_LABELS["pca"])
+                                           axis_label=MAP_METHODS["pca"].axis_label)
             chart.show(replay, key="replay")
             figure_html(replay, "embedding_replay", "Replay (standalone HTML)")
         watch.render(ckpt)

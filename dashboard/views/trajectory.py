@@ -17,6 +17,7 @@ from dashboard.state import (
     contexts_of_words,
     get_best_view,
     get_kept,
+    get_lens_readings,
     get_map_base,
     get_regions,
     get_trace,
@@ -25,8 +26,10 @@ from dashboard.state import (
     map_when_ready,
 )
 from dashboard.text import count, escape_md
+from llmcore.analysis.lens import LensError
 from llmcore.analysis.trace import MAX_NEW_WORDS, MAX_PROMPT_CHARS, PromptError, SamplingConfig, candidate_states
 from llmcore.inputs import InputError, decode_text, parse_json
+from llmcore.maps.methods import method_names
 from llmcore.model.depths import FINAL
 
 SEED_PROMPT = "a dog devours pizza in"
@@ -41,15 +44,17 @@ EXAMPLES = {
     "an otter": "open ended",
     "a bear": "open ended",
 }
-METHODS = {k: METHOD_NAMES[k] for k in ("lda", "pca", "umap", "tsne")}  # learned maps: no custom axes for states
+METHODS = {k: METHOD_NAMES[k] for k in method_names(from_states=True)}  # learned maps: no custom axes here
 READINGS = {"read": "read (word just read)", "next": "next (word expected)"}
+LENSES = {"logit": "logit lens", "tuned": "tuned lens"}
 # "method" and "layer" are replaced on each page run by the view measured when the maps were built
 DEFAULTS = {"prompt": SEED_PROMPT, "mode": "greedy", "temperature": 1.0, "top_k": 0, "top_p": 1.0, "seed": 0,
             "limit": 12, "method": "lda", "dims": 2, "layer": FINAL, "step": 1, "layers": False,
-            "reading": "read", "stars": 0.02}
+            "reading": "read", "stars": 0.02, "lens_kind": "logit"}
 ALLOWED = {"mode": ("greedy", "sample"), "temperature": (0.05, 2.0), "top_k": (0, 2**31 - 1),
            "top_p": (0.05, 1.0), "seed": (0, 2**53 - 1), "limit": (1, MAX_NEW_WORDS), "method": tuple(METHODS),
-           "dims": (2, 3), "step": (1, MAX_NEW_WORDS + 10_000), "reading": tuple(READINGS), "stars": (0.0, 1.0)}
+           "dims": (2, 3), "step": (1, MAX_NEW_WORDS + 10_000), "reading": tuple(READINGS), "stars": (0.0, 1.0),
+           "lens_kind": tuple(LENSES)}
 
 
 def sampling_controls() -> SamplingConfig:
@@ -123,6 +128,11 @@ def map_controls(layer_names: list[str]) -> tuple[str, int, str, str]:
     if st.session_state.get("layer") not in layer_names:
         st.session_state.layer = layer_names[-1]
     layer = st.select_slider("Layer shown on the map", layer_names, key="layer")
+    st.radio("Lens: how each depth's state is read as a next word", list(LENSES), format_func=LENSES.get,
+             key="lens_kind", horizontal=True, help="logit lens: the state through the final norm and the output "
+             "layer, as if the model stopped there; tuned lens: through a translator per depth first, fitted so each "
+             "depth's reading matches the model's output. It sets the lens chart, the rings on the map (darker: the "
+             "next word is settled at an earlier depth) and the step's caption")
     return method, dims, layer, reading
 
 
@@ -187,7 +197,7 @@ def step_view(ckpt, trace, auto: bool, candidates=None) -> None:
     """Everything that follows the selected step, rerun alone when a control in it changes. While playing
     (`auto`: rerun every PLAY_SECONDS), each run advances the step by one; Play, Pause and the end of the walk
     rerun the whole page, which starts or stops the timer."""
-    n = len(trace.word_steps())
+    n = len(trace)
     # the step being played is kept apart from the slider: a timer tick may carry the slider's older value
     if auto:
         st.session_state.step = st.session_state.get("play_pos", 1)
@@ -239,16 +249,18 @@ def draw(ckpt, trace, *, method: str, dims: int, layer: str, step: int, reading:
     show_layers = st.toggle("Show the step's path through the layers (embedding → blocks → final) on this map",
                             key="layers")
     colours, context_of = theme.context_colours(trace.context_names), contexts_of_words(ckpt)
-    path = frames.trajectory_frame(trace, fmap, depth, context_of)
+    readings = lens_readings(ckpt, trace)
+    path = frames.trajectory_frame(trace, fmap, depth, context_of, readings)
     fig = map_figure(ckpt, trace, fmap, path, method=method, dims=dims, layer=layer, step=step, reading=reading,
                      candidates=candidates, show_layers=show_layers)
     view = get_best_view(ckpt.content_hash, ckpt)
     best = (f" This is the measured default view: {view.score:.0%} of example states fall in their own word's region "
             "here." if (view.method, view.layer, 2) == (method, layer, dims) else "")  # measured on the 2D maps
-    captions = step_sentences(ckpt, trace, context_of)
-    reads = [context_of.get(w, "") for w in trace.word_steps().words]
+    captions = step_sentences(ckpt, trace, context_of, readings)
+    reads = [context_of.get(w, "") for w in trace.words]
     bars = map_figures.context_probs_chart(frames.context_probs_frame(trace), colours, reads, step)
-    lens, attention, table = details(trace, step, context_of=context_of, colours=colours)
+    lens, depth_chart, attention, table = details(trace, step, context_of=context_of, colours=colours,
+                                                  readings=readings)
     st.markdown(f"**States at '{escape_md(layer)}': {METHODS[method]} ({dims}D) of {len(fmap.coords):,} corpus "
                 "positions**")
     st.caption(f"Faithfulness: {faithfulness(fmap, method)}.{best}")
@@ -258,16 +270,30 @@ def draw(ckpt, trace, *, method: str, dims: int, layer: str, step: int, reading:
     with st.expander("Every step in words", expanded=False):  # one element: a new prompt re-renders less
         st.markdown("\n".join(f"- {c}" for c in captions))
     chart.show(lens, key="lens")
+    chart.show(depth_chart, key="settled")
     chart.show(attention, key="attention")
     st.dataframe(table, hide_index=True)
     st.session_state._to_download = (path, fig)  # offered after the step view, outside its reruns
 
 
-def step_sentences(ckpt, trace, context_of: dict[str, str]) -> list[str]:
-    """Each word step's caption as Markdown, then, where the model named a place or a food, why, from the world."""
-    whys = [frames.why_this_word(trace, ckpt.world, i, ckpt.held_out) for i in range(len(trace.word_steps()))]
+def step_sentences(ckpt, trace, context_of: dict[str, str], readings=None) -> list[str]:
+    """Each word step's caption as Markdown (with where its next word is settled, by the chosen lens's
+    `readings`), then, where the model named a place or a food, why, from the world."""
+    whys = [frames.why_this_word(trace, ckpt.world, i, ckpt.held_out) for i in range(len(trace))]
     return [escape_md(c) + (f"  \n**Why this word:** {escape_md(w)}" if w else "")
-            for c, w in zip(frames.step_captions(trace, context_of), whys)]
+            for c, w in zip(frames.step_captions(trace, context_of, readings=readings), whys)]
+
+
+def lens_readings(ckpt, trace):
+    """The chosen lens's readings of the trace (the radio under the layer slider); a tuned lens that cannot be
+    had (its file cannot be written, a file in its place is not ours) is said, and the logit lens shown."""
+    try:
+        return get_lens_readings(ckpt.content_hash, trace.text + json.dumps(trace.sampling, sort_keys=True),
+                                 st.session_state.get("lens_kind", "logit"), _trace=trace, _ckpt=ckpt)
+    except LensError as e:
+        st.warning(f"The tuned lens cannot be used, so the logit lens is shown: {escape_md(str(e))}")
+        return get_lens_readings(ckpt.content_hash, trace.text + json.dumps(trace.sampling, sort_keys=True),
+                                 "logit", _trace=trace, _ckpt=ckpt)
 
 
 def map_figure(ckpt, trace, fmap, path, *, method: str, dims: int, layer: str, step: int, reading: str,
@@ -291,17 +317,20 @@ def map_figure(ckpt, trace, fmap, path, *, method: str, dims: int, layer: str, s
                                   options=options)
 
 
-def details(trace, step: int, *, context_of: dict[str, str], colours: dict[str, str]):
-    """Logit lens over every step, the attention of the selected step and the table of steps."""
-    lw, lc, lp = frames.lens_grid(trace, context_of)
-    steps = trace.word_steps()
-    labels = [f"{i + 1}: {w}" for i, w in enumerate(steps.words)]
-    lens = map_figures.lens_heatmap(lw, lc, lp, layer_names=trace.layer_names, step_labels=labels, colours=colours)
+def details(trace, step: int, *, context_of: dict[str, str], colours: dict[str, str], readings):
+    """The chosen lens over every step with where each step's next word is settled, the attention of the selected
+    step and the table of steps."""
+    lw, lc, lp = frames.lens_grid(trace, context_of, readings)
+    labels = [f"{i + 1}: {w}" for i, w in enumerate(trace.words)]
+    lens = map_figures.lens_heatmap(lw, lc, lp, layer_names=trace.layer_names, step_labels=labels, colours=colours,
+                                    lens=readings.lens, settled=readings.settled)
+    depth_chart = map_figures.prediction_depth_chart(labels, readings.settled, trace.layer_names, lens=readings.lens,
+                                                     top_words=lw[-1])
     keys = frames.attention_keys(trace, step - 1)
-    att = steps.attention[step - 1, :, :, : len(keys)]
+    att = trace.attention[step - 1, :, :, : len(keys)]
     attention = map_figures.attention_heatmaps(att, keys, f"Attention at step {step} (after reading "
-                                           f"'{steps.words[step - 1]}')")
-    return lens, attention, frames.steps_table(trace, context_of)
+                                           f"'{trace.words[step - 1]}')")
+    return lens, depth_chart, attention, frames.steps_table(trace, context_of)
 
 
 MAX_SCENARIO_BYTES = 64_000

@@ -77,22 +77,29 @@ class SamplingConfig:
         return from_dict(cls, d)
 
 
-@dataclass
-class WordSteps:
-    """A trace as one step per word read, prompt and completion alike. N = P - 1 + S steps.
+TRACE_FORMAT = 2  # 2: one axis of word steps; 1 (no version in the file): prompt positions and generation apart
 
-    Step i (0-based) is the state after reading words[i]; next_words[i] is the word that followed it (the prompt's
-    own for i < n_prompt - 1, else the one generated). hidden: (N, L, C); topk_ids / topk_probs: (N, K);
-    next_probs: (N,) probability given to next_words[i]; context_probs: (N, G) next-word mass per sub-context;
-    lens_*: (N, L, ...) logit lens; attention: (N, n_layer, n_head, W); attention_start: (N,).
+
+@dataclass
+class GenerationTrace:
+    """Everything one generation did, one step per word read: the prompt's words, then each generated word read.
+
+    P prompt words, S generated words, N = P - 1 + S word steps, L depths (`layer_names`: embed, block 1 ...
+    block n, final), C width, G sub-contexts. Step i is the state after reading words[i]; next_words[i] is the word
+    that followed it: the prompt's own for i < boundary (= P - 1), the one generated from step boundary on.
+    hidden: (N, L, C) the residual stream at the newest position; topk_ids / topk_probs: (N, K) next-word candidates;
+    next_probs: (N,) the probability given to next_words[i]; context_probs: (N, G) next-word mass per sub-context;
+    lens_top_ids / lens_top_probs: (N, L, K') logit lens per depth; lens_context_probs: (N, L, G);
+    attention: (N, n_layer, n_head, W) the newest query's attention over the W positions of the window;
+    attention_start: (N,) index of the window's first token in prompt + generated tokens;
     context_top_ids / context_top_probs: (N, G, m) the m likeliest next words of each sub-context (id -1 and
     probability 0 where a sub-context has fewer words); word_ids: (W,) every word of a sub-context other than the
     function words'; word_probs: (N, W) the next-word probability of each of them.
     """
 
-    words: list[str]
-    next_words: list[str]
-    n_prompt: int
+    prompt_words: list[str]
+    prompt_ids: np.ndarray
+    generated_ids: np.ndarray
     vocab: list[str]
     layer_names: list[str]
     context_names: list[str]
@@ -110,24 +117,70 @@ class WordSteps:
     context_top_probs: np.ndarray
     word_ids: np.ndarray
     word_probs: np.ndarray
+    sampling: dict[str, Any] = field(default_factory=dict)
+    unknown_words: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    stop_reason: str = ""
 
     def __post_init__(self) -> None:
-        N = len(self.words)
-        for name in ("next_words", "hidden", "topk_ids", "next_probs", "context_probs", "lens_top_ids", "attention",
-                     "attention_start", "context_top_ids", "word_probs"):
-            if len(getattr(self, name)) != N:
-                raise ValueError(f"WordSteps.{name} has {len(getattr(self, name))} rows for {N} words")
+        P, S, L, G = len(self.prompt_ids), len(self.generated_ids), len(self.layer_names), len(self.context_names)
+        N = P - 1 + S
+        if P < 1 or S < 1 or len(self.prompt_words) != P:
+            raise ValueError("GenerationTrace needs a prompt word per prompt id and at least one generated word")
+        K, m = self.topk_ids.shape[-1], self.context_top_ids.shape[-1]
+        checks = {"hidden": (N, L, self.hidden.shape[-1]), "topk_ids": (N, K), "topk_probs": (N, K),
+                  "next_probs": (N,), "context_probs": (N, G), "lens_top_ids": (N, L, self.lens_top_ids.shape[-1]),
+                  "lens_top_probs": self.lens_top_ids.shape, "lens_context_probs": (N, L, G),
+                  "attention": (N, *self.attention.shape[1:]), "attention_start": (N,),
+                  "context_top_ids": (N, G, m), "context_top_probs": (N, G, m),
+                  "word_probs": (N, len(self.word_ids))}
+        for name, shape in checks.items():
+            if getattr(self, name).shape != tuple(shape):
+                raise ValueError(f"GenerationTrace.{name} has shape {getattr(self, name).shape}, expected "
+                                 f"{tuple(shape)}")
 
+    # ---- the word steps
     def __len__(self) -> int:
-        return len(self.words)
+        return len(self.prompt_ids) - 1 + len(self.generated_ids)
+
+    @property
+    def n_prompt(self) -> int:
+        return len(self.prompt_ids)
 
     @property
     def boundary(self) -> int:
-        """Index of the first step whose next word was generated (the prompt's last word)."""
+        """Index of the first step whose next word was generated (the step after reading the prompt's last word)."""
         return self.n_prompt - 1
+
+    @property
+    def n_steps(self) -> int:
+        """How many words were generated (the steps from `boundary` on)."""
+        return len(self.generated_ids)
+
+    @cached_property
+    def generated_words(self) -> list[str]:
+        return [self.vocab[i] for i in self.generated_ids]
+
+    @cached_property
+    def words(self) -> list[str]:
+        """The word read at each step."""
+        return self.prompt_words + self.generated_words[:-1]
+
+    @cached_property
+    def next_words(self) -> list[str]:
+        """The word that followed each step: the prompt's own, then the generated ones."""
+        return self.prompt_words[1:] + self.generated_words
 
     def generated(self, i: int) -> bool:
         return i >= self.boundary
+
+    @property
+    def completion(self) -> str:
+        return " ".join(self.generated_words)
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.prompt_words + self.generated_words)
 
     def candidates(self, i: int) -> list[tuple[str, float]]:
         return [(self.vocab[j], float(p)) for j, p in zip(self.topk_ids[i], self.topk_probs[i])]
@@ -152,169 +205,55 @@ class WordSteps:
         c = self._columns.get(word)
         return None if c is None else float(self.word_probs[i, c])
 
-
-@dataclass
-class GenerationTrace:
-    """Everything one generation did, step by step. S steps, P prompt tokens, L depths, C width, G sub-contexts.
-
-    Depths (`layer_names`) are: embed, block 1 ... block n, final (after ln_f).
-    hidden: (S, L, C) state at the newest position of each step; prompt_hidden: (P, L, C).
-    topk_ids / topk_probs: (S, K) next-word candidates; chosen_probs: (S,) probability of the word taken.
-    context_probs: (S, G) next-word probability mass per sub-context.
-    lens_top_ids / lens_top_probs: (S, L, K') logit lens per depth; lens_context_probs: (S, L, G).
-    attention: (S, n_layer, n_head, W) the newest query's attention over the W positions of the window;
-    attention_start: (S,) index of the window's first token in prompt + generated tokens.
-    context_top_ids / context_top_probs: (P - 1 + S, G, m) and word_ids (W,) / word_probs (P - 1 + S, W): on the
-    word steps' one axis (see WordSteps), the likeliest words of each sub-context and the probability of every word
-    of a sub-context other than the function words'.
-    prompt_*: the same readings at the P - 1 prompt positions before the last one (the last one is step 1), where
-    the next word is the prompt's own: prompt_next_probs (P-1,) is the probability the model gave it.
-    `word_steps()` joins prompt positions and generation steps into one sequence: every word read is a step.
-    """
-
-    prompt_words: list[str]
-    prompt_ids: np.ndarray
-    generated_ids: np.ndarray
-    vocab: list[str]
-    layer_names: list[str]
-    context_names: list[str]
-    hidden: np.ndarray
-    prompt_hidden: np.ndarray
-    topk_ids: np.ndarray
-    topk_probs: np.ndarray
-    chosen_probs: np.ndarray
-    context_probs: np.ndarray
-    lens_top_ids: np.ndarray
-    lens_top_probs: np.ndarray
-    lens_context_probs: np.ndarray
-    attention: np.ndarray
-    attention_start: np.ndarray
-    prompt_topk_ids: np.ndarray
-    prompt_topk_probs: np.ndarray
-    prompt_next_probs: np.ndarray
-    prompt_context_probs: np.ndarray
-    prompt_lens_top_ids: np.ndarray
-    prompt_lens_top_probs: np.ndarray
-    prompt_lens_context_probs: np.ndarray
-    prompt_attention: np.ndarray
-    context_top_ids: np.ndarray
-    context_top_probs: np.ndarray
-    word_ids: np.ndarray
-    word_probs: np.ndarray
-    sampling: dict[str, Any] = field(default_factory=dict)
-    unknown_words: list[str] = field(default_factory=list)
-    notices: list[str] = field(default_factory=list)
-    stop_reason: str = ""
-
-    def __post_init__(self) -> None:
-        S, P, L = len(self.generated_ids), len(self.prompt_ids), len(self.layer_names)
-        C, G = self.hidden.shape[-1] if self.hidden.size else self.prompt_hidden.shape[-1], len(self.context_names)
-        checks = {"hidden": (self.hidden, (S, L, C)), "prompt_hidden": (self.prompt_hidden, (P, L, C)),
-                  "context_probs": (self.context_probs, (S, G)), "chosen_probs": (self.chosen_probs, (S,)),
-                  "lens_context_probs": (self.lens_context_probs, (S, L, G)),
-                  "attention_start": (self.attention_start, (S,)),
-                  "prompt_context_probs": (self.prompt_context_probs, (P - 1, G)),
-                  "prompt_next_probs": (self.prompt_next_probs, (P - 1,)),
-                  "prompt_topk_probs": (self.prompt_topk_probs, (P - 1, self.topk_probs.shape[1])),
-                  "prompt_lens_top_probs": (self.prompt_lens_top_probs, (P - 1, *self.lens_top_probs.shape[1:])),
-                  "prompt_lens_context_probs": (self.prompt_lens_context_probs, (P - 1, L, G)),
-                  "prompt_attention": (self.prompt_attention, (P - 1, *self.attention.shape[1:])),
-                  "context_top_probs": (self.context_top_probs, (P - 1 + S, G, self.context_top_ids.shape[-1])),
-                  "context_top_ids": (self.context_top_ids, (P - 1 + S, G, self.context_top_ids.shape[-1])),
-                  "word_probs": (self.word_probs, (P - 1 + S, len(self.word_ids)))}
-        for name, (arr, shape) in checks.items():
-            if arr.shape != shape:
-                raise ValueError(f"GenerationTrace.{name} has shape {arr.shape}, expected {shape}")
-        if self.prompt_topk_ids.shape != self.prompt_topk_probs.shape or \
-                self.prompt_lens_top_ids.shape != self.prompt_lens_top_probs.shape:
-            raise ValueError("GenerationTrace.prompt_topk_ids / prompt_lens_top_ids must match their probabilities")
-        if self.topk_ids.shape != self.topk_probs.shape or self.topk_ids.shape[0] != S:
-            raise ValueError("GenerationTrace.topk_ids and topk_probs must both be (S, K)")
-        if self.lens_top_ids.shape[:2] != (S, L) or self.attention.shape[0] != S:
-            raise ValueError("GenerationTrace.lens_top_ids must be (S, L, K) and attention (S, ...)")
-        if len(self.prompt_words) != P:
-            raise ValueError("GenerationTrace.prompt_words must have one word per prompt id")
-
-    # ---- readable views
-    @property
-    def n_steps(self) -> int:
-        return len(self.generated_ids)
-
-    @property
-    def generated_words(self) -> list[str]:
-        return [self.vocab[i] for i in self.generated_ids]
-
-    @property
-    def completion(self) -> str:
-        return " ".join(self.generated_words)
-
-    @property
-    def text(self) -> str:
-        return " ".join(self.prompt_words + self.generated_words)
-
-    def candidates(self, step: int) -> list[tuple[str, float]]:
-        return [(self.vocab[i], float(p)) for i, p in zip(self.topk_ids[step], self.topk_probs[step])]
-
-    def dominant_context(self, step: int) -> str:
-        return self.context_names[int(np.argmax(self.context_probs[step]))]
-
-    def word_steps(self) -> WordSteps:
-        """Every word read as one step: the prompt's positions, then each generated word read (see WordSteps)."""
-        P = len(self.prompt_words)
-        join = np.concatenate
-        return WordSteps(
-            words=self.prompt_words + self.generated_words[:-1],
-            next_words=self.prompt_words[1:] + self.generated_words, n_prompt=P, vocab=self.vocab,
-            layer_names=self.layer_names, context_names=self.context_names,
-            hidden=join([self.prompt_hidden[:-1], self.hidden]),
-            topk_ids=join([self.prompt_topk_ids, self.topk_ids]), topk_probs=join([self.prompt_topk_probs,
-                                                                                   self.topk_probs]),
-            next_probs=join([self.prompt_next_probs, self.chosen_probs]),
-            context_probs=join([self.prompt_context_probs, self.context_probs]),
-            lens_top_ids=join([self.prompt_lens_top_ids, self.lens_top_ids]),
-            lens_top_probs=join([self.prompt_lens_top_probs, self.lens_top_probs]),
-            lens_context_probs=join([self.prompt_lens_context_probs, self.lens_context_probs]),
-            attention=join([self.prompt_attention, self.attention]),
-            attention_start=join([np.zeros(P - 1, np.int64), self.attention_start]),
-            context_top_ids=self.context_top_ids, context_top_probs=self.context_top_probs, word_ids=self.word_ids,
-            word_probs=self.word_probs)
-
     def summary(self) -> dict[str, Any]:
-        """A JSON-friendly digest: the completion and per step the candidates and dominant sub-context."""
-        steps = [{"step": s + 1, "word": self.vocab[self.generated_ids[s]], "p": round(float(self.chosen_probs[s]), 4),
-                  "dominant_context": self.dominant_context(s),
-                  "context_probs": {c: round(float(p), 4) for c, p in zip(self.context_names, self.context_probs[s])},
-                  "candidates": [{"word": w, "p": round(p, 4)} for w, p in self.candidates(s)]}
-                 for s in range(self.n_steps)]
-        w = self.word_steps()
-        word_steps = [{"step": i + 1, "read": w.words[i], "next": w.next_words[i],
-                       "p_next": round(float(w.next_probs[i]), 4),
-                       "next_from": "generated" if w.generated(i) else "prompt", "next_context": w.next_context(i),
-                       "candidates": [{"word": a, "p": round(p, 4)} for a, p in w.candidates(i)]}
-                      for i in range(len(w))]
+        """A JSON-friendly digest: the completion and, per word step, what was read, what came next and the
+        candidates; `steps` repeats the generated steps alone."""
+        word_steps = [{"step": i + 1, "read": self.words[i], "next": self.next_words[i],
+                       "p_next": round(float(self.next_probs[i]), 4),
+                       "next_from": "generated" if self.generated(i) else "prompt", "next_context":
+                       self.next_context(i),
+                       "context_probs": {c: round(float(p), 4) for c, p in zip(self.context_names,
+                                                                                self.context_probs[i])},
+                       "candidates": [{"word": a, "p": round(p, 4)} for a, p in self.candidates(i)]}
+                      for i in range(len(self))]
+        steps = [{"step": s + 1, "word": d["next"], "p": d["p_next"], "dominant_context": d["next_context"],
+                  "context_probs": d["context_probs"], "candidates": d["candidates"]}
+                 for s, d in enumerate(word_steps[self.boundary:])]
         return {"prompt": " ".join(self.prompt_words), "completion": self.completion, "text": self.text,
                 "unknown_words": self.unknown_words, "notices": self.notices, "stop_reason": self.stop_reason,
                 "sampling": self.sampling, "steps": steps, "word_steps": word_steps}
 
-    # ---- persistence (NumPy .npz without pickle; strings travel in a JSON header)
-    _ARRAYS = ("prompt_ids", "generated_ids", "hidden", "prompt_hidden", "topk_ids", "topk_probs", "chosen_probs",
-               "context_probs", "lens_top_ids", "lens_top_probs", "lens_context_probs", "attention",
-               "attention_start", "prompt_topk_ids", "prompt_topk_probs", "prompt_next_probs",
-               "prompt_context_probs", "prompt_lens_top_ids", "prompt_lens_top_probs", "prompt_lens_context_probs",
-               "prompt_attention", "context_top_ids", "context_top_probs", "word_ids", "word_probs")
+    # ---- persistence (NumPy .npz without pickle; strings travel in a JSON header with the format's version)
+    _ARRAYS = ("prompt_ids", "generated_ids", "hidden", "topk_ids", "topk_probs", "next_probs", "context_probs",
+               "lens_top_ids", "lens_top_probs", "lens_context_probs", "attention", "attention_start",
+               "context_top_ids", "context_top_probs", "word_ids", "word_probs")
+
+    def _meta(self) -> dict[str, Any]:
+        return {"format": TRACE_FORMAT, **{k: v for k, v in asdict(self).items() if k not in self._ARRAYS}}
+
+    @classmethod
+    def _build(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray], source: str) -> GenerationTrace:
+        """A trace from its header and arrays, of this format or the one before (read and joined into one axis)."""
+        meta = dict(meta)
+        version = meta.pop("format", 1)
+        if version == 1:
+            return cls(**meta, **_joined_v1(arrays))
+        if version != TRACE_FORMAT:
+            raise ValueError(f"{source}: a trace of format {version!r}; this version reads formats 1 and "
+                             f"{TRACE_FORMAT} (trace it again with this version)")
+        return cls(**meta, **{k: arrays[k] for k in cls._ARRAYS})
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
-        meta = {k: v for k, v in asdict(self).items() if k not in self._ARRAYS}
-        arrays = {k: getattr(self, k) for k in self._ARRAYS}
         buf = io.BytesIO()
-        np.savez_compressed(buf, __meta__=np.array(json.dumps(meta)), **arrays)
+        np.savez_compressed(buf, __meta__=np.array(json.dumps(self._meta())),
+                            **{k: getattr(self, k) for k in self._ARRAYS})
         atomic_write(path, buf.getvalue())
         return path
 
     def to_json(self) -> str:
         """Every field as JSON (arrays as nested lists with their dtype), for tools that do not read .npz."""
-        data = {k: v for k, v in asdict(self).items() if k not in self._ARRAYS}
+        data = self._meta()
         data["arrays"] = {k: {"dtype": str(getattr(self, k).dtype), "shape": list(getattr(self, k).shape),
                               "data": getattr(self, k).tolist()} for k in self._ARRAYS}
         return json.dumps(data)
@@ -326,7 +265,7 @@ class GenerationTrace:
             data = parse_json(text)  # nesting checked before parsing
             arrays = {k: np.array(v["data"], dtype=v["dtype"]).reshape(v["shape"])
                       for k, v in data.pop("arrays").items()}
-            return cls(**data, **arrays)
+            return cls._build(data, arrays, "<json>")
         except (InputError, KeyError, TypeError, AttributeError) as e:
             raise ValueError(f"not a trace in JSON ({type(e).__name__}: {e})") from None
 
@@ -337,10 +276,28 @@ class GenerationTrace:
         try:  # a regular file of bounded size, read without pickle; its JSON header's nesting checked first
             with np.load(io.BytesIO(read_bytes(Path(path), MAX_TRACE_FILE_BYTES)), allow_pickle=False) as z:
                 meta = parse_json(str(z["__meta__"]))
-                arrays = {k: z[k] for k in cls._ARRAYS}
-            return cls(**meta, **arrays)
+                arrays = {k: z[k] for k in z.files if k != "__meta__"}
+            return cls._build(meta, arrays, str(path))
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise ValueError(f"{path}: not a readable trace file ({e})") from None
+
+
+V1_PROMPT = {"prompt_topk_ids": "topk_ids", "prompt_topk_probs": "topk_probs", "prompt_next_probs": "chosen_probs",
+             "prompt_context_probs": "context_probs", "prompt_lens_top_ids": "lens_top_ids",
+             "prompt_lens_top_probs": "lens_top_probs", "prompt_lens_context_probs": "lens_context_probs",
+             "prompt_attention": "attention"}
+
+
+def _joined_v1(a: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A format-1 trace's arrays (prompt positions and generation steps apart) on the one axis of word steps."""
+    P = len(a["prompt_ids"])
+    out = {new: np.concatenate([a[old], a[new if new != "next_probs" else "chosen_probs"]])
+           for old, new in ((o, "next_probs" if n == "chosen_probs" else n) for o, n in V1_PROMPT.items())}
+    out["hidden"] = np.concatenate([a["prompt_hidden"][:-1], a["hidden"]])
+    out["attention_start"] = np.concatenate([np.zeros(P - 1, np.int64), a["attention_start"]])
+    for k in ("prompt_ids", "generated_ids", "context_top_ids", "context_top_probs", "word_ids", "word_probs"):
+        out[k] = a[k]
+    return out
 
 
 MAX_TRACE_FILE_BYTES = 256 << 20  # a trace of the longest prompt and every layer is a few MB
@@ -481,8 +438,8 @@ def _build_trace(ckpt: Checkpoint, enc: EncodedPrompt, records: list[_Step], *, 
                  top_k: int, lens_k: int, stop_id: int | None) -> GenerationTrace:
     """Turn the activations into arrays, batching the logit lens over every position read and every depth.
 
-    Rows are the P prompt positions (the first forward pass) followed by the newest position of steps 2..S; the
-    rows from P - 1 on are the generation steps, the ones before are the prompt's own positions.
+    Rows are the word steps: the P prompt positions (the first forward pass), then the newest position of each
+    later forward pass (steps 2..S of the generation).
     """
     import torch
 
@@ -510,19 +467,13 @@ def _build_trace(ckpt: Checkpoint, enc: EncodedPrompt, records: list[_Step], *, 
     attention = _attention(model, records, P, rows[:, len(hooks):]).cpu().numpy()
     resid = resid.cpu()
     reason = "period" if records[-1].token == stop_id and s.stop_at_period else "word limit"
-    g, p = slice(P - 1, None), slice(0, P - 1)  # generation steps, prompt positions before the last
     return GenerationTrace(
         prompt_words=enc.words, prompt_ids=np.array(ids, np.int64), generated_ids=chosen, vocab=tok.vocab,
-        layer_names=[d.label for d in stack], context_names=names,
-        hidden=resid[g].numpy(), prompt_hidden=resid[:P].numpy(),
-        topk_ids=top_ids[g, -1, :top_k], topk_probs=top_probs[g, -1, :top_k], chosen_probs=next_probs[g],
-        context_probs=masses[g, -1], lens_top_ids=top_ids[g, :, :lens_k], lens_top_probs=top_probs[g, :, :lens_k],
-        lens_context_probs=masses[g], attention=attention[g],
-        attention_start=np.array([r.start for r in records], np.int64),
-        prompt_topk_ids=top_ids[p, -1, :top_k], prompt_topk_probs=top_probs[p, -1, :top_k],
-        prompt_next_probs=next_probs[p], prompt_context_probs=masses[p, -1],
-        prompt_lens_top_ids=top_ids[p, :, :lens_k], prompt_lens_top_probs=top_probs[p, :, :lens_k],
-        prompt_lens_context_probs=masses[p], prompt_attention=attention[p],
+        layer_names=[d.label for d in stack], context_names=names, hidden=resid.numpy(),
+        topk_ids=top_ids[:, -1, :top_k], topk_probs=top_probs[:, -1, :top_k], next_probs=next_probs,
+        context_probs=masses[:, -1], lens_top_ids=top_ids[:, :, :lens_k], lens_top_probs=top_probs[:, :, :lens_k],
+        lens_context_probs=masses, attention=attention,
+        attention_start=np.array([0] * (P - 1) + [r.start for r in records], np.int64),
         context_top_ids=top_in[0], context_top_probs=top_in[1], word_ids=word_ids.astype(np.int64),
         word_probs=probs[:, -1, word_ids], sampling=asdict(s), unknown_words=enc.unknown, notices=enc.notices,
         stop_reason=reason)
@@ -594,20 +545,19 @@ def candidate_states(ckpt: Checkpoint, trace: GenerationTrace, step: int, k: int
                                                                                               np.ndarray]:
     """Where each of a word step's top-k candidates would take the state: (words, probabilities (k,), states
     (k, L, C)), the residual stream at every depth after reading the candidate instead of the word that came next.
-    `step` indexes `trace.word_steps()` (0 = after the first word)."""
+    `step` is a word step (0 = after the first word)."""
     import torch
 
     from llmcore.model.gpt import ActivationCache
 
-    steps = trace.word_steps()
-    if not 0 <= step < len(steps):
-        raise ValueError(f"step must be in 0..{len(steps) - 1}, got {step}")
+    if not 0 <= step < len(trace):
+        raise ValueError(f"step must be in 0..{len(trace) - 1}, got {step}")
     block = ckpt.model.config.block_size
     before = (list(trace.prompt_ids) + list(trace.generated_ids))[: step + 1][-(block - 1):]
-    ids = [int(i) for i in steps.topk_ids[step, :k]]
+    ids = [int(i) for i in trace.topk_ids[step, :k]]
     act = ActivationCache(attention=False)
     with torch.inference_mode():
         ckpt.model(torch.tensor([before + [c] for c in ids], device=ckpt.model.device), capture=act)
     stack, _ = act.residual_stack()
     states = stack[:, :, -1].transpose(0, 1).cpu().numpy()  # (k, L, C)
-    return [trace.vocab[i] for i in ids], steps.topk_probs[step, :k].copy(), states
+    return [trace.vocab[i] for i in ids], trace.topk_probs[step, :k].copy(), states

@@ -85,19 +85,21 @@ def _metadata(metadata: bytes | None, n: int) -> dict[str, np.ndarray]:
 
 
 def trace_steps_frame(trace: GenerationTrace) -> pd.DataFrame:
-    """One row per step: word, probability, dominant sub-context and the probability of each sub-context."""
+    """One row per generated word: the word, its probability, the dominant sub-context of the step that chose it
+    and the probability of each sub-context."""
+    g = slice(trace.boundary, None)  # the word steps whose next word was generated
     df = pd.DataFrame({"step": np.arange(1, trace.n_steps + 1), "word": trace.generated_words,
-                       "p": trace.chosen_probs, "dominant_context": [trace.dominant_context(s)
-                                                                     for s in range(trace.n_steps)]})
+                       "p": trace.next_probs[g], "dominant_context": [trace.next_context(i)
+                                                                      for i in range(trace.boundary, len(trace))]})
     for j, c in enumerate(trace.context_names):
-        df[f"p_{c}"] = trace.context_probs[:, j]
+        df[f"p_{c}"] = trace.context_probs[g, j]
     return df
 
 
 def trace_lens_frame(trace: GenerationTrace) -> pd.DataFrame:
-    """Long frame of the logit lens: step, layer, rank, word, probability."""
-    S, L, K = trace.lens_top_ids.shape
+    """Long frame of the logit lens at each generated word's step: step, layer, rank, word, probability."""
+    ids, probs = trace.lens_top_ids[trace.boundary:], trace.lens_top_probs[trace.boundary:]
+    S, L, K = ids.shape
     s, d, k = np.meshgrid(np.arange(S), np.arange(L), np.arange(K), indexing="ij")
     return pd.DataFrame({"step": s.ravel() + 1, "layer": np.array(trace.layer_names)[d.ravel()],
-                         "rank": k.ravel() + 1, "word": np.array(trace.vocab)[trace.lens_top_ids.ravel()],
-                         "p": trace.lens_top_probs.ravel()})
+                         "rank": k.ravel() + 1, "word": np.array(trace.vocab)[ids.ravel()], "p": probs.ravel()})

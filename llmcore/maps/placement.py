@@ -15,11 +15,6 @@ from functools import cached_property
 
 import numpy as np
 
-# Raised when the same parameters fit a different map, so that maps cached by older code are refitted.
-FIT_VERSIONS = {"pca": 1, "axes": 1, "lda": 1,
-                "umap": 2,  # 1: umap-learn's own (approximate, NN-descent) neighbours; 2: exact neighbours
-                "tsne": 3}  # 1: every point, FFT gradient in 2D; 2: at most 2,000 points (never shipped); 3: fit_points
-NEIGHBOUR_METHODS = ("umap", "tsne")  # no out-of-sample map of their own: new points are placed by neighbours
 PLACEMENT_K = 10  # reference neighbours a new point is placed among, unless a map's params say otherwise
 
 

@@ -23,8 +23,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from llmcore.maps.methods import MAP_METHODS, MapMethod, map_method
 from llmcore.maps.placement import (
-    FIT_VERSIONS,
     PLACEMENT_K,
     MapQuality,
     NeighbourIndex,
@@ -32,7 +32,6 @@ from llmcore.maps.placement import (
     rowwise_project,
 )
 
-METHODS = ("pca", "umap", "tsne", "axes", "lda")
 Progress = Callable[[str], None]
 
 
@@ -56,7 +55,7 @@ class Projector(TransformerMixin, BaseEstimator):
     """What every projector shares: parameter checks, the fitted check, and the fitted state (save and restore)."""
 
     _state: tuple[str, ...] = ()  # the learned arrays that define a fitted projector, in `fitted_state()`
-    fit_version = 1  # raised when the same parameters fit a different map (llmcore.maps.placement.FIT_VERSIONS)
+    method: MapMethod  # its entry in the registry: name, capabilities, fit version (llmcore.maps.methods)
     _fit_needs_y = False  # labels (axes, LDA) or a map computed elsewhere (NeighbourPlacement)
 
     def __sklearn_tags__(self):
@@ -136,6 +135,8 @@ class _LinearProjector(Projector):
 class PCAProjector(_LinearProjector):
     """Exact PCA by eigendecomposition of the covariance, signs fixed so that fits are reproducible."""
 
+    method = MAP_METHODS["pca"]
+
     _state = ("mean_", "components_", "explained_variance_ratio_")
 
     def __init__(self, n_components: int = 2, *, random_state: int = 0):
@@ -167,6 +168,8 @@ class PCAProjector(_LinearProjector):
 class SemanticAxesProjector(_LinearProjector):
     """Custom axes, as in the TensorFlow Embedding Projector: axis i runs from the centroid of label group
     `axes[i][0]` to that of `axes[i][1]` (e.g. animals → food against home → nature). Needs labels in fit."""
+
+    method = MAP_METHODS["axes"]
 
     def __init__(self, axes: list[tuple[str, str]] | None = None, n_components: int = 2, *, random_state: int = 0):
         self.axes, self.n_components, self.random_state = axes, n_components, random_state
@@ -202,6 +205,8 @@ class LDAProjector(_LinearProjector):
     """The story map: scikit-learn's LinearDiscriminantAnalysis on the points' labels, i.e. the linear axes that
     best separate the labelled groups (animals, food, places, ...). Linear, so placement is exact and instant.
     With fewer than n_components + 1 groups, the missing axes are the principal axes of what is left."""
+
+    method = MAP_METHODS["lda"]
 
     def __init__(self, n_components: int = 2, *, random_state: int = 0):
         self.n_components, self.random_state = n_components, random_state
@@ -291,7 +296,7 @@ class UMAPProjector(NeighbourPlacement):
     """UMAP (umap-learn) on exact nearest neighbours. Imported lazily: its numba compilation costs seconds on the
     first fit in a process."""
 
-    fit_version = FIT_VERSIONS["umap"]
+    method = MAP_METHODS["umap"]
 
     def __init__(self, n_components: int = 2, *, random_state: int = 0, n_neighbors: int = 15,
                  min_dist: float = 0.1, placement_k: int = PLACEMENT_K, progress: Progress | None = None):
@@ -357,7 +362,7 @@ class TSNEProjector(NeighbourPlacement):
     own word's region (0.73 against 0.80), and the 2D maps are the ones that choose the default view. At a few
     thousand points the Barnes-Hut gradient is faster than the FFT one, in 2D too (README, "Maps")."""
 
-    fit_version = FIT_VERSIONS["tsne"]
+    method = MAP_METHODS["tsne"]
 
     def __init__(self, n_components: int = 2, *, random_state: int = 0, perplexity: float = 30.0,
                  placement_k: int = PLACEMENT_K, fit_points: int | None = None, progress: Progress | None = None):
@@ -445,15 +450,14 @@ def _say(progress: Progress | None, message: str) -> None:
         progress(message)
 
 
-PROJECTORS: dict[str, type[Projector]] = {"pca": PCAProjector, "umap": UMAPProjector, "tsne": TSNEProjector,
-                                           "axes": SemanticAxesProjector, "lda": LDAProjector}
+PROJECTORS: dict[str, type[Projector]] = {cls.method.name: cls for cls in (PCAProjector, UMAPProjector,
+                                                                            TSNEProjector, SemanticAxesProjector,
+                                                                            LDAProjector)}
 
 
 def projector_class(method: str) -> type[Projector]:
     """The projector class of a method name: 'pca', 'umap', 'tsne', 'lda' (the story map) or 'axes'."""
-    if method not in PROJECTORS:
-        raise ValueError(f"unknown projection method {method!r}; use one of {METHODS}")
-    return PROJECTORS[method]
+    return PROJECTORS[map_method(method).name]
 
 
 def make_projector(method: str = "pca", n_components: int = 2, random_state: int = 0, **params) -> Projector:
@@ -473,7 +477,7 @@ def fit_projection(X: np.ndarray, labels: np.ndarray | None, method: str, n_comp
     refit of `llmcore maps` equals a serial one (torch's own threads are not touched)."""
     from threadpoolctl import threadpool_limits
 
-    extra = {"progress": progress} if method in ("umap", "tsne") else {}
+    extra = {"progress": progress} if map_method(method).neighbour_placed else {}
     proj = make_projector(method, n_components, random_state, **(params or {}), **extra)
     with threadpool_limits(limits=1, user_api="blas"):
         coords = proj.fit_transform(X, labels)

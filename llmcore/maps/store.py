@@ -26,7 +26,8 @@ from safetensors.numpy import save as np_save
 from llmcore.analysis.reference import ReferenceStates, reference_states
 from llmcore.files import atomic_write, remove_own_file, remove_temp_leftovers, user_cache_dir
 from llmcore.inputs import InputError, parse_json, read_safetensors, safetensors_metadata
-from llmcore.maps.placement import FIT_VERSIONS, NEIGHBOUR_METHODS, PLACEMENT_K, MapQuality, Placement
+from llmcore.maps.methods import MAP_METHODS, method_names
+from llmcore.maps.placement import PLACEMENT_K, MapQuality, Placement
 from llmcore.model.checkpoint import MAPS_DIR, Checkpoint
 from llmcore.model.depths import depth_labels
 
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 from llmcore.model.tokenizer import UNK
 
 WATCH_FILE = "watch_maps.safetensors"  # llmcore.maps.watch's maps, stored with the other caches
-AXIS_LABELS = {"pca": "PC", "umap": "UMAP", "tsne": "t-SNE", "axes": "axis", "lda": "LD"}
 
 
 @dataclass
@@ -100,7 +100,7 @@ class FittedMap:
 
     @property
     def axis_label(self) -> str:
-        return AXIS_LABELS[self.method]
+        return MAP_METHODS[self.method].axis_label
 
     @property
     def projector(self) -> Projector:
@@ -115,7 +115,7 @@ class FittedMap:
 
 def placement_of(method: str, projector: Projector) -> Placement:
     """The arrays of a fitted projector that place new points (the same arithmetic as its `transform`)."""
-    if method in NEIGHBOUR_METHODS:
+    if MAP_METHODS[method].neighbour_placed:
         return Placement.neighbours(projector.X_ref_, projector.embedding_, projector.placement_k)
     return Placement.linear(projector.mean_, projector.components_)
 
@@ -152,7 +152,7 @@ def _key(content_hash: str, reference: str, digest: str, *, method: str, n_compo
          params: dict[str, Any]) -> str:
     spec = {"checkpoint": content_hash, "reference": reference, "digest": digest, "method": method,
             "n_components": n_components, "random_state": random_state, "params": params,
-            "version": FIT_VERSIONS[method]}
+            "version": MAP_METHODS[method].fit_version}
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -308,7 +308,7 @@ _FILE_NAMES = {"mean_": "mean", "components_": "components", "explained_variance
 
 def _save(path: Path, m: FittedMap, ckpt: Checkpoint) -> None:
     tensors = {"coords": m.coords.astype(np.float32)}
-    if m.method not in NEIGHBOUR_METHODS:
+    if not MAP_METHODS[m.method].neighbour_placed:
         tensors.update({_FILE_NAMES[k]: v for k, v in m.projector.fitted_state().items()})
     meta = {"key": m.key, "checkpoint": ckpt.content_hash, "reference": m.reference.name,
             "digest": m.reference.digest, "method": m.method, "n_components": str(m.n_components),
@@ -355,7 +355,7 @@ def tensors_sha(tensors: dict[str, np.ndarray]) -> str:
 def _placement(spec: _MapSpec, tensors: dict[str, np.ndarray], X: np.ndarray) -> Placement:
     """What places new points on a cached map, from its file's arrays (ValueError when they do not make one, as
     `_restore_projector` would raise: its parameters are checked the same way)."""
-    if spec.method in NEIGHBOUR_METHODS:
+    if MAP_METHODS[spec.method].neighbour_placed:
         return Placement.neighbours(X, tensors["coords"], spec.params.get("placement_k", PLACEMENT_K))
     placement = Placement.linear(tensors["mean"], tensors["components"])
     if placement.components.shape != (spec.n_components, X.shape[1]):
@@ -453,7 +453,8 @@ class MapBook:
         return cached_map(self.ckpt, self.reference(name), method, n_components, params=params,
                           cache_dir=self.cache_dir)
 
-    def best_view(self, methods=("pca", "lda"), progress: Progress | None = None, remeasure: bool = False):
+    def best_view(self, methods=method_names(linear=True, from_states=True), progress: Progress | None = None,
+                  remeasure: bool = False):
         """The measured default view (llmcore.maps.bestview.BestView): stored with the maps, else measured now on the
         given methods' maps and stored."""
         from llmcore.maps.bestview import load_best_view, measure_best_view, save_best_view
@@ -469,7 +470,7 @@ class MapBook:
                     raise  # a folder the user named: say so
         return view
 
-    def precompute(self, methods=("pca", "umap", "tsne", "lda"), dims=(2, 3), progress: Progress | None = None,
+    def precompute(self, methods=method_names(from_states=True), dims=(2, 3), progress: Progress | None = None,
                    workers: int = 1) -> int:
         """Fit (or load) every standard map; returns how many were fitted now. The linear maps (PCA, the story
         map) are fitted here; UMAP and t-SNE maps in `workers` processes when more than 1, each fit the same map
@@ -482,7 +483,7 @@ class MapBook:
                         todo.append((name, method, d))
         _say(progress, f"{len(todo)} of {len(methods) * len(dims) * (len(self.layer_names) + 1)} maps to fit, "
                        "the rest are cached")
-        slow = [t for t in todo if t[1] in ("umap", "tsne")] if workers > 1 else []
+        slow = [t for t in todo if MAP_METHODS[t[1]].neighbour_placed] if workers > 1 else []
         for i, (name, method, d) in enumerate([t for t in todo if t not in slow], 1):
             _say(progress, f"{name} {method} {d}D ({i} of {len(todo) - len(slow)} fitted here)")
             self.get(name, method, d, progress=progress)
@@ -499,7 +500,7 @@ class MapBook:
 
         from llmcore.maps.projection import fit_projection
 
-        order = sorted(todo, key=lambda t: (t[1] != "tsne", -t[2], t[0]))  # t-SNE 3D is the slowest kind
+        order = sorted(todo, key=lambda t: (-MAP_METHODS[t[1]].fit_cost, -t[2], t[0]))  # slowest kind first
         _say(progress, f"fitting {len(order)} UMAP and t-SNE maps in {workers} processes")
         t0 = time.perf_counter()
         refs = {name: self.reference(name).X for name, _, _ in order}

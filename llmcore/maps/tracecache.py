@@ -26,7 +26,7 @@ from llmcore.inputs import InputError, parse_json, read_safetensors, safetensors
 from llmcore.maps.store import tensors_sha
 from llmcore.model.checkpoint import Checkpoint
 
-FORMAT = 2  # 2: the trace keeps each sub-context's likeliest words and every named word's probability
+FORMAT = 3  # 2: the trace keeps each sub-context's likeliest words and every named word's probability; 3: one axis
 MAX_BYTES = 16 << 20  # a trace of the dashboard's word limit is well under 1 MB
 CANDIDATES_K = 5  # candidate next words per step, as the Trajectory page draws them
 
@@ -48,7 +48,7 @@ class Candidates:
 def compute_candidates(ckpt: Checkpoint, trace: GenerationTrace, k: int = CANDIDATES_K) -> Candidates:
     from llmcore.analysis.trace import candidate_states
 
-    rows = [candidate_states(ckpt, trace, s, k) for s in range(len(trace.word_steps()))]
+    rows = [candidate_states(ckpt, trace, s, k) for s in range(len(trace))]
     index = {w: i for i, w in enumerate(trace.vocab)}
     return Candidates(np.array([[index[w] for w in words] for words, _, _ in rows], np.int64),
                       np.stack([p for _, p, _ in rows]).astype(np.float32),
@@ -112,7 +112,7 @@ def load_trace(folder: Path, ckpt: Checkpoint, prompt: str,
 
 
 def _check(trace: GenerationTrace, c: Candidates) -> None:
-    S, (L, C) = len(trace.word_steps()), trace.prompt_hidden.shape[1:]
+    S, (L, C) = len(trace), trace.hidden.shape[1:]
     if c.ids.ndim != 2 or len(c.ids) != S or c.probs.shape != c.ids.shape or \
             c.states.shape != (*c.ids.shape, L, C):
         raise ValueError("candidates do not match the trace's steps")

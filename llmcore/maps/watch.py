@@ -289,13 +289,12 @@ def prompt_over_training(frames: TrainingFrames, prompt: str, sampling: Sampling
     """Trace the prompt with every snapshot's weights (raises PromptError for a prompt the model cannot read)."""
     traces = [trace_generation(m, prompt, sampling) for m in frames.models]
     li = traces[-1].layer_names.index(frames.layer)
-    paths = [p.place(t.word_steps().hidden[:, li]) for p, t in zip(frames.placers, traces)]  # one state per word read
+    paths = [p.place(t.hidden[:, li]) for p, t in zip(frames.placers, traces)]  # one state per word read
     final, target = traces[-1], place_context(frames.models[-1])
     chosen = [frames.models[-1].world.label(w)[0] for w in final.generated_words]
     step = chosen.index(target) if target in chosen else max(final.n_steps - 1, 0)
     names = final.context_names
-    probs = np.stack([t.context_probs[min(step, t.n_steps - 1)] if t.n_steps else np.zeros(len(names))
-                      for t in traces]).astype(np.float32)
+    probs = np.stack([t.context_probs[t.boundary + min(step, t.n_steps - 1)] for t in traces]).astype(np.float32)
     return PromptOverTraining(prompt=prompt, traces=traces, paths=paths, place_step=step, place_probs=probs,
                               context_names=names)
 
