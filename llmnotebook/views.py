@@ -113,6 +113,11 @@ class TrajectoryMap(PromptView):
     def redrawn_by(self) -> list[str]:
         return ["prompt", "step", "layer", "method", "reading"]
 
+    def _changed(self, change) -> None:
+        if change["name"] != "step" and self.selected:  # the points chosen are no longer where they were drawn
+            self.selected = []
+        super()._changed(change)
+
     @traitlets.validate("layer")
     def _valid_layer(self, proposal) -> str:
         names = self._trace.layer_names

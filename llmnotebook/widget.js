@@ -88,8 +88,12 @@ async function render({ model, el }) {
     const text = model.get("figure");
     if (!text) return;
     const fig = JSON.parse(text);
-    await Plotly.react(gd, fig.data, themed(fig.layout, colours(el)),
-                       { displaylogo: false, responsive: true, scrollZoom: false });
+    const layout = themed(fig.layout, colours(el));
+    // a box or lasso still chosen in the kernel (a new step, a new theme) stays drawn; the kernel empties its
+    // selection before a figure whose points moved (a new prompt, depth, map or reading)
+    const kept = gd.layout && gd.layout.selections;
+    if (kept && kept.length && model.get("selected").length) layout.selections = kept;
+    await Plotly.react(gd, fig.data, layout, { displaylogo: false, responsive: true, scrollZoom: false });
     gd.dataset.drawn = String(Number(gd.dataset.drawn) + 1);
     gd.dataset.drawnAt = String(Date.now());  // the wall clock: bench/bench_notebook.py compares it with the kernel's
   }

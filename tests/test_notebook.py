@@ -96,8 +96,10 @@ def test_a_box_selection_becomes_a_dataframe_and_fires_the_observer(w, land):
                                                                      food.y.iloc[2])
     assert sel.step.isna()[0] and sel.step[1] == 1 and sel.word[1] == w.trace.words[0]
     assert set(sel.depth) == {w.layer}
-    w.selected = []
-    assert w.selection.empty
+    w.step = 2  # the same points where they were
+    assert len(w.selection) == 2
+    w.prompt = "a cat eats sausage at"  # the path moved: nothing is chosen any more, and the observer hears it
+    assert w.selection.empty and seen[-1].empty and w.selected == []
 
 
 def test_clicks_set_the_step_and_the_lens_sets_the_maps_layer(w):
