@@ -6,6 +6,8 @@ from typing import Any
 
 import streamlit as st
 
+from llmcore.inputs import InputError, decode_text, parse_json
+
 Allowed = dict[str, Any]  # key -> a collection of allowed values, or a (low, high) tuple for numbers
 
 
@@ -89,3 +91,38 @@ def publish(keys: list[str]) -> None:
         value = st.session_state.get(key)
         if value is not None and st.query_params.get(key) != str(value):
             st.query_params[key] = str(value)
+
+
+def settings_from_json(raw: bytes, *, defaults: dict[str, Any], allowed: Allowed, max_bytes: int,
+                       max_chars: dict[str, int] | None = None, what: str = "settings") -> dict[str, Any]:
+    """A saved view (a JSON object of settings) checked before use: its size, UTF-8 text, nesting, then each key
+    against the page's settings, with the type of its default and the values its widget allows; raises ValueError
+    naming the file, the key and the rule."""
+    if len(raw) > max_bytes:
+        raise ValueError(f"the {what} file is larger than {max_bytes:,} bytes")
+    try:
+        data = parse_json(decode_text(raw))  # nesting checked before parsing
+    except UnicodeDecodeError:
+        raise ValueError(f"the {what} file is not UTF-8 text") from None
+    except InputError as e:
+        raise ValueError(f"the {what} file {e}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"a {what} must be a JSON object of settings")
+    return {key: _setting(key, value, defaults=defaults, allowed=allowed, max_chars=max_chars or {}, what=what)
+            for key, value in data.items()}
+
+
+def _setting(key: str, value: Any, *, defaults: dict[str, Any], allowed: Allowed, max_chars: dict[str, int],
+             what: str) -> Any:
+    if key not in defaults:
+        raise ValueError(f"unknown setting {key!r} in the {what}; known: {', '.join(defaults)}")
+    kind = type(defaults[key])
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ValueError(f"setting {key!r} must be a {kind.__name__}, got {value!r}")
+    too_long = key in max_chars and len(value) > max_chars[key]
+    if not fits(value, allowed.get(key)) or too_long:
+        rule = allowed.get(key, f"at most {max_chars.get(key, 0):,} characters")
+        raise ValueError(f"setting {key!r} is {value!r}; allowed: {rule}")
+    return value

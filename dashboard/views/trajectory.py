@@ -28,7 +28,6 @@ from dashboard.state import (
 from dashboard.text import count, escape_md
 from llmcore.analysis.lens import LensError
 from llmcore.analysis.trace import MAX_NEW_WORDS, MAX_PROMPT_CHARS, PromptError, SamplingConfig, candidate_states
-from llmcore.inputs import InputError, decode_text, parse_json
 from llmcore.maps.methods import method_names
 from llmcore.model.depths import FINAL
 
@@ -337,31 +336,9 @@ MAX_SCENARIO_BYTES = 64_000
 
 
 def scenario_from_json(raw: bytes) -> dict:
-    """A saved view, checked key by key against the page's settings; raises ValueError naming the problem."""
-    if len(raw) > MAX_SCENARIO_BYTES:
-        raise ValueError(f"the scenario file is larger than {MAX_SCENARIO_BYTES:,} bytes")
-    try:
-        data = parse_json(decode_text(raw))  # nesting checked before parsing
-    except UnicodeDecodeError:
-        raise ValueError("the scenario file is not UTF-8 text") from None
-    except InputError as e:
-        raise ValueError(f"the scenario file {e}") from None
-    if not isinstance(data, dict):
-        raise ValueError("a scenario must be a JSON object of settings")
-    out = {}
-    for key, value in data.items():
-        if key not in DEFAULTS:
-            raise ValueError(f"unknown setting {key!r} in the scenario; known: {', '.join(DEFAULTS)}")
-        kind = type(DEFAULTS[key])
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise ValueError(f"setting {key!r} must be a {kind.__name__}, got {value!r}")
-        if not urlstate.fits(value, ALLOWED.get(key)) or (key == "prompt" and len(value) > MAX_PROMPT_CHARS):
-            rule = ALLOWED.get(key, f"at most {MAX_PROMPT_CHARS:,} characters")
-            raise ValueError(f"setting {key!r} is {value!r}; allowed: {rule}")
-        out[key] = value
-    return out
+    """A saved view of this page, checked key by key against its settings (urlstate.settings_from_json)."""
+    return urlstate.settings_from_json(raw, defaults=DEFAULTS, allowed=ALLOWED, max_bytes=MAX_SCENARIO_BYTES,
+                                       max_chars={"prompt": MAX_PROMPT_CHARS}, what="scenario")
 
 
 def _load_scenario() -> None:
