@@ -20,7 +20,7 @@ from llmcore.analysis.interventions import (
     counterfactual_prompt,
     patched_run,
 )
-from llmnotebook.source import Landscape
+from llmnotebook.source import Landscape, one_thread
 from llmnotebook.views import SEED_PROMPT
 from llmnotebook.widget import FigureView
 
@@ -77,7 +77,8 @@ class CausalTraceView(FigureView):
             self.cell = (cell[0], cell[1], cell[2] - 1)
 
     def _restore(self) -> None:
-        self.patched = patched_run(self.land.ckpt, self.prompt, corrupt=self.corrupt, restore=[self.cell])
+        with one_thread():
+            self.patched = patched_run(self.land.ckpt, self.prompt, corrupt=self.corrupt, restore=[self.cell])
         self.redraw()
 
 

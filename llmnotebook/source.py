@@ -3,7 +3,9 @@ notebook's counterpart of dashboard/state.py, without Streamlit)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,21 @@ from llmcore.model.checkpoint import DEFAULT_CHECKPOINT, Checkpoint
 
 METHODS = {"lda": "Story map (LDA)", "pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}  # the Trajectory page's maps
 KEPT = 64  # traces kept per model
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Torch on one thread for the enclosed forward passes, then the kernel's own setting again. A view's passes
+    are tiny; a second thread only spins waiting for a core on a busy machine (the dashboard's server runs on one
+    for the same reason: dashboard/__main__.py)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class Landscape:
@@ -46,12 +63,15 @@ class Landscape:
         return self.book.best_view()
 
     def _trace(self, prompt: str, sampling: SamplingConfig) -> GenerationTrace:
-        return trace_generation(self.ckpt, prompt, sampling)
+        with one_thread():
+            return trace_generation(self.ckpt, prompt, sampling)
 
     def _candidates(self, prompt: str, sampling: SamplingConfig, step: int) -> tuple[list[str], np.ndarray,
                                                                                   np.ndarray]:
         """Where the likeliest next words after `step` (1-based) would take the state (candidate_states)."""
-        return candidate_states(self.ckpt, self.trace(prompt, sampling), step - 1)
+        trace = self.trace(prompt, sampling)
+        with one_thread():
+            return candidate_states(self.ckpt, trace, step - 1)
 
     def _reference_frame(self, layer: str, method: str) -> pd.DataFrame:
         """The reference states drawn on a map (dashboard.frames.reference_frame: a fixed sample)."""
