@@ -131,8 +131,9 @@ def test_a_clicked_causal_cell_returns_that_patched_run(land):
     c.clicked = {"customdata": [0, 2, 1], "n": 1}  # the residual stream at block 2 of word 2
     assert c.cell == ("resid", 2, 1) and got and got[-1] is c.patched
     again = patched_run(land.ckpt, c.prompt, corrupt=c.corrupt, restore=[("resid", 2, 1)])
-    assert c.patched.target_prob == pytest.approx(again.target_prob) and c.patched.words == again.words
-    assert np.allclose(c.patched.states, again.states)
+    # the widget's passes run on one thread: equal up to the order of float sums
+    assert c.patched.target_prob == pytest.approx(again.target_prob, rel=1e-4) and c.patched.words == again.words
+    assert np.allclose(c.patched.states, again.states, atol=1e-5)
     with pytest.raises(ValueError, match="is not a"):
         c.cell = ("mlp", 0, 1)  # an MLP has no output at the embedding
 
