@@ -1,6 +1,6 @@
 """Felt speed, idle and with one other busy core, side by side in one run: what a teacher waits for in a lesson.
 
-usage: python bench/bench_felt_speed.py [--rounds 2] [--moves 10] [--before OLDER_SOURCE_TREE]
+usage: python -m bench.bench_felt_speed [--rounds 2] [--moves 10] [--before OLDER_SOURCE_TREE]
 For each condition (idle; one `while 1: pass` process), alternating over the rounds: the cold start until the
 Trajectory map's points are drawn (server launch, browser already open), the step slider (key press to the map
 chart's next drawing and every changed chart drawn, median over the moves) and the depth slider (bench_dashboard's
@@ -19,9 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_dashboard import FLAGS, IDLE, MAP_DRAWN, MARK_MAP, PLOTLY_CALLS, ROOT, launch, settled_ms, switches  # noqa: E402
+from bench.bench_dashboard import IDLE, MAP_DRAWN, MARK_MAP, PLOTLY_CALLS, ROOT, launch, settled_ms, switches
+from tests.servers import launch_chromium
 
 PAGES = ["story", "embeddings", "landscape", "training", "compare", "causes", "model-card"]
 # The Trajectory map's points drawn: a scatter trace with points in the first dashboard chart.
@@ -35,20 +34,16 @@ PAGE_DRAWN = ("() => { const app = document.querySelector(\"[data-testid='stApp'
 
 
 def step_moves(page, n: int) -> list[float]:
-    """Seconds from a key press on the Step slider to every chart it changed drawn, n moves (right, then left at
-    the end). The step changes no heading: the redraw is seen as the map chart's own count of drawings
+    """Seconds from a key press on the Step slider to every chart it changed drawn, n moves (right and left in turn,
+    from the first step). The step changes no heading: the redraw is seen as the map chart's own count of drawings
     (dashboard/chart.js's data-drawn) moving on, then the page settled (no script run, no drawing for 150 ms)."""
     slider = page.locator("[data-testid='stSlider']").filter(has_text="Step (one per word").get_by_role("slider")
-    out, key = [], "ArrowRight"
-    for _ in range(n):
-        if slider.get_attribute("aria-valuenow") == slider.get_attribute("aria-valuemax"):
-            key = "ArrowLeft"
-        elif slider.get_attribute("aria-valuenow") == slider.get_attribute("aria-valuemin"):
-            key = "ArrowRight"
+    out = []
+    for i in range(n):
         page.evaluate(MARK_MAP)
         page.evaluate(PLOTLY_CALLS)
         slider.focus()
-        slider.press(key)
+        slider.press(["ArrowRight", "ArrowLeft"][i % 2])
         page.wait_for_function(MAP_DRAWN, timeout=60_000, polling=50)
         out.append(settled_ms(page) / 1000)
     return out
@@ -99,7 +94,7 @@ def main() -> None:
     results: dict[tuple[str, str], list[dict[str, float]]] = {col: [] for col in cols}
     load = [os.getloadavg()]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
+        browser = launch_chromium(p)
         for _ in range(a.rounds):
             for name, tree in trees.items():
                 results[name, "idle"].append(measure(browser, a.moves, tree))
