@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -15,14 +16,46 @@ from .servers import free_port, running_server
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _clean_copy(dest: Path) -> Path:
+    """The files a fresh checkout holds (tracked, and new ones git does not ignore), copied to `dest`: setuptools
+    reuses the working tree's build/lib, which keeps modules the tree no longer has, and would ship them."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                            capture_output=True, timeout=60)
+    if listed.returncode != 0:  # not a git checkout (an unpacked sdist, say): it holds no stale build of ours
+        return ROOT
+    for name in filter(None, listed.stdout.decode().split("\0")):
+        if (ROOT / name).is_file():  # a file deleted but not yet committed is listed too
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+    return dest
+
+
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    """The project built as a wheel, once for this module."""
-    dist = tmp_path_factory.mktemp("dist")
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)],
-                           capture_output=True, text=True, timeout=600)
-    assert built.returncode == 0, built.stderr[-2000:]
-    return next(dist.glob("llm_landscape-*.whl"))
+def built(tmp_path_factory) -> tuple[Path, str]:
+    """The project built as a wheel from a clean copy, once for this module, with what the build printed."""
+    dist, source = tmp_path_factory.mktemp("dist"), _clean_copy(tmp_path_factory.mktemp("source"))
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(dist), str(source)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return next(dist.glob("llm_landscape-*.whl")), done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def wheel(built) -> Path:
+    return built[0]
+
+
+@pytest.mark.slow
+def test_the_wheel_builds_without_a_warning_and_names_its_licence(built):
+    """Every file the wheel ships is declared (setuptools warns of data folders left out of `packages`), the licence
+    is an SPDX expression (a TOML table is deprecated) and the licence files travel in the wheel."""
+    wheel, printed = built
+    assert not [ln for ln in printed.splitlines() if "Warning:" in ln], printed[-3000:]
+    with zipfile.ZipFile(wheel) as zf:
+        meta = zf.read(next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))).decode()
+        licences = [n for n in zf.namelist() if ".dist-info/licenses/" in n]
+    assert "License-Expression: MIT" in meta.splitlines()
+    assert any(n.endswith("/licenses/LICENSE") for n in licences)
 
 
 def _install(wheel: Path, target: Path) -> None:
@@ -39,6 +72,8 @@ def test_the_wheel_carries_the_model_and_the_dashboard(tmp_path, ckpt, wheel):
         assert {"dashboard/chart.js", "dashboard/plotly_loader.js", "dashboard/plotly_light/plotly-cartesian.min.js",
                 "dashboard/plotly_light/LICENSE", "llmnotebook/widget.js"} <= set(names)  # read when it starts
         assert any(n.startswith("llmcore_checkpoints/default/maps/traces/") for n in names)  # the first page's trace
+    source = {n: ROOT / n.replace("llmcore_checkpoints/", "checkpoints/", 1) for n in names if ".dist-info/" not in n}
+    assert not [n for n, path in source.items() if not path.is_file()]  # nothing the source tree does not hold
     _install(wheel, target)
     env = {**os.environ, "PYTHONPATH": str(target)}
     info = subprocess.run([sys.executable, "-m", "llmcore.cli", "info", "--json"], cwd=tmp_path, env=env,
