@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 REFERENCES = ["words", "context:embed", "context:block 1", "context:block 2", "context:block 3",
               "context:block 4", "context:final"]
-# Trustworthiness floors, per kind of map (measured values are in the README).
+# Trustworthiness floors, per kind of map (measured values are in docs/design.md).
 # PCA maps are linear views of 128 dims: with World 2.0's grammar the context states spread over more directions
 # (2 components keep 28-38 % of the variance), so their floor is that of the PCA word map; UMAP and t-SNE keep 0.85
 FLOOR = {("words", "pca"): 0.75, ("context", "pca"): 0.75, "default": 0.85}

@@ -1,4 +1,4 @@
-"""Quality bars, asserted on the shipped checkpoint (see README: Quality)."""
+"""Quality bars, asserted on the shipped checkpoint (see docs/performance.md: Quality)."""
 
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ def test_shipped_checkpoint_size_and_training_time(ckpt):
     size = sum(p.stat().st_size for p in shipped)
     assert size <= 32 * 2**20
     # 5 minutes on 2 cores: wall seconds when the run had the cores to itself, or, when other work shared them,
-    # the run's CPU seconds over both cores (2 x 300 s); README: Training quotes both
+    # the run's CPU seconds over both cores (2 x 300 s); docs/performance.md: Training quotes both
     m = ckpt.metrics
     assert m["complete"] and (m["train_seconds"] <= 300 or m.get("train_cpu_seconds", 601) <= 2 * 300)
     assert len(ckpt.snapshot_steps) >= 20

@@ -15,7 +15,7 @@ from llmcore.world.types import EVENT_PREPOSITIONS, FUNCTION_CONTEXT, World
 
 @dataclass
 class QualityReport:
-    """Figures the quality bars are stated in (see README)."""
+    """Figures the quality bars are stated in (see docs/performance.md)."""
 
     habitat_mass: float  # mean probability of the animal's habitats as the place of a held-out event (every form)
     habitat_top1: float  # share of those prompts whose most likely place is a habitat of the animal

@@ -360,7 +360,7 @@ class TSNEProjector(NeighbourPlacement):
     on up to 10,000 points and a 3D map, whose Barnes-Hut gradient costs twice as much, on 2,000: on the bundled
     model a 2D map fitted on 2,000 of 6,000 states kept its trustworthiness but fewer example states fell in their
     own word's region (0.73 against 0.80), and the 2D maps are the ones that choose the default view. At a few
-    thousand points the Barnes-Hut gradient is faster than the FFT one, in 2D too (README, "Maps")."""
+    thousand points the Barnes-Hut gradient is faster than the FFT one, in 2D too (docs/design.md, "Maps")."""
 
     method = MAP_METHODS["tsne"]
 

@@ -181,7 +181,7 @@ def terrain_height(total: np.ndarray, sigma: float) -> np.ndarray:
     """Total density (a smoothed count of states per cell) compressed to [0, 1] by log(1 + d / d1), where d1 is
     the peak that PLAIN_STATES states' kernels make together: a few states rise to a low plain, a crowd to a hill,
     and the height grows with the log of how many states gather, so thin spikes become hills with plains between
-    them (measured on the bundled model's six depths: README)."""
+    them (measured on the bundled model's six depths: docs/design.md)."""
     plain = PLAIN_STATES / (2 * np.pi * sigma**2)
     return np.log1p(total / plain) / np.log1p(max(float(total.max()), 1e-12) / plain)
 

@@ -81,7 +81,7 @@ class TrainConfig:
     landscape_grid: int = 21  # loss landscape resolution at the end of training; 0 skips it
     threads: int = 0  # 0: leave torch's default
     checkpoint_seconds: float = 60.0  # also write a resumable checkpoint this often (whichever comes first)
-    inflection_tie: float = 0.2  # weight of 1 - cos(e(cat), e(cats)) over the world's inflection pairs (README)
+    inflection_tie: float = 0.2  # weight of 1 - cos(e(cat), e(cats)) over the world's inflection pairs (docs/design.md)
 
     def __post_init__(self) -> None:
         for name, (lo, hi) in TRAIN_LIMITS.items():  # types and ranges, before any work (values may come from files)
