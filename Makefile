@@ -35,13 +35,13 @@ lint: setup
 	$(BIN)/ruff check .
 
 bench: setup                   ## print the benchmark ratios quoted in the README
-	$(BIN)/python bench/bench_generation.py
-	$(BIN)/python bench/bench_training.py
-	$(BIN)/python bench/bench_maps.py
-	$(BIN)/python bench/bench_dashboard.py
-	$(BIN)/python bench/bench_causes.py
-	$(BIN)/python bench/bench_warmstart.py --threads 2
-	$(BIN)/python bench/bench_felt_speed.py
+	$(BIN)/python -m bench.bench_generation
+	$(BIN)/python -m bench.bench_training
+	$(BIN)/python -m bench.bench_maps
+	$(BIN)/python -m bench.bench_dashboard
+	$(BIN)/python -m bench.bench_causes
+	$(BIN)/python -m bench.bench_warmstart --threads 2
+	$(BIN)/python -m bench.bench_felt_speed
 
 train-default: setup           ## retrain the bundled model as shipped, loss landscapes and Watch training maps included (about 480 CPU s: 4 min 10 s on 2 idle cores)
 	$(BIN)/llmcore train --out checkpoints/default --overwrite --threads 2

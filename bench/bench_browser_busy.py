@@ -2,7 +2,7 @@
 outcome and time. A browser test waits on the condition it asserts, never on a moment of an animation, so it must
 pass in both columns (issue 25: a test that failed only under load blocked every landing).
 
-usage: python bench/bench_browser_busy.py [--only busy] [-k EXPR]
+usage: python -m bench.bench_browser_busy [--only busy] [-k EXPR]
 Runs `pytest -m browser` over tests/test_browser*.py once per condition (the busy one beside a `while 1: pass`
 process) and prints every test's result and seconds, the totals, and the load average before and after.
 """

@@ -1,7 +1,7 @@
 """The Causes page's work: a full causal trace, the counterfactual grid, a steering redraw in Chromium, and the
 held-out finding the README quotes.
 
-usage: python bench/bench_causes.py [--repeats 20] [--redraws 10] [--no-browser | --no-library] [--no-steering]
+usage: python -m bench.bench_causes [--repeats 20] [--redraws 10] [--no-browser | --no-library] [--no-steering]
 Prints, side by side with their targets: the causal trace of a 6-word prompt at every depth and position, all three
 kinds, restore and reverse (median of --repeats); the same with Gaussian noise over 10 seeds; the counterfactual
 grid over the whole world; the median and 90th percentile time from a steering slider change (a key press on the
@@ -16,18 +16,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from tests.servers import dashboard_command, free_port, launch_chromium, running_server
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ROOT = Path(__file__).resolve().parent.parent
+
 PROMPT, CORRUPT = "a dog devours pizza in the", "an otter devours pizza in the"
 LAST_MAP = "() => { const g = document.querySelectorAll('.js-plotly-plot'); return g[g.length - 1]; }"
 # the steering map (the page's last chart) holds a figure other than the one before the key press, laid out and drawn
@@ -98,49 +94,41 @@ def steering_range(ck) -> None:
 def browser(redraws: int) -> None:
     from playwright.sync_api import sync_playwright
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "dashboard", "--server.port",
-                               str(port), "--server.headless", "true"], cwd=ROOT, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, env={**os.environ, "MALLOC_ARENA_MAX": "2"})
-    try:
-        with sync_playwright() as p:
-            page = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS).new_page(
-                viewport={"width": 1400, "height": 1000})
-            for _ in range(600):
-                try:
-                    page.goto(f"http://127.0.0.1:{port}/causes", wait_until="domcontentloaded")
-                    break
-                except Exception:
-                    time.sleep(0.1)
-            page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= 5",
-                                   timeout=180_000)
-            page.get_by_text("Push the state of").first.wait_for(timeout=60_000)
-            slider = page.locator("[data-testid='stSlider']").filter(has_text="alpha").get_by_role("slider")
-            start = float(slider.get_attribute("aria-valuetext"))  # the measured default
-            times, texts = [], []
-            for i in range(1, redraws + 1):
-                time.sleep(0.5)  # the previous redraw settles
-                page.evaluate(f"() => {{ window._old = ({LAST_MAP})().data; }}")
-                slider.focus()
-                t = time.perf_counter()
-                slider.press("ArrowRight")  # +0.25: a new alpha, never cached
-                alpha = start + 0.25 * i
-                page.get_by_text(f"{alpha:g} of the way" if alpha <= 1 else f"{alpha:g} times the distance"
-                                 ).first.wait_for(timeout=60_000)
-                texts.append(time.perf_counter() - t)
-                page.wait_for_function(REDRAWN, timeout=60_000, polling="raf")
-                page.evaluate(PAINTED)
-                times.append(time.perf_counter() - t)
-            p90 = sorted(times)[max(int(0.9 * len(times)) - 1, 0)]
-            print(f"steering slider change to the steering map redrawn and painted in Chromium, {redraws} changes: "
-                  f"median {statistics.median(times):.2f} s, p90 {p90:.2f} s   (target p50 <= 0.5 s; ratio "
-                  f"{statistics.median(times) / 0.5:.2f}); the new completion's text shown after "
-                  f"{statistics.median(texts):.2f} s (median)")
-    finally:
-        server.terminate()
-        server.wait(10)
+    port = free_port()
+    env = {**os.environ, "MALLOC_ARENA_MAX": "2"}  # as `make run` starts it
+    with running_server(dashboard_command(port), port, ROOT, env=env, timeout=300), sync_playwright() as p:
+        page = launch_chromium(p).new_page(
+            viewport={"width": 1400, "height": 1000})
+        for _ in range(600):
+            try:
+                page.goto(f"http://127.0.0.1:{port}/causes", wait_until="domcontentloaded")
+                break
+            except Exception:
+                time.sleep(0.1)
+        page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= 5",
+                               timeout=180_000)
+        page.get_by_text("Push the state of").first.wait_for(timeout=60_000)
+        slider = page.locator("[data-testid='stSlider']").filter(has_text="alpha").get_by_role("slider")
+        start = float(slider.get_attribute("aria-valuetext"))  # the measured default
+        times, texts = [], []
+        for i in range(1, redraws + 1):
+            time.sleep(0.5)  # the previous redraw settles
+            page.evaluate(f"() => {{ window._old = ({LAST_MAP})().data; }}")
+            slider.focus()
+            t = time.perf_counter()
+            slider.press("ArrowRight")  # +0.25: a new alpha, never cached
+            alpha = start + 0.25 * i
+            page.get_by_text(f"{alpha:g} of the way" if alpha <= 1 else f"{alpha:g} times the distance"
+                             ).first.wait_for(timeout=60_000)
+            texts.append(time.perf_counter() - t)
+            page.wait_for_function(REDRAWN, timeout=60_000, polling="raf")
+            page.evaluate(PAINTED)
+            times.append(time.perf_counter() - t)
+        p90 = sorted(times)[max(int(0.9 * len(times)) - 1, 0)]
+        print(f"steering slider change to the steering map redrawn and painted in Chromium, {redraws} changes: "
+              f"median {statistics.median(times):.2f} s, p90 {p90:.2f} s   (target p50 <= 0.5 s; ratio "
+              f"{statistics.median(times) / 0.5:.2f}); the new completion's text shown after "
+              f"{statistics.median(texts):.2f} s (median)")
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """A class on one server: N sessions of a classroom-mode dashboard typing prompts and moving sliders at once, on an
 otherwise idle machine and with one other busy core, side by side in one run.
 
-usage: python bench/bench_classroom.py [--sessions 30] [--rounds 3]
+usage: python -m bench.bench_classroom [--sessions 30] [--rounds 3]
 For each condition, starts `python -m dashboard --classroom` on a free port (as tests/test_load.py does) and speaks
 to it over Streamlit's websocket with the messages a browser sends: the teacher (a session on this machine) and
 N-1 visitors (their addresses forwarded by a proxy on this machine). Each round every session types a prompt at the
@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 
 def measure(sessions: int, rounds: int, expected: dict[str, list[str]]):

@@ -1,6 +1,6 @@
 """The dashboard in a real browser: cold start, switching map/depth/2D-3D, a new prompt, memory over prompts.
 
-usage: python bench/bench_dashboard.py [--prompts 200] [--switches 10]
+usage: python -m bench.bench_dashboard [--prompts 200] [--switches 10]
 Starts the dashboard (`python -m dashboard`, as `make run` does) on a free port, drives Debian's Chromium with
 Playwright, and prints side by side with their targets: cold start (server launch to first chart drawn, the
 browser already open), the time from a change of map, depth or 2D/3D to
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,11 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from tests.servers import free_port, launch_chromium, start_server, stop_server
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ROOT = Path(__file__).resolve().parent.parent
+
 IDLE = ("() => !document.querySelector('[data-testid=\"stStatusWidget\"]') && "
         "document.querySelectorAll('.js-plotly-plot .main-svg').length >= 4")
 
@@ -195,12 +193,6 @@ st.plotly_chart(go.Figure(go.Scatter(x=[0, 1, 2], y=[0, 1, 0])))
 FIRST_CHART = "() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= 1"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def open_when_up(page, url: str, pause_s: float = 0.1) -> None:
     """Open url in page as soon as the server starting behind it answers."""
     while True:
@@ -218,8 +210,7 @@ def launch(cmd: list[str], browser, cwd: Path = ROOT) -> tuple[subprocess.Popen,
     page = browser.new_page(viewport={"width": 1400, "height": 1000})  # the visitor's browser is already open
     env = {**os.environ, "MALLOC_ARENA_MAX": "2"}  # as `make run` and `llmcore dashboard` start it
     t0 = time.perf_counter()
-    server = subprocess.Popen([*cmd, "--server.port", str(port), "--server.headless", "true"], cwd=cwd,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    server = start_server([*cmd, "--server.port", str(port), "--server.headless", "true"], cwd, env)
     open_when_up(page, f"http://127.0.0.1:{port}/")
     page.wait_for_function(FIRST_CHART, timeout=120_000)
     return server, page, time.perf_counter() - t0
@@ -227,8 +218,7 @@ def launch(cmd: list[str], browser, cwd: Path = ROOT) -> tuple[subprocess.Popen,
 
 def stop(server: subprocess.Popen, page) -> None:
     page.close()
-    server.terminate()
-    server.wait(10)
+    stop_server(server)
 
 
 def cold_starts(browser, n: int, floor_app: Path) -> tuple[list[float], list[float], subprocess.Popen, object]:
@@ -261,7 +251,7 @@ def main() -> None:
     with sync_playwright() as p, tempfile.TemporaryDirectory() as tmp:
         floor_app = Path(tmp) / "floor.py"
         floor_app.write_text(FLOOR_APP)
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
+        browser = launch_chromium(p)
         floor, ours, server, page = cold_starts(browser, a.colds, floor_app)
         try:
             print(f"cold start, server launch to first chart (browser open), alternating runs:\n"

@@ -1,7 +1,7 @@
 """The Training page's default run, timed end to end: the bundled world, 300 steps, one thread, as the page's
 "Start training" button runs it (dashboard.jobs), into a temporary folder.
 
-usage: python bench/bench_editor_run.py [--steps N]
+usage: python -m bench.bench_editor_run [--steps N]
 Prints the time to the first step, the measured time per step, each piece of end-of-training work and the total.
 """
 
@@ -13,10 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from dashboard import jobs  # noqa: E402
-from llmcore.world.load import DEFAULT_WORLD  # noqa: E402
+from dashboard import jobs
+from llmcore.world.load import DEFAULT_WORLD
 
 
 def main() -> None:

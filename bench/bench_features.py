@@ -2,7 +2,7 @@
 file read, the prompt traced and encoded) and a word-step change (median and 90th percentile), side by side with
 their targets; plus the library calls behind them.
 
-usage: python bench/bench_features.py [--repeats 10]
+usage: python -m bench.bench_features [--repeats 10]
 AppTest runs the page's script as the server would, without a browser: what it measures is the server's part of
 a redraw, not Chromium's painting.
 """
@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:

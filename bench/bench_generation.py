@@ -1,6 +1,6 @@
 """Traced generation (every layer captured, lens, attention) vs plain KV-cached generation vs no cache, side by side.
 
-usage: python bench/bench_generation.py [--checkpoint DIR] [--rounds N] [--threads N]
+usage: python -m bench.bench_generation [--checkpoint DIR] [--rounds N] [--threads N]
 
 Every round runs each prompt once under every variant, in rotating order, so that the machine's state (caches,
 a noisy neighbour on a shared host) hits the variants alike. Per prompt the fastest of the rounds is kept — noise
@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from llmcore.analysis.trace import SamplingConfig, _pick, _steps, encode_prompt, generate, trace_generation  # noqa: E402
-from llmcore.model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
+from llmcore.analysis.trace import (
+    SamplingConfig,
+    encode_prompt,
+    generate,
+    generation_steps,
+    pick_token,
+    trace_generation,
+)
+from llmcore.model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 
 PROMPTS = ["a dog devours pizza in", "a cat", "the pharaohs admired", "a cow munches", "an otter eats fish in",
            "a bear", "a fox chases the", "pizza is sold in the"]
@@ -36,7 +39,7 @@ def generate_without_cache(ckpt, prompt: str, s: SamplingConfig) -> list[str]:
     gen, out = torch.Generator().manual_seed(s.seed), []
     for _ in range(s.max_new_words):
         logits, _ = ckpt.model(torch.tensor([ids[-ckpt.model.config.block_size:]]))
-        nxt = _pick(logits[0, -1], s, gen)
+        nxt = pick_token(logits[0, -1], s, gen)
         ids.append(nxt)
         out.append(ckpt.tokenizer.vocab[nxt])
     return out
@@ -46,7 +49,7 @@ def generate_without_cache(ckpt, prompt: str, s: SamplingConfig) -> list[str]:
 def capture_only(ckpt, prompt: str, s: SamplingConfig) -> list:
     """The traced loop up to the records: every layer captured, nothing analysed."""
     ids, *_ = encode_prompt(ckpt.tokenizer, prompt, ckpt.model.config.block_size)
-    return list(_steps(ckpt.model, ids, s, stop_id=ckpt.tokenizer.stoi.get("."), capture=True))
+    return list(generation_steps(ckpt.model, ids, s, stop_id=ckpt.tokenizer.stoi.get("."), capture=True))
 
 
 def measure(fns: dict, rounds: int) -> dict[str, list[list[float]]]:

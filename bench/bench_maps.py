@@ -1,22 +1,18 @@
 """Maps at scale: PCA fit time, placement time and determinism (our k-NN placement vs umap-learn's transform),
 and a 50,000-word map (a GPT-2-sized vocabulary, synthetic) with PCA and UMAP.
 
-usage: python bench/bench_maps.py [--skip-umap-50k]
+usage: python -m bench.bench_maps [--skip-umap-50k]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from llmcore.maps.projection import NeighbourPlacement, PCAProjector  # noqa: E402
+from llmcore.maps.projection import NeighbourPlacement, PCAProjector
 
 
 def median_time(fn, repeats: int = 7) -> float:

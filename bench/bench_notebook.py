@@ -1,7 +1,7 @@
 """The notebook widget's redraw after a prompt set in Python, side by side with the dashboard's redraw after a new
 prompt, in one run on the same machine.
 
-usage: python bench/bench_notebook.py [--prompts 20]
+usage: python -m bench.bench_notebook [--prompts 20]
 Starts JupyterLab (tests/jupyter.py: a temporary HOME, no token, 127.0.0.1) with a notebook showing
 `trajectory(...)`, opens it in Debian's Chromium, and sets `w.prompt` from a second client of the same kernel: the
 time is from the moment the code is sent to the moment the browser has drawn the new figure (the widget's
@@ -21,12 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.bench_dashboard import IDLE, MAP_DRAWN, MARK_MAP, PLOTLY_CALLS, launch, prompts, settled_ms
+from tests.jupyter import DRAWN, FIGURE, open_and_run, run_python, running_jupyterlab, write_notebook
+from tests.servers import launch_chromium
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
-
-from bench_dashboard import FLAGS, IDLE, MAP_DRAWN, MARK_MAP, PLOTLY_CALLS, launch, prompts, settled_ms  # noqa: E402
-
-from tests.jupyter import DRAWN, FIGURE, open_and_run, run_python, running_jupyterlab, write_notebook  # noqa: E402
 
 SEED = "a dog devours pizza in"
 
@@ -100,7 +99,7 @@ def main() -> None:
     texts = prompts(a.prompts + 2)[1:]  # the first of these warms up, the rest are timed
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     with sync_playwright() as p, tempfile.TemporaryDirectory() as tmp:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
+        browser = launch_chromium(p)
         try:
             total, kernel, cpu = notebook_redraws(browser, Path(tmp), texts)
             dash = dashboard_redraws(browser, texts)

@@ -1,6 +1,6 @@
 """Training-time overhead of the weight snapshots and their measures (issue 15: at most 10 %).
 
-usage: python bench/bench_snapshots.py [--tiny] [--steps N] [--threads N] [--out DIR] [--compare]
+usage: python -m bench.bench_snapshots [--tiny] [--steps N] [--threads N] [--out DIR] [--compare]
 Trains once with weight snapshots and reports the seconds spent taking them (weights + measures) and computing the
 Watch training maps at the end, against the rest of the run: all are measured in the same process under the same
 load, so the ratio is indicative on a busy machine. With --steps below the bundled run's it also projects the ratio
@@ -11,15 +11,12 @@ to the full run (the snapshots cost the same at any length).
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from llmcore.model.config import GPTConfig  # noqa: E402
-from llmcore.training.trainer import TrainConfig, Trainer  # noqa: E402
+from llmcore.model.config import GPTConfig
+from llmcore.training.trainer import TrainConfig, Trainer
 
 TINY_WORLD = Path(__file__).resolve().parent.parent / "tests" / "data" / "tiny_world.toml"
 

@@ -1,22 +1,18 @@
 """Training throughput: achieved FLOP/s of a training step divided by the matmul FLOP/s of this machine.
 
-usage: python bench/bench_training.py [--threads N] [--batch-size B]
+usage: python -m bench.bench_training [--threads N] [--batch-size B]
 Both are measured in the same run, on the same threads, so the ratio is comparable across machines.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from llmcore.model.config import GPTConfig  # noqa: E402
-from llmcore.model.gpt import GPT  # noqa: E402
+from llmcore.model.config import GPTConfig
+from llmcore.model.gpt import GPT
 
 
 def matmul_flops(n: int = 1024, repeats: int = 20) -> float:

@@ -2,7 +2,7 @@
 from the bundled model until the bars hold, and (with --scratch) from random weights for the page's 300 steps, side
 by side in one run, into temporary folders.
 
-usage: python bench/bench_warmstart.py [--scratch] [--threads N]
+usage: python -m bench.bench_warmstart [--scratch] [--threads N]
 Prints, for each run: time to the first step, time per step, steps taken, each piece of end-of-training work, the
 total, and the bars at the end (the new animal's habitat and diet, and the old world's held-out habitat probability).
 """
@@ -15,12 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from dashboard import jobs  # noqa: E402
-from llmcore.model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
-from llmcore.world.edit import set_animal, to_toml  # noqa: E402
-from llmcore.world.load import DEFAULT_WORLD, read_world_data  # noqa: E402
+from dashboard import jobs
+from llmcore.model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
+from llmcore.world.edit import set_animal, to_toml
+from llmcore.world.load import DEFAULT_WORLD, read_world_data
 
 LEMUR = dict(group="exotic", kind="a wild animal", habitats=["jungle", "forest", "tree"],
              diet=["banana", "mango", "figs", "berries"], drinks=["water"])

@@ -1,6 +1,6 @@
 """World handling against world size: held-out pair selection and corpus generation, time per animal count.
 
-usage: python bench/bench_world.py [--animals 2000,4000,8000,30000] [--sentences 20000]
+usage: python -m bench.bench_world [--animals 2000,4000,8000,30000] [--sentences 20000]
 
 The worlds are made up (animal names from letters, five foods each) and stay under the 2 MB file limit. Linear code
 shows a constant time per animal down the last column; the quadratic selection this replaced doubled it each row.
@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import argparse
 import string
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from llmcore.world.load import generate_corpus, world_from_dict  # noqa: E402
+from llmcore.world.load import generate_corpus, world_from_dict
 
 
 def letters(i: int) -> str:

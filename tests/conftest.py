@@ -20,7 +20,7 @@ from llmcore.model.config import GPTConfig
 from llmcore.training.trainer import TrainConfig, Trainer
 from llmcore.world.load import generate_corpus, load_world
 
-from .servers import free_port, running_server
+from .servers import CHROMIUM, free_port, launch_chromium, running_server
 
 # Caches and user data of every process the tests start go to one temporary folder, never the user's own folders
 # or the checkout (a dashboard server started by a test inherits these).
@@ -32,9 +32,6 @@ os.environ.setdefault("LLM_LANDSCAPE_DATA", str(_SANDBOX / "data"))
 ROOT = Path(__file__).resolve().parent.parent
 TINY_WORLD = Path(__file__).parent / "data" / "tiny_world.toml"
 TINY_MODEL = GPTConfig(block_size=16, n_layer=2, n_head=2, n_embd=32)
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 def tiny_train_config(**kw) -> TrainConfig:
@@ -160,7 +157,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        b = launch_chromium(p)
         yield b
         b.close()
 

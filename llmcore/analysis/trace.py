@@ -341,10 +341,10 @@ def encode_prompt(tokenizer: Tokenizer, prompt: str, block_size: int) -> Encoded
     return EncodedPrompt(ids, words, enc.unknown, notices)
 
 
-def _pick(logits: torch.Tensor, s: SamplingConfig, gen: torch.Generator) -> int:
+def pick_token(logits: torch.Tensor, s: SamplingConfig, gen: torch.Generator) -> int:
+    """Choose the next token id from (V,) logits under the sampling settings (`s`), with the seeded generator."""
     import torch
 
-    """Choose the next token id from (V,) logits under the sampling settings."""
     if s.greedy:
         return int(torch.argmax(logits))
     # float64, and the largest logit moved to 0 before dividing: finite for every temperature down to 5e-324
@@ -362,7 +362,9 @@ def _pick(logits: torch.Tensor, s: SamplingConfig, gen: torch.Generator) -> int:
     return int(torch.multinomial(probs / probs.sum(), 1, generator=gen))
 
 
-class _Step(NamedTuple):
+class GenerationStep(NamedTuple):
+    """One step of the generation loop: what the forward pass gave and what was chosen."""
+
     logits: torch.Tensor  # (V,) at the newest position
     window_logits: torch.Tensor  # (T, V) at every position read by this forward pass
     act: ActivationCache | None  # residual stream of this forward pass
@@ -372,8 +374,8 @@ class _Step(NamedTuple):
     n_keys: int  # keys the newest query could see at this step
 
 
-def _steps(model: LanguageModel, ids: list[int], s: SamplingConfig, *, stop_id: int | None,
-           capture: bool) -> Iterator[_Step]:
+def generation_steps(model: LanguageModel, ids: list[int], s: SamplingConfig, *, stop_id: int | None,
+                     capture: bool) -> Iterator[GenerationStep]:
     """The generation loop, shared by plain and traced generation. Tensors live on the model's device; the choice
     is made on the CPU, so a seed picks the same words on any device."""
     import torch
@@ -386,8 +388,8 @@ def _steps(model: LanguageModel, ids: list[int], s: SamplingConfig, *, stop_id: 
     cache, act = model.new_cache(), ActivationCache(attention=False) if capture else None
     logits, _ = model(torch.tensor([seq], device=dev), cache=cache, capture=act)
     for step in range(s.max_new_words):
-        nxt = _pick(logits[0, -1].cpu(), s, gen)
-        yield _Step(logits[0, -1], logits[0], act, nxt, start, cache, cache.length)
+        nxt = pick_token(logits[0, -1].cpu(), s, gen)
+        yield GenerationStep(logits[0, -1], logits[0], act, nxt, start, cache, cache.length)
         if nxt == stop_id and s.stop_at_period or step == s.max_new_words - 1:
             return
         seq.append(nxt)
@@ -410,7 +412,7 @@ def generate(model: LanguageModel, tokenizer: Tokenizer, prompt: str,
     if model.training:
         model.eval()
     with torch.inference_mode():
-        return [tokenizer.vocab[r.token] for r in _steps(model, ids, s, stop_id=tokenizer.stoi.get("."),
+        return [tokenizer.vocab[r.token] for r in generation_steps(model, ids, s, stop_id=tokenizer.stoi.get("."),
                                                           capture=False)]
 
 
@@ -430,11 +432,11 @@ def trace_generation(ckpt: Checkpoint, prompt: str, sampling: SamplingConfig | N
     enc = encode_prompt(tok, prompt, model.config.block_size)
     stop_id = tok.stoi.get(".")
     with torch.inference_mode():
-        records = list(_steps(model, enc.ids, s, stop_id=stop_id, capture=True))
+        records = list(generation_steps(model, enc.ids, s, stop_id=stop_id, capture=True))
         return _build_trace(ckpt, enc, records, sampling=s, top_k=top_k, lens_k=lens_k, stop_id=stop_id)
 
 
-def _build_trace(ckpt: Checkpoint, enc: EncodedPrompt, records: list[_Step], *, sampling: SamplingConfig,
+def _build_trace(ckpt: Checkpoint, enc: EncodedPrompt, records: list[GenerationStep], *, sampling: SamplingConfig,
                  top_k: int, lens_k: int, stop_id: int | None) -> GenerationTrace:
     """Turn the activations into arrays, batching the logit lens over every position read and every depth.
 
@@ -445,11 +447,11 @@ def _build_trace(ckpt: Checkpoint, enc: EncodedPrompt, records: list[_Step], *, 
 
     model, tok, n_layer = ckpt.model, ckpt.tokenizer, ckpt.model.config.n_layer
     ids, s = enc.ids, sampling
-    names, cmat = ckpt.context_matrix()
+    names, membership = ckpt.context_matrix()
     stack = depths(n_layer)
     hooks, queries = [d.hook for d in stack], [query_hook(i) for i in range(n_layer)]
     P = len(ids)
-    rows = _rows(records, hooks + queries if queries[0] in records[0].act else hooks)
+    rows = _position_rows(records, hooks + queries if queries[0] in records[0].act else hooks)
     resid = rows[:, : len(hooks)]  # (N, L, C)
     # logit lens at every depth up to the last block; the final depth is the model's own output distribution (for
     # our GPT the same as the last block's lens; other models may add e.g. a logit soft-cap)
@@ -458,9 +460,10 @@ def _build_trace(ckpt: Checkpoint, enc: EncodedPrompt, records: list[_Step], *, 
     probs = torch.cat([lens, out[:, None]], dim=1).softmax(-1)  # (N, L, V)
     top = torch.topk(probs, min(max(top_k, lens_k), len(tok)), dim=-1)  # (N, L, k)
     probs, top_ids, top_probs = probs.cpu().numpy(), top.indices.cpu().numpy(), top.values.cpu().numpy()
-    masses = (probs.reshape(-1, probs.shape[-1]) @ cmat).reshape(*probs.shape[:2], -1)  # (N, L, G)
-    top_in = context_tops(probs[:, -1], cmat)  # (N, G, m) twice
-    word_ids = np.flatnonzero(np.delete(cmat, names.index(FUNCTION_CONTEXT), axis=1).any(1))  # every named word
+    masses = (probs.reshape(-1, probs.shape[-1]) @ membership).reshape(*probs.shape[:2], -1)  # (N, L, G)
+    top_in = context_tops(probs[:, -1], membership)  # (N, G, m) twice
+    named = np.delete(membership, names.index(FUNCTION_CONTEXT), axis=1)
+    word_ids = np.flatnonzero(named.any(1))  # every word of a sub-context other than the function words'
     chosen = np.fromiter((r.token for r in records), np.int64, len(records))
     nexts = np.concatenate([np.array(ids[1:], np.int64), chosen])
     next_probs = probs[np.arange(len(nexts)), -1, nexts]
@@ -482,13 +485,13 @@ def _build_trace(ckpt: Checkpoint, enc: EncodedPrompt, records: list[_Step], *, 
 CONTEXT_TOP = 5  # words kept per sub-context and word step
 
 
-def context_tops(probs: np.ndarray, cmat: np.ndarray, m: int = CONTEXT_TOP) -> tuple[np.ndarray, np.ndarray]:
-    """The m likeliest words of each sub-context in each row of probs (N, V), cmat (V, G) the 0/1 membership:
+def context_tops(probs: np.ndarray, membership: np.ndarray, m: int = CONTEXT_TOP) -> tuple[np.ndarray, np.ndarray]:
+    """The m likeliest words of each sub-context in each row of probs (N, V), membership (V, G) the 0/1 membership:
     ids (N, G, m) and probabilities (N, G, m), likeliest first; id -1 and 0 where a sub-context has fewer."""
-    N, G = len(probs), cmat.shape[1]
+    N, G = len(probs), membership.shape[1]
     ids, out = np.full((N, G, m), -1, np.int64), np.zeros((N, G, m), np.float32)
     for g in range(G):
-        members = np.flatnonzero(cmat[:, g])
+        members = np.flatnonzero(membership[:, g])
         k = min(m, len(members))
         if k:
             part = probs[:, members]
@@ -497,7 +500,7 @@ def context_tops(probs: np.ndarray, cmat: np.ndarray, m: int = CONTEXT_TOP) -> t
     return ids, out
 
 
-def _rows(records: list[_Step], names: list[str]) -> torch.Tensor:
+def _position_rows(records: list[GenerationStep], names: list[str]) -> torch.Tensor:
     """(P + S - 1, len(names), C) the named activations, each (B=1, T, C): every position of the first forward
     pass (the prompt), then the newest position of each later step."""
     import torch
@@ -514,7 +517,7 @@ def _rows(records: list[_Step], names: list[str]) -> torch.Tensor:
     return torch.cat([head, torch.cat(parts).view(len(records) - 1, len(names), -1)]) if P else head
 
 
-def _attention(model: LanguageModel, records: list[_Step], P: int, q: torch.Tensor) -> torch.Tensor:
+def _attention(model: LanguageModel, records: list[GenerationStep], P: int, q: torch.Tensor) -> torch.Tensor:
     """(N, n_layer, nh, W) attention of each row's query (the P prompt positions, then each later step's newest):
     from the captured queries and the KV cache, in a batch per context window (or taken from the patterns the model
     captured, for models that hand them back)."""
