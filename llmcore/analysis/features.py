@@ -267,8 +267,7 @@ class PromptFeatures:
 
 def trace_word_states(trace) -> tuple[list[str], list[str], np.ndarray]:
     """(words read, next words, (N, L, C) states) of a trace's word steps: the one place a trace is read here."""
-    w = trace.word_steps()
-    return list(w.words), list(w.next_words), w.hidden
+    return list(trace.words), list(trace.next_words), trace.hidden
 
 
 def prompt_features(ckpt: Checkpoint, f: Features, prompt: str, *, max_words: int = 12) -> PromptFeatures:
