@@ -53,7 +53,7 @@ def _bars(app) -> tuple[list[str], list[str]]:
 def test_default_page_tells_the_story_one_step_per_word(app, ckpt):
     """Every word read is a step, and the captions say which sub-context each word is read as, from the world."""
     assert not app.exception and not app.error
-    assert [c.key for c in charts(app)] == ["map", "contexts", "lens", "attention"]
+    assert [c.key for c in charts(app)] == ["map", "contexts", "lens", "settled", "attention"]
     prompt = app.text_input(key="prompt").value.split()
     caps = _captions(app)
     table = app.dataframe[0].value
@@ -90,12 +90,12 @@ def test_example_prompt_and_sampling(app):
     app.radio(key="mode").set_value("sample").run()
     app.slider(key="temperature").set_value(1.5).run()
     app.number_input(key="seed").set_value(4).run()
-    assert not app.error and len(charts(app)) == 4
+    assert not app.error and len(charts(app)) == 5
 
 
 def test_layer_method_view_and_step(app):
     app.select_slider(key="layer").set_value("embed").run()
-    assert not app.error and len(charts(app)) == 4
+    assert not app.error and len(charts(app)) == 5
     app.radio(key="dims").set_value(3).run()
     app.selectbox(key="method").set_value("pca").run()
     assert not app.error and not app.exception
@@ -173,7 +173,7 @@ def test_bad_values_in_a_shared_link_are_ignored_with_a_notice():
     notice = at.warning[0].value
     for key in ("method", "dims", "temperature", "limit", "step", "mode", "top_p"):
         assert key in notice
-    assert at.text_input(key="prompt").value == "a cow munches" and len(charts(at)) == 4
+    assert at.text_input(key="prompt").value == "a cow munches" and len(charts(at)) == 5
 
 
 def test_a_failing_prompt_is_still_shared_by_the_url(app):
@@ -187,7 +187,7 @@ def test_out_of_range_numbers_are_reported_not_ignored(app):
     app.number_input(key="top_k").set_value(-5).run()
     assert "top-k must be a whole number" in app.error[0].value.replace("\\", "") and not app.exception
     app.number_input(key="top_k").set_value(5000).run()  # more than the vocabulary: no cut, like off
-    assert not app.error and len(charts(app)) == 4
+    assert not app.error and len(charts(app)) == 5
     app.number_input(key="seed").set_value(-5).run()
     assert "seed must be a whole number" in app.error[0].value.replace("\\", "") and not app.exception
 
@@ -213,7 +213,7 @@ def test_a_bad_value_left_in_a_disabled_sampling_box_does_not_block_greedy(app):
     app.number_input(key="top_k").set_value(-5).run()
     assert app.error
     app.radio(key="mode").set_value("greedy").run()
-    assert not app.error and len(charts(app)) == 4
+    assert not app.error and len(charts(app)) == 5
 
 
 def test_the_model_is_in_the_url_and_an_unknown_one_opens_the_bundled_model():
@@ -221,7 +221,7 @@ def test_the_model_is_in_the_url_and_an_unknown_one_opens_the_bundled_model():
     at.query_params.update({"model": "no-such-model"})
     at.run()
     assert not at.exception and any("does not have (no-such-model)" in w.value.replace("\\", "") for w in at.warning)
-    assert at.query_params["model"] in ("default", ["default"]) and len(charts(at)) == 4
+    assert at.query_params["model"] in ("default", ["default"]) and len(charts(at)) == 5
 
 
 def test_a_link_to_a_model_opens_that_model(tiny_ckpt_dir, monkeypatch):

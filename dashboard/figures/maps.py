@@ -82,6 +82,8 @@ def trajectory_map(ref: pd.DataFrame, path: pd.DataFrame, colours: dict[str, str
     layer = _layer_path(o.layer_path, three_d) if o.layer_path is not None else None
     if layer is not None:  # its depths are labelled with the steps, none over another
         data.append(layer)
+    if "settled" in path:  # behind the markers: a ring around each, darker where the word is settled earlier
+        data.append(_settled_rings(path, ink=o.ink, three_d=three_d))
     data.append(_path(path, colours, options=o, three_d=three_d))
     if candidates is not None and len(candidates):
         data.append(scatter(candidates, three_d, mode="markers", name="candidate next words (★)",
@@ -189,6 +191,35 @@ def _path(path: pd.DataFrame, colours: dict[str, str], *, options: MapOptions, t
                   hovertemplate="step %{customdata[0]}: after reading '%{customdata[1]}' (read: %{customdata[2]})"
                   "<br>next word '%{customdata[3]}' (next: %{customdata[4]} %{customdata[5]})<extra></extra>")
     return scatter(path, three_d, **kw)
+
+
+def _settled_rings(path: pd.DataFrame, *, ink: str, three_d: bool) -> dict:
+    """A ring around each step's marker in the ink, solid where the step's top word is settled from the embedding
+    on and fading to faint where it is settled only at the final depth (path.settled_share, 0 to 1)."""
+    r, g, b = (int(ink.lstrip("#")[i:i + 2], 16) for i in (0, 2, 4))
+    shades = [f"rgba({r},{g},{b},{1 - 0.85 * float(v):.2f})" for v in path.settled_share]
+    return scatter(path, three_d, mode="markers", name="ring: where the next word is settled (darker: earlier)",
+                   marker=dict(size=15 if three_d else 24, color=shades, symbol="circle-open",  # open: drawn in color
+                               line=dict(width=3)),
+                   customdata=np.stack([path.step, path.word, path.settled_at], 1),
+                   hovertemplate="step %{customdata[0]} ('%{customdata[1]}'): the next word is settled at "
+                   "%{customdata[2]}<extra></extra>")
+
+
+def prediction_depth_chart(step_labels: list[str], settled: np.ndarray, layer_names: list[str], *, lens: str,
+                           top_words: list[str]) -> go.Figure:
+    """The depth from which each word step's top word is settled (prediction depth), one point per step."""
+    hover = [f"{esc(s)}: '{esc(w)}' settled at {layer_names[int(d)]}" for s, w, d in zip(step_labels, top_words,
+                                                                                          settled)]
+    dots = dict(type="scatter", x=list(step_labels), y=[int(d) for d in settled], mode="lines+markers+text",
+                text=[esc(w) for w in top_words], textposition="top center", hovertext=hover, hoverinfo="text",
+                marker=dict(size=10, color="#332288"), line=dict(color="#88CCEE", width=1.5), name="settled at")
+    title = wrap_title(f"Where each next word is decided ({lens} lens): the first depth from which the top word is "
+                       "the final one and stays so")
+    yaxis = dict(title=dict(text="settled at depth"), tickmode="array", tickvals=list(range(len(layer_names))),
+                 ticktext=list(layer_names), range=[-0.5, len(layer_names) - 0.3])
+    return figure([dots], dict(title=dict(text=title), xaxis=dict(title=dict(text="step: word read")), yaxis=yaxis,
+                               height=140 + 40 * len(layer_names), margin=dict(t=70), showlegend=False))
 
 
 def context_probs_chart(frame: pd.DataFrame, colours: dict[str, str], reads: list[str] | None = None,
@@ -310,8 +341,10 @@ def region_contours(regions, colours: dict[str, str], *, states: np.ndarray | No
 
 
 def lens_heatmap(words: list[list[str]], contexts: list[list[str]], probs: list[list[float]], *,
-                 layer_names: list[str], step_labels: list[str], colours: dict[str, str]) -> go.Figure:
-    """Logit lens: for each depth (rows) and step (columns) the top word, coloured by its sub-context."""
+                 layer_names: list[str], step_labels: list[str], colours: dict[str, str], lens: str = "logit",
+                 settled: np.ndarray | None = None) -> go.Figure:
+    """A lens (logit or tuned): for each depth (rows) and step (columns) the top word, coloured by its sub-context;
+    with `settled` (each step's prediction depth), that depth's cell framed."""
     names = list(colours)
     z = [[names.index(c) for c in row] for row in contexts]
     scale = discrete_scale(names, colours)
@@ -319,8 +352,16 @@ def lens_heatmap(words: list[list[str]], contexts: list[list[str]], probs: list[
     heat = dict(type="heatmap", z=z, x=list(step_labels), y=list(layer_names), text=text, texttemplate="%{text}",
                 colorscale=scale, zmin=-0.5, zmax=len(names) - 0.5, showscale=False,
                 hovertemplate="%{y}, %{x}: %{text}<extra></extra>")
-    title = wrap_title("Logit lens: the top next word read out at each layer (colour: its sub-context)")
-    return figure([heat], dict(title=dict(text=title), xaxis=dict(title=dict(text="step: word read")),
+    what = ("Logit lens: the top next word read out at each layer" if lens == "logit" else
+            "Tuned lens: the top next word read out at each layer through its translator")
+    title = wrap_title(what + " (colour: its sub-context" + ("; framed: where it is settled)" if settled is not None
+                                                             else ")"))
+    data = [heat]
+    if settled is not None:
+        data.append(dict(type="scatter", x=list(step_labels), y=[layer_names[int(d)] for d in settled],
+                         mode="markers", name="settled", showlegend=False, hoverinfo="skip",
+                         marker=dict(symbol="square-open", size=28, color="#000000", line=dict(width=2.5))))
+    return figure(data, dict(title=dict(text=title), xaxis=dict(title=dict(text="step: word read")),
                                yaxis=dict(title=dict(text="layer")), height=100 + 48 * len(layer_names),
                                margin=dict(t=70)))
 

@@ -4,6 +4,8 @@ takeaway; the rest of the text folded below)."""
 
 from __future__ import annotations
 
+import json
+
 import streamlit as st
 
 from dashboard import chart, frames, story, urlstate
@@ -15,17 +17,21 @@ from dashboard.state import (
     get_best_view,
     get_corpus_check,
     get_held_out_breakdown,
+    get_lens,
+    get_lens_readings,
     get_map_book,
     get_next_regions,
     get_trace,
     ink,
 )
 from dashboard.text import escape_md
+from llmcore.analysis.lens import LensError
 from llmcore.analysis.trace import PromptError, SamplingConfig
 
 N_SCENES = 6
-DEFAULTS = {"scene": 1, "presenter": False, "story_prompt": "a dog devours pizza in"}
-ALLOWED = {"scene": (1, N_SCENES)}
+DEFAULTS = {"scene": 1, "presenter": False, "story_prompt": "a dog devours pizza in", "story_lens": "logit"}
+LENSES = {"logit": "logit lens", "tuned": "tuned lens"}
+ALLOWED = {"scene": (1, N_SCENES), "story_lens": tuple(LENSES)}
 PRESENTER_PX = 16  # the smallest text on a chart in presenter mode (a projector's back row)
 # In presenter mode a chart fills the window below its takeaway: its height is the window's less what stands above
 # it and `below` pixels, within [min, max] (chart.js).
@@ -121,7 +127,28 @@ def build_scene(n: int, ckpt, trace, *, presenter: bool) -> story.Scene:
         path = frames.trajectory_frame(trace, regions, len(trace.layer_names) - 1, context_of)
         return story.scene_landscape(regions, path, colours, ink=ink(), font_px=font_px,
                                      width_px=1200 if presenter else 600)  # labels placed for a narrow column
-    return story.scene_decides(trace, context_of, colours)
+    return decides(ckpt, trace, context_of, colours)
+
+
+def decides(ckpt, trace, context_of: dict[str, str], colours: dict[str, str]) -> story.Scene:
+    """Scene 6 with the lens chosen above it (lens_choice; a tuned lens that cannot be had is said, and the logit
+    lens shown)."""
+    lens = st.session_state.get("story_lens", "logit")
+    key = trace.text + json.dumps(trace.sampling, sort_keys=True)
+    try:
+        readings = get_lens_readings(ckpt.content_hash, key, lens, _trace=trace, _ckpt=ckpt)
+        report = get_lens(ckpt.content_hash, ckpt).report if lens == "tuned" else None
+    except LensError as e:
+        st.warning(f"The tuned lens cannot be used, so the logit lens is shown: {escape_md(str(e))}")
+        readings, report = get_lens_readings(ckpt.content_hash, key, "logit", _trace=trace, _ckpt=ckpt), None
+    return story.scene_decides(trace, context_of, colours, readings, report)
+
+
+def lens_choice() -> None:
+    """Scene 6's lens, above the scene."""
+    st.radio("Lens", list(LENSES), format_func=LENSES.get, key="story_lens", horizontal=True,
+             help="logit lens: each depth's state through the final norm and the output layer; tuned lens: through a "
+             "translator per depth first, fitted so each depth's reading matches the model's output")
 
 
 def draw_scene(n: int, scene: story.Scene, presenter: bool) -> None:
@@ -160,6 +187,8 @@ def render() -> None:
         st.error(escape_md(str(e)))
         return
     n = int(st.session_state.scene)
+    if n == N_SCENES:
+        lens_choice()
     fresh = st.session_state.get("_story_drawn") != n
     area = st.empty() if fresh else None
     if area is not None:  # a new scene: the last one goes at once, not shown (faded) while this one is computed
