@@ -156,6 +156,10 @@ class TrajectoryMap(PromptView):
         fig = map_figures.trajectory_map(ref, path, self.colours, f"{METHODS[self.method]}, {self.layer}",
                                          options=options)
         fig.layout.dragmode = "select"  # a drag selects points (the modebar switches to lasso, zoom or pan)
+        key = f"{self.land.ckpt.content_hash[:16]}|{self.layer}|{self.method}|{self.reading}"
+        for t in fig.data:  # the same for every prompt on this map: the browser keeps them (widget.js)
+            if t.meta == BASE:
+                t.uid = f"{key}|{t.name}"
         return fig
 
     def step_clicked(self, point: dict) -> int | None:

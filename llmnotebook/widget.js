@@ -84,10 +84,16 @@ async function render({ model, el }) {
     model.save_changes();
   }
 
+  // Reference states (traces marked "base", the same for every prompt on a map) are handed to Plotly as the very
+  // objects it drew last time, by uid: it then skips their recalculation, half of a new prompt's redraw.
+  const drawnBase = new Map();
   async function draw() {
     const text = model.get("figure");
     if (!text) return;
     const fig = JSON.parse(text);
+    fig.data = fig.data.map((t) => (t.meta === "base" && t.uid && drawnBase.get(t.uid)) || t);
+    drawnBase.clear();
+    for (const t of fig.data) if (t.meta === "base" && t.uid) drawnBase.set(t.uid, t);
     const layout = themed(fig.layout, colours(el));
     // a box or lasso still chosen in the kernel (a new step, a new theme) stays drawn; the kernel empties its
     // selection before a figure whose points moved (a new prompt, depth, map or reading)

@@ -57,7 +57,7 @@ class FigureView(anywidget.AnyWidget):
 
     def redraw(self) -> None:
         """Build the figure again and send it; the browser redraws it in place."""
-        self.figure = pio.to_json(self.build(), validate=False)
+        self.figure = pio.to_json(self.build(), validate=False, remove_uids=False)
 
     def printed(self) -> dict:
         """The figure as Plotly.js JSON for a page in the light theme (the notebook's may be dark)."""
