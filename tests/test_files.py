@@ -210,7 +210,7 @@ def test_training_refuses_a_folder_holding_other_files_before_any_work(tmp_path)
 
 
 def test_a_fresh_run_removes_only_its_own_cached_files(tmp_path, tiny_ckpt_dir):
-    from llmcore.maps.store import clear_map_cache
+    from llmcore.maps.callbacks import clear_map_cache
 
     d = tmp_path / "ckpt"
     shutil.copytree(tiny_ckpt_dir, d)

@@ -11,12 +11,16 @@ import pytest
 from safetensors.numpy import save as np_save
 
 from llmcore.maps import results
-from llmcore.maps.store import clear_map_cache, tensors_sha
+from llmcore.maps.callbacks import clear_map_cache
+from llmcore.maps.store import tensors_sha
 from llmcore.model.checkpoint import load_checkpoint
 
 
 def _same(a, b) -> None:
-    if isinstance(a, np.ndarray):
+    if isinstance(a, np.ndarray) and a.dtype.kind == "f":  # float sums differ in their last bits with BLAS threads
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    elif isinstance(a, np.ndarray):
         assert a.shape == b.shape and (a == b).all()
     elif dataclasses.is_dataclass(a):
         assert type(a) is type(b)

@@ -24,7 +24,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import save as np_save
 
 from llmcore.analysis.reference import ReferenceStates, reference_states
-from llmcore.files import atomic_write, remove_own_file, remove_temp_leftovers, user_cache_dir
+from llmcore.files import atomic_write, remove_own_file, user_cache_dir
 from llmcore.inputs import InputError, parse_json, read_safetensors, safetensors_metadata
 from llmcore.maps.methods import MAP_METHODS, method_names
 from llmcore.maps.placement import PLACEMENT_K, MapQuality, Placement
@@ -163,7 +163,7 @@ def remove_stale_maps(ckpt: Checkpoint, folder: Path) -> int:
     alone."""
     removed = 0
     for path in sorted(Path(folder).glob("*.safetensors")):
-        meta = _own_map_metadata(path)
+        meta = own_map_metadata(path)
         if meta is None:
             continue
         try:
@@ -177,7 +177,7 @@ def remove_stale_maps(ckpt: Checkpoint, folder: Path) -> int:
     return removed
 
 
-def _own_map_metadata(path: Path) -> dict[str, str] | None:
+def own_map_metadata(path: Path) -> dict[str, str] | None:
     """A map file's metadata if `path` is one of ours (24-hex name, readable, our fields), else None."""
     if not re.fullmatch(r"[0-9a-f]{24}", path.stem):
         return None
@@ -211,45 +211,6 @@ def find_cached(ckpt: Checkpoint, name: str, cache_dir: Path | None = None) -> P
 def write_path(ckpt: Checkpoint, name: str, cache_dir: Path | None = None) -> Path:
     """Where a newly computed cache file `name` is written."""
     return (Path(cache_dir) if cache_dir is not None else default_cache_dir(ckpt)) / name
-
-
-def clear_map_cache(folder: Path) -> int:
-    """Remove the cache files of ours in a checkpoint folder's maps/ (a fresh training run there makes them stale):
-    map files, reference states, Watch training maps, the best view and kept traces, each recognised by its name and
-    content; anything else there is left alone, and maps/ is removed only if that leaves it empty. Returns how
-    many files were removed."""
-    from llmcore.maps.bestview import BEST_VIEW_FILE, is_best_view_file
-
-    maps = Path(folder) / MAPS_DIR
-    if not maps.is_dir() or maps.is_symlink():
-        return 0
-    removed = remove_temp_leftovers(maps) + remove_temp_leftovers(maps / "traces")
-    for path in maps.glob("*.safetensors"):
-        ours = _own_map_metadata(path) is not None or (path.name in (STATES_FILE, WATCH_FILE)
-                                                       and _has_checkpoint_metadata(path))
-        removed += ours and remove_own_file(path)
-    if is_best_view_file(maps / BEST_VIEW_FILE):
-        removed += remove_own_file(maps / BEST_VIEW_FILE)
-    for path in (maps / "traces").glob("*.safetensors") if (maps / "traces").is_dir() else []:
-        removed += _has_checkpoint_metadata(path, field="key") and remove_own_file(path)
-    from llmcore.maps.results import RESULTS_DIR, is_kept_result
-
-    removed += remove_temp_leftovers(maps / RESULTS_DIR)
-    for path in (maps / RESULTS_DIR).glob("*.safetensors") if (maps / RESULTS_DIR).is_dir() else []:
-        removed += is_kept_result(path) and remove_own_file(path)
-    for d in (maps / "traces", maps / RESULTS_DIR, maps):
-        try:
-            d.rmdir()
-        except OSError:  # not empty: it holds files that are not ours
-            pass
-    return removed
-
-
-def _has_checkpoint_metadata(path: Path, field: str = "checkpoint") -> bool:
-    try:
-        return field in safetensors_metadata(path)
-    except (SafetensorError, ValueError, OSError):
-        return False
 
 
 def cached_map(ckpt: Checkpoint, ref: ReferenceSet, method: str = "pca", n_components: int = 2, *,
