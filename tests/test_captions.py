@@ -11,7 +11,7 @@ import re
 import numpy as np
 import pytest
 
-from dashboard import frames, story
+from dashboard import frames, scenes
 from dashboard.figures import maps as map_figures
 from dashboard.figures import theme
 from dashboard.text import count, prob, vocabulary_size
@@ -155,18 +155,18 @@ def test_story_and_model_card_state_one_vocabulary_size(ckpt):
     said = vocabulary_size(ckpt.tokenizer.vocab)
     assert said == f"{len(ckpt.tokenizer) - 1} words plus <unk>"
     trace = trace_generation(ckpt, "a dog devours pizza in")
-    scenes = [story.scene_embeddings(ckpt, book), story.scene_loop(ckpt, book, trace)]
-    for scene in scenes:
+    first_two = [scenes.scene_embeddings(ckpt, book), scenes.scene_loop(ckpt, book, trace)]
+    for scene in first_two:
         text = " ".join(scene.sentences)
         assert said in text and not DISAGREE.search(text), text
         assert not re.search(rf"\b{len(ckpt.tokenizer)}\b", text)  # the entries' count is never said another way
     one = trace_generation(ckpt, "cats", SamplingConfig(max_new_words=1))
-    assert "is 1 word." in " ".join(story.scene_loop(ckpt, book, one).sentences)
+    assert "is 1 word." in " ".join(scenes.scene_loop(ckpt, book, one).sentences)
     from dashboard.views.trajectory import EXAMPLES
 
     for prompt in EXAMPLES:  # scene 2 on every example prompt: counts agree, the likeliest word is the trace's
         t = trace_generation(ckpt, prompt)
-        text = " ".join(story.scene_loop(ckpt, book, t).sentences)
+        text = " ".join(scenes.scene_loop(ckpt, book, t).sentences)
         top, p = t.candidates(t.boundary)[0]
         assert f"the likeliest is '{top}' ({prob(p)})" in text and not DISAGREE.search(text), text
     from .conftest import open_page

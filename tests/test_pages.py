@@ -45,7 +45,7 @@ def test_embeddings_page(embeddings):
 def test_embeddings_custom_axes_between_subgroups(ckpt):
     """The custom axes offer every subgroup of the world, start from the Story's first scene's own axes, and say
     for each axis how many words of its two groups lie on their own side; which agrees with the map."""
-    from dashboard.story import anchor_word, trait_axes
+    from dashboard.scenes import anchor_word, trait_axes
     from dashboard.views.embeddings import axes_sides
 
     at = open_page("embeddings", emb_method="axes")
@@ -486,7 +486,7 @@ def test_story_page_walks_six_scenes_for_the_bundled_model(ckpt):
 def test_every_story_figure_carries_its_check_and_a_failing_one_shows_the_reason(monkeypatch):
     """A scene's figure is shown with what its own check measured; with a bar it cannot reach, the figure is
     replaced by the reason (scene 5 here: the colour under each step against the step's own prediction)."""
-    from dashboard import story
+    from dashboard import scenes
 
     for n in (1, 2, 3, 5, 6):
         at = open_page("story", scene=str(n))
@@ -495,7 +495,7 @@ def test_every_story_figure_carries_its_check_and_a_failing_one_shows_the_reason
         checked = [c.value for c in at.caption if c.value.replace("\\", "").startswith("Checked: ")]
         reasons = [w.value for w in at.warning if "not shown" in w.value]
         assert (keys == [f"scene{n}"] and len(checked) == 1 and not reasons) or (not keys and len(reasons) == 1)
-    monkeypatch.setattr(story, "AGREEMENT_BAR", 1.01)
+    monkeypatch.setattr(scenes, "AGREEMENT_BAR", 1.01)
     at = open_page("story", scene="5")
     assert not at.exception and not charts(at)
     reason = " ".join(w.value for w in at.warning).replace("\\", "")

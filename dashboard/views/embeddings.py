@@ -42,7 +42,7 @@ AXES_KINDS = {"subgroup": "subgroups (pets, farm, meat, fish, …)", "context": 
 def axes_groups(ckpt, ref, kind: str) -> tuple[list[str], list[str], dict[str, str]]:
     """The groups an axis can join (subgroups in the world's taxonomy order), the four default ends (Story scene
     1's axes for subgroups; animals → food against locations → actions), and each subgroup's sub-context."""
-    from dashboard.story import anchor_word, trait_axes
+    from dashboard.scenes import anchor_word, trait_axes
 
     present = set(map(str, ref.labels[kind]))
     tax = ckpt.world.taxonomy

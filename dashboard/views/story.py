@@ -8,7 +8,7 @@ import json
 
 import streamlit as st
 
-from dashboard import chart, frames, story, urlstate
+from dashboard import chart, frames, scenes, urlstate
 from dashboard.figures import theme
 from dashboard.state import (
     METHOD_NAMES,
@@ -103,34 +103,34 @@ def controls(presenter: bool) -> None:
     nxt.button("Next ▶", on_click=_move, args=(1,), key="story_next", disabled=n >= N_SCENES, width="stretch")
 
 
-def build_scene(n: int, ckpt, trace, *, presenter: bool) -> story.Scene:
+def build_scene(n: int, ckpt, trace, *, presenter: bool) -> scenes.Scene:
     """Scene n (1-6) for the loaded model and the story's prompt."""
     book = get_map_book(ckpt.content_hash, ckpt)
     context_of = contexts_of_words(ckpt)
     colours = theme.context_colours(trace.context_names)
     font_px = PRESENTER_PX if presenter else 12
     if n == 1:
-        return story.scene_embeddings(ckpt, book)
+        return scenes.scene_embeddings(ckpt, book)
     if n == 2:
-        return story.scene_loop(ckpt, book, trace, font_px=font_px)
+        return scenes.scene_loop(ckpt, book, trace, font_px=font_px)
     if n == 3:
         view = get_best_view(ckpt.content_hash, ckpt)
-        return story.scene_meander(book, trace, view, context_of=context_of, font_px=font_px,
+        return scenes.scene_meander(book, trace, view, context_of=context_of, font_px=font_px,
                                    method_title=METHOD_NAMES.get(view.method, view.method))
     if n == 4:
         if not ckpt.held_out:
-            return story.scene_held_out(ckpt, None, None)
-        return story.scene_held_out(ckpt, get_corpus_check(ckpt.content_hash, ckpt),
+            return scenes.scene_held_out(ckpt, None, None)
+        return scenes.scene_held_out(ckpt, get_corpus_check(ckpt.content_hash, ckpt),
                                     get_held_out_breakdown(ckpt.content_hash, ckpt))
     if n == 5:  # the output depth: what the head reads the next word from
         regions = get_next_regions(ckpt.content_hash, trace.layer_names[-1], ckpt)
         path = frames.trajectory_frame(trace, regions, len(trace.layer_names) - 1, context_of)
-        return story.scene_landscape(regions, path, colours, ink=ink(), font_px=font_px,
+        return scenes.scene_landscape(regions, path, colours, ink=ink(), font_px=font_px,
                                      width_px=1200 if presenter else 600)  # labels placed for a narrow column
     return decides(ckpt, trace, context_of, colours)
 
 
-def decides(ckpt, trace, context_of: dict[str, str], colours: dict[str, str]) -> story.Scene:
+def decides(ckpt, trace, context_of: dict[str, str], colours: dict[str, str]) -> scenes.Scene:
     """Scene 6 with the lens chosen above it (lens_choice; a tuned lens that cannot be had is said, and the logit
     lens shown)."""
     lens = st.session_state.get("story_lens", "logit")
@@ -141,7 +141,7 @@ def decides(ckpt, trace, context_of: dict[str, str], colours: dict[str, str]) ->
     except LensError as e:
         st.warning(f"The tuned lens cannot be used, so the logit lens is shown: {escape_md(str(e))}")
         readings, report = get_lens_readings(ckpt.content_hash, key, "logit", _trace=trace, _ckpt=ckpt), None
-    return story.scene_decides(trace, context_of, colours, readings, report)
+    return scenes.scene_decides(trace, context_of, colours, readings, report)
 
 
 def lens_choice() -> None:
@@ -151,7 +151,7 @@ def lens_choice() -> None:
              "translator per depth first, fitted so each depth's reading matches the model's output")
 
 
-def draw_scene(n: int, scene: story.Scene, presenter: bool) -> None:
+def draw_scene(n: int, scene: scenes.Scene, presenter: bool) -> None:
     """Heading, the takeaway, the chart (or why it is not shown) with its check, then the rest of the text."""
     st.header(f"{n}. {scene.title}", anchor=False)
     st.container(key="story_takeaway").markdown(escape_md(scene.takeaway))
