@@ -13,6 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.bench_warmstart import wait_for
 from dashboard import jobs
 from llmcore.world.load import DEFAULT_WORLD
 
@@ -25,12 +26,7 @@ def main() -> None:
         jobs.CHECKPOINTS_DIR, jobs.DATA_DIR = Path(tmp) / "checkpoints", Path(tmp) / "data"
         t0 = time.time()
         job = jobs.start_training("editor-default", DEFAULT_WORLD.read_text(), steps)
-        first = None
-        while not job.finished:
-            if first is None and job.step > 0:
-                first = time.time() - t0
-            time.sleep(0.1)
-        total = time.time() - t0
+        first, total = wait_for(job, t0)
     if job.state != "done":
         sys.exit(f"the run ended as {job.state}: {job.message}")
     print(f"first step after     {first:7.1f} s")

@@ -24,15 +24,20 @@ LEMUR = dict(group="exotic", kind="a wild animal", habitats=["jungle", "forest",
              diet=["banana", "mango", "figs", "berries"], drinks=["water"])
 
 
-def run(name: str, text: str, steps: int, threads: int, warm_from: Path | None) -> float:
-    t0 = time.time()
-    job = jobs.start_training(name, text, steps, threads=threads, warm_from=warm_from)
+def wait_for(job: jobs.TrainingJob, t0: float) -> tuple[float | None, float]:
+    """Wait for a training job started at t0 (time.time()); the seconds to its first step and to its end."""
     first = None
     while not job.finished:
         if first is None and job.step > 0:
             first = time.time() - t0
         time.sleep(0.1)
-    total = time.time() - t0
+    return first, time.time() - t0
+
+
+def run(name: str, text: str, steps: int, threads: int, warm_from: Path | None) -> float:
+    t0 = time.time()
+    job = jobs.start_training(name, text, steps, threads=threads, warm_from=warm_from)
+    first, total = wait_for(job, t0)
     if job.state != "done":
         sys.exit(f"{name}: the run ended as {job.state}: {job.message}")
     m = load_checkpoint(job.out).metrics

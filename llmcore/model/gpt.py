@@ -133,7 +133,21 @@ def newest_query_attention(q: torch.Tensor, keys: torch.Tensor, n_keys: torch.Te
     return scores.masked_fill(beyond, float("-inf")).softmax(-1)
 
 
-class GPT(nn.Module):
+class TracedLM(nn.Module):
+    """What every model the tracer runs shares (our GPT and the Hugging Face adapter): its size and its device,
+    read from its output head."""
+
+    lm_head: nn.Linear
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    @property
+    def device(self) -> torch.device:
+        return self.lm_head.weight.device
+
+
+class GPT(TracedLM):
     def __init__(self, config: GPTConfig):
         super().__init__()
         self.config = config
@@ -162,13 +176,6 @@ class GPT(nn.Module):
 
     def new_cache(self) -> KVCache:
         return KVCache(self.config.n_layer)
-
-    def num_params(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
-    @property
-    def device(self) -> torch.device:
-        return self.lm_head.weight.device
 
     def input_embeddings(self) -> torch.Tensor:
         """The token embedding matrix (vocab, C); tied to the head."""

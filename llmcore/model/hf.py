@@ -14,13 +14,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn as nn
 from torch.nn import functional as F
 
 from llmcore.inputs import InputError, decode_text, parse_toml, read_bytes
 from llmcore.model.checkpoint import Checkpoint, CheckpointError, is_hf_folder, safetensors_header  # noqa: F401 - re-exported
 from llmcore.model.depths import EMBED_HOOK, FINAL_HOOK, pattern_hook, resid_hook
-from llmcore.model.gpt import ActivationCache
+from llmcore.model.gpt import ActivationCache, TracedLM
 from llmcore.model.hooks import Sites, decoder_blocks, hf_sites
 from llmcore.model.tokenizer import Encoding
 from llmcore.world.types import FUNCTION_CONTEXT, Animal
@@ -145,7 +144,7 @@ class HFConfig:
         return asdict(self)
 
 
-class HFCausalLM(nn.Module):
+class HFCausalLM(TracedLM):
     """A transformers causal LM as a llmcore.model.protocols.LanguageModel: forward(idx, targets=, cache=, capture=)
     filling an ActivationCache with `embed`, `blocks.{i}.resid_post` (the last one taken before the final norm),
     `ln_f` and the attention patterns."""
@@ -165,13 +164,6 @@ class HFCausalLM(nn.Module):
 
     def new_cache(self) -> HFCache:
         return HFCache()
-
-    def num_params(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
-    @property
-    def device(self) -> torch.device:
-        return self.lm_head.weight.device
 
     def input_embeddings(self) -> torch.Tensor:
         return self.hf.get_input_embeddings().weight
