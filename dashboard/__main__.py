@@ -77,7 +77,7 @@ def warm_up(wait_s: float = 30.0, page_wait_s: float | None = None, settle_s: fl
         import torch
 
         torch.set_num_threads(1)  # a page's forward passes are tiny; a second thread only spins against the browser
-        state.get_kept(ckpt.content_hash, trajectory.DEFAULTS["prompt"], trajectory.DEFAULT_SAMPLING, ckpt)
+        state.get_default_trace(ckpt.content_hash, trajectory.DEFAULTS["prompt"], trajectory.DEFAULT_SAMPLING, ckpt)
         ckpt.model  # noqa: B018 - reads the weights
         for page in OTHER_PAGES:  # their imports (scikit-learn, SciPy, training): 2-4 s a page's first draw skips
             importlib.import_module(f"dashboard.views.{page}")

@@ -129,8 +129,8 @@ def get_lens_readings(content_hash: str, trace_key: str, lens: str, *, _trace: G
 
 
 @st.cache_resource(max_entries=6, show_spinner=False)
-def get_kept(content_hash: str, prompt: str, sampling: SamplingConfig, _ckpt: Checkpoint) -> tuple[GenerationTrace,
-                                                                                                  Candidates]:
+def get_default_trace(content_hash: str, prompt: str, sampling: SamplingConfig,
+                      _ckpt: Checkpoint) -> tuple[GenerationTrace, Candidates]:
     """A page's default view: its trace and every step's candidates, read from beside the maps where they are kept
     (llmcore.maps.tracecache), so that a cold start draws it without torch; computed and kept there when missing."""
     from llmcore.inputs import InputError
@@ -263,7 +263,7 @@ def get_alignment(source_hash: str, target_hash: str, layer: str, *, _source: Ch
     return align_models(_source, _target, layer)
 
 
-def ink() -> str:
+def theme_ink() -> str:
     """The colour of paths drawn over maps: dark on a light theme, light on a dark one."""
     try:
         return "#EEEEEE" if st.context.theme.type == "dark" else "#222222"
@@ -391,15 +391,15 @@ def get_training_frames(content_hash: str, layer: str, _ckpt: Checkpoint):
 
 
 @st.cache_resource(max_entries=16, show_spinner="Tracing the prompt with every snapshot's weights…")
-def get_prompt_over_training(content_hash: str, layer: str, prompt: str, _frames):
+def get_prompt_over_training(content_hash: str, layer: str, prompt: str, _training_frames):
     """The prompt traced at every snapshot and placed on its aligned context map (llmcore.maps.watch)."""
     from llmcore.maps.watch import prompt_over_training
 
-    return prompt_over_training(_frames, prompt)
+    return prompt_over_training(_training_frames, prompt)
 
 
 @st.cache_resource(max_entries=512, show_spinner=False)
-def built_once(key: tuple, _build):
+def cached_build(key: tuple, _build):
     """A figure (or what it is drawn from) built once per key: Watch training draws one per snapshot, prompt,
     depth and chart, so moving the step slider only sends figures that are ready."""
     return _build()
@@ -410,7 +410,7 @@ _LATER_LOCK = threading.Lock()
 
 
 def built_later(key: tuple, builds: list, *, pause_s: float = 1.0) -> None:
-    """Run `builds` (each calls built_once) in one server thread, once per key, pause_s after the page's run has
+    """Run `builds` (each calls cached_build) in one server thread, once per key, pause_s after the page's run has
     begun sending: what a control may show next is ready when it is moved, and the first draw does not wait."""
     with _LATER_LOCK:
         if key in _LATER:

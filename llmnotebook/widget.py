@@ -15,7 +15,7 @@ import traitlets
 from llmcore.files import atomic_write
 
 HERE = Path(__file__).parent
-INK = {"light": "#222222", "dark": "#EEEEEE"}  # paths over maps, as the dashboard draws them (dashboard.state.ink)
+INK = {"light": "#222222", "dark": "#EEEEEE"}  # paths over maps, as the dashboard draws them (state.theme_ink)
 
 
 def plotly_bundle() -> bytes:

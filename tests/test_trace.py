@@ -221,7 +221,7 @@ def test_a_kept_trace_comes_back_with_its_candidates_and_only_for_its_own_view(c
     back, cands = load_trace(tmp_path, ckpt, prompt, s)
     assert back.completion == t.completion and np.array_equal(back.hidden, t.hidden)
     for step in range(len(t)):
-        words, probs, states = cands.at(back, step)
+        words, probs, states = cands.for_step(back, step)
         want = candidate_states(ckpt, t, step)
         assert words == want[0] and np.array_equal(probs, want[1]) and np.array_equal(states, want[2])
     assert load_trace(tmp_path, ckpt, "a cat drinks", s) is None

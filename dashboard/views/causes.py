@@ -21,8 +21,8 @@ from dashboard.state import (
     get_steering_groups,
     get_steering_sweep,
     get_trace,
-    ink,
     noise_unit,
+    theme_ink,
 )
 from dashboard.text import escape_md
 from llmcore.analysis.interventions import (
@@ -251,7 +251,7 @@ def trace_section(ckpt, prompt: str, corrupt, target: tuple[str, ...], *, ct) ->
     share = ct.restored[k, d, t]
     chart.show(causes_figures.causes_map(regions, paths, theme.context_colours(contexts),
                                   f"States at '{layer}' (PCA)", axis_label=fmap.axis_label,
-                                  run_colours=RUN_COLOURS, ink=ink()), key="causes_map")
+                                  run_colours=RUN_COLOURS, ink=theme_ink()), key="causes_map")
     drawn = (f" The map draws the first of the {ct_seeds(corrupt)} noise draws; the probabilities are means over "
              "all of them." if ct.noise_positions else "")
     st.caption(f"Clean, corrupted, and patched: the corrupted run with the {KIND_NAMES[KINDS[k]]} of "
@@ -383,7 +383,8 @@ def steering_section(ckpt, prompt: str) -> None:
                               for states, words in [frames.path_states(t, sdepth)]], fmap)
     chart.show(causes_figures.causes_map(regions, paths, theme.context_colours(plain.context_names),
                                   f"States at '{layer}' (PCA)", axis_label=fmap.axis_label,
-                                  run_colours={"unsteered": ink(), name: RUN_COLOURS["steered"]}, ink=ink()),
+                                  run_colours={"unsteered": theme_ink(), name: RUN_COLOURS["steered"]},
+                                  ink=theme_ink()),
                key="steer_map")
     st.caption(escape_md(sweep.summary(to) if sweep is not None else
                          f"This model's world has no animal sentences to measure how far a push stays grammatical "

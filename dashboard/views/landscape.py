@@ -9,7 +9,7 @@ from dashboard import chart, classroom, frames, urlstate
 from dashboard.downloads import figure_html
 from dashboard.figures import landscapes as landscape_figures
 from dashboard.figures import theme
-from dashboard.state import checkpoint_or_error, get_decision, get_map, get_regions, get_trace, ink
+from dashboard.state import checkpoint_or_error, get_decision, get_map, get_regions, get_trace, theme_ink
 from dashboard.text import count, escape_md
 from llmcore.analysis.trace import PromptError, SamplingConfig
 from llmcore.model.depths import FINAL, depth_labels
@@ -52,13 +52,13 @@ def render() -> None:
     colours = theme.context_colours(names)
     regions = get_regions(ckpt.content_hash, f"context:{layer}", "pca", tuple(names), _fitted=fmap)
     path = frames.trajectory_frame(trace, fmap, depth)
-    terrain = landscape_figures.terrain_figure(regions, colours, path, ink=ink(), axis_label=fmap.axis_label)
+    terrain = landscape_figures.terrain_figure(regions, colours, path, ink=theme_ink(), axis_label=fmap.axis_label)
     chart.show(terrain, key="terrain")
     st.caption(terrain_caption(regions))
     figure_html(terrain, "terrain", "Terrain (standalone HTML)")
     d = get_decision(ckpt.content_hash, layer, ckpt, fmap, grid=DECISION_GRID)
     agreement_first(d, path)
-    decision = landscape_figures.decision_figure(d, ckpt.tokenizer.vocab, colours, path, ink=ink(),
+    decision = landscape_figures.decision_figure(d, ckpt.tokenizer.vocab, colours, path, ink=theme_ink(),
                                                  axis_label=fmap.axis_label)
     chart.show(decision, key="decision")
     figure_html(decision, "decision_landscape", "Decision landscape (standalone HTML)")

@@ -22,7 +22,7 @@ from dashboard.state import (
     get_map_book,
     get_next_regions,
     get_trace,
-    ink,
+    theme_ink,
 )
 from dashboard.text import escape_md
 from llmcore.analysis.lens import LensError
@@ -125,7 +125,7 @@ def build_scene(n: int, ckpt, trace, *, presenter: bool) -> scenes.Scene:
     if n == 5:  # the output depth: what the head reads the next word from
         regions = get_next_regions(ckpt.content_hash, trace.layer_names[-1], ckpt)
         path = frames.trajectory_frame(trace, regions, len(trace.layer_names) - 1, context_of)
-        return scenes.scene_landscape(regions, path, colours, ink=ink(), font_px=font_px,
+        return scenes.scene_landscape(regions, path, colours, ink=theme_ink(), font_px=font_px,
                                      width_px=1200 if presenter else 600)  # labels placed for a narrow column
     return decides(ckpt, trace, context_of, colours)
 

@@ -16,14 +16,14 @@ from dashboard.state import (
     checkpoint_or_error,
     contexts_of_words,
     get_best_view,
-    get_kept,
+    get_default_trace,
     get_lens_readings,
     get_map_base,
     get_regions,
     get_trace,
-    ink,
     map_progress,
     map_when_ready,
+    theme_ink,
 )
 from dashboard.text import count, escape_md
 from llmcore.analysis.lens import LensError
@@ -81,7 +81,7 @@ DEFAULT_SAMPLING = SamplingConfig(max_new_words=DEFAULTS["limit"])
 
 
 def _is_default(prompt: str, sampling: SamplingConfig) -> bool:
-    """The view a cold start opens: kept beside the maps with its candidates (state.get_kept)."""
+    """The view a cold start opens: kept beside the maps with its candidates (state.get_default_trace)."""
     return prompt == DEFAULTS["prompt"] and sampling == DEFAULT_SAMPLING
 
 
@@ -171,7 +171,8 @@ def prompt_view(ckpt, sampling: SamplingConfig | None, problem: str | None) -> N
         if problem is not None:
             raise PromptError(problem)
         classroom.check_prompt(prompt, words=sampling.max_new_words, key=(prompt, sampling))
-        kept = get_kept(ckpt.content_hash, prompt, sampling, ckpt) if _is_default(prompt, sampling) else None
+        kept = (get_default_trace(ckpt.content_hash, prompt, sampling, ckpt) if _is_default(prompt, sampling)
+                else None)
         trace = kept[0] if kept else get_trace(ckpt.content_hash, prompt, sampling, ckpt)
     except PromptError as e:
         st.error(escape_md(str(e)))
@@ -217,8 +218,8 @@ def step_view(ckpt, trace, auto: bool, candidates=None) -> None:
                  "bars move together"):
         st.session_state.playing = not st.session_state.get("playing", False)
         st.rerun()
-    draw(ckpt, trace, method=method, dims=dims, layer=layer, step=min(st.session_state.step, n), reading=reading,
-         candidates=candidates)
+    show_step(ckpt, trace, method=method, dims=dims, layer=layer, step=min(st.session_state.step, n),
+              reading=reading, candidates=candidates)
     urlstate.publish(list(DEFAULTS))
 
 
@@ -233,9 +234,9 @@ def faithfulness(fmap, method: str) -> str:
     return text
 
 
-def draw(ckpt, trace, *, method: str, dims: int, layer: str, step: int, reading: str, candidates=None) -> None:
+def show_step(ckpt, trace, *, method: str, dims: int, layer: str, step: int, reading: str, candidates=None) -> None:
     """The map and the step's readings; `candidates`: every step's candidate states where they were kept with
-    the trace (state.get_kept), else computed for the selected step.
+    the trace (state.get_default_trace), else computed for the selected step.
 
     Everything is computed before the first of its elements is sent: the browser redraws the page for each burst
     of elements that arrives (at most every 10 ms), which costs it 15-35 ms each time on the 2-core machine, so
@@ -258,8 +259,8 @@ def draw(ckpt, trace, *, method: str, dims: int, layer: str, step: int, reading:
     captions = step_sentences(ckpt, trace, context_of, readings)
     reads = [context_of.get(w, "") for w in trace.words]
     bars = map_figures.context_probs_chart(frames.context_probs_frame(trace), colours, reads, step)
-    lens, depth_chart, attention, table = details(trace, step, context_of=context_of, colours=colours,
-                                                  readings=readings)
+    lens, depth_chart, attention, table = step_detail_figures(trace, step, context_of=context_of, colours=colours,
+                                                              readings=readings)
     st.markdown(f"**States at '{escape_md(layer)}': {METHODS[method]} ({dims}D) of {len(fmap.coords):,} corpus "
                 "positions**")
     st.caption(f"Faithfulness: {faithfulness(fmap, method)}.{best}")
@@ -303,7 +304,7 @@ def map_figure(ckpt, trace, fmap, path, *, method: str, dims: int, layer: str, s
     colours = theme.context_colours(trace.context_names)
     regions = get_regions(ckpt.content_hash, f"context:{layer}", method, tuple(trace.context_names), _fitted=fmap,
                           label=map_figures.READING_LABELS[reading]) if dims == 2 else None
-    words, probs, states = (candidates.at(trace, step - 1) if candidates is not None
+    words, probs, states = (candidates.for_step(trace, step - 1) if candidates is not None
                             else candidate_states(ckpt, trace, step - 1))
     keep = probs >= float(st.session_state.get("stars", 0.02))
     cands = frames.candidates_frame([w for w, k in zip(words, keep) if k], probs[keep],
@@ -311,12 +312,12 @@ def map_figure(ckpt, trace, fmap, path, *, method: str, dims: int, layer: str, s
     layers = frames.layer_path_frame(trace, step - 1, fmap) if show_layers else None
     base = get_map_base(ckpt.content_hash, fmap.key, reading, tuple(colours.items()), _fmap=fmap) if fmap.key else None
     options = map_figures.MapOptions(axis_label=fmap.axis_label, regions=regions, candidates=cands, layer_path=layers,
-                                 selected_step=step, reading=reading, ink=ink(), base=base)
+                                 selected_step=step, reading=reading, ink=theme_ink(), base=base)
     return map_figures.trajectory_map(frames.reference_frame(fmap), path, colours, f"{METHODS[method]}, {layer}",
                                   options=options)
 
 
-def details(trace, step: int, *, context_of: dict[str, str], colours: dict[str, str], readings):
+def step_detail_figures(trace, step: int, *, context_of: dict[str, str], colours: dict[str, str], readings):
     """The chosen lens over every step with where each step's next word is settled, the attention of the selected
     step and the table of steps."""
     lw, lc, lp = frames.lens_grid(trace, context_of, readings)

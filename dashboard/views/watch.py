@@ -12,7 +12,7 @@ from dashboard.figures import landscapes as landscape_figures
 from dashboard.figures import maps as map_figures
 from dashboard.figures import theme
 from dashboard.figures import training as training_figures
-from dashboard.state import built_later, built_once, get_prompt_over_training, get_training_frames, ink
+from dashboard.state import built_later, cached_build, get_prompt_over_training, get_training_frames, theme_ink
 from dashboard.text import escape_md
 from llmcore.analysis.trace import PromptError
 from llmcore.maps.watch import has_stored_watch_maps, metric_table, place_context
@@ -80,7 +80,7 @@ def render(ckpt: Checkpoint) -> None:
     # the shown snapshot's charts are built in the run; the others meanwhile, so that the slider finds them ready
     build_later(ckpt, tf, watch, metrics, first=steps.index(st.session_state.watch_step))
     playing = st.session_state.get("watch_playing", False)
-    st.fragment(_frame, run_every=PLAY_SECONDS if playing else None)(ckpt, tf, watch, metrics)
+    st.fragment(_draw_snapshot, run_every=PLAY_SECONDS if playing else None)(ckpt, tf, watch, metrics)
 
 
 def _toggle_play(steps: list[int]) -> None:
@@ -100,7 +100,7 @@ def _advance(steps: list[int]) -> None:
         st.rerun(scope="app")  # the fragment's timer is set by the full page
 
 
-def _frame(ckpt: Checkpoint, tf, watch, metrics) -> None:
+def _draw_snapshot(ckpt: Checkpoint, tf, watch, metrics) -> None:
     steps = tf.steps
     playing = st.session_state.get("watch_playing", False)
     if playing:
@@ -146,15 +146,15 @@ def _frame(ckpt: Checkpoint, tf, watch, metrics) -> None:
 
 def step_charts(ckpt: Checkpoint, tf, watch, metrics, *, t: int, colour: str | None = None) -> dict:
     """Every chart of snapshot t, built once per (checkpoint, depth, prompt, step, theme) and kept."""
-    colour = colour or ink()
+    colour = colour or theme_ink()
     key = (ckpt.content_hash, tf.layer, watch.prompt, tf.steps[t], colour)
-    return built_once(key, lambda: _build_charts(ckpt, tf, watch, metrics, t=t, ink=colour))
+    return cached_build(key, lambda: _build_charts(ckpt, tf, watch, metrics, t=t, ink=colour))
 
 
 def build_later(ckpt: Checkpoint, tf, watch, metrics, *, first: int) -> None:
     """Every other snapshot's charts, built in a server thread (nearest to the shown one first): the page's first
     draw waits for one snapshot's charts, not all twelve (0.4 s each on one core)."""
-    colour = ink()
+    colour = theme_ink()
     order = sorted((t for t in range(len(tf.steps)) if t != first), key=lambda t: abs(t - first))
     built_later((ckpt.content_hash, tf.layer, watch.prompt, colour),
                 [lambda t=t: step_charts(ckpt, tf, watch, metrics, t=t, colour=colour) for t in order])

@@ -214,8 +214,8 @@ def _add_patches(edits: dict, sites: Sites, kind: str, *, T: int, n_seeds: int, 
     return n_seeds * R
 
 
-def _kind_pass(model, sites: Sites, kind: str, *, restore_ids: torch.Tensor, clean_ids: torch.Tensor, clean: dict,
-               corrupt: dict, n_seeds: int, noise: dict | None) -> tuple[torch.Tensor, torch.Tensor]:
+def _patching_pass(model, sites: Sites, kind: str, *, restore_ids: torch.Tensor, clean_ids: torch.Tensor, clean: dict,
+                   corrupt: dict, n_seeds: int, noise: dict | None) -> tuple[torch.Tensor, torch.Tensor]:
     """One forward pass for a kind: the corrupted run with each clean state restored, then the clean run with each
     corrupted state put in. -> next-word probabilities of both, each (n_seeds, 1 + D*T, V), row 0 unpatched."""
     T = clean_ids.shape[1]
@@ -272,9 +272,9 @@ def causal_trace(ckpt: Checkpoint, prompt: str, *, corrupt: str | Noise, target:
     out = {n: np.full((len(KINDS), D, T), np.nan) for n in ("restored_prob", "reverse_prob")}
     for k, kind in enumerate(KINDS):
         R = 1 + len(_depths(kind, sites.n_layer)) * T
-        fwd, rev = _kind_pass(model, sites, kind, restore_ids=clean_x if noise else corrupt_x, clean_ids=clean_x,
-                              clean=clean_states, corrupt=corrupt_states, n_seeds=n_seeds,
-                              noise=noise_for(R) if noise else None)
+        fwd, rev = _patching_pass(model, sites, kind, restore_ids=clean_x if noise else corrupt_x, clean_ids=clean_x,
+                                  clean=clean_states, corrupt=corrupt_states, n_seeds=n_seeds,
+                                  noise=noise_for(R) if noise else None)
         fwd, rev = (p[:, 1:, tgt].sum(-1).mean(0) for p in (fwd, rev))
         first = 0 if kind == "resid" else 1
         out["restored_prob"][k, first:] = fwd.view(-1, T).numpy()

@@ -40,7 +40,7 @@ class Candidates:
     probs: np.ndarray
     states: np.ndarray
 
-    def at(self, trace: GenerationTrace, step: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+    def for_step(self, trace: GenerationTrace, step: int) -> tuple[list[str], np.ndarray, np.ndarray]:
         """candidate_states(ckpt, trace, step)'s answer: (words, probabilities (k,), states (k, L, C))."""
         return [trace.vocab[i] for i in self.ids[step]], self.probs[step].copy(), self.states[step]
 
