@@ -143,7 +143,8 @@ class FolderLock:
     training folder or one map cache at once. `wait=False` refuses at once with FolderBusy naming the holder;
     `wait=True` blocks until the holder is done, calling `on_wait(pid)` once first."""
 
-    def __init__(self, folder: Path, what: str, *, wait: bool = False, on_wait=None):
+    def __init__(self, folder: Path, what: str, *, wait: bool = False,
+                 on_wait: Callable[[str], None] | None = None) -> None:
         self.folder, self.what, self.wait, self.on_wait = Path(folder), what, wait, on_wait
         self._fd: int | None = None
 
@@ -170,7 +171,7 @@ class FolderLock:
         self._fd = fd
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._fd is not None:
             os.close(self._fd)  # closing releases the lock; the file stays (removing it would race a waiter)
             self._fd = None

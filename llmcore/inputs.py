@@ -13,6 +13,7 @@ import os
 import re
 import stat
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -91,11 +92,11 @@ MAX_DIGITS = 100  # a whole number's digits in any file we read: counts, seeds a
 class _LongWhole:
     """A whole number of more than MAX_DIGITS digits in JSON text, kept as its length until its key is known."""
 
-    def __init__(self, digits: int):
+    def __init__(self, digits: int) -> None:
         self.digits = digits
 
 
-def _json_wholes(longs: list[_LongWhole]):
+def _json_wholes(longs: list[_LongWhole]) -> Callable[[str], int | _LongWhole]:
     """json.loads' parse_int: int() for a number of at most MAX_DIGITS digits (int() of 4,301 raises); a longer one
     becomes a _LongWhole, also kept in `longs` (so that the parsed value is searched only when there is one)."""
 
@@ -111,7 +112,7 @@ def _json_wholes(longs: list[_LongWhole]):
     return whole
 
 
-def _find(value: Any, hit) -> tuple[str, Any] | None:
+def _find(value: Any, hit: Callable[[Any], bool]) -> tuple[str, Any] | None:
     """The key path ('a.b.0') and value of the first leaf for which hit(leaf) is true, without recursion."""
     stack = [("", value)]
     while stack:

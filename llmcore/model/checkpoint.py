@@ -411,7 +411,7 @@ def _check_types(cfg: dict, cfg_path: Path) -> None:
         raise CheckpointError(f"{cfg_path}: [snapshot_steps] must list whole numbers of steps")
 
 
-def _check_held_out(held_out, world, tokenizer: Tokenizer, where: Path) -> None:
+def _check_held_out(held_out: Any, world: Labeller, tokenizer: Tokenizer, where: Path) -> None:
     """The held-out list must name (animal, food) pairs of the checkpoint's own world and vocabulary."""
     if not isinstance(held_out, list):
         raise CheckpointError(f"{where}: held_out must be a list of [animal, food] pairs")

@@ -5,10 +5,12 @@ weights are loaded)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from typing import TypeVar
 
 from llmcore.inputs import number, whole
 
 LIMITS = {"vocab_size": 200_000, "block_size": 2048, "n_layer": 48, "n_head": 64, "n_embd": 4096}
+_Config = TypeVar("_Config")
 MAX_PARAMS = 100_000_000  # 400 MB of float32 weights; the bundled model has under a million
 
 
@@ -67,7 +69,7 @@ class GPTConfig:
         return asdict(self)
 
 
-def from_dict(cls: type, d: dict):
+def from_dict(cls: type[_Config], d: dict) -> _Config:
     """Build a config dataclass, rejecting unknown keys so that typos fail loudly."""
     known = {f.name for f in fields(cls)}
     unknown = set(d) - known

@@ -16,7 +16,7 @@ from llmcore.model.hooks import Sites
 class KVCache:
     """Per-layer keys and values of the positions seen so far, each (B, nh, T, hs)."""
 
-    def __init__(self, n_layer: int):
+    def __init__(self, n_layer: int) -> None:
         self.k: list[torch.Tensor | None] = [None] * n_layer
         self.v: list[torch.Tensor | None] = [None] * n_layer
 
@@ -33,7 +33,7 @@ class KVCache:
 
 
 class CausalSelfAttention(nn.Module):
-    def __init__(self, config: GPTConfig):
+    def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
@@ -41,7 +41,8 @@ class CausalSelfAttention(nn.Module):
         self.resid_dropout = nn.Dropout(config.dropout)
         self.n_head, self.n_embd, self.dropout = config.n_head, config.n_embd, config.dropout
 
-    def forward(self, x, layer: int, cache: KVCache | None = None, capture: ActivationCache | None = None):
+    def forward(self, x: torch.Tensor, layer: int, cache: KVCache | None = None,
+                capture: ActivationCache | None = None) -> torch.Tensor:
         B, T, C = x.size()
         q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
         if capture is not None:
@@ -65,32 +66,33 @@ class CausalSelfAttention(nn.Module):
         return self.resid_dropout(self.c_proj(y))
 
 
-def _causal_mask(t_new: int, t_all: int, device) -> torch.Tensor:
+def _causal_mask(t_new: int, t_all: int, device: torch.device) -> torch.Tensor:
     """True where a query (one of the newest t_new positions) must not see a key."""
     q_pos = torch.arange(t_all - t_new, t_all, device=device)[:, None]
     return torch.arange(t_all, device=device)[None, :] > q_pos
 
 
 class MLP(nn.Module):
-    def __init__(self, config: GPTConfig):
+    def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.dropout(self.c_proj(F.gelu(self.c_fc(x))))
 
 
 class Block(nn.Module):
-    def __init__(self, config: GPTConfig):
+    def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.attn = CausalSelfAttention(config)
         self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.mlp = MLP(config)
 
-    def forward(self, x, layer: int, cache: KVCache | None = None, capture: ActivationCache | None = None):
+    def forward(self, x: torch.Tensor, layer: int, cache: KVCache | None = None,
+                capture: ActivationCache | None = None) -> torch.Tensor:
         x = x + self.attn(self.ln_1(x), layer, cache, capture)
         return x + self.mlp(self.ln_2(x))
 
@@ -104,7 +106,7 @@ class ActivationCache(dict):
     Without attention patterns the model keeps its fused attention kernel, so capturing costs almost nothing.
     """
 
-    def __init__(self, attention: bool = True):
+    def __init__(self, attention: bool = True) -> None:
         super().__init__()
         self.attention = attention
 
@@ -148,7 +150,7 @@ class TracedLM(nn.Module):
 
 
 class GPT(TracedLM):
-    def __init__(self, config: GPTConfig):
+    def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.config = config
         self.transformer = nn.ModuleDict(dict(
@@ -188,7 +190,7 @@ class GPT(TracedLM):
                      self.transformer.ln_f, self.lm_head, self.config.n_head)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, cache: KVCache | None = None,
-                capture: ActivationCache | None = None):
+                capture: ActivationCache | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits (B, T, vocab) and the loss if targets are given; fills `capture` with activations if given."""
         B, T = idx.size()
         past = 0 if cache is None else cache.length

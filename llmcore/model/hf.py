@@ -12,8 +12,11 @@ import inspect
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import torch
+from torch import nn
 from torch.nn import functional as F
 
 from llmcore.inputs import InputError, decode_text, parse_toml, read_bytes
@@ -24,13 +27,16 @@ from llmcore.model.hooks import Sites, decoder_blocks, hf_sites
 from llmcore.model.tokenizer import Encoding
 from llmcore.world.types import FUNCTION_CONTEXT, Animal
 
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
+
 DEFAULT_CONTEXTS = Path(__file__).parents[1] / "data" / "hf_contexts.toml"
 MAX_CONTEXTS_BYTES = 4 << 20  # a word-list file
 NORM_PATHS = ("transformer.ln_f", "model.norm", "gpt_neox.final_layer_norm", "model.final_layernorm")
 _MARKS = re.compile(r"^(Ġ|▁|##)+")
 
 
-def _transformers():
+def _transformers() -> ModuleType:
     try:
         import transformers
     except ImportError as e:
@@ -86,7 +92,7 @@ def load_contexts(path: str | Path = DEFAULT_CONTEXTS) -> TokenTaxonomy:
 class HFTokenizer:
     """A Hugging Face tokenizer with the word tokenizer's interface; tokens keep their sub-word marks."""
 
-    def __init__(self, tok, vocab_size: int):
+    def __init__(self, tok: PreTrainedTokenizerBase, vocab_size: int) -> None:
         self.hf = tok
         names = tok.convert_ids_to_tokens(list(range(len(tok))))
         self.vocab = [str(t) for t in names] + [f"<unused {i}>" for i in range(len(names), vocab_size)]
@@ -115,7 +121,7 @@ class HFTokenizer:
 class HFCache:
     """The model's own KV cache object, with the length the generation loop asks for."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.past = None
 
     @property
@@ -135,7 +141,7 @@ class HFConfig:
     model_type: str
 
     @classmethod
-    def of(cls, c) -> HFConfig:
+    def of(cls, c: PretrainedConfig) -> HFConfig:
         n_pos = getattr(c, "n_positions", None) or getattr(c, "max_position_embeddings", 1024)
         return cls(n_layer=c.num_hidden_layers, n_head=c.num_attention_heads, n_embd=c.hidden_size,
                    block_size=int(min(n_pos, 512)), vocab_size=c.vocab_size, model_type=str(c.model_type))
@@ -149,7 +155,7 @@ class HFCausalLM(TracedLM):
     filling an ActivationCache with `embed`, `blocks.{i}.resid_post` (the last one taken before the final norm),
     `ln_f` and the attention patterns."""
 
-    def __init__(self, model):
+    def __init__(self, model: PreTrainedModel) -> None:
         super().__init__()
         self.hf = model.eval()
         self.config = HFConfig.of(model.config)
@@ -176,7 +182,7 @@ class HFCausalLM(TracedLM):
 
     @torch.no_grad()
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, cache: HFCache | None = None,
-                capture: ActivationCache | None = None):
+                capture: ActivationCache | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         seen: dict = {}
         hooks = self._capture_hooks(seen, capture is not None)
         try:
@@ -213,7 +219,7 @@ class HFCausalLM(TracedLM):
         return hooks
 
 
-def _has(model, path: str) -> bool:
+def _has(model: nn.Module, path: str) -> bool:
     try:
         model.get_submodule(path)
         return True

@@ -9,9 +9,13 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn as nn
+
+if TYPE_CHECKING:
+    from llmcore.model.protocols import LanguageModel
 
 BLOCK_PATHS = ("transformer.h", "model.layers", "gpt_neox.layers")
 Edit = Callable[[torch.Tensor], "torch.Tensor | None"]  # a site's (B, T, C) tensor -> a replacement, or None
@@ -43,7 +47,7 @@ def _child(module: nn.Module, names: Sequence[str]) -> nn.Module:
     raise ValueError(f"{type(module).__name__} has none of the sub-modules {', '.join(names)}")
 
 
-def model_sites(model) -> Sites:
+def model_sites(model: LanguageModel) -> Sites:
     """The hook sites of any llmcore.model.protocols.LanguageModel (our GPT, llmcore.model.hf.HFCausalLM)."""
     return model.sites()
 
@@ -86,7 +90,7 @@ def _site(sites: Sites, kind: str, layer: int) -> tuple[nn.Module, bool]:
 
 
 def _guarded(edits: list[Edit], owner: int) -> Edit:
-    def apply(x: torch.Tensor):
+    def apply(x: torch.Tensor) -> torch.Tensor | None:
         if threading.get_ident() != owner:
             return None
         changed = None
@@ -97,11 +101,11 @@ def _guarded(edits: list[Edit], owner: int) -> Edit:
     return apply
 
 
-def _register(module: nn.Module, pre: bool, fn: Edit):
+def _register(module: nn.Module, pre: bool, fn: Edit) -> torch.utils.hooks.RemovableHandle:
     """A hook that hands fn the main tensor (first argument or output, a tuple's first element) and puts back
     what fn returns (None: leave it)."""
     if pre:
-        def pre_hook(mod, args, kwargs):
+        def pre_hook(mod: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
             x = args[0] if args else kwargs["hidden_states"]
             y = fn(x)
             if y is None:
@@ -109,7 +113,7 @@ def _register(module: nn.Module, pre: bool, fn: Edit):
             return ((y,) + tuple(args[1:]), kwargs) if args else (args, {**kwargs, "hidden_states": y})
         return module.register_forward_pre_hook(pre_hook, with_kwargs=True)
 
-    def hook(mod, args, out):
+    def hook(mod: nn.Module, args: tuple, out: Any) -> Any:
         y = fn(out[0] if isinstance(out, tuple) else out)
         if y is None:
             return None

@@ -24,7 +24,7 @@ class Encoding:
 class Tokenizer:
     """Maps lower-cased words to ids; unknown words become `<unk>` and are reported."""
 
-    def __init__(self, vocab: list[str]):
+    def __init__(self, vocab: list[str]) -> None:
         if len(set(vocab)) != len(vocab):
             raise ValueError("vocabulary has duplicate words")
         if not vocab or vocab[0] != UNK:

@@ -33,7 +33,7 @@ def _shown(text: str) -> str:
 class Validator:
     """Small helpers that raise WorldError with the file and key."""
 
-    def __init__(self, source: str):
+    def __init__(self, source: str) -> None:
         self.source = source
 
     def require(self, ok: Any, key: str, problem: str) -> None:

@@ -39,7 +39,7 @@ def mentions_held_out(world: World, sentence: str, held: set[tuple[str, str]]) -
 class CorpusGenerator:
     """Seeded sentences from a world; (animal, food) pairs in `held_out` never share a sentence, in any form."""
 
-    def __init__(self, world: World, seed: int = 0):
+    def __init__(self, world: World, seed: int = 0) -> None:
         self.world, self.rng = world, random.Random(seed)  # Python's generator: ~10x faster per draw than NumPy's
         self.seed = seed
         self.g, self.recipe = world.grammar, world.recipe

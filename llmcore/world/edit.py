@@ -20,7 +20,7 @@ CONTEXT_NOUNS = {"animals": "an animal", "food": "a food", "locations": "a place
 class EditError(ValueError):
     """Problems of one edit, by form field ('name', 'habitats', ...); nothing was changed."""
 
-    def __init__(self, errors: dict[str, str]):
+    def __init__(self, errors: dict[str, str]) -> None:
         self.errors = errors
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
 

@@ -21,7 +21,7 @@ EVENT_PREPOSITIONS = ("in", "at", "on")  # the prepositions whose places the qua
 class WorldError(ValueError):
     """A world file that cannot be used; the message names the file, the key and the problem."""
 
-    def __init__(self, source: str, key: str, problem: str):
+    def __init__(self, source: str, key: str, problem: str) -> None:
         self.source, self.key, self.problem = source, key, problem
         super().__init__(f"{source}: [{key}] {problem}")
 
