@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 from llmcore.model.config import GPTConfig
-from llmcore.training.trainer import TrainConfig, Trainer
+from llmcore.training.config import TrainConfig
+from llmcore.training.trainer import Trainer
 
 TINY_WORLD = Path(__file__).resolve().parent.parent / "tests" / "data" / "tiny_world.toml"
 

@@ -102,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_train(sub) -> None:
     from llmcore.model.config import GPTConfig
-    from llmcore.training.trainer import TrainConfig
+    from llmcore.training.config import TrainConfig
     from llmcore.training.warmstart import WARM_DEFAULTS
 
     t = sub.add_parser("train", help="train a model on a world file and write a checkpoint folder")
@@ -196,14 +196,10 @@ def _add_dashboard(sub) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from llmcore.maps.callbacks import MapCacheCallback
     from llmcore.model.config import GPTConfig
+    from llmcore.training.config import TqdmCallback, TrainConfig
+    from llmcore.training.folder import check_training_folder, has_complete_checkpoint
     from llmcore.training.lens_phase import TunedLensCallback
-    from llmcore.training.trainer import (
-        TqdmCallback,
-        TrainConfig,
-        Trainer,
-        check_training_folder,
-        has_complete_checkpoint,
-    )
+    from llmcore.training.trainer import Trainer
 
     out = check_training_folder(args.out)  # before any work: a bad --out is found now, not after training
     if has_complete_checkpoint(out) and not args.overwrite:
@@ -242,7 +238,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _warm_base(args: argparse.Namespace, model_flags: dict, train_flags: dict):
     """The base checkpoint of `train --from` and the run's TrainConfig (warm defaults under the user's flags)."""
     from llmcore.model.checkpoint import load_checkpoint
-    from llmcore.training.trainer import TrainConfig
+    from llmcore.training.config import TrainConfig
     from llmcore.training.warmstart import WARM_DEFAULTS
 
     if model_flags:
@@ -443,8 +439,8 @@ def maps_folder(ckpt, say) -> Path:
     """Where `llmcore maps` writes: the named checkpoint's own maps/ folder when it can be written and is not part of
     an installed package (the user named it), else the user cache (said so)."""
     from llmcore.files import is_installed
-    from llmcore.maps.store import MAPS_DIR, default_cache_dir
-    from llmcore.model.checkpoint import is_hf_folder
+    from llmcore.maps.store import default_cache_dir
+    from llmcore.model.checkpoint import MAPS_DIR, is_hf_folder
 
     own = ckpt.path / MAPS_DIR if ckpt.path is not None and not is_hf_folder(ckpt.path) else None
     if own is not None and not is_installed(own) and os.access(own if own.is_dir() else ckpt.path,

@@ -17,7 +17,8 @@ import pytest
 from llmcore.maps.callbacks import MapCacheCallback
 from llmcore.model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 from llmcore.model.config import GPTConfig
-from llmcore.training.trainer import TrainConfig, Trainer
+from llmcore.training.config import TrainConfig
+from llmcore.training.trainer import Trainer
 from llmcore.world.load import generate_corpus, load_world
 
 from .servers import CHROMIUM, free_port, launch_chromium, running_server

@@ -190,7 +190,7 @@ def test_nested_json_in_a_cached_maps_metadata_is_not_a_traceback(tmp_path, tiny
 # ---- the training folder
 
 def test_training_refuses_a_folder_holding_other_files_before_any_work(tmp_path):
-    from llmcore.training.trainer import check_training_folder
+    from llmcore.training.folder import check_training_folder
 
     d = tmp_path / "D"
     (d / "maps").mkdir(parents=True)
@@ -273,12 +273,13 @@ def test_a_full_disk_leaves_no_pending_file(tmp_path, tiny_ckpt, monkeypatch):
 
 
 def test_too_little_free_space_is_found_before_training(tmp_path, monkeypatch):
-    import llmcore.training.trainer as train
+    import llmcore.training.folder as folder
+    from llmcore.training.trainer import Trainer
     from tests.conftest import TINY_MODEL, TINY_WORLD, tiny_train_config
 
-    monkeypatch.setattr(train.shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 10**9 - 2**20, 2**20))
+    monkeypatch.setattr(folder.shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 10**9 - 2**20, 2**20))
     with pytest.raises(CheckpointError, match="MB free"):
-        train.Trainer(tmp_path / "out", TINY_WORLD, TINY_MODEL, tiny_train_config())
+        Trainer(tmp_path / "out", TINY_WORLD, TINY_MODEL, tiny_train_config())
     assert not (tmp_path / "out").exists()
 
 

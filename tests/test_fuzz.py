@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from llmcore.analysis.trace import MAX_NEW_WORDS, PromptError, SamplingConfig, trace_generation
 from llmcore.cli import main as cli
 from llmcore.inputs import MAX_DEPTH, text_depth
-from llmcore.training.trainer import TrainConfig
+from llmcore.training.config import TrainConfig
 from llmcore.world.load import world_from_dict
 from llmcore.world.types import WorldError
 
@@ -239,7 +239,7 @@ def test_non_integer_model_config_numbers(ckpt_folder, key, value):
 @given(key=st.sampled_from([f.name for f in dataclasses.fields(TrainConfig)]),
        value=CONFIG_NUMBERS)
 def test_non_integer_train_config_numbers(key, value):
-    from llmcore.training.trainer import TrainConfig
+    from llmcore.training.config import TrainConfig
 
     try:
         TrainConfig(**{key: value})

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from llmcore.maps.projection import projector_class
-from llmcore.maps.store import MAPS_DIR, MapBook, get_map, nearest_neighbours
-from llmcore.model.checkpoint import load_checkpoint
+from llmcore.maps.store import MapBook, get_map, nearest_neighbours
+from llmcore.model.checkpoint import MAPS_DIR, load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 

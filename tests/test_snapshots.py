@@ -20,6 +20,7 @@ from llmcore.maps.watch import (
     watch_maps_path,
 )
 from llmcore.model.checkpoint import CheckpointError, load_checkpoint
+from llmcore.training.config import TrainConfig
 from llmcore.training.snapshots import (
     SnapshotMetrics,
     at_step,
@@ -29,7 +30,6 @@ from llmcore.training.snapshots import (
     snapshot_schedule,
     weight_snapshot_steps,
 )
-from llmcore.training.trainer import TrainConfig
 
 # float16 weights (11 significant bits) move hidden states by well under 1 % of their scale
 STATE_TOLERANCE = 0.01

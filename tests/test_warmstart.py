@@ -10,7 +10,8 @@ import torch
 
 from llmcore.model.checkpoint import load_checkpoint
 from llmcore.model.tokenizer import Tokenizer
-from llmcore.training.trainer import TrainConfig, Trainer
+from llmcore.training.config import TrainConfig
+from llmcore.training.trainer import Trainer
 from llmcore.training.warmstart import (
     FOCUS_SHARE,
     WARM_DEFAULTS,

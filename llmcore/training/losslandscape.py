@@ -61,7 +61,7 @@ def weights_norm(model: GPT) -> float:
 
 
 @torch.no_grad()
-def loss_on_plane(model: GPT, batch, d1: torch.Tensor, d2: torch.Tensor, *, alphas: np.ndarray,
+def loss_on_plane(model: GPT, batch: tuple[torch.Tensor, torch.Tensor], d1: torch.Tensor, d2: torch.Tensor, *, alphas: np.ndarray,
                   betas: np.ndarray) -> np.ndarray:
     """(len(betas), len(alphas)) losses at θ + a·d1 + b·d2; the weights are restored afterwards, whatever happens."""
     theta = parameters_to_vector(model.parameters()).clone()
@@ -76,7 +76,7 @@ def loss_on_plane(model: GPT, batch, d1: torch.Tensor, d2: torch.Tensor, *, alph
     return out
 
 
-def random_loss_landscape(model: GPT, batch, *, n: int = 21, span: float = 1.0, seed: int = 0) -> LossLandscape:
+def random_loss_landscape(model: GPT, batch: tuple[torch.Tensor, torch.Tensor], *, n: int = 21, span: float = 1.0, seed: int = 0) -> LossLandscape:
     """The loss over [-span, span]² along two filter-normalised random directions."""
     g = torch.Generator().manual_seed(seed)
     d1, d2 = filter_normalized_direction(model, g), filter_normalized_direction(model, g)
@@ -88,7 +88,7 @@ def random_loss_landscape(model: GPT, batch, *, n: int = 21, span: float = 1.0, 
                          explained=np.full(2, np.nan, np.float32))
 
 
-def path_loss_landscape(model: GPT, batch, snapshots: np.ndarray, steps: list[int], *, n: int = 21,
+def path_loss_landscape(model: GPT, batch: tuple[torch.Tensor, torch.Tensor], snapshots: np.ndarray, steps: list[int], *, n: int = 21,
                         margin: float = 0.25) -> LossLandscape:
     """The loss on the plane of the first two principal directions of (snapshot − final weights), with the path.
 

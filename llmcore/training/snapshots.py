@@ -50,7 +50,7 @@ class SnapshotMetrics:
     layer_names: list[str]
     held_out_forms: str = "all"  # which held-out prompts were measured: "plain" forms only, or "all" (older runs)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_forms(self.held_out_forms)  # read from a file: checked before it is shown anywhere
 
     def to_dict(self) -> dict:
@@ -75,7 +75,7 @@ def region_separability(ckpt: Checkpoint, n_positions: int = SEPARABILITY_POSITI
     return ref.layer_names, scores
 
 
-def _check_forms(value) -> None:
+def _check_forms(value: object) -> None:
     if value not in FORMS:
         raise ValueError(f"held_out_forms must be 'plain' or 'all', not {str(value)[:40]!r}")
 
@@ -109,7 +109,7 @@ def generalisation_step(metrics: list[SnapshotMetrics], threshold: float = GENER
 class SnapshotRecorder:
     """Collects float16 weights and measures at the scheduled steps during training; resumable from its file."""
 
-    def __init__(self, steps: list[int]):
+    def __init__(self, steps: list[int]) -> None:
         self.steps = list(steps)
         self.weights: dict[int, dict[str, np.ndarray]] = {}
         self.metrics: dict[int, SnapshotMetrics] = {}

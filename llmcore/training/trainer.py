@@ -6,9 +6,7 @@ Run as `llmcore train` or `python -m llmcore train`.
 from __future__ import annotations
 
 import json
-import math
 import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,143 +21,39 @@ from safetensors.torch import save as torch_save_bytes
 from torch.nn.utils import parameters_to_vector
 
 from llmcore.analysis.evaluate import evaluate_quality
-from llmcore.files import LOCK_FILE, TEMP_NAME, FolderLock
-from llmcore.inputs import InputError, file_kind, number, parse_json, safetensors_header, whole
+from llmcore.files import FolderLock
+from llmcore.inputs import InputError
 from llmcore.model.checkpoint import (
     CONFIG,
-    LANDSCAPE,
-    LOG,
-    MAPS_DIR,
-    PENDING,
     RESUME_DIR,
-    SNAPSHOTS,
     WEIGHT_SNAPSHOTS,
-    WEIGHTS,
     Checkpoint,
     CheckpointError,
-    check_links,
     committed_file,
     landscapes_bytes,
     load_checkpoint,
     read_config,
     save_checkpoint,
-    tensor_problem,
 )
-from llmcore.model.config import GPTConfig, from_dict
+from llmcore.model.config import GPTConfig
 from llmcore.model.gpt import GPT
 from llmcore.model.tokenizer import Tokenizer
+from llmcore.training.config import TrainCallback, TrainConfig
+from llmcore.training.folder import (
+    RESUME_DTYPES,
+    RESUME_MOMENTS,
+    check_free_space,
+    check_resume_tensors,
+    check_training_folder,
+    checkpoint_bytes,
+    resume_state,
+)
 from llmcore.training.losslandscape import eval_batch, path_loss_landscape, random_loss_landscape
 from llmcore.training.snapshots import SnapshotRecorder, snapshot_schedule
 from llmcore.training.warmstart import WARM_SENTENCES, WarmStart, focus_corpus
 from llmcore.world.corpus import article, fix_articles
 from llmcore.world.load import DEFAULT_WORLD, generate_corpus, load_world, read_world_data
 from llmcore.world.types import World
-
-TRAIN_LIMITS = {"seed": (0, 2**63 - 1), "corpus_seed": (0, 2**63 - 1), "steps": (1, 10_000_000),
-                "batch_size": (1, 1024), "lr": (0.0, 10.0), "min_lr": (0.0, 10.0), "warmup_steps": (0, 10_000_000),
-                "weight_decay": (0.0, 10.0), "grad_clip": (1e-6, 1e6), "eval_every": (1, 10_000_000),
-                "checkpoint_every": (1, 10_000_000), "n_snapshots": (2, 200), "landscape_grid": (0, 51),
-                "threads": (0, 1024), "checkpoint_seconds": (1.0, 86_400.0), "weight_snapshots": (0, 64),
-                "inflection_tie": (0.0, 100.0)}
-
-
-@dataclass
-class TrainConfig:
-    seed: int = 1337
-    corpus_seed: int = 0
-    steps: int = 1500
-    batch_size: int = 64
-    lr: float = 3e-3
-    min_lr: float = 3e-4
-    warmup_steps: int = 100
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
-    eval_every: int = 250
-    checkpoint_every: int = 500
-    n_snapshots: int = 24
-    weight_snapshots: int = 12  # whole-model snapshots with their measures, log-spaced; 0 skips them
-    landscape_grid: int = 21  # loss landscape resolution at the end of training; 0 skips it
-    threads: int = 0  # 0: leave torch's default
-    checkpoint_seconds: float = 60.0  # also write a resumable checkpoint this often (whichever comes first)
-    inflection_tie: float = 0.2  # weight of 1 - cos(e(cat), e(cats)) over the world's inflection pairs (docs/design.md)
-
-    def __post_init__(self) -> None:
-        for name, (lo, hi) in TRAIN_LIMITS.items():  # types and ranges, before any work (values may come from files)
-            value = getattr(self, name)
-            setattr(self, name, whole(value, name, lo, hi) if isinstance(lo, int) else number(value, name, lo, hi))
-        if not 0 < self.lr or not 0 <= self.min_lr <= self.lr:
-            raise ValueError(f"need 0 < lr and 0 <= min_lr <= lr, got lr={self.lr}, min_lr={self.min_lr}")
-        if self.landscape_grid and self.landscape_grid < 3:
-            raise ValueError(f"landscape_grid must be 0 (off) or 3 to 51, got {self.landscape_grid}")
-        if self.n_snapshots < 2:
-            raise ValueError("n_snapshots must be >= 2")
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        return from_dict(cls, d)
-
-    def lr_at(self, step: int) -> float:
-        """Linear warmup, then cosine decay to min_lr."""
-        if step < self.warmup_steps:
-            return self.lr * (step + 1) / self.warmup_steps
-        frac = (step - self.warmup_steps) / max(1, self.steps - self.warmup_steps)
-        return self.min_lr + 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))) * (self.lr - self.min_lr)
-
-    def snapshot_steps(self) -> list[int]:
-        return sorted({int(round(s)) for s in np.linspace(0, self.steps, self.n_snapshots)})
-
-
-class TrainCallback:
-    """Hooks into the loop; the CLI's tqdm bar and the dashboard's progress bar are both callbacks."""
-
-    def on_corpus(self, trainer: Trainer, done: int, total: int) -> None: ...  # before training: sentences made
-    def on_train_start(self, trainer: Trainer) -> None: ...
-    def on_step_end(self, trainer: Trainer, step: int, loss: float) -> None: ...
-    def on_eval(self, trainer: Trainer, record: dict[str, Any]) -> None: ...
-    def on_checkpoint(self, trainer: Trainer, path: Path) -> None: ...
-    def on_phase(self, trainer: Trainer, phase: str) -> None: ...  # end-of-training work begins ('evaluation', ...)
-    def on_warm_check(self, trainer: Trainer, record: dict[str, Any]) -> None: ...  # a warm run's bars measured
-    def on_train_end(self, trainer: Trainer) -> None: ...
-
-
-class TqdmCallback(TrainCallback):
-    """A progress bar on stderr with the latest loss and evaluation figures."""
-
-    def on_corpus(self, trainer: Trainer, done: int, total: int) -> None:
-        from tqdm.auto import tqdm
-
-        if not hasattr(self, "corpus_bar"):
-            self.corpus_bar = tqdm(total=total, desc="corpus", unit="sentence", unit_scale=True)
-        self.corpus_bar.update(done - self.corpus_bar.n)
-        if done >= total:
-            self.corpus_bar.close()
-            if total >= 200_000:  # reading a big corpus into tokens takes a while too (about 10 s per million)
-                self.corpus_bar.write(f"tokenizing {total:,} sentences ...")
-
-    def on_train_start(self, trainer: Trainer) -> None:
-        from tqdm.auto import tqdm
-
-        self.bar = tqdm(total=trainer.config.steps, initial=trainer.step, desc="training", unit="step")
-
-    def on_step_end(self, trainer: Trainer, step: int, loss: float) -> None:
-        self.bar.update(1)
-        if step % 20 == 0:
-            self.bar.set_postfix(loss=f"{loss:.3f}")
-
-    def on_eval(self, trainer: Trainer, record: dict[str, Any]) -> None:
-        held = (f"  held-out {record['heldout_loss']:.3f}  habitat {record['habitat_mass']:.3f}  top1 "
-                f"{record['habitat_top1']:.3f}" if "habitat_mass" in record else "  (no held-out pairs to measure)")
-        self.bar.write(f"step {record['step']:>5}  val {record['val_loss']:.3f}{held}"
-                       f"  diet {record['diet_share']:.3f}  nn {record['neighbour_purity']:.3f}"
-                       f"  forms {record.get('inflection_neighbours', float('nan')):.3f}")
-
-    def on_warm_check(self, trainer: Trainer, record: dict[str, Any]) -> None:
-        figures = "  ".join(f"{k} {v:.3f}" for k, v in record.items() if isinstance(v, float) and k != "seconds")
-        state = "every bar holds" if not record["failing"] else "failing: " + ", ".join(record["failing"])
-        self.bar.write(f"step {record['step']:>5}  {figures}  ({state})")
-
-    def on_train_end(self, trainer: Trainer) -> None:
-        self.bar.close()
 
 
 @dataclass
@@ -479,7 +373,7 @@ class Trainer:
         if metrics.get("complete") or not all(k in cfg["files"] for k in keys.values()):
             return
         files = {n: committed_file(self.out_dir, k, cfg["files"][k]) for n, k in keys.items()}
-        meta = _resume_state(files["state.json"])
+        meta = resume_state(files["state.json"])
         same = (meta["train_config"] == self._config_record() and meta["model_config"] == self.model_config.to_dict()
                 and meta["world_hash"] == self.world.content_hash and metrics.get("steps_done") == meta["step"])
         if not same:
@@ -505,10 +399,10 @@ class Trainer:
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
         expected = {f"{i}.{k}": (() if k == "step" else tuple(p.shape))
                     for i, p in enumerate(params) for k in RESUME_MOMENTS}
-        _check_resume_tensors(optimizer, expected, RESUME_DTYPES["optimizer"])
+        check_resume_tensors(optimizer, expected, RESUME_DTYPES["optimizer"])
         if weights is not None:
             n_weights = sum(p.numel() for p in params)
-            _check_resume_tensors(weights, {"w": (n_snapshots, n_weights)}, RESUME_DTYPES["weights"])
+            check_resume_tensors(weights, {"w": (n_snapshots, n_weights)}, RESUME_DTYPES["weights"])
 
     def _load_optimizer(self, path: Path) -> None:
         tensors = torch_load_bytes(path.read_bytes())
@@ -533,95 +427,3 @@ def distributed_setup() -> tuple[int, int, torch.device]:
     if world > 1 and not torch.distributed.is_initialized():
         torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return rank, world, device
-
-
-
-
-RESUME_MOMENTS = ("step", "exp_avg", "exp_avg_sq")  # AdamW's state of each parameter, as _resume_blobs writes it
-RESUME_DTYPES = {"optimizer": ("F32",), "weights": ("F16",)}  # what _resume_blobs writes
-
-
-def _check_resume_tensors(path: Path, expected: dict[str, tuple[int, ...]], dtypes: tuple[str, ...]) -> None:
-    """A resume file's header holds exactly these tensors (name -> shape), each of one of `dtypes`."""
-    start_over = f"delete the folder's {RESUME_DIR} to start over"
-    try:
-        header = safetensors_header(path)
-    except InputError as e:
-        raise CheckpointError(f"{path}: {e}; {start_over}") from None
-    declared = {k: t for k, t in header.items() if k != "__metadata__"}
-    for k in sorted(set(declared) ^ set(expected))[:1]:
-        what = "is missing" if k in expected else "is not one of this model's"
-        raise CheckpointError(f"{path}: tensor {k[:60]!r} {what}; {start_over}")
-    for k, shape in expected.items():
-        if (problem := tensor_problem(declared[k], list(shape), dtypes)) is not None:
-            raise CheckpointError(f"{path}: tensor {k} {problem}; {start_over}")
-
-
-def _resume_state(path: Path) -> dict[str, Any]:
-    """.resume/state.json, checked for the keys and types resuming reads."""
-    kinds = {"step": int, "seconds": float, "train_config": dict, "model_config": dict, "world_hash": str}
-    try:
-        meta = parse_json(path.read_text(encoding="utf-8"))
-        ok = isinstance(meta, dict) and all(isinstance(meta.get(k), t) for k, t in kinds.items())
-    except (ValueError, OSError):
-        ok = False
-    if not ok:
-        raise CheckpointError(f"{path}: not a resume state ({', '.join(kinds)}); delete the folder's .resume to "
-                              "start over")
-    return meta
-
-
-# What a training folder may hold besides a checkpoint's own files: what training writes, and nothing else. A folder
-# holding anything more and no checkpoint is refused before any work (training never deletes what it did not make).
-_OWN_ENTRIES = {CONFIG, LOG, RESUME_DIR, MAPS_DIR, LOCK_FILE,
-                *(name + end for name in (WEIGHTS, SNAPSHOTS, LANDSCAPE, WEIGHT_SNAPSHOTS) for end in ("", PENDING))}
-
-
-def check_training_folder(out: str | Path) -> Path:
-    """The training folder (--out), checked before any work: a name, a folder or nothing yet (its nearest existing
-    parent a folder that can be written), empty, holding only what training writes, or a checkpoint; no links."""
-    if not str(out).strip():
-        raise CheckpointError("--out is empty; name the folder to write the checkpoint to")
-    path = Path(out)
-    kind = file_kind(path)
-    if kind not in (None, "a folder"):
-        raise CheckpointError(f"{path}: is {kind}; --out must be a folder (new or holding a checkpoint)")
-    if kind is None:
-        parent = next(p for p in path.absolute().parents if p.exists())
-        if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-            raise CheckpointError(f"{path}: its folder {parent} cannot be written; choose another --out")
-        return path
-    check_links(path)
-    foreign = sorted(e.name for e in path.iterdir() if e.name not in _OWN_ENTRIES and not TEMP_NAME.match(e.name))
-    if foreign and not (path / CONFIG).is_file():
-        raise CheckpointError(f"{path}: holds files that training did not write ({', '.join(foreign[:3])}"
-                              f"{', …' if len(foreign) > 3 else ''}) and no checkpoint; choose a new or empty folder")
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise CheckpointError(f"{path}: cannot be written; choose another --out")
-    return path
-
-
-def checkpoint_bytes(n_params: int, config: TrainConfig) -> int:
-    """About how many bytes a run writes at its peak: weights, resume state (optimizer moments, weights) and weight
-    snapshots, each once in place and once as the `.new` copy of the next write, plus 16 MB for the rest."""
-    per_copy = 4 * n_params * 4 + 2 * n_params * (config.weight_snapshots + 1)
-    return 2 * per_copy + (16 << 20)
-
-
-def check_free_space(path: Path, need: int) -> None:
-    """Refuse a run whose folder's disk has less free space than it will write (found before training, not after)."""
-    existing = next(p for p in (path.absolute(), *path.absolute().parents) if p.exists())
-    free = shutil.disk_usage(existing).free
-    if free < need:
-        raise CheckpointError(f"{path}: {free / 1e6:,.1f} MB free on its disk, and training writes about "
-                              f"{need / 1e6:,.1f} MB; free some space or choose another --out")
-
-
-def has_complete_checkpoint(path: Path) -> bool:
-    """True if the folder holds a finished training run (not only an interrupted one)."""
-    if not (path / CONFIG).is_file():
-        return False
-    try:
-        return bool(read_config(path)["metrics"].get("complete"))
-    except (CheckpointError, KeyError, TypeError):
-        return False

@@ -1,0 +1,126 @@
+"""How a run trains (TrainConfig, checked before any work) and what it tells its callbacks (TrainCallback, and the
+progress bars of `llmcore train`)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from llmcore.inputs import number, whole
+from llmcore.model.config import from_dict
+
+if TYPE_CHECKING:
+    from llmcore.training.trainer import Trainer
+
+
+TRAIN_LIMITS = {"seed": (0, 2**63 - 1), "corpus_seed": (0, 2**63 - 1), "steps": (1, 10_000_000),
+                "batch_size": (1, 1024), "lr": (0.0, 10.0), "min_lr": (0.0, 10.0), "warmup_steps": (0, 10_000_000),
+                "weight_decay": (0.0, 10.0), "grad_clip": (1e-6, 1e6), "eval_every": (1, 10_000_000),
+                "checkpoint_every": (1, 10_000_000), "n_snapshots": (2, 200), "landscape_grid": (0, 51),
+                "threads": (0, 1024), "checkpoint_seconds": (1.0, 86_400.0), "weight_snapshots": (0, 64),
+                "inflection_tie": (0.0, 100.0)}
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 1337
+    corpus_seed: int = 0
+    steps: int = 1500
+    batch_size: int = 64
+    lr: float = 3e-3
+    min_lr: float = 3e-4
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    eval_every: int = 250
+    checkpoint_every: int = 500
+    n_snapshots: int = 24
+    weight_snapshots: int = 12  # whole-model snapshots with their measures, log-spaced; 0 skips them
+    landscape_grid: int = 21  # loss landscape resolution at the end of training; 0 skips it
+    threads: int = 0  # 0: leave torch's default
+    checkpoint_seconds: float = 60.0  # also write a resumable checkpoint this often (whichever comes first)
+    inflection_tie: float = 0.2  # weight of 1 - cos(e(cat), e(cats)) over the world's inflection pairs (docs/design.md)
+
+    def __post_init__(self) -> None:
+        for name, (lo, hi) in TRAIN_LIMITS.items():  # types and ranges, before any work (values may come from files)
+            value = getattr(self, name)
+            setattr(self, name, whole(value, name, lo, hi) if isinstance(lo, int) else number(value, name, lo, hi))
+        if not 0 < self.lr or not 0 <= self.min_lr <= self.lr:
+            raise ValueError(f"need 0 < lr and 0 <= min_lr <= lr, got lr={self.lr}, min_lr={self.min_lr}")
+        if self.landscape_grid and self.landscape_grid < 3:
+            raise ValueError(f"landscape_grid must be 0 (off) or 3 to 51, got {self.landscape_grid}")
+        if self.n_snapshots < 2:
+            raise ValueError("n_snapshots must be >= 2")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        return from_dict(cls, d)
+
+    def lr_at(self, step: int) -> float:
+        """Linear warmup, then cosine decay to min_lr."""
+        if step < self.warmup_steps:
+            return self.lr * (step + 1) / self.warmup_steps
+        frac = (step - self.warmup_steps) / max(1, self.steps - self.warmup_steps)
+        return self.min_lr + 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))) * (self.lr - self.min_lr)
+
+    def snapshot_steps(self) -> list[int]:
+        return sorted({int(round(s)) for s in np.linspace(0, self.steps, self.n_snapshots)})
+
+
+class TrainCallback:
+    """Hooks into the loop; the CLI's tqdm bar and the dashboard's progress bar are both callbacks."""
+
+    def on_corpus(self, trainer: Trainer, done: int, total: int) -> None: ...  # before training: sentences made
+    def on_train_start(self, trainer: Trainer) -> None: ...
+    def on_step_end(self, trainer: Trainer, step: int, loss: float) -> None: ...
+    def on_eval(self, trainer: Trainer, record: dict[str, Any]) -> None: ...
+    def on_checkpoint(self, trainer: Trainer, path: Path) -> None: ...
+    def on_phase(self, trainer: Trainer, phase: str) -> None: ...  # end-of-training work begins ('evaluation', ...)
+    def on_warm_check(self, trainer: Trainer, record: dict[str, Any]) -> None: ...  # a warm run's bars measured
+    def on_train_end(self, trainer: Trainer) -> None: ...
+
+
+class TqdmCallback(TrainCallback):
+    """A progress bar on stderr with the latest loss and evaluation figures."""
+
+    def on_corpus(self, trainer: Trainer, done: int, total: int) -> None:
+        from tqdm.auto import tqdm
+
+        if not hasattr(self, "corpus_bar"):
+            self.corpus_bar = tqdm(total=total, desc="corpus", unit="sentence", unit_scale=True)
+        self.corpus_bar.update(done - self.corpus_bar.n)
+        if done >= total:
+            self.corpus_bar.close()
+            if total >= 200_000:  # reading a big corpus into tokens takes a while too (about 10 s per million)
+                self.corpus_bar.write(f"tokenizing {total:,} sentences ...")
+
+    def on_train_start(self, trainer: Trainer) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=trainer.config.steps, initial=trainer.step, desc="training", unit="step")
+
+    def on_step_end(self, trainer: Trainer, step: int, loss: float) -> None:
+        self.bar.update(1)
+        if step % 20 == 0:
+            self.bar.set_postfix(loss=f"{loss:.3f}")
+
+    def on_eval(self, trainer: Trainer, record: dict[str, Any]) -> None:
+        held = (f"  held-out {record['heldout_loss']:.3f}  habitat {record['habitat_mass']:.3f}  top1 "
+                f"{record['habitat_top1']:.3f}" if "habitat_mass" in record else "  (no held-out pairs to measure)")
+        self.bar.write(f"step {record['step']:>5}  val {record['val_loss']:.3f}{held}"
+                       f"  diet {record['diet_share']:.3f}  nn {record['neighbour_purity']:.3f}"
+                       f"  forms {record.get('inflection_neighbours', float('nan')):.3f}")
+
+    def on_warm_check(self, trainer: Trainer, record: dict[str, Any]) -> None:
+        figures = "  ".join(f"{k} {v:.3f}" for k, v in record.items() if isinstance(v, float) and k != "seconds")
+        state = "every bar holds" if not record["failing"] else "failing: " + ", ".join(record["failing"])
+        self.bar.write(f"step {record['step']:>5}  {figures}  ({state})")
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        self.bar.close()
+
+
