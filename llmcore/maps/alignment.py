@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from llmcore.maps.projection import PCAProjector
 from llmcore.model.depths import FINAL, depth_named
+
+if TYPE_CHECKING:
+    from llmcore.model.checkpoint import Checkpoint
 
 
 def align_snapshots(snapshots: np.ndarray, reference: int = -1) -> np.ndarray:
@@ -76,7 +79,7 @@ class SpaceAlignment:
         return ((np.asarray(X, np.float64) - self.source_mean) @ self.matrix + self.target_mean).astype(np.float32)
 
 
-def procrustes_map(source: np.ndarray, target: np.ndarray):
+def procrustes_map(source: np.ndarray, target: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """A function taking points of the source space onto the target space: the orthogonal rotation (plus the
     shift of means) that best matches paired points `source[i]` ↔ `target[i]`."""
     from scipy.linalg import orthogonal_procrustes
@@ -143,11 +146,11 @@ def align_states(source: np.ndarray, target: np.ndarray, sentence_of: np.ndarray
                           residual=residual)
 
 
-def shared_sentences(a, b, n: int = 300, seed: int = 4242) -> list[str]:
+def shared_sentences(a: Checkpoint, b: Checkpoint, n: int = 300, seed: int = 4242) -> list[str]:
     """Sentences from both models' worlds whose every word is one token in both vocabularies (in the order found,
     each once, at most n): the text two models can both read word for word."""
 
-    def usable(ck, s: str) -> bool:
+    def usable(ck: Checkpoint, s: str) -> bool:
         enc = ck.tokenizer.encode(s)
         return not enc.unknown and len(enc.ids) == len(enc.words) <= ck.model.config.block_size
 
@@ -159,7 +162,7 @@ def shared_sentences(a, b, n: int = 300, seed: int = 4242) -> list[str]:
     return list(out)
 
 
-def sentence_states(ckpt, sentences: list[str], layer: str) -> np.ndarray:
+def sentence_states(ckpt: Checkpoint, sentences: list[str], layer: str) -> np.ndarray:
     """(total words, C) the model's state after each word of each sentence, at one depth, in order."""
     import torch
 
@@ -176,7 +179,7 @@ def sentence_states(ckpt, sentences: list[str], layer: str) -> np.ndarray:
     return np.concatenate(out).astype(np.float32)
 
 
-def align_models(source, target, layer: str = FINAL, *, method: str = "auto",
+def align_models(source: Checkpoint, target: Checkpoint, layer: str = FINAL, *, method: str = "auto",
                  n_sentences: int = 300) -> SpaceAlignment:
     """The map from `source`'s states at a depth onto `target`'s, fitted on the states of the shared words in the
     shared sentences (Procrustes for equal widths, CCA where widths differ)."""

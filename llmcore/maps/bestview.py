@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,6 +16,10 @@ from llmcore.inputs import parse_json, read_json_file
 from llmcore.maps.regions import region_map
 from llmcore.model.checkpoint import Checkpoint
 from llmcore.world.types import FUNCTION_CONTEXT
+
+if TYPE_CHECKING:
+    from llmcore.maps.projection import Progress
+    from llmcore.maps.store import MapBook
 
 BEST_VIEW_FILE = "best_view.json"
 MAX_VIEW_BYTES = 1 << 20  # the shipped view is about 3 kB
@@ -103,7 +107,7 @@ def share_in_own_region(coords: np.ndarray, ref_coords: np.ndarray, ref_labels: 
     return float(np.mean(inside)) if len(own) else 0.0
 
 
-def measure_best_view(book, methods: list[str], progress=None) -> BestView:
+def measure_best_view(book: MapBook, methods: list[str], progress: Progress | None = None) -> BestView:
     """Score every 2D context map of `book` (a MapBook) for `methods` at every depth after the embedding; the best
     is the default. The embedding depth is left out: there a state is the word's own vector, in its own region by
     construction, so it would win without showing anything the model computed."""

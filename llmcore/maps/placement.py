@@ -65,7 +65,7 @@ class NeighbourIndex:
     """X_ref in float64 with its rows' squared norms, to find a point's nearest rows with one matrix-vector
     product."""
 
-    def __init__(self, X_ref: np.ndarray):
+    def __init__(self, X_ref: np.ndarray) -> None:
         self.ref = np.asarray(X_ref, np.float64)
         self.norms = np.einsum("nc,nc->n", self.ref, self.ref)
 

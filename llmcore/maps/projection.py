@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -32,7 +33,18 @@ from llmcore.maps.placement import (
     rowwise_project,
 )
 
+if TYPE_CHECKING:
+    from sklearn.utils import Tags
+
 Progress = Callable[[str], None]
+
+
+class FractionProgress(Protocol):
+    """A Progress that also takes the fraction of a fit done (dashboard.mapjobs.MapJob): UMAP and t-SNE report it."""
+
+    def __call__(self, message: str) -> None: ...
+
+    def advance(self, fraction: float) -> None: ...
 
 
 def _check_matrix(X: np.ndarray, n_features: int | None = None, owner: str = "the projector") -> np.ndarray:
@@ -43,11 +55,11 @@ def _check_matrix(X: np.ndarray, n_features: int | None = None, owner: str = "th
     return X
 
 
-def _is_int(value) -> bool:
+def _is_int(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _is_real(value) -> bool:
+def _is_real(value: object) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -58,7 +70,7 @@ class Projector(TransformerMixin, BaseEstimator):
     method: MapMethod  # its entry in the registry: name, capabilities, fit version (llmcore.maps.methods)
     _fit_needs_y = False  # labels (axes, LDA) or a map computed elsewhere (NeighbourPlacement)
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
         tags.target_tags.required = self._fit_needs_y
         tags.transformer_tags.preserves_dtype = ["float32"]  # maps are float32 whatever the input
@@ -87,7 +99,7 @@ class Projector(TransformerMixin, BaseEstimator):
         return {name: getattr(self, name) for name in self._state}
 
     @classmethod
-    def restore(cls, state: dict[str, np.ndarray], **params) -> Projector:
+    def restore(cls, state: dict[str, np.ndarray], **params: Any) -> Projector:
         """A fitted projector without fitting: `cls(**params)` given the arrays of `fitted_state()`. The
         parameters and arrays are checked as fit checks them (ValueError naming the rule), e.g. for a cache file."""
         projector = cls(**params)
@@ -139,7 +151,7 @@ class PCAProjector(_LinearProjector):
 
     _state = ("mean_", "components_", "explained_variance_ratio_")
 
-    def __init__(self, n_components: int = 2, *, random_state: int = 0):
+    def __init__(self, n_components: int = 2, *, random_state: int = 0) -> None:
         self.n_components, self.random_state = n_components, random_state
 
     def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> PCAProjector:
@@ -171,7 +183,8 @@ class SemanticAxesProjector(_LinearProjector):
 
     method = MAP_METHODS["axes"]
 
-    def __init__(self, axes: list[tuple[str, str]] | None = None, n_components: int = 2, *, random_state: int = 0):
+    def __init__(self, axes: list[tuple[str, str]] | None = None, n_components: int = 2, *,
+                 random_state: int = 0) -> None:
         self.axes, self.n_components, self.random_state = axes, n_components, random_state
 
     _fit_needs_y = True
@@ -208,7 +221,7 @@ class LDAProjector(_LinearProjector):
 
     method = MAP_METHODS["lda"]
 
-    def __init__(self, n_components: int = 2, *, random_state: int = 0):
+    def __init__(self, n_components: int = 2, *, random_state: int = 0) -> None:
         self.n_components, self.random_state = n_components, random_state
 
     _fit_needs_y = True
@@ -246,7 +259,7 @@ class NeighbourPlacement(Projector):
 
     _state = ("X_ref_", "embedding_")
 
-    def __init__(self, placement_k: int = PLACEMENT_K):
+    def __init__(self, placement_k: int = PLACEMENT_K) -> None:
         self.placement_k = placement_k
 
     _fit_needs_y = True
@@ -299,7 +312,7 @@ class UMAPProjector(NeighbourPlacement):
     method = MAP_METHODS["umap"]
 
     def __init__(self, n_components: int = 2, *, random_state: int = 0, n_neighbors: int = 15,
-                 min_dist: float = 0.1, placement_k: int = PLACEMENT_K, progress: Progress | None = None):
+                 min_dist: float = 0.1, placement_k: int = PLACEMENT_K, progress: Progress | None = None) -> None:
         self.n_components, self.random_state, self.placement_k = n_components, random_state, placement_k
         self.n_neighbors, self.min_dist, self.progress = n_neighbors, min_dist, progress
 
@@ -365,7 +378,8 @@ class TSNEProjector(NeighbourPlacement):
     method = MAP_METHODS["tsne"]
 
     def __init__(self, n_components: int = 2, *, random_state: int = 0, perplexity: float = 30.0,
-                 placement_k: int = PLACEMENT_K, fit_points: int | None = None, progress: Progress | None = None):
+                 placement_k: int = PLACEMENT_K, fit_points: int | None = None,
+                 progress: Progress | None = None) -> None:
         self.n_components, self.random_state, self.placement_k = n_components, random_state, placement_k
         self.perplexity, self.fit_points, self.progress = perplexity, fit_points, progress
 
@@ -415,7 +429,7 @@ def fit_subset(n: int, at_most: int, random_state: int) -> np.ndarray:
 class _EpochCounter:
     """A file for umap-learn's tqdm bar: reads 'n/total' from what it writes and reports the fraction done."""
 
-    def __init__(self, progress):
+    def __init__(self, progress: FractionProgress) -> None:
         self.progress = progress
 
     def write(self, text: str) -> None:
@@ -434,10 +448,10 @@ class _IterationCounter:
     """An openTSNE callback: its two phases (250 iterations of early exaggeration, then 500) each count from 1;
     reports the fraction of all iterations done and never asks to stop."""
 
-    def __init__(self, progress, total: int):
+    def __init__(self, progress: FractionProgress, total: int) -> None:
         self.progress, self.total, self.offset, self.last = progress, total, 0, 0
 
-    def __call__(self, iteration: int, *_) -> bool:
+    def __call__(self, iteration: int, *_: object) -> bool:
         if iteration < self.last:
             self.offset += self.last
         self.last = iteration
@@ -460,7 +474,7 @@ def projector_class(method: str) -> type[Projector]:
     return PROJECTORS[map_method(method).name]
 
 
-def make_projector(method: str = "pca", n_components: int = 2, random_state: int = 0, **params) -> Projector:
+def make_projector(method: str = "pca", n_components: int = 2, random_state: int = 0, **params: Any) -> Projector:
     """The projector for a method name: 'pca', 'umap', 'tsne', 'lda' (the story map; labels in fit) or 'axes'
     (needs axes=[(from, to), ...])."""
     cls = projector_class(method)

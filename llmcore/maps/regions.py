@@ -6,6 +6,7 @@ answered in the original space by k nearest reference states, never from 2D dist
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -111,7 +112,7 @@ class RegionMap:
         out[ok] = self.density[g[ok], row[ok], col[ok]] >= level
         return out
 
-    def island(self, g: int, xy, level: float = 0.5) -> np.ndarray:
+    def island(self, g: int, xy: Sequence[float] | np.ndarray, level: float = 0.5) -> np.ndarray:
         """(ny, nx) the part of sub-context g's region (its density at least `level`) that holds the point xy: the
         grid cells joined to the cell nearest it through cells of the region (4-neighbours); all False when the
         point is outside the region."""

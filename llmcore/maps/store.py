@@ -13,7 +13,7 @@ import hashlib
 import json
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +32,7 @@ from llmcore.model.checkpoint import MAPS_DIR, Checkpoint
 from llmcore.model.depths import depth_labels
 
 if TYPE_CHECKING:
+    from llmcore.maps.bestview import BestView
     from llmcore.maps.projection import Progress, Projector
 from llmcore.model.tokenizer import UNK
 
@@ -367,7 +368,7 @@ def _load_states(path: Path, ckpt: Checkpoint) -> ReferenceStates | None:
 class MapBook:
     """The reference sets of one checkpoint and their maps, computed lazily and shared."""
 
-    def __init__(self, ckpt: Checkpoint, cache_dir: Path | None = None):
+    def __init__(self, ckpt: Checkpoint, cache_dir: Path | None = None) -> None:
         self.ckpt, self.cache_dir = ckpt, cache_dir
         self._states: ReferenceStates | None = None
         self._refs: dict[str, ReferenceSet] = {}
@@ -414,8 +415,8 @@ class MapBook:
         return cached_map(self.ckpt, self.reference(name), method, n_components, params=params,
                           cache_dir=self.cache_dir)
 
-    def best_view(self, methods=method_names(linear=True, from_states=True), progress: Progress | None = None,
-                  remeasure: bool = False):
+    def best_view(self, methods: Sequence[str] = method_names(linear=True, from_states=True),
+                  progress: Progress | None = None, remeasure: bool = False) -> BestView:
         """The measured default view (llmcore.maps.bestview.BestView): stored with the maps, else measured now on the
         given methods' maps and stored."""
         from llmcore.maps.bestview import load_best_view, measure_best_view, save_best_view
@@ -431,7 +432,8 @@ class MapBook:
                     raise  # a folder the user named: say so
         return view
 
-    def precompute(self, methods=method_names(from_states=True), dims=(2, 3), progress: Progress | None = None,
+    def precompute(self, methods: Sequence[str] = method_names(from_states=True), dims: Sequence[int] = (2, 3),
+                   progress: Progress | None = None,
                    workers: int = 1) -> int:
         """Fit (or load) every standard map; returns how many were fitted now. The linear maps (PCA, the story
         map) are fitted here; UMAP and t-SNE maps in `workers` processes when more than 1, each fit the same map
@@ -482,7 +484,7 @@ class MapBook:
 
 
 @contextmanager
-def _workers_main():
+def _workers_main() -> Iterator[None]:
     """A spawned worker first runs its parent's `__main__` again: the `llmcore` script, but under Streamlit's AppTest
     a page script that fails outside its page. The workers only need llmcore.maps.projection (no torch), so while they
     are started it stands in as `__main__`."""

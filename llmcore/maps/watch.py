@@ -8,6 +8,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from safetensors import SafetensorError
@@ -20,6 +21,9 @@ from llmcore.maps.alignment import snapshot_coords
 from llmcore.maps.projection import PCAProjector
 from llmcore.model.checkpoint import Checkpoint
 from llmcore.model.depths import FINAL
+
+if TYPE_CHECKING:
+    from llmcore.analysis.reference import ReferenceStates
 from llmcore.training.snapshots import snapshot_checkpoints, snapshot_metrics, weight_snapshot_steps
 
 WATCH_POSITIONS = 1500  # reference positions per snapshot whose states align its context map to the final one
@@ -80,7 +84,8 @@ class TrainingFrames:
             raise ValueError("TrainingFrames: one model, word map and context map per snapshot step")
 
 
-def context_states(ckpt: Checkpoint, layer: str, n_positions: int = WATCH_POSITIONS):
+def context_states(ckpt: Checkpoint, layer: str, n_positions: int = WATCH_POSITIONS
+                   ) -> tuple[np.ndarray, ReferenceStates]:
     """(N, C) reference states at one depth, with their labels (reference_states picks positions by words only,
     so every snapshot of a checkpoint gets the same positions)."""
     from llmcore.analysis.reference import reference_states
@@ -89,7 +94,8 @@ def context_states(ckpt: Checkpoint, layer: str, n_positions: int = WATCH_POSITI
     return ref.layer(layer), ref
 
 
-def aligned_context_maps(states: list[np.ndarray], aligned: bool = True):
+def aligned_context_maps(states: list[np.ndarray], aligned: bool = True
+                         ) -> tuple[np.ndarray, list[AlignedPlacement]]:
     """(T, N, 2) coordinates of each snapshot's states and the T placements.
 
     aligned: rotate each snapshot's states onto the final snapshot's (orthogonal Procrustes on the paired

@@ -14,10 +14,11 @@ from llmcore.world.load import generate_corpus
 from llmcore.world.types import World
 
 EVAL_SEED = 777
+Batch = tuple[torch.Tensor, torch.Tensor]  # inputs and targets, each (B, T); -1: an ignored target
 
 
 def eval_batch(world: World, tokenizer: Tokenizer, block_size: int, *, n: int = 32,
-               seed: int = EVAL_SEED) -> tuple[torch.Tensor, torch.Tensor]:
+               seed: int = EVAL_SEED) -> Batch:
     """A fixed evaluation batch: n fresh sentences, each from position 0, padded with ignored targets."""
     sents = generate_corpus(world, seed, n)
     ids = [tokenizer.encode_corpus([s])[: block_size + 1] for s in sents]
@@ -30,7 +31,7 @@ def eval_batch(world: World, tokenizer: Tokenizer, block_size: int, *, n: int = 
 
 
 @torch.no_grad()
-def batch_loss(model: GPT, batch: tuple[torch.Tensor, torch.Tensor]) -> float:
+def batch_loss(model: GPT, batch: Batch) -> float:
     was = model.training
     model.eval()
     dev = model.lm_head.weight.device
@@ -61,7 +62,7 @@ def weights_norm(model: GPT) -> float:
 
 
 @torch.no_grad()
-def loss_on_plane(model: GPT, batch: tuple[torch.Tensor, torch.Tensor], d1: torch.Tensor, d2: torch.Tensor, *, alphas: np.ndarray,
+def loss_on_plane(model: GPT, batch: Batch, d1: torch.Tensor, d2: torch.Tensor, *, alphas: np.ndarray,
                   betas: np.ndarray) -> np.ndarray:
     """(len(betas), len(alphas)) losses at θ + a·d1 + b·d2; the weights are restored afterwards, whatever happens."""
     theta = parameters_to_vector(model.parameters()).clone()
@@ -76,7 +77,7 @@ def loss_on_plane(model: GPT, batch: tuple[torch.Tensor, torch.Tensor], d1: torc
     return out
 
 
-def random_loss_landscape(model: GPT, batch: tuple[torch.Tensor, torch.Tensor], *, n: int = 21, span: float = 1.0, seed: int = 0) -> LossLandscape:
+def random_loss_landscape(model: GPT, batch: Batch, *, n: int = 21, span: float = 1.0, seed: int = 0) -> LossLandscape:
     """The loss over [-span, span]² along two filter-normalised random directions."""
     g = torch.Generator().manual_seed(seed)
     d1, d2 = filter_normalized_direction(model, g), filter_normalized_direction(model, g)
@@ -88,7 +89,7 @@ def random_loss_landscape(model: GPT, batch: tuple[torch.Tensor, torch.Tensor], 
                          explained=np.full(2, np.nan, np.float32))
 
 
-def path_loss_landscape(model: GPT, batch: tuple[torch.Tensor, torch.Tensor], snapshots: np.ndarray, steps: list[int], *, n: int = 21,
+def path_loss_landscape(model: GPT, batch: Batch, snapshots: np.ndarray, steps: list[int], *, n: int = 21,
                         margin: float = 0.25) -> LossLandscape:
     """The loss on the plane of the first two principal directions of (snapshot − final weights), with the path.
 
