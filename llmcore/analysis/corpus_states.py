@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from llmcore.model.checkpoint import Checkpoint
+from llmcore.world.types import World
 
 ROLES = ("animal", "verb", "food", "preposition")  # positions relative to the sentence's animal
 STATES_SEED = 4242  # corpus seed of the sentences states are read from (not the training corpus's 0)
@@ -44,7 +45,7 @@ class CorpusStates:
         return r[keep], self.subjects[keep]
 
 
-def sentence_roles(world, words: list[str]) -> tuple[str, list[int]]:
+def sentence_roles(world: World, words: list[str]) -> tuple[str, list[int]]:
     """The single animal a sentence is about and the positions of ROLES in it (-1 where absent): the animal's word,
     the verb right after it, the food right after the verb, the first preposition after those. Sentences naming
     two animals, or none, give ('', [-1, ...])."""
@@ -87,7 +88,7 @@ def corpus_states(ckpt: Checkpoint, *, n_sentences: int = 3000, seed: int = STAT
     return _assemble(world, sentences, states, labels)
 
 
-def _assemble(world, sentences: list[str], states: list[np.ndarray], labels: list[str]) -> CorpusStates:
+def _assemble(world: World, sentences: list[str], states: list[np.ndarray], labels: list[str]) -> CorpusStates:
     lengths = np.array([len(s) for s in states])
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     roles, subjects = [], []

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from llmcore.model.checkpoint import Checkpoint
+from llmcore.model.protocols import Labeller
 
 
 @dataclass
@@ -70,7 +71,7 @@ _SENTENCES: dict[tuple[str, int, int], list[str]] = {}  # the last few worlds' r
 _SENTENCES_LOCK = threading.Lock()  # training jobs and dashboard sessions read it from their own threads
 
 
-def _reference_sentences(world, seed: int, n: int) -> list[str]:
+def _reference_sentences(world: Labeller, seed: int, n: int) -> list[str]:
     """The world's reference sentences for a seed, generated once per world content (the weight snapshots measure
     every snapshot on the same sentences); worlds without a content hash are generated each time."""
     key = (world.content_hash, seed, n)
@@ -109,7 +110,7 @@ def _distinct_prefix_sentences(ckpt: Checkpoint, n_positions: int, seed: int) ->
 class SubContextClassifier:
     """Sub-context probabilities of hidden states from their k nearest reference states (original space)."""
 
-    def __init__(self, n_neighbors: int = 15):
+    def __init__(self, n_neighbors: int = 15) -> None:
         self.n_neighbors = n_neighbors
 
     def fit(self, X: np.ndarray, labels: np.ndarray) -> SubContextClassifier:

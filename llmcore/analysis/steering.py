@@ -14,7 +14,8 @@ from llmcore.analysis.reference import ReferenceStates, reference_states
 from llmcore.analysis.trace import GenerationTrace, PromptError, SamplingConfig, trace_generation
 from llmcore.model.checkpoint import Checkpoint
 from llmcore.model.hooks import Edit, hooked, model_sites
-from llmcore.world.types import FUNCTION_CONTEXT
+from llmcore.model.protocols import Labeller
+from llmcore.world.types import FUNCTION_CONTEXT, World
 
 
 def group_names(ckpt: Checkpoint, reference: ReferenceStates | None = None) -> list[str]:
@@ -105,14 +106,15 @@ SWEEP_WORDS = 12  # words generated per completion (a sentence of the world ends
 GRAMMAR_SENTENCES = 20_000
 
 
-def word_class(world, word: str) -> str:
+def word_class(world: Labeller, word: str) -> str:
     """A word's class for the grammar check: its sub-context (animals, locations, actions, ...), a function word
     itself (the, in, .)."""
     context = world.label(word)[0]
     return word if context == FUNCTION_CONTEXT else context
 
 
-def grammar_pairs(world, n_sentences: int = GRAMMAR_SENTENCES, seed: int = 0) -> frozenset[tuple[str, str]]:
+def grammar_pairs(world: World, n_sentences: int = GRAMMAR_SENTENCES, seed: int = 0
+                  ) -> frozenset[tuple[str, str]]:
     """Every pair of neighbouring word classes in n sentences of the world's corpus: the grammar a completion is
     held to."""
     from llmcore.world.corpus import CorpusGenerator
@@ -124,7 +126,7 @@ def grammar_pairs(world, n_sentences: int = GRAMMAR_SENTENCES, seed: int = 0) ->
     return frozenset(pairs)
 
 
-def keeps_grammar(world, words: Sequence[str], pairs: frozenset[tuple[str, str]]) -> bool:
+def keeps_grammar(world: Labeller, words: Sequence[str], pairs: frozenset[tuple[str, str]]) -> bool:
     """Whether a completion (the prompt's last word first) ends its sentence with a period and every neighbouring
     pair of word classes in it occurs in the world's sentences ('the sea .' does, 'the sea sea sea' does not)."""
     if "." not in words[1:]:
@@ -146,7 +148,7 @@ def sweep_prompts(ckpt: Checkpoint, source: str) -> list[str]:
             for food in [next((f for f in animals[a].diet if f in stoi), None)] if food and a in stoi]
 
 
-def group_places(world, name: str) -> set[str]:
+def group_places(world: Labeller, name: str) -> set[str]:
     """The places a group stands for: a location group's words, the habitats of an animal group's animals, the
     own places of a food group's foods; empty for any other group."""
     animals, foods = getattr(world, "animals", {}), getattr(world, "food_places", {})
@@ -296,7 +298,7 @@ def steer_lead(*, word: str | None, source: str, target: str, alpha: float, dept
     return text + f", and the model says '{steered}' instead of '{plain}'."
 
 
-def default_direction(world, animal: str | None, groups: Sequence[str]) -> tuple[str, str]:
+def default_direction(world: Labeller, animal: str | None, groups: Sequence[str]) -> tuple[str, str]:
     """Where a lesson's push starts and ends: from the animal's subgroup to the subgroup of the same sub-context
     whose places share least with it (pets -> water: kennel and sea have nothing in common); without an animal,
     the first and last group."""
