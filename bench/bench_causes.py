@@ -45,7 +45,8 @@ def timed(fn, repeats: int) -> float:
 def library(repeats: int) -> None:
     import numpy as np
 
-    from llmcore.analysis.interventions import Noise, causal_trace, counterfactual_grid, held_out_restoration
+    from llmcore.analysis.counterfactual import counterfactual_grid, held_out_restoration
+    from llmcore.analysis.interventions import Noise, causal_trace
     from llmcore.model.checkpoint import load_checkpoint
 
     ck = load_checkpoint()

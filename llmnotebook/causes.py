@@ -8,16 +8,14 @@ import traitlets
 
 from dashboard import frames
 from dashboard.figures import causes as causes_figures
+from llmcore.analysis.counterfactual import CounterfactualGrid, counterfactual_grid, counterfactual_prompt
 from llmcore.analysis.interventions import (
     KINDS,
     CausalTrace,
-    CounterfactualGrid,
     PatchedRun,
     best_restore,
     causal_trace,
     changed_positions,
-    counterfactual_grid,
-    counterfactual_prompt,
     patched_run,
 )
 from llmnotebook.source import Landscape, one_thread

@@ -95,7 +95,7 @@ def test_trajectory_page_in_a_real_browser(server, browser, ckpt):
     _wait_charts(page, 4)
     # one marker per word read: the prompt's words, then every generated word that is read again (all but the last)
     trace = trace_generation(ckpt, prompt)  # the page's default settings: greedy, 12 words at most
-    expected = len(trace.word_steps())
+    expected = len(trace)
     assert expected == len(prompt.split()) + trace.n_steps - 1
     _wait_path_points(page, expected)
     assert _path_points(page) == expected
@@ -449,7 +449,8 @@ ALL_DRAWN = ("() => [...document.querySelectorAll('.llm-chart')].every(g => g.da
 
 def test_causes_page_click_and_steer(server, browser, ckpt):
     from dashboard.views.causes import SEED_PROMPT
-    from llmcore.analysis.interventions import causal_trace, counterfactual_prompt
+    from llmcore.analysis.counterfactual import counterfactual_prompt
+    from llmcore.analysis.interventions import causal_trace
 
     last = causal_trace(ckpt, SEED_PROMPT, corrupt=counterfactual_prompt(ckpt, SEED_PROMPT)).words[-1]
     page, errors = _open(browser, f"{server}/causes")

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from llmcore.analysis.attribution import ablate, attribute
+from llmcore.analysis.counterfactual import counterfactual_grid
 from llmcore.analysis.evaluate import held_out_breakdown
-from llmcore.analysis.interventions import KINDS, Noise, causal_trace, counterfactual_grid, patched_run
+from llmcore.analysis.interventions import KINDS, Noise, causal_trace, patched_run
 from llmcore.analysis.steering import steer, steering_vector
 from llmcore.analysis.trace import PromptError, SamplingConfig, trace_generation
 
@@ -215,7 +216,8 @@ def test_the_trace_sentence_says_what_its_numbers_say(which, ckpt, tiny):
     """Over prompts of the world, each with its animal swapped (and with noise on the animal): the sentence names the
     words, the next words of the three runs, the share and depth that bring back most, and says the word decides
     exactly when its state alone brings back at least half and more than any other word's."""
-    from llmcore.analysis.interventions import counterfactual_prompt, decides
+    from llmcore.analysis.counterfactual import counterfactual_prompt
+    from llmcore.analysis.interventions import decides
 
     model = ckpt if which == "bundled" else tiny
     cases = [(p, counterfactual_prompt(model, p)) for p in _prompts(model.world, 12 if which == "bundled" else 4)]
@@ -248,7 +250,7 @@ def test_the_grid_sentences_agree_with_the_grid(ckpt):
 
     import torch
 
-    from llmcore.analysis.interventions import prob_text
+    from llmcore.analysis.counterfactual import prob_text
 
     g, w = counterfactual_grid(ckpt), ckpt.world
     a, f = g.animal_share, g.food_share

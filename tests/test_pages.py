@@ -257,13 +257,12 @@ def test_causes_page(ckpt):
     cell of the prompt's own animal and food, and the steered completion; the steering starts where it moves the
     path."""
     from dashboard.views.causes import DEFAULTS, SEED_PROMPT
+    from llmcore.analysis.counterfactual import counterfactual_grid, counterfactual_prompt
     from llmcore.analysis.interventions import (
         KINDS,
         best_restore,
         causal_trace,
         changed_positions,
-        counterfactual_grid,
-        counterfactual_prompt,
         patched_run,
         trace_lead,
     )

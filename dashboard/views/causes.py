@@ -25,13 +25,13 @@ from dashboard.state import (
     theme_ink,
 )
 from dashboard.text import escape_md
+from llmcore.analysis.counterfactual import counterfactual_prompt
 from llmcore.analysis.interventions import (
     KIND_NAMES,
     KINDS,
     MAX_SEEDS,
     best_restore,
     changed_positions,
-    counterfactual_prompt,
     trace_lead,
     word_ids,
 )

@@ -37,8 +37,8 @@ T = TypeVar("T")
 def _kinds() -> dict[str, type]:
     """The result dataclasses a file may hold, by name (imported when a file is read or written)."""
     from llmcore.analysis.attribution import Ablation
+    from llmcore.analysis.counterfactual import CounterfactualGrid
     from llmcore.analysis.evaluate import HeldOutBreakdown
-    from llmcore.analysis.interventions import CounterfactualGrid
     from llmcore.analysis.steering import SteeringSweep
 
     return {c.__name__: c for c in (Ablation, HeldOutBreakdown, CounterfactualGrid, SteeringSweep)}
@@ -198,7 +198,7 @@ def _ablation(ckpt: Checkpoint) -> Any:
 
 
 def _grid(ckpt: Checkpoint) -> Any:
-    from llmcore.analysis.interventions import counterfactual_grid
+    from llmcore.analysis.counterfactual import counterfactual_grid
 
     return counterfactual_grid(ckpt)
 
