@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import torch
 
     from llmcore.analysis.trace import GenerationTrace
+    from llmcore.model.protocols import LanguageModel
 
 LENS_FILE = "lens.safetensors"
 LENS_FORMAT = 1
@@ -118,13 +119,13 @@ def lens_states(ckpt: Checkpoint, n_sentences: int) -> tuple[torch.Tensor, torch
     return states[torch.from_numpy(~back).to(states.device)], states[torch.from_numpy(back).to(states.device)]
 
 
-def final_logp(model, states: torch.Tensor) -> torch.Tensor:
+def final_logp(model: LanguageModel, states: torch.Tensor) -> torch.Tensor:
     """The model's own next-word log-probabilities (N, V) from the final depth's states (after the final norm)."""
     return model.lm_head(states[:, -1]).float().log_softmax(-1)
 
 
 # ---------------------------------------------------------------- fitting
-def _read(model, states: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+def _read(model: LanguageModel, states: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """Log-probabilities (D, N, V) of the first D depths of states (N, L, C) through their translators."""
     import torch
 
