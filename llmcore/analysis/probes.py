@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from llmcore.analysis.corpus_states import ROLES, CorpusStates
+from llmcore.model.protocols import Labeller
 
 READ_BAR = 0.95  # a trait is "readable" at a depth and position where held-back animals score at least this
 MIN_ANIMALS = 3  # a trait needs this many animals with it and without it
@@ -35,7 +36,7 @@ class Trait:
         return f"{self.family}: {self.value}"
 
 
-def world_traits(world, min_animals: int = MIN_ANIMALS) -> list[Trait]:
+def world_traits(world: Labeller, min_animals: int = MIN_ANIMALS) -> list[Trait]:
     """Every trait of the world's animals held by at least min_animals of them and missing in as many."""
     animals = getattr(world, "animals", {})
     tax = world.taxonomy
@@ -204,7 +205,7 @@ def _cv_scores(x: np.ndarray, subjects: np.ndarray, y: np.ndarray, folds: list[n
     return np.where(weight > 0, total / np.maximum(weight, 1), 0.5)
 
 
-def fit_probes(cs: CorpusStates, world, *, traits: list[Trait] | None = None, seed: int = 0) -> ProbeResult:
+def fit_probes(cs: CorpusStates, world: Labeller, *, traits: list[Trait] | None = None, seed: int = 0) -> ProbeResult:
     """Every trait's probe at every position and depth, scored on held-back animals, with a shuffled-trait control
     at each trait's best cell; then refitted on every animal for reading new states."""
     t0 = time.perf_counter()
