@@ -8,12 +8,17 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
 from llmcore.model.hooks import model_sites
+
+if TYPE_CHECKING:
+    from llmcore.model.checkpoint import Checkpoint
+    from llmcore.model.protocols import LanguageModel
 
 
 @dataclass(frozen=True)
@@ -179,14 +184,14 @@ def reconstruction_scores(sae: SAEStack, states: np.ndarray) -> tuple[np.ndarray
 
 
 @contextmanager
-def spliced(model, sae: SAEStack, depth: int) -> Iterator[None]:
+def spliced(model: LanguageModel, sae: SAEStack, depth: int) -> Iterator[None]:
     """The model's forward pass with the state at `depth` (0 embed ... n_layer + 1 final) replaced by its
     reconstruction."""
     sites = model_sites(model)
     module = sites.norm if depth == sites.n_layer + 1 else sites.embed if depth == 0 else sites.blocks[depth - 1]
     p = sae._tensors(depth)
 
-    def hook(mod, args, out):
+    def hook(mod: torch.nn.Module, args: tuple, out: Any) -> Any:
         x = out[0] if isinstance(out, tuple) else out
         y = _decode(p, _encode(p, x.reshape(-1, x.shape[-1]).float(), sae.k)).reshape(x.shape).to(x.dtype)
         return (y,) + tuple(out[1:]) if isinstance(out, tuple) else y
@@ -197,7 +202,7 @@ def spliced(model, sae: SAEStack, depth: int) -> Iterator[None]:
         handle.remove()
 
 
-def spliced_losses(ckpt, sae: SAEStack, sentences: list[str]) -> tuple[float, np.ndarray]:
+def spliced_losses(ckpt: Checkpoint, sae: SAEStack, sentences: list[str]) -> tuple[float, np.ndarray]:
     """The mean next-word loss on sentences (each from position 0), clean and with each depth spliced."""
     model, tok = ckpt.model, ckpt.tokenizer
     model.eval()
@@ -226,7 +231,8 @@ def spliced_losses(ckpt, sae: SAEStack, sentences: list[str]) -> tuple[float, np
     return clean, np.array(out)
 
 
-def score_stack(ckpt, sae: SAEStack, states: np.ndarray, sentences: list[str], fit_seconds: float) -> SAEScores:
+def score_stack(ckpt: Checkpoint, sae: SAEStack, states: np.ndarray, sentences: list[str],
+                fit_seconds: float) -> SAEScores:
     """SAEScores on held-back states and sentences."""
     fve, l0, freq = reconstruction_scores(sae, states)
     clean, spliced_loss = spliced_losses(ckpt, sae, sentences)
