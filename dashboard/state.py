@@ -1,5 +1,9 @@
 """The dashboard's one place for loading and caching: models, traces, maps, regions. Every cached function is
-pure and keyed by the checkpoint's content hash; entries are bounded."""
+pure and keyed by the checkpoint's content hash; entries are bounded.
+
+Over 400 lines on purpose: it is the dashboard's only cache (STYLE.md), so every cached loader lives here;
+each is a few lines.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Generation with every layer captured: `trace_generation` returns a `GenerationTrace` of NumPy arrays."""
+"""Generation with every layer captured: `trace_generation` returns a `GenerationTrace` of NumPy arrays.
+
+Over 400 lines on purpose: the trace type, its file formats and the traced generation loop that fills it
+are one contract; the loop is shared with plain generation (`generation_steps`).
+"""
 
 from __future__ import annotations
 

@@ -5,6 +5,9 @@ method and its parameters. The shipped checkpoint carries its maps in `checkpoin
 the dashboard fits nothing; other maps are computed on first use (with progress) and cached in the user cache
 folder (`llmcore.files.user_cache_dir`), never in a checkpoint's folder unless a command names it
 (`llmcore maps CKPT`, training's `--out`). Cached files are looked for in the checkpoint's own maps/ first.
+
+Over 400 lines on purpose: fitting, the cache file format (written and validated on read) and the MapBook
+that serves the pages are one contract.
 """
 
 from __future__ import annotations

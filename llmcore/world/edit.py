@@ -1,6 +1,10 @@
 """Editing a world as data: add, change or remove an animal, a food or a place in the parsed world file (its
 taxonomy, animals and food_places tables, and in a World 2.0 file its plurals, grammar and people), each problem
-reported against the field that caused it, and the result written back as TOML."""
+reported against the field that caused it, and the result written back as TOML.
+
+Over 400 lines on purpose: each edit and the check of every field it touches sit together, with the TOML
+writer they share.
+"""
 
 from __future__ import annotations
 
