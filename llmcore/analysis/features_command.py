@@ -8,10 +8,10 @@ import json
 import time
 from pathlib import Path
 
-from llmcore.model.checkpoint import DEFAULT_CHECKPOINT
+from llmcore.model.checkpoint import DEFAULT_CHECKPOINT, Checkpoint
 
 
-def add_features(sub) -> None:
+def add_features(sub: argparse._SubParsersAction) -> None:
     f = sub.add_parser("features", help="sparse-autoencoder features and trait probes: fit them (--fit FOLDER) or "
                        "list a prompt's active features with their labels graded against the world")
     f.add_argument("prompt", nargs="?", help="e.g. 'a dog devours pizza in'")
@@ -37,7 +37,7 @@ def cmd_features(args: argparse.Namespace) -> int:
     return _show(args, load_checkpoint(Path(args.checkpoint)))
 
 
-def _fit(ckpt) -> int:
+def _fit(ckpt: Checkpoint) -> int:
     from llmcore.analysis.features import fit_features, save_features
 
     t0 = time.perf_counter()
@@ -56,7 +56,7 @@ def _fit(ckpt) -> int:
     return 0
 
 
-def _show(args: argparse.Namespace, ckpt) -> int:
+def _show(args: argparse.Namespace, ckpt: Checkpoint) -> int:
     from llmcore.analysis.features import FeaturesError, load_features, prompt_features
 
     f = load_features(ckpt)
