@@ -1,5 +1,5 @@
-"""The `llmcore` command line (also `python -m llmcore`): train, generate, corpus, info, maps, trace-causes,
-dashboard.
+"""The `llmcore` command line (also `python -m llmcore`): train, generate, corpus, info, maps, trace-causes, lens,
+features, dashboard.
 
 Over 400 lines on purpose: each command's flags sit beside its handler, so the whole command line reads in
 one file; every handler is short and imports its own work when it runs (a `--help` loads no torch).
