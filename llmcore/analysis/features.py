@@ -6,18 +6,23 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from llmcore.analysis.corpus_states import corpus_states
+from llmcore.analysis.corpus_states import CorpusStates, corpus_states
 from llmcore.analysis.grading import FeatureGrades, grade_features, world_categories
 from llmcore.analysis.probes import ProbeResult, Trait, fit_probes, world_traits
 from llmcore.analysis.sae import SAEConfig, SAEScores, SAEStack, score_stack, timed_fit
 from llmcore.files import atomic_write
 from llmcore.inputs import InputError, file_kind, parse_json, read_safetensors, safetensors_header
 from llmcore.model.checkpoint import Checkpoint, tensor_problem
+
+if TYPE_CHECKING:
+    from llmcore.analysis.trace import GenerationTrace
 
 FEATURES_FILE = "features.safetensors"
 FORMAT = 1
@@ -59,8 +64,9 @@ class Features:
     seconds: float
 
 
-def fit_features(ckpt: Checkpoint, *, config: SAEConfig | None = None, say=print, n_train: int = TRAIN_SENTENCES,
-                 n_grade: int = GRADE_SENTENCES, traits: list[Trait] | None = None) -> Features:
+def fit_features(ckpt: Checkpoint, *, config: SAEConfig | None = None, say: Callable[[str], None] = print,
+                 n_train: int = TRAIN_SENTENCES, n_grade: int = GRADE_SENTENCES,
+                 traits: list[Trait] | None = None) -> Features:
     """Fit and grade the autoencoders and the trait probes (every world trait unless `traits`) on corpus sentences
     of the checkpoint's world: n_train to fit on, n_grade held back to score and grade on."""
     t0 = time.perf_counter()
@@ -79,7 +85,7 @@ def fit_features(ckpt: Checkpoint, *, config: SAEConfig | None = None, say=print
                     checkpoint=ckpt.content_hash, seconds=time.perf_counter() - t0)
 
 
-def _examples(cs, acts: list[np.ndarray]) -> Examples:
+def _examples(cs: CorpusStates, acts: list[np.ndarray]) -> Examples:
     L, W = len(acts), acts[0].shape[1]
     where, value = np.full((L, W, N_EXAMPLES, 2), -1, np.int32), np.zeros((L, W, N_EXAMPLES), np.float32)
     for d, a in enumerate(acts):
@@ -265,7 +271,7 @@ class PromptFeatures:
             for i, (w, n) in enumerate(zip(self.words, self.next_words))]}
 
 
-def trace_word_states(trace) -> tuple[list[str], list[str], np.ndarray]:
+def trace_word_states(trace: GenerationTrace) -> tuple[list[str], list[str], np.ndarray]:
     """(words read, next words, (N, L, C) states) of a trace's word steps: the one place a trace is read here."""
     return list(trace.words), list(trace.next_words), trace.hidden
 
