@@ -5,12 +5,14 @@ so."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from llmcore.analysis.corpus_states import ROLES, CorpusStates
 from llmcore.analysis.probes import Trait
+from llmcore.model.protocols import Labeller
 from llmcore.world.types import FUNCTION_CONTEXT
 
 GOOD, FAIR = 0.8, 0.5  # F1 from which a label is good, fair; below FAIR it is poor
@@ -31,14 +33,15 @@ class Categories:
             raise ValueError(f"Categories.members must be (N, {len(self.names)}) with one family per name")
 
 
-def world_categories(cs: CorpusStates, world, traits: list[Trait], min_support: int = MIN_SUPPORT) -> Categories:
+def world_categories(cs: CorpusStates, world: Labeller, traits: list[Trait],
+                     min_support: int = MIN_SUPPORT) -> Categories:
     """Every category of the grading words with at least min_support members."""
     words = [str(w) for w in cs.words]
     nexts = words[1:] + ["."]
     nexts = [n if cs.sentence[i + 1:i + 2].tolist() == [cs.sentence[i]] else "" for i, n in enumerate(nexts)]
     cols: dict[tuple[str, str], np.ndarray] = {}
 
-    def add(family: str, name: str, mask) -> None:
+    def add(family: str, name: str, mask: np.ndarray) -> None:
         mask = np.asarray(mask, bool)
         if mask.sum() >= min_support and (family, name) not in cols:
             cols[family, name] = mask
@@ -62,7 +65,7 @@ def world_categories(cs: CorpusStates, world, traits: list[Trait], min_support: 
                       members=np.stack(list(cols.values()), 1) if cols else np.zeros((len(words), 0), bool))
 
 
-def _trait_columns(cs: CorpusStates, traits: list[Trait], add) -> None:
+def _trait_columns(cs: CorpusStates, traits: list[Trait], add: Callable[[str, str, np.ndarray], None]) -> None:
     """'after an animal that <trait>': the words from the sentence's animal on, in sentences about such an animal."""
     animal_at = cs.roles[:, ROLES.index("animal")]
     start = np.where(animal_at >= 0, animal_at, np.iinfo(np.int64).max)  # row index of each sentence's animal
