@@ -183,14 +183,14 @@ def is_number(x: Any) -> bool:
         and math.isfinite(float(x))
 
 
-def whole(x: Any, name: str, lo: int, hi: int) -> int:
+def whole_in_range(x: Any, name: str, lo: int, hi: int) -> int:
     """x as a Python int if it is a whole number in [lo, hi]; else InputError naming `name` and the range."""
     if not is_whole(x) or not lo <= x <= hi:
         raise InputError(f"{name} must be a whole number from {lo:,} to {hi:,}, got {x!r}")
     return int(x)
 
 
-def number(x: Any, name: str, lo: float, hi: float) -> float:
+def number_in_range(x: Any, name: str, lo: float, hi: float) -> float:
     """x as a Python float if it is a finite number in [lo, hi]; else InputError naming `name` and the range."""
     if not is_number(x) or not lo <= x <= hi:
         raise InputError(f"{name} must be a number from {lo:g} to {hi:g}, got {x!r}")

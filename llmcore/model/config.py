@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import TypeVar
 
-from llmcore.inputs import number, whole
+from llmcore.inputs import number_in_range, whole_in_range
 
 LIMITS = {"vocab_size": 200_000, "block_size": 2048, "n_layer": 48, "n_head": 64, "n_embd": 4096}
 _Config = TypeVar("_Config")
@@ -27,8 +27,8 @@ class GPTConfig:
     def __post_init__(self) -> None:
         # checked before any tensor exists: a config from a file must not allocate gigabytes before it fails
         for name, hi in LIMITS.items():
-            setattr(self, name, whole(getattr(self, name), name, 1, hi))
-        self.dropout = number(self.dropout, "dropout", 0.0, 0.9)
+            setattr(self, name, whole_in_range(getattr(self, name), name, 1, hi))
+        self.dropout = number_in_range(self.dropout, "dropout", 0.0, 0.9)
         if not isinstance(self.bias, bool):
             raise ValueError(f"bias must be true or false, got {self.bias!r}")
         if self.n_embd % self.n_head:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from llmcore.inputs import number, whole
+from llmcore.inputs import number_in_range, whole_in_range
 from llmcore.model.config import from_dict
 
 if TYPE_CHECKING:
@@ -48,7 +48,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name, (lo, hi) in TRAIN_LIMITS.items():  # types and ranges, before any work (values may come from files)
             value = getattr(self, name)
-            setattr(self, name, whole(value, name, lo, hi) if isinstance(lo, int) else number(value, name, lo, hi))
+            checked = whole_in_range if isinstance(lo, int) else number_in_range
+            setattr(self, name, checked(value, name, lo, hi))
         if not 0 < self.lr or not 0 <= self.min_lr <= self.lr:
             raise ValueError(f"need 0 < lr and 0 <= min_lr <= lr, got lr={self.lr}, min_lr={self.min_lr}")
         if self.landscape_grid and self.landscape_grid < 3:
