@@ -13,6 +13,7 @@ from llmcore.analysis.interventions import causal_trace
 from llmcore.analysis.trace import PromptError
 from llmcore.model.checkpoint import Checkpoint
 from llmcore.model.depths import depth_labels
+from llmcore.world.types import World
 
 
 # ---------------------------------------------------------------- counterfactual grid
@@ -67,7 +68,7 @@ class CounterfactualGrid:
         return (f"Where an animal's places and a food's own places differ ({n} of the {self.follows.size} prompts), "
                 f"the model names the animal's place in {a:.0%} of them and the food's in {f:.0%}: {verdict}.")
 
-    def cell(self, animal: str, food: str, world) -> str:
+    def cell(self, animal: str, food: str, world: World) -> str:
         """One prompt of the grid in a sentence: the place the model names, whose place it is, and how likely the
         food's own place is."""
         i, j = self.animals.index(animal), self.foods.index(food)

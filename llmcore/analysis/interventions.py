@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +20,7 @@ from llmcore.analysis.trace import PromptError, encode_prompt
 from llmcore.model.checkpoint import Checkpoint
 from llmcore.model.depths import depth_labels
 from llmcore.model.hooks import Edit, Sites, hooked, model_sites
+from llmcore.model.protocols import Labeller, LanguageModel
 
 KINDS = ("resid", "attn", "mlp")  # what a patch restores: the residual stream, a block's attention or MLP output
 KIND_NAMES = {"resid": "residual stream", "attn": "attention output", "mlp": "MLP output"}
@@ -30,6 +31,8 @@ MAX_SEEDS = 100
 # moved p by 8e-5 gave 0.9996 for a restoration that is exact).
 MIN_EFFECT = 0.01
 _MARKS = re.compile(r"^(Ġ|▁|##)+")
+# rows per seed -> the noise edits of a batch with that many rows per seed (Noise on the embedding)
+NoiseEdits = Callable[[int], dict[tuple[str, int], list[Edit]]]
 
 
 def _depths(kind: str, n_layer: int) -> range:
@@ -98,7 +101,7 @@ class Noise:
             raise PromptError(f"noise seeds must be a whole number from 1 to {MAX_SEEDS}, got {self.n_seeds!r}")
 
 
-def finite(x) -> bool:
+def finite(x: object) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
@@ -177,7 +180,8 @@ def _noise_edit(noise: Noise, *, C: int, scale: float, rows_per_seed: int) -> Ed
     return add
 
 
-def _capture(model, sites: Sites, ids: torch.Tensor, extra: dict | None = None) -> tuple[dict, torch.Tensor]:
+def _capture(model: LanguageModel, sites: Sites, ids: torch.Tensor,
+             extra: dict | None = None) -> tuple[dict, torch.Tensor]:
     """Every site's tensor ((kind, layer) -> (B, T, C)) and the next-word probabilities (B, V) of one pass."""
     keep: dict[tuple[str, int], torch.Tensor] = {}
     edits: dict[tuple[str, int], list[Edit]] = {k: list(v) for k, v in (extra or {}).items()}
@@ -214,8 +218,9 @@ def _add_patches(edits: dict, sites: Sites, kind: str, *, T: int, n_seeds: int, 
     return n_seeds * R
 
 
-def _patching_pass(model, sites: Sites, kind: str, *, restore_ids: torch.Tensor, clean_ids: torch.Tensor, clean: dict,
-                   corrupt: dict, n_seeds: int, noise: dict | None) -> tuple[torch.Tensor, torch.Tensor]:
+def _patching_pass(model: LanguageModel, sites: Sites, kind: str, *, restore_ids: torch.Tensor,
+                   clean_ids: torch.Tensor, clean: dict, corrupt: dict, n_seeds: int,
+                   noise: dict | None) -> tuple[torch.Tensor, torch.Tensor]:
     """One forward pass for a kind: the corrupted run with each clean state restored, then the clean run with each
     corrupted state put in. -> next-word probabilities of both, each (n_seeds, 1 + D*T, V), row 0 unpatched."""
     T = clean_ids.shape[1]
@@ -228,7 +233,7 @@ def _patching_pass(model, sites: Sites, kind: str, *, restore_ids: torch.Tensor,
     return probs[0], probs[1]
 
 
-def with_articles(model, ids: list[int], corrupt_ids: list[int], *, vocab: list[str],
+def with_articles(model: LanguageModel, ids: list[int], corrupt_ids: list[int], *, vocab: list[str],
                   block: int) -> tuple[list[int], list[int]]:
     """Both prompts extended by the articles the clean run would say next (at most two), so the target is read
     where the content word comes, as the quality measure does with 'in the'."""
@@ -315,12 +320,12 @@ def decides(ct: CausalTrace, position: int) -> bool:
     return share >= 0.5 and all(share >= o for o in others)
 
 
-def _what(world, target: Sequence[str]) -> str:
+def _what(world: Labeller, target: Sequence[str]) -> str:
     """'the place' when every target word is a location of the world, else 'the answer'."""
     return "the place" if all(world.label(w)[0] == "locations" for w in target) else "the answer"
 
 
-def trace_lead(ct: CausalTrace, world, *, clean_top: str, corrupt_top: str, patched_top: str) -> str:
+def trace_lead(ct: CausalTrace, world: Labeller, *, clean_top: str, corrupt_top: str, patched_top: str) -> str:
     """The trace in one plain sentence: what the corruption does to the next word, and what putting back the
     changed word's best state brings back (patched_top: the next word of that patched run)."""
     t = changed_positions(ct)[0]
@@ -352,7 +357,8 @@ class PatchedRun:
     top_word: str = ""
 
 
-def _prepare(ckpt: Checkpoint, prompt: str, *, corrupt: str | Noise, target, skip_articles: bool):
+def _prepare(ckpt: Checkpoint, prompt: str, *, corrupt: str | Noise, target: Sequence[str] | None, skip_articles: bool
+             ) -> tuple[list[int], list[int], list[str], list[int], int, NoiseEdits | None]:
     """Checked ids of both runs, the target, the seed count and the noise edits (see causal_trace)."""
     model, tok = ckpt.model, ckpt.tokenizer
     ids = word_ids(ckpt, prompt)
