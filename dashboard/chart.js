@@ -281,10 +281,22 @@ function separateMapLabels(gd) {
   return moved;
 }
 
+// Traces that are the same as at the chart's last drawing (the same JSON at the same place) are handed to Plotly as
+// the objects it drew then: Plotly.react compares a trace's arrays by identity, so only the traces that changed are
+// recalculated, and a figure whose traces all stayed (a step move on the sub-context bars, where only the step's
+// frame moves) is redrawn without recalculating any.
+function keepDrawn(gd, data) {
+  const json = data.map((t) => JSON.stringify(t));
+  const old = gd.__llmDrawn || { json: [], data: [] };
+  const out = data.map((t, i) => (json[i] === old.json[i] ? old.data[i] : t));
+  gd.__llmDrawn = { json, data: out };
+  return out;
+}
+
 function draw(P, gd, fig, layout) {
   if (!layered(fig)) {
     dropBase(P, gd);
-    return P.react(gd, { data: fig.data, layout, frames: fig.frames || [], config: CONFIG });
+    return P.react(gd, { data: keepDrawn(gd, fig.data), layout, frames: fig.frames || [], config: CONFIG });
   }
   const traces = fig.data.filter(isBase);
   const indices = fig.data.map((t, i) => (isBase(t) ? i : -1)).filter((i) => i >= 0);
@@ -293,7 +305,7 @@ function draw(P, gd, fig, layout) {
   const old = gd.__llmBase;
   gd.__llmBase = { el, traces, indices, key, template: layout.template,
                    drawn: old && old.key === key ? old.drawn : undefined, visible: old ? old.visible : [] };
-  return P.react(gd, { data: topData(fig), layout, frames: fig.frames || [], config: CONFIG })
+  return P.react(gd, { data: keepDrawn(gd, topData(fig)), layout, frames: fig.frames || [], config: CONFIG })
     .then(() => { el.style.top = `${gd.offsetTop}px`; return syncBase(P, gd); });
 }
 
@@ -330,7 +342,7 @@ export default function (component) {
       if (gd.__llmLib && gd.__llmLib !== P) { // drawn by the other bundle (2D <-> 3D): start again with this one
         dropBase(gd.__llmLib, gd);
         gd.__llmLib.purge(gd); // and its event handlers
-        gd.__llmLib = undefined;
+        gd.__llmLib = gd.__llmDrawn = undefined;
       }
       const first = !gd.__llmLib;
       gd.__llmLib = P;
@@ -382,6 +394,6 @@ export default function (component) {
       dropBase(gd.__llmLib, gd);
       gd.__llmLib.purge(gd);
     }
-    gd.__llmLib = gd.__llmSrc = undefined; // drawn again, it is a first drawing (its Plotly handlers are gone)
+    gd.__llmLib = gd.__llmSrc = gd.__llmDrawn = undefined; // drawn again: a first drawing (its handlers are gone)
   };
 }

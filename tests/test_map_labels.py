@@ -275,3 +275,30 @@ def test_3d_word_map_prints_only_labels_that_cover_none_from_the_default_camera(
     assert 0 < len(printed) < len(df)  # thinned, not emptied
     assert count_overlaps(boxes) == 0
     np.testing.assert_array_less(np.array([r[0] for r in ranges]), df[["x", "y", "z"]].min().to_numpy())
+
+
+def test_a_step_move_keeps_the_maps_frame_and_its_legend(ckpt, book):
+    """A step move changes the stars and the selected step only: the axis ranges stay the same to the last bit
+    (while the stars lie inside the frame of the reference states and the path) and the legend keeps its entries,
+    a step with no star included, so the plot area does not move and the browser keeps the reference states drawn
+    underneath (dashboard/chart.js redraws them only when the plot area changes)."""
+    trace = trace_generation(ckpt, DEFAULT_PROMPT, SamplingConfig(max_new_words=12))
+    fmap = book.get("context:final", "pca", 2)
+    ref, colours = frames.reference_frame(fmap), theme.context_colours(trace.context_names)
+    path = frames.trajectory_frame(trace, fmap, len(trace.layer_names) - 1)
+    frame = pd.concat([ref[["x", "y"]], path[["x", "y"]]]).astype(np.float64)
+    lo, hi = frame.min(), frame.max()
+    figures = []
+    for step in range(1, len(trace) + 1):
+        words, probs, states = candidate_states(ckpt, trace, step - 1)
+        stars = frames.candidates_frame(list(words), probs, fmap.place(states[:, -1]))
+        if step == 2:
+            stars = stars.iloc[:0]  # no candidate above the threshold
+        inside = ((stars.x >= lo.x) & (stars.x <= hi.x) & (stars.y >= lo.y) & (stars.y <= hi.y)).all()
+        options = map_figures.MapOptions(candidates=stars, selected_step=step)
+        fig = map_figures.trajectory_map(ref, path, colours, "t", options=options)
+        figures.append((inside, fig))
+    legend = [[t.name for t in fig.data if t.showlegend is not False] for _, fig in figures]
+    assert all(names == legend[0] for names in legend) and "candidate next words (★)" in legend[1]
+    frames_kept = [(tuple(f.layout.xaxis.range), tuple(f.layout.yaxis.range)) for inside, f in figures if inside]
+    assert len(frames_kept) >= 2 and len(set(frames_kept)) == 1

@@ -19,7 +19,9 @@ def labels_2d(ref: pd.DataFrame, path: pd.DataFrame, *, candidates, region_label
 
     depths = layer_path if layer_path is not None else path.iloc[:0]
     stars = candidates if candidates is not None else path.iloc[:0]
-    pts = pd.concat([ref[["x", "y"]], path[["x", "y"]], stars[["x", "y"]], depths[["x", "y"]]])
+    # in float64 whatever the parts' types: the frame of one prompt is the same at every step (to the last bit) while
+    # the stars stay inside it, so a step move does not redraw the reference states underneath (chart.js's base)
+    pts = pd.concat([p[["x", "y"]].astype(np.float64) for p in (ref, path, stars, depths)])
     lo, hi = pts.min(), pts.max()
     pad = 0.06 * (hi - lo)
     xr, yr = (lo.x - pad.x, hi.x + pad.x), (lo.y - pad.y, hi.y + pad.y)

@@ -85,14 +85,15 @@ def trajectory_map(ref: pd.DataFrame, path: pd.DataFrame, colours: dict[str, str
     if "settled" in path:  # behind the markers: a ring around each, darker where the word is settled earlier
         data.append(_settled_rings(path, ink=o.ink, three_d=three_d))
     data.append(_path(path, colours, options=o, three_d=three_d))
-    if candidates is not None and len(candidates):
-        data.append(scatter(candidates, three_d, mode="markers", name="candidate next words (★)",
-                             text=[f"{esc(w)} {p:.2f}" for w, p in zip(candidates.word, candidates.p)],
-                             marker=dict(size=(8 + 30 * candidates.p.clip(0, 1)).tolist(), color="#FFFFFF",
-                                         symbol="diamond" if three_d else "star",
-                                         line=dict(width=1.5, color="#000000")),
-                             hovertemplate="if the next word were %{text}, the state would land here"
-                             "<extra></extra>"))
+    if candidates is not None:
+        stars = scatter(candidates, three_d, mode="markers", name="candidate next words (★)",
+                        text=[f"{esc(w)} {p:.2f}" for w, p in zip(candidates.word, candidates.p)],
+                        marker=dict(size=(8 + 30 * candidates.p.clip(0, 1)).tolist(), color="#FFFFFF",
+                                    symbol="diamond" if three_d else "star", line=dict(width=1.5, color="#000000")),
+                        hovertemplate="if the next word were %{text}, the state would land here<extra></extra>")
+        if not len(candidates):  # one point Plotly does not draw: an empty trace would lose its legend entry, and a
+            stars.update({a: [None] for a in ("xyz" if three_d else "xy")})  # step move would resize the plot area
+        data.append(stars)
     layout = axes_layout(o.axis_label, three_d)
     if three_d:
         ranges = scene_ranges([ref, path, candidates, o.layer_path])
