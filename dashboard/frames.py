@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from dashboard.text import prob
-from llmcore.world.types import FUNCTION_CONTEXT
+from llmcore.world.types import FUNCTION_CONTEXT, Animal, World
 
 if TYPE_CHECKING:
+    from llmcore.analysis.attribution import Ablation, Attribution
+    from llmcore.analysis.evaluate import HeldOutBreakdown
+    from llmcore.analysis.interventions import CausalTrace
     from llmcore.analysis.lens import LensReadings
     from llmcore.analysis.trace import GenerationTrace
     from llmcore.maps.alignment import AlignedMap
     from llmcore.maps.store import FittedMap
     from llmcore.maps.watch import PromptOverTraining, TrainingFrames
+    from llmcore.model.checkpoint import LossLandscape
 
 
 def path_states(trace: GenerationTrace, depth: int) -> tuple[np.ndarray, list[str]]:
@@ -150,7 +155,7 @@ def settled_sentence(trace: GenerationTrace, readings: LensReadings, i: int) -> 
             "word from there on.")
 
 
-def why_this_word(trace: GenerationTrace, world, i: int, held_out=()) -> str | None:
+def why_this_word(trace: GenerationTrace, world: World, i: int, held_out: Sequence[Sequence[str]] = ()) -> str | None:
     """Why the model named a place or a food at word step i (0-based), from the world: whether it is one of the
     places or foods of the last animal read, with the probability the step gives each of them, and the places of
     the last food read. None where the step's next word was the prompt's, or is neither, or no animal was read."""
@@ -177,25 +182,26 @@ def why_this_word(trace: GenerationTrace, world, i: int, held_out=()) -> str | N
     return None
 
 
-def _listed(s, i: int, words) -> str:
+def _listed(s: GenerationTrace, i: int, words: Sequence[str]) -> str:
     """Words with the probability step i gives each, likeliest first."""
     shown = sorted(dict.fromkeys(words), key=lambda w: -(s.word_prob(i, w) or 0.0))
     return ", ".join(f"{w} {prob(s.word_prob(i, w) or 0.0)}" for w in shown)
 
 
-def _member(s, i: int, word: str, group, name: str) -> str:
+def _member(s: GenerationTrace, i: int, word: str, group: Sequence[str], name: str) -> str:
     """'kennel is one of the dog's places (kennel 0.41, yard 0.20, …; together 0.70)' or 'is not'."""
     together = sum(s.word_prob(i, w) or 0.0 for w in dict.fromkeys(group))
     verb = "is one of" if word in group else "is not one of"
     return f"{word} {verb} {name} ({_listed(s, i, group)}; together {prob(together)})"
 
 
-def _held_out_note(animal: str, food: str | None, held_out) -> str:
+def _held_out_note(animal: str, food: str | None, held_out: Sequence[Sequence[str]]) -> str:
     return (f"; the model never saw a {animal} with {food} in one training sentence"
             if food is not None and (animal, food) in {tuple(p) for p in held_out} else "")
 
 
-def _why_place(s, i: int, world, animal, word: str, food: str | None, held_out) -> str:
+def _why_place(s: GenerationTrace, i: int, world: World, animal: Animal, word: str, food: str | None,
+               held_out: Sequence[Sequence[str]]) -> str:
     """The sentence for a place: the animal's places, then the food's own places."""
     out = _member(s, i, word, animal.habitats, f"the {animal.name}'s places")
     if food in world.food_places:
@@ -244,7 +250,7 @@ def run_paths(runs: list[tuple[str, list[str], np.ndarray]], cmap: FittedMap) ->
     return pd.concat([run_path_frame(words, states, cmap, name) for name, words, states in runs], ignore_index=True)
 
 
-def causal_captions(ct) -> list[str]:
+def causal_captions(ct: CausalTrace) -> list[str]:
     """Plain sentences from a CausalTrace: the residual state that brings back most at each word, and the depth from
     which the last position alone carries the answer."""
     from llmcore.analysis.interventions import MIN_EFFECT
@@ -293,12 +299,12 @@ def clicked_cell(point: dict) -> tuple[str, int, int] | None:
         return None
 
 
-def attribution_frame(attr, n: int = 12) -> pd.DataFrame:
+def attribution_frame(attr: Attribution, n: int = 12) -> pd.DataFrame:
     """The n components with the largest direct logit attribution, largest first."""
     return pd.DataFrame([{"component": name, "logit": v} for name, v in attr.top(n)])
 
 
-def ablation_frame(ab) -> pd.DataFrame:
+def ablation_frame(ab: Ablation) -> pd.DataFrame:
     """Per component: the held-out habitat probability left after zero- and mean-ablation."""
     return pd.DataFrame({"component": ab.names, "zero-ablated": ab.zero, "mean-ablated": ab.mean,
                          "drop (zero)": ab.baseline - ab.zero, "drop (mean)": ab.baseline - ab.mean})
@@ -332,7 +338,7 @@ def metrics_frame(table: dict[str, np.ndarray]) -> pd.DataFrame:
 GENERALISED = 0.9  # the held-out habitat probability from which the Training page says the model generalises
 
 
-def training_sentences(log: list[dict], held_out) -> list[str]:
+def training_sentences(log: list[dict], held_out: Sequence[Sequence[str]]) -> list[str]:
     """What the Training page's curves show, in numbers read from the training log: how each loss moved, and from
     which evaluation the held-out prompts' habitat probability reaches GENERALISED."""
     if not log:
@@ -360,13 +366,13 @@ def _moved(first: dict, last: dict, key: str) -> str:
     return f"{way} from {first[key]:.2f} at step {first['step']} to {last[key]:.2f} at step {last['step']}"
 
 
-def path_point_at(land, step: int) -> tuple[float, float]:
+def path_point_at(land: LossLandscape, step: int) -> tuple[float, float]:
     """Where the loss landscape's training path is at a step, linear between its saved points."""
     steps = np.asarray(land.path_steps, float)
     return float(np.interp(step, steps, land.path[:, 0])), float(np.interp(step, steps, land.path[:, 1]))
 
 
-def held_out_table(b) -> pd.DataFrame:
+def held_out_table(b: HeldOutBreakdown) -> pd.DataFrame:
     """One row per held-out prompt (llmcore.analysis.evaluate.HeldOutBreakdown): where the model sends the place
     word."""
     return pd.DataFrame({"prompt": b.prompts, "most likely place": b.top_place,

@@ -7,8 +7,10 @@ including worlds that lack something a scene would show (then the scene says so)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard import frames
@@ -18,6 +20,15 @@ from dashboard.figures import theme
 from dashboard.text import count, prob, vocabulary_size
 from llmcore.maps.store import nearest_neighbours
 from llmcore.world.types import FUNCTION_CONTEXT
+
+if TYPE_CHECKING:
+    from llmcore.analysis.evaluate import HeldOutBreakdown
+    from llmcore.analysis.lens import LensReadings, LensReport
+    from llmcore.analysis.trace import GenerationTrace
+    from llmcore.maps.bestview import BestView
+    from llmcore.maps.landscape import NextWordRegions
+    from llmcore.maps.store import MapBook
+    from llmcore.model.checkpoint import Checkpoint
 
 TRAIT_AXES = (("pets", "wild"), ("plant", "meat"))  # the traits the lesson names, where the world has them
 # The bars a figure's own faithfulness measure must reach to be shown (each Check names what it measures).
@@ -76,13 +87,13 @@ def _words(ws: list[str]) -> str:
     return ", ".join(f"'{w}'" for w in ws)
 
 
-def anchor_word(ckpt) -> str:
+def anchor_word(ckpt: Checkpoint) -> str:
     """The word scene 1 starts from: 'cat' where the world has it, else its first content word."""
     words = [w for c in ckpt.world.contexts for w in ckpt.world.words_of(c) if w in ckpt.tokenizer.stoi]
     return "cat" if "cat" in words else words[0]
 
 
-def trait_axes(ckpt, anchor: str) -> list[tuple[str, str]]:
+def trait_axes(ckpt: Checkpoint, anchor: str) -> list[tuple[str, str]]:
     """Two (from, to) subgroup pairs: pets → wild and plant → meat where they exist, else the first two subgroups
     of the anchor's sub-context and of the next sub-context that has two."""
     groups = {g for c in ckpt.world.taxonomy.values() for g in c}
@@ -94,7 +105,7 @@ def trait_axes(ckpt, anchor: str) -> list[tuple[str, str]]:
     return pairs[:2]
 
 
-def scene_embeddings(ckpt, book) -> Scene:
+def scene_embeddings(ckpt: Checkpoint, book: MapBook) -> Scene:
     """Scene 1: words become vectors; a word's neighbours share its sub-context; axes between groups show traits."""
     ref = book.reference("words")
     anchor = anchor_word(ckpt)
@@ -136,7 +147,7 @@ def scene_embeddings(ckpt, book) -> Scene:
     return Scene(title, takeaway, says, fig, axis_side_check(df, axes))
 
 
-def axis_side_check(df, axes: list[tuple[str, str]]) -> Check:
+def axis_side_check(df: pd.DataFrame, axes: list[tuple[str, str]]) -> Check:
     """Scene 1's figure says each group lies toward its own end of its axis: the words of the axes' groups that
     lie on their own group's side of the axis's midpoint (between the two groups' averages), over all of them."""
     hits = total = 0
@@ -149,7 +160,7 @@ def axis_side_check(df, axes: list[tuple[str, str]]) -> Check:
                        hits, total, AXIS_SIDE_BAR)
 
 
-def scene_loop(ckpt, book, trace, *, font_px: int = 12) -> Scene:
+def scene_loop(ckpt: Checkpoint, book: MapBook, trace: GenerationTrace, *, font_px: int = 12) -> Scene:
     """Scene 2: the inference loop, on the path of the last prompt word through the depths."""
     b = trace.boundary
     c = ckpt.model.config
@@ -178,7 +189,8 @@ def scene_loop(ckpt, book, trace, *, font_px: int = 12) -> Scene:
     return Scene("The inference loop", takeaway, says, fig, trust)
 
 
-def scene_meander(book, trace, view, *, context_of: dict[str, str], method_title: str, font_px: int = 12) -> Scene:
+def scene_meander(book: MapBook, trace: GenerationTrace, view: BestView, *, context_of: dict[str, str],
+                  method_title: str, font_px: int = 12) -> Scene:
     """Scene 3: the path through sub-contexts on the measured best map."""
     from llmcore.maps.regions import region_map
 
@@ -210,7 +222,7 @@ def _runs(names: list[str]) -> list[str]:
     return [n for i, n in enumerate(names) if i == 0 or names[i - 1] != n]
 
 
-def scene_held_out(ckpt, check: dict | None, breakdown) -> Scene:
+def scene_held_out(ckpt: Checkpoint, check: dict | None, breakdown: HeldOutBreakdown | None) -> Scene:
     """Scene 4: the never-seen pair and the proof that it was held out (or why this world has none)."""
     title = "The never-seen pair"
     if not ckpt.held_out or check is None:
@@ -236,8 +248,8 @@ def scene_held_out(ckpt, check: dict | None, breakdown) -> Scene:
     return Scene(title, takeaway, says)
 
 
-def scene_landscape(r, path, colours: dict[str, str], *, ink: str = "#222222", font_px: int = 12,
-                    width_px: int = 1000) -> Scene:
+def scene_landscape(r: NextWordRegions, path: pd.DataFrame, colours: dict[str, str], *, ink: str = "#222222",
+                    font_px: int = 12, width_px: int = 1000) -> Scene:
     """Scene 5: what real states predict next (llmcore.maps.landscape.NextWordRegions) and the prompt's path over it,
     each step checked: the colour under its state against the state's own prediction."""
     shown = r.shown_at(path[["x", "y"]].to_numpy())
@@ -262,7 +274,8 @@ def scene_landscape(r, path, colours: dict[str, str], *, ink: str = "#222222", f
     return Scene("The landscape the prompt crosses", takeaway, says, fig, check)
 
 
-def scene_decides(trace, context_of: dict[str, str], colours: dict[str, str], readings, report=None) -> Scene:
+def scene_decides(trace: GenerationTrace, context_of: dict[str, str], colours: dict[str, str], readings: LensReadings,
+                  report: LensReport | None = None) -> Scene:
     """Scene 6: where the model decides, from a lens's `readings` (llmcore.analysis.lens.LensReadings: the logit
     lens, or the tuned lens with its `report`, the KL figures measured when it was fitted)."""
     lens = readings.top_ids[:, :, 0]  # (N, L)
@@ -285,7 +298,7 @@ def scene_decides(trace, context_of: dict[str, str], colours: dict[str, str], re
     return Scene("Where the model decides", takeaway, says, fig, check)
 
 
-def _lens_sentence(lens: str, report) -> str:
+def _lens_sentence(lens: str, report: LensReport | None) -> str:
     """What the lens does, and for the tuned lens how much closer to the output it reads the first depth."""
     if lens == "logit" or report is None:
         return ("The logit lens reads each depth's state through the final norm and the output layer, as if the "
