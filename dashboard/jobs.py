@@ -15,8 +15,8 @@ from llmcore.files import atomic_write
 from llmcore.maps.callbacks import MapCacheCallback
 from llmcore.maps.store import MapBook
 from llmcore.model.config import GPTConfig
-from llmcore.training.config import TrainCallback, TrainConfig
-from llmcore.training.trainer import Trainer
+from llmcore.training.config import TrainConfig
+from llmcore.training.trainer import TrainCallback, Trainer
 from llmcore.training.warmstart import WARM_DEFAULTS
 from llmcore.world.load import MAX_WORLD_BYTES, world_from_dict
 from llmcore.world.types import WorldError

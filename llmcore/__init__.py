@@ -23,15 +23,17 @@ package re-exports nothing).
     llmcore.analysis.trace           trace_generation, generate, GenerationTrace, SamplingConfig, PromptError
     llmcore.analysis.evaluate        evaluate_quality, held_out_breakdown
     llmcore.analysis.reference       reference_states, SubContextClassifier
-    llmcore.analysis.interventions   causal_trace, patched_run, counterfactual_grid, Noise, CausalTrace,
-                                     CounterfactualGrid
+    llmcore.analysis.interventions   causal_trace, patched_run, Noise, CausalTrace
+    llmcore.analysis.counterfactual  counterfactual_grid, held_out_restoration, CounterfactualGrid
     llmcore.analysis.attribution     attribute, ablate
     llmcore.analysis.steering        steering_vector, steer, steering_sweep
     llmcore.analysis.lens            fit_lens, measure_lens, ensure_lens, trace_readings, TunedLens
     llmcore.analysis.probes          fit_probes, world_traits
     llmcore.analysis.sae             fit_stack, SAEConfig
     llmcore.analysis.features        fit_features, load_features, Features
-    llmcore.training.trainer         Trainer, TrainConfig, TrainCallback
+    llmcore.training.trainer         Trainer, TrainCallback
+    llmcore.training.config          TrainConfig
+    llmcore.training.folder          check_training_folder, has_complete_checkpoint
     llmcore.training.warmstart       warm_model, warm_start_problem, world_change
     llmcore.training.snapshots       snapshot_checkpoints, SnapshotMetrics
     llmcore.training.losslandscape   random_loss_landscape, loss_on_plane
@@ -46,7 +48,7 @@ package re-exports nothing).
     llmcore.maps.bestview            measure_best_view, load_best_view, BestView
     llmcore.maps.watch               watch_maps, prompt_over_training
     llmcore.maps.formats             trace_steps_frame, trace_lens_frame, projector_files, read_projector_files
-    llmcore.maps.callbacks           MapCacheCallback
+    llmcore.maps.callbacks           MapCacheCallback, clear_map_cache
     llmcore.maps.results             model_result
     llmcore.maps.tracecache          save_trace, load_trace
     llmcore.loader                   any_checkpoint

@@ -200,10 +200,10 @@ def _add_dashboard(sub) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from llmcore.maps.callbacks import MapCacheCallback
     from llmcore.model.config import GPTConfig
-    from llmcore.training.config import TqdmCallback, TrainConfig
+    from llmcore.training.config import TrainConfig
     from llmcore.training.folder import check_training_folder, has_complete_checkpoint
     from llmcore.training.lens_phase import TunedLensCallback
-    from llmcore.training.trainer import Trainer
+    from llmcore.training.trainer import TqdmCallback, Trainer
 
     out = check_training_folder(args.out)  # before any work: a bad --out is found now, not after training
     if has_complete_checkpoint(out) and not args.overwrite:

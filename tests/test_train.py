@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from llmcore.model.checkpoint import LANDSCAPE, RESUME_DIR, SNAPSHOTS, WEIGHTS, CheckpointError, load_checkpoint
-from llmcore.training.config import TrainCallback, TrainConfig
+from llmcore.training.config import TrainConfig
 from llmcore.training.folder import has_complete_checkpoint
 from llmcore.training.snapshots import snapshot_metrics
-from llmcore.training.trainer import Trainer
+from llmcore.training.trainer import TrainCallback, Trainer
 
 from .conftest import TINY_MODEL, TINY_WORLD, tiny_train_config
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -19,7 +19,6 @@ from llmcore.world.types import FUNCTION_CONTEXT
 
 if TYPE_CHECKING:
     from llmcore.maps.projection import Progress
-    from llmcore.maps.store import MapBook
 
 BEST_VIEW_FILE = "best_view.json"
 MAX_VIEW_BYTES = 1 << 20  # the shipped view is about 3 kB
@@ -107,7 +106,17 @@ def share_in_own_region(coords: np.ndarray, ref_coords: np.ndarray, ref_labels: 
     return float(np.mean(inside)) if len(own) else 0.0
 
 
-def measure_best_view(book: MapBook, methods: list[str], progress: Progress | None = None) -> BestView:
+class MapSource(Protocol):
+    """What measuring the best view reads from a map store (llmcore.maps.store.MapBook): the model, its depths and
+    its fitted maps."""
+
+    ckpt: Checkpoint
+    layer_names: list[str]
+
+    def get(self, name: str, method: str = "pca", n_components: int = 2, **kw: Any) -> Any: ...
+
+
+def measure_best_view(book: MapSource, methods: list[str], progress: Progress | None = None) -> BestView:
     """Score every 2D context map of `book` (a MapBook) for `methods` at every depth after the embedding; the best
     is the default. The embedding depth is left out: there a state is the word's own vector, in its own region by
     construction, so it would win without showing anything the model computed."""

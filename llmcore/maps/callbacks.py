@@ -14,8 +14,7 @@ from llmcore.maps.results import RESULTS_DIR, is_kept_result
 from llmcore.maps.store import STATES_FILE, WATCH_FILE, own_map_metadata
 from llmcore.maps.watch import store_watch_maps
 from llmcore.model.checkpoint import MAPS_DIR, load_checkpoint
-from llmcore.training.config import TrainCallback
-from llmcore.training.trainer import Trainer
+from llmcore.training.trainer import TrainCallback, Trainer
 
 
 class MapCacheCallback(TrainCallback):

@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from llmcore.model.config import LIMITS, MAX_PARAMS, GPTConfig, from_dict  # noqa: F401 - re-exported
+from llmcore.model.config import GPTConfig
 from llmcore.model.depths import EMBED_HOOK, FINAL_HOOK, depths, pattern_hook, query_hook, resid_hook
 from llmcore.model.hooks import Sites
 

@@ -1,21 +1,14 @@
-"""How a run trains (TrainConfig, checked before any work) and what it tells its callbacks (TrainCallback, and the
-progress bars of `llmcore train`)."""
+"""How a run trains: TrainConfig, every field checked before any work."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from llmcore.inputs import number_in_range, whole_in_range
 from llmcore.model.config import from_dict
-
-if TYPE_CHECKING:
-    from llmcore.training.trainer import Trainer
-
 
 TRAIN_LIMITS = {"seed": (0, 2**63 - 1), "corpus_seed": (0, 2**63 - 1), "steps": (1, 10_000_000),
                 "batch_size": (1, 1024), "lr": (0.0, 10.0), "min_lr": (0.0, 10.0), "warmup_steps": (0, 10_000_000),
@@ -70,58 +63,3 @@ class TrainConfig:
 
     def snapshot_steps(self) -> list[int]:
         return sorted({int(round(s)) for s in np.linspace(0, self.steps, self.n_snapshots)})
-
-
-class TrainCallback:
-    """Hooks into the loop; the CLI's tqdm bar and the dashboard's progress bar are both callbacks."""
-
-    def on_corpus(self, trainer: Trainer, done: int, total: int) -> None: ...  # before training: sentences made
-    def on_train_start(self, trainer: Trainer) -> None: ...
-    def on_step_end(self, trainer: Trainer, step: int, loss: float) -> None: ...
-    def on_eval(self, trainer: Trainer, record: dict[str, Any]) -> None: ...
-    def on_checkpoint(self, trainer: Trainer, path: Path) -> None: ...
-    def on_phase(self, trainer: Trainer, phase: str) -> None: ...  # end-of-training work begins ('evaluation', ...)
-    def on_warm_check(self, trainer: Trainer, record: dict[str, Any]) -> None: ...  # a warm run's bars measured
-    def on_train_end(self, trainer: Trainer) -> None: ...
-
-
-class TqdmCallback(TrainCallback):
-    """A progress bar on stderr with the latest loss and evaluation figures."""
-
-    def on_corpus(self, trainer: Trainer, done: int, total: int) -> None:
-        from tqdm.auto import tqdm
-
-        if not hasattr(self, "corpus_bar"):
-            self.corpus_bar = tqdm(total=total, desc="corpus", unit="sentence", unit_scale=True)
-        self.corpus_bar.update(done - self.corpus_bar.n)
-        if done >= total:
-            self.corpus_bar.close()
-            if total >= 200_000:  # reading a big corpus into tokens takes a while too (about 10 s per million)
-                self.corpus_bar.write(f"tokenizing {total:,} sentences ...")
-
-    def on_train_start(self, trainer: Trainer) -> None:
-        from tqdm.auto import tqdm
-
-        self.bar = tqdm(total=trainer.config.steps, initial=trainer.step, desc="training", unit="step")
-
-    def on_step_end(self, trainer: Trainer, step: int, loss: float) -> None:
-        self.bar.update(1)
-        if step % 20 == 0:
-            self.bar.set_postfix(loss=f"{loss:.3f}")
-
-    def on_eval(self, trainer: Trainer, record: dict[str, Any]) -> None:
-        held = (f"  held-out {record['heldout_loss']:.3f}  habitat {record['habitat_mass']:.3f}  top1 "
-                f"{record['habitat_top1']:.3f}" if "habitat_mass" in record else "  (no held-out pairs to measure)")
-        self.bar.write(f"step {record['step']:>5}  val {record['val_loss']:.3f}{held}"
-                       f"  diet {record['diet_share']:.3f}  nn {record['neighbour_purity']:.3f}"
-                       f"  forms {record.get('inflection_neighbours', float('nan')):.3f}")
-
-    def on_warm_check(self, trainer: Trainer, record: dict[str, Any]) -> None:
-        figures = "  ".join(f"{k} {v:.3f}" for k, v in record.items() if isinstance(v, float) and k != "seconds")
-        state = "every bar holds" if not record["failing"] else "failing: " + ", ".join(record["failing"])
-        self.bar.write(f"step {record['step']:>5}  {figures}  ({state})")
-
-    def on_train_end(self, trainer: Trainer) -> None:
-        self.bar.close()
-
-

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from llmcore.files import LOCK_FILE, TEMP_NAME
 from llmcore.inputs import InputError, file_kind, parse_json, safetensors_header
@@ -26,10 +26,6 @@ from llmcore.model.checkpoint import (
     read_config,
     tensor_problem,
 )
-
-if TYPE_CHECKING:
-    from llmcore.training.config import TrainConfig
-
 
 RESUME_MOMENTS = ("step", "exp_avg", "exp_avg_sq")  # AdamW's state of each parameter, as _resume_blobs writes it
 RESUME_DTYPES = {"optimizer": ("F32",), "weights": ("F16",)}  # what _resume_blobs writes
@@ -95,10 +91,10 @@ def check_training_folder(out: str | Path) -> Path:
     return path
 
 
-def checkpoint_bytes(n_params: int, config: TrainConfig) -> int:
+def checkpoint_bytes(n_params: int, weight_snapshots: int) -> int:
     """About how many bytes a run writes at its peak: weights, resume state (optimizer moments, weights) and weight
     snapshots, each once in place and once as the `.new` copy of the next write, plus 16 MB for the rest."""
-    per_copy = 4 * n_params * 4 + 2 * n_params * (config.weight_snapshots + 1)
+    per_copy = 4 * n_params * 4 + 2 * n_params * (weight_snapshots + 1)
     return 2 * per_copy + (16 << 20)
 
 

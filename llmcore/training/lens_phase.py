@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from llmcore.analysis.lens import TunedLens, fit_lens, save_lens
 from llmcore.model.checkpoint import load_checkpoint
-from llmcore.training.config import TrainCallback
-from llmcore.training.trainer import Trainer
+from llmcore.training.trainer import TrainCallback, Trainer
 
 PHASE = "tuned lens: a translator per depth, fitted to the model's own output"
 

@@ -1,4 +1,5 @@
 """Training: a seeded loop with callbacks, periodic evaluation, embedding snapshots and resumable checkpoints.
+Over 400 lines on purpose: the loop and the callback interface it calls are one contract (minGPT's pattern).
 
 Run as `llmcore train` or `python -m llmcore train`.
 """
@@ -38,7 +39,7 @@ from llmcore.model.checkpoint import (
 from llmcore.model.config import GPTConfig
 from llmcore.model.gpt import GPT
 from llmcore.model.tokenizer import Tokenizer
-from llmcore.training.config import TrainCallback, TrainConfig
+from llmcore.training.config import TrainConfig
 from llmcore.training.folder import (
     RESUME_DTYPES,
     RESUME_MOMENTS,
@@ -54,6 +55,59 @@ from llmcore.training.warmstart import WARM_SENTENCES, WarmStart, focus_corpus
 from llmcore.world.corpus import article, fix_articles
 from llmcore.world.load import DEFAULT_WORLD, generate_corpus, load_world, read_world_data
 from llmcore.world.types import World
+
+
+class TrainCallback:
+    """Hooks into the loop; the CLI's tqdm bar and the dashboard's progress bar are both callbacks."""
+
+    def on_corpus(self, trainer: Trainer, done: int, total: int) -> None: ...  # before training: sentences made
+    def on_train_start(self, trainer: Trainer) -> None: ...
+    def on_step_end(self, trainer: Trainer, step: int, loss: float) -> None: ...
+    def on_eval(self, trainer: Trainer, record: dict[str, Any]) -> None: ...
+    def on_checkpoint(self, trainer: Trainer, path: Path) -> None: ...
+    def on_phase(self, trainer: Trainer, phase: str) -> None: ...  # end-of-training work begins ('evaluation', ...)
+    def on_warm_check(self, trainer: Trainer, record: dict[str, Any]) -> None: ...  # a warm run's bars measured
+    def on_train_end(self, trainer: Trainer) -> None: ...
+
+
+class TqdmCallback(TrainCallback):
+    """A progress bar on stderr with the latest loss and evaluation figures."""
+
+    def on_corpus(self, trainer: Trainer, done: int, total: int) -> None:
+        from tqdm.auto import tqdm
+
+        if not hasattr(self, "corpus_bar"):
+            self.corpus_bar = tqdm(total=total, desc="corpus", unit="sentence", unit_scale=True)
+        self.corpus_bar.update(done - self.corpus_bar.n)
+        if done >= total:
+            self.corpus_bar.close()
+            if total >= 200_000:  # reading a big corpus into tokens takes a while too (about 10 s per million)
+                self.corpus_bar.write(f"tokenizing {total:,} sentences ...")
+
+    def on_train_start(self, trainer: Trainer) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=trainer.config.steps, initial=trainer.step, desc="training", unit="step")
+
+    def on_step_end(self, trainer: Trainer, step: int, loss: float) -> None:
+        self.bar.update(1)
+        if step % 20 == 0:
+            self.bar.set_postfix(loss=f"{loss:.3f}")
+
+    def on_eval(self, trainer: Trainer, record: dict[str, Any]) -> None:
+        held = (f"  held-out {record['heldout_loss']:.3f}  habitat {record['habitat_mass']:.3f}  top1 "
+                f"{record['habitat_top1']:.3f}" if "habitat_mass" in record else "  (no held-out pairs to measure)")
+        self.bar.write(f"step {record['step']:>5}  val {record['val_loss']:.3f}{held}"
+                       f"  diet {record['diet_share']:.3f}  nn {record['neighbour_purity']:.3f}"
+                       f"  forms {record.get('inflection_neighbours', float('nan')):.3f}")
+
+    def on_warm_check(self, trainer: Trainer, record: dict[str, Any]) -> None:
+        figures = "  ".join(f"{k} {v:.3f}" for k, v in record.items() if isinstance(v, float) and k != "seconds")
+        state = "every bar holds" if not record["failing"] else "failing: " + ", ".join(record["failing"])
+        self.bar.write(f"step {record['step']:>5}  {figures}  ({state})")
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        self.bar.close()
 
 
 @dataclass
@@ -159,7 +213,7 @@ class Trainer:
         if self.rank != 0:
             self.callbacks = []  # progress and checkpoints are rank 0's job
         if self.rank == 0:
-            check_free_space(self.out_dir, checkpoint_bytes(self.model.num_params(), self.config))
+            check_free_space(self.out_dir, checkpoint_bytes(self.model.num_params(), self.config.weight_snapshots))
         self.optimizer = self._make_optimizer()
         self.state = TrainState()
         self.weight_snaps = SnapshotRecorder(snapshot_schedule(self.config.steps, self.config.weight_snapshots))
