@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -10,9 +12,14 @@ from dashboard.figures.geometry import region_notes, repeated_labels
 from dashboard.figures.theme import SERIES_COLOURS, axes_layout, discrete_scale, esc, run_styles, styled
 from llmcore.world.types import FUNCTION_CONTEXT
 
+if TYPE_CHECKING:
+    from llmcore.analysis.counterfactual import CounterfactualGrid
+    from llmcore.analysis.interventions import CausalTrace
+    from llmcore.maps.regions import RegionMap
+
 
 # ---------------------------------------------------------------- Causes page
-def causal_heatmaps(ct, selected: tuple[int, int, int] | None = None) -> go.Figure:
+def causal_heatmaps(ct: CausalTrace, selected: tuple[int, int, int] | None = None) -> go.Figure:
     """Depth × position restored share, one panel per kind (residual stream, attention output, MLP output), as in
     Meng et al. 2022, figure 1; the selected (kind, depth, position) cell outlined."""
     from plotly.subplots import make_subplots
@@ -51,7 +58,7 @@ def causal_heatmaps(ct, selected: tuple[int, int, int] | None = None) -> go.Figu
     return fig
 
 
-def region_fill(fig: go.Figure, regions, colours: dict[str, str],
+def region_fill(fig: go.Figure, regions: RegionMap, colours: dict[str, str],
                 stride: int = 2) -> tuple[np.ndarray, np.ndarray, list[tuple[float, float, str]]]:
     """Each sub-context's region (where its density is at least half its peak, inside the outline the Trajectory
     page draws; the denser one where two overlap) as a flat tint: one heatmap, light to draw and to redraw.
@@ -73,7 +80,7 @@ def region_fill(fig: go.Figure, regions, colours: dict[str, str],
 CAUSES_MAP_PX = (1000, 440)  # the causes map's plot area at full width (the browser moves labels that meet there)
 
 
-def causes_map(regions, paths: pd.DataFrame, colours: dict[str, str], title: str, *, axis_label: str,
+def causes_map(regions: RegionMap, paths: pd.DataFrame, colours: dict[str, str], title: str, *, axis_label: str,
                run_colours: dict[str, str], ink: str = "#222222") -> go.Figure:
     """The runs' paths (clean, corrupted, patched; unsteered, steered) over the sub-context regions of the reference
     states at their depth, the regions named on labels placed clear of the paths' (chart.js moves any that still
@@ -131,7 +138,7 @@ def component_bars(frame: pd.DataFrame, target: str) -> go.Figure:
     return fig
 
 
-def counterfactual_heatmap(grid, found: tuple[str, str] | None = None) -> go.Figure:
+def counterfactual_heatmap(grid: CounterfactualGrid, found: tuple[str, str] | None = None) -> go.Figure:
     """Foods (rows) × animals (columns): whose places the top place word belongs to (animal, food, both, neither).
     Every row and column is labelled (the animals alternately below and above, so that their labels stay apart on
     a narrow screen); the found (animal, food) cell is outlined with its row and column, and named."""
@@ -167,7 +174,7 @@ def counterfactual_heatmap(grid, found: tuple[str, str] | None = None) -> go.Fig
     return fig
 
 
-def _found_cell(fig: go.Figure, grid, animal: str, food: str) -> None:
+def _found_cell(fig: go.Figure, grid: CounterfactualGrid, animal: str, food: str) -> None:
     """The found cell's row and column outlined, the cell itself thicker, and its place written beside it."""
     i, j = grid.animals.index(animal), grid.foods.index(food)
     A, F = len(grid.animals), len(grid.foods)

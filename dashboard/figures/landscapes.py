@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -21,9 +24,16 @@ from dashboard.figures.theme import (
 )
 from llmcore.world.types import FUNCTION_CONTEXT
 
+if TYPE_CHECKING:
+    from llmcore.maps.landscape import DecisionLandscape, NextWordRegions
+    from llmcore.maps.regions import RegionMap
+    from llmcore.model.checkpoint import LossLandscape
 
-def terrain_figure(regions, colours: dict[str, str], path: pd.DataFrame | None = None, *, ink: str = "#111111",
-                   axis_label: str = "PC") -> go.Figure:
+PointMap = Callable[[np.ndarray], np.ndarray]  # points (n, k) -> (n, m): a terrain's height, a camera's pixels
+
+
+def terrain_figure(regions: RegionMap, colours: dict[str, str], path: pd.DataFrame | None = None, *,
+                   ink: str = "#111111", axis_label: str = "PC") -> go.Figure:
     """Where states gather as hills and plains (the log-compressed density of all states), coloured by the
     sub-context holding most states there, with the prompt's path on the surface (labelled as on Trajectory,
     arrows pointing along it) and the peaks' labels lifted or moved aside where they would cover the path's labels
@@ -64,7 +74,7 @@ TERRAIN_EYE = (0.9, -1.5, 1.25)  # the terrain's default camera
 
 
 
-def _terrain_labels(path: pd.DataFrame, lift, project) -> tuple[list[str], list[str], list]:
+def _terrain_labels(path: pd.DataFrame, lift: PointMap, project: PointMap) -> tuple[list[str], list[str], list]:
     """The path's labels on the terrain (as on Trajectory; labels of steps at one spot joined): each on the side
     above its point (in WebGL the ground nearer the camera, drawn below a point, would hide a label there) that
     covers no label before it from the default camera (`project`: terrain_projection). Returns each point's text
@@ -85,7 +95,8 @@ def _terrain_labels(path: pd.DataFrame, lift, project) -> tuple[list[str], list[
     return texts, sides, boxes
 
 
-def _terrain_path(fig: go.Figure, path: pd.DataFrame, ink: str, lift, *, labels: tuple[list[str], list[str]]) -> None:
+def _terrain_path(fig: go.Figure, path: pd.DataFrame, ink: str, lift: PointMap, *,
+                  labels: tuple[list[str], list[str]]) -> None:
     """The path along the surface (each segment follows the ground between its two states), its points labelled
     (`labels`: texts and textpositions from _terrain_labels), and a cone in the middle of each segment pointing the
     way it goes."""
@@ -111,7 +122,7 @@ def _terrain_path(fig: go.Figure, path: pd.DataFrame, ink: str, lift, *, labels:
                               name="direction"))
 
 
-def _terrain_scene(regions, path: pd.DataFrame | None, axis_label: str) -> dict:
+def _terrain_scene(regions: RegionMap, path: pd.DataFrame | None, axis_label: str) -> dict:
     """Axes that hold the whole surface and the whole path, seen from high enough that hills hide no step."""
     xs, ys = [regions.x.min(), regions.x.max()], [regions.y.min(), regions.y.max()]
     if path is not None and len(path):
@@ -124,8 +135,8 @@ def _terrain_scene(regions, path: pd.DataFrame | None, axis_label: str) -> dict:
                 camera=dict(eye=dict(zip("xyz", TERRAIN_EYE)), center=dict(x=0, y=0, z=-0.15)))
 
 
-def decision_figure(d, vocab: list[str], colours: dict[str, str], path: pd.DataFrame | None = None, *,
-                    ink: str = "#111111", function_context: str = FUNCTION_CONTEXT,
+def decision_figure(d: DecisionLandscape, vocab: list[str], colours: dict[str, str], path: pd.DataFrame | None = None,
+                    *, ink: str = "#111111", function_context: str = FUNCTION_CONTEXT,
                     axis_label: str = "PC") -> go.Figure:
     """Decision landscape: at each point of the plane the content sub-context the model gives most next-word
     probability, its colour pale where that sub-context's probability is small and full where it is large; a
@@ -164,8 +175,8 @@ def decision_figure(d, vocab: list[str], colours: dict[str, str], path: pd.DataF
     return fig
 
 
-def next_regions_figure(r, path: pd.DataFrame, colours: dict[str, str], *, title: str, ink: str = "#222222",
-                        font_px: int = 12, width_px: int = 1000, height: int = 620) -> go.Figure:
+def next_regions_figure(r: NextWordRegions, path: pd.DataFrame, colours: dict[str, str], *, title: str,
+                        ink: str = "#222222", font_px: int = 12, width_px: int = 1000, height: int = 620) -> go.Figure:
     """What real states predict next (llmcore.maps.landscape.NextWordRegions): each cell in the colour of the
     sub-context most of its nearest reference states predict (fainter where fewer of them agree, blank where no
     state is near), each region named, and the prompt's path (`frames.trajectory_frame` placed with r.place), each
@@ -215,7 +226,7 @@ def next_regions_figure(r, path: pd.DataFrame, colours: dict[str, str], *, title
                     **LEGEND_BELOW["legend"])))
 
 
-def _region_spot(r, g: int) -> tuple[float, float]:
+def _region_spot(r: NextWordRegions, g: int) -> tuple[float, float]:
     """Where region g is named: its cell nearest the middle (median) of all its cells, so the name sits on it."""
     rows, cols = np.nonzero(r.label == g)
     xs, ys = r.x[cols], r.y[rows]
@@ -232,7 +243,7 @@ def loss_levels(loss: np.ndarray) -> tuple[np.ndarray, float, list[float]]:
     return np.log(np.asarray(loss, np.float64) - lo + delta), delta, ticks
 
 
-def loss_figure(land, three_d: bool = False, every: int = 0) -> go.Figure:
+def loss_figure(land: LossLandscape, three_d: bool = False, every: int = 0) -> go.Figure:
     """Loss landscape as contours (or a 3D surface) with log-spaced levels, and the training path where there is
     one: start and end marked, every `every`-th snapshot labelled with its step (0: about five labels)."""
     z, delta, ticks = loss_levels(land.loss)
@@ -265,7 +276,7 @@ def loss_figure(land, three_d: bool = False, every: int = 0) -> go.Figure:
     return fig
 
 
-def _loss_path(fig: go.Figure, land, lo: float, delta: float, *, three_d: bool, every: int) -> None:
+def _loss_path(fig: go.Figure, land: LossLandscape, lo: float, delta: float, *, three_d: bool, every: int) -> None:
     """The snapshots on the plane: a white line, a start and an end marker, every N-th labelled by its step."""
     n = len(land.path)
     every = every or max(1, round(n / 5))
@@ -273,7 +284,7 @@ def _loss_path(fig: go.Figure, land, lo: float, delta: float, *, three_d: bool, 
     text = [f"step {s}: loss {v:.3f}" for s, v in zip(land.path_steps, land.path_loss)]
     zp = np.log(np.asarray(land.path_loss, np.float64) - lo + delta) + (0.05 if three_d else 0)
 
-    def pts(idx, **kw):
+    def pts(idx: Sequence[int] | np.ndarray, **kw: Any) -> go.Scatter | go.Scatter3d:
         x, y = land.path[idx, 0], land.path[idx, 1]
         return go.Scatter3d(x=x, y=y, z=zp[idx], **kw) if three_d else go.Scatter(x=x, y=y, **kw)
 
@@ -291,7 +302,7 @@ def _loss_path(fig: go.Figure, land, lo: float, delta: float, *, three_d: bool, 
                                   symbol="x" if three_d else "star", line=dict(color="#000000", width=1))))
 
 
-def loss_figure_at(land, xy: tuple[float, float], step: int) -> go.Figure:
+def loss_figure_at(land: LossLandscape, xy: tuple[float, float], step: int) -> go.Figure:
     """The loss landscape with its training path and a marker where the path is at `step`."""
     fig = loss_figure(land)
     fig.add_trace(go.Scatter(x=[xy[0]], y=[xy[1]], mode="markers+text", name=f"step {step}",

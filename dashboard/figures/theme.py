@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -89,7 +91,7 @@ def readable(colour: str) -> bool:
     return all(contrast(colour, bg) >= MIN_CONTRAST for bg in BACKGROUNDS.values())
 
 
-def styled(fig: go.Figure, **layout) -> go.Figure:
+def styled(fig: go.Figure, **layout: Any) -> go.Figure:
     """The shared template's layout (margins), then this figure's own settings (height, title, axes, …)."""
     fig.update_layout(TEMPLATE_LAYOUT, **layout)
     return fig
@@ -290,7 +292,7 @@ def presenter_figure(fig: go.Figure, px: int = 16) -> go.Figure:
     return go.Figure(d, _validate=False)
 
 
-def _titled(title) -> dict:
+def _titled(title: str | dict | None) -> dict:
     """A title as Plotly's nested form ({'text': …}), from a string or a dict."""
     return dict(title) if isinstance(title, dict) else ({"text": title} if title else {})
 
@@ -312,7 +314,7 @@ def _bigger_axis(axis: dict, px: int) -> dict:
         "font"), px)}}
 
 
-def scatter(df: pd.DataFrame, three_d: bool, **kw) -> dict:
+def scatter(df: pd.DataFrame, three_d: bool, **kw: Any) -> dict:
     """A scatter trace of df's x, y (and z) as Plotly.js JSON (nested keys, no shorthands). SVG in 2D: the maps
     draw at most frames.MAP_POINTS points, which SVG draws several times faster than WebGL sets itself up (where
     WebGL runs in software, as in many classroom machines and our CI browser)."""
