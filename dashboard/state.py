@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import streamlit as st
@@ -27,7 +28,20 @@ from llmcore.maps.store import FittedMap, MapBook
 from llmcore.model.checkpoint import DEFAULT_CHECKPOINT, Checkpoint, CheckpointError
 
 if TYPE_CHECKING:
+    from llmcore.analysis.attribution import Ablation, Attribution
+    from llmcore.analysis.counterfactual import CounterfactualGrid
+    from llmcore.analysis.evaluate import HeldOutBreakdown
+    from llmcore.analysis.features import Features, FeaturesError, PromptFeatures
+    from llmcore.analysis.interventions import CausalTrace, Noise, PatchedRun
+    from llmcore.analysis.lens import LensReadings, TunedLens
+    from llmcore.analysis.steering import SteeringSweep
+    from llmcore.maps.alignment import SpaceAlignment
+    from llmcore.maps.bestview import BestView
+    from llmcore.maps.landscape import DecisionLandscape, NextWordRegions
     from llmcore.maps.tracecache import Candidates
+    from llmcore.maps.watch import PromptOverTraining, TrainingFrames, WatchMaps
+
+Built = TypeVar("Built")
 
 CHECKPOINT_ENV = "LLM_LANDSCAPE_CHECKPOINT"
 # Set once a page has run in this server: the launcher's warm-up loads torch after that, not during the first page.
@@ -111,7 +125,7 @@ def get_trace(content_hash: str, prompt: str, sampling: SamplingConfig, _ckpt: C
 
 
 @st.cache_resource(max_entries=6, show_spinner="Fitting the tuned lens of this model (once per model)…")
-def get_lens(content_hash: str, _ckpt: Checkpoint):
+def get_lens(content_hash: str, _ckpt: Checkpoint) -> TunedLens:
     """The model's tuned lens (llmcore.analysis.lens): beside the model or in the user cache; fitted into the user
     cache now where there is none fitted to these weights (a stale file, or one that is not a lens, is passed over
     and left as it is)."""
@@ -122,7 +136,8 @@ def get_lens(content_hash: str, _ckpt: Checkpoint):
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def get_lens_readings(content_hash: str, trace_key: str, lens: str, *, _trace: GenerationTrace, _ckpt: Checkpoint):
+def get_lens_readings(content_hash: str, trace_key: str, lens: str, *, _trace: GenerationTrace,
+                      _ckpt: Checkpoint) -> LensReadings:
     """What the logit or tuned lens reads at every word step of a trace, with each step's prediction depth
     (llmcore.analysis.lens.LensReadings); the logit lens needs no model (the trace recorded it). trace_key: what
     makes the trace (its text and sampling settings)."""
@@ -248,7 +263,7 @@ def get_regions(content_hash: str, reference: str, method: str, contexts: tuple[
 
 
 @st.cache_resource(max_entries=6, show_spinner="Measuring which map shows the story best…")
-def get_best_view(content_hash: str, _ckpt: Checkpoint):
+def get_best_view(content_hash: str, _ckpt: Checkpoint) -> BestView:
     """The measured default view (stored with the maps; measured on the linear maps where it is missing)."""
     return get_map_book(content_hash, _ckpt).best_view()
 
@@ -259,7 +274,8 @@ def contexts_of_words(ckpt: Checkpoint) -> dict[str, str]:
 
 
 @st.cache_resource(max_entries=16, show_spinner="Aligning the two models on the sentences both can read…")
-def get_alignment(source_hash: str, target_hash: str, layer: str, *, _source: Checkpoint, _target: Checkpoint):
+def get_alignment(source_hash: str, target_hash: str, layer: str, *, _source: Checkpoint,
+                  _target: Checkpoint) -> SpaceAlignment:
     """The map from one model's states at a depth onto another's (llmcore.maps.alignment.align_models); ValueError
     when they share too few sentences."""
     from llmcore.maps.alignment import align_models
@@ -276,7 +292,7 @@ def theme_ink() -> str:
 
 
 # ---------------------------------------------------------------- Causes page (llmcore.analysis.interventions)
-def _corruption(corrupt):
+def _corruption(corrupt: str | tuple) -> str | Noise:
     """A counterfactual prompt (text) as it is, or ('noise', positions, scale, seeds) as llmcore's Noise: the cached
     functions take the tuple, which hashes by value."""
     from llmcore.analysis.interventions import Noise
@@ -294,7 +310,7 @@ def noise_unit(ckpt: Checkpoint) -> float:
 
 @st.cache_data(max_entries=32, show_spinner="Tracing every state of the run…")
 def get_causal_trace(content_hash: str, prompt: str, corrupt: str | tuple, target: tuple[str, ...],
-                     *, _ckpt: Checkpoint):
+                     *, _ckpt: Checkpoint) -> CausalTrace:
     """corrupt: a counterfactual prompt, or ('noise', positions, scale, seeds)."""
     from llmcore.analysis.interventions import causal_trace
 
@@ -303,7 +319,7 @@ def get_causal_trace(content_hash: str, prompt: str, corrupt: str | tuple, targe
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def get_patched_run(content_hash: str, prompt: str, corrupt: str | tuple, target: tuple[str, ...],
-                    *, restore: tuple[tuple[str, int, int], ...], _ckpt: Checkpoint):
+                    *, restore: tuple[tuple[str, int, int], ...], _ckpt: Checkpoint) -> PatchedRun:
     from llmcore.analysis.interventions import patched_run
 
     return patched_run(_ckpt, prompt, corrupt=_corruption(corrupt), restore=list(restore),
@@ -311,19 +327,19 @@ def get_patched_run(content_hash: str, prompt: str, corrupt: str | tuple, target
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def get_attribution(content_hash: str, prompt: str, target: tuple[str, ...], _ckpt: Checkpoint):
+def get_attribution(content_hash: str, prompt: str, target: tuple[str, ...], _ckpt: Checkpoint) -> Attribution:
     from llmcore.analysis.attribution import attribute
 
     return attribute(_ckpt, prompt, target=list(target) or None)
 
 
 @st.cache_data(max_entries=6, show_spinner="Asking every animal with every food…")
-def get_counterfactual_grid(content_hash: str, _ckpt: Checkpoint):
+def get_counterfactual_grid(content_hash: str, _ckpt: Checkpoint) -> CounterfactualGrid:
     return model_result(_ckpt, "counterfactual_grid")
 
 
 @st.cache_data(max_entries=6, show_spinner="Removing each head and MLP in turn…")
-def get_ablation(content_hash: str, _ckpt: Checkpoint):
+def get_ablation(content_hash: str, _ckpt: Checkpoint) -> Ablation:
     return model_result(_ckpt, "ablation")
 
 
@@ -358,7 +374,7 @@ def get_grammar_pairs(content_hash: str, _ckpt: Checkpoint) -> frozenset[tuple[s
 
 @st.cache_data(max_entries=32, show_spinner="Measuring how far the push can go…")
 def get_steering_sweep(content_hash: str, source: str, target: str, depth: int, on_animal: bool, *,
-                       _ckpt: Checkpoint):
+                       _ckpt: Checkpoint) -> SteeringSweep | None:
     """The steering sweep (llmcore.analysis.steering.steering_sweep) over the world's prompts of the source group; None
     when the world has no animals to make prompts from."""
     from llmcore.analysis.steering import steering_sweep, sweep_prompts
@@ -380,7 +396,7 @@ def get_snapshot_models(content_hash: str, _ckpt: Checkpoint) -> list[Checkpoint
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def get_watch_maps(content_hash: str, _ckpt: Checkpoint):
+def get_watch_maps(content_hash: str, _ckpt: Checkpoint) -> WatchMaps:
     """The snapshots' word maps and aligned context maps at every depth: stored with the checkpoint, or computed
     now (the view says so first) and stored for next time (llmcore.maps.watch.watch_maps)."""
     from llmcore.maps.watch import watch_maps
@@ -389,13 +405,14 @@ def get_watch_maps(content_hash: str, _ckpt: Checkpoint):
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
-def get_training_frames(content_hash: str, layer: str, _ckpt: Checkpoint):
+def get_training_frames(content_hash: str, layer: str, _ckpt: Checkpoint) -> TrainingFrames:
     """Every weight snapshot's word map and context map at one depth (llmcore.maps.watch.TrainingFrames)."""
     return get_watch_maps(content_hash, _ckpt).frames(layer, get_snapshot_models(content_hash, _ckpt))
 
 
 @st.cache_resource(max_entries=16, show_spinner="Tracing the prompt with every snapshot's weights…")
-def get_prompt_over_training(content_hash: str, layer: str, prompt: str, _training_frames):
+def get_prompt_over_training(content_hash: str, layer: str, prompt: str,
+                             _training_frames: TrainingFrames) -> PromptOverTraining:
     """The prompt traced at every snapshot and placed on its aligned context map (llmcore.maps.watch)."""
     from llmcore.maps.watch import prompt_over_training
 
@@ -403,7 +420,7 @@ def get_prompt_over_training(content_hash: str, layer: str, prompt: str, _traini
 
 
 @st.cache_resource(max_entries=512, show_spinner=False)
-def cached_build(key: tuple, _build):
+def cached_build(key: tuple, _build: Callable[[], Built]) -> Built:
     """A figure (or what it is drawn from) built once per key: Watch training draws one per snapshot, prompt,
     depth and chart, so moving the step slider only sends figures that are ready."""
     return _build()
@@ -449,7 +466,7 @@ def get_corpus_check(content_hash: str, _ckpt: Checkpoint) -> dict:
 
 
 @st.cache_data(max_entries=4, show_spinner="Asking the model about every held-out prompt…")
-def get_held_out_breakdown(content_hash: str, _ckpt: Checkpoint):
+def get_held_out_breakdown(content_hash: str, _ckpt: Checkpoint) -> HeldOutBreakdown:
     """Where the model sends the place word after every held-out prompt
     (llmcore.analysis.evaluate.held_out_breakdown), kept with the maps."""
     return model_result(_ckpt, "held_out_breakdown")
@@ -466,7 +483,8 @@ def get_own_map(vectors: bytes, metadata: bytes | None, method: str) -> FittedMa
 
 
 @st.cache_data(max_entries=16, show_spinner="Decoding the plane…")
-def get_decision(content_hash: str, layer: str, _ckpt: Checkpoint, _fmap: FittedMap, *, grid: int):
+def get_decision(content_hash: str, layer: str, _ckpt: Checkpoint, _fmap: FittedMap, *,
+                 grid: int) -> DecisionLandscape:
     """The decision landscape on a PCA map's plane, decoded on a grid × grid lattice over the map's extent."""
     from llmcore.maps.landscape import decision_landscape
 
@@ -475,7 +493,7 @@ def get_decision(content_hash: str, layer: str, _ckpt: Checkpoint, _fmap: Fitted
 
 
 @st.cache_resource(max_entries=4, show_spinner="Reading what the model predicts from each reference state…")
-def get_next_regions(content_hash: str, layer: str, _ckpt: Checkpoint):
+def get_next_regions(content_hash: str, layer: str, _ckpt: Checkpoint) -> NextWordRegions:
     """What the reference states at a depth predict next, on the plane that separates their predictions
     (llmcore.maps.landscape.NextWordRegions)."""
     from llmcore.maps.landscape import next_word_regions
@@ -493,7 +511,7 @@ def training_jobs() -> dict:
 
 # ---------------------------------------------------------------- Features page
 @st.cache_resource(max_entries=6, show_spinner="Reading the model's features…")
-def get_features(content_hash: str, _ckpt: Checkpoint):
+def get_features(content_hash: str, _ckpt: Checkpoint) -> Features | FeaturesError:
     """The checkpoint's stored features (llmcore.analysis.features), or the FeaturesError that says why there are
     none usable (never fitted, stale, bad file): returned, not raised, so the page can say it."""
     from llmcore.analysis.features import FeaturesError, load_features
@@ -507,7 +525,8 @@ def get_features(content_hash: str, _ckpt: Checkpoint):
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def get_prompt_features(content_hash: str, prompt: str, *, _ckpt: Checkpoint, _features):
+def get_prompt_features(content_hash: str, prompt: str, *, _ckpt: Checkpoint,
+                        _features: Features) -> PromptFeatures:
     """The active features of every word step of a prompt's greedy completion."""
     from llmcore.analysis.features import features_of_states, trace_word_states
 
@@ -517,7 +536,7 @@ def get_prompt_features(content_hash: str, prompt: str, *, _ckpt: Checkpoint, _f
 
 @st.cache_data(max_entries=64, show_spinner="Steering with the feature…")
 def get_feature_steered(content_hash: str, prompt: str, depth: int, feature: int, alpha: float, *, _ckpt: Checkpoint,
-                        _features) -> str:
+                        _features: Features) -> str:
     """The completion with alpha times a feature's decoder direction added at its depth at every position."""
     from llmcore.analysis.steering import steer
 
