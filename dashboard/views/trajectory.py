@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import numpy as np
 import streamlit as st
@@ -30,6 +31,16 @@ from llmcore.analysis.lens import LensError
 from llmcore.analysis.trace import MAX_NEW_WORDS, MAX_PROMPT_CHARS, PromptError, SamplingConfig, candidate_states
 from llmcore.maps.methods import method_names
 from llmcore.model.depths import FINAL
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import plotly.graph_objects as go
+
+    from llmcore.analysis.lens import LensReadings
+    from llmcore.analysis.trace import GenerationTrace
+    from llmcore.maps.store import FittedMap
+    from llmcore.maps.tracecache import Candidates
+    from llmcore.model.checkpoint import Checkpoint
 
 SEED_PROMPT = "a dog devours pizza in"
 EXAMPLES = {
@@ -102,7 +113,7 @@ def prompt_input() -> str:
                          help="Words of the model's world; unknown words are read as <unk>.")
 
 
-def show_completion(trace, held_out: list[tuple[str, str]]) -> None:
+def show_completion(trace: GenerationTrace, held_out: list[tuple[str, str]]) -> None:
     prompt = " ".join(trace.prompt_words)
     sub = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
     P = len(trace.prompt_words)
@@ -135,7 +146,7 @@ def map_controls(layer_names: list[str]) -> tuple[str, int, str, str]:
     return method, dims, layer, reading
 
 
-def _measured_defaults(ckpt) -> dict:
+def _measured_defaults(ckpt: Checkpoint) -> dict:
     """The page's defaults with the map and layer that showed the story best when the maps were built."""
     view = get_best_view(ckpt.content_hash, ckpt)
     return {**DEFAULTS, "method": view.method, "layer": view.layer}
@@ -162,7 +173,7 @@ def render() -> None:
     st.fragment(lambda: prompt_view(ckpt, sampling, problem))()
 
 
-def prompt_view(ckpt, sampling: SamplingConfig | None, problem: str | None) -> None:
+def prompt_view(ckpt: Checkpoint, sampling: SamplingConfig | None, problem: str | None) -> None:
     """The prompt, its completion and everything that follows from it; `problem`: why the sidebar's sampling
     settings cannot be used (then `sampling` is None)."""
     prompt = prompt_input()
@@ -193,7 +204,7 @@ def prompt_view(ckpt, sampling: SamplingConfig | None, problem: str | None) -> N
 PLAY_SECONDS = 1.5
 
 
-def step_view(ckpt, trace, auto: bool, candidates=None) -> None:
+def step_view(ckpt: Checkpoint, trace: GenerationTrace, auto: bool, candidates: Candidates | None = None) -> None:
     """Everything that follows the selected step, rerun alone when a control in it changes. While playing
     (`auto`: rerun every PLAY_SECONDS), each run advances the step by one; Play, Pause and the end of the walk
     rerun the whole page, which starts or stops the timer."""
@@ -223,7 +234,7 @@ def step_view(ckpt, trace, auto: bool, candidates=None) -> None:
     urlstate.publish(list(DEFAULTS))
 
 
-def faithfulness(fmap, method: str) -> str:
+def faithfulness(fmap: FittedMap, method: str) -> str:
     """The map's faithfulness badge, in words."""
     q = fmap.quality
     text = (f"{q.explained_variance:.0%} of variance shown, " if q.explained_variance is not None else "") + \
@@ -234,7 +245,8 @@ def faithfulness(fmap, method: str) -> str:
     return text
 
 
-def show_step(ckpt, trace, *, method: str, dims: int, layer: str, step: int, reading: str, candidates=None) -> None:
+def show_step(ckpt: Checkpoint, trace: GenerationTrace, *, method: str, dims: int, layer: str, step: int, reading: str,
+              candidates: Candidates | None = None) -> None:
     """The map and the step's readings; `candidates`: every step's candidate states where they were kept with
     the trace (state.get_default_trace), else computed for the selected step.
 
@@ -276,7 +288,8 @@ def show_step(ckpt, trace, *, method: str, dims: int, layer: str, step: int, rea
     st.session_state._to_download = (path, fig)  # offered after the step view, outside its reruns
 
 
-def step_sentences(ckpt, trace, context_of: dict[str, str], readings=None) -> list[str]:
+def step_sentences(ckpt: Checkpoint, trace: GenerationTrace, context_of: dict[str, str],
+                   readings: LensReadings | None = None) -> list[str]:
     """Each word step's caption as Markdown (with where its next word is settled, by the chosen lens's
     `readings`), then, where the model named a place or a food, why, from the world."""
     whys = [frames.why_this_word(trace, ckpt.world, i, ckpt.held_out) for i in range(len(trace))]
@@ -284,7 +297,7 @@ def step_sentences(ckpt, trace, context_of: dict[str, str], readings=None) -> li
             for c, w in zip(frames.step_captions(trace, context_of, readings=readings), whys)]
 
 
-def lens_readings(ckpt, trace):
+def lens_readings(ckpt: Checkpoint, trace: GenerationTrace) -> LensReadings:
     """The chosen lens's readings of the trace (the radio under the layer slider); a tuned lens that cannot be
     had (its file cannot be written, a file in its place is not ours) is said, and the logit lens shown."""
     try:
@@ -296,8 +309,8 @@ def lens_readings(ckpt, trace):
                                  "logit", _trace=trace, _ckpt=ckpt)
 
 
-def map_figure(ckpt, trace, fmap, path, *, method: str, dims: int, layer: str, step: int, reading: str,
-               candidates, show_layers: bool):
+def map_figure(ckpt: Checkpoint, trace: GenerationTrace, fmap: FittedMap, path: pd.DataFrame, *, method: str, dims: int,
+               layer: str, step: int, reading: str, candidates: Candidates | None, show_layers: bool) -> go.Figure:
     """The map of one step: reference states, regions (2D), the path, the step's candidate stars above the
     sidebar's threshold and, if asked, its path through the layers."""
     depth = trace.layer_names.index(layer)
@@ -317,7 +330,8 @@ def map_figure(ckpt, trace, fmap, path, *, method: str, dims: int, layer: str, s
                                   options=options)
 
 
-def step_detail_figures(trace, step: int, *, context_of: dict[str, str], colours: dict[str, str], readings):
+def step_detail_figures(trace: GenerationTrace, step: int, *, context_of: dict[str, str], colours: dict[str, str],
+                        readings: LensReadings) -> tuple[go.Figure, go.Figure, go.Figure, pd.DataFrame]:
     """The chosen lens over every step with where each step's next word is settled, the attention of the selected
     step and the table of steps."""
     lw, lc, lp = frames.lens_grid(trace, context_of, readings)
@@ -365,7 +379,7 @@ def scenarios() -> None:
             st.error(escape_md(st.session_state.scenario_error))
 
 
-def downloads(trace, path, fig) -> None:
+def downloads(trace: GenerationTrace, path: pd.DataFrame, fig: go.Figure) -> None:
     scenarios()
     c1, c2, c3 = st.columns(3)
     c1.download_button("Trajectory (CSV)", lambda: path.to_csv(index=False), "trajectory.csv", "text/csv",
