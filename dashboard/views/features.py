@@ -4,6 +4,8 @@ and steering with one feature's direction."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
 from dashboard import feature_frames, urlstate
@@ -12,6 +14,10 @@ from dashboard.state import checkpoint_or_error, get_feature_steered, get_featur
 from dashboard.text import escape_md
 from llmcore.analysis.features import logit_effect
 from llmcore.analysis.trace import PromptError, SamplingConfig
+
+if TYPE_CHECKING:
+    from llmcore.analysis.features import Features, PromptFeatures
+    from llmcore.model.checkpoint import Checkpoint
 
 DEFAULTS = {"f_prompt": "a dog devours pizza in", "f_step": 2, "f_depth": "block 2",
             "f_trait": "lives in: water_places",
@@ -50,7 +56,7 @@ def render() -> None:
     urlstate.publish(KEYS)
 
 
-def _active(f, pf, step: int, depth: int) -> None:
+def _active(f: Features, pf: PromptFeatures, step: int, depth: int) -> None:
     st.subheader(f"Step {step + 1}: after '{pf.words[step]}' (next: '{pf.next_words[step]}')")
     table = feature_frames.active_table(f, pf, step, depth)
     good = int((table["grade"] == "good").sum())
@@ -60,7 +66,7 @@ def _active(f, pf, step: int, depth: int) -> None:
     st.dataframe(table, hide_index=True, use_container_width=True)
 
 
-def _traits(ckpt, f, pf, step: int) -> None:
+def _traits(ckpt: Checkpoint, f: Features, pf: PromptFeatures, step: int) -> None:
     role = feature_frames.word_role(ckpt.world, pf.words[step])
     word = pf.words[step]
     st.subheader(f"Traits the state of '{word}' carries")
@@ -76,7 +82,7 @@ def _traits(ckpt, f, pf, step: int) -> None:
         st.dataframe(feature_frames.trait_table(f, pf, step, role), hide_index=True, use_container_width=True)
 
 
-def _where_known(f) -> None:
+def _where_known(f: Features) -> None:
     st.subheader("Where is a trait known?")
     trait = st.selectbox("Trait", f.probes.names, key="f_trait")
     k = f.probes.trait_index(trait)
@@ -85,7 +91,7 @@ def _where_known(f) -> None:
     st.write(escape_md(f.probes.sentence(k)))
 
 
-def _feature(ckpt, f, pf, prompt: str, step: int, depth: int) -> None:
+def _feature(ckpt: Checkpoint, f: Features, pf: PromptFeatures, prompt: str, step: int, depth: int) -> None:
     active = [j for j, _ in pf.active(step, depth)]
     if not active:
         return
