@@ -3,6 +3,9 @@ and steering, each drawn against the maps the other pages show."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
 from dashboard import chart, classroom, frames, urlstate
@@ -39,6 +42,13 @@ from llmcore.analysis.steering import SWEEP_ALPHAS, default_direction, nearer_ce
 from llmcore.analysis.trace import PromptError, SamplingConfig
 from llmcore.model.depths import depth_labels
 from llmcore.world.types import FUNCTION_CONTEXT
+
+if TYPE_CHECKING:
+    from streamlit.delta_generator import DeltaGenerator
+
+    from llmcore.analysis.interventions import CausalTrace
+    from llmcore.analysis.steering import SteeringSweep
+    from llmcore.model.checkpoint import Checkpoint
 
 SEED_PROMPT = "a dog devours pizza in"
 MODES = {"prompt": "counterfactual prompt", "noise": "noise on chosen words"}
@@ -94,14 +104,14 @@ def render() -> None:
     urlstate.publish(list(DEFAULTS))
 
 
-def glossary(ckpt, prompt: str, corrupt) -> None:
+def glossary(ckpt: Checkpoint, prompt: str, corrupt: str | tuple) -> None:
     """The page's words in plain language, in a popover."""
     with st.popover("What do these words mean?"):
         st.markdown("\n\n".join(f"**{term}**: {escape_md(text)}"
                                   for term, text in glossary_terms(ckpt, prompt, corrupt).items()))
 
 
-def glossary_terms(ckpt, prompt: str, corrupt) -> dict[str, str]:
+def glossary_terms(ckpt: Checkpoint, prompt: str, corrupt: str | tuple) -> dict[str, str]:
     """Each word of the page in plain language, with an example from this prompt and model where it has one."""
     cfg = ckpt.model.config
     changed = (f"'{corrupt}'" if isinstance(corrupt, str) else
@@ -123,13 +133,13 @@ def glossary_terms(ckpt, prompt: str, corrupt) -> dict[str, str]:
     return terms
 
 
-def _target_input(column) -> tuple[str, ...]:
+def _target_input(column: DeltaGenerator) -> tuple[str, ...]:
     target = column.text_input("Target words (comma-separated)", key="c_target", max_chars=500,
                                placeholder="the animal's habitats", help="Whose probability is traced at the next word")
     return tuple(w.strip() for w in target.split(",") if w.strip())
 
 
-def prompt_corruption(ckpt, prompt: str) -> tuple[str, tuple[str, ...]] | None:
+def prompt_corruption(ckpt: Checkpoint, prompt: str) -> tuple[str, tuple[str, ...]] | None:
     """The counterfactual prompt (typed, or the prompt's animal swapped) and the target words; None after saying
     why there is nothing to trace."""
     auto = counterfactual_prompt(ckpt, prompt) or ""
@@ -145,7 +155,7 @@ def prompt_corruption(ckpt, prompt: str) -> tuple[str, tuple[str, ...]] | None:
     return corrupt or auto, target_words
 
 
-def _noise_words(words: list[str], animals) -> tuple[list[int], list[str]]:
+def _noise_words(words: list[str], animals: Collection[str]) -> tuple[list[int], list[str]]:
     """The 0-based positions named by the c_noise setting ('animal', or word numbers '2,4') and the parts of it
     that name no word of the prompt."""
     raw = str(st.session_state.get("c_noise", ""))
@@ -162,7 +172,7 @@ def _pick_noise_words() -> None:
     st.session_state.c_noise = ",".join(str(t + 1) for t in sorted(st.session_state.c_noise_pick))
 
 
-def noise_corruption(ckpt, prompt: str) -> tuple[tuple, tuple[str, ...]] | None:
+def noise_corruption(ckpt: Checkpoint, prompt: str) -> tuple[tuple, tuple[str, ...]] | None:
     """Gaussian noise on the embeddings of the chosen words: ('noise', positions, scale, seeds) and the target
     words; None after saying what is missing."""
     try:
@@ -195,7 +205,7 @@ def noise_corruption(ckpt, prompt: str) -> tuple[tuple, tuple[str, ...]] | None:
     return ("noise", tuple(picked), float(scale) * unit, int(seeds)), target_words
 
 
-def _cell(ct) -> tuple[int, int, int]:
+def _cell(ct: CausalTrace) -> tuple[int, int, int]:
     """The (kind, depth, position) chosen in the widgets, kept inside the trace's table."""
     D, T = len(ct.depth_names), len(ct.words)
     c1, c2, c3 = st.columns([3, 2, 3])
@@ -218,7 +228,8 @@ def _pick_cell() -> None:
         st.session_state.c_layer = point.get("y", st.session_state.get("c_layer"))  # the map at that depth
 
 
-def trace_lead_sentence(ckpt, prompt: str, corrupt, target: tuple[str, ...], *, ct) -> str:
+def trace_lead_sentence(ckpt: Checkpoint, prompt: str, corrupt: str | tuple, target: tuple[str, ...], *,
+                        ct: CausalTrace) -> str:
     """trace_lead for this trace: the next words of the clean, corrupted and best-patched runs."""
     t = changed_positions(ct)[0]
     best = (("resid", best_restore(ct, t)[0], t),)
@@ -227,7 +238,8 @@ def trace_lead_sentence(ckpt, prompt: str, corrupt, target: tuple[str, ...], *, 
     return trace_lead(ct, ckpt.world, clean_top=tops[0], corrupt_top=tops[1], patched_top=tops[2])
 
 
-def trace_section(ckpt, prompt: str, corrupt, target: tuple[str, ...], *, ct) -> None:
+def trace_section(ckpt: Checkpoint, prompt: str, corrupt: str | tuple, target: tuple[str, ...], *,
+                  ct: CausalTrace) -> None:
     st.subheader("Causal trace")
     st.markdown(escape_md(trace_lead_sentence(ckpt, prompt, corrupt, target, ct=ct)))
     for line in frames.causal_captions(ct):
@@ -260,12 +272,12 @@ def trace_section(ckpt, prompt: str, corrupt, target: tuple[str, ...], *, ct) ->
                f"patched {runs['patched'].target_prob:.3f}.{drawn}")
 
 
-def ct_seeds(corrupt) -> int:
+def ct_seeds(corrupt: str | tuple) -> int:
     """How many noise draws a corruption averages over (1 for a counterfactual prompt)."""
     return corrupt[3] if isinstance(corrupt, tuple) else 1
 
 
-def grid_section(ckpt, prompt: str) -> None:
+def grid_section(ckpt: Checkpoint, prompt: str) -> None:
     st.subheader("Counterfactual grid")
     if not ckpt.world.animals:
         st.info("This model's world has no animals and foods, so there is no grid to ask.")
@@ -284,7 +296,7 @@ def grid_section(ckpt, prompt: str) -> None:
     st.caption(escape_md(grid.summary()[0].upper() + grid.summary()[1:] + "."))
 
 
-def components_section(ckpt, prompt: str, target: tuple[str, ...]) -> None:
+def components_section(ckpt: Checkpoint, prompt: str, target: tuple[str, ...]) -> None:
     st.subheader("Components")
     attr = get_attribution(ckpt.content_hash, prompt, target, ckpt)
     st.markdown(escape_md(attr.lead()))
@@ -299,14 +311,14 @@ def components_section(ckpt, prompt: str, target: tuple[str, ...]) -> None:
 STEERING_KEYS = ["c_from", "c_to", "c_sdepth", "c_on", "c_alpha"]
 
 
-def _animal_position(ckpt, prompt: str) -> tuple[int, str] | tuple[None, None]:
+def _animal_position(ckpt: Checkpoint, prompt: str) -> tuple[int, str] | tuple[None, None]:
     """(0-based position, word) of the prompt's first animal of the world, or (None, None)."""
     animals = getattr(ckpt.world, "animals", {})
     words = [ckpt.tokenizer.vocab[i] for i in word_ids(ckpt, prompt)]
     return next(((t, w) for t, w in enumerate(words) if w in animals), (None, None))
 
 
-def _steering_controls(ckpt, groups: list[str], animal: str | None) -> tuple[str, str, int, str]:
+def _steering_controls(ckpt: Checkpoint, groups: list[str], animal: str | None) -> tuple[str, str, int, str]:
     """from, towards, depth and where to push, the direction starting where the prompt's animal is."""
     start = default_direction(ckpt.world, animal, groups)
     if st.session_state.get("_c_dir_for", "") != animal:  # a new animal: the push starts from its own group
@@ -331,7 +343,7 @@ def _steering_controls(ckpt, groups: list[str], animal: str | None) -> tuple[str
     return source, to, depth, on
 
 
-def _alpha(sweep, direction: tuple) -> float:
+def _alpha(sweep: SteeringSweep | None, direction: tuple) -> float:
     """The alpha slider, from 0 to the end of the measured range, starting (for each new direction) at the
     measured default; a link's own alpha is kept on the first run."""
     start, end = (sweep.default, sweep.maximum) if sweep is not None else UNMEASURED_RANGE
@@ -346,7 +358,7 @@ def _alpha(sweep, direction: tuple) -> float:
 
 
 @st.fragment
-def steering_section(ckpt, prompt: str) -> None:
+def steering_section(ckpt: Checkpoint, prompt: str) -> None:
     """Its own fragment: moving the alpha slider reruns and redraws only this panel."""
     st.subheader("Steering")
     groups = get_steering_groups(ckpt.content_hash, ckpt)

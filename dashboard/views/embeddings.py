@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
 import streamlit as st
@@ -27,6 +28,13 @@ from llmcore.maps.methods import method_names
 from llmcore.maps.store import nearest_neighbours
 from llmcore.world.suggest import ADD_A_WORD, unknown_words_message
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from llmcore.maps.placement import MapQuality
+    from llmcore.maps.store import FittedMap, ReferenceSet
+    from llmcore.model.checkpoint import Checkpoint
+
 METHODS = METHOD_NAMES
 NAMES = {"emb_method": "map", "emb_dims": "view", "emb_colour": "colour by", "emb_search": "search",
          "emb_word": "nearest neighbours of", "emb_metric": "distance", "emb_k": "how many", "emb_isolate": "isolate"}
@@ -39,7 +47,7 @@ ALLOWED = {"emb_method": tuple(METHODS), "emb_dims": (2, 3), "emb_colour": ("con
 AXES_KINDS = {"subgroup": "subgroups (pets, farm, meat, fish, …)", "context": "sub-contexts (animals, food, …)"}
 
 
-def axes_groups(ckpt, ref, kind: str) -> tuple[list[str], list[str], dict[str, str]]:
+def axes_groups(ckpt: Checkpoint, ref: ReferenceSet, kind: str) -> tuple[list[str], list[str], dict[str, str]]:
     """The groups an axis can join (subgroups in the world's taxonomy order), the four default ends (Story scene
     1's axes for subgroups; animals → food against locations → actions), and each subgroup's sub-context."""
     from dashboard.scenes import anchor_word, trait_axes
@@ -54,7 +62,7 @@ def axes_groups(ckpt, ref, kind: str) -> tuple[list[str], list[str], dict[str, s
     return groups, [g if g in groups else groups[0] for g in defaults + groups[:4]][:4], family
 
 
-def axes_controls(ckpt, ref) -> dict:
+def axes_controls(ckpt: Checkpoint, ref: ReferenceSet) -> dict:
     """Two (from, to) pairs for the semantic axes: between subgroups (Story scene 1's axes to begin with) or
     between sub-contexts."""
     kind = st.radio("Axes between the centres of", list(AXES_KINDS), format_func=AXES_KINDS.get, horizontal=True,
@@ -78,7 +86,7 @@ def axes_controls(ckpt, ref) -> dict:
     return {"axes": [chosen[:2], chosen[2:]], "label": kind}
 
 
-def axes_sides(df, params: dict) -> list[tuple[str, str, int, int]]:
+def axes_sides(df: pd.DataFrame, params: dict) -> list[tuple[str, str, int, int]]:
     """Per axis (from, to, words on their own group's side of the midpoint between the two groups' centres, words
     of the two groups): how well each axis tells its two groups apart on the map."""
     out = []
@@ -173,7 +181,7 @@ def render() -> None:
     urlstate.publish(list(DEFAULTS))
 
 
-def map_choice(ckpt, ref):
+def map_choice(ckpt: Checkpoint, ref: ReferenceSet) -> tuple[FittedMap, str, dict | None] | None:
     """The map widgets (method, 2D/3D, colour, custom axes) and the map they ask for: (map, colour_by, axes
     parameters or None), or None after showing why there is none."""
     c1, c2, c3 = st.columns([2, 1, 2])
@@ -220,13 +228,14 @@ def search_controls(words: np.ndarray) -> tuple[str, str, int, list[str]]:
     return focus, metric, int(k), found or []
 
 
-def faithfulness(q) -> str:
+def faithfulness(q: MapQuality) -> str:
     """A map's quality (llmcore.maps.store.MapQuality) in one line for its title."""
     return (f"explained variance {q.explained_variance:.0%} · " if q.explained_variance is not None else "") + \
         f"trustworthiness {q.trustworthiness:.2f} · 10-NN kept {q.knn_preservation:.0%}"
 
 
-def quality_and_neighbours(ckpt, q, focus: str, metric: str, *, neighbours: list[str], distances: np.ndarray) -> None:
+def quality_and_neighbours(ckpt: Checkpoint, q: MapQuality, focus: str, metric: str, *, neighbours: list[str],
+                           distances: np.ndarray) -> None:
     """The map's quality measures (in a row) and the table of the word's nearest neighbours in the original
     space."""
     m1, m2, m3 = st.columns(3)

@@ -4,6 +4,8 @@ on the loss landscape's training path, and the completion table, all from the ch
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
 from dashboard import chart, classroom, frames
@@ -22,6 +24,10 @@ from llmcore.model.tokenizer import UNK
 from llmcore.training.snapshots import GENERALISED_TOP1, generalisation_step, snapshot_metrics, weight_snapshot_steps
 from llmcore.world.corpus import article
 
+if TYPE_CHECKING:
+    from llmcore.maps.watch import PromptOverTraining, TrainingFrames
+    from llmcore.training.snapshots import SnapshotMetrics
+
 PLAY_SECONDS = 1.0  # one snapshot per second while playing
 HIGHLIGHT = "#FFE9A8"  # the completion table's row at the slider's step
 
@@ -35,7 +41,7 @@ def default_prompt(ckpt: Checkpoint) -> str:
     return f"{article(a)} {a} eats"
 
 
-def _forms(ckpt: Checkpoint, metrics) -> str:
+def _forms(ckpt: Checkpoint, metrics: list[SnapshotMetrics]) -> str:
     """Which held-out prompts the snapshots measured, in words (older checkpoints measured every form)."""
     if metrics[-1].held_out_forms != "plain" or not ckpt.held_out:
         return ""
@@ -100,7 +106,8 @@ def _advance(steps: list[int]) -> None:
         st.rerun(scope="app")  # the fragment's timer is set by the full page
 
 
-def _draw_snapshot(ckpt: Checkpoint, tf, watch, metrics) -> None:
+def _draw_snapshot(ckpt: Checkpoint, tf: TrainingFrames, watch: PromptOverTraining,
+                   metrics: list[SnapshotMetrics]) -> None:
     steps = tf.steps
     playing = st.session_state.get("watch_playing", False)
     if playing:
@@ -144,14 +151,16 @@ def _draw_snapshot(ckpt: Checkpoint, tf, watch, metrics) -> None:
     st.table(table.style.apply(lambda r: [f"background-color: {HIGHLIGHT}" if r["now"] else "" for _ in r], axis=1))
 
 
-def step_charts(ckpt: Checkpoint, tf, watch, metrics, *, t: int, colour: str | None = None) -> dict:
+def step_charts(ckpt: Checkpoint, tf: TrainingFrames, watch: PromptOverTraining, metrics: list[SnapshotMetrics], *,
+                t: int, colour: str | None = None) -> dict:
     """Every chart of snapshot t, built once per (checkpoint, depth, prompt, step, theme) and kept."""
     colour = colour or theme_ink()
     key = (ckpt.content_hash, tf.layer, watch.prompt, tf.steps[t], colour)
     return cached_build(key, lambda: _build_charts(ckpt, tf, watch, metrics, t=t, ink=colour))
 
 
-def build_later(ckpt: Checkpoint, tf, watch, metrics, *, first: int) -> None:
+def build_later(ckpt: Checkpoint, tf: TrainingFrames, watch: PromptOverTraining, metrics: list[SnapshotMetrics], *,
+                first: int) -> None:
     """Every other snapshot's charts, built in a server thread (nearest to the shown one first): the page's first
     draw waits for one snapshot's charts, not all twelve (0.4 s each on one core)."""
     colour = theme_ink()
@@ -160,7 +169,8 @@ def build_later(ckpt: Checkpoint, tf, watch, metrics, *, first: int) -> None:
                 [lambda t=t: step_charts(ckpt, tf, watch, metrics, t=t, colour=colour) for t in order])
 
 
-def _build_charts(ckpt: Checkpoint, tf, watch, metrics, *, t: int, ink: str) -> dict:
+def _build_charts(ckpt: Checkpoint, tf: TrainingFrames, watch: PromptOverTraining, metrics: list[SnapshotMetrics], *,
+                  t: int, ink: str) -> dict:
     step, words = tf.steps[t], ckpt.tokenizer.vocab
     colours = theme.context_colours(ckpt.context_matrix()[0])
     keep = [i for i, w in enumerate(words) if w != UNK]
