@@ -29,6 +29,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import ModuleType
 
 # One BLAS and OpenMP thread, set before NumPy loads: a page's arrays are small, and on a shared machine (another
 # busy process, other sessions) a second BLAS thread spins waiting for a core. Measured on 2 cores with other jobs
@@ -86,7 +87,7 @@ def warm_up(wait_s: float = 30.0, page_wait_s: float | None = None, settle_s: fl
         return
 
 
-def _serving(runtime) -> bool:
+def _serving(runtime: ModuleType) -> bool:
     """Whether the server has started (its runtime has left the INITIAL state); cached functions called after
     this bind to the server's caches."""
     return runtime.exists() and runtime.get_instance().state.value != "INITIAL"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
@@ -34,7 +35,7 @@ PAGES = [("trajectory", "Trajectory", "trajectory", ":material/route:"),
          ("model_card", "Model card", "model-card", ":material/badge:")]
 
 
-def view(module: str):
+def view(module: str) -> Callable[[], None]:
     """The page function of a view in dashboard/views, importing it on first use."""
     def render() -> None:
         importlib.import_module(f"dashboard.views.{module}").render()

@@ -32,6 +32,7 @@ from streamlit.runtime import Runtime
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
+    from streamlit.delta_generator import DeltaGenerator
 
 NAME = "llm_landscape.chart"
 ASSETS = "plotly_js"  # registered as "dashboard.chart.plotly_js": Plotly's own files, served by Streamlit
@@ -83,7 +84,7 @@ def _light_url() -> str | None:
     return _url(LIGHT_ASSETS, LIGHT_ROUTE, LIGHT_FILE.parent, LIGHT_FILE.name) if light_available() else None
 
 
-def show(fig: go.Figure, *, key: str, where=None, on_click: Callable[[], None] | None = None,
+def show(fig: go.Figure, *, key: str, where: DeltaGenerator | None = None, on_click: Callable[[], None] | None = None,
          fit: Mapping[str, int] | None = None) -> None:
     """Draw `fig` in `where` (a column or container; the page by default) as the chart `key`: a later run with the
     same key redraws that chart with the new figure. `on_click` makes points clickable: it runs on a click, with

@@ -8,6 +8,7 @@ import pandas as pd
 
 from llmcore.analysis.corpus_states import ROLES
 from llmcore.analysis.features import Features, PromptFeatures
+from llmcore.world.types import World
 
 
 def active_table(f: Features, pf: PromptFeatures, step: int, depth: int) -> pd.DataFrame:
@@ -19,7 +20,7 @@ def active_table(f: Features, pf: PromptFeatures, step: int, depth: int) -> pd.D
     return pd.DataFrame(rows, columns=["feature", "activation", "label", "grade", "F1", "precision", "recall"])
 
 
-def word_role(world, word: str) -> int | None:
+def word_role(world: World, word: str) -> int | None:
     """The probe position a word stands in: an animal's word, a verb, a food, a preposition; None for others."""
     if world.lemma(word) in getattr(world, "animals", {}):
         return ROLES.index("animal")

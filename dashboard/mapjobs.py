@@ -7,8 +7,13 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llmcore.maps.store import FittedMap, ReferenceSet, get_map
+
+if TYPE_CHECKING:
+    from llmcore.model.checkpoint import Checkpoint
 
 FIT_SHARE = 0.9  # of the progress bar: the fit itself; the rest is measuring trustworthiness
 
@@ -61,17 +66,19 @@ _LOCK = threading.Lock()
 _ONE_AT_A_TIME = threading.Semaphore(1)  # fits share the machine's cores: run them in turn
 
 
-def _key(ckpt, ref: ReferenceSet, method: str, n_components: int, cache_dir) -> str:
+def _key(ckpt: Checkpoint, ref: ReferenceSet, method: str, n_components: int, cache_dir: Path | None) -> str:
     return f"{ckpt.content_hash}|{ref.name}|{ref.digest}|{method}|{n_components}|{cache_dir}"
 
 
-def find(ckpt, ref: ReferenceSet, method: str, n_components: int, *, cache_dir=None) -> MapJob | None:
+def find(ckpt: Checkpoint, ref: ReferenceSet, method: str, n_components: int, *,
+         cache_dir: Path | None = None) -> MapJob | None:
     """The job fitting this map if a session started one (running, done or failed), else None: nothing starts."""
     with _LOCK:
         return _JOBS.get(_key(ckpt, ref, method, n_components, cache_dir))
 
 
-def request(ckpt, ref: ReferenceSet, method: str, n_components: int, *, label: str, cache_dir=None) -> MapJob:
+def request(ckpt: Checkpoint, ref: ReferenceSet, method: str, n_components: int, *, label: str,
+            cache_dir: Path | None = None) -> MapJob:
     """The job fitting this map, started if no session asked for it yet (a failed one is tried again)."""
     key = _key(ckpt, ref, method, n_components, cache_dir)
     with _LOCK:

@@ -3,6 +3,8 @@ result into the page's world text (session key `world_text`); each problem is sh
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from dashboard.text import escape_md
@@ -126,7 +128,7 @@ def _save_animal(k: str, choice: str) -> None:
     _done(out, f"Saved the animal '{name}' in the world file: train a model to see it learned.", "we_animal", name)
 
 
-def _remove(k: str, remove, choice: str, select_key: str) -> None:
+def _remove(k: str, remove: Callable[[dict, str], dict], choice: str, select_key: str) -> None:
     try:
         out = remove(we.parse_world_text(st.session_state.world_text), choice)
     except we.EditError as e:

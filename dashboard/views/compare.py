@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import streamlit as st
@@ -29,13 +31,20 @@ from llmcore.maps.methods import method_names
 from llmcore.model.checkpoint import CheckpointError
 from llmcore.model.depths import FINAL, depth_labels
 
+if TYPE_CHECKING:
+    from streamlit.delta_generator import DeltaGenerator
+
+    from llmcore.analysis.trace import GenerationTrace
+    from llmcore.maps.store import FittedMap
+    from llmcore.model.checkpoint import Checkpoint
+
 DEFAULTS = {"cmp_a": "a dog devours pizza in", "cmp_b": "a cow munches", "cmp_temp_a": 0.0, "cmp_temp_b": 0.0,
             "cmp_seed_a": 0, "cmp_seed_b": 1, "cmp_layer": FINAL, "cmp_method": "pca"}
 MAP_METHODS = list(method_names(needs_labels=False))  # the maps of any two models' states
 SIDE_COLOURS = ("#0072B2", "#D55E00")
 
 
-def side(col, label: str, suffix: str, ckpt_paths: list[str]):
+def side(col: DeltaGenerator, label: str, suffix: str, ckpt_paths: list[str]) -> tuple[str, str, SamplingConfig]:
     """Widgets of one side (keys cmp_<suffix>, cmp_temp_<suffix>, cmp_seed_<suffix>, cmp_<suffix>_ckpt):
     checkpoint, prompt, temperature (0 = greedy), seed."""
     key, temp_key, seed_key = f"cmp_{suffix}", f"cmp_temp_{suffix}", f"cmp_seed_{suffix}"
@@ -104,7 +113,7 @@ def render() -> None:
     urlstate.publish(list(DEFAULTS))
 
 
-def map_controls(ckpts) -> tuple[str, str]:
+def map_controls(ckpts: Sequence[Checkpoint]) -> tuple[str, str]:
     """Depth (those both models have) and map method of the shared map."""
     theirs = [depth_labels(ck.model.config.n_layer) for ck in ckpts]
     shared = [n for n in theirs[0] if n in theirs[1]]
@@ -116,7 +125,8 @@ def map_controls(ckpts) -> tuple[str, str]:
     return layer, method
 
 
-def right_path(ckpts, trace, fmap, layer: str) -> pd.DataFrame | None:
+def right_path(ckpts: Sequence[Checkpoint], trace: GenerationTrace, fmap: FittedMap,
+               layer: str) -> pd.DataFrame | None:
     """The right run's path on the left model's map; another model's states are aligned onto the left's first,
     and the page says on how much text and how well."""
     depth = trace.layer_names.index(layer)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import streamlit as st
 
@@ -15,6 +17,13 @@ from llmcore.analysis.trace import PromptError, SamplingConfig
 from llmcore.model.depths import FINAL, depth_labels
 from llmcore.training.losslandscape import weights_norm
 from llmcore.world.types import FUNCTION_CONTEXT
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from llmcore.maps.landscape import DecisionLandscape
+    from llmcore.maps.regions import RegionMap
+    from llmcore.model.checkpoint import Checkpoint, LossLandscape
 
 DEFAULTS = {"land_prompt": "a dog devours pizza in", "land_layer": FINAL, "land_loss_3d": False}
 DECISION_GRID = 70  # points along each side of the decoded plane
@@ -70,7 +79,7 @@ def render() -> None:
 SLICE_BAR = 0.85  # the share of steps at which a picture of predictions must agree with the states' own
 
 
-def agreement_first(d, path) -> None:
+def agreement_first(d: DecisionLandscape, path: pd.DataFrame) -> None:
     """Before the decision plane: at how many of the prompt's steps its colour under the state is what the state
     itself predicts (a slice can disagree: the states do not lie on the plane)."""
     hits, n = slice_agreement(d, path)
@@ -84,20 +93,20 @@ def agreement_first(d, path) -> None:
                    "states predict instead, checked at every step.")
 
 
-def slice_agreement(d, path) -> tuple[int, int]:
+def slice_agreement(d: DecisionLandscape, path: pd.DataFrame) -> tuple[int, int]:
     """(steps where the plane's colour under the state is the state's own next reading, steps)."""
     shown = d.shown_at(path[["x", "y"]].to_numpy(), FUNCTION_CONTEXT)
     return sum(a == b for a, b in zip(shown, path.next)), len(path)
 
 
-def terrain_caption(regions) -> str:
+def terrain_caption(regions: RegionMap) -> str:
     hills, plains = float((regions.height >= 0.3).mean()), float((regions.height < 0.1).mean())
     return (f"Height is the logarithm of how many of the model's states lie nearby: hills (above 0.3 of the highest "
             f"peak) cover {hills:.0%} of the map, plains (below 0.1) {plains:.0%}. The colour is the sub-context "
             "holding most states there; the path is the prompt's state after each word, lifted onto the surface.")
 
 
-def decision_caption(d, next_contexts: np.ndarray, width: int) -> str:
+def decision_caption(d: DecisionLandscape, next_contexts: np.ndarray, width: int) -> str:
     """Why the plane looks as it does, with the figures read off this plane and this model's reference text."""
     g = d.context_names.index(FUNCTION_CONTEXT) if FUNCTION_CONTEXT in d.context_names else None
     text = (f"The decision landscape is a slice: each point of the plane is mapped back to the model's {width}-"
@@ -116,7 +125,7 @@ def decision_caption(d, next_contexts: np.ndarray, width: int) -> str:
     return text
 
 
-def loss_section(ckpt) -> None:
+def loss_section(ckpt: Checkpoint) -> None:
     lands = ckpt.loss_landscapes()
     if not lands:
         st.info("This checkpoint has no loss landscape (it is computed at the end of `llmcore train`).")
@@ -131,7 +140,7 @@ def loss_section(ckpt) -> None:
         figure_html(fig, f"loss_landscape_{kind}", container=col)
 
 
-def loss_caption(land, norm: float) -> str:
+def loss_caption(land: LossLandscape, norm: float) -> str:
     """Two sentences on what the plane is, with its figures."""
     if land.kind == "random":
         return (f"The centre is the trained model, loss {land.centre_loss:.2f} on a fixed batch of evaluation "

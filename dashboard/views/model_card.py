@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 import streamlit as st
 
@@ -17,8 +19,11 @@ from dashboard.text import escape_md, vocabulary_size
 from llmcore.model.tokenizer import UNK
 from llmcore.world.types import FUNCTION_CONTEXT
 
+if TYPE_CHECKING:
+    from llmcore.model.checkpoint import Checkpoint
 
-def vocabulary_frame(ckpt) -> pd.DataFrame:
+
+def vocabulary_frame(ckpt: Checkpoint) -> pd.DataFrame:
     """One row per (sub-context, subgroup) with its words, then the function words of the grammar."""
     rows = [{"sub-context": ctx, "subgroup": group, "count": len(words), "words": ", ".join(words)}
             for ctx, groups in ckpt.world.taxonomy.items() for group, words in groups.items()]
@@ -27,7 +32,7 @@ def vocabulary_frame(ckpt) -> pd.DataFrame:
                                  "words": ", ".join(grammar)}])
 
 
-def default_view(ckpt) -> None:
+def default_view(ckpt: Checkpoint) -> None:
     """The Trajectory page's default map and depth, and the measurement that chose it."""
     view = get_best_view(ckpt.content_hash, ckpt)
     st.subheader("Default view of the Trajectory page")
@@ -72,7 +77,7 @@ def metrics(values: dict) -> None:
             st.metric(label, value, width="content")
 
 
-def architecture(ckpt, hf: bool) -> None:
+def architecture(ckpt: Checkpoint, hf: bool) -> None:
     """The model's size in five numbers and what kind of model it is."""
     c = ckpt.model.config
     st.subheader("Architecture")
@@ -84,7 +89,7 @@ def architecture(ckpt, hf: bool) -> None:
     st.caption(f"{kind}. Checkpoint {escape_md(ckpt.name)}, content hash {ckpt.content_hash}.")
 
 
-def training_data(ckpt, check: dict) -> None:
+def training_data(ckpt: Checkpoint, check: dict) -> None:
     """The regenerated corpus in numbers and the vocabulary by sub-context."""
     m = ckpt.metrics
     st.subheader("Training data")
@@ -94,7 +99,7 @@ def training_data(ckpt, check: dict) -> None:
     st.dataframe(vocabulary_frame(ckpt), hide_index=True)
 
 
-def held_out_section(ckpt, check: dict) -> None:
+def held_out_section(ckpt: Checkpoint, check: dict) -> None:
     """The held-out pairs, the proof that no training sentence holds one, and what the model does with them."""
     st.subheader("Held-out compositions")
     st.markdown("These (animal, food) pairs never appear together in any training sentence. The table is computed "

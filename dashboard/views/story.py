@@ -5,6 +5,7 @@ takeaway; the rest of the text folded below)."""
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
@@ -27,6 +28,10 @@ from dashboard.state import (
 from dashboard.text import escape_md
 from llmcore.analysis.lens import LensError
 from llmcore.analysis.trace import PromptError, SamplingConfig
+
+if TYPE_CHECKING:
+    from llmcore.analysis.trace import GenerationTrace
+    from llmcore.model.checkpoint import Checkpoint
 
 N_SCENES = 6
 DEFAULTS = {"scene": 1, "presenter": False, "story_prompt": "a dog devours pizza in", "story_lens": "logit"}
@@ -103,7 +108,7 @@ def controls(presenter: bool) -> None:
     nxt.button("Next ▶", on_click=_move, args=(1,), key="story_next", disabled=n >= N_SCENES, width="stretch")
 
 
-def build_scene(n: int, ckpt, trace, *, presenter: bool) -> scenes.Scene:
+def build_scene(n: int, ckpt: Checkpoint, trace: GenerationTrace, *, presenter: bool) -> scenes.Scene:
     """Scene n (1-6) for the loaded model and the story's prompt."""
     book = get_map_book(ckpt.content_hash, ckpt)
     context_of = contexts_of_words(ckpt)
@@ -130,7 +135,8 @@ def build_scene(n: int, ckpt, trace, *, presenter: bool) -> scenes.Scene:
     return decides(ckpt, trace, context_of, colours)
 
 
-def decides(ckpt, trace, context_of: dict[str, str], colours: dict[str, str]) -> scenes.Scene:
+def decides(ckpt: Checkpoint, trace: GenerationTrace, context_of: dict[str, str],
+            colours: dict[str, str]) -> scenes.Scene:
     """Scene 6 with the lens chosen above it (lens_choice; a tuned lens that cannot be had is said, and the logit
     lens shown)."""
     lens = st.session_state.get("story_lens", "logit")

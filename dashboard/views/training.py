@@ -81,7 +81,7 @@ def job_progress() -> None:
         st.fragment(_job_status, run_every=None if job.finished else 1.0)(job)
 
 
-def _job_status(job) -> None:
+def _job_status(job: jobs.TrainingJob) -> None:
     if job.finished and st.session_state.get("_job_timed") == job.name:
         st.session_state._job_timed = None
         st.rerun(scope="app")  # the page's next run sets no timer
