@@ -6,7 +6,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dashboard import classroom
 from dashboard.folders import CHECKPOINTS_DIR, DATA_DIR, NAME_RE, RESERVED_NAMES
@@ -20,6 +20,9 @@ from llmcore.training.trainer import TrainCallback, Trainer
 from llmcore.training.warmstart import WARM_DEFAULTS
 from llmcore.world.load import MAX_WORLD_BYTES, world_from_dict
 from llmcore.world.types import WorldError
+
+if TYPE_CHECKING:
+    from llmcore.model.checkpoint import Checkpoint
 
 LANDSCAPE_GRID = 11  # loss landscapes of a browser run: 11 × 11 (the bundled model's are 21 × 21, 4× the work)
 
@@ -67,7 +70,7 @@ class TrainingJob(TrainCallback):
     trainer: Trainer | None = None
     thread: threading.Thread | None = None
 
-    def on_step_end(self, trainer, step, loss):
+    def on_step_end(self, trainer: Trainer, step: int, loss: float) -> None:
         now = time.time()
         if self.first_step_at is None:
             self.first_step_at, self.first_step = now, step
@@ -75,7 +78,7 @@ class TrainingJob(TrainCallback):
         if self.state == "starting":
             self.state = "running"
 
-    def on_phase(self, trainer, phase):
+    def on_phase(self, trainer: Trainer, phase: str) -> None:
         self.begin_phase(phase)
 
     def begin_phase(self, phase: str | None) -> None:
@@ -112,10 +115,10 @@ class TrainingJob(TrainCallback):
         return [f"✓ {name}: {end - start:.1f} s" if end is not None else f"… {name}: running, {now - start:.0f} s"
                 for name, start, end in self.phases]
 
-    def on_eval(self, trainer, record):
+    def on_eval(self, trainer: Trainer, record: dict[str, Any]) -> None:
         self.evals.append(record)
 
-    def on_warm_check(self, trainer, record):
+    def on_warm_check(self, trainer: Trainer, record: dict[str, Any]) -> None:
         self.checks.append(record)
 
     def check_line(self) -> str | None:
@@ -137,7 +140,7 @@ class TrainingJob(TrainCallback):
         return self.state in ("done", "cancelled", "failed")
 
 
-def warm_start_plan(base, world_text: str) -> tuple[bool, str]:
+def warm_start_plan(base: Checkpoint | None, world_text: str) -> tuple[bool, str]:
     """Whether a model trained from `world_text` can start from `base` (a warm start), and the sentence that says
     so: what changed and what the run does, or why it trains from scratch."""
     from llmcore.training.warmstart import is_warm_base, warm_start_problem, world_change
@@ -196,7 +199,7 @@ def start_training(name: str, world_text: str, steps: int, threads: int = 1, *,
     return job
 
 
-def _warm_base(path: Path, world_text: str):
+def _warm_base(path: Path, world_text: str) -> Checkpoint:
     """The checkpoint a warm start begins from, checked against the world before any work."""
     from llmcore.model.checkpoint import load_checkpoint
     from llmcore.training.warmstart import warm_start_problem
