@@ -11,14 +11,21 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llmcore.analysis.features_command import add_features
 from llmcore.inputs import port
 from llmcore.model.checkpoint import DEFAULT_CHECKPOINT, REPO_ROOT, CheckpointError
 from llmcore.world.load import DEFAULT_WORLD
 from llmcore.world.types import MAX_SENTENCES, WorldError
+
+if TYPE_CHECKING:
+    from llmcore.analysis.trace import GenerationTrace
+    from llmcore.model.checkpoint import Checkpoint
+    from llmcore.training.config import TrainConfig
 
 USER_ERRORS = (CheckpointError, WorldError, ValueError, OSError)
 
@@ -58,7 +65,7 @@ def output_file(name: str) -> Path:
     return check_write_target(path)
 
 
-def write_output(path: Path, write) -> None:
+def write_output(path: Path, write: Callable[[Path], object]) -> None:
     """Run `write(path)`; a failure is reported with the user's path, not a temporary file's name."""
     try:
         write(path)
@@ -104,7 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _add_train(sub) -> None:
+def _add_train(sub: argparse._SubParsersAction) -> None:
     from llmcore.model.config import GPTConfig
     from llmcore.training.config import TrainConfig
     from llmcore.training.warmstart import WARM_DEFAULTS
@@ -127,7 +134,7 @@ def _add_train(sub) -> None:
     t.set_defaults(func=cmd_train)
 
 
-def _add_generate(sub) -> None:
+def _add_generate(sub: argparse._SubParsersAction) -> None:
     g = sub.add_parser("generate", help="complete a prompt and show each step's candidates and sub-context")
     g.add_argument("prompt", help="words of the model's world, e.g. 'a dog devours pizza in'")
     g.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="checkpoint folder (default: the bundled "
@@ -152,7 +159,7 @@ def _add_generate(sub) -> None:
     g.set_defaults(func=cmd_generate)
 
 
-def _add_corpus(sub) -> None:
+def _add_corpus(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser("corpus", help="write the training sentences of a world to a file")
     c.add_argument("--world", default=str(DEFAULT_WORLD), help="world file (default: the bundled world)")
     c.add_argument("--out", required=True, help="text file to write, one sentence per line")
@@ -164,7 +171,7 @@ def _add_corpus(sub) -> None:
     c.set_defaults(func=cmd_corpus)
 
 
-def _add_info(sub) -> None:
+def _add_info(sub: argparse._SubParsersAction) -> None:
     i = sub.add_parser("info", help="describe a checkpoint folder")
     i.add_argument("checkpoint", nargs="?", default=str(DEFAULT_CHECKPOINT),
                    help="checkpoint folder (default: the bundled model)")
@@ -172,7 +179,7 @@ def _add_info(sub) -> None:
     i.set_defaults(func=cmd_info)
 
 
-def _add_maps(sub) -> None:
+def _add_maps(sub: argparse._SubParsersAction) -> None:
     m = sub.add_parser("maps", help="fit (or check) the cached 2D/3D maps of a checkpoint")
     m.add_argument("checkpoint", nargs="?", default=str(DEFAULT_CHECKPOINT))
     m.add_argument("--methods", default="pca,umap,tsne,lda", help="comma-separated: pca, umap, tsne, lda (the story "
@@ -186,7 +193,7 @@ def _add_maps(sub) -> None:
     m.set_defaults(func=cmd_maps)
 
 
-def _add_dashboard(sub) -> None:
+def _add_dashboard(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser("dashboard", help="open the Streamlit dashboard")
     d.add_argument("--address", default="127.0.0.1", help="bind address: an IP address or host name of this machine "
                    "(default 127.0.0.1, this machine only; 0.0.0.0 opens it to your network, with a warning)")
@@ -239,7 +246,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _warm_base(args: argparse.Namespace, model_flags: dict, train_flags: dict):
+def _warm_base(args: argparse.Namespace, model_flags: dict, train_flags: dict) -> tuple[Checkpoint, TrainConfig]:
     """The base checkpoint of `train --from` and the run's TrainConfig (warm defaults under the user's flags)."""
     from llmcore.model.checkpoint import load_checkpoint
     from llmcore.training.config import TrainConfig
@@ -295,7 +302,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_lens(sub) -> None:
+def _add_lens(sub: argparse._SubParsersAction) -> None:
     ln = sub.add_parser("lens", help="fit (if missing) a checkpoint's tuned lens and print, per depth, how far the "
                         "logit lens and the tuned lens are from the model's output (KL on held-back sentences)")
     ln.add_argument("checkpoint", nargs="?", default=str(DEFAULT_CHECKPOINT),
@@ -325,7 +332,7 @@ def cmd_lens(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_lens(ckpt, trace, lens_name: str) -> None:
+def _print_lens(ckpt: Checkpoint, trace: GenerationTrace, lens_name: str) -> None:
     """Each step's top word at every depth by the chosen lens, and the depth from which it is settled."""
     from llmcore.analysis.lens import load_lens, settled_phrase, trace_readings
 
@@ -439,7 +446,7 @@ def cmd_maps(args: argparse.Namespace) -> int:
                              watch_only=args.watch_only)
 
 
-def maps_folder(ckpt, say) -> Path:
+def maps_folder(ckpt: Checkpoint, say: Callable[[str], None]) -> Path:
     """Where `llmcore maps` writes: the named checkpoint's own maps/ folder when it can be written and is not part of
     an installed package (the user named it), else the user cache (said so)."""
     from llmcore.files import is_installed
@@ -455,8 +462,8 @@ def maps_folder(ckpt, say) -> Path:
     return default_cache_dir(ckpt)
 
 
-def _compute_maps(ckpt, folder: Path, *, say, methods: list[str], dims: list[int], workers: int,
-                  watch_only: bool) -> int:
+def _compute_maps(ckpt: Checkpoint, folder: Path, *, say: Callable[[str], None], methods: list[str], dims: list[int],
+                  workers: int, watch_only: bool) -> int:
     import time
 
     from llmcore.maps.results import keep_model_results, remove_stale_results
@@ -480,7 +487,7 @@ def _compute_maps(ckpt, folder: Path, *, say, methods: list[str], dims: list[int
     return 0
 
 
-def _watch_maps(ckpt, folder: Path, say) -> None:
+def _watch_maps(ckpt: Checkpoint, folder: Path, say: Callable[[str], None]) -> None:
     """Store the Watch training maps of a checkpoint with weight snapshots in `folder`, unless they are there
     already."""
     from llmcore.maps.watch import store_watch_maps, stored_watch_maps, watch_maps_path
@@ -495,7 +502,7 @@ def _watch_maps(ckpt, folder: Path, say) -> None:
         say(f"Watch training maps written to {path} ({path.stat().st_size / 1e3:.0f} kB)")
 
 
-def _add_trace_causes(sub) -> None:
+def _add_trace_causes(sub: argparse._SubParsersAction) -> None:
     tc = sub.add_parser("trace-causes", help="causal trace of a prompt: which states carry the answer, and the "
                         "components that write it")
     tc.add_argument("prompt", help="e.g. 'a dog devours pizza in'")

@@ -174,7 +174,7 @@ class Trainer:
 
     def __init__(self, out_dir: str | Path, world_path: str | Path = DEFAULT_WORLD,
                  model_config: GPTConfig | None = None, config: TrainConfig | None = None, *,
-                 callbacks: list[TrainCallback] | None = None, warm_from: Checkpoint | None = None):
+                 callbacks: list[TrainCallback] | None = None, warm_from: Checkpoint | None = None) -> None:
         """`warm_from`: a model that knows most of the world (llmcore.training.warmstart): training starts from it,
         replays
         the changed entries more often and stops when the quality bars hold (`config.steps` is then the most)."""
