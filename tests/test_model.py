@@ -7,8 +7,9 @@ import math
 import pytest
 import torch
 
+from llmcore.model.caches import ActivationCache, KVCache
 from llmcore.model.config import GPTConfig
-from llmcore.model.gpt import GPT, ActivationCache, KVCache
+from llmcore.model.gpt import GPT
 
 
 @pytest.fixture(scope="module")

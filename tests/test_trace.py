@@ -148,7 +148,7 @@ def test_shape_checks_on_construction(trace):
 def test_attention_and_states_match_a_full_forward_pass(ckpt, prompt, words):
     """What the KV-cached loop captured (states at every depth, attention of the newest query) is what one plain
     forward pass over each step's context window computes with explicit attention patterns."""
-    from llmcore.model.gpt import ActivationCache
+    from llmcore.model.caches import ActivationCache
     t = trace_generation(ckpt, prompt, SamplingConfig(max_new_words=words, stop_at_period=False))
     ids = list(t.prompt_ids) + list(t.generated_ids)
     P = len(t.prompt_ids)
@@ -167,7 +167,7 @@ def test_attention_and_states_match_a_full_forward_pass(ckpt, prompt, words):
 def test_every_word_read_is_a_step(trace, ckpt):
     """The prompt's own positions are steps too: their states, next-word distributions and attention are what one
     forward pass over the prompt computes, and the steps join the generation without a gap."""
-    from llmcore.model.gpt import ActivationCache
+    from llmcore.model.caches import ActivationCache
     P = len(trace.prompt_words)
     assert len(trace) == P - 1 + trace.n_steps and trace.boundary == P - 1
     assert trace.words == trace.prompt_words + trace.generated_words[:-1]

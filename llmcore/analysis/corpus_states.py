@@ -67,7 +67,7 @@ def corpus_states(ckpt: Checkpoint, *, n_sentences: int = 3000, seed: int = STAT
     position 0 (sentences of one length batched together: no padding)."""
     import torch
 
-    from llmcore.model.gpt import ActivationCache
+    from llmcore.model.caches import ActivationCache
 
     model, tok, world = ckpt.model, ckpt.tokenizer, ckpt.world
     model.eval()

@@ -19,8 +19,8 @@ import torch
 from llmcore.analysis.trace import PromptError, encode_prompt
 from llmcore.model.checkpoint import Checkpoint
 from llmcore.model.depths import depth_labels
-from llmcore.model.hooks import Edit, Sites, hooked, model_sites
-from llmcore.model.protocols import Labeller, LanguageModel
+from llmcore.model.hooks import Edit, hooked, model_sites
+from llmcore.model.protocols import Labeller, LanguageModel, Sites
 
 KINDS = ("resid", "attn", "mlp")  # what a patch restores: the residual stream, a block's attention or MLP output
 KIND_NAMES = {"resid": "residual stream", "attn": "attention output", "mlp": "MLP output"}

@@ -44,7 +44,7 @@ def reference_states(ckpt: Checkpoint, n_positions: int = 6000, seed: int = 1234
     """
     import torch
 
-    from llmcore.model.gpt import ActivationCache
+    from llmcore.model.caches import ActivationCache
 
     model, tok, world = ckpt.model, ckpt.tokenizer, ckpt.world
     model.eval()

@@ -29,7 +29,7 @@ from llmcore.world.types import FUNCTION_CONTEXT
 if TYPE_CHECKING:  # torch is imported by the functions that compute: a trace read from a file needs NumPy only
     import torch
 
-    from llmcore.model.gpt import ActivationCache, KVCache
+    from llmcore.model.caches import ActivationCache, KVCache
 
 MAX_NEW_WORDS = 64
 MAX_PROMPT_CHARS = 10_000
@@ -384,7 +384,7 @@ def generation_steps(model: LanguageModel, ids: list[int], s: SamplingConfig, *,
     is made on the CPU, so a seed picks the same words on any device."""
     import torch
 
-    from llmcore.model.gpt import ActivationCache
+    from llmcore.model.caches import ActivationCache
 
     gen = torch.Generator().manual_seed(s.seed)
     block, dev = model.config.block_size, model.device
@@ -527,7 +527,7 @@ def _attention(model: LanguageModel, records: list[GenerationStep], P: int, q: t
     captured, for models that hand them back)."""
     import torch
 
-    from llmcore.model.gpt import newest_query_attention
+    from llmcore.model.caches import newest_query_attention
 
     n_layer = model.config.n_layer
     caches = [records[0].cache] * P + [r.cache for r in records[1:]]
@@ -555,7 +555,7 @@ def candidate_states(ckpt: Checkpoint, trace: GenerationTrace, step: int, k: int
     `step` is a word step (0 = after the first word)."""
     import torch
 
-    from llmcore.model.gpt import ActivationCache
+    from llmcore.model.caches import ActivationCache
 
     if not 0 <= step < len(trace):
         raise ValueError(f"step must be in 0..{len(trace) - 1}, got {step}")

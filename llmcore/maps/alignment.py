@@ -166,7 +166,7 @@ def sentence_states(ckpt: Checkpoint, sentences: list[str], layer: str) -> np.nd
     """(total words, C) the model's state after each word of each sentence, at one depth, in order."""
     import torch
 
-    from llmcore.model.gpt import ActivationCache
+    from llmcore.model.caches import ActivationCache
 
     depth = depth_named(layer, ckpt.model.config.n_layer)
     out = []

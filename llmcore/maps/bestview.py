@@ -75,7 +75,7 @@ def example_states(ckpt: Checkpoint, texts: list[str]) -> tuple[np.ndarray, np.n
     """States (n, L, C) after every content word of the texts (function words have no region) and their labels."""
     import torch
 
-    from llmcore.model.gpt import ActivationCache
+    from llmcore.model.caches import ActivationCache
 
     states, labels = [], []
     block = ckpt.model.config.block_size

@@ -20,10 +20,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from llmcore.inputs import InputError, decode_text, parse_toml, read_bytes
+from llmcore.model.caches import ActivationCache
 from llmcore.model.checkpoint import Checkpoint, CheckpointError, is_hf_folder, safetensors_header  # noqa: F401 - re-exported
 from llmcore.model.depths import EMBED_HOOK, FINAL_HOOK, pattern_hook, resid_hook
-from llmcore.model.gpt import ActivationCache, TracedLM
-from llmcore.model.hooks import Sites, decoder_blocks, hf_sites
+from llmcore.model.gpt import TracedLM
+from llmcore.model.hooks import decoder_blocks, hf_sites
+from llmcore.model.protocols import Sites
 from llmcore.model.tokenizer import Encoding
 from llmcore.world.types import FUNCTION_CONTEXT, Animal
 

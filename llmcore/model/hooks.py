@@ -8,7 +8,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -17,27 +16,10 @@ import torch.nn as nn
 if TYPE_CHECKING:
     from llmcore.model.protocols import LanguageModel
 
+from llmcore.model.protocols import Sites
+
 BLOCK_PATHS = ("transformer.h", "model.layers", "gpt_neox.layers")
 Edit = Callable[[torch.Tensor], "torch.Tensor | None"]  # a site's (B, T, C) tensor -> a replacement, or None
-
-
-@dataclass
-class Sites:
-    """The modules of a pre-norm decoder that interventions hook: blocks, their attention and MLP, the attention's
-    output projection (its input holds the heads side by side), the final norm and the unembedding."""
-
-    embed: nn.Module | None  # its output is the residual stream at depth 0; None: block 0's input is
-    blocks: list[nn.Module]
-    attn: list[nn.Module]
-    mlp: list[nn.Module]
-    proj: list[nn.Module]
-    norm: nn.Module
-    head: nn.Module
-    n_head: int
-
-    @property
-    def n_layer(self) -> int:
-        return len(self.blocks)
 
 
 def _child(module: nn.Module, names: Sequence[str]) -> nn.Module:

@@ -5,13 +5,14 @@ llmcore.model.hf.TokenTaxonomy satisfy `Labeller`. A new model kind needs one cl
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     import torch
+    import torch.nn as nn
 
-    from llmcore.model.gpt import ActivationCache
-    from llmcore.model.hooks import Sites
+    from llmcore.model.caches import ActivationCache
     from llmcore.world.types import Animal
 
 
@@ -100,3 +101,22 @@ class Labeller(Protocol):
     def reference_sentences(self, seed: int, n: int) -> list[str]:
         """Sentences whose states make the maps, deterministic for a seed."""
         ...
+
+
+@dataclass
+class Sites:
+    """The modules of a pre-norm decoder that interventions hook: blocks, their attention and MLP, the attention's
+    output projection (its input holds the heads side by side), the final norm and the unembedding."""
+
+    embed: nn.Module | None  # its output is the residual stream at depth 0; None: block 0's input is
+    blocks: list[nn.Module]
+    attn: list[nn.Module]
+    mlp: list[nn.Module]
+    proj: list[nn.Module]
+    norm: nn.Module
+    head: nn.Module
+    n_head: int
+
+    @property
+    def n_layer(self) -> int:
+        return len(self.blocks)

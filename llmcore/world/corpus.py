@@ -213,3 +213,8 @@ class CorpusGenerator:
             out.extend(self.sentence(self.kinds[k]) for k in kinds[i:i + PROGRESS_EVERY])
             progress(len(out), n)
         return out
+
+
+def corpus_sentences(world: World, seed: int, n: int) -> list[str]:
+    """n sentences of a world's corpus for a seed (what World.reference_sentences writes)."""
+    return CorpusGenerator(world, seed).sentences(n)

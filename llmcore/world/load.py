@@ -12,7 +12,7 @@ from typing import Any
 
 from llmcore import inputs
 from llmcore.world.check import Validator
-from llmcore.world.corpus import CorpusGenerator, Progress
+from llmcore.world.corpus import CorpusGenerator, Progress, corpus_sentences
 from llmcore.world.types import (
     MAX_SENTENCES,
     World,
@@ -75,7 +75,7 @@ def world_from_dict(data: Any, source: str = "<dict>") -> World:
     plurals, verb_forms = v.inflections(data, labels, animals, recipe, declared=grammar.declared)
     world = World(taxonomy=taxonomy, animals=animals, food_places=food_places, people=people, recipe=recipe,
                   source=source, content_hash=world_hash(data), grammar=grammar, plurals=plurals,
-                  verb_forms=verb_forms)
+                  verb_forms=verb_forms, write_sentences=corpus_sentences)
     allowed = set(world.diet_pairs())
     for a, f in recipe.held_out:
         v.require((a, f) in allowed, "corpus.held_out", f"({a}, {f}) is not a pair the diets allow")

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from llmcore.world.corpus import CorpusGenerator
 
 REQUIRED_CONTEXTS = ("animals", "food", "locations")
 WORD_RE = re.compile(r"[a-z]+")  # used with fullmatch: `$` would let a trailing newline through
@@ -112,6 +111,9 @@ class World:
     grammar: Grammar = field(default_factory=Grammar)
     plurals: dict[str, str] = field(default_factory=dict)  # singular -> plural
     verb_forms: dict[str, str] = field(default_factory=dict)  # he/she/it form -> they form
+    # how this world's sentences are written (world, seed, n) -> n sentences: the corpus generator, handed in by the
+    # loader (llmcore.world.load), so that the world's parts do not import the generator that reads them
+    write_sentences: Callable[[World, int, int], list[str]] | None = field(default=None, repr=False, compare=False)
     _labels: dict[str, tuple[str, str]] = field(default_factory=dict, repr=False)
     _lemmas: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -147,7 +149,10 @@ class World:
 
     def reference_sentences(self, seed: int, n: int) -> list[str]:
         """n sentences of this world's corpus for a seed: the text whose states make the maps."""
-        return CorpusGenerator(self, seed).sentences(n)
+        if self.write_sentences is None:
+            raise WorldError(self.source, "corpus", "this world was built without its corpus generator; read it "
+                                                    "with llmcore.world.load")
+        return self.write_sentences(self, seed, n)
 
     def kind_plural(self, kind: str) -> str:
         """'a pet' -> 'pets', 'an aquatic animal' -> 'aquatic animals', 'livestock' -> 'livestock'."""
