@@ -14,10 +14,11 @@ package re-exports nothing).
     llmcore.world.suggest            suggestions, unknown_words_message
     llmcore.model.checkpoint         load_checkpoint, save_checkpoint, Checkpoint, CheckpointError, DEFAULT_CHECKPOINT
     llmcore.model.config             GPTConfig
-    llmcore.model.gpt                GPT, ActivationCache, KVCache
+    llmcore.model.gpt                GPT, TracedLM
+    llmcore.model.caches             ActivationCache, KVCache
     llmcore.model.tokenizer          Tokenizer
     llmcore.model.hf                 load_hf_checkpoint
-    llmcore.model.protocols          LanguageModel, Labeller
+    llmcore.model.protocols          LanguageModel, Labeller, Sites
     llmcore.model.depths             depth_labels, FINAL
     llmcore.model.hooks              hooked, model_sites
     llmcore.analysis.trace           trace_generation, generate, GenerationTrace, SamplingConfig, PromptError
