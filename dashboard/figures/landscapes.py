@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,11 +25,10 @@ from dashboard.figures.theme import (
 from llmcore.world.types import FUNCTION_CONTEXT
 
 if TYPE_CHECKING:
+    from dashboard.figures.geometry import PointMap
     from llmcore.maps.landscape import DecisionLandscape, NextWordRegions
     from llmcore.maps.regions import RegionMap
     from llmcore.model.checkpoint import LossLandscape
-
-PointMap = Callable[[np.ndarray], np.ndarray]  # points (n, k) -> (n, m): a terrain's height, a camera's pixels
 
 
 def terrain_figure(regions: RegionMap, colours: dict[str, str], path: pd.DataFrame | None = None, *,
