@@ -63,7 +63,7 @@ def _active(f: Features, pf: PromptFeatures, step: int, depth: int) -> None:
     st.write(escape_md(f"{len(table)} features fire at {f.sae.layer_names[depth]}; {good} of them carry a label "
                        f"that matches the world with F1 at least 0.8 (graded 'good'). A 'poor' one matches no "
                        "world category well and is shown as unexplained."))
-    st.dataframe(table, hide_index=True, use_container_width=True)
+    st.dataframe(table, hide_index=True, width="stretch")
 
 
 def _traits(ckpt: Checkpoint, f: Features, pf: PromptFeatures, step: int) -> None:
@@ -79,7 +79,7 @@ def _traits(ckpt: Checkpoint, f: Features, pf: PromptFeatures, step: int) -> Non
     st.write(escape_md(f"Read as the {f.probes.roles[role]}'s word, its state says yes to: {said}. Each trait is "
                        "named from the first depth whose probe scores at least 95 % on held-back animals."))
     with st.expander("Every trait at every depth"):
-        st.dataframe(feature_frames.trait_table(f, pf, step, role), hide_index=True, use_container_width=True)
+        st.dataframe(feature_frames.trait_table(f, pf, step, role), hide_index=True, width="stretch")
 
 
 def _where_known(f: Features) -> None:
@@ -87,7 +87,7 @@ def _where_known(f: Features) -> None:
     trait = st.selectbox("Trait", f.probes.names, key="f_trait")
     k = f.probes.trait_index(trait)
     st.plotly_chart(feature_figures.probe_heatmap(f.probes.accuracy[k], f.probes.roles, f.probes.layer_names, trait),
-                    use_container_width=True)
+                    width="stretch")
     st.write(escape_md(f.probes.sentence(k)))
 
 
@@ -103,7 +103,7 @@ def _feature(ckpt: Checkpoint, f: Features, pf: PromptFeatures, prompt: str, ste
     st.write(escape_md(f"Feature #{j} at {f.sae.layer_names[depth]} fires on {f.scores.frequency[depth, j]:.1%} of "
                        f"the grading words; label: {g.label(depth, j)} (precision {g.precision[depth, j]:.2f}, "
                        f"recall {g.recall[depth, j]:.2f}, F1 {g.f1[depth, j]:.2f}: {g.quality(depth, j)})."))
-    st.dataframe(feature_frames.examples_table(f, depth, j), hide_index=True, use_container_width=True)
+    st.dataframe(feature_frames.examples_table(f, depth, j), hide_index=True, width="stretch")
     up, down = logit_effect(ckpt, f, depth, j)
     st.write(escape_md("Its direction raises the logits of " + ", ".join(f"'{w}'" for w, _ in up)
                        + " most and lowers " + ", ".join(f"'{w}'" for w, _ in down) + " most."))
