@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
 from dashboard.figures.theme import GRAMMAR_COLOUR, esc, halo, scatter
 
+PointMap = Callable[[np.ndarray], np.ndarray]  # points (n, k) -> (n, m): a terrain's height, a camera's pixels
 
-def labels_2d(ref: pd.DataFrame, path: pd.DataFrame, *, candidates, region_labels, colours, ink: str,
-               width_px: int, layer_path: pd.DataFrame | None = None,
-               font_px: int = 12) -> tuple[list[dict], dict]:
+
+def labels_2d(ref: pd.DataFrame, path: pd.DataFrame, *, candidates: pd.DataFrame | None,
+              region_labels: list[tuple[float, float, str]], colours: dict[str, str], ink: str, width_px: int,
+              layer_path: pd.DataFrame | None = None, font_px: int = 12) -> tuple[list[dict], dict]:
     """The map's frame (around the reference states, the path, the stars and the depths of `layer_path`), an
     arrowhead per step, the regions' labels (`region_labels`: anchors from region_contours) placed on their regions
     clear of each other and of the path's markers, then the labels of steps, stars and depths placed greedily
@@ -59,7 +63,8 @@ def labels_2d(ref: pd.DataFrame, path: pd.DataFrame, *, candidates, region_label
 ARROW_PX = 16  # an arrowhead's centre sits this far before the step it points at (the step's marker is 11-18 px)
 
 
-def _arrowheads(xy: np.ndarray, xr, yr, *, size: tuple[float, float], ink: str) -> list[dict]:
+def _arrowheads(xy: np.ndarray, xr: tuple[float, float], yr: tuple[float, float], *, size: tuple[float, float],
+                ink: str) -> list[dict]:
     """One arrowhead per step of the path, as a marker turned along the step's direction on screen (one trace:
     Chromium draws a marker far faster than an arrow annotation); halfway along a step too short for ARROW_PX."""
     from dashboard.labels import to_pixels
@@ -86,8 +91,8 @@ def scene_ranges(parts: list[pd.DataFrame | None], pad: float = 0.06) -> list[tu
     return [(float(a), float(b)) for a, b in zip(lo - margin, hi + margin)]
 
 
-def labels_3d(path: pd.DataFrame, candidates, ink: str, *, camera: tuple, layer_trace: dict | None = None
-               ) -> list[dict]:
+def labels_3d(path: pd.DataFrame, candidates: pd.DataFrame | None, ink: str, *, camera: tuple,
+              layer_trace: dict | None = None) -> list[dict]:
     """3D: the labels of steps, stars and depths (`layer_trace`: the layer path's trace, its text positions set
     here) each on the side of its point where, seen from the default camera (`camera`: the scene's ranges and
     camera), it covers no label before it and no other point (labels.pick_text_positions), and a cone as
@@ -200,7 +205,7 @@ def region_notes(anchors: list[tuple[float, float, str]], colours: dict[str, str
     return notes, boxes
 
 
-def terrain_projection(scene: dict, height_px: float = 560):
+def terrain_projection(scene: dict, height_px: float = 560) -> PointMap:
     """Where points (n, 3) of the terrain's scene (`_terrain_scene`) appear from its default camera, in pixels
     (labels.camera_pixels; the scene about `height_px` tall in a 680 px chart with its legend below)."""
     from dashboard.labels import camera_pixels
@@ -215,8 +220,9 @@ TERRAIN_TOP = 1.75  # the highest a peak's label goes (the scene's z axis ends a
 PEAK_SIDES = {"middle center": 0, "middle right": 1, "middle left": -1}  # a peak label's side of its pole's top
 
 
-def peak_label_heights(points: np.ndarray, peaks: np.ndarray, texts: list[str], *, project, step: float = 0.02,
-                       font_px: int = 14, obstacles: list = ()) -> tuple[list[tuple[float, str] | None], list]:
+def peak_label_heights(points: np.ndarray, peaks: np.ndarray, texts: list[str], *, project: PointMap,
+                       step: float = 0.02, font_px: int = 14,
+                       obstacles: list = ()) -> tuple[list[tuple[float, str] | None], list]:
     """Height and side (PEAK_SIDES) of each peak's label (`texts`, at (x, y) `points`, over hills `peaks` high): the
     lowest, from just above its peak up to TERRAIN_TOP in `step`s, centred on its pole or beside it, where seen
     from the default camera (`project`: terrain_projection) its box covers no label placed before it and no box of

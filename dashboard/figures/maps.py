@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import collections
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,9 @@ from dashboard.figures.theme import (
     wrap_title,
 )
 from llmcore.world.types import FUNCTION_CONTEXT
+
+if TYPE_CHECKING:
+    from llmcore.maps.regions import RegionMap
 
 READINGS = {"read": "sub-context of the word read", "next": "sub-context the next-word distribution favours"}
 
@@ -315,7 +318,7 @@ def word_map(df: pd.DataFrame, colour_by: str, title: str, axis_label: str, *, h
                   margin=dict(t=30 + 20 * (lines.count("<br>") + 1)), **legend)
 
 
-def region_contours(regions, colours: dict[str, str], *, states: np.ndarray | None = None,
+def region_contours(regions: RegionMap, colours: dict[str, str], *, states: np.ndarray | None = None,
                     of: list[str] | None = None) -> tuple[list[dict], list[tuple[float, float, str]]]:
     """Outline each sub-context's region (its density at half its local peak, as polylines computed on the
     server) and say where its labels go: on its densest point, and on every other island of the region that holds
@@ -367,7 +370,7 @@ def lens_heatmap(words: list[list[str]], contexts: list[list[str]], probs: list[
                                margin=dict(t=70)))
 
 
-def attention_heatmaps(att, key_words: list[str], title: str) -> go.Figure:
+def attention_heatmaps(att: np.ndarray, key_words: list[str], title: str) -> go.Figure:
     """Attention of the newest word over the words it can see: one row per (layer, head)."""
     L, H, W = att.shape
     z = att.reshape(L * H, W)
