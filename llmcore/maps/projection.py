@@ -58,6 +58,14 @@ def _check_matrix(X: np.ndarray, n_features: int | None = None, owner: str = "th
     return X
 
 
+def _labels_of(y: np.ndarray | None, projector: Projector, who_needs: str) -> np.ndarray:
+    """The labels a labelled fit needs (scikit-learn's message where they are missing)."""
+    if y is None:
+        raise ValueError(f"{type(projector).__name__} requires y to be passed, but the target y is None: {who_needs} "
+                         "the label of every point (fit(X, labels))")
+    return np.asarray(y)
+
+
 def _is_int(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
@@ -202,10 +210,7 @@ class SemanticAxesProjector(_LinearProjector):
     def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> SemanticAxesProjector:
         self._check_params()
         X = _check_matrix(X)
-        if y is None:
-            raise ValueError("SemanticAxesProjector requires y to be passed, but the target y is None: semantic axes "
-                             "need the label of every point (fit(X, labels))")
-        y = np.asarray(y)
+        y = _labels_of(y, self, "semantic axes need")
         vectors = []
         for a, b in self.axes[: self.n_components]:
             for label in (a, b):
@@ -234,10 +239,7 @@ class LDAProjector(_LinearProjector):
 
         self._check_params()
         X = _check_matrix(X)
-        if y is None:
-            raise ValueError("LDAProjector requires y to be passed, but the target y is None: the story map needs the "
-                             "label of every point (fit(X, labels))")
-        y = np.asarray(y, str)
+        y = _labels_of(y, self, "the story map needs").astype(str)
         if len(y) != len(X) or len(set(y)) < 2:
             raise ValueError(f"the story map needs one label per point and at least 2 groups, got {len(y)} labels for "
                              f"{len(X)} points in {len(set(y))} class(es)")

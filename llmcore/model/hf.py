@@ -16,7 +16,6 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 import torch
-from torch import nn
 from torch.nn import functional as F
 
 from llmcore.inputs import InputError, decode_text, parse_toml, read_bytes
@@ -24,7 +23,7 @@ from llmcore.model.caches import ActivationCache
 from llmcore.model.checkpoint import Checkpoint, CheckpointError, is_hf_folder, safetensors_header  # noqa: F401 - re-exported
 from llmcore.model.depths import EMBED_HOOK, FINAL_HOOK, pattern_hook, resid_hook
 from llmcore.model.gpt import TracedLM
-from llmcore.model.hooks import decoder_blocks, hf_sites
+from llmcore.model.hooks import decoder_blocks, has_submodule, hf_sites
 from llmcore.model.protocols import Sites
 from llmcore.model.tokenizer import Encoding
 from llmcore.world.types import FUNCTION_CONTEXT, Animal
@@ -162,7 +161,7 @@ class HFCausalLM(TracedLM):
         self.hf = model.eval()
         self.config = HFConfig.of(model.config)
         self.lm_head = model.get_output_embeddings()
-        self.final_norm = next((model.get_submodule(p) for p in NORM_PATHS if _has(model, p)), None)
+        self.final_norm = next((model.get_submodule(p) for p in NORM_PATHS if has_submodule(model, p)), None)
         if self.final_norm is None:
             raise CheckpointError(f"{type(model).__name__}: cannot find the final norm ({', '.join(NORM_PATHS)})")
         params = inspect.signature(model.forward).parameters
@@ -219,14 +218,6 @@ class HFCausalLM(TracedLM):
             hooks += [b.register_forward_hook(lambda m, args, out, i=i: seen.__setitem__(
                 i, out[0] if isinstance(out, tuple) else out)) for i, b in enumerate(self.blocks)]
         return hooks
-
-
-def _has(model: nn.Module, path: str) -> bool:
-    try:
-        model.get_submodule(path)
-        return True
-    except AttributeError:
-        return False
 
 
 FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")

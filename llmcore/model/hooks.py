@@ -44,13 +44,14 @@ def hf_sites(hf: nn.Module, final_norm: nn.Module, head: nn.Module, n_head: int)
 
 def decoder_blocks(hf: nn.Module) -> list[nn.Module]:
     """The decoder blocks of a Hugging Face causal LM."""
-    blocks = next((hf.get_submodule(p) for p in BLOCK_PATHS if _has(hf, p)), None)
+    blocks = next((hf.get_submodule(p) for p in BLOCK_PATHS if has_submodule(hf, p)), None)
     if blocks is None:
         raise ValueError(f"{type(hf).__name__}: cannot find the decoder blocks ({', '.join(BLOCK_PATHS)})")
     return list(blocks)
 
 
-def _has(model: nn.Module, path: str) -> bool:
+def has_submodule(model: nn.Module, path: str) -> bool:
+    """Whether the model holds a submodule at this dotted path."""
     try:
         model.get_submodule(path)
         return True

@@ -334,17 +334,25 @@ def remove_animal(data: dict, name: str) -> dict:
     return checked(out)
 
 
+def _begin_word_edit(data: dict, name: str, *, context: str, what: str, group: str,
+                     new: bool) -> tuple[dict, str, dict[str, str]]:
+    """A food's or a place's edit begins alike: a copy of the world, the name in lower case, and the problems of
+    its name and its group (a new word needs one of the context's groups)."""
+    out, errors = copy.deepcopy(data), {}
+    name = name.strip().lower()
+    if (problem := _name_problem(out, name, context, what, new=new)) is not None:
+        errors["name"] = problem
+    elif _context_of(out, name) is None and group not in subgroups(out, context):
+        errors["group"] = f"choose the {what}'s group"
+    return out, name, errors
+
+
 def set_food(data: dict, name: str, *, group: str, eaten_by: list[str], places: list[str],
              verb: str = "is sold in the", plural: str | None = None, new: bool = False) -> dict:
     """The world with this food added or changed: its group, the animals whose diet holds it, and the places of
     its own (an empty list: none). A new food gets a plural when most foods of the world have one; plural: one
     typed for it. new: a new entry, refused if the name is taken."""
-    out, errors = copy.deepcopy(data), {}
-    name = name.strip().lower()
-    if (problem := _name_problem(out, name, "food", "food", new=new)) is not None:
-        errors["name"] = problem
-    elif _context_of(out, name) is None and group not in subgroups(out, "food"):
-        errors["group"] = "choose the food's group"
+    out, name, errors = _begin_word_edit(data, name, context="food", what="food", group=group, new=new)
     if places and (not verb.strip() or any(word_problem(w) for w in verb.split())):
         errors["verb"] = "the words before the place, in lower case, e.g. 'is sold in the'"
     if errors:
@@ -371,20 +379,28 @@ def set_food(data: dict, name: str, *, group: str, eaten_by: list[str], places: 
     return checked(out)
 
 
-def remove_food(data: dict, name: str) -> dict:
-    """The world without this food: out of every diet and drink, people's lists, its places of its own, held-out
-    pairs, its plural and sentences that say it."""
+def _remove_entry(data: dict, name: str, *, context: str, what: str, traits: tuple[str, ...], needed: str,
+                  last: str) -> dict:
+    """The world without a food or a place: out of every animal's `traits` (refused where that empties an animal's
+    `needed` trait, saying `last` of it), then out of everything else that names it."""
     out = copy.deepcopy(data)
-    if name not in words_in(out, "food"):
-        raise EditError({"name": f"'{name}' is not a food of this world"})
+    if name not in words_in(out, context):
+        raise EditError({"name": f"'{name}' is not {what} of this world"})
     for animal, spec in out.get("animals", {}).items():
-        spec["diet"] = [f for f in spec.get("diet", []) if f != name]
-        spec["drinks"] = [f for f in spec.get("drinks", []) if f != name]
-        if not spec["diet"]:
-            raise EditError({"name": f"'{animal}' eats only {name}: give it another food first"})
+        for trait in traits:
+            spec[trait] = [w for w in spec.get(trait, []) if w != name]
+        if not spec[needed]:
+            raise EditError({"name": f"'{animal}' {last.format(word=name)}"})
     _forget(out, name)
     _tidy(out)
     return checked(out)
+
+
+def remove_food(data: dict, name: str) -> dict:
+    """The world without this food: out of every diet and drink, people's lists, its places of its own, held-out
+    pairs, its plural and sentences that say it."""
+    return _remove_entry(data, name, context="food", what="a food", traits=("diet", "drinks"), needed="diet",
+                         last="eats only {word}: give it another food first")
 
 
 def set_place(data: dict, name: str, *, group: str, home_of: list[str], phrases: list[str] | None = None,
@@ -392,12 +408,7 @@ def set_place(data: dict, name: str, *, group: str, home_of: list[str], phrases:
     """The world with this place added or changed: its group and the animals that live there. phrases: how an
     event names it in a World 2.0 file ('at', 'on the', ...); None leaves it to [grammar.places] default. new: a
     new entry, refused if the name is taken."""
-    out, errors = copy.deepcopy(data), {}
-    name = name.strip().lower()
-    if (problem := _name_problem(out, name, "locations", "place", new=new)) is not None:
-        errors["name"] = problem
-    elif _context_of(out, name) is None and group not in subgroups(out, "locations"):
-        errors["group"] = "choose the place's group"
+    out, name, errors = _begin_word_edit(data, name, context="locations", what="place", group=group, new=new)
     if phrases is not None and not _declared(out):
         errors["phrases"] = "this world has no [grammar]: its places are all named 'in the'"
     if errors:
@@ -423,16 +434,8 @@ def set_place(data: dict, name: str, *, group: str, home_of: list[str], phrases:
 def remove_place(data: dict, name: str) -> dict:
     """The world without this place: out of every habitat, every food's places, people's places, its grammar entry
     and sentences that say it."""
-    out = copy.deepcopy(data)
-    if name not in words_in(out, "locations"):
-        raise EditError({"name": f"'{name}' is not a place of this world"})
-    for animal, spec in out.get("animals", {}).items():
-        spec["habitats"] = [p for p in spec.get("habitats", []) if p != name]
-        if not spec["habitats"]:
-            raise EditError({"name": f"'{animal}' lives only in {name}: give it another place first"})
-    _forget(out, name)
-    _tidy(out)
-    return checked(out)
+    return _remove_entry(data, name, context="locations", what="a place", traits=("habitats",), needed="habitats",
+                         last="lives only in {word}: give it another place first")
 
 
 FIELD_OF_KEY = (("habitats", "habitats"), ("diet", "diet"), ("drinks", "drinks"), (".kind", "kind"),
