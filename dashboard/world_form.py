@@ -137,19 +137,35 @@ def _remove(k: str, remove: Callable[[dict, str], dict], choice: str, select_key
     _done(out, f"Removed '{choice}' from the world file.", select_key, NEW)
 
 
+def _name_and_group(data: dict, choice: str, k: str, context: str, errors: dict) -> None:
+    """A food's or a place's name box and its group, each with its problem under it."""
+    _name_box(choice, k)
+    _show(errors, "name")
+    where = None if choice == NEW else next(g for g in we.subgroups(data, context)
+                                            if choice in data["taxonomy"][context][g])
+    _group("Group", we.subgroups(data, context), where, f"{k}group")
+    _show(errors, "group")
+
+
+def _save_and_remove(k: str, choice: str, errors: dict, *, save: Callable[[str, str], None],
+                     remove: Callable[[dict, str], dict], select_key: str) -> None:
+    """The form's last problem (the world's as a whole) and its two buttons."""
+    _show(errors, "world")
+    c1, c2 = st.columns(2)
+    c1.form_submit_button("Save", on_click=save, args=(k, choice), key=f"{k}save")
+    c2.form_submit_button("Remove", on_click=_remove, args=(k, remove, choice, select_key),
+                          disabled=choice == NEW, key=f"{k}remove")
+
+
 def food_form(data: dict) -> None:
     foods = we.words_in(data, "food")
     choice = _pick("Food", foods, "we_food")
-    k, new = f"we_f_{choice}_", choice == NEW
+    k = f"we_f_{choice}_"
     errors = _errors(k)
     own = data.get("food_places", {}).get(choice, {})
     eaters = [a for a, spec in data.get("animals", {}).items() if choice in spec.get("diet", [])]
     with st.form(f"form_{k}"):
-        _name_box(choice, k)
-        _show(errors, "name")
-        where = None if new else next(g for g in we.subgroups(data, "food") if choice in data["taxonomy"]["food"][g])
-        _group("Group", we.subgroups(data, "food"), where, f"{k}group")
-        _show(errors, "group")
+        _name_and_group(data, choice, k, "food", errors)
         st.multiselect("Eaten by", list(data.get("animals", {})), default=eaters, key=f"{k}eaten_by")
         _show(errors, "eaten_by")
         st.multiselect("Places of its own ('pizza is sold in the restaurant')", we.words_in(data, "locations"),
@@ -157,56 +173,42 @@ def food_form(data: dict) -> None:
         st.text_input("Words before the place", value=own.get("verb", "is sold in the"), key=f"{k}verb")
         _show(errors, "verb")
         _show(errors, "places")
-        _show(errors, "world")
-        c1, c2 = st.columns(2)
-        c1.form_submit_button("Save", on_click=_save_food, args=(k, choice), key=f"{k}save")
-        c2.form_submit_button("Remove", on_click=_remove, args=(k, we.remove_food, choice, "we_food"),
-                              disabled=new, key=f"{k}remove")
+        _save_and_remove(k, choice, errors, save=_save_food, remove=we.remove_food, select_key="we_food")
 
 
 def _save_food(k: str, choice: str) -> None:
+    _save_word(k, choice, setter=we.set_food, what="food", select_key="we_food",
+               fields={"group": "group", "eaten_by": "eaten_by", "places": "places", "verb": "verb"})
+
+
+def _save_word(k: str, choice: str, *, setter: Callable[..., dict], what: str, select_key: str,
+               fields: dict[str, str]) -> None:
+    """Save a food or a place from its form: `fields` maps the setter's arguments to the form's keys."""
     s = st.session_state
     name = s[f"{k}name"] if choice == NEW else choice
     try:
-        out = we.set_food(we.parse_world_text(s.world_text), name, new=choice == NEW, group=s[f"{k}group"],
-                          eaten_by=s[f"{k}eaten_by"], places=s[f"{k}places"], verb=s[f"{k}verb"])
+        out = setter(we.parse_world_text(s.world_text), name, new=choice == NEW,
+                     **{arg: s[f"{k}{key}"] for arg, key in fields.items()})
     except we.EditError as e:
         _failed(k, e)
         return
     name = name.strip().lower()
-    _done(out, f"Saved the food '{name}' in the world file.", "we_food", name)
+    _done(out, f"Saved the {what} '{name}' in the world file.", select_key, name)
 
 
 def place_form(data: dict) -> None:
     places = we.words_in(data, "locations")
     choice = _pick("Place", places, "we_place")
-    k, new = f"we_p_{choice}_", choice == NEW
+    k = f"we_p_{choice}_"
     errors = _errors(k)
     residents = [a for a, spec in data.get("animals", {}).items() if choice in spec.get("habitats", [])]
     with st.form(f"form_{k}"):
-        _name_box(choice, k)
-        _show(errors, "name")
-        where = None if new else next(g for g in we.subgroups(data, "locations")
-                                      if choice in data["taxonomy"]["locations"][g])
-        _group("Group", we.subgroups(data, "locations"), where, f"{k}group")
-        _show(errors, "group")
+        _name_and_group(data, choice, k, "locations", errors)
         st.multiselect("Home of", list(data.get("animals", {})), default=residents, key=f"{k}home_of")
         _show(errors, "home_of")
-        _show(errors, "world")
-        c1, c2 = st.columns(2)
-        c1.form_submit_button("Save", on_click=_save_place, args=(k, choice), key=f"{k}save")
-        c2.form_submit_button("Remove", on_click=_remove, args=(k, we.remove_place, choice, "we_place"),
-                              disabled=new, key=f"{k}remove")
+        _save_and_remove(k, choice, errors, save=_save_place, remove=we.remove_place, select_key="we_place")
 
 
 def _save_place(k: str, choice: str) -> None:
-    s = st.session_state
-    name = s[f"{k}name"] if choice == NEW else choice
-    try:
-        out = we.set_place(we.parse_world_text(s.world_text), name, new=choice == NEW, group=s[f"{k}group"],
-                           home_of=s[f"{k}home_of"])
-    except we.EditError as e:
-        _failed(k, e)
-        return
-    name = name.strip().lower()
-    _done(out, f"Saved the place '{name}' in the world file.", "we_place", name)
+    _save_word(k, choice, setter=we.set_place, what="place", select_key="we_place",
+               fields={"group": "group", "home_of": "home_of"})
