@@ -20,6 +20,7 @@ import statistics
 import time
 from pathlib import Path
 
+from bench.bench_maps import median_time
 from tests.servers import dashboard_command, free_port, launch_chromium, running_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,16 +33,6 @@ REDRAWN = (f"() => {{ const g = ({LAST_MAP})(); return !!g && !!g.data && g.data
 PAINTED = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"  # the next frame is shown
 
 
-def timed(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
 def library(repeats: int) -> None:
     import numpy as np
 
@@ -51,13 +42,13 @@ def library(repeats: int) -> None:
 
     ck = load_checkpoint()
     n = len(causal_trace(ck, PROMPT, corrupt=CORRUPT).words)
-    t = timed(lambda: causal_trace(ck, PROMPT, corrupt=CORRUPT), repeats)
+    t = median_time(lambda: causal_trace(ck, PROMPT, corrupt=CORRUPT), repeats)
     print(f"causal trace, {n} positions x {ck.model.config.n_layer + 1} depths x 3 kinds, restore and reverse: "
           f"{t * 1000:.0f} ms   (target <= 150 ms; ratio {t / 0.150:.2f})")
-    t = timed(lambda: causal_trace(ck, PROMPT, corrupt=Noise(positions=(1,))), max(3, repeats // 4))
+    t = median_time(lambda: causal_trace(ck, PROMPT, corrupt=Noise(positions=(1,))), max(3, repeats // 4))
     print(f"  the same with Gaussian noise on the animal, 10 seeds: {t * 1000:.0f} ms")
     g = counterfactual_grid(ck)
-    t = timed(lambda: counterfactual_grid(ck), max(3, repeats // 4))
+    t = median_time(lambda: counterfactual_grid(ck), max(3, repeats // 4))
     print(f"counterfactual grid, {len(g.animals)} animals x {len(g.foods)} foods: {t:.2f} s   (target <= 2 s; "
           f"ratio {t / 2:.2f})")
     print(f"  {g.summary()}")

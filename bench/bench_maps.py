@@ -9,13 +9,15 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 
 import numpy as np
 
 from llmcore.maps.projection import NeighbourPlacement, PCAProjector
 
 
-def median_time(fn, repeats: int = 7) -> float:
+def median_time(fn: Callable[[], object], repeats: int = 7) -> float:
+    """The median of `repeats` timed calls of fn, after one untimed call (the warm-up)."""
     fn()
     times = []
     for _ in range(repeats):
