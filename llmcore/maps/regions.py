@@ -15,24 +15,24 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 @dataclass
 class RegionMap:
-    """Densities of each sub-context over a grid of the map.
-
-    x: (nx,), y: (ny,) grid coordinates; density: (G, ny, nx), each sub-context's KDE scaled by its local peak
-    (`local_peak_density`: every cluster of its states, not only the biggest, peaks at 1; its region is outlined at
-    half of it); dominant: (ny, nx) index of the sub-context holding most states there (-1
-    where there are none); height: (ny, nx) the terrain, the density of all states together, log-compressed to peak
-    1 (`terrain_height`); centres: (G, 2) label position of each sub-context (its densest grid point); counts: (G,)
-    points per sub-context.
-    """
+    """Densities of each sub-context over a grid of the map."""
 
     contexts: list[str]
     x: np.ndarray
+    """(nx,) grid coordinates across."""
     y: np.ndarray
+    """(ny,) grid coordinates up."""
     density: np.ndarray
+    """(G, ny, nx) each sub-context's KDE scaled by its local peak (`local_peak_density`: every cluster of its
+    states, not only the biggest, peaks at 1; its region is outlined at half of it)."""
     dominant: np.ndarray
+    """(ny, nx) index of the sub-context holding most states there (-1 where there are none)."""
     height: np.ndarray
+    """(ny, nx) the terrain: the density of all states together, log-compressed to peak 1 (`terrain_height`)."""
     centres: np.ndarray
+    """(G, 2) label position of each sub-context (its densest grid point)."""
     counts: np.ndarray
+    """(G,) points per sub-context."""
 
     def __post_init__(self) -> None:
         G, ny, nx = len(self.contexts), len(self.y), len(self.x)

@@ -16,11 +16,18 @@ MAX_PARAMS = 100_000_000  # 400 MB of float32 weights; the bundled model has und
 
 @dataclass
 class GPTConfig:
+    """The model's shape, nanoGPT's names."""
+
     vocab_size: int = 160
+    """Words the model knows (training sets it from the corpus)."""
     block_size: int = 32
+    """The most words it reads at once (the context window)."""
     n_layer: int = 4
+    """Transformer blocks."""
     n_head: int = 4
+    """Attention heads per block."""
     n_embd: int = 128
+    """The residual stream's width: every word's state is a point in this many dimensions."""
     dropout: float = 0.0
     bias: bool = True
 

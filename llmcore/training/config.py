@@ -20,18 +20,27 @@ TRAIN_LIMITS = {"seed": (0, 2**63 - 1), "corpus_seed": (0, 2**63 - 1), "steps": 
 
 @dataclass
 class TrainConfig:
+    """How a run trains; every field is checked (type and range, TRAIN_LIMITS) before any work."""
+
     seed: int = 1337
+    """Seeds the weights and the batches."""
     corpus_seed: int = 0
+    """Seeds the corpus: the same seed writes the same sentences."""
     steps: int = 1500
     batch_size: int = 64
+    """Sequences per step."""
     lr: float = 3e-3
+    """Peak learning rate, after the warm-up; cosine decay to min_lr."""
     min_lr: float = 3e-4
     warmup_steps: int = 100
     weight_decay: float = 0.01
+    """AdamW's, on the weight matrices only."""
     grad_clip: float = 1.0
     eval_every: int = 250
+    """Steps between evaluations (loss, quality measures)."""
     checkpoint_every: int = 500
     n_snapshots: int = 24
+    """Embedding snapshots over the run, for the replay."""
     weight_snapshots: int = 12  # whole-model snapshots with their measures, log-spaced; 0 skips them
     landscape_grid: int = 21  # loss landscape resolution at the end of training; 0 skips it
     threads: int = 0  # 0: leave torch's default
