@@ -63,6 +63,14 @@ def overlap(a: Box, b: Box) -> float:
     return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
 
 
+def overlaps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Area each box of `a` shares with each of `b` ((k, 4) and (m, 4) as Box rows): (k, m)."""
+    a, b = np.asarray(a, np.float64).reshape(-1, 1, 4), np.asarray(b, np.float64).reshape(1, -1, 4)
+    wide = np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0])
+    tall = np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1])
+    return np.clip(wide, 0.0, None) * np.clip(tall, 0.0, None)
+
+
 def count_overlaps(boxes: list[Box]) -> int:
     """Pairs of boxes that overlap (the measure of a placement: 0 is readable)."""
     return sum(overlap(a, b) > 0 for i, a in enumerate(boxes) for b in boxes[i + 1:])
@@ -173,23 +181,27 @@ def pick_text_positions(points: np.ndarray, texts: list[str], obstacles: list[Bo
     marker, else the one with the least overlap, or None for a label marked `optional` (it is left out; hovering
     names its point). For a 3D scene, where Plotly offers only these positions."""
     pts = np.asarray(points, np.float64).reshape(-1, 2)
-    markers = [(x - marker_px, y - marker_px, x + marker_px, y + marker_px) for x, y in pts]
-    taken: list[Box] = list(obstacles)
+    markers = np.concatenate([pts - marker_px, pts + marker_px], 1)
+    placed = np.zeros((len(pts), 4))  # each point's label box once placed (an empty box before)
+    walls = np.asarray(obstacles, np.float64).reshape(-1, 4)
+    sizes = [tuple(2 * v for v in text_box(0, 0, t, font_px)[2:]) for t in texts]
+    widest = max((w for w, _ in sizes), default=0.0), max((h for _, h in sizes), default=0.0)
     out: list[str | None] = []
     for i, ((x, y), text) in enumerate(zip(pts, texts)):
-        w, h = (2 * v for v in text_box(0, 0, text, font_px)[2:])
-        best, best_box, best_cost = "top center", None, float("inf")
-        for name in sides:
-            ux, uy = TEXT_POSITIONS[name]
-            box = text_box(x + ux * (w / 2 + marker_px), y + uy * (h / 2 + marker_px), text, font_px)
-            cost = sum(overlap(box, b) for b in taken) + sum(overlap(box, m) for j, m in enumerate(markers) if j != i)
-            if cost < best_cost:
-                best, best_box, best_cost = name, box, cost
-            if cost == 0:
-                break
+        w, h = sizes[i]
+        # only points whose marker or label can reach this label's boxes count (the rest cannot overlap them)
+        near = np.flatnonzero((np.abs(pts[:, 0] - x) < w + widest[0] + 2 * marker_px)
+                              & (np.abs(pts[:, 1] - y) < h + widest[1] + 2 * marker_px))
+        near = near[near != i]  # its own point's marker
+        boxes = np.array([text_box(x + ux * (w / 2 + marker_px), y + uy * (h / 2 + marker_px), text, font_px)
+                          for ux, uy in (TEXT_POSITIONS[name] for name in sides)])
+        cost = (overlaps(boxes, walls).sum(1) + overlaps(boxes, placed[near]).sum(1)
+                + overlaps(boxes, markers[near]).sum(1))
+        first = int(np.argmin(cost))  # the first side of least overlap
+        best, best_box, best_cost = sides[first], tuple(boxes[first]), float(cost[first])
         if best_cost > 0 and optional is not None and optional[i]:
             out.append(None)
             continue
-        taken.append(best_box)
+        placed[i] = best_box
         out.append(best)
     return out

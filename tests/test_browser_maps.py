@@ -92,3 +92,32 @@ def test_compare_map_labels_do_not_overlap(server, browser, width):
     assert not _overlaps(labels), _overlaps(labels)
     no_errors(page, errors)
     page.close()
+
+
+# The Embeddings page's word labels as drawn: each label's text, whether it is shown, its box, and whether its trace
+# is the last of the chart's scatter traces (drawn above every point).
+WORD_LABELS = """() => { const gd = document.querySelector('.llm-chart');
+  if (!gd || !gd.dataset.hiddenLabels) return null;
+  const traces = [...gd.querySelectorAll('.scatterlayer .trace')];
+  return traces.flatMap((t, k) => [...t.querySelectorAll('.textpoint text')].map((e) => {
+    const r = e.getBoundingClientRect();
+    return { text: e.textContent, shown: e.style.display !== 'none' && r.width > 0,
+             box: [r.left, r.top, r.right, r.bottom], last: k === traces.length - 1 }; })); }"""
+
+
+@pytest.mark.parametrize("method", ["umap", "pca"])
+def test_word_map_labels_at_800_px_are_above_every_point_and_apart(server, browser, method):
+    """The Embeddings page at 800 px: of the 617 word labels, the shown ones (more than a dozen) cover no other and
+    are printed above every point (their trace is drawn last), so a word in a tight cluster reads."""
+    page, errors = open_in_browser(browser, f"{server}/embeddings?emb_method={method}", width=800)
+    wait_charts(page, 1)
+    wait_idle(page)
+    page.wait_for_function(f"""() => {{ const l = ({WORD_LABELS})(); if (!l || l.length < 500) return false;
+        const shown = l.filter(x => x.shown);
+        return shown.length > 12 && ({OVERLAPS})(shown).length === 0; }}""", timeout=60_000)
+    words = page.evaluate(WORD_LABELS)
+    shown = [w for w in words if w["shown"]]
+    assert len(words) > 500 and len(shown) > 12 and not _overlaps(shown), _overlaps(shown)
+    assert all(w["last"] for w in words)
+    no_errors(page, errors)
+    page.close()

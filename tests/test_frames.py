@@ -195,11 +195,11 @@ def test_subgroup_colours_are_shades_of_their_sub_context(ckpt):
             assert abs(hue - colorsys.rgb_to_hls(*(theme.hex_rgb(top[ctx]) / 255))[0]) < 0.03  # family's hue
     df = frames.reference_frame(MapBook(ckpt).get("words"))
     fig = map_figures.word_map(df, "subgroup", "t", "PC", highlight=["cat", "dog"], context_colours=top)
-    shown = {(t.legendgroup, t.name): t.marker.color for t in fig.data if t.name != "selected"}
+    shown = {(t.legendgroup, t.name): t.marker.color for t in fig.data if t.name not in ("selected", "labels")}
     assert len(shown) == len(pairs) and len(set(shown.values())) == len(pairs)
-    pets = next(t for t in fig.data if t.name == "pets")
-    sizes = dict(zip(pets.text, pets.textfont.size))
-    assert sizes["cat"] > sizes[next(w for w in pets.text if w not in ("cat", "dog"))]  # selected labels stand out
+    pets, labels = next(t for t in fig.data if t.name == "pets"), fig.data[-1]  # 2D: the labels drawn last
+    sizes = dict(zip(labels.text, labels.textfont.size))
+    assert sizes["cat"] > sizes[next(w for w in pets.hovertext if w not in ("cat", "dog"))]  # selected stand out
 
 
 @pytest.mark.parametrize("three_d", [False, True])

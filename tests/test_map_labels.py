@@ -302,3 +302,21 @@ def test_a_step_move_keeps_the_maps_frame_and_its_legend(ckpt, book):
     assert all(names == legend[0] for names in legend) and "candidate next words (★)" in legend[1]
     frames_kept = [(tuple(f.layout.xaxis.range), tuple(f.layout.yaxis.range)) for inside, f in figures if inside]
     assert len(frames_kept) >= 2 and len(set(frames_kept)) == 1
+
+
+@pytest.mark.parametrize("method", ["pca", "umap"])
+def test_2d_word_map_prints_its_labels_above_every_point(ckpt, book, method):
+    """The Embeddings page's 2D word map: every word's label is in one text trace drawn after every point (Plotly
+    prints a trace's text under later traces' points), the selected words first and larger, on a side of its point
+    (the browser test measures the drawn labels at 800 px)."""
+    fmap = book.get("words", method, 2)
+    df = frames.reference_frame(fmap)
+    chosen = list(df.word[:2])
+    fig = map_figures.word_map(df, "context", "t", fmap.axis_label, highlight=chosen,
+                               context_colours=theme.context_colours(ckpt.context_matrix()[0]))
+    texts = [t for t in fig.data if t.mode and "text" in t.mode]
+    assert texts == [fig.data[-1]] and texts[0].meta == theme.DECLUTTER and texts[0].hoverinfo == "skip"
+    words = texts[0]
+    assert sorted(words.text) == sorted(df.word) and list(words.text[:2]) == chosen
+    assert min(words.textfont.size[:2]) > max(words.textfont.size[2:])
+    assert set(words.textposition) <= set(labels.TEXT_POSITIONS) and words.textfont.shadow == "auto"

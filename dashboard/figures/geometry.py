@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from dashboard.figures.theme import GRAMMAR_COLOUR, esc, halo, scatter
+from dashboard.figures.theme import DECLUTTER, GRAMMAR_COLOUR, esc, halo, scatter
 
 PointMap = Callable[[np.ndarray], np.ndarray]  # points (n, k) -> (n, m): a terrain's height, a camera's pixels
 
@@ -80,6 +80,35 @@ def _arrowheads(xy: np.ndarray, xr: tuple[float, float], yr: tuple[float, float]
     return [dict(type="scatter", x=tip[:, 0], y=tip[:, 1], mode="markers", name="direction", showlegend=False,
                  hoverinfo="skip", marker=dict(symbol="arrow", size=11, angle=angle.round(1), color=ink,
                                                line=dict(width=0)))]
+
+
+WORD_MAP_AREA = (400.0, 470.0)  # px: a 2D word map's plot area in the page's column at 800 px wide
+
+
+def word_labels_2d(df: pd.DataFrame, highlight: list[str], *, x_range: tuple[float, float],
+                   y_range: tuple[float, float]) -> dict:
+    """Every word's label as one text trace, drawn after every point: Plotly prints a trace's text with its own
+    points, under the points of later traces, so inside a cluster the labels were covered. Each label has a halo
+    and takes the side of its point that covers the fewest points and labels placed before it
+    (labels.pick_text_positions, on the plot area at 800 px), the selected words first (in `highlight`'s order),
+    then the most isolated;
+    the page hides those that still overlap (chart.js, meta DECLUTTER: larger first, then in this order), and
+    names more as one zooms in."""
+    from dashboard.labels import pick_text_positions, to_pixels
+
+    xy = df[["x", "y"]].to_numpy(np.float64)
+    px = to_pixels(xy, x_range, y_range, width=WORD_MAP_AREA[0], height=WORD_MAP_AREA[1])
+    gaps = np.linalg.norm(px[:, None] - px[None], axis=-1) + np.diag(np.full(len(px), np.inf))
+    rank = {w: i for i, w in reversed(list(enumerate(highlight)))}
+    first = df.word.map(lambda w: rank.get(w, len(rank))).to_numpy()
+    chosen = first < len(rank)
+    order = np.lexsort((-gaps.min(1, initial=np.inf), first))  # the selected in their order, then the most isolated
+    texts = [str(w) for w in df.word.to_numpy()[order]]
+    sides = pick_text_positions(px[order], texts, font_px=10)
+    return dict(type="scatter", x=xy[order, 0], y=xy[order, 1], mode="text", text=texts, textposition=sides,
+                textfont=dict(size=np.where(chosen[order], 13, 10).tolist(), shadow="auto",
+                              color=np.where(chosen[order], "#000000", "#444444").tolist()),
+                name="labels", showlegend=False, hoverinfo="skip", meta=DECLUTTER)
 
 
 def scene_ranges(parts: list[pd.DataFrame | None], pad: float = 0.06) -> list[tuple[float, float]]:

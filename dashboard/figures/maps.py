@@ -10,7 +10,14 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.figures.geometry import labels_2d, labels_3d, path_labels, scene_ranges, thin_3d_words
+from dashboard.figures.geometry import (
+    labels_2d,
+    labels_3d,
+    path_labels,
+    scene_ranges,
+    thin_3d_words,
+    word_labels_2d,
+)
 from dashboard.figures.theme import (
     BASE,
     BLUES,
@@ -291,20 +298,25 @@ def word_map(df: pd.DataFrame, colour_by: str, title: str, axis_label: str, *, h
         colour, symbol = styles[cat]
         name = cat[1] if family else str(cat)
         sel = part.word.isin(highlight or [])
-        fig.add_trace(scatter(part, three_d, mode="markers+text", name=name,
-                               text=part["_label"] if three_d else part.word, hovertext=part.word,
-                               textposition="top center",
-                               textfont=dict(size=[13 if s else 10 for s in sel], color=["#000000" if s else "#444444"
-                                                                                       for s in sel]),
+        # 2D: the labels are one trace drawn after every point (word_labels_2d)
+        text = dict(mode="markers+text", text=part["_label"], textposition="top center", meta=DECLUTTER,
+                    textfont=dict(size=[13 if s else 10 for s in sel],
+                                  color=["#000000" if s else "#444444" for s in sel])) if three_d else \
+            dict(mode="markers")
+        fig.add_trace(scatter(part, three_d, name=name, hovertext=part.word, **text,
                                marker=dict(size=6 if three_d else 8, color=colour, symbol=symbol,
                                            line=dict(width=0.5, color="#444")),
                                legendgroup=family.get(cat), legendgrouptitle=dict(text=family.get(cat)),
-                               meta=DECLUTTER, hovertemplate="%{hovertext}<extra>" + name + "</extra>"))
+                               hovertemplate="%{hovertext}<extra>" + name + "</extra>"))
     if highlight:  # a ring below each selected word's point; its label above stays clear (bold, larger)
         part = df[df.word.isin(highlight)]
         fig.add_trace(scatter(part, three_d, mode="markers", name="selected", hoverinfo="skip",
                                marker=dict(size=10 if three_d else 12, color="rgba(0,0,0,0)",
                                            line=dict(width=2, color="#000000"))))
+    if not three_d:
+        ranges = scene_ranges([df.assign(z=0.0)])[:2]
+        layout = merged(layout, dict(xaxis=dict(range=list(ranges[0])), yaxis=dict(range=list(ranges[1]))))
+        fig.add_trace(word_labels_2d(df, highlight or [], x_range=ranges[0], y_range=ranges[1]))
     fig.update_layout(layout)
     if axis_titles is not None:
         fig.update_layout(xaxis_title=axis_titles[0], yaxis_title=axis_titles[1])

@@ -161,7 +161,7 @@ def render() -> None:
     axes = tuple(f"{a} → {b}" for a, b in params["axes"]) if params else None  # custom axes: named by their groups
     fig = map_figures.word_map(shown, colour_by,
                                f"{METHODS[fmap.method]} map of {count} — {faithfulness(fmap.quality)}",
-                           fmap.axis_label, highlight=sorted(selection),
+                           fmap.axis_label, highlight=[focus, *sorted(selection - {focus})],  # its label first
                            context_colours=theme.context_colours(ckpt.context_matrix()[0]), axis_titles=axes,
                            subgroup_order=[g for groups in ckpt.world.taxonomy.values() for g in groups])
     chart.show(fig, key="wordmap")  # the column's whole width: its measures and the neighbours below it
