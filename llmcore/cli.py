@@ -439,11 +439,27 @@ def cmd_maps(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     say = lambda msg: print(f"[{time.perf_counter() - t0:6.1f} s] {msg}", flush=True)  # noqa: E731
     folder = maps_folder(ckpt, say)
+    check_maps_folder(folder)  # before any work: a FIFO where a cache goes would be found only when written
     waiting = lambda pid: say(f"waiting for process {pid}, which is computing maps into {folder}; its maps will be "  # noqa: E731
                               "reused")
     with FolderLock(folder, "llmcore maps", wait=True, on_wait=waiting):
         return _compute_maps(ckpt, folder, say=say, methods=methods, dims=dims, workers=workers,
                              watch_only=args.watch_only)
+
+
+def check_maps_folder(folder: Path) -> None:
+    """Refuse a maps folder (or its traces/ and results/) holding a link, FIFO, socket or device where `llmcore
+    maps` reads or writes: named, before any work (a FIFO would hang a read; a link is never written through)."""
+    from llmcore.inputs import file_kind
+
+    for sub in (folder, folder / "traces", folder / "results"):
+        if file_kind(sub, follow=False) != "a folder":
+            continue
+        for entry in sorted(sub.iterdir()):
+            kind = file_kind(entry, follow=False)
+            if kind not in ("a regular file", "a folder"):
+                raise ValueError(f"{entry}: is {kind}; `llmcore maps` reads and writes only regular files in "
+                                 f"{folder}: move it away, or name another checkpoint")
 
 
 def maps_folder(ckpt: Checkpoint, say: Callable[[str], None]) -> Path:

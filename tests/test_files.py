@@ -416,7 +416,8 @@ def _maps_cli(folder: Path, *flags: str) -> list[str]:
 def test_llmcore_maps_passes_a_fifo_and_nested_metadata_in_its_folder(tmp_path, tiny_ckpt_dir):
     """`llmcore maps` on a folder whose maps/ holds FIFOs where its caches go and a map file whose metadata nests
     100,000 deep: it ends (no hang, no traceback, under a 2 GB address-space limit) and leaves the FIFOs as they
-    were; a cache it cannot write there is named, or computed and not kept."""
+    were; the FIFOs are named before any work (no map fitted, exit 2), and without them the nested file is passed
+    over."""
     d = tmp_path / "ckpt"
     shutil.copytree(tiny_ckpt_dir, d)
     fifos = [d / "maps" / "reference_states.safetensors", d / "maps" / "best_view.json"]
@@ -430,9 +431,14 @@ def test_llmcore_maps_passes_a_fifo_and_nested_metadata_in_its_folder(tmp_path, 
               metadata={"key": "x", "checkpoint": "y", "method": "pca", "reference": "words", "digest": "d",
                         "n_components": "2", "params": "[" * 100_000 + "]" * 100_000})
     done = subprocess.run(_maps_cli(d), cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode in (0, 2) and "Traceback" not in done.stderr, done.stderr[-2000:]
-    assert done.returncode == 0 or any(str(f) in done.stderr for f in fifos), done.stderr[-2000:]
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert any(str(f) in done.stderr and "a FIFO" in done.stderr for f in fifos), done.stderr[-2000:]
+    assert "fitted" not in done.stdout and "maps to fit" not in done.stdout  # refused before any work
     assert all(file_kind(f, follow=False) == "a FIFO" for f in fifos)
+    for f in fifos:
+        f.unlink()
+    done = subprocess.run(_maps_cli(d), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
 
 
 @pytest.mark.slow
