@@ -91,6 +91,19 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def write_into(folder: Path, name: str, data: bytes, error: type[Exception]) -> Path:
+    """Write `name` into `folder` atomically (a link, FIFO or folder of that name is never replaced); a refusal is
+    raised as `error`, naming the path."""
+    from llmcore.inputs import InputError
+
+    path = Path(folder) / name
+    try:
+        atomic_write(path, data)
+    except InputError as e:
+        raise error(f"{path}: cannot be written ({e})") from None
+    return path
+
+
 def remove_own_file(path: Path) -> bool:
     """Delete `path` if it is a regular file (never a link, folder or special file); True if it was deleted."""
     if file_kind(Path(path), follow=False) != "a regular file":

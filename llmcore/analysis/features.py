@@ -17,7 +17,7 @@ from llmcore.analysis.corpus_states import CorpusStates, corpus_states
 from llmcore.analysis.grading import FeatureGrades, grade_features, world_categories
 from llmcore.analysis.probes import ProbeResult, Trait, fit_probes, world_traits
 from llmcore.analysis.sae import SAEConfig, SAEScores, SAEStack, score_stack, timed_fit
-from llmcore.files import atomic_write
+from llmcore.files import write_into
 from llmcore.inputs import InputError, file_kind, parse_json, read_safetensors, safetensors_header
 from llmcore.model.checkpoint import Checkpoint, tensor_problem
 
@@ -127,12 +127,7 @@ def features_bytes(f: Features) -> bytes:
 
 def save_features(f: Features, folder: Path) -> Path:
     """Write features.safetensors into `folder` atomically (a link, FIFO or folder of that name is never replaced)."""
-    path = Path(folder) / FEATURES_FILE
-    try:
-        atomic_write(path, features_bytes(f))
-    except InputError as e:
-        raise FeaturesError(f"{path}: cannot be written ({e})") from None
-    return path
+    return write_into(folder, FEATURES_FILE, features_bytes(f), FeaturesError)
 
 
 def _metadata(header: dict) -> dict:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from llmcore.analysis.corpus_states import corpus_states
-from llmcore.files import atomic_write, is_installed, user_cache_dir
+from llmcore.files import is_installed, user_cache_dir, write_into
 from llmcore.inputs import InputError, file_kind, parse_json, read_safetensors, safetensors_header
 from llmcore.model.checkpoint import Checkpoint, tensor_problem
 from llmcore.model.depths import FINAL, depth_labels
@@ -244,12 +244,7 @@ def write_dir(ckpt: Checkpoint) -> Path:
 
 def save_lens(lens: TunedLens, folder: Path) -> Path:
     """Write the lens file into `folder` atomically (a link, FIFO or folder of that name is never replaced)."""
-    path = Path(folder) / LENS_FILE
-    try:
-        atomic_write(path, lens_bytes(lens))
-    except InputError as e:
-        raise LensError(f"{path}: cannot be written ({e})") from None
-    return path
+    return write_into(folder, LENS_FILE, lens_bytes(lens), LensError)
 
 
 def read_lens(path: Path, ckpt: Checkpoint) -> TunedLens:
