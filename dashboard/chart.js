@@ -347,14 +347,20 @@ export default function (component) {
       const first = !gd.__llmLib;
       gd.__llmLib = P;
       gd.__llmSrc = src;
+      gd.__llmPlaced = false;
       return draw(P, gd, fig, layout).then(() => {
         if (first) {
           forwardHover(P, gd);
-          gd.on("plotly_afterplot", () => { declutter(gd); separateMapLabels(gd); });
+          gd.on("plotly_afterplot", () => { declutter(gd); separateMapLabels(gd); gd.__llmPlaced = true; });
           watchAnimation(gd);
         }
-        declutter(gd);
-        separateMapLabels(gd);
+        // labels are thinned out and moved apart after every drawing (plotly_afterplot), here only where this one
+        // did not say so (a first drawing, before its handler was bound; a change Plotly drew without a full plot):
+        // each pass measures every label on screen, which makes the browser lay the page out again
+        if (!gd.__llmPlaced) {
+          declutter(gd);
+          separateMapLabels(gd);
+        }
         if (first && data.clickable) {
           gd.on("plotly_click", (ev) => {
             const p = ev.points[0];
