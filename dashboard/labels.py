@@ -175,11 +175,13 @@ TEXT_POSITIONS = {"top center": (0, 1), "bottom center": (0, -1), "middle right"
 
 def pick_text_positions(points: np.ndarray, texts: list[str], obstacles: list[Box] = (), *, font_px: float = 12,
                         marker_px: float = 6, optional: list[bool] | None = None,
-                        sides: tuple[str, ...] = tuple(TEXT_POSITIONS)) -> list[str | None]:
+                        sides: tuple[str, ...] = tuple(TEXT_POSITIONS), bounds: Box | None = None
+                        ) -> list[str | None]:
     """Plotly textposition of each point's label, chosen greedily in order: the first of `sides` whose box
     (on screen, points in pixels (n, 2)) overlaps no label placed before it, no obstacle and no other point's
     marker, else the one with the least overlap, or None for a label marked `optional` (it is left out; hovering
-    names its point). For a 3D scene, where Plotly offers only these positions."""
+    names its point); a side whose box leaves `bounds` (the plot area: Plotly clips text there) counts as covering
+    a label. For a 3D scene and a 2D word map, where Plotly offers only these positions."""
     pts = np.asarray(points, np.float64).reshape(-1, 2)
     markers = np.concatenate([pts - marker_px, pts + marker_px], 1)
     placed = np.zeros((len(pts), 4))  # each point's label box once placed (an empty box before)
@@ -197,6 +199,9 @@ def pick_text_positions(points: np.ndarray, texts: list[str], obstacles: list[Bo
                           for ux, uy in (TEXT_POSITIONS[name] for name in sides)])
         cost = (overlaps(boxes, walls).sum(1) + overlaps(boxes, placed[near]).sum(1)
                 + overlaps(boxes, markers[near]).sum(1))
+        if bounds is not None:
+            cost += 1e6 * ((boxes[:, 0] < bounds[0]) | (boxes[:, 1] < bounds[1]) | (boxes[:, 2] > bounds[2])
+                           | (boxes[:, 3] > bounds[3]))
         first = int(np.argmin(cost))  # the first side of least overlap
         best, best_box, best_cost = sides[first], tuple(boxes[first]), float(cost[first])
         if best_cost > 0 and optional is not None and optional[i]:

@@ -308,7 +308,7 @@ def test_a_step_move_keeps_the_maps_frame_and_its_legend(ckpt, book):
 def test_2d_word_map_prints_its_labels_above_every_point(ckpt, book, method):
     """The Embeddings page's 2D word map: every word's label is in one text trace drawn after every point (Plotly
     prints a trace's text under later traces' points), the selected words first and larger, on a side of its point
-    (the browser test measures the drawn labels at 800 px)."""
+    that keeps it inside the plot area at 800 px (the browser test measures the drawn labels there)."""
     fmap = book.get("words", method, 2)
     df = frames.reference_frame(fmap)
     chosen = list(df.word[:2])
@@ -320,3 +320,11 @@ def test_2d_word_map_prints_its_labels_above_every_point(ckpt, book, method):
     assert sorted(words.text) == sorted(df.word) and list(words.text[:2]) == chosen
     assert min(words.textfont.size[:2]) > max(words.textfont.size[2:])
     assert set(words.textposition) <= set(labels.TEXT_POSITIONS) and words.textfont.shadow == "auto"
+    width, height = geometry.WORD_MAP_AREA  # every label inside the plot area at 800 px (Plotly clips text there)
+    px = labels.to_pixels(np.stack([words.x, words.y], 1), fig.layout.xaxis.range, fig.layout.yaxis.range,
+                          width=width, height=height)
+    for (x, y), text, side in zip(px, words.text, words.textposition):
+        ux, uy = labels.TEXT_POSITIONS[side]
+        w, h = (2 * v for v in text_box(0, 0, text, 10)[2:])
+        box = text_box(x + ux * (w / 2 + 6), y + uy * (h / 2 + 6), text, 10)
+        assert box[0] >= 0 and box[1] >= 0 and box[2] <= width and box[3] <= height, text

@@ -104,8 +104,10 @@ def word_labels_2d(df: pd.DataFrame, highlight: list[str], *, x_range: tuple[flo
     chosen = first < len(rank)
     order = np.lexsort((-gaps.min(1, initial=np.inf), first))  # the selected in their order, then the most isolated
     texts = [str(w) for w in df.word.to_numpy()[order]]
-    sides = pick_text_positions(px[order], texts, font_px=10)
-    return dict(type="scatter", x=xy[order, 0], y=xy[order, 1], mode="text", text=texts, textposition=sides,
+    sides = pick_text_positions(px[order], texts, font_px=10, bounds=(0.0, 0.0, *WORD_MAP_AREA))
+    # unseen markers as large as the points' (the selected words': their ring), which Plotly keeps the text beside
+    return dict(type="scatter", x=xy[order, 0], y=xy[order, 1], mode="markers+text", text=texts, textposition=sides,
+                marker=dict(size=np.where(chosen[order], 16, 8).tolist(), color="rgba(0,0,0,0)"),
                 textfont=dict(size=np.where(chosen[order], 13, 10).tolist(), shadow="auto",
                               color=np.where(chosen[order], "#000000", "#444444").tolist()),
                 name="labels", showlegend=False, hoverinfo="skip", meta=DECLUTTER)

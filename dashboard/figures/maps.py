@@ -262,14 +262,10 @@ def context_probs_chart(frame: pd.DataFrame, colours: dict[str, str], reads: lis
                              height=460, margin=dict(t=70), shapes=shapes))
 
 
-def word_map(df: pd.DataFrame, colour_by: str, title: str, axis_label: str, *, highlight: list[str] | None = None,
-             context_colours: dict[str, str] | None = None, axis_titles: tuple[str, str] | None = None,
-             legend_title: str | None = None, subgroup_order: list[str] | None = None) -> go.Figure:
-    """The word map: one labelled point per word, coloured by sub-context or subgroup (a family's members in
-    `subgroup_order`, else as they come, each a shade and a symbol); highlighted words ringed. Axes are titled
-    `axis_label` 1, 2 (3) unless `axis_titles` names them (custom axes, 2D)."""
-    three_d = "z" in df
-    family = {}
+def _word_styles(df: pd.DataFrame, colour_by: str, context_colours: dict[str, str] | None,
+                 subgroup_order: list[str] | None, *, three_d: bool) -> tuple[pd.DataFrame, str, dict, dict]:
+    """The word map's categories: (the frame, sorted where subgroups are shown; the column they are read from;
+    category -> (colour, symbol); category -> its family, for subgroups shaded in their sub-context's hue)."""
     if colour_by == "subgroup" and context_colours and "context" in df:  # shades of the sub-context's hue
         order = {c: i for i, c in enumerate(context_colours)}  # families in taxonomy order
         rank = {g: i for i, g in enumerate(subgroup_order or [])}
@@ -277,12 +273,22 @@ def word_map(df: pd.DataFrame, colour_by: str, title: str, axis_label: str, *, h
                        _rank=df["subgroup"].map(rank).fillna(len(rank)))
         df = df.sort_values(["_order", "_rank"], kind="stable")
         styles = subgroup_styles(list(dict.fromkeys(df._key)), context_colours, three_d=three_d)
-        family = {k: k[0] for k in styles}
-        cats, col = list(styles), "_key"
-    else:
-        cats, col = list(dict.fromkeys(df[colour_by])), colour_by
-        styles = ({c: (context_colours.get(c, GRAMMAR_COLOUR), "circle") for c in cats}
-                  if colour_by == "context" and context_colours else category_styles(cats))
+        return df, "_key", styles, {k: k[0] for k in styles}
+    cats = list(dict.fromkeys(df[colour_by]))
+    styles = ({c: (context_colours.get(c, GRAMMAR_COLOUR), "circle") for c in cats}
+              if colour_by == "context" and context_colours else category_styles(cats))
+    return df, colour_by, styles, {}
+
+
+def word_map(df: pd.DataFrame, colour_by: str, title: str, axis_label: str, *, highlight: list[str] | None = None,
+             context_colours: dict[str, str] | None = None, axis_titles: tuple[str, str] | None = None,
+             legend_title: str | None = None, subgroup_order: list[str] | None = None) -> go.Figure:
+    """The word map: one labelled point per word, coloured by sub-context or subgroup (a family's members in
+    `subgroup_order`, else as they come, each a shade and a symbol); highlighted words ringed. Axes are titled
+    `axis_label` 1, 2 (3) unless `axis_titles` names them (custom axes, 2D)."""
+    three_d = "z" in df
+    df, col, styles, family = _word_styles(df, colour_by, context_colours, subgroup_order, three_d=three_d)
+    cats = list(styles)
     fig = go.Figure()
     layout = axes_layout(axis_label, three_d)
     if three_d:  # WebGL text cannot be thinned in the page: only labels that cover none before them are printed
@@ -314,7 +320,7 @@ def word_map(df: pd.DataFrame, colour_by: str, title: str, axis_label: str, *, h
                                marker=dict(size=10 if three_d else 12, color="rgba(0,0,0,0)",
                                            line=dict(width=2, color="#000000"))))
     if not three_d:
-        ranges = scene_ranges([df.assign(z=0.0)])[:2]
+        ranges = scene_ranges([df.assign(z=0.0)], pad=0.1)[:2]  # room for the labels of the outermost words
         layout = merged(layout, dict(xaxis=dict(range=list(ranges[0])), yaxis=dict(range=list(ranges[1]))))
         fig.add_trace(word_labels_2d(df, highlight or [], x_range=ranges[0], y_range=ranges[1]))
     fig.update_layout(layout)
