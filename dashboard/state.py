@@ -511,17 +511,16 @@ def training_jobs() -> dict:
 
 # ---------------------------------------------------------------- Features page
 @st.cache_resource(max_entries=6, show_spinner="Reading the model's features…")
-def get_features(content_hash: str, _ckpt: Checkpoint) -> Features | FeaturesError:
-    """The checkpoint's stored features (llmcore.analysis.features), or the FeaturesError that says why there are
-    none usable (never fitted, stale, bad file): returned, not raised, so the page can say it."""
+def get_features(content_hash: str, _ckpt: Checkpoint) -> Features | FeaturesError | None:
+    """The checkpoint's stored features (llmcore.analysis.features); None where none were ever fitted; or the
+    FeaturesError that says why the stored ones cannot be used (stale, bad file): returned, not raised, so the page
+    can say it."""
     from llmcore.analysis.features import FeaturesError, load_features
 
     try:
-        f = load_features(_ckpt)
+        return load_features(_ckpt)
     except FeaturesError as e:
         return e
-    return f if f is not None else FeaturesError(
-        f"{_ckpt.path}: has no features yet; fit them with `llmcore features --fit {_ckpt.path}`")
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -247,8 +247,9 @@ def test_views_are_thin():
                 assert node.end_lineno - node.lineno < 60, f"{file.name}: {node.name} is over 60 lines"
             if file.parent.name == "views" and isinstance(node, ast.Attribute):
                 assert node.attr not in ("cache_data", "cache_resource"), f"{file.name} caches: use state.py"
-                assert node.attr not in ("Figure", "make_subplots"), \
-                    f"{file.name} builds a figure: use dashboard/figures/"
+            if file.parent.name == "views" and isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                assert node.func.attr not in ("Figure", "make_subplots"), \
+                    f"{file.name} builds a figure: use dashboard/figures/"  # annotating one (go.Figure) is fine
 
 
 FIRST_PAGE_WITHOUT_TORCH = """

@@ -259,13 +259,13 @@ EXTREME_POSITIVE = st.one_of(st.floats(5e-324, 1e-30), st.floats(1e-30, 100.0), 
 def test_extreme_valid_sampling_values_stay_finite(ckpt, temperature, top_p, top_k, scale, numpy, seed):
     import torch
 
-    from llmcore.analysis.trace import _pick
+    from llmcore.analysis.trace import pick_token
 
     cast = (np.float32 if temperature > 1e-37 else np.float64) if numpy else float
     s = SamplingConfig(temperature=cast(temperature), top_p=np.float64(top_p) if numpy else top_p,
                        top_k=np.int64(top_k) if numpy and top_k else top_k, seed=seed)
     logits = torch.from_numpy(_LOGITS) * scale
-    token = _pick(logits, s, torch.Generator().manual_seed(seed % 2**32))
+    token = pick_token(logits, s, torch.Generator().manual_seed(seed % 2**32))
     assert 0 <= token < len(_LOGITS)
     if top_k == 1 or s.temperature < 1e-30 or s.top_p < 1e-30:
         assert token == int(np.argmax(_LOGITS))

@@ -56,7 +56,8 @@ def test_trace_a_local_model(hf_folder):
     ck = any_checkpoint(hf_folder)
     t = trace_generation(ck, "the cat drinks milk at", SamplingConfig(max_new_words=5, stop_at_period=False))
     L = ck.model.config.n_layer + 2
-    assert t.hidden.shape == (5, L, 32) and t.attention.shape[:3] == (5, 2, 2)
+    N = len(t.prompt_ids) - 1 + 5  # one word step per word read
+    assert t.hidden.shape == (N, L, 32) and t.attention.shape[:3] == (N, 2, 2)
     assert any(w.startswith("Ġ") for w in t.prompt_words)  # sub-word tokens are shown as such
     np.testing.assert_allclose(t.attention.sum(-1), 1, atol=1e-4)
     np.testing.assert_allclose(t.context_probs.sum(1), 1, atol=1e-4)
@@ -92,9 +93,10 @@ def test_missing_extra_or_folder_is_explained(tmp_path):
 
 # the charts each page draws for a foreign model at its defaults; Training (no training log or snapshots), Causes (the
 # default prompt names no animal of the word lists) and the model card explain instead
-CHARTS = {"trajectory": ["map", "contexts", "lens", "attention"], "story": ["scene1"], "embeddings": ["wordmap"],
+CHARTS = {"trajectory": ["map", "contexts", "lens", "settled", "attention"], "story": ["scene1"],
+          "embeddings": ["wordmap"],
           "landscape": ["terrain", "decision"], "training": [], "compare": ["compare_map"], "causes": [],
-          "model_card": []}
+          "features": [], "model_card": []}
 PAGES = tuple(CHARTS)
 
 
@@ -131,7 +133,7 @@ def test_the_app_opens_on_a_local_model(hf_folder, monkeypatch):
     at = AppTest.from_file(str(__import__("pathlib").Path(__file__).parent.parent / "dashboard" / "app.py"),
                            default_timeout=180).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert [c.key for c in charts(at)] == ["map", "contexts", "lens", "attention"]
+    assert [c.key for c in charts(at)] == CHARTS["trajectory"]
 
 
 def test_both_kinds_satisfy_the_protocols(hf_folder, tiny_ckpt):

@@ -35,15 +35,19 @@ def render() -> None:
     if ckpt is None:
         return
     f = get_features(ckpt.content_hash, ckpt)
+    if f is None:
+        st.info(escape_md(f"This model has no features fitted yet. Fit them (a few minutes of CPU) with "
+                          f"`llmcore features --fit {ckpt.path}`, then reload this page."))
+        return
     if isinstance(f, Exception):
-        st.error(str(f))
+        st.error(escape_md(str(f)))
         return
     urlstate.restore_with_notice(DEFAULTS, {**ALLOWED, "f_depth": f.sae.layer_names, "f_trait": f.probes.names})
     prompt = st.text_input("Prompt", key="f_prompt")
     try:
         pf = get_prompt_features(ckpt.content_hash, prompt, _ckpt=ckpt, _features=f)
     except PromptError as e:
-        st.error(str(e))
+        st.error(escape_md(str(e)))
         return
     st.session_state["f_step"] = min(st.session_state["f_step"], len(pf.words))
     left, right = st.columns(2)
