@@ -16,8 +16,9 @@ from pathlib import Path
 
 from llmcore.maps.callbacks import MapCacheCallback
 from llmcore.model.config import GPTConfig
+from llmcore.training.config import TrainConfig
 from llmcore.training.lens_phase import TunedLensCallback
-from llmcore.training.trainer import TrainCallback, TrainConfig, Trainer
+from llmcore.training.trainer import TrainCallback, Trainer
 from llmcore.world.load import DEFAULT_WORLD
 
 BAR = 0.15

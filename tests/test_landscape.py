@@ -93,7 +93,7 @@ def test_next_word_regions_agree_with_the_states_own_predictions(ckpt):
     assert all(s != "" for s in r.shown_at(r.coords[::50]))
     hits = total = 0
     for prompt in _prompts(ckpt):
-        steps = trace_generation(ckpt, prompt).word_steps()
+        steps = trace_generation(ckpt, prompt)
         shown = r.shown_at(r.place(steps.hidden[:, -1]))
         hits += sum(steps.next_context(i) == c for i, c in enumerate(shown))
         total += len(steps)
