@@ -87,7 +87,7 @@ def test_shipped_checkpoint_size_and_training_time(ckpt):
 
     shipped = [p for p in DEFAULT_CHECKPOINT.rglob("*") if p.is_file() and p.name != STATES_FILE]  # a local cache
     size = sum(p.stat().st_size for p in shipped)
-    assert size <= 32 * 2**20
+    assert size <= 40 * 2**20  # the model, its maps, results, tuned lens and features (the bar: 40 MB)
     # 5 minutes on 2 cores: wall seconds when the run had the cores to itself, or, when other work shared them,
     # the run's CPU seconds over both cores (2 x 300 s); docs/performance.md: Training quotes both
     m = ckpt.metrics
