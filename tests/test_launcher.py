@@ -13,7 +13,7 @@ from dashboard import __main__ as launcher
 from dashboard import state
 from llmcore.inputs import tomllib
 
-from .servers import free_port
+from .servers import free_port, wait_healthy
 from .test_exposure import _listening
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,21 +133,6 @@ def test_a_classroom_setting_that_is_neither_on_nor_off_is_an_error():
         _launch([], {"LLM_LANDSCAPE_CLASSROOM": "maybe"})
 
 
-def wait_healthy(port: int, proc, timeout: float = 60) -> None:
-    """Wait until the server started as `proc` answers on 127.0.0.1:port; fail if it exits or never does."""
-    import time
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).read() == b"ok":
-                return
-        except OSError:
-            assert proc.poll() is None and time.monotonic() < deadline, "the dashboard did not start"
-            time.sleep(0.2)
-
-
 def test_classroom_mode_refuses_to_trust_every_clients_forwarded_address():
     """uvicorn trusts X-Forwarded-For from the addresses in FORWARDED_ALLOW_IPS (loopback by default): with '*' a
     visitor could send 127.0.0.1 and pass for the teacher."""
@@ -199,7 +184,7 @@ def test_a_server_opened_to_the_network_says_so():
         first = proc.stderr.readline()  # printed before the server starts
         assert first.startswith("warning: the dashboard listens on 0.0.0.0, so it is open to the network")
         assert "--classroom" in first
-        wait_healthy(port, proc)
+        wait_healthy(proc, port)
         assert "00000000" in _listening(port)  # 0.0.0.0
     finally:
         proc.terminate()
