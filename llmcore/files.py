@@ -94,8 +94,6 @@ def atomic_write(path: Path, data: bytes) -> None:
 def write_into(folder: Path, name: str, data: bytes, error: type[Exception]) -> Path:
     """Write `name` into `folder` atomically (a link, FIFO or folder of that name is never replaced); a refusal is
     raised as `error`, naming the path."""
-    from llmcore.inputs import InputError
-
     path = Path(folder) / name
     try:
         atomic_write(path, data)
