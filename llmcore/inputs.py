@@ -14,8 +14,11 @@ import re
 import stat
 import sys
 from collections.abc import Callable
+from dataclasses import field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+
+import numpy as np
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -195,6 +198,48 @@ def number_in_range(x: Any, name: str, lo: float, hi: float) -> float:
     if not is_number(x) or not lo <= x <= hi:
         raise InputError(f"{name} must be a number from {lo:g} to {hi:g}, got {x!r}")
     return float(x)
+
+
+def bounded(default: float, lo: float, hi: float) -> Any:
+    """A dataclass field whose value must lie in [lo, hi]: a whole number when lo is an int, else a finite number.
+    `check_bounded` enforces it; the range lives beside the field it bounds."""
+    return field(default=default, metadata={"range": (lo, hi)})
+
+
+def check_bounded(obj: Any) -> None:
+    """Check (and normalise to int / float) every `bounded` field of a dataclass instance, before any work."""
+    for f in fields(obj):
+        if "range" in f.metadata:
+            lo, hi = f.metadata["range"]
+            checked = whole_in_range if isinstance(lo, int) else number_in_range
+            setattr(obj, f.name, checked(getattr(obj, f.name), f.name, lo, hi))
+
+
+class Shaped:
+    """A dataclass of arrays that names its fields' dimensions once: SHAPES maps a field to its shape, each entry a
+    dimension's name (bound by its first use), a number, or a trailing `...` for any further dimensions, e.g.
+    `{"words": ("N",), "ids": ("N", "L", "k")}`. Checked after __init__, before any use."""
+
+    SHAPES: ClassVar[dict[str, tuple]] = {}
+
+    def __post_init__(self) -> None:
+        check_dims(type(self).__name__, self.SHAPES, self)
+
+
+def check_dims(owner: str, spec: dict[str, tuple], obj: Any) -> dict[str, int]:
+    """The sizes `spec` binds on `obj`'s fields; ValueError naming owner, field and dimension where they disagree."""
+    sizes: dict[str, int] = {}
+    for name, dims in spec.items():
+        shape = tuple(np.shape(getattr(obj, name)))
+        rest = dims[-1] is Ellipsis if dims else False
+        dims = dims[:-1] if rest else dims
+        if len(shape) < len(dims) or (not rest and len(shape) != len(dims)):
+            raise ValueError(f"{owner}.{name} must have {len(dims)}{'+' if rest else ''} dimensions, got shape {shape}")
+        for dim, size in zip(dims, shape):
+            want = sizes.setdefault(dim, size) if isinstance(dim, str) else dim
+            if size != want:
+                raise ValueError(f"{owner}.{name} has {dim} = {size}, but {want} elsewhere (shape {shape})")
+    return sizes
 
 
 def port(text: str) -> int:

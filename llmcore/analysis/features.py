@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -18,7 +18,7 @@ from llmcore.analysis.grading import FeatureGrades, grade_features, world_catego
 from llmcore.analysis.probes import ProbeResult, Trait, fit_probes, world_traits
 from llmcore.analysis.sae import SAEConfig, SAEScores, SAEStack, score_stack, timed_fit
 from llmcore.files import write_into
-from llmcore.inputs import InputError, file_kind, parse_json, read_safetensors, safetensors_header
+from llmcore.inputs import InputError, Shaped, file_kind, parse_json, read_safetensors, safetensors_header
 from llmcore.model.checkpoint import Checkpoint, tensor_problem
 
 if TYPE_CHECKING:
@@ -235,7 +235,7 @@ __all__ = ["Features", "FeaturesError", "fit_features", "load_features", "save_f
 
 # ---------------------------------------------------------------- a prompt's features
 @dataclass
-class PromptFeatures:
+class PromptFeatures(Shaped):
     """The active features of N word steps at L depths, strongest first. ids / values: (N, L, k) feature index and
     activation (value 0 where fewer fired); words / next_words: (N,) the word read and the one after it."""
 
@@ -245,11 +245,8 @@ class PromptFeatures:
     ids: np.ndarray
     values: np.ndarray
     hidden: np.ndarray
-
-    def __post_init__(self) -> None:
-        N, L = len(self.words), len(self.layer_names)
-        if self.ids.shape[:2] != (N, L) or self.values.shape != self.ids.shape or self.hidden.shape[:2] != (N, L):
-            raise ValueError(f"PromptFeatures.ids, values and hidden must be ({N}, {L}, ...)")
+    SHAPES: ClassVar = {"words": ("N",), "next_words": ("N",), "layer_names": ("L",), "ids": ("N", "L", "k"),
+                        "values": ("N", "L", "k"), "hidden": ("N", "L", ...)}
 
     def active(self, step: int, depth: int) -> list[tuple[int, float]]:
         """(feature, activation) of the features that fired at a step and depth, strongest first."""

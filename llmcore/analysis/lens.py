@@ -13,13 +13,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from llmcore.analysis.corpus_states import corpus_states
 from llmcore.files import is_installed, user_cache_dir, write_into
-from llmcore.inputs import InputError, file_kind, parse_json, read_safetensors, safetensors_header
+from llmcore.inputs import InputError, Shaped, file_kind, parse_json, read_safetensors, safetensors_header
 from llmcore.model.checkpoint import Checkpoint, tensor_problem
 from llmcore.model.depths import FINAL, depth_labels
 
@@ -351,7 +351,7 @@ def _is_own(path: Path) -> bool:
 
 # ---------------------------------------------------------------- what a lens reads from a trace
 @dataclass
-class LensReadings:
+class LensReadings(Shaped):
     """What a lens reads from N states at L depths. lens: 'logit' or 'tuned'; top_ids / top_probs: (N, L, k) the
     likeliest next words at each depth; settled: (N,) prediction depth (see `prediction_depth`)."""
 
@@ -360,12 +360,11 @@ class LensReadings:
     top_ids: np.ndarray
     top_probs: np.ndarray
     settled: np.ndarray
+    SHAPES: ClassVar = {"layer_names": ("L",), "top_ids": ("N", "L", "k"), "top_probs": ("N", "L", "k"),
+                        "settled": ("N",)}
 
     def __post_init__(self) -> None:
-        N, L = len(self.top_ids), len(self.layer_names)
-        if self.top_ids.shape[:2] != (N, L) or self.top_probs.shape != self.top_ids.shape or \
-                self.settled.shape != (N,):
-            raise ValueError(f"LensReadings: top_ids / top_probs must be (N, {L}, k) and settled (N,)")
+        super().__post_init__()
         if self.lens not in LENSES:
             raise ValueError(f"LensReadings.lens must be one of {LENSES}, got {self.lens!r}")
 

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from llmcore.inputs import Shaped
+
 
 @dataclass
-class RegionMap:
+class RegionMap(Shaped):
     """Densities of each sub-context over a grid of the map."""
 
     contexts: list[str]
@@ -33,11 +36,8 @@ class RegionMap:
     """(G, 2) label position of each sub-context (its densest grid point)."""
     counts: np.ndarray
     """(G,) points per sub-context."""
-
-    def __post_init__(self) -> None:
-        G, ny, nx = len(self.contexts), len(self.y), len(self.x)
-        if self.density.shape != (G, ny, nx) or self.dominant.shape != (ny, nx) or self.centres.shape != (G, 2):
-            raise ValueError("RegionMap arrays do not match the grid and the sub-contexts")
+    SHAPES: ClassVar = {"contexts": ("G",), "x": ("nx",), "y": ("ny",), "density": ("G", "ny", "nx"),
+                        "dominant": ("ny", "nx"), "centres": ("G", 2)}
 
     def outline(self, g: int, level: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
         """Sub-context g's region border (its density at `level` of its peak), found by marching squares over the

@@ -8,7 +8,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 from safetensors import SafetensorError
@@ -16,7 +16,7 @@ from safetensors.numpy import save as np_save
 
 from llmcore.analysis.trace import GenerationTrace, SamplingConfig, trace_generation
 from llmcore.files import atomic_write
-from llmcore.inputs import InputError, parse_json, read_safetensors, safetensors_metadata
+from llmcore.inputs import InputError, Shaped, parse_json, read_safetensors, safetensors_metadata
 from llmcore.maps.alignment import snapshot_coords
 from llmcore.maps.projection import PCAProjector
 from llmcore.model.checkpoint import Checkpoint
@@ -114,7 +114,7 @@ def shown_positions(n: int, shown: int = SHOWN_POSITIONS) -> np.ndarray:
 
 
 @dataclass
-class WatchMaps:
+class WatchMaps(Shaped):
     """What the step slider draws that does not depend on the prompt, at every depth; computed once (at the end
     of training) and stored with the checkpoint.
 
@@ -133,12 +133,9 @@ class WatchMaps:
     words: np.ndarray
     next_words: np.ndarray
 
-    def __post_init__(self) -> None:
-        L, T, N = len(self.layers), len(self.steps), len(self.contexts)
-        if (self.word_coords.shape[:1] != (T,) or self.context_coords.shape != (L, T, N, 2)
-                or self.weights.shape[:2] != (L, T) or self.biases.shape != (L, T, 2)
-                or not len(self.words) == len(self.next_words) == N):
-            raise ValueError(f"WatchMaps: arrays do not match {L} depths, {T} snapshots and {N} positions")
+    SHAPES: ClassVar = {"layers": ("L",), "steps": ("T",), "contexts": ("N",), "word_coords": ("T", ...),
+                        "context_coords": ("L", "T", "N", 2), "weights": ("L", "T", ...), "biases": ("L", "T", 2),
+                        "words": ("N",), "next_words": ("N",)}
 
     def placers(self, layer: str) -> list[AlignedPlacement]:
         i = self.layers.index(layer)

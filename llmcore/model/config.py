@@ -7,9 +7,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import TypeVar
 
-from llmcore.inputs import number_in_range, whole_in_range
+from llmcore.inputs import bounded, check_bounded, number_in_range
 
-LIMITS = {"vocab_size": 200_000, "block_size": 2048, "n_layer": 48, "n_head": 64, "n_embd": 4096}
 _Config = TypeVar("_Config")
 MAX_PARAMS = 100_000_000  # 400 MB of float32 weights; the bundled model has under a million
 
@@ -18,23 +17,22 @@ MAX_PARAMS = 100_000_000  # 400 MB of float32 weights; the bundled model has und
 class GPTConfig:
     """The model's shape, nanoGPT's names."""
 
-    vocab_size: int = 160
+    vocab_size: int = bounded(160, 1, 200_000)
     """Words the model knows (training sets it from the corpus)."""
-    block_size: int = 32
+    block_size: int = bounded(32, 1, 2048)
     """The most words it reads at once (the context window)."""
-    n_layer: int = 4
+    n_layer: int = bounded(4, 1, 48)
     """Transformer blocks."""
-    n_head: int = 4
+    n_head: int = bounded(4, 1, 64)
     """Attention heads per block."""
-    n_embd: int = 128
+    n_embd: int = bounded(128, 1, 4096)
     """The residual stream's width: every word's state is a point in this many dimensions."""
     dropout: float = 0.0
     bias: bool = True
 
     def __post_init__(self) -> None:
         # checked before any tensor exists: a config from a file must not allocate gigabytes before it fails
-        for name, hi in LIMITS.items():
-            setattr(self, name, whole_in_range(getattr(self, name), name, 1, hi))
+        check_bounded(self)
         self.dropout = number_in_range(self.dropout, "dropout", 0.0, 0.9)
         if not isinstance(self.bias, bool):
             raise ValueError(f"bias must be true or false, got {self.bias!r}")

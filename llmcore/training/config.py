@@ -7,51 +7,46 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from llmcore.inputs import number_in_range, whole_in_range
+from llmcore.inputs import bounded, check_bounded
 from llmcore.model.config import from_dict
-
-TRAIN_LIMITS = {"seed": (0, 2**63 - 1), "corpus_seed": (0, 2**63 - 1), "steps": (1, 10_000_000),
-                "batch_size": (1, 1024), "lr": (0.0, 10.0), "min_lr": (0.0, 10.0), "warmup_steps": (0, 10_000_000),
-                "weight_decay": (0.0, 10.0), "grad_clip": (1e-6, 1e6), "eval_every": (1, 10_000_000),
-                "checkpoint_every": (1, 10_000_000), "n_snapshots": (2, 200), "landscape_grid": (0, 51),
-                "threads": (0, 1024), "checkpoint_seconds": (1.0, 86_400.0), "weight_snapshots": (0, 64),
-                "inflection_tie": (0.0, 100.0)}
 
 
 @dataclass
 class TrainConfig:
-    """How a run trains; every field is checked (type and range, TRAIN_LIMITS) before any work."""
+    """How a run trains; every field is checked (type and range, `bounded`) before any work."""
 
-    seed: int = 1337
+    seed: int = bounded(1337, 0, 2**63 - 1)
     """Seeds the weights and the batches."""
-    corpus_seed: int = 0
+    corpus_seed: int = bounded(0, 0, 2**63 - 1)
     """Seeds the corpus: the same seed writes the same sentences."""
-    steps: int = 1500
-    batch_size: int = 64
+    steps: int = bounded(1500, 1, 10_000_000)
+    batch_size: int = bounded(64, 1, 1024)
     """Sequences per step."""
-    lr: float = 3e-3
+    lr: float = bounded(3e-3, 0.0, 10.0)
     """Peak learning rate, after the warm-up; cosine decay to min_lr."""
-    min_lr: float = 3e-4
-    warmup_steps: int = 100
-    weight_decay: float = 0.01
+    min_lr: float = bounded(3e-4, 0.0, 10.0)
+    warmup_steps: int = bounded(100, 0, 10_000_000)
+    weight_decay: float = bounded(0.01, 0.0, 10.0)
     """AdamW's, on the weight matrices only."""
-    grad_clip: float = 1.0
-    eval_every: int = 250
+    grad_clip: float = bounded(1.0, 1e-6, 1e6)
+    eval_every: int = bounded(250, 1, 10_000_000)
     """Steps between evaluations (loss, quality measures)."""
-    checkpoint_every: int = 500
-    n_snapshots: int = 24
+    checkpoint_every: int = bounded(500, 1, 10_000_000)
+    n_snapshots: int = bounded(24, 2, 200)
     """Embedding snapshots over the run, for the replay."""
-    weight_snapshots: int = 12  # whole-model snapshots with their measures, log-spaced; 0 skips them
-    landscape_grid: int = 21  # loss landscape resolution at the end of training; 0 skips it
-    threads: int = 0  # 0: leave torch's default
-    checkpoint_seconds: float = 60.0  # also write a resumable checkpoint this often (whichever comes first)
-    inflection_tie: float = 0.2  # weight of 1 - cos(e(cat), e(cats)) over the world's inflection pairs (docs/design.md)
+    weight_snapshots: int = bounded(12, 0, 64)
+    """Whole-model snapshots with their measures, log-spaced; 0 skips them."""
+    landscape_grid: int = bounded(21, 0, 51)
+    """Loss landscape resolution at the end of training; 0 skips it."""
+    threads: int = bounded(0, 0, 1024)
+    """0: leave torch's default."""
+    checkpoint_seconds: float = bounded(60.0, 1.0, 86_400.0)
+    """Also write a resumable checkpoint this often (whichever comes first)."""
+    inflection_tie: float = bounded(0.2, 0.0, 100.0)
+    """Weight of 1 - cos(e(cat), e(cats)) over the world's inflection pairs (docs/design.md)."""
 
     def __post_init__(self) -> None:
-        for name, (lo, hi) in TRAIN_LIMITS.items():  # types and ranges, before any work (values may come from files)
-            value = getattr(self, name)
-            checked = whole_in_range if isinstance(lo, int) else number_in_range
-            setattr(self, name, checked(value, name, lo, hi))
+        check_bounded(self)  # types and ranges, before any work (values may come from files)
         if not 0 < self.lr or not 0 <= self.min_lr <= self.lr:
             raise ValueError(f"need 0 < lr and 0 <= min_lr <= lr, got lr={self.lr}, min_lr={self.min_lr}")
         if self.landscape_grid and self.landscape_grid < 3:
