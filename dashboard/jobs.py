@@ -16,6 +16,7 @@ from llmcore.maps.callbacks import MapCacheCallback
 from llmcore.maps.store import MapBook
 from llmcore.model.config import GPTConfig
 from llmcore.training.config import TrainConfig
+from llmcore.training.lens_phase import TunedLensCallback
 from llmcore.training.trainer import TrainCallback, Trainer
 from llmcore.training.warmstart import WARM_DEFAULTS
 from llmcore.world.load import MAX_WORLD_BYTES, world_from_dict
@@ -182,8 +183,8 @@ def start_training(name: str, world_text: str, steps: int, threads: int = 1, *,
     def run() -> None:
         try:
             job.trainer = Trainer(out, world_path, None if base else GPTConfig(), config,
-                                  callbacks=[MapCacheCallback(), job],
-                                  warm_from=base)
+                                  callbacks=[MapCacheCallback(), TunedLensCallback(), job],
+                                  warm_from=base)  # the tuned lens beside the weights, as `llmcore train` fits it
             ckpt = job.trainer.run()
             if not job.trainer.stop_requested:
                 job.begin_phase("maps: the model's states on reference sentences, PCA of every layer")

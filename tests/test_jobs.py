@@ -30,6 +30,14 @@ def test_a_job_trains_a_checkpoint_and_reports_progress(sandbox):
     assert job.state == "done", job.message
     assert job.step == 20 and job.evals and (sandbox / "checkpoints" / "tiny" / "config.json").is_file()
     assert (sandbox / "data" / "worlds" / "tiny.toml").read_text() == TINY_WORLD.read_text()
+    # the tuned lens is fitted beside the weights, as `llmcore train` does, and the page's phases say so
+    from llmcore.analysis.lens import find_lens
+    from llmcore.model.checkpoint import load_checkpoint
+    from llmcore.training.lens_phase import PHASE
+
+    found = find_lens(load_checkpoint(sandbox / "checkpoints" / "tiny"))
+    assert found is not None and found[1].parent == sandbox / "checkpoints" / "tiny"
+    assert PHASE in [name for name, _, end in job.phases if end is not None]
 
 
 @pytest.mark.slow
