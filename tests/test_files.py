@@ -223,6 +223,51 @@ def test_a_fresh_run_removes_only_its_own_cached_files(tmp_path, tiny_ckpt_dir):
     assert (d / "maps" / "thesis.txt").read_text() == "my thesis"
 
 
+def _fitted_file(path: Path, key: str | None) -> None:
+    """A safetensors file named like a lens or features file: ours when its metadata holds `key`."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    save_file({"x": np.zeros(3, np.float32)}, path, metadata={key: "{}"} if key else None)
+
+
+def test_a_training_folder_may_hold_our_lens_and_features_but_nothing_foreign_of_their_names(tmp_path):
+    from llmcore.model.checkpoint import FEATURES, FITTED_FILES, LENS
+    from llmcore.training.folder import check_training_folder
+
+    d = tmp_path / "D"
+    d.mkdir()
+    for name, key in FITTED_FILES.items():  # what `llmcore lens` / `features --fit` wrote, and no checkpoint
+        _fitted_file(d / name, key)
+    assert check_training_folder(d) == d
+    _fitted_file(d / LENS, None)  # a file of that name that we did not write: a run would replace it at its end
+    with pytest.raises(CheckpointError, match="lens.safetensors: was not written by llmcore"):
+        check_training_folder(d)
+    (d / LENS).unlink()
+    (d / LENS).symlink_to(d / FEATURES)
+    with pytest.raises(CheckpointError, match="symbolic link"):
+        check_training_folder(d)
+
+
+@pytest.mark.slow
+def test_a_fresh_run_removes_its_stale_lens_and_features_and_nothing_else(tmp_path, tiny_ckpt_dir):
+    from llmcore.maps.callbacks import MapCacheCallback
+    from llmcore.model.checkpoint import FITTED_FILES
+    from llmcore.training.trainer import Trainer
+
+    from .conftest import TINY_MODEL, TINY_WORLD, tiny_train_config
+
+    d = tmp_path / "ckpt"
+    shutil.copytree(tiny_ckpt_dir, d)
+    for name, key in FITTED_FILES.items():
+        _fitted_file(d / name, key)
+    (d / "maps" / "thesis.txt").write_text("my thesis")
+    Trainer(d, TINY_WORLD, TINY_MODEL, tiny_train_config(steps=10), callbacks=[MapCacheCallback()]).run()
+    assert not any((d / name).exists() for name in FITTED_FILES)  # fitted to the earlier weights: removed
+    assert (d / "maps" / "thesis.txt").read_text() == "my thesis"
+    assert load_checkpoint(d).metrics["steps_done"] == 10
+
+
 def test_the_cli_refuses_a_bad_out_before_training(tmp_path, capsys):
     from llmcore.cli import main
 

@@ -19,14 +19,14 @@ from llmcore.analysis.probes import ProbeResult, Trait, fit_probes, world_traits
 from llmcore.analysis.sae import SAEConfig, SAEScores, SAEStack, score_stack, timed_fit
 from llmcore.files import write_into
 from llmcore.inputs import InputError, Shaped, file_kind, parse_json, read_safetensors, safetensors_header
-from llmcore.model.checkpoint import Checkpoint, tensor_problem
+from llmcore.model.checkpoint import FEATURES, FITTED_FILES, Checkpoint, tensor_problem
 
 if TYPE_CHECKING:
     from llmcore.analysis.trace import GenerationTrace
 
-FEATURES_FILE = "features.safetensors"
+FEATURES_FILE = FEATURES
 FORMAT = 1
-META_KEY = "features"
+META_KEY = FITTED_FILES[FEATURES]
 N_EXAMPLES = 8
 TRAIN_SENTENCES, GRADE_SENTENCES, GRADE_SEED = 6000, 1500, 777
 MAX_WIDTH = 64  # features per residual dimension a file may declare

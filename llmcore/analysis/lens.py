@@ -20,7 +20,7 @@ import numpy as np
 from llmcore.analysis.corpus_states import corpus_states
 from llmcore.files import is_installed, user_cache_dir, write_into
 from llmcore.inputs import InputError, Shaped, file_kind, parse_json, read_safetensors, safetensors_header
-from llmcore.model.checkpoint import Checkpoint, tensor_problem
+from llmcore.model.checkpoint import FITTED_FILES, LENS, Checkpoint, tensor_problem
 from llmcore.model.depths import FINAL, depth_labels
 
 if TYPE_CHECKING:
@@ -29,9 +29,9 @@ if TYPE_CHECKING:
     from llmcore.analysis.trace import GenerationTrace
     from llmcore.model.protocols import LanguageModel
 
-LENS_FILE = "lens.safetensors"
+LENS_FILE = LENS
 LENS_FORMAT = 1
-META_KEY = "tuned_lens"  # the one metadata key (safetensors writes several keys in a random order)
+META_KEY = FITTED_FILES[LENS]  # the one metadata key (safetensors writes several keys in a random order)
 LENSES = ("logit", "tuned")
 EVAL_EVERY = 5  # every 5th distinct sentence is held back for the evaluation
 

@@ -42,6 +42,9 @@ MAPS_DIR = "maps"  # the maps fitted for this checkpoint (llmcore.maps): shipped
 PENDING = ".new"  # suffix of a file written in full but not yet committed
 RESUME_FILES = ("optimizer.safetensors", "state.json", "weights.safetensors")
 WEIGHT_SNAPSHOTS = "weight_snapshots.safetensors"  # whole-model snapshots (llmcore.training.snapshots)
+LENS = "lens.safetensors"  # the tuned lens fitted to these weights (llmcore.analysis.lens)
+FEATURES = "features.safetensors"  # the autoencoders and probes fitted to them (llmcore.analysis.features)
+FITTED_FILES = {LENS: "tuned_lens", FEATURES: "features"}  # file -> the metadata key that marks it as ours
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -358,7 +361,8 @@ def _size_problem(path: Path) -> str | None:
 def check_links(path: Path) -> None:
     """Refuse symbolic links among the entries a checkpoint folder may hold (its files, their pending copies,
     .resume/ and what is in it, the maps/ cache), so that neither writing nor reading follows one out of it."""
-    names = [CONFIG, LOG, RESUME_DIR, "maps"] + [n + s for n in (WEIGHTS, SNAPSHOTS, LANDSCAPE) for s in ("", PENDING)]
+    names = [CONFIG, LOG, RESUME_DIR, "maps", *FITTED_FILES]
+    names += [n + s for n in (WEIGHTS, SNAPSHOTS, LANDSCAPE) for s in ("", PENDING)]
     names += [f"{RESUME_DIR}/{n}{s}" for n in RESUME_FILES for s in ("", PENDING)]
     try:
         inputs.check_no_links(path, names)

@@ -9,10 +9,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from llmcore.files import LOCK_FILE, TEMP_NAME
-from llmcore.inputs import InputError, file_kind, parse_json, safetensors_header
+from llmcore.files import LOCK_FILE, TEMP_NAME, remove_own_file
+from llmcore.inputs import InputError, file_kind, parse_json, safetensors_header, safetensors_metadata
 from llmcore.model.checkpoint import (
     CONFIG,
+    FITTED_FILES,
     LANDSCAPE,
     LOG,
     MAPS_DIR,
@@ -61,10 +62,36 @@ def resume_state(path: Path) -> dict[str, Any]:
     return meta
 
 
-# What a training folder may hold besides a checkpoint's own files: what training writes, and nothing else. A folder
-# holding anything more and no checkpoint is refused before any work (training never deletes what it did not make).
-_OWN_ENTRIES = {CONFIG, LOG, RESUME_DIR, MAPS_DIR, LOCK_FILE,
+# What a training folder may hold besides a checkpoint's own files: what training writes (the tuned lens and the
+# features fitted beside the weights too), and nothing else. A folder holding anything more and no checkpoint is
+# refused before any work (training never deletes what it did not make).
+_OWN_ENTRIES = {CONFIG, LOG, RESUME_DIR, MAPS_DIR, LOCK_FILE, *FITTED_FILES,
                 *(name + end for name in (WEIGHTS, SNAPSHOTS, LANDSCAPE, WEIGHT_SNAPSHOTS) for end in ("", PENDING))}
+
+
+def is_own_fitted_file(path: Path) -> bool:
+    """Whether `path` is a lens or features file we wrote: a regular file of that name whose safetensors metadata
+    holds the key its writer puts there (FITTED_FILES)."""
+    key = FITTED_FILES.get(Path(path).name)
+    if key is None or file_kind(Path(path), follow=False) != "a regular file":
+        return False
+    try:
+        return key in safetensors_metadata(Path(path))
+    except (InputError, OSError, ValueError):  # safetensors' own error is a ValueError subclass too
+        return False
+
+
+def clear_fitted_files(folder: Path) -> int:
+    """Remove the lens and features files of ours from a training folder (a fresh run makes them stale: they were
+    fitted to earlier weights); anything else of those names is left alone. Returns how many were removed."""
+    return sum(remove_own_file(Path(folder) / name) for name in FITTED_FILES if is_own_fitted_file(Path(folder) / name))
+
+
+def _foreign_fitted_file(path: Path) -> str | None:
+    """The name of an entry called lens.safetensors or features.safetensors that we did not write (a run would
+    replace it at its end), or None."""
+    return next((name for name in FITTED_FILES if file_kind(path / name, follow=False) is not None
+                 and not is_own_fitted_file(path / name)), None)
 
 
 def check_training_folder(out: str | Path) -> Path:
@@ -86,6 +113,9 @@ def check_training_folder(out: str | Path) -> Path:
     if foreign and not (path / CONFIG).is_file():
         raise CheckpointError(f"{path}: holds files that training did not write ({', '.join(foreign[:3])}"
                               f"{', …' if len(foreign) > 3 else ''}) and no checkpoint; choose a new or empty folder")
+    if (name := _foreign_fitted_file(path)) is not None:
+        raise CheckpointError(f"{path / name}: was not written by llmcore (no {FITTED_FILES[name]!r} metadata) and a "
+                              "run would replace it; move it away or choose another --out")
     if not os.access(path, os.W_OK | os.X_OK):
         raise CheckpointError(f"{path}: cannot be written; choose another --out")
     return path

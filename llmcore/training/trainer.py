@@ -47,6 +47,7 @@ from llmcore.training.folder import (
     check_resume_tensors,
     check_training_folder,
     checkpoint_bytes,
+    clear_fitted_files,
     resume_state,
 )
 from llmcore.training.losslandscape import eval_batch, path_loss_landscape, random_loss_landscape
@@ -258,6 +259,8 @@ class Trainer:
 
     def _run(self) -> Checkpoint:
         self._maybe_resume()
+        if self.state.step == 0 and self.rank == 0:
+            clear_fitted_files(self.out_dir)  # a fresh run: a lens or features file of ours fits earlier weights
         for cb in self.callbacks:
             cb.on_train_start(self)
         self.model.train()
