@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dashboard.__main__ import skip_component_scan
 from llmcore.maps.callbacks import MapCacheCallback
 from llmcore.model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 from llmcore.model.config import GPTConfig
@@ -22,6 +23,8 @@ from llmcore.training.trainer import Trainer
 from llmcore.world.load import generate_corpus, load_world
 
 from .servers import CHROMIUM, free_port, launch_chromium, running_server
+
+skip_component_scan()  # as the dashboard's launcher does: each AppTest would scan every installed package's metadata
 
 # Caches and user data of every process the tests start go to one temporary folder, never the user's own folders
 # or the checkout (a dashboard server started by a test inherits these).

@@ -189,3 +189,20 @@ def test_a_server_opened_to_the_network_says_so():
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_the_launcher_skips_streamlits_scan_of_installed_packages(monkeypatch):
+    """The dashboard uses no packaged Streamlit component, so the runtime's start reads no distribution's metadata
+    (skip_component_scan; the one inline component still renders: every browser test draws charts with it)."""
+    import importlib.metadata
+
+    from streamlit.components.v2.component_manager import BidiComponentManager
+
+    from dashboard.__main__ import skip_component_scan
+
+    def scanned():
+        raise AssertionError("installed distributions were scanned")
+
+    skip_component_scan()
+    monkeypatch.setattr(importlib.metadata, "distributions", scanned)
+    BidiComponentManager().discover_and_register_components(start_file_watching=False)
