@@ -300,6 +300,9 @@ def test_a_step_move_keeps_the_maps_frame_and_its_legend(ckpt, book):
         figures.append((inside, fig))
     legend = [[t.name for t in fig.data if t.showlegend is not False] for _, fig in figures]
     assert all(names == legend[0] for names in legend) and "candidate next words (★)" in legend[1]
+    visible = [{t.name: t.visible for t in fig.data if t.name == "candidate next words (★)"} for _, fig in figures]
+    assert visible[1] == {"candidate next words (★)": "legendonly"}  # greyed: the entry promises no star there
+    assert all(v == {"candidate next words (★)": None} for i, v in enumerate(visible) if i != 1)
     frames_kept = [(tuple(f.layout.xaxis.range), tuple(f.layout.yaxis.range)) for inside, f in figures if inside]
     assert len(frames_kept) >= 2 and len(set(frames_kept)) == 1
 

@@ -102,7 +102,8 @@ def trajectory_map(ref: pd.DataFrame, path: pd.DataFrame, colours: dict[str, str
                                     symbol="diamond" if three_d else "star", line=dict(width=1.5, color="#000000")),
                         hovertemplate="if the next word were %{text}, the state would land here<extra></extra>")
         if not len(candidates):  # one point Plotly does not draw: an empty trace would lose its legend entry, and a
-            stars.update({a: [None] for a in ("xyz" if three_d else "xy")})  # step move would resize the plot area
+            stars.update({a: [None] for a in ("xyz" if three_d else "xy")})  # step move would resize the plot area;
+            stars["visible"] = "legendonly"  # the entry greyed out: it promises no star at this step
         data.append(stars)
     layout = axes_layout(o.axis_label, three_d)
     if three_d:
