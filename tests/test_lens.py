@@ -198,6 +198,23 @@ def test_trajectory_shows_the_chosen_lens_and_where_each_word_is_settled(ckpt, s
     assert any("lens_kind" in w.value for w in at.warning)  # a bad link value: the default, said so
 
 
+def test_lens_heatmap_frames_each_settled_cell_on_its_own_edge(ckpt, shipped, trace):
+    """Each step's settled depth is framed by a rectangle inside that cell (so it crosses no cell's text and no
+    neighbour's frame), one per step."""
+    from dashboard.figures.maps import lens_heatmap
+
+    r = L.trace_readings(trace, lens=shipped, ckpt=ckpt)
+    names = trace.layer_names
+    words = [[trace.vocab[int(r.top_ids[i, d, 0])] for i in range(len(trace))] for d in range(len(names))]
+    fig = lens_heatmap(words, [["grammar"] * len(trace)] * len(names), [[0.5] * len(trace)] * len(names),
+                       layer_names=names, step_labels=[str(i) for i in range(len(trace))],
+                       colours={"grammar": "#BBBBBB"}, settled=r.settled)
+    shapes = fig.layout.shapes
+    assert len(shapes) == len(trace) and all(t.type == "heatmap" for t in fig.data)
+    for i, (shape, d) in enumerate(zip(shapes, r.settled)):
+        assert i - 0.5 < shape.x0 < i < shape.x1 < i + 0.5 and d - 0.5 < shape.y0 < d < shape.y1 < d + 0.5
+
+
 @pytest.mark.slow
 def test_story_scene_six_reads_the_chosen_lens(ckpt):
     at = open_page_story(story_lens="tuned")

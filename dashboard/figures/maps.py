@@ -379,14 +379,13 @@ def lens_heatmap(words: list[list[str]], contexts: list[list[str]], probs: list[
             "Tuned lens: the top next word read out at each layer through its translator")
     title = wrap_title(what + " (colour: its sub-context" + ("; framed: where it is settled)" if settled is not None
                                                              else ")"))
-    data = [heat]
-    if settled is not None:
-        data.append(dict(type="scatter", x=list(step_labels), y=[layer_names[int(d)] for d in settled],
-                         mode="markers", name="settled", showlegend=False, hoverinfo="skip",
-                         marker=dict(symbol="square-open", size=28, color="#000000", line=dict(width=2.5))))
-    return figure(data, dict(title=dict(text=title), xaxis=dict(title=dict(text="step: word read")),
+    # the frame is the settled cell's own edge (inset a little so neighbours' frames stay apart), never over its text
+    frames = [dict(type="rect", xref="x", yref="y", x0=i - 0.46, x1=i + 0.46, y0=int(d) - 0.44, y1=int(d) + 0.44,
+                   line=dict(color="#000000", width=3), fillcolor="rgba(0,0,0,0)", layer="above")
+              for i, d in enumerate(settled if settled is not None else [])]
+    return figure([heat], dict(title=dict(text=title), xaxis=dict(title=dict(text="step: word read")),
                                yaxis=dict(title=dict(text="layer")), height=100 + 48 * len(layer_names),
-                               margin=dict(t=70)))
+                               margin=dict(t=70), shapes=frames))
 
 
 def attention_heatmaps(att: np.ndarray, key_words: list[str], title: str) -> go.Figure:
