@@ -18,6 +18,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard import classroom, mapjobs
+from dashboard.figures.theme import INK
 from dashboard.mapjobs import MapJob
 from llmcore.analysis.trace import GenerationTrace, SamplingConfig, trace_generation
 from llmcore.loader import any_checkpoint
@@ -286,9 +287,9 @@ def get_alignment(source_hash: str, target_hash: str, layer: str, *, _source: Ch
 def theme_ink() -> str:
     """The colour of paths drawn over maps: dark on a light theme, light on a dark one."""
     try:
-        return "#EEEEEE" if st.context.theme.type == "dark" else "#222222"
+        return INK["dark"] if st.context.theme.type == "dark" else INK["light"]
     except AttributeError:  # older Streamlit: no theme information
-        return "#222222"
+        return INK["light"]
 
 
 # ---------------------------------------------------------------- Causes page (llmcore.analysis.interventions)

@@ -12,10 +12,10 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import traitlets
 
+from dashboard.figures.theme import INK  # paths over maps, as the dashboard draws them (state.theme_ink)
 from llmcore.files import atomic_write
 
 HERE = Path(__file__).parent
-INK = {"light": "#222222", "dark": "#EEEEEE"}  # paths over maps, as the dashboard draws them (state.theme_ink)
 
 
 def plotly_bundle() -> bytes:

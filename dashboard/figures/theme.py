@@ -17,6 +17,7 @@ PALETTE = ["#E69F00", "#0072B2", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F
 
 
 GRAMMAR_COLOUR = "#BBBBBB"
+INK = {"light": "#222222", "dark": "#EEEEEE"}  # paths and labels drawn over maps, by the page's theme
 
 
 # The layout every figure shares, registered once as a Plotly template. `styled` writes it into each figure's own
