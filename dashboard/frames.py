@@ -155,6 +155,19 @@ def settled_sentence(trace: GenerationTrace, readings: LensReadings, i: int) -> 
             "word from there on.")
 
 
+def features_link(trace: GenerationTrace, step: int, readings: LensReadings, *, prompt: str,
+                  depths: Sequence[str], page_words: int) -> dict[str, str] | None:
+    """The Features page's settings that show word step `step` (1-based) of the trace: the prompt, the step and the
+    depth where the step's next word is settled (when the page has features there). None where that page, which
+    reads the greedy completion of at most `page_words` words, reads another word at that step: a sampled step
+    after the prompt, or one past its word limit."""
+    greedy = trace.sampling.get("temperature", 0) == 0
+    if not 1 <= step <= min(len(trace), trace.n_prompt + page_words - 1) or (not greedy and step > trace.n_prompt):
+        return None
+    settled = readings.layer_names[int(readings.settled[step - 1])]
+    return {"f_prompt": prompt, "f_step": str(step)} | ({"f_depth": settled} if settled in depths else {})
+
+
 def why_this_word(trace: GenerationTrace, world: World, i: int, held_out: Sequence[Sequence[str]] = ()) -> str | None:
     """Why the model named a place or a food at word step i (0-based), from the world: whether it is one of the
     places or foods of the last animal read, with the probability the step gives each of them, and the places of

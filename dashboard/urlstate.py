@@ -12,20 +12,20 @@ Allowed = dict[str, Any]  # key -> a collection of allowed values, or a (low, hi
 
 
 def restore(defaults: dict[str, Any], allowed: Allowed | None = None) -> list[str]:
-    """On a page's first run in a session, seed widget keys from the URL (falling back to defaults).
+    """Seed the widget keys that session state does not hold from the URL (falling back to defaults): on a page's
+    first run in a session, and each time the page is opened again (Streamlit forgets the widgets a run does not
+    draw, so a page that was left has lost its values; the URL then holds what a link to it carries).
 
     A value of the wrong type or outside what its widget allows is ignored; the names of ignored settings are
     returned so the page can say so.
     """
-    flag = f"_restored_{','.join(defaults)}"
-    if st.session_state.get(flag):
-        return []
-    st.session_state[flag] = True
     ignored = []
     for key, default in defaults.items():
+        if key in st.session_state:
+            continue
         raw = st.query_params.get(key)
-        if raw is None or key in st.session_state:
-            st.session_state.setdefault(key, default)
+        if raw is None:
+            st.session_state[key] = default
             continue
         value = _parse(raw, default)
         if value is None or not fits(value, (allowed or {}).get(key)):
@@ -83,6 +83,17 @@ def link(keys: list[str]) -> str:
     except AttributeError:  # older Streamlit: no URL in the context
         base = ""
     return f"{base}?{urlencode(params)}"
+
+
+def page_link(url_path: str, label: str, params: dict[str, str]) -> None:
+    """A link that opens another page of the app (its URL path in app.PAGES) in this session with these settings,
+    which seed its widgets as a shared link's do (restore)."""
+    st.page_link(st.Page(_elsewhere, url_path=url_path, title=label), label=label, query_params=params,
+                 icon=":material/arrow_forward:")
+
+
+def _elsewhere() -> None:
+    """The stand-in page function of a link to another page: the app's router runs that page's own."""
 
 
 def publish(keys: list[str]) -> None:

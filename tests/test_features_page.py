@@ -59,3 +59,44 @@ def test_features_page_shows_the_step_and_the_heatmap_sentence(features):
                for m in at.markdown)
     at.slider(key="f_step").set_value(1).run()
     assert not at.exception and "dog" in at.subheader[0].value
+
+
+def test_the_trajectory_step_links_to_the_features_page_at_its_settled_depth(features):
+    from urllib.parse import parse_qsl
+
+    from llmcore.analysis.lens import trace_readings
+    from llmcore.analysis.trace import SamplingConfig, trace_generation
+
+    ckpt, f = features
+    at = open_page("trajectory")
+    at.slider(key="step").set_value(3).run()
+    assert not at.exception and not at.error
+    params = dict(parse_qsl(at.get("page_link")[0].proto.query_string))
+    trace = trace_generation(ckpt, params["f_prompt"], SamplingConfig())
+    readings = trace_readings(trace)  # the page's default lens: the logit lens
+    assert params["f_step"] == "3" and params["f_depth"] == readings.layer_names[int(readings.settled[2])]
+    there = open_page("features", **params)  # the link's settings seed the Features page
+    assert not there.exception and not there.error
+    assert there.slider(key="f_step").value == 3 and there.selectbox(key="f_depth").value == params["f_depth"]
+    assert f"'{trace.words[2]}'" in there.subheader[0].value
+
+
+def test_a_step_the_features_page_reads_otherwise_gets_no_link(features):
+    from dashboard.frames import features_link
+    from llmcore.analysis.lens import trace_readings
+    from llmcore.analysis.trace import SamplingConfig, trace_generation
+
+    ckpt, _ = features
+    prompt = "a dog devours pizza in"
+    sampled = trace_generation(ckpt, prompt, SamplingConfig(temperature=1.0, seed=3))
+    r = trace_readings(sampled)
+    link = lambda step, page_words=12: features_link(sampled, step, r, prompt=prompt,  # noqa: E731
+                                                     depths=sampled.layer_names, page_words=page_words)
+    n = sampled.n_prompt
+    assert link(n) is not None and link(n)["f_step"] == str(n)  # a prompt word's state: the same under any sampling
+    assert link(n + 1) is None and link(0) is None  # a sampled word: the Features page reads the greedy one
+    greedy = trace_generation(ckpt, prompt, SamplingConfig(max_new_words=30))
+    g = lambda step, page_words: features_link(greedy, step, trace_readings(greedy), prompt=prompt,  # noqa: E731
+                                               depths=[], page_words=page_words)
+    assert g(len(greedy), 30) == {"f_prompt": prompt, "f_step": str(len(greedy))}  # no such depth there: none named
+    assert g(n + 2, 2) is None and g(n + 1, 2) is not None  # past the page's word limit (P + 2 - 1 steps): no link

@@ -30,6 +30,7 @@ from dashboard.text import count, escape_md
 from llmcore.analysis.lens import LensError
 from llmcore.analysis.trace import MAX_NEW_WORDS, MAX_PROMPT_CHARS, PromptError, SamplingConfig, candidate_states
 from llmcore.maps.methods import method_names
+from llmcore.model.checkpoint import FEATURES
 from llmcore.model.depths import FINAL
 
 if TYPE_CHECKING:
@@ -278,6 +279,7 @@ def show_step(ckpt: Checkpoint, trace: GenerationTrace, *, method: str, dims: in
     st.caption(f"Faithfulness: {faithfulness(fmap, method)}.{best}")
     chart.show(fig, key="map")
     st.info(captions[step - 1])
+    features_link(ckpt, trace, step, readings)
     chart.show(bars, key="contexts")
     with st.expander("Every step in words", expanded=False):  # one element: a new prompt re-renders less
         st.markdown("\n".join(f"- {c}" for c in captions))
@@ -286,6 +288,19 @@ def show_step(ckpt: Checkpoint, trace: GenerationTrace, *, method: str, dims: in
     chart.show(attention, key="attention")
     st.dataframe(table, hide_index=True)
     st.session_state._to_download = (path, fig)  # offered after the step view, outside its reruns
+
+
+def features_link(ckpt: Checkpoint, trace: GenerationTrace, step: int, readings: LensReadings) -> None:
+    """A link to the Features page at this step and the depth where its next word is settled, where the model has
+    features and that page reads the same word at this step."""
+    if ckpt.path is None or not (ckpt.path / FEATURES).is_file():
+        return
+    params = frames.features_link(trace, step, readings, prompt=st.session_state.get("prompt", ""),
+                                  depths=trace.layer_names, page_words=SamplingConfig().max_new_words)
+    if params is not None:
+        at = f" at {params['f_depth']}" if "f_depth" in params else ""
+        urlstate.page_link("features", f"Which features and traits the state after '{trace.words[step - 1]}' "
+                           f"carries{at}: the Features page", params)
 
 
 def step_sentences(ckpt: Checkpoint, trace: GenerationTrace, context_of: dict[str, str],
