@@ -1,5 +1,6 @@
 """Data of the Features page as tables: a step's active features, the traits a word's state carries, a feature's
-top examples; plain functions of llmcore's results, tested without a browser."""
+top examples, what the map of its direction shows; plain functions of llmcore's results, tested without a
+browser."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from llmcore.analysis.corpus_states import ROLES
+from llmcore.analysis.feature_axis import FeatureAxis
 from llmcore.analysis.features import Features, PromptFeatures
 from llmcore.world.types import World
 
@@ -70,3 +72,19 @@ def examples_table(f: Features, depth: int, feature: int) -> pd.DataFrame:
 def probe_grid(f: Features, trait: int) -> np.ndarray:
     """(R, L) held-back accuracy of one trait's probes by position and depth."""
     return f.probes.accuracy[trait]
+
+
+def axis_sentence(axis: FeatureAxis, feature: str, depth: str, furthest: list[str]) -> str:
+    """What the map of a feature's direction shows, computed from it: the points, how many the feature fires on,
+    how well its direction sorts them (FeatureAxis.separation), and the words furthest along it."""
+    n, k = len(axis.activation), int(axis.fires.sum())
+    text = (f"Each dot is the state at {depth} of one of {n:,} positions in sentences of the model's world (the "
+            f"Trajectory map's states); x is how far it lies along {feature}'s direction, y the main direction of "
+            "what that leaves out. ")
+    sep = axis.separation
+    if sep is None:
+        text += f"The feature fires on {'none' if k == 0 else 'every one'} of them, so the axis cannot sort them."
+    else:
+        text += (f"The feature fires on {k:,} of them (ringed): a state it fires on lies further along its "
+                 f"direction than one it does not in {sep:.0%} of such pairs (50 % would be chance).")
+    return text + " Furthest along: " + ", ".join(f"'{w}'" for w in furthest) + "."

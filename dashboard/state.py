@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from llmcore.analysis.attribution import Ablation, Attribution
     from llmcore.analysis.counterfactual import CounterfactualGrid
     from llmcore.analysis.evaluate import HeldOutBreakdown
+    from llmcore.analysis.feature_axis import FeatureAxis
     from llmcore.analysis.features import Features, FeaturesError, PromptFeatures
     from llmcore.analysis.interventions import CausalTrace, Noise, PatchedRun
     from llmcore.analysis.lens import LensReadings, TunedLens
@@ -532,6 +533,17 @@ def get_prompt_features(content_hash: str, prompt: str, *, _ckpt: Checkpoint,
 
     trace = get_trace(content_hash, prompt, SamplingConfig(), _ckpt)
     return features_of_states(_features, *trace_word_states(trace))
+
+
+@st.cache_data(max_entries=64, show_spinner="Placing the states on the feature's direction…")
+def get_feature_axis(content_hash: str, depth: int, feature: int, *, _ckpt: Checkpoint,
+                     _features: Features) -> FeatureAxis:
+    """A feature's decoder direction as a map axis over the model's reference states at its depth (the Trajectory
+    map's corpus positions)."""
+    from llmcore.analysis.feature_axis import feature_axis
+
+    states = get_map_book(content_hash, _ckpt).states
+    return feature_axis(_features.sae, depth, feature, states.layer(_features.sae.layer_names[depth]))
 
 
 @st.cache_data(max_entries=64, show_spinner="Steering with the feature…")

@@ -100,3 +100,40 @@ def test_a_step_the_features_page_reads_otherwise_gets_no_link(features):
                                                depths=[], page_words=page_words)
     assert g(len(greedy), 30) == {"f_prompt": prompt, "f_step": str(len(greedy))}  # no such depth there: none named
     assert g(n + 2, 2) is None and g(n + 1, 2) is not None  # past the page's word limit (P + 2 - 1 steps): no link
+
+
+def test_a_features_direction_is_drawn_as_the_x_axis_of_a_map(features):
+    import numpy as np
+    import plotly.graph_objects as go
+
+    from dashboard.views.features import DEFAULTS
+    from llmcore.analysis.feature_axis import feature_axis
+    from llmcore.maps.store import MapBook
+
+    from .charts import charts
+
+    ckpt, f = features
+    at = open_page("features")
+    assert not at.exception and not at.error
+    j, depth = at.selectbox(key="f_feature").value, f.sae.layer_names.index(DEFAULTS["f_depth"])
+    shown = next(c.figure for c in charts(at) if c.key == "feature_axis")
+    go.Figure(shown)  # plotly.py's validator accepts the figure built unvalidated
+    data = shown["data"]
+    ref = MapBook(ckpt).states
+    axis = feature_axis(f.sae, depth, j, ref.layer(depth))
+    rings = array(data[-2]["x"])
+    assert len(rings) == int(axis.fires.sum()) and len(rings) > 0
+    np.testing.assert_allclose(np.sort(rings), np.sort(axis.coords[axis.fires, 0]), rtol=1e-5)
+    assert sum(len(array(t["x"])) for t in data[:-1]) == len(ref.words)  # every state once
+    assert list(data[-1]["text"]) == axis.furthest(ref.words)
+    said = " ".join(m.value for m in at.markdown).replace("\\", "")
+    assert f"in {axis.separation:.0%} of such pairs" in said and f"fires on {int(axis.fires.sum()):,} of them" in said
+
+
+def array(v):
+    """A Plotly array from a figure's JSON: a list, or a typed array {'dtype', 'bdata'}."""
+    import base64
+
+    import numpy as np
+
+    return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"]) if isinstance(v, dict) else np.asarray(v)

@@ -1,11 +1,12 @@
-"""The Features page's figures: where a trait is known (probe accuracy by depth and position)."""
+"""The Features page's figures: where a trait is known (probe accuracy by depth and position), and a feature's
+direction as a map axis."""
 
 from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
 
-from dashboard.figures.theme import esc
+from dashboard.figures.theme import DECLUTTER, LEGEND_BELOW, esc, figure
 
 
 def probe_heatmap(accuracy: np.ndarray, roles: list[str], layer_names: list[str], trait: str) -> go.Figure:
@@ -18,3 +19,29 @@ def probe_heatmap(accuracy: np.ndarray, roles: list[str], layer_names: list[str]
     fig.update_layout(title=esc(f"Where is '{trait}' known?"), height=360, margin=dict(l=10, r=10, t=50, b=10),
                       yaxis=dict(autorange="reversed"))
     return fig
+
+
+def feature_axis_map(coords: np.ndarray, fires: np.ndarray, words: np.ndarray, contexts: np.ndarray, *,
+                     colours: dict[str, str], feature: str, furthest: list[str], ink: str) -> go.Figure:
+    """N states (coords (N, 2): along a feature's direction, along the main direction of the rest) coloured by
+    the sub-context of their word, a ring on each the feature fires on (fires (N,)), the furthest words named."""
+    data = []
+    for context, colour in colours.items():
+        m = (contexts == context) & ~fires
+        if m.any():
+            data.append(dict(type="scatter", mode="markers", x=coords[m, 0], y=coords[m, 1], name=esc(context),
+                             text=words[m], marker=dict(size=4, color=colour, opacity=0.45),
+                             hovertemplate="'%{text}'<extra>" + esc(context) + "</extra>"))
+    data.append(dict(type="scatter", mode="markers", x=coords[fires, 0], y=coords[fires, 1], text=words[fires],
+                     name=esc(f"{feature} fires ({int(fires.sum())})"), hovertemplate="'%{text}': fires<extra></extra>",
+                     marker=dict(size=8, color="rgba(0,0,0,0)", line=dict(width=1.5, color=ink))))
+    x = coords[:, 0]
+    at = [int(np.flatnonzero(words == w)[np.argmax(x[words == w])]) for w in furthest]  # each word's furthest state
+    data.append(dict(type="scatter", mode="text", x=coords[at, 0], y=coords[at, 1], text=[esc(w) for w in furthest],
+                     textposition="middle left", textfont=dict(color=ink, size=13, shadow="auto"), showlegend=False,
+                     hoverinfo="skip", meta=DECLUTTER))
+    return figure(data, dict(
+        title=dict(text=esc(f"{feature}'s direction as the x axis")), height=460, hovermode="closest",
+        xaxis=dict(title=dict(text=esc(f"along {feature}'s direction →")), zeroline=False),
+        yaxis=dict(title=dict(text="the main direction of the rest"), zeroline=False),
+        legend=dict(**LEGEND_BELOW["legend"])))

@@ -8,9 +8,19 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from dashboard import feature_frames, urlstate
+from dashboard import chart, feature_frames, urlstate
 from dashboard.figures import features as feature_figures
-from dashboard.state import checkpoint_or_error, get_feature_steered, get_features, get_prompt_features, get_trace
+from dashboard.figures import theme
+from dashboard.state import (
+    checkpoint_or_error,
+    get_feature_axis,
+    get_feature_steered,
+    get_features,
+    get_map_book,
+    get_prompt_features,
+    get_trace,
+    theme_ink,
+)
 from dashboard.text import escape_md
 from llmcore.analysis.features import logit_effect
 from llmcore.analysis.trace import PromptError, SamplingConfig
@@ -95,6 +105,17 @@ def _where_known(f: Features) -> None:
     st.write(escape_md(f.probes.sentence(k)))
 
 
+def _direction_map(ckpt: Checkpoint, f: Features, depth: int, j: int) -> None:
+    """The feature's decoder direction as the x axis of a map of the model's reference states at its depth."""
+    axis = get_feature_axis(ckpt.content_hash, depth, j, _ckpt=ckpt, _features=f)
+    ref = get_map_book(ckpt.content_hash, ckpt).states
+    name, furthest = f"feature #{j}", axis.furthest(ref.words)
+    chart.show(feature_figures.feature_axis_map(axis.coords, axis.fires, ref.words, ref.contexts, feature=name,
+                                                colours=theme.context_colours(ckpt.context_matrix()[0]),
+                                                furthest=furthest, ink=theme_ink()), key="feature_axis")
+    st.write(escape_md(feature_frames.axis_sentence(axis, name, f.sae.layer_names[depth], furthest)))
+
+
 def _feature(ckpt: Checkpoint, f: Features, pf: PromptFeatures, prompt: str, step: int, depth: int) -> None:
     active = [j for j, _ in pf.active(step, depth)]
     if not active:
@@ -108,6 +129,7 @@ def _feature(ckpt: Checkpoint, f: Features, pf: PromptFeatures, prompt: str, ste
                        f"the grading words; label: {g.label(depth, j)} (precision {g.precision[depth, j]:.2f}, "
                        f"recall {g.recall[depth, j]:.2f}, F1 {g.f1[depth, j]:.2f}: {g.quality(depth, j)})."))
     st.dataframe(feature_frames.examples_table(f, depth, j), hide_index=True, width="stretch")
+    _direction_map(ckpt, f, depth, j)
     up, down = logit_effect(ckpt, f, depth, j)
     st.write(escape_md("Its direction raises the logits of " + ", ".join(f"'{w}'" for w, _ in up)
                        + " most and lowers " + ", ".join(f"'{w}'" for w, _ in down) + " most."))
