@@ -1,10 +1,14 @@
 """Text for the screen: user text shown safely (Markdown control characters escaped, never HTML), counted nouns
-that agree in number, probabilities written so that small ones stay readable, and the vocabulary's size said one
-way everywhere."""
+that agree in number, probabilities written so that small ones stay readable, the vocabulary's size said one
+way everywhere, and a map's faithfulness in one line."""
 
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from llmcore.maps.placement import MapQuality
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$&:])")
 
@@ -33,3 +37,9 @@ def vocabulary_size(vocab: list[str]) -> str:
 
     words = sum(w != UNK for w in vocab)
     return count(words, "word") + (f" plus {UNK}" if UNK in vocab else "")
+
+
+def faithfulness(q: MapQuality) -> str:
+    """A map's quality (llmcore.maps.placement.MapQuality) in one line for its title."""
+    return (f"explained variance {q.explained_variance:.0%} · " if q.explained_variance is not None else "") + \
+        f"trustworthiness {q.trustworthiness:.2f} · 10-NN kept {q.knn_preservation:.0%}"

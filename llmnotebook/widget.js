@@ -1,7 +1,8 @@
 // The browser side of llmnotebook's widgets (an anywidget ES module): draws the figure the kernel sends with
 // Plotly.react in the notebook's own colours, and sends back the theme, box/lasso selections and clicks.
 // Plotly.js is asked of the kernel once per page (the plotly package's own bundle, sent as a buffer): no CDN, and
-// the notebook's saved widget state keeps only figures.
+// the notebook's saved widget state keeps only figures. A view with `steps` (Watch training) also gets a slider
+// over them, with play, that sets its `snapshot`.
 
 const PLOTLY_KEY = "__llmLandscapePlotly";
 
@@ -66,7 +67,62 @@ const pointsOf = (event) =>
     meta: (p.data && p.data.meta) || null, x: p.x ?? null, y: p.y ?? null, customdata: p.customdata ?? null,
   }));
 
+// The slider over a view's `steps` (two or more) above its figure: moving it, or playing (one step a second, from
+// the first after the last), sets `snapshot`; a `snapshot` set in Python moves it. Returns its clean-up.
+function stepSlider(model, el) {
+  const steps = model.get("steps");
+  if (!Array.isArray(steps) || steps.length < 2) return () => {};
+  const row = document.createElement("div");
+  row.className = "llm-notebook-slider";
+  row.style.cssText = "display:flex;align-items:center;gap:0.75em;margin:0.25em 0 0.5em;color:inherit";
+  const play = document.createElement("button");
+  const input = Object.assign(document.createElement("input"), { type: "range", min: 0, max: steps.length - 1,
+    step: 1 });
+  input.setAttribute("aria-label", "Training step");
+  input.style.flex = "1";
+  const label = document.createElement("label");
+  const value = document.createElement("output");
+  label.append("Training step ", value);
+  row.append(play, input, label);
+  el.appendChild(row);
+  let timer = null;
+  const send = (step) => {
+    model.set("snapshot", step);
+    model.save_changes();
+  };
+  const show = () => {
+    const i = Math.max(steps.indexOf(model.get("snapshot")), 0);
+    input.value = String(i);
+    value.textContent = String(steps[i]);
+    play.textContent = timer ? "❚❚ pause" : "▶ play";
+  };
+  const stop = () => {
+    clearInterval(timer);
+    timer = null;
+    show();
+  };
+  input.addEventListener("input", () => { value.textContent = String(steps[Number(input.value)]); });
+  input.addEventListener("change", () => send(steps[Number(input.value)]));
+  play.addEventListener("click", () => {
+    if (timer) return stop();
+    if (model.get("snapshot") === steps[steps.length - 1]) send(steps[0]);
+    timer = setInterval(() => {
+      const i = steps.indexOf(model.get("snapshot"));
+      if (i + 1 < steps.length) send(steps[i + 1]);
+      if (i + 2 >= steps.length) stop();
+    }, 1000);
+    show();
+  });
+  model.on("change:snapshot", show);
+  show();
+  return () => {
+    clearInterval(timer);
+    model.off("change:snapshot", show);
+  };
+}
+
 async function render({ model, el }) {
+  const unslide = stepSlider(model, el);
   const gd = document.createElement("div");
   gd.className = "llm-notebook-figure";
   gd.dataset.drawn = "0";
@@ -127,6 +183,7 @@ async function render({ model, el }) {
   });
   watch.observe(document.body, { attributes: true, attributeFilter: ["class", "data-jp-theme-light"] });
   return () => {
+    unslide();
     watch.disconnect();
     model.off("change:figure", draw);
     Plotly.purge(gd);

@@ -18,6 +18,14 @@ from llmcore.files import atomic_write
 HERE = Path(__file__).parent
 
 
+class SettingRefused(ValueError):
+    """A widget setting refused (the view keeps what it drew), with a message naming the value and the rule.
+    Jupyter prints that one line instead of a traceback through traitlets (IPython's _render_traceback_ hook)."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]
+
+
 def plotly_bundle() -> bytes:
     """Plotly.js as the plotly package ships it (the same version as the figures are built for)."""
     return (Path(pio.__file__).parent.parent / "package_data" / "plotly.min.js").read_bytes()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -17,9 +18,21 @@ import tomllib
 from dashboard import frames
 from dashboard.figures import maps as map_figures
 from dashboard.figures.theme import BASE
+from dashboard.watch_charts import snapshot_charts
 from llmcore.analysis.interventions import patched_run
 from llmcore.analysis.trace import PromptError
-from llmnotebook import causal_trace, generalisation, open_model, save_html, trajectory
+from llmcore.maps.methods import MAP_METHODS
+from llmcore.training.snapshots import snapshot_metrics, weight_snapshot_steps
+from llmnotebook import (
+    SettingRefused,
+    causal_trace,
+    embeddings,
+    generalisation,
+    open_model,
+    save_html,
+    trajectory,
+    watch,
+)
 from llmnotebook.widget import INK
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,6 +157,128 @@ def test_the_generalisation_grid_outlines_a_held_out_pair_and_clicks_choose_anot
     assert tuple(g.found) in {tuple(p) for p in land.ckpt.held_out}
     g.clicked = {"x": 0, "y": 1, "n": 1}
     assert g.found == (g.grid.animals[0], g.grid.foods[1]) and g.grid.foods[1] in g.cell_text
+
+
+@pytest.fixture(scope="module")
+def e(land):
+    return embeddings(model=land)
+
+
+def by_name(widget) -> dict[str, dict]:
+    return {t.get("name"): t for t in drawn(widget)}
+
+
+def test_the_word_map_is_the_embeddings_pages_figure_and_the_search_rings_its_matches(e, land):
+    frame = land.word_frame("pca", 2)
+    names = [t.get("name") for t in drawn(e)]
+    assert "selected" not in names and set(frame.context) <= set(names)  # nothing searched: nothing ringed
+    for ctx, part in frame.groupby("context"):
+        t = by_name(e)[ctx]
+        assert sorted(t["hovertext"]) == sorted(part.word) and np.allclose(np.sort(_numbers(t["x"])), np.sort(part.x))
+    e.search = "c.*t"
+    expected = [w for w in frame.word if re.fullmatch("c.*t", w, re.IGNORECASE)]
+    assert e.found == expected and expected
+    ring = by_name(e)["selected"]
+    rows = frame.set_index("word").loc[expected]
+    assert np.allclose(np.sort(_numbers(ring["x"])), np.sort(rows.x)) and len(_numbers(ring["y"])) == len(expected)
+    e.search = ""
+    assert "selected" not in by_name(e)
+
+
+def test_method_dims_and_colour_from_python_redraw_the_word_map(e, land):
+    e.method, e.dims, e.colour_by = "pca", 2, "context"
+    before = e.figure
+    e.method = "umap"
+    fig = json.loads(e.figure)
+    assert e.figure != before and fig["layout"]["title"]["text"].startswith(MAP_METHODS["umap"].title)
+    umap = land.word_frame("umap", 2)
+    food = umap[umap.context == "food"]
+    assert np.allclose(np.sort(_numbers(by_name(e)["food"]["x"])), np.sort(food.x))
+    assert fig["layout"]["dragmode"] == "select"
+    e.dims = 3
+    assert {t["type"] for t in drawn(e)} == {"scatter3d"}
+    e.dims, e.colour_by = 2, "subgroup"
+    assert set(land.word_frame("umap", 2).subgroup) <= set(by_name(e))
+    e.method, e.colour_by = "pca", "context"
+
+
+def test_bad_word_map_settings_are_refused_in_one_line_and_change_nothing(e):
+    e.search = "c.*t"
+    before, found = e.figure, list(e.found)
+    for name, value, rule in (("search", "(c", "not a valid regular expression"),
+                              ("search", "qqqzzz", "no word matches"), ("search", "c" * 101, "longer than 100"),
+                              ("method", "axes", "is not one of"),
+                              ("dims", 4, "is not 2 or 3"), ("colour_by", "taste", "is not 'context'")):
+        with pytest.raises(SettingRefused, match=rule) as refused:
+            setattr(e, name, value)
+        assert len(refused.value._render_traceback_()) == 1  # Jupyter prints the message, not a traceback
+    assert (e.search, e.found, e.figure) == ("c.*t", found, before)
+    e.search = ""
+
+
+def test_a_box_selection_on_the_word_map_becomes_a_dataframe_of_words(e, land):
+    e.method, e.dims = "pca", 2
+    seen = []
+    e.observe(lambda c: seen.append(c["new"]), names="selection")
+    names = [t.get("name") for t in drawn(e)]
+    food, labels = names.index("food"), names.index("labels")
+    e.selected = [{"curve": food, "index": 0}, {"curve": food, "index": 1}, {"curve": labels, "index": 0},
+                  {"curve": food, "index": 999}]  # the labels' trace and a point past the end name no word
+    sel, frame = e.selection, land.word_frame("pca", 2)
+    assert len(seen) == 1 and list(sel.columns) == ["word", "sub_context", "subgroup", "x", "y"]
+    assert list(sel.word) == list(by_name(e)["food"]["hovertext"][:2]) and set(sel.sub_context) == {"food"}
+    rows = frame.set_index("word").loc[list(sel.word)]
+    assert np.allclose(sel.x, rows.x) and np.allclose(sel.y, rows.y) and list(sel.subgroup) == list(rows.subgroup)
+    e.method = "umap"  # the points moved: nothing is chosen any more, and the observer hears it
+    assert e.selection.empty and seen[-1].empty and e.selected == []
+    e.method = "pca"
+
+
+@pytest.fixture(scope="module")
+def wt(land):
+    return watch(model=land)
+
+
+def test_watch_draws_the_training_pages_charts_of_the_snapshot_on_the_slider(wt, land):
+    steps = weight_snapshot_steps(land.ckpt)
+    assert wt.steps == steps and wt.snapshot == steps[-1]
+    tf = land.training_frames(wt.layer)
+    for t in (0, 3):
+        before = wt.figure
+        wt.snapshot = steps[t]
+        assert wt.figure != before
+        page = snapshot_charts(land.ckpt, tf, land.over_training(wt.layer, wt.prompt), snapshot_metrics(land.ckpt),
+                               t=t, ink=INK["light"])
+        assert json.loads(wt.figure) == json.loads(page["words"].to_json())
+        shown = np.concatenate([_numbers(tr["x"]) for tr in drawn(wt) if tr.get("hovertext")])
+        assert np.allclose(np.sort(shown), np.sort(tf.word_coords[t, :, 0][np.isin(land.ckpt.tokenizer.vocab,
+                                                                                  _drawn_words(wt))]))
+    assert wt.completion == wt.over_training.completions[3]
+
+
+def _drawn_words(widget) -> list[str]:
+    return [w for tr in drawn(widget) if tr.get("hovertext") for w in tr["hovertext"]]
+
+
+def test_linked_watch_charts_follow_the_slider_and_bad_settings_are_refused(wt, land, monkeypatch):
+    steps = wt.steps
+    path = wt.linked("path")
+    assert path.steps == [] and path.chart == "path"  # one slider: the first view's
+    wt.snapshot = steps[1]
+    assert path.snapshot == steps[1] and f"step {steps[1]}" in json.loads(path.figure)["layout"]["title"]["text"]
+    before = (wt.figure, path.figure)
+    for name, value, rule in (("snapshot", steps[1] + 1, "is not a training step"), ("chart", "loss", "is not one"),
+                              ("layer", "block 99", "is not one of the model's depths")):
+        with pytest.raises(SettingRefused, match=rule):
+            setattr(wt, name, value)
+    with pytest.raises(PromptError):
+        wt.prompt = "qqq zzz"
+    assert (wt.figure, path.figure, wt.snapshot) == (*before, steps[1])
+    wt.layer = land.book.layer_names[1]
+    assert path.layer == wt.layer and path.figure != before[1]
+    monkeypatch.setattr("llmnotebook.training.weight_snapshot_steps", lambda ckpt: steps[-1:])
+    with pytest.raises(SettingRefused, match="at least 2"):
+        watch(model=land)
 
 
 def test_save_html_writes_one_standalone_page_and_replaces_nothing_unasked(w, tmp_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,11 +21,11 @@ from dashboard.state import (
     map_progress,
     map_when_ready,
 )
-from dashboard.text import escape_md
+from dashboard.text import escape_md, faithfulness
 from llmcore.maps.formats import MAX_PROJECTOR_BYTES, FormatError, projector_files, zip_files
 from llmcore.maps.methods import method_names
 from llmcore.maps.store import nearest_neighbours
-from llmcore.world.suggest import ADD_A_WORD, unknown_words_message
+from llmcore.world.suggest import ADD_A_WORD, matching_words, unknown_words_message
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -96,19 +95,6 @@ def axes_sides(df: pd.DataFrame, params: dict) -> list[tuple[str, str, int, int]
         mid = (pa.mean() + pb.mean()) / 2 if len(pa) and len(pb) else 0.0
         out.append((a, b, int((pa < mid).sum() + (pb > mid).sum()), len(pa) + len(pb)))
     return out
-
-
-def matches(words: np.ndarray, pattern: str) -> list[str]:
-    """Words equal to the search text, or matching it as a regular expression."""
-    if not pattern:
-        return []
-    if len(pattern) > 100:
-        raise ValueError("the search is longer than 100 characters")
-    try:
-        rx = re.compile(pattern, re.IGNORECASE)
-    except re.error as e:
-        raise ValueError(f"'{pattern}' is not a valid regular expression ({e})") from None
-    return [w for w in words if rx.fullmatch(w) or w == pattern.lower()]
 
 
 def own_embeddings() -> None:
@@ -218,7 +204,7 @@ def search_controls(words: np.ndarray) -> tuple[str, str, int, list[str]]:
     metric = s3.radio("Distance", ["cosine", "euclidean"], key="emb_metric")
     k = s4.number_input("How many", 1, 50, key="emb_k")
     try:
-        found = matches(words, search)
+        found = matching_words(words, search)
     except ValueError as e:
         st.warning(escape_md(str(e)))  # says what is wrong with the search: no second message
         found = None
@@ -226,12 +212,6 @@ def search_controls(words: np.ndarray) -> tuple[str, str, int, list[str]]:
         help_ = f": {unknown_words_message([search], words)}; {ADD_A_WORD}." if search.isalpha() else "."
         st.warning(f"No word matches '{escape_md(search)}'{escape_md(help_)}")
     return focus, metric, int(k), found or []
-
-
-def faithfulness(q: MapQuality) -> str:
-    """A map's quality (llmcore.maps.store.MapQuality) in one line for its title."""
-    return (f"explained variance {q.explained_variance:.0%} · " if q.explained_variance is not None else "") + \
-        f"trustworthiness {q.trustworthiness:.2f} · 10-NN kept {q.knn_preservation:.0%}"
 
 
 def quality_and_neighbours(ckpt: Checkpoint, q: MapQuality, focus: str, metric: str, *, neighbours: list[str],

@@ -9,20 +9,14 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from dashboard import chart, classroom, frames
-from dashboard.figures import causes as causes_figures
-from dashboard.figures import landscapes as landscape_figures
-from dashboard.figures import maps as map_figures
-from dashboard.figures import theme
-from dashboard.figures import training as training_figures
 from dashboard.state import built_later, cached_build, get_prompt_over_training, get_training_frames, theme_ink
 from dashboard.text import escape_md
+from dashboard.watch_charts import default_prompt, snapshot_charts
 from llmcore.analysis.trace import PromptError
-from llmcore.maps.watch import has_stored_watch_maps, metric_table, place_context
+from llmcore.maps.watch import has_stored_watch_maps, place_context
 from llmcore.model.checkpoint import Checkpoint
 from llmcore.model.depths import depth_labels
-from llmcore.model.tokenizer import UNK
 from llmcore.training.snapshots import GENERALISED_TOP1, generalisation_step, snapshot_metrics, weight_snapshot_steps
-from llmcore.world.corpus import article
 
 if TYPE_CHECKING:
     from llmcore.maps.watch import PromptOverTraining, TrainingFrames
@@ -30,15 +24,6 @@ if TYPE_CHECKING:
 
 PLAY_SECONDS = 1.0  # one snapshot per second while playing
 HIGHLIGHT = "#FFE9A8"  # the completion table's row at the slider's step
-
-
-def default_prompt(ckpt: Checkpoint) -> str:
-    """A held-out pair stopped before the place word ('a dog devours pizza in'), from the model's own world."""
-    if ckpt.held_out:
-        a, f = ckpt.held_out[0]
-        return f"{article(a)} {a} {ckpt.world.recipe.eat_verbs[0]} {f} in"
-    a = next(iter(ckpt.world.animals))
-    return f"{article(a)} {a} eats"
 
 
 def _forms(ckpt: Checkpoint, metrics: list[SnapshotMetrics]) -> str:
@@ -156,7 +141,7 @@ def step_charts(ckpt: Checkpoint, tf: TrainingFrames, watch: PromptOverTraining,
     """Every chart of snapshot t, built once per (checkpoint, depth, prompt, step, theme) and kept."""
     colour = colour or theme_ink()
     key = (ckpt.content_hash, tf.layer, watch.prompt, tf.steps[t], colour)
-    return cached_build(key, lambda: _build_charts(ckpt, tf, watch, metrics, t=t, ink=colour))
+    return cached_build(key, lambda: snapshot_charts(ckpt, tf, watch, metrics, t=t, ink=colour))
 
 
 def build_later(ckpt: Checkpoint, tf: TrainingFrames, watch: PromptOverTraining, metrics: list[SnapshotMetrics], *,
@@ -167,31 +152,3 @@ def build_later(ckpt: Checkpoint, tf: TrainingFrames, watch: PromptOverTraining,
     order = sorted((t for t in range(len(tf.steps)) if t != first), key=lambda t: abs(t - first))
     built_later((ckpt.content_hash, tf.layer, watch.prompt, colour),
                 [lambda t=t: step_charts(ckpt, tf, watch, metrics, t=t, colour=colour) for t in order])
-
-
-def _build_charts(ckpt: Checkpoint, tf: TrainingFrames, watch: PromptOverTraining, metrics: list[SnapshotMetrics], *,
-                  t: int, ink: str) -> dict:
-    step, words = tf.steps[t], ckpt.tokenizer.vocab
-    colours = theme.context_colours(ckpt.context_matrix()[0])
-    keep = [i for i, w in enumerate(words) if w != UNK]
-    wc = tf.word_coords[:, keep]
-    extent = (wc.reshape(-1, 2).min(0), wc.reshape(-1, 2).max(0))
-    trace = watch.traces[t]
-    named = set(trace.prompt_words + trace.generated_words)
-    out = {"words": training_figures.watch_word_map(wc[t], [words[i] for i in keep], [ckpt.world.label(words[i])[0]
-                                           for i in keep], colours, extent=extent, step=step, labelled=named,
-                                           ink=ink)}
-    path = frames.trajectory_frame(trace, tf.placers[t], trace.layer_names.index(tf.layer))
-    out["path"] = map_figures.trajectory_map(frames.watch_reference_frame(tf, t), path, colours,
-                                         f"Prompt's path, step {step}", options=map_figures.MapOptions(ink=ink))
-    s = min(watch.place_step, trace.n_steps - 1)
-    read = (trace.prompt_words + trace.generated_words)[len(trace.prompt_words) - 1 + s]
-    out["probs"] = causes_figures.place_probs_chart(watch.context_names, watch.place_probs[t], colours,
-                                             f"Next word after '{read}', step {step}")
-    out["curves"] = training_figures.snapshot_curves(frames.metrics_frame(metric_table(ckpt)), step,
-                                            generalisation_step(metrics))
-    land = ckpt.loss_landscapes().get("pca")
-    if land is not None and len(land.path) >= 2:
-        out["landscape"] = landscape_figures.loss_figure_at(land, frames.path_point_at(land, step), step)
-        out["landscape_data"] = land
-    return out

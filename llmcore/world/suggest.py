@@ -1,13 +1,30 @@
-"""Help with unknown words: the known words closest in spelling or inflection, and how to add a word."""
+"""Finding words: a search by text or regular expression, the known words closest to an unknown one in spelling or
+inflection, and how to add a word."""
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Collection
+import re
+from collections.abc import Collection, Iterable
 
 ADD_A_WORD = ("to add a word, list it in the world file (llmcore/data/world.toml, or the Training page's world "
               "editor) and retrain")
 _SUFFIXES = ("s", "es", "ies", "ed", "ing")
+MAX_SEARCH_CHARS = 100
+
+
+def matching_words(words: Iterable[str], pattern: str) -> list[str]:
+    """The words equal to the search text or matching it whole as a regular expression (case ignored), in their
+    order; ValueError naming the rule for a search that is too long or not a valid expression."""
+    if not pattern:
+        return []
+    if len(pattern) > MAX_SEARCH_CHARS:
+        raise ValueError(f"the search is longer than {MAX_SEARCH_CHARS} characters")
+    try:
+        rx = re.compile(pattern, re.IGNORECASE)
+    except re.error as e:
+        raise ValueError(f"'{pattern}' is not a valid regular expression ({e})") from None
+    return [w for w in words if rx.fullmatch(w) or w == pattern.lower()]
 
 
 def inflection_candidates(word: str) -> list[str]:
