@@ -550,7 +550,6 @@ def get_feature_axis(content_hash: str, depth: int, feature: int, *, _ckpt: Chec
 def get_feature_steered(content_hash: str, prompt: str, depth: int, feature: int, alpha: float, *, _ckpt: Checkpoint,
                         _features: Features) -> str:
     """The completion with alpha times a feature's decoder direction added at its depth at every position."""
-    from llmcore.analysis.steering import steer
+    from llmcore.analysis.features import steer_with_feature
 
-    vec = _features.sae.direction(depth, feature)
-    return steer(_ckpt, prompt, vector=vec, depth=depth, alpha=alpha).completion
+    return steer_with_feature(_ckpt, _features, prompt, depth=depth, feature=feature, alpha=alpha).completion

@@ -137,3 +137,17 @@ def array(v):
     import numpy as np
 
     return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"]) if isinstance(v, dict) else np.asarray(v)
+
+
+def test_the_page_steers_with_the_picked_feature_as_the_library_does(features):
+    from dashboard.views.features import DEFAULTS
+    from llmcore.analysis.features import steer_with_feature
+
+    ckpt, f = features
+    at = open_page("features")
+    j, depth = at.selectbox(key="f_feature").value, f.sae.layer_names.index(DEFAULTS["f_depth"])
+    at.slider(key="f_alpha").set_value(16.0).run()
+    assert not at.exception and not at.error
+    steered = steer_with_feature(ckpt, f, DEFAULTS["f_prompt"], depth=depth, feature=j, alpha=16.0).completion
+    said = [m.value.replace("\\", "") for m in at.markdown if "Without steering" in m.value]
+    assert len(said) == 1 and f"'{steered}'" in said[0] and f"feature #{j}" in said[0]

@@ -22,7 +22,7 @@ from llmcore.inputs import InputError, Shaped, file_kind, parse_json, read_safet
 from llmcore.model.checkpoint import FEATURES, FITTED_FILES, Checkpoint, tensor_problem
 
 if TYPE_CHECKING:
-    from llmcore.analysis.trace import GenerationTrace
+    from llmcore.analysis.trace import GenerationTrace, SamplingConfig
 
 FEATURES_FILE = FEATURES
 FORMAT = 1
@@ -230,7 +230,7 @@ def load_features(ckpt: Checkpoint) -> Features | None:
 
 
 __all__ = ["Features", "FeaturesError", "fit_features", "load_features", "save_features", "read_features",
-           "world_traits"]
+           "steer_with_feature", "world_traits"]
 
 
 # ---------------------------------------------------------------- a prompt's features
@@ -287,6 +287,23 @@ def features_of_states(f: Features, words: list[str], next_words: list[str], hid
         ids[:, d], values[:, d] = top, np.take_along_axis(a, top, 1)
     return PromptFeatures(words=words, next_words=next_words, layer_names=f.sae.layer_names, ids=ids, values=values,
                           hidden=hidden)
+
+
+def steer_with_feature(ckpt: Checkpoint, f: Features, prompt: str, *, depth: int, feature: int, alpha: float,
+                       sampling: SamplingConfig | None = None) -> GenerationTrace:
+    """Generate with alpha times a feature's decoder direction added to the residual stream at its depth (embed or
+    a block: the final depth is read after the last block, where nothing can be added) at every position, through
+    the steering path (llmcore.analysis.steering.steer)."""
+    from llmcore.analysis.steering import steer
+    from llmcore.analysis.trace import PromptError
+
+    names = f.sae.layer_names
+    if not isinstance(depth, int) or not 0 <= depth < len(names) - 1:
+        raise PromptError(f"a feature steers at one of {', '.join(names[:-1])} (depth 0 to {len(names) - 2}), "
+                          f"got {depth!r}")
+    if not isinstance(feature, int) or not 0 <= feature < f.sae.width:
+        raise PromptError(f"feature must be a whole number from 0 to {f.sae.width - 1}, got {feature!r}")
+    return steer(ckpt, prompt, vector=f.sae.direction(depth, feature), depth=depth, alpha=alpha, sampling=sampling)
 
 
 def logit_effect(ckpt: Checkpoint, f: Features, depth: int, feature: int, k: int = 5) -> tuple[list, list]:
