@@ -9,7 +9,7 @@ from torch.nn.utils import parameters_to_vector
 from llmcore.maps.landscape import decision_landscape, decode_states
 from llmcore.maps.projection import PCAProjector
 from llmcore.maps.store import MapBook
-from llmcore.training.losslandscape import batch_loss, eval_batch, loss_on_plane, random_loss_landscape
+from llmcore.training.losslandscape import batch_loss, eval_batch, loss_on_plane, path_plane, random_loss_landscape
 
 
 def test_inverse_decode_agrees_with_decoding_the_states(ckpt):
@@ -62,6 +62,23 @@ def test_loss_on_plane_restores_the_weights(tiny_ckpt):
     d = torch.zeros_like(before)
     centre = loss_on_plane(model, batch, d, d, alphas=np.zeros(2), betas=np.zeros(1))
     assert np.allclose(centre, land.centre_loss, atol=1e-5)
+
+
+def test_path_plane_is_the_svd_of_the_path():
+    """The training path's plane through its Gram matrix (chunked, small memory) is an SVD's: the same directions
+    (up to sign), coordinates and explained shares, from float16 snapshots as the trainer keeps them."""
+    rng = np.random.default_rng(0)
+    theta = rng.normal(size=70_001).astype(np.float32)
+    snaps = [(theta + rng.normal(size=theta.size) * (i + 1) * rng.uniform(0.05, 0.3)).astype(np.float16)
+             for i in range(7)] + [theta.astype(np.float16)]
+    dirs, path, explained = path_plane(snaps, theta, chunk=4096)
+    D = np.stack([s.astype(np.float64) for s in snaps]) - theta
+    _, s, vt = np.linalg.svd(D, full_matrices=False)
+    for k in range(2):
+        assert abs(float(vt[k] @ dirs[k])) > 1 - 1e-5
+        np.testing.assert_allclose(np.abs(path[:, k]), np.abs(D @ vt[k]), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(explained, s[:2] ** 2 / (s**2).sum(), rtol=1e-5)
+    assert (path[np.abs(path).argmax(0), [0, 1]] > 0).all()  # signs fixed: the same plane every time
 
 
 def _prompts(ckpt, n: int = 40) -> list[str]:

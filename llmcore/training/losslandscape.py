@@ -3,6 +3,8 @@ and on the plane of the optimiser's path, with that path on it. Computed at the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
@@ -89,26 +91,49 @@ def random_loss_landscape(model: GPT, batch: Batch, *, n: int = 21, span: float 
                          explained=np.full(2, np.nan, np.float32))
 
 
-def path_loss_landscape(model: GPT, batch: Batch, snapshots: np.ndarray, steps: list[int], *, n: int = 21,
+def path_loss_landscape(model: GPT, batch: Batch, snapshots: Sequence[np.ndarray], steps: list[int], *, n: int = 21,
                         margin: float = 0.25) -> LossLandscape:
     """The loss on the plane of the first two principal directions of (snapshot − final weights), with the path.
 
-    snapshots: (T, P) flat weight vectors (parameters_to_vector order) saved during training; the model holds
-    the final weights.
+    snapshots: T flat weight vectors (parameters_to_vector order, any float dtype) saved during training; the model
+    holds the final weights.
     """
-    theta = parameters_to_vector(model.parameters()).detach().cpu().numpy().astype(np.float64)
-    D = np.asarray(snapshots, np.float64) - theta
-    _, s, vt = np.linalg.svd(D, full_matrices=False)
-    dirs = vt[:2]
-    path = (D @ dirs.T).astype(np.float32)  # dirs are orthonormal: coordinates are projections
+    theta = parameters_to_vector(model.parameters()).detach().cpu().numpy()
+    dirs, path, explained = path_plane(snapshots, theta)
     lo, hi = path.min(0), path.max(0)
     pad = margin * np.maximum(hi - lo, 1e-6)
     alphas = np.linspace(lo[0] - pad[0], hi[0] + pad[0], n).astype(np.float32)
     betas = np.linspace(lo[1] - pad[1], hi[1] + pad[1], n).astype(np.float32)
-    d1, d2 = (torch.from_numpy(d.astype(np.float32)).to(model.lm_head.weight.device) for d in dirs)
+    d1, d2 = (torch.from_numpy(d).to(model.lm_head.weight.device) for d in dirs)
     loss = loss_on_plane(model, batch, d1, d2, alphas=alphas, betas=betas)
     path_loss = np.array([loss_on_plane(model, batch, d1, d2, alphas=[a], betas=[b])[0, 0] for a, b in path],
                          np.float32)
-    explained = (s[:2] ** 2 / max((s**2).sum(), 1e-12)).astype(np.float32)
     return LossLandscape(kind="pca", alphas=alphas, betas=betas, loss=loss, centre_loss=batch_loss(model, batch),
                          path=path, path_loss=path_loss, path_steps=np.asarray(steps, np.int64), explained=explained)
+
+
+def path_plane(snapshots: Sequence[np.ndarray], theta: np.ndarray, *, chunk: int = 1 << 16
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The first two principal directions of the rows D = snapshot − theta (uncentred, as an SVD of D gives them),
+    the snapshots' coordinates on them and the share of D's energy each explains: ((2, P) float32, (T, 2), (2,)).
+
+    Through the T × T Gram matrix D Dᵀ, summed over column chunks in float64: memory T × chunk beyond the
+    inputs, where an SVD of D would hold several T × P float64 copies (1.5 GB for the bundled model's 24).
+    Signs follow scikit-learn's svd_flip: each direction's largest coordinate along the path is positive.
+    """
+    T, P = len(snapshots), theta.size
+    gram = np.zeros((T, T), np.float64)
+    for a in range(0, P, chunk):
+        D = np.stack([np.asarray(w[a:a + chunk], np.float64) for w in snapshots]) - theta[a:a + chunk]
+        gram += D @ D.T
+    energy, U = np.linalg.eigh(gram)  # ascending
+    energy, U = np.clip(energy[::-1][:2], 0, None), U[:, ::-1][:, :2]
+    U *= np.where(U[np.abs(U).argmax(0), [0, 1]] < 0, -1.0, 1.0)
+    s = np.sqrt(energy)
+    path = U * s  # D @ dirsᵀ = U S
+    dirs = np.zeros((2, P), np.float64)
+    for a in range(0, P, chunk):  # dirs = S⁻¹ Uᵀ D
+        D = np.stack([np.asarray(w[a:a + chunk], np.float64) for w in snapshots]) - theta[a:a + chunk]
+        dirs[:, a:a + chunk] = (U.T @ D) / np.maximum(s, 1e-12)[:, None]
+    explained = energy / max(float(np.trace(gram)), 1e-12)
+    return dirs.astype(np.float32), path.astype(np.float32), explained.astype(np.float32)

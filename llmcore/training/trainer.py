@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,7 +74,10 @@ class TrainCallback:
 
 
 class TqdmCallback(TrainCallback):
-    """A progress bar on stderr with the latest loss and evaluation figures."""
+    """A progress bar on stderr with the latest loss and evaluation figures; after the last step the step bar closes
+    (its rate counts steps only) and each piece of end-of-training work is shown by name, then with its seconds."""
+
+    phase: tuple[str, float] | None = None  # the piece of end-of-training work running, and when it began
 
     def on_corpus(self, trainer: Trainer, done: int, total: int) -> None:
         from tqdm.auto import tqdm
@@ -107,8 +112,28 @@ class TqdmCallback(TrainCallback):
         state = "every bar holds" if not record["failing"] else "failing: " + ", ".join(record["failing"])
         self.bar.write(f"step {record['step']:>5}  {figures}  ({state})")
 
+    def on_phase(self, trainer: Trainer, phase: str) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar.close()  # closing twice is harmless; the step bar's time ends with the steps
+        self._end_phase()
+        self.phase = (phase, time.perf_counter())
+        if not hasattr(self, "phase_bar"):
+            self.phase_bar = tqdm(total=None, desc=phase,
+                                  bar_format="finishing: {desc} ({elapsed} since the last step)")
+        self.phase_bar.set_description_str(phase)
+
+    def _end_phase(self) -> None:
+        if self.phase is not None:
+            name, began = self.phase
+            self.bar.write(f"  done: {name} in {time.perf_counter() - began:.1f} s")
+            self.phase = None
+
     def on_train_end(self, trainer: Trainer) -> None:
         self.bar.close()
+        self._end_phase()
+        if hasattr(self, "phase_bar"):
+            self.phase_bar.close()
 
 
 @dataclass
@@ -164,7 +189,7 @@ class TrainState:
     step: int = 0
     snapshots: list[np.ndarray] = field(default_factory=list)
     snapshot_steps: list[int] = field(default_factory=list)
-    weights: list[np.ndarray] = field(default_factory=list)  # flat weight vectors at the snapshot steps
+    weights: list[np.ndarray] = field(default_factory=list)  # flat float16 weight vectors at the snapshot steps
     log: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     cpu_seconds: float = 0.0  # CPU time of the process (all threads): the cost of training, whatever else runs
@@ -269,7 +294,8 @@ class Trainer:
         c0 = time.process_time() - self.state.cpu_seconds
         snap_at = set(self.config.snapshot_steps())
         if self.rank == 0 and self.warm and not self.warm.history:
-            self.warm.check(self)  # where the run starts from: the bars before any step (it never stops here)
+            with one_thread():
+                self.warm.check(self)  # where the run starts from: the bars before any step (it never stops here)
         while not self.finished and not self.stop_requested:
             step = self.state.step
             if step in snap_at and step not in self.state.snapshot_steps:
@@ -282,7 +308,8 @@ class Trainer:
             for cb in self.callbacks:
                 cb.on_step_end(self, step + 1, loss)
             if self.rank == 0 and self.warm and self.state.step % self.config.eval_every == 0:
-                self.converged = self.warm.check(self)  # the bars, measured cheaply; the full evaluation follows
+                with one_thread():
+                    self.converged = self.warm.check(self)  # the bars, measured cheaply; the full evaluation follows
             if self.rank == 0 and (self.state.step % self.config.eval_every == 0 or self.finished) \
                     and not (self.warm and not self.finished):
                 if self.finished:
@@ -294,14 +321,15 @@ class Trainer:
                 self._write(final=False)
                 last_write = time.monotonic()
         done = self.finished
-        if done and self.state.step not in self.state.snapshot_steps:
-            self._snapshot(self.state.step)
-        if done:
-            self._weight_snapshot(self.state.step)
-        if self.rank == 0:
-            self._write(final=done)
-        for cb in self.callbacks:
-            cb.on_train_end(self)
+        with one_thread():  # the end-of-training work, the callbacks' included: measures on small batches
+            if done and self.state.step not in self.state.snapshot_steps:
+                self._snapshot(self.state.step)
+            if done:
+                self._weight_snapshot(self.state.step)
+            if self.rank == 0:
+                self._write(final=done)
+            for cb in self.callbacks:
+                cb.on_train_end(self)
         if self.world_size > 1:
             torch.distributed.barrier()  # the others wait for rank 0's final checkpoint
         return load_checkpoint(self.out_dir)
@@ -335,25 +363,29 @@ class Trainer:
         if self.config.landscape_grid:
             # kept as float16 values, as the resume file stores them: a resumed run then fits the same path plane
             vec = parameters_to_vector(self.model.parameters()).detach().cpu().numpy()
-            self.state.weights.append(vec.astype(np.float16).astype(np.float32))
+            self.state.weights.append(vec.astype(np.float16))
         self.state.snapshot_steps.append(step)
 
     def _weight_snapshot(self, step: int) -> None:
         """The whole model and its measures at the scheduled steps (rank 0's job: the weights are the same)."""
         if self.rank == 0 and self.weight_snaps.due(step):
+            if self.finished:
+                self.phase("the last weight snapshot and its measures")
             live = Checkpoint(model=self.model, tokenizer=self.tokenizer, world=self.world, held_out=self.held_out,
                               train_config={}, metrics={})
-            self.weight_snaps.record(live, step)
+            with one_thread():
+                self.weight_snaps.record(live, step)
 
     def _evaluate(self) -> None:
         self.model.eval()
         final = self.finished  # the control pairs are measured once, at the end
-        quality = evaluate_quality(self.model, self.tokenizer, self.world, self.held_out, controls=final)
-        record = {"step": self.state.step, "seconds": round(self.state.seconds, 2),
-                  "tokens": self.state.step * self.config.batch_size * self.model_config.block_size,
-                  "val_loss": sentence_loss(self.model, self.tokenizer, self.val_sentences), **quality.to_dict()}
-        if self.heldout:  # a world that holds nothing out has no held-out loss to report
-            record["heldout_loss"] = sentence_loss(self.model, self.tokenizer, self.heldout)
+        with one_thread():
+            quality = evaluate_quality(self.model, self.tokenizer, self.world, self.held_out, controls=final)
+            record = {"step": self.state.step, "seconds": round(self.state.seconds, 2),
+                      "tokens": self.state.step * self.config.batch_size * self.model_config.block_size,
+                      "val_loss": sentence_loss(self.model, self.tokenizer, self.val_sentences), **quality.to_dict()}
+            if self.heldout:  # a world that holds nothing out has no held-out loss to report
+                record["heldout_loss"] = sentence_loss(self.model, self.tokenizer, self.heldout)
         self.model.train()
         self.state.log.append(record)
         for cb in self.callbacks:
@@ -400,7 +432,7 @@ class Trainer:
         n = self.config.landscape_grid
         kinds = [random_loss_landscape(self.model, batch, n=n, seed=self.config.seed)]
         if len(self.state.weights) >= 3:
-            kinds.append(path_loss_landscape(self.model, batch, np.stack(self.state.weights),
+            kinds.append(path_loss_landscape(self.model, batch, self.state.weights,
                                              self.state.snapshot_steps, n=n))
         return landscapes_bytes(kinds)
 
@@ -416,7 +448,7 @@ class Trainer:
                 "model_config": self.model_config.to_dict(), "world_hash": self.world.content_hash}
         blobs = {"optimizer.safetensors": torch_save_bytes(tensors), "state.json": json.dumps(meta).encode()}
         if self.state.weights:
-            blobs["weights.safetensors"] = np_save({"w": np.stack(self.state.weights).astype(np.float16)})
+            blobs["weights.safetensors"] = np_save({"w": np.stack(self.state.weights)})
         return blobs
 
     def _maybe_resume(self) -> None:
@@ -442,7 +474,7 @@ class Trainer:
         ckpt = load_checkpoint(self.out_dir)
         self.model.load_state_dict(ckpt.model.state_dict())
         self._load_optimizer(files["optimizer.safetensors"])
-        w = list(np_load(w_file.read_bytes())["w"].astype(np.float32)) if w_file is not None else []
+        w = list(np_load(w_file.read_bytes())["w"].astype(np.float16)) if w_file is not None else []
         self.state = TrainState(step=meta["step"], snapshots=list(ckpt.snapshots()),
                                 snapshot_steps=list(ckpt.snapshot_steps), weights=w, log=ckpt.train_log(),
                                 seconds=meta["seconds"], cpu_seconds=meta.get("cpu_seconds", 0.0))
@@ -468,6 +500,20 @@ class Trainer:
         opt["state"] = {i: {k.split(".", 1)[1]: v for k, v in tensors.items() if k.split(".", 1)[0] == str(i)}
                         for i in params}
         self.optimizer.load_state_dict(opt)
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run the measures, landscapes and maps (many operations on small batches) on one torch thread, then restore
+    the count. A second thread gains little on batches this small, and while another process keeps a core busy
+    every small operation waits for it: on 2 loaded cores a 32-sentence forward pass took 195-262 ms on 2 threads
+    against 12-20 ms on one (bench/bench_end_of_training.py)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def distributed_setup() -> tuple[int, int, torch.device]:
