@@ -208,6 +208,9 @@ def test_map_reference_states_drawn_once_under_the_path(server, browser):
     page, errors = _open(browser, server)
     _wait_charts(page, 4)
     wait_idle(page)
+    # the base layer is drawn after the top chart (chart.js sets data-drawn once both are): wait on what is asserted
+    page.wait_for_function(REDRAWN_AFTER, arg=0, timeout=60_000)
+    page.wait_for_function(f"() => {{ const l = ({LAYERS})(); return l.base > 100 && l.same; }}", timeout=60_000)
     layers = page.evaluate(LAYERS)
     assert layers["base"] > 100 and layers["same"], layers  # the reference states, aligned with the top chart
     assert layers["top"] < layers["base"]  # the top chart draws the path and stars, not the reference states
