@@ -43,8 +43,9 @@ LIGHT_ROUTE = f"{__name__}.{LIGHT_ASSETS}"
 LIGHT_FILE = Path(__file__).parent / LIGHT_ASSETS / "plotly-cartesian.min.js"
 
 LOADER = (Path(__file__).parent / "plotly_loader.js").read_text()
-_render = st.components.v2.component(NAME, js=LOADER + (Path(__file__).parent / "chart.js").read_text(),
-                                     isolate_styles=False)
+LABELS_JS = Path(__file__).parent / "chart_labels.js"  # where labels go: shared with the notebook's widgets
+_render = st.components.v2.component(NAME, js=LOADER + LABELS_JS.read_text() + (Path(__file__).parent / "chart.js")
+                                     .read_text(), isolate_styles=False)
 
 
 def _url(name: str, route: str, folder: Path, file: str) -> str:

@@ -2,7 +2,8 @@
 // Plotly.react in the notebook's own colours, and sends back the theme, box/lasso selections and clicks.
 // Plotly.js is asked of the kernel once per page (the plotly package's own bundle, sent as a buffer): no CDN, and
 // the notebook's saved widget state keeps only figures. A view with `steps` (Watch training) also gets a slider
-// over them, with play, that sets its `snapshot`.
+// over them, with play, that sets its `snapshot`. Labels are thinned out and moved apart after every drawing as the
+// dashboard's charts do: declutter and separateMapLabels come from dashboard/chart_labels.js, prepended (widget.py).
 
 const PLOTLY_KEY = "__llmLandscapePlotly";
 
@@ -143,6 +144,12 @@ async function render({ model, el }) {
   // Reference states (traces marked "base", the same for every prompt on a map) are handed to Plotly as the very
   // objects it drew last time, by uid: it then skips their recalculation, half of a new prompt's redraw.
   const drawnBase = new Map();
+  let placed = false; // this drawing's labels placed (on plotly_afterplot, which a drawing without a full plot skips)
+  const placeLabels = () => {
+    declutter(gd);
+    separateMapLabels(gd);
+    placed = true;
+  };
   async function draw() {
     const text = model.get("figure");
     if (!text) return;
@@ -155,17 +162,23 @@ async function render({ model, el }) {
     // selection before a figure whose points moved (a new prompt, depth, map or reading)
     const kept = gd.layout && gd.layout.selections;
     if (kept && kept.length && model.get("selected").length) layout.selections = kept;
+    placed = false;
     await Plotly.react(gd, fig.data, layout, { displaylogo: false, responsive: true, scrollZoom: false });
+    if (!placed) placeLabels();
     gd.dataset.drawn = String(Number(gd.dataset.drawn) + 1);
     gd.dataset.drawnAt = String(Date.now());  // the wall clock: bench/bench_notebook.py compares it with the kernel's
   }
   await draw();
+  gd.on("plotly_afterplot", placeLabels); // zoom, pan and resize too: zooming in on a cluster names more words
   model.on("change:figure", draw);
+  // Plotly shows every label again when it marks the points chosen: they are thinned out again
   gd.on("plotly_selected", (event) => {
+    placeLabels();
     model.set("selected", pointsOf(event));
     model.save_changes();
   });
   gd.on("plotly_deselect", () => {
+    placeLabels();
     model.set("selected", []);
     model.save_changes();
   });
@@ -173,12 +186,14 @@ async function render({ model, el }) {
     model.set("clicked", { ...(pointsOf(event)[0] || {}), n: (model.get("clicked").n || 0) + 1 });
     model.save_changes();
   });
-  // a theme switched later (JupyterLab's menu, VS Code's colour theme) redraws in the new colours
+  // a theme switched later (JupyterLab's menu, VS Code's colour theme) redraws in the new colours at once (a figure
+  // drawn in the theme's ink, such as a path over a map, is then sent again by the kernel)
   const watch = new MutationObserver(() => {
     const now = colours(el);
     if (now.theme !== model.get("theme")) {
       model.set("theme", now.theme);
       model.save_changes();
+      draw();
     }
   });
   watch.observe(document.body, { attributes: true, attributeFilter: ["class", "data-jp-theme-light"] });

@@ -16,6 +16,7 @@ from dashboard.figures.theme import INK  # paths over maps, as the dashboard dra
 from llmcore.files import atomic_write
 
 HERE = Path(__file__).parent
+LABELS_JS = HERE.parent / "dashboard" / "chart_labels.js"  # the dashboard's label placement (no Streamlit)
 
 
 class SettingRefused(ValueError):
@@ -37,7 +38,7 @@ class FigureView(anywidget.AnyWidget):
     The browser reports the notebook's theme (`theme`), box and lasso selections (`selected`: trace, index and name
     of each point) and clicks (`clicked`); subclasses turn those into their own attributes."""
 
-    _esm = HERE / "widget.js"
+    _esm = LABELS_JS.read_text() + (HERE / "widget.js").read_text()  # where labels go, as on the dashboard
     figure = traitlets.Unicode("").tag(sync=True)  # the figure as Plotly.js JSON
     theme = traitlets.Unicode("light").tag(sync=True)
     selected = traitlets.List().tag(sync=True)

@@ -69,8 +69,9 @@ def test_the_wheel_carries_the_model_and_the_dashboard(tmp_path, ckpt, wheel):
     target = tmp_path / "site"
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
-        assert {"dashboard/chart.js", "dashboard/plotly_loader.js", "dashboard/plotly_light/plotly-cartesian.min.js",
-                "dashboard/plotly_light/LICENSE", "llmnotebook/widget.js"} <= set(names)  # read when it starts
+        assert {"dashboard/chart.js", "dashboard/chart_labels.js", "dashboard/plotly_loader.js",
+                "dashboard/plotly_light/plotly-cartesian.min.js", "dashboard/plotly_light/LICENSE",
+                "llmnotebook/widget.js"} <= set(names)  # read when it starts
         assert any(n.startswith("llmcore_checkpoints/default/maps/traces/") for n in names)  # the first page's trace
     source = {n: ROOT / n.replace("llmcore_checkpoints/", "checkpoints/", 1) for n in names if ".dist-info/" not in n}
     assert not [n for n, path in source.items() if not path.is_file()]  # nothing the source tree does not hold
