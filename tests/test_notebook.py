@@ -313,6 +313,7 @@ def test_the_widgets_load_no_streamlit():
     import sys
 
     code = ("import sys, llmnotebook; llmnotebook.trajectory('a cat eats sausage at').bars(); "
+            "llmnotebook.embeddings('c.*t'); llmnotebook.watch().linked('path'); "
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'streamlit'))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
