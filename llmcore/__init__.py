@@ -11,7 +11,7 @@ package re-exports nothing).
     llmcore.world.types              World, WorldError, FUNCTION_CONTEXT
     llmcore.world.corpus             CorpusGenerator
     llmcore.world.edit               set_animal, parse_world_text, to_toml, EditError
-    llmcore.world.suggest            suggestions, unknown_words_message
+    llmcore.world.suggest            matching_words, suggestions, unknown_words_message
     llmcore.model.checkpoint         load_checkpoint, save_checkpoint, Checkpoint, CheckpointError, DEFAULT_CHECKPOINT
     llmcore.model.config             GPTConfig
     llmcore.model.gpt                GPT, TracedLM
