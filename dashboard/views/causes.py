@@ -1,5 +1,8 @@
 """Causes page: why the state goes where it goes. Causal tracing, the counterfactual grid, component attribution
-and steering, each drawn against the maps the other pages show."""
+and steering, each drawn against the maps the other pages show.
+
+A little over 400 lines on purpose: each of the four panels' controls sits beside the sentence and chart they drive
+(the figures themselves are in dashboard/figures/causes.py)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,9 @@ attribution and ablation in llmcore.analysis.attribution, steering vectors in ll
 
 Everything works on any Checkpoint, our GPT and the Hugging Face adapter alike, through the forward hooks of
 llmcore.model.hooks on the residual stream, the attention output and the MLP output of each block.
-"""
+
+A little over 400 lines on purpose: the patched run and the causal trace built from it share the hooks and the
+corruptions (named words or noise) defined here."""
 
 from __future__ import annotations
 

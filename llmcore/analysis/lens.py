@@ -3,6 +3,9 @@ through the final norm and the head, matches the model's own output; stored besi
 
 Also what a lens reads from a trace's states (`LensReadings`) and the prediction depth: the first depth from which
 the lens's top word is the final top word and stays so.
+
+A little over 400 lines on purpose: the lens's fit, its file (written and checked on read) and its readings are one
+contract, as the trace's are in llmcore.analysis.trace.
 """
 
 from __future__ import annotations
