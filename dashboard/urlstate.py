@@ -85,11 +85,11 @@ def link(keys: list[str]) -> str:
     return f"{base}?{urlencode(params)}"
 
 
-def page_link(url_path: str, label: str, params: dict[str, str]) -> None:
+def page_link(url_path: str, label: str, params: dict[str, str], *, help: str | None = None) -> None:
     """A link that opens another page of the app (its URL path in app.PAGES) in this session with these settings,
     which seed its widgets as a shared link's do (restore)."""
     st.page_link(st.Page(_elsewhere, url_path=url_path, title=label), label=label, query_params=params,
-                 icon=":material/arrow_forward:")
+                 icon=":material/arrow_forward:", help=help)
 
 
 def _elsewhere() -> None:

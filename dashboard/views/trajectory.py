@@ -297,10 +297,12 @@ def features_link(ckpt: Checkpoint, trace: GenerationTrace, step: int, readings:
         return
     params = frames.features_link(trace, step, readings, prompt=st.session_state.get("prompt", ""),
                                   depths=trace.layer_names, page_words=SamplingConfig().max_new_words)
-    if params is not None:
-        at = f" at {params['f_depth']}" if "f_depth" in params else ""
-        urlstate.page_link("features", f"Which features and traits the state after '{trace.words[step - 1]}' "
-                           f"carries{at}: the Features page", params)
+    if params is None:
+        return
+    depth, word = params.get("f_depth"), escape_md(trace.words[step - 1])
+    urlstate.page_link("features", f"Features of '{word}'" + (f" at {depth}" if depth else ""), params,
+                       help=f"The Features page at step {step}: the features and world traits its state "
+                       "carries" + (f", from {depth}, where its next word is settled" if depth else ""))
 
 
 def step_sentences(ckpt: Checkpoint, trace: GenerationTrace, context_of: dict[str, str],
