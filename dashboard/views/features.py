@@ -100,8 +100,8 @@ def _where_known(f: Features) -> None:
     st.subheader("Where is a trait known?")
     trait = st.selectbox("Trait", f.probes.names, key="f_trait")
     k = f.probes.trait_index(trait)
-    st.plotly_chart(feature_figures.probe_heatmap(f.probes.accuracy[k], f.probes.roles, f.probes.layer_names, trait),
-                    width="stretch")
+    chart.show(feature_figures.probe_heatmap(f.probes.accuracy[k], f.probes.roles, f.probes.layer_names, trait),
+               key="trait_heatmap")
     st.write(escape_md(f.probes.sentence(k)))
 
 
