@@ -55,6 +55,17 @@ def ckpt():
 
 
 @pytest.fixture(scope="session")
+def bundled_features(ckpt):
+    """(checkpoint, features) of the bundled model (llmcore.analysis.features); skipped where it ships none."""
+    from llmcore.analysis.features import load_features
+
+    f = load_features(ckpt)
+    if f is None:
+        pytest.skip("the bundled checkpoint has no features.safetensors")
+    return ckpt, f
+
+
+@pytest.fixture(scope="session")
 def corpus_of():
     """corpus_of(world, seed, n=None): a world's training sentences, generated once per session for each world,
     seed and count (the bundled world's take seconds, and several test files read the same ones). Read only. Two

@@ -32,16 +32,12 @@ def _overlapping(labels: list) -> list[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def library():
+def library(bundled_features):
     """What the page should list for its default prompt, step and depth, computed by llmcore."""
     from dashboard.views.features import DEFAULTS
-    from llmcore.analysis.features import load_features, prompt_features
-    from llmcore.model.checkpoint import load_checkpoint
+    from llmcore.analysis.features import prompt_features
 
-    ckpt = load_checkpoint()
-    f = load_features(ckpt)
-    if f is None:
-        pytest.skip("the bundled checkpoint has no features.safetensors")
+    ckpt, f = bundled_features
     depth = f.sae.layer_names.index(DEFAULTS["f_depth"])
     active = prompt_features(ckpt, f, DEFAULTS["f_prompt"]).active(DEFAULTS["f_step"] - 1, depth)
     return [(j, f.grades.label(depth, j)) for j, _ in active]

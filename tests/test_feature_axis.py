@@ -7,20 +7,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from llmcore.model.checkpoint import load_checkpoint
-
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def fitted():
-    from llmcore.analysis.features import load_features
+def fitted(bundled_features):
     from llmcore.maps.store import MapBook
 
-    ckpt = load_checkpoint()
-    f = load_features(ckpt)
-    if f is None:
-        pytest.skip("the bundled checkpoint has no features.safetensors")
+    ckpt, f = bundled_features
     return f, MapBook(ckpt).states
 
 

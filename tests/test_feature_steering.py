@@ -7,22 +7,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from llmcore.model.checkpoint import load_checkpoint
-
 pytestmark = pytest.mark.slow
 PROMPT = "a dog devours pizza in"
 ALPHAS = (0.0, 2.0, 4.0, 8.0)
 
 
 @pytest.fixture(scope="module")
-def fitted():
-    from llmcore.analysis.features import load_features
-
-    ckpt = load_checkpoint()
-    f = load_features(ckpt)
-    if f is None:
-        pytest.skip("the bundled checkpoint has no features.safetensors")
-    return ckpt, f
+def fitted(bundled_features):
+    return bundled_features
 
 
 def _gap(trace, up: list, down: list) -> float | None:

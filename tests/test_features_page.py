@@ -7,22 +7,14 @@ import json
 
 import pytest
 
-from llmcore.model.checkpoint import load_checkpoint
-
 from .conftest import open_page
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def features():
-    from llmcore.analysis.features import load_features
-
-    ckpt = load_checkpoint()
-    f = load_features(ckpt)
-    if f is None:
-        pytest.skip("the bundled checkpoint has no features.safetensors")
-    return ckpt, f
+def features(bundled_features):
+    return bundled_features
 
 
 def test_cli_lists_each_steps_features_as_the_library_does(features, capsys):
