@@ -31,7 +31,8 @@ package re-exports nothing).
     llmcore.analysis.lens            fit_lens, measure_lens, ensure_lens, trace_readings, TunedLens
     llmcore.analysis.probes          fit_probes, world_traits
     llmcore.analysis.sae             fit_stack, SAEConfig
-    llmcore.analysis.features        fit_features, load_features, Features
+    llmcore.analysis.features        fit_features, load_features, prompt_features, steer_with_feature, Features
+    llmcore.analysis.feature_axis    feature_axis, FeatureAxis
     llmcore.training.trainer         Trainer, TrainCallback
     llmcore.training.config          TrainConfig
     llmcore.training.folder          check_training_folder, has_complete_checkpoint
