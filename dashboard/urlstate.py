@@ -9,23 +9,26 @@ import streamlit as st
 from llmcore.inputs import InputError, decode_text, parse_json
 
 Allowed = dict[str, Any]  # key -> a collection of allowed values, or a (low, high) tuple for numbers
+KEPT = "_urlstate_kept"  # session state: the value each published key had last, kept when its page is left
 
 
 def restore(defaults: dict[str, Any], allowed: Allowed | None = None) -> list[str]:
-    """Seed the widget keys that session state does not hold from the URL (falling back to defaults): on a page's
-    first run in a session, and each time the page is opened again (Streamlit forgets the widgets a run does not
-    draw, so a page that was left has lost its values; the URL then holds what a link to it carries).
+    """Seed the widget keys that session state does not hold: on a page's first run in a session, and each time
+    the page is opened again (Streamlit forgets the widgets a run does not draw, so a page that was left has lost
+    its values). From the URL where it names the key (a shared link, or a link from another page), else the value
+    the page last published in this session (the view as it was left), else the default.
 
-    A value of the wrong type or outside what its widget allows is ignored; the names of ignored settings are
-    returned so the page can say so.
+    A value of the wrong type or outside what its widget allows is ignored; the names of ignored settings from the
+    URL are returned so the page can say so.
     """
-    ignored = []
+    ignored, kept = [], st.session_state.get(KEPT, {})
     for key, default in defaults.items():
         if key in st.session_state:
             continue
         raw = st.query_params.get(key)
         if raw is None:
-            st.session_state[key] = default
+            value = kept.get(key, default)
+            st.session_state[key] = value if fits(value, (allowed or {}).get(key)) else default
             continue
         value = _parse(raw, default)
         if value is None or not fits(value, (allowed or {}).get(key)):
@@ -97,9 +100,12 @@ def _elsewhere() -> None:
 
 
 def publish(keys: list[str]) -> None:
-    """Write the current values of widget keys to the URL."""
+    """Write the current values of widget keys to the URL, and keep them for when the page is opened again."""
+    kept = st.session_state.setdefault(KEPT, {})
     for key in keys:
         value = st.session_state.get(key)
+        if value is not None:
+            kept[key] = value
         if value is not None and st.query_params.get(key) != str(value):
             st.query_params[key] = str(value)
 

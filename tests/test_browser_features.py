@@ -1,6 +1,7 @@
 """The Features page in Chromium: it opens without an error, lists the bundled model's features as the library
 computes them, picking another feature draws that feature's chart with no label over another, the Trajectory
-step's link opens the page at that step, and the page opened again from the sidebar has its settings back."""
+step's link opens the page at that step, and the page opened again from the sidebar shows the view it was left
+with."""
 
 from __future__ import annotations
 
@@ -71,7 +72,7 @@ def test_picking_a_feature_draws_its_chart_with_no_label_over_another(server, br
 
 
 def test_the_trajectory_steps_link_opens_the_features_page_at_that_step(server, browser):
-    page, errors = _open(browser, f"{server}/?step=3", 1400)
+    page, errors = _open(browser, f"{server}/?prompt=a+cat+eats&step=3", 1400)
     link = page.locator("[data-testid='stPageLink'] a").filter(has_text="Features of").first
     link.wait_for(timeout=180_000)
     wait_idle(page)
@@ -87,9 +88,9 @@ def test_the_trajectory_steps_link_opens_the_features_page_at_that_step(server, 
     nav.locator("a[href$='model-card']").click()
     page.get_by_role("heading", name="Model card", exact=True).wait_for(timeout=120_000)
     wait_idle(page)
-    nav.locator("a[href$='features']").click()  # opened again: its widgets were forgotten, the URL seeds them
-    page.locator("h3").filter(has_text="Step ").wait_for(timeout=180_000)
+    nav.locator("a[href$='features']").click()  # opened again: Streamlit forgot its widgets; the view as it was left
+    page.locator("h3").filter(has_text=f"Step 3: after '{read}'").wait_for(timeout=180_000)
     wait_idle(page)
-    assert page.get_by_role("textbox", name="Prompt").input_value()
+    assert page.get_by_role("textbox", name="Prompt").input_value() == "a cat eats"  # not the page's default
     no_errors(page, errors)
     page.close()
