@@ -12,6 +12,7 @@ from llmcore.world.types import World
 
 ROLES = ("animal", "verb", "food", "preposition")  # positions relative to the sentence's animal
 STATES_SEED = 4242  # corpus seed of the sentences states are read from (not the training corpus's 0)
+BATCH = 64  # sentences per forward pass: its activations stay a few MB whatever n_sentences is (and it is faster)
 
 
 @dataclass
@@ -75,28 +76,32 @@ def corpus_states(ckpt: Checkpoint, *, n_sentences: int = 3000, seed: int = STAT
     sentences = [s for s in world.reference_sentences(seed, n_sentences) if len(s.split()) <= block]
     ids = [tok.encode_corpus([s]) for s in sentences]
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-    states, labels = [np.zeros(0)] * len(ids), None
-    for T in sorted({len(x) for x in ids}):
-        batch = [i for i in order if len(ids[i]) == T]
+    lengths = np.array([len(x) for x in ids], np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    states, labels = None, None  # (N, L, C), filled in place: no per-batch pieces to join at the end
+    groups = [[i for i in order if len(ids[i]) == T] for T in sorted({len(x) for x in ids})]
+    for batch in (g[s:s + BATCH] for g in groups for s in range(0, len(g), BATCH)):
         act = ActivationCache(attention=False)
         with torch.no_grad():
             model(torch.tensor([ids[i] for i in batch], device=model.device), capture=act)
         stack, labels = act.residual_stack()  # (L, B, T, C)
+        if states is None:
+            states = np.empty((int(lengths.sum()), stack.shape[0], stack.shape[-1]), np.float32)
         arr = stack.permute(1, 2, 0, 3).float().cpu().numpy()  # (B, T, L, C)
         for b, i in enumerate(batch):
-            states[i] = arr[b]
-    return _assemble(world, sentences, states, labels)
+            states[starts[i]:starts[i] + lengths[i]] = arr[b]
+    return _assemble(world, sentences, states, lengths, labels)
 
 
-def _assemble(world: World, sentences: list[str], states: list[np.ndarray], labels: list[str]) -> CorpusStates:
-    lengths = np.array([len(s) for s in states])
+def _assemble(world: World, sentences: list[str], states: np.ndarray, lengths: np.ndarray,
+              labels: list[str]) -> CorpusStates:
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     roles, subjects = [], []
     for s, start in zip(sentences, starts):
         subject, pos = sentence_roles(world, s.split())
         subjects.append(subject)
         roles.append([start + p if p >= 0 else -1 for p in pos])
-    return CorpusStates(sentences=sentences, states=np.concatenate(states).astype(np.float32),
+    return CorpusStates(sentences=sentences, states=states,
                         sentence=np.repeat(np.arange(len(sentences)), lengths),
                         position=np.concatenate([np.arange(n) for n in lengths]),
                         words=np.array([w for s in sentences for w in s.split()], object),

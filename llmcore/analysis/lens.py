@@ -122,9 +122,15 @@ def lens_states(ckpt: Checkpoint, n_sentences: int) -> tuple[torch.Tensor, torch
     return states[torch.from_numpy(~back).to(states.device)], states[torch.from_numpy(back).to(states.device)]
 
 
-def final_logp(model: LanguageModel, states: torch.Tensor) -> torch.Tensor:
-    """The model's own next-word log-probabilities (N, V) from the final depth's states (after the final norm)."""
-    return model.lm_head(states[:, -1]).float().log_softmax(-1)
+def final_logp(model: LanguageModel, states: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    """The model's own next-word log-probabilities (N, V) from the final depth's states (after the final norm),
+    computed a few thousand rows at a time: the head's logits and their softmax never exist for all N at once."""
+    out = None
+    for a in range(0, len(states), chunk):
+        part = model.lm_head(states[a:a + chunk, -1]).float().log_softmax(-1)
+        out = part.new_empty((len(states), part.shape[-1])) if out is None else out
+        out[a:a + chunk] = part
+    return out if out is not None else model.lm_head(states[:, -1]).float().log_softmax(-1)
 
 
 # ---------------------------------------------------------------- fitting
@@ -201,7 +207,8 @@ def _evaluate(ckpt: Checkpoint, states: torch.Tensor, weight: torch.Tensor, bias
         logit = torch.stack([_kl(target, model.decode_residual(states[:, d]).float().log_softmax(-1))
                              for d in range(L - 1)] + [_kl(target, target)])
         tuned = logit.clone()
-        tuned[:D] = _kl(target, _read(model, states, weight, bias))
+        for d in range(D):  # one depth at a time: (N, V) arrays, not (D, N, V)
+            tuned[d] = _kl(target, _read(model, states[:, d:d + 1], weight[d:d + 1], bias[d:d + 1]))[0]
     return LensReport(depth_labels(ckpt.model_config.n_layer), logit.double().cpu().numpy(),
                       tuned.double().cpu().numpy(), np.arange(L) < D, n_train, len(states))
 

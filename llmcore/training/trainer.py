@@ -6,12 +6,15 @@ Run as `llmcore train` or `python -m llmcore train`.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -419,6 +422,7 @@ class Trainer:
 
     def phase(self, phase: str) -> None:
         """Tell the callbacks that a piece of end-of-training work begins (a callback's own work too)."""
+        release_freed_memory()
         for cb in self.callbacks:
             cb.on_phase(self, phase)
 
@@ -502,6 +506,23 @@ class Trainer:
         self.optimizer.load_state_dict(opt)
 
 
+@cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        return None
+
+
+def release_freed_memory() -> None:
+    """Give the pages that freed arrays leave in the C heap back to the system (glibc's malloc_trim; elsewhere
+    nothing). The measures and maps free tens of MB of arrays each; without this the heap keeps them, and the
+    next piece of work's arrays add to them (bench/bench_end_of_training.py prints the peak RSS)."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
 @contextmanager
 def one_thread() -> Iterator[None]:
     """Run the measures, landscapes and maps (many operations on small batches) on one torch thread, then restore
@@ -514,6 +535,7 @@ def one_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
+        release_freed_memory()
 
 
 def distributed_setup() -> tuple[int, int, torch.device]:
