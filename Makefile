@@ -34,7 +34,7 @@ test: setup                    ## run the whole test suite (slow and browser tes
 lint: setup
 	$(BIN)/ruff check .
 
-bench: setup                   ## print the benchmark ratios quoted in the README
+bench: setup                   ## print every figure the README and docs/performance.md quote (about an hour on 2 cores)
 	$(BIN)/python -m bench.bench_generation
 	$(BIN)/python -m bench.bench_training
 	$(BIN)/python -m bench.bench_maps
@@ -42,6 +42,12 @@ bench: setup                   ## print the benchmark ratios quoted in the READM
 	$(BIN)/python -m bench.bench_causes
 	$(BIN)/python -m bench.bench_warmstart --threads 2
 	$(BIN)/python -m bench.bench_felt_speed
+	$(BIN)/python -m bench.bench_editor_run
+	$(BIN)/python -m bench.bench_end_of_training
+	$(BIN)/python -m bench.bench_snapshots --compare
+	$(BIN)/python -m bench.bench_training_watch checkpoints/default
+	$(BIN)/python -m bench.bench_notebook
+	$(BIN)/python -m bench.bench_classroom
 
 train-default: setup           ## retrain the bundled model as shipped, loss landscapes and Watch training maps included (about 480 CPU s: 4 min 10 s on 2 idle cores)
 	$(BIN)/llmcore train --out checkpoints/default --overwrite --threads 2
