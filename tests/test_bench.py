@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
     ("bench_generation", ["--rounds", "2"], ["traced / plain", "no cache / KV cache"]),
     ("bench_causes", ["--no-browser", "--repeats", "1", "--no-steering"], ["counterfactual grid", "last position"]),
     ("bench_world", ["--animals", "20", "--sentences", "2000"], ["held-out pairs"]),
+    ("bench_training", ["--rounds", "1", "--batch-size", "4", "--threads", "1"], ["bundled model's shape: vocab",
+                                                                              "training / matmul"]),
 ])
 def test_a_benchmark_script_runs(script, args, printed):
     done = subprocess.run([sys.executable, "-m", f"bench.{script}", *args], cwd=ROOT, capture_output=True,
