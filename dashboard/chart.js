@@ -291,14 +291,20 @@ export default function (component) {
     });
     gd.__llmObserver.observe(gd);
   }
-  if (!gd.__llmOnWindow) { // a chart that fits the window follows its height
-    gd.__llmOnWindow = () => {
+  if (!gd.__llmOnWindow) { // a chart that fits the window follows its height, and its own top: what stands above
+    gd.__llmOnWindow = () => { // it may change after it is drawn (a takeaway wrapping once its font has loaded)
       if (!gd.__llmFit || !gd.__llmLib || !gd.data || !gd.isConnected) return;
       const height = fittedHeight(gd, gd.__llmFit);
+      if (Math.abs(height - gd.offsetHeight) < 2) return; // its own redraw changes the page's height too: no loop
       gd.style.height = `${height}px`;
       gd.__llmLib.relayout(gd, { height }).catch(() => undefined);
     };
     window.addEventListener("resize", gd.__llmOnWindow);
+    if (window.ResizeObserver) {
+      gd.__llmOnPage = new ResizeObserver(() => gd.__llmOnWindow && gd.__llmOnWindow());
+      // the page's content block (Streamlit scrolls inside a window-high body, whose own size never changes)
+      gd.__llmOnPage.observe(document.querySelector('[data-testid="stMainBlockContainer"]') || document.body);
+    }
   }
   // Streamlit keeps the last call's clean-up for the unmount; an older call's (cancelled) clean-up does nothing
   return () => {
@@ -307,6 +313,8 @@ export default function (component) {
     gd.__llmObserver = undefined;
     window.removeEventListener("resize", gd.__llmOnWindow);
     gd.__llmOnWindow = undefined;
+    if (gd.__llmOnPage) gd.__llmOnPage.disconnect();
+    gd.__llmOnPage = undefined;
     if (gd.__llmLib) {
       dropBase(gd.__llmLib, gd);
       gd.__llmLib.purge(gd);

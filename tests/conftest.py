@@ -39,8 +39,10 @@ TINY_MODEL = GPTConfig(block_size=16, n_layer=2, n_head=2, n_embd=32)
 
 
 def tiny_train_config(**kw) -> TrainConfig:
+    """The tiny model's run, on one torch thread whatever the process's count (float sums depend on it, and tests
+    compare runs made at different moments of one session: an interrupted run against the session's tiny model)."""
     base = dict(steps=40, batch_size=16, eval_every=20, checkpoint_every=10, n_snapshots=5, warmup_steps=5,
-                landscape_grid=5, weight_snapshots=5)
+                landscape_grid=5, weight_snapshots=5, threads=1)
     return TrainConfig(**{**base, **kw})
 
 

@@ -386,7 +386,7 @@ def lens_heatmap(words: list[list[str]], contexts: list[list[str]], probs: list[
               for i, d in enumerate(settled if settled is not None else [])]
     return figure([heat], dict(title=dict(text=title), xaxis=dict(title=dict(text="step: word read")),
                                yaxis=dict(title=dict(text="layer")), height=100 + 48 * len(layer_names),
-                               margin=dict(t=70), shapes=frames))
+                               margin=dict(t=70), **(dict(shapes=frames) if frames else {})))
 
 
 def attention_heatmaps(att: np.ndarray, key_words: list[str], title: str) -> go.Figure:
