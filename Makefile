@@ -29,7 +29,7 @@ run: setup                     ## open the dashboard on the bundled model at htt
 
 test: setup                    ## run the whole test suite (slow and browser tests included) and the linter
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint: setup
 	$(BIN)/ruff check .
