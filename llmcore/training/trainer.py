@@ -401,11 +401,16 @@ class Trainer:
                        corpus_tokens=int(len(self.data.tokens)), parameters=self.model.num_params())
         if self.warm:
             metrics["warm_start"] = self.warm.summary(converged=self.converged)
-        if final and self.config.landscape_grid:
-            self.phase("loss landscapes")
-        landscape = self._landscapes() if final and self.config.landscape_grid else None
         if final:
             self.phase("writing the checkpoint")
+        self._save(metrics, final)
+        for cb in self.callbacks:
+            cb.on_checkpoint(self, self.out_dir)
+        if final and self.config.landscape_grid:  # after the model is saved and usable: a second commit adds them
+            self.phase("loss landscapes")
+            self._save(metrics, final, landscape=self._landscapes())
+
+    def _save(self, metrics: dict[str, Any], final: bool, landscape: bytes | None = None) -> None:
         try:
             save_checkpoint(self.out_dir, model=self.model, tokenizer=self.tokenizer, world_data=self.world_data,
                             held_out=self.held_out, train_config=self._config_record(), metrics=metrics,
@@ -417,8 +422,6 @@ class Trainer:
                     else "no checkpoint was written there")
             raise CheckpointError(f"{self.out_dir}: cannot write the checkpoint at step {self.state.step} "
                                   f"({getattr(e, 'strerror', None) or e}); {kept}") from None
-        for cb in self.callbacks:
-            cb.on_checkpoint(self, self.out_dir)
 
     def phase(self, phase: str) -> None:
         """Tell the callbacks that a piece of end-of-training work begins (a callback's own work too)."""
