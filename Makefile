@@ -51,7 +51,8 @@ bench: setup                   ## print every figure the README and docs/perform
 
 train-default: setup           ## retrain the bundled model as shipped, loss landscapes and Watch training maps included (about 480 CPU s: 4 min 10 s on 2 idle cores)
 	$(BIN)/llmcore train --out checkpoints/default --overwrite --threads 2
-	@echo "The model is trained. Its 56 shipped maps and default view are refitted with: make maps-default"
+	@echo "The model is trained (its tuned lens too). Its 56 shipped maps and default view are refitted with: make maps-default;"
+	@echo "its features (removed: they fitted the old weights) with: $(BIN)/llmcore features --fit checkpoints/default"
 
 maps-default: setup            ## refit the bundled model's 56 maps (2 processes) and measure its default view (about 430 CPU s: ~4 min on 2 idle cores)
 	$(BIN)/llmcore maps checkpoints/default
