@@ -12,6 +12,7 @@ from llmcore.analysis.feature_axis import FeatureAxis
 from llmcore.analysis.features import Features, PromptFeatures
 from llmcore.world.types import World
 
+LIKELY_BAR = 0.85  # a trait read less reliably: named apart, with its accuracy on held-back animals
 
 def active_table(f: Features, pf: PromptFeatures, step: int, depth: int) -> pd.DataFrame:
     """The features active at a step and depth, strongest first, with their graded labels."""
@@ -57,6 +58,22 @@ def carried_traits(f: Features, pf: PromptFeatures, step: int, role: int) -> lis
         if first is not None and scores[k, first:].min() > 0:
             out.append((t.name, p.layer_names[first]))
     return out
+
+
+def likely_traits(f: Features, pf: PromptFeatures, step: int, role: int, *,
+                  lo: float = LIKELY_BAR) -> list[tuple[str, str, float]]:
+    """(trait, depth, accuracy) of the traits whose probe at this position never reaches the reliable bar but scores
+    at least `lo` on held-back animals at its best depth, where the state reads 'yes': named apart, with that
+    accuracy, never as if they were reliable."""
+    p = f.probes
+    scores = p.read(pf.hidden[step], role)
+    out = []
+    for k, t in enumerate(p.traits):
+        best = int(np.argmax(p.accuracy[k, role]))
+        acc = float(p.accuracy[k, role, best])
+        if p.first_readable(k, role) is None and acc >= lo and scores[k, best] > 0:
+            out.append((t.name, p.layer_names[best], acc))
+    return sorted(out, key=lambda x: -x[2])
 
 
 def examples_table(f: Features, depth: int, feature: int) -> pd.DataFrame:

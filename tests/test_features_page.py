@@ -143,3 +143,28 @@ def test_the_page_steers_with_the_picked_feature_as_the_library_does(features):
     steered = steer_with_feature(ckpt, f, DEFAULTS["f_prompt"], depth=depth, feature=j, alpha=16.0).completion
     said = [m.value.replace("\\", "") for m in at.markdown if "Without steering" in m.value]
     assert len(said) == 1 and f"'{steered}'" in said[0] and f"feature #{j}" in said[0]
+
+
+def test_traits_below_the_reliable_bar_are_named_apart_with_their_accuracy(features):
+    """Each step's traits: the reliable ones (>= 95 % on held-back animals) and, apart, those the state reads 'yes'
+    whose probe scores 85-95 % there, each with that accuracy; no trait in both lists; the page says both."""
+    from dashboard import feature_frames
+    from llmcore.analysis.features import prompt_features
+
+    ckpt, f = features
+    pf = prompt_features(ckpt, f, "a dog devours pizza in")
+    for step, word in enumerate(pf.words):
+        role = feature_frames.word_role(ckpt.world, word)
+        if role is None:
+            continue
+        sure = {t for t, _ in feature_frames.carried_traits(f, pf, step, role)}
+        likely = feature_frames.likely_traits(f, pf, step, role)
+        scores = f.probes.read(pf.hidden[step], role)
+        for name, depth, acc in likely:
+            k, d = f.probes.trait_index(name), f.probes.layer_names.index(depth)
+            assert name not in sure and feature_frames.LIKELY_BAR <= acc < 0.95
+            assert acc == pytest.approx(float(f.probes.accuracy[k, role].max())) and scores[k, d] > 0
+        at = open_page("features", f_step=str(step + 1))
+        said = " ".join(m.value.replace("\\", "") for m in at.markdown)
+        assert ("Less reliably" in said) == bool(likely)
+        assert all(f"'{t}' (at {d}, {a * 100:.0f} %" in said for t, d, a in likely)
