@@ -95,8 +95,8 @@ def _traits(ckpt: Checkpoint, f: Features, pf: PromptFeatures, step: int) -> Non
     likely = feature_frames.likely_traits(f, pf, step, role)
     if likely:
         less = "; ".join(f"'{t}' (at {d}, {acc * 100:.0f} % on held-back animals)" for t, d, acc in likely)
-        st.write(escape_md(f"Less reliably (probes that score {feature_frames.LIKELY_BAR * 100:.0f} % to 95 % here), it also "
-                           f"says yes to: {less}."))
+        bar = f"{feature_frames.LIKELY_BAR * 100:.0f} %"
+        st.write(escape_md(f"Less reliably (probes that score {bar} to 95 % here), it also says yes to: {less}."))
     with st.expander("Every trait at every depth"):
         st.dataframe(feature_frames.trait_table(f, pf, step, role), hide_index=True, width="stretch")
 
