@@ -83,8 +83,10 @@ def warm_up(wait_s: float = 30.0, page_wait_s: float | None = None, settle_s: fl
         torch.set_num_threads(1)  # a page's forward passes are tiny; a second thread only spins against the browser
         state.get_default_trace(ckpt.content_hash, trajectory.DEFAULTS["prompt"], trajectory.DEFAULT_SAMPLING, ckpt)
         ckpt.model  # noqa: B018 - reads the weights
-        for page in OTHER_PAGES:  # their imports (scikit-learn, SciPy, training): 2-4 s a page's first draw skips
-            importlib.import_module(f"dashboard.views.{page}")
+        views = [importlib.import_module(f"dashboard.views.{page}") for page in OTHER_PAGES]  # their imports
+        for view in views:  # (scikit-learn, SciPy, training: 2-4 s a page's first draw skips), then what their
+            if hasattr(view, "warm"):  # first draw reads for the default model (the Training page's snapshots)
+                view.warm(ckpt)
         gc.freeze()  # the libraries and the model live as long as the server: later collections skip them
     except Exception:  # noqa: BLE001 - the page repeats the work and shows its own message
         return

@@ -300,6 +300,11 @@ def test_replay_figure_has_a_frame_and_a_slider_stop_per_snapshot(ckpt):
     assert [f.name for f in fig.frames] == [str(s) for s in steps]
     assert [s.label for s in fig.layout.sliders[0].steps] == [str(s) for s in steps]
     assert [b.label for b in fig.layout.updatemenus[0].buttons] == ["▶ play", "❚❚ pause"]
+    import json
+
+    import plotly.io as pio
+
+    assert _validated(fig) == json.loads(pio.to_json(fig, validate=False))  # plain JSON, every property valid
 
 
 def test_compare_steps_frame_has_one_row_per_word_read(ckpt):

@@ -36,10 +36,17 @@ def test_the_launcher_turns_off_the_full_collection_after_every_run(monkeypatch)
 
 
 @pytest.mark.slow
-def test_the_warm_up_freezes_what_it_loaded():
+def test_the_warm_up_freezes_what_it_loaded(monkeypatch):
     """Everything the warm-up loads lives as long as the server, so it is frozen out of later collections; and the
-    server's torch runs its pages' tiny forward passes on one thread (a second spun against the browser)."""
+    server's torch runs its pages' tiny forward passes on one thread (a second spun against the browser). The
+    Training page's first draw then finds the weight snapshots, their maps and the watched prompt in the shared
+    caches: reading or tracing them again would fail here."""
     import torch
+
+    import llmcore.maps.watch
+    import llmcore.training.snapshots
+    from dashboard.views.watch import default_prompt
+    from llmcore.model.depths import depth_labels
 
     threads = torch.get_num_threads()
     gc.unfreeze()
@@ -49,6 +56,12 @@ def test_the_warm_up_freezes_what_it_loaded():
         ckpt = state.checkpoint_at(state.default_checkpoint_path())
         assert type(ckpt.__dict__["_model"]).__name__ == "GPT"  # the weights were read after the page's run
         assert gc.get_freeze_count() > 10_000
+        for name, module in (("snapshot_checkpoints", llmcore.training.snapshots),
+                             ("prompt_over_training", llmcore.maps.watch)):
+            monkeypatch.setattr(module, name, lambda *a, n=name, **k: pytest.fail(f"{n} ran again"))
+        layer = depth_labels(ckpt.model.config.n_layer)[-1]
+        tf = state.get_training_frames(ckpt.content_hash, layer, ckpt)
+        state.get_prompt_over_training(ckpt.content_hash, layer, default_prompt(ckpt), tf)
         frozen = gc.get_freeze_count()
         t = gc.collect(2)  # a full collection still works, and no longer walks the frozen objects
         assert t >= 0 and gc.get_freeze_count() == frozen

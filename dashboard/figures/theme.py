@@ -98,12 +98,13 @@ def styled(fig: go.Figure, **layout: Any) -> go.Figure:
     return fig
 
 
-def figure(data: list[dict], layout: dict) -> go.Figure:
+def figure(data: list[dict], layout: dict, frames: list[dict] | None = None) -> go.Figure:
     """A figure from Plotly.js JSON: traces and layout as plain nested dicts (no 'legend_title_text' shorthands),
     the shared template's layout under this one's, wrapped without validation. plotly.py checks each property
     it is handed; for the figures a new prompt redraws that took 0.1 s of the page's 0.18 s run (the map alone
     50 ms; 5 ms as plain dicts). tests/test_frames.py validates every figure built this way."""
-    return go.Figure(dict(data=data, layout=merged(TEMPLATE_LAYOUT, layout)), _validate=False)
+    return go.Figure(dict(data=data, layout=merged(TEMPLATE_LAYOUT, layout), **({"frames": frames} if frames else {})),
+                     _validate=False)
 
 
 def merged(base: dict, extra: dict) -> dict:

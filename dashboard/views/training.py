@@ -14,6 +14,7 @@ from dashboard.text import escape_md
 from dashboard.views import watch
 from dashboard.world_form import world_editor
 from llmcore.maps.methods import MAP_METHODS
+from llmcore.model.checkpoint import Checkpoint
 from llmcore.world.load import DEFAULT_WORLD
 from llmcore.world.types import WorldError
 
@@ -108,6 +109,14 @@ def _job_status(job: jobs.TrainingJob) -> None:
                    "training it again with the same settings resumes from there.")
     else:
         st.error(f"Training '{escape_md(job.name)}' failed: {escape_md(job.message)}")
+
+
+def warm(ckpt: Checkpoint) -> None:
+    """What the page's first draw reads for `ckpt`, into the process-wide caches (the launcher's warm-up calls it,
+    so that a teacher's first visit does not load twelve weight snapshots and trace a prompt with each)."""
+    if len(ckpt.snapshot_steps) >= 2:
+        get_replay_coords(ckpt.content_hash, True, ckpt)
+    watch.warm(ckpt)
 
 
 def render() -> None:

@@ -33,6 +33,16 @@ def _forms(ckpt: Checkpoint, metrics: list[SnapshotMetrics]) -> str:
     return f" (in their plain form, such as '{escape_md(default_prompt(ckpt))} the', the measure each snapshot took)"
 
 
+def warm(ckpt: Checkpoint) -> None:
+    """What the section's first draw reads for `ckpt` with its default widgets, into the process-wide caches (the
+    launcher's warm-up calls it): the snapshots, their stored maps at the last depth and the default prompt traced
+    at every snapshot. Only stored maps: a warm-up never computes and writes them."""
+    if len(weight_snapshot_steps(ckpt)) >= 2 and has_stored_watch_maps(ckpt):
+        layer = depth_labels(ckpt.model.config.n_layer)[-1]
+        tf = get_training_frames(ckpt.content_hash, layer, ckpt)
+        get_prompt_over_training(ckpt.content_hash, layer, default_prompt(ckpt), tf)
+
+
 def render(ckpt: Checkpoint) -> None:
     st.subheader("Watch training")
     steps = weight_snapshot_steps(ckpt)
