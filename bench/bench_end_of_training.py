@@ -41,6 +41,7 @@ class Clock(TrainCallback):
         self.seconds: dict[str, float] = defaultdict(float)
         self.peak_mb: dict[str, float] = {}  # the process's peak RSS when the piece last ended
         self.loop_ended: float | None = None
+        self.usable: float | None = None  # when the finished model's checkpoint was first committed
         self.phase: tuple[str, float] | None = None
 
     def wrap(self, owner: Any, method: str, name: str | Callable[[], str]) -> None:
@@ -61,6 +62,10 @@ class Clock(TrainCallback):
     def on_step_end(self, trainer: Trainer, step: int, loss: float) -> None:
         if trainer.finished:
             self.loop_ended = time.perf_counter()
+
+    def on_checkpoint(self, trainer: Trainer, path: Path) -> None:
+        if trainer.finished and self.usable is None:
+            self.usable = time.perf_counter()
 
     def on_phase(self, trainer: Trainer, phase: str) -> None:
         if self.loop_ended is None:
@@ -110,6 +115,9 @@ def main() -> None:
         total = time.perf_counter() - t0
     rows = _rows(clock.seconds, setup, total)
     _print(rows, total, args.steps, clock.peak_mb)
+    if clock.usable is not None and clock.loop_ended is not None:
+        print(f"the model was saved and usable {clock.usable - clock.loop_ended:.1f} s after the last step; "
+              f"the work after that took {t1 - clock.usable:.1f} s")
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 
