@@ -2,7 +2,7 @@
 
 Never imports Streamlit. Sub-packages in layers, each importing only those to its left:
 
-    world < model < analysis < training < maps      (inputs, files below them all; loader, cli above)
+    world < model < analysis < training < maps      (inputs, files, address below them all; loader, cli above)
 
 The public API in one place: import each name from the module that holds it (one import path per name; this
 package re-exports nothing).
@@ -56,6 +56,7 @@ package re-exports nothing).
     llmcore.loader                   any_checkpoint
     llmcore.inputs                   InputError, parse_json, parse_toml, read_bytes
     llmcore.files                    atomic_write, user_cache_dir, user_data_dir, FolderLock
+    llmcore.address                  check_address, loopback
     llmcore.cli                      main (the `llmcore` command)
 
 tests/test_readme.py checks that every name listed here is importable from its module.

@@ -576,7 +576,7 @@ def cmd_trace_causes(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    from dashboard.binding import check_address  # the launcher checks it again, and warns when it is open
+    from llmcore.address import check_address  # the launcher checks it again, and warns when it is open
 
     check_address(args.address, "--address")  # before the server starts: never Streamlit's every-interface fallback
     cmd = [sys.executable, "-m", "dashboard", "--server.address", args.address,  # dashboard/__main__.py: warm-up

@@ -11,9 +11,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 LLMCORE = ROOT / "llmcore"
 # llmcore's packages, lowest first: a module imports only from its own package and the ones below it (the top-level
-# modules inputs and files are the ground floor; cli, __main__ and loader (opens any model, at any snapshot) the roof)
+# modules inputs, files and address are the ground floor; cli, __main__ and loader (opens any model, at any
+# snapshot) the roof)
 LAYERS = ["<base>", "world", "model", "analysis", "training", "maps", "<top>"]
-BASE, TOP = {"inputs", "files", "__init__"}, {"cli", "__main__", "loader"}
+BASE, TOP = {"inputs", "files", "address", "__init__"}, {"cli", "__main__", "loader"}
 
 
 def _type_checking_only(node: ast.AST) -> bool:
