@@ -20,7 +20,7 @@ from llmcore.analysis.interventions import (
 )
 from llmnotebook.source import Landscape, one_thread
 from llmnotebook.views import SEED_PROMPT
-from llmnotebook.widget import FigureView
+from llmnotebook.widget import FigureView, SettingRefused
 
 
 class CausalTraceView(FigureView):
@@ -41,8 +41,8 @@ class CausalTraceView(FigureView):
         if not kwargs.get("corrupt"):
             kwargs["corrupt"] = counterfactual_prompt(land.ckpt, prompt) or ""
         if not kwargs["corrupt"]:
-            raise ValueError(f"corrupt: give a counterfactual prompt of the same length; {prompt!r} names no animal "
-                             "of the model's world to swap")
+            raise SettingRefused(f"corrupt: give a counterfactual prompt of the same length; {prompt!r} names no "
+                                 "animal of the model's world to swap")
         self.trace: CausalTrace = causal_trace(land.ckpt, prompt, corrupt=kwargs["corrupt"])
         t = changed_positions(self.trace)[0]
         kwargs.setdefault("cell", ("resid", best_restore(self.trace, t)[0], t))
@@ -56,7 +56,7 @@ class CausalTraceView(FigureView):
         kind, depth, position = proposal["value"]
         D, T = len(self.trace.depth_names), len(self.trace.words)
         if kind not in KINDS or not (0 if kind == "resid" else 1) <= depth < D or not 0 <= position < T:
-            raise ValueError(f"cell: {proposal['value']} is not a (kind in {KINDS}, depth 0-{D - 1} (1 and up for "
+            raise SettingRefused(f"cell: {proposal['value']} is not a (kind in {KINDS}, depth 0-{D - 1} (1 and up for "
                              f"attn and mlp), position 0-{T - 1}) of this trace")
         return kind, depth, position
 
@@ -101,7 +101,7 @@ class GeneralisationGrid(FigureView):
     def _valid_found(self, proposal) -> tuple[str, str]:
         animal, food = proposal["value"]
         if animal not in self.grid.animals or food not in self.grid.foods:
-            raise ValueError(f"found: ({animal!r}, {food!r}) is not an (animal, food) of the model's world")
+            raise SettingRefused(f"found: ({animal!r}, {food!r}) is not an (animal, food) of the model's world")
         return animal, food
 
     @property

@@ -14,7 +14,7 @@ from dashboard.figures import maps as map_figures
 from dashboard.figures.theme import BASE, context_colours
 from llmcore.analysis.trace import MAX_PROMPT_CHARS, GenerationTrace, PromptError, SamplingConfig
 from llmnotebook.source import METHODS, Landscape
-from llmnotebook.widget import FigureView
+from llmnotebook.widget import FigureView, SettingRefused
 
 SEED_PROMPT = "a dog devours pizza in"
 STARS = 0.02  # candidate stars drawn from this probability, as the dashboard's default
@@ -61,7 +61,7 @@ class PromptView(FigureView):
     def _valid_step(self, proposal) -> int:
         step = proposal["value"]
         if not 1 <= step <= self.n_steps:
-            raise ValueError(f"step: {step} is not a word read (1 to {self.n_steps} for this prompt)")
+            raise SettingRefused(f"step: {step} is not a word read (1 to {self.n_steps} for this prompt)")
         return step
 
     def _changed(self, _change) -> None:
@@ -122,13 +122,13 @@ class TrajectoryMap(PromptView):
     def _valid_layer(self, proposal) -> str:
         names = self._trace.layer_names
         if proposal["value"] not in names:
-            raise ValueError(f"layer: {proposal['value']!r} is not one of the model's depths {names}")
+            raise SettingRefused(f"layer: {proposal['value']!r} is not one of the model's depths {names}")
         return proposal["value"]
 
     @traitlets.validate("method")
     def _valid_method(self, proposal) -> str:
         if proposal["value"] not in METHODS:
-            raise ValueError(f"method: {proposal['value']!r} is not one of {list(METHODS)}")
+            raise SettingRefused(f"method: {proposal['value']!r} is not one of {list(METHODS)}")
         return proposal["value"]
 
     def parts(self) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -87,7 +87,7 @@ def test_settings_from_python_redraw_and_bad_ones_are_refused_naming_the_rule(w)
     assert path_trace(w)["marker"]["size"][2] == max(path_trace(w)["marker"]["size"])  # the step ringed
     for name, value, rule in (("step", 99, "is not a word read"), ("method", "mds", "is not one of"),
                               ("layer", "block 99", "is not one of the model's depths")):
-        with pytest.raises(ValueError, match=rule):
+        with pytest.raises(SettingRefused, match=rule):  # one line in Jupyter, no traceback
             setattr(w, name, value)
     with pytest.raises(PromptError):
         w.prompt = "zzz qqq"
@@ -147,7 +147,7 @@ def test_a_clicked_causal_cell_returns_that_patched_run(land):
     # the widget's passes run on one thread: equal up to the order of float sums
     assert c.patched.target_prob == pytest.approx(again.target_prob, rel=1e-4) and c.patched.words == again.words
     assert np.allclose(c.patched.states, again.states, atol=1e-5)
-    with pytest.raises(ValueError, match="is not a"):
+    with pytest.raises(SettingRefused, match="is not a"):
         c.cell = ("mlp", 0, 1)  # an MLP has no output at the embedding
 
 
