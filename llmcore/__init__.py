@@ -20,6 +20,7 @@ package re-exports nothing).
     llmcore.model.hf                 load_hf_checkpoint
     llmcore.model.protocols          LanguageModel, Labeller, Sites
     llmcore.model.depths             depth_labels, FINAL
+    llmcore.model.threads            one_thread
     llmcore.model.hooks              hooked, model_sites
     llmcore.analysis.trace           trace_generation, generate, GenerationTrace, SamplingConfig, PromptError
     llmcore.analysis.evaluate        evaluate_quality, held_out_breakdown

@@ -18,7 +18,8 @@ from llmcore.analysis.interventions import (
     changed_positions,
     patched_run,
 )
-from llmnotebook.source import Landscape, one_thread
+from llmcore.model.threads import one_thread
+from llmnotebook.source import Landscape
 from llmnotebook.views import SEED_PROMPT
 from llmnotebook.widget import FigureView, SettingRefused
 

@@ -3,9 +3,7 @@ and kept (the notebook's counterpart of dashboard/state.py, without Streamlit)."
 
 from __future__ import annotations
 
-import contextlib
 import functools
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,25 +18,11 @@ from llmcore.maps.regions import RegionMap, region_map
 from llmcore.maps.store import FittedMap, MapBook
 from llmcore.maps.watch import PromptOverTraining, TrainingFrames, prompt_over_training, watch_maps
 from llmcore.model.checkpoint import DEFAULT_CHECKPOINT, Checkpoint
+from llmcore.model.threads import one_thread
 from llmcore.training.snapshots import snapshot_checkpoints, snapshot_metrics
 
 METHODS = {"lda": "Story map (LDA)", "pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}  # the Trajectory page's maps
 KEPT = 64  # traces kept per model
-
-
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """Torch on one thread for the enclosed forward passes, then the kernel's own setting again. A view's passes
-    are tiny; a second thread only spins waiting for a core on a busy machine (the dashboard's server runs on one
-    for the same reason: dashboard/__main__.py)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 class Landscape:

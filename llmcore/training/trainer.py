@@ -43,6 +43,7 @@ from llmcore.model.checkpoint import (
 )
 from llmcore.model.config import GPTConfig
 from llmcore.model.gpt import GPT
+from llmcore.model.threads import one_thread as torch_one_thread
 from llmcore.model.tokenizer import Tokenizer
 from llmcore.training.config import TrainConfig
 from llmcore.training.folder import (
@@ -528,16 +529,12 @@ def release_freed_memory() -> None:
 
 @contextmanager
 def one_thread() -> Iterator[None]:
-    """Run the measures, landscapes and maps (many operations on small batches) on one torch thread, then restore
-    the count. A second thread gains little on batches this small, and while another process keeps a core busy
-    every small operation waits for it: on 2 loaded cores a 32-sentence forward pass took 195-262 ms on 2 threads
-    against 12-20 ms on one (bench/bench_end_of_training.py)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    """Run the measures, landscapes and maps (many operations on small batches) on one torch thread
+    (llmcore.model.threads.one_thread), then hand the heap they freed back to the system."""
     try:
-        yield
+        with torch_one_thread():
+            yield
     finally:
-        torch.set_num_threads(threads)
         release_freed_memory()
 
 
