@@ -1,4 +1,6 @@
-"""Trajectory page: type a prompt, watch each generation step's state move across the sub-context map."""
+"""Trajectory page: type a prompt, watch each generation step's state move across the sub-context map.
+A little over 400 lines on purpose: it is the home page, and its prompt, step and lens controls sit beside the
+captions they drive (figures in dashboard/figures/maps.py, data in dashboard/frames.py)."""
 
 from __future__ import annotations
 
