@@ -225,3 +225,15 @@ def no_errors(page, errors) -> None:
     assert page.locator("[data-testid='stException']").count() == 0
     assert page.locator("[data-testid='stAlertContentError']").count() == 0
     assert not real_errors(page, errors), real_errors(page, errors)
+
+
+# The longest files first: `make test` runs one file per worker on two workers, and a long file that starts last
+# runs alone at the end (the SIGKILL, torchrun, install and parallel-refit tests take 1.5-3 min each beside a busy
+# core). Only the order of whole files changes; the rest keep theirs.
+SLOW_FILES_FIRST = ("test_faults.py", "test_distributed.py", "test_packaging.py", "test_maps.py", "test_bench.py",
+                    "test_browser.py", "test_load.py", "test_files.py")
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+    rank = {name: i for i, name in enumerate(SLOW_FILES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
