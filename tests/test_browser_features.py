@@ -57,8 +57,10 @@ def test_picking_a_feature_draws_its_chart_with_no_label_over_another(server, br
     shows = "(v) => document.querySelector('input[aria-label=\"Feature\"]')?.value === v"
     page.wait_for_function(shows, arg=f"#{first[0]}: {first[1]}", timeout=180_000)  # the library's strongest first
     page.wait_for_function(AXIS_DRAWN_CLEAR, arg=first[0], timeout=120_000)
+    # the step's features and the feature's examples: a rerun may still be replacing the page's elements
+    page.wait_for_function("() => document.querySelectorAll(\"[data-testid='stDataFrame']\").length >= 2",
+                           timeout=120_000)
     wait_idle(page)
-    assert page.locator("[data-testid='stDataFrame']").count() >= 2  # the step's features and their examples
     box = page.locator("[data-testid='stSelectbox']").filter(has=page.get_by_role("combobox", name="Feature"))
     box.scroll_into_view_if_needed()
     box.get_by_role("button", name="Open").click()
