@@ -52,6 +52,21 @@ def test_membership_is_decided_in_the_original_space(ckpt):
     assert accuracy > 0.8
 
 
+def test_the_classifier_gives_scikit_learns_distance_weighted_neighbours():
+    """SubContextClassifier is KNeighborsClassifier(weights="distance") in NumPy: the same probabilities on random
+    states, including states equal to reference states (those take the reference's label alone), in chunks."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    rng = np.random.default_rng(0)
+    X, labels = rng.normal(size=(900, 32)).astype(np.float32), rng.choice(["a", "b", "c"], 900)
+    queries = np.concatenate([rng.normal(size=(300, 32)).astype(np.float32), X[:7]])
+    ours = SubContextClassifier(n_neighbors=9).fit(X, labels)
+    theirs = KNeighborsClassifier(n_neighbors=9, weights="distance", algorithm="brute").fit(X, labels)
+    assert ours.classes_ == list(theirs.classes_)
+    np.testing.assert_allclose(ours.predict_proba(queries, chunk=64), theirs.predict_proba(queries), atol=1e-5)
+    assert (ours.predict(X[:7]) == labels[:7]).all()
+
+
 def test_region_outline_is_the_closed_half_peak_line():
     """Marching squares on a round bump: one polyline, closed (it ends on its first point), every point on the
     half-peak circle; and a grid without the level has no outline."""

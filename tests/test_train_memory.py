@@ -17,8 +17,9 @@ import pytest
 from .conftest import TINY_WORLD
 
 PEAK = "import resource; print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)"
-# everything `llmcore train` imports before its first step, and AdamW (its first use loads torch._dynamo)
-LIBRARIES = ("import torch, sklearn.neighbors, llmcore.cli, llmcore.maps.callbacks, llmcore.training.lens_phase, "
+# everything `llmcore train` imports before its first step, and AdamW (its first use loads torch._dynamo); never
+# scikit-learn, SciPy or pandas (135 MB): the run's maps and measures use llmcore.maps.linear and NumPy
+LIBRARIES = ("import torch, llmcore.cli, llmcore.maps.callbacks, llmcore.training.lens_phase, "
              "llmcore.training.trainer; torch.optim.AdamW(torch.nn.Linear(4, 4).parameters())")
 # the bundled model's shape on the tiny world: its ~0.8 M parameters make what scales with them show
 FLAGS = ["train", "--world", str(TINY_WORLD), "--steps", "30", "--batch-size", "16", "--block-size", "16",
@@ -45,7 +46,8 @@ def _kept_mb(folder) -> float:
 @pytest.mark.slow
 def test_train_peak_memory_is_bounded_by_what_it_trains(tmp_path):
     out = tmp_path / "run"
-    code = f"import sys; from llmcore.cli import main; rc = main({[*FLAGS, '--out', str(out)]!r}); assert rc == 0"
+    code = (f"import sys; from llmcore.cli import main; rc = main({[*FLAGS, '--out', str(out)]!r}); assert rc == 0; "
+            "heavy = {'sklearn', 'scipy', 'pandas'} & {m.split('.')[0] for m in sys.modules}; assert not heavy, heavy")
     run = _peak_mb(code)
     libraries = _peak_mb(LIBRARIES)
     kept = _kept_mb(out)

@@ -109,9 +109,10 @@ class TunedLens:
 
 
 # ---------------------------------------------------------------- the states it learns from
-def lens_states(ckpt: Checkpoint, n_sentences: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """States (N, L, C) at every word of the world's sentences (analysis.corpus_states), on the model's device:
-    (training, held-back), every EVAL_EVERY-th distinct sentence held back, so no held-back sentence is trained on."""
+def lens_states(ckpt: Checkpoint, n_sentences: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """States (N, L, C) at every word of the world's sentences (analysis.corpus_states), on the model's device, the
+    rows to train on, and the held-back states: every EVAL_EVERY-th distinct sentence is held back, so no held-back
+    sentence is trained on. The training rows are indices, not a copy (issue 28: the run's peak memory)."""
     import torch
 
     cs = corpus_states(ckpt, n_sentences=n_sentences)
@@ -119,7 +120,8 @@ def lens_states(ckpt: Checkpoint, n_sentences: int) -> tuple[torch.Tensor, torch
     held = {s for i, s in enumerate(distinct) if i % EVAL_EVERY == EVAL_EVERY - 1}
     back = np.array([cs.sentences[i] in held for i in cs.sentence])
     states = torch.from_numpy(cs.states).to(ckpt.model.device)
-    return states[torch.from_numpy(~back).to(states.device)], states[torch.from_numpy(back).to(states.device)]
+    return states, torch.from_numpy(np.flatnonzero(~back)).to(states.device), states[torch.from_numpy(back).to(
+        states.device)]
 
 
 def final_logp(model: LanguageModel, states: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
@@ -158,9 +160,7 @@ def fit_lens(ckpt: Checkpoint, *, n_sentences: int = 2000, steps: int = 150, bat
     was_training = model.training
     model.eval()
     try:
-        states, held = lens_states(ckpt, n_sentences)
-        with torch.no_grad():
-            target = final_logp(model, states)
+        states, train, held = lens_states(ckpt, n_sentences)
         C = states.shape[-1]
         weight = torch.zeros(n_layer, C, C, device=states.device, requires_grad=True)
         bias = torch.zeros(n_layer, C, device=states.device, requires_grad=True)
@@ -168,8 +168,10 @@ def fit_lens(ckpt: Checkpoint, *, n_sentences: int = 2000, steps: int = 150, bat
         decay = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1 - s / steps)  # linear to 0: no late overshoot
         gen = torch.Generator().manual_seed(seed)
         for step in range(steps):
-            rows = torch.randint(len(states), (min(batch, len(states)),), generator=gen).to(states.device)
-            loss = _kl(target[rows], _read(model, states[rows], weight, bias)).sum()
+            rows = train[torch.randint(len(train), (min(batch, len(train)),), generator=gen).to(states.device)]
+            with torch.no_grad():  # the model's own output for these rows: no (N, V) array for every row at once
+                target = final_logp(model, states[rows])
+            loss = _kl(target, _read(model, states[rows], weight, bias)).sum()
             # gradients of the translators only: the model's own parameters never gather a .grad
             opt.zero_grad(set_to_none=True)
             weight.grad, bias.grad = torch.autograd.grad(loss, [weight, bias])
@@ -177,7 +179,7 @@ def fit_lens(ckpt: Checkpoint, *, n_sentences: int = 2000, steps: int = 150, bat
             decay.step()
             if progress is not None:
                 progress(step + 1, steps)
-        report = _evaluate(ckpt, held, weight.detach(), bias.detach(), n_train=len(states))
+        report = _evaluate(ckpt, held, weight.detach(), bias.detach(), n_train=len(train))
     finally:
         model.train(was_training)
     return TunedLens(weight.detach().cpu().numpy(), bias.detach().cpu().numpy(), ckpt.content_hash, report,
@@ -189,31 +191,37 @@ def measure_lens(ckpt: Checkpoint, lens: TunedLens, *, n_sentences: int = 2000) 
     ones fit_lens never trains on)."""
     import torch
 
-    _, held = lens_states(ckpt, n_sentences)
+    *_, held = lens_states(ckpt, n_sentences)
     dev = held.device
     return _evaluate(ckpt, held, torch.from_numpy(lens.weight).to(dev), torch.from_numpy(lens.bias).to(dev),
                      n_train=lens.report.n_train)
 
 
 def _evaluate(ckpt: Checkpoint, states: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, *,
-              n_train: int) -> LensReport:
-    """KL(final ‖ logit lens) and KL(final ‖ tuned lens) at every depth over the held-back states (N, L, C)."""
+              n_train: int, chunk: int = 512) -> LensReport:
+    """KL(final ‖ logit lens) and KL(final ‖ tuned lens) at every depth over the held-back states (N, L, C), summed
+    `chunk` rows at a time: no (N, V) array exists for every row at once (issue 28: the run's peak memory)."""
     import torch
 
     model = ckpt.model
-    L, D = states.shape[1], weight.shape[0]
+    N, L, D = states.shape[0], states.shape[1], weight.shape[0]
+    logit, tuned = torch.zeros(L, dtype=torch.float64), torch.zeros(L, dtype=torch.float64)
     with torch.no_grad():
-        target = final_logp(model, states)
-        logit = torch.stack([_kl(target, model.decode_residual(states[:, d]).float().log_softmax(-1))
-                             for d in range(L - 1)] + [_kl(target, target)])
-        tuned = logit.clone()
-        for d in range(D):  # one depth at a time: (N, V) arrays, not (D, N, V)
-            tuned[d] = _kl(target, _read(model, states[:, d:d + 1], weight[d:d + 1], bias[d:d + 1]))[0]
-    return LensReport(depth_labels(ckpt.model_config.n_layer), logit.double().cpu().numpy(),
-                      tuned.double().cpu().numpy(), np.arange(L) < D, n_train, len(states))
+        for a in range(0, N, chunk):
+            part = states[a:a + chunk]
+            target = final_logp(model, part)
+            for d in range(L - 1):
+                read = model.decode_residual(part[:, d]).float().log_softmax(-1)
+                logit[d] += float(_kl(target, read)) * len(part)
+            for d in range(D):
+                tuned[d] += float(_kl(target, _read(model, part[:, d:d + 1], weight[d:d + 1], bias[d:d + 1]))[0]
+                                  ) * len(part)
+    logit, tuned = logit / max(N, 1), tuned / max(N, 1)
+    tuned[D:] = logit[D:]
+    return LensReport(depth_labels(ckpt.model_config.n_layer), logit.numpy(), tuned.numpy(), np.arange(L) < D,
+                      n_train, N)
 
 
-# ---------------------------------------------------------------- the file
 def lens_tensors(lens: TunedLens) -> dict[str, np.ndarray]:
     """The lens file's tensors: the translators and the KL figures."""
     r = lens.report

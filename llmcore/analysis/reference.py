@@ -108,24 +108,41 @@ def _distinct_prefix_sentences(ckpt: Checkpoint, n_positions: int, seed: int) ->
 
 
 class SubContextClassifier:
-    """Sub-context probabilities of hidden states from their k nearest reference states (original space)."""
+    """Sub-context probabilities of hidden states from their k nearest reference states (original space), each
+    neighbour weighted by 1 / its distance (a state at distance 0 from some reference states takes their labels
+    alone): scikit-learn's KNeighborsClassifier(weights="distance") in NumPy, so that training's snapshot
+    measures load no scikit-learn (tests/test_regions.py compares the two)."""
 
     def __init__(self, n_neighbors: int = 15) -> None:
         self.n_neighbors = n_neighbors
 
     def fit(self, X: np.ndarray, labels: np.ndarray) -> SubContextClassifier:
-        from sklearn.neighbors import KNeighborsClassifier  # imported when needed: it costs ~0.5 s at start-up
-
-        self.knn_ = KNeighborsClassifier(n_neighbors=min(self.n_neighbors, len(X)), weights="distance",
-                                         algorithm="brute").fit(np.asarray(X, np.float32), np.asarray(labels, str))
-        self.classes_ = list(self.knn_.classes_)
+        classes, self.codes_ = np.unique(np.asarray(labels, str), return_inverse=True)
+        self.classes_ = list(classes)
+        self.X_ = np.asarray(X, np.float64).reshape(len(X), -1)
+        self.sq_ = (self.X_**2).sum(1)
         return self
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """(n, G) probabilities in the order of `classes_`."""
-        if not hasattr(self, "knn_"):
+    def predict_proba(self, X: np.ndarray, chunk: int = 512) -> np.ndarray:
+        """(n, G) probabilities in the order of `classes_`, `chunk` states at a time."""
+        if not hasattr(self, "X_"):
             raise RuntimeError("SubContextClassifier is not fitted yet; call fit first")
-        return self.knn_.predict_proba(np.asarray(X, np.float32).reshape(len(X), -1))
+        X = np.asarray(X, np.float64).reshape(len(X), -1)
+        parts = [self._proba(X[i:i + chunk]) for i in range(0, len(X), chunk)]
+        return np.concatenate(parts) if parts else np.zeros((0, len(self.classes_)))
+
+    def _proba(self, X: np.ndarray) -> np.ndarray:
+        k = min(self.n_neighbors, len(self.X_))
+        d2 = np.maximum((X**2).sum(1)[:, None] - 2 * X @ self.X_.T + self.sq_[None], 0.0)
+        idx = np.argpartition(d2, k - 1, axis=1)[:, :k]
+        with np.errstate(divide="ignore"):
+            w = 1.0 / np.sqrt(d2[np.arange(len(X))[:, None], idx])
+        exact = np.isinf(w)
+        hit = exact.any(1)
+        w[hit] = exact[hit]  # at distance 0 from some reference states: those alone
+        proba = np.zeros((len(X), len(self.classes_)))
+        np.add.at(proba, (np.repeat(np.arange(len(X)), k), self.codes_[idx].ravel()), w.ravel())
+        return proba / proba.sum(1, keepdims=True)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return np.asarray(self.classes_)[self.predict_proba(X).argmax(1)]

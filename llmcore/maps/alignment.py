@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from llmcore.maps.projection import PCAProjector
+from llmcore.maps.linear import orthogonal_procrustes, pca_plane
 from llmcore.model.depths import FINAL, depth_named
 
 if TYPE_CHECKING:
@@ -22,8 +22,6 @@ def align_snapshots(snapshots: np.ndarray, reference: int = -1) -> np.ndarray:
     Rotations and reflections do not change distances between words, so nothing a map shows is lost; what goes
     away is the arbitrary spin of the whole cloud from one snapshot to the next.
     """
-    from scipy.linalg import orthogonal_procrustes
-
     S = np.asarray(snapshots, np.float64)
     S = S - S.mean(1, keepdims=True)
     target = S[reference]
@@ -43,9 +41,9 @@ def snapshot_coords(snapshots: np.ndarray, n_components: int = 2, aligned: bool 
     S = np.asarray(snapshots, np.float32)
     if aligned:
         A = align_snapshots(S)
-        pca = PCAProjector(n_components).fit(A.reshape(-1, A.shape[-1]))
+        pca = pca_plane(A.reshape(-1, A.shape[-1]), n_components)
         return np.stack([pca.transform(E) for E in A])
-    return np.stack([PCAProjector(n_components).fit_transform(E) for E in S])
+    return np.stack([pca_plane(E, n_components).transform(E) for E in S])
 
 
 # ---------------------------------------------------------------------------------------- two models' spaces
@@ -82,8 +80,6 @@ class SpaceAlignment:
 def procrustes_map(source: np.ndarray, target: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """A function taking points of the source space onto the target space: the orthogonal rotation (plus the
     shift of means) that best matches paired points `source[i]` ↔ `target[i]`."""
-    from scipy.linalg import orthogonal_procrustes
-
     n = min(len(source), len(target))
     s_mean, t_mean = source[:n].mean(0), target[:n].mean(0)
     R, _ = orthogonal_procrustes(source[:n] - s_mean, target[:n] - t_mean)
@@ -100,8 +96,6 @@ def _inv_sqrt(C: np.ndarray, ridge: float) -> tuple[np.ndarray, np.ndarray]:
 def fit_linear_map(source: np.ndarray, target: np.ndarray, method: str = "auto",
                    ridge: float = 1e-3) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
     """(method, source mean, target mean, matrix) of the map from paired rows source[i] ↔ target[i]."""
-    from scipy.linalg import orthogonal_procrustes
-
     S, T = np.asarray(source, np.float64), np.asarray(target, np.float64)
     if len(S) != len(T) or len(S) < 2:
         raise ValueError(f"an alignment needs at least 2 paired states, got {len(S)} and {len(T)}")

@@ -27,6 +27,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from llmcore.maps.linear import pca_plane
 from llmcore.maps.methods import MAP_METHODS, MapMethod, map_method
 from llmcore.maps.placement import (
     PLACEMENT_K,
@@ -156,7 +157,8 @@ class _LinearProjector(Projector):
 
 
 class PCAProjector(_LinearProjector):
-    """Exact PCA by eigendecomposition of the covariance, signs fixed so that fits are reproducible."""
+    """Exact PCA by eigendecomposition of the covariance, signs fixed so that fits are reproducible (the
+    NumPy-only `llmcore.maps.linear.pca_plane`, which training uses without scikit-learn)."""
 
     method = MAP_METHODS["pca"]
 
@@ -171,15 +173,9 @@ class PCAProjector(_LinearProjector):
         if self.n_components > min(X.shape):
             raise ValueError(f"PCAProjector: n_components must be between 1 and {min(X.shape)} (points and features"
                              f" of X), got {self.n_components}")
-        mean = X.mean(0, dtype=np.float64)
-        Xc = X - mean.astype(np.float32)  # centred first, so float32 products lose nothing that matters
-        cov = (Xc.T @ Xc).astype(np.float64) / max(len(X) - 1, 1)
-        w, V = np.linalg.eigh(cov)
-        order = np.argsort(w)[::-1][: self.n_components]
-        comps = V[:, order].T
-        comps *= np.sign(comps[np.arange(len(comps)), np.argmax(np.abs(comps), axis=1)])[:, None]
-        self._set_state({"mean_": mean.astype(np.float32), "components_": comps.astype(np.float32),
-                         "explained_variance_ratio_": (w[order] / max(w.sum(), 1e-12)).astype(np.float32)})
+        plane = pca_plane(X, self.n_components)
+        self._set_state({"mean_": plane.mean, "components_": plane.components,
+                         "explained_variance_ratio_": plane.explained_variance_ratio})
         return self
 
     def inverse_transform(self, Y: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ from llmcore.analysis.trace import GenerationTrace, SamplingConfig, trace_genera
 from llmcore.files import atomic_write
 from llmcore.inputs import InputError, Shaped, parse_json, read_safetensors, safetensors_metadata
 from llmcore.maps.alignment import snapshot_coords
-from llmcore.maps.projection import PCAProjector
+from llmcore.maps.linear import Plane, orthogonal_procrustes, pca_plane
 from llmcore.model.checkpoint import Checkpoint
 from llmcore.model.depths import FINAL
 
@@ -45,12 +45,10 @@ class AlignedPlacement:
         return (X @ self.weight + self.bias).astype(np.float32)
 
 
-def _placement(pca: PCAProjector, source: np.ndarray | None = None, target: np.ndarray | None = None
+def _placement(pca: Plane, source: np.ndarray | None = None, target: np.ndarray | None = None
                ) -> AlignedPlacement:
     """The PCA alone, or the rotation of `source` onto `target` (paired rows) followed by the PCA."""
-    from scipy.linalg import orthogonal_procrustes
-
-    comps, mean = pca.components_.T.astype(np.float64), pca.mean_.astype(np.float64)  # (C, 2), (C,)
+    comps, mean = pca.components.T.astype(np.float64), pca.mean.astype(np.float64)  # (C, 2), (C,)
     if source is None:
         return AlignedPlacement(comps.astype(np.float32), (-mean @ comps).astype(np.float32))
     S, T = np.asarray(source, np.float64), np.asarray(target, np.float64)
@@ -102,8 +100,8 @@ def aligned_context_maps(states: list[np.ndarray], aligned: bool = True
     positions), then one PCA of the final states places them all. Not aligned: a PCA per snapshot.
     """
     final = np.asarray(states[-1], np.float32)
-    pca = PCAProjector(2).fit(final)
-    placers = [_placement(pca, X, final) if aligned else _placement(PCAProjector(2).fit(np.asarray(X, np.float32)))
+    pca = pca_plane(final)
+    placers = [_placement(pca, X, final) if aligned else _placement(pca_plane(X))
                for X in states]
     return np.stack([p.place(X) for p, X in zip(placers, states)]).astype(np.float32), placers
 
