@@ -12,14 +12,18 @@ from pathlib import Path
 import pytest
 
 from llmnotebook.widget import INK
-from tests.jupyter import FIGURE, open_and_run, python_value, run_python, running_jupyterlab, write_notebook
+from tests.jupyter import (
+    DRAWN_WORDS,
+    DRAWS_WORDS,
+    FIGURE,
+    open_and_run,
+    python_value,
+    run_python,
+    running_jupyter,
+    write_notebook,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-
-# the path's words as drawn: the path trace's customdata rows are (step, word read, …)
-DRAWN_WORDS = f"""() => {{ const g = document.querySelector('{FIGURE}');
-  const t = g && g.data && g.data.find(t => (t.name || '').startsWith('this prompt'));
-  return t ? t.customdata.map(r => String(r[1])) : null; }}"""
 
 # the pixel box (page coordinates) around the middle half of the drawn food states, and that box in data units
 FOOD_BOX = f"""() => {{ const g = document.querySelector('{FIGURE}'); const L = g._fullLayout;
@@ -56,7 +60,7 @@ SLIDER = ".llm-notebook-slider"
 
 
 def test_the_widget_renders_redraws_from_python_and_returns_a_box_selection(tmp_path, browser):
-    with running_jupyterlab(tmp_path) as lab:
+    with running_jupyter(tmp_path) as lab:
         write_notebook(lab.root / "probe.ipynb",
                        ["from llmnotebook import embeddings, trajectory, watch\n"
                         "w = trajectory('a dog devours pizza in')\nw", "e = embeddings()\ne", "t = watch()\nt"])
@@ -72,8 +76,7 @@ def test_the_widget_renders_redraws_from_python_and_returns_a_box_selection(tmp_
             run_python(kernel, "w.prompt = 'a cat eats sausage at'")
             words = python_value(kernel, "w.trace.words")
             assert words[:4] == ["a", "cat", "eats", "sausage"]
-            page.wait_for_function(f"(words) => JSON.stringify(({DRAWN_WORDS})()) === JSON.stringify(words)",
-                                   arg=words, timeout=60_000)
+            page.wait_for_function(DRAWS_WORDS, arg=words, timeout=60_000)
 
             box = page.evaluate(FOOD_BOX)
             page.mouse.move(*box["from"])
