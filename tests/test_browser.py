@@ -151,6 +151,41 @@ def test_a_new_prompt_keeps_the_sidebar_and_its_downloads_hold_it(server, browse
     page.close()
 
 
+# The map controls as shown: the Map box's choice and the layer slider's value.
+MAP_CONTROLS = """() => { const box = document.querySelector('input[aria-label="Map"]');
+  const layer = [...document.querySelectorAll('[data-testid="stSlider"]')]
+    .find(e => e.innerText.startsWith('Layer shown on the map'));
+  return box && layer ? [box.value, layer.innerText.split('\\n').filter(t => t)[1]] : null; }"""
+
+
+def test_a_prompt_that_fails_leaves_the_map_controls_as_they_were(server, browser):
+    """A prompt the model cannot read stops the prompt's part of the page at its message, so the map's controls are
+    not drawn in that run and Streamlit forgets their values. The next prompt shows them as they were (not as their
+    first options), and the map it draws is the one they name."""
+    page, errors = _open(browser, server)
+    _wait_charts(page, 4)
+    wait_idle(page)
+    before = page.evaluate(MAP_CONTROLS)
+    assert before and all(before), before
+    box = page.get_by_label("Prompt", exact=True)
+    box.fill("blorp zzz")
+    box.press("Enter")
+    page.locator("[data-testid='stAlertContentError']").wait_for(timeout=60_000)
+    wait_idle(page)
+    box.fill("a cat eats")
+    box.press("Enter")
+    page.wait_for_function(HEADING_STARTS, arg="a cat eats", timeout=60_000)
+    page.wait_for_function(f"(b) => JSON.stringify(({MAP_CONTROLS})()) === JSON.stringify(b)", arg=before,
+                           timeout=60_000)
+    shown = page.get_by_text("States at '").first  # the map's own caption: its depth and its method
+    shown.wait_for(timeout=60_000)
+    wait_idle(page)
+    assert f"States at '{before[1]}': {before[0]} (" in shown.inner_text()
+    assert page.evaluate(MAP_CONTROLS) == before
+    _no_errors(page, errors)
+    page.close()
+
+
 BUNDLES = ("() => performance.getEntriesByType('resource').map(e => e.name.split('?')[0].split('/').pop())"
            ".filter(n => n.startsWith('plotly'))")
 

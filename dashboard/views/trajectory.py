@@ -64,6 +64,7 @@ LENSES = {"logit": "logit lens", "tuned": "tuned lens"}
 DEFAULTS = {"prompt": SEED_PROMPT, "mode": "greedy", "temperature": 1.0, "top_k": 0, "top_p": 1.0, "seed": 0,
             "limit": 12, "method": "lda", "dims": 2, "layer": FINAL, "step": 1, "layers": False,
             "reading": "read", "stars": 0.02, "lens_kind": "logit"}
+STEP_VIEW_KEYS = ("method", "dims", "reading", "layer", "lens_kind", "step", "layers")  # widgets of step_view
 ALLOWED = {"mode": ("greedy", "sample"), "temperature": (0.05, 2.0), "top_k": (0, 2**31 - 1),
            "top_p": (0.05, 1.0), "seed": (0, 2**53 - 1), "limit": (1, MAX_NEW_WORDS), "method": tuple(METHODS),
            "dims": (2, 3), "step": (1, MAX_NEW_WORDS + 10_000), "reading": tuple(READINGS), "stars": (0.0, 1.0),
@@ -179,6 +180,12 @@ def render() -> None:
 def prompt_view(ckpt: Checkpoint, sampling: SamplingConfig | None, problem: str | None) -> None:
     """The prompt, its completion and everything that follows from it; `problem`: why the sidebar's sampling
     settings cannot be used (then `sampling` is None)."""
+    # A run of this part that stopped at an error drew none of the step view's widgets, so the browser dropped them
+    # and would draw them anew at their first options (the map then silently switching to those): their values are
+    # handed to the widgets again, from session state, else from the URL.
+    urlstate.restore(_measured_defaults(ckpt), ALLOWED)
+    for key in STEP_VIEW_KEYS:
+        st.session_state[key] = st.session_state[key]
     prompt = prompt_input()
     st.session_state.shared_prompt = prompt  # the Landscape page draws the same prompt
     try:
