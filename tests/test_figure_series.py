@@ -81,6 +81,10 @@ def test_snapshot_curves(ckpt):
     table = frames.metrics_frame(metric_table(ckpt))
     fig = training_figures.snapshot_curves(table, int(table.step.iloc[-1]), generalisation_step(snapshot_metrics(ckpt)))
     assert_distinct_and_readable(fig, n_min=table.measure.nunique())
+    colours = [t["line"]["color"] for t in line_series(fig)]
+    assert len(set(colours)) == len(colours)  # no two lines share a colour: the legend is matched by colour alone
+    families = {t.get("legendgroup"): "markers" in t["mode"] for t in line_series(fig)}
+    assert families == {"measures": True, "separability": False}  # and the two families by their markers
 
 
 def _paths(runs: list[str], rng) -> pd.DataFrame:

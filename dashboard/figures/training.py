@@ -46,16 +46,30 @@ def watch_word_map(coords: np.ndarray, words: list[str], contexts: list[str], co
     return fig
 
 
+# The separability lines' colours, one per depth: none is one of the first five measures' (theme.SERIES_COLOURS), each
+# keeps 3:1 against both themes' backgrounds.
+DEPTH_COLOURS = ["#9C755F", "#6B8E23", "#708090", "#5F9EA0", "#8E6C8A", "#A0522D"]
+SEPARABILITY_TITLE = "states told apart by sub-context (k-NN separability), by depth"
+
+
 def snapshot_curves(df: pd.DataFrame, step: int, generalised_at: int | None) -> go.Figure:
     """The snapshot measures over training, with a marker line at the slider's step and one where
     generalisation appears."""
     fig = go.Figure()
-    for i, (name, part) in enumerate(df.groupby("measure", sort=False)):
+    measures = depths = 0
+    for name, part in df.groupby("measure", sort=False):
         sep = "separability" in name
         short = name.split(", ", 1)[-1] if sep else wrap_title(name, 26)  # the depth: the group names the measure
-        fig.add_trace(go.Scatter(x=part.step, y=part.value, name=short, mode="lines+markers",
+        if sep:  # one family: dotted lines without markers, a colour per depth none of the measures has
+            style, mode = dict(line=dict(color=DEPTH_COLOURS[depths % len(DEPTH_COLOURS)], width=2,
+                                         dash=["dot", "dash"][depths // len(DEPTH_COLOURS) % 2])), "lines"
+            depths += 1
+        else:
+            style, mode = series_style(measures), "lines+markers"
+            measures += 1
+        fig.add_trace(go.Scatter(x=part.step, y=part.value, name=short, mode=mode,
                                  legendgroup="separability" if sep else "measures",
-                                 legendgrouptitle_text=name.split(", ", 1)[0] if sep else None, **series_style(i),
+                                 legendgrouptitle_text=SEPARABILITY_TITLE if sep else None, **style,
                                  hovertemplate="step %{x}: %{y:.3f}<extra>" + name + "</extra>"))
     fig.add_vline(x=step, line=dict(color="#7F7F7F", width=2), annotation_text=f"step {step}",  # both themes
                   annotation_position="top left")
