@@ -348,6 +348,42 @@ def metrics_frame(table: dict[str, np.ndarray]) -> pd.DataFrame:
                          for k, v in table.items() if k != "step" for i, s in enumerate(table["step"])])
 
 
+def held_out_pair_means(b: HeldOutBreakdown) -> pd.DataFrame:
+    """One row per held-out (animal, food) pair: the mean over its prompts of the probability on the animal's homes
+    and on the food's own places, and its number of prompts."""
+    df = pd.DataFrame({"animal": b.animals, "food": b.foods, "homes": b.habitat_mass,
+                       "food_places": b.food_place_mass})
+    return df.groupby(["animal", "food"], sort=False).agg(homes=("homes", "mean"), food_places=("food_places", "mean"),
+                                                          prompts=("homes", "size")).reset_index()
+
+
+def homes_beat_food_places(b: HeldOutBreakdown) -> np.ndarray:
+    """(pairs,) whether each held-out pair sends more probability to the animal's homes than to the food's places."""
+    means = held_out_pair_means(b)
+    return (means.homes > means.food_places).to_numpy()
+
+
+def held_out_groups(b: HeldOutBreakdown, pair: tuple[str, str] | None, metrics: dict, *, n_pairs: int
+                    ) -> pd.DataFrame:
+    """Scene 4's bars: group, homes, food_places (NaN where not measured), prompts and the two values as the screen
+    says them, for the story's own pair (if it names one), every never-seen pair, and as many pairs the model was
+    trained on (the stored control measure)."""
+    rows = []
+    if pair is not None:
+        keep = [(a, f) == pair for a, f in zip(b.animals, b.foods)]
+        rows.append((f"{pair[0]} + {pair[1]} (this story)", float(np.mean(b.habitat_mass[keep])),
+                     float(np.mean(b.food_place_mass[keep])), int(np.sum(keep))))
+    rows.append((f"all {n_pairs} never-seen pairs", float(np.mean(b.habitat_mass)), float(np.mean(b.food_place_mass)),
+                 len(b.prompts)))
+    control = metrics.get("control_habitat_mass")
+    if control is not None and np.isfinite(control):
+        rows.append((f"{n_pairs} pairs it was trained on", float(control), float("nan"), len(b.prompts)))
+    df = pd.DataFrame(rows, columns=["group", "homes", "food_places", "prompts"])
+    for col in ("homes", "food_places"):
+        df[f"{col}_text"] = [prob(v) if np.isfinite(v) else "not measured" for v in df[col]]
+    return df
+
+
 GENERALISED = 0.9  # the held-out habitat probability from which the Training page says the model generalises
 
 

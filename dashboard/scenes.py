@@ -17,6 +17,7 @@ from dashboard import frames
 from dashboard.figures import landscapes as landscape_figures
 from dashboard.figures import maps as map_figures
 from dashboard.figures import theme
+from dashboard.figures import training as training_figures
 from dashboard.text import count, prob, vocabulary_size
 from llmcore.maps.store import nearest_neighbours
 from llmcore.world.types import FUNCTION_CONTEXT
@@ -35,6 +36,7 @@ TRAIT_AXES = (("pets", "wild"), ("plant", "meat"))  # the traits the lesson name
 AXIS_SIDE_BAR = 0.8  # scene 1: words on their own group's side of its axis
 TRUST_BAR = 0.8  # scene 2: trustworthiness of the plane (neighbours on it are neighbours in the model)
 REGION_BAR = 0.75  # scene 3: the prompt's content words whose state lies in their own word's region
+HOMES_BAR = 0.85  # scene 4: never-seen pairs whose place goes more to the animal's homes than to the food's places
 AGREEMENT_BAR = 0.85  # scene 5: steps where the colour under the state is the state's own prediction
 LENS_BAR = 1.0  # scene 6: the lens's last row is the model's own output at every step
 
@@ -222,30 +224,57 @@ def _runs(names: list[str]) -> list[str]:
     return [n for i, n in enumerate(names) if i == 0 or names[i - 1] != n]
 
 
-def scene_held_out(ckpt: Checkpoint, check: dict | None, breakdown: HeldOutBreakdown | None) -> Scene:
-    """Scene 4: the never-seen pair and the proof that it was held out (or why this world has none)."""
+def story_pair(breakdown: HeldOutBreakdown, prompt: str) -> tuple[str, str] | None:
+    """The held-out (animal, food) pair the story's prompt names, if it names one."""
+    words = set(prompt.lower().split())
+    return next(((a, f) for a, f in dict.fromkeys(zip(breakdown.animals, breakdown.foods))
+                 if a in words and f in words), None)
+
+
+def _example(breakdown: HeldOutBreakdown, prompt: str, pair: tuple[str, str] | None) -> int:
+    """The held-out prompt to quote: the story's own prompt where it is one, else its pair's first, else the first."""
+    at = [i for i, p in enumerate(breakdown.prompts) if p.startswith(prompt.strip())]
+    same = [i for i, af in enumerate(zip(breakdown.animals, breakdown.foods)) if af == pair]
+    return (at or same or [0])[0]
+
+
+def scene_held_out(ckpt: Checkpoint, check: dict | None, breakdown: HeldOutBreakdown | None, *,
+                   prompt: str = "") -> Scene:
+    """Scene 4: the never-seen pair, the proof that it was held out (or why this world has none), and where the
+    model sends the place word after it and after every other held-out pair, against pairs it was trained on."""
     title = "The never-seen pair"
     if not ckpt.held_out or check is None:
         return Scene(title, "This world holds no pairs out of training, so there is no never-seen combination to "
                      "show.", ["Every pair the model knows was in its training sentences."])
-    (pair, n), = list(check["counts"].items())[:1]
-    held, unseen = len(check["counts"]), sum(v == 0 for v in check["counts"].values())
-    says = [f"The pair {pair} appears together in {n} of the {count(check['sentences'], 'training sentence')} "
-            f"(counted now by regenerating the corpus from the world and its seed); "
-            f"{count(held, 'pair')} {'was' if held == 1 else 'were'} held out in all, and {unseen} of "
-            f"{'it' if held == 1 else 'them'} {'occurs' if unseen == 1 else 'occur'} in none."]
-    takeaway = f"The model never read {pair} together: {n} of the {count(check['sentences'], 'training sentence')}."
-    if breakdown is not None and len(breakdown.prompts):
-        i = 0
-        share = float(np.mean(breakdown.top_is_habitat))
-        takeaway = (f"The model never read {pair} together ({n} of the {count(check['sentences'], 'sentence')}), "
-                    f"yet for {share:.0%} of the {count(len(breakdown.prompts), 'held-out prompt')} its likeliest "
-                    "place is a home of the animal.")
-        says.append(f"Asked '{breakdown.prompts[i]}', the model puts {breakdown.habitat_mass[i]:.2f} of the "
-                    f"probability on places where a {breakdown.animals[i]} lives; its most likely place is "
-                    f"'{breakdown.top_place[i]}'. Over all {count(len(breakdown.prompts), 'held-out prompt')}, "
-                    f"{share:.0%} send the place word to a habitat of the animal.")
-    return Scene(title, takeaway, says)
+    counts = check["counts"]
+    pair = story_pair(breakdown, prompt) if breakdown is not None and len(breakdown.prompts) else None
+    named = next((k for k in counts if pair and pair[0] in k and pair[1] in k), next(iter(counts)))
+    n, sentences = counts[named], count(check["sentences"], "training sentence")
+    held, unseen = len(counts), sum(v == 0 for v in counts.values())
+    says = [f"The pair {named} appears together in {n} of the {sentences} (counted now by regenerating the corpus "
+            f"from the world and its seed); {count(held, 'pair')} {'was' if held == 1 else 'were'} held out in all, "
+            f"and {unseen} of {'it' if held == 1 else 'them'} {'occurs' if unseen == 1 else 'occur'} in none."]
+    if breakdown is None or not len(breakdown.prompts):
+        return Scene(title, f"The model never read {named} together: {n} of the {sentences}.", says)
+    share = float(np.mean(breakdown.top_is_habitat))
+    prompts = count(len(breakdown.prompts), "held-out prompt")
+    takeaway = (f"The model never read {named} together ({n} of the {sentences}), yet for {share:.0%} of the "
+                f"{prompts} its likeliest place is a home of the animal.")
+    i = _example(breakdown, prompt, pair)
+    says.append(f"Asked '{breakdown.prompts[i]}', the model puts {breakdown.habitat_mass[i]:.2f} of the probability "
+                f"on places where a {breakdown.animals[i]} lives and {prob(breakdown.food_place_mass[i])} on the "
+                f"{breakdown.foods[i]}'s own places; its most likely place is '{breakdown.top_place[i]}'. Over all "
+                f"{prompts}, {share:.0%} send the place word to a habitat of the animal.")
+    groups = frames.held_out_groups(breakdown, pair, ckpt.metrics, n_pairs=held)
+    wins = frames.homes_beat_food_places(breakdown)
+    check_ = share_check(f"{count(len(wins), 'never-seen pair')} put more probability on the animal's homes than on "
+                         "the food's own places", int(wins.sum()), len(wins), HOMES_BAR)
+    says.append("The bars are the model's own next-word probabilities, summed over the place words of each kind and "
+                "averaged over the prompts of each group" + ("; the trained pairs are as many pairs the model did "
+                                                           "read, measured the same way." if len(groups) > 2 else "."))
+    fig = training_figures.held_out_bars(groups, title=f"Where the place word goes after {named} and the other "
+                                         "never-seen pairs")
+    return Scene(title, takeaway, says, fig, check_)
 
 
 def scene_landscape(r: NextWordRegions, path: pd.DataFrame, colours: dict[str, str], *, ink: str = "#222222",

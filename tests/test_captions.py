@@ -296,3 +296,35 @@ def test_training_sentences_read_the_log(which, request):
         at = next((r["step"] for r in log if r["habitat_mass"] >= frames.GENERALISED), None)
         text = said[-1]
         assert (f"reaches {frames.GENERALISED} at step {at}" in text) if at is not None else "stays under" in text
+
+
+def test_the_never_seen_pairs_bars_are_the_models_own_place_probabilities(ckpt, one_thread):
+    """Story scene 4: each bar is the mean over its group's held-out prompts (the story's own pair, all pairs) of the
+    probability on the animal's homes and on the food's own places, as the breakdown measures them; the quoted prompt
+    is the story's own where it is held out; a group the prompt does not name is not drawn; and a model whose
+    never-seen pairs went to the food's places instead would not be shown the figure."""
+    from dataclasses import replace
+
+    from llmcore.analysis.evaluate import held_out_breakdown
+    from llmcore.maps.results import corpus_check
+
+    b = held_out_breakdown(ckpt.model, ckpt.tokenizer, ckpt.world, ckpt.held_out, plain=True)
+    check = corpus_check(ckpt)
+    animal, food = ckpt.held_out[0]
+    prompt = next(p for p in b.prompts if p.split()[1:2] == [animal] and food in p.split())
+    scene = scenes.scene_held_out(ckpt, check, b, prompt=prompt)
+    assert scene.shown is not None and scene.check.passed
+    bars = {t.name: dict(zip(t.x, t.y)) for t in scene.figure.data}
+    homes, food_places = bars["on the animal's homes"], bars["on the food's own places"]
+    mine = [(a, f) == (animal, food) for a, f in zip(b.animals, b.foods)]
+    ours = next(g for g in homes if g.startswith(f"{animal} + {food}"))
+    assert homes[ours] == pytest.approx(float(np.mean(b.habitat_mass[mine])))
+    assert food_places[ours] == pytest.approx(float(np.mean(b.food_place_mass[mine])))
+    every = next(g for g in homes if g.startswith("all "))
+    assert homes[every] == pytest.approx(float(np.mean(b.habitat_mass)))
+    assert f"Asked '{prompt}'" in " ".join(scene.sentences)
+    other = scenes.scene_held_out(ckpt, check, b, prompt="the " + "zzz " * 3)
+    assert not any(g.endswith("(this story)") for g in other.figure.data[0].x)
+    wrong = replace(b, habitat_mass=b.food_place_mass, food_place_mass=b.habitat_mass)
+    failed = scenes.scene_held_out(ckpt, check, wrong, prompt=prompt)
+    assert failed.shown is None and not failed.check.passed

@@ -1,4 +1,5 @@
-"""Training figures: loss curves, weight-snapshot curves, the Watch word map and the replay."""
+"""Training figures: loss curves, weight-snapshot curves, the Watch word map, the replay, and what training
+generalised to (the never-seen pairs' bars)."""
 
 from __future__ import annotations
 
@@ -124,3 +125,20 @@ def replay_figure(coords: np.ndarray, words: list[str], contexts: list[str], ste
                   **play_controls([str(s) for s in steps], prefix="training step "))
     return figure(traces(len(steps) - 1), layout, frames=[dict(data=traces(t), name=str(s))
                                                           for t, s in enumerate(steps)])
+
+
+def held_out_bars(groups: pd.DataFrame, *, title: str) -> go.Figure:
+    """Where the place word goes (frames.held_out_groups): for each group of prompts, the probability on the
+    animal's homes and on the food's own places, side by side, each bar labelled with its value."""
+    homes, food = series_style(0)["line"]["color"], series_style(1)["line"]["color"]
+    data = [dict(type="bar", x=groups.group, y=groups.homes, name="on the animal's homes", marker=dict(color=homes),
+                 text=groups.homes_text, textposition="outside", cliponaxis=False,
+                 hovertemplate="%{x}: %{y:.4f} on the animal's homes<extra></extra>"),
+            dict(type="bar", x=groups.group, y=groups.food_places.fillna(0), name="on the food's own places",
+                 marker=dict(color=food, pattern=dict(shape="/")), text=groups.food_places_text,
+                 textposition="outside", cliponaxis=False,
+                 hovertemplate="%{x}: %{y:.4f} on the food's own places<extra></extra>")]
+    layout = dict(title=dict(text=wrap_title(title, 60)), barmode="group", height=460, margin=dict(t=80),
+                  yaxis=dict(title=dict(text="probability of the next place word"), range=[0, 1.12]),
+                  xaxis=dict(title=dict(text="prompts of each group (mean)")), **LEGEND_BELOW)
+    return figure(data, layout)

@@ -126,7 +126,8 @@ def build_scene(n: int, ckpt: Checkpoint, trace: GenerationTrace, *, presenter: 
         if not ckpt.held_out:
             return scenes.scene_held_out(ckpt, None, None)
         return scenes.scene_held_out(ckpt, get_corpus_check(ckpt.content_hash, ckpt),
-                                    get_held_out_breakdown(ckpt.content_hash, ckpt))
+                                    get_held_out_breakdown(ckpt.content_hash, ckpt),
+                                    prompt=" ".join(trace.prompt_words))
     if n == 5:  # the output depth: what the head reads the next word from
         regions = get_next_regions(ckpt.content_hash, trace.layer_names[-1], ckpt)
         path = frames.trajectory_frame(trace, regions, len(trace.layer_names) - 1, context_of)
