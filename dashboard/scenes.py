@@ -278,9 +278,10 @@ def scene_held_out(ckpt: Checkpoint, check: dict | None, breakdown: HeldOutBreak
 
 
 def scene_landscape(r: NextWordRegions, path: pd.DataFrame, colours: dict[str, str], *, ink: str = "#222222",
-                    font_px: int = 12, width_px: int = 1000) -> Scene:
+                    font_px: int = 12, width_px: int = 1000, height_px: int = 620) -> Scene:
     """Scene 5: what real states predict next (llmcore.maps.landscape.NextWordRegions) and the prompt's path over it,
-    each step checked: the colour under its state against the state's own prediction."""
+    each step checked: the colour under its state against the state's own prediction. width_px / height_px: the
+    chart's size as drawn, for placing its labels."""
     shown = r.shown_at(path[["x", "y"]].to_numpy())
     hits = [a == b for a, b in zip(shown, path.next)]
     n_ref = len(r.predicted)
@@ -299,7 +300,8 @@ def scene_landscape(r: NextWordRegions, path: pd.DataFrame, colours: dict[str, s
     check = share_check(f"{count(len(path), 'step')}: the colour under the state is what the state itself predicts",
                         sum(hits), len(path), AGREEMENT_BAR)
     fig = landscape_figures.next_regions_figure(r, path, colours, ink=ink, font_px=font_px, width_px=width_px,
-                                      title=f"What real states at '{r.layer}' predict next, and the prompt's path")
+                                                height=height_px, title=f"What real states at '{r.layer}' predict "
+                                                "next, and the prompt's path")
     return Scene("The landscape the prompt crosses", takeaway, says, fig, check)
 
 

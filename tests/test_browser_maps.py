@@ -1,5 +1,6 @@
 """The Trajectory map as the browser draws it: no label prints over another and no point shows through a region's
-label, on the default view and on the UMAP and t-SNE maps, at a wide and a narrow window."""
+label, on the default view and on the UMAP and t-SNE maps, at a wide and a narrow window; the Story's landscape keeps
+its labels apart and off the path's markers."""
 
 from __future__ import annotations
 
@@ -90,6 +91,33 @@ def test_compare_map_labels_do_not_overlap(server, browser, width):
             && ({OVERLAPS})(m.labels).length === 0; }}""", timeout=60_000)
     labels = page.evaluate(MAP_LABELS)["labels"]
     assert not _overlaps(labels), _overlaps(labels)
+    no_errors(page, errors)
+    page.close()
+
+
+# The centres of the path's markers as drawn (the trace named 'this prompt …').
+PATH_MARKERS = """() => { const gd = document.querySelector('.llm-chart');
+  const g = [...gd.querySelectorAll('.scatterlayer .trace')].find(t => (t.__data__[0].trace.name || '')
+    .startsWith('this prompt'));
+  return g ? [...g.querySelectorAll('.point')].map(p => { const r = p.getBoundingClientRect();
+    return [(r.left + r.right) / 2, (r.top + r.bottom) / 2]; }) : []; }"""
+
+
+@pytest.mark.parametrize("query, width, height", [("scene=5", 800, 1400), ("scene=5&presenter=true", 1280, 720)])
+def test_story_landscape_labels_cover_neither_each_other_nor_the_paths_markers(server, browser, query, width, height):
+    """Story scene 5 as drawn in a narrow column and on a projector: no region or step label covers another, and no
+    region's name lies over the centre of one of the path's markers (the steps stay visible)."""
+    page, errors = open_in_browser(browser, f"{server}/story?{query}", width=width, height=height)
+    wait_charts(page, 1)
+    wait_idle(page)
+    page.wait_for_function(f"""() => {{ const m = ({MAP_LABELS})();
+        return m !== null && m.labels.some(l => l.kind === 'region') && m.labels.some(l => l.kind === 'step')
+            && ({OVERLAPS})(m.labels).length === 0 && ({PATH_MARKERS})().length > 0; }}""", timeout=60_000)
+    labels, markers = page.evaluate(MAP_LABELS)["labels"], page.evaluate(PATH_MARKERS)
+    assert not _overlaps(labels), _overlaps(labels)
+    covered = [(r["text"], m) for r in labels if r["kind"] == "region" for m in markers
+               if r["box"][0] <= m[0] <= r["box"][2] and r["box"][1] <= m[1] <= r["box"][3]]
+    assert not covered, covered
     no_errors(page, errors)
     page.close()
 

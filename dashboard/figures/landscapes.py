@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -180,7 +180,7 @@ def next_regions_figure(r: NextWordRegions, path: pd.DataFrame, colours: dict[st
     sub-context most of its nearest reference states predict (fainter where fewer of them agree, blank where no
     state is near), each region named, and the prompt's path (`frames.trajectory_frame` placed with r.place), each
     step filled with the colour of its own prediction: where fill and ground differ, the picture would be wrong."""
-    from dashboard.labels import place_labels, text_box, to_pixels
+    from dashboard.labels import place_labels, to_pixels
 
     names, shown = r.contexts, r.label >= 0
     rgba = np.zeros(r.label.shape + (4,))
@@ -190,12 +190,21 @@ def next_regions_figure(r: NextWordRegions, path: pd.DataFrame, colours: dict[st
     xr, yr = (float(r.x[0]) - dx / 2, float(r.x[-1]) + dx / 2), (float(r.y[0]) - dy / 2, float(r.y[-1]) + dy / 2)
     data = [dict(type="image", z=rgba.tolist(), colormodel="rgba", x0=float(r.x[0]), dx=dx, y0=float(r.y[0]),
                  dy=dy, hoverinfo="skip", name="what real states predict")]
-    w, h = width_px - 80, height - 150  # the plot area without margins and the legend below
+    # the plot area without margins and the legend below, as drawn: an image keeps its cells square, so the area
+    # shrinks along one axis to the ranges' own proportions (label places measured in any other frame collide)
+    w, h = width_px - 80, height - 150
+    scale = min(w / (xr[1] - xr[0]), h / (yr[1] - yr[0]))
+    w, h = scale * (xr[1] - xr[0]), scale * (yr[1] - yr[0])
     present = [g for g in range(len(names)) if (r.label == g).any()]
-    spots = [_region_spot(r, g) for g in present]
-    boxes = [text_box(px_, py_, names[g], font_px + 2) for g, (px_, py_) in
-             zip(present, to_pixels(np.array(spots).reshape(-1, 2), xr, yr, width=w, height=h))]
+    markers = to_pixels(path[["x", "y"]].to_numpy(np.float64), xr, yr, width=w, height=h) if len(path) else None
+    spots, boxes = [], []
+    for g in present:  # each name on its own region, clear of the path's markers and of the names before it
+        spot, box = _region_spot(r, g, to_px=lambda a: to_pixels(a, xr, yr, width=w, height=h), markers=markers,
+                                 taken=boxes, text=names[g], font_px=font_px + 2)
+        spots.append(spot)
+        boxes.append(box)
     notes = [dict(x=x, y=y, text=f"<b>{esc(names[g])}</b>", showarrow=False, bgcolor=halo(ink), borderwidth=2,
+                  name="region",
                   bordercolor=colours.get(names[g], GRAMMAR_COLOUR), font=dict(size=font_px + 2, color=ink))
              for g, (x, y) in zip(present, spots)]
     if len(path):
@@ -204,7 +213,7 @@ def next_regions_figure(r: NextWordRegions, path: pd.DataFrame, colours: dict[st
         shifts = place_labels(to_pixels(xy, xr, yr, width=w, height=h), texts, boxes, bounds=(0, 0, w, h),
                               font_px=font_px)
         notes += [dict(x=float(x), y=float(y), xshift=float(sx), yshift=float(sy), showarrow=False, bgcolor=halo(ink),
-                       text=f"<b>{s}</b> {esc(w_)}", font=dict(size=font_px, color=ink))
+                       text=f"<b>{s}</b> {esc(w_)}", font=dict(size=font_px, color=ink), name="step")
                   for (x, y), (sx, sy), s, w_ in zip(xy, shifts, path.step, path.word)]
         data.append(dict(type="scatter", x=xy[:, 0], y=xy[:, 1], mode="lines+markers", name="this prompt (fill: "
                          "what the state itself predicts)", line=dict(color=ink, width=2),
@@ -225,12 +234,32 @@ def next_regions_figure(r: NextWordRegions, path: pd.DataFrame, colours: dict[st
                     **LEGEND_BELOW["legend"])))
 
 
-def _region_spot(r: NextWordRegions, g: int) -> tuple[float, float]:
-    """Where region g is named: its cell nearest the middle (median) of all its cells, so the name sits on it."""
+MARKER_CLEAR_PX = 12  # a region's name keeps this far from the centre of every marker of the path (15 px wide)
+
+
+def _region_spot(r: NextWordRegions, g: int, *, to_px: Callable[[np.ndarray], np.ndarray],
+                 markers: np.ndarray | None, taken: list, text: str, font_px: float
+                 ) -> tuple[tuple[float, float], tuple]:
+    """Where region g is named, and its name's box in pixels: the cell nearest the middle (median) of all its cells
+    whose name covers no marker of the path and no name placed before it; the middle cell if none is clear."""
+    from dashboard.labels import overlaps, text_box
+
     rows, cols = np.nonzero(r.label == g)
     xs, ys = r.x[cols], r.y[rows]
-    i = int(np.argmin((xs - np.median(xs)) ** 2 + (ys - np.median(ys)) ** 2))
-    return float(xs[i]), float(ys[i])
+    order = np.argsort((xs - np.median(xs)) ** 2 + (ys - np.median(ys)) ** 2)
+    xs, ys = xs[order], ys[order]
+    px = to_px(np.stack([xs, ys], 1))
+    x0, y0, x1, y1 = text_box(0, 0, text, font_px, pad=2)
+    boxes = np.concatenate([px + [x0, y0], px + [x1, y1]], 1)  # (cells, 4)
+    clear = np.ones(len(boxes), bool)
+    if markers is not None and len(markers):
+        dx = np.clip(markers[None, :, 0], boxes[:, None, 0], boxes[:, None, 2]) - markers[None, :, 0]
+        dy = np.clip(markers[None, :, 1], boxes[:, None, 1], boxes[:, None, 3]) - markers[None, :, 1]
+        clear &= ((dx**2 + dy**2) >= MARKER_CLEAR_PX**2).all(1)
+    if taken:
+        clear &= (overlaps(boxes, np.array(taken)) <= 0).all(1)
+    i = int(np.argmax(clear)) if clear.any() else 0
+    return (float(xs[i]), float(ys[i])), tuple(float(v) for v in boxes[i])
 
 
 def loss_levels(loss: np.ndarray) -> tuple[np.ndarray, float, list[float]]:

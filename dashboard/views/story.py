@@ -131,8 +131,9 @@ def build_scene(n: int, ckpt: Checkpoint, trace: GenerationTrace, *, presenter: 
     if n == 5:  # the output depth: what the head reads the next word from
         regions = get_next_regions(ckpt.content_hash, trace.layer_names[-1], ckpt)
         path = frames.trajectory_frame(trace, regions, len(trace.layer_names) - 1, context_of)
+        # labels placed for the chart as drawn: a narrow column, or a projector's window beside the legend
         return scenes.scene_landscape(regions, path, colours, ink=theme_ink(), font_px=font_px,
-                                     width_px=1200 if presenter else 600)  # labels placed for a narrow column
+                                     width_px=780 if presenter else 600, height_px=580 if presenter else 620)
     return decides(ckpt, trace, context_of, colours)
 
 
