@@ -217,11 +217,13 @@ def test_the_trace_sentence_says_what_its_numbers_say(which, ckpt, tiny):
     words, the next words of the three runs, the share and depth that bring back most, and says the word decides
     exactly when its state alone brings back at least half and more than any other word's."""
     from llmcore.analysis.counterfactual import counterfactual_prompt
-    from llmcore.analysis.interventions import decides
+    from llmcore.analysis.interventions import UNASKED, decides
 
     model = ckpt if which == "bundled" else tiny
     cases = [(p, counterfactual_prompt(model, p)) for p in _prompts(model.world, 12 if which == "bundled" else 4)]
     cases += [(cases[0][0], Noise(positions=(1,), n_seeds=3))]
+    if which == "bundled":  # a prompt that asks for food next, traced on the animal's habitats (the default target)
+        cases += [("a cow munches", counterfactual_prompt(model, "a cow munches"))]
     for prompt, corrupt in cases:
         if corrupt is None:
             continue
@@ -229,6 +231,8 @@ def test_the_trace_sentence_says_what_its_numbers_say(which, ckpt, tiny):
         assert f"'{ct.words[t]}'" in text
         if not ct.measurable:
             assert "barely moves" in text and "decide" not in text
+            # advice that can help: a prompt that leads elsewhere needs another prompt, not another corruption
+            assert ("choose a corruption" in text) == (ct.clean_prob >= UNASKED), (ct.clean_prob, text)
             continue
         said = f"'{tops[1]}' instead of '{tops[0]}'" if tops[1] != tops[0] else f"still says '{tops[0]}'"
         assert said in text

@@ -32,6 +32,7 @@ MAX_SEEDS = 100
 # mean something: below it a share divides float noise by a near-zero difference (a tiny model whose corruption
 # moved p by 8e-5 gave 0.9996 for a restoration that is exact).
 MIN_EFFECT = 0.01
+UNASKED = 0.05  # a target below this on the clean prompt is not what the prompt leads to: no corruption helps
 _MARKS = re.compile(r"^(Ġ|▁|##)+")
 # rows per seed -> the noise edits of a batch with that many rows per seed (Noise on the embedding)
 NoiseEdits = Callable[[int], dict[tuple[str, int], list[Edit]]]
@@ -333,6 +334,11 @@ def trace_lead(ct: CausalTrace, world: Labeller, *, clean_top: str, corrupt_top:
     t = changed_positions(ct)[0]
     word, target = ct.words[t], "/".join(ct.target)
     verb = (f"Blur '{word}' with noise" if ct.noise_positions else f"Swap '{word}' for '{ct.corrupt_words[t]}'")
+    if not ct.measurable and ct.clean_prob < UNASKED:
+        return (f"{verb} and the probability of {target} barely moves ({ct.clean_prob:.2f} → {ct.corrupt_prob:.2f}): "
+                f"this prompt does not lead to {target} at all (the model says '{clean_top}' next, and {target} has "
+                f"{ct.clean_prob:.2f} before anything is corrupted), so there is nothing to put back; trace a prompt "
+                f"that ends where {target} comes next.")
     if not ct.measurable:
         return (f"{verb} and the probability of {target} barely moves ({ct.clean_prob:.2f} → {ct.corrupt_prob:.2f}): "
                 "there is nothing to put back; choose a corruption that changes the answer.")
