@@ -81,12 +81,40 @@ def test_embeddings_link_notice_names_settings_as_the_page_does():
     assert "map (emb_method)" in notice and "how many (emb_k)" in notice
 
 
+def _slice_agrees(ckpt, prompt: str) -> bool:
+    """Whether the decoded slice agrees with the prompt's states at SLICE_BAR of its steps (at the final depth)."""
+    from dashboard import frames
+    from dashboard.views.landscape import DECISION_GRID, SLICE_BAR, slice_agreement
+    from llmcore.analysis.trace import trace_generation
+    from llmcore.maps.landscape import decision_landscape
+    from llmcore.maps.store import MapBook
+
+    fmap = MapBook(ckpt).get("context:final", "pca", 2)
+    d = decision_landscape(ckpt, "final", fmap.projector, np.stack([fmap.coords.min(0), fmap.coords.max(0)]),
+                           grid=DECISION_GRID)
+    trace = trace_generation(ckpt, prompt)
+    hits, n = slice_agreement(d, frames.trajectory_frame(trace, fmap, len(trace.layer_names) - 1))
+    return hits / n >= SLICE_BAR
+
+
 def test_landscape_page(ckpt):
+    """The terrain, then the decoded slice where it agrees with the states, else what real states predict (the slice
+    behind a switch that names its agreement), then the loss landscapes."""
+    from dashboard.views.landscape import DEFAULTS
+
     at = open_page("landscape")
     assert not at.exception and not at.error
-    assert [c.key for c in charts(at)] == ["terrain", "decision", "loss_random", "loss_pca"]
-    for chart in charts(at)[:2]:  # the colours of the terrain and the decision map are named
-        assert "sub-context" in chart.spec and '"showlegend":true' in chart.spec.replace(" ", "")
+    agrees = _slice_agrees(ckpt, DEFAULTS["land_prompt"])
+    second = "decision" if agrees else "next_regions"
+    assert [c.key for c in charts(at)] == ["terrain", second, "loss_random", "loss_pca"]
+    if not agrees:
+        at.toggle(key="land_slice").set_value(True).run()
+        assert [c.key for c in charts(at)] == ["terrain", "next_regions", "decision", "loss_random", "loss_pca"]
+    for chart in charts(at):  # the colours of the terrain and the decision map are named
+        if chart.key in ("terrain", "decision"):
+            assert "sub-context" in chart.spec and '"showlegend":true' in chart.spec.replace(" ", "")
+        if chart.key == "next_regions":  # the legend's title says what its colours are
+            assert "the sub-context real states there predict next" in chart.spec
     captions = " ".join(c.value for c in at.caption)
     assert "hills (above 0.3 of the highest peak) cover" in captions and "Inside the dashed line" in captions
     land = ckpt.loss_landscapes()["pca"]
@@ -96,7 +124,7 @@ def test_landscape_page(ckpt):
     said = next(i for i, (kind, text) in enumerate(order) if kind in ("warning", "info") and "Agreement first" in text)
     assert said < order.index(("bidi_component", "decision"))
     at.toggle(key="land_loss_3d").set_value(True).run()
-    assert all('"type":"surface"' in c.spec.replace(" ", "") for c in charts(at)[2:])
+    assert all('"type":"surface"' in c.spec.replace(" ", "") for c in charts(at) if c.key.startswith("loss_"))
     at.text_input(key="land_prompt").set_value("").run()
     assert "empty" in at.error[0].value
 
@@ -119,7 +147,7 @@ def test_landscape_page_states_the_slices_agreement_from_the_states(ckpt):
     from llmcore.maps.landscape import decision_landscape
     from llmcore.maps.store import MapBook
 
-    at = open_page("landscape", land_prompt="a cat eats sausage at")
+    at = open_page("landscape", land_prompt="a cat eats sausage at", land_slice="True")
     fmap = MapBook(ckpt).get("context:final", "pca", 2)
     d = decision_landscape(ckpt, "final", fmap.projector, np.stack([fmap.coords.min(0), fmap.coords.max(0)]),
                            grid=DECISION_GRID)

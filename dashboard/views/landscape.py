@@ -7,11 +7,20 @@ from typing import TYPE_CHECKING
 import numpy as np
 import streamlit as st
 
-from dashboard import chart, classroom, frames, urlstate
+from dashboard import chart, classroom, frames, scenes, urlstate
 from dashboard.downloads import figure_html
 from dashboard.figures import landscapes as landscape_figures
 from dashboard.figures import theme
-from dashboard.state import checkpoint_or_error, get_decision, get_map, get_regions, get_trace, theme_ink
+from dashboard.state import (
+    checkpoint_or_error,
+    contexts_of_words,
+    get_decision,
+    get_map,
+    get_next_regions,
+    get_regions,
+    get_trace,
+    theme_ink,
+)
 from dashboard.text import count, escape_md
 from llmcore.analysis.trace import PromptError, SamplingConfig
 from llmcore.model.depths import FINAL, depth_labels
@@ -21,19 +30,22 @@ from llmcore.world.types import FUNCTION_CONTEXT
 if TYPE_CHECKING:
     import pandas as pd
 
+    from llmcore.analysis.trace import GenerationTrace
     from llmcore.maps.landscape import DecisionLandscape
     from llmcore.maps.regions import RegionMap
+    from llmcore.maps.store import FittedMap
     from llmcore.model.checkpoint import Checkpoint, LossLandscape
 
-DEFAULTS = {"land_prompt": "a dog devours pizza in", "land_layer": FINAL, "land_loss_3d": False}
+DEFAULTS = {"land_prompt": "a dog devours pizza in", "land_layer": FINAL, "land_loss_3d": False, "land_slice": False}
 DECISION_GRID = 70  # points along each side of the decoded plane
 
 
 def render() -> None:
     st.title("Landscape")
-    st.caption("Hills are regions where the model's states for one sub-context gather; the decision landscape "
-               "shows where on the plane the model would send the next word; the loss landscape shows the "
-               "training loss around the trained weights.")
+    st.caption("Hills are regions where the model's states for one sub-context gather; the next map shows where the "
+               "model would send the next word (what real states predict, or the decoded slice of the map where that "
+               "slice agrees with the prompt's own states); the loss landscape shows the training loss around the "
+               "trained weights.")
     shared = st.session_state.get("shared_prompt")
     urlstate.restore({**DEFAULTS, "land_prompt": shared or DEFAULTS["land_prompt"]})
     if shared and shared != st.session_state.get("_land_seen"):  # follow the prompt last typed on Trajectory
@@ -66,14 +78,46 @@ def render() -> None:
     st.caption(terrain_caption(regions))
     figure_html(terrain, "terrain", "Terrain (standalone HTML)")
     d = get_decision(ckpt.content_hash, layer, ckpt, fmap, grid=DECISION_GRID)
+    hits, n = slice_agreement(d, path)
+    if n and hits / n >= SLICE_BAR:
+        decision_section(ckpt, d, fmap, colours, path)
+    else:  # a slice wrong at most steps would teach something false: what real states predict comes first
+        next_regions_section(ckpt, trace, layer, depth, colours)
+        if st.toggle(f"Show the decoded slice anyway (it agrees with the states at {hits} of {count(n, 'step')})",
+                     key="land_slice"):
+            decision_section(ckpt, d, fmap, colours, path)
+    loss_section(ckpt)
+    urlstate.publish(list(DEFAULTS))
+
+
+def decision_section(ckpt: Checkpoint, d: DecisionLandscape, fmap: FittedMap, colours: dict[str, str],
+                     path: pd.DataFrame) -> None:
+    """The decoded plane of the PCA map, its agreement with the states stated first."""
     agreement_first(d, path)
     decision = landscape_figures.decision_figure(d, ckpt.tokenizer.vocab, colours, path, ink=theme_ink(),
                                                  axis_label=fmap.axis_label)
     chart.show(decision, key="decision")
     figure_html(decision, "decision_landscape", "Decision landscape (standalone HTML)")
     st.caption(decision_caption(d, fmap.reference.labels["next_context"], ckpt.model.config.n_embd))
-    loss_section(ckpt)
-    urlstate.publish(list(DEFAULTS))
+
+
+def next_regions_section(ckpt: Checkpoint, trace: GenerationTrace, layer: str, depth: int,
+                         colours: dict[str, str]) -> None:
+    """What real states at this depth predict next, and the prompt's path over it, each step checked (the Story's
+    scene 5 at the page's depth)."""
+    regions = get_next_regions(ckpt.content_hash, layer, ckpt)
+    path = frames.trajectory_frame(trace, regions, depth, contexts_of_words(ckpt))
+    scene = scenes.scene_landscape(regions, path, colours, ink=theme_ink())
+    st.subheader("What real states predict next")
+    st.write(escape_md(scene.takeaway))
+    if scene.shown is not None:
+        chart.show(scene.shown, key="next_regions")
+        st.caption(escape_md(scene.check.sentence()))
+    else:
+        st.warning(escape_md(scene.check.reason()))
+    with st.expander("How this picture is made"):
+        for sentence in scene.sentences:
+            st.markdown(f"- {escape_md(sentence)}")
 
 
 SLICE_BAR = 0.85  # the share of steps at which a picture of predictions must agree with the states' own
