@@ -26,8 +26,10 @@ def causal_heatmaps(ct: CausalTrace, selected: tuple[int, int, int] | None = Non
 
     from llmcore.analysis.interventions import KIND_NAMES, KINDS
 
-    fig = make_subplots(rows=1, cols=3, subplot_titles=[KIND_NAMES[k].split()[0] for k in KINDS], shared_yaxes=True,
-                        horizontal_spacing=0.04)
+    # the panels one above the other, sharing the words' axis: side by side, six words in a third of an 800 px
+    # column printed over each other
+    fig = make_subplots(rows=3, cols=1, subplot_titles=[KIND_NAMES[k] for k in KINDS], shared_xaxes=True,
+                        vertical_spacing=0.09)
     xs = [f"{i + 1}: {w}" for i, w in enumerate(ct.words)]
     for k in range(len(KINDS)):
         z = ct.restored[k]
@@ -35,7 +37,7 @@ def causal_heatmaps(ct: CausalTrace, selected: tuple[int, int, int] | None = Non
                                  showscale=k == 2, colorbar=dict(title="restored", tickformat=".0%"),
                                  customdata=ct.restored_prob[k], name=KINDS[k],
                                  hovertemplate="%{y}, %{x}: restores %{z:.0%} (p = %{customdata:.3f})"
-                                 "<extra>" + KIND_NAMES[KINDS[k]] + "</extra>"), row=1, col=k + 1)
+                                 "<extra>" + KIND_NAMES[KINDS[k]] + "</extra>"), row=k + 1, col=1)
         # transparent markers over the cells: Streamlit reports clicks on points, not on heatmap cells
         rows = np.arange(0 if k == 0 else 1, len(ct.depth_names))
         dd, tt = np.meshgrid(rows, np.arange(len(xs)), indexing="ij")
@@ -45,16 +47,18 @@ def causal_heatmaps(ct: CausalTrace, selected: tuple[int, int, int] | None = Non
                                        f"(p = {ct.restored_prob[k, d, t]:.3f}); click to draw it"
                                        for d, t in zip(dd.ravel(), tt.ravel())],
                                  customdata=np.stack([np.full(dd.size, k), dd.ravel(), tt.ravel()], 1),
-                                 marker=dict(size=30, symbol="square", color="rgba(0,0,0,0)")), row=1, col=k + 1)
+                                 marker=dict(size=30, symbol="square", color="rgba(0,0,0,0)")), row=k + 1, col=1)
     if selected is not None:
         k, d, t = selected
         fig.add_shape(type="rect", x0=t - 0.5, x1=t + 0.5, y0=d - 0.5, y1=d + 0.5, line=dict(color="#D55E00", width=3),
-                      row=1, col=k + 1)
-    fig.update_yaxes(autorange="reversed", title_text="depth", row=1, col=1)
-    fig.update_xaxes(title_text="position", tickangle=-60, tickmode="array", tickvals=xs, ticktext=xs,
-                     tickfont=dict(size=10))  # every word: Plotly skips some where the panels are narrow
+                      row=k + 1, col=1)
+    fig.update_yaxes(autorange="reversed", title_text="depth", tickfont=dict(size=10))
+    fig.update_xaxes(tickmode="array", tickvals=xs, ticktext=xs, showticklabels=True,
+                     tickfont=dict(size=11))  # every word under every panel: Plotly would skip some
+    fig.update_xaxes(title_text="position (word read)", row=3, col=1)
+    fig.update_traces(colorbar=dict(title="restored", tickformat=".0%", len=0.9), selector=dict(type="heatmap"))
     title = "Share brought back by one clean state" + ("" if ct.measurable else ": meaningless here")
-    styled(fig, height=340, margin=dict(t=40), title=dict(text=title, y=0.99))
+    styled(fig, height=620, margin=dict(t=60), title=dict(text=title, y=0.99))
     return fig
 
 
