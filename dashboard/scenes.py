@@ -319,6 +319,10 @@ def scene_decides(trace: GenerationTrace, context_of: dict[str, str], colours: d
     takeaway = (f"Read depth by depth ({readings.lens} lens), the next word is settled from "
                 f"'{trace.layer_names[median]}' on (the median over the {count(len(settled), 'generated word')})"
                 + (": earlier depths still rank other words first." if median else "."))
+    latest = trace.boundary + int(np.argmax(settled)) if len(settled) else None
+    if latest is not None and readings.settled[latest] > median:  # the hardest choice, not hidden by the median
+        takeaway += (f" The latest is '{trace.vocab[lens[latest, -1]]}' after '{trace.words[latest]}': only from "
+                     f"'{trace.layer_names[readings.settled[latest]]}' on.")
     lw, lc, lp = frames.lens_grid(trace, context_of, readings)
     labels = [f"{i + 1}: {w}" for i, w in enumerate(trace.words)]
     fig = map_figures.lens_heatmap(lw, lc, lp, layer_names=trace.layer_names, step_labels=labels, colours=colours,

@@ -328,3 +328,21 @@ def test_the_never_seen_pairs_bars_are_the_models_own_place_probabilities(ckpt, 
     wrong = replace(b, habitat_mass=b.food_place_mass, food_place_mass=b.habitat_mass)
     failed = scenes.scene_held_out(ckpt, check, wrong, prompt=prompt)
     assert failed.shown is None and not failed.check.passed
+
+
+def test_the_decides_takeaway_names_the_word_settled_latest(ckpt, traces):
+    """Story scene 6's takeaway: beside the median depth, the generated word settled latest and its depth, whenever
+    it is later than the median (the hardest choice is not hidden by the median)."""
+    from llmcore.analysis.lens import trace_readings
+
+    colours = theme.context_colours(ckpt.context_matrix()[0])
+    for trace in traces[:40]:
+        if len(trace) <= trace.boundary:
+            continue
+        r = trace_readings(trace, lens=None, ckpt=ckpt)
+        scene = scenes.scene_decides(trace, {}, colours, r)
+        settled = r.settled[trace.boundary:]
+        i = trace.boundary + int(np.argmax(settled))
+        latest = (f"The latest is '{trace.vocab[r.top_ids[i, -1, 0]]}' after '{trace.words[i]}': only from "
+                  f"'{trace.layer_names[r.settled[i]]}' on.")
+        assert (latest in scene.takeaway) == (r.settled[i] > int(np.median(settled))), scene.takeaway
