@@ -121,7 +121,7 @@ def trajectory_map(ref: pd.DataFrame, path: pd.DataFrame, colours: dict[str, str
     legend = dict(title=dict(text=f"{o.reading}: {READINGS[o.reading]}"), itemsizing="constant",
                   **LEGEND_BELOW["legend"])
     return figure(data, merged(layout, dict(title=dict(text=title, x=0, xanchor="left"), legend=legend,
-                                            height=700, margin=dict(t=60))))
+                                            height=800 if three_d else 700, margin=dict(t=60))))
 
 
 def reference_traces(ref: pd.DataFrame, colours: dict[str, str], *, reading: str = "read") -> list[dict]:
