@@ -379,3 +379,17 @@ def test_the_causal_heatmaps_label_every_position(tiny):
     fig = causes_figures.causal_heatmaps(ct, (0, 0, 1))
     for axis in ("xaxis", "xaxis2", "xaxis3"):
         assert list(fig.layout[axis].ticktext) == [f"{i + 1}: {w}" for i, w in enumerate(ct.words)]
+
+
+def test_a_steering_group_is_named_with_its_sub_context(ckpt):
+    """Subgroups carry their sub-context ('water (animals)', not 'water', which reads as the drink); sub-contexts
+    are named alone; every name of the world's steering groups is told apart."""
+    from llmcore.analysis.steering import group_label, group_names
+
+    tax = ckpt.world.taxonomy
+    names = group_names(ckpt)
+    labels = [group_label(ckpt.world, g) for g in names]
+    for g, label in zip(names, labels):
+        parent = next((c for c, groups in tax.items() if g in groups and g not in tax), None)
+        assert label == (f"{g} ({parent})" if parent else g)
+    assert len(set(labels)) == len(labels)

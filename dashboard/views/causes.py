@@ -41,7 +41,7 @@ from llmcore.analysis.interventions import (
     trace_lead,
     word_ids,
 )
-from llmcore.analysis.steering import SWEEP_ALPHAS, default_direction, nearer_centre, steer_lead
+from llmcore.analysis.steering import SWEEP_ALPHAS, default_direction, group_label, nearer_centre, steer_lead
 from llmcore.analysis.trace import PromptError, SamplingConfig
 from llmcore.model.depths import depth_labels
 from llmcore.world.types import FUNCTION_CONTEXT
@@ -337,8 +337,9 @@ def _steering_controls(ckpt: Checkpoint, groups: list[str], animal: str | None) 
     if st.session_state.get("c_on") not in options:
         st.session_state.c_on = options[0]
     c1, c2, c3, c4 = st.columns(4)
-    source = c1.selectbox("from", groups, key="c_from")
-    to = c2.selectbox("towards", groups, key="c_to")
+    named = lambda g: group_label(ckpt.world, g)  # noqa: E731
+    source = c1.selectbox("from", groups, key="c_from", format_func=named)
+    to = c2.selectbox("towards", groups, key="c_to", format_func=named)
     labels = depth_labels(n)
     depth = c3.select_slider("at depth", list(range(n + 1)), key="c_sdepth", format_func=labels.__getitem__)
     on = c4.radio("push", options, format_func=PUSH_ON.get, key="c_on",
@@ -388,9 +389,10 @@ def steering_section(ckpt: Checkpoint, prompt: str) -> None:
     layer = steered.layer_names[sdepth]
     nearer = (nearer_centre(ckpt, steered.hidden[pos, sdepth], (source, to), depth=sdepth,
                             reference=get_map_book(ckpt.content_hash, ckpt).states) if positions else None)
-    st.markdown(escape_md(steer_lead(word=animal if positions else None, source=source, target=to, alpha=alpha,
-                                     depth_name=layer, plain=plain.completion, steered=steered.completion,
-                                     nearer=nearer)))
+    named = lambda g: group_label(ckpt.world, g) if g else g  # noqa: E731
+    st.markdown(escape_md(steer_lead(word=animal if positions else None, source=named(source), target=named(to),
+                                     alpha=alpha, depth_name=layer, plain=plain.completion,
+                                     steered=steered.completion, nearer=named(nearer))))
     fmap = get_map(ckpt.content_hash, f"context:{layer}", "pca", 2, _ckpt=ckpt)
     regions = get_regions(ckpt.content_hash, f"context:{layer}", "pca", tuple(plain.context_names), _fitted=fmap)
     name = f"steered, alpha {alpha:g}"

@@ -29,6 +29,16 @@ def group_names(ckpt: Checkpoint, reference: ReferenceStates | None = None) -> l
     return [n for n in names if n in present]
 
 
+def group_label(world: Labeller, name: str) -> str:
+    """A steering group as the screen names it: a sub-context by itself, a subgroup with its sub-context ('water
+    (animals)', not 'water', which reads as the drink)."""
+    tax = world.taxonomy
+    if name in tax:
+        return name
+    parent = next((c for c, groups in tax.items() if name in groups), None)
+    return f"{name} ({parent})" if parent else name
+
+
 def steering_vector(ckpt: Checkpoint, *, source: str, target: str, depth: int,
                     reference: ReferenceStates | None = None) -> np.ndarray:
     """centroid(target) - centroid(source) (C,) of the reference states at a depth whose word belongs to each group
