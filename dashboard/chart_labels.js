@@ -44,7 +44,8 @@ function declutter(gd) {
 
 // A map's labels (annotations named "step", "star", "depth" and "region": figures._labels_2d) are placed by the
 // server on an estimate of the chart's size. Here, after every drawing, each one the browser finds over a label kept
-// before it (in order: steps, stars, depths, then regions) moves to the nearest free place on a grid around it (half
+// before it (in order: steps, stars, depths, then regions; a region's name also over a marker of the path, traces
+// marked meta "path") moves to the nearest free place on a grid around it (half
 // its width across, a line up or down: a step's, star's or depth's at most one width and two lines, a region's
 // further), inside the plot area; a star's or depth's label with no free place is hidden (hovering names its point).
 // Nothing moves on a chart without region or step labels.
@@ -61,6 +62,10 @@ function separateMapLabels(gd) {
   const meets = (a, b) => a.l < b.r && b.l < a.r && a.t < b.b && b.t < a.b;
   for (const n of notes) { n.removeAttribute("transform"); n.style.display = ""; }
   const kept = [...gd.querySelectorAll(".scatterlayer .textpoint text")].map(box).filter((b) => b.r > b.l);
+  // the path's markers (traces marked meta "path"): a region's name is never put over a step
+  const markers = [...gd.querySelectorAll(".scatterlayer .trace")]
+    .filter((g) => g.__data__ && g.__data__[0] && g.__data__[0].trace.meta === "path")
+    .flatMap((g) => [...g.querySelectorAll(".point")].map(box)).filter((b) => b.r > b.l);
   const area = box(gd.querySelector(".nsewdrag") || gd);
   const order = MAP_LABELS.flatMap((k) => notes.filter((n) => kind(n) === k));
   let moved = 0;
@@ -68,14 +73,16 @@ function separateMapLabels(gd) {
     const b = box(n.querySelector(".cursor-pointer") || n);
     const w = b.r - b.l, h = b.b - b.t;
     if (!w) continue; // an annotation outside the axes' ranges: Plotly draws no text
+    const region = kind(n) === "region";
     const free = (dx, dy) => {
       const c = { l: b.l + dx, t: b.t + dy, r: b.r + dx, b: b.b + dy };
       const inside = c.l >= area.l && c.r <= area.r && c.t >= area.t && c.b <= area.b;
-      return (inside || (!dx && !dy)) && !kept.some((k) => meets(c, k)) ? c : null;
+      const clear = !kept.some((k) => meets(c, k)) && !(region && markers.some((k) => meets(c, k)));
+      return (inside || (!dx && !dy)) && clear ? c : null;
     };
     let place = free(0, 0);
     if (!place) {
-      const [across, lines] = kind(n) === "region" ? [4, 6] : [2, 2];
+      const [across, lines] = region ? [4, 6] : [2, 2];
       const steps = [];
       for (let i = -across; i <= across; i += 1) {
         for (let j = -lines; j <= lines; j += 1) steps.push([i * w / 2, j * (h + 2)]);

@@ -33,10 +33,23 @@ OVERLAPS = """(labels) => { const out = [];
   return out; }"""
 
 
+# The centres of the path's markers as drawn (the trace marked meta 'path').
+PATH_MARKERS = """() => { const gd = document.querySelector('.llm-chart');
+  const g = [...gd.querySelectorAll('.scatterlayer .trace')].find(t => t.__data__[0].trace.meta === 'path');
+  return g ? [...g.querySelectorAll('.point')].map(p => { const r = p.getBoundingClientRect();
+    return [(r.left + r.right) / 2, (r.top + r.bottom) / 2]; }) : []; }"""
+
+
 def _overlaps(labels: list[dict]) -> list[tuple[str, str]]:
     return [(a["text"], b["text"]) for i, a in enumerate(labels) for b in labels[i + 1:]
             if a["box"][0] < b["box"][2] and b["box"][0] < a["box"][2] and a["box"][1] < b["box"][3]
             and b["box"][1] < a["box"][3]]
+
+
+def _regions_over_markers(labels: list[dict], markers: list) -> list:
+    """(region name, marker centre) for every region label drawn over the centre of a marker of the path."""
+    return [(r["text"], m) for r in labels if r["kind"] == "region" for m in markers
+            if r["box"][0] <= m[0] <= r["box"][2] and r["box"][1] <= m[1] <= r["box"][3]]
 
 
 def _points_through(page, box: list[float]) -> int:
@@ -55,7 +68,8 @@ def _points_through(page, box: list[float]) -> int:
                                                   ("?method=umap", "UMAP", 800), ("?method=tsne", "t-SNE", 800)])
 def test_trajectory_map_labels_neither_overlap_nor_show_points_through(server, browser, query, title, width):
     """Region, step and star labels of the first map: no two boxes overlap (as drawn, after chart.js has moved
-    what the server's estimate left over another), every sub-context with a region outline is named, and inside
+    what the server's estimate left over another), no region's name lies over a marker of the path, every
+    sub-context with a region outline is named, and inside
     every region label no coloured pixel of a point or an outline shows (the label sits on an opaque halo above
     them)."""
     page, errors = open_in_browser(browser, f"{server}/{query}", width=width)
@@ -68,6 +82,8 @@ def test_trajectory_map_labels_neither_overlap_nor_show_points_through(server, b
     drawn = page.evaluate(MAP_LABELS)
     labels = drawn["labels"]
     assert not _overlaps(labels), _overlaps(labels)
+    markers = page.evaluate(PATH_MARKERS)  # no region's name over a step of the path
+    assert markers and not _regions_over_markers(labels, markers), _regions_over_markers(labels, markers)
     outlined = set(page.evaluate("""() => document.querySelector('.llm-chart')._fullData
         .filter(t => (t.name || '').endsWith(' region')).map(t => t.name.slice(0, -7))"""))
     regions = [label for label in labels if label["kind"] == "region"]
@@ -95,14 +111,6 @@ def test_compare_map_labels_do_not_overlap(server, browser, width):
     page.close()
 
 
-# The centres of the path's markers as drawn (the trace named 'this prompt …').
-PATH_MARKERS = """() => { const gd = document.querySelector('.llm-chart');
-  const g = [...gd.querySelectorAll('.scatterlayer .trace')].find(t => (t.__data__[0].trace.name || '')
-    .startsWith('this prompt'));
-  return g ? [...g.querySelectorAll('.point')].map(p => { const r = p.getBoundingClientRect();
-    return [(r.left + r.right) / 2, (r.top + r.bottom) / 2]; }) : []; }"""
-
-
 @pytest.mark.parametrize("query, width, height", [("scene=5", 800, 1400), ("scene=5&presenter=true", 1280, 720)])
 def test_story_landscape_labels_cover_neither_each_other_nor_the_paths_markers(server, browser, query, width, height):
     """Story scene 5 as drawn in a narrow column and on a projector: no region or step label covers another, and no
@@ -115,9 +123,7 @@ def test_story_landscape_labels_cover_neither_each_other_nor_the_paths_markers(s
             && ({OVERLAPS})(m.labels).length === 0 && ({PATH_MARKERS})().length > 0; }}""", timeout=60_000)
     labels, markers = page.evaluate(MAP_LABELS)["labels"], page.evaluate(PATH_MARKERS)
     assert not _overlaps(labels), _overlaps(labels)
-    covered = [(r["text"], m) for r in labels if r["kind"] == "region" for m in markers
-               if r["box"][0] <= m[0] <= r["box"][2] and r["box"][1] <= m[1] <= r["box"][3]]
-    assert not covered, covered
+    assert not _regions_over_markers(labels, markers), _regions_over_markers(labels, markers)
     no_errors(page, errors)
     page.close()
 

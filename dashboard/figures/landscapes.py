@@ -13,6 +13,7 @@ from dashboard.figures.geometry import TERRAIN_TOP, path_labels, peak_label_heig
 from dashboard.figures.theme import (
     GRAMMAR_COLOUR,
     LEGEND_BELOW,
+    PATH,
     discrete_scale,
     esc,
     figure,
@@ -216,7 +217,7 @@ def next_regions_figure(r: NextWordRegions, path: pd.DataFrame, colours: dict[st
                        text=f"<b>{s}</b> {esc(w_)}", font=dict(size=font_px, color=ink), name="step")
                   for (x, y), (sx, sy), s, w_ in zip(xy, shifts, path.step, path.word)]
         data.append(dict(type="scatter", x=xy[:, 0], y=xy[:, 1], mode="lines+markers", name="this prompt (fill: "
-                         "what the state itself predicts)", line=dict(color=ink, width=2),
+                         "what the state itself predicts)", meta=PATH, line=dict(color=ink, width=2),
                          marker=dict(size=15, color=[colours.get(c, GRAMMAR_COLOUR) for c in path.next],
                                      line=dict(width=2, color=ink)),
                          customdata=np.stack([path.step, path.word, path.next, path.next_mass.round(2)], 1),

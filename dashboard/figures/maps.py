@@ -25,6 +25,7 @@ from dashboard.figures.theme import (
     DECLUTTER,
     GRAMMAR_COLOUR,
     LEGEND_BELOW,
+    PATH,
     axes_layout,
     category_styles,
     discrete_scale,
@@ -193,7 +194,7 @@ def _path(path: pd.DataFrame, colours: dict[str, str], *, options: MapOptions, t
         cols = options.path_colour
     sel = [s == options.selected_step for s in path.step]
     size = [18 if s else 11 for s in sel]
-    kw = dict(mode="lines+markers", name=options.path_name,
+    kw = dict(mode="lines+markers", name=options.path_name, meta=PATH,
               line=dict(color=options.path_colour or ink, width=3 if three_d else 2),
               marker=dict(size=[v * (0.6 if three_d else 1) for v in size], color=cols,
                           line=dict(width=2 if three_d else [4 if s else 1.5 for s in sel], color=ink),

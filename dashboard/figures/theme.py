@@ -40,6 +40,8 @@ BASE = "base"
 # Traces whose text labels dashboard/chart.js thins out in the browser so that none prints over another (a word map's
 # labels; zooming in names more words, hovering names every point).
 DECLUTTER = "declutter"
+# The meta of a trace of the prompt's path: chart_labels.js keeps a region's name off its markers.
+PATH = "path"
 
 
 LEGEND_BELOW = dict(legend=dict(orientation="h", yanchor="top", y=-0.16, xanchor="left", x=0))
