@@ -50,14 +50,16 @@ def watch_word_map(coords: np.ndarray, words: list[str], contexts: list[str], co
 # The separability lines' colours, one per depth: none is one of the first five measures' (theme.SERIES_COLOURS), each
 # keeps 3:1 against both themes' backgrounds.
 DEPTH_COLOURS = ["#9C755F", "#6B8E23", "#708090", "#5F9EA0", "#8E6C8A", "#A0522D"]
-SEPARABILITY_TITLE = "states told apart by sub-context (k-NN separability), by depth"
+SEPARABILITY_TITLE = "states told apart by their neighbours' sub-context, at depth (click one to show it):"
 
 
 def snapshot_curves(df: pd.DataFrame, step: int, generalised_at: int | None) -> go.Figure:
     """The snapshot measures over training, with a marker line at the slider's step and one where
-    generalisation appears."""
+    generalisation appears. Of the separability lines (one per depth) only the output depth's is drawn; the legend
+    shows the others on a click."""
     fig = go.Figure()
     measures = depths = 0
+    seps: list[int] = []
     for name, part in df.groupby("measure", sort=False):
         sep = "separability" in name
         short = name.split(", ", 1)[-1] if sep else wrap_title(name, 26)  # the depth: the group names the measure
@@ -72,6 +74,10 @@ def snapshot_curves(df: pd.DataFrame, step: int, generalised_at: int | None) -> 
                                  legendgroup="separability" if sep else "measures",
                                  legendgrouptitle_text=SEPARABILITY_TITLE if sep else None, **style,
                                  hovertemplate="step %{x}: %{y:.3f}<extra>" + name + "</extra>"))
+        if sep:
+            seps.append(len(fig.data) - 1)
+    for i in seps[:-1]:  # the output depth's line drawn; the others one click on the legend away
+        fig.data[i].visible = "legendonly"
     fig.add_vline(x=step, line=dict(color="#7F7F7F", width=2), annotation_text=f"step {step}",  # both themes
                   annotation_position="top left")
     if generalised_at is not None:
