@@ -96,6 +96,8 @@ def trajectory_map(ref: pd.DataFrame, path: pd.DataFrame, colours: dict[str, str
         data.append(layer)
     if "settled" in path:  # behind the markers: a ring around each, darker where the word is settled earlier
         data.append(_settled_rings(path, ink=o.ink, three_d=three_d))
+    if not three_d and "in_prompt" in path and path.in_prompt.any():
+        data.append(_prompt_rings(path, o.ink))
     data.append(_path(path, colours, options=o, three_d=three_d))
     if candidates is not None:
         stars = scatter(candidates, three_d, mode="markers", name="candidate next words (★)",
@@ -185,6 +187,14 @@ def compare_map(ref: pd.DataFrame, drawn: list[tuple[str, str, pd.DataFrame]], c
     return fig
 
 
+def _prompt_rings(path: pd.DataFrame, ink: str) -> dict:
+    """An ink ring just outside each prompt step's open circle (drawn in its reading's colour, which a region outline
+    of that colour would swallow), under the path's own markers."""
+    at = path[path.in_prompt.to_numpy(bool)]
+    return dict(type="scatter", x=at.x, y=at.y, mode="markers", showlegend=False, hoverinfo="skip",
+                name="prompt steps' rings", marker=dict(symbol="circle-open", size=20, color=ink, line=dict(width=1.5)))
+
+
 def _path(path: pd.DataFrame, colours: dict[str, str], *, options: MapOptions, three_d: bool) -> dict:
     """The path: a line, one marker per word read coloured by its reading (open: the next word is the prompt's),
     the selected step ringed; line and markers in options.path_colour where one is given."""
@@ -193,11 +203,14 @@ def _path(path: pd.DataFrame, colours: dict[str, str], *, options: MapOptions, t
     if options.path_colour is not None:
         cols = options.path_colour
     sel = [s == options.selected_step for s in path.step]
-    size = [18 if s else 11 for s in sel]
+    # a prompt step's open circle is drawn in its reading's colour: larger and thicker, so that it still shows on a
+    # region outline of that colour
+    size = [18 if s else 11 if not p else 14 for s, p in zip(sel, path.in_prompt)]
     kw = dict(mode="lines+markers", name=options.path_name, meta=PATH,
               line=dict(color=options.path_colour or ink, width=3 if three_d else 2),
               marker=dict(size=[v * (0.6 if three_d else 1) for v in size], color=cols,
-                          line=dict(width=2 if three_d else [4 if s else 1.5 for s in sel], color=ink),
+                          line=dict(width=2 if three_d else [4 if s else 3 if p else 1.5 for s, p in
+                                                             zip(sel, path.in_prompt)], color=ink),
                           symbol=["circle" if not p or s else "circle-open" for p, s in zip(path.in_prompt, sel)]))
     if "next" in path:
         kw.update(customdata=np.stack([path.step, path.word, path.read if "read" in path else path.word,
