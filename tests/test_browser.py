@@ -83,6 +83,10 @@ def test_trajectory_page_in_a_real_browser(server, browser, ckpt):
     _wait_charts(page, 4)
     page.get_by_text("Step 1: after reading 'a'").first.wait_for(timeout=30_000)
     wait_idle(page)
+    # every chart has drawn what it was sent (the lens and attention charts may arrive after the run has ended):
+    # a chart first drawn after the count starts would count as a new one
+    page.wait_for_function(f"() => document.querySelectorAll('.llm-chart').length >= 4 && ({ALL_DRAWN})()",
+                           timeout=60_000)
     _titles_fit(page)
     page.evaluate(COUNT_DRAWS)
     prompt = "a cat eats sausage in"
