@@ -368,20 +368,19 @@ def homes_beat_food_places(b: HeldOutBreakdown) -> np.ndarray:
 
 def held_out_groups(b: HeldOutBreakdown, pair: tuple[str, str] | None, metrics: dict, *, n_pairs: int
                     ) -> pd.DataFrame:
-    """Scene 4's bars: group, homes, food_places (NaN where not measured), prompts and the two values as the screen
-    says them, for the story's own pair (if it names one), every never-seen pair, and as many pairs the model was
-    trained on (the stored control measure)."""
+    """Scene 4's bars: group, homes, food_places (NaN where not measured) and the two values as the screen says
+    them, for the story's own pair (if it names one), every never-seen pair, and as many pairs the model was trained
+    on (the stored control measure: the animal's homes only)."""
     rows = []
     if pair is not None:
-        keep = [(a, f) == pair for a, f in zip(b.animals, b.foods)]
-        rows.append((f"{pair[0]} + {pair[1]} (this story)", float(np.mean(b.habitat_mass[keep])),
-                     float(np.mean(b.food_place_mass[keep])), int(np.sum(keep))))
-    rows.append((f"all {n_pairs} never-seen pairs", float(np.mean(b.habitat_mass)), float(np.mean(b.food_place_mass)),
-                 len(b.prompts)))
+        means = held_out_pair_means(b)
+        mine = means[(means.animal == pair[0]) & (means.food == pair[1])].iloc[0]
+        rows.append((f"{pair[0]} + {pair[1]} (this story)", float(mine.homes), float(mine.food_places)))
+    rows.append((f"all {n_pairs} never-seen pairs", float(np.mean(b.habitat_mass)), float(np.mean(b.food_place_mass))))
     control = metrics.get("control_habitat_mass")
     if control is not None and np.isfinite(control):
-        rows.append((f"{n_pairs} pairs it was trained on", float(control), float("nan"), len(b.prompts)))
-    df = pd.DataFrame(rows, columns=["group", "homes", "food_places", "prompts"])
+        rows.append((f"{n_pairs} pairs it was trained on", float(control), float("nan")))
+    df = pd.DataFrame(rows, columns=["group", "homes", "food_places"])
     for col in ("homes", "food_places"):
         df[f"{col}_text"] = [prob(v) if np.isfinite(v) else "not measured" for v in df[col]]
     return df

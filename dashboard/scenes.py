@@ -248,7 +248,7 @@ def scene_held_out(ckpt: Checkpoint, check: dict | None, breakdown: HeldOutBreak
                      "show.", ["Every pair the model knows was in its training sentences."])
     counts = check["counts"]
     pair = story_pair(breakdown, prompt) if breakdown is not None and len(breakdown.prompts) else None
-    named = next((k for k in counts if pair and pair[0] in k and pair[1] in k), next(iter(counts)))
+    named = f"{pair[0]} + {pair[1]}" if pair and f"{pair[0]} + {pair[1]}" in counts else next(iter(counts))
     n, sentences = counts[named], count(check["sentences"], "training sentence")
     held, unseen = len(counts), sum(v == 0 for v in counts.values())
     says = [f"The pair {named} appears together in {n} of the {sentences} (counted now by regenerating the corpus "
@@ -271,7 +271,9 @@ def scene_held_out(ckpt: Checkpoint, check: dict | None, breakdown: HeldOutBreak
                          "the food's own places", int(wins.sum()), len(wins), HOMES_BAR)
     says.append("The bars are the model's own next-word probabilities, summed over the place words of each kind and "
                 "averaged over the prompts of each group" + ("; the trained pairs are as many pairs the model did "
-                                                           "read, measured the same way." if len(groups) > 2 else "."))
+                                                           "read, measured the same way when it was trained, which "
+                                                           "stored only their animal's homes (hence 'not measured')."
+                                                           if len(groups) > 2 else "."))
     fig = training_figures.held_out_bars(groups, title=f"Where the place word goes after {named} and the other "
                                          "never-seen pairs")
     return Scene(title, takeaway, says, fig, check_)
