@@ -315,7 +315,7 @@ def test_shared_url_opens_the_same_view(server, browser):
 
 @pytest.mark.parametrize("path, charts, text", [
     ("story", 1, "1. Words become embeddings"), ("embeddings", 1, "Nearest to 'cat'"),
-    ("landscape", 4, "Decision landscape"),
+    ("landscape", 4, "Loss landscape"),
     ("training", 2, "Train a new model"), ("compare", 1, "Both runs"), ("model-card", 0, "Proof: none of the"),
 ])
 def test_every_page_loads(server, browser, path, charts, text):

@@ -138,11 +138,11 @@ def held_out_bars(groups: pd.DataFrame, *, title: str) -> go.Figure:
     animal's homes and on the food's own places, side by side, each bar labelled with its value."""
     homes, food = series_style(0)["line"]["color"], series_style(1)["line"]["color"]
     data = [dict(type="bar", x=groups.group, y=groups.homes, name="on the animal's homes", marker=dict(color=homes),
-                 text=groups.homes_text, textposition="outside", cliponaxis=False,
+                 text=groups.homes_text, textposition="outside", cliponaxis=False, constraintext="none",
                  hovertemplate="%{x}: %{y:.4f} on the animal's homes<extra></extra>"),
             dict(type="bar", x=groups.group, y=groups.food_places.fillna(0), name="on the food's own places",
                  marker=dict(color=food, pattern=dict(shape="/")), text=groups.food_places_text,
-                 textposition="outside", cliponaxis=False,
+                 textposition="outside", cliponaxis=False, constraintext="none",  # never shrunk below the page's size
                  hovertemplate="%{x}: %{y:.4f} on the food's own places<extra></extra>")]
     layout = dict(title=dict(text=wrap_title(title, 60)), barmode="group", height=460, margin=dict(t=80),
                   yaxis=dict(title=dict(text="probability of the next place word"), range=[0, 1.12]),
