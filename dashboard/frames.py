@@ -263,9 +263,10 @@ def run_paths(runs: list[tuple[str, list[str], np.ndarray]], cmap: FittedMap) ->
     return pd.concat([run_path_frame(words, states, cmap, name) for name, words, states in runs], ignore_index=True)
 
 
-def causal_captions(ct: CausalTrace) -> list[str]:
+def causal_captions(ct: CausalTrace, *, advice: bool = True) -> list[str]:
     """Plain sentences from a CausalTrace: the residual state that brings back most at each word, and the depth from
-    which the last position alone carries the answer."""
+    which the last position alone carries the answer; where the corruption barely moves the target, what to trace
+    instead (unless `advice` is False: a page whose lead sentence says it)."""
     from llmcore.analysis.interventions import MIN_EFFECT, UNASKED
 
     target = "/".join(ct.target)
@@ -275,12 +276,12 @@ def causal_captions(ct: CausalTrace) -> list[str]:
     if ct.clean_prob == ct.corrupt_prob:
         return out + ["Both runs give the target the same probability: there is nothing to restore."]
     if not ct.measurable:
-        advice = (f"This prompt does not lead to {target} (it gets {ct.clean_prob:.2f} before any corruption): trace "
-                  f"a prompt that ends where {target} comes next." if ct.clean_prob < UNASKED else
-                  "Choose a corruption that changes the answer.")
+        tip = (f"This prompt does not lead to {target} (it gets {ct.clean_prob:.2f} before any corruption): trace "
+               f"a prompt that ends where {target} comes next." if ct.clean_prob < UNASKED else
+               "Choose a corruption that changes the answer.")
         return out + [f"The corruption moves that probability by only {abs(ct.clean_prob - ct.corrupt_prob):.4f}, "
                       f"less than {MIN_EFFECT}: the shares below divide tiny differences by that one and mean "
-                      f"nothing. {advice}"]
+                      f"nothing.{' ' + tip if advice else ''}"]
     changed = [t for t, (a, b) in enumerate(zip(ct.words, ct.corrupt_words)) if a != b] or list(ct.noise_positions)
     parts = []
     for t in dict.fromkeys(changed + [len(ct.words) - 1]):

@@ -89,6 +89,37 @@ def _words(ws: list[str]) -> str:
     return ", ".join(f"'{w}'" for w in ws)
 
 
+def _listed(ws: list[str], *, most: int = 4, last: str = "and") -> str:
+    """'a, b and c'; past `most` words, 'a, b, c, d and 3 more'."""
+    ws = list(ws)
+    if len(ws) > most:
+        ws = ws[:most] + [f"{len(ws) - most} more"]
+    return ws[0] if len(ws) == 1 else f"{', '.join(ws[:-1])} {last} {ws[-1]}"
+
+
+def world_facts(world: object, word: str) -> str | None:
+    """What the world's sentences say of an animal (its kind, places, food, drinks and the people beside it), or
+    None for a word the world states no such facts of."""
+    animal = getattr(world, "animals", {}).get(word)
+    if animal is None:
+        return None
+    plurals = getattr(world, "plurals", {})
+    people = [plurals.get(p, p) for p, who in getattr(world, "people", {}).items() if word in who.animals]
+    parts = [f"is {animal.kind}" if animal.kind else "",
+             f"lives in the {_listed(animal.habitats)}" if animal.habitats else "",
+             f"eats {_listed(animal.diet)}" if animal.diet else "",
+             f"drinks {_listed(animal.drinks)}" if animal.drinks else ""]
+    if people:
+        parts.append(f"sentences about people name it beside the {_listed(people, most=3)}")
+    parts = [p for p in parts if p]
+    if not parts:
+        return None
+    said = "; ".join(parts[:-1]) + f"; and {parts[-1]}" if len(parts) > 1 else parts[0]
+    article = "an" if word[:1] in "aeiou" else "a"
+    return (f"The training sentences say {article} {word} {said}. No label tells the model any of this: it has "
+            "only the sentences. The map below asks whether its vector carries two such traits.")
+
+
 def anchor_word(ckpt: Checkpoint) -> str:
     """The word scene 1 starts from: 'cat' where the world has it, else its first content word."""
     words = [w for c in ckpt.world.contexts for w in ckpt.world.words_of(c) if w in ckpt.tokenizer.stoi]
@@ -121,6 +152,7 @@ def scene_embeddings(ckpt: Checkpoint, book: MapBook) -> Scene:
                 f"nearest to '{anchor}' {'is' if same == 1 else 'are'} {ctx}, like '{anchor}' itself.")
     says = [f"The model turns each of its {vocabulary_size(ckpt.tokenizer.vocab)} into a vector of "
             f"{count(ref.X.shape[1], 'number')}, learned from the training sentences alone.",
+            *filter(None, [world_facts(ckpt.world, anchor)]),
             f"The {count(len(near), 'word')} nearest to '{anchor}' {'is' if len(near) == 1 else 'are'} "
             f"{_words(near)}."]
     axes = trait_axes(ckpt, anchor)

@@ -346,3 +346,23 @@ def test_the_decides_takeaway_names_the_word_settled_latest(ckpt, traces):
         latest = (f"The latest is '{trace.vocab[r.top_ids[i, -1, 0]]}' after '{trace.words[i]}': only from "
                   f"'{trace.layer_names[r.settled[i]]}' on.")
         assert (latest in scene.takeaway) == (r.settled[i] > int(np.median(settled))), scene.takeaway
+
+
+def test_scene_one_states_each_animals_own_facts_from_the_world(ckpt):
+    """Scene 1's facts sentence lists what the world says of the animal (kind, first places, foods, drinks, the
+    people beside it), counts the rest as 'N more', and says nothing of a word that is not an animal."""
+    world = ckpt.world
+    for name, a in world.animals.items():
+        said = scenes.world_facts(world, name)
+        assert f" {name} is {a.kind};" in said
+        for listed in (a.habitats, a.diet, a.drinks):
+            assert all(w in said for w in listed[:4])
+            if len(listed) > 4:
+                assert f"and {len(listed) - 4} more" in said
+        people = [world.plurals.get(p, p) for p, who in world.people.items() if name in who.animals]
+        assert all(p in said for p in people[:3]) and ("beside" in said) == bool(people)
+    assert scenes.world_facts(world, next(iter(world.taxonomy["food"].values()))[0]) is None
+    from llmcore.maps.store import MapBook
+
+    says = scenes.scene_embeddings(ckpt, MapBook(ckpt)).sentences
+    assert scenes.world_facts(world, scenes.anchor_word(ckpt)) in says

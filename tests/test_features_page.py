@@ -113,11 +113,14 @@ def test_a_features_direction_is_drawn_as_the_x_axis_of_a_map(features):
     data = shown["data"]
     ref = MapBook(ckpt).states
     axis = feature_axis(f.sae, depth, j, ref.layer(depth))
-    rings = array(data[-2]["x"])
+    rings = array(data[-1]["x"])
     assert len(rings) == int(axis.fires.sum()) and len(rings) > 0
     np.testing.assert_allclose(np.sort(rings), np.sort(axis.coords[axis.fires, 0]), rtol=1e-5)
-    assert sum(len(array(t["x"])) for t in data[:-1]) == len(ref.words)  # every state once
-    assert list(data[-1]["text"]) == axis.furthest(ref.words)
+    assert sum(len(array(t["x"])) for t in data) == len(ref.words)  # every state once
+    notes = shown["layout"]["annotations"]
+    assert sorted(n["text"] for n in notes) == sorted(axis.furthest(ref.words))
+    ups = [n["y"] for n in notes]  # in the order of their states, highest first, each name above the next one's
+    assert ups == sorted(ups, reverse=True) and all(a["ay"] < b["ay"] for a, b in zip(notes, notes[1:]))
     said = " ".join(m.value for m in at.markdown).replace("\\", "")
     assert f"in {axis.separation:.0%} of such pairs" in said and f"fires on {int(axis.fires.sum()):,} of them" in said
 

@@ -66,6 +66,10 @@ def test_shares_of_a_corruption_that_barely_moves_the_answer_are_not_read_out(ti
              for name, c in (("strong", strong), ("weak", weak))}
     assert "meaningless" in title["weak"] and "meaningless" not in title["strong"]
     assert weak.to_dict()["measurable"] is False and strong.to_dict()["measurable"] is True
+    unasked = replace(weak, clean_prob=0.001, corrupt_prob=0.001 - MIN_EFFECT / 100)
+    assert "comes next" in " ".join(frames.causal_captions(unasked))  # the advice, for the notebook and the CLI
+    quiet = " ".join(frames.causal_captions(unasked, advice=False))  # the page: its lead sentence gives it once
+    assert "mean nothing" in quiet and "comes next" not in quiet
 
 
 def test_a_corruption_equal_to_the_prompt_restores_everything(tiny):

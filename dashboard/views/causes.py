@@ -14,6 +14,7 @@ import streamlit as st
 from dashboard import chart, classroom, frames, urlstate
 from dashboard.figures import causes as causes_figures
 from dashboard.figures import theme
+from dashboard.glossary import show as show_glossary
 from dashboard.state import (
     get_ablation,
     get_attribution,
@@ -109,9 +110,7 @@ def render() -> None:
 
 def glossary(ckpt: Checkpoint, prompt: str, corrupt: str | tuple) -> None:
     """The page's words in plain language, in a popover."""
-    with st.popover("What do these words mean?"):
-        st.markdown("\n\n".join(f"**{term}**: {escape_md(text)}"
-                                  for term, text in glossary_terms(ckpt, prompt, corrupt).items()))
+    show_glossary(glossary_terms(ckpt, prompt, corrupt))
 
 
 def glossary_terms(ckpt: Checkpoint, prompt: str, corrupt: str | tuple) -> dict[str, str]:
@@ -245,7 +244,7 @@ def trace_section(ckpt: Checkpoint, prompt: str, corrupt: str | tuple, target: t
                   ct: CausalTrace) -> None:
     st.subheader("Causal trace")
     st.markdown(escape_md(trace_lead_sentence(ckpt, prompt, corrupt, target, ct=ct)))
-    for line in frames.causal_captions(ct):
+    for line in frames.causal_captions(ct, advice=False):  # the lead above says what to try instead
         st.caption(escape_md(line))
     st.caption("Click a cell (or use the controls) to draw that patched run on the map below.")
     k, d, t = _cell(ct)

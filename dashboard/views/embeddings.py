@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import streamlit as st
 
-from dashboard import chart, classroom, frames, urlstate
+from dashboard import chart, classroom, frames, glossary, urlstate
 from dashboard.downloads import figure_html
 from dashboard.figures import maps as map_figures
 from dashboard.figures import theme
@@ -129,6 +129,7 @@ def render() -> None:
         return
     st.caption("Every word of the vocabulary as a point: words the model uses alike sit together. Neighbours are "
                f"computed in the original {ckpt.model.config.n_embd}-dimensional space, not on the map.")
+    glossary.show(glossary.map_terms(ckpt))
     urlstate.restore_with_notice(DEFAULTS, ALLOWED, NAMES)
     ref = get_map_book(ckpt.content_hash, ckpt).reference("words")
     chosen = map_choice(ckpt, ref)

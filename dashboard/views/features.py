@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from dashboard import chart, feature_frames, urlstate
+from dashboard import chart, feature_frames, glossary, urlstate
 from dashboard.figures import features as feature_figures
 from dashboard.figures import theme
 from dashboard.state import (
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from llmcore.model.checkpoint import Checkpoint
 
 DEFAULTS = {"f_prompt": "a dog devours pizza in", "f_step": 2, "f_depth": "block 2",
-            "f_trait": "lives in: water_places",
+            "f_trait": "lives in: water places",
             "f_feature": -1, "f_alpha": 0.0}
 ALLOWED = {"f_step": (1, 64), "f_feature": (-1, 65536), "f_alpha": (-20.0, 20.0)}
 KEYS = list(DEFAULTS)
@@ -39,7 +39,8 @@ KEYS = list(DEFAULTS)
 def render() -> None:
     st.title("Features")
     st.caption("What a state carries: features a sparse autoencoder finds at each depth, each labelled with the "
-               "world category that best matches the words it fires on and graded by F1; and linear probes for "
+               "world category that best matches the words it fires on and graded by how well they match (F1); and "
+               "linear probes for "
                "the traits the world gives its animals, scored on animals they never saw.")
     ckpt = checkpoint_or_error()
     if ckpt is None:
@@ -52,6 +53,7 @@ def render() -> None:
     if isinstance(f, Exception):
         st.error(escape_md(str(f)))
         return
+    glossary.show({**glossary.state_terms(ckpt), **glossary.feature_terms()})
     urlstate.restore_with_notice(DEFAULTS, {**ALLOWED, "f_depth": f.sae.layer_names, "f_trait": f.probes.names})
     prompt = st.text_input("Prompt", key="f_prompt")
     try:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import streamlit as st
 
-from dashboard import chart, classroom, frames, scenes, urlstate
+from dashboard import chart, classroom, frames, glossary, scenes, urlstate
 from dashboard.downloads import figure_html
 from dashboard.figures import landscapes as landscape_figures
 from dashboard.figures import theme
@@ -53,6 +53,7 @@ def render() -> None:
     ckpt = checkpoint_or_error()
     if ckpt is None:
         return
+    glossary.show({**glossary.state_terms(ckpt), **glossary.map_terms(ckpt), **glossary.lens_terms(ckpt)})
     c1, c2 = st.columns([3, 2])
     prompt = c1.text_input("Prompt drawn on the landscapes", key="land_prompt", max_chars=2000)
     layer_names = depth_labels(ckpt.model.config.n_layer)

@@ -48,9 +48,10 @@ STYLE = """<style>
 PRESENTER_STYLE = """<style>
 [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stHeader"] {display: none;}
 [data-testid="stMainBlockContainer"] {padding: 0.5rem 1.5rem 2rem; max-width: 100%;}
-[data-testid="stMainBlockContainer"] p, [data-testid="stMainBlockContainer"] li {font-size: 1.3rem; line-height: 1.4;}
-.st-key-story_scene h2 {font-size: 1.9rem; padding: 0;}
-.st-key-story_takeaway p {font-size: 1.45rem; font-weight: 600;}
+[data-testid="stMainBlockContainer"] p, [data-testid="stMainBlockContainer"] li {
+  font-size: clamp(1.3rem, 1.45vw, 2.2rem); line-height: 1.4;}
+.st-key-story_scene h2 {font-size: clamp(1.9rem, 2.2vw, 3.2rem); padding: 0;}
+.st-key-story_takeaway p {font-size: clamp(1.45rem, 1.7vw, 2.5rem); font-weight: 600;}
 </style>"""
 # The keys a clicker sends press Next and Back, whatever has the focus (a button just clicked, the presenter
 # switch), except in a text field and where Space has its own meaning (a switch, another button). On the page's

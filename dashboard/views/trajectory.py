@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import streamlit as st
 
-from dashboard import chart, classroom, frames, urlstate
+from dashboard import chart, classroom, frames, glossary, urlstate
 from dashboard.downloads import figure_html
 from dashboard.figures import maps as map_figures
 from dashboard.figures import theme
@@ -165,6 +165,7 @@ def render() -> None:
     ckpt = checkpoint_or_error()
     if ckpt is None:
         return
+    glossary.show({**glossary.state_terms(ckpt), **glossary.map_terms(ckpt), **glossary.lens_terms(ckpt)})
     urlstate.restore_with_notice(_measured_defaults(ckpt), ALLOWED)
     try:
         sampling, problem = sampling_controls(), None

@@ -80,7 +80,7 @@ def _trait_columns(cs: CorpusStates, traits: list[Trait], add: Callable[[str, st
 class FeatureGrades:
     """The best world category of each of W features at L depths. category: (L, W) index into `names` (-1: the
     feature never fires); precision / recall / f1: (L, W) of the words it fires on against that category's words;
-    names / families: (M,) the categories."""
+    names / families: (M,) the categories (a world name's underscores shown as spaces: 'water places')."""
 
     names: list[str]
     families: list[str]
@@ -90,6 +90,7 @@ class FeatureGrades:
     f1: np.ndarray
 
     def __post_init__(self) -> None:
+        self.names = [str(n).replace("_", " ") for n in self.names]
         shape = self.category.shape
         if self.category.ndim != 2 or any(a.shape != shape for a in (self.precision, self.recall, self.f1)):
             raise ValueError("FeatureGrades.category, precision, recall and f1 must all be (L, W)")

@@ -33,7 +33,7 @@ class Trait:
 
     @property
     def name(self) -> str:
-        return f"{self.family}: {self.value}"
+        return f"{self.family}: {self.value.replace('_', ' ')}"  # as shown: 'lives in: water places'
 
 
 def world_traits(world: Labeller, min_animals: int = MIN_ANIMALS) -> list[Trait]:

@@ -1,0 +1,77 @@
+"""The words a page uses, in plain language, in a popover at the top of the page: each sentence names the loaded
+model's own sizes where it has one (its numbers per state, its blocks, its vocabulary)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import streamlit as st
+
+from dashboard.text import escape_md
+
+if TYPE_CHECKING:
+    from llmcore.model.checkpoint import Checkpoint
+
+LABEL = "What do these words mean?"
+NEIGHBOURS = 10  # the neighbours the maps' faithfulness figures count (llmcore.maps.projection)
+
+
+def show(terms: dict[str, str], *, label: str = LABEL) -> None:
+    """A popover listing `terms` (term → plain sentence); user text never reaches it unescaped."""
+    with st.popover(label):
+        st.markdown("\n\n".join(f"**{escape_md(term)}**: {escape_md(text)}" for term, text in terms.items()))
+
+
+def state_terms(ckpt: Checkpoint) -> dict[str, str]:
+    """State and depth, with the model's own sizes."""
+    cfg = ckpt.model.config
+    return {
+        "State": f"the {cfg.n_embd} numbers the model keeps for a word at one depth.",
+        "Depth": f"where in the model a state is read: 'embed' is the word's own vector, 'block k' is after the first "
+                 f"k of the model's {cfg.n_layer} blocks have added to it, 'final' is what the output layer reads."}
+
+
+def map_terms(ckpt: Checkpoint) -> dict[str, str]:
+    """The map methods and their faithfulness figures."""
+    n = ckpt.model.config.n_embd
+    return {
+        "Map": f"a drawing of vectors of {n} numbers in 2 or 3 dimensions; something is always lost, so each map "
+               "states how faithful it is.",
+        "PCA": "keeps the directions in which the points spread most: straight, and distances can be compared.",
+        "UMAP and t-SNE": "keep each point's neighbours together: a cluster is real, but the distance between two "
+                          "clusters means little.",
+        "Story map (LDA)": "picks the directions that best separate the sub-contexts (animals, food, places, ...).",
+        "Trustworthiness": f"from 0 to 1, how far to trust that points close on the map are close in the model: 1 "
+                           f"means every point's {NEIGHBOURS} nearest on the map are also near it in the model's "
+                           f"{n} numbers. Below about 0.8 the map shows neighbours the model does not have.",
+        "Nearest neighbours kept": f"of each point's {NEIGHBOURS} nearest points in the model, the share that are "
+                                   "also among its nearest on the map."}
+
+
+def lens_terms(ckpt: Checkpoint) -> dict[str, str]:
+    """How a state at any depth is read as a next-word guess."""
+    v = len(ckpt.tokenizer.vocab)
+    return {
+        "Final norm": f"the model's last step before its output: it rescales a state to a standard size (a "
+                      f"LayerNorm). The output layer then gives each of its {v} words a score.",
+        "Logit lens": "read a state at any depth as if it were the last one: through the final norm and the output "
+                      "layer. What comes out is that depth's guess of the next word.",
+        "Tuned lens": "the same, but with a small correction per depth, learned so that each depth's guess matches "
+                      "the model's final answer as well as it can; early depths read better with it."}
+
+
+def feature_terms() -> dict[str, str]:
+    """The Features page's sparse-autoencoder and probe words."""
+    return {
+        "Feature": "one of the directions a sparse autoencoder finds in the states: it fires (is non-zero) on few "
+                   "words, and each state is a sum of a few features.",
+        "Label": "the world category (such as 'a word of food') whose words best match the words the feature fires "
+                 "on.",
+        "Precision": "of the words the feature fires on, the share that belong to its label's category.",
+        "Recall": "of the words of its label's category, the share the feature fires on.",
+        "F1": "one score from the two: 1 when the feature fires on exactly the category's words, 0 when it never "
+              "matches. 'good' is 0.8 or more.",
+        "Probe": "a straight line through the states that sorts animals with a trait from those without it, fitted "
+                 "on some animals and scored on animals it never saw.",
+        "Balanced accuracy": "the probe's share of right answers, with animals with and without the trait counted "
+                             "equally: 50 % is guessing, 100 % is always right."}
