@@ -17,14 +17,15 @@ NEIGHBOURS = 10  # the neighbours the maps' faithfulness figures count (llmcore.
 
 
 def show(terms: dict[str, str], *, label: str = LABEL) -> None:
-    """A popover listing `terms` (term → plain sentence); user text never reaches it unescaped."""
+    """A popover listing `terms` (term, the code's own words → a plain sentence, which may quote the user's prompt
+    and so is escaped)."""
     with st.popover(label):
-        st.markdown("\n\n".join(f"**{escape_md(term)}**: {escape_md(text)}" for term, text in terms.items()))
+        st.markdown("\n\n".join(f"**{term}**: {escape_md(text)}" for term, text in terms.items()))
 
 
 def state_terms(ckpt: Checkpoint) -> dict[str, str]:
     """State and depth, with the model's own sizes."""
-    cfg = ckpt.model.config
+    cfg = ckpt.model_config
     return {
         "State": f"the {cfg.n_embd} numbers the model keeps for a word at one depth.",
         "Depth": f"where in the model a state is read: 'embed' is the word's own vector, 'block k' is after the first "
@@ -33,7 +34,7 @@ def state_terms(ckpt: Checkpoint) -> dict[str, str]:
 
 def map_terms(ckpt: Checkpoint) -> dict[str, str]:
     """The map methods and their faithfulness figures."""
-    n = ckpt.model.config.n_embd
+    n = ckpt.model_config.n_embd
     return {
         "Map": f"a drawing of vectors of {n} numbers in 2 or 3 dimensions; something is always lost, so each map "
                "states how faithful it is.",
