@@ -228,6 +228,20 @@ function fittedHeight(gd, fit) {
   return Math.round(Math.max(fit.min, Math.min(fit.max, window.innerHeight - top - fit.below)));
 }
 
+// A 3D chart whose layout asks for it (meta.scene_aspect: the scene's width over its height, its axes included) is
+// drawn less tall where its plot area is narrower than that: Plotly's perspective spans the scene's height whatever
+// its width, so in a narrow column the scene ran past both sides. Never taller than the figure's own height.
+function fitScene(P, gd) {
+  const aspect = gd.layout && gd.layout.meta && gd.layout.meta.scene_aspect;
+  const L = gd._fullLayout;
+  if (!aspect || !L || !L._size || !gd.isConnected) return undefined;
+  const full = gd.__llmFullHeight || L.height;
+  const height = Math.round(Math.min(full, L.height - L._size.h + L._size.w / aspect));
+  if (Math.abs(height - L.height) < 2) return undefined;
+  gd.style.height = `${height}px`;
+  return P.relayout(gd, { height }).catch(() => undefined);
+}
+
 export default function (component) {
   const { data, parentElement, setTriggerValue } = component;
   let gd = parentElement.querySelector(":scope > .llm-chart");
@@ -244,6 +258,7 @@ export default function (component) {
   delete layout.width;
   gd.__llmFit = data.fit;
   if (data.fit) layout.height = fittedHeight(gd, data.fit);
+  gd.__llmFullHeight = layout.height;
   gd.style.height = `${layout.height || 450}px`;
   const seq = (gd.__llmSeq = (gd.__llmSeq || 0) + 1);
   const src = bundleFor(fig, data, gd);
@@ -278,7 +293,9 @@ export default function (component) {
             setTriggerValue("click", { x: p.x, y: p.y, curve: p.curveNumber, customdata: p.customdata ?? null });
           });
         }
-        gd.dataset.drawn = String(seq);
+        return fitScene(P, gd);
+      }).then(() => {
+        if (seq === gd.__llmSeq) gd.dataset.drawn = String(seq);
       });
     })
     .catch((err) => {
@@ -287,7 +304,10 @@ export default function (component) {
   if (!gd.__llmObserver && window.ResizeObserver) {
     gd.__llmObserver = new ResizeObserver(() => {
       // not once the chart has left the page (a scene or page change): Plotly refuses an undisplayed chart
-      if (gd.__llmLib && gd.data && gd.isConnected) gd.__llmLib.Plots.resize(gd).catch(() => undefined);
+      if (gd.__llmLib && gd.data && gd.isConnected) {
+        const P = gd.__llmLib;
+        P.Plots.resize(gd).then(() => fitScene(P, gd)).catch(() => undefined);
+      }
     });
     gd.__llmObserver.observe(gd);
   }

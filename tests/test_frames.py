@@ -111,18 +111,18 @@ def test_peak_labels_of_neighbouring_hills_are_stacked_apart():
                  aspectratio=dict(x=1.3, y=1.3, z=0.55), camera=dict(eye=dict(zip("xyz",
                                                                                   landscape_figures.TERRAIN_EYE)),
                                                                      center=dict(x=0, y=0, z=-0.15)))
-    project = geometry.terrain_projection(scene)
+    project = [geometry.terrain_projection(scene)]
     peaks = np.array([[5.0, 5.0], [5.3, 5.1], [0.5, 9.5], [5.2, 4.8]])
     placed, boxes = geometry.peak_label_heights(peaks, np.array([0.9, 0.95, 0.5, 0.9]),
-                                               ["animals", "food", "people", "locations"], project=project)
+                                               ["animals", "food", "people", "locations"], projects=project)
     z = [h for h, _ in placed]
     assert placed[2] == (pytest.approx(0.6), "middle center")  # alone: just above its peak, on its pole
     assert z[0] == pytest.approx(1.0) and min(z[1], z[3]) >= 1.0  # the neighbours beside or above the first
-    assert count_overlaps(boxes) == 0 and all(zi > p for zi, p in zip(z, (0.9, 0.95, 0.5, 0.9)))
+    assert count_overlaps(boxes[0]) == 0 and all(zi > p for zi, p in zip(z, (0.9, 0.95, 0.5, 0.9)))
     eye = np.array(landscape_figures.TERRAIN_EYE[:2]) / np.hypot(*landscape_figures.TERRAIN_EYE[:2])
     behind = np.array([[5.0, 5.0], 5.0 - 3 * eye])  # one behind the other from the camera
-    _, boxes = geometry.peak_label_heights(behind, np.array([0.5, 0.5]), ["animals", "food"], project=project)
-    assert count_overlaps(boxes) == 0
+    _, boxes = geometry.peak_label_heights(behind, np.array([0.5, 0.5]), ["animals", "food"], projects=project)
+    assert count_overlaps(boxes[0]) == 0
 
 
 def test_terrain_figure_keeps_the_whole_path_in_view(setup, ckpt):
@@ -139,7 +139,8 @@ def test_terrain_figure_keeps_the_whole_path_in_view(setup, ckpt):
     assert scene.xaxis.range[0] <= path.x.min() and scene.xaxis.range[1] >= path.x.max()
     assert scene.yaxis.range[0] <= path.y.min() and scene.yaxis.range[1] >= path.y.max()
     drawn = next(t for t in fig.data if t.name == "this prompt")
-    assert list(drawn.text) == geometry.path_labels(path)  # labelled as on Trajectory
+    steps = [a.text for a in scene.annotations if a.name == "step"]
+    assert steps == geometry.path_labels(path)  # labelled as on Trajectory (no two steps at one spot here)
     np.testing.assert_allclose(drawn.z, regions.lift(path[["x", "y"]].to_numpy()) + 0.02, atol=1e-5)  # on the ground
     cones = next(t for t in fig.data if t.type == "cone")
     assert len(cones.x) == len(path) - 1  # one arrow per step

@@ -190,34 +190,39 @@ def test_the_default_view_shows_each_word_of_the_first_prompt_in_its_named_regio
     assert inside.all(), list(content.word[~inside])
 
 
+def _anchored_box(x: float, y: float, note: dict) -> tuple:
+    """The box (y up) of a 3D scene's annotation at (x, y) on screen, as its anchors and shifts place it."""
+    text, pad = plain(note["text"]), geometry.REGION_PAD_PX if note["name"] == "region" else 2
+    x0, y0, x1, y1 = text_box(0, 0, text, note["font"]["size"], pad)
+    dx = {"left": x1, "right": x0}.get(note.get("xanchor", "center"), 0.0) + note.get("xshift", 0)
+    dy = {"bottom": y1, "top": y0}.get(note.get("yanchor", "middle"), 0.0) + note.get("yshift", 0)
+    return text_box(x + dx, y + dy, text, note["font"]["size"], pad)
+
+
 def test_terrain_path_labels_cover_neither_each_other_nor_the_peaks_labels(ckpt, book):
-    """The Landscape page's terrain: seen from its default camera, the path's step labels (above their points,
-    where the ground nearer the camera cannot hide them) cover no other step label and no peak's label."""
+    """The Landscape page's terrain: seen from its default camera at both sizes it is drawn (geometry.TERRAIN_VIEWS:
+    a wide window, and an 800 px one where the scene is smaller and the labels are not), the path's step labels
+    and the peaks' names (the scene's annotations, drawn over the WebGL scene) cover none another and stay in the
+    plot area, and every step is labelled."""
     trace = trace_generation(ckpt, DEFAULT_PROMPT, SamplingConfig(max_new_words=12))
     fmap = book.get("context:final", "pca", 2)
     names = ckpt.context_matrix()[0]
     regions = region_map(fmap.coords, fmap.reference.labels["context"], names)
     path = frames.trajectory_frame(trace, fmap, -1)
     fig = landscape_figures.terrain_figure(regions, theme.context_colours(names), path)
-    project = geometry.terrain_projection(fig.layout.scene.to_plotly_json())
-    peaks = [t for t in fig.data if t.type == "scatter3d" and t.mode == "lines+text"]
-    boxes = []
-    for t in peaks:  # each at the top of its pole, centred or beside it
-        (x, y), = project(np.array([[t.x[1], t.y[1], t.z[1]]]))
-        u = geometry.PEAK_SIDES[t.textposition or "middle center"] * (text_box(0, 0, plain(t.text[1]), 14)[2] + 4)
-        boxes.append(text_box(x + u, y, plain(t.text[1]), 14))
-    assert count_overlaps(boxes) == 0  # the peaks' labels, stacked apart
-    drawn = next(t for t in fig.data if t.name == "this prompt")
-    for (x, y), text, side in zip(project(np.stack([drawn.x, drawn.y, drawn.z], 1)), drawn.text, drawn.textposition):
-        if not text:
-            continue
-        assert side.startswith("top")
-        ux, uy = labels.TEXT_POSITIONS[side]
-        w, h = (2 * v for v in text_box(0, 0, plain(text))[2:])
-        boxes.append(text_box(x + ux * (w / 2 + 6), y + uy * (h / 2 + 6), plain(text)))
-    assert count_overlaps(boxes) == 0
-    assert [line for t in drawn.text if t for line in plain(t).split("\n")] == [plain(t) for t in
-                                                                                  geometry.path_labels(path)]
+    scene = fig.layout.scene.to_plotly_json()
+    notes = scene["annotations"]
+    assert {a["name"] for a in notes} == {"step", "region"} and not any(
+        t.mode and "text" in t.mode for t in fig.data if t.type == "scatter3d")  # no WebGL text left to hide
+    for height in geometry.TERRAIN_VIEWS:
+        project = geometry.terrain_projection(scene, height)
+        at = project(np.array([[a["x"], a["y"], a["z"]] for a in notes]))
+        boxes = [_anchored_box(x, y, a) for (x, y), a in zip(at, notes)]
+        assert count_overlaps(boxes) == 0, height
+        half = np.array([geometry.TERRAIN_ASPECT * height, height]) / 2
+        assert all((np.abs(b[:2]) <= half).all() and (np.abs(b[2:]) <= half).all() for b in map(np.array, boxes))
+    steps = [plain(a["text"]) for a in notes if a["name"] == "step"]
+    assert [line for t in steps for line in t.split("\n")] == [plain(t) for t in geometry.path_labels(path)]
 
 
 def test_compare_map_holds_every_run_and_its_labels_cover_none_another(ckpt, book):

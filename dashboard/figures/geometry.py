@@ -236,9 +236,16 @@ def region_notes(anchors: list[tuple[float, float, str]], colours: dict[str, str
     return notes, boxes
 
 
-def terrain_projection(scene: dict, height_px: float = 560) -> PointMap:
+TERRAIN_ASPECT = 1.3  # the terrain's scene is kept this wide for its height (chart.js: meta scene_aspect)
+# the terrain scene's height in px as drawn: in its 680 px chart at 1400 px wide; in a 448 px wide plot area (800 px
+# wide, sidebar open) where chart.js lowers the chart to keep the scene TERRAIN_ASPECT wide
+TERRAIN_VIEWS = (575.0, 448 / TERRAIN_ASPECT)
+
+
+def terrain_projection(scene: dict, height_px: float = TERRAIN_VIEWS[0]) -> PointMap:
     """Where points (n, 3) of the terrain's scene (`_terrain_scene`) appear from its default camera, in pixels
-    (labels.camera_pixels; the scene about `height_px` tall in a 680 px chart with its legend below)."""
+    (labels.camera_pixels; the scene's plot area `height_px` tall: Plotly's perspective spans the scene's height
+    whatever its width, with a 45° field of view)."""
     from dashboard.labels import camera_pixels
 
     ranges = [scene[f"{a}axis"]["range"] for a in "xyz"]
@@ -247,34 +254,48 @@ def terrain_projection(scene: dict, height_px: float = 560) -> PointMap:
                                      height_px=height_px, aspect=tuple(scene["aspectratio"].values()))
 
 
+def terrain_views(scene: dict) -> list[PointMap]:
+    """The terrain's projections at the sizes it is drawn at (TERRAIN_VIEWS): a label is placed clear in all."""
+    return [terrain_projection(scene, h) for h in TERRAIN_VIEWS]
+
+
 TERRAIN_TOP = 1.75  # the highest a peak's label goes (the scene's z axis ends at 1.8)
 PEAK_SIDES = {"middle center": 0, "middle right": 1, "middle left": -1}  # a peak label's side of its pole's top
+PEAK_FONT_PX = 14  # bold, framed: text_box with REGION_PAD_PX
 
 
-def peak_label_heights(points: np.ndarray, peaks: np.ndarray, texts: list[str], *, project: PointMap,
-                       step: float = 0.02, font_px: int = 14,
-                       obstacles: list = ()) -> tuple[list[tuple[float, str] | None], list]:
+def peak_label_heights(points: np.ndarray, peaks: np.ndarray, texts: list[str], *, projects: list[PointMap],
+                       step: float = 0.02, font_px: int = PEAK_FONT_PX,
+                       obstacles: list[list] | None = None,
+                       bounds: list | None = None) -> tuple[list[tuple[float, str] | None], list[list]]:
     """Height and side (PEAK_SIDES) of each peak's label (`texts`, at (x, y) `points`, over hills `peaks` high): the
     lowest, from just above its peak up to TERRAIN_TOP in `step`s, centred on its pole or beside it, where seen
-    from the default camera (`project`: terrain_projection) its box covers no label placed before it and no box of
-    `obstacles` (the path's labels, which have less room to move), labels one behind the other from the camera
-    included; None where there is none (the legend and the surface's hover name that sub-context). Returns them
-    and the placed labels' boxes on screen."""
+    from the default camera at every size it is drawn (`projects`: terrain_views) its box covers no label placed
+    before it, no box of `obstacles` (per projection: the path's labels, which have less room to move) and nothing
+    outside `bounds` (per projection: its plot area as a box, from the scene's centre); None
+    where there is none (the legend and the surface's hover name that sub-context). Returns them and, per
+    projection, the placed labels' boxes on screen."""
     from dashboard.labels import overlap, text_box
 
-    placed: list = list(obstacles)
+    placed: list[list] = [list(o) for o in (obstacles or [[] for _ in projects])]
+    start = [len(p) for p in placed]
     out = []
     for (x, y), top, text in zip(np.asarray(points, float), np.asarray(peaks, float), texts):
         heights = np.arange(float(top) + 0.1, max(TERRAIN_TOP, float(top) + 0.1) + 1e-9, step)
-        pixels = project(np.column_stack([np.full(len(heights), x), np.full(len(heights), y), heights]))
-        half = text_box(0, 0, text, font_px)[2] + 4
-        options = [(z, side, text_box(px + u * half, py, text, font_px))
-                   for z, (px, py) in zip(heights, pixels) for side, u in PEAK_SIDES.items()]
-        k = next((i for i, (_, _, box) in enumerate(options) if not any(overlap(box, b) for b in placed)), None)
+        at = np.column_stack([np.full(len(heights), x), np.full(len(heights), y), heights])
+        half = text_box(0, 0, text, font_px, REGION_PAD_PX)[2] + 4
+        views = [project(at) for project in projects]
+        options = [(i, side, [text_box(px[i, 0] + u * half, px[i, 1], text, font_px, REGION_PAD_PX) for px in views])
+                   for i in range(len(heights)) for side, u in PEAK_SIDES.items()]
+        areas = bounds or [(-np.inf, -np.inf, np.inf, np.inf)] * len(projects)
+        k = next((j for j, (_, _, boxes) in enumerate(options)
+                  if not any(overlap(box, b) for box, taken in zip(boxes, placed) for b in taken)
+                  and not any(_outside(box, area) for box, area in zip(boxes, areas))), None)
         if k is not None:
-            placed.append(options[k][2])
-        out.append(None if k is None else (round(float(options[k][0]), 4), options[k][1]))
-    return out, placed[len(obstacles):]
+            for box, taken in zip(options[k][2], placed):
+                taken.append(box)
+        out.append(None if k is None else (round(float(heights[options[k][0]]), 4), options[k][1]))
+    return out, [p[s:] for p, s in zip(placed, start)]
 
 
 def repeated_labels(paths: pd.DataFrame, runs: list, extent: np.ndarray) -> dict:
@@ -288,3 +309,47 @@ def repeated_labels(paths: pd.DataFrame, runs: list, extent: np.ndarray) -> dict
                     bool((np.abs(part[i, 1:].astype(float) - first[i, 1:].astype(float)) <= 0.01 * extent).all())
                     for i in range(len(part))]
     return out
+
+
+LABEL_GAPS = (6.0, 20.0)  # px between a step and its label's box: the nearer first, the farther where it is taken
+
+
+def shifts_in_views(views: list[np.ndarray], texts: list[str], *, bounds: list, font_px: float = 12,
+                    marker_px: float = 6, pad: float = 2) -> tuple[list[dict], list[list]]:
+    """Each point's label placed beside it (an annotation's xanchor, yanchor, xshift and yshift: the label's edge
+    a gap from the point, so a label narrower than its estimated box stays near it), for points seen in several
+    `views` (pixels (n, 2) each, y up, from the scene's centre; `bounds`: each view's plot area as a box; `pad`:
+    an annotation's frame, Plotly's borderpad and border): in order, the first side (labels.TEXT_POSITIONS, at
+    LABEL_GAPS) whose box covers, in every view, no label placed before it, no other point's marker and nothing
+    outside the plot area, else the one covering least. Returns the placements and each view's boxes."""
+    from dashboard.labels import TEXT_POSITIONS, overlap, text_box
+
+    placed: list[list] = [[] for _ in views]
+    marks = [[(x - marker_px, y - marker_px, x + marker_px, y + marker_px) for x, y in v] for v in views]
+    out = []
+    for i, text in enumerate(texts):
+        w, h = (2 * v for v in text_box(0, 0, text, font_px, pad)[2:])
+        best = None
+        for gap, (ux, uy) in ((g, u) for g in LABEL_GAPS for u in TEXT_POSITIONS.values()):
+            shift = (ux * (w / 2 + gap), uy * (h / 2 + gap))
+            boxes = [text_box(v[i, 0] + shift[0], v[i, 1] + shift[1], text, font_px, pad) for v in views]
+            where = dict(xanchor={1: "left", 0: "center", -1: "right"}[ux], xshift=ux * gap,
+                         yanchor={1: "bottom", 0: "middle", -1: "top"}[uy], yshift=uy * gap)
+            cost = sum(sum(overlap(b, o) for o in taken + [m for j, m in enumerate(ms) if j != i]) + _outside(b, area)
+                       for b, taken, ms, area in zip(boxes, placed, marks, bounds))
+            if best is None or cost < best[0]:
+                best = (cost, where, boxes)
+            if cost == 0:
+                break
+        out.append(best[1])
+        for b, taken in zip(best[2], placed):
+            taken.append(b)
+    return out, placed
+
+
+def _outside(box: tuple, area: tuple) -> float:
+    """How much of `box` lies outside `area` (px², both (x0, y0, x1, y1))."""
+    w, h = box[2] - box[0], box[3] - box[1]
+    iw = max(0.0, min(box[2], area[2]) - max(box[0], area[0]))
+    ih = max(0.0, min(box[3], area[3]) - max(box[1], area[1]))
+    return w * h - iw * ih

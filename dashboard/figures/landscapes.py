@@ -9,7 +9,18 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.figures.geometry import TERRAIN_TOP, path_labels, peak_label_heights, terrain_projection
+from dashboard.figures.geometry import (
+    PEAK_FONT_PX,
+    PEAK_SIDES,
+    REGION_PAD_PX,
+    TERRAIN_ASPECT,
+    TERRAIN_TOP,
+    TERRAIN_VIEWS,
+    path_labels,
+    peak_label_heights,
+    shifts_in_views,
+    terrain_views,
+)
 from dashboard.figures.theme import (
     GRAMMAR_COLOUR,
     LEGEND_BELOW,
@@ -23,6 +34,7 @@ from dashboard.figures.theme import (
     styled,
     wrap_title,
 )
+from dashboard.labels import text_box
 from llmcore.world.types import FUNCTION_CONTEXT
 
 if TYPE_CHECKING:
@@ -50,65 +62,68 @@ def terrain_figure(regions: RegionMap, colours: dict[str, str], path: pd.DataFra
     shown = [g for g in range(len(names)) if regions.counts[g]]
     peaks = regions.centres[shown]
     scene = _terrain_scene(regions, path, axis_label)
-    project = terrain_projection(scene)
-    steps = _terrain_labels(path, regions.lift, project) if path is not None and len(path) else None
-    placed, _ = peak_label_heights(peaks, regions.lift(peaks), [names[g] for g in shown], project=project,
-                                   obstacles=steps[2] if steps else [])
+    views = terrain_views(scene)
+    bounds = [(-TERRAIN_ASPECT * h / 2, -h / 2, TERRAIN_ASPECT * h / 2, h / 2) for h in TERRAIN_VIEWS]
+    steps = _terrain_labels(path, regions.lift, views, bounds=bounds, ink=ink) if path is not None and len(path) \
+        else ([], [[] for _ in views])
+    placed, _ = peak_label_heights(peaks, regions.lift(peaks), [names[g] for g in shown], projects=views,
+                                   obstacles=steps[1], bounds=bounds)
+    notes = []
     for g, (zg, side) in ((g, p) for g, p in zip(shown, placed) if p is not None):
-        fig.add_trace(go.Scatter3d(x=[regions.centres[g, 0]] * 2, y=[regions.centres[g, 1]] * 2,
-                                   z=[float(regions.lift(regions.centres[g:g + 1])[0]), zg], mode="lines+text",
-                                   text=["", f"<b>{names[g]}</b>"], textposition=side,
-                                   line=dict(color=colours.get(names[g]), width=2),
-                                   textfont=dict(color=colours.get(names[g]), size=14), showlegend=False,
-                                   hoverinfo="skip"))
-    if steps:
-        _terrain_path(fig, path, ink, regions.lift, labels=steps[:2])
+        (cx, cy), colour = regions.centres[g], colours.get(names[g], GRAMMAR_COLOUR)
+        fig.add_trace(go.Scatter3d(x=[cx] * 2, y=[cy] * 2, z=[float(regions.lift(regions.centres[g:g + 1])[0]), zg],
+                                   mode="lines", line=dict(color=colour, width=2), showlegend=False, hoverinfo="skip"))
+        half = text_box(0, 0, names[g], PEAK_FONT_PX, REGION_PAD_PX)[2] + 4
+        notes.append(dict(x=float(cx), y=float(cy), z=zg, text=f"<b>{esc(names[g])}</b>", showarrow=False,
+                          xshift=PEAK_SIDES[side] * half, name="region", bgcolor=halo(ink, 0.9), bordercolor=colour,
+                          borderwidth=2, borderpad=2, font=dict(color=ink, size=PEAK_FONT_PX)))
+    if path is not None and len(path):
+        _terrain_path(fig, path, ink, regions.lift)
     legend_swatches(fig, [names[g] for g in shown], colours, three_d=True, title="sub-context with most states here")
+    # SVG annotations, drawn over the WebGL scene: the ground nearer the camera never hides a label, and the browser
+    # can measure them; chart.js lowers the chart where it is too narrow for the scene (meta scene_aspect)
+    scene["annotations"] = steps[0] + notes
     styled(fig, title="Terrain: hills where the model's states gather, plains where few do", scene=scene, height=680,
-                legend=dict(orientation="h", y=0, yanchor="top"))
+           legend=dict(orientation="h", y=0, yanchor="top"), meta=dict(scene_aspect=TERRAIN_ASPECT))
     return fig
 
 
-TERRAIN_EYE = (0.9, -1.5, 1.25)  # the terrain's default camera
+TERRAIN_EYE = (0.83, -1.54, 1.15)  # the terrain's default camera, looking at TERRAIN_CENTRE
+TERRAIN_CENTRE = (-0.07, -0.04, -0.25)  # the box's corners centred in the chart (labels.camera_pixels)
 
 
+def _terrain_labels(path: pd.DataFrame, lift: PointMap, views: list[PointMap], *, bounds: list,
+                    ink: str) -> tuple[list[dict], list[list]]:
+    """The path's labels on the terrain (as on Trajectory; labels of steps at one spot joined) as the scene's
+    annotations, each on the side of its point that covers no label before it, no other step and nothing outside
+    the plot area at every size the terrain is drawn (`views`: terrain_views, `bounds` their plot areas). Returns
+    the annotations and, per view, the labels' and the steps' boxes on screen (what a peak's name must not cover)."""
+    from dashboard.labels import joined, merge_coincident, plain
+
+    xyz = np.column_stack([path[["x", "y"]].to_numpy(np.float64), lift(path[["x", "y"]].to_numpy(np.float64)) + 0.02])
+    pxs = [project(xyz) for project in views]
+    labels, groups = path_labels(path), merge_coincident(pxs[-1])
+    texts = [joined(labels, g) for g in groups]
+    firsts = [g[0] for g in groups]
+    shifts, boxes = shifts_in_views([p[firsts] for p in pxs], [plain(t) for t in texts], bounds=bounds)
+    notes = [dict(x=float(xyz[i, 0]), y=float(xyz[i, 1]), z=float(xyz[i, 2]), text=text, showarrow=False, **where,
+                  name="step", bgcolor=halo(ink), font=dict(color=ink, size=12))
+             for i, text, where in zip(firsts, texts, shifts)]
+    marks = [[(x - 6, y - 6, x + 6, y + 6) for x, y in p] for p in pxs]
+    return notes, [b + m for b, m in zip(boxes, marks)]
 
 
-def _terrain_labels(path: pd.DataFrame, lift: PointMap, project: PointMap) -> tuple[list[str], list[str], list]:
-    """The path's labels on the terrain (as on Trajectory; labels of steps at one spot joined): each on the side
-    above its point (in WebGL the ground nearer the camera, drawn below a point, would hide a label there) that
-    covers no label before it from the default camera (`project`: terrain_projection). Returns each point's text
-    and textposition, and the labels' boxes on screen."""
-    from dashboard.labels import TEXT_POSITIONS, joined, merge_coincident, pick_text_positions, plain, text_box
-
-    xy = path[["x", "y"]].to_numpy(np.float64)
-    px = project(np.column_stack([xy, lift(xy) + 0.02]))
-    labels, groups = path_labels(path), merge_coincident(px)
-    texts, sides, boxes = [""] * len(xy), ["top center"] * len(xy), []
-    picked = pick_text_positions(px[[g[0] for g in groups]], [plain(joined(labels, g)) for g in groups],
-                                 sides=("top center", "top right", "top left"))
-    for g, side in zip(groups, picked):
-        texts[g[0]], sides[g[0]], text = joined(labels, g), side, plain(joined(labels, g))
-        (x, y), (ux, uy) = px[g[0]], TEXT_POSITIONS[side]
-        w, h = (2 * v for v in text_box(0, 0, text)[2:])
-        boxes.append(text_box(x + ux * (w / 2 + 6), y + uy * (h / 2 + 6), text))
-    return texts, sides, boxes
-
-
-def _terrain_path(fig: go.Figure, path: pd.DataFrame, ink: str, lift: PointMap, *,
-                  labels: tuple[list[str], list[str]]) -> None:
-    """The path along the surface (each segment follows the ground between its two states), its points labelled
-    (`labels`: texts and textpositions from _terrain_labels), and a cone in the middle of each segment pointing the
-    way it goes."""
+def _terrain_path(fig: go.Figure, path: pd.DataFrame, ink: str, lift: PointMap) -> None:
+    """The path along the surface (each segment follows the ground between its two states), its points (labelled by
+    the scene's annotations: _terrain_labels), and a cone in the middle of each segment pointing the way it goes."""
     xy = path[["x", "y"]].to_numpy(np.float64)
     t = np.linspace(0, 1, 16)[:-1, None]
     ground = np.concatenate([xy[i] + t * (xy[i + 1] - xy[i]) for i in range(len(xy) - 1)] + [xy[-1:]])
     gz = lift(ground) + 0.02
     fig.add_trace(go.Scatter3d(x=ground[:, 0], y=ground[:, 1], z=gz, mode="lines", line=dict(color=ink, width=6),
                                hoverinfo="skip", showlegend=False))
-    fig.add_trace(go.Scatter3d(x=xy[:, 0], y=xy[:, 1], z=lift(xy) + 0.02, mode="markers+text", text=labels[0],
-                               textposition=labels[1], marker=dict(size=5, color=ink),
-                               textfont=dict(color=ink, size=12), name="this prompt",
+    fig.add_trace(go.Scatter3d(x=xy[:, 0], y=xy[:, 1], z=lift(xy) + 0.02, mode="markers",
+                               marker=dict(size=5, color=ink), name="this prompt",
                                customdata=np.stack([np.arange(1, len(path) + 1), path.word, path.next_word], 1),
                                hovertemplate="%{customdata[0]}. after '%{customdata[1]}' comes "
                                "'%{customdata[2]}'<extra></extra>"))
@@ -123,16 +138,18 @@ def _terrain_path(fig: go.Figure, path: pd.DataFrame, ink: str, lift: PointMap, 
 
 
 def _terrain_scene(regions: RegionMap, path: pd.DataFrame | None, axis_label: str) -> dict:
-    """Axes that hold the whole surface and the whole path, seen from high enough that hills hide no step."""
+    """Axes that hold the whole surface and the whole path, seen from high enough that hills hide no step (the
+    height's axis untitled: its title ran past the chart's left edge in a narrow column; the caption says what the
+    height is)."""
     xs, ys = [regions.x.min(), regions.x.max()], [regions.y.min(), regions.y.max()]
     if path is not None and len(path):
         xs += [path.x.min(), path.x.max()]
         ys += [path.y.min(), path.y.max()]
     return dict(xaxis=dict(title=f"{axis_label} 1", range=[min(xs), max(xs)]),
                 yaxis=dict(title=f"{axis_label} 2", range=[min(ys), max(ys)]),
-                zaxis=dict(title="height: log of how many states", range=[0, TERRAIN_TOP + 0.05]),
+                zaxis=dict(title=dict(text=""), range=[0, TERRAIN_TOP + 0.05]),
                 aspectmode="manual", aspectratio=dict(x=1.3, y=1.3, z=0.55),
-                camera=dict(eye=dict(zip("xyz", TERRAIN_EYE)), center=dict(x=0, y=0, z=-0.15)))
+                camera=dict(eye=dict(zip("xyz", TERRAIN_EYE)), center=dict(zip("xyz", TERRAIN_CENTRE))))
 
 
 def decision_figure(d: DecisionLandscape, vocab: list[str], colours: dict[str, str], path: pd.DataFrame | None = None,
