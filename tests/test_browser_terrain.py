@@ -1,11 +1,12 @@
 """The 3D charts as the browser draws them, at a wide and a narrow window: the Landscape page's terrain keeps every
-region name off the path's step labels and its whole scene inside the chart."""
+region name off the path's step labels, the Trajectory page's 3D map gives its scene most of the chart and keeps its
+step labels apart, and both keep their whole scene inside the chart."""
 
 from __future__ import annotations
 
 import pytest
 
-from dashboard.figures.geometry import TERRAIN_ASPECT
+from dashboard.figures.geometry import MAP_SCENE_ASPECT, TERRAIN_ASPECT
 
 from .conftest import no_errors, open_in_browser, wait_charts, wait_idle
 
@@ -39,11 +40,12 @@ def _overlaps(labels: list[dict]) -> list[tuple[str, str]]:
 
 
 def _outside(drawn: dict) -> list[str]:
-    """Labels whose box leaves the chart, and the scene's corners outside 90 % of its canvas (room for the ticks)."""
+    """Labels whose box leaves the chart, and the scene's corners outside 90 % of its canvas's width or 95 % of its
+    height (room for the ticks)."""
     x0, y0, x1, y1 = drawn["chart"]
     out = [label["text"] for label in drawn["labels"] if label["box"][0] < x0 or label["box"][2] > x1
            or label["box"][1] < y0 or label["box"][3] > y1]
-    return out + [f"corner {c}" for c in drawn["corners"] if max(abs(c[0]), abs(c[1])) > 0.9]
+    return out + [f"corner {c}" for c in drawn["corners"] if abs(c[0]) > 0.9 or abs(c[1]) > 0.95]
 
 
 @pytest.mark.parametrize("width", [1400, 800])
@@ -64,5 +66,28 @@ def test_terrain_names_no_region_over_a_step_and_fits_the_chart(server, browser,
     assert not _outside(drawn), _outside(drawn)
     regions = [label for label in drawn["labels"] if label["kind"] == "region"]
     assert len(regions) >= 2  # the path's sub-contexts named, not all left to the legend
+    no_errors(page, errors)
+    page.close()
+
+
+@pytest.mark.parametrize("width", [1400, 800])
+def test_trajectory_3d_map_gives_its_scene_the_chart_and_keeps_step_labels_apart(server, browser, width):
+    """The Trajectory page's 3D map at 1400 and 800 px: every step named once by the scene's annotations, none over
+    another, all inside the chart; the scene, projected as Plotly draws it, inside its canvas (the chart lowered
+    in a narrow column to keep the scene MAP_SCENE_ASPECT wide); in a wide window the scene takes at least 70 % of
+    the chart's height (the legend in rows below it: as a column per group it took 40 %)."""
+    page, errors = open_in_browser(browser, f"{server}/?dims=3", width=width)
+    wait_charts(page, 1)
+    wait_idle(page)
+    page.wait_for_function(f"""(aspect) => {{ const s = ({SCENE})();
+        return s !== null && s.labels.filter(l => l.kind === 'step').length >= 5
+            && s.plot[0] >= aspect * s.plot[1] - 2; }}""", arg=MAP_SCENE_ASPECT, timeout=90_000)
+    drawn = page.evaluate(SCENE)
+    steps = [label for label in drawn["labels"] if label["kind"] == "step"]
+    assert all(label["text"][:1].isdigit() for label in steps)  # 'n word': step n's label
+    assert not _overlaps(drawn["labels"]), _overlaps(drawn["labels"])
+    assert not _outside(drawn), _outside(drawn)
+    if width == 1400:
+        assert drawn["plot"][1] >= 0.7 * drawn["height"], (drawn["plot"], drawn["height"])
     no_errors(page, errors)
     page.close()

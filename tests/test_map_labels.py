@@ -106,26 +106,36 @@ def test_axis_ranges_hold_the_path_the_stars_and_the_depths(ckpt, book, dims):
 
 
 def test_3d_labels_do_not_cover_each_other_from_the_default_camera(ckpt, book):
-    """In 3D, steps (then stars and depths) are labelled on the side of their point where, from the default
-    camera, no label covers another; labels of points at one spot are joined: no two steps' labels at one place."""
+    """In 3D, the steps are labelled by the scene's annotations (drawn over the WebGL scene), beside their point where,
+    from the default camera at both sizes the map is drawn (geometry.MAP_VIEWS), no label covers another or leaves
+    the plot area; then stars and depths, on a side clear of those at the smaller size or unnamed; labels of points
+    at one spot are joined: no two steps' labels at one place."""
     fig, path, stars, _ = _map(ckpt, book, DEFAULT_PROMPT, method="umap", layer="final", dims=3)
     scene = fig.layout.scene
     ranges = [scene.xaxis.range, scene.yaxis.range, scene.zaxis.range]
     cam = scene.camera
+    eye, centre = (cam.eye.x, cam.eye.y, cam.eye.z), (cam.center.x, cam.center.y, cam.center.z)
+    notes = [a.to_plotly_json() for a in scene.annotations]
+    assert notes and all(a["name"] == "step" for a in notes)
+    for height in geometry.MAP_VIEWS:
+        at = camera_pixels(np.array([[a["x"], a["y"], a["z"]] for a in notes]), ranges, eye=eye, center=centre,
+                           height_px=height)
+        boxes = [_anchored_box(x, y, a) for (x, y), a in zip(at, notes)]
+        assert count_overlaps(boxes) == 0, height
+        half = np.array([geometry.MAP_SCENE_ASPECT * height, height]) / 2
+        assert all((np.abs(np.array(b)) <= np.tile(half, 2)).all() for b in boxes), height
     texts = [t for t in fig.data if t.type == "scatter3d" and t.mode == "text"]
     layers = next(t for t in fig.data if t.name == "through the layers")
-    boxes = []
     for trace in [*texts, layers]:
         xyz = np.stack([trace.x, trace.y, trace.z], 1)
-        px = camera_pixels(xyz, ranges, eye=(cam.eye.x, cam.eye.y, cam.eye.z),
-                           center=(cam.center.x, cam.center.y, cam.center.z))
+        px = camera_pixels(xyz, ranges, eye=eye, center=centre, height_px=geometry.MAP_VIEWS[-1])
         for (x, y), text, pos in zip(px, trace.text, trace.textposition):
-            if not text:  # joined to the label of a point at the same spot
+            if not text:  # joined to the label of a point at the same spot, or left out
                 continue
             ux, uy = labels.TEXT_POSITIONS[pos]
             w, h = (2 * v for v in text_box(0, 0, plain(text))[2:])
             boxes.append(text_box(x + ux * (w / 2 + 6), y + uy * (h / 2 + 6), plain(text)))
-    steps = [line for t in texts[0].text for line in plain(t).split("\n") if t]
+    steps = [line for a in notes for line in plain(a["text"]).split("\n")]
     assert steps == [f"{s} {w}" for s, w in zip(path.step, path.word)]  # every step named, once, in order
     assert count_overlaps(boxes) == 0  # stars and depths whose label found no free side go unnamed (hover names them)
 

@@ -122,59 +122,86 @@ def scene_ranges(parts: list[pd.DataFrame | None], pad: float = 0.06) -> list[tu
     return [(float(a), float(b)) for a, b in zip(lo - margin, hi + margin)]
 
 
-def labels_3d(path: pd.DataFrame, candidates: pd.DataFrame | None, ink: str, *, camera: tuple,
-              layer_trace: dict | None = None) -> list[dict]:
-    """3D: the labels of steps, stars and depths (`layer_trace`: the layer path's trace, its text positions set
-    here) each on the side of its point where, seen from the default camera (`camera`: the scene's ranges and
-    camera), it covers no label before it and no other point (labels.pick_text_positions), and a cone as
-    arrowhead on each step."""
-    from dashboard.labels import camera_pixels, joined, merge_coincident, pick_text_positions, plain
+MAP_SCENE_ASPECT = 1.15  # a 3D map's scene is kept this wide for its height (chart.js: meta scene_aspect)
+# a 3D map's scene height in px as drawn: in its 800 px chart at 1400 px wide (legend in rows below), and in a 448 px
+# wide plot area (800 px wide, sidebar open) where chart.js lowers the chart to keep the scene MAP_SCENE_ASPECT wide
+MAP_VIEWS = (628.0, 448 / MAP_SCENE_ASPECT)
 
-    stars = candidates if candidates is not None and len(candidates) else path.iloc[:0]
-    kinds = [(path[["x", "y", "z"]].to_numpy(np.float64), [f"{s} {esc(w)}" for s, w in zip(path.step, path.word)]),
-             (stars[["x", "y", "z"]].to_numpy(np.float64),
-              [esc(f"★ {w} {p:.2f}") for w, p in zip(stars.word, stars.p)] if len(stars) else []),
-             (np.zeros((0, 3)) if layer_trace is None else np.stack([layer_trace[k] for k in "xyz"], 1),
-              [] if layer_trace is None else [esc(t) for t in layer_trace["text"]])]
+
+def labels_3d(path: pd.DataFrame, candidates: pd.DataFrame | None, ink: str, *, camera: tuple,
+              layer_trace: dict | None = None) -> tuple[list[dict], list[dict]]:
+    """3D: the steps' labels as the scene's annotations (on a halo, drawn over the WebGL scene, none hidden behind
+    a point), each beside its point where, seen from the default camera (`camera`: the scene's ranges and camera) at
+    both sizes the map is drawn (MAP_VIEWS), it covers no label before it, no other step and nothing outside the
+    plot area; then the labels of stars and depths (`layer_trace`: the layer path's trace, its text positions set
+    here) on a side clear of those, or left out (hovering names them); and a cone as arrowhead on each step.
+    Returns the traces and the annotations."""
+    from dashboard.labels import camera_pixels, joined, merge_coincident, plain
+
     ranges, cam = camera
     eye, centre = tuple(cam["eye"].values()), tuple(cam["center"].values())
-    texts, firsts, px, kind = [], [], [], []
-    for k, (xyz, labels) in enumerate(kinds):  # labels of one kind at one spot on screen joined into one
-        at = camera_pixels(xyz, ranges, eye=eye, center=centre)
-        groups = merge_coincident(at)
-        shown = [""] * len(labels)
-        for g in groups:
-            shown[g[0]] = joined(labels, g, span=k == 2)
-        texts.append(shown)
-        firsts.append([g[0] for g in groups])
-        px.append(at[firsts[-1]].reshape(-1, 2))
-        kind += [k] * len(groups)
-    # the steps' labels first; a star's or a depth's left out where it would cover another (hovering names it)
-    pos = iter(pick_text_positions(np.concatenate(px), [plain(texts[k][i]) for k, f in enumerate(firsts) for i in f],
-                                   optional=[k > 0 for k in kind]))
-    sides = [["top center"] * len(shown) for shown in texts]
-    for k, first in enumerate(firsts):
-        for i in first:
-            side = next(pos)
-            sides[k][i] = side or "top center"
-            texts[k][i] = texts[k][i] if side else ""
-    out = [scatter(path, True, mode="text", text=texts[0], textposition=sides[0],
-                    textfont=dict(color=ink, size=12), hoverinfo="skip", showlegend=False)]
-    if len(stars):
-        out.append(scatter(stars, True, mode="text", hoverinfo="skip", textposition=sides[1], text=texts[1],
-                            showlegend=False))
-    if layer_trace is not None:
-        layer_trace["text"], layer_trace["textposition"] = texts[2], sides[2]
     xyz = path[["x", "y", "z"]].to_numpy(np.float64)
+    pxs = [camera_pixels(xyz, ranges, eye=eye, center=centre, height_px=h) for h in MAP_VIEWS]
+    groups = merge_coincident(pxs[-1])
+    names = [f"<b>{s}</b> {esc(w)}" for s, w in zip(path.step, path.word)]
+    texts, firsts = [joined(names, g) for g in groups], [g[0] for g in groups]
+    bounds = [(-MAP_SCENE_ASPECT * h / 2, -h / 2, MAP_SCENE_ASPECT * h / 2, h / 2) for h in MAP_VIEWS]
+    places, boxes = shifts_in_views([p[firsts] for p in pxs], [plain(t) for t in texts], bounds=bounds)
+    notes = [dict(x=float(xyz[i, 0]), y=float(xyz[i, 1]), z=float(xyz[i, 2]), text=text, showarrow=False, **where,
+                  name="step", bgcolor=halo(ink), font=dict(color=ink, size=12))
+             for i, text, where in zip(firsts, texts, places)]
+    out = _optional_labels_3d(path, candidates, layer_trace, camera=(ranges, eye, centre), taken=boxes[-1],
+                              steps=pxs[-1])
     if len(xyz) < 2:
-        return out
+        return out, notes
     d = np.diff(xyz, axis=0)
     span = max(hi - lo for lo, hi in ranges) or 1.0  # a cone 4 % of the box long ("raw": drawn at its length)
     unit = d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12) * 0.04 * span
     tip = xyz[:-1] + 0.85 * d
     return out + [dict(type="cone", x=tip[:, 0], y=tip[:, 1], z=tip[:, 2], u=unit[:, 0], v=unit[:, 1],
                        w=unit[:, 2], anchor="tip", sizemode="raw", sizeref=1, showscale=False, hoverinfo="skip",
-                       colorscale=[[0, ink], [1, ink]], name="direction", showlegend=False)]
+                       colorscale=[[0, ink], [1, ink]], name="direction", showlegend=False)], notes
+
+
+def _optional_labels_3d(path: pd.DataFrame, candidates: pd.DataFrame | None, layer_trace: dict | None, *,
+                        camera: tuple, taken: list, steps: np.ndarray) -> list[dict]:
+    """The stars' text trace and the depths' text (set on `layer_trace`), each label on a side of its point that
+    covers none placed before it, no step's label (`taken`) and no step (`steps`), seen at the smaller MAP_VIEWS;
+    left out where no side is free."""
+    from dashboard.labels import camera_pixels, joined, merge_coincident, pick_text_positions, plain
+
+    ranges, eye, centre = camera
+    stars = candidates if candidates is not None and len(candidates) else path.iloc[:0]
+    kinds = [(stars[["x", "y", "z"]].to_numpy(np.float64),
+              [esc(f"★ {w} {p:.2f}") for w, p in zip(stars.word, stars.p)] if len(stars) else []),
+             (np.zeros((0, 3)) if layer_trace is None else np.stack([layer_trace[k] for k in "xyz"], 1),
+              [] if layer_trace is None else [esc(t) for t in layer_trace["text"]])]
+    texts, firsts, px = [], [], []
+    for k, (xyz, labels) in enumerate(kinds):  # labels of one kind at one spot on screen joined into one
+        at = camera_pixels(xyz, ranges, eye=eye, center=centre, height_px=MAP_VIEWS[-1])
+        groups = merge_coincident(at)
+        shown = [""] * len(labels)
+        for g in groups:
+            shown[g[0]] = joined(labels, g, span=k == 1)
+        texts.append(shown)
+        firsts.append([g[0] for g in groups])
+        px.append(at[firsts[-1]].reshape(-1, 2))
+    marks = [(x - 6, y - 6, x + 6, y + 6) for x, y in steps]
+    pos = iter(pick_text_positions(np.concatenate(px), [plain(texts[k][i]) for k, f in enumerate(firsts) for i in f],
+                                   list(taken) + marks, optional=[True] * sum(map(len, firsts))))
+    sides = [["top center"] * len(shown) for shown in texts]
+    for k, first in enumerate(firsts):
+        for i in first:
+            side = next(pos)
+            sides[k][i] = side or "top center"
+            texts[k][i] = texts[k][i] if side else ""
+    out = []
+    if len(stars):
+        out.append(scatter(stars, True, mode="text", hoverinfo="skip", textposition=sides[0], text=texts[0],
+                            showlegend=False))
+    if layer_trace is not None:
+        layer_trace["text"], layer_trace["textposition"] = texts[1], sides[1]
+    return out
 
 
 def thin_3d_words(points: np.ndarray, texts: list[str], *, first: np.ndarray, camera: tuple,

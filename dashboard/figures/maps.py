@@ -12,6 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.figures.geometry import (
+    MAP_SCENE_ASPECT,
     labels_2d,
     labels_3d,
     path_labels,
@@ -113,8 +114,12 @@ def trajectory_map(ref: pd.DataFrame, path: pd.DataFrame, colours: dict[str, str
     if three_d:
         ranges = scene_ranges([ref, path, candidates, o.layer_path])
         layout = merged(layout, dict(scene={f"{a}axis": dict(range=list(r)) for a, r in zip("xyz", ranges)}))
-        data += labels_3d(path, candidates, o.ink, camera=(ranges, layout["scene"]["camera"]),
-                           layer_trace=layer)
+        # the camera lowered with what it looks at: the cube centred, so its lowest ticks stay inside a small chart
+        layout = merged(layout, dict(scene=dict(camera=dict(eye=dict(z=0.9), center=dict(z=-0.15)))))
+        traces, notes = labels_3d(path, candidates, o.ink, camera=(ranges, layout["scene"]["camera"]),
+                                  layer_trace=layer)
+        data += traces
+        layout = merged(layout, dict(scene=dict(annotations=notes)))
     else:
         arrows, labels = labels_2d(ref if o.keep_in_view is None else pd.concat([ref, o.keep_in_view]), path,
                                     candidates=candidates, region_labels=region_labels, colours=colours, ink=o.ink,
@@ -123,8 +128,15 @@ def trajectory_map(ref: pd.DataFrame, path: pd.DataFrame, colours: dict[str, str
         layout = merged(layout, labels)
     legend = dict(title=dict(text=f"{o.reading}: {READINGS[o.reading]}"), itemsizing="constant",
                   **LEGEND_BELOW["legend"])
+    if three_d:  # the scene's perspective spans the plot area's height: the legend in rows, not a column per group
+        group = next((t["legendgrouptitle"]["text"] for t in data if t.get("legendgrouptitle")), "")
+        data = [{k: v for k, v in t.items() if k != "legendgrouptitle"} for t in data]
+        legend = merged(legend, dict(traceorder="normal", y=0, title=dict(text=f"{legend['title']['text']}; dots: "
+                                                                          f"{group}")))
+        layout = merged(layout, dict(meta=dict(scene_aspect=MAP_SCENE_ASPECT)))
     return figure(data, merged(layout, dict(title=dict(text=title, x=0, xanchor="left"), legend=legend,
                                             height=800 if three_d else 700, margin=dict(t=60))))
+
 
 
 def reference_traces(ref: pd.DataFrame, colours: dict[str, str], *, reading: str = "read") -> list[dict]:
