@@ -46,6 +46,8 @@ function themed(template, element) {
 }
 
 const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
+// a chart fitted to the window (presenter mode, a projector): no toolbar over its legend
+const configFor = (gd) => (gd.__llmFit ? { ...CONFIG, displayModeBar: false } : CONFIG);
 
 // Layered 2D charts. Traces marked meta "base" (a map's reference states: the same for every prompt) are drawn once
 // in a chart underneath, and a new figure with the same base redraws only the chart on top (path, stars, labels,
@@ -207,7 +209,7 @@ function keepDrawn(gd, data) {
 function draw(P, gd, fig, layout) {
   if (!layered(fig)) {
     dropBase(P, gd);
-    return P.react(gd, { data: keepDrawn(gd, fig.data), layout, frames: fig.frames || [], config: CONFIG });
+    return P.react(gd, { data: keepDrawn(gd, fig.data), layout, frames: fig.frames || [], config: configFor(gd) });
   }
   const traces = fig.data.filter(isBase);
   const indices = fig.data.map((t, i) => (isBase(t) ? i : -1)).filter((i) => i >= 0);
@@ -216,7 +218,7 @@ function draw(P, gd, fig, layout) {
   const old = gd.__llmBase;
   gd.__llmBase = { el, traces, indices, key, template: layout.template,
                    drawn: old && old.key === key ? old.drawn : undefined, visible: old ? old.visible : [] };
-  return P.react(gd, { data: keepDrawn(gd, topData(fig)), layout, frames: fig.frames || [], config: CONFIG })
+  return P.react(gd, { data: keepDrawn(gd, topData(fig)), layout, frames: fig.frames || [], config: configFor(gd) })
     .then(() => { el.style.top = `${gd.offsetTop}px`; return syncBase(P, gd); });
 }
 

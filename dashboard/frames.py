@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from dashboard.text import prob
+from dashboard.text import count, prob
 from llmcore.world.types import FUNCTION_CONTEXT, Animal, World
 
 if TYPE_CHECKING:
@@ -376,7 +376,9 @@ def held_out_groups(b: HeldOutBreakdown, pair: tuple[str, str] | None, metrics: 
     if pair is not None:
         means = held_out_pair_means(b)
         mine = means[(means.animal == pair[0]) & (means.food == pair[1])].iloc[0]
-        rows.append((f"{pair[0]} + {pair[1]} (this story)", float(mine.homes), float(mine.food_places)))
+        k = int(np.sum((np.asarray(b.animals) == pair[0]) & (np.asarray(b.foods) == pair[1])))
+        rows.append((f"{pair[0]} + {pair[1]} (mean of its {count(k, 'prompt')})", float(mine.homes),
+                     float(mine.food_places)))
     rows.append((f"all {n_pairs} never-seen pairs", float(np.mean(b.habitat_mass)), float(np.mean(b.food_place_mass))))
     control = metrics.get("control_habitat_mass")
     if control is not None and np.isfinite(control):

@@ -41,7 +41,7 @@ def map_terms(ckpt: Checkpoint) -> dict[str, str]:
         "PCA": "keeps the directions in which the points spread most: straight, and distances can be compared.",
         "UMAP and t-SNE": "keep each point's neighbours together: a cluster is real, but the distance between two "
                           "clusters means little.",
-        "Story map (LDA)": "picks the directions that best separate the sub-contexts (animals, food, places, ...).",
+        "Story map (LDA)": "picks the directions that best separate the sub-contexts (animals, food, locations, ...).",
         "Trustworthiness": f"from 0 to 1, how far to trust that points close on the map are close in the model: 1 "
                            f"means every point's {NEIGHBOURS} nearest on the map are also near it in the model's "
                            f"{n} numbers. Below about 0.8 the map shows neighbours the model does not have.",

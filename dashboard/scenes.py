@@ -6,6 +6,7 @@ including worlds that lack something a scene would show (then the scene says so)
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -97,17 +98,20 @@ def _listed(ws: list[str], *, most: int = 4, last: str = "and") -> str:
     return ws[0] if len(ws) == 1 else f"{', '.join(ws[:-1])} {last} {ws[-1]}"
 
 
-def world_facts(world: object, word: str) -> str | None:
+def world_facts(world: object, word: str, held_out: Collection[tuple[str, str]] = ()) -> str | None:
     """What the world's sentences say of an animal (its kind, places, food, drinks and the people beside it), or
-    None for a word the world states no such facts of."""
+    None for a word the world states no such facts of. A food of its diet held out with it (`held_out`: the
+    checkpoint's (animal, food) pairs) is named apart: no training sentence pairs them."""
     animal = getattr(world, "animals", {}).get(word)
     if animal is None:
         return None
+    kept = [f for f in animal.diet if (word, f) not in held_out]
+    hidden = [f for f in animal.diet if (word, f) in held_out]
     plurals = getattr(world, "plurals", {})
     people = [plurals.get(p, p) for p, who in getattr(world, "people", {}).items() if word in who.animals]
     parts = [f"is {animal.kind}" if animal.kind else "",
              f"lives in the {_listed(animal.habitats)}" if animal.habitats else "",
-             f"eats {_listed(animal.diet)}" if animal.diet else "",
+             f"eats {_listed(kept)}" if kept else "",
              f"drinks {_listed(animal.drinks)}" if animal.drinks else ""]
     if people:
         parts.append(f"sentences about people name it beside the {_listed(people, most=3)}")
@@ -116,8 +120,10 @@ def world_facts(world: object, word: str) -> str | None:
         return None
     said = "; ".join(parts[:-1]) + f"; and {parts[-1]}" if len(parts) > 1 else parts[0]
     article = "an" if word[:1] in "aeiou" else "a"
-    return (f"The training sentences say {article} {word} {said}. No label tells the model any of this: it has "
-            "only the sentences. The map below asks whether its vector carries two such traits.")
+    apart = (f" The world also feeds it {_listed(hidden, most=3)}, but no training sentence pairs {article} {word} "
+             f"with {'it' if len(hidden) == 1 else 'them'}: held out, to test the model." if hidden else "")
+    return (f"The training sentences say {article} {word} {said}.{apart} No label tells the model any of this: it "
+            "has only the sentences. The map asks whether its vector carries two such traits.")
 
 
 def anchor_word(ckpt: Checkpoint) -> str:
@@ -152,7 +158,7 @@ def scene_embeddings(ckpt: Checkpoint, book: MapBook) -> Scene:
                 f"nearest to '{anchor}' {'is' if same == 1 else 'are'} {ctx}, like '{anchor}' itself.")
     says = [f"The model turns each of its {vocabulary_size(ckpt.tokenizer.vocab)} into a vector of "
             f"{count(ref.X.shape[1], 'number')}, learned from the training sentences alone.",
-            *filter(None, [world_facts(ckpt.world, anchor)]),
+            *filter(None, [world_facts(ckpt.world, anchor, {tuple(p) for p in ckpt.held_out})]),
             f"The {count(len(near), 'word')} nearest to '{anchor}' {'is' if len(near) == 1 else 'are'} "
             f"{_words(near)}."]
     axes = trait_axes(ckpt, anchor)
@@ -175,8 +181,9 @@ def scene_embeddings(ckpt: Checkpoint, book: MapBook) -> Scene:
     says.append(f"Along the axis from {axes[0][0]} to {axes[0][1]}, '{anchor}' lies nearer the {nearer[0]} end; "
                 f"along {axes[1][0]} to {axes[1][1]}, nearer the {nearer[1]} end (each axis runs between the two "
                 "groups' average vectors).")
-    fig = map_figures.word_map(df[keep | (df.word == anchor)], "subgroup", "Traits: words placed on two axes between "
-                           "groups", fmap.axis_label, highlight=[anchor],
+    fig = map_figures.word_map(df[keep | df.word.isin([anchor, *near])], "subgroup", "Traits: words placed on two "
+                           "axes between groups", fmap.axis_label, highlight=[anchor, *near],
+                           highlight_name=f"'{anchor}' and its {count(len(near), 'nearest word')}",
                            axis_titles=(f"{axes[0][0]} → {axes[0][1]}", f"{axes[1][0]} → {axes[1][1]}"))
     return Scene(title, takeaway, says, fig, axis_side_check(df, axes))
 
@@ -233,13 +240,14 @@ def scene_meander(book: MapBook, trace: GenerationTrace, view: BestView, *, cont
     path = frames.trajectory_frame(trace, fmap, depth, context_of)
     content = path[path.read != FUNCTION_CONTEXT]
     reads = " → ".join(f"{w} ({r})" for w, r in zip(content.word, content.read))
-    nexts = " → ".join(dict.fromkeys(path.next).keys()) if len(path) else ""
+    nexts = " → ".join(_runs(list(path.next))) if len(path) else ""
     regions = region_map(fmap.coords[:, :2], fmap.reference.labels["context"], trace.context_names)
     inside = regions.inside(content[["x", "y"]].to_numpy(), list(content.read))
     takeaway = (f"Read word by word, the state moves from region to region: "
                 f"{' → '.join(_runs(list(content.read))) or 'no content word to follow'}.")
     says = [f"Read word by word, the state passes through: {reads or 'function words only'}.",
-            f"What the model expects next changes along the way (next reading, in order of appearance): {nexts}.",
+            f"What the model expects next changes along the way (next reading, step by step, a repeat in a row said "
+            f"once): {nexts}.",
             f"The map is {method_title} at '{view.layer}', chosen by "
             f"measurement: there {view.score:.0%} of example states lie in their own word's region."]
     fig = map_figures.trajectory_map(frames.reference_frame(fmap), path, theme.context_colours(trace.context_names),
@@ -263,6 +271,27 @@ def story_pair(breakdown: HeldOutBreakdown, prompt: str) -> tuple[str, str] | No
                  if a in words and f in words), None)
 
 
+def prompt_pair(world: object, prompt: str) -> tuple[str, str] | None:
+    """The first animal and the first food the prompt names (base forms), if it names both."""
+    lemma, label = getattr(world, "lemma", lambda w: w), getattr(world, "label", None)
+    if label is None:
+        return None
+    words = [lemma(w) for w in prompt.lower().split()]
+    animal = next((w for w in words if label(w)[0] == "animals"), None)
+    food = next((w for w in words if label(w)[0] == "food"), None)
+    return (animal, food) if animal and food else None
+
+
+def _not_held_out(world: object, prompt: str, named: str, held: int) -> list[str]:
+    """A sentence for a prompt that pairs an animal and a food that are not a held-out pair: the scene shows
+    another pair, and says so."""
+    mine = prompt_pair(world, prompt)
+    if mine is None:
+        return []
+    return [f"Your prompt pairs {mine[0]} and {mine[1]}, which is not one of the {count(held, 'pair')} held out of "
+            f"training, so this scene shows the held-out pair {named}."]
+
+
 def _example(breakdown: HeldOutBreakdown, prompt: str, pair: tuple[str, str] | None) -> int:
     """The held-out prompt to quote: the story's own prompt where it is one, else its pair's first, else the first."""
     at = [i for i, p in enumerate(breakdown.prompts) if p.startswith(prompt.strip())]
@@ -283,7 +312,8 @@ def scene_held_out(ckpt: Checkpoint, check: dict | None, breakdown: HeldOutBreak
     named = f"{pair[0]} + {pair[1]}" if pair and f"{pair[0]} + {pair[1]}" in counts else next(iter(counts))
     n, sentences = counts[named], count(check["sentences"], "training sentence")
     held, unseen = len(counts), sum(v == 0 for v in counts.values())
-    says = [f"The pair {named} appears together in {n} of the {sentences} (counted now by regenerating the corpus "
+    says = [*([] if pair else _not_held_out(ckpt.world, prompt, named, len(counts))),
+            f"The pair {named} appears together in {n} of the {sentences} (counted now by regenerating the corpus "
             f"from the world and its seed); {count(held, 'pair')} {'was' if held == 1 else 'were'} held out in all, "
             f"and {unseen} of {'it' if held == 1 else 'them'} {'occurs' if unseen == 1 else 'occur'} in none."]
     if breakdown is None or not len(breakdown.prompts):
@@ -305,7 +335,7 @@ def scene_held_out(ckpt: Checkpoint, check: dict | None, breakdown: HeldOutBreak
                 "averaged over the prompts of each group" + ("; the trained pairs are as many pairs the model did "
                                                            "read, measured the same way when it was trained, which "
                                                            "stored only their animal's homes (hence 'not measured')."
-                                                           if len(groups) > 2 else "."))
+                                                           if groups.food_places.isna().any() else "."))
     fig = training_figures.held_out_bars(groups, title=f"Where the place word goes after {named} and the other "
                                          "never-seen pairs")
     return Scene(title, takeaway, says, fig, check_)

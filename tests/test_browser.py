@@ -77,11 +77,13 @@ def _play_until(page, step: int) -> None:
 def test_trajectory_page_in_a_real_browser(server, browser, ckpt):
     """At 1400 px: no title cut off; a typed prompt draws one marker per word read; the step slider and Play move
     the caption on."""
+    from dashboard.views.trajectory import SEED_PROMPT
     from llmcore.analysis.trace import trace_generation
 
     page, errors = _open(browser, server)
     _wait_charts(page, 4)
-    page.get_by_text("Step 1: after reading 'a'").first.wait_for(timeout=30_000)
+    seed = SEED_PROMPT.split()  # the page opens at the prompt's last word
+    page.get_by_text(f"Step {len(seed)}: after reading '{seed[-1]}'").first.wait_for(timeout=30_000)
     wait_idle(page)
     # every chart has drawn what it was sent (the lens and attention charts may arrive after the run has ended):
     # a chart first drawn after the count starts would count as a new one
@@ -106,13 +108,15 @@ def test_trajectory_page_in_a_real_browser(server, browser, ckpt):
     wait_idle(page)
     draws = page.evaluate("() => window.__draws")
     assert draws and all(name == "react" and kept for name, kept in draws), draws  # the same charts, redrawn
-    assert len(draws) <= 4  # once each at most (the map, the bars, the lens, the attention)
+    # once each at most (the map, the bars, the lens, where each word is decided, the attention)
+    assert len(draws) <= page.evaluate("() => document.querySelectorAll('.llm-chart').length")
     assert page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot')].every(g => g.__kept)")
     step = page.locator("[data-testid='stSlider']").filter(has_text="Step").get_by_role("slider")
     step.focus()
-    step.press("ArrowRight")
-    page.get_by_text("Step 2: after reading 'cat'").first.wait_for(timeout=30_000)
-    _play_until(page, 4)  # two steps on by itself
+    step.press("ArrowLeft")  # from the last prompt word, one back
+    at = len(prompt.split()) - 1
+    page.get_by_text(f"Step {at}: after reading '{trace.words[at - 1]}'").first.wait_for(timeout=30_000)
+    _play_until(page, at + 2)  # two steps on by itself
     _no_errors(page, errors)
     _shot(page, "trajectory")
     page.close()
@@ -292,12 +296,14 @@ def test_map_reference_states_drawn_once_under_the_path(server, browser):
 
 def test_default_page_at_a_narrow_width_and_play(server, browser):
     """At 800 px: no error, no title cut off, and Play moves the caption on."""
+    from dashboard.views.trajectory import SEED_PROMPT
+
     page, errors = _open(browser, server, width=800)
     _wait_charts(page, 4)
-    page.get_by_text("Step 1: after reading").first.wait_for(timeout=30_000)
+    page.get_by_text(f"Step {len(SEED_PROMPT.split())}: after reading").first.wait_for(timeout=30_000)
     wait_idle(page)
     _titles_fit(page)
-    _play_until(page, 3)
+    _play_until(page, len(SEED_PROMPT.split()) + 1)
     _no_errors(page, errors)
     _shot(page, "trajectory_800")
     page.close()
@@ -371,8 +377,9 @@ RECORD_SCENES = """() => { window.__storySeen = [];
 
 def test_story_presenter_mode_fits_each_scene_on_a_projector(server, browser):
     """At 1280 × 720 in presenter mode each scene's chart (or the reason it is not shown) lies entirely in the
-    window under the scene's takeaway, with chart text of at least 16 px; the controls take one line; a scene
-    change removes the last scene before the next is drawn (nothing stale on screen), and no console error."""
+    window under the scene's takeaway, with chart text of at least 16 px and no toolbar over it; the controls take
+    one line; a scene change removes the last scene before the next is drawn (nothing stale on screen), and no
+    console error."""
     page, errors = _open(browser, f"{server}/story?presenter=true&scene=1", width=1280, height=720)
     page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
     for n in range(1, 7):
@@ -387,6 +394,7 @@ def test_story_presenter_mode_fits_each_scene_on_a_projector(server, browser):
         except Exception:
             raise AssertionError((n, page.evaluate(SCENE_VIEW))) from None
         _shot(page, f"story_presenter_1280x720_scene{n}")
+        assert page.evaluate("() => document.querySelectorAll('.llm-chart .modebar-container .modebar').length") == 0
         if n == 1:  # one line of controls: prompt, switch, Back, Next and the link share a row
             tops = page.evaluate("""() => ['.st-key-story_prompt', '.st-key-presenter', '.st-key-story_back',
               '.st-key-story_next', '[data-testid="stPopover"]'].map(q => document.querySelector(q)

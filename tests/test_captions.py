@@ -318,13 +318,20 @@ def test_the_never_seen_pairs_bars_are_the_models_own_place_probabilities(ckpt, 
     homes, food_places = bars["on the animal's homes"], bars["on the food's own places"]
     mine = [(a, f) == (animal, food) for a, f in zip(b.animals, b.foods)]
     ours = next(g for g in homes if g.startswith(f"{animal} + {food}"))
+    assert ours.endswith(f"(mean of its {count(sum(mine), 'prompt')})")
     assert homes[ours] == pytest.approx(float(np.mean(b.habitat_mass[mine])))
     assert food_places[ours] == pytest.approx(float(np.mean(b.food_place_mass[mine])))
     every = next(g for g in homes if g.startswith("all "))
     assert homes[every] == pytest.approx(float(np.mean(b.habitat_mass)))
     assert f"Asked '{prompt}'" in " ".join(scene.sentences)
     other = scenes.scene_held_out(ckpt, check, b, prompt="the " + "zzz " * 3)
-    assert not any(g.endswith("(this story)") for g in other.figure.data[0].x)
+    assert not any(" + " in g for g in other.figure.data[0].x)
+    held = {tuple(p) for p in ckpt.held_out}
+    free = next((a, f) for a in ckpt.world.animals for f in ckpt.world.taxonomy["food"]["meat"] if (a, f) not in held)
+    mixed = scenes.scene_held_out(ckpt, check, b, prompt=f"a {free[0]} eats {free[1]} in")
+    assert mixed.sentences[0].startswith(f"Your prompt pairs {free[0]} and {free[1]}, which is not one of")
+    assert not any(" + " in g for g in mixed.figure.data[0].x) and "not measured" in " ".join(mixed.sentences)
+    assert not scene.sentences[0].startswith("Your prompt")
     wrong = replace(b, habitat_mass=b.food_place_mass, food_place_mass=b.habitat_mass)
     failed = scenes.scene_held_out(ckpt, check, wrong, prompt=prompt)
     assert failed.shown is None and not failed.check.passed
@@ -349,20 +356,27 @@ def test_the_decides_takeaway_names_the_word_settled_latest(ckpt, traces):
 
 
 def test_scene_one_states_each_animals_own_facts_from_the_world(ckpt):
-    """Scene 1's facts sentence lists what the world says of the animal (kind, first places, foods, drinks, the
-    people beside it), counts the rest as 'N more', and says nothing of a word that is not an animal."""
-    world = ckpt.world
+    """Scene 1's facts sentence lists what the training sentences say of the animal (kind, first places, foods,
+    drinks, the people beside it), counts the rest as 'N more', names a food held out with it apart (never among
+    what the sentences say), and says nothing of a word that is not an animal."""
+    from llmcore.maps.store import MapBook
+
+    world, held = ckpt.world, {tuple(p) for p in ckpt.held_out}
+    assert any(a in world.animals for a, _ in held)
     for name, a in world.animals.items():
-        said = scenes.world_facts(world, name)
+        said = scenes.world_facts(world, name, held)
         assert f" {name} is {a.kind};" in said
-        for listed in (a.habitats, a.diet, a.drinks):
-            assert all(w in said for w in listed[:4])
+        trained, apart = said.split(" The world also feeds it ") if " also feeds" in said else (said, "")
+        kept = [f for f in a.diet if (name, f) not in held]
+        for listed in (a.habitats, kept, a.drinks):
+            assert all(w in trained for w in listed[:4])
             if len(listed) > 4:
-                assert f"and {len(listed) - 4} more" in said
+                assert f"and {len(listed) - 4} more" in trained
+        eaten = re.split(r", | and ", trained.split(" eats ")[-1].split(";")[0]) if " eats " in trained else []
+        for food in (f for f in a.diet if (name, f) in held):
+            assert food not in eaten and food in apart
         people = [world.plurals.get(p, p) for p, who in world.people.items() if name in who.animals]
         assert all(p in said for p in people[:3]) and ("beside" in said) == bool(people)
     assert scenes.world_facts(world, next(iter(world.taxonomy["food"].values()))[0]) is None
-    from llmcore.maps.store import MapBook
-
     says = scenes.scene_embeddings(ckpt, MapBook(ckpt)).sentences
-    assert scenes.world_facts(world, scenes.anchor_word(ckpt)) in says
+    assert scenes.world_facts(world, scenes.anchor_word(ckpt), held) in says

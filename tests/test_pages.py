@@ -510,6 +510,15 @@ def test_story_page_walks_six_scenes_for_the_bundled_model(ckpt):
     assert f"{a} + {f} appears together in 0 of the" in said
 
 
+def test_the_story_says_which_words_of_its_prompt_it_does_not_know():
+    """As on Trajectory: a prompt word outside the vocabulary is named (read as <unk>), and a known prompt gets no
+    such warning."""
+    at = open_page("story", story_prompt="a dog devours zqxwv in")
+    warned = " ".join(w.value for w in at.warning).replace("\\", "")
+    assert not at.exception and "zqxwv" in warned and "<unk>" in warned
+    assert not any("<unk>" in w.value.replace("\\", "") for w in open_page("story").warning)
+
+
 def test_every_story_figure_carries_its_check_and_a_failing_one_shows_the_reason(monkeypatch):
     """A scene's figure is shown with what its own check measured; with a bar it cannot reach, the figure is
     replaced by the reason (scene 5 here: the colour under each step against the step's own prediction)."""

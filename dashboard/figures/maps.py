@@ -138,7 +138,6 @@ def trajectory_map(ref: pd.DataFrame, path: pd.DataFrame, colours: dict[str, str
                                             height=800 if three_d else 700, margin=dict(t=60))))
 
 
-
 def reference_traces(ref: pd.DataFrame, colours: dict[str, str], *, reading: str = "read") -> list[dict]:
     """The reference states of a map, one trace per sub-context of the reading (marked BASE: drawn once, under the
     chart a new prompt redraws); 2D or 3D as `ref` has a z column."""
@@ -310,9 +309,11 @@ def _word_styles(df: pd.DataFrame, colour_by: str, context_colours: dict[str, st
 
 def word_map(df: pd.DataFrame, colour_by: str, title: str, axis_label: str, *, highlight: list[str] | None = None,
              context_colours: dict[str, str] | None = None, axis_titles: tuple[str, str] | None = None,
-             legend_title: str | None = None, subgroup_order: list[str] | None = None) -> go.Figure:
+             legend_title: str | None = None, subgroup_order: list[str] | None = None,
+             highlight_name: str = "selected") -> go.Figure:
     """The word map: one labelled point per word, coloured by sub-context or subgroup (a family's members in
-    `subgroup_order`, else as they come, each a shade and a symbol); highlighted words ringed. Axes are titled
+    `subgroup_order`, else as they come, each a shade and a symbol); highlighted words ringed (in the legend as
+    `highlight_name`). Axes are titled
     `axis_label` 1, 2 (3) unless `axis_titles` names them (custom axes, 2D)."""
     three_d = "z" in df
     df, col, styles, family = _word_styles(df, colour_by, context_colours, subgroup_order, three_d=three_d)
@@ -344,7 +345,7 @@ def word_map(df: pd.DataFrame, colour_by: str, title: str, axis_label: str, *, h
                                hovertemplate="%{hovertext}<extra>" + name + "</extra>"))
     if highlight:  # a ring below each selected word's point; its label above stays clear (bold, larger)
         part = df[df.word.isin(highlight)]
-        fig.add_trace(scatter(part, three_d, mode="markers", name="selected", hoverinfo="skip",
+        fig.add_trace(scatter(part, three_d, mode="markers", name=esc(highlight_name), hoverinfo="skip",
                                marker=dict(size=10 if three_d else 12, color="rgba(0,0,0,0)",
                                            line=dict(width=2, color="#000000"))))
     if not three_d:
@@ -416,13 +417,14 @@ def lens_heatmap(words: list[list[str]], contexts: list[list[str]], probs: list[
 
 
 def attention_heatmaps(att: np.ndarray, key_words: list[str], title: str) -> go.Figure:
-    """Attention of the newest word over the words it can see: one row per (layer, head)."""
+    """Attention of the newest word over the words it can see: one row per (block, head), named as every other
+    chart names the depths ('block 1')."""
     L, H, W = att.shape
     z = att.reshape(L * H, W)
-    rows = [f"layer {i + 1} head {h + 1}" for i in range(L) for h in range(H)]
+    rows = [f"block {i + 1} head {h + 1}" for i in range(L) for h in range(H)]
     heat = dict(type="heatmap", z=z, x=[f"{j + 1}: {w}" for j, w in enumerate(key_words)], y=rows,
                 colorscale=BLUES, zmin=0, zmax=1, colorbar=dict(title=dict(text="weight")),
                 hovertemplate="%{y} → %{x}: %{z:.2f}<extra></extra>")
     return figure([heat], dict(title=dict(text=wrap_title(title)), xaxis=dict(title=dict(text="word attended to")),
-                               yaxis=dict(title=dict(text="layer and head"), autorange="reversed"),
+                               yaxis=dict(title=dict(text="block and head"), autorange="reversed"),
                                height=140 + 22 * L * H, margin=dict(t=70)))

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from llmcore.model.checkpoint import Checkpoint
 
 DEFAULTS = {"f_prompt": "a dog devours pizza in", "f_step": 2, "f_depth": "block 2",
-            "f_trait": "lives in: water places",
+            "f_trait": "lives in group: water places",
             "f_feature": -1, "f_alpha": 0.0}
 ALLOWED = {"f_step": (1, 64), "f_feature": (-1, 65536), "f_alpha": (-20.0, 20.0)}
 KEYS = list(DEFAULTS)

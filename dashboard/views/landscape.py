@@ -188,13 +188,15 @@ def loss_section(ckpt: Checkpoint) -> None:
 def loss_caption(land: LossLandscape, norm: float) -> str:
     """Two sentences on what the plane is, with its figures."""
     if land.kind == "random":
-        return (f"The centre is the trained model, loss {land.centre_loss:.2f} on a fixed batch of evaluation "
-                "sentences; each axis is a random direction. One unit along an axis is a step as large as the "
-                "weights themselves, filter by filter (each row of each weight matrix moves by its own length), so "
-                "the bowl's width says how far the weights can move before the model gets worse.")
+        return (f"The centre (0, 0) is the trained model, loss {land.centre_loss:.2f} on a fixed batch of "
+                "evaluation sentences (the Training page's validation loss is measured on other sentences); each "
+                "axis is a random direction. One unit along an axis is a step as large as the weights themselves, "
+                "filter by filter (each row of each weight matrix moves by its own length), so the bowl's width says "
+                "how far the weights can move before the model gets worse.")
     moved = float(np.linalg.norm(np.diff(land.path, axis=0), axis=1).sum())
-    return (f"The centre is the trained model (loss {land.centre_loss:.2f}); the path is its {len(land.path)} "
-            f"weight snapshots, from step {land.path_steps[0]} (loss {land.path_loss[0]:.2f}) to step "
+    return (f"The trained model is at (0, 0), the star at the path's end (loss {land.centre_loss:.2f} on the same "
+            f"fixed batch of evaluation sentences); the path is the {len(land.path)} weight snapshots saved for this "
+            f"plane, from step {land.path_steps[0]} (loss {land.path_loss[0]:.2f}) to step "
             f"{land.path_steps[-1]} (loss {land.path_loss[-1]:.2f}). The plane captures {land.explained[0]:.0%} + "
             f"{land.explained[1]:.0%} of how the weights moved; one unit is a change of the weights of length 1 "
             f"(the trained weights have length {norm:.0f}, the path on the plane {moved:.0f}).")

@@ -103,7 +103,7 @@ def controls(presenter: bool) -> None:
                       width="stretch" if presenter else "content",
                       help="A link that opens this scene, with this prompt and mode"):
         st.code(urlstate.link(list(DEFAULTS)), language=None, wrap_lines=True)
-        st.caption("Copy it with the button at its right; it opens this very scene.")
+        st.caption("Copy it (select it, or point at it for the copy button at its right); it opens this very scene.")
     back.button("◀ Back", on_click=_move, args=(-1,), key="story_back", disabled=n <= 1, width="stretch")
     where.progress(n / N_SCENES, text=f"Scene {n} of {N_SCENES}")
     nxt.button("Next ▶", on_click=_move, args=(1,), key="story_next", disabled=n >= N_SCENES, width="stretch")
@@ -195,6 +195,8 @@ def render() -> None:
     except PromptError as e:
         st.error(escape_md(str(e)))
         return
+    for notice in trace.notices:  # unknown words read as <unk>, a prompt cut to the model's window
+        st.warning(escape_md(notice))
     n = int(st.session_state.scene)
     if n == N_SCENES:
         lens_choice()

@@ -62,7 +62,7 @@ READINGS = {"read": "read (word just read)", "next": "next (word expected)"}
 LENSES = {"logit": "logit lens", "tuned": "tuned lens"}
 # "method" and "layer" are replaced on each page run by the view measured when the maps were built
 DEFAULTS = {"prompt": SEED_PROMPT, "mode": "greedy", "temperature": 1.0, "top_k": 0, "top_p": 1.0, "seed": 0,
-            "limit": 12, "method": "lda", "dims": 2, "layer": FINAL, "step": 1, "layers": False,
+            "limit": 12, "method": "lda", "dims": 2, "layer": FINAL, "step": len(SEED_PROMPT.split()), "layers": False,
             "reading": "read", "stars": 0.02, "lens_kind": "logit"}
 STEP_VIEW_KEYS = ("method", "dims", "reading", "layer", "lens_kind", "step", "layers")  # widgets of step_view
 ALLOWED = {"mode": ("greedy", "sample"), "temperature": (0.05, 2.0), "top_k": (0, 2**31 - 1),

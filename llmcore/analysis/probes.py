@@ -17,6 +17,9 @@ from llmcore.analysis.corpus_states import ROLES, CorpusStates
 from llmcore.model.protocols import Labeller
 
 READ_BAR = 0.95  # a trait is "readable" at a depth and position where held-back animals score at least this
+# a family as a trait's name says it: 'lives in' a group of places (home: house, kennel, ...) apart from 'lives at'
+# one place (home)
+FAMILY_SHOWN = {"lives in": "lives in group", "lives": "lives at"}
 MIN_ANIMALS = 3  # a trait needs this many animals with it and without it
 N_FOLDS = 4
 MAX_ROWS = 1000  # sentences per probe fit, drawn evenly over the training animals
@@ -33,7 +36,8 @@ class Trait:
 
     @property
     def name(self) -> str:
-        return f"{self.family}: {self.value.replace('_', ' ')}"  # as shown: 'lives in: water places'
+        family = FAMILY_SHOWN.get(self.family, self.family)
+        return f"{family}: {self.value.replace('_', ' ')}"  # as shown: 'lives in group: water places'
 
 
 def world_traits(world: Labeller, min_animals: int = MIN_ANIMALS) -> list[Trait]:
