@@ -61,6 +61,18 @@ def lens_terms(ckpt: Checkpoint) -> dict[str, str]:
                       "the model's final answer as well as it can; early depths read better with it."}
 
 
+def landscape_terms() -> dict[str, str]:
+    """The Landscape page's own pictures."""
+    return {
+        "Terrain": "the map of states seen from the side: where many of the model's states lie, a hill, coloured "
+                   "by the sub-context most of them belong to.",
+        "Decoded slice": "every point of the flat map turned back into a state and read by the model as a next-word "
+                         "guess. Real states do not lie on that flat sheet, so the page checks it against the "
+                         "prompt's own states and draws it first only where it agrees with them.",
+        "Loss landscape": "the training loss of models whose weights are moved a little away from the trained "
+                          "ones, along two directions: a bowl means a stable model."}
+
+
 def feature_terms() -> dict[str, str]:
     """The Features page's sparse-autoencoder and probe words."""
     return {

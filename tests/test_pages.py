@@ -519,6 +519,19 @@ def test_the_story_says_which_words_of_its_prompt_it_does_not_know():
     assert not any("<unk>" in w.value.replace("\\", "") for w in open_page("story").warning)
 
 
+@pytest.mark.parametrize("module, terms", [
+    ("trajectory", ["State", "Depth", "Trustworthiness", "Final norm", "Logit lens", "Tuned lens"]),
+    ("embeddings", ["PCA", "UMAP and t-SNE", "Trustworthiness"]),
+    ("landscape", ["Terrain", "Decoded slice", "Loss landscape", "Final norm"]),
+    ("features", ["Feature", "Precision", "Recall", "F1", "Probe", "Balanced accuracy"])])
+def test_each_page_explains_its_words_with_the_models_own_sizes(ckpt, module, terms):
+    """The page's glossary popover names each of its terms in bold, and the state's size is the model's."""
+    at = open_page(module)
+    said = next((m.value for m in at.markdown if "**State**" in m.value or "**PCA**" in m.value), "")
+    assert not at.exception and all(f"**{t}**: " in said for t in terms), (module, said[:200])
+    assert f"{ckpt.model_config.n_embd} numbers" in said
+
+
 def test_every_story_figure_carries_its_check_and_a_failing_one_shows_the_reason(monkeypatch):
     """A scene's figure is shown with what its own check measured; with a bar it cannot reach, the figure is
     replaced by the reason (scene 5 here: the colour under each step against the step's own prediction)."""

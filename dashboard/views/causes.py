@@ -129,7 +129,8 @@ def glossary_terms(ckpt: Checkpoint, prompt: str, corrupt: str | tuple) -> dict[
                         "reworks the word's own state.",
         "Attribution": "the model's score for a next word (its logit) is a sum of parts, one from each head and MLP; "
                        "attribution lists the parts.",
-        "Ablation": "switch a part off (its output replaced by its average) and see what the model loses.",
+        "Ablation": "switch a part off and see what the model loses: zero-ablated, its output replaced by zeros; "
+                    "mean-ablated, by its average output over many sentences (a gentler switch-off).",
         "Steering": "add alpha × (centre of one group's states − centre of another's) to a state, then let the "
                     "model go on; alpha 1 moves the state the whole way from one centre to the other."}
     return terms

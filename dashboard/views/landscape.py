@@ -53,7 +53,8 @@ def render() -> None:
     ckpt = checkpoint_or_error()
     if ckpt is None:
         return
-    glossary.show({**glossary.state_terms(ckpt), **glossary.map_terms(ckpt), **glossary.lens_terms(ckpt)})
+    glossary.show({**glossary.landscape_terms(), **glossary.state_terms(ckpt), **glossary.map_terms(ckpt),
+                   **glossary.lens_terms(ckpt)})
     c1, c2 = st.columns([3, 2])
     prompt = c1.text_input("Prompt drawn on the landscapes", key="land_prompt", max_chars=2000)
     layer_names = depth_labels(ckpt.model.config.n_layer)
