@@ -282,14 +282,14 @@ def prompt_pair(world: object, prompt: str) -> tuple[str, str] | None:
     return (animal, food) if animal and food else None
 
 
-def _not_held_out(world: object, prompt: str, named: str, held: int) -> list[str]:
+def _not_held_out(ckpt: Checkpoint, prompt: str, named: str) -> list[str]:
     """A sentence for a prompt that pairs an animal and a food that are not a held-out pair: the scene shows
     another pair, and says so."""
-    mine = prompt_pair(world, prompt)
-    if mine is None:
+    mine, held = prompt_pair(ckpt.world, prompt), {tuple(p) for p in ckpt.held_out}
+    if mine is None or mine in held:
         return []
-    return [f"Your prompt pairs {mine[0]} and {mine[1]}, which is not one of the {count(held, 'pair')} held out of "
-            f"training, so this scene shows the held-out pair {named}."]
+    return [f"Your prompt pairs {mine[0]} and {mine[1]}, which is not one of the {count(len(held), 'pair')} held out "
+            f"of training, so this scene shows the held-out pair {named}."]
 
 
 def _example(breakdown: HeldOutBreakdown, prompt: str, pair: tuple[str, str] | None) -> int:
@@ -312,7 +312,7 @@ def scene_held_out(ckpt: Checkpoint, check: dict | None, breakdown: HeldOutBreak
     named = f"{pair[0]} + {pair[1]}" if pair and f"{pair[0]} + {pair[1]}" in counts else next(iter(counts))
     n, sentences = counts[named], count(check["sentences"], "training sentence")
     held, unseen = len(counts), sum(v == 0 for v in counts.values())
-    says = [*([] if pair else _not_held_out(ckpt.world, prompt, named, len(counts))),
+    says = [*_not_held_out(ckpt, prompt, named),
             f"The pair {named} appears together in {n} of the {sentences} (counted now by regenerating the corpus "
             f"from the world and its seed); {count(held, 'pair')} {'was' if held == 1 else 'were'} held out in all, "
             f"and {unseen} of {'it' if held == 1 else 'them'} {'occurs' if unseen == 1 else 'occur'} in none."]
