@@ -130,7 +130,7 @@ def step_captions(trace: GenerationTrace, context_of: dict[str, str], n_candidat
     ctx = lambda w: context_of.get(w, FUNCTION_CONTEXT)  # noqa: E731
     for i in range(len(trace)):
         nxt = trace.next_context(i)
-        own = ", ".join(f"{w} {prob(p)}" for w, p in trace.context_top(i, nxt)[:n_candidates])
+        own = ", ".join(f"'{w}' {prob(p)}" for w, p in trace.context_top(i, nxt)[:n_candidates])
         top, p_top = trace.candidates(i)[0]
         single = (f" The likeliest single word, '{top}' ({prob(p_top)}), is one of the {ctx(top)}."
                   if ctx(top) != nxt else "")

@@ -29,7 +29,15 @@ def state_terms(ckpt: Checkpoint) -> dict[str, str]:
     return {
         "State": f"the {cfg.n_embd} numbers the model keeps for a word at one depth.",
         "Depth": f"where in the model a state is read: 'embed' is the word's own vector, 'block k' is after the first "
-                 f"k of the model's {cfg.n_layer} blocks have added to it, 'final' is what the output layer reads."}
+                 f"k of the model's {cfg.n_layer} blocks have added to it, 'final' is what the output layer reads.",
+        "Block": "one step of the model's stack: attention (the word looks at the words before it) then an MLP (it "
+                 "reworks its own state); each block adds what it finds to the state.",
+        "Sub-context": "a family of words in the model's world (animals, food, locations, actions, ...); the maps "
+                       "and bars are coloured by them.",
+        "Read and next": "two ways to name a state: read, the sub-context of the word just read; next, the "
+                         "sub-context the model's next-word probabilities favour (their sum over its words).",
+        "Settled": "a next word is settled at the first depth from which the lens's top word is already the "
+                   "model's final choice and stays so at every later depth."}
 
 
 def map_terms(ckpt: Checkpoint) -> dict[str, str]:

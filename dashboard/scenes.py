@@ -385,8 +385,8 @@ def scene_decides(trace: GenerationTrace, context_of: dict[str, str], colours: d
                 + (": earlier depths still rank other words first." if median else "."))
     latest = trace.boundary + int(np.argmax(settled)) if len(settled) else None
     if latest is not None and readings.settled[latest] > median:  # the hardest choice, not hidden by the median
-        takeaway += (f" The latest is '{trace.vocab[lens[latest, -1]]}' after '{trace.words[latest]}': only from "
-                     f"'{trace.layer_names[readings.settled[latest]]}' on.")
+        takeaway += (f" The word settled latest is '{trace.vocab[lens[latest, -1]]}' (after '{trace.words[latest]}'):"
+                     f" only from '{trace.layer_names[readings.settled[latest]]}' on.")
     lw, lc, lp = frames.lens_grid(trace, context_of, readings)
     labels = [f"{i + 1}: {w}" for i, w in enumerate(trace.words)]
     fig = map_figures.lens_heatmap(lw, lc, lp, layer_names=trace.layer_names, step_labels=labels, colours=colours,

@@ -121,7 +121,9 @@ def test_every_caption_agrees_with_its_numbers(ckpt, traces):
             assert int(m["step"]) == i + 1 and m["word"] == s.words[i] and m["read"] == world.label(s.words[i])[0]
             g = int(heights[:, i].argmax())
             assert m["next"] == names[g] and m["mass"] == prob(heights[g, i]), caption
-            led = [item.split(" ", 1) for item in m["led"].split(", ")]
+            quoted = [re.fullmatch(r"'(.+)' (.+)", item) for item in m["led"].split(", ")]
+            assert all(quoted), caption  # each word quoted, then its probability
+            led = [(q[1], q[2]) for q in quoted]
             assert [w for w, _ in led] == [w for w, _ in s.context_top(i, m["next"])[: len(led)]], caption
             for word, said in led:
                 assert world.label(word)[0] == m["next"], caption  # the listed words belong to the named one
@@ -350,8 +352,8 @@ def test_the_decides_takeaway_names_the_word_settled_latest(ckpt, traces):
         scene = scenes.scene_decides(trace, {}, colours, r)
         settled = r.settled[trace.boundary:]
         i = trace.boundary + int(np.argmax(settled))
-        latest = (f"The latest is '{trace.vocab[r.top_ids[i, -1, 0]]}' after '{trace.words[i]}': only from "
-                  f"'{trace.layer_names[r.settled[i]]}' on.")
+        latest = (f"The word settled latest is '{trace.vocab[r.top_ids[i, -1, 0]]}' (after '{trace.words[i]}'): "
+                  f"only from '{trace.layer_names[r.settled[i]]}' on.")
         assert (latest in scene.takeaway) == (r.settled[i] > int(np.median(settled))), scene.takeaway
 
 

@@ -197,7 +197,9 @@ def loss_caption(land: LossLandscape, norm: float) -> str:
     moved = float(np.linalg.norm(np.diff(land.path, axis=0), axis=1).sum())
     return (f"The trained model is at (0, 0), the star at the path's end (loss {land.centre_loss:.2f} on the same "
             f"fixed batch of evaluation sentences); the path is the {len(land.path)} weight snapshots saved for this "
-            f"plane, from step {land.path_steps[0]} (loss {land.path_loss[0]:.2f}) to step "
-            f"{land.path_steps[-1]} (loss {land.path_loss[-1]:.2f}). The plane captures {land.explained[0]:.0%} + "
+            f"plane, from step {land.path_steps[0]} to step {land.path_steps[-1]}. Each snapshot is drawn where it "
+            f"projects onto the plane, and its loss there is that of the weights at that point of the plane (step "
+            f"{land.path_steps[0]}: {land.path_loss[0]:.2f}), not of the snapshot itself where it lies off the plane. "
+            f"The plane captures {land.explained[0]:.0%} + "
             f"{land.explained[1]:.0%} of how the weights moved; one unit is a change of the weights of length 1 "
             f"(the trained weights have length {norm:.0f}, the path on the plane {moved:.0f}).")
