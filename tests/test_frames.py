@@ -157,7 +157,7 @@ def test_loss_figure_marks_start_end_and_spreads_levels(ckpt):
     for three_d in (False, True):
         fig = landscape_figures.loss_figure(land, three_d=three_d)
         names = [t.name for t in fig.data]
-        assert any(n and n.startswith("start: step 0 as projected on the plane") for n in names)
+        assert any(n and n.startswith("start: step 0, projected (loss") for n in names)
         assert any(n and n.startswith("end") for n in names)
         labelled = [t for t in fig.data if t.name == "training path"][0].text
         assert sum(bool(s) for s in labelled) >= 3

@@ -340,8 +340,8 @@ def _loss_path(fig: go.Figure, land: LossLandscape, lo: float, delta: float, *, 
                       marker=dict(color="#FFFFFF", size=5, line=dict(color="#000000", width=1)),
                       line=dict(color="#FFFFFF", width=3), name="training path", customdata=text,
                       hovertemplate="%{customdata}<extra></extra>"))
-    fig.add_trace(pts([0], mode="markers", name=f"start: step {land.path_steps[0]} as projected on the plane (loss "
-                      f"there {land.path_loss[0]:.2f})",
+    fig.add_trace(pts([0], mode="markers", name=f"start: step {land.path_steps[0]}, projected (loss "
+                      f"{land.path_loss[0]:.2f})",
                       marker=dict(color="#E69F00", size=14 if not three_d else 7, symbol="diamond",
                                   line=dict(color="#000000", width=1))))
     fig.add_trace(pts([n - 1], mode="markers", name=f"end: the trained model (loss {land.path_loss[-1]:.2f})",
