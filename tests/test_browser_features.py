@@ -11,13 +11,14 @@ from .conftest import no_errors, open_in_browser, wait_idle
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-# The chart of a feature's direction as drawn: its title, and [text, box] of each label chart.js left shown.
+# The chart of a feature's direction as drawn: its title, and [text, box] of each word named on it (annotations on a
+# halo: the box is the halo's).
 AXIS_CHART = """() => { const g = [...document.querySelectorAll('.llm-chart')].find(c =>
     ((c._fullLayout || {}).title || {}).text?.includes('direction as the x axis'));
   if (!g || !g.dataset.drawn) return null;
-  const labels = [...g.querySelectorAll('.scatterlayer .trace')].filter(t => t.__data__[0].trace.meta === 'declutter')
-    .flatMap(t => [...t.querySelectorAll('.textpoint text')]).filter(e => e.style.display !== 'none')
-    .map(e => { const r = e.getBoundingClientRect(); return [e.textContent, [r.left, r.top, r.right, r.bottom]]; })
+  const labels = [...g.querySelectorAll('.infolayer .annotation')].map(a => {
+    const r = (a.querySelector('.bg') || a).getBoundingClientRect();
+    return [a.querySelector('.annotation-text')?.textContent || '', [r.left, r.top, r.right, r.bottom]]; })
     .filter(([, b]) => b[2] > b[0]);
   return { title: g._fullLayout.title.text, labels }; }"""
 # The chart of feature #N is drawn, names at least one word, and no label it shows overlaps another.
