@@ -72,20 +72,20 @@ def lens_terms(ckpt: Checkpoint) -> dict[str, str]:
 def landscape_terms() -> dict[str, str]:
     """The Landscape page's own pictures."""
     return {
-        "Terrain": "the map of states seen from the side: where many of the model's states lie, a hill, coloured "
+        "Terrain": "the map of states drawn as a surface: where many of the model's states lie, a hill, coloured "
                    "by the sub-context most of them belong to.",
         "Decoded slice": "every point of the flat map turned back into a state and read by the model as a next-word "
                          "guess. Real states do not lie on that flat sheet, so the page checks it against the "
                          "prompt's own states and draws it first only where it agrees with them.",
-        "Loss landscape": "the training loss of models whose weights are moved a little away from the trained "
-                          "ones, along two directions: a bowl means a stable model."}
+        "Loss landscape": "the loss, on a fixed batch of sentences, of models whose weights are moved a little away "
+                          "from the trained ones along two directions: a bowl means a stable model."}
 
 
 def feature_terms() -> dict[str, str]:
     """The Features page's sparse-autoencoder and probe words."""
     return {
         "Feature": "one of the directions a sparse autoencoder finds in the states: it fires (is non-zero) on few "
-                   "words, and each state is a sum of a few features.",
+                   "words, and each state is close to a sum of a few features.",
         "Label": "the world category (such as 'a word of food') whose words best match the words the feature fires "
                  "on.",
         "Precision": "of the words the feature fires on, the share that belong to its label's category.",
