@@ -404,10 +404,11 @@ def test_story_presenter_mode_fits_each_scene_on_a_projector(server, browser):
         if n == 2:
             page.evaluate(RECORD_SCENES)
         if n == 3:  # the change from 2 to 3 (read before the next key: it would record 3 to 4 as well): the
-            seen = page.evaluate("() => window.__storySeen")  # placeholder replaced scene 2 before scene 3 arrived
-            first_drawing = next(i for i, (_, drawing, _) in enumerate(seen) if drawing)
-            assert all(h == "2" for h, _, _ in seen[:first_drawing]), seen
-            assert all(h in ("", "3") for h, _, _ in seen[first_drawing:]), seen  # scene 2 never shown again
+            seen = page.evaluate("() => window.__storySeen")  # scene 2 went before scene 3 arrived, a placeholder
+            assert any(drawing for _, drawing, _ in seen), seen  # showed meanwhile (maybe after a blank moment)
+            gone = next(i for i, (h, _, _) in enumerate(seen) if h != "2")
+            assert not any(drawing for _, drawing, _ in seen[:gone]), seen  # the placeholder never over scene 2
+            assert all(h in ("", "3") for h, _, _ in seen[gone:]), seen  # scene 2 never shown again
             assert all(charts == 0 for h, drawing, charts in seen if drawing), seen  # nor its chart, faded
         if n < 6:
             page.keyboard.press("ArrowRight")
