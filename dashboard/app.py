@@ -17,7 +17,7 @@ from dashboard import chart  # noqa: E402  (light: the browser starts loading Pl
 
 chart.preload(full_on=("landscape",))  # its first charts are 3D: the full Plotly bundle
 
-from dashboard.sidebar import add_model, model_picker  # noqa: E402
+from dashboard.sidebar import add_model, fold_when_narrow, model_picker  # noqa: E402
 from dashboard.state import PAGE_RAN  # noqa: E402
 from dashboard.text import escape_md  # noqa: E402
 from llmcore.model.checkpoint import CheckpointError  # noqa: E402
@@ -49,6 +49,7 @@ def main() -> None:
     pages = [st.Page(view(module), title=title, url_path=url, icon=icon, default=i == 0)
              for i, (module, title, url, icon) in enumerate(PAGES)]
     page = st.navigation(pages)
+    fold_when_narrow()
     model_picker(show=page.url_path != "compare")
     add_model()
     try:

@@ -323,10 +323,13 @@ def scene_held_out(ckpt: Checkpoint, check: dict | None, breakdown: HeldOutBreak
     takeaway = (f"The model never read {named} together ({n} of the {sentences}), yet for {share:.0%} of the "
                 f"{prompts} its likeliest place is a home of the animal.")
     i = _example(breakdown, prompt, pair)
+    asked = len(set(zip(breakdown.animals, breakdown.foods)))
+    wordings = (f"the {count(asked, 'never-seen pair')}, each asked in about {len(breakdown.prompts) / asked:.0f} "
+                "wordings of the world's sentences")
     says.append(f"Asked '{breakdown.prompts[i]}', the model puts {breakdown.habitat_mass[i]:.2f} of the probability "
                 f"on places where a {breakdown.animals[i]} lives and {prob(breakdown.food_place_mass[i])} on the "
                 f"{breakdown.foods[i]}'s own places; its most likely place is '{breakdown.top_place[i]}'. Over all "
-                f"{prompts}, {share:.0%} send the place word to a habitat of the animal.")
+                f"{prompts} ({wordings}), {share:.0%} send the place word to a habitat of the animal.")
     groups = frames.held_out_groups(breakdown, pair, ckpt.metrics, n_pairs=held)
     wins = frames.homes_beat_food_places(breakdown)
     check_ = share_check(f"{count(len(wins), 'never-seen pair')} put more probability on the animal's homes than on "

@@ -10,6 +10,27 @@ import streamlit as st
 from dashboard.state import available_checkpoints, checkpoint_label, default_checkpoint_path
 from dashboard.text import escape_md
 
+NARROW_PX = 1000  # below this window width the sidebar starts folded: the page gets the whole width
+
+FOLD_SCRIPT = f"""<script>(() => {{
+  if (window.__llmSidebarFolded) return;  // once per page load: a sidebar the user opens again stays open
+  window.__llmSidebarFolded = true;
+  if (window.innerWidth >= {NARROW_PX}) return;
+  const start = Date.now();
+  const fold = () => {{
+    const button = document.querySelector('[data-testid="stSidebarCollapseButton"] button');
+    if (button) button.click(); else if (Date.now() - start < 10000) setTimeout(fold, 50);
+  }};
+  fold();
+}})();</script>"""
+
+
+def fold_when_narrow() -> None:
+    """In a window narrower than NARROW_PX (a laptop's half screen, a tablet) fold the sidebar once the page loads,
+    as Streamlit itself does only below 768 px: the pages and the model picker stay one click away (the » button
+    at the top left), and the charts get the whole width. A fixed inline script of ours, no user text."""
+    st.sidebar.html(FOLD_SCRIPT, unsafe_allow_javascript=True)
+
 
 def model_picker(show: bool = True) -> None:
     """Choose among the bundled model and models trained here; the choice holds on every page and is in the URL

@@ -295,15 +295,23 @@ def test_map_reference_states_drawn_once_under_the_path(server, browser):
 
 
 def test_default_page_at_a_narrow_width_and_play(server, browser):
-    """At 800 px: no error, no title cut off, and Play moves the caption on."""
+    """At 800 px: the sidebar starts folded (the map gets the window's width), and one opened again stays open
+    through the page's reruns; no error, no title cut off, and Play moves the caption on."""
     from dashboard.views.trajectory import SEED_PROMPT
 
     page, errors = _open(browser, server, width=800)
+    page.locator('[data-testid="stSidebar"][data-collapsed="true"]').wait_for(state="attached", timeout=60_000)
     _wait_charts(page, 4)
+    page.wait_for_function("() => document.querySelector('.llm-chart').getBoundingClientRect().width > 700",
+                           timeout=30_000)
     page.get_by_text(f"Step {len(SEED_PROMPT.split())}: after reading").first.wait_for(timeout=30_000)
     wait_idle(page)
     _titles_fit(page)
+    page.locator('[data-testid="stExpandSidebarButton"]').click()
+    page.locator('[data-testid="stSidebar"][data-collapsed="false"]').wait_for(timeout=30_000)
     _play_until(page, len(SEED_PROMPT.split()) + 1)
+    wait_idle(page)
+    assert page.locator('[data-testid="stSidebar"][data-collapsed="false"]').count() == 1
     _no_errors(page, errors)
     _shot(page, "trajectory_800")
     page.close()
@@ -312,6 +320,7 @@ def test_default_page_at_a_narrow_width_and_play(server, browser):
 def test_shared_url_opens_the_same_view(server, browser):
     page, errors = _open(browser, f"{server}/?prompt=a+cow+munches&layer=block+2&step=2&method=umap")
     _wait_charts(page, 4)
+    assert page.locator('[data-testid="stSidebar"][data-collapsed="false"]').count() == 1  # 1400 px: left open
     page.get_by_text("States at 'block 2': UMAP (2D)").first.wait_for(timeout=30_000)
     page.get_by_text("Step 2: after reading 'cow'").first.wait_for(timeout=30_000)
     _no_errors(page, errors)

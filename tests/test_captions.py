@@ -326,6 +326,9 @@ def test_the_never_seen_pairs_bars_are_the_models_own_place_probabilities(ckpt, 
     every = next(g for g in homes if g.startswith("all "))
     assert homes[every] == pytest.approx(float(np.mean(b.habitat_mass)))
     assert f"Asked '{prompt}'" in " ".join(scene.sentences)
+    pairs = len(set(zip(b.animals, b.foods)))  # the count of prompts is told as pairs times wordings
+    assert (f"{count(len(b.prompts), 'held-out prompt')} (the {count(pairs, 'never-seen pair')}, each asked in about "
+            f"{len(b.prompts) / pairs:.0f} wordings") in " ".join(scene.sentences)
     other = scenes.scene_held_out(ckpt, check, b, prompt="the " + "zzz " * 3)
     assert not any(" + " in g for g in other.figure.data[0].x)
     held = {tuple(p) for p in ckpt.held_out}

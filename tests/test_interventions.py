@@ -264,6 +264,8 @@ def test_the_grid_sentences_agree_with_the_grid(ckpt):
     a, f = g.animal_share, g.food_share
     verdict = ("the animal decides" if a >= 0.5 and a > f else "the food decides" if f >= 0.5 and f > a else "neither")
     assert verdict in g.lead() and f"{a:.0%}" in g.lead() and f"{f:.0%}" in g.lead()
+    assert (f"of the grid's {g.follows.size} prompts: each of its {len(g.animals)} animals with each of its "
+            f"{len(g.foods)} foods") in g.lead()  # what the count counts
     rng = np.random.default_rng(1)
     for i, j in zip(rng.integers(0, len(g.animals), 40), rng.integers(0, len(g.foods), 40)):
         animal, food = g.animals[i], g.foods[j]

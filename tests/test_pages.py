@@ -120,6 +120,8 @@ def test_landscape_page(ckpt):
     land = ckpt.loss_landscapes()["pca"]
     assert f"loss {land.centre_loss:.2f}" in captions
     assert f"{land.explained[0]:.0%} + {land.explained[1]:.0%}" in captions
+    assert f"the {len(land.path)} weight snapshots" in captions  # where they are the embedding replay's, it says so
+    assert ("embedding replay" in captions) == (list(land.path_steps) == list(ckpt.snapshot_steps))
     order = _in_order(at.main)  # the slice's agreement with the states' own predictions is said before the slice
     said = next(i for i, (kind, text) in enumerate(order) if kind in ("warning", "info") and "Agreement first" in text)
     assert said < order.index(("bidi_component", "decision"))
@@ -177,10 +179,18 @@ def test_model_card_proves_the_held_out_pairs(ckpt):
     assert {f"{a} + {f}" for a, f in ckpt.held_out} <= set(held.pair)
 
 
-def test_training_page_shows_curves_and_replay():
+def test_training_page_shows_curves_and_replay(ckpt):
+    """The curves and the embedding replay; the two replays' snapshot counts are each stated, and where they
+    differ the Watch training caption says why (the embeddings' snapshots are others, at even steps)."""
+    from llmcore.training.snapshots import weight_snapshot_steps
+
     at = open_page("training")
     assert not at.exception and not at.error
     assert [c.key for c in charts(at)][:2] == ["curves", "replay"]
+    captions = " ".join(c.value for c in at.caption)
+    whole, embeddings = len(weight_snapshot_steps(ckpt)), len(ckpt.snapshot_steps)
+    assert f"{whole} snapshots of the whole model" in captions
+    assert (f"{embeddings} snapshots of the embeddings alone" in captions) == (embeddings != whole)
 
 
 def test_training_form_rejects_a_broken_world():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from llmcore.analysis.reference import SubContextClassifier
-from llmcore.maps.regions import RegionMap, region_map
+from llmcore.maps.regions import SMALL_ISLAND, RegionMap, region_map
 from llmcore.maps.store import MapBook
 
 
@@ -23,6 +23,28 @@ def test_regions_of_separated_blobs():
         assert r.dominant[i, j] == g
     assert (r.lift(r.centres[:3]) > 0.9).all()  # equal crowds: three hills of the same height
     assert r.lift(np.array([[5.0, -5.0]]))[0] < 0.2
+
+
+def test_a_regions_small_islands_are_told_apart_from_its_main_ones():
+    """A sub-context with a crowd of 300 states and a tight knot of 10 far away (3 % of its states): both are islands
+    of its region; the shares of the states in each add up to what lies in the region; the main outline circles the
+    crowd only and the small one the knot only, and together they are the whole outline."""
+    rng = np.random.default_rng(1)
+    pts = np.concatenate([rng.normal(scale=0.8, size=(300, 2)), [12.0, 12.0] + rng.normal(scale=0.1, size=(10, 2))])
+    r = region_map(pts, np.array(["animals"] * 310), ["animals"])
+    crowd = r.island(0, (0.0, 0.0))
+    knot = r.island(0, (12.0, 12.0))
+    assert crowd.any() and knot.any() and not (crowd & knot).any()
+    assert np.unique(r.share[0][crowd]).size == 1 and np.unique(r.share[0][knot]).size == 1
+    assert r.share[0][knot][0] == pytest.approx(10 / 310, abs=0.01)
+    assert r.share[0][knot][0] < SMALL_ISLAND < r.share[0][crowd][0]
+    assert (r.share[0][r.density[0] < 0.5] == 0).all()
+    main, small = (np.stack(r.outline(0, islands=k), 1) for k in ("main", "small"))
+    main, small = main[~np.isnan(main[:, 0])], small[~np.isnan(small[:, 0])]
+    assert len(main) and len(small)
+    assert (np.linalg.norm(main, axis=1) < 6).all() and (np.linalg.norm(small - 12, axis=1) < 2).all()
+    every = np.stack(r.outline(0), 1)
+    assert len(every[~np.isnan(every[:, 0])]) == len(main) + len(small)
 
 
 def test_terrain_has_hills_and_plains(ckpt):

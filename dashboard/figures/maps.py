@@ -368,18 +368,24 @@ def word_map(df: pd.DataFrame, colour_by: str, title: str, axis_label: str, *, h
 def region_contours(regions: RegionMap, colours: dict[str, str], *, states: np.ndarray | None = None,
                     of: list[str] | None = None) -> tuple[list[dict], list[tuple[float, float, str]]]:
     """Outline each sub-context's region (its density at half its local peak, as polylines computed on the
-    server) and say where its labels go: on its densest point, and on every other island of the region that holds
-    one of `states` (xy (n, 2)) whose sub-context (`of`, one name per state) it is, so that a state's own region is
-    named where the state lies. region_notes makes the labels, with the figure's other annotations.
+    server; an island holding under 5 % of its states, regions.SMALL_ISLAND, faint and dotted) and say where its
+    labels go: on its densest point, and on every other island of the region that holds one of `states` (xy (n, 2))
+    whose sub-context (`of`, one name per state) it is, so that a state's own region is named where the state lies.
+    region_notes makes the labels, with the figure's other annotations.
 
     Returns the outlines' traces and the labels' anchors (x, y, text)."""
     shown = [g for g, ctx in enumerate(regions.contexts) if regions.counts[g] and ctx != FUNCTION_CONTEXT]
     anchors, outlines = [], []
     for g in shown:
         ctx, c = regions.contexts[g], colours.get(regions.contexts[g], GRAMMAR_COLOUR)
-        xs, ys = regions.outline(g)
+        xs, ys = regions.outline(g, islands="main")
         outlines.append(dict(type="scatter", x=xs, y=ys, mode="lines", line=dict(color=c, width=2),
                              hoverinfo="skip", name=f"{ctx} region", showlegend=False))
+        xs, ys = regions.outline(g, islands="small")
+        if len(xs):  # a few stray states of the sub-context: a faint dotted ring, not a region's border
+            outlines.append(dict(type="scatter", x=xs, y=ys, mode="lines", opacity=0.45,
+                                 line=dict(color=c, width=1, dash="dot"), hoverinfo="skip",
+                                 name=f"{ctx} region (small islands)", showlegend=False))
         anchors.append((float(regions.centres[g, 0]), float(regions.centres[g, 1]), ctx))
         named = regions.island(g, regions.centres[g])
         for xy in [] if states is None or of is None else [p for p, name in zip(states, of) if name == ctx]:

@@ -182,11 +182,11 @@ def loss_section(ckpt: Checkpoint) -> None:
     for col, kind in zip(cols, sorted(lands, reverse=True)):
         fig = landscape_figures.loss_figure(lands[kind], three_d=three_d)
         chart.show(fig, key=f"loss_{kind}", where=col)
-        col.caption(loss_caption(lands[kind], weights_norm(ckpt.model)))
+        col.caption(loss_caption(lands[kind], weights_norm(ckpt.model), replayed=ckpt.snapshot_steps))
         figure_html(fig, f"loss_landscape_{kind}", container=col)
 
 
-def loss_caption(land: LossLandscape, norm: float) -> str:
+def loss_caption(land: LossLandscape, norm: float, replayed: list[int] | None = None) -> str:
     """Two sentences on what the plane is, with its figures."""
     if land.kind == "random":
         return (f"The centre (0, 0) is the trained model, loss {land.centre_loss:.2f} on a fixed batch of "
@@ -195,9 +195,11 @@ def loss_caption(land: LossLandscape, norm: float) -> str:
                 "filter by filter (each row of each weight matrix moves by its own length), so the bowl's width says "
                 "how far the weights can move before the model gets worse.")
     moved = float(np.linalg.norm(np.diff(land.path, axis=0), axis=1).sum())
+    same_steps = ", at the steps of the Training page's embedding replay"
     return (f"The trained model is at (0, 0), the star at the path's end (loss {land.centre_loss:.2f} on the same "
             f"fixed batch of evaluation sentences); the path is the {len(land.path)} weight snapshots saved for this "
-            f"plane, from step {land.path_steps[0]} to step {land.path_steps[-1]}. Each snapshot is drawn where it "
+            f"plane, from step {land.path_steps[0]} to step {land.path_steps[-1]}"
+            f"{same_steps if list(land.path_steps) == list(replayed or []) else ''}. Each snapshot is drawn where it "
             f"projects onto the plane, and its loss there is that of the weights at that point of the plane (step "
             f"{land.path_steps[0]}: {land.path_loss[0]:.2f}), not of the snapshot itself where it lies off the plane. "
             f"The plane captures {land.explained[0]:.0%} + "

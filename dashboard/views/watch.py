@@ -53,8 +53,11 @@ def render(ckpt: Checkpoint) -> None:
         return
     metrics = snapshot_metrics(ckpt)
     at = generalisation_step(metrics)
+    embeddings = len(ckpt.snapshot_steps)
+    other = (f"(The embedding replay above has {embeddings} snapshots of the embeddings alone, at even steps.) "
+             if embeddings >= 2 and embeddings != len(steps) else "")
     st.caption(f"{len(steps)} snapshots of the whole model, from step {steps[0]} to step {steps[-1]}, denser early "
-               "when most of the change happens. " +
+               f"when most of the change happens. {other}" +
                (f"**Generalisation appears at step {at}**: the first snapshot where the likeliest place after the "
                 f"held-out prompts{_forms(ckpt, metrics)} is one of the "
                 f"animal's habitats in at least {GENERALISED_TOP1:.0%} of them."

@@ -65,7 +65,9 @@ class CounterfactualGrid:
                     "cannot tell whether the animal or the food decides the place.")
         verdict = ("the animal decides the place" if a >= 0.5 and a > f else "the food decides the place"
                    if f >= 0.5 and f > a else "neither the animal nor the food decides the place alone")
-        return (f"Where an animal's places and a food's own places differ ({n} of the {self.follows.size} prompts), "
+        return (f"Where an animal's places and a food's own places differ ({n} of the grid's {self.follows.size} "
+                f"prompts: each of its {len(self.animals)} animals with each of its {len(self.foods)} foods, pairs "
+                "the model was trained on and never-seen ones alike), "
                 f"the model names the animal's place in {a:.0%} of them and the food's in {f:.0%}: {verdict}.")
 
     def cell(self, animal: str, food: str, world: World) -> str:

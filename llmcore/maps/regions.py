@@ -36,21 +36,30 @@ class RegionMap(Shaped):
     """(G, 2) label position of each sub-context (its densest grid point)."""
     counts: np.ndarray
     """(G,) points per sub-context."""
+    share: np.ndarray | None = None
+    """(G, ny, nx) the share of sub-context g's points that lie in the island of its region (density at least
+    OUTLINE_LEVEL) holding the cell; 0 outside the region. None: every island counts as a main one."""
     SHAPES: ClassVar = {"contexts": ("G",), "x": ("nx",), "y": ("ny",), "density": ("G", "ny", "nx"),
                         "dominant": ("ny", "nx"), "centres": ("G", 2)}
 
-    def outline(self, g: int, level: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    def outline(self, g: int, level: float = 0.5, *, islands: str = "all") -> tuple[np.ndarray, np.ndarray]:
         """Sub-context g's region border (its density at `level` of its peak), found by marching squares over the
         grid and joined into polylines: x and y arrays with one NaN between lines, ready to draw as one trace (a
         closed line ends on its first point). Computed here, the browser draws a few long lines instead of tracing
-        a contour itself, or hundreds of loose segments (both cost Chromium far more)."""
+        a contour itself, or hundreds of loose segments (both cost Chromium far more). islands: "all"; "main", the
+        islands holding at least SMALL_ISLAND of g's points; "small", the others (at OUTLINE_LEVEL only)."""
         memo = self.__dict__.setdefault("_outlines", {})  # computed once per region and level (maps are redrawn often)
-        if (g, level) not in memo:
-            memo[g, level] = self._outline(g, level)
-        return memo[g, level]
+        if (g, level, islands) not in memo:
+            memo[g, level, islands] = self._outline(g, level, islands)
+        return memo[g, level, islands]
 
-    def _outline(self, g: int, level: float) -> tuple[np.ndarray, np.ndarray]:
-        sx, sy, ex_, ey_ = self._segments(g, level)
+    def _outline(self, g: int, level: float, islands: str) -> tuple[np.ndarray, np.ndarray]:
+        z = self.density[g]
+        if islands != "all" and self.share is not None and level == OUTLINE_LEVEL:
+            small = (z >= level) & (self.share[g] < SMALL_ISLAND)
+            other = small if islands == "main" else (z >= level) & ~small
+            z = np.where(other, np.minimum(z, np.nextafter(np.float32(level), np.float32(0))), z)  # not crossed
+        sx, sy, ex_, ey_ = self._segments(z, level)
         lines = chain_segments(np.stack([sx, sy], 1), np.stack([ex_, ey_], 1))
         if not lines:
             return np.empty(0), np.empty(0)
@@ -59,9 +68,9 @@ class RegionMap(Shaped):
         joined.setflags(write=False)  # shared by every later call
         return joined[0], joined[1]
 
-    def _segments(self, g: int, level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Marching squares: the start and end (x, y) of every border segment, one or two per crossed cell."""
-        z = self.density[g]
+    def _segments(self, z: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Marching squares over densities z (ny, nx): the start and end (x, y) of every border segment, one or two
+        per crossed cell."""
         above = z >= level
         # crossing points on each cell's four edges: bottom, right, top, left (NaN where the edge is not crossed)
         edges = [self._crossing(z, above, level=level, p=p, q=q) for p, q in (((0, 0), (0, 1)), ((0, 1), (1, 1)),
@@ -203,6 +212,32 @@ def gaussian_smooth(a: np.ndarray, sigma: float, truncate: float = 4.0) -> np.nd
     return out
 
 
+OUTLINE_LEVEL = 0.5  # a region is where its sub-context's density is at least half its local peak
+SMALL_ISLAND = 0.05  # an island of a region holding less than this share of its sub-context's points is a small one
+
+
+def island_shares(inside: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """(ny, nx) for each cell of a region (`inside`, bool) the share of the points (`counts` per cell) that lie in
+    its island (the cells joined to it through the region, 4-neighbours); 0 outside. NumPy only: each cell takes
+    the smallest label among its neighbours until none changes (a few dozen rounds on a 120-cell grid)."""
+    ny, nx = inside.shape
+    big = ny * nx
+    label = np.where(inside, np.arange(big).reshape(ny, nx), big)
+    while True:
+        low = label.copy()
+        low[1:] = np.minimum(low[1:], label[:-1])
+        low[:-1] = np.minimum(low[:-1], label[1:])
+        low[:, 1:] = np.minimum(low[:, 1:], label[:, :-1])
+        low[:, :-1] = np.minimum(low[:, :-1], label[:, 1:])
+        low = np.where(inside, low, big)
+        if (low == label).all():
+            break
+        label = low
+    total = max(float(counts.sum()), 1e-12)
+    per_island = np.bincount(label.ravel(), weights=counts.ravel(), minlength=big + 1)
+    return np.where(inside, per_island[label] / total, 0.0)
+
+
 CLUSTER_STATES = 8  # a cluster of a sub-context's states is its region's own island once this many gather
 
 
@@ -233,6 +268,7 @@ def region_map(coords: np.ndarray, labels: np.ndarray, contexts: list[str], *, g
     dens = np.zeros((len(contexts), grid, grid))
     raw = np.zeros((len(contexts), grid, grid))  # counts smoothed like the terrain, for the dominant sub-context
     counts, peak = np.zeros(len(contexts), np.int64), np.zeros(len(contexts), np.int64)
+    share = np.zeros((len(contexts), grid, grid))
     for g, ctx in enumerate(contexts):
         pts = coords[np.asarray(labels) == ctx]
         counts[g] = len(pts)
@@ -240,6 +276,7 @@ def region_map(coords: np.ndarray, labels: np.ndarray, contexts: list[str], *, g
             h, _, _ = np.histogram2d(pts[:, 1], pts[:, 0], bins=grid, range=[[lo[1], hi[1]], [lo[0], hi[0]]])
             d = gaussian_smooth(h, sigma)
             dens[g] = local_peak_density(d, sigma)
+            share[g] = island_shares(dens[g].astype(np.float32) >= OUTLINE_LEVEL, h)  # as stored
             peak[g] = d.argmax()  # the label goes to the sub-context's densest point, its biggest cluster
             raw[g] = gaussian_smooth(h, t_sigma)
     total = raw.sum(0)
@@ -247,4 +284,5 @@ def region_map(coords: np.ndarray, labels: np.ndarray, contexts: list[str], *, g
     dominant = np.where(total > 1e-3 / (2 * np.pi * t_sigma**2), raw.argmax(0), -1)
     centres = np.stack([x[peak % grid], y[peak // grid]], 1)
     return RegionMap(list(contexts), x.astype(np.float32), y.astype(np.float32), dens.astype(np.float32),
-                     dominant, height.astype(np.float32), centres.astype(np.float32), counts)
+                     dominant, height.astype(np.float32), centres.astype(np.float32), counts,
+                     share.astype(np.float32))
