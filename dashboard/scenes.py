@@ -19,6 +19,7 @@ from dashboard.figures import landscapes as landscape_figures
 from dashboard.figures import maps as map_figures
 from dashboard.figures import theme
 from dashboard.figures import training as training_figures
+from dashboard.figures.theme import esc
 from dashboard.text import count, prob, vocabulary_size
 from llmcore.maps.store import nearest_neighbours
 from llmcore.world.types import FUNCTION_CONTEXT
@@ -126,6 +127,18 @@ def world_facts(world: object, word: str, held_out: Collection[tuple[str, str]] 
             "has only the sentences. The map asks whether its vector carries two such traits.")
 
 
+def trait_lines(world: object, word: str, held_out: Collection[tuple[str, str]] = ()) -> list[str]:
+    """world_facts in short lines for the chart beside the word ('a pet', 'lives: home, street, garden', 'eats: …',
+    'drinks: …'), a held-out food left out; empty for a word the world states no such facts of."""
+    animal = getattr(world, "animals", {}).get(word)
+    if animal is None:
+        return []
+    eats = [f for f in animal.diet if (word, f) not in held_out]
+    lines = [animal.kind, *(f"{verb}: {_listed(ws, most=3)}" for verb, ws in
+                            (("lives", animal.habitats), ("eats", eats), ("drinks", animal.drinks)) if ws)]
+    return [line for line in lines if line]
+
+
 def anchor_word(ckpt: Checkpoint) -> str:
     """The word scene 1 starts from: 'cat' where the world has it, else its first content word."""
     words = [w for c in ckpt.world.contexts for w in ckpt.world.words_of(c) if w in ckpt.tokenizer.stoi]
@@ -144,8 +157,9 @@ def trait_axes(ckpt: Checkpoint, anchor: str) -> list[tuple[str, str]]:
     return pairs[:2]
 
 
-def scene_embeddings(ckpt: Checkpoint, book: MapBook) -> Scene:
-    """Scene 1: words become vectors; a word's neighbours share its sub-context; axes between groups show traits."""
+def scene_embeddings(ckpt: Checkpoint, book: MapBook, *, ink: str = "#222222") -> Scene:
+    """Scene 1: words become vectors; a word's neighbours share its sub-context; axes between groups show traits
+    (and the anchor word's traits in the world, in a note on the chart beside it)."""
     ref = book.reference("words")
     anchor = anchor_word(ckpt)
     words = ref.labels["word"]
@@ -185,6 +199,11 @@ def scene_embeddings(ckpt: Checkpoint, book: MapBook) -> Scene:
                            "axes between groups", fmap.axis_label, highlight=[anchor, *near],
                            highlight_name=f"'{anchor}' and its {count(len(near), 'nearest word')}",
                            axis_titles=(f"{axes[0][0]} → {axes[0][1]}", f"{axes[1][0]} → {axes[1][1]}"))
+    traits = trait_lines(ckpt.world, anchor, {tuple(p) for p in ckpt.held_out})
+    if traits:  # what the sentences say of the word, on the chart beside it
+        shown = df[keep | df.word.isin([anchor, *near])][["x", "y"]].to_numpy(np.float64)
+        map_figures.pinned_note(fig, shown, at, f"<b>{esc(anchor)}</b>: " + "<br>".join(esc(t) for t in traits),
+                                ink=ink)
     return Scene(title, takeaway, says, fig, axis_side_check(df, axes))
 
 

@@ -383,5 +383,16 @@ def test_scene_one_states_each_animals_own_facts_from_the_world(ckpt):
         people = [world.plurals.get(p, p) for p, who in world.people.items() if name in who.animals]
         assert all(p in said for p in people[:3]) and ("beside" in said) == bool(people)
     assert scenes.world_facts(world, next(iter(world.taxonomy["food"].values()))[0]) is None
-    says = scenes.scene_embeddings(ckpt, MapBook(ckpt)).sentences
-    assert scenes.world_facts(world, scenes.anchor_word(ckpt), held) in says
+    scene = scenes.scene_embeddings(ckpt, MapBook(ckpt))
+    anchor = scenes.anchor_word(ckpt)
+    assert scenes.world_facts(world, anchor, held) in scene.sentences
+    # the same facts on the chart: a note whose arrow ends on the anchor's own point, each trait a line of it
+    note = next(a for a in scene.figure.layout.annotations if a.name == "note")
+    point = next(t for t in scene.figure.data if anchor in list(t.text or []))
+    i = list(point.text).index(anchor)
+    assert (note.x, note.y) == pytest.approx((point.x[i], point.y[i]))
+    lines = note.text.split("<br>")
+    animal = world.animals[anchor]
+    assert animal.kind in lines[0] and lines[1].startswith("lives: " + animal.habitats[0])
+    eats = next(line for line in lines if line.startswith("eats: "))
+    assert not any((anchor, f) in held and f in re.split(r", | and ", eats[6:]) for f in animal.diet)

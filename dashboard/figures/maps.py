@@ -272,10 +272,14 @@ def context_probs_chart(frame: pd.DataFrame, colours: dict[str, str], reads: lis
                          hovertemplate="%{x}<br>next: " + str(ctx) + " %{y:.3f}<extra></extra>"))
     labels = list(dict.fromkeys(frame.label))
     if reads is not None:
-        data.append(dict(type="scatter", x=labels, y=[1.06] * len(labels), mode="markers",
+        data.append(dict(type="scatter", x=labels, y=[1.06] * len(labels), mode="markers", showlegend=False,
                          name="read (square above)", customdata=list(reads),
                          marker=dict(symbol="square", size=12, color=[colours.get(c, GRAMMAR_COLOUR) for c in reads]),
                          hovertemplate="%{x}<br>read: %{customdata}<extra></extra>"))
+        # its legend entry an open square: a filled one would take the first word's colour and pass for a sub-context
+        data.append(dict(type="scatter", x=[None], y=[None], mode="markers", hoverinfo="skip",
+                         name="read (square above: its colour)",
+                         marker=dict(symbol="square-open", size=12, color="#7F7F7F", line=dict(width=2))))
     shapes = [dict(type="rect", xref="x", yref="paper", x0=selected_step - 1.5, x1=selected_step - 0.5, y0=0, y1=1,
                    line=dict(width=2, color="#555555"), fillcolor="rgba(0,0,0,0)")
               ] if selected_step is not None and 1 <= selected_step <= len(labels) else []
@@ -363,6 +367,26 @@ def word_map(df: pd.DataFrame, colour_by: str, title: str, axis_label: str, *, h
     rows = 2 + max(collections.Counter(family.values()).values()) if family else 3
     return styled(fig, title=lines, legend_title_text=legend_title, height=640 + (20 * rows if legend else 0),
                   margin=dict(t=30 + 20 * (lines.count("<br>") + 1)), **legend)
+
+
+def pinned_note(fig: go.Figure, points: np.ndarray, at: np.ndarray, text: str, *, ink: str = "#222222") -> None:
+    """A note in the emptiest corner of a 2D map (the corner box, 40 % × 30 % of the points' extent, that holds the
+    fewest of `points` (n, 2); the one nearest `at` among equals), with an arrow to the point `at`. `text` is
+    Plotly's HTML, escaped by the caller."""
+    lo, hi = points.min(0), points.max(0)
+    span = np.maximum(hi - lo, 1e-9)
+    corners = []
+    for right in (False, True):
+        for top in (False, True):
+            corner = np.array([hi[0] if right else lo[0], hi[1] if top else lo[1]])
+            inside = np.all(np.abs(points - corner) <= span * [0.4, 0.3], axis=1)
+            corners.append((int(inside.sum()), float(np.linalg.norm((corner - at) / span)), right, top, corner))
+    _, _, right, top, corner = min(corners, key=lambda c: c[:2])
+    fig.add_annotation(x=float(at[0]), y=float(at[1]), xref="x", yref="y", ax=float(corner[0]), ay=float(corner[1]),
+                       axref="x", ayref="y", xanchor="right" if right else "left", yanchor="top" if top else "bottom",
+                       text=text, align="left", showarrow=True, arrowhead=2, arrowwidth=1, arrowcolor=ink,
+                       bgcolor=halo(ink, 0.85), bordercolor=ink, borderwidth=1, borderpad=4,
+                       font=dict(color=ink), name="note")
 
 
 def region_contours(regions: RegionMap, colours: dict[str, str], *, states: np.ndarray | None = None,

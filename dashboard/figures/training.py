@@ -78,8 +78,10 @@ def snapshot_curves(df: pd.DataFrame, step: int, generalised_at: int | None) -> 
             seps.append(len(fig.data) - 1)
     for i in seps[:-1]:  # the output depth's line drawn; the others one click on the legend away
         fig.data[i].visible = "legendonly"
-    fig.add_vline(x=step, line=dict(color="#7F7F7F", width=2), annotation_text=f"step {step}",  # both themes
-                  annotation_position="top left")
+    fig.add_vline(x=step, line=dict(color="#7F7F7F", width=2))  # grey: both themes
+    late = step > (df.step.min() + df.step.max()) / 2 if len(df) else False
+    fig.add_annotation(x=step, y=1, yref="paper", yanchor="bottom", xanchor="right" if late else "left",
+                       text=f"step {step}", showarrow=False)  # above the plot: never over the lines near 1
     if generalised_at is not None:
         fig.add_vline(x=generalised_at, line=dict(color="#009E73", width=1, dash="dash"),
                       annotation_text=f"generalises at {generalised_at}", annotation_position="bottom right")

@@ -116,7 +116,7 @@ def build_scene(n: int, ckpt: Checkpoint, trace: GenerationTrace, *, presenter: 
     colours = theme.context_colours(trace.context_names)
     font_px = PRESENTER_PX if presenter else 12
     if n == 1:
-        return scenes.scene_embeddings(ckpt, book)
+        return scenes.scene_embeddings(ckpt, book, ink=theme_ink())
     if n == 2:
         return scenes.scene_loop(ckpt, book, trace, font_px=font_px)
     if n == 3:
