@@ -33,7 +33,7 @@ def labels_2d(ref: pd.DataFrame, path: pd.DataFrame, *, candidates: pd.DataFrame
     arrows = _arrowheads(path[["x", "y"]].to_numpy(np.float64), xr, yr, size=(w, h), ink=ink)
     kinds = [(path, [f"<b>{s}</b> {esc(w_)}" for s, w_ in zip(path.step, path.word)],
               dict(name="step", bgcolor=halo(ink), font=dict(size=font_px, color=ink))),
-             (stars, [esc(f"★ {w_} {p:.2f}") for w_, p in zip(stars.word, stars.p)] if len(stars) else [],
+             (stars, [esc(f"★ '{w_}' {p:.2f}") for w_, p in zip(stars.word, stars.p)] if len(stars) else [],
               dict(name="star", bgcolor=halo(ink), font=dict(size=font_px, color=ink))),
              (depths, [f"<i>{esc(d)}</i>" for d in (depths.layer if len(depths) else [])],
               dict(name="depth", bgcolor=halo(ink), font=dict(size=font_px, color="#7F7F7F")))]
@@ -173,7 +173,7 @@ def _optional_labels_3d(path: pd.DataFrame, candidates: pd.DataFrame | None, lay
     ranges, eye, centre = camera
     stars = candidates if candidates is not None and len(candidates) else path.iloc[:0]
     kinds = [(stars[["x", "y", "z"]].to_numpy(np.float64),
-              [esc(f"★ {w} {p:.2f}") for w, p in zip(stars.word, stars.p)] if len(stars) else []),
+              [esc(f"★ '{w}' {p:.2f}") for w, p in zip(stars.word, stars.p)] if len(stars) else []),
              (np.zeros((0, 3)) if layer_trace is None else np.stack([layer_trace[k] for k in "xyz"], 1),
               [] if layer_trace is None else [esc(t) for t in layer_trace["text"]])]
     texts, firsts, px = [], [], []
