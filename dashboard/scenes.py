@@ -371,8 +371,13 @@ def scene_landscape(r: NextWordRegions, path: pd.DataFrame, colours: dict[str, s
     shown = r.shown_at(path[["x", "y"]].to_numpy())
     hits = [a == b for a, b in zip(shown, path.next)]
     n_ref = len(r.predicted)
+    check = share_check(f"{count(len(path), 'step')}: the colour under the state is what the state itself predicts",
+                        sum(hits), len(path), AGREEMENT_BAR)
     takeaway = (f"Coloured by what the model predicts next from real states, the prompt's path crosses "
-                f"{' → '.join(_runs([c or 'blank' for c in shown]))}.")
+                f"{' → '.join(_runs([c or 'blank' for c in shown]))}." if check.passed else
+                f"At '{r.layer}' one flat picture cannot show what this prompt's states predict next: at "
+                f"{sum(hits)} of its {count(len(path), 'step')} the colour under the state would be what the state "
+                "itself predicts.")
     says = [f"Each of {count(n_ref, 'state')} of the model at '{r.layer}' (after the words of the world's own "
             "sentences) is read through the output layer; it predicts the sub-context that gets most of its "
             f"next-word probability. A spot's colour is what most of the {r.k} states nearest to it on this plane "
@@ -383,8 +388,6 @@ def scene_landscape(r: NextWordRegions, path: pd.DataFrame, colours: dict[str, s
              for s, w, n, c, ok in zip(path.step, path.word, path.next, shown, hits) if not ok]
     if wrong:
         says.append(f"Where the picture and the model disagree: {'; '.join(wrong)}.")
-    check = share_check(f"{count(len(path), 'step')}: the colour under the state is what the state itself predicts",
-                        sum(hits), len(path), AGREEMENT_BAR)
     fig = landscape_figures.next_regions_figure(r, path, colours, ink=ink, font_px=font_px, width_px=width_px,
                                                 height=height_px, title=f"What real states at '{r.layer}' predict "
                                                 "next, and the prompt's path")

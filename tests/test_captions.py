@@ -396,3 +396,26 @@ def test_scene_one_states_each_animals_own_facts_from_the_world(ckpt):
     assert animal.kind in lines[0] and lines[1].startswith("lives: " + animal.habitats[0])
     eats = next(line for line in lines if line.startswith("eats: "))
     assert not any((anchor, f) in held and f in re.split(r", | and ", eats[6:]) for f in animal.diet)
+
+
+def test_the_landscape_scene_names_a_path_only_where_its_picture_is_shown(ckpt, traces):
+    """Story scene 5 (and the Landscape page's 'What real states predict next'): the takeaway names the regions the
+    path crosses only when the picture agrees with the states at enough steps to be shown; otherwise it says why no
+    picture is shown, with the count, and never a crossing the model does not make. Checked at every depth."""
+    from llmcore.maps.landscape import next_word_regions
+    from llmcore.maps.store import MapBook
+
+    book, trace = MapBook(ckpt), traces[0]
+    colours = theme.context_colours(trace.context_names)
+    for depth, layer in enumerate(trace.layer_names):
+        regions = next_word_regions(ckpt, layer, book.reference(f"context:{layer}").X)
+        path = frames.trajectory_frame(trace, regions, depth, scenes_contexts(ckpt))
+        scene = scenes.scene_landscape(regions, path, colours)
+        assert ("the prompt's path crosses" in scene.takeaway) == scene.check.passed == (scene.shown is not None)
+        if not scene.check.passed:
+            hits = sum(a == b for a, b in zip(regions.shown_at(path[["x", "y"]].to_numpy()), path.next))
+            assert f"at {hits} of its {count(len(path), 'step')}" in scene.takeaway
+
+
+def scenes_contexts(ckpt) -> dict[str, str]:
+    return {w: ckpt.world.label(w)[0] for w in ckpt.tokenizer.vocab}

@@ -221,7 +221,7 @@ def test_the_trace_sentence_says_what_its_numbers_say(which, ckpt, tiny):
     words, the next words of the three runs, the share and depth that bring back most, and says the word decides
     exactly when its state alone brings back at least half and more than any other word's."""
     from llmcore.analysis.counterfactual import counterfactual_prompt
-    from llmcore.analysis.interventions import UNASKED, decides
+    from llmcore.analysis.interventions import UNASKED, decides, trace_lead
 
     model = ckpt if which == "bundled" else tiny
     cases = [(p, counterfactual_prompt(model, p)) for p in _prompts(model.world, 12 if which == "bundled" else 4)]
@@ -240,6 +240,10 @@ def test_the_trace_sentence_says_what_its_numbers_say(which, ckpt, tiny):
             continue
         said = f"'{tops[1]}' instead of '{tops[0]}'" if tops[1] != tops[0] else f"still says '{tops[0]}'"
         assert said in text
+        # a corrupted answer that is still one of the targets is said to be one, with how far the targets fall
+        assert ("both among them" in text) == (tops[1] != tops[0] and tops[1] in ct.target)
+        if tops[1] in ct.target:
+            assert f"falls from {ct.clean_prob:.2f} to {ct.corrupt_prob:.2f}" in text
         assert f"says '{tops[2]}'" + (" again" if tops[2] == tops[0] else ",") in text
         share = ct.restored[0, d, t]
         assert f"(at {ct.depth_names[d]})" in text and f"with {share:.0%} of the" in text
@@ -248,6 +252,10 @@ def test_the_trace_sentence_says_what_its_numbers_say(which, ckpt, tiny):
         others = [np.nanmax(ct.restored[0][:, u]) for u in range(len(ct.words) - 1) if u != t]
         assert decides(ct, t) == (share >= 0.5 and all(share >= o for o in others))
         assert ("alone does not decide" not in text) == decides(ct, t)
+        other = next((w for w in ct.target if w != tops[0]), None)  # as if the corrupted run named another target
+        if other is not None:
+            moved = trace_lead(ct, model.world, clean_top=tops[0], corrupt_top=other, patched_top=tops[2])
+            assert f"'{other}' instead of '{tops[0]}' (both among them: " in moved
 
 
 def test_the_grid_sentences_agree_with_the_grid(ckpt):

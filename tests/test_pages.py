@@ -125,8 +125,12 @@ def test_landscape_page(ckpt):
     order = _in_order(at.main)  # the slice's agreement with the states' own predictions is said before the slice
     said = next(i for i, (kind, text) in enumerate(order) if kind in ("warning", "info") and "Agreement first" in text)
     assert said < order.index(("bidi_component", "decision"))
+    assert "the star at the path's end" in captions
     at.toggle(key="land_loss_3d").set_value(True).run()
     assert all('"type":"surface"' in c.spec.replace(" ", "") for c in charts(at) if c.key.startswith("loss_"))
+    end = next(t for t in json.loads(next(c for c in charts(at) if c.key == "loss_pca").spec)["data"]
+               if t.get("name", "").startswith("end:"))  # the caption names the marker as drawn in 3D
+    assert end["marker"]["symbol"] == "x" and "the cross at the path's end" in " ".join(c.value for c in at.caption)
     at.text_input(key="land_prompt").set_value("").run()
     assert "empty" in at.error[0].value
 

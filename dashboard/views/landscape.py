@@ -182,12 +182,14 @@ def loss_section(ckpt: Checkpoint) -> None:
     for col, kind in zip(cols, sorted(lands, reverse=True)):
         fig = landscape_figures.loss_figure(lands[kind], three_d=three_d)
         chart.show(fig, key=f"loss_{kind}", where=col)
-        col.caption(loss_caption(lands[kind], weights_norm(ckpt.model), replayed=ckpt.snapshot_steps))
+        col.caption(loss_caption(lands[kind], weights_norm(ckpt.model), replayed=ckpt.snapshot_steps,
+                                 three_d=three_d))
         figure_html(fig, f"loss_landscape_{kind}", container=col)
 
 
-def loss_caption(land: LossLandscape, norm: float, replayed: list[int] | None = None) -> str:
-    """Two sentences on what the plane is, with its figures."""
+def loss_caption(land: LossLandscape, norm: float, replayed: list[int] | None = None, three_d: bool = False) -> str:
+    """Two sentences on what the plane is, with its figures (the trained model's marker named as drawn: a star, a
+    cross in 3D, where Plotly has no star)."""
     if land.kind == "random":
         return (f"The centre (0, 0) is the trained model, loss {land.centre_loss:.2f} on a fixed batch of "
                 "evaluation sentences (the Training page's validation loss is measured on other sentences); each "
@@ -196,7 +198,8 @@ def loss_caption(land: LossLandscape, norm: float, replayed: list[int] | None = 
                 "how far the weights can move before the model gets worse.")
     moved = float(np.linalg.norm(np.diff(land.path, axis=0), axis=1).sum())
     same_steps = ", at the steps of the Training page's embedding replay"
-    return (f"The trained model is at (0, 0), the star at the path's end (loss {land.centre_loss:.2f} on the same "
+    marker = "cross" if three_d else "star"
+    return (f"The trained model is at (0, 0), the {marker} at the path's end (loss {land.centre_loss:.2f} on the same "
             f"fixed batch of evaluation sentences); the path is the {len(land.path)} weight snapshots saved for this "
             f"plane, from step {land.path_steps[0]} to step {land.path_steps[-1]}"
             f"{same_steps if list(land.path_steps) == list(replayed or []) else ''}. Each snapshot is drawn where it "

@@ -342,8 +342,11 @@ def trace_lead(ct: CausalTrace, world: Labeller, *, clean_top: str, corrupt_top:
     if not ct.measurable:
         return (f"{verb} and the probability of {target} barely moves ({ct.clean_prob:.2f} → {ct.corrupt_prob:.2f}): "
                 "there is nothing to put back; choose a corruption that changes the answer.")
-    said = (f"the model says '{corrupt_top}' instead of '{clean_top}'" if corrupt_top != clean_top else
-            f"the model still says '{clean_top}', but {target} falls from {ct.clean_prob:.2f} to {ct.corrupt_prob:.2f}")
+    falls = f"{target} falls from {ct.clean_prob:.2f} to {ct.corrupt_prob:.2f}"
+    said = (f"the model still says '{clean_top}', but {falls}" if corrupt_top == clean_top else
+            f"the model says '{corrupt_top}' instead of '{clean_top}' (both among them: {falls})"
+            if corrupt_top in ct.target else
+            f"the model says '{corrupt_top}' instead of '{clean_top}'")
     d, share = best_restore(ct, t)
     again = " again" if patched_top == clean_top else ""
     role = ROLES.get(world.label(word)[0], f"'{word}'")
