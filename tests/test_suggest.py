@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from llmcore.cli import main
-from llmcore.world.suggest import ADD_A_WORD, suggestions, unknown_words_message
+from llmcore.world.suggest import ADD_A_WORD, matching_words, suggestions, unknown_words_message
 
 from .conftest import open_page
 
@@ -19,6 +19,14 @@ def test_spelling_and_inflection_suggestions():
     assert all(w in VOCAB for word in ("dogz", "kats", "mouses", "eatz") for w in suggestions(word, VOCAB))
     message = unknown_words_message(["dogz", "xylophone", "dogz"], VOCAB)
     assert message.count("dogz") == 1 and "did you mean dog" in message and "xylophone (no known word" in message
+
+
+def test_a_search_matches_whole_words_first_then_parts_of_words():
+    """A word, or an expression matching whole words, finds those alone ('cat' is not 'cats'); a search that
+    matches no whole word finds the words it is part of ('ca', '^ca', 'ous'), in the vocabulary's order."""
+    assert matching_words(VOCAB, "cat") == ["cat"] and matching_words(VOCAB, "c.*s") == ["cats"]
+    assert matching_words(VOCAB, "ca") == ["cat", "cats"] == matching_words(VOCAB, "^CA")
+    assert matching_words(VOCAB, "ous") == ["mouse"] and matching_words(VOCAB, "zz") == []
 
 
 def test_cli_names_close_words_and_how_to_add_one(capsys, ckpt):

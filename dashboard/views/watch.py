@@ -133,8 +133,8 @@ def _draw_snapshot(ckpt: Checkpoint, tf: TrainingFrames, watch: PromptOverTraini
              f"the last one: the trained model's completion names no {place} word")
     top = int(watch.place_probs[t].argmax())
     left.caption(f"Next-word probability by sub-context at generation step {watch.place_step + 1}, {where}. "
-                 f"At training step {step} the model puts "
-                 f"{watch.place_probs[t, top]:.2f} there on {watch.context_names[top]}.")
+                 f"At training step {step} the most probable sub-context there is {watch.context_names[top]} "
+                 f"({watch.place_probs[t, top]:.2f}).")
     chart.show(charts["curves"], key="watch_curves", where=right)
     if "landscape" in charts:
         chart.show(charts["landscape"], key="watch_landscape")

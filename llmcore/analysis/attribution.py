@@ -135,8 +135,9 @@ class Ablation:
         """The ablation in one plain sentence: the part whose removal (mean-ablation) costs the most."""
         k = int(np.argmin(self.mean))
         return (f"Switch off {plain_name(self.names[k])} (its output replaced by its average) and the probability "
-                f"of the animal's places on the {self.n_prompts} never-seen animal-food prompts falls from "
-                f"{self.baseline:.2f} to {self.mean[k]:.2f}, the largest fall of any head or MLP.")
+                f"of the animal's places on the {self.n_prompts} never-seen animal-food prompts in their plainest "
+                "wording (one animal, no adjective, ending in an article; the Story asks each pair in more "
+                f"wordings) falls from {self.baseline:.2f} to {self.mean[k]:.2f}, the largest fall of any head or MLP.")
 
     def __post_init__(self) -> None:
         for name in ("zero", "mean"):

@@ -15,7 +15,8 @@ MAX_SEARCH_CHARS = 100
 
 def matching_words(words: Iterable[str], pattern: str) -> list[str]:
     """The words equal to the search text or matching it whole as a regular expression (case ignored), in their
-    order; ValueError naming the rule for a search that is too long or not a valid expression."""
+    order; where none does, the words it matches a part of ('ca' finds cat, camel and pelican). ValueError naming
+    the rule for a search that is too long or not a valid expression."""
     if not pattern:
         return []
     if len(pattern) > MAX_SEARCH_CHARS:
@@ -24,7 +25,9 @@ def matching_words(words: Iterable[str], pattern: str) -> list[str]:
         rx = re.compile(pattern, re.IGNORECASE)
     except re.error as e:
         raise ValueError(f"'{pattern}' is not a valid regular expression ({e})") from None
-    return [w for w in words if rx.fullmatch(w) or w == pattern.lower()]
+    words = list(words)
+    whole = [w for w in words if rx.fullmatch(w) or w == pattern.lower()]
+    return whole or [w for w in words if rx.search(w)]
 
 
 def inflection_candidates(word: str) -> list[str]:
