@@ -339,8 +339,11 @@ def scene_held_out(ckpt: Checkpoint, check: dict | None, breakdown: HeldOutBreak
         return Scene(title, f"The model never read {named} together: {n} of the {sentences}.", says)
     share = float(np.mean(breakdown.top_is_habitat))
     prompts = count(len(breakdown.prompts), "held-out prompt")
-    takeaway = (f"The model never read {named} together ({n} of the {sentences}), yet for {share:.0%} of the "
-                f"{prompts} its likeliest place is a home of the animal.")
+    mine = prompt_pair(ckpt.world, prompt)
+    other = (f"Your prompt's {mine[0]} + {mine[1]} is not a held-out pair; " if mine is not None and says[0].startswith(
+        "Your prompt") else "")  # the takeaway says whose pair it is before it speaks of another
+    takeaway = (f"{other}{'t' if other else 'T'}he model never read {named} together ({n} of the {sentences}), yet "
+                f"for {share:.0%} of the {prompts} its likeliest place is a home of the animal.")
     i = _example(breakdown, prompt, pair)
     asked = len(set(zip(breakdown.animals, breakdown.foods)))
     wordings = (f"the {count(asked, 'never-seen pair')}, each asked in about {len(breakdown.prompts) / asked:.0f} "

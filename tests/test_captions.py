@@ -335,6 +335,9 @@ def test_the_never_seen_pairs_bars_are_the_models_own_place_probabilities(ckpt, 
     free = next((a, f) for a in ckpt.world.animals for f in ckpt.world.taxonomy["food"]["meat"] if (a, f) not in held)
     mixed = scenes.scene_held_out(ckpt, check, b, prompt=f"a {free[0]} eats {free[1]} in")
     assert mixed.sentences[0].startswith(f"Your prompt pairs {free[0]} and {free[1]}, which is not one of")
+    assert mixed.takeaway.startswith(f"Your prompt's {free[0]} + {free[1]} is not a held-out pair; the model never "
+                                     "read ")
+    assert scene.takeaway.startswith("The model never read ")
     assert not any(" + " in g for g in mixed.figure.data[0].x) and "not measured" in " ".join(mixed.sentences)
     assert not scene.sentences[0].startswith("Your prompt")
     wrong = replace(b, habitat_mass=b.food_place_mass, food_place_mass=b.habitat_mass)
