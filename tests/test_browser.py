@@ -410,6 +410,10 @@ def test_story_presenter_mode_fits_each_scene_on_a_projector(server, browser):
               .getBoundingClientRect()).map(r => r.top + r.height / 2)""")
             assert max(tops) - min(tops) < 30, tops
             assert page.locator("h1").count() == 0  # no page title: the scene's heading is the first line
+        if n == 6:  # the lens choice under the chart: the heading and takeaway are the slide's first lines
+            below = page.evaluate("""() => document.querySelector('.st-key-story_lens').getBoundingClientRect().top >=
+              document.querySelector('.llm-chart').getBoundingClientRect().bottom""")
+            assert below
         if n == 2:
             page.evaluate(RECORD_SCENES)
         if n == 3:  # the change from 2 to 3 (read before the next key: it would record 3 to 4 as well): the

@@ -154,7 +154,8 @@ def decides(ckpt: Checkpoint, trace: GenerationTrace, context_of: dict[str, str]
 
 
 def lens_choice() -> None:
-    """Scene 6's lens, above the scene."""
+    """Scene 6's lens: above the scene, or under its chart in presenter mode (the title and takeaway come first on a
+    projector)."""
     st.radio("Lens", list(LENSES), format_func=LENSES.get, key="story_lens", horizontal=True,
              help="logit lens: each depth's state through the final norm and the output layer; tuned lens: through a "
              "translator per depth first, fitted so each depth's reading matches the model's output")
@@ -168,6 +169,8 @@ def draw_scene(n: int, scene: scenes.Scene, presenter: bool) -> None:
     if figure is not None:
         chart.show(theme.presenter_figure(figure, PRESENTER_PX) if presenter else figure, key=f"scene{n}",
                    fit=PRESENTER_FIT if presenter else None)
+    if n == N_SCENES and presenter:
+        lens_choice()
     if scene.check is not None:
         if scene.check.passed:
             st.caption(escape_md(scene.check.sentence()))
@@ -198,7 +201,7 @@ def render() -> None:
     for notice in trace.notices:  # unknown words read as <unk>, a prompt cut to the model's window
         st.warning(escape_md(notice))
     n = int(st.session_state.scene)
-    if n == N_SCENES:
+    if n == N_SCENES and not presenter:
         lens_choice()
     fresh = st.session_state.get("_story_drawn") != n
     area = st.empty() if fresh else None
