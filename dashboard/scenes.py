@@ -225,8 +225,10 @@ def scene_loop(ckpt: Checkpoint, book: MapBook, trace: GenerationTrace, *, font_
     b = trace.boundary
     c = ckpt.model.config
     top, p = trace.candidates(b)[0]
+    turn = b + 1 < len(trace.words)  # the guess, appended, is read as the next step: the loop's next turn drawn
     takeaway = (f"Each word's state passes through {count(c.n_layer, 'block')}; the last word's final state becomes "
-                f"a guess for the next word ('{top}', {prob(p)}), which is appended, and the loop repeats.")
+                f"a guess for the next word ('{top}', {prob(p)}), which is appended"
+                f"{f' (step {b + 2} on the map)' if turn else ''}, and the loop repeats.")
     says = [f"The prompt '{' '.join(trace.prompt_words)}' is {count(len(trace.prompt_words), 'word')}. Each "
             f"becomes its embedding plus a position vector, and passes through {count(c.n_layer, 'block')} of "
             "attention and MLP.",
@@ -236,11 +238,14 @@ def scene_loop(ckpt: Checkpoint, book: MapBook, trace: GenerationTrace, *, font_
             f"'{trace.generated_words[-1]}' ({trace.stop_reason}). Completion: '{trace.completion}'.",
             f"The dotted line on the map is the state of '{trace.words[b]}' at every depth, from 'embed' to "
             "'final', drawn on the plane of the final depth's principal components."]
+    if turn:
+        says.append(f"The arrow from step {b + 1} goes to step {b + 2}: the final state after reading the appended "
+                    f"'{trace.words[b + 1]}', where the loop turns again.")
     fmap = book.get("context:final", "pca", 2)
     colours = theme.context_colours(trace.context_names)
     path = frames.trajectory_frame(trace, fmap, len(trace.layer_names) - 1)
     layers = frames.layer_path_frame(trace, b, fmap)
-    fig = map_figures.trajectory_map(frames.reference_frame(fmap), path.iloc[b: b + 1], colours,
+    fig = map_figures.trajectory_map(frames.reference_frame(fmap), path.iloc[b: b + 1 + turn], colours,
                                  f"Step {b + 1} through the depths (PCA of the final depth)",
                                  options=map_figures.MapOptions(axis_label=fmap.axis_label, layer_path=layers,
                                                             selected_step=b + 1, font_px=font_px))

@@ -168,9 +168,15 @@ def test_story_and_model_card_state_one_vocabulary_size(ckpt):
 
     for prompt in EXAMPLES:  # scene 2 on every example prompt: counts agree, the likeliest word is the trace's
         t = trace_generation(ckpt, prompt)
-        text = " ".join(scenes.scene_loop(ckpt, book, t).sentences)
+        scene = scenes.scene_loop(ckpt, book, t)
+        text = " ".join(scene.sentences)
         top, p = t.candidates(t.boundary)[0]
         assert f"the likeliest is '{top}' ({prob(p)})" in text and not DISAGREE.search(text), text
+        b = t.boundary  # the appended guess is drawn as the next step, and the takeaway points to it
+        steps = [a.text for a in scene.figure.layout.annotations if str(a.text).startswith("<b>")]
+        if b + 1 < len(t.words):
+            assert t.words[b + 1] == top and f"appended (step {b + 2} on the map)" in scene.takeaway
+            assert steps == [f"<b>{b + 1}</b> {t.words[b]}", f"<b>{b + 2}</b> {t.words[b + 1]}"]
     from .conftest import open_page
 
     card = open_page("model_card")
