@@ -129,13 +129,17 @@ def world_facts(world: object, word: str, held_out: Collection[tuple[str, str]] 
 
 def trait_lines(world: object, word: str, held_out: Collection[tuple[str, str]] = ()) -> list[str]:
     """world_facts in short lines for the chart beside the word ('a pet', 'lives: home, street, garden', 'eats: …',
-    'drinks: …'), a held-out food left out; empty for a word the world states no such facts of."""
+    'drinks: …', 'named beside: pharaohs, …'), a held-out food left out; empty for a word the world states no such
+    facts of."""
     animal = getattr(world, "animals", {}).get(word)
     if animal is None:
         return []
     eats = [f for f in animal.diet if (word, f) not in held_out]
-    lines = [animal.kind, *(f"{verb}: {_listed(ws, most=3)}" for verb, ws in
-                            (("lives", animal.habitats), ("eats", eats), ("drinks", animal.drinks)) if ws)]
+    plurals = getattr(world, "plurals", {})
+    people = [plurals.get(p, p) for p, who in getattr(world, "people", {}).items() if word in who.animals]
+    lines = [animal.kind, *(f"{verb}: {_listed(ws, most=most)}" for verb, ws, most in
+                            (("lives", animal.habitats, 3), ("eats", eats, 3), ("drinks", animal.drinks, 3),
+                             ("named beside", people, 2)) if ws)]
     return [line for line in lines if line]
 
 

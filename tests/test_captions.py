@@ -404,6 +404,8 @@ def test_scene_one_states_each_animals_own_facts_from_the_world(ckpt):
     animal = world.animals[anchor]
     assert animal.kind in lines[0] and lines[1].startswith("lives: " + animal.habitats[0])
     eats = next(line for line in lines if line.startswith("eats: "))
+    people = [world.plurals.get(p, p) for p, who in world.people.items() if anchor in who.animals]
+    assert any(line.startswith(f"named beside: {people[0]}") for line in lines) == bool(people)
     assert not any((anchor, f) in held and f in re.split(r", | and ", eats[6:]) for f in animal.diet)
 
 
