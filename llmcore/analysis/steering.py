@@ -302,7 +302,8 @@ def steer_lead(*, word: str | None, source: str, target: str, alpha: float, dept
     text = (f"Push {f'the state of {word!r}' if word else 'every state'} {how_far} from the centre of '{source}' "
             f"towards the centre of '{target}' (at {depth_name})")
     if nearer:
-        text += f": it now lies nearer the centre of '{nearer}' than of '{target if nearer == source else source}'"
+        text += (f": in the model's own space it now lies nearer the centre of '{nearer}' than of "
+                 f"'{target if nearer == source else source}' (a map's plane shows only part of the move)")
     if steered == plain:
         return text + f", and the model still says '{plain}'."
     return text + f", and the model says '{steered}' instead of '{plain}'."
