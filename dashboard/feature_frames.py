@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from dashboard.text import count
 from llmcore.analysis.corpus_states import ROLES
 from llmcore.analysis.feature_axis import FeatureAxis
 from llmcore.analysis.features import Features, PromptFeatures
@@ -33,9 +34,17 @@ def word_role(world: World, word: str) -> int | None:
     return {"actions": ROLES.index("verb"), "food": ROLES.index("food")}.get(ctx)
 
 
-def trait_table(f: Features, pf: PromptFeatures, step: int, role: int) -> pd.DataFrame:
+def prompt_animal(world: object, words: list[str]) -> str | None:
+    """The first animal of the world the prompt names (a plural read as its animal), or None."""
+    animals = getattr(world, "animals", {})
+    singular = {plural: a for a, plural in getattr(world, "plurals", {}).items()}
+    return next((singular.get(w, w) for w in words if singular.get(w, w) in animals), None)
+
+
+def trait_table(f: Features, pf: PromptFeatures, step: int, role: int, animal: str | None = None) -> pd.DataFrame:
     """Per trait: what the probes read from the step's state at each depth (yes / no), and the first depth at
-    which the probe reads it at least 95 % right on animals it never saw."""
+    which the probe reads it at least 95 % right on animals it never saw; with `animal`, what the world says of
+    that animal, to set the readings against."""
     p = f.probes
     scores = p.read(pf.hidden[step], role)  # (K, L)
     rows = []
@@ -43,21 +52,40 @@ def trait_table(f: Features, pf: PromptFeatures, step: int, role: int) -> pd.Dat
         first = p.first_readable(k, role)
         row = {"trait": t.name, "readable from": p.layer_names[first] if first is not None else "never (< 95 %)",
                "held-back accuracy": round(float(p.accuracy[k, role].max()), 2)}
+        if animal is not None:
+            row[f"the world, for {animal}"] = "yes" if animal in t.animals else "no"
         row.update({name: "yes" if scores[k, d] > 0 else "no" for d, name in enumerate(p.layer_names)})
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def carried_traits(f: Features, pf: PromptFeatures, step: int, role: int) -> list[tuple[str, str]]:
-    """(trait, depth) of the traits the state reads 'yes' at the first depth where their probe is reliable."""
+def carried_traits(f: Features, pf: PromptFeatures, step: int, role: int) -> list[tuple[str, str, frozenset[str]]]:
+    """(trait, depth, the animals the world gives it) of the traits the state reads 'yes' at the first depth where
+    their probe is reliable."""
     p = f.probes
     scores = p.read(pf.hidden[step], role)
     out = []
     for k, t in enumerate(p.traits):
         first = p.first_readable(k, role)
         if first is not None and scores[k, first:].min() > 0:
-            out.append((t.name, p.layer_names[first]))
+            out.append((t.name, p.layer_names[first], t.animals))
     return out
+
+
+def carried_sentence(carried: list[tuple[str, str, frozenset[str]]], role: str, animal: str | None) -> str:
+    """The reliable traits a state says yes to (carried_traits), each from its depth; where the prompt names an
+    animal, a yes the world denies it is marked, and counted."""
+    def one(t: str, d: str, has: frozenset[str]) -> str:
+        return f"'{t}' (from {d}{'' if animal is None or animal in has else f'; the world says no for {animal}'})"
+
+    said = "; ".join(one(*c) for c in carried) or "none of the reliable traits"
+    wrong = sum(animal is not None and animal not in has for _, _, has in carried)
+    text = (f"Read as the {role}'s word, its state says yes to: {said}. Each trait is named from the first depth "
+            "whose probe scores at least 95 % on held-back animals.")
+    if wrong:
+        text += (f" {count(wrong, 'reading')} of them {'disagrees' if wrong == 1 else 'disagree'} with what the "
+                 f"world says of {animal}: a probe reads what the state carries, which need not be the world's fact.")
+    return text
 
 
 def likely_traits(f: Features, pf: PromptFeatures, step: int, role: int, *,

@@ -160,7 +160,8 @@ def test_traits_below_the_reliable_bar_are_named_apart_with_their_accuracy(featu
         role = feature_frames.word_role(ckpt.world, word)
         if role is None:
             continue
-        sure = {t for t, _ in feature_frames.carried_traits(f, pf, step, role)}
+        carried = feature_frames.carried_traits(f, pf, step, role)
+        sure = {t for t, _, _ in carried}
         likely = feature_frames.likely_traits(f, pf, step, role)
         scores = f.probes.read(pf.hidden[step], role)
         for name, depth, acc in likely:
@@ -171,3 +172,11 @@ def test_traits_below_the_reliable_bar_are_named_apart_with_their_accuracy(featu
         said = " ".join(m.value.replace("\\", "") for m in at.markdown)
         assert ("Less reliably" in said) == bool(likely)
         assert all(f"'{t}' (at {d}, {a * 100:.0f} %" in said for t, d, a in likely)
+        # each reliable 'yes' the world denies the prompt's animal is marked so, and counted
+        wrong = [t for t, d, has in carried if "dog" not in has]
+        assert all(f"'{t}' (from {d}; the world says no for dog)" in said for t, d, has in carried if "dog" not in has)
+        assert all(f"'{t}' (from {d})" in said for t, d, has in carried if "dog" in has)
+        assert ("disagree" in said) == bool(wrong)
+        table = feature_frames.trait_table(f, pf, step, role, "dog")
+        world = {t.name: "yes" if "dog" in t.animals else "no" for t in f.probes.traits}
+        assert dict(zip(table["trait"], table["the world, for dog"])) == world

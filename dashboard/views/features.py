@@ -91,16 +91,15 @@ def _traits(ckpt: Checkpoint, f: Features, pf: PromptFeatures, step: int) -> Non
                            "positions. Pick another step."))
         return
     carried = feature_frames.carried_traits(f, pf, step, role)
-    said = "; ".join(f"'{t}' (from {d})" for t, d in carried) or "none of the reliable traits"
-    st.write(escape_md(f"Read as the {f.probes.roles[role]}'s word, its state says yes to: {said}. Each trait is "
-                       "named from the first depth whose probe scores at least 95 % on held-back animals."))
+    animal = feature_frames.prompt_animal(ckpt.world, pf.words)
+    st.write(escape_md(feature_frames.carried_sentence(carried, f.probes.roles[role], animal)))
     likely = feature_frames.likely_traits(f, pf, step, role)
     if likely:
         less = "; ".join(f"'{t}' (at {d}, {acc * 100:.0f} % on held-back animals)" for t, d, acc in likely)
         bar = f"{feature_frames.LIKELY_BAR * 100:.0f} %"
         st.write(escape_md(f"Less reliably (probes that score {bar} to 95 % here), it also says yes to: {less}."))
     with st.expander("Every trait at every depth"):
-        st.dataframe(feature_frames.trait_table(f, pf, step, role), hide_index=True, width="stretch")
+        st.dataframe(feature_frames.trait_table(f, pf, step, role, animal), hide_index=True, width="stretch")
 
 
 def _where_known(f: Features) -> None:
