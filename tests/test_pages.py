@@ -332,6 +332,8 @@ def test_causes_page(ckpt):
     for word in ("Corruption", "Restore (patch)", "Attribution", "Steering"):
         assert f"\n\n**{word}**: " in glossary
     corrupt = counterfactual_prompt(ckpt, SEED_PROMPT)
+    in_use = [c.value.replace("\\", "") for c in at.caption if c.value.startswith("In use: ")]
+    assert in_use[0].startswith(f"In use: '{corrupt}'") and "habitats" in in_use[1]  # the grey defaults, in words
     ct = causal_trace(ckpt, SEED_PROMPT, corrupt=corrupt)
     t0 = changed_positions(ct)[0]
     best = (("resid", best_restore(ct, t0)[0], t0),)

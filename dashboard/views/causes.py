@@ -139,6 +139,8 @@ def glossary_terms(ckpt: Checkpoint, prompt: str, corrupt: str | tuple) -> dict[
 def _target_input(column: DeltaGenerator) -> tuple[str, ...]:
     target = column.text_input("Target words (comma-separated)", key="c_target", max_chars=500,
                                placeholder="the animal's habitats", help="Whose probability is traced at the next word")
+    if not target:  # the grey text is the value in use, not a hint: said in words
+        column.caption("In use: the habitats of the prompt's animal (type words to trace others).")
     return tuple(w.strip() for w in target.split(",") if w.strip())
 
 
@@ -150,6 +152,8 @@ def prompt_corruption(ckpt: Checkpoint, prompt: str) -> tuple[str, tuple[str, ..
     corrupt = c1.text_input("Corrupted prompt (same number of words)", key="c_corrupt", max_chars=500,
                             placeholder=auto or "another prompt of the same length",
                             help="Empty: the prompt's animal swapped for one that shares none of its habitats")
+    if auto and not corrupt:
+        c1.caption(f"In use: '{escape_md(auto)}', the prompt's animal swapped (type another to change it).")
     target_words = _target_input(c2)
     if not (corrupt or auto):
         st.info("Type a corrupted prompt of the same length: this prompt names no animal of the model's world to "
