@@ -35,6 +35,9 @@ PAGES = [("trajectory", "Trajectory", "trajectory", ":material/route:"),
          ("model_card", "Model card", "model-card", ":material/badge:")]
 
 
+HOME = "home"  # the path Streamlit reserves for the default page, served at "/"
+
+
 def view(module: str) -> Callable[[], None]:
     """The page function of a view in dashboard/views, importing it on first use."""
     def render() -> None:
@@ -46,8 +49,11 @@ def view(module: str) -> Callable[[], None]:
 
 def main() -> None:
     st.set_page_config(page_title="LLM Landscape", page_icon="🗺️", layout="wide")
-    pages = [st.Page(view(module), title=title, url_path=url, icon=icon, default=i == 0)
+    pages = [st.Page(view(module), title=title, url_path=url if i else HOME, icon=icon, default=i == 0)
              for i, (module, title, url, icon) in enumerate(PAGES)]
+    # the first page is served at "/" (its reserved path is HOME); its own path, typed or linked, opens it as well
+    module, title, url, icon = PAGES[0]
+    pages.append(st.Page(view(module), title=title, url_path=url, icon=icon, visibility="hidden"))
     page = st.navigation(pages)
     fold_when_narrow()
     model_picker(show=page.url_path != "compare")

@@ -317,6 +317,19 @@ def test_default_page_at_a_narrow_width_and_play(server, browser):
     page.close()
 
 
+def test_the_first_pages_own_path_opens_it(server, browser):
+    """/trajectory (the first page's own path, served at "/") opens the Trajectory with its settings, and no
+    "page not found" dialog."""
+    page, errors = _open(browser, f"{server}/trajectory?prompt=a+cow+munches")
+    _wait_charts(page, 4)
+    page.wait_for_function(HEADING_STARTS, arg="a cow munches", timeout=60_000)
+    wait_idle(page)
+    assert page.get_by_role("heading", name="Trajectory", exact=True).count() == 1
+    assert page.get_by_text("Page not found").count() == 0
+    _no_errors(page, errors)
+    page.close()
+
+
 def test_shared_url_opens_the_same_view(server, browser):
     page, errors = _open(browser, f"{server}/?prompt=a+cow+munches&layer=block+2&step=2&method=umap")
     _wait_charts(page, 4)
