@@ -317,7 +317,7 @@ def _not_held_out(ckpt: Checkpoint, prompt: str, named: str) -> list[str]:
     if mine is None or mine in held:
         return []
     return [f"Your prompt pairs {mine[0]} and {mine[1]}, which is not one of the {count(len(held), 'pair')} held out "
-            f"of training, so this scene shows the held-out pair {named}."]
+            f"of training, so this scene speaks of the held-out pair {named} and shows all of them."]
 
 
 def _example(breakdown: HeldOutBreakdown, prompt: str, pair: tuple[str, str] | None) -> int:
@@ -371,7 +371,8 @@ def scene_held_out(ckpt: Checkpoint, check: dict | None, breakdown: HeldOutBreak
                                                            "stored only their animal's homes (hence 'not measured')."
                                                            if groups.food_places.isna().any() else "."))
     fig = training_figures.held_out_bars(groups, title=f"Where the place word goes after {named} and the other "
-                                         "never-seen pairs")
+                                         "never-seen pairs" if pair is not None else
+                                         "Where the place word goes after the never-seen pairs")  # no bar of its own
     return Scene(title, takeaway, says, fig, check_)
 
 

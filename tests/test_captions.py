@@ -337,6 +337,10 @@ def test_the_never_seen_pairs_bars_are_the_models_own_place_probabilities(ckpt, 
             f"{len(b.prompts) / pairs:.0f} wordings") in " ".join(scene.sentences)
     other = scenes.scene_held_out(ckpt, check, b, prompt="the " + "zzz " * 3)
     assert not any(" + " in g for g in other.figure.data[0].x)
+    for s in (scene, other):  # the title names a pair only where the chart has its bar
+        drawn = next((g.split(" (")[0] for g in s.figure.data[0].x if " + " in g), None)
+        title = s.figure.layout.title.text.replace("<br>", " ")
+        assert (f"after {drawn} and" in title) if drawn else ("+" not in title)
     held = {tuple(p) for p in ckpt.held_out}
     free = next((a, f) for a in ckpt.world.animals for f in ckpt.world.taxonomy["food"]["meat"] if (a, f) not in held)
     mixed = scenes.scene_held_out(ckpt, check, b, prompt=f"a {free[0]} eats {free[1]} in")
@@ -345,6 +349,7 @@ def test_the_never_seen_pairs_bars_are_the_models_own_place_probabilities(ckpt, 
                                      "read ")
     assert scene.takeaway.startswith("The model never read ")
     assert not any(" + " in g for g in mixed.figure.data[0].x) and "not measured" in " ".join(mixed.sentences)
+    assert "+" not in mixed.figure.layout.title.text
     assert not scene.sentences[0].startswith("Your prompt")
     wrong = replace(b, habitat_mass=b.food_place_mass, food_place_mass=b.habitat_mass)
     failed = scenes.scene_held_out(ckpt, check, wrong, prompt=prompt)
