@@ -11,6 +11,7 @@ from dashboard.text import count
 from llmcore.analysis.corpus_states import ROLES
 from llmcore.analysis.feature_axis import FeatureAxis
 from llmcore.analysis.features import Features, PromptFeatures
+from llmcore.analysis.probes import READ_BAR
 from llmcore.world.types import World
 
 LIKELY_BAR = 0.85  # a trait read less reliably: named apart, with its accuracy on held-back animals
@@ -42,7 +43,8 @@ def prompt_animal(world: object, words: list[str]) -> str | None:
 
 
 def trait_table(f: Features, pf: PromptFeatures, step: int, role: int, animal: str | None = None) -> pd.DataFrame:
-    """Per trait: what the probes read from the step's state at each depth (yes / no), and the first depth at
+    """Per trait: what the probes read from the step's state at each depth (yes / no; in brackets where that
+    depth's probe scores under 95 % on held-back animals, a reading not to be trusted), and the first depth at
     which the probe reads it at least 95 % right on animals it never saw; with `animal`, what the world says of
     that animal, to set the readings against."""
     p = f.probes
@@ -54,7 +56,9 @@ def trait_table(f: Features, pf: PromptFeatures, step: int, role: int, animal: s
                "held-back accuracy": round(float(p.accuracy[k, role].max()), 2)}
         if animal is not None:
             row[f"the world, for {animal}"] = "yes" if animal in t.animals else "no"
-        row.update({name: "yes" if scores[k, d] > 0 else "no" for d, name in enumerate(p.layer_names)})
+        for d, name in enumerate(p.layer_names):
+            said = "yes" if scores[k, d] > 0 else "no"
+            row[name] = said if p.accuracy[k, role, d] >= READ_BAR else f"({said})"
         rows.append(row)
     return pd.DataFrame(rows)
 

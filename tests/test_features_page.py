@@ -180,3 +180,6 @@ def test_traits_below_the_reliable_bar_are_named_apart_with_their_accuracy(featu
         table = feature_frames.trait_table(f, pf, step, role, "dog")
         world = {t.name: "yes" if "dog" in t.animals else "no" for t in f.probes.traits}
         assert dict(zip(table["trait"], table["the world, for dog"])) == world
+        for k in range(len(table)):  # a reading below the bar is bracketed
+            for d, cell in enumerate(table.iloc[k][name] for name in f.probes.layer_names):
+                assert cell.startswith("(") == (f.probes.accuracy[k, role, d] < 0.95)

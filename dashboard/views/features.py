@@ -99,6 +99,8 @@ def _traits(ckpt: Checkpoint, f: Features, pf: PromptFeatures, step: int) -> Non
         bar = f"{feature_frames.LIKELY_BAR * 100:.0f} %"
         st.write(escape_md(f"Less reliably (probes that score {bar} to 95 % here), it also says yes to: {less}."))
     with st.expander("Every trait at every depth"):
+        st.caption("In brackets: a reading at a depth where that trait's probe scores under 95 % on held-back "
+                   "animals; it is not to be trusted.")
         st.dataframe(feature_frames.trait_table(f, pf, step, role, animal), hide_index=True, width="stretch")
 
 
