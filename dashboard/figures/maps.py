@@ -45,7 +45,8 @@ from llmcore.world.types import FUNCTION_CONTEXT
 if TYPE_CHECKING:
     from llmcore.maps.regions import RegionMap
 
-READINGS = {"read": "sub-context of the word read", "next": "sub-context the next-word distribution favours"}
+READINGS = {"read": "sub-context of the word read",
+            "next": "sub-context the model's output favours next (the same at every depth shown)"}
 
 
 READING_LABELS = {"read": "context", "next": "next_context"}  # the reference label each reading colours by

@@ -138,7 +138,8 @@ def map_controls(layer_names: list[str]) -> tuple[str, int, str, str]:
     dims = c2.radio("View", [2, 3], format_func=lambda d: f"{d}D", key="dims", horizontal=True)
     reading = c3.radio("Colours and regions", list(READINGS), format_func=READINGS.get, key="reading",
                        horizontal=True, help="read: the sub-context of the word just read; next: the sub-context "
-                       "that the model's next-word distribution puts most mass on")
+                       "that the model's next-word distribution (its output, after the last block) puts most mass on: "
+                       "the same colour at every depth shown; the lens below reads each depth on its own")
     if st.session_state.get("layer") not in layer_names:
         st.session_state.layer = layer_names[-1]
     layer = st.select_slider("Layer shown on the map", layer_names, key="layer")
