@@ -35,11 +35,9 @@ def word_role(world: World, word: str) -> int | None:
     return {"actions": ROLES.index("verb"), "food": ROLES.index("food")}.get(ctx)
 
 
-def prompt_animal(world: object, words: list[str]) -> str | None:
-    """The first animal of the world the prompt names (a plural read as its animal), or None."""
-    animals = getattr(world, "animals", {})
-    singular = {plural: a for a, plural in getattr(world, "plurals", {}).items()}
-    return next((singular.get(w, w) for w in words if singular.get(w, w) in animals), None)
+def prompt_animal(world: World, words: list[str]) -> str | None:
+    """The first animal of the world the prompt names (a plural read as its animal: World.lemma), or None."""
+    return next((w for w in map(world.lemma, words) if w in world.animals), None)
 
 
 def trait_table(f: Features, pf: PromptFeatures, step: int, role: int, animal: str | None = None) -> pd.DataFrame:

@@ -99,6 +99,12 @@ def _listed(ws: list[str], *, most: int = 4, last: str = "and") -> str:
     return ws[0] if len(ws) == 1 else f"{', '.join(ws[:-1])} {last} {ws[-1]}"
 
 
+def _people_beside(world: object, word: str) -> list[str]:
+    """The people (plural forms) whose sentences name the animal `word` beside them."""
+    plurals = getattr(world, "plurals", {})
+    return [plurals.get(p, p) for p, who in getattr(world, "people", {}).items() if word in who.animals]
+
+
 def world_facts(world: object, word: str, held_out: Collection[tuple[str, str]] = ()) -> str | None:
     """What the world's sentences say of an animal (its kind, places, food, drinks and the people beside it), or
     None for a word the world states no such facts of. A food of its diet held out with it (`held_out`: the
@@ -108,8 +114,7 @@ def world_facts(world: object, word: str, held_out: Collection[tuple[str, str]] 
         return None
     kept = [f for f in animal.diet if (word, f) not in held_out]
     hidden = [f for f in animal.diet if (word, f) in held_out]
-    plurals = getattr(world, "plurals", {})
-    people = [plurals.get(p, p) for p, who in getattr(world, "people", {}).items() if word in who.animals]
+    people = _people_beside(world, word)
     parts = [f"is {animal.kind}" if animal.kind else "",
              f"lives in the {_listed(animal.habitats)}" if animal.habitats else "",
              f"eats {_listed(kept)}" if kept else "",
@@ -135,11 +140,9 @@ def trait_lines(world: object, word: str, held_out: Collection[tuple[str, str]] 
     if animal is None:
         return []
     eats = [f for f in animal.diet if (word, f) not in held_out]
-    plurals = getattr(world, "plurals", {})
-    people = [plurals.get(p, p) for p, who in getattr(world, "people", {}).items() if word in who.animals]
     lines = [animal.kind, *(f"{verb}: {_listed(ws, most=most)}" for verb, ws, most in
                             (("lives", animal.habitats, 3), ("eats", eats, 3), ("drinks", animal.drinks, 3),
-                             ("named beside", people, 2)) if ws)]
+                             ("named beside", _people_beside(world, word), 2)) if ws)]
     return [line for line in lines if line]
 
 
@@ -340,7 +343,8 @@ def scene_held_out(ckpt: Checkpoint, check: dict | None, breakdown: HeldOutBreak
     named = f"{pair[0]} + {pair[1]}" if pair and f"{pair[0]} + {pair[1]}" in counts else next(iter(counts))
     n, sentences = counts[named], count(check["sentences"], "training sentence")
     held, unseen = len(counts), sum(v == 0 for v in counts.values())
-    says = [*_not_held_out(ckpt, prompt, named),
+    aside = _not_held_out(ckpt, prompt, named)
+    says = [*aside,
             f"The pair {named} appears together in {n} of the {sentences} (counted now by regenerating the corpus "
             f"from the world and its seed); {count(held, 'pair')} {'was' if held == 1 else 'were'} held out in all, "
             f"and {unseen} of {'it' if held == 1 else 'them'} {'occurs' if unseen == 1 else 'occur'} in none."]
@@ -348,9 +352,8 @@ def scene_held_out(ckpt: Checkpoint, check: dict | None, breakdown: HeldOutBreak
         return Scene(title, f"The model never read {named} together: {n} of the {sentences}.", says)
     share = float(np.mean(breakdown.top_is_habitat))
     prompts = count(len(breakdown.prompts), "held-out prompt")
-    mine = prompt_pair(ckpt.world, prompt)
-    other = (f"Your prompt's {mine[0]} + {mine[1]} is not a held-out pair; " if mine is not None and says[0].startswith(
-        "Your prompt") else "")  # the takeaway says whose pair it is before it speaks of another
+    mine = prompt_pair(ckpt.world, prompt)  # named in `aside` when it is not held out
+    other = f"Your prompt's {mine[0]} + {mine[1]} is not a held-out pair; " if aside else ""
     takeaway = (f"{other}{'t' if other else 'T'}he model never read {named} together ({n} of the {sentences}), yet "
                 f"for {share:.0%} of the {prompts} its likeliest place is a home of the animal.")
     i = _example(breakdown, prompt, pair)

@@ -15,6 +15,9 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from llmcore.inputs import Shaped
 
+OUTLINE_LEVEL = 0.5  # a region is where its sub-context's density is at least half its local peak
+SMALL_ISLAND = 0.05  # an island of a region holding less than this share of its sub-context's points is a small one
+
 
 @dataclass
 class RegionMap(Shaped):
@@ -42,7 +45,7 @@ class RegionMap(Shaped):
     SHAPES: ClassVar = {"contexts": ("G",), "x": ("nx",), "y": ("ny",), "density": ("G", "ny", "nx"),
                         "dominant": ("ny", "nx"), "centres": ("G", 2)}
 
-    def outline(self, g: int, level: float = 0.5, *, islands: str = "all") -> tuple[np.ndarray, np.ndarray]:
+    def outline(self, g: int, level: float = OUTLINE_LEVEL, *, islands: str = "all") -> tuple[np.ndarray, np.ndarray]:
         """Sub-context g's region border (its density at `level` of its peak), found by marching squares over the
         grid and joined into polylines: x and y arrays with one NaN between lines, ready to draw as one trace (a
         closed line ends on its first point). Computed here, the browser draws a few long lines instead of tracing
@@ -109,7 +112,7 @@ class RegionMap(Shaped):
         y = np.interp(rows + p[0] + t * (q[0] - p[0]), np.arange(ny), self.y)
         return np.where(np.isnan(t), np.nan, x), np.where(np.isnan(t), np.nan, y)
 
-    def inside(self, xy: np.ndarray, contexts: list[str], level: float = 0.5) -> np.ndarray:
+    def inside(self, xy: np.ndarray, contexts: list[str], level: float = OUTLINE_LEVEL) -> np.ndarray:
         """(n,) whether each point (n, 2) lies inside the outline (`level`) of its own sub-context's region, read
         at the grid point nearest it; False for a sub-context the map has no region of."""
         xy = np.asarray(xy, np.float64).reshape(-1, 2)
@@ -121,24 +124,16 @@ class RegionMap(Shaped):
         out[ok] = self.density[g[ok], row[ok], col[ok]] >= level
         return out
 
-    def island(self, g: int, xy: Sequence[float] | np.ndarray, level: float = 0.5) -> np.ndarray:
+    def island(self, g: int, xy: Sequence[float] | np.ndarray, level: float = OUTLINE_LEVEL) -> np.ndarray:
         """(ny, nx) the part of sub-context g's region (its density at least `level`) that holds the point xy: the
-        grid cells joined to the cell nearest it through cells of the region (4-neighbours); all False when the
-        point is outside the region."""
-        inside = self.density[g] >= level
+        grid cells joined to the cell nearest it through cells of the region (4-neighbours, island_labels); all
+        False when the point is outside the region."""
+        memo = self.__dict__.setdefault("_islands", {})  # labelled once per region and level
+        if (g, level) not in memo:
+            memo[g, level] = island_labels(self.density[g] >= level)
+        labels = memo[g, level]
         row, col = int(np.abs(self.y - xy[1]).argmin()), int(np.abs(self.x - xy[0]).argmin())
-        part = np.zeros_like(inside)
-        part[row, col] = inside[row, col]
-        while True:  # grow by one cell in each direction until nothing joins (a region is a few dozen cells across)
-            grown = part.copy()
-            grown[1:] |= part[:-1]
-            grown[:-1] |= part[1:]
-            grown[:, 1:] |= part[:, :-1]
-            grown[:, :-1] |= part[:, 1:]
-            grown &= inside
-            if (grown == part).all():
-                return part
-            part = grown
+        return labels == labels[row, col] if labels[row, col] < labels.size else np.zeros(labels.shape, bool)
 
     def lift(self, xy: np.ndarray) -> np.ndarray:
         """Terrain height under points (n, 2), bilinear, so a trajectory can be drawn on the surface."""
@@ -212,14 +207,10 @@ def gaussian_smooth(a: np.ndarray, sigma: float, truncate: float = 4.0) -> np.nd
     return out
 
 
-OUTLINE_LEVEL = 0.5  # a region is where its sub-context's density is at least half its local peak
-SMALL_ISLAND = 0.05  # an island of a region holding less than this share of its sub-context's points is a small one
-
-
-def island_shares(inside: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """(ny, nx) for each cell of a region (`inside`, bool) the share of the points (`counts` per cell) that lie in
-    its island (the cells joined to it through the region, 4-neighbours); 0 outside. NumPy only: each cell takes
-    the smallest label among its neighbours until none changes (a few dozen rounds on a 120-cell grid)."""
+def island_labels(inside: np.ndarray) -> np.ndarray:
+    """(ny, nx) one label per island of a region (`inside`, bool: the cells joined through the region,
+    4-neighbours), ny * nx outside it. NumPy only: each cell takes the smallest label among its neighbours until
+    none changes (a few dozen rounds on a 120-cell grid)."""
     ny, nx = inside.shape
     big = ny * nx
     label = np.where(inside, np.arange(big).reshape(ny, nx), big)
@@ -231,10 +222,16 @@ def island_shares(inside: np.ndarray, counts: np.ndarray) -> np.ndarray:
         low[:, :-1] = np.minimum(low[:, :-1], label[:, 1:])
         low = np.where(inside, low, big)
         if (low == label).all():
-            break
+            return label
         label = low
+
+
+def island_shares(inside: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """(ny, nx) for each cell of a region (`inside`, bool) the share of the points (`counts` per cell) that lie in
+    its island (island_labels); 0 outside."""
+    label = island_labels(inside)
     total = max(float(counts.sum()), 1e-12)
-    per_island = np.bincount(label.ravel(), weights=counts.ravel(), minlength=big + 1)
+    per_island = np.bincount(label.ravel(), weights=counts.ravel(), minlength=label.size + 1)
     return np.where(inside, per_island[label] / total, 0.0)
 
 
