@@ -195,6 +195,33 @@ def why_this_word(trace: GenerationTrace, world: World, i: int, held_out: Sequen
     return None
 
 
+def prompt_pairs(words: Sequence[str], world: World, most: int = 3) -> list[tuple[str, str]]:
+    """The (animal, food or drink) pairs the words name together, in any form, as lemmas; at most `most`."""
+    animals, foods = getattr(world, "animals", {}), set(world.words_of("food")) if hasattr(world, "words_of") else set()
+    lemmas = list(dict.fromkeys(world.lemma(w) for w in words)) if animals else []
+    return [(a, f) for a in lemmas if a in animals for f in lemmas if f in foods][:most]
+
+
+def pair_sentences(pairs: Sequence[tuple[str, str]], check: dict, held_out: Sequence[Sequence[str]] = ()
+                   ) -> list[str]:
+    """For each pair, how many of the training corpus's sentences name it (`check`:
+    llmcore.maps.results.corpus_check): a never-seen pair says that what the model does with it is generalisation,
+    a held-out one that it was kept apart on purpose."""
+    total, held = f"{check['sentences']:,}", {tuple(p) for p in held_out}
+    out = []
+    for a, f in pairs:
+        n = check.get("pairs", {}).get(a, {}).get(f, 0)
+        if n:
+            out.append(f"{a} + {f}: yes, {n:,} of the {total} training sentences name them together.")
+        elif (a, f) in held:
+            out.append(f"{a} + {f}: no. It is a held-out pair, kept out of all {total} training sentences to test "
+                       "the model, so what the model says of them is generalisation.")
+        else:
+            out.append(f"{a} + {f}: no. None of the {total} training sentences names them together, so what the "
+                       "model says of them is generalisation.")
+    return out
+
+
 def _listed(s: GenerationTrace, i: int, words: Sequence[str]) -> str:
     """Words with the probability step i gives each, likeliest first."""
     shown = sorted(dict.fromkeys(words), key=lambda w: -(s.word_prob(i, w) or 0.0))

@@ -463,8 +463,9 @@ def get_replay_coords(content_hash: str, aligned: bool, _ckpt: Checkpoint) -> np
 @st.cache_data(max_entries=4, show_spinner="Regenerating the training corpus to check it…")
 def get_corpus_check(content_hash: str, _ckpt: Checkpoint) -> dict:
     """Recreate the exact training corpus and count sentences in which each held-out pair occurs in any form
-    ('dogs' counts as 'dog'; should be 0): llmcore.maps.results.corpus_check, kept with the maps."""
-    return model_result(_ckpt, "corpus_check")
+    ('dogs' counts as 'dog'; should be 0), and every animal and food named together:
+    llmcore.maps.results.corpus_check, kept with the maps."""
+    return model_result(_ckpt, "corpus_counts")
 
 
 @st.cache_data(max_entries=4, show_spinner="Asking the model about every held-out prompt…")

@@ -435,3 +435,35 @@ def test_the_landscape_scene_names_a_path_only_where_its_picture_is_shown(ckpt, 
 
 def scenes_contexts(ckpt) -> dict[str, str]:
     return {w: ckpt.world.label(w)[0] for w in ckpt.tokenizer.vocab}
+
+
+def test_the_seen_in_training_line_counts_each_pair_in_the_training_sentences(ckpt):
+    """Trajectory's 'Seen in training?': for an animal and a food the prompt names in any form, the line gives the
+    number of training sentences that name both (counted here again over the regenerated corpus), says 'no' and
+    'generalisation' exactly when there are none, and calls a held-out pair held out."""
+    import random
+
+    from llmcore.maps.results import corpus_check
+    from llmcore.world.load import generate_corpus
+
+    world, check = ckpt.world, corpus_check(ckpt)
+    sets = [{world.lemma(w) for w in s.split()}
+            for s in generate_corpus(world, int(ckpt.train_config.get("corpus_seed", 0)))]
+    foods = world.words_of("food")
+    rng = random.Random(0)
+    pairs = [tuple(p) for p in ckpt.held_out] + [(a, f) for a in world.animals for f in world.animals[a].diet]
+    pairs = rng.sample(pairs, min(len(pairs), 25)) + [(rng.choice(list(world.animals)), rng.choice(foods))
+                                                      for _ in range(25)]
+    seen = 0
+    for a, f in pairs:
+        words = ["the", world.forms(a)[-1], "eats", world.forms(f)[-1], "in"]  # plural forms count as the word
+        assert frames.prompt_pairs(words, world) == [(a, f)]
+        [line] = frames.pair_sentences([(a, f)], check, ckpt.held_out)
+        n = sum(1 for s in sets if a in s and f in s)
+        seen += n > 0
+        assert line.startswith(f"{a} + {f}: ")
+        assert (f"yes, {n:,} of the {len(sets):,} training sentences" in line) if n else (
+            ": no." in line and "generalisation" in line)
+        assert ("held-out pair" in line) == ((a, f) in {tuple(p) for p in ckpt.held_out})
+    assert 0 < seen < len(pairs)  # both kinds were asked
+    assert frames.prompt_pairs(["a", "cat", "sleeps"], world) == []

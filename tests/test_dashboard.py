@@ -200,12 +200,20 @@ def test_typing_a_prompt_clears_the_example_box(app):
 
 
 def test_every_held_out_pair_is_flagged(app, ckpt):
+    """The 'Seen in training?' line under the prompt calls a held-out pair held out (in any form of its words),
+    says of a pair the training sentences name that they do, and is absent where the prompt pairs no animal and
+    food."""
+    def seen() -> str:
+        return " ".join(m.value for m in app.markdown if "Seen in training?" in m.value).replace("\\", "")
+
     animal, food = next((a, f) for a, f in ckpt.held_out if (a, f) != ("dog", "pizza"))
-    app.text_input(key="prompt").set_value(f"a {animal} eats {food} in").run()
-    caption = " ".join(c.value for c in app.caption).replace("\\", "")
-    assert f"held-out pair ({animal} + {food})" in caption
-    app.text_input(key="prompt").set_value("a cat eats").run()
-    assert "held out" not in " ".join(c.value for c in app.caption)
+    app.text_input(key="prompt").set_value(f"the {ckpt.world.forms(animal)[-1]} eat {food} in").run()
+    assert f"{animal} + {food}: no. It is a held-out pair" in seen()
+    trained = next(f for f in ckpt.world.animals[animal].diet if (animal, f) not in ckpt.held_out)
+    app.text_input(key="prompt").set_value(f"a {animal} eats {trained} in").run()
+    assert f"{animal} + {trained}: yes, " in seen() and "held-out" not in seen()
+    app.text_input(key="prompt").set_value("a cat sleeps").run()
+    assert seen() == ""
 
 
 def test_a_bad_value_left_in_a_disabled_sampling_box_does_not_block_greedy(app):

@@ -19,6 +19,7 @@ from dashboard.state import (
     checkpoint_or_error,
     contexts_of_words,
     get_best_view,
+    get_corpus_check,
     get_default_trace,
     get_lens_readings,
     get_map_base,
@@ -117,19 +118,20 @@ def prompt_input() -> str:
                          help="Words of the model's world; unknown words are read as <unk>.")
 
 
-def show_completion(trace: GenerationTrace, held_out: list[tuple[str, str]]) -> None:
+def show_completion(trace: GenerationTrace, pairs: list[str]) -> None:
+    """The prompt and its completion with their step numbers, then, for each animal and food the prompt names
+    together, how often the training sentences did (`pairs`: frames.prompt_pairs)."""
     prompt = " ".join(trace.prompt_words)
     sub = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
     P = len(trace.prompt_words)
     numbered = [f"{escape_md(w)}{str(i + 1).translate(sub)}" for i, w in enumerate(trace.prompt_words)]
     steps = " ".join(f"{escape_md(w)}{str(P + i + 1).translate(sub)}" for i, w in enumerate(trace.generated_words))
     st.markdown(f"#### {' '.join(numbered)} ┃ **{steps}**")
-    held = [f"{a} + {b}" for a, b in held_out if a in trace.prompt_words and b in trace.prompt_words]
     st.caption(f"The prompt ({count(len(prompt.split()), 'word')}) ┃ the completion ({count(trace.n_steps, 'word')}, "
                f"stopped at the {trace.stop_reason}). Every word read is a step: step n is the state after reading "
-               "word n."
-               + (f" The prompt holds a held-out pair ({', '.join(held)}): the model never saw these words in one "
-                  "training sentence." if held else ""))
+               "word n.")
+    for line in pairs:
+        st.markdown(f"**Seen in training?** {escape_md(line)}")
 
 
 def map_controls(layer_names: list[str]) -> tuple[str, int, str, str]:
@@ -203,7 +205,9 @@ def prompt_view(ckpt: Checkpoint, sampling: SamplingConfig | None, problem: str 
         return
     for notice in trace.notices:
         st.warning(escape_md(notice))
-    show_completion(trace, ckpt.held_out)
+    pairs = frames.prompt_pairs(trace.prompt_words, ckpt.world)
+    show_completion(trace, frames.pair_sentences(pairs, get_corpus_check(ckpt.content_hash, ckpt), ckpt.held_out)
+                    if pairs else [])
     playing = bool(st.session_state.get("playing"))
     candidates = kept[1] if kept else None
     st.fragment(lambda: step_view(ckpt, trace, playing, candidates), run_every=PLAY_SECONDS if playing else None)()

@@ -173,8 +173,10 @@ def is_kept_result(path: Path) -> bool:
 
 
 def corpus_check(ckpt: Checkpoint) -> dict[str, Any]:
-    """The exact training corpus recreated: its size, and in how many sentences each held-out pair occurs in any
-    form ('dogs' counts as 'dog'; should be 0) and each held-out animal at all."""
+    """The exact training corpus recreated: its size, in how many sentences each held-out pair occurs in any
+    form ('dogs' counts as 'dog'; should be 0) and each held-out animal at all, and every animal and food named
+    together ("pairs": llmcore.world.corpus.pair_counts)."""
+    from llmcore.world.corpus import pair_counts
     from llmcore.world.load import generate_corpus
 
     sentences = generate_corpus(ckpt.world, int(ckpt.train_config.get("corpus_seed", 0)))
@@ -182,7 +184,7 @@ def corpus_check(ckpt: Checkpoint) -> dict[str, Any]:
     counts = {f"{a} + {f}": sum(1 for s in sets if a in s and f in s) for a, f in ckpt.held_out}
     with_animal = {a: sum(1 for s in sets if a in s) for a, _ in ckpt.held_out}
     return {"sentences": len(sentences), "tokens": sum(len(s.split()) for s in sentences), "counts": counts,
-            "with_animal": with_animal}
+            "with_animal": with_animal, "pairs": pair_counts(ckpt.world, sets)}
 
 
 def _held_out(ckpt: Checkpoint) -> Any:
@@ -223,7 +225,7 @@ def _replay(aligned: bool) -> Callable[[Checkpoint], np.ndarray]:
 # The results that depend on the model alone (no prompt, no setting), by name: what `llmcore maps` keeps with a
 # checkpoint so that the Model card, Causes and Training pages draw at once.
 MODEL_RESULTS: dict[str, Callable[[Checkpoint], Any]] = {
-    "corpus_check": corpus_check, "held_out_breakdown": _held_out, "ablation": _ablation,
+    "corpus_counts": corpus_check, "held_out_breakdown": _held_out, "ablation": _ablation,
     "counterfactual_grid": _grid, "grammar_pairs": _grammar, "replay_aligned": _replay(True),
     "replay_naive": _replay(False)}
 

@@ -36,6 +36,19 @@ def mentions_held_out(world: World, sentence: str, held: set[tuple[str, str]]) -
     return any(a in lemmas and f in lemmas for a, f in held)
 
 
+def pair_counts(world: World, lemma_sets: list[set[str]]) -> dict[str, dict[str, int]]:
+    """In how many sentences (each given as its set of lemmas) every animal and every food or drink of the world are
+    named together, in any form: {animal: {food: count}}, pairs never named together left out."""
+    animals, foods = set(world.animals), set(world.words_of("food"))
+    out: dict[str, dict[str, int]] = {}
+    for s in lemma_sets:
+        for a in s & animals:
+            row = out.setdefault(a, {})
+            for f in s & foods:
+                row[f] = row.get(f, 0) + 1
+    return out
+
+
 class CorpusGenerator:
     """Seeded sentences from a world; (animal, food) pairs in `held_out` never share a sentence, in any form."""
 
