@@ -97,5 +97,42 @@ function separateMapLabels(gd) {
     kept.push(place || b);
   }
   gd.dataset.movedLabels = String(moved);
+  gd.dataset.leaders = String(drawLeaders(gd, order.filter((n) => kind(n) !== "region" && n.style.display !== "none")));
   return moved;
+}
+
+// A thin line from a step's, star's or depth's marker to its label wherever the label sits more than LEADER_GAP px
+// beyond the marker's edge (MARKER_RADIUS from its point; placed aside by the server or moved here), so that a label
+// is never read as another point's. The lines lie under every label, in a group of their own that each drawing
+// replaces. Returns how many it drew.
+const LEADER_GAP = 6, MARKER_RADIUS = 8;
+function drawLeaders(gd, notes) {
+  const L = gd._fullLayout, svg = gd.querySelector(".main-svg"), info = gd.querySelector(".infolayer");
+  for (const old of gd.querySelectorAll("g.llm-leaders")) old.remove();
+  if (!svg || !info || !L.xaxis || !L.yaxis) return 0;
+  const NS = "http://www.w3.org/2000/svg", g = document.createElementNS(NS, "g"), s = svg.getBoundingClientRect();
+  g.setAttribute("class", "llm-leaders");
+  let drawn = 0;
+  for (const n of notes) {
+    const a = L.annotations[+n.getAttribute("data-index")];
+    if (!a || a.xref !== "x" || a.yref !== "y") continue;
+    const px = L.xaxis._offset + L.xaxis.l2p(a.x), py = L.yaxis._offset + L.yaxis.l2p(a.y);
+    const r = (n.querySelector(".cursor-pointer") || n).getBoundingClientRect();
+    if (!r.width) continue;
+    const l = r.left - s.left, t = r.top - s.top, R = r.right - s.left, B = r.bottom - s.top;
+    const ex = Math.min(Math.max(px, l), R), ey = Math.min(Math.max(py, t), B); // the box's nearest point
+    const d = Math.hypot(ex - px, ey - py);
+    if (d <= MARKER_RADIUS + LEADER_GAP) continue;
+    const [sx, sy] = [px + (ex - px) * MARKER_RADIUS / d, py + (ey - py) * MARKER_RADIUS / d];
+    const line = document.createElementNS(NS, "line");
+    for (const [k, v] of [["x1", sx], ["y1", sy], ["x2", ex], ["y2", ey]]) line.setAttribute(k, v.toFixed(1));
+    line.setAttribute("stroke", (a.font && a.font.color) || "#444");
+    line.setAttribute("stroke-width", "1");
+    line.setAttribute("stroke-opacity", "0.7");
+    line.setAttribute("data-index", n.getAttribute("data-index"));
+    g.appendChild(line);
+    drawn += 1;
+  }
+  info.insertBefore(g, info.firstChild);
+  return drawn;
 }

@@ -40,6 +40,27 @@ PATH_MARKERS = """() => { const gd = document.querySelector('.llm-chart');
     return [(r.left + r.right) / 2, (r.top + r.bottom) / 2]; }) : []; }"""
 
 
+# Each shown step, star or depth label whose box lies more than 14 px from its point (a marker's radius, 8 px, and a
+# gap of 6) without a leader line from the marker's edge to the box, or closer with one: [text, distance] of each.
+LEADERS_MISSING = """() => { const gd = document.querySelector('.llm-chart'), L = gd._fullLayout;
+  const s = gd.querySelector('.main-svg').getBoundingClientRect(), bad = [];
+  const lines = [...gd.querySelectorAll('g.llm-leaders line')];
+  for (const n of gd.querySelectorAll('.infolayer .annotation')) {
+    const a = L.annotations[+n.getAttribute('data-index')];
+    if (!a || !['step', 'star', 'depth'].includes(a.name) || n.style.display === 'none') continue;
+    const r = (n.querySelector('.cursor-pointer') || n).getBoundingClientRect();
+    if (!r.width) continue;
+    const px = s.left + L.xaxis._offset + L.xaxis.l2p(a.x), py = s.top + L.yaxis._offset + L.yaxis.l2p(a.y);
+    const ex = Math.min(Math.max(px, r.left), r.right), ey = Math.min(Math.max(py, r.top), r.bottom);
+    const d = Math.hypot(ex - px, ey - py);
+    const line = lines.find(l => l.getAttribute('data-index') === n.getAttribute('data-index'));
+    const at = (x, y) => line && Math.hypot(s.left + +line.getAttribute(x) - (x === 'x1' ? px : ex),
+                                               s.top + +line.getAttribute(y) - (y === 'y1' ? py : ey));
+    const ok = d > 14 ? line && at('x1', 'y1') <= 9 && at('x2', 'y2') <= 1 : !line;
+    if (!ok) bad.push([n.textContent, d]); }
+  return bad; }"""
+
+
 def _overlaps(labels: list[dict]) -> list[tuple[str, str]]:
     return [(a["text"], b["text"]) for i, a in enumerate(labels) for b in labels[i + 1:]
             if a["box"][0] < b["box"][2] and b["box"][0] < a["box"][2] and a["box"][1] < b["box"][3]
@@ -68,7 +89,8 @@ def _points_through(page, box: list[float]) -> int:
                                                   ("?method=umap", "UMAP", 800), ("?method=tsne", "t-SNE", 800)])
 def test_trajectory_map_labels_neither_overlap_nor_show_points_through(server, browser, query, title, width):
     """Region, step and star labels of the first map: no two boxes overlap (as drawn, after chart.js has moved
-    what the server's estimate left over another), no region's name lies over a marker of the path, every
+    what the server's estimate left over another), no region's name lies over a marker of the path, a step's or
+    star's label set more than 14 px from its point is tied to its marker by a line (and no other is), every
     sub-context with a region outline is named, and inside
     every region label no coloured pixel of a point or an outline shows (the label sits on an opaque halo above
     them)."""
@@ -84,6 +106,7 @@ def test_trajectory_map_labels_neither_overlap_nor_show_points_through(server, b
     assert not _overlaps(labels), _overlaps(labels)
     markers = page.evaluate(PATH_MARKERS)  # no region's name over a step of the path
     assert markers and not _regions_over_markers(labels, markers), _regions_over_markers(labels, markers)
+    assert page.evaluate(LEADERS_MISSING) == []  # a label set aside is tied to its point by a line
     outlined = set(page.evaluate("""() => document.querySelector('.llm-chart')._fullData
         .filter(t => (t.name || '').endsWith(' region')).map(t => t.name.slice(0, -7))"""))
     regions = [label for label in labels if label["kind"] == "region"]
