@@ -144,6 +144,7 @@ def test_terrain_figure_keeps_the_whole_path_in_view(setup, ckpt):
     np.testing.assert_allclose(drawn.z, regions.lift(path[["x", "y"]].to_numpy()) + 0.02, atol=1e-5)  # on the ground
     cones = next(t for t in fig.data if t.type == "cone")
     assert len(cones.x) == len(path) - 1  # one arrow per step
+    assert scene.xaxis.title.text and scene.yaxis.title.text and scene.zaxis.title.text  # every axis says what it is
 
 
 def test_loss_figure_marks_start_end_and_spreads_levels(ckpt):
@@ -161,6 +162,10 @@ def test_loss_figure_marks_start_end_and_spreads_levels(ckpt):
         assert any(n and n.startswith("end") for n in names)
         labelled = [t for t in fig.data if t.name == "training path"][0].text
         assert sum(bool(s) for s in labelled) >= 3
+    z_axis = fig.layout.scene.zaxis  # the 3D height: the lowest and highest loss marked, no two ticks crowded
+    gaps = np.diff(sorted(z_axis.tickvals))
+    assert z_axis.ticktext[0] == f"{ticks[0]:.2f}" and z_axis.ticktext[-1] == f"{ticks[-1]:.2f}"
+    assert gaps.min() >= 0.1 * (max(z_axis.tickvals) - min(z_axis.tickvals)), z_axis.ticktext
 
 
 def test_decision_figure_colours_content_by_its_mass(ckpt):

@@ -52,9 +52,9 @@ def causal_heatmaps(ct: CausalTrace, selected: tuple[int, int, int] | None = Non
         k, d, t = selected
         fig.add_shape(type="rect", x0=t - 0.5, x1=t + 0.5, y0=d - 0.5, y1=d + 0.5, line=dict(color="#D55E00", width=3),
                       row=k + 1, col=1)
-    fig.update_yaxes(autorange="reversed", title_text="depth", tickfont=dict(size=10))
+    fig.update_yaxes(autorange="reversed", title_text="depth", tickfont=dict(size=12))
     fig.update_xaxes(tickmode="array", tickvals=xs, ticktext=xs, showticklabels=True,
-                     tickfont=dict(size=11))  # every word under every panel: Plotly would skip some
+                     tickfont=dict(size=12))  # every word under every panel: Plotly would skip some
     fig.update_xaxes(title_text="position (word read)", row=3, col=1)
     fig.update_traces(colorbar=dict(title="restored", tickformat=".0%", len=0.9), selector=dict(type="heatmap"))
     title = "Share brought back by one clean state" + ("" if ct.measurable else ": meaningless here")

@@ -138,16 +138,16 @@ def _terrain_path(fig: go.Figure, path: pd.DataFrame, ink: str, lift: PointMap) 
 
 
 def _terrain_scene(regions: RegionMap, path: pd.DataFrame | None, axis_label: str) -> dict:
-    """Axes that hold the whole surface and the whole path, seen from high enough that hills hide no step (the
-    height's axis untitled: its title ran past the chart's left edge in a narrow column; the caption says what the
-    height is)."""
+    """Axes that hold the whole surface and the whole path, seen from high enough that hills hide no step; the
+    height's axis titled in one short word (a longer title ran past the chart's left edge in a narrow column; the
+    caption says what the height is)."""
     xs, ys = [regions.x.min(), regions.x.max()], [regions.y.min(), regions.y.max()]
     if path is not None and len(path):
         xs += [path.x.min(), path.x.max()]
         ys += [path.y.min(), path.y.max()]
     return dict(xaxis=dict(title=f"{axis_label} 1", range=[min(xs), max(xs)]),
                 yaxis=dict(title=f"{axis_label} 2", range=[min(ys), max(ys)]),
-                zaxis=dict(title=dict(text=""), range=[0, TERRAIN_TOP + 0.05]),
+                zaxis=dict(title=dict(text="density"), range=[0, TERRAIN_TOP + 0.05]),
                 aspectmode="manual", aspectratio=dict(x=1.3, y=1.3, z=0.55),
                 camera=dict(eye=dict(zip("xyz", TERRAIN_EYE)), center=dict(zip("xyz", TERRAIN_CENTRE))))
 
@@ -314,9 +314,13 @@ def loss_figure(land: LossLandscape, three_d: bool = False, every: int = 0) -> g
     title = wrap_title(f"Loss on {kind}", 30)  # two charts side by side: 230 px wide each at 800 px
     styled(fig, title=title, height=560, margin=dict(t=36 + 22 * (title.count("<br>") + 1)),
            legend=dict(orientation="h", y=-0.15))
-    if three_d:
+    if three_d:  # four ticks on the height (the lowest, two above the crowd near it, the highest): the colour bar's
+        # log-spaced ones print over each other on a short axis; seen from further than Plotly's default, so that the
+        # floor's axis titles stay inside the chart
+        few = sorted({0, max(len(ticks) - 4, 0), max(len(ticks) - 2, 0), len(ticks) - 1})
         fig.update_layout(scene=dict(xaxis_title=axes[0], yaxis_title=axes[1], zaxis=dict(
-            title="loss", tickvals=tickvals, ticktext=[f"{t:.2f}" for t in ticks])))
+            title="loss", tickvals=[tickvals[i] for i in few], ticktext=[f"{ticks[i]:.2f}" for i in few]),
+            aspectmode="manual", aspectratio=dict(x=1, y=1, z=0.8), camera=dict(eye=dict(x=1.75, y=1.75, z=1.2))))
     else:
         fig.update_layout(xaxis_title=axes[0], yaxis_title=axes[1])
     return fig
