@@ -405,6 +405,12 @@ def test_scene_one_states_each_animals_own_facts_from_the_world(ckpt):
     point = next(t for t in scene.figure.data if anchor in list(t.text or []))
     i = list(point.text).index(anchor)
     assert (note.x, note.y) == pytest.approx((point.x[i], point.y[i]))
+    xs = np.concatenate([t.x for t in scene.figure.data if t.x is not None]).astype(float)
+    ys = np.concatenate([t.y for t in scene.figure.data if t.y is not None]).astype(float)
+    (x0, x1), (y0, y1) = scene.figure.layout.xaxis.range, scene.figure.layout.yaxis.range
+    assert x0 < xs.min() and xs.max() < x1 and y0 < ys.min() and ys.max() < y1  # every point in view
+    # the note's corner lies in the room the axes were widened by, beyond every point
+    assert not (xs.min() <= note.ax <= xs.max()) and not (ys.min() <= note.ay <= ys.max())
     lines = note.text.split("<br>")
     animal = world.animals[anchor]
     assert animal.kind in lines[0] and lines[1].startswith("lives: " + animal.habitats[0])

@@ -370,19 +370,34 @@ def word_map(df: pd.DataFrame, colour_by: str, title: str, axis_label: str, *, h
                   margin=dict(t=30 + 20 * (lines.count("<br>") + 1)), **legend)
 
 
-def pinned_note(fig: go.Figure, points: np.ndarray, at: np.ndarray, text: str, *, ink: str = "#222222") -> None:
-    """A note in the emptiest corner of a 2D map (the corner box, 40 % × 30 % of the points' extent, that holds the
-    fewest of `points` (n, 2); the one nearest `at` among equals), with an arrow to the point `at`. `text` is
-    Plotly's HTML, escaped by the caller."""
+NOTE_ROOM = 0.12  # pinned_note: how far the axes widen on the note's sides, of the points' extent
+
+
+def pinned_note(fig: go.Figure, points: np.ndarray, at: np.ndarray, text: str, *, ink: str = "#222222",
+                plot_px: tuple[int, int] = (860, 450)) -> None:
+    """A note in the emptiest corner of a 2D map, with an arrow to the point `at`: the corner whose box of the note's
+    own size (estimated from its lines at 13 px on a plot area of about `plot_px`) holds the fewest of `points`
+    (n, 2); the one nearest `at` among equals. The axes widen on that corner's sides by NOTE_ROOM of the points'
+    extent, and the note sits at their edge, so that it covers fewer points. `text` is Plotly's HTML, escaped by
+    the caller."""
+    from dashboard.labels import plain
+
+    lines = text.split("<br>")
     lo, hi = points.min(0), points.max(0)
     span = np.maximum(hi - lo, 1e-9)
+    size = np.array([(max(len(plain(t)) for t in lines) * 7.2 + 12) / plot_px[0], (len(lines) * 19 + 12) / plot_px[1]])
+    size = np.minimum(size * 1.1, 0.6)  # the axes' padding beyond the points, and a little room
     corners = []
     for right in (False, True):
         for top in (False, True):
             corner = np.array([hi[0] if right else lo[0], hi[1] if top else lo[1]])
-            inside = np.all(np.abs(points - corner) <= span * [0.4, 0.3], axis=1)
+            inside = np.all(np.abs(points - corner) <= span * size, axis=1)
             corners.append((int(inside.sum()), float(np.linalg.norm((corner - at) / span)), right, top, corner))
     _, _, right, top, corner = min(corners, key=lambda c: c[:2])
+    pad = 0.05 * span
+    low, high = lo - pad - NOTE_ROOM * span * [not right, not top], hi + pad + NOTE_ROOM * span * [right, top]
+    fig.update_layout(xaxis_range=[float(low[0]), float(high[0])], yaxis_range=[float(low[1]), float(high[1])])
+    corner = np.where([right, top], high - pad / 5, low + pad / 5)
     fig.add_annotation(x=float(at[0]), y=float(at[1]), xref="x", yref="y", ax=float(corner[0]), ay=float(corner[1]),
                        axref="x", ayref="y", xanchor="right" if right else "left", yanchor="top" if top else "bottom",
                        text=text, align="left", showarrow=True, arrowhead=2, arrowwidth=1, arrowcolor=ink,
