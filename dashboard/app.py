@@ -51,10 +51,13 @@ def main() -> None:
     st.set_page_config(page_title="LLM Landscape", page_icon="🗺️", layout="wide")
     pages = [st.Page(view(module), title=title, url_path=url if i else HOME, icon=icon, default=i == 0)
              for i, (module, title, url, icon) in enumerate(PAGES)]
-    # the first page is served at "/" (its reserved path is HOME); its own path, typed or linked, opens it as well
+    # the first page is served at "/" (its reserved path is HOME); its own path, typed or linked, opens it there,
+    # with its settings, so that the navigation marks the page shown
     module, title, url, icon = PAGES[0]
     pages.append(st.Page(view(module), title=title, url_path=url, icon=icon, visibility="hidden"))
     page = st.navigation(pages)
+    if page is pages[-1]:
+        st.switch_page(pages[0], query_params=st.query_params.to_dict())
     fold_when_narrow()
     model_picker(show=page.url_path != "compare")
     add_model()

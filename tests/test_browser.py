@@ -318,13 +318,17 @@ def test_default_page_at_a_narrow_width_and_play(server, browser):
 
 
 def test_the_first_pages_own_path_opens_it(server, browser):
-    """/trajectory (the first page's own path, served at "/") opens the Trajectory with its settings, and no
-    "page not found" dialog."""
+    """/trajectory (the first page's own path, served at "/") opens the Trajectory at "/" with its settings, marked
+    as the page shown in the navigation, and no "page not found" dialog."""
     page, errors = _open(browser, f"{server}/trajectory?prompt=a+cow+munches")
     _wait_charts(page, 4)
     page.wait_for_function(HEADING_STARTS, arg="a cow munches", timeout=60_000)
     wait_idle(page)
     assert page.get_by_role("heading", name="Trajectory", exact=True).count() == 1
+    page.wait_for_function("() => new URL(location.href).pathname === '/'", timeout=30_000)
+    assert "prompt=a+cow+munches" in page.url
+    marked = page.locator('[data-testid="stSidebarNavLink"][aria-current="page"]')
+    assert marked.count() == 1 and marked.inner_text().strip().endswith("Trajectory")
     assert page.get_by_text("Page not found").count() == 0
     _no_errors(page, errors)
     page.close()
