@@ -136,8 +136,9 @@ def test_compare_map_labels_do_not_overlap(server, browser, width):
 
 @pytest.mark.parametrize("query, width, height", [("scene=5", 800, 1400), ("scene=5&presenter=true", 1280, 720)])
 def test_story_landscape_labels_cover_neither_each_other_nor_the_paths_markers(server, browser, query, width, height):
-    """Story scene 5 as drawn in a narrow column and on a projector: no region or step label covers another, and no
-    region's name lies over the centre of one of the path's markers (the steps stay visible)."""
+    """Story scene 5 as drawn in a narrow column and on a projector: no region or step label covers another, no
+    region's name lies over the centre of one of the path's markers (the steps stay visible), and the map fills the
+    chart's width (not a square in the middle of it)."""
     page, errors = open_in_browser(browser, f"{server}/story?{query}", width=width, height=height)
     wait_charts(page, 1)
     wait_idle(page)
@@ -147,6 +148,10 @@ def test_story_landscape_labels_cover_neither_each_other_nor_the_paths_markers(s
     labels, markers = page.evaluate(MAP_LABELS)["labels"], page.evaluate(PATH_MARKERS)
     assert not _overlaps(labels), _overlaps(labels)
     assert not _regions_over_markers(labels, markers), _regions_over_markers(labels, markers)
+    plot, chart = page.evaluate("""() => { const gd = document.querySelector('.llm-chart');
+        const r = (e) => { const b = e.getBoundingClientRect(); return [b.width, b.height]; };
+        return [r(gd.querySelector('.nsewdrag')), r(gd)]; }""")
+    assert plot[0] >= 1.3 * plot[1] and plot[0] >= 0.5 * chart[0], (plot, chart)
     no_errors(page, errors)
     page.close()
 

@@ -208,11 +208,9 @@ def next_regions_figure(r: NextWordRegions, path: pd.DataFrame, colours: dict[st
     xr, yr = (float(r.x[0]) - dx / 2, float(r.x[-1]) + dx / 2), (float(r.y[0]) - dy / 2, float(r.y[-1]) + dy / 2)
     data = [dict(type="image", z=rgba.tolist(), colormodel="rgba", x0=float(r.x[0]), dx=dx, y0=float(r.y[0]),
                  dy=dy, hoverinfo="skip", name="what real states predict")]
-    # the plot area without margins and the legend below, as drawn: an image keeps its cells square, so the area
-    # shrinks along one axis to the ranges' own proportions (label places measured in any other frame collide)
+    # the plot area without margins and the legend below, as drawn: the cells stretch to fill it (the plane's two
+    # discriminant axes have no common unit), so the map takes the chart's whole width
     w, h = width_px - 80, height - 150
-    scale = min(w / (xr[1] - xr[0]), h / (yr[1] - yr[0]))
-    w, h = scale * (xr[1] - xr[0]), scale * (yr[1] - yr[0])
     present = [g for g in range(len(names)) if (r.label == g).any()]
     markers = to_pixels(path[["x", "y"]].to_numpy(np.float64), xr, yr, width=w, height=h) if len(path) else None
     spots, boxes = [], []
@@ -247,7 +245,8 @@ def next_regions_figure(r: NextWordRegions, path: pd.DataFrame, colours: dict[st
     return figure(data, dict(
         title=dict(text=wrap_title(title, 60)), height=height, annotations=notes, margin=dict(t=60),
         xaxis=dict(title=dict(text=axis.format(1)), range=list(xr), showgrid=False, zeroline=False),
-        yaxis=dict(title=dict(text=axis.format(2)), range=list(yr), showgrid=False, zeroline=False),
+        yaxis=dict(title=dict(text=axis.format(2)), range=list(yr), showgrid=False, zeroline=False,
+                   scaleanchor=False),  # an image's square cells would leave the map half the chart's width
         legend=dict(title=dict(text="colour: the sub-context real states there predict next (fainter: fewer agree)"),
                     **LEGEND_BELOW["legend"])))
 

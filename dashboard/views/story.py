@@ -134,7 +134,7 @@ def build_scene(n: int, ckpt: Checkpoint, trace: GenerationTrace, *, presenter: 
         path = frames.trajectory_frame(trace, regions, len(trace.layer_names) - 1, context_of)
         # labels placed for the chart as drawn: a narrow column, or a projector's window beside the legend
         return scenes.scene_landscape(regions, path, colours, ink=theme_ink(), font_px=font_px,
-                                     width_px=780 if presenter else 600, height_px=580 if presenter else 620)
+                                     width_px=1000 if presenter else 800, height_px=580 if presenter else 620)
     return decides(ckpt, trace, context_of, colours)
 
 
