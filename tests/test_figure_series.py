@@ -5,6 +5,7 @@ on the figures' JSON, as the browser receives it."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -125,6 +126,10 @@ def test_compare_maps_runs(ckpt):
         drawn = [(name, c, p) for name, c, p in zip(("left", "right"), side_colours, paths)]
         fig = map_figures.compare_map(frames.reference_frame(fmap), drawn, colours, "both", axis_label=fmap.axis_label)
         assert_distinct_and_readable(fig, n_min=2)
+        steps = [a for a in fig.layout.annotations if a.name == "step"]  # both runs' steps labelled alike
+        colours_used = {a.font.color for a in steps}
+        assert len(colours_used) == 2 and len({a.font.size for a in steps}) == 1
+        assert all(re.fullmatch(r"<b>\d+</b> \S+", a.text) for a in steps), [a.text for a in steps]
 
 
 def test_causes_map_names_regions_on_labels_and_writes_a_repeated_word_once(ckpt):

@@ -169,8 +169,8 @@ def compare_map(ref: pd.DataFrame, drawn: list[tuple[str, str, pd.DataFrame]], c
                 *, axis_label: str) -> go.Figure:
     """The reference map with each run's path, (name, colour, path) in `drawn`, in its own colour (a series colour
     where the one given would vanish on a theme) and dash: the first drawn as on the Trajectory page, solid, the
-    others' steps labelled (word → next word) in their colour where they cover no label placed before them; the
-    axes hold every run."""
+    others' steps labelled as the first's (step and word; hovering adds the next word) in their colour where they
+    cover no label placed before them; the axes hold every run."""
     from dashboard.labels import place_labels, plain, text_box, to_pixels
 
     styles = run_styles([(name, colour) for name, colour, _ in drawn])
@@ -188,6 +188,7 @@ def compare_map(ref: pd.DataFrame, drawn: list[tuple[str, str, pd.DataFrame]], c
         fig.add_trace(go.Scatter(x=path.x, y=path.y, mode="lines+markers", name=name, text=texts,
                                  hovertemplate="%{text}<extra>" + esc(name) + "</extra>",
                                  line=dict(color=colour, width=2, dash=dash), marker=dict(color=colour, size=10)))
+        texts = [f"<b>{s}</b> {esc(w)}" for s, w in zip(path.step, path.word)]  # as the first run's labels
         for (x, y), text, shift in zip(path[["x", "y"]].to_numpy(), texts,
                                        place_labels(px, [plain(t) for t in texts], taken, bounds=(0, 0, w, h),
                                                     optional=[True] * len(texts))):
