@@ -52,6 +52,7 @@ PRESENTER_STYLE = """<style>
   font-size: clamp(1.3rem, 1.45vw, 2.2rem); line-height: 1.4;}
 .st-key-story_scene h2 {font-size: clamp(1.9rem, 2.2vw, 3.2rem); padding: 0;}
 .st-key-story_takeaway p {font-size: clamp(1.45rem, 1.7vw, 2.5rem); font-weight: 600;}
+.st-key-story_prompt input {font-size: clamp(1rem, 1.1vw, 1.6rem);}
 </style>"""
 # The keys a clicker sends press Next and Back, whatever has the focus (a button just clicked, the presenter
 # switch), except in a text field and where Space has its own meaning (a switch, another button). On the page's
