@@ -251,10 +251,13 @@ def step_view(ckpt: Checkpoint, trace: GenerationTrace, auto: bool, candidates: 
 
 
 def faithfulness(fmap: FittedMap, method: str) -> str:
-    """The map's faithfulness badge, in words."""
+    """How faithful the map is, in plain words with its measures."""
     q = fmap.quality
-    text = (f"{q.explained_variance:.0%} of variance shown, " if q.explained_variance is not None else "") + \
-        f"trustworthiness {q.trustworthiness:.2f}, {q.knn_preservation:.0%} of 10 nearest neighbours kept"
+    text = (f"How faithful this flat picture is: of each state's {q.n_neighbors} nearest states in the model, "
+            f"{q.knn_preservation:.0%} are also among its {q.n_neighbors} nearest here (trustworthiness "
+            f"{q.trustworthiness:.2f}; 1 would mean no state looks near here that is far in the model)")
+    if q.explained_variance is not None:
+        text += f"; it shows {q.explained_variance:.0%} of how the states vary (explained variance)"
     if method == "lda":
         text += (". The axes were chosen to separate the sub-context labels (linear discriminant analysis), so the "
                  "groups look further apart than distances alone would show them")
@@ -282,16 +285,16 @@ def show_step(ckpt: Checkpoint, trace: GenerationTrace, *, method: str, dims: in
     fig = map_figure(ckpt, trace, fmap, path, method=method, dims=dims, layer=layer, step=step, reading=reading,
                      candidates=candidates, show_layers=show_layers)
     view = get_best_view(ckpt.content_hash, ckpt)
-    best = (f" This is the measured default view: {view.score:.0%} of example states fall in their own word's region "
-            "here." if (view.method, view.layer, 2) == (method, layer, dims) else "")  # measured on the 2D maps
+    best = (f" It opens first because it scored best of the maps: here {view.score:.0%} of example states lie in "
+            "their own word's region." if (view.method, view.layer, 2) == (method, layer, dims) else "")  # measured on the 2D maps
     captions = step_sentences(ckpt, trace, context_of, readings)
     reads = [context_of.get(w, "") for w in trace.words]
     bars = map_figures.context_probs_chart(frames.context_probs_frame(trace), colours, reads, step)
     lens, depth_chart, attention, table = step_detail_figures(trace, step, context_of=context_of, colours=colours,
                                                               readings=readings)
-    st.markdown(f"**States at '{escape_md(layer)}': {METHODS[method]} ({dims}D) of {len(fmap.coords):,} corpus "
-                "positions**")
-    st.caption(f"Faithfulness: {faithfulness(fmap, method)}.{best}")
+    st.markdown(f"**States at '{escape_md(layer)}': {METHODS[method]} ({dims}D) of {len(fmap.coords):,} states the "
+                "model had while reading its training sentences**")
+    st.caption(f"{faithfulness(fmap, method)}.{best}")
     chart.show(fig, key="map")
     st.info(captions[step - 1])
     features_link(ckpt, trace, step, readings)
