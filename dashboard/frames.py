@@ -149,10 +149,11 @@ def settled_sentence(trace: GenerationTrace, readings: LensReadings, i: int) -> 
     from which depth on."""
     top = trace.vocab[int(readings.top_ids[i, -1, 0])]
     d = int(readings.settled[i])
+    how = f"Reading the state after each layer as if it were the last ({readings.lens} lens)"
     if d == len(readings.layer_names) - 1:
-        return f"Read depth by depth ({readings.lens} lens), '{top}' leads only at the final depth."
-    return (f"Read depth by depth ({readings.lens} lens), '{top}' is settled at {readings.layer_names[d]}: the top "
-            "word from there on.")
+        return f"{how}, '{top}' comes out on top only at the final depth."
+    return (f"{how}, '{top}' is already the top word at {readings.layer_names[d]} and stays so to the end: the "
+            "model has settled on it there.")
 
 
 def features_link(trace: GenerationTrace, step: int, readings: LensReadings, *, prompt: str,
