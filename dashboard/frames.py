@@ -197,10 +197,23 @@ def why_this_word(trace: GenerationTrace, world: World, i: int, held_out: Sequen
 
 
 def prompt_pairs(words: Sequence[str], world: World, most: int = 3) -> list[tuple[str, str]]:
-    """The (animal, food or drink) pairs the words name together, in any form, as lemmas; at most `most`."""
+    """The (animal, food or drink) pairs the words name together in one sentence (sentences end at '.'), in any
+    form, as lemmas: the last sentence's first (the one the model completes), at most `most`."""
     animals, foods = getattr(world, "animals", {}), set(world.words_of("food")) if hasattr(world, "words_of") else set()
-    lemmas = list(dict.fromkeys(world.lemma(w) for w in words)) if animals else []
-    return [(a, f) for a in lemmas if a in animals for f in lemmas if f in foods][:most]
+    if not animals:
+        return []
+    sentences, current = [], []
+    for w in words:
+        if w == ".":
+            sentences.append(current)
+            current = []
+        else:
+            current.append(world.lemma(w))
+    out: list[tuple[str, str]] = []
+    for lemmas in reversed([*sentences, current]):
+        lemmas = list(dict.fromkeys(lemmas))
+        out += [(a, f) for a in lemmas if a in animals for f in lemmas if f in foods and (a, f) not in out]
+    return out[:most]
 
 
 def pair_sentences(pairs: Sequence[tuple[str, str]], check: dict, held_out: Sequence[Sequence[str]] = ()
@@ -216,10 +229,10 @@ def pair_sentences(pairs: Sequence[tuple[str, str]], check: dict, held_out: Sequ
             out.append(f"{a} + {f}: yes, {n:,} of the {total} training sentences name them together.")
         elif (a, f) in held:
             out.append(f"{a} + {f}: no. It is a held-out pair, kept out of all {total} training sentences to test "
-                       "the model, so what the model says of them is generalisation.")
+                       "the model, so what the model says of the pair is generalisation.")
         else:
             out.append(f"{a} + {f}: no. None of the {total} training sentences names them together, so what the "
-                       "model says of them is generalisation.")
+                       "model says of the pair is generalisation.")
     return out
 
 

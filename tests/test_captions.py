@@ -473,3 +473,10 @@ def test_the_seen_in_training_line_counts_each_pair_in_the_training_sentences(ck
         assert ("held-out pair" in line) == ((a, f) in {tuple(p) for p in ckpt.held_out})
     assert 0 < seen < len(pairs)  # both kinds were asked
     assert frames.prompt_pairs(["a", "cat", "sleeps"], world) == []
+    # pairs only within one sentence, the sentence being completed (the last) first, whatever came before it
+    a1, a2 = list(world.animals)[:2]
+    f1 = world.animals[a1].diet[0]
+    f2 = next(f for f in world.animals[a2].diet if f != f1)
+    earlier = ["a", a1, "eats", f1, "in", "the", "park", "."] * 6
+    assert frames.prompt_pairs([*earlier, "a", a2, "eats", f2, "in"], world)[0] == (a2, f2)
+    assert (a1, f2) not in frames.prompt_pairs([*earlier, "a", a2, "eats", f2, "in"], world)

@@ -216,6 +216,26 @@ def test_every_held_out_pair_is_flagged(app, ckpt):
     assert seen() == ""
 
 
+def test_a_new_prompt_opens_at_its_last_word_and_says_why_its_place_word(app, ckpt):
+    """Typing a prompt moves the step to the prompt's last word; where the model then names a place of the prompt's
+    animal, a 'Why' line under the completion gives the world's reason, the same sentence as that step's caption."""
+    from dashboard import frames
+    from llmcore.analysis.trace import SamplingConfig, trace_generation
+
+    app.slider(key="step").set_value(2).run()
+    animal, food = ckpt.held_out[0]
+    prompt = f"the old {animal} eats {food} in"
+    app.text_input(key="prompt").set_value(prompt).run()
+    assert app.slider(key="step").value == len(prompt.split())
+    trace = trace_generation(ckpt, prompt, SamplingConfig())
+    whys = [(i, w) for i in range(len(trace)) if (w := frames.why_this_word(trace, ckpt.world, i, ckpt.held_out))]
+    said = [m.value for m in app.markdown if m.value.startswith("**Why '")]
+    assert whys and len(said) == 1  # the bundled model names a place for a held-out pair (its quality bar)
+    i, why = whys[0]
+    assert said[0].startswith(f"**Why '{trace.next_words[i]}'?**") and f"Step {i + 1} below" in said[0]
+    assert why.split(" (")[0] in said[0].replace("\\", "")
+
+
 def test_a_bad_value_left_in_a_disabled_sampling_box_does_not_block_greedy(app):
     app.radio(key="mode").set_value("sample").run()
     app.number_input(key="top_k").set_value(-5).run()

@@ -103,10 +103,13 @@ def _is_default(prompt: str, sampling: SamplingConfig) -> bool:
 
 def _use_example() -> None:
     st.session_state.prompt = st.session_state.example
+    st.session_state._new_prompt = True
 
 
 def _forget_example() -> None:
-    """Typing a prompt of one's own clears the example box, so it never names a prompt that is not shown."""
+    """Typing a prompt of one's own clears the example box, so it never names a prompt that is not shown; the step
+    then goes to the prompt's last word (set once its trace is known)."""
+    st.session_state._new_prompt = True
     if st.session_state.get("example") != st.session_state.prompt:
         st.session_state.example = None
 
@@ -118,9 +121,16 @@ def prompt_input() -> str:
                          help="Words of the model's world; unknown words are read as <unk>.")
 
 
-def show_completion(trace: GenerationTrace, pairs: list[str]) -> None:
+def first_why(ckpt: Checkpoint, trace: GenerationTrace) -> tuple[int, str] | None:
+    """The first generated word the world explains (a place or a food), as (its 0-based step, why)."""
+    return next(((i, why) for i in range(len(trace))
+                 if (why := frames.why_this_word(trace, ckpt.world, i, ckpt.held_out))), None)
+
+
+def show_completion(trace: GenerationTrace, pairs: list[str], why: tuple[int, str] | None = None) -> None:
     """The prompt and its completion with their step numbers, then, for each animal and food the prompt names
-    together, how often the training sentences did (`pairs`: frames.prompt_pairs)."""
+    together, how often the training sentences did (`pairs`: frames.pair_sentences), and why the model wrote the
+    first word the world explains (`why`: first_why)."""
     prompt = " ".join(trace.prompt_words)
     sub = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
     P = len(trace.prompt_words)
@@ -132,6 +142,10 @@ def show_completion(trace: GenerationTrace, pairs: list[str]) -> None:
                "word n.")
     for line in pairs:
         st.markdown(f"**Seen in training?** {escape_md(line)}")
+    if why is not None:
+        i, text = why
+        st.markdown(f"**Why '{escape_md(trace.next_words[i])}'?** {escape_md(text)} Step {i + 1} below shows the "
+                    "model's numbers for it.")
 
 
 def map_controls(layer_names: list[str]) -> tuple[str, int, str, str]:
@@ -205,9 +219,11 @@ def prompt_view(ckpt: Checkpoint, sampling: SamplingConfig | None, problem: str 
         return
     for notice in trace.notices:
         st.warning(escape_md(notice))
+    if st.session_state.pop("_new_prompt", False):  # a new prompt opens at its last word, where the model goes on
+        st.session_state.step = max(trace.n_prompt, 1)
     pairs = frames.prompt_pairs(trace.prompt_words, ckpt.world)
     show_completion(trace, frames.pair_sentences(pairs, get_corpus_check(ckpt.content_hash, ckpt), ckpt.held_out)
-                    if pairs else [])
+                    if pairs else [], why=first_why(ckpt, trace))
     playing = bool(st.session_state.get("playing"))
     candidates = kept[1] if kept else None
     st.fragment(lambda: step_view(ckpt, trace, playing, candidates), run_every=PLAY_SECONDS if playing else None)()
@@ -286,7 +302,8 @@ def show_step(ckpt: Checkpoint, trace: GenerationTrace, *, method: str, dims: in
                      candidates=candidates, show_layers=show_layers)
     view = get_best_view(ckpt.content_hash, ckpt)
     best = (f" It opens first because it scored best of the maps: here {view.score:.0%} of example states lie in "
-            "their own word's region." if (view.method, view.layer, 2) == (method, layer, dims) else "")  # measured on the 2D maps
+            "their own word's region." if (view.method, view.layer, 2) == (method, layer, dims)  # on the 2D maps
+            else "")
     captions = step_sentences(ckpt, trace, context_of, readings)
     reads = [context_of.get(w, "") for w in trace.words]
     bars = map_figures.context_probs_chart(frames.context_probs_frame(trace), colours, reads, step)
