@@ -111,10 +111,12 @@ def candidates_frame(words: list[str], probs: np.ndarray, coords: np.ndarray) ->
 
 
 def layer_path_frame(trace: GenerationTrace, step: int, cmap: FittedMap) -> pd.DataFrame:
-    """The state of one word step at every depth (embed → blocks → final), on a map of the shared residual space."""
+    """The state of one word step at every depth (embed → blocks → final), on a map of the shared residual space, with
+    the step's word."""
     xy = cmap.place(trace.hidden[step])
     df = pd.DataFrame({"layer": trace.layer_names, "x": xy[:, 0], "y": xy[:, 1],
-                       "top_word": [trace.vocab[i] for i in trace.lens_top_ids[step, :, 0]]})
+                       "top_word": [trace.vocab[i] for i in trace.lens_top_ids[step, :, 0]],
+                       "word": trace.words[step]})
     if xy.shape[1] > 2:
         df["z"] = xy[:, 2]
     return df

@@ -346,3 +346,13 @@ def test_2d_word_map_prints_its_labels_above_every_point(ckpt, book, method):
         w, h = (2 * v for v in text_box(0, 0, text, 10)[2:])
         box = text_box(x + ux * (w / 2 + 6), y + uy * (h / 2 + 6), text, 10)
         assert box[0] >= 0 and box[1] >= 0 and box[2] <= width and box[3] <= height, text
+
+
+def test_a_layer_paths_ends_name_the_word_that_enters_and_leaves(ckpt, book):
+    """The path of one step through the layers reads from where its word enters to where it leaves: its two ends are
+    labelled "'word' at embed" and "'word' at final", the depths between by their names."""
+    step = 4
+    fig, path, _, _ = _map(ckpt, book, DEFAULT_PROMPT, method="pca", layer="final", step=step)
+    word = path.word.iloc[step - 1]
+    depths = " | ".join(a.text for a in fig.layout.annotations if a.name == "depth")
+    assert f"'{word}' at embed" in depths and f"'{word}' at final" in depths and "block 1" in depths, depths

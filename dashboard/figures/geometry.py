@@ -12,6 +12,16 @@ from dashboard.figures.theme import DECLUTTER, GRAMMAR_COLOUR, esc, halo, scatte
 PointMap = Callable[[np.ndarray], np.ndarray]  # points (n, k) -> (n, m): a terrain's height, a camera's pixels
 
 
+def _depth_labels(depths: pd.DataFrame) -> list[str]:
+    """A layer path's labels: its depths, the two ends with the word ("'in' at embed", "'in' at final"), so that the
+    path reads from where the word enters to where it leaves, whatever lies near its ends."""
+    labels = [f"<i>{esc(d)}</i>" for d in depths.layer] if len(depths) else []
+    if labels and "word" in depths:
+        for i in (0, len(labels) - 1):
+            labels[i] = f"<i>'{esc(depths.word.iloc[i])}' at {esc(depths.layer.iloc[i])}</i>"
+    return labels
+
+
 def labels_2d(ref: pd.DataFrame, path: pd.DataFrame, *, candidates: pd.DataFrame | None,
               region_labels: list[tuple[float, float, str]], colours: dict[str, str], ink: str, width_px: int,
               layer_path: pd.DataFrame | None = None, font_px: int = 12) -> tuple[list[dict], dict]:
@@ -35,7 +45,7 @@ def labels_2d(ref: pd.DataFrame, path: pd.DataFrame, *, candidates: pd.DataFrame
               dict(name="step", bgcolor=halo(ink), font=dict(size=font_px, color=ink))),
              (stars, [esc(f"★ '{w_}' {p:.2f}") for w_, p in zip(stars.word, stars.p)] if len(stars) else [],
               dict(name="star", bgcolor=halo(ink), font=dict(size=font_px, color=ink))),
-             (depths, [f"<i>{esc(d)}</i>" for d in (depths.layer if len(depths) else [])],
+             (depths, _depth_labels(depths),
               dict(name="depth", bgcolor=halo(ink), font=dict(size=font_px, color="#7F7F7F")))]
     xy, texts, styles, optional = np.zeros((0, 2)), [], [], []
     for k, (points, labels, style) in enumerate(kinds):  # labels of one kind at one spot joined into one
@@ -44,10 +54,11 @@ def labels_2d(ref: pd.DataFrame, path: pd.DataFrame, *, candidates: pd.DataFrame
         xy = np.concatenate([xy, where[[g[0] for g in groups]].reshape(-1, 2)])
         texts += [joined(labels, g, span=k == 2) for g in groups]
         styles += [style] * len(groups)
-        optional += [k > 0] * len(groups)
+        # a star's or a depth's label may be left out where it would cover another, but not a layer path's ends
+        optional += [k == 1 or (k == 2 and not {0, len(points) - 1} & set(g)) for g in groups]
     px = to_pixels(xy, xr, yr, width=w, height=h)
     notes, boxes = region_notes(region_labels, colours, ink=ink, frame=(xr, yr, w, h), markers=px)
-    # the steps' labels first; a star's or a depth's left out where it would cover another (hovering names it)
+    # the steps' labels first; a star's or a depth's (but a layer path's ends) left out where it would cover another
     shifts = place_labels(px, [plain(t) for t in texts], boxes, bounds=(0, 0, w, h), font_px=font_px,
                           optional=optional)
     for (x, y), text, shift, style in zip(xy, texts, shifts, styles):
