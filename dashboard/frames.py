@@ -469,6 +469,20 @@ def path_point_at(land: LossLandscape, step: int) -> tuple[float, float]:
     return float(np.interp(step, steps, land.path[:, 0])), float(np.interp(step, steps, land.path[:, 1]))
 
 
+def path_point_sentence(land: LossLandscape, step: int) -> str:
+    """Where path_point_at puts a step, in words: on a saved point, or on the straight line between the two saved
+    points around it."""
+    steps = [int(s) for s in land.path_steps]
+    if step in steps:
+        return f"the star is on the path's saved point of step {step}"
+    if step < steps[0] or step > steps[-1]:
+        end = steps[0] if step < steps[0] else steps[-1]
+        return f"step {step} lies outside the saved steps, so the star is on the nearest one, step {end}"
+    after = next(s for s in steps if s > step)
+    before = max(s for s in steps if s < step)
+    return f"the star lies on the straight line between the saved points of steps {before} and {after}"
+
+
 def held_out_table(b: HeldOutBreakdown) -> pd.DataFrame:
     """One row per held-out prompt (llmcore.analysis.evaluate.HeldOutBreakdown): where the model sends the place
     word."""

@@ -402,3 +402,25 @@ def test_figures_built_as_plain_json_are_valid_plotly(setup, ckpt, dims):
     assert len(built[0].layout.annotations or ()) >= (len(path) if dims == 2 else 0)
     for fig in built:
         assert _validated(fig) == json.loads(pio.to_json(fig, validate=False))
+
+
+def test_the_watch_landscapes_star_sentence_says_where_the_star_is(ckpt):
+    """Watch training's loss-landscape caption: at a saved step the star is on that step's point, between two saved
+    steps on the line between them (the two named bracket the step), and the figure writes no path label close
+    enough to the star to print over its own."""
+    land = ckpt.loss_landscapes()["pca"]
+    steps = [int(s) for s in land.path_steps]
+    for step in (steps[0], steps[-1], (steps[2] + steps[3]) // 2):
+        said = frames.path_point_sentence(land, step)
+        if step in steps:
+            assert said.endswith(f"saved point of step {step}")
+            assert frames.path_point_at(land, step) == pytest.approx(tuple(land.path[steps.index(step)]))
+        else:
+            before, after = (int(n) for n in said.split("steps ")[1].split(" and "))
+            assert before < step < after and before in steps and after in steps
+            assert steps.index(after) == steps.index(before) + 1
+        fig = landscape_figures.loss_figure_at(land, frames.path_point_at(land, step), step)
+        labels = next(t for t in fig.data if t.name == "training path").text
+        span = np.ptp(np.stack([land.alphas, land.betas]), axis=1)
+        near = np.hypot(*((land.path - np.asarray(frames.path_point_at(land, step))) / span).T)
+        assert all(not t for t, d in zip(labels, near) if d < landscape_figures.NEAR_STAR)

@@ -352,9 +352,17 @@ def _loss_path(fig: go.Figure, land: LossLandscape, lo: float, delta: float, *, 
                                   symbol="x" if three_d else "star", line=dict(color="#000000", width=1))))
 
 
+NEAR_STAR = 0.12  # loss_figure_at: path labels this near the step's marker (of the plane's extent) are left out
+
+
 def loss_figure_at(land: LossLandscape, xy: tuple[float, float], step: int) -> go.Figure:
-    """The loss landscape with its training path and a marker where the path is at `step`."""
+    """The loss landscape with its training path and a marker where the path is at `step`; the path's step labels
+    near the marker (within NEAR_STAR of the plane's extent) left out, so that they do not print over its own."""
     fig = loss_figure(land)
+    path = next(t for t in fig.data if t.name == "training path")
+    span = np.maximum(np.ptp(np.stack([land.alphas, land.betas]), axis=1), 1e-12)
+    near = np.hypot(*((land.path - np.asarray(xy)) / span).T) < NEAR_STAR
+    path.text = ["" if n else t for t, n in zip(path.text, near)]
     fig.add_trace(go.Scatter(x=[xy[0]], y=[xy[1]], mode="markers+text", name=f"step {step}",
                              text=[f"step {step}"], textposition="top center", textfont=dict(color="#fff"),
                              marker=dict(symbol="star", size=18, color="#D55E00", line=dict(color="#fff", width=1))))

@@ -140,8 +140,8 @@ def _draw_snapshot(ckpt: Checkpoint, tf: TrainingFrames, watch: PromptOverTraini
         chart.show(charts["landscape"], key="watch_landscape")
         land = charts["landscape_data"]
         st.caption(f"The star is step {step} on the training path: the path was saved at {len(land.path_steps)} "
-                   f"steps from {land.path_steps[0]} to {land.path_steps[-1]}, and the star lies on the straight "
-                   "line between the two saved points around it.")
+                   f"steps from {land.path_steps[0]} to {land.path_steps[-1]}, and "
+                   f"{frames.path_point_sentence(land, step)}.")
     else:
         st.caption("This checkpoint has no loss landscape of its training path, so there is no marker to show.")
     st.markdown("**The prompt's completion at every snapshot** (▶ marks the step on the slider)")
