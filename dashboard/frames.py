@@ -78,12 +78,12 @@ MAP_POINTS = 1500
 def compare_steps_frame(traces: dict[str, GenerationTrace | None]) -> pd.DataFrame:
     """Two runs side by side, one row per word read (prompt and completion alike): per run the word read, the word
     that followed (✎ where the model generated it) and, in brackets, the sub-context its next-word distribution
-    favoured (the 'next' reading). A run that failed (None) keeps its column, empty."""
+    favoured (the 'next' reading: "expects food next"). A run that failed (None) keeps its column, empty."""
     steps = traces
     table = pd.DataFrame({"step": range(1, max(len(w) for w in steps.values() if w is not None) + 1)})
     for name, w in steps.items():
         cells = [] if w is None else [f"{w.words[i]} → {w.next_words[i]}{' ✎' if w.generated(i) else ''} "
-                                      f"({w.next_context(i)})" for i in range(len(w))]
+                                      f"(expects {w.next_context(i)} next)" for i in range(len(w))]
         table[name] = pd.Series(cells, dtype=object)
     return table.fillna("")
 

@@ -323,7 +323,7 @@ def test_compare_steps_frame_has_one_row_per_word_read(ckpt):
     table = frames.compare_steps_frame({"left": left, "right": right})
     lw, rw = left, right
     assert len(table) == max(len(lw), len(rw)) and list(table.columns) == ["step", "left", "right"]
-    assert table.right[0].startswith(f"{rw.words[0]} → {rw.next_words[0]} (")
+    assert table.right[0] == f"{rw.words[0]} → {rw.next_words[0]} (expects {rw.next_context(0)} next)"
     assert sum("✎" in c for c in table.left) == len(lw) - lw.boundary
     one_side = frames.compare_steps_frame({"left": left, "right": None})
     assert list(one_side.columns) == ["step", "left", "right"] and (one_side.right == "").all()
