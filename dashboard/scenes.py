@@ -421,12 +421,13 @@ def scene_decides(trace: GenerationTrace, context_of: dict[str, str], colours: d
         says.append(f"After '{trace.words[i]}' (step {i + 1}), '{trace.vocab[lens[i, -1]]}' is the top word from "
                     f"'{readings.settled_label(i)}' on.")
     median = int(np.median(settled))
-    takeaway = (f"Read depth by depth ({readings.lens} lens), the next word is settled from "
-                f"'{trace.layer_names[median]}' on (the median over the {count(len(settled), 'generated word')})"
-                + (": earlier depths still rank other words first." if median else "."))
+    takeaway = (f"Reading the state after each layer as if it were the last ({readings.lens} lens), the model has "
+                f"its answer by '{trace.layer_names[median]}' for half or more of the "
+                f"{count(len(settled), 'word')} it wrote"
+                + (": the layers before still rank other words first." if median else "."))
     latest = trace.boundary + int(np.argmax(settled)) if len(settled) else None
     if latest is not None and readings.settled[latest] > median:  # the hardest choice, not hidden by the median
-        takeaway += (f" The word settled latest is '{trace.vocab[lens[latest, -1]]}' (after '{trace.words[latest]}'):"
+        takeaway += (f" The word it chose latest is '{trace.vocab[lens[latest, -1]]}' (after '{trace.words[latest]}'):"
                      f" only from '{trace.layer_names[readings.settled[latest]]}' on.")
     lw, lc, lp = frames.lens_grid(trace, context_of, readings)
     labels = [f"{i + 1}: {w}" for i, w in enumerate(trace.words)]

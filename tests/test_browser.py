@@ -545,7 +545,7 @@ def test_causes_page_click_and_steer(server, browser, ckpt):
     # a click on the MLP panel's bottom-right cell (last block, last word) draws that patched run on the map
     panel = page.locator(".js-plotly-plot").first.locator(".nsewdrag").nth(2)
     panel.scroll_into_view_if_needed()
-    done = page.get_by_text(f"with the MLP output of '{last}' at block").first
+    done = page.get_by_text(f"with what the MLP added (MLP output) of '{last}' at block").first
     for attempt in range(3):  # a click that lands while the chart is still being redrawn is lost; click again
         page.wait_for_function(ALL_DRAWN, timeout=30_000)  # every chart has drawn the last figure sent to it
         box = panel.bounding_box()

@@ -369,7 +369,7 @@ def test_the_decides_takeaway_names_the_word_settled_latest(ckpt, traces):
         scene = scenes.scene_decides(trace, {}, colours, r)
         settled = r.settled[trace.boundary:]
         i = trace.boundary + int(np.argmax(settled))
-        latest = (f"The word settled latest is '{trace.vocab[r.top_ids[i, -1, 0]]}' (after '{trace.words[i]}'): "
+        latest = (f"The word it chose latest is '{trace.vocab[r.top_ids[i, -1, 0]]}' (after '{trace.words[i]}'): "
                   f"only from '{trace.layer_names[r.settled[i]]}' on.")
         assert (latest in scene.takeaway) == (r.settled[i] > int(np.median(settled))), scene.takeaway
 

@@ -19,16 +19,21 @@ if TYPE_CHECKING:
 
 
 # ---------------------------------------------------------------- Causes page
+# What each kind of state the causal trace restores is, in plain words, with its usual name
+PLAIN_KINDS = {"resid": "the word's whole state (residual stream)", "attn": "what attention added (attention output)",
+               "mlp": "what the MLP added (MLP output)"}
+
+
 def causal_heatmaps(ct: CausalTrace, selected: tuple[int, int, int] | None = None) -> go.Figure:
     """Depth × position restored share, one panel per kind (residual stream, attention output, MLP output), as in
     Meng et al. 2022, figure 1; the selected (kind, depth, position) cell outlined."""
     from plotly.subplots import make_subplots
 
-    from llmcore.analysis.interventions import KIND_NAMES, KINDS
+    from llmcore.analysis.interventions import KINDS
 
     # the panels one above the other, sharing the words' axis: side by side, six words in a third of an 800 px
     # column printed over each other
-    fig = make_subplots(rows=3, cols=1, subplot_titles=[KIND_NAMES[k] for k in KINDS], shared_xaxes=True,
+    fig = make_subplots(rows=3, cols=1, subplot_titles=[PLAIN_KINDS[k] for k in KINDS], shared_xaxes=True,
                         vertical_spacing=0.09)
     xs = [f"{i + 1}: {w}" for i, w in enumerate(ct.words)]
     for k in range(len(KINDS)):
@@ -37,7 +42,7 @@ def causal_heatmaps(ct: CausalTrace, selected: tuple[int, int, int] | None = Non
                                  showscale=k == 2, colorbar=dict(title="restored", tickformat=".0%"),
                                  customdata=ct.restored_prob[k], name=KINDS[k],
                                  hovertemplate="%{y}, %{x}: restores %{z:.0%} (p = %{customdata:.3f})"
-                                 "<extra>" + KIND_NAMES[KINDS[k]] + "</extra>"), row=k + 1, col=1)
+                                 "<extra>" + PLAIN_KINDS[KINDS[k]] + "</extra>"), row=k + 1, col=1)
         # transparent markers over the cells: Streamlit reports clicks on points, not on heatmap cells
         rows = np.arange(0 if k == 0 else 1, len(ct.depth_names))
         dd, tt = np.meshgrid(rows, np.arange(len(xs)), indexing="ij")

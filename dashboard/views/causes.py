@@ -34,7 +34,6 @@ from dashboard.state import (
 from dashboard.text import escape_md
 from llmcore.analysis.counterfactual import counterfactual_prompt
 from llmcore.analysis.interventions import (
-    KIND_NAMES,
     KINDS,
     MAX_SEEDS,
     best_restore,
@@ -216,7 +215,7 @@ def _cell(ct: CausalTrace) -> tuple[int, int, int]:
     """The (kind, depth, position) chosen in the widgets, kept inside the trace's table."""
     D, T = len(ct.depth_names), len(ct.words)
     c1, c2, c3 = st.columns([3, 2, 3])
-    kind = c1.radio("Restore", KINDS, format_func=KIND_NAMES.get, key="c_kind", horizontal=True)
+    kind = c1.radio("Restore", KINDS, format_func=causes_figures.PLAIN_KINDS.get, key="c_kind", horizontal=True)
     lo = 0 if kind == "resid" else 1
     st.session_state.c_depth = min(max(int(st.session_state.c_depth), lo), D - 1)
     st.session_state.c_pos = min(max(int(st.session_state.c_pos), 1), T)
@@ -273,7 +272,7 @@ def trace_section(ckpt: Checkpoint, prompt: str, corrupt: str | tuple, target: t
                                   run_colours=RUN_COLOURS, ink=theme_ink()), key="causes_map")
     drawn = (f" The map draws the first of the {ct_seeds(corrupt)} noise draws; the probabilities are means over "
              "all of them." if ct.noise_positions else "")
-    st.caption(f"Clean, corrupted, and patched: the corrupted run with the {KIND_NAMES[KINDS[k]]} of "
+    st.caption(f"Clean, corrupted, and patched: the corrupted run with {causes_figures.PLAIN_KINDS[KINDS[k]]} of "
                f"'{ct.words[t]}' at {ct.depth_names[d]} restored ({share:.0%} back). p({'/'.join(ct.target)}) — "
                f"clean {runs['clean'].target_prob:.3f}, corrupted {runs['corrupted'].target_prob:.3f}, "
                f"patched {runs['patched'].target_prob:.3f}.{drawn}")

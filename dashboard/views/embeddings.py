@@ -197,7 +197,8 @@ def search_controls(words: np.ndarray) -> tuple[str, str, int, list[str]]:
     """Search box and nearest-neighbour widgets: (word, distance, how many, words the search matches); a search
     that is not valid or matches nothing says so."""
     s1, s2, s3, s4 = st.columns([2, 2, 1.5, 1])  # "euclidean" on one line at 800 px
-    search = s1.text_input("Search (a word, part of one, or a regular expression)", key="emb_search", max_chars=100)
+    search = s1.text_input("Search for a word (or part of one; a regular expression works too)", key="emb_search",
+                           max_chars=100)
     word_list = sorted(words)
     if st.session_state.get("emb_word") not in word_list:
         st.session_state.emb_word = "cat" if "cat" in word_list else word_list[0]

@@ -76,7 +76,8 @@ def _active(f: Features, pf: PromptFeatures, step: int, depth: int) -> None:
     st.subheader(f"Step {step + 1}: after '{pf.words[step]}' (next: '{pf.next_words[step]}')")
     table = feature_frames.active_table(f, pf, step, depth)
     good = int((table["grade"] == "good").sum())
-    st.write(escape_md(f"{len(table)} features fire at {f.sae.layer_names[depth]}; {good} of them carry a label "
+    carry = "carries" if good == 1 else "carry"
+    st.write(escape_md(f"{len(table)} features fire at {f.sae.layer_names[depth]}; {good} of them {carry} a label "
                        f"that matches the world with F1 at least 0.8 (graded 'good'). A 'poor' one matches no "
                        "world category well and is shown as unexplained."))
     st.dataframe(table, hide_index=True, width="stretch")

@@ -85,7 +85,8 @@ def render() -> None:
         decision_section(ckpt, d, fmap, colours, path)
     else:  # a slice wrong at most steps would teach something false: what real states predict comes first
         next_regions_section(ckpt, trace, layer, depth, colours)
-        if st.toggle(f"Show the decoded slice anyway (it agrees with the states at {hits} of {count(n, 'step')})",
+        if st.toggle(f"Also show a rougher picture, the decoded slice (it agrees with the model at only {hits} of "
+                     f"{count(n, 'step')})",
                      key="land_slice"):
             decision_section(ckpt, d, fmap, colours, path)
     loss_section(ckpt)

@@ -130,7 +130,8 @@ def render() -> None:
             chart.show(training_figures.training_curves(log), key="curves")
             st.caption(escape_md(" ".join(frames.training_sentences(log, ckpt.held_out))))
         if len(ckpt.snapshot_steps) >= 2:
-            aligned = st.toggle("Align the snapshots (Procrustes)", value=True, key="replay_aligned",
+            aligned = st.toggle("Keep the picture from spinning between snapshots (Procrustes alignment)", value=True,
+                                key="replay_aligned",
                                 help="Off: a separate PCA per snapshot, whose axes flip and spin between frames")
             coords = get_replay_coords(ckpt.content_hash, aligned, ckpt)
             words = ckpt.tokenizer.vocab

@@ -176,9 +176,8 @@ def _measured_defaults(ckpt: Checkpoint) -> dict:
 def render() -> None:
     st.title("Trajectory")
     st.caption("The model reads a prompt and completes it word by word. Each dot is the model's internal state "
-               "after reading a word, placed on a map of states from its training world. Two readings of a state "
-               "are named everywhere: **read** (the sub-context of the word just read) and **next** (the "
-               "sub-context the model's next-word distribution favours).")
+               "after reading a word, placed on a map of states from its training world. Each dot can be coloured "
+               "by the kind of word just read (**read**) or by the kind of word the model expects next (**next**).")
     ckpt = checkpoint_or_error()
     if ckpt is None:
         return
