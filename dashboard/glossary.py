@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from dashboard.text import escape_md
+from llmcore.world.types import FUNCTION_CONTEXT
 
 if TYPE_CHECKING:
     from llmcore.model.checkpoint import Checkpoint
@@ -23,6 +24,14 @@ def show(terms: dict[str, str], *, label: str = LABEL) -> None:
         st.markdown("\n\n".join(f"**{term}**: {escape_md(text)}" for term, text in terms.items()))
 
 
+def _function_words(ckpt: Checkpoint) -> str:
+    """' 'grammar' holds the small linking words (a, the, in).', from the model's own world."""
+    world = ckpt.world
+    linking = [w for w in ("a", "the", "in", "is", "and", "of") if world.label(w)[0] == FUNCTION_CONTEXT][:3]
+    return (f" '{FUNCTION_CONTEXT}' holds the small linking words of no family of their own"
+            + (f" ({', '.join(linking)})." if linking else "."))
+
+
 def state_terms(ckpt: Checkpoint) -> dict[str, str]:
     """State and depth, with the model's own sizes."""
     cfg = ckpt.model_config
@@ -32,8 +41,8 @@ def state_terms(ckpt: Checkpoint) -> dict[str, str]:
                  f"k of the model's {cfg.n_layer} blocks have added to it, 'final' is what the output layer reads.",
         "Block": "one step of the model's stack: attention (the word looks at the words before it) then an MLP (it "
                  "reworks its own state); each block adds what it finds to the state.",
-        "Sub-context": "a family of words in the model's world (animals, food, locations, actions, ...); the maps "
-                       "and bars are coloured by them.",
+        "Sub-context": "a family of words in the model's world (" + ", ".join(ckpt.world.contexts[:4])
+                       + ", ...); the maps and bars are coloured by them." + _function_words(ckpt),
         "Read and next": "two ways to name a state: read, the sub-context of the word just read; next, the "
                          "sub-context the model's next-word probabilities favour (their sum over its words).",
         "Settled": "a next word is settled at the first depth from which the lens's top word is already the "
