@@ -105,12 +105,17 @@ class FeatureGrades:
         return "good" if f1 >= GOOD else "fair" if f1 >= FAIR else "poor"
 
     def label(self, depth: int, feature: int) -> str:
-        """The category's name for a good or fair feature; a poor one is named as unexplained, with its best guess."""
+        """The category's name for a good or fair feature; a poor one that fires almost only on its category's
+        members (precision >= GOOD) but on few of them is named as firing on part of it, any other poor one as
+        unexplained, with its best guess."""
         q, c = self.quality(depth, feature), self.category[depth, feature]
         if q == "dead":
             return "never fires"
         if q == "poor":
-            return f"unexplained (closest: {self.names[c]}, F1 {self.f1[depth, feature]:.2f})"
+            p, r, f1 = self.precision[depth, feature], self.recall[depth, feature], self.f1[depth, feature]
+            if p >= GOOD:
+                return f"some of {self.names[c]} only (fires on {r:.0%} of them; F1 {f1:.2f})"
+            return f"unexplained (closest: {self.names[c]}, F1 {f1:.2f})"
         return self.names[c]
 
     def counts(self) -> dict[str, int]:
