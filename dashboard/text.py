@@ -41,5 +41,6 @@ def vocabulary_size(vocab: list[str]) -> str:
 
 def faithfulness(q: MapQuality) -> str:
     """A map's quality (llmcore.maps.placement.MapQuality) in one line for its title."""
-    return (f"explained variance {q.explained_variance:.0%} · " if q.explained_variance is not None else "") + \
-        f"trustworthiness {q.trustworthiness:.2f} · {q.knn_preservation:.0%} of {q.n_neighbors} nearest neighbours kept"
+    return (f"{q.explained_variance:.0%} of the spread shown · " if q.explained_variance is not None else "") + \
+        (f"trustworthiness {q.trustworthiness:.2f} of 1 · {q.knn_preservation:.0%} of each point's {q.n_neighbors} "
+         "nearest kept")

@@ -50,7 +50,7 @@ def watch_word_map(coords: np.ndarray, words: list[str], contexts: list[str], co
 # The separability lines' colours, one per depth: none is one of the first five measures' (theme.SERIES_COLOURS), each
 # keeps 3:1 against both themes' backgrounds.
 DEPTH_COLOURS = ["#9C755F", "#6B8E23", "#708090", "#5F9EA0", "#8E6C8A", "#A0522D"]
-SEPARABILITY_TITLE = "states told apart by their neighbours' sub-context, at depth (click one to show it):"
+SEPARABILITY_TITLE = "states told apart by their neighbours'<br>sub-context, at depth (click one to show it):"
 
 
 def snapshot_curves(df: pd.DataFrame, step: int, generalised_at: int | None) -> go.Figure:
