@@ -274,8 +274,11 @@ def scene_meander(book: MapBook, trace: GenerationTrace, view: BestView, *, cont
     nexts = " → ".join(_runs(list(path.next))) if len(path) else ""
     regions = region_map(fmap.coords[:, :2], fmap.reference.labels["context"], trace.context_names)
     inside = regions.inside(content[["x", "y"]].to_numpy(), list(content.read))
+    linking = list(path.word[path.read == FUNCTION_CONTEXT])
     takeaway = (f"Read word by word, the state moves from region to region: "
-                f"{' → '.join(_runs(list(content.read))) or 'no content word to follow'}.")
+                f"{' → '.join(_runs(list(content.read))) or 'no content word to follow'}"
+                + (f" (between them, {count(len(linking), 'small linking word')} such as '{linking[0]}': "
+                   f"{FUNCTION_CONTEXT}, found everywhere)." if linking and len(content) else "."))
     says = [f"Read word by word, the state passes through: {reads or 'function words only'}.",
             f"What the model expects next changes along the way (next reading, step by step, a repeat in a row said "
             f"once): {nexts}.",

@@ -480,3 +480,21 @@ def test_the_seen_in_training_line_counts_each_pair_in_the_training_sentences(ck
     earlier = ["a", a1, "eats", f1, "in", "the", "park", "."] * 6
     assert frames.prompt_pairs([*earlier, "a", a2, "eats", f2, "in"], world)[0] == (a2, f2)
     assert (a1, f2) not in frames.prompt_pairs([*earlier, "a", a2, "eats", f2, "in"], world)
+
+
+def test_the_meander_takeaway_names_the_regions_and_counts_the_linking_words_it_skips(ckpt, traces):
+    """Story scene 3's takeaway: the content words' regions in order (a repeat in a row said once), and how many
+    small linking words (grammar) lie between them, so that the chain does not silently skip steps."""
+    from llmcore.maps.store import MapBook
+
+    book = MapBook(ckpt)
+    view = book.best_view()
+    context_of = {w: ckpt.world.label(w)[0] for w in ckpt.tokenizer.vocab}
+    for trace in traces[:6]:
+        scene = scenes.scene_meander(book, trace, view, context_of=context_of, method_title="m")
+        reads = [context_of.get(w, FUNCTION_CONTEXT) for w in trace.words]
+        content = [r for r in reads if r != FUNCTION_CONTEXT]
+        chain = " → ".join(scenes._runs(content))
+        assert scene.takeaway.startswith(f"Read word by word, the state moves from region to region: {chain}")
+        linking = len(reads) - len(content)
+        assert (f"between them, {count(linking, 'small linking word')}" in scene.takeaway) == bool(linking and content)
