@@ -316,14 +316,23 @@ def prompt_pair(world: object, prompt: str) -> tuple[str, str] | None:
     return (animal, food) if animal and food else None
 
 
-def _not_held_out(ckpt: Checkpoint, prompt: str, named: str) -> list[str]:
-    """A sentence for a prompt that pairs an animal and a food that are not a held-out pair: the scene shows
-    another pair, and says so."""
+def _read_together(check: dict, pair: tuple[str, str]) -> int:
+    """In how many training sentences the pair's animal and food appear together (corpus_check's 'pairs')."""
+    return int(check.get("pairs", {}).get(pair[0], {}).get(pair[1], 0))
+
+
+def _not_held_out(ckpt: Checkpoint, check: dict, prompt: str, named: str) -> list[str]:
+    """A sentence for a prompt that pairs an animal and a food that are not a held-out pair: whether the training
+    sentences hold it, and that the scene shows the pairs held out on purpose instead."""
     mine, held = prompt_pair(ckpt.world, prompt), {tuple(p) for p in ckpt.held_out}
     if mine is None or mine in held:
         return []
-    return [f"Your prompt pairs {mine[0]} and {mine[1]}, which is not one of the {count(len(held), 'pair')} held out "
-            f"of training, so this scene speaks of the held-out pair {named} and shows all of them."]
+    n, total = _read_together(check, mine), f"{check['sentences']:,}"
+    seen = (f"none of the {total} training sentences names them together either" if not n else
+            f"{n:,} of the {total} training sentences name them together")
+    return [f"Your prompt pairs {mine[0]} and {mine[1]}: {seen}. It is not one of the {count(len(held), 'pair')} "
+            f"held out of training on purpose and measured, so this scene speaks of the held-out pair {named} and "
+            "shows all of them."]
 
 
 def _example(breakdown: HeldOutBreakdown, prompt: str, pair: tuple[str, str] | None) -> int:
@@ -346,7 +355,7 @@ def scene_held_out(ckpt: Checkpoint, check: dict | None, breakdown: HeldOutBreak
     named = f"{pair[0]} + {pair[1]}" if pair and f"{pair[0]} + {pair[1]}" in counts else next(iter(counts))
     n, sentences = counts[named], count(check["sentences"], "training sentence")
     held, unseen = len(counts), sum(v == 0 for v in counts.values())
-    aside = _not_held_out(ckpt, prompt, named)
+    aside = _not_held_out(ckpt, check, prompt, named)
     says = [*aside,
             f"The pair {named} appears together in {n} of the {sentences} (counted now by regenerating the corpus "
             f"from the world and its seed); {count(held, 'pair')} {'was' if held == 1 else 'were'} held out in all, "
@@ -356,7 +365,10 @@ def scene_held_out(ckpt: Checkpoint, check: dict | None, breakdown: HeldOutBreak
     share = float(np.mean(breakdown.top_is_habitat))
     prompts = count(len(breakdown.prompts), "held-out prompt")
     mine = prompt_pair(ckpt.world, prompt)  # named in `aside` when it is not held out
-    other = f"Your prompt's {mine[0]} + {mine[1]} is not a held-out pair; " if aside else ""
+    other = ("" if not aside else
+             f"Your prompt's {mine[0]} + {mine[1]} was never read together either, but it is not one of the pairs "
+             "held out on purpose and measured; " if not _read_together(check, mine) else
+             f"Your prompt's {mine[0]} + {mine[1]} was read together in training, so it proves nothing here; ")
     takeaway = (f"{other}{'t' if other else 'T'}he model never read {named} together ({n} of the {sentences}), yet "
                 f"for {share:.0%} of the {prompts} its likeliest place is a home of the animal.")
     i = _example(breakdown, prompt, pair)
