@@ -351,3 +351,17 @@ def test_the_cartesian_plotly_bundle_is_used_only_at_the_plotly_packages_version
         assert chart.bundle_version(other) == "0.0.1" and not chart.light_available() and chart._light_url() is None
     finally:
         chart.light_available.cache_clear()
+
+
+def test_a_link_with_a_prompt_and_no_step_opens_at_the_prompts_last_word():
+    """A shared link naming a prompt but no step opens at the prompt's last word (not at the default prompt's), so
+    the 'Why' line's 'Step N below' and the step shown agree; a link naming a step keeps it."""
+    prompt = "the big cat eats fish in the garden . a dog eats"
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["prompt"] = prompt
+    at.run()
+    assert at.slider(key="step").value == len(prompt.split())
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update({"prompt": prompt, "step": "3"})
+    at.run()
+    assert at.slider(key="step").value == 3

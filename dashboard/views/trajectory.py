@@ -182,6 +182,8 @@ def render() -> None:
     if ckpt is None:
         return
     glossary.show({**glossary.state_terms(ckpt), **glossary.map_terms(ckpt), **glossary.lens_terms(ckpt)})
+    if "step" not in st.session_state and "prompt" in st.query_params and "step" not in st.query_params:
+        st.session_state._new_prompt = True  # a link with a prompt and no step opens at the prompt's last word
     urlstate.restore_with_notice(_measured_defaults(ckpt), ALLOWED)
     try:
         sampling, problem = sampling_controls(), None
