@@ -90,9 +90,27 @@ def landscape_terms() -> dict[str, str]:
                           "from the trained ones along two directions: a bowl means a stable model."}
 
 
+def training_terms() -> dict[str, str]:
+    """The Training page's words."""
+    return {
+        "Loss": "how surprised the model is by the next word, averaged over words (in nats: 0 would be never "
+                "surprised); it falls as the model learns.",
+        "Held-out sentences": "sentences that pair an animal with a food kept out of training on purpose: their "
+                              "loss and place probabilities measure generalisation.",
+        "Snapshot": "the model's word vectors saved at one step of training, replayed here from random to trained.",
+        "Procrustes alignment": "each snapshot's map turned and flipped to line up with the final one, so the words "
+                                "move and the axes stay still.",
+        "Separability": "how well a state's nearest states share its sub-context: high when the families of words "
+                        "have formed their own groups."}
+
+
 def feature_terms() -> dict[str, str]:
     """The Features page's sparse-autoencoder and probe words."""
     return {
+        "Sparse autoencoder": "a small network trained to rebuild each state from a few 'features' out of many, so "
+                              "that each feature may mean one thing.",
+        "Logit": "the score the model gives a word before the scores become probabilities: raising a word's logit "
+                 "makes that word more likely.",
         "Feature": "one of the directions a sparse autoencoder finds in the states: it fires (is non-zero) on few "
                    "words, and each state is close to a sum of a few features.",
         "Label": "the world category (such as 'a word of food') whose words best match the words the feature fires "

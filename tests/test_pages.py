@@ -539,7 +539,9 @@ def test_the_story_says_which_words_of_its_prompt_it_does_not_know():
     ("trajectory", ["State", "Depth", "Trustworthiness", "Final norm", "Logit lens", "Tuned lens"]),
     ("embeddings", ["PCA", "UMAP and t-SNE", "Trustworthiness"]),
     ("landscape", ["Terrain", "Decoded slice", "Loss landscape", "Final norm"]),
-    ("features", ["Feature", "Precision", "Recall", "F1", "Probe", "Balanced accuracy"])])
+    ("features", ["Feature", "Sparse autoencoder", "Logit", "Precision", "Recall", "F1", "Probe",
+                  "Balanced accuracy"]),
+    ("training", ["Loss", "Procrustes alignment", "Separability"])])
 def test_each_page_explains_its_words_with_the_models_own_sizes(ckpt, module, terms):
     """The page's glossary popover names each of its terms in bold, and the state's size is the model's."""
     at = open_page(module)

@@ -128,6 +128,9 @@ def glossary_terms(ckpt: Checkpoint, prompt: str, corrupt: str | tuple) -> dict[
                         "reworks the word's own state.",
         "Attribution": "the model's score for a next word (its logit) is a sum of parts, one from each head and MLP; "
                        "attribution lists the parts.",
+        "Logit": "the score the model gives a word before the scores become probabilities: the higher, the likelier.",
+        "Final norm": "the model's last step before its output: it rescales the state (a LayerNorm). Its bias is a "
+                      "fixed amount it adds, which can push some words down on its own.",
         "Ablation": "switch a part off and see what the model loses: zero-ablated, its output replaced by zeros; "
                     "mean-ablated, by its average output over many sentences (a gentler switch-off).",
         "Steering": "add alpha × (centre of one group's states − centre of another's) to a state, then let the "

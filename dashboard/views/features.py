@@ -140,8 +140,9 @@ def _feature(ckpt: Checkpoint, f: Features, pf: PromptFeatures, prompt: str, ste
     st.dataframe(feature_frames.examples_table(f, depth, j), hide_index=True, width="stretch")
     _direction_map(ckpt, f, depth, j)
     up, down = logit_effect(ckpt, f, depth, j)
-    st.write(escape_md("Its direction raises the logits of " + ", ".join(f"'{w}'" for w, _ in up)
-                       + " most and lowers " + ", ".join(f"'{w}'" for w, _ in down) + " most."))
+    st.write(escape_md("Its direction makes " + ", ".join(f"'{w}'" for w, _ in up) + " more likely next and "
+                       + ", ".join(f"'{w}'" for w, _ in down) + " less likely, more than any other words (it raises "
+                       "and lowers their scores, the logits, most)."))
     if depth >= len(f.sae.layer_names) - 1:
         return
     alpha = st.slider("Steer: add this many times the feature's direction at every position", -20.0, 20.0,

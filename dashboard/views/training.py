@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import chart, classroom, frames, jobs, uploads
+from dashboard import chart, classroom, frames, glossary, jobs, uploads
 from dashboard.downloads import figure_html
 from dashboard.figures import theme
 from dashboard.figures import training as training_figures
@@ -125,6 +125,7 @@ def render() -> None:
                "word embeddings replayed from random to trained. Below, train a model of your own.")
     ckpt = checkpoint_or_error()
     if ckpt is not None:
+        glossary.show({**glossary.training_terms(), **glossary.state_terms(ckpt)})
         log = ckpt.train_log()
         if log:
             chart.show(training_figures.training_curves(log), key="curves")
