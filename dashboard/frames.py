@@ -265,12 +265,9 @@ def _why_place(s: GenerationTrace, i: int, world: World, animal: Animal, word: s
         if word in own:
             out += f"; {food} {phrase} {word} ({_listed(s, i, own)})"
         else:
-            each = [f"the {p}" for p in own]
-            names = each[0] if len(each) == 1 else ", ".join(each[:-1]) + " and " + each[-1]
-            probs = [prob(s.word_prob(i, p) or 0.0) for p in own]
-            said = probs[0] if len(probs) == 1 else ", ".join(probs[:-1]) + " and " + probs[-1]
-            out += (f"; {food}'s own {'place' if len(own) == 1 else 'places'}, {names}, "
-                    f"{'gets' if len(own) == 1 else 'get'} {said}")
+            each = [f"the {p} {prob(s.word_prob(i, p) or 0.0)}" for p in own]
+            said = each[0] if len(each) == 1 else ", ".join(each[:-1]) + " and " + each[-1]
+            out += f"; {food}'s own {'place gets' if len(own) == 1 else 'places get'} little: {said}"
     return out + _held_out_note(animal.name, food, held_out) + "."
 
 

@@ -277,7 +277,7 @@ def scene_meander(book: MapBook, trace: GenerationTrace, view: BestView, *, cont
     linking = list(path.word[path.read == FUNCTION_CONTEXT])
     takeaway = (f"Read word by word, the state moves from region to region: "
                 f"{' → '.join(_runs(list(content.read))) or 'no content word to follow'}"
-                + (f" (between them, {count(len(linking), 'small linking word')} such as '{linking[0]}': "
+                + (f" (besides them, {count(len(linking), 'small linking word')} such as '{linking[0]}': "
                    f"{FUNCTION_CONTEXT}, found everywhere)." if linking and len(content) else "."))
     says = [f"Read word by word, the state passes through: {reads or 'function words only'}.",
             f"What the model expects next changes along the way (next reading, step by step, a repeat in a row said "
@@ -413,7 +413,8 @@ def scene_landscape(r: NextWordRegions, path: pd.DataFrame, colours: dict[str, s
             "sentences) is read through the output layer; it predicts the sub-context that gets most of its "
             f"next-word probability. A spot's colour is what most of the {r.k} states nearest to it on this plane "
             "predict; it is blank where no state is near.",
-            "The plane is the one that best separates those predictions (linear discriminant analysis), so states "
+            "The plane's two directions are the ones that best separate those predictions (linear discriminant "
+            "analysis: its axes are discriminant axes), so states "
             "that predict the same kind of word lie together."]
     wrong = [f"step {s} ('{w}': predicts {n}, lies on {c or 'blank'})"
              for s, w, n, c, ok in zip(path.step, path.word, path.next, shown, hits) if not ok]

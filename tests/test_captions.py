@@ -196,7 +196,7 @@ def why_prompts(world, held_out) -> list[tuple[str, str, str]]:
 
 PLACES = re.compile(r"^(?P<word>\w+) (?P<verb>is one of|is not one of) the (?P<animal>\w+)'s places "
                     r"\((?P<listed>[^;]+); together (?P<together>[^)]+)\)")
-FOOD_PLACES = re.compile(r"; (?P<food>\w+)'s own places?, (?P<names>.+?), gets? (?P<probs>.+?)(?:;|\.$)")
+FOOD_PLACES = re.compile(r"; (?P<food>\w+)'s own (?:place gets|places get) little: (?P<listed>.+?)(?:;|\.$)")
 FOOD_PLACE = re.compile(r"; (?P<food>\w+) (?P<phrase>[a-z ]+) (?P<word>\w+) \((?P<listed>[^)]+)\)")
 
 
@@ -213,8 +213,7 @@ def _food_places_said(why: str, food: str, own, shown) -> None:
     of, or as the place the food is sold or made where it is."""
     m = FOOD_PLACES.search(why)
     if m:
-        assert m["food"] == food and _and_list(m["names"]) == [f"the {p}" for p in own]
-        assert _and_list(m["probs"]) == [shown(p) for p in own], why
+        assert m["food"] == food and _and_list(m["listed"]) == [f"the {p} {shown(p)}" for p in own], why
         return
     m = FOOD_PLACE.search(why)
     assert m and m["food"] == food and m["word"] in own, why
@@ -506,4 +505,4 @@ def test_the_meander_takeaway_names_the_regions_and_counts_the_linking_words_it_
         chain = " → ".join(scenes._runs(content))
         assert scene.takeaway.startswith(f"Read word by word, the state moves from region to region: {chain}")
         linking = len(reads) - len(content)
-        assert (f"between them, {count(linking, 'small linking word')}" in scene.takeaway) == bool(linking and content)
+        assert (f"besides them, {count(linking, 'small linking word')}" in scene.takeaway) == bool(linking and content)

@@ -241,7 +241,7 @@ def next_regions_figure(r: NextWordRegions, path: pd.DataFrame, colours: dict[st
     data += [dict(type="scatter", x=[None], y=[None], mode="markers", name=names[g], hoverinfo="skip",
                   marker=dict(size=12, symbol="square", color=colours.get(names[g], GRAMMAR_COLOUR)))
              for g in present]
-    axis = "direction {} that best pulls apart what the states predict (discriminant axis)"
+    axis = "direction {} (separates predictions)"  # a discriminant axis; the scene's text says so
     return figure(data, dict(
         title=dict(text=wrap_title(title, 60)), height=height, annotations=notes, margin=dict(t=60),
         xaxis=dict(title=dict(text=axis.format(1)), range=list(xr), showgrid=False, zeroline=False),

@@ -270,7 +270,8 @@ def step_view(ckpt: Checkpoint, trace: GenerationTrace, auto: bool, candidates: 
 def faithfulness(fmap: FittedMap, method: str) -> str:
     """How faithful the map is, in plain words with its measures."""
     q = fmap.quality
-    text = (f"How faithful this flat picture is: of each state's {q.n_neighbors} nearest states in the model, "
+    flat = "flat " if fmap.coords.shape[1] == 2 else ""
+    text = (f"How faithful this {flat}picture is: of each state's {q.n_neighbors} nearest states in the model, "
             f"{q.knn_preservation:.0%} are also among its {q.n_neighbors} nearest here (trustworthiness "
             f"{q.trustworthiness:.2f}; 1 would mean no state looks near here that is far in the model)")
     if q.explained_variance is not None:
