@@ -366,7 +366,7 @@ def scene_held_out(ckpt: Checkpoint, check: dict | None, breakdown: HeldOutBreak
     prompts = count(len(breakdown.prompts), "held-out prompt")
     mine = prompt_pair(ckpt.world, prompt)  # named in `aside` when it is not held out
     other = ("" if not aside else
-             f"Your prompt's {mine[0]} + {mine[1]} was never read together either, but it is not one of the pairs "
+             f"Your prompt's {mine[0]} + {mine[1]} was never read together in training, but it is not one of the pairs "
              "held out on purpose and measured; " if not _read_together(check, mine) else
              f"Your prompt's {mine[0]} + {mine[1]} was read together in training, so it proves nothing here; ")
     takeaway = (f"{other}{'t' if other else 'T'}he model never read {named} together ({n} of the {sentences}), yet "

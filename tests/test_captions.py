@@ -349,12 +349,12 @@ def test_the_never_seen_pairs_bars_are_the_models_own_place_probabilities(ckpt, 
         f"none of the {check['sentences']:,} training sentences names them together either"))
     assert mixed.takeaway.startswith(f"Your prompt's {free[0]} + {free[1]} " + (
         "was read together in training, so it proves nothing here; the model never read " if together else
-        "was never read together either, but it is not one of the pairs held out on purpose and measured; the "
+        "was never read together in training, but it is not one of the pairs held out on purpose and measured; the "
         "model never read "))
     never = next((a, f) for a in ckpt.world.animals for f in ckpt.world.words_of("food")
                  if (a, f) not in held and not check["pairs"].get(a, {}).get(f))  # a pair no sentence names
     unseen = scenes.scene_held_out(ckpt, check, b, prompt=f"a {never[0]} eats {never[1]} in")
-    assert unseen.takeaway.startswith(f"Your prompt's {never[0]} + {never[1]} was never read together either")
+    assert unseen.takeaway.startswith(f"Your prompt's {never[0]} + {never[1]} was never read together in training")
     assert scene.takeaway.startswith("The model never read ")
     assert not any(" + " in g for g in mixed.figure.data[0].x) and "not measured" in " ".join(mixed.sentences)
     assert "+" not in mixed.figure.layout.title.text
