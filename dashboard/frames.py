@@ -88,11 +88,19 @@ def compare_steps_frame(traces: dict[str, GenerationTrace | None]) -> pd.DataFra
     return table.fillna("")
 
 
+FEW_KEPT = 5  # reference_frame: a sub-context the subsample missed keeps this many of its states
+
+
 def reference_frame(cmap: FittedMap, max_points: int = MAP_POINTS, seed: int = 0) -> pd.DataFrame:
-    """The map's reference points (subsampled to max_points, deterministically) with their labels; attrs["total"]
-    is how many the map has."""
+    """The map's reference points (subsampled to max_points, deterministically, plus up to FEW_KEPT states of each
+    sub-context, read or next, that the subsample missed: every region the map outlines has its colour in the
+    legend) with their labels; attrs["total"] is how many the map has."""
     n = len(cmap.coords)
     idx = np.arange(n) if n <= max_points else np.sort(np.random.default_rng(seed).choice(n, max_points, False))
+    if n > max_points:
+        extra = [np.flatnonzero(v == c)[:FEW_KEPT] for k, v in cmap.reference.labels.items()
+                 if k in ("context", "next_context") for c in set(v) - set(v[idx])]
+        idx = np.unique(np.concatenate([idx, *extra])) if extra else idx
     df = pd.DataFrame({k: cmap.coords[idx, i] for i, k in enumerate("xyz"[: cmap.coords.shape[1]])})
     df.attrs["total"] = n
     for k, v in cmap.reference.labels.items():

@@ -424,3 +424,14 @@ def test_the_watch_landscapes_star_sentence_says_where_the_star_is(ckpt):
         span = np.ptp(np.stack([land.alphas, land.betas]), axis=1)
         near = np.hypot(*((land.path - np.asarray(frames.path_point_at(land, step))) / span).T)
         assert all(not t for t, d in zip(labels, near) if d < landscape_figures.NEAR_STAR)
+
+
+def test_the_drawn_reference_states_hold_every_sub_context_the_map_has(ckpt):
+    """The subsample of reference states a map draws holds every sub-context of both readings that the whole map
+    has (so every outlined region's colour is in the legend), and says how many it draws of how many."""
+    for method in ("pca", "lda"):
+        fmap = MapBook(ckpt).get("context:final", method, 2)
+        df = frames.reference_frame(fmap)
+        for key in ("context", "next_context"):
+            assert set(df[key]) == set(fmap.reference.labels[key])
+        assert df.attrs["total"] == len(fmap.coords) and len(df) <= frames.MAP_POINTS + 2 * frames.FEW_KEPT * 8
