@@ -52,3 +52,19 @@ def test_the_axis_sorts_what_a_well_graded_feature_fires_on(fitted):
     assert small.separation == pytest.approx(np.mean(pairs))
     assert FeatureAxis(coords=np.zeros((3, 2)), activation=np.zeros(3)).separation is None
     assert small.furthest(np.array(["b", "a", "c", "a", "d"]), 2) == ["a", "b"]
+
+
+def test_the_feature_axis_map_colours_every_state_by_its_sub_context_and_rings_those_it_fires_on():
+    """Every state keeps its sub-context's colour (and legend entry) whether or not the feature fires on it; the
+    ones it fires on carry a ring: a feature that fires on all of one sub-context still shows that colour."""
+    from dashboard.figures.features import feature_axis_map
+
+    rng = np.random.default_rng(0)
+    contexts = np.array(["locations"] * 20 + ["animals"] * 30)
+    fires = contexts == "locations"
+    words = np.array([f"w{i}" for i in range(50)])
+    fig = feature_axis_map(rng.normal(size=(50, 2)), fires, words, contexts, ink="#222222", furthest=["w0"],
+                           colours={"animals": "#E69F00", "locations": "#009E73"}, feature="#1")
+    by_name = {t.name: t for t in fig.data}
+    assert len(by_name["locations"].x) == 20 and len(by_name["animals"].x) == 30
+    assert len(by_name["#1 fires (20)"].x) == 20

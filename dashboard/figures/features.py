@@ -31,7 +31,7 @@ def feature_axis_map(coords: np.ndarray, fires: np.ndarray, words: np.ndarray, c
     apart, in the order of their states."""
     data = []
     for context, colour in colours.items():
-        m = (contexts == context) & ~fires
+        m = contexts == context  # the states it fires on too: their ring goes round their colour
         if m.any():
             data.append(dict(type="scatter", mode="markers", x=coords[m, 0], y=coords[m, 1], name=esc(context),
                              text=words[m], marker=dict(size=4, color=colour, opacity=0.45),
