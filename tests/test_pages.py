@@ -340,6 +340,11 @@ def test_causes_page(ckpt):
     tops = [patched_run(ckpt, SEED_PROMPT, corrupt=c, restore=r).top_word
             for c, r in ((SEED_PROMPT, ()), (corrupt, ()), (corrupt, best))]
     assert trace_lead(ct, ckpt.world, clean_top=tops[0], corrupt_top=tops[1], patched_top=tops[2]) in said
+    added = ct.words[len(SEED_PROMPT.split()):]  # the words the trace goes on with are said, or none is
+    told = [c.value.replace("\\", "") for c in at.caption if c.value.startswith("The trace reads '")]
+    assert told == ([f"The trace reads '{' '.join(ct.words)}': the model's own next word{'s' * (len(added) > 1)} "
+                     f"({', '.join(repr(w) for w in added)}) added to both prompts, so that the next word traced is "
+                     "the place itself."] if added else [])
     kind, depth, t = DEFAULTS["c_kind"], DEFAULTS["c_depth"], DEFAULTS["c_pos"] - 1
     runs = {name: patched_run(ckpt, SEED_PROMPT, corrupt=c, restore=r).target_prob
             for name, c, r in [("clean", SEED_PROMPT, ()), ("corrupted", corrupt, ()),

@@ -251,6 +251,11 @@ def trace_section(ckpt: Checkpoint, prompt: str, corrupt: str | tuple, target: t
                   ct: CausalTrace) -> None:
     st.subheader("Causal trace")
     st.markdown(escape_md(trace_lead_sentence(ckpt, prompt, corrupt, target, ct=ct)))
+    added = ct.words[len(prompt.split()):]
+    if added:  # interventions.with_articles: the run goes on to where the place word comes
+        st.caption(escape_md(f"The trace reads '{' '.join(ct.words)}': the model's own next "
+                             f"{'word' if len(added) == 1 else 'words'} ({', '.join(repr(w) for w in added)}) "
+                             "added to both prompts, so that the next word traced is the place itself."))
     for line in frames.causal_captions(ct, advice=False):  # the lead above says what to try instead
         st.caption(escape_md(line))
     st.caption("Click a cell (or use the controls) to draw that patched run on the map below.")
