@@ -307,6 +307,10 @@ def test_replay_figure_has_a_frame_and_a_slider_stop_per_snapshot(ckpt):
     assert [f.name for f in fig.frames] == [str(s) for s in steps]
     assert [s.label for s in fig.layout.sliders[0].steps] == [str(s) for s in steps]
     assert [b.label for b in fig.layout.updatemenus[0].buttons] == ["▶ play", "❚❚ pause"]
+    assert "the final snapshot" in fig.layout.title.text  # the title says which frames it shows
+    unaligned = training_figures.replay_figure(coords, words, [ckpt.world.label(w)[0] for w in words], steps,
+                                               colours=theme.context_colours(ckpt.context_matrix()[0]), aligned=False)
+    assert "flip and spin" in unaligned.layout.title.text and "final snapshot" not in unaligned.layout.title.text
     import json
 
     import plotly.io as pio

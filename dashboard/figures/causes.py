@@ -142,8 +142,8 @@ def component_bars(frame: pd.DataFrame, target: str) -> go.Figure:
     fig = go.Figure(go.Bar(x=frame["logit"], y=frame["component"], orientation="h", marker_color=colours,
                            hovertemplate="%{y}: %{x:+.3f}<extra></extra>"))
     fig.update_yaxes(autorange="reversed")
-    styled(fig, title=f"Direct logit attribution to {target}", height=380,
-                xaxis_title="logit contribution (through the final norm, linearised)")
+    styled(fig, title=f"How much each part adds to the score of {target} (direct logit attribution)", height=380,
+                xaxis_title="added to the score (logit), through the final norm")
     return fig
 
 

@@ -238,7 +238,8 @@ def _settled_rings(path: pd.DataFrame, *, ink: str, three_d: bool) -> dict:
     on and fading to faint where it is settled only at the final depth (path.settled_share, 0 to 1)."""
     r, g, b = (int(ink.lstrip("#")[i:i + 2], 16) for i in (0, 2, 4))
     shades = [f"rgba({r},{g},{b},{1 - 0.85 * float(v):.2f})" for v in path.settled_share]
-    return scatter(path, three_d, mode="markers", name="ring: where the next word is settled (darker: earlier)",
+    return scatter(path, three_d, mode="markers",
+                   name="ring: how early the model settles on its next word (darker: earlier)",
                    marker=dict(size=15 if three_d else 24, color=shades, symbol="circle-open",  # open: drawn in color
                                line=dict(width=3)),
                    customdata=np.stack([path.step, path.word, path.settled_at], 1),

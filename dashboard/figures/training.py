@@ -113,9 +113,10 @@ def training_curves(log: list[dict]) -> go.Figure:
 
 
 def replay_figure(coords: np.ndarray, words: list[str], contexts: list[str], steps: list[int], *,
-                  colours: dict[str, str], axis_label: str = "PC") -> go.Figure:
+                  colours: dict[str, str], axis_label: str = "PC", aligned: bool = True) -> go.Figure:
     """Embedding replay: coords (T, V, 2) of every word at each of the T snapshots taken at `steps`, one frame per
-    snapshot, a slider and play/pause; the axes hold every frame."""
+    snapshot, a slider and play/pause; the axes hold every frame. `aligned`: whether the snapshots were turned onto
+    the final one (the title says which)."""
     keep = [i for i, w in enumerate(words) if w != UNK]
 
     groups = [(ctx, [i for i in keep if contexts[i] == ctx]) for ctx in colours]
@@ -126,7 +127,9 @@ def replay_figure(coords: np.ndarray, words: list[str], contexts: list[str], ste
                      marker=dict(color=colours[ctx], size=7), meta=DECLUTTER) for ctx, idx in groups]
 
     lo, hi = coords[:, keep].min((0, 1)), coords[:, keep].max((0, 1))
-    title = wrap_title("Embeddings during training (Procrustes-aligned, so words move and the axes stay)", 50)
+    title = wrap_title("Embeddings during training (turned to line up with the final snapshot: the words move, the "
+                       "axes stay)" if aligned else "Embeddings during training (each snapshot's own PCA: the axes "
+                       "may flip and spin between frames)", 50)
     layout = dict(title=dict(text=title), height=620, margin=dict(t=70),
                   xaxis=dict(title=dict(text=f"{axis_label} 1"), range=[lo[0] * 1.05, hi[0] * 1.05]),
                   yaxis=dict(title=dict(text=f"{axis_label} 2"), range=[lo[1] * 1.05, hi[1] * 1.05]),

@@ -156,9 +156,9 @@ def terrain_caption(regions: RegionMap) -> str:
 def decision_caption(d: DecisionLandscape, next_contexts: np.ndarray, width: int) -> str:
     """Why the plane looks as it does, with the figures read off this plane and this model's reference text."""
     g = d.context_names.index(FUNCTION_CONTEXT) if FUNCTION_CONTEXT in d.context_names else None
-    text = (f"The decision landscape is a slice: each point of the plane is mapped back to the model's {width}-"
-            f"dimensional space by the PCA inverse, which keeps {d.explained_variance:.0%} of how its states vary, "
-            "then read out through the final norm and head. ")
+    text = (f"The decision landscape is a slice: each point of the flat map is turned back into a state of "
+            f"{width} numbers (undoing the PCA, which keeps {d.explained_variance:.0%} of how the states vary), "
+            "and the model reads that state as it reads its own last one (final norm, then output layer). ")
     if g is None:
         return text
     inside = float((d.context_probs[..., g] > 0.5).mean())
@@ -194,8 +194,8 @@ def loss_caption(land: LossLandscape, norm: float, replayed: list[int] | None = 
     if land.kind == "random":
         return (f"The centre (0, 0) is the trained model, loss {land.centre_loss:.2f} on a fixed batch of "
                 "evaluation sentences (the Training page's validation loss is measured on other sentences); each "
-                "axis is a random direction. One unit along an axis is a step as large as the weights themselves, "
-                "filter by filter (each row of each weight matrix moves by its own length), so the bowl's width says "
+                "axis is a random direction. One unit along an axis moves every part of the weights by as "
+                "much as its own size (each row of each weight matrix by its own length), so the bowl's width says "
                 "how far the weights can move before the model gets worse.")
     moved = float(np.linalg.norm(np.diff(land.path, axis=0), axis=1).sum())
     same_steps = ", at the steps of the Training page's embedding replay"

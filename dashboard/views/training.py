@@ -139,7 +139,7 @@ def render() -> None:
             contexts = [ckpt.world.label(w)[0] for w in words]
             replay = training_figures.replay_figure(coords, words, contexts, ckpt.snapshot_steps,
                                            colours=theme.context_colours(ckpt.context_matrix()[0]),
-                                           axis_label=MAP_METHODS["pca"].axis_label)
+                                           axis_label=MAP_METHODS["pca"].axis_label, aligned=aligned)
             chart.show(replay, key="replay")
             figure_html(replay, "embedding_replay", "Replay (standalone HTML)")
         watch.render(ckpt)
