@@ -136,8 +136,10 @@ def step_captions(trace: GenerationTrace, context_of: dict[str, str], n_candidat
     read), the `next` reading (the sub-context holding most next-word probability, as in the bars) with that
     sub-context's own likeliest words, the likeliest single word where it lies in another sub-context, and the word
     that came next; with a lens's `readings`, the depth from which the likeliest word is settled."""
+    from llmcore.model.tokenizer import UNK
+
     out = []
-    ctx = lambda w: context_of.get(w, FUNCTION_CONTEXT)  # noqa: E731
+    ctx = lambda w: "an unknown word" if w == UNK else context_of.get(w, FUNCTION_CONTEXT)  # noqa: E731
     for i in range(len(trace)):
         nxt = trace.next_context(i)
         own = ", ".join(f"'{w}' {prob(p)}" for w, p in trace.context_top(i, nxt)[:n_candidates])

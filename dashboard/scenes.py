@@ -181,7 +181,8 @@ def scene_embeddings(ckpt: Checkpoint, book: MapBook, *, ink: str = "#222222") -
             f"{count(ref.X.shape[1], 'number')}, learned from the training sentences alone.",
             *filter(None, [world_facts(ckpt.world, anchor, {tuple(p) for p in ckpt.held_out})]),
             f"The {count(len(near), 'word')} nearest to '{anchor}' {'is' if len(near) == 1 else 'are'} "
-            f"{_words(near)}."]
+            f"{_words(near)}: nearest in the model's {count(ref.X.shape[1], 'number')}, not on this picture, which "
+            "keeps only two directions (so a ringed word may lie further away on it than one without a ring)."]
     axes = trait_axes(ckpt, anchor)
     if len(axes) < 2:
         says.append("This world has too few subgroups to draw two trait axes.")
@@ -437,10 +438,13 @@ def scene_decides(trace: GenerationTrace, context_of: dict[str, str], colours: d
         says.append(f"After '{trace.words[i]}' (step {i + 1}), '{trace.vocab[lens[i, -1]]}' is the top word from "
                     f"'{readings.settled_label(i)}' on.")
     median = int(np.median(settled))
-    takeaway = (f"Reading the state after each layer as if it were the last ({readings.lens} lens), the model has "
-                f"its answer by '{trace.layer_names[median]}' for half or more of the "
-                f"{count(len(settled), 'word')} it wrote"
-                + (": the layers before still rank other words first." if median else "."))
+    by = int((settled <= median).sum())
+    first, last = trace.boundary + 1, len(trace)
+    steps = f"step {first}" if first == last else f"steps {first}–{last}"
+    takeaway = (f"Reading the state after each layer as if it were the last ({readings.lens} lens): for {by} of the "
+                f"{count(len(settled), 'word')} it wrote ({steps}), the model has its answer by "
+                f"'{trace.layer_names[median]}'"
+                + (", while the layers before still rank other words first." if median else "."))
     latest = trace.boundary + int(np.argmax(settled)) if len(settled) else None
     if latest is not None and readings.settled[latest] > median:  # the hardest choice, not hidden by the median
         takeaway += (f" The word it chose latest is '{trace.vocab[lens[latest, -1]]}' (after '{trace.words[latest]}'):"

@@ -380,6 +380,9 @@ def test_the_decides_takeaway_names_the_word_settled_latest(ckpt, traces):
         latest = (f"The word it chose latest is '{trace.vocab[r.top_ids[i, -1, 0]]}' (after '{trace.words[i]}'): "
                   f"only from '{trace.layer_names[r.settled[i]]}' on.")
         assert (latest in scene.takeaway) == (r.settled[i] > int(np.median(settled))), scene.takeaway
+        median = int(np.median(settled))  # how many of the written words are decided by the median depth
+        assert (f"for {int((settled <= median).sum())} of the {count(len(settled), 'word')} it wrote" in
+                scene.takeaway and f"has its answer by '{trace.layer_names[median]}'" in scene.takeaway)
 
 
 def test_scene_one_states_each_animals_own_facts_from_the_world(ckpt):

@@ -439,3 +439,14 @@ def test_the_drawn_reference_states_hold_every_sub_context_the_map_has(ckpt):
         for key in ("context", "next_context"):
             assert set(df[key]) == set(fmap.reference.labels[key])
         assert df.attrs["total"] == len(fmap.coords) and len(df) <= frames.MAP_POINTS + 2 * frames.FEW_KEPT * 8
+
+
+def test_a_step_that_reads_an_unknown_word_calls_it_unknown(ckpt):
+    """An unknown word is read as '<unk>': its step's caption says so, instead of filing it under grammar."""
+    from llmcore.analysis.trace import trace_generation
+
+    trace = trace_generation(ckpt, "a zzzq dog eats")
+    context_of = {w: ckpt.world.label(w)[0] for w in ckpt.tokenizer.vocab}
+    captions = frames.step_captions(trace, context_of)
+    assert trace.words[1] == "<unk>" and "after reading '<unk>' (read: an unknown word)" in captions[1]
+    assert "(read: animals)" in captions[2]

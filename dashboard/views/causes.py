@@ -129,6 +129,11 @@ def glossary_terms(ckpt: Checkpoint, prompt: str, corrupt: str | tuple) -> dict[
         "Attribution": "the model's score for a next word (its logit) is a sum of parts, one from each head and MLP; "
                        "attribution lists the parts.",
         "Logit": "the score the model gives a word before the scores become probabilities: the higher, the likelier.",
+        "Residual stream": "the word's whole state as it runs through the model: each block adds what it finds to it.",
+        "Direct logit attribution": "how much each head and MLP adds, through the final norm, to the score of the "
+                                    "target words: the bars add up to the model's score for them.",
+        "Alpha": "how far the steering pushes: 0 is no push, 1 the whole way from one group's centre to the "
+                 "other's.",
         "Final norm": "the model's last step before its output: it rescales the state (a LayerNorm). Its bias is a "
                       "fixed amount it adds, which can push some words down on its own.",
         "Ablation": "switch a part off and see what the model loses: zero-ablated, its output replaced by zeros; "

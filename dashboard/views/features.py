@@ -79,7 +79,7 @@ def _active(f: Features, pf: PromptFeatures, step: int, depth: int) -> None:
     carry = "carries" if good == 1 else "carry"
     st.write(escape_md(f"{len(table)} features fire at {f.sae.layer_names[depth]}; {good} of them {carry} a label "
                        f"that matches the world with F1 at least 0.8 (graded 'good'). A 'poor' one matches no "
-                       "world category well: it is shown as firing on some of one category only, or as unexplained."))
+                       "world category well: it is shown as firing on some of one category only, or as a weak match."))
     st.dataframe(table, hide_index=True, width="stretch")
 
 

@@ -303,7 +303,8 @@ def show_step(ckpt: Checkpoint, trace: GenerationTrace, *, method: str, dims: in
     fig = map_figure(ckpt, trace, fmap, path, method=method, dims=dims, layer=layer, step=step, reading=reading,
                      candidates=candidates, show_layers=show_layers)
     view = get_best_view(ckpt.content_hash, ckpt)
-    best = (f" It opens first because it scored best of the maps: here {view.score:.0%} of example states lie in "
+    best = (f" It opens first because it scored best of the maps at putting example states in their own word's "
+            f"region: here {view.score:.0%} of example states lie in "
             "their own word's region." if (view.method, view.layer, 2) == (method, layer, dims)  # on the 2D maps
             else "")
     captions = step_sentences(ckpt, trace, context_of, readings)

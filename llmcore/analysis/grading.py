@@ -115,7 +115,7 @@ class FeatureGrades:
             p, r, f1 = self.precision[depth, feature], self.recall[depth, feature], self.f1[depth, feature]
             if p >= GOOD:
                 return f"some of {self.names[c]} only (fires on {r:.0%} of them; F1 {f1:.2f})"
-            return f"unexplained (closest: {self.names[c]}, F1 {f1:.2f})"
+            return f"weak match: {self.names[c]} at best ({p:.0%} of its words are, F1 {f1:.2f})"
         return self.names[c]
 
     def counts(self) -> dict[str, int]:
