@@ -361,6 +361,12 @@ def test_causes_page(ckpt):
     animal, food = (w for w in SEED_PROMPT.split() if w in ckpt.world.animals or w in grid.foods)
     assert (at.selectbox(key="c_ganimal").value, at.selectbox(key="c_gfood").value) == (animal, food)
     assert grid.cell(animal, food, ckpt.world) in said  # the prompt's own cell, its food's own places named
+    at.selectbox(key="c_ganimal").set_value(grid.animals[-1]).run()  # a picked animal stays while the prompt does
+    assert at.selectbox(key="c_ganimal").value == grid.animals[-1]
+    other = next(a for a in grid.animals if a not in (animal, grid.animals[-1]))
+    at.text_input(key="c_prompt").set_value(f"the {other} devours {food} in").run()  # a new prompt: its own pair
+    assert (at.selectbox(key="c_ganimal").value, at.selectbox(key="c_gfood").value) == (other, food)
+    at.text_input(key="c_prompt").set_value(SEED_PROMPT).run()
     # steering starts at the measured default for the prompt's animal, which moves the path
     source, to = default_direction(ckpt.world, animal, group_names(ckpt, MapBook(ckpt).states))
     assert (at.selectbox(key="c_from").value, at.selectbox(key="c_to").value) == (source, to)

@@ -303,10 +303,13 @@ def grid_section(ckpt: Checkpoint, prompt: str) -> None:
         return
     grid = get_counterfactual_grid(ckpt.content_hash, ckpt)
     st.markdown(escape_md(grid.lead()))
-    words = prompt.split()
+    words = [ckpt.world.lemma(w) for w in prompt.split()]
+    new_prompt = st.session_state.get("_grid_prompt") != prompt  # a new prompt: its own animal and food again
+    st.session_state._grid_prompt = prompt
     for key, names in (("c_ganimal", grid.animals), ("c_gfood", grid.foods)):  # the prompt's own, to begin with
-        if st.session_state.get(key) not in names:
-            st.session_state[key] = next((w for w in words if w in names), names[0])
+        own = next((w for w in words if w in names), None)
+        if st.session_state.get(key) not in names or (new_prompt and own is not None):
+            st.session_state[key] = own or names[0]
     c1, c2 = st.columns(2)
     animal = c1.selectbox("Find an animal (column)", grid.animals, key="c_ganimal")
     food = c2.selectbox("Find a food (row)", grid.foods, key="c_gfood")
