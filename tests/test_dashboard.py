@@ -81,7 +81,7 @@ def test_the_default_view_is_the_measured_best(app, ckpt):
     view = MapBook(ckpt).best_view()
     assert app.selectbox(key="method").value == view.method and app.select_slider(key="layer").value == view.layer
     assert view.score == max(view.scores.values()) and "embed" not in {k.split("@")[1] for k in view.scores}
-    assert any(f"own word's region: here {view.score:.0%}" in c.value for c in app.caption)
+    assert any(f"own word's region ({view.score:.0%} of them here)" in c.value for c in app.caption)
 
 
 def test_example_prompt_and_sampling(app):

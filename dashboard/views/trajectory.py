@@ -304,9 +304,8 @@ def show_step(ckpt: Checkpoint, trace: GenerationTrace, *, method: str, dims: in
                      candidates=candidates, show_layers=show_layers)
     view = get_best_view(ckpt.content_hash, ckpt)
     best = (f" It opens first because it scored best of the maps at putting example states in their own word's "
-            f"region: here {view.score:.0%} of example states lie in "
-            "their own word's region." if (view.method, view.layer, 2) == (method, layer, dims)  # on the 2D maps
-            else "")
+            f"region ({view.score:.0%} of them here)." if (view.method, view.layer, 2) == (method, layer, dims)
+            else "")  # measured on the 2D maps
     captions = step_sentences(ckpt, trace, context_of, readings)
     reads = [context_of.get(w, "") for w in trace.words]
     bars = map_figures.context_probs_chart(frames.context_probs_frame(trace), colours, reads, step)
