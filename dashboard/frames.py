@@ -228,6 +228,11 @@ def prompt_pairs(words: Sequence[str], world: World, most: int = 3) -> list[tupl
     return out[:most]
 
 
+def read_together(check: dict, pair: tuple[str, str]) -> int:
+    """In how many training sentences the pair's animal and food appear together (corpus_check's 'pairs')."""
+    return int(check.get("pairs", {}).get(pair[0], {}).get(pair[1], 0))
+
+
 def pair_sentences(pairs: Sequence[tuple[str, str]], check: dict, held_out: Sequence[Sequence[str]] = ()
                    ) -> list[str]:
     """For each pair, how many of the training corpus's sentences name it (`check`:
@@ -236,7 +241,7 @@ def pair_sentences(pairs: Sequence[tuple[str, str]], check: dict, held_out: Sequ
     total, held = f"{check['sentences']:,}", {tuple(p) for p in held_out}
     out = []
     for a, f in pairs:
-        n = check.get("pairs", {}).get(a, {}).get(f, 0)
+        n = read_together(check, (a, f))
         if n:
             out.append(f"{a} + {f}: yes, {n:,} of the {total} training sentences name them together.")
         elif (a, f) in held:

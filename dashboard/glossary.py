@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from llmcore.model.checkpoint import Checkpoint
 
 LABEL = "What do these words mean?"
+LOGIT = ("the score the model gives a word before the scores become probabilities: raising a word's logit makes "
+         "that word more likely.")
 NEIGHBOURS = 10  # the neighbours the maps' faithfulness figures count (llmcore.maps.projection)
 
 
@@ -109,8 +111,7 @@ def feature_terms() -> dict[str, str]:
     return {
         "Sparse autoencoder": "a small network trained to rebuild each state from a few 'features' out of many, so "
                               "that each feature may mean one thing.",
-        "Logit": "the score the model gives a word before the scores become probabilities: raising a word's logit "
-                 "makes that word more likely.",
+        "Logit": LOGIT,
         "Feature": "one of the directions a sparse autoencoder finds in the states: it fires (is non-zero) on few "
                    "words, and each state is close to a sum of a few features.",
         "Label": "the world category (such as 'a word of food') whose words best match the words the feature fires "

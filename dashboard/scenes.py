@@ -317,18 +317,13 @@ def prompt_pair(world: object, prompt: str) -> tuple[str, str] | None:
     return (animal, food) if animal and food else None
 
 
-def _read_together(check: dict, pair: tuple[str, str]) -> int:
-    """In how many training sentences the pair's animal and food appear together (corpus_check's 'pairs')."""
-    return int(check.get("pairs", {}).get(pair[0], {}).get(pair[1], 0))
-
-
 def _not_held_out(ckpt: Checkpoint, check: dict, prompt: str, named: str) -> list[str]:
     """A sentence for a prompt that pairs an animal and a food that are not a held-out pair: whether the training
     sentences hold it, and that the scene shows the pairs held out on purpose instead."""
     mine, held = prompt_pair(ckpt.world, prompt), {tuple(p) for p in ckpt.held_out}
     if mine is None or mine in held:
         return []
-    n, total = _read_together(check, mine), f"{check['sentences']:,}"
+    n, total = frames.read_together(check, mine), f"{check['sentences']:,}"
     seen = (f"none of the {total} training sentences names them together either" if not n else
             f"{n:,} of the {total} training sentences name them together")
     return [f"Your prompt pairs {mine[0]} and {mine[1]}: {seen}. It is not one of the {count(len(held), 'pair')} "
@@ -368,7 +363,7 @@ def scene_held_out(ckpt: Checkpoint, check: dict | None, breakdown: HeldOutBreak
     mine = prompt_pair(ckpt.world, prompt)  # named in `aside` when it is not held out
     other = ("" if not aside else
              f"Your prompt's {mine[0]} + {mine[1]} was never read together in training, but it is not one of the pairs "
-             "held out on purpose and measured; " if not _read_together(check, mine) else
+             "held out on purpose and measured; " if not frames.read_together(check, mine) else
              f"Your prompt's {mine[0]} + {mine[1]} was read together in training, so it proves nothing here; ")
     takeaway = (f"{other}{'t' if other else 'T'}he model never read {named} together ({n} of the {sentences}), yet "
                 f"for {share:.0%} of the {prompts} its likeliest place is a home of the animal.")

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from dashboard import chart, classroom, frames, urlstate
+from dashboard import glossary as glossary_words
 from dashboard.figures import causes as causes_figures
 from dashboard.figures import theme
-from dashboard.glossary import show as show_glossary
 from dashboard.state import (
     get_ablation,
     get_attribution,
@@ -109,7 +109,7 @@ def render() -> None:
 
 def glossary(ckpt: Checkpoint, prompt: str, corrupt: str | tuple) -> None:
     """The page's words in plain language, in a popover."""
-    show_glossary(glossary_terms(ckpt, prompt, corrupt))
+    glossary_words.show(glossary_terms(ckpt, prompt, corrupt))
 
 
 def glossary_terms(ckpt: Checkpoint, prompt: str, corrupt: str | tuple) -> dict[str, str]:
@@ -128,14 +128,14 @@ def glossary_terms(ckpt: Checkpoint, prompt: str, corrupt: str | tuple) -> dict[
                         "reworks the word's own state.",
         "Attribution": "the model's score for a next word (its logit) is a sum of parts, one from each head and MLP; "
                        "attribution lists the parts.",
-        "Logit": "the score the model gives a word before the scores become probabilities: the higher, the likelier.",
+        "Logit": glossary_words.LOGIT,
         "Residual stream": "the word's whole state as it runs through the model: each block adds what it finds to it.",
         "Direct logit attribution": "how much each head and MLP adds, through the final norm, to the score of the "
                                     "target words: the bars add up to the model's score for them.",
         "Alpha": "how far the steering pushes: 0 is no push, 1 the whole way from one group's centre to the "
                  "other's.",
-        "Final norm": "the model's last step before its output: it rescales the state (a LayerNorm). Its bias is a "
-                      "fixed amount it adds, which can push some words down on its own.",
+        "Final norm": glossary_words.lens_terms(ckpt)["Final norm"] + " Its bias is a fixed amount it adds, which "
+                      "can push some words down on its own.",
         "Ablation": "switch a part off and see what the model loses: zero-ablated, its output replaced by zeros; "
                     "mean-ablated, by its average output over many sentences (a gentler switch-off).",
         "Steering": "add alpha × (centre of one group's states − centre of another's) to a state, then let the "
